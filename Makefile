@@ -1,0 +1,100 @@
+# omni gateway: build, run and test against Debian's stock nginx.
+#
+#   make deps    install the Debian packages that are missing (needs root)
+#   make         build the dynamic module and the tools under build/
+#   make run     start the demo gateway on 127.0.0.1:$(OMNI_PORT)
+#   make test    unit tests of the C cores, then nginx integration tests
+
+SHELL := /bin/bash
+
+BUILD      := build
+NGINX_SRC  ?= /usr/share/nginx/src
+NGX_BUILD  := $(BUILD)/nginx
+MODULE_SO  := $(NGX_BUILD)/objs/ngx_http_omni_module.so
+BIN        := $(BUILD)/bin
+
+OMNI_HOST  ?= 127.0.0.1
+OMNI_PORT  ?= 8080
+
+CC         ?= cc
+WARN       := -Wall -Wextra -Werror
+CFLAGS     ?= -O2 -g
+CORE_LIBS  := -ljwt -ljansson -lcrypto
+
+# Debian's own hardening flags, so the module matches the stock binary
+NGX_CC_OPT := -g -O2 -fstack-protector-strong -Wformat \
+              -Werror=format-security -fPIC -Wdate-time \
+              -D_FORTIFY_SOURCE=2 $(WARN)
+NGX_LD_OPT := -Wl,-z,relro -Wl,-z,now -fPIC
+
+DEB_PACKAGES := nginx-core nginx-dev libjwt-dev libjansson-dev libssl-dev \
+                liblmdb-dev libluajit2-5.1-dev luajit2 lua-busted wrk \
+                libcmocka-dev openssl curl perl make gcc
+
+CORE_SRCS  := module/omni_base64.c module/omni_keys.c module/omni_token.c
+CORE_HDRS  := $(wildcard module/omni_*.h)
+GLUE_SRCS  := $(wildcard module/ngx_http_omni_*.c module/ngx_http_omni_*.h)
+
+UNIT_TESTS := $(BIN)/test_token
+
+.PHONY: all module tools deps run test unit integration clean
+
+all: module tools
+
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    if [ "$$(id -u)" != 0 ]; then \
+	        echo "make deps: root is needed to install:$$missing" >&2; \
+	        exit 1; \
+	    fi; \
+	    apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        --no-install-recommends $$missing; \
+	fi
+
+module: $(MODULE_SO)
+
+$(NGX_BUILD)/objs/Makefile: config $(NGINX_SRC)/conf_flags
+	rm -rf $(NGX_BUILD)
+	mkdir -p $(BUILD)
+	cp -r $(NGINX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && source ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
+	        --add-dynamic-module=$(CURDIR) > configure.log 2>&1 || \
+	    { tail -30 configure.log; exit 1; }
+
+$(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) \
+              $(GLUE_SRCS)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+
+tools: $(BIN)/omni-jwt
+
+$(BIN)/omni-jwt: tools/omni_jwt.c
+	@mkdir -p $(BIN)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -o $@ $< -ljwt -ljansson -lcrypto
+
+$(BIN)/test_token: t/unit/test_token.c $(CORE_SRCS) $(CORE_HDRS)
+	@mkdir -p $(BIN)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ $< $(CORE_SRCS) \
+	    $(CORE_LIBS) -lcmocka
+
+unit: deps $(UNIT_TESTS)
+	@for t in $(UNIT_TESTS); do $$t || exit 1; done
+
+integration: deps all
+	prove -It/lib t/
+
+test: deps all unit integration
+
+run: deps all
+	@tools/demo.sh $(OMNI_HOST) $(OMNI_PORT)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,327 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * Variables over the verified token, computed only when a configuration
+ * reads them.  Values that could carry control bytes are refused rather
+ * than copied into a header.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_omni_module.h"
+
+
+typedef enum {
+    NGX_HTTP_OMNI_VAR_SUB = 0,
+    NGX_HTTP_OMNI_VAR_ISS,
+    NGX_HTTP_OMNI_VAR_KID,
+    NGX_HTTP_OMNI_VAR_ALG
+} ngx_http_omni_var_field_e;
+
+
+static ngx_int_t ngx_http_omni_variable_field(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_omni_variable_roles(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_omni_variable_claims(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_omni_variable_claim(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_omni_variable_error(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_http_omni_ctx_t *ngx_http_omni_verified(ngx_http_request_t *r);
+static ngx_int_t ngx_http_omni_claim_copy(ngx_http_request_t *r,
+    ngx_str_t *dst, char *text, size_t len);
+static void ngx_http_omni_set_value(ngx_http_variable_value_t *v,
+    u_char *data, size_t len);
+
+
+static ngx_http_variable_t  ngx_http_omni_vars[] = {
+
+    { ngx_string("omni_jwt_sub"), NULL, ngx_http_omni_variable_field,
+      NGX_HTTP_OMNI_VAR_SUB, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("omni_jwt_iss"), NULL, ngx_http_omni_variable_field,
+      NGX_HTTP_OMNI_VAR_ISS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("omni_jwt_kid"), NULL, ngx_http_omni_variable_field,
+      NGX_HTTP_OMNI_VAR_KID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("omni_jwt_alg"), NULL, ngx_http_omni_variable_field,
+      NGX_HTTP_OMNI_VAR_ALG, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("omni_jwt_roles"), NULL, ngx_http_omni_variable_roles,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("omni_jwt_claims"), NULL, ngx_http_omni_variable_claims,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("omni_jwt_claim_"), NULL, ngx_http_omni_variable_claim,
+      0, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
+
+    { ngx_string("omni_error"), NULL, ngx_http_omni_variable_error,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_http_omni_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_omni_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_omni_variable_field(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    const char           *s;
+    ngx_http_omni_ctx_t  *ctx;
+
+    ctx = ngx_http_omni_verified(r);
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    switch (data) {
+    case NGX_HTTP_OMNI_VAR_SUB:
+        s = ctx->token.sub;
+        break;
+    case NGX_HTTP_OMNI_VAR_ISS:
+        s = ctx->token.iss;
+        break;
+    case NGX_HTTP_OMNI_VAR_KID:
+        s = ctx->token.kid;
+        break;
+    default: /* NGX_HTTP_OMNI_VAR_ALG */
+        s = ctx->token.alg;
+        break;
+    }
+
+    /* sub is checked at verification; iss and kid are checked here */
+    if (s == NULL || !omni_text_is_clean(s, ngx_strlen(s))) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_http_omni_set_value(v, (u_char *) s, ngx_strlen(s));
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_omni_variable_roles(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char               *p;
+    size_t                len;
+    ngx_uint_t            i;
+    ngx_http_omni_ctx_t  *ctx;
+
+    ctx = ngx_http_omni_verified(r);
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (ctx->roles.data == NULL) {
+        len = 0;
+
+        for (i = 0; i < ctx->token.nroles; i++) {
+            len += ngx_strlen(ctx->token.roles[i]) + 1;
+        }
+
+        p = ngx_pnalloc(r->pool, len + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->roles.data = p;
+
+        for (i = 0; i < ctx->token.nroles; i++) {
+            if (i) {
+                *p++ = ',';
+            }
+
+            p = ngx_cpymem(p, ctx->token.roles[i],
+                           ngx_strlen(ctx->token.roles[i]));
+        }
+
+        ctx->roles.len = p - ctx->roles.data;
+    }
+
+    ngx_http_omni_set_value(v, ctx->roles.data, ctx->roles.len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_omni_variable_claims(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    char                 *text;
+    size_t                len;
+    ngx_http_omni_ctx_t  *ctx;
+
+    ctx = ngx_http_omni_verified(r);
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (ctx->claims.data == NULL) {
+        text = omni_token_claim_text(&ctx->token, NULL, &len);
+        if (text == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* JSON text: jansson escapes every control byte */
+        if (ngx_http_omni_claim_copy(r, &ctx->claims, text, len) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_http_omni_set_value(v, ctx->claims.data, ctx->claims.len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_omni_variable_claim(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t *var = (ngx_str_t *) data;
+
+    char                 *text;
+    size_t                len;
+    ngx_str_t             name, value;
+    ngx_http_omni_ctx_t  *ctx;
+
+    ctx = ngx_http_omni_verified(r);
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    name.len = var->len - (sizeof("omni_jwt_claim_") - 1);
+    name.data = ngx_pnalloc(r->pool, name.len + 1);
+    if (name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(name.data, var->data + sizeof("omni_jwt_claim_") - 1,
+               name.len);
+    name.data[name.len] = '\0';
+
+    text = omni_token_claim_text(&ctx->token, (const char *) name.data, &len);
+    if (text == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (!omni_text_is_clean(text, len)) {
+        free(text);
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "omni: claim \"%V\" has control characters, "
+                      "not exposed", &name);
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (ngx_http_omni_claim_copy(r, &value, text, len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_omni_set_value(v, value.data, value.len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_omni_variable_error(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_omni_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
+
+    if (ctx == NULL || ctx->error.code == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_http_omni_set_value(v, (u_char *) ctx->error.code,
+                            ngx_strlen(ctx->error.code));
+
+    return NGX_OK;
+}
+
+
+static ngx_http_omni_ctx_t *
+ngx_http_omni_verified(ngx_http_request_t *r)
+{
+    ngx_http_omni_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_omni_module);
+
+    if (ctx == NULL || !ctx->authenticated) {
+        return NULL;
+    }
+
+    return ctx;
+}
+
+
+/* Moves a malloc()ed string into the request pool. */
+
+static ngx_int_t
+ngx_http_omni_claim_copy(ngx_http_request_t *r, ngx_str_t *dst, char *text,
+    size_t len)
+{
+    dst->data = ngx_pnalloc(r->pool, len ? len : 1);
+
+    if (dst->data == NULL) {
+        free(text);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, text, len);
+    dst->len = len;
+    free(text);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_omni_set_value(ngx_http_variable_value_t *v, u_char *data,
+    size_t len)
+{
+    v->data = data;
+    v->len = len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+}
