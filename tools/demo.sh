@@ -1,0 +1,67 @@
+#!/bin/bash
+# Starts the demo gateway in the foreground: generates demo keys (never
+# committed) under build/demo, renders conf/demo.conf, mints a demo token
+# and prints curl commands that work and one that fails.
+#
+# usage: tools/demo.sh [host] [port]; OMNI_UPSTREAM_PORT overrides the
+# demo upstream's port (default: port + 1).
+
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+host=${1:-127.0.0.1}
+port=${2:-8080}
+upstream_port=${OMNI_UPSTREAM_PORT:-$((port + 1))}
+prefix=$root/build/demo
+module=$root/build/nginx/objs/ngx_http_omni_module.so
+mint=$root/build/bin/omni-jwt
+nginx=${OMNI_NGINX:-/usr/sbin/nginx}
+
+mkdir -p "$prefix/keys" "$prefix/tmp"
+chmod 700 "$prefix/keys"
+
+if [ ! -f "$prefix/keys/demo-rs256.pem" ]; then
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+        -out "$prefix/keys/demo-rs256.pem" 2>/dev/null
+    openssl pkey -in "$prefix/keys/demo-rs256.pem" -pubout \
+        -out "$prefix/keys/demo-rs256.pub"
+    head -c 32 /dev/urandom > "$prefix/keys/demo-hs256.key"
+fi
+
+sed -e "s|@MODULE@|$module|g" -e "s|@PREFIX@|$prefix|g" \
+    -e "s|@HOST@|$host|g" -e "s|@PORT@|$port|g" \
+    -e "s|@UPSTREAM_PORT@|$upstream_port|g" \
+    "$root/conf/demo.conf" > "$prefix/nginx.conf"
+
+"$nginx" -t -q -p "$prefix" -c "$prefix/nginx.conf"
+
+token=$("$mint" mint --alg RS256 --key "$prefix/keys/demo-rs256.pem" \
+    --kid demo-rs --iss https://demo.omni.example --aud omni-demo \
+    --sub customer-42 --ttl 86400 \
+    --claim-json 'realm_access={"roles":["customer","vip"]}')
+expired=$("$mint" mint --alg RS256 --key "$prefix/keys/demo-rs256.pem" \
+    --kid demo-rs --iss https://demo.omni.example --aud omni-demo \
+    --sub customer-42 --exp 1700000000 --iat 1699990000)
+
+url="http://$host:$port"
+
+cat <<END
+
+omni gateway demo on $url (demo upstream on 127.0.0.1:$upstream_port)
+logs: $prefix/error.log, $prefix/access.log; keys: $prefix/keys
+
+A valid demo token (RS256, kid demo-rs, 24 h):
+
+  curl -i $url/api/hello -H 'Authorization: Bearer $token'
+
+No token, and an expired one (both 401 with a JSON error):
+
+  curl -i $url/api/hello
+  curl -i $url/api/hello -H 'Authorization: Bearer $expired'
+
+Mint more with: $mint mint --help
+Stop with Ctrl-C.
+
+END
+
+exec "$nginx" -p "$prefix" -c "$prefix/nginx.conf" -g 'daemon off;'
