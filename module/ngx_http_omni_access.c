@@ -166,7 +166,7 @@ ngx_http_omni_reject(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
         r->headers_out.www_authenticate = h;
     }
 
-    len = sizeof("{\"error\":\"\",\"message\":\"\"}" CRLF) - 1
+    len = sizeof("{\"error\":\"\",\"message\":\"\"}\n") - 1
           + ngx_strlen(ctx->error.code) + ngx_strlen(ctx->error.message);
 
     b = ngx_create_temp_buf(r->pool, len);
@@ -174,7 +174,7 @@ ngx_http_omni_reject(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->last = ngx_sprintf(b->pos, "{\"error\":\"%s\",\"message\":\"%s\"}" CRLF,
+    b->last = ngx_sprintf(b->pos, "{\"error\":\"%s\",\"message\":\"%s\"}\n",
                           ctx->error.code, ctx->error.message);
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;

@@ -23,6 +23,13 @@
 #define OMNI_ROLES_PATH_DEPTH  8
 #define OMNI_SIG_MAX           1024   /* RSA-8192 signatures fit */
 
+/*
+ * Room to decode a signature of OMNI_SIG_MAX bytes: the decoded length
+ * rounds up to whole 3-byte quanta, so 1366 characters need 1026 bytes.
+ */
+#define OMNI_SIG_BUF                                                          \
+    omni_base64url_decoded_len(omni_base64url_encoded_len(OMNI_SIG_MAX))
+
 
 typedef enum {
     OMNI_CLAIM_FOUND = 0,
@@ -298,7 +305,7 @@ omni_token_check_signature(const omni_token_conf_t *conf, int alg,
     size_t                i, b64len, pinned;
     const omni_key_t     *key;
     const omni_keyset_t  *ks;
-    unsigned char         sig[OMNI_SIG_MAX];
+    unsigned char         sig[OMNI_SIG_BUF];
 
     ks = conf->keys;
     b64len = len - sig_at;
@@ -497,8 +504,24 @@ omni_token_check_claims(const omni_token_conf_t *conf, time_t now,
     int              match;
     size_t           i;
     double           exp, nbf, iat;
-    json_t          *aud;
+    json_t          *v;
     omni_claim_rc_t  rc;
+
+    tok->sub = jwt_get_grant(tok->jwt, "sub");
+
+    if (tok->sub == NULL) {
+        v = omni_claim_json(tok->jwt, "sub");
+        if (v != NULL) {
+            json_decref(v);
+            return omni_token_fail(tok, OMNI_TOKEN_CLAIM_INVALID,
+                                   "sub is not a string");
+        }
+
+    } else if (!omni_text_is_clean(tok->sub, strlen(tok->sub))) {
+        tok->sub = NULL;
+        return omni_token_fail(tok, OMNI_TOKEN_CLAIM_INVALID,
+                               "sub has control characters");
+    }
 
     switch (omni_claim_time(tok->jwt, "exp", &exp)) {
 
@@ -563,30 +586,14 @@ omni_token_check_claims(const omni_token_conf_t *conf, time_t now,
     }
 
     if (conf->naudiences) {
-        aud = omni_claim_json(tok->jwt, "aud");
-        match = aud ? omni_audience_match(conf, aud) : 0;
-        json_decref(aud);
+        v = omni_claim_json(tok->jwt, "aud");
+        match = v ? omni_audience_match(conf, v) : 0;
+        json_decref(v);
 
         if (!match) {
             return omni_token_fail(tok, OMNI_TOKEN_AUDIENCE_MISMATCH,
                                    "audience is not accepted");
         }
-    }
-
-    tok->sub = jwt_get_grant(tok->jwt, "sub");
-
-    if (tok->sub == NULL) {
-        aud = omni_claim_json(tok->jwt, "sub");
-        if (aud != NULL) {
-            json_decref(aud);
-            return omni_token_fail(tok, OMNI_TOKEN_CLAIM_INVALID,
-                                   "sub is not a string");
-        }
-
-    } else if (!omni_text_is_clean(tok->sub, strlen(tok->sub))) {
-        tok->sub = NULL;
-        return omni_token_fail(tok, OMNI_TOKEN_CLAIM_INVALID,
-                               "sub has control characters");
     }
 
     return omni_token_roles(conf, tok);
@@ -602,12 +609,13 @@ omni_claim_time(jwt_t *jwt, const char *name, double *value)
     errno = 0;
     n = jwt_get_grant_int(jwt, name);
 
-    if (errno == 0) {
+    /* libjwt answers 0 without errno for a value of another type */
+    if (errno == 0 && n != 0) {
         *value = (double) n;
         return OMNI_CLAIM_FOUND;
     }
 
-    /* not an integer: absent, a real NumericDate, or garbage */
+    /* absent, a real NumericDate, or garbage */
     v = omni_claim_json(jwt, name);
     if (v == NULL) {
         return OMNI_CLAIM_ABSENT;

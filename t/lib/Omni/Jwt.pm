@@ -85,7 +85,8 @@ sub keygen {
 }
 
 
-# mint(alg => 'RS256', key => FILE, @more_cli_args) -> token
+# mint(alg => 'RS256', key => FILE, name => value | [values] | undef)
+# -> token; each name is an omni-jwt option, undef for a bare flag
 
 sub mint {
     my (%opt) = @_;
@@ -95,6 +96,11 @@ sub mint {
     push @args, @{ delete $opt{args} } if exists $opt{args};
 
     for my $name (sort keys %opt) {
+        if (!defined $opt{$name}) {
+            push @args, "--$name";
+            next;
+        }
+
         my $values = ref $opt{$name} ? $opt{$name} : [ $opt{$name} ];
         push @args, "--$name", $_ for @$values;
     }
