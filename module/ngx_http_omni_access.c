@@ -115,6 +115,8 @@ ngx_http_omni_cleanup_ctx(void *data)
 
 /*
  * Answers with the error as JSON and, for 401, the RFC 6750 challenge.
+ * Returns NGX_DONE once the answer is sent, or a status for the phase
+ * handler to act on.
  * Codes and messages are fixed ASCII strings of our own without quotes,
  * so they go into the header and the body unescaped.
  */
@@ -122,16 +124,12 @@ ngx_http_omni_cleanup_ctx(void *data)
 static ngx_int_t
 ngx_http_omni_reject(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
 {
-    size_t            len;
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    size_t                     len;
+    ngx_int_t                  rc;
+    ngx_buf_t                 *b;
+    ngx_chain_t                out;
+    ngx_table_elt_t           *h;
+    ngx_http_core_loc_conf_t  *clcf;
 
     if (ctx->error.status == NGX_HTTP_UNAUTHORIZED) {
         h = ngx_list_push(&r->headers_out.headers);
@@ -164,6 +162,22 @@ ngx_http_omni_reject(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
         }
 
         r->headers_out.www_authenticate = h;
+    }
+
+    /*
+     * With "satisfy any" another access module may still let the request
+     * in, so only the status is returned: the phase handler then drops
+     * the challenge on success or answers with it on failure.
+     */
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->satisfy == NGX_HTTP_SATISFY_ANY) {
+        return ctx->error.status;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     len = sizeof("{\"error\":\"\",\"message\":\"\"}\n") - 1

@@ -370,3 +370,31 @@ GET /api
 Authorization: Bearer x.y.z
 --- error_code: 401
 --- response_body_like: "token_malformed"
+
+=== TEST 23: satisfy any: another access module may let the request in
+--- http_config
+%%KEYS%%
+%%UPSTREAM%%
+--- config
+location /api { satisfy any; allow 127.0.0.1; deny all; omni_gateway on; %%FORWARD%% }
+--- request
+GET /api
+--- error_code: 200
+--- response_headers
+!WWW-Authenticate
+--- response_body
+sub= roles= claims= name= tier= kid= alg= iss=
+
+=== TEST 24: satisfy any: when nothing lets it in, the challenge stays
+--- http_config
+%%KEYS%%
+%%UPSTREAM%%
+--- config
+location /api { satisfy any; deny all; omni_gateway on; %%FORWARD%% }
+--- request
+GET /api
+--- more_headers
+Authorization: Bearer %%TOKEN_RS256%%x
+--- error_code: 401
+--- response_headers
+WWW-Authenticate: Bearer error="invalid_token", error_description="signature is invalid"
