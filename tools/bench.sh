@@ -60,12 +60,15 @@ http {
         omni_jwt_key keys/es.pub kid=es;
 
         proxy_http_version 1.1;
-        proxy_set_header Connection "";
 
-        location /plain { proxy_pass http://service; }
+        location /plain {
+            proxy_set_header Connection "";
+            proxy_pass http://service;
+        }
 
         location /gw {
             omni_gateway on;
+            proxy_set_header Connection "";
             proxy_set_header X-Omni-Sub \$omni_jwt_sub;
             proxy_set_header X-Omni-Roles \$omni_jwt_roles;
             proxy_pass http://service;

@@ -37,6 +37,7 @@
 
 
 #define TEST_NOW          1700000000
+#define TEST_DIR_LEN      256
 #define TEST_PATH_LEN     512
 #define TEST_MAX_LENGTH   8192
 
@@ -64,7 +65,7 @@ typedef struct {
 
 
 typedef struct {
-    char            dir[TEST_PATH_LEN];
+    char            dir[TEST_DIR_LEN];
 
     test_pkey_t     rsa;           /* RSA-2048 */
     test_pkey_t     rsa2;          /* another RSA-2048, for rotation */
@@ -88,7 +89,8 @@ typedef struct {
 } test_fixture_t;
 
 
-static test_fixture_t  test_fx;
+static test_fixture_t   test_fx;
+static omni_keyset_t   *test_claims_ks;
 
 
 /* fixtures */
@@ -96,9 +98,13 @@ static test_fixture_t  test_fx;
 static int
 test_write_file(char *path, const char *name, const void *data, size_t len)
 {
+    int    n;
     FILE  *f;
 
-    snprintf(path, TEST_PATH_LEN, "%s/%s", test_fx.dir, name);
+    n = snprintf(path, TEST_PATH_LEN, "%s/%s", test_fx.dir, name);
+    if (n < 0 || n >= TEST_PATH_LEN) {
+        return -1;
+    }
 
     f = fopen(path, "wb");
     if (f == NULL) {
@@ -254,10 +260,10 @@ test_setup(void **state)
     memset(&test_fx, 0, sizeof(test_fixture_t));
 
     tmp = getenv("TMPDIR");
-    snprintf(test_fx.dir, sizeof(test_fx.dir), "%s/omni-test-XXXXXX",
-             tmp && tmp[0] ? tmp : "/tmp");
-
-    if (mkdtemp(test_fx.dir) == NULL) {
+    if (snprintf(test_fx.dir, TEST_DIR_LEN, "%s/omni-test-XXXXXX",
+                 tmp && tmp[0] ? tmp : "/tmp") >= TEST_DIR_LEN
+        || mkdtemp(test_fx.dir) == NULL)
+    {
         test_fx.dir[0] = '\0';
         return -1;
     }
@@ -300,9 +306,13 @@ test_setup(void **state)
         return -1;
     }
 
-    snprintf(test_fx.missing_path, TEST_PATH_LEN, "%s/no-such-file.pem",
-             test_fx.dir);
-    snprintf(test_fx.jwks_path, TEST_PATH_LEN, "%s/jwks.json", test_fx.dir);
+    if (snprintf(test_fx.missing_path, TEST_PATH_LEN, "%s/no-such-file.pem",
+                 test_fx.dir) >= TEST_PATH_LEN
+        || snprintf(test_fx.jwks_path, TEST_PATH_LEN, "%s/jwks.json",
+                    test_fx.dir) >= TEST_PATH_LEN)
+    {
+        return -1;
+    }
 
     return 0;
 }
@@ -341,8 +351,11 @@ test_teardown(void **state)
                 continue;
             }
 
-            snprintf(path, sizeof(path), "%s/%s", test_fx.dir, de->d_name);
-            (void) unlink(path);
+            if (snprintf(path, sizeof(path), "%s/%s", test_fx.dir,
+                         de->d_name) < (int) sizeof(path))
+            {
+                (void) unlink(path);
+            }
         }
 
         closedir(dir);
@@ -640,23 +653,36 @@ test_secret_error(const char *path, unsigned algs, const char *needle)
 }
 
 
-static void
-test_jwks_error(const char *text, const char *needle)
+/* returns how many keys the failed load left behind */
+static size_t
+test_jwks_load_error(const char *path, const char *needle)
 {
-    char            err[OMNI_KEY_ERRLEN], path[TEST_PATH_LEN];
+    char            err[OMNI_KEY_ERRLEN];
+    size_t          n;
     omni_keyset_t  *ks;
-
-    assert_int_equal(test_write_file(path, "bad.json", text, strlen(text)),
-                     0);
 
     ks = test_keyset();
     err[0] = '\0';
 
     assert_int_equal(omni_keyset_add_jwks(ks, path, err), -1);
-    assert_int_equal(ks->nkeys, 0);
+    n = ks->nkeys;
     omni_keyset_free(ks);
 
     test_mentions(err, needle);
+
+    return n;
+}
+
+
+static void
+test_jwks_error(const char *text, const char *needle)
+{
+    char  path[TEST_PATH_LEN];
+
+    assert_int_equal(test_write_file(path, "bad.json", text, strlen(text)),
+                     0);
+
+    assert_int_equal(test_jwks_load_error(path, needle), 0);
 }
 
 
@@ -1156,8 +1182,10 @@ test_keys_jwks(void **state)
 static void
 test_keys_jwks_errors(void **state)
 {
-    char           text[512], *x, *one, *short_x;
-    unsigned char  buf[32];
+    long            n;
+    char            text[512], *x, *one, *short_x;
+    json_t         *jwk;
+    unsigned char   buf[32], mod[512];
 
     (void) state;
 
@@ -1185,14 +1213,12 @@ test_keys_jwks_errors(void **state)
                     "\"x\": \"AAAA\", \"y\": \"AAAA\"}]}", "P-192");
     test_jwks_error("{\"keys\": [{\"kty\": \"RSA\", \"use\": 1}]}", "use");
 
-    /* the key before the bad one is named by its index */
-    x = test_b64(test_fx.hs32.data, 32);
-    snprintf(text, sizeof(text),
-             "{\"keys\": [{\"kty\": \"oct\", \"k\": \"%s\"}, "
-             "{\"kty\": \"OKP\"}]}", x);
-    test_jwks_error(text, "bad.json#1");
+    /* a bad key is named by its index, skipped keys counted */
+    test_jwks_error("{\"keys\": [{\"kty\": \"RSA\", \"use\": \"enc\"}, "
+                    "{\"kty\": \"OKP\"}]}", "bad.json#1");
 
     /* an EC coordinate of the wrong length */
+    x = test_b64(test_fx.hs32.data, 32);
     short_x = test_b64(test_fx.hs32.data, 31);
     snprintf(text, sizeof(text),
              "{\"keys\": [{\"kty\": \"EC\", \"crv\": \"P-256\", "
@@ -1213,35 +1239,39 @@ test_keys_jwks_errors(void **state)
     free(short_x);
     free(one);
 
+    /* RSA: too small, and an even modulus */
+    test_jwks_write(json_pack("[o]",
+                              test_jwk(&test_fx.rsa1024, NULL, NULL, NULL)));
+    assert_int_equal(test_jwks_load_error(test_fx.jwks_path, "2048"), 0);
+
+    jwk = test_jwk(&test_fx.rsa, NULL, NULL, NULL);
+    x = (char *) json_string_value(json_object_get(jwk, "n"));
+    n = omni_base64url_decode(mod, x, strlen(x), 0);
+    assert_int_equal(n, 256);
+    mod[255] &= 0xfe;
+    x = test_b64(mod, (size_t) n);
+    json_object_set_new(jwk, "n", json_string(x));
+    free(x);
+    test_jwks_write(json_pack("[o]", jwk));
+    assert_int_equal(test_jwks_load_error(test_fx.jwks_path,
+                                          "RSA public key"), 0);
+
     /* duplicate kids within one document */
     test_jwks_write(json_pack("[o, o]",
                               test_jwk(&test_fx.rsa, "same", NULL, NULL),
                               test_jwk(&test_fx.ec256, "same", NULL, NULL)));
-    {
-        char            err[OMNI_KEY_ERRLEN];
-        omni_keyset_t  *ks;
-
-        ks = test_keyset();
-        assert_int_equal(omni_keyset_add_jwks(ks, test_fx.jwks_path, err),
-                         -1);
-        test_mentions(err, "duplicate kid \"same\"");
-        omni_keyset_free(ks);
-    }
+    /* (the first key stays loaded: a failed JWKS fails the configuration) */
+    (void) test_jwks_load_error(test_fx.jwks_path, "duplicate kid \"same\"");
 
     /* an EC key pinned by "alg" to another curve's algorithm */
     test_jwks_write(json_pack("[o]",
                               test_jwk(&test_fx.ec256, NULL, "ES384", NULL)));
-    {
-        char            err[OMNI_KEY_ERRLEN];
-        omni_keyset_t  *ks;
+    assert_int_equal(test_jwks_load_error(test_fx.jwks_path, "ES256"), 0);
 
-        ks = test_keyset();
-        assert_int_equal(omni_keyset_add_jwks(ks, test_fx.jwks_path, err),
-                         -1);
-        test_mentions(err, "ES256");
-        assert_int_equal(ks->nkeys, 0);
-        omni_keyset_free(ks);
-    }
+    /* an RSA key pinned by "alg" to an HMAC algorithm */
+    test_jwks_write(json_pack("[o]",
+                              test_jwk(&test_fx.rsa, NULL, "HS256", NULL)));
+    assert_int_equal(test_jwks_load_error(test_fx.jwks_path, "RS256"), 0);
 }
 
 
@@ -1250,20 +1280,28 @@ test_keys_jwks_errors(void **state)
 static void
 test_verify_algorithms(void **state)
 {
+    char               *with, *without;
     size_t              i;
     omni_token_t        tok;
     omni_keyset_t      *ks;
     omni_token_conf_t   conf;
 
     static const struct {
-        const char  *alg;
-        const char  *kid;
-        size_t       key;
+        const char           *alg;
+        const char           *kid;
+        size_t                key;      /* index in the keyset */
+        const test_secret_t  *secret;
+        const test_pkey_t    *pkey;
     } cases[] = {
-        { "HS256", "hs", 0 }, { "HS384", "hs", 0 }, { "HS512", "hs", 0 },
-        { "RS256", "rs", 1 }, { "RS384", "rs", 1 }, { "RS512", "rs", 1 },
-        { "ES256", "e256", 2 }, { "ES384", "e384", 3 },
-        { "ES512", "e521", 4 },
+        { "HS256", "hs", 0, &test_fx.hs64, NULL },
+        { "HS384", "hs", 0, &test_fx.hs64, NULL },
+        { "HS512", "hs", 0, &test_fx.hs64, NULL },
+        { "RS256", "rs", 1, NULL, &test_fx.rsa },
+        { "RS384", "rs", 1, NULL, &test_fx.rsa },
+        { "RS512", "rs", 1, NULL, &test_fx.rsa },
+        { "ES256", "e256", 2, NULL, &test_fx.ec256 },
+        { "ES384", "e384", 3, NULL, &test_fx.ec384 },
+        { "ES512", "e521", 4, NULL, &test_fx.ec521 },
     };
 
     (void) state;
@@ -1278,23 +1316,17 @@ test_verify_algorithms(void **state)
     test_conf_init(&conf, ks);
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char  *with, *without;
-
-        if (cases[i].alg[0] == 'H') {
-            with = test_mint_hs(cases[i].alg, &test_fx.hs64, cases[i].kid,
+        if (cases[i].secret != NULL) {
+            with = test_mint_hs(cases[i].alg, cases[i].secret, cases[i].kid,
                                 TEST_CLAIMS);
-            without = test_mint_hs(cases[i].alg, &test_fx.hs64, NULL,
+            without = test_mint_hs(cases[i].alg, cases[i].secret, NULL,
                                    TEST_CLAIMS);
 
         } else {
-            const test_pkey_t  *k;
-
-            k = cases[i].key == 1 ? &test_fx.rsa
-                : cases[i].key == 2 ? &test_fx.ec256
-                : cases[i].key == 3 ? &test_fx.ec384 : &test_fx.ec521;
-
-            with = test_mint_pkey(cases[i].alg, k, cases[i].kid, TEST_CLAIMS);
-            without = test_mint_pkey(cases[i].alg, k, NULL, TEST_CLAIMS);
+            with = test_mint_pkey(cases[i].alg, cases[i].pkey, cases[i].kid,
+                                  TEST_CLAIMS);
+            without = test_mint_pkey(cases[i].alg, cases[i].pkey, NULL,
+                                     TEST_CLAIMS);
         }
 
         if (test_verify(&conf, with, &tok) != OMNI_TOKEN_OK) {
@@ -1534,7 +1566,7 @@ test_attack_tampered(void **state)
     test_check(&conf, forged, OMNI_TOKEN_SIGNATURE_INVALID, NULL);
     free(sig);
 
-    /* DER, as OpenSSL would produce, instead of R || S */
+    /* restored, it verifies again */
     raw[10] ^= 0x01;
     sig = test_b64(raw, (size_t) n);
     forged = test_join(h, hlen, p, plen, sig, strlen(sig));
@@ -1588,15 +1620,15 @@ test_attack_crit(void **state)
     test_conf_init(&conf, ks);
 
     /* correctly signed, but with an extension nobody understands */
-    test_check(&conf, test_mint(("HS256"), test_fx.hs32.data, test_fx.hs32.len,
+    test_check(&conf, test_mint("HS256", test_fx.hs32.data, test_fx.hs32.len,
                                 NULL, TEST_CLAIMS, "{\"crit\":[\"exp\"]}"),
                OMNI_TOKEN_CRIT_UNSUPPORTED, "critical");
-    test_check(&conf, test_mint(("HS256"), test_fx.hs32.data, test_fx.hs32.len,
+    test_check(&conf, test_mint("HS256", test_fx.hs32.data, test_fx.hs32.len,
                                 NULL, TEST_CLAIMS, "{\"crit\":[]}"),
                OMNI_TOKEN_CRIT_UNSUPPORTED, NULL);
 
     /* other unknown header members are fine */
-    test_check(&conf, test_mint(("HS256"), test_fx.hs32.data, test_fx.hs32.len,
+    test_check(&conf, test_mint("HS256", test_fx.hs32.data, test_fx.hs32.len,
                                 NULL, TEST_CLAIMS, "{\"x-extra\":1}"),
                OMNI_TOKEN_OK, NULL);
 
@@ -1762,10 +1794,7 @@ test_token_malformed(void **state)
 }
 
 
-/* claims */
-
-static omni_keyset_t  *test_claims_ks;
-
+/* claims, against test_claims_ks: the 64-byte secret, no kid */
 
 static omni_token_rc_t
 test_claims_rc(const omni_token_conf_t *conf, const char *payload)
