@@ -36,11 +36,15 @@ CORE_SRCS  := module/omni_base64.c module/omni_keys.c module/omni_token.c
 CORE_HDRS  := $(wildcard module/omni_*.h)
 GLUE_SRCS  := $(wildcard module/ngx_http_omni_*.c module/ngx_http_omni_*.h)
 
+LIB        := $(BUILD)/lib
+LUAJIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
+LUAJIT_LIB := $(shell pkg-config --libs luajit 2>/dev/null)
+
 UNIT_TESTS := $(BIN)/test_token
 
-.PHONY: all module tools deps run bench test unit integration clean
+.PHONY: all module tools lib deps run bench test unit integration clean
 
-all: module tools
+all: module tools lib
 
 deps:
 	@missing=""; \
@@ -76,6 +80,14 @@ $(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) \
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
 tools: $(BIN)/omni-jwt
+
+# the plugins' native helpers as a Lua C module, for the runner and specs
+lib: $(LIB)/omni_crypto.so
+
+$(LIB)/omni_crypto.so: module/omni_lua_crypto.c module/omni_lua_crypto.h
+	@mkdir -p $(LIB)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -fPIC -shared $(LUAJIT_INC) \
+	    -o $@ $< -lcrypto
 
 $(BIN)/omni-jwt: tools/omni_jwt.c
 	@mkdir -p $(BIN)

@@ -1185,6 +1185,7 @@ test_keys_jwks_errors(void **state)
     long            n;
     char            text[512], *x, *one, *short_x;
     json_t         *jwk;
+    const char     *b64;
     unsigned char   buf[32], mod[512];
 
     (void) state;
@@ -1245,8 +1246,9 @@ test_keys_jwks_errors(void **state)
     assert_int_equal(test_jwks_load_error(test_fx.jwks_path, "2048"), 0);
 
     jwk = test_jwk(&test_fx.rsa, NULL, NULL, NULL);
-    x = (char *) json_string_value(json_object_get(jwk, "n"));
-    n = omni_base64url_decode(mod, x, strlen(x), 0);
+    b64 = json_string_value(json_object_get(jwk, "n"));
+    assert_non_null(b64);
+    n = omni_base64url_decode(mod, b64, strlen(b64), 0);
     assert_int_equal(n, 256);
     mod[255] &= 0xfe;
     x = test_b64(mod, (size_t) n);
