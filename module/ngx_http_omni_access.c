@@ -16,6 +16,9 @@
 #include "ngx_http_omni_module.h"
 
 
+#define NGX_HTTP_OMNI_DESCRIPTION_MAX  128
+
+
 typedef ngx_int_t (*ngx_http_omni_step_pt)(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
 
@@ -24,10 +27,14 @@ static ngx_http_omni_ctx_t *ngx_http_omni_create_ctx(ngx_http_request_t *r);
 static void ngx_http_omni_cleanup_ctx(void *data);
 static ngx_int_t ngx_http_omni_reject(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
+static ngx_int_t ngx_http_omni_challenge(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx);
 
 
 static ngx_http_omni_step_pt  ngx_http_omni_steps[] = {
     ngx_http_omni_jwt_step,
+    ngx_http_omni_body_step,
+    ngx_http_omni_channel_step,
 };
 
 
@@ -71,6 +78,11 @@ ngx_http_omni_access_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        if (ctx->error.code == NULL) {
+            /* nginx's own refusal, e.g. 413 from client_max_body_size */
+            return rc;
+        }
+
         return ngx_http_omni_reject(r, ctx);
     }
 
@@ -88,6 +100,8 @@ ngx_http_omni_create_ctx(ngx_http_request_t *r)
     if (ctx == NULL) {
         return NULL;
     }
+
+    ctx->lua_ref = OMNI_LUA_NOREF;
 
     /* the verified token holds libjwt memory until the request ends */
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -109,7 +123,17 @@ ngx_http_omni_cleanup_ctx(void *data)
 {
     ngx_http_omni_ctx_t  *ctx = data;
 
+    ngx_http_omni_main_conf_t  *omcf;
+
     omni_token_release(&ctx->token);
+
+    if (ctx->lua_ref != OMNI_LUA_NOREF) {
+        omcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                   ngx_http_omni_module);
+        if (omcf && omcf->vm) {
+            omni_lua_release(omcf->vm, ctx->lua_ref);
+        }
+    }
 }
 
 
@@ -117,62 +141,68 @@ ngx_http_omni_cleanup_ctx(void *data)
  * Answers with the error as JSON and, for 401, the RFC 6750 challenge.
  * Returns NGX_DONE once the answer is sent, or a status for the phase
  * handler to act on.
- * Codes and messages are fixed ASCII strings of our own without quotes,
- * so they go into the header and the body unescaped.
+ * Messages may come from a plugin, so they are escaped for JSON and
+ * cut down to RFC 6750's character set for the challenge.
  */
 
 static ngx_int_t
 ngx_http_omni_reject(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
 {
-    size_t                     len;
-    ngx_int_t                  rc;
-    ngx_buf_t                 *b;
-    ngx_chain_t                out;
-    ngx_table_elt_t           *h;
-    ngx_http_core_loc_conf_t  *clcf;
+    size_t                      len, code_len, message_len;
+    ngx_int_t                   rc;
+    ngx_buf_t                  *b;
+    ngx_chain_t                 out;
+    omni_lua_rc_t               lrc;
+    omni_lua_result_t           res;
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_omni_loc_conf_t   *olcf;
+    ngx_http_omni_main_conf_t  *omcf;
 
-    if (ctx->error.status == NGX_HTTP_UNAUTHORIZED) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "WWW-Authenticate");
-
-        if (ngx_strcmp(ctx->error.code, "token_missing") == 0) {
-            /* RFC 6750 3.1: no error code when no credentials came */
-            ngx_str_set(&h->value, "Bearer");
-
-        } else {
-            len = sizeof("Bearer error=\"invalid_token\", "
-                         "error_description=\"\"") - 1
-                  + ngx_strlen(ctx->error.message);
-
-            h->value.data = ngx_pnalloc(r->pool, len);
-            if (h->value.data == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            h->value.len = ngx_sprintf(h->value.data,
-                                       "Bearer error=\"invalid_token\", "
-                                       "error_description=\"%s\"",
-                                       ctx->error.message)
-                           - h->value.data;
-        }
-
-        r->headers_out.www_authenticate = h;
-    }
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
     /*
      * With "satisfy any" another access module may still let the request
      * in, so only the status is returned: the phase handler then drops
      * the challenge on success or answers with it on failure.
      */
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
     if (clcf->satisfy == NGX_HTTP_SATISFY_ANY) {
+        if (ngx_http_omni_challenge(r, ctx) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return ctx->error.status;
+    }
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+
+    if (olcf->channel.len && omcf->vm) {
+        ngx_http_omni_result_init(r, &res);
+
+        lrc = omni_lua_render_error(omcf->vm, (const char *) olcf->channel.data,
+                                    ctx->lua_ref, ctx->error.status,
+                                    ctx->error.code, ctx->error.message,
+                                    (omni_str_t *)
+                                        ngx_http_omni_request_id(r, ctx),
+                                    &res);
+
+        if (lrc == OMNI_LUA_OK) {
+            if (res.status == NGX_HTTP_UNAUTHORIZED
+                && ngx_http_omni_challenge(r, ctx) != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_http_omni_send_answer(r, &res);
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "omni: plugin \"%V\" could not render \"%s\": %s",
+                      &olcf->channel, ctx->error.code, res.message.data);
+    }
+
+    if (ngx_http_omni_challenge(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     rc = ngx_http_discard_request_body(r);
@@ -180,16 +210,28 @@ ngx_http_omni_reject(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
         return rc;
     }
 
+    code_len = ngx_strlen(ctx->error.code);
+    message_len = ngx_strlen(ctx->error.message);
+
     len = sizeof("{\"error\":\"\",\"message\":\"\"}\n") - 1
-          + ngx_strlen(ctx->error.code) + ngx_strlen(ctx->error.message);
+          + code_len + message_len
+          + ngx_escape_json(NULL, (u_char *) ctx->error.code, code_len)
+          + ngx_escape_json(NULL, (u_char *) ctx->error.message, message_len);
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->last = ngx_sprintf(b->pos, "{\"error\":\"%s\",\"message\":\"%s\"}\n",
-                          ctx->error.code, ctx->error.message);
+    b->last = ngx_cpymem(b->last, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+    b->last = (u_char *) ngx_escape_json(b->last, (u_char *) ctx->error.code,
+                                         code_len);
+    b->last = ngx_cpymem(b->last, "\",\"message\":\"",
+                         sizeof("\",\"message\":\"") - 1);
+    b->last = (u_char *) ngx_escape_json(b->last,
+                                         (u_char *) ctx->error.message,
+                                         message_len);
+    b->last = ngx_cpymem(b->last, "\"}\n", sizeof("\"}\n") - 1);
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
@@ -210,4 +252,61 @@ ngx_http_omni_reject(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
     ngx_http_finalize_request(r, rc);
 
     return NGX_DONE;
+}
+
+
+/* The RFC 6750 challenge of a 401. */
+
+static ngx_int_t
+ngx_http_omni_challenge(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
+{
+    u_char           *p, c;
+    size_t            i, len;
+    ngx_table_elt_t  *h;
+
+    if (ctx->error.status != NGX_HTTP_UNAUTHORIZED) {
+        return NGX_OK;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+
+    if (ngx_strcmp(ctx->error.code, "token_missing") == 0) {
+        /* RFC 6750 3.1: no error code when no credentials came */
+        ngx_str_set(&h->value, "Bearer");
+
+    } else {
+        len = ngx_min(ngx_strlen(ctx->error.message),
+                      NGX_HTTP_OMNI_DESCRIPTION_MAX);
+
+        h->value.data = ngx_pnalloc(r->pool,
+                                    sizeof("Bearer error=\"invalid_token\", "
+                                           "error_description=\"\"") - 1
+                                    + len);
+        if (h->value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(h->value.data,
+                       "Bearer error=\"invalid_token\", error_description=\"",
+                       sizeof("Bearer error=\"invalid_token\", "
+                              "error_description=\"") - 1);
+
+        for (i = 0; i < len; i++) {
+            c = (u_char) ctx->error.message[i];
+            *p++ = (c < 0x20 || c > 0x7e || c == '"' || c == '\\') ? '?' : c;
+        }
+
+        *p++ = '"';
+        h->value.len = p - h->value.data;
+    }
+
+    r->headers_out.www_authenticate = h;
+
+    return NGX_OK;
 }

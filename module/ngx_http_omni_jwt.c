@@ -29,6 +29,10 @@ ngx_http_omni_jwt_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     ngx_str_t        token;
     omni_token_rc_t  rc;
 
+    if (!(olcf->auth & NGX_HTTP_OMNI_AUTH_JWT)) {
+        return NGX_OK;
+    }
+
     if (olcf->token) {
         if (ngx_http_complex_value(r, olcf->token, &token) != NGX_OK) {
             return NGX_ERROR;

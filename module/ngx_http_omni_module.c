@@ -20,6 +20,14 @@
 
 static ngx_int_t ngx_http_omni_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_omni_init(ngx_conf_t *cf);
+static void *ngx_http_omni_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_omni_init_main_conf(ngx_conf_t *cf, void *conf);
+static ngx_int_t ngx_http_omni_init_process(ngx_cycle_t *cycle);
+static void ngx_http_omni_exit_process(ngx_cycle_t *cycle);
+static char *ngx_http_omni_channel(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_omni_auth(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void *ngx_http_omni_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_omni_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -45,6 +53,18 @@ static ngx_conf_num_bounds_t  ngx_http_omni_max_length_bounds = {
 
 static ngx_conf_post_handler_pt  ngx_http_omni_roles_claim_post =
     ngx_http_omni_check_roles_claim;
+
+static ngx_conf_num_bounds_t  ngx_http_omni_timeout_bounds = {
+    ngx_conf_check_num_bounds, 1, 60000
+};
+
+static ngx_conf_num_bounds_t  ngx_http_omni_memory_bounds = {
+    ngx_conf_check_num_bounds, 1024 * 1024, 1024 * 1024 * 1024
+};
+
+static ngx_conf_num_bounds_t  ngx_http_omni_reply_buffer_bounds = {
+    ngx_conf_check_num_bounds, 1024, 64 * 1024 * 1024
+};
 
 
 static ngx_command_t  ngx_http_omni_commands[] = {
@@ -126,6 +146,62 @@ static ngx_command_t  ngx_http_omni_commands[] = {
       offsetof(ngx_http_omni_loc_conf_t, roles_claim),
       &ngx_http_omni_roles_claim_post },
 
+    { ngx_string("omni_plugins"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_omni_main_conf_t, plugins),
+      NULL },
+
+    { ngx_string("omni_lua_library"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_omni_main_conf_t, lua_library),
+      NULL },
+
+    { ngx_string("omni_plugin_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_omni_main_conf_t, timeout),
+      &ngx_http_omni_timeout_bounds },
+
+    { ngx_string("omni_plugin_memory"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_omni_main_conf_t, memory),
+      &ngx_http_omni_memory_bounds },
+
+    { ngx_string("omni_channel"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_omni_channel,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("omni_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_omni_auth,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("omni_plugin_set"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_conf_set_keyval_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_omni_loc_conf_t, settings),
+      NULL },
+
+    { ngx_string("omni_reply_buffer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_omni_loc_conf_t, reply_buffer),
+      &ngx_http_omni_reply_buffer_bounds },
+
       ngx_null_command
 };
 
@@ -134,8 +210,8 @@ static ngx_http_module_t  ngx_http_omni_module_ctx = {
     ngx_http_omni_preconfiguration,        /* preconfiguration */
     ngx_http_omni_init,                    /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_omni_create_main_conf,        /* create main configuration */
+    ngx_http_omni_init_main_conf,          /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -152,10 +228,10 @@ ngx_module_t  ngx_http_omni_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_omni_init_process,            /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_omni_exit_process,            /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -171,8 +247,12 @@ ngx_http_omni_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_omni_init(ngx_conf_t *cf)
 {
+    omni_lua_t                 *vm;
     ngx_http_handler_pt        *h;
+    ngx_http_omni_main_conf_t  *omcf;
     ngx_http_core_main_conf_t  *cmcf;
+
+    static ngx_str_t  request_id = ngx_string("request_id");
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -183,7 +263,130 @@ ngx_http_omni_init(ngx_conf_t *cf)
 
     *h = ngx_http_omni_access_handler;
 
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_omni_module);
+
+    if (omcf->channels.nelts && omcf->plugins.len == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"omni_channel\" is used but \"omni_plugins\" "
+                      "names no plugin directory");
+        return NGX_ERROR;
+    }
+
+    if (omcf->plugins.len) {
+        /*
+         * Load every plugin once now so that "nginx -t" names a broken
+         * one; each worker loads its own VM after fork.
+         */
+        if (ngx_http_omni_plugins_load(cf->log, omcf, &vm) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        omni_lua_free(vm);
+
+        if (ngx_http_omni_filter_init(cf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    omcf->request_id_index = ngx_http_get_variable_index(cf, &request_id);
+    if (omcf->request_id_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
+}
+
+
+static void *
+ngx_http_omni_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_omni_main_conf_t  *omcf;
+
+    omcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_omni_main_conf_t));
+    if (omcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     omcf->plugins = { 0, NULL };
+     *     omcf->lua_library = { 0, NULL };
+     *     omcf->vm = NULL;
+     */
+
+    omcf->timeout = NGX_CONF_UNSET_MSEC;
+    omcf->memory = NGX_CONF_UNSET_SIZE;
+
+    if (ngx_array_init(&omcf->channels, cf->pool, 4,
+                       sizeof(ngx_http_omni_ref_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return omcf;
+}
+
+
+static char *
+ngx_http_omni_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_omni_main_conf_t *omcf = conf;
+
+    ngx_conf_init_msec_value(omcf->timeout, 50);
+    ngx_conf_init_size_value(omcf->memory, 32 * 1024 * 1024);
+
+    if (omcf->plugins.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &omcf->plugins, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (omcf->lua_library.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"omni_plugins\" needs \"omni_lua_library\", "
+                           "the directory of the support library");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &omcf->lua_library, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_omni_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_omni_main_conf_t  *omcf;
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_omni_module);
+
+    if (omcf == NULL || omcf->plugins.len == 0) {
+        return NGX_OK;
+    }
+
+    /* a VM never crosses a fork: each worker builds its own */
+    return ngx_http_omni_plugins_load(cycle->log, omcf, &omcf->vm);
+}
+
+
+static void
+ngx_http_omni_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_omni_main_conf_t  *omcf;
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_omni_module);
+
+    if (omcf && omcf->vm) {
+        omni_lua_free(omcf->vm);
+        omcf->vm = NULL;
+    }
 }
 
 
@@ -202,6 +405,7 @@ ngx_http_omni_create_loc_conf(ngx_conf_t *cf)
      *
      *     conf->keys = NULL;
      *     conf->roles_claim = { 0, NULL };
+     *     conf->channel = { 0, NULL };
      *     conf->token_conf = { 0 };
      */
 
@@ -212,6 +416,9 @@ ngx_http_omni_create_loc_conf(ngx_conf_t *cf)
     conf->leeway = NGX_CONF_UNSET;
     conf->require_exp = NGX_CONF_UNSET;
     conf->max_length = NGX_CONF_UNSET_SIZE;
+    conf->auth = NGX_CONF_UNSET_UINT;
+    conf->settings = NGX_CONF_UNSET_PTR;
+    conf->reply_buffer = NGX_CONF_UNSET_SIZE;
 
     return conf;
 }
@@ -225,7 +432,13 @@ ngx_http_omni_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     omni_token_conf_t  *tc;
 
+    ngx_conf_merge_str_value(conf->channel, prev->channel, "");
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    /* a channel location always runs the pipeline */
+    if (conf->channel.len) {
+        conf->enable = 1;
+    }
 
     /* keys set at a level replace, never extend, the inherited ones */
     if (conf->keys == NULL) {
@@ -240,10 +453,19 @@ ngx_http_omni_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->max_length, prev->max_length, 8192);
     ngx_conf_merge_str_value(conf->roles_claim, prev->roles_claim, "roles");
 
-    if (conf->enable && conf->keys == NULL) {
+    ngx_conf_merge_uint_value(conf->auth, prev->auth,
+                              NGX_HTTP_OMNI_AUTH_JWT);
+    ngx_conf_merge_ptr_value(conf->settings, prev->settings, NULL);
+    ngx_conf_merge_size_value(conf->reply_buffer, prev->reply_buffer,
+                              64 * 1024);
+
+    if (conf->enable && (conf->auth & NGX_HTTP_OMNI_AUTH_JWT)
+        && conf->keys == NULL)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"omni_gateway\" is on but no key is configured "
-                           "(omni_jwt_key, omni_jwt_secret or omni_jwt_jwks)");
+                           "JWT authentication is on but no key is "
+                           "configured (omni_jwt_key, omni_jwt_secret or "
+                           "omni_jwt_jwks)");
         return NGX_CONF_ERROR;
     }
 
@@ -453,6 +675,83 @@ ngx_http_omni_check_roles_claim(ngx_conf_t *cf, void *post, void *data)
 
     if (path->len == 0) {
         return "is empty";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_omni_channel(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_omni_loc_conf_t *olcf = conf;
+
+    ngx_str_t                  *value;
+    ngx_http_omni_ref_t        *ref;
+    ngx_http_omni_main_conf_t  *omcf;
+
+    if (olcf->channel.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > 32) {
+        return "needs a channel name of 1 to 32 characters";
+    }
+
+    olcf->channel = value[1];
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_omni_module);
+
+    ref = ngx_array_push(&omcf->channels);
+    if (ref == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ref->name = value[1];
+    ref->file = cf->conf_file->file.name;
+    ref->line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_omni_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_omni_loc_conf_t *olcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (olcf->auth != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    olcf->auth = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "jwt") == 0) {
+            olcf->auth |= NGX_HTTP_OMNI_AUTH_JWT;
+
+        } else if (ngx_strcmp(value[i].data, "plugin") == 0) {
+            olcf->auth |= NGX_HTTP_OMNI_AUTH_PLUGIN;
+
+        } else if (ngx_strcmp(value[i].data, "off") == 0
+                   && cf->args->nelts == 2)
+        {
+            olcf->auth = NGX_HTTP_OMNI_AUTH_OFF;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\", expected \"jwt\", "
+                               "\"plugin\", \"jwt plugin\" or \"off\"",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;

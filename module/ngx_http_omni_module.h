@@ -11,7 +11,32 @@
 #include <ngx_http.h>
 
 #include "omni_keys.h"
+#include "omni_lua.h"
 #include "omni_token.h"
+
+
+#define NGX_HTTP_OMNI_AUTH_JWT      0x01
+#define NGX_HTTP_OMNI_AUTH_PLUGIN   0x02
+#define NGX_HTTP_OMNI_AUTH_OFF      0x04
+
+
+typedef struct {
+    ngx_str_t                   plugins;        /* omni_plugins */
+    ngx_str_t                   lua_library;    /* omni_lua_library */
+    ngx_msec_t                  timeout;        /* omni_plugin_timeout */
+    size_t                      memory;         /* omni_plugin_memory */
+    ngx_array_t                 channels;       /* of ngx_http_omni_ref_t */
+    ngx_int_t                   request_id_index;
+    omni_lua_t                 *vm;             /* this worker's VM */
+} ngx_http_omni_main_conf_t;
+
+
+/* A channel named by omni_channel, checked once plugins are loaded. */
+typedef struct {
+    ngx_str_t                   name;
+    ngx_str_t                   file;
+    ngx_uint_t                  line;
+} ngx_http_omni_ref_t;
 
 
 typedef struct {
@@ -24,6 +49,11 @@ typedef struct {
     ngx_flag_t                  require_exp;
     size_t                      max_length;
     ngx_str_t                   roles_claim;
+
+    ngx_str_t                   channel;       /* omni_channel */
+    ngx_uint_t                  auth;          /* omni_auth */
+    ngx_array_t                *settings;      /* omni_plugin_set */
+    size_t                      reply_buffer;  /* omni_reply_buffer */
 
     /* the plain-C view of the above, built once in merge */
     omni_token_conf_t           token_conf;
@@ -41,16 +71,42 @@ typedef struct {
     ngx_uint_t                  step;          /* next pipeline step */
     ngx_http_omni_error_t       error;
     unsigned                    authenticated:1;
+    unsigned                    body_read:1;
+    unsigned                    waiting_body:1;
+    unsigned                    render:1;      /* render the reply */
+    unsigned                    filtering:1;   /* holding the reply */
+    unsigned                    reply_too_large:1;
     omni_token_t                token;
     ngx_str_t                   claims;        /* memoized payload JSON */
     ngx_str_t                   roles;         /* memoized "a,b" */
+    ngx_str_t                   request_id;
+    ngx_str_t                   contract;      /* $omni_contract */
+    ngx_str_t                   action;        /* $omni_action */
+    int                         lua_ref;       /* the prepared req */
+    ngx_buf_t                  *reply;         /* the held reply body */
 } ngx_http_omni_ctx_t;
 
 
 ngx_int_t ngx_http_omni_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_omni_send_answer(ngx_http_request_t *r,
+    omni_lua_result_t *res);
 ngx_int_t ngx_http_omni_jwt_step(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
+ngx_int_t ngx_http_omni_body_step(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
+ngx_int_t ngx_http_omni_channel_step(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
+ngx_int_t ngx_http_omni_plugin_error(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, const char *fn, omni_lua_rc_t rc,
+    omni_lua_result_t *res);
+void ngx_http_omni_result_init(ngx_http_request_t *r,
+    omni_lua_result_t *res);
+ngx_str_t *ngx_http_omni_request_id(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx);
 ngx_int_t ngx_http_omni_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_omni_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_omni_plugins_load(ngx_log_t *log,
+    ngx_http_omni_main_conf_t *omcf, omni_lua_t **vmp);
 
 
 extern ngx_module_t  ngx_http_omni_module;

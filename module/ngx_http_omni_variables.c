@@ -32,6 +32,8 @@ static ngx_int_t ngx_http_omni_variable_claim(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_omni_variable_error(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_omni_variable_contract(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_http_omni_ctx_t *ngx_http_omni_verified(ngx_http_request_t *r);
 static ngx_int_t ngx_http_omni_claim_copy(ngx_http_request_t *r,
     ngx_str_t *dst, char *text, size_t len);
@@ -64,6 +66,12 @@ static ngx_http_variable_t  ngx_http_omni_vars[] = {
 
     { ngx_string("omni_error"), NULL, ngx_http_omni_variable_error,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("omni_contract"), NULL, ngx_http_omni_variable_contract,
+      offsetof(ngx_http_omni_ctx_t, contract), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("omni_action"), NULL, ngx_http_omni_variable_contract,
+      offsetof(ngx_http_omni_ctx_t, action), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -274,6 +282,35 @@ ngx_http_omni_variable_error(ngx_http_request_t *r,
 
     ngx_http_omni_set_value(v, (u_char *) ctx->error.code,
                             ngx_strlen(ctx->error.code));
+
+    return NGX_OK;
+}
+
+
+/* A string kept in the request context once the plugin normalized it. */
+
+static ngx_int_t
+ngx_http_omni_variable_contract(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t            *s;
+    ngx_http_omni_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_omni_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s = (ngx_str_t *) ((char *) ctx + data);
+
+    if (s->data == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_http_omni_set_value(v, s->data, s->len);
 
     return NGX_OK;
 }

@@ -1,0 +1,710 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * The channel steps of the pipeline: read the body, hand the request to
+ * the location's channel plugin (respond, authenticate, normalize), keep
+ * the contract for $omni_contract, and send native answers.  Also loads
+ * the plugins directory into a VM.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_omni_module.h"
+
+
+#define NGX_HTTP_OMNI_MAX_HEADERS  100
+
+
+static void ngx_http_omni_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_omni_body(ngx_http_request_t *r, ngx_str_t *body);
+static ngx_int_t ngx_http_omni_raw_request(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf,
+    omni_lua_request_t *req);
+static ngx_int_t ngx_http_omni_known(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, omni_lua_known_t *known);
+static void *ngx_http_omni_palloc(void *pool, size_t size);
+static ngx_uint_t ngx_http_omni_plugin_name_valid(u_char *name, size_t len);
+
+
+ngx_int_t
+ngx_http_omni_body_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+    ngx_http_omni_loc_conf_t *olcf)
+{
+    ngx_int_t  rc;
+
+    if (olcf->channel.len == 0 || ctx->body_read) {
+        return NGX_OK;
+    }
+
+    if (ctx->waiting_body) {
+        return NGX_DONE;
+    }
+
+    /* plugins see the body as one string: keep it in one memory buffer */
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_omni_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->body_read) {
+        /* read at once: balance the count the read took */
+        r->main->count--;
+        return NGX_OK;
+    }
+
+    ctx->waiting_body = 1;
+
+    /* the handler resumes the phases once the body is in */
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_omni_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_omni_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
+
+    ctx->body_read = 1;
+
+    if (ctx->waiting_body) {
+        ctx->waiting_body = 0;
+        r->write_event_handler = ngx_http_core_run_phases;
+        ngx_http_core_run_phases(r);
+    }
+}
+
+
+ngx_int_t
+ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+    ngx_http_omni_loc_conf_t *olcf)
+{
+    const char                 *channel;
+    omni_lua_t                 *vm;
+    omni_lua_rc_t               rc;
+    omni_lua_known_t            known;
+    omni_lua_result_t           res;
+    omni_lua_request_t          req;
+    ngx_http_omni_main_conf_t  *omcf;
+
+    if (olcf->channel.len == 0) {
+        return NGX_OK;
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+    vm = omcf->vm;
+    channel = (const char *) olcf->channel.data;
+
+    if (vm == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "omni: no plugin VM in this worker");
+        return NGX_ERROR;
+    }
+
+    switch (ngx_http_omni_raw_request(r, ctx, olcf, &req)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        /* part of the body went to a temporary file */
+        ctx->error.status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        ctx->error.code = "body_too_large";
+        ctx->error.message = "the body is larger than client_body_buffer_size";
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "omni: body_too_large: the body of a \"%V\" request "
+                      "exceeds client_body_buffer_size", &olcf->channel);
+
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+
+    default:
+        return NGX_ERROR;
+    }
+
+    ngx_http_omni_result_init(r, &res);
+
+    rc = omni_lua_prepare(vm, channel, &req, &ctx->lua_ref, &res);
+    if (rc != OMNI_LUA_OK) {
+        return ngx_http_omni_plugin_error(r, ctx, "prepare", rc, &res);
+    }
+
+    ngx_http_omni_result_init(r, &res);
+
+    rc = omni_lua_respond(vm, channel, ctx->lua_ref, &res);
+
+    if (rc == OMNI_LUA_OK) {
+        return ngx_http_omni_send_answer(r, &res);
+    }
+
+    if (rc != OMNI_LUA_DECLINED) {
+        return ngx_http_omni_plugin_error(r, ctx, "respond", rc, &res);
+    }
+
+    if (olcf->auth & NGX_HTTP_OMNI_AUTH_PLUGIN) {
+        ngx_http_omni_result_init(r, &res);
+
+        rc = omni_lua_authenticate(vm, channel, ctx->lua_ref, &res);
+        if (rc != OMNI_LUA_OK) {
+            return ngx_http_omni_plugin_error(r, ctx, "authenticate", rc,
+                                              &res);
+        }
+    }
+
+    if (ngx_http_omni_known(r, ctx, &known) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_omni_result_init(r, &res);
+
+    rc = omni_lua_normalize(vm, channel, ctx->lua_ref, &known, &res);
+    if (rc != OMNI_LUA_OK) {
+        return ngx_http_omni_plugin_error(r, ctx, "normalize", rc, &res);
+    }
+
+    ctx->contract.data = (u_char *) res.contract.data;
+    ctx->contract.len = res.contract.len;
+    ctx->action.data = (u_char *) res.action.data;
+    ctx->action.len = res.action.len;
+    ctx->render = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Turns a refusal or a failure of a plugin call into the request's error:
+ * refusals are the client's business (info), failures are ours (error).
+ */
+
+ngx_int_t
+ngx_http_omni_plugin_error(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+    const char *fn, omni_lua_rc_t rc, omni_lua_result_t *res)
+{
+    ngx_http_omni_loc_conf_t  *olcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
+
+    if (rc == OMNI_LUA_REJECTED) {
+        ctx->error.status = res->status;
+        ctx->error.code = res->code.data;
+        ctx->error.message = res->message.data;
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "omni: channel \"%V\" %s refused the request: %s (%s)",
+                      &olcf->channel, fn, res->code.data, res->message.data);
+
+        return res->status;
+    }
+
+    ctx->error.status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ctx->error.message = "the channel plugin failed";
+
+    switch (rc) {
+    case OMNI_LUA_TIMEOUT:
+        ctx->error.code = "plugin_timeout";
+        break;
+    case OMNI_LUA_MEMORY:
+        ctx->error.code = "plugin_memory";
+        break;
+    default:
+        ctx->error.code = "plugin_error";
+        break;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "omni: plugin \"%V\" %s failed: %s: %s",
+                  &olcf->channel, fn, ctx->error.code, res->message.data);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/*
+ * Sends a plugin's native answer: status, headers and body.  Header names
+ * and values were checked by the host; CR, LF and NUL are refused here
+ * once more because they would split the response.
+ */
+
+ngx_int_t
+ngx_http_omni_send_answer(ngx_http_request_t *r, omni_lua_result_t *res)
+{
+    size_t            i, j;
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (res->status < 100 || res->status > 599) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < res->nheaders; i++) {
+        for (j = 0; j < res->headers[i].value.len; j++) {
+            if ((u_char) res->headers[i].value.data[j] < 0x20
+                && res->headers[i].value.data[j] != '\t')
+            {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "omni: a plugin header has control "
+                              "characters");
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        if (res->headers[i].name.len == sizeof("Content-Type") - 1
+            && ngx_strncasecmp((u_char *) res->headers[i].name.data,
+                               (u_char *) "Content-Type",
+                               sizeof("Content-Type") - 1) == 0)
+        {
+            r->headers_out.content_type.data =
+                                       (u_char *) res->headers[i].value.data;
+            r->headers_out.content_type.len = res->headers[i].value.len;
+            r->headers_out.content_type_len = res->headers[i].value.len;
+            r->headers_out.content_type_lowcase = NULL;
+            continue;
+        }
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        h->key.data = (u_char *) res->headers[i].name.data;
+        h->key.len = res->headers[i].name.len;
+        h->value.data = (u_char *) res->headers[i].value.data;
+        h->value.len = res->headers[i].value.len;
+    }
+
+    r->headers_out.status = res->status;
+    r->headers_out.content_length_n = res->body.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return NGX_DONE;
+    }
+
+    b->pos = (u_char *) res->body.data;
+    b->last = b->pos + res->body.len;
+    b->memory = res->body.len ? 1 : 0;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+
+    return NGX_DONE;
+}
+
+
+void
+ngx_http_omni_result_init(ngx_http_request_t *r, omni_lua_result_t *res)
+{
+    ngx_memzero(res, sizeof(omni_lua_result_t));
+
+    res->alloc = ngx_http_omni_palloc;
+    res->alloc_data = r->pool;
+}
+
+
+ngx_str_t *
+ngx_http_omni_request_id(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
+{
+    ngx_http_variable_value_t  *vv;
+    ngx_http_omni_main_conf_t  *omcf;
+
+    if (ctx->request_id.data == NULL) {
+        omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+
+        vv = ngx_http_get_indexed_variable(r, omcf->request_id_index);
+
+        if (vv && !vv->not_found) {
+            ctx->request_id.data = vv->data;
+            ctx->request_id.len = vv->len;
+
+        } else {
+            ngx_str_set(&ctx->request_id, "-");
+        }
+    }
+
+    return &ctx->request_id;
+}
+
+
+ngx_int_t
+ngx_http_omni_plugins_load(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
+    omni_lua_t **vmp)
+{
+    char             err[OMNI_LUA_ERRLEN];
+    u_char          *path, *name;
+    size_t           len;
+    ngx_int_t        rc;
+    ngx_dir_t        dir;
+    omni_lua_t      *vm;
+    ngx_uint_t       i;
+    ngx_http_omni_ref_t  *ref;
+
+    vm = omni_lua_new((const char *) omcf->lua_library.data, omcf->memory,
+                      (unsigned) omcf->timeout, err);
+    if (vm == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, log, 0, "omni: %s", err);
+        return NGX_ERROR;
+    }
+
+    if (ngx_open_dir(&omcf->plugins, &dir) == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
+                      ngx_open_dir_n " \"%V\" failed", &omcf->plugins);
+        omni_lua_free(vm);
+        return NGX_ERROR;
+    }
+
+    rc = NGX_OK;
+
+    for ( ;; ) {
+        ngx_set_errno(0);
+
+        if (ngx_read_dir(&dir) == NGX_ERROR) {
+            if (ngx_errno != NGX_ENOMOREFILES) {
+                ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
+                              ngx_read_dir_n " \"%V\" failed",
+                              &omcf->plugins);
+                rc = NGX_ERROR;
+            }
+
+            break;
+        }
+
+        name = ngx_de_name(&dir);
+        len = ngx_de_namelen(&dir);
+
+        if (len <= 4 || ngx_strcmp(name + len - 4, ".lua") != 0) {
+            continue;
+        }
+
+        len -= 4;
+
+        if (!ngx_http_omni_plugin_name_valid(name, len)) {
+            ngx_log_error(NGX_LOG_EMERG, log, 0,
+                          "omni: plugin file name \"%s\" in \"%V\" is not "
+                          "a channel name ([a-z][a-z0-9_]*, 32 at most)",
+                          name, &omcf->plugins);
+            rc = NGX_ERROR;
+            break;
+        }
+
+        path = ngx_alloc(omcf->plugins.len + len + 6, log);
+        if (path == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        ngx_sprintf(path, "%V/%s%Z", &omcf->plugins, name);
+        name[len] = '\0';
+
+        if (omni_lua_load_plugin(vm, (const char *) name, (const char *) path,
+                                 err)
+            != 0)
+        {
+            ngx_log_error(NGX_LOG_EMERG, log, 0, "omni: %s", err);
+            ngx_free(path);
+            rc = NGX_ERROR;
+            break;
+        }
+
+        ngx_free(path);
+    }
+
+    ngx_close_dir(&dir);
+
+    if (rc == NGX_OK) {
+        ref = omcf->channels.elts;
+
+        for (i = 0; i < omcf->channels.nelts; i++) {
+            if (!omni_lua_has_plugin(vm, (const char *) ref[i].name.data)) {
+                ngx_log_error(NGX_LOG_EMERG, log, 0,
+                              "omni: no plugin \"%V.lua\" in \"%V\" for "
+                              "omni_channel in %V:%ui", &ref[i].name,
+                              &omcf->plugins, &ref[i].file, ref[i].line);
+                rc = NGX_ERROR;
+                break;
+            }
+        }
+    }
+
+    if (rc != NGX_OK) {
+        omni_lua_free(vm);
+        return NGX_ERROR;
+    }
+
+    *vmp = vm;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_omni_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        if (cl->buf->in_file) {
+            return NGX_DECLINED;
+        }
+
+        len += cl->buf->last - cl->buf->pos;
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    if (r->request_body->bufs->next == NULL) {
+        body->data = r->request_body->bufs->buf->pos;
+        body->len = len;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_omni_raw_request(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+    ngx_http_omni_loc_conf_t *olcf, omni_lua_request_t *req)
+{
+    char              *text;
+    size_t             len;
+    ngx_str_t          body;
+    ngx_int_t          rc;
+    ngx_uint_t         i, n;
+    ngx_list_part_t   *part;
+    ngx_keyval_t      *kv;
+    ngx_table_elt_t   *h;
+
+    ngx_memzero(req, sizeof(omni_lua_request_t));
+
+    rc = ngx_http_omni_body(r, &body);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    req->body.data = body.data ? (const char *) body.data : "";
+    req->body.len = body.len;
+
+    req->method.data = (const char *) r->method_name.data;
+    req->method.len = r->method_name.len;
+    req->path.data = (const char *) r->uri.data;
+    req->path.len = r->uri.len;
+    req->query.data = r->args.len ? (const char *) r->args.data : "";
+    req->query.len = r->args.len;
+    req->client_ip.data = (const char *) r->connection->addr_text.data;
+    req->client_ip.len = r->connection->addr_text.len;
+
+    if (ctx->authenticated) {
+        text = omni_token_claim_text(&ctx->token, NULL, &len);
+
+        if (text) {
+            req->claims_json.data = ngx_pnalloc(r->pool, len);
+            if (req->claims_json.data == NULL) {
+                free(text);
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy((u_char *) req->claims_json.data, text, len);
+            req->claims_json.len = len;
+            free(text);
+        }
+    }
+
+    req->headers = ngx_palloc(r->pool,
+                              NGX_HTTP_OMNI_MAX_HEADERS * sizeof(omni_pair_t));
+    if (req->headers == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; n < NGX_HTTP_OMNI_MAX_HEADERS; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0) {
+            continue;
+        }
+
+        req->headers[n].name.data = (const char *) h[i].lowcase_key;
+        req->headers[n].name.len = h[i].key.len;
+        req->headers[n].value.data = (const char *) h[i].value.data;
+        req->headers[n].value.len = h[i].value.len;
+        n++;
+    }
+
+    req->nheaders = n;
+
+    if (olcf->settings) {
+        kv = olcf->settings->elts;
+        req->settings = ngx_palloc(r->pool,
+                                   olcf->settings->nelts * sizeof(omni_pair_t));
+        if (req->settings == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < olcf->settings->nelts; i++) {
+            req->settings[i].name.data = (const char *) kv[i].key.data;
+            req->settings[i].name.len = kv[i].key.len;
+            req->settings[i].value.data = (const char *) kv[i].value.data;
+            req->settings[i].value.len = kv[i].value.len;
+        }
+
+        req->nsettings = olcf->settings->nelts;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_omni_known(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+    omni_lua_known_t *known)
+{
+    ngx_str_t   *id;
+    ngx_uint_t   i;
+
+    ngx_memzero(known, sizeof(omni_lua_known_t));
+
+    id = ngx_http_omni_request_id(r, ctx);
+    known->request_id.data = (const char *) id->data;
+    known->request_id.len = id->len;
+    known->received_at = (double) r->start_sec * 1000 + r->start_msec;
+
+    if (r->headers_in.user_agent) {
+        known->user_agent.data =
+                            (const char *) r->headers_in.user_agent->value.data;
+        known->user_agent.len = r->headers_in.user_agent->value.len;
+    }
+
+    if (!ctx->authenticated) {
+        return NGX_OK;
+    }
+
+    known->authenticated = 1;
+
+    if (ctx->token.sub) {
+        known->subject.data = ctx->token.sub;
+        known->subject.len = ngx_strlen(ctx->token.sub);
+    }
+
+    if (ctx->token.iss && omni_text_is_clean(ctx->token.iss,
+                                             ngx_strlen(ctx->token.iss)))
+    {
+        known->issuer.data = ctx->token.iss;
+        known->issuer.len = ngx_strlen(ctx->token.iss);
+    }
+
+    if (ctx->token.nroles) {
+        known->roles = ngx_palloc(r->pool,
+                                  ctx->token.nroles * sizeof(omni_str_t));
+        if (known->roles == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < ctx->token.nroles; i++) {
+            known->roles[i].data = ctx->token.roles[i];
+            known->roles[i].len = ngx_strlen(ctx->token.roles[i]);
+        }
+
+        known->nroles = ctx->token.nroles;
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_omni_palloc(void *pool, size_t size)
+{
+    return ngx_palloc(pool, size);
+}
+
+
+static ngx_uint_t
+ngx_http_omni_plugin_name_valid(u_char *name, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > 32 || name[0] < 'a' || name[0] > 'z') {
+        return 0;
+    }
+
+    for (i = 1; i < len; i++) {
+        if (!((name[i] >= 'a' && name[i] <= 'z')
+              || (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}

@@ -1,0 +1,256 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * Renders a service's unified reply in the channel's native format: the
+ * reply is held (up to omni_reply_buffer bytes), handed to the plugin's
+ * render(), and replaced by what it returns.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_omni_module.h"
+
+
+static ngx_int_t ngx_http_omni_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_omni_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_omni_render_reply(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+ngx_int_t
+ngx_http_omni_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_omni_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_omni_body_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_omni_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_omni_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
+
+    /* only replies to requests a plugin normalized, and only once */
+    if (ctx == NULL || !ctx->render || ctx->filtering) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx->render = 0;
+    ctx->filtering = 1;
+
+    if (r->header_only) {
+        return ngx_http_omni_render_reply(r, ctx);
+    }
+
+    r->filter_need_in_memory = 1;
+    r->allow_ranges = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_omni_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    size_t                     size;
+    ngx_buf_t                 *b;
+    ngx_uint_t                 last;
+    ngx_chain_t               *cl;
+    ngx_http_omni_ctx_t       *ctx;
+    ngx_http_omni_loc_conf_t  *olcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
+
+    if (ctx == NULL || !ctx->filtering || r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (ctx->reply == NULL) {
+        olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
+
+        ctx->reply = ngx_create_temp_buf(r->pool, olcf->reply_buffer);
+        if (ctx->reply == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    b = ctx->reply;
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        size = ngx_buf_size(cl->buf);
+
+        if (!cl->buf->in_file && ngx_buf_in_memory(cl->buf)) {
+            if (size > (size_t) (b->end - b->last)) {
+                ctx->reply_too_large = 1;
+
+            } else {
+                b->last = ngx_cpymem(b->last, cl->buf->pos, size);
+            }
+        }
+
+        /* the original reply is consumed here, never sent */
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+
+        if (cl->buf->last_buf || cl->buf->last_in_chain) {
+            last = 1;
+        }
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    return ngx_http_omni_render_reply(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_omni_render_reply(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
+{
+    size_t                      i;
+    ngx_int_t                   rc;
+    omni_str_t                  reply;
+    ngx_buf_t                  *b;
+    ngx_chain_t                 out;
+    omni_lua_rc_t               lrc;
+    ngx_table_elt_t            *h;
+    omni_lua_result_t           res;
+    ngx_http_omni_loc_conf_t   *olcf;
+    ngx_http_omni_main_conf_t  *omcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+
+    ctx->filtering = 0;
+
+    if (omcf->vm == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_omni_result_init(r, &res);
+
+    if (ctx->reply_too_large) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "omni: the reply is larger than omni_reply_buffer "
+                      "(%uz bytes)", olcf->reply_buffer);
+
+        lrc = omni_lua_render_error(omcf->vm,
+                                    (const char *) olcf->channel.data,
+                                    ctx->lua_ref, NGX_HTTP_BAD_GATEWAY,
+                                    "upstream_reply_too_large",
+                                    "the service sent a reply too large",
+                                    (omni_str_t *)
+                                        ngx_http_omni_request_id(r, ctx),
+                                    &res);
+
+    } else {
+        reply.data = ctx->reply ? (const char *) ctx->reply->pos : "";
+        reply.len = ctx->reply ? (size_t) (ctx->reply->last - ctx->reply->pos)
+                               : 0;
+
+        lrc = omni_lua_render(omcf->vm, (const char *) olcf->channel.data,
+                              ctx->lua_ref, r->headers_out.status,
+                              (omni_str_t *) ngx_http_omni_request_id(r, ctx),
+                              &reply, &res);
+    }
+
+    if (lrc != OMNI_LUA_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "omni: plugin \"%V\" render failed: %s",
+                      &olcf->channel, res.message.data);
+
+        /* a bare 502 is all that can be said without the plugin */
+        res.status = NGX_HTTP_BAD_GATEWAY;
+        res.nheaders = 0;
+        res.body.data = "{\"error\":\"plugin_error\","
+                        "\"message\":\"the reply could not be rendered\"}\n";
+        res.body.len = ngx_strlen(res.body.data);
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+        r->headers_out.content_type_len = r->headers_out.content_type.len;
+        r->headers_out.content_type_lowcase = NULL;
+    }
+
+    /* the service's representation headers no longer describe the body */
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+    ngx_http_clear_etag(r);
+
+    if (r->headers_out.content_encoding) {
+        r->headers_out.content_encoding->hash = 0;
+        r->headers_out.content_encoding = NULL;
+    }
+
+    for (i = 0; i < res.nheaders; i++) {
+        if (res.headers[i].name.len == sizeof("Content-Type") - 1
+            && ngx_strncasecmp((u_char *) res.headers[i].name.data,
+                               (u_char *) "Content-Type",
+                               sizeof("Content-Type") - 1) == 0)
+        {
+            r->headers_out.content_type.data =
+                                        (u_char *) res.headers[i].value.data;
+            r->headers_out.content_type.len = res.headers[i].value.len;
+            r->headers_out.content_type_len = res.headers[i].value.len;
+            r->headers_out.content_type_lowcase = NULL;
+            continue;
+        }
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        h->key.data = (u_char *) res.headers[i].name.data;
+        h->key.len = res.headers[i].name.len;
+        h->value.data = (u_char *) res.headers[i].value.data;
+        h->value.len = res.headers[i].value.len;
+    }
+
+    r->headers_out.status = res.status;
+    r->headers_out.status_line.len = 0;
+    r->headers_out.content_length_n = res.body.len;
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = (u_char *) res.body.data;
+    b->last = b->pos + res.body.len;
+    b->memory = res.body.len ? 1 : 0;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}

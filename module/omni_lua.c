@@ -1,0 +1,895 @@
+/*
+ * Copyright (C) The omni gateway authors
+ */
+
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <luajit.h>
+#include <lualib.h>
+
+#include "omni_lua.h"
+#include "omni_lua_crypto.h"
+
+
+#define OMNI_LUA_HOOK_COUNT     1000
+#define OMNI_LUA_SOURCE_MAX     (1024 * 1024)
+#define OMNI_LUA_MAX_HEADERS    64
+
+
+struct omni_lua_s {
+    lua_State          *L;
+    size_t              used;
+    size_t              max;
+    unsigned            budget_ms;
+    struct timespec     deadline;
+    unsigned            memory_hit:1;
+    unsigned            timed_out:1;
+    unsigned            limits_on:1;
+    int                 host_ref;
+};
+
+
+static void *omni_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+static void omni_lua_hook(lua_State *L, lua_Debug *ar);
+static void omni_lua_err(char *err, const char *fmt, ...);
+static int omni_lua_push_host_fn(omni_lua_t *vm, const char *fn);
+static omni_lua_rc_t omni_lua_call(omni_lua_t *vm, int nargs, int nresults,
+    omni_lua_result_t *res);
+static void omni_lua_set_str(lua_State *L, const char *key,
+    const omni_str_t *s);
+static void omni_lua_set_pairs(lua_State *L, const char *key,
+    const omni_pair_t *pairs, size_t n);
+static int omni_lua_copy(omni_lua_result_t *res, omni_str_t *dst,
+    lua_State *L, int idx);
+static omni_lua_rc_t omni_lua_error_result(omni_lua_t *vm, int idx,
+    omni_lua_result_t *res);
+static omni_lua_rc_t omni_lua_answer_result(omni_lua_t *vm, int idx,
+    omni_lua_result_t *res);
+static void omni_lua_push_ctx(omni_lua_t *vm, const char *channel, int ref,
+    unsigned status, int gateway, omni_str_t *request_id);
+static void omni_lua_set_message(omni_lua_result_t *res, const char *s);
+
+
+omni_lua_t *
+omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
+    char *err)
+{
+    lua_State   *L;
+    omni_lua_t  *vm;
+
+    vm = calloc(1, sizeof(omni_lua_t));
+    if (vm == NULL) {
+        omni_lua_err(err, "out of memory");
+        return NULL;
+    }
+
+    vm->max = memory_max;
+    vm->budget_ms = budget_ms;
+    vm->host_ref = LUA_NOREF;
+
+    L = lua_newstate(omni_lua_alloc, vm);
+    if (L == NULL) {
+        free(vm);
+        omni_lua_err(err, "cannot create a Lua VM");
+        return NULL;
+    }
+
+    vm->L = L;
+
+    /*
+     * The count hook never fires inside JIT-compiled traces, so the budget
+     * could not stop a compiled loop: plugins run in the interpreter.
+     */
+    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+
+    luaL_openlibs(L);
+
+    /* the support library from lua_dir, and no native module but ours */
+    lua_getglobal(L, "package");
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", lua_dir, lua_dir);
+    lua_setfield(L, -2, "path");
+    lua_pushliteral(L, "");
+    lua_setfield(L, -2, "cpath");
+    lua_getfield(L, -1, "preload");
+    lua_pushcfunction(L, luaopen_omni_crypto);
+    lua_setfield(L, -2, "omni_crypto");
+    lua_pop(L, 2);
+
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "omni.host");
+
+    if (lua_pcall(L, 1, 1, 0) != 0 || !lua_istable(L, -1)) {
+        omni_lua_err(err, "cannot load the support library from \"%s\": %s",
+                     lua_dir, lua_isstring(L, -1) ? lua_tostring(L, -1)
+                                                  : "omni.host is no table");
+        omni_lua_free(vm);
+        return NULL;
+    }
+
+    vm->host_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    /* what the library needed at load time is counted from here on */
+    vm->limits_on = 1;
+
+    return vm;
+}
+
+
+void
+omni_lua_free(omni_lua_t *vm)
+{
+    if (vm == NULL) {
+        return;
+    }
+
+    if (vm->L) {
+        lua_close(vm->L);
+    }
+
+    free(vm);
+}
+
+
+int
+omni_lua_load_plugin(omni_lua_t *vm, const char *name, const char *path,
+    char *err)
+{
+    long               size;
+    FILE              *f;
+    char              *src;
+    lua_State         *L;
+    omni_lua_rc_t      rc;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        omni_lua_err(err, "cannot open plugin \"%s\": %s", path,
+                     strerror(errno));
+        return -1;
+    }
+
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0
+        || fseek(f, 0, SEEK_SET) != 0 || size > OMNI_LUA_SOURCE_MAX)
+    {
+        omni_lua_err(err, "cannot read plugin \"%s\" (at most %d bytes)",
+                     path, OMNI_LUA_SOURCE_MAX);
+        fclose(f);
+        return -1;
+    }
+
+    src = malloc((size_t) size + 1);
+    if (src == NULL || fread(src, 1, (size_t) size, f) != (size_t) size) {
+        omni_lua_err(err, "cannot read plugin \"%s\"", path);
+        free(src);
+        fclose(f);
+        return -1;
+    }
+
+    fclose(f);
+
+    L = vm->L;
+
+    if (omni_lua_push_host_fn(vm, "load") != 0) {
+        free(src);
+        omni_lua_err(err, "the support library has no host.load");
+        return -1;
+    }
+
+    lua_pushstring(L, name);
+    lua_pushfstring(L, "@%s", path);
+    lua_pushlstring(L, src, (size_t) size);
+    free(src);
+
+    rc = omni_lua_call(vm, 3, 2, NULL);
+
+    if (rc != OMNI_LUA_OK) {
+        omni_lua_err(err, "plugin \"%s\" failed to load: %s", path,
+                     lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+
+    if (!lua_toboolean(L, -2)) {
+        omni_lua_err(err, "plugin \"%s\" failed to load: %s", path,
+                     lua_isstring(L, -1) ? lua_tostring(L, -1)
+                                         : "host.load refused it");
+        lua_pop(L, 2);
+        return -1;
+    }
+
+    lua_pop(L, 2);
+
+    return 0;
+}
+
+
+int
+omni_lua_has_plugin(omni_lua_t *vm, const char *name)
+{
+    int         found;
+    size_t      i, n;
+    lua_State  *L;
+
+    L = vm->L;
+
+    if (omni_lua_push_host_fn(vm, "names") != 0
+        || lua_pcall(L, 0, 1, 0) != 0)
+    {
+        lua_pop(L, 1);
+        return 0;
+    }
+
+    found = 0;
+    n = lua_objlen(L, -1);
+
+    for (i = 1; i <= n && !found; i++) {
+        lua_rawgeti(L, -1, (int) i);
+        found = lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), name) == 0;
+        lua_pop(L, 1);
+    }
+
+    lua_pop(L, 1);
+
+    return found;
+}
+
+
+omni_lua_rc_t
+omni_lua_prepare(omni_lua_t *vm, const char *channel,
+    const omni_lua_request_t *req, int *ref, omni_lua_result_t *res)
+{
+    lua_State      *L;
+    omni_lua_rc_t   rc;
+
+    L = vm->L;
+    *ref = LUA_NOREF;
+
+    if (omni_lua_push_host_fn(vm, "prepare") != 0) {
+        omni_lua_set_message(res, "the support library has no host.prepare");
+        return OMNI_LUA_FAILED;
+    }
+
+    lua_pushstring(L, channel);
+
+    lua_createtable(L, 0, 9);
+    omni_lua_set_str(L, "method", &req->method);
+    omni_lua_set_str(L, "path", &req->path);
+    omni_lua_set_str(L, "query", &req->query);
+    omni_lua_set_str(L, "client_ip", &req->client_ip);
+    omni_lua_set_str(L, "claims_json", &req->claims_json);
+    omni_lua_set_str(L, "body", &req->body);
+    omni_lua_set_pairs(L, "headers", req->headers, req->nheaders);
+
+    rc = omni_lua_call(vm, 2, 2, res);
+    if (rc != OMNI_LUA_OK) {
+        return rc;
+    }
+
+    if (!lua_istable(L, -2)) {
+        return omni_lua_error_result(vm, -1, res);
+    }
+
+    lua_pop(L, 1);
+
+    /* settings from omni_plugin_set, seen by the plugin as req.settings */
+    omni_lua_set_pairs(L, "settings", req->settings, req->nsettings);
+
+    *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    return OMNI_LUA_OK;
+}
+
+
+omni_lua_rc_t
+omni_lua_respond(omni_lua_t *vm, const char *channel, int ref,
+    omni_lua_result_t *res)
+{
+    lua_State      *L;
+    omni_lua_rc_t   rc;
+
+    L = vm->L;
+
+    if (omni_lua_push_host_fn(vm, "respond") != 0) {
+        omni_lua_set_message(res, "the support library has no host.respond");
+        return OMNI_LUA_FAILED;
+    }
+
+    lua_pushstring(L, channel);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+
+    rc = omni_lua_call(vm, 2, 3, res);
+    if (rc != OMNI_LUA_OK) {
+        return rc;
+    }
+
+    if (lua_isnil(L, -3)) {
+        if (lua_isnil(L, -2)) {
+            lua_pop(L, 3);
+            return OMNI_LUA_DECLINED;
+        }
+
+        lua_pop(L, 1);
+        return omni_lua_error_result(vm, -1, res);
+    }
+
+    return omni_lua_answer_result(vm, -3, res);
+}
+
+
+omni_lua_rc_t
+omni_lua_authenticate(omni_lua_t *vm, const char *channel, int ref,
+    omni_lua_result_t *res)
+{
+    lua_State      *L;
+    omni_lua_rc_t   rc;
+
+    L = vm->L;
+
+    if (omni_lua_push_host_fn(vm, "authenticate") != 0) {
+        omni_lua_set_message(res,
+                             "the support library has no host.authenticate");
+        return OMNI_LUA_FAILED;
+    }
+
+    lua_pushstring(L, channel);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+
+    rc = omni_lua_call(vm, 2, 2, res);
+    if (rc != OMNI_LUA_OK) {
+        return rc;
+    }
+
+    if (lua_toboolean(L, -2)) {
+        lua_pop(L, 2);
+        return OMNI_LUA_OK;
+    }
+
+    return omni_lua_error_result(vm, -1, res);
+}
+
+
+omni_lua_rc_t
+omni_lua_normalize(omni_lua_t *vm, const char *channel, int ref,
+    const omni_lua_known_t *known, omni_lua_result_t *res)
+{
+    size_t          i;
+    lua_State      *L;
+    omni_lua_rc_t   rc;
+
+    L = vm->L;
+
+    if (omni_lua_push_host_fn(vm, "normalize") != 0) {
+        omni_lua_set_message(res,
+                             "the support library has no host.normalize");
+        return OMNI_LUA_FAILED;
+    }
+
+    lua_pushstring(L, channel);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+
+    lua_createtable(L, 0, 6);
+    omni_lua_set_str(L, "request_id", &known->request_id);
+    lua_pushnumber(L, known->received_at);
+    lua_setfield(L, -2, "received_at");
+    lua_pushstring(L, channel);
+    lua_setfield(L, -2, "channel");
+    omni_lua_set_str(L, "user_agent", &known->user_agent);
+
+    if (known->authenticated) {
+        lua_createtable(L, 0, 3);
+        omni_lua_set_str(L, "subject", &known->subject);
+        omni_lua_set_str(L, "issuer", &known->issuer);
+
+        lua_createtable(L, (int) known->nroles, 0);
+        for (i = 0; i < known->nroles; i++) {
+            lua_pushlstring(L, known->roles[i].data, known->roles[i].len);
+            lua_rawseti(L, -2, (int) i + 1);
+        }
+        lua_setfield(L, -2, "roles");
+
+        lua_setfield(L, -2, "principal");
+    }
+
+    rc = omni_lua_call(vm, 3, 2, res);
+    if (rc != OMNI_LUA_OK) {
+        return rc;
+    }
+
+    if (!lua_isstring(L, -2)) {
+        return omni_lua_error_result(vm, -1, res);
+    }
+
+    if (omni_lua_copy(res, &res->contract, L, -2) != 0) {
+        lua_pop(L, 2);
+        omni_lua_set_message(res, "out of memory");
+        return OMNI_LUA_FAILED;
+    }
+
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "action");
+        if (lua_isstring(L, -1) && omni_lua_copy(res, &res->action, L, -1)) {
+            lua_pop(L, 3);
+            omni_lua_set_message(res, "out of memory");
+            return OMNI_LUA_FAILED;
+        }
+        lua_pop(L, 1);
+    }
+
+    lua_pop(L, 2);
+
+    return OMNI_LUA_OK;
+}
+
+
+omni_lua_rc_t
+omni_lua_render(omni_lua_t *vm, const char *channel, int ref,
+    unsigned status, omni_str_t *request_id, const omni_str_t *reply,
+    omni_lua_result_t *res)
+{
+    lua_State      *L;
+    omni_lua_rc_t   rc;
+
+    L = vm->L;
+
+    if (omni_lua_push_host_fn(vm, "render") != 0) {
+        omni_lua_set_message(res, "the support library has no host.render");
+        return OMNI_LUA_FAILED;
+    }
+
+    lua_pushstring(L, channel);
+    lua_pushlstring(L, reply->data ? reply->data : "", reply->len);
+    omni_lua_push_ctx(vm, channel, ref, status, 0, request_id);
+
+    rc = omni_lua_call(vm, 3, 3, res);
+    if (rc != OMNI_LUA_OK) {
+        return rc;
+    }
+
+    if (lua_isnil(L, -3)) {
+        lua_pop(L, 1);
+        return omni_lua_error_result(vm, -1, res);
+    }
+
+    return omni_lua_answer_result(vm, -3, res);
+}
+
+
+omni_lua_rc_t
+omni_lua_render_error(omni_lua_t *vm, const char *channel, int ref,
+    unsigned status, const char *code, const char *message,
+    omni_str_t *request_id, omni_lua_result_t *res)
+{
+    lua_State      *L;
+    omni_lua_rc_t   rc;
+
+    L = vm->L;
+
+    if (omni_lua_push_host_fn(vm, "render_error") != 0) {
+        omni_lua_set_message(res,
+                             "the support library has no host.render_error");
+        return OMNI_LUA_FAILED;
+    }
+
+    lua_pushstring(L, channel);
+    lua_pushstring(L, code);
+    lua_pushstring(L, message);
+    lua_pushinteger(L, (lua_Integer) status);
+    omni_lua_push_ctx(vm, channel, ref, status, 1, request_id);
+
+    rc = omni_lua_call(vm, 5, 3, res);
+    if (rc != OMNI_LUA_OK) {
+        return rc;
+    }
+
+    if (lua_isnil(L, -3)) {
+        lua_pop(L, 1);
+        return omni_lua_error_result(vm, -1, res);
+    }
+
+    return omni_lua_answer_result(vm, -3, res);
+}
+
+
+void
+omni_lua_release(omni_lua_t *vm, int ref)
+{
+    if (ref != LUA_NOREF && ref != LUA_REFNIL) {
+        luaL_unref(vm->L, LUA_REGISTRYINDEX, ref);
+    }
+}
+
+
+size_t
+omni_lua_memory(omni_lua_t *vm)
+{
+    return vm->used;
+}
+
+
+static void *
+omni_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    void        *p;
+    omni_lua_t  *vm = ud;
+
+    if (nsize == 0) {
+        free(ptr);
+        vm->used -= osize;
+        return NULL;
+    }
+
+    if (vm->limits_on && vm->max && nsize > osize
+        && vm->used + (nsize - osize) > vm->max)
+    {
+        vm->memory_hit = 1;
+        return NULL;
+    }
+
+    p = realloc(ptr, nsize);
+    if (p == NULL) {
+        if (nsize > osize) {
+            vm->memory_hit = 1;
+        }
+
+        return NULL;
+    }
+
+    vm->used = vm->used - osize + nsize;
+
+    return p;
+}
+
+
+static void
+omni_lua_hook(lua_State *L, lua_Debug *ar)
+{
+    void             *ud;
+    omni_lua_t       *vm;
+    struct timespec   now;
+
+    (void) ar;
+
+    lua_getallocf(L, &ud);
+    vm = ud;
+
+    if (!vm->timed_out) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+
+        if (now.tv_sec < vm->deadline.tv_sec
+            || (now.tv_sec == vm->deadline.tv_sec
+                && now.tv_nsec < vm->deadline.tv_nsec))
+        {
+            return;
+        }
+
+        vm->timed_out = 1;
+
+        /*
+         * From now on every instruction raises, so a plugin's own pcall
+         * cannot swallow the timeout and go on looping.
+         */
+        lua_sethook(L, omni_lua_hook, LUA_MASKCOUNT, 1);
+    }
+
+    luaL_error(L, "plugin_timeout: the time budget of %d ms is spent",
+               (int) vm->budget_ms);
+}
+
+
+static void
+omni_lua_err(char *err, const char *fmt, ...)
+{
+    va_list  args;
+
+    va_start(args, fmt);
+    vsnprintf(err, OMNI_LUA_ERRLEN, fmt, args);
+    va_end(args);
+}
+
+
+static int
+omni_lua_push_host_fn(omni_lua_t *vm, const char *fn)
+{
+    lua_State  *L;
+
+    L = vm->L;
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->host_ref);
+    lua_getfield(L, -1, fn);
+    lua_remove(L, -2);
+
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Calls the host function below nargs arguments within the time budget
+ * and the memory cap.  On failure the error message is copied into res,
+ * or left on the stack when res is NULL.
+ */
+
+static omni_lua_rc_t
+omni_lua_call(omni_lua_t *vm, int nargs, int nresults,
+    omni_lua_result_t *res)
+{
+    int         rc;
+    long        ns;
+    lua_State  *L;
+
+    L = vm->L;
+
+    clock_gettime(CLOCK_MONOTONIC, &vm->deadline);
+    ns = vm->deadline.tv_nsec + (long) (vm->budget_ms % 1000) * 1000000L;
+    vm->deadline.tv_sec += vm->budget_ms / 1000 + ns / 1000000000L;
+    vm->deadline.tv_nsec = ns % 1000000000L;
+
+    vm->timed_out = 0;
+    vm->memory_hit = 0;
+
+    lua_sethook(L, omni_lua_hook, LUA_MASKCOUNT, OMNI_LUA_HOOK_COUNT);
+    rc = lua_pcall(L, nargs, nresults, 0);
+    lua_sethook(L, NULL, 0, 0);
+
+    if (rc == 0) {
+        return OMNI_LUA_OK;
+    }
+
+    if (res) {
+        omni_lua_set_message(res, lua_isstring(L, -1) ? lua_tostring(L, -1)
+                                                      : "(error object)");
+        lua_pop(L, 1);
+    }
+
+    if (vm->timed_out) {
+        return OMNI_LUA_TIMEOUT;
+    }
+
+    if (rc == LUA_ERRMEM || vm->memory_hit) {
+        /* give back what the failed call held before the next request */
+        lua_gc(L, LUA_GCCOLLECT, 0);
+        return OMNI_LUA_MEMORY;
+    }
+
+    return OMNI_LUA_FAILED;
+}
+
+
+static void
+omni_lua_set_str(lua_State *L, const char *key, const omni_str_t *s)
+{
+    if (s->data == NULL) {
+        return;
+    }
+
+    lua_pushlstring(L, s->data, s->len);
+    lua_setfield(L, -2, key);
+}
+
+
+static void
+omni_lua_set_pairs(lua_State *L, const char *key, const omni_pair_t *pairs,
+    size_t n)
+{
+    size_t  i;
+
+    lua_createtable(L, 0, (int) n);
+
+    for (i = 0; i < n; i++) {
+        lua_pushlstring(L, pairs[i].name.data, pairs[i].name.len);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, -3);
+
+        if (lua_isstring(L, -1)) {
+            /* a repeated header: values joined as HTTP allows */
+            lua_pushliteral(L, ", ");
+            lua_pushlstring(L, pairs[i].value.data, pairs[i].value.len);
+            lua_concat(L, 3);
+
+        } else {
+            lua_pop(L, 1);
+            lua_pushlstring(L, pairs[i].value.data, pairs[i].value.len);
+        }
+
+        lua_rawset(L, -3);
+    }
+
+    lua_setfield(L, -2, key);
+}
+
+
+static int
+omni_lua_copy(omni_lua_result_t *res, omni_str_t *dst, lua_State *L, int idx)
+{
+    char        *p;
+    size_t       len;
+    const char  *s;
+
+    s = lua_tolstring(L, idx, &len);
+
+    p = res->alloc(res->alloc_data, len + 1);
+    if (p == NULL) {
+        return -1;
+    }
+
+    memcpy(p, s, len);
+    p[len] = '\0';
+
+    dst->data = p;
+    dst->len = len;
+
+    return 0;
+}
+
+
+/* Reads an error table {code, message, status} and pops both results. */
+
+static omni_lua_rc_t
+omni_lua_error_result(omni_lua_t *vm, int idx, omni_lua_result_t *res)
+{
+    lua_State  *L;
+
+    L = vm->L;
+
+    if (!lua_istable(L, idx)) {
+        lua_pop(L, 2);
+        omni_lua_set_message(res, "the host returned no result and no error");
+        return OMNI_LUA_FAILED;
+    }
+
+    lua_getfield(L, idx, "status");
+    res->status = lua_isnumber(L, -1) ? (unsigned) lua_tointeger(L, -1) : 0;
+    lua_pop(L, 1);
+
+    lua_getfield(L, idx, "code");
+    if (lua_isstring(L, -1)) {
+        (void) omni_lua_copy(res, &res->code, L, -1);
+    }
+    lua_pop(L, 1);
+
+    lua_getfield(L, idx, "message");
+    if (lua_isstring(L, -1)) {
+        (void) omni_lua_copy(res, &res->message, L, -1);
+    }
+    lua_pop(L, 3);
+
+    if (res->code.data == NULL) {
+        res->code.data = "plugin_rejected";
+        res->code.len = sizeof("plugin_rejected") - 1;
+    }
+
+    if (res->message.data == NULL) {
+        res->message.data = "";
+        res->message.len = 0;
+    }
+
+    if (res->status < 100 || res->status > 599) {
+        res->status = 400;
+    }
+
+    return OMNI_LUA_REJECTED;
+}
+
+
+/* Reads status, headers, body at idx .. idx + 2 and pops them. */
+
+static omni_lua_rc_t
+omni_lua_answer_result(omni_lua_t *vm, int idx, omni_lua_result_t *res)
+{
+    size_t      n;
+    lua_State  *L;
+
+    L = vm->L;
+    idx = lua_gettop(L) + idx + 1;
+
+    res->status = (unsigned) lua_tointeger(L, idx);
+
+    if (lua_isstring(L, idx + 2)
+        && omni_lua_copy(res, &res->body, L, idx + 2) != 0)
+    {
+        goto nomem;
+    }
+
+    if (lua_istable(L, idx + 1)) {
+        res->headers = res->alloc(res->alloc_data,
+                                  OMNI_LUA_MAX_HEADERS * sizeof(omni_pair_t));
+        if (res->headers == NULL) {
+            goto nomem;
+        }
+
+        n = 0;
+        lua_pushnil(L);
+
+        while (lua_next(L, idx + 1) != 0) {
+            if (n < OMNI_LUA_MAX_HEADERS
+                && lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1))
+            {
+                if (omni_lua_copy(res, &res->headers[n].name, L, -2) != 0
+                    || omni_lua_copy(res, &res->headers[n].value, L, -1) != 0)
+                {
+                    lua_pop(L, 2);
+                    goto nomem;
+                }
+
+                n++;
+            }
+
+            lua_pop(L, 1);
+        }
+
+        res->nheaders = n;
+    }
+
+    lua_settop(L, idx - 1);
+
+    return OMNI_LUA_OK;
+
+nomem:
+
+    lua_settop(L, idx - 1);
+    omni_lua_set_message(res, "out of memory");
+
+    return OMNI_LUA_FAILED;
+}
+
+
+static void
+omni_lua_push_ctx(omni_lua_t *vm, const char *channel, int ref,
+    unsigned status, int gateway, omni_str_t *request_id)
+{
+    lua_State  *L;
+
+    L = vm->L;
+
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, (lua_Integer) status);
+    lua_setfield(L, -2, "status");
+    lua_pushboolean(L, gateway);
+    lua_setfield(L, -2, "gateway");
+    lua_pushstring(L, channel);
+    lua_setfield(L, -2, "channel");
+    omni_lua_set_str(L, "request_id", request_id);
+
+    if (ref != LUA_NOREF && ref != LUA_REFNIL) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+        lua_setfield(L, -2, "request");
+    }
+}
+
+
+static void
+omni_lua_set_message(omni_lua_result_t *res, const char *s)
+{
+    size_t  len;
+    char   *p;
+
+    len = strlen(s);
+
+    if (len > OMNI_LUA_ERRLEN) {
+        len = OMNI_LUA_ERRLEN;
+    }
+
+    p = res->alloc ? res->alloc(res->alloc_data, len + 1) : NULL;
+
+    if (p == NULL) {
+        res->message.data = "out of memory";
+        res->message.len = sizeof("out of memory") - 1;
+        return;
+    }
+
+    memcpy(p, s, len);
+    p[len] = '\0';
+    res->message.data = p;
+    res->message.len = len;
+}

@@ -1,0 +1,131 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * The plugin runtime: one LuaJIT VM with the support library's host
+ * (lua/omni/host.lua) and the channel plugins loaded once, a memory cap
+ * enforced by the VM's allocator and a time budget enforced by a count
+ * hook (the JIT is off, so the hook also fires in loops).  Knows nothing
+ * of NGINX: results are copied out with the caller's allocator.
+ */
+
+#ifndef OMNI_LUA_H_INCLUDED_
+#define OMNI_LUA_H_INCLUDED_
+
+
+#include <stddef.h>
+
+
+#define OMNI_LUA_ERRLEN  512
+#define OMNI_LUA_NOREF   (-2)     /* LUA_NOREF: no prepared request */
+
+
+typedef struct omni_lua_s  omni_lua_t;
+
+
+typedef enum {
+    OMNI_LUA_OK = 0,
+    OMNI_LUA_DECLINED,        /* respond(): no direct answer */
+    OMNI_LUA_REJECTED,        /* the host or plugin refused: see error */
+    OMNI_LUA_TIMEOUT,         /* the time budget ran out */
+    OMNI_LUA_MEMORY,          /* the VM's memory cap was hit */
+    OMNI_LUA_FAILED           /* a Lua error in the plugin or host */
+} omni_lua_rc_t;
+
+
+typedef struct {
+    const char     *data;
+    size_t          len;
+} omni_str_t;
+
+
+typedef struct {
+    omni_str_t      name;
+    omni_str_t      value;
+} omni_pair_t;
+
+
+/* What the gateway knows of a request, handed to host.prepare(). */
+typedef struct {
+    omni_str_t      method;
+    omni_str_t      path;
+    omni_str_t      query;
+    omni_str_t      client_ip;
+    omni_str_t      claims_json;     /* data NULL when not authenticated */
+    omni_str_t      body;
+    omni_pair_t    *headers;         /* names lowercased */
+    size_t          nheaders;
+    omni_pair_t    *settings;        /* omni_plugin_set */
+    size_t          nsettings;
+} omni_lua_request_t;
+
+
+/* What the contract needs besides the plugin's fields. */
+typedef struct {
+    omni_str_t      request_id;
+    double          received_at;     /* ms since the epoch */
+    omni_str_t      user_agent;      /* data NULL when absent */
+    int             authenticated;
+    omni_str_t      subject;         /* data NULL when absent */
+    omni_str_t      issuer;
+    omni_str_t     *roles;
+    size_t          nroles;
+} omni_lua_known_t;
+
+
+typedef void *(*omni_lua_alloc_pt)(void *data, size_t size);
+
+
+typedef struct {
+    omni_lua_alloc_pt   alloc;       /* copies results out of the VM */
+    void               *alloc_data;
+
+    /* a refusal or failure */
+    unsigned            status;
+    omni_str_t          code;
+    omni_str_t          message;
+
+    /* normalize(): the contract, serialised once */
+    omni_str_t          contract;
+    omni_str_t          action;
+
+    /* respond(), render(): a native answer */
+    omni_pair_t        *headers;
+    size_t              nheaders;
+    omni_str_t          body;
+} omni_lua_result_t;
+
+
+omni_lua_t *omni_lua_new(const char *lua_dir, size_t memory_max,
+    unsigned budget_ms, char *err);
+void omni_lua_free(omni_lua_t *vm);
+
+/* Reads and loads plugins/<name>.lua; err names the file and line. */
+int omni_lua_load_plugin(omni_lua_t *vm, const char *name, const char *path,
+    char *err);
+int omni_lua_has_plugin(omni_lua_t *vm, const char *name);
+
+/*
+ * A request's plugin calls share one prepared req table, referenced by
+ * *ref until omni_lua_release() drops it.
+ */
+omni_lua_rc_t omni_lua_prepare(omni_lua_t *vm, const char *channel,
+    const omni_lua_request_t *req, int *ref, omni_lua_result_t *res);
+omni_lua_rc_t omni_lua_respond(omni_lua_t *vm, const char *channel, int ref,
+    omni_lua_result_t *res);
+omni_lua_rc_t omni_lua_authenticate(omni_lua_t *vm, const char *channel,
+    int ref, omni_lua_result_t *res);
+omni_lua_rc_t omni_lua_normalize(omni_lua_t *vm, const char *channel,
+    int ref, const omni_lua_known_t *known, omni_lua_result_t *res);
+omni_lua_rc_t omni_lua_render(omni_lua_t *vm, const char *channel, int ref,
+    unsigned status, omni_str_t *request_id, const omni_str_t *reply,
+    omni_lua_result_t *res);
+omni_lua_rc_t omni_lua_render_error(omni_lua_t *vm, const char *channel,
+    int ref, unsigned status, const char *code, const char *message,
+    omni_str_t *request_id, omni_lua_result_t *res);
+void omni_lua_release(omni_lua_t *vm, int ref);
+
+/* Bytes the VM holds now, for tests and metrics. */
+size_t omni_lua_memory(omni_lua_t *vm);
+
+
+#endif /* OMNI_LUA_H_INCLUDED_ */
