@@ -177,7 +177,7 @@ duplicate kid "a", also used by
 location / { omni_gateway on; }
 --- must_die
 --- error_log
-"omni_gateway" is on but no key is configured
+JWT authentication is on but no key is configured
 
 === TEST 17: a duplicate directive
 --- http_config
