@@ -269,7 +269,7 @@ omni_keyset_add_jwks(omni_keyset_t *ks, const char *path, char *err)
 {
     int             alg;
     char            source[OMNI_KEY_ERRLEN / 2];
-    size_t          i, len, klen;
+    size_t          i, len, klen, loaded;
     json_t         *root, *keys, *jwk, *v;
     unsigned        algs;
     EVP_PKEY       *pkey;
@@ -290,6 +290,8 @@ omni_keyset_add_jwks(omni_keyset_t *ks, const char *path, char *err)
                      path, jerr.line, jerr.text);
         return -1;
     }
+
+    loaded = ks->nkeys;
 
     keys = json_object_get(root, "keys");
     if (!json_is_array(keys) || json_array_size(keys) == 0) {
@@ -405,6 +407,11 @@ omni_keyset_add_jwks(omni_keyset_t *ks, const char *path, char *err)
     return 0;
 
 failed:
+
+    /* all of the file or nothing: keys it added before the error go */
+    while (ks->nkeys > loaded) {
+        omni_keyset_pop(ks);
+    }
 
     json_decref(root);
     return -1;

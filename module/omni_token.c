@@ -143,6 +143,16 @@ omni_token_verify(const omni_token_conf_t *conf, const char *token,
                                "token header has no alg");
     }
 
+    if (tok->kid == NULL) {
+        /* a kid that is not a string must not widen the key search */
+        crit = jwt_get_headers_json(tok->jwt, "kid");
+        if (crit != NULL) {
+            free(crit);
+            return omni_token_fail(tok, OMNI_TOKEN_MALFORMED,
+                                   "kid is not a string");
+        }
+    }
+
     /* exact names only: "none", "NONE" and friends never get here */
     alg = omni_alg_by_name(tok->alg, strlen(tok->alg));
     if (alg < 0) {

@@ -90,6 +90,8 @@ typedef struct {
 
 
 static test_fixture_t   test_fx;
+
+/* the 64-byte secret, no kid: set up afresh for each claims test */
 static omni_keyset_t   *test_claims_ks;
 
 
@@ -250,12 +252,11 @@ done:
 
 
 static int
-test_setup(void **state)
+test_fixture_init(void)
 {
     const char  *tmp;
-    static const char  garbage[] = "this is not a key\n";
 
-    (void) state;
+    static const char  garbage[] = "this is not a key\n";
 
     memset(&test_fx, 0, sizeof(test_fixture_t));
 
@@ -362,6 +363,19 @@ test_teardown(void **state)
     }
 
     return rmdir(test_fx.dir) == 0 ? 0 : -1;
+}
+
+
+static int
+test_setup(void **state)
+{
+    if (test_fixture_init() != 0) {
+        /* whatever was made so far goes */
+        (void) test_teardown(state);
+        return -1;
+    }
+
+    return 0;
 }
 
 
@@ -1045,7 +1059,7 @@ test_keys_secret(void **state)
     test_secret_error(test_fx.hs32.path, OMNI_ALG_BIT(OMNI_ALG_RS256),
                       "HS256");
     test_secret_error(test_fx.pem_secret_path, 0, "PEM");
-    test_secret_error(test_fx.empty_path, 0, "empty");
+    test_secret_error(test_fx.empty_path, 0, "\" is empty");
     test_secret_error(test_fx.missing_path, 0, test_fx.missing_path);
 }
 
@@ -1262,8 +1276,9 @@ test_keys_jwks_errors(void **state)
     test_jwks_write(json_pack("[o, o]",
                               test_jwk(&test_fx.rsa, "same", NULL, NULL),
                               test_jwk(&test_fx.ec256, "same", NULL, NULL)));
-    /* (the first key stays loaded: a failed JWKS fails the configuration) */
-    (void) test_jwks_load_error(test_fx.jwks_path, "duplicate kid \"same\"");
+    /* all or nothing: the first key does not stay loaded */
+    assert_int_equal(test_jwks_load_error(test_fx.jwks_path,
+                                          "duplicate kid \"same\""), 0);
 
     /* an EC key pinned by "alg" to another curve's algorithm */
     test_jwks_write(json_pack("[o]",
