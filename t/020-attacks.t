@@ -76,6 +76,8 @@ $t->set_var(BIGGISH => mint(alg => 'HS256', key => $k->{hs32},
 $t->set_var(PS256 => forge('{"alg":"PS256","typ":"JWT"}', $claims, 'x'));
 $t->set_var(AT_JWT => forge('{"alg":"HS256","typ":"at+jwt"}', $claims,
                             slurp($k->{hs32})));
+$t->set_var(KID_NUMBER => forge('{"alg":"HS256","typ":"JWT","kid":7}',
+                                $claims, slurp($k->{hs32})));
 $t->set_var(NOT_JSON => b64url('{"alg":') . '.' . b64url($claims) . '.AAAA');
 
 run_blocks($t);
@@ -385,3 +387,17 @@ GET /api
 Authorization: Bearer %%AT_JWT%%
 --- error_code: 401
 --- response_body_like: "token_malformed"
+
+=== TEST 23: a kid that is not a string
+--- http_config
+%%KEYS%%
+%%UPSTREAM%%
+--- config
+%%LOCATION%%
+--- request
+GET /api
+--- more_headers
+Authorization: Bearer %%KID_NUMBER%%
+--- error_code: 401
+--- response_body
+{"error":"token_malformed","message":"kid is not a string"}
