@@ -30,7 +30,7 @@ NGX_LD_OPT := -Wl,-z,relro -Wl,-z,now -fPIC
 
 DEB_PACKAGES := nginx-core nginx-dev libjwt-dev libjansson-dev libssl-dev \
                 liblmdb-dev libluajit2-5.1-dev luajit2 lua-busted wrk \
-                libcmocka-dev openssl curl perl make gcc
+                libcmocka-dev python3-jsonschema openssl curl perl make gcc
 
 CORE_SRCS  := module/omni_base64.c module/omni_keys.c module/omni_token.c
 CORE_HDRS  := $(wildcard module/omni_*.h)
@@ -42,7 +42,7 @@ LUAJIT_LIB := $(shell pkg-config --libs luajit 2>/dev/null)
 
 UNIT_TESTS := $(BIN)/test_token
 
-.PHONY: all module tools lib deps run bench test unit integration clean
+.PHONY: all module tools lib deps run bench test unit schema integration clean
 
 all: module tools lib
 
@@ -101,10 +101,13 @@ $(BIN)/test_token: t/unit/test_token.c $(CORE_SRCS) $(CORE_HDRS)
 unit: deps $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do $$t || exit 1; done
 
+schema: deps
+	bash t/schema/run.sh
+
 integration: deps all
 	prove -It/lib t/
 
-test: deps all unit integration
+test: deps all unit schema integration
 
 run: deps all
 	@tools/demo.sh $(OMNI_HOST) $(OMNI_PORT)
