@@ -31,9 +31,11 @@ static ngx_int_t ngx_http_omni_challenge(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
 
 
+/* a direct answer (a CORS preflight) comes before any credential check */
 static ngx_http_omni_step_pt  ngx_http_omni_steps[] = {
-    ngx_http_omni_jwt_step,
     ngx_http_omni_body_step,
+    ngx_http_omni_respond_step,
+    ngx_http_omni_jwt_step,
     ngx_http_omni_channel_step,
 };
 

@@ -21,8 +21,7 @@
 static void ngx_http_omni_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_omni_body(ngx_http_request_t *r, ngx_str_t *body);
 static ngx_int_t ngx_http_omni_raw_request(ngx_http_request_t *r,
-    ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf,
-    omni_lua_request_t *req);
+    ngx_http_omni_loc_conf_t *olcf, omni_lua_request_t *req);
 static ngx_int_t ngx_http_omni_known(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, omni_lua_known_t *known);
 static void *ngx_http_omni_palloc(void *pool, size_t size);
@@ -88,14 +87,18 @@ ngx_http_omni_body_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * Before authentication: the request is prepared for the plugin, which may
+ * answer it directly (a CORS preflight, a webhook's URL verification).
+ */
+
 ngx_int_t
-ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+ngx_http_omni_respond_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     ngx_http_omni_loc_conf_t *olcf)
 {
     const char                 *channel;
     omni_lua_t                 *vm;
     omni_lua_rc_t               rc;
-    omni_lua_known_t            known;
     omni_lua_result_t           res;
     omni_lua_request_t          req;
     ngx_http_omni_main_conf_t  *omcf;
@@ -114,7 +117,7 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    switch (ngx_http_omni_raw_request(r, ctx, olcf, &req)) {
+    switch (ngx_http_omni_raw_request(r, olcf, &req)) {
 
     case NGX_OK:
         break;
@@ -152,6 +155,57 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
     if (rc != OMNI_LUA_DECLINED) {
         return ngx_http_omni_plugin_error(r, ctx, "respond", rc, &res);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * After authentication: the verified claims join the request, the plugin
+ * checks the channel's own credentials when asked to, and normalizes the
+ * request into the contract.
+ */
+
+ngx_int_t
+ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+    ngx_http_omni_loc_conf_t *olcf)
+{
+    char                       *text;
+    size_t                      len;
+    omni_str_t                  claims;
+    const char                 *channel;
+    omni_lua_t                 *vm;
+    omni_lua_rc_t               rc;
+    omni_lua_known_t            known;
+    omni_lua_result_t           res;
+    ngx_http_omni_main_conf_t  *omcf;
+
+    if (olcf->channel.len == 0) {
+        return NGX_OK;
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+    vm = omcf->vm;
+    channel = (const char *) olcf->channel.data;
+
+    if (ctx->authenticated) {
+        text = omni_token_claim_text(&ctx->token, NULL, &len);
+        if (text == NULL) {
+            return NGX_ERROR;
+        }
+
+        claims.data = text;
+        claims.len = len;
+
+        ngx_http_omni_result_init(r, &res);
+
+        rc = omni_lua_set_claims(vm, ctx->lua_ref, &claims, &res);
+        free(text);
+
+        if (rc != OMNI_LUA_OK) {
+            return ngx_http_omni_plugin_error(r, ctx, "set_claims", rc, &res);
+        }
     }
 
     if (olcf->auth & NGX_HTTP_OMNI_AUTH_PLUGIN) {
@@ -520,11 +574,9 @@ ngx_http_omni_body(ngx_http_request_t *r, ngx_str_t *body)
 
 
 static ngx_int_t
-ngx_http_omni_raw_request(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+ngx_http_omni_raw_request(ngx_http_request_t *r,
     ngx_http_omni_loc_conf_t *olcf, omni_lua_request_t *req)
 {
-    char              *text;
-    size_t             len;
     ngx_str_t          body;
     ngx_int_t          rc;
     ngx_uint_t         i, n;
@@ -551,22 +603,6 @@ ngx_http_omni_raw_request(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     req->query.len = r->args.len;
     req->client_ip.data = (const char *) r->connection->addr_text.data;
     req->client_ip.len = r->connection->addr_text.len;
-
-    if (ctx->authenticated) {
-        text = omni_token_claim_text(&ctx->token, NULL, &len);
-
-        if (text) {
-            req->claims_json.data = ngx_pnalloc(r->pool, len);
-            if (req->claims_json.data == NULL) {
-                free(text);
-                return NGX_ERROR;
-            }
-
-            ngx_memcpy((u_char *) req->claims_json.data, text, len);
-            req->claims_json.len = len;
-            free(text);
-        }
-    }
 
     req->headers = ngx_palloc(r->pool,
                               NGX_HTTP_OMNI_MAX_HEADERS * sizeof(omni_pair_t));

@@ -94,6 +94,8 @@ ngx_int_t ngx_http_omni_jwt_step(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
 ngx_int_t ngx_http_omni_body_step(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
+ngx_int_t ngx_http_omni_respond_step(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
 ngx_int_t ngx_http_omni_channel_step(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
 ngx_int_t ngx_http_omni_plugin_error(ngx_http_request_t *r,

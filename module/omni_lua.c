@@ -258,12 +258,11 @@ omni_lua_prepare(omni_lua_t *vm, const char *channel,
 
     lua_pushstring(L, channel);
 
-    lua_createtable(L, 0, 9);
+    lua_createtable(L, 0, 7);
     omni_lua_set_str(L, "method", &req->method);
     omni_lua_set_str(L, "path", &req->path);
     omni_lua_set_str(L, "query", &req->query);
     omni_lua_set_str(L, "client_ip", &req->client_ip);
-    omni_lua_set_str(L, "claims_json", &req->claims_json);
     omni_lua_set_str(L, "body", &req->body);
     omni_lua_set_pairs(L, "headers", req->headers, req->nheaders);
 
@@ -284,6 +283,38 @@ omni_lua_prepare(omni_lua_t *vm, const char *channel,
     *ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
     return OMNI_LUA_OK;
+}
+
+
+omni_lua_rc_t
+omni_lua_set_claims(omni_lua_t *vm, int ref, const omni_str_t *claims_json,
+    omni_lua_result_t *res)
+{
+    lua_State      *L;
+    omni_lua_rc_t   rc;
+
+    L = vm->L;
+
+    if (omni_lua_push_host_fn(vm, "set_claims") != 0) {
+        omni_lua_set_message(res,
+                             "the support library has no host.set_claims");
+        return OMNI_LUA_FAILED;
+    }
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    lua_pushlstring(L, claims_json->data, claims_json->len);
+
+    rc = omni_lua_call(vm, 2, 2, res);
+    if (rc != OMNI_LUA_OK) {
+        return rc;
+    }
+
+    if (lua_toboolean(L, -2)) {
+        lua_pop(L, 2);
+        return OMNI_LUA_OK;
+    }
+
+    return omni_lua_error_result(vm, -1, res);
 }
 
 

@@ -50,7 +50,6 @@ typedef struct {
     omni_str_t      path;
     omni_str_t      query;
     omni_str_t      client_ip;
-    omni_str_t      claims_json;     /* data NULL when not authenticated */
     omni_str_t      body;
     omni_pair_t    *headers;         /* names lowercased */
     size_t          nheaders;
@@ -110,6 +109,8 @@ int omni_lua_has_plugin(omni_lua_t *vm, const char *name);
  */
 omni_lua_rc_t omni_lua_prepare(omni_lua_t *vm, const char *channel,
     const omni_lua_request_t *req, int *ref, omni_lua_result_t *res);
+omni_lua_rc_t omni_lua_set_claims(omni_lua_t *vm, int ref,
+    const omni_str_t *claims_json, omni_lua_result_t *res);
 omni_lua_rc_t omni_lua_respond(omni_lua_t *vm, const char *channel, int ref,
     omni_lua_result_t *res);
 omni_lua_rc_t omni_lua_authenticate(omni_lua_t *vm, const char *channel,
