@@ -26,9 +26,18 @@ if [ ! -f "$prefix/keys/demo-rs256.pem" ]; then
     openssl pkey -in "$prefix/keys/demo-rs256.pem" -pubout \
         -out "$prefix/keys/demo-rs256.pub"
     head -c 32 /dev/urandom > "$prefix/keys/demo-hs256.key"
+    head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' \
+        > "$prefix/keys/ivr-token"
+    head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' \
+        > "$prefix/keys/wechat-token"
 fi
 
+ivr_token=$(cat "$prefix/keys/ivr-token")
+wechat_token=$(cat "$prefix/keys/wechat-token")
+
 sed -e "s|@MODULE@|$module|g" -e "s|@PREFIX@|$prefix|g" \
+    -e "s|@ROOT@|$root|g" -e "s|@IVR_TOKEN@|$ivr_token|g" \
+    -e "s|@WECHAT_TOKEN@|$wechat_token|g" \
     -e "s|@HOST@|$host|g" -e "s|@PORT@|$port|g" \
     -e "s|@UPSTREAM_PORT@|$upstream_port|g" \
     "$root/conf/demo.conf" > "$prefix/nginx.conf"
@@ -45,6 +54,12 @@ expired=$("$mint" mint --alg RS256 --key "$prefix/keys/demo-rs256.pem" \
 
 url="http://$host:$port"
 
+# WeChat's URL verification: sha1 of the sorted token, timestamp, nonce
+ts=$(date +%s)
+nonce=$RANDOM$RANDOM
+wx_sig=$(printf '%s\n' "$wechat_token" "$ts" "$nonce" | LC_ALL=C sort \
+         | tr -d '\n' | sha1sum | cut -d' ' -f1)
+
 cat <<END
 
 omni gateway demo on $url (demo upstream on 127.0.0.1:$upstream_port)
@@ -58,6 +73,20 @@ No token, and an expired one (both 401 with a JSON error):
 
   curl -i $url/api/hello
   curl -i $url/api/hello -H 'Authorization: Bearer $expired'
+
+Channels: the same token through the web and mini-program plugins (the
+service answers with the contract it received), and a mini-program call
+without a token (HTTP 200 with errcode, as mini-programs expect):
+
+  curl -i $url/web/orders/ORD-42 -H 'Authorization: Bearer $token'
+  curl -i $url/miniprogram/order/query -H 'Authorization: Bearer $token' \\
+       -H 'Content-Type: application/json' -H 'X-WX-Openid: o6_bmjrPTlm6_2sgVt7hMZOPfL2M' \\
+       -d '{"data":{"order_id":"ORD-42"}}'
+  curl -i $url/miniprogram/order/query -d '{}'
+
+WeChat official-account URL verification (answers the echostr):
+
+  curl -i '$url/wechat_oa?signature=$wx_sig&timestamp=$ts&nonce=$nonce&echostr=hello-wechat'
 
 Mint more with: $mint mint --help
 Stop with Ctrl-C.

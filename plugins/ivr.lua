@@ -1,0 +1,413 @@
+--- ivr: Twilio-style voice webhooks.
+--
+-- Route: `POST /ivr/voice` with an application/x-www-form-urlencoded body as
+-- Twilio sends it (CallSid, AccountSid, From, To, CallStatus, ApiVersion,
+-- Digits, SpeechResult, Confidence, ...).
+--
+-- Settings (req.settings, from `omni_plugin_set ivr <key> <value>`):
+--
+--     auth_token   required by authenticate: the Twilio account auth token
+--     base_url     required by authenticate: the public scheme://host[:port]
+--                  (plus any path prefix) Twilio calls, e.g.
+--                  https://gw.example.com; the signed URL is
+--                  base_url .. req.path .. ("?" .. req.query when not empty)
+--     account_sid  optional: when set, AccountSid must equal it (403)
+--     language     optional: locale of the calls (e.g. en-US), also used as
+--                  the <Say language="..."> of the rendered TwiML
+--
+-- authenticate: Twilio's request validation.  The string to sign is the full
+-- URL followed by every POST parameter sorted by name (byte order), each as
+-- name .. value (repeated names: each distinct value, sorted); the expected
+-- X-Twilio-Signature is base64(HMAC-SHA1(auth_token, that string)), compared
+-- in constant time.  Failure: `signature_invalid` (401); missing settings:
+-- `plugin_misconfigured` (500).
+--
+-- Action mapping:
+--
+--     Digits "1"                      order.status
+--     Digits "2"                      agent.transfer
+--     other Digits                    ivr.menu      params.invalid_choice = Digits
+--     SpeechResult (no Digits)        ivr.speech    params.text (+ confidence)
+--     neither (the call just arrived) ivr.menu
+--
+-- params always hold call_sid, account_sid, from, to, call_status, digits
+-- and speech (null when absent).  Identity: `phone` = From when it is E.164
+-- (`+` and 2..15 digits).  app_id = AccountSid, client_version = ApiVersion,
+-- locale = settings.language.
+--
+-- Refusals: `route_not_found` (404), `method_not_allowed` (405),
+-- `unsupported_media_type` (415), `invalid_request` (400: CallSid/AccountSid
+-- missing or malformed, bad Digits), `account_mismatch` (403).
+--
+-- Rendering: ALWAYS HTTP 200 with `Content-Type: text/xml` TwiML (Twilio
+-- plays an "application error" on anything else).  From reply.data:
+--
+--     say      string -> <Say>text</Say>
+--     gather   true (or {num_digits=1..32, timeout=1..60}) -> the <Say>
+--              goes inside <Gather input="dtmf speech" numDigits="1">
+--     dial     E.164 number -> <Dial>+15551234567</Dial>
+--     hangup   true -> <Hangup/>
+--
+-- Errors (any reply.ok = false, including gateway 401/403/5xx, and a
+-- success with an invalid dial number): a polite sentence then <Hangup/>.
+-- All text is XML-escaped.
+--
+-- @module ivr
+local omni = require "omni"
+
+local omni_error = omni.error
+local crypto = omni.crypto
+local form = omni.form
+local xml = omni.xml
+
+local type = type
+local pairs = pairs
+local ipairs = ipairs
+local tonumber = tonumber
+local tostring = tostring
+local concat = table.concat
+local sort = table.sort
+local find = string.find
+local match = string.match
+local gsub = string.gsub
+local sub = string.sub
+local floor = math.floor
+
+local _M = { name = "ivr", version = "1.0" }
+
+local FORM_TYPE = "application/x-www-form-urlencoded"
+local MAX_SPEECH = 1024
+local MAX_SAY = 4096
+local MAX_SIGNED_PARAMS = 1000
+
+local APOLOGY = "Sorry, we cannot take your call right now. Please try again later. Goodbye."
+
+local CALL_STATUS = {
+    queued = true, ringing = true, ["in-progress"] = true, completed = true,
+    busy = true, failed = true, ["no-answer"] = true, canceled = true,
+}
+
+--- Shortens a client-supplied string for use in a message.
+local function clip(s)
+    s = gsub(tostring(s), "[%c]", "?")
+    if #s > 80 then
+        return sub(s, 1, 80) .. "..."
+    end
+    return s
+end
+
+--- The settings table (never nil).
+local function settings_of(req)
+    local settings = type(req) == "table" and req.settings or nil
+    return type(settings) == "table" and settings or {}
+end
+
+--- True when locale matches ^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$.
+local function valid_locale(tag)
+    if type(tag) ~= "string" or #tag > 35 then
+        return false
+    end
+    local primary, rest = match(tag, "^(%a+)(.*)$")
+    if not primary or #primary < 2 or #primary > 8 then
+        return false
+    end
+    local n = 0
+    while rest ~= "" do
+        local part, tail = match(rest, "^%-(%w+)(.*)$")
+        n = n + 1
+        if not part or #part > 8 or n > 8 then
+            return false
+        end
+        rest = tail
+    end
+    return true
+end
+
+--- True for an E.164 number: + then 2..15 digits, no leading 0.
+local function is_e164(s)
+    return type(s) == "string" and #s <= 16 and find(s, "^%+[1-9]%d+$") ~= nil and #s >= 3
+end
+
+--- All values per name of the raw form body (for the signature).
+local function form_values(req)
+    local raw = req.raw_body
+    if type(raw) ~= "string" or raw == "" then
+        return {}
+    end
+    local last, all = form.decode(raw)
+    if type(all) == "table" then
+        return all
+    end
+    local values = {}
+    if type(last) == "table" then
+        for k, v in pairs(last) do
+            values[k] = { v }
+        end
+    end
+    return values
+end
+
+--- The string Twilio signs: URL, then sorted name..value pairs.
+local function string_to_sign(req, base_url)
+    local base = gsub(base_url, "/+$", "")
+    local query = req.query
+    local url = base .. tostring(req.path or "")
+    if type(query) == "string" and query ~= "" then
+        url = url .. "?" .. query
+    end
+    local parts = { url }
+    if req.method ~= "POST" or req.content_type ~= FORM_TYPE then
+        return url
+    end
+    local values = form_values(req)
+    local names = {}
+    local n = 0
+    for name in pairs(values) do
+        n = n + 1
+        if n > MAX_SIGNED_PARAMS then
+            return nil
+        end
+        names[n] = name
+    end
+    sort(names)
+    for _, name in ipairs(names) do
+        local list = values[name]
+        if type(list) ~= "table" then
+            list = { list }
+        end
+        local distinct, seen = {}, {}
+        for _, v in ipairs(list) do
+            v = tostring(v)
+            if not seen[v] then
+                seen[v] = true
+                distinct[#distinct + 1] = v
+            end
+        end
+        sort(distinct)
+        for _, v in ipairs(distinct) do
+            parts[#parts + 1] = name .. v
+        end
+    end
+    return concat(parts)
+end
+
+--- Verifies X-Twilio-Signature.
+-- @param req the request table built by the host
+-- @return true, or nil, err
+function _M.authenticate(req)
+    local settings = settings_of(req)
+    local token, base_url = settings.auth_token, settings.base_url
+    if type(token) ~= "string" or token == "" or type(base_url) ~= "string"
+            or not find(base_url, "^https?://[^%s]+$") then
+        return nil, omni_error("plugin_misconfigured",
+            "ivr needs the settings auth_token and base_url (omni_plugin_set)", 500)
+    end
+    local headers = type(req.headers) == "table" and req.headers or {}
+    local signature = headers["x-twilio-signature"]
+    if type(signature) ~= "string" or signature == "" then
+        return nil, omni_error("signature_invalid", "X-Twilio-Signature is missing", 401)
+    end
+    local data = string_to_sign(req, base_url)
+    if not data then
+        return nil, omni_error("signature_invalid", "too many parameters to verify", 401)
+    end
+    local expected = crypto.base64_encode(crypto.hmac_sha1(token, data))
+    if not crypto.equals(expected, signature) then
+        return nil, omni_error("signature_invalid", "X-Twilio-Signature does not match", 401)
+    end
+    return true
+end
+
+--- A form field as a trimmed string, or nil when absent/empty.
+local function field(body, name)
+    local v = body[name]
+    if type(v) == "table" then
+        v = v[#v]
+    end
+    if type(v) ~= "string" then
+        return nil
+    end
+    v = match(v, "^%s*(.-)%s*$")
+    if v == "" then
+        return nil
+    end
+    return v
+end
+
+--- Normalizes a Twilio voice webhook into contract fields.
+-- @param req the request table built by the host
+-- @return fields, or nil, err
+function _M.normalize(req)
+    local path = req.path
+    if path ~= "/ivr/voice" and path ~= "/ivr/voice/" then
+        return nil, omni_error("route_not_found", "no route for " .. clip(path), 404)
+    end
+    if req.method ~= "POST" then
+        return nil, omni_error("method_not_allowed", "use POST /ivr/voice", 405)
+    end
+    local body = req.body
+    if req.content_type ~= FORM_TYPE or type(body) ~= "table" then
+        return nil, omni_error("unsupported_media_type",
+            "the body must be application/x-www-form-urlencoded", 415)
+    end
+    local settings = settings_of(req)
+
+    local call_sid = field(body, "CallSid")
+    if not call_sid or not find(call_sid, "^CA%x+$") or #call_sid ~= 34 then
+        return nil, omni_error("invalid_request", "CallSid is missing or malformed", 400)
+    end
+    local account_sid = field(body, "AccountSid")
+    if not account_sid or not find(account_sid, "^AC%x+$") or #account_sid ~= 34 then
+        return nil, omni_error("invalid_request", "AccountSid is missing or malformed", 400)
+    end
+    if type(settings.account_sid) == "string" and settings.account_sid ~= ""
+            and settings.account_sid ~= account_sid then
+        return nil, omni_error("account_mismatch", "the call belongs to another account", 403)
+    end
+
+    local from = field(body, "From")
+    local to = field(body, "To")
+    if (from and (#from > 128 or find(from, "%c"))) or (to and (#to > 128 or find(to, "%c"))) then
+        return nil, omni_error("invalid_request", "From or To is malformed", 400)
+    end
+    local call_status = field(body, "CallStatus")
+    if call_status and not CALL_STATUS[call_status] then
+        return nil, omni_error("invalid_request", "CallStatus is not a Twilio call status", 400)
+    end
+    local digits = field(body, "Digits")
+    if digits and (#digits > 32 or not find(digits, "^[0-9#*]+$")) then
+        return nil, omni_error("invalid_request", "Digits is malformed", 400)
+    end
+    local speech = field(body, "SpeechResult")
+    if speech and (#speech > MAX_SPEECH or find(speech, "[%z\1-\8\11\12\14-\31]")) then
+        return nil, omni_error("invalid_request", "SpeechResult is too long or malformed", 400)
+    end
+    local api_version = field(body, "ApiVersion")
+    if api_version and (#api_version > 64 or find(api_version, "[^\33-\126]")) then
+        api_version = nil
+    end
+
+    local null = omni.json.null
+    local params = {
+        call_sid = call_sid,
+        account_sid = account_sid,
+        from = from or null,
+        to = to or null,
+        call_status = call_status or null,
+        digits = digits or null,
+        speech = speech or null,
+    }
+
+    local action
+    if digits then
+        if digits == "1" then
+            action = "order.status"
+        elseif digits == "2" then
+            action = "agent.transfer"
+        else
+            action = "ivr.menu"
+            params.invalid_choice = digits
+        end
+    elseif speech then
+        action = "ivr.speech"
+        params.text = speech
+        local confidence = tonumber(field(body, "Confidence") or "")
+        if confidence and confidence >= 0 and confidence <= 1 then
+            params.confidence = confidence
+        end
+    else
+        action = "ivr.menu"
+    end
+
+    local identities = {}
+    if is_e164(from) then
+        identities[1] = { type = "phone", value = from }
+    end
+
+    return {
+        action = action,
+        params = params,
+        identities = identities,
+        app_id = account_sid,
+        client_version = api_version,
+        locale = valid_locale(settings.language) and settings.language or nil,
+    }
+end
+
+--- XML-escapes text after removing the characters XML 1.0 forbids.
+local function text(s)
+    s = gsub(tostring(s), "[%z\1-\8\11\12\14-\31\127]", "")
+    return xml.escape(s)
+end
+
+--- The <Say> element, with the language of the settings when valid.
+local function say_element(s, language)
+    if #s > MAX_SAY then
+        s = sub(s, 1, MAX_SAY)
+        -- do not cut a UTF-8 sequence in half
+        s = gsub(s, "[\192-\255][\128-\191]*$", "")
+    end
+    if language then
+        return '<Say language="' .. text(language) .. '">' .. text(s) .. "</Say>"
+    end
+    return "<Say>" .. text(s) .. "</Say>"
+end
+
+local function twiml(inner)
+    return '<?xml version="1.0" encoding="UTF-8"?><Response>' .. inner .. "</Response>"
+end
+
+--- An integer in [lo, hi] or nil.
+local function int_in(v, lo, hi)
+    v = tonumber(v)
+    if v and v == floor(v) and v >= lo and v <= hi then
+        return v
+    end
+    return nil
+end
+
+--- Renders a unified reply as TwiML (always 200).
+-- @param reply {ok=true, data=...} or {ok=false, error={code=, message=}}
+-- @param ctx {status=, gateway=, request_id=, channel=, request=}
+-- @return 200, headers, body
+function _M.render(reply, ctx)
+    ctx = type(ctx) == "table" and ctx or {}
+    local headers = { ["Content-Type"] = "text/xml; charset=utf-8" }
+    local language = settings_of(ctx.request).language
+    if not valid_locale(language) then
+        language = nil
+    end
+    local apology = twiml(say_element(APOLOGY, language) .. "<Hangup/>")
+
+    if type(reply) ~= "table" or reply.ok ~= true then
+        return 200, headers, apology
+    end
+    local data = reply.data
+    if type(data) ~= "table" then
+        return 200, headers, twiml("")
+    end
+
+    local parts = {}
+    local say = type(data.say) == "string" and data.say ~= "" and say_element(data.say, language) or ""
+    local gather = data.gather
+    if gather == true or type(gather) == "table" then
+        local num_digits = type(gather) == "table" and int_in(gather.num_digits, 1, 32) or 1
+        local timeout = type(gather) == "table" and int_in(gather.timeout, 1, 60) or nil
+        parts[#parts + 1] = '<Gather input="dtmf speech" numDigits="' .. num_digits .. '"'
+            .. (timeout and (' timeout="' .. timeout .. '"') or "") .. ">" .. say .. "</Gather>"
+    else
+        parts[#parts + 1] = say
+    end
+    if data.dial ~= nil then
+        if not is_e164(data.dial) then
+            return 200, headers, apology
+        end
+        parts[#parts + 1] = "<Dial>" .. data.dial .. "</Dial>"
+    end
+    if data.hangup == true then
+        parts[#parts + 1] = "<Hangup/>"
+    end
+    return 200, headers, twiml(concat(parts))
+end
+
+return _M

@@ -1,0 +1,556 @@
+--- web: REST JSON for browser single-page applications.
+--
+-- Routes (method + path pattern -> action):
+--
+--     GET  /web/orders                    order.list      query args -> params
+--     POST /web/orders                    order.create    JSON object body -> params
+--     GET  /web/orders/{order_id}         order.query     params.order_id
+--     POST /web/orders/{order_id}/refund  order.refund    optional JSON object body + order_id
+--     GET  /web/profile                   customer.profile
+--     PUT  /web/profile                   customer.update JSON object body -> params
+--
+-- A path segment such as `{order_id}` matches `[A-Za-z0-9_-]{1,64}`; one
+-- trailing slash is accepted.  Query strings are ignored except on
+-- `order.list`, where every argument becomes a string parameter (at most 32;
+-- `page`, `page_size`, `limit` and `offset` must be non-negative integers and
+-- become numbers).  Path parameters override body fields of the same name.
+--
+-- Refusals (rendered like any gateway error, status in parentheses):
+-- `route_not_found` (404), `method_not_allowed` (405, with an `Allow`
+-- header), `unsupported_media_type` (415: a body that is not JSON),
+-- `invalid_body` (400: missing body, or a JSON value that is not an
+-- object), `invalid_parameter` (400), `invalid_header` (400: X-App-Id,
+-- X-Client-Version or X-Device-Id too long or with control characters).
+--
+-- Request metadata: locale = first tag of Accept-Language (ignored when it is
+-- not a valid tag), app_id = X-App-Id, client_version = X-Client-Version,
+-- device_id = X-Device-Id.  No identities: the JWT subject is the principal,
+-- added by the gateway.
+--
+-- CORS: `respond` answers every OPTIONS request with 204 and the allowed
+-- methods and headers; the allowed origin echoes the Origin header when it is
+-- a well-formed `http(s)://host[:port]` origin (credentials are not allowed, so
+-- this is equivalent to `*` but keeps caches honest with `Vary: Origin`).
+-- `render` adds Access-Control-Allow-Origin when the request had such an
+-- Origin.
+--
+-- Rendering: success -> 200 `{"data": <reply.data>}`.  Errors ->
+-- `{"error": {"code", "message"}, "request_id"}` with the status:
+--
+-- * gateway errors (ctx.gateway): ctx.status (500 when it is not 400..599);
+-- * service errors, from reply.error.code:
+--
+--       not_found, *_not_found                               404
+--       unauthorized, unauthenticated, *_unauthorized        401
+--       forbidden, permission_denied, *_forbidden            403
+--       conflict, *_conflict, already_exists, *_exists       409
+--       rate_limited, too_many_requests                      429
+--       bad_request, invalid_*, *_invalid, *_required,
+--       *_missing                                            400
+--       internal_error                                       500
+--       upstream_reply_invalid                               502
+--       unavailable, service_unavailable, *_unavailable      503
+--       anything else: the upstream status when it is 400..599, else 422
+--
+-- @module web
+local omni = require "omni"
+
+local json = omni.json
+local omni_error = omni.error
+
+local type = type
+local pairs = pairs
+local ipairs = ipairs
+local tonumber = tonumber
+local tostring = tostring
+local concat = table.concat
+local sort = table.sort
+local find = string.find
+local match = string.match
+local gsub = string.gsub
+local sub = string.sub
+local floor = math.floor
+
+local _M = { name = "web", version = "1.0" }
+
+local MAX_PATH = 1024
+local MAX_SEGMENTS = 8
+local MAX_QUERY_ARGS = 32
+local MAX_ARG_NAME = 64
+local MAX_ARG_VALUE = 1024
+local ID_PATTERN = "^[A-Za-z0-9_%-]+$"
+local MAX_ID = 64
+
+local NUMERIC_ARGS = { page = true, page_size = true, limit = true, offset = true }
+
+local ALLOW_METHODS = "GET, POST, PUT, OPTIONS"
+local ALLOW_HEADERS = "Accept, Accept-Language, Authorization, Content-Type, "
+    .. "X-App-Id, X-Client-Version, X-Device-Id, X-Request-Id"
+
+--- The route table: method, pattern, action and how the body is used
+-- ("none", "optional" or "required"); `query` copies the query args.
+local ROUTE_SPECS = {
+    { "GET",  "/web/orders",                   "order.list",       "none", true },
+    { "POST", "/web/orders",                   "order.create",     "required" },
+    { "GET",  "/web/orders/{order_id}",        "order.query",      "none" },
+    { "POST", "/web/orders/{order_id}/refund", "order.refund",     "optional" },
+    { "GET",  "/web/profile",                  "customer.profile", "none" },
+    { "PUT",  "/web/profile",                  "customer.update",  "required" },
+}
+
+--- Splits a path into its segments; nil when it is malformed (empty
+-- segment, too long, too many segments).  One trailing slash is allowed.
+local function split_path(path)
+    if type(path) ~= "string" or #path > MAX_PATH or sub(path, 1, 1) ~= "/" then
+        return nil
+    end
+    if #path > 1 and sub(path, -1) == "/" then
+        path = sub(path, 1, -2)
+    end
+    local segments = {}
+    local pos = 2
+    local n = 0
+    while pos <= #path + 1 do
+        local stop = find(path, "/", pos, true)
+        local segment = sub(path, pos, (stop or #path + 1) - 1)
+        if segment == "" then
+            return nil
+        end
+        n = n + 1
+        if n > MAX_SEGMENTS then
+            return nil
+        end
+        segments[n] = segment
+        if not stop then
+            break
+        end
+        pos = stop + 1
+    end
+    return segments
+end
+
+local ROUTES = {}
+for i, spec in ipairs(ROUTE_SPECS) do
+    local segments = split_path(spec[2])
+    local compiled = {}
+    for j, segment in ipairs(segments) do
+        local param = match(segment, "^{([a-z_]+)}$")
+        compiled[j] = param and { param = param } or { literal = segment }
+    end
+    ROUTES[i] = {
+        method = spec[1], segments = compiled, action = spec[3],
+        body = spec[4], query = spec[5] or false,
+    }
+end
+
+--- Matches the segments against one route; returns the path params or nil.
+local function match_route(route, segments)
+    local pattern = route.segments
+    if #pattern ~= #segments then
+        return nil
+    end
+    local params = {}
+    for i, part in ipairs(pattern) do
+        local segment = segments[i]
+        if part.literal then
+            if part.literal ~= segment then
+                return nil
+            end
+        else
+            if #segment > MAX_ID or not find(segment, ID_PATTERN) then
+                return nil
+            end
+            params[part.param] = segment
+        end
+    end
+    return params
+end
+
+--- Finds the route for method + path.
+-- @return route, path params; or nil, list of the methods the path allows
+local function find_route(method, path)
+    local segments = split_path(path)
+    if not segments then
+        return nil, {}
+    end
+    local allowed = {}
+    for _, route in ipairs(ROUTES) do
+        local params = match_route(route, segments)
+        if params then
+            if route.method == method then
+                return route, params
+            end
+            allowed[#allowed + 1] = route.method
+        end
+    end
+    return nil, allowed
+end
+
+--- Shortens a client-supplied string for use in a message.
+local function clip(s)
+    s = gsub(s, "[%c]", "?")
+    if #s > 200 then
+        return sub(s, 1, 200) .. "..."
+    end
+    return s
+end
+
+--- True for a JSON object: a decoded (marked) object, or a plain table
+-- with string keys only (e.g. a decoded form), never a decoded array.
+local function is_object(v)
+    if json.is_object(v) then
+        return true
+    end
+    if type(v) ~= "table" or json.is_array(v) then
+        return false
+    end
+    for k in pairs(v) do
+        if type(k) ~= "string" then
+            return false
+        end
+    end
+    return true
+end
+
+--- A trimmed header value, nil when absent or empty; an error when it is
+-- longer than `max` or has characters outside printable ASCII.
+local function header_value(req, name, display, max, allow_space)
+    local headers = req.headers
+    local v = type(headers) == "table" and headers[name] or nil
+    if type(v) ~= "string" then
+        return nil
+    end
+    v = match(v, "^%s*(.-)%s*$")
+    if v == "" then
+        return nil
+    end
+    local bad = allow_space and "[^\32-\126]" or "[^\33-\126]"
+    if #v > max or find(v, bad) then
+        return nil, omni_error("invalid_header", display .. " is not valid", 400)
+    end
+    return v
+end
+
+--- True when tag matches ^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$.
+local function valid_locale(tag)
+    local primary, rest = match(tag, "^(%a+)(.*)$")
+    if not primary or #primary < 2 or #primary > 8 then
+        return false
+    end
+    local n = 0
+    while rest ~= "" do
+        local part, tail = match(rest, "^%-(%w+)(.*)$")
+        n = n + 1
+        if not part or #part > 8 or n > 8 then
+            return false
+        end
+        rest = tail
+    end
+    return true
+end
+
+--- The first language tag of Accept-Language, or nil.
+local function first_language(value)
+    if type(value) ~= "string" then
+        return nil
+    end
+    local tag = match(value, "^%s*([^,;%s]+)")
+    if not tag or #tag > 64 then
+        return nil
+    end
+    tag = gsub(tag, "_", "-")
+    if not valid_locale(tag) then
+        return nil
+    end
+    return tag
+end
+
+--- The request Origin when it is a well-formed http(s) origin, else nil.
+-- The value ends up in a response header, so anything else is dropped.
+local function request_origin(req)
+    local headers = type(req) == "table" and req.headers or nil
+    local origin = type(headers) == "table" and headers["origin"] or nil
+    if type(origin) ~= "string" or #origin > 255 then
+        return nil
+    end
+    if find(origin, "^https?://[%w%.%-]+$") or find(origin, "^https?://[%w%.%-]+:%d+$") then
+        return origin
+    end
+    return nil
+end
+
+--- Copies the query arguments into params (order.list).
+local function query_params(req)
+    local params = {}
+    local args = req.args
+    if type(args) ~= "table" then
+        return params
+    end
+    local n = 0
+    for name, value in pairs(args) do
+        n = n + 1
+        if n > MAX_QUERY_ARGS then
+            return nil, omni_error("invalid_parameter",
+                "at most " .. MAX_QUERY_ARGS .. " query arguments are accepted", 400)
+        end
+        if type(name) ~= "string" or #name > MAX_ARG_NAME
+                or not find(name, "^[A-Za-z_][A-Za-z0-9_%.%-]*$") then
+            return nil, omni_error("invalid_parameter", "invalid query argument name", 400)
+        end
+        if value == true then
+            value = ""
+        end
+        if type(value) ~= "string" or #value > MAX_ARG_VALUE then
+            return nil, omni_error("invalid_parameter",
+                "query argument '" .. name .. "' is not valid", 400)
+        end
+        if NUMERIC_ARGS[name] then
+            local number = find(value, "^%d+$") and #value <= 9 and tonumber(value) or nil
+            if not number then
+                return nil, omni_error("invalid_parameter",
+                    "query argument '" .. name .. "' must be a non-negative integer", 400)
+            end
+            value = floor(number)
+        end
+        params[name] = value
+    end
+    return params
+end
+
+--- True when the media type is JSON (application/json or any +json type).
+local function is_json_type(content_type)
+    return content_type == "application/json"
+        or (type(content_type) == "string" and find(content_type, "^application/[%w%.%-]+%+json$") ~= nil)
+end
+
+--- The request body as params, according to the route's body mode.
+local function body_params(req, mode)
+    local raw = req.raw_body
+    if raw == nil or raw == "" then
+        if mode == "required" then
+            return nil, omni_error("invalid_body", "a JSON object body is required", 400)
+        end
+        return {}
+    end
+    local body = req.body
+    if not is_json_type(req.content_type) then
+        return nil, omni_error("unsupported_media_type",
+            "the body must be application/json", 415)
+    end
+    if body == nil then
+        -- +json media types the host does not parse itself
+        local decoded, err = json.decode(raw)
+        if decoded == nil then
+            return nil, omni_error("body_malformed", "invalid JSON: " .. clip(tostring(err)), 400)
+        end
+        body = decoded
+    end
+    if not is_object(body) then
+        return nil, omni_error("invalid_body", "the request body must be a JSON object", 400)
+    end
+    local params = {}
+    for k, v in pairs(body) do
+        params[k] = v
+    end
+    return params
+end
+
+--- Normalizes a web request into contract fields.
+-- @param req the request table built by the host
+-- @return fields, or nil, err
+function _M.normalize(req)
+    local method = req.method
+    local route, found = find_route(method, req.path)
+    if not route then
+        if found[1] then
+            return nil, omni_error("method_not_allowed",
+                "method " .. clip(tostring(method)) .. " is not allowed here", 405)
+        end
+        return nil, omni_error("route_not_found",
+            "no route for " .. clip(tostring(method)) .. " " .. clip(tostring(req.path)), 404)
+    end
+
+    local params, err
+    if route.query then
+        params, err = query_params(req)
+    elseif route.body ~= "none" then
+        params, err = body_params(req, route.body)
+    else
+        params = {}
+    end
+    if not params then
+        return nil, err
+    end
+    for name, value in pairs(found) do
+        params[name] = value
+    end
+
+    local app_id, client_version, device_id
+    app_id, err = header_value(req, "x-app-id", "X-App-Id", 128)
+    if err then
+        return nil, err
+    end
+    client_version, err = header_value(req, "x-client-version", "X-Client-Version", 64, true)
+    if err then
+        return nil, err
+    end
+    device_id, err = header_value(req, "x-device-id", "X-Device-Id", 128)
+    if err then
+        return nil, err
+    end
+
+    local headers = type(req.headers) == "table" and req.headers or {}
+    return {
+        action = route.action,
+        params = params,
+        app_id = app_id,
+        client_version = client_version,
+        device_id = device_id,
+        locale = first_language(headers["accept-language"]),
+    }
+end
+
+--- Answers CORS preflight requests (OPTIONS) with 204.
+-- @return status, headers, body; or nil for every other method
+function _M.respond(req)
+    if req.method ~= "OPTIONS" then
+        return nil
+    end
+    local headers = {
+        ["Access-Control-Allow-Methods"] = ALLOW_METHODS,
+        ["Access-Control-Allow-Headers"] = ALLOW_HEADERS,
+        ["Access-Control-Max-Age"] = "600",
+        ["Allow"] = ALLOW_METHODS,
+        ["Vary"] = "Origin",
+    }
+    local origin = request_origin(req)
+    if origin then
+        headers["Access-Control-Allow-Origin"] = origin
+    end
+    return 204, headers, ""
+end
+
+local function has_suffix(s, suffix)
+    return #s >= #suffix and sub(s, -#suffix) == suffix
+end
+
+local function has_prefix(s, prefix)
+    return sub(s, 1, #prefix) == prefix
+end
+
+local EXACT_STATUS = {
+    not_found = 404,
+    unauthorized = 401, unauthenticated = 401,
+    forbidden = 403, permission_denied = 403,
+    conflict = 409, already_exists = 409,
+    rate_limited = 429, too_many_requests = 429,
+    bad_request = 400,
+    internal_error = 500,
+    upstream_reply_invalid = 502,
+    unavailable = 503, service_unavailable = 503,
+}
+
+--- The HTTP status for an error reply (see the module documentation).
+local function error_status(code, ctx)
+    local status = tonumber(ctx.status)
+    if ctx.gateway then
+        if status and status >= 400 and status <= 599 and status == floor(status) then
+            return status
+        end
+        return 500
+    end
+    if EXACT_STATUS[code] then
+        return EXACT_STATUS[code]
+    end
+    if has_suffix(code, "_not_found") then
+        return 404
+    elseif has_suffix(code, "_unauthorized") then
+        return 401
+    elseif has_suffix(code, "_forbidden") then
+        return 403
+    elseif has_suffix(code, "_conflict") or has_suffix(code, "_exists") then
+        return 409
+    elseif has_suffix(code, "_unavailable") then
+        return 503
+    elseif has_prefix(code, "invalid_") or has_suffix(code, "_invalid")
+            or has_suffix(code, "_required") or has_suffix(code, "_missing") then
+        return 400
+    end
+    if status and status >= 400 and status <= 599 and status == floor(status) then
+        return status
+    end
+    return 422
+end
+
+--- The methods allowed on the request's path, for the Allow header.
+local function allowed_methods(req)
+    if type(req) ~= "table" then
+        return nil
+    end
+    local _, allowed = find_route("", req.path)
+    if type(allowed) ~= "table" or not allowed[1] then
+        return nil
+    end
+    allowed[#allowed + 1] = "OPTIONS"
+    sort(allowed)
+    return concat(allowed, ", ")
+end
+
+--- Renders a unified reply as the REST JSON answer.
+-- @param reply {ok=true, data=...} or {ok=false, error={code=, message=}}
+-- @param ctx {status=, gateway=, request_id=, channel=, request=}
+-- @return status, headers, body
+function _M.render(reply, ctx)
+    ctx = type(ctx) == "table" and ctx or {}
+    local headers = {
+        ["Content-Type"] = "application/json; charset=utf-8",
+        ["Cache-Control"] = "no-store",
+    }
+    local origin = request_origin(ctx.request)
+    if origin then
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Vary"] = "Origin"
+    end
+
+    if type(reply) == "table" and reply.ok == true then
+        local data = reply.data
+        if data == nil then
+            data = json.null
+        end
+        local body = json.encode({ data = data })
+        if body then
+            return 200, headers, body
+        end
+        reply = { ok = false, error = { code = "plugin_error",
+            message = "the reply could not be encoded" } }
+        ctx = { status = 500, gateway = true, request_id = ctx.request_id,
+            request = ctx.request }
+    end
+
+    local e = type(reply) == "table" and reply.error or nil
+    local code = type(e) == "table" and type(e.code) == "string" and e.code or "internal_error"
+    local message = type(e) == "table" and type(e.message) == "string" and e.message or ""
+    local status = error_status(code, ctx)
+
+    if status == 401 then
+        headers["WWW-Authenticate"] = "Bearer"
+    elseif status == 405 then
+        headers["Allow"] = allowed_methods(ctx.request)
+    end
+
+    local request_id = ctx.request_id
+    if type(request_id) ~= "string" then
+        request_id = json.null
+    end
+    local body = json.encode({
+        error = { code = code, message = message },
+        request_id = request_id,
+    })
+    if not body then
+        body = '{"error":{"code":"plugin_error","message":"the error could not be encoded"}}'
+        status = 500
+    end
+    return status, headers, body
+end
+
+return _M
