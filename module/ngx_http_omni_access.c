@@ -184,8 +184,7 @@ ngx_http_omni_reject(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
         lrc = omni_lua_render_error(omcf->vm, (const char *) olcf->channel.data,
                                     ctx->lua_ref, ctx->error.status,
                                     ctx->error.code, ctx->error.message,
-                                    (omni_str_t *)
-                                        ngx_http_omni_request_id(r, ctx),
+                                    ngx_http_omni_request_id(r, ctx),
                                     &res);
 
         if (lrc == OMNI_LUA_OK) {

@@ -389,7 +389,7 @@ ngx_http_omni_result_init(ngx_http_request_t *r, omni_lua_result_t *res)
 }
 
 
-ngx_str_t *
+omni_str_t *
 ngx_http_omni_request_id(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
 {
     ngx_http_variable_value_t  *vv;
@@ -401,11 +401,12 @@ ngx_http_omni_request_id(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
         vv = ngx_http_get_indexed_variable(r, omcf->request_id_index);
 
         if (vv && !vv->not_found) {
-            ctx->request_id.data = vv->data;
+            ctx->request_id.data = (const char *) vv->data;
             ctx->request_id.len = vv->len;
 
         } else {
-            ngx_str_set(&ctx->request_id, "-");
+            ctx->request_id.data = "-";
+            ctx->request_id.len = 1;
         }
     }
 
@@ -665,14 +666,11 @@ static ngx_int_t
 ngx_http_omni_known(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     omni_lua_known_t *known)
 {
-    ngx_str_t   *id;
-    ngx_uint_t   i;
+    ngx_uint_t  i;
 
     ngx_memzero(known, sizeof(omni_lua_known_t));
 
-    id = ngx_http_omni_request_id(r, ctx);
-    known->request_id.data = (const char *) id->data;
-    known->request_id.len = id->len;
+    known->request_id = *ngx_http_omni_request_id(r, ctx);
     known->received_at = (double) r->start_sec * 1000 + r->start_msec;
 
     if (r->headers_in.user_agent) {

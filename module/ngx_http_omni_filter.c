@@ -160,8 +160,7 @@ ngx_http_omni_render_reply(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
                                     ctx->lua_ref, NGX_HTTP_BAD_GATEWAY,
                                     "upstream_reply_too_large",
                                     "the service sent a reply too large",
-                                    (omni_str_t *)
-                                        ngx_http_omni_request_id(r, ctx),
+                                    ngx_http_omni_request_id(r, ctx),
                                     &res);
 
     } else {
@@ -171,7 +170,7 @@ ngx_http_omni_render_reply(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
 
         lrc = omni_lua_render(omcf->vm, (const char *) olcf->channel.data,
                               ctx->lua_ref, r->headers_out.status,
-                              (omni_str_t *) ngx_http_omni_request_id(r, ctx),
+                              ngx_http_omni_request_id(r, ctx),
                               &reply, &res);
     }
 

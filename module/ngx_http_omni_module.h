@@ -79,7 +79,7 @@ typedef struct {
     omni_token_t                token;
     ngx_str_t                   claims;        /* memoized payload JSON */
     ngx_str_t                   roles;         /* memoized "a,b" */
-    ngx_str_t                   request_id;
+    omni_str_t                  request_id;
     ngx_str_t                   contract;      /* $omni_contract */
     ngx_str_t                   action;        /* $omni_action */
     int                         lua_ref;       /* the prepared req */
@@ -103,7 +103,7 @@ ngx_int_t ngx_http_omni_plugin_error(ngx_http_request_t *r,
     omni_lua_result_t *res);
 void ngx_http_omni_result_init(ngx_http_request_t *r,
     omni_lua_result_t *res);
-ngx_str_t *ngx_http_omni_request_id(ngx_http_request_t *r,
+omni_str_t *ngx_http_omni_request_id(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
 ngx_int_t ngx_http_omni_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_omni_filter_init(ngx_conf_t *cf);

@@ -39,6 +39,7 @@ struct omni_lua_s {
 
 static void *omni_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 static void omni_lua_hook(lua_State *L, lua_Debug *ar);
+static int omni_lua_panic(lua_State *L);
 static void omni_lua_err(char *err, const char *fmt, ...);
 static int omni_lua_push_host_fn(omni_lua_t *vm, const char *fn);
 static omni_lua_rc_t omni_lua_call(omni_lua_t *vm, int nargs, int nresults,
@@ -83,6 +84,8 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
     }
 
     vm->L = L;
+
+    lua_atpanic(L, omni_lua_panic);
 
     /*
      * The count hook never fires inside JIT-compiled traces, so the budget
@@ -611,6 +614,18 @@ omni_lua_hook(lua_State *L, lua_Debug *ar)
 
     luaL_error(L, "plugin_timeout: the time budget of %d ms is spent",
                (int) vm->budget_ms);
+}
+
+
+/* An error outside any protected call: a bug of ours, worth a trace. */
+
+static int
+omni_lua_panic(lua_State *L)
+{
+    fprintf(stderr, "omni: unprotected error in the plugin VM: %s\n",
+            lua_isstring(L, -1) ? lua_tostring(L, -1) : "(no message)");
+
+    return 0;
 }
 
 
