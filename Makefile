@@ -34,7 +34,7 @@ DEB_PACKAGES := nginx-core nginx-dev libjwt-dev libjansson-dev libssl-dev \
 
 CORE_SRCS  := module/omni_base64.c module/omni_keys.c module/omni_token.c
 CORE_HDRS  := $(wildcard module/omni_*.h)
-GLUE_SRCS  := $(wildcard module/ngx_http_omni_*.c module/ngx_http_omni_*.h)
+MODULE_SRCS := $(wildcard module/*.c module/*.h)
 
 LIB        := $(BUILD)/lib
 LUAJIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
@@ -75,8 +75,7 @@ $(NGX_BUILD)/objs/Makefile: config $(NGINX_SRC)/conf_flags
 	        --add-dynamic-module=$(CURDIR) > configure.log 2>&1 || \
 	    { tail -30 configure.log; exit 1; }
 
-$(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) \
-              $(GLUE_SRCS)
+$(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
 tools: $(BIN)/omni-jwt

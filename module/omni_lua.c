@@ -584,7 +584,9 @@ omni_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 static void
 omni_lua_hook(lua_State *L, lua_Debug *ar)
 {
+    int               level;
     void             *ud;
+    lua_Debug         where;
     omni_lua_t       *vm;
     struct timespec   now;
 
@@ -612,8 +614,23 @@ omni_lua_hook(lua_State *L, lua_Debug *ar)
         lua_sethook(L, omni_lua_hook, LUA_MASKCOUNT, 1);
     }
 
-    luaL_error(L, "plugin_timeout: the time budget of %d ms is spent",
-               (int) vm->budget_ms);
+    /* name the innermost Lua line running: the plugin's, usually */
+    for (level = 0; lua_getstack(L, level, &where); level++) {
+        if (lua_getinfo(L, "Sl", &where) && where.currentline > 0) {
+            lua_pushfstring(L, "%s:%d: ", where.short_src,
+                            where.currentline);
+            break;
+        }
+    }
+
+    if (lua_getstack(L, level, &where) == 0) {
+        lua_pushliteral(L, "");
+    }
+
+    lua_pushfstring(L, "plugin_timeout: the time budget of %d ms is spent",
+                    (int) vm->budget_ms);
+    lua_concat(L, 2);
+    lua_error(L);
 }
 
 
