@@ -42,7 +42,7 @@ LUAJIT_LIB := $(shell pkg-config --libs luajit 2>/dev/null)
 
 UNIT_TESTS := $(BIN)/test_token
 
-.PHONY: all module tools lib deps run bench test unit schema integration clean
+.PHONY: all module tools lib deps run bench test unit schema spec integration clean
 
 all: module tools lib
 
@@ -103,10 +103,15 @@ unit: deps $(UNIT_TESTS)
 schema: deps
 	bash t/schema/run.sh
 
+# busted re-runs itself through sh, so the paths go in the environment
+spec: deps lib
+	LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(LIB)/?.so;;' \
+	    busted --lua=luajit t/spec
+
 integration: deps all
 	prove -It/lib t/
 
-test: deps all unit schema integration
+test: deps all unit schema spec integration
 
 run: deps all
 	@tools/demo.sh $(OMNI_HOST) $(OMNI_PORT)
