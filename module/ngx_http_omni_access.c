@@ -150,7 +150,7 @@ ngx_http_omni_cleanup_ctx(void *data)
 static ngx_int_t
 ngx_http_omni_reject(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
 {
-    size_t                      len, code_len, message_len;
+    size_t                      i, len, code_len, message_len;
     ngx_int_t                   rc;
     ngx_buf_t                  *b;
     ngx_chain_t                 out;
@@ -188,7 +188,18 @@ ngx_http_omni_reject(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
                                     &res);
 
         if (lrc == OMNI_LUA_OK) {
-            if (res.status == NGX_HTTP_UNAUTHORIZED
+            /* the plugin's own challenge, when it gives one, wins */
+            for (i = 0; i < res.nheaders; i++) {
+                if (res.headers[i].name.len == sizeof("WWW-Authenticate") - 1
+                    && ngx_strncasecmp((u_char *) res.headers[i].name.data,
+                                       (u_char *) "WWW-Authenticate",
+                                       sizeof("WWW-Authenticate") - 1) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (res.status == NGX_HTTP_UNAUTHORIZED && i == res.nheaders
                 && ngx_http_omni_challenge(r, ctx) != NGX_OK)
             {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;

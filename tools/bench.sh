@@ -53,6 +53,9 @@ http {
         keepalive 32;
     }
 
+    omni_plugins $root/plugins;
+    omni_lua_library $root/lua;
+
     server {
         listen 127.0.0.1:$port;
         omni_jwt_secret keys/hs.key kid=hs;
@@ -73,11 +76,25 @@ http {
             proxy_set_header X-Omni-Roles \$omni_jwt_roles;
             proxy_pass http://service;
         }
+
+        location /web/ {
+            omni_channel web;
+            proxy_set_header Connection "";
+            proxy_method POST;
+            proxy_set_header Content-Type application/json;
+            proxy_set_header Accept-Encoding "";
+            proxy_set_header Authorization "";
+            proxy_set_body \$omni_contract;
+            proxy_pass http://service;
+        }
     }
 
     server {
         listen 127.0.0.1:$((port + 1));
-        location / { return 200 "ok\n"; }
+        location / {
+            default_type application/json;
+            return 200 '{"ok":true,"data":{"order_id":"ORD-42","state":"shipped"}}';
+        }
     }
 }
 END
@@ -95,6 +112,13 @@ es=$("$mint" mint --alg ES256 --key "$prefix/keys/es.pem" --kid es \
      --sub bench --roles agent,vip --ttl 3600)
 
 url=http://127.0.0.1:$port
+
+status=$(curl -s -o /dev/null -w '%{http_code}' "$url/web/orders/ORD-42" \
+         -H "Authorization: Bearer $hs")
+if [ "$status" != 200 ]; then
+    echo "bench: the web channel answered $status to a valid token" >&2
+    exit 1
+fi
 
 # prints the median requests/s of $runs runs
 measure() {
@@ -136,6 +160,7 @@ report "gateway HS256" "$(measure /gw "$hs")"
 report "gateway RS256" "$(measure /gw "$rs")"
 report "gateway ES256" "$(measure /gw "$es")"
 report "gateway rejects (no token, 401)" "$(measure /gw "")"
+report "web channel (HS256 + plugin)" "$(measure /web/orders/ORD-42 "$hs")"
 
 echo
 echo "nginx worker pinned to CPU 0, wrk to CPU 1, $connections connections;"
