@@ -4,7 +4,7 @@
 -- Twilio sends it (CallSid, AccountSid, From, To, CallStatus, ApiVersion,
 -- Digits, SpeechResult, Confidence, ...).
 --
--- Settings (req.settings, from `omni_plugin_set ivr <key> <value>`):
+-- Settings (req.settings, from `omni_plugin_set <key> <value>` in the location):
 --
 --     auth_token   required by authenticate: the Twilio account auth token
 --     base_url     required by authenticate: the public scheme://host[:port]

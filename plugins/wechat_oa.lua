@@ -1,6 +1,6 @@
 --- wechat_oa: WeChat official-account server push (plaintext mode).
 --
--- Settings (req.settings, from `omni_plugin_set wechat_oa <key> <value>`):
+-- Settings (req.settings, from `omni_plugin_set <key> <value>` in the location):
 --
 --     token     required: the Token configured in the WeChat admin console
 --     apology   optional: the text sent back when the service fails
