@@ -25,12 +25,15 @@ if [ ! -f "$prefix/keys/demo-rs256.pem" ]; then
         -out "$prefix/keys/demo-rs256.pem" 2>/dev/null
     openssl pkey -in "$prefix/keys/demo-rs256.pem" -pubout \
         -out "$prefix/keys/demo-rs256.pub"
-    head -c 32 /dev/urandom > "$prefix/keys/demo-hs256.key"
-    head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' \
-        > "$prefix/keys/ivr-token"
-    head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' \
-        > "$prefix/keys/wechat-token"
 fi
+
+[ -f "$prefix/keys/demo-hs256.key" ] \
+    || head -c 32 /dev/urandom > "$prefix/keys/demo-hs256.key"
+
+for name in ivr-token wechat-token; do
+    [ -f "$prefix/keys/$name" ] || head -c 16 /dev/urandom | od -An -tx1 \
+        | tr -d ' \n' > "$prefix/keys/$name"
+done
 
 ivr_token=$(cat "$prefix/keys/ivr-token")
 wechat_token=$(cat "$prefix/keys/wechat-token")
