@@ -87,13 +87,14 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
 
     lua_atpanic(L, omni_lua_panic);
 
+    luaL_openlibs(L);
+
     /*
      * The count hook never fires inside JIT-compiled traces, so the budget
      * could not stop a compiled loop: plugins run in the interpreter.
+     * After luaL_openlibs(), which turns the JIT (back) on.
      */
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
-
-    luaL_openlibs(L);
 
     /* the support library from lua_dir, and no native module but ours */
     lua_getglobal(L, "package");

@@ -1,0 +1,729 @@
+--- The request contract (what the gateway forwards to services) and the
+-- unified reply (what services answer), version "1.0": validation of a
+-- plugin's normalize() result, construction of the contract, validation
+-- of both documents.
+--
+-- Every check returns `true` or `nil, message`; messages name the
+-- offending field: `"action is missing"`, `"identities[2].type must
+-- match ^[a-z][a-z0-9_]{0,31}$"`. Deep problems inside params (a
+-- function, a cycle, NaN...) are found when the contract is encoded
+-- (`omni.json.encode` names the place: `"params.x is a function"`).
+--
+-- @module omni.contract
+
+local type, pairs, error, select, tonumber, floor =
+      type, pairs, error, select, tonumber, math.floor
+local find, format, match, date = string.find, string.format, string.match,
+                                  os.date
+
+local json = require "omni.json"
+local utf8 = require "omni.utf8"
+
+local null = json.null
+local empty_array = json.empty_array
+local is_json_array = json.is_array
+local json_array = json.array
+
+local _M = { _VERSION = "1.0" }
+
+--- The contract version this module builds.
+_M.VERSION = "1.0"
+
+--- Limits of the contract.
+-- @table LIMITS
+local LIMITS = {
+    name = 32,              -- channel name, identity type
+    action = 128,
+    code = 64,
+    app_id = 128,
+    client_version = 64,
+    device_id = 128,
+    tier = 64,
+    locale = 64,
+    user_agent = 512,
+    identity_value = 256,
+    identities = 16,
+    request_id = 64,
+    roles = 64,
+    role = 128,
+}
+_M.LIMITS = LIMITS
+
+local OPTIONAL_STRINGS = {
+    app_id = LIMITS.app_id,
+    client_version = LIMITS.client_version,
+    device_id = LIMITS.device_id,
+    tier = LIMITS.tier,
+}
+
+local FIELDS = {
+    action = true, params = true, app_id = true, client_version = true,
+    locale = true, device_id = true, tier = true, identities = true,
+}
+
+
+-- a value shown in an error message
+local function show(v)
+    if type(v) == "string" then
+        if #v > 40 then
+            v = utf8.truncate(v, 40) .. "..."
+        end
+        return "'" .. v .. "'"
+    end
+    return type(v)
+end
+
+
+--- Tells whether `s` is a channel or identity-type name:
+-- `^[a-z][a-z0-9_]{0,31}$`.
+-- @param s
+-- @treturn boolean
+function _M.is_name(s)
+    return type(s) == "string" and #s <= LIMITS.name
+           and find(s, "^[a-z][a-z0-9_]*$") ~= nil
+end
+local is_name = _M.is_name
+
+
+--- Tells whether `s` is an action: dotted lowercase words, at least two,
+-- `^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$`, at most 128 bytes.
+-- @param s
+-- @treturn boolean
+function _M.is_action(s)
+    return type(s) == "string" and #s <= LIMITS.action
+           and find(s, "^[a-z][a-z0-9_]*%.[a-z]") ~= nil
+           and not find(s, "[^a-z0-9_.]")
+           and not find(s, "%.[^a-z]")
+           and not find(s, "%.$")
+end
+local is_action = _M.is_action
+
+
+--- Tells whether `s` is an error code: `^[a-z][a-z0-9_]{0,63}$`.
+-- @param s
+-- @treturn boolean
+function _M.is_code(s)
+    return type(s) == "string" and #s <= LIMITS.code
+           and find(s, "^[a-z][a-z0-9_]*$") ~= nil
+end
+local is_code = _M.is_code
+
+
+--- Tells whether `s` is a locale tag: `^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$`,
+-- at most 64 bytes.
+-- @param s
+-- @treturn boolean
+function _M.is_locale(s)
+    if type(s) ~= "string" or #s > LIMITS.locale then
+        return false
+    end
+    local _, e = find(s, "^[A-Za-z]+")
+    if not e or e < 2 or e > 8 then
+        return false
+    end
+    local pos, len = e + 1, #s
+    while pos <= len do         -- bounded: each turn consumes 2+ bytes
+        local _, se = find(s, "^%-[A-Za-z0-9]+", pos)
+        if not se or se - pos > 8 then
+            return false
+        end
+        pos = se + 1
+    end
+    return true
+end
+local is_locale = _M.is_locale
+
+
+--- Tells whether `s` is a request id: `^[A-Za-z0-9_-]{1,64}$`.
+-- @param s
+-- @treturn boolean
+function _M.is_request_id(s)
+    return type(s) == "string" and #s >= 1 and #s <= LIMITS.request_id
+           and not find(s, "[^A-Za-z0-9_%-]")
+end
+local is_request_id = _M.is_request_id
+
+
+--- Formats milliseconds since the epoch as RFC 3339 UTC with
+-- milliseconds: `2026-11-24T18:00:00.123Z`.
+-- @tparam number ms
+-- @treturn string
+function _M.timestamp(ms)
+    if type(ms) ~= "number" or ms ~= ms or ms < 0 or ms >= 253402300800000
+    then
+        error("bad argument #1 to 'timestamp' (milliseconds expected)", 2)
+    end
+    local sec = floor(ms / 1000)
+    return date("!%Y-%m-%dT%H:%M:%S", sec)
+           .. format(".%03dZ", floor(ms - sec * 1000))
+end
+local timestamp = _M.timestamp
+
+
+-- an array-shaped table: keys exactly 1..n; at most `max` entries
+-- (the walk stops early); returns n or nil, reason
+local function array_length(t, max)
+    if type(t) ~= "table" or json.is_object(t) then
+        return nil, "must be an array"
+    end
+    local n = 0
+    for k in pairs(t) do
+        n = n + 1
+        if n > max then
+            return nil, "has more than " .. max .. " entries"
+        end
+        if type(k) ~= "number" then
+            return nil, "must be an array"
+        end
+    end
+    for i = 1, n do
+        if t[i] == nil then
+            return nil, "must be an array"
+        end
+    end
+    return n
+end
+
+
+local function check_identity(id, where)
+    if type(id) ~= "table" then
+        return nil, where .. " must be a table {type=, value=}"
+    end
+    for k in pairs(id) do
+        if k ~= "type" and k ~= "value" then
+            return nil, where .. " has an unknown key " .. show(k)
+        end
+    end
+    if not is_name(id.type) then
+        return nil, where .. ".type must match ^[a-z][a-z0-9_]{0,31}$ (got "
+                    .. show(id.type) .. ")"
+    end
+    local v = id.value
+    if type(v) ~= "string" or #v < 1 or #v > LIMITS.identity_value then
+        return nil, where .. ".value must be a string of 1 to "
+                    .. LIMITS.identity_value .. " bytes (got " .. show(v)
+                    .. (type(v) == "string" and ", " .. #v .. " bytes" or "")
+                    .. ")"
+    end
+    return true
+end
+
+
+--- Validates a list of identities (`{ {type=, value=}, ... }`, at most
+-- 16).
+-- @tparam table ids
+-- @tparam[opt="identities"] string where the name used in messages
+-- @treturn true|nil
+-- @treturn string|nil the error
+function _M.check_identities(ids, where)
+    where = where or "identities"
+    if ids == empty_array then
+        return true
+    end
+    local n, why = array_length(ids, LIMITS.identities)
+    if not n then
+        if why == "must be an array" then
+            why = "must be an array of {type=, value=}"
+        end
+        return nil, where .. " " .. why
+    end
+    for i = 1, n do
+        local ok, err = check_identity(ids[i], where .. "[" .. i .. "]")
+        if not ok then
+            return nil, err
+        end
+    end
+    return true
+end
+local check_identities = _M.check_identities
+
+
+--- Validates what a plugin's normalize() returned (shallowly: the
+-- contents of params are checked when the contract is encoded).
+-- @tparam table fields `{ action=, params=, app_id=, client_version=,
+--   locale=, device_id=, tier=, identities= }`; `json.null` counts as
+--   absent for the optional fields
+-- @treturn true|nil
+-- @treturn string|nil the error, e.g. `"action is missing"`
+function _M.validate_fields(fields)
+    if type(fields) ~= "table" then
+        return nil, "normalize must return a table of fields (got "
+                    .. type(fields) .. ")"
+    end
+
+    for k in pairs(fields) do           -- stops at the first unknown key
+        if not FIELDS[k] then
+            return nil, "unknown field " .. show(k)
+        end
+    end
+
+    local action = fields.action
+    if action == nil or action == null then
+        return nil, "action is missing"
+    end
+    if not is_action(action) then
+        return nil, "action must be dotted lowercase words like"
+                    .. " 'order.query' (got " .. show(action) .. ")"
+    end
+
+    local params = fields.params
+    if params ~= nil and params ~= null then
+        if params == empty_array or is_json_array(params) then
+            return nil, "params must be a JSON object, not an array"
+        end
+        if type(params) ~= "table" then
+            return nil, "params must be a table (got " .. type(params) .. ")"
+        end
+        if not json.is_object(params) and params[1] ~= nil then
+            return nil, "params must be a JSON object, not an array"
+        end
+    end
+
+    for name, max in pairs(OPTIONAL_STRINGS) do
+        local v = fields[name]
+        if v ~= nil and v ~= null
+           and (type(v) ~= "string" or #v > max)
+        then
+            return nil, name .. " must be a string of at most " .. max
+                        .. " bytes (got " .. show(v)
+                        .. (type(v) == "string" and ", " .. #v .. " bytes"
+                                                or "") .. ")"
+        end
+    end
+
+    local locale = fields.locale
+    if locale ~= nil and locale ~= null and not is_locale(locale) then
+        return nil, "locale must be a language tag like 'zh-CN' (got "
+                    .. show(locale) .. ")"
+    end
+
+    local ids = fields.identities
+    if ids ~= nil and ids ~= null then
+        return check_identities(ids)
+    end
+
+    return true
+end
+
+
+--- Merges identity lists, dropping duplicates (same type and value),
+-- keeping the first occurrence.
+-- @tparam table ... lists (nil or json.null skipped)
+-- @treturn table|nil an array (marked for JSON)
+-- @treturn string|nil `"too many identities ..."` when more than 16 remain
+function _M.merge_identities(...)
+    local out, n, seen = json_array({}), 0, {}
+    for a = 1, select("#", ...) do
+        local list = select(a, ...)
+        if list ~= nil and list ~= null and list ~= empty_array then
+            for i = 1, #list do
+                local id = list[i]
+                local key = id.type .. "\0" .. id.value
+                if not seen[key] then
+                    seen[key] = true
+                    n = n + 1
+                    if n > LIMITS.identities then
+                        return nil, "too many identities (more than "
+                                    .. LIMITS.identities .. ")"
+                    end
+                    out[n] = { type = id.type, value = id.value }
+                end
+            end
+        end
+    end
+    return out
+end
+local merge_identities = _M.merge_identities
+
+
+local function or_null(v)
+    if v == nil then
+        return null
+    end
+    return v        -- json.null stays null
+end
+
+
+-- a role as the JWT module guarantees it: 1-128 bytes, no space, comma
+-- or control byte
+local function is_role(r)
+    return type(r) == "string" and #r >= 1 and #r <= LIMITS.role
+           and not find(r, "[%z\1-\32,\127]")
+end
+
+
+local function build_principal(p)
+    if p == nil or p == null then
+        return null
+    end
+    if type(p) ~= "table" then
+        error("bad argument #2 to 'build' (known.principal must be a table)",
+              3)
+    end
+    local roles, n = json_array({}), 0
+    local src = p.roles
+    if type(src) == "table" then
+        for i = 1, LIMITS.roles do
+            local r = src[i]
+            if r == nil then
+                break
+            end
+            if is_role(r) then
+                n = n + 1
+                roles[n] = r
+            end
+        end
+    end
+    local sub_, iss = p.subject, p.issuer
+    return {
+        subject = type(sub_) == "string" and sub_ or null,
+        roles = roles,
+        issuer = type(iss) == "string" and iss or null,
+    }
+end
+
+
+--- Builds the contract from validated fields and what the gateway knows.
+-- @tparam table fields the plugin's result (passed `validate_fields`)
+-- @tparam table known `{ request_id=, received_at= (ms), channel=,
+--   client_ip=, principal= {subject=, roles=, issuer=} or nil,
+--   user_agent= }`
+-- @tparam[opt] table extra identities to merge (from identify())
+-- @treturn table|nil the contract (null fields are `json.null`)
+-- @treturn string|nil the error (too many identities)
+function _M.build(fields, known, extra)
+    if type(fields) ~= "table" then
+        error("bad argument #1 to 'build' (table expected)", 2)
+    end
+    if type(known) ~= "table" then
+        error("bad argument #2 to 'build' (table expected)", 2)
+    end
+    if not is_request_id(known.request_id) then
+        error("bad argument #2 to 'build' (known.request_id must match"
+              .. " ^[A-Za-z0-9_-]{1,64}$)", 2)
+    end
+    if not is_name(known.channel) then
+        error("bad argument #2 to 'build' (known.channel must match"
+              .. " ^[a-z][a-z0-9_]{0,31}$)", 2)
+    end
+    local at = known.received_at
+    if type(at) ~= "number" or at ~= at or at < 0 or at >= 253402300800000
+    then
+        error("bad argument #2 to 'build' (known.received_at must be"
+              .. " milliseconds since the epoch)", 2)
+    end
+    if type(known.client_ip) ~= "string" then
+        error("bad argument #2 to 'build' (known.client_ip must be a string)",
+              2)
+    end
+
+    local ids, err = merge_identities(fields.identities, extra)
+    if not ids then
+        return nil, err
+    end
+
+    local principal = build_principal(known.principal)
+
+    -- the user agent is the client's: repair and cut it, never refuse it
+    local ua = known.user_agent
+    if type(ua) == "string" then
+        ua = utf8.truncate(utf8.sanitize(ua), LIMITS.user_agent)
+    else
+        ua = null
+    end
+
+    local params = fields.params
+    if params == nil or params == null then
+        params = json.object({})
+    end
+
+    return {
+        version = _M.VERSION,
+        request_id = known.request_id,
+        received_at = timestamp(at),
+        channel = {
+            name = known.channel,
+            app_id = or_null(fields.app_id),
+            client_version = or_null(fields.client_version),
+        },
+        customer = {
+            id = null,
+            anonymous = principal == null,
+            tier = or_null(fields.tier),
+            identities = ids,
+        },
+        principal = principal,
+        session = null,
+        action = fields.action,
+        params = params,
+        locale = or_null(fields.locale),
+        client = {
+            ip = known.client_ip,
+            user_agent = ua,
+            device_id = or_null(fields.device_id),
+        },
+        route = null,
+    }
+end
+
+
+-------------------------------------------------------------------------
+-- validation of whole documents
+-------------------------------------------------------------------------
+
+local DAYS = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+
+-- YYYY-MM-DDThh:mm:ss.sssZ, a real date and time (leap second allowed)
+local function is_timestamp(s)
+    if type(s) ~= "string" then
+        return false
+    end
+    local y, mo, d, h, mi, sec = match(s,
+        "^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)%.%d%d%dZ$")
+    if not y then
+        return false
+    end
+    y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+    if mo < 1 or mo > 12 or d < 1 then
+        return false
+    end
+    local days = DAYS[mo]
+    if mo == 2 and y % 4 == 0 and (y % 100 ~= 0 or y % 400 == 0) then
+        days = 29
+    end
+    return d <= days and tonumber(h) <= 23 and tonumber(mi) <= 59
+           and tonumber(sec) <= 60
+end
+
+local function check_keys(t, allowed, where)
+    for k in pairs(t) do
+        if not allowed[k] then
+            return nil, where .. " has an unknown key " .. show(k)
+        end
+    end
+    for k in pairs(allowed) do
+        if t[k] == nil then
+            return nil, where .. "." .. k .. " is missing"
+        end
+    end
+    return true
+end
+
+local function string_or_null(v, max, where)
+    if v == null then
+        return true
+    end
+    if type(v) ~= "string" or #v > max then
+        return nil, where .. " must be null or a string of at most " .. max
+                    .. " bytes (got " .. show(v) .. ")"
+    end
+    return true
+end
+
+local TOP = {
+    version = true, request_id = true, received_at = true, channel = true,
+    customer = true, principal = true, session = true, action = true,
+    params = true, locale = true, client = true, route = true,
+}
+local CHANNEL = { name = true, app_id = true, client_version = true }
+local CUSTOMER = { id = true, anonymous = true, tier = true,
+                   identities = true }
+local PRINCIPAL = { subject = true, roles = true, issuer = true }
+local CLIENT = { ip = true, user_agent = true, device_id = true }
+
+--- Validates a whole request contract (as built by `build` or decoded
+-- from JSON). The contents of params are not walked (encoding does it).
+-- @tparam table c
+-- @treturn true|nil
+-- @treturn string|nil the error
+function _M.validate(c)
+    if type(c) ~= "table" then
+        return nil, "the contract must be a table"
+    end
+    local ok, err = check_keys(c, TOP, "contract")
+    if not ok then
+        return nil, err
+    end
+    if c.version ~= _M.VERSION then
+        return nil, "version must be '" .. _M.VERSION .. "'"
+    end
+    if not is_request_id(c.request_id) then
+        return nil, "request_id must match ^[A-Za-z0-9_-]{1,64}$"
+    end
+    if not is_timestamp(c.received_at) then
+        return nil, "received_at must be RFC 3339 UTC with milliseconds"
+                    .. " (got " .. show(c.received_at) .. ")"
+    end
+    if not is_action(c.action) then
+        return nil, "action must be dotted lowercase words (got "
+                    .. show(c.action) .. ")"
+    end
+    local p = c.params
+    if type(p) ~= "table" or is_json_array(p)
+       or (not json.is_object(p) and p[1] ~= nil)
+    then
+        return nil, "params must be a JSON object"
+    end
+    if c.session ~= null then
+        return nil, "session must be null"
+    end
+    if c.route ~= null then
+        return nil, "route must be null"
+    end
+    if c.locale ~= null and not is_locale(c.locale) then
+        return nil, "locale must be null or a language tag (got "
+                    .. show(c.locale) .. ")"
+    end
+
+    -- channel
+    local ch = c.channel
+    if type(ch) ~= "table" then
+        return nil, "channel must be an object"
+    end
+    ok, err = check_keys(ch, CHANNEL, "channel")
+    if not ok then
+        return nil, err
+    end
+    if not is_name(ch.name) then
+        return nil, "channel.name must match ^[a-z][a-z0-9_]{0,31}$"
+    end
+    ok, err = string_or_null(ch.app_id, LIMITS.app_id, "channel.app_id")
+    if not ok then
+        return nil, err
+    end
+    ok, err = string_or_null(ch.client_version, LIMITS.client_version,
+                             "channel.client_version")
+    if not ok then
+        return nil, err
+    end
+
+    -- customer
+    local cu = c.customer
+    if type(cu) ~= "table" then
+        return nil, "customer must be an object"
+    end
+    ok, err = check_keys(cu, CUSTOMER, "customer")
+    if not ok then
+        return nil, err
+    end
+    if cu.id ~= null and type(cu.id) ~= "string" then
+        return nil, "customer.id must be null or a string"
+    end
+    if type(cu.anonymous) ~= "boolean" then
+        return nil, "customer.anonymous must be a boolean"
+    end
+    ok, err = string_or_null(cu.tier, LIMITS.tier, "customer.tier")
+    if not ok then
+        return nil, err
+    end
+    ok, err = check_identities(cu.identities, "customer.identities")
+    if not ok then
+        return nil, err
+    end
+
+    -- principal
+    local pr = c.principal
+    if pr ~= null then
+        if type(pr) ~= "table" then
+            return nil, "principal must be null or an object"
+        end
+        ok, err = check_keys(pr, PRINCIPAL, "principal")
+        if not ok then
+            return nil, err
+        end
+        if pr.subject ~= null and type(pr.subject) ~= "string" then
+            return nil, "principal.subject must be null or a string"
+        end
+        if pr.issuer ~= null and type(pr.issuer) ~= "string" then
+            return nil, "principal.issuer must be null or a string"
+        end
+        local n = 0
+        if pr.roles ~= empty_array then
+            n = array_length(pr.roles, LIMITS.roles)
+        end
+        if not n then
+            return nil, "principal.roles must be an array of strings"
+        end
+        for i = 1, n do
+            if not is_role(pr.roles[i]) then
+                return nil, "principal.roles[" .. i .. "] must be 1 to "
+                            .. LIMITS.role .. " bytes without spaces, commas"
+                            .. " or control characters"
+            end
+        end
+    end
+    if cu.anonymous ~= (pr == null and cu.id == null) then
+        return nil, "customer.anonymous must be true exactly when there is"
+                    .. " no principal and no customer id"
+    end
+
+    -- client
+    local cl = c.client
+    if type(cl) ~= "table" then
+        return nil, "client must be an object"
+    end
+    ok, err = check_keys(cl, CLIENT, "client")
+    if not ok then
+        return nil, err
+    end
+    if type(cl.ip) ~= "string" or #cl.ip == 0 or #cl.ip > 64 then
+        return nil, "client.ip must be a string"
+    end
+    ok, err = string_or_null(cl.user_agent, LIMITS.user_agent,
+                             "client.user_agent")
+    if not ok then
+        return nil, err
+    end
+    return string_or_null(cl.device_id, LIMITS.device_id, "client.device_id")
+end
+
+
+--- Validates a unified reply (schema/reply.schema.json):
+-- `{ok=true, data=<any>}` (data required, JSON null allowed) or
+-- `{ok=false, error={code=, message=}, data=<optional>}`; no other keys
+-- at either level.
+-- @tparam table r the decoded reply
+-- @treturn true|nil
+-- @treturn string|nil the error
+function _M.validate_reply(r)
+    if type(r) ~= "table" or is_json_array(r) then
+        return nil, "the reply must be a JSON object"
+    end
+    for k in pairs(r) do
+        if k ~= "ok" and k ~= "data" and k ~= "error" then
+            return nil, "the reply has an unknown key " .. show(k)
+        end
+    end
+    local ok = r.ok
+    if ok == true then
+        if r.data == nil then
+            return nil, "reply.data is required when ok is true"
+        end
+        if r.error ~= nil then
+            return nil, "reply.error is not allowed when ok is true"
+        end
+        return true
+    end
+    if ok ~= false then
+        return nil, "reply.ok must be true or false"
+    end
+    local e = r.error
+    if type(e) ~= "table" or is_json_array(e) then
+        return nil, "reply.error must be an object when ok is false"
+    end
+    for k in pairs(e) do
+        if k ~= "code" and k ~= "message" then
+            return nil, "reply.error has an unknown key " .. show(k)
+        end
+    end
+    if not is_code(e.code) then
+        return nil, "reply.error.code must match ^[a-z][a-z0-9_]{0,63}$"
+    end
+    if type(e.message) ~= "string" then
+        return nil, "reply.error.message must be a string"
+    end
+    return true
+end
+
+
+return _M

@@ -1,0 +1,696 @@
+--- The trusted host of channel plugins: loads them into sandboxes, builds
+-- the request table they see, calls them, and validates what they
+-- return. Called from the gateway's C module and from the standalone
+-- runner (tools/omni-plugin).
+--
+-- Error handling:
+--
+-- * Plugin *results* that are wrong never raise: they come back as
+--   `nil, err` with `err = { code=, status=, message= }`.
+-- * Lua errors raised *inside* plugin functions are not caught here:
+--   they propagate unchanged, so the caller (lua_pcall with a traceback
+--   handler, a CPU-budget hook and a memory cap) can classify them.
+-- * Caller mistakes (wrong argument types from C) raise errors.
+--
+-- @module omni.host
+
+local type, pairs, ipairs, error, pcall, tostring, rawget, setfenv, load =
+      type, pairs, ipairs, error, pcall, tostring, rawget, setfenv, load
+local byte, find, lower, match = string.byte, string.find, string.lower,
+                                 string.match
+local sort = table.sort
+local floor = math.floor
+local os_time = os.time
+
+local json = require "omni.json"
+local form = require "omni.form"
+local xml = require "omni.xml"
+local utf8 = require "omni.utf8"
+local contract = require "omni.contract"
+local sandbox = require "omni.sandbox"
+
+local null = json.null
+local is_fatal = sandbox.is_fatal
+
+-- The CPU budget is a count hook, and count hooks do not fire inside
+-- JIT-compiled traces: plugins must run in the interpreter. (Opening the
+-- standard libraries turns the JIT back on, so the host makes sure.)
+if jit then
+    jit.off()
+    jit.flush()
+end
+
+local _M = { _VERSION = "1.0" }
+
+local MAX_HEADERS = 64
+local MAX_HEADER_NAME = 128
+local MAX_HEADER_VALUE = 8192
+local MAX_MESSAGE = 1024
+
+-- headers a plugin may not set: framing and hop-by-hop belong to NGINX
+local FORBIDDEN_HEADERS = {
+    ["content-length"] = true, ["transfer-encoding"] = true,
+    ["connection"] = true, ["keep-alive"] = true, ["upgrade"] = true,
+    ["te"] = true, ["trailer"] = true, ["proxy-connection"] = true,
+}
+_M.FORBIDDEN_HEADERS = FORBIDDEN_HEADERS
+
+local OPTIONAL_FUNCTIONS = { "authenticate", "identify", "respond" }
+
+local plugins = {}      -- name -> { name=, version=, file=, module= }
+
+
+local function fail(code, status, message)
+    return { code = code, status = status, message = message }
+end
+
+local function show(v)
+    if type(v) == "string" then
+        if #v > 40 then
+            v = utf8.truncate(v, 40) .. "..."
+        end
+        return "'" .. v .. "'"
+    end
+    if type(v) == "number" then
+        return tostring(v)
+    end
+    return type(v)
+end
+
+local function get(name, fname)
+    if type(name) ~= "string" then
+        error("bad argument #1 to '" .. fname .. "' (string expected, got "
+              .. type(name) .. ")", 3)
+    end
+    local p = plugins[name]
+    if not p then
+        return nil, fail("plugin_error", 500,
+                         "plugin '" .. name .. "' is not loaded")
+    end
+    return p
+end
+
+
+-- a refusal (nil, err) from a plugin function -> { code, status, message }
+local function refusal(err)
+    local code, message, status = "plugin_rejected", nil, 400
+    if type(err) == "string" then
+        message = err
+    elseif type(err) == "table" then
+        local c, m, s = rawget(err, "code"), rawget(err, "message"),
+                        rawget(err, "status")
+        if contract.is_code(c) then
+            code = c
+        end
+        if type(m) == "string" then
+            message = m
+        end
+        if type(s) == "number" and s == floor(s) and s >= 400 and s <= 599
+        then
+            status = s
+        end
+    end
+    if message == nil or message == "" then
+        message = "the request was rejected"
+    end
+    message = utf8.truncate(utf8.sanitize(message), MAX_MESSAGE)
+    return fail(code, status, message)
+end
+
+local function invalid(message)
+    return fail("plugin_contract_invalid", 500, message)
+end
+
+
+-------------------------------------------------------------------------
+-- loading
+-------------------------------------------------------------------------
+
+--- Loads (or replaces) a plugin.
+-- @tparam string name the plugin's name, which its `_M.name` must equal
+-- @tparam string chunkname e.g. `"@/etc/nginx/plugins/web.lua"`
+-- @tparam string source the plugin file's text (bytecode is refused)
+-- @treturn true|nil
+-- @treturn string|nil the reason, naming the file (and line for syntax
+--   and load-time runtime errors)
+function _M.load(name, chunkname, source)
+    if type(name) ~= "string" then
+        error("bad argument #1 to 'load' (string expected, got "
+              .. type(name) .. ")", 2)
+    end
+    if type(chunkname) ~= "string" then
+        error("bad argument #2 to 'load' (string expected, got "
+              .. type(chunkname) .. ")", 2)
+    end
+    if type(source) ~= "string" then
+        error("bad argument #3 to 'load' (string expected, got "
+              .. type(source) .. ")", 2)
+    end
+
+    local file = match(chunkname, "^[@=](.*)$") or chunkname
+
+    if not contract.is_name(name) then
+        return nil, file .. ": invalid plugin name " .. show(name)
+                    .. " (must match ^[a-z][a-z0-9_]{0,31}$)"
+    end
+    if byte(source, 1) == 27 then
+        return nil, file .. ": precompiled bytecode is not allowed"
+    end
+
+    local chunk, err = load(source, chunkname, "t")
+    if not chunk then
+        return nil, err
+    end
+
+    setfenv(chunk, sandbox.new())
+
+    local ok, mod = pcall(chunk)
+    if not ok then
+        if is_fatal(mod) then
+            error(mod, 0)
+        end
+        return nil, tostring(mod)
+    end
+
+    if type(mod) ~= "table" then
+        return nil, file .. ": the plugin must return a table (got "
+                    .. type(mod) .. ")"
+    end
+    if mod.name ~= name then
+        return nil, file .. ": the plugin's name is " .. show(mod.name)
+                    .. ", expected '" .. name .. "' (the file's base name)"
+    end
+    if type(mod.version) ~= "string" then
+        return nil, file .. ": the plugin's version must be a string (got "
+                    .. show(mod.version) .. ")"
+    end
+    for _, f in ipairs({ "normalize", "render" }) do
+        if type(mod[f]) ~= "function" then
+            return nil, file .. ": the plugin does not define " .. f
+                        .. "() (got " .. type(mod[f]) .. ")"
+        end
+    end
+    for _, f in ipairs(OPTIONAL_FUNCTIONS) do
+        if mod[f] ~= nil and type(mod[f]) ~= "function" then
+            return nil, file .. ": " .. f .. " must be a function (got "
+                        .. type(mod[f]) .. ")"
+        end
+    end
+
+    plugins[name] = {
+        name = name,
+        version = mod.version,
+        file = file,
+        module = mod,
+    }
+    return true
+end
+
+
+--- Names of the loaded plugins, sorted.
+-- @treturn table
+function _M.names()
+    local out, n = {}, 0
+    for name in pairs(plugins) do
+        n = n + 1
+        out[n] = name
+    end
+    sort(out)
+    return out
+end
+
+
+--- Describes a loaded plugin.
+-- @tparam string name
+-- @treturn table|nil `{ name=, version=, file=, functions={...} }`
+function _M.info(name)
+    local p = plugins[name]
+    if not p then
+        return nil
+    end
+    local fns = { "normalize", "render" }
+    for _, f in ipairs(OPTIONAL_FUNCTIONS) do
+        if p.module[f] then
+            fns[#fns + 1] = f
+        end
+    end
+    return { name = p.name, version = p.version, file = p.file,
+             functions = fns }
+end
+
+
+--- Forgets a loaded plugin.
+-- @tparam string name
+function _M.unload(name)
+    plugins[name] = nil
+end
+
+
+-------------------------------------------------------------------------
+-- the request table
+-------------------------------------------------------------------------
+
+local function media_type(ct)
+    if type(ct) ~= "string" then
+        return nil
+    end
+    local mt = match(ct, "^[ \t]*([^;]-)[ \t]*;") or
+               match(ct, "^[ \t]*(.-)[ \t]*$")
+    if not mt or mt == "" then
+        return nil
+    end
+    return lower(mt)
+end
+
+local function is_json_type(mt)
+    return mt == "application/json" or find(mt, "^[%w.%-]+/[%w.%-]+%+json$")
+end
+
+local function is_xml_type(mt)
+    return mt == "text/xml" or mt == "application/xml"
+           or find(mt, "^[%w.%-]+/[%w.%-]+%+xml$")
+end
+
+
+--- Builds the request table a plugin sees.
+-- @tparam string name the plugin
+-- @tparam table raw `{ method=, path=, query=, headers={lowercase->value},
+--   client_ip=, body= (string|nil), claims_json= (string|nil, see also
+--   `set_claims`), settings= (table|nil, the omni_plugin_set values),
+--   channel= (optional, defaults to the plugin's name) }`
+-- @treturn table|nil req
+-- @treturn table|nil `{ code="body_malformed", status=400, message= }`
+function _M.prepare(name, raw)
+    local p, perr = get(name, "prepare")
+    if not p then
+        return nil, perr
+    end
+    if type(raw) ~= "table" then
+        error("bad argument #2 to 'prepare' (table expected, got "
+              .. type(raw) .. ")", 2)
+    end
+    local headers = raw.headers
+    if headers == nil then
+        headers = {}
+    elseif type(headers) ~= "table" then
+        error("bad argument #2 to 'prepare' (raw.headers must be a table)", 2)
+    end
+    local query = raw.query or ""
+    local body = raw.body or ""
+    if type(query) ~= "string" or type(body) ~= "string" then
+        error("bad argument #2 to 'prepare' (raw.query and raw.body must be"
+              .. " strings)", 2)
+    end
+
+    local args, aerr = form.decode(query)
+    if not args then
+        return nil, fail("body_malformed", 400, "query string: " .. aerr)
+    end
+
+    if raw.claims_json ~= nil and type(raw.claims_json) ~= "string" then
+        error("bad argument #2 to 'prepare' (raw.claims_json must be a"
+              .. " string)", 2)
+    end
+    if raw.settings ~= nil and type(raw.settings) ~= "table" then
+        error("bad argument #2 to 'prepare' (raw.settings must be a table)",
+              2)
+    end
+
+    local mt = media_type(headers["content-type"])
+
+    local req = {
+        method = raw.method,
+        path = raw.path,
+        args = args,
+        query = query,
+        headers = headers,
+        client_ip = raw.client_ip,
+        raw_body = body,
+        content_type = mt,
+        channel = raw.channel or name,
+        settings = raw.settings or {},
+    }
+
+    if raw.claims_json ~= nil then
+        local ok, err = _M.set_claims(req, raw.claims_json)
+        if not ok then
+            return nil, err
+        end
+    end
+
+    if body ~= "" and mt then
+        local parsed, err
+        if is_json_type(mt) then
+            parsed, err = json.decode(body)
+        elseif mt == "application/x-www-form-urlencoded" then
+            parsed, err = form.decode(body)
+        elseif is_xml_type(mt) then
+            local doc
+            doc, err = xml.decode(body)
+            if doc then
+                req.xml = doc
+                parsed = xml.fields(doc)
+            end
+        else
+            return req
+        end
+        if parsed == nil then
+            return nil, fail("body_malformed", 400, err)
+        end
+        req.body = parsed
+    end
+
+    return req
+end
+
+
+--- Adds the verified JWT payload to a prepared request (`req.claims`).
+-- The gateway prepares the request before authentication (so a plugin
+-- can answer a CORS preflight) and calls this once the token is
+-- verified, before authenticate() and normalize().
+-- @tparam table req from `prepare`
+-- @tparam string claims_json the token's payload
+-- @treturn true|nil
+-- @treturn table|nil `{ code="claim_invalid", status=401, message= }` when
+--   the payload is not a JSON object this library can read
+function _M.set_claims(req, claims_json)
+    if type(req) ~= "table" then
+        error("bad argument #1 to 'set_claims' (table expected, got "
+              .. type(req) .. ")", 2)
+    end
+    if type(claims_json) ~= "string" then
+        error("bad argument #2 to 'set_claims' (string expected, got "
+              .. type(claims_json) .. ")", 2)
+    end
+    local claims, err = json.decode(claims_json)
+    if not json.is_object(claims) then
+        return nil, fail("claim_invalid", 401, "the token's claims cannot be"
+                         .. " read: " .. (err or "not a JSON object"))
+    end
+    req.claims = claims
+    return true
+end
+
+
+-------------------------------------------------------------------------
+-- responses (respond, render, render_error)
+-------------------------------------------------------------------------
+
+-- validates status, headers, body; returns them (headers copied) or
+-- nil, err
+local function response(fname, status, headers, body)
+    if type(status) ~= "number" or status ~= floor(status)
+       or status < 100 or status > 599
+    then
+        return nil, fail("plugin_error", 500, fname .. ": status must be an"
+                         .. " integer from 100 to 599 (got " .. show(status)
+                         .. ")")
+    end
+
+    local out = {}
+    if headers ~= nil then
+        if type(headers) ~= "table" then
+            return nil, fail("plugin_error", 500, fname .. ": headers must be"
+                             .. " a table (got " .. type(headers) .. ")")
+        end
+        local n, seen = 0, {}
+        for k, v in pairs(headers) do
+            n = n + 1
+            if n > MAX_HEADERS then
+                return nil, fail("plugin_error", 500, fname .. ": more than "
+                                 .. MAX_HEADERS .. " headers")
+            end
+            if type(k) ~= "string" or #k > MAX_HEADER_NAME
+               or not find(k, "^[A-Za-z0-9!#$%%&'*+.^_`|~-]+$")
+            then
+                return nil, fail("plugin_error", 500, fname .. ": invalid"
+                                 .. " header name " .. show(k))
+            end
+            local lk = lower(k)
+            if FORBIDDEN_HEADERS[lk] then
+                return nil, fail("plugin_error", 500, fname .. ": header '"
+                                 .. k .. "' is set by the gateway")
+            end
+            if seen[lk] then
+                return nil, fail("plugin_error", 500, fname .. ": header '"
+                                 .. k .. "' is set twice")
+            end
+            seen[lk] = true
+            if type(v) ~= "string" then
+                return nil, fail("plugin_error", 500, fname .. ": the value"
+                                 .. " of header '" .. k .. "' must be a"
+                                 .. " string (got " .. type(v) .. ")")
+            end
+            if #v > MAX_HEADER_VALUE or find(v, "[%z\1-\8\10-\31\127]") then
+                return nil, fail("plugin_error", 500, fname .. ": the value"
+                                 .. " of header '" .. k .. "' contains a"
+                                 .. " control character or is too long")
+            end
+            out[k] = v
+        end
+    end
+
+    if type(body) ~= "string" then
+        return nil, fail("plugin_error", 500, fname .. ": body must be a"
+                         .. " string (got " .. type(body) .. ")")
+    end
+
+    return status, out, body
+end
+
+
+--- Lets the plugin answer directly (CORS preflight, echo verification).
+-- @tparam string name
+-- @tparam table req from `prepare`
+-- @return status, headers, body; or nil (go on normally); or nil, err
+function _M.respond(name, req)
+    local p, perr = get(name, "respond")
+    if not p then
+        return nil, perr
+    end
+    local f = p.module.respond
+    if not f then
+        return nil
+    end
+    local status, headers, body = f(req)
+    if status == nil then
+        if headers ~= nil then
+            return nil, refusal(headers)
+        end
+        return nil
+    end
+    return response("respond", status, headers, body)
+end
+
+
+--- Runs the plugin's channel-native authentication.
+-- @tparam string name
+-- @tparam table req from `prepare`
+-- @treturn true|nil true also when the plugin has no authenticate()
+-- @treturn table|nil err
+function _M.authenticate(name, req)
+    local p, perr = get(name, "authenticate")
+    if not p then
+        return nil, perr
+    end
+    local f = p.module.authenticate
+    if not f then
+        return true
+    end
+    local ok, err = f(req)
+    if ok == true then
+        return true
+    end
+    if ok == nil or ok == false then
+        return nil, refusal(err)
+    end
+    return nil, fail("plugin_error", 500, "authenticate must return true,"
+                     .. " or nil and an error (got " .. show(ok) .. ")")
+end
+
+
+--- Normalizes a request into the contract.
+-- @tparam string name
+-- @tparam table req from `prepare`
+-- @tparam table known `{ request_id=, received_at= (ms), channel=,
+--   principal= or nil, user_agent= or nil, client_ip= (defaults to
+--   req.client_ip) }`
+-- @treturn string|nil the contract, encoded
+-- @treturn table the contract (or err when the first value is nil)
+function _M.normalize(name, req, known)
+    local p, perr = get(name, "normalize")
+    if not p then
+        return nil, perr
+    end
+    if type(req) ~= "table" then
+        error("bad argument #2 to 'normalize' (table expected, got "
+              .. type(req) .. ")", 2)
+    end
+    if type(known) ~= "table" then
+        error("bad argument #3 to 'normalize' (table expected, got "
+              .. type(known) .. ")", 2)
+    end
+
+    local mod = p.module
+    local fields, err = mod.normalize(req)
+    if fields == nil or fields == false then
+        if err ~= nil then
+            return nil, refusal(err)
+        end
+        return nil, invalid("normalize returned " .. tostring(fields)
+                            .. " without an error")
+    end
+
+    local ok, verr = contract.validate_fields(fields)
+    if not ok then
+        return nil, invalid(verr)
+    end
+
+    local extra
+    if mod.identify then
+        local ierr
+        extra, ierr = mod.identify(req, req.claims)
+        if extra == nil or extra == null then
+            if ierr ~= nil then
+                return nil, refusal(ierr)
+            end
+            extra = nil
+        else
+            ok, verr = contract.check_identities(extra, "identify()")
+            if not ok then
+                return nil, invalid(verr)
+            end
+        end
+    end
+
+    local k = {
+        request_id = known.request_id,
+        received_at = known.received_at or os_time() * 1000,
+        channel = known.channel or req.channel or name,
+        client_ip = known.client_ip or req.client_ip,
+        principal = known.principal,
+        user_agent = known.user_agent,
+    }
+    if k.user_agent == nil and type(req.headers) == "table" then
+        k.user_agent = req.headers["user-agent"]
+    end
+
+    local c, berr = contract.build(fields, k, extra)
+    if not c then
+        return nil, invalid(berr)
+    end
+
+    ok, verr = contract.validate(c)
+    if not ok then
+        return nil, invalid(verr)
+    end
+
+    local s, eerr = json.encode(c)
+    if not s then
+        return nil, invalid(eerr)
+    end
+    return s, c
+end
+
+
+local function copy_ctx(ctx, fname)
+    if ctx == nil then
+        return {}
+    end
+    if type(ctx) ~= "table" then
+        error("bad argument to '" .. fname .. "' (ctx must be a table)", 3)
+    end
+    local c = {}
+    for key, v in pairs(ctx) do
+        c[key] = v
+    end
+    return c
+end
+
+
+--- Renders a service's reply in the channel's native format.
+-- @tparam string name
+-- @tparam string|table reply_body the upstream body (or a decoded reply)
+-- @tparam table ctx `{ status=, gateway=, request_id=, channel=, request= }`
+-- @return status, headers, body, and a 4th value: nil, or why the reply
+--   was replaced by `upstream_reply_invalid` (for the error log); or
+--   nil, err
+function _M.render(name, reply_body, ctx)
+    local p, perr = get(name, "render")
+    if not p then
+        return nil, perr
+    end
+    local rctx = copy_ctx(ctx, "render")
+
+    local reply, why
+    if type(reply_body) == "string" then
+        reply, why = json.decode(reply_body)
+    elseif type(reply_body) == "table" then
+        reply = reply_body
+    else
+        why = "the reply is a " .. type(reply_body)
+    end
+    if reply ~= nil then
+        local ok
+        ok, why = contract.validate_reply(reply)
+        if not ok then
+            reply = nil
+        end
+    end
+    if reply == nil then
+        reply = {
+            ok = false,
+            error = {
+                code = "upstream_reply_invalid",
+                message = "the service sent an invalid reply",
+            },
+        }
+        rctx.status = 502
+        rctx.gateway = true
+    end
+    rctx.gateway = rctx.gateway == true
+
+    local status, headers, body = p.module.render(reply, rctx)
+    local s, h, b = response("render", status, headers, body)
+    if not s then
+        return nil, h
+    end
+    return s, h, b, why
+end
+
+
+--- Renders a gateway error in the channel's native format.
+-- @tparam string name
+-- @tparam string code e.g. "token_expired"
+-- @tparam string|nil message (nil: the code)
+-- @tparam number status the HTTP status the gateway chose
+-- @tparam[opt] table ctx as for `render`
+-- @return status, headers, body; or nil, err
+function _M.render_error(name, code, message, status, ctx)
+    local p, perr = get(name, "render_error")
+    if not p then
+        return nil, perr
+    end
+    if not contract.is_code(code) then
+        error("bad argument #2 to 'render_error' (error code expected)", 2)
+    end
+    if message == nil then
+        message = code
+    elseif type(message) ~= "string" then
+        error("bad argument #3 to 'render_error' (string expected, got "
+              .. type(message) .. ")", 2)
+    end
+    if type(status) ~= "number" or status ~= floor(status)
+       or status < 100 or status > 599
+    then
+        error("bad argument #4 to 'render_error' (HTTP status expected)", 2)
+    end
+    local rctx = copy_ctx(ctx, "render_error")
+    rctx.status = status
+    rctx.gateway = true
+    local reply = { ok = false, error = { code = code, message = message } }
+    local s, h, b = p.module.render(reply, rctx)
+    return response("render", s, h, b)
+end
+
+return _M

@@ -1,0 +1,528 @@
+-- omni.contract: the request contract and the unified reply.
+
+local contract = require "omni.contract"
+local json = require "omni.json"
+local lfs = require "lfs"
+
+local null = json.null
+
+local function read(path)
+    local fh = assert(io.open(path, "rb"))
+    local s = fh:read("*a")
+    fh:close()
+    return s
+end
+
+local function json_files(dir)
+    local out = {}
+    for entry in lfs.dir(dir) do
+        if entry:match("%.json$") then
+            out[#out + 1] = entry
+        end
+    end
+    table.sort(out)
+    return out
+end
+
+local function known(over)
+    local k = {
+        request_id = "4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f",
+        received_at = 1795540000123,
+        channel = "miniprogram",
+        client_ip = "203.0.113.7",
+    }
+    for key, v in pairs(over or {}) do
+        k[key] = v
+    end
+    return k
+end
+
+local function invalid_fields(fields, message)
+    local ok, err = contract.validate_fields(fields)
+    assert.is_nil(ok)
+    assert.equal(message, err)
+end
+
+describe("omni.contract predicates", function()
+    it("is_name", function()
+        assert.is_true(contract.is_name("web"))
+        assert.is_true(contract.is_name("wechat_oa"))
+        assert.is_true(contract.is_name("a" .. string.rep("b", 31)))
+        assert.is_false(contract.is_name("a" .. string.rep("b", 32)))
+        for _, bad in ipairs({ "", "Web", "1web", "_web", "we-b", "we b", "web\n" }) do
+            assert.is_false(contract.is_name(bad), bad)
+        end
+        assert.is_false(contract.is_name(nil))
+        assert.is_false(contract.is_name(1))
+    end)
+
+    it("is_action", function()
+        for _, good in ipairs({ "order.query", "a.b", "cart.add_item", "a1.b2.c3", "x_.y_" }) do
+            assert.is_true(contract.is_action(good), good)
+        end
+        for _, bad in ipairs({ "order", "Order.query", "order.Query", "order..query",
+                               ".order.query", "order.query.", "order.1query",
+                               "order._query", "1order.query", "order.query\n",
+                               "order query.x", "order-x.y", "", "order.qu ery" }) do
+            assert.is_false(contract.is_action(bad), bad)
+        end
+        assert.is_true(contract.is_action("a." .. string.rep("b", 126)))
+        assert.is_false(contract.is_action("a." .. string.rep("b", 127)))
+        assert.is_false(contract.is_action(nil))
+        assert.is_false(contract.is_action({}))
+    end)
+
+    it("is_code", function()
+        assert.is_true(contract.is_code("order_not_found"))
+        assert.is_true(contract.is_code("a" .. string.rep("b", 63)))
+        assert.is_false(contract.is_code("a" .. string.rep("b", 64)))
+        assert.is_false(contract.is_code("OrderNotFound"))
+        assert.is_false(contract.is_code("order.not_found"))
+        assert.is_false(contract.is_code(""))
+        assert.is_false(contract.is_code(nil))
+    end)
+
+    it("is_locale", function()
+        for _, good in ipairs({ "zh", "zh-CN", "en-US", "zh-Hans-CN", "de-DE-1996", "abcdefgh-12345678" }) do
+            assert.is_true(contract.is_locale(good), good)
+        end
+        for _, bad in ipairs({ "", "z", "zh_CN", "abcdefghi", "zh-", "zh--CN", "-CN",
+                               "zh-123456789", "1a", "zh CN", "zh-CN\n" }) do
+            assert.is_false(contract.is_locale(bad), bad)
+        end
+        assert.is_false(contract.is_locale("en" .. string.rep("-abc", 20)))  -- > 64
+        assert.is_false(contract.is_locale(nil))
+    end)
+
+    it("is_request_id", function()
+        assert.is_true(contract.is_request_id("a"))
+        assert.is_true(contract.is_request_id("4f1c-_A9"))
+        assert.is_true(contract.is_request_id(string.rep("a", 64)))
+        assert.is_false(contract.is_request_id(string.rep("a", 65)))
+        assert.is_false(contract.is_request_id(""))
+        assert.is_false(contract.is_request_id("a b"))
+        assert.is_false(contract.is_request_id("a/b"))
+        assert.is_false(contract.is_request_id(12))
+    end)
+
+    it("timestamp", function()
+        assert.equal("1970-01-01T00:00:00.000Z", contract.timestamp(0))
+        assert.equal("2026-11-24T17:06:40.123Z", contract.timestamp(1795540000123))
+        assert.equal("2026-11-24T17:06:40.999Z", contract.timestamp(1795540000999.9))
+        assert.has_error(function() contract.timestamp(-1) end)
+        assert.has_error(function() contract.timestamp(0 / 0) end)
+        assert.has_error(function() contract.timestamp("1") end)
+    end)
+end)
+
+describe("omni.contract.validate_fields", function()
+    it("accepts the smallest result", function()
+        assert.is_true(contract.validate_fields({ action = "order.query" }))
+    end)
+
+    it("accepts every field", function()
+        assert.is_true(contract.validate_fields({
+            action = "order.query",
+            params = { order_no = "1", items = { 1, 2 }, nested = { a = { b = {} } } },
+            app_id = "wx8f3c2a1b4d5e6f70",
+            client_version = "8.0.54",
+            locale = "zh-CN",
+            device_id = "dev-1",
+            tier = "gold",
+            identities = { { type = "wechat_openid", value = "o6_x" } },
+        }))
+    end)
+
+    it("accepts json.null as absent and empty strings", function()
+        assert.is_true(contract.validate_fields({
+            action = "a.b", params = null, app_id = null, client_version = null,
+            locale = null, device_id = null, tier = null, identities = null,
+        }))
+        assert.is_true(contract.validate_fields({ action = "a.b", app_id = "" }))
+    end)
+
+    it("accepts decoded objects and empty tables as params", function()
+        assert.is_true(contract.validate_fields({ action = "a.b", params = {} }))
+        assert.is_true(contract.validate_fields({ action = "a.b", params = json.decode("{}") }))
+        assert.is_true(contract.validate_fields({ action = "a.b", params = json.object({}) }))
+    end)
+
+    it("refuses a result that is not a table", function()
+        invalid_fields("order.query", "normalize must return a table of fields (got string)")
+        invalid_fields(true, "normalize must return a table of fields (got boolean)")
+    end)
+
+    it("refuses a missing action", function()
+        invalid_fields({}, "action is missing")
+        invalid_fields({ params = {} }, "action is missing")
+        invalid_fields({ action = null }, "action is missing")
+    end)
+
+    it("refuses a bad action", function()
+        invalid_fields({ action = "Not A Verb" },
+            "action must be dotted lowercase words like 'order.query' (got 'Not A Verb')")
+        invalid_fields({ action = "order" },
+            "action must be dotted lowercase words like 'order.query' (got 'order')")
+        invalid_fields({ action = 42 },
+            "action must be dotted lowercase words like 'order.query' (got number)")
+        local long = "a." .. string.rep("b", 200)
+        local ok, err = contract.validate_fields({ action = long })
+        assert.is_nil(ok)
+        assert.matches("%.%.%.'%)$", err)      -- shown cut
+    end)
+
+    it("refuses params that are not a table", function()
+        invalid_fields({ action = "a.b", params = "x" }, "params must be a table (got string)")
+        invalid_fields({ action = "a.b", params = 1 }, "params must be a table (got number)")
+        invalid_fields({ action = "a.b", params = print }, "params must be a table (got function)")
+    end)
+
+    it("refuses params that are an array", function()
+        invalid_fields({ action = "a.b", params = { 1, 2 } }, "params must be a JSON object, not an array")
+        invalid_fields({ action = "a.b", params = json.empty_array }, "params must be a JSON object, not an array")
+        invalid_fields({ action = "a.b", params = json.array({}) }, "params must be a JSON object, not an array")
+        invalid_fields({ action = "a.b", params = json.decode("[]") }, "params must be a JSON object, not an array")
+    end)
+
+    it("refuses unknown fields", function()
+        invalid_fields({ action = "a.b", parms = {} }, "unknown field 'parms'")
+        invalid_fields({ action = "a.b", [1] = "x" }, "unknown field number")
+    end)
+
+    it("refuses oversize or non-string optional strings", function()
+        invalid_fields({ action = "a.b", app_id = string.rep("x", 129) },
+            "app_id must be a string of at most 128 bytes (got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...', 129 bytes)")
+        assert.is_true(contract.validate_fields({ action = "a.b", app_id = string.rep("x", 128) }))
+        invalid_fields({ action = "a.b", client_version = string.rep("x", 65) },
+            "client_version must be a string of at most 64 bytes (got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...', 65 bytes)")
+        invalid_fields({ action = "a.b", device_id = string.rep("x", 129) },
+            "device_id must be a string of at most 128 bytes (got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...', 129 bytes)")
+        invalid_fields({ action = "a.b", tier = string.rep("x", 65) },
+            "tier must be a string of at most 64 bytes (got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...', 65 bytes)")
+        invalid_fields({ action = "a.b", app_id = 12 }, "app_id must be a string of at most 128 bytes (got number)")
+        invalid_fields({ action = "a.b", tier = {} }, "tier must be a string of at most 64 bytes (got table)")
+    end)
+
+    it("refuses a bad locale", function()
+        invalid_fields({ action = "a.b", locale = "zh_CN" },
+            "locale must be a language tag like 'zh-CN' (got 'zh_CN')")
+        invalid_fields({ action = "a.b", locale = "" },
+            "locale must be a language tag like 'zh-CN' (got '')")
+        invalid_fields({ action = "a.b", locale = 1 },
+            "locale must be a language tag like 'zh-CN' (got number)")
+    end)
+
+    it("refuses malformed identities", function()
+        invalid_fields({ action = "a.b", identities = "x" },
+            "identities must be an array of {type=, value=}")
+        invalid_fields({ action = "a.b", identities = { type = "phone", value = "1" } },
+            "identities must be an array of {type=, value=}")
+        invalid_fields({ action = "a.b", identities = { [1] = { type = "a", value = "b" }, [3] = { type = "a", value = "c" } } },
+            "identities must be an array of {type=, value=}")
+        invalid_fields({ action = "a.b", identities = { "phone" } },
+            "identities[1] must be a table {type=, value=}")
+        invalid_fields({ action = "a.b", identities = { { type = "Phone", value = "1" } } },
+            "identities[1].type must match ^[a-z][a-z0-9_]{0,31}$ (got 'Phone')")
+        invalid_fields({ action = "a.b", identities = { { value = "1" } } },
+            "identities[1].type must match ^[a-z][a-z0-9_]{0,31}$ (got nil)")
+        invalid_fields({ action = "a.b", identities = { { type = "phone", value = "" } } },
+            "identities[1].value must be a string of 1 to 256 bytes (got '', 0 bytes)")
+        invalid_fields({ action = "a.b", identities = { { type = "phone", value = 138 } } },
+            "identities[1].value must be a string of 1 to 256 bytes (got number)")
+        invalid_fields({ action = "a.b", identities = { { type = "phone", value = string.rep("1", 257) } } },
+            "identities[1].value must be a string of 1 to 256 bytes (got '1111111111111111111111111111111111111111...', 257 bytes)")
+        invalid_fields({ action = "a.b", identities = { { type = "phone", value = "1", extra = 1 } } },
+            "identities[1] has an unknown key 'extra'")
+        invalid_fields({ action = "a.b", identities = { { type = "a", value = "1" }, { type = "b" } } },
+            "identities[2].value must be a string of 1 to 256 bytes (got nil)")
+    end)
+
+    it("refuses more than 16 identities", function()
+        local ids = {}
+        for i = 1, 16 do
+            ids[i] = { type = "phone", value = tostring(i) }
+        end
+        assert.is_true(contract.validate_fields({ action = "a.b", identities = ids }))
+        ids[17] = { type = "phone", value = "17" }
+        invalid_fields({ action = "a.b", identities = ids }, "identities has more than 16 entries")
+    end)
+
+    it("stops early on a huge identity list", function()
+        local ids = {}
+        for i = 1, 100000 do
+            ids[i] = { type = "phone", value = "x" }
+        end
+        invalid_fields({ action = "a.b", identities = ids }, "identities has more than 16 entries")
+    end)
+end)
+
+describe("omni.contract.merge_identities", function()
+    it("merges, drops duplicates, keeps order", function()
+        local ids = assert(contract.merge_identities(
+            { { type = "a", value = "1" }, { type = "b", value = "2" } },
+            nil,
+            { { type = "a", value = "1" }, { type = "a", value = "3" } }))
+        assert.same({ { type = "a", value = "1" }, { type = "b", value = "2" },
+                      { type = "a", value = "3" } }, ids)
+        assert.is_true(json.is_array(ids))
+    end)
+
+    it("gives an empty array", function()
+        local ids = contract.merge_identities(nil, null)
+        assert.equal("[]", json.encode(ids))
+    end)
+
+    it("refuses more than 16 after merging", function()
+        local a, b = {}, {}
+        for i = 1, 10 do
+            a[i] = { type = "a", value = tostring(i) }
+            b[i] = { type = "b", value = tostring(i) }
+        end
+        local ids, err = contract.merge_identities(a, b)
+        assert.is_nil(ids)
+        assert.equal("too many identities (more than 16)", err)
+    end)
+end)
+
+describe("omni.contract.build", function()
+    it("builds every key, null when unknown", function()
+        local c = assert(contract.build({ action = "order.query" }, known()))
+        assert.equal([[{"action":"order.query","channel":{"app_id":null,"client_version":null,"name":"miniprogram"},"client":{"device_id":null,"ip":"203.0.113.7","user_agent":null},"customer":{"anonymous":true,"id":null,"identities":[],"tier":null},"locale":null,"params":{},"principal":null,"received_at":"2026-11-24T17:06:40.123Z","request_id":"4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f","route":null,"session":null,"version":"1.0"}]],
+                     assert(json.encode(c)))
+        assert.is_true(contract.validate(c))
+    end)
+
+    it("fills every field from the plugin and the gateway", function()
+        local c = assert(contract.build({
+            action = "order.query",
+            params = { order_no = "1" },
+            app_id = "wx1", client_version = "8.0.1", locale = "zh-CN",
+            device_id = "d1", tier = "gold",
+            identities = { { type = "wechat_openid", value = "o6" } },
+        }, known({
+            principal = { subject = "alice", roles = { "agent", "vip" }, issuer = "https://idp" },
+            user_agent = "Mozilla/5.0",
+        }), { { type = "wechat_unionid", value = "u1" }, { type = "wechat_openid", value = "o6" } }))
+        assert.is_true(contract.validate(c))
+        assert.equal("wx1", c.channel.app_id)
+        assert.equal("8.0.1", c.channel.client_version)
+        assert.equal("zh-CN", c.locale)
+        assert.equal("d1", c.client.device_id)
+        assert.equal("Mozilla/5.0", c.client.user_agent)
+        assert.equal("gold", c.customer.tier)
+        assert.is_false(c.customer.anonymous)
+        assert.same({ { type = "wechat_openid", value = "o6" }, { type = "wechat_unionid", value = "u1" } },
+                    c.customer.identities)
+        assert.same({ subject = "alice", roles = { "agent", "vip" }, issuer = "https://idp" }, c.principal)
+        assert.same({ order_no = "1" }, c.params)
+    end)
+
+    it("maps a principal without subject, issuer or roles", function()
+        local c = assert(contract.build({ action = "a.b" }, known({ principal = {} })))
+        assert.equal(null, c.principal.subject)
+        assert.equal(null, c.principal.issuer)
+        assert.equal("[]", json.encode(c.principal.roles))
+        assert.is_false(c.customer.anonymous)
+        assert.is_true(contract.validate(c))
+    end)
+
+    it("keeps only roles the contract allows", function()
+        local c = assert(contract.build({ action = "a.b" }, known({
+            principal = { roles = { "ok", "with space", "a,b", "", 12, string.rep("r", 129), "fine" } },
+        })))
+        assert.same({ "ok", "fine" }, c.principal.roles)
+    end)
+
+    it("treats json.null principal as none", function()
+        local c = assert(contract.build({ action = "a.b" }, known({ principal = null })))
+        assert.equal(null, c.principal)
+        assert.is_true(c.customer.anonymous)
+    end)
+
+    it("repairs and cuts the user agent, never refusing it", function()
+        local c = assert(contract.build({ action = "a.b" }, known({ user_agent = "bad\255ua" })))
+        assert.equal("bad\239\191\189ua", c.client.user_agent)
+        c = assert(contract.build({ action = "a.b" }, known({ user_agent = string.rep("中", 300) })))
+        assert.equal(510, #c.client.user_agent)
+        assert.is_true(contract.validate(c))
+        assert.is_string(json.encode(c))
+    end)
+
+    it("refuses too many identities after merging", function()
+        local a = {}
+        for i = 1, 16 do
+            a[i] = { type = "a", value = tostring(i) }
+        end
+        local c, err = contract.build({ action = "a.b", identities = a }, known(),
+                                      { { type = "b", value = "x" } })
+        assert.is_nil(c)
+        assert.equal("too many identities (more than 16)", err)
+    end)
+
+    it("raises for what the gateway must get right", function()
+        assert.has_error(function() contract.build({ action = "a.b" }, known({ request_id = "a b" })) end)
+        assert.has_error(function() contract.build({ action = "a.b" }, known({ request_id = false })) end)
+        assert.has_error(function() contract.build({ action = "a.b" }, known({ channel = "Web" })) end)
+        assert.has_error(function() contract.build({ action = "a.b" }, known({ received_at = "now" })) end)
+        assert.has_error(function() contract.build({ action = "a.b" }, known({ received_at = -5 })) end)
+        assert.has_error(function() contract.build({ action = "a.b" }, known({ client_ip = false })) end)
+        assert.has_error(function() contract.build({ action = "a.b" }, known({ principal = "alice" })) end)
+        assert.has_error(function() contract.build("x", known()) end)
+        assert.has_error(function() contract.build({ action = "a.b" }, nil) end)
+    end)
+
+    describe("deep problems in params are found by encoding", function()
+        local function encode_err(params)
+            local c = assert(contract.build({ action = "a.b", params = params }, known()))
+            local s, err = json.encode(c)
+            assert.is_nil(s)
+            return err
+        end
+
+        it("a function", function()
+            assert.equal("params.cb is a function", encode_err({ cb = print }))
+        end)
+
+        it("a userdata", function()
+            assert.equal("params.fh is a userdata", encode_err({ fh = io.stdout }))
+        end)
+
+        it("a thread", function()
+            assert.equal("params.co is a thread", encode_err({ co = coroutine.create(print) }))
+        end)
+
+        it("a cycle", function()
+            local t = { a = {} }
+            t.a.back = t
+            assert.equal("params.a.back is a cycle", encode_err(t))
+        end)
+
+        it("NaN and infinity", function()
+            assert.equal("params.n is NaN", encode_err({ n = 0 / 0 }))
+            assert.equal("params.list[2] is infinite", encode_err({ list = { 1, math.huge } }))
+        end)
+
+        it("sparse and mixed tables", function()
+            assert.equal("params.list is a sparse array", encode_err({ list = { 1, nil, 3 } }))
+            assert.equal("params.m mixes string and integer keys", encode_err({ m = { 1, x = 2 } }))
+        end)
+
+        it("invalid UTF-8", function()
+            assert.equal("params.q is not valid UTF-8", encode_err({ q = "\214\208" }))
+        end)
+
+        it("too deep", function()
+            local deep = {}
+            local cur = deep
+            for _ = 1, 70 do
+                cur.x = {}
+                cur = cur.x
+            end
+            assert.matches("too deeply nested", encode_err({ d = deep }))
+        end)
+    end)
+end)
+
+describe("omni.contract.validate", function()
+    local VALID = "t/fixtures/contracts/valid"
+    local INVALID = "t/fixtures/contracts/invalid"
+
+    for _, name in ipairs(json_files(VALID)) do
+        it("accepts " .. VALID .. "/" .. name, function()
+            local c = assert(json.decode(read(VALID .. "/" .. name)))
+            local ok, err = contract.validate(c)
+            assert.is_true(ok, err)
+        end)
+    end
+
+    for _, name in ipairs(json_files(INVALID)) do
+        it("refuses " .. INVALID .. "/" .. name, function()
+            local c = assert(json.decode(read(INVALID .. "/" .. name)))
+            local ok, err = contract.validate(c)
+            assert.is_nil(ok, name .. " was accepted")
+            assert.is_string(err)
+        end)
+    end
+
+    it("refuses what is not a table", function()
+        assert.is_nil((contract.validate("x")))
+        assert.is_nil((contract.validate(nil)))
+    end)
+
+    it("names the field", function()
+        local c = assert(contract.build({ action = "a.b" }, known()))
+        c.locale = "zh_CN"
+        assert.equal("locale must be null or a language tag (got 'zh_CN')", select(2, contract.validate(c)))
+        c.locale = null
+        c.extra = 1
+        assert.equal("contract has an unknown key 'extra'", select(2, contract.validate(c)))
+        c.extra = nil
+        c.client.ip = nil
+        assert.equal("client.ip is missing", select(2, contract.validate(c)))
+    end)
+
+    it("checks dates for real", function()
+        local c = assert(contract.build({ action = "a.b" }, known()))
+        for _, good in ipairs({ "2024-02-29T00:00:00.000Z", "2000-02-29T23:59:60.999Z" }) do
+            c.received_at = good
+            assert.is_true(contract.validate(c), good)
+        end
+        for _, bad in ipairs({ "2023-02-29T00:00:00.000Z", "1900-02-29T00:00:00.000Z",
+                               "2026-13-01T00:00:00.000Z", "2026-04-31T00:00:00.000Z",
+                               "2026-01-00T00:00:00.000Z", "2026-01-01T24:00:00.000Z",
+                               "2026-01-01T00:60:00.000Z", "2026-01-01T00:00:61.000Z",
+                               "2026-01-01T00:00:00Z", "2026-01-01T00:00:00.000+00:00",
+                               "2026-01-01 00:00:00.000Z", 1795540000 }) do
+            c.received_at = bad
+            assert.is_nil((contract.validate(c)), tostring(bad))
+        end
+    end)
+end)
+
+describe("omni.contract.validate_reply", function()
+    local VALID = "t/fixtures/replies/valid"
+    local INVALID = "t/fixtures/replies/invalid"
+
+    for _, name in ipairs(json_files(VALID)) do
+        it("accepts " .. VALID .. "/" .. name, function()
+            local r = assert(json.decode(read(VALID .. "/" .. name)))
+            local ok, err = contract.validate_reply(r)
+            assert.is_true(ok, err)
+        end)
+    end
+
+    for _, name in ipairs(json_files(INVALID)) do
+        it("refuses " .. INVALID .. "/" .. name, function()
+            local r = json.decode(read(INVALID .. "/" .. name))
+            assert.is_nil((contract.validate_reply(r)), name .. " was accepted")
+        end)
+    end
+
+    it("explains", function()
+        assert.equal("reply.data is required when ok is true",
+                     select(2, contract.validate_reply({ ok = true })))
+        assert.equal("reply.error is not allowed when ok is true",
+                     select(2, contract.validate_reply({ ok = true, data = 1, error = {} })))
+        assert.equal("reply.ok must be true or false",
+                     select(2, contract.validate_reply({ ok = "true", data = 1 })))
+        assert.equal("reply.error must be an object when ok is false",
+                     select(2, contract.validate_reply({ ok = false })))
+        assert.equal("reply.error.code must match ^[a-z][a-z0-9_]{0,63}$",
+                     select(2, contract.validate_reply({ ok = false, error = { code = "X", message = "" } })))
+        assert.equal("reply.error.message must be a string",
+                     select(2, contract.validate_reply({ ok = false, error = { code = "x" } })))
+        assert.equal("reply.error has an unknown key 'detail'",
+                     select(2, contract.validate_reply({ ok = false, error = { code = "x", message = "m", detail = 1 } })))
+        assert.equal("the reply has an unknown key 'meta'",
+                     select(2, contract.validate_reply({ ok = true, data = 1, meta = 1 })))
+        assert.equal("the reply must be a JSON object",
+                     select(2, contract.validate_reply(json.decode("[]"))))
+        assert.equal("the reply must be a JSON object",
+                     select(2, contract.validate_reply("x")))
+    end)
+
+    it("accepts data = null and error replies with data", function()
+        assert.is_true(contract.validate_reply(json.decode('{"ok":true,"data":null}')))
+        assert.is_true(contract.validate_reply(json.decode('{"ok":false,"error":{"code":"x","message":""},"data":[1]}')))
+    end)
+end)

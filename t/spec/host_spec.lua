@@ -1,0 +1,923 @@
+-- omni.host: loading plugins, the request table, calling plugins and
+-- validating what they return.
+
+local helpers = require "t.spec.helpers"
+local host = require "omni.host"
+local json = require "omni.json"
+
+local raw, known = helpers.raw, helpers.known
+
+local function load(name, body)
+    local ok, err = helpers.load(host, name, body)
+    assert(ok, err)
+end
+
+local function load_source(name, source, chunkname)
+    return host.load(name, chunkname or ("@t/spec/plugins/" .. name .. ".lua"), source)
+end
+
+local function prepare(name, over)
+    return host.prepare(name, raw(over))
+end
+
+describe("omni.host.load", function()
+    it("loads a plugin and lists it", function()
+        load("alpha")
+        load("beta")
+        local names = host.names()
+        assert.truthy(#names >= 2)
+        local seen = {}
+        for _, n in ipairs(names) do
+            seen[n] = true
+        end
+        assert.is_true(seen.alpha and seen.beta)
+        for i = 2, #names do
+            assert.truthy(names[i - 1] < names[i], "names are sorted")
+        end
+    end)
+
+    it("describes a plugin", function()
+        load("described", [[
+            function _M.respond() return nil end
+            function _M.identify() return nil end
+        ]])
+        assert.same({
+            name = "described", version = "0.1", file = "t/spec/plugins/described.lua",
+            functions = { "normalize", "render", "identify", "respond" },
+        }, host.info("described"))
+        assert.is_nil(host.info("nope"))
+    end)
+
+    it("replaces a plugin loaded again under the same name", function()
+        load("twice", [[function _M.normalize() return { action = "first.one" } end]])
+        load("twice", [[function _M.normalize() return { action = "second.one" } end]])
+        local _, c = host.normalize("twice", assert(prepare("twice")), known())
+        assert.equal("second.one", c.action)
+    end)
+
+    it("keeps the old plugin when a new version fails to load", function()
+        load("keeper", [[function _M.normalize() return { action = "old.one" } end]])
+        assert.is_nil(load_source("keeper", "return {"))
+        local _, c = host.normalize("keeper", assert(prepare("keeper")), known())
+        assert.equal("old.one", c.action)
+    end)
+
+    it("unloads", function()
+        load("gone")
+        host.unload("gone")
+        assert.is_nil(host.info("gone"))
+        local req, err = host.prepare("gone", raw())
+        assert.is_nil(req)
+        assert.same({ code = "plugin_error", status = 500, message = "plugin 'gone' is not loaded" }, err)
+    end)
+
+    it("reports a syntax error with file and line", function()
+        local ok, err = load_source("broken", "local _M = {}\n\nlocal x = = 1\nreturn _M\n")
+        assert.is_nil(ok)
+        assert.matches("^t/spec/plugins/broken%.lua:3: ", err)
+    end)
+
+    it("reports a runtime error at load time with file and line", function()
+        local ok, err = load_source("boom", "local _M = {}\nlocal t = nil\nt.x = 1\nreturn _M\n")
+        assert.is_nil(ok)
+        assert.matches("^t/spec/plugins/boom%.lua:3: attempt to index", err)
+    end)
+
+    it("reports a sandbox violation at load time", function()
+        local ok, err = load_source("leaky", "local f = io.open('/etc/passwd')\nreturn {}\n")
+        assert.is_nil(ok)
+        assert.matches("leaky%.lua:1: global 'io' is not defined", err)
+    end)
+
+    it("refuses what does not return a table", function()
+        local ok, err = load_source("notable", "return 42")
+        assert.is_nil(ok)
+        assert.equal("t/spec/plugins/notable.lua: the plugin must return a table (got number)", err)
+        ok, err = load_source("nothing", "local x = 1")
+        assert.is_nil(ok)
+        assert.equal("t/spec/plugins/nothing.lua: the plugin must return a table (got nil)", err)
+    end)
+
+    it("refuses a wrong or missing name", function()
+        local ok, err = load_source("right", 'return { name = "wrong", version = "1", normalize = function() end, render = function() end }')
+        assert.is_nil(ok)
+        assert.equal("t/spec/plugins/right.lua: the plugin's name is 'wrong', expected 'right' (the file's base name)", err)
+        ok, err = load_source("right", 'return { version = "1", normalize = function() end, render = function() end }')
+        assert.is_nil(ok)
+        assert.equal("t/spec/plugins/right.lua: the plugin's name is nil, expected 'right' (the file's base name)", err)
+    end)
+
+    it("refuses a missing or non-string version", function()
+        local ok, err = load_source("nover", 'return { name = "nover", normalize = function() end, render = function() end }')
+        assert.is_nil(ok)
+        assert.equal("t/spec/plugins/nover.lua: the plugin's version must be a string (got nil)", err)
+        ok, err = load_source("nover", 'return { name = "nover", version = 1, normalize = function() end, render = function() end }')
+        assert.is_nil(ok)
+        assert.equal("t/spec/plugins/nover.lua: the plugin's version must be a string (got 1)", err)
+    end)
+
+    it("refuses a plugin without normalize or render", function()
+        local ok, err = load_source("nonorm", 'return { name = "nonorm", version = "1", render = function() end }')
+        assert.is_nil(ok)
+        assert.equal("t/spec/plugins/nonorm.lua: the plugin does not define normalize() (got nil)", err)
+        ok, err = load_source("norender", 'return { name = "norender", version = "1", normalize = function() end, render = "x" }')
+        assert.is_nil(ok)
+        assert.equal("t/spec/plugins/norender.lua: the plugin does not define render() (got string)", err)
+    end)
+
+    it("refuses optional functions that are not functions", function()
+        for _, f in ipairs({ "authenticate", "identify", "respond" }) do
+            local ok, err = load_source("opt", 'return { name = "opt", version = "1", normalize = function() end, render = function() end, '
+                                        .. f .. ' = true }')
+            assert.is_nil(ok)
+            assert.equal("t/spec/plugins/opt.lua: " .. f .. " must be a function (got boolean)", err)
+        end
+    end)
+
+    it("refuses invalid plugin names", function()
+        for _, bad in ipairs({ "Web", "1web", "", "we-b", string.rep("a", 33) }) do
+            local ok, err = load_source(bad, "return {}")
+            assert.is_nil(ok)
+            assert.matches("invalid plugin name", err)
+        end
+    end)
+
+    it("refuses precompiled bytecode", function()
+        local bc = string.dump(function() return {} end)
+        local ok, err = load_source("bc", bc)
+        assert.is_nil(ok)
+        assert.equal("t/spec/plugins/bc.lua: precompiled bytecode is not allowed", err)
+    end)
+
+    it("accepts chunk names without '@'", function()
+        local ok = host.load("plain", "plain.lua", helpers.plugin_source("plain"))
+        assert.is_true(ok)
+        assert.equal("plain.lua", host.info("plain").file)
+    end)
+
+    it("raises for caller mistakes", function()
+        assert.has_error(function() host.load(nil, "@x", "") end)
+        assert.has_error(function() host.load("x", nil, "") end)
+        assert.has_error(function() host.load("x", "@x", nil) end)
+    end)
+
+    it("lets fatal errors at load time through", function()
+        -- error values that are userdata (the CPU and memory markers a
+        -- gateway hook raises) are not turned into `nil, message`
+        local ok, e = pcall(host.load, "fatal", "@fatal.lua",
+                            'error(require("omni").json.null)')
+        assert.is_false(ok)
+        assert.equal(json.null, e)
+        ok, e = pcall(host.load, "fatal", "@fatal.lua",
+                      'error("fatal.lua:1: plugin_timeout: the time budget of 50 ms is spent")')
+        assert.is_false(ok)
+        assert.matches("plugin_timeout", e)
+    end)
+end)
+
+describe("omni.host.prepare", function()
+    setup(function()
+        load("prep")
+    end)
+
+    it("builds the request table", function()
+        local req = assert(prepare("prep", {
+            method = "POST", path = "/prep/x", query = "a=1&b=x+y&a=2",
+            headers = { ["content-type"] = "Application/JSON; charset=UTF-8", ["x-k"] = "v" },
+            client_ip = "198.51.100.1", body = '{"k":[1,{}]}',
+            settings = { token = "s3cret" },
+        }))
+        assert.equal("POST", req.method)
+        assert.equal("/prep/x", req.path)
+        assert.equal("a=1&b=x+y&a=2", req.query)
+        assert.same({ a = "2", b = "x y" }, req.args)
+        assert.equal("v", req.headers["x-k"])
+        assert.equal("198.51.100.1", req.client_ip)
+        assert.equal('{"k":[1,{}]}', req.raw_body)
+        assert.equal("application/json", req.content_type)
+        assert.equal('{"k":[1,{}]}', json.encode(req.body))
+        assert.equal("prep", req.channel)
+        assert.same({ token = "s3cret" }, req.settings)
+        assert.is_nil(req.claims)
+        assert.is_nil(req.xml)
+    end)
+
+    it("defaults query, body, headers and settings", function()
+        local req = assert(host.prepare("prep", { method = "GET", path = "/", client_ip = "1.2.3.4" }))
+        assert.equal("", req.query)
+        assert.same({}, req.args)
+        assert.equal("", req.raw_body)
+        assert.same({}, req.headers)
+        assert.same({}, req.settings)
+        assert.is_nil(req.content_type)
+        assert.is_nil(req.body)
+    end)
+
+    it("takes the channel from raw.channel when given", function()
+        assert.equal("other", assert(prepare("prep", { channel = "other" })).channel)
+    end)
+
+    it("parses JSON bodies, including +json types", function()
+        for _, ct in ipairs({ "application/json", "application/vnd.api+json", " application/json ;x=y" }) do
+            local req = assert(prepare("prep", { headers = { ["content-type"] = ct }, body = '{"a":1}' }))
+            assert.equal(1, req.body.a, ct)
+        end
+    end)
+
+    it("refuses malformed JSON bodies", function()
+        local req, err = prepare("prep", { body = '{"a":' })
+        assert.is_nil(req)
+        assert.same({ code = "body_malformed", status = 400,
+                      message = "json: unexpected end of input at byte 6" }, err)
+        req, err = prepare("prep", { body = string.rep("[", 100) .. string.rep("]", 100) })
+        assert.is_nil(req)
+        assert.equal("body_malformed", err.code)
+        assert.matches("too deeply nested", err.message)
+    end)
+
+    it("accepts JSON scalars and arrays as bodies", function()
+        assert.equal(5, assert(prepare("prep", { body = "5" })).body)
+        assert.equal(json.null, assert(prepare("prep", { body = "null" })).body)
+        assert.equal(2, #assert(prepare("prep", { body = "[1,2]" })).body)
+    end)
+
+    it("parses form bodies", function()
+        local req = assert(prepare("prep", {
+            headers = { ["content-type"] = "application/x-www-form-urlencoded" },
+            body = "From=%2B8613800138000&Digits=1&Digits=2",
+        }))
+        assert.same({ From = "+8613800138000", Digits = "2" }, req.body)
+    end)
+
+    it("refuses form bodies with too many pairs", function()
+        local req, err = prepare("prep", {
+            headers = { ["content-type"] = "application/x-www-form-urlencoded" },
+            body = string.rep("a=1&", 1001),
+        })
+        assert.is_nil(req)
+        assert.same({ code = "body_malformed", status = 400,
+                      message = "form: too many parameters (more than 1000)" }, err)
+    end)
+
+    it("refuses query strings with too many pairs", function()
+        local req, err = prepare("prep", { query = string.rep("a=1&", 1001) })
+        assert.is_nil(req)
+        assert.same({ code = "body_malformed", status = 400,
+                      message = "query string: form: too many parameters (more than 1000)" }, err)
+    end)
+
+    it("parses XML bodies into fields and the tree", function()
+        for _, ct in ipairs({ "text/xml", "application/xml", "application/atom+xml", "TEXT/XML; charset=utf-8" }) do
+            local req = assert(prepare("prep", {
+                headers = { ["content-type"] = ct },
+                body = "<xml><MsgType><![CDATA[text]]></MsgType><Content>hi &amp; bye</Content></xml>",
+            }))
+            assert.same({ MsgType = "text", Content = "hi & bye" }, req.body, ct)
+            assert.equal("xml", req.xml.name)
+            assert.equal(2, #req.xml.children)
+        end
+    end)
+
+    it("refuses malformed and hostile XML", function()
+        local req, err = prepare("prep", {
+            headers = { ["content-type"] = "text/xml" },
+            body = '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
+        })
+        assert.is_nil(req)
+        assert.same({ code = "body_malformed", status = 400,
+                      message = "xml: DOCTYPE declarations are not allowed at byte 1" }, err)
+        req, err = prepare("prep", { headers = { ["content-type"] = "text/xml" }, body = "<a><b></a>" })
+        assert.is_nil(req)
+        assert.equal("body_malformed", err.code)
+    end)
+
+    it("leaves other content types and missing types unparsed", function()
+        for _, headers in ipairs({ { ["content-type"] = "text/plain" }, { ["content-type"] = "multipart/form-data; boundary=x" },
+                                   { ["content-type"] = "" }, {} }) do
+            local req = assert(prepare("prep", { headers = headers, body = "{not json" }))
+            assert.is_nil(req.body)
+            assert.equal("{not json", req.raw_body)
+        end
+    end)
+
+    it("does not parse an empty body", function()
+        local req = assert(prepare("prep", { body = "" }))
+        assert.is_nil(req.body)
+        req = assert(prepare("prep", { body = "", headers = { ["content-type"] = "text/xml" } }))
+        assert.is_nil(req.body)
+        assert.is_nil(req.xml)
+    end)
+
+    it("decodes claims_json into req.claims", function()
+        local req = assert(prepare("prep", { claims_json = '{"sub":"alice","roles":["a"],"openid":"o6"}' }))
+        assert.equal("alice", req.claims.sub)
+        assert.equal("a", req.claims.roles[1])
+    end)
+
+    it("refuses claims that are not a JSON object", function()
+        for _, bad in ipairs({ "[1]", "nope", '"x"', string.rep("[", 80) }) do
+            local req, err = prepare("prep", { claims_json = bad })
+            assert.is_nil(req)
+            assert.equal("claim_invalid", err.code)
+            assert.equal(401, err.status)
+        end
+    end)
+
+    it("raises for caller mistakes", function()
+        assert.has_error(function() host.prepare("prep", nil) end)
+        assert.has_error(function() host.prepare("prep", { headers = "x" }) end)
+        assert.has_error(function() host.prepare("prep", { query = 1 }) end)
+        assert.has_error(function() host.prepare("prep", { body = {} }) end)
+        assert.has_error(function() host.prepare("prep", { claims_json = {} }) end)
+        assert.has_error(function() host.prepare("prep", { settings = "x" }) end)
+        assert.has_error(function() host.prepare(nil, raw()) end)
+    end)
+end)
+
+describe("omni.host.set_claims", function()
+    it("adds the claims to a prepared request", function()
+        load("claims")
+        local req = assert(prepare("claims"))
+        assert.is_true(host.set_claims(req, '{"sub":"bob"}'))
+        assert.equal("bob", req.claims.sub)
+    end)
+
+    it("refuses payloads that are not objects", function()
+        local req = {}
+        local ok, err = host.set_claims(req, "[]")
+        assert.is_nil(ok)
+        assert.same({ code = "claim_invalid", status = 401,
+                      message = "the token's claims cannot be read: not a JSON object" }, err)
+        ok, err = host.set_claims(req, "{")
+        assert.is_nil(ok)
+        assert.equal("the token's claims cannot be read: json: unexpected end of input, object key expected at byte 2", err.message)
+        assert.is_nil(req.claims)
+    end)
+
+    it("raises for caller mistakes", function()
+        assert.has_error(function() host.set_claims(nil, "{}") end)
+        assert.has_error(function() host.set_claims({}, nil) end)
+    end)
+end)
+
+describe("omni.host.respond", function()
+    it("goes on when the plugin has no respond()", function()
+        load("norespond")
+        local a, b = host.respond("norespond", assert(prepare("norespond")))
+        assert.is_nil(a)
+        assert.is_nil(b)
+    end)
+
+    it("answers directly, or goes on, or refuses", function()
+        load("responder", [[
+            function _M.respond(req)
+                if req.method == "OPTIONS" then
+                    return 204, { ["Access-Control-Allow-Origin"] = "*" }, ""
+                elseif req.method == "DELETE" then
+                    return nil, omni.error("method_not_allowed", "no", 405)
+                end
+                return nil
+            end
+        ]])
+        local s, h, b = host.respond("responder", assert(prepare("responder", { method = "OPTIONS" })))
+        assert.equal(204, s)
+        assert.same({ ["Access-Control-Allow-Origin"] = "*" }, h)
+        assert.equal("", b)
+        local a, err = host.respond("responder", assert(prepare("responder", { method = "POST" })))
+        assert.is_nil(a)
+        assert.is_nil(err)
+        a, err = host.respond("responder", assert(prepare("responder", { method = "DELETE" })))
+        assert.is_nil(a)
+        assert.same({ code = "method_not_allowed", status = 405, message = "no" }, err)
+    end)
+
+    it("validates a direct answer like render's", function()
+        load("badresponder", [[
+            function _M.respond(req)
+                return 200, { ["Bad Name"] = "x" }, ""
+            end
+        ]])
+        local a, err = host.respond("badresponder", assert(prepare("badresponder")))
+        assert.is_nil(a)
+        assert.same({ code = "plugin_error", status = 500,
+                      message = "respond: invalid header name 'Bad Name'" }, err)
+    end)
+end)
+
+describe("omni.host.authenticate", function()
+    setup(function()
+        load("auth", [[
+            function _M.authenticate(req)
+                local mode = req.args.mode
+                if mode == "ok" then return true
+                elseif mode == "string" then return nil, "bad signature"
+                elseif mode == "error" then return nil, omni.error("signature_invalid", "signature mismatch", 401)
+                elseif mode == "false" then return false, { message = "nope" }
+                elseif mode == "yes" then return "yes"
+                elseif mode == "badcode" then return nil, { code = "Bad Code", message = "m", status = 403 }
+                elseif mode == "badstatus" then return nil, { code = "x_y", status = 200 }
+                elseif mode == "fracstatus" then return nil, { status = 401.5 }
+                elseif mode == "long" then return nil, string.rep("é", 1000)
+                elseif mode == "binary" then return nil, "bad\255byte"
+                elseif mode == "empty" then return nil, ""
+                elseif mode == "number" then return nil, 42
+                elseif mode == "nothing" then return nil
+                elseif mode == "raise" then error({ custom = true })
+                end
+            end
+        ]])
+    end)
+
+    local function auth(mode)
+        return host.authenticate("auth", assert(prepare("auth", { query = "mode=" .. mode })))
+    end
+
+    it("is true without an authenticate()", function()
+        load("noauth")
+        assert.is_true(host.authenticate("noauth", assert(prepare("noauth"))))
+    end)
+
+    it("passes", function()
+        assert.is_true(auth("ok"))
+    end)
+
+    it("turns a string into plugin_rejected/400", function()
+        local ok, err = auth("string")
+        assert.is_nil(ok)
+        assert.same({ code = "plugin_rejected", status = 400, message = "bad signature" }, err)
+    end)
+
+    it("keeps an omni.error", function()
+        local _, err = auth("error")
+        assert.same({ code = "signature_invalid", status = 401, message = "signature mismatch" }, err)
+    end)
+
+    it("treats false like nil", function()
+        local _, err = auth("false")
+        assert.same({ code = "plugin_rejected", status = 400, message = "nope" }, err)
+    end)
+
+    it("refuses truthy values other than true", function()
+        local _, err = auth("yes")
+        assert.same({ code = "plugin_error", status = 500,
+                      message = "authenticate must return true, or nil and an error (got 'yes')" }, err)
+    end)
+
+    it("sanitizes the error's code, status and message", function()
+        local _, err = auth("badcode")
+        assert.same({ code = "plugin_rejected", status = 403, message = "m" }, err)
+        _, err = auth("badstatus")
+        assert.same({ code = "x_y", status = 400, message = "the request was rejected" }, err)
+        _, err = auth("fracstatus")
+        assert.same({ code = "plugin_rejected", status = 400, message = "the request was rejected" }, err)
+        _, err = auth("long")
+        assert.equal(1024, #err.message)
+        _, err = auth("binary")
+        assert.equal("bad\239\191\189byte", err.message)
+        _, err = auth("empty")
+        assert.equal("the request was rejected", err.message)
+        _, err = auth("number")
+        assert.equal("the request was rejected", err.message)
+        _, err = auth("nothing")
+        assert.same({ code = "plugin_rejected", status = 400, message = "the request was rejected" }, err)
+    end)
+
+    it("lets a plugin's Lua errors through unchanged", function()
+        local req = assert(prepare("auth", { query = "mode=raise" }))
+        local ok, e = pcall(host.authenticate, "auth", req)
+        assert.is_false(ok)
+        assert.same({ custom = true }, e)
+    end)
+end)
+
+describe("omni.host.normalize", function()
+    setup(function()
+        load("norm", [[
+            function _M.normalize(req)
+                local b = req.body or {}
+                local kind = req.args.kind
+                if kind == "refuse" then return nil, omni.error("order_missing", "which order?", 422) end
+                if kind == "refuse_string" then return nil, "no" end
+                if kind == "nothing" then return nil end
+                if kind == "false" then return false end
+                if kind == "string" then return "order.query" end
+                if kind == "noaction" then return { params = {} } end
+                if kind == "verb" then return { action = "Not A Verb" } end
+                if kind == "function" then return { action = "a.b", params = { cb = function() end } } end
+                if kind == "userdata" then return { action = "a.b", params = { u = omni.json.null, e = omni.json.empty_array, x = { io = b.nope } } } end
+                if kind == "cycle" then local t = {} t.self = t return { action = "a.b", params = t } end
+                if kind == "nan" then return { action = "a.b", params = { n = 0/0 } } end
+                if kind == "array" then return { action = "a.b", params = { 1, 2 } } end
+                if kind == "params_string" then return { action = "a.b", params = "x" } end
+                if kind == "long" then return { action = "a.b", app_id = string.rep("x", 200) } end
+                if kind == "badutf8" then return { action = "a.b", params = { q = req.args.q } } end
+                if kind == "raise" then error("kaput") end
+                if kind == "ids" then
+                    local ids = {}
+                    for i = 1, tonumber(req.args.n) do ids[i] = { type = "phone", value = tostring(i) } end
+                    return { action = "a.b", identities = ids }
+                end
+                return {
+                    action = "order.query",
+                    params = { order_no = b.order_no, echo = b },
+                    app_id = req.headers["x-app-id"],
+                    client_version = "1.2.3",
+                    locale = "zh-CN",
+                    device_id = "dev-9",
+                    tier = "gold",
+                    identities = { { type = "wechat_openid", value = "o6_x" } },
+                }
+            end
+        ]])
+    end)
+
+    local function norm(over, k)
+        local req = assert(prepare("norm", over))
+        return host.normalize("norm", req, known(k))
+    end
+
+    it("builds and encodes the contract", function()
+        local s, c = norm({ body = '{"order_no":"42","list":[],"obj":{}}',
+                            headers = { ["content-type"] = "application/json", ["x-app-id"] = "wx1",
+                                        ["user-agent"] = "spec/1.0" } })
+        assert.is_string(s)
+        assert.equal(s, json.encode(c))
+        local d = assert(json.decode(s))
+        assert.equal("1.0", d.version)
+        assert.equal("4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f", d.request_id)
+        assert.equal("2026-11-24T17:06:40.123Z", d.received_at)
+        assert.same({ name = "test", app_id = "wx1", client_version = "1.2.3" }, d.channel)
+        assert.equal("order.query", d.action)
+        assert.equal("42", d.params.order_no)
+        assert.matches('"list":%[%]', s)            -- [] stays []
+        assert.matches('"obj":{}', s)               -- {} stays {}
+        assert.equal("zh-CN", d.locale)
+        assert.same({ ip = "203.0.113.7", user_agent = "spec/1.0", device_id = "dev-9" }, d.client)
+        assert.equal("gold", d.customer.tier)
+        assert.is_true(d.customer.anonymous)
+        assert.equal(json.null, d.customer.id)
+        assert.equal(json.null, d.principal)
+        assert.equal(json.null, d.session)
+        assert.equal(json.null, d.route)
+        assert.same({ { type = "wechat_openid", value = "o6_x" } }, d.customer.identities)
+    end)
+
+    it("takes the principal and user agent from known", function()
+        local s = norm(nil, { principal = { subject = "alice", roles = { "agent" }, issuer = "https://idp" },
+                              user_agent = "from-known" })
+        local d = json.decode(s)
+        assert.same({ subject = "alice", roles = { "agent" }, issuer = "https://idp" }, d.principal)
+        assert.is_false(d.customer.anonymous)
+        assert.equal("from-known", d.client.user_agent)
+    end)
+
+    it("defaults the channel, the client address and the time", function()
+        local req = assert(prepare("norm", { client_ip = "192.0.2.1" }))
+        local before = os.time()
+        local _, c = host.normalize("norm", req, { request_id = "r1" })
+        assert.equal("norm", c.channel.name)
+        assert.equal("192.0.2.1", c.client.ip)
+        local y, mo, d, h, mi, sec = c.received_at:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)")
+        local t = os.time({ year = y, month = mo, day = d, hour = h, min = mi, sec = sec })
+        assert.truthy(math.abs(t - before) < 86400 + 2)
+    end)
+
+    it("passes a refusal on", function()
+        local s, err = norm({ query = "kind=refuse" })
+        assert.is_nil(s)
+        assert.same({ code = "order_missing", status = 422, message = "which order?" }, err)
+        s, err = norm({ query = "kind=refuse_string" })
+        assert.same({ code = "plugin_rejected", status = 400, message = "no" }, err)
+    end)
+
+    local function invalid(kind, message, over)
+        over = over or {}
+        over.query = "kind=" .. kind .. (over.query or "")
+        local s, err = norm(over)
+        assert.is_nil(s)
+        assert.same({ code = "plugin_contract_invalid", status = 500, message = message }, err)
+    end
+
+    it("reports every invalid result", function()
+        invalid("nothing", "normalize returned nil without an error")
+        invalid("false", "normalize returned false without an error")
+        invalid("string", "normalize must return a table of fields (got string)")
+        invalid("noaction", "action is missing")
+        invalid("verb", "action must be dotted lowercase words like 'order.query' (got 'Not A Verb')")
+        invalid("function", "params.cb is a function")
+        invalid("cycle", "params.self is a cycle")
+        invalid("nan", "params.n is NaN")
+        invalid("array", "params must be a JSON object, not an array")
+        invalid("params_string", "params must be a table (got string)")
+        invalid("long", "app_id must be a string of at most 128 bytes (got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...', 200 bytes)")
+        invalid("badutf8", "params.q is not valid UTF-8", { query = "&q=%FF" })
+        invalid("ids", "identities has more than 16 entries", { query = "&n=17" })
+    end)
+
+    it("encodes json.null and empty_array in params", function()
+        local s = norm({ query = "kind=userdata" })
+        assert.matches('"params":{"e":%[%],"u":null,"x":{}}', s)
+    end)
+
+    it("lets a plugin's Lua errors through", function()
+        local req = assert(prepare("norm", { query = "kind=raise" }))
+        local ok, e = pcall(host.normalize, "norm", req, known())
+        assert.is_false(ok)
+        assert.matches("t/spec/plugins/norm%.lua:%d+: kaput", e)
+    end)
+
+    it("raises for caller mistakes", function()
+        local req = assert(prepare("norm"))
+        assert.has_error(function() host.normalize("norm", nil, known()) end)
+        assert.has_error(function() host.normalize("norm", req, nil) end)
+        assert.has_error(function() host.normalize("norm", req, known({ request_id = "bad id" })) end)
+    end)
+
+    describe("with identify()", function()
+        setup(function()
+            load("ident", [[
+                function _M.normalize(req)
+                    return { action = "a.b", identities = { { type = "phone", value = "1" } } }
+                end
+                function _M.identify(req, claims)
+                    local kind = req.args.kind
+                    if kind == "none" then return nil end
+                    if kind == "null" then return omni.json.null end
+                    if kind == "refuse" then return nil, omni.error("who_are_you", "unknown", 403) end
+                    if kind == "bad" then return { { type = "Bad", value = "x" } } end
+                    if kind == "notarray" then return "x" end
+                    if kind == "many" then
+                        local ids = {}
+                        for i = 1, 16 do ids[i] = { type = "email", value = i .. "@x" } end
+                        return ids
+                    end
+                    return { { type = "openid", value = claims and claims.openid or "none" },
+                             { type = "phone", value = "1" } }
+                end
+            ]])
+        end)
+
+        local function ident(kind, claims)
+            local req = assert(prepare("ident", { query = "kind=" .. kind, claims_json = claims }))
+            return host.normalize("ident", req, known())
+        end
+
+        it("merges identities, without duplicates, with the claims", function()
+            local _, c = ident("ok", '{"openid":"o6"}')
+            assert.same({ { type = "phone", value = "1" }, { type = "openid", value = "o6" } },
+                        c.customer.identities)
+        end)
+
+        it("accepts nothing", function()
+            local _, c = ident("none")
+            assert.equal(1, #c.customer.identities)
+            _, c = ident("null")
+            assert.equal(1, #c.customer.identities)
+        end)
+
+        it("passes a refusal on", function()
+            local s, err = ident("refuse")
+            assert.is_nil(s)
+            assert.same({ code = "who_are_you", status = 403, message = "unknown" }, err)
+        end)
+
+        it("reports invalid identities", function()
+            local s, err = ident("bad")
+            assert.is_nil(s)
+            assert.equal("identify()[1].type must match ^[a-z][a-z0-9_]{0,31}$ (got 'Bad')", err.message)
+            s, err = ident("notarray")
+            assert.equal("identify() must be an array of {type=, value=}", err.message)
+        end)
+
+        it("reports too many identities after merging", function()
+            local s, err = ident("many")
+            assert.is_nil(s)
+            assert.same({ code = "plugin_contract_invalid", status = 500,
+                          message = "too many identities (more than 16)" }, err)
+        end)
+    end)
+end)
+
+describe("omni.host.render", function()
+    setup(function()
+        load("rend", [[
+            function _M.render(reply, ctx)
+                local mode = ctx.request and ctx.request.args.mode
+                local body = json.encode({ reply = reply, status = ctx.status, gateway = ctx.gateway,
+                                           channel = ctx.channel, request_id = ctx.request_id })
+                if mode == "status_string" then return "200", {}, body end
+                if mode == "status_low" then return 99, {}, body end
+                if mode == "status_high" then return 600, {}, body end
+                if mode == "status_frac" then return 200.5, {}, body end
+                if mode == "headers_string" then return 200, "x", body end
+                if mode == "header_space" then return 200, { ["X Bad"] = "1" }, body end
+                if mode == "header_colon" then return 200, { ["X:Bad"] = "1" }, body end
+                if mode == "header_empty" then return 200, { [""] = "1" }, body end
+                if mode == "header_number_key" then return 200, { [1] = "1" }, body end
+                if mode == "header_crlf" then return 200, { ["X-A"] = "a\r\nSet-Cookie: x=1" }, body end
+                if mode == "header_lf" then return 200, { ["X-A"] = "a\nb" }, body end
+                if mode == "header_nul" then return 200, { ["X-A"] = "a\0b" }, body end
+                if mode == "header_del" then return 200, { ["X-A"] = "a\127" }, body end
+                if mode == "header_number" then return 200, { ["X-A"] = 5 }, body end
+                if mode == "header_long" then return 200, { ["X-A"] = string.rep("x", 8193) }, body end
+                if mode == "header_many" then
+                    local h = {}
+                    for i = 1, 65 do h["X-" .. i] = "1" end
+                    return 200, h, body
+                end
+                if mode == "content_length" then return 200, { ["Content-Length"] = "5" }, body end
+                if mode == "transfer_encoding" then return 200, { ["transfer-encoding"] = "chunked" }, body end
+                if mode == "connection" then return 200, { Connection = "close" }, body end
+                if mode == "dup" then return 200, { ["X-A"] = "1", ["x-a"] = "2" }, body end
+                if mode == "tab" then return 200, { ["X-A"] = "a\tb" }, body end
+                if mode == "body_nil" then return 200, {} end
+                if mode == "body_number" then return 200, {}, 5 end
+                if mode == "nil" then return nil, "no" end
+                if mode == "no_headers" then return 200, nil, body end
+                if mode == "raise" then error("render broke") end
+                return ctx.status, { ["Content-Type"] = "application/json", ["X-Tab"] = "a\tb" }, body
+            end
+        ]])
+    end)
+
+    local function ctx(mode, over)
+        local c = { status = 200, gateway = false, channel = "rend", request_id = "rid",
+                    request = assert(prepare("rend", { query = "mode=" .. (mode or "") })) }
+        for k, v in pairs(over or {}) do
+            c[k] = v
+        end
+        return c
+    end
+
+    local function render(reply, mode, over)
+        return host.render("rend", reply, ctx(mode, over))
+    end
+
+    it("renders a valid reply", function()
+        local s, h, b, why = render('{"ok":true,"data":{"list":[],"n":1}}', nil, { status = 201 })
+        assert.equal(201, s)
+        assert.same({ ["Content-Type"] = "application/json", ["X-Tab"] = "a\tb" }, h)
+        assert.is_nil(why)
+        local d = json.decode(b)
+        assert.is_true(d.reply.ok)
+        assert.equal(1, d.reply.data.n)
+        assert.matches('"list":%[%]', b)
+        assert.is_false(d.gateway)
+        assert.equal("rend", d.channel)
+        assert.equal("rid", d.request_id)
+    end)
+
+    it("renders an error reply with the upstream status", function()
+        local s, _, b = render('{"ok":false,"error":{"code":"order_not_found","message":"no such order"}}',
+                               nil, { status = 404 })
+        assert.equal(404, s)
+        local d = json.decode(b)
+        assert.same({ code = "order_not_found", message = "no such order" }, d.reply.error)
+    end)
+
+    it("accepts an already decoded reply", function()
+        local s, _, b = render({ ok = true, data = 1 })
+        assert.equal(200, s)
+        assert.equal(1, json.decode(b).reply.data)
+    end)
+
+    local function replaced(body, reason)
+        local s, _, b, why = render(body)
+        assert.equal(502, s)
+        local d = json.decode(b)
+        assert.same({ code = "upstream_reply_invalid", message = "the service sent an invalid reply" }, d.reply.error)
+        assert.is_false(d.reply.ok)
+        assert.is_true(d.gateway)
+        assert.equal(502, d.status)
+        assert.equal(reason, why)
+    end
+
+    it("replaces an invalid upstream reply with upstream_reply_invalid/502", function()
+        replaced("this is not json", "json: unexpected character 't' at byte 1")
+        replaced("", "json: empty document at byte 1")
+        replaced('{"ok":"yes"}', "reply.ok must be true or false")
+        replaced('{"ok":true}', "reply.data is required when ok is true")
+        replaced('{"ok":false,"error":{"code":"Bad","message":"x"}}',
+                 "reply.error.code must match ^[a-z][a-z0-9_]{0,63}$")
+        replaced("[1]", "the reply must be a JSON object")
+        replaced(string.rep("[", 100), "json: too deeply nested (more than 64 levels) at byte 65")
+        replaced(nil, "the reply is a nil")
+    end)
+
+    it("does not change the caller's ctx", function()
+        local c = ctx()
+        host.render("rend", "junk", c)
+        assert.equal(200, c.status)
+        assert.is_false(c.gateway)
+    end)
+
+    local function bad(mode, message)
+        local s, err = render('{"ok":true,"data":null}', mode)
+        assert.is_nil(s)
+        assert.same({ code = "plugin_error", status = 500, message = message }, err)
+    end
+
+    it("refuses invalid statuses", function()
+        bad("status_string", "render: status must be an integer from 100 to 599 (got '200')")
+        bad("status_low", "render: status must be an integer from 100 to 599 (got 99)")
+        bad("status_high", "render: status must be an integer from 100 to 599 (got 600)")
+        bad("status_frac", "render: status must be an integer from 100 to 599 (got 200.5)")
+        bad("nil", "render: status must be an integer from 100 to 599 (got nil)")
+    end)
+
+    it("refuses invalid headers", function()
+        bad("headers_string", "render: headers must be a table (got string)")
+        bad("header_space", "render: invalid header name 'X Bad'")
+        bad("header_colon", "render: invalid header name 'X:Bad'")
+        bad("header_empty", "render: invalid header name ''")
+        bad("header_number_key", "render: invalid header name 1")
+        bad("header_crlf", "render: the value of header 'X-A' contains a control character or is too long")
+        bad("header_lf", "render: the value of header 'X-A' contains a control character or is too long")
+        bad("header_nul", "render: the value of header 'X-A' contains a control character or is too long")
+        bad("header_del", "render: the value of header 'X-A' contains a control character or is too long")
+        bad("header_long", "render: the value of header 'X-A' contains a control character or is too long")
+        bad("header_number", "render: the value of header 'X-A' must be a string (got number)")
+        bad("header_many", "render: more than 64 headers")
+        bad("content_length", "render: header 'Content-Length' is set by the gateway")
+        bad("transfer_encoding", "render: header 'transfer-encoding' is set by the gateway")
+        bad("connection", "render: header 'Connection' is set by the gateway")
+    end)
+
+    it("refuses a header set twice in different cases", function()
+        local s, err = render('{"ok":true,"data":null}', "dup")
+        assert.is_nil(s)
+        assert.matches("^render: header '[Xx]%-[Aa]' is set twice$", err.message)
+    end)
+
+    it("refuses a body that is not a string", function()
+        bad("body_nil", "render: body must be a string (got nil)")
+        bad("body_number", "render: body must be a string (got number)")
+    end)
+
+    it("accepts nil headers as none", function()
+        local s, h = render('{"ok":true,"data":null}', "no_headers")
+        assert.equal(200, s)
+        assert.same({}, h)
+    end)
+
+    it("lets a plugin's Lua errors through", function()
+        local ok, e = pcall(host.render, "rend", '{"ok":true,"data":1}', ctx("raise"))
+        assert.is_false(ok)
+        assert.matches("render broke", e)
+    end)
+
+    it("raises for a ctx that is not a table", function()
+        assert.has_error(function() host.render("rend", "{}", "ctx") end)
+    end)
+
+    it("reports an unknown plugin", function()
+        local s, err = host.render("nope", "{}", {})
+        assert.is_nil(s)
+        assert.equal("plugin_error", err.code)
+    end)
+end)
+
+describe("omni.host.render_error", function()
+    setup(function()
+        load("rerr", [[
+            function _M.render(reply, ctx)
+                return ctx.status, { ["Content-Type"] = "application/json" },
+                       json.encode({ reply = reply, gateway = ctx.gateway, status = ctx.status,
+                                     has_request = ctx.request ~= nil })
+            end
+        ]])
+    end)
+
+    it("renders a gateway error natively", function()
+        local s, h, b = host.render_error("rerr", "token_expired", "the token has expired", 401,
+                                          { status = 200, gateway = false, request_id = "r" })
+        assert.equal(401, s)
+        assert.same({ ["Content-Type"] = "application/json" }, h)
+        local d = json.decode(b)
+        assert.same({ ok = false, error = { code = "token_expired", message = "the token has expired" } }, d.reply)
+        assert.is_true(d.gateway)
+        assert.equal(401, d.status)
+        assert.is_false(d.has_request)
+    end)
+
+    it("works without a ctx and without a message", function()
+        local s, _, b = host.render_error("rerr", "body_too_large", nil, 413)
+        assert.equal(413, s)
+        assert.equal("body_too_large", json.decode(b).reply.error.message)
+    end)
+
+    it("validates the plugin's answer", function()
+        load("rerr_bad", [[function _M.render() return 200, { ["X"] = "a\nb" }, "" end]])
+        local s, err = host.render_error("rerr_bad", "plugin_error", "x", 500)
+        assert.is_nil(s)
+        assert.equal("plugin_error", err.code)
+    end)
+
+    it("raises for caller mistakes", function()
+        assert.has_error(function() host.render_error("rerr", "Bad Code", "m", 400) end)
+        assert.has_error(function() host.render_error("rerr", "x", 1, 400) end)
+        assert.has_error(function() host.render_error("rerr", "x", "m", 99) end)
+        assert.has_error(function() host.render_error("rerr", "x", "m", "400") end)
+        assert.has_error(function() host.render_error("rerr", "x", "m", 400, "ctx") end)
+    end)
+end)
