@@ -3,6 +3,7 @@
 --     local omni = require "omni"
 --     omni.json, omni.form, omni.xml, omni.crypto, omni.base64,
 --     omni.utf8, omni.contract, omni.error(code, message, status),
+--     omni.first_language(value), omni.error_status(code, ctx),
 --     omni.null (same as omni.json.null)
 --
 -- Inside the plugin sandbox, `require "omni"` (and `require
@@ -11,7 +12,8 @@
 --
 -- @module omni
 
-local type, error, floor = type, error, math.floor
+local type, error, floor, tonumber = type, error, math.floor, tonumber
+local match, gsub, sub = string.match, string.gsub, string.sub
 
 local json = require "omni.json"
 local contract = require "omni.contract"
@@ -51,6 +53,96 @@ function _M.error(code, message, status)
         error("bad argument #3 to 'error' (HTTP status 400-599 expected)", 2)
     end
     return { code = code, message = message, status = status }
+end
+
+--- The first language tag of a header such as Accept-Language
+-- ("zh-CN,zh;q=0.9", or WeChat's "zh_CN"), as a contract locale.
+-- @param value the header value (anything else gives nil)
+-- @treturn string|nil the tag, e.g. "zh-CN"; nil when there is no valid one
+-- @usage fields.locale = omni.first_language(req.headers["accept-language"])
+function _M.first_language(value)
+    if type(value) ~= "string" then
+        return nil
+    end
+    local tag = match(value, "^%s*([^,;%s]+)")
+    if not tag or #tag > 64 then
+        return nil
+    end
+    tag = gsub(tag, "_", "-")
+    if not contract.is_locale(tag) then
+        return nil
+    end
+    return tag
+end
+
+
+local EXACT_STATUS = {
+    not_found = 404,
+    unauthorized = 401, unauthenticated = 401,
+    forbidden = 403, permission_denied = 403,
+    conflict = 409, already_exists = 409,
+    rate_limited = 429, too_many_requests = 429,
+    bad_request = 400,
+    internal_error = 500,
+    upstream_reply_invalid = 502,
+    unavailable = 503, service_unavailable = 503,
+}
+
+local function has_suffix(s, suffix)
+    return #s >= #suffix and sub(s, -#suffix) == suffix
+end
+
+local function http_error_status(status)
+    status = tonumber(status)
+    if status and status >= 400 and status <= 599 and status == floor(status)
+    then
+        return status
+    end
+    return nil
+end
+
+
+--- The HTTP status an error reply stands for, so every channel maps
+-- service error codes the same way.
+--
+-- Gateway errors (`ctx.gateway`) keep `ctx.status` (500 when it is not an
+-- error status).  Service codes: `not_found` and `*_not_found` 404;
+-- `unauthorized`, `unauthenticated`, `*_unauthorized` 401; `forbidden`,
+-- `permission_denied`, `*_forbidden` 403; `conflict`, `already_exists`,
+-- `*_conflict`, `*_exists` 409; `rate_limited`, `too_many_requests` 429;
+-- `bad_request`, `invalid_*`, `*_invalid`, `*_required`, `*_missing` 400;
+-- `internal_error` 500; `upstream_reply_invalid` 502; `unavailable`,
+-- `service_unavailable`, `*_unavailable` 503; anything else the service's
+-- own status when it is 4xx or 5xx, else 422 (a business refusal).
+-- @tparam string code the reply's error code
+-- @tparam table ctx the render context (`status`, `gateway`)
+-- @treturn number the status
+function _M.error_status(code, ctx)
+    if ctx.gateway then
+        return http_error_status(ctx.status) or 500
+    end
+    if type(code) ~= "string" then
+        return http_error_status(ctx.status) or 422
+    end
+    if EXACT_STATUS[code] then
+        return EXACT_STATUS[code]
+    end
+    if has_suffix(code, "_not_found") then
+        return 404
+    elseif has_suffix(code, "_unauthorized") then
+        return 401
+    elseif has_suffix(code, "_forbidden") then
+        return 403
+    elseif has_suffix(code, "_conflict") or has_suffix(code, "_exists") then
+        return 409
+    elseif has_suffix(code, "_unavailable") then
+        return 503
+    elseif sub(code, 1, 8) == "invalid_" or has_suffix(code, "_invalid")
+           or has_suffix(code, "_required") or has_suffix(code, "_missing")
+    then
+        return 400
+    end
+    return http_error_status(ctx.status) or 422
 end
 
 

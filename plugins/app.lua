@@ -220,40 +220,6 @@ local function header_value(headers, name, display, max, allow_space)
     return v
 end
 
---- True when tag matches ^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$.
-local function valid_locale(tag)
-    local primary, rest = match(tag, "^(%a+)(.*)$")
-    if not primary or #primary < 2 or #primary > 8 then
-        return false
-    end
-    local n = 0
-    while rest ~= "" do
-        local part, tail = match(rest, "^%-(%w+)(.*)$")
-        n = n + 1
-        if not part or #part > 8 or n > 8 then
-            return false
-        end
-        rest = tail
-    end
-    return true
-end
-
---- The first language tag of Accept-Language, or nil.
-local function first_language(value)
-    if type(value) ~= "string" then
-        return nil
-    end
-    local tag = match(value, "^%s*([^,;%s]+)")
-    if not tag or #tag > 64 then
-        return nil
-    end
-    tag = gsub(tag, "_", "-")
-    if not valid_locale(tag) then
-        return nil
-    end
-    return tag
-end
-
 --- Validates a batch and builds params.calls.
 local function batch_params(body)
     local n = #body
@@ -351,7 +317,7 @@ function _M.normalize(req)
         device_id = device_id,
         app_id = app_id,
         client_version = client_version,
-        locale = first_language(headers["accept-language"]),
+        locale = omni.first_language(headers["accept-language"]),
     }
 end
 

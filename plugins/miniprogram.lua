@@ -44,13 +44,10 @@
 --     422 -> 40022   429 -> 40029   500 -> 50000   502 -> 50002
 --     503 -> 50003   504 -> 50004
 --
--- S is ctx.status for gateway errors (ctx.gateway; 500 when invalid), and
--- for service errors comes from the code: `not_found`/`*_not_found` 404,
--- `unauthorized`/`*_unauthorized` 401, `forbidden`/`permission_denied`/
--- `*_forbidden` 403, `conflict`/`*_conflict`/`*_exists` 409,
--- `rate_limited` 429, `bad_request`/`invalid_*`/`*_invalid` 400,
--- `upstream_reply_invalid` 502, `*_unavailable` 503, `internal_error` 500,
--- otherwise 422 (a business refusal -> 40022).
+-- S is omni.error_status(code, ctx): ctx.status for gateway errors, and
+-- for service errors the status its code stands for (`*_not_found` 404,
+-- `invalid_*` 400, ... as documented in lua/omni.lua), else the service's
+-- own 4xx/5xx status, else 422 (a business refusal -> 40022).
 --
 -- @module miniprogram
 local omni = require "omni"
@@ -160,40 +157,6 @@ local function printable(v, max, allow_space)
         return false
     end
     return v
-end
-
---- True when tag matches ^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$.
-local function valid_locale(tag)
-    local primary, rest = match(tag, "^(%a+)(.*)$")
-    if not primary or #primary < 2 or #primary > 8 then
-        return false
-    end
-    local n = 0
-    while rest ~= "" do
-        local part, tail = match(rest, "^%-(%w+)(.*)$")
-        n = n + 1
-        if not part or #part > 8 or n > 8 then
-            return false
-        end
-        rest = tail
-    end
-    return true
-end
-
---- The first language tag of a value such as "zh-CN,zh;q=0.9" or "zh_CN".
-local function first_language(value)
-    if type(value) ~= "string" then
-        return nil
-    end
-    local tag = match(value, "^%s*([^,;%s]+)")
-    if not tag or #tag > 64 then
-        return nil
-    end
-    tag = gsub(tag, "_", "-")
-    if not valid_locale(tag) then
-        return nil
-    end
-    return tag
 end
 
 --- Reads the payload: params table plus the envelope/meta table.
@@ -329,9 +292,9 @@ function _M.normalize(req)
     if err then
         return nil, omni_error("invalid_header", err, 400)
     end
-    lang = first_language(headers["accept-language"]) or first_language(headers["x-wx-lang"])
+    lang = omni.first_language(headers["accept-language"]) or omni.first_language(headers["x-wx-lang"])
     if not lang and type(meta.lang) == "string" then
-        lang = first_language(meta.lang)
+        lang = omni.first_language(meta.lang)
     end
 
     return {
@@ -344,48 +307,6 @@ function _M.normalize(req)
     }
 end
 
-local function has_suffix(s, suffix)
-    return #s >= #suffix and sub(s, -#suffix) == suffix
-end
-
-local EXACT_STATUS = {
-    not_found = 404,
-    unauthorized = 401, unauthenticated = 401,
-    forbidden = 403, permission_denied = 403,
-    conflict = 409, already_exists = 409,
-    rate_limited = 429, too_many_requests = 429,
-    bad_request = 400,
-    internal_error = 500,
-    upstream_reply_invalid = 502,
-    unavailable = 503, service_unavailable = 503,
-}
-
---- The HTTP status an error stands for (see the module documentation).
-local function error_status(code, ctx)
-    if ctx.gateway then
-        local status = tonumber(ctx.status)
-        if status and status >= 400 and status <= 599 and status == floor(status) then
-            return status
-        end
-        return 500
-    end
-    if EXACT_STATUS[code] then
-        return EXACT_STATUS[code]
-    elseif has_suffix(code, "_not_found") then
-        return 404
-    elseif has_suffix(code, "_unauthorized") then
-        return 401
-    elseif has_suffix(code, "_forbidden") then
-        return 403
-    elseif has_suffix(code, "_conflict") or has_suffix(code, "_exists") then
-        return 409
-    elseif has_suffix(code, "_unavailable") then
-        return 503
-    elseif sub(code, 1, 8) == "invalid_" or has_suffix(code, "_invalid") then
-        return 400
-    end
-    return 422
-end
 
 --- The errcode for an HTTP status: 401 -> 40001, 502 -> 50002.
 local function errcode_for(status)
@@ -417,7 +338,7 @@ function _M.render(reply, ctx)
     local e = type(reply) == "table" and reply.error or nil
     local code = type(e) == "table" and type(e.code) == "string" and e.code or "internal_error"
     local message = type(e) == "table" and type(e.message) == "string" and e.message or ""
-    local status = error_status(code, ctx)
+    local status = omni.error_status(code, ctx)
     local request_id = type(ctx.request_id) == "string" and ctx.request_id or json.null
 
     local body = json.encode({

@@ -38,19 +38,9 @@
 -- `{"error": {"code", "message"}, "request_id"}` with the status:
 --
 -- * gateway errors (ctx.gateway): ctx.status (500 when it is not 400..599);
--- * service errors, from reply.error.code:
---
---       not_found, *_not_found                               404
---       unauthorized, unauthenticated, *_unauthorized        401
---       forbidden, permission_denied, *_forbidden            403
---       conflict, *_conflict, already_exists, *_exists       409
---       rate_limited, too_many_requests                      429
---       bad_request, invalid_*, *_invalid, *_required,
---       *_missing                                            400
---       internal_error                                       500
---       upstream_reply_invalid                               502
---       unavailable, service_unavailable, *_unavailable      503
---       anything else: the upstream status when it is 400..599, else 422
+-- * service errors: omni.error_status(code, ctx), the mapping every
+--   channel shares (lua/omni.lua): `*_not_found` 404, `invalid_*` 400,
+--   `*_forbidden` 403, ..., else the service's own 4xx/5xx, else 422.
 --
 -- @module web
 local omni = require "omni"
@@ -231,40 +221,6 @@ local function header_value(req, name, display, max, allow_space)
     return v
 end
 
---- True when tag matches ^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$.
-local function valid_locale(tag)
-    local primary, rest = match(tag, "^(%a+)(.*)$")
-    if not primary or #primary < 2 or #primary > 8 then
-        return false
-    end
-    local n = 0
-    while rest ~= "" do
-        local part, tail = match(rest, "^%-(%w+)(.*)$")
-        n = n + 1
-        if not part or #part > 8 or n > 8 then
-            return false
-        end
-        rest = tail
-    end
-    return true
-end
-
---- The first language tag of Accept-Language, or nil.
-local function first_language(value)
-    if type(value) ~= "string" then
-        return nil
-    end
-    local tag = match(value, "^%s*([^,;%s]+)")
-    if not tag or #tag > 64 then
-        return nil
-    end
-    tag = gsub(tag, "_", "-")
-    if not valid_locale(tag) then
-        return nil
-    end
-    return tag
-end
-
 --- The request Origin when it is a well-formed http(s) origin, else nil.
 -- The value ends up in a response header, so anything else is dropped.
 local function request_origin(req)
@@ -406,7 +362,7 @@ function _M.normalize(req)
         app_id = app_id,
         client_version = client_version,
         device_id = device_id,
-        locale = first_language(headers["accept-language"]),
+        locale = omni.first_language(headers["accept-language"]),
     }
 end
 
@@ -430,57 +386,6 @@ function _M.respond(req)
     return 204, headers, ""
 end
 
-local function has_suffix(s, suffix)
-    return #s >= #suffix and sub(s, -#suffix) == suffix
-end
-
-local function has_prefix(s, prefix)
-    return sub(s, 1, #prefix) == prefix
-end
-
-local EXACT_STATUS = {
-    not_found = 404,
-    unauthorized = 401, unauthenticated = 401,
-    forbidden = 403, permission_denied = 403,
-    conflict = 409, already_exists = 409,
-    rate_limited = 429, too_many_requests = 429,
-    bad_request = 400,
-    internal_error = 500,
-    upstream_reply_invalid = 502,
-    unavailable = 503, service_unavailable = 503,
-}
-
---- The HTTP status for an error reply (see the module documentation).
-local function error_status(code, ctx)
-    local status = tonumber(ctx.status)
-    if ctx.gateway then
-        if status and status >= 400 and status <= 599 and status == floor(status) then
-            return status
-        end
-        return 500
-    end
-    if EXACT_STATUS[code] then
-        return EXACT_STATUS[code]
-    end
-    if has_suffix(code, "_not_found") then
-        return 404
-    elseif has_suffix(code, "_unauthorized") then
-        return 401
-    elseif has_suffix(code, "_forbidden") then
-        return 403
-    elseif has_suffix(code, "_conflict") or has_suffix(code, "_exists") then
-        return 409
-    elseif has_suffix(code, "_unavailable") then
-        return 503
-    elseif has_prefix(code, "invalid_") or has_suffix(code, "_invalid")
-            or has_suffix(code, "_required") or has_suffix(code, "_missing") then
-        return 400
-    end
-    if status and status >= 400 and status <= 599 and status == floor(status) then
-        return status
-    end
-    return 422
-end
 
 --- The methods allowed on the request's path, for the Allow header.
 local function allowed_methods(req)
@@ -530,7 +435,7 @@ function _M.render(reply, ctx)
     local e = type(reply) == "table" and reply.error or nil
     local code = type(e) == "table" and type(e.code) == "string" and e.code or "internal_error"
     local message = type(e) == "table" and type(e.message) == "string" and e.message or ""
-    local status = error_status(code, ctx)
+    local status = omni.error_status(code, ctx)
 
     if status == 401 then
         headers["WWW-Authenticate"] = "Bearer"
