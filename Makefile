@@ -81,12 +81,17 @@ $(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 tools: $(BIN)/omni-jwt
 
 # the plugins' native helpers as a Lua C module, for the runner and specs
-lib: $(LIB)/omni_crypto.so
+lib: $(LIB)/omni_crypto.so $(LIB)/omni_json_native.so
 
 $(LIB)/omni_crypto.so: module/omni_lua_crypto.c module/omni_lua_crypto.h
 	@mkdir -p $(LIB)
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -fPIC -shared $(LUAJIT_INC) \
 	    -o $@ $< -lcrypto
+
+$(LIB)/omni_json_native.so: module/omni_lua_json.c module/omni_lua_json.h
+	@mkdir -p $(LIB)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -fPIC -shared $(LUAJIT_INC) \
+	    -o $@ $< -lm
 
 $(BIN)/omni-jwt: tools/omni_jwt.c
 	@mkdir -p $(BIN)

@@ -17,6 +17,7 @@
 
 #include "omni_lua.h"
 #include "omni_lua_crypto.h"
+#include "omni_lua_json.h"
 
 
 #define OMNI_LUA_HOOK_COUNT     1000
@@ -105,6 +106,8 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
     lua_getfield(L, -1, "preload");
     lua_pushcfunction(L, luaopen_omni_crypto);
     lua_setfield(L, -2, "omni_crypto");
+    lua_pushcfunction(L, luaopen_omni_json_native);
+    lua_setfield(L, -2, "omni_json_native");
     lua_pop(L, 2);
 
     lua_getglobal(L, "require");

@@ -367,17 +367,8 @@ local function decode_document(s)
 end
 
 
---- Decodes a JSON document.
--- @tparam string s the document
--- @return the value (tables for objects and arrays, `json.null` for
---   null), or nil and an error message such as
---   `"json: unexpected character 'x' at byte 12"`
--- @usage local body, err = json.decode(req.raw_body)
-function _M.decode(s)
-    if type(s) ~= "string" then
-        error("bad argument #1 to 'decode' (string expected, got "
-              .. type(s) .. ")", 2)
-    end
+-- the pure-Lua decoder: the value, or nil and the error
+local function lua_decode(s)
     local ok, v = pcall(decode_document, s)
     if ok then
         return v
@@ -634,27 +625,8 @@ local function encode_document(v, indent)
 end
 
 
---- Encodes a Lua value as JSON.
--- Object keys are sorted. A table is an array when it is marked so
--- (decoded arrays, `json.array`) or, unmarked, when its keys are exactly
--- 1..n (n > 0); an empty unmarked table is an object.
--- @param value the value
--- @tparam[opt] table opts `{ indent = "  " }` pretty-prints
--- @treturn string|nil the JSON text
--- @treturn string|nil the error, naming the place: `"params.x is a function"`
--- @usage local s, err = json.encode({ ok = true, data = json.null })
-function _M.encode(value, opts)
-    local indent
-    if opts ~= nil then
-        if type(opts) ~= "table" then
-            error("bad argument #2 to 'encode' (table expected, got "
-                  .. type(opts) .. ")", 2)
-        end
-        indent = opts.indent
-        if indent ~= nil and type(indent) ~= "string" then
-            error("bad argument #2 to 'encode' (indent must be a string)", 2)
-        end
-    end
+-- the pure-Lua encoder: the text, or nil and the error
+local function lua_encode(value, indent)
     local ok, s = pcall(encode_document, value, indent)
     if ok then
         return s
@@ -664,6 +636,86 @@ function _M.encode(value, opts)
     end
     error(s, 0)
 end
+
+
+-------------------------------------------------------------------------
+-- the public functions, over the native codec when there is one
+-------------------------------------------------------------------------
+
+-- the same functions with the same arguments checks, for either codec
+local function api(decode_impl, encode_impl)
+    local m = {}
+
+    function m.decode(s)
+        if type(s) ~= "string" then
+            error("bad argument #1 to 'decode' (string expected, got "
+                  .. type(s) .. ")", 2)
+        end
+        return decode_impl(s)
+    end
+
+    function m.encode(value, opts)
+        local indent
+        if opts ~= nil then
+            if type(opts) ~= "table" then
+                error("bad argument #2 to 'encode' (table expected, got "
+                      .. type(opts) .. ")", 2)
+            end
+            indent = opts.indent
+            if indent ~= nil and type(indent) ~= "string" then
+                error("bad argument #2 to 'encode' (indent must be a string)",
+                      2)
+            end
+        end
+        return encode_impl(value, indent)
+    end
+
+    return m
+end
+
+-- omni_json_native (module/omni_lua_json.c) implements decode_document
+-- and encode_document above in C, with the same results and errors;
+-- being C, it runs no bytecode, so the count hook cannot interrupt it
+local native_decode, native_encode
+do
+    local ok, native = pcall(require, "omni_json_native")
+    if ok and type(native) == "table" and type(native.bind) == "function"
+    then
+        native_decode, native_encode =
+            native.bind(null, empty_array, array_mt, object_mt, tostring,
+                        format)
+    end
+end
+
+-- both codecs, for the specs that compare them
+_M._lua = api(lua_decode, lua_encode)
+_M._native = native_decode and api(native_decode, native_encode) or nil
+
+--- Which codec decode and encode use: `"native"` or `"lua"`.
+_M.codec = native_decode and "native" or "lua"
+
+local public = _M._native or _M._lua
+
+
+--- Decodes a JSON document.
+-- @tparam string s the document
+-- @return the value (tables for objects and arrays, `json.null` for
+--   null), or nil and an error message such as
+--   `"json: unexpected character 'x' at byte 12"`
+-- @usage local body, err = json.decode(req.raw_body)
+_M.decode = public.decode
+
+
+--- Encodes a Lua value as JSON.
+-- Object keys are sorted. A table is an array when it is marked so
+-- (decoded arrays, `json.array`) or, unmarked, when its keys are exactly
+-- 1..n (n > 0); an empty unmarked table is an object.
+-- @param value the value
+-- @tparam[opt] table opts `{ indent = "  " }` pretty-prints
+-- @treturn string|nil the JSON text
+-- @treturn string|nil the error, naming the place: `"params.x is a function"`
+-- @usage local s, err = json.encode({ ok = true, data = json.null })
+_M.encode = public.encode
 
 
 return _M
