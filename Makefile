@@ -40,7 +40,7 @@ LIB        := $(BUILD)/lib
 LUAJIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
 LUAJIT_LIB := $(shell pkg-config --libs luajit 2>/dev/null)
 
-UNIT_TESTS := $(BIN)/test_token
+UNIT_TESTS := $(BIN)/test_token $(BIN)/test_store
 
 .PHONY: all module tools lib deps run bench test unit schema spec integration clean
 
@@ -101,6 +101,11 @@ $(BIN)/test_token: t/unit/test_token.c $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(BIN)
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ $< $(CORE_SRCS) \
 	    $(CORE_LIBS) -lcmocka
+
+$(BIN)/test_store: t/unit/test_store.c module/omni_store.c module/omni_store.h
+	@mkdir -p $(BIN)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ t/unit/test_store.c \
+	    module/omni_store.c -llmdb -ljansson -lcmocka
 
 unit: deps $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do $$t || exit 1; done

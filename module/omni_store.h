@@ -1,0 +1,328 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * The customer store: sessions, the identity map, revocations and customer
+ * journeys in one LMDB environment shared by every nginx worker and by the
+ * command line tool.  Knows nothing of NGINX.
+ *
+ * Processes: open the store in each process that uses it, after fork();
+ * a store object must never be used across fork() (omni_store_close() in
+ * a child that inherited one only frees memory).  Threads: a store object
+ * belongs to one thread at a time.
+ *
+ * Every function returns an OMNI_STORE_* status and, except for
+ * OMNI_STORE_OK, leaves a message in err (OMNI_STORE_ERRLEN bytes).
+ * Nothing aborts; every loop is bounded.
+ *
+ * Names:
+ *   session and customer ids   [A-Za-z0-9_-]{1,64}
+ *   channel and identity type  [A-Za-z0-9_-]{1,32}
+ *   identity value, jti, sub   1 to 255 bytes, none of them a space or a
+ *                              control character (UTF-8 passes as is)
+ *   journey action and outcome 1 to 64 such bytes
+ * Times are seconds since the epoch, journey times milliseconds; both >= 0.
+ */
+
+#ifndef OMNI_STORE_H_INCLUDED_
+#define OMNI_STORE_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define OMNI_STORE_ERRLEN         256
+#define OMNI_STORE_FORMAT         1          /* the "format" record in meta */
+
+#define OMNI_STORE_ID_MAX         64
+#define OMNI_STORE_CHANNEL_MAX    32
+#define OMNI_STORE_CHANNELS       16         /* channels one session saw */
+#define OMNI_STORE_CONTEXT_MAX    4096       /* bytes of session context */
+#define OMNI_STORE_TYPE_MAX       32
+#define OMNI_STORE_VALUE_MAX      255
+#define OMNI_STORE_NAME_MAX       64
+
+#define OMNI_STORE_MAP_INITIAL    (64 * 1024 * 1024)
+#define OMNI_STORE_MAP_MIN        (256 * 1024)
+#define OMNI_STORE_CHAIN_MAX      8          /* "merged into" hops followed */
+#define OMNI_STORE_IDENTITIES_MAX 128        /* identities of one customer */
+#define OMNI_STORE_MERGED_MAX     256        /* customers merged into one */
+#define OMNI_STORE_TRIM_BATCH     16         /* journey deletes per append */
+
+
+enum {
+    OMNI_STORE_OK = 0,
+    OMNI_STORE_NOT_FOUND,
+    OMNI_STORE_FULL,           /* the map reached map_max: nothing written */
+    OMNI_STORE_INVALID,        /* bad argument or refused operation */
+    OMNI_STORE_ERROR           /* I/O, LMDB, memory or corrupt record */
+};
+
+
+/*
+ * What a commit waits for.  Whatever the mode a process crash (SIGKILL
+ * included) loses nothing that was acknowledged and never corrupts the
+ * store: LMDB writes pages copy-on-write and switches meta pages last.
+ *
+ * FULL  fsync of data and meta pages on each commit: an acknowledged write
+ *       survives an OS crash or power loss.  The slowest (two syncs).
+ * META  MDB_NOMETASYNC: the data is synced, the meta page is not; an OS
+ *       crash may roll back the last commits but the store stays intact.
+ * NONE  MDB_NOSYNC: the kernel writes back when it likes; an OS crash may
+ *       lose recent commits and, on file systems that reorder writes,
+ *       leave the store corrupt.  Survives process crashes only.
+ */
+enum {
+    OMNI_STORE_SYNC_FULL = 0,
+    OMNI_STORE_SYNC_META,
+    OMNI_STORE_SYNC_NONE
+};
+
+
+/* sub-databases, for omni_store_stats() */
+enum {
+    OMNI_STORE_DB_META = 0,
+    OMNI_STORE_DB_SESSIONS,
+    OMNI_STORE_DB_IDENTITIES,
+    OMNI_STORE_DB_CUSTOMERS,
+    OMNI_STORE_DB_REVOCATIONS,
+    OMNI_STORE_DB_JOURNEYS,
+    OMNI_STORE_DB_EXPIRY,
+    OMNI_STORE_DB_COUNT
+};
+
+
+/* which revocation rule matched, or the kind of a revocation record */
+enum {
+    OMNI_STORE_REVOKED_NONE = 0,
+    OMNI_STORE_REVOKED_JTI,
+    OMNI_STORE_REVOKED_SESSION,
+    OMNI_STORE_REVOKED_SUBJECT
+};
+
+
+typedef struct omni_store_s  omni_store_t;
+
+
+typedef struct {
+    char       id[OMNI_STORE_ID_MAX + 1];
+    char       customer[OMNI_STORE_ID_MAX + 1];   /* "" while anonymous */
+    int64_t    created;
+    int64_t    last_seen;
+    unsigned   nchannels;
+    char       channels[OMNI_STORE_CHANNELS][OMNI_STORE_CHANNEL_MAX + 1];
+    size_t     context_len;                      /* 0: no context */
+    char       context[OMNI_STORE_CONTEXT_MAX + 1];  /* a JSON object */
+} omni_store_session_t;
+
+
+typedef struct {
+    char       id[OMNI_STORE_ID_MAX + 1];
+} omni_store_id_t;
+
+
+typedef struct {
+    char       type[OMNI_STORE_TYPE_MAX + 1];
+    char       value[OMNI_STORE_VALUE_MAX + 1];
+} omni_store_identity_t;
+
+
+typedef struct {
+    int        kind;                 /* OMNI_STORE_REVOKED_* */
+    char       value[OMNI_STORE_VALUE_MAX + 1];
+    int64_t    time;                 /* expires_at, revoked_at or before */
+} omni_store_revocation_t;
+
+
+typedef struct {
+    int64_t    time_ms;
+    uint32_t   seq;                  /* orders events of the same ms */
+    char       channel[OMNI_STORE_CHANNEL_MAX + 1];
+    char       action[OMNI_STORE_NAME_MAX + 1];
+    char       outcome[OMNI_STORE_NAME_MAX + 1];
+    char       session[OMNI_STORE_ID_MAX + 1];   /* "" when none */
+} omni_store_journey_t;
+
+
+/* where the next page of a journey starts: the last event returned */
+typedef struct {
+    int64_t    time_ms;
+    uint32_t   seq;
+} omni_store_cursor_t;
+
+
+typedef struct {
+    size_t     entries[OMNI_STORE_DB_COUNT];
+    size_t     txn_id;               /* of the last commit: counts writes */
+    size_t     map_used;             /* bytes of the map holding pages */
+    size_t     map_size;             /* the map now */
+    size_t     map_max;              /* what it may grow to */
+} omni_store_stats_t;
+
+
+/*
+ * Opens or creates the store in the existing directory dir (data.mdb and
+ * lock.mdb, mode 0660 less the umask).  The map starts at
+ * min(OMNI_STORE_MAP_INITIAL, map_max) and doubles, up to map_max, when a
+ * write needs room; past that writes return OMNI_STORE_FULL and what was
+ * written stays readable.  map_max is at least OMNI_STORE_MAP_MIN.  Reader
+ * slots of dead processes are freed.  Only the first open of a new store
+ * takes the write lock.  Returns NULL with a message naming dir on failure.
+ */
+omni_store_t *omni_store_open(const char *dir, size_t map_max, int sync_mode,
+    char *err);
+void omni_store_close(omni_store_t *st);
+
+const char *omni_store_rc_name(int rc);
+const char *omni_store_db_name(int db);
+
+/*
+ * One read transaction per store object, reset and renewed rather than
+ * allocated: every getter between begin and end reads the same snapshot.
+ * Getters called outside begin/end take the transaction for themselves.
+ * Nesting is refused.  Writes may run while it is open but the map is not
+ * remapped under it: a write that needs a bigger map returns
+ * OMNI_STORE_FULL, one that finds the map grown by another process
+ * OMNI_STORE_ERROR.  Keep it short; it also pins pages the writers would
+ * reuse.
+ */
+int omni_store_read_begin(omni_store_t *st, char *err);
+void omni_store_read_end(omni_store_t *st);
+
+int omni_store_stats(omni_store_t *st, omni_store_stats_t *stats, char *err);
+
+
+/* sessions */
+
+int omni_store_session_get(omni_store_t *st, const char *id,
+    omni_store_session_t *s, char *err);
+
+/* Creates or replaces s->id; context must be "" or a JSON object. */
+int omni_store_session_put(omni_store_t *st, const omni_store_session_t *s,
+    char *err);
+
+/*
+ * Records that session id was seen on channel at now.  Writes only when
+ * the channel is new to the session or last_seen is min_interval seconds
+ * or more behind now, so most requests take no write lock; *wrote (may be
+ * NULL) says which.  s (may be NULL) receives the session as it now is.
+ */
+int omni_store_session_touch(omni_store_t *st, const char *id,
+    const char *channel, int64_t now, int64_t min_interval, int *wrote,
+    omni_store_session_t *s, char *err);
+
+int omni_store_session_delete(omni_store_t *st, const char *id, char *err);
+
+/*
+ * Up to max session ids of customer in id order, starting after the id
+ * "after" (NULL: from the first).
+ */
+int omni_store_sessions_by_customer(omni_store_t *st, const char *customer,
+    const char *after, omni_store_id_t *ids, size_t max, size_t *n,
+    char *err);
+
+/*
+ * Deletes up to max_batch sessions idle for idle_timeout seconds or more,
+ * or created absolute_timeout seconds or more before now (a timeout of 0
+ * is off), oldest first; *purged says how many.  Call again while
+ * *purged == max_batch.
+ */
+int omni_store_session_purge(omni_store_t *st, int64_t now,
+    int64_t idle_timeout, int64_t absolute_timeout, size_t max_batch,
+    size_t *purged, char *err);
+
+
+/* identities and customers */
+
+/*
+ * The customer an identity ("phone", "+8613800000000") belongs to, after
+ * following "merged into" records to the surviving customer.
+ */
+int omni_store_identity_resolve(omni_store_t *st, const char *type,
+    const char *value, char *customer, char *err);
+
+/*
+ * Links the identity to customer (to its survivor when it was merged),
+ * moving it when it belonged to another customer.  A customer holds at
+ * most OMNI_STORE_IDENTITIES_MAX identities.
+ */
+int omni_store_identity_link(omni_store_t *st, const char *type,
+    const char *value, const char *customer, char *err);
+int omni_store_identity_unlink(omni_store_t *st, const char *type,
+    const char *value, char *err);
+
+int omni_store_identities_by_customer(omni_store_t *st, const char *customer,
+    const omni_store_identity_t *after, omni_store_identity_t *ids,
+    size_t max, size_t *n, char *err);
+
+/*
+ * The surviving customer of id: id itself unless it was merged.  Sessions
+ * and journeys keep the customer id they were written with; resolve it.
+ */
+int omni_store_customer_resolve(omni_store_t *st, const char *id,
+    char *survivor, char *err);
+
+/*
+ * Merges customer from into to (into the survivor of to): every identity
+ * of from moves, and from and every customer merged into it resolve to
+ * the survivor from now on.  Refused when from was merged already, when
+ * the survivor of to is from (a loop), or when the survivor would pass
+ * OMNI_STORE_IDENTITIES_MAX identities or OMNI_STORE_MERGED_MAX merged
+ * customers.  Chains never grow past one hop.
+ */
+int omni_store_customer_merge(omni_store_t *st, const char *from,
+    const char *to, int64_t now, char *err);
+
+
+/* revocations */
+
+/* expires_at of 0: kept until removed, else purged once passed */
+int omni_store_revoke_jti(omni_store_t *st, const char *jti,
+    int64_t expires_at, char *err);
+int omni_store_revoke_session(omni_store_t *st, const char *id, int64_t now,
+    char *err);
+/* tokens of sub issued before "before" (iat < before, or no iat) */
+int omni_store_revoke_subject_before(omni_store_t *st, const char *sub,
+    int64_t before, char *err);
+
+/*
+ * Checks the rules in order jti, session, subject; NULL skips one.  iat < 0
+ * means the token has none.  *rule is OMNI_STORE_REVOKED_NONE or the rule
+ * that matched.
+ */
+int omni_store_is_revoked(omni_store_t *st, const char *jti,
+    const char *session, const char *sub, int64_t iat, int *rule, char *err);
+
+/* records of one kind in value order, starting after "after" (or NULL) */
+int omni_store_revocations_list(omni_store_t *st, int kind, const char *after,
+    omni_store_revocation_t *out, size_t max, size_t *n, char *err);
+int omni_store_revocation_remove(omni_store_t *st, int kind,
+    const char *value, char *err);
+
+/* removes up to max_batch jti revocations with expires_at <= now */
+int omni_store_revocations_purge(omni_store_t *st, int64_t now,
+    size_t max_batch, size_t *purged, char *err);
+
+
+/* journeys */
+
+/*
+ * Appends ev (ev->seq is set) to the journey of customer, then deletes at
+ * most OMNI_STORE_TRIM_BATCH of its oldest events while it holds more than
+ * max_count events or they are max_age_ms or more older than ev (0: no
+ * bound).
+ */
+int omni_store_journey_append(omni_store_t *st, const char *customer,
+    omni_store_journey_t *ev, size_t max_count, int64_t max_age_ms,
+    char *err);
+
+/*
+ * Up to max events of customer, newest first, starting before the event
+ * "before" (NULL: the newest).
+ */
+int omni_store_journey_read(omni_store_t *st, const char *customer,
+    const omni_store_cursor_t *before, omni_store_journey_t *out, size_t max,
+    size_t *n, char *err);
+
+
+#endif /* OMNI_STORE_H_INCLUDED_ */

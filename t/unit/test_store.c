@@ -1,0 +1,2138 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * Unit tests of the LMDB customer store: sessions, identities, merges,
+ * revocations, journeys, a full map, a growing map, two processes on one
+ * environment and a writer killed mid-loop.  Every test gets a fresh
+ * directory under one mkdtemp() directory that the group teardown removes.
+ */
+
+
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <lmdb.h>
+
+#include "omni_store.h"
+
+
+#define TEST_BASE_LEN      200
+#define TEST_DIR_LEN       256
+#define TEST_MAP_MAX       ((size_t) 256 * 1024 * 1024)
+#define TEST_MIB           ((size_t) 1024 * 1024)
+#define TEST_NOW           1700000000
+
+
+typedef struct {
+    char           dir[TEST_DIR_LEN];
+    omni_store_t  *st;
+} test_ctx_t;
+
+
+static char  test_base[TEST_BASE_LEN];
+
+
+/* fixtures */
+
+static int
+test_rm_entry(const char *path, const struct stat *sb, int flag,
+    struct FTW *ftw)
+{
+    (void) sb;
+    (void) flag;
+    (void) ftw;
+
+    return remove(path);
+}
+
+
+static int
+test_rm_tree(const char *path)
+{
+    return nftw(path, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+
+static int
+test_group_setup(void **state)
+{
+    const char  *tmp;
+
+    (void) state;
+
+    tmp = getenv("TMPDIR");
+    if (tmp == NULL || tmp[0] == '\0') {
+        tmp = "/tmp";
+    }
+
+    snprintf(test_base, sizeof(test_base), "%s/omni-store-XXXXXX", tmp);
+
+    return mkdtemp(test_base) == NULL ? -1 : 0;
+}
+
+
+static int
+test_group_teardown(void **state)
+{
+    (void) state;
+
+    return test_rm_tree(test_base);
+}
+
+
+static int
+test_mkdir(char *dir)
+{
+    snprintf(dir, TEST_DIR_LEN, "%s/t-XXXXXX", test_base);
+
+    return mkdtemp(dir) == NULL ? -1 : 0;
+}
+
+
+/* a fresh directory and a store in it that syncs nothing: fast */
+static int
+test_setup(void **state)
+{
+    char         err[OMNI_STORE_ERRLEN];
+    test_ctx_t  *ctx;
+
+    ctx = calloc(1, sizeof(test_ctx_t));
+    if (ctx == NULL || test_mkdir(ctx->dir) != 0) {
+        free(ctx);
+        return -1;
+    }
+
+    ctx->st = omni_store_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE,
+                              err);
+    if (ctx->st == NULL) {
+        fprintf(stderr, "%s\n", err);
+        free(ctx);
+        return -1;
+    }
+
+    *state = ctx;
+
+    return 0;
+}
+
+
+static int
+test_teardown(void **state)
+{
+    test_ctx_t  *ctx;
+
+    ctx = *state;
+
+    omni_store_close(ctx->st);
+    test_rm_tree(ctx->dir);
+    free(ctx);
+
+    return 0;
+}
+
+
+static void
+test_session(omni_store_session_t *s, const char *id, const char *customer,
+    int64_t created, int64_t last_seen, const char *context)
+{
+    memset(s, 0, sizeof(omni_store_session_t));
+    snprintf(s->id, sizeof(s->id), "%s", id);
+    snprintf(s->customer, sizeof(s->customer), "%s", customer);
+    s->created = created;
+    s->last_seen = last_seen;
+    s->nchannels = 1;
+    snprintf(s->channels[0], sizeof(s->channels[0]), "web");
+    s->context_len = strlen(context);
+    memcpy(s->context, context, s->context_len + 1);
+}
+
+
+static void
+test_put_session(omni_store_t *st, const char *id, const char *customer,
+    int64_t created, int64_t last_seen)
+{
+    char                  err[OMNI_STORE_ERRLEN];
+    omni_store_session_t  s;
+
+    test_session(&s, id, customer, created, last_seen, "");
+    assert_int_equal(omni_store_session_put(st, &s, err), OMNI_STORE_OK);
+}
+
+
+static int
+test_has_session(omni_store_t *st, const char *id)
+{
+    int                   rc;
+    char                  err[OMNI_STORE_ERRLEN];
+    omni_store_session_t  s;
+
+    rc = omni_store_session_get(st, id, &s, err);
+    if (rc != OMNI_STORE_OK && rc != OMNI_STORE_NOT_FOUND) {
+        fprintf(stderr, "session_get %s: %s\n", id, err);
+    }
+
+    return rc == OMNI_STORE_OK;
+}
+
+
+static size_t
+test_txn_id(omni_store_t *st)
+{
+    char                err[OMNI_STORE_ERRLEN];
+    omni_store_stats_t  stats;
+
+    assert_int_equal(omni_store_stats(st, &stats, err), OMNI_STORE_OK);
+
+    return stats.txn_id;
+}
+
+
+static void
+test_append(omni_store_t *st, const char *customer, int64_t t,
+    const char *action, size_t max_count, int64_t max_age)
+{
+    char                  err[OMNI_STORE_ERRLEN];
+    omni_store_journey_t  ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.time_ms = t;
+    snprintf(ev.channel, sizeof(ev.channel), "app");
+    snprintf(ev.action, sizeof(ev.action), "%s", action);
+    snprintf(ev.outcome, sizeof(ev.outcome), "ok");
+    snprintf(ev.session, sizeof(ev.session), "s1");
+
+    assert_int_equal(omni_store_journey_append(st, customer, &ev, max_count,
+                                               max_age, err),
+                     OMNI_STORE_OK);
+}
+
+
+/* writes a raw value into a named database, the store being closed */
+static void
+test_raw_put(const char *dir, const char *db, const void *key, size_t klen,
+    const void *val, size_t vlen)
+{
+    MDB_env  *env;
+    MDB_txn  *txn;
+    MDB_dbi   dbi;
+    MDB_val   k, v;
+
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_open(env, dir, MDB_NOTLS, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, db, MDB_CREATE, &dbi), 0);
+
+    k.mv_data = (void *) key;
+    k.mv_size = klen;
+    v.mv_data = (void *) val;
+    v.mv_size = vlen;
+
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+
+    mdb_env_close(env);
+}
+
+
+static omni_store_t *
+test_open(const char *dir, size_t map_max, int sync_mode)
+{
+    char           err[OMNI_STORE_ERRLEN];
+    omni_store_t  *st;
+
+    st = omni_store_open(dir, map_max, sync_mode, err);
+    if (st == NULL) {
+        fprintf(stderr, "open %s: %s\n", dir, err);
+    }
+
+    assert_non_null(st);
+
+    return st;
+}
+
+
+/* reads one int from fd within ms milliseconds: 1, 0 at EOF, -1 */
+static int
+test_read_int(int fd, int *v, int ms)
+{
+    ssize_t        n;
+    struct pollfd  pfd;
+
+    pfd.fd = fd;
+    pfd.events = POLLIN;
+
+    if (poll(&pfd, 1, ms) != 1) {
+        return -1;
+    }
+
+    n = read(fd, v, sizeof(int));
+
+    return n == (ssize_t) sizeof(int) ? 1 : (n == 0 ? 0 : -1);
+}
+
+
+/*
+ * Forks with no store open, as nginx must: the child opens its own, and
+ * the parent reopens its store once the child exists.
+ */
+static pid_t
+test_fork(test_ctx_t *ctx, int reopen)
+{
+    pid_t  pid;
+
+    omni_store_close(ctx->st);
+    ctx->st = NULL;
+
+    pid = fork();
+    assert_true(pid >= 0);
+
+    if (pid > 0 && reopen) {
+        ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
+    }
+
+    return pid;
+}
+
+
+/* the store as a whole */
+
+static void
+test_open_errors(void **state)
+{
+    int            fd;
+    char           err[OMNI_STORE_ERRLEN];
+    char           path[TEST_DIR_LEN + 32], file[TEST_DIR_LEN];
+    omni_store_t  *st;
+
+    (void) state;
+
+    snprintf(path, sizeof(path), "%s/missing", test_base);
+    st = omni_store_open(path, TEST_MAP_MAX, OMNI_STORE_SYNC_FULL, err);
+    assert_null(st);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "No such file"));
+
+    /* root writes anywhere: a directory under a regular file fails all */
+    snprintf(file, sizeof(file), "%s/regular", test_base);
+    fd = open(file, O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+
+    st = omni_store_open(file, TEST_MAP_MAX, OMNI_STORE_SYNC_FULL, err);
+    assert_null(st);
+    assert_non_null(strstr(err, "is not a directory"));
+    assert_non_null(strstr(err, file));
+
+    snprintf(path, sizeof(path), "%s/sub", file);
+    st = omni_store_open(path, TEST_MAP_MAX, OMNI_STORE_SYNC_FULL, err);
+    assert_null(st);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "Not a directory"));
+
+    unlink(file);
+
+    st = omni_store_open(test_base, 4096, OMNI_STORE_SYNC_FULL, err);
+    assert_null(st);
+    assert_non_null(strstr(err, "below the minimum"));
+
+    st = omni_store_open(test_base, TEST_MAP_MAX, 7, err);
+    assert_null(st);
+    assert_non_null(strstr(err, "unknown sync mode"));
+
+    st = omni_store_open(NULL, TEST_MAP_MAX, OMNI_STORE_SYNC_FULL, err);
+    assert_null(st);
+    st = omni_store_open("", TEST_MAP_MAX, OMNI_STORE_SYNC_FULL, err);
+    assert_null(st);
+}
+
+
+static void
+test_reopen(void **state)
+{
+    int                   i, modes[3], rule;
+    char                  err[OMNI_STORE_ERRLEN];
+    char                  customer[OMNI_STORE_ID_MAX + 1];
+    size_t                n;
+    test_ctx_t           *ctx;
+    omni_store_session_t  s;
+    omni_store_journey_t  ev[4];
+
+    ctx = *state;
+
+    test_session(&s, "sess-1", "cust-1", TEST_NOW, TEST_NOW,
+                 "{\"cart\":[1,2]}");
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_identity_link(ctx->st, "phone", "+86138",
+                                              "cust-1", err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_revoke_jti(ctx->st, "jti-1", 0, err),
+                     OMNI_STORE_OK);
+    test_append(ctx->st, "cust-1", 1000, "order.query", 0, 0);
+
+    modes[0] = OMNI_STORE_SYNC_FULL;
+    modes[1] = OMNI_STORE_SYNC_META;
+    modes[2] = OMNI_STORE_SYNC_NONE;
+
+    for (i = 0; i < 3; i++) {
+        omni_store_close(ctx->st);
+        ctx->st = test_open(ctx->dir, TEST_MAP_MAX, modes[i]);
+
+        memset(&s, 0, sizeof(s));
+        assert_int_equal(omni_store_session_get(ctx->st, "sess-1", &s, err),
+                         OMNI_STORE_OK);
+        assert_string_equal(s.customer, "cust-1");
+        assert_string_equal(s.context, "{\"cart\":[1,2]}");
+        assert_int_equal(s.context_len, 14);
+
+        assert_int_equal(omni_store_identity_resolve(ctx->st, "phone",
+                                                     "+86138", customer, err),
+                         OMNI_STORE_OK);
+        assert_string_equal(customer, "cust-1");
+
+        assert_int_equal(omni_store_is_revoked(ctx->st, "jti-1", NULL, NULL,
+                                               0, &rule, err),
+                         OMNI_STORE_OK);
+        assert_int_equal(rule, OMNI_STORE_REVOKED_JTI);
+
+        assert_int_equal(omni_store_journey_read(ctx->st, "cust-1", NULL, ev,
+                                                 4, &n, err),
+                         OMNI_STORE_OK);
+        assert_int_equal(n, 1);
+        assert_string_equal(ev[0].action, "order.query");
+
+        /* each mode writes too */
+        test_put_session(ctx->st, i == 0 ? "m0" : i == 1 ? "m1" : "m2", "",
+                         TEST_NOW, TEST_NOW);
+    }
+
+    assert_true(test_has_session(ctx->st, "m0"));
+    assert_true(test_has_session(ctx->st, "m1"));
+}
+
+
+static void
+test_format_mismatch(void **state)
+{
+    char           err[OMNI_STORE_ERRLEN], expect[OMNI_STORE_ERRLEN + 64];
+    omni_store_t  *st;
+    test_ctx_t    *ctx;
+
+    ctx = *state;
+
+    omni_store_close(ctx->st);
+    ctx->st = NULL;
+
+    test_raw_put(ctx->dir, "meta", "format", 6, "2", 1);
+
+    st = omni_store_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_FULL, err);
+    assert_null(st);
+
+    snprintf(expect, sizeof(expect), "store format 2 in %s is not supported "
+             "by this build (1)", ctx->dir);
+    assert_string_equal(err, expect);
+
+    test_raw_put(ctx->dir, "meta", "format", 6, "\x01\x02", 2);
+    st = omni_store_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_FULL, err);
+    assert_null(st);
+    assert_non_null(strstr(err, "store format ? in"));
+
+    test_raw_put(ctx->dir, "meta", "format", 6, "1", 1);
+    ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
+}
+
+
+static void
+test_stats(void **state)
+{
+    char                err[OMNI_STORE_ERRLEN];
+    size_t              txn;
+    test_ctx_t         *ctx;
+    omni_store_stats_t  stats;
+
+    ctx = *state;
+
+    assert_int_equal(omni_store_stats(ctx->st, &stats, err), OMNI_STORE_OK);
+    assert_int_equal(stats.entries[OMNI_STORE_DB_META], 1);
+    assert_int_equal(stats.entries[OMNI_STORE_DB_SESSIONS], 0);
+    assert_int_equal(stats.map_size, 64 * TEST_MIB);
+    assert_int_equal(stats.map_max, TEST_MAP_MAX);
+    assert_true(stats.map_used > 0 && stats.map_used < stats.map_size);
+    txn = stats.txn_id;
+
+    test_put_session(ctx->st, "a1", "c1", TEST_NOW, TEST_NOW);
+
+    assert_int_equal(omni_store_stats(ctx->st, &stats, err), OMNI_STORE_OK);
+    assert_int_equal(stats.txn_id, txn + 1);
+    assert_int_equal(stats.entries[OMNI_STORE_DB_SESSIONS], 1);
+    assert_int_equal(stats.entries[OMNI_STORE_DB_CUSTOMERS], 1);
+    assert_int_equal(stats.entries[OMNI_STORE_DB_EXPIRY], 2);
+
+    assert_string_equal(omni_store_db_name(OMNI_STORE_DB_JOURNEYS),
+                        "journeys");
+    assert_string_equal(omni_store_db_name(OMNI_STORE_DB_COUNT), "unknown");
+    assert_string_equal(omni_store_rc_name(OMNI_STORE_FULL), "full");
+    assert_string_equal(omni_store_rc_name(-1), "unknown");
+}
+
+
+static void
+test_read_txn(void **state)
+{
+    int                   i;
+    char                  err[OMNI_STORE_ERRLEN];
+    test_ctx_t           *ctx;
+    omni_store_session_t  s;
+
+    ctx = *state;
+
+    test_put_session(ctx->st, "old", "", TEST_NOW, TEST_NOW);
+
+    assert_int_equal(omni_store_read_begin(ctx->st, err), OMNI_STORE_OK);
+    assert_int_equal(omni_store_read_begin(ctx->st, err),
+                     OMNI_STORE_INVALID);
+
+    /* a write meanwhile is not in the snapshot */
+    test_put_session(ctx->st, "new", "", TEST_NOW, TEST_NOW);
+
+    assert_int_equal(omni_store_session_get(ctx->st, "old", &s, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_session_get(ctx->st, "new", &s, err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_non_null(strstr(err, "session new not found"));
+
+    omni_store_read_end(ctx->st);
+    omni_store_read_end(ctx->st);
+
+    assert_int_equal(omni_store_session_get(ctx->st, "new", &s, err),
+                     OMNI_STORE_OK);
+
+    /* the one transaction is renewed, never reallocated */
+    for (i = 0; i < 1000; i++) {
+        assert_int_equal(omni_store_read_begin(ctx->st, err), OMNI_STORE_OK);
+        omni_store_read_end(ctx->st);
+    }
+}
+
+
+/* sessions */
+
+static void
+test_session_crud(void **state)
+{
+    char                  err[OMNI_STORE_ERRLEN];
+    test_ctx_t           *ctx;
+    omni_store_session_t  s, got;
+
+    ctx = *state;
+
+    assert_int_equal(omni_store_session_get(ctx->st, "nope", &got, err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_string_equal(err, "session nope not found");
+
+    test_session(&s, "S_1-x", "", 100, 150, "");
+    s.nchannels = 2;
+    snprintf(s.channels[1], sizeof(s.channels[1]), "ivr");
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_session_get(ctx->st, "S_1-x", &got, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(got.id, "S_1-x");
+    assert_string_equal(got.customer, "");
+    assert_int_equal(got.created, 100);
+    assert_int_equal(got.last_seen, 150);
+    assert_int_equal(got.nchannels, 2);
+    assert_string_equal(got.channels[0], "web");
+    assert_string_equal(got.channels[1], "ivr");
+    assert_int_equal(got.context_len, 0);
+    assert_string_equal(got.context, "");
+
+    /* update: the customer becomes known, the context grows */
+    test_session(&s, "S_1-x", "cust-9", 100, 160, "{\"step\":2}");
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_session_get(ctx->st, "S_1-x", &got, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(got.customer, "cust-9");
+    assert_int_equal(got.nchannels, 1);
+    assert_string_equal(got.context, "{\"step\":2}");
+
+    assert_int_equal(omni_store_session_delete(ctx->st, "S_1-x", err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_session_get(ctx->st, "S_1-x", &got, err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_int_equal(omni_store_session_delete(ctx->st, "S_1-x", err),
+                     OMNI_STORE_NOT_FOUND);
+}
+
+
+static void
+test_session_invalid(void **state)
+{
+    int                   rc;
+    char                  err[OMNI_STORE_ERRLEN], id[80];
+    size_t                i;
+    test_ctx_t           *ctx;
+    omni_store_session_t  s;
+
+    ctx = *state;
+
+    test_session(&s, "bad id", "", 1, 1, "");
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_INVALID);
+    assert_string_equal(err, "session id is not [A-Za-z0-9_-]{1,64}");
+
+    test_session(&s, "", "", 1, 1, "");
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_INVALID);
+
+    memset(id, 'a', 65);
+    id[65] = '\0';
+    assert_int_equal(omni_store_session_get(ctx->st, id, &s, err),
+                     OMNI_STORE_INVALID);
+    id[64] = '\0';
+    assert_int_equal(omni_store_session_get(ctx->st, id, &s, err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_int_equal(omni_store_session_get(ctx->st, NULL, &s, err),
+                     OMNI_STORE_INVALID);
+
+    test_session(&s, "ok", "cust/1", 1, 1, "");
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_INVALID);
+    assert_non_null(strstr(err, "customer id"));
+
+    test_session(&s, "ok", "", -1, 1, "");
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_INVALID);
+
+    test_session(&s, "ok", "", 1, 1, "[1,2]");
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_INVALID);
+    assert_non_null(strstr(err, "not a JSON object"));
+
+    test_session(&s, "ok", "", 1, 1, "{\"a\":");
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_INVALID);
+    assert_non_null(strstr(err, "is not JSON"));
+
+    test_session(&s, "ok", "", 1, 1, "{\"a\":1,\"a\":2}");
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_INVALID);
+
+    test_session(&s, "ok", "", 1, 1, "{}");
+    s.context_len = OMNI_STORE_CONTEXT_MAX + 1;
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_INVALID);
+    assert_non_null(strstr(err, "longer than 4096"));
+
+    /* the largest context fits */
+    test_session(&s, "ok", "", 1, 1, "{\"p\":\"");
+    for (i = s.context_len; i < OMNI_STORE_CONTEXT_MAX - 2; i++) {
+        s.context[i] = 'x';
+    }
+    memcpy(s.context + i, "\"}", 3);
+    s.context_len = OMNI_STORE_CONTEXT_MAX;
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_OK);
+
+    test_session(&s, "ok", "", 1, 1, "");
+    s.nchannels = OMNI_STORE_CHANNELS + 1;
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_INVALID);
+
+    test_session(&s, "ok", "", 1, 1, "");
+    s.nchannels = 2;
+    snprintf(s.channels[1], sizeof(s.channels[1]), "web");
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_INVALID);
+    assert_non_null(strstr(err, "twice"));
+
+    test_session(&s, "ok", "", 1, 1, "");
+    snprintf(s.channels[0], sizeof(s.channels[0]), "we.b");
+    rc = omni_store_session_put(ctx->st, &s, err);
+    assert_int_equal(rc, OMNI_STORE_INVALID);
+
+    /* channels are 32 bytes at most */
+    memset(id, 'c', 33);
+    id[33] = '\0';
+    assert_int_equal(omni_store_session_touch(ctx->st, "ok", id, 1, 0, NULL,
+                                              NULL, err),
+                     OMNI_STORE_INVALID);
+    id[32] = '\0';
+    assert_int_equal(omni_store_session_touch(ctx->st, "ok", id, 1, 0, NULL,
+                                              NULL, err),
+                     OMNI_STORE_OK);
+
+    /* nothing invalid got in */
+    assert_true(test_has_session(ctx->st, "ok"));
+    assert_int_equal(omni_store_session_get(ctx->st, "ok", &s, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(s.context_len, OMNI_STORE_CONTEXT_MAX);
+}
+
+
+static void
+test_session_touch(void **state)
+{
+    int                   wrote, i;
+    char                  err[OMNI_STORE_ERRLEN], ch[16];
+    size_t                txn, n;
+    test_ctx_t           *ctx;
+    omni_store_session_t  s;
+
+    ctx = *state;
+
+    test_put_session(ctx->st, "t1", "c1", 1000, 1000);
+
+    /* within the interval on a known channel: no write at all */
+    txn = test_txn_id(ctx->st);
+    assert_int_equal(omni_store_session_touch(ctx->st, "t1", "web", 1010, 60,
+                                              &wrote, &s, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(wrote, 0);
+    assert_int_equal(s.last_seen, 1000);
+    assert_string_equal(s.customer, "c1");
+    assert_int_equal(test_txn_id(ctx->st), txn);
+
+    assert_int_equal(omni_store_session_touch(ctx->st, "t1", "web", 1060, 60,
+                                              &wrote, &s, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(wrote, 1);
+    assert_int_equal(s.last_seen, 1060);
+    assert_int_equal(test_txn_id(ctx->st), txn + 1);
+
+    assert_int_equal(omni_store_session_touch(ctx->st, "t1", "web", 1119, 60,
+                                              &wrote, NULL, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(wrote, 0);
+
+    /* a clock going back writes nothing either */
+    assert_int_equal(omni_store_session_touch(ctx->st, "t1", "web", 900, 0,
+                                              &wrote, NULL, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(wrote, 0);
+    assert_int_equal(test_txn_id(ctx->st), txn + 1);
+
+    /* a new channel writes whatever the interval */
+    assert_int_equal(omni_store_session_touch(ctx->st, "t1", "ivr", 1061, 60,
+                                              &wrote, &s, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(wrote, 1);
+    assert_int_equal(s.nchannels, 2);
+    assert_string_equal(s.channels[1], "ivr");
+    assert_int_equal(s.last_seen, 1061);
+
+    assert_int_equal(omni_store_session_get(ctx->st, "t1", &s, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(s.last_seen, 1061);
+    assert_int_equal(s.nchannels, 2);
+
+    assert_int_equal(omni_store_session_touch(ctx->st, "nope", "web", 1, 0,
+                                              &wrote, NULL, err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_int_equal(omni_store_session_touch(ctx->st, "t1", "w b", 1, 0,
+                                              &wrote, NULL, err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(omni_store_session_touch(ctx->st, "t1", "web", -1, 0,
+                                              &wrote, NULL, err),
+                     OMNI_STORE_INVALID);
+
+    /* sixteen channels at most */
+    for (i = 2; i < OMNI_STORE_CHANNELS; i++) {
+        snprintf(ch, sizeof(ch), "ch%d", i);
+        assert_int_equal(omni_store_session_touch(ctx->st, "t1", ch, 1061,
+                                                  60, &wrote, NULL, err),
+                         OMNI_STORE_OK);
+        assert_int_equal(wrote, 1);
+    }
+
+    assert_int_equal(omni_store_session_touch(ctx->st, "t1", "one-more",
+                                              1061, 60, &wrote, NULL, err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(wrote, 0);
+    assert_non_null(strstr(err, "16 channels"));
+
+    /* the idle index followed last_seen: an idle purge at 1061 + 10 */
+    assert_int_equal(omni_store_session_purge(ctx->st, 1070, 10, 0, 10, &n,
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(omni_store_session_purge(ctx->st, 1071, 10, 0, 10, &n,
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+}
+
+
+static void
+test_sessions_by_customer(void **state)
+{
+    char                  err[OMNI_STORE_ERRLEN];
+    size_t                n;
+    test_ctx_t           *ctx;
+    omni_store_id_t       ids[8];
+    omni_store_session_t  s;
+
+    ctx = *state;
+
+    test_put_session(ctx->st, "s3", "cust", 1, 1);
+    test_put_session(ctx->st, "s1", "cust", 1, 1);
+    test_put_session(ctx->st, "s2", "cust", 1, 1);
+    test_put_session(ctx->st, "x1", "cust2", 1, 1);
+    test_put_session(ctx->st, "x2", "cus", 1, 1);
+    test_put_session(ctx->st, "anon", "", 1, 1);
+
+    assert_int_equal(omni_store_sessions_by_customer(ctx->st, "cust", NULL,
+                                                     ids, 8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(ids[0].id, "s1");
+    assert_string_equal(ids[1].id, "s2");
+    assert_string_equal(ids[2].id, "s3");
+
+    /* bounded, then the next page */
+    assert_int_equal(omni_store_sessions_by_customer(ctx->st, "cust", NULL,
+                                                     ids, 2, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(omni_store_sessions_by_customer(ctx->st, "cust", "s2",
+                                                     ids, 2, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(ids[0].id, "s3");
+    assert_int_equal(omni_store_sessions_by_customer(ctx->st, "cust", "s3",
+                                                     ids, 2, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+
+    /* the index follows a change of customer and a delete */
+    test_session(&s, "s2", "cust2", 1, 1, "");
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_session_delete(ctx->st, "s1", err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_sessions_by_customer(ctx->st, "cust", NULL,
+                                                     ids, 8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(ids[0].id, "s3");
+
+    assert_int_equal(omni_store_sessions_by_customer(ctx->st, "cust2", NULL,
+                                                     ids, 8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(ids[0].id, "s2");
+    assert_string_equal(ids[1].id, "x1");
+
+    assert_int_equal(omni_store_sessions_by_customer(ctx->st, "nobody", NULL,
+                                                     ids, 8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(omni_store_sessions_by_customer(ctx->st, "a b", NULL,
+                                                     ids, 8, &n, err),
+                     OMNI_STORE_INVALID);
+}
+
+
+static void
+test_session_purge(void **state)
+{
+    int                 i;
+    char                err[OMNI_STORE_ERRLEN], id[16];
+    size_t              n;
+    test_ctx_t         *ctx;
+    omni_store_id_t     ids[16];
+    omni_store_stats_t  stats;
+
+    ctx = *state;
+
+    /* created 1000 + i, last seen 1000 + 10 i */
+    for (i = 0; i < 10; i++) {
+        snprintf(id, sizeof(id), "p%d", i);
+        test_put_session(ctx->st, id, "cust", 1000 + i, 1000 + 10 * i);
+    }
+
+    /* idle 50 at 1100: last_seen <= 1050, p0 to p5, four at a time */
+    assert_int_equal(omni_store_session_purge(ctx->st, 1100, 50, 0, 4, &n,
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 4);
+    assert_false(test_has_session(ctx->st, "p0"));
+    assert_false(test_has_session(ctx->st, "p3"));
+    assert_true(test_has_session(ctx->st, "p4"));
+
+    assert_int_equal(omni_store_session_purge(ctx->st, 1100, 50, 0, 4, &n,
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(omni_store_session_purge(ctx->st, 1100, 50, 0, 4, &n,
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+    assert_true(test_has_session(ctx->st, "p6"));
+
+    /* absolute 92 at 1100: created <= 1008, p6 to p8 */
+    assert_int_equal(omni_store_session_purge(ctx->st, 1100, 0, 92, 100, &n,
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 3);
+    assert_true(test_has_session(ctx->st, "p9"));
+
+    /* every index went with the sessions */
+    assert_int_equal(omni_store_sessions_by_customer(ctx->st, "cust", NULL,
+                                                     ids, 16, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(ids[0].id, "p9");
+
+    assert_int_equal(omni_store_stats(ctx->st, &stats, err), OMNI_STORE_OK);
+    assert_int_equal(stats.entries[OMNI_STORE_DB_SESSIONS], 1);
+    assert_int_equal(stats.entries[OMNI_STORE_DB_EXPIRY], 2);
+    assert_int_equal(stats.entries[OMNI_STORE_DB_CUSTOMERS], 1);
+
+    /* nothing due, off, or no batch */
+    assert_int_equal(omni_store_session_purge(ctx->st, 10, 50, 50, 4, &n,
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(omni_store_session_purge(ctx->st, 5000, 0, 0, 4, &n,
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(omni_store_session_purge(ctx->st, 5000, 1, 1, 0, &n,
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(omni_store_session_purge(ctx->st, 5000, -1, 1, 4, &n,
+                                              err),
+                     OMNI_STORE_INVALID);
+
+    /* more than one chunk in one call; p9 is due first */
+    for (i = 0; i < 100; i++) {
+        snprintf(id, sizeof(id), "q%03d", i);
+        test_put_session(ctx->st, id, "", 2000, 2000 + i);
+    }
+
+    assert_int_equal(omni_store_session_purge(ctx->st, 3000, 1, 0, 70, &n,
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 70);
+    assert_false(test_has_session(ctx->st, "p9"));
+    assert_false(test_has_session(ctx->st, "q068"));
+    assert_true(test_has_session(ctx->st, "q069"));
+    assert_int_equal(omni_store_session_purge(ctx->st, 3000, 1, 0, 70, &n,
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 31);
+}
+
+
+/* identities and customers */
+
+static void
+test_identity(void **state)
+{
+    char                   err[OMNI_STORE_ERRLEN];
+    char                   customer[OMNI_STORE_ID_MAX + 1];
+    size_t                 n;
+    test_ctx_t            *ctx;
+    omni_store_identity_t  ids[8], after;
+
+    ctx = *state;
+
+    assert_int_equal(omni_store_identity_resolve(ctx->st, "phone", "+86138",
+                                                 customer, err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_string_equal(err, "identity phone:+86138 is not linked");
+
+    assert_int_equal(omni_store_identity_link(ctx->st, "phone", "+86138",
+                                              "c1", err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_identity_link(ctx->st, "email",
+                                              "a@example.com", "c1", err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_identity_link(ctx->st, "wechat",
+                                              "oAbC:x-\xe4\xb8\xad", "c1",
+                                              err),
+                     OMNI_STORE_OK);
+
+    /* linking again is harmless */
+    assert_int_equal(omni_store_identity_link(ctx->st, "phone", "+86138",
+                                              "c1", err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_identity_resolve(ctx->st, "phone", "+86138",
+                                                 customer, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "c1");
+    assert_int_equal(omni_store_identity_resolve(ctx->st, "wechat",
+                                                 "oAbC:x-\xe4\xb8\xad",
+                                                 customer, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "c1");
+
+    assert_int_equal(omni_store_identities_by_customer(ctx->st, "c1", NULL,
+                                                       ids, 8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(ids[0].type, "email");
+    assert_string_equal(ids[0].value, "a@example.com");
+    assert_string_equal(ids[1].type, "phone");
+    assert_string_equal(ids[2].type, "wechat");
+    assert_string_equal(ids[2].value, "oAbC:x-\xe4\xb8\xad");
+
+    after = ids[0];
+    assert_int_equal(omni_store_identities_by_customer(ctx->st, "c1", &after,
+                                                       ids, 1, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(ids[0].type, "phone");
+
+    /* the phone number changes hands */
+    assert_int_equal(omni_store_identity_link(ctx->st, "phone", "+86138",
+                                              "c2", err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_identity_resolve(ctx->st, "phone", "+86138",
+                                                 customer, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "c2");
+    assert_int_equal(omni_store_identities_by_customer(ctx->st, "c1", NULL,
+                                                       ids, 8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(omni_store_identities_by_customer(ctx->st, "c2", NULL,
+                                                       ids, 8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+
+    assert_int_equal(omni_store_identity_unlink(ctx->st, "email",
+                                                "a@example.com", err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_identity_resolve(ctx->st, "email",
+                                                 "a@example.com", customer,
+                                                 err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_int_equal(omni_store_identity_unlink(ctx->st, "email",
+                                                "a@example.com", err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_int_equal(omni_store_identities_by_customer(ctx->st, "c1", NULL,
+                                                       ids, 8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+
+    assert_int_equal(omni_store_identity_link(ctx->st, "pho:ne", "1", "c1",
+                                              err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(omni_store_identity_link(ctx->st, "phone", "1 2", "c1",
+                                              err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(omni_store_identity_link(ctx->st, "phone", "", "c1",
+                                              err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(omni_store_identity_link(ctx->st, "phone", "\t", "c1",
+                                              err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(omni_store_identity_link(ctx->st, "phone", "1", "c.1",
+                                              err),
+                     OMNI_STORE_INVALID);
+}
+
+
+static void
+test_identity_limit(void **state)
+{
+    int          i;
+    char         err[OMNI_STORE_ERRLEN], value[16];
+    test_ctx_t  *ctx;
+
+    ctx = *state;
+
+    for (i = 0; i < OMNI_STORE_IDENTITIES_MAX; i++) {
+        snprintf(value, sizeof(value), "v%d", i);
+        assert_int_equal(omni_store_identity_link(ctx->st, "device", value,
+                                                  "big", err),
+                         OMNI_STORE_OK);
+    }
+
+    assert_int_equal(omni_store_identity_link(ctx->st, "device", "more",
+                                              "big", err),
+                     OMNI_STORE_INVALID);
+    assert_non_null(strstr(err, "128 identities"));
+
+    /* a merge that would pass the limit is refused as a whole */
+    assert_int_equal(omni_store_identity_link(ctx->st, "device", "more",
+                                              "small", err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_customer_merge(ctx->st, "small", "big", 1,
+                                               err),
+                     OMNI_STORE_INVALID);
+    assert_non_null(strstr(err, "more than 128 identities"));
+    assert_int_equal(omni_store_customer_resolve(ctx->st, "small", value,
+                                                 err),
+                     OMNI_STORE_OK);
+    assert_string_equal(value, "small");
+
+    /* at most 256 customers merged into one */
+    for (i = 0; i < OMNI_STORE_MERGED_MAX; i++) {
+        snprintf(value, sizeof(value), "m%d", i);
+        assert_int_equal(omni_store_customer_merge(ctx->st, value, "hub", 1,
+                                                   err),
+                         OMNI_STORE_OK);
+    }
+
+    assert_int_equal(omni_store_customer_merge(ctx->st, "one-more", "hub", 1,
+                                               err),
+                     OMNI_STORE_INVALID);
+    assert_non_null(strstr(err, "more than 256 customers"));
+
+    /* nor through a customer carrying merges of its own */
+    assert_int_equal(omni_store_customer_merge(ctx->st, "x1", "x2", 1, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_customer_merge(ctx->st, "x2", "m0", 1, err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(omni_store_customer_resolve(ctx->st, "x1", value, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(value, "x2");
+    assert_int_equal(omni_store_customer_resolve(ctx->st, "m255", value,
+                                                 err),
+                     OMNI_STORE_OK);
+    assert_string_equal(value, "hub");
+}
+
+
+static void
+test_merge(void **state)
+{
+    char                   err[OMNI_STORE_ERRLEN];
+    char                   customer[OMNI_STORE_ID_MAX + 1];
+    size_t                 n;
+    test_ctx_t            *ctx;
+    omni_store_identity_t  ids[8];
+
+    ctx = *state;
+
+    assert_int_equal(omni_store_identity_link(ctx->st, "phone", "+1555",
+                                              "A", err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_identity_link(ctx->st, "email", "a@x.org",
+                                              "A", err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_identity_link(ctx->st, "wechat", "oB", "B",
+                                              err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_customer_resolve(ctx->st, "A", customer,
+                                                 err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "A");
+
+    assert_int_equal(omni_store_customer_merge(ctx->st, "A", "B", 10, err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_identity_resolve(ctx->st, "phone", "+1555",
+                                                 customer, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "B");
+    assert_int_equal(omni_store_customer_resolve(ctx->st, "A", customer,
+                                                 err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "B");
+    assert_int_equal(omni_store_identities_by_customer(ctx->st, "B", NULL,
+                                                       ids, 8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(omni_store_identities_by_customer(ctx->st, "A", NULL,
+                                                       ids, 8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+
+    /* a link to a merged customer lands on the survivor */
+    assert_int_equal(omni_store_identity_link(ctx->st, "app", "dev-1", "A",
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_identities_by_customer(ctx->st, "B", NULL,
+                                                       ids, 8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 4);
+
+    /* B into C: A follows to C in one hop, not through B */
+    assert_int_equal(omni_store_customer_merge(ctx->st, "B", "C", 20, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_customer_resolve(ctx->st, "A", customer,
+                                                 err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "C");
+    assert_int_equal(omni_store_customer_resolve(ctx->st, "B", customer,
+                                                 err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "C");
+    assert_int_equal(omni_store_identity_resolve(ctx->st, "email", "a@x.org",
+                                                 customer, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "C");
+
+    /* merging into a merged customer goes to its survivor */
+    assert_int_equal(omni_store_customer_merge(ctx->st, "D", "A", 30, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_customer_resolve(ctx->st, "D", customer,
+                                                 err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "C");
+
+    /* refusals: loops, merged twice, itself */
+    assert_int_equal(omni_store_customer_merge(ctx->st, "C", "A", 40, err),
+                     OMNI_STORE_INVALID);
+    assert_non_null(strstr(err, "loop"));
+    assert_int_equal(omni_store_customer_merge(ctx->st, "C", "B", 40, err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(omni_store_customer_merge(ctx->st, "A", "E", 40, err),
+                     OMNI_STORE_INVALID);
+    assert_string_equal(err, "customer A is merged into C already");
+    assert_int_equal(omni_store_customer_merge(ctx->st, "C", "C", 40, err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(omni_store_customer_merge(ctx->st, "C", "x y", 40, err),
+                     OMNI_STORE_INVALID);
+
+    assert_int_equal(omni_store_customer_resolve(ctx->st, "C", customer,
+                                                 err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "C");
+}
+
+
+/*
+ * A store damaged by hand (a merge loop, a record of a later build, an
+ * orphan index key) still answers.
+ */
+static void
+test_merge_loop_safe(void **state)
+{
+    char                  err[OMNI_STORE_ERRLEN];
+    char                  customer[OMNI_STORE_ID_MAX + 1];
+    size_t                n;
+    test_ctx_t           *ctx;
+    unsigned char         rec[11];
+    omni_store_stats_t    stats;
+    omni_store_session_t  s;
+
+    ctx = *state;
+
+    omni_store_close(ctx->st);
+
+    memset(rec, 0, sizeof(rec));
+    rec[0] = 1;
+    rec[9] = 'Y';
+    test_raw_put(ctx->dir, "customers", "X\0M", 3, rec, 10);
+    rec[9] = 'X';
+    test_raw_put(ctx->dir, "customers", "Y\0M", 3, rec, 10);
+    test_raw_put(ctx->dir, "identities", "phone:1", 7, "\001X", 2);
+
+    ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
+
+    assert_int_equal(omni_store_customer_resolve(ctx->st, "X", customer,
+                                                 err),
+                     OMNI_STORE_ERROR);
+    assert_string_equal(err, "customer X: merge chain longer than 8 hops");
+    assert_int_equal(omni_store_identity_resolve(ctx->st, "phone", "1",
+                                                 customer, err),
+                     OMNI_STORE_ERROR);
+    assert_int_equal(omni_store_customer_merge(ctx->st, "Z", "X", 1, err),
+                     OMNI_STORE_ERROR);
+
+    /* a record from a later build is detected, not misread */
+    omni_store_close(ctx->st);
+    test_raw_put(ctx->dir, "sessions", "future", 6, "\002abc", 4);
+
+    /* an idle index key whose session is gone */
+    test_raw_put(ctx->dir, "expiry", "a\0\0\0\0\0\0\0\005ghost", 14, "", 0);
+    ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
+
+    assert_int_equal(omni_store_customer_resolve(ctx->st, "Q", customer,
+                                                 err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_session_get(ctx->st, "future", &s, err),
+                     OMNI_STORE_ERROR);
+    assert_non_null(strstr(err, "version 2"));
+
+    /* purged without counting, and gone: no purge trips on it again */
+    assert_int_equal(omni_store_session_purge(ctx->st, 100, 10, 0, 10, &n,
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(omni_store_stats(ctx->st, &stats, err), OMNI_STORE_OK);
+    assert_int_equal(stats.entries[OMNI_STORE_DB_EXPIRY], 0);
+}
+
+
+/* revocations */
+
+static void
+test_revocations(void **state)
+{
+    int          rule;
+    char         err[OMNI_STORE_ERRLEN];
+    test_ctx_t  *ctx;
+
+    ctx = *state;
+
+    assert_int_equal(omni_store_is_revoked(ctx->st, "j1", "s1", "alice", 5,
+                                           &rule, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rule, OMNI_STORE_REVOKED_NONE);
+
+    assert_int_equal(omni_store_revoke_jti(ctx->st, "j1", TEST_NOW + 600,
+                                           err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_revoke_session(ctx->st, "s1", TEST_NOW, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_revoke_subject_before(ctx->st, "alice",
+                                                      1000, err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_is_revoked(ctx->st, "j1", NULL, NULL, 5,
+                                           &rule, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rule, OMNI_STORE_REVOKED_JTI);
+
+    /* jti is checked first */
+    assert_int_equal(omni_store_is_revoked(ctx->st, "j1", "s1", "alice", 5,
+                                           &rule, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rule, OMNI_STORE_REVOKED_JTI);
+
+    assert_int_equal(omni_store_is_revoked(ctx->st, "j2", "s1", "alice", 5,
+                                           &rule, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rule, OMNI_STORE_REVOKED_SESSION);
+
+    assert_int_equal(omni_store_is_revoked(ctx->st, "j2", "s2", "alice", 999,
+                                           &rule, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rule, OMNI_STORE_REVOKED_SUBJECT);
+
+    assert_int_equal(omni_store_is_revoked(ctx->st, "j2", "s2", "alice",
+                                           1000, &rule, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rule, OMNI_STORE_REVOKED_NONE);
+
+    /* no iat: cannot prove it came after the cut */
+    assert_int_equal(omni_store_is_revoked(ctx->st, NULL, NULL, "alice", -1,
+                                           &rule, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rule, OMNI_STORE_REVOKED_SUBJECT);
+
+    assert_int_equal(omni_store_is_revoked(ctx->st, NULL, NULL, "bob", -1,
+                                           &rule, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rule, OMNI_STORE_REVOKED_NONE);
+
+    assert_int_equal(omni_store_is_revoked(ctx->st, NULL, NULL, NULL, -1,
+                                           &rule, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rule, OMNI_STORE_REVOKED_NONE);
+
+    assert_int_equal(omni_store_is_revoked(ctx->st, "j 1", NULL, NULL, 1,
+                                           &rule, err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(omni_store_is_revoked(ctx->st, NULL, "s/1", NULL, 1,
+                                           &rule, err),
+                     OMNI_STORE_INVALID);
+
+    /* moving the cut later or earlier replaces it */
+    assert_int_equal(omni_store_revoke_subject_before(ctx->st, "alice", 10,
+                                                      err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_is_revoked(ctx->st, NULL, NULL, "alice", 999,
+                                           &rule, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rule, OMNI_STORE_REVOKED_NONE);
+
+    assert_int_equal(omni_store_revocation_remove(ctx->st,
+                                                  OMNI_STORE_REVOKED_SESSION,
+                                                  "s1", err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_is_revoked(ctx->st, "j2", "s1", NULL, 5,
+                                           &rule, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rule, OMNI_STORE_REVOKED_NONE);
+    assert_int_equal(omni_store_revocation_remove(ctx->st,
+                                                  OMNI_STORE_REVOKED_SESSION,
+                                                  "s1", err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_string_equal(err, "no revocation of session s1");
+    assert_int_equal(omni_store_revocation_remove(ctx->st, 9, "s1", err),
+                     OMNI_STORE_INVALID);
+}
+
+
+static void
+test_revocations_list_purge(void **state)
+{
+    char                     err[OMNI_STORE_ERRLEN];
+    size_t                   n;
+    test_ctx_t              *ctx;
+    omni_store_stats_t       stats;
+    omni_store_revocation_t  out[8];
+
+    ctx = *state;
+
+    assert_int_equal(omni_store_revoke_jti(ctx->st, "jc", 300, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_revoke_jti(ctx->st, "ja", 100, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_revoke_jti(ctx->st, "jb", 200, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_revoke_jti(ctx->st, "jz", 0, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_revoke_subject_before(ctx->st, "bob", 7,
+                                                      err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_revocations_list(ctx->st,
+                                                 OMNI_STORE_REVOKED_JTI, NULL,
+                                                 out, 2, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(out[0].value, "ja");
+    assert_int_equal(out[0].time, 100);
+    assert_int_equal(out[0].kind, OMNI_STORE_REVOKED_JTI);
+    assert_string_equal(out[1].value, "jb");
+
+    assert_int_equal(omni_store_revocations_list(ctx->st,
+                                                 OMNI_STORE_REVOKED_JTI,
+                                                 "jb", out, 8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(out[0].value, "jc");
+    assert_string_equal(out[1].value, "jz");
+
+    assert_int_equal(omni_store_revocations_list(ctx->st,
+                                                 OMNI_STORE_REVOKED_SUBJECT,
+                                                 NULL, out, 8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].value, "bob");
+    assert_int_equal(out[0].time, 7);
+    assert_int_equal(out[0].kind, OMNI_STORE_REVOKED_SUBJECT);
+
+    assert_int_equal(omni_store_revocations_list(ctx->st,
+                                                 OMNI_STORE_REVOKED_SESSION,
+                                                 NULL, out, 8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+
+    /* re-revoking moves the expiry: jc now expires at 150 */
+    assert_int_equal(omni_store_revoke_jti(ctx->st, "jc", 150, err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_revocations_purge(ctx->st, 250, 1, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(omni_store_revocations_purge(ctx->st, 250, 10, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(omni_store_revocations_purge(ctx->st, 250, 10, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+
+    /* never-expiring and subject rules stay */
+    assert_int_equal(omni_store_revocations_list(ctx->st,
+                                                 OMNI_STORE_REVOKED_JTI, NULL,
+                                                 out, 8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].value, "jz");
+
+    assert_int_equal(omni_store_stats(ctx->st, &stats, err), OMNI_STORE_OK);
+    assert_int_equal(stats.entries[OMNI_STORE_DB_REVOCATIONS], 2);
+    assert_int_equal(stats.entries[OMNI_STORE_DB_EXPIRY], 0);
+
+    assert_int_equal(omni_store_revocation_remove(ctx->st,
+                                                  OMNI_STORE_REVOKED_JTI,
+                                                  "jz", err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_revoke_jti(ctx->st, "jy", 5000, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_revocation_remove(ctx->st,
+                                                  OMNI_STORE_REVOKED_JTI,
+                                                  "jy", err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_stats(ctx->st, &stats, err), OMNI_STORE_OK);
+    assert_int_equal(stats.entries[OMNI_STORE_DB_REVOCATIONS], 1);
+    assert_int_equal(stats.entries[OMNI_STORE_DB_EXPIRY], 0);
+}
+
+
+/* journeys */
+
+static void
+test_journey_order(void **state)
+{
+    char                  err[OMNI_STORE_ERRLEN];
+    size_t                n;
+    test_ctx_t           *ctx;
+    omni_store_cursor_t   cur;
+    omni_store_journey_t  ev[8];
+
+    ctx = *state;
+
+    test_append(ctx->st, "cust", 3000, "c", 0, 0);
+    test_append(ctx->st, "cust", 1000, "a", 0, 0);
+    test_append(ctx->st, "cust", 2000, "b0", 0, 0);
+    test_append(ctx->st, "cust", 2000, "b1", 0, 0);
+    test_append(ctx->st, "cust", 4000, "d", 0, 0);
+
+    /* neighbours on both sides of the key range stay out */
+    test_append(ctx->st, "cus", 5000, "other", 0, 0);
+    test_append(ctx->st, "cust2", 5000, "other", 0, 0);
+    test_append(ctx->st, "cusu", 0, "other", 0, 0);
+
+    assert_int_equal(omni_store_journey_read(ctx->st, "cust", NULL, ev, 8,
+                                             &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 5);
+    assert_string_equal(ev[0].action, "d");
+    assert_string_equal(ev[1].action, "c");
+    assert_string_equal(ev[2].action, "b1");
+    assert_int_equal(ev[2].seq, 1);
+    assert_string_equal(ev[3].action, "b0");
+    assert_int_equal(ev[3].seq, 0);
+    assert_string_equal(ev[4].action, "a");
+    assert_int_equal(ev[4].time_ms, 1000);
+    assert_string_equal(ev[4].channel, "app");
+    assert_string_equal(ev[4].outcome, "ok");
+    assert_string_equal(ev[4].session, "s1");
+
+    /* pages of two */
+    assert_int_equal(omni_store_journey_read(ctx->st, "cust", NULL, ev, 2,
+                                             &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(ev[1].action, "c");
+
+    cur.time_ms = ev[1].time_ms;
+    cur.seq = ev[1].seq;
+    assert_int_equal(omni_store_journey_read(ctx->st, "cust", &cur, ev, 2,
+                                             &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(ev[0].action, "b1");
+    assert_string_equal(ev[1].action, "b0");
+
+    cur.time_ms = ev[1].time_ms;
+    cur.seq = ev[1].seq;
+    assert_int_equal(omni_store_journey_read(ctx->st, "cust", &cur, ev, 2,
+                                             &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(ev[0].action, "a");
+
+    cur.time_ms = ev[0].time_ms;
+    cur.seq = ev[0].seq;
+    assert_int_equal(omni_store_journey_read(ctx->st, "cust", &cur, ev, 2,
+                                             &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+
+    assert_int_equal(omni_store_journey_read(ctx->st, "cusu", NULL, ev, 8,
+                                             &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(omni_store_journey_read(ctx->st, "nobody", NULL, ev, 8,
+                                             &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+
+    memset(ev, 0, sizeof(ev[0]));
+    ev[0].time_ms = 1;
+    snprintf(ev[0].channel, sizeof(ev[0].channel), "app");
+    snprintf(ev[0].action, sizeof(ev[0].action), "has space");
+    snprintf(ev[0].outcome, sizeof(ev[0].outcome), "ok");
+    assert_int_equal(omni_store_journey_append(ctx->st, "cust", &ev[0], 0, 0,
+                                               err),
+                     OMNI_STORE_INVALID);
+    snprintf(ev[0].action, sizeof(ev[0].action), "x");
+    ev[0].time_ms = -5;
+    assert_int_equal(omni_store_journey_append(ctx->st, "cust", &ev[0], 0, 0,
+                                               err),
+                     OMNI_STORE_INVALID);
+}
+
+
+static void
+test_journey_bounds(void **state)
+{
+    int                   i;
+    char                  err[OMNI_STORE_ERRLEN];
+    size_t                n;
+    test_ctx_t           *ctx;
+    omni_store_journey_t  ev[64];
+
+    ctx = *state;
+
+    /* keep the last ten */
+    for (i = 0; i < 30; i++) {
+        test_append(ctx->st, "cnt", 1000 + i, "x", 10, 0);
+    }
+
+    assert_int_equal(omni_store_journey_read(ctx->st, "cnt", NULL, ev, 64,
+                                             &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 10);
+    assert_int_equal(ev[0].time_ms, 1029);
+    assert_int_equal(ev[9].time_ms, 1020);
+
+    /* bounded work: forty unbounded events shrink by 16 per append */
+    for (i = 0; i < 40; i++) {
+        test_append(ctx->st, "work", 1000 + i, "x", 0, 0);
+    }
+
+    test_append(ctx->st, "work", 2000, "x", 10, 0);
+    assert_int_equal(omni_store_journey_read(ctx->st, "work", NULL, ev, 64,
+                                             &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 41 - OMNI_STORE_TRIM_BATCH);
+
+    test_append(ctx->st, "work", 2001, "x", 10, 0);
+    test_append(ctx->st, "work", 2002, "x", 10, 0);
+    assert_int_equal(omni_store_journey_read(ctx->st, "work", NULL, ev, 64,
+                                             &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 10);
+    assert_int_equal(ev[0].time_ms, 2002);
+
+    /* age: events 5000 ms or more older than the new one go */
+    for (i = 0; i < 10; i++) {
+        test_append(ctx->st, "age", i * 1000, "x", 0, 0);
+    }
+
+    test_append(ctx->st, "age", 12000, "x", 0, 5000);
+    assert_int_equal(omni_store_journey_read(ctx->st, "age", NULL, ev, 64,
+                                             &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(ev[0].time_ms, 12000);
+    assert_int_equal(ev[1].time_ms, 9000);
+    assert_int_equal(ev[2].time_ms, 8000);
+
+    /* the count stayed right through both kinds of trim */
+    test_append(ctx->st, "age", 12001, "x", 2, 0);
+    assert_int_equal(omni_store_journey_read(ctx->st, "age", NULL, ev, 64,
+                                             &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(ev[1].time_ms, 12000);
+}
+
+
+/* limits */
+
+static void
+test_map_full(void **state)
+{
+    int                   i, rc, count;
+    char                  err[OMNI_STORE_ERRLEN], id[16];
+    char                  context[1100];
+    test_ctx_t           *ctx;
+    omni_store_stats_t    stats;
+    omni_store_session_t  s;
+
+    ctx = *state;
+
+    omni_store_close(ctx->st);
+    ctx->st = test_open(ctx->dir, TEST_MIB, OMNI_STORE_SYNC_NONE);
+
+    memset(context, 'x', sizeof(context));
+    memcpy(context, "{\"p\":\"", 6);
+    memcpy(context + 1000, "\"}", 3);
+
+    rc = OMNI_STORE_OK;
+    count = 0;
+
+    for (i = 0; i < 5000; i++) {
+        snprintf(id, sizeof(id), "f%04d", i);
+        test_session(&s, id, "c", TEST_NOW, TEST_NOW, context);
+
+        rc = omni_store_session_put(ctx->st, &s, err);
+        if (rc != OMNI_STORE_OK) {
+            break;
+        }
+
+        count++;
+    }
+
+    assert_int_equal(rc, OMNI_STORE_FULL);
+    assert_non_null(strstr(err, "is full"));
+    assert_non_null(strstr(err, ctx->dir));
+    assert_true(count > 100);
+
+    assert_int_equal(omni_store_stats(ctx->st, &stats, err), OMNI_STORE_OK);
+    assert_int_equal(stats.map_size, TEST_MIB);
+    assert_int_equal(stats.entries[OMNI_STORE_DB_SESSIONS], count);
+
+    /* everything acknowledged is there, reads go on */
+    for (i = 0; i < count; i++) {
+        snprintf(id, sizeof(id), "f%04d", i);
+        assert_true(test_has_session(ctx->st, id));
+    }
+
+    assert_int_equal(omni_store_read_begin(ctx->st, err), OMNI_STORE_OK);
+    omni_store_read_end(ctx->st);
+
+    /* still full, cleanly */
+    rc = omni_store_session_put(ctx->st, &s, err);
+    assert_int_equal(rc, OMNI_STORE_FULL);
+
+    omni_store_close(ctx->st);
+    ctx->st = test_open(ctx->dir, TEST_MIB, OMNI_STORE_SYNC_NONE);
+    assert_true(test_has_session(ctx->st, "f0000"));
+
+    /* a larger limit lets it write again */
+    omni_store_close(ctx->st);
+    ctx->st = test_open(ctx->dir, 4 * TEST_MIB, OMNI_STORE_SYNC_NONE);
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_OK);
+    snprintf(id, sizeof(id), "f%04d", count - 1);
+    assert_true(test_has_session(ctx->st, id));
+}
+
+
+/*
+ * The map doubles from 64 MiB in a child while the parent keeps its
+ * smaller map: the parent adopts the new size on its next read.
+ */
+static void
+test_map_grow(void **state)
+{
+    int                   i, rc, status, last, fds[2];
+    char                  err[OMNI_STORE_ERRLEN], id[16];
+    char                  context[OMNI_STORE_CONTEXT_MAX + 1];
+    pid_t                 pid;
+    test_ctx_t           *ctx;
+    omni_store_t         *st;
+    omni_store_stats_t    stats;
+    omni_store_session_t  s;
+
+    ctx = *state;
+
+    memset(context, 'x', sizeof(context));
+    memcpy(context, "{\"p\":\"", 6);
+    memcpy(context + OMNI_STORE_CONTEXT_MAX - 2, "\"}", 3);
+
+    assert_int_equal(pipe(fds), 0);
+
+    pid = test_fork(ctx, 1);
+
+    if (pid == 0) {
+        /* the parent opens first, with its 64 MiB map */
+        close(fds[1]);
+        if (test_read_int(fds[0], &i, 5000) != 1) {
+            _exit(7);
+        }
+
+        st = omni_store_open(ctx->dir, 80 * TEST_MIB, OMNI_STORE_SYNC_NONE,
+                             err);
+        if (st == NULL) {
+            _exit(2);
+        }
+
+        for (i = 0; i < 20000; i++) {
+            snprintf(id, sizeof(id), "g%05d", i);
+            test_session(&s, id, "", TEST_NOW, TEST_NOW, context);
+
+            if (omni_store_session_put(st, &s, err) != OMNI_STORE_OK) {
+                _exit(3);
+            }
+
+            if (omni_store_stats(st, &stats, err) != OMNI_STORE_OK) {
+                _exit(4);
+            }
+
+            /* well past the parent's map, then stop */
+            if (stats.map_used > 66 * TEST_MIB) {
+                omni_store_close(st);
+                _exit(stats.map_size == 80 * TEST_MIB ? 0 : 5);
+            }
+        }
+
+        _exit(6);
+    }
+
+    close(fds[0]);
+
+    assert_int_equal(omni_store_stats(ctx->st, &stats, err), OMNI_STORE_OK);
+    assert_int_equal(stats.map_size, 64 * TEST_MIB);
+
+    /* a snapshot from before the growth stays open meanwhile */
+    assert_int_equal(omni_store_read_begin(ctx->st, err), OMNI_STORE_OK);
+
+    i = 1;
+    assert_int_equal(write(fds[1], &i, sizeof(i)), sizeof(i));
+    close(fds[1]);
+
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    assert_false(test_has_session(ctx->st, "g00000"));
+
+    /* no remap under an open read: the write fails cleanly */
+    test_session(&s, "first", "", 1, 1, "");
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_ERROR);
+    assert_non_null(strstr(err, "grew in another process"));
+    omni_store_read_end(ctx->st);
+
+    /* the first thing after is a write: it adopts the size itself */
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_stats(ctx->st, &stats, err), OMNI_STORE_OK);
+    assert_true(stats.entries[OMNI_STORE_DB_SESSIONS] > 1000);
+    last = (int) stats.entries[OMNI_STORE_DB_SESSIONS] - 2;   /* "first" */
+    assert_true(stats.map_size == 80 * TEST_MIB);
+
+    snprintf(id, sizeof(id), "g%05d", last);
+    assert_true(test_has_session(ctx->st, id));
+    assert_true(test_has_session(ctx->st, "g00000"));
+    test_put_session(ctx->st, "after", "", 1, 1);
+
+    /* this process does not grow the map under an open read either */
+    assert_int_equal(omni_store_read_begin(ctx->st, err), OMNI_STORE_OK);
+
+    rc = OMNI_STORE_OK;
+
+    for (i = last + 1; i < last + 4000; i++) {
+        snprintf(id, sizeof(id), "g%05d", i);
+        test_session(&s, id, "", TEST_NOW, TEST_NOW, context);
+
+        rc = omni_store_session_put(ctx->st, &s, err);
+        if (rc != OMNI_STORE_OK) {
+            break;
+        }
+    }
+
+    assert_int_equal(rc, OMNI_STORE_FULL);
+    assert_non_null(strstr(err, "while a read transaction is open"));
+    omni_store_read_end(ctx->st);
+
+    /* and grows past its 80 MiB once the read is over */
+    for (last = i; i < last + 20000; i++) {
+        snprintf(id, sizeof(id), "g%05d", i);
+        test_session(&s, id, "", TEST_NOW, TEST_NOW, context);
+        assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                         OMNI_STORE_OK);
+
+        assert_int_equal(omni_store_stats(ctx->st, &stats, err),
+                         OMNI_STORE_OK);
+        if (stats.map_size > 80 * TEST_MIB) {
+            break;
+        }
+    }
+
+    assert_int_equal(stats.map_size, 160 * TEST_MIB);
+    assert_true(test_has_session(ctx->st, id));
+}
+
+
+/* processes */
+
+static void
+test_fork_shared(void **state)
+{
+    int            i, status, seen, polls;
+    char           err[OMNI_STORE_ERRLEN], id[16];
+    pid_t          pid;
+    test_ctx_t    *ctx;
+    omni_store_t  *st;
+
+    ctx = *state;
+
+    test_put_session(ctx->st, "parent", "", 1, 1);
+
+    pid = test_fork(ctx, 1);
+
+    if (pid == 0) {
+        /* the child opens its own environment, never the inherited one */
+        st = omni_store_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE,
+                             err);
+        if (st == NULL) {
+            _exit(2);
+        }
+
+        if (!test_has_session(st, "parent")) {
+            _exit(3);
+        }
+
+        for (i = 0; i < 300; i++) {
+            snprintf(id, sizeof(id), "w%03d", i);
+            test_put_session(st, id, "kid", 1, 1);
+
+            if (i % 50 == 0) {
+                usleep(2000);
+            }
+        }
+
+        omni_store_close(st);
+        _exit(0);
+    }
+
+    /* the parent reads while the child writes; writes appear in order */
+    seen = 0;
+
+    for (polls = 0; polls < 20000 && seen < 300; polls++) {
+        assert_int_equal(omni_store_read_begin(ctx->st, err), OMNI_STORE_OK);
+
+        while (seen < 300) {
+            snprintf(id, sizeof(id), "w%03d", seen);
+            if (!test_has_session(ctx->st, id)) {
+                break;
+            }
+
+            seen++;
+        }
+
+        omni_store_read_end(ctx->st);
+
+        if (seen < 300) {
+            usleep(200);
+        }
+    }
+
+    assert_int_equal(seen, 300);
+
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    /* and the parent's handle still writes */
+    test_put_session(ctx->st, "parent2", "", 1, 1);
+    assert_true(test_has_session(ctx->st, "w299"));
+}
+
+
+static void
+test_kill_one(test_ctx_t *ctx, int round, int sync_mode, int kill_after)
+{
+    int                   i, fds[2], v, last, status, rc;
+    char                  err[OMNI_STORE_ERRLEN], id[32];
+    pid_t                 pid;
+    omni_store_t         *st;
+    omni_store_session_t  s;
+
+    assert_int_equal(pipe(fds), 0);
+
+    pid = test_fork(ctx, 1);
+
+    if (pid == 0) {
+        close(fds[0]);
+
+        st = omni_store_open(ctx->dir, TEST_MAP_MAX, sync_mode, err);
+        if (st == NULL) {
+            _exit(2);
+        }
+
+        for (i = 0; i < 1000000; i++) {
+            snprintf(id, sizeof(id), "k%d-%d", round, i);
+            test_session(&s, id, "victim", i, i, "{\"n\":1}");
+
+            if (omni_store_session_put(st, &s, err) != OMNI_STORE_OK) {
+                _exit(3);
+            }
+
+            /* acknowledged: committed */
+            if (write(fds[1], &i, sizeof(i)) != (ssize_t) sizeof(i)) {
+                _exit(4);
+            }
+        }
+
+        _exit(5);
+    }
+
+    close(fds[1]);
+
+    last = -1;
+
+    while (last < kill_after) {
+        rc = test_read_int(fds[0], &v, 5000);
+        assert_int_equal(rc, 1);
+        last = v;
+    }
+
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+
+    /* what it acknowledged before dying */
+    while (test_read_int(fds[0], &v, 1000) == 1) {
+        last = v;
+    }
+
+    close(fds[0]);
+
+    for (i = 0; i <= last; i++) {
+        snprintf(id, sizeof(id), "k%d-%d", round, i);
+        assert_true(test_has_session(ctx->st, id));
+    }
+
+    /* a writer killed holding the write lock must not block this one */
+    snprintf(id, sizeof(id), "after-%d", round);
+    test_put_session(ctx->st, id, "", 1, 1);
+}
+
+
+/* a child killed while it holds the write lock, deterministically */
+static void
+test_kill_holder(test_ctx_t *ctx)
+{
+    int       fds[2], v, status;
+    pid_t     pid;
+    MDB_env  *env;
+    MDB_txn  *txn;
+    MDB_dbi   dbi;
+    MDB_val   k, d;
+
+    assert_int_equal(pipe(fds), 0);
+
+    pid = test_fork(ctx, 0);
+
+    if (pid == 0) {
+        close(fds[0]);
+
+        if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 8) != 0
+            || mdb_env_set_mapsize(env, 64 * TEST_MIB) != 0
+            || mdb_env_open(env, ctx->dir, MDB_NOTLS, 0600) != 0
+            || mdb_txn_begin(env, NULL, 0, &txn) != 0
+            || mdb_dbi_open(txn, "sessions", 0, &dbi) != 0)
+        {
+            _exit(2);
+        }
+
+        k.mv_data = "uncommitted";
+        k.mv_size = 11;
+        d.mv_data = "x";
+        d.mv_size = 1;
+
+        if (mdb_put(txn, dbi, &k, &d, 0) != 0) {
+            _exit(3);
+        }
+
+        v = 1;
+        if (write(fds[1], &v, sizeof(v)) != (ssize_t) sizeof(v)) {
+            _exit(4);
+        }
+
+        pause();
+        _exit(5);
+    }
+
+    close(fds[1]);
+
+    assert_int_equal(test_read_int(fds[0], &v, 5000), 1);
+    close(fds[0]);
+
+    /* even opening needs no write lock now */
+    ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
+    assert_false(test_has_session(ctx->st, "uncommitted"));
+
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+
+    /* the lock is recovered, the half-done transaction is gone */
+    test_put_session(ctx->st, "after-holder", "", 1, 1);
+    assert_false(test_has_session(ctx->st, "uncommitted"));
+}
+
+
+static void
+test_kill_writer(void **state)
+{
+    char                err[OMNI_STORE_ERRLEN];
+    test_ctx_t         *ctx;
+    omni_store_stats_t  stats;
+
+    ctx = *state;
+
+    /* a lock never recovered would hang: fail loudly instead */
+    alarm(60);
+
+    test_kill_holder(ctx);
+    test_kill_one(ctx, 0, OMNI_STORE_SYNC_NONE, 500);
+    test_kill_one(ctx, 1, OMNI_STORE_SYNC_NONE, 1234);
+    test_kill_one(ctx, 2, OMNI_STORE_SYNC_FULL, 20);
+
+    omni_store_close(ctx->st);
+    ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_FULL);
+
+    assert_true(test_has_session(ctx->st, "after-2"));
+    assert_true(test_has_session(ctx->st, "k1-1234"));
+    assert_int_equal(omni_store_stats(ctx->st, &stats, err), OMNI_STORE_OK);
+    assert_true(stats.entries[OMNI_STORE_DB_SESSIONS] > 1500);
+    assert_true(test_has_session(ctx->st, "after-holder"));
+
+    alarm(0);
+}
+
+
+int
+main(void)
+{
+#define TEST(name)  cmocka_unit_test_setup_teardown(name, test_setup,         \
+                                                    test_teardown)
+
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_open_errors),
+        TEST(test_reopen),
+        TEST(test_format_mismatch),
+        TEST(test_stats),
+        TEST(test_read_txn),
+        TEST(test_session_crud),
+        TEST(test_session_invalid),
+        TEST(test_session_touch),
+        TEST(test_sessions_by_customer),
+        TEST(test_session_purge),
+        TEST(test_identity),
+        TEST(test_identity_limit),
+        TEST(test_merge),
+        TEST(test_merge_loop_safe),
+        TEST(test_revocations),
+        TEST(test_revocations_list_purge),
+        TEST(test_journey_order),
+        TEST(test_journey_bounds),
+        TEST(test_map_full),
+        TEST(test_map_grow),
+        TEST(test_fork_shared),
+        TEST(test_kill_writer),
+    };
+
+#undef TEST
+
+    return cmocka_run_group_tests_name("omni_store", tests,
+                                       test_group_setup, test_group_teardown);
+}
