@@ -51,6 +51,8 @@ typedef struct {
     char             *kid;         /* NULL when the key has none */
     char             *source;      /* "file" or "file#index", for messages */
     EVP_PKEY         *pkey;        /* RSA and EC */
+    EVP_MD_CTX       *verify[3];   /* SHA-256/384/512 verifiers, set up
+                                      once: per request they are copied */
     unsigned char    *secret;      /* HMAC */
     size_t            secret_len;
 } omni_key_t;

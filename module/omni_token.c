@@ -68,9 +68,10 @@ static omni_token_rc_t omni_token_check_signature(
 static int omni_signature_verify(const omni_key_t *key, int alg,
     const unsigned char *input, size_t inlen, const unsigned char *sig,
     size_t siglen);
-static int omni_ecdsa_verify(EVP_PKEY *pkey, const EVP_MD *md,
+static int omni_ecdsa_verify(const omni_key_t *key, int alg,
     const unsigned char *input, size_t inlen, const unsigned char *sig,
     size_t siglen);
+static EVP_MD_CTX *omni_verifier(const omni_key_t *key, int alg);
 static const EVP_MD *omni_alg_md(int alg);
 static omni_token_rc_t omni_token_check_claims(const omni_token_conf_t *conf,
     time_t now, omni_token_t *tok);
@@ -416,16 +417,15 @@ omni_signature_verify(const omni_key_t *key, int alg,
         return siglen == maclen && CRYPTO_memcmp(mac, sig, maclen) == 0;
 
     case OMNI_KEY_EC:
-        return omni_ecdsa_verify(key->pkey, md, input, inlen, sig, siglen);
+        return omni_ecdsa_verify(key, alg, input, inlen, sig, siglen);
 
     default: /* OMNI_KEY_RSA */
-        mctx = EVP_MD_CTX_new();
+        mctx = omni_verifier(key, alg);
         if (mctx == NULL) {
             return 0;
         }
 
-        ok = EVP_DigestVerifyInit(mctx, NULL, md, NULL, key->pkey) == 1
-             && EVP_DigestVerify(mctx, sig, siglen, input, inlen) == 1;
+        ok = EVP_DigestVerify(mctx, sig, siglen, input, inlen) == 1;
 
         EVP_MD_CTX_free(mctx);
 
@@ -435,7 +435,7 @@ omni_signature_verify(const omni_key_t *key, int alg,
 
 
 static int
-omni_ecdsa_verify(EVP_PKEY *pkey, const EVP_MD *md,
+omni_ecdsa_verify(const omni_key_t *key, int alg,
     const unsigned char *input, size_t inlen, const unsigned char *sig,
     size_t siglen)
 {
@@ -447,7 +447,7 @@ omni_ecdsa_verify(EVP_PKEY *pkey, const EVP_MD *md,
     unsigned char  *der;
 
     /* JWS carries R || S of the curve's size (RFC 7518 3.4), not DER */
-    half = (size_t) (EVP_PKEY_get_bits(pkey) + 7) / 8;
+    half = (size_t) (EVP_PKEY_get_bits(key->pkey) + 7) / 8;
     if (siglen != 2 * half) {
         return 0;
     }
@@ -474,18 +474,40 @@ omni_ecdsa_verify(EVP_PKEY *pkey, const EVP_MD *md,
     }
 
     ok = 0;
-    mctx = EVP_MD_CTX_new();
+    mctx = omni_verifier(key, alg);
 
     if (mctx != NULL) {
-        ok = EVP_DigestVerifyInit(mctx, NULL, md, NULL, pkey) == 1
-             && EVP_DigestVerify(mctx, der, (size_t) derlen, input, inlen)
-                == 1;
+        ok = EVP_DigestVerify(mctx, der, (size_t) derlen, input, inlen) == 1;
         EVP_MD_CTX_free(mctx);
     }
 
     OPENSSL_free(der);
 
     return ok;
+}
+
+
+/* A fresh copy of the key's verifier for alg's hash, or NULL. */
+
+static EVP_MD_CTX *
+omni_verifier(const omni_key_t *key, int alg)
+{
+    EVP_MD_CTX  *mctx, *tmpl;
+
+    /* algorithms come in SHA-256, SHA-384, SHA-512 triples */
+    tmpl = key->verify[(alg - OMNI_ALG_HS256) % 3];
+    if (tmpl == NULL) {
+        return NULL;
+    }
+
+    mctx = EVP_MD_CTX_new();
+
+    if (mctx != NULL && EVP_MD_CTX_copy_ex(mctx, tmpl) != 1) {
+        EVP_MD_CTX_free(mctx);
+        return NULL;
+    }
+
+    return mctx;
 }
 
 
