@@ -197,7 +197,7 @@ local function decode_string(s, pos)
         end
 
         local e = byte(s, j + 1)
-        if e == 117 then                                -- \uXXXX
+        if e == 117 then                                -- \u and four hex digits
             local cp = read_hex4(s, j + 2)
             i = j + 6
             if cp >= 0xD800 and cp <= 0xDBFF then
