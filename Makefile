@@ -78,7 +78,12 @@ $(NGX_BUILD)/objs/Makefile: config $(NGINX_SRC)/conf_flags
 $(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
-tools: $(BIN)/omni-jwt
+tools: $(BIN)/omni-jwt $(BIN)/omnictl
+
+$(BIN)/omnictl: tools/omnictl.c module/omni_store.c module/omni_store.h
+	@mkdir -p $(BIN)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ tools/omnictl.c \
+	    module/omni_store.c -llmdb -ljansson
 
 # the plugins' native helpers as a Lua C module, for the runner and specs
 lib: $(LIB)/omni_crypto.so $(LIB)/omni_json_native.so

@@ -16,6 +16,8 @@
 #define NGX_HTTP_OMNI_LOG_VALUE_MAX  64
 
 
+static ngx_int_t ngx_http_omni_revocation(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx);
 static void ngx_http_omni_bearer(ngx_http_request_t *r, ngx_str_t *token);
 static u_char *ngx_http_omni_log_value(u_char *buf, const char *s);
 
@@ -47,7 +49,7 @@ ngx_http_omni_jwt_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
     if (rc == OMNI_TOKEN_OK) {
         ctx->authenticated = 1;
-        return NGX_OK;
+        return ngx_http_omni_revocation(r, ctx);
     }
 
     if (rc == OMNI_TOKEN_NO_MEMORY) {
@@ -67,6 +69,62 @@ ngx_http_omni_jwt_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "omni: token rejected: %s (%s), kid: %s, sub: %s",
                   ctx->error.code, ctx->error.message, kid, sub);
+
+    return NGX_HTTP_UNAUTHORIZED;
+}
+
+
+/*
+ * A verified token may still be revoked: by its jti, or all tokens of its
+ * subject issued before a time.  Read from the shared store on every
+ * request, so a revocation holds at once in every worker.
+ */
+
+static ngx_int_t
+ngx_http_omni_revocation(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
+{
+    int                         rc, rule;
+    char                        err[OMNI_STORE_ERRLEN];
+    u_char                      sub[NGX_HTTP_OMNI_LOG_VALUE_MAX + 3];
+    ngx_http_omni_main_conf_t  *omcf;
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+
+    if (omcf->store == NULL) {
+        return NGX_OK;
+    }
+
+    rc = omni_store_is_revoked(omcf->store, ctx->token.jti, NULL,
+                               ctx->token.sub, (int64_t) ctx->token.iat,
+                               &rule, err);
+
+    if (rc == OMNI_STORE_INVALID) {
+        /* a jti or sub no revocation can name: none can apply */
+        return NGX_OK;
+    }
+
+    if (rc != OMNI_STORE_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "omni: revocation check failed: %s", err);
+        return NGX_ERROR;
+    }
+
+    if (rule == OMNI_STORE_REVOKED_NONE) {
+        return NGX_OK;
+    }
+
+    ctx->authenticated = 0;
+    ctx->error.status = NGX_HTTP_UNAUTHORIZED;
+    ctx->error.code = "token_revoked";
+    ctx->error.message = (rule == OMNI_STORE_REVOKED_JTI)
+                         ? "token is revoked"
+                         : "tokens of this subject are revoked";
+
+    *ngx_http_omni_log_value(sub, ctx->token.sub) = '\0';
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "omni: token rejected: token_revoked (%s), sub: %s",
+                  ctx->error.message, sub);
 
     return NGX_HTTP_UNAUTHORIZED;
 }

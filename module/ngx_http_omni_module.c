@@ -28,6 +28,8 @@ static char *ngx_http_omni_channel(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_omni_auth(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_omni_store(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void *ngx_http_omni_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_omni_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -173,6 +175,13 @@ static ngx_command_t  ngx_http_omni_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_omni_main_conf_t, memory),
       &ngx_http_omni_memory_bounds },
+
+    { ngx_string("omni_store"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_http_omni_store,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("omni_channel"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -334,8 +343,33 @@ ngx_http_omni_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_omni_main_conf_t *omcf = conf;
 
+    ngx_file_info_t  fi;
+
     ngx_conf_init_msec_value(omcf->timeout, 50);
     ngx_conf_init_size_value(omcf->memory, 32 * 1024 * 1024);
+
+    if (omcf->store_dir.len) {
+        if (ngx_conf_full_name(cf->cycle, &omcf->store_dir, 1) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_file_info(omcf->store_dir.data, &fi) == NGX_FILE_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "omni_store directory \"%V\" is not there",
+                               &omcf->store_dir);
+            return NGX_CONF_ERROR;
+        }
+
+        if (!ngx_is_dir(&fi)
+            || access((const char *) omcf->store_dir.data,
+                      R_OK|W_OK|X_OK) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "omni_store \"%V\" is not a writable "
+                               "directory", &omcf->store_dir);
+            return NGX_CONF_ERROR;
+        }
+    }
 
     if (omcf->plugins.len == 0) {
         return NGX_CONF_OK;
@@ -363,15 +397,30 @@ ngx_http_omni_init_main_conf(ngx_conf_t *cf, void *conf)
 static ngx_int_t
 ngx_http_omni_init_process(ngx_cycle_t *cycle)
 {
+    char                        err[OMNI_STORE_ERRLEN];
     ngx_http_omni_main_conf_t  *omcf;
 
     omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_omni_module);
 
-    if (omcf == NULL || omcf->plugins.len == 0) {
+    if (omcf == NULL) {
         return NGX_OK;
     }
 
-    /* a VM never crosses a fork: each worker builds its own */
+    /* neither an LMDB environment nor a VM may cross a fork */
+    if (omcf->store_dir.len) {
+        omcf->store = omni_store_open((const char *) omcf->store_dir.data,
+                                      omcf->store_max,
+                                      (int) omcf->store_sync, err);
+        if (omcf->store == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "omni: %s", err);
+            return NGX_ERROR;
+        }
+    }
+
+    if (omcf->plugins.len == 0) {
+        return NGX_OK;
+    }
+
     return ngx_http_omni_plugins_load(cycle->log, omcf, &omcf->vm);
 }
 
@@ -386,6 +435,11 @@ ngx_http_omni_exit_process(ngx_cycle_t *cycle)
     if (omcf && omcf->vm) {
         omni_lua_free(omcf->vm);
         omcf->vm = NULL;
+    }
+
+    if (omcf && omcf->store) {
+        omni_store_close(omcf->store);
+        omcf->store = NULL;
     }
 }
 
@@ -752,6 +806,69 @@ ngx_http_omni_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                &value[i]);
             return NGX_CONF_ERROR;
         }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_omni_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_omni_main_conf_t *omcf = conf;
+
+    ssize_t      size;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    if (omcf->store_dir.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    omcf->store_dir = value[1];
+    omcf->store_max = 1024 * 1024 * 1024;
+    omcf->store_sync = OMNI_STORE_SYNC_FULL;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "max=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            size = ngx_parse_size(&s);
+            if (size == NGX_ERROR || size < 1024 * 1024) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid omni_store size \"%V\", "
+                                   "1m at least", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            omcf->store_max = (size_t) size;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "sync=full") == 0) {
+            omcf->store_sync = OMNI_STORE_SYNC_FULL;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "sync=meta") == 0) {
+            omcf->store_sync = OMNI_STORE_SYNC_META;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "sync=none") == 0) {
+            omcf->store_sync = OMNI_STORE_SYNC_NONE;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", expected "
+                           "\"max=size\" or \"sync=full|meta|none\"",
+                           &value[i]);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

@@ -12,6 +12,7 @@
 
 #include "omni_keys.h"
 #include "omni_lua.h"
+#include "omni_store.h"
 #include "omni_token.h"
 
 
@@ -28,6 +29,11 @@ typedef struct {
     ngx_array_t                 channels;       /* of ngx_http_omni_ref_t */
     ngx_int_t                   request_id_index;
     omni_lua_t                 *vm;             /* this worker's VM */
+
+    ngx_str_t                   store_dir;      /* omni_store */
+    size_t                      store_max;
+    ngx_uint_t                  store_sync;
+    omni_store_t               *store;          /* this worker's env */
 } ngx_http_omni_main_conf_t;
 
 

@@ -198,6 +198,7 @@ omni_token_release(omni_token_t *tok)
     tok->kid = NULL;
     tok->sub = NULL;
     tok->iss = NULL;
+    tok->jti = NULL;
 }
 
 
@@ -598,6 +599,9 @@ omni_token_check_claims(const omni_token_conf_t *conf, time_t now,
         return omni_token_fail(tok, OMNI_TOKEN_ISSUED_IN_FUTURE,
                                "token is issued in the future");
     }
+
+    tok->iat = (rc == OMNI_CLAIM_FOUND) ? iat : -1;
+    tok->jti = jwt_get_grant(tok->jwt, "jti");
 
     tok->iss = jwt_get_grant(tok->jwt, "iss");
 

@@ -62,6 +62,8 @@ typedef struct {
     const char            *kid;
     const char            *sub;          /* claims, set once parsed */
     const char            *iss;
+    const char            *jti;
+    double                 iat;          /* -1 when the token has none */
     const omni_key_t      *key;          /* the key that verified it */
     char                  *roles[OMNI_TOKEN_MAX_ROLES];
     size_t                 nroles;
