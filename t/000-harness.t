@@ -201,6 +201,28 @@ $b->set_var(TOKEN_OK => 'good-token');
 $b->write_file('html/index.html', "index page\n");
 run_blocks($b);
 
+# block_defaults: sections a block does not have come from the defaults
+my $d = Omni::Test->new;
+$d->block_defaults(config => 'location / { return 200 "default config"; }');
+$d->block_defaults(http_config => 'add_header X-Default yes;');
+run_blocks($d, <<'EOF');
+=== TEST defaults 1: both sections come from the defaults
+--- request
+GET /
+--- response_headers
+X-Default: yes
+--- response_body
+default config
+
+=== TEST defaults 2: a block's own section wins
+--- config
+location / { return 200 "own config"; }
+--- request
+GET /
+--- response_body
+own config
+EOF
+
 done_testing();
 
 __DATA__

@@ -59,6 +59,15 @@ $t->set_var(TOKEN_CLAIMS => mint(alg => 'RS256', key => $k->{rsa}{key},
 $t->set_var(TOKEN_CTRL => mint(alg => 'HS256', key => $k->{hs64},
     sub => 'bob', 'claim-json' => 'name="evil\r\nX-Injected: 1"'));
 
+$t->block_defaults(http_config => <<'END');
+%%KEYS%%
+%%UPSTREAM%%
+END
+
+$t->block_defaults(config => <<'END');
+location /api { omni_gateway on; %%FORWARD%% }
+END
+
 run_blocks($t);
 
 like(Omni::Jwt::slurp($t->prefix . '/omni_access.log'),
@@ -69,11 +78,6 @@ done_testing();
 __DATA__
 
 === TEST 1: HS256 accepted
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -82,11 +86,6 @@ Authorization: Bearer %%TOKEN_HS256%%
 --- response_body_like: ^sub=user-HS256 .* alg=HS256
 
 === TEST 2: HS384 accepted
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -95,11 +94,6 @@ Authorization: Bearer %%TOKEN_HS384%%
 --- response_body_like: ^sub=user-HS384 .* alg=HS384
 
 === TEST 3: HS512 accepted
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -108,11 +102,6 @@ Authorization: Bearer %%TOKEN_HS512%%
 --- response_body_like: ^sub=user-HS512 .* alg=HS512
 
 === TEST 4: RS256 accepted
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -121,11 +110,6 @@ Authorization: Bearer %%TOKEN_RS256%%
 --- response_body_like: ^sub=user-RS256 .* alg=RS256
 
 === TEST 5: RS384 accepted
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -134,11 +118,6 @@ Authorization: Bearer %%TOKEN_RS384%%
 --- response_body_like: ^sub=user-RS384 .* alg=RS384
 
 === TEST 6: RS512 accepted
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -147,11 +126,6 @@ Authorization: Bearer %%TOKEN_RS512%%
 --- response_body_like: ^sub=user-RS512 .* alg=RS512
 
 === TEST 7: ES256 accepted
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -160,11 +134,6 @@ Authorization: Bearer %%TOKEN_ES256%%
 --- response_body_like: ^sub=user-ES256 .* alg=ES256
 
 === TEST 8: ES384 accepted
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -173,11 +142,6 @@ Authorization: Bearer %%TOKEN_ES384%%
 --- response_body_like: ^sub=user-ES384 .* alg=ES384
 
 === TEST 9: ES512 accepted
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -186,11 +150,6 @@ Authorization: Bearer %%TOKEN_ES512%%
 --- response_body_like: ^sub=user-ES512 .* alg=ES512
 
 === TEST 10: the Bearer scheme is case-insensitive and spaces are trimmed
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -199,11 +158,6 @@ Authorization: bEaReR    %%TOKEN_RS256%%
 --- response_body_like: ^sub=user-RS256 
 
 === TEST 11: variables carry sub, roles, claims, named claims, kid, iss
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -212,11 +166,6 @@ Authorization: Bearer %%TOKEN_CLAIMS%%
 --- response_body_like: ^sub=alice roles=agent,vip claims=\{"exp":\d+,"iat":\d+,"iss":"https://idp.example","name":"Alice Liddell","roles":\["agent","vip"\],"sub":"alice","tier":3\} name=Alice Liddell tier=3 kid= alg=RS256 iss=https://idp.example
 
 === TEST 12: a claim with CR/LF never reaches a header
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -227,11 +176,6 @@ Authorization: Bearer %%TOKEN_CTRL%%
 claim "name" has control characters, not exposed
 
 === TEST 13: no token
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- error_code: 401
@@ -244,11 +188,6 @@ Content-Type: application/json
 omni: token rejected: token_missing (no token), kid: -, sub: -
 
 === TEST 14: another scheme is no bearer token
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -258,11 +197,6 @@ Authorization: Basic dXNlcjpwYXNz
 {"error":"token_missing","message":"no token"}
 
 === TEST 15: a rejection is RFC 6750 and logged once at info, without the token
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -280,9 +214,6 @@ omni: token rejected: signature_invalid (signature is invalid), kid: -, sub: -
 [error]
 
 === TEST 16: locations without omni_gateway are untouched
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
 --- config
 location /api { omni_gateway on; %%FORWARD%% }
 location /open { omni_gateway off; %%FORWARD%% }
@@ -293,9 +224,6 @@ GET /open
 sub= roles= claims= name= tier= kid= alg= iss=
 
 === TEST 17: token from a cookie
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
 --- config
 location /api { omni_gateway on; omni_jwt_token $cookie_access_token; %%FORWARD%% }
 --- request
@@ -306,9 +234,6 @@ Cookie: theme=dark; access_token=%%TOKEN_ES256%%
 --- response_body_like: ^sub=user-ES256 
 
 === TEST 18: with a custom source the Authorization header is ignored
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
 --- config
 location /api { omni_gateway on; omni_jwt_token $arg_access_token; %%FORWARD%% }
 --- request
@@ -319,9 +244,6 @@ Authorization: Bearer %%TOKEN_ES256%%
 --- response_body_like: "token_missing"
 
 === TEST 19: token from a query argument
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
 --- config
 location /api { omni_gateway on; omni_jwt_token $arg_access_token; %%FORWARD%% }
 --- request
@@ -330,11 +252,6 @@ GET /api?x=1&access_token=%%TOKEN_HS256%%
 --- response_body_like: ^sub=user-HS256 
 
 === TEST 20: a rejected POST discards its body and keeps the answer clean
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 POST /api
 --- request_body
@@ -344,11 +261,6 @@ POST /api
 {"error":"token_missing","message":"no token"}
 
 === TEST 21: HEAD gets the status and headers only
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 HEAD /api
 --- error_code: 401
@@ -372,9 +284,6 @@ Authorization: Bearer x.y.z
 --- response_body_like: "token_malformed"
 
 === TEST 23: satisfy any: another access module may let the request in
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
 --- config
 location /api { satisfy any; allow 127.0.0.1; deny all; omni_gateway on; %%FORWARD%% }
 --- request
@@ -386,9 +295,6 @@ GET /api
 sub= roles= claims= name= tier= kid= alg= iss=
 
 === TEST 24: satisfy any: when nothing lets it in, the challenge stays
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
 --- config
 location /api { satisfy any; deny all; omni_gateway on; %%FORWARD%% }
 --- request

@@ -80,6 +80,15 @@ $t->set_var(KID_NUMBER => forge('{"alg":"HS256","typ":"JWT","kid":7}',
                                 $claims, slurp($k->{hs32})));
 $t->set_var(NOT_JSON => b64url('{"alg":') . '.' . b64url($claims) . '.AAAA');
 
+$t->block_defaults(http_config => <<'END');
+%%KEYS%%
+%%UPSTREAM%%
+END
+
+$t->block_defaults(config => <<'END');
+%%LOCATION%%
+END
+
 run_blocks($t);
 
 done_testing();
@@ -87,11 +96,6 @@ done_testing();
 __DATA__
 
 === TEST 1: a good token passes (control)
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -101,11 +105,6 @@ Authorization: Bearer %%GOOD%%
 sub=alice
 
 === TEST 2: alg none
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -114,11 +113,6 @@ Authorization: Bearer %%ALG_NONE_LOWER%%
 --- response_body_like: "alg_not_allowed"
 
 === TEST 3: alg None
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -127,11 +121,6 @@ Authorization: Bearer %%ALG_NONE_TITLE%%
 --- response_body_like: "alg_not_allowed"
 
 === TEST 4: alg NONE
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -140,11 +129,6 @@ Authorization: Bearer %%ALG_NONE_UPPER%%
 --- response_body_like: "alg_not_allowed"
 
 === TEST 5: alg nOnE
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -156,8 +140,6 @@ Authorization: Bearer %%ALG_NONE_MIXED%%
 --- http_config
 omni_jwt_key %%PREFIX%%/keys/rsa.pub;
 %%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -167,11 +149,6 @@ Authorization: Bearer %%CONFUSED_NOKID%%
 {"error":"alg_not_allowed","message":"no key is pinned to HS256"}
 
 === TEST 7: HS256 signed with the RSA public key, kid of the RSA key
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -183,11 +160,6 @@ Authorization: Bearer %%CONFUSED_KID%%
 token rejected: alg_not_allowed (key is not pinned to HS256), kid: "rsa1"
 
 === TEST 8: an algorithm the key with that kid is not pinned to
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -196,11 +168,6 @@ Authorization: Bearer %%WRONG_KEY_ALG%%
 --- response_body_like: "alg_not_allowed"
 
 === TEST 9: a kid that names no key
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -212,11 +179,6 @@ Authorization: Bearer %%UNKNOWN_KID%%
 kid: "rsa9"
 
 === TEST 10: signed by another key under a known kid
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -225,11 +187,6 @@ Authorization: Bearer %%OTHER_SIGNER%%
 --- response_body_like: "signature_invalid"
 
 === TEST 11: payload changed after signing
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -240,11 +197,6 @@ Authorization: Bearer %%TAMPERED%%
 sub: "admin"
 
 === TEST 12: signature stripped
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -253,11 +205,6 @@ Authorization: Bearer %%NO_SIGNATURE%%
 --- response_body_like: "signature_invalid"
 
 === TEST 13: ES256 signature one byte short
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -266,11 +213,6 @@ Authorization: Bearer %%ES_SHORT%%
 --- response_body_like: "signature_invalid"
 
 === TEST 14: unknown crit header
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -283,8 +225,6 @@ Authorization: Bearer %%CRIT%%
 %%KEYS%%
 large_client_header_buffers 4 32k;
 %%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -294,9 +234,6 @@ Authorization: Bearer %%HUGE%%
 {"error":"token_too_large","message":"token is longer than 8192 bytes"}
 
 === TEST 16: a lower cap set by omni_jwt_max_length
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
 --- config
 omni_jwt_max_length 512;
 %%LOCATION%%
@@ -308,11 +245,6 @@ Authorization: Bearer %%BIGGISH%%
 --- response_body_like: "token_too_large"
 
 === TEST 17: an algorithm the gateway does not know
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -321,11 +253,6 @@ Authorization: Bearer %%PS256%%
 --- response_body_like: "token_malformed|alg_not_allowed"
 
 === TEST 18: two parts only
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -335,11 +262,6 @@ Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0
 {"error":"token_malformed","message":"token must have three parts"}
 
 === TEST 19: five parts (JWE) are not a JWS
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -348,11 +270,6 @@ Authorization: Bearer a.b.c.d.e
 --- response_body_like: "token_malformed"
 
 === TEST 20: characters outside base64url
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -362,11 +279,6 @@ Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0=.abc+/
 {"error":"token_malformed","message":"token has characters outside base64url"}
 
 === TEST 21: a header that is not JSON
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -376,11 +288,6 @@ Authorization: Bearer %%NOT_JSON%%
 {"error":"token_malformed","message":"token is not a valid JWS"}
 
 === TEST 22: typ other than JWT
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers
@@ -389,11 +296,6 @@ Authorization: Bearer %%AT_JWT%%
 --- response_body_like: "token_malformed"
 
 === TEST 23: a kid that is not a string
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-%%LOCATION%%
 --- request
 GET /api
 --- more_headers

@@ -49,6 +49,15 @@ $t->set_var(SUB_NUMBER => mint(alg => 'HS256', key => $k->{hs32},
 $t->set_var(SUB_CRLF => mint(alg => 'HS256', key => $k->{hs32},
                              'claim-json' => 'sub="x\r\nInjected: 1"'));
 
+$t->block_defaults(http_config => <<'END');
+%%KEYS%%
+%%UPSTREAM%%
+END
+
+$t->block_defaults(config => <<'END');
+location /api { omni_gateway on; %%FORWARD%% }
+END
+
 run_blocks($t);
 
 done_testing();
@@ -56,11 +65,6 @@ done_testing();
 __DATA__
 
 === TEST 1: expired 30 s ago, no leeway
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -74,9 +78,6 @@ WWW-Authenticate: Bearer error="invalid_token", error_description="token expired
 token rejected: token_expired (token expired), kid: -, sub: "carol"
 
 === TEST 2: expired 30 s ago, 60 s leeway
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
 --- config
 omni_jwt_leeway 60s;
 location /api { omni_gateway on; %%FORWARD%% }
@@ -89,9 +90,6 @@ Authorization: Bearer %%EXPIRED_30S%%
 sub=carol roles=
 
 === TEST 3: expired 30 s ago, 10 s leeway
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
 --- config
 omni_jwt_leeway 10s;
 location /api { omni_gateway on; %%FORWARD%% }
@@ -103,11 +101,6 @@ Authorization: Bearer %%EXPIRED_30S%%
 --- response_body_like: "token_expired"
 
 === TEST 4: not valid for another 30 s
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -121,8 +114,6 @@ Authorization: Bearer %%NBF_30S%%
 %%KEYS%%
 omni_jwt_leeway 1m;
 %%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -132,11 +123,6 @@ Authorization: Bearer %%NBF_30S%%
 sub=carol roles=
 
 === TEST 6: issued in the future
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -145,11 +131,6 @@ Authorization: Bearer %%IAT_FUTURE%%
 --- response_body_like: "token_issued_in_future"
 
 === TEST 7: no exp is refused by default
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -159,9 +140,6 @@ Authorization: Bearer %%NO_EXP%%
 {"error":"claim_missing","message":"token has no exp"}
 
 === TEST 8: no exp is accepted with omni_jwt_require_exp off
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
 --- config
 location /api { omni_gateway on; omni_jwt_require_exp off; %%FORWARD%% }
 --- request
@@ -173,11 +151,6 @@ Authorization: Bearer %%NO_EXP%%
 sub=carol roles=
 
 === TEST 9: exp that is not a number
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -187,11 +160,6 @@ Authorization: Bearer %%EXP_STRING%%
 {"error":"claim_invalid","message":"exp is not a number"}
 
 === TEST 10: a fractional exp is a valid NumericDate
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -206,8 +174,6 @@ sub=carol roles=
 omni_jwt_issuer https://a.example;
 omni_jwt_issuer https://b.example;
 %%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -222,8 +188,6 @@ sub=carol roles=
 omni_jwt_issuer https://a.example;
 omni_jwt_issuer https://b.example;
 %%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -237,8 +201,6 @@ Authorization: Bearer %%ISS_C%%
 %%KEYS%%
 omni_jwt_issuer https://a.example;
 %%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -251,8 +213,6 @@ Authorization: Bearer %%PLAIN%%
 %%KEYS%%
 omni_jwt_audience orders;
 %%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -266,8 +226,6 @@ sub=carol roles=
 %%KEYS%%
 omni_jwt_audience orders;
 %%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -281,8 +239,6 @@ sub=carol roles=
 %%KEYS%%
 omni_jwt_audience orders;
 %%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -296,8 +252,6 @@ Authorization: Bearer %%AUD_OTHER%%
 %%KEYS%%
 omni_jwt_audience orders;
 %%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -306,11 +260,6 @@ Authorization: Bearer %%PLAIN%%
 --- response_body_like: "audience_mismatch"
 
 === TEST 18: roles as a JSON array
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -324,8 +273,6 @@ sub=carol roles=agent,supervisor
 %%KEYS%%
 omni_jwt_roles_claim realm_access.roles;
 %%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -339,8 +286,6 @@ sub=carol roles=auditor,admin
 %%KEYS%%
 omni_jwt_roles_claim scope;
 %%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -354,8 +299,6 @@ sub=carol roles=orders:read,orders:write
 %%KEYS%%
 omni_jwt_roles_claim realm_access.roles;
 %%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -365,11 +308,6 @@ Authorization: Bearer %%ROLES_ARRAY%%
 sub=carol roles=
 
 === TEST 22: roles that are a number
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -379,11 +317,6 @@ Authorization: Bearer %%ROLES_NUMBER%%
 {"error":"claim_invalid","message":"roles claim is neither an array nor a string"}
 
 === TEST 23: a role with a comma
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -392,11 +325,6 @@ Authorization: Bearer %%ROLES_COMMA%%
 --- response_body_like: "claim_invalid"
 
 === TEST 24: more than 64 roles
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -406,11 +334,6 @@ Authorization: Bearer %%ROLES_MANY%%
 {"error":"claim_invalid","message":"more than 64 roles"}
 
 === TEST 25: sub that is not a string
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -420,11 +343,6 @@ Authorization: Bearer %%SUB_NUMBER%%
 {"error":"claim_invalid","message":"sub is not a string"}
 
 === TEST 26: sub with CR/LF
---- http_config
-%%KEYS%%
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers

@@ -62,6 +62,15 @@ $t->set_var(EC_PUB => $k->{ec256}{pub});
 $t->set_var(EC_TOKEN => mint(alg => 'ES256', key => $k->{ec256}{key},
                              sub => 'ec-user'));
 
+$t->block_defaults(http_config => <<'END');
+omni_jwt_jwks %%JWKS%%;
+%%UPSTREAM%%
+END
+
+$t->block_defaults(config => <<'END');
+location /api { omni_gateway on; %%FORWARD%% }
+END
+
 run_blocks($t);
 
 done_testing();
@@ -72,8 +81,6 @@ __DATA__
 --- http_config
 %%ROTATION%%
 %%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -86,8 +93,6 @@ sub=signed-by-old kid=old
 --- http_config
 %%ROTATION%%
 %%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -100,8 +105,6 @@ sub=signed-by-new kid=new
 --- http_config
 %%ROTATION_NOKID%%
 %%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -114,8 +117,6 @@ sub=new-nokid kid=
 --- http_config
 omni_jwt_key %%PREFIX%%/keys/rsa2.pub;
 %%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -124,11 +125,6 @@ Authorization: Bearer %%OLD_NOKID%%
 --- response_body_like: "signature_invalid"
 
 === TEST 5: JWKS RSA key
---- http_config
-omni_jwt_jwks %%JWKS%%;
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -138,11 +134,6 @@ Authorization: Bearer %%J_RSA%%
 sub=jwks-rsa kid=rsa-2026
 
 === TEST 6: JWKS EC key
---- http_config
-omni_jwt_jwks %%JWKS%%;
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -152,11 +143,6 @@ Authorization: Bearer %%J_EC%%
 sub=jwks-ec kid=ec-2026
 
 === TEST 7: JWKS oct key
---- http_config
-omni_jwt_jwks %%JWKS%%;
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -166,11 +152,6 @@ Authorization: Bearer %%J_HS%%
 sub=jwks-hs kid=hs-2026
 
 === TEST 8: JWKS encryption keys never verify
---- http_config
-omni_jwt_jwks %%JWKS%%;
-%%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers
@@ -183,8 +164,6 @@ Authorization: Bearer %%J_ENC%%
 omni_jwt_jwks %%JWKS%%;
 omni_jwt_secret %%HS_KEY%% kid=local;
 %%UPSTREAM%%
---- config
-location /api { omni_gateway on; %%FORWARD%% }
 --- request
 GET /api
 --- more_headers

@@ -30,6 +30,10 @@ $t->set_var(RSA_KEY => $k->{rsa}{key});
 $t->set_var(EC_PUB => $k->{ec256}{pub});
 $t->set_var(HS => $k->{hs32});
 
+$t->block_defaults(config => <<'END');
+location / { omni_gateway on; }
+END
+
 run_blocks($t);
 
 done_testing();
@@ -39,8 +43,6 @@ __DATA__
 === TEST 1: a missing key file
 --- http_config
 omni_jwt_key %%PREFIX%%/keys/missing.pub;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 /keys/missing.pub": No such file or directory
@@ -48,8 +50,6 @@ location / { omni_gateway on; }
 === TEST 2: a file that is no PEM key
 --- http_config
 omni_jwt_key %%PREFIX%%/keys/garbage.pem;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 /keys/garbage.pem" is not a PEM public key or certificate
@@ -57,8 +57,6 @@ location / { omni_gateway on; }
 === TEST 3: a private key where the public one belongs
 --- http_config
 omni_jwt_key %%RSA_KEY%%;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 holds a private key; give the public key
@@ -66,8 +64,6 @@ holds a private key; give the public key
 === TEST 4: an unknown algorithm
 --- http_config
 omni_jwt_key %%RSA_PUB%% alg=RS256,RS257;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 unknown algorithm "RS257" in "alg=RS256,RS257"
@@ -75,8 +71,6 @@ unknown algorithm "RS257" in "alg=RS256,RS257"
 === TEST 5: alg none cannot be pinned
 --- http_config
 omni_jwt_secret %%HS%% alg=none;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 unknown algorithm "none"
@@ -84,8 +78,6 @@ unknown algorithm "none"
 === TEST 6: an RSA key pinned to HMAC
 --- http_config
 omni_jwt_key %%RSA_PUB%% alg=HS256;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 can only be pinned to RS256, RS384 or RS512
@@ -93,8 +85,6 @@ can only be pinned to RS256, RS384 or RS512
 === TEST 7: an EC key pinned to another curve's algorithm
 --- http_config
 omni_jwt_key %%EC_PUB%% alg=ES384;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 can only be pinned to ES256, the algorithm of its curve
@@ -102,8 +92,6 @@ can only be pinned to ES256, the algorithm of its curve
 === TEST 8: a public key given as an HMAC secret
 --- http_config
 omni_jwt_secret %%RSA_PUB%%;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 holds a PEM document; use omni_jwt_key for public keys
@@ -111,8 +99,6 @@ holds a PEM document; use omni_jwt_key for public keys
 === TEST 9: a secret that is too short
 --- http_config
 omni_jwt_secret %%PREFIX%%/keys/short.key;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 /keys/short.key is 10 bytes, HS256 needs at least 32
@@ -120,8 +106,6 @@ location / { omni_gateway on; }
 === TEST 10: an empty secret
 --- http_config
 omni_jwt_secret %%PREFIX%%/keys/empty.key;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 /keys/empty.key" is empty
@@ -129,8 +113,6 @@ location / { omni_gateway on; }
 === TEST 11: a JWKS that is not JSON
 --- http_config
 omni_jwt_jwks %%PREFIX%%/keys/bad.jwks;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 invalid JSON in JWKS
@@ -139,8 +121,6 @@ invalid JSON in JWKS
 === TEST 12: a JWKS without keys
 --- http_config
 omni_jwt_jwks %%PREFIX%%/keys/nokeys.jwks;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 /keys/nokeys.jwks" has no "keys" array
@@ -148,8 +128,6 @@ location / { omni_gateway on; }
 === TEST 13: a JWKS key of an unsupported type
 --- http_config
 omni_jwt_jwks %%PREFIX%%/keys/okp.jwks;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 /keys/okp.jwks#0: unsupported "kty" "OKP"
@@ -157,8 +135,6 @@ location / { omni_gateway on; }
 === TEST 14: a JWKS EC point off its curve
 --- http_config
 omni_jwt_jwks %%PREFIX%%/keys/offcurve.jwks;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 /keys/offcurve.jwks#0
@@ -166,15 +142,11 @@ location / { omni_gateway on; }
 === TEST 15: a kid used twice
 --- http_config
 omni_jwt_jwks %%PREFIX%%/keys/dupkid.jwks;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 duplicate kid "a", also used by
 
 === TEST 16: omni_gateway on without any key
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 JWT authentication is on but no key is configured
@@ -184,8 +156,6 @@ JWT authentication is on but no key is configured
 omni_jwt_secret %%HS%%;
 omni_jwt_leeway 10s;
 omni_jwt_leeway 20s;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 "omni_jwt_leeway" directive is duplicate
@@ -202,8 +172,6 @@ location / { omni_gateway on; omni_gateway off; }
 === TEST 19: an unknown key parameter
 --- http_config
 omni_jwt_key %%RSA_PUB%% use=sig;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 invalid parameter "use=sig"
@@ -212,8 +180,6 @@ invalid parameter "use=sig"
 --- http_config
 omni_jwt_secret %%HS%%;
 omni_jwt_roles_claim realm_access..roles;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 "omni_jwt_roles_claim" directive has an empty path component
@@ -222,8 +188,6 @@ location / { omni_gateway on; }
 --- http_config
 omni_jwt_secret %%HS%%;
 omni_jwt_max_length 10;
---- config
-location / { omni_gateway on; }
 --- must_die
 --- error_log
 value must be between 64 and 1048576

@@ -36,6 +36,10 @@ location /badcontract { omni_channel badcontract; omni_auth off; proxy_pass http
 location /escape { omni_channel escape; omni_auth off; proxy_pass http://127.0.0.1:%%PORT1%%; }
 END
 
+$t->block_defaults(config => <<'END');
+%%LOCATIONS%%
+END
+
 run_blocks($t);
 
 done_testing();
@@ -45,8 +49,6 @@ __DATA__
 === TEST 1: an endless loop is stopped by the time budget
 --- http_config
 %%PLUGINS%%
---- config
-%%LOCATIONS%%
 --- request
 GET /loop
 --- error_code: 500
@@ -59,8 +61,6 @@ loop.lua:
 === TEST 2: ...and the same worker answers the next request
 --- http_config
 %%PLUGINS%%
---- config
-%%LOCATIONS%%
 --- request
 GET /escape
 --- error_code: 200
@@ -70,8 +70,6 @@ escape: ok
 === TEST 3: a loop that swallows the timeout with pcall is stopped too
 --- http_config
 %%PLUGINS%%
---- config
-%%LOCATIONS%%
 --- request
 GET /loop?pcall=1
 --- error_code: 500
@@ -83,8 +81,6 @@ plugin_timeout
 === TEST 4: unbounded allocation hits the memory cap
 --- http_config
 %%PLUGINS%%
---- config
-%%LOCATIONS%%
 --- request
 GET /bomb
 --- error_code: 500
@@ -96,8 +92,6 @@ omni: plugin "bomb" normalize failed: plugin_memory
 === TEST 5: ...and the VM has its memory back for the next request
 --- http_config
 %%PLUGINS%%
---- config
-%%LOCATIONS%%
 --- request
 GET /escape
 --- error_code: 200
@@ -107,8 +101,6 @@ escape: ok
 === TEST 6: a runtime error names the plugin, the function and the line
 --- http_config
 %%PLUGINS%%
---- config
-%%LOCATIONS%%
 --- request
 GET /crash
 --- error_code: 500
@@ -121,8 +113,6 @@ crash.lua:8:
 === TEST 7: no action
 --- http_config
 %%PLUGINS%%
---- config
-%%LOCATIONS%%
 --- request
 GET /badcontract?kind=noaction
 --- error_code: 500
@@ -132,8 +122,6 @@ badcontract: plugin_contract_invalid
 === TEST 8: an action that is no dotted verb
 --- http_config
 %%PLUGINS%%
---- config
-%%LOCATIONS%%
 --- request
 GET /badcontract?kind=verb
 --- error_code: 500
@@ -143,8 +131,6 @@ badcontract: plugin_contract_invalid
 === TEST 9: a function in params cannot be serialised
 --- http_config
 %%PLUGINS%%
---- config
-%%LOCATIONS%%
 --- request
 GET /badcontract?kind=function
 --- error_code: 500
@@ -154,8 +140,6 @@ badcontract: plugin_contract_invalid
 === TEST 10: a string instead of a table
 --- http_config
 %%PLUGINS%%
---- config
-%%LOCATIONS%%
 --- request
 GET /badcontract?kind=string
 --- error_code: 500
@@ -165,8 +149,6 @@ badcontract: plugin_contract_invalid
 === TEST 11: no io in the sandbox
 --- http_config
 %%PLUGINS%%
---- config
-%%LOCATIONS%%
 --- request
 GET /escape?try=io
 --- error_code: 500
@@ -176,8 +158,6 @@ escape: plugin_error
 === TEST 12: no os.execute in the sandbox
 --- http_config
 %%PLUGINS%%
---- config
-%%LOCATIONS%%
 --- request
 GET /escape?try=os
 --- error_code: 500
@@ -187,8 +167,6 @@ escape: plugin_error
 === TEST 13: no global writes
 --- http_config
 %%PLUGINS%%
---- config
-%%LOCATIONS%%
 --- request
 GET /escape?try=global
 --- error_code: 500
@@ -200,8 +178,6 @@ leaked
 === TEST 14: require outside the support library
 --- http_config
 %%PLUGINS%%
---- config
-%%LOCATIONS%%
 --- request
 GET /escape?try=require
 --- error_code: 500

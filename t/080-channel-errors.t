@@ -45,6 +45,14 @@ $t->set_var(EXPIRED => mint(alg => 'HS256', key => $k->{hs32},
                             sub => 'dora', exp => '-100'));
 $t->set_var(PAD => 'x' x 3000);
 
+$t->block_defaults(http_config => <<'END');
+%%HTTP%%
+END
+
+$t->block_defaults(config => <<'END');
+location /web/ { omni_channel web; %%PROXY%% }
+END
+
 run_blocks($t);
 
 done_testing();
@@ -52,10 +60,6 @@ done_testing();
 __DATA__
 
 === TEST 1: web without a token: 401 in the web format, with the challenge
---- http_config
-%%HTTP%%
---- config
-location /web/ { omni_channel web; %%PROXY%% }
 --- request
 GET /web/orders/ORD-1
 --- error_code: 401
@@ -65,8 +69,6 @@ Content-Type: application/json; charset=utf-8
 --- response_body_like: ^\{"error":\{"code":"token_missing","message":"no token"\},"request_id":"[0-9a-f]{32}"\}$
 
 === TEST 2: mini-program with an expired token: HTTP 200 with errcode
---- http_config
-%%HTTP%%
 --- config
 location /miniprogram/ { omni_channel miniprogram; %%PROXY%% }
 --- request
@@ -82,8 +84,6 @@ Content-Type: application/json
 --- response_body_like: "errcode":40001,"errmsg":"token_expired: token expired"
 
 === TEST 3: app with an expired token: a JSON-RPC error
---- http_config
-%%HTTP%%
 --- config
 location /app/ { omni_channel app; %%PROXY%% }
 --- request
@@ -97,10 +97,6 @@ Content-Type: application/json
 --- response_body_like: "code":-32001
 
 === TEST 4: a service error in the web format
---- http_config
-%%HTTP%%
---- config
-location /web/ { omni_channel web; %%PROXY%% }
 --- request
 GET /web/orders/ORD-1
 --- more_headers
@@ -110,10 +106,6 @@ X-Test-Reply: fail
 --- response_body_like: ^\{"error":\{"code":"order_not_found","message":"no such order"\}
 
 === TEST 5: a service that does not speak the unified reply
---- http_config
-%%HTTP%%
---- config
-location /web/ { omni_channel web; %%PROXY%% }
 --- request
 GET /web/orders/ORD-1
 --- more_headers
@@ -123,8 +115,6 @@ X-Test-Reply: junk
 --- response_body_like: "code":"upstream_reply_invalid"
 
 === TEST 6: a reply larger than omni_reply_buffer
---- http_config
-%%HTTP%%
 --- config
 location /web/ { omni_channel web; omni_reply_buffer 1k; %%PROXY%% }
 --- request
@@ -139,8 +129,6 @@ X-Pad: %%PAD%%
 the reply is larger than omni_reply_buffer (1024 bytes)
 
 === TEST 7: a body larger than client_body_buffer_size
---- http_config
-%%HTTP%%
 --- config
 client_body_buffer_size 1k;
 location /web/ { omni_channel web; %%PROXY%% }
@@ -155,10 +143,6 @@ Content-Type: application/json
 --- response_body_like: "code":"body_too_large"
 
 === TEST 8: a malformed JSON body
---- http_config
-%%HTTP%%
---- config
-location /web/ { omni_channel web; %%PROXY%% }
 --- request
 POST /web/orders
 --- more_headers
@@ -170,10 +154,6 @@ Content-Type: application/json
 --- response_body_like: "code":"body_malformed"
 
 === TEST 9: the CORS preflight is answered without a token
---- http_config
-%%HTTP%%
---- config
-location /web/ { omni_channel web; %%PROXY%% }
 --- request
 OPTIONS /web/orders
 --- more_headers
@@ -184,8 +164,6 @@ Access-Control-Request-Method: POST
 Access-Control-Allow-Origin: https://shop.example.com
 
 === TEST 10: omni_auth off: anonymous callers reach the service
---- http_config
-%%HTTP%%
 --- config
 location /web/ { omni_channel web; omni_auth off; %%PROXY%% }
 --- request
@@ -194,8 +172,6 @@ GET /web/orders/ORD-1
 --- response_body_like: "action":"order.query"
 
 === TEST 11: omni_auth jwt plugin: a token alone is not enough for ivr
---- http_config
-%%HTTP%%
 --- config
 location /ivr/ { omni_channel ivr; omni_auth jwt plugin;
                  omni_plugin_set auth_token 0123456789abcdef;
@@ -214,8 +190,6 @@ CallSid=CA123&AccountSid=AC123&From=%2B14155550123&To=%2B18005550199
 channel "ivr" authenticate refused the request: signature_invalid
 
 === TEST 12: omni_auth jwt plugin: no token is refused before the plugin
---- http_config
-%%HTTP%%
 --- config
 location /ivr/ { omni_channel ivr; omni_auth jwt plugin;
                  omni_plugin_set auth_token 0123456789abcdef;

@@ -836,6 +836,15 @@ sub _normalize_block {
     return { name => $name, where => $where, sec => \%sec };
 }
 
+# Sections every following block gets unless it has its own, so a file
+# states its common http_config or config once.
+sub block_defaults {
+    my ($self, %sections) = @_;
+    $self->{block_defaults} = { %{ $self->{block_defaults} || {} },
+                                %sections };
+    return $self;
+}
+
 sub run_blocks {
     my $t = (@_ && blessed($_[0]) && $_[0]->isa(__PACKAGE__)) ? shift : undef;
     my @input = @_;
@@ -878,7 +887,7 @@ sub _run_block {
     my ($self, $block) = @_;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
     my $name = $block->{name};
-    my %s = %{ $block->{sec} };
+    my %s = (%{ $self->{block_defaults} || {} }, %{ $block->{sec} });
 
     if (exists $s{skip} || (defined $ENV{OMNI_TEST_ONLY} && $name !~ /$ENV{OMNI_TEST_ONLY}/)) {
         my $why = exists $s{skip} ? $s{skip} : 'OMNI_TEST_ONLY';
