@@ -232,6 +232,8 @@ static void omni_key_expiry(omni_sbuf_t *k, int tag, int64_t t,
 static void omni_key_journey(omni_sbuf_t *k, const char *customer,
     int64_t t, uint32_t seq);
 
+static int omni_store_mdb_key(const omni_sbuf_t *key, int db, MDB_val *k,
+    char *err);
 static int omni_store_get(omni_store_t *st, MDB_txn *txn, int db,
     const omni_sbuf_t *key, MDB_val *val, char *err);
 static int omni_store_put(omni_store_t *st, MDB_txn *txn, int db,
@@ -3272,6 +3274,23 @@ omni_journey_decode(const MDB_val *k, const MDB_val *v, size_t plen,
 
 /* low level */
 
+/* The MDB_val of a built key, refused when the key did not fit. */
+
+static int
+omni_store_mdb_key(const omni_sbuf_t *key, int db, MDB_val *k, char *err)
+{
+    if (key->overflow) {
+        omni_store_err(err, "key too long for %s", omni_store_db_names[db]);
+        return OMNI_STORE_INVALID;
+    }
+
+    k->mv_data = key->p;
+    k->mv_size = key->len;
+
+    return OMNI_STORE_OK;
+}
+
+
 static int
 omni_store_get(omni_store_t *st, MDB_txn *txn, int db,
     const omni_sbuf_t *key, MDB_val *val, char *err)
@@ -3279,13 +3298,9 @@ omni_store_get(omni_store_t *st, MDB_txn *txn, int db,
     int      mrc;
     MDB_val  k;
 
-    if (key->overflow) {
-        omni_store_err(err, "key too long for %s", omni_store_db_names[db]);
+    if (omni_store_mdb_key(key, db, &k, err) != OMNI_STORE_OK) {
         return OMNI_STORE_INVALID;
     }
-
-    k.mv_data = key->p;
-    k.mv_size = key->len;
 
     mrc = mdb_get(txn, st->dbi[db], &k, val);
 
@@ -3310,13 +3325,9 @@ omni_store_put(omni_store_t *st, MDB_txn *txn, int db,
     int      mrc;
     MDB_val  k, v;
 
-    if (key->overflow) {
-        omni_store_err(err, "key too long for %s", omni_store_db_names[db]);
+    if (omni_store_mdb_key(key, db, &k, err) != OMNI_STORE_OK) {
         return OMNI_STORE_INVALID;
     }
-
-    k.mv_data = key->p;
-    k.mv_size = key->len;
     v.mv_data = (void *) data;
     v.mv_size = len;
 
@@ -3342,13 +3353,9 @@ omni_store_del(omni_store_t *st, MDB_txn *txn, int db,
     int      mrc;
     MDB_val  k;
 
-    if (key->overflow) {
-        omni_store_err(err, "key too long for %s", omni_store_db_names[db]);
+    if (omni_store_mdb_key(key, db, &k, err) != OMNI_STORE_OK) {
         return OMNI_STORE_INVALID;
     }
-
-    k.mv_data = key->p;
-    k.mv_size = key->len;
 
     mrc = mdb_del(txn, st->dbi[db], &k, NULL);
 
