@@ -15,7 +15,7 @@ my $store = $t->prefix . '/store';
 my $omnictl = Omni::Test::bin('omnictl');
 
 mkdir $store or die "$store: $!";
-chmod 0777, $store;   # the workers (not root) create the store files
+chmod 0777, $store;   # whichever user the workers run as creates the files
 
 my $http = <<"END";
 omni_store $store sync=none;

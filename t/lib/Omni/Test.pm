@@ -359,6 +359,10 @@ pid "$pid";
 lock_file "$p/nginx.lock";
 error_log "$error_log" $level;
 EOF
+    # Run as root, workers would be "nobody", who cannot read the plugins
+    # and the support library when the checkout sits in a 0700 directory
+    # (mktemp -d, a CI workspace): keep them root, the tests' own user.
+    $conf .= "user root;\n" if $> == 0;
     $conf .= "\n$opt{main}\n" if defined $opt{main};
     $conf .= <<"EOF";
 
