@@ -58,6 +58,7 @@
 #define OMNI_STORE_WRITE_TRIES 64       /* doublings and remaps per write */
 #define OMNI_STORE_CHUNK       32       /* keys collected per purge pass */
 #define OMNI_STORE_JKEY_EXTRA  14       /* \0, be64 time, \0, be32 seq */
+#define OMNI_STORE_RESUME_SCAN 32       /* sessions of a customer looked at */
 
 #define OMNI_TAG_SESSION       'S'
 #define OMNI_TAG_IDENTITY      'I'
@@ -183,6 +184,51 @@ typedef struct {
 } omni_journey_op_t;
 
 
+typedef struct {
+    omni_store_journey_item_t  *items;
+    size_t                      n;
+    size_t                      max_count;
+    int64_t                     max_age;
+    size_t                      skipped;
+} omni_journey_many_t;
+
+
+typedef struct {
+    const char             *customer;
+    const char             *channel;
+    int64_t                 now;
+    int64_t                 idle;
+    int64_t                 absolute;
+    int64_t                 touch;
+    const char             *new_id;
+    omni_store_session_t   *s;
+    int                     created;
+} omni_session_resume_t;
+
+
+typedef struct {
+    const char             *id;
+    omni_store_update_pt    update;
+    void                   *data;
+    omni_store_session_t   *s;
+} omni_session_update_t;
+
+
+typedef struct {
+    const omni_store_identity_t  *ids;
+    size_t                        n;
+    const char                   *new_id;
+    char                         *customer;
+    int                           created;
+} omni_claim_op_t;
+
+
+typedef struct {
+    const omni_store_record_t  *recs;
+    size_t                      n;
+} omni_import_op_t;
+
+
 static const char  *omni_store_db_names[] = {
     "meta",
     "sessions",
@@ -285,6 +331,20 @@ static int omni_session_purge_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
 static int omni_session_purge_index(omni_store_t *st, MDB_txn *txn,
     omni_session_purge_t *ctx, int tag, int64_t cutoff, char *err);
+static int omni_session_find_live(omni_store_t *st, MDB_txn *txn,
+    omni_session_resume_t *ctx, int *found, char *err);
+static int omni_session_resume_op(omni_store_t *st, MDB_txn *txn,
+    void *data, char *err);
+static int omni_session_update_op(omni_store_t *st, MDB_txn *txn,
+    void *data, char *err);
+static int omni_claim_find(omni_store_t *st, MDB_txn *txn,
+    omni_claim_op_t *ctx, size_t *unknown, char *err);
+static int omni_claim_op(omni_store_t *st, MDB_txn *txn, void *data,
+    char *err);
+static int omni_journey_many_op(omni_store_t *st, MDB_txn *txn, void *data,
+    char *err);
+static int omni_import_op(omni_store_t *st, MDB_txn *txn, void *data,
+    char *err);
 static int omni_session_id_item(void *out, size_t i,
     const unsigned char *rest, size_t len, const MDB_val *val);
 
@@ -612,6 +672,132 @@ omni_store_stats(omni_store_t *st, omni_store_stats_t *stats, char *err)
     stats->map_used = (info.me_last_pgno + 1) * (size_t) ms.ms_psize;
     stats->map_size = info.me_mapsize;
     stats->map_max = st->map_max;
+
+    return OMNI_STORE_OK;
+}
+
+
+int
+omni_store_export(omni_store_t *st, omni_store_record_pt record,
+    void *data, char *err)
+{
+    int                  db, rc, own, mrc;
+    MDB_txn             *txn;
+    MDB_val              k, v;
+    MDB_cursor          *cur;
+    omni_store_record_t  rec;
+
+    rc = omni_store_rbegin(st, &txn, &own, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    for (db = 0; db < OMNI_STORE_DB_COUNT; db++) {
+        mrc = mdb_cursor_open(txn, st->dbi[db], &cur);
+        if (mrc != 0) {
+            omni_store_rend(st, own);
+            return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
+        }
+
+        for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+             mrc == 0;
+             mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        {
+            rec.db = db;
+            rec.key = k.mv_data;
+            rec.key_len = k.mv_size;
+            rec.val = v.mv_data;
+            rec.val_len = v.mv_size;
+
+            if (record(data, &rec) != 0) {
+                mdb_cursor_close(cur);
+                omni_store_rend(st, own);
+                omni_store_err(err, "export of %s stopped", st->dir);
+                return OMNI_STORE_ERROR;
+            }
+        }
+
+        mdb_cursor_close(cur);
+
+        if (mrc != MDB_NOTFOUND) {
+            omni_store_rend(st, own);
+            return omni_store_mdb(st, mrc, "mdb_cursor_get", err);
+        }
+    }
+
+    omni_store_rend(st, own);
+
+    return OMNI_STORE_OK;
+}
+
+
+int
+omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
+    size_t n, char *err)
+{
+    char              format[16];
+    size_t            i, len;
+    omni_import_op_t  ctx;
+
+    len = (size_t) snprintf(format, sizeof(format), "%d", OMNI_STORE_FORMAT);
+
+    for (i = 0; i < n; i++) {
+        if (recs[i].db < 0 || recs[i].db >= OMNI_STORE_DB_COUNT) {
+            omni_store_err(err, "record %zu: no sub-database %d", i + 1,
+                           recs[i].db);
+            return OMNI_STORE_INVALID;
+        }
+
+        if (recs[i].key_len == 0 || recs[i].key_len > OMNI_STORE_KEY_MAX) {
+            omni_store_err(err, "record %zu: a key of %zu bytes (1 to %d)",
+                           i + 1, recs[i].key_len, OMNI_STORE_KEY_MAX);
+            return OMNI_STORE_INVALID;
+        }
+
+        if (recs[i].db == OMNI_STORE_DB_META
+            && recs[i].key_len == sizeof("format") - 1
+            && memcmp(recs[i].key, "format", sizeof("format") - 1) == 0
+            && (recs[i].val_len != len
+                || memcmp(recs[i].val, format, len) != 0))
+        {
+            omni_store_err(err, "record %zu: a store format other than "
+                           "this build's (%d)", i + 1, OMNI_STORE_FORMAT);
+            return OMNI_STORE_INVALID;
+        }
+    }
+
+    if (n == 0) {
+        return OMNI_STORE_OK;
+    }
+
+    ctx.recs = recs;
+    ctx.n = n;
+
+    return omni_store_write(st, omni_import_op, &ctx, err);
+}
+
+
+static int
+omni_import_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
+{
+    int                mrc;
+    size_t             i;
+    MDB_val            k, v;
+    omni_import_op_t  *ctx;
+
+    ctx = data;
+
+    for (i = 0; i < ctx->n; i++) {
+        k.mv_data = (void *) ctx->recs[i].key;
+        k.mv_size = ctx->recs[i].key_len;
+        v.mv_data = (void *) ctx->recs[i].val;
+        v.mv_size = ctx->recs[i].val_len;
+
+        mrc = mdb_put(txn, st->dbi[ctx->recs[i].db], &k, &v, 0);
+        if (mrc != 0) {
+            return omni_store_mdb(st, mrc, "mdb_put", err);
+        }
+    }
 
     return OMNI_STORE_OK;
 }
@@ -1095,6 +1281,281 @@ omni_store_session_purge(omni_store_t *st, int64_t now,
     }
 
     return rc;
+}
+
+
+int
+omni_store_session_resume(omni_store_t *st, const char *customer,
+    const char *channel, int64_t now, int64_t idle, int64_t absolute,
+    int64_t touch_interval, const char *new_id, omni_store_session_t *s,
+    int *created, char *err)
+{
+    int                    rc, own, found;
+    MDB_txn               *txn;
+    omni_session_resume_t  ctx;
+
+    *created = 0;
+
+    rc = omni_store_check_id("customer id", customer, OMNI_STORE_ID_MAX,
+                             err);
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_check_id("channel", channel, OMNI_STORE_CHANNEL_MAX,
+                                 err);
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_check_id("session id", new_id, OMNI_STORE_ID_MAX,
+                                 err);
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_check_time("now", now, err);
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_check_time("idle timeout", idle, err);
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_check_time("absolute timeout", absolute, err);
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_check_time("touch interval", touch_interval, err);
+    }
+
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (idle == 0) {
+        omni_store_err(err, "the idle timeout must be positive");
+        return OMNI_STORE_INVALID;
+    }
+
+    ctx.customer = customer;
+    ctx.channel = channel;
+    ctx.now = now;
+    ctx.idle = idle;
+    ctx.absolute = absolute;
+    ctx.touch = touch_interval;
+    ctx.new_id = new_id;
+    ctx.s = s;
+    ctx.created = 0;
+
+    /* a request within the touch interval of the last one only reads */
+    rc = omni_store_rbegin(st, &txn, &own, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    rc = omni_session_find_live(st, txn, &ctx, &found, err);
+
+    omni_store_rend(st, own);
+
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (found && !omni_session_needs_write(s, channel, now, touch_interval)) {
+        return OMNI_STORE_OK;
+    }
+
+    rc = omni_store_write(st, omni_session_resume_op, &ctx, err);
+
+    if (rc == OMNI_STORE_OK) {
+        *created = ctx.created;
+    }
+
+    return rc;
+}
+
+
+int
+omni_store_session_update(omni_store_t *st, const char *id,
+    omni_store_update_pt update, void *data, omni_store_session_t *s,
+    char *err)
+{
+    int                    rc;
+    omni_store_session_t   local;
+    omni_session_update_t  ctx;
+
+    rc = omni_store_check_id("session id", id, OMNI_STORE_ID_MAX, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    ctx.id = id;
+    ctx.update = update;
+    ctx.data = data;
+    ctx.s = (s != NULL) ? s : &local;
+
+    return omni_store_write(st, omni_session_update_op, &ctx, err);
+}
+
+
+/*
+ * The most recently seen live session of the customer, among the first
+ * OMNI_STORE_RESUME_SCAN of them in id order: a customer has few at a
+ * time and the purge removes the dead ones.
+ */
+static int
+omni_session_find_live(omni_store_t *st, MDB_txn *txn,
+    omni_session_resume_t *ctx, int *found, char *err)
+{
+    int                    rc;
+    size_t                 i, n;
+    omni_skey_t            prefix;
+    omni_store_id_t        ids[OMNI_STORE_RESUME_SCAN];
+    omni_store_session_t   cand;
+
+    *found = 0;
+    n = 0;
+
+    omni_key_customer(omni_skey_init(&prefix), ctx->customer,
+                      OMNI_TAG_SESSION);
+
+    rc = omni_store_scan(st, txn, OMNI_STORE_DB_CUSTOMERS, &prefix.b, NULL,
+                         0, OMNI_STORE_RESUME_SCAN, omni_session_id_item,
+                         ids, &n, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    for (i = 0; i < n; i++) {
+        rc = omni_session_load(st, txn, ids[i].id, &cand, err);
+
+        if (rc == OMNI_STORE_NOT_FOUND) {
+            continue;
+        }
+
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        if (ctx->now - cand.last_seen >= ctx->idle
+            || (ctx->absolute > 0 && ctx->now - cand.created >= ctx->absolute))
+        {
+            continue;
+        }
+
+        if (!*found || cand.last_seen > ctx->s->last_seen) {
+            *ctx->s = cand;
+            *found = 1;
+        }
+    }
+
+    return OMNI_STORE_OK;
+}
+
+
+static int
+omni_session_resume_op(omni_store_t *st, MDB_txn *txn, void *data,
+    char *err)
+{
+    int                     rc, found;
+    omni_store_session_t   *s;
+    omni_session_resume_t  *ctx;
+
+    ctx = data;
+    s = ctx->s;
+    ctx->created = 0;
+
+    /* another worker may have created or touched it since the read */
+    rc = omni_session_find_live(st, txn, ctx, &found, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (!found) {
+        memset(s, 0, sizeof(omni_store_session_t));
+        memcpy(s->id, ctx->new_id, strlen(ctx->new_id) + 1);
+        memcpy(s->customer, ctx->customer, strlen(ctx->customer) + 1);
+        memcpy(s->channels[0], ctx->channel, strlen(ctx->channel) + 1);
+        s->nchannels = 1;
+        s->created = ctx->now;
+        s->last_seen = ctx->now;
+
+        rc = omni_session_store(st, txn, s, err);
+        if (rc == OMNI_STORE_OK) {
+            rc = omni_session_index(st, txn, s, OMNI_IDX_ALL, 1, err);
+        }
+
+        if (rc == OMNI_STORE_OK) {
+            ctx->created = 1;
+        }
+
+        return rc;
+    }
+
+    if (!omni_session_needs_write(s, ctx->channel, ctx->now, ctx->touch)) {
+        return OMNI_STORE_OK;
+    }
+
+    /* a session past OMNI_STORE_CHANNELS channels just stops listing them */
+    if (!omni_session_has_channel(s, ctx->channel)
+        && s->nchannels < OMNI_STORE_CHANNELS)
+    {
+        memcpy(s->channels[s->nchannels], ctx->channel,
+               strlen(ctx->channel) + 1);
+        s->nchannels++;
+    }
+
+    if (ctx->now > s->last_seen) {
+        rc = omni_session_index(st, txn, s, OMNI_IDX_SEEN, 0, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        s->last_seen = ctx->now;
+
+        rc = omni_session_index(st, txn, s, OMNI_IDX_SEEN, 1, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+    }
+
+    return omni_session_store(st, txn, s, err);
+}
+
+
+static int
+omni_session_update_op(omni_store_t *st, MDB_txn *txn, void *data,
+    char *err)
+{
+    int                     rc;
+    char                    out[OMNI_STORE_CONTEXT_MAX + 1];
+    size_t                  len;
+    omni_store_session_t   *s;
+    omni_session_update_t  *ctx;
+
+    ctx = data;
+    s = ctx->s;
+
+    rc = omni_session_load(st, txn, ctx->id, s, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    s->context[s->context_len] = '\0';
+    len = 0;
+
+    rc = ctx->update(ctx->data, s->context, s->context_len, out, &len, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (len > OMNI_STORE_CONTEXT_MAX) {
+        omni_store_err(err, "the context of session %s would be %zu bytes, "
+                       "more than %d", ctx->id, len, OMNI_STORE_CONTEXT_MAX);
+        return OMNI_STORE_INVALID;
+    }
+
+    memcpy(s->context, out, len);
+    s->context[len] = '\0';
+    s->context_len = len;
+
+    return omni_session_store(st, txn, s, err);
 }
 
 
@@ -1678,6 +2139,196 @@ omni_store_identity_resolve(omni_store_t *st, const char *type,
     omni_store_rend(st, own);
 
     return rc;
+}
+
+
+int
+omni_store_customer_claim(omni_store_t *st,
+    const omni_store_identity_t *ids, size_t n, int create,
+    const char *new_id, char *customer, int *created, char *err)
+{
+    int              rc, own;
+    size_t           unknown;
+    MDB_txn         *txn;
+    omni_claim_op_t  ctx;
+
+    *created = 0;
+    customer[0] = '\0';
+
+    if (create) {
+        rc = omni_store_check_id("customer id", new_id, OMNI_STORE_ID_MAX,
+                                 err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+    }
+
+    if (n > OMNI_STORE_CLAIM_MAX) {
+        omni_store_err(err, "%zu identities, more than %d", n,
+                       OMNI_STORE_CLAIM_MAX);
+        return OMNI_STORE_INVALID;
+    }
+
+    ctx.ids = ids;
+    ctx.n = n;
+    ctx.new_id = new_id;
+    ctx.customer = customer;
+    ctx.created = 0;
+
+    rc = omni_store_rbegin(st, &txn, &own, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    rc = omni_claim_find(st, txn, &ctx, &unknown, err);
+
+    omni_store_rend(st, own);
+
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (!create || unknown == 0) {
+        if (customer[0] == '\0') {
+            omni_store_err(err, "no identity is linked to a customer");
+            return OMNI_STORE_NOT_FOUND;
+        }
+
+        return OMNI_STORE_OK;
+    }
+
+    rc = omni_store_write(st, omni_claim_op, &ctx, err);
+
+    if (rc == OMNI_STORE_OK) {
+        *created = ctx.created;
+    }
+
+    return rc;
+}
+
+
+/*
+ * Resolves the identities in order: the first that resolves names the
+ * customer; *unknown counts those linked to nobody.  Identities the
+ * store cannot hold (a space in a value, too long) are skipped: a
+ * channel may see them, the map does not keep them.
+ */
+static int
+omni_claim_find(omni_store_t *st, MDB_txn *txn, omni_claim_op_t *ctx,
+    size_t *unknown, char *err)
+{
+    int          rc;
+    char         direct[OMNI_STORE_ID_MAX + 1];
+    char         ignored[OMNI_STORE_ERRLEN];
+    size_t       i;
+    MDB_val      val;
+    omni_skey_t  key;
+
+    *unknown = 0;
+    ctx->customer[0] = '\0';
+
+    for (i = 0; i < ctx->n; i++) {
+        if (omni_identity_check(ctx->ids[i].type, ctx->ids[i].value,
+                                omni_skey_init(&key), ignored)
+            != OMNI_STORE_OK)
+        {
+            continue;
+        }
+
+        rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &key.b, &val,
+                            err);
+
+        if (rc == OMNI_STORE_NOT_FOUND) {
+            (*unknown)++;
+            continue;
+        }
+
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        if (ctx->customer[0] != '\0') {
+            continue;
+        }
+
+        if (omni_identity_customer(&val, direct) != 0) {
+            omni_store_err(err, "identity %s:%s has a record this build "
+                           "cannot read", ctx->ids[i].type,
+                           ctx->ids[i].value);
+            return OMNI_STORE_ERROR;
+        }
+
+        rc = omni_customer_follow(st, txn, direct, ctx->customer, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+    }
+
+    return OMNI_STORE_OK;
+}
+
+
+static int
+omni_claim_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
+{
+    int                  rc;
+    char                 ignored[OMNI_STORE_ERRLEN];
+    size_t               i, unknown;
+    MDB_val              val;
+    omni_skey_t          key;
+    omni_claim_op_t     *ctx;
+    omni_identity_op_t   link;
+
+    ctx = data;
+    ctx->created = 0;
+
+    /* resolve again: another process may have linked them meanwhile */
+    rc = omni_claim_find(st, txn, ctx, &unknown, err);
+    if (rc != OMNI_STORE_OK || unknown == 0) {
+        return rc;
+    }
+
+    if (ctx->customer[0] == '\0') {
+        memcpy(ctx->customer, ctx->new_id, strlen(ctx->new_id) + 1);
+        ctx->created = 1;
+    }
+
+    for (i = 0; i < ctx->n; i++) {
+        if (omni_identity_check(ctx->ids[i].type, ctx->ids[i].value,
+                                omni_skey_init(&key), ignored)
+            != OMNI_STORE_OK)
+        {
+            continue;
+        }
+
+        rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &key.b, &val,
+                            err);
+
+        if (rc == OMNI_STORE_OK) {
+            continue;
+        }
+
+        if (rc != OMNI_STORE_NOT_FOUND) {
+            return rc;
+        }
+
+        link.type = ctx->ids[i].type;
+        link.value = ctx->ids[i].value;
+        link.customer = ctx->customer;
+
+        rc = omni_identity_link_op(st, txn, &link, err);
+
+        /* a customer at OMNI_STORE_IDENTITIES_MAX keeps what it has */
+        if (rc == OMNI_STORE_INVALID) {
+            break;
+        }
+
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+    }
+
+    return OMNI_STORE_OK;
 }
 
 
@@ -2652,6 +3303,14 @@ omni_revoke_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         }
     }
 
+    if (ctx->kind == OMNI_STORE_REVOKED_SESSION) {
+        /* a revoked session ends: no channel can resume it */
+        rc = omni_session_remove(st, txn, ctx->value, err);
+        if (rc != OMNI_STORE_OK && rc != OMNI_STORE_NOT_FOUND) {
+            return rc;
+        }
+    }
+
     omni_sbuf_init(&b, rec, sizeof(rec));
     omni_sbuf_u8(&b, OMNI_STORE_REC_V1);
     omni_sbuf_be(&b, (uint64_t) ctx->time, 8);
@@ -2884,6 +3543,79 @@ omni_store_journey_append(omni_store_t *st, const char *customer,
     ctx.max_age = max_age_ms;
 
     return omni_store_write(st, omni_journey_append_op, &ctx, err);
+}
+
+
+int
+omni_store_journey_append_many(omni_store_t *st,
+    omni_store_journey_item_t *items, size_t n, size_t max_count,
+    int64_t max_age_ms, size_t *skipped, char *err)
+{
+    int                  rc;
+    omni_journey_many_t  ctx;
+
+    if (skipped != NULL) {
+        *skipped = 0;
+    }
+
+    rc = omni_store_check_time("maximum age", max_age_ms, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (n == 0) {
+        return OMNI_STORE_OK;
+    }
+
+    ctx.items = items;
+    ctx.n = n;
+    ctx.max_count = max_count;
+    ctx.max_age = max_age_ms;
+    ctx.skipped = 0;
+
+    rc = omni_store_write(st, omni_journey_many_op, &ctx, err);
+
+    if (rc == OMNI_STORE_OK && skipped != NULL) {
+        *skipped = ctx.skipped;
+    }
+
+    return rc;
+}
+
+
+static int
+omni_journey_many_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
+{
+    int                   rc;
+    char                  ignored[OMNI_STORE_ERRLEN];
+    size_t                i;
+    omni_journey_op_t     one;
+    omni_journey_many_t  *ctx;
+
+    ctx = data;
+    ctx->skipped = 0;
+
+    for (i = 0; i < ctx->n; i++) {
+        if (omni_journey_check(ctx->items[i].customer, ctx->items[i].ev,
+                               ignored)
+            != OMNI_STORE_OK)
+        {
+            ctx->skipped++;
+            continue;
+        }
+
+        one.customer = ctx->items[i].customer;
+        one.ev = ctx->items[i].ev;
+        one.max_count = ctx->max_count;
+        one.max_age = ctx->max_age;
+
+        rc = omni_journey_append_op(st, txn, &one, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+    }
+
+    return OMNI_STORE_OK;
 }
 
 

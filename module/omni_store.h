@@ -48,6 +48,7 @@
 #define OMNI_STORE_IDENTITIES_MAX 128        /* identities of one customer */
 #define OMNI_STORE_MERGED_MAX     256        /* customers merged into one */
 #define OMNI_STORE_TRIM_BATCH     16         /* journey deletes per append */
+#define OMNI_STORE_CLAIM_MAX      64         /* identities of one claim */
 
 
 enum {
@@ -232,6 +233,36 @@ int omni_store_session_purge(omni_store_t *st, int64_t now,
     size_t *purged, char *err);
 
 
+/*
+ * The live session of customer on channel at now, for the request
+ * pipeline.  A session is live while its last_seen is less than idle
+ * seconds and its creation less than absolute seconds (0: no bound)
+ * behind now; of several, the most recently seen wins.  A live session
+ * is touched as omni_store_session_touch() does (touch_interval); with
+ * none, a session new_id is created for customer.  *created says which.
+ * The choice is made again inside the write transaction, so two workers
+ * racing for the same customer end in one session.  s receives it.
+ */
+int omni_store_session_resume(omni_store_t *st, const char *customer,
+    const char *channel, int64_t now, int64_t idle, int64_t absolute,
+    int64_t touch_interval, const char *new_id, omni_store_session_t *s,
+    int *created, char *err);
+
+/*
+ * Rewrites the context of session id in one write transaction: update
+ * receives the current context (a JSON object, or "" with len 0) and
+ * writes the new one (at most OMNI_STORE_CONTEXT_MAX bytes) into out,
+ * returning OMNI_STORE_OK, or another status with a message in err to
+ * leave the session as it is.  s (may be NULL) receives the session.
+ */
+typedef int (*omni_store_update_pt)(void *data, const char *context,
+    size_t len, char *out, size_t *out_len, char *err);
+
+int omni_store_session_update(omni_store_t *st, const char *id,
+    omni_store_update_pt update, void *data, omni_store_session_t *s,
+    char *err);
+
+
 /* identities and customers */
 
 /*
@@ -254,6 +285,22 @@ int omni_store_identity_unlink(omni_store_t *st, const char *type,
 int omni_store_identities_by_customer(omni_store_t *st, const char *customer,
     const omni_store_identity_t *after, omni_store_identity_t *ids,
     size_t max, size_t *n, char *err);
+
+/*
+ * The customer of a request that showed identities ids[0..n-1] (at most
+ * OMNI_STORE_CLAIM_MAX): the survivor of the first identity, in order,
+ * that resolves.  Reads only, unless create is set and an identity is
+ * unknown: then, in one write transaction that resolves again, the
+ * unknown identities are linked to that customer, or all of them to a
+ * new customer new_id when none resolved (*created is set).  Identities
+ * of other customers are left where they are (merging is the admin's
+ * decision), as are identities past OMNI_STORE_IDENTITIES_MAX and those
+ * the map cannot hold (a space in the value, too long).  Without create
+ * and with no match, OMNI_STORE_NOT_FOUND.
+ */
+int omni_store_customer_claim(omni_store_t *st,
+    const omni_store_identity_t *ids, size_t n, int create,
+    const char *new_id, char *customer, int *created, char *err);
 
 /*
  * The surviving customer of id: id itself unless it was merged.  Sessions
@@ -279,6 +326,7 @@ int omni_store_customer_merge(omni_store_t *st, const char *from,
 /* expires_at of 0: kept until removed, else purged once passed */
 int omni_store_revoke_jti(omni_store_t *st, const char *jti,
     int64_t expires_at, char *err);
+/* also deletes the session: no channel resumes it */
 int omni_store_revoke_session(omni_store_t *st, const char *id, int64_t now,
     char *err);
 /* tokens of sub issued before "before" (iat < before, or no iat) */
@@ -324,5 +372,51 @@ int omni_store_journey_read(omni_store_t *st, const char *customer,
     const omni_store_cursor_t *before, omni_store_journey_t *out, size_t max,
     size_t *n, char *err);
 
+
+/* one event for omni_store_journey_append_many() */
+typedef struct {
+    const char            *customer;
+    omni_store_journey_t  *ev;
+} omni_store_journey_item_t;
+
+/*
+ * Appends n events, possibly of different customers, in one write
+ * transaction (workers batch their events: one commit per batch instead
+ * of one per request).  Bounds as omni_store_journey_append().  An event
+ * with invalid fields is skipped and counted in *skipped (may be NULL).
+ */
+int omni_store_journey_append_many(omni_store_t *st,
+    omni_store_journey_item_t *items, size_t n, size_t max_count,
+    int64_t max_age_ms, size_t *skipped, char *err);
+
+
+/* backup: raw records, exported and imported as they are stored */
+
+typedef struct {
+    int            db;               /* OMNI_STORE_DB_* */
+    const void    *key;
+    size_t         key_len;          /* 1 to 511 */
+    const void    *val;
+    size_t         val_len;
+} omni_store_record_t;
+
+/* returns 0 to go on, anything else to stop the export with that value */
+typedef int (*omni_store_record_pt)(void *data,
+    const omni_store_record_t *rec);
+
+/*
+ * Calls record for every record of every sub-database, meta first (it
+ * holds the format record), from one read snapshot.  A callback's
+ * non-zero return stops the export: OMNI_STORE_ERROR, "stopped".
+ */
+int omni_store_export(omni_store_t *st, omni_store_record_pt record,
+    void *data, char *err);
+
+/*
+ * Writes n records in one write transaction, replacing records with the
+ * same keys.  A meta "format" record must equal OMNI_STORE_FORMAT.
+ */
+int omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
+    size_t n, char *err);
 
 #endif /* OMNI_STORE_H_INCLUDED_ */

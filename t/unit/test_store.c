@@ -2100,6 +2100,477 @@ test_kill_writer(void **state)
 }
 
 
+
+static void
+test_claim(void **state)
+{
+    int                     created;
+    char                    err[OMNI_STORE_ERRLEN];
+    char                    customer[OMNI_STORE_ID_MAX + 1];
+    size_t                  n;
+    test_ctx_t             *ctx;
+    omni_store_identity_t   ids[4], got[8];
+    omni_store_stats_t      before, after;
+
+    ctx = *state;
+
+    memset(ids, 0, sizeof(ids));
+    strcpy(ids[0].type, "wechat_openid");
+    strcpy(ids[0].value, "o6_bm");
+    strcpy(ids[1].type, "phone");
+    strcpy(ids[1].value, "+8613800138000");
+    /* the map cannot hold a value with a space: skipped, not an error */
+    strcpy(ids[2].type, "name");
+    strcpy(ids[2].value, "Li Lei");
+
+    /* resolve only: nobody yet */
+    assert_int_equal(omni_store_customer_claim(ctx->st, ids, 3, 0, NULL,
+                                               customer, &created, err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_string_equal(err, "no identity is linked to a customer");
+    assert_int_equal(created, 0);
+
+    /* create: both storable identities go to the new customer */
+    assert_int_equal(omni_store_customer_claim(ctx->st, ids, 3, 1, "cA",
+                                               customer, &created, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "cA");
+    assert_int_equal(created, 1);
+
+    assert_int_equal(omni_store_identities_by_customer(ctx->st, "cA", NULL,
+                                                       got, 8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 2);
+
+    /* known identities: a read, no write transaction */
+    assert_int_equal(omni_store_stats(ctx->st, &before, err), OMNI_STORE_OK);
+    assert_int_equal(omni_store_customer_claim(ctx->st, ids, 3, 1, "cB",
+                                               customer, &created, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "cA");
+    assert_int_equal(created, 0);
+    assert_int_equal(omni_store_stats(ctx->st, &after, err), OMNI_STORE_OK);
+    assert_int_equal(before.txn_id, after.txn_id);
+
+    /* a new identity beside a known one joins the known customer */
+    strcpy(ids[2].type, "device_id");
+    strcpy(ids[2].value, "dev-1");
+    assert_int_equal(omni_store_customer_claim(ctx->st, ids + 1, 2, 1, "cC",
+                                               customer, &created, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "cA");
+    assert_int_equal(created, 0);
+    assert_int_equal(omni_store_identity_resolve(ctx->st, "device_id",
+                                                 "dev-1", customer, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "cA");
+
+    /* identities of two customers: the first wins, nothing moves */
+    assert_int_equal(omni_store_identity_link(ctx->st, "email", "b@x.org",
+                                              "cB", err),
+                     OMNI_STORE_OK);
+    strcpy(ids[3].type, "email");
+    strcpy(ids[3].value, "b@x.org");
+    assert_int_equal(omni_store_customer_claim(ctx->st, ids + 3, 1, 1, "cD",
+                                               customer, &created, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "cB");
+    assert_int_equal(omni_store_customer_claim(ctx->st, ids, 4, 1, "cD",
+                                               customer, &created, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "cA");
+    assert_int_equal(omni_store_identity_resolve(ctx->st, "email", "b@x.org",
+                                                 customer, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "cB");
+
+    /* after a merge the survivor answers */
+    assert_int_equal(omni_store_customer_merge(ctx->st, "cB", "cA", TEST_NOW,
+                                               err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_customer_claim(ctx->st, ids + 3, 1, 0, NULL,
+                                               customer, &created, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "cA");
+
+    /* bad arguments */
+    assert_int_equal(omni_store_customer_claim(ctx->st, ids, 1, 1, "bad id",
+                                               customer, &created, err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(omni_store_customer_claim(ctx->st, ids,
+                                               OMNI_STORE_CLAIM_MAX + 1, 1,
+                                               "cE", customer, &created, err),
+                     OMNI_STORE_INVALID);
+}
+
+
+static void
+test_session_resume(void **state)
+{
+    int                    created;
+    char                   err[OMNI_STORE_ERRLEN];
+    test_ctx_t            *ctx;
+    omni_store_stats_t     before, after;
+    omni_store_session_t   s, first;
+
+    ctx = *state;
+
+    /* first contact creates */
+    assert_int_equal(omni_store_session_resume(ctx->st, "c1", "app",
+                                               TEST_NOW, 1800, 86400, 60,
+                                               "s1", &s, &created, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(created, 1);
+    assert_string_equal(s.id, "s1");
+    assert_string_equal(s.customer, "c1");
+    assert_int_equal(s.nchannels, 1);
+    assert_string_equal(s.channels[0], "app");
+    assert_int_equal(s.created, TEST_NOW);
+    first = s;
+
+    /* the same channel within the touch interval: read only */
+    assert_int_equal(omni_store_stats(ctx->st, &before, err), OMNI_STORE_OK);
+    assert_int_equal(omni_store_session_resume(ctx->st, "c1", "app",
+                                               TEST_NOW + 30, 1800, 86400,
+                                               60, "s2", &s, &created, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(created, 0);
+    assert_string_equal(s.id, "s1");
+    assert_int_equal(s.last_seen, TEST_NOW);
+    assert_int_equal(omni_store_stats(ctx->st, &after, err), OMNI_STORE_OK);
+    assert_int_equal(before.txn_id, after.txn_id);
+
+    /* another channel resumes it and is recorded */
+    assert_int_equal(omni_store_session_resume(ctx->st, "c1", "ivr",
+                                               TEST_NOW + 40, 1800, 86400,
+                                               60, "s3", &s, &created, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(created, 0);
+    assert_string_equal(s.id, "s1");
+    assert_int_equal(s.nchannels, 2);
+    assert_string_equal(s.channels[1], "ivr");
+    assert_int_equal(s.last_seen, TEST_NOW + 40);
+
+    /* idle too long: a new session; the old one is not resumed */
+    assert_int_equal(omni_store_session_resume(ctx->st, "c1", "web",
+                                               TEST_NOW + 40 + 1800, 1800,
+                                               86400, 60, "s4", &s, &created,
+                                               err),
+                     OMNI_STORE_OK);
+    assert_int_equal(created, 1);
+    assert_string_equal(s.id, "s4");
+
+    /* the absolute timeout ends even a busy session */
+    assert_int_equal(omni_store_session_resume(ctx->st, "c1", "web",
+                                               TEST_NOW + 40 + 1800 + 100,
+                                               1800, 100, 60, "s5", &s,
+                                               &created, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(created, 1);
+    assert_string_equal(s.id, "s5");
+
+    /* of two live sessions the most recently seen wins */
+    assert_int_equal(omni_store_session_resume(ctx->st, "c1", "web",
+                                               TEST_NOW + 40 + 1800 + 200,
+                                               1800, 0, 60, "s6", &s,
+                                               &created, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(created, 0);
+    assert_string_equal(s.id, "s5");
+
+    /* a revoked session is gone: the next contact starts anew */
+    assert_int_equal(omni_store_revoke_session(ctx->st, "s5", TEST_NOW, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_session_get(ctx->st, "s5", &s, err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_int_equal(omni_store_session_resume(ctx->st, "c1", "web",
+                                               TEST_NOW + 40 + 1800 + 210,
+                                               1800, 0, 60, "s7", &s,
+                                               &created, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(s.id, "s4");
+
+    /* bad arguments */
+    assert_int_equal(omni_store_session_resume(ctx->st, "c1", "web",
+                                               TEST_NOW, 0, 0, 60, "s8", &s,
+                                               &created, err),
+                     OMNI_STORE_INVALID);
+    assert_string_equal(err, "the idle timeout must be positive");
+    assert_int_equal(omni_store_session_resume(ctx->st, "c 1", "web",
+                                               TEST_NOW, 10, 0, 60, "s8", &s,
+                                               &created, err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(omni_store_session_resume(ctx->st, "c1", "web",
+                                               TEST_NOW, 10, 0, 60, "", &s,
+                                               &created, err),
+                     OMNI_STORE_INVALID);
+
+    (void) first;
+}
+
+
+static int
+test_update_append(void *data, const char *context, size_t len, char *out,
+    size_t *out_len, char *err)
+{
+    const char  *add;
+
+    add = data;
+
+    if (add == NULL) {
+        snprintf(err, OMNI_STORE_ERRLEN, "refused");
+        return OMNI_STORE_INVALID;
+    }
+
+    if (len == 0) {
+        *out_len = (size_t) sprintf(out, "{\"n\":\"%s\"}", add);
+
+    } else {
+        *out_len = (size_t) sprintf(out, "%.*s,\"%s\":1}", (int) len - 1,
+                                    context, add);
+    }
+
+    return OMNI_STORE_OK;
+}
+
+
+static int
+test_update_huge(void *data, const char *context, size_t len, char *out,
+    size_t *out_len, char *err)
+{
+    (void) data;
+    (void) context;
+    (void) len;
+    (void) err;
+
+    memset(out, 'x', OMNI_STORE_CONTEXT_MAX);
+    *out_len = OMNI_STORE_CONTEXT_MAX + 1;
+
+    return OMNI_STORE_OK;
+}
+
+
+static void
+test_session_update(void **state)
+{
+    int                    created;
+    char                   err[OMNI_STORE_ERRLEN];
+    test_ctx_t            *ctx;
+    omni_store_session_t   s;
+
+    ctx = *state;
+
+    assert_int_equal(omni_store_session_resume(ctx->st, "c1", "app",
+                                               TEST_NOW, 1800, 0, 60, "s1",
+                                               &s, &created, err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_session_update(ctx->st, "s1",
+                                               test_update_append, "a", &s,
+                                               err),
+                     OMNI_STORE_OK);
+    assert_string_equal(s.context, "{\"n\":\"a\"}");
+    assert_int_equal(omni_store_session_update(ctx->st, "s1",
+                                               test_update_append, "b", NULL,
+                                               err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_session_get(ctx->st, "s1", &s, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(s.context, "{\"n\":\"a\",\"b\":1}");
+    assert_int_equal(s.context_len, strlen("{\"n\":\"a\",\"b\":1}"));
+
+    /* a refusal and an oversized result leave the context as it was */
+    assert_int_equal(omni_store_session_update(ctx->st, "s1",
+                                               test_update_append, NULL, NULL,
+                                               err),
+                     OMNI_STORE_INVALID);
+    assert_string_equal(err, "refused");
+    assert_int_equal(omni_store_session_update(ctx->st, "s1",
+                                               test_update_huge, NULL, NULL,
+                                               err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(omni_store_session_get(ctx->st, "s1", &s, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(s.context, "{\"n\":\"a\",\"b\":1}");
+
+    assert_int_equal(omni_store_session_update(ctx->st, "nope",
+                                               test_update_append, "a", NULL,
+                                               err),
+                     OMNI_STORE_NOT_FOUND);
+}
+
+
+static void
+test_journey_many(void **state)
+{
+    char                        err[OMNI_STORE_ERRLEN];
+    size_t                      n, skipped;
+    test_ctx_t                 *ctx;
+    omni_store_journey_t        ev[3], out[4];
+    omni_store_journey_item_t   items[3];
+
+    ctx = *state;
+
+    memset(ev, 0, sizeof(ev));
+
+    ev[0].time_ms = (int64_t) TEST_NOW * 1000;
+    strcpy(ev[0].channel, "app");
+    strcpy(ev[0].action, "order.query");
+    strcpy(ev[0].outcome, "ok");
+    strcpy(ev[0].session, "s1");
+
+    ev[1] = ev[0];
+    strcpy(ev[1].channel, "ivr");
+
+    ev[2] = ev[0];
+    strcpy(ev[2].action, "has space");
+
+    items[0].customer = "c1";
+    items[0].ev = &ev[0];
+    items[1].customer = "c2";
+    items[1].ev = &ev[1];
+    items[2].customer = "c1";
+    items[2].ev = &ev[2];
+
+    assert_int_equal(omni_store_journey_append_many(ctx->st, items, 3, 100,
+                                                    0, &skipped, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(skipped, 1);
+
+    assert_int_equal(omni_store_journey_read(ctx->st, "c1", NULL, out, 4, &n,
+                                             err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].channel, "app");
+
+    assert_int_equal(omni_store_journey_read(ctx->st, "c2", NULL, out, 4, &n,
+                                             err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].channel, "ivr");
+
+    assert_int_equal(omni_store_journey_append_many(ctx->st, items, 0, 100,
+                                                    0, &skipped, err),
+                     OMNI_STORE_OK);
+}
+
+
+typedef struct {
+    size_t                n;
+    omni_store_record_t   recs[64];
+    unsigned char         buf[64 * 1024];
+    size_t                used;
+    int                   stop_at;
+} test_export_t;
+
+
+static int
+test_export_record(void *data, const omni_store_record_t *rec)
+{
+    test_export_t  *ex;
+
+    ex = data;
+
+    if (ex->stop_at > 0 && (size_t) ex->stop_at == ex->n + 1) {
+        return 1;
+    }
+
+    assert_true(ex->n < 64);
+    assert_true(ex->used + rec->key_len + rec->val_len <= sizeof(ex->buf));
+
+    ex->recs[ex->n] = *rec;
+    ex->recs[ex->n].key = memcpy(ex->buf + ex->used, rec->key, rec->key_len);
+    ex->used += rec->key_len;
+    ex->recs[ex->n].val = memcpy(ex->buf + ex->used, rec->val, rec->val_len);
+    ex->used += rec->val_len;
+    ex->n++;
+
+    return 0;
+}
+
+
+static void
+test_export_import(void **state)
+{
+    int                    created;
+    char                   err[OMNI_STORE_ERRLEN];
+    char                   dir[TEST_DIR_LEN + 8];
+    char                   customer[OMNI_STORE_ID_MAX + 1];
+    test_ctx_t            *ctx;
+    omni_store_t          *copy;
+    omni_store_session_t   s;
+    omni_store_record_t    bad;
+    static test_export_t   ex, ex2;
+
+    ctx = *state;
+
+    assert_int_equal(omni_store_identity_link(ctx->st, "phone", "+1555",
+                                              "c1", err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_session_resume(ctx->st, "c1", "app",
+                                               TEST_NOW, 1800, 0, 60, "s1",
+                                               &s, &created, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_revoke_jti(ctx->st, "j1", 0, err),
+                     OMNI_STORE_OK);
+
+    memset(&ex, 0, sizeof(ex));
+    assert_int_equal(omni_store_export(ctx->st, test_export_record, &ex, err),
+                     OMNI_STORE_OK);
+    assert_true(ex.n >= 6);
+    assert_int_equal(ex.recs[0].db, OMNI_STORE_DB_META);
+
+    snprintf(dir, sizeof(dir), "%s.copy", ctx->dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    copy = omni_store_open(dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE, err);
+    assert_non_null(copy);
+
+    assert_int_equal(omni_store_import(copy, ex.recs, ex.n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_identity_resolve(copy, "phone", "+1555",
+                                                 customer, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "c1");
+    assert_int_equal(omni_store_session_get(copy, "s1", &s, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(s.customer, "c1");
+
+    memset(&ex2, 0, sizeof(ex2));
+    assert_int_equal(omni_store_export(copy, test_export_record, &ex2, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(ex2.n, ex.n);
+
+    /* refusals name the record and write nothing */
+    bad.db = OMNI_STORE_DB_META;
+    bad.key = "format";
+    bad.key_len = 6;
+    bad.val = "99";
+    bad.val_len = 2;
+    assert_int_equal(omni_store_import(copy, &bad, 1, err),
+                     OMNI_STORE_INVALID);
+    assert_string_equal(err, "record 1: a store format other than this "
+                        "build's (1)");
+    bad.db = OMNI_STORE_DB_COUNT;
+    assert_int_equal(omni_store_import(copy, &bad, 1, err),
+                     OMNI_STORE_INVALID);
+    bad.db = OMNI_STORE_DB_SESSIONS;
+    bad.key_len = 0;
+    assert_int_equal(omni_store_import(copy, &bad, 1, err),
+                     OMNI_STORE_INVALID);
+
+    /* a callback stops the export */
+    memset(&ex2, 0, sizeof(ex2));
+    ex2.stop_at = 2;
+    assert_int_equal(omni_store_export(copy, test_export_record, &ex2, err),
+                     OMNI_STORE_ERROR);
+    assert_int_equal(ex2.n, 1);
+
+    omni_store_close(copy);
+    assert_int_equal(test_rm_tree(dir), 0);
+}
+
+
 int
 main(void)
 {
@@ -2129,6 +2600,11 @@ main(void)
         TEST(test_map_grow),
         TEST(test_fork_shared),
         TEST(test_kill_writer),
+        TEST(test_claim),
+        TEST(test_session_resume),
+        TEST(test_session_update),
+        TEST(test_journey_many),
+        TEST(test_export_import),
     };
 
 #undef TEST
