@@ -1,5 +1,5 @@
 --- The request contract (what the gateway forwards to services) and the
--- unified reply (what services answer), version "1.0": validation of a
+-- unified reply (what services answer), version "1.1": validation of a
 -- plugin's normalize() result, construction of the contract, validation
 -- of both documents.
 --
@@ -11,8 +11,8 @@
 --
 -- @module omni.contract
 
-local type, pairs, error, select, tonumber, floor =
-      type, pairs, error, select, tonumber, math.floor
+local type, pairs, ipairs, error, select, tonumber, floor =
+      type, pairs, ipairs, error, select, tonumber, math.floor
 local find, format, match, date = string.find, string.format, string.match,
                                   os.date
 
@@ -24,10 +24,10 @@ local empty_array = json.empty_array
 local is_json_array = json.is_array
 local json_array = json.array
 
-local _M = { _VERSION = "1.0" }
+local _M = { _VERSION = "1.1" }
 
---- The contract version this module builds.
-_M.VERSION = "1.0"
+--- The contract version this module builds (docs/contract.md).
+_M.VERSION = "1.1"
 
 --- Limits of the contract.
 -- @table LIMITS
@@ -44,8 +44,11 @@ local LIMITS = {
     identity_value = 256,
     identities = 16,
     request_id = 64,
+    id = 64,                -- customer and session ids
     roles = 64,
     role = 128,
+    channels = 16,          -- channels a session lists
+    context = 4096,         -- bytes of a session's context, compact JSON
 }
 _M.LIMITS = LIMITS
 
@@ -142,6 +145,17 @@ function _M.is_request_id(s)
            and not find(s, "[^A-Za-z0-9_%-]")
 end
 local is_request_id = _M.is_request_id
+
+
+--- Tells whether `s` is a customer or session id: `^[A-Za-z0-9_-]{1,64}$`
+-- (the same shape as a request id).
+-- @param s
+-- @treturn boolean
+function _M.is_id(s)
+    return type(s) == "string" and #s >= 1 and #s <= LIMITS.id
+           and not find(s, "[^A-Za-z0-9_%-]")
+end
+local is_id = _M.is_id
 
 
 --- Formats milliseconds since the epoch as RFC 3339 UTC with
@@ -384,6 +398,8 @@ end
 
 
 --- Builds the contract from validated fields and what the gateway knows.
+-- `customer.id` and `session` are null: the gateway fills them once it
+-- has resolved the customer and the session (`omni.host.complete`).
 -- @tparam table fields the plugin's result (passed `validate_fields`)
 -- @tparam table known `{ request_id=, received_at= (ms), channel=,
 --   client_ip=, principal= {subject=, roles=, issuer=} or nil,
@@ -530,9 +546,93 @@ local CUSTOMER = { id = true, anonymous = true, tier = true,
                    identities = true }
 local PRINCIPAL = { subject = true, roles = true, issuer = true }
 local CLIENT = { ip = true, user_agent = true, device_id = true }
+local SESSION = { id = true, new = true, created_at = true,
+                  last_seen_at = true, channels = true, context = true }
+
+-- a JSON object as a Lua table: decoded or marked objects, and unmarked
+-- tables that are not arrays (an empty one encodes as {})
+local function is_object_table(t)
+    return type(t) == "table" and not is_json_array(t)
+           and (json.is_object(t) or t[1] == nil)
+end
+
+
+-- session: null, or the closed object of 1.1 (the caller checked that
+-- it is not nil)
+local function check_session(s)
+    if s == null then
+        return true
+    end
+    if type(s) ~= "table" or is_json_array(s) then
+        return nil, "session must be null or an object"
+    end
+    local ok, err = check_keys(s, SESSION, "session")
+    if not ok then
+        return nil, err
+    end
+    if not is_id(s.id) then
+        return nil, "session.id must match ^[A-Za-z0-9_-]{1,64}$ (got "
+                    .. show(s.id) .. ")"
+    end
+    if type(s.new) ~= "boolean" then
+        return nil, "session.new must be a boolean"
+    end
+    for _, k in ipairs({ "created_at", "last_seen_at" }) do
+        if not is_timestamp(s[k]) then
+            return nil, "session." .. k .. " must be RFC 3339 UTC with"
+                        .. " milliseconds (got " .. show(s[k]) .. ")"
+        end
+    end
+
+    local chs = s.channels
+    local n, why = 0, nil
+    if chs ~= empty_array then
+        n, why = array_length(chs, LIMITS.channels)
+    end
+    if not n then
+        if why == "must be an array" then
+            why = "must be an array of channel names"
+        end
+        return nil, "session.channels " .. why
+    end
+    if n == 0 then
+        return nil, "session.channels must not be empty"
+    end
+    local seen = {}
+    for i = 1, n do
+        local ch = chs[i]
+        if not is_name(ch) then
+            return nil, "session.channels[" .. i .. "] must match"
+                        .. " ^[a-z][a-z0-9_]{0,31}$ (got " .. show(ch) .. ")"
+        end
+        if seen[ch] then
+            return nil, "session.channels[" .. i .. "] repeats " .. show(ch)
+        end
+        seen[ch] = true
+    end
+
+    local ctx = s.context
+    if not is_object_table(ctx) then
+        return nil, "session.context must be a JSON object"
+    end
+    -- the bound is on the compact encoding, which the schema cannot say;
+    -- encoding also finds what JSON cannot hold, as it does for params
+    local text, eerr = json.encode(ctx)
+    if not text then
+        return nil, "session.context." .. eerr
+    end
+    if #text > LIMITS.context then
+        return nil, "session.context must be at most " .. LIMITS.context
+                    .. " bytes as compact JSON (got " .. #text .. ")"
+    end
+    return true
+end
 
 --- Validates a whole request contract (as built by `build` or decoded
--- from JSON). The contents of params are not walked (encoding does it).
+-- from JSON) against schema/contract.schema.json. The contents of params
+-- are not walked (encoding does it); session.context is encoded, to
+-- check its bound of 4096 bytes as compact JSON (which the schema cannot
+-- express).
 -- @tparam table c
 -- @treturn true|nil
 -- @treturn string|nil the error
@@ -558,14 +658,12 @@ function _M.validate(c)
         return nil, "action must be dotted lowercase words (got "
                     .. show(c.action) .. ")"
     end
-    local p = c.params
-    if type(p) ~= "table" or is_json_array(p)
-       or (not json.is_object(p) and p[1] ~= nil)
-    then
+    if not is_object_table(c.params) then
         return nil, "params must be a JSON object"
     end
-    if c.session ~= null then
-        return nil, "session must be null"
+    ok, err = check_session(c.session)
+    if not ok then
+        return nil, err
     end
     if c.route ~= null then
         return nil, "route must be null"
@@ -606,8 +704,9 @@ function _M.validate(c)
     if not ok then
         return nil, err
     end
-    if cu.id ~= null and type(cu.id) ~= "string" then
-        return nil, "customer.id must be null or a string"
+    if cu.id ~= null and not is_id(cu.id) then
+        return nil, "customer.id must be null or match ^[A-Za-z0-9_-]{1,64}$"
+                    .. " (got " .. show(cu.id) .. ")"
     end
     if type(cu.anonymous) ~= "boolean" then
         return nil, "customer.anonymous must be a boolean"
@@ -656,6 +755,9 @@ function _M.validate(c)
         return nil, "customer.anonymous must be true exactly when there is"
                     .. " no principal and no customer id"
     end
+    if c.session ~= null and cu.id == null then
+        return nil, "session must be null when customer.id is null"
+    end
 
     -- client
     local cl = c.client
@@ -667,7 +769,7 @@ function _M.validate(c)
         return nil, err
     end
     if type(cl.ip) ~= "string" or #cl.ip == 0 or #cl.ip > 64 then
-        return nil, "client.ip must be a string"
+        return nil, "client.ip must be a string of 1 to 64 bytes"
     end
     ok, err = string_or_null(cl.user_agent, LIMITS.user_agent,
                              "client.user_agent")

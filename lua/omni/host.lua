@@ -59,6 +59,10 @@ local OPTIONAL_FUNCTIONS = { "authenticate", "identify", "respond" }
 
 local plugins = {}      -- name -> { name=, version=, file=, module= }
 
+-- the key under which normalize(defer) keeps the contract in the request
+-- table until complete(): a table, so no string a plugin sets can be it
+local CONTRACT = {}
+
 
 local function fail(code, status, message)
     return { code = code, status = status, message = message }
@@ -510,12 +514,19 @@ end
 
 
 --- Normalizes a request into the contract.
+--
+-- With `known.defer` true, the contract is validated but neither encoded
+-- nor returned as text: it is kept in `req` for `complete`, and the
+-- identities are returned so that the gateway can resolve the customer
+-- and the session first.
 -- @tparam string name
 -- @tparam table req from `prepare`
 -- @tparam table known `{ request_id=, received_at= (ms), channel=,
 --   principal= or nil, user_agent= or nil, client_ip= (defaults to
---   req.client_ip) }`
--- @treturn string|nil the contract, encoded
+--   req.client_ip), defer= (boolean) }`
+-- @treturn string|table|nil the contract, encoded; with `defer`, the
+--   identities `c.customer.identities` (an array of `{type=, value=}`,
+--   those of identify() merged in)
 -- @treturn table the contract (or err when the first value is nil)
 function _M.normalize(name, req, known)
     local p, perr = get(name, "normalize")
@@ -581,6 +592,138 @@ function _M.normalize(name, req, known)
     end
 
     ok, verr = contract.validate(c)
+    if not ok then
+        return nil, invalid(verr)
+    end
+
+    if known.defer == true then
+        req[CONTRACT] = c
+        return c.customer.identities, c
+    end
+
+    local s, eerr = json.encode(c)
+    if not s then
+        return nil, invalid(eerr)
+    end
+    return s, c
+end
+
+
+local function bad_gw(what)
+    error("bad argument #2 to 'complete' (" .. what .. ")", 4)
+end
+
+local function is_ms(v)
+    return type(v) == "number" and v == v and v >= 0
+           and v < 253402300800000
+end
+
+-- the contract's session from what the gateway read in the store
+local function gw_session(gs)
+    if type(gs.id) ~= "string" then
+        bad_gw("gw.session.id must be a string")
+    end
+    if type(gs.new) ~= "boolean" then
+        bad_gw("gw.session.new must be a boolean")
+    end
+    if not is_ms(gs.created_at) then
+        bad_gw("gw.session.created_at must be milliseconds since the epoch")
+    end
+    if not is_ms(gs.last_seen_at) then
+        bad_gw("gw.session.last_seen_at must be milliseconds since the"
+               .. " epoch")
+    end
+    if type(gs.channels) ~= "table" then
+        bad_gw("gw.session.channels must be a table")
+    end
+    if type(gs.context) ~= "string" then
+        bad_gw("gw.session.context must be a string")
+    end
+
+    -- one more than allowed is enough for validate to refuse the list
+    local channels, src = json.array({}), gs.channels
+    for i = 1, contract.LIMITS.channels + 1 do
+        local ch = src[i]
+        if ch == nil then
+            break
+        end
+        channels[i] = ch
+    end
+
+    -- The store only keeps a context that was a JSON object of at most
+    -- 4096 bytes when it was written, so a context that does not decode
+    -- to an object cannot happen; should it anyway, the request goes on
+    -- with {} rather than fail.
+    local context
+    if gs.context ~= "" then
+        context = json.decode(gs.context)
+    end
+    if not json.is_object(context) then
+        context = json.object({})
+    end
+
+    return {
+        id = gs.id,
+        new = gs.new,
+        created_at = contract.timestamp(gs.created_at),
+        last_seen_at = contract.timestamp(gs.last_seen_at),
+        channels = channels,
+        context = context,
+    }
+end
+
+
+--- Completes and encodes the contract that `normalize` kept (with
+-- `known.defer`), once the gateway has resolved the customer and the
+-- session: sets `customer.id` (and `customer.anonymous`) and `session`,
+-- validates the whole contract again and encodes it. The kept contract
+-- is dropped from `req`, whatever the outcome.
+-- @tparam table req the request given to `normalize`
+-- @tparam table gw `{ customer_id= (string or nil), session= nil or
+--   { id=, new= (boolean), created_at= (ms), last_seen_at= (ms),
+--   channels= { names... }, context= (a JSON object's text, or "" for
+--   {}) } }`
+-- @treturn string|nil the contract, encoded
+-- @treturn table the contract; or err: `plugin_error`/500 when normalize
+--   did not keep a contract for `req`, `plugin_contract_invalid`/500 when
+--   the completed contract is invalid
+function _M.complete(req, gw)
+    if type(req) ~= "table" then
+        error("bad argument #1 to 'complete' (table expected, got "
+              .. type(req) .. ")", 2)
+    end
+    if type(gw) ~= "table" then
+        error("bad argument #2 to 'complete' (table expected, got "
+              .. type(gw) .. ")", 2)
+    end
+    local cid, gs = gw.customer_id, gw.session
+    if cid ~= nil and type(cid) ~= "string" then
+        error("bad argument #2 to 'complete' (gw.customer_id must be a"
+              .. " string or nil)", 2)
+    end
+    if gs ~= nil and type(gs) ~= "table" then
+        error("bad argument #2 to 'complete' (gw.session must be a table"
+              .. " or nil)", 2)
+    end
+
+    local session = null
+    if gs ~= nil then
+        session = gw_session(gs)
+    end
+
+    local c = rawget(req, CONTRACT)
+    if c == nil then
+        return nil, fail("plugin_error", 500, "complete: no contract is"
+                         .. " kept for this request (normalize did not run"
+                         .. " with known.defer)")
+    end
+    req[CONTRACT] = nil
+
+    c.customer.id = cid or null
+    c.customer.anonymous = c.principal == null and cid == nil
+    c.session = session
+
+    local ok, verr = contract.validate(c)
     if not ok then
         return nil, invalid(verr)
     end

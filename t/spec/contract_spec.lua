@@ -105,6 +105,19 @@ describe("omni.contract predicates", function()
         assert.is_false(contract.is_request_id(12))
     end)
 
+    it("is_id", function()
+        assert.is_true(contract.is_id("cus_01J9ZK4Q7W3M"))
+        assert.is_true(contract.is_id("a-B_9"))
+        assert.is_true(contract.is_id(string.rep("a", 64)))
+        assert.is_false(contract.is_id(string.rep("a", 65)))
+        assert.is_false(contract.is_id(""))
+        assert.is_false(contract.is_id("cus 1"))
+        assert.is_false(contract.is_id("cus.1"))
+        assert.is_false(contract.is_id("cus1\n"))
+        assert.is_false(contract.is_id(1))
+        assert.is_false(contract.is_id(nil))
+    end)
+
     it("timestamp", function()
         assert.equal("1970-01-01T00:00:00.000Z", contract.timestamp(0))
         assert.equal("2026-11-24T17:06:40.123Z", contract.timestamp(1795540000123))
@@ -287,7 +300,7 @@ end)
 describe("omni.contract.build", function()
     it("builds every key, null when unknown", function()
         local c = assert(contract.build({ action = "order.query" }, known()))
-        assert.equal([[{"action":"order.query","channel":{"app_id":null,"client_version":null,"name":"miniprogram"},"client":{"device_id":null,"ip":"203.0.113.7","user_agent":null},"customer":{"anonymous":true,"id":null,"identities":[],"tier":null},"locale":null,"params":{},"principal":null,"received_at":"2026-11-24T17:06:40.123Z","request_id":"4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f","route":null,"session":null,"version":"1.0"}]],
+        assert.equal([[{"action":"order.query","channel":{"app_id":null,"client_version":null,"name":"miniprogram"},"client":{"device_id":null,"ip":"203.0.113.7","user_agent":null},"customer":{"anonymous":true,"id":null,"identities":[],"tier":null},"locale":null,"params":{},"principal":null,"received_at":"2026-11-24T17:06:40.123Z","request_id":"4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f","route":null,"session":null,"version":"1.1"}]],
                      assert(json.encode(c)))
         assert.is_true(contract.validate(c))
     end)
@@ -459,6 +472,155 @@ describe("omni.contract.validate", function()
         c.extra = nil
         c.client.ip = nil
         assert.equal("client.ip is missing", select(2, contract.validate(c)))
+    end)
+
+    it("checks customer.id", function()
+        local c = assert(contract.build({ action = "a.b" }, known()))
+        c.customer.id = "cus_1"
+        assert.equal("customer.anonymous must be true exactly when there is no principal and no customer id",
+                     select(2, contract.validate(c)))
+        c.customer.anonymous = false
+        assert.is_true(contract.validate(c))
+        for _, bad in ipairs({ "", "cus 1", string.rep("c", 65) }) do
+            c.customer.id = bad
+            local _, err = contract.validate(c)
+            assert.equal("customer.id must be null or match ^[A-Za-z0-9_-]{1,64}$ (got '"
+                         .. (#bad > 40 and string.rep("c", 40) .. "..." or bad) .. "')", err)
+        end
+        c.customer.id = 7
+        assert.equal("customer.id must be null or match ^[A-Za-z0-9_-]{1,64}$ (got number)",
+                     select(2, contract.validate(c)))
+    end)
+
+    describe("session", function()
+        local function with_session(over)
+            local c = assert(contract.build({ action = "a.b" }, known()))
+            c.customer.id = "cus_1"
+            c.customer.anonymous = false
+            c.session = {
+                id = "ses_1",
+                new = false,
+                created_at = "2026-11-24T17:52:40.118Z",
+                last_seen_at = "2026-11-24T18:04:03.000Z",
+                channels = { "wechat_oa", "miniprogram" },
+                context = json.object({}),
+            }
+            for k, v in pairs(over or {}) do
+                c.session[k] = v
+            end
+            return c
+        end
+
+        local function refuses(over, message)
+            local ok, err = contract.validate(with_session(over))
+            assert.is_nil(ok)
+            assert.equal(message, err)
+        end
+
+        it("accepts a session object", function()
+            assert.is_true(contract.validate(with_session()))
+            assert.is_true(contract.validate(with_session({ new = true, context = {} })))
+            assert.is_true(contract.validate(with_session({
+                context = json.decode('{"cart":{"items":[{"sku":"x","n":2}],"coupon":null},"seen":[]}'),
+            })))
+            assert.is_true(contract.validate(with_session({ channels = json.decode('["web"]') })))
+            local sixteen = {}
+            for i = 1, 16 do
+                sixteen[i] = "c" .. i
+            end
+            assert.is_true(contract.validate(with_session({ channels = sixteen })))
+        end)
+
+        it("accepts null", function()
+            local c = with_session()
+            c.session = null
+            assert.is_true(contract.validate(c))
+        end)
+
+        it("refuses what is neither null nor an object", function()
+            local c = with_session()
+            c.session = "ses_1"
+            assert.equal("session must be null or an object", select(2, contract.validate(c)))
+            c.session = json.decode("[]")
+            assert.equal("session must be null or an object", select(2, contract.validate(c)))
+            c.session = nil
+            assert.equal("contract.session is missing", select(2, contract.validate(c)))
+        end)
+
+        it("refuses unknown and missing keys", function()
+            refuses({ customer = "cus_1" }, "session has an unknown key 'customer'")
+            refuses({ context = false }, "session.context must be a JSON object")
+            local c = with_session()
+            c.session.context = nil
+            assert.equal("session.context is missing", select(2, contract.validate(c)))
+        end)
+
+        it("refuses a bad id", function()
+            refuses({ id = "ses 1" }, "session.id must match ^[A-Za-z0-9_-]{1,64}$ (got 'ses 1')")
+            refuses({ id = "" }, "session.id must match ^[A-Za-z0-9_-]{1,64}$ (got '')")
+            refuses({ id = string.rep("s", 65) },
+                    "session.id must match ^[A-Za-z0-9_-]{1,64}$ (got '" .. string.rep("s", 40) .. "...')")
+            refuses({ id = 12 }, "session.id must match ^[A-Za-z0-9_-]{1,64}$ (got number)")
+        end)
+
+        it("refuses a new that is not a boolean", function()
+            refuses({ new = "false" }, "session.new must be a boolean")
+            refuses({ new = null }, "session.new must be a boolean")
+        end)
+
+        it("refuses bad timestamps", function()
+            refuses({ created_at = "2026-11-24T17:52:40Z" },
+                    "session.created_at must be RFC 3339 UTC with milliseconds (got '2026-11-24T17:52:40Z')")
+            refuses({ created_at = 1795542760118 },
+                    "session.created_at must be RFC 3339 UTC with milliseconds (got number)")
+            refuses({ last_seen_at = "2026-02-30T18:04:03.000Z" },
+                    "session.last_seen_at must be RFC 3339 UTC with milliseconds (got '2026-02-30T18:04:03.000Z')")
+        end)
+
+        it("refuses bad channel lists", function()
+            refuses({ channels = "web" }, "session.channels must be an array of channel names")
+            refuses({ channels = { web = true } }, "session.channels must be an array of channel names")
+            refuses({ channels = json.empty_array }, "session.channels must not be empty")
+            refuses({ channels = {} }, "session.channels must not be empty")
+            refuses({ channels = json.decode("[]") }, "session.channels must not be empty")
+            refuses({ channels = { "web", "Web" } },
+                    "session.channels[2] must match ^[a-z][a-z0-9_]{0,31}$ (got 'Web')")
+            refuses({ channels = { "web", 7 } },
+                    "session.channels[2] must match ^[a-z][a-z0-9_]{0,31}$ (got number)")
+            refuses({ channels = { "web", "app", "web" } }, "session.channels[3] repeats 'web'")
+            local many = {}
+            for i = 1, 17 do
+                many[i] = "c" .. i
+            end
+            refuses({ channels = many }, "session.channels has more than 16 entries")
+        end)
+
+        it("refuses a context that is not an object", function()
+            refuses({ context = { 1, 2 } }, "session.context must be a JSON object")
+            refuses({ context = json.decode("[]") }, "session.context must be a JSON object")
+            refuses({ context = json.empty_array }, "session.context must be a JSON object")
+            refuses({ context = "{}" }, "session.context must be a JSON object")
+            refuses({ context = null }, "session.context must be a JSON object")
+        end)
+
+        it("bounds the context to 4096 bytes of compact JSON", function()
+            -- {"k":"..."}: 8 bytes around the value
+            assert.is_true(contract.validate(with_session({ context = { k = string.rep("x", 4088) } })))
+            refuses({ context = { k = string.rep("x", 4089) } },
+                    "session.context must be at most 4096 bytes as compact JSON (got 4097)")
+        end)
+
+        it("refuses a context JSON cannot hold", function()
+            refuses({ context = { cb = print } }, "session.context.cb is a function")
+            refuses({ context = { list = { 1, 0 / 0 } } }, "session.context.list[2] is NaN")
+        end)
+
+        it("refuses a session without a customer id", function()
+            local c = with_session()
+            c.customer.id = null
+            c.principal = { subject = "u1", roles = json.empty_array, issuer = null }
+            assert.equal("session must be null when customer.id is null", select(2, contract.validate(c)))
+        end)
     end)
 
     it("checks dates for real", function()

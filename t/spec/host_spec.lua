@@ -543,7 +543,7 @@ describe("omni.host.normalize", function()
         assert.is_string(s)
         assert.equal(s, json.encode(c))
         local d = assert(json.decode(s))
-        assert.equal("1.0", d.version)
+        assert.equal("1.1", d.version)
         assert.equal("4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f", d.request_id)
         assert.equal("2026-11-24T17:06:40.123Z", d.received_at)
         assert.same({ name = "test", app_id = "wx1", client_version = "1.2.3" }, d.channel)
@@ -695,6 +695,287 @@ describe("omni.host.normalize", function()
             assert.same({ code = "plugin_contract_invalid", status = 500,
                           message = "too many identities (more than 16)" }, err)
         end)
+    end)
+end)
+
+describe("omni.host.normalize with known.defer and omni.host.complete", function()
+    local contract = require "omni.contract"
+
+    setup(function()
+        load("deferred", [[
+            function _M.normalize(req)
+                if req.args.kind == "verb" then return { action = "Not A Verb" } end
+                if req.args.kind == "function" then return { action = "a.b", params = { cb = function() end } } end
+                return { action = "order.query", params = { order_no = "42" },
+                         identities = { { type = "phone", value = "+8613800138000" } } }
+            end
+            function _M.identify(req, claims)
+                return { { type = "wechat_openid", value = "o6_x" },
+                         { type = "phone", value = "+8613800138000" } }
+            end
+        ]])
+    end)
+
+    local function deferred(k, over)
+        local req = assert(prepare("deferred", over))
+        k = k or {}
+        k.defer = true
+        local ids, c = host.normalize("deferred", req, known(k))
+        return req, ids, c
+    end
+
+    local function session(over)
+        local s = {
+            id = "ses_7Qm2Xk9Rt4Vb",
+            new = false,
+            created_at = 1795542760118,
+            last_seen_at = 1795543443000,
+            channels = { "wechat_oa", "test" },
+            context = "",
+        }
+        for k, v in pairs(over or {}) do
+            s[k] = v
+        end
+        return s
+    end
+
+    -- complete's text decodes to a contract that validates, equal to the table
+    local function completed(req, gw)
+        local s, c = host.complete(req, gw)
+        assert(s, c and c.message)
+        assert.is_string(s)
+        assert.equal(s, json.encode(c))
+        local d = assert(json.decode(s))
+        assert.is_true(contract.validate(d))
+        assert.equal("1.1", d.version)
+        return d, c
+    end
+
+    local function invalid_gw(gw, message)
+        local req = deferred()
+        local s, err = host.complete(req, gw)
+        assert.is_nil(s)
+        assert.same({ code = "plugin_contract_invalid", status = 500, message = message }, err)
+    end
+
+    it("returns the identities, identify()'s merged in, and keeps the contract", function()
+        local req, ids, c = deferred()
+        assert.same({ { type = "phone", value = "+8613800138000" },
+                      { type = "wechat_openid", value = "o6_x" } }, ids)
+        assert.equal(c.customer.identities, ids)
+        assert.is_true(json.is_array(ids))
+        assert.equal("order.query", c.action)
+        assert.equal(json.null, c.customer.id)
+        assert.equal(json.null, c.session)
+        local kept = 0
+        for k, v in pairs(req) do
+            if type(k) == "string" then
+                assert.are_not.equal(c, v, "kept under a key a plugin could name")
+            else
+                assert.equal(c, v)
+                kept = kept + 1
+            end
+        end
+        assert.equal(1, kept)
+        local d = completed(req, {})
+        assert.equal("42", d.params.order_no)
+    end)
+
+    it("returns an empty array when there are no identities", function()
+        load("deferred_none", [[
+            function _M.normalize(req) return { action = "a.b" } end
+        ]])
+        local req = assert(prepare("deferred_none"))
+        local ids, c = host.normalize("deferred_none", req, known({ defer = true }))
+        assert.equal(c.customer.identities, ids)
+        assert.equal(0, #ids)
+        assert.equal("[]", json.encode(ids))
+    end)
+
+    it("validates like normalize does", function()
+        local req = assert(prepare("deferred", { query = "kind=verb" }))
+        local ids, err = host.normalize("deferred", req, known({ defer = true }))
+        assert.is_nil(ids)
+        assert.same({ code = "plugin_contract_invalid", status = 500,
+                      message = "action must be dotted lowercase words like 'order.query' (got 'Not A Verb')" }, err)
+        local s, cerr = host.complete(req, {})
+        assert.is_nil(s)
+        assert.equal("plugin_error", cerr.code)
+    end)
+
+    it("leaves what only encoding finds to complete", function()
+        local req, ids = deferred(nil, { query = "kind=function" })
+        assert.is_table(ids)
+        local s, err = host.complete(req, { customer_id = "cus_1" })
+        assert.is_nil(s)
+        assert.same({ code = "plugin_contract_invalid", status = 500, message = "params.cb is a function" }, err)
+    end)
+
+    it("encodes as before when defer is not true", function()
+        for _, defer in ipairs({ false, "yes", 1 }) do
+            local req = assert(prepare("deferred"))
+            local s, c = host.normalize("deferred", req, known({ defer = defer }))
+            assert.is_string(s)
+            assert.equal(s, json.encode(c))
+            local t, err = host.complete(req, {})
+            assert.is_nil(t)
+            assert.equal("plugin_error", err.code)
+        end
+    end)
+
+    it("completes without a customer or a session", function()
+        local req = deferred()
+        local d = completed(req, {})
+        assert.equal(json.null, d.customer.id)
+        assert.is_true(d.customer.anonymous)
+        assert.equal(json.null, d.session)
+        assert.equal(2, #d.customer.identities)
+    end)
+
+    it("sets the customer id and recomputes anonymous", function()
+        local req = deferred()
+        local d = completed(req, { customer_id = "cus_01J9ZK4Q7W3M" })
+        assert.equal("cus_01J9ZK4Q7W3M", d.customer.id)
+        assert.is_false(d.customer.anonymous)
+        assert.equal(json.null, d.principal)
+        assert.equal(json.null, d.session)
+    end)
+
+    it("keeps anonymous false with a principal and no customer id", function()
+        local req = deferred({ principal = { subject = "u1", roles = { "customer" } } })
+        local d = completed(req, {})
+        assert.equal(json.null, d.customer.id)
+        assert.is_false(d.customer.anonymous)
+    end)
+
+    it("completes with a session, context \"\" as {}", function()
+        local req = deferred()
+        local d, c = completed(req, { customer_id = "cus_1", session = session() })
+        assert.same({
+            id = "ses_7Qm2Xk9Rt4Vb",
+            new = false,
+            created_at = "2026-11-24T17:52:40.118Z",
+            last_seen_at = "2026-11-24T18:04:03.000Z",
+            channels = { "wechat_oa", "test" },
+            context = {},
+        }, d.session)
+        assert.matches('"context":{}', json.encode(c))
+        assert.is_false(d.customer.anonymous)
+    end)
+
+    it("completes a new session", function()
+        local req = deferred()
+        local d = completed(req, { customer_id = "cus_1", session = session({
+            new = true, created_at = 1795540000123, last_seen_at = 1795540000123,
+            channels = { "test" }, context = "{}" }) })
+        assert.is_true(d.session.new)
+        assert.equal(d.session.created_at, d.session.last_seen_at)
+        assert.same({ "test" }, d.session.channels)
+        assert.same({}, d.session.context)
+    end)
+
+    it("completes with a nested context", function()
+        local req = deferred()
+        -- keys in the order the encoder sorts them
+        local text = '{"cart":{"coupon":null,"items":[{"quantity":2,"sku":"SKU-88213"}]},"seen":{},"tags":[]}'
+        local _, c = completed(req, { customer_id = "cus_1", session = session({ context = text }) })
+        assert.equal(text, json.encode(c.session.context))
+        assert.equal(json.null, c.session.context.cart.coupon)
+        assert.equal(2, c.session.context.cart.items[1].quantity)
+    end)
+
+    it("turns a stored context that is not an object into {}", function()
+        for _, bad in ipairs({ "[1,2]", "42", "not json", '{"a":' }) do
+            local req = deferred()
+            local d = completed(req, { customer_id = "cus_1", session = session({ context = bad }) })
+            assert.same({}, d.session.context, bad)
+        end
+    end)
+
+    it("drops the kept contract", function()
+        local req = deferred()
+        completed(req, {})
+        local s, err = host.complete(req, {})
+        assert.is_nil(s)
+        assert.same({ code = "plugin_error", status = 500,
+                      message = "complete: no contract is kept for this request"
+                                .. " (normalize did not run with known.defer)" }, err)
+        -- also after a failure
+        req = deferred()
+        assert.is_nil((host.complete(req, { customer_id = "bad id" })))
+        s, err = host.complete(req, { customer_id = "cus_1" })
+        assert.is_nil(s)
+        assert.equal("plugin_error", err.code)
+    end)
+
+    it("refuses to complete without normalize", function()
+        local req = assert(prepare("deferred"))
+        local s, err = host.complete(req, { customer_id = "cus_1" })
+        assert.is_nil(s)
+        assert.same({ code = "plugin_error", status = 500,
+                      message = "complete: no contract is kept for this request"
+                                .. " (normalize did not run with known.defer)" }, err)
+    end)
+
+    it("refuses invalid values from the gateway", function()
+        invalid_gw({ customer_id = "cus 1" },
+                   "customer.id must be null or match ^[A-Za-z0-9_-]{1,64}$ (got 'cus 1')")
+        invalid_gw({ customer_id = "" },
+                   "customer.id must be null or match ^[A-Za-z0-9_-]{1,64}$ (got '')")
+        invalid_gw({ customer_id = "cus_1", session = session({ id = "ses/1" }) },
+                   "session.id must match ^[A-Za-z0-9_-]{1,64}$ (got 'ses/1')")
+        invalid_gw({ customer_id = "cus_1", session = session({ channels = { "test", "Web" } }) },
+                   "session.channels[2] must match ^[a-z][a-z0-9_]{0,31}$ (got 'Web')")
+        invalid_gw({ customer_id = "cus_1", session = session({ channels = { "test", "web", "test" } }) },
+                   "session.channels[3] repeats 'test'")
+        invalid_gw({ customer_id = "cus_1", session = session({ channels = {} }) },
+                   "session.channels must not be empty")
+        local many = {}
+        for i = 1, 40 do
+            many[i] = "c" .. i
+        end
+        invalid_gw({ customer_id = "cus_1", session = session({ channels = many }) },
+                   "session.channels has more than 16 entries")
+        invalid_gw({ customer_id = "cus_1",
+                     session = session({ context = '{"k":"' .. string.rep("x", 4089) .. '"}' }) },
+                   "session.context must be at most 4096 bytes as compact JSON (got 4097)")
+        invalid_gw({ session = session() }, "session must be null when customer.id is null")
+    end)
+
+    it("accepts a context of exactly 4096 bytes", function()
+        local req = deferred()
+        local text = '{"k":"' .. string.rep("x", 4088) .. '"}'
+        assert.equal(4096, #text)
+        local _, c = completed(req, { customer_id = "cus_1", session = session({ context = text }) })
+        assert.equal(text, json.encode(c.session.context))
+    end)
+
+    it("raises for caller mistakes", function()
+        local req = deferred()
+        local function raises(gw, message)
+            local ok, e = pcall(host.complete, req, gw)
+            assert.is_false(ok)
+            assert.matches(message, e, 1, true)
+        end
+        raises(nil, "bad argument #2 to 'complete' (table expected, got nil)")
+        raises({ customer_id = 7 }, "bad argument #2 to 'complete' (gw.customer_id must be a string or nil)")
+        raises({ session = "ses_1" }, "bad argument #2 to 'complete' (gw.session must be a table or nil)")
+        raises({ session = session({ id = 1 }) }, "(gw.session.id must be a string)")
+        raises({ session = session({ new = "no" }) }, "(gw.session.new must be a boolean)")
+        raises({ session = session({ created_at = "2026" }) },
+               "(gw.session.created_at must be milliseconds since the epoch)")
+        raises({ session = session({ last_seen_at = -1 }) },
+               "(gw.session.last_seen_at must be milliseconds since the epoch)")
+        raises({ session = session({ channels = "test" }) }, "(gw.session.channels must be a table)")
+        raises({ session = session({ context = {} }) }, "(gw.session.context must be a string)")
+        local ok, e = pcall(host.complete, nil, {})
+        assert.is_false(ok)
+        assert.matches("bad argument #1 to 'complete' (table expected, got nil)", e, 1, true)
+        -- the errors name the caller's line, not the host's
+        ok, e = pcall(function() host.complete(req, { session = session({ id = 1 }) }) end)
+        assert.matches("host_spec%.lua:%d+: bad argument", e)
+        -- a caller mistake keeps the contract for a corrected call
+        completed(req, {})
     end)
 end)
 
