@@ -177,8 +177,10 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     const char                 *channel;
     omni_lua_t                 *vm;
     omni_lua_rc_t               rc;
+    ngx_int_t                   step;
     omni_lua_known_t            known;
     omni_lua_result_t           res;
+    omni_lua_gateway_t          gw;
     ngx_http_omni_main_conf_t  *omcf;
 
     if (olcf->channel.len == 0) {
@@ -222,6 +224,9 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    /* with customers, the contract waits for what the store knows */
+    known.defer = (olcf->customers != NGX_HTTP_OMNI_CUSTOMERS_OFF);
+
     ngx_http_omni_result_init(r, &res);
 
     rc = omni_lua_normalize(vm, channel, ctx->lua_ref, &known, &res);
@@ -229,10 +234,25 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
         return ngx_http_omni_plugin_error(r, ctx, "normalize", rc, &res);
     }
 
-    ctx->contract.data = (u_char *) res.contract.data;
-    ctx->contract.len = res.contract.len;
     ctx->action.data = (u_char *) res.action.data;
     ctx->action.len = res.action.len;
+
+    if (known.defer) {
+        step = ngx_http_omni_customer_step(r, ctx, olcf, &res, &gw);
+        if (step != NGX_OK) {
+            return step;
+        }
+
+        ngx_http_omni_result_init(r, &res);
+
+        rc = omni_lua_complete(vm, ctx->lua_ref, &gw, &res);
+        if (rc != OMNI_LUA_OK) {
+            return ngx_http_omni_plugin_error(r, ctx, "normalize", rc, &res);
+        }
+    }
+
+    ctx->contract.data = (u_char *) res.contract.data;
+    ctx->contract.len = res.contract.len;
     ctx->render = 1;
 
     return NGX_OK;

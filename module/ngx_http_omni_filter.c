@@ -49,6 +49,11 @@ ngx_http_omni_header_filter(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
 
+    if (ctx && !ctx->context_seen) {
+        ctx->context_seen = 1;
+        ngx_http_omni_context_patch(r, ctx);
+    }
+
     /* only replies to requests a plugin normalized, and only once */
     if (ctx == NULL || !ctx->render || ctx->filtering) {
         return ngx_http_next_header_filter(r);

@@ -18,6 +18,8 @@
 
 static ngx_int_t ngx_http_omni_revocation(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
+static const char *ngx_http_omni_nameable(const char *s, size_t max,
+    ngx_uint_t id);
 static void ngx_http_omni_bearer(ngx_http_request_t *r, ngx_str_t *token);
 static u_char *ngx_http_omni_log_value(u_char *buf, const char *s);
 
@@ -80,6 +82,35 @@ ngx_http_omni_jwt_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
  * request, so a revocation holds at once in every worker.
  */
 
+/* s when a revocation can name it: ids are [A-Za-z0-9_-], values any text */
+static const char *
+ngx_http_omni_nameable(const char *s, size_t max, ngx_uint_t id)
+{
+    u_char  c;
+    size_t  i;
+
+    if (s == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; s[i]; i++) {
+        c = (u_char) s[i];
+
+        if (i == max || c <= ' ' || c == 0x7f) {
+            return NULL;
+        }
+
+        if (id && !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+                   || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+        {
+            return NULL;
+        }
+    }
+
+    return i ? s : NULL;
+}
+
+
 static ngx_int_t
 ngx_http_omni_revocation(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
 {
@@ -94,14 +125,20 @@ ngx_http_omni_revocation(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
         return NGX_OK;
     }
 
-    rc = omni_store_is_revoked(omcf->store, ctx->token.jti, NULL,
-                               ctx->token.sub, (int64_t) ctx->token.iat,
-                               &rule, err);
-
-    if (rc == OMNI_STORE_INVALID) {
-        /* a jti or sub no revocation can name: none can apply */
-        return NGX_OK;
-    }
+    /*
+     * A value no revocation can name (too long, spaces) is left out, so
+     * that it cannot hide the others; a token naming its session ("sid")
+     * dies with that session.
+     */
+    rc = omni_store_is_revoked(omcf->store,
+                               ngx_http_omni_nameable(ctx->token.jti,
+                                                      OMNI_STORE_VALUE_MAX, 0),
+                               ngx_http_omni_nameable(
+                                   jwt_get_grant(ctx->token.jwt, "sid"),
+                                   OMNI_STORE_ID_MAX, 1),
+                               ngx_http_omni_nameable(ctx->token.sub,
+                                                      OMNI_STORE_VALUE_MAX, 0),
+                               (int64_t) ctx->token.iat, &rule, err);
 
     if (rc != OMNI_STORE_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -118,6 +155,8 @@ ngx_http_omni_revocation(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
     ctx->error.code = "token_revoked";
     ctx->error.message = (rule == OMNI_STORE_REVOKED_JTI)
                          ? "token is revoked"
+                         : (rule == OMNI_STORE_REVOKED_SESSION)
+                         ? "the token's session is revoked"
                          : "tokens of this subject are revoked";
 
     *ngx_http_omni_log_value(sub, ctx->token.sub) = '\0';

@@ -28,6 +28,12 @@ static char *ngx_http_omni_channel(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_omni_auth(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_omni_session_timeout(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_omni_journey_limits(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_omni_store_needed(ngx_conf_t *cf,
+    ngx_http_omni_loc_conf_t *conf);
 static char *ngx_http_omni_store(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void *ngx_http_omni_create_loc_conf(ngx_conf_t *cf);
@@ -66,6 +72,14 @@ static ngx_conf_num_bounds_t  ngx_http_omni_memory_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_http_omni_reply_buffer_bounds = {
     ngx_conf_check_num_bounds, 1024, 64 * 1024 * 1024
+};
+
+
+static ngx_conf_enum_t  ngx_http_omni_customers[] = {
+    { ngx_string("off"), NGX_HTTP_OMNI_CUSTOMERS_OFF },
+    { ngx_string("resolve"), NGX_HTTP_OMNI_CUSTOMERS_RESOLVE },
+    { ngx_string("create"), NGX_HTTP_OMNI_CUSTOMERS_CREATE },
+    { ngx_null_string, 0 }
 };
 
 
@@ -183,6 +197,48 @@ static ngx_command_t  ngx_http_omni_commands[] = {
       0,
       NULL },
 
+    { ngx_string("omni_session_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_omni_session_timeout,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("omni_journey_limits"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_omni_journey_limits,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("omni_customers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_omni_loc_conf_t, customers),
+      &ngx_http_omni_customers },
+
+    { ngx_string("omni_session"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_omni_loc_conf_t, session),
+      NULL },
+
+    { ngx_string("omni_journey"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_omni_loc_conf_t, journey),
+      NULL },
+
+    { ngx_string("omni_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_omni_admin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("omni_channel"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_omni_channel,
@@ -274,6 +330,15 @@ ngx_http_omni_init(ngx_conf_t *cf)
 
     omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_omni_module);
 
+    if (omcf->store_dir.len) {
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = ngx_http_omni_journey_handler;
+    }
+
     if (omcf->channels.nelts && omcf->plugins.len == 0) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"omni_channel\" is used but \"omni_plugins\" "
@@ -291,7 +356,10 @@ ngx_http_omni_init(ngx_conf_t *cf)
         }
 
         omni_lua_free(vm);
+    }
 
+    /* the filters render replies and take context patches off them */
+    if (omcf->plugins.len || omcf->store_dir.len) {
         if (ngx_http_omni_filter_init(cf) != NGX_OK) {
             return NGX_ERROR;
         }
@@ -326,6 +394,13 @@ ngx_http_omni_create_main_conf(ngx_conf_t *cf)
 
     omcf->timeout = NGX_CONF_UNSET_MSEC;
     omcf->memory = NGX_CONF_UNSET_SIZE;
+    omcf->session_idle = NGX_CONF_UNSET;
+    omcf->session_absolute = NGX_CONF_UNSET;
+    omcf->session_touch = NGX_CONF_UNSET;
+    omcf->session_purge = NGX_CONF_UNSET;
+    omcf->journey_max = NGX_CONF_UNSET_UINT;
+    omcf->journey_age = NGX_CONF_UNSET;
+    omcf->journey_flush = NGX_CONF_UNSET_MSEC;
 
     if (ngx_array_init(&omcf->channels, cf->pool, 4,
                        sizeof(ngx_http_omni_ref_t))
@@ -347,6 +422,13 @@ ngx_http_omni_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_msec_value(omcf->timeout, 50);
     ngx_conf_init_size_value(omcf->memory, 32 * 1024 * 1024);
+    ngx_conf_init_value(omcf->session_idle, 30 * 60);
+    ngx_conf_init_value(omcf->session_absolute, 24 * 60 * 60);
+    ngx_conf_init_value(omcf->session_touch, 60);
+    ngx_conf_init_value(omcf->session_purge, 60);
+    ngx_conf_init_uint_value(omcf->journey_max, 1000);
+    ngx_conf_init_value(omcf->journey_age, 90 * 24 * 60 * 60);
+    ngx_conf_init_msec_value(omcf->journey_flush, 1000);
 
     if (omcf->store_dir.len) {
         if (ngx_conf_full_name(cf->cycle, &omcf->store_dir, 1) != NGX_OK) {
@@ -415,6 +497,10 @@ ngx_http_omni_init_process(ngx_cycle_t *cycle)
             ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "omni: %s", err);
             return NGX_ERROR;
         }
+
+        if (ngx_http_omni_store_init_worker(cycle, omcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     if (omcf->plugins.len == 0) {
@@ -438,6 +524,7 @@ ngx_http_omni_exit_process(ngx_cycle_t *cycle)
     }
 
     if (omcf && omcf->store) {
+        ngx_http_omni_store_exit_worker(cycle);
         omni_store_close(omcf->store);
         omcf->store = NULL;
     }
@@ -473,6 +560,10 @@ ngx_http_omni_create_loc_conf(ngx_conf_t *cf)
     conf->auth = NGX_CONF_UNSET_UINT;
     conf->settings = NGX_CONF_UNSET_PTR;
     conf->reply_buffer = NGX_CONF_UNSET_SIZE;
+    conf->customers = NGX_CONF_UNSET_UINT;
+    conf->session = NGX_CONF_UNSET;
+    conf->journey = NGX_CONF_UNSET;
+    conf->admin = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -512,6 +603,17 @@ ngx_http_omni_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->settings, prev->settings, NULL);
     ngx_conf_merge_size_value(conf->reply_buffer, prev->reply_buffer,
                               64 * 1024);
+
+    ngx_conf_merge_uint_value(conf->customers, prev->customers,
+                              NGX_HTTP_OMNI_CUSTOMERS_OFF);
+    ngx_conf_merge_value(conf->session, prev->session, 0);
+    ngx_conf_merge_value(conf->journey, prev->journey, 0);
+    ngx_conf_merge_value(conf->admin, prev->admin, 0);
+    ngx_conf_merge_str_value(conf->admin_role, prev->admin_role, "admin");
+
+    if (ngx_http_omni_store_needed(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->enable && (conf->auth & NGX_HTTP_OMNI_AUTH_JWT)
         && conf->keys == NULL)
@@ -809,6 +911,222 @@ ngx_http_omni_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * Customers, sessions, journeys and the admin API live in the store;
+ * sessions and journeys belong to customers, which channels resolve.
+ */
+static char *
+ngx_http_omni_store_needed(ngx_conf_t *cf, ngx_http_omni_loc_conf_t *conf)
+{
+    const char                 *what;
+    ngx_http_omni_main_conf_t  *omcf;
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_omni_module);
+
+    what = conf->admin ? "omni_admin"
+           : conf->customers != NGX_HTTP_OMNI_CUSTOMERS_OFF ? "omni_customers"
+           : conf->session ? "omni_session"
+           : conf->journey ? "omni_journey" : NULL;
+
+    if (what == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    if (omcf->store_dir.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" needs \"omni_store\" at the http level",
+                           what);
+        return NGX_CONF_ERROR;
+    }
+
+    if ((conf->session || conf->journey)
+        && conf->customers == NGX_HTTP_OMNI_CUSTOMERS_OFF)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" needs \"omni_customers resolve\" or "
+                           "\"omni_customers create\": sessions and journeys "
+                           "belong to customers",
+                           conf->session ? "omni_session" : "omni_journey");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->customers != NGX_HTTP_OMNI_CUSTOMERS_OFF
+        && conf->channel.len == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"omni_customers\" needs \"omni_channel\": the "
+                           "channel's plugin reports the identities");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->admin
+        && (!conf->enable || !(conf->auth & NGX_HTTP_OMNI_AUTH_JWT)))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"omni_admin\" needs \"omni_gateway on\" with "
+                           "JWT authentication (omni_auth jwt)");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* omni_session_timeout idle=30m [absolute=24h|off] [touch=60s] [purge=60s] */
+static char *
+ngx_http_omni_session_timeout(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_omni_main_conf_t *omcf = conf;
+
+    time_t      t, *field;
+    ngx_str_t  *value, s;
+    ngx_uint_t  i;
+
+    if (omcf->session_idle != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "idle=", 5) == 0) {
+            field = &omcf->session_idle;
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+        } else if (ngx_strncmp(value[i].data, "absolute=", 9) == 0) {
+            field = &omcf->session_absolute;
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+        } else if (ngx_strncmp(value[i].data, "touch=", 6) == 0) {
+            field = &omcf->session_touch;
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+        } else if (ngx_strncmp(value[i].data, "purge=", 6) == 0) {
+            field = &omcf->session_purge;
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\", expected "
+                               "\"idle=\", \"absolute=\", \"touch=\" or "
+                               "\"purge=\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        /* only absolute= and purge= may be off */
+        if (s.len == 3 && ngx_strncmp(s.data, "off", 3) == 0
+            && (field == &omcf->session_absolute
+                || field == &omcf->session_purge))
+        {
+            *field = 0;
+            continue;
+        }
+
+        t = ngx_parse_time(&s, 1);
+        if (t == (time_t) NGX_ERROR || t == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid time in \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        *field = t;
+    }
+
+    if (omcf->session_idle == NGX_CONF_UNSET) {
+        return "needs idle=time";
+    }
+
+    if (omcf->session_touch != NGX_CONF_UNSET
+        && omcf->session_touch >= omcf->session_idle)
+    {
+        return "needs touch= shorter than idle=";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* omni_journey_limits [max=1000] [age=90d] [flush=1s] */
+static char *
+ngx_http_omni_journey_limits(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_omni_main_conf_t *omcf = conf;
+
+    time_t      t;
+    ngx_int_t   n;
+    ngx_str_t  *value, s;
+    ngx_uint_t  i;
+
+    if (omcf->journey_max != NGX_CONF_UNSET_UINT
+        || omcf->journey_age != NGX_CONF_UNSET
+        || omcf->journey_flush != NGX_CONF_UNSET_MSEC)
+    {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "max=", 4) == 0) {
+            n = ngx_atoi(value[i].data + 4, value[i].len - 4);
+            if (n == NGX_ERROR || n < 1 || n > 1000000) {
+                goto invalid;
+            }
+
+            omcf->journey_max = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "age=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            t = ngx_parse_time(&s, 1);
+            if (t == (time_t) NGX_ERROR || t == 0) {
+                goto invalid;
+            }
+
+            omcf->journey_age = t;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "flush=", 6) == 0) {
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            n = ngx_parse_time(&s, 0);
+            if (n == NGX_ERROR || n < 1 || n > 60000) {
+                goto invalid;
+            }
+
+            omcf->journey_flush = (ngx_msec_t) n;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", expected \"max=\", "
+                           "\"age=\" or \"flush=\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value in \"%V\" (max=1..1000000, age= a "
+                       "time, flush=1ms..60s)", &value[i]);
+    return NGX_CONF_ERROR;
 }
 
 

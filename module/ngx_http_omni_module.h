@@ -20,6 +20,10 @@
 #define NGX_HTTP_OMNI_AUTH_PLUGIN   0x02
 #define NGX_HTTP_OMNI_AUTH_OFF      0x04
 
+#define NGX_HTTP_OMNI_CUSTOMERS_OFF      0
+#define NGX_HTTP_OMNI_CUSTOMERS_RESOLVE  1
+#define NGX_HTTP_OMNI_CUSTOMERS_CREATE   2
+
 
 typedef struct {
     ngx_str_t                   plugins;        /* omni_plugins */
@@ -34,6 +38,14 @@ typedef struct {
     size_t                      store_max;
     ngx_uint_t                  store_sync;
     omni_store_t               *store;          /* this worker's env */
+
+    time_t                      session_idle;   /* omni_session_timeout */
+    time_t                      session_absolute;
+    time_t                      session_touch;
+    ngx_uint_t                  journey_max;    /* omni_journey_limits */
+    time_t                      journey_age;
+    ngx_msec_t                  journey_flush;
+    time_t                      session_purge;
 } ngx_http_omni_main_conf_t;
 
 
@@ -60,6 +72,12 @@ typedef struct {
     ngx_uint_t                  auth;          /* omni_auth */
     ngx_array_t                *settings;      /* omni_plugin_set */
     size_t                      reply_buffer;  /* omni_reply_buffer */
+
+    ngx_uint_t                  customers;     /* omni_customers */
+    ngx_flag_t                  session;       /* omni_session */
+    ngx_flag_t                  journey;       /* omni_journey */
+    ngx_flag_t                  admin;         /* omni_admin */
+    ngx_str_t                   admin_role;
 
     /* the plain-C view of the above, built once in merge */
     omni_token_conf_t           token_conf;
@@ -90,6 +108,10 @@ typedef struct {
     ngx_str_t                   action;        /* $omni_action */
     int                         lua_ref;       /* the prepared req */
     ngx_buf_t                  *reply;         /* the held reply body */
+    ngx_str_t                   customer;      /* $omni_customer */
+    ngx_str_t                   session;       /* $omni_session */
+    unsigned                    session_new:1;
+    unsigned                    context_seen:1;
 } ngx_http_omni_ctx_t;
 
 
@@ -113,6 +135,16 @@ omni_str_t *ngx_http_omni_request_id(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
 ngx_int_t ngx_http_omni_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_omni_filter_init(ngx_conf_t *cf);
+char *ngx_http_omni_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_omni_customer_step(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf,
+    omni_lua_result_t *res, omni_lua_gateway_t *gw);
+void ngx_http_omni_context_patch(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx);
+ngx_int_t ngx_http_omni_journey_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_omni_store_init_worker(ngx_cycle_t *cycle,
+    ngx_http_omni_main_conf_t *omcf);
+void ngx_http_omni_store_exit_worker(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_omni_plugins_load(ngx_log_t *log,
     ngx_http_omni_main_conf_t *omcf, omni_lua_t **vmp);
 

@@ -73,6 +73,12 @@ static ngx_http_variable_t  ngx_http_omni_vars[] = {
     { ngx_string("omni_action"), NULL, ngx_http_omni_variable_contract,
       offsetof(ngx_http_omni_ctx_t, action), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("omni_customer"), NULL, ngx_http_omni_variable_contract,
+      offsetof(ngx_http_omni_ctx_t, customer), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("omni_session"), NULL, ngx_http_omni_variable_contract,
+      offsetof(ngx_http_omni_ctx_t, session), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 

@@ -58,6 +58,8 @@ static omni_lua_rc_t omni_lua_answer_result(omni_lua_t *vm, int idx,
 static void omni_lua_push_ctx(omni_lua_t *vm, const char *channel, int ref,
     unsigned status, int gateway, omni_str_t *request_id);
 static void omni_lua_set_message(omni_lua_result_t *res, const char *s);
+static omni_lua_rc_t omni_lua_identities_result(omni_lua_t *vm,
+    omni_lua_result_t *res);
 
 
 omni_lua_t *
@@ -435,9 +437,18 @@ omni_lua_normalize(omni_lua_t *vm, const char *channel, int ref,
         lua_setfield(L, -2, "principal");
     }
 
+    if (known->defer) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "defer");
+    }
+
     rc = omni_lua_call(vm, 3, 2, res);
     if (rc != OMNI_LUA_OK) {
         return rc;
+    }
+
+    if (known->defer) {
+        return omni_lua_identities_result(vm, res);
     }
 
     if (!lua_isstring(L, -2)) {
@@ -458,6 +469,143 @@ omni_lua_normalize(omni_lua_t *vm, const char *channel, int ref,
             return OMNI_LUA_FAILED;
         }
         lua_pop(L, 1);
+    }
+
+    lua_pop(L, 2);
+
+    return OMNI_LUA_OK;
+}
+
+
+/* normalize() with defer left (ids, contract) or (nil, err) */
+static omni_lua_rc_t
+omni_lua_identities_result(omni_lua_t *vm, omni_lua_result_t *res)
+{
+    size_t      i, n;
+    lua_State  *L;
+
+    L = vm->L;
+
+    if (!lua_istable(L, -2)) {
+        return omni_lua_error_result(vm, -1, res);
+    }
+
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "action");
+        if (lua_isstring(L, -1) && omni_lua_copy(res, &res->action, L, -1)) {
+            goto nomem;
+        }
+        lua_pop(L, 1);
+    }
+
+    /* the host checked them: at most 16, each a type and a value */
+    n = lua_objlen(L, -2);
+
+    if (n) {
+        res->identities = res->alloc(res->alloc_data,
+                                     n * sizeof(omni_pair_t));
+        if (res->identities == NULL) {
+            lua_pushnil(L);
+            goto nomem;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        lua_rawgeti(L, -2, (int) i + 1);
+
+        lua_getfield(L, -1, "type");
+        lua_getfield(L, -2, "value");
+
+        if (!lua_isstring(L, -2) || !lua_isstring(L, -1)) {
+            lua_pop(L, 5);
+            omni_lua_set_message(res, "an identity is not a pair of "
+                                 "strings");
+            return OMNI_LUA_FAILED;
+        }
+
+        if (omni_lua_copy(res, &res->identities[i].name, L, -2)
+            || omni_lua_copy(res, &res->identities[i].value, L, -1))
+        {
+            lua_pop(L, 2);
+            goto nomem;
+        }
+
+        lua_pop(L, 3);
+    }
+
+    res->nidentities = n;
+    lua_pop(L, 2);
+
+    return OMNI_LUA_OK;
+
+nomem:
+
+    lua_pop(L, 3);
+    omni_lua_set_message(res, "out of memory");
+    return OMNI_LUA_FAILED;
+}
+
+
+omni_lua_rc_t
+omni_lua_complete(omni_lua_t *vm, int ref, const omni_lua_gateway_t *gw,
+    omni_lua_result_t *res)
+{
+    size_t          i;
+    lua_State      *L;
+    omni_lua_rc_t   rc;
+
+    L = vm->L;
+
+    if (omni_lua_push_host_fn(vm, "complete") != 0) {
+        omni_lua_set_message(res, "the support library has no host.complete");
+        return OMNI_LUA_FAILED;
+    }
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+
+    lua_createtable(L, 0, 2);
+
+    if (gw->customer.data) {
+        omni_lua_set_str(L, "customer_id", &gw->customer);
+    }
+
+    if (gw->session) {
+        lua_createtable(L, 0, 6);
+        omni_lua_set_str(L, "id", &gw->session_id);
+        lua_pushboolean(L, gw->session_new);
+        lua_setfield(L, -2, "new");
+        lua_pushnumber(L, gw->created_at);
+        lua_setfield(L, -2, "created_at");
+        lua_pushnumber(L, gw->last_seen_at);
+        lua_setfield(L, -2, "last_seen_at");
+
+        lua_createtable(L, (int) gw->nchannels, 0);
+        for (i = 0; i < gw->nchannels; i++) {
+            lua_pushlstring(L, gw->channels[i].data, gw->channels[i].len);
+            lua_rawseti(L, -2, (int) i + 1);
+        }
+        lua_setfield(L, -2, "channels");
+
+        lua_pushlstring(L, gw->context.data ? gw->context.data : "",
+                        gw->context.len);
+        lua_setfield(L, -2, "context");
+
+        lua_setfield(L, -2, "session");
+    }
+
+    rc = omni_lua_call(vm, 2, 2, res);
+    if (rc != OMNI_LUA_OK) {
+        return rc;
+    }
+
+    if (!lua_isstring(L, -2)) {
+        return omni_lua_error_result(vm, -1, res);
+    }
+
+    if (omni_lua_copy(res, &res->contract, L, -2) != 0) {
+        lua_pop(L, 2);
+        omni_lua_set_message(res, "out of memory");
+        return OMNI_LUA_FAILED;
     }
 
     lua_pop(L, 2);

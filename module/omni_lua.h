@@ -68,7 +68,22 @@ typedef struct {
     omni_str_t      issuer;
     omni_str_t     *roles;
     size_t          nroles;
+    int             defer;           /* keep the contract for complete() */
 } omni_lua_known_t;
+
+
+/* What the store added to a deferred contract, for omni_lua_complete(). */
+typedef struct {
+    omni_str_t      customer;        /* data NULL: none */
+    int             session;         /* the fields below are set */
+    omni_str_t      session_id;
+    int             session_new;
+    double          created_at;      /* ms since the epoch */
+    double          last_seen_at;
+    omni_str_t     *channels;
+    size_t          nchannels;
+    omni_str_t      context;         /* a JSON object, or empty */
+} omni_lua_gateway_t;
 
 
 typedef void *(*omni_lua_alloc_pt)(void *data, size_t size);
@@ -86,6 +101,10 @@ typedef struct {
     /* normalize(): the contract, serialised once */
     omni_str_t          contract;
     omni_str_t          action;
+
+    /* normalize() with defer: the caller's identities */
+    omni_pair_t        *identities;
+    size_t              nidentities;
 
     /* respond(), render(): a native answer */
     omni_pair_t        *headers;
@@ -117,6 +136,12 @@ omni_lua_rc_t omni_lua_authenticate(omni_lua_t *vm, const char *channel,
     int ref, omni_lua_result_t *res);
 omni_lua_rc_t omni_lua_normalize(omni_lua_t *vm, const char *channel,
     int ref, const omni_lua_known_t *known, omni_lua_result_t *res);
+/*
+ * With known->defer, normalize() returns the identities instead of the
+ * contract, which complete() finishes with what the store knows.
+ */
+omni_lua_rc_t omni_lua_complete(omni_lua_t *vm, int ref,
+    const omni_lua_gateway_t *gw, omni_lua_result_t *res);
 omni_lua_rc_t omni_lua_render(omni_lua_t *vm, const char *channel, int ref,
     unsigned status, omni_str_t *request_id, const omni_str_t *reply,
     omni_lua_result_t *res);

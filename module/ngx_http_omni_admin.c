@@ -1,0 +1,700 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * The admin location: the store's administration (omni_admin.h) as JSON
+ * endpoints.  The access phase has verified the token with the location's
+ * keys; this content handler checks the admin role, reads the body into
+ * memory, hands the request to the plain-C core and sends its answer.
+ * Changes are logged at notice level with the token's subject, never the
+ * token.
+ *
+ * The glue's own answers, in the core's {"error", "message"} shape:
+ *
+ *   401 token_missing, or the code of the token step's refusal: no
+ *       verified token, as when "satisfy any" let the request in through
+ *       another access module
+ *   403 permission_denied: the token lacks the location's admin role
+ *   404 unknown_route: the raw path does not start with the location name
+ *       (a percent-encoded prefix, a URI rewritten into the location)
+ *   413 body_too_large: a body over OMNI_ADMIN_BODY_MAX, or one that went
+ *       to a temporary file (larger than client_body_buffer_size)
+ *   500 store_error: no store in this worker, or out of memory
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_omni_module.h"
+#include "omni_admin.h"
+
+
+#define NGX_HTTP_OMNI_ADMIN_ROLE_MAX  128
+
+
+static ngx_int_t ngx_http_omni_admin_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_omni_admin_unauthorized(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx);
+static ngx_int_t ngx_http_omni_admin_forbidden(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, ngx_str_t *role);
+static ngx_uint_t ngx_http_omni_admin_has_role(ngx_http_omni_ctx_t *ctx,
+    ngx_str_t *role);
+static void ngx_http_omni_admin_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_omni_admin_process(ngx_http_request_t *r);
+static ngx_int_t ngx_http_omni_admin_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_omni_admin_path(ngx_http_request_t *r,
+    ngx_str_t *path);
+static ngx_int_t ngx_http_omni_admin_answer(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, omni_admin_result_t *res);
+static const char *ngx_http_omni_admin_subject(ngx_http_omni_ctx_t *ctx,
+    const char **quote);
+static ngx_int_t ngx_http_omni_admin_refuse(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *message);
+static ngx_int_t ngx_http_omni_admin_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *message);
+static ngx_int_t ngx_http_omni_admin_send(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *body, size_t len, ngx_str_t *allow);
+static ngx_int_t ngx_http_omni_admin_header(ngx_http_request_t *r,
+    char *name, size_t name_len, u_char *value, size_t len);
+
+
+/*
+ * omni_admin [role=NAME]: the location answers the admin API to tokens
+ * with the role (default "admin").  What follows the location name in the
+ * URI is the route, so only a prefix location ending with "/" can hold it.
+ */
+
+char *
+ngx_http_omni_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_omni_loc_conf_t *olcf = conf;
+
+    u_char                    *p;
+    ngx_str_t                 *value, role;
+    ngx_uint_t                 i;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (olcf->admin != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    ngx_str_null(&role);
+
+    if (cf->args->nelts == 2) {
+
+        if (value[1].len <= sizeof("role=") - 1
+            || value[1].len > sizeof("role=") - 1
+                              + NGX_HTTP_OMNI_ADMIN_ROLE_MAX
+            || ngx_strncmp(value[1].data, "role=", sizeof("role=") - 1) != 0)
+        {
+            goto invalid;
+        }
+
+        role.data = value[1].data + sizeof("role=") - 1;
+        role.len = value[1].len - (sizeof("role=") - 1);
+
+        p = role.data;
+
+        for (i = 0; i < role.len; i++) {
+            if (p[i] <= ' ' || p[i] == ',' || p[i] == 0x7f) {
+                goto invalid;
+            }
+        }
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->exact_match
+#if (NGX_PCRE)
+        || clcf->regex
+#endif
+        || clcf->named
+        || clcf->name.len == 0
+        || clcf->name.data[clcf->name.len - 1] != '/')
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"omni_admin\" needs a prefix location ending "
+                           "with \"/\", such as \"location /admin/\"");
+        return NGX_CONF_ERROR;
+    }
+
+    olcf->admin = 1;
+
+    if (role.len) {
+        /* directive arguments are NUL-terminated by the parser */
+        olcf->admin_role = role;
+    }
+
+    clcf->handler = ngx_http_omni_admin_handler;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid omni_admin parameter \"%V\", "
+                       "expected \"role=name\"", &value[1]);
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_omni_admin_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_http_omni_ctx_t       *ctx;
+    ngx_http_omni_loc_conf_t  *olcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
+
+    /*
+     * No context: a subrequest, which skips the access phase.  A context
+     * without a verified token: "satisfy any" let the request in through
+     * another module.  Neither is an administrator.
+     */
+    if (ctx == NULL || !ctx->authenticated) {
+        return ngx_http_omni_admin_unauthorized(r, ctx);
+    }
+
+    if (!ngx_http_omni_admin_has_role(ctx, &olcf->admin_role)) {
+        return ngx_http_omni_admin_forbidden(r, ctx, &olcf->admin_role);
+    }
+
+    if (r->headers_in.content_length_n > OMNI_ADMIN_BODY_MAX) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "omni admin: body_too_large: a body of %O bytes, "
+                      "%d at most", r->headers_in.content_length_n,
+                      OMNI_ADMIN_BODY_MAX);
+
+        return ngx_http_omni_admin_refuse(r,
+                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                          "body_too_large",
+                                          "the body is larger than the "
+                                          "admin API accepts");
+    }
+
+    /* the core takes the body as one string: keep it in one buffer */
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_omni_admin_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_omni_admin_unauthorized(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx)
+{
+    const char  *code, *message;
+
+    code = "token_missing";
+    message = "the admin API needs a verified token";
+
+    /* the token step's own reason, when it refused a token */
+    if (ctx && ctx->error.status == NGX_HTTP_UNAUTHORIZED
+        && ctx->error.code && ctx->error.message)
+    {
+        code = ctx->error.code;
+        message = ctx->error.message;
+    }
+
+    if (ngx_strcmp(code, "token_missing") == 0) {
+        /* RFC 6750 3.1: no error code when no credentials came */
+        if (ngx_http_omni_admin_header(r, "WWW-Authenticate",
+                                       sizeof("WWW-Authenticate") - 1,
+                                       (u_char *) "Bearer",
+                                       sizeof("Bearer") - 1)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else if (ngx_http_omni_admin_header(r, "WWW-Authenticate",
+                                          sizeof("WWW-Authenticate") - 1,
+                                          (u_char *) "Bearer error="
+                                                     "\"invalid_token\"",
+                                          sizeof("Bearer error="
+                                                 "\"invalid_token\"") - 1)
+               != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_omni_admin_refuse(r, NGX_HTTP_UNAUTHORIZED, code,
+                                      message);
+}
+
+
+static ngx_int_t
+ngx_http_omni_admin_forbidden(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, ngx_str_t *role)
+{
+    u_char      *message;
+    const char  *sub, *quote;
+    omni_str_t  *id;
+
+    sub = ngx_http_omni_admin_subject(ctx, &quote);
+    id = ngx_http_omni_request_id(r, ctx);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "omni admin: permission_denied: the token of %s%s%s "
+                  "lacks the role \"%V\" (request %*s)",
+                  quote, sub, quote, role, id->len, id->data);
+
+    message = ngx_pnalloc(r->pool,
+                          sizeof("the token lacks the role \"\"") + role->len);
+    if (message == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_sprintf(message, "the token lacks the role \"%V\"%Z", role);
+
+    return ngx_http_omni_admin_refuse(r, NGX_HTTP_FORBIDDEN,
+                                      "permission_denied",
+                                      (const char *) message);
+}
+
+
+static ngx_uint_t
+ngx_http_omni_admin_has_role(ngx_http_omni_ctx_t *ctx, ngx_str_t *role)
+{
+    size_t  i;
+
+    for (i = 0; i < ctx->token.nroles; i++) {
+        if (ngx_strlen(ctx->token.roles[i]) == role->len
+            && ngx_strncmp(ctx->token.roles[i], role->data, role->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_omni_admin_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_finalize_request(r, ngx_http_omni_admin_process(r));
+}
+
+
+static ngx_int_t
+ngx_http_omni_admin_process(ngx_http_request_t *r)
+{
+    int                         rc;
+    u_char                     *method;
+    ngx_str_t                   body, path;
+    ngx_int_t                   nrc;
+    omni_admin_result_t         res;
+    omni_admin_request_t        req;
+    ngx_http_omni_ctx_t        *ctx;
+    ngx_http_omni_main_conf_t  *omcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+
+    switch (ngx_http_omni_admin_body(r, &body)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "omni admin: body_too_large: the body exceeds "
+                      "client_body_buffer_size or %d bytes",
+                      OMNI_ADMIN_BODY_MAX);
+
+        return ngx_http_omni_admin_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                         "body_too_large",
+                                         "the body is larger than the "
+                                         "admin API accepts");
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    nrc = ngx_http_omni_admin_path(r, &path);
+
+    if (nrc == NGX_DECLINED) {
+        return ngx_http_omni_admin_error(r, NGX_HTTP_NOT_FOUND,
+                                         "unknown_route",
+                                         "the path does not start with "
+                                         "the admin location");
+    }
+
+    if (omcf->store == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "omni admin: no store in this worker");
+
+        return ngx_http_omni_admin_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                         "store_error",
+                                         "the store is not open");
+    }
+
+    /* the core takes the method as a C string */
+    method = ngx_pnalloc(r->pool, r->method_name.len + 1);
+    if (method == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_cpystrn(method, r->method_name.data, r->method_name.len + 1);
+
+    ngx_memzero(&req, sizeof(omni_admin_request_t));
+
+    req.method = (const char *) method;
+    req.path = (const char *) path.data;
+    req.path_len = path.len;
+
+    if (r->args.len) {
+        req.query = (const char *) r->args.data;
+        req.query_len = r->args.len;
+    }
+
+    if (body.len) {
+        req.body = (const char *) body.data;
+        req.body_len = body.len;
+    }
+
+    req.now = (int64_t) ngx_time();
+
+    ngx_memzero(&res, sizeof(omni_admin_result_t));
+
+    rc = omni_admin_handle(omcf->store, &req, &res);
+
+    if (rc != 0 || res.body == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "omni admin: out of memory");
+
+        omni_admin_result_free(&res);
+
+        return ngx_http_omni_admin_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                         "store_error", "out of memory");
+    }
+
+    nrc = ngx_http_omni_admin_answer(r, ctx, &res);
+
+    omni_admin_result_free(&res);
+
+    return nrc;
+}
+
+
+/*
+ * The body as one memory string.  NGX_DECLINED when it is over the limit
+ * or (part of it) went to a temporary file.
+ */
+
+static ngx_int_t
+ngx_http_omni_admin_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    if (r->request_body->temp_file) {
+        return NGX_DECLINED;
+    }
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        if (cl->buf->in_file) {
+            return NGX_DECLINED;
+        }
+
+        len += cl->buf->last - cl->buf->pos;
+    }
+
+    if (len > OMNI_ADMIN_BODY_MAX) {
+        return NGX_DECLINED;
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    if (r->request_body->bufs->next == NULL) {
+        body->data = r->request_body->bufs->buf->pos;
+        body->len = len;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The route: the raw path (not decoded, without the arguments) after the
+ * location name, with its leading "/".  The location matched the decoded
+ * URI; when the raw one does not start with the name literally (an
+ * encoded prefix, a rewrite) there is no route to take: NGX_DECLINED.
+ */
+
+static ngx_int_t
+ngx_http_omni_admin_path(ngx_http_request_t *r, ngx_str_t *path)
+{
+    u_char                    *q;
+    size_t                     len;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    len = r->unparsed_uri.len;
+
+    q = ngx_strlchr(r->unparsed_uri.data, r->unparsed_uri.data + len, '?');
+    if (q) {
+        len = q - r->unparsed_uri.data;
+    }
+
+    if (len < clcf->name.len
+        || ngx_strncmp(r->unparsed_uri.data, clcf->name.data, clcf->name.len)
+           != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* keep the "/" that ends the name */
+    path->data = r->unparsed_uri.data + clcf->name.len - 1;
+    path->len = len - clcf->name.len + 1;
+
+    return NGX_OK;
+}
+
+
+/* Sends the core's answer and logs the change it made, if any. */
+
+static ngx_int_t
+ngx_http_omni_admin_answer(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+    omni_admin_result_t *res)
+{
+    u_char      *body;
+    ngx_str_t    allow, *a;
+    const char  *sub, *quote;
+    omni_str_t  *id;
+
+    if (res->audit) {
+        sub = ngx_http_omni_admin_subject(ctx, &quote);
+        id = ngx_http_omni_request_id(r, ctx);
+
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "omni admin: %s by %s%s%s (request %*s)",
+                      res->audit, quote, sub, quote, id->len, id->data);
+    }
+
+    if (res->status < 200 || res->status > 599) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "omni admin: the core answered with status %ui",
+                      (ngx_uint_t) res->status);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the result is freed once this returns: the pool keeps copies */
+    body = NULL;
+
+    if (res->body_len) {
+        body = ngx_pnalloc(r->pool, res->body_len);
+        if (body == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(body, res->body, res->body_len);
+    }
+
+    a = NULL;
+
+    if (res->allow) {
+        allow.len = ngx_strlen(res->allow);
+        allow.data = ngx_pnalloc(r->pool, allow.len);
+        if (allow.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(allow.data, res->allow, allow.len);
+        a = &allow;
+    }
+
+    return ngx_http_omni_admin_send(r, res->status, body, res->body_len, a);
+}
+
+
+/*
+ * The token's subject for a log line, quoted, or "-" unquoted when it
+ * has none or one with control bytes.
+ */
+
+static const char *
+ngx_http_omni_admin_subject(ngx_http_omni_ctx_t *ctx, const char **quote)
+{
+    const char  *sub;
+
+    sub = ctx->token.sub;
+
+    if (sub == NULL || !omni_text_is_clean(sub, ngx_strlen(sub))) {
+        *quote = "";
+        return "-";
+    }
+
+    *quote = "\"";
+
+    return sub;
+}
+
+
+/* An error before the body is read: the body is discarded first. */
+
+static ngx_int_t
+ngx_http_omni_admin_refuse(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_omni_admin_error(r, status, code, message);
+}
+
+
+/* {"error":CODE,"message":MESSAGE}, the core's error shape. */
+
+static ngx_int_t
+ngx_http_omni_admin_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message)
+{
+    u_char  *body, *p;
+    size_t   len, code_len, message_len;
+
+    code_len = ngx_strlen(code);
+    message_len = ngx_strlen(message);
+
+    len = sizeof("{\"error\":\"\",\"message\":\"\"}") - 1
+          + code_len + message_len
+          + ngx_escape_json(NULL, (u_char *) code, code_len)
+          + ngx_escape_json(NULL, (u_char *) message, message_len);
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, (u_char *) code, code_len);
+    p = ngx_cpymem(p, "\",\"message\":\"", sizeof("\",\"message\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, (u_char *) message, message_len);
+    p = ngx_cpymem(p, "\"}", sizeof("\"}") - 1);
+
+    return ngx_http_omni_admin_send(r, status, body, p - body, NULL);
+}
+
+
+static ngx_int_t
+ngx_http_omni_admin_send(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *body, size_t len, ngx_str_t *allow)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    if (ngx_http_omni_admin_header(r, "Cache-Control",
+                                   sizeof("Cache-Control") - 1,
+                                   (u_char *) "no-store",
+                                   sizeof("no-store") - 1)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (allow
+        && ngx_http_omni_admin_header(r, "Allow", sizeof("Allow") - 1,
+                                      allow->data, allow->len)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body;
+    b->last = body + len;
+    b->memory = len ? 1 : 0;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_omni_admin_header(ngx_http_request_t *r, char *name, size_t name_len,
+    u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = name_len;
+    h->value.data = value;
+    h->value.len = len;
+
+    if (name_len == sizeof("WWW-Authenticate") - 1
+        && ngx_strncmp(name, "WWW-Authenticate", name_len) == 0)
+    {
+        r->headers_out.www_authenticate = h;
+    }
+
+    return NGX_OK;
+}
