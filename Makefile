@@ -40,7 +40,8 @@ LIB        := $(BUILD)/lib
 LUAJIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
 LUAJIT_LIB := $(shell pkg-config --libs luajit 2>/dev/null)
 
-UNIT_TESTS := $(BIN)/test_token $(BIN)/test_store
+UNIT_TESTS := $(BIN)/test_token $(BIN)/test_store $(BIN)/test_json_patch \
+              $(BIN)/test_admin
 
 .PHONY: all module tools lib deps run bench test unit schema spec integration clean
 
@@ -80,10 +81,11 @@ $(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 
 tools: $(BIN)/omni-jwt $(BIN)/omnictl
 
-$(BIN)/omnictl: tools/omnictl.c module/omni_store.c module/omni_store.h
+$(BIN)/omnictl: tools/omnictl.c module/omni_admin.c module/omni_admin.h \
+                module/omni_store.c module/omni_store.h
 	@mkdir -p $(BIN)
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ tools/omnictl.c \
-	    module/omni_store.c -llmdb -ljansson
+	    module/omni_admin.c module/omni_store.c -llmdb -ljansson
 
 # the plugins' native helpers as a Lua C module, for the runner and specs
 lib: $(LIB)/omni_crypto.so $(LIB)/omni_json_native.so
@@ -111,6 +113,18 @@ $(BIN)/test_store: t/unit/test_store.c module/omni_store.c module/omni_store.h
 	@mkdir -p $(BIN)
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ t/unit/test_store.c \
 	    module/omni_store.c -llmdb -ljansson -lcmocka
+
+$(BIN)/test_json_patch: t/unit/test_json_patch.c module/omni_json_patch.c \
+    module/omni_json_patch.h
+	@mkdir -p $(BIN)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ \
+	    t/unit/test_json_patch.c module/omni_json_patch.c -ljansson -lcmocka
+
+$(BIN)/test_admin: t/unit/test_admin.c module/omni_admin.c module/omni_admin.h \
+    module/omni_store.c module/omni_store.h
+	@mkdir -p $(BIN)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ t/unit/test_admin.c \
+	    module/omni_admin.c module/omni_store.c -llmdb -ljansson -lcmocka
 
 unit: deps $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do $$t || exit 1; done

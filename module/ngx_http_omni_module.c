@@ -17,6 +17,8 @@
 #define NGX_HTTP_OMNI_KEY_PEM      0
 #define NGX_HTTP_OMNI_KEY_SECRET   1
 
+#define NGX_HTTP_OMNI_GROUPS_MAX   64
+
 
 static ngx_int_t ngx_http_omni_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_omni_init(ngx_conf_t *cf);
@@ -34,6 +36,7 @@ static char *ngx_http_omni_journey_limits(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_omni_store_needed(ngx_conf_t *cf,
     ngx_http_omni_loc_conf_t *conf);
+static char *ngx_http_omni_store_access(ngx_conf_t *cf, ngx_str_t *dir);
 static char *ngx_http_omni_store(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void *ngx_http_omni_create_loc_conf(ngx_conf_t *cf);
@@ -449,6 +452,10 @@ ngx_http_omni_init_main_conf(ngx_conf_t *cf, void *conf)
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "omni_store \"%V\" is not a writable "
                                "directory", &omcf->store_dir);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_omni_store_access(cf, &omcf->store_dir) != NGX_CONF_OK) {
             return NGX_CONF_ERROR;
         }
     }
@@ -911,6 +918,89 @@ ngx_http_omni_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The master checks as root; the workers open the store as nginx's user.
+ * Say so now rather than have every worker exit at start.
+ */
+static char *
+ngx_http_omni_store_access(ngx_conf_t *cf, ngx_str_t *dir)
+{
+    int              i, ngroups;
+    gid_t            groups[NGX_HTTP_OMNI_GROUPS_MAX];
+    ngx_uint_t       f, need, shift;
+    struct stat      st;
+    struct passwd   *pw;
+    ngx_core_conf_t  *ccf;
+    u_char           path[NGX_MAX_PATH];
+
+    static const char  *files[] = { "", "/data.mdb", "/lock.mdb" };
+
+    if (geteuid() != 0) {
+        return NGX_CONF_OK;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    /* the "user" directive, or the default the core module will apply */
+    pw = getpwnam(ccf->username ? ccf->username : NGX_USER);
+    if (pw == NULL || pw->pw_uid == 0) {
+        return NGX_CONF_OK;
+    }
+
+    ngroups = NGX_HTTP_OMNI_GROUPS_MAX;
+    if (getgrouplist(pw->pw_name, ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT
+                                  ? ccf->group : pw->pw_gid,
+                     groups, &ngroups) < 0)
+    {
+        ngroups = NGX_HTTP_OMNI_GROUPS_MAX;
+    }
+
+    for (f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+        if (ngx_snprintf(path, NGX_MAX_PATH, "%V%s%Z", dir, files[f])
+            == path + NGX_MAX_PATH)
+        {
+            return NGX_CONF_OK;
+        }
+
+        if (stat((char *) path, &st) != 0) {
+            continue;
+        }
+
+        /* rwx for the directory, rw for its files */
+        need = (f == 0) ? 7 : 6;
+
+        if (st.st_uid == pw->pw_uid) {
+            shift = 6;
+
+        } else {
+            for (i = 0; i < ngroups; i++) {
+                if (groups[i] == st.st_gid) {
+                    break;
+                }
+            }
+
+            shift = (i < ngroups) ? 3 : 0;
+        }
+
+        if (((st.st_mode >> shift) & need) != need) {
+            goto denied;
+        }
+    }
+
+    return NGX_CONF_OK;
+
+denied:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "omni_store: \"%s\" is not readable and writable by "
+                       "the worker user \"%s\"; chown it to that user",
+                       path, pw->pw_name);
+
+    return NGX_CONF_ERROR;
 }
 
 

@@ -18,6 +18,12 @@
 #include "omni_json_patch.h"
 
 
+/* the patch writes its errors into the store's error buffer */
+#if (OMNI_JSON_PATCH_ERRLEN > OMNI_STORE_ERRLEN)
+#error "OMNI_JSON_PATCH_ERRLEN must not exceed OMNI_STORE_ERRLEN"
+#endif
+
+
 #define NGX_HTTP_OMNI_ID_BYTES        16      /* 128 random bits */
 #define NGX_HTTP_OMNI_IDENTITIES      17      /* the plugin's 16 + jwt_sub */
 #define NGX_HTTP_OMNI_JOURNEY_BUFFER  256     /* events held per worker */

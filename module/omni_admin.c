@@ -57,6 +57,23 @@
  *
  * A revocation's "time" is the jti's expires_at (null: kept until
  * removed), the session's revocation time, or the subject's "before".
+ * The customer lists answer [] for a customer they do not know; only
+ * GET /customers/ID says 404.
+ *
+ * Requests: "limit" is 1 to OMNI_ADMIN_LIMIT_MAX (OMNI_ADMIN_LIMIT by
+ * default), "after" and "before" are the "next" of the previous page,
+ * "kind" is jti, session or subject; a route refuses the parameters it
+ * does not take.  Bodies: POST /customers/ID/merge {"into": ID}, PUT
+ * /identities/T/V {"customer": ID}, POST /revocations {"kind", "value",
+ * "expires_at" (jti only; 0 or absent: kept until removed), "before"
+ * (subject only; default now)}; times in requests are integers, seconds
+ * since the epoch.
+ *
+ * Audit lines, for changes only: "revoke session ID" (DELETE /sessions
+ * and POST /revocations alike), "merge customer A into SURVIVOR", "link
+ * identity T:V to SURVIVOR", "unlink identity T:V", "revoke jti V [until
+ * TIME]", "revoke subject S before TIME", "remove revocation of KIND V".  When memory runs out after a change was
+ * made, the audit line is kept although the body is not.
  *
  * The store accepts any bytes above space in identity values; answers
  * are JSON, so a byte that is not UTF-8 reads as U+FFFD there.  Input
@@ -211,6 +228,7 @@ static int omni_admin_reply(omni_admin_ctx_t *ctx, unsigned status,
     json_t *answer, int failed);
 static void omni_admin_audit(omni_admin_ctx_t *ctx, const char *fmt, ...);
 
+static int omni_admin_load_nomem(const json_error_t *jerr);
 static void omni_admin_set(json_t *obj, const char *key, json_t *v,
     int *failed);
 static void omni_admin_append(json_t *arr, json_t *v, int *failed);
@@ -267,9 +285,9 @@ static const omni_admin_route_t  omni_admin_routes[] = {
 };
 
 
-static const char  *omni_admin_merge_keys[] = { "into", NULL };
-static const char  *omni_admin_link_keys[] = { "customer", NULL };
-static const char  *omni_admin_revoke_keys[] = {
+static const char *const  omni_admin_merge_keys[] = { "into", NULL };
+static const char *const  omni_admin_link_keys[] = { "customer", NULL };
+static const char *const  omni_admin_revoke_keys[] = {
     "kind", "value", "expires_at", "before", NULL
 };
 
@@ -677,7 +695,14 @@ omni_admin_body(omni_admin_ctx_t *ctx)
         return omni_admin_fail(ctx, 400, "bad_json", "the body is empty");
     }
 
+    memset(&jerr, 0, sizeof(json_error_t));
     ctx->body = json_loadb(req->body, req->body_len, OMNI_ADMIN_LOAD, &jerr);
+
+    if (ctx->body == NULL && omni_admin_load_nomem(&jerr)) {
+        ctx->nomem = 1;
+        return OMNI_ADMIN_STOP;
+    }
+
     if (ctx->body == NULL) {
         return omni_admin_fail(ctx, 400, "bad_json",
                                "the body is not valid JSON: %s at line %d "
@@ -1492,10 +1517,14 @@ omni_admin_session_json(const omni_store_session_t *s)
         context = json_object();
 
     } else {
+        memset(&jerr, 0, sizeof(json_error_t));
         context = json_loadb(s->context, s->context_len,
                              JSON_REJECT_DUPLICATES, &jerr);
 
-        if (!json_is_object(context)) {
+        if (context == NULL && omni_admin_load_nomem(&jerr)) {
+            failed = 1;
+
+        } else if (!json_is_object(context)) {
             json_decref(context);
             context = json_null();
         }
@@ -2031,6 +2060,18 @@ omni_admin_audit(omni_admin_ctx_t *ctx, const char *fmt, ...)
 
 
 /* jansson helpers: a failure is out of memory, recorded in *failed */
+
+/*
+ * Whether json_loadb() failed for want of memory.  It may fail so before
+ * it writes any text (jerr zeroed by the caller), else it says so.
+ */
+static int
+omni_admin_load_nomem(const json_error_t *jerr)
+{
+    return jerr->text[0] == '\0'
+           || json_error_code(jerr) == json_error_out_of_memory;
+}
+
 
 static void
 omni_admin_set(json_t *obj, const char *key, json_t *v, int *failed)

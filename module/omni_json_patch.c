@@ -80,11 +80,14 @@ omni_json_merge_patch(const char *target, size_t target_len,
         return -1;
     }
 
-    /* measured first, so out is left alone when the result does not fit */
+    /*
+     * Measured first, so out is left alone when the result does not fit.
+     * The tree is valid: json_dumpb() fails only for want of memory.
+     */
     n = json_dumpb(t, NULL, 0, OMNI_JSON_PATCH_DUMP);
     if (n == 0) {
         json_decref(t);
-        omni_json_patch_err(err, "cannot encode the result");
+        omni_json_patch_err(err, "out of memory");
         return -1;
     }
 
@@ -97,7 +100,7 @@ omni_json_merge_patch(const char *target, size_t target_len,
 
     if (json_dumpb(t, out, max, OMNI_JSON_PATCH_DUMP) != n) {
         json_decref(t);
-        omni_json_patch_err(err, "cannot encode the result");
+        omni_json_patch_err(err, "out of memory");
         return -1;
     }
 
@@ -125,7 +128,19 @@ omni_json_patch_load(const char *what, const char *text, size_t len,
     json_t        *json;
     json_error_t   jerr;
 
+    /* jansson may fail for want of memory before it writes any text */
+    memset(&jerr, 0, sizeof(json_error_t));
+
     json = json_loadb(text, len, OMNI_JSON_PATCH_LOAD, &jerr);
+
+    if (json == NULL
+        && (jerr.text[0] == '\0'
+            || json_error_code(&jerr) == json_error_out_of_memory))
+    {
+        omni_json_patch_err(err, "out of memory");
+        return NULL;
+    }
+
     if (json == NULL) {
         omni_json_patch_err(err, "the %s is not valid JSON: %s at line %d "
                             "column %d", what, jerr.text, jerr.line,

@@ -55,7 +55,7 @@ sub get {
 }
 
 sub ctl {
-    system($omnictl, '-d', $store, @_) == 0
+    system("$omnictl -d $store @_ >/dev/null") == 0
         or BAIL_OUT("omnictl @_ failed");
 }
 

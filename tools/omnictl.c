@@ -1,83 +1,268 @@
 /*
  * Copyright (C) The omni gateway authors
  *
- * omnictl: works on the gateway's LMDB store directly, safely while nginx
- * runs (LMDB serialises writers across processes).  This first version
- * manages revocations and prints the store's statistics.
+ * omnictl: the admin API on the command line, working on the gateway's
+ * LMDB store directly and safely while nginx runs (LMDB serialises
+ * writers across processes and never blocks readers).  Every command but
+ * export and import is a request to omni_admin_handle(), the code behind
+ * the admin location, so the command line and the HTTP API can never
+ * disagree.  See docs/omnictl.md.
  */
 
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <jansson.h>
+
+#include "omni_admin.h"
 #include "omni_store.h"
 
 
-#define OMNICTL_EXIT_OK     0
-#define OMNICTL_EXIT_FAIL   1
-#define OMNICTL_EXIT_USAGE  2
-#define OMNICTL_MAP_MAX     (1024UL * 1024 * 1024)
-#define OMNICTL_PAGE        256
+#define OMNICTL_EXIT_OK      0
+#define OMNICTL_EXIT_FAIL    1
+#define OMNICTL_EXIT_USAGE   2
+#define OMNICTL_MAP_MAX      (1024UL * 1024 * 1024)
+
+#define OMNICTL_ARGS_MAX     3             /* positional arguments */
+#define OMNICTL_EXPORT       1             /* the export format's version */
+#define OMNICTL_LINE_MAX     (1024 * 1024) /* bytes of one export line */
+#define OMNICTL_KEY_MAX      511           /* LMDB's key size */
+#define OMNICTL_BATCH        256           /* records per import commit */
+#define OMNICTL_BATCH_BYTES  (16 * 1024 * 1024)
+
+/* the options a command takes */
+#define OMNICTL_OPT_AFTER    0x01
+#define OMNICTL_OPT_BEFORE   0x02
+#define OMNICTL_OPT_LIMIT    0x04
+#define OMNICTL_OPT_KIND     0x08
 
 
-static const char  *omnictl_kinds[] = { NULL, "jti", "session", "subject" };
+typedef struct {
+    char          *data;
+    size_t         len;
+    size_t         cap;
+    int            failed;             /* out of memory: incomplete */
+} omnictl_str_t;
+
+
+typedef struct {
+    const char    *dir;
+    omni_store_t  *st;                 /* opened on first use */
+    int64_t        now;
+    int            argc;               /* positional arguments */
+    char          *argv[OMNICTL_ARGS_MAX];
+    const char    *after;
+    const char    *before;
+    const char    *limit;
+    const char    *kind;
+} omnictl_ctx_t;
+
+
+typedef struct {
+    const char    *name;
+    int            min;                /* positional arguments */
+    int            max;
+    unsigned       opts;               /* OMNICTL_OPT_* */
+    int          (*run)(omnictl_ctx_t *ctx);
+} omnictl_command_t;
+
+
+typedef struct {
+    FILE          *out;
+    char          *line;               /* OMNICTL_LINE_MAX + 1 bytes */
+    size_t         n;
+    int            error;              /* errno of a failed write */
+    int            too_long;           /* a record passes the line bound */
+} omnictl_export_t;
+
+
+typedef struct {
+    const char           *name;        /* of the input, for messages */
+    omni_store_t         *st;          /* NULL: only check */
+    char                 *line;        /* OMNICTL_LINE_MAX + 2 bytes */
+    size_t                lineno;
+    size_t                n;           /* records read */
+    size_t                first;       /* line of recs[0] */
+    size_t                nrecs;
+    size_t                bytes;
+    omni_store_record_t   recs[OMNICTL_BATCH];
+} omnictl_import_t;
 
 
 static int omnictl_usage(FILE *out);
-static int omnictl_kind(const char *name);
+static int omnictl_usage_error(const char *fmt, ...);
+static const omnictl_command_t *omnictl_command(const char *name);
+static int omnictl_args(omnictl_ctx_t *ctx, const omnictl_command_t *cmd,
+    int argc, char **argv);
+static int omnictl_open(omnictl_ctx_t *ctx);
 static int omnictl_time(const char *s, int64_t *t);
-static int omnictl_revoke(omni_store_t *st, int argc, char **argv);
-static int omnictl_unrevoke(omni_store_t *st, int argc, char **argv);
-static int omnictl_list(omni_store_t *st);
-static int omnictl_stat(omni_store_t *st);
+static int omnictl_number(const char *what, const char *s);
+
+static void omnictl_str_add(omnictl_str_t *s, const char *p, size_t len);
+static void omnictl_str_encode(omnictl_str_t *s, const char *p);
+static void omnictl_path(omnictl_str_t *s, ...);
+static void omnictl_param(omnictl_str_t *s, const char *name,
+    const char *value);
+static int omnictl_set(json_t *obj, const char *name, const char *value);
+
+static int omnictl_request(omnictl_ctx_t *ctx, const char *method,
+    omnictl_str_t *path, omnictl_str_t *query, json_t *body,
+    json_t **answer);
+static int omnictl_call(omnictl_ctx_t *ctx, const char *method,
+    omnictl_str_t *path, omnictl_str_t *query, json_t *body);
+static int omnictl_print(json_t *json);
+
+static int omnictl_cmd_help(omnictl_ctx_t *ctx);
+static int omnictl_cmd_stat(omnictl_ctx_t *ctx);
+static int omnictl_cmd_session(omnictl_ctx_t *ctx);
+static int omnictl_cmd_session_revoke(omnictl_ctx_t *ctx);
+static int omnictl_cmd_customer(omnictl_ctx_t *ctx);
+static int omnictl_cmd_sessions(omnictl_ctx_t *ctx);
+static int omnictl_cmd_identities(omnictl_ctx_t *ctx);
+static int omnictl_cmd_journey(omnictl_ctx_t *ctx);
+static int omnictl_cmd_resolve(omnictl_ctx_t *ctx);
+static int omnictl_cmd_link(omnictl_ctx_t *ctx);
+static int omnictl_cmd_unlink(omnictl_ctx_t *ctx);
+static int omnictl_cmd_merge(omnictl_ctx_t *ctx);
+static int omnictl_cmd_revoke(omnictl_ctx_t *ctx);
+static int omnictl_cmd_unrevoke(omnictl_ctx_t *ctx);
+static int omnictl_cmd_revocations(omnictl_ctx_t *ctx);
+static int omnictl_cmd_export(omnictl_ctx_t *ctx);
+static int omnictl_cmd_import(omnictl_ctx_t *ctx);
+
+static int omnictl_revocations_page(json_t *answer, const char *kind,
+    json_t **next);
+static int omnictl_rfc3339(const char *s, int64_t *t);
+static int omnictl_export_record(void *data, const omni_store_record_t *rec);
+static int omnictl_export_to(omnictl_ctx_t *ctx, FILE *out, size_t *n);
+static int omnictl_import_pass(omnictl_import_t *im, FILE *in);
+static int omnictl_import_line(omnictl_import_t *im, size_t len);
+static int omnictl_import_header(omnictl_import_t *im, size_t len);
+static int omnictl_import_flush(omnictl_import_t *im);
+static void omnictl_import_clear(omnictl_import_t *im);
+static int omnictl_getline(FILE *in, char *buf, size_t max, size_t *len,
+    int *newline);
+
+static size_t omnictl_base64_encode(char *dst, const unsigned char *src,
+    size_t len);
+static long omnictl_base64_decode(unsigned char *dst, size_t max,
+    const char *src, size_t len);
+
+
+static const omnictl_command_t  omnictl_commands[] = {
+
+    { "help", 0, 0, 0, omnictl_cmd_help },
+    { "stat", 0, 0, 0, omnictl_cmd_stat },
+    { "session", 1, 1, 0, omnictl_cmd_session },
+    { "session-revoke", 1, 1, 0, omnictl_cmd_session_revoke },
+    { "customer", 1, 1, OMNICTL_OPT_LIMIT, omnictl_cmd_customer },
+    { "sessions", 1, 1, OMNICTL_OPT_AFTER|OMNICTL_OPT_LIMIT,
+      omnictl_cmd_sessions },
+    { "identities", 1, 1, OMNICTL_OPT_AFTER|OMNICTL_OPT_LIMIT,
+      omnictl_cmd_identities },
+    { "journey", 1, 1, OMNICTL_OPT_BEFORE|OMNICTL_OPT_LIMIT,
+      omnictl_cmd_journey },
+    { "resolve", 2, 2, 0, omnictl_cmd_resolve },
+    { "link", 3, 3, 0, omnictl_cmd_link },
+    { "unlink", 2, 2, 0, omnictl_cmd_unlink },
+    { "merge", 2, 2, 0, omnictl_cmd_merge },
+    { "revoke", 2, 3, 0, omnictl_cmd_revoke },
+    { "unrevoke", 2, 2, 0, omnictl_cmd_unrevoke },
+    { "revocations", 0, 0, OMNICTL_OPT_KIND, omnictl_cmd_revocations },
+    { "export", 0, 1, 0, omnictl_cmd_export },
+    { "import", 1, 1, 0, omnictl_cmd_import },
+    { NULL, 0, 0, 0, NULL }
+};
+
+
+static const char  *omnictl_kinds[] = { "jti", "session", "subject", NULL };
+
+
+static const char  omnictl_base64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 
 int
 main(int argc, char **argv)
 {
-    int            rc;
-    char           err[OMNI_STORE_ERRLEN];
-    const char    *dir;
-    omni_store_t  *st;
+    int                       i, rc;
+    const char               *dir;
+    omnictl_ctx_t             ctx;
+    const omnictl_command_t  *cmd;
 
-    if (argc < 2 || strcmp(argv[1], "--help") == 0
-        || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0)
-    {
-        return omnictl_usage(argc < 2 ? stderr : stdout);
+    dir = NULL;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            return omnictl_usage(stdout);
+        }
+
+        if (strcmp(argv[i], "-d") == 0) {
+            if (i + 1 == argc || argv[i + 1][0] == '\0') {
+                return omnictl_usage_error("-d needs a directory");
+            }
+
+            dir = argv[++i];
+            continue;
+        }
+
+        if (argv[i][0] == '-') {
+            return omnictl_usage_error("unknown option \"%s\"", argv[i]);
+        }
+
+        break;
     }
 
-    if (strcmp(argv[1], "-d") != 0 || argc < 4) {
-        return omnictl_usage(stderr);
+    if (i == argc) {
+        return omnictl_usage_error("no command");
     }
 
-    dir = argv[2];
+    cmd = omnictl_command(argv[i]);
+    if (cmd == NULL) {
+        return omnictl_usage_error("unknown command \"%s\"", argv[i]);
+    }
 
-    st = omni_store_open(dir, OMNICTL_MAP_MAX, 0, err);
-    if (st == NULL) {
-        fprintf(stderr, "omnictl: %s\n", err);
+    memset(&ctx, 0, sizeof(ctx));
+
+    rc = omnictl_args(&ctx, cmd, argc - i - 1, argv + i + 1);
+    if (rc != OMNICTL_EXIT_OK) {
+        return rc;
+    }
+
+    if (cmd->run == omnictl_cmd_help) {
+        return omnictl_usage(stdout);
+    }
+
+    if (dir == NULL) {
+        dir = getenv("OMNI_STORE");
+    }
+
+    if (dir == NULL || dir[0] == '\0') {
+        return omnictl_usage_error("no store directory: give -d DIR or set "
+                                   "OMNI_STORE");
+    }
+
+    ctx.dir = dir;
+    ctx.now = (int64_t) time(NULL);
+
+    rc = cmd->run(&ctx);
+
+    if (ctx.st != NULL) {
+        omni_store_close(ctx.st);
+    }
+
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "omnictl: writing the output: %s\n",
+                strerror(errno));
         return OMNICTL_EXIT_FAIL;
     }
-
-    if (strcmp(argv[3], "revoke") == 0) {
-        rc = omnictl_revoke(st, argc - 4, argv + 4);
-
-    } else if (strcmp(argv[3], "unrevoke") == 0) {
-        rc = omnictl_unrevoke(st, argc - 4, argv + 4);
-
-    } else if (strcmp(argv[3], "revocations") == 0 && argc == 4) {
-        rc = omnictl_list(st);
-
-    } else if (strcmp(argv[3], "stat") == 0 && argc == 4) {
-        rc = omnictl_stat(st);
-
-    } else {
-        rc = omnictl_usage(stderr);
-    }
-
-    omni_store_close(st);
 
     return rc;
 }
@@ -87,39 +272,196 @@ static int
 omnictl_usage(FILE *out)
 {
     fprintf(out,
-        "Usage: omnictl -d DIR COMMAND\n"
-        "\n"
-        "  revoke jti JTI [EXPIRES]        refuse the token with this jti\n"
-        "                                  (until EXPIRES, epoch seconds;\n"
-        "                                  default: until unrevoked)\n"
-        "  revoke subject SUB [BEFORE]     refuse SUB's tokens issued before\n"
-        "                                  BEFORE (epoch seconds, default now)\n"
-        "  revoke session ID               refuse the session\n"
-        "  unrevoke jti|subject|session V  drop a revocation\n"
-        "  revocations                     list revocations: kind value time\n"
-        "  stat                            entries per sub-database, map use\n"
-        "\n"
-        "DIR is the directory of the omni_store directive.  Safe while\n"
-        "nginx runs.  Exit status: 0 done, 1 failed, 2 usage error.\n");
+"Usage: omnictl [-d DIR] COMMAND [ARGUMENTS]\n"
+"\n"
+"Commands (the admin API's operations, on the store in DIR):\n"
+"  stat                                   entries per sub-database, map use\n"
+"  session ID                             a session\n"
+"  session-revoke ID                      end a session everywhere\n"
+"  customer ID [--limit N]               a customer: survivor, identities,\n"
+"                                         sessions\n"
+"  sessions CUSTOMER [--after ID] [--limit N]\n"
+"                                         a page of a customer's sessions\n"
+"  identities CUSTOMER [--after TYPE:VALUE] [--limit N]\n"
+"                                         a page of a customer's identities\n"
+"  journey CUSTOMER [--before CURSOR] [--limit N]\n"
+"                                         a page of a customer's journey,\n"
+"                                         newest first\n"
+"  resolve TYPE VALUE                     the customer of an identity\n"
+"  link TYPE VALUE CUSTOMER               link an identity to a customer\n"
+"                                         (moves it from another one)\n"
+"  unlink TYPE VALUE                      unlink an identity\n"
+"  merge FROM INTO                        merge customer FROM into INTO\n"
+"  revoke jti JTI [EXPIRES]               refuse the token with this jti\n"
+"                                         (until EXPIRES, epoch seconds;\n"
+"                                         default: until unrevoked)\n"
+"  revoke subject SUB [BEFORE]            refuse SUB's tokens issued before\n"
+"                                         BEFORE (epoch seconds; default:\n"
+"                                         now)\n"
+"  revoke session ID                      refuse the session and end it\n"
+"  unrevoke jti|subject|session VALUE     drop a revocation\n"
+"  revocations [--kind jti|subject|session]\n"
+"                                         list revocations, one a line:\n"
+"                                         kind value time\n"
+"  export [FILE]                          every record as JSON lines, to\n"
+"                                         FILE (replaced) or stdout\n"
+"  import FILE                            write the records of an export\n"
+"                                         (FILE - is stdin)\n"
+"  help                                   this text (also -h, --help)\n"
+"\n"
+"Options take their value as the next argument or after \"=\"\n"
+"(--limit=10); \"--\" ends them.  DIR, the directory of the omni_store\n"
+"directive, defaults to $OMNI_STORE.  Safe while nginx runs; run it as\n"
+"nginx's worker user.  Answers are JSON on stdout.\n"
+"\n"
+"Exit status: 0 done, 1 failed or not found (the message on stderr),\n"
+"2 usage error.\n");
 
-    return out == stdout ? OMNICTL_EXIT_OK : OMNICTL_EXIT_USAGE;
+    return OMNICTL_EXIT_OK;
 }
 
 
 static int
-omnictl_kind(const char *name)
+omnictl_usage_error(const char *fmt, ...)
 {
-    int  kind;
+    va_list  args;
 
-    for (kind = OMNI_STORE_REVOKED_JTI; kind <= OMNI_STORE_REVOKED_SUBJECT;
-         kind++)
-    {
-        if (strcmp(name, omnictl_kinds[kind]) == 0) {
-            return kind;
+    fprintf(stderr, "omnictl: ");
+
+    va_start(args, fmt);
+    vfprintf(stderr, fmt, args);
+    va_end(args);
+
+    fprintf(stderr, "\n\n");
+
+    (void) omnictl_usage(stderr);
+
+    return OMNICTL_EXIT_USAGE;
+}
+
+
+static const omnictl_command_t *
+omnictl_command(const char *name)
+{
+    const omnictl_command_t  *cmd;
+
+    for (cmd = omnictl_commands; cmd->name != NULL; cmd++) {
+        if (strcmp(cmd->name, name) == 0) {
+            return cmd;
         }
     }
 
-    return -1;
+    return NULL;
+}
+
+
+/* positional arguments and options, in any order, after the command */
+
+static int
+omnictl_args(omnictl_ctx_t *ctx, const omnictl_command_t *cmd, int argc,
+    char **argv)
+{
+    int           i, options;
+    size_t        len;
+    unsigned      opt;
+    const char   *arg, *value, **slot;
+
+    options = 1;
+
+    for (i = 0; i < argc; i++) {
+        arg = argv[i];
+
+        if (!options || arg[0] != '-' || strcmp(arg, "-") == 0) {
+            if (ctx->argc == cmd->max) {
+                return omnictl_usage_error("too many arguments for %s "
+                                           "(\"%s\")", cmd->name, arg);
+            }
+
+            ctx->argv[ctx->argc++] = argv[i];
+            continue;
+        }
+
+        if (strcmp(arg, "--") == 0) {
+            options = 0;
+            continue;
+        }
+
+        value = strchr(arg, '=');
+        len = value ? (size_t) (value - arg) : strlen(arg);
+
+        if (len == 7 && strncmp(arg, "--after", len) == 0) {
+            opt = OMNICTL_OPT_AFTER;
+            slot = &ctx->after;
+
+        } else if (len == 8 && strncmp(arg, "--before", len) == 0) {
+            opt = OMNICTL_OPT_BEFORE;
+            slot = &ctx->before;
+
+        } else if (len == 7 && strncmp(arg, "--limit", len) == 0) {
+            opt = OMNICTL_OPT_LIMIT;
+            slot = &ctx->limit;
+
+        } else if (len == 6 && strncmp(arg, "--kind", len) == 0) {
+            opt = OMNICTL_OPT_KIND;
+            slot = &ctx->kind;
+
+        } else {
+            return omnictl_usage_error("unknown option \"%.*s\"", (int) len,
+                                       arg);
+        }
+
+        if (!(cmd->opts & opt)) {
+            return omnictl_usage_error("%s takes no option \"%.*s\"",
+                                       cmd->name, (int) len, arg);
+        }
+
+        if (value != NULL) {
+            value++;
+
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+
+        } else {
+            return omnictl_usage_error("%s needs a value", arg);
+        }
+
+        if (*slot != NULL) {
+            return omnictl_usage_error("%.*s is given twice", (int) len,
+                                       arg);
+        }
+
+        *slot = value;
+    }
+
+    if (ctx->argc < cmd->min) {
+        return omnictl_usage_error("too few arguments for %s", cmd->name);
+    }
+
+    if (ctx->limit != NULL && omnictl_number("--limit", ctx->limit) != 0) {
+        return OMNICTL_EXIT_USAGE;
+    }
+
+    return OMNICTL_EXIT_OK;
+}
+
+
+static int
+omnictl_open(omnictl_ctx_t *ctx)
+{
+    char  err[OMNI_STORE_ERRLEN];
+
+    if (ctx->st != NULL) {
+        return OMNICTL_EXIT_OK;
+    }
+
+    ctx->st = omni_store_open(ctx->dir, OMNICTL_MAP_MAX, OMNI_STORE_SYNC_FULL,
+                              err);
+    if (ctx->st == NULL) {
+        fprintf(stderr, "omnictl: %s\n", err);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    return OMNICTL_EXIT_OK;
 }
 
 
@@ -133,142 +475,1473 @@ omnictl_time(const char *s, int64_t *t)
     v = strtoll(s, &end, 10);
 
     if (errno != 0 || end == s || *end != '\0' || v < 0) {
-        fprintf(stderr, "omnictl: \"%s\" is not a time in epoch seconds\n",
-                s);
-        return -1;
+        return omnictl_usage_error("\"%s\" is not a time in epoch seconds",
+                                   s);
     }
 
     *t = (int64_t) v;
+
+    return OMNICTL_EXIT_OK;
+}
+
+
+/* a decimal number; its range is the admin API's to check */
+
+static int
+omnictl_number(const char *what, const char *s)
+{
+    const char  *p;
+
+    for (p = s; *p >= '0' && *p <= '9'; p++) {
+        /* void */
+    }
+
+    if (p == s || *p != '\0' || p - s > 18) {
+        return omnictl_usage_error("%s \"%s\" is not a number", what, s);
+    }
 
     return 0;
 }
 
 
-static int
-omnictl_revoke(omni_store_t *st, int argc, char **argv)
+static void
+omnictl_str_add(omnictl_str_t *s, const char *p, size_t len)
 {
-    int      rc, kind;
-    char     err[OMNI_STORE_ERRLEN];
-    int64_t  t;
+    char    *data;
+    size_t   cap;
 
-    if (argc < 2 || argc > 3 || (kind = omnictl_kind(argv[0])) < 0
-        || (kind == OMNI_STORE_REVOKED_SESSION && argc == 3))
-    {
-        return omnictl_usage(stderr);
+    if (s->failed) {
+        return;
     }
 
-    t = (kind == OMNI_STORE_REVOKED_JTI) ? 0 : (int64_t) time(NULL);
+    if (s->len + len + 1 > s->cap) {
+        cap = s->cap ? s->cap : 128;
 
-    if (argc == 3 && omnictl_time(argv[2], &t) != 0) {
-        return OMNICTL_EXIT_USAGE;
+        while (cap < s->len + len + 1) {
+            cap *= 2;
+        }
+
+        data = realloc(s->data, cap);
+        if (data == NULL) {
+            s->failed = 1;
+            return;
+        }
+
+        s->data = data;
+        s->cap = cap;
     }
 
-    switch (kind) {
-    case OMNI_STORE_REVOKED_JTI:
-        rc = omni_store_revoke_jti(st, argv[1], t, err);
-        break;
-    case OMNI_STORE_REVOKED_SESSION:
-        rc = omni_store_revoke_session(st, argv[1], t, err);
-        break;
-    default:
-        rc = omni_store_revoke_subject_before(st, argv[1], t, err);
-        break;
+    memcpy(s->data + s->len, p, len);
+    s->len += len;
+    s->data[s->len] = '\0';
+}
+
+
+/* percent-encodes every byte but the unreserved ones of RFC 3986 */
+
+static void
+omnictl_str_encode(omnictl_str_t *s, const char *p)
+{
+    char                  hex[3];
+    const unsigned char  *c;
+
+    for (c = (const unsigned char *) p; *c != '\0'; c++) {
+        if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z')
+            || (*c >= '0' && *c <= '9')
+            || *c == '.' || *c == '_' || *c == '~' || *c == '-')
+        {
+            omnictl_str_add(s, (const char *) c, 1);
+            continue;
+        }
+
+        hex[0] = '%';
+        hex[1] = "0123456789ABCDEF"[*c >> 4];
+        hex[2] = "0123456789ABCDEF"[*c & 0xf];
+
+        omnictl_str_add(s, hex, 3);
+    }
+}
+
+
+/* "/seg1/seg2/...", each segment encoded; the list ends with NULL */
+
+static void
+omnictl_path(omnictl_str_t *s, ...)
+{
+    va_list      args;
+    const char  *seg;
+
+    va_start(args, s);
+
+    while ((seg = va_arg(args, const char *)) != NULL) {
+        omnictl_str_add(s, "/", 1);
+        omnictl_str_encode(s, seg);
     }
 
-    if (rc != OMNI_STORE_OK) {
-        fprintf(stderr, "omnictl: %s\n", err);
-        return OMNICTL_EXIT_FAIL;
+    va_end(args);
+}
+
+
+/* adds name=value to a query, unless value is NULL */
+
+static void
+omnictl_param(omnictl_str_t *s, const char *name, const char *value)
+{
+    if (value == NULL) {
+        return;
     }
 
-    return OMNICTL_EXIT_OK;
+    if (s->len > 0) {
+        omnictl_str_add(s, "&", 1);
+    }
+
+    omnictl_str_add(s, name, strlen(name));
+    omnictl_str_add(s, "=", 1);
+    omnictl_str_encode(s, value);
 }
 
 
 static int
-omnictl_unrevoke(omni_store_t *st, int argc, char **argv)
+omnictl_set(json_t *obj, const char *name, const char *value)
 {
-    int   rc, kind;
-    char  err[OMNI_STORE_ERRLEN];
+    json_t  *s;
 
-    if (argc != 2 || (kind = omnictl_kind(argv[0])) < 0) {
-        return omnictl_usage(stderr);
+    s = json_string(value);
+    if (s == NULL) {
+        return omnictl_usage_error("\"%s\" is not valid UTF-8", name);
     }
 
-    rc = omni_store_revocation_remove(st, kind, argv[1], err);
-
-    if (rc != OMNI_STORE_OK) {
-        fprintf(stderr, "omnictl: %s\n", err);
-        return OMNICTL_EXIT_FAIL;
-    }
-
-    return OMNICTL_EXIT_OK;
-}
-
-
-static int
-omnictl_list(omni_store_t *st)
-{
-    int                       kind, rc;
-    char                      err[OMNI_STORE_ERRLEN];
-    size_t                    i, n;
-    const char               *after;
-    omni_store_revocation_t  *page;
-
-    page = calloc(OMNICTL_PAGE, sizeof(omni_store_revocation_t));
-    if (page == NULL) {
+    if (json_object_set_new(obj, name, s) != 0) {
         fprintf(stderr, "omnictl: out of memory\n");
         return OMNICTL_EXIT_FAIL;
     }
 
-    for (kind = OMNI_STORE_REVOKED_JTI; kind <= OMNI_STORE_REVOKED_SUBJECT;
-         kind++)
-    {
-        after = NULL;
+    return OMNICTL_EXIT_OK;
+}
 
-        do {
-            rc = omni_store_revocations_list(st, kind, after, page,
-                                             OMNICTL_PAGE, &n, err);
-            if (rc != OMNI_STORE_OK) {
-                fprintf(stderr, "omnictl: %s\n", err);
-                free(page);
-                return OMNICTL_EXIT_FAIL;
-            }
 
-            for (i = 0; i < n; i++) {
-                printf("%s %s %lld\n", omnictl_kinds[kind], page[i].value,
-                       (long long) page[i].time);
-            }
+/*
+ * One request to the admin API.  On 2xx *answer (NULL to drop it) receives
+ * the answer; otherwise its message goes to stderr.  Frees path and query;
+ * body stays the caller's.
+ */
 
-            /* the next page starts after the last value printed */
-            after = n ? page[n - 1].value : NULL;
+static int
+omnictl_request(omnictl_ctx_t *ctx, const char *method, omnictl_str_t *path,
+    omnictl_str_t *query, json_t *body, json_t **answer)
+{
+    int                    rc;
+    char                  *text;
+    json_t                *json, *code, *message;
+    json_error_t           jerr;
+    omni_admin_result_t    res;
+    omni_admin_request_t   req;
 
-        } while (n == OMNICTL_PAGE);
+    text = NULL;
+    json = NULL;
+    memset(&res, 0, sizeof(res));
+
+    rc = omnictl_open(ctx);
+    if (rc != OMNICTL_EXIT_OK) {
+        goto done;
     }
 
-    free(page);
+    rc = OMNICTL_EXIT_FAIL;
+
+    if (path->failed || path->data == NULL || (query && query->failed)) {
+        fprintf(stderr, "omnictl: out of memory\n");
+        goto done;
+    }
+
+    if (body != NULL) {
+        text = json_dumps(body, JSON_COMPACT);
+        if (text == NULL) {
+            fprintf(stderr, "omnictl: out of memory\n");
+            goto done;
+        }
+    }
+
+    memset(&req, 0, sizeof(req));
+    req.method = method;
+    req.path = path->data;
+    req.path_len = path->len;
+    req.query = (query && query->len) ? query->data : NULL;
+    req.query_len = (query && query->len) ? query->len : 0;
+    req.body = text;
+    req.body_len = text ? strlen(text) : 0;
+    req.now = ctx->now;
+
+    if (omni_admin_handle(ctx->st, &req, &res) != 0 || res.body == NULL) {
+        fprintf(stderr, "omnictl: out of memory\n");
+        goto done;
+    }
+
+    json = json_loadb(res.body, res.body_len, 0, &jerr);
+
+    if (res.status >= 200 && res.status < 300) {
+        if (json == NULL || !json_is_object(json)) {
+            fprintf(stderr, "omnictl: the answer (%u) is not a JSON object: "
+                    "%.*s\n", res.status, (int) res.body_len, res.body);
+            goto done;
+        }
+
+        if (answer != NULL) {
+            *answer = json;
+            json = NULL;
+        }
+
+        rc = OMNICTL_EXIT_OK;
+        goto done;
+    }
+
+    code = json_object_get(json, "error");
+    message = json_object_get(json, "message");
+
+    if (json_is_string(code) && json_is_string(message)) {
+        fprintf(stderr, "omnictl: %s (%s)\n", json_string_value(message),
+                json_string_value(code));
+
+    } else {
+        fprintf(stderr, "omnictl: status %u: %.*s\n", res.status,
+                (int) res.body_len, res.body);
+    }
+
+done:
+
+    json_decref(json);
+    free(text);
+    free(path->data);
+
+    if (query != NULL) {
+        free(query->data);
+    }
+
+    omni_admin_result_free(&res);
+
+    return rc;
+}
+
+
+/* a request whose answer is printed */
+
+static int
+omnictl_call(omnictl_ctx_t *ctx, const char *method, omnictl_str_t *path,
+    omnictl_str_t *query, json_t *body)
+{
+    int      rc;
+    json_t  *answer;
+
+    answer = NULL;
+
+    rc = omnictl_request(ctx, method, path, query, body, &answer);
+    json_decref(body);
+
+    if (rc != OMNICTL_EXIT_OK) {
+        return rc;
+    }
+
+    rc = omnictl_print(answer);
+    json_decref(answer);
+
+    return rc;
+}
+
+
+static int
+omnictl_print(json_t *json)
+{
+    if (json_dumpf(json, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0
+        || putchar('\n') == EOF)
+    {
+        fprintf(stderr, "omnictl: writing the output: %s\n",
+                strerror(errno));
+        return OMNICTL_EXIT_FAIL;
+    }
 
     return OMNICTL_EXIT_OK;
 }
 
 
 static int
-omnictl_stat(omni_store_t *st)
+omnictl_cmd_help(omnictl_ctx_t *ctx)
 {
-    int                 db;
-    char                err[OMNI_STORE_ERRLEN];
-    omni_store_stats_t  stats;
+    (void) ctx;
 
-    if (omni_store_stats(st, &stats, err) != OMNI_STORE_OK) {
+    return omnictl_usage(stdout);
+}
+
+
+static int
+omnictl_cmd_stat(omnictl_ctx_t *ctx)
+{
+    omnictl_str_t  path = { NULL, 0, 0, 0 };
+
+    omnictl_path(&path, "stats", NULL);
+
+    return omnictl_call(ctx, "GET", &path, NULL, NULL);
+}
+
+
+static int
+omnictl_cmd_session(omnictl_ctx_t *ctx)
+{
+    omnictl_str_t  path = { NULL, 0, 0, 0 };
+
+    omnictl_path(&path, "sessions", ctx->argv[0], NULL);
+
+    return omnictl_call(ctx, "GET", &path, NULL, NULL);
+}
+
+
+static int
+omnictl_cmd_session_revoke(omnictl_ctx_t *ctx)
+{
+    omnictl_str_t  path = { NULL, 0, 0, 0 };
+
+    omnictl_path(&path, "sessions", ctx->argv[0], NULL);
+
+    return omnictl_call(ctx, "DELETE", &path, NULL, NULL);
+}
+
+
+static int
+omnictl_cmd_customer(omnictl_ctx_t *ctx)
+{
+    omnictl_str_t  path = { NULL, 0, 0, 0 };
+    omnictl_str_t  query = { NULL, 0, 0, 0 };
+
+    omnictl_path(&path, "customers", ctx->argv[0], NULL);
+    omnictl_param(&query, "limit", ctx->limit);
+
+    return omnictl_call(ctx, "GET", &path, &query, NULL);
+}
+
+
+static int
+omnictl_cmd_sessions(omnictl_ctx_t *ctx)
+{
+    omnictl_str_t  path = { NULL, 0, 0, 0 };
+    omnictl_str_t  query = { NULL, 0, 0, 0 };
+
+    omnictl_path(&path, "customers", ctx->argv[0], "sessions", NULL);
+    omnictl_param(&query, "after", ctx->after);
+    omnictl_param(&query, "limit", ctx->limit);
+
+    return omnictl_call(ctx, "GET", &path, &query, NULL);
+}
+
+
+static int
+omnictl_cmd_identities(omnictl_ctx_t *ctx)
+{
+    omnictl_str_t  path = { NULL, 0, 0, 0 };
+    omnictl_str_t  query = { NULL, 0, 0, 0 };
+
+    omnictl_path(&path, "customers", ctx->argv[0], "identities", NULL);
+    omnictl_param(&query, "after", ctx->after);
+    omnictl_param(&query, "limit", ctx->limit);
+
+    return omnictl_call(ctx, "GET", &path, &query, NULL);
+}
+
+
+static int
+omnictl_cmd_journey(omnictl_ctx_t *ctx)
+{
+    omnictl_str_t  path = { NULL, 0, 0, 0 };
+    omnictl_str_t  query = { NULL, 0, 0, 0 };
+
+    omnictl_path(&path, "customers", ctx->argv[0], "journey", NULL);
+    omnictl_param(&query, "before", ctx->before);
+    omnictl_param(&query, "limit", ctx->limit);
+
+    return omnictl_call(ctx, "GET", &path, &query, NULL);
+}
+
+
+static int
+omnictl_cmd_resolve(omnictl_ctx_t *ctx)
+{
+    omnictl_str_t  path = { NULL, 0, 0, 0 };
+
+    omnictl_path(&path, "identities", ctx->argv[0], ctx->argv[1], NULL);
+
+    return omnictl_call(ctx, "GET", &path, NULL, NULL);
+}
+
+
+static int
+omnictl_cmd_link(omnictl_ctx_t *ctx)
+{
+    int             rc;
+    json_t         *body;
+    omnictl_str_t   path = { NULL, 0, 0, 0 };
+
+    body = json_object();
+    if (body == NULL) {
+        fprintf(stderr, "omnictl: out of memory\n");
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    rc = omnictl_set(body, "customer", ctx->argv[2]);
+    if (rc != OMNICTL_EXIT_OK) {
+        json_decref(body);
+        return rc;
+    }
+
+    omnictl_path(&path, "identities", ctx->argv[0], ctx->argv[1], NULL);
+
+    return omnictl_call(ctx, "PUT", &path, NULL, body);
+}
+
+
+static int
+omnictl_cmd_unlink(omnictl_ctx_t *ctx)
+{
+    omnictl_str_t  path = { NULL, 0, 0, 0 };
+
+    omnictl_path(&path, "identities", ctx->argv[0], ctx->argv[1], NULL);
+
+    return omnictl_call(ctx, "DELETE", &path, NULL, NULL);
+}
+
+
+static int
+omnictl_cmd_merge(omnictl_ctx_t *ctx)
+{
+    int             rc;
+    json_t         *body;
+    omnictl_str_t   path = { NULL, 0, 0, 0 };
+
+    body = json_object();
+    if (body == NULL) {
+        fprintf(stderr, "omnictl: out of memory\n");
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    rc = omnictl_set(body, "into", ctx->argv[1]);
+    if (rc != OMNICTL_EXIT_OK) {
+        json_decref(body);
+        return rc;
+    }
+
+    omnictl_path(&path, "customers", ctx->argv[0], "merge", NULL);
+
+    return omnictl_call(ctx, "POST", &path, NULL, body);
+}
+
+
+static int
+omnictl_cmd_revoke(omnictl_ctx_t *ctx)
+{
+    int             rc;
+    json_t         *body, *jt;
+    int64_t         t;
+    const char     *kind;
+    omnictl_str_t   path = { NULL, 0, 0, 0 };
+
+    kind = ctx->argv[0];
+
+    if (strcmp(kind, "jti") != 0 && strcmp(kind, "subject") != 0
+        && strcmp(kind, "session") != 0)
+    {
+        return omnictl_usage_error("revoke jti, subject or session, not "
+                                   "\"%s\"", kind);
+    }
+
+    if (ctx->argc == 3 && strcmp(kind, "session") == 0) {
+        return omnictl_usage_error("revoke session takes no time");
+    }
+
+    /* without a time the admin API's defaults: a jti for good, now */
+    t = 0;
+
+    if (ctx->argc == 3) {
+        rc = omnictl_time(ctx->argv[2], &t);
+        if (rc != OMNICTL_EXIT_OK) {
+            return rc;
+        }
+    }
+
+    body = json_object();
+    if (body == NULL) {
+        fprintf(stderr, "omnictl: out of memory\n");
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    rc = omnictl_set(body, "kind", kind);
+
+    if (rc == OMNICTL_EXIT_OK) {
+        rc = omnictl_set(body, "value", ctx->argv[1]);
+    }
+
+    if (rc == OMNICTL_EXIT_OK && ctx->argc == 3) {
+        jt = json_integer((json_int_t) t);
+
+        if (jt == NULL
+            || json_object_set_new(body, strcmp(kind, "jti") == 0
+                                         ? "expires_at" : "before", jt) != 0)
+        {
+            fprintf(stderr, "omnictl: out of memory\n");
+            rc = OMNICTL_EXIT_FAIL;
+        }
+    }
+
+    if (rc != OMNICTL_EXIT_OK) {
+        json_decref(body);
+        return rc;
+    }
+
+    omnictl_path(&path, "revocations", NULL);
+
+    return omnictl_call(ctx, "POST", &path, NULL, body);
+}
+
+
+static int
+omnictl_cmd_unrevoke(omnictl_ctx_t *ctx)
+{
+    omnictl_str_t  path = { NULL, 0, 0, 0 };
+
+    if (strcmp(ctx->argv[0], "jti") != 0
+        && strcmp(ctx->argv[0], "subject") != 0
+        && strcmp(ctx->argv[0], "session") != 0)
+    {
+        return omnictl_usage_error("unrevoke jti, subject or session, not "
+                                   "\"%s\"", ctx->argv[0]);
+    }
+
+    omnictl_path(&path, "revocations", ctx->argv[0], ctx->argv[1], NULL);
+
+    return omnictl_call(ctx, "DELETE", &path, NULL, NULL);
+}
+
+
+/*
+ * Text, one revocation a line ("kind value time"), kinds in the order
+ * jti, session, subject: every page of GET /revocations.
+ */
+
+static int
+omnictl_cmd_revocations(omnictl_ctx_t *ctx)
+{
+    int             rc, k;
+    char            limit[32];
+    char           *after;
+    json_t         *answer, *next;
+    omnictl_str_t   path, query;
+
+    if (ctx->kind != NULL) {
+        for (k = 0; omnictl_kinds[k] != NULL; k++) {
+            if (strcmp(ctx->kind, omnictl_kinds[k]) == 0) {
+                break;
+            }
+        }
+
+        if (omnictl_kinds[k] == NULL) {
+            return omnictl_usage_error("--kind jti, subject or session, not "
+                                       "\"%s\"", ctx->kind);
+        }
+    }
+
+    snprintf(limit, sizeof(limit), "%d", OMNI_ADMIN_LIMIT_MAX);
+
+    for (k = 0; omnictl_kinds[k] != NULL; k++) {
+        if (ctx->kind != NULL && strcmp(ctx->kind, omnictl_kinds[k]) != 0) {
+            continue;
+        }
+
+        after = NULL;
+
+        for ( ;; ) {
+            memset(&path, 0, sizeof(path));
+            memset(&query, 0, sizeof(query));
+
+            omnictl_path(&path, "revocations", NULL);
+            omnictl_param(&query, "kind", omnictl_kinds[k]);
+            omnictl_param(&query, "after", after);
+            omnictl_param(&query, "limit", limit);
+
+            free(after);
+            after = NULL;
+            answer = NULL;
+
+            rc = omnictl_request(ctx, "GET", &path, &query, NULL, &answer);
+            if (rc != OMNICTL_EXIT_OK) {
+                return rc;
+            }
+
+            next = NULL;
+            rc = omnictl_revocations_page(answer, omnictl_kinds[k], &next);
+
+            if (rc == OMNICTL_EXIT_OK && next != NULL) {
+                after = strdup(json_string_value(next));
+                if (after == NULL) {
+                    fprintf(stderr, "omnictl: out of memory\n");
+                    rc = OMNICTL_EXIT_FAIL;
+                }
+            }
+
+            json_decref(answer);
+
+            if (rc != OMNICTL_EXIT_OK) {
+                return rc;
+            }
+
+            if (after == NULL) {
+                break;
+            }
+        }
+    }
+
+    return OMNICTL_EXIT_OK;
+}
+
+
+/*
+ * Prints the revocations of one page; *next is where the following page
+ * starts, NULL after the last.  The answer's times are RFC 3339 (null: a
+ * jti kept until removed); the lines have epoch seconds (0: none).
+ */
+
+static int
+omnictl_revocations_page(json_t *answer, const char *kind, json_t **next)
+{
+    size_t   i;
+    int64_t  secs;
+    json_t  *items, *item, *value, *t;
+
+    items = json_object_get(answer, "revocations");
+    *next = json_object_get(answer, "next");
+
+    if (!json_is_array(items) || !(json_is_string(*next)
+                                   || json_is_null(*next)))
+    {
+        fprintf(stderr, "omnictl: the answer has no \"revocations\" or "
+                "\"next\"\n");
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    if (json_is_null(*next)) {
+        *next = NULL;
+    }
+
+    json_array_foreach(items, i, item) {
+        value = json_object_get(item, "value");
+        t = json_object_get(item, "time");
+        secs = 0;
+
+        if (!json_is_string(value)
+            || !(json_is_null(t)
+                 || (json_is_string(t)
+                     && omnictl_rfc3339(json_string_value(t), &secs) == 0)))
+        {
+            fprintf(stderr, "omnictl: revocation %zu of the answer has no "
+                    "\"value\" or no \"time\"\n", i);
+            return OMNICTL_EXIT_FAIL;
+        }
+
+        if (printf("%s %s %lld\n", kind, json_string_value(value),
+                   (long long) secs) < 0)
+        {
+            fprintf(stderr, "omnictl: writing the output: %s\n",
+                    strerror(errno));
+            return OMNICTL_EXIT_FAIL;
+        }
+    }
+
+    return OMNICTL_EXIT_OK;
+}
+
+
+/* "YYYY-MM-DDTHH:MM:SSZ" as the admin API writes it, in epoch seconds */
+
+static int
+omnictl_rfc3339(const char *s, int64_t *t)
+{
+    int        n;
+    time_t     secs;
+    struct tm  tm;
+
+    memset(&tm, 0, sizeof(tm));
+    n = 0;
+
+    if (strlen(s) != sizeof("1970-01-01T00:00:00Z") - 1
+        || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon,
+                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6
+        || n != (int) strlen(s))
+    {
+        return -1;
+    }
+
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+
+    secs = timegm(&tm);
+    if (secs == (time_t) -1) {
+        return -1;
+    }
+
+    *t = (int64_t) secs;
+
+    return 0;
+}
+
+
+/* export: a header line, then one line per record, meta first */
+
+static int
+omnictl_cmd_export(omnictl_ctx_t *ctx)
+{
+    int          rc, fd;
+    FILE        *out;
+    char        *tmp;
+    size_t       n, len;
+    json_t      *json;
+    const char  *file;
+
+    rc = omnictl_open(ctx);
+    if (rc != OMNICTL_EXIT_OK) {
+        return rc;
+    }
+
+    file = (ctx->argc == 1 && strcmp(ctx->argv[0], "-") != 0)
+           ? ctx->argv[0] : NULL;
+
+    if (file == NULL) {
+        return omnictl_export_to(ctx, stdout, &n);
+    }
+
+    /* a complete file or none: written aside, then renamed over FILE */
+
+    len = strlen(file);
+
+    tmp = malloc(len + sizeof(".XXXXXX"));
+    if (tmp == NULL) {
+        fprintf(stderr, "omnictl: out of memory\n");
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    memcpy(tmp, file, len);
+    memcpy(tmp + len, ".XXXXXX", sizeof(".XXXXXX"));
+
+    fd = mkstemp(tmp);
+    if (fd == -1) {
+        fprintf(stderr, "omnictl: creating \"%s\": %s\n", tmp,
+                strerror(errno));
+        free(tmp);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    out = fdopen(fd, "w");
+    if (out == NULL) {
+        fprintf(stderr, "omnictl: \"%s\": %s\n", tmp, strerror(errno));
+        close(fd);
+        rc = OMNICTL_EXIT_FAIL;
+        goto failed;
+    }
+
+    rc = omnictl_export_to(ctx, out, &n);
+
+    if (rc == OMNICTL_EXIT_OK
+        && (fflush(out) != 0 || fsync(fileno(out)) != 0))
+    {
+        fprintf(stderr, "omnictl: writing \"%s\": %s\n", tmp,
+                strerror(errno));
+        rc = OMNICTL_EXIT_FAIL;
+    }
+
+    if (fclose(out) != 0 && rc == OMNICTL_EXIT_OK) {
+        fprintf(stderr, "omnictl: writing \"%s\": %s\n", tmp,
+                strerror(errno));
+        rc = OMNICTL_EXIT_FAIL;
+    }
+
+    if (rc == OMNICTL_EXIT_OK && rename(tmp, file) != 0) {
+        fprintf(stderr, "omnictl: renaming \"%s\" to \"%s\": %s\n", tmp,
+                file, strerror(errno));
+        rc = OMNICTL_EXIT_FAIL;
+    }
+
+failed:
+
+    if (rc != OMNICTL_EXIT_OK) {
+        (void) unlink(tmp);
+        free(tmp);
+        return rc;
+    }
+
+    free(tmp);
+
+    json = json_pack("{s:I}", "exported", (json_int_t) n);
+    if (json == NULL) {
+        fprintf(stderr, "omnictl: out of memory\n");
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    rc = omnictl_print(json);
+    json_decref(json);
+
+    return rc;
+}
+
+
+static int
+omnictl_export_to(omnictl_ctx_t *ctx, FILE *out, size_t *n)
+{
+    int               rc;
+    char              err[OMNI_STORE_ERRLEN], when[32];
+    time_t            now;
+    struct tm         tm;
+    omnictl_export_t  ex;
+
+    now = (time_t) ctx->now;
+
+    if (gmtime_r(&now, &tm) == NULL
+        || strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    {
+        fprintf(stderr, "omnictl: the time %lld has no date\n",
+                (long long) ctx->now);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    if (fprintf(out, "{\"omni_store_export\":%d,\"format\":%d,"
+                "\"exported_at\":\"%s\"}\n", OMNICTL_EXPORT,
+                OMNI_STORE_FORMAT, when) < 0)
+    {
+        fprintf(stderr, "omnictl: writing the export: %s\n",
+                strerror(errno));
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    memset(&ex, 0, sizeof(ex));
+    ex.out = out;
+
+    ex.line = malloc(OMNICTL_LINE_MAX + 1);
+    if (ex.line == NULL) {
+        fprintf(stderr, "omnictl: out of memory\n");
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    rc = omni_store_export(ctx->st, omnictl_export_record, &ex, err);
+
+    free(ex.line);
+
+    if (rc == OMNI_STORE_OK && fflush(out) != 0) {
+        ex.error = errno;
+        rc = OMNI_STORE_ERROR;
+    }
+
+    if (rc != OMNI_STORE_OK) {
+        if (ex.error) {
+            fprintf(stderr, "omnictl: writing the export: %s\n",
+                    strerror(ex.error));
+
+        } else if (ex.too_long) {
+            fprintf(stderr, "omnictl: record %zu of the export (in %s) "
+                    "passes %d bytes as a line\n", ex.n + 1,
+                    omni_store_db_name(ex.too_long - 1), OMNICTL_LINE_MAX);
+
+        } else {
+            fprintf(stderr, "omnictl: %s\n", err);
+        }
+
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    *n = ex.n;
+
+    return OMNICTL_EXIT_OK;
+}
+
+
+static int
+omnictl_export_record(void *data, const omni_store_record_t *rec)
+{
+    char              *p;
+    size_t             len;
+    const char        *db;
+    omnictl_export_t  *ex;
+
+    ex = data;
+    db = omni_store_db_name(rec->db);
+
+    len = sizeof("{\"db\":\"\",\"key\":\"\",\"value\":\"\"}\n") - 1
+          + strlen(db)
+          + (rec->key_len + 2) / 3 * 4 + (rec->val_len + 2) / 3 * 4;
+
+    if (len > OMNICTL_LINE_MAX) {
+        ex->too_long = rec->db + 1;
+        return 1;
+    }
+
+    p = ex->line;
+    p += sprintf(p, "{\"db\":\"%s\",\"key\":\"", db);
+    p += omnictl_base64_encode(p, rec->key, rec->key_len);
+    p += sprintf(p, "\",\"value\":\"");
+    p += omnictl_base64_encode(p, rec->val, rec->val_len);
+    p += sprintf(p, "\"}\n");
+
+    if (fwrite(ex->line, 1, (size_t) (p - ex->line), ex->out)
+        != (size_t) (p - ex->line))
+    {
+        ex->error = errno ? errno : EIO;
+        return 1;
+    }
+
+    ex->n++;
+
+    return 0;
+}
+
+
+/*
+ * import: every line is checked first, then written in batches, so a
+ * malformed file writes nothing.  A pipe is copied to a temporary file
+ * to be read twice.
+ */
+
+static int
+omnictl_cmd_import(omnictl_ctx_t *ctx)
+{
+    int                rc;
+    FILE              *in, *spool;
+    char               err[OMNI_STORE_ERRLEN], buf[65536];
+    off_t              start;
+    size_t             i, n, records;
+    json_t            *json;
+    omnictl_import_t  *im;
+    omni_store_stats_t stats;
+
+    in = NULL;
+    spool = NULL;
+    im = NULL;
+    rc = OMNICTL_EXIT_FAIL;
+
+    if (strcmp(ctx->argv[0], "-") == 0) {
+        in = stdin;
+
+    } else {
+        in = fopen(ctx->argv[0], "r");
+        if (in == NULL) {
+            fprintf(stderr, "omnictl: \"%s\": %s\n", ctx->argv[0],
+                    strerror(errno));
+            return OMNICTL_EXIT_FAIL;
+        }
+    }
+
+    start = ftello(in);
+
+    if (start == -1) {
+        spool = tmpfile();
+        if (spool == NULL) {
+            fprintf(stderr, "omnictl: a temporary file for stdin: %s\n",
+                    strerror(errno));
+            goto done;
+        }
+
+        while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
+            if (fwrite(buf, 1, n, spool) != n) {
+                fprintf(stderr, "omnictl: copying stdin: %s\n",
+                        strerror(errno));
+                goto done;
+            }
+        }
+
+        if (ferror(in) || fflush(spool) != 0) {
+            fprintf(stderr, "omnictl: reading stdin: %s\n", strerror(errno));
+            goto done;
+        }
+
+        start = 0;
+    }
+
+    im = calloc(1, sizeof(omnictl_import_t));
+    if (im != NULL) {
+        im->line = malloc(OMNICTL_LINE_MAX + 2);
+    }
+
+    if (im == NULL || im->line == NULL) {
+        fprintf(stderr, "omnictl: out of memory\n");
+        goto done;
+    }
+
+    im->name = (in == stdin) ? "stdin" : ctx->argv[0];
+
+    /* the check */
+
+    if (fseeko(spool ? spool : in, start, SEEK_SET) != 0) {
+        fprintf(stderr, "omnictl: \"%s\": %s\n", im->name, strerror(errno));
+        goto done;
+    }
+
+    rc = omnictl_import_pass(im, spool ? spool : in);
+    if (rc != OMNICTL_EXIT_OK) {
+        goto done;
+    }
+
+    records = im->n;
+    rc = OMNICTL_EXIT_FAIL;
+
+    /* the writes */
+
+    if (omnictl_open(ctx) != OMNICTL_EXIT_OK) {
+        goto done;
+    }
+
+    if (omni_store_stats(ctx->st, &stats, err) != OMNI_STORE_OK) {
         fprintf(stderr, "omnictl: %s\n", err);
+        goto done;
+    }
+
+    for (i = 0; i < OMNI_STORE_DB_COUNT; i++) {
+        if (i != OMNI_STORE_DB_META && stats.entries[i] != 0) {
+            fprintf(stderr, "omnictl: warning: the store in %s is not "
+                    "empty; imported records replace those with the same "
+                    "keys, the others stay\n", ctx->dir);
+            break;
+        }
+    }
+
+    if (fseeko(spool ? spool : in, start, SEEK_SET) != 0) {
+        fprintf(stderr, "omnictl: \"%s\": %s\n", im->name, strerror(errno));
+        goto done;
+    }
+
+    im->st = ctx->st;
+    im->lineno = 0;
+    im->n = 0;
+
+    rc = omnictl_import_pass(im, spool ? spool : in);
+    if (rc != OMNICTL_EXIT_OK) {
+        goto done;
+    }
+
+    if (im->n != records) {
+        fprintf(stderr, "omnictl: \"%s\" changed while importing it\n",
+                im->name);
+        rc = OMNICTL_EXIT_FAIL;
+        goto done;
+    }
+
+    json = json_pack("{s:I}", "imported", (json_int_t) im->n);
+    if (json == NULL) {
+        fprintf(stderr, "omnictl: out of memory\n");
+        rc = OMNICTL_EXIT_FAIL;
+        goto done;
+    }
+
+    rc = omnictl_print(json);
+    json_decref(json);
+
+done:
+
+    if (im != NULL) {
+        omnictl_import_clear(im);
+        free(im->line);
+        free(im);
+    }
+
+    if (spool != NULL) {
+        fclose(spool);
+    }
+
+    if (in != NULL && in != stdin) {
+        fclose(in);
+    }
+
+    return rc;
+}
+
+
+/* reads every line: checks them, and writes them when im->st is set */
+
+static int
+omnictl_import_pass(omnictl_import_t *im, FILE *in)
+{
+    int     rc, newline;
+    size_t  len;
+
+    for ( ;; ) {
+        rc = omnictl_getline(in, im->line, OMNICTL_LINE_MAX, &len, &newline);
+
+        if (rc == 0) {
+            break;
+        }
+
+        im->lineno++;
+
+        if (rc == -1) {
+            fprintf(stderr, "omnictl: %s line %zu: longer than %d bytes\n",
+                    im->name, im->lineno, OMNICTL_LINE_MAX);
+            return OMNICTL_EXIT_FAIL;
+        }
+
+        if (rc == -2) {
+            fprintf(stderr, "omnictl: reading %s: %s\n", im->name,
+                    strerror(errno));
+            return OMNICTL_EXIT_FAIL;
+        }
+
+        if (!newline) {
+            fprintf(stderr, "omnictl: %s line %zu: no newline at its end, "
+                    "the file is cut short\n", im->name, im->lineno);
+            return OMNICTL_EXIT_FAIL;
+        }
+
+        if (len == 0) {
+            fprintf(stderr, "omnictl: %s line %zu: empty\n", im->name,
+                    im->lineno);
+            return OMNICTL_EXIT_FAIL;
+        }
+
+        rc = (im->lineno == 1) ? omnictl_import_header(im, len)
+                               : omnictl_import_line(im, len);
+        if (rc != OMNICTL_EXIT_OK) {
+            return rc;
+        }
+    }
+
+    if (im->lineno == 0) {
+        fprintf(stderr, "omnictl: %s is empty, not an export\n", im->name);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    return omnictl_import_flush(im);
+}
+
+
+static int
+omnictl_import_header(omnictl_import_t *im, size_t len)
+{
+    int           rc;
+    json_t       *json;
+    json_int_t    version, format;
+    const char   *when;
+    json_error_t  jerr;
+
+    json = json_loadb(im->line, len, JSON_REJECT_DUPLICATES, &jerr);
+
+    if (json == NULL
+        || json_unpack_ex(json, &jerr, JSON_STRICT, "{s:I, s:I, s:s}",
+                          "omni_store_export", &version, "format", &format,
+                          "exported_at", &when) != 0)
+    {
+        fprintf(stderr, "omnictl: %s line 1: not the header of an omnictl "
+                "export: %s\n", im->name, jerr.text);
+        json_decref(json);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    rc = OMNICTL_EXIT_OK;
+
+    if (version != OMNICTL_EXPORT) {
+        fprintf(stderr, "omnictl: %s line 1: export version %lld, this "
+                "omnictl reads %d\n", im->name, (long long) version,
+                OMNICTL_EXPORT);
+        rc = OMNICTL_EXIT_FAIL;
+
+    } else if (format != OMNI_STORE_FORMAT) {
+        fprintf(stderr, "omnictl: %s line 1: store format %lld, this build "
+                "writes %d\n", im->name, (long long) format,
+                OMNI_STORE_FORMAT);
+        rc = OMNICTL_EXIT_FAIL;
+    }
+
+    json_decref(json);
+
+    return rc;
+}
+
+
+static int
+omnictl_import_line(omnictl_import_t *im, size_t len)
+{
+    int                   db;
+    char                  format[16];
+    long                  klen, vlen;
+    size_t                kmax, vmax, flen;
+    json_t               *json;
+    const char           *name, *key, *value;
+    json_error_t          jerr;
+    unsigned char        *buf;
+    omni_store_record_t  *rec;
+
+    json = json_loadb(im->line, len, JSON_REJECT_DUPLICATES, &jerr);
+
+    if (json == NULL
+        || json_unpack_ex(json, &jerr, JSON_STRICT, "{s:s, s:s, s:s}",
+                          "db", &name, "key", &key, "value", &value) != 0)
+    {
+        fprintf(stderr, "omnictl: %s line %zu: not a record {\"db\", "
+                "\"key\", \"value\"}: %s\n", im->name, im->lineno,
+                jerr.text);
+        json_decref(json);
         return OMNICTL_EXIT_FAIL;
     }
 
     for (db = 0; db < OMNI_STORE_DB_COUNT; db++) {
-        printf("%-12s %zu\n", omni_store_db_name(db), stats.entries[db]);
+        if (strcmp(name, omni_store_db_name(db)) == 0) {
+            break;
+        }
     }
 
-    printf("map_used     %zu\nmap_size     %zu\nmap_max      %zu\n",
-           stats.map_used, stats.map_size, stats.map_max);
+    if (db == OMNI_STORE_DB_COUNT) {
+        fprintf(stderr, "omnictl: %s line %zu: no sub-database \"%s\"\n",
+                im->name, im->lineno, name);
+        json_decref(json);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    kmax = strlen(key) / 4 * 3;
+    vmax = strlen(value) / 4 * 3;
+
+    buf = malloc(kmax + vmax + 1);
+    if (buf == NULL) {
+        fprintf(stderr, "omnictl: out of memory\n");
+        json_decref(json);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    klen = omnictl_base64_decode(buf, kmax, key, strlen(key));
+    vlen = (klen < 0) ? -1 : omnictl_base64_decode(buf + klen, vmax, value,
+                                                   strlen(value));
+
+    json_decref(json);
+
+    if (klen < 0 || vlen < 0) {
+        fprintf(stderr, "omnictl: %s line %zu: the %s is not base64 with "
+                "padding\n", im->name, im->lineno, klen < 0 ? "key" : "value");
+        free(buf);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    if (klen == 0 || klen > OMNICTL_KEY_MAX) {
+        fprintf(stderr, "omnictl: %s line %zu: a key of %ld bytes (1 to "
+                "%d)\n", im->name, im->lineno, klen, OMNICTL_KEY_MAX);
+        free(buf);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    flen = (size_t) snprintf(format, sizeof(format), "%d", OMNI_STORE_FORMAT);
+
+    if (db == OMNI_STORE_DB_META && klen == sizeof("format") - 1
+        && memcmp(buf, "format", klen) == 0
+        && ((size_t) vlen != flen || memcmp(buf + klen, format, flen) != 0))
+    {
+        fprintf(stderr, "omnictl: %s line %zu: the store's format record "
+                "is not this build's (%d)\n", im->name, im->lineno,
+                OMNI_STORE_FORMAT);
+        free(buf);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    im->n++;
+
+    if (im->st == NULL) {
+        free(buf);
+        return OMNICTL_EXIT_OK;
+    }
+
+    if (im->nrecs == 0) {
+        im->first = im->lineno;
+    }
+
+    rec = &im->recs[im->nrecs++];
+    rec->db = db;
+    rec->key = buf;
+    rec->key_len = (size_t) klen;
+    rec->val = buf + klen;
+    rec->val_len = (size_t) vlen;
+
+    im->bytes += (size_t) (klen + vlen);
+
+    if (im->nrecs == OMNICTL_BATCH || im->bytes >= OMNICTL_BATCH_BYTES) {
+        return omnictl_import_flush(im);
+    }
 
     return OMNICTL_EXIT_OK;
+}
+
+
+static int
+omnictl_import_flush(omnictl_import_t *im)
+{
+    int   rc;
+    char  err[OMNI_STORE_ERRLEN];
+
+    if (im->st == NULL || im->nrecs == 0) {
+        return OMNICTL_EXIT_OK;
+    }
+
+    rc = omni_store_import(im->st, im->recs, im->nrecs, err);
+
+    if (rc != OMNI_STORE_OK) {
+        fprintf(stderr, "omnictl: %s lines %zu to %zu: %s; the lines before "
+                "%zu are imported\n", im->name, im->first,
+                im->first + im->nrecs - 1, err, im->first);
+    }
+
+    omnictl_import_clear(im);
+
+    return (rc == OMNI_STORE_OK) ? OMNICTL_EXIT_OK : OMNICTL_EXIT_FAIL;
+}
+
+
+static void
+omnictl_import_clear(omnictl_import_t *im)
+{
+    size_t  i;
+
+    for (i = 0; i < im->nrecs; i++) {
+        free((void *) im->recs[i].key);
+    }
+
+    im->nrecs = 0;
+    im->bytes = 0;
+}
+
+
+/*
+ * One line into buf (at most max bytes, without the newline).  Returns 1,
+ * 0 at the end of the input, -1 for a longer line, -2 on a read error.
+ */
+
+static int
+omnictl_getline(FILE *in, char *buf, size_t max, size_t *len, int *newline)
+{
+    int     c;
+    size_t  n;
+
+    n = 0;
+    *newline = 0;
+
+    while ((c = getc_unlocked(in)) != EOF) {
+        if (c == '\n') {
+            *newline = 1;
+            break;
+        }
+
+        if (n == max) {
+            return -1;
+        }
+
+        buf[n++] = (char) c;
+    }
+
+    if (c == EOF && ferror(in)) {
+        return -2;
+    }
+
+    if (c == EOF && n == 0) {
+        return 0;
+    }
+
+    buf[n] = '\0';
+    *len = n;
+
+    return 1;
+}
+
+
+/* standard base64 (RFC 4648, section 4) with padding */
+
+static size_t
+omnictl_base64_encode(char *dst, const unsigned char *src, size_t len)
+{
+    char      *p;
+    uint32_t   v;
+
+    p = dst;
+
+    while (len >= 3) {
+        v = (uint32_t) src[0] << 16 | (uint32_t) src[1] << 8 | src[2];
+
+        *p++ = omnictl_base64[v >> 18];
+        *p++ = omnictl_base64[(v >> 12) & 0x3f];
+        *p++ = omnictl_base64[(v >> 6) & 0x3f];
+        *p++ = omnictl_base64[v & 0x3f];
+
+        src += 3;
+        len -= 3;
+    }
+
+    if (len > 0) {
+        v = (uint32_t) src[0] << 16 | (len == 2 ? (uint32_t) src[1] << 8 : 0);
+
+        *p++ = omnictl_base64[v >> 18];
+        *p++ = omnictl_base64[(v >> 12) & 0x3f];
+        *p++ = (len == 2) ? omnictl_base64[(v >> 6) & 0x3f] : '=';
+        *p++ = '=';
+    }
+
+    return (size_t) (p - dst);
+}
+
+
+/*
+ * Decodes into dst (max bytes, at least len / 4 * 3).  Padding is
+ * required, whitespace and non-zero trailing bits refused, so a value has
+ * exactly one encoding.  Returns the decoded length, or -1.
+ */
+
+static long
+omnictl_base64_decode(unsigned char *dst, size_t max, const char *src,
+    size_t len)
+{
+    int             pad;
+    size_t          i, j, n;
+    uint32_t        v;
+    const char     *c;
+    unsigned char  *p;
+
+    if (len % 4 != 0 || len / 4 * 3 > max) {
+        return -1;
+    }
+
+    p = dst;
+
+    for (i = 0; i < len; i += 4) {
+        v = 0;
+        pad = 0;
+
+        for (j = 0; j < 4; j++) {
+            if (src[i + j] == '=' && i + 4 == len && j >= 2) {
+                if (j == 2 && src[i + 3] != '=') {
+                    return -1;
+                }
+
+                pad++;
+                v <<= 6;
+                continue;
+            }
+
+            c = (src[i + j] != '\0')
+                ? strchr(omnictl_base64, src[i + j]) : NULL;
+
+            if (c == NULL || pad > 0) {
+                return -1;
+            }
+
+            v = v << 6 | (uint32_t) (c - omnictl_base64);
+        }
+
+        n = 3 - (size_t) pad;
+
+        if ((pad == 1 && (v & 0xff) != 0) || (pad == 2 && (v & 0xffff) != 0)) {
+            return -1;
+        }
+
+        *p++ = (unsigned char) (v >> 16);
+
+        if (n > 1) {
+            *p++ = (unsigned char) (v >> 8);
+        }
+
+        if (n > 2) {
+            *p++ = (unsigned char) v;
+        }
+    }
+
+    return (long) (p - dst);
 }

@@ -362,7 +362,12 @@ EOF
     # Run as root, workers would be "nobody", who cannot read the plugins
     # and the support library when the checkout sits in a 0700 directory
     # (mktemp -d, a CI workspace): keep them root, the tests' own user.
-    $conf .= "user root;\n" if $> == 0;
+    # (opt user: the workers' user, for tests of what they may access)
+    if (defined $opt{user}) {
+        $conf .= "user $opt{user};\n";
+    } elsif ($> == 0) {
+        $conf .= "user root;\n";
+    }
     $conf .= "\n$opt{main}\n" if defined $opt{main};
     $conf .= <<"EOF";
 
