@@ -79,7 +79,13 @@ $(NGX_BUILD)/objs/Makefile: config $(NGINX_SRC)/conf_flags
 $(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
-tools: $(BIN)/omni-jwt $(BIN)/omnictl
+tools: $(BIN)/omni-jwt $(BIN)/omnictl $(BIN)/omni-store-bench
+
+$(BIN)/omni-store-bench: tools/store_bench.c module/omni_store.c \
+        module/omni_store.h
+	@mkdir -p $(BIN)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ tools/store_bench.c \
+	    module/omni_store.c -llmdb -ljansson
 
 $(BIN)/omnictl: tools/omnictl.c module/omni_admin.c module/omni_admin.h \
                 module/omni_store.c module/omni_store.h

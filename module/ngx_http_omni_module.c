@@ -615,7 +615,11 @@ ngx_http_omni_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_OMNI_CUSTOMERS_OFF);
     ngx_conf_merge_value(conf->session, prev->session, 0);
     ngx_conf_merge_value(conf->journey, prev->journey, 0);
-    ngx_conf_merge_value(conf->admin, prev->admin, 0);
+    /* like its content handler, the admin API is not inherited */
+    if (conf->admin == NGX_CONF_UNSET) {
+        conf->admin = 0;
+    }
+
     ngx_conf_merge_str_value(conf->admin_role, prev->admin_role, "admin");
 
     if (ngx_http_omni_store_needed(cf, conf) != NGX_CONF_OK) {

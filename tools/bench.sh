@@ -23,7 +23,9 @@ if [ "$(nproc)" -lt 2 ]; then
 fi
 
 rm -rf "$prefix"
-mkdir -p "$prefix/keys" "$prefix/tmp"
+mkdir -p "$prefix/keys" "$prefix/tmp" "$prefix/store" "$prefix/store-bench"
+# a scratch store the workers (nginx's user) create their files in
+chmod 0777 "$prefix/store"
 
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
     -out "$prefix/keys/rs.pem" 2>/dev/null
@@ -55,6 +57,7 @@ http {
 
     omni_plugins $root/plugins;
     omni_lua_library $root/lua;
+    omni_store $prefix/store;
 
     server {
         listen 127.0.0.1:$port;
@@ -79,6 +82,28 @@ http {
 
         location /web/ {
             omni_channel web;
+            proxy_set_header Connection "";
+            proxy_method POST;
+            proxy_set_header Content-Type application/json;
+            proxy_set_header Accept-Encoding "";
+            proxy_set_header Authorization "";
+            proxy_set_body \$omni_contract;
+            proxy_pass http://service;
+        }
+
+    }
+
+    # the web channel again, with customers, sessions and journeys
+    server {
+        listen 127.0.0.1:$((port + 2));
+        omni_jwt_secret keys/hs.key kid=hs;
+        proxy_http_version 1.1;
+
+        location /web/ {
+            omni_channel web;
+            omni_customers create;
+            omni_session on;
+            omni_journey on;
             proxy_set_header Connection "";
             proxy_method POST;
             proxy_set_header Content-Type application/json;
@@ -113,26 +138,30 @@ es=$("$mint" mint --alg ES256 --key "$prefix/keys/es.pem" --kid es \
 
 url=http://127.0.0.1:$port
 
-status=$(curl -s -o /dev/null -w '%{http_code}' "$url/web/orders/ORD-42" \
-         -H "Authorization: Bearer $hs")
-if [ "$status" != 200 ]; then
-    echo "bench: the web channel answered $status to a valid token" >&2
-    exit 1
-fi
+store_url=http://127.0.0.1:$((port + 2))
 
-# prints the median requests/s of $runs runs
+for u in "$url/web/orders/ORD-42" "$store_url/web/orders/ORD-42"; do
+    status=$(curl -s -o /dev/null -w '%{http_code}' "$u" \
+             -H "Authorization: Bearer $hs")
+    if [ "$status" != 200 ]; then
+        echo "bench: $u answered $status to a valid token" >&2
+        exit 1
+    fi
+done
+
+# prints the median requests/s of $runs runs (against $3, default $url)
 measure() {
-    local path=$1 token=$2 i rps
+    local path=$1 token=$2 base=${3:-$url} i rps
     local -a args=(-t1 -c"$connections")
 
     if [ -n "$token" ]; then
         args+=(-H "Authorization: Bearer $token")
     fi
 
-    taskset -c 1 wrk "${args[@]}" -d1s "$url$path" > /dev/null
+    taskset -c 1 wrk "${args[@]}" -d1s "$base$path" > /dev/null
 
     for ((i = 0; i < runs; i++)); do
-        taskset -c 1 wrk "${args[@]}" -d"${seconds}s" "$url$path" \
+        taskset -c 1 wrk "${args[@]}" -d"${seconds}s" "$base$path" \
             | awk '/^Requests\/sec:/ { print $2 }'
     done | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
@@ -161,6 +190,12 @@ report "gateway RS256" "$(measure /gw "$rs")"
 report "gateway ES256" "$(measure /gw "$es")"
 report "gateway rejects (no token, 401)" "$(measure /gw "")"
 report "web channel (HS256 + plugin)" "$(measure /web/orders/ORD-42 "$hs")"
+report "web + customer, session, journey" \
+    "$(measure /web/orders/ORD-42 "$hs" "$store_url")"
+
+echo
+echo "the store alone ($root/build/bin/omni-store-bench, one process):"
+"$root/build/bin/omni-store-bench" "$prefix/store-bench"
 
 echo
 echo "nginx worker pinned to CPU 0, wrk to CPU 1, $connections connections;"

@@ -17,8 +17,13 @@ module=$root/build/nginx/objs/ngx_http_omni_module.so
 mint=$root/build/bin/omni-jwt
 nginx=${OMNI_NGINX:-/usr/sbin/nginx}
 
-mkdir -p "$prefix/keys" "$prefix/tmp"
+mkdir -p "$prefix/keys" "$prefix/tmp" "$prefix/store"
 chmod 700 "$prefix/keys"
+
+# the workers (nginx's default user when started as root) own the store
+if [ "$(id -u)" = 0 ] && id www-data > /dev/null 2>&1; then
+    chown www-data: "$prefix/store"
+fi
 
 if [ ! -f "$prefix/keys/demo-rs256.pem" ]; then
     openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
@@ -51,6 +56,10 @@ token=$("$mint" mint --alg RS256 --key "$prefix/keys/demo-rs256.pem" \
     --kid demo-rs --iss https://demo.omni.example --aud omni-demo \
     --sub customer-42 --ttl 86400 \
     --claim-json 'realm_access={"roles":["customer","vip"]}')
+admin=$("$mint" mint --alg RS256 --key "$prefix/keys/demo-rs256.pem" \
+    --kid demo-rs --iss https://demo.omni.example --aud omni-demo \
+    --sub secops-1 --ttl 3600 \
+    --claim-json 'realm_access={"roles":["admin"]}')
 expired=$("$mint" mint --alg RS256 --key "$prefix/keys/demo-rs256.pem" \
     --kid demo-rs --iss https://demo.omni.example --aud omni-demo \
     --sub customer-42 --exp 1700000000 --iat 1699990000)
@@ -86,6 +95,19 @@ without a token (HTTP 200 with errcode, as mini-programs expect):
        -H 'Content-Type: application/json' -H 'X-WX-Openid: o6_bmjrPTlm6_2sgVt7hMZOPfL2M' \\
        -d '{"data":{"order_id":"ORD-42"}}'
   curl -i $url/miniprogram/order/query -d '{}'
+
+One customer across channels: after the web call above, the app resumes
+the same session (see "session" in the contract it shows), and the admin
+API tells who customer-42 is and what they did:
+
+  curl -i $url/app/rpc -H 'Authorization: Bearer $token' \
+       -H 'Content-Type: application/json' -H 'X-Device-Id: demo-device-1' \
+       -d '{"jsonrpc":"2.0","method":"order.query","params":{"order_id":"ORD-42"},"id":1}'
+  curl -s $url/admin/identities/jwt_sub/customer-42 -H 'Authorization: Bearer $admin'
+  curl -s $url/admin/stats -H 'Authorization: Bearer $admin'
+
+  (then /admin/customers/<id>/journey and /admin/customers/<id>/sessions,
+  or the same with $root/build/bin/omnictl -d $prefix/store)
 
 WeChat official-account URL verification (answers the echostr):
 

@@ -628,6 +628,33 @@ local function check_session(s)
     return true
 end
 
+--- Validates what `omni.host.complete` adds to a contract that passed
+-- `validate` before: customer.id, customer.anonymous and session.  The
+-- rest is unchanged, so it is not walked a second time.
+-- @tparam table c
+-- @treturn true|nil
+-- @treturn string|nil the error
+function _M.validate_completion(c)
+    local cu = c.customer
+    if cu.id ~= null and not is_id(cu.id) then
+        return nil, "customer.id must be null or match ^[A-Za-z0-9_-]{1,64}$"
+                    .. " (got " .. show(cu.id) .. ")"
+    end
+    local ok, err = check_session(c.session)
+    if not ok then
+        return nil, err
+    end
+    if cu.anonymous ~= (c.principal == null and cu.id == null) then
+        return nil, "customer.anonymous must be true exactly when there is"
+                    .. " no principal and no customer id"
+    end
+    if c.session ~= null and cu.id == null then
+        return nil, "session must be null when customer.id is null"
+    end
+    return true
+end
+
+
 --- Validates a whole request contract (as built by `build` or decoded
 -- from JSON) against schema/contract.schema.json. The contents of params
 -- are not walked (encoding does it); session.context is encoded, to

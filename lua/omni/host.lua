@@ -676,7 +676,7 @@ end
 --- Completes and encodes the contract that `normalize` kept (with
 -- `known.defer`), once the gateway has resolved the customer and the
 -- session: sets `customer.id` (and `customer.anonymous`) and `session`,
--- validates the whole contract again and encodes it. The kept contract
+-- validates what it added and encodes the contract. The kept contract
 -- is dropped from `req`, whatever the outcome.
 -- @tparam table req the request given to `normalize`
 -- @tparam table gw `{ customer_id= (string or nil), session= nil or
@@ -723,7 +723,8 @@ function _M.complete(req, gw)
     c.customer.anonymous = c.principal == null and cid == nil
     c.session = session
 
-    local ok, verr = contract.validate(c)
+    -- the rest passed validate in normalize
+    local ok, verr = contract.validate_completion(c)
     if not ok then
         return nil, invalid(verr)
     end

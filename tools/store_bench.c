@@ -1,0 +1,192 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * omni-store-bench: the store alone, for make bench.  Times session reads,
+ * touches that the coalescing turns into reads, touches that must write,
+ * and the resume a request performs, in a scratch store under DIR.
+ *
+ *     omni-store-bench DIR [sessions]
+ */
+
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "omni_store.h"
+
+
+#define BENCH_NOW       1700000000
+#define BENCH_SESSIONS  10000
+#define BENCH_WRITES    2000
+
+
+static double bench_now(void);
+static omni_store_t *bench_open(const char *base, const char *name, int sync);
+static void bench_report(const char *what, size_t n, double secs);
+static void bench_fail(const char *what, int rc, const char *err);
+
+
+int
+main(int argc, char **argv)
+{
+    int                    rc, created, sync;
+    char                   err[OMNI_STORE_ERRLEN];
+    char                   id[OMNI_STORE_ID_MAX + 1];
+    char                   customer[OMNI_STORE_ID_MAX + 1];
+    size_t                 i, n, writes;
+    double                 t0;
+    omni_store_t          *st;
+    omni_store_session_t   s;
+
+    static const char  *sync_names[] = { "full", "meta", "none" };
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: omni-store-bench DIR [sessions]\n");
+        return 2;
+    }
+
+    n = (argc > 2) ? (size_t) strtoul(argv[2], NULL, 10) : BENCH_SESSIONS;
+    if (n == 0) {
+        n = BENCH_SESSIONS;
+    }
+
+    writes = n < BENCH_WRITES ? n : BENCH_WRITES;
+
+    st = bench_open(argv[1], "reads", OMNI_STORE_SYNC_NONE);
+
+    for (i = 0; i < n; i++) {
+        snprintf(id, sizeof(id), "s%zu", i);
+        snprintf(customer, sizeof(customer), "c%zu", i);
+
+        rc = omni_store_session_resume(st, customer, "web", BENCH_NOW, 1800,
+                                       0, 60, id, &s, &created, err);
+        if (rc != OMNI_STORE_OK) {
+            bench_fail("resume", rc, err);
+        }
+    }
+
+    t0 = bench_now();
+    for (i = 0; i < n; i++) {
+        snprintf(id, sizeof(id), "s%zu", i);
+        rc = omni_store_session_get(st, id, &s, err);
+        if (rc != OMNI_STORE_OK) {
+            bench_fail("get", rc, err);
+        }
+    }
+    bench_report("session read", n, bench_now() - t0);
+
+    /* within the touch interval: decided under the read lock, no write */
+    t0 = bench_now();
+    for (i = 0; i < n; i++) {
+        snprintf(id, sizeof(id), "s%zu", i);
+        rc = omni_store_session_touch(st, id, "web", BENCH_NOW + 30, 60, NULL,
+                                      &s, err);
+        if (rc != OMNI_STORE_OK) {
+            bench_fail("touch", rc, err);
+        }
+    }
+    bench_report("session touch, coalesced", n, bench_now() - t0);
+
+    /* what a request of a known customer does: claim + resume, reads */
+    t0 = bench_now();
+    for (i = 0; i < n; i++) {
+        snprintf(customer, sizeof(customer), "c%zu", i);
+        snprintf(id, sizeof(id), "x%zu", i);
+        rc = omni_store_session_resume(st, customer, "web", BENCH_NOW + 30,
+                                       1800, 0, 60, id, &s, &created, err);
+        if (rc != OMNI_STORE_OK || created) {
+            bench_fail("resume", rc, err);
+        }
+    }
+    bench_report("session resume, known", n, bench_now() - t0);
+
+    omni_store_close(st);
+
+    for (sync = OMNI_STORE_SYNC_FULL; sync <= OMNI_STORE_SYNC_NONE; sync++) {
+        st = bench_open(argv[1], sync_names[sync], sync);
+
+        for (i = 0; i < writes; i++) {
+            snprintf(id, sizeof(id), "s%zu", i);
+            snprintf(customer, sizeof(customer), "c%zu", i);
+            rc = omni_store_session_resume(st, customer, "web", BENCH_NOW,
+                                           1800, 0, 60, id, &s, &created,
+                                           err);
+            if (rc != OMNI_STORE_OK) {
+                bench_fail("resume", rc, err);
+            }
+        }
+
+        /* a minute later every touch writes */
+        t0 = bench_now();
+        for (i = 0; i < writes; i++) {
+            snprintf(id, sizeof(id), "s%zu", i);
+            rc = omni_store_session_touch(st, id, "web", BENCH_NOW + 60, 60,
+                                          NULL, &s, err);
+            if (rc != OMNI_STORE_OK) {
+                bench_fail("touch", rc, err);
+            }
+        }
+
+        snprintf(err, sizeof(err), "session touch, writing (sync=%s)",
+                 sync_names[sync]);
+        bench_report(err, writes, bench_now() - t0);
+
+        omni_store_close(st);
+    }
+
+    return 0;
+}
+
+
+static double
+bench_now(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+
+static omni_store_t *
+bench_open(const char *base, const char *name, int sync)
+{
+    char           dir[4096], err[OMNI_STORE_ERRLEN];
+    omni_store_t  *st;
+
+    snprintf(dir, sizeof(dir), "%s/%s", base, name);
+
+    if (mkdir(dir, 0700) != 0) {
+        perror(dir);
+        exit(1);
+    }
+
+    st = omni_store_open(dir, (size_t) 1024 * 1024 * 1024, sync, err);
+    if (st == NULL) {
+        fprintf(stderr, "omni-store-bench: %s\n", err);
+        exit(1);
+    }
+
+    return st;
+}
+
+
+static void
+bench_report(const char *what, size_t n, double secs)
+{
+    printf("%-34s %12.0f %8s %12.2f\n", what, (double) n / secs, "",
+           secs * 1e6 / (double) n);
+}
+
+
+static void
+bench_fail(const char *what, int rc, const char *err)
+{
+    fprintf(stderr, "omni-store-bench: %s: %s: %s\n", what,
+            omni_store_rc_name(rc), err);
+    exit(1);
+}
