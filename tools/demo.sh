@@ -20,9 +20,10 @@ nginx=${OMNI_NGINX:-/usr/sbin/nginx}
 mkdir -p "$prefix/keys" "$prefix/tmp" "$prefix/store"
 chmod 700 "$prefix/keys"
 
-# the workers (nginx's default user when started as root) own the store
-if [ "$(id -u)" = 0 ] && id www-data > /dev/null 2>&1; then
-    chown www-data: "$prefix/store"
+# the workers own the store: started as root without a "user" directive
+# they run as nobody, the stock binary's default
+if [ "$(id -u)" = 0 ]; then
+    chown nobody "$prefix/store"
 fi
 
 if [ ! -f "$prefix/keys/demo-rs256.pem" ]; then
