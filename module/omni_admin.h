@@ -50,6 +50,8 @@ typedef struct {
     const char    *body;             /* may be NULL */
     size_t         body_len;
     int64_t        now;              /* seconds since the epoch */
+    const char    *actor;            /* who asks: recorded with policy
+                                        revisions; NULL: "-" */
 } omni_admin_request_t;
 
 

@@ -373,6 +373,49 @@ int omni_store_journey_read(omni_store_t *st, const char *customer,
     size_t *n, char *err);
 
 
+/*
+ * Policy revisions (module/omni_policy.h), numbered from 1, kept in the
+ * meta database.  The store does not look inside a policy: callers
+ * validate it before a put.  At most OMNI_STORE_POLICY_MAX bytes.
+ */
+
+#define OMNI_STORE_POLICY_MAX     (4 * 1024 * 1024)
+
+typedef struct {
+    uint32_t   rev;
+    int64_t    time;                 /* when it was written */
+    char       author[OMNI_STORE_VALUE_MAX + 1];  /* who: a subject */
+    char       note[OMNI_STORE_VALUE_MAX + 1];    /* "rollback to 3" */
+    size_t     len;                  /* bytes of the policy */
+} omni_store_policy_info_t;
+
+/* the current revision, 0 when the store has none; a read */
+int omni_store_policy_current(omni_store_t *st, uint32_t *rev, char *err);
+
+/*
+ * The policy of revision rev (0: the current one) in *json (malloc()ed,
+ * NUL-terminated, *len bytes) and its info (may be NULL).
+ */
+int omni_store_policy_get(omni_store_t *st, uint32_t rev, char **json,
+    size_t *len, omni_store_policy_info_t *info, char *err);
+
+/* writes the next revision and makes it current; *rev receives it */
+int omni_store_policy_put(omni_store_t *st, const char *json, size_t len,
+    const char *author, const char *note, int64_t now, uint32_t *rev,
+    char *err);
+
+/*
+ * Writes revision 1 only when the store has no policy yet (the file
+ * named in the configuration seeds it); *rev is 1, or 0 when a policy
+ * was there and nothing was written.
+ */
+int omni_store_policy_seed(omni_store_t *st, const char *json, size_t len,
+    const char *author, int64_t now, uint32_t *rev, char *err);
+
+/* up to max revisions, newest first, starting below before (0: newest) */
+int omni_store_policy_list(omni_store_t *st, uint32_t before,
+    omni_store_policy_info_t *out, size_t max, size_t *n, char *err);
+
 /* one event for omni_store_journey_append_many() */
 typedef struct {
     const char            *customer;
