@@ -41,7 +41,7 @@ LUAJIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
 LUAJIT_LIB := $(shell pkg-config --libs luajit 2>/dev/null)
 
 UNIT_TESTS := $(BIN)/test_token $(BIN)/test_store $(BIN)/test_json_patch \
-              $(BIN)/test_admin
+              $(BIN)/test_admin $(BIN)/test_policy
 
 .PHONY: all module tools lib deps run bench test unit schema spec integration clean
 
@@ -79,7 +79,14 @@ $(NGX_BUILD)/objs/Makefile: config $(NGINX_SRC)/conf_flags
 $(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
-tools: $(BIN)/omni-jwt $(BIN)/omnictl $(BIN)/omni-store-bench
+tools: $(BIN)/omni-jwt $(BIN)/omnictl $(BIN)/omni-store-bench \
+       $(BIN)/omni-policy-bench
+
+$(BIN)/omni-policy-bench: tools/policy_bench.c module/omni_policy.c \
+        module/omni_policy.h
+	@mkdir -p $(BIN)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ tools/policy_bench.c \
+	    module/omni_policy.c -ljansson
 
 $(BIN)/omni-store-bench: tools/store_bench.c module/omni_store.c \
         module/omni_store.h
@@ -88,10 +95,12 @@ $(BIN)/omni-store-bench: tools/store_bench.c module/omni_store.c \
 	    module/omni_store.c -llmdb -ljansson
 
 $(BIN)/omnictl: tools/omnictl.c module/omni_admin.c module/omni_admin.h \
-                module/omni_store.c module/omni_store.h
+                module/omni_store.c module/omni_store.h \
+                module/omni_policy.c module/omni_policy.h
 	@mkdir -p $(BIN)
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ tools/omnictl.c \
-	    module/omni_admin.c module/omni_store.c -llmdb -ljansson
+	    module/omni_admin.c module/omni_store.c module/omni_policy.c \
+	    -llmdb -ljansson
 
 # the plugins' native helpers as a Lua C module, for the runner and specs
 lib: $(LIB)/omni_crypto.so $(LIB)/omni_json_native.so
@@ -127,10 +136,18 @@ $(BIN)/test_json_patch: t/unit/test_json_patch.c module/omni_json_patch.c \
 	    t/unit/test_json_patch.c module/omni_json_patch.c -ljansson -lcmocka
 
 $(BIN)/test_admin: t/unit/test_admin.c module/omni_admin.c module/omni_admin.h \
-    module/omni_store.c module/omni_store.h
+    module/omni_store.c module/omni_store.h module/omni_policy.c \
+    module/omni_policy.h
 	@mkdir -p $(BIN)
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ t/unit/test_admin.c \
-	    module/omni_admin.c module/omni_store.c -llmdb -ljansson -lcmocka
+	    module/omni_admin.c module/omni_store.c module/omni_policy.c \
+	    -llmdb -ljansson -lcmocka
+
+$(BIN)/test_policy: t/unit/test_policy.c module/omni_policy.c \
+    module/omni_policy.h
+	@mkdir -p $(BIN)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ t/unit/test_policy.c \
+	    module/omni_policy.c -ljansson -lcmocka
 
 unit: deps $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do $$t || exit 1; done

@@ -37,6 +37,7 @@ static ngx_http_omni_step_pt  ngx_http_omni_steps[] = {
     ngx_http_omni_respond_step,
     ngx_http_omni_jwt_step,
     ngx_http_omni_channel_step,
+    ngx_http_omni_policy_step,
 };
 
 

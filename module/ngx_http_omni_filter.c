@@ -173,6 +173,11 @@ ngx_http_omni_render_reply(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
         reply.len = ctx->reply ? (size_t) (ctx->reply->last - ctx->reply->pos)
                                : 0;
 
+        /* what the caller's role may not see never reaches the renderer */
+        if (ngx_http_omni_policy_scopes(r, ctx, &reply) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         lrc = omni_lua_render(omcf->vm, (const char *) olcf->channel.data,
                               ctx->lua_ref, r->headers_out.status,
                               ngx_http_omni_request_id(r, ctx),

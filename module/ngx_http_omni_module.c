@@ -37,6 +37,8 @@ static char *ngx_http_omni_journey_limits(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_omni_store_needed(ngx_conf_t *cf,
     ngx_http_omni_loc_conf_t *conf);
 static char *ngx_http_omni_store_access(ngx_conf_t *cf, ngx_str_t *dir);
+static char *ngx_http_omni_policy_needed(ngx_conf_t *cf,
+    ngx_http_omni_loc_conf_t *conf);
 static char *ngx_http_omni_store(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void *ngx_http_omni_create_loc_conf(ngx_conf_t *cf);
@@ -233,6 +235,27 @@ static ngx_command_t  ngx_http_omni_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_omni_loc_conf_t, journey),
+      NULL },
+
+    { ngx_string("omni_policy_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_omni_policy_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("omni_policy_audit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_omni_policy_audit_log,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("omni_policy"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_omni_loc_conf_t, policy),
       NULL },
 
     { ngx_string("omni_admin"),
@@ -510,6 +533,10 @@ ngx_http_omni_init_process(ngx_cycle_t *cycle)
         }
     }
 
+    if (ngx_http_omni_policy_init_worker(cycle, omcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (omcf->plugins.len == 0) {
         return NGX_OK;
     }
@@ -528,6 +555,10 @@ ngx_http_omni_exit_process(ngx_cycle_t *cycle)
     if (omcf && omcf->vm) {
         omni_lua_free(omcf->vm);
         omcf->vm = NULL;
+    }
+
+    if (omcf) {
+        ngx_http_omni_policy_exit_worker(omcf);
     }
 
     if (omcf && omcf->store) {
@@ -571,6 +602,7 @@ ngx_http_omni_create_loc_conf(ngx_conf_t *cf)
     conf->session = NGX_CONF_UNSET;
     conf->journey = NGX_CONF_UNSET;
     conf->admin = NGX_CONF_UNSET;
+    conf->policy = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -621,6 +653,11 @@ ngx_http_omni_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_str_value(conf->admin_role, prev->admin_role, "admin");
+    ngx_conf_merge_value(conf->policy, prev->policy, 0);
+
+    if (ngx_http_omni_policy_needed(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (ngx_http_omni_store_needed(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
@@ -1062,6 +1099,36 @@ ngx_http_omni_store_needed(ngx_conf_t *cf, ngx_http_omni_loc_conf_t *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"omni_admin\" needs \"omni_gateway on\" with "
                            "JWT authentication (omni_auth jwt)");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* decisions need an action, which only a channel's plugin gives */
+static char *
+ngx_http_omni_policy_needed(ngx_conf_t *cf, ngx_http_omni_loc_conf_t *conf)
+{
+    ngx_http_omni_main_conf_t  *omcf;
+
+    if (!conf->policy) {
+        return NGX_CONF_OK;
+    }
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_omni_module);
+
+    if (conf->channel.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"omni_policy\" needs \"omni_channel\": "
+                           "decisions are made on the contract's action");
+        return NGX_CONF_ERROR;
+    }
+
+    if (omcf->policy_file.len == 0 && omcf->store_dir.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"omni_policy\" needs \"omni_policy_file\" or "
+                           "\"omni_store\" at the http level");
         return NGX_CONF_ERROR;
     }
 

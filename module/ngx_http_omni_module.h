@@ -12,6 +12,7 @@
 
 #include "omni_keys.h"
 #include "omni_lua.h"
+#include "omni_policy.h"
 #include "omni_store.h"
 #include "omni_token.h"
 
@@ -46,6 +47,14 @@ typedef struct {
     time_t                      journey_age;
     ngx_msec_t                  journey_flush;
     time_t                      session_purge;
+
+    ngx_str_t                   policy_file;    /* omni_policy_file */
+    ngx_str_t                   policy_file_text;
+    omni_policy_t              *policy_file_compiled;
+    omni_policy_t              *policy;         /* this worker's */
+    uint32_t                    policy_rev;     /* 0: the file's */
+    ngx_open_file_t            *audit;          /* omni_policy_audit */
+    ngx_flag_t                  audit_all;
 } ngx_http_omni_main_conf_t;
 
 
@@ -78,6 +87,7 @@ typedef struct {
     ngx_flag_t                  journey;       /* omni_journey */
     ngx_flag_t                  admin;         /* omni_admin */
     ngx_str_t                   admin_role;
+    ngx_flag_t                  policy;        /* omni_policy */
 
     /* the plain-C view of the above, built once in merge */
     omni_token_conf_t           token_conf;
@@ -112,6 +122,13 @@ typedef struct {
     ngx_str_t                   session;       /* $omni_session */
     unsigned                    session_new:1;
     unsigned                    context_seen:1;
+    unsigned                    policy_decided:1;
+    unsigned                    policy_allowed:1;
+    unsigned                    scoped:1;      /* the reply has scopes */
+    ngx_str_t                   tier;          /* customer.tier */
+    time_t                      session_created;
+    ngx_str_t                   policy_rule;   /* $omni_policy_rule */
+    uint32_t                    policy_rev;
 } ngx_http_omni_ctx_t;
 
 
@@ -145,6 +162,17 @@ ngx_int_t ngx_http_omni_journey_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_omni_store_init_worker(ngx_cycle_t *cycle,
     ngx_http_omni_main_conf_t *omcf);
 void ngx_http_omni_store_exit_worker(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_omni_policy_step(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
+ngx_int_t ngx_http_omni_policy_scopes(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, omni_str_t *reply);
+char *ngx_http_omni_policy_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_omni_policy_audit_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_omni_policy_init_worker(ngx_cycle_t *cycle,
+    ngx_http_omni_main_conf_t *omcf);
+void ngx_http_omni_policy_exit_worker(ngx_http_omni_main_conf_t *omcf);
 ngx_int_t ngx_http_omni_plugins_load(ngx_log_t *log,
     ngx_http_omni_main_conf_t *omcf, omni_lua_t **vmp);
 

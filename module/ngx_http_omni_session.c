@@ -175,6 +175,7 @@ ngx_http_omni_customer_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     }
 
     ctx->session_new = created ? 1 : 0;
+    ctx->session_created = (time_t) s.created;
 
     return ngx_http_omni_session_out(r, ctx, &s, gw);
 }

@@ -34,6 +34,8 @@ static ngx_int_t ngx_http_omni_variable_error(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_omni_variable_contract(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_omni_variable_policy(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_http_omni_ctx_t *ngx_http_omni_verified(ngx_http_request_t *r);
 static ngx_int_t ngx_http_omni_claim_copy(ngx_http_request_t *r,
     ngx_str_t *dst, char *text, size_t len);
@@ -78,6 +80,16 @@ static ngx_http_variable_t  ngx_http_omni_vars[] = {
 
     { ngx_string("omni_session"), NULL, ngx_http_omni_variable_contract,
       offsetof(ngx_http_omni_ctx_t, session), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("omni_policy_rule"), NULL, ngx_http_omni_variable_contract,
+      offsetof(ngx_http_omni_ctx_t, policy_rule), NGX_HTTP_VAR_NOCACHEABLE,
+      0 },
+
+    { ngx_string("omni_policy_decision"), NULL,
+      ngx_http_omni_variable_policy, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("omni_policy_revision"), NULL,
+      ngx_http_omni_variable_policy, 1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -294,6 +306,38 @@ ngx_http_omni_variable_error(ngx_http_request_t *r,
 
 
 /* A string kept in the request context once the plugin normalized it. */
+
+/* data 0: "allow" or "deny"; 1: the policy revision that decided */
+static ngx_int_t
+ngx_http_omni_variable_policy(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char               *p;
+    ngx_http_omni_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_omni_module);
+
+    if (ctx == NULL || !ctx->policy_decided) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (data == 0) {
+        p = (u_char *) (ctx->policy_allowed ? "allow" : "deny");
+        ngx_http_omni_set_value(v, p, ngx_strlen(p));
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT32_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_omni_set_value(v, p, ngx_sprintf(p, "%uD", ctx->policy_rev) - p);
+
+    return NGX_OK;
+}
+
 
 static ngx_int_t
 ngx_http_omni_variable_contract(ngx_http_request_t *r,

@@ -18,7 +18,11 @@
  *   409 conflict            a merge or link the store refuses on valid
  *                           input: into itself, merged already, a loop,
  *                           too many identities or merged customers
- *   413 body_too_large      more than OMNI_ADMIN_BODY_MAX bytes
+ *   413 body_too_large      more than OMNI_ADMIN_BODY_MAX bytes (PUT
+ *                           /policy: OMNI_STORE_POLICY_MAX)
+ *   422 policy_invalid      a policy omni_policy_compile() refuses: the
+ *                           answer adds "errors", every error it found,
+ *                           and "message" counts them ("3 errors")
  *   500 store_error         I/O, LMDB or a record this build cannot read
  *   503 store_full          the map reached its maximum
  *
@@ -54,6 +58,18 @@
  *                               REVOCATION: {"kind", "value", "time"}
  *   POST   /revocations         201 REVOCATION
  *   DELETE /revocations/K/V     {"kind", "value", "removed": true}
+ *   GET    /policy              REVISION: {"revision", "time", "author",
+ *                               "note", "policy": the policy's JSON};
+ *                               404 when the store has none
+ *   GET    /policy/revisions/N  REVISION
+ *   PUT    /policy              201 {"revision": N}
+ *   POST   /policy/rollback     201 {"revision": N}
+ *   GET    /policy/revisions    {"revisions": [{"revision", "time",
+ *                               "author", "note", "size" (bytes)}],
+ *                               "next": N}, newest first
+ *   GET    /policy/diff         {"from": A, "to": B, then the members of
+ *                               omni_policy_diff(): "roles", "rules",
+ *                               "anonymous_role" when it changed}
  *
  * A revocation's "time" is the jti's expires_at (null: kept until
  * removed), the session's revocation time, or the subject's "before".
@@ -69,11 +85,22 @@
  * (subject only; default now)}; times in requests are integers, seconds
  * since the epoch.
  *
+ * Policies: PUT /policy takes the policy itself as the body (validated by
+ * omni_policy_compile(), stored byte for byte) and an optional "note"
+ * (up to 255 bytes, spaces allowed) in the query; the author is the
+ * request's actor ("-" when none).  POST /policy/rollback {"revision": N}
+ * compiles N's policy again and writes it as a new revision, note
+ * "rollback to N".  Revision numbers ("before", "from", "to", N) are
+ * integers from 1 to 4294967295; "before" is the "next" of the previous
+ * page, "to" defaults to the current revision.
+ *
  * Audit lines, for changes only: "revoke session ID" (DELETE /sessions
  * and POST /revocations alike), "merge customer A into SURVIVOR", "link
  * identity T:V to SURVIVOR", "unlink identity T:V", "revoke jti V [until
- * TIME]", "revoke subject S before TIME", "remove revocation of KIND V".  When memory runs out after a change was
- * made, the audit line is kept although the body is not.
+ * TIME]", "revoke subject S before TIME", "remove revocation of KIND V",
+ * "policy revision N (put)", "policy revision M (rollback to N)".  When
+ * memory runs out after a change was made, the audit line is kept
+ * although the body is not.
  *
  * The store accepts any bytes above space in identity values; answers
  * are JSON, so a byte that is not UTF-8 reads as U+FFFD there.  Input
@@ -91,6 +118,7 @@
 #include <jansson.h>
 
 #include "omni_admin.h"
+#include "omni_policy.h"
 
 
 #define OMNI_ADMIN_SEGMENTS     3        /* of the longest route */
@@ -114,6 +142,9 @@
 #define OMNI_ADMIN_Q_AFTER      0x02
 #define OMNI_ADMIN_Q_BEFORE     0x04
 #define OMNI_ADMIN_Q_KIND       0x08
+#define OMNI_ADMIN_Q_FROM       0x10
+#define OMNI_ADMIN_Q_TO         0x20
+#define OMNI_ADMIN_Q_NOTE       0x40
 
 /* results of percent-decoding */
 #define OMNI_ADMIN_DEC_OK       0
@@ -136,6 +167,9 @@ typedef struct {
     char                         after[OMNI_ADMIN_QUERY_MAX + 1];
     char                         before[OMNI_ADMIN_QUERY_MAX + 1];
     char                         kind[OMNI_ADMIN_QUERY_MAX + 1];
+    char                         from[OMNI_ADMIN_QUERY_MAX + 1];
+    char                         to[OMNI_ADMIN_QUERY_MAX + 1];
+    char                         note[OMNI_ADMIN_QUERY_MAX + 1];
     json_t                      *body;
     unsigned                     nomem:1;
     char                         err[OMNI_STORE_ERRLEN];
@@ -149,6 +183,7 @@ typedef struct {
     const char             *name;
     omni_admin_handler_pt   handler;
     unsigned                query;      /* OMNI_ADMIN_Q_* accepted */
+    size_t                  body_max;   /* 0: OMNI_ADMIN_BODY_MAX */
 } omni_admin_method_t;
 
 
@@ -174,7 +209,7 @@ static int omni_admin_query(omni_admin_ctx_t *ctx, unsigned accepted);
 static int omni_admin_param(omni_admin_ctx_t *ctx, unsigned accepted,
     const char *p, size_t len);
 static int omni_admin_limit(omni_admin_ctx_t *ctx, const char *s);
-static int omni_admin_body(omni_admin_ctx_t *ctx);
+static int omni_admin_body(omni_admin_ctx_t *ctx, size_t max);
 static int omni_admin_hex(int c);
 static int omni_admin_decode(const char *s, size_t len, char *out,
     size_t max);
@@ -195,16 +230,29 @@ static int omni_admin_identity_delete(omni_admin_ctx_t *ctx);
 static int omni_admin_revocations_get(omni_admin_ctx_t *ctx);
 static int omni_admin_revocation_post(omni_admin_ctx_t *ctx);
 static int omni_admin_revocation_delete(omni_admin_ctx_t *ctx);
+static int omni_admin_policy_get(omni_admin_ctx_t *ctx);
+static int omni_admin_policy_put(omni_admin_ctx_t *ctx);
+static int omni_admin_policy_revisions(omni_admin_ctx_t *ctx);
+static int omni_admin_policy_revision(omni_admin_ctx_t *ctx);
+static int omni_admin_policy_rollback(omni_admin_ctx_t *ctx);
+static int omni_admin_policy_diff(omni_admin_ctx_t *ctx);
 
 static json_t *omni_admin_session_json(const omni_store_session_t *s);
 static json_t *omni_admin_identities_json(const omni_store_identity_t *ids,
     size_t n);
 static json_t *omni_admin_revocation_json(const omni_store_revocation_t *r);
+static int omni_admin_policy_answer(omni_admin_ctx_t *ctx, uint32_t rev);
+static int omni_admin_policy_invalid(omni_admin_ctx_t *ctx, char *errors,
+    uint32_t rev);
+static int omni_admin_policy_check(omni_admin_ctx_t *ctx, const char *json,
+    size_t len, uint32_t rev);
+static const char *omni_admin_actor(omni_admin_ctx_t *ctx);
 static json_t *omni_admin_revocations_page(omni_admin_ctx_t *ctx, int kind,
     const char *after, int *rc);
 static int omni_admin_after_identity(omni_admin_ctx_t *ctx,
     omni_store_identity_t *after);
 static int omni_admin_cursor(const char *s, omni_store_cursor_t *cur);
+static int omni_admin_revision(const char *s, uint32_t *rev);
 static int omni_admin_kind(const char *name);
 static const char *omni_admin_kind_name(int kind);
 
@@ -242,51 +290,72 @@ static size_t omni_admin_utf8(const unsigned char *p, size_t n);
 static const omni_admin_route_t  omni_admin_routes[] = {
 
     { "/stats", 1, { "stats" }, "GET",
-      { { "GET", omni_admin_stats, 0 } } },
+      { { "GET", omni_admin_stats, 0, 0 } } },
 
     { "/sessions/{id}", 2, { "sessions", NULL }, "GET, DELETE",
-      { { "GET", omni_admin_session_get, 0 },
-        { "DELETE", omni_admin_session_revoke, 0 } } },
+      { { "GET", omni_admin_session_get, 0, 0 },
+        { "DELETE", omni_admin_session_revoke, 0, 0 } } },
 
     { "/customers/{id}", 2, { "customers", NULL }, "GET",
-      { { "GET", omni_admin_customer_get, OMNI_ADMIN_Q_LIMIT } } },
+      { { "GET", omni_admin_customer_get, OMNI_ADMIN_Q_LIMIT, 0 } } },
 
     { "/customers/{id}/sessions", 3, { "customers", NULL, "sessions" },
       "GET",
       { { "GET", omni_admin_customer_sessions,
-          OMNI_ADMIN_Q_LIMIT | OMNI_ADMIN_Q_AFTER } } },
+          OMNI_ADMIN_Q_LIMIT | OMNI_ADMIN_Q_AFTER, 0 } } },
 
     { "/customers/{id}/identities", 3, { "customers", NULL, "identities" },
       "GET",
       { { "GET", omni_admin_customer_identities,
-          OMNI_ADMIN_Q_LIMIT | OMNI_ADMIN_Q_AFTER } } },
+          OMNI_ADMIN_Q_LIMIT | OMNI_ADMIN_Q_AFTER, 0 } } },
 
     { "/customers/{id}/journey", 3, { "customers", NULL, "journey" }, "GET",
       { { "GET", omni_admin_customer_journey,
-          OMNI_ADMIN_Q_LIMIT | OMNI_ADMIN_Q_BEFORE } } },
+          OMNI_ADMIN_Q_LIMIT | OMNI_ADMIN_Q_BEFORE, 0 } } },
 
     { "/customers/{id}/merge", 3, { "customers", NULL, "merge" }, "POST",
-      { { "POST", omni_admin_customer_merge, 0 } } },
+      { { "POST", omni_admin_customer_merge, 0, 0 } } },
 
     { "/identities/{type}/{value}", 3, { "identities", NULL, NULL },
       "GET, PUT, DELETE",
-      { { "GET", omni_admin_identity_get, 0 },
-        { "PUT", omni_admin_identity_put, 0 },
-        { "DELETE", omni_admin_identity_delete, 0 } } },
+      { { "GET", omni_admin_identity_get, 0, 0 },
+        { "PUT", omni_admin_identity_put, 0, 0 },
+        { "DELETE", omni_admin_identity_delete, 0, 0 } } },
 
     { "/revocations", 1, { "revocations" }, "GET, POST",
       { { "GET", omni_admin_revocations_get,
-          OMNI_ADMIN_Q_KIND | OMNI_ADMIN_Q_AFTER | OMNI_ADMIN_Q_LIMIT },
-        { "POST", omni_admin_revocation_post, 0 } } },
+          OMNI_ADMIN_Q_KIND | OMNI_ADMIN_Q_AFTER | OMNI_ADMIN_Q_LIMIT, 0 },
+        { "POST", omni_admin_revocation_post, 0, 0 } } },
 
     { "/revocations/{kind}/{value}", 3, { "revocations", NULL, NULL },
       "DELETE",
-      { { "DELETE", omni_admin_revocation_delete, 0 } } },
+      { { "DELETE", omni_admin_revocation_delete, 0, 0 } } },
+
+    /* a policy may pass OMNI_ADMIN_BODY_MAX: the store's bound is its own */
+    { "/policy", 1, { "policy" }, "GET, PUT",
+      { { "GET", omni_admin_policy_get, 0, 0 },
+        { "PUT", omni_admin_policy_put, OMNI_ADMIN_Q_NOTE,
+          OMNI_STORE_POLICY_MAX } } },
+
+    { "/policy/revisions", 2, { "policy", "revisions" }, "GET",
+      { { "GET", omni_admin_policy_revisions,
+          OMNI_ADMIN_Q_BEFORE | OMNI_ADMIN_Q_LIMIT, 0 } } },
+
+    { "/policy/revisions/{n}", 3, { "policy", "revisions", NULL }, "GET",
+      { { "GET", omni_admin_policy_revision, 0, 0 } } },
+
+    { "/policy/rollback", 2, { "policy", "rollback" }, "POST",
+      { { "POST", omni_admin_policy_rollback, 0, 0 } } },
+
+    { "/policy/diff", 2, { "policy", "diff" }, "GET",
+      { { "GET", omni_admin_policy_diff,
+          OMNI_ADMIN_Q_FROM | OMNI_ADMIN_Q_TO, 0 } } },
 };
 
 
 static const char *const  omni_admin_merge_keys[] = { "into", NULL };
 static const char *const  omni_admin_link_keys[] = { "customer", NULL };
+static const char *const  omni_admin_rollback_keys[] = { "revision", NULL };
 static const char *const  omni_admin_revoke_keys[] = {
     "kind", "value", "expires_at", "before", NULL
 };
@@ -345,7 +414,9 @@ omni_admin_handle(omni_store_t *st, const omni_admin_request_t *req,
     }
 
     if (omni_admin_query(&ctx, method->query) != OMNI_ADMIN_GO
-        || omni_admin_body(&ctx) != OMNI_ADMIN_GO)
+        || omni_admin_body(&ctx, method->body_max ? method->body_max
+                                                  : OMNI_ADMIN_BODY_MAX)
+           != OMNI_ADMIN_GO)
     {
         goto done;
     }
@@ -542,7 +613,7 @@ omni_admin_param(omni_admin_ctx_t *ctx, unsigned accepted, const char *p,
     char                 value[OMNI_ADMIN_QUERY_MAX + 1];
     size_t               i, nlen;
     const char          *eq;
-    omni_admin_param_t   params[4];
+    omni_admin_param_t   params[7];
 
     params[0].name = "limit";
     params[0].bit = OMNI_ADMIN_Q_LIMIT;
@@ -556,6 +627,15 @@ omni_admin_param(omni_admin_ctx_t *ctx, unsigned accepted, const char *p,
     params[3].name = "kind";
     params[3].bit = OMNI_ADMIN_Q_KIND;
     params[3].value = ctx->kind;
+    params[4].name = "from";
+    params[4].bit = OMNI_ADMIN_Q_FROM;
+    params[4].value = ctx->from;
+    params[5].name = "to";
+    params[5].bit = OMNI_ADMIN_Q_TO;
+    params[5].value = ctx->to;
+    params[6].name = "note";
+    params[6].bit = OMNI_ADMIN_Q_NOTE;
+    params[6].value = ctx->note;
 
     eq = memchr(p, '=', len);
     nlen = (eq != NULL) ? (size_t) (eq - p) : len;
@@ -663,7 +743,7 @@ omni_admin_limit(omni_admin_ctx_t *ctx, const char *s)
  * \u0000 in strings, so a string member is a C string.
  */
 static int
-omni_admin_body(omni_admin_ctx_t *ctx)
+omni_admin_body(omni_admin_ctx_t *ctx, size_t max)
 {
     int                          takes;
     json_error_t                 jerr;
@@ -671,11 +751,10 @@ omni_admin_body(omni_admin_ctx_t *ctx)
 
     req = ctx->req;
 
-    if (req->body_len > OMNI_ADMIN_BODY_MAX) {
+    if (req->body_len > max) {
         return omni_admin_fail(ctx, 413, "body_too_large",
-                               "the body is %zu bytes, more than the %d "
-                               "allowed", req->body_len,
-                               OMNI_ADMIN_BODY_MAX);
+                               "the body is %zu bytes, more than the %zu "
+                               "allowed", req->body_len, max);
     }
 
     takes = (strcmp(req->method, "POST") == 0
@@ -1494,6 +1573,297 @@ omni_admin_revocation_delete(omni_admin_ctx_t *ctx)
 }
 
 
+/* policy */
+
+static int
+omni_admin_policy_get(omni_admin_ctx_t *ctx)
+{
+    return omni_admin_policy_answer(ctx, 0);
+}
+
+
+static int
+omni_admin_policy_revision(omni_admin_ctx_t *ctx)
+{
+    uint32_t  rev;
+
+    if (omni_admin_revision(ctx->seg[2], &rev) != 0) {
+        return omni_admin_fail(ctx, 400, "invalid_argument",
+                               "the revision must be an integer from 1 to "
+                               "%" PRIu32, UINT32_MAX);
+    }
+
+    return omni_admin_policy_answer(ctx, rev);
+}
+
+
+/*
+ * The body is the policy: compiled to check it, then stored as it came,
+ * byte for byte.  The note, if any, comes in the query.
+ */
+static int
+omni_admin_policy_put(omni_admin_ctx_t *ctx)
+{
+    int        rc, failed;
+    json_t    *answer;
+    uint32_t   rev;
+
+    if (omni_admin_policy_check(ctx, ctx->req->body, ctx->req->body_len, 0)
+        != OMNI_ADMIN_GO)
+    {
+        return OMNI_ADMIN_STOP;
+    }
+
+    rc = omni_store_policy_put(ctx->st, ctx->req->body, ctx->req->body_len,
+                               omni_admin_actor(ctx),
+                               (ctx->given & OMNI_ADMIN_Q_NOTE)
+                               ? ctx->note : "",
+                               ctx->req->now, &rev, ctx->err);
+    if (rc != OMNI_STORE_OK) {
+        return omni_admin_store_fail(ctx, rc, 0);
+    }
+
+    omni_admin_audit(ctx, "policy revision %" PRIu32 " (put)", rev);
+
+    failed = 0;
+    answer = json_object();
+    omni_admin_set(answer, "revision", json_integer((json_int_t) rev),
+                   &failed);
+
+    return omni_admin_reply(ctx, 201, answer, failed);
+}
+
+
+static int
+omni_admin_policy_revisions(omni_admin_ctx_t *ctx)
+{
+    int                        rc, failed;
+    size_t                     i, n;
+    json_t                    *answer, *list, *o;
+    uint32_t                   before;
+    omni_store_policy_info_t  *infos;
+
+    before = 0;
+
+    if ((ctx->given & OMNI_ADMIN_Q_BEFORE)
+        && omni_admin_revision(ctx->before, &before) != 0)
+    {
+        return omni_admin_fail(ctx, 400, "invalid_argument",
+                               "query parameter \"before\" must be a "
+                               "revision, the \"next\" of a page");
+    }
+
+    infos = malloc((ctx->limit + 1) * sizeof(omni_store_policy_info_t));
+    if (infos == NULL) {
+        ctx->nomem = 1;
+        return OMNI_ADMIN_STOP;
+    }
+
+    rc = omni_store_policy_list(ctx->st, before, infos, ctx->limit + 1, &n,
+                                ctx->err);
+    if (rc != OMNI_STORE_OK) {
+        free(infos);
+        return omni_admin_store_fail(ctx, rc, 0);
+    }
+
+    failed = 0;
+    list = json_array();
+
+    for (i = 0; i < n && i < ctx->limit; i++) {
+        o = json_object();
+        omni_admin_set(o, "revision", json_integer((json_int_t) infos[i].rev),
+                       &failed);
+        omni_admin_set(o, "time", omni_admin_time(infos[i].time, 0),
+                       &failed);
+        omni_admin_set(o, "author", omni_admin_str(infos[i].author),
+                       &failed);
+        omni_admin_set(o, "note", omni_admin_str(infos[i].note), &failed);
+        omni_admin_set(o, "size", json_integer((json_int_t) infos[i].len),
+                       &failed);
+        omni_admin_append(list, o, &failed);
+    }
+
+    answer = json_object();
+    omni_admin_set(answer, "revisions", list, &failed);
+    omni_admin_set(answer, "next",
+                   n > ctx->limit
+                   ? json_integer((json_int_t) infos[ctx->limit - 1].rev)
+                   : json_null(),
+                   &failed);
+
+    free(infos);
+
+    return omni_admin_reply(ctx, 200, answer, failed);
+}
+
+
+/*
+ * A new revision with the policy of an old one.  The old one is compiled
+ * again: a policy this build no longer accepts is not brought back.
+ */
+static int
+omni_admin_policy_rollback(omni_admin_ctx_t *ctx)
+{
+    int          rc, failed;
+    char         note[64], *json;
+    size_t       len;
+    json_t      *v, *answer;
+    uint32_t     from, rev;
+    json_int_t   n;
+
+    if (omni_admin_body_keys(ctx, omni_admin_rollback_keys) != OMNI_ADMIN_GO)
+    {
+        return OMNI_ADMIN_STOP;
+    }
+
+    v = json_object_get(ctx->body, "revision");
+    if (v == NULL) {
+        return omni_admin_fail(ctx, 400, "invalid_argument",
+                               "\"revision\" is missing");
+    }
+
+    n = json_is_integer(v) ? json_integer_value(v) : 0;
+
+    if (n < 1 || n > (json_int_t) UINT32_MAX) {
+        return omni_admin_fail(ctx, 400, "invalid_argument",
+                               "\"revision\" must be an integer from 1 to "
+                               "%" PRIu32, UINT32_MAX);
+    }
+
+    from = (uint32_t) n;
+
+    rc = omni_store_policy_get(ctx->st, from, &json, &len, NULL, ctx->err);
+    if (rc != OMNI_STORE_OK) {
+        return omni_admin_store_fail(ctx, rc, 0);
+    }
+
+    if (omni_admin_policy_check(ctx, json, len, from) != OMNI_ADMIN_GO) {
+        free(json);
+        return OMNI_ADMIN_STOP;
+    }
+
+    snprintf(note, sizeof(note), "rollback to %" PRIu32, from);
+
+    rc = omni_store_policy_put(ctx->st, json, len, omni_admin_actor(ctx),
+                               note, ctx->req->now, &rev, ctx->err);
+    free(json);
+
+    if (rc != OMNI_STORE_OK) {
+        return omni_admin_store_fail(ctx, rc, 0);
+    }
+
+    omni_admin_audit(ctx, "policy revision %" PRIu32 " (rollback to %"
+                     PRIu32 ")", rev, from);
+
+    failed = 0;
+    answer = json_object();
+    omni_admin_set(answer, "revision", json_integer((json_int_t) rev),
+                   &failed);
+
+    return omni_admin_reply(ctx, 201, answer, failed);
+}
+
+
+/* the engine's summary of two revisions, read from one snapshot */
+static int
+omni_admin_policy_diff(omni_admin_ctx_t *ctx)
+{
+    int                        rc, failed;
+    char                      *a, *b, *text;
+    size_t                     alen, blen;
+    json_t                    *diff, *answer;
+    uint32_t                   from, to;
+    json_error_t               jerr;
+    omni_store_policy_info_t   info;
+
+    if (!(ctx->given & OMNI_ADMIN_Q_FROM)) {
+        return omni_admin_fail(ctx, 400, "invalid_argument",
+                               "GET /policy/diff needs query parameter "
+                               "\"from\"");
+    }
+
+    to = 0;
+
+    if (omni_admin_revision(ctx->from, &from) != 0
+        || ((ctx->given & OMNI_ADMIN_Q_TO)
+            && omni_admin_revision(ctx->to, &to) != 0))
+    {
+        return omni_admin_fail(ctx, 400, "invalid_argument",
+                               "query parameters \"from\" and \"to\" must "
+                               "be integers from 1 to %" PRIu32,
+                               UINT32_MAX);
+    }
+
+    if (omni_admin_snapshot(ctx) != OMNI_ADMIN_GO) {
+        return OMNI_ADMIN_STOP;
+    }
+
+    b = NULL;
+    blen = 0;
+
+    rc = omni_store_policy_get(ctx->st, from, &a, &alen, NULL, ctx->err);
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_policy_get(ctx->st, to, &b, &blen, &info, ctx->err);
+    }
+
+    omni_store_read_end(ctx->st);
+
+    if (rc != OMNI_STORE_OK) {
+        free(a);
+        return omni_admin_store_fail(ctx, rc, 0);
+    }
+
+    to = info.rev;
+
+    text = omni_policy_diff(a, alen, b, blen);
+
+    if (text == NULL) {
+        /* one that no longer compiles says so; else memory ran out */
+        if (omni_admin_policy_check(ctx, a, alen, from) == OMNI_ADMIN_GO
+            && omni_admin_policy_check(ctx, b, blen, to) == OMNI_ADMIN_GO)
+        {
+            ctx->nomem = 1;
+        }
+
+        free(a);
+        free(b);
+        return OMNI_ADMIN_STOP;
+    }
+
+    free(a);
+    free(b);
+
+    memset(&jerr, 0, sizeof(json_error_t));
+    diff = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    free(text);
+
+    if (diff == NULL && omni_admin_load_nomem(&jerr)) {
+        ctx->nomem = 1;
+        return OMNI_ADMIN_STOP;
+    }
+
+    if (!json_is_object(diff)) {
+        json_decref(diff);
+        return omni_admin_fail(ctx, 500, "store_error", "the diff of "
+                               "revisions %" PRIu32 " and %" PRIu32 " is "
+                               "not a JSON object", from, to);
+    }
+
+    failed = 0;
+    answer = json_object();
+    omni_admin_set(answer, "from", json_integer((json_int_t) from), &failed);
+    omni_admin_set(answer, "to", json_integer((json_int_t) to), &failed);
+
+    if (answer != NULL && json_object_update(answer, diff) != 0) {
+        failed = 1;
+    }
+
+    json_decref(diff);
+
+    return omni_admin_reply(ctx, 200, answer, failed);
+}
+
+
 /* answers */
 
 /* NULL when memory ran out */
@@ -1653,6 +2023,154 @@ omni_admin_revocations_page(omni_admin_ctx_t *ctx, int kind,
 }
 
 
+/* {"revision", "time", "author", "note", "policy"} of rev (0: current) */
+static int
+omni_admin_policy_answer(omni_admin_ctx_t *ctx, uint32_t rev)
+{
+    int                        rc, failed;
+    char                      *json;
+    size_t                     len;
+    json_t                    *answer, *policy;
+    json_error_t               jerr;
+    omni_store_policy_info_t   info;
+
+    rc = omni_store_policy_get(ctx->st, rev, &json, &len, &info, ctx->err);
+    if (rc != OMNI_STORE_OK) {
+        return omni_admin_store_fail(ctx, rc, 0);
+    }
+
+    memset(&jerr, 0, sizeof(json_error_t));
+    policy = json_loadb(json, len, OMNI_ADMIN_LOAD, &jerr);
+    free(json);
+
+    if (policy == NULL && omni_admin_load_nomem(&jerr)) {
+        ctx->nomem = 1;
+        return OMNI_ADMIN_STOP;
+    }
+
+    /* written through the admin API it was JSON: an import or damage */
+    if (policy == NULL) {
+        return omni_admin_fail(ctx, 500, "store_error", "policy revision %"
+                               PRIu32 " is not JSON: %s", info.rev,
+                               jerr.text);
+    }
+
+    failed = 0;
+    answer = json_object();
+    omni_admin_set(answer, "revision", json_integer((json_int_t) info.rev),
+                   &failed);
+    omni_admin_set(answer, "time", omni_admin_time(info.time, 0), &failed);
+    omni_admin_set(answer, "author", omni_admin_str(info.author), &failed);
+    omni_admin_set(answer, "note", omni_admin_str(info.note), &failed);
+    omni_admin_set(answer, "policy", policy, &failed);
+
+    return omni_admin_reply(ctx, 200, answer, failed);
+}
+
+
+/*
+ * 422 policy_invalid with every error of a policy that does not compile,
+ * one a line of errors (freed here).  rev names a stored revision being
+ * checked again, 0 the body.  The engine lists OMNI_POLICY_ERRORS_MAX
+ * errors and counts the rest in a last line, "N more errors not listed":
+ * the message counts them all.
+ */
+static int
+omni_admin_policy_invalid(omni_admin_ctx_t *ctx, char *errors, uint32_t rev)
+{
+    int      failed, end;
+    char    *p, *nl, msg[OMNI_ADMIN_MSG_MAX];
+    size_t   n, more;
+    json_t  *answer, *list;
+
+    failed = 0;
+    n = 0;
+    list = json_array();
+
+    for (p = errors; *p != '\0'; p = nl + 1) {
+        nl = strchr(p, '\n');
+        if (nl != NULL) {
+            *nl = '\0';
+        }
+
+        if (*p != '\0') {
+            omni_admin_append(list, omni_admin_str(p), &failed);
+
+            end = 0;
+
+            if (sscanf(p, "%zu more errors not listed%n", &more, &end) == 1
+                && end > 0 && p[end] == '\0')
+            {
+                n += more;
+
+            } else {
+                n++;
+            }
+        }
+
+        if (nl == NULL) {
+            break;
+        }
+    }
+
+    free(errors);
+
+    if (rev == 0) {
+        snprintf(msg, sizeof(msg), "%zu error%s", n, n == 1 ? "" : "s");
+
+    } else {
+        snprintf(msg, sizeof(msg), "revision %" PRIu32 " is not a valid "
+                 "policy: %zu error%s", rev, n, n == 1 ? "" : "s");
+    }
+
+    answer = json_object();
+    omni_admin_set(answer, "error", json_string("policy_invalid"), &failed);
+    omni_admin_set(answer, "message", json_string(msg), &failed);
+    omni_admin_set(answer, "errors", list, &failed);
+
+    return omni_admin_reply(ctx, 422, answer, failed);
+}
+
+
+/* GO for a policy that compiles; else the answer is set */
+static int
+omni_admin_policy_check(omni_admin_ctx_t *ctx, const char *json, size_t len,
+    uint32_t rev)
+{
+    char           *errors;
+    omni_policy_t  *p;
+
+    errors = NULL;
+
+    p = omni_policy_compile(json, len, &errors);
+
+    if (p != NULL) {
+        omni_policy_free(p);
+        free(errors);
+        return OMNI_ADMIN_GO;
+    }
+
+    if (errors == NULL) {
+        ctx->nomem = 1;
+        return OMNI_ADMIN_STOP;
+    }
+
+    return omni_admin_policy_invalid(ctx, errors, rev);
+}
+
+
+/* who a revision is written by: the token's subject, omnictl's user */
+static const char *
+omni_admin_actor(omni_admin_ctx_t *ctx)
+{
+    if (ctx->req->actor == NULL || ctx->req->actor[0] == '\0') {
+        return "-";
+    }
+
+    return ctx->req->actor;
+}
+
+
 /* request values */
 
 /* "TYPE:VALUE", split at the first colon: types hold none */
@@ -1731,6 +2249,33 @@ omni_admin_cursor(const char *s, omni_store_cursor_t *cur)
 
     cur->time_ms = (int64_t) t;
     cur->seq = (uint32_t) q;
+
+    return 0;
+}
+
+
+/* decimal digits without sign or leading zeros, 1 to UINT32_MAX */
+static int
+omni_admin_revision(const char *s, uint32_t *rev)
+{
+    size_t    i;
+    uint64_t  v;
+
+    v = 0;
+
+    for (i = 0; s[i] >= '0' && s[i] <= '9'; i++) {
+        if (i == 10) {
+            return -1;
+        }
+
+        v = v * 10 + (uint64_t) (s[i] - '0');
+    }
+
+    if (i == 0 || s[i] != '\0' || s[0] == '0' || v > UINT32_MAX) {
+        return -1;
+    }
+
+    *rev = (uint32_t) v;
 
     return 0;
 }

@@ -22,8 +22,18 @@
  *   GET    /revocations                   ?kind=jti|session|subject&after=V&limit=N
  *   POST   /revocations                   {"kind", "value", "expires_at" | "before"}
  *   DELETE /revocations/{kind}/{value}
+ *   GET    /policy                        the current revision
+ *   PUT    /policy                        ?note=TEXT, body: a policy (up to
+ *                                         OMNI_STORE_POLICY_MAX bytes):
+ *                                         the next revision, by actor
+ *   GET    /policy/revisions              ?before=N&limit=N, newest first
+ *   GET    /policy/revisions/{n}
+ *   POST   /policy/rollback               {"revision": N}: a new revision
+ *                                         with N's policy
+ *   GET    /policy/diff                   ?from=A&to=B (default: current)
  *
- * Every answer is a JSON object; errors are {"error": CODE, "message": M}.
+ * Every answer is a JSON object; errors are {"error": CODE, "message": M}
+ * (and "errors": [...] for policy_invalid).
  */
 
 #ifndef OMNI_ADMIN_H_INCLUDED_

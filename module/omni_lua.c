@@ -60,6 +60,7 @@ static void omni_lua_push_ctx(omni_lua_t *vm, const char *channel, int ref,
 static void omni_lua_set_message(omni_lua_result_t *res, const char *s);
 static omni_lua_rc_t omni_lua_identities_result(omni_lua_t *vm,
     omni_lua_result_t *res);
+static int omni_lua_contract_fields(omni_lua_t *vm, omni_lua_result_t *res);
 
 
 omni_lua_t *
@@ -461,19 +462,49 @@ omni_lua_normalize(omni_lua_t *vm, const char *channel, int ref,
         return OMNI_LUA_FAILED;
     }
 
-    if (lua_istable(L, -1)) {
-        lua_getfield(L, -1, "action");
-        if (lua_isstring(L, -1) && omni_lua_copy(res, &res->action, L, -1)) {
-            lua_pop(L, 3);
-            omni_lua_set_message(res, "out of memory");
-            return OMNI_LUA_FAILED;
-        }
-        lua_pop(L, 1);
+    if (omni_lua_contract_fields(vm, res) != 0) {
+        lua_pop(L, 2);
+        omni_lua_set_message(res, "out of memory");
+        return OMNI_LUA_FAILED;
     }
 
     lua_pop(L, 2);
 
     return OMNI_LUA_OK;
+}
+
+
+/* the contract on top of the stack: the action and tier the gateway uses */
+static int
+omni_lua_contract_fields(omni_lua_t *vm, omni_lua_result_t *res)
+{
+    int         rc;
+    lua_State  *L;
+
+    L = vm->L;
+    rc = 0;
+
+    if (!lua_istable(L, -1)) {
+        return 0;
+    }
+
+    lua_getfield(L, -1, "action");
+    if (lua_isstring(L, -1)) {
+        rc = omni_lua_copy(res, &res->action, L, -1);
+    }
+    lua_pop(L, 1);
+
+    lua_getfield(L, -1, "customer");
+    if (rc == 0 && lua_istable(L, -1)) {
+        lua_getfield(L, -1, "tier");
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            rc = omni_lua_copy(res, &res->tier, L, -1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+
+    return rc;
 }
 
 
@@ -490,12 +521,9 @@ omni_lua_identities_result(omni_lua_t *vm, omni_lua_result_t *res)
         return omni_lua_error_result(vm, -1, res);
     }
 
-    if (lua_istable(L, -1)) {
-        lua_getfield(L, -1, "action");
-        if (lua_isstring(L, -1) && omni_lua_copy(res, &res->action, L, -1)) {
-            goto nomem;
-        }
-        lua_pop(L, 1);
+    if (omni_lua_contract_fields(vm, res) != 0) {
+        lua_pushnil(L);
+        goto nomem;
     }
 
     /* the host checked them: at most 16, each a type and a value */

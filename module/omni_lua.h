@@ -101,6 +101,7 @@ typedef struct {
     /* normalize(): the contract, serialised once */
     omni_str_t          contract;
     omni_str_t          action;
+    omni_str_t          tier;            /* customer.tier, data NULL: none */
 
     /* normalize() with defer: the caller's identities */
     omni_pair_t        *identities;

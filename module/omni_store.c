@@ -6,6 +6,10 @@
  * a later build detects a record it does not know.
  *
  * meta         "format"                      "1" (text, no version byte)
+ *              "policy:current"              be32 revision (no version
+ *                                            byte)
+ *              "policy:rev:"<be32 revision>  1, be64 time, len author,
+ *                                            len note, the policy bytes
  * sessions     <id>                          1, nchannels, be16 context
  *                                            length, be64 created, be64
  *                                            last_seen, len customer,
@@ -33,6 +37,7 @@
 
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +70,11 @@
 #define OMNI_TAG_MERGED        'M'
 #define OMNI_TAG_FROM          'F'
 #define OMNI_TAG_JOURNEY       'J'
+
+#define OMNI_POLICY_CURRENT    "policy:current"
+#define OMNI_POLICY_REV        "policy:rev:"
+#define OMNI_POLICY_REV_LEN    (sizeof(OMNI_POLICY_REV) - 1)
+#define OMNI_POLICY_SEED_NOTE  "seed"
 
 #define OMNI_EXP_SEEN          'a'
 #define OMNI_EXP_CREATED       'c'
@@ -229,6 +239,17 @@ typedef struct {
 } omni_import_op_t;
 
 
+typedef struct {
+    const char             *json;
+    size_t                  len;
+    const char             *author;
+    const char             *note;
+    int64_t                 now;
+    int                     seed;       /* only when there is no current */
+    uint32_t                rev;        /* written; 0: none */
+} omni_policy_op_t;
+
+
 static const char  *omni_store_db_names[] = {
     "meta",
     "sessions",
@@ -390,6 +411,18 @@ static int omni_journey_trim(omni_store_t *st, MDB_txn *txn,
     uint32_t *count, char *err);
 static int omni_journey_decode(const MDB_val *k, const MDB_val *v,
     size_t plen, omni_store_journey_t *ev);
+
+static int omni_policy_check(const char *json, size_t len,
+    const char *author, const char *note, int64_t now, char *err);
+static void omni_key_policy(omni_sbuf_t *k, uint32_t rev);
+static int omni_policy_current_get(omni_store_t *st, MDB_txn *txn,
+    uint32_t *rev, char *err);
+static int omni_policy_last(omni_store_t *st, MDB_txn *txn, uint32_t *rev,
+    char *err);
+static int omni_policy_write_op(omni_store_t *st, MDB_txn *txn, void *data,
+    char *err);
+static int omni_policy_decode(uint32_t rev, const MDB_val *v,
+    omni_store_policy_info_t *info, size_t *offset);
 
 
 /* the store */
@@ -4001,6 +4034,522 @@ omni_journey_decode(const MDB_val *k, const MDB_val *v, size_t plen,
     omni_srd_lstr(&r, ev->session, OMNI_STORE_ID_MAX);
 
     return (r.bad || r.pos != r.len) ? -1 : 0;
+}
+
+
+/* policy revisions */
+
+int
+omni_store_policy_current(omni_store_t *st, uint32_t *rev, char *err)
+{
+    int       rc, own;
+    MDB_txn  *txn;
+
+    *rev = 0;
+
+    rc = omni_store_rbegin(st, &txn, &own, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    rc = omni_policy_current_get(st, txn, rev, err);
+
+    omni_store_rend(st, own);
+
+    return rc;
+}
+
+
+int
+omni_store_policy_get(omni_store_t *st, uint32_t rev, char **json,
+    size_t *len, omni_store_policy_info_t *info, char *err)
+{
+    int                        rc, own;
+    char                      *buf;
+    size_t                     offset;
+    MDB_txn                   *txn;
+    MDB_val                    val;
+    omni_skey_t                key;
+    omni_store_policy_info_t   pi;
+
+    *json = NULL;
+    *len = 0;
+
+    rc = omni_store_rbegin(st, &txn, &own, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (rev == 0) {
+        rc = omni_policy_current_get(st, txn, &rev, err);
+
+        if (rc == OMNI_STORE_OK && rev == 0) {
+            omni_store_err(err, "the store has no policy");
+            rc = OMNI_STORE_NOT_FOUND;
+        }
+
+        if (rc != OMNI_STORE_OK) {
+            omni_store_rend(st, own);
+            return rc;
+        }
+    }
+
+    omni_key_policy(omni_skey_init(&key), rev);
+
+    rc = omni_store_get(st, txn, OMNI_STORE_DB_META, &key.b, &val, err);
+    if (rc == OMNI_STORE_NOT_FOUND) {
+        omni_store_err(err, "no policy revision %" PRIu32, rev);
+    }
+
+    if (rc != OMNI_STORE_OK) {
+        omni_store_rend(st, own);
+        return rc;
+    }
+
+    if (omni_policy_decode(rev, &val, &pi, &offset) != 0) {
+        omni_store_rend(st, own);
+        omni_store_err(err, "policy revision %" PRIu32 " has a record this "
+                       "build cannot read", rev);
+        return OMNI_STORE_ERROR;
+    }
+
+    buf = malloc(pi.len + 1);
+    if (buf == NULL) {
+        omni_store_rend(st, own);
+        omni_store_err(err, "out of memory reading policy revision %" PRIu32,
+                       rev);
+        return OMNI_STORE_ERROR;
+    }
+
+    memcpy(buf, (const unsigned char *) val.mv_data + offset, pi.len);
+    buf[pi.len] = '\0';
+
+    omni_store_rend(st, own);
+
+    *json = buf;
+    *len = pi.len;
+
+    if (info != NULL) {
+        *info = pi;
+    }
+
+    return OMNI_STORE_OK;
+}
+
+
+int
+omni_store_policy_put(omni_store_t *st, const char *json, size_t len,
+    const char *author, const char *note, int64_t now, uint32_t *rev,
+    char *err)
+{
+    int               rc;
+    omni_policy_op_t  ctx;
+
+    *rev = 0;
+
+    if (note == NULL) {
+        note = "";
+    }
+
+    rc = omni_policy_check(json, len, author, note, now, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    ctx.json = json;
+    ctx.len = len;
+    ctx.author = author;
+    ctx.note = note;
+    ctx.now = now;
+    ctx.seed = 0;
+    ctx.rev = 0;
+
+    rc = omni_store_write(st, omni_policy_write_op, &ctx, err);
+
+    if (rc == OMNI_STORE_OK) {
+        *rev = ctx.rev;
+    }
+
+    return rc;
+}
+
+
+int
+omni_store_policy_seed(omni_store_t *st, const char *json, size_t len,
+    const char *author, int64_t now, uint32_t *rev, char *err)
+{
+    int               rc;
+    omni_policy_op_t  ctx;
+
+    *rev = 0;
+
+    rc = omni_policy_check(json, len, author, OMNI_POLICY_SEED_NOTE, now,
+                           err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    ctx.json = json;
+    ctx.len = len;
+    ctx.author = author;
+    ctx.note = OMNI_POLICY_SEED_NOTE;
+    ctx.now = now;
+    ctx.seed = 1;
+    ctx.rev = 0;
+
+    rc = omni_store_write(st, omni_policy_write_op, &ctx, err);
+
+    if (rc == OMNI_STORE_OK) {
+        *rev = ctx.rev;
+    }
+
+    return rc;
+}
+
+
+int
+omni_store_policy_list(omni_store_t *st, uint32_t before,
+    omni_store_policy_info_t *out, size_t max, size_t *n, char *err)
+{
+    int                   rc, own, mrc;
+    size_t                offset;
+    uint32_t              rev;
+    MDB_txn              *txn;
+    MDB_val               k, v;
+    MDB_cursor           *cur;
+    omni_skey_t           start;
+    const unsigned char  *p;
+
+    *n = 0;
+
+    if (max == 0) {
+        return OMNI_STORE_OK;
+    }
+
+    /* the first key past the ones wanted: revision before, or the end */
+    omni_skey_init(&start);
+
+    if (before != 0) {
+        omni_key_policy(&start.b, before);
+
+    } else {
+        omni_sbuf_str(&start.b, OMNI_POLICY_REV);
+        omni_sbuf_be(&start.b, UINT64_MAX, 5);
+    }
+
+    rc = omni_store_rbegin(st, &txn, &own, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    mrc = mdb_cursor_open(txn, st->dbi[OMNI_STORE_DB_META], &cur);
+    if (mrc != 0) {
+        omni_store_rend(st, own);
+        return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
+    }
+
+    k.mv_data = start.b.p;
+    k.mv_size = start.b.len;
+
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+
+    if (mrc == 0) {
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+
+    } else if (mrc == MDB_NOTFOUND) {
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    }
+
+    while (mrc == 0 && *n < max) {
+        p = k.mv_data;
+
+        if (k.mv_size != OMNI_POLICY_REV_LEN + 4
+            || memcmp(p, OMNI_POLICY_REV, OMNI_POLICY_REV_LEN) != 0)
+        {
+            break;
+        }
+
+        rev = (uint32_t) omni_be_get(p + OMNI_POLICY_REV_LEN, 4);
+
+        if (omni_policy_decode(rev, &v, &out[*n], &offset) != 0) {
+            mdb_cursor_close(cur);
+            omni_store_rend(st, own);
+            omni_store_err(err, "policy revision %" PRIu32 " has a record "
+                           "this build cannot read", rev);
+            return OMNI_STORE_ERROR;
+        }
+
+        (*n)++;
+
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+    }
+
+    mdb_cursor_close(cur);
+    omni_store_rend(st, own);
+
+    if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        return omni_store_mdb(st, mrc, "mdb_cursor_get", err);
+    }
+
+    return OMNI_STORE_OK;
+}
+
+
+static int
+omni_policy_check(const char *json, size_t len, const char *author,
+    const char *note, int64_t now, char *err)
+{
+    int             rc;
+    size_t          i;
+    unsigned char   c;
+
+    if (json == NULL || len == 0) {
+        omni_store_err(err, "the policy is empty");
+        return OMNI_STORE_INVALID;
+    }
+
+    if (len > OMNI_STORE_POLICY_MAX) {
+        omni_store_err(err, "the policy is %zu bytes, more than the %d "
+                       "allowed", len, OMNI_STORE_POLICY_MAX);
+        return OMNI_STORE_INVALID;
+    }
+
+    rc = omni_store_check_text("author", author, OMNI_STORE_VALUE_MAX, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    /* a note is a phrase: spaces pass, control characters do not */
+    for (i = 0; i <= OMNI_STORE_VALUE_MAX && note[i] != '\0'; i++) {
+        c = (unsigned char) note[i];
+
+        if (c < ' ' || c == 0x7f) {
+            break;
+        }
+    }
+
+    if (i > OMNI_STORE_VALUE_MAX || note[i] != '\0') {
+        omni_store_err(err, "note must be at most %d bytes without control "
+                       "characters", OMNI_STORE_VALUE_MAX);
+        return OMNI_STORE_INVALID;
+    }
+
+    return omni_store_check_time("time", now, err);
+}
+
+
+static void
+omni_key_policy(omni_sbuf_t *k, uint32_t rev)
+{
+    omni_sbuf_str(k, OMNI_POLICY_REV);
+    omni_sbuf_be(k, rev, 4);
+}
+
+
+/* the current revision, 0 when there is none */
+static int
+omni_policy_current_get(omni_store_t *st, MDB_txn *txn, uint32_t *rev,
+    char *err)
+{
+    int          rc;
+    MDB_val      val;
+    omni_skey_t  key;
+
+    *rev = 0;
+
+    omni_sbuf_str(omni_skey_init(&key), OMNI_POLICY_CURRENT);
+
+    rc = omni_store_get(st, txn, OMNI_STORE_DB_META, &key.b, &val, err);
+
+    if (rc == OMNI_STORE_NOT_FOUND) {
+        return OMNI_STORE_OK;
+    }
+
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (val.mv_size != 4) {
+        omni_store_err(err, "the current policy revision in store %s has a "
+                       "record this build cannot read", st->dir);
+        return OMNI_STORE_ERROR;
+    }
+
+    *rev = (uint32_t) omni_be_get(val.mv_data, 4);
+
+    return OMNI_STORE_OK;
+}
+
+
+/* the highest revision written, 0 when there is none */
+static int
+omni_policy_last(omni_store_t *st, MDB_txn *txn, uint32_t *rev, char *err)
+{
+    int            mrc;
+    MDB_val        k, v;
+    MDB_cursor    *cur;
+    omni_skey_t    end;
+    unsigned char *p;
+
+    *rev = 0;
+
+    omni_sbuf_str(omni_skey_init(&end), OMNI_POLICY_REV);
+    omni_sbuf_be(&end.b, UINT64_MAX, 5);
+
+    mrc = mdb_cursor_open(txn, st->dbi[OMNI_STORE_DB_META], &cur);
+    if (mrc != 0) {
+        return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
+    }
+
+    k.mv_data = end.b.p;
+    k.mv_size = end.b.len;
+
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+
+    if (mrc == 0) {
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+
+    } else if (mrc == MDB_NOTFOUND) {
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    }
+
+    if (mrc == 0 && k.mv_size == OMNI_POLICY_REV_LEN + 4
+        && memcmp(k.mv_data, OMNI_POLICY_REV, OMNI_POLICY_REV_LEN) == 0)
+    {
+        p = k.mv_data;
+        *rev = (uint32_t) omni_be_get(p + OMNI_POLICY_REV_LEN, 4);
+    }
+
+    mdb_cursor_close(cur);
+
+    if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        return omni_store_mdb(st, mrc, "mdb_cursor_get", err);
+    }
+
+    return OMNI_STORE_OK;
+}
+
+
+/*
+ * Writes the revision after the highest one (the current one, or one
+ * written past it by an import) and makes it current; a seed writes
+ * nothing when a revision is current already.  The value is reserved and
+ * filled in place: a policy is not copied once more.
+ */
+static int
+omni_policy_write_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
+{
+    int                mrc, rc;
+    uint32_t           cur, last, next;
+    MDB_val            k, v;
+    omni_sbuf_t        hdr;
+    omni_skey_t        key;
+    unsigned char      head[1 + 8 + 2 * (1 + OMNI_STORE_VALUE_MAX)];
+    unsigned char      rec[4];
+    omni_policy_op_t  *ctx;
+
+    ctx = data;
+    ctx->rev = 0;
+
+    rc = omni_policy_current_get(st, txn, &cur, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (ctx->seed && cur != 0) {
+        return OMNI_STORE_OK;
+    }
+
+    rc = omni_policy_last(st, txn, &last, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (last < cur) {
+        last = cur;
+    }
+
+    if (last == UINT32_MAX) {
+        omni_store_err(err, "store %s has no policy revision number left",
+                       st->dir);
+        return OMNI_STORE_INVALID;
+    }
+
+    next = last + 1;
+
+    omni_sbuf_init(&hdr, head, sizeof(head));
+    omni_sbuf_u8(&hdr, OMNI_STORE_REC_V1);
+    omni_sbuf_be(&hdr, (uint64_t) ctx->now, 8);
+    omni_sbuf_lstr(&hdr, ctx->author);
+    omni_sbuf_lstr(&hdr, ctx->note);
+
+    omni_key_policy(omni_skey_init(&key), next);
+
+    k.mv_data = key.b.p;
+    k.mv_size = key.b.len;
+    v.mv_data = NULL;
+    v.mv_size = hdr.len + ctx->len;
+
+    mrc = mdb_put(txn, st->dbi[OMNI_STORE_DB_META], &k, &v,
+                  MDB_RESERVE | MDB_NOOVERWRITE);
+
+    if (mrc == MDB_KEYEXIST) {
+        omni_store_err(err, "policy revision %" PRIu32 " exists already in "
+                       "store %s", next, st->dir);
+        return OMNI_STORE_ERROR;
+    }
+
+    if (mrc != 0) {
+        return omni_store_mdb(st, mrc, "mdb_put", err);
+    }
+
+    memcpy(v.mv_data, hdr.p, hdr.len);
+    memcpy((unsigned char *) v.mv_data + hdr.len, ctx->json, ctx->len);
+
+    omni_sbuf_init(&hdr, rec, sizeof(rec));
+    omni_sbuf_be(&hdr, next, 4);
+    omni_sbuf_str(omni_skey_init(&key), OMNI_POLICY_CURRENT);
+
+    rc = omni_store_put(st, txn, OMNI_STORE_DB_META, &key.b, hdr.p, hdr.len,
+                        0, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    ctx->rev = next;
+
+    return OMNI_STORE_OK;
+}
+
+
+/* the info of a revision's record and where its policy starts */
+static int
+omni_policy_decode(uint32_t rev, const MDB_val *v,
+    omni_store_policy_info_t *info, size_t *offset)
+{
+    omni_srd_t  r;
+
+    memset(info, 0, sizeof(omni_store_policy_info_t));
+    info->rev = rev;
+
+    omni_srd_init(&r, v);
+
+    if (omni_srd_u8(&r) != OMNI_STORE_REC_V1) {
+        return -1;
+    }
+
+    info->time = (int64_t) omni_srd_be(&r, 8);
+    omni_srd_lstr(&r, info->author, OMNI_STORE_VALUE_MAX);
+    omni_srd_lstr(&r, info->note, OMNI_STORE_VALUE_MAX);
+
+    if (r.bad || info->time < 0 || info->author[0] == '\0') {
+        return -1;
+    }
+
+    *offset = r.pos;
+    info->len = r.len - r.pos;
+
+    return 0;
 }
 
 

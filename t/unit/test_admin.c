@@ -43,6 +43,7 @@ typedef struct {
     omni_store_t         *st;
     omni_admin_result_t   res;
     json_t               *json;          /* the last answer, parsed */
+    const char           *actor;         /* of the next requests */
     char                  last[512];     /* the last request, for failures */
 } test_ctx_t;
 
@@ -179,6 +180,7 @@ test_call(test_ctx_t *ctx, const char *method, const char *target,
     req.body = body;
     req.body_len = body_len;
     req.now = TEST_NOW;
+    req.actor = ctx->actor;
 
     assert_int_equal(omni_admin_handle(ctx->st, &req, &ctx->res), 0);
     assert_non_null(ctx->res.body);
@@ -1353,6 +1355,548 @@ test_not_utf8(void **state)
 }
 
 
+/* policy revisions */
+
+#define TEST_POLICY_A                                                         \
+    "{\"version\":1,\"anonymous_role\":\"anonymous\",\"roles\":{"             \
+    "\"anonymous\":{\"rules\":[{\"id\":\"anon-coupons\","                     \
+    "\"effect\":\"allow\",\"actions\":[\"coupon.*\"]}]},"                     \
+    "\"customer\":{\"rules\":[{\"id\":\"cust-self\",\"effect\":\"allow\","    \
+    "\"actions\":[\"order.query\"]}]},"                                       \
+    "\"agent\":{\"inherits\":[\"customer\"],\"rules\":[{\"id\":"              \
+    "\"agent-orders\",\"effect\":\"allow\",\"actions\":[\"order.*\"],"        \
+    "\"channels\":[\"web\"]}]}}}"
+
+/* A with a role more, one rule changed and one removed */
+#define TEST_POLICY_B                                                         \
+    "{\"version\":1,\"anonymous_role\":\"anonymous\",\"roles\":{"             \
+    "\"anonymous\":{},"                                                       \
+    "\"customer\":{\"rules\":[{\"id\":\"cust-self\",\"effect\":\"allow\","    \
+    "\"actions\":[\"order.query\",\"order.list\"]}]},"                        \
+    "\"agent\":{\"inherits\":[\"customer\"],\"rules\":[{\"id\":"              \
+    "\"agent-orders\",\"effect\":\"allow\",\"actions\":[\"order.*\"],"        \
+    "\"channels\":[\"web\"]}]},"                                              \
+    "\"supervisor\":{\"inherits\":[\"agent\"]}}}"
+
+/* three mistakes: an effect, a rule id used twice, an unknown parent */
+#define TEST_POLICY_BAD                                                       \
+    "{\"version\":1,\"roles\":{"                                              \
+    "\"a\":{\"rules\":[{\"id\":\"x\",\"effect\":\"maybe\","                   \
+    "\"actions\":[\"*\"]}]},"                                                 \
+    "\"b\":{\"inherits\":[\"nobody\"],\"rules\":[{\"id\":\"x\","              \
+    "\"effect\":\"allow\",\"actions\":[\"a.b\"]}]}}}"
+
+#define TEST_POLICY_CYCLE                                                     \
+    "{\"version\":1,\"roles\":{\"a\":{\"inherits\":[\"b\"]},"                 \
+    "\"b\":{\"inherits\":[\"a\"]}}}"
+
+
+static void
+test_put_policy(test_ctx_t *ctx, const char *target, const char *policy,
+    unsigned rev)
+{
+    char  expect[64];
+
+    test_send(ctx, "PUT", target, policy);
+    snprintf(expect, sizeof(expect), "{\"revision\":%u}", rev);
+    test_expect(ctx, 201, expect);
+    snprintf(expect, sizeof(expect), "policy revision %u (put)", rev);
+    test_expect_audit(ctx, expect);
+}
+
+
+/* the last answer was revision rev of policy, with this author and note */
+static void
+test_expect_policy(test_ctx_t *ctx, unsigned rev, const char *author,
+    const char *note, const char *policy)
+{
+    char          prefix[64];
+    json_t       *want;
+    json_error_t  jerr;
+
+    if (ctx->res.status != 200) {
+        fail_msg("%s: %u %s", ctx->last, ctx->res.status, ctx->res.body);
+    }
+
+    want = json_pack_ex(&jerr, 0, "{s:i, s:s, s:s, s:s, s:o}", "revision",
+                        (int) rev, "time", TEST_NOW_TEXT, "author", author,
+                        "note", note, "policy", json_loads(policy, 0, NULL));
+    assert_non_null(want);
+
+    if (!json_equal(want, ctx->json)) {
+        fail_msg("%s: %s", ctx->last, ctx->res.body);
+    }
+
+    json_decref(want);
+
+    /* in this order, the policy last */
+    snprintf(prefix, sizeof(prefix), "{\"revision\":%u,\"time\":", rev);
+    assert_memory_equal(ctx->res.body, prefix, strlen(prefix));
+    assert_non_null(strstr(ctx->res.body, ",\"policy\":{"));
+    assert_null(ctx->res.audit);
+}
+
+
+static void
+test_policy_put_get(void **state)
+{
+    char        *big;
+    size_t       len;
+    test_ctx_t  *ctx;
+
+    ctx = *state;
+
+    /* nothing yet */
+    test_req(ctx, "GET", "/policy");
+    test_expect_error(ctx, 404, "not_found", "the store has no policy");
+
+    test_req(ctx, "GET", "/policy/revisions");
+    test_expect(ctx, 200, "{\"revisions\":[],\"next\":null}");
+
+    test_req(ctx, "GET", "/policy/revisions/1");
+    test_expect_error(ctx, 404, "not_found", "no policy revision 1");
+
+    /* the actor is the author, the note comes in the query */
+    ctx->actor = "secops-1";
+    test_put_policy(ctx, "/policy?note=first%20one", TEST_POLICY_A, 1);
+
+    test_req(ctx, "GET", "/policy");
+    test_expect_policy(ctx, 1, "secops-1", "first one", TEST_POLICY_A);
+
+    /* no actor: "-"; no note: "" */
+    ctx->actor = NULL;
+    test_put_policy(ctx, "/policy", TEST_POLICY_B, 2);
+
+    test_req(ctx, "GET", "/policy");
+    test_expect_policy(ctx, 2, "-", "", TEST_POLICY_B);
+
+    test_req(ctx, "GET", "/policy/revisions/1");
+    test_expect_policy(ctx, 1, "secops-1", "first one", TEST_POLICY_A);
+
+    test_req(ctx, "GET", "/policy/revisions/2");
+    test_expect_policy(ctx, 2, "-", "", TEST_POLICY_B);
+
+    test_req(ctx, "GET", "/policy/revisions/3");
+    test_expect_error(ctx, 404, "not_found", "no policy revision 3");
+
+    test_req(ctx, "GET", "/policy/revisions/4294967295");
+    test_expect_error(ctx, 404, "not_found", "no policy revision 4294967295");
+
+    /* revision numbers */
+    test_req(ctx, "GET", "/policy/revisions/0");
+    test_expect_error(ctx, 400, "invalid_argument", "the revision must be an "
+                      "integer from 1 to 4294967295");
+    test_req(ctx, "GET", "/policy/revisions/01");
+    test_expect_error(ctx, 400, "invalid_argument", "the revision must be");
+    test_req(ctx, "GET", "/policy/revisions/4294967296");
+    test_expect_error(ctx, 400, "invalid_argument", "the revision must be");
+    test_req(ctx, "GET", "/policy/revisions/-1");
+    test_expect_error(ctx, 400, "invalid_argument", "the revision must be");
+    test_req(ctx, "GET", "/policy/revisions/two");
+    test_expect_error(ctx, 400, "invalid_argument", "the revision must be");
+
+    /* the policy is stored as sent, not as jansson would write it */
+    big = malloc(OMNI_STORE_POLICY_MAX + 2);
+    assert_non_null(big);
+
+    /* larger than any other body may be */
+    len = strlen(TEST_POLICY_A);
+    memset(big, ' ', OMNI_STORE_POLICY_MAX + 1);
+    memcpy(big, TEST_POLICY_A, len - 1);
+    big[OMNI_ADMIN_BODY_MAX * 2] = '}';
+    big[OMNI_ADMIN_BODY_MAX * 2 + 1] = '\0';
+
+    test_put_policy(ctx, "/policy?note=big", big, 3);
+
+    test_req(ctx, "GET", "/policy/revisions?limit=1");
+    assert_int_equal(ctx->res.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(
+                         json_object_get(ctx->json, "revisions"), 0),
+                         "size")),
+                     OMNI_ADMIN_BODY_MAX * 2 + 1);
+
+    test_req(ctx, "GET", "/policy");
+    test_expect_policy(ctx, 3, "-", "big", TEST_POLICY_A);
+
+    /* up to the store's maximum, not one byte more */
+    big[OMNI_ADMIN_BODY_MAX * 2] = ' ';
+    big[OMNI_ADMIN_BODY_MAX * 2 + 1] = ' ';
+    big[OMNI_STORE_POLICY_MAX] = '}';
+    big[OMNI_STORE_POLICY_MAX + 1] = '\0';
+
+    test_send(ctx, "PUT", "/policy", big);
+    test_expect_error(ctx, 413, "body_too_large", "the body is 4194305 "
+                      "bytes, more than the 4194304 allowed");
+
+    big[OMNI_STORE_POLICY_MAX] = '\0';
+    big[OMNI_STORE_POLICY_MAX - 1] = '}';
+    test_put_policy(ctx, "/policy", big, 4);
+
+    free(big);
+
+    /* other routes keep their bound */
+    test_req(ctx, "POST", "/policy");
+    test_expect_error(ctx, 405, "method_not_allowed", "GET, PUT");
+    assert_string_equal(ctx->res.allow, "GET, PUT");
+
+    test_req(ctx, "DELETE", "/policy/revisions/1");
+    test_expect_error(ctx, 405, "method_not_allowed", "GET");
+
+    test_req(ctx, "PUT", "/policy/revisions");
+    test_expect_error(ctx, 405, "method_not_allowed", "GET");
+
+    test_req(ctx, "GET", "/policy/rollback");
+    test_expect_error(ctx, 405, "method_not_allowed", "POST");
+
+    test_req(ctx, "POST", "/policy/diff");
+    test_expect_error(ctx, 405, "method_not_allowed", "GET");
+
+    test_req(ctx, "GET", "/policy/nothing");
+    test_expect_error(ctx, 404, "unknown_route", NULL);
+
+    test_req(ctx, "GET", "/policy?note=x");
+    test_expect_error(ctx, 400, "invalid_argument", "\"note\"");
+}
+
+
+static void
+test_policy_refused(void **state)
+{
+    char         target[400];
+    size_t       i;
+    json_t      *errors;
+    test_ctx_t  *ctx;
+
+    ctx = *state;
+
+    /* every error at once, and nothing written */
+    test_send(ctx, "PUT", "/policy", TEST_POLICY_BAD);
+    assert_int_equal(ctx->res.status, 422);
+    assert_string_equal(test_member(ctx, "error"), "policy_invalid");
+    assert_string_equal(test_member(ctx, "message"), "3 errors");
+    assert_int_equal(json_object_size(ctx->json), 3);
+    assert_null(ctx->res.audit);
+
+    errors = json_object_get(ctx->json, "errors");
+    assert_int_equal(json_array_size(errors), 3);
+
+    for (i = 0; i < 3; i++) {
+        assert_true(json_is_string(json_array_get(errors, i)));
+        assert_true(json_string_length(json_array_get(errors, i)) > 0);
+    }
+
+    assert_non_null(strstr(ctx->res.body, "maybe"));
+    assert_non_null(strstr(ctx->res.body, "nobody"));
+
+    test_send(ctx, "PUT", "/policy", TEST_POLICY_CYCLE);
+    assert_int_equal(ctx->res.status, 422);
+    assert_string_equal(test_member(ctx, "message"), "1 error");
+    assert_int_equal(json_array_size(json_object_get(ctx->json, "errors")),
+                     1);
+    assert_non_null(strstr(ctx->res.body, "cycle"));
+    assert_null(ctx->res.audit);
+
+    test_send(ctx, "PUT", "/policy", "{}");
+    assert_int_equal(ctx->res.status, 422);
+    assert_null(ctx->res.audit);
+
+    /* what is not a JSON object is refused before the engine sees it */
+    test_req(ctx, "PUT", "/policy");
+    test_expect_error(ctx, 400, "bad_json", "the body is empty");
+
+    test_send(ctx, "PUT", "/policy", "{\"roles\":");
+    test_expect_error(ctx, 400, "bad_json", "not valid JSON");
+
+    test_send(ctx, "PUT", "/policy", "[]");
+    test_expect_error(ctx, 400, "bad_json", "not a JSON object");
+
+    /* notes and authors the store refuses */
+    test_send(ctx, "PUT", "/policy?note=a%0Ab", TEST_POLICY_A);
+    test_expect_error(ctx, 400, "invalid_argument", "control byte");
+
+    memcpy(target, "/policy?note=", 13);
+    memset(target + 13, 'n', 256);
+    target[13 + 256] = '\0';
+    test_send(ctx, "PUT", target, TEST_POLICY_A);
+    test_expect_error(ctx, 400, "invalid_argument", "note must be at most "
+                      "255 bytes without control characters");
+
+    test_send(ctx, "PUT", "/policy?note=", TEST_POLICY_A);
+    test_expect_error(ctx, 400, "invalid_argument", "empty");
+
+    ctx->actor = "two words";
+    test_send(ctx, "PUT", "/policy", TEST_POLICY_A);
+    test_expect_error(ctx, 400, "invalid_argument", "author must be 1 to "
+                      "255 bytes without spaces or control characters");
+    ctx->actor = NULL;
+
+    /* none of it was written */
+    test_req(ctx, "GET", "/policy/revisions");
+    test_expect(ctx, 200, "{\"revisions\":[],\"next\":null}");
+
+    /* 255 bytes of note pass */
+    target[13 + 255] = '\0';
+    test_put_policy(ctx, target, TEST_POLICY_A, 1);
+}
+
+
+/* the last answer was a page of revisions from..to (newest first) */
+static void
+test_expect_revisions(test_ctx_t *ctx, unsigned from, unsigned to,
+    const char *next)
+{
+    char      expect[2048], *p;
+    unsigned  rev;
+
+    p = expect;
+    p += sprintf(p, "{\"revisions\":[");
+
+    for (rev = from; rev >= to && rev > 0; rev--) {
+        p += sprintf(p, "%s{\"revision\":%u,\"time\":\"" TEST_NOW_TEXT "\","
+                     "\"author\":\"omnictl:ann\",\"note\":\"change %u\","
+                     "\"size\":%zu}", rev == from ? "" : ",", rev, rev,
+                     strlen(rev % 2 ? TEST_POLICY_A : TEST_POLICY_B));
+    }
+
+    sprintf(p, "],\"next\":%s}", next);
+
+    test_expect(ctx, 200, expect);
+    assert_null(ctx->res.audit);
+}
+
+
+static void
+test_policy_revisions(void **state)
+{
+    size_t       i;
+    unsigned     rev;
+    char         target[64];
+    test_ctx_t  *ctx;
+
+    static const char  *bad_before[] = {
+        "0", "01", "x", "4294967296", "-2", "1.5", "99999999999"
+    };
+
+    ctx = *state;
+
+    ctx->actor = "omnictl:ann";
+
+    for (rev = 1; rev <= 5; rev++) {
+        snprintf(target, sizeof(target), "/policy?note=change%%20%u", rev);
+        test_put_policy(ctx, target, rev % 2 ? TEST_POLICY_A : TEST_POLICY_B,
+                        rev);
+    }
+
+    /* pages, each "before" the "next" of the last */
+    test_req(ctx, "GET", "/policy/revisions?limit=2");
+    test_expect_revisions(ctx, 5, 4, "4");
+
+    test_req(ctx, "GET", "/policy/revisions?before=4&limit=2");
+    test_expect_revisions(ctx, 3, 2, "2");
+
+    test_req(ctx, "GET", "/policy/revisions?limit=2&before=2");
+    test_expect_revisions(ctx, 1, 1, "null");
+
+    test_req(ctx, "GET", "/policy/revisions?before=1");
+    test_expect(ctx, 200, "{\"revisions\":[],\"next\":null}");
+
+    /* exactly a page: no next */
+    test_req(ctx, "GET", "/policy/revisions?limit=5");
+    test_expect_revisions(ctx, 5, 1, "null");
+
+    test_req(ctx, "GET", "/policy/revisions");
+    test_expect_revisions(ctx, 5, 1, "null");
+
+    test_req(ctx, "GET", "/policy/revisions?before=4294967295&limit=1");
+    test_expect_revisions(ctx, 5, 5, "5");
+
+    for (i = 0; i < sizeof(bad_before) / sizeof(bad_before[0]); i++) {
+        snprintf(target, sizeof(target), "/policy/revisions?before=%s",
+                 bad_before[i]);
+        test_req(ctx, "GET", target);
+        test_expect_error(ctx, 400, "invalid_argument", "query parameter "
+                          "\"before\" must be a revision, the \"next\" of a "
+                          "page");
+    }
+
+    test_req(ctx, "GET", "/policy/revisions?limit=0");
+    test_expect_error(ctx, 400, "invalid_argument", "\"limit\"");
+
+    test_req(ctx, "GET", "/policy/revisions?after=3");
+    test_expect_error(ctx, 400, "invalid_argument", "\"after\"");
+}
+
+
+static void
+test_policy_rollback(void **state)
+{
+    char         err[OMNI_STORE_ERRLEN];
+    uint32_t     rev;
+    test_ctx_t  *ctx;
+
+    ctx = *state;
+
+    ctx->actor = "secops-1";
+    test_put_policy(ctx, "/policy?note=a", TEST_POLICY_A, 1);
+    test_put_policy(ctx, "/policy?note=b", TEST_POLICY_B, 2);
+
+    ctx->actor = "secops-2";
+    test_send(ctx, "POST", "/policy/rollback", "{\"revision\":1}");
+    test_expect(ctx, 201, "{\"revision\":3}");
+    test_expect_audit(ctx, "policy revision 3 (rollback to 1)");
+
+    test_req(ctx, "GET", "/policy");
+    test_expect_policy(ctx, 3, "secops-2", "rollback to 1", TEST_POLICY_A);
+
+    /* the old revisions stay */
+    test_req(ctx, "GET", "/policy/revisions/2");
+    test_expect_policy(ctx, 2, "secops-1", "b", TEST_POLICY_B);
+
+    /* to the current one: a new revision all the same */
+    test_send(ctx, "POST", "/policy/rollback", "{\"revision\":3}");
+    test_expect(ctx, 201, "{\"revision\":4}");
+    test_expect_audit(ctx, "policy revision 4 (rollback to 3)");
+
+    /* refusals write nothing */
+    test_send(ctx, "POST", "/policy/rollback", "{\"revision\":9}");
+    test_expect_error(ctx, 404, "not_found", "no policy revision 9");
+
+    test_send(ctx, "POST", "/policy/rollback", "{\"revision\":0}");
+    test_expect_error(ctx, 400, "invalid_argument", "\"revision\" must be an "
+                      "integer from 1 to 4294967295");
+
+    test_send(ctx, "POST", "/policy/rollback", "{\"revision\":4294967296}");
+    test_expect_error(ctx, 400, "invalid_argument", "\"revision\" must be");
+
+    test_send(ctx, "POST", "/policy/rollback", "{\"revision\":\"1\"}");
+    test_expect_error(ctx, 400, "invalid_argument", "\"revision\" must be");
+
+    test_send(ctx, "POST", "/policy/rollback", "{\"revision\":1.0}");
+    test_expect_error(ctx, 400, "invalid_argument", "\"revision\" must be");
+
+    test_send(ctx, "POST", "/policy/rollback", "{}");
+    test_expect_error(ctx, 400, "invalid_argument", "\"revision\" is missing");
+
+    test_send(ctx, "POST", "/policy/rollback", "{\"revision\":1,\"to\":2}");
+    test_expect_error(ctx, 400, "invalid_argument", "unknown key \"to\"");
+
+    test_req(ctx, "POST", "/policy/rollback");
+    test_expect_error(ctx, 400, "bad_json", "the body is empty");
+
+    /* a stored revision the engine refuses now is not brought back */
+    assert_int_equal(omni_store_policy_put(ctx->st, TEST_POLICY_CYCLE,
+                                           strlen(TEST_POLICY_CYCLE), "old",
+                                           "", TEST_NOW, &rev, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rev, 5);
+
+    test_send(ctx, "POST", "/policy/rollback", "{\"revision\":5}");
+    assert_int_equal(ctx->res.status, 422);
+    assert_string_equal(test_member(ctx, "error"), "policy_invalid");
+    assert_string_equal(test_member(ctx, "message"), "revision 5 is not a "
+                        "valid policy: 1 error");
+    assert_non_null(strstr(ctx->res.body, "cycle"));
+    assert_null(ctx->res.audit);
+
+    test_req(ctx, "GET", "/policy/revisions?limit=1");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(
+                         json_object_get(ctx->json, "revisions"), 0),
+                         "revision")),
+                     5);
+}
+
+
+/* a name is in the list at key of the diff member what */
+static int
+test_diff_has(test_ctx_t *ctx, const char *what, const char *key,
+    const char *name)
+{
+    size_t   i;
+    json_t  *list, *v;
+
+    list = json_object_get(json_object_get(ctx->json, what), key);
+
+    json_array_foreach(list, i, v) {
+        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+test_policy_diff(void **state)
+{
+    test_ctx_t  *ctx;
+
+    ctx = *state;
+
+    test_req(ctx, "GET", "/policy/diff?from=1");
+    test_expect_error(ctx, 404, "not_found", "no policy revision 1");
+
+    test_put_policy(ctx, "/policy", TEST_POLICY_A, 1);
+    test_put_policy(ctx, "/policy", TEST_POLICY_B, 2);
+
+    /* to the current revision by default */
+    test_req(ctx, "GET", "/policy/diff?from=1");
+    assert_int_equal(ctx->res.status, 200);
+    assert_null(ctx->res.audit);
+    assert_int_equal(json_integer_value(json_object_get(ctx->json, "from")),
+                     1);
+    assert_int_equal(json_integer_value(json_object_get(ctx->json, "to")),
+                     2);
+    assert_memory_equal(ctx->res.body, "{\"from\":1,\"to\":2,", 17);
+    assert_true(test_diff_has(ctx, "roles", "added", "supervisor"));
+    assert_true(test_diff_has(ctx, "rules", "removed", "anon-coupons"));
+    assert_true(test_diff_has(ctx, "rules", "changed", "cust-self"));
+    assert_false(test_diff_has(ctx, "rules", "changed", "agent-orders"));
+
+    /* and back */
+    test_req(ctx, "GET", "/policy/diff?from=2&to=1");
+    assert_int_equal(ctx->res.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(ctx->json, "to")),
+                     1);
+    assert_true(test_diff_has(ctx, "roles", "removed", "supervisor"));
+    assert_true(test_diff_has(ctx, "rules", "added", "anon-coupons"));
+
+    /* a revision against itself: nothing */
+    test_req(ctx, "GET", "/policy/diff?to=2&from=2");
+    assert_int_equal(ctx->res.status, 200);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(
+                         ctx->json, "roles"), "added")), 0);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(
+                         ctx->json, "rules"), "changed")), 0);
+    assert_null(json_object_get(ctx->json, "anonymous_role"));
+
+    test_req(ctx, "GET", "/policy/diff");
+    test_expect_error(ctx, 400, "invalid_argument", "GET /policy/diff needs "
+                      "query parameter \"from\"");
+
+    test_req(ctx, "GET", "/policy/diff?to=1");
+    test_expect_error(ctx, 400, "invalid_argument", "needs query parameter "
+                      "\"from\"");
+
+    test_req(ctx, "GET", "/policy/diff?from=0");
+    test_expect_error(ctx, 400, "invalid_argument", "query parameters "
+                      "\"from\" and \"to\" must be integers from 1 to "
+                      "4294967295");
+
+    test_req(ctx, "GET", "/policy/diff?from=1&to=x");
+    test_expect_error(ctx, 400, "invalid_argument", "\"to\"");
+
+    test_req(ctx, "GET", "/policy/diff?from=1&to=3");
+    test_expect_error(ctx, 404, "not_found", "no policy revision 3");
+
+    test_req(ctx, "GET", "/policy/diff?from=7");
+    test_expect_error(ctx, 404, "not_found", "no policy revision 7");
+
+    test_req(ctx, "GET", "/policy/diff?from=1&limit=3");
+    test_expect_error(ctx, 400, "invalid_argument", "\"limit\"");
+}
+
+
 static void *
 test_failing_malloc(size_t size)
 {
@@ -1401,6 +1945,12 @@ test_out_of_memory(void **state)
         { "POST", "/customers/c1/merge", "{\"into\":\"c1\"}", 409 },
         { "GET", "/nope", NULL, 404 },
         { "POST", "/revocations", "{\"kind\":", 400 },
+        { "GET", "/policy", NULL, 200 },
+        { "GET", "/policy/revisions/1", NULL, 200 },
+        { "GET", "/policy/revisions?limit=1", NULL, 200 },
+        { "GET", "/policy/diff?from=1", NULL, 200 },
+        { "PUT", "/policy", TEST_POLICY_BAD, 422 },
+        { "POST", "/policy/rollback", "{\"revision\":9}", 404 },
     };
 
     ctx = *state;
@@ -1413,6 +1963,8 @@ test_out_of_memory(void **state)
     test_send(ctx, "POST", "/revocations", "{\"kind\":\"subject\","
               "\"value\":\"u\"}");
     assert_int_equal(ctx->res.status, 201);
+    test_put_policy(ctx, "/policy?note=one", TEST_POLICY_A, 1);
+    test_put_policy(ctx, "/policy?note=two", TEST_POLICY_B, 2);
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 
@@ -1549,6 +2101,11 @@ main(void)
         TEST(test_store_full),
         TEST(test_not_utf8),
         TEST(test_audit),
+        TEST(test_policy_put_get),
+        TEST(test_policy_refused),
+        TEST(test_policy_revisions),
+        TEST(test_policy_rollback),
+        TEST(test_policy_diff),
         TEST(test_out_of_memory),
     };
 

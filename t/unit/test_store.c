@@ -1859,6 +1859,555 @@ test_map_grow(void **state)
 }
 
 
+/* policy revisions */
+
+static const char  test_policy_a[] = "{\"roles\":{\"agent\":{}}}";
+static const char  test_policy_b[] = "{\"roles\":{\"desk\":{}}}";
+
+
+static uint32_t
+test_policy_put(omni_store_t *st, const char *json, const char *author,
+    const char *note, int64_t now)
+{
+    char      err[OMNI_STORE_ERRLEN];
+    uint32_t  rev;
+
+    rev = 0;
+
+    if (omni_store_policy_put(st, json, strlen(json), author, note, now,
+                              &rev, err)
+        != OMNI_STORE_OK)
+    {
+        fail_msg("policy_put: %s", err);
+    }
+
+    return rev;
+}
+
+
+static uint32_t
+test_policy_current(omni_store_t *st)
+{
+    char      err[OMNI_STORE_ERRLEN];
+    uint32_t  rev;
+
+    rev = 12345;
+
+    assert_int_equal(omni_store_policy_current(st, &rev, err),
+                     OMNI_STORE_OK);
+
+    return rev;
+}
+
+
+/* the policy of rev is json, with this info */
+static void
+test_policy_is(omni_store_t *st, uint32_t rev, const char *json,
+    uint32_t want_rev, const char *author, const char *note, int64_t time)
+{
+    char                      err[OMNI_STORE_ERRLEN], *got;
+    size_t                    len;
+    omni_store_policy_info_t  info;
+
+    got = NULL;
+    memset(&info, 0xff, sizeof(info));
+
+    if (omni_store_policy_get(st, rev, &got, &len, &info, err)
+        != OMNI_STORE_OK)
+    {
+        fail_msg("policy_get %u: %s", (unsigned) rev, err);
+    }
+
+    assert_int_equal(len, strlen(json));
+    assert_memory_equal(got, json, len + 1);
+    assert_int_equal(info.rev, want_rev);
+    assert_int_equal(info.time, time);
+    assert_string_equal(info.author, author);
+    assert_string_equal(info.note, note);
+    assert_int_equal(info.len, len);
+
+    free(got);
+
+    /* info may be NULL */
+    assert_int_equal(omni_store_policy_get(st, rev, &got, &len, NULL, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(len, strlen(json));
+    free(got);
+}
+
+
+static void
+test_policy_revisions(void **state)
+{
+    char         err[OMNI_STORE_ERRLEN], *json;
+    size_t       len;
+    test_ctx_t  *ctx;
+
+    ctx = *state;
+
+    /* an empty store: no current revision, nothing to get */
+    assert_int_equal(test_policy_current(ctx->st), 0);
+
+    json = (char *) "untouched";
+    len = 7;
+    assert_int_equal(omni_store_policy_get(ctx->st, 0, &json, &len, NULL,
+                                           err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_string_equal(err, "the store has no policy");
+    assert_null(json);
+    assert_int_equal(len, 0);
+
+    assert_int_equal(omni_store_policy_get(ctx->st, 1, &json, &len, NULL,
+                                           err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_string_equal(err, "no policy revision 1");
+
+    /* numbered from 1, each put current */
+    assert_int_equal(test_policy_put(ctx->st, test_policy_a, "alice",
+                                     "first one", TEST_NOW),
+                     1);
+    assert_int_equal(test_policy_current(ctx->st), 1);
+    test_policy_is(ctx->st, 0, test_policy_a, 1, "alice", "first one",
+                   TEST_NOW);
+
+    /* a NULL note is an empty one */
+    assert_int_equal(test_policy_put(ctx->st, test_policy_b, "omnictl:bob",
+                                     NULL, TEST_NOW + 5),
+                     2);
+    assert_int_equal(test_policy_current(ctx->st), 2);
+    test_policy_is(ctx->st, 0, test_policy_b, 2, "omnictl:bob", "",
+                   TEST_NOW + 5);
+    test_policy_is(ctx->st, 2, test_policy_b, 2, "omnictl:bob", "",
+                   TEST_NOW + 5);
+
+    /* older revisions stay as they were */
+    test_policy_is(ctx->st, 1, test_policy_a, 1, "alice", "first one",
+                   TEST_NOW);
+
+    assert_int_equal(omni_store_policy_get(ctx->st, 7, &json, &len, NULL,
+                                           err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_string_equal(err, "no policy revision 7");
+    assert_null(json);
+
+    assert_int_equal(omni_store_policy_get(ctx->st, UINT32_MAX, &json, &len,
+                                           NULL, err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_string_equal(err, "no policy revision 4294967295");
+
+    /* inside one read snapshot too */
+    assert_int_equal(omni_store_read_begin(ctx->st, err), OMNI_STORE_OK);
+    assert_int_equal(test_policy_current(ctx->st), 2);
+    test_policy_is(ctx->st, 1, test_policy_a, 1, "alice", "first one",
+                   TEST_NOW);
+    omni_store_read_end(ctx->st);
+
+    /* policies and sessions do not mix */
+    test_put_session(ctx->st, "s1", "c1", TEST_NOW, TEST_NOW);
+    assert_int_equal(test_policy_current(ctx->st), 2);
+    assert_true(test_has_session(ctx->st, "s1"));
+}
+
+
+static void
+test_policy_seed(void **state)
+{
+    char         err[OMNI_STORE_ERRLEN];
+    size_t       txn;
+    uint32_t     rev;
+    test_ctx_t  *ctx;
+
+    ctx = *state;
+
+    rev = 99;
+    assert_int_equal(omni_store_policy_seed(ctx->st, test_policy_a,
+                                            strlen(test_policy_a), "config",
+                                            TEST_NOW, &rev, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rev, 1);
+    test_policy_is(ctx->st, 0, test_policy_a, 1, "config", "seed", TEST_NOW);
+
+    /* a second seed writes nothing, whatever it holds */
+    txn = test_txn_id(ctx->st);
+    rev = 99;
+    assert_int_equal(omni_store_policy_seed(ctx->st, test_policy_b,
+                                            strlen(test_policy_b), "config",
+                                            TEST_NOW + 1, &rev, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rev, 0);
+    assert_int_equal(test_policy_current(ctx->st), 1);
+    test_policy_is(ctx->st, 0, test_policy_a, 1, "config", "seed", TEST_NOW);
+    assert_int_equal(test_txn_id(ctx->st), txn);
+
+    /* nor after a put */
+    assert_int_equal(test_policy_put(ctx->st, test_policy_b, "alice",
+                                     "edit", TEST_NOW + 2),
+                     2);
+    assert_int_equal(omni_store_policy_seed(ctx->st, test_policy_a,
+                                            strlen(test_policy_a), "config",
+                                            TEST_NOW + 3, &rev, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rev, 0);
+    test_policy_is(ctx->st, 0, test_policy_b, 2, "alice", "edit",
+                   TEST_NOW + 2);
+
+    /* its arguments are checked as a put's */
+    assert_int_equal(omni_store_policy_seed(ctx->st, test_policy_a, 0,
+                                            "config", TEST_NOW, &rev, err),
+                     OMNI_STORE_INVALID);
+    assert_string_equal(err, "the policy is empty");
+    assert_int_equal(omni_store_policy_seed(ctx->st, test_policy_a,
+                                            strlen(test_policy_a), "a b",
+                                            TEST_NOW, &rev, err),
+                     OMNI_STORE_INVALID);
+    assert_string_equal(err, "author must be 1 to 255 bytes without spaces "
+                        "or control characters");
+}
+
+
+static void
+test_policy_list(void **state)
+{
+    int                        i;
+    char                       err[OMNI_STORE_ERRLEN], json[64], note[32];
+    size_t                     n;
+    test_ctx_t                *ctx;
+    omni_store_policy_info_t   out[12];
+
+    ctx = *state;
+
+    /* nothing to list */
+    n = 5;
+    assert_int_equal(omni_store_policy_list(ctx->st, 0, out, 10, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+
+    for (i = 1; i <= 25; i++) {
+        snprintf(json, sizeof(json), "{\"roles\":{},\"n\":%d}", i);
+        snprintf(note, sizeof(note), "change %d", i);
+        assert_int_equal(test_policy_put(ctx->st, json, "alice", note,
+                                         TEST_NOW + i),
+                         i);
+    }
+
+    /* a session record in between changes nothing */
+    test_put_session(ctx->st, "s1", "c1", TEST_NOW, TEST_NOW);
+
+    /* newest first, each page below the last revision of the previous */
+    assert_int_equal(omni_store_policy_list(ctx->st, 0, out, 10, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 10);
+
+    for (i = 0; i < 10; i++) {
+        snprintf(json, sizeof(json), "{\"roles\":{},\"n\":%d}", 25 - i);
+        snprintf(note, sizeof(note), "change %d", 25 - i);
+        assert_int_equal(out[i].rev, 25 - i);
+        assert_int_equal(out[i].time, TEST_NOW + 25 - i);
+        assert_string_equal(out[i].author, "alice");
+        assert_string_equal(out[i].note, note);
+        assert_int_equal(out[i].len, strlen(json));
+    }
+
+    assert_int_equal(omni_store_policy_list(ctx->st, out[9].rev, out, 10, &n,
+                                            err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 10);
+    assert_int_equal(out[0].rev, 15);
+    assert_int_equal(out[9].rev, 6);
+
+    assert_int_equal(omni_store_policy_list(ctx->st, 6, out, 10, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 5);
+    assert_int_equal(out[0].rev, 5);
+    assert_int_equal(out[4].rev, 1);
+
+    assert_int_equal(omni_store_policy_list(ctx->st, 1, out, 10, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+
+    /* before past the newest: from the newest */
+    assert_int_equal(omni_store_policy_list(ctx->st, 1000, out, 2, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0].rev, 25);
+    assert_int_equal(out[1].rev, 24);
+
+    assert_int_equal(omni_store_policy_list(ctx->st, UINT32_MAX, out, 1, &n,
+                                            err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].rev, 25);
+
+    assert_int_equal(omni_store_policy_list(ctx->st, 0, out, 0, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+}
+
+
+static void
+test_policy_invalid(void **state)
+{
+    char                      err[OMNI_STORE_ERRLEN], long_text[300];
+    char                     *big, *got;
+    size_t                    txn, len;
+    uint32_t                  rev;
+    test_ctx_t               *ctx;
+    omni_store_policy_info_t  info;
+
+    static const struct {
+        const char  *json;
+        size_t       len;
+        const char  *author;
+        const char  *note;
+        int64_t      now;
+        const char  *err;
+    } cases[] = {
+        { NULL, 5, "alice", "", TEST_NOW, "the policy is empty" },
+        { "{}", 0, "alice", "", TEST_NOW, "the policy is empty" },
+        { "{}", 2, NULL, "", TEST_NOW,
+          "author must be 1 to 255 bytes without spaces or control "
+          "characters" },
+        { "{}", 2, "", "", TEST_NOW,
+          "author must be 1 to 255 bytes without spaces or control "
+          "characters" },
+        { "{}", 2, "al ice", "", TEST_NOW,
+          "author must be 1 to 255 bytes without spaces or control "
+          "characters" },
+        { "{}", 2, "al\tice", "", TEST_NOW,
+          "author must be 1 to 255 bytes without spaces or control "
+          "characters" },
+        { "{}", 2, "alice", "two\nlines", TEST_NOW,
+          "note must be at most 255 bytes without control characters" },
+        { "{}", 2, "alice", "a\x7f", TEST_NOW,
+          "note must be at most 255 bytes without control characters" },
+        { "{}", 2, "alice", "", -1, "time is negative" },
+    };
+
+    ctx = *state;
+
+    txn = test_txn_id(ctx->st);
+
+    for (len = 0; len < sizeof(cases) / sizeof(cases[0]); len++) {
+        rev = 99;
+        assert_int_equal(omni_store_policy_put(ctx->st, cases[len].json,
+                                               cases[len].len,
+                                               cases[len].author,
+                                               cases[len].note,
+                                               cases[len].now, &rev, err),
+                         OMNI_STORE_INVALID);
+        assert_string_equal(err, cases[len].err);
+        assert_int_equal(rev, 0);
+    }
+
+    /* 255 bytes of author and note pass, 256 do not */
+    memset(long_text, 'x', sizeof(long_text));
+    long_text[256] = '\0';
+
+    assert_int_equal(omni_store_policy_put(ctx->st, "{}", 2, long_text, "",
+                                           TEST_NOW, &rev, err),
+                     OMNI_STORE_INVALID);
+    assert_string_equal(err, "author must be 1 to 255 bytes without spaces "
+                        "or control characters");
+    assert_int_equal(omni_store_policy_put(ctx->st, "{}", 2, "alice",
+                                           long_text, TEST_NOW, &rev, err),
+                     OMNI_STORE_INVALID);
+    assert_string_equal(err, "note must be at most 255 bytes without "
+                        "control characters");
+
+    /* one byte over the maximum */
+    big = malloc(OMNI_STORE_POLICY_MAX + 1);
+    assert_non_null(big);
+    memset(big, ' ', OMNI_STORE_POLICY_MAX + 1);
+    big[0] = '{';
+    big[OMNI_STORE_POLICY_MAX] = '}';
+
+    assert_int_equal(omni_store_policy_put(ctx->st, big,
+                                           OMNI_STORE_POLICY_MAX + 1,
+                                           "alice", "", TEST_NOW, &rev, err),
+                     OMNI_STORE_INVALID);
+    assert_string_equal(err, "the policy is 4194305 bytes, more than the "
+                        "4194304 allowed");
+
+    /* nothing was written */
+    assert_int_equal(test_txn_id(ctx->st), txn);
+    assert_int_equal(test_policy_current(ctx->st), 0);
+
+    /* the maximum itself is written and read back whole */
+    long_text[255] = '\0';
+    big[OMNI_STORE_POLICY_MAX - 1] = '}';
+
+    assert_int_equal(omni_store_policy_put(ctx->st, big,
+                                           OMNI_STORE_POLICY_MAX, long_text,
+                                           long_text + 1, TEST_NOW, &rev,
+                                           err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rev, 1);
+
+    got = NULL;
+    assert_int_equal(omni_store_policy_get(ctx->st, 1, &got, &len, NULL, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(len, OMNI_STORE_POLICY_MAX);
+    assert_memory_equal(got, big, OMNI_STORE_POLICY_MAX);
+    assert_int_equal(got[len], '\0');
+    free(got);
+    free(big);
+
+    assert_int_equal(omni_store_policy_list(ctx->st, 0, &info, 1, &len, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(len, 1);
+    assert_string_equal(info.author, long_text);
+    assert_string_equal(info.note, long_text + 1);
+    assert_int_equal(info.len, OMNI_STORE_POLICY_MAX);
+}
+
+
+/* revisions survive a reopen; the next one follows the highest */
+static void
+test_policy_reopen(void **state)
+{
+    char           err[OMNI_STORE_ERRLEN], *json;
+    size_t         len;
+    uint32_t       rev;
+    test_ctx_t    *ctx;
+    unsigned char  rec[64];
+
+    ctx = *state;
+
+    assert_int_equal(test_policy_put(ctx->st, test_policy_a, "alice", "one",
+                                     TEST_NOW), 1);
+    assert_int_equal(test_policy_put(ctx->st, test_policy_b, "bob", "two",
+                                     TEST_NOW + 1), 2);
+
+    omni_store_close(ctx->st);
+    ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_FULL);
+
+    assert_int_equal(test_policy_current(ctx->st), 2);
+    test_policy_is(ctx->st, 0, test_policy_b, 2, "bob", "two", TEST_NOW + 1);
+    test_policy_is(ctx->st, 1, test_policy_a, 1, "alice", "one", TEST_NOW);
+
+    /* a revision past the current one (an import): the next goes past it */
+    omni_store_close(ctx->st);
+    ctx->st = NULL;
+
+    memcpy(rec, "\x01\0\0\0\0\0\0\0\x07\x01x\0{}", 14);
+    test_raw_put(ctx->dir, "meta", "policy:rev:\0\0\0\x09", 15, rec, 14);
+
+    ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
+
+    assert_int_equal(test_policy_current(ctx->st), 2);
+    test_policy_is(ctx->st, 9, "{}", 9, "x", "", 7);
+    assert_int_equal(test_policy_put(ctx->st, test_policy_a, "alice", "",
+                                     TEST_NOW + 2), 10);
+    assert_int_equal(test_policy_current(ctx->st), 10);
+
+    /* records this build cannot read */
+    omni_store_close(ctx->st);
+    ctx->st = NULL;
+
+    test_raw_put(ctx->dir, "meta", "policy:rev:\0\0\0\x03", 15,
+                 "\x02\0\0\0\0\0\0\0\x07\x01x\0{}", 14);
+    test_raw_put(ctx->dir, "meta", "policy:rev:\0\0\0\x04", 15,
+                 "\x01\0\0\0\0\0\0\0\x07\x09x\0{}", 14);
+
+    ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
+
+    assert_int_equal(omni_store_policy_get(ctx->st, 3, &json, &len, NULL,
+                                           err),
+                     OMNI_STORE_ERROR);
+    assert_string_equal(err, "policy revision 3 has a record this build "
+                        "cannot read");
+    assert_null(json);
+
+    assert_int_equal(omni_store_policy_get(ctx->st, 4, &json, &len, NULL,
+                                           err),
+                     OMNI_STORE_ERROR);
+    assert_string_equal(err, "policy revision 4 has a record this build "
+                        "cannot read");
+
+    omni_store_close(ctx->st);
+    ctx->st = NULL;
+
+    test_raw_put(ctx->dir, "meta", "policy:current", 14, "\0\x02", 2);
+
+    ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
+
+    assert_int_equal(omni_store_policy_current(ctx->st, &rev, err),
+                     OMNI_STORE_ERROR);
+    assert_non_null(strstr(err, "the current policy revision in store "));
+    assert_int_equal(rev, 0);
+    assert_int_equal(omni_store_policy_put(ctx->st, "{}", 2, "a", "", 0,
+                                           &rev, err),
+                     OMNI_STORE_ERROR);
+    assert_int_equal(rev, 0);
+}
+
+
+/* a policy the map cannot hold: full, and what was written stays */
+static void
+test_policy_full(void **state)
+{
+    char                      err[OMNI_STORE_ERRLEN], *big, *got;
+    size_t                    len, n;
+    uint32_t                  rev;
+    test_ctx_t               *ctx;
+    omni_store_policy_info_t  info;
+
+    ctx = *state;
+
+    omni_store_close(ctx->st);
+    ctx->st = test_open(ctx->dir, OMNI_STORE_MAP_MIN, OMNI_STORE_SYNC_NONE);
+
+    big = malloc(OMNI_STORE_MAP_MIN);
+    assert_non_null(big);
+    memset(big, ' ', OMNI_STORE_MAP_MIN);
+    big[0] = '{';
+    big[100 * 1024 - 1] = '}';
+
+    /* 100 KiB fits in overflow pages */
+    assert_int_equal(omni_store_policy_put(ctx->st, big, 100 * 1024, "alice",
+                                           "big", TEST_NOW, &rev, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rev, 1);
+
+    big[OMNI_STORE_MAP_MIN - 1] = '}';
+
+    rev = 99;
+    assert_int_equal(omni_store_policy_put(ctx->st, big, OMNI_STORE_MAP_MIN,
+                                           "alice", "too big", TEST_NOW + 1,
+                                           &rev, err),
+                     OMNI_STORE_FULL);
+    assert_non_null(strstr(err, "is full"));
+    assert_int_equal(rev, 0);
+
+    assert_int_equal(omni_store_policy_seed(ctx->st, big, OMNI_STORE_MAP_MIN,
+                                            "alice", TEST_NOW + 1, &rev, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rev, 0);
+
+    /* nothing of it: revision 1 is current and whole */
+    assert_int_equal(test_policy_current(ctx->st), 1);
+    assert_int_equal(omni_store_policy_get(ctx->st, 0, &got, &len, &info,
+                                           err),
+                     OMNI_STORE_OK);
+    assert_int_equal(len, 100 * 1024);
+    assert_int_equal(info.rev, 1);
+    assert_string_equal(info.note, "big");
+    assert_memory_equal(got, big, 100 * 1024 - 1);
+    free(got);
+
+    assert_int_equal(omni_store_policy_list(ctx->st, 0, &info, 1, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(info.rev, 1);
+
+    /* small ones still go in */
+    assert_int_equal(test_policy_put(ctx->st, test_policy_a, "alice", "",
+                                     TEST_NOW + 2), 2);
+
+    free(big);
+}
+
+
 /* processes */
 
 static void
@@ -2605,6 +3154,12 @@ main(void)
         TEST(test_session_update),
         TEST(test_journey_many),
         TEST(test_export_import),
+        TEST(test_policy_revisions),
+        TEST(test_policy_seed),
+        TEST(test_policy_list),
+        TEST(test_policy_invalid),
+        TEST(test_policy_reopen),
+        TEST(test_policy_full),
     };
 
 #undef TEST
