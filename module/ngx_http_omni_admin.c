@@ -33,6 +33,7 @@
 #define NGX_HTTP_OMNI_ADMIN_ROLE_MAX  128
 
 
+static const char *ngx_http_omni_admin_actor(ngx_http_omni_ctx_t *ctx);
 static ngx_int_t ngx_http_omni_admin_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_omni_admin_unauthorized(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
@@ -138,6 +139,31 @@ invalid:
                        "invalid omni_admin parameter \"%V\", "
                        "expected \"role=name\"", &value[1]);
     return NGX_CONF_ERROR;
+}
+
+
+/* the token's subject when the store can record it, else NULL ("-") */
+static const char *
+ngx_http_omni_admin_actor(ngx_http_omni_ctx_t *ctx)
+{
+    size_t       i;
+    const char  *sub;
+
+    sub = ctx->token.sub;
+
+    if (sub == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; sub[i]; i++) {
+        if (i == OMNI_STORE_VALUE_MAX || (u_char) sub[i] <= ' '
+            || sub[i] == 0x7f)
+        {
+            return NULL;
+        }
+    }
+
+    return i ? sub : NULL;
 }
 
 
@@ -367,6 +393,9 @@ ngx_http_omni_admin_process(ngx_http_request_t *r)
     }
 
     req.now = (int64_t) ngx_time();
+
+    /* recorded as the author of policy revisions: a name without spaces */
+    req.actor = ngx_http_omni_admin_actor(ctx);
 
     ngx_memzero(&res, sizeof(omni_admin_result_t));
 

@@ -986,6 +986,11 @@ ngx_http_omni_store_access(ngx_conf_t *cf, ngx_str_t *dir)
     ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
                                            ngx_core_module);
 
+    /* without a master there are no workers: the process stays root */
+    if (ccf->master == 0) {
+        return NGX_CONF_OK;
+    }
+
     /* the "user" directive, or the default the core module will apply */
     pw = getpwnam(ccf->username ? ccf->username : NGX_USER);
     if (pw == NULL || pw->pw_uid == 0) {

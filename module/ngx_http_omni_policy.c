@@ -488,7 +488,11 @@ ngx_http_omni_policy_init_worker(ngx_cycle_t *cycle,
     ngx_snprintf((u_char *) author, sizeof(author), "file:%V%Z",
                  &omcf->policy_file);
 
-    if (ngx_strlen(author) > OMNI_STORE_VALUE_MAX) {
+    /* the store records authors without spaces, in 255 bytes */
+    if (ngx_strlen(author) > OMNI_STORE_VALUE_MAX
+        || ngx_strlchr(omcf->policy_file.data,
+                       omcf->policy_file.data + omcf->policy_file.len, ' '))
+    {
         ngx_cpystrn((u_char *) author, (u_char *) "file",
                     sizeof("file"));
     }

@@ -57,6 +57,8 @@
 #define OMNI_POLICY_QUOTE_MAX    64       /* bytes of a value quoted in an
                                              error message */
 #define OMNI_POLICY_TABLE_MIN    16
+#define OMNI_POLICY_BLOOM        256      /* bits per role: a key's bit is
+                                             set when the role has it */
 #define OMNI_POLICY_NONE         UINT32_MAX
 #define OMNI_POLICY_MASKED       "****"
 #define OMNI_POLICY_DUMP         (JSON_COMPACT | JSON_PRESERVE_ORDER)
@@ -76,6 +78,19 @@
 #define OMNI_PSCOPE_REMOVE       2
 
 #define OMNI_FNV_BASIS           UINT64_C(14695981039346656037)
+
+/*
+ * Where an error is, to list errors in the order of the file: the top
+ * level first, then role by role its own keys and inherits, its rules,
+ * its scopes, whichever pass found them.
+ */
+#define OMNI_PWHERE_ROLE         0
+#define OMNI_PWHERE_RULES        1
+#define OMNI_PWHERE_SCOPES       2
+#define omni_policy_where(role, part)  (((size_t) (role) + 1) * 4 + (part))
+
+#define omni_policy_bloom_has(r, bit)                                         \
+    ((r)->bloom[(bit) >> 6] & ((uint64_t) 1 << ((bit) & 63)))
 #define OMNI_FNV_PRIME           UINT64_C(1099511628211)
 
 
@@ -90,6 +105,7 @@ typedef struct {
     uint32_t            scopes;       /* first in scopes */
     uint32_t            nscopes;
     unsigned            kinds;        /* OMNI_PKIND_* of its patterns */
+    uint64_t            bloom[OMNI_POLICY_BLOOM / 64];   /* of its keys */
 } omni_prole_t;
 
 
@@ -173,7 +189,7 @@ typedef struct {
 
 typedef struct {
     char               *text;
-    size_t              where;        /* 0: the top level, else role + 1 */
+    size_t              where;        /* omni_policy_where(), 0: the top */
 } omni_perr_t;
 
 
@@ -206,9 +222,12 @@ typedef struct {
     size_t              len;          /* 0: no exact match possible */
     uint64_t            hash;
     uint64_t            any;          /* the hash of "" */
+    unsigned            exact_bit;    /* bloom bits of the three kinds */
+    unsigned            any_bit;
     size_t              nprefixes;
     size_t              prefix_len[OMNI_POLICY_PREFIXES];
     uint64_t            prefix_hash[OMNI_POLICY_PREFIXES];
+    unsigned            prefix_bit[OMNI_POLICY_PREFIXES];
     uint32_t            deny;         /* the first matching rule, or NONE */
     uint32_t            allow;
 } omni_pmatch_t;
@@ -287,6 +306,7 @@ static unsigned omni_policy_pattern(const char *s, size_t len,
 
 static uint64_t omni_policy_fnv(uint64_t h, const char *s, size_t len);
 static uint64_t omni_policy_mix(uint64_t h, uint32_t role, uint32_t kind);
+static unsigned omni_policy_bloom_bit(uint64_t fnv, uint32_t kind);
 static int64_t omni_policy_role_find(const omni_policy_t *p, const char *s,
     size_t len);
 static int64_t omni_policy_role_named(const omni_policy_t *p,
@@ -569,7 +589,7 @@ omni_policy_top(omni_pbuild_t *b, json_t *root)
     }
 
     json_object_foreach(roles, key, v) {
-        b->where = b->p->nroles + 1;
+        b->where = omni_policy_where(b->p->nroles, OMNI_PWHERE_ROLE);
 
         if (omni_policy_role(b, key, v) != 0) {
             return -1;
@@ -666,6 +686,7 @@ omni_policy_role(omni_pbuild_t *b, const char *name, json_t *v)
         return -1;
     }
 
+    b->where = omni_policy_where(index, OMNI_PWHERE_RULES);
     rules = json_object_get(v, "rules");
 
     if (rules != NULL && !json_is_array(rules)) {
@@ -681,6 +702,8 @@ omni_policy_role(omni_pbuild_t *b, const char *name, json_t *v)
 
         p->roles[index].nrules++;
     }
+
+    b->where = omni_policy_where(index, OMNI_PWHERE_SCOPES);
 
     return omni_policy_scope_list(b, &p->roles[index], path,
                                   json_object_get(v, "scopes"));
@@ -1436,7 +1459,7 @@ omni_policy_link(omni_pbuild_t *b)
 
     for (i = 0; i < p->nroles; i++) {
         r = &p->roles[i];
-        b->where = i + 1;
+        b->where = omni_policy_where(i, OMNI_PWHERE_ROLE);
 
         for (j = 0; j < r->ninherits; j++) {
             off = p->refs[r->inherits + j];
@@ -1526,7 +1549,7 @@ omni_policy_rule_ids(omni_pbuild_t *b)
             }
 
             first = p->roles[rule->role].rules;
-            b->where = rule->role + 1;
+            b->where = omni_policy_where(rule->role, OMNI_PWHERE_RULES);
             omni_policy_error(b, "roles.%s.rules[%zu].id %s is also "
                               "roles.%s.rules[%zu]",
                               omni_policy_label(p, rule->role, l1,
@@ -1664,7 +1687,7 @@ omni_policy_cycle(omni_pbuild_t *b, const uint32_t *stack, size_t from,
     snprintf(text + n, sizeof(text) - n, "%s",
              p->strs + p->roles[stack[from]].name);
 
-    b->where = stack[from] + 1;
+    b->where = omni_policy_where(stack[from], OMNI_PWHERE_ROLE);
     omni_policy_error(b, "roles: inheritance cycle %s", text);
     b->where = 0;
 }
@@ -1756,8 +1779,10 @@ static int
 omni_policy_index(omni_pbuild_t *b)
 {
     size_t          i, slot, first;
+    unsigned        bit;
     uint64_t        fnv, h;
     omni_pkey_t    *k;
+    omni_prole_t   *r;
     omni_ppat_t    *pat;
     omni_policy_t  *p;
 
@@ -1805,7 +1830,11 @@ omni_policy_index(omni_pbuild_t *b)
 
         pat->slot = p->key_slots[slot] - 1;
         p->keys[pat->slot].n++;
-        p->roles[p->rules[pat->rule].role].kinds |= pat->kind;
+
+        r = &p->roles[p->rules[pat->rule].role];
+        r->kinds |= pat->kind;
+        bit = omni_policy_bloom_bit(fnv, pat->kind);
+        r->bloom[bit >> 6] |= (uint64_t) 1 << (bit & 63);
     }
 
     first = 0;
@@ -1869,8 +1898,8 @@ omni_policy_sub(char *buf, size_t size, const char *fmt, ...)
 
 
 /*
- * The errors in the order of the file (stable: role by role, and within
- * a role as found), one per line, no final newline.
+ * The errors in the order of the file (a stable sort on where: within a
+ * part of a role, as found), one per line, no final newline.
  */
 static char *
 omni_policy_errors_text(omni_pbuild_t *b)
@@ -2229,6 +2258,20 @@ omni_policy_fnv(uint64_t h, const char *s, size_t len)
 }
 
 
+/*
+ * A key's bit in the roles' filters: it does not depend on the role, so a
+ * decision computes it once per key and tests it in every role it visits;
+ * a clear bit spares a probe of the key table (most keys are not a given
+ * role's).
+ */
+static unsigned
+omni_policy_bloom_bit(uint64_t fnv, uint32_t kind)
+{
+    return (unsigned) (omni_policy_mix(fnv, OMNI_POLICY_NONE, kind) >> 56)
+           % OMNI_POLICY_BLOOM;
+}
+
+
 /* the role and kind mixed in, then splitmix64's finalizer spreads it */
 static uint64_t
 omni_policy_mix(uint64_t h, uint32_t role, uint32_t kind)
@@ -2374,6 +2417,7 @@ omni_policy_match(const omni_policy_t *p, const omni_policy_request_t *req,
     m.action = (req->action != NULL) ? req->action : "";
     m.len = 0;
     m.hash = 0;
+    m.exact_bit = 0;
     m.any = OMNI_FNV_BASIS;
     m.nprefixes = 0;
     m.deny = OMNI_POLICY_NONE;
@@ -2393,6 +2437,8 @@ omni_policy_match(const omni_policy_t *p, const omni_policy_request_t *req,
         {
             m.prefix_len[m.nprefixes] = i;
             m.prefix_hash[m.nprefixes] = h;
+            m.prefix_bit[m.nprefixes] = omni_policy_bloom_bit(h,
+                                                      OMNI_PKIND_PREFIX);
             m.nprefixes++;
         }
 
@@ -2408,7 +2454,10 @@ omni_policy_match(const omni_policy_t *p, const omni_policy_request_t *req,
     if (m.action[i] == '\0') {
         m.len = i;
         m.hash = h;
+        m.exact_bit = omni_policy_bloom_bit(h, OMNI_PKIND_EXACT);
     }
+
+    m.any_bit = omni_policy_bloom_bit(m.any, OMNI_PKIND_ANY);
 
     if (req->anonymous) {
         if (p->anonymous >= 0) {
@@ -2502,19 +2551,24 @@ omni_policy_visit(const omni_policy_t *p, const omni_policy_request_t *req,
 
     r = &p->roles[role];
 
-    if (r->kinds & OMNI_PKIND_ANY) {
+    if ((r->kinds & OMNI_PKIND_ANY) && omni_policy_bloom_has(r, m->any_bit)) {
         omni_policy_scan(p, req, m, role, OMNI_PKIND_ANY, "", 0, m->any);
     }
 
-    if ((r->kinds & OMNI_PKIND_EXACT) && m->len > 0) {
+    if ((r->kinds & OMNI_PKIND_EXACT) && m->len > 0
+        && omni_policy_bloom_has(r, m->exact_bit))
+    {
         omni_policy_scan(p, req, m, role, OMNI_PKIND_EXACT, m->action,
                          m->len, m->hash);
     }
 
     if (r->kinds & OMNI_PKIND_PREFIX) {
         for (k = 0; k < m->nprefixes; k++) {
-            omni_policy_scan(p, req, m, role, OMNI_PKIND_PREFIX, m->action,
-                             m->prefix_len[k], m->prefix_hash[k]);
+            if (omni_policy_bloom_has(r, m->prefix_bit[k])) {
+                omni_policy_scan(p, req, m, role, OMNI_PKIND_PREFIX,
+                                 m->action, m->prefix_len[k],
+                                 m->prefix_hash[k]);
+            }
         }
     }
 }
@@ -2845,8 +2899,20 @@ omni_policy_apply_scopes(const omni_policy_t *p,
         return -1;
     }
 
-    /* duplicate keys are refused: jansson keeps one, a client another */
+    /*
+     * Duplicate keys are refused: jansson would keep one, a client might
+     * read another.  An integer beyond 64 bits fails jansson's decoding:
+     * then every number is read as a double, which is all the renderer's
+     * decoder makes of numbers anyway.
+     */
     root = json_loadb(reply, len, JSON_REJECT_DUPLICATES, &jerr);
+
+    if (root == NULL && json_error_code(&jerr) == json_error_numeric_overflow)
+    {
+        root = json_loadb(reply, len,
+                          JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL,
+                          &jerr);
+    }
 
     if (root == NULL || !json_is_object(root)) {
         json_decref(root);

@@ -9,6 +9,7 @@ use lib 't/lib';
 use Test::More;
 use File::Temp qw(tempdir);
 use JSON::PP ();
+use MIME::Base64 ();
 use POSIX ();
 use Omni::Test;
 
@@ -85,9 +86,11 @@ sub refused {
 
 # usage
 
-my @commands = qw(stat session session-revoke customer sessions identities
-                  journey resolve link unlink merge revoke unrevoke
-                  revocations export import help);
+my @commands = (qw(stat session session-revoke customer sessions identities
+                   journey resolve link unlink merge revoke unrevoke
+                   revocations export import help),
+                map { "policy $_" } qw(validate load show revisions rollback
+                                       diff check));
 
 for my $help ('--help', '-h', 'help') {
     my ($rc, $out, $err) = run($help);
@@ -292,6 +295,272 @@ is($r->{entries}{identities}, 3, 'stat counts the identities');
 is($r->{map_max}, 1024 * 1024 * 1024, 'omnictl opens with a 1 GiB map');
 
 
+# policies
+
+my $user = (getpwuid($<))[0];
+my $actor = defined $user ? "omnictl:$user" : "omnictl:$<";
+
+my $policy = {
+    version => 1,
+    anonymous_role => 'anonymous',
+    roles => {
+        anonymous => {
+            rules => [ { id => 'anon-coupons', effect => 'allow',
+                         actions => ['coupon.*'] } ],
+        },
+        customer => {
+            rules => [ { id => 'cust-self', effect => 'allow',
+                         actions => ['order.query', 'order.list'] } ],
+        },
+        agent => {
+            inherits => ['customer'],
+            rules => [ { id => 'agent-orders', effect => 'allow',
+                         actions => ['order.*'], channels => ['web'] },
+                       { id => 'agent-no-create', effect => 'deny',
+                         actions => ['order.create'] } ],
+        },
+        vip_desk => {
+            inherits => ['agent'],
+            rules => [ { id => 'vip-express', effect => 'allow',
+                         actions => ['refund.express'],
+                         when => { tier => ['gold'],
+                                   session_age_max => 600 } } ],
+        },
+    },
+};
+
+my $valid = "$tmp/policy.json";
+spew($valid, JSON::PP->new->pretty->canonical->encode($policy));
+
+# three mistakes: an effect, an unknown parent, a rule id used twice
+my $invalid = "$tmp/invalid.json";
+spew($invalid, '{"version":1,"roles":{'
+               . '"a":{"rules":[{"id":"x","effect":"maybe","actions":["*"]}]},'
+               . '"b":{"inherits":["nobody"],'
+               . '"rules":[{"id":"x","effect":"allow","actions":["a.b"]}]}}}');
+
+my $cyclic = "$tmp/cyclic.json";
+spew($cyclic, '{"version":1,"roles":{"a":{"inherits":["b"]},'
+              . '"b":{"inherits":["c"]},"c":{"inherits":["a"]}}}');
+
+{
+    my ($rc, $out, $err) = run({ env => undef }, 'policy', 'validate', $valid);
+    is($rc, 0, 'policy validate: exit 0, without a store') or diag($err);
+    is($out, "$valid: ok (4 roles, 5 rules)\n", '...counts roles and rules');
+    is($err, '', '...nothing on stderr');
+
+    ($rc, $out, $err) = run({ env => undef }, 'policy', 'validate', $invalid);
+    is($rc, 1, 'an invalid policy: exit 1');
+    is($out, '', '...nothing on stdout');
+    like($err, qr/\Aomnictl: \Q$invalid\E: 3 errors\n(  \S[^\n]*\n){3}\z/,
+         '...every error, one a line');
+    like($err, qr/effect/, '...the effect');
+    like($err, qr/nobody/, '...the unknown role');
+    like($err, qr/\bx\b.*(also|twice|duplicate)|(also|twice|duplicate).*\bx\b/,
+         '...the rule id used twice');
+
+    ($rc, $out, $err) = run({ env => undef }, 'policy', 'validate', $cyclic);
+    is($rc, 1, 'a cyclic policy: exit 1');
+    like($err, qr/\Aomnictl: \Q$cyclic\E: 1 error\n  .*cycle/,
+         '...names the cycle');
+
+    ($rc, $out, $err) = run({ stdin => $valid, env => undef },
+                            'policy', 'validate', '-');
+    is($rc, 0, 'policy validate - reads stdin');
+    is($out, "-: ok (4 roles, 5 rules)\n", '...and says so');
+
+    ($rc, undef, $err) = run('policy', 'validate', "$tmp/none.json");
+    is($rc, 1, 'a missing file: exit 1');
+    like($err, qr/none\.json": No such file or directory/, '...says so');
+
+    spew("$tmp/huge.json", ' ' x (4 * 1024 * 1024 + 1));
+    ($rc, undef, $err) = run('policy', 'validate', "$tmp/huge.json");
+    is($rc, 1, 'a file over 4 MiB: exit 1');
+    like($err, qr/is larger than 4194304 bytes/, '...says so');
+}
+
+refused('policy without a command', 2,
+        qr/^omnictl: policy needs a command: validate, load/m, 'policy');
+refused('an unknown policy command', 2,
+        qr/^omnictl: unknown command "policy frob"$/m, 'policy', 'frob');
+refused('policy show of a bad revision', 2,
+        qr/^omnictl: revision "x" is not a number$/m, 'policy', 'show', 'x');
+refused('policy load without a file', 2,
+        qr/^omnictl: too few arguments for policy load$/m, 'policy', 'load');
+refused('policy show with --note', 2,
+        qr/^omnictl: policy show takes no option "--note"$/m,
+        'policy', 'show', '--note', 'x');
+
+refused('policy show of an empty store', 1,
+        qr/^omnictl: the store has no policy \(not_found\)$/, 'policy', 'show');
+refused('policy check of an empty store', 1,
+        qr/^omnictl: the store has no policy$/,
+        'policy', 'check', '--action', 'a', '--channel', 'web');
+
+$r = ok_json('policy load', 'policy', 'load', $valid, '--note', 'first one');
+is_deeply($r, { revision => 1 }, 'the first revision is 1');
+
+{
+    my ($rc, $out, $err) = run('-d', $dir, 'policy', 'load', $invalid);
+    is($rc, 1, 'policy load of an invalid policy: exit 1');
+    is($out, '', '...nothing on stdout');
+    like($err, qr/\Aomnictl: 3 errors \(policy_invalid\)\n(  \S[^\n]*\n){3}\z/,
+         '...the admin API lists every error');
+
+    ($rc, $out, $err) = run('-d', $dir, 'policy', 'load', $cyclic);
+    is($rc, 1, 'policy load of a cyclic policy: exit 1');
+    like($err, qr/cycle/, '...names the cycle');
+}
+
+$r = ok_json('policy show', 'policy', 'show');
+is($r->{revision}, 1, 'policy show: the current revision');
+is($r->{author}, $actor, '...written by omnictl and the user');
+is($r->{note}, 'first one', '...with the note');
+like($r->{time}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, '...and the time');
+is_deeply($r->{policy}, $policy, '...and the policy');
+
+{
+    my ($rc, $out, $err) = run('-d', $dir, 'export');
+    my ($line) = grep { /"key":"cG9saWN5OnJldjoAAAAB"/ } split /\n/, $out;
+    ok($line, 'the revision is a meta record of the export');
+    my $value = MIME::Base64::decode_base64(
+        $json->decode($line)->{value});
+    is(substr($value, -length slurp($valid)), slurp($valid),
+       '...holding the file byte for byte');
+}
+
+my %edited = %$policy;
+$edited{roles} = { %{ $policy->{roles} } };
+$edited{roles}{supervisor} = { inherits => ['vip_desk'] };
+delete $edited{roles}{anonymous};
+$edited{anonymous_role} = 'customer';
+spew("$tmp/edited.json", $json->encode(\%edited));
+
+$r = ok_json('policy load a second', 'policy', 'load', "$tmp/edited.json");
+is_deeply($r, { revision => 2 }, 'the next revision is 2');
+
+$r = ok_json('policy show 1', 'policy', 'show', '1');
+is($r->{revision}, 1, 'policy show N: that revision');
+is_deeply($r->{policy}, $policy, '...with its policy');
+refused('policy show of a missing revision', 1,
+        qr/^omnictl: no policy revision 7 \(not_found\)$/, 'policy', 'show', '7');
+
+$r = ok_json('policy revisions', 'policy', 'revisions');
+is_deeply([ map { $_->{revision} } @{ $r->{revisions} } ], [2, 1],
+          'policy revisions: newest first');
+is($r->{revisions}[1]{note}, 'first one', '...with the notes');
+is($r->{revisions}[0]{note}, '', '...empty without --note');
+is($r->{revisions}[1]{size}, -s $valid, '...and the sizes');
+is($r->{next}, undef, '...on one page');
+
+$r = ok_json('policy revisions, a page of one', 'policy', 'revisions',
+             '--limit', '1');
+is($r->{next}, 2, 'a page of one names the next');
+$r = ok_json('policy revisions, the next page', 'policy', 'revisions',
+             '--limit', '1', '--before', $r->{next});
+is($r->{revisions}[0]{revision}, 1, '...which goes on below it');
+
+$r = ok_json('policy diff', 'policy', 'diff', '1');
+is($r->{from}, 1, 'policy diff: from 1');
+is($r->{to}, 2, '...to the current revision');
+is_deeply($r->{roles}{added}, ['supervisor'], '...a role added');
+is_deeply($r->{roles}{removed}, ['anonymous'], '...a role removed');
+is_deeply($r->{anonymous_role}, { from => 'anonymous', to => 'customer' },
+          '...the anonymous role changed');
+$r = ok_json('policy diff A B', 'policy', 'diff', '2', '1');
+is_deeply($r->{roles}{added}, ['anonymous'], 'policy diff 2 1: the other way');
+refused('policy diff of a missing revision', 1,
+        qr/^omnictl: no policy revision 9 \(not_found\)$/, 'policy', 'diff', '9');
+
+$r = ok_json('policy rollback', 'policy', 'rollback', '1');
+is_deeply($r, { revision => 3 }, 'policy rollback: a new revision');
+$r = ok_json('policy show after the rollback', 'policy', 'show');
+is($r->{note}, 'rollback to 1', '...noted as a rollback');
+is_deeply($r->{policy}, $policy, "...with revision 1's policy");
+refused('policy rollback to a missing revision', 1,
+        qr/^omnictl: no policy revision 9 \(not_found\)$/,
+        'policy', 'rollback', '9');
+refused('policy rollback to 0', 1, qr/"revision" must be an integer from 1 to 4294967295 \(invalid_argument\)$/,
+        'policy', 'rollback', '0');
+
+# decisions, against the file and against the store (now revision 1's)
+
+my @checks = (
+    [ 'an allow', 0, "allow  rule cust-self  via customer\n",
+      '--roles', 'customer', '--action', 'order.query', '--channel', 'app' ],
+    [ 'an inherited allow', 0,
+      "allow  rule agent-orders  via vip_desk > agent\n",
+      '--roles', 'vip_desk', '--action', 'order.refund', '--channel', 'web' ],
+    [ 'an explicit deny wins', 3,
+      "deny  rule agent-no-create  via vip_desk > agent\n",
+      '--roles', 'vip_desk', '--action', 'order.create', '--channel', 'web' ],
+    [ 'the default deny', 3, "deny  rule default (no rule matched)\n",
+      '--roles', 'customer', '--action', 'order.refund', '--channel', 'web' ],
+    [ 'a channel mismatch', 3, "deny  rule default (no rule matched)\n",
+      '--roles', 'agent', '--action', 'order.refund', '--channel', 'app' ],
+    [ 'an unknown role', 3, "deny  rule default (no rule matched)\n",
+      '--roles', 'nobody', '--action', 'order.query', '--channel', 'web' ],
+    [ 'two roles', 0, "allow  rule cust-self  via customer\n",
+      '--roles', 'nobody,customer', '--action', 'order.list',
+      '--channel', 'web' ],
+    [ 'the anonymous role', 0, "allow  rule anon-coupons  via anonymous\n",
+      '--anonymous', '--action', 'coupon.claim', '--channel', 'miniprogram' ],
+    [ 'the anonymous role, nothing else', 3,
+      "deny  rule default (no rule matched)\n",
+      '--anonymous', '--action', 'order.query', '--channel', 'web' ],
+    [ 'a tier condition met', 0, "allow  rule vip-express  via vip_desk\n",
+      '--roles', 'vip_desk', '--action', 'refund.express', '--channel', 'web',
+      '--tier', 'gold', '--session-age', '60' ],
+    [ 'another tier', 3, "deny  rule default (no rule matched)\n",
+      '--roles', 'vip_desk', '--action', 'refund.express', '--channel', 'web',
+      '--tier', 'silver', '--session-age', '60' ],
+    [ 'a session too old', 3, "deny  rule default (no rule matched)\n",
+      '--roles', 'vip_desk', '--action', 'refund.express', '--channel', 'web',
+      '--tier', 'gold', '--session-age', '601' ],
+);
+
+for my $c (@checks) {
+    my ($name, $code, $want, @args) = @$c;
+    for my $from ([ 'the file', '--file', $valid ], [ 'the store' ]) {
+        my ($what, @src) = @$from;
+        my ($rc, $out, $err) = run({ env => undef }, ($what eq 'the store'
+                                                      ? ('-d', $dir) : ()),
+                                   'policy', 'check', @args, @src);
+        is($rc, $code, "policy check, $name, against $what: exit $code")
+            or diag($err);
+        is($out, $want, "...$want");
+        is($err, '', '...nothing on stderr');
+    }
+}
+
+{
+    my ($rc, $out, $err) = run({ env => undef }, 'policy', 'check',
+                               '--action', 'a', '--channel', 'web');
+    is($rc, 2, 'policy check without --file or a store: exit 2');
+    like($err, qr/no store directory/, '...says so');
+
+    ($rc, $out, $err) = run('policy', 'check', '--action', 'a',
+                            '--channel', 'web', '--file', $invalid);
+    is($rc, 1, 'policy check of an invalid file: exit 1');
+    like($err, qr/\Aomnictl: \Q$invalid\E: 3 errors\n/, '...its errors');
+    is($out, '', '...and no decision');
+}
+
+refused('policy check without --action', 2,
+        qr/^omnictl: policy check needs --action and --channel$/m,
+        'policy', 'check', '--channel', 'web');
+refused('policy check with --anonymous=yes', 2,
+        qr/^omnictl: --anonymous takes no value$/m,
+        'policy', 'check', '--anonymous=yes', '--action', 'a', '--channel', 'b');
+refused('policy check with a bad --session-age', 2,
+        qr/^omnictl: --session-age "soon" is not a number$/m,
+        'policy', 'check', '--action', 'a', '--channel', 'b',
+        '--session-age', 'soon');
+refused('policy check with a positional argument', 2,
+        qr/^omnictl: too many arguments for policy check/m,
+        'policy', 'check', 'x');
+
+
 # export and import
 
 sub records {
@@ -345,6 +614,12 @@ my $records;
     is($json->decode($out)->{customer}, 'cust-a',
        'the imported store resolves through the survivor');
 
+    ($rc, $out) = run('-d', $copy, 'policy', 'show');
+    is($json->decode($out)->{revision}, 3,
+       'the imported store has the policy revisions');
+    ($rc, $out) = run('-d', $copy, 'policy', 'revisions');
+    is(scalar @{ $json->decode($out)->{revisions} }, 3, '...all of them');
+
     my $piped = fresh();
     ($rc, $out, $err) = run({ stdin => $backup }, '-d', $piped, 'import', '-');
     is($rc, 0, 'import from stdin: exit 0') or diag($err);
@@ -395,8 +670,8 @@ my $records;
           sub { $_[1] = '{"db":"meta","key":"Zm9ybWF0","value":"Mg=="}' }, 2,
           qr/line 2: the store's format record is not this build's \(1\)/ ],
         [ 'an empty line', sub { $_[300] = '' }, 301, qr/line 301: empty/ ],
-        [ 'a line over 1 MiB', sub { $_[10] = 'x' x (1024 * 1024 + 1) }, 11,
-          qr/line 11: longer than 1048576 bytes/ ],
+        [ 'a line over 8 MiB', sub { $_[10] = 'x' x (8 * 1024 * 1024 + 1) },
+          11, qr/line 11: longer than 8388608 bytes/ ],
     );
 
     for my $c (@cases) {

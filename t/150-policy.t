@@ -246,6 +246,13 @@ for my $i (1 .. 4) {
 is($r->{headers}{'x-revision'}, 3, 'the rollback is revision 3');
 like($t->error_log, qr/omni admin: policy revision 2 .* by "secops-1"/,
      'the change is logged with who made it');
+$r = $t->request(path => '/admin/policy/revisions', headers => [ $admin ]);
+my %by = map { $_->{revision} => $_ } @{ decode_json($r->{body})->{revisions} };
+is($by{2}{author}, 'secops-1', 'revision 2 records its author');
+like($by{1}{author}, qr/^file:.*policy\.json$/, 'revision 1 was seeded from the file');
+is($by{3}{note}, 'rollback to 1', 'revision 3 says it is a rollback');
+$r = $t->request(path => '/admin/policy/diff?from=1&to=2', headers => [ $admin ]);
+like($r->{body}, qr/"changed":\["customer"\]/, 'the diff names the changed role');
 
 # --- configuration errors ---
 

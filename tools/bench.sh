@@ -198,5 +198,9 @@ echo "the store alone ($root/build/bin/omni-store-bench, one process):"
 "$root/build/bin/omni-store-bench" "$prefix/store-bench"
 
 echo
+echo "the policy engine alone (1,000 roles x 20 rules):"
+"$root/build/bin/omni-policy-bench"
+
+echo
 echo "nginx worker pinned to CPU 0, wrk to CPU 1, $connections connections;"
 echo "median of $runs runs of ${seconds}s each after a 1s warm-up."

@@ -4,14 +4,16 @@
  * omnictl: the admin API on the command line, working on the gateway's
  * LMDB store directly and safely while nginx runs (LMDB serialises
  * writers across processes and never blocks readers).  Every command but
- * export and import is a request to omni_admin_handle(), the code behind
- * the admin location, so the command line and the HTTP API can never
- * disagree.  See docs/omnictl.md.
+ * export, import, policy validate and policy check is a request to
+ * omni_admin_handle(), the code behind the admin location, so the command
+ * line and the HTTP API can never disagree.  See docs/omnictl.md.
  */
 
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,17 +24,21 @@
 #include <jansson.h>
 
 #include "omni_admin.h"
+#include "omni_policy.h"
 #include "omni_store.h"
 
 
 #define OMNICTL_EXIT_OK      0
 #define OMNICTL_EXIT_FAIL    1
 #define OMNICTL_EXIT_USAGE   2
+#define OMNICTL_EXIT_DENY    3             /* policy check: denied */
 #define OMNICTL_MAP_MAX      (1024UL * 1024 * 1024)
 
 #define OMNICTL_ARGS_MAX     3             /* positional arguments */
 #define OMNICTL_EXPORT       1             /* the export format's version */
-#define OMNICTL_LINE_MAX     (1024 * 1024) /* bytes of one export line */
+#define OMNICTL_LINE_MAX     (8 * 1024 * 1024)  /* bytes of one export
+                                                 line: a policy at its
+                                                 largest fits in base64 */
 #define OMNICTL_KEY_MAX      511           /* LMDB's key size */
 #define OMNICTL_BATCH        256           /* records per import commit */
 #define OMNICTL_BATCH_BYTES  (16 * 1024 * 1024)
@@ -42,6 +48,20 @@
 #define OMNICTL_OPT_BEFORE   0x02
 #define OMNICTL_OPT_LIMIT    0x04
 #define OMNICTL_OPT_KIND     0x08
+#define OMNICTL_OPT_NOTE     0x10
+#define OMNICTL_OPT_ROLES    0x20
+#define OMNICTL_OPT_ACTION   0x40
+#define OMNICTL_OPT_CHANNEL  0x80
+#define OMNICTL_OPT_TIER     0x100
+#define OMNICTL_OPT_ANON     0x200
+#define OMNICTL_OPT_AGE      0x400
+#define OMNICTL_OPT_FILE     0x800
+#define OMNICTL_OPT_CHECK    (OMNICTL_OPT_ROLES | OMNICTL_OPT_ACTION         \
+                              | OMNICTL_OPT_CHANNEL | OMNICTL_OPT_TIER       \
+                              | OMNICTL_OPT_ANON | OMNICTL_OPT_AGE           \
+                              | OMNICTL_OPT_FILE)
+
+#define OMNICTL_ROLES_MAX    64            /* of policy check --roles */
 
 
 typedef struct {
@@ -56,22 +76,40 @@ typedef struct {
     const char    *dir;
     omni_store_t  *st;                 /* opened on first use */
     int64_t        now;
+    char           actor[OMNI_STORE_VALUE_MAX + 1];  /* "omnictl:USER" */
     int            argc;               /* positional arguments */
     char          *argv[OMNICTL_ARGS_MAX];
     const char    *after;
     const char    *before;
     const char    *limit;
     const char    *kind;
+    const char    *note;
+    const char    *roles;
+    const char    *action;
+    const char    *channel;
+    const char    *tier;
+    const char    *anonymous;          /* a flag: set when given */
+    const char    *session_age;
+    const char    *file;
 } omnictl_ctx_t;
 
 
 typedef struct {
-    const char    *name;
+    const char    *name;               /* "stat", "policy load" */
     int            min;                /* positional arguments */
     int            max;
     unsigned       opts;               /* OMNICTL_OPT_* */
+    int            store;              /* needs -d DIR before it runs */
     int          (*run)(omnictl_ctx_t *ctx);
 } omnictl_command_t;
+
+
+typedef struct {
+    const char    *name;
+    unsigned       bit;                /* OMNICTL_OPT_* */
+    size_t         offset;             /* of its value in omnictl_ctx_t */
+    int            flag;               /* takes no value */
+} omnictl_option_t;
 
 
 typedef struct {
@@ -98,7 +136,9 @@ typedef struct {
 
 static int omnictl_usage(FILE *out);
 static int omnictl_usage_error(const char *fmt, ...);
-static const omnictl_command_t *omnictl_command(const char *name);
+static const omnictl_command_t *omnictl_command(const char *group,
+    const char *name);
+static void omnictl_actor(omnictl_ctx_t *ctx);
 static int omnictl_args(omnictl_ctx_t *ctx, const omnictl_command_t *cmd,
     int argc, char **argv);
 static int omnictl_open(omnictl_ctx_t *ctx);
@@ -115,6 +155,9 @@ static int omnictl_set(json_t *obj, const char *name, const char *value);
 static int omnictl_request(omnictl_ctx_t *ctx, const char *method,
     omnictl_str_t *path, omnictl_str_t *query, json_t *body,
     json_t **answer);
+static int omnictl_request_raw(omnictl_ctx_t *ctx, const char *method,
+    omnictl_str_t *path, omnictl_str_t *query, const char *body,
+    size_t body_len, json_t **answer);
 static int omnictl_call(omnictl_ctx_t *ctx, const char *method,
     omnictl_str_t *path, omnictl_str_t *query, json_t *body);
 static int omnictl_print(json_t *json);
@@ -136,6 +179,18 @@ static int omnictl_cmd_unrevoke(omnictl_ctx_t *ctx);
 static int omnictl_cmd_revocations(omnictl_ctx_t *ctx);
 static int omnictl_cmd_export(omnictl_ctx_t *ctx);
 static int omnictl_cmd_import(omnictl_ctx_t *ctx);
+static int omnictl_cmd_policy_validate(omnictl_ctx_t *ctx);
+static int omnictl_cmd_policy_load(omnictl_ctx_t *ctx);
+static int omnictl_cmd_policy_show(omnictl_ctx_t *ctx);
+static int omnictl_cmd_policy_revisions(omnictl_ctx_t *ctx);
+static int omnictl_cmd_policy_rollback(omnictl_ctx_t *ctx);
+static int omnictl_cmd_policy_diff(omnictl_ctx_t *ctx);
+static int omnictl_cmd_policy_check(omnictl_ctx_t *ctx);
+
+static int omnictl_policy_read(const char *file, char **json, size_t *len);
+static omni_policy_t *omnictl_policy_compile(const char *name,
+    const char *json, size_t len);
+static void omnictl_errors(const char *errors);
 
 static int omnictl_revocations_page(json_t *answer, const char *kind,
     json_t **next);
@@ -158,27 +213,58 @@ static long omnictl_base64_decode(unsigned char *dst, size_t max,
 
 static const omnictl_command_t  omnictl_commands[] = {
 
-    { "help", 0, 0, 0, omnictl_cmd_help },
-    { "stat", 0, 0, 0, omnictl_cmd_stat },
-    { "session", 1, 1, 0, omnictl_cmd_session },
-    { "session-revoke", 1, 1, 0, omnictl_cmd_session_revoke },
-    { "customer", 1, 1, OMNICTL_OPT_LIMIT, omnictl_cmd_customer },
-    { "sessions", 1, 1, OMNICTL_OPT_AFTER|OMNICTL_OPT_LIMIT,
+    { "help", 0, 0, 0, 0, omnictl_cmd_help },
+    { "stat", 0, 0, 0, 1, omnictl_cmd_stat },
+    { "session", 1, 1, 0, 1, omnictl_cmd_session },
+    { "session-revoke", 1, 1, 0, 1, omnictl_cmd_session_revoke },
+    { "customer", 1, 1, OMNICTL_OPT_LIMIT, 1, omnictl_cmd_customer },
+    { "sessions", 1, 1, OMNICTL_OPT_AFTER|OMNICTL_OPT_LIMIT, 1,
       omnictl_cmd_sessions },
-    { "identities", 1, 1, OMNICTL_OPT_AFTER|OMNICTL_OPT_LIMIT,
+    { "identities", 1, 1, OMNICTL_OPT_AFTER|OMNICTL_OPT_LIMIT, 1,
       omnictl_cmd_identities },
-    { "journey", 1, 1, OMNICTL_OPT_BEFORE|OMNICTL_OPT_LIMIT,
+    { "journey", 1, 1, OMNICTL_OPT_BEFORE|OMNICTL_OPT_LIMIT, 1,
       omnictl_cmd_journey },
-    { "resolve", 2, 2, 0, omnictl_cmd_resolve },
-    { "link", 3, 3, 0, omnictl_cmd_link },
-    { "unlink", 2, 2, 0, omnictl_cmd_unlink },
-    { "merge", 2, 2, 0, omnictl_cmd_merge },
-    { "revoke", 2, 3, 0, omnictl_cmd_revoke },
-    { "unrevoke", 2, 2, 0, omnictl_cmd_unrevoke },
-    { "revocations", 0, 0, OMNICTL_OPT_KIND, omnictl_cmd_revocations },
-    { "export", 0, 1, 0, omnictl_cmd_export },
-    { "import", 1, 1, 0, omnictl_cmd_import },
-    { NULL, 0, 0, 0, NULL }
+    { "resolve", 2, 2, 0, 1, omnictl_cmd_resolve },
+    { "link", 3, 3, 0, 1, omnictl_cmd_link },
+    { "unlink", 2, 2, 0, 1, omnictl_cmd_unlink },
+    { "merge", 2, 2, 0, 1, omnictl_cmd_merge },
+    { "revoke", 2, 3, 0, 1, omnictl_cmd_revoke },
+    { "unrevoke", 2, 2, 0, 1, omnictl_cmd_unrevoke },
+    { "revocations", 0, 0, OMNICTL_OPT_KIND, 1, omnictl_cmd_revocations },
+    { "export", 0, 1, 0, 1, omnictl_cmd_export },
+    { "import", 1, 1, 0, 1, omnictl_cmd_import },
+
+    /* validate and check (with --file) do without a store */
+    { "policy validate", 1, 1, 0, 0, omnictl_cmd_policy_validate },
+    { "policy load", 1, 1, OMNICTL_OPT_NOTE, 1, omnictl_cmd_policy_load },
+    { "policy show", 0, 1, 0, 1, omnictl_cmd_policy_show },
+    { "policy revisions", 0, 0, OMNICTL_OPT_BEFORE|OMNICTL_OPT_LIMIT, 1,
+      omnictl_cmd_policy_revisions },
+    { "policy rollback", 1, 1, 0, 1, omnictl_cmd_policy_rollback },
+    { "policy diff", 1, 2, 0, 1, omnictl_cmd_policy_diff },
+    { "policy check", 0, 0, OMNICTL_OPT_CHECK, 0, omnictl_cmd_policy_check },
+
+    { NULL, 0, 0, 0, 0, NULL }
+};
+
+
+static const omnictl_option_t  omnictl_options[] = {
+    { "--after", OMNICTL_OPT_AFTER, offsetof(omnictl_ctx_t, after), 0 },
+    { "--before", OMNICTL_OPT_BEFORE, offsetof(omnictl_ctx_t, before), 0 },
+    { "--limit", OMNICTL_OPT_LIMIT, offsetof(omnictl_ctx_t, limit), 0 },
+    { "--kind", OMNICTL_OPT_KIND, offsetof(omnictl_ctx_t, kind), 0 },
+    { "--note", OMNICTL_OPT_NOTE, offsetof(omnictl_ctx_t, note), 0 },
+    { "--roles", OMNICTL_OPT_ROLES, offsetof(omnictl_ctx_t, roles), 0 },
+    { "--action", OMNICTL_OPT_ACTION, offsetof(omnictl_ctx_t, action), 0 },
+    { "--channel", OMNICTL_OPT_CHANNEL, offsetof(omnictl_ctx_t, channel),
+      0 },
+    { "--tier", OMNICTL_OPT_TIER, offsetof(omnictl_ctx_t, tier), 0 },
+    { "--anonymous", OMNICTL_OPT_ANON, offsetof(omnictl_ctx_t, anonymous),
+      1 },
+    { "--session-age", OMNICTL_OPT_AGE,
+      offsetof(omnictl_ctx_t, session_age), 0 },
+    { "--file", OMNICTL_OPT_FILE, offsetof(omnictl_ctx_t, file), 0 },
+    { NULL, 0, 0, 0 }
 };
 
 
@@ -224,9 +310,24 @@ main(int argc, char **argv)
         return omnictl_usage_error("no command");
     }
 
-    cmd = omnictl_command(argv[i]);
-    if (cmd == NULL) {
-        return omnictl_usage_error("unknown command \"%s\"", argv[i]);
+    if (strcmp(argv[i], "policy") == 0) {
+        if (++i == argc) {
+            return omnictl_usage_error("policy needs a command: validate, "
+                                       "load, show, revisions, rollback, "
+                                       "diff or check");
+        }
+
+        cmd = omnictl_command("policy", argv[i]);
+        if (cmd == NULL) {
+            return omnictl_usage_error("unknown command \"policy %s\"",
+                                       argv[i]);
+        }
+
+    } else {
+        cmd = omnictl_command(NULL, argv[i]);
+        if (cmd == NULL) {
+            return omnictl_usage_error("unknown command \"%s\"", argv[i]);
+        }
     }
 
     memset(&ctx, 0, sizeof(ctx));
@@ -244,13 +345,18 @@ main(int argc, char **argv)
         dir = getenv("OMNI_STORE");
     }
 
-    if (dir == NULL || dir[0] == '\0') {
+    if (dir != NULL && dir[0] == '\0') {
+        dir = NULL;
+    }
+
+    if (dir == NULL && cmd->store) {
         return omnictl_usage_error("no store directory: give -d DIR or set "
                                    "OMNI_STORE");
     }
 
     ctx.dir = dir;
     ctx.now = (int64_t) time(NULL);
+    omnictl_actor(&ctx);
 
     rc = cmd->run(&ctx);
 
@@ -307,15 +413,31 @@ omnictl_usage(FILE *out)
 "                                         FILE (replaced) or stdout\n"
 "  import FILE                            write the records of an export\n"
 "                                         (FILE - is stdin)\n"
+"  policy validate FILE                   compile a policy file and say\n"
+"                                         \"ok\" or every error (no store)\n"
+"  policy load FILE [--note TEXT]         store FILE as the next policy\n"
+"                                         revision and make it current\n"
+"  policy show [N]                        the current policy or revision N\n"
+"  policy revisions [--before N] [--limit N]\n"
+"                                         a page of revisions, newest first\n"
+"  policy rollback N                      a new revision with N's policy\n"
+"  policy diff A [B]                      what changed from revision A to B\n"
+"                                         (default: the current one)\n"
+"  policy check --action ACTION --channel CHANNEL [--roles A,B]\n"
+"               [--tier T] [--anonymous] [--session-age SECONDS]\n"
+"               [--file FILE]             decide one request against FILE\n"
+"                                         or the store's policy: prints the\n"
+"                                         decision, the rule and the roles\n"
 "  help                                   this text (also -h, --help)\n"
 "\n"
 "Options take their value as the next argument or after \"=\"\n"
 "(--limit=10); \"--\" ends them.  DIR, the directory of the omni_store\n"
 "directive, defaults to $OMNI_STORE.  Safe while nginx runs; run it as\n"
-"nginx's worker user.  Answers are JSON on stdout.\n"
+"nginx's worker user.  Answers are JSON on stdout.  A policy FILE of -\n"
+"is stdin.\n"
 "\n"
-"Exit status: 0 done, 1 failed or not found (the message on stderr),\n"
-"2 usage error.\n");
+"Exit status: 0 done (policy check: allowed), 1 failed or not found\n"
+"(the message on stderr), 2 usage error, 3 policy check: denied.\n");
 
     return OMNICTL_EXIT_OK;
 }
@@ -340,18 +462,58 @@ omnictl_usage_error(const char *fmt, ...)
 }
 
 
+/* a command by its name, or by the name after group ("policy") */
+
 static const omnictl_command_t *
-omnictl_command(const char *name)
+omnictl_command(const char *group, const char *name)
 {
+    size_t                    len;
+    const char               *p;
     const omnictl_command_t  *cmd;
 
+    len = group ? strlen(group) : 0;
+
     for (cmd = omnictl_commands; cmd->name != NULL; cmd++) {
-        if (strcmp(cmd->name, name) == 0) {
+        p = cmd->name;
+
+        if (group != NULL) {
+            if (strncmp(p, group, len) != 0 || p[len] != ' ') {
+                continue;
+            }
+
+            p += len + 1;
+
+        } else if (strchr(p, ' ') != NULL) {
+            continue;
+        }
+
+        if (strcmp(p, name) == 0) {
             return cmd;
         }
     }
 
     return NULL;
+}
+
+
+/* who writes a policy revision: "omnictl:" and the user name */
+
+static void
+omnictl_actor(omnictl_ctx_t *ctx)
+{
+    uid_t           uid;
+    struct passwd  *pw;
+
+    uid = getuid();
+    pw = getpwuid(uid);
+
+    if (pw != NULL && pw->pw_name != NULL && pw->pw_name[0] != '\0') {
+        snprintf(ctx->actor, sizeof(ctx->actor), "omnictl:%s", pw->pw_name);
+
+    } else {
+        snprintf(ctx->actor, sizeof(ctx->actor), "omnictl:%lu",
+                 (unsigned long) uid);
+    }
 }
 
 
@@ -361,10 +523,10 @@ static int
 omnictl_args(omnictl_ctx_t *ctx, const omnictl_command_t *cmd, int argc,
     char **argv)
 {
-    int           i, options;
-    size_t        len;
-    unsigned      opt;
-    const char   *arg, *value, **slot;
+    int                      i, options;
+    size_t                   len;
+    const char              *arg, *value, **slot;
+    const omnictl_option_t  *opt;
 
     options = 1;
 
@@ -389,33 +551,33 @@ omnictl_args(omnictl_ctx_t *ctx, const omnictl_command_t *cmd, int argc,
         value = strchr(arg, '=');
         len = value ? (size_t) (value - arg) : strlen(arg);
 
-        if (len == 7 && strncmp(arg, "--after", len) == 0) {
-            opt = OMNICTL_OPT_AFTER;
-            slot = &ctx->after;
+        for (opt = omnictl_options; opt->name != NULL; opt++) {
+            if (strlen(opt->name) == len && strncmp(arg, opt->name, len) == 0)
+            {
+                break;
+            }
+        }
 
-        } else if (len == 8 && strncmp(arg, "--before", len) == 0) {
-            opt = OMNICTL_OPT_BEFORE;
-            slot = &ctx->before;
-
-        } else if (len == 7 && strncmp(arg, "--limit", len) == 0) {
-            opt = OMNICTL_OPT_LIMIT;
-            slot = &ctx->limit;
-
-        } else if (len == 6 && strncmp(arg, "--kind", len) == 0) {
-            opt = OMNICTL_OPT_KIND;
-            slot = &ctx->kind;
-
-        } else {
+        if (opt->name == NULL) {
             return omnictl_usage_error("unknown option \"%.*s\"", (int) len,
                                        arg);
         }
 
-        if (!(cmd->opts & opt)) {
+        if (!(cmd->opts & opt->bit)) {
             return omnictl_usage_error("%s takes no option \"%.*s\"",
                                        cmd->name, (int) len, arg);
         }
 
-        if (value != NULL) {
+        slot = (const char **) ((char *) ctx + opt->offset);
+
+        if (opt->flag) {
+            if (value != NULL) {
+                return omnictl_usage_error("%s takes no value", opt->name);
+            }
+
+            value = arg;
+
+        } else if (value != NULL) {
             value++;
 
         } else if (i + 1 < argc) {
@@ -452,6 +614,11 @@ omnictl_open(omnictl_ctx_t *ctx)
 
     if (ctx->st != NULL) {
         return OMNICTL_EXIT_OK;
+    }
+
+    if (ctx->dir == NULL) {
+        return omnictl_usage_error("no store directory: give -d DIR or set "
+                                   "OMNI_STORE");
     }
 
     ctx->st = omni_store_open(ctx->dir, OMNICTL_MAP_MAX, OMNI_STORE_SYNC_FULL,
@@ -630,14 +797,51 @@ static int
 omnictl_request(omnictl_ctx_t *ctx, const char *method, omnictl_str_t *path,
     omnictl_str_t *query, json_t *body, json_t **answer)
 {
+    int    rc;
+    char  *text;
+
+    text = NULL;
+
+    if (body != NULL) {
+        text = json_dumps(body, JSON_COMPACT);
+        if (text == NULL) {
+            fprintf(stderr, "omnictl: out of memory\n");
+            free(path->data);
+
+            if (query != NULL) {
+                free(query->data);
+            }
+
+            return OMNICTL_EXIT_FAIL;
+        }
+    }
+
+    rc = omnictl_request_raw(ctx, method, path, query, text,
+                             text ? strlen(text) : 0, answer);
+    free(text);
+
+    return rc;
+}
+
+
+/*
+ * The same with the body as text (NULL: none), as a policy file is sent:
+ * byte for byte.  An answer with "errors" (policy_invalid) has each of
+ * them printed after its message.
+ */
+
+static int
+omnictl_request_raw(omnictl_ctx_t *ctx, const char *method,
+    omnictl_str_t *path, omnictl_str_t *query, const char *body,
+    size_t body_len, json_t **answer)
+{
     int                    rc;
-    char                  *text;
-    json_t                *json, *code, *message;
+    size_t                 i;
+    json_t                *json, *code, *message, *errors, *e;
     json_error_t           jerr;
     omni_admin_result_t    res;
     omni_admin_request_t   req;
 
-    text = NULL;
     json = NULL;
     memset(&res, 0, sizeof(res));
 
@@ -653,23 +857,16 @@ omnictl_request(omnictl_ctx_t *ctx, const char *method, omnictl_str_t *path,
         goto done;
     }
 
-    if (body != NULL) {
-        text = json_dumps(body, JSON_COMPACT);
-        if (text == NULL) {
-            fprintf(stderr, "omnictl: out of memory\n");
-            goto done;
-        }
-    }
-
     memset(&req, 0, sizeof(req));
     req.method = method;
     req.path = path->data;
     req.path_len = path->len;
     req.query = (query && query->len) ? query->data : NULL;
     req.query_len = (query && query->len) ? query->len : 0;
-    req.body = text;
-    req.body_len = text ? strlen(text) : 0;
+    req.body = body;
+    req.body_len = body_len;
     req.now = ctx->now;
+    req.actor = ctx->actor;
 
     if (omni_admin_handle(ctx->st, &req, &res) != 0 || res.body == NULL) {
         fprintf(stderr, "omnictl: out of memory\n");
@@ -701,6 +898,14 @@ omnictl_request(omnictl_ctx_t *ctx, const char *method, omnictl_str_t *path,
         fprintf(stderr, "omnictl: %s (%s)\n", json_string_value(message),
                 json_string_value(code));
 
+        errors = json_object_get(json, "errors");
+
+        json_array_foreach(errors, i, e) {
+            if (json_is_string(e)) {
+                fprintf(stderr, "  %s\n", json_string_value(e));
+            }
+        }
+
     } else {
         fprintf(stderr, "omnictl: status %u: %.*s\n", res.status,
                 (int) res.body_len, res.body);
@@ -709,7 +914,6 @@ omnictl_request(omnictl_ctx_t *ctx, const char *method, omnictl_str_t *path,
 done:
 
     json_decref(json);
-    free(text);
     free(path->data);
 
     if (query != NULL) {
@@ -1188,6 +1392,448 @@ omnictl_rfc3339(const char *s, int64_t *t)
 }
 
 
+/* policy */
+
+static int
+omnictl_cmd_policy_validate(omnictl_ctx_t *ctx)
+{
+    int             rc;
+    char           *json;
+    size_t          len;
+    const char     *name;
+    omni_policy_t  *p;
+
+    name = ctx->argv[0];
+
+    rc = omnictl_policy_read(name, &json, &len);
+    if (rc != OMNICTL_EXIT_OK) {
+        return rc;
+    }
+
+    p = omnictl_policy_compile(name, json, len);
+    free(json);
+
+    if (p == NULL) {
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    rc = OMNICTL_EXIT_OK;
+
+    if (printf("%s: ok (%zu roles, %zu rules)\n", name, omni_policy_roles(p),
+               omni_policy_rules(p))
+        < 0)
+    {
+        fprintf(stderr, "omnictl: writing the output: %s\n",
+                strerror(errno));
+        rc = OMNICTL_EXIT_FAIL;
+    }
+
+    omni_policy_free(p);
+
+    return rc;
+}
+
+
+/* the file as it is, so that the store keeps the author's text */
+
+static int
+omnictl_cmd_policy_load(omnictl_ctx_t *ctx)
+{
+    int             rc;
+    char           *json;
+    size_t          len;
+    json_t         *answer;
+    omnictl_str_t   path = { NULL, 0, 0, 0 };
+    omnictl_str_t   query = { NULL, 0, 0, 0 };
+
+    rc = omnictl_policy_read(ctx->argv[0], &json, &len);
+    if (rc != OMNICTL_EXIT_OK) {
+        return rc;
+    }
+
+    omnictl_path(&path, "policy", NULL);
+    omnictl_param(&query, "note", ctx->note);
+
+    answer = NULL;
+
+    rc = omnictl_request_raw(ctx, "PUT", &path, &query, json, len, &answer);
+    free(json);
+
+    if (rc == OMNICTL_EXIT_OK) {
+        rc = omnictl_print(answer);
+    }
+
+    json_decref(answer);
+
+    return rc;
+}
+
+
+static int
+omnictl_cmd_policy_show(omnictl_ctx_t *ctx)
+{
+    omnictl_str_t  path = { NULL, 0, 0, 0 };
+
+    if (ctx->argc == 0) {
+        omnictl_path(&path, "policy", NULL);
+
+    } else if (omnictl_number("revision", ctx->argv[0]) != 0) {
+        return OMNICTL_EXIT_USAGE;
+
+    } else {
+        omnictl_path(&path, "policy", "revisions", ctx->argv[0], NULL);
+    }
+
+    return omnictl_call(ctx, "GET", &path, NULL, NULL);
+}
+
+
+static int
+omnictl_cmd_policy_revisions(omnictl_ctx_t *ctx)
+{
+    omnictl_str_t  path = { NULL, 0, 0, 0 };
+    omnictl_str_t  query = { NULL, 0, 0, 0 };
+
+    if (ctx->before != NULL && omnictl_number("--before", ctx->before) != 0)
+    {
+        return OMNICTL_EXIT_USAGE;
+    }
+
+    omnictl_path(&path, "policy", "revisions", NULL);
+    omnictl_param(&query, "before", ctx->before);
+    omnictl_param(&query, "limit", ctx->limit);
+
+    return omnictl_call(ctx, "GET", &path, &query, NULL);
+}
+
+
+static int
+omnictl_cmd_policy_rollback(omnictl_ctx_t *ctx)
+{
+    json_t         *body;
+    omnictl_str_t   path = { NULL, 0, 0, 0 };
+
+    if (omnictl_number("revision", ctx->argv[0]) != 0) {
+        return OMNICTL_EXIT_USAGE;
+    }
+
+    body = json_pack("{s:I}", "revision",
+                     (json_int_t) strtoll(ctx->argv[0], NULL, 10));
+    if (body == NULL) {
+        fprintf(stderr, "omnictl: out of memory\n");
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    omnictl_path(&path, "policy", "rollback", NULL);
+
+    return omnictl_call(ctx, "POST", &path, NULL, body);
+}
+
+
+static int
+omnictl_cmd_policy_diff(omnictl_ctx_t *ctx)
+{
+    int            i;
+    omnictl_str_t  path = { NULL, 0, 0, 0 };
+    omnictl_str_t  query = { NULL, 0, 0, 0 };
+
+    for (i = 0; i < ctx->argc; i++) {
+        if (omnictl_number("revision", ctx->argv[i]) != 0) {
+            return OMNICTL_EXIT_USAGE;
+        }
+    }
+
+    omnictl_path(&path, "policy", "diff", NULL);
+    omnictl_param(&query, "from", ctx->argv[0]);
+    omnictl_param(&query, "to", ctx->argc == 2 ? ctx->argv[1] : NULL);
+
+    return omnictl_call(ctx, "GET", &path, &query, NULL);
+}
+
+
+/*
+ * One decision, explained, against --file or the store's current policy:
+ * "allow  rule agent-orders  via vip_desk > agent" and exit 0, or
+ * "deny  rule ..." and exit 3.
+ */
+
+static int
+omnictl_cmd_policy_check(omnictl_ctx_t *ctx)
+{
+    int                     rc, n;
+    char                   *json, *list, *p, err[OMNI_STORE_ERRLEN];
+    char                    how[OMNI_POLICY_PATH_MAX];
+    size_t                  len, nroles;
+    const char             *roles[OMNICTL_ROLES_MAX], *name;
+    omni_policy_t          *policy;
+    omni_policy_request_t   req;
+    omni_policy_decision_t  d;
+
+    if (ctx->action == NULL || ctx->channel == NULL) {
+        return omnictl_usage_error("policy check needs --action and "
+                                   "--channel");
+    }
+
+    memset(&req, 0, sizeof(req));
+    req.action = ctx->action;
+    req.channel = ctx->channel;
+    req.tier = ctx->tier;
+    req.anonymous = (ctx->anonymous != NULL);
+
+    if (ctx->session_age != NULL) {
+        if (omnictl_number("--session-age", ctx->session_age) != 0) {
+            return OMNICTL_EXIT_USAGE;
+        }
+
+        req.has_session = 1;
+        req.session_age = (int64_t) strtoll(ctx->session_age, NULL, 10);
+    }
+
+    /* "a,b": empty names between commas are skipped */
+    list = strdup(ctx->roles ? ctx->roles : "");
+    if (list == NULL) {
+        fprintf(stderr, "omnictl: out of memory\n");
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    nroles = 0;
+
+    for (p = strtok(list, ","); p != NULL; p = strtok(NULL, ",")) {
+        if (nroles == OMNICTL_ROLES_MAX) {
+            free(list);
+            return omnictl_usage_error("--roles names more than %d roles",
+                                       OMNICTL_ROLES_MAX);
+        }
+
+        roles[nroles++] = p;
+    }
+
+    req.roles = roles;
+    req.nroles = nroles;
+
+    if (ctx->file != NULL) {
+        name = ctx->file;
+        rc = omnictl_policy_read(name, &json, &len);
+
+    } else {
+        name = "the store's policy";
+        rc = omnictl_open(ctx);
+
+        if (rc == OMNICTL_EXIT_OK
+            && omni_store_policy_get(ctx->st, 0, &json, &len, NULL, err)
+               != OMNI_STORE_OK)
+        {
+            fprintf(stderr, "omnictl: %s\n", err);
+            rc = OMNICTL_EXIT_FAIL;
+        }
+    }
+
+    if (rc != OMNICTL_EXIT_OK) {
+        free(list);
+        return rc;
+    }
+
+    policy = omnictl_policy_compile(name, json, len);
+    free(json);
+
+    if (policy == NULL) {
+        free(list);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    how[0] = '\0';
+    omni_policy_explain(policy, &req, &d, how, sizeof(how));
+
+    if (strcmp(d.rule, "default") == 0) {
+        n = printf("%s  rule default (no rule matched)\n",
+                   d.allow ? "allow" : "deny");
+
+    } else if (how[0] != '\0') {
+        n = printf("%s  rule %s  via %s\n", d.allow ? "allow" : "deny",
+                   d.rule, how);
+
+    } else {
+        n = printf("%s  rule %s\n", d.allow ? "allow" : "deny", d.rule);
+    }
+
+    rc = d.allow ? OMNICTL_EXIT_OK : OMNICTL_EXIT_DENY;
+
+    if (n < 0) {
+        fprintf(stderr, "omnictl: writing the output: %s\n",
+                strerror(errno));
+        rc = OMNICTL_EXIT_FAIL;
+    }
+
+    omni_policy_free(policy);
+    free(list);
+
+    return rc;
+}
+
+
+/* a policy file (- is stdin) of at most OMNI_POLICY_SIZE_MAX bytes */
+
+static int
+omnictl_policy_read(const char *file, char **json, size_t *len)
+{
+    FILE    *in;
+    char    *buf, *p;
+    size_t   n, cap, size;
+
+    *json = NULL;
+    *len = 0;
+
+    if (strcmp(file, "-") == 0) {
+        in = stdin;
+
+    } else {
+        in = fopen(file, "r");
+        if (in == NULL) {
+            fprintf(stderr, "omnictl: \"%s\": %s\n", file, strerror(errno));
+            return OMNICTL_EXIT_FAIL;
+        }
+    }
+
+    buf = NULL;
+    size = 0;
+    cap = 0;
+
+    for ( ;; ) {
+        if (size == cap) {
+            cap = cap ? cap * 2 : 65536;
+
+            /* one byte past the maximum tells a file too large */
+            if (cap > (size_t) OMNI_POLICY_SIZE_MAX + 1) {
+                cap = (size_t) OMNI_POLICY_SIZE_MAX + 1;
+            }
+
+            p = realloc(buf, cap + 1);
+            if (p == NULL) {
+                fprintf(stderr, "omnictl: out of memory\n");
+                goto failed;
+            }
+
+            buf = p;
+        }
+
+        n = fread(buf + size, 1, cap - size, in);
+        size += n;
+
+        if (n == 0 || size > (size_t) OMNI_POLICY_SIZE_MAX) {
+            break;
+        }
+    }
+
+    if (ferror(in)) {
+        fprintf(stderr, "omnictl: reading \"%s\": %s\n", file,
+                strerror(errno));
+        goto failed;
+    }
+
+    if (size > (size_t) OMNI_POLICY_SIZE_MAX) {
+        fprintf(stderr, "omnictl: \"%s\" is larger than %d bytes, the most "
+                "a policy may have\n", file, OMNI_POLICY_SIZE_MAX);
+        goto failed;
+    }
+
+    if (in != stdin) {
+        fclose(in);
+    }
+
+    buf[size] = '\0';
+    *json = buf;
+    *len = size;
+
+    return OMNICTL_EXIT_OK;
+
+failed:
+
+    if (in != stdin) {
+        fclose(in);
+    }
+
+    free(buf);
+
+    return OMNICTL_EXIT_FAIL;
+}
+
+
+/* NULL when it does not compile, its errors printed under its name */
+
+static omni_policy_t *
+omnictl_policy_compile(const char *name, const char *json, size_t len)
+{
+    int             end;
+    char           *errors;
+    size_t          n, more;
+    const char     *p, *nl;
+    omni_policy_t  *policy;
+
+    errors = NULL;
+
+    policy = omni_policy_compile(json, len, &errors);
+    if (policy != NULL) {
+        free(errors);
+        return policy;
+    }
+
+    if (errors == NULL) {
+        fprintf(stderr, "omnictl: out of memory\n");
+        return NULL;
+    }
+
+    /* as the admin API counts them: see omni_admin_policy_invalid() */
+    n = 0;
+
+    for (p = errors; *p != '\0'; p = nl + 1) {
+        nl = strchr(p, '\n');
+        end = 0;
+
+        if (sscanf(p, "%zu more errors not listed%n", &more, &end) == 1
+            && end > 0 && (p[end] == '\n' || p[end] == '\0'))
+        {
+            n += more;
+
+        } else if (*p != '\n') {
+            n++;
+        }
+
+        if (nl == NULL) {
+            break;
+        }
+    }
+
+    fprintf(stderr, "omnictl: %s: %zu error%s\n", name, n,
+            n == 1 ? "" : "s");
+    omnictl_errors(errors);
+    free(errors);
+
+    return NULL;
+}
+
+
+/* one error a line, indented, as the admin API's "errors" are printed */
+
+static void
+omnictl_errors(const char *errors)
+{
+    const char  *p, *nl;
+
+    for (p = errors; *p != '\0'; p = nl + 1) {
+        nl = strchr(p, '\n');
+
+        if (nl == NULL) {
+            fprintf(stderr, "  %s\n", p);
+            break;
+        }
+
+        if (nl > p) {
+            fprintf(stderr, "  %.*s\n", (int) (nl - p), p);
+        }
+    }
+}
+
+
 /* export: a header line, then one line per record, meta first */
 
 static int
@@ -1481,13 +2127,15 @@ omnictl_cmd_import(omnictl_ctx_t *ctx)
     }
 
     records = im->n;
-    rc = OMNICTL_EXIT_FAIL;
 
     /* the writes */
 
-    if (omnictl_open(ctx) != OMNICTL_EXIT_OK) {
+    rc = omnictl_open(ctx);
+    if (rc != OMNICTL_EXIT_OK) {
         goto done;
     }
+
+    rc = OMNICTL_EXIT_FAIL;
 
     if (omni_store_stats(ctx->st, &stats, err) != OMNI_STORE_OK) {
         fprintf(stderr, "omnictl: %s\n", err);

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Self-test of the contract schemas, their examples and tools/validate-json.
+# Self-test of the contract and policy schemas, their examples and
+# tools/validate-json.
 #
 #   t/schema/run.sh            (from anywhere; runs from the repository root)
 #
@@ -8,6 +9,11 @@
 #   and all its errors must name one JSON path: a fixture breaks one rule;
 # - the JSON examples of docs/contract.md marked "<!-- example: contract -->"
 #   or "<!-- example: reply -->" must validate;
+# - every t/fixtures/policies/valid/*.json and conf/policy.json must validate
+#   against schema/policy.schema.json, every .../invalid/*.json must be
+#   rejected the same way; so must the examples of docs/policy.md marked
+#   "<!-- example: policy -->" (t/unit/test_policy.c runs the same files
+#   through the policy compiler, which must agree);
 # - a few checks of the validator's own behaviour (stdin, exit codes).
 # Last line: "N passed, M failed"; exit status 1 when M > 0.
 
@@ -17,6 +23,7 @@ cd "$(dirname "$0")/../.." || exit 2
 V=tools/validate-json
 CONTRACT=schema/contract.schema.json
 REPLY=schema/reply.schema.json
+POLICY=schema/policy.schema.json
 passed=0
 failed=0
 tmp=$(mktemp -d) || exit 2
@@ -92,6 +99,8 @@ check_set "$CONTRACT" valid   t/fixtures/contracts/valid/*.json
 check_set "$CONTRACT" invalid t/fixtures/contracts/invalid/*.json
 check_set "$REPLY"    valid   t/fixtures/replies/valid/*.json
 check_set "$REPLY"    invalid t/fixtures/replies/invalid/*.json
+check_set "$POLICY"   valid   t/fixtures/policies/valid/*.json conf/policy.json
+check_set "$POLICY"   invalid t/fixtures/policies/invalid/*.json
 
 # Examples in docs/contract.md: a marker line, then a ```json fence.
 awk -v out="$tmp" '
@@ -103,6 +112,16 @@ awk -v out="$tmp" '
 ' docs/contract.md || not_ok "extract examples from docs/contract.md"
 check_set "$CONTRACT" valid "$tmp"/doc-contract-*.json
 check_set "$REPLY"    valid "$tmp"/doc-reply-*.json
+
+# Examples in docs/policy.md, marked the same way.
+awk -v out="$tmp" '
+    /^<!-- example: policy -->$/ { kind = "policy"; next }
+    kind != "" && !infence && /^```json$/ { infence = 1; n++; f = sprintf("%s/doc-%s-%02d.json", out, kind, n); next }
+    infence && /^```$/ { infence = 0; kind = ""; close(f); next }
+    infence { print > f; next }
+    { kind = "" }
+' docs/policy.md || not_ok "extract examples from docs/policy.md"
+check_set "$POLICY"   valid "$tmp"/doc-policy-*.json
 
 # The validator itself.
 expect_tool() {   # NAME WANT_RC WANT_OUTPUT_REGEX STDIN ARGS...

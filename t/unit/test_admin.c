@@ -1585,8 +1585,13 @@ test_policy_refused(void **state)
         assert_true(json_string_length(json_array_get(errors, i)) > 0);
     }
 
-    assert_non_null(strstr(ctx->res.body, "maybe"));
-    assert_non_null(strstr(ctx->res.body, "nobody"));
+    assert_string_equal(json_string_value(json_array_get(errors, 0)),
+                        "roles.a.rules[0].effect must be \"allow\" or "
+                        "\"deny\"");
+    assert_non_null(strstr(json_string_value(json_array_get(errors, 1)),
+                           "nobody"));
+    assert_non_null(strstr(json_string_value(json_array_get(errors, 2)),
+                           "\"x\""));
 
     test_send(ctx, "PUT", "/policy", TEST_POLICY_CYCLE);
     assert_int_equal(ctx->res.status, 422);

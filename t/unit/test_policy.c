@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
+
 #include "omni_policy.h"
 
 
@@ -1686,7 +1688,14 @@ test_scopes_refused(void **state)
     assert_string_equal(test_scope(p, "a",
         "{'data': {'card': '6222020202020202'}, 'data': {}}"), "!");
 
-    /* not parsed at all when no scope applies */
+    /* an integer past 64 bits: every number is read as a double */
+    assert_string_equal(test_scope(p, "a",
+        "{'n': 123456789012345678901234, 'm': 7,"
+        " 'data': {'card': '6222020202020202'}}"),
+        "{'n':1.2345678901234569e23,'m':7.0,"
+        "'data':{'card':'************0202'}}");
+
+        /* not parsed at all when no scope applies */
     assert_string_equal(test_scope(p, "c", "not json"), "=");
 
     len = 1;
@@ -1837,6 +1846,135 @@ test_diff_output(void **state)
 }
 
 
+/* a whole file, NULL when it cannot be read */
+static char *
+test_read(const char *path, size_t *len)
+{
+    char  *text;
+    long   size;
+    FILE  *f;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    size = ftell(f);
+    assert_true(size >= 0);
+    rewind(f);
+
+    text = malloc(size + 1);
+    assert_non_null(text);
+    assert_int_equal(fread(text, 1, size, f), (size_t) size);
+    fclose(f);
+
+    text[size] = '\0';
+    *len = (size_t) size;
+
+    return text;
+}
+
+
+/* every fixture of dir compiles (valid) or fails (not valid); the count */
+static size_t
+test_fixture_dir(const char *dir, int valid)
+{
+    char            *json, *errors;
+    char             path[512];
+    size_t           len, n;
+    DIR             *d;
+    struct dirent   *e;
+    omni_policy_t   *p;
+
+    d = opendir(dir);
+    if (d == NULL) {
+        return 0;
+    }
+
+    n = 0;
+
+    while ((e = readdir(d)) != NULL) {
+        len = strlen(e->d_name);
+
+        if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0) {
+            continue;
+        }
+
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        json = test_read(path, &len);
+        assert_non_null(json);
+
+        p = omni_policy_compile(json, len, &errors);
+
+        if ((p != NULL) != valid) {
+            print_error("%s: %s\n", path,
+                        p != NULL ? "compiles" : errors);
+        }
+
+        assert_true((p != NULL) == valid);
+        assert_true((errors == NULL) == valid);
+
+        omni_policy_free(p);
+        free(errors);
+        free(json);
+        n++;
+    }
+
+    closedir(d);
+
+    return n;
+}
+
+
+/*
+ * The schema's fixtures (t/schema/run.sh checks them against
+ * schema/policy.schema.json) and the examples of docs/policy.md: the
+ * compiler must agree with the schema on every one.
+ */
+static void
+test_fixtures(void **state)
+{
+    char            *doc, *p, *start, *end, *errors;
+    size_t           len, n;
+    omni_policy_t   *policy;
+
+    static const char  marker[] = "<!-- example: policy -->\n```json\n";
+
+    (void) state;
+
+    if (test_fixture_dir("t/fixtures/policies/valid", 1) == 0) {
+        skip();
+    }
+
+    assert_true(test_fixture_dir("t/fixtures/policies/invalid", 0) > 0);
+
+    doc = test_read("docs/policy.md", &len);
+    assert_non_null(doc);
+
+    n = 0;
+
+    for (p = strstr(doc, marker); p != NULL; p = strstr(end, marker)) {
+        start = p + sizeof(marker) - 1;
+        end = strstr(start, "\n```\n");
+        assert_non_null(end);
+
+        policy = omni_policy_compile(start, end + 1 - start, &errors);
+
+        if (policy == NULL) {
+            print_error("docs/policy.md example %zu:\n%s\n", n + 1, errors);
+        }
+
+        assert_non_null(policy);
+        omni_policy_free(policy);
+        n++;
+    }
+
+    assert_true(n > 0);
+    free(doc);
+}
+
+
 /* the example policy shipped in conf/ compiles and says what docs say */
 
 static void
@@ -1937,6 +2075,7 @@ main(void)
         cmocka_unit_test(test_explain_paths),
         cmocka_unit_test(test_diff_output),
         cmocka_unit_test(test_conf_policy),
+        cmocka_unit_test(test_fixtures),
     };
 
     return cmocka_run_group_tests_name("omni_policy", tests, NULL, NULL);
