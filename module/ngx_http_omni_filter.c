@@ -174,14 +174,28 @@ ngx_http_omni_render_reply(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
                                : 0;
 
         /* what the caller's role may not see never reaches the renderer */
-        if (ngx_http_omni_policy_scopes(r, ctx, &reply) != NGX_OK) {
+        rc = ngx_http_omni_policy_scopes(r, ctx, &reply);
+
+        if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
 
-        lrc = omni_lua_render(omcf->vm, (const char *) olcf->channel.data,
-                              ctx->lua_ref, r->headers_out.status,
-                              ngx_http_omni_request_id(r, ctx),
-                              &reply, &res);
+        if (rc == NGX_DECLINED) {
+            lrc = omni_lua_render_error(omcf->vm,
+                                        (const char *) olcf->channel.data,
+                                        ctx->lua_ref, NGX_HTTP_BAD_GATEWAY,
+                                        "upstream_reply_invalid",
+                                        "the service sent an invalid reply",
+                                        ngx_http_omni_request_id(r, ctx),
+                                        &res);
+
+        } else {
+            lrc = omni_lua_render(omcf->vm,
+                                  (const char *) olcf->channel.data,
+                                  ctx->lua_ref, r->headers_out.status,
+                                  ngx_http_omni_request_id(r, ctx),
+                                  &reply, &res);
+        }
     }
 
     if (lrc != OMNI_LUA_OK) {

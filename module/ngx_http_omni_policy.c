@@ -278,7 +278,10 @@ ngx_http_omni_json_str(u_char *p, u_char *last, const char *s, size_t len)
 }
 
 
-/* Reply filter: the caller's scopes remove or mask fields of the reply. */
+/*
+ * Reply filter: the caller's scopes remove or mask fields of the reply.
+ * NGX_DECLINED: the reply cannot be scoped and must not be sent.
+ */
 
 ngx_int_t
 ngx_http_omni_policy_scopes(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
@@ -302,8 +305,11 @@ ngx_http_omni_policy_scopes(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
                                  &out, &len)
         != 0)
     {
-        /* not a JSON object: the renderer refuses it as it is */
-        return NGX_OK;
+        /* unscopable (not an object, a duplicate key): never sent as is */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "omni: the reply cannot be scoped for the caller's "
+                      "roles and is not sent");
+        return NGX_DECLINED;
     }
 
     if (out == NULL) {

@@ -16,13 +16,19 @@
  *
  * Two open-addressing tables (power-of-two sizes, at most half full; a slot
  * holds an index plus one, 0 is empty) map role names to roles and
- * (role, kind, key) to keys.  Compiling validates the whole JSON first and
- * builds the tables only when no error was found; a decision then hashes
- * the action and its dotted prefixes once and probes the table for each
- * role of the caller's closure: no parsing, no allocation, no scan over
- * rules that cannot match.
+ * (role, kind, key) to keys.  Compiling validates the whole JSON, and
+ * builds closures and the action index only when no error was found; a
+ * decision then hashes the action and its dotted prefixes once and, for
+ * each role of the caller's closure, tests the role's filter and probes
+ * the table only for keys it may have: no parsing, no allocation, no scan
+ * over rules that cannot match.
  */
 
+
+/* memmem(): glibc's is vectorised; nginx's own build defines it too */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -337,6 +343,10 @@ static int omni_policy_target(omni_papply_t *a, size_t depth,
     int64_t index, omni_pstate_t *next, size_t *m, uint64_t *cov,
     uint32_t *keep);
 static json_t *omni_policy_mask(const json_t *v, uint32_t keep);
+static int omni_policy_unreached(const omni_policy_t *p,
+    const uint32_t *roles, size_t nroles, const char *reply, size_t len);
+static int omni_policy_has_key(const char *text, size_t len,
+    const char *key, size_t klen);
 
 static json_t *omni_policy_diff_rules(json_t *roles);
 static int omni_policy_diff_names(json_t *from, json_t *to, json_t *out);
@@ -381,7 +391,7 @@ omni_policy_compile(const char *json, size_t len, char **errors)
         *errors = NULL;
     }
 
-    /* the error list is too large for a worker's stack: on the heap */
+    /* the build state, with its list of errors */
     b = calloc(1, sizeof(omni_pbuild_t));
     if (b == NULL) {
         return NULL;
@@ -1447,7 +1457,10 @@ omni_policy_link(omni_pbuild_t *b)
                                                    + p->roles[i].name)),
                             0, 0);
 
-        /* JSON refuses duplicate keys: every name is new */
+        /*
+         * JSON refuses duplicate keys: every name is new.  The table is at
+         * most half full: an empty slot ends every probe.
+         */
         for (slot = h & p->role_mask; p->role_slots[slot] != 0;
              slot = (slot + 1) & p->role_mask)
         {
@@ -1540,6 +1553,7 @@ omni_policy_rule_ids(omni_pbuild_t *b)
         h = omni_policy_mix(omni_policy_fnv(OMNI_FNV_BASIS, id, strlen(id)),
                             0, 0);
 
+        /* at most half full: an empty slot ends the probe */
         for (slot = h & mask; slots[slot] != 0; slot = (slot + 1) & mask) {
             prev = &p->rules[slots[slot] - 1];
             other = p->strs + prev->id;
@@ -1802,6 +1816,7 @@ omni_policy_index(omni_pbuild_t *b)
         fnv = omni_policy_fnv(OMNI_FNV_BASIS, p->strs + pat->key, pat->len);
         h = omni_policy_mix(fnv, p->rules[pat->rule].role, pat->kind);
 
+        /* at most half full: an empty slot ends the probe */
         for (slot = h & p->key_mask; p->key_slots[slot] != 0;
              slot = (slot + 1) & p->key_mask)
         {
@@ -2084,6 +2099,11 @@ omni_policy_grow(omni_pbuild_t *b, void *items, size_t *cap, size_t n,
     }
 
     ncap = *cap ? *cap * 2 : 16;
+
+    if (ncap > SIZE_MAX / size) {
+        b->nomem = 1;
+        return NULL;
+    }
 
     grown = realloc(items, ncap * size);
     if (grown == NULL) {
@@ -2885,7 +2905,7 @@ omni_policy_apply_scopes(const omni_policy_t *p,
         n += p->roles[roles[i]].nscopes;
     }
 
-    if (n == 0) {
+    if (n == 0 || omni_policy_unreached(p, roles, nroles, reply, len)) {
         return 0;
     }
 
@@ -2956,6 +2976,75 @@ omni_policy_apply_scopes(const omni_policy_t *p,
     *out_len = strlen(*out);
 
     return 0;
+}
+
+
+/*
+ * Whether the reply cannot change, seen from its text alone: parsing and
+ * writing it back costs far more than looking.  Without a backslash in
+ * the text no key is written with escapes, so a member named K appears
+ * as "K": a scope one of whose named segments (not "*", not a number,
+ * which may be an index) is absent reaches nothing.  A role none of whose
+ * scopes reaches anything leaves every field as it is, for all the
+ * caller's roles.
+ */
+static int
+omni_policy_unreached(const omni_policy_t *p, const uint32_t *roles,
+    size_t nroles, const char *reply, size_t len)
+{
+    size_t               i, j, k;
+    const omni_pseg_t   *seg;
+    const omni_prole_t  *r;
+    const omni_pscope_t *sc;
+
+    if (memchr(reply, '\\', len) != NULL) {
+        return 0;
+    }
+
+    for (i = 0; i < nroles; i++) {
+        r = &p->roles[roles[i]];
+
+        for (j = 0; j < r->nscopes; j++) {
+            sc = &p->scopes[r->scopes + j];
+
+            for (k = 0; k < sc->nsegs; k++) {
+                seg = &p->segs[sc->segs + k];
+
+                if (!seg->any && seg->index < 0
+                    && !omni_policy_has_key(reply, len, p->strs + seg->str,
+                                            seg->len))
+                {
+                    break;
+                }
+            }
+
+            if (k == sc->nsegs) {
+                /* this scope may reach a field: so may the role */
+                break;
+            }
+        }
+
+        if (j == r->nscopes) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* whether "key" (with its quotes) is in the text */
+static int
+omni_policy_has_key(const char *text, size_t len, const char *key,
+    size_t klen)
+{
+    char  needle[OMNI_POLICY_SEGMENT_MAX + 2];
+
+    needle[0] = '"';
+    memcpy(needle + 1, key, klen);
+    needle[klen + 1] = '"';
+
+    return memmem(text, len, needle, klen + 2) != NULL;
 }
 
 
@@ -3359,6 +3448,14 @@ omni_policy_diff_names(json_t *from, json_t *to, json_t *out)
     removed = json_array();
     changed = json_array();
     failed = 0;
+
+    /* set_new() takes each array, even when it fails */
+    if (added == NULL || removed == NULL || changed == NULL) {
+        json_decref(added);
+        json_decref(removed);
+        json_decref(changed);
+        return 1;
+    }
 
     if (json_object_set_new(out, "added", added) != 0
         || json_object_set_new(out, "removed", removed) != 0

@@ -66,6 +66,9 @@ server {
     access_log off;
     location / {
         default_type application/json;
+        if (\$http_x_dup) {
+            return 200 '{"ok":true,"data":{"bank_card":"6222020202020202"},"data":{"bank_card":"6222020202020202"}}';
+        }
         return 200 '{"ok":true,"data":{"name":"Li Lei","bank_card":"6222020202020202","id_number":"110101199003071234"}}';
     }
 }
@@ -191,6 +194,12 @@ is($d->{bank_card}, '6222020202020202',
 
 $d = data_of(app('customer', 'order.query'));
 is($d->{bank_card}, '************0202', 'the app channel is masked the same way');
+
+$r = $t->request(path => '/web/orders/O-1',
+                 headers => [ bearer('u-agent', 'agent'), [ 'X-Dup' => 1 ] ]);
+is($r->{status}, 502, 'a reply that cannot be scoped (a duplicate key) is not sent');
+unlike($r->{body}, qr/6222/, '...nothing of it reaches the caller');
+like($t->error_log, qr/the reply cannot be scoped for the caller's roles/, '...logged');
 
 # --- the audit log ---
 

@@ -1670,6 +1670,46 @@ test_scopes_combined(void **state)
 }
 
 
+/* the text-only shortcut never skips a field a scope reaches */
+static void
+test_scopes_shortcut(void **state)
+{
+    omni_policy_t  *p;
+
+    (void) state;
+
+    p = test_compile(test_scoped);
+
+    /* a key written with an escape is still found */
+    assert_string_equal(test_scope(p, "a",
+        "{'data': {'c\\u0061rd': '6222020202020202'}}"),
+        "{'data':{'card':'************0202'}}");
+    assert_string_equal(test_scope(p, "a",
+        "{'d\\u0061ta': {'card': '6222020202020202', 'x': 'a\\nb'}}"),
+        "{'data':{'card':'************0202','x':'a\\nb'}}");
+
+    /* a number segment needs no key: it may be an index */
+    assert_string_equal(test_scope(p, "a",
+        "{'data': {'list': [1, 2]}}"), "{'data':{'list':[1]}}");
+
+    /* the name of a key inside a value is not a key: still correct */
+    assert_string_equal(test_scope(p, "a",
+        "{'data': {'note': 'card', 'x': 'id'}}"), "=");
+
+    /* one role's scopes reach nothing here: nothing changes */
+    assert_string_equal(test_scope(p, "a,b",
+        "{'data': {'id': 'x', 'orders': [{'address': 'y'}]}}"), "=");
+    assert_string_equal(test_scope(p, "a,d",
+        "{'data': {'id': 'x', 'orders': [{'address': 'y'}]}}"),
+        "{'data':{'orders':[{'address':'y'}]}}");
+
+    /* "*" alone reaches everything */
+    assert_string_equal(test_scope(p, NULL, "{'q': 1}"), "{}");
+
+    omni_policy_free(p);
+}
+
+
 static void
 test_scopes_refused(void **state)
 {
@@ -1682,9 +1722,11 @@ test_scopes_refused(void **state)
 
     p = test_compile(test_scoped);
 
-    assert_string_equal(test_scope(p, "a", "[1, 2]"), "!");
-    assert_string_equal(test_scope(p, "a", "'text'"), "!");
-    assert_string_equal(test_scope(p, "a", "{'data': "), "!");
+    /* refused when a scope could reach into it */
+    assert_string_equal(test_scope(p, "a", "[{'data': {'card': 'x'}}]"),
+                        "!");
+    assert_string_equal(test_scope(p, "a", "['data', 'card']"), "!");
+    assert_string_equal(test_scope(p, "a", "{'data': {'card': "), "!");
     assert_string_equal(test_scope(p, "a",
         "{'data': {'card': '6222020202020202'}, 'data': {}}"), "!");
 
@@ -1695,13 +1737,17 @@ test_scopes_refused(void **state)
         "{'n':1.2345678901234569e23,'m':7.0,"
         "'data':{'card':'************0202'}}");
 
-        /* not parsed at all when no scope applies */
+    /* not parsed at all when no scope applies, or none can reach */
     assert_string_equal(test_scope(p, "c", "not json"), "=");
+    assert_string_equal(test_scope(p, "a", "[1, 2]"), "=");
+    assert_string_equal(test_scope(p, "a", "{'data': "), "=");
+    assert_string_equal(test_scope(p, "a", "{'cards': {'card': 1}}"), "=");
 
+    /* an empty reply holds no field: unchanged, left to the renderer */
     len = 1;
     assert_int_equal(omni_policy_apply_scopes(p,
                          test_request(&t, "a", "web", "x.y"), "", 0, &out,
-                         &len), -1);
+                         &len), 0);
     assert_null(out);
     assert_int_equal(len, 0);
 
@@ -1805,7 +1851,8 @@ test_diff_output(void **state)
 
     diff = test_diff(
         "{'version': 1, 'roles': {"
-        " 'a': {'rules': [{'id': 'r1', 'effect': 'allow', 'actions': ['x.y']}]},"
+        " 'a': {'rules': ["
+        "  {'id': 'r1', 'effect': 'allow', 'actions': ['x.y']}]},"
         " 'b': {'rules': ["
         "  {'id': 'r2', 'effect': 'allow', 'actions': ['x.z']},"
         "  {'id': 'r3', 'effect': 'deny', 'actions': ['x.q']}]},"
@@ -1813,7 +1860,8 @@ test_diff_output(void **state)
         " 'e': {'rules': [{'id': 'r5', 'effect': 'allow', 'actions': ['p.q']}]}"
         "}}",
         "{'version': 1, 'anonymous_role': 'c', 'roles': {"
-        " 'a': {'rules': [{'effect': 'allow', 'actions': ['x.y'], 'id': 'r1'}]},"
+        " 'a': {'rules': ["
+        "  {'effect': 'allow', 'actions': ['x.y'], 'id': 'r1'}]},"
         " 'c': {'description': 'now described'},"
         " 'd': {'rules': ["
         "  {'id': 'r2', 'effect': 'allow', 'actions': ['x.z']},"
@@ -2071,6 +2119,7 @@ main(void)
         cmocka_unit_test(test_scopes_paths),
         cmocka_unit_test(test_scopes_mask),
         cmocka_unit_test(test_scopes_combined),
+        cmocka_unit_test(test_scopes_shortcut),
         cmocka_unit_test(test_scopes_refused),
         cmocka_unit_test(test_explain_paths),
         cmocka_unit_test(test_diff_output),
