@@ -3457,10 +3457,18 @@ omni_policy_diff_names(json_t *from, json_t *to, json_t *out)
         return 1;
     }
 
-    if (json_object_set_new(out, "added", added) != 0
-        || json_object_set_new(out, "removed", removed) != 0
-        || json_object_set_new(out, "changed", changed) != 0)
-    {
+    if (json_object_set_new(out, "added", added) != 0) {
+        json_decref(removed);
+        json_decref(changed);
+        return 1;
+    }
+
+    if (json_object_set_new(out, "removed", removed) != 0) {
+        json_decref(changed);
+        return 1;
+    }
+
+    if (json_object_set_new(out, "changed", changed) != 0) {
         return 1;
     }
 
