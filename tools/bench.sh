@@ -58,6 +58,7 @@ http {
     omni_plugins $root/plugins;
     omni_lua_library $root/lua;
     omni_store $prefix/store;
+    omni_policy_file $root/conf/policy.json;
 
     server {
         listen 127.0.0.1:$port;
@@ -93,7 +94,8 @@ http {
 
     }
 
-    # the web channel again, with customers, sessions and journeys
+    # the web channel again, with customers, sessions, journeys and the
+    # policy
     server {
         listen 127.0.0.1:$((port + 2));
         omni_jwt_secret keys/hs.key kid=hs;
@@ -104,6 +106,7 @@ http {
             omni_customers create;
             omni_session on;
             omni_journey on;
+            omni_policy on;
             proxy_set_header Connection "";
             proxy_method POST;
             proxy_set_header Content-Type application/json;
@@ -190,7 +193,7 @@ report "gateway RS256" "$(measure /gw "$rs")"
 report "gateway ES256" "$(measure /gw "$es")"
 report "gateway rejects (no token, 401)" "$(measure /gw "")"
 report "web channel (HS256 + plugin)" "$(measure /web/orders/ORD-42 "$hs")"
-report "web + customer, session, journey" \
+report "web + customer, session, journey, policy" \
     "$(measure /web/orders/ORD-42 "$hs" "$store_url")"
 
 echo

@@ -97,6 +97,13 @@ without a token (HTTP 200 with errcode, as mini-programs expect):
        -d '{"data":{"order_id":"ORD-42"}}'
   curl -i $url/miniprogram/order/query -d '{}'
 
+The policy (conf/policy.json) lets a customer query orders but not refund
+them: 403 permission_denied, rendered by the web plugin, and a line in
+$prefix/audit.log:
+
+  curl -i -X POST $url/web/orders/ORD-42/refund -H 'Authorization: Bearer $token' \
+       -H 'Content-Type: application/json' -d '{}'
+
 One customer across channels: after the web call above, the app resumes
 the same session (see "session" in the contract it shows), and the admin
 API tells who customer-42 is and what they did:
