@@ -263,6 +263,17 @@ is($by{3}{note}, 'rollback to 1', 'revision 3 says it is a rollback');
 $r = $t->request(path => '/admin/policy/diff?from=1&to=2', headers => [ $admin ]);
 like($r->{body}, qr/"changed":\["customer"\]/, 'the diff names the changed role');
 
+# --- "all": allows are audited too ---
+
+(my $http_all = $http) =~ s{omni_policy_audit %%PREFIX%%/audit.log;}
+                           {omni_policy_audit %%PREFIX%%/audit-all.log all;};
+$t->start($http_all, workers => 2);
+$r = web('customer', 'GET', '/web/orders/O-1');
+is($r->{status}, 200, 'with "all" an allowed request passes');
+my ($allow) = map { decode_json($_) } grep { length } split /\n/, $t->read_file('audit-all.log');
+is($allow->{decision}, 'allow', '...and is audited');
+is($allow->{rule}, 'cust-self', '...with its rule');
+
 # --- configuration errors ---
 
 $t->write_file('broken.json', '{"version":1,"roles":{"a":{"inherits":["a"]},"b":{"rules":[{"id":"x","effect":"maybe","actions":["*"]}]}}}');
