@@ -339,14 +339,14 @@ ngx_http_omni_policy_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_omni_main_conf_t *omcf = conf;
 
-    char          *errors;
-    ngx_str_t     *value;
-    ngx_file_t     file;
-    ngx_file_info_t  fi;
-    ssize_t        n;
-    size_t         size;
-    u_char        *buf;
-    omni_policy_t *p;
+    char                *errors;
+    size_t               size;
+    u_char              *buf;
+    ssize_t              n;
+    ngx_str_t           *value;
+    ngx_file_t           file;
+    omni_policy_t       *p;
+    ngx_file_info_t      fi;
     ngx_pool_cleanup_t  *cln;
 
     if (omcf->policy_file.len) {
