@@ -1098,6 +1098,16 @@ ngx_http_omni_store_needed(ngx_conf_t *cf, ngx_http_omni_loc_conf_t *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* on an unauthenticated channel, identities are the client's claims */
+    if (conf->customers == NGX_HTTP_OMNI_CUSTOMERS_CREATE
+        && conf->auth == NGX_HTTP_OMNI_AUTH_OFF)
+    {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"omni_customers create\" with \"omni_auth off\" "
+                           "lets clients link any identity they claim to a "
+                           "customer; \"omni_customers resolve\" only reads");
+    }
+
     if (conf->admin
         && (!conf->enable || !(conf->auth & NGX_HTTP_OMNI_AUTH_JWT)))
     {

@@ -297,6 +297,20 @@ my @bad = (
       qr/invalid value "maybe"/ ],
 );
 
+my ($warn_ok, $warn_out) = $t->test_config(<<"END");
+omni_plugins $repo/plugins;
+omni_lua_library $repo/lua;
+omni_store $store sync=none;
+server {
+    listen 127.0.0.1:%%PORT%%;
+    location /miniprogram/ { omni_channel miniprogram; omni_auth off; omni_customers create; }
+}
+END
+ok($warn_ok, 'omni_customers create on an unauthenticated channel is allowed')
+    or diag($warn_out);
+like($warn_out, qr/\[warn\] "omni_customers create" with "omni_auth off" lets clients link any identity/,
+     '...with a warning');
+
 for my $case (@bad) {
     my ($ok, $out) = $t->test_config($case->[0]);
     ok(!$ok, "nginx -t fails: $case->[0]");
