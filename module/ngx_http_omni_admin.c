@@ -16,8 +16,9 @@
  *   403 permission_denied: the token lacks the location's admin role
  *   404 unknown_route: the raw path does not start with the location name
  *       (a percent-encoded prefix, a URI rewritten into the location)
- *   413 body_too_large: a body over OMNI_ADMIN_BODY_MAX, or one that went
- *       to a temporary file (larger than client_body_buffer_size)
+ *   413 body_too_large: a body over OMNI_ADMIN_BODY_MAX (a policy: over
+ *       OMNI_STORE_POLICY_MAX), or one that went to a temporary file
+ *       (larger than client_body_buffer_size)
  *   500 store_error: no store in this worker, or out of memory
  */
 
@@ -45,6 +46,7 @@ static void ngx_http_omni_admin_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_omni_admin_process(ngx_http_request_t *r);
 static ngx_int_t ngx_http_omni_admin_body(ngx_http_request_t *r,
     ngx_str_t *body);
+static size_t ngx_http_omni_admin_body_max(ngx_http_request_t *r);
 static ngx_int_t ngx_http_omni_admin_path(ngx_http_request_t *r,
     ngx_str_t *path);
 static ngx_int_t ngx_http_omni_admin_answer(ngx_http_request_t *r,
@@ -190,11 +192,13 @@ ngx_http_omni_admin_handler(ngx_http_request_t *r)
         return ngx_http_omni_admin_forbidden(r, ctx, &olcf->admin_role);
     }
 
-    if (r->headers_in.content_length_n > OMNI_ADMIN_BODY_MAX) {
+    if (r->headers_in.content_length_n
+        > (off_t) ngx_http_omni_admin_body_max(r))
+    {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "omni admin: body_too_large: a body of %O bytes, "
-                      "%d at most", r->headers_in.content_length_n,
-                      OMNI_ADMIN_BODY_MAX);
+                      "%uz at most", r->headers_in.content_length_n,
+                      ngx_http_omni_admin_body_max(r));
 
         return ngx_http_omni_admin_refuse(r,
                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
@@ -338,8 +342,8 @@ ngx_http_omni_admin_process(ngx_http_request_t *r)
     case NGX_DECLINED:
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "omni admin: body_too_large: the body exceeds "
-                      "client_body_buffer_size or %d bytes",
-                      OMNI_ADMIN_BODY_MAX);
+                      "client_body_buffer_size or %uz bytes",
+                      ngx_http_omni_admin_body_max(r));
 
         return ngx_http_omni_admin_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                          "body_too_large",
@@ -451,7 +455,7 @@ ngx_http_omni_admin_body(ngx_http_request_t *r, ngx_str_t *body)
         len += cl->buf->last - cl->buf->pos;
     }
 
-    if (len > OMNI_ADMIN_BODY_MAX) {
+    if (len > ngx_http_omni_admin_body_max(r)) {
         return NGX_DECLINED;
     }
 
@@ -516,6 +520,26 @@ ngx_http_omni_admin_path(ngx_http_request_t *r, ngx_str_t *path)
     path->len = len - clcf->name.len + 1;
 
     return NGX_OK;
+}
+
+
+/*
+ * A whole policy may be larger than other bodies; it must still fit the
+ * location's client_body_buffer_size, as every body here.
+ */
+static size_t
+ngx_http_omni_admin_body_max(ngx_http_request_t *r)
+{
+    ngx_str_t  path;
+
+    if (ngx_http_omni_admin_path(r, &path) == NGX_OK
+        && path.len == sizeof("/policy") - 1
+        && ngx_strncmp(path.data, "/policy", path.len) == 0)
+    {
+        return OMNI_STORE_POLICY_MAX;
+    }
+
+    return OMNI_ADMIN_BODY_MAX;
 }
 
 

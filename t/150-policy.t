@@ -105,6 +105,7 @@ server {
     location /admin/ {
         omni_gateway on;
         omni_admin;
+        client_body_buffer_size 1m;
     }
 }
 END
@@ -262,6 +263,21 @@ like($by{1}{author}, qr/^file:.*policy\.json$/, 'revision 1 was seeded from the 
 is($by{3}{note}, 'rollback to 1', 'revision 3 says it is a rollback');
 $r = $t->request(path => '/admin/policy/diff?from=1&to=2', headers => [ $admin ]);
 like($r->{body}, qr/"changed":\["customer"\]/, 'the diff names the changed role');
+
+# a policy larger than other admin bodies (64k) goes through PUT too
+my $big = { %$policy, roles => { %{ $policy->{roles} } } };
+$big->{roles}{"filler-$_"} = { description => 'x' x 200 } for 1 .. 400;
+$r = $t->request(method => 'PUT', path => '/admin/policy',
+                 headers => [ $admin, [ 'Content-Type' => 'application/json' ] ],
+                 body => $json->encode($big));
+cmp_ok(length $json->encode($big), '>', 65536, 'a policy over 64k...');
+is($r->{status}, 201, '...is accepted by PUT /admin/policy') or diag($r->{body});
+$r = $t->request(method => 'PUT', path => '/admin/policy',
+                 headers => [ $admin, [ 'Content-Type' => 'application/json' ] ],
+                 body => $json->encode($policy));
+is($r->{status}, 201, 'and the smaller one again');
+
+
 
 # --- "all": allows are audited too ---
 
