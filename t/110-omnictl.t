@@ -718,4 +718,34 @@ my $records;
     ok(!-e "$tmp/no", '...and leaves nothing');
 }
 
+# audit: every change as a JSON line in $OMNI_AUDIT_LOG, reads not at all
+
+{
+    my $adir = fresh();
+    my $log = "$tmp/audit.log";
+    local $ENV{OMNI_AUDIT_LOG} = $log;
+
+    my ($rc, $out, $err) = run('-d', $adir, 'link', 'phone', '+100', 'c-audit');
+    is($rc, 0, 'audit: a change with OMNI_AUDIT_LOG set') or diag($err);
+    ($rc) = run('-d', $adir, 'resolve', 'phone', '+100');
+    is($rc, 0, 'audit: a read');
+    ($rc) = run('-d', $adir, 'revoke', 'jti', 'j-audit');
+    is($rc, 0, 'audit: another change');
+
+    my @lines = map { $json->decode($_) } grep { length } split /\n/, slurp($log);
+    is(scalar @lines, 2, 'audit: one line per change, none for the read');
+    is($lines[0]{change}, 'link identity phone:+100 to c-audit', 'audit: what changed');
+    like($lines[0]{actor}, qr/^omnictl:\S+$/, 'audit: who changed it');
+    like($lines[0]{time}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, 'audit: when');
+    is($lines[0]{store}, $adir, 'audit: in which store');
+    like($lines[1]{change}, qr/^revoke jti j-audit/, 'audit: the revocation');
+
+    $ENV{OMNI_AUDIT_LOG} = "$tmp/no/such/dir/audit.log";
+    ($rc, $out, $err) = run('-d', $adir, 'link', 'phone', '+200', 'c-audit');
+    is($rc, 1, 'audit: an audit log that cannot be opened fails the command');
+    like($err, qr/cannot open the audit log/, '...saying so');
+    ($rc) = run('-d', $adir, 'resolve', 'phone', '+200');
+    is($rc, 1, '...before anything changed');
+}
+
 done_testing();

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,6 +78,7 @@ typedef struct {
     omni_store_t  *st;                 /* opened on first use */
     int64_t        now;
     char           actor[OMNI_STORE_VALUE_MAX + 1];  /* "omnictl:USER" */
+    FILE          *audit;              /* $OMNI_AUDIT_LOG, or NULL */
     int            argc;               /* positional arguments */
     char          *argv[OMNICTL_ARGS_MAX];
     const char    *after;
@@ -138,6 +140,7 @@ static int omnictl_usage(FILE *out);
 static int omnictl_usage_error(const char *fmt, ...);
 static const omnictl_command_t *omnictl_command(const char *group,
     const char *name);
+static void omnictl_audit(omnictl_ctx_t *ctx, const char *change);
 static void omnictl_actor(omnictl_ctx_t *ctx);
 static int omnictl_args(omnictl_ctx_t *ctx, const omnictl_command_t *cmd,
     int argc, char **argv);
@@ -279,7 +282,7 @@ int
 main(int argc, char **argv)
 {
     int                       i, rc;
-    const char               *dir;
+    const char               *dir, *audit;
     omnictl_ctx_t             ctx;
     const omnictl_command_t  *cmd;
 
@@ -358,7 +361,26 @@ main(int argc, char **argv)
     ctx.now = (int64_t) time(NULL);
     omnictl_actor(&ctx);
 
+    /* opened before anything changes: a change must not go unrecorded */
+    audit = getenv("OMNI_AUDIT_LOG");
+
+    if (audit != NULL && audit[0] != '\0') {
+        ctx.audit = fopen(audit, "a");
+
+        if (ctx.audit == NULL) {
+            fprintf(stderr, "omnictl: cannot open the audit log %s: %s\n",
+                    audit, strerror(errno));
+            return OMNICTL_EXIT_FAIL;
+        }
+    }
+
     rc = cmd->run(&ctx);
+
+    if (ctx.audit != NULL && fclose(ctx.audit) != 0) {
+        fprintf(stderr, "omnictl: writing the audit log %s: %s\n", audit,
+                strerror(errno));
+        rc = OMNICTL_EXIT_FAIL;
+    }
 
     if (ctx.st != NULL) {
         omni_store_close(ctx.st);
@@ -873,6 +895,10 @@ omnictl_request_raw(omnictl_ctx_t *ctx, const char *method,
         goto done;
     }
 
+    if (res.audit != NULL) {
+        omnictl_audit(ctx, res.audit);
+    }
+
     json = json_loadb(res.body, res.body_len, 0, &jerr);
 
     if (res.status >= 200 && res.status < 300) {
@@ -923,6 +949,45 @@ done:
     omni_admin_result_free(&res);
 
     return rc;
+}
+
+
+/*
+ * Every change goes to syslog (authpriv), like the admin API's changes go
+ * to nginx's error log, and to $OMNI_AUDIT_LOG as a JSON line when set.
+ */
+static void
+omnictl_audit(omnictl_ctx_t *ctx, const char *change)
+{
+    char       when[32];
+    char      *line;
+    json_t    *entry;
+    struct tm  tm;
+    time_t     now;
+
+    syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s by %s", change, ctx->actor);
+
+    if (ctx->audit == NULL) {
+        return;
+    }
+
+    now = (time_t) ctx->now;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+    entry = json_pack("{s:s, s:s, s:s, s:s}", "time", when, "actor",
+                      ctx->actor, "store", ctx->dir ? ctx->dir : "",
+                      "change", change);
+    line = entry ? json_dumps(entry, JSON_COMPACT | JSON_PRESERVE_ORDER)
+                 : NULL;
+
+    if (line == NULL || fprintf(ctx->audit, "%s\n", line) < 0) {
+        fprintf(stderr, "omnictl: the change \"%s\" was made but could "
+                "not be written to the audit log\n", change);
+    }
+
+    free(line);
+    json_decref(entry);
 }
 
 
