@@ -79,6 +79,23 @@ is(get($new)->{status}, 200, 'tokens issued after it pass');
 ctl('unrevoke', 'jti', 'tok-1');
 is(get($tok1)->{status}, 200, 'unrevoked: the token passes again');
 
+# a token naming its session ("sid") dies with that session
+my $in_session = mint(alg => 'HS256', key => $k->{hs32}, sub => 'gina',
+                      claim => 'sid=s-gina-1');
+is(get($in_session)->{status}, 200, 'a token with a sid passes');
+ctl('revoke', 'session', 's-gina-1');
+my $r = get($in_session);
+is($r->{status}, 401, 'revoking its session revokes the token');
+like($r->{headers}{'www-authenticate'} . $r->{body}, qr/the token's session is revoked/,
+     '...saying why');
+
+# a sid no revocation can name hides nothing else
+my $odd = mint(alg => 'HS256', key => $k->{hs32}, sub => 'hank', jti => 'tok-odd',
+               claim => 'sid=not/an id');
+is(get($odd)->{status}, 200, 'a sid outside the id alphabet passes');
+ctl('revoke', 'jti', 'tok-odd');
+is(get($odd)->{status}, 401, '...and its jti revocation still holds');
+
 my $list = `$omnictl -d $store revocations`;
 like($list, qr/^subject frank @{[ $now - 50 ]}$/m,
      'omnictl lists the revocation');
