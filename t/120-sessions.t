@@ -8,6 +8,7 @@ use warnings;
 
 use lib 't/lib';
 use JSON::PP;
+use POSIX ();
 use Test::More;
 use Omni::Test;
 use Omni::Jwt qw(keygen mint);
@@ -276,6 +277,34 @@ ctl('session-revoke', $sid);
 is($c->{customer}{id}, $alice, 'after the session is revoked the customer stays');
 isnt($c->{session}{id}, $sid, '...but a new session begins');
 ok($c->{session}{new}, '...marked new');
+
+# --- first contact racing on two workers: one customer, one session ---
+
+my $racers = $t->prefix . '/racers';
+mkdir $racers or die "$racers: $!";
+my @kids;
+for my $n (1 .. 8) {
+    my $pid = fork() // die "fork: $!";
+    if ($pid == 0) {
+        my ($rr) = web('racer-carol');
+        open my $fh, '>', "$racers/$n" or POSIX::_exit(1);
+        print $fh join(' ', $rr->{status}, $rr->{headers}{'x-customer'} // '-',
+                       $rr->{headers}{'x-session'} // '-'), "\n";
+        close $fh;
+        POSIX::_exit(0);
+    }
+    push @kids, $pid;
+}
+waitpid($_, 0) for @kids;
+my %customers_seen = my %sessions_seen = ();
+for my $n (1 .. 8) {
+    my ($status, $cust, $sess) = split ' ', $t->read_file("racers/$n");
+    is($status, 200, "racer $n passed");
+    $customers_seen{$cust}++;
+    $sessions_seen{$sess}++;
+}
+is(scalar keys %customers_seen, 1, 'eight simultaneous first requests make one customer');
+is(scalar keys %sessions_seen, 1, '...and one session');
 
 # --- configuration errors ---
 
