@@ -25,6 +25,7 @@
 
 
 #define NGX_HTTP_OMNI_ID_BYTES        16      /* 128 random bits */
+#define NGX_HTTP_OMNI_RANDOM_POOL     4096    /* bytes drawn at once */
 #define NGX_HTTP_OMNI_IDENTITIES      17      /* the plugin's 16 + jwt_sub */
 #define NGX_HTTP_OMNI_JOURNEY_BUFFER  256     /* events held per worker */
 #define NGX_HTTP_OMNI_PURGE_BATCH     256     /* deletes per transaction */
@@ -62,6 +63,14 @@ static void ngx_http_omni_purge_handler(ngx_event_t *ev);
 
 
 static ngx_http_omni_worker_t  *ngx_http_omni_worker;
+
+/*
+ * Random bytes for ids, drawn from OpenSSL 4k at a time (each draw checks
+ * for a fork with a getpid() system call).  Emptied at worker start, so
+ * no two processes ever share what the master may have drawn.
+ */
+static u_char   ngx_http_omni_random[NGX_HTTP_OMNI_RANDOM_POOL];
+static size_t   ngx_http_omni_random_used = NGX_HTTP_OMNI_RANDOM_POOL;
 
 static ngx_str_t  ngx_http_omni_context_header = ngx_string("X-Omni-Context");
 
@@ -272,15 +281,29 @@ ngx_http_omni_store_failed(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 static ngx_int_t
 ngx_http_omni_new_id(char *id)
 {
-    u_char  raw[NGX_HTTP_OMNI_ID_BYTES];
+    u_char  *raw;
 
-    if (RAND_bytes(raw, NGX_HTTP_OMNI_ID_BYTES) != 1) {
-        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                      "omni: RAND_bytes() failed");
-        return NGX_ERROR;
+    if (ngx_http_omni_random_used + NGX_HTTP_OMNI_ID_BYTES
+        > NGX_HTTP_OMNI_RANDOM_POOL)
+    {
+        if (RAND_bytes(ngx_http_omni_random, NGX_HTTP_OMNI_RANDOM_POOL)
+            != 1)
+        {
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                          "omni: RAND_bytes() failed");
+            return NGX_ERROR;
+        }
+
+        ngx_http_omni_random_used = 0;
     }
 
+    raw = ngx_http_omni_random + ngx_http_omni_random_used;
+    ngx_http_omni_random_used += NGX_HTTP_OMNI_ID_BYTES;
+
     *ngx_hex_dump((u_char *) id, raw, NGX_HTTP_OMNI_ID_BYTES) = '\0';
+
+    /* an id handed out is not kept */
+    ngx_explicit_memzero(raw, NGX_HTTP_OMNI_ID_BYTES);
 
     return NGX_OK;
 }
@@ -595,6 +618,9 @@ ngx_http_omni_store_init_worker(ngx_cycle_t *cycle,
     }
 
     w->omcf = omcf;
+
+    ngx_explicit_memzero(ngx_http_omni_random, NGX_HTTP_OMNI_RANDOM_POOL);
+    ngx_http_omni_random_used = NGX_HTTP_OMNI_RANDOM_POOL;
 
     w->flush.handler = ngx_http_omni_flush_handler;
     w->flush.log = cycle->log;
