@@ -112,8 +112,13 @@ ngx_http_omni_customer_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     }
 
     for (i = 0; i < res->nidentities && n < NGX_HTTP_OMNI_IDENTITIES; i++) {
+        /* a NUL inside would cut the value short: "victim\0x" is not "victim" */
         if (res->identities[i].name.len > OMNI_STORE_TYPE_MAX
-            || res->identities[i].value.len > OMNI_STORE_VALUE_MAX)
+            || res->identities[i].value.len > OMNI_STORE_VALUE_MAX
+            || ngx_strlen(res->identities[i].name.data)
+               != res->identities[i].name.len
+            || ngx_strlen(res->identities[i].value.data)
+               != res->identities[i].value.len)
         {
             continue;
         }
