@@ -236,8 +236,12 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
     ctx->action.data = (u_char *) res.action.data;
     ctx->action.len = res.action.len;
-    ctx->tier.data = (u_char *) res.tier.data;
-    ctx->tier.len = res.tier.len;
+
+    /* policy conditions compare C strings: "gold\0x" must not be "gold" */
+    if (res.tier.data && ngx_strlen(res.tier.data) == res.tier.len) {
+        ctx->tier.data = (u_char *) res.tier.data;
+        ctx->tier.len = res.tier.len;
+    }
 
     if (known.defer) {
         step = ngx_http_omni_customer_step(r, ctx, olcf, &res, &gw);

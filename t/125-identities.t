@@ -1,6 +1,7 @@
-# Identities the map must not take at face value: a value with a NUL in it
-# must not resolve as the part before the NUL, and values the map cannot
-# hold are skipped, not stored cut.
+# Plugin values the gateway must not take at face value: an identity with
+# a NUL in it must not resolve as the part before the NUL, values the map
+# cannot hold are skipped, not stored cut, and a tier with a NUL meets no
+# policy condition.
 
 use strict;
 use warnings;
@@ -17,8 +18,15 @@ my $omnictl = Omni::Test::bin('omnictl');
 mkdir $store or die "$store: $!";
 chmod 0777, $store;
 
+$t->write_file('policy.json', <<'END');
+{"version": 1, "roles": {"anonymous": {"rules": [
+  {"id": "gold-only", "effect": "allow", "actions": ["identity.echo"],
+   "when": {"tier": ["gold"]}}]}}}
+END
+
 $t->start(<<'END', workers => 1);
 omni_plugins %%REPO%%/t/plugins/identities;
+omni_policy_file %%PREFIX%%/policy.json;
 omni_lua_library %%REPO%%/lua;
 omni_store %%PREFIX%%/store sync=none;
 
@@ -37,6 +45,13 @@ server {
         omni_channel claims;
         omni_auth off;
         omni_customers resolve;
+        proxy_pass http://127.0.0.1:%%PORT1%%;
+    }
+
+    location /tiered/ {
+        omni_channel claims;
+        omni_auth off;
+        omni_policy on;
         proxy_pass http://127.0.0.1:%%PORT1%%;
     }
 
@@ -73,5 +88,11 @@ is($c, undef, '...it is skipped, so no customer is made of it');
 my $out = `$omnictl -d $store identities victim`;
 my $ids = decode_json($out)->{identities};
 is(scalar @$ids, 1, 'the victim still has exactly one identity');
+
+# the same for the tier a policy condition reads
+is($t->request(path => '/tiered/x?tier=gold')->{status}, 200,
+   'tier gold meets the condition');
+is($t->request(path => '/tiered/x?tier=gold%00x')->{status}, 403,
+   'tier "gold\\0x" does not');
 
 done_testing();

@@ -1,6 +1,6 @@
--- A plugin that reports whatever identity the query string names
--- (?type=..&value=.., percent-decoded by the host), so tests can hand the
--- gateway identities no real channel would.
+-- A plugin that reports whatever identity and tier the query string names
+-- (?type=..&value=..&tier=.., percent-decoded by the host), so tests can
+-- hand the gateway values no real channel would.
 
 local _M = { name = "claims", version = "1.0" }
 
@@ -9,7 +9,7 @@ function _M.normalize(req)
     if req.args.type and req.args.value then
         ids[1] = { type = req.args.type, value = req.args.value }
     end
-    return { action = "identity.echo", identities = ids }
+    return { action = "identity.echo", identities = ids, tier = req.args.tier }
 end
 
 function _M.render(reply, ctx)
