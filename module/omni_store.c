@@ -311,6 +311,9 @@ static int omni_store_del(omni_store_t *st, MDB_txn *txn, int db,
 static int omni_store_scan(omni_store_t *st, MDB_txn *txn, int db,
     const omni_sbuf_t *prefix, const void *after, size_t alen, size_t max,
     omni_store_item_pt item, void *out, size_t *n, char *err);
+static int omni_store_scan_back(omni_store_t *st, MDB_txn *txn, int db,
+    const omni_sbuf_t *prefix, const omni_sbuf_t *start, size_t max,
+    omni_store_item_pt item, void *out, size_t *n, char *err);
 static int omni_store_count_item(void *out, size_t i,
     const unsigned char *rest, size_t len, const MDB_val *val);
 static int omni_store_collect_item(void *out, size_t i,
@@ -409,8 +412,8 @@ static int omni_journey_seq(omni_store_t *st, MDB_txn *txn,
 static int omni_journey_trim(omni_store_t *st, MDB_txn *txn,
     const omni_sbuf_t *prefix, int64_t cutoff, size_t max_count,
     uint32_t *count, char *err);
-static int omni_journey_decode(const MDB_val *k, const MDB_val *v,
-    size_t plen, omni_store_journey_t *ev);
+static int omni_journey_item(void *out, size_t i, const unsigned char *p,
+    size_t len, const MDB_val *v);
 
 static int omni_policy_check(const char *json, size_t len,
     const char *author, const char *note, int64_t now, char *err);
@@ -421,6 +424,8 @@ static int omni_policy_last(omni_store_t *st, MDB_txn *txn, uint32_t *rev,
     char *err);
 static int omni_policy_write_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
+static int omni_policy_info_item(void *out, size_t i,
+    const unsigned char *p, size_t len, const MDB_val *v);
 static int omni_policy_decode(uint32_t rev, const MDB_val *v,
     omni_store_policy_info_t *info, size_t *offset);
 
@@ -3657,10 +3662,8 @@ omni_store_journey_read(omni_store_t *st, const char *customer,
     const omni_store_cursor_t *before, omni_store_journey_t *out, size_t max,
     size_t *n, char *err)
 {
-    int          rc, own, mrc;
+    int          rc, own;
     MDB_txn     *txn;
-    MDB_val      k, v;
-    MDB_cursor  *cur;
     omni_skey_t  prefix, start;
 
     *n = 0;
@@ -3694,52 +3697,12 @@ omni_store_journey_read(omni_store_t *st, const char *customer,
         return rc;
     }
 
-    mrc = mdb_cursor_open(txn, st->dbi[OMNI_STORE_DB_JOURNEYS], &cur);
-    if (mrc != 0) {
-        omni_store_rend(st, own);
-        return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
-    }
+    rc = omni_store_scan_back(st, txn, OMNI_STORE_DB_JOURNEYS, &prefix.b,
+                              &start.b, max, omni_journey_item, out, n, err);
 
-    k.mv_data = start.b.p;
-    k.mv_size = start.b.len;
-
-    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-
-    if (mrc == 0) {
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
-
-    } else if (mrc == MDB_NOTFOUND) {
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-    }
-
-    while (mrc == 0 && *n < max) {
-        if (k.mv_size < prefix.b.len
-            || memcmp(k.mv_data, prefix.b.p, prefix.b.len) != 0)
-        {
-            break;
-        }
-
-        if (omni_journey_decode(&k, &v, prefix.b.len, &out[*n]) != 0) {
-            mdb_cursor_close(cur);
-            omni_store_rend(st, own);
-            omni_store_err(err, "journey of customer %s has a record this "
-                           "build cannot read", customer);
-            return OMNI_STORE_ERROR;
-        }
-
-        (*n)++;
-
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
-    }
-
-    mdb_cursor_close(cur);
     omni_store_rend(st, own);
 
-    if (mrc != 0 && mrc != MDB_NOTFOUND) {
-        return omni_store_mdb(st, mrc, "mdb_cursor_get", err);
-    }
-
-    return OMNI_STORE_OK;
+    return rc;
 }
 
 
@@ -4005,18 +3968,19 @@ omni_journey_trim(omni_store_t *st, MDB_txn *txn, const omni_sbuf_t *prefix,
 }
 
 
+/* rest: be64 time, \0, be32 seq; out: the events */
 static int
-omni_journey_decode(const MDB_val *k, const MDB_val *v, size_t plen,
-    omni_store_journey_t *ev)
+omni_journey_item(void *out, size_t i, const unsigned char *p, size_t len,
+    const MDB_val *v)
 {
-    omni_srd_t            r;
-    const unsigned char  *p;
+    omni_srd_t             r;
+    omni_store_journey_t  *ev;
 
-    if (k->mv_size != plen + OMNI_STORE_JKEY_EXTRA - 1) {
+    if (len != OMNI_STORE_JKEY_EXTRA - 1) {
         return -1;
     }
 
-    p = (const unsigned char *) k->mv_data + plen;
+    ev = (omni_store_journey_t *) out + i;
 
     memset(ev, 0, sizeof(omni_store_journey_t));
     ev->time_ms = (int64_t) omni_be_get(p, 8);
@@ -4211,14 +4175,9 @@ int
 omni_store_policy_list(omni_store_t *st, uint32_t before,
     omni_store_policy_info_t *out, size_t max, size_t *n, char *err)
 {
-    int                   rc, own, mrc;
-    size_t                offset;
-    uint32_t              rev;
-    MDB_txn              *txn;
-    MDB_val               k, v;
-    MDB_cursor           *cur;
-    omni_skey_t           start;
-    const unsigned char  *p;
+    int           rc, own;
+    MDB_txn      *txn;
+    omni_skey_t   prefix, start;
 
     *n = 0;
 
@@ -4242,56 +4201,15 @@ omni_store_policy_list(omni_store_t *st, uint32_t before,
         return rc;
     }
 
-    mrc = mdb_cursor_open(txn, st->dbi[OMNI_STORE_DB_META], &cur);
-    if (mrc != 0) {
-        omni_store_rend(st, own);
-        return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
-    }
+    omni_sbuf_str(omni_skey_init(&prefix), OMNI_POLICY_REV);
 
-    k.mv_data = start.b.p;
-    k.mv_size = start.b.len;
+    rc = omni_store_scan_back(st, txn, OMNI_STORE_DB_META, &prefix.b,
+                              &start.b, max, omni_policy_info_item, out, n,
+                              err);
 
-    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-
-    if (mrc == 0) {
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
-
-    } else if (mrc == MDB_NOTFOUND) {
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-    }
-
-    while (mrc == 0 && *n < max) {
-        p = k.mv_data;
-
-        if (k.mv_size != OMNI_POLICY_REV_LEN + 4
-            || memcmp(p, OMNI_POLICY_REV, OMNI_POLICY_REV_LEN) != 0)
-        {
-            break;
-        }
-
-        rev = (uint32_t) omni_be_get(p + OMNI_POLICY_REV_LEN, 4);
-
-        if (omni_policy_decode(rev, &v, &out[*n], &offset) != 0) {
-            mdb_cursor_close(cur);
-            omni_store_rend(st, own);
-            omni_store_err(err, "policy revision %" PRIu32 " has a record "
-                           "this build cannot read", rev);
-            return OMNI_STORE_ERROR;
-        }
-
-        (*n)++;
-
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
-    }
-
-    mdb_cursor_close(cur);
     omni_store_rend(st, own);
 
-    if (mrc != 0 && mrc != MDB_NOTFOUND) {
-        return omni_store_mdb(st, mrc, "mdb_cursor_get", err);
-    }
-
-    return OMNI_STORE_OK;
+    return rc;
 }
 
 
@@ -4553,6 +4471,22 @@ omni_policy_decode(uint32_t rev, const MDB_val *v,
 }
 
 
+/* rest: be32 revision; out: the infos */
+static int
+omni_policy_info_item(void *out, size_t i, const unsigned char *p,
+    size_t len, const MDB_val *v)
+{
+    size_t  offset;
+
+    if (len != 4) {
+        return -1;
+    }
+
+    return omni_policy_decode((uint32_t) omni_be_get(p, 4), v,
+                              (omni_store_policy_info_t *) out + i, &offset);
+}
+
+
 /* low level */
 
 /* The MDB_val of a built key, refused when the key did not fit. */
@@ -4719,6 +4653,77 @@ omni_store_scan(omni_store_t *st, MDB_txn *txn, int db,
         (*n)++;
 
         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+
+    mdb_cursor_close(cur);
+
+    if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        return omni_store_mdb(st, mrc, "mdb_cursor_get", err);
+    }
+
+    return OMNI_STORE_OK;
+}
+
+
+/*
+ * Newest first: calls item for up to max keys that start with prefix, in
+ * descending order, from the last key before start.
+ */
+static int
+omni_store_scan_back(omni_store_t *st, MDB_txn *txn, int db,
+    const omni_sbuf_t *prefix, const omni_sbuf_t *start, size_t max,
+    omni_store_item_pt item, void *out, size_t *n, char *err)
+{
+    int          mrc;
+    MDB_val      k, v;
+    MDB_cursor  *cur;
+
+    if (prefix->overflow || start->overflow) {
+        omni_store_err(err, "key too long for %s", omni_store_db_names[db]);
+        return OMNI_STORE_INVALID;
+    }
+
+    if (max == 0) {
+        return OMNI_STORE_OK;
+    }
+
+    mrc = mdb_cursor_open(txn, st->dbi[db], &cur);
+    if (mrc != 0) {
+        return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
+    }
+
+    k.mv_data = start->p;
+    k.mv_size = start->len;
+
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+
+    if (mrc == 0) {
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+
+    } else if (mrc == MDB_NOTFOUND) {
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    }
+
+    while (mrc == 0 && *n < max) {
+        if (k.mv_size < prefix->len
+            || memcmp(k.mv_data, prefix->p, prefix->len) != 0)
+        {
+            break;
+        }
+
+        if (item(out, *n, (unsigned char *) k.mv_data + prefix->len,
+                 k.mv_size - prefix->len, &v)
+            != 0)
+        {
+            mdb_cursor_close(cur);
+            omni_store_err(err, "%s in %s holds a record this build cannot "
+                           "read", omni_store_db_names[db], st->dir);
+            return OMNI_STORE_ERROR;
+        }
+
+        (*n)++;
+
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
     }
 
     mdb_cursor_close(cur);
