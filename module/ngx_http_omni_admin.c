@@ -431,57 +431,15 @@ ngx_http_omni_admin_process(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_omni_admin_body(ngx_http_request_t *r, ngx_str_t *body)
 {
-    u_char       *p;
-    size_t        len;
-    ngx_chain_t  *cl;
+    ngx_int_t  rc;
 
-    ngx_str_null(body);
+    rc = ngx_http_omni_request_body(r, body);
 
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return NGX_OK;
-    }
-
-    len = 0;
-
-    if (r->request_body->temp_file) {
+    if (rc == NGX_OK && body->len > ngx_http_omni_admin_body_max(r)) {
         return NGX_DECLINED;
     }
 
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        if (cl->buf->in_file) {
-            return NGX_DECLINED;
-        }
-
-        len += cl->buf->last - cl->buf->pos;
-    }
-
-    if (len > ngx_http_omni_admin_body_max(r)) {
-        return NGX_DECLINED;
-    }
-
-    if (len == 0) {
-        return NGX_OK;
-    }
-
-    if (r->request_body->bufs->next == NULL) {
-        body->data = r->request_body->bufs->buf->pos;
-        body->len = len;
-        return NGX_OK;
-    }
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    body->data = p;
-    body->len = len;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
-    }
-
-    return NGX_OK;
+    return rc;
 }
 
 

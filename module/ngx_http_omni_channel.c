@@ -19,7 +19,6 @@
 
 
 static void ngx_http_omni_body_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_omni_body(ngx_http_request_t *r, ngx_str_t *body);
 static ngx_int_t ngx_http_omni_raw_request(ngx_http_request_t *r,
     ngx_http_omni_loc_conf_t *olcf, omni_lua_request_t *req);
 static ngx_int_t ngx_http_omni_known(ngx_http_request_t *r,
@@ -551,8 +550,13 @@ ngx_http_omni_plugins_load(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
 }
 
 
-static ngx_int_t
-ngx_http_omni_body(ngx_http_request_t *r, ngx_str_t *body)
+/*
+ * The request body as one memory string, for plugins and the admin API.
+ * NGX_DECLINED when (part of) it went to a temporary file.
+ */
+
+ngx_int_t
+ngx_http_omni_request_body(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char       *p;
     size_t        len;
@@ -613,7 +617,7 @@ ngx_http_omni_raw_request(ngx_http_request_t *r,
 
     ngx_memzero(req, sizeof(omni_lua_request_t));
 
-    rc = ngx_http_omni_body(r, &body);
+    rc = ngx_http_omni_request_body(r, &body);
 
     if (rc != NGX_OK) {
         return rc;

@@ -137,6 +137,8 @@ ngx_int_t ngx_http_omni_send_answer(ngx_http_request_t *r,
     omni_lua_result_t *res);
 ngx_int_t ngx_http_omni_jwt_step(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
+ngx_int_t ngx_http_omni_request_body(ngx_http_request_t *r,
+    ngx_str_t *body);
 ngx_int_t ngx_http_omni_body_step(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
 ngx_int_t ngx_http_omni_respond_step(ngx_http_request_t *r,
