@@ -100,7 +100,7 @@ $(BIN)/omnictl: tools/omnictl.c module/omni_admin.c module/omni_admin.h \
 	@mkdir -p $(BIN)
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ tools/omnictl.c \
 	    module/omni_admin.c module/omni_store.c module/omni_policy.c \
-	    -llmdb -ljansson
+	    -llmdb -ljansson -lcrypto
 
 # the plugins' native helpers as a Lua C module, for the runner and specs
 lib: $(LIB)/omni_crypto.so $(LIB)/omni_json_native.so

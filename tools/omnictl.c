@@ -11,6 +11,7 @@
 
 
 #include <errno.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "omni_admin.h"
 #include "omni_policy.h"
@@ -273,9 +275,6 @@ static const omnictl_option_t  omnictl_options[] = {
 
 static const char  *omnictl_kinds[] = { "jti", "session", "subject", NULL };
 
-
-static const char  omnictl_base64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 
 int
@@ -2557,104 +2556,62 @@ omnictl_getline(FILE *in, char *buf, size_t max, size_t *len, int *newline)
 }
 
 
-/* standard base64 (RFC 4648, section 4) with padding */
+/* standard base64 (RFC 4648, section 4) with padding, by OpenSSL */
 
 static size_t
 omnictl_base64_encode(char *dst, const unsigned char *src, size_t len)
 {
-    char      *p;
-    uint32_t   v;
-
-    p = dst;
-
-    while (len >= 3) {
-        v = (uint32_t) src[0] << 16 | (uint32_t) src[1] << 8 | src[2];
-
-        *p++ = omnictl_base64[v >> 18];
-        *p++ = omnictl_base64[(v >> 12) & 0x3f];
-        *p++ = omnictl_base64[(v >> 6) & 0x3f];
-        *p++ = omnictl_base64[v & 0x3f];
-
-        src += 3;
-        len -= 3;
-    }
-
-    if (len > 0) {
-        v = (uint32_t) src[0] << 16 | (len == 2 ? (uint32_t) src[1] << 8 : 0);
-
-        *p++ = omnictl_base64[v >> 18];
-        *p++ = omnictl_base64[(v >> 12) & 0x3f];
-        *p++ = (len == 2) ? omnictl_base64[(v >> 6) & 0x3f] : '=';
-        *p++ = '=';
-    }
-
-    return (size_t) (p - dst);
+    return (size_t) EVP_EncodeBlock((unsigned char *) dst, src, (int) len);
 }
 
 
 /*
- * Decodes into dst (max bytes, at least len / 4 * 3).  Padding is
- * required, whitespace and non-zero trailing bits refused, so a value has
- * exactly one encoding.  Returns the decoded length, or -1.
+ * Decodes into dst (max bytes, at least len / 4 * 3).  Only the one
+ * canonical encoding of a value is accepted: EVP_DecodeBlock() itself
+ * skips blanks and ignores trailing bits, so the result is encoded again
+ * and compared.  Returns the decoded length, or -1.
  */
 
 static long
 omnictl_base64_decode(unsigned char *dst, size_t max, const char *src,
     size_t len)
 {
-    int             pad;
-    size_t          i, j, n;
-    uint32_t        v;
-    const char     *c;
-    unsigned char  *p;
+    int             n;
+    long            rc;
+    size_t          pad;
+    unsigned char  *again;
 
-    if (len % 4 != 0 || len / 4 * 3 > max) {
+    if (len % 4 != 0 || len / 4 * 3 > max || len > INT_MAX) {
         return -1;
     }
 
-    p = dst;
-
-    for (i = 0; i < len; i += 4) {
-        v = 0;
-        pad = 0;
-
-        for (j = 0; j < 4; j++) {
-            if (src[i + j] == '=' && i + 4 == len && j >= 2) {
-                if (j == 2 && src[i + 3] != '=') {
-                    return -1;
-                }
-
-                pad++;
-                v <<= 6;
-                continue;
-            }
-
-            c = (src[i + j] != '\0')
-                ? strchr(omnictl_base64, src[i + j]) : NULL;
-
-            if (c == NULL || pad > 0) {
-                return -1;
-            }
-
-            v = v << 6 | (uint32_t) (c - omnictl_base64);
-        }
-
-        n = 3 - (size_t) pad;
-
-        if ((pad == 1 && (v & 0xff) != 0) || (pad == 2 && (v & 0xffff) != 0)) {
-            return -1;
-        }
-
-        *p++ = (unsigned char) (v >> 16);
-
-        if (n > 1) {
-            *p++ = (unsigned char) (v >> 8);
-        }
-
-        if (n > 2) {
-            *p++ = (unsigned char) v;
-        }
+    if (len == 0) {
+        return 0;
     }
 
-    return (long) (p - dst);
+    n = EVP_DecodeBlock(dst, (const unsigned char *) src, (int) len);
+    if (n < 0) {
+        return -1;
+    }
+
+    /* EVP_DecodeBlock() counts the bytes of the padding too */
+    pad = (src[len - 1] == '=') + (src[len - 2] == '=');
+
+    if ((size_t) n < pad) {
+        return -1;
+    }
+
+    n -= (int) pad;
+
+    again = malloc(len + 1);
+    if (again == NULL) {
+        return -1;
+    }
+
+    rc = ((size_t) EVP_EncodeBlock(again, dst, n) == len
+          && memcmp(again, src, len) == 0) ? n : -1;
+
+    free(again);
+
+    return rc;
 }
