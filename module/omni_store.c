@@ -311,9 +311,10 @@ static int omni_store_del(omni_store_t *st, MDB_txn *txn, int db,
 static int omni_store_scan(omni_store_t *st, MDB_txn *txn, int db,
     const omni_sbuf_t *prefix, const void *after, size_t alen, size_t max,
     omni_store_item_pt item, void *out, size_t *n, char *err);
-static int omni_store_scan_back(omni_store_t *st, MDB_txn *txn, int db,
-    const omni_sbuf_t *prefix, const omni_sbuf_t *start, size_t max,
-    omni_store_item_pt item, void *out, size_t *n, char *err);
+static int omni_store_walk(omni_store_t *st, MDB_txn *txn, int db,
+    const omni_sbuf_t *prefix, const omni_sbuf_t *start, int exclusive,
+    MDB_cursor_op op, size_t max, omni_store_item_pt item, void *out,
+    size_t *n, char *err);
 static int omni_store_count_item(void *out, size_t i,
     const unsigned char *rest, size_t len, const MDB_val *val);
 static int omni_store_collect_item(void *out, size_t i,
@@ -3697,8 +3698,9 @@ omni_store_journey_read(omni_store_t *st, const char *customer,
         return rc;
     }
 
-    rc = omni_store_scan_back(st, txn, OMNI_STORE_DB_JOURNEYS, &prefix.b,
-                              &start.b, max, omni_journey_item, out, n, err);
+    rc = omni_store_walk(st, txn, OMNI_STORE_DB_JOURNEYS, &prefix.b,
+                         &start.b, 1, MDB_PREV, max, omni_journey_item, out,
+                         n, err);
 
     omni_store_rend(st, own);
 
@@ -4203,9 +4205,8 @@ omni_store_policy_list(omni_store_t *st, uint32_t before,
 
     omni_sbuf_str(omni_skey_init(&prefix), OMNI_POLICY_REV);
 
-    rc = omni_store_scan_back(st, txn, OMNI_STORE_DB_META, &prefix.b,
-                              &start.b, max, omni_policy_info_item, out, n,
-                              err);
+    rc = omni_store_walk(st, txn, OMNI_STORE_DB_META, &prefix.b, &start.b, 1,
+                         MDB_PREV, max, omni_policy_info_item, out, n, err);
 
     omni_store_rend(st, own);
 
@@ -4596,9 +4597,6 @@ omni_store_scan(omni_store_t *st, MDB_txn *txn, int db,
     const omni_sbuf_t *prefix, const void *after, size_t alen, size_t max,
     omni_store_item_pt item, void *out, size_t *n, char *err)
 {
-    int          mrc;
-    MDB_val      k, v;
-    MDB_cursor  *cur;
     omni_skey_t  start;
 
     omni_sbuf_init(&start.b, start.data, sizeof(start.data));
@@ -4608,71 +4606,21 @@ omni_store_scan(omni_store_t *st, MDB_txn *txn, int db,
         omni_sbuf_add(&start.b, after, alen);
     }
 
-    if (prefix->overflow || start.b.overflow) {
-        omni_store_err(err, "key too long for %s", omni_store_db_names[db]);
-        return OMNI_STORE_INVALID;
-    }
-
-    if (max == 0) {
-        return OMNI_STORE_OK;
-    }
-
-    mrc = mdb_cursor_open(txn, st->dbi[db], &cur);
-    if (mrc != 0) {
-        return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
-    }
-
-    k.mv_data = start.b.p;
-    k.mv_size = start.b.len;
-
-    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-
-    if (mrc == 0 && after != NULL && k.mv_size == start.b.len
-        && memcmp(k.mv_data, start.b.p, start.b.len) == 0)
-    {
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-
-    while (mrc == 0 && *n < max) {
-        if (k.mv_size < prefix->len
-            || memcmp(k.mv_data, prefix->p, prefix->len) != 0)
-        {
-            break;
-        }
-
-        if (item(out, *n, (unsigned char *) k.mv_data + prefix->len,
-                 k.mv_size - prefix->len, &v)
-            != 0)
-        {
-            mdb_cursor_close(cur);
-            omni_store_err(err, "%s in %s holds a record this build cannot "
-                           "read", omni_store_db_names[db], st->dir);
-            return OMNI_STORE_ERROR;
-        }
-
-        (*n)++;
-
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-
-    mdb_cursor_close(cur);
-
-    if (mrc != 0 && mrc != MDB_NOTFOUND) {
-        return omni_store_mdb(st, mrc, "mdb_cursor_get", err);
-    }
-
-    return OMNI_STORE_OK;
+    return omni_store_walk(st, txn, db, prefix, &start.b, after != NULL,
+                           MDB_NEXT, max, item, out, n, err);
 }
 
 
 /*
- * Newest first: calls item for up to max keys that start with prefix, in
- * descending order, from the last key before start.
+ * Calls item for up to max keys that start with prefix, from start on in
+ * direction op: MDB_NEXT from the first key at or past start (past it
+ * when exclusive), MDB_PREV from the last key before start.
  */
 static int
-omni_store_scan_back(omni_store_t *st, MDB_txn *txn, int db,
-    const omni_sbuf_t *prefix, const omni_sbuf_t *start, size_t max,
-    omni_store_item_pt item, void *out, size_t *n, char *err)
+omni_store_walk(omni_store_t *st, MDB_txn *txn, int db,
+    const omni_sbuf_t *prefix, const omni_sbuf_t *start, int exclusive,
+    MDB_cursor_op op, size_t max, omni_store_item_pt item, void *out,
+    size_t *n, char *err)
 {
     int          mrc;
     MDB_val      k, v;
@@ -4697,11 +4645,18 @@ omni_store_scan_back(omni_store_t *st, MDB_txn *txn, int db,
 
     mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 
-    if (mrc == 0) {
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+    if (op == MDB_PREV) {
+        if (mrc == 0) {
+            mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
 
-    } else if (mrc == MDB_NOTFOUND) {
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        } else if (mrc == MDB_NOTFOUND) {
+            mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        }
+
+    } else if (mrc == 0 && exclusive && k.mv_size == start->len
+               && memcmp(k.mv_data, start->p, start->len) == 0)
+    {
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
 
     while (mrc == 0 && *n < max) {
@@ -4723,7 +4678,7 @@ omni_store_scan_back(omni_store_t *st, MDB_txn *txn, int db,
 
         (*n)++;
 
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+        mrc = mdb_cursor_get(cur, &k, &v, op);
     }
 
     mdb_cursor_close(cur);
