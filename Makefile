@@ -30,22 +30,24 @@ NGX_LD_OPT := -Wl,-z,relro -Wl,-z,now -fPIC
 
 DEB_PACKAGES := nginx-core nginx-dev libjwt-dev libjansson-dev libssl-dev \
                 liblmdb-dev libluajit2-5.1-dev luajit2 lua-busted wrk \
-                libcmocka-dev python3-jsonschema openssl curl perl make gcc
+                libcmocka-dev python3-jsonschema openssl curl perl make gcc \
+                pkg-config
 
 CORE_SRCS  := module/omni_base64.c module/omni_keys.c module/omni_token.c
 CORE_HDRS  := $(wildcard module/omni_*.h)
 MODULE_SRCS := $(wildcard module/*.c module/*.h)
 
 LIB        := $(BUILD)/lib
-LUAJIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
-LUAJIT_LIB := $(shell pkg-config --libs luajit 2>/dev/null)
+LUAJIT_INC  = $(shell pkg-config --cflags luajit)
 
 UNIT_TESTS := $(BIN)/test_token $(BIN)/test_store $(BIN)/test_json_patch \
               $(BIN)/test_admin $(BIN)/test_policy
 
-.PHONY: all module tools lib deps run bench test unit schema spec integration clean
+.PHONY: all module tools lib deps run bench test unit schema spec integration \
+        clean deps-then-goals
 
 all: module tools lib
+
 
 deps:
 	@missing=""; \
@@ -149,27 +151,44 @@ $(BIN)/test_policy: t/unit/test_policy.c module/omni_policy.c \
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ t/unit/test_policy.c \
 	    module/omni_policy.c -ljansson -lcmocka
 
-unit: deps $(UNIT_TESTS)
+# Goals that need the Debian packages install them, then run in a second
+# make: whatever a makefile reads from the system while it is parsed
+# (pkg-config, prerequisites under $(NGINX_SRC)) must be read after the
+# install, or a fresh machine's first run fails where its second passes.
+NEEDS_DEPS := run bench test unit schema spec integration
+
+ifndef OMNI_DEPS_DONE
+
+$(NEEDS_DEPS): deps-then-goals
+
+deps-then-goals: deps
+	@$(MAKE) --no-print-directory OMNI_DEPS_DONE=1 $(MAKECMDGOALS)
+
+else
+
+unit: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do $$t || exit 1; done
 
-schema: deps
+schema:
 	bash t/schema/run.sh
 
 # busted re-runs itself through sh, so the paths go in the environment
-spec: deps lib
+spec: lib
 	LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(LIB)/?.so;;' \
 	    busted --lua=luajit t/spec
 
-integration: deps all
+integration: all
 	prove -It/lib t/
 
-test: deps all unit schema spec integration
+test: all unit schema spec integration
 
-run: deps all
+run: all
 	@tools/demo.sh $(OMNI_HOST) $(OMNI_PORT)
 
-bench: deps all
+bench: all
 	@tools/bench.sh
+
+endif
 
 clean:
 	rm -rf $(BUILD)
