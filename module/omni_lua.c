@@ -21,12 +21,22 @@
 
 
 #define OMNI_LUA_HOOK_COUNT     1000
+
+/*
+ * LuaJIT's profiler interrupts JIT-compiled code: in "l" mode every trace
+ * checks the profile hook where the source line changes, so a compiled
+ * loop leaves its trace once a tick of process CPU time has passed (1 ms
+ * asked, the kernel's tick in practice).
+ */
+#define OMNI_LUA_PROFILE_MODE   "li1"
 #define OMNI_LUA_SOURCE_MAX     (1024 * 1024)
 #define OMNI_LUA_MAX_HEADERS    64
 
 
 struct omni_lua_s {
     lua_State          *L;
+    lua_Alloc           alloc;          /* LuaJIT's own, counted by ours */
+    void               *alloc_ud;
     size_t              used;
     size_t              max;
     unsigned            budget_ms;
@@ -34,12 +44,18 @@ struct omni_lua_s {
     unsigned            memory_hit:1;
     unsigned            timed_out:1;
     unsigned            limits_on:1;
+    unsigned            in_call:1;
+    unsigned            hook_armed:1;   /* the count is back to normal */
     int                 host_ref;
 };
 
 
 static void *omni_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 static void omni_lua_hook(lua_State *L, lua_Debug *ar);
+static void omni_lua_profile(void *data, lua_State *L, int samples,
+    int vmstate);
+static int omni_lua_past_deadline(omni_lua_t *vm);
+static void omni_lua_trip(omni_lua_t *vm, lua_State *L);
 static int omni_lua_panic(lua_State *L);
 static void omni_lua_err(char *err, const char *fmt, ...);
 static int omni_lua_push_host_fn(omni_lua_t *vm, const char *fn);
@@ -80,7 +96,12 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
     vm->budget_ms = budget_ms;
     vm->host_ref = LUA_NOREF;
 
-    L = lua_newstate(omni_lua_alloc, vm);
+    /*
+     * LuaJIT's own allocator, wrapped to count: far cheaper than the C
+     * library's for the many small objects a request makes.  What the
+     * new state holds already is counted from the start.
+     */
+    L = luaL_newstate();
     if (L == NULL) {
         free(vm);
         omni_lua_err(err, "cannot create a Lua VM");
@@ -88,17 +109,25 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
     }
 
     vm->L = L;
+    vm->alloc = lua_getallocf(L, &vm->alloc_ud);
+    vm->used = (size_t) lua_gc(L, LUA_GCCOUNT, 0) * 1024
+               + (size_t) lua_gc(L, LUA_GCCOUNTB, 0);
+    lua_setallocf(L, omni_lua_alloc, vm);
 
     lua_atpanic(L, omni_lua_panic);
 
     luaL_openlibs(L);
 
     /*
-     * The count hook never fires inside JIT-compiled traces, so the budget
-     * could not stop a compiled loop: plugins run in the interpreter.
-     * After luaL_openlibs(), which turns the JIT (back) on.
+     * Plugins run compiled.  A count hook stops interpreted code but never
+     * fires inside a trace, so the profiler's checks bring a compiled loop
+     * back to the interpreter, where the hook (armed all along, so that
+     * its mask survives the profiler's callback) raises.
      */
-    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_ON);
+    luaJIT_profile_start(L, OMNI_LUA_PROFILE_MODE, omni_lua_profile, vm);
+    lua_sethook(L, omni_lua_hook, LUA_MASKCOUNT, OMNI_LUA_HOOK_COUNT);
+    vm->hook_armed = 1;
 
     /* the support library from lua_dir, and no native module but ours */
     lua_getglobal(L, "package");
@@ -141,6 +170,7 @@ omni_lua_free(omni_lua_t *vm)
     }
 
     if (vm->L) {
+        luaJIT_profile_stop(vm->L);
         lua_close(vm->L);
     }
 
@@ -734,7 +764,7 @@ omni_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     omni_lua_t  *vm = ud;
 
     if (nsize == 0) {
-        free(ptr);
+        vm->alloc(vm->alloc_ud, ptr, osize, 0);
         vm->used -= osize;
         return NULL;
     }
@@ -746,7 +776,7 @@ omni_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
 
-    p = realloc(ptr, nsize);
+    p = vm->alloc(vm->alloc_ud, ptr, osize, nsize);
     if (p == NULL) {
         if (nsize > osize) {
             vm->memory_hit = 1;
@@ -764,34 +794,26 @@ omni_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 static void
 omni_lua_hook(lua_State *L, lua_Debug *ar)
 {
-    int               level;
-    void             *ud;
-    lua_Debug         where;
-    omni_lua_t       *vm;
-    struct timespec   now;
+    int          level;
+    void        *ud;
+    lua_Debug    where;
+    omni_lua_t  *vm;
 
     (void) ar;
 
     lua_getallocf(L, &ud);
     vm = ud;
 
-    if (!vm->timed_out) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!vm->in_call) {
+        return;
+    }
 
-        if (now.tv_sec < vm->deadline.tv_sec
-            || (now.tv_sec == vm->deadline.tv_sec
-                && now.tv_nsec < vm->deadline.tv_nsec))
-        {
+    if (!vm->timed_out) {
+        if (!omni_lua_past_deadline(vm)) {
             return;
         }
 
-        vm->timed_out = 1;
-
-        /*
-         * From now on every instruction raises, so a plugin's own pcall
-         * cannot swallow the timeout and go on looping.
-         */
-        lua_sethook(L, omni_lua_hook, LUA_MASKCOUNT, 1);
+        omni_lua_trip(vm, L);
     }
 
     /* name the innermost Lua line running: the plugin's, usually */
@@ -811,6 +833,53 @@ omni_lua_hook(lua_State *L, lua_Debug *ar)
                     (int) vm->budget_ms);
     lua_concat(L, 2);
     lua_error(L);
+}
+
+
+/*
+ * Called by LuaJIT at a safe point after a profiler tick, in compiled
+ * code as in the interpreter.  It may not raise; it makes the count hook
+ * fire at the next instruction instead.
+ */
+
+static void
+omni_lua_profile(void *data, lua_State *L, int samples, int vmstate)
+{
+    omni_lua_t  *vm = data;
+
+    (void) samples;
+    (void) vmstate;
+
+    if (vm->in_call && !vm->timed_out && omni_lua_past_deadline(vm)) {
+        omni_lua_trip(vm, L);
+    }
+}
+
+
+static int
+omni_lua_past_deadline(omni_lua_t *vm)
+{
+    struct timespec  now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+
+    return now.tv_sec > vm->deadline.tv_sec
+           || (now.tv_sec == vm->deadline.tv_sec
+               && now.tv_nsec >= vm->deadline.tv_nsec);
+}
+
+
+/*
+ * From now on every instruction raises, so a plugin's own pcall cannot
+ * swallow the timeout and go on looping.
+ */
+
+static void
+omni_lua_trip(omni_lua_t *vm, lua_State *L)
+{
+    vm->timed_out = 1;
+    vm->hook_armed = 0;
+    lua_sethook(L, omni_lua_hook, LUA_MASKCOUNT, 1);
 }
 
 
@@ -881,9 +950,14 @@ omni_lua_call(omni_lua_t *vm, int nargs, int nresults,
     vm->timed_out = 0;
     vm->memory_hit = 0;
 
-    lua_sethook(L, omni_lua_hook, LUA_MASKCOUNT, OMNI_LUA_HOOK_COUNT);
+    if (!vm->hook_armed) {
+        lua_sethook(L, omni_lua_hook, LUA_MASKCOUNT, OMNI_LUA_HOOK_COUNT);
+        vm->hook_armed = 1;
+    }
+
+    vm->in_call = 1;
     rc = lua_pcall(L, nargs, nresults, 0);
-    lua_sethook(L, NULL, 0, 0);
+    vm->in_call = 0;
 
     if (rc == 0) {
         return OMNI_LUA_OK;

@@ -2,10 +2,12 @@
  * Copyright (C) The omni gateway authors
  *
  * The plugin runtime: one LuaJIT VM with the support library's host
- * (lua/omni/host.lua) and the channel plugins loaded once, a memory cap
- * enforced by the VM's allocator and a time budget enforced by a count
- * hook (the JIT is off, so the hook also fires in loops).  Knows nothing
- * of NGINX: results are copied out with the caller's allocator.
+ * (lua/omni/host.lua) and the channel plugins loaded once and run by the
+ * JIT compiler, a memory cap enforced by the VM's allocator and a time
+ * budget enforced by a count hook in the interpreter and LuaJIT's profiler
+ * in compiled code (one VM per process: the profiler is process-wide).
+ * Knows nothing of NGINX: results are copied out with the caller's
+ * allocator.
  */
 
 #ifndef OMNI_LUA_H_INCLUDED_

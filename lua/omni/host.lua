@@ -32,14 +32,6 @@ local sandbox = require "omni.sandbox"
 local null = json.null
 local is_fatal = sandbox.is_fatal
 
--- The CPU budget is a count hook, and count hooks do not fire inside
--- JIT-compiled traces: plugins must run in the interpreter. (Opening the
--- standard libraries turns the JIT back on, so the host makes sure.)
-if jit then
-    jit.off()
-    jit.flush()
-end
-
 local _M = { _VERSION = "1.0" }
 
 local MAX_HEADERS = 64
