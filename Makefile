@@ -112,10 +112,11 @@ $(LIB)/omni_crypto.so: module/omni_lua_crypto.c module/omni_lua_crypto.h
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -fPIC -shared $(LUAJIT_INC) \
 	    -o $@ $< -lcrypto
 
-$(LIB)/omni_json_native.so: module/omni_lua_json.c module/omni_lua_json.h
+$(LIB)/omni_json_native.so: module/omni_lua_json.c module/omni_lua_json.h \
+    module/omni_json_text.c module/omni_json_text.h
 	@mkdir -p $(LIB)
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -fPIC -shared $(LUAJIT_INC) \
-	    -o $@ $< -lm
+	    -o $@ module/omni_lua_json.c module/omni_json_text.c -lm
 
 $(BIN)/omni-jwt: tools/omni_jwt.c
 	@mkdir -p $(BIN)

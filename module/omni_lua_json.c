@@ -12,18 +12,30 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "omni_json_text.h"
 #include "omni_lua_json.h"
 
 
 #define OMNI_JSON_MAX_DEPTH   64
 
-/* the upvalues of decode and encode, as given to bind() */
-#define OMNI_JSON_NULL         lua_upvalueindex(1)
-#define OMNI_JSON_EMPTY_ARRAY  lua_upvalueindex(2)
-#define OMNI_JSON_ARRAY_MT     lua_upvalueindex(3)
-#define OMNI_JSON_OBJECT_MT    lua_upvalueindex(4)
-#define OMNI_JSON_TOSTRING     lua_upvalueindex(5)
-#define OMNI_JSON_FORMAT       lua_upvalueindex(6)
+/*
+ * The marks given to bind(): the upvalues of decode and encode, and the
+ * same values kept in the registry for omni_json_encode_into().
+ */
+#define OMNI_JSON_NULL         1
+#define OMNI_JSON_EMPTY_ARRAY  2
+#define OMNI_JSON_ARRAY_MT     3
+#define OMNI_JSON_OBJECT_MT    4
+#define OMNI_JSON_TOSTRING     5
+#define OMNI_JSON_FORMAT       6
+#define OMNI_JSON_MARKS        6
+
+/* decode only runs as a closure */
+#define OMNI_JSON_UPVALUE(i)   lua_upvalueindex(i)
+
+/* encode also runs with the marks on the stack from marks on */
+#define OMNI_JSON_MARK(e, i)                                                  \
+    ((e)->marks ? (e)->marks + (i) - 1 : lua_upvalueindex(i))
 
 /* decode's stack: the text, the error message, the scratch buffer */
 #define OMNI_JSON_DEC_ERR      2
@@ -38,11 +50,10 @@
 #define OMNI_JSON_ERROR       -1
 
 
-/* a growable byte buffer kept in a userdata at a fixed stack slot */
+/* a buffer whose memory is a userdata at a fixed stack slot */
 typedef struct {
-    u_char            *data;
-    size_t             len;
-    size_t             cap;
+    omni_buf_t         b;              /* first: grow gets its address */
+    lua_State         *L;
     int                slot;
 } omni_json_buf_t;
 
@@ -71,7 +82,11 @@ typedef struct {
 
 typedef struct {
     lua_State         *L;
-    omni_json_buf_t    out;
+    omni_buf_t        *out;
+    int                marks;   /* 0: the closure's upvalues */
+    int                err;     /* stack slots */
+    int                keys_slot;
+    const char        *root;    /* the value's name in messages */
     const char        *indent;  /* NULL: compact */
     size_t             indent_len;
     omni_json_key_t   *keys;
@@ -80,8 +95,7 @@ typedef struct {
     omni_json_path_t   path[OMNI_JSON_MAX_DEPTH + 1];
     const void        *seen[OMNI_JSON_MAX_DEPTH + 1];
 
-    /* the first 4 KB and 128 keys need no allocation */
-    u_char             out0[4096];
+    /* the first 128 keys need no allocation */
     omni_json_key_t    keys0[128];
 } omni_json_enc_t;
 
@@ -100,10 +114,8 @@ static const luaL_Reg  omni_json_functions[] = {
 /* bytes that end a run of plain string bytes: controls, '"', '\' */
 static u_char  omni_json_special[256];
 
-/* bytes that make a string need escaping or UTF-8 validation */
-static u_char  omni_json_escape[256];
-
-static const char  omni_json_hex[] = "0123456789abcdef";
+/* the registry key of the marks given to bind() */
+static char  omni_json_marks_key;
 
 
 int
@@ -113,7 +125,6 @@ luaopen_omni_json_native(lua_State *L)
 
     for (i = 0; i < 256; i++) {
         omni_json_special[i] = (i < 32 || i == '"' || i == '\\');
-        omni_json_escape[i] = (i < 32 || i == '"' || i == '\\' || i >= 127);
     }
 
     lua_newtable(L);
@@ -139,7 +150,15 @@ omni_json_bind(lua_State *L)
     luaL_checktype(L, 4, LUA_TTABLE);
     luaL_checktype(L, 5, LUA_TFUNCTION);
     luaL_checktype(L, 6, LUA_TFUNCTION);
-    lua_settop(L, 6);
+    lua_settop(L, OMNI_JSON_MARKS);
+
+    lua_pushlightuserdata(L, &omni_json_marks_key);
+    lua_createtable(L, OMNI_JSON_MARKS, 0);
+    for (i = 1; i <= OMNI_JSON_MARKS; i++) {
+        lua_pushvalue(L, i);
+        lua_rawseti(L, -2, i);
+    }
+    lua_rawset(L, LUA_REGISTRYINDEX);
 
     for (i = 1; i <= 6; i++) {
         lua_pushvalue(L, i);
@@ -158,13 +177,13 @@ omni_json_bind(lua_State *L)
 /* buffers */
 
 static u_char *
-omni_json_buf_grow(lua_State *L, omni_json_buf_t *b, size_t n)
+omni_json_buf_grow(omni_buf_t *b, size_t n)
 {
-    size_t   cap;
-    u_char  *p;
+    size_t            cap;
+    u_char           *p;
+    omni_json_buf_t  *jb = (omni_json_buf_t *) b;
 
     if (n > (size_t) -1 / 2 - b->len) {
-        luaL_error(L, "json: out of memory");
         return NULL;
     }
 
@@ -175,14 +194,14 @@ omni_json_buf_grow(lua_State *L, omni_json_buf_t *b, size_t n)
     }
 
     /*
-     * the old data is a C stack array or a userdata: a memory error here
+     * the old data is a userdata or the caller's: a memory error here
      * unwinds like any other, and nothing leaks
      */
-    p = lua_newuserdata(L, cap);
+    p = lua_newuserdata(jb->L, cap);
     if (b->len) {
         memcpy(p, b->data, b->len);
     }
-    lua_replace(L, b->slot);
+    lua_replace(jb->L, jb->slot);
 
     b->data = p;
     b->cap = cap;
@@ -191,21 +210,42 @@ omni_json_buf_grow(lua_State *L, omni_json_buf_t *b, size_t n)
 }
 
 
-static inline u_char *
-omni_json_buf_reserve(lua_State *L, omni_json_buf_t *b, size_t n)
+static void
+omni_json_buf_init(omni_json_buf_t *jb, lua_State *L, int slot)
 {
-    if (b->cap - b->len < n) {
-        return omni_json_buf_grow(L, b, n);
+    jb->b.data = NULL;
+    jb->b.len = 0;
+    jb->b.cap = 0;
+    jb->b.grow = omni_json_buf_grow;
+    jb->b.ctx = NULL;
+    jb->L = L;
+    jb->slot = slot;
+}
+
+
+static inline u_char *
+omni_json_buf_reserve(lua_State *L, omni_buf_t *b, size_t n)
+{
+    u_char  *p;
+
+    p = omni_buf_reserve(b, n);
+    if (p == NULL) {
+        luaL_error(L, "json: out of memory");
     }
 
-    return b->data + b->len;
+    return p;
 }
 
 
 static inline void
-omni_json_buf_add(lua_State *L, omni_json_buf_t *b, const void *s, size_t n)
+omni_json_buf_add(lua_State *L, omni_buf_t *b, const void *s, size_t n)
 {
     u_char  *p;
+
+    /* an empty run (a string that starts with an escape) adds nothing */
+    if (n == 0) {
+        return;
+    }
 
     p = omni_json_buf_reserve(L, b, n);
     memcpy(p, s, n);
@@ -214,74 +254,13 @@ omni_json_buf_add(lua_State *L, omni_json_buf_t *b, const void *s, size_t n)
 
 
 static inline void
-omni_json_buf_addc(lua_State *L, omni_json_buf_t *b, u_char c)
+omni_json_buf_addc(lua_State *L, omni_buf_t *b, u_char c)
 {
     u_char  *p;
 
     p = omni_json_buf_reserve(L, b, 1);
     *p = c;
     b->len++;
-}
-
-
-/* RFC 3629 UTF-8, exactly what omni.utf8.is_valid accepts */
-
-static int
-omni_json_utf8_valid(const u_char *p, size_t len)
-{
-    u_char         c, c1;
-    const u_char  *end;
-
-    end = p + len;
-
-    while (p < end) {
-        c = *p;
-
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-
-        if (c >= 0xC2 && c <= 0xDF) {
-            if (end - p < 2 || (p[1] & 0xC0) != 0x80) {
-                return 0;
-            }
-            p += 2;
-            continue;
-        }
-
-        if (c >= 0xE0 && c <= 0xEF) {
-            if (end - p < 3
-                || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
-            {
-                return 0;
-            }
-            c1 = p[1];
-            if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F)) {
-                return 0;
-            }
-            p += 3;
-            continue;
-        }
-
-        if (c >= 0xF0 && c <= 0xF4) {
-            if (end - p < 4 || (p[1] & 0xC0) != 0x80
-                || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-            {
-                return 0;
-            }
-            c1 = p[1];
-            if ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F)) {
-                return 0;
-            }
-            p += 4;
-            continue;
-        }
-
-        return 0;
-    }
-
-    return 1;
 }
 
 
@@ -408,7 +387,7 @@ omni_json_hex4(omni_json_dec_t *d, size_t pos, unsigned *cp)
 
 
 static void
-omni_json_add_utf8(lua_State *L, omni_json_buf_t *b, unsigned cp)
+omni_json_add_utf8(lua_State *L, omni_buf_t *b, unsigned cp)
 {
     u_char  *p;
 
@@ -455,7 +434,7 @@ omni_json_decode_string(omni_json_dec_t *d)
     start = d->pos;
     i = start + 1;
     escaped = 0;
-    d->buf.len = 0;
+    d->buf.b.len = 0;
 
     for ( ;; ) {
         j = i;
@@ -486,9 +465,9 @@ omni_json_decode_string(omni_json_dec_t *d)
                 lua_pushlstring(d->L, (const char *) s + i, j - i);
 
             } else {
-                omni_json_buf_add(d->L, &d->buf, s + i, j - i);
-                lua_pushlstring(d->L, (const char *) d->buf.data,
-                                d->buf.len);
+                omni_json_buf_add(d->L, &d->buf.b, s + i, j - i);
+                lua_pushlstring(d->L, (const char *) d->buf.b.data,
+                                d->buf.b.len);
             }
 
             d->pos = j + 1;
@@ -498,7 +477,7 @@ omni_json_decode_string(omni_json_dec_t *d)
         /* a backslash: keep what precedes it, then the escape */
 
         escaped = 1;
-        omni_json_buf_add(d->L, &d->buf, s + i, j - i);
+        omni_json_buf_add(d->L, &d->buf.b, s + i, j - i);
 
         e = (j + 1 < len) ? s[j + 1] : 0;
 
@@ -532,7 +511,7 @@ omni_json_decode_string(omni_json_dec_t *d)
                                            "lone surrogate in \\u escape");
             }
 
-            omni_json_add_utf8(d->L, &d->buf, cp);
+            omni_json_add_utf8(d->L, &d->buf.b, cp);
             continue;
         }
 
@@ -560,7 +539,7 @@ omni_json_decode_string(omni_json_dec_t *d)
             return omni_json_dec_fails(d, j, "invalid escape in string");
         }
 
-        omni_json_buf_addc(d->L, &d->buf, e);
+        omni_json_buf_addc(d->L, &d->buf.b, e);
         i = j + 2;
     }
 }
@@ -684,7 +663,7 @@ omni_json_decode_array(omni_json_dec_t *d, int depth)
     luaL_checkstack(d->L, 4, "json: nesting");
 
     lua_newtable(d->L);
-    lua_pushvalue(d->L, OMNI_JSON_ARRAY_MT);
+    lua_pushvalue(d->L, OMNI_JSON_UPVALUE(OMNI_JSON_ARRAY_MT));
     lua_setmetatable(d->L, -2);
 
     d->pos++;
@@ -737,7 +716,7 @@ omni_json_decode_object(omni_json_dec_t *d, int depth)
     luaL_checkstack(d->L, 6, "json: nesting");
 
     lua_newtable(d->L);
-    lua_pushvalue(d->L, OMNI_JSON_OBJECT_MT);
+    lua_pushvalue(d->L, OMNI_JSON_UPVALUE(OMNI_JSON_OBJECT_MT));
     lua_setmetatable(d->L, -2);
 
     d->pos++;
@@ -850,7 +829,7 @@ omni_json_decode_value(omni_json_dec_t *d, int depth)
 
     case 'n':
         if (left >= 4 && memcmp(s, "null", 4) == 0) {
-            lua_pushvalue(d->L, OMNI_JSON_NULL);
+            lua_pushvalue(d->L, OMNI_JSON_UPVALUE(OMNI_JSON_NULL));
             d->pos += 4;
             return OMNI_JSON_OK;
         }
@@ -878,10 +857,7 @@ omni_json_decode(lua_State *L)
     d.L = L;
     d.s = (const u_char *) luaL_checklstring(L, 1, &d.len);
     d.pos = 0;
-    d.buf.data = NULL;
-    d.buf.len = 0;
-    d.buf.cap = 0;
-    d.buf.slot = OMNI_JSON_DEC_BUF;
+    omni_json_buf_init(&d.buf, L, OMNI_JSON_DEC_BUF);
 
     lua_settop(L, 1);
     lua_pushnil(L);                     /* OMNI_JSON_DEC_ERR */
@@ -933,7 +909,10 @@ omni_json_enc_fail(omni_json_enc_t *e, int depth, const char *w1,
 
     luaL_buffinit(e->L, &b);
 
-    if (depth == 0) {
+    if (e->root) {
+        luaL_addstring(&b, e->root);
+
+    } else if (depth == 0) {
         luaL_addstring(&b, "value");
     }
 
@@ -945,7 +924,7 @@ omni_json_enc_fail(omni_json_enc_t *e, int depth, const char *w1,
             continue;
         }
 
-        if (i > 1) {
+        if (i > 1 || e->root) {
             luaL_addchar(&b, '.');
         }
 
@@ -964,7 +943,7 @@ omni_json_enc_fail(omni_json_enc_t *e, int depth, const char *w1,
     }
 
     luaL_pushresult(&b);
-    lua_replace(e->L, OMNI_JSON_ENC_ERR);
+    lua_replace(e->L, e->err);
 
     return OMNI_JSON_ERROR;
 }
@@ -974,90 +953,18 @@ static int
 omni_json_encode_string(omni_json_enc_t *e, const u_char *s, size_t len,
     int depth)
 {
-    u_char   c, *p;
-    size_t   i;
-    int      plain, high;
+    switch (omni_json_add_string(e->out, s, len)) {
 
-    plain = 1;
-    high = 0;
-
-    for (i = 0; i < len; i++) {
-        if (omni_json_escape[s[i]]) {
-            plain = 0;
-            if (s[i] >= 128) {
-                high = 1;
-                break;
-            }
-        }
-    }
-
-    if (plain) {
-        p = omni_json_buf_reserve(e->L, &e->out, len + 2);
-        p[0] = '"';
-        memcpy(p + 1, s, len);
-        p[len + 1] = '"';
-        e->out.len += len + 2;
+    case OMNI_JSON_TEXT_OK:
         return OMNI_JSON_OK;
-    }
 
-    if (high && !omni_json_utf8_valid(s, len)) {
+    case OMNI_JSON_TEXT_NOT_UTF8:
         return omni_json_enc_fail(e, depth, "is not valid UTF-8", NULL, 0,
                                   NULL);
-    }
 
-    if (len > ((size_t) -1 - 2) / 6) {
+    default:
         return luaL_error(e->L, "json: out of memory");
     }
-
-    /* the worst case: every byte as \u00XX */
-    p = omni_json_buf_reserve(e->L, &e->out, len * 6 + 2);
-
-    *p++ = '"';
-
-    for (i = 0; i < len; i++) {
-        c = s[i];
-
-        if (c >= 32 && c != '"' && c != '\\' && c != 127) {
-            *p++ = c;
-            continue;
-        }
-
-        *p++ = '\\';
-
-        switch (c) {
-        case '"':
-        case '\\':
-            *p++ = c;
-            break;
-        case '\b':
-            *p++ = 'b';
-            break;
-        case '\f':
-            *p++ = 'f';
-            break;
-        case '\n':
-            *p++ = 'n';
-            break;
-        case '\r':
-            *p++ = 'r';
-            break;
-        case '\t':
-            *p++ = 't';
-            break;
-        default:
-            *p++ = 'u';
-            *p++ = '0';
-            *p++ = '0';
-            *p++ = omni_json_hex[c >> 4];
-            *p++ = omni_json_hex[c & 0xF];
-        }
-    }
-
-    *p++ = '"';
-
-    e->out.len = p - e->out.data;
-
-    return OMNI_JSON_OK;
 }
 
 
@@ -1089,7 +996,7 @@ omni_json_format_g(omni_json_enc_t *e, double v, int p, char *out,
         return n;
     }
 
-    lua_pushvalue(e->L, OMNI_JSON_FORMAT);
+    lua_pushvalue(e->L, OMNI_JSON_MARK(e, OMNI_JSON_FORMAT));
     lua_pushfstring(e->L, "%%.%dg", p);
     lua_pushnumber(e->L, v);
     lua_call(e->L, 2, 1);
@@ -1136,7 +1043,7 @@ omni_json_encode_number(omni_json_enc_t *e, double v, int depth)
         }
     }
 
-    omni_json_buf_add(e->L, &e->out, tmp, (size_t) n);
+    omni_json_buf_add(e->L, e->out, tmp, (size_t) n);
 
     return OMNI_JSON_OK;
 }
@@ -1147,10 +1054,10 @@ omni_json_newline(omni_json_enc_t *e, int depth)
 {
     int  i;
 
-    omni_json_buf_addc(e->L, &e->out, '\n');
+    omni_json_buf_addc(e->L, e->out, '\n');
 
     for (i = 0; i < depth; i++) {
-        omni_json_buf_add(e->L, &e->out, e->indent, e->indent_len);
+        omni_json_buf_add(e->L, e->out, e->indent, e->indent_len);
     }
 }
 
@@ -1194,7 +1101,7 @@ omni_json_add_key(omni_json_enc_t *e, const char *data, size_t len)
         if (e->nkeys) {
             memcpy(keys, e->keys, e->nkeys * sizeof(omni_json_key_t));
         }
-        lua_replace(e->L, OMNI_JSON_ENC_KEYS);
+        lua_replace(e->L, e->keys_slot);
 
         e->keys = keys;
         e->keys_cap = cap;
@@ -1270,7 +1177,7 @@ omni_json_encode_table(omni_json_enc_t *e, int idx, int depth)
             /* fall through */
 
         default:
-            lua_pushvalue(L, OMNI_JSON_TOSTRING);
+            lua_pushvalue(L, OMNI_JSON_MARK(e, OMNI_JSON_TOSTRING));
             lua_pushvalue(L, -2);
             lua_call(L, 1, 1);
             ks = lua_tolstring(L, -1, &klen);
@@ -1293,8 +1200,10 @@ omni_json_encode_table(omni_json_enc_t *e, int idx, int depth)
     marked_object = 0;
 
     if (lua_getmetatable(L, idx)) {
-        marked_array = lua_rawequal(L, -1, OMNI_JSON_ARRAY_MT);
-        marked_object = lua_rawequal(L, -1, OMNI_JSON_OBJECT_MT);
+        marked_array = lua_rawequal(L, -1,
+                                    OMNI_JSON_MARK(e, OMNI_JSON_ARRAY_MT));
+        marked_object = lua_rawequal(L, -1,
+                                     OMNI_JSON_MARK(e, OMNI_JSON_OBJECT_MT));
         lua_pop(L, 1);
     }
 
@@ -1320,15 +1229,15 @@ omni_json_encode_table(omni_json_enc_t *e, int idx, int depth)
     }
 
     if (n == 0) {
-        omni_json_buf_add(L, &e->out, "[]", 2);
+        omni_json_buf_add(L, e->out, "[]", 2);
         return OMNI_JSON_OK;
     }
 
-    omni_json_buf_addc(L, &e->out, '[');
+    omni_json_buf_addc(L, e->out, '[');
 
     for (k = 1; k <= n; k++) {
         if (k > 1) {
-            omni_json_buf_addc(L, &e->out, ',');
+            omni_json_buf_addc(L, e->out, ',');
         }
 
         if (e->indent) {
@@ -1352,7 +1261,7 @@ omni_json_encode_table(omni_json_enc_t *e, int idx, int depth)
         omni_json_newline(e, depth);
     }
 
-    omni_json_buf_addc(L, &e->out, ']');
+    omni_json_buf_addc(L, e->out, ']');
 
     return OMNI_JSON_OK;
 
@@ -1361,13 +1270,13 @@ object:
     nk = e->nkeys - kbase;
 
     if (nk == 0) {
-        omni_json_buf_add(L, &e->out, "{}", 2);
+        omni_json_buf_add(L, e->out, "{}", 2);
         return OMNI_JSON_OK;
     }
 
     qsort(e->keys + kbase, nk, sizeof(omni_json_key_t), omni_json_key_cmp);
 
-    omni_json_buf_addc(L, &e->out, '{');
+    omni_json_buf_addc(L, e->out, '{');
 
     for (k = 0; k < nk; k++) {
         /* e->keys may move as nested tables push their keys */
@@ -1375,7 +1284,7 @@ object:
         klen = e->keys[kbase + k].len;
 
         if (k > 0) {
-            omni_json_buf_addc(L, &e->out, ',');
+            omni_json_buf_addc(L, e->out, ',');
         }
 
         if (e->indent) {
@@ -1392,10 +1301,10 @@ object:
         }
 
         if (e->indent) {
-            omni_json_buf_add(L, &e->out, ": ", 2);
+            omni_json_buf_add(L, e->out, ": ", 2);
 
         } else {
-            omni_json_buf_addc(L, &e->out, ':');
+            omni_json_buf_addc(L, e->out, ':');
         }
 
         lua_pushlstring(L, ks, klen);
@@ -1415,7 +1324,7 @@ object:
         omni_json_newline(e, depth);
     }
 
-    omni_json_buf_addc(L, &e->out, '}');
+    omni_json_buf_addc(L, e->out, '}');
 
     return OMNI_JSON_OK;
 }
@@ -1443,10 +1352,10 @@ omni_json_encode_value(omni_json_enc_t *e, int idx, int depth)
 
     case LUA_TBOOLEAN:
         if (lua_toboolean(L, idx)) {
-            omni_json_buf_add(L, &e->out, "true", 4);
+            omni_json_buf_add(L, e->out, "true", 4);
 
         } else {
-            omni_json_buf_add(L, &e->out, "false", 5);
+            omni_json_buf_add(L, e->out, "false", 5);
         }
         return OMNI_JSON_OK;
 
@@ -1460,13 +1369,13 @@ omni_json_encode_value(omni_json_enc_t *e, int idx, int depth)
         break;
     }
 
-    if (lua_rawequal(L, idx, OMNI_JSON_NULL)) {
-        omni_json_buf_add(L, &e->out, "null", 4);
+    if (lua_rawequal(L, idx, OMNI_JSON_MARK(e, OMNI_JSON_NULL))) {
+        omni_json_buf_add(L, e->out, "null", 4);
         return OMNI_JSON_OK;
     }
 
-    if (lua_rawequal(L, idx, OMNI_JSON_EMPTY_ARRAY)) {
-        omni_json_buf_add(L, &e->out, "[]", 2);
+    if (lua_rawequal(L, idx, OMNI_JSON_MARK(e, OMNI_JSON_EMPTY_ARRAY))) {
+        omni_json_buf_add(L, e->out, "[]", 2);
         return OMNI_JSON_OK;
     }
 
@@ -1480,9 +1389,13 @@ omni_json_encode_value(omni_json_enc_t *e, int idx, int depth)
 static int
 omni_json_encode(lua_State *L)
 {
+    u_char           out0[4096];
+    omni_json_buf_t  out;
     omni_json_enc_t  e;
 
     e.L = L;
+    e.marks = 0;
+    e.root = NULL;
     e.indent = NULL;
     e.indent_len = 0;
 
@@ -1496,10 +1409,14 @@ omni_json_encode(lua_State *L)
     lua_pushnil(L);                     /* OMNI_JSON_ENC_BUF */
     lua_pushnil(L);                     /* OMNI_JSON_ENC_KEYS */
 
-    e.out.data = e.out0;
-    e.out.len = 0;
-    e.out.cap = sizeof(e.out0);
-    e.out.slot = OMNI_JSON_ENC_BUF;
+    /* the first 4 KB need no allocation */
+    omni_json_buf_init(&out, L, OMNI_JSON_ENC_BUF);
+    out.b.data = out0;
+    out.b.cap = sizeof(out0);
+
+    e.out = &out.b;
+    e.err = OMNI_JSON_ENC_ERR;
+    e.keys_slot = OMNI_JSON_ENC_KEYS;
     e.keys = e.keys0;
     e.nkeys = 0;
     e.keys_cap = sizeof(e.keys0) / sizeof(omni_json_key_t);
@@ -1510,7 +1427,58 @@ omni_json_encode(lua_State *L)
         return 2;
     }
 
-    lua_pushlstring(L, (const char *) e.out.data, e.out.len);
+    lua_pushlstring(L, (const char *) out.b.data, out.b.len);
 
     return 1;
+}
+
+
+int
+omni_json_encode_into(lua_State *L, int idx, const char *root,
+    omni_buf_t *out)
+{
+    int              i, top;
+    omni_json_enc_t  e;
+
+    idx = (idx < 0) ? lua_gettop(L) + idx + 1 : idx;
+    top = lua_gettop(L);
+
+    luaL_checkstack(L, OMNI_JSON_MARKS + 4, "json: encode");
+
+    lua_pushlightuserdata(L, &omni_json_marks_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+
+    if (!lua_istable(L, -1)) {
+        return luaL_error(L, "json: omni.json is not loaded");
+    }
+
+    for (i = 1; i <= OMNI_JSON_MARKS; i++) {
+        lua_rawgeti(L, top + 1, i);
+    }
+
+    lua_pushnil(L);
+    lua_pushnil(L);
+
+    e.L = L;
+    e.marks = top + 2;
+    e.err = top + 2 + OMNI_JSON_MARKS;
+    e.keys_slot = e.err + 1;
+    e.root = root;
+    e.indent = NULL;
+    e.indent_len = 0;
+    e.out = out;
+    e.keys = e.keys0;
+    e.nkeys = 0;
+    e.keys_cap = sizeof(e.keys0) / sizeof(omni_json_key_t);
+
+    if (omni_json_encode_value(&e, idx, 0) != OMNI_JSON_OK) {
+        lua_pushvalue(L, e.err);
+        lua_replace(L, top + 1);
+        lua_settop(L, top + 1);
+        return -1;
+    }
+
+    lua_settop(L, top);
+
+    return 0;
 }

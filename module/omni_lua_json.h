@@ -8,8 +8,9 @@
  * specs.
  *
  * The module has one function, bind(null, empty_array, array_mt,
- * object_mt), which returns the decode and encode functions working with
- * omni.json's sentinels and marker metatables.
+ * object_mt, tostring, string.format), which returns the decode and encode
+ * functions working with omni.json's sentinels and marker metatables, and
+ * keeps them for C callers of omni_json_encode_into().
  */
 
 #ifndef OMNI_LUA_JSON_H_INCLUDED_
@@ -18,8 +19,19 @@
 
 #include <lua.h>
 
+#include "omni_json_text.h"
+
 
 int luaopen_omni_json_native(lua_State *L);
+
+/*
+ * Encodes the value at idx compactly as omni.json's encode does, appending
+ * to out; messages name the place under root ("params.x is a function").
+ * Runs in a protected call (it raises on out of memory) in a VM where
+ * omni.json is loaded.  Returns 0, or -1 with the message pushed.
+ */
+int omni_json_encode_into(lua_State *L, int idx, const char *root,
+    omni_buf_t *out);
 
 
 #endif /* OMNI_LUA_JSON_H_INCLUDED_ */
