@@ -105,7 +105,8 @@ $(BIN)/omnictl: tools/omnictl.c module/omni_admin.c module/omni_admin.h \
 	    -llmdb -ljansson -lcrypto
 
 # the plugins' native helpers as a Lua C module, for the runner and specs
-lib: $(LIB)/omni_crypto.so $(LIB)/omni_json_native.so
+lib: $(LIB)/omni_crypto.so $(LIB)/omni_json_native.so \
+     $(LIB)/omni_contract_native.so
 
 $(LIB)/omni_crypto.so: module/omni_lua_crypto.c module/omni_lua_crypto.h
 	@mkdir -p $(LIB)
@@ -117,6 +118,15 @@ $(LIB)/omni_json_native.so: module/omni_lua_json.c module/omni_lua_json.h \
 	@mkdir -p $(LIB)
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -fPIC -shared $(LUAJIT_INC) \
 	    -o $@ module/omni_lua_json.c module/omni_json_text.c -lm
+
+$(LIB)/omni_contract_native.so: module/omni_lua_contract.c \
+    module/omni_lua_contract.h module/omni_contract.c module/omni_contract.h \
+    module/omni_lua_json.c module/omni_lua_json.h module/omni_json_text.c \
+    module/omni_json_text.h module/omni_str.h
+	@mkdir -p $(LIB)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -fPIC -shared $(LUAJIT_INC) \
+	    -o $@ module/omni_lua_contract.c module/omni_contract.c \
+	    module/omni_lua_json.c module/omni_json_text.c -ljansson -lm
 
 $(BIN)/omni-jwt: tools/omni_jwt.c
 	@mkdir -p $(BIN)

@@ -22,7 +22,8 @@ static void ngx_http_omni_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_omni_raw_request(ngx_http_request_t *r,
     ngx_http_omni_loc_conf_t *olcf, omni_lua_request_t *req);
 static ngx_int_t ngx_http_omni_known(ngx_http_request_t *r,
-    ngx_http_omni_ctx_t *ctx, omni_lua_known_t *known);
+    ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf,
+    omni_contract_t *c);
 static void *ngx_http_omni_palloc(void *pool, size_t size);
 static ngx_uint_t ngx_http_omni_plugin_name_valid(u_char *name, size_t len);
 
@@ -163,7 +164,8 @@ ngx_http_omni_respond_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 /*
  * After authentication: the verified claims join the request, the plugin
  * checks the channel's own credentials when asked to, and normalizes the
- * request into the contract.
+ * request; the contract is written once, the customer and the session
+ * filled in first when the location keeps them.
  */
 
 ngx_int_t
@@ -177,9 +179,9 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     omni_lua_t                 *vm;
     omni_lua_rc_t               rc;
     ngx_int_t                   step;
-    omni_lua_known_t            known;
+    omni_contract_t             c;
     omni_lua_result_t           res;
-    omni_lua_gateway_t          gw;
+    omni_contract_session_t     session;
     ngx_http_omni_main_conf_t  *omcf;
 
     if (olcf->channel.len == 0) {
@@ -199,14 +201,8 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
         claims.data = text;
         claims.len = len;
 
-        ngx_http_omni_result_init(r, &res);
-
-        rc = omni_lua_set_claims(vm, ctx->lua_ref, &claims, &res);
+        omni_lua_set_claims(vm, ctx->lua_ref, &claims);
         free(text);
-
-        if (rc != OMNI_LUA_OK) {
-            return ngx_http_omni_plugin_error(r, ctx, "set_claims", rc, &res);
-        }
     }
 
     if (olcf->auth & NGX_HTTP_OMNI_AUTH_PLUGIN) {
@@ -219,41 +215,39 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
         }
     }
 
-    if (ngx_http_omni_known(r, ctx, &known) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    /* with customers, the contract waits for what the store knows */
-    known.defer = (olcf->customers != NGX_HTTP_OMNI_CUSTOMERS_OFF);
-
+    ngx_memzero(&c, sizeof(omni_contract_t));
     ngx_http_omni_result_init(r, &res);
 
-    rc = omni_lua_normalize(vm, channel, ctx->lua_ref, &known, &res);
+    rc = omni_lua_normalize(vm, channel, ctx->lua_ref, &c, &res);
     if (rc != OMNI_LUA_OK) {
         return ngx_http_omni_plugin_error(r, ctx, "normalize", rc, &res);
     }
 
-    ctx->action.data = (u_char *) res.action.data;
-    ctx->action.len = res.action.len;
+    ctx->action.data = (u_char *) c.action.data;
+    ctx->action.len = c.action.len;
 
     /* policy conditions compare C strings: "gold\0x" must not be "gold" */
-    if (res.tier.data && ngx_strlen(res.tier.data) == res.tier.len) {
-        ctx->tier.data = (u_char *) res.tier.data;
-        ctx->tier.len = res.tier.len;
+    if (c.tier.data && ngx_strlen(c.tier.data) == c.tier.len) {
+        ctx->tier.data = (u_char *) c.tier.data;
+        ctx->tier.len = c.tier.len;
     }
 
-    if (known.defer) {
-        step = ngx_http_omni_customer_step(r, ctx, olcf, &res, &gw);
+    if (ngx_http_omni_known(r, ctx, olcf, &c) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (olcf->customers != NGX_HTTP_OMNI_CUSTOMERS_OFF) {
+        step = ngx_http_omni_customer_step(r, ctx, olcf, &c, &session);
         if (step != NGX_OK) {
             return step;
         }
+    }
 
-        ngx_http_omni_result_init(r, &res);
+    ngx_http_omni_result_init(r, &res);
 
-        rc = omni_lua_complete(vm, ctx->lua_ref, &gw, &res);
-        if (rc != OMNI_LUA_OK) {
-            return ngx_http_omni_plugin_error(r, ctx, "normalize", rc, &res);
-        }
+    rc = omni_lua_contract(vm, &c, &res);
+    if (rc != OMNI_LUA_OK) {
+        return ngx_http_omni_plugin_error(r, ctx, "normalize", rc, &res);
     }
 
     ctx->contract.data = (u_char *) res.contract.data;
@@ -692,54 +686,65 @@ ngx_http_omni_raw_request(ngx_http_request_t *r,
 }
 
 
+/* what the gateway itself puts into the contract */
 static ngx_int_t
 ngx_http_omni_known(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
-    omni_lua_known_t *known)
+    ngx_http_omni_loc_conf_t *olcf, omni_contract_t *c)
 {
-    ngx_uint_t  i;
+    ngx_uint_t   i;
+    omni_str_t  *roles;
 
-    ngx_memzero(known, sizeof(omni_lua_known_t));
+    c->request_id = *ngx_http_omni_request_id(r, ctx);
 
-    known->request_id = *ngx_http_omni_request_id(r, ctx);
-    known->received_at = (double) r->start_sec * 1000 + r->start_msec;
+    if (!omni_contract_is_id(c->request_id.data, c->request_id.len)) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "omni: the request id is not [A-Za-z0-9_-]{1,64}, "
+                      "the contract cannot carry it");
+        return NGX_ERROR;
+    }
+
+    c->received_at = (int64_t) r->start_sec * 1000 + r->start_msec;
+    c->channel.data = (const char *) olcf->channel.data;
+    c->channel.len = olcf->channel.len;
+    c->client_ip.data = (const char *) r->connection->addr_text.data;
+    c->client_ip.len = r->connection->addr_text.len;
 
     if (r->headers_in.user_agent) {
-        known->user_agent.data =
+        c->user_agent.data =
                             (const char *) r->headers_in.user_agent->value.data;
-        known->user_agent.len = r->headers_in.user_agent->value.len;
+        c->user_agent.len = r->headers_in.user_agent->value.len;
     }
 
-    if (!ctx->authenticated) {
-        return NGX_OK;
-    }
+    if (ctx->authenticated) {
+        c->principal = 1;
 
-    known->authenticated = 1;
-
-    if (ctx->token.sub) {
-        known->subject.data = ctx->token.sub;
-        known->subject.len = ngx_strlen(ctx->token.sub);
-    }
-
-    if (ctx->token.iss && omni_text_is_clean(ctx->token.iss,
-                                             ngx_strlen(ctx->token.iss)))
-    {
-        known->issuer.data = ctx->token.iss;
-        known->issuer.len = ngx_strlen(ctx->token.iss);
-    }
-
-    if (ctx->token.nroles) {
-        known->roles = ngx_palloc(r->pool,
-                                  ctx->token.nroles * sizeof(omni_str_t));
-        if (known->roles == NULL) {
-            return NGX_ERROR;
+        if (ctx->token.sub) {
+            c->subject.data = ctx->token.sub;
+            c->subject.len = ngx_strlen(ctx->token.sub);
         }
 
-        for (i = 0; i < ctx->token.nroles; i++) {
-            known->roles[i].data = ctx->token.roles[i];
-            known->roles[i].len = ngx_strlen(ctx->token.roles[i]);
+        if (ctx->token.iss && omni_text_is_clean(ctx->token.iss,
+                                                 ngx_strlen(ctx->token.iss)))
+        {
+            c->issuer.data = ctx->token.iss;
+            c->issuer.len = ngx_strlen(ctx->token.iss);
         }
 
-        known->nroles = ctx->token.nroles;
+        if (ctx->token.nroles) {
+            roles = ngx_palloc(r->pool,
+                               ctx->token.nroles * sizeof(omni_str_t));
+            if (roles == NULL) {
+                return NGX_ERROR;
+            }
+
+            for (i = 0; i < ctx->token.nroles; i++) {
+                roles[i].data = ctx->token.roles[i];
+                roles[i].len = ngx_strlen(ctx->token.roles[i]);
+            }
+
+            c->roles = roles;
+            c->nroles = ctx->token.nroles;
+        }
     }
 
     return NGX_OK;

@@ -157,7 +157,7 @@ ngx_int_t ngx_http_omni_filter_init(ngx_conf_t *cf);
 char *ngx_http_omni_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_omni_customer_step(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf,
-    omni_lua_result_t *res, omni_lua_gateway_t *gw);
+    omni_contract_t *c, omni_contract_session_t *cs);
 void ngx_http_omni_context_patch(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
 ngx_int_t ngx_http_omni_journey_handler(ngx_http_request_t *r);

@@ -53,8 +53,8 @@ static ngx_int_t ngx_http_omni_store_failed(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, const char *what, int rc, const char *err);
 static ngx_int_t ngx_http_omni_new_id(char *id);
 static ngx_int_t ngx_http_omni_session_out(ngx_http_request_t *r,
-    ngx_http_omni_ctx_t *ctx, omni_store_session_t *s,
-    omni_lua_gateway_t *gw);
+    ngx_http_omni_ctx_t *ctx, omni_store_session_t *s, omni_contract_t *c,
+    omni_contract_session_t *cs);
 static int ngx_http_omni_patch(void *data, const char *context, size_t len,
     char *out, size_t *out_len, char *err);
 static void ngx_http_omni_journey_flush(ngx_log_t *log);
@@ -83,8 +83,8 @@ static ngx_str_t  ngx_http_omni_context_header = ngx_string("X-Omni-Context");
 
 ngx_int_t
 ngx_http_omni_customer_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
-    ngx_http_omni_loc_conf_t *olcf, omni_lua_result_t *res,
-    omni_lua_gateway_t *gw)
+    ngx_http_omni_loc_conf_t *olcf, omni_contract_t *c,
+    omni_contract_session_t *cs)
 {
     int                         rc, created;
     char                        err[OMNI_STORE_ERRLEN];
@@ -92,10 +92,9 @@ ngx_http_omni_customer_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     char                        new_id[2 * NGX_HTTP_OMNI_ID_BYTES + 1];
     size_t                      i, n, len;
     omni_store_session_t        s;
+    omni_pair_t                *id;
     omni_store_identity_t       ids[NGX_HTTP_OMNI_IDENTITIES];
     ngx_http_omni_main_conf_t  *omcf;
-
-    ngx_memzero(gw, sizeof(omni_lua_gateway_t));
 
     omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
     n = 0;
@@ -111,22 +110,20 @@ ngx_http_omni_customer_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
         }
     }
 
-    for (i = 0; i < res->nidentities && n < NGX_HTTP_OMNI_IDENTITIES; i++) {
+    for (i = 0; i < c->nidentities && n < NGX_HTTP_OMNI_IDENTITIES; i++) {
+        id = &c->identities[i];
+
         /* a NUL inside would cut the value short: "victim\0x" is not "victim" */
-        if (res->identities[i].name.len > OMNI_STORE_TYPE_MAX
-            || res->identities[i].value.len > OMNI_STORE_VALUE_MAX
-            || ngx_strlen(res->identities[i].name.data)
-               != res->identities[i].name.len
-            || ngx_strlen(res->identities[i].value.data)
-               != res->identities[i].value.len)
+        if (id->name.len > OMNI_STORE_TYPE_MAX
+            || id->value.len > OMNI_STORE_VALUE_MAX
+            || ngx_strlen(id->name.data) != id->name.len
+            || ngx_strlen(id->value.data) != id->value.len)
         {
             continue;
         }
 
-        ngx_memcpy(ids[n].type, res->identities[i].name.data,
-                   res->identities[i].name.len + 1);
-        ngx_memcpy(ids[n].value, res->identities[i].value.data,
-                   res->identities[i].value.len + 1);
+        ngx_memcpy(ids[n].type, id->name.data, id->name.len + 1);
+        ngx_memcpy(ids[n].value, id->value.data, id->value.len + 1);
         n++;
     }
 
@@ -166,8 +163,8 @@ ngx_http_omni_customer_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     ngx_memcpy(ctx->customer.data, customer, len + 1);
     ctx->customer.len = len;
 
-    gw->customer.data = (const char *) ctx->customer.data;
-    gw->customer.len = len;
+    c->customer_id.data = (const char *) ctx->customer.data;
+    c->customer_id.len = len;
 
     if (!olcf->session) {
         return NGX_OK;
@@ -191,22 +188,23 @@ ngx_http_omni_customer_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     ctx->session_new = created ? 1 : 0;
     ctx->session_created = (time_t) s.created;
 
-    return ngx_http_omni_session_out(r, ctx, &s, gw);
+    return ngx_http_omni_session_out(r, ctx, &s, c, cs);
 }
 
 
 /* copies the session out of the stack into the request and the contract */
 static ngx_int_t
 ngx_http_omni_session_out(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
-    omni_store_session_t *s, omni_lua_gateway_t *gw)
+    omni_store_session_t *s, omni_contract_t *c, omni_contract_session_t *cs)
 {
-    u_char     *p;
-    size_t      len;
-    ngx_uint_t  i;
+    u_char      *p;
+    size_t       len;
+    ngx_uint_t   i;
+    omni_str_t  *channels;
 
     len = ngx_strlen(s->id);
 
-    p = ngx_pnalloc(r->pool, len + 1 + s->context_len + 1);
+    p = ngx_pnalloc(r->pool, len + 1 + s->context_len);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -215,38 +213,40 @@ ngx_http_omni_session_out(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     ctx->session.data = p;
     ctx->session.len = len;
 
-    gw->session = 1;
-    gw->session_id.data = (const char *) p;
-    gw->session_id.len = len;
-    gw->session_new = ctx->session_new;
-    gw->created_at = (double) s->created * 1000;
-    gw->last_seen_at = (double) s->last_seen * 1000;
+    ngx_memzero(cs, sizeof(omni_contract_session_t));
+
+    cs->id.data = (const char *) p;
+    cs->id.len = len;
+    cs->new = ctx->session_new;
+    cs->created_at = (int64_t) s->created * 1000;
+    cs->last_seen_at = (int64_t) s->last_seen * 1000;
 
     p += len + 1;
     ngx_memcpy(p, s->context, s->context_len);
-    p[s->context_len] = '\0';
-    gw->context.data = (const char *) p;
-    gw->context.len = s->context_len;
+    cs->context.data = (const char *) p;
+    cs->context.len = s->context_len;
 
-    gw->channels = ngx_palloc(r->pool, s->nchannels * sizeof(omni_str_t));
-    if (gw->channels == NULL) {
+    channels = ngx_palloc(r->pool, s->nchannels * sizeof(omni_str_t));
+    if (channels == NULL) {
         return NGX_ERROR;
     }
 
     for (i = 0; i < s->nchannels; i++) {
         len = ngx_strlen(s->channels[i]);
 
-        p = ngx_pnalloc(r->pool, len + 1);
+        p = ngx_pnalloc(r->pool, len);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(p, s->channels[i], len + 1);
-        gw->channels[i].data = (const char *) p;
-        gw->channels[i].len = len;
+        ngx_memcpy(p, s->channels[i], len);
+        channels[i].data = (const char *) p;
+        channels[i].len = len;
     }
 
-    gw->nchannels = s->nchannels;
+    cs->channels = channels;
+    cs->nchannels = s->nchannels;
+    c->session = cs;
 
     return NGX_OK;
 }

@@ -4,6 +4,7 @@
 
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <lualib.h>
 
 #include "omni_lua.h"
+#include "omni_lua_contract.h"
 #include "omni_lua_crypto.h"
 #include "omni_lua_json.h"
 
@@ -32,6 +34,9 @@
 #define OMNI_LUA_SOURCE_MAX     (1024 * 1024)
 #define OMNI_LUA_MAX_HEADERS    64
 
+/* a first guess at a contract's size: most fit, larger ones grow */
+#define OMNI_LUA_CONTRACT_SIZE  1024
+
 
 struct omni_lua_s {
     lua_State          *L;
@@ -43,17 +48,29 @@ struct omni_lua_s {
     struct timespec     deadline;
     unsigned            memory_hit:1;
     unsigned            timed_out:1;
-    unsigned            limits_on:1;
-    unsigned            in_call:1;
+    unsigned            in_call:1;      /* the limits hold */
     unsigned            hook_armed:1;   /* the count is back to normal */
     int                 host_ref;
+    int                 claims_ref;     /* host.CLAIMS_KEY */
+    int                 write_ref;      /* omni_lua_write() */
 };
+
+
+/* a contract being written by omni_lua_write() */
+typedef struct {
+    omni_contract_t    *contract;
+    omni_lua_result_t  *res;
+    omni_buf_t          out;
+    omni_contract_rc_t  rc;
+    char                err[OMNI_CONTRACT_ERRLEN];
+} omni_lua_write_t;
 
 
 static void *omni_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 static void omni_lua_hook(lua_State *L, lua_Debug *ar);
 static void omni_lua_profile(void *data, lua_State *L, int samples,
     int vmstate);
+static void omni_lua_profile_stop(lua_State *L);
 static int omni_lua_past_deadline(omni_lua_t *vm);
 static void omni_lua_trip(omni_lua_t *vm, lua_State *L);
 static int omni_lua_panic(lua_State *L);
@@ -74,9 +91,8 @@ static omni_lua_rc_t omni_lua_answer_result(omni_lua_t *vm, int idx,
 static void omni_lua_push_ctx(omni_lua_t *vm, const char *channel, int ref,
     unsigned status, int gateway, omni_str_t *request_id);
 static void omni_lua_set_message(omni_lua_result_t *res, const char *s);
-static omni_lua_rc_t omni_lua_identities_result(omni_lua_t *vm,
-    omni_lua_result_t *res);
-static int omni_lua_contract_fields(omni_lua_t *vm, omni_lua_result_t *res);
+static int omni_lua_write(lua_State *L);
+static u_char *omni_lua_out_grow(omni_buf_t *b, size_t n);
 
 
 omni_lua_t *
@@ -95,6 +111,8 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
     vm->max = memory_max;
     vm->budget_ms = budget_ms;
     vm->host_ref = LUA_NOREF;
+    vm->claims_ref = LUA_NOREF;
+    vm->write_ref = LUA_NOREF;
 
     /*
      * LuaJIT's own allocator, wrapped to count: far cheaper than the C
@@ -140,6 +158,8 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
     lua_setfield(L, -2, "omni_crypto");
     lua_pushcfunction(L, luaopen_omni_json_native);
     lua_setfield(L, -2, "omni_json_native");
+    lua_pushcfunction(L, luaopen_omni_contract_native);
+    lua_setfield(L, -2, "omni_contract_native");
     lua_pop(L, 2);
 
     lua_getglobal(L, "require");
@@ -153,10 +173,13 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
         return NULL;
     }
 
+    lua_getfield(L, -1, "CLAIMS_KEY");
+    vm->claims_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
     vm->host_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
-    /* what the library needed at load time is counted from here on */
-    vm->limits_on = 1;
+    lua_pushcfunction(L, omni_lua_write);
+    vm->write_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
     return vm;
 }
@@ -170,7 +193,7 @@ omni_lua_free(omni_lua_t *vm)
     }
 
     if (vm->L) {
-        luaJIT_profile_stop(vm->L);
+        omni_lua_profile_stop(vm->L);
         lua_close(vm->L);
     }
 
@@ -291,6 +314,9 @@ omni_lua_prepare(omni_lua_t *vm, const char *channel,
     L = vm->L;
     *ref = LUA_NOREF;
 
+    /* what an earlier request's normalize may have left */
+    lua_settop(L, 0);
+
     if (omni_lua_push_host_fn(vm, "prepare") != 0) {
         omni_lua_set_message(res, "the support library has no host.prepare");
         return OMNI_LUA_FAILED;
@@ -326,35 +352,23 @@ omni_lua_prepare(omni_lua_t *vm, const char *channel,
 }
 
 
-omni_lua_rc_t
-omni_lua_set_claims(omni_lua_t *vm, int ref, const omni_str_t *claims_json,
-    omni_lua_result_t *res)
+/*
+ * The payload text goes into the request as it is: the host decodes it
+ * into req.claims only if a plugin reads them.
+ */
+
+void
+omni_lua_set_claims(omni_lua_t *vm, int ref, const omni_str_t *claims_json)
 {
-    lua_State      *L;
-    omni_lua_rc_t   rc;
+    lua_State  *L;
 
     L = vm->L;
 
-    if (omni_lua_push_host_fn(vm, "set_claims") != 0) {
-        omni_lua_set_message(res,
-                             "the support library has no host.set_claims");
-        return OMNI_LUA_FAILED;
-    }
-
     lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->claims_ref);
     lua_pushlstring(L, claims_json->data, claims_json->len);
-
-    rc = omni_lua_call(vm, 2, 2, res);
-    if (rc != OMNI_LUA_OK) {
-        return rc;
-    }
-
-    if (lua_toboolean(L, -2)) {
-        lua_pop(L, 2);
-        return OMNI_LUA_OK;
-    }
-
-    return omni_lua_error_result(vm, -1, res);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
 }
 
 
@@ -426,249 +440,153 @@ omni_lua_authenticate(omni_lua_t *vm, const char *channel, int ref,
 }
 
 
+/*
+ * host.fields() runs the plugin and checks its fields into c; the fields
+ * and identify()'s identities stay at stack slots 1 and 2, anchoring the
+ * strings c points to, until omni_lua_contract() (or the next request).
+ */
+
 omni_lua_rc_t
 omni_lua_normalize(omni_lua_t *vm, const char *channel, int ref,
-    const omni_lua_known_t *known, omni_lua_result_t *res)
+    omni_contract_t *c, omni_lua_result_t *res)
 {
-    size_t          i;
     lua_State      *L;
     omni_lua_rc_t   rc;
 
     L = vm->L;
 
-    if (omni_lua_push_host_fn(vm, "normalize") != 0) {
-        omni_lua_set_message(res,
-                             "the support library has no host.normalize");
+    lua_settop(L, 0);
+
+    if (omni_lua_push_host_fn(vm, "fields") != 0) {
+        omni_lua_set_message(res, "the support library has no host.fields");
         return OMNI_LUA_FAILED;
     }
 
     lua_pushstring(L, channel);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-
-    lua_createtable(L, 0, 6);
-    omni_lua_set_str(L, "request_id", &known->request_id);
-    lua_pushnumber(L, known->received_at);
-    lua_setfield(L, -2, "received_at");
-    lua_pushstring(L, channel);
-    lua_setfield(L, -2, "channel");
-    omni_lua_set_str(L, "user_agent", &known->user_agent);
-
-    if (known->authenticated) {
-        lua_createtable(L, 0, 3);
-        omni_lua_set_str(L, "subject", &known->subject);
-        omni_lua_set_str(L, "issuer", &known->issuer);
-
-        lua_createtable(L, (int) known->nroles, 0);
-        for (i = 0; i < known->nroles; i++) {
-            lua_pushlstring(L, known->roles[i].data, known->roles[i].len);
-            lua_rawseti(L, -2, (int) i + 1);
-        }
-        lua_setfield(L, -2, "roles");
-
-        lua_setfield(L, -2, "principal");
-    }
-
-    if (known->defer) {
-        lua_pushboolean(L, 1);
-        lua_setfield(L, -2, "defer");
-    }
+    lua_pushlightuserdata(L, c);
 
     rc = omni_lua_call(vm, 3, 2, res);
     if (rc != OMNI_LUA_OK) {
         return rc;
     }
 
-    if (known->defer) {
-        return omni_lua_identities_result(vm, res);
-    }
-
-    if (!lua_isstring(L, -2)) {
+    if (!lua_istable(L, 1)) {
         return omni_lua_error_result(vm, -1, res);
     }
 
-    if (omni_lua_copy(res, &res->contract, L, -2) != 0) {
-        lua_pop(L, 2);
-        omni_lua_set_message(res, "out of memory");
-        return OMNI_LUA_FAILED;
-    }
-
-    if (omni_lua_contract_fields(vm, res) != 0) {
-        lua_pop(L, 2);
-        omni_lua_set_message(res, "out of memory");
-        return OMNI_LUA_FAILED;
-    }
-
-    lua_pop(L, 2);
-
     return OMNI_LUA_OK;
-}
-
-
-/* the contract on top of the stack: the action and tier the gateway uses */
-static int
-omni_lua_contract_fields(omni_lua_t *vm, omni_lua_result_t *res)
-{
-    int         rc;
-    lua_State  *L;
-
-    L = vm->L;
-    rc = 0;
-
-    if (!lua_istable(L, -1)) {
-        return 0;
-    }
-
-    lua_getfield(L, -1, "action");
-    if (lua_isstring(L, -1)) {
-        rc = omni_lua_copy(res, &res->action, L, -1);
-    }
-    lua_pop(L, 1);
-
-    lua_getfield(L, -1, "customer");
-    if (rc == 0 && lua_istable(L, -1)) {
-        lua_getfield(L, -1, "tier");
-        if (lua_type(L, -1) == LUA_TSTRING) {
-            rc = omni_lua_copy(res, &res->tier, L, -1);
-        }
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-
-    return rc;
-}
-
-
-/* normalize() with defer left (ids, contract) or (nil, err) */
-static omni_lua_rc_t
-omni_lua_identities_result(omni_lua_t *vm, omni_lua_result_t *res)
-{
-    size_t      i, n;
-    lua_State  *L;
-
-    L = vm->L;
-
-    if (!lua_istable(L, -2)) {
-        return omni_lua_error_result(vm, -1, res);
-    }
-
-    if (omni_lua_contract_fields(vm, res) != 0) {
-        lua_pushnil(L);
-        goto nomem;
-    }
-
-    /* the host checked them: at most 16, each a type and a value */
-    n = lua_objlen(L, -2);
-
-    if (n) {
-        res->identities = res->alloc(res->alloc_data,
-                                     n * sizeof(omni_pair_t));
-        if (res->identities == NULL) {
-            lua_pushnil(L);
-            goto nomem;
-        }
-    }
-
-    for (i = 0; i < n; i++) {
-        lua_rawgeti(L, -2, (int) i + 1);
-
-        lua_getfield(L, -1, "type");
-        lua_getfield(L, -2, "value");
-
-        if (!lua_isstring(L, -2) || !lua_isstring(L, -1)) {
-            lua_pop(L, 5);
-            omni_lua_set_message(res, "an identity is not a pair of "
-                                 "strings");
-            return OMNI_LUA_FAILED;
-        }
-
-        if (omni_lua_copy(res, &res->identities[i].name, L, -2)
-            || omni_lua_copy(res, &res->identities[i].value, L, -1))
-        {
-            lua_pop(L, 2);
-            goto nomem;
-        }
-
-        lua_pop(L, 3);
-    }
-
-    res->nidentities = n;
-    lua_pop(L, 2);
-
-    return OMNI_LUA_OK;
-
-nomem:
-
-    lua_pop(L, 3);
-    omni_lua_set_message(res, "out of memory");
-    return OMNI_LUA_FAILED;
 }
 
 
 omni_lua_rc_t
-omni_lua_complete(omni_lua_t *vm, int ref, const omni_lua_gateway_t *gw,
-    omni_lua_result_t *res)
+omni_lua_contract(omni_lua_t *vm, omni_contract_t *c, omni_lua_result_t *res)
 {
-    size_t          i;
-    lua_State      *L;
-    omni_lua_rc_t   rc;
+    lua_State         *L;
+    omni_lua_rc_t      rc;
+    omni_lua_write_t   w;
 
     L = vm->L;
 
-    if (omni_lua_push_host_fn(vm, "complete") != 0) {
-        omni_lua_set_message(res, "the support library has no host.complete");
+    if (!lua_istable(L, 1)) {
+        omni_lua_set_message(res, "no fields to write a contract with");
         return OMNI_LUA_FAILED;
     }
 
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    w.contract = c;
+    w.res = res;
+    w.out.data = NULL;
+    w.out.len = 0;
+    w.out.cap = 0;
+    w.out.grow = omni_lua_out_grow;
+    w.out.ctx = res;
+    w.rc = OMNI_CONTRACT_NO_MEMORY;
+    w.err[0] = '\0';
 
-    lua_createtable(L, 0, 2);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->write_ref);
+    lua_pushvalue(L, 1);
+    lua_pushlightuserdata(L, &w);
 
-    if (gw->customer.data) {
-        omni_lua_set_str(L, "customer_id", &gw->customer);
-    }
+    rc = omni_lua_call(vm, 2, 0, res);
 
-    if (gw->session) {
-        lua_createtable(L, 0, 6);
-        omni_lua_set_str(L, "id", &gw->session_id);
-        lua_pushboolean(L, gw->session_new);
-        lua_setfield(L, -2, "new");
-        lua_pushnumber(L, gw->created_at);
-        lua_setfield(L, -2, "created_at");
-        lua_pushnumber(L, gw->last_seen_at);
-        lua_setfield(L, -2, "last_seen_at");
+    lua_settop(L, 0);
 
-        lua_createtable(L, (int) gw->nchannels, 0);
-        for (i = 0; i < gw->nchannels; i++) {
-            lua_pushlstring(L, gw->channels[i].data, gw->channels[i].len);
-            lua_rawseti(L, -2, (int) i + 1);
-        }
-        lua_setfield(L, -2, "channels");
-
-        lua_pushlstring(L, gw->context.data ? gw->context.data : "",
-                        gw->context.len);
-        lua_setfield(L, -2, "context");
-
-        lua_setfield(L, -2, "session");
-    }
-
-    rc = omni_lua_call(vm, 2, 2, res);
     if (rc != OMNI_LUA_OK) {
         return rc;
     }
 
-    if (!lua_isstring(L, -2)) {
-        return omni_lua_error_result(vm, -1, res);
-    }
+    switch (w.rc) {
 
-    if (omni_lua_copy(res, &res->contract, L, -2) != 0) {
-        lua_pop(L, 2);
+    case OMNI_CONTRACT_OK:
+        res->contract.data = (const char *) w.out.data;
+        res->contract.len = w.out.len;
+        return OMNI_LUA_OK;
+
+    case OMNI_CONTRACT_INVALID:
+        res->status = 500;
+        res->code.data = "plugin_contract_invalid";
+        res->code.len = sizeof("plugin_contract_invalid") - 1;
+        omni_lua_set_message(res, w.err);
+        return OMNI_LUA_REJECTED;
+
+    default:
         omni_lua_set_message(res, "out of memory");
-        return OMNI_LUA_FAILED;
+        return OMNI_LUA_MEMORY;
+    }
+}
+
+
+/* write(fields, w): in a protected call, as the encoder may raise */
+
+static int
+omni_lua_write(lua_State *L)
+{
+    omni_lua_write_t  *w;
+
+    w = lua_touserdata(L, 2);
+
+    w->out.data = w->res->alloc(w->res->alloc_data, OMNI_LUA_CONTRACT_SIZE);
+    if (w->out.data == NULL) {
+        return 0;
     }
 
-    lua_pop(L, 2);
+    w->out.cap = OMNI_LUA_CONTRACT_SIZE;
+    w->rc = omni_lua_contract_write(L, 1, w->contract, &w->out, w->err);
 
-    return OMNI_LUA_OK;
+    return 0;
+}
+
+
+/* the contract's memory grows from the caller's allocator */
+
+static u_char *
+omni_lua_out_grow(omni_buf_t *b, size_t n)
+{
+    size_t              cap;
+    u_char             *p;
+    omni_lua_result_t  *res = b->ctx;
+
+    if (n > ((size_t) -1) / 2 - b->len) {
+        return NULL;
+    }
+
+    cap = b->cap * 2;
+
+    if (cap < b->len + n) {
+        cap = b->len + n;
+    }
+
+    p = res->alloc(res->alloc_data, cap);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    memcpy(p, b->data, b->len);
+
+    b->data = p;
+    b->cap = cap;
+
+    return p + b->len;
 }
 
 
@@ -769,7 +687,7 @@ omni_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
 
-    if (vm->limits_on && vm->max && nsize > osize
+    if (vm->in_call && vm->max && nsize > osize
         && vm->used + (nsize - osize) > vm->max)
     {
         vm->memory_hit = 1;
@@ -853,6 +771,37 @@ omni_lua_profile(void *data, lua_State *L, int samples, int vmstate)
     if (vm->in_call && !vm->timed_out && omni_lua_past_deadline(vm)) {
         omni_lua_trip(vm, L);
     }
+}
+
+
+/*
+ * Stopping the profiler restores SIGPROF's old disposition, by default to
+ * end the process: a tick that is still pending then (a signal queued but
+ * not yet delivered, as under valgrind) is taken here, with SIGPROF
+ * blocked, instead.
+ */
+
+static void
+omni_lua_profile_stop(lua_State *L)
+{
+    sigset_t         prof, old;
+    struct timespec  now;
+
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+
+    sigprocmask(SIG_BLOCK, &prof, &old);
+
+    luaJIT_profile_stop(L);
+
+    now.tv_sec = 0;
+    now.tv_nsec = 0;
+
+    while (sigtimedwait(&prof, NULL, &now) == SIGPROF) {
+        /* a tick of the profiler just stopped */
+    }
+
+    sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 

@@ -16,6 +16,9 @@
 
 #include <stddef.h>
 
+#include "omni_contract.h"
+#include "omni_str.h"
+
 
 #define OMNI_LUA_ERRLEN  512
 #define OMNI_LUA_NOREF   (-2)     /* LUA_NOREF: no prepared request */
@@ -34,18 +37,6 @@ typedef enum {
 } omni_lua_rc_t;
 
 
-typedef struct {
-    const char     *data;
-    size_t          len;
-} omni_str_t;
-
-
-typedef struct {
-    omni_str_t      name;
-    omni_str_t      value;
-} omni_pair_t;
-
-
 /* What the gateway knows of a request, handed to host.prepare(). */
 typedef struct {
     omni_str_t      method;
@@ -60,34 +51,6 @@ typedef struct {
 } omni_lua_request_t;
 
 
-/* What the contract needs besides the plugin's fields. */
-typedef struct {
-    omni_str_t      request_id;
-    double          received_at;     /* ms since the epoch */
-    omni_str_t      user_agent;      /* data NULL when absent */
-    int             authenticated;
-    omni_str_t      subject;         /* data NULL when absent */
-    omni_str_t      issuer;
-    omni_str_t     *roles;
-    size_t          nroles;
-    int             defer;           /* keep the contract for complete() */
-} omni_lua_known_t;
-
-
-/* What the store added to a deferred contract, for omni_lua_complete(). */
-typedef struct {
-    omni_str_t      customer;        /* data NULL: none */
-    int             session;         /* the fields below are set */
-    omni_str_t      session_id;
-    int             session_new;
-    double          created_at;      /* ms since the epoch */
-    double          last_seen_at;
-    omni_str_t     *channels;
-    size_t          nchannels;
-    omni_str_t      context;         /* a JSON object, or empty */
-} omni_lua_gateway_t;
-
-
 typedef void *(*omni_lua_alloc_pt)(void *data, size_t size);
 
 
@@ -100,14 +63,8 @@ typedef struct {
     omni_str_t          code;
     omni_str_t          message;
 
-    /* normalize(): the contract, serialised once */
+    /* omni_lua_contract(): the contract, written once */
     omni_str_t          contract;
-    omni_str_t          action;
-    omni_str_t          tier;            /* customer.tier, data NULL: none */
-
-    /* normalize() with defer: the caller's identities */
-    omni_pair_t        *identities;
-    size_t              nidentities;
 
     /* respond(), render(): a native answer */
     omni_pair_t        *headers;
@@ -131,20 +88,26 @@ int omni_lua_has_plugin(omni_lua_t *vm, const char *name);
  */
 omni_lua_rc_t omni_lua_prepare(omni_lua_t *vm, const char *channel,
     const omni_lua_request_t *req, int *ref, omni_lua_result_t *res);
-omni_lua_rc_t omni_lua_set_claims(omni_lua_t *vm, int ref,
-    const omni_str_t *claims_json, omni_lua_result_t *res);
+/* The verified token's payload, for req.claims. */
+void omni_lua_set_claims(omni_lua_t *vm, int ref,
+    const omni_str_t *claims_json);
 omni_lua_rc_t omni_lua_respond(omni_lua_t *vm, const char *channel, int ref,
     omni_lua_result_t *res);
 omni_lua_rc_t omni_lua_authenticate(omni_lua_t *vm, const char *channel,
     int ref, omni_lua_result_t *res);
-omni_lua_rc_t omni_lua_normalize(omni_lua_t *vm, const char *channel,
-    int ref, const omni_lua_known_t *known, omni_lua_result_t *res);
 /*
- * With known->defer, normalize() returns the identities instead of the
- * contract, which complete() finishes with what the store knows.
+ * Runs the plugin's normalize() (and identify()) and checks the fields
+ * into the plugin's part of c; the strings c points to stay valid until
+ * omni_lua_contract() or the next request's omni_lua_prepare().
  */
-omni_lua_rc_t omni_lua_complete(omni_lua_t *vm, int ref,
-    const omni_lua_gateway_t *gw, omni_lua_result_t *res);
+omni_lua_rc_t omni_lua_normalize(omni_lua_t *vm, const char *channel,
+    int ref, omni_contract_t *c, omni_lua_result_t *res);
+/*
+ * Writes the contract c, the gateway's part filled in, into memory from
+ * res->alloc: res->contract.
+ */
+omni_lua_rc_t omni_lua_contract(omni_lua_t *vm, omni_contract_t *c,
+    omni_lua_result_t *res);
 omni_lua_rc_t omni_lua_render(omni_lua_t *vm, const char *channel, int ref,
     unsigned status, omni_str_t *request_id, const omni_str_t *reply,
     omni_lua_result_t *res);

@@ -50,12 +50,6 @@
 #define OMNI_JSON_ERROR       -1
 
 
-/* a buffer whose memory is a userdata at a fixed stack slot */
-typedef struct {
-    omni_buf_t         b;              /* first: grow gets its address */
-    lua_State         *L;
-    int                slot;
-} omni_json_buf_t;
 
 
 typedef struct {
@@ -63,7 +57,7 @@ typedef struct {
     const u_char      *s;
     size_t             len;
     size_t             pos;
-    omni_json_buf_t    buf;
+    omni_lua_buf_t    buf;
 } omni_json_dec_t;
 
 
@@ -114,8 +108,11 @@ static const luaL_Reg  omni_json_functions[] = {
 /* bytes that end a run of plain string bytes: controls, '"', '\' */
 static u_char  omni_json_special[256];
 
-/* the registry key of the marks given to bind() */
-static char  omni_json_marks_key;
+/*
+ * The registry key of the marks given to bind(): a name, not an address,
+ * so that a copy of this code in another Lua C module finds them too.
+ */
+#define OMNI_JSON_MARKS_KEY    "omni_json_native.marks"
 
 
 int
@@ -152,13 +149,12 @@ omni_json_bind(lua_State *L)
     luaL_checktype(L, 6, LUA_TFUNCTION);
     lua_settop(L, OMNI_JSON_MARKS);
 
-    lua_pushlightuserdata(L, &omni_json_marks_key);
     lua_createtable(L, OMNI_JSON_MARKS, 0);
     for (i = 1; i <= OMNI_JSON_MARKS; i++) {
         lua_pushvalue(L, i);
         lua_rawseti(L, -2, i);
     }
-    lua_rawset(L, LUA_REGISTRYINDEX);
+    lua_setfield(L, LUA_REGISTRYINDEX, OMNI_JSON_MARKS_KEY);
 
     for (i = 1; i <= 6; i++) {
         lua_pushvalue(L, i);
@@ -181,7 +177,7 @@ omni_json_buf_grow(omni_buf_t *b, size_t n)
 {
     size_t            cap;
     u_char           *p;
-    omni_json_buf_t  *jb = (omni_json_buf_t *) b;
+    omni_lua_buf_t  *jb = (omni_lua_buf_t *) b;
 
     if (n > (size_t) -1 / 2 - b->len) {
         return NULL;
@@ -210,8 +206,8 @@ omni_json_buf_grow(omni_buf_t *b, size_t n)
 }
 
 
-static void
-omni_json_buf_init(omni_json_buf_t *jb, lua_State *L, int slot)
+void
+omni_lua_buf_init(omni_lua_buf_t *jb, lua_State *L, int slot)
 {
     jb->b.data = NULL;
     jb->b.len = 0;
@@ -857,7 +853,7 @@ omni_json_decode(lua_State *L)
     d.L = L;
     d.s = (const u_char *) luaL_checklstring(L, 1, &d.len);
     d.pos = 0;
-    omni_json_buf_init(&d.buf, L, OMNI_JSON_DEC_BUF);
+    omni_lua_buf_init(&d.buf, L, OMNI_JSON_DEC_BUF);
 
     lua_settop(L, 1);
     lua_pushnil(L);                     /* OMNI_JSON_DEC_ERR */
@@ -1390,7 +1386,7 @@ static int
 omni_json_encode(lua_State *L)
 {
     u_char           out0[4096];
-    omni_json_buf_t  out;
+    omni_lua_buf_t  out;
     omni_json_enc_t  e;
 
     e.L = L;
@@ -1410,7 +1406,7 @@ omni_json_encode(lua_State *L)
     lua_pushnil(L);                     /* OMNI_JSON_ENC_KEYS */
 
     /* the first 4 KB need no allocation */
-    omni_json_buf_init(&out, L, OMNI_JSON_ENC_BUF);
+    omni_lua_buf_init(&out, L, OMNI_JSON_ENC_BUF);
     out.b.data = out0;
     out.b.cap = sizeof(out0);
 
@@ -1434,6 +1430,20 @@ omni_json_encode(lua_State *L)
 
 
 int
+omni_json_push_marks(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, OMNI_JSON_MARKS_KEY);
+
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
 omni_json_encode_into(lua_State *L, int idx, const char *root,
     omni_buf_t *out)
 {
@@ -1445,10 +1455,7 @@ omni_json_encode_into(lua_State *L, int idx, const char *root,
 
     luaL_checkstack(L, OMNI_JSON_MARKS + 4, "json: encode");
 
-    lua_pushlightuserdata(L, &omni_json_marks_key);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-
-    if (!lua_istable(L, -1)) {
+    if (omni_json_push_marks(L) != 0) {
         return luaL_error(L, "json: omni.json is not loaded");
     }
 

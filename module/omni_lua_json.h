@@ -22,7 +22,27 @@
 #include "omni_json_text.h"
 
 
+/* what bind() keeps, by index in the table omni_json_push_marks() pushes */
+#define OMNI_JSON_MARK_NULL         1
+#define OMNI_JSON_MARK_EMPTY_ARRAY  2
+#define OMNI_JSON_MARK_ARRAY_MT     3
+#define OMNI_JSON_MARK_OBJECT_MT    4
+
+
+/* a buffer whose memory is a userdata the VM collects, at a stack slot */
+typedef struct {
+    omni_buf_t         b;              /* first: grow gets its address */
+    lua_State         *L;
+    int                slot;
+} omni_lua_buf_t;
+
+
 int luaopen_omni_json_native(lua_State *L);
+
+void omni_lua_buf_init(omni_lua_buf_t *lb, lua_State *L, int slot);
+
+/* Pushes the marks table; -1 (nothing pushed) before omni.json is loaded. */
+int omni_json_push_marks(lua_State *L);
 
 /*
  * Encodes the value at idx compactly as omni.json's encode does, appending

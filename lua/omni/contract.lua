@@ -1,69 +1,53 @@
 --- The request contract (what the gateway forwards to services) and the
--- unified reply (what services answer), version "1.1": validation of a
--- plugin's normalize() result, construction of the contract, validation
--- of both documents.
+-- unified reply (what services answer), version "1.1".
+--
+-- The gateway checks a plugin's normalize() result and writes the
+-- contract in C (module/omni_contract.c, through the Lua C module
+-- omni_contract_native): `validate_fields`, `check_identities` and
+-- `encode` are that code, so the runner, the specs and plugins check
+-- exactly as the gateway does. `validate` and `validate_reply` check
+-- whole documents, as a service receives or sends them; the specs run the
+-- writer's output through `validate` and the schema
+-- (schema/contract.schema.json).
+--
+-- The predicates (`is_action`, `is_locale`...) stay in Lua, where plugins
+-- and the host call them per request under the JIT; the C writer has the
+-- same rules, and t/spec/contract_spec.lua runs one table of cases
+-- through both.
 --
 -- Every check returns `true` or `nil, message`; messages name the
 -- offending field: `"action is missing"`, `"identities[2].type must
 -- match ^[a-z][a-z0-9_]{0,31}$"`. Deep problems inside params (a
--- function, a cycle, NaN...) are found when the contract is encoded
--- (`omni.json.encode` names the place: `"params.x is a function"`).
+-- function, a cycle, NaN...) are found when the contract is encoded:
+-- `"params.x is a function"`.
 --
 -- @module omni.contract
 
-local type, pairs, ipairs, error, select, tonumber, floor =
-      type, pairs, ipairs, error, select, tonumber, math.floor
+local type, pairs, ipairs, error, tonumber, floor =
+      type, pairs, ipairs, error, tonumber, math.floor
 local find, format, match, date = string.find, string.format, string.match,
                                   os.date
 
 local json = require "omni.json"
 local utf8 = require "omni.utf8"
+local native = require "omni_contract_native"
 
 local null = json.null
 local empty_array = json.empty_array
 local is_json_array = json.is_array
-local json_array = json.array
 
 local _M = { _VERSION = "1.1" }
 
 --- The contract version this module builds (docs/contract.md).
 _M.VERSION = "1.1"
 
---- Limits of the contract.
+--- Limits of the contract (the C writer's, module/omni_contract.h).
 -- @table LIMITS
-local LIMITS = {
-    name = 32,              -- channel name, identity type
-    action = 128,
-    code = 64,
-    app_id = 128,
-    client_version = 64,
-    device_id = 128,
-    tier = 64,
-    locale = 64,
-    user_agent = 512,
-    identity_value = 256,
-    identities = 16,
-    request_id = 64,
-    id = 64,                -- customer and session ids
-    roles = 64,
-    role = 128,
-    channels = 16,          -- channels a session lists
-    context = 4096,         -- bytes of a session's context, compact JSON
-}
+local LIMITS = {}
+for k, v in pairs(native.LIMITS) do
+    LIMITS[k] = v
+end
 _M.LIMITS = LIMITS
-
-local OPTIONAL_STRINGS = {
-    app_id = LIMITS.app_id,
-    client_version = LIMITS.client_version,
-    device_id = LIMITS.device_id,
-    tier = LIMITS.tier,
-}
-
-local FIELDS = {
-    action = true, params = true, app_id = true, client_version = true,
-    locale = true, device_id = true, tier = true, identities = true,
-}
-
 
 -- a value shown in an error message
 local function show(v)
@@ -199,30 +183,6 @@ local function array_length(t, max)
 end
 
 
-local function check_identity(id, where)
-    if type(id) ~= "table" then
-        return nil, where .. " must be a table {type=, value=}"
-    end
-    for k in pairs(id) do
-        if k ~= "type" and k ~= "value" then
-            return nil, where .. " has an unknown key " .. show(k)
-        end
-    end
-    if not is_name(id.type) then
-        return nil, where .. ".type must match ^[a-z][a-z0-9_]{0,31}$ (got "
-                    .. show(id.type) .. ")"
-    end
-    local v = id.value
-    if type(v) ~= "string" or #v < 1 or #v > LIMITS.identity_value then
-        return nil, where .. ".value must be a string of 1 to "
-                    .. LIMITS.identity_value .. " bytes (got " .. show(v)
-                    .. (type(v) == "string" and ", " .. #v .. " bytes" or "")
-                    .. ")"
-    end
-    return true
-end
-
-
 --- Validates a list of identities (`{ {type=, value=}, ... }`, at most
 -- 16).
 -- @tparam table ids
@@ -230,131 +190,63 @@ end
 -- @treturn true|nil
 -- @treturn string|nil the error
 function _M.check_identities(ids, where)
-    where = where or "identities"
-    if ids == empty_array then
-        return true
+    if where ~= nil and type(where) ~= "string" then
+        error("bad argument #2 to 'check_identities' (string expected, got "
+              .. type(where) .. ")", 2)
     end
-    local n, why = array_length(ids, LIMITS.identities)
-    if not n then
-        if why == "must be an array" then
-            why = "must be an array of {type=, value=}"
-        end
-        return nil, where .. " " .. why
-    end
-    for i = 1, n do
-        local ok, err = check_identity(ids[i], where .. "[" .. i .. "]")
-        if not ok then
-            return nil, err
-        end
-    end
-    return true
+    return native.check_identities(ids, where)
 end
 local check_identities = _M.check_identities
 
 
 --- Validates what a plugin's normalize() returned (shallowly: the
--- contents of params are checked when the contract is encoded).
+-- contents of params are checked when the contract is encoded). The
+-- table is read raw: metatables are not consulted.
 -- @tparam table fields `{ action=, params=, app_id=, client_version=,
 --   locale=, device_id=, tier=, identities= }`; `json.null` counts as
 --   absent for the optional fields
 -- @treturn true|nil
 -- @treturn string|nil the error, e.g. `"action is missing"`
 function _M.validate_fields(fields)
+    return native.fields(fields)
+end
+
+
+--- Writes the contract as the gateway does: from a plugin's fields,
+-- identify()'s identities (merged after the fields' own, without
+-- repeats) and what the gateway knows.
+-- @tparam table fields the plugin's result
+-- @tparam table known `{ request_id=, received_at= (ms), channel=,
+--   client_ip=, principal= {subject=, roles=, issuer=} or nil,
+--   user_agent= }`
+-- @tparam[opt] table extra identities from identify()
+-- @tparam[opt] table gw `{ customer_id=, session= { id=, new=,
+--   created_at= (ms), last_seen_at= (ms), channels=, context= (text) } }`
+-- @treturn string|nil the contract's JSON text
+-- @treturn string|nil the error, naming the field
+function _M.encode(fields, known, extra, gw)
     if type(fields) ~= "table" then
-        return nil, "normalize must return a table of fields (got "
-                    .. type(fields) .. ")"
+        error("bad argument #1 to 'encode' (table expected, got "
+              .. type(fields) .. ")", 2)
     end
-
-    for k in pairs(fields) do           -- stops at the first unknown key
-        if not FIELDS[k] then
-            return nil, "unknown field " .. show(k)
-        end
+    if type(known) ~= "table" then
+        error("bad argument #2 to 'encode' (table expected, got "
+              .. type(known) .. ")", 2)
     end
-
-    local action = fields.action
-    if action == nil or action == null then
-        return nil, "action is missing"
+    local p = known.principal
+    if p ~= nil and p ~= null and type(p) ~= "table" then
+        error("bad argument #2 to 'encode' (known.principal must be a"
+              .. " table)", 2)
     end
-    if not is_action(action) then
-        return nil, "action must be dotted lowercase words like"
-                    .. " 'order.query' (got " .. show(action) .. ")"
+    if gw ~= nil and type(gw) ~= "table" then
+        error("bad argument #4 to 'encode' (table expected, got "
+              .. type(gw) .. ")", 2)
     end
-
-    local params = fields.params
-    if params ~= nil and params ~= null then
-        if params == empty_array or is_json_array(params) then
-            return nil, "params must be a JSON object, not an array"
-        end
-        if type(params) ~= "table" then
-            return nil, "params must be a table (got " .. type(params) .. ")"
-        end
-        if not json.is_object(params) and params[1] ~= nil then
-            return nil, "params must be a JSON object, not an array"
-        end
+    local ok, err = native.fields(fields)
+    if not ok then
+        return nil, err
     end
-
-    for name, max in pairs(OPTIONAL_STRINGS) do
-        local v = fields[name]
-        if v ~= nil and v ~= null
-           and (type(v) ~= "string" or #v > max)
-        then
-            return nil, name .. " must be a string of at most " .. max
-                        .. " bytes (got " .. show(v)
-                        .. (type(v) == "string" and ", " .. #v .. " bytes"
-                                                or "") .. ")"
-        end
-    end
-
-    local locale = fields.locale
-    if locale ~= nil and locale ~= null and not is_locale(locale) then
-        return nil, "locale must be a language tag like 'zh-CN' (got "
-                    .. show(locale) .. ")"
-    end
-
-    local ids = fields.identities
-    if ids ~= nil and ids ~= null then
-        return check_identities(ids)
-    end
-
-    return true
-end
-
-
---- Merges identity lists, dropping duplicates (same type and value),
--- keeping the first occurrence.
--- @tparam table ... lists (nil or json.null skipped)
--- @treturn table|nil an array (marked for JSON)
--- @treturn string|nil `"too many identities ..."` when more than 16 remain
-function _M.merge_identities(...)
-    local out, n, seen = json_array({}), 0, {}
-    for a = 1, select("#", ...) do
-        local list = select(a, ...)
-        if list ~= nil and list ~= null and list ~= empty_array then
-            for i = 1, #list do
-                local id = list[i]
-                local key = id.type .. "\0" .. id.value
-                if not seen[key] then
-                    seen[key] = true
-                    n = n + 1
-                    if n > LIMITS.identities then
-                        return nil, "too many identities (more than "
-                                    .. LIMITS.identities .. ")"
-                    end
-                    out[n] = { type = id.type, value = id.value }
-                end
-            end
-        end
-    end
-    return out
-end
-local merge_identities = _M.merge_identities
-
-
-local function or_null(v)
-    if v == nil then
-        return null
-    end
-    return v        -- json.null stays null
+    return native.encode(fields, extra, known, gw or {})
 end
 
 
@@ -363,123 +255,6 @@ end
 local function is_role(r)
     return type(r) == "string" and #r >= 1 and #r <= LIMITS.role
            and not find(r, "[%z\1-\32,\127]")
-end
-
-
-local function build_principal(p)
-    if p == nil or p == null then
-        return null
-    end
-    if type(p) ~= "table" then
-        error("bad argument #2 to 'build' (known.principal must be a table)",
-              3)
-    end
-    local roles, n = json_array({}), 0
-    local src = p.roles
-    if type(src) == "table" then
-        for i = 1, LIMITS.roles do
-            local r = src[i]
-            if r == nil then
-                break
-            end
-            if is_role(r) then
-                n = n + 1
-                roles[n] = r
-            end
-        end
-    end
-    local sub_, iss = p.subject, p.issuer
-    return {
-        subject = type(sub_) == "string" and sub_ or null,
-        roles = roles,
-        issuer = type(iss) == "string" and iss or null,
-    }
-end
-
-
---- Builds the contract from validated fields and what the gateway knows.
--- `customer.id` and `session` are null: the gateway fills them once it
--- has resolved the customer and the session (`omni.host.complete`).
--- @tparam table fields the plugin's result (passed `validate_fields`)
--- @tparam table known `{ request_id=, received_at= (ms), channel=,
---   client_ip=, principal= {subject=, roles=, issuer=} or nil,
---   user_agent= }`
--- @tparam[opt] table extra identities to merge (from identify())
--- @treturn table|nil the contract (null fields are `json.null`)
--- @treturn string|nil the error (too many identities)
-function _M.build(fields, known, extra)
-    if type(fields) ~= "table" then
-        error("bad argument #1 to 'build' (table expected)", 2)
-    end
-    if type(known) ~= "table" then
-        error("bad argument #2 to 'build' (table expected)", 2)
-    end
-    if not is_request_id(known.request_id) then
-        error("bad argument #2 to 'build' (known.request_id must match"
-              .. " ^[A-Za-z0-9_-]{1,64}$)", 2)
-    end
-    if not is_name(known.channel) then
-        error("bad argument #2 to 'build' (known.channel must match"
-              .. " ^[a-z][a-z0-9_]{0,31}$)", 2)
-    end
-    local at = known.received_at
-    if type(at) ~= "number" or at ~= at or at < 0 or at >= 253402300800000
-    then
-        error("bad argument #2 to 'build' (known.received_at must be"
-              .. " milliseconds since the epoch)", 2)
-    end
-    if type(known.client_ip) ~= "string" then
-        error("bad argument #2 to 'build' (known.client_ip must be a string)",
-              2)
-    end
-
-    local ids, err = merge_identities(fields.identities, extra)
-    if not ids then
-        return nil, err
-    end
-
-    local principal = build_principal(known.principal)
-
-    -- the user agent is the client's: repair and cut it, never refuse it
-    local ua = known.user_agent
-    if type(ua) == "string" then
-        ua = utf8.truncate(utf8.sanitize(ua), LIMITS.user_agent)
-    else
-        ua = null
-    end
-
-    local params = fields.params
-    if params == nil or params == null then
-        params = json.object({})
-    end
-
-    return {
-        version = _M.VERSION,
-        request_id = known.request_id,
-        received_at = timestamp(at),
-        channel = {
-            name = known.channel,
-            app_id = or_null(fields.app_id),
-            client_version = or_null(fields.client_version),
-        },
-        customer = {
-            id = null,
-            anonymous = principal == null,
-            tier = or_null(fields.tier),
-            identities = ids,
-        },
-        principal = principal,
-        session = null,
-        action = fields.action,
-        params = params,
-        locale = or_null(fields.locale),
-        client = {
-            ip = known.client_ip,
-            user_agent = ua,
-            device_id = or_null(fields.device_id),
-        },
-        route = null,
-    }
 end
 
 
@@ -628,34 +403,7 @@ local function check_session(s)
     return true
 end
 
---- Validates what `omni.host.complete` adds to a contract that passed
--- `validate` before: customer.id, customer.anonymous and session.  The
--- rest is unchanged, so it is not walked a second time.
--- @tparam table c
--- @treturn true|nil
--- @treturn string|nil the error
-function _M.validate_completion(c)
-    local cu = c.customer
-    if cu.id ~= null and not is_id(cu.id) then
-        return nil, "customer.id must be null or match ^[A-Za-z0-9_-]{1,64}$"
-                    .. " (got " .. show(cu.id) .. ")"
-    end
-    local ok, err = check_session(c.session)
-    if not ok then
-        return nil, err
-    end
-    if cu.anonymous ~= (c.principal == null and cu.id == null) then
-        return nil, "customer.anonymous must be true exactly when there is"
-                    .. " no principal and no customer id"
-    end
-    if c.session ~= null and cu.id == null then
-        return nil, "session must be null when customer.id is null"
-    end
-    return true
-end
-
-
---- Validates a whole request contract (as built by `build` or decoded
+--- Validates a whole request contract (as `encode` writes it, decoded
 -- from JSON) against schema/contract.schema.json. The contents of params
 -- are not walked (encoding does it); session.context is encoded, to
 -- check its bound of 4096 bytes as compact JSON (which the schema cannot

@@ -14,8 +14,10 @@
 --
 -- @module omni.host
 
-local type, pairs, ipairs, error, pcall, tostring, rawget, setfenv, load =
-      type, pairs, ipairs, error, pcall, tostring, rawget, setfenv, load
+local type, pairs, ipairs, error, pcall, tostring, rawget, rawset, setfenv,
+      setmetatable, load =
+      type, pairs, ipairs, error, pcall, tostring, rawget, rawset, setfenv,
+      setmetatable, load
 local byte, find, lower, match = string.byte, string.find, string.lower,
                                  string.match
 local sort = table.sort
@@ -28,6 +30,7 @@ local xml = require "omni.xml"
 local utf8 = require "omni.utf8"
 local contract = require "omni.contract"
 local sandbox = require "omni.sandbox"
+local native = require "omni_contract_native"
 
 local null = json.null
 local is_fatal = sandbox.is_fatal
@@ -54,6 +57,30 @@ local plugins = {}      -- name -> { name=, version=, file=, module= }
 -- the key under which normalize(defer) keeps the contract in the request
 -- table until complete(): a table, so no string a plugin sets can be it
 local CONTRACT = {}
+
+-- the key under which the gateway puts the verified token's payload text
+-- (it rawsets it from C): decoded into req.claims when first read
+local CLAIMS = {}
+_M.CLAIMS_KEY = CLAIMS
+
+local REQUEST_MT = {
+    __index = function(req, k)
+        if k ~= "claims" then
+            return nil
+        end
+        local text = rawget(req, CLAIMS)
+        if text == nil then
+            return nil
+        end
+        local claims, err = json.decode(text)
+        if not json.is_object(claims) then
+            error("the token's claims cannot be read: "
+                  .. (err or "not a JSON object"), 2)
+        end
+        rawset(req, "claims", claims)
+        return claims
+    end,
+}
 
 
 local function fail(code, status, message)
@@ -327,6 +354,8 @@ function _M.prepare(name, raw)
         settings = raw.settings or {},
     }
 
+    setmetatable(req, REQUEST_MT)
+
     if raw.claims_json ~= nil then
         local ok, err = _M.set_claims(req, raw.claims_json)
         if not ok then
@@ -505,33 +534,13 @@ function _M.authenticate(name, req)
 end
 
 
---- Normalizes a request into the contract.
---
--- With `known.defer` true, the contract is validated but neither encoded
--- nor returned as text: it is kept in `req` for `complete`, and the
--- identities are returned so that the gateway can resolve the customer
--- and the session first.
--- @tparam string name
--- @tparam table req from `prepare`
--- @tparam table known `{ request_id=, received_at= (ms), channel=,
---   principal= or nil, user_agent= or nil, client_ip= (defaults to
---   req.client_ip), defer= (boolean) }`
--- @treturn string|table|nil the contract, encoded; with `defer`, the
---   identities `c.customer.identities` (an array of `{type=, value=}`,
---   those of identify() merged in)
--- @treturn table the contract (or err when the first value is nil)
-function _M.normalize(name, req, known)
+-- the plugin's normalize() and identify(), their results checked by the
+-- contract's writer (module/omni_contract.c); with c, the gateway's
+-- contract (a light userdata), the checked strings go into it
+local function plugin_fields(name, req, c)
     local p, perr = get(name, "normalize")
     if not p then
         return nil, perr
-    end
-    if type(req) ~= "table" then
-        error("bad argument #2 to 'normalize' (table expected, got "
-              .. type(req) .. ")", 2)
-    end
-    if type(known) ~= "table" then
-        error("bad argument #3 to 'normalize' (table expected, got "
-              .. type(known) .. ")", 2)
     end
 
     local mod = p.module
@@ -544,7 +553,7 @@ function _M.normalize(name, req, known)
                             .. " without an error")
     end
 
-    local ok, verr = contract.validate_fields(fields)
+    local ok, verr = native.fields(fields, c)
     if not ok then
         return nil, invalid(verr)
     end
@@ -558,46 +567,116 @@ function _M.normalize(name, req, known)
                 return nil, refusal(ierr)
             end
             extra = nil
-        else
-            ok, verr = contract.check_identities(extra, "identify()")
-            if not ok then
-                return nil, invalid(verr)
-            end
         end
     end
 
+    local ids
+    ids, verr = native.identities(fields, extra, c)
+    if not ids then
+        return nil, invalid(verr)
+    end
+    return fields, extra, ids
+end
+
+
+--- The gateway's normalize: runs the plugin's normalize() and identify()
+-- and checks their results into the gateway's contract `c`; the gateway
+-- then resolves the customer and writes the contract itself.
+-- @tparam string name
+-- @tparam table req from `prepare`
+-- @param c the gateway's contract (a light userdata)
+-- @treturn table|nil the fields, which keep the checked strings alive
+-- @return identify()'s identities (or nil); or err when the first value
+--   is nil
+function _M.fields(name, req, c)
+    if type(req) ~= "table" then
+        error("bad argument #2 to 'fields' (table expected, got "
+              .. type(req) .. ")", 2)
+    end
+    if type(c) ~= "userdata" then
+        error("bad argument #3 to 'fields' (contract expected)", 2)
+    end
+    local fields, extra = plugin_fields(name, req, c)
+    if not fields then
+        return nil, extra
+    end
+    return fields, extra
+end
+
+
+-- a contract's text and the contract decoded, or nil and err
+local function encode(fields, extra, known, gw)
+    local s, err = native.encode(fields, extra, known, gw)
+    if not s then
+        return nil, invalid(err)
+    end
+    return s, json.decode(s)
+end
+
+
+--- Normalizes a request into the contract (the runner's and the specs'
+-- way; the gateway calls `fields` and writes the contract in C, with the
+-- same checks and the same text).
+--
+-- With `known.defer` true, the contract is checked but not written: the
+-- fields are kept in `req` for `complete`, and the identities are
+-- returned so that the caller can resolve the customer and the session
+-- first.
+-- @tparam string name
+-- @tparam table req from `prepare`
+-- @tparam table known `{ request_id=, received_at= (ms), channel=,
+--   principal= or nil, user_agent= or nil, client_ip= (defaults to
+--   req.client_ip), defer= (boolean) }`
+-- @treturn string|table|nil the contract, encoded; with `defer`, the
+--   identities (an array of `{type=, value=}`, those of identify()
+--   merged in)
+-- @treturn table the contract decoded (or err when the first value is nil)
+function _M.normalize(name, req, known)
+    local _, perr = get(name, "normalize")
+    if perr then
+        return nil, perr
+    end
+    if type(req) ~= "table" then
+        error("bad argument #2 to 'normalize' (table expected, got "
+              .. type(req) .. ")", 2)
+    end
+    if type(known) ~= "table" then
+        error("bad argument #3 to 'normalize' (table expected, got "
+              .. type(known) .. ")", 2)
+    end
+
+    local fields, extra, ids = plugin_fields(name, req, nil)
+    if not fields then
+        return nil, extra
+    end
+
+    local principal = known.principal
+    if principal ~= nil and principal ~= null and type(principal) ~= "table"
+    then
+        error("bad argument #3 to 'normalize' (known.principal must be a"
+              .. " table)", 2)
+    end
     local k = {
         request_id = known.request_id,
         received_at = known.received_at or os_time() * 1000,
         channel = known.channel or req.channel or name,
         client_ip = known.client_ip or req.client_ip,
-        principal = known.principal,
+        principal = principal,
         user_agent = known.user_agent,
     }
     if k.user_agent == nil and type(req.headers) == "table" then
         k.user_agent = req.headers["user-agent"]
     end
-
-    local c, berr = contract.build(fields, k, extra)
-    if not c then
-        return nil, invalid(berr)
-    end
-
-    ok, verr = contract.validate(c)
-    if not ok then
-        return nil, invalid(verr)
+    if type(k.user_agent) ~= "string" then
+        k.user_agent = nil
     end
 
     if known.defer == true then
-        req[CONTRACT] = c
-        return c.customer.identities, c
+        req[CONTRACT] = { fields = fields, extra = extra, known = k }
+        return ids
     end
 
-    local s, eerr = json.encode(c)
-    if not s then
-        return nil, invalid(eerr)
-    end
-    return s, c
+    return encode(fields, extra, k, {})
 end
 
 
@@ -610,7 +689,7 @@ local function is_ms(v)
            and v < 253402300800000
 end
 
--- the contract's session from what the gateway read in the store
+-- the session as the gateway read it in the store, its types checked
 local function gw_session(gs)
     if type(gs.id) ~= "string" then
         bad_gw("gw.session.id must be a string")
@@ -631,54 +710,23 @@ local function gw_session(gs)
     if type(gs.context) ~= "string" then
         bad_gw("gw.session.context must be a string")
     end
-
-    -- one more than allowed is enough for validate to refuse the list
-    local channels, src = json.array({}), gs.channels
-    for i = 1, contract.LIMITS.channels + 1 do
-        local ch = src[i]
-        if ch == nil then
-            break
-        end
-        channels[i] = ch
-    end
-
-    -- The store only keeps a context that was a JSON object of at most
-    -- 4096 bytes when it was written, so a context that does not decode
-    -- to an object cannot happen; should it anyway, the request goes on
-    -- with {} rather than fail.
-    local context
-    if gs.context ~= "" then
-        context = json.decode(gs.context)
-    end
-    if not json.is_object(context) then
-        context = json.object({})
-    end
-
-    return {
-        id = gs.id,
-        new = gs.new,
-        created_at = contract.timestamp(gs.created_at),
-        last_seen_at = contract.timestamp(gs.last_seen_at),
-        channels = channels,
-        context = context,
-    }
 end
 
 
 --- Completes and encodes the contract that `normalize` kept (with
--- `known.defer`), once the gateway has resolved the customer and the
+-- `known.defer`), once the caller has resolved the customer and the
 -- session: sets `customer.id` (and `customer.anonymous`) and `session`,
--- validates what it added and encodes the contract. The kept contract
--- is dropped from `req`, whatever the outcome.
+-- checks what it added and encodes the contract. The kept fields are
+-- dropped from `req`, whatever the outcome.
 -- @tparam table req the request given to `normalize`
 -- @tparam table gw `{ customer_id= (string or nil), session= nil or
 --   { id=, new= (boolean), created_at= (ms), last_seen_at= (ms),
 --   channels= { names... }, context= (a JSON object's text, or "" for
 --   {}) } }`
 -- @treturn string|nil the contract, encoded
--- @treturn table the contract; or err: `plugin_error`/500 when normalize
---   did not keep a contract for `req`, `plugin_contract_invalid`/500 when
---   the completed contract is invalid
+-- @treturn table the contract decoded; or err: `plugin_error`/500 when
+--   normalize did not keep a contract for `req`,
+--   `plugin_contract_invalid`/500 when the completed contract is invalid
 function _M.complete(req, gw)
     if type(req) ~= "table" then
         error("bad argument #1 to 'complete' (table expected, got "
@@ -697,35 +745,19 @@ function _M.complete(req, gw)
         error("bad argument #2 to 'complete' (gw.session must be a table"
               .. " or nil)", 2)
     end
-
-    local session = null
     if gs ~= nil then
-        session = gw_session(gs)
+        gw_session(gs)
     end
 
-    local c = rawget(req, CONTRACT)
-    if c == nil then
+    local kept = rawget(req, CONTRACT)
+    if kept == nil then
         return nil, fail("plugin_error", 500, "complete: no contract is"
                          .. " kept for this request (normalize did not run"
                          .. " with known.defer)")
     end
     req[CONTRACT] = nil
 
-    c.customer.id = cid or null
-    c.customer.anonymous = c.principal == null and cid == nil
-    c.session = session
-
-    -- the rest passed validate in normalize
-    local ok, verr = contract.validate_completion(c)
-    if not ok then
-        return nil, invalid(verr)
-    end
-
-    local s, eerr = json.encode(c)
-    if not s then
-        return nil, invalid(eerr)
-    end
-    return s, c
+    return encode(kept.fields, kept.extra, kept.known, gw)
 end
 
 

@@ -44,6 +44,21 @@ local function invalid_fields(fields, message)
 end
 
 describe("omni.contract predicates", function()
+    -- every case goes through the writer's C predicate too: same answer
+    local native = require "omni_contract_native"
+    local lua_predicates = {}
+    for _, name in ipairs({ "is_name", "is_action", "is_code", "is_locale", "is_request_id", "is_id" }) do
+        lua_predicates[name] = contract[name]
+    end
+    local function both(name, s)
+        local answer = lua_predicates[name](s)
+        local c_name = name == "is_request_id" and "is_id" or name
+        assert.equal(answer, native[c_name](s), name .. "(" .. tostring(s) .. ") in C")
+        return answer
+    end
+    local contract = setmetatable({}, { __index = function(_, name)
+        return function(s) return both(name, s) end
+    end })
     it("is_name", function()
         assert.is_true(contract.is_name("web"))
         assert.is_true(contract.is_name("wechat_oa"))
@@ -119,12 +134,18 @@ describe("omni.contract predicates", function()
     end)
 
     it("timestamp", function()
-        assert.equal("1970-01-01T00:00:00.000Z", contract.timestamp(0))
-        assert.equal("2026-11-24T17:06:40.123Z", contract.timestamp(1795540000123))
-        assert.equal("2026-11-24T17:06:40.999Z", contract.timestamp(1795540000999.9))
-        assert.has_error(function() contract.timestamp(-1) end)
-        assert.has_error(function() contract.timestamp(0 / 0) end)
-        assert.has_error(function() contract.timestamp("1") end)
+        local timestamp = require("omni.contract").timestamp
+        assert.equal("1970-01-01T00:00:00.000Z", timestamp(0))
+        assert.equal("2026-11-24T17:06:40.123Z", timestamp(1795540000123))
+        assert.equal("2026-11-24T17:06:40.999Z", timestamp(1795540000999.9))
+        assert.has_error(function() timestamp(-1) end)
+        assert.has_error(function() timestamp(0 / 0) end)
+        assert.has_error(function() timestamp("1") end)
+        -- the writer's C formatting, over leap years and the range's ends
+        for _, ms in ipairs({ 0, 1795540000123, 951782400000, 951868799999, 4107542400000,
+                              253402300799999, 1795540000999.9 }) do
+            assert.equal(timestamp(ms), native.timestamp(ms), tostring(ms))
+        end
     end)
 end)
 
@@ -269,44 +290,26 @@ describe("omni.contract.validate_fields", function()
     end)
 end)
 
-describe("omni.contract.merge_identities", function()
-    it("merges, drops duplicates, keeps order", function()
-        local ids = assert(contract.merge_identities(
-            { { type = "a", value = "1" }, { type = "b", value = "2" } },
-            nil,
-            { { type = "a", value = "1" }, { type = "a", value = "3" } }))
-        assert.same({ { type = "a", value = "1" }, { type = "b", value = "2" },
-                      { type = "a", value = "3" } }, ids)
-        assert.is_true(json.is_array(ids))
-    end)
-
-    it("gives an empty array", function()
-        local ids = contract.merge_identities(nil, null)
-        assert.equal("[]", json.encode(ids))
-    end)
-
-    it("refuses more than 16 after merging", function()
-        local a, b = {}, {}
-        for i = 1, 10 do
-            a[i] = { type = "a", value = tostring(i) }
-            b[i] = { type = "b", value = tostring(i) }
+describe("omni.contract.encode", function()
+    -- the contract as the gateway writes it, decoded
+    local function build(fields, k, extra, gw)
+        local s, err = contract.encode(fields, k, extra, gw)
+        if not s then
+            return nil, err
         end
-        local ids, err = contract.merge_identities(a, b)
-        assert.is_nil(ids)
-        assert.equal("too many identities (more than 16)", err)
-    end)
-end)
+        return assert(json.decode(s)), s
+    end
 
-describe("omni.contract.build", function()
-    it("builds every key, null when unknown", function()
-        local c = assert(contract.build({ action = "order.query" }, known()))
+    it("writes every key, null when unknown", function()
+        local c, s = assert(build({ action = "order.query" }, known()))
         assert.equal([[{"action":"order.query","channel":{"app_id":null,"client_version":null,"name":"miniprogram"},"client":{"device_id":null,"ip":"203.0.113.7","user_agent":null},"customer":{"anonymous":true,"id":null,"identities":[],"tier":null},"locale":null,"params":{},"principal":null,"received_at":"2026-11-24T17:06:40.123Z","request_id":"4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f","route":null,"session":null,"version":"1.1"}]],
-                     assert(json.encode(c)))
+                     s)
+        assert.equal(s, json.encode(c))
         assert.is_true(contract.validate(c))
     end)
 
     it("fills every field from the plugin and the gateway", function()
-        local c = assert(contract.build({
+        local c = assert(build({
             action = "order.query",
             params = { order_no = "1" },
             app_id = "wx1", client_version = "8.0.1", locale = "zh-CN",
@@ -330,8 +333,19 @@ describe("omni.contract.build", function()
         assert.same({ order_no = "1" }, c.params)
     end)
 
+    it("merges identities, drops duplicates, keeps order", function()
+        local c = assert(build({ action = "a.b",
+                                 identities = { { type = "a", value = "1" }, { type = "b", value = "2" } } },
+                               known(),
+                               { { type = "a", value = "1" }, { type = "a", value = "3" } }))
+        assert.same({ { type = "a", value = "1" }, { type = "b", value = "2" },
+                      { type = "a", value = "3" } }, c.customer.identities)
+        c = assert(build({ action = "a.b", identities = null }, known(), null))
+        assert.equal("[]", json.encode(c.customer.identities))
+    end)
+
     it("maps a principal without subject, issuer or roles", function()
-        local c = assert(contract.build({ action = "a.b" }, known({ principal = {} })))
+        local c = assert(build({ action = "a.b" }, known({ principal = {} })))
         assert.equal(null, c.principal.subject)
         assert.equal(null, c.principal.issuer)
         assert.equal("[]", json.encode(c.principal.roles))
@@ -340,54 +354,52 @@ describe("omni.contract.build", function()
     end)
 
     it("keeps only roles the contract allows", function()
-        local c = assert(contract.build({ action = "a.b" }, known({
+        local c = assert(build({ action = "a.b" }, known({
             principal = { roles = { "ok", "with space", "a,b", "", 12, string.rep("r", 129), "fine" } },
         })))
         assert.same({ "ok", "fine" }, c.principal.roles)
     end)
 
     it("treats json.null principal as none", function()
-        local c = assert(contract.build({ action = "a.b" }, known({ principal = null })))
+        local c = assert(build({ action = "a.b" }, known({ principal = null })))
         assert.equal(null, c.principal)
         assert.is_true(c.customer.anonymous)
     end)
 
     it("repairs and cuts the user agent, never refusing it", function()
-        local c = assert(contract.build({ action = "a.b" }, known({ user_agent = "bad\255ua" })))
+        local c = assert(build({ action = "a.b" }, known({ user_agent = "bad\255ua" })))
         assert.equal("bad\239\191\189ua", c.client.user_agent)
-        c = assert(contract.build({ action = "a.b" }, known({ user_agent = string.rep("中", 300) })))
+        c = assert(build({ action = "a.b" }, known({ user_agent = string.rep("中", 300) })))
         assert.equal(510, #c.client.user_agent)
         assert.is_true(contract.validate(c))
-        assert.is_string(json.encode(c))
     end)
 
     it("refuses too many identities after merging", function()
-        local a = {}
-        for i = 1, 16 do
+        local a, b = {}, {}
+        for i = 1, 10 do
             a[i] = { type = "a", value = tostring(i) }
+            b[i] = { type = "b", value = tostring(i) }
         end
-        local c, err = contract.build({ action = "a.b", identities = a }, known(),
-                                      { { type = "b", value = "x" } })
+        local c, err = build({ action = "a.b", identities = a }, known(), b)
         assert.is_nil(c)
         assert.equal("too many identities (more than 16)", err)
     end)
 
     it("raises for what the gateway must get right", function()
-        assert.has_error(function() contract.build({ action = "a.b" }, known({ request_id = "a b" })) end)
-        assert.has_error(function() contract.build({ action = "a.b" }, known({ request_id = false })) end)
-        assert.has_error(function() contract.build({ action = "a.b" }, known({ channel = "Web" })) end)
-        assert.has_error(function() contract.build({ action = "a.b" }, known({ received_at = "now" })) end)
-        assert.has_error(function() contract.build({ action = "a.b" }, known({ received_at = -5 })) end)
-        assert.has_error(function() contract.build({ action = "a.b" }, known({ client_ip = false })) end)
-        assert.has_error(function() contract.build({ action = "a.b" }, known({ principal = "alice" })) end)
-        assert.has_error(function() contract.build("x", known()) end)
-        assert.has_error(function() contract.build({ action = "a.b" }, nil) end)
+        assert.has_error(function() contract.encode({ action = "a.b" }, known({ request_id = "a b" })) end)
+        assert.has_error(function() contract.encode({ action = "a.b" }, known({ request_id = false })) end)
+        assert.has_error(function() contract.encode({ action = "a.b" }, known({ channel = "Web" })) end)
+        assert.has_error(function() contract.encode({ action = "a.b" }, known({ received_at = "now" })) end)
+        assert.has_error(function() contract.encode({ action = "a.b" }, known({ received_at = -5 })) end)
+        assert.has_error(function() contract.encode({ action = "a.b" }, known({ client_ip = false })) end)
+        assert.has_error(function() contract.encode({ action = "a.b" }, known({ principal = "alice" })) end)
+        assert.has_error(function() contract.encode("x", known()) end)
+        assert.has_error(function() contract.encode({ action = "a.b" }, nil) end)
     end)
 
     describe("deep problems in params are found by encoding", function()
         local function encode_err(params)
-            local c = assert(contract.build({ action = "a.b", params = params }, known()))
-            local s, err = json.encode(c)
+            local s, err = contract.encode({ action = "a.b", params = params }, known())
             assert.is_nil(s)
             return err
         end
@@ -434,6 +446,17 @@ describe("omni.contract.build", function()
             assert.matches("too deeply nested", encode_err({ d = deep }))
         end)
     end)
+
+    describe("strings that are not UTF-8 name their field", function()
+        it("in the plugin's fields", function()
+            local _, err = build({ action = "a.b", app_id = "\255" }, known())
+            assert.equal("channel.app_id is not valid UTF-8", err)
+            _, err = build({ action = "a.b", identities = { { type = "a", value = "x\255" } } }, known())
+            assert.equal("customer.identities[1].value is not valid UTF-8", err)
+            _, err = build({ action = "a.b", tier = "\192\128" }, known())
+            assert.equal("customer.tier is not valid UTF-8", err)
+        end)
+    end)
 end)
 
 describe("omni.contract.validate", function()
@@ -463,7 +486,7 @@ describe("omni.contract.validate", function()
     end)
 
     it("names the field", function()
-        local c = assert(contract.build({ action = "a.b" }, known()))
+        local c = json.decode(assert(contract.encode({ action = "a.b" }, known())))
         c.locale = "zh_CN"
         assert.equal("locale must be null or a language tag (got 'zh_CN')", select(2, contract.validate(c)))
         c.locale = null
@@ -475,7 +498,7 @@ describe("omni.contract.validate", function()
     end)
 
     it("checks customer.id", function()
-        local c = assert(contract.build({ action = "a.b" }, known()))
+        local c = json.decode(assert(contract.encode({ action = "a.b" }, known())))
         c.customer.id = "cus_1"
         assert.equal("customer.anonymous must be true exactly when there is no principal and no customer id",
                      select(2, contract.validate(c)))
@@ -494,7 +517,7 @@ describe("omni.contract.validate", function()
 
     describe("session", function()
         local function with_session(over)
-            local c = assert(contract.build({ action = "a.b" }, known()))
+            local c = json.decode(assert(contract.encode({ action = "a.b" }, known())))
             c.customer.id = "cus_1"
             c.customer.anonymous = false
             c.session = {
@@ -624,7 +647,7 @@ describe("omni.contract.validate", function()
     end)
 
     it("checks dates for real", function()
-        local c = assert(contract.build({ action = "a.b" }, known()))
+        local c = json.decode(assert(contract.encode({ action = "a.b" }, known())))
         for _, good in ipairs({ "2024-02-29T00:00:00.000Z", "2000-02-29T23:59:60.999Z" }) do
             c.received_at = good
             assert.is_true(contract.validate(c), good)

@@ -244,6 +244,7 @@ describe("omni.json.decode (" .. codec.name .. ")", function()
             -- fire in its Lua wrapper, hence a count of 1 for it)
             local marker = newproxy()
             jit.off()
+            jit.flush()
             debug.sethook(function()
                 local info = debug.getinfo(2, "S")
                 if info and info.source:find("omni/json.lua", 1, true) then
