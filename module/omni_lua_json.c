@@ -28,7 +28,8 @@
 #define OMNI_JSON_OBJECT_MT    4
 #define OMNI_JSON_TOSTRING     5
 #define OMNI_JSON_FORMAT       6
-#define OMNI_JSON_MARKS        6
+#define OMNI_JSON_RAW_MT       7
+#define OMNI_JSON_MARKS        7
 
 /* decode only runs as a closure */
 #define OMNI_JSON_UPVALUE(i)   lua_upvalueindex(i)
@@ -96,6 +97,8 @@ typedef struct {
 
 static int omni_json_bind(lua_State *L);
 static int omni_json_decode(lua_State *L);
+static int omni_json_decode_reply(lua_State *L);
+static int omni_json_decode_document(lua_State *L, const char *raw);
 static int omni_json_encode(lua_State *L);
 
 
@@ -132,9 +135,9 @@ luaopen_omni_json_native(lua_State *L)
 
 
 /*
- * bind(null, empty_array, array_mt, object_mt, tostring, string.format)
- * returns decode and encode closures over omni.json's sentinels and
- * metatables.
+ * bind(null, empty_array, array_mt, object_mt, tostring, string.format,
+ * raw_mt) returns decode, encode and decode_reply closures over
+ * omni.json's sentinels and metatables, and keeps them for C callers.
  */
 static int
 omni_json_bind(lua_State *L)
@@ -147,6 +150,7 @@ omni_json_bind(lua_State *L)
     luaL_checktype(L, 4, LUA_TTABLE);
     luaL_checktype(L, 5, LUA_TFUNCTION);
     luaL_checktype(L, 6, LUA_TFUNCTION);
+    luaL_checktype(L, 7, LUA_TTABLE);
     lua_settop(L, OMNI_JSON_MARKS);
 
     lua_createtable(L, OMNI_JSON_MARKS, 0);
@@ -156,17 +160,22 @@ omni_json_bind(lua_State *L)
     }
     lua_setfield(L, LUA_REGISTRYINDEX, OMNI_JSON_MARKS_KEY);
 
-    for (i = 1; i <= 6; i++) {
+    for (i = 1; i <= OMNI_JSON_MARKS; i++) {
         lua_pushvalue(L, i);
     }
-    lua_pushcclosure(L, omni_json_decode, 6);
+    lua_pushcclosure(L, omni_json_decode, OMNI_JSON_MARKS);
 
-    for (i = 1; i <= 6; i++) {
+    for (i = 1; i <= OMNI_JSON_MARKS; i++) {
         lua_pushvalue(L, i);
     }
-    lua_pushcclosure(L, omni_json_encode, 6);
+    lua_pushcclosure(L, omni_json_encode, OMNI_JSON_MARKS);
 
-    return 2;
+    for (i = 1; i <= OMNI_JSON_MARKS; i++) {
+        lua_pushvalue(L, i);
+    }
+    lua_pushcclosure(L, omni_json_decode_reply, OMNI_JSON_MARKS);
+
+    return 3;
 }
 
 
@@ -416,7 +425,7 @@ omni_json_add_utf8(lua_State *L, omni_buf_t *b, unsigned cp)
 
 /* d->pos is at the opening quote; pushes the string */
 static int
-omni_json_decode_string(omni_json_dec_t *d)
+omni_json_decode_string(omni_json_dec_t *d, int push)
 {
     int            escaped;
     char           msg[64];
@@ -457,7 +466,10 @@ omni_json_decode_string(omni_json_dec_t *d)
         }
 
         if (c == '"') {
-            if (!escaped) {
+            if (!push) {
+                /* checked only */
+
+            } else if (!escaped) {
                 lua_pushlstring(d->L, (const char *) s + i, j - i);
 
             } else {
@@ -473,7 +485,10 @@ omni_json_decode_string(omni_json_dec_t *d)
         /* a backslash: keep what precedes it, then the escape */
 
         escaped = 1;
-        omni_json_buf_add(d->L, &d->buf.b, s + i, j - i);
+
+        if (push) {
+            omni_json_buf_add(d->L, &d->buf.b, s + i, j - i);
+        }
 
         e = (j + 1 < len) ? s[j + 1] : 0;
 
@@ -507,7 +522,10 @@ omni_json_decode_string(omni_json_dec_t *d)
                                            "lone surrogate in \\u escape");
             }
 
-            omni_json_add_utf8(d->L, &d->buf.b, cp);
+            if (push) {
+                omni_json_add_utf8(d->L, &d->buf.b, cp);
+            }
+
             continue;
         }
 
@@ -535,7 +553,10 @@ omni_json_decode_string(omni_json_dec_t *d)
             return omni_json_dec_fails(d, j, "invalid escape in string");
         }
 
-        omni_json_buf_addc(d->L, &d->buf.b, e);
+        if (push) {
+            omni_json_buf_addc(d->L, &d->buf.b, e);
+        }
+
         i = j + 2;
     }
 }
@@ -553,7 +574,7 @@ omni_json_digits(omni_json_dec_t *d, size_t pos)
 
 
 static int
-omni_json_decode_number(omni_json_dec_t *d)
+omni_json_decode_number(omni_json_dec_t *d, int push)
 {
     int            simple;
     char           tmp[64];
@@ -635,18 +656,21 @@ omni_json_decode_number(omni_json_dec_t *d)
         return omni_json_dec_fails(d, start, "number out of range");
     }
 
-    lua_pushnumber(d->L, v);
+    if (push) {
+        lua_pushnumber(d->L, v);
+    }
+
     d->pos = end;
 
     return OMNI_JSON_OK;
 }
 
 
-static int omni_json_decode_value(omni_json_dec_t *d, int depth);
+static int omni_json_decode_value(omni_json_dec_t *d, int depth, int push);
 
 
 static int
-omni_json_decode_array(omni_json_dec_t *d, int depth)
+omni_json_decode_array(omni_json_dec_t *d, int depth, int push)
 {
     int     n;
     u_char  c;
@@ -658,9 +682,11 @@ omni_json_decode_array(omni_json_dec_t *d, int depth)
 
     luaL_checkstack(d->L, 4, "json: nesting");
 
-    lua_newtable(d->L);
-    lua_pushvalue(d->L, OMNI_JSON_UPVALUE(OMNI_JSON_ARRAY_MT));
-    lua_setmetatable(d->L, -2);
+    if (push) {
+        lua_newtable(d->L);
+        lua_pushvalue(d->L, OMNI_JSON_UPVALUE(OMNI_JSON_ARRAY_MT));
+        lua_setmetatable(d->L, -2);
+    }
 
     d->pos++;
     omni_json_skip_ws(d);
@@ -671,11 +697,13 @@ omni_json_decode_array(omni_json_dec_t *d, int depth)
     }
 
     for (n = 1; /* void */; n++) {
-        if (omni_json_decode_value(d, depth) != OMNI_JSON_OK) {
+        if (omni_json_decode_value(d, depth, push) != OMNI_JSON_OK) {
             return OMNI_JSON_ERROR;
         }
 
-        lua_rawseti(d->L, -2, n);
+        if (push) {
+            lua_rawseti(d->L, -2, n);
+        }
 
         omni_json_skip_ws(d);
 
@@ -697,11 +725,18 @@ omni_json_decode_array(omni_json_dec_t *d, int depth)
 }
 
 
+/*
+ * Without push the object is only checked: its keys go into a scratch
+ * table, which finds duplicates as the decoded object would.  With raw,
+ * the member of that name is checked only and kept as its text (the
+ * top-level "data" of a unified reply).
+ */
 static int
-omni_json_decode_object(omni_json_dec_t *d, int depth)
+omni_json_decode_object(omni_json_dec_t *d, int depth, int push,
+    const char *raw)
 {
     u_char       c;
-    size_t       key_pos, klen;
+    size_t       key_pos, klen, start;
     const char  *key;
 
     if (depth > OMNI_JSON_MAX_DEPTH) {
@@ -712,15 +747,18 @@ omni_json_decode_object(omni_json_dec_t *d, int depth)
     luaL_checkstack(d->L, 6, "json: nesting");
 
     lua_newtable(d->L);
-    lua_pushvalue(d->L, OMNI_JSON_UPVALUE(OMNI_JSON_OBJECT_MT));
-    lua_setmetatable(d->L, -2);
+
+    if (push) {
+        lua_pushvalue(d->L, OMNI_JSON_UPVALUE(OMNI_JSON_OBJECT_MT));
+        lua_setmetatable(d->L, -2);
+    }
 
     d->pos++;
     omni_json_skip_ws(d);
 
     if (d->pos < d->len && d->s[d->pos] == '}') {
         d->pos++;
-        return OMNI_JSON_OK;
+        goto done;
     }
 
     for ( ;; ) {
@@ -731,7 +769,7 @@ omni_json_decode_object(omni_json_dec_t *d, int depth)
 
         key_pos = d->pos;
 
-        if (omni_json_decode_string(d) != OMNI_JSON_OK) {
+        if (omni_json_decode_string(d, 1) != OMNI_JSON_OK) {
             return OMNI_JSON_ERROR;
         }
 
@@ -755,8 +793,27 @@ omni_json_decode_object(omni_json_dec_t *d, int depth)
         d->pos++;
         omni_json_skip_ws(d);
 
-        if (omni_json_decode_value(d, depth) != OMNI_JSON_OK) {
+        key = lua_tolstring(d->L, -1, &klen);
+
+        if (raw && klen == strlen(raw) && memcmp(key, raw, klen) == 0) {
+            start = d->pos;
+
+            if (omni_json_decode_value(d, depth, 0) != OMNI_JSON_OK) {
+                return OMNI_JSON_ERROR;
+            }
+
+            lua_createtable(d->L, 1, 0);
+            lua_pushlstring(d->L, (const char *) d->s + start,
+                            d->pos - start);
+            lua_rawseti(d->L, -2, 1);
+            lua_pushvalue(d->L, OMNI_JSON_UPVALUE(OMNI_JSON_RAW_MT));
+            lua_setmetatable(d->L, -2);
+
+        } else if (omni_json_decode_value(d, depth, push) != OMNI_JSON_OK) {
             return OMNI_JSON_ERROR;
+
+        } else if (!push) {
+            lua_pushboolean(d->L, 1);
         }
 
         lua_rawset(d->L, -3);
@@ -767,7 +824,7 @@ omni_json_decode_object(omni_json_dec_t *d, int depth)
 
         if (c == '}') {
             d->pos++;
-            return OMNI_JSON_OK;
+            goto done;
         }
 
         if (c != ',' || d->pos >= d->len) {
@@ -778,11 +835,19 @@ omni_json_decode_object(omni_json_dec_t *d, int depth)
         d->pos++;
         omni_json_skip_ws(d);
     }
+
+done:
+
+    if (!push) {
+        lua_pop(d->L, 1);
+    }
+
+    return OMNI_JSON_OK;
 }
 
 
 static int
-omni_json_decode_value(omni_json_dec_t *d, int depth)
+omni_json_decode_value(omni_json_dec_t *d, int depth, int push)
 {
     size_t         pos, left;
     const u_char  *s;
@@ -799,17 +864,20 @@ omni_json_decode_value(omni_json_dec_t *d, int depth)
     switch (*s) {
 
     case '{':
-        return omni_json_decode_object(d, depth + 1);
+        return omni_json_decode_object(d, depth + 1, push, NULL);
 
     case '[':
-        return omni_json_decode_array(d, depth + 1);
+        return omni_json_decode_array(d, depth + 1, push);
 
     case '"':
-        return omni_json_decode_string(d);
+        return omni_json_decode_string(d, push);
 
     case 't':
         if (left >= 4 && memcmp(s, "true", 4) == 0) {
-            lua_pushboolean(d->L, 1);
+            if (push) {
+                lua_pushboolean(d->L, 1);
+            }
+
             d->pos += 4;
             return OMNI_JSON_OK;
         }
@@ -817,7 +885,10 @@ omni_json_decode_value(omni_json_dec_t *d, int depth)
 
     case 'f':
         if (left >= 5 && memcmp(s, "false", 5) == 0) {
-            lua_pushboolean(d->L, 0);
+            if (push) {
+                lua_pushboolean(d->L, 0);
+            }
+
             d->pos += 5;
             return OMNI_JSON_OK;
         }
@@ -825,7 +896,10 @@ omni_json_decode_value(omni_json_dec_t *d, int depth)
 
     case 'n':
         if (left >= 4 && memcmp(s, "null", 4) == 0) {
-            lua_pushvalue(d->L, OMNI_JSON_UPVALUE(OMNI_JSON_NULL));
+            if (push) {
+                lua_pushvalue(d->L, OMNI_JSON_UPVALUE(OMNI_JSON_NULL));
+            }
+
             d->pos += 4;
             return OMNI_JSON_OK;
         }
@@ -834,7 +908,7 @@ omni_json_decode_value(omni_json_dec_t *d, int depth)
     case '-':
     case '0': case '1': case '2': case '3': case '4':
     case '5': case '6': case '7': case '8': case '9':
-        return omni_json_decode_number(d);
+        return omni_json_decode_number(d, push);
 
     default:
         break;
@@ -848,6 +922,22 @@ omni_json_decode_value(omni_json_dec_t *d, int depth)
 static int
 omni_json_decode(lua_State *L)
 {
+    return omni_json_decode_document(L, NULL);
+}
+
+
+/* decode_reply(s): as decode, the top-level object's "data" kept raw */
+static int
+omni_json_decode_reply(lua_State *L)
+{
+    return omni_json_decode_document(L, "data");
+}
+
+
+static int
+omni_json_decode_document(lua_State *L, const char *raw)
+{
+    int              rc;
     omni_json_dec_t  d;
 
     d.L = L;
@@ -870,7 +960,14 @@ omni_json_decode(lua_State *L)
         goto failed;
     }
 
-    if (omni_json_decode_value(&d, 0) != OMNI_JSON_OK) {
+    if (raw && d.s[d.pos] == '{') {
+        rc = omni_json_decode_object(&d, 1, 1, raw);
+
+    } else {
+        rc = omni_json_decode_value(&d, 0, 1);
+    }
+
+    if (rc != OMNI_JSON_OK) {
         goto failed;
     }
 
@@ -1329,7 +1426,7 @@ object:
 static int
 omni_json_encode_value(omni_json_enc_t *e, int idx, int depth)
 {
-    int          type;
+    int          type, raw;
     size_t       len;
     const char  *s;
     lua_State   *L;
@@ -1356,6 +1453,28 @@ omni_json_encode_value(omni_json_enc_t *e, int idx, int depth)
         return OMNI_JSON_OK;
 
     case LUA_TTABLE:
+        if (lua_getmetatable(L, idx)) {
+            raw = lua_rawequal(L, -1, OMNI_JSON_MARK(e, OMNI_JSON_RAW_MT));
+            lua_pop(L, 1);
+
+            if (raw) {
+                /* a service's text that decode_reply checked */
+                lua_rawgeti(L, idx, 1);
+                s = lua_tolstring(L, -1, &len);
+
+                if (s == NULL || lua_type(L, -1) != LUA_TSTRING) {
+                    return omni_json_enc_fail(e, depth, "is a raw value "
+                                              "without its text", NULL, 0,
+                                              NULL);
+                }
+
+                omni_json_buf_add(L, e->out, s, len);
+                lua_pop(L, 1);
+
+                return OMNI_JSON_OK;
+            }
+        }
+
         return omni_json_encode_table(e, idx, depth);
 
     case LUA_TNIL:

@@ -69,7 +69,9 @@ local sub = string.sub
 local floor = math.floor
 local huge = math.huge
 
-local _M = { name = "app", version = "1.0" }
+-- render only wraps reply.data: it stays the service's text (checked by
+-- the host), written back as it is
+local _M = { name = "app", version = "1.0", raw_data = true }
 
 local MAX_BATCH = 20
 local MAX_METHOD = 128
@@ -455,7 +457,11 @@ function _M.render(reply, ctx)
         }, request_id)
     end
 
+    -- a batch is answered call by call: look inside the service's text
     local data = reply.data
+    if json.is_raw(data) then
+        data = json.decode(json.raw_text(data))
+    end
     if not is_array(data) or #data ~= #ids then
         return 200, headers(), encode_or_fail({
             jsonrpc = "2.0",

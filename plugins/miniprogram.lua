@@ -67,7 +67,9 @@ local gsub = string.gsub
 local sub = string.sub
 local floor = math.floor
 
-local _M = { name = "miniprogram", version = "1.0" }
+-- render only wraps reply.data: it stays the service's text (checked by
+-- the host), written back as it is
+local _M = { name = "miniprogram", version = "1.0", raw_data = true }
 
 local MAX_SEGMENTS = 4
 local MAX_SEGMENT = 32

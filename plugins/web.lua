@@ -61,7 +61,9 @@ local gsub = string.gsub
 local sub = string.sub
 local floor = math.floor
 
-local _M = { name = "web", version = "1.0" }
+-- render only wraps reply.data: it stays the service's text (checked by
+-- the host), written back as it is
+local _M = { name = "web", version = "1.0", raw_data = true }
 
 local MAX_PATH = 1024
 local MAX_SEGMENTS = 8

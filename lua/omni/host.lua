@@ -213,6 +213,10 @@ function _M.load(name, chunkname, source)
                         .. "() (got " .. type(mod[f]) .. ")"
         end
     end
+    if mod.raw_data ~= nil and type(mod.raw_data) ~= "boolean" then
+        return nil, file .. ": raw_data must be a boolean (got "
+                    .. show(mod.raw_data) .. ")"
+    end
     for _, f in ipairs(OPTIONAL_FUNCTIONS) do
         if mod[f] ~= nil and type(mod[f]) ~= "function" then
             return nil, file .. ": " .. f .. " must be a function (got "
@@ -423,6 +427,42 @@ end
 
 -- validates status, headers, body; returns them (headers copied) or
 -- nil, err
+-- the bytes of an HTTP token (RFC 9110), as a lookup table: a byte loop
+-- the JIT compiles, where a pattern set is matched by a C function
+local TOKEN = {}
+for c in ("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+          .. "ABCDEFGHIJKLMNOPQRSTUVWXYZ"):gmatch(".") do
+    TOKEN[byte(c)] = true
+end
+
+local function is_token(s)
+    local n = #s
+    if n == 0 or n > MAX_HEADER_NAME then
+        return false
+    end
+    for i = 1, n do
+        if not TOKEN[byte(s, i)] then
+            return false
+        end
+    end
+    return true
+end
+
+-- no control byte but HTAB, not too long
+local function is_field_value(s)
+    local n = #s
+    if n > MAX_HEADER_VALUE then
+        return false
+    end
+    for i = 1, n do
+        local b = byte(s, i)
+        if (b < 32 and b ~= 9) or b == 127 then
+            return false
+        end
+    end
+    return true
+end
+
 local function response(fname, status, headers, body)
     if type(status) ~= "number" or status ~= floor(status)
        or status < 100 or status > 599
@@ -445,9 +485,7 @@ local function response(fname, status, headers, body)
                 return nil, fail("plugin_error", 500, fname .. ": more than "
                                  .. MAX_HEADERS .. " headers")
             end
-            if type(k) ~= "string" or #k > MAX_HEADER_NAME
-               or not find(k, "^[A-Za-z0-9!#$%%&'*+.^_`|~-]+$")
-            then
+            if type(k) ~= "string" or not is_token(k) then
                 return nil, fail("plugin_error", 500, fname .. ": invalid"
                                  .. " header name " .. show(k))
             end
@@ -466,7 +504,7 @@ local function response(fname, status, headers, body)
                                  .. " of header '" .. k .. "' must be a"
                                  .. " string (got " .. type(v) .. ")")
             end
-            if #v > MAX_HEADER_VALUE or find(v, "[%z\1-\8\10-\31\127]") then
+            if not is_field_value(v) then
                 return nil, fail("plugin_error", 500, fname .. ": the value"
                                  .. " of header '" .. k .. "' contains a"
                                  .. " control character or is too long")
@@ -792,7 +830,11 @@ function _M.render(name, reply_body, ctx)
 
     local reply, why
     if type(reply_body) == "string" then
-        reply, why = json.decode(reply_body)
+        if p.module.raw_data then
+            reply, why = json.decode_reply(reply_body)
+        else
+            reply, why = json.decode(reply_body)
+        end
     elseif type(reply_body) == "table" then
         reply = reply_body
     else
