@@ -50,6 +50,7 @@ struct omni_lua_s {
     unsigned            timed_out:1;
     unsigned            in_call:1;      /* the limits hold */
     unsigned            hook_armed:1;   /* the count is back to normal */
+    unsigned            in_trace:1;     /* the profiler stopped a trace */
     int                 host_ref;
     int                 claims_ref;     /* host.CLAIMS_KEY */
     int                 write_ref;      /* omni_lua_write() */
@@ -747,8 +748,9 @@ omni_lua_hook(lua_State *L, lua_Debug *ar)
         lua_pushliteral(L, "");
     }
 
-    lua_pushfstring(L, "plugin_timeout: the time budget of %d ms is spent",
-                    (int) vm->budget_ms);
+    lua_pushfstring(L, "plugin_timeout: the time budget of %d ms is spent%s",
+                    (int) vm->budget_ms,
+                    vm->in_trace ? " (in JIT-compiled code)" : "");
     lua_concat(L, 2);
     lua_error(L);
 }
@@ -770,6 +772,9 @@ omni_lua_profile(void *data, lua_State *L, int samples, int vmstate)
 
     if (vm->in_call && !vm->timed_out && omni_lua_past_deadline(vm)) {
         omni_lua_trip(vm, L);
+
+        /* 'N': the tick came in JIT-compiled code */
+        vm->in_trace = (vmstate == 'N');
     }
 }
 
@@ -827,6 +832,7 @@ static void
 omni_lua_trip(omni_lua_t *vm, lua_State *L)
 {
     vm->timed_out = 1;
+    vm->in_trace = 0;
     vm->hook_armed = 0;
     lua_sethook(L, omni_lua_hook, LUA_MASKCOUNT, 1);
 }

@@ -46,7 +46,7 @@ done_testing();
 
 __DATA__
 
-=== TEST 1: an endless loop is stopped by the time budget
+=== TEST 1: an endless loop is stopped by the time budget, compiled as it is
 --- http_config
 %%PLUGINS%%
 --- request
@@ -57,6 +57,51 @@ loop: plugin_timeout
 --- error_log
 omni: plugin "loop" normalize failed: plugin_timeout
 loop.lua:
+(in JIT-compiled code)
+
+=== TEST 1a: a numeric for loop, compiled
+--- http_config
+%%PLUGINS%%
+--- request
+GET /loop?kind=for
+--- error_code: 500
+--- response_body
+loop: plugin_timeout
+--- error_log
+(in JIT-compiled code)
+
+=== TEST 1b: a loop that allocates and drops what it allocates
+--- http_config
+%%PLUGINS%%
+--- request
+GET /loop?kind=garbage
+--- error_code: 500
+--- response_body
+loop: plugin_timeout
+--- error_log
+omni: plugin "loop" normalize failed: plugin_timeout
+
+=== TEST 1c: a loop that calls C functions every turn
+--- http_config
+%%PLUGINS%%
+--- request
+GET /loop?kind=strings
+--- error_code: 500
+--- response_body
+loop: plugin_timeout
+--- error_log
+omni: plugin "loop" normalize failed: plugin_timeout
+
+=== TEST 1d: endless tail calls
+--- http_config
+%%PLUGINS%%
+--- request
+GET /loop?kind=tail
+--- error_code: 500
+--- response_body
+loop: plugin_timeout
+--- error_log
+omni: plugin "loop" normalize failed: plugin_timeout
 
 === TEST 2: ...and the same worker answers the next request
 --- http_config
