@@ -408,14 +408,35 @@ ngx_http_omni_result_init(ngx_http_request_t *r, omni_lua_result_t *res)
 }
 
 
+/*
+ * NGINX's $request_id: 16 random bytes in hex, as its own code makes it,
+ * but from the worker's pool of random bytes, not a RAND_bytes() call per
+ * request, unless something computed it already.
+ */
+
 omni_str_t *
 ngx_http_omni_request_id(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
 {
+    u_char                     *id;
     ngx_http_variable_value_t  *vv;
     ngx_http_omni_main_conf_t  *omcf;
 
     if (ctx->request_id.data == NULL) {
         omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+
+        vv = &r->variables[omcf->request_id_index];
+
+        if (!vv->valid && !vv->not_found) {
+            id = ngx_pnalloc(r->pool, NGX_HTTP_OMNI_ID_LEN + 1);
+
+            if (id && ngx_http_omni_new_id((char *) id) == NGX_OK) {
+                vv->data = id;
+                vv->len = NGX_HTTP_OMNI_ID_LEN;
+                vv->valid = 1;
+                vv->no_cacheable = 0;
+                vv->not_found = 0;
+            }
+        }
 
         vv = ngx_http_get_indexed_variable(r, omcf->request_id_index);
 

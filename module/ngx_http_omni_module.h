@@ -21,6 +21,9 @@
 #define NGX_HTTP_OMNI_AUTH_PLUGIN   0x02
 #define NGX_HTTP_OMNI_AUTH_OFF      0x04
 
+#define NGX_HTTP_OMNI_ID_BYTES           16      /* 128 random bits */
+#define NGX_HTTP_OMNI_ID_LEN             (2 * NGX_HTTP_OMNI_ID_BYTES)
+
 #define NGX_HTTP_OMNI_CUSTOMERS_OFF      0
 #define NGX_HTTP_OMNI_CUSTOMERS_RESOLVE  1
 #define NGX_HTTP_OMNI_CUSTOMERS_CREATE   2
@@ -161,6 +164,7 @@ ngx_int_t ngx_http_omni_customer_step(ngx_http_request_t *r,
 void ngx_http_omni_context_patch(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
 ngx_int_t ngx_http_omni_journey_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_omni_new_id(char *id);
 ngx_int_t ngx_http_omni_store_init_worker(ngx_cycle_t *cycle,
     ngx_http_omni_main_conf_t *omcf);
 void ngx_http_omni_store_exit_worker(ngx_cycle_t *cycle);

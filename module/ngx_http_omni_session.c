@@ -24,7 +24,6 @@
 #endif
 
 
-#define NGX_HTTP_OMNI_ID_BYTES        16      /* 128 random bits */
 #define NGX_HTTP_OMNI_RANDOM_POOL     4096    /* bytes drawn at once */
 #define NGX_HTTP_OMNI_IDENTITIES      17      /* the plugin's 16 + jwt_sub */
 #define NGX_HTTP_OMNI_JOURNEY_BUFFER  256     /* events held per worker */
@@ -51,7 +50,6 @@ typedef struct {
 
 static ngx_int_t ngx_http_omni_store_failed(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, const char *what, int rc, const char *err);
-static ngx_int_t ngx_http_omni_new_id(char *id);
 static ngx_int_t ngx_http_omni_session_out(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, omni_store_session_t *s, omni_contract_t *c,
     omni_contract_session_t *cs);
@@ -89,7 +87,7 @@ ngx_http_omni_customer_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     int                         rc, created;
     char                        err[OMNI_STORE_ERRLEN];
     char                        customer[OMNI_STORE_ID_MAX + 1];
-    char                        new_id[2 * NGX_HTTP_OMNI_ID_BYTES + 1];
+    char                        new_id[NGX_HTTP_OMNI_ID_LEN + 1];
     size_t                      i, n, len;
     omni_store_session_t        s;
     omni_pair_t                *id;
@@ -282,8 +280,11 @@ ngx_http_omni_store_failed(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 }
 
 
-/* 128 random bits in hex: ids nobody can guess or count */
-static ngx_int_t
+/*
+ * 128 random bits in hex, NUL-terminated: ids nobody can guess or count,
+ * for customers, sessions and requests.
+ */
+ngx_int_t
 ngx_http_omni_new_id(char *id)
 {
     u_char  *raw;

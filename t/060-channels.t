@@ -58,6 +58,7 @@ server {
     listen 127.0.0.1:%%PORT%%;
     server_name localhost;
     large_client_header_buffers 4 16k;
+    add_header X-Request-Id \$request_id always;
 
     proxy_method POST;
     proxy_set_header Content-Type application/json;
@@ -241,5 +242,16 @@ is($c->{principal}{subject}, 'customer-42', 'principal from the JWT');
 is_deeply($c->{principal}{roles}, ['customer'], 'roles from the JWT');
 is($c->{client}{ip}, '127.0.0.1', 'client ip');
 is($c->{params}{order_id}, 'ORD-20261124-0042', 'params from the path');
+
+# the contract's request id is the request's $request_id, as NGINX logs it
+my $r = $t->get('/web/orders/ORD-1', headers => {
+    authorization => 'Bearer ' . mint(alg => 'HS256', key => $k->{hs32},
+                                      sub => 'customer-42'),
+});
+my $echo = eval { decode_json($r->{body}) } || {};
+like($r->{headers}{'x-request-id'} // '', qr/^[0-9a-f]{32}$/,
+     '$request_id is 32 hex digits');
+is($echo->{data}{contract}{request_id}, $r->{headers}{'x-request-id'},
+   'the contract carries $request_id');
 
 done_testing();
