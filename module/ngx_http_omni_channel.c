@@ -96,6 +96,7 @@ ngx_int_t
 ngx_http_omni_respond_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     ngx_http_omni_loc_conf_t *olcf)
 {
+    const char                 *fn;
     const char                 *channel;
     omni_lua_t                 *vm;
     omni_lua_rc_t               rc;
@@ -140,21 +141,14 @@ ngx_http_omni_respond_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
     ngx_http_omni_result_init(r, &res);
 
-    rc = omni_lua_prepare(vm, channel, &req, &ctx->lua_ref, &res);
-    if (rc != OMNI_LUA_OK) {
-        return ngx_http_omni_plugin_error(r, ctx, "prepare", rc, &res);
-    }
-
-    ngx_http_omni_result_init(r, &res);
-
-    rc = omni_lua_respond(vm, channel, ctx->lua_ref, &res);
+    rc = omni_lua_begin(vm, channel, &req, &ctx->lua_ref, &fn, &res);
 
     if (rc == OMNI_LUA_OK) {
         return ngx_http_omni_send_answer(r, &res);
     }
 
     if (rc != OMNI_LUA_DECLINED) {
-        return ngx_http_omni_plugin_error(r, ctx, "respond", rc, &res);
+        return ngx_http_omni_plugin_error(r, ctx, fn, rc, &res);
     }
 
     return NGX_OK;

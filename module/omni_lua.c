@@ -306,20 +306,22 @@ omni_lua_has_plugin(omni_lua_t *vm, const char *name)
 
 
 omni_lua_rc_t
-omni_lua_prepare(omni_lua_t *vm, const char *channel,
-    const omni_lua_request_t *req, int *ref, omni_lua_result_t *res)
+omni_lua_begin(omni_lua_t *vm, const char *channel,
+    const omni_lua_request_t *req, int *ref, const char **fn,
+    omni_lua_result_t *res)
 {
     lua_State      *L;
     omni_lua_rc_t   rc;
 
     L = vm->L;
     *ref = LUA_NOREF;
+    *fn = "prepare";
 
     /* what an earlier request's normalize may have left */
     lua_settop(L, 0);
 
-    if (omni_lua_push_host_fn(vm, "prepare") != 0) {
-        omni_lua_set_message(res, "the support library has no host.prepare");
+    if (omni_lua_push_host_fn(vm, "begin") != 0) {
+        omni_lua_set_message(res, "the support library has no host.begin");
         return OMNI_LUA_FAILED;
     }
 
@@ -332,24 +334,39 @@ omni_lua_prepare(omni_lua_t *vm, const char *channel,
     omni_lua_set_str(L, "client_ip", &req->client_ip);
     omni_lua_set_str(L, "body", &req->body);
     omni_lua_set_pairs(L, "headers", req->headers, req->nheaders);
+    omni_lua_set_pairs(L, "settings", req->settings, req->nsettings);
 
-    rc = omni_lua_call(vm, 2, 2, res);
+    /* req, and respond()'s status, headers, body; or nil, err */
+    rc = omni_lua_call(vm, 2, 4, res);
     if (rc != OMNI_LUA_OK) {
         return rc;
     }
 
-    if (!lua_istable(L, -2)) {
+    if (!lua_istable(L, 1)) {
+        lua_settop(L, 2);
         return omni_lua_error_result(vm, -1, res);
     }
 
-    lua_pop(L, 1);
-
-    /* settings from omni_plugin_set, seen by the plugin as req.settings */
-    omni_lua_set_pairs(L, "settings", req->settings, req->nsettings);
-
+    lua_pushvalue(L, 1);
     *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    *fn = "respond";
 
-    return OMNI_LUA_OK;
+    if (!lua_isnil(L, 2)) {
+        rc = omni_lua_answer_result(vm, -3, res);
+        lua_settop(L, 0);
+        return rc;
+    }
+
+    if (lua_isnil(L, 3)) {
+        lua_settop(L, 0);
+        return OMNI_LUA_DECLINED;
+    }
+
+    lua_settop(L, 3);
+    rc = omni_lua_error_result(vm, -1, res);
+    lua_settop(L, 0);
+
+    return rc;
 }
 
 
@@ -370,42 +387,6 @@ omni_lua_set_claims(omni_lua_t *vm, int ref, const omni_str_t *claims_json)
     lua_pushlstring(L, claims_json->data, claims_json->len);
     lua_rawset(L, -3);
     lua_pop(L, 1);
-}
-
-
-omni_lua_rc_t
-omni_lua_respond(omni_lua_t *vm, const char *channel, int ref,
-    omni_lua_result_t *res)
-{
-    lua_State      *L;
-    omni_lua_rc_t   rc;
-
-    L = vm->L;
-
-    if (omni_lua_push_host_fn(vm, "respond") != 0) {
-        omni_lua_set_message(res, "the support library has no host.respond");
-        return OMNI_LUA_FAILED;
-    }
-
-    lua_pushstring(L, channel);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-
-    rc = omni_lua_call(vm, 2, 3, res);
-    if (rc != OMNI_LUA_OK) {
-        return rc;
-    }
-
-    if (lua_isnil(L, -3)) {
-        if (lua_isnil(L, -2)) {
-            lua_pop(L, 3);
-            return OMNI_LUA_DECLINED;
-        }
-
-        lua_pop(L, 1);
-        return omni_lua_error_result(vm, -1, res);
-    }
-
-    return omni_lua_answer_result(vm, -3, res);
 }
 
 

@@ -37,7 +37,7 @@ typedef enum {
 } omni_lua_rc_t;
 
 
-/* What the gateway knows of a request, handed to host.prepare(). */
+/* What the gateway knows of a request, handed to host.begin(). */
 typedef struct {
     omni_str_t      method;
     omni_str_t      path;
@@ -66,7 +66,7 @@ typedef struct {
     /* omni_lua_contract(): the contract, written once */
     omni_str_t          contract;
 
-    /* respond(), render(): a native answer */
+    /* begin() (respond), render(): a native answer */
     omni_pair_t        *headers;
     size_t              nheaders;
     omni_str_t          body;
@@ -84,15 +84,17 @@ int omni_lua_has_plugin(omni_lua_t *vm, const char *name);
 
 /*
  * A request's plugin calls share one prepared req table, referenced by
- * *ref until omni_lua_release() drops it.
+ * *ref until omni_lua_release() drops it.  Prepares it and lets the
+ * plugin answer at once (a CORS preflight, a webhook's verification):
+ * OMNI_LUA_OK with that answer in res, OMNI_LUA_DECLINED to go on; *fn
+ * names the step that refused or failed.
  */
-omni_lua_rc_t omni_lua_prepare(omni_lua_t *vm, const char *channel,
-    const omni_lua_request_t *req, int *ref, omni_lua_result_t *res);
+omni_lua_rc_t omni_lua_begin(omni_lua_t *vm, const char *channel,
+    const omni_lua_request_t *req, int *ref, const char **fn,
+    omni_lua_result_t *res);
 /* The verified token's payload, for req.claims. */
 void omni_lua_set_claims(omni_lua_t *vm, int ref,
     const omni_str_t *claims_json);
-omni_lua_rc_t omni_lua_respond(omni_lua_t *vm, const char *channel, int ref,
-    omni_lua_result_t *res);
 omni_lua_rc_t omni_lua_authenticate(omni_lua_t *vm, const char *channel,
     int ref, omni_lua_result_t *res);
 /*

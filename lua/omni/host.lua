@@ -546,6 +546,20 @@ function _M.respond(name, req)
 end
 
 
+--- The gateway's first call for a request: `prepare`, then `respond`.
+-- @tparam string name
+-- @tparam table raw as for `prepare`
+-- @return req, then respond()'s status, headers, body (all nil: go on;
+--   nil, err: a refusal); or nil, err when prepare refused
+function _M.begin(name, raw)
+    local req, err = _M.prepare(name, raw)
+    if not req then
+        return nil, err
+    end
+    return req, _M.respond(name, req)
+end
+
+
 --- Runs the plugin's channel-native authentication.
 -- @tparam string name
 -- @tparam table req from `prepare`

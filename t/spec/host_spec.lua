@@ -360,6 +360,54 @@ describe("omni.host.set_claims", function()
     end)
 end)
 
+describe("omni.host.begin", function()
+    setup(function()
+        load("beginner", [[
+            function _M.respond(req)
+                if req.method == "OPTIONS" then
+                    return 204, { Allow = req.settings.allow }, ""
+                elseif req.method == "DELETE" then
+                    return nil, omni.error("method_not_allowed", "no", 405)
+                end
+                return nil
+            end
+        ]])
+    end)
+
+    local function begin(over)
+        local r = raw(over)
+        r.settings = { allow = "GET" }
+        return host.begin("beginner", r)
+    end
+
+    it("prepares, then lets the plugin answer, with the settings", function()
+        local req, s, h, b = begin({ method = "OPTIONS" })
+        assert.is_table(req)
+        assert.equal("GET", req.settings.allow)
+        assert.equal(204, s)
+        assert.same({ Allow = "GET" }, h)
+        assert.equal("", b)
+    end)
+
+    it("goes on, or passes respond()'s refusal on", function()
+        local req, s, err = begin({ method = "POST" })
+        assert.is_table(req)
+        assert.is_nil(s)
+        assert.is_nil(err)
+        req, s, err = begin({ method = "DELETE" })
+        assert.is_table(req)
+        assert.is_nil(s)
+        assert.same({ code = "method_not_allowed", status = 405, message = "no" }, err)
+    end)
+
+    it("passes prepare()'s refusal on, without a request", function()
+        local req, err = begin({ method = "POST", body = "{",
+                                 headers = { ["content-type"] = "application/json" } })
+        assert.is_nil(req)
+        assert.equal("body_malformed", err.code)
+    end)
+end)
+
 describe("omni.host.respond", function()
     it("goes on when the plugin has no respond()", function()
         load("norespond")
