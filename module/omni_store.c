@@ -366,6 +366,9 @@ static int omni_claim_find(omni_store_t *st, MDB_txn *txn,
     omni_claim_op_t *ctx, size_t *unknown, char *err);
 static int omni_claim_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
+static int omni_journey_append_run(omni_store_t *st, MDB_txn *txn,
+    omni_store_journey_item_t *items, size_t n, size_t max_count,
+    int64_t max_age, char *err);
 static int omni_journey_many_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
 static int omni_import_op(omni_store_t *st, MDB_txn *txn, void *data,
@@ -3627,28 +3630,37 @@ omni_journey_many_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
     int                   rc;
     char                  ignored[OMNI_STORE_ERRLEN];
-    size_t                i;
-    omni_journey_op_t     one;
+    size_t                i, run;
     omni_journey_many_t  *ctx;
 
     ctx = data;
     ctx->skipped = 0;
 
-    for (i = 0; i < ctx->n; i++) {
+    /* events that cannot be stored are left out, at the front of a run */
+    for (i = 0; i < ctx->n; i += run) {
         if (omni_journey_check(ctx->items[i].customer, ctx->items[i].ev,
                                ignored)
             != OMNI_STORE_OK)
         {
             ctx->skipped++;
+            run = 1;
             continue;
         }
 
-        one.customer = ctx->items[i].customer;
-        one.ev = ctx->items[i].ev;
-        one.max_count = ctx->max_count;
-        one.max_age = ctx->max_age;
+        /* a run: consecutive valid events of the same customer */
+        for (run = 1; i + run < ctx->n; run++) {
+            if (strcmp(ctx->items[i + run].customer, ctx->items[i].customer)
+                != 0
+                || omni_journey_check(ctx->items[i + run].customer,
+                                      ctx->items[i + run].ev, ignored)
+                   != OMNI_STORE_OK)
+            {
+                break;
+            }
+        }
 
-        rc = omni_journey_append_op(st, txn, &one, err);
+        rc = omni_journey_append_run(st, txn, ctx->items + i, run,
+                                     ctx->max_count, ctx->max_age, err);
         if (rc != OMNI_STORE_OK) {
             return rc;
         }
@@ -3748,46 +3760,84 @@ static int
 omni_journey_append_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err)
 {
+    omni_journey_op_t          *ctx;
+    omni_store_journey_item_t   item;
+
+    ctx = data;
+    item.customer = ctx->customer;
+    item.ev = ctx->ev;
+
+    return omni_journey_append_run(st, txn, &item, 1, ctx->max_count,
+                                   ctx->max_age, err);
+}
+
+
+/*
+ * Appends events of one customer: each gets its sequence number and its
+ * record; the customer's event count is read, the oldest events trimmed
+ * and the count written once for the whole run.
+ */
+static int
+omni_journey_append_run(omni_store_t *st, MDB_txn *txn,
+    omni_store_journey_item_t *items, size_t n, size_t max_count,
+    int64_t max_age, char *err)
+{
     int                    rc;
-    int64_t                cutoff;
-    uint32_t               seq, count;
+    size_t                 i, deleted;
+    int64_t                cutoff, last_time;
+    uint32_t               seq, count, before;
     MDB_val                val;
     omni_sbuf_t            b;
     omni_skey_t            key, prefix;
+    const char            *customer;
     unsigned char          rec[1 + 4 * (1 + OMNI_STORE_NAME_MAX)];
-    omni_journey_op_t     *ctx;
     omni_store_journey_t  *ev;
 
-    ctx = data;
-    ev = ctx->ev;
+    customer = items[0].customer;
 
-    omni_sbuf_str(omni_skey_init(&prefix), ctx->customer);
+    omni_sbuf_str(omni_skey_init(&prefix), customer);
     omni_sbuf_u8(&prefix.b, '\0');
 
-    rc = omni_journey_seq(st, txn, &prefix.b, ev->time_ms, &seq, err);
-    if (rc != OMNI_STORE_OK) {
-        return rc;
+    last_time = -1;
+    seq = 0;
+
+    for (i = 0; i < n; i++) {
+        ev = items[i].ev;
+
+        /* events in the same millisecond follow each other in the run */
+        if (ev->time_ms == last_time && seq < UINT32_MAX) {
+            seq++;
+
+        } else {
+            rc = omni_journey_seq(st, txn, &prefix.b, ev->time_ms, &seq,
+                                  err);
+            if (rc != OMNI_STORE_OK) {
+                return rc;
+            }
+        }
+
+        last_time = ev->time_ms;
+
+        omni_sbuf_init(&b, rec, sizeof(rec));
+        omni_sbuf_u8(&b, OMNI_STORE_REC_V1);
+        omni_sbuf_lstr(&b, ev->channel);
+        omni_sbuf_lstr(&b, ev->action);
+        omni_sbuf_lstr(&b, ev->outcome);
+        omni_sbuf_lstr(&b, ev->session);
+
+        omni_key_journey(omni_skey_init(&key), customer, ev->time_ms, seq);
+
+        rc = omni_store_put(st, txn, OMNI_STORE_DB_JOURNEYS, &key.b, b.p,
+                            b.len, MDB_NOOVERWRITE, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        ev->seq = seq;
     }
-
-    omni_sbuf_init(&b, rec, sizeof(rec));
-    omni_sbuf_u8(&b, OMNI_STORE_REC_V1);
-    omni_sbuf_lstr(&b, ev->channel);
-    omni_sbuf_lstr(&b, ev->action);
-    omni_sbuf_lstr(&b, ev->outcome);
-    omni_sbuf_lstr(&b, ev->session);
-
-    omni_key_journey(omni_skey_init(&key), ctx->customer, ev->time_ms, seq);
-
-    rc = omni_store_put(st, txn, OMNI_STORE_DB_JOURNEYS, &key.b, b.p, b.len,
-                        MDB_NOOVERWRITE, err);
-    if (rc != OMNI_STORE_OK) {
-        return rc;
-    }
-
-    ev->seq = seq;
 
     /* the event count lives with the customer */
-    omni_key_customer(omni_skey_init(&key), ctx->customer, OMNI_TAG_JOURNEY);
+    omni_key_customer(omni_skey_init(&key), customer, OMNI_TAG_JOURNEY);
 
     rc = omni_store_get(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, &val, err);
 
@@ -3796,7 +3846,7 @@ omni_journey_append_op(omni_store_t *st, MDB_txn *txn, void *data,
             || ((unsigned char *) val.mv_data)[0] != OMNI_STORE_REC_V1)
         {
             omni_store_err(err, "journey count of customer %s has a record "
-                           "this build cannot read", ctx->customer);
+                           "this build cannot read", customer);
             return OMNI_STORE_ERROR;
         }
 
@@ -3809,20 +3859,29 @@ omni_journey_append_op(omni_store_t *st, MDB_txn *txn, void *data,
         return rc;
     }
 
-    if (count < UINT32_MAX) {
-        count++;
-    }
+    count = (count > UINT32_MAX - n) ? UINT32_MAX : count + (uint32_t) n;
 
     cutoff = -1;
 
-    if (ctx->max_age > 0 && ev->time_ms >= ctx->max_age) {
-        cutoff = ev->time_ms - ctx->max_age;
+    if (max_age > 0 && items[n - 1].ev->time_ms >= max_age) {
+        cutoff = items[n - 1].ev->time_ms - max_age;
     }
 
-    rc = omni_journey_trim(st, txn, &prefix.b, cutoff, ctx->max_count,
-                           &count, err);
-    if (rc != OMNI_STORE_OK) {
-        return rc;
+    /* each round deletes at most OMNI_STORE_TRIM_BATCH: one per event */
+    for (deleted = 0; deleted < n * OMNI_STORE_TRIM_BATCH; /* void */) {
+        before = count;
+
+        rc = omni_journey_trim(st, txn, &prefix.b, cutoff, max_count, &count,
+                               err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        if (before - count < OMNI_STORE_TRIM_BATCH) {
+            break;
+        }
+
+        deleted += before - count;
     }
 
     omni_sbuf_init(&b, rec, sizeof(rec));

@@ -3005,6 +3005,69 @@ test_journey_many(void **state)
 }
 
 
+/*
+ * A batch with runs of one customer: events in the same millisecond get
+ * consecutive sequence numbers after those stored before, and the bound
+ * keeps the newest, as one append at a time would.
+ */
+static void
+test_journey_many_runs(void **state)
+{
+    char                        err[OMNI_STORE_ERRLEN];
+    size_t                      i, n, skipped;
+    test_ctx_t                 *ctx;
+    omni_store_journey_t        ev[40], out[40];
+    omni_store_journey_item_t   items[40];
+
+    ctx = *state;
+
+    memset(ev, 0, sizeof(ev));
+
+    for (i = 0; i < 40; i++) {
+        /* 20 events at t, 20 at t + 1 ms: two runs of c1 around one of c2 */
+        ev[i].time_ms = (int64_t) TEST_NOW * 1000 + (i < 20 ? 0 : 1);
+        strcpy(ev[i].channel, "web");
+        snprintf(ev[i].action, sizeof(ev[i].action), "order.n%zu", i);
+        strcpy(ev[i].outcome, "ok");
+        items[i].customer = (i == 10) ? "c2" : "c1";
+        items[i].ev = &ev[i];
+    }
+
+    /* one event of c1 at t is there already: the batch's come after it */
+    assert_int_equal(omni_store_journey_append_many(ctx->st, items, 1, 25, 0,
+                                                    &skipped, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(ev[0].seq, 0);
+
+    assert_int_equal(omni_store_journey_append_many(ctx->st, items + 1, 39,
+                                                    25, 0, &skipped, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(skipped, 0);
+    assert_int_equal(ev[1].seq, 1);
+    assert_int_equal(ev[9].seq, 9);
+    assert_int_equal(ev[11].seq, 10);
+    assert_int_equal(ev[19].seq, 18);
+    assert_int_equal(ev[20].seq, 0);
+    assert_int_equal(ev[39].seq, 19);
+
+    /* c1 has 39 events, bounded to the newest 25, newest first */
+    assert_int_equal(omni_store_journey_read(ctx->st, "c1", NULL, out, 40, &n,
+                                             err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 25);
+    assert_string_equal(out[0].action, "order.n39");
+    assert_int_equal(out[0].seq, 19);
+    assert_string_equal(out[24].action, "order.n15");
+    assert_int_equal(out[24].seq, 14);
+
+    assert_int_equal(omni_store_journey_read(ctx->st, "c2", NULL, out, 40, &n,
+                                             err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].action, "order.n10");
+}
+
+
 typedef struct {
     size_t                n;
     omni_store_record_t   recs[64];
@@ -3153,6 +3216,7 @@ main(void)
         TEST(test_session_resume),
         TEST(test_session_update),
         TEST(test_journey_many),
+        TEST(test_journey_many_runs),
         TEST(test_export_import),
         TEST(test_policy_revisions),
         TEST(test_policy_seed),
