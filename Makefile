@@ -41,7 +41,7 @@ LIB        := $(BUILD)/lib
 LUAJIT_INC  = $(shell pkg-config --cflags luajit)
 
 UNIT_TESTS := $(BIN)/test_token $(BIN)/test_store $(BIN)/test_json_patch \
-              $(BIN)/test_admin $(BIN)/test_policy
+              $(BIN)/test_admin $(BIN)/test_policy $(BIN)/test_contract
 
 .PHONY: all module tools lib deps run bench test unit schema spec integration \
         clean deps-then-goals
@@ -155,6 +155,12 @@ $(BIN)/test_admin: t/unit/test_admin.c module/omni_admin.c module/omni_admin.h \
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ t/unit/test_admin.c \
 	    module/omni_admin.c module/omni_store.c module/omni_policy.c \
 	    -llmdb -ljansson -lcmocka
+
+$(BIN)/test_contract: t/unit/test_contract.c module/omni_contract.c \
+    module/omni_contract.h module/omni_json_text.c module/omni_json_text.h
+	@mkdir -p $(BIN)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ t/unit/test_contract.c \
+	    module/omni_contract.c module/omni_json_text.c -ljansson -lcmocka
 
 $(BIN)/test_policy: t/unit/test_policy.c module/omni_policy.c \
     module/omni_policy.h
