@@ -17,6 +17,8 @@
 static ngx_int_t ngx_http_omni_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_omni_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_int_t ngx_http_omni_reply_room(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf, size_t size);
 static ngx_int_t ngx_http_omni_render_reply(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
 
@@ -69,10 +71,18 @@ ngx_http_omni_header_filter(ngx_http_request_t *r)
     r->filter_need_in_memory = 1;
     r->allow_ranges = 0;
 
+    /* the first guess at the held reply's size */
+    ctx->reply_expected = r->headers_out.content_length_n;
+
     return NGX_OK;
 }
 
 
+/*
+ * Holds the reply: a reply that comes whole in one memory buffer (the
+ * usual case behind proxy_pass) is rendered where it lies; otherwise it
+ * is gathered into a buffer that grows to omni_reply_buffer at most.
+ */
 static ngx_int_t
 ngx_http_omni_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
@@ -89,26 +99,43 @@ ngx_http_omni_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return ngx_http_next_body_filter(r, in);
     }
 
-    if (ctx->reply == NULL) {
-        olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
 
-        ctx->reply = ngx_create_temp_buf(r->pool, olcf->reply_buffer);
-        if (ctx->reply == NULL) {
-            return NGX_ERROR;
+    if (ctx->reply == NULL && in && in->next == NULL
+        && (in->buf->last_buf || in->buf->last_in_chain)
+        && !in->buf->in_file && ngx_buf_in_memory(in->buf))
+    {
+        size = ngx_buf_size(in->buf);
+
+        if (size > olcf->reply_buffer) {
+            ctx->reply_too_large = 1;
+
+        } else {
+            ctx->reply_data.data = in->buf->pos;
+            ctx->reply_data.len = size;
         }
+
+        /* consumed here, never sent: rendered before this call returns */
+        in->buf->pos = in->buf->last;
+
+        return ngx_http_omni_render_reply(r, ctx);
     }
 
-    b = ctx->reply;
     last = 0;
 
     for (cl = in; cl; cl = cl->next) {
         size = ngx_buf_size(cl->buf);
 
-        if (!cl->buf->in_file && ngx_buf_in_memory(cl->buf)) {
-            if (size > (size_t) (b->end - b->last)) {
-                ctx->reply_too_large = 1;
+        if (!cl->buf->in_file && ngx_buf_in_memory(cl->buf) && size
+            && !ctx->reply_too_large)
+        {
+            if (ngx_http_omni_reply_room(r, ctx, olcf, size) != NGX_OK) {
+                return NGX_ERROR;
+            }
 
-            } else {
+            /* past omni_reply_buffer nothing more is kept */
+            if (!ctx->reply_too_large) {
+                b = ctx->reply;
                 b->last = ngx_cpymem(b->last, cl->buf->pos, size);
             }
         }
@@ -126,7 +153,68 @@ ngx_http_omni_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return NGX_OK;
     }
 
+    if (ctx->reply) {
+        ctx->reply_data.data = ctx->reply->pos;
+        ctx->reply_data.len = ctx->reply->last - ctx->reply->pos;
+    }
+
     return ngx_http_omni_render_reply(r, ctx);
+}
+
+
+/*
+ * Room for size more bytes of the reply: the buffer starts at what the
+ * upstream announced (or 4k) and doubles, up to omni_reply_buffer.
+ */
+static ngx_int_t
+ngx_http_omni_reply_room(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+    ngx_http_omni_loc_conf_t *olcf, size_t size)
+{
+    size_t      have, cap;
+    ngx_buf_t  *b, *nb;
+
+    b = ctx->reply;
+    have = b ? (size_t) (b->last - b->pos) : 0;
+
+    if (have + size > olcf->reply_buffer) {
+        ctx->reply_too_large = 1;
+        return NGX_OK;
+    }
+
+    if (b && (size_t) (b->end - b->last) >= size) {
+        return NGX_OK;
+    }
+
+    if (b) {
+        cap = 2 * (size_t) (b->end - b->start);
+
+    } else if (ctx->reply_expected > 0) {
+        cap = (size_t) ctx->reply_expected;
+
+    } else {
+        cap = 4096;
+    }
+
+    if (cap < have + size) {
+        cap = have + size;
+    }
+
+    if (cap > olcf->reply_buffer) {
+        cap = olcf->reply_buffer;
+    }
+
+    nb = ngx_create_temp_buf(r->pool, cap);
+    if (nb == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (have) {
+        nb->last = ngx_cpymem(nb->last, b->pos, have);
+    }
+
+    ctx->reply = nb;
+
+    return NGX_OK;
 }
 
 
@@ -169,9 +257,9 @@ ngx_http_omni_render_reply(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
                                     &res);
 
     } else {
-        reply.data = ctx->reply ? (const char *) ctx->reply->pos : "";
-        reply.len = ctx->reply ? (size_t) (ctx->reply->last - ctx->reply->pos)
-                               : 0;
+        reply.data = ctx->reply_data.data ? (const char *) ctx->reply_data.data
+                                          : "";
+        reply.len = ctx->reply_data.len;
 
         /* what the caller's role may not see never reaches the renderer */
         rc = ngx_http_omni_policy_scopes(r, ctx, &reply);

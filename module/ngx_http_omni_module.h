@@ -120,7 +120,9 @@ typedef struct {
     ngx_str_t                   contract;      /* $omni_contract */
     ngx_str_t                   action;        /* $omni_action */
     int                         lua_ref;       /* the prepared req */
-    ngx_buf_t                  *reply;         /* the held reply body */
+    ngx_buf_t                  *reply;         /* the reply gathered */
+    ngx_str_t                   reply_data;    /* the whole reply */
+    off_t                       reply_expected;
     ngx_str_t                   customer;      /* $omni_customer */
     ngx_str_t                   session;       /* $omni_session */
     unsigned                    session_new:1;

@@ -128,6 +128,60 @@ X-Pad: %%PAD%%
 --- error_log
 the reply is larger than omni_reply_buffer (1024 bytes)
 
+=== TEST 6a: a reply that comes in several buffers is rendered whole
+--- config
+location /web/ {
+    omni_channel web;
+    proxy_buffer_size 1k;
+    proxy_buffers 8 1k;
+    %%PROXY%%
+}
+--- request
+GET /web/orders/ORD-1
+--- more_headers
+Authorization: Bearer %%TOKEN%%
+X-Test-Reply: big
+X-Pad: %%PAD%%
+--- error_code: 200
+--- response_body_like: ^\{"data":\{"pad":"x{3000}"\}\}$
+
+=== TEST 6b: ...and unbuffered, piece by piece
+--- config
+location /web/ {
+    omni_channel web;
+    proxy_buffering off;
+    proxy_buffer_size 1k;
+    %%PROXY%%
+}
+--- request
+GET /web/orders/ORD-1
+--- more_headers
+Authorization: Bearer %%TOKEN%%
+X-Test-Reply: big
+X-Pad: %%PAD%%
+--- error_code: 200
+--- response_body_like: ^\{"data":\{"pad":"x{3000}"\}\}$
+
+=== TEST 6c: several buffers that add up to more than omni_reply_buffer
+--- config
+location /web/ {
+    omni_channel web;
+    omni_reply_buffer 2k;
+    proxy_buffer_size 1k;
+    proxy_buffers 8 1k;
+    %%PROXY%%
+}
+--- request
+GET /web/orders/ORD-1
+--- more_headers
+Authorization: Bearer %%TOKEN%%
+X-Test-Reply: big
+X-Pad: %%PAD%%
+--- error_code: 502
+--- response_body_like: "code":"upstream_reply_too_large"
+--- error_log
+the reply is larger than omni_reply_buffer (2048 bytes)
+
 === TEST 7: a body larger than client_body_buffer_size
 --- config
 client_body_buffer_size 1k;
