@@ -468,6 +468,13 @@ ngx_http_omni_plugins_load(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
         return NGX_ERROR;
     }
 
+    if (!omni_lua_jit(vm)) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "omni: LuaJIT's profiler is held by other Lua code in "
+                      "this process (jit.profile?): plugins run interpreted, "
+                      "so that omni_plugin_timeout still holds");
+    }
+
     if (ngx_open_dir(&omcf->plugins, &dir) == NGX_ERROR) {
         ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
                       ngx_open_dir_n " \"%V\" failed", &omcf->plugins);

@@ -4,6 +4,7 @@
 
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,6 +52,7 @@ struct omni_lua_s {
     unsigned            in_call:1;      /* the limits hold */
     unsigned            hook_armed:1;   /* the count is back to normal */
     unsigned            in_trace:1;     /* the profiler stopped a trace */
+    unsigned            jit:1;          /* plugins run compiled */
     int                 host_ref;
     int                 claims_ref;     /* host.CLAIMS_KEY */
     int                 write_ref;      /* omni_lua_write() */
@@ -71,6 +73,7 @@ static void *omni_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 static void omni_lua_hook(lua_State *L, lua_Debug *ar);
 static void omni_lua_profile(void *data, lua_State *L, int samples,
     int vmstate);
+static int omni_lua_profile_works(omni_lua_t *vm);
 static void omni_lua_profile_stop(lua_State *L);
 static int omni_lua_past_deadline(omni_lua_t *vm);
 static void omni_lua_trip(omni_lua_t *vm, lua_State *L);
@@ -145,6 +148,15 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
      */
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_ON);
     luaJIT_profile_start(L, OMNI_LUA_PROFILE_MODE, omni_lua_profile, vm);
+
+    vm->jit = omni_lua_profile_works(vm);
+
+    if (!vm->jit) {
+        /* the interpreter alone: the count hook is enough there */
+        luaJIT_profile_stop(L);
+        luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    }
+
     lua_sethook(L, omni_lua_hook, LUA_MASKCOUNT, OMNI_LUA_HOOK_COUNT);
     vm->hook_armed = 1;
 
@@ -757,6 +769,58 @@ omni_lua_profile(void *data, lua_State *L, int samples, int vmstate)
         /* 'N': the tick came in JIT-compiled code */
         vm->in_trace = (vmstate == 'N');
     }
+}
+
+
+/*
+ * LuaJIT has one profiler per process: started while another VM holds it
+ * (lua-nginx-module code calling jit.profile in the same process), it
+ * silently does nothing, and compiled loops could no longer be stopped.
+ * A compiled loop with a budget already spent must be stopped by the
+ * profiler within a tick; one that runs to its end (a fraction of a
+ * second) says the profiler is not ours.
+ */
+
+static int
+omni_lua_profile_works(omni_lua_t *vm)
+{
+    int             stopped;
+    unsigned        budget;
+    lua_State      *L;
+    omni_lua_rc_t   rc;
+
+    L = vm->L;
+
+    if (luaL_loadstring(L, "local n = 0 for i = 1, 1e8 do n = n + i % 3 end "
+                           "return n")
+        != 0)
+    {
+        lua_pop(L, 1);
+        return 0;
+    }
+
+    /* only the profiler may stop it: a count that never comes */
+    lua_sethook(L, omni_lua_hook, LUA_MASKCOUNT, INT_MAX);
+    vm->hook_armed = 1;
+
+    budget = vm->budget_ms;
+    vm->budget_ms = 0;
+
+    rc = omni_lua_call(vm, 0, 1, NULL);
+
+    vm->budget_ms = budget;
+    stopped = (rc == OMNI_LUA_TIMEOUT && vm->in_trace);
+
+    lua_settop(L, 0);
+
+    return stopped;
+}
+
+
+int
+omni_lua_jit(omni_lua_t *vm)
+{
+    return vm->jit;
 }
 
 

@@ -118,6 +118,13 @@ omni_lua_rc_t omni_lua_render_error(omni_lua_t *vm, const char *channel,
     omni_str_t *request_id, omni_lua_result_t *res);
 void omni_lua_release(omni_lua_t *vm, int ref);
 
+/*
+ * Whether plugins run JIT-compiled: not when LuaJIT's profiler, which the
+ * time budget needs in compiled code, is held by another VM in the
+ * process; the interpreter and its count hook keep the budget then.
+ */
+int omni_lua_jit(omni_lua_t *vm);
+
 /* Bytes the VM holds now, for tests and metrics. */
 size_t omni_lua_memory(omni_lua_t *vm);
 
