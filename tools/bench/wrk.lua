@@ -27,13 +27,6 @@ local function now_ms()
     return tonumber(ts.tv_sec) * 1e3 + tonumber(ts.tv_nsec) / 1e6
 end
 
-local function read(path)
-    local f = assert(io.open(path, "rb"))
-    local s = f:read("*a")
-    f:close()
-    return s
-end
-
 local BACKLOG_MS = 100
 local interval, slot
 --- delay(): every request takes the next slot of a schedule 1000/R ms
@@ -72,8 +65,9 @@ function init(args)
     end
 
     if opt.body then
-        wrk.method = "POST"
-        wrk.body = read(opt.body)
+        local f = assert(io.open(opt.body, "rb"))
+        wrk.method, wrk.body = "POST", f:read("*a")
+        f:close()
     end
 
     if opt.tokens then
