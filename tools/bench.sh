@@ -51,6 +51,7 @@ openssl pkey -in "$keys/es.pem" -pubout -out "$keys/es.pub"
 head -c 32 /dev/urandom > "$keys/hs.key"
 head -c 32 /dev/urandom > "$keys/forger.key"
 ivr_token=$(openssl rand -hex 16)
+shipped="Order ORD-42 has shipped."
 wechat_token=$(openssl rand -hex 12)
 
 # mint ALG KEY [omni-jwt options]: a token of the bench's caller, with the
@@ -206,11 +207,20 @@ http {
         }
     }
 
+    # the service: a unified reply; the IVR and the official account get
+    # one with something to say, which their plugins render as TwiML and
+    # as a passive-reply message
     server {
         listen 127.0.0.1:$((port + 1));
+        default_type application/json;
         location / {
-            default_type application/json;
             return 200 '{"ok":true,"data":{"order_id":"ORD-42","state":"shipped"}}';
+        }
+        location /ivr/ {
+            return 200 '{"ok":true,"data":{"say":"$shipped","gather":true}}';
+        }
+        location /wechat_oa {
+            return 200 '{"ok":true,"data":{"text":"$shipped"}}';
         }
     }
 }
@@ -269,9 +279,10 @@ bearer() {
     echo "Authorization: Bearer $1"
 }
 
-# describe URL [-H HEADER | body=FILE | tokens=FILE | NAME=VALUE]...: the
-# request of a case, as wrk and curl arguments (NAME=VALUE goes to
-# tools/bench/wrk.lua; expect=STATUS is also what curl must get)
+# describe URL [-H HEADER | answer=REGEX | body=FILE | tokens=FILE |
+# NAME=VALUE]...: the request of a case, as wrk and curl arguments, and what
+# curl must get: the status expect=STATUS (default 2xx) and an answer that
+# matches answer=REGEX (NAME=VALUE goes to tools/bench/wrk.lua)
 describe() {
     case_url=$1
     shift
@@ -279,12 +290,15 @@ describe() {
     script_args=()
     curl_args=()
     expect=2xx
+    answer=
     while [ $# -gt 0 ]; do
         case $1 in
             -H)
                 wrk_args+=(-H "$2")
                 curl_args+=(-H "$2")
                 shift ;;
+            answer=*)
+                answer=${1#*=} ;;
             *=*)
                 script_args+=("$1") ;;&
             body=*)
@@ -299,12 +313,15 @@ describe() {
 }
 
 # check NAME: one request with curl, which must get the expected status
+# and answer (most channels answer 200 to a failure too)
 check() {
     local status
     status=$(curl -s -o "$prefix/answer" -w '%{http_code}' "${curl_args[@]}" \
              "$case_url")
-    if [[ $status != "$expect" && ! ($expect == 2xx && $status == 2??) ]]; then
-        echo "bench: case \"$1\": $case_url answered $status, not $expect:" >&2
+    if [[ $status != "$expect" && ! ($expect == 2xx && $status == 2??) ]] \
+        || ! grep -qE "$answer" "$prefix/answer"; then
+        echo "bench: case \"$1\": $case_url answered $status (expected" \
+             "$expect${answer:+, and an answer matching $answer}):" >&2
         cat "$prefix/answer" >&2
         echo >&2
         exit 1
@@ -387,40 +404,49 @@ for u in "$url" "$peer_url"; do
     check "forged token"
 done
 
+# the answers of success: the service's reply, or the channel's rendering
+# of it
+served='answer="ok":true'
+rendered='answer=^\{"data":\{'
+
+plain_request=("$url/plain" "$served")
+web_request=("$url/web/orders/ORD-42" -H "$(bearer "$hs")" "$rendered")
+full_request=("$store_url/web/orders/ORD-42" -H "$(bearer "$hs")" "$rendered")
+
 echo "measuring (${runs} x ${seconds}s each):" >&2
-measure "plain proxy_pass" "$url/plain"
+measure "plain proxy_pass" "${plain_request[@]}"
 plain=$rps
 for alg in hs rs es; do
     token=${!alg}
     measure "gateway ${alg^^}256, repeated token" "$url/gw" \
-        -H "$(bearer "$token")"
+        -H "$(bearer "$token")" "$served"
     measure "gateway ${alg^^}256, fresh token per request" "$url/gw" \
-        "tokens=$keys/$alg.pool"
+        "tokens=$keys/$alg.pool" "$served"
 done
 measure "gateway rejects (no token, 401)" "$url/gw" expect=401
 measure "OpenResty peer (web job, lua-nginx-module)" \
-    "$peer_url/web/orders/ORD-42" -H "$(bearer "$hs")"
+    "$peer_url/web/orders/ORD-42" -H "$(bearer "$hs")" "$rendered"
 peer=$rps
-measure "web channel (HS256 + plugin)" "$url/web/orders/ORD-42" \
-    -H "$(bearer "$hs")"
+measure "web channel (HS256 + plugin)" "${web_request[@]}"
 web=$rps
 measure "miniprogram (HS256 + plugin)" "$url/miniprogram/order/query" \
     -H "$(bearer "$hs")" -H "Content-Type: application/json" \
     -H "X-WX-Openid: o6_bmjrPTlm6_2sgVt7hMZOPfL2M" \
     -H "X-WX-Appid: wx8f3c2a1b9d7e6f50" -H "X-WX-Version: 8.0.44" \
-    "body=$requests/miniprogram.json"
+    "body=$requests/miniprogram.json" 'answer="errcode":0,'
 measure "app JSON-RPC (HS256 + plugin)" "$url/app/rpc" \
     -H "$(bearer "$hs")" -H "Content-Type: application/json" \
     -H "X-Device-Id: 7C3E9A1F-2B4D-4E6A-8C0B-5D9F1E2A3B4C" \
     -H "X-App-Id: com.example.shop" -H "X-App-Version: 5.2.0" \
-    "body=$requests/app.json"
+    "body=$requests/app.json" 'answer="result":\{'
 measure "ivr (Twilio signature + plugin)" "$url/ivr/voice" \
     -H "Content-Type: application/x-www-form-urlencoded" \
-    -H "X-Twilio-Signature: $ivr_signature" "body=$requests/ivr.form"
+    -H "X-Twilio-Signature: $ivr_signature" "body=$requests/ivr.form" \
+    "answer=>$shipped</Say>"
 measure "wechat_oa (signature + XML + plugin)" \
     "$url/wechat_oa?$wechat_query" -H "Content-Type: text/xml" \
-    "body=$requests/wechat_oa.xml"
-full_request=("$store_url/web/orders/ORD-42" -H "$(bearer "$hs")")
+    "body=$requests/wechat_oa.xml" \
+    "answer=<Content><!\\[CDATA\\[$shipped]]></Content>"
 measure "web + customer, session, journey, policy" "${full_request[@]}"
 full=$rps
 
@@ -443,9 +469,8 @@ pace() {
     paced_rates+=("$rps")
     paced_p99s+=("$p99")
 }
-pace "plain proxy_pass" "$plain" "$url/plain"
-pace "web channel (HS256 + plugin)" "$web" "$url/web/orders/ORD-42" \
-    -H "$(bearer "$hs")"
+pace "plain proxy_pass" "$plain" "${plain_request[@]}"
+pace "web channel (HS256 + plugin)" "$web" "${web_request[@]}"
 pace "web + customer, session, journey, policy" "$full" "${full_request[@]}"
 
 echo "worker RSS after the last case: $(rss)"
