@@ -4,7 +4,8 @@
 #   make         build the dynamic module and the tools under build/
 #   make run     start the demo gateway on 127.0.0.1:$(OMNI_PORT)
 #   make test    unit tests of the C cores, then nginx integration tests
-#   make bench   requests/s through the gateway against plain proxy_pass
+#   make bench   the performance yardstick: every case against plain
+#                proxy_pass and an OpenResty peer (docs/performance.md)
 
 SHELL := /bin/bash
 
@@ -33,6 +34,15 @@ DEB_PACKAGES := nginx-core nginx-dev libjwt-dev libjansson-dev libssl-dev \
                 libcmocka-dev python3-jsonschema openssl curl perl make gcc \
                 pkg-config
 
+# only for make bench: lua-nginx-module, which runs the OpenResty peer
+# (tools/bench/peer_web.lua) in the same nginx as our module
+BENCH_PACKAGES := libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core \
+                  lua-cjson
+
+# what this make run installs: the bench packages when bench is a goal
+DEPS_PACKAGES := $(DEB_PACKAGES) \
+                 $(if $(filter bench,$(MAKECMDGOALS)),$(BENCH_PACKAGES))
+
 CORE_SRCS  := module/omni_base64.c module/omni_keys.c module/omni_token.c
 CORE_HDRS  := $(wildcard module/omni_*.h)
 MODULE_SRCS := $(wildcard module/*.c module/*.h)
@@ -51,7 +61,7 @@ all: module tools lib
 
 deps:
 	@missing=""; \
-	for p in $(DEB_PACKAGES); do \
+	for p in $(DEPS_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
 	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \

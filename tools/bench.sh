@@ -1,41 +1,99 @@
 #!/bin/bash
-# make bench: requests per second through the gateway against plain
-# proxy_pass, measured in the same run on loopback.  One nginx worker is
-# pinned to CPU 0 and wrk to CPU 1; each case is warmed up, then run
-# OMNI_BENCH_RUNS times for OMNI_BENCH_SECONDS, and the median is reported
-# with its ratio to plain proxy_pass.
+# make bench: the project's performance yardstick (docs/performance.md).
+#
+# One nginx, Debian's binary, loads our module and lua-nginx-module, which
+# runs the OpenResty peer of the web channel (tools/bench/peer_web.lua).
+# Its one worker is pinned to CPU 0 and wrk to CPU 1.  Every case is
+# checked once with curl, warmed up for a second, then run OMNI_BENCH_RUNS
+# times for OMNI_BENCH_SECONDS; the table shows the medians, with their
+# ratios to plain proxy_pass and to the peer, measured in the same run.
+# Any answer whose status is not what the case expects (2xx, or 401 for the
+# refusal), and any socket error, fails the bench.
 
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+scripts=$root/tools/bench
 prefix=$root/build/bench
 module=$root/build/nginx/objs/ngx_http_omni_module.so
+modules=/usr/lib/nginx/modules # Debian's lua-nginx-module and its NDK
 mint=$root/build/bin/omni-jwt
 nginx=${OMNI_NGINX:-/usr/sbin/nginx}
 port=${OMNI_BENCH_PORT:-18480}
 seconds=${OMNI_BENCH_SECONDS:-5}
 runs=${OMNI_BENCH_RUNS:-3}
 connections=${OMNI_BENCH_CONNECTIONS:-32}
+pool=${OMNI_BENCH_POOL:-20000}
+rss_requests=${OMNI_BENCH_RSS_REQUESTS:-0}
+
+fail() {
+    echo "bench: $*" >&2
+    exit 1
+}
 
 if [ "$(nproc)" -lt 2 ]; then
-    echo "bench: needs 2 cores to pin nginx and wrk apart" >&2
-    exit 1
+    fail "needs 2 cores to pin nginx and wrk apart"
 fi
 
 rm -rf "$prefix"
-mkdir -p "$prefix/keys" "$prefix/tmp" "$prefix/store" "$prefix/store-bench"
+mkdir -p "$prefix/keys" "$prefix/tmp" "$prefix/store" "$prefix/store-bench" \
+    "$prefix/requests"
 # a scratch store the workers (nginx's user) create their files in
 chmod 0777 "$prefix/store"
 
+keys=$prefix/keys
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
-    -out "$prefix/keys/rs.pem" 2>/dev/null
-openssl pkey -in "$prefix/keys/rs.pem" -pubout -out "$prefix/keys/rs.pub"
+    -out "$keys/rs.pem" 2>/dev/null
+openssl pkey -in "$keys/rs.pem" -pubout -out "$keys/rs.pub"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
-    -out "$prefix/keys/es.pem"
-openssl pkey -in "$prefix/keys/es.pem" -pubout -out "$prefix/keys/es.pub"
-head -c 32 /dev/urandom > "$prefix/keys/hs.key"
+    -out "$keys/es.pem"
+openssl pkey -in "$keys/es.pem" -pubout -out "$keys/es.pub"
+head -c 32 /dev/urandom > "$keys/hs.key"
+head -c 32 /dev/urandom > "$keys/forger.key"
+ivr_token=$(openssl rand -hex 16)
+shipped="Order ORD-42 has shipped."
+wechat_token=$(openssl rand -hex 12)
+
+# mint ALG KEY [omni-jwt options]: a token of the bench's caller, with the
+# kid the gateway knows the key by
+mint() {
+    "$mint" mint --alg "$1" --key "$keys/$2" --kid "${2%.*}" --sub bench \
+        --roles agent,vip --ttl 3600 "${@:3}"
+}
+
+hs=$(mint HS256 hs.key)
+rs=$(mint RS256 rs.pem)
+es=$(mint ES256 es.pem)
+forged=$(mint HS256 forger.key --kid hs)   # the right kid, a wrong secret
+
+# the pools of first-seen tokens, the slow algorithms side by side
+echo "minting $pool tokens each for HS256, RS256 and ES256..."
+start=$(date +%s.%N)
+mint HS256 hs.key --count "$pool" > "$keys/hs.pool"
+mint RS256 rs.pem --count "$pool" > "$keys/rs.pool" & rs_minter=$!
+mint ES256 es.pem --count "$pool" > "$keys/es.pool" & es_minter=$!
+wait "$rs_minter"
+wait "$es_minter"
+awk -v s="$start" -v e="$(date +%s.%N)" \
+    'BEGIN { printf "minted in %.1f s\n", e - s }'
+
+url=http://127.0.0.1:$port
+store_url=http://127.0.0.1:$((port + 2))
+peer_url=http://127.0.0.1:$((port + 3))
+
+cat > "$prefix/contract.conf" <<'END'
+proxy_method POST;
+proxy_set_body $omni_contract;
+proxy_set_header Content-Type application/json;
+proxy_set_header Connection "";
+proxy_set_header Accept-Encoding "";
+proxy_set_header Authorization "";
+proxy_pass http://service;
+END
 
 cat > "$prefix/nginx.conf" <<END
+load_module $modules/ndk_http_module.so;
+load_module $modules/ngx_http_lua_module.so;
 load_module $module;
 worker_processes 1;
 worker_cpu_affinity 01;
@@ -49,6 +107,7 @@ http {
     fastcgi_temp_path $prefix/tmp/fastcgi;
     uwsgi_temp_path $prefix/tmp/uwsgi;
     scgi_temp_path $prefix/tmp/scgi;
+    proxy_http_version 1.1;
 
     upstream service {
         server 127.0.0.1:$((port + 1));
@@ -60,13 +119,14 @@ http {
     omni_store $prefix/store;
     omni_policy_file $root/conf/policy.json;
 
+    lua_package_path "$scripts/?.lua;;";
+    init_by_lua_block { require("peer_web").init("$keys/hs.key") }
+
     server {
         listen 127.0.0.1:$port;
         omni_jwt_secret keys/hs.key kid=hs;
         omni_jwt_key keys/rs.pub kid=rs;
         omni_jwt_key keys/es.pub kid=es;
-
-        proxy_http_version 1.1;
 
         location /plain {
             proxy_set_header Connection "";
@@ -83,15 +143,33 @@ http {
 
         location /web/ {
             omni_channel web;
-            proxy_set_header Connection "";
-            proxy_method POST;
-            proxy_set_header Content-Type application/json;
-            proxy_set_header Accept-Encoding "";
-            proxy_set_header Authorization "";
-            proxy_set_body \$omni_contract;
-            proxy_pass http://service;
+            include contract.conf;
         }
 
+        location /miniprogram/ {
+            omni_channel miniprogram;
+            include contract.conf;
+        }
+
+        location /app/ {
+            omni_channel app;
+            include contract.conf;
+        }
+
+        location /ivr/ {
+            omni_channel ivr;
+            omni_auth plugin;
+            omni_plugin_set auth_token $ivr_token;
+            omni_plugin_set base_url $url;
+            include contract.conf;
+        }
+
+        location /wechat_oa {
+            omni_channel wechat_oa;
+            omni_auth plugin;
+            omni_plugin_set token $wechat_token;
+            include contract.conf;
+        }
     }
 
     # the web channel again, with customers, sessions, journeys and the
@@ -99,7 +177,6 @@ http {
     server {
         listen 127.0.0.1:$((port + 2));
         omni_jwt_secret keys/hs.key kid=hs;
-        proxy_http_version 1.1;
 
         location /web/ {
             omni_channel web;
@@ -107,94 +184,338 @@ http {
             omni_session on;
             omni_journey on;
             omni_policy on;
-            proxy_set_header Connection "";
+            include contract.conf;
+        }
+    }
+
+    # the OpenResty peer: the web channel's job in lua-nginx-module
+    server {
+        listen 127.0.0.1:$((port + 3));
+
+        location /web/ {
+            set \$peer_contract "";
+            access_by_lua_block { require("peer_web").access() }
+            header_filter_by_lua_block { require("peer_web").header_filter() }
+            body_filter_by_lua_block { require("peer_web").body_filter() }
             proxy_method POST;
+            proxy_set_body \$peer_contract;
             proxy_set_header Content-Type application/json;
+            proxy_set_header Connection "";
             proxy_set_header Accept-Encoding "";
             proxy_set_header Authorization "";
-            proxy_set_body \$omni_contract;
             proxy_pass http://service;
         }
     }
 
+    # the service: a unified reply; the IVR and the official account get
+    # one with something to say, which their plugins render as TwiML and
+    # as a passive-reply message
     server {
         listen 127.0.0.1:$((port + 1));
+        default_type application/json;
         location / {
-            default_type application/json;
             return 200 '{"ok":true,"data":{"order_id":"ORD-42","state":"shipped"}}';
+        }
+        location /ivr/ {
+            return 200 '{"ok":true,"data":{"say":"$shipped","gather":true}}';
+        }
+        location /wechat_oa {
+            return 200 '{"ok":true,"data":{"text":"$shipped"}}';
         }
     }
 }
 END
 
+# the channels' requests, as their callers send them
+requests=$prefix/requests
+printf '%s' '{"order_id":"ORD-42"}' > "$requests/miniprogram.json"
+printf '%s' '{"jsonrpc":"2.0","method":"order.query",'\
+'"params":{"order_id":"ORD-42"},"id":7}' > "$requests/app.json"
+
+# Twilio signs the URL followed by every form field, sorted by name, as
+# name then value: base64(HMAC-SHA1(auth token, that string))
+ivr_fields=(CallSid=CA5e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b
+            AccountSid=AC3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c
+            From=+14155550123 To=+18005550199 CallStatus=in-progress
+            ApiVersion=2010-04-01 Digits=1)
+(IFS='&'; printf '%s' "${ivr_fields[*]//+/%2B}") > "$requests/ivr.form"
+ivr_signature=$( { printf '%s' "$url/ivr/voice"
+                   printf '%s\n' "${ivr_fields[@]}" | LC_ALL=C sort -t= -k1,1 \
+                       | sed 's/=//' | tr -d '\n'; } \
+                 | openssl dgst -sha1 -hmac "$ivr_token" -binary | base64)
+
+# WeChat signs sort(token, timestamp, nonce), joined: hex(SHA-1(...))
+timestamp=$(date +%s)
+nonce=$RANDOM$RANDOM
+wechat_signature=$(printf '%s\n' "$wechat_token" "$timestamp" "$nonce" \
+                   | LC_ALL=C sort | tr -d '\n' | sha1sum | cut -d' ' -f1)
+wechat_query="signature=$wechat_signature&timestamp=$timestamp&nonce=$nonce"
+wechat_query+="&openid=oIWsFt3QGpY5wKqR8xT1zL0mN2bV"
+printf '%s' '<xml><ToUserName><![CDATA[gh_3a9f1c2b7d4e]]></ToUserName>'\
+'<FromUserName><![CDATA[oIWsFt3QGpY5wKqR8xT1zL0mN2bV]]></FromUserName>'\
+'<CreateTime>1795539998</CreateTime><MsgType><![CDATA[text]]></MsgType>'\
+'<Content><![CDATA[查订单 12345]]></Content><MsgId>24602184711394612</MsgId>'\
+'</xml>' > "$requests/wechat_oa.xml"
+
 "$nginx" -t -q -p "$prefix" -c "$prefix/nginx.conf"
 "$nginx" -p "$prefix" -c "$prefix/nginx.conf"
 trap '"$nginx" -p "$prefix" -c "$prefix/nginx.conf" -s stop' EXIT
 sleep 0.5
-
-hs=$("$mint" mint --alg HS256 --key "$prefix/keys/hs.key" --kid hs \
-     --sub bench --roles agent,vip --ttl 3600)
-rs=$("$mint" mint --alg RS256 --key "$prefix/keys/rs.pem" --kid rs \
-     --sub bench --roles agent,vip --ttl 3600)
-es=$("$mint" mint --alg ES256 --key "$prefix/keys/es.pem" --kid es \
-     --sub bench --roles agent,vip --ttl 3600)
-
-url=http://127.0.0.1:$port
-
-store_url=http://127.0.0.1:$((port + 2))
-
-for u in "$url/web/orders/ORD-42" "$store_url/web/orders/ORD-42"; do
-    status=$(curl -s -o /dev/null -w '%{http_code}' "$u" \
-             -H "Authorization: Bearer $hs")
-    if [ "$status" != 200 ]; then
-        echo "bench: $u answered $status to a valid token" >&2
-        exit 1
-    fi
-done
-
-# prints the median requests/s of $runs runs (against $3, default $url)
-measure() {
-    local path=$1 token=$2 base=${3:-$url} i rps
-    local -a args=(-t1 -c"$connections")
-
-    if [ -n "$token" ]; then
-        args+=(-H "Authorization: Bearer $token")
-    fi
-
-    taskset -c 1 wrk "${args[@]}" -d1s "$base$path" > /dev/null
-
-    for ((i = 0; i < runs; i++)); do
-        taskset -c 1 wrk "${args[@]}" -d"${seconds}s" "$base$path" \
-            | awk '/^Requests\/sec:/ { print $2 }'
-    done | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
-
-status=$(curl -s -o /dev/null -w '%{http_code}' "$url/gw" \
-         -H "Authorization: Bearer $rs")
-if [ "$status" != 200 ]; then
-    echo "bench: the gateway answered $status to a valid token" >&2
-    exit 1
+worker=$(ps -o pid= --ppid "$(cat "$prefix/nginx.pid")" | tr -d ' ')
+if [[ ! $worker =~ ^[0-9]+$ ]]; then
+    fail "expected one nginx worker, found: $worker"
 fi
 
-plain=$(measure /plain "")
-
-printf '\n%-34s %12s %8s %12s\n' case 'req/s' ratio 'us/req'
-printf '%-34s %12s %8s %12s\n' ---- ----- ----- ------
-report() {
-    awk -v name="$1" -v rps="$2" -v base="$plain" 'BEGIN {
-        printf "%-34s %12.0f %8.3f %12.1f\n", name, rps, rps / base,
-               1e6 / rps
-    }'
+rss() {
+    awk '/^(VmRSS|RssAnon|RssFile|RssShmem):/ { v[$1] = $2 }
+         END { printf "%d kB (anon %d, file %d, shmem %d)\n", v["VmRSS:"],
+                      v["RssAnon:"], v["RssFile:"], v["RssShmem:"] }' \
+        "/proc/$worker/status"
 }
 
-report "plain proxy_pass" "$plain"
-report "gateway HS256" "$(measure /gw "$hs")"
-report "gateway RS256" "$(measure /gw "$rs")"
-report "gateway ES256" "$(measure /gw "$es")"
-report "gateway rejects (no token, 401)" "$(measure /gw "")"
-report "web channel (HS256 + plugin)" "$(measure /web/orders/ORD-42 "$hs")"
-report "web + customer, session, journey, policy" \
-    "$(measure /web/orders/ORD-42 "$hs" "$store_url")"
+echo "worker RSS before the first case: $(rss)"
+
+bearer() {
+    echo "Authorization: Bearer $1"
+}
+
+# describe URL [-H HEADER | answer=REGEX | body=FILE | tokens=FILE |
+# NAME=VALUE]...: the request of a case, as wrk and curl arguments, and what
+# curl must get: the status expect=STATUS (default 2xx) and an answer that
+# matches answer=REGEX (NAME=VALUE goes to tools/bench/wrk.lua)
+describe() {
+    case_url=$1
+    shift
+    wrk_args=()
+    script_args=()
+    curl_args=()
+    expect=2xx
+    answer=
+    while [ $# -gt 0 ]; do
+        case $1 in
+            -H)
+                wrk_args+=(-H "$2")
+                curl_args+=(-H "$2")
+                shift ;;
+            answer=*)
+                answer=${1#*=} ;;
+            *=*)
+                script_args+=("$1") ;;&
+            body=*)
+                curl_args+=(--data-binary "@${1#*=}") ;;
+            tokens=*)
+                curl_args+=(-H "$(bearer "$(head -n1 "${1#*=}")")") ;;
+            expect=*)
+                expect=${1#*=} ;;
+        esac
+        shift
+    done
+}
+
+# check NAME: one request with curl, which must get the expected status
+# and answer (most channels answer 200 to a failure too)
+check() {
+    local status
+    status=$(curl -s -o "$prefix/answer" -w '%{http_code}' "${curl_args[@]}" \
+             "$case_url")
+    if [[ $status != "$expect" && ! ($expect == 2xx && $status == 2??) ]] \
+        || ! grep -qE "$answer" "$prefix/answer"; then
+        echo "bench: case \"$1\": $case_url answered $status (expected" \
+             "$expect${answer:+, and an answer matching $answer}):" >&2
+        cat "$prefix/answer" >&2
+        echo >&2
+        exit 1
+    fi
+}
+
+wrk_run() {
+    taskset -c 1 wrk -t1 -c"$connections" -d"$1" --latency "${wrk_args[@]}" \
+        -s "$scripts/wrk.lua" "$case_url" -- "${script_args[@]}"
+}
+
+# verify NAME WRK-OUTPUT: stops the bench on a socket error, or on any
+# status but 2xx and 3xx (or but the one the case expects)
+verify() {
+    local name=$1 out=$2 requests errors other
+    requests=$(awk '/ requests in / { print $1 }' <<< "$out")
+    errors=$(awk '/^  Socket errors:/ { gsub(",", "")
+                                        print $4 + $6 + $8 + $10 }' <<< "$out")
+    if [ "$expect" = 2xx ]; then
+        other=$(awk '/^  Non-2xx or 3xx responses:/ { print $5 }' <<< "$out")
+    else
+        # wrk/lua counted them; no count at all is a failure too
+        other=$(awk '/^unexpected statuses:/ { print $3 }' <<< "$out")
+        other=${other:-"(not counted)"}
+    fi
+    if [ "${requests:-0}" -eq 0 ] || [ "${errors:-0}" -ne 0 ] \
+        || [ "${other:-0}" != 0 ]; then
+        echo "bench: case \"$name\": ${requests:-0} requests," \
+             "${errors:-0} socket errors, ${other:-0} answers not $expect:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+}
+
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        print v[int((NR + 1) / 2)] }'
+}
+
+# runs NAME: $runs checked runs of $seconds; sets rps and p99 (µs) to the
+# medians
+runs() {
+    local i out
+    local -a rpss=() p99s=()
+    for ((i = 0; i < runs; i++)); do
+        out=$(wrk_run "${seconds}s")
+        verify "$1" "$out"
+        rpss+=("$(awk '/^Requests\/sec:/ { print $2 }' <<< "$out")")
+        p99s+=("$(awk '$1 == "99%" {
+            n = $2 + 0; unit = $2; sub(/^[0-9.]+/, "", unit)
+            print n * (unit == "us" ? 1 : unit == "ms" ? 1e3 : \
+                       unit == "s" ? 1e6 : 6e7) }' <<< "$out")")
+    done
+    rps=$(median "${rpss[@]}")
+    p99=$(median "${p99s[@]}")
+}
+
+names=()
+rates=()
+p99s=()
+
+# measure NAME URL [REQUEST...]: checks the case, warms it up for a second,
+# runs it and adds its medians to the table
+measure() {
+    local name=$1
+    shift
+    echo "  $name" >&2
+    describe "$@"
+    check "$name"
+    verify "$name" "$(wrk_run 1s)"
+    runs "$name"
+    names+=("$name")
+    rates+=("$rps")
+    p99s+=("$p99")
+}
+
+echo "the gateway and the OpenResty peer must refuse a forged token:"
+for u in "$url" "$peer_url"; do
+    describe "$u/web/orders/ORD-42" -H "$(bearer "$forged")" expect=401
+    check "forged token"
+done
+
+# the answers of success: the service's reply, or the channel's rendering
+# of it
+served='answer="ok":true'
+rendered='answer=^\{"data":\{'
+
+plain_request=("$url/plain" "$served")
+web_request=("$url/web/orders/ORD-42" -H "$(bearer "$hs")" "$rendered")
+full_request=("$store_url/web/orders/ORD-42" -H "$(bearer "$hs")" "$rendered")
+
+echo "measuring (${runs} x ${seconds}s each):" >&2
+measure "plain proxy_pass" "${plain_request[@]}"
+plain=$rps
+for alg in hs rs es; do
+    token=${!alg}
+    measure "gateway ${alg^^}256, repeated token" "$url/gw" \
+        -H "$(bearer "$token")" "$served"
+    measure "gateway ${alg^^}256, fresh token per request" "$url/gw" \
+        "tokens=$keys/$alg.pool" "$served"
+done
+measure "gateway rejects (no token, 401)" "$url/gw" expect=401
+measure "OpenResty peer (web job, lua-nginx-module)" \
+    "$peer_url/web/orders/ORD-42" -H "$(bearer "$hs")" "$rendered"
+peer=$rps
+measure "web channel (HS256 + plugin)" "${web_request[@]}"
+web=$rps
+measure "miniprogram (HS256 + plugin)" "$url/miniprogram/order/query" \
+    -H "$(bearer "$hs")" -H "Content-Type: application/json" \
+    -H "X-WX-Openid: o6_bmjrPTlm6_2sgVt7hMZOPfL2M" \
+    -H "X-WX-Appid: wx8f3c2a1b9d7e6f50" -H "X-WX-Version: 8.0.44" \
+    "body=$requests/miniprogram.json" 'answer="errcode":0,'
+measure "app JSON-RPC (HS256 + plugin)" "$url/app/rpc" \
+    -H "$(bearer "$hs")" -H "Content-Type: application/json" \
+    -H "X-Device-Id: 7C3E9A1F-2B4D-4E6A-8C0B-5D9F1E2A3B4C" \
+    -H "X-App-Id: com.example.shop" -H "X-App-Version: 5.2.0" \
+    "body=$requests/app.json" 'answer="result":\{'
+measure "ivr (Twilio signature + plugin)" "$url/ivr/voice" \
+    -H "Content-Type: application/x-www-form-urlencoded" \
+    -H "X-Twilio-Signature: $ivr_signature" "body=$requests/ivr.form" \
+    "answer=>$shipped</Say>"
+measure "wechat_oa (signature + XML + plugin)" \
+    "$url/wechat_oa?$wechat_query" -H "Content-Type: text/xml" \
+    "body=$requests/wechat_oa.xml" \
+    "answer=<Content><!\\[CDATA\\[$shipped]]></Content>"
+measure "web + customer, session, journey, policy" "${full_request[@]}"
+full=$rps
+
+# pace NAME MAX URL [REQUEST...]: runs at about 80 % of the case's maximum
+# rate, paced by tools/bench/wrk.lua; adds the medians of the achieved rate
+# and the p99 to the second table
+paced_names=()
+paced_targets=()
+paced_rates=()
+paced_p99s=()
+pace() {
+    local name=$1 target
+    target=$(awk -v r="$2" 'BEGIN { printf "%d", r * 0.8 }')
+    shift 2
+    echo "  $name at $target requests/s" >&2
+    describe "$@" "rate=$target"
+    runs "$name at 80 %"
+    paced_names+=("$name")
+    paced_targets+=("$target")
+    paced_rates+=("$rps")
+    paced_p99s+=("$p99")
+}
+pace "plain proxy_pass" "$plain" "${plain_request[@]}"
+pace "web channel (HS256 + plugin)" "$web" "${web_request[@]}"
+pace "web + customer, session, journey, policy" "$full" "${full_request[@]}"
+
+echo "worker RSS after the last case: $(rss)"
+
+printf '\n%-46s %9s %9s %8s %8s %8s\n' case 'req/s' 'µs/req' '×plain' \
+    '×peer' 'p99 µs'
+for i in "${!names[@]}"; do
+    awk -v name="${names[i]}" -v rps="${rates[i]}" -v p99="${p99s[i]}" \
+        -v plain="$plain" -v peer="$peer" 'BEGIN {
+        printf "%-46s %9.0f %8.1f %7.2f %7.2f %7.0f\n", name, rps, 1e6 / rps,
+               rps / plain, rps / peer, p99 }'
+done
+
+printf '\n%-46s %9s %9s %8s\n' 'p99 at 80 % of the max rate' target \
+    achieved 'p99 µs'
+for i in "${!paced_names[@]}"; do
+    printf '%-46s %9d %9.0f %7.0f\n' "${paced_names[i]}" \
+        "${paced_targets[i]}" "${paced_rates[i]}" "${paced_p99s[i]}"
+done
+awk -v plain="${paced_p99s[0]}" -v web="${paced_p99s[1]}" \
+    -v full="${paced_p99s[2]}" 'BEGIN {
+    printf "p99 at 80%%: gateway (web channel) − plain = %.0f µs\n", web - plain
+    printf "p99 at 80%%: gateway (full pipeline) − plain = %.0f µs\n",
+           full - plain }'
+
+# wrk runs until its -d is over even when the script has stopped its
+# thread, so the long run goes in chunks of at most 10 s
+if [ "$rss_requests" -gt 0 ]; then
+    echo
+    echo "worker RSS over $rss_requests requests of the full pipeline:"
+    before=$(rss)
+    sent=0
+    while [ "$sent" -lt "$rss_requests" ]; do
+        describe "${full_request[@]}" "requests=$((rss_requests - sent))"
+        out=$(wrk_run 10s)
+        verify "RSS run" "$out"
+        sent=$((sent + $(awk '/ requests in / { print $1 }' <<< "$out")))
+    done
+    after=$(rss)
+    echo "  before: $before"
+    echo "  after:  $after"
+    awk -v b="${before%% *}" -v a="${after%% *}" -v n="$sent" \
+        'BEGIN { printf "  change: %+.2f %% over %d requests\n",
+                 (a - b) * 100 / b, n }'
+fi
 
 echo
 echo "the store alone ($root/build/bin/omni-store-bench, one process):"

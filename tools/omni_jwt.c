@@ -34,6 +34,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 
 
 #define OMNI_JWT_EXIT_OK       0
@@ -44,6 +45,9 @@
 #define OMNI_JWT_MAX_FILE      (1024 * 1024)
 
 #define OMNI_JWT_DEFAULT_TTL   3600
+
+/* Most tokens one "mint --count" prints. */
+#define OMNI_JWT_MAX_COUNT     10000000
 
 
 typedef enum {
@@ -160,6 +164,9 @@ static const char  omni_jwt_usage_text[] =
 "                          libjwt always sets \"alg\" itself, and sets\n"
 "                          \"typ\" to \"JWT\" unless ALG is none\n"
 "  --now EPOCH             pretend the current time is EPOCH\n"
+"  --count N               print N tokens, one a line, that differ only by\n"
+"                          \"jti\": JTI-1 ... JTI-N, where JTI is the jti\n"
+"                          claim given (a string), else 16 random hex digits\n"
 "  T is an absolute epoch, or +S / -S seconds relative to now.\n"
 "  Claim and header options apply in order; later ones override earlier\n"
 "  ones, including the built-in exp and iat.\n"
@@ -800,18 +807,52 @@ omni_jwt_check_key(const char *path, const unsigned char *buf, size_t len,
 }
 
 
+/*
+ * What "mint --count" numbers its tokens' jti with: the string jti the
+ * options set, else 16 random hex digits.  Allocated; NULL on failure.
+ */
+static char *
+omni_jwt_jti_base(json_t *claims)
+{
+    size_t          k;
+    char           *base;
+    const char     *jti;
+    unsigned char   rnd[8];
+
+    jti = json_string_value(json_object_get(claims, "jti"));
+    if (jti != NULL) {
+        return strdup(jti);
+    }
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return NULL;
+    }
+
+    base = malloc(2 * sizeof(rnd) + 1);
+    if (base == NULL) {
+        return NULL;
+    }
+
+    for (k = 0; k < sizeof(rnd); k++) {
+        snprintf(base + 2 * k, 3, "%02x", rnd[k]);
+    }
+
+    return base;
+}
+
+
 static int
 omni_jwt_mint(int argc, char **argv)
 {
     int                    i, r, rc;
-    const char            *val, *alg_name, *key_path, *now_str;
+    const char            *val, *alg_name, *key_path, *now_str, *count_str;
     const omni_jwt_alg_t  *a;
     omni_jwt_op_t         *ops;
     size_t                 nops, k, key_len;
-    long long              now, t;
+    long long              now, t, count, n;
     unsigned char         *key;
     json_t                *claims, *headers, *auds;
-    char                  *text, *token;
+    char                  *text, *token, *jti_base, *jti;
     jwt_t                 *jwt;
 
     struct {
@@ -840,6 +881,10 @@ omni_jwt_mint(int argc, char **argv)
     alg_name = NULL;
     key_path = NULL;
     now_str = NULL;
+    count_str = NULL;
+    count = 1;
+    jti_base = NULL;
+    jti = NULL;
     key = NULL;
     key_len = 0;
     claims = NULL;
@@ -871,6 +916,9 @@ omni_jwt_mint(int argc, char **argv)
         }
         if (r == 0) {
             r = omni_jwt_opt(argc, argv, &i, "--now", &now_str);
+        }
+        if (r == 0) {
+            r = omni_jwt_opt(argc, argv, &i, "--count", &count_str);
         }
 
         for (k = 0; r == 0 && table[k].name != NULL; k++) {
@@ -944,6 +992,15 @@ omni_jwt_mint(int argc, char **argv)
 
     } else {
         now = (long long) time(NULL);
+    }
+
+    if (count_str != NULL
+        && (omni_jwt_parse_ll(count_str, &count) != 0 || count < 1
+            || count > OMNI_JWT_MAX_COUNT))
+    {
+        omni_jwt_usage_err("--count: \"%s\" is not a number from 1 to %d",
+                           count_str, OMNI_JWT_MAX_COUNT);
+        goto done;
     }
 
     /* Pass 2: build claims and headers in command line order. */
@@ -1050,22 +1107,49 @@ omni_jwt_mint(int argc, char **argv)
         goto done;
     }
 
-    errno = 0;
-    token = jwt_encode_str(jwt);
-    if (token == NULL) {
-        omni_jwt_err("signing with %s failed (key \"%s\"): %s", a->name,
-                     key_path ? key_path : "(none)",
-                     errno ? strerror(errno) : "unknown error");
-        goto done;
+    if (count_str != NULL) {
+        jti_base = omni_jwt_jti_base(claims);
+        jti = jti_base ? malloc(strlen(jti_base) + 24) : NULL;
+        if (jti == NULL) {
+            omni_jwt_err("cannot make the jti of --count (out of memory or "
+                         "no random bytes)");
+            goto done;
+        }
     }
 
-    if (printf("%s\n", token) < 0 || fflush(stdout) != 0) {
-        omni_jwt_err("cannot write to standard output: %s", strerror(errno));
+    for (n = 1; n <= count; n++) {
+        if (jti != NULL) {
+            sprintf(jti, "%s-%lld", jti_base, n);
+            jwt_del_grants(jwt, "jti");
+            r = jwt_add_grant(jwt, "jti", jti);
+            if (r != 0) {
+                omni_jwt_err("cannot set the jti: %s", strerror(r));
+                goto done;
+            }
+        }
+
+        errno = 0;
+        token = jwt_encode_str(jwt);
+        if (token == NULL) {
+            omni_jwt_err("signing with %s failed (key \"%s\"): %s", a->name,
+                         key_path ? key_path : "(none)",
+                         errno ? strerror(errno) : "unknown error");
+            goto done;
+        }
+
+        r = printf("%s\n", token);
         free(token);
+
+        if (r < 0) {
+            break;
+        }
+    }
+
+    if (n <= count || fflush(stdout) != 0) {
+        omni_jwt_err("cannot write to standard output: %s", strerror(errno));
         goto done;
     }
 
-    free(token);
     rc = OMNI_JWT_EXIT_OK;
 
 done:
@@ -1075,6 +1159,8 @@ done:
     }
 
     free(text);
+    free(jti_base);
+    free(jti);
     json_decref(claims);
     json_decref(headers);
     json_decref(auds);
