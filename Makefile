@@ -51,7 +51,8 @@ LIB        := $(BUILD)/lib
 LUAJIT_INC  = $(shell pkg-config --cflags luajit)
 
 UNIT_TESTS := $(BIN)/test_token $(BIN)/test_store $(BIN)/test_json_patch \
-              $(BIN)/test_admin $(BIN)/test_policy $(BIN)/test_contract
+              $(BIN)/test_admin $(BIN)/test_policy $(BIN)/test_contract \
+              $(BIN)/test_lua
 
 .PHONY: all module tools lib deps run bench test unit schema spec integration \
         clean deps-then-goals
@@ -171,6 +172,17 @@ $(BIN)/test_contract: t/unit/test_contract.c module/omni_contract.c \
 	@mkdir -p $(BIN)
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ t/unit/test_contract.c \
 	    module/omni_contract.c module/omni_json_text.c -ljansson -lcmocka
+
+# the plugin runtime with its native helpers, as the module links them
+LUA_CORE := module/omni_lua.c module/omni_lua_contract.c module/omni_contract.c \
+            module/omni_lua_json.c module/omni_json_text.c \
+            module/omni_lua_crypto.c
+
+$(BIN)/test_lua: t/unit/test_lua.c $(LUA_CORE) $(CORE_HDRS)
+	@mkdir -p $(BIN)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule $(LUAJIT_INC) -o $@ \
+	    t/unit/test_lua.c $(LUA_CORE) -lluajit-5.1 -ljansson -lcrypto -lm \
+	    -lcmocka
 
 $(BIN)/test_policy: t/unit/test_policy.c module/omni_policy.c \
     module/omni_policy.h

@@ -1,0 +1,219 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * Unit tests of the plugin runtime (omni_lua.c) without NGINX: plugins run
+ * JIT-compiled and a compiled loop is stopped by the time budget; when
+ * another VM in the process holds LuaJIT's profiler, the runtime notices,
+ * runs plugins interpreted and the budget still holds; the memory cap.
+ * Run from the repository root (the support library is lua/).
+ */
+
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include <lauxlib.h>
+#include <luajit.h>
+
+#include "omni_lua.h"
+
+
+#define TEST_PLUGINS  "t/plugins/misbehaving"
+
+
+static void *
+test_alloc(void *data, size_t size)
+{
+    (void) data;
+
+    /* results live as long as the test: a leak checker may say so */
+    return malloc(size);
+}
+
+
+static void
+test_result_init(omni_lua_result_t *res)
+{
+    memset(res, 0, sizeof(omni_lua_result_t));
+    res->alloc = test_alloc;
+}
+
+
+static omni_lua_t *
+test_vm(unsigned budget_ms, size_t memory)
+{
+    char         err[OMNI_LUA_ERRLEN];
+    omni_lua_t  *vm;
+
+    vm = omni_lua_new("lua", memory, budget_ms, err);
+    if (vm == NULL) {
+        fprintf(stderr, "%s\n", err);
+    }
+
+    assert_non_null(vm);
+
+    assert_int_equal(omni_lua_load_plugin(vm, "loop", TEST_PLUGINS "/loop.lua",
+                                          err), 0);
+    assert_int_equal(omni_lua_load_plugin(vm, "bomb", TEST_PLUGINS "/bomb.lua",
+                                          err), 0);
+
+    return vm;
+}
+
+
+/* normalize of channel with the query string; the rc and message */
+static omni_lua_rc_t
+test_normalize(omni_lua_t *vm, const char *channel, const char *query,
+    omni_lua_result_t *res, double *ms)
+{
+    int                 ref;
+    const char         *fn;
+    omni_lua_rc_t       rc;
+    omni_contract_t     c;
+    omni_lua_request_t  req;
+    struct timespec     t0, t1;
+
+    memset(&req, 0, sizeof(req));
+    req.method.data = "GET";
+    req.method.len = 3;
+    req.path.data = "/";
+    req.path.len = 1;
+    req.query.data = query;
+    req.query.len = strlen(query);
+    req.client_ip.data = "127.0.0.1";
+    req.client_ip.len = 9;
+    req.body.data = "";
+
+    test_result_init(res);
+    assert_int_equal(omni_lua_begin(vm, channel, &req, &ref, &fn, res),
+                     OMNI_LUA_DECLINED);
+
+    memset(&c, 0, sizeof(c));
+    test_result_init(res);
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = omni_lua_normalize(vm, channel, ref, &c, res);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+
+    *ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+
+    omni_lua_release(vm, ref);
+
+    return rc;
+}
+
+
+static void
+test_compiled_loops(void **state)
+{
+    double              ms;
+    omni_lua_t         *vm;
+    omni_lua_result_t   res;
+
+    (void) state;
+
+    vm = test_vm(100, 0);
+    assert_true(omni_lua_jit(vm));
+
+    assert_int_equal(test_normalize(vm, "loop", "kind=for", &res, &ms),
+                     OMNI_LUA_TIMEOUT);
+    assert_non_null(strstr(res.message.data, "(in JIT-compiled code)"));
+    assert_true(ms < 2000);
+
+    /* once the budget is spent, a pcall cannot swallow it */
+    assert_int_equal(test_normalize(vm, "loop", "pcall=1", &res, &ms),
+                     OMNI_LUA_TIMEOUT);
+
+    omni_lua_free(vm);
+}
+
+
+static void
+test_memory_cap(void **state)
+{
+    double              ms;
+    omni_lua_t         *vm;
+    omni_lua_result_t   res;
+
+    (void) state;
+
+    vm = test_vm(5000, 16 * 1024 * 1024);
+
+    assert_int_equal(test_normalize(vm, "bomb", "", &res, &ms),
+                     OMNI_LUA_MEMORY);
+    assert_true(omni_lua_memory(vm) < 16 * 1024 * 1024);
+
+    /* the VM has its memory back: the next call runs */
+    assert_int_equal(test_normalize(vm, "loop", "kind=tail", &res, &ms),
+                     OMNI_LUA_TIMEOUT);
+
+    omni_lua_free(vm);
+}
+
+
+static void
+test_profile_cb(void *data, lua_State *L, int samples, int vmstate)
+{
+    (void) data;
+    (void) L;
+    (void) samples;
+    (void) vmstate;
+}
+
+
+static void
+test_profiler_taken(void **state)
+{
+    double              ms;
+    lua_State          *other;
+    omni_lua_t         *vm;
+    omni_lua_result_t   res;
+
+    (void) state;
+
+    /* other Lua code in the process holds the profiler */
+    other = luaL_newstate();
+    assert_non_null(other);
+    luaJIT_profile_start(other, "li1", test_profile_cb, NULL);
+
+    vm = test_vm(100, 0);
+    assert_false(omni_lua_jit(vm));
+
+    /* interpreted, the loops are stopped all the same */
+    assert_int_equal(test_normalize(vm, "loop", "kind=for", &res, &ms),
+                     OMNI_LUA_TIMEOUT);
+    assert_null(strstr(res.message.data, "(in JIT-compiled code)"));
+    assert_int_equal(test_normalize(vm, "loop", "", &res, &ms),
+                     OMNI_LUA_TIMEOUT);
+
+    omni_lua_free(vm);
+
+    luaJIT_profile_stop(other);
+    lua_close(other);
+
+    /* given back, the next VM has it */
+    vm = test_vm(100, 0);
+    assert_true(omni_lua_jit(vm));
+    omni_lua_free(vm);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_compiled_loops),
+        cmocka_unit_test(test_memory_cap),
+        cmocka_unit_test(test_profiler_taken),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
