@@ -50,9 +50,9 @@ MODULE_SRCS := $(wildcard module/*.c module/*.h)
 LIB        := $(BUILD)/lib
 LUAJIT_INC  = $(shell pkg-config --cflags luajit)
 
-UNIT_TESTS := $(BIN)/test_token $(BIN)/test_store $(BIN)/test_json_patch \
-              $(BIN)/test_admin $(BIN)/test_policy $(BIN)/test_contract \
-              $(BIN)/test_lua
+UNIT_TESTS := $(BIN)/test_token $(BIN)/test_token_cache $(BIN)/test_store \
+              $(BIN)/test_json_patch $(BIN)/test_admin $(BIN)/test_policy \
+              $(BIN)/test_contract $(BIN)/test_lua
 
 .PHONY: all module tools lib deps run bench test unit schema spec integration \
         clean deps-then-goals
@@ -147,6 +147,12 @@ $(BIN)/test_token: t/unit/test_token.c $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(BIN)
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ $< $(CORE_SRCS) \
 	    $(CORE_LIBS) -lcmocka
+
+$(BIN)/test_token_cache: t/unit/test_token_cache.c module/omni_token_cache.c \
+    module/omni_token_cache.h
+	@mkdir -p $(BIN)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ \
+	    t/unit/test_token_cache.c module/omni_token_cache.c -lcrypto -lcmocka
 
 $(BIN)/test_store: t/unit/test_store.c module/omni_store.c module/omni_store.h
 	@mkdir -p $(BIN)

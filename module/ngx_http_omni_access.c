@@ -106,7 +106,7 @@ ngx_http_omni_create_ctx(ngx_http_request_t *r)
 
     ctx->lua_ref = OMNI_LUA_NOREF;
 
-    /* the verified token holds libjwt memory until the request ends */
+    /* the prepared request holds a reference in the VM */
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         return NULL;
@@ -127,8 +127,6 @@ ngx_http_omni_cleanup_ctx(void *data)
     ngx_http_omni_ctx_t  *ctx = data;
 
     ngx_http_omni_main_conf_t  *omcf;
-
-    omni_token_release(&ctx->token);
 
     if (ctx->lua_ref != OMNI_LUA_NOREF) {
         omcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,

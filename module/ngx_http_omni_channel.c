@@ -166,8 +166,6 @@ ngx_int_t
 ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     ngx_http_omni_loc_conf_t *olcf)
 {
-    char                       *text;
-    size_t                      len;
     omni_str_t                  claims;
     const char                 *channel;
     omni_lua_t                 *vm;
@@ -187,16 +185,10 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     channel = (const char *) olcf->channel.data;
 
     if (ctx->authenticated) {
-        text = omni_token_claim_text(&ctx->token, NULL, &len);
-        if (text == NULL) {
-            return NGX_ERROR;
-        }
-
-        claims.data = text;
-        claims.len = len;
+        claims.data = ctx->token.claims;
+        claims.len = ctx->token.claims_len;
 
         omni_lua_set_claims(vm, ctx->lua_ref, &claims);
-        free(text);
     }
 
     if (olcf->auth & NGX_HTTP_OMNI_AUTH_PLUGIN) {

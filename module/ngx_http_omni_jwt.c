@@ -2,7 +2,8 @@
  * Copyright (C) The omni gateway authors
  *
  * The token step of the pipeline: find the token, verify it with the
- * location's keys and claim rules, log a rejection once.
+ * location's keys and claim rules (or find it verified in this worker's
+ * cache), log a rejection once.
  */
 
 
@@ -16,6 +17,11 @@
 #define NGX_HTTP_OMNI_LOG_VALUE_MAX  64
 
 
+static omni_token_rc_t ngx_http_omni_verify(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf,
+    ngx_str_t *token, omni_token_t **tok);
+static void ngx_http_omni_entry_cleanup(void *data);
+static void ngx_http_omni_token_free(void *data);
 static ngx_int_t ngx_http_omni_revocation(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
 static const char *ngx_http_omni_nameable(const char *s, size_t max,
@@ -31,6 +37,7 @@ ngx_http_omni_jwt_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     u_char           kid[NGX_HTTP_OMNI_LOG_VALUE_MAX + 3];
     u_char           sub[NGX_HTTP_OMNI_LOG_VALUE_MAX + 3];
     ngx_str_t        token;
+    omni_token_t    *tok;
     omni_token_rc_t  rc;
 
     if (!(olcf->auth & NGX_HTTP_OMNI_AUTH_JWT)) {
@@ -46,10 +53,10 @@ ngx_http_omni_jwt_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
         ngx_http_omni_bearer(r, &token);
     }
 
-    rc = omni_token_verify(&olcf->token_conf, (const char *) token.data,
-                           token.len, ngx_time(), &ctx->token);
+    rc = ngx_http_omni_verify(r, ctx, olcf, &token, &tok);
 
     if (rc == OMNI_TOKEN_OK) {
+        ctx->token = *tok;
         ctx->authenticated = 1;
         return ngx_http_omni_revocation(r, ctx);
     }
@@ -62,17 +69,229 @@ ngx_http_omni_jwt_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
     ctx->error.status = NGX_HTTP_UNAUTHORIZED;
     ctx->error.code = omni_token_code(rc);
-    ctx->error.message = ctx->token.detail;
+    ctx->error.message = ctx->token_error.detail;
 
     /* never the token itself; kid and sub are attacker-supplied text */
-    *ngx_http_omni_log_value(kid, ctx->token.kid) = '\0';
-    *ngx_http_omni_log_value(sub, ctx->token.sub) = '\0';
+    *ngx_http_omni_log_value(kid, ctx->token_error.has_kid
+                                  ? ctx->token_error.kid : NULL) = '\0';
+    *ngx_http_omni_log_value(sub, ctx->token_error.has_sub
+                                  ? ctx->token_error.sub : NULL) = '\0';
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "omni: token rejected: %s (%s), kid: %s, sub: %s",
                   ctx->error.code, ctx->error.message, kid, sub);
 
     return NGX_HTTP_UNAUTHORIZED;
+}
+
+
+/*
+ * The verified token, from this worker's cache when the same token was
+ * verified under this location's configuration before (the checks that
+ * depend on the time then run again), else verified in full and cached.
+ * The request holds it until its pool is cleaned up.
+ */
+static omni_token_rc_t
+ngx_http_omni_verify(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+    ngx_http_omni_loc_conf_t *olcf, ngx_str_t *token, omni_token_t **tok)
+{
+    time_t                      now;
+    u_char                      key[OMNI_TOKEN_CACHE_KEY_LEN];
+    omni_token_rc_t             rc;
+    ngx_pool_cleanup_t         *cln;
+    omni_token_cache_t         *cache;
+    omni_token_cache_entry_t   *e;
+    ngx_http_omni_main_conf_t  *omcf;
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+    cache = omcf->token_cache;
+    now = ngx_time();
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return OMNI_TOKEN_NO_MEMORY;
+    }
+
+    if (token->len) {
+        ctx->jwt_cache = cache ? NGX_HTTP_OMNI_CACHE_MISS
+                               : NGX_HTTP_OMNI_CACHE_OFF;
+    }
+
+    /* a token too large to verify is not worth hashing either */
+    if (cache && token->len && token->len <= olcf->max_length) {
+        omni_token_cache_key((const char *) token->data, token->len, key);
+
+        e = omni_token_cache_get(cache, key, &olcf->token_conf, now);
+
+        if (e != NULL) {
+            ctx->jwt_cache = NGX_HTTP_OMNI_CACHE_HIT;
+            cln->handler = ngx_http_omni_entry_cleanup;
+            cln->data = e;
+
+            *tok = omni_token_cache_value(e);
+
+            return omni_token_check_time(&olcf->token_conf, *tok, now,
+                                         &ctx->token_error);
+        }
+    }
+
+    rc = omni_token_verify(&olcf->token_conf, (const char *) token->data,
+                           token->len, now, tok, &ctx->token_error);
+
+    if (rc != OMNI_TOKEN_OK) {
+        return rc;
+    }
+
+    if (ctx->jwt_cache == NGX_HTTP_OMNI_CACHE_OFF) {
+        cln->handler = ngx_http_omni_token_free;
+        cln->data = *tok;
+        return OMNI_TOKEN_OK;
+    }
+
+    e = omni_token_cache_put(cache, key, &olcf->token_conf, *tok,
+                             (*tok)->size,
+                             omni_token_expires(&olcf->token_conf, *tok),
+                             now);
+    if (e == NULL) {
+        omni_token_free(*tok);
+        return OMNI_TOKEN_NO_MEMORY;
+    }
+
+    cln->handler = ngx_http_omni_entry_cleanup;
+    cln->data = e;
+
+    return OMNI_TOKEN_OK;
+}
+
+
+static void
+ngx_http_omni_entry_cleanup(void *data)
+{
+    omni_token_cache_release(data);
+}
+
+
+static void
+ngx_http_omni_token_free(void *data)
+{
+    omni_token_free(data);
+}
+
+
+/* omni_jwt_cache off | [size=4096] [bytes=8m] [ttl=5m] */
+char *
+ngx_http_omni_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_omni_main_conf_t *omcf = conf;
+
+    time_t      ttl;
+    ssize_t     bytes;
+    ngx_int_t   n;
+    ngx_str_t  *value, s;
+    ngx_uint_t  i;
+
+    if (omcf->cache_entries != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        omcf->cache_entries = 0;
+        return NGX_CONF_OK;
+    }
+
+    omcf->cache_entries = NGX_HTTP_OMNI_CACHE_ENTRIES;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
+            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
+            if (n == NGX_ERROR || n < 1 || n > 1024 * 1024) {
+                goto invalid;
+            }
+
+            omcf->cache_entries = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "bytes=", 6) == 0) {
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            bytes = ngx_parse_size(&s);
+            if (bytes == NGX_ERROR || bytes < 64 * 1024
+                || bytes > 1024 * 1024 * 1024)
+            {
+                goto invalid;
+            }
+
+            omcf->cache_bytes = (size_t) bytes;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            ttl = ngx_parse_time(&s, 1);
+            if (ttl == (time_t) NGX_ERROR || ttl < 1 || ttl > 24 * 60 * 60) {
+                goto invalid;
+            }
+
+            omcf->cache_ttl = ttl;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\", expected "
+                           "\"off\" or \"size=\", \"bytes=\", \"ttl=\"",
+                           &value[i], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value in \"%V\" of \"%V\" (size=1..1048576, "
+                       "bytes=64k..1g, ttl=1s..24h)", &value[i], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+/* Caches never cross a fork: each worker starts with an empty one. */
+
+ngx_int_t
+ngx_http_omni_jwt_init_worker(ngx_cycle_t *cycle,
+    ngx_http_omni_main_conf_t *omcf)
+{
+    if (omcf->cache_entries == 0) {
+        return NGX_OK;
+    }
+
+    omcf->token_cache = omni_token_cache_new(omcf->cache_entries,
+                                             omcf->cache_bytes,
+                                             omcf->cache_ttl,
+                                             ngx_http_omni_token_free);
+    if (omcf->token_cache == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "omni: no memory for the token cache");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_omni_jwt_exit_worker(ngx_http_omni_main_conf_t *omcf)
+{
+    if (omcf->token_cache) {
+        omni_token_cache_free(omcf->token_cache);
+        omcf->token_cache = NULL;
+    }
 }
 
 
@@ -133,9 +352,8 @@ ngx_http_omni_revocation(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
     rc = omni_store_is_revoked(omcf->store,
                                ngx_http_omni_nameable(ctx->token.jti,
                                                       OMNI_STORE_VALUE_MAX, 0),
-                               ngx_http_omni_nameable(
-                                   jwt_get_grant(ctx->token.jwt, "sid"),
-                                   OMNI_STORE_ID_MAX, 1),
+                               ngx_http_omni_nameable(ctx->token.sid,
+                                                      OMNI_STORE_ID_MAX, 1),
                                ngx_http_omni_nameable(ctx->token.sub,
                                                       OMNI_STORE_VALUE_MAX, 0),
                                (int64_t) ctx->token.iat, &rule, err);

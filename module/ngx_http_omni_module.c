@@ -55,6 +55,8 @@ static const char **ngx_http_omni_cstrings(ngx_conf_t *cf, ngx_array_t *a,
     size_t *n);
 static char *ngx_http_omni_check_roles_claim(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_omni_jwt_max_lifetime(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 
 static ngx_uint_t  ngx_http_omni_key_pem = NGX_HTTP_OMNI_KEY_PEM;
@@ -151,6 +153,20 @@ static ngx_command_t  ngx_http_omni_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_omni_loc_conf_t, require_exp),
+      NULL },
+
+    { ngx_string("omni_jwt_max_lifetime"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_omni_jwt_max_lifetime,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_omni_loc_conf_t, max_lifetime),
+      NULL },
+
+    { ngx_string("omni_jwt_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_omni_jwt_cache,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("omni_jwt_max_length"),
@@ -427,6 +443,9 @@ ngx_http_omni_create_main_conf(ngx_conf_t *cf)
     omcf->journey_max = NGX_CONF_UNSET_UINT;
     omcf->journey_age = NGX_CONF_UNSET;
     omcf->journey_flush = NGX_CONF_UNSET_MSEC;
+    omcf->cache_entries = NGX_CONF_UNSET_UINT;
+    omcf->cache_bytes = NGX_CONF_UNSET_SIZE;
+    omcf->cache_ttl = NGX_CONF_UNSET;
 
     if (ngx_array_init(&omcf->channels, cf->pool, 4,
                        sizeof(ngx_http_omni_ref_t))
@@ -455,6 +474,9 @@ ngx_http_omni_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(omcf->journey_max, 1000);
     ngx_conf_init_value(omcf->journey_age, 90 * 24 * 60 * 60);
     ngx_conf_init_msec_value(omcf->journey_flush, 1000);
+    ngx_conf_init_uint_value(omcf->cache_entries, NGX_HTTP_OMNI_CACHE_ENTRIES);
+    ngx_conf_init_size_value(omcf->cache_bytes, NGX_HTTP_OMNI_CACHE_BYTES);
+    ngx_conf_init_value(omcf->cache_ttl, NGX_HTTP_OMNI_CACHE_TTL);
 
     if (omcf->store_dir.len) {
         if (ngx_conf_full_name(cf->cycle, &omcf->store_dir, 1) != NGX_OK) {
@@ -518,6 +540,10 @@ ngx_http_omni_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    if (ngx_http_omni_jwt_init_worker(cycle, omcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* neither an LMDB environment nor a VM may cross a fork */
     if (omcf->store_dir.len) {
         omcf->store = omni_store_open((const char *) omcf->store_dir.data,
@@ -559,6 +585,7 @@ ngx_http_omni_exit_process(ngx_cycle_t *cycle)
 
     if (omcf) {
         ngx_http_omni_policy_exit_worker(omcf);
+        ngx_http_omni_jwt_exit_worker(omcf);
     }
 
     if (omcf && omcf->store) {
@@ -594,6 +621,7 @@ ngx_http_omni_create_loc_conf(ngx_conf_t *cf)
     conf->audiences = NGX_CONF_UNSET_PTR;
     conf->leeway = NGX_CONF_UNSET;
     conf->require_exp = NGX_CONF_UNSET;
+    conf->max_lifetime = NGX_CONF_UNSET;
     conf->max_length = NGX_CONF_UNSET_SIZE;
     conf->auth = NGX_CONF_UNSET_UINT;
     conf->settings = NGX_CONF_UNSET_PTR;
@@ -634,6 +662,7 @@ ngx_http_omni_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->audiences, prev->audiences, NULL);
     ngx_conf_merge_sec_value(conf->leeway, prev->leeway, 0);
     ngx_conf_merge_value(conf->require_exp, prev->require_exp, 1);
+    ngx_conf_merge_sec_value(conf->max_lifetime, prev->max_lifetime, 0);
     ngx_conf_merge_size_value(conf->max_length, prev->max_length, 8192);
     ngx_conf_merge_str_value(conf->roles_claim, prev->roles_claim, "roles");
 
@@ -679,6 +708,7 @@ ngx_http_omni_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     tc->max_length = conf->max_length;
     tc->leeway = (long) conf->leeway;
     tc->require_exp = conf->require_exp;
+    tc->max_lifetime = (long) conf->max_lifetime;
     tc->roles_claim = (const char *) conf->roles_claim.data;
 
     tc->issuers = ngx_http_omni_cstrings(cf, conf->issuers, &tc->nissuers);
@@ -880,6 +910,43 @@ ngx_http_omni_check_roles_claim(ngx_conf_t *cf, void *post, void *data)
     if (path->len == 0) {
         return "is empty";
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* omni_jwt_max_lifetime time | off */
+static char *
+ngx_http_omni_jwt_max_lifetime(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_omni_loc_conf_t *olcf = conf;
+
+    time_t      t;
+    ngx_str_t  *value;
+
+    if (olcf->max_lifetime != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        olcf->max_lifetime = 0;
+        return NGX_CONF_OK;
+    }
+
+    t = ngx_parse_time(&value[1], 1);
+
+    if (t == (time_t) NGX_ERROR || t == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\", expected a "
+                           "time of 1s or more, or \"off\"",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    olcf->max_lifetime = t;
 
     return NGX_CONF_OK;
 }

@@ -15,6 +15,7 @@
 #include "omni_policy.h"
 #include "omni_store.h"
 #include "omni_token.h"
+#include "omni_token_cache.h"
 
 
 #define NGX_HTTP_OMNI_AUTH_JWT      0x01
@@ -27,6 +28,20 @@
 #define NGX_HTTP_OMNI_CUSTOMERS_OFF      0
 #define NGX_HTTP_OMNI_CUSTOMERS_RESOLVE  1
 #define NGX_HTTP_OMNI_CUSTOMERS_CREATE   2
+
+/* what $omni_jwt_cache says of a request's token */
+#define NGX_HTTP_OMNI_CACHE_NONE    0
+#define NGX_HTTP_OMNI_CACHE_HIT     1
+#define NGX_HTTP_OMNI_CACHE_MISS    2
+#define NGX_HTTP_OMNI_CACHE_OFF     3
+
+/*
+ * A cached token costs 1-2 KB (its claims parsed and as text): by default
+ * a worker keeps 4096 of them in 8 MB at most, each for 5 minutes at most.
+ */
+#define NGX_HTTP_OMNI_CACHE_ENTRIES  4096
+#define NGX_HTTP_OMNI_CACHE_BYTES    (8 * 1024 * 1024)
+#define NGX_HTTP_OMNI_CACHE_TTL      (5 * 60)
 
 
 typedef struct {
@@ -58,6 +73,11 @@ typedef struct {
     uint32_t                    policy_rev;     /* 0: the file's */
     ngx_open_file_t            *audit;          /* omni_policy_audit */
     ngx_flag_t                  audit_all;
+
+    ngx_uint_t                  cache_entries;  /* omni_jwt_cache, 0: off */
+    size_t                      cache_bytes;
+    time_t                      cache_ttl;
+    omni_token_cache_t         *token_cache;    /* this worker's */
 } ngx_http_omni_main_conf_t;
 
 
@@ -77,6 +97,7 @@ typedef struct {
     ngx_array_t                *audiences;     /* of ngx_str_t */
     time_t                      leeway;
     ngx_flag_t                  require_exp;
+    time_t                      max_lifetime;  /* 0: off */
     size_t                      max_length;
     ngx_str_t                   roles_claim;
 
@@ -113,8 +134,11 @@ typedef struct {
     unsigned                    render:1;      /* render the reply */
     unsigned                    filtering:1;   /* holding the reply */
     unsigned                    reply_too_large:1;
-    omni_token_t                token;
-    ngx_str_t                   claims;        /* memoized payload JSON */
+    ngx_uint_t                  jwt_cache;     /* NGX_HTTP_OMNI_CACHE_* */
+    omni_token_t                token;         /* a view of the verified
+                                                  token, held until the
+                                                  pool is cleaned up */
+    omni_token_error_t          token_error;
     ngx_str_t                   roles;         /* memoized "a,b" */
     omni_str_t                  request_id;
     ngx_str_t                   contract;      /* $omni_contract */
@@ -142,6 +166,11 @@ ngx_int_t ngx_http_omni_send_answer(ngx_http_request_t *r,
     omni_lua_result_t *res);
 ngx_int_t ngx_http_omni_jwt_step(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
+char *ngx_http_omni_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_omni_jwt_init_worker(ngx_cycle_t *cycle,
+    ngx_http_omni_main_conf_t *omcf);
+void ngx_http_omni_jwt_exit_worker(ngx_http_omni_main_conf_t *omcf);
 ngx_int_t ngx_http_omni_request_body(ngx_http_request_t *r,
     ngx_str_t *body);
 ngx_int_t ngx_http_omni_body_step(ngx_http_request_t *r,

@@ -30,6 +30,8 @@ static ngx_int_t ngx_http_omni_variable_claims(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_omni_variable_claim(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_omni_variable_cache(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_omni_variable_error(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_omni_variable_contract(ngx_http_request_t *r,
@@ -37,8 +39,6 @@ static ngx_int_t ngx_http_omni_variable_contract(ngx_http_request_t *r,
 static ngx_int_t ngx_http_omni_variable_policy(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_http_omni_ctx_t *ngx_http_omni_verified(ngx_http_request_t *r);
-static ngx_int_t ngx_http_omni_claim_copy(ngx_http_request_t *r,
-    ngx_str_t *dst, char *text, size_t len);
 static void ngx_http_omni_set_value(ngx_http_variable_value_t *v,
     u_char *data, size_t len);
 
@@ -65,6 +65,9 @@ static ngx_http_variable_t  ngx_http_omni_vars[] = {
 
     { ngx_string("omni_jwt_claim_"), NULL, ngx_http_omni_variable_claim,
       0, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
+
+    { ngx_string("omni_jwt_cache"), NULL, ngx_http_omni_variable_cache,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("omni_error"), NULL, ngx_http_omni_variable_error,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -205,8 +208,6 @@ static ngx_int_t
 ngx_http_omni_variable_claims(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    char                 *text;
-    size_t                len;
     ngx_http_omni_ctx_t  *ctx;
 
     ctx = ngx_http_omni_verified(r);
@@ -215,19 +216,9 @@ ngx_http_omni_variable_claims(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (ctx->claims.data == NULL) {
-        text = omni_token_claim_text(&ctx->token, NULL, &len);
-        if (text == NULL) {
-            return NGX_ERROR;
-        }
-
-        /* JSON text: jansson escapes every control byte */
-        if (ngx_http_omni_claim_copy(r, &ctx->claims, text, len) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    ngx_http_omni_set_value(v, ctx->claims.data, ctx->claims.len);
+    /* JSON text: jansson escapes every control byte */
+    ngx_http_omni_set_value(v, (u_char *) ctx->token.claims,
+                            ctx->token.claims_len);
 
     return NGX_OK;
 }
@@ -239,9 +230,10 @@ ngx_http_omni_variable_claim(ngx_http_request_t *r,
 {
     ngx_str_t *var = (ngx_str_t *) data;
 
-    char                 *text;
-    size_t                len;
-    ngx_str_t             name, value;
+    long                  len;
+    char                 *buf;
+    ngx_str_t             name;
+    const char           *text;
     ngx_http_omni_ctx_t  *ctx;
 
     ctx = ngx_http_omni_verified(r);
@@ -251,23 +243,27 @@ ngx_http_omni_variable_claim(ngx_http_request_t *r,
     }
 
     name.len = var->len - (sizeof("omni_jwt_claim_") - 1);
-    name.data = ngx_pnalloc(r->pool, name.len + 1);
-    if (name.data == NULL) {
-        return NGX_ERROR;
-    }
+    name.data = var->data + sizeof("omni_jwt_claim_") - 1;
 
-    ngx_memcpy(name.data, var->data + sizeof("omni_jwt_claim_") - 1,
-               name.len);
-    name.data[name.len] = '\0';
-
-    text = omni_token_claim_text(&ctx->token, (const char *) name.data, &len);
-    if (text == NULL) {
+    len = omni_token_claim_text(&ctx->token, (const char *) name.data,
+                                name.len, NULL, 0, &text);
+    if (len < 0) {
         v->not_found = 1;
         return NGX_OK;
     }
 
+    /* a value other than a string is written as JSON into the pool */
+    if (text == NULL) {
+        buf = ngx_pnalloc(r->pool, len);
+        if (buf == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = omni_token_claim_text(&ctx->token, (const char *) name.data,
+                                    name.len, buf, len, &text);
+    }
+
     if (!omni_text_is_clean(text, len)) {
-        free(text);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "omni: claim \"%V\" has control characters, "
                       "not exposed", &name);
@@ -275,11 +271,35 @@ ngx_http_omni_variable_claim(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (ngx_http_omni_claim_copy(r, &value, text, len) != NGX_OK) {
-        return NGX_ERROR;
+    ngx_http_omni_set_value(v, (u_char *) text, len);
+
+    return NGX_OK;
+}
+
+
+/* "hit", "miss" or "off": how this worker's cache served the token */
+static ngx_int_t
+ngx_http_omni_variable_cache(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_omni_ctx_t  *ctx;
+
+    static ngx_str_t  states[] = {
+        ngx_null_string,
+        ngx_string("hit"),
+        ngx_string("miss"),
+        ngx_string("off"),
+    };
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_omni_module);
+
+    if (ctx == NULL || ctx->jwt_cache == NGX_HTTP_OMNI_CACHE_NONE) {
+        v->not_found = 1;
+        return NGX_OK;
     }
 
-    ngx_http_omni_set_value(v, value.data, value.len);
+    ngx_http_omni_set_value(v, states[ctx->jwt_cache].data,
+                            states[ctx->jwt_cache].len);
 
     return NGX_OK;
 }
@@ -378,27 +398,6 @@ ngx_http_omni_verified(ngx_http_request_t *r)
     }
 
     return ctx;
-}
-
-
-/* Moves a malloc()ed string into the request pool. */
-
-static ngx_int_t
-ngx_http_omni_claim_copy(ngx_http_request_t *r, ngx_str_t *dst, char *text,
-    size_t len)
-{
-    dst->data = ngx_pnalloc(r->pool, len ? len : 1);
-
-    if (dst->data == NULL) {
-        free(text);
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(dst->data, text, len);
-    dst->len = len;
-    free(text);
-
-    return NGX_OK;
 }
 
 

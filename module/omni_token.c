@@ -3,12 +3,11 @@
  */
 
 
-#include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -30,12 +29,33 @@
 #define OMNI_SIG_BUF                                                          \
     omni_base64url_decoded_len(omni_base64url_encoded_len(OMNI_SIG_MAX))
 
+/* header and claims of tokens up to the default 8k cap decode on the stack */
+#define OMNI_PARTS_BUF         omni_base64url_decoded_len(8192)
+#define OMNI_CLAIMS_BUF        4096
 
-typedef enum {
-    OMNI_CLAIM_FOUND = 0,
-    OMNI_CLAIM_ABSENT,
-    OMNI_CLAIM_INVALID
-} omni_claim_rc_t;
+/* as libjwt dumped them, which $omni_jwt_claims and plugins have seen */
+#define OMNI_CLAIMS_JSON       (JSON_COMPACT | JSON_SORT_KEYS)
+
+
+typedef struct {
+    const char            *data;
+    size_t                 len;
+} omni_role_t;
+
+
+/* What verification learns before the token is built. */
+typedef struct {
+    omni_token_t           t;
+    json_t                *header;
+    json_t                *payload;
+    int                    alg;
+    size_t                 kid_len;
+    const char            *iss;
+    size_t                 iss_len;
+    unsigned               big_integer:1;
+    omni_role_t            roles[OMNI_TOKEN_MAX_ROLES];
+    size_t                 nroles;
+} omni_token_work_t;
 
 
 static const char  *omni_token_codes[] = {
@@ -52,19 +72,31 @@ static const char  *omni_token_codes[] = {
     "token_expired",
     "token_not_yet_valid",
     "token_issued_in_future",
+    "token_lifetime_exceeded",
     "issuer_mismatch",
     "audience_mismatch",
     "internal_error",
 };
 
 
-static omni_token_rc_t omni_token_fail(omni_token_t *tok, omni_token_rc_t rc,
-    const char *fmt, ...);
+static omni_token_rc_t omni_token_fail(omni_token_error_t *err,
+    omni_token_rc_t rc, const char *fmt, ...);
+static void omni_token_learnt(omni_token_error_t *err, const char *kid,
+    const char *sub);
+static void omni_token_learnt_copy(char *dst, const char *s);
 static omni_token_rc_t omni_token_check_form(const char *token, size_t len,
-    size_t *sig_at, omni_token_t *tok);
+    size_t *dot, omni_token_error_t *err);
+static omni_token_rc_t omni_token_parse(omni_token_work_t *w,
+    const char *token, const size_t *dot, omni_token_error_t *err);
+static omni_token_rc_t omni_token_json(unsigned char *buf,
+    const char *part, size_t len, const char *what, int *big_integer,
+    json_t **out, omni_token_error_t *err);
+static omni_token_rc_t omni_token_check_header(omni_token_work_t *w,
+    omni_token_error_t *err);
+static int omni_token_libjwt_alg(const char *name, size_t len);
 static omni_token_rc_t omni_token_check_signature(
-    const omni_token_conf_t *conf, int alg, const char *token, size_t sig_at,
-    size_t len, omni_token_t *tok);
+    const omni_token_conf_t *conf, omni_token_work_t *w, const char *token,
+    size_t sig_at, size_t len, omni_token_error_t *err);
 static int omni_signature_verify(const omni_key_t *key, int alg,
     const unsigned char *input, size_t inlen, const unsigned char *sig,
     size_t siglen);
@@ -74,135 +106,148 @@ static int omni_ecdsa_verify(const omni_key_t *key, int alg,
 static EVP_MD_CTX *omni_verifier(const omni_key_t *key, int alg);
 static const EVP_MD *omni_alg_md(int alg);
 static omni_token_rc_t omni_token_check_claims(const omni_token_conf_t *conf,
-    time_t now, omni_token_t *tok);
-static omni_claim_rc_t omni_claim_time(jwt_t *jwt, const char *name,
-    double *value);
-static json_t *omni_claim_json(jwt_t *jwt, const char *name);
+    omni_token_work_t *w, time_t now, omni_token_error_t *err);
+static const char *omni_claim_string(json_t *payload, const char *name,
+    size_t *len);
+static omni_token_rc_t omni_claim_time(json_t *payload, const char *name,
+    double *value, omni_token_error_t *err);
+static omni_token_rc_t omni_token_check_exp(const omni_token_conf_t *conf,
+    const omni_token_t *t, time_t now, omni_token_error_t *err);
+static omni_token_rc_t omni_token_check_nbf(const omni_token_conf_t *conf,
+    const omni_token_t *t, time_t now, omni_token_error_t *err);
+static omni_token_rc_t omni_token_check_iat(const omni_token_conf_t *conf,
+    const omni_token_t *t, time_t now, omni_token_error_t *err);
+static omni_token_rc_t omni_token_check_lifetime(
+    const omni_token_conf_t *conf, const omni_token_t *t, time_t now,
+    omni_token_error_t *err);
+static int omni_name_match(const char *s, size_t len, const char **names,
+    size_t n);
 static int omni_audience_match(const omni_token_conf_t *conf, json_t *aud);
 static omni_token_rc_t omni_token_roles(const omni_token_conf_t *conf,
-    omni_token_t *tok);
-static omni_token_rc_t omni_token_add_role(omni_token_t *tok, const char *s,
-    size_t len);
+    omni_token_work_t *w, omni_token_error_t *err);
+static omni_token_rc_t omni_token_add_role(omni_token_work_t *w,
+    const char *s, size_t len, omni_token_error_t *err);
+static omni_token_rc_t omni_token_build(omni_token_work_t *w,
+    omni_token_t **tok, omni_token_error_t *err);
+static size_t omni_json_size(const json_t *v);
 
 
 omni_token_rc_t
 omni_token_verify(const omni_token_conf_t *conf, const char *token,
-    size_t len, time_t now, omni_token_t *tok)
+    size_t len, time_t now, omni_token_t **tok, omni_token_error_t *err)
 {
-    int              alg, rc;
-    char            *copy, *crit, small[8192 + 1];
-    size_t           sig_at = 0;
-    omni_token_rc_t  trc;
+    size_t             dot[2];
+    omni_token_rc_t    rc;
+    omni_token_work_t  w;
 
-    memset(tok, 0, sizeof(omni_token_t));
+    *tok = NULL;
+    err->detail[0] = '\0';
+    err->has_kid = 0;
+    err->has_sub = 0;
 
     if (len == 0) {
-        return omni_token_fail(tok, OMNI_TOKEN_MISSING, "no token");
+        return omni_token_fail(err, OMNI_TOKEN_MISSING, "no token");
     }
 
     /* the cap is checked before a single byte is decoded */
     if (len > conf->max_length) {
-        return omni_token_fail(tok, OMNI_TOKEN_TOO_LARGE,
+        return omni_token_fail(err, OMNI_TOKEN_TOO_LARGE,
                                "token is longer than %zu bytes",
                                conf->max_length);
     }
 
-    trc = omni_token_check_form(token, len, &sig_at, tok);
-    if (trc != OMNI_TOKEN_OK) {
-        return trc;
+    rc = omni_token_check_form(token, len, dot, err);
+    if (rc != OMNI_TOKEN_OK) {
+        return rc;
     }
 
-    /* libjwt wants a C string: the default 8k cap fits on the stack */
-    copy = (len < sizeof(small)) ? small : malloc(len + 1);
-    if (copy == NULL) {
-        return omni_token_fail(tok, OMNI_TOKEN_NO_MEMORY, "out of memory");
+    memset(&w, 0, sizeof(omni_token_work_t));
+    w.t.exp = -1;
+    w.t.nbf = -1;
+    w.t.iat = -1;
+
+    rc = omni_token_parse(&w, token, dot, err);
+
+    if (rc == OMNI_TOKEN_OK) {
+        rc = omni_token_check_signature(conf, &w, token, dot[1] + 1, len,
+                                        err);
     }
 
-    memcpy(copy, token, len);
-    copy[len] = '\0';
-
-    /* without a key libjwt only parses; the signature is checked below */
-    rc = jwt_decode(&tok->jwt, copy, NULL, 0);
-
-    if (copy != small) {
-        free(copy);
+    if (rc == OMNI_TOKEN_OK) {
+        rc = omni_token_check_claims(conf, &w, now, err);
     }
 
-    if (rc != 0) {
-        tok->jwt = NULL;
-
-        if (rc == ENOMEM) {
-            return omni_token_fail(tok, OMNI_TOKEN_NO_MEMORY,
-                                   "out of memory");
-        }
-
-        return omni_token_fail(tok, OMNI_TOKEN_MALFORMED,
-                               "token is not a valid JWS");
+    if (rc == OMNI_TOKEN_OK) {
+        rc = omni_token_build(&w, tok, err);
     }
 
-    tok->alg = jwt_get_header(tok->jwt, "alg");
-    tok->kid = jwt_get_header(tok->jwt, "kid");
-
-    if (tok->alg == NULL) {
-        return omni_token_fail(tok, OMNI_TOKEN_MALFORMED,
-                               "token header has no alg");
+    if (rc != OMNI_TOKEN_OK) {
+        omni_token_learnt(err, w.t.kid, w.t.sub);
     }
 
-    if (tok->kid == NULL) {
-        /* a kid that is not a string must not widen the key search */
-        crit = jwt_get_headers_json(tok->jwt, "kid");
-        if (crit != NULL) {
-            free(crit);
-            return omni_token_fail(tok, OMNI_TOKEN_MALFORMED,
-                                   "kid is not a string");
-        }
+    /* the payload belongs to the token once built */
+    json_decref(w.header);
+    json_decref(w.payload);
+
+    return rc;
+}
+
+
+omni_token_rc_t
+omni_token_check_time(const omni_token_conf_t *conf, const omni_token_t *tok,
+    time_t now, omni_token_error_t *err)
+{
+    omni_token_rc_t  rc;
+
+    err->detail[0] = '\0';
+    err->has_kid = 0;
+    err->has_sub = 0;
+
+    rc = omni_token_check_exp(conf, tok, now, err);
+
+    if (rc == OMNI_TOKEN_OK) {
+        rc = omni_token_check_nbf(conf, tok, now, err);
     }
 
-    /* exact names only: "none", "NONE" and friends never get here */
-    alg = omni_alg_by_name(tok->alg, strlen(tok->alg));
-    if (alg < 0) {
-        return omni_token_fail(tok, OMNI_TOKEN_ALG_NOT_ALLOWED,
-                               "algorithm is not allowed");
+    if (rc == OMNI_TOKEN_OK) {
+        rc = omni_token_check_iat(conf, tok, now, err);
     }
 
-    crit = jwt_get_headers_json(tok->jwt, "crit");
-    if (crit != NULL) {
-        free(crit);
-        return omni_token_fail(tok, OMNI_TOKEN_CRIT_UNSUPPORTED,
-                               "critical header extensions are not "
-                               "supported");
+    if (rc == OMNI_TOKEN_OK) {
+        rc = omni_token_check_lifetime(conf, tok, now, err);
     }
 
-    trc = omni_token_check_signature(conf, alg, token, sig_at, len, tok);
-    if (trc != OMNI_TOKEN_OK) {
-        return trc;
+    if (rc != OMNI_TOKEN_OK) {
+        omni_token_learnt(err, tok->kid, tok->sub);
     }
 
-    return omni_token_check_claims(conf, now, tok);
+    return rc;
+}
+
+
+time_t
+omni_token_expires(const omni_token_conf_t *conf, const omni_token_t *tok)
+{
+    double  end;
+    time_t  t;
+
+    if (tok->exp < 0) {
+        return 0;
+    }
+
+    /* expired once now >= exp + leeway: the next whole second, for now */
+    end = tok->exp + (double) conf->leeway;
+    t = (time_t) end;
+
+    return (t < end) ? t + 1 : t;
 }
 
 
 void
-omni_token_release(omni_token_t *tok)
+omni_token_free(omni_token_t *tok)
 {
-    size_t  i;
-
-    for (i = 0; i < tok->nroles; i++) {
-        free(tok->roles[i]);
-    }
-
-    tok->nroles = 0;
-
-    if (tok->jwt) {
-        jwt_free(tok->jwt);
-        tok->jwt = NULL;
-    }
-
-    tok->alg = NULL;
-    tok->kid = NULL;
-    tok->sub = NULL;
-    tok->iss = NULL;
-    tok->jti = NULL;
+    json_decref((json_t *) tok->payload);
+    free(tok);
 }
 
 
@@ -217,64 +262,94 @@ omni_token_code(omni_token_rc_t rc)
 }
 
 
-char *
-omni_token_claim_text(omni_token_t *tok, const char *name, size_t *len)
+long
+omni_token_claim_text(const omni_token_t *tok, const char *name, size_t len,
+    char *buf, size_t size, const char **text)
 {
-    char    *text, *s;
+    size_t   n;
     json_t  *v;
 
-    if (tok->jwt == NULL) {
-        return NULL;
-    }
-
-    text = jwt_get_grants_json(tok->jwt, name);
-    if (text == NULL) {
-        return NULL;
-    }
-
-    if (text[0] != '"') {
-        *len = strlen(text);
-        return text;
-    }
-
-    v = json_loads(text, JSON_DECODE_ANY, NULL);
-    free(text);
-
+    v = json_object_getn(tok->payload, name, len);
     if (v == NULL) {
-        return NULL;
+        return -1;
     }
 
-    *len = json_string_length(v);
-    s = malloc(*len + 1);
-
-    if (s != NULL) {
-        memcpy(s, json_string_value(v), *len + 1);
+    if (json_is_string(v)) {
+        *text = json_string_value(v);
+        return (long) json_string_length(v);
     }
 
-    json_decref(v);
+    n = json_dumpb(v, buf, size, OMNI_CLAIMS_JSON | JSON_ENCODE_ANY);
+    *text = (n <= size) ? buf : NULL;
 
-    return s;
+    return (long) n;
+}
+
+
+int
+omni_text_is_clean(const char *s, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
 static omni_token_rc_t
-omni_token_fail(omni_token_t *tok, omni_token_rc_t rc, const char *fmt, ...)
+omni_token_fail(omni_token_error_t *err, omni_token_rc_t rc,
+    const char *fmt, ...)
 {
     va_list  args;
 
     va_start(args, fmt);
-    vsnprintf(tok->detail, sizeof(tok->detail), fmt, args);
+    vsnprintf(err->detail, sizeof(err->detail), fmt, args);
     va_end(args);
 
     return rc;
 }
 
 
-static omni_token_rc_t
-omni_token_check_form(const char *token, size_t len, size_t *sig_at,
-    omni_token_t *tok)
+/* The token dies with the request: the log keeps short copies. */
+
+static void
+omni_token_learnt(omni_token_error_t *err, const char *kid, const char *sub)
 {
-    size_t         i, dots, dot[2];
+    if (kid != NULL) {
+        omni_token_learnt_copy(err->kid, kid);
+        err->has_kid = 1;
+    }
+
+    if (sub != NULL) {
+        omni_token_learnt_copy(err->sub, sub);
+        err->has_sub = 1;
+    }
+}
+
+
+static void
+omni_token_learnt_copy(char *dst, const char *s)
+{
+    size_t  i;
+
+    for (i = 0; i < OMNI_TOKEN_LOG_LEN && s[i]; i++) {
+        dst[i] = s[i];
+    }
+
+    dst[i] = '\0';
+}
+
+
+static omni_token_rc_t
+omni_token_check_form(const char *token, size_t len, size_t *dot,
+    omni_token_error_t *err)
+{
+    size_t         i, dots;
     unsigned char  c;
 
     dots = 0;
@@ -284,7 +359,7 @@ omni_token_check_form(const char *token, size_t len, size_t *sig_at,
 
         if (c == '.') {
             if (dots == 2) {
-                return omni_token_fail(tok, OMNI_TOKEN_MALFORMED,
+                return omni_token_fail(err, OMNI_TOKEN_MALFORMED,
                                        "token must have three parts");
             }
 
@@ -295,27 +370,226 @@ omni_token_check_form(const char *token, size_t len, size_t *sig_at,
         if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
               || (c >= '0' && c <= '9') || c == '-' || c == '_'))
         {
-            return omni_token_fail(tok, OMNI_TOKEN_MALFORMED,
+            return omni_token_fail(err, OMNI_TOKEN_MALFORMED,
                                    "token has characters outside "
                                    "base64url");
         }
     }
 
+    /* an empty signature is judged by its alg, which must then be none */
     if (dots != 2 || dot[0] == 0 || dot[1] == dot[0] + 1) {
-        return omni_token_fail(tok, OMNI_TOKEN_MALFORMED,
+        return omni_token_fail(err, OMNI_TOKEN_MALFORMED,
                                "token must have three parts");
     }
-
-    /* an empty signature is judged by its alg, which must then be none */
-    *sig_at = dot[1] + 1;
 
     return OMNI_TOKEN_OK;
 }
 
 
+/*
+ * Header and claims, each decoded and parsed once, then the header's rules
+ * in the order libjwt applied them when it parsed tokens for us.
+ */
 static omni_token_rc_t
-omni_token_check_signature(const omni_token_conf_t *conf, int alg,
-    const char *token, size_t sig_at, size_t len, omni_token_t *tok)
+omni_token_parse(omni_token_work_t *w, const char *token, const size_t *dot,
+    omni_token_error_t *err)
+{
+    int              big;
+    json_t          *v;
+    size_t           hlen, plen;
+    unsigned char    small[OMNI_PARTS_BUF], *buf;
+    omni_token_rc_t  rc;
+
+    hlen = dot[0];
+    plen = dot[1] - dot[0] - 1;
+
+    /* one buffer serves both parts: jansson keeps nothing of it */
+    buf = small;
+
+    if (omni_base64url_decoded_len(hlen > plen ? hlen : plen) > sizeof(small))
+    {
+        buf = malloc(omni_base64url_decoded_len(hlen > plen ? hlen : plen));
+        if (buf == NULL) {
+            return omni_token_fail(err, OMNI_TOKEN_NO_MEMORY,
+                                   "out of memory");
+        }
+    }
+
+    rc = omni_token_json(buf, token, hlen, "header", NULL, &w->header, err);
+
+    if (rc == OMNI_TOKEN_OK) {
+        rc = omni_token_check_header(w, err);
+    }
+
+    if (rc == OMNI_TOKEN_OK) {
+        big = 0;
+        rc = omni_token_json(buf, token + dot[0] + 1, plen, "claim set", &big,
+                             &w->payload, err);
+        w->big_integer = big;
+    }
+
+    if (buf != small) {
+        free(buf);
+    }
+
+    if (rc != OMNI_TOKEN_OK) {
+        return rc;
+    }
+
+    /* a kid that is not a string must not widen the key search */
+    v = json_object_get(w->header, "kid");
+
+    if (v != NULL) {
+        if (!json_is_string(v)) {
+            return omni_token_fail(err, OMNI_TOKEN_MALFORMED,
+                                   "kid is not a string");
+        }
+
+        w->t.kid = json_string_value(v);
+        w->kid_len = json_string_length(v);
+    }
+
+    /* exact names only: "none", "NONE" and friends never get here */
+    v = json_object_get(w->header, "alg");
+    w->alg = omni_alg_by_name(json_string_value(v), json_string_length(v));
+
+    if (w->alg < 0) {
+        return omni_token_fail(err, OMNI_TOKEN_ALG_NOT_ALLOWED,
+                               "algorithm is not allowed");
+    }
+
+    w->t.alg = json_string_value(v);
+
+    if (json_object_get(w->header, "crit") != NULL) {
+        return omni_token_fail(err, OMNI_TOKEN_CRIT_UNSUPPORTED,
+                               "critical header extensions are not "
+                               "supported");
+    }
+
+    return OMNI_TOKEN_OK;
+}
+
+
+/*
+ * Decodes one part (strictly: one encoding per token) and parses it.
+ * Duplicate member names at any depth are refused: a verifier that reads
+ * {"sub":"a","sub":"b"} otherwise than the issuer did is a known attack,
+ * and RFC 7515 5.2 and RFC 7519 4 allow refusing them.  With big_integer,
+ * an integer beyond 64 bits, valid JSON that jansson cannot hold, is read
+ * as a real for the claim checks to refuse.
+ */
+static omni_token_rc_t
+omni_token_json(unsigned char *buf, const char *part, size_t len,
+    const char *what, int *big_integer, json_t **out, omni_token_error_t *err)
+{
+    long          n;
+    json_error_t  jerr;
+
+    n = omni_base64url_decode(buf, part, len, 0);
+    if (n < 0) {
+        return omni_token_fail(err, OMNI_TOKEN_MALFORMED,
+                               "token is not a valid JWS");
+    }
+
+    *out = json_loadb((const char *) buf, (size_t) n, JSON_REJECT_DUPLICATES,
+                      &jerr);
+
+    if (*out == NULL && big_integer != NULL
+        && json_error_code(&jerr) == json_error_numeric_overflow)
+    {
+        *out = json_loadb((const char *) buf, (size_t) n,
+                          JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL,
+                          &jerr);
+        *big_integer = 1;
+    }
+
+    if (*out == NULL) {
+        if (json_error_code(&jerr) == json_error_duplicate_key) {
+            return omni_token_fail(err, OMNI_TOKEN_MALFORMED,
+                                   "token %s has duplicate member names",
+                                   what);
+        }
+
+        return omni_token_fail(err, OMNI_TOKEN_MALFORMED,
+                               "token is not a valid JWS");
+    }
+
+    if (!json_is_object(*out)) {
+        return omni_token_fail(err, OMNI_TOKEN_MALFORMED,
+                               "token %s is not a JSON object", what);
+    }
+
+    return OMNI_TOKEN_OK;
+}
+
+
+/*
+ * libjwt 1.10 parsed tokens before this module did, and refused an alg it
+ * did not know (in any letter case) and a typ other than JWT: those rules
+ * are documented behaviour, so they stay.
+ */
+static omni_token_rc_t
+omni_token_check_header(omni_token_work_t *w, omni_token_error_t *err)
+{
+    json_t      *alg, *typ;
+    size_t       len;
+    const char  *name;
+
+    alg = json_object_get(w->header, "alg");
+
+    if (!json_is_string(alg)) {
+        return omni_token_fail(err, OMNI_TOKEN_MALFORMED,
+                               "token header has no alg");
+    }
+
+    name = json_string_value(alg);
+    len = json_string_length(alg);
+
+    if (len == 4 && strncasecmp(name, "none", 4) == 0) {
+        return OMNI_TOKEN_OK;
+    }
+
+    if (!omni_token_libjwt_alg(name, len)) {
+        return omni_token_fail(err, OMNI_TOKEN_MALFORMED,
+                               "token has an unknown alg");
+    }
+
+    typ = json_object_get(w->header, "typ");
+
+    if (json_is_string(typ)
+        && !(json_string_length(typ) == 3
+             && strncasecmp(json_string_value(typ), "JWT", 3) == 0))
+    {
+        return omni_token_fail(err, OMNI_TOKEN_MALFORMED,
+                               "token typ is not JWT");
+    }
+
+    return OMNI_TOKEN_OK;
+}
+
+
+static int
+omni_token_libjwt_alg(const char *name, size_t len)
+{
+    int          alg;
+    const char  *known;
+
+    for (alg = 0; alg < OMNI_ALG_COUNT; alg++) {
+        known = omni_alg_name((omni_alg_t) alg);
+
+        if (strlen(known) == len && strncasecmp(known, name, len) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static omni_token_rc_t
+omni_token_check_signature(const omni_token_conf_t *conf,
+    omni_token_work_t *w, const char *token, size_t sig_at, size_t len,
+    omni_token_error_t *err)
 {
     long                  siglen;
     size_t                i, b64len, pinned;
@@ -327,42 +601,44 @@ omni_token_check_signature(const omni_token_conf_t *conf, int alg,
     b64len = len - sig_at;
 
     if (b64len == 0 || omni_base64url_decoded_len(b64len) > sizeof(sig)) {
-        return omni_token_fail(tok, OMNI_TOKEN_SIGNATURE_INVALID,
+        return omni_token_fail(err, OMNI_TOKEN_SIGNATURE_INVALID,
                                "signature is invalid");
     }
 
     siglen = omni_base64url_decode(sig, token + sig_at, b64len, 0);
     if (siglen <= 0) {
-        return omni_token_fail(tok, OMNI_TOKEN_SIGNATURE_INVALID,
+        return omni_token_fail(err, OMNI_TOKEN_SIGNATURE_INVALID,
                                "signature is invalid");
     }
 
-    if (tok->kid != NULL) {
+    if (w->t.kid != NULL) {
         for (i = 0; i < ks->nkeys; i++) {
             key = &ks->keys[i];
 
-            if (key->kid == NULL || strcmp(key->kid, tok->kid) != 0) {
+            if (key->kid == NULL || strlen(key->kid) != w->kid_len
+                || memcmp(key->kid, w->t.kid, w->kid_len) != 0)
+            {
                 continue;
             }
 
-            if (!(key->algs & OMNI_ALG_BIT(alg))) {
-                return omni_token_fail(tok, OMNI_TOKEN_ALG_NOT_ALLOWED,
+            if (!(key->algs & OMNI_ALG_BIT(w->alg))) {
+                return omni_token_fail(err, OMNI_TOKEN_ALG_NOT_ALLOWED,
                                        "key is not pinned to %s",
-                                       omni_alg_name((omni_alg_t) alg));
+                                       omni_alg_name((omni_alg_t) w->alg));
             }
 
-            if (!omni_signature_verify(key, alg, (unsigned char *) token,
+            if (!omni_signature_verify(key, w->alg, (unsigned char *) token,
                                        sig_at - 1, sig, (size_t) siglen))
             {
-                return omni_token_fail(tok, OMNI_TOKEN_SIGNATURE_INVALID,
+                return omni_token_fail(err, OMNI_TOKEN_SIGNATURE_INVALID,
                                        "signature is invalid");
             }
 
-            tok->key = key;
+            w->t.key = key;
             return OMNI_TOKEN_OK;
         }
 
-        return omni_token_fail(tok, OMNI_TOKEN_KEY_UNKNOWN,
+        return omni_token_fail(err, OMNI_TOKEN_KEY_UNKNOWN,
                                "no key has this kid");
     }
 
@@ -372,27 +648,27 @@ omni_token_check_signature(const omni_token_conf_t *conf, int alg,
     for (i = 0; i < ks->nkeys; i++) {
         key = &ks->keys[i];
 
-        if (!(key->algs & OMNI_ALG_BIT(alg))) {
+        if (!(key->algs & OMNI_ALG_BIT(w->alg))) {
             continue;
         }
 
         pinned++;
 
-        if (omni_signature_verify(key, alg, (unsigned char *) token,
+        if (omni_signature_verify(key, w->alg, (unsigned char *) token,
                                   sig_at - 1, sig, (size_t) siglen))
         {
-            tok->key = key;
+            w->t.key = key;
             return OMNI_TOKEN_OK;
         }
     }
 
     if (pinned == 0) {
-        return omni_token_fail(tok, OMNI_TOKEN_ALG_NOT_ALLOWED,
+        return omni_token_fail(err, OMNI_TOKEN_ALG_NOT_ALLOWED,
                                "no key is pinned to %s",
-                               omni_alg_name((omni_alg_t) alg));
+                               omni_alg_name((omni_alg_t) w->alg));
     }
 
-    return omni_token_fail(tok, OMNI_TOKEN_SIGNATURE_INVALID,
+    return omni_token_fail(err, OMNI_TOKEN_SIGNATURE_INVALID,
                            "signature is invalid");
 }
 
@@ -535,166 +811,246 @@ omni_alg_md(int alg)
 
 
 static omni_token_rc_t
-omni_token_check_claims(const omni_token_conf_t *conf, time_t now,
-    omni_token_t *tok)
+omni_token_check_claims(const omni_token_conf_t *conf, omni_token_work_t *w,
+    time_t now, omni_token_error_t *err)
 {
-    int              match;
-    size_t           i;
-    double           exp, nbf, iat;
-    json_t          *v;
-    omni_claim_rc_t  rc;
+    json_t           *v;
+    omni_token_t     *t;
+    omni_token_rc_t   rc;
 
-    tok->sub = jwt_get_grant(tok->jwt, "sub");
+    t = &w->t;
 
-    if (tok->sub == NULL) {
-        v = omni_claim_json(tok->jwt, "sub");
-        if (v != NULL) {
-            json_decref(v);
-            return omni_token_fail(tok, OMNI_TOKEN_CLAIM_INVALID,
+    v = json_object_get(w->payload, "sub");
+
+    if (v != NULL) {
+        if (!json_is_string(v)) {
+            return omni_token_fail(err, OMNI_TOKEN_CLAIM_INVALID,
                                    "sub is not a string");
         }
 
-    } else if (!omni_text_is_clean(tok->sub, strlen(tok->sub))) {
-        tok->sub = NULL;
-        return omni_token_fail(tok, OMNI_TOKEN_CLAIM_INVALID,
-                               "sub has control characters");
-    }
-
-    switch (omni_claim_time(tok->jwt, "exp", &exp)) {
-
-    case OMNI_CLAIM_INVALID:
-        return omni_token_fail(tok, OMNI_TOKEN_CLAIM_INVALID,
-                               "exp is not a number");
-
-    case OMNI_CLAIM_ABSENT:
-        if (conf->require_exp) {
-            return omni_token_fail(tok, OMNI_TOKEN_CLAIM_MISSING,
-                                   "token has no exp");
-        }
-        break;
-
-    default:
-        if ((double) now >= exp + (double) conf->leeway) {
-            return omni_token_fail(tok, OMNI_TOKEN_EXPIRED,
-                                   "token expired");
-        }
-    }
-
-    rc = omni_claim_time(tok->jwt, "nbf", &nbf);
-
-    if (rc == OMNI_CLAIM_INVALID) {
-        return omni_token_fail(tok, OMNI_TOKEN_CLAIM_INVALID,
-                               "nbf is not a number");
-    }
-
-    if (rc == OMNI_CLAIM_FOUND && (double) now + conf->leeway < nbf) {
-        return omni_token_fail(tok, OMNI_TOKEN_NOT_YET_VALID,
-                               "token is not valid yet");
-    }
-
-    rc = omni_claim_time(tok->jwt, "iat", &iat);
-
-    if (rc == OMNI_CLAIM_INVALID) {
-        return omni_token_fail(tok, OMNI_TOKEN_CLAIM_INVALID,
-                               "iat is not a number");
-    }
-
-    if (rc == OMNI_CLAIM_FOUND && iat > (double) now + conf->leeway) {
-        return omni_token_fail(tok, OMNI_TOKEN_ISSUED_IN_FUTURE,
-                               "token is issued in the future");
-    }
-
-    tok->iat = (rc == OMNI_CLAIM_FOUND) ? iat : -1;
-    tok->jti = jwt_get_grant(tok->jwt, "jti");
-
-    tok->iss = jwt_get_grant(tok->jwt, "iss");
-
-    if (conf->nissuers) {
-        match = 0;
-
-        for (i = 0; tok->iss && i < conf->nissuers; i++) {
-            if (strcmp(tok->iss, conf->issuers[i]) == 0) {
-                match = 1;
-                break;
-            }
+        /* the whole value: a NUL inside would cut it short elsewhere */
+        if (!omni_text_is_clean(json_string_value(v), json_string_length(v)))
+        {
+            return omni_token_fail(err, OMNI_TOKEN_CLAIM_INVALID,
+                                   "sub has control characters");
         }
 
-        if (!match) {
-            return omni_token_fail(tok, OMNI_TOKEN_ISSUER_MISMATCH,
-                                   "issuer is not accepted");
-        }
+        t->sub = json_string_value(v);
+    }
+
+    rc = omni_claim_time(w->payload, "exp", &t->exp, err);
+    if (rc != OMNI_TOKEN_OK) {
+        return rc;
+    }
+
+    rc = omni_token_check_exp(conf, t, now, err);
+    if (rc != OMNI_TOKEN_OK) {
+        return rc;
+    }
+
+    rc = omni_claim_time(w->payload, "nbf", &t->nbf, err);
+    if (rc != OMNI_TOKEN_OK) {
+        return rc;
+    }
+
+    rc = omni_token_check_nbf(conf, t, now, err);
+    if (rc != OMNI_TOKEN_OK) {
+        return rc;
+    }
+
+    rc = omni_claim_time(w->payload, "iat", &t->iat, err);
+    if (rc != OMNI_TOKEN_OK) {
+        return rc;
+    }
+
+    rc = omni_token_check_iat(conf, t, now, err);
+    if (rc != OMNI_TOKEN_OK) {
+        return rc;
+    }
+
+    rc = omni_token_check_lifetime(conf, t, now, err);
+    if (rc != OMNI_TOKEN_OK) {
+        return rc;
+    }
+
+    if (w->big_integer) {
+        return omni_token_fail(err, OMNI_TOKEN_CLAIM_INVALID,
+                               "a claim holds an integer beyond 64 bits");
+    }
+
+    t->jti = omni_claim_string(w->payload, "jti", NULL);
+    t->sid = omni_claim_string(w->payload, "sid", NULL);
+    t->iss = omni_claim_string(w->payload, "iss", &w->iss_len);
+
+    if (conf->nissuers
+        && (t->iss == NULL
+            || !omni_name_match(t->iss, w->iss_len, conf->issuers,
+                                conf->nissuers)))
+    {
+        return omni_token_fail(err, OMNI_TOKEN_ISSUER_MISMATCH,
+                               "issuer is not accepted");
     }
 
     if (conf->naudiences) {
-        v = omni_claim_json(tok->jwt, "aud");
-        match = v ? omni_audience_match(conf, v) : 0;
-        json_decref(v);
+        v = json_object_get(w->payload, "aud");
 
-        if (!match) {
-            return omni_token_fail(tok, OMNI_TOKEN_AUDIENCE_MISMATCH,
+        if (v == NULL || !omni_audience_match(conf, v)) {
+            return omni_token_fail(err, OMNI_TOKEN_AUDIENCE_MISMATCH,
                                    "audience is not accepted");
         }
     }
 
-    return omni_token_roles(conf, tok);
+    return omni_token_roles(conf, w, err);
 }
 
 
-static omni_claim_rc_t
-omni_claim_time(jwt_t *jwt, const char *name, double *value)
+/* A string claim, or NULL when it is absent or of another type. */
+
+static const char *
+omni_claim_string(json_t *payload, const char *name, size_t *len)
 {
-    long     n;
     json_t  *v;
 
-    errno = 0;
-    n = jwt_get_grant_int(jwt, name);
+    v = json_object_get(payload, name);
 
-    /* libjwt answers 0 without errno for a value of another type */
-    if (errno == 0 && n != 0) {
-        *value = (double) n;
-        return OMNI_CLAIM_FOUND;
-    }
-
-    /* absent, a real NumericDate, or garbage */
-    v = omni_claim_json(jwt, name);
-    if (v == NULL) {
-        return OMNI_CLAIM_ABSENT;
-    }
-
-    if (!json_is_number(v) || !isfinite(json_number_value(v))) {
-        json_decref(v);
-        return OMNI_CLAIM_INVALID;
-    }
-
-    *value = json_number_value(v);
-    json_decref(v);
-
-    return OMNI_CLAIM_FOUND;
-}
-
-
-static json_t *
-omni_claim_json(jwt_t *jwt, const char *name)
-{
-    char    *text;
-    json_t  *v;
-
-    text = jwt_get_grants_json(jwt, name);
-    if (text == NULL) {
+    if (!json_is_string(v)) {
         return NULL;
     }
 
-    v = json_loads(text, JSON_DECODE_ANY, NULL);
-    free(text);
+    if (len != NULL) {
+        *len = json_string_length(v);
+    }
 
-    return v;
+    return json_string_value(v);
+}
+
+
+/* A NumericDate, -1 when absent. */
+
+static omni_token_rc_t
+omni_claim_time(json_t *payload, const char *name, double *value,
+    omni_token_error_t *err)
+{
+    json_t  *v;
+
+    v = json_object_get(payload, name);
+
+    if (v == NULL) {
+        *value = -1;
+        return OMNI_TOKEN_OK;
+    }
+
+    if (!json_is_number(v)) {
+        return omni_token_fail(err, OMNI_TOKEN_CLAIM_INVALID,
+                               "%s is not a number", name);
+    }
+
+    *value = json_number_value(v);
+
+    /* seconds and fractions (RFC 7519 2) from 1970 through 9999 */
+    if (!(*value >= 0 && *value <= OMNI_TOKEN_TIME_MAX)) {
+        return omni_token_fail(err, OMNI_TOKEN_CLAIM_INVALID,
+                               "%s is out of range", name);
+    }
+
+    return OMNI_TOKEN_OK;
+}
+
+
+static omni_token_rc_t
+omni_token_check_exp(const omni_token_conf_t *conf, const omni_token_t *t,
+    time_t now, omni_token_error_t *err)
+{
+    if (t->exp < 0) {
+        /* a lifetime cannot be bounded without an end */
+        if (conf->require_exp || conf->max_lifetime) {
+            return omni_token_fail(err, OMNI_TOKEN_CLAIM_MISSING,
+                                   "token has no exp");
+        }
+
+        return OMNI_TOKEN_OK;
+    }
+
+    if ((double) now >= t->exp + (double) conf->leeway) {
+        return omni_token_fail(err, OMNI_TOKEN_EXPIRED, "token expired");
+    }
+
+    return OMNI_TOKEN_OK;
+}
+
+
+static omni_token_rc_t
+omni_token_check_nbf(const omni_token_conf_t *conf, const omni_token_t *t,
+    time_t now, omni_token_error_t *err)
+{
+    if (t->nbf >= 0 && (double) now + (double) conf->leeway < t->nbf) {
+        return omni_token_fail(err, OMNI_TOKEN_NOT_YET_VALID,
+                               "token is not valid yet");
+    }
+
+    return OMNI_TOKEN_OK;
+}
+
+
+static omni_token_rc_t
+omni_token_check_iat(const omni_token_conf_t *conf, const omni_token_t *t,
+    time_t now, omni_token_error_t *err)
+{
+    if (t->iat >= 0 && t->iat > (double) now + (double) conf->leeway) {
+        return omni_token_fail(err, OMNI_TOKEN_ISSUED_IN_FUTURE,
+                               "token is issued in the future");
+    }
+
+    return OMNI_TOKEN_OK;
+}
+
+
+/*
+ * exp - iat is the lifetime the issuer gave; exp - now bounds what is left
+ * of it when iat is absent or false, forgiving the issuer's clock skew.
+ */
+static omni_token_rc_t
+omni_token_check_lifetime(const omni_token_conf_t *conf, const omni_token_t *t,
+    time_t now, omni_token_error_t *err)
+{
+    if (conf->max_lifetime == 0) {
+        return OMNI_TOKEN_OK;
+    }
+
+    if ((t->iat >= 0 && t->exp - t->iat > (double) conf->max_lifetime)
+        || t->exp - (double) now
+           > (double) conf->max_lifetime + (double) conf->leeway)
+    {
+        return omni_token_fail(err, OMNI_TOKEN_LIFETIME_EXCEEDED,
+                               "token lives longer than %ld s",
+                               conf->max_lifetime);
+    }
+
+    return OMNI_TOKEN_OK;
+}
+
+
+/* Whether s (len bytes, NULs included) is one of names. */
+
+static int
+omni_name_match(const char *s, size_t len, const char **names, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
 static int
 omni_audience_match(const omni_token_conf_t *conf, json_t *aud)
 {
-    size_t   i, j, n;
+    size_t   i, n;
     json_t  *item;
 
     /* "aud" is one string or an array of them (RFC 7519 4.1.3) */
@@ -703,14 +1059,12 @@ omni_audience_match(const omni_token_conf_t *conf, json_t *aud)
     for (i = 0; i < n; i++) {
         item = json_is_array(aud) ? json_array_get(aud, i) : aud;
 
-        if (!json_is_string(item)) {
-            continue;
-        }
-
-        for (j = 0; j < conf->naudiences; j++) {
-            if (strcmp(json_string_value(item), conf->audiences[j]) == 0) {
-                return 1;
-            }
+        if (json_is_string(item)
+            && omni_name_match(json_string_value(item),
+                               json_string_length(item), conf->audiences,
+                               conf->naudiences))
+        {
+            return 1;
         }
     }
 
@@ -718,27 +1072,12 @@ omni_audience_match(const omni_token_conf_t *conf, json_t *aud)
 }
 
 
-int
-omni_text_is_clean(const char *s, size_t len)
-{
-    size_t  i;
-
-    for (i = 0; i < len; i++) {
-        if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
 static omni_token_rc_t
-omni_token_roles(const omni_token_conf_t *conf, omni_token_t *tok)
+omni_token_roles(const omni_token_conf_t *conf, omni_token_work_t *w,
+    omni_token_error_t *err)
 {
-    char             name[OMNI_TOKEN_MAX_ROLE_LEN];
     size_t           i, len, depth;
-    json_t          *root, *v, *item;
+    json_t          *v, *item;
     const char      *path, *dot, *s, *end;
     omni_token_rc_t  rc;
 
@@ -748,40 +1087,36 @@ omni_token_roles(const omni_token_conf_t *conf, omni_token_t *tok)
         return OMNI_TOKEN_OK;
     }
 
-    dot = strchr(path, '.');
-    len = dot ? (size_t) (dot - path) : strlen(path);
+    v = w->payload;
+    depth = 0;
 
-    if (len >= sizeof(name)) {
-        return OMNI_TOKEN_OK;
-    }
-
-    memcpy(name, path, len);
-    name[len] = '\0';
-
-    root = omni_claim_json(tok->jwt, name);
-    v = root;
-
-    for (depth = 1; v != NULL && dot != NULL; depth++) {
-        if (depth == OMNI_ROLES_PATH_DEPTH || !json_is_object(v)) {
-            v = NULL;
-            break;
-        }
-
-        path = dot + 1;
+    for ( ;; ) {
         dot = strchr(path, '.');
         len = dot ? (size_t) (dot - path) : strlen(path);
 
+        /* what is not an object has no members: the path leads nowhere */
         v = json_object_getn(v, path, len);
-    }
 
-    rc = OMNI_TOKEN_OK;
+        if (v == NULL || dot == NULL) {
+            break;
+        }
+
+        if (++depth == OMNI_ROLES_PATH_DEPTH) {
+            return OMNI_TOKEN_OK;
+        }
+
+        path = dot + 1;
+    }
 
     if (v == NULL) {
         /* no roles claim: the caller simply holds no roles */
+        return OMNI_TOKEN_OK;
+    }
 
-    } else if (json_is_string(v)) {
+    if (json_is_string(v)) {
         s = json_string_value(v);
         end = s + json_string_length(v);
+        rc = OMNI_TOKEN_OK;
 
         while (s < end && rc == OMNI_TOKEN_OK) {
             while (s < end && *s == ' ') {
@@ -793,51 +1128,51 @@ omni_token_roles(const omni_token_conf_t *conf, omni_token_t *tok)
             }
 
             if (len) {
-                rc = omni_token_add_role(tok, s, len);
+                rc = omni_token_add_role(w, s, len, err);
             }
 
             s += len;
         }
 
-    } else if (json_is_array(v)) {
-        json_array_foreach(v, i, item) {
-            if (!json_is_string(item)) {
-                rc = omni_token_fail(tok, OMNI_TOKEN_CLAIM_INVALID,
-                                     "roles must be strings");
-                break;
-            }
-
-            rc = omni_token_add_role(tok, json_string_value(item),
-                                     json_string_length(item));
-            if (rc != OMNI_TOKEN_OK) {
-                break;
-            }
-        }
-
-    } else {
-        rc = omni_token_fail(tok, OMNI_TOKEN_CLAIM_INVALID,
-                             "roles claim is neither an array nor a string");
+        return rc;
     }
 
-    json_decref(root);
+    if (!json_is_array(v)) {
+        return omni_token_fail(err, OMNI_TOKEN_CLAIM_INVALID,
+                               "roles claim is neither an array nor a "
+                               "string");
+    }
 
-    return rc;
+    json_array_foreach(v, i, item) {
+        if (!json_is_string(item)) {
+            return omni_token_fail(err, OMNI_TOKEN_CLAIM_INVALID,
+                                   "roles must be strings");
+        }
+
+        rc = omni_token_add_role(w, json_string_value(item),
+                                 json_string_length(item), err);
+        if (rc != OMNI_TOKEN_OK) {
+            return rc;
+        }
+    }
+
+    return OMNI_TOKEN_OK;
 }
 
 
 static omni_token_rc_t
-omni_token_add_role(omni_token_t *tok, const char *s, size_t len)
+omni_token_add_role(omni_token_work_t *w, const char *s, size_t len,
+    omni_token_error_t *err)
 {
     size_t  i;
-    char   *role;
 
-    if (tok->nroles == OMNI_TOKEN_MAX_ROLES) {
-        return omni_token_fail(tok, OMNI_TOKEN_CLAIM_INVALID,
+    if (w->nroles == OMNI_TOKEN_MAX_ROLES) {
+        return omni_token_fail(err, OMNI_TOKEN_CLAIM_INVALID,
                                "more than %d roles", OMNI_TOKEN_MAX_ROLES);
     }
 
     if (len == 0 || len > OMNI_TOKEN_MAX_ROLE_LEN) {
-        return omni_token_fail(tok, OMNI_TOKEN_CLAIM_INVALID,
+        return omni_token_fail(err, OMNI_TOKEN_CLAIM_INVALID,
                                "a role is empty or longer than %d bytes",
                                OMNI_TOKEN_MAX_ROLE_LEN);
     }
@@ -845,20 +1180,120 @@ omni_token_add_role(omni_token_t *tok, const char *s, size_t len)
     /* roles travel in headers as a comma-separated list */
     for (i = 0; i < len; i++) {
         if ((unsigned char) s[i] <= 0x20 || s[i] == 0x7f || s[i] == ',') {
-            return omni_token_fail(tok, OMNI_TOKEN_CLAIM_INVALID,
+            return omni_token_fail(err, OMNI_TOKEN_CLAIM_INVALID,
                                    "a role has spaces, commas or control "
                                    "characters");
         }
     }
 
-    role = malloc(len + 1);
-    if (role == NULL) {
-        return omni_token_fail(tok, OMNI_TOKEN_NO_MEMORY, "out of memory");
-    }
-
-    memcpy(role, s, len);
-    role[len] = '\0';
-    tok->roles[tok->nroles++] = role;
+    w->roles[w->nroles].data = s;
+    w->roles[w->nroles].len = len;
+    w->nroles++;
 
     return OMNI_TOKEN_OK;
+}
+
+
+/*
+ * One allocation holds the token, its roles and its strings but those of
+ * the claims, which stay in the parsed payload it keeps.
+ */
+static omni_token_rc_t
+omni_token_build(omni_token_work_t *w, omni_token_t **tok,
+    omni_token_error_t *err)
+{
+    char           *p, small[OMNI_CLAIMS_BUF];
+    size_t          i, n, alg_len, kid_len, size;
+    const char    **roles;
+    omni_token_t   *t;
+
+    n = json_dumpb(w->payload, small, sizeof(small), OMNI_CLAIMS_JSON);
+    if (n == 0) {
+        return omni_token_fail(err, OMNI_TOKEN_NO_MEMORY, "out of memory");
+    }
+
+    alg_len = strlen(w->t.alg) + 1;
+    kid_len = w->t.kid ? w->kid_len + 1 : 0;
+
+    size = sizeof(omni_token_t) + w->nroles * sizeof(char *) + alg_len
+           + kid_len + n + 1;
+
+    for (i = 0; i < w->nroles; i++) {
+        size += w->roles[i].len + 1;
+    }
+
+    t = malloc(size);
+    if (t == NULL) {
+        return omni_token_fail(err, OMNI_TOKEN_NO_MEMORY, "out of memory");
+    }
+
+    *t = w->t;
+
+    roles = (const char **) (t + 1);
+    p = (char *) (roles + w->nroles);
+
+    t->alg = memcpy(p, w->t.alg, alg_len);
+    p += alg_len;
+
+    if (kid_len) {
+        t->kid = memcpy(p, w->t.kid, kid_len);
+        p += kid_len;
+    }
+
+    for (i = 0; i < w->nroles; i++) {
+        roles[i] = memcpy(p, w->roles[i].data, w->roles[i].len);
+        p += w->roles[i].len;
+        *p++ = '\0';
+    }
+
+    t->roles = roles;
+    t->nroles = w->nroles;
+
+    if (n <= sizeof(small)) {
+        memcpy(p, small, n);
+
+    } else {
+        (void) json_dumpb(w->payload, p, n, OMNI_CLAIMS_JSON);
+    }
+
+    p[n] = '\0';
+    t->claims = p;
+    t->claims_len = n;
+
+    t->payload = w->payload;
+    w->payload = NULL;
+    t->size = size + omni_json_size(t->payload);
+
+    *tok = t;
+
+    return OMNI_TOKEN_OK;
+}
+
+
+/* Roughly what jansson holds for v: a few dozen bytes a value. */
+
+static size_t
+omni_json_size(const json_t *v)
+{
+    size_t       i, size;
+    json_t      *item;
+    const char  *key;
+
+    size = 64;
+
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *) v, key, item) {
+            size += 64 + strlen(key) + omni_json_size(item);
+        }
+
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, item) {
+            size += sizeof(json_t *) + omni_json_size(item);
+        }
+
+    } else if (json_is_string(v)) {
+        size += json_string_length(v);
+    }
+
+    return size;
 }

@@ -551,9 +551,18 @@ test_conf_init(omni_token_conf_t *conf, const omni_keyset_t *ks)
 
 static omni_token_rc_t
 test_verify(const omni_token_conf_t *conf, const char *token,
-    omni_token_t *tok)
+    omni_token_t **tok, omni_token_error_t *err)
 {
-    return omni_token_verify(conf, token, strlen(token), TEST_NOW, tok);
+    return omni_token_verify(conf, token, strlen(token), TEST_NOW, tok, err);
+}
+
+
+static void
+test_release(omni_token_t *tok)
+{
+    if (tok != NULL) {
+        omni_token_free(tok);
+    }
 }
 
 
@@ -565,13 +574,14 @@ static void
 test_check(const omni_token_conf_t *conf, char *token, omni_token_rc_t expect,
     const char *detail)
 {
-    char             why[OMNI_TOKEN_DETAIL_LEN];
-    omni_token_t     tok;
-    omni_token_rc_t  rc;
+    char                why[OMNI_TOKEN_DETAIL_LEN];
+    omni_token_t       *tok;
+    omni_token_rc_t     rc;
+    omni_token_error_t  err;
 
-    rc = test_verify(conf, token, &tok);
-    memcpy(why, tok.detail, sizeof(why));
-    omni_token_release(&tok);
+    rc = test_verify(conf, token, &tok, &err);
+    memcpy(why, err.detail, sizeof(why));
+    test_release(tok);
     free(token);
 
     if (rc != expect) {
@@ -1299,7 +1309,8 @@ test_verify_algorithms(void **state)
 {
     char               *with, *without;
     size_t              i;
-    omni_token_t        tok;
+    omni_token_t       *tok;
+    omni_token_error_t  err;
     omni_keyset_t      *ks;
     omni_token_conf_t   conf;
 
@@ -1346,22 +1357,22 @@ test_verify_algorithms(void **state)
                                      TEST_CLAIMS);
         }
 
-        if (test_verify(&conf, with, &tok) != OMNI_TOKEN_OK) {
-            fail_msg("%s with kid: %s", cases[i].alg, tok.detail);
+        if (test_verify(&conf, with, &tok, &err) != OMNI_TOKEN_OK) {
+            fail_msg("%s with kid: %s", cases[i].alg, err.detail);
         }
 
-        assert_ptr_equal(tok.key, &ks->keys[cases[i].key]);
-        assert_string_equal(tok.alg, cases[i].alg);
-        assert_string_equal(tok.kid, cases[i].kid);
-        omni_token_release(&tok);
+        assert_ptr_equal(tok->key, &ks->keys[cases[i].key]);
+        assert_string_equal(tok->alg, cases[i].alg);
+        assert_string_equal(tok->kid, cases[i].kid);
+        test_release(tok);
 
-        if (test_verify(&conf, without, &tok) != OMNI_TOKEN_OK) {
-            fail_msg("%s without kid: %s", cases[i].alg, tok.detail);
+        if (test_verify(&conf, without, &tok, &err) != OMNI_TOKEN_OK) {
+            fail_msg("%s without kid: %s", cases[i].alg, err.detail);
         }
 
-        assert_ptr_equal(tok.key, &ks->keys[cases[i].key]);
-        assert_null(tok.kid);
-        omni_token_release(&tok);
+        assert_ptr_equal(tok->key, &ks->keys[cases[i].key]);
+        assert_null(tok->kid);
+        test_release(tok);
 
         free(with);
         free(without);
@@ -1375,7 +1386,8 @@ static void
 test_verify_rotation(void **state)
 {
     char               *token;
-    omni_token_t        tok;
+    omni_token_t       *tok;
+    omni_token_error_t  err;
     omni_keyset_t      *ks;
     test_secret_t       other;
     omni_token_conf_t   conf;
@@ -1389,15 +1401,15 @@ test_verify_rotation(void **state)
     test_conf_init(&conf, ks);
 
     token = test_mint_hs("HS256", &test_fx.hs32b, NULL, TEST_CLAIMS);
-    assert_int_equal(test_verify(&conf, token, &tok), OMNI_TOKEN_OK);
-    assert_ptr_equal(tok.key, &ks->keys[1]);
-    omni_token_release(&tok);
+    assert_int_equal(test_verify(&conf, token, &tok, &err), OMNI_TOKEN_OK);
+    assert_ptr_equal(tok->key, &ks->keys[1]);
+    test_release(tok);
     free(token);
 
     token = test_mint_hs("HS256", &test_fx.hs32, NULL, TEST_CLAIMS);
-    assert_int_equal(test_verify(&conf, token, &tok), OMNI_TOKEN_OK);
-    assert_ptr_equal(tok.key, &ks->keys[0]);
-    omni_token_release(&tok);
+    assert_int_equal(test_verify(&conf, token, &tok, &err), OMNI_TOKEN_OK);
+    assert_ptr_equal(tok->key, &ks->keys[0]);
+    test_release(tok);
     free(token);
 
     /* a secret that is in no file */
@@ -1415,22 +1427,22 @@ test_verify_rotation(void **state)
     test_conf_init(&conf, ks);
 
     token = test_mint_pkey("RS256", &test_fx.rsa, "2023", TEST_CLAIMS);
-    assert_int_equal(test_verify(&conf, token, &tok), OMNI_TOKEN_OK);
-    assert_ptr_equal(tok.key, &ks->keys[0]);
-    omni_token_release(&tok);
+    assert_int_equal(test_verify(&conf, token, &tok, &err), OMNI_TOKEN_OK);
+    assert_ptr_equal(tok->key, &ks->keys[0]);
+    test_release(tok);
     free(token);
 
     token = test_mint_pkey("RS256", &test_fx.rsa2, "2024", TEST_CLAIMS);
-    assert_int_equal(test_verify(&conf, token, &tok), OMNI_TOKEN_OK);
-    assert_ptr_equal(tok.key, &ks->keys[1]);
-    omni_token_release(&tok);
+    assert_int_equal(test_verify(&conf, token, &tok, &err), OMNI_TOKEN_OK);
+    assert_ptr_equal(tok->key, &ks->keys[1]);
+    test_release(tok);
     free(token);
 
     /* without kid both are tried */
     token = test_mint_pkey("RS384", &test_fx.rsa2, NULL, TEST_CLAIMS);
-    assert_int_equal(test_verify(&conf, token, &tok), OMNI_TOKEN_OK);
-    assert_ptr_equal(tok.key, &ks->keys[1]);
-    omni_token_release(&tok);
+    assert_int_equal(test_verify(&conf, token, &tok, &err), OMNI_TOKEN_OK);
+    assert_ptr_equal(tok->key, &ks->keys[1]);
+    test_release(tok);
     free(token);
 
     /* a kid is binding: the other key is not tried */
@@ -1658,7 +1670,8 @@ test_token_too_large(void **state)
 {
     char               *token, garbage[100];
     size_t              len;
-    omni_token_t        tok;
+    omni_token_t       *tok;
+    omni_token_error_t  err;
     omni_keyset_t      *ks;
     omni_token_conf_t   conf;
 
@@ -1673,27 +1686,27 @@ test_token_too_large(void **state)
     len = strlen(token);
 
     conf.max_length = len;
-    assert_int_equal(test_verify(&conf, token, &tok), OMNI_TOKEN_OK);
-    omni_token_release(&tok);
+    assert_int_equal(test_verify(&conf, token, &tok, &err), OMNI_TOKEN_OK);
+    test_release(tok);
 
     conf.max_length = len - 1;
-    assert_int_equal(test_verify(&conf, token, &tok), OMNI_TOKEN_TOO_LARGE);
-    omni_token_release(&tok);
+    assert_int_equal(test_verify(&conf, token, &tok, &err), OMNI_TOKEN_TOO_LARGE);
+    test_release(tok);
     free(token);
 
     /* checked before anything is parsed */
     conf.max_length = 64;
     memset(garbage, '!', sizeof(garbage));
     assert_int_equal(omni_token_verify(&conf, garbage, sizeof(garbage),
-                                       TEST_NOW, &tok),
+                                       TEST_NOW, &tok, &err),
                      OMNI_TOKEN_TOO_LARGE);
-    test_mentions(tok.detail, "64");
-    assert_null(tok.jwt);
-    omni_token_release(&tok);
+    test_mentions(err.detail, "64");
+    assert_null(tok);
 
-    assert_int_equal(omni_token_verify(&conf, garbage, 64, TEST_NOW, &tok),
+    assert_int_equal(omni_token_verify(&conf, garbage, 64, TEST_NOW, &tok,
+                                       &err),
                      OMNI_TOKEN_MALFORMED);
-    omni_token_release(&tok);
+    assert_null(tok);
 
     omni_keyset_free(ks);
 }
@@ -1704,7 +1717,8 @@ test_token_malformed(void **state)
 {
     char               *token, *bad, *sig;
     size_t              len;
-    omni_token_t        tok;
+    omni_token_t       *tok;
+    omni_token_error_t  err;
     omni_keyset_t      *ks;
     omni_token_conf_t   conf;
     unsigned char       big[2048];
@@ -1715,14 +1729,15 @@ test_token_malformed(void **state)
     test_add_secret(ks, test_fx.hs32.path, NULL, 0);
     test_conf_init(&conf, ks);
 
-    assert_int_equal(omni_token_verify(&conf, "", 0, TEST_NOW, &tok),
+    assert_int_equal(omni_token_verify(&conf, "", 0, TEST_NOW, &tok, &err),
                      OMNI_TOKEN_MISSING);
-    omni_token_release(&tok);
+    assert_null(tok);
 
     /* only the first len bytes count */
-    assert_int_equal(omni_token_verify(&conf, "abc", 0, TEST_NOW, &tok),
+    assert_int_equal(omni_token_verify(&conf, "abc", 0, TEST_NOW, &tok,
+                                       &err),
                      OMNI_TOKEN_MISSING);
-    omni_token_release(&tok);
+    assert_null(tok);
 
     test_check(&conf, strdup("abc"), OMNI_TOKEN_MALFORMED, "three parts");
     test_check(&conf, strdup("abc.def"), OMNI_TOKEN_MALFORMED, "three parts");
@@ -1760,9 +1775,10 @@ test_token_malformed(void **state)
     bad = strdup(token);
     assert_non_null(bad);
     bad[5] = '\0';
-    assert_int_equal(omni_token_verify(&conf, bad, len, TEST_NOW, &tok),
+    assert_int_equal(omni_token_verify(&conf, bad, len, TEST_NOW, &tok,
+                                       &err),
                      OMNI_TOKEN_MALFORMED);
-    omni_token_release(&tok);
+    assert_null(tok);
     free(bad);
 
     free(token);
@@ -1816,13 +1832,14 @@ test_token_malformed(void **state)
 static omni_token_rc_t
 test_claims_rc(const omni_token_conf_t *conf, const char *payload)
 {
-    char             *token;
-    omni_token_t      tok;
-    omni_token_rc_t   rc;
+    char                *token;
+    omni_token_t        *tok;
+    omni_token_rc_t      rc;
+    omni_token_error_t   err;
 
     token = test_mint_hs("HS256", &test_fx.hs64, NULL, payload);
-    rc = test_verify(conf, token, &tok);
-    omni_token_release(&tok);
+    rc = test_verify(conf, token, &tok, &err);
+    test_release(tok);
     free(token);
 
     return rc;
@@ -2004,7 +2021,8 @@ static void
 test_claims_sub(void **state)
 {
     char               *token;
-    omni_token_t        tok;
+    omni_token_t       *tok;
+    omni_token_error_t  err;
     omni_keyset_t      *ks;
     omni_token_conf_t   conf;
 
@@ -2034,37 +2052,287 @@ test_claims_sub(void **state)
     token = test_mint_hs("HS256", &test_fx.hs32, "hs-main",
                          "{\"iss\":\"b\",\"sub\":\"alice\"," TEST_EXP "}");
 
-    assert_int_equal(test_verify(&conf, token, &tok), OMNI_TOKEN_OK);
-    assert_string_equal(tok.sub, "alice");
-    assert_string_equal(tok.iss, "b");
-    assert_string_equal(tok.kid, "hs-main");
-    assert_string_equal(tok.alg, "HS256");
-    assert_ptr_equal(tok.key, &ks->keys[0]);
-    assert_int_equal(tok.nroles, 0);
-    assert_non_null(tok.jwt);
-
-    omni_token_release(&tok);
-    assert_null(tok.jwt);
-    assert_null(tok.sub);
+    assert_int_equal(test_verify(&conf, token, &tok, &err), OMNI_TOKEN_OK);
+    assert_string_equal(tok->sub, "alice");
+    assert_string_equal(tok->iss, "b");
+    assert_string_equal(tok->kid, "hs-main");
+    assert_string_equal(tok->alg, "HS256");
+    assert_ptr_equal(tok->key, &ks->keys[0]);
+    assert_int_equal(tok->nroles, 0);
+    assert_non_null(tok->payload);
+    test_release(tok);
     free(token);
 
     /* no sub at all is fine */
     token = test_mint_hs("HS256", &test_fx.hs32, NULL,
                          "{\"iss\":\"a\"," TEST_EXP "}");
-    assert_int_equal(test_verify(&conf, token, &tok), OMNI_TOKEN_OK);
-    assert_null(tok.sub);
-    assert_null(tok.kid);
-    omni_token_release(&tok);
+    assert_int_equal(test_verify(&conf, token, &tok, &err), OMNI_TOKEN_OK);
+    assert_null(tok->sub);
+    assert_null(tok->kid);
+    test_release(tok);
     free(token);
 
     /* a failure still says what was learnt, for the log */
     token = test_mint_hs("HS256", &test_fx.hs32, "hs-main",
                          "{\"iss\":\"b\",\"sub\":\"bob\",\"exp\":1}");
-    assert_int_equal(test_verify(&conf, token, &tok), OMNI_TOKEN_EXPIRED);
-    assert_string_equal(tok.kid, "hs-main");
-    assert_string_equal(tok.alg, "HS256");
-    test_mentions(tok.detail, "expired");
-    omni_token_release(&tok);
+    assert_int_equal(test_verify(&conf, token, &tok, &err),
+                     OMNI_TOKEN_EXPIRED);
+    assert_null(tok);
+    assert_true(err.has_kid);
+    assert_string_equal(err.kid, "hs-main");
+    assert_true(err.has_sub);
+    assert_string_equal(err.sub, "bob");
+    test_mentions(err.detail, "expired");
+    free(token);
+
+    omni_keyset_free(ks);
+}
+
+
+static void
+test_forged_claims(const omni_token_conf_t *conf, const char *header,
+    const char *payload, omni_token_rc_t expect, const char *detail)
+{
+    test_check(conf, test_forge(header, payload, test_fx.hs64.data,
+                                test_fx.hs64.len),
+               expect, detail);
+}
+
+
+static void
+test_claims_duplicates(void **state)
+{
+    omni_token_conf_t  conf;
+
+    (void) state;
+
+    test_conf_init(&conf, test_claims_ks);
+    conf.roles_claim = "realm_access.roles";
+
+    /* control: the same shapes without duplicates pass */
+    test_forged_claims(&conf, TEST_HS256,
+                       "{\"sub\":\"a\"," TEST_EXP ",\"realm_access\":"
+                       "{\"roles\":[\"admin\"]},\"x\":[{\"k\":1}]}",
+                       OMNI_TOKEN_OK, NULL);
+
+    /* the issuer and the gateway would read another sub, or other roles */
+    test_forged_claims(&conf, TEST_HS256,
+                       "{\"sub\":\"a\",\"sub\":\"b\"," TEST_EXP "}",
+                       OMNI_TOKEN_MALFORMED, "duplicate");
+    test_forged_claims(&conf, TEST_HS256,
+                       "{" TEST_EXP ",\"realm_access\":{\"roles\":[\"a\"]},"
+                       "\"realm_access\":{\"roles\":[\"admin\"]}}",
+                       OMNI_TOKEN_MALFORMED, "claim set");
+
+    /* at any depth, in objects and in arrays */
+    test_forged_claims(&conf, TEST_HS256,
+                       "{" TEST_EXP ",\"realm_access\":{\"roles\":[\"a\"],"
+                       "\"roles\":[\"admin\"]}}",
+                       OMNI_TOKEN_MALFORMED, "duplicate");
+    test_forged_claims(&conf, TEST_HS256,
+                       "{" TEST_EXP ",\"a\":{\"b\":{\"c\":1,\"c\":2}}}",
+                       OMNI_TOKEN_MALFORMED, "duplicate");
+    test_forged_claims(&conf, TEST_HS256,
+                       "{" TEST_EXP ",\"x\":[{\"k\":1,\"k\":1}]}",
+                       OMNI_TOKEN_MALFORMED, "duplicate");
+    test_forged_claims(&conf, TEST_HS256,
+                       "{\"exp\":1,\"exp\":1700000300}",
+                       OMNI_TOKEN_MALFORMED, "duplicate");
+
+    /* and in the header, before any key is tried */
+    test_forged_claims(&conf,
+                       "{\"alg\":\"HS256\",\"alg\":\"RS256\"}",
+                       TEST_CLAIMS, OMNI_TOKEN_MALFORMED, "header");
+    test_forged_claims(&conf,
+                       "{\"alg\":\"HS256\",\"kid\":\"a\",\"kid\":\"b\"}",
+                       TEST_CLAIMS, OMNI_TOKEN_MALFORMED, "duplicate");
+}
+
+
+static void
+test_claims_time_range(void **state)
+{
+    omni_token_conf_t  conf;
+
+    (void) state;
+
+    test_conf_init(&conf, test_claims_ks);
+
+    /* out of range, whichever claim: never accepted, never expired */
+    test_forged_claims(&conf, TEST_HS256, "{\"exp\":1e300}",
+                       OMNI_TOKEN_CLAIM_INVALID, "exp is out of range");
+    test_forged_claims(&conf, TEST_HS256, "{" TEST_EXP ",\"nbf\":-1e300}",
+                       OMNI_TOKEN_CLAIM_INVALID, "nbf is out of range");
+    test_forged_claims(&conf, TEST_HS256, "{\"exp\":9223372036854775808}",
+                       OMNI_TOKEN_CLAIM_INVALID, "exp is out of range");
+    test_forged_claims(&conf, TEST_HS256,
+                       "{\"exp\":-9223372036854775809}",
+                       OMNI_TOKEN_CLAIM_INVALID, "exp is out of range");
+    test_forged_claims(&conf, TEST_HS256, "{" TEST_EXP ",\"iat\":-1}",
+                       OMNI_TOKEN_CLAIM_INVALID, "iat is out of range");
+    test_forged_claims(&conf, TEST_HS256, "{\"exp\":-0.5}",
+                       OMNI_TOKEN_CLAIM_INVALID, "exp is out of range");
+    test_forged_claims(&conf, TEST_HS256, "{\"exp\":253402300799.5}",
+                       OMNI_TOKEN_CLAIM_INVALID, "exp");
+    test_forged_claims(&conf, TEST_HS256, "{\"exp\":253402300800}",
+                       OMNI_TOKEN_CLAIM_INVALID, "exp");
+    test_forged_claims(&conf, TEST_HS256,
+                       "{" TEST_EXP ",\"iat\":1e20}",
+                       OMNI_TOKEN_CLAIM_INVALID, "iat");
+
+    /* the bounds themselves */
+    test_forged_claims(&conf, TEST_HS256, "{\"exp\":253402300799}",
+                       OMNI_TOKEN_OK, NULL);
+    test_forged_claims(&conf, TEST_HS256,
+                       "{" TEST_EXP ",\"nbf\":0,\"iat\":0.0}",
+                       OMNI_TOKEN_OK, NULL);
+    test_forged_claims(&conf, TEST_HS256, "{\"exp\":0}",
+                       OMNI_TOKEN_EXPIRED, NULL);
+
+    /* fractions compare as the numbers they are */
+    test_forged_claims(&conf, TEST_HS256,
+                       "{" TEST_EXP ",\"nbf\":1700000000.5}",
+                       OMNI_TOKEN_NOT_YET_VALID, NULL);
+    test_forged_claims(&conf, TEST_HS256,
+                       "{" TEST_EXP ",\"nbf\":1699999999.5}",
+                       OMNI_TOKEN_OK, NULL);
+    test_forged_claims(&conf, TEST_HS256,
+                       "{" TEST_EXP ",\"iat\":1700000000.25}",
+                       OMNI_TOKEN_ISSUED_IN_FUTURE, NULL);
+    test_forged_claims(&conf, TEST_HS256, "{\"exp\":1700000000.001}",
+                       OMNI_TOKEN_OK, NULL);
+
+    /* an integer jansson cannot hold elsewhere is no claim either */
+    test_forged_claims(&conf, TEST_HS256,
+                       "{" TEST_EXP ",\"n\":99999999999999999999}",
+                       OMNI_TOKEN_CLAIM_INVALID, "64 bits");
+
+    /* and a number beyond any double is no JSON it can read */
+    test_forged_claims(&conf, TEST_HS256, "{\"exp\":1e400}",
+                       OMNI_TOKEN_MALFORMED, NULL);
+}
+
+
+static void
+test_claims_max_lifetime(void **state)
+{
+    omni_token_conf_t  conf;
+
+    (void) state;
+
+    test_conf_init(&conf, test_claims_ks);
+    conf.max_lifetime = 3600;
+
+    test_claims(&conf, "{\"exp\":1700000300,\"iat\":1700000000}",
+                OMNI_TOKEN_OK);
+    test_claims(&conf, "{\"exp\":1700003600,\"iat\":1700000000}",
+                OMNI_TOKEN_OK);
+    test_check(&conf, test_mint_hs("HS256", &test_fx.hs64, NULL,
+                                   "{\"exp\":1700003601,"
+                                   "\"iat\":1700000000}"),
+               OMNI_TOKEN_LIFETIME_EXCEEDED, "3600");
+
+    /* exp - iat counts even when little of it is left */
+    test_claims(&conf, "{\"exp\":1700000300,\"iat\":1699992800}",
+                OMNI_TOKEN_LIFETIME_EXCEEDED);
+
+    /* exp - now counts when iat would hide it, forgiving the leeway */
+    test_claims(&conf, "{\"exp\":1700003600}", OMNI_TOKEN_OK);
+    test_claims(&conf, "{\"exp\":1700003601}", OMNI_TOKEN_LIFETIME_EXCEEDED);
+    conf.leeway = 30;
+    test_claims(&conf, "{\"exp\":1700003601}", OMNI_TOKEN_OK);
+    test_claims(&conf, "{\"exp\":1700003631}", OMNI_TOKEN_LIFETIME_EXCEEDED);
+    conf.leeway = 0;
+
+    /* no exp: no lifetime to bound, even with omni_jwt_require_exp off */
+    conf.require_exp = 0;
+    test_claims(&conf, "{\"sub\":\"alice\"}", OMNI_TOKEN_CLAIM_MISSING);
+    conf.max_lifetime = 0;
+    test_claims(&conf, "{\"sub\":\"alice\"}", OMNI_TOKEN_OK);
+    conf.max_lifetime = 3600;
+
+    /* the time claims come in their order: expired before too long */
+    test_claims(&conf, "{\"exp\":1699999999,\"iat\":1600000000}",
+                OMNI_TOKEN_EXPIRED);
+    test_claims(&conf, "{\"exp\":1800000000,\"iat\":1800000000}",
+                OMNI_TOKEN_ISSUED_IN_FUTURE);
+}
+
+
+static void
+test_claims_check_time(void **state)
+{
+    char                *token;
+    omni_token_t        *tok;
+    omni_keyset_t       *ks;
+    omni_token_error_t   err;
+    omni_token_conf_t    conf;
+
+    (void) state;
+
+    ks = test_keyset();
+    test_add_secret(ks, test_fx.hs64.path, "k", 0);
+    test_conf_init(&conf, ks);
+
+    token = test_mint_hs("HS256", &test_fx.hs64, "k",
+                         "{\"sub\":\"dora\",\"exp\":1700000300,"
+                         "\"nbf\":1699999990,\"iat\":1699999990}");
+    assert_int_equal(test_verify(&conf, token, &tok, &err), OMNI_TOKEN_OK);
+    free(token);
+
+    assert_int_equal(omni_token_expires(&conf, tok), 1700000300);
+
+    assert_int_equal(omni_token_check_time(&conf, tok, TEST_NOW, &err),
+                     OMNI_TOKEN_OK);
+    assert_int_equal(omni_token_check_time(&conf, tok, 1700000299, &err),
+                     OMNI_TOKEN_OK);
+
+    /* later on, the same token expires, as a full check would say */
+    assert_int_equal(omni_token_check_time(&conf, tok, 1700000300, &err),
+                     OMNI_TOKEN_EXPIRED);
+    test_mentions(err.detail, "expired");
+    assert_true(err.has_kid);
+    assert_string_equal(err.kid, "k");
+    assert_true(err.has_sub);
+    assert_string_equal(err.sub, "dora");
+
+    /* a clock set back meets nbf and iat again */
+    assert_int_equal(omni_token_check_time(&conf, tok, 1699999980, &err),
+                     OMNI_TOKEN_NOT_YET_VALID);
+
+    conf.leeway = 30;
+    assert_int_equal(omni_token_expires(&conf, tok), 1700000330);
+    assert_int_equal(omni_token_check_time(&conf, tok, 1700000329, &err),
+                     OMNI_TOKEN_OK);
+    assert_int_equal(omni_token_check_time(&conf, tok, 1699999950, &err),
+                     OMNI_TOKEN_NOT_YET_VALID);
+
+    conf.max_lifetime = 100;
+    assert_int_equal(omni_token_check_time(&conf, tok, TEST_NOW, &err),
+                     OMNI_TOKEN_LIFETIME_EXCEEDED);
+    test_release(tok);
+
+    /* a fraction of a second still counts as the whole second */
+    conf.leeway = 0;
+    conf.max_lifetime = 0;
+    token = test_mint_hs("HS256", &test_fx.hs64, NULL,
+                         "{\"exp\":1700000100.5}");
+    assert_int_equal(test_verify(&conf, token, &tok, &err), OMNI_TOKEN_OK);
+    assert_int_equal(omni_token_expires(&conf, tok), 1700000101);
+    assert_int_equal(omni_token_check_time(&conf, tok, 1700000100, &err),
+                     OMNI_TOKEN_OK);
+    assert_int_equal(omni_token_check_time(&conf, tok, 1700000101, &err),
+                     OMNI_TOKEN_EXPIRED);
+    test_release(tok);
+    free(token);
+
+    /* no exp, no end */
+    conf.require_exp = 0;
+    token = test_mint_hs("HS256", &test_fx.hs64, NULL, "{\"sub\":\"x\"}");
+    assert_int_equal(test_verify(&conf, token, &tok, &err), OMNI_TOKEN_OK);
+    assert_int_equal(omni_token_expires(&conf, tok), 0);
+    assert_true(tok->exp < 0 && tok->nbf < 0 && tok->iat < 0);
+    test_release(tok);
     free(token);
 
     omni_keyset_free(ks);
@@ -2074,7 +2342,8 @@ test_claims_sub(void **state)
 /* roles */
 
 static omni_token_rc_t
-test_roles(const char *claim, const char *payload, omni_token_t *tok)
+test_roles(const char *claim, const char *payload, omni_token_t **tok,
+    omni_token_error_t *err)
 {
     char               *token;
     omni_token_rc_t     rc;
@@ -2084,7 +2353,7 @@ test_roles(const char *claim, const char *payload, omni_token_t *tok)
     conf.roles_claim = claim;
 
     token = test_mint_hs("HS256", &test_fx.hs64, NULL, payload);
-    rc = test_verify(&conf, token, tok);
+    rc = test_verify(&conf, token, tok, err);
     free(token);
 
     return rc;
@@ -2095,15 +2364,16 @@ static void
 test_roles_expect(const char *claim, const char *payload,
     omni_token_rc_t expect, size_t nroles)
 {
-    char             why[OMNI_TOKEN_DETAIL_LEN];
-    size_t           n;
-    omni_token_t     tok;
-    omni_token_rc_t  rc;
+    char                why[OMNI_TOKEN_DETAIL_LEN];
+    size_t              n;
+    omni_token_t       *tok;
+    omni_token_rc_t     rc;
+    omni_token_error_t  err;
 
-    rc = test_roles(claim, payload, &tok);
-    n = tok.nroles;
-    memcpy(why, tok.detail, sizeof(why));
-    omni_token_release(&tok);
+    rc = test_roles(claim, payload, &tok, &err);
+    n = tok ? tok->nroles : 0;
+    memcpy(why, err.detail, sizeof(why));
+    test_release(tok);
 
     if (rc != expect) {
         fail_msg("%s: got %s (\"%s\"), expected %s", payload,
@@ -2119,45 +2389,45 @@ test_roles_expect(const char *claim, const char *payload,
 static void
 test_roles_forms(void **state)
 {
-    omni_token_t  tok;
+    omni_token_t        *tok;
+    omni_token_error_t   err;
 
     (void) state;
 
     assert_int_equal(test_roles("roles", "{" TEST_EXP
-                                ",\"roles\":[\"a\",\"b\"]}", &tok),
+                                ",\"roles\":[\"a\",\"b\"]}", &tok, &err),
                      OMNI_TOKEN_OK);
-    assert_int_equal(tok.nroles, 2);
-    assert_string_equal(tok.roles[0], "a");
-    assert_string_equal(tok.roles[1], "b");
-    omni_token_release(&tok);
-    assert_int_equal(tok.nroles, 0);
+    assert_int_equal(tok->nroles, 2);
+    assert_string_equal(tok->roles[0], "a");
+    assert_string_equal(tok->roles[1], "b");
+    test_release(tok);
 
     /* a space-separated string, like scope */
     assert_int_equal(test_roles("roles", "{" TEST_EXP
-                                ",\"roles\":\" a b  c \"}", &tok),
+                                ",\"roles\":\" a b  c \"}", &tok, &err),
                      OMNI_TOKEN_OK);
-    assert_int_equal(tok.nroles, 3);
-    assert_string_equal(tok.roles[0], "a");
-    assert_string_equal(tok.roles[1], "b");
-    assert_string_equal(tok.roles[2], "c");
-    omni_token_release(&tok);
+    assert_int_equal(tok->nroles, 3);
+    assert_string_equal(tok->roles[0], "a");
+    assert_string_equal(tok->roles[1], "b");
+    assert_string_equal(tok->roles[2], "c");
+    test_release(tok);
 
     /* Keycloak's nesting */
     assert_int_equal(test_roles("realm_access.roles", "{" TEST_EXP
                                 ",\"realm_access\":{\"roles\":"
-                                "[\"admin\",\"agent\"]}}", &tok),
+                                "[\"admin\",\"agent\"]}}", &tok, &err),
                      OMNI_TOKEN_OK);
-    assert_int_equal(tok.nroles, 2);
-    assert_string_equal(tok.roles[0], "admin");
-    assert_string_equal(tok.roles[1], "agent");
-    omni_token_release(&tok);
+    assert_int_equal(tok->nroles, 2);
+    assert_string_equal(tok->roles[0], "admin");
+    assert_string_equal(tok->roles[1], "agent");
+    test_release(tok);
 
     assert_int_equal(test_roles("scope", "{" TEST_EXP
-                                ",\"scope\":\"read write\"}", &tok),
+                                ",\"scope\":\"read write\"}", &tok, &err),
                      OMNI_TOKEN_OK);
-    assert_int_equal(tok.nroles, 2);
-    assert_string_equal(tok.roles[1], "write");
-    omni_token_release(&tok);
+    assert_int_equal(tok->nroles, 2);
+    assert_string_equal(tok->roles[1], "write");
+    test_release(tok);
 
     /* no claim, or a path that leads nowhere: no roles */
     test_roles_expect("roles", "{" TEST_EXP "}", OMNI_TOKEN_OK, 0);
@@ -2217,10 +2487,11 @@ test_roles_invalid(void **state)
 static void
 test_roles_limits(void **state)
 {
-    int           i;
-    char          payload[2048], role[OMNI_TOKEN_MAX_ROLE_LEN + 2];
-    size_t        n;
-    omni_token_t  tok;
+    int                  i;
+    char                 payload[2048], role[OMNI_TOKEN_MAX_ROLE_LEN + 2];
+    size_t               n;
+    omni_token_t        *tok;
+    omni_token_error_t   err;
 
     (void) state;
 
@@ -2235,19 +2506,19 @@ test_roles_limits(void **state)
 
     snprintf(payload + n, sizeof(payload) - n, "]}");
 
-    assert_int_equal(test_roles("roles", payload, &tok), OMNI_TOKEN_OK);
-    assert_int_equal(tok.nroles, OMNI_TOKEN_MAX_ROLES);
-    assert_string_equal(tok.roles[0], "r0");
-    assert_string_equal(tok.roles[63], "r63");
-    omni_token_release(&tok);
+    assert_int_equal(test_roles("roles", payload, &tok, &err), OMNI_TOKEN_OK);
+    assert_int_equal(tok->nroles, OMNI_TOKEN_MAX_ROLES);
+    assert_string_equal(tok->roles[0], "r0");
+    assert_string_equal(tok->roles[63], "r63");
+    test_release(tok);
 
     n = strlen(payload) - 2;
     snprintf(payload + n, sizeof(payload) - n, ",\"r64\"]}");
 
-    assert_int_equal(test_roles("roles", payload, &tok),
+    assert_int_equal(test_roles("roles", payload, &tok, &err),
                      OMNI_TOKEN_CLAIM_INVALID);
-    test_mentions(tok.detail, "64");
-    omni_token_release(&tok);
+    test_mentions(err.detail, "64");
+    test_release(tok);
 
     /* 128 bytes a role at most */
     memset(role, 'x', sizeof(role));
@@ -2269,13 +2540,16 @@ test_roles_limits(void **state)
 static void
 test_claim_text(void **state)
 {
-    char               *token, *text;
-    size_t              len;
-    omni_token_t        tok;
+    char                buf[8];
+    long                n;
+    char               *token;
+    const char         *text;
+    omni_token_t       *tok;
+    omni_token_error_t  err;
     omni_token_conf_t   conf;
 
-    /* keys in sorted order, as libjwt dumps them */
-    static const char   payload[] =
+    /* compact, keys sorted, as libjwt dumped them */
+    static const char   claims[] =
         "{\"exp\":1700000300,\"n\":42,\"name\":\"\xc3\xa9\\\"x\","
         "\"obj\":{\"a\":1,\"b\":[1,2]},\"sub\":\"alice\"}";
 
@@ -2283,47 +2557,46 @@ test_claim_text(void **state)
 
     test_conf_init(&conf, test_claims_ks);
 
-    token = test_mint_hs("HS256", &test_fx.hs64, NULL, payload);
-    assert_int_equal(test_verify(&conf, token, &tok), OMNI_TOKEN_OK);
+    token = test_forge(TEST_HS256,
+                       "{ \"sub\": \"alice\", \"obj\": {\"b\": [1, 2], "
+                       "\"a\": 1},\n \"name\": \"\xc3\xa9\\\"x\", \"n\": 42, "
+                       TEST_EXP " }",
+                       test_fx.hs64.data, test_fx.hs64.len);
+    assert_int_equal(test_verify(&conf, token, &tok, &err), OMNI_TOKEN_OK);
     free(token);
 
-    text = omni_token_claim_text(&tok, "name", &len);
-    assert_non_null(text);
-    assert_int_equal(len, 4);
-    assert_string_equal(text, "\xc3\xa9\"x");
-    free(text);
+    assert_string_equal(tok->claims, claims);
+    assert_int_equal(tok->claims_len, sizeof(claims) - 1);
 
-    text = omni_token_claim_text(&tok, "sub", &len);
-    assert_non_null(text);
-    assert_int_equal(len, 5);
+    /* strings as they are, pointing into the token */
+    n = omni_token_claim_text(tok, "name", 4, NULL, 0, &text);
+    assert_int_equal(n, 4);
+    assert_memory_equal(text, "\xc3\xa9\"x", 4);
+
+    n = omni_token_claim_text(tok, "subject", 3, NULL, 0, &text);
+    assert_int_equal(n, 5);
     assert_string_equal(text, "alice");
-    free(text);
 
-    text = omni_token_claim_text(&tok, "n", &len);
-    assert_non_null(text);
-    assert_int_equal(len, 2);
-    assert_string_equal(text, "42");
-    free(text);
+    /* other values as JSON, into the buffer when they fit */
+    n = omni_token_claim_text(tok, "n", 1, buf, sizeof(buf), &text);
+    assert_int_equal(n, 2);
+    assert_ptr_equal(text, buf);
+    assert_memory_equal(text, "42", 2);
 
-    text = omni_token_claim_text(&tok, "obj", &len);
-    assert_non_null(text);
-    assert_string_equal(text, "{\"a\":1,\"b\":[1,2]}");
-    assert_int_equal(len, strlen(text));
-    free(text);
+    n = omni_token_claim_text(tok, "obj", 3, buf, sizeof(buf), &text);
+    assert_int_equal(n, strlen("{\"a\":1,\"b\":[1,2]}"));
+    assert_null(text);
 
-    len = 7;
-    assert_null(omni_token_claim_text(&tok, "absent", &len));
+    n = omni_token_claim_text(tok, "obj", 3, token = malloc((size_t) n),
+                              (size_t) n, &text);
+    assert_ptr_equal(text, token);
+    assert_memory_equal(text, "{\"a\":1,\"b\":[1,2]}", (size_t) n);
+    free(token);
 
-    text = omni_token_claim_text(&tok, NULL, &len);
-    assert_non_null(text);
-    assert_string_equal(text, payload);
-    assert_int_equal(len, sizeof(payload) - 1);
-    free(text);
+    assert_int_equal(omni_token_claim_text(tok, "absent", 6, buf,
+                                           sizeof(buf), &text), -1);
 
-    omni_token_release(&tok);
-
-    /* a released (or never parsed) token has no claims */
-    assert_null(omni_token_claim_text(&tok, "sub", &len));
+    test_release(tok);
 
     assert_int_equal(omni_text_is_clean("abc", 3), 1);
     assert_int_equal(omni_text_is_clean("\xc3\xa9 x", 4), 1);
@@ -2356,6 +2629,7 @@ test_token_codes(void **state)
         { OMNI_TOKEN_EXPIRED, "token_expired" },
         { OMNI_TOKEN_NOT_YET_VALID, "token_not_yet_valid" },
         { OMNI_TOKEN_ISSUED_IN_FUTURE, "token_issued_in_future" },
+        { OMNI_TOKEN_LIFETIME_EXCEEDED, "token_lifetime_exceeded" },
         { OMNI_TOKEN_ISSUER_MISMATCH, "issuer_mismatch" },
         { OMNI_TOKEN_AUDIENCE_MISMATCH, "audience_mismatch" },
         { OMNI_TOKEN_NO_MEMORY, "internal_error" },
@@ -2408,6 +2682,18 @@ main(void)
                                         test_claims_setup,
                                         test_claims_teardown),
         cmocka_unit_test_setup_teardown(test_claims_sub, test_claims_setup,
+                                        test_claims_teardown),
+        cmocka_unit_test_setup_teardown(test_claims_duplicates,
+                                        test_claims_setup,
+                                        test_claims_teardown),
+        cmocka_unit_test_setup_teardown(test_claims_time_range,
+                                        test_claims_setup,
+                                        test_claims_teardown),
+        cmocka_unit_test_setup_teardown(test_claims_max_lifetime,
+                                        test_claims_setup,
+                                        test_claims_teardown),
+        cmocka_unit_test_setup_teardown(test_claims_check_time,
+                                        test_claims_setup,
                                         test_claims_teardown),
         cmocka_unit_test_setup_teardown(test_roles_forms, test_claims_setup,
                                         test_claims_teardown),
