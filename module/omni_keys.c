@@ -15,6 +15,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/param_build.h>
+#include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -60,6 +61,7 @@ static int omni_key_pin(omni_key_t *key, unsigned algs, int ec_alg,
 static int omni_key_set_pkey(omni_key_t *key, EVP_PKEY *pkey, unsigned algs,
     char *err);
 static int omni_key_verifiers(omni_key_t *key, char *err);
+static int omni_key_macs(omni_key_t *key, char *err);
 static int omni_ec_curve_alg(EVP_PKEY *pkey);
 static int omni_jwk_member(json_t *jwk, const char *name, unsigned char **out,
     size_t *len, const char *source, char *err);
@@ -555,6 +557,7 @@ omni_keyset_pop(omni_keyset_t *ks)
 
     for (i = 0; i < 3; i++) {
         EVP_MD_CTX_free(key->verify[i]);
+        EVP_MAC_CTX_free(key->hmac[i]);
     }
 
     EVP_PKEY_free(key->pkey);
@@ -639,7 +642,7 @@ omni_key_pin(omni_key_t *key, unsigned algs, int ec_alg, char *err)
 
     key->algs = algs ? algs : allowed;
 
-    return 0;
+    return (key->type == OMNI_KEY_HMAC) ? omni_key_macs(key, err) : 0;
 }
 
 
@@ -716,6 +719,54 @@ omni_key_verifiers(omni_key_t *key, char *err)
                          key->source);
             return -1;
         }
+    }
+
+    return 0;
+}
+
+
+/*
+ * One keyed HMAC context per hash the secret is pinned to.  A worker is a
+ * single thread, so verification reinitialises the key's own context:
+ * HMAC() would fetch the algorithms and hash the key again every time.
+ */
+
+static int
+omni_key_macs(omni_key_t *key, char *err)
+{
+    int          i, ok;
+    EVP_MAC     *mac;
+    OSSL_PARAM   params[2];
+
+    static char  *digests[] = { "SHA256", "SHA384", "SHA512" };
+
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    ok = (mac != NULL);
+
+    for (i = 0; ok && i < 3; i++) {
+        if (!(key->algs & OMNI_ALG_BIT(OMNI_ALG_HS256 + i))) {
+            continue;
+        }
+
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                     digests[i], 0);
+        params[1] = OSSL_PARAM_construct_end();
+
+        key->hmac[i] = EVP_MAC_CTX_new(mac);
+
+        ok = key->hmac[i] != NULL
+             && EVP_MAC_init(key->hmac[i], key->secret, key->secret_len,
+                             params) == 1;
+    }
+
+    /* the contexts hold their own references */
+    EVP_MAC_free(mac);
+
+    if (!ok) {
+        ERR_clear_error();
+        omni_key_err(err, "secret %s: cannot set up verification",
+                     key->source);
+        return -1;
     }
 
     return 0;

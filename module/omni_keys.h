@@ -55,6 +55,8 @@ typedef struct {
                                       once: per request they are copied */
     unsigned char    *secret;      /* HMAC */
     size_t            secret_len;
+    EVP_MAC_CTX      *hmac[3];     /* HS256/384/512, keyed once: each
+                                      token reinitialises them */
 } omni_key_t;
 
 

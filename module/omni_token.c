@@ -13,7 +13,6 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "omni_base64.h"
 #include "omni_token.h"
@@ -33,7 +32,7 @@
 #define OMNI_PARTS_BUF         omni_base64url_decoded_len(8192)
 #define OMNI_CLAIMS_BUF        4096
 
-/* as libjwt dumped them, which $omni_jwt_claims and plugins have seen */
+/* how claims that were not compact are written, as libjwt wrote them all */
 #define OMNI_CLAIMS_JSON       (JSON_COMPACT | JSON_SORT_KEYS)
 
 
@@ -48,6 +47,8 @@ typedef struct {
     omni_token_t           t;
     json_t                *header;
     json_t                *payload;
+    const char            *claims;       /* the payload decoded */
+    size_t                 claims_len;
     int                    alg;
     size_t                 kid_len;
     const char            *iss;
@@ -87,10 +88,11 @@ static void omni_token_learnt_copy(char *dst, const char *s);
 static omni_token_rc_t omni_token_check_form(const char *token, size_t len,
     size_t *dot, omni_token_error_t *err);
 static omni_token_rc_t omni_token_parse(omni_token_work_t *w,
-    const char *token, const size_t *dot, omni_token_error_t *err);
+    const char *token, const size_t *dot, unsigned char *buf,
+    omni_token_error_t *err);
 static omni_token_rc_t omni_token_json(unsigned char *buf,
     const char *part, size_t len, const char *what, int *big_integer,
-    json_t **out, omni_token_error_t *err);
+    json_t **out, size_t *decoded, omni_token_error_t *err);
 static omni_token_rc_t omni_token_check_header(omni_token_work_t *w,
     omni_token_error_t *err);
 static int omni_token_libjwt_alg(const char *name, size_t len);
@@ -104,7 +106,6 @@ static int omni_ecdsa_verify(const omni_key_t *key, int alg,
     const unsigned char *input, size_t inlen, const unsigned char *sig,
     size_t siglen);
 static EVP_MD_CTX *omni_verifier(const omni_key_t *key, int alg);
-static const EVP_MD *omni_alg_md(int alg);
 static omni_token_rc_t omni_token_check_claims(const omni_token_conf_t *conf,
     omni_token_work_t *w, time_t now, omni_token_error_t *err);
 static const char *omni_claim_string(json_t *payload, const char *name,
@@ -129,6 +130,7 @@ static omni_token_rc_t omni_token_add_role(omni_token_work_t *w,
     const char *s, size_t len, omni_token_error_t *err);
 static omni_token_rc_t omni_token_build(omni_token_work_t *w,
     omni_token_t **tok, omni_token_error_t *err);
+static int omni_json_is_compact(const char *s, size_t len);
 static size_t omni_json_size(const json_t *v);
 
 
@@ -136,7 +138,8 @@ omni_token_rc_t
 omni_token_verify(const omni_token_conf_t *conf, const char *token,
     size_t len, time_t now, omni_token_t **tok, omni_token_error_t *err)
 {
-    size_t             dot[2];
+    size_t             dot[2], part;
+    unsigned char      small[OMNI_PARTS_BUF], *buf;
     omni_token_rc_t    rc;
     omni_token_work_t  w;
 
@@ -161,12 +164,24 @@ omni_token_verify(const omni_token_conf_t *conf, const char *token,
         return rc;
     }
 
+    /* one buffer serves header and claims: jansson keeps nothing of it */
+    part = (dot[0] > dot[1] - dot[0] - 1) ? dot[0] : dot[1] - dot[0] - 1;
+    buf = small;
+
+    if (omni_base64url_decoded_len(part) > sizeof(small)) {
+        buf = malloc(omni_base64url_decoded_len(part));
+        if (buf == NULL) {
+            return omni_token_fail(err, OMNI_TOKEN_NO_MEMORY,
+                                   "out of memory");
+        }
+    }
+
     memset(&w, 0, sizeof(omni_token_work_t));
     w.t.exp = -1;
     w.t.nbf = -1;
     w.t.iat = -1;
 
-    rc = omni_token_parse(&w, token, dot, err);
+    rc = omni_token_parse(&w, token, dot, buf, err);
 
     if (rc == OMNI_TOKEN_OK) {
         rc = omni_token_check_signature(conf, &w, token, dot[1] + 1, len,
@@ -188,6 +203,10 @@ omni_token_verify(const omni_token_conf_t *conf, const char *token,
     /* the payload belongs to the token once built */
     json_decref(w.header);
     json_decref(w.payload);
+
+    if (buf != small) {
+        free(buf);
+    }
 
     return rc;
 }
@@ -392,49 +411,32 @@ omni_token_check_form(const char *token, size_t len, size_t *dot,
  */
 static omni_token_rc_t
 omni_token_parse(omni_token_work_t *w, const char *token, const size_t *dot,
-    omni_token_error_t *err)
+    unsigned char *buf, omni_token_error_t *err)
 {
     int              big;
     json_t          *v;
-    size_t           hlen, plen;
-    unsigned char    small[OMNI_PARTS_BUF], *buf;
     omni_token_rc_t  rc;
 
-    hlen = dot[0];
-    plen = dot[1] - dot[0] - 1;
-
-    /* one buffer serves both parts: jansson keeps nothing of it */
-    buf = small;
-
-    if (omni_base64url_decoded_len(hlen > plen ? hlen : plen) > sizeof(small))
-    {
-        buf = malloc(omni_base64url_decoded_len(hlen > plen ? hlen : plen));
-        if (buf == NULL) {
-            return omni_token_fail(err, OMNI_TOKEN_NO_MEMORY,
-                                   "out of memory");
-        }
-    }
-
-    rc = omni_token_json(buf, token, hlen, "header", NULL, &w->header, err);
+    rc = omni_token_json(buf, token, dot[0], "header", NULL, &w->header,
+                         NULL, err);
 
     if (rc == OMNI_TOKEN_OK) {
         rc = omni_token_check_header(w, err);
     }
 
-    if (rc == OMNI_TOKEN_OK) {
-        big = 0;
-        rc = omni_token_json(buf, token + dot[0] + 1, plen, "claim set", &big,
-                             &w->payload, err);
-        w->big_integer = big;
-    }
-
-    if (buf != small) {
-        free(buf);
-    }
-
     if (rc != OMNI_TOKEN_OK) {
         return rc;
     }
+
+    big = 0;
+    rc = omni_token_json(buf, token + dot[0] + 1, dot[1] - dot[0] - 1,
+                         "claim set", &big, &w->payload, &w->claims_len, err);
+    if (rc != OMNI_TOKEN_OK) {
+        return rc;
+    }
+
+    w->big_integer = big;
+    w->claims = (const char *) buf;
 
     /* a kid that is not a string must not widen the key search */
     v = json_object_get(w->header, "kid");
@@ -480,7 +482,8 @@ omni_token_parse(omni_token_work_t *w, const char *token, const size_t *dot,
  */
 static omni_token_rc_t
 omni_token_json(unsigned char *buf, const char *part, size_t len,
-    const char *what, int *big_integer, json_t **out, omni_token_error_t *err)
+    const char *what, int *big_integer, json_t **out, size_t *decoded,
+    omni_token_error_t *err)
 {
     long          n;
     json_error_t  jerr;
@@ -489,6 +492,10 @@ omni_token_json(unsigned char *buf, const char *part, size_t len,
     if (n < 0) {
         return omni_token_fail(err, OMNI_TOKEN_MALFORMED,
                                "token is not a valid JWS");
+    }
+
+    if (decoded != NULL) {
+        *decoded = (size_t) n;
     }
 
     *out = json_loadb((const char *) buf, (size_t) n, JSON_REJECT_DUPLICATES,
@@ -679,18 +686,21 @@ omni_signature_verify(const omni_key_t *key, int alg,
     size_t siglen)
 {
     int            ok;
-    unsigned int   maclen;
+    size_t         maclen;
     EVP_MD_CTX    *mctx;
-    const EVP_MD  *md;
+    EVP_MAC_CTX   *hmac;
     unsigned char  mac[EVP_MAX_MD_SIZE];
-
-    md = omni_alg_md(alg);
 
     switch (key->type) {
 
     case OMNI_KEY_HMAC:
-        if (HMAC(md, key->secret, (int) key->secret_len, input, inlen,
-                 mac, &maclen) == NULL)
+        /* algorithms come in SHA-256, SHA-384, SHA-512 triples */
+        hmac = key->hmac[(alg - OMNI_ALG_HS256) % 3];
+
+        if (hmac == NULL
+            || EVP_MAC_init(hmac, NULL, 0, NULL) != 1
+            || EVP_MAC_update(hmac, input, inlen) != 1
+            || EVP_MAC_final(hmac, mac, &maclen, sizeof(mac)) != 1)
         {
             return 0;
         }
@@ -789,24 +799,6 @@ omni_verifier(const omni_key_t *key, int alg)
     }
 
     return mctx;
-}
-
-
-static const EVP_MD *
-omni_alg_md(int alg)
-{
-    switch (alg) {
-    case OMNI_ALG_HS256:
-    case OMNI_ALG_RS256:
-    case OMNI_ALG_ES256:
-        return EVP_sha256();
-    case OMNI_ALG_HS384:
-    case OMNI_ALG_RS384:
-    case OMNI_ALG_ES384:
-        return EVP_sha384();
-    default:
-        return EVP_sha512();
-    }
 }
 
 
@@ -1196,7 +1188,10 @@ omni_token_add_role(omni_token_work_t *w, const char *s, size_t len,
 
 /*
  * One allocation holds the token, its roles and its strings but those of
- * the claims, which stay in the parsed payload it keeps.
+ * the claims, which stay in the parsed payload it keeps.  The claims as
+ * text are the verified payload itself when it is compact, as issuers
+ * write it, else jansson's compact form of it: either way without a
+ * control byte, fit for a header.
  */
 static omni_token_rc_t
 omni_token_build(omni_token_work_t *w, omni_token_t **tok,
@@ -1205,11 +1200,19 @@ omni_token_build(omni_token_work_t *w, omni_token_t **tok,
     char           *p, small[OMNI_CLAIMS_BUF];
     size_t          i, n, alg_len, kid_len, size;
     const char    **roles;
+    const char     *claims;
     omni_token_t   *t;
 
-    n = json_dumpb(w->payload, small, sizeof(small), OMNI_CLAIMS_JSON);
-    if (n == 0) {
-        return omni_token_fail(err, OMNI_TOKEN_NO_MEMORY, "out of memory");
+    claims = w->claims;
+    n = w->claims_len;
+
+    if (!omni_json_is_compact(claims, n)) {
+        claims = small;
+        n = json_dumpb(w->payload, small, sizeof(small), OMNI_CLAIMS_JSON);
+        if (n == 0) {
+            return omni_token_fail(err, OMNI_TOKEN_NO_MEMORY,
+                                   "out of memory");
+        }
     }
 
     alg_len = strlen(w->t.alg) + 1;
@@ -1249,8 +1252,8 @@ omni_token_build(omni_token_work_t *w, omni_token_t **tok,
     t->roles = roles;
     t->nroles = w->nroles;
 
-    if (n <= sizeof(small)) {
-        memcpy(p, small, n);
+    if (claims != small || n <= sizeof(small)) {
+        memcpy(p, claims, n);
 
     } else {
         (void) json_dumpb(w->payload, p, n, OMNI_CLAIMS_JSON);
@@ -1267,6 +1270,42 @@ omni_token_build(omni_token_work_t *w, omni_token_t **tok,
     *tok = t;
 
     return OMNI_TOKEN_OK;
+}
+
+
+/* Whether JSON text that jansson parsed has no whitespace between tokens. */
+
+static int
+omni_json_is_compact(const char *s, size_t len)
+{
+    int     in_string;
+    size_t  i;
+
+    in_string = 0;
+
+    for (i = 0; i < len; i++) {
+        if (in_string) {
+            if (s[i] == '\\') {
+                i++;
+
+            } else if (s[i] == '"') {
+                in_string = 0;
+            }
+
+            continue;
+        }
+
+        if (s[i] == '"') {
+            in_string = 1;
+
+        } else if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n'
+                   || s[i] == '\r')
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -2548,10 +2548,14 @@ test_claim_text(void **state)
     omni_token_error_t  err;
     omni_token_conf_t   conf;
 
-    /* compact, keys sorted, as libjwt dumped them */
+    /* written again compactly, keys sorted, as libjwt wrote them all */
     static const char   claims[] =
         "{\"exp\":1700000300,\"n\":42,\"name\":\"\xc3\xa9\\\"x\","
         "\"obj\":{\"a\":1,\"b\":[1,2]},\"sub\":\"alice\"}";
+
+    /* compact already: the claims text is the payload as it came */
+    static const char   compact[] =
+        "{\"sub\":\"a b\",\"exp\":1700000300,\"s\":\"\\u00e9\\\" \\n\"}";
 
     (void) state;
 
@@ -2595,6 +2599,20 @@ test_claim_text(void **state)
 
     assert_int_equal(omni_token_claim_text(tok, "absent", 6, buf,
                                            sizeof(buf), &text), -1);
+
+    test_release(tok);
+
+    token = test_forge(TEST_HS256, compact, test_fx.hs64.data,
+                       test_fx.hs64.len);
+    assert_int_equal(test_verify(&conf, token, &tok, &err), OMNI_TOKEN_OK);
+    free(token);
+
+    assert_string_equal(tok->claims, compact);
+    assert_int_equal(tok->claims_len, sizeof(compact) - 1);
+
+    n = omni_token_claim_text(tok, "s", 1, NULL, 0, &text);
+    assert_int_equal(n, 5);
+    assert_memory_equal(text, "\xc3\xa9\" \n", 5);
 
     test_release(tok);
 
