@@ -4,6 +4,7 @@
 
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,23 @@ static int omni_json_is_compact(const char *s, size_t len);
 static size_t omni_json_size(const json_t *v);
 
 
+/* The time claims, as verification reads and checks them. */
+static const struct {
+    const char            *name;
+    size_t                 offset;
+    omni_token_rc_t      (*check)(const omni_token_conf_t *conf,
+                                  const omni_token_t *t, time_t now,
+                                  omni_token_error_t *err);
+} omni_token_times[] = {
+    { "exp", offsetof(omni_token_t, exp), omni_token_check_exp },
+    { "nbf", offsetof(omni_token_t, nbf), omni_token_check_nbf },
+    { "iat", offsetof(omni_token_t, iat), omni_token_check_iat },
+};
+
+#define OMNI_TOKEN_TIMES                                                      \
+    (sizeof(omni_token_times) / sizeof(omni_token_times[0]))
+
+
 omni_token_rc_t
 omni_token_verify(const omni_token_conf_t *conf, const char *token,
     size_t len, time_t now, omni_token_t **tok, omni_token_error_t *err)
@@ -216,20 +234,17 @@ omni_token_rc_t
 omni_token_check_time(const omni_token_conf_t *conf, const omni_token_t *tok,
     time_t now, omni_token_error_t *err)
 {
+    size_t           i;
     omni_token_rc_t  rc;
 
     err->detail[0] = '\0';
     err->has_kid = 0;
     err->has_sub = 0;
 
-    rc = omni_token_check_exp(conf, tok, now, err);
+    rc = OMNI_TOKEN_OK;
 
-    if (rc == OMNI_TOKEN_OK) {
-        rc = omni_token_check_nbf(conf, tok, now, err);
-    }
-
-    if (rc == OMNI_TOKEN_OK) {
-        rc = omni_token_check_iat(conf, tok, now, err);
+    for (i = 0; rc == OMNI_TOKEN_OK && i < OMNI_TOKEN_TIMES; i++) {
+        rc = omni_token_times[i].check(conf, tok, now, err);
     }
 
     if (rc == OMNI_TOKEN_OK) {
@@ -806,6 +821,7 @@ static omni_token_rc_t
 omni_token_check_claims(const omni_token_conf_t *conf, omni_token_work_t *w,
     time_t now, omni_token_error_t *err)
 {
+    size_t            i;
     json_t           *v;
     omni_token_t     *t;
     omni_token_rc_t   rc;
@@ -830,34 +846,20 @@ omni_token_check_claims(const omni_token_conf_t *conf, omni_token_work_t *w,
         t->sub = json_string_value(v);
     }
 
-    rc = omni_claim_time(w->payload, "exp", &t->exp, err);
-    if (rc != OMNI_TOKEN_OK) {
-        return rc;
-    }
+    /* each time claim is read, then checked at once, in this order */
+    for (i = 0; i < OMNI_TOKEN_TIMES; i++) {
+        rc = omni_claim_time(w->payload, omni_token_times[i].name,
+                             (double *) ((char *) t
+                                         + omni_token_times[i].offset),
+                             err);
 
-    rc = omni_token_check_exp(conf, t, now, err);
-    if (rc != OMNI_TOKEN_OK) {
-        return rc;
-    }
+        if (rc == OMNI_TOKEN_OK) {
+            rc = omni_token_times[i].check(conf, t, now, err);
+        }
 
-    rc = omni_claim_time(w->payload, "nbf", &t->nbf, err);
-    if (rc != OMNI_TOKEN_OK) {
-        return rc;
-    }
-
-    rc = omni_token_check_nbf(conf, t, now, err);
-    if (rc != OMNI_TOKEN_OK) {
-        return rc;
-    }
-
-    rc = omni_claim_time(w->payload, "iat", &t->iat, err);
-    if (rc != OMNI_TOKEN_OK) {
-        return rc;
-    }
-
-    rc = omni_token_check_iat(conf, t, now, err);
-    if (rc != OMNI_TOKEN_OK) {
-        return rc;
+        if (rc != OMNI_TOKEN_OK) {
+            return rc;
+        }
     }
 
     rc = omni_token_check_lifetime(conf, t, now, err);
