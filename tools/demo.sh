@@ -55,7 +55,7 @@ sed -e "s|@MODULE@|$module|g" -e "s|@PREFIX@|$prefix|g" \
 
 token=$("$mint" mint --alg RS256 --key "$prefix/keys/demo-rs256.pem" \
     --kid demo-rs --iss https://demo.omni.example --aud omni-demo \
-    --sub customer-42 --ttl 86400 \
+    --sub customer-42 --ttl 3600 \
     --claim-json 'realm_access={"roles":["customer","vip"]}')
 admin=$("$mint" mint --alg RS256 --key "$prefix/keys/demo-rs256.pem" \
     --kid demo-rs --iss https://demo.omni.example --aud omni-demo \
