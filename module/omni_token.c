@@ -52,7 +52,6 @@ typedef struct {
     size_t                 claims_len;
     int                    alg;
     size_t                 kid_len;
-    const char            *iss;
     size_t                 iss_len;
     unsigned               big_integer:1;
     omni_role_t            roles[OMNI_TOKEN_MAX_ROLES];
