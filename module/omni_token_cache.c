@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 #include "omni_token_cache.h"
@@ -246,9 +247,10 @@ omni_token_cache_find(omni_token_cache_t *cache, const unsigned char *key,
 {
     omni_token_cache_entry_t  *e;
 
+    /* a digest stands for a bearer token: compared in constant time */
     for (e = *omni_token_cache_bucket(cache, key, conf); e; e = e->next) {
         if (e->conf == conf
-            && memcmp(e->key, key, OMNI_TOKEN_CACHE_KEY_LEN) == 0)
+            && CRYPTO_memcmp(e->key, key, OMNI_TOKEN_CACHE_KEY_LEN) == 0)
         {
             return e;
         }
