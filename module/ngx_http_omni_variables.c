@@ -216,7 +216,7 @@ ngx_http_omni_variable_claims(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    /* JSON text: jansson escapes every control byte */
+    /* compact JSON text, which holds no control byte */
     ngx_http_omni_set_value(v, (u_char *) ctx->token.claims,
                             ctx->token.claims_len);
 

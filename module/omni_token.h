@@ -82,7 +82,7 @@ typedef struct {
     const char *const     *roles;
     size_t                 nroles;
     const char            *claims;       /* the payload as compact JSON, */
-    size_t                 claims_len;   /* keys sorted */
+    size_t                 claims_len;   /* no control byte in it */
     const json_t          *payload;      /* the parsed claims */
     size_t                 size;         /* bytes it holds, roughly */
 } omni_token_t;
