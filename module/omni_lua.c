@@ -23,7 +23,15 @@
 #include "omni_lua_json.h"
 
 
+/*
+ * Instructions between two looks at the clock in the interpreter, when it
+ * is the only guard.  With the JIT on, the profiler's ticks reach the
+ * interpreter too, and a count hook that fires makes LuaJIT abort the
+ * trace being recorded: the hook is armed (its mask must be, for the
+ * profiler's callback to trip it) but never comes.
+ */
 #define OMNI_LUA_HOOK_COUNT     1000
+#define OMNI_LUA_HOOK_NEVER     INT_MAX
 
 /*
  * LuaJIT's profiler interrupts JIT-compiled code: in "l" mode every trace
@@ -53,6 +61,7 @@ struct omni_lua_s {
     unsigned            hook_armed:1;   /* the count is back to normal */
     unsigned            in_trace:1;     /* the profiler stopped a trace */
     unsigned            jit:1;          /* plugins run compiled */
+    int                 hook_count;
     int                 host_ref;
     int                 claims_ref;     /* host.CLAIMS_KEY */
     int                 write_ref;      /* omni_lua_write() */
@@ -157,7 +166,8 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
         luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
     }
 
-    lua_sethook(L, omni_lua_hook, LUA_MASKCOUNT, OMNI_LUA_HOOK_COUNT);
+    vm->hook_count = vm->jit ? OMNI_LUA_HOOK_NEVER : OMNI_LUA_HOOK_COUNT;
+    lua_sethook(L, omni_lua_hook, LUA_MASKCOUNT, vm->hook_count);
     vm->hook_armed = 1;
 
     /* the support library from lua_dir, and no native module but ours */
@@ -799,8 +809,8 @@ omni_lua_profile_works(omni_lua_t *vm)
         return 0;
     }
 
-    /* only the profiler may stop it: a count that never comes */
-    lua_sethook(L, omni_lua_hook, LUA_MASKCOUNT, INT_MAX);
+    /* only the profiler may stop it */
+    lua_sethook(L, omni_lua_hook, LUA_MASKCOUNT, OMNI_LUA_HOOK_NEVER);
     vm->hook_armed = 1;
 
     budget = vm->budget_ms;
@@ -951,7 +961,7 @@ omni_lua_call(omni_lua_t *vm, int nargs, int nresults,
     vm->memory_hit = 0;
 
     if (!vm->hook_armed) {
-        lua_sethook(L, omni_lua_hook, LUA_MASKCOUNT, OMNI_LUA_HOOK_COUNT);
+        lua_sethook(L, omni_lua_hook, LUA_MASKCOUNT, vm->hook_count);
         vm->hook_armed = 1;
     }
 
