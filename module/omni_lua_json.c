@@ -102,8 +102,12 @@ static int omni_json_decode_document(lua_State *L, const char *raw);
 static int omni_json_encode(lua_State *L);
 
 
+static int omni_json_utf8(lua_State *L);
+
+
 static const luaL_Reg  omni_json_functions[] = {
     { "bind", omni_json_bind },
+    { "utf8_valid", omni_json_utf8 },
     { NULL, NULL }
 };
 
@@ -176,6 +180,21 @@ omni_json_bind(lua_State *L)
     lua_pushcclosure(L, omni_json_decode_reply, OMNI_JSON_MARKS);
 
     return 3;
+}
+
+
+/* utf8_valid(s): whether s is RFC 3629 UTF-8, for omni.utf8 */
+static int
+omni_json_utf8(lua_State *L)
+{
+    size_t       len;
+    const char  *s;
+
+    s = luaL_checklstring(L, 1, &len);
+
+    lua_pushboolean(L, omni_json_utf8_valid((const u_char *) s, len));
+
+    return 1;
 }
 
 

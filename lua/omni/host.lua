@@ -18,8 +18,8 @@ local type, pairs, ipairs, error, pcall, tostring, rawget, rawset, setfenv,
       setmetatable, load =
       type, pairs, ipairs, error, pcall, tostring, rawget, rawset, setfenv,
       setmetatable, load
-local byte, find, lower, match = string.byte, string.find, string.lower,
-                                 string.match
+local byte, find, lower, match, sub = string.byte, string.find,
+                                      string.lower, string.match, string.sub
 local sort = table.sort
 local floor = math.floor
 local os_time = os.time
@@ -277,25 +277,41 @@ end
 -- the request table
 -------------------------------------------------------------------------
 
+-- the media type of a Content-Type, lowercased, without parameters and
+-- the blanks around it
 local function media_type(ct)
     if type(ct) ~= "string" then
         return nil
     end
-    local mt = match(ct, "^[ \t]*([^;]-)[ \t]*;") or
-               match(ct, "^[ \t]*(.-)[ \t]*$")
-    if not mt or mt == "" then
+    local semi = find(ct, ";", 1, true)
+    if semi then
+        ct = sub(ct, 1, semi - 1)
+    end
+    local first, last = find(ct, "[^ \t]"), #ct
+    if not first then
         return nil
     end
-    return lower(mt)
+    while last > first do
+        local b = byte(ct, last)
+        if b ~= 32 and b ~= 9 then
+            break
+        end
+        last = last - 1
+    end
+    return lower(sub(ct, first, last))
 end
 
+-- a structured syntax suffix (RFC 6839) is tried only when it is there
 local function is_json_type(mt)
-    return mt == "application/json" or find(mt, "^[%w.%-]+/[%w.%-]+%+json$")
+    return mt == "application/json"
+           or (sub(mt, -5) == "+json"
+               and find(mt, "^[%w.%-]+/[%w.%-]+%+json$") ~= nil)
 end
 
 local function is_xml_type(mt)
     return mt == "text/xml" or mt == "application/xml"
-           or find(mt, "^[%w.%-]+/[%w.%-]+%+xml$")
+           or (sub(mt, -4) == "+xml"
+               and find(mt, "^[%w.%-]+/[%w.%-]+%+xml$") ~= nil)
 end
 
 

@@ -38,22 +38,9 @@ end
 local REPLACEMENT = "\239\191\189"     -- U+FFFD
 
 
--- No byte loop: each well-formed multi-byte sequence is replaced by an
--- ASCII placeholder (never by "", which could join the bytes around it
--- into a new sequence), then any high byte left over is an error.
-local function valid(s)
-    if not find(s, "[\128-\255]") then
-        return true
-    end
-    for i = 1, NSEQ do
-        local n
-        s, n = gsub(s, SEQUENCES[i], "x")
-        if n > 0 and not find(s, "[\128-\255]") then
-            return true
-        end
-    end
-    return false
-end
+-- the JSON codec's own check (module/omni_json_text.c): one C loop, where
+-- patterns would scan the string once per kind of sequence
+local valid = require("omni_json_native").utf8_valid
 
 -- for the other omni modules, which check their arguments themselves
 _M.is_valid = valid

@@ -202,6 +202,28 @@ describe("omni.host.prepare", function()
         assert.is_nil(req.xml)
     end)
 
+    it("reads the media type out of Content-Type", function()
+        local function mt(ct, body)
+            local req = assert(host.prepare("prep", { method = "POST", path = "/", client_ip = "1.2.3.4",
+                                                      headers = { ["content-type"] = ct }, body = body or "" }))
+            return req.content_type, req.body
+        end
+        assert.equal("text/plain", mt("text/plain"))
+        assert.equal("text/plain", mt(" \tText/Plain \t; charset=utf-8"))
+        assert.equal("application/x-www-form-urlencoded", mt("application/x-www-form-urlencoded;"))
+        assert.is_nil(mt(""))
+        assert.is_nil(mt(" \t "))
+        assert.is_nil(mt("; charset=utf-8"))
+        local t, body = mt("application/ld+json", '{"a":1}')
+        assert.equal("application/ld+json", t)
+        assert.same({ a = 1 }, body)
+        t, body = mt("application/atom+xml", "<a><b>x</b></a>")
+        assert.equal("application/atom+xml", t)
+        assert.same({ b = "x" }, body)
+        t, body = mt("application/+json", '{"a":1}')
+        assert.is_nil(body)
+    end)
+
     it("defaults query, body, headers and settings", function()
         local req = assert(host.prepare("prep", { method = "GET", path = "/", client_ip = "1.2.3.4" }))
         assert.equal("", req.query)
