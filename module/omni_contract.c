@@ -45,8 +45,6 @@ static omni_contract_rc_t omni_contract_principal(const omni_contract_t *c,
     omni_buf_t *out, char *err);
 static omni_contract_rc_t omni_contract_session(
     const omni_contract_session_t *s, omni_buf_t *out, char *err);
-static omni_contract_rc_t omni_contract_fail(char *err, const char *fmt,
-    ...);
 static int omni_contract_word(const char *s, size_t len, size_t max);
 static size_t omni_contract_utf8_cut(const char *s, size_t len, size_t max);
 static size_t omni_contract_utf8_seq(const u_char *p, size_t left);
@@ -201,7 +199,7 @@ omni_contract_add_identity(omni_contract_t *c, omni_str_t type,
     }
 
     if (c->nidentities == OMNI_CONTRACT_IDENTITIES) {
-        return omni_contract_fail(err, "too many identities (more than %d)",
+        return omni_contract_invalid(err, "too many identities (more than %d)",
                                   OMNI_CONTRACT_IDENTITIES);
     }
 
@@ -224,7 +222,7 @@ omni_contract_check_gateway(const omni_contract_t *c, char *err)
     if (c->customer_id.data
         && !omni_contract_is_id(c->customer_id.data, c->customer_id.len))
     {
-        return omni_contract_fail(err, "customer.id must be null or match "
+        return omni_contract_invalid(err, "customer.id must be null or match "
                                   "^[A-Za-z0-9_-]{1,64}$ (got %s)",
                                   omni_contract_show(show, c->customer_id.data,
                                                      c->customer_id.len));
@@ -234,19 +232,19 @@ omni_contract_check_gateway(const omni_contract_t *c, char *err)
 
     if (s) {
         if (!omni_contract_is_id(s->id.data, s->id.len)) {
-            return omni_contract_fail(err, "session.id must match "
+            return omni_contract_invalid(err, "session.id must match "
                                       "^[A-Za-z0-9_-]{1,64}$ (got %s)",
                                       omni_contract_show(show, s->id.data,
                                                          s->id.len));
         }
 
         if (s->nchannels > OMNI_CONTRACT_CHANNELS) {
-            return omni_contract_fail(err, "session.channels has more than "
+            return omni_contract_invalid(err, "session.channels has more than "
                                       "%d entries", OMNI_CONTRACT_CHANNELS);
         }
 
         if (s->nchannels == 0) {
-            return omni_contract_fail(err,
+            return omni_contract_invalid(err,
                                       "session.channels must not be empty");
         }
 
@@ -254,7 +252,7 @@ omni_contract_check_gateway(const omni_contract_t *c, char *err)
             ch = &s->channels[i];
 
             if (!omni_contract_is_name(ch->data, ch->len)) {
-                return omni_contract_fail(err, "session.channels[%zu] must "
+                return omni_contract_invalid(err, "session.channels[%zu] must "
                                           "match ^[a-z][a-z0-9_]{0,31}$ "
                                           "(got %s)", i + 1,
                                           omni_contract_show(show, ch->data,
@@ -265,7 +263,7 @@ omni_contract_check_gateway(const omni_contract_t *c, char *err)
                 if (s->channels[j].len == ch->len
                     && memcmp(s->channels[j].data, ch->data, ch->len) == 0)
                 {
-                    return omni_contract_fail(err, "session.channels[%zu] "
+                    return omni_contract_invalid(err, "session.channels[%zu] "
                                               "repeats %s", i + 1,
                                               omni_contract_show(show,
                                                                  ch->data,
@@ -275,20 +273,20 @@ omni_contract_check_gateway(const omni_contract_t *c, char *err)
         }
 
         if (s->context.len > OMNI_CONTRACT_CONTEXT_MAX) {
-            return omni_contract_fail(err, "session.context must be at most "
+            return omni_contract_invalid(err, "session.context must be at most "
                                       "%d bytes as compact JSON (got %zu)",
                                       OMNI_CONTRACT_CONTEXT_MAX,
                                       s->context.len);
         }
 
         if (c->customer_id.data == NULL) {
-            return omni_contract_fail(err, "session must be null when "
+            return omni_contract_invalid(err, "session must be null when "
                                       "customer.id is null");
         }
     }
 
     if (c->client_ip.len == 0 || c->client_ip.len > OMNI_CONTRACT_IP_MAX) {
-        return omni_contract_fail(err, "client.ip must be a string of 1 to "
+        return omni_contract_invalid(err, "client.ip must be a string of 1 to "
                                   "%d bytes", OMNI_CONTRACT_IP_MAX);
     }
 
@@ -572,7 +570,7 @@ omni_contract_string(omni_buf_t *out, const char *path, omni_str_t s,
         return OMNI_CONTRACT_OK;
 
     case OMNI_JSON_TEXT_NOT_UTF8:
-        return omni_contract_fail(err, "%s is not valid UTF-8", path);
+        return omni_contract_invalid(err, "%s is not valid UTF-8", path);
 
     default:
         return OMNI_CONTRACT_NO_MEMORY;
@@ -682,8 +680,8 @@ omni_contract_show(char *buf, const char *s, size_t len)
 }
 
 
-static omni_contract_rc_t
-omni_contract_fail(char *err, const char *fmt, ...)
+omni_contract_rc_t
+omni_contract_invalid(char *err, const char *fmt, ...)
 {
     va_list  args;
 

@@ -132,6 +132,9 @@ omni_contract_rc_t omni_contract_add_identity(omni_contract_t *c,
 omni_contract_rc_t omni_contract_check_gateway(const omni_contract_t *c,
     char *err);
 
+/* OMNI_CONTRACT_INVALID, with err set from the printf-style message. */
+omni_contract_rc_t omni_contract_invalid(char *err, const char *fmt, ...);
+
 /* Appends the contract's JSON to out. */
 omni_contract_rc_t omni_contract_write(const omni_contract_t *c,
     omni_buf_t *out, char *err);

@@ -59,7 +59,6 @@ static int omni_lua_contract_marks(lua_State *L);
 static int omni_lua_is_mark(lua_State *L, int idx, int marks, int which);
 static int omni_lua_has_mt(lua_State *L, int idx, int marks, int which);
 static const char *omni_lua_show(lua_State *L, int idx, char *buf);
-static omni_contract_rc_t omni_lua_fail(char *err, const char *fmt, ...);
 static void omni_lua_get(lua_State *L, int idx, const char *key);
 static omni_str_t omni_lua_string(lua_State *L, int idx);
 static omni_contract_rc_t omni_lua_contract_result(lua_State *L,
@@ -387,7 +386,7 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
     const omni_lua_field_t  *f;
 
     if (!lua_istable(L, fields)) {
-        return omni_lua_fail(err, "normalize must return a table of fields "
+        return omni_contract_invalid(err, "normalize must return a table of fields "
                              "(got %s)", luaL_typename(L, fields));
     }
 
@@ -408,7 +407,7 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
         }
 
         if (k == NULL || omni_lua_known_fields[i] == NULL) {
-            rc = omni_lua_fail(err, "unknown field %s",
+            rc = omni_contract_invalid(err, "unknown field %s",
                                omni_lua_show(L, -1, show));
             lua_pop(L, 1);
             return rc;
@@ -419,7 +418,7 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
 
     if (omni_lua_absent(L, -1, marks)) {
         lua_pop(L, 1);
-        return omni_lua_fail(err, "action is missing");
+        return omni_contract_invalid(err, "action is missing");
     }
 
     c->action = omni_lua_string(L, -1);
@@ -427,7 +426,7 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
     if (c->action.data == NULL
         || !omni_contract_is_action(c->action.data, c->action.len))
     {
-        rc = omni_lua_fail(err, "action must be dotted lowercase words like "
+        rc = omni_contract_invalid(err, "action must be dotted lowercase words like "
                            "'order.query' (got %s)",
                            omni_lua_show(L, -1, show));
         lua_pop(L, 1);
@@ -443,12 +442,12 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
             || omni_lua_has_mt(L, -1, marks, OMNI_JSON_MARK_ARRAY_MT))
         {
             lua_pop(L, 1);
-            return omni_lua_fail(err, "params must be a JSON object, not an "
+            return omni_contract_invalid(err, "params must be a JSON object, not an "
                                  "array");
         }
 
         if (!lua_istable(L, -1)) {
-            rc = omni_lua_fail(err, "params must be a table (got %s)",
+            rc = omni_contract_invalid(err, "params must be a table (got %s)",
                                luaL_typename(L, -1));
             lua_pop(L, 1);
             return rc;
@@ -461,7 +460,7 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
 
             if (n) {
                 lua_pop(L, 1);
-                return omni_lua_fail(err, "params must be a JSON object, not "
+                return omni_contract_invalid(err, "params must be a JSON object, not "
                                      "an array");
             }
         }
@@ -481,12 +480,12 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
 
             if (dst->data == NULL || dst->len > f->max) {
                 if (dst->data) {
-                    rc = omni_lua_fail(err, "%s must be a string of at most "
+                    rc = omni_contract_invalid(err, "%s must be a string of at most "
                                        "%zu bytes (got %s, %zu bytes)",
                                        f->name, f->max,
                                        omni_lua_show(L, -1, show), dst->len);
                 } else {
-                    rc = omni_lua_fail(err, "%s must be a string of at most "
+                    rc = omni_contract_invalid(err, "%s must be a string of at most "
                                        "%zu bytes (got %s)", f->name, f->max,
                                        omni_lua_show(L, -1, show));
                 }
@@ -510,7 +509,7 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
         if (c->locale.data == NULL
             || !omni_contract_is_locale(c->locale.data, c->locale.len))
         {
-            rc = omni_lua_fail(err, "locale must be a language tag like "
+            rc = omni_contract_invalid(err, "locale must be a language tag like "
                                "'zh-CN' (got %s)",
                                omni_lua_show(L, -1, show));
             lua_pop(L, 1);
@@ -603,7 +602,7 @@ omni_lua_contract_check_list(lua_State *L, int ids, int marks,
 
         if (++n > OMNI_CONTRACT_IDENTITIES) {
             lua_pop(L, 1);
-            return omni_lua_fail(err, "%s has more than %d entries", where,
+            return omni_contract_invalid(err, "%s has more than %d entries", where,
                                  OMNI_CONTRACT_IDENTITIES);
         }
 
@@ -623,7 +622,7 @@ omni_lua_contract_check_list(lua_State *L, int ids, int marks,
 
         if (!lua_istable(L, -1)) {
             lua_pop(L, 1);
-            return omni_lua_fail(err, "%s[%zu] must be a table {type=, "
+            return omni_contract_invalid(err, "%s[%zu] must be a table {type=, "
                                  "value=}", where, i);
         }
 
@@ -639,7 +638,7 @@ omni_lua_contract_check_list(lua_State *L, int ids, int marks,
                 || !((len == 4 && memcmp(k, "type", 4) == 0)
                      || (len == 5 && memcmp(k, "value", 5) == 0)))
             {
-                rc = omni_lua_fail(err, "%s[%zu] has an unknown key %s",
+                rc = omni_contract_invalid(err, "%s[%zu] has an unknown key %s",
                                    where, i, omni_lua_show(L, -1, show));
                 lua_pop(L, 2);
                 return rc;
@@ -650,7 +649,7 @@ omni_lua_contract_check_list(lua_State *L, int ids, int marks,
         v = omni_lua_string(L, -1);
 
         if (v.data == NULL || !omni_contract_is_name(v.data, v.len)) {
-            rc = omni_lua_fail(err, "%s[%zu].type must match "
+            rc = omni_contract_invalid(err, "%s[%zu].type must match "
                                "^[a-z][a-z0-9_]{0,31}$ (got %s)", where, i,
                                omni_lua_show(L, -1, show));
             lua_pop(L, 2);
@@ -666,12 +665,12 @@ omni_lua_contract_check_list(lua_State *L, int ids, int marks,
             || v.len > OMNI_CONTRACT_IDENTITY_VALUE_MAX)
         {
             if (v.data) {
-                rc = omni_lua_fail(err, "%s[%zu].value must be a string of 1 "
+                rc = omni_contract_invalid(err, "%s[%zu].value must be a string of 1 "
                                    "to %d bytes (got %s, %zu bytes)", where,
                                    i, OMNI_CONTRACT_IDENTITY_VALUE_MAX,
                                    omni_lua_show(L, -1, show), v.len);
             } else {
-                rc = omni_lua_fail(err, "%s[%zu].value must be a string of 1 "
+                rc = omni_contract_invalid(err, "%s[%zu].value must be a string of 1 "
                                    "to %d bytes (got %s)", where, i,
                                    OMNI_CONTRACT_IDENTITY_VALUE_MAX,
                                    omni_lua_show(L, -1, show));
@@ -690,7 +689,7 @@ omni_lua_contract_check_list(lua_State *L, int ids, int marks,
 
 not_array:
 
-    return omni_lua_fail(err, "%s must be an array of {type=, value=}",
+    return omni_contract_invalid(err, "%s must be an array of {type=, value=}",
                          where);
 }
 
@@ -758,7 +757,7 @@ omni_lua_contract_params(void *data, const char *path, omni_buf_t *out,
 
     if (rc != 0) {
         msg = lua_tolstring(L, -1, &len);
-        omni_lua_fail(err, "%.*s", (int) len, msg ? msg : "");
+        omni_contract_invalid(err, "%.*s", (int) len, msg ? msg : "");
         lua_settop(L, top);
         return OMNI_CONTRACT_INVALID;
     }
@@ -1011,19 +1010,6 @@ omni_lua_show(lua_State *L, int idx, char *buf)
     default:
         return luaL_typename(L, idx);
     }
-}
-
-
-static omni_contract_rc_t
-omni_lua_fail(char *err, const char *fmt, ...)
-{
-    va_list  args;
-
-    va_start(args, fmt);
-    vsnprintf(err, OMNI_CONTRACT_ERRLEN, fmt, args);
-    va_end(args);
-
-    return OMNI_CONTRACT_INVALID;
 }
 
 
