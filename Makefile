@@ -190,6 +190,14 @@ $(BIN)/test_lua: t/unit/test_lua.c $(LUA_CORE) $(CORE_HDRS)
 	    t/unit/test_lua.c $(LUA_CORE) -lluajit-5.1 -ljansson -lcrypto -lm \
 	    -lcmocka
 
+CRYPT_CORE := module/omni_keyring.c module/omni_seal.c module/omni_blind.c \
+              module/omni_base64.c
+
+$(BIN)/test_crypt: t/unit/test_crypt.c $(CRYPT_CORE) $(CORE_HDRS)
+	@mkdir -p $(BIN)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ t/unit/test_crypt.c \
+	    $(CRYPT_CORE) -ljansson -lcrypto -lcmocka
+
 $(BIN)/test_policy: t/unit/test_policy.c module/omni_policy.c \
     module/omni_policy.h
 	@mkdir -p $(BIN)
