@@ -51,6 +51,8 @@ static const size_t  omni_hmac_min_len[] = { 32, 48, 64 };
 
 
 static void omni_key_err(char *err, const char *fmt, ...);
+static int omni_mem_find(const unsigned char *data, size_t len,
+    const char *text);
 static int omni_read_file(const char *path, unsigned char **data, size_t *len,
     char *err);
 static omni_key_t *omni_keyset_push(omni_keyset_t *ks, const char *source,
@@ -157,20 +159,39 @@ int
 omni_keyset_add_pem(omni_keyset_t *ks, const char *path, const char *kid,
     unsigned algs, char *err)
 {
-    BIO            *bio;
-    X509           *cert;
+    int             rc;
     size_t          len;
-    EVP_PKEY       *pkey;
-    omni_key_t     *key;
     unsigned char  *data;
 
     if (omni_read_file(path, &data, &len, err) != 0) {
         return -1;
     }
 
+    rc = omni_keyset_add_pem_data(ks, path, data, len, kid, algs, err);
+    free(data);
+
+    return rc;
+}
+
+
+int
+omni_keyset_add_pem_data(omni_keyset_t *ks, const char *path,
+    const unsigned char *data, size_t len, const char *kid, unsigned algs,
+    char *err)
+{
+    BIO            *bio;
+    X509           *cert;
+    EVP_PKEY       *pkey;
+    omni_key_t     *key;
+
+    if (len > OMNI_KEY_FILE_MAX) {
+        omni_key_err(err, "\"%s\" is larger than %d bytes", path,
+                     OMNI_KEY_FILE_MAX);
+        return -1;
+    }
+
     /* a private key in a verification config is a leak waiting to happen */
-    if (strstr((char *) data, "PRIVATE KEY-----") != NULL) {
-        free(data);
+    if (omni_mem_find(data, len, "PRIVATE KEY-----")) {
         omni_key_err(err, "\"%s\" holds a private key; give the public key "
                      "(openssl pkey -pubout)", path);
         return -1;
@@ -178,7 +199,6 @@ omni_keyset_add_pem(omni_keyset_t *ks, const char *path, const char *kid,
 
     bio = BIO_new_mem_buf(data, (int) len);
     if (bio == NULL) {
-        free(data);
         omni_key_err(err, "out of memory reading \"%s\"", path);
         return -1;
     }
@@ -195,7 +215,6 @@ omni_keyset_add_pem(omni_keyset_t *ks, const char *path, const char *kid,
     }
 
     BIO_free(bio);
-    free(data);
     ERR_clear_error();
 
     if (pkey == NULL) {
@@ -270,23 +289,44 @@ omni_keyset_add_secret(omni_keyset_t *ks, const char *path, const char *kid,
 int
 omni_keyset_add_jwks(omni_keyset_t *ks, const char *path, char *err)
 {
+    int             rc;
+    size_t          len;
+    unsigned char  *data;
+
+    if (omni_read_file(path, &data, &len, err) != 0) {
+        return -1;
+    }
+
+    rc = omni_keyset_add_jwks_data(ks, path, data, len, err);
+    free(data);
+
+    return rc;
+}
+
+
+int
+omni_keyset_add_jwks_data(omni_keyset_t *ks, const char *path,
+    const unsigned char *data, size_t len, char *err)
+{
     int             alg;
     char            source[OMNI_KEY_ERRLEN / 2];
-    size_t          i, len, klen, loaded;
+    size_t          i, klen, loaded;
     json_t         *root, *keys, *jwk, *v;
     unsigned        algs;
     EVP_PKEY       *pkey;
     omni_key_t     *key;
     const char     *kty, *kid, *use;
     json_error_t    jerr;
-    unsigned char  *data, *secret;
+    unsigned char  *secret;
 
-    if (omni_read_file(path, &data, &len, err) != 0) {
+    if (len > OMNI_KEY_FILE_MAX) {
+        omni_key_err(err, "\"%s\" is larger than %d bytes", path,
+                     OMNI_KEY_FILE_MAX);
         return -1;
     }
 
-    root = json_loadb((char *) data, len, JSON_REJECT_DUPLICATES, &jerr);
-    free(data);
+    root = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES,
+                      &jerr);
 
     if (root == NULL) {
         omni_key_err(err, "invalid JSON in JWKS \"%s\" at line %d: %s",
@@ -429,6 +469,26 @@ omni_key_err(char *err, const char *fmt, ...)
     va_start(args, fmt);
     vsnprintf(err, OMNI_KEY_ERRLEN, fmt, args);
     va_end(args);
+}
+
+
+/* strstr() for text that may hold a NUL before what it looks for */
+static int
+omni_mem_find(const unsigned char *data, size_t len, const char *text)
+{
+    size_t  i, n;
+
+    n = strlen(text);
+
+    for (i = 0; i + n <= len; i++) {
+        if (data[i] == (unsigned char) text[0]
+            && memcmp(data + i, text, n) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

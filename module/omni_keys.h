@@ -82,6 +82,17 @@ int omni_keyset_add_secret(omni_keyset_t *ks, const char *path,
     const char *kid, unsigned algs, char *err);
 int omni_keyset_add_jwks(omni_keyset_t *ks, const char *path, char *err);
 
+/*
+ * The PEM and JWKS loaders on text already in memory (len bytes, no NUL
+ * needed), named path in messages: what the loaders above run on a file's
+ * content, for callers that hold the text (the fuzz targets).
+ */
+int omni_keyset_add_pem_data(omni_keyset_t *ks, const char *path,
+    const unsigned char *data, size_t len, const char *kid, unsigned algs,
+    char *err);
+int omni_keyset_add_jwks_data(omni_keyset_t *ks, const char *path,
+    const unsigned char *data, size_t len, char *err);
+
 /* Algorithm names are case-sensitive as in RFC 7518; -1 if unknown. */
 int omni_alg_by_name(const char *name, size_t len);
 const char *omni_alg_name(omni_alg_t alg);
