@@ -1192,27 +1192,47 @@ omni_token_add_role(omni_token_work_t *w, const char *s, size_t len,
  * the claims, which stay in the parsed payload it keeps.  The claims as
  * text are the verified payload itself when it is compact, as issuers
  * write it, else jansson's compact form of it: either way without a
- * control byte, fit for a header.
+ * control byte, fit for a header.  JSON lets DEL stand raw in a string
+ * and jansson writes it so: it becomes \u007f here.
  */
 static omni_token_rc_t
 omni_token_build(omni_token_work_t *w, omni_token_t **tok,
     omni_token_error_t *err)
 {
-    char           *p, small[OMNI_CLAIMS_BUF];
-    size_t          i, n, alg_len, kid_len, size;
+    char           *p, *big, small[OMNI_CLAIMS_BUF];
+    size_t          i, n, dels, alg_len, kid_len, size;
     const char    **roles;
     const char     *claims;
     omni_token_t   *t;
 
     claims = w->claims;
     n = w->claims_len;
+    big = NULL;
 
     if (!omni_json_is_compact(claims, n)) {
         claims = small;
         n = json_dumpb(w->payload, small, sizeof(small), OMNI_CLAIMS_JSON);
-        if (n == 0) {
+
+        if (n > sizeof(small)) {
+            big = malloc(n);
+            claims = big;
+        }
+
+        if (n == 0 || claims == NULL) {
             return omni_token_fail(err, OMNI_TOKEN_NO_MEMORY,
                                    "out of memory");
+        }
+
+        if (big != NULL) {
+            (void) json_dumpb(w->payload, big, n, OMNI_CLAIMS_JSON);
+        }
+    }
+
+    dels = 0;
+
+    if (memchr(claims, 0x7f, n) != NULL) {
+        for (i = 0; i < n; i++) {
+            dels += (claims[i] == 0x7f);
         }
     }
 
@@ -1220,7 +1240,7 @@ omni_token_build(omni_token_work_t *w, omni_token_t **tok,
     kid_len = w->t.kid ? w->kid_len + 1 : 0;
 
     size = sizeof(omni_token_t) + w->nroles * sizeof(char *) + alg_len
-           + kid_len + n + 1;
+           + kid_len + n + dels * (sizeof("\\u007f") - 2) + 1;
 
     for (i = 0; i < w->nroles; i++) {
         size += w->roles[i].len + 1;
@@ -1228,6 +1248,7 @@ omni_token_build(omni_token_work_t *w, omni_token_t **tok,
 
     t = malloc(size);
     if (t == NULL) {
+        free(big);
         return omni_token_fail(err, OMNI_TOKEN_NO_MEMORY, "out of memory");
     }
 
@@ -1252,17 +1273,29 @@ omni_token_build(omni_token_work_t *w, omni_token_t **tok,
 
     t->roles = roles;
     t->nroles = w->nroles;
+    t->claims = p;
 
-    if (claims != small || n <= sizeof(small)) {
+    if (dels == 0) {
         memcpy(p, claims, n);
+        p += n;
 
     } else {
-        (void) json_dumpb(w->payload, p, n, OMNI_CLAIMS_JSON);
+        /* outside strings DEL is no JSON: each one is in a string */
+        for (i = 0; i < n; i++) {
+            if (claims[i] == 0x7f) {
+                p = memcpy(p, "\\u007f", sizeof("\\u007f") - 1);
+                p += sizeof("\\u007f") - 1;
+
+            } else {
+                *p++ = claims[i];
+            }
+        }
     }
 
-    p[n] = '\0';
-    t->claims = p;
-    t->claims_len = n;
+    *p = '\0';
+    t->claims_len = (size_t) (p - t->claims);
+
+    free(big);
 
     t->payload = w->payload;
     w->payload = NULL;

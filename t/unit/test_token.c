@@ -2625,6 +2625,80 @@ test_claim_text(void **state)
 }
 
 
+/*
+ * DEL is valid in a JSON string but not in a header or a log: the claims
+ * text writes it \u007f, whether the payload came compact or not, raw or
+ * escaped, and however large.
+ */
+static void
+test_claim_text_del(void **state)
+{
+    char                *token, *big;
+    size_t               i;
+    const char          *text;
+    omni_token_t        *tok;
+    omni_token_error_t   err;
+    omni_token_conf_t    conf;
+
+    static const struct {
+        const char      *payload;
+        const char      *claims;
+    } cases[] = {
+        { "{\"name\":\"a\x7f" "b\"," TEST_EXP "}",
+          "{\"name\":\"a\\u007fb\"," TEST_EXP "}" },
+        { "{ \"x\": \"\x7f\x7f\", " TEST_EXP " }",
+          "{\"exp\":1700000300,\"x\":\"\\u007f\\u007f\"}" },
+        { "{\"x\": \"\\u007f\"," TEST_EXP "}",
+          "{\"exp\":1700000300,\"x\":\"\\u007f\"}" },
+    };
+
+    (void) state;
+
+    test_conf_init(&conf, test_claims_ks);
+    conf.max_length = 65536;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        token = test_forge(TEST_HS256, cases[i].payload, test_fx.hs64.data,
+                           test_fx.hs64.len);
+        assert_int_equal(test_verify(&conf, token, &tok, &err),
+                         OMNI_TOKEN_OK);
+        free(token);
+
+        assert_string_equal(tok->claims, cases[i].claims);
+        assert_int_equal(tok->claims_len, strlen(cases[i].claims));
+        assert_int_equal(omni_text_is_clean(tok->claims, tok->claims_len),
+                         1);
+
+        /* the claim itself keeps its byte */
+        if (omni_token_claim_text(tok, "x", 1, NULL, 0, &text) == 2) {
+            assert_memory_equal(text, "\x7f\x7f", 2);
+        }
+
+        test_release(tok);
+    }
+
+    /* past the stack buffer of claims written again */
+    big = malloc(8192);
+    assert_non_null(big);
+
+    memcpy(big, "{ \"x\": \"", 8);
+    memset(big + 8, 0x7f, 6000);
+    strcpy(big + 6008, "\", " TEST_EXP " }");
+
+    token = test_forge(TEST_HS256, big, test_fx.hs64.data, test_fx.hs64.len);
+    assert_int_equal(test_verify(&conf, token, &tok, &err), OMNI_TOKEN_OK);
+    free(token);
+    free(big);
+
+    assert_int_equal(tok->claims_len,
+                     strlen("{\"exp\":1700000300,\"x\":\"\"}") + 6000 * 6);
+    assert_int_equal(strlen(tok->claims), tok->claims_len);
+    assert_int_equal(omni_text_is_clean(tok->claims, tok->claims_len), 1);
+
+    test_release(tok);
+}
+
+
 static void
 test_token_codes(void **state)
 {
@@ -2721,6 +2795,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_roles_limits, test_claims_setup,
                                         test_claims_teardown),
         cmocka_unit_test_setup_teardown(test_claim_text, test_claims_setup,
+                                        test_claims_teardown),
+        cmocka_unit_test_setup_teardown(test_claim_text_del,
+                                        test_claims_setup,
                                         test_claims_teardown),
         cmocka_unit_test(test_token_codes),
     };
