@@ -6,6 +6,8 @@
 #   make test    unit tests of the C cores, then nginx integration tests
 #   make bench   the performance yardstick: every case against plain
 #                proxy_pass and an OpenResty peer (docs/performance.md)
+#   make fuzz    builds the libFuzzer targets under t/fuzz/ and runs each
+#                for FUZZ_SECONDS (docs/testing.md); make fuzz-build builds
 
 SHELL := /bin/bash
 
@@ -39,9 +41,15 @@ DEB_PACKAGES := nginx-core nginx-dev libjwt-dev libjansson-dev libssl-dev \
 BENCH_PACKAGES := libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core \
                   lua-cjson
 
-# what this make run installs: the bench packages when bench is a goal
+# only for make fuzz and fuzz-build: clang with libFuzzer and sanitizers
+FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
+
+# what this make run installs: the bench packages when bench is a goal,
+# the fuzz packages when a fuzz goal is
 DEPS_PACKAGES := $(DEB_PACKAGES) \
-                 $(if $(filter bench,$(MAKECMDGOALS)),$(BENCH_PACKAGES))
+                 $(if $(filter bench,$(MAKECMDGOALS)),$(BENCH_PACKAGES)) \
+                 $(if $(filter fuzz fuzz-build,$(MAKECMDGOALS)), \
+                      $(FUZZ_PACKAGES))
 
 CORE_SRCS  := module/omni_base64.c module/omni_keys.c module/omni_token.c
 CORE_HDRS  := $(wildcard module/omni_*.h)
@@ -55,7 +63,7 @@ UNIT_TESTS := $(BIN)/test_token $(BIN)/test_token_cache $(BIN)/test_store \
               $(BIN)/test_contract $(BIN)/test_lua
 
 .PHONY: all module tools lib deps run bench test unit schema spec integration \
-        clean deps-then-goals
+        fuzz fuzz-build clean deps-then-goals
 
 all: module tools lib
 
@@ -204,11 +212,68 @@ $(BIN)/test_policy: t/unit/test_policy.c module/omni_policy.c \
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ t/unit/test_policy.c \
 	    module/omni_policy.c -ljansson -lcmocka
 
+# libFuzzer targets (t/fuzz/, docs/testing.md): each links the cores it
+# drives, instrumented; the libraries under them (jansson, OpenSSL, LMDB,
+# LuaJIT) are Debian's.  Lua targets find lua/ and t/fuzz/ by FUZZ_ROOT.
+FUZZ         := $(BUILD)/fuzz
+FUZZ_CC      := clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS  := -std=gnu99 -O1 -g -fno-omit-frame-pointer \
+                -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=undefined $(WARN) -Imodule -It/fuzz \
+                -DFUZZ_ROOT='"$(CURDIR)"'
+FUZZ_NAMES   := token keys policy json_patch json contract admin import \
+                lua_decoders
+FUZZ_TARGETS := $(FUZZ_NAMES:%=$(FUZZ)/fuzz_%)
+
+FUZZ_LUA     := t/fuzz/fuzz_lua.c t/fuzz/fuzz_lua.h module/omni_lua_json.c \
+                module/omni_json_text.c
+FUZZ_STORE   := t/fuzz/fuzz_store.c t/fuzz/fuzz_store.h module/omni_store.c
+
+# builds $@ from every .c among the prerequisites, with these libraries
+fuzz_link = mkdir -p $(FUZZ) && \
+    $(FUZZ_CC) $(FUZZ_CFLAGS) $(2) -o $@ $(filter %.c,$^) $(1)
+
+$(FUZZ)/fuzz_token: t/fuzz/fuzz_token.c t/fuzz/test_keys.h \
+    module/omni_token.c module/omni_keys.c module/omni_base64.c \
+    module/omni_token_cache.c $(CORE_HDRS)
+	$(call fuzz_link,-ljansson -lcrypto)
+
+$(FUZZ)/fuzz_keys: t/fuzz/fuzz_keys.c module/omni_keys.c \
+    module/omni_base64.c $(CORE_HDRS)
+	$(call fuzz_link,-ljansson -lcrypto)
+
+$(FUZZ)/fuzz_policy: t/fuzz/fuzz_policy.c module/omni_policy.c $(CORE_HDRS)
+	$(call fuzz_link,-ljansson)
+
+$(FUZZ)/fuzz_json_patch: t/fuzz/fuzz_json_patch.c module/omni_json_patch.c \
+    $(CORE_HDRS)
+	$(call fuzz_link,-ljansson)
+
+$(FUZZ)/fuzz_json: t/fuzz/fuzz_json.c $(FUZZ_LUA) $(CORE_HDRS)
+	$(call fuzz_link,-lluajit-5.1 -lm,$(LUAJIT_INC))
+
+$(FUZZ)/fuzz_contract: t/fuzz/fuzz_contract.c $(FUZZ_LUA) \
+    module/omni_lua_contract.c module/omni_contract.c $(CORE_HDRS)
+	$(call fuzz_link,-lluajit-5.1 -ljansson -lm,$(LUAJIT_INC))
+
+$(FUZZ)/fuzz_lua_decoders: t/fuzz/fuzz_lua_decoders.c t/fuzz/decoders.lua \
+    $(FUZZ_LUA) $(CORE_HDRS)
+	$(call fuzz_link,-lluajit-5.1 -lm,$(LUAJIT_INC))
+
+$(FUZZ)/fuzz_admin: t/fuzz/fuzz_admin.c $(FUZZ_STORE) module/omni_admin.c \
+    module/omni_policy.c $(CORE_HDRS)
+	$(call fuzz_link,-llmdb -ljansson)
+
+$(FUZZ)/fuzz_import: t/fuzz/fuzz_import.c $(FUZZ_STORE) module/omni_export.c \
+    module/omni_admin.c module/omni_policy.c $(CORE_HDRS)
+	$(call fuzz_link,-llmdb -ljansson -lcrypto)
+
 # Goals that need the Debian packages install them, then run in a second
 # make: whatever a makefile reads from the system while it is parsed
 # (pkg-config, prerequisites under $(NGINX_SRC)) must be read after the
 # install, or a fresh machine's first run fails where its second passes.
-NEEDS_DEPS := run bench test unit schema spec integration
+NEEDS_DEPS := run bench test unit schema spec integration fuzz fuzz-build
 
 ifndef OMNI_DEPS_DONE
 
@@ -240,6 +305,11 @@ run: all
 
 bench: all
 	@tools/bench.sh
+
+fuzz-build: $(FUZZ_TARGETS)
+
+fuzz: fuzz-build
+	@tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 endif
 
