@@ -272,6 +272,21 @@ omni_contract_check_gateway(const omni_contract_t *c, char *err)
             }
         }
 
+        /* the writer's timestamps hold four-digit years only */
+        if (s->created_at < 0 || s->created_at >= OMNI_CONTRACT_MS_MAX) {
+            return omni_contract_invalid(err, "session.created_at must be "
+                                         "milliseconds since the epoch, "
+                                         "before the year 10000 (got %lld)",
+                                         (long long) s->created_at);
+        }
+
+        if (s->last_seen_at < 0 || s->last_seen_at >= OMNI_CONTRACT_MS_MAX) {
+            return omni_contract_invalid(err, "session.last_seen_at must be "
+                                         "milliseconds since the epoch, "
+                                         "before the year 10000 (got %lld)",
+                                         (long long) s->last_seen_at);
+        }
+
         if (s->context.len > OMNI_CONTRACT_CONTEXT_MAX) {
             return omni_contract_invalid(err, "session.context must be at most "
                                       "%d bytes as compact JSON (got %zu)",

@@ -873,7 +873,8 @@ static void
 omni_lua_contract_gw(lua_State *L, int gw, omni_contract_t *c,
     omni_contract_session_t *s, omni_str_t *channels)
 {
-    int  i;
+    int     i;
+    double  created, seen;
 
     omni_lua_get(L, gw, "customer_id");
     c->customer_id = omni_lua_string(L, -1);
@@ -896,13 +897,24 @@ omni_lua_contract_gw(lua_State *L, int gw, omni_contract_t *c,
     s->new = lua_toboolean(L, -1);
     lua_pop(L, 1);
 
+    /* a number past int64 has no conversion: refused as received_at is */
     omni_lua_get(L, -1, "created_at");
-    s->created_at = (int64_t) floor(lua_tonumber(L, -1));
+    created = (lua_type(L, -1) == LUA_TNUMBER) ? lua_tonumber(L, -1) : -1;
     lua_pop(L, 1);
 
     omni_lua_get(L, -1, "last_seen_at");
-    s->last_seen_at = (int64_t) floor(lua_tonumber(L, -1));
+    seen = (lua_type(L, -1) == LUA_TNUMBER) ? lua_tonumber(L, -1) : -1;
     lua_pop(L, 1);
+
+    if (!(created >= 0 && created < (double) OMNI_CONTRACT_MS_MAX
+          && seen >= 0 && seen < (double) OMNI_CONTRACT_MS_MAX))
+    {
+        luaL_error(L, "bad argument #4 to 'encode' (gw.session.created_at "
+                   "and last_seen_at must be milliseconds since the epoch)");
+    }
+
+    s->created_at = (int64_t) floor(created);
+    s->last_seen_at = (int64_t) floor(seen);
 
     omni_lua_get(L, -1, "context");
     s->context = omni_lua_string(L, -1);

@@ -397,6 +397,29 @@ describe("omni.contract.encode", function()
         assert.has_error(function() contract.encode({ action = "a.b" }, nil) end)
     end)
 
+    -- a time the writer cannot write as RFC 3339 must not reach it (a
+    -- double past int64 was undefined behaviour, a negative one garbage)
+    it("raises for session times it cannot write", function()
+        local function gw(over)
+            local session = { id = "ses_1", new = false, created_at = 1795542760118,
+                              last_seen_at = 1795543443000, channels = { "web" },
+                              context = "{}" }
+            for k, v in pairs(over) do
+                session[k] = v
+            end
+            return { customer_id = "cus_1", session = session }
+        end
+        assert.truthy(contract.encode({ action = "a.b" }, known(), nil, gw({})))
+        for _, bad in ipairs({ 1e300, -1e300, 0 / 0, 1 / 0, -1, 253402300800000, "1", false }) do
+            for _, key in ipairs({ "created_at", "last_seen_at" }) do
+                assert.has_error(function()
+                    contract.encode({ action = "a.b" }, known(), nil, gw({ [key] = bad }))
+                end, "bad argument #4 to 'encode' (gw.session.created_at and last_seen_at "
+                     .. "must be milliseconds since the epoch)")
+            end
+        end
+    end)
+
     describe("deep problems in params are found by encoding", function()
         local function encode_err(params)
             local s, err = contract.encode({ action = "a.b", params = params }, known())

@@ -445,7 +445,23 @@ test_gateway_values(void **state)
     assert_string_equal(err, "session.context must be at most 4096 bytes as "
                         "compact JSON (got 4097)");
 
+    /* times the writer could not write as RFC 3339 */
     s.context = S("{}");
+    s.created_at = -1;
+    assert_int_equal(omni_contract_check_gateway(&c, err),
+                     OMNI_CONTRACT_INVALID);
+    assert_string_equal(err, "session.created_at must be milliseconds "
+                        "since the epoch, before the year 10000 (got -1)");
+
+    s.created_at = 0;
+    s.last_seen_at = OMNI_CONTRACT_MS_MAX;
+    assert_int_equal(omni_contract_check_gateway(&c, err),
+                     OMNI_CONTRACT_INVALID);
+    assert_string_equal(err, "session.last_seen_at must be milliseconds "
+                        "since the epoch, before the year 10000 (got "
+                        "253402300800000)");
+
+    s.last_seen_at = OMNI_CONTRACT_MS_MAX - 1;
     c.client_ip.len = 0;
     assert_int_equal(omni_contract_check_gateway(&c, err),
                      OMNI_CONTRACT_INVALID);
