@@ -382,8 +382,17 @@ local ESCAPES = {
     ['"'] = "&quot;", ["'"] = "&apos;",
 }
 
+-- in attribute values, literal whitespace would be read back as spaces
+local ATTR_ESCAPES = {
+    ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
+    ['"'] = "&quot;", ["'"] = "&apos;",
+    ["\t"] = "&#9;", ["\n"] = "&#10;", ["\r"] = "&#13;",
+}
 
---- Escapes `& < > " '` for use in XML text or attribute values.
+
+--- Escapes `& < > " '` for use in XML text or attribute values (in an
+-- attribute value a reader turns literal tabs and newlines into spaces:
+-- `element` writes them as character references).
 -- @tparam string s
 -- @treturn string
 function _M.escape(s)
@@ -415,7 +424,7 @@ end
 --   already-built markup strings (children from `element`/`cdata`),
 --   or nil for an empty element `<name/>`
 -- @tparam[opt] table attrs attribute name -> string or number (escaped,
---   written in sorted order)
+--   tabs and newlines as references, written in sorted order)
 -- @treturn string
 -- @usage xml.element("xml", {
 --     xml.element("ToUserName", { xml.cdata(openid) }),
@@ -451,7 +460,8 @@ function _M.element(name, content, attrs)
         for i = 1, nk do
             local k = keys[i]
             buf[i] = " " .. k .. '="'
-                     .. gsub(tostring(attrs[k]), "[&<>\"']", ESCAPES) .. '"'
+                     .. gsub(tostring(attrs[k]), "[&<>\"'\t\n\r]",
+                             ATTR_ESCAPES) .. '"'
         end
         a = concat(buf, "", 1, nk)
     end

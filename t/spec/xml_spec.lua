@@ -253,6 +253,13 @@ describe("omni.xml writing", function()
                                  { z = '"', k = 1 }))
     end)
 
+    -- a reader turns literal tabs and newlines in a value into spaces
+    it("writes whitespace in attribute values as references", function()
+        local s = xml.element("a", nil, { k = "x\ty\nz\r " })
+        assert.equal('<a k="x&#9;y&#10;z&#13; "/>', s)
+        assert.equal("x\ty\nz\r ", assert(xml.decode(s)).attrs.k)
+    end)
+
     it("round-trips a WeChat reply", function()
         local s = xml.element("xml", {
             xml.element("ToUserName", { xml.cdata("o6_x") }),
