@@ -250,14 +250,15 @@ $(FUZZ)/fuzz_json_patch: t/fuzz/fuzz_json_patch.c module/omni_json_patch.c \
     $(CORE_HDRS)
 	$(call fuzz_link,-ljansson)
 
-$(FUZZ)/fuzz_json: t/fuzz/fuzz_json.c $(FUZZ_LUA) $(CORE_HDRS)
+$(FUZZ)/fuzz_json: t/fuzz/fuzz_json.c t/fuzz/json_check.lua $(FUZZ_LUA) \
+    $(CORE_HDRS)
 	$(call fuzz_link,-lluajit-5.1 -lm,$(LUAJIT_INC))
 
-$(FUZZ)/fuzz_contract: t/fuzz/fuzz_contract.c $(FUZZ_LUA) \
+$(FUZZ)/fuzz_contract: t/fuzz/fuzz_contract.c t/fuzz/contract_check.lua $(FUZZ_LUA) \
     module/omni_lua_contract.c module/omni_contract.c $(CORE_HDRS)
 	$(call fuzz_link,-lluajit-5.1 -ljansson -lm,$(LUAJIT_INC))
 
-$(FUZZ)/fuzz_lua_decoders: t/fuzz/fuzz_lua_decoders.c t/fuzz/decoders.lua \
+$(FUZZ)/fuzz_lua_decoders: t/fuzz/fuzz_lua_decoders.c t/fuzz/decoders_check.lua \
     $(FUZZ_LUA) $(CORE_HDRS)
 	$(call fuzz_link,-lluajit-5.1 -lm,$(LUAJIT_INC))
 
