@@ -240,7 +240,7 @@ $(FUZZ)/fuzz_token: t/fuzz/fuzz_token.c t/fuzz/test_keys.h \
 	$(call fuzz_link,-ljansson -lcrypto)
 
 $(FUZZ)/fuzz_keys: t/fuzz/fuzz_keys.c module/omni_keys.c \
-    module/omni_base64.c $(CORE_HDRS)
+    module/omni_token.c module/omni_base64.c $(CORE_HDRS)
 	$(call fuzz_link,-ljansson -lcrypto)
 
 $(FUZZ)/fuzz_policy: t/fuzz/fuzz_policy.c module/omni_policy.c $(CORE_HDRS)
