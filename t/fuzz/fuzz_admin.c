@@ -1,0 +1,228 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * Fuzz target: the admin router (omni_admin_handle()) against a real
+ * store holding a customer with identities, a merged customer, a
+ * session, a journey, a revocation and a policy.  The input is a request:
+ *
+ *   METHOD SP PATH [? QUERY] LF BODY
+ *
+ * Every answer must be a compact JSON object of the length said, an
+ * error one with its code and message, a 405 with its Allow.
+ */
+
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "fuzz_store.h"
+#include "omni_admin.h"
+
+
+#define FUZZ_NOW     1800000000
+#define FUZZ_METHOD  16
+
+
+static const char  fuzz_policy[] =
+    "{\"version\":1,\"roles\":{\"customer\":{\"rules\":[{\"id\":\"own\","
+    "\"effect\":\"allow\",\"actions\":[\"order.*\"]}]},\"agent\":{"
+    "\"inherits\":[\"customer\"],\"rules\":[{\"id\":\"refund\",\"effect\":"
+    "\"allow\",\"actions\":[\"order.refund\"],\"channels\":[\"web\"]}],"
+    "\"scopes\":[{\"path\":\"data.card\",\"mask\":{\"keep_last\":4}}]}}}";
+
+
+static void
+fuzz_request(omni_store_t *st, const char *method, const char *path,
+    size_t len, const char *body, size_t body_len, omni_admin_result_t *res)
+{
+    const char            *q;
+    omni_admin_request_t   req;
+
+    memset(&req, 0, sizeof(omni_admin_request_t));
+    memset(res, 0, sizeof(omni_admin_result_t));
+
+    q = memchr(path, '?', len);
+
+    req.method = method;
+    req.path = path;
+    req.path_len = q ? (size_t) (q - path) : len;
+    req.query = q ? q + 1 : NULL;
+    req.query_len = q ? len - req.path_len - 1 : 0;
+    req.body = body;
+    req.body_len = body_len;
+    req.now = FUZZ_NOW;
+    req.actor = "fuzz";
+
+    if (omni_admin_handle(st, &req, res) != 0) {
+        fuzz_store_fail("out of memory", NULL);
+    }
+}
+
+
+/* what every store starts with, as an operator would have made it */
+static void
+fuzz_seed(omni_store_t *st)
+{
+    char                   err[OMNI_STORE_ERRLEN];
+    size_t                 i;
+    omni_admin_result_t    res;
+    omni_store_session_t   s;
+    omni_store_journey_t   ev;
+
+    static const struct {
+        const char  *method;
+        const char  *path;
+        const char  *body;
+    } seed[] = {
+        { "PUT", "/identities/phone/%2B8613800000000", "{\"customer\":\"c1\"}" },
+        { "PUT", "/identities/email/a%40example.com", "{\"customer\":\"c1\"}" },
+        { "PUT", "/identities/wechat_openid/o6_x", "{\"customer\":\"c2\"}" },
+        { "POST", "/customers/c2/merge", "{\"into\":\"c1\"}" },
+        { "POST", "/revocations",
+          "{\"kind\":\"jti\",\"value\":\"j1\",\"expires_at\":1900000000}" },
+        { "POST", "/revocations",
+          "{\"kind\":\"subject\",\"value\":\"mallory\",\"before\":1800000000}" },
+        { "PUT", "/policy?note=seed", fuzz_policy },
+        { "PUT", "/policy?note=again", fuzz_policy },
+    };
+
+    for (i = 0; i < sizeof(seed) / sizeof(seed[0]); i++) {
+        fuzz_request(st, seed[i].method, seed[i].path,
+                     strlen(seed[i].path), seed[i].body,
+                     strlen(seed[i].body), &res);
+
+        if (res.status >= 300) {
+            fuzz_store_fail("the seed fails", res.body);
+        }
+
+        omni_admin_result_free(&res);
+    }
+
+    memset(&s, 0, sizeof(omni_store_session_t));
+    strcpy(s.id, "s1");
+    strcpy(s.customer, "c1");
+    s.created = FUZZ_NOW - 600;
+    s.last_seen = FUZZ_NOW - 60;
+    s.nchannels = 2;
+    strcpy(s.channels[0], "web");
+    strcpy(s.channels[1], "ivr");
+    strcpy(s.context, "{\"cart\":[1,2]}");
+    s.context_len = strlen(s.context);
+
+    if (omni_store_session_put(st, &s, err) != OMNI_STORE_OK) {
+        fuzz_store_fail("the seed session", err);
+    }
+
+    for (i = 0; i < 3; i++) {
+        memset(&ev, 0, sizeof(omni_store_journey_t));
+        ev.time_ms = (int64_t) FUZZ_NOW * 1000 + (int64_t) i;
+        strcpy(ev.channel, "web");
+        strcpy(ev.action, "order.view");
+        strcpy(ev.outcome, "ok");
+        strcpy(ev.session, "s1");
+
+        if (omni_store_journey_append(st, "c1", &ev, 100, 0, err)
+            != OMNI_STORE_OK)
+        {
+            fuzz_store_fail("the seed journey", err);
+        }
+    }
+}
+
+
+static void
+fuzz_check(const omni_admin_result_t *res)
+{
+    json_t        *json;
+    json_error_t   jerr;
+
+    if (res->body == NULL || strlen(res->body) != res->body_len) {
+        fuzz_store_fail("an answer without its body or of another length",
+                        res->body);
+    }
+
+    json = json_loadb(res->body, res->body_len, JSON_REJECT_DUPLICATES,
+                      &jerr);
+
+    if (!json_is_object(json)) {
+        fuzz_store_fail("an answer that is not a JSON object", res->body);
+    }
+
+    if (res->status < 200 || res->status > 599) {
+        fuzz_store_fail("an answer without a status", res->body);
+    }
+
+    if (res->status >= 400
+        && (!json_is_string(json_object_get(json, "error"))
+            || !json_is_string(json_object_get(json, "message"))))
+    {
+        fuzz_store_fail("an error without its code or message", res->body);
+    }
+
+    if (res->status == 405 && res->allow == NULL) {
+        fuzz_store_fail("a 405 without Allow", res->body);
+    }
+
+    if (res->audit != NULL && res->status >= 300) {
+        fuzz_store_fail("a refusal audited as a change", res->audit);
+    }
+
+    json_decref(json);
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char                 method[FUZZ_METHOD], *path;
+    size_t               mlen, plen;
+    const char          *text, *sp, *nl;
+    omni_store_t        *st;
+    omni_admin_result_t  res;
+
+    static omni_store_t  *seeded;
+
+    st = fuzz_store();
+
+    if (st != seeded) {
+        fuzz_seed(st);
+        seeded = st;
+    }
+
+    text = (const char *) data;
+    sp = memchr(text, ' ', size);
+
+    if (sp == NULL || (size_t) (sp - text) >= FUZZ_METHOD) {
+        return 0;
+    }
+
+    mlen = (size_t) (sp - text);
+    memcpy(method, text, mlen);
+    method[mlen] = '\0';
+
+    nl = memchr(sp + 1, '\n', size - mlen - 1);
+    plen = (size_t) ((nl ? nl : text + size) - (sp + 1));
+
+    /* NUL-terminated, as nginx's URI is in memory, but not counted */
+    path = malloc(plen + 1);
+    if (path == NULL) {
+        fuzz_store_fail("out of memory", NULL);
+    }
+
+    memcpy(path, sp + 1, plen);
+    path[plen] = '\0';
+
+    fuzz_request(st, method, path, plen, nl ? nl + 1 : NULL,
+                 nl ? (size_t) (text + size - nl - 1) : 0, &res);
+
+    fuzz_check(&res);
+
+    omni_admin_result_free(&res);
+    free(path);
+
+    return 0;
+}
