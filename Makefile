@@ -117,11 +117,12 @@ $(BIN)/omni-store-bench: tools/store_bench.c module/omni_store.c \
 
 $(BIN)/omnictl: tools/omnictl.c module/omni_admin.c module/omni_admin.h \
                 module/omni_store.c module/omni_store.h \
-                module/omni_policy.c module/omni_policy.h
+                module/omni_policy.c module/omni_policy.h \
+                module/omni_export.c module/omni_export.h
 	@mkdir -p $(BIN)
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ tools/omnictl.c \
 	    module/omni_admin.c module/omni_store.c module/omni_policy.c \
-	    -llmdb -ljansson -lcrypto
+	    module/omni_export.c -llmdb -ljansson -lcrypto
 
 # the plugins' native helpers as a Lua C module, for the runner and specs
 lib: $(LIB)/omni_crypto.so $(LIB)/omni_json_native.so \
@@ -228,7 +229,8 @@ FUZZ_TARGETS := $(FUZZ_NAMES:%=$(FUZZ)/fuzz_%)
 
 FUZZ_LUA     := t/fuzz/fuzz_lua.c t/fuzz/fuzz_lua.h module/omni_lua_json.c \
                 module/omni_json_text.c
-FUZZ_STORE   := t/fuzz/fuzz_store.c t/fuzz/fuzz_store.h module/omni_store.c
+FUZZ_STORE   := t/fuzz/fuzz_store.c t/fuzz/fuzz_store.h module/omni_store.c \
+                module/omni_admin.c module/omni_policy.c
 
 # builds $@ from every .c among the prerequisites, with these libraries
 fuzz_link = mkdir -p $(FUZZ) && \
@@ -262,12 +264,11 @@ $(FUZZ)/fuzz_lua_decoders: t/fuzz/fuzz_lua_decoders.c t/fuzz/decoders_check.lua 
     $(FUZZ_LUA) $(CORE_HDRS)
 	$(call fuzz_link,-lluajit-5.1 -lm,$(LUAJIT_INC))
 
-$(FUZZ)/fuzz_admin: t/fuzz/fuzz_admin.c $(FUZZ_STORE) module/omni_admin.c \
-    module/omni_policy.c $(CORE_HDRS)
+$(FUZZ)/fuzz_admin: t/fuzz/fuzz_admin.c $(FUZZ_STORE) $(CORE_HDRS)
 	$(call fuzz_link,-llmdb -ljansson)
 
 $(FUZZ)/fuzz_import: t/fuzz/fuzz_import.c $(FUZZ_STORE) module/omni_export.c \
-    module/omni_admin.c module/omni_policy.c $(CORE_HDRS)
+    $(CORE_HDRS)
 	$(call fuzz_link,-llmdb -ljansson -lcrypto)
 
 # Goals that need the Debian packages install them, then run in a second

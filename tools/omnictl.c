@@ -27,6 +27,7 @@
 #include <openssl/evp.h>
 
 #include "omni_admin.h"
+#include "omni_export.h"
 #include "omni_policy.h"
 #include "omni_store.h"
 
@@ -38,11 +39,9 @@
 #define OMNICTL_MAP_MAX      (1024UL * 1024 * 1024)
 
 #define OMNICTL_ARGS_MAX     3             /* positional arguments */
-#define OMNICTL_EXPORT       1             /* the export format's version */
 #define OMNICTL_LINE_MAX     (8 * 1024 * 1024)  /* bytes of one export
                                                  line: a policy at its
                                                  largest fits in base64 */
-#define OMNICTL_KEY_MAX      511           /* LMDB's key size */
 #define OMNICTL_BATCH        256           /* records per import commit */
 #define OMNICTL_BATCH_BYTES  (16 * 1024 * 1024)
 
@@ -212,8 +211,6 @@ static int omnictl_getline(FILE *in, char *buf, size_t max, size_t *len,
 
 static size_t omnictl_base64_encode(char *dst, const unsigned char *src,
     size_t len);
-static long omnictl_base64_decode(unsigned char *dst, size_t max,
-    const char *src, size_t len);
 
 
 static const omnictl_command_t  omnictl_commands[] = {
@@ -2016,7 +2013,7 @@ omnictl_export_to(omnictl_ctx_t *ctx, FILE *out, size_t *n)
     }
 
     if (fprintf(out, "{\"omni_store_export\":%d,\"format\":%d,"
-                "\"exported_at\":\"%s\"}\n", OMNICTL_EXPORT,
+                "\"exported_at\":\"%s\"}\n", OMNI_EXPORT_VERSION,
                 OMNI_STORE_FORMAT, when) < 0)
     {
         fprintf(stderr, "omnictl: writing the export: %s\n",
@@ -2326,132 +2323,33 @@ omnictl_import_pass(omnictl_import_t *im, FILE *in)
 static int
 omnictl_import_header(omnictl_import_t *im, size_t len)
 {
-    int           rc;
-    json_t       *json;
-    json_int_t    version, format;
-    const char   *when;
-    json_error_t  jerr;
+    char  err[OMNI_EXPORT_ERRLEN];
 
-    json = json_loadb(im->line, len, JSON_REJECT_DUPLICATES, &jerr);
-
-    if (json == NULL
-        || json_unpack_ex(json, &jerr, JSON_STRICT, "{s:I, s:I, s:s}",
-                          "omni_store_export", &version, "format", &format,
-                          "exported_at", &when) != 0)
-    {
-        fprintf(stderr, "omnictl: %s line 1: not the header of an omnictl "
-                "export: %s\n", im->name, jerr.text);
-        json_decref(json);
+    if (omni_export_header(im->line, len, err) != 0) {
+        fprintf(stderr, "omnictl: %s line 1: %s\n", im->name, err);
         return OMNICTL_EXIT_FAIL;
     }
 
-    rc = OMNICTL_EXIT_OK;
-
-    if (version != OMNICTL_EXPORT) {
-        fprintf(stderr, "omnictl: %s line 1: export version %lld, this "
-                "omnictl reads %d\n", im->name, (long long) version,
-                OMNICTL_EXPORT);
-        rc = OMNICTL_EXIT_FAIL;
-
-    } else if (format != OMNI_STORE_FORMAT) {
-        fprintf(stderr, "omnictl: %s line 1: store format %lld, this build "
-                "writes %d\n", im->name, (long long) format,
-                OMNI_STORE_FORMAT);
-        rc = OMNICTL_EXIT_FAIL;
-    }
-
-    json_decref(json);
-
-    return rc;
+    return OMNICTL_EXIT_OK;
 }
 
 
 static int
 omnictl_import_line(omnictl_import_t *im, size_t len)
 {
-    int                   db;
-    char                  format[16];
-    long                  klen, vlen;
-    size_t                kmax, vmax, flen;
-    json_t               *json;
-    const char           *name, *key, *value;
-    json_error_t          jerr;
-    unsigned char        *buf;
-    omni_store_record_t  *rec;
+    char                  err[OMNI_EXPORT_ERRLEN];
+    omni_store_record_t   rec;
 
-    json = json_loadb(im->line, len, JSON_REJECT_DUPLICATES, &jerr);
-
-    if (json == NULL
-        || json_unpack_ex(json, &jerr, JSON_STRICT, "{s:s, s:s, s:s}",
-                          "db", &name, "key", &key, "value", &value) != 0)
-    {
-        fprintf(stderr, "omnictl: %s line %zu: not a record {\"db\", "
-                "\"key\", \"value\"}: %s\n", im->name, im->lineno,
-                jerr.text);
-        json_decref(json);
-        return OMNICTL_EXIT_FAIL;
-    }
-
-    for (db = 0; db < OMNI_STORE_DB_COUNT; db++) {
-        if (strcmp(name, omni_store_db_name(db)) == 0) {
-            break;
-        }
-    }
-
-    if (db == OMNI_STORE_DB_COUNT) {
-        fprintf(stderr, "omnictl: %s line %zu: no sub-database \"%s\"\n",
-                im->name, im->lineno, name);
-        json_decref(json);
-        return OMNICTL_EXIT_FAIL;
-    }
-
-    kmax = strlen(key) / 4 * 3;
-    vmax = strlen(value) / 4 * 3;
-
-    buf = malloc(kmax + vmax + 1);
-    if (buf == NULL) {
-        fprintf(stderr, "omnictl: out of memory\n");
-        json_decref(json);
-        return OMNICTL_EXIT_FAIL;
-    }
-
-    klen = omnictl_base64_decode(buf, kmax, key, strlen(key));
-    vlen = (klen < 0) ? -1 : omnictl_base64_decode(buf + klen, vmax, value,
-                                                   strlen(value));
-
-    json_decref(json);
-
-    if (klen < 0 || vlen < 0) {
-        fprintf(stderr, "omnictl: %s line %zu: the %s is not base64 with "
-                "padding\n", im->name, im->lineno, klen < 0 ? "key" : "value");
-        free(buf);
-        return OMNICTL_EXIT_FAIL;
-    }
-
-    if (klen == 0 || klen > OMNICTL_KEY_MAX) {
-        fprintf(stderr, "omnictl: %s line %zu: a key of %ld bytes (1 to "
-                "%d)\n", im->name, im->lineno, klen, OMNICTL_KEY_MAX);
-        free(buf);
-        return OMNICTL_EXIT_FAIL;
-    }
-
-    flen = (size_t) snprintf(format, sizeof(format), "%d", OMNI_STORE_FORMAT);
-
-    if (db == OMNI_STORE_DB_META && klen == sizeof("format") - 1
-        && memcmp(buf, "format", klen) == 0
-        && ((size_t) vlen != flen || memcmp(buf + klen, format, flen) != 0))
-    {
-        fprintf(stderr, "omnictl: %s line %zu: the store's format record "
-                "is not this build's (%d)\n", im->name, im->lineno,
-                OMNI_STORE_FORMAT);
-        free(buf);
+    if (omni_export_record(im->line, len, &rec, err) != 0) {
+        fprintf(stderr, "omnictl: %s line %zu: %s\n", im->name, im->lineno,
+                err);
         return OMNICTL_EXIT_FAIL;
     }
 
     im->n++;
 
     if (im->st == NULL) {
-        free(buf);
+        free((void *) rec.key);
         return OMNICTL_EXIT_OK;
     }
 
@@ -2459,14 +2357,8 @@ omnictl_import_line(omnictl_import_t *im, size_t len)
         im->first = im->lineno;
     }
 
-    rec = &im->recs[im->nrecs++];
-    rec->db = db;
-    rec->key = buf;
-    rec->key_len = (size_t) klen;
-    rec->val = buf + klen;
-    rec->val_len = (size_t) vlen;
-
-    im->bytes += (size_t) (klen + vlen);
+    im->recs[im->nrecs++] = rec;
+    im->bytes += rec.key_len + rec.val_len;
 
     if (im->nrecs == OMNICTL_BATCH || im->bytes >= OMNICTL_BATCH_BYTES) {
         return omnictl_import_flush(im);
@@ -2562,56 +2454,4 @@ static size_t
 omnictl_base64_encode(char *dst, const unsigned char *src, size_t len)
 {
     return (size_t) EVP_EncodeBlock((unsigned char *) dst, src, (int) len);
-}
-
-
-/*
- * Decodes into dst (max bytes, at least len / 4 * 3).  Only the one
- * canonical encoding of a value is accepted: EVP_DecodeBlock() itself
- * skips blanks and ignores trailing bits, so the result is encoded again
- * and compared.  Returns the decoded length, or -1.
- */
-
-static long
-omnictl_base64_decode(unsigned char *dst, size_t max, const char *src,
-    size_t len)
-{
-    int             n;
-    long            rc;
-    size_t          pad;
-    unsigned char  *again;
-
-    if (len % 4 != 0 || len / 4 * 3 > max || len > INT_MAX) {
-        return -1;
-    }
-
-    if (len == 0) {
-        return 0;
-    }
-
-    n = EVP_DecodeBlock(dst, (const unsigned char *) src, (int) len);
-    if (n < 0) {
-        return -1;
-    }
-
-    /* EVP_DecodeBlock() counts the bytes of the padding too */
-    pad = (src[len - 1] == '=') + (src[len - 2] == '=');
-
-    if ((size_t) n < pad) {
-        return -1;
-    }
-
-    n -= (int) pad;
-
-    again = malloc(len + 1);
-    if (again == NULL) {
-        return -1;
-    }
-
-    rc = ((size_t) EVP_EncodeBlock(again, dst, n) == len
-          && memcmp(again, src, len) == 0) ? n : -1;
-
-    free(again);
-
-    return rc;
 }

@@ -1,0 +1,214 @@
+/*
+ * Copyright (C) The omni gateway authors
+ */
+
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "omni_export.h"
+
+
+static long omni_export_base64(unsigned char *dst, size_t max,
+    const char *src, size_t len);
+static void omni_export_err(char *err, const char *fmt, ...);
+
+
+int
+omni_export_header(const char *line, size_t len, char *err)
+{
+    int           rc;
+    json_t       *json;
+    json_int_t    version, format;
+    const char   *when;
+    json_error_t  jerr;
+
+    json = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+
+    if (json == NULL
+        || json_unpack_ex(json, &jerr, JSON_STRICT, "{s:I, s:I, s:s}",
+                          "omni_store_export", &version, "format", &format,
+                          "exported_at", &when) != 0)
+    {
+        omni_export_err(err, "not the header of an omnictl export: %s",
+                        jerr.text);
+        json_decref(json);
+        return -1;
+    }
+
+    rc = 0;
+
+    if (version != OMNI_EXPORT_VERSION) {
+        omni_export_err(err, "export version %lld, this omnictl reads %d",
+                        (long long) version, OMNI_EXPORT_VERSION);
+        rc = -1;
+
+    } else if (format != OMNI_STORE_FORMAT) {
+        omni_export_err(err, "store format %lld, this build writes %d",
+                        (long long) format, OMNI_STORE_FORMAT);
+        rc = -1;
+    }
+
+    json_decref(json);
+
+    return rc;
+}
+
+
+int
+omni_export_record(const char *line, size_t len, omni_store_record_t *rec,
+    char *err)
+{
+    int             db;
+    char            format[16];
+    long            klen, vlen;
+    size_t          kmax, vmax, flen;
+    json_t         *json;
+    const char     *name, *key, *value;
+    json_error_t    jerr;
+    unsigned char  *buf;
+
+    json = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+
+    if (json == NULL
+        || json_unpack_ex(json, &jerr, JSON_STRICT, "{s:s, s:s, s:s}",
+                          "db", &name, "key", &key, "value", &value) != 0)
+    {
+        omni_export_err(err, "not a record {\"db\", \"key\", \"value\"}: %s",
+                        jerr.text);
+        json_decref(json);
+        return -1;
+    }
+
+    for (db = 0; db < OMNI_STORE_DB_COUNT; db++) {
+        if (strcmp(name, omni_store_db_name(db)) == 0) {
+            break;
+        }
+    }
+
+    if (db == OMNI_STORE_DB_COUNT) {
+        omni_export_err(err, "no sub-database \"%s\"", name);
+        json_decref(json);
+        return -1;
+    }
+
+    kmax = strlen(key) / 4 * 3;
+    vmax = strlen(value) / 4 * 3;
+
+    buf = malloc(kmax + vmax + 1);
+    if (buf == NULL) {
+        omni_export_err(err, "out of memory");
+        json_decref(json);
+        return -1;
+    }
+
+    klen = omni_export_base64(buf, kmax, key, strlen(key));
+    vlen = (klen < 0) ? -1 : omni_export_base64(buf + klen, vmax, value,
+                                                strlen(value));
+
+    json_decref(json);
+
+    if (klen < 0 || vlen < 0) {
+        omni_export_err(err, "the %s is not base64 with padding",
+                        klen < 0 ? "key" : "value");
+        free(buf);
+        return -1;
+    }
+
+    if (klen == 0 || klen > OMNI_EXPORT_KEY_MAX) {
+        omni_export_err(err, "a key of %ld bytes (1 to %d)", klen,
+                        OMNI_EXPORT_KEY_MAX);
+        free(buf);
+        return -1;
+    }
+
+    flen = (size_t) snprintf(format, sizeof(format), "%d", OMNI_STORE_FORMAT);
+
+    if (db == OMNI_STORE_DB_META && klen == sizeof("format") - 1
+        && memcmp(buf, "format", klen) == 0
+        && ((size_t) vlen != flen || memcmp(buf + klen, format, flen) != 0))
+    {
+        omni_export_err(err, "the store's format record is not this "
+                        "build's (%d)", OMNI_STORE_FORMAT);
+        free(buf);
+        return -1;
+    }
+
+    rec->db = db;
+    rec->key = buf;
+    rec->key_len = (size_t) klen;
+    rec->val = buf + klen;
+    rec->val_len = (size_t) vlen;
+
+    return 0;
+}
+
+
+/*
+ * Standard base64 (RFC 4648, section 4) with padding, by OpenSSL, into dst
+ * (max bytes, at least len / 4 * 3).  Only the one canonical encoding of
+ * a value is accepted: EVP_DecodeBlock() itself skips blanks and ignores
+ * trailing bits, so the result is encoded again and compared.  Returns
+ * the decoded length, or -1.
+ */
+
+static long
+omni_export_base64(unsigned char *dst, size_t max, const char *src,
+    size_t len)
+{
+    int             n;
+    long            rc;
+    size_t          pad;
+    unsigned char  *again;
+
+    if (len % 4 != 0 || len / 4 * 3 > max || len > INT_MAX) {
+        return -1;
+    }
+
+    if (len == 0) {
+        return 0;
+    }
+
+    n = EVP_DecodeBlock(dst, (const unsigned char *) src, (int) len);
+    if (n < 0) {
+        return -1;
+    }
+
+    /* EVP_DecodeBlock() counts the bytes of the padding too */
+    pad = (src[len - 1] == '=') + (src[len - 2] == '=');
+
+    if ((size_t) n < pad) {
+        return -1;
+    }
+
+    n -= (int) pad;
+
+    again = malloc(len + 1);
+    if (again == NULL) {
+        return -1;
+    }
+
+    rc = ((size_t) EVP_EncodeBlock(again, dst, n) == len
+          && memcmp(again, src, len) == 0) ? n : -1;
+
+    free(again);
+
+    return rc;
+}
+
+
+static void
+omni_export_err(char *err, const char *fmt, ...)
+{
+    va_list  args;
+
+    va_start(args, fmt);
+    vsnprintf(err, OMNI_EXPORT_ERRLEN, fmt, args);
+    va_end(args);
+}
