@@ -7,8 +7,7 @@
  *
  *   METHOD SP PATH [? QUERY] LF BODY
  *
- * Every answer must be a compact JSON object of the length said, an
- * error one with its code and message, a 405 with its Allow.
+ * Every answer must be as fuzz_store_check() says.
  */
 
 
@@ -17,13 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "fuzz_store.h"
-#include "omni_admin.h"
 
 
-#define FUZZ_NOW     1800000000
 #define FUZZ_METHOD  16
 
 
@@ -33,34 +28,6 @@ static const char  fuzz_policy[] =
     "\"inherits\":[\"customer\"],\"rules\":[{\"id\":\"refund\",\"effect\":"
     "\"allow\",\"actions\":[\"order.refund\"],\"channels\":[\"web\"]}],"
     "\"scopes\":[{\"path\":\"data.card\",\"mask\":{\"keep_last\":4}}]}}}";
-
-
-static void
-fuzz_request(omni_store_t *st, const char *method, const char *path,
-    size_t len, const char *body, size_t body_len, omni_admin_result_t *res)
-{
-    const char            *q;
-    omni_admin_request_t   req;
-
-    memset(&req, 0, sizeof(omni_admin_request_t));
-    memset(res, 0, sizeof(omni_admin_result_t));
-
-    q = memchr(path, '?', len);
-
-    req.method = method;
-    req.path = path;
-    req.path_len = q ? (size_t) (q - path) : len;
-    req.query = q ? q + 1 : NULL;
-    req.query_len = q ? len - req.path_len - 1 : 0;
-    req.body = body;
-    req.body_len = body_len;
-    req.now = FUZZ_NOW;
-    req.actor = "fuzz";
-
-    if (omni_admin_handle(st, &req, res) != 0) {
-        fuzz_store_fail("out of memory", NULL);
-    }
-}
 
 
 /* what every store starts with, as an operator would have made it */
@@ -91,7 +58,7 @@ fuzz_seed(omni_store_t *st)
     };
 
     for (i = 0; i < sizeof(seed) / sizeof(seed[0]); i++) {
-        fuzz_request(st, seed[i].method, seed[i].path,
+        fuzz_store_request(st, seed[i].method, seed[i].path,
                      strlen(seed[i].path), seed[i].body,
                      strlen(seed[i].body), &res);
 
@@ -105,8 +72,8 @@ fuzz_seed(omni_store_t *st)
     memset(&s, 0, sizeof(omni_store_session_t));
     strcpy(s.id, "s1");
     strcpy(s.customer, "c1");
-    s.created = FUZZ_NOW - 600;
-    s.last_seen = FUZZ_NOW - 60;
+    s.created = FUZZ_STORE_NOW - 600;
+    s.last_seen = FUZZ_STORE_NOW - 60;
     s.nchannels = 2;
     strcpy(s.channels[0], "web");
     strcpy(s.channels[1], "ivr");
@@ -119,7 +86,7 @@ fuzz_seed(omni_store_t *st)
 
     for (i = 0; i < 3; i++) {
         memset(&ev, 0, sizeof(omni_store_journey_t));
-        ev.time_ms = (int64_t) FUZZ_NOW * 1000 + (int64_t) i;
+        ev.time_ms = (int64_t) FUZZ_STORE_NOW * 1000 + (int64_t) i;
         strcpy(ev.channel, "web");
         strcpy(ev.action, "order.view");
         strcpy(ev.outcome, "ok");
@@ -131,47 +98,6 @@ fuzz_seed(omni_store_t *st)
             fuzz_store_fail("the seed journey", err);
         }
     }
-}
-
-
-static void
-fuzz_check(const omni_admin_result_t *res)
-{
-    json_t        *json;
-    json_error_t   jerr;
-
-    if (res->body == NULL || strlen(res->body) != res->body_len) {
-        fuzz_store_fail("an answer without its body or of another length",
-                        res->body);
-    }
-
-    json = json_loadb(res->body, res->body_len, JSON_REJECT_DUPLICATES,
-                      &jerr);
-
-    if (!json_is_object(json)) {
-        fuzz_store_fail("an answer that is not a JSON object", res->body);
-    }
-
-    if (res->status < 200 || res->status > 599) {
-        fuzz_store_fail("an answer without a status", res->body);
-    }
-
-    if (res->status >= 400
-        && (!json_is_string(json_object_get(json, "error"))
-            || !json_is_string(json_object_get(json, "message"))))
-    {
-        fuzz_store_fail("an error without its code or message", res->body);
-    }
-
-    if (res->status == 405 && res->allow == NULL) {
-        fuzz_store_fail("a 405 without Allow", res->body);
-    }
-
-    if (res->audit != NULL && res->status >= 300) {
-        fuzz_store_fail("a refusal audited as a change", res->audit);
-    }
-
-    json_decref(json);
 }
 
 
@@ -216,10 +142,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(path, sp + 1, plen);
     path[plen] = '\0';
 
-    fuzz_request(st, method, path, plen, nl ? nl + 1 : NULL,
+    fuzz_store_request(st, method, path, plen, nl ? nl + 1 : NULL,
                  nl ? (size_t) (text + size - nl - 1) : 0, &res);
 
-    fuzz_check(&res);
+    fuzz_store_check(&res);
 
     omni_admin_result_free(&res);
     free(path);

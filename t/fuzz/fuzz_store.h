@@ -11,13 +11,29 @@
 #define FUZZ_STORE_H_INCLUDED_
 
 
+#include "omni_admin.h"
 #include "omni_store.h"
+
+
+#define FUZZ_STORE_NOW  1800000000
 
 
 /* the store, opened on the first call, made anew when it grew too big */
 omni_store_t *fuzz_store(void);
 
 void fuzz_store_fail(const char *what, const char *detail);
+
+/* an admin request at FUZZ_STORE_NOW; path (len bytes) may hold "?query" */
+void fuzz_store_request(omni_store_t *st, const char *method,
+    const char *path, size_t len, const char *body, size_t body_len,
+    omni_admin_result_t *res);
+
+/*
+ * Aborts unless the answer is a JSON object of the length said, with a
+ * status, an error with its code and message, a 405 with its Allow, and
+ * no audit line for a refusal.
+ */
+void fuzz_store_check(const omni_admin_result_t *res);
 
 
 #endif /* FUZZ_STORE_H_INCLUDED_ */
