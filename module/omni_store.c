@@ -2093,6 +2093,14 @@ omni_session_purge_index(omni_store_t *st, MDB_txn *txn,
 
             rc = omni_store_del(st, txn, OMNI_STORE_DB_EXPIRY, &key.b, err);
 
+            if (rc == OMNI_STORE_NOT_FOUND) {
+                /*
+                 * Gone with a session purged earlier in this chunk, whose
+                 * index held a stale entry too (an import over it)
+                 */
+                continue;
+            }
+
             if (rc == OMNI_STORE_OK) {
                 rc = omni_session_remove(st, txn, ids[i], err);
 

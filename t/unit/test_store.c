@@ -857,6 +857,54 @@ test_sessions_by_customer(void **state)
 }
 
 
+/*
+ * An expiry index with a second entry for one session (an import into a
+ * store that held the session, or any stale entry): the purge that
+ * removes the session with its own entries then meets the stale one, or
+ * the other way round, and must go on, not stop every later purge.
+ */
+static void
+test_session_purge_stale_index(void **state)
+{
+    char                 err[OMNI_STORE_ERRLEN];
+    size_t               n, i;
+    test_ctx_t          *ctx;
+    unsigned char        key[9 + 2];
+    omni_store_stats_t   stats;
+    omni_store_record_t  rec;
+
+    ctx = *state;
+
+    /* last seen at 1010, and a stale "last seen at 1005" entry */
+    test_put_session(ctx->st, "s1", "cust", 1000, 1010);
+
+    key[0] = 'a';
+    for (i = 0; i < 8; i++) {
+        key[1 + i] = (unsigned char) ((uint64_t) 1005 >> (56 - 8 * i));
+    }
+    memcpy(key + 9, "s1", 2);
+
+    rec.db = OMNI_STORE_DB_EXPIRY;
+    rec.key = key;
+    rec.key_len = sizeof(key);
+    rec.val = "";
+    rec.val_len = 0;
+
+    assert_int_equal(omni_store_import(ctx->st, &rec, 1, err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_session_purge(ctx->st, 1100, 50, 0, 10, &n,
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_false(test_has_session(ctx->st, "s1"));
+
+    assert_int_equal(omni_store_stats(ctx->st, &stats, err), OMNI_STORE_OK);
+    assert_int_equal(stats.entries[OMNI_STORE_DB_EXPIRY], 0);
+    assert_int_equal(stats.entries[OMNI_STORE_DB_SESSIONS], 0);
+}
+
+
 static void
 test_session_purge(void **state)
 {
@@ -3200,6 +3248,7 @@ main(void)
         TEST(test_session_touch),
         TEST(test_sessions_by_customer),
         TEST(test_session_purge),
+        TEST(test_session_purge_stale_index),
         TEST(test_identity),
         TEST(test_identity_limit),
         TEST(test_merge),
