@@ -6,7 +6,7 @@
 #
 # A target starts from its seeds (t/fuzz/corpus/NAME, never written) and
 # what earlier runs found (build/fuzz/corpus/NAME, where new inputs go),
-# with its dictionary when it has one (t/fuzz/NAME.dict).  A crash, a
+# with the dictionary of its input's language (t/fuzz/dict/).  A crash, a
 # leak, a sanitizer report or an input slower than FUZZ_TIMEOUT seconds
 # stops the target; its input is left in build/fuzz/artifacts/NAME/ and
 # the log in build/fuzz/logs/NAME.log.  Prints executions and exec/s per
@@ -31,19 +31,21 @@ for name in "$@"; do
     corpus=$out/corpus/$name
     artifacts=$out/artifacts/$name
     log=$out/logs/$name.log
-    dict=()
+
+    case $name in
+        token|admin|import) dict=$name ;;
+        lua_decoders)       dict=xml ;;
+        *)                  dict=json ;;
+    esac
 
     mkdir -p "$corpus" "$artifacts" "$out/logs"
-
-    if [ -f "$root/t/fuzz/$name.dict" ]; then
-        dict=(-dict="$root/t/fuzz/$name.dict")
-    fi
 
     start=$(date +%s)
 
     # shellcheck disable=SC2086
     "$bin" -max_total_time="$seconds" -timeout="$timeout" -max_len=16384 \
-        -print_final_stats=1 -artifact_prefix="$artifacts/" "${dict[@]}" \
+        -print_final_stats=1 -artifact_prefix="$artifacts/" \
+        -dict="$root/t/fuzz/dict/$dict.dict" \
         ${FUZZ_ARGS:-} "$corpus" "$root/t/fuzz/corpus/$name" > "$log" 2>&1
     rc=$?
 
