@@ -18,14 +18,6 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static lua_State  *L;
-
-    if (L == NULL) {
-        L = fuzz_lua_open("contract_check", "omni_contract_native",
-                          luaopen_omni_contract_native);
-    }
-
-    fuzz_lua_run(L, data, size);
-
-    return 0;
+    return fuzz_lua_test(data, size, "contract_check", "omni_contract_native",
+                         luaopen_omni_contract_native);
 }

@@ -15,13 +15,5 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static lua_State  *L;
-
-    if (L == NULL) {
-        L = fuzz_lua_open("json_check", NULL, NULL);
-    }
-
-    fuzz_lua_run(L, data, size);
-
-    return 0;
+    return fuzz_lua_test(data, size, "json_check", NULL, NULL);
 }

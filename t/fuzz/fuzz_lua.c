@@ -55,7 +55,7 @@ fuzz_lua_die(lua_State *L, const char *what)
 }
 
 
-lua_State *
+static lua_State *
 fuzz_lua_open(const char *harness, const char *name, lua_CFunction native)
 {
     lua_State  *L;
@@ -68,11 +68,14 @@ fuzz_lua_open(const char *harness, const char *name, lua_CFunction native)
 
     luaL_openlibs(L);
 
+    /* the support library and the harnesses, and no other native module */
+    if (luaL_dostring(L, "package.path = '" FUZZ_ROOT "/lua/?.lua;"
+                      FUZZ_ROOT "/t/fuzz/?.lua' package.cpath = ''") != 0)
+    {
+        fuzz_lua_die(L, "package.path");
+    }
+
     lua_getglobal(L, "package");
-    lua_pushliteral(L, FUZZ_ROOT "/lua/?.lua;" FUZZ_ROOT "/t/fuzz/?.lua");
-    lua_setfield(L, -2, "path");
-    lua_pushliteral(L, "");
-    lua_setfield(L, -2, "cpath");
     lua_getfield(L, -1, "preload");
     lua_pushcfunction(L, luaopen_omni_json_native);
     lua_setfield(L, -2, "omni_json_native");
@@ -102,13 +105,22 @@ fuzz_lua_open(const char *harness, const char *name, lua_CFunction native)
 }
 
 
-void
-fuzz_lua_run(lua_State *L, const uint8_t *data, size_t size)
+int
+fuzz_lua_test(const uint8_t *data, size_t size, const char *harness,
+    const char *name, lua_CFunction native)
 {
+    static lua_State  *L;
+
+    if (L == NULL) {
+        L = fuzz_lua_open(harness, name, native);
+    }
+
     lua_rawgeti(L, LUA_REGISTRYINDEX, fuzz_lua_ref);
     lua_pushlstring(L, (const char *) data, size);
 
     if (lua_pcall(L, 1, 0, 0) != 0) {
         fuzz_lua_die(L, "the harness raised");
     }
+
+    return 0;
 }

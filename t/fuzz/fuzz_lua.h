@@ -19,14 +19,12 @@
 
 
 /*
- * Opens the VM with native (may be NULL) preloaded as the module name,
- * and requires the harness; aborts on failure.
+ * Runs the harness on data, in the VM opened on the first call with
+ * native (may be NULL) preloaded as the module name; aborts with the
+ * harness's message when it raises, or when the VM cannot be made.
  */
-lua_State *fuzz_lua_open(const char *harness, const char *name,
-    lua_CFunction native);
-
-/* Calls the harness with data; aborts with its message when it raises. */
-void fuzz_lua_run(lua_State *L, const uint8_t *data, size_t size);
+int fuzz_lua_test(const uint8_t *data, size_t size, const char *harness,
+    const char *name, lua_CFunction native);
 
 
 #endif /* FUZZ_LUA_H_INCLUDED_ */
