@@ -256,12 +256,12 @@ $(FUZZ)/fuzz_json: t/fuzz/fuzz_json.c t/fuzz/json_check.lua $(FUZZ_LUA) \
     $(CORE_HDRS)
 	$(call fuzz_link,-lluajit-5.1 -lm,$(LUAJIT_INC))
 
-$(FUZZ)/fuzz_contract: t/fuzz/fuzz_contract.c t/fuzz/contract_check.lua $(FUZZ_LUA) \
-    module/omni_lua_contract.c module/omni_contract.c $(CORE_HDRS)
+$(FUZZ)/fuzz_contract: t/fuzz/fuzz_contract.c t/fuzz/contract_check.lua \
+    $(FUZZ_LUA) module/omni_lua_contract.c module/omni_contract.c $(CORE_HDRS)
 	$(call fuzz_link,-lluajit-5.1 -ljansson -lm,$(LUAJIT_INC))
 
-$(FUZZ)/fuzz_lua_decoders: t/fuzz/fuzz_lua_decoders.c t/fuzz/decoders_check.lua \
-    $(FUZZ_LUA) $(CORE_HDRS)
+$(FUZZ)/fuzz_lua_decoders: t/fuzz/fuzz_lua_decoders.c \
+    t/fuzz/decoders_check.lua $(FUZZ_LUA) $(CORE_HDRS)
 	$(call fuzz_link,-lluajit-5.1 -lm,$(LUAJIT_INC))
 
 $(FUZZ)/fuzz_admin: t/fuzz/fuzz_admin.c $(FUZZ_STORE) $(CORE_HDRS)

@@ -45,22 +45,26 @@ fuzz_seed(omni_store_t *st)
         const char  *path;
         const char  *body;
     } seed[] = {
-        { "PUT", "/identities/phone/%2B8613800000000", "{\"customer\":\"c1\"}" },
-        { "PUT", "/identities/email/a%40example.com", "{\"customer\":\"c1\"}" },
-        { "PUT", "/identities/wechat_openid/o6_x", "{\"customer\":\"c2\"}" },
+        { "PUT", "/identities/phone/%2B8613800000000",
+          "{\"customer\":\"c1\"}" },
+        { "PUT", "/identities/email/a%40example.com",
+          "{\"customer\":\"c1\"}" },
+        { "PUT", "/identities/wechat_openid/o6_x",
+          "{\"customer\":\"c2\"}" },
         { "POST", "/customers/c2/merge", "{\"into\":\"c1\"}" },
         { "POST", "/revocations",
           "{\"kind\":\"jti\",\"value\":\"j1\",\"expires_at\":1900000000}" },
         { "POST", "/revocations",
-          "{\"kind\":\"subject\",\"value\":\"mallory\",\"before\":1800000000}" },
+          "{\"kind\":\"subject\",\"value\":\"mallory\","
+          "\"before\":1800000000}" },
         { "PUT", "/policy?note=seed", fuzz_policy },
         { "PUT", "/policy?note=again", fuzz_policy },
     };
 
     for (i = 0; i < sizeof(seed) / sizeof(seed[0]); i++) {
         fuzz_store_request(st, seed[i].method, seed[i].path,
-                     strlen(seed[i].path), seed[i].body,
-                     strlen(seed[i].body), &res);
+                           strlen(seed[i].path), seed[i].body,
+                           strlen(seed[i].body), &res);
 
         if (res.status >= 300) {
             fuzz_store_fail("the seed fails", res.body);
@@ -104,19 +108,17 @@ fuzz_seed(omni_store_t *st)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    int                  fresh;
     char                 method[FUZZ_METHOD], *path;
     size_t               mlen, plen;
     const char          *text, *sp, *nl;
     omni_store_t        *st;
     omni_admin_result_t  res;
 
-    static omni_store_t  *seeded;
+    st = fuzz_store(&fresh);
 
-    st = fuzz_store();
-
-    if (st != seeded) {
+    if (fresh) {
         fuzz_seed(st);
-        seeded = st;
     }
 
     text = (const char *) data;
@@ -143,7 +145,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     path[plen] = '\0';
 
     fuzz_store_request(st, method, path, plen, nl ? nl + 1 : NULL,
-                 nl ? (size_t) (text + size - nl - 1) : 0, &res);
+                       nl ? (size_t) (text + size - nl - 1) : 0, &res);
 
     fuzz_store_check(&res);
 

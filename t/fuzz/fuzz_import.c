@@ -144,7 +144,7 @@ fuzz_purge(omni_store_t *st)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int                   rc;
+    int                   rc, fresh;
     char                  err[OMNI_STORE_ERRLEN];
     size_t                i, n, len;
     const char           *line, *end, *nl;
@@ -190,7 +190,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
-    st = fuzz_store();
+    st = fuzz_store(&fresh);
 
     rc = omni_store_import(st, recs, n, err);
 

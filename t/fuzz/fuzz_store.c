@@ -56,10 +56,12 @@ fuzz_store_exit(void)
 
 
 omni_store_t *
-fuzz_store(void)
+fuzz_store(int *fresh)
 {
     char                err[OMNI_STORE_ERRLEN];
     omni_store_stats_t  stats;
+
+    *fresh = 1;
 
     if (fuzz_store_st == NULL) {
         if (mkdtemp(fuzz_store_dir) == NULL) {
@@ -74,6 +76,7 @@ fuzz_store(void)
         fuzz_store_remove();
 
     } else {
+        *fresh = 0;
         return fuzz_store_st;
     }
 

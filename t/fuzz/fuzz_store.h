@@ -18,8 +18,11 @@
 #define FUZZ_STORE_NOW  1800000000
 
 
-/* the store, opened on the first call, made anew when it grew too big */
-omni_store_t *fuzz_store(void);
+/*
+ * The store, opened on the first call, made anew when it grew too big;
+ * *fresh says whether it was just made.
+ */
+omni_store_t *fuzz_store(int *fresh);
 
 void fuzz_store_fail(const char *what, const char *detail);
 
