@@ -512,6 +512,15 @@ omni_token_json(unsigned char *buf, const char *part, size_t len,
         *decoded = (size_t) n;
     }
 
+    /*
+     * No JSON text holds a NUL, but jansson drops one that follows a
+     * number: the claims text would carry it into headers.
+     */
+    if (memchr(buf, '\0', (size_t) n) != NULL) {
+        return omni_token_fail(err, OMNI_TOKEN_MALFORMED,
+                               "token is not a valid JWS");
+    }
+
     *out = json_loadb((const char *) buf, (size_t) n, JSON_REJECT_DUPLICATES,
                       &jerr);
 

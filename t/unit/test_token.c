@@ -500,16 +500,13 @@ test_mint_hs(const char *alg, const test_secret_t *s, const char *kid,
  * the signing input when secret is given, an empty signature otherwise.
  */
 static char *
-test_forge(const char *header, const char *payload, const void *secret,
-    size_t secret_len)
+test_forge_len(const char *header, size_t hlen, const char *payload,
+    size_t plen, const void *secret, size_t secret_len)
 {
     char           *token;
-    size_t          hlen, plen, n;
+    size_t          n;
     unsigned int    maclen;
     unsigned char   mac[EVP_MAX_MD_SIZE];
-
-    hlen = strlen(header);
-    plen = strlen(payload);
 
     token = malloc(omni_base64url_encoded_len(hlen)
                    + omni_base64url_encoded_len(plen)
@@ -534,6 +531,15 @@ test_forge(const char *header, const char *payload, const void *secret,
     token[n] = '\0';
 
     return token;
+}
+
+
+static char *
+test_forge(const char *header, const char *payload, const void *secret,
+    size_t secret_len)
+{
+    return test_forge_len(header, strlen(header), payload, strlen(payload),
+                          secret, secret_len);
 }
 
 
@@ -2626,6 +2632,45 @@ test_claim_text(void **state)
 
 
 /*
+ * No JSON text holds a NUL byte, but jansson drops one that follows a
+ * number: such a part is not JSON, and its NUL must not reach the claims
+ * text (a header) nor the header's values.
+ */
+static void
+test_claims_nul(void **state)
+{
+    char                *token;
+    omni_token_t        *tok;
+    omni_token_error_t   err;
+    omni_token_conf_t    conf;
+
+    static const char    payload[] = "{\"sub\":\"a\",\"n\":1\0,"
+                                     TEST_EXP "}";
+    static const char    header[] = "{\"alg\":\"HS256\",\"v\":1\0}";
+
+    (void) state;
+
+    test_conf_init(&conf, test_claims_ks);
+
+    token = test_forge_len(TEST_HS256, sizeof(TEST_HS256) - 1, payload,
+                           sizeof(payload) - 1, test_fx.hs64.data,
+                           test_fx.hs64.len);
+    assert_int_equal(test_verify(&conf, token, &tok, &err),
+                     OMNI_TOKEN_MALFORMED);
+    assert_null(tok);
+    free(token);
+
+    token = test_forge_len(header, sizeof(header) - 1, "{" TEST_EXP "}",
+                           sizeof("{" TEST_EXP "}") - 1, test_fx.hs64.data,
+                           test_fx.hs64.len);
+    assert_int_equal(test_verify(&conf, token, &tok, &err),
+                     OMNI_TOKEN_MALFORMED);
+    assert_null(tok);
+    free(token);
+}
+
+
+/*
  * DEL is valid in a JSON string but not in a header or a log: the claims
  * text writes it \u007f, whether the payload came compact or not, raw or
  * escaped, and however large.
@@ -2795,6 +2840,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_roles_limits, test_claims_setup,
                                         test_claims_teardown),
         cmocka_unit_test_setup_teardown(test_claim_text, test_claims_setup,
+                                        test_claims_teardown),
+        cmocka_unit_test_setup_teardown(test_claims_nul, test_claims_setup,
                                         test_claims_teardown),
         cmocka_unit_test_setup_teardown(test_claim_text_del,
                                         test_claims_setup,
