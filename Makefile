@@ -6,6 +6,8 @@
 #   make test    unit tests of the C cores, then nginx integration tests
 #   make bench   the performance yardstick: every case against plain
 #                proxy_pass and an OpenResty peer (docs/performance.md)
+#   make test-asan  unit, Lua and nginx tests again, built with ASan and
+#                UBSan, nginx too (docs/testing.md, "Sanitizers")
 
 SHELL := /bin/bash
 
@@ -39,9 +41,15 @@ DEB_PACKAGES := nginx-core nginx-dev libjwt-dev libjansson-dev libssl-dev \
 BENCH_PACKAGES := libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core \
                   lua-cjson
 
-# what this make run installs: the bench packages when bench is a goal
+# only for make test-asan: apt-get source, and the libraries nginx's
+# conf_flags build the binary with
+ASAN_PACKAGES := dpkg-dev libpcre2-dev zlib1g-dev libssl-dev
+
+# what this make run installs: the bench or sanitizer packages when their
+# goal is given
 DEPS_PACKAGES := $(DEB_PACKAGES) \
-                 $(if $(filter bench,$(MAKECMDGOALS)),$(BENCH_PACKAGES))
+                 $(if $(filter bench,$(MAKECMDGOALS)),$(BENCH_PACKAGES)) \
+                 $(if $(filter test-asan,$(MAKECMDGOALS)),$(ASAN_PACKAGES))
 
 CORE_SRCS  := module/omni_base64.c module/omni_keys.c module/omni_token.c
 CORE_HDRS  := $(wildcard module/omni_*.h)
@@ -55,7 +63,7 @@ UNIT_TESTS := $(BIN)/test_token $(BIN)/test_token_cache $(BIN)/test_store \
               $(BIN)/test_contract $(BIN)/test_lua
 
 .PHONY: all module tools lib deps run bench test unit schema spec integration \
-        clean deps-then-goals
+        test-asan clean deps-then-goals
 
 all: module tools lib
 
@@ -79,11 +87,13 @@ deps:
 
 module: $(MODULE_SO)
 
+# CFLAGS, ours, is no business of nginx's configure: found in the
+# environment, it would replace nginx's own flags and warnings
 $(NGX_BUILD)/objs/Makefile: config $(NGINX_SRC)/conf_flags
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(BUILD)
 	cp -r $(NGINX_SRC) $(NGX_BUILD)
-	cd $(NGX_BUILD) && source ./conf_flags && \
+	cd $(NGX_BUILD) && unset CFLAGS && source ./conf_flags && \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
 	        --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
 	        --add-dynamic-module=$(CURDIR) > configure.log 2>&1 || \
@@ -204,11 +214,43 @@ $(BIN)/test_policy: t/unit/test_policy.c module/omni_policy.c \
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ t/unit/test_policy.c \
 	    module/omni_policy.c -ljansson -lcmocka
 
+# make test-asan: our code and nginx 1.22.1, built from Debian's source
+# package, under AddressSanitizer and UBSan (docs/testing.md, "Sanitizers")
+ASAN       := $(BUILD)/asan
+ASAN_SRC   := $(ASAN)/src/nginx
+ASAN_NGINX := $(ASAN)/nginx-bin/objs/nginx
+NPROC       = $(shell nproc)
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer
+SAN        := $(CURDIR)/t/sanitizers
+
+# Debian's flags less _FORTIFY_SOURCE, whose checked copies of libc calls
+# ASan does not all intercept, and the stack protector, whose work ASan's
+# redzones do; -O1 keeps the reports' stacks whole
+SAN_CC_OPT := -g -O1 $(SAN_FLAGS) -Wformat -Werror=format-security -fPIC \
+              -Wdate-time
+SAN_LD_OPT := $(NGX_LD_OPT) $(SAN_FLAGS)
+
+# LuaJIT is not instrumented: busted's luajit loads the sanitized helpers
+# with dlopen, and ASan's runtime must be the first library of a process
+SAN_VARS    = BUILD=$(ASAN) NGINX_SRC=$(ASAN_SRC) \
+              NGX_CC_OPT="$(SAN_CC_OPT) $(WARN)" NGX_LD_OPT="$(SAN_LD_OPT)" \
+              SPEC_ENV="LD_PRELOAD=$$($(CC) -print-file-name=libasan.so)"
+
+# CFLAGS goes in the environment: on make's command line it would override
+# the CFLAGS of nginx's own objs/Makefile, with its warnings
+SAN_ENV     = CFLAGS="-g -O1 $(SAN_FLAGS)" \
+              ASAN_OPTIONS=suppressions=$(SAN)/asan.supp \
+              LSAN_OPTIONS=suppressions=$(SAN)/lsan.supp \
+              UBSAN_OPTIONS=suppressions=$(SAN)/ubsan.supp:print_stacktrace=1:halt_on_error=1 \
+              OMNI_NGINX=$(CURDIR)/$(ASAN_NGINX) \
+              OMNI_MODULE=$(CURDIR)/$(ASAN)/nginx/objs/ngx_http_omni_module.so \
+              OMNI_BIN=$(CURDIR)/$(ASAN)/bin
+
 # Goals that need the Debian packages install them, then run in a second
 # make: whatever a makefile reads from the system while it is parsed
 # (pkg-config, prerequisites under $(NGINX_SRC)) must be read after the
 # install, or a fresh machine's first run fails where its second passes.
-NEEDS_DEPS := run bench test unit schema spec integration
+NEEDS_DEPS := run bench test unit schema spec integration test-asan
 
 ifndef OMNI_DEPS_DONE
 
@@ -226,9 +268,10 @@ schema:
 	bash t/schema/run.sh
 
 # busted re-runs itself through sh, so the paths go in the environment
+# (SPEC_ENV: what test-asan adds to busted's)
 spec: lib
 	LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(LIB)/?.so;;' \
-	    busted --lua=luajit t/spec
+	    $(SPEC_ENV) busted --lua=luajit t/spec
 
 integration: all
 	prove -It/lib t/
@@ -240,6 +283,28 @@ run: all
 
 bench: all
 	@tools/bench.sh
+
+$(ASAN_SRC)/conf_flags: $(NGINX_SRC)/conf_flags t/sanitizers/nginx-source.sh
+	t/sanitizers/nginx-source.sh $(ASAN_SRC) $(NGINX_SRC)/conf_flags
+
+# nginx in a tree of its own, without our module, which it loads like the
+# stock binary does (--with-compat): a change to the module or its config
+# never builds nginx again
+$(ASAN_NGINX): $(ASAN_SRC)/conf_flags
+	rm -rf $(ASAN)/nginx-bin
+	cp -r $(ASAN_SRC) $(ASAN)/nginx-bin
+	cd $(ASAN)/nginx-bin && unset CFLAGS && source ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="$(SAN_CC_OPT)" --with-ld-opt="$(SAN_LD_OPT)" \
+	        > configure.log 2>&1 || { tail -30 configure.log; exit 1; }
+	$(MAKE) -C $(ASAN)/nginx-bin -f objs/Makefile -j$(NPROC) binary \
+	    > $(ASAN)/nginx-bin/build.log 2>&1 || \
+	    { tail -30 $(ASAN)/nginx-bin/build.log; exit 1; }
+
+# the suites again in a make of their own, where every build path is under
+# $(ASAN), every object has the sanitizers and every process their options
+test-asan: $(ASAN_NGINX)
+	@$(SAN_ENV) $(MAKE) --no-print-directory $(SAN_VARS) unit spec integration
 
 endif
 

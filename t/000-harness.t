@@ -16,7 +16,12 @@ use Omni::Test qw(run_blocks parse_blocks parse_response repo_root bin);
 # --- pure helpers ----------------------------------------------------------
 
 is(repo_root(), Cwd::abs_path("$FindBin::Bin/.."), 'repo_root is the checkout');
-is(bin('omni-keygen'), repo_root() . '/build/bin/omni-keygen', 'bin() path');
+{
+    local $ENV{OMNI_BIN};
+    is(bin('omni-keygen'), repo_root() . '/build/bin/omni-keygen', 'bin() path');
+    $ENV{OMNI_BIN} = '/opt/omni/bin';
+    is(bin('omni-keygen'), '/opt/omni/bin/omni-keygen', 'bin() path: OMNI_BIN');
+}
 
 {
     my $raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\nx-a: 2\r\n\r\n"

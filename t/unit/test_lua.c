@@ -29,13 +29,55 @@
 #define TEST_PLUGINS  "t/plugins/misbehaving"
 
 
+/*
+ * Results live as long as the test, as they live as long as the request in
+ * the module: each block is chained behind a header and test_free_results()
+ * frees them all when the test ends.
+ */
+typedef union test_block_u  test_block_t;
+
+union test_block_u {
+    test_block_t  *next;
+    long double    align;     /* as malloc aligns: no max_align_t in gnu99 */
+};
+
+
+static test_block_t  *test_results;
+
+
 static void *
 test_alloc(void *data, size_t size)
 {
+    test_block_t  *b;
+
     (void) data;
 
-    /* results live as long as the test: a leak checker may say so */
-    return malloc(size);
+    b = malloc(sizeof(test_block_t) + size);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->next = test_results;
+    test_results = b;
+
+    return b + 1;
+}
+
+
+static int
+test_free_results(void **state)
+{
+    test_block_t  *b;
+
+    (void) state;
+
+    while (test_results) {
+        b = test_results;
+        test_results = b->next;
+        free(b);
+    }
+
+    return 0;
 }
 
 
@@ -210,9 +252,9 @@ int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_compiled_loops),
-        cmocka_unit_test(test_memory_cap),
-        cmocka_unit_test(test_profiler_taken),
+        cmocka_unit_test_teardown(test_compiled_loops, test_free_results),
+        cmocka_unit_test_teardown(test_memory_cap, test_free_results),
+        cmocka_unit_test_teardown(test_profiler_taken, test_free_results),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
