@@ -244,7 +244,7 @@ SAN_ENV     = CFLAGS="-g -O1 $(SAN_FLAGS)" \
               UBSAN_OPTIONS=suppressions=$(SAN)/ubsan.supp:print_stacktrace=1:halt_on_error=1 \
               OMNI_NGINX=$(CURDIR)/$(ASAN_NGINX) \
               OMNI_MODULE=$(CURDIR)/$(ASAN)/nginx/objs/ngx_http_omni_module.so \
-              OMNI_BIN=$(CURDIR)/$(ASAN)/bin
+              OMNI_BIN=$(CURDIR)/$(ASAN)/bin OMNI_TEST_SLOWDOWN=5
 
 # Goals that need the Debian packages install them, then run in a second
 # make: whatever a makefile reads from the system while it is parsed

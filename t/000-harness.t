@@ -22,6 +22,14 @@ is(repo_root(), Cwd::abs_path("$FindBin::Bin/.."), 'repo_root is the checkout');
     $ENV{OMNI_BIN} = '/opt/omni/bin';
     is(bin('omni-keygen'), '/opt/omni/bin/omni-keygen', 'bin() path: OMNI_BIN');
 }
+{
+    local $ENV{OMNI_TEST_SLOWDOWN};
+    is(Omni::Test::slowdown(), 1, 'slowdown: 1 by default');
+    $ENV{OMNI_TEST_SLOWDOWN} = '2.5';
+    is(Omni::Test::slowdown(), 2.5, 'slowdown: OMNI_TEST_SLOWDOWN');
+    $ENV{OMNI_TEST_SLOWDOWN} = '0.5';
+    ok(!eval { Omni::Test::slowdown(); 1 }, 'slowdown: never below 1');
+}
 
 {
     my $raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\nx-a: 2\r\n\r\n"

@@ -51,6 +51,17 @@ sub bin {
 
 sub nginx_binary { return $ENV{OMNI_NGINX} || '/usr/sbin/nginx' }
 
+# OMNI_TEST_SLOWDOWN=N: nginx runs N times slower than usual (make
+# test-asan), so the harness waits N times longer for it, and the tests
+# ask it for time budgets N times larger, through slowdown()
+sub slowdown {
+    my $n = $ENV{OMNI_TEST_SLOWDOWN};
+    return 1 unless defined $n && length $n;
+    croak "OMNI_TEST_SLOWDOWN must be a number >= 1, not '$n'"
+        unless $n =~ /^\d+(?:\.\d+)?$/ && $n >= 1;
+    return $n;
+}
+
 sub module_path {
     return $ENV{OMNI_MODULE}
         || File::Spec->catfile($REPO_ROOT, 'build', 'nginx', 'objs', 'ngx_http_omni_module.so');
@@ -425,7 +436,8 @@ sub start {
         croak "nginx failed to start (exit $rc):\n$out\n--- error.log:\n$log";
     }
 
-    my $deadline = Time::HiRes::time() + 5;
+    my $limit = 5 * slowdown();
+    my $deadline = Time::HiRes::time() + $limit;
     my $pid;
     while (Time::HiRes::time() < $deadline) {
         my $text = _slurp("$p/nginx.pid");
@@ -435,7 +447,7 @@ sub start {
         }
         Time::HiRes::sleep(0.01);
     }
-    croak "nginx did not write a pid file within 5s\n--- error.log:\n" . $self->_log_from($mark)
+    croak "nginx did not write a pid file within ${limit}s\n--- error.log:\n" . $self->_log_from($mark)
         unless $pid;
     $self->{pid} = $pid;
 
@@ -447,7 +459,7 @@ sub start {
     }
     if (defined $wait) {
         until (_listening($wait)) {
-            croak "nginx does not listen on 127.0.0.1:$wait after 5s\n--- error.log:\n"
+            croak "nginx does not listen on 127.0.0.1:$wait after ${limit}s\n--- error.log:\n"
                 . $self->_log_from($mark)
                 if Time::HiRes::time() > $deadline;
             Time::HiRes::sleep(0.01);
@@ -463,11 +475,12 @@ sub stop {
 
     my @kids = _children($pid);
     kill 'QUIT', $pid;
-    my $deadline = Time::HiRes::time() + 5;
+    my $limit = 5 * slowdown();
+    my $deadline = Time::HiRes::time() + $limit;
     Time::HiRes::sleep(0.01) while _alive($pid) && Time::HiRes::time() < $deadline;
 
     if (_alive($pid)) {
-        Test::More::diag("nginx master $pid did not exit within 5s after QUIT, killing it");
+        Test::More::diag("nginx master $pid did not exit within ${limit}s after QUIT, killing it");
         kill 'KILL', $pid, _children($pid), @kids;
         $deadline = Time::HiRes::time() + 2;
         Time::HiRes::sleep(0.01) while _alive($pid) && Time::HiRes::time() < $deadline;
@@ -491,7 +504,8 @@ sub reload {
     kill 'HUP', $pid or croak "reload: kill HUP $pid: $!";
 
     # Done when new workers exist and all old ones have exited.
-    my $deadline = Time::HiRes::time() + 5;
+    my $limit = 5 * slowdown();
+    my $deadline = Time::HiRes::time() + $limit;
     while (1) {
         my $log = $self->_log_from($mark);
         croak "reload failed:\n$log" if $log =~ /\[emerg\]/;
@@ -499,7 +513,7 @@ sub reload {
         my $new = grep { !$old{$_} } @now;
         my $stale = grep { $old{$_} } @now;
         last if $new && !$stale;
-        croak "reload: workers were not replaced within 5s\n--- error.log:\n$log"
+        croak "reload: workers were not replaced within ${limit}s\n--- error.log:\n$log"
             if Time::HiRes::time() > $deadline;
         Time::HiRes::sleep(0.01);
     }
@@ -541,7 +555,7 @@ sub _header_pairs {
 sub request {
     my ($self, %args) = @_;
     my $port = defined $args{port} ? $args{port} : $self->port(0);
-    my $timeout = defined $args{timeout} ? $args{timeout} : 5;
+    my $timeout = (defined $args{timeout} ? $args{timeout} : 5) * slowdown();
 
     my $req;
     if (defined $args{raw}) {
@@ -1046,7 +1060,7 @@ sub _block_body {
         _lines(defined $s{no_error_log} ? $s{no_error_log} : '');
     if (@want || @unwanted) {
         # Log lines can be written just after the response was sent.
-        my $deadline = Time::HiRes::time() + (@want ? 1 : 0.05);
+        my $deadline = Time::HiRes::time() + (@want ? 1 : 0.05) * slowdown();
         my $log = $self->log_since_mark;
         while (Time::HiRes::time() < $deadline) {
             last if @want && !grep { !_log_has($log, $_->[1]) } @want;
@@ -1124,11 +1138,14 @@ C<OMNI_NGINX> (nginx binary, default F</usr/sbin/nginx>), C<OMNI_MODULE>
 (module path, default F<build/nginx/objs/ngx_http_omni_module.so>; the
 harness bails out when it is missing), C<OMNI_NO_MODULE=1> (no
 C<load_module>), C<OMNI_TEST_KEEP=1> (keep and print the prefix),
-C<OMNI_TEST_ONLY=regex> (skip blocks whose name does not match).
+C<OMNI_TEST_ONLY=regex> (skip blocks whose name does not match),
+C<OMNI_BIN> (directory of the tools C<bin()> names), C<OMNI_TEST_SLOWDOWN=N>
+(wait N times longer for nginx; C<slowdown()> returns N).
 
 =head1 FUNCTIONS
 
 C<repo_root()>, C<bin($name)>, C<nginx_binary()>, C<module_path()>,
+C<slowdown()>,
 C<run_blocks([$t], [@blocks])> (exported), C<parse_blocks($text)>,
 C<parse_response($raw)>.
 
