@@ -267,11 +267,12 @@ unit: $(UNIT_TESTS)
 schema:
 	bash t/schema/run.sh
 
-# busted re-runs itself through sh, so the paths go in the environment
+# busted re-runs itself through sh, so the paths go in the environment;
+# OMNI_LIB: tools/omni-plugin, which specs run, uses these helpers too
 # (SPEC_ENV: what test-asan adds to busted's)
 spec: lib
 	LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(LIB)/?.so;;' \
-	    $(SPEC_ENV) busted --lua=luajit t/spec
+	    OMNI_LIB='$(CURDIR)/$(LIB)' $(SPEC_ENV) busted --lua=luajit t/spec
 
 integration: all
 	prove -It/lib t/
