@@ -237,11 +237,13 @@ SAN_VARS    = BUILD=$(ASAN) NGINX_SRC=$(ASAN_SRC) \
               SPEC_ENV="LD_PRELOAD=$$($(CC) -print-file-name=libasan.so)"
 
 # CFLAGS goes in the environment: on make's command line it would override
-# the CFLAGS of nginx's own objs/Makefile, with its warnings
+# the CFLAGS of nginx's own objs/Makefile, with its warnings.  A report
+# ends the process (UBSan's too: halt_on_error) with a status no program
+# of ours exits with, so a test that expects a failure still sees one.
+# What is suppressed, and why: t/sanitizers/*.supp.
 SAN_ENV     = CFLAGS="-g -O1 $(SAN_FLAGS)" \
-              ASAN_OPTIONS=suppressions=$(SAN)/asan.supp \
-              LSAN_OPTIONS=suppressions=$(SAN)/lsan.supp \
-              UBSAN_OPTIONS=suppressions=$(SAN)/ubsan.supp:print_stacktrace=1:halt_on_error=1 \
+              ASAN_OPTIONS=suppressions=$(SAN)/asan.supp:exitcode=86 \
+              UBSAN_OPTIONS=suppressions=$(SAN)/ubsan.supp:print_stacktrace=1:halt_on_error=1:exitcode=86 \
               OMNI_NGINX=$(CURDIR)/$(ASAN_NGINX) \
               OMNI_MODULE=$(CURDIR)/$(ASAN)/nginx/objs/ngx_http_omni_module.so \
               OMNI_BIN=$(CURDIR)/$(ASAN)/bin OMNI_TEST_SLOWDOWN=5
