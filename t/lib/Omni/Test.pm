@@ -405,6 +405,11 @@ EOF
         $conf .= qq{    ${m}_temp_path "$p/${m}_temp";\n}
             unless _nginx_without("http_${m}_module");
     }
+    # Slowed down, plugins get N times the default budget (50 ms,
+    # docs/channels.md) to load and run, unless the test sets its own
+    $conf .= '    omni_plugin_timeout ' . int(50 * slowdown()) . "ms;\n"
+        if defined $self->{module} && slowdown() > 1
+           && !(defined $http && $http =~ /\bomni_plugin_timeout\b/);
     $conf .= "\n" . (defined $http ? $http : '') . "\n}\n";
     return $self->subst($conf);
 }
