@@ -100,6 +100,32 @@ like($conf, qr/^# main-level$/m, 'main_conf: main option');
 like($conf, qr/proxy_temp_path/, 'main_conf: temp paths under prefix');
 unlike($conf, qr/load_module/, 'main_conf: no load_module with OMNI_NO_MODULE');
 
+# slowed down, plugins get a larger budget, unless the test sets one
+{
+    local $ENV{OMNI_TEST_SLOWDOWN} = 3;
+    unlike($t->main_conf(''), qr/omni_plugin_timeout/,
+           'main_conf: no plugin budget without the module');
+    local $t->{module} = '/nonexistent/ngx_http_omni_module.so';
+    like($t->main_conf(''), qr/^    omni_plugin_timeout 150ms;$/m,
+         'main_conf: slowed down, 3 times the default plugin budget');
+    my $own = $t->main_conf('omni_plugin_timeout 10ms;');
+    is(() = $own =~ /omni_plugin_timeout/g, 1,
+       'main_conf: a budget of its own is left alone');
+}
+
+# a sanitizer report that nginx prints before error.log takes over stderr
+{
+    my $s = Omni::Test->new(no_log_check => 1);
+    my $fake = $s->write_file('fake-nginx', "#!/bin/sh\n"
+        . "echo 'src/core/x.c:1:2: runtime error: injected' >&2\n");
+    chmod 0755, $fake;
+    local $ENV{OMNI_NGINX} = $fake;
+    ok(!eval { $s->test_config('# nothing'); 1 }, 'test_config: a sanitizer report dies');
+    like($@, qr/sanitizer report in the output of nginx -t/, '...and says so');
+    ok(!eval { $s->start('# nothing'); 1 }, 'start: a sanitizer report dies');
+    like($@, qr/sanitizer report in the output of nginx:/, '...and says so');
+}
+
 my ($ok, $out) = $t->test_config('foo_bar on;');
 ok(!$ok, 'test_config: bad config fails');
 like($out, qr/unknown directive "foo_bar"/, 'test_config: output has the error');
