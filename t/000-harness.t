@@ -240,6 +240,11 @@ $b->set_var(TOKEN_OK => 'good-token');
 $b->write_file('html/index.html', "index page\n");
 run_blocks($b);
 
+# the must_die blocks again, each a reload the running nginx refuses
+$b->start('server { listen 127.0.0.1:%%PORT%%; location / { return 204; } }');
+$b->must_die_reloads;
+is($b->get('/')->{status}, 204, 'must_die_reloads: the running configuration goes on');
+
 # block_defaults: sections a block does not have come from the defaults
 my $d = Omni::Test->new;
 $d->block_defaults(config => 'location / { return 200 "default config"; }');

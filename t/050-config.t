@@ -30,30 +30,15 @@ $t->set_var(RSA_KEY => $k->{rsa}{key});
 $t->set_var(EC_PUB => $k->{ec256}{pub});
 $t->set_var(HS => $k->{hs32});
 
-my $default_config = <<'END';
+$t->block_defaults(config => <<'END');
 location / { omni_gateway on; }
 END
-$t->block_defaults(config => $default_config);
 
-my $blocks = do { local $/; <DATA> };
-run_blocks($t, $blocks);
+run_blocks($t);
 
-# The same mistakes in a reload: each is refused and the running
-# configuration (the control's) goes on.  What a refused configuration had
-# built must be freed with it, or every failed reload would leak: under make
-# test-asan LeakSanitizer checks the master when it exits.
-for my $b (grep { exists $_->{sec}{must_die} } Omni::Test::parse_blocks($blocks)) {
-    my $http = ($b->{sec}{http_config} // '') . "\nserver {\n"
-        . '    listen 127.0.0.1:' . $t->port(0) . ";\n"
-        . ($b->{sec}{config} // $default_config) . "}\n";
-    ok(!eval { $t->reload($http); 1 }, "$b->{name}: a reload is refused")
-        or next;
-    like($@, qr/\[emerg\]/, "$b->{name}: ...with an [emerg]");
-}
-
+# the same mistakes as reloads of the control's nginx, which goes on
+$t->must_die_reloads;
 is($t->get('/')->{status}, 204, 'the control configuration still serves');
-$t->check_error_log(allow => [ qr/\[emerg\]/ ],
-                    name => 'refused reloads log their [emerg] only');
 
 done_testing();
 

@@ -929,6 +929,29 @@ sub _log_has {
 
 sub _lines { return grep { /\S/ } split /\n/, $_[0] }
 
+# Every must_die block run so far, sent again as a reload of the running
+# nginx: each must be refused with an [emerg], and the running configuration
+# go on.  What a refused configuration had built must be freed with it, or
+# each failed reload leaks: under make test-asan, LeakSanitizer checks the
+# master when it exits.
+sub must_die_reloads {
+    my ($self) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    local $self->{conf_opt} = $self->{conf_opt};
+    croak 'must_die_reloads: nginx is not running' unless $self->is_running;
+
+    for my $b (@{ $self->{must_die} || [] }) {
+        my ($http, %opt) = $self->_block_conf($b->{sec});
+        my $ok = eval { $self->reload($http, %opt); 1 };
+        Test::More::ok(!$ok && $@ =~ /^reload failed/,
+                       "$b->{name} - a reload is refused")
+            or Test::More::diag($ok ? 'the reload was accepted' : $@);
+    }
+    $self->check_error_log(allow => [ qr/\[emerg\]/ ],
+        name => 'refused reloads log nothing but their [emerg]');
+    return $self;
+}
+
 sub _run_block {
     my ($self, $block) = @_;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
@@ -952,23 +975,30 @@ sub _run_block {
     }
 }
 
-sub _block_body {
-    my ($self, $name, $s) = @_;
-    local $Test::Builder::Level = $Test::Builder::Level + 2;
-    my %s = map { $_ => $self->subst($s->{$_}) } keys %$s;
-
-    my $http = defined $s{http_config} ? "$s{http_config}\n" : '';
-    if (defined $s{config} || !defined $s{http_config}) {
-        my $config = defined $s{config} ? $s{config} : '';
+# The http text and the start options of a block's substituted sections.
+sub _block_conf {
+    my ($self, $s) = @_;
+    my $http = defined $s->{http_config} ? "$s->{http_config}\n" : '';
+    if (defined $s->{config} || !defined $s->{http_config}) {
+        my $config = defined $s->{config} ? $s->{config} : '';
         $http .= "server {\n    listen 127.0.0.1:" . $self->port(0) . ";\n"
             . "    server_name localhost;\n\n$config\n}\n";
     }
     my %opt;
-    $opt{workers} = $s{workers} if defined $s{workers};
-    $opt{main} = $s{main_config} if defined $s{main_config};
-    $opt{error_log_level} = $s{log_level} if defined $s{log_level};
+    $opt{workers} = $s->{workers} if defined $s->{workers};
+    $opt{main} = $s->{main_config} if defined $s->{main_config};
+    $opt{error_log_level} = $s->{log_level} if defined $s->{log_level};
+    return ($http, %opt);
+}
+
+sub _block_body {
+    my ($self, $name, $s) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 2;
+    my %s = map { $_ => $self->subst($s->{$_}) } keys %$s;
+    my ($http, %opt) = $self->_block_conf(\%s);
 
     if (exists $s{must_die}) {
+        push @{ $self->{must_die} }, { name => $name, sec => \%s };
         my ($ok, $out) = $self->test_config($http, %opt);
         Test::More::ok(!$ok, "$name - nginx -t fails") or Test::More::diag($out);
         for my $line (_lines(defined $s{error_log} ? $s{error_log} : '')) {
@@ -1160,7 +1190,8 @@ C<new(%opt)> (C<no_log_check>, C<log_allow>), C<prefix>, C<port($n)>,
 C<write_file($rel, $content)>, C<read_file($rel)>, C<set_var(%vars)>,
 C<subst($text)>, C<main_conf($http, %opt)>, C<start($http, %opt)>, C<stop>,
 C<reload($http, %opt)>, C<test_config($http, %opt)>, C<request(%args)>,
-C<get($path, %args)>, C<error_log>, C<mark_log>, C<log_since_mark>,
-C<check_error_log(%opt)>, C<pid>, C<is_running>, C<worker_pids>.
+C<get($path, %args)>, C<must_die_reloads>, C<error_log>, C<mark_log>,
+C<log_since_mark>, C<check_error_log(%opt)>, C<pid>, C<is_running>,
+C<worker_pids>.
 
 =cut
