@@ -22,6 +22,8 @@ list=/etc/apt/sources.list.d/omni-deb-src.sources
 . /etc/os-release
 suite=$VERSION_CODENAME
 
+# grep reads all (no -q): with pipefail, apt-cache killed by SIGPIPE would
+# count as no source package
 if ! apt-cache showsrc nginx 2>/dev/null | grep '^Package: nginx$' >/dev/null; then
     if [ "$(id -u)" != 0 ]; then
         echo "nginx-source: root is needed to add a deb-src entry" >&2
@@ -29,22 +31,24 @@ if ! apt-cache showsrc nginx 2>/dev/null | grep '^Package: nginx$' >/dev/null; t
     fi
 
     # the deb822 stanzas that fetch binary packages of the main suite
+    entries=$(mktemp)
     awk -v suite="$suite" '
         BEGIN { RS = ""; ORS = "\n\n" }
         /(^|\n)Types:[^\n]*[ \t]deb([ \t]|\n|$)/ &&
         $0 ~ "(^|\n)Suites:([^\n]*[ \t])?" suite "([ \t]|\n|$)" {
             sub(/Types:[^\n]*/, "Types: deb-src")
             print
-        }' /etc/apt/sources.list.d/*.sources > "$list.tmp"
+        }' /etc/apt/sources.list.d/*.sources > "$entries"
 
-    if [ ! -s "$list.tmp" ]; then
-        rm -f "$list.tmp"
+    if [ ! -s "$entries" ]; then
+        rm -f "$entries"
         echo "nginx-source: no deb822 entry for $suite under" \
              "/etc/apt/sources.list.d to derive a deb-src entry from" >&2
         exit 1
     fi
 
-    mv "$list.tmp" "$list"
+    install -m 0644 "$entries" "$list"
+    rm -f "$entries"
     apt-get update -qq
 fi
 
