@@ -60,7 +60,7 @@ LUAJIT_INC  = $(shell pkg-config --cflags luajit)
 
 UNIT_TESTS := $(BIN)/test_token $(BIN)/test_token_cache $(BIN)/test_store \
               $(BIN)/test_json_patch $(BIN)/test_admin $(BIN)/test_policy \
-              $(BIN)/test_contract $(BIN)/test_lua
+              $(BIN)/test_contract $(BIN)/test_lua $(BIN)/test_crypt
 
 .PHONY: all module tools lib deps run bench test unit schema spec integration \
         test-asan clean deps-then-goals
