@@ -13,7 +13,8 @@
  *                           the store refuses
  *   400 bad_json            the body is empty, not JSON or not an object
  *   404 unknown_route       no route has this path
- *   404 not_found           the store has no such record
+ *   404 not_found           the store has no such record (a merge of or
+ *                           into a customer without any)
  *   405 method_not_allowed  with res->allow; HEAD included
  *   409 conflict            a merge or link the store refuses on valid
  *                           input: into itself, merged already, a loop,

@@ -1107,6 +1107,25 @@ test_merge(void **state)
 
     test_send(ctx, "POST", "/customers/b/merge", "{}");
     test_expect_error(ctx, 400, "invalid_argument", "\"into\" is missing");
+
+    /* customers the store does not know: 404, nothing moves, no audit */
+    test_send(ctx, "POST", "/customers/b/merge",
+              "{\"into\":\"doesnotexist\"}");
+    test_expect_error(ctx, 404, "not_found",
+                      "customer doesnotexist is unknown");
+    assert_null(ctx->res.audit);
+
+    test_send(ctx, "POST", "/customers/typo/merge", "{\"into\":\"b\"}");
+    test_expect_error(ctx, 404, "not_found", "customer typo is unknown");
+    assert_null(ctx->res.audit);
+
+    test_req(ctx, "GET", "/identities/phone/2");
+    test_expect(ctx, 200, "{\"type\":\"phone\",\"value\":\"2\","
+                "\"customer\":\"b\"}");
+    test_req(ctx, "GET", "/customers/doesnotexist");
+    test_expect_error(ctx, 404, "not_found", "is unknown");
+    test_req(ctx, "GET", "/customers/typo");
+    test_expect_error(ctx, 404, "not_found", "is unknown");
 }
 
 
@@ -1135,6 +1154,7 @@ test_identities(void **state)
 
     /* moving it, and linking to a merged customer: to its survivor */
     test_link(ctx, "email", "x@y", "c3");
+    test_link(ctx, "email", "z@y", "c2");
     test_send(ctx, "POST", "/customers/c2/merge", "{\"into\":\"c3\"}");
     assert_int_equal(ctx->res.status, 200);
 
