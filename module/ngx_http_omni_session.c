@@ -111,11 +111,12 @@ ngx_http_omni_customer_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     for (i = 0; i < c->nidentities && n < NGX_HTTP_OMNI_IDENTITIES; i++) {
         id = &c->identities[i];
 
-        /* a NUL inside would cut the value short: "victim\0x" is not "victim" */
+        /*
+         * Values the map cannot hold are skipped; none holds a NUL, which
+         * would cut it short here: the contract's checks refused it.
+         */
         if (id->name.len > OMNI_STORE_TYPE_MAX
-            || id->value.len > OMNI_STORE_VALUE_MAX
-            || ngx_strlen(id->name.data) != id->name.len
-            || ngx_strlen(id->value.data) != id->value.len)
+            || id->value.len > OMNI_STORE_VALUE_MAX)
         {
             continue;
         }

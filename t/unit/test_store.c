@@ -641,6 +641,18 @@ test_session_invalid(void **state)
     assert_int_equal(omni_store_session_put(ctx->st, &s, err),
                      OMNI_STORE_INVALID);
 
+    /* the store never keeps NUL: neither escaped nor raw */
+    test_session(&s, "ok", "", 1, 1, "{\"a\":\"x\\u0000\"}");
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_INVALID);
+    assert_non_null(strstr(err, "is not JSON"));
+
+    test_session(&s, "ok", "", 1, 1, "{\"a\":\"x\"}");
+    s.context[6] = '\0';
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_INVALID);
+    assert_non_null(strstr(err, "holds a NUL byte"));
+
     test_session(&s, "ok", "", 1, 1, "{}");
     s.context_len = OMNI_STORE_CONTEXT_MAX + 1;
     assert_int_equal(omni_store_session_put(ctx->st, &s, err),
