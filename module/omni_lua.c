@@ -41,6 +41,16 @@
  */
 #define OMNI_LUA_PROFILE_MODE   "li1"
 #define OMNI_LUA_SOURCE_MAX     (1024 * 1024)
+
+/*
+ * Loading a plugin runs its file's top-level code when nginx starts,
+ * reloads or respawns a worker: not a request, and often on a busy
+ * machine, where the scheduler alone may hold a process for longer than
+ * a request's budget (which may be 1 ms).  A load that failed for that
+ * would fail the reload, or end a worker for good.  The budget only has
+ * to stop top-level code that never ends.
+ */
+#define OMNI_LUA_LOAD_BUDGET    5000    /* ms */
 #define OMNI_LUA_MAX_HEADERS    64
 
 /* a first guess at a contract's size: most fit, larger ones grow */
@@ -239,6 +249,7 @@ omni_lua_load_plugin(omni_lua_t *vm, const char *name, const char *path,
     long               size;
     FILE              *f;
     char              *src;
+    unsigned           budget;
     lua_State         *L;
     omni_lua_rc_t      rc;
 
@@ -281,7 +292,15 @@ omni_lua_load_plugin(omni_lua_t *vm, const char *name, const char *path,
     lua_pushlstring(L, src, (size_t) size);
     free(src);
 
+    budget = vm->budget_ms;
+
+    if (vm->budget_ms < OMNI_LUA_LOAD_BUDGET) {
+        vm->budget_ms = OMNI_LUA_LOAD_BUDGET;
+    }
+
     rc = omni_lua_call(vm, 3, 2, NULL);
+
+    vm->budget_ms = budget;
 
     if (rc != OMNI_LUA_OK) {
         omni_lua_err(err, "plugin \"%s\" failed to load: %s", path,

@@ -201,6 +201,42 @@ test_memory_cap(void **state)
 }
 
 
+/*
+ * Loading is not a request: a plugin whose top-level code takes longer
+ * than a request's budget loads, as it must when a worker starts on a
+ * busy machine; its calls still have the request's budget.
+ */
+static void
+test_slow_load(void **state)
+{
+    char                err[OMNI_LUA_ERRLEN];
+    double              ms;
+    omni_lua_t         *vm;
+    omni_lua_result_t   res;
+    struct timespec     t0, t1;
+
+    (void) state;
+
+    vm = test_vm(1, 0);
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(omni_lua_load_plugin(vm, "slowload",
+                                          "t/plugins/slowload/slowload.lua",
+                                          err), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+
+    /* it did take longer than the 1 ms a request gets */
+    ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    assert_true(ms > 1);
+
+    assert_int_equal(test_normalize(vm, "loop", "kind=for", &res, &ms),
+                     OMNI_LUA_TIMEOUT);
+    assert_true(ms < 1000);
+
+    omni_lua_free(vm);
+}
+
+
 static void
 test_profile_cb(void *data, lua_State *L, int samples, int vmstate)
 {
@@ -254,6 +290,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test_teardown(test_compiled_loops, test_free_results),
         cmocka_unit_test_teardown(test_memory_cap, test_free_results),
+        cmocka_unit_test_teardown(test_slow_load, test_free_results),
         cmocka_unit_test_teardown(test_profiler_taken, test_free_results),
     };
 
