@@ -7,7 +7,6 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use POSIX ();
 use Test::More;
 use Time::HiRes ();
 use Omni::Test;
@@ -113,86 +112,51 @@ $t->check_error_log;
 # every one writing the session's context, until told to stop: a steady
 # load that leaves the two cores room for the reloads themselves, not one
 # that saturates them (then any budget measured by the clock, such as
-# omni_plugin_timeout, would be spent waiting for a core).  Each line of
-# a client's file is the status and the generation that answered, or the
-# error.
-my $stop = $t->prefix . '/stop';
-my @clients;
+# omni_plugin_timeout, would be spent waiting for a core).  Each line is
+# the status and the generation that answered, or the error.
+$t->clients(3, sub {
+    my ($c, $i) = @_;
+    my $r = $t->request(path => "/web/orders/ORD-$i", quiet => 1,
+                        headers => [ [ Authorization => "Bearer $token{$c}" ],
+                                     [ 'X-Test-Patch' => qq({"n":$i}) ] ]);
+    my $status = $r->{status}
+                 || 'none:' . ($r->{error} || ($r->{timed_out} && 'timeout')
+                               || 'no answer');
+    my $body = $r->{body} // '';
+    my ($g) = $body =~ /"generation":"(g\d+)"/;
+    $body =~ s/\s+/ /g;
+    Time::HiRes::sleep(0.002);
+    return "$status " . ($g // '-')
+           . ($status =~ /^2/ ? '' : ' ' . substr($body, 0, 200));
+});
 
-for my $c (1 .. 3) {
-    my $file = $t->prefix . "/client-$c";
-    my $pid = fork() // die "fork: $!";
-
-    if ($pid == 0) {
-        open my $fh, '>', $file or POSIX::_exit(1);
-        $fh->autoflush(1);
-        my $i = 0;
-        while (!-e $stop) {
-            $i++;
-            my $r = eval {
-                $t->request(path => "/web/orders/ORD-$i", quiet => 1,
-                            headers => [ [ Authorization => "Bearer $token{$c}" ],
-                                         [ 'X-Test-Patch' => qq({"n":$i}) ] ])
-            };
-            my $status = $r && $r->{status} || 'none:'
-                         . ($r && ($r->{error} || ($r->{timed_out} && 'timeout'))
-                            || $@ || 'no answer');
-            my $body = $r && $r->{body} || '';
-            my ($g) = $body =~ /"generation":"(g\d+)"/;
-            $body =~ s/\s+/ /g;
-            print $fh "$status ", $g // '-',
-                      ($status =~ /^2/ ? '' : ' ' . substr($body, 0, 200)), "\n";
-            Time::HiRes::sleep(0.002);
-        }
-        close $fh;
-        POSIX::_exit(0);
-    }
-
-    push @clients, [ $pid, $file ];
-}
-
-sub answered {
-    my $n = 0;
-    for my $c (@clients) {
-        open my $in, '<', $c->[1] or next;
-        $n++ while defined(my $line = <$in>);
-    }
-    return $n;
-}
-
-# each reload once the load runs, and with some answers since the last
-my $started = Time::HiRes::time();
-for my $g (2 .. 11) {
-    my $before = answered();
+# each reload once some answers came since the last
+sub more_answers {
+    my $want = $t->client_lines + 20;
     for (1 .. 500) {
-        last if answered() >= $before + 20;
+        last if $t->client_lines >= $want;
         Time::HiRes::sleep(0.01);
     }
+}
+
+my $started = Time::HiRes::time();
+for my $g (2 .. 11) {
+    more_answers();
     $t->set_var(GENERATION => "g$g");
     $t->reload($http, workers => 2);
 }
-my $last = answered();
-for (1 .. 500) {
-    last if answered() >= $last + 20;
-    Time::HiRes::sleep(0.01);
-}
+more_answers();
 
-open my $fh, '>', $stop or die "$stop: $!";
-close $fh;
-for my $c (@clients) {
-    waitpid($c->[0], 0);
-    is($? >> 8, 0, "client $c->[0] ran to the end");
-}
+ok($t->stop_clients, 'the clients ran to the end');
 
-my (%status, %generation, @odd);
-for my $c (@clients) {
-    open my $in, '<', $c->[1] or die "$c->[1]: $!";
-    while (defined(my $line = <$in>)) {
-        my ($s, $g) = split ' ', $line;
-        $status{$s}++;
-        $generation{$g}++;
-        push @odd, $line if $s !~ /^2\d\d$/;
-    }
+my (%status, %generation, @odd, %answers);
+for ($t->client_lines) {
+    my ($c, $line) = @$_;
+    my ($s, $g) = split ' ', $line;
+    $status{$s}++;
+    $generation{$g}++;
+    $answers{$c}++;
+    push @odd, $line if $s !~ /^2\d\d$/;
 }
 
 my $total = 0;
@@ -214,15 +178,12 @@ unlike($t->error_log, qr/not applied|lookup failed|journey events lost/,
 # request was answered in order, so its n is the number of answers
 my $omnictl = Omni::Test::bin('omnictl');
 for my $c (1 .. 3) {
-    my $answers = () = do {
-        open my $in, '<', $clients[$c - 1][1] or die "$!";
-        <$in>;
-    };
     my $out = `$omnictl -d $store resolve jwt_sub reload-$c`;
     my ($customer) = $out =~ /"customer": "(\w+)"/;
     $out = `$omnictl -d $store sessions $customer`;
     my ($n) = $out =~ /"context": \{\s*"n": (\d+)/;
-    is($n, $answers, "client $c: the context holds its last write ($answers)");
+    is($n, $answers{$c},
+       "client $c: the context holds its last write ($answers{$c})");
 }
 
 $t->check_error_log(name => 'no alert, crit or emerg through the reloads');

@@ -7,7 +7,6 @@ use warnings;
 
 use lib 't/lib';
 use JSON::PP;
-use POSIX ();
 use Test::More;
 use Time::HiRes ();
 use Omni::Test;
@@ -164,43 +163,19 @@ $t->start(conf($crash, 'sync=full', 'omni_journey_limits flush=20ms;',
                'omni_journey on;'),
           workers => 2);
 
-my $stop = $t->prefix . '/stop-writing';
-my @writers;
-
-for my $c (1 .. 3) {
-    my $acks = $t->prefix . "/acks-$c";
-    my $pid = fork() // die "fork: $!";
-
-    if ($pid == 0) {
-        open my $fh, '>', $acks or POSIX::_exit(1);
-        $fh->autoflush(1);
-        my $i = 0;
-        while (!-e $stop) {
-            $i++;
-            my $sub = "crash-$c-$i";
-            my $r = eval { web_fast($sub, [ 'X-Test-Patch' => qq({"n":$i}) ]) };
-            next unless $r && $r->{status} && $r->{status} == 200
+# each line: an acknowledged write, "sub customer session n"
+$t->clients(3, sub {
+    my ($c, $i) = @_;
+    my $sub = "crash-$c-$i";
+    my $r = web_fast($sub, [ 'X-Test-Patch' => qq({"n":$i}) ]);
+    return undef unless $r->{status} && $r->{status} == 200
                         && $r->{headers}{'x-session'}
                         && $r->{headers}{'x-customer'};
-            print $fh "$sub $r->{headers}{'x-customer'} "
-                      . "$r->{headers}{'x-session'} $i\n";
-        }
-        close $fh;
-        POSIX::_exit(0);
-    }
-
-    push @writers, [ $pid, $acks ];
-}
+    return "$sub $r->{headers}{'x-customer'} $r->{headers}{'x-session'} $i";
+});
 
 sub acknowledged {
-    my @acks;
-    for my $w (@writers) {
-        open my $in, '<', $w->[1] or next;
-        while (defined(my $line = <$in>)) {
-            push @acks, [ split ' ', $line ] if $line =~ /\n\z/;
-        }
-    }
-    return @acks;
+    return map { [ split ' ', $_->[1] ] } $t->client_lines;
 }
 
 sub wait_for {
@@ -214,7 +189,7 @@ sub wait_for {
 }
 
 my $started = Time::HiRes::time();
-my ($killed, $rounds) = (0, 0);
+my $killed = 0;
 
 for my $round (1 .. 20) {
     # writes are under way: a few more answers since the last kill
@@ -225,7 +200,6 @@ for my $round (1 .. 20) {
     my @workers = $t->worker_pids;
     my $victim = $workers[$round % @workers];
     $killed += kill 'KILL', $victim;
-    $rounds++;
 
     # the master starts another in its place
     wait_for('a new worker', sub {
@@ -234,12 +208,7 @@ for my $round (1 .. 20) {
     });
 }
 
-open my $stop_fh, '>', $stop or die "$stop: $!";
-close $stop_fh;
-for my $w (@writers) {
-    waitpid($w->[0], 0);
-    is($? >> 8, 0, "writer $w->[0] ran through the kills");
-}
+ok($t->stop_clients, 'the writers ran through the kills');
 
 is($killed, 20, sprintf('20 workers killed mid-write, one a round, in %.1f s',
                         Time::HiRes::time() - $started));

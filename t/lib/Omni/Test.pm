@@ -475,6 +475,7 @@ sub start {
 
 sub stop {
     my ($self) = @_;
+    $self->stop_clients;
     my $pid = delete $self->{pid};
     return $self unless $pid && _alive($pid);
 
@@ -778,6 +779,84 @@ sub DESTROY {
     }
     $self->{finished} = 1;
     delete $LIVE{ $self->{serial} } if $self->{serial};
+}
+
+# ---------------------------------------------------------------------------
+# Load: client processes that send requests until told to stop
+# ---------------------------------------------------------------------------
+
+# Forks $n clients; client $c calls $each->($c, $i) for $i = 1, 2, ... until
+# stop_clients, and appends each line it returns (undef: none) to its file.
+sub clients {
+    my ($self, $n, $each) = @_;
+    croak 'clients: a number of clients and a sub are needed'
+        unless $n && ref $each eq 'CODE';
+    croak 'clients: clients are running already' if $self->{clients};
+
+    my $stop = "$self->{prefix}/clients.stop";
+    unlink $stop;
+    $self->{clients} = [];
+
+    for my $c (1 .. $n) {
+        my $file = "$self->{prefix}/client-$c.out";
+        my $pid = fork() // croak "clients: fork: $!";
+
+        if ($pid == 0) {
+            # no END block, no destructor: the parent owns nginx and the tests
+            open my $fh, '>', $file or POSIX::_exit(1);
+            $fh->autoflush(1);
+            for (my $i = 1; !-e $stop; $i++) {
+                my $line = eval { $each->($c, $i) };
+                print $fh "$line\n" if defined $line;
+            }
+            close $fh or POSIX::_exit(1);
+            POSIX::_exit(0);
+        }
+
+        push @{ $self->{clients} }, { client => $c, pid => $pid, file => $file };
+    }
+    return $self;
+}
+
+# The lines the clients wrote so far (a line being written is left out), as
+# [client, line] pairs in client order.
+sub client_lines {
+    my ($self) = @_;
+    my @lines;
+    for my $cl (@{ $self->{clients} || $self->{clients_done} || [] }) {
+        open my $in, '<', $cl->{file} or next;
+        while (defined(my $line = <$in>)) {
+            push @lines, [ $cl->{client}, $1 ] if $line =~ /\A(.*)\n\z/s;
+        }
+    }
+    return @lines;
+}
+
+# Ends the clients (each finishes its request), killing one that takes more
+# than 10 s (times slowdown()); true when every one exited 0.  stop() calls
+# it too, so no client outlives its nginx.
+sub stop_clients {
+    my ($self) = @_;
+    my $clients = delete $self->{clients} or return 1;
+    my $stop = "$self->{prefix}/clients.stop";
+    open my $fh, '>', $stop or croak "stop_clients: $stop: $!";
+    close $fh;
+
+    my $ok = 1;
+    for my $cl (@$clients) {
+        my $deadline = Time::HiRes::time() + 10 * slowdown();
+        while (waitpid($cl->{pid}, POSIX::WNOHANG()) == 0) {
+            if (Time::HiRes::time() > $deadline) {
+                kill 'KILL', $cl->{pid};
+                waitpid($cl->{pid}, 0);
+                last;
+            }
+            Time::HiRes::sleep(0.01);
+        }
+        $ok = 0 if $?;
+    }
+    $self->{clients_done} = $clients;
+    return $ok;
 }
 
 # ---------------------------------------------------------------------------
@@ -1192,6 +1271,6 @@ C<subst($text)>, C<main_conf($http, %opt)>, C<start($http, %opt)>, C<stop>,
 C<reload($http, %opt)>, C<test_config($http, %opt)>, C<request(%args)>,
 C<get($path, %args)>, C<must_die_reloads>, C<error_log>, C<mark_log>,
 C<log_since_mark>, C<check_error_log(%opt)>, C<pid>, C<is_running>,
-C<worker_pids>.
+C<worker_pids>, C<clients($n, $each)>, C<client_lines>, C<stop_clients>.
 
 =cut
