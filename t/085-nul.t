@@ -23,6 +23,36 @@ $t->write_file('policy.json', <<'END');
   "scopes": [{"path": "data.card", "mask": {"keep_last": 4}}]}}}
 END
 
+sub fixture {
+    my ($name) = @_;
+    return decode_json(slurp("$repo/t/fixtures/$name.json"))->{request};
+}
+
+# a location for each channel, the signed ones with their fixtures'
+# settings, all proxying the contract to the service
+my %location = (
+    '/web/' => 'omni_auth off;',
+    '/web/profile' => '',
+    '/web/orders/scoped' => 'omni_auth off; omni_policy on;',
+    '/miniprogram/' => 'omni_auth off;',
+    '/app/' => 'omni_auth off;',
+    '/ivr/' => 'omni_auth plugin;',
+    '/wechat_oa' => 'omni_auth plugin; '
+                    . 'omni_plugin_set apology "Sorry, try again later.";',
+);
+for my $signed ('ivr/incoming_call', 'wechat_oa/text_message') {
+    my $settings = fixture($signed)->{settings};
+    my ($path) = $signed =~ m{^(\w+)/};
+    $path = $path eq 'ivr' ? '/ivr/' : '/wechat_oa';
+    $location{$path} .= join '', map { " omni_plugin_set $_ $settings->{$_};" }
+                                 sort keys %$settings;
+}
+my $locations = join '', map {
+    my ($channel) = m{^/(\w+)};
+    "    location $_ { omni_channel $channel; $location{$_}\n"
+    . "        proxy_pass http://127.0.0.1:%%PORT1%%; }\n"
+} sort keys %location;
+
 # The service: a reply with \u0000 when asked (a service that echoes what
 # it was sent would return one), a plain one otherwise.  Every request
 # that reaches it is logged.
@@ -31,13 +61,16 @@ omni_plugins $repo/plugins;
 omni_lua_library $repo/lua;
 omni_policy_file %%PREFIX%%/policy.json;
 omni_jwt_secret %%PREFIX%%/keys/hs.key;
+proxy_method POST;
+proxy_set_header Content-Type application/json;
+proxy_set_body \$omni_contract;
 
 server {
     listen 127.0.0.1:%%PORT1%%;
     access_log %%PREFIX%%/service.log;
+    default_type application/json;
 
     location / {
-        default_type application/json;
         if (\$http_x_test_reply = "nul") {
             return 200 '{"ok":true,"data":{"text":"a\\u0000b","say":"a\\u0000b","card":"6222020202020202"}}';
         }
@@ -48,64 +81,8 @@ server {
 server {
     listen 127.0.0.1:%%PORT%%;
     server_name localhost;
-
-    proxy_method POST;
-    proxy_set_header Content-Type application/json;
-    proxy_set_body \$omni_contract;
-
-    location /web/ {
-        omni_channel web;
-        omni_auth off;
-        proxy_pass http://127.0.0.1:%%PORT1%%;
-    }
-
-    location /web/profile {
-        omni_channel web;
-        proxy_pass http://127.0.0.1:%%PORT1%%;
-    }
-
-    location /web/orders/scoped {
-        omni_channel web;
-        omni_auth off;
-        omni_policy on;
-        proxy_pass http://127.0.0.1:%%PORT1%%;
-    }
-
-    location /miniprogram/ {
-        omni_channel miniprogram;
-        omni_auth off;
-        proxy_pass http://127.0.0.1:%%PORT1%%;
-    }
-
-    location /app/ {
-        omni_channel app;
-        omni_auth off;
-        proxy_pass http://127.0.0.1:%%PORT1%%;
-    }
-
-    location /ivr/ {
-        omni_channel ivr;
-        omni_auth plugin;
-        omni_plugin_set auth_token 9f2c4e1a7b3d5f6081a2c3d4e5f60718;
-        omni_plugin_set base_url https://gw.example.com;
-        omni_plugin_set language en-US;
-        proxy_pass http://127.0.0.1:%%PORT1%%;
-    }
-
-    location /wechat_oa {
-        omni_channel wechat_oa;
-        omni_auth plugin;
-        omni_plugin_set token omniWxToken2026;
-        omni_plugin_set apology "Sorry, try again later.";
-        proxy_pass http://127.0.0.1:%%PORT1%%;
-    }
-}
+$locations}
 END
-
-sub fixture {
-    my ($name) = @_;
-    return decode_json(slurp("$repo/t/fixtures/$name.json"))->{request};
-}
 
 sub served {
     return scalar grep { length } split /\n/,
@@ -139,15 +116,20 @@ sub malformed_logged {
          "$what: the refusal is logged with its reason");
 }
 
+# a JSON body POSTed, the log marked first
+sub json_post {
+    my ($what, $path, $body, @headers) = @_;
+    $t->mark_log;
+    return send_request($what, method => 'POST', path => $path, body => $body,
+                        headers => [ [ 'Content-Type' => 'application/json' ],
+                                     @headers ]);
+}
+
 my ($r, $fx);
 
 # --- requests with NUL: body_malformed, natively
 
-$t->mark_log;
-$r = send_request('web, JSON body',
-    method => 'POST', path => '/web/orders',
-    headers => [ [ 'Content-Type' => 'application/json' ] ],
-    body => '{"note":"a\u0000b"}');
+$r = json_post('web, JSON body', '/web/orders', '{"note":"a\u0000b"}');
 is($r->{status}, 400, 'web, JSON body: 400');
 like($r->{body},
      qr/^\{"error":\{"code":"body_malformed","message":"json: \\\\u0000 \(NUL\) in string at byte 11"\},"request_id":"[0-9a-f]{32}"\}$/,
@@ -191,22 +173,16 @@ like($r->{body}, qr/^\{"errcode":40000,"errmsg":"body_malformed: form: NUL \(%00
      'mini program, form body: errcode 40000');
 malformed_logged('mini program, form body', 'miniprogram', qr/form: NUL \(%00\) at byte 23/);
 
-$t->mark_log;
 $fx = fixture('miniprogram/order_query');
-$r = send_request('mini program, JSON body',
-    method => 'POST', path => $fx->{path},
-    headers => [ [ 'Content-Type' => 'application/json' ],
-                 [ 'X-WX-OPENID' => $fx->{headers}{'x-wx-openid'} ] ],
-    body => '{"order_id":"\u0000"}');
+$r = json_post('mini program, JSON body', $fx->{path}, '{"order_id":"\u0000"}',
+               [ 'X-WX-OPENID' => $fx->{headers}{'x-wx-openid'} ]);
 is($r->{status}, 200, 'mini program, JSON body: always 200');
 like($r->{body}, qr/"errcode":40000,"errmsg":"body_malformed: json: \\\\u0000 \(NUL\) in string/,
      'mini program, JSON body: errcode 40000');
 
-$t->mark_log;
-$r = send_request('app, JSON-RPC call',
-    method => 'POST', path => '/app/rpc',
-    headers => [ [ 'Content-Type' => 'application/json' ] ],
-    body => '{"jsonrpc":"2.0","method":"order.query","params":{"order_id":"\u0000"},"id":7}');
+$r = json_post('app, JSON-RPC call', '/app/rpc',
+               '{"jsonrpc":"2.0","method":"order.query",'
+               . '"params":{"order_id":"\u0000"},"id":7}');
 is($r->{status}, 200, 'app: JSON-RPC errors come with 200');
 like($r->{body}, qr/"error":\{"code":-32700,/, 'app: a JSON-RPC parse error');
 like($r->{body}, qr/NUL/, 'app: ...that says why');
