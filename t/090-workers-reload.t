@@ -133,7 +133,7 @@ $t->clients(3, sub {
 # each reload once some answers came since the last
 sub more_answers {
     my $want = $t->client_lines + 20;
-    for (1 .. 500) {
+    for (1 .. 500 * Omni::Test::slowdown()) {
         last if $t->client_lines >= $want;
         Time::HiRes::sleep(0.01);
     }

@@ -180,7 +180,7 @@ sub acknowledged {
 
 sub wait_for {
     my ($what, $cond) = @_;
-    my $deadline = Time::HiRes::time() + 10;
+    my $deadline = Time::HiRes::time() + 10 * Omni::Test::slowdown();
     until ($cond->()) {
         die "timed out waiting for $what\n"
             if Time::HiRes::time() > $deadline;
