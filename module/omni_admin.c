@@ -1368,8 +1368,8 @@ omni_admin_identity_put(omni_admin_ctx_t *ctx)
         memcpy(linked, customer, strlen(customer) + 1);
     }
 
-    omni_admin_audit(ctx, "link identity %s:%s to %s", ctx->seg[1],
-                     ctx->seg[2], linked);
+    /* the value is a customer's phone, e-mail...: never in a log line */
+    omni_admin_audit(ctx, "link a %s identity to %s", ctx->seg[1], linked);
 
     return omni_admin_identity_answer(ctx, linked);
 }
@@ -1387,8 +1387,7 @@ omni_admin_identity_delete(omni_admin_ctx_t *ctx)
         return omni_admin_store_fail(ctx, rc, 0);
     }
 
-    omni_admin_audit(ctx, "unlink identity %s:%s", ctx->seg[1],
-                     ctx->seg[2]);
+    omni_admin_audit(ctx, "unlink a %s identity", ctx->seg[1]);
 
     failed = 0;
     answer = json_object();

@@ -778,7 +778,7 @@ my $records;
 
     my @lines = map { $json->decode($_) } grep { length } split /\n/, slurp($log);
     is(scalar @lines, 2, 'audit: one line per change, none for the read');
-    is($lines[0]{change}, 'link identity phone:+100 to c-audit', 'audit: what changed');
+    is($lines[0]{change}, 'link a phone identity to c-audit', 'audit: what changed');
     like($lines[0]{actor}, qr/^omnictl:\S+$/, 'audit: who changed it');
     like($lines[0]{time}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, 'audit: when');
     is($lines[0]{store}, $adir, 'audit: in which store');
