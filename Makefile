@@ -8,6 +8,9 @@
 #                proxy_pass and an OpenResty peer (docs/performance.md)
 #   make fuzz    builds the libFuzzer targets under t/fuzz/ and runs each
 #                for FUZZ_SECONDS (docs/testing.md); make fuzz-build builds
+#                them only
+#   make test-asan  unit, Lua and nginx tests again, built with ASan and
+#                UBSan, nginx too (docs/testing.md, "Sanitizers")
 
 SHELL := /bin/bash
 
@@ -44,12 +47,17 @@ BENCH_PACKAGES := libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core \
 # only for make fuzz and fuzz-build: clang with libFuzzer and sanitizers
 FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
 
-# what this make run installs: the bench packages when bench is a goal,
-# the fuzz packages when a fuzz goal is
+# only for make test-asan: apt-get source, and the libraries nginx's
+# conf_flags build the binary with
+ASAN_PACKAGES := dpkg-dev libpcre2-dev zlib1g-dev libssl-dev
+
+# what this make run installs: the bench, fuzz or sanitizer packages when
+# their goal is given
 DEPS_PACKAGES := $(DEB_PACKAGES) \
                  $(if $(filter bench,$(MAKECMDGOALS)),$(BENCH_PACKAGES)) \
                  $(if $(filter fuzz fuzz-build,$(MAKECMDGOALS)), \
-                      $(FUZZ_PACKAGES))
+                      $(FUZZ_PACKAGES)) \
+                 $(if $(filter test-asan,$(MAKECMDGOALS)),$(ASAN_PACKAGES))
 
 CORE_SRCS  := module/omni_base64.c module/omni_keys.c module/omni_token.c
 CORE_HDRS  := $(wildcard module/omni_*.h)
@@ -60,10 +68,10 @@ LUAJIT_INC  = $(shell pkg-config --cflags luajit)
 
 UNIT_TESTS := $(BIN)/test_token $(BIN)/test_token_cache $(BIN)/test_store \
               $(BIN)/test_json_patch $(BIN)/test_admin $(BIN)/test_policy \
-              $(BIN)/test_contract $(BIN)/test_lua
+              $(BIN)/test_contract $(BIN)/test_lua $(BIN)/test_crypt
 
 .PHONY: all module tools lib deps run bench test unit schema spec integration \
-        fuzz fuzz-build clean deps-then-goals
+        fuzz fuzz-build test-asan clean deps-then-goals
 
 all: module tools lib
 
@@ -87,11 +95,13 @@ deps:
 
 module: $(MODULE_SO)
 
+# CFLAGS, ours, is no business of nginx's configure: found in the
+# environment, it would replace nginx's own flags and warnings
 $(NGX_BUILD)/objs/Makefile: config $(NGINX_SRC)/conf_flags
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(BUILD)
 	cp -r $(NGINX_SRC) $(NGX_BUILD)
-	cd $(NGX_BUILD) && source ./conf_flags && \
+	cd $(NGX_BUILD) && unset CFLAGS && source ./conf_flags && \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
 	        --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
 	        --add-dynamic-module=$(CURDIR) > configure.log 2>&1 || \
@@ -271,11 +281,46 @@ $(FUZZ)/fuzz_import: t/fuzz/fuzz_import.c $(FUZZ_STORE) module/omni_export.c \
     $(CORE_HDRS)
 	$(call fuzz_link,-llmdb -ljansson -lcrypto)
 
+# make test-asan: our code and nginx 1.22.1, built from Debian's source
+# package, under AddressSanitizer and UBSan (docs/testing.md, "Sanitizers")
+ASAN       := $(BUILD)/asan
+ASAN_SRC   := $(ASAN)/src/nginx
+ASAN_NGINX := $(ASAN)/nginx-bin/objs/nginx
+NPROC       = $(shell nproc)
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer
+SAN        := $(CURDIR)/t/sanitizers
+
+# Debian's flags less _FORTIFY_SOURCE, whose checked copies of libc calls
+# ASan does not all intercept, and the stack protector, whose work ASan's
+# redzones do; -O1 keeps the reports' stacks whole
+SAN_CC_OPT := -g -O1 $(SAN_FLAGS) -Wformat -Werror=format-security -fPIC \
+              -Wdate-time
+SAN_LD_OPT := $(NGX_LD_OPT) $(SAN_FLAGS)
+
+# LuaJIT is not instrumented: busted's luajit loads the sanitized helpers
+# with dlopen, and ASan's runtime must be the first library of a process
+SAN_VARS    = BUILD=$(ASAN) NGINX_SRC=$(ASAN_SRC) \
+              NGX_CC_OPT="$(SAN_CC_OPT) $(WARN)" NGX_LD_OPT="$(SAN_LD_OPT)" \
+              SPEC_ENV="LD_PRELOAD=$$($(CC) -print-file-name=libasan.so)"
+
+# CFLAGS goes in the environment: on make's command line it would override
+# the CFLAGS of nginx's own objs/Makefile, with its warnings.  A report
+# ends the process (UBSan's too: halt_on_error) with a status no program
+# of ours exits with, so a test that expects a failure still sees one.
+# What is suppressed, and why: t/sanitizers/*.supp.
+SAN_ENV     = CFLAGS="-g -O1 $(SAN_FLAGS)" \
+              ASAN_OPTIONS=suppressions=$(SAN)/asan.supp:exitcode=86 \
+              UBSAN_OPTIONS=suppressions=$(SAN)/ubsan.supp:print_stacktrace=1:halt_on_error=1:exitcode=86 \
+              OMNI_NGINX=$(CURDIR)/$(ASAN_NGINX) \
+              OMNI_MODULE=$(CURDIR)/$(ASAN)/nginx/objs/ngx_http_omni_module.so \
+              OMNI_BIN=$(CURDIR)/$(ASAN)/bin OMNI_TEST_SLOWDOWN=5
+
 # Goals that need the Debian packages install them, then run in a second
 # make: whatever a makefile reads from the system while it is parsed
 # (pkg-config, prerequisites under $(NGINX_SRC)) must be read after the
 # install, or a fresh machine's first run fails where its second passes.
-NEEDS_DEPS := run bench test unit schema spec integration fuzz fuzz-build
+NEEDS_DEPS := run bench test unit schema spec integration fuzz fuzz-build \
+              test-asan
 
 ifndef OMNI_DEPS_DONE
 
@@ -292,10 +337,12 @@ unit: $(UNIT_TESTS)
 schema:
 	bash t/schema/run.sh
 
-# busted re-runs itself through sh, so the paths go in the environment
+# busted re-runs itself through sh, so the paths go in the environment;
+# OMNI_LIB: tools/omni-plugin, which specs run, uses these helpers too
+# (SPEC_ENV: what test-asan adds to busted's)
 spec: lib
 	LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(LIB)/?.so;;' \
-	    busted --lua=luajit t/spec
+	    OMNI_LIB='$(CURDIR)/$(LIB)' $(SPEC_ENV) busted --lua=luajit t/spec
 
 integration: all
 	prove -It/lib t/
@@ -312,6 +359,28 @@ fuzz-build: $(FUZZ_TARGETS)
 
 fuzz: fuzz-build
 	@tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+$(ASAN_SRC)/conf_flags: $(NGINX_SRC)/conf_flags t/sanitizers/nginx-source.sh
+	t/sanitizers/nginx-source.sh $(ASAN_SRC) $(NGINX_SRC)/conf_flags
+
+# nginx in a tree of its own, without our module, which it loads like the
+# stock binary does (--with-compat): a change to the module or its config
+# never builds nginx again
+$(ASAN_NGINX): $(ASAN_SRC)/conf_flags
+	rm -rf $(ASAN)/nginx-bin
+	cp -r $(ASAN_SRC) $(ASAN)/nginx-bin
+	cd $(ASAN)/nginx-bin && unset CFLAGS && source ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="$(SAN_CC_OPT)" --with-ld-opt="$(SAN_LD_OPT)" \
+	        > configure.log 2>&1 || { tail -30 configure.log; exit 1; }
+	$(MAKE) -C $(ASAN)/nginx-bin -f objs/Makefile -j$(NPROC) binary \
+	    > $(ASAN)/nginx-bin/build.log 2>&1 || \
+	    { tail -30 $(ASAN)/nginx-bin/build.log; exit 1; }
+
+# the suites again in a make of their own, where every build path is under
+# $(ASAN), every object has the sanitizers and every process their options
+test-asan: $(ASAN_NGINX)
+	@$(SAN_ENV) $(MAKE) --no-print-directory $(SAN_VARS) unit spec integration
 
 endif
 

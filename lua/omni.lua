@@ -4,6 +4,9 @@
 --     omni.json, omni.form, omni.xml, omni.crypto, omni.base64,
 --     omni.utf8, omni.contract, omni.error(code, message, status),
 --     omni.first_language(value), omni.error_status(code, ctx),
+--     omni.header(headers, name, display, max, allow_space),
+--     omni.is_object(v), omni.clip(s, max), omni.settings(req),
+--     omni.trimmed(v),
 --     omni.null (same as omni.json.null)
 --
 -- Inside the plugin sandbox, `require "omni"` (and `require
@@ -12,8 +15,10 @@
 --
 -- @module omni
 
-local type, error, floor, tonumber = type, error, math.floor, tonumber
-local match, gsub, sub = string.match, string.gsub, string.sub
+local type, error, floor, tonumber, tostring, pairs =
+      type, error, math.floor, tonumber, tostring, pairs
+local find, match, gsub, sub = string.find, string.match, string.gsub,
+                               string.sub
 
 local json = require "omni.json"
 local contract = require "omni.contract"
@@ -143,6 +148,92 @@ function _M.error_status(code, ctx)
         return 400
     end
     return http_error_status(ctx.status) or 422
+end
+
+
+--- A string without the blanks around it; nil when v is no string or
+-- nothing is left.
+-- @param v
+-- @treturn string|nil
+function _M.trimmed(v)
+    if type(v) ~= "string" then
+        return nil
+    end
+    v = match(v, "^%s*(.-)%s*$")
+    if v == "" then
+        return nil
+    end
+    return v
+end
+
+
+--- A request header as plugins read their metadata headers: trimmed,
+-- nil when absent or empty, a refusal when longer than `max` bytes or
+-- holding bytes outside printable ASCII (spaces allowed inside only with
+-- `allow_space`).
+-- @tparam table headers `req.headers` (anything else: no header)
+-- @tparam string name the lowercase name, e.g. "x-app-id"
+-- @tparam string display the name in the message, e.g. "X-App-Id"
+-- @tparam number max bytes
+-- @tparam[opt] boolean allow_space
+-- @treturn string|nil the value
+-- @treturn table|nil `invalid_header` (400)
+function _M.header(headers, name, display, max, allow_space)
+    local v = _M.trimmed(type(headers) == "table" and headers[name] or nil)
+    if not v then
+        return nil
+    end
+    if #v > max or find(v, allow_space and "[^\32-\126]" or "[^\33-\126]")
+    then
+        return nil, _M.error("invalid_header", display .. " is not valid",
+                             400)
+    end
+    return v
+end
+
+
+--- True for a JSON object: a decoded (marked) object, or a plain table
+-- with string keys only (a decoded form, say), never a decoded array.
+-- @param v
+-- @treturn boolean
+function _M.is_object(v)
+    if json.is_object(v) then
+        return true
+    end
+    if type(v) ~= "table" or json.is_array(v) then
+        return false
+    end
+    for k in pairs(v) do
+        if type(k) ~= "string" then
+            return false
+        end
+    end
+    return true
+end
+
+
+--- A client's text made fit for a message: control characters as "?",
+-- cut to `max` bytes (200 by default) with "..." after.
+-- @param s any value (shown with tostring)
+-- @tparam[opt=200] number max
+-- @treturn string
+function _M.clip(s, max)
+    max = max or 200
+    s = gsub(tostring(s), "[%c]", "?")
+    if #s > max then
+        return sub(s, 1, max) .. "..."
+    end
+    return s
+end
+
+
+--- The location's `omni_plugin_set` values of a request (`{}` when there
+-- is no request, as in a render of an early refusal).
+-- @param req `req`, or `ctx.request` (may be nil)
+-- @treturn table
+function _M.settings(req)
+    local settings = type(req) == "table" and req.settings or nil
+    return type(settings) == "table" and settings or {}
 end
 
 

@@ -212,8 +212,8 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     ctx->action.data = (u_char *) c.action.data;
     ctx->action.len = c.action.len;
 
-    /* policy conditions compare C strings: "gold\0x" must not be "gold" */
-    if (c.tier.data && ngx_strlen(c.tier.data) == c.tier.len) {
+    /* policy conditions compare C strings: the checks refused a NUL */
+    if (c.tier.data) {
         ctx->tier.data = (u_char *) c.tier.data;
         ctx->tier.len = c.tier.len;
     }
@@ -605,7 +605,11 @@ ngx_http_omni_request_body(ngx_http_request_t *r, ngx_str_t *body)
     body->len = len;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+
+        /* the last buffer of a chunked body is empty, its pos NULL */
+        if (cl->buf->last != cl->buf->pos) {
+            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
     }
 
     return NGX_OK;

@@ -81,6 +81,24 @@ typedef struct {
 } ngx_http_omni_main_conf_t;
 
 
+/*
+ * What this worker dropped of services' X-Omni-Context headers, counted
+ * since it started, for a metrics endpoint to export.  Plain counters:
+ * each worker owns its own.
+ */
+typedef struct {
+    ngx_uint_t                  context_invalid;    /* not JSON, not an
+                                                       object, too deep or
+                                                       too large */
+    ngx_uint_t                  context_repeated;   /* replies with two or
+                                                       more: none applied */
+    ngx_uint_t                  context_no_session; /* the request had none */
+    ngx_uint_t                  context_failed;     /* the session is
+                                                       gone, or the store
+                                                       failed */
+} ngx_http_omni_counters_t;
+
+
 /* A channel named by omni_channel, checked once plugins are loaded. */
 typedef struct {
     ngx_str_t                   name;
@@ -214,7 +232,8 @@ ngx_int_t ngx_http_omni_plugins_load(ngx_log_t *log,
     ngx_http_omni_main_conf_t *omcf, omni_lua_t **vmp);
 
 
-extern ngx_module_t  ngx_http_omni_module;
+extern ngx_module_t              ngx_http_omni_module;
+extern ngx_http_omni_counters_t  ngx_http_omni_counters;
 
 
 #endif /* NGX_HTTP_OMNI_MODULE_H_INCLUDED_ */

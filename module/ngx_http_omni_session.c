@@ -62,6 +62,8 @@ static void ngx_http_omni_purge_handler(ngx_event_t *ev);
 
 static ngx_http_omni_worker_t  *ngx_http_omni_worker;
 
+ngx_http_omni_counters_t  ngx_http_omni_counters;
+
 /*
  * Random bytes for ids, drawn from OpenSSL 4k at a time (each draw checks
  * for a fork with a getpid() system call).  Emptied at worker start, so
@@ -111,11 +113,12 @@ ngx_http_omni_customer_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     for (i = 0; i < c->nidentities && n < NGX_HTTP_OMNI_IDENTITIES; i++) {
         id = &c->identities[i];
 
-        /* a NUL inside would cut the value short: "victim\0x" is not "victim" */
+        /*
+         * Values the map cannot hold are skipped; none holds a NUL, which
+         * would cut it short here: the contract's checks refused it.
+         */
         if (id->name.len > OMNI_STORE_TYPE_MAX
-            || id->value.len > OMNI_STORE_VALUE_MAX
-            || ngx_strlen(id->name.data) != id->name.len
-            || ngx_strlen(id->value.data) != id->value.len)
+            || id->value.len > OMNI_STORE_VALUE_MAX)
         {
             continue;
         }
@@ -318,7 +321,11 @@ ngx_http_omni_new_id(char *id)
 /*
  * Header filter: a service's X-Omni-Context header is a JSON merge patch
  * of the session's context.  It is applied once and never reaches the
- * client, session or not.
+ * client, session or not.  Two or more are refused, all of them: which
+ * one the service meant cannot be told, and applying one would keep a
+ * state the service did not ask for.  What is not applied is logged with
+ * the request id, never the header's content (a context holds what
+ * services keep of a customer), and counted.
  */
 
 void
@@ -327,12 +334,14 @@ ngx_http_omni_context_patch(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
     int                         rc;
     char                        err[OMNI_STORE_ERRLEN];
     ngx_str_t                  *patch;
-    ngx_uint_t                  i, level;
+    omni_str_t                 *id;
+    ngx_uint_t                  i, n, level, *count;
     ngx_list_part_t            *part;
     ngx_table_elt_t            *h;
     ngx_http_omni_main_conf_t  *omcf;
 
     patch = NULL;
+    n = 0;
     part = &r->headers_out.headers.part;
     h = part->elts;
 
@@ -358,25 +367,35 @@ ngx_http_omni_context_patch(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
         }
 
         h[i].hash = 0;
-
-        if (patch != NULL) {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "omni: more than one X-Omni-Context header, "
-                          "only the first is applied");
-            continue;
-        }
-
         patch = &h[i].value;
+        n++;
     }
 
-    if (patch == NULL || r != r->main) {
+    if (n == 0 || r != r->main) {
+        return;
+    }
+
+    id = ngx_http_omni_request_id(r, ctx);
+
+    if (n > 1) {
+        ngx_http_omni_counters.context_repeated++;
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "omni: X-Omni-Context not applied (request %*s): the "
+                      "reply has %ui of them, none is applied (%ui such "
+                      "replies in this worker)", id->len, id->data, n,
+                      ngx_http_omni_counters.context_repeated);
         return;
     }
 
     if (ctx->session.len == 0) {
+        ngx_http_omni_counters.context_no_session++;
+
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "omni: X-Omni-Context ignored: the request has no "
-                      "session");
+                      "omni: X-Omni-Context not applied (request %*s): the "
+                      "request has no session (%ui such replies in this "
+                      "worker)", id->len, id->data,
+                      ngx_http_omni_counters.context_no_session);
         return;
     }
 
@@ -386,13 +405,25 @@ ngx_http_omni_context_patch(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
                                    ctx->session.data, ngx_http_omni_patch,
                                    patch, NULL, err);
 
-    if (rc != OMNI_STORE_OK) {
-        level = (rc == OMNI_STORE_INVALID) ? NGX_LOG_WARN : NGX_LOG_ERR;
-
-        ngx_log_error(level, r->connection->log, 0,
-                      "omni: X-Omni-Context of session %V not applied: %s",
-                      &ctx->session, err);
+    if (rc == OMNI_STORE_OK) {
+        return;
     }
+
+    if (rc == OMNI_STORE_INVALID) {
+        level = NGX_LOG_WARN;
+        count = &ngx_http_omni_counters.context_invalid;
+
+    } else {
+        level = NGX_LOG_ERR;
+        count = &ngx_http_omni_counters.context_failed;
+    }
+
+    (*count)++;
+
+    ngx_log_error(level, r->connection->log, 0,
+                  "omni: X-Omni-Context not applied (request %*s, session "
+                  "%V): %s (%ui such replies in this worker)", id->len,
+                  id->data, &ctx->session, err, *count);
 }
 
 

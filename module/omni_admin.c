@@ -13,7 +13,8 @@
  *                           the store refuses
  *   400 bad_json            the body is empty, not JSON or not an object
  *   404 unknown_route       no route has this path
- *   404 not_found           the store has no such record
+ *   404 not_found           the store has no such record (a merge of or
+ *                           into a customer without any)
  *   405 method_not_allowed  with res->allow; HEAD included
  *   409 conflict            a merge or link the store refuses on valid
  *                           input: into itself, merged already, a loop,
@@ -1367,8 +1368,8 @@ omni_admin_identity_put(omni_admin_ctx_t *ctx)
         memcpy(linked, customer, strlen(customer) + 1);
     }
 
-    omni_admin_audit(ctx, "link identity %s:%s to %s", ctx->seg[1],
-                     ctx->seg[2], linked);
+    /* the value is a customer's phone, e-mail...: never in a log line */
+    omni_admin_audit(ctx, "link a %s identity to %s", ctx->seg[1], linked);
 
     return omni_admin_identity_answer(ctx, linked);
 }
@@ -1386,8 +1387,7 @@ omni_admin_identity_delete(omni_admin_ctx_t *ctx)
         return omni_admin_store_fail(ctx, rc, 0);
     }
 
-    omni_admin_audit(ctx, "unlink identity %s:%s", ctx->seg[1],
-                     ctx->seg[2]);
+    omni_admin_audit(ctx, "unlink a %s identity", ctx->seg[1]);
 
     failed = 0;
     answer = json_object();

@@ -529,8 +529,8 @@ omni_contract_session(const omni_contract_session_t *s, omni_buf_t *out,
 
 /*
  * The client's user agent, repaired (each byte outside a well-formed
- * UTF-8 sequence becomes U+FFFD) and cut to 512 bytes on a character
- * boundary: never refused.
+ * UTF-8 sequence, and NUL, becomes U+FFFD) and cut to 512 bytes on a
+ * character boundary: never refused.
  */
 
 static omni_contract_rc_t
@@ -586,6 +586,10 @@ omni_contract_string(omni_buf_t *out, const char *path, omni_str_t s,
 
     case OMNI_JSON_TEXT_NOT_UTF8:
         return omni_contract_invalid(err, "%s is not valid UTF-8", path);
+
+    case OMNI_JSON_TEXT_NUL:
+        return omni_contract_invalid(err, "%s holds a NUL character "
+                                     "(U+0000)", path);
 
     default:
         return OMNI_CONTRACT_NO_MEMORY;
@@ -754,7 +758,7 @@ omni_contract_utf8_cut(const char *s, size_t len, size_t max)
 }
 
 
-/* the length of the well-formed UTF-8 sequence at p, or 0 */
+/* the length of the well-formed UTF-8 sequence at p, or 0 (and for NUL) */
 
 static size_t
 omni_contract_utf8_seq(const u_char *p, size_t left)
@@ -762,7 +766,7 @@ omni_contract_utf8_seq(const u_char *p, size_t left)
     size_t  n;
 
     if (p[0] < 0x80) {
-        return 1;
+        return p[0] != '\0';
     }
 
     n = (p[0] >= 0xC2 && p[0] <= 0xDF) ? 2

@@ -14,7 +14,8 @@
  *
  * Strings with \u0000 are refused (jansson's default without
  * JSON_ALLOW_NUL), as are duplicate keys: either would mean a different
- * thing to every reader of the context.
+ * thing to every reader of the context.  Error messages never quote the
+ * documents.
  */
 
 
@@ -33,6 +34,7 @@
 
 static json_t *omni_json_patch_load(const char *what, const char *text,
     size_t len, char *err);
+static const char *omni_json_patch_why(const json_error_t *jerr);
 static int omni_json_patch_deeper(json_t *json, int level, int max);
 static int omni_json_patch_merge(json_t *target, json_t *patch);
 static void omni_json_patch_err(char *err, const char *fmt, ...);
@@ -143,8 +145,8 @@ omni_json_patch_load(const char *what, const char *text, size_t len,
 
     if (json == NULL) {
         omni_json_patch_err(err, "the %s is not valid JSON: %s at line %d "
-                            "column %d", what, jerr.text, jerr.line,
-                            jerr.column);
+                            "column %d", what, omni_json_patch_why(&jerr),
+                            jerr.line, jerr.column);
         return NULL;
     }
 
@@ -162,6 +164,35 @@ omni_json_patch_load(const char *what, const char *text, size_t len,
     }
 
     return json;
+}
+
+
+/*
+ * What is wrong, without jansson's text: that quotes the document ("near
+ * 'x'"), and the caller logs the message, while a context holds what
+ * services keep of a customer.
+ */
+static const char *
+omni_json_patch_why(const json_error_t *jerr)
+{
+    switch (json_error_code(jerr)) {
+    case json_error_invalid_utf8:
+        return "invalid UTF-8";
+    case json_error_premature_end_of_input:
+        return "it ends too early";
+    case json_error_end_of_input_expected:
+        return "text after the document";
+    case json_error_null_character:
+        return "\\u0000 (NUL) in a string";
+    case json_error_duplicate_key:
+        return "a duplicate key";
+    case json_error_stack_overflow:
+        return "nested too deeply";
+    case json_error_numeric_overflow:
+        return "a number out of range";
+    default:
+        return "invalid syntax";
+    }
 }
 
 

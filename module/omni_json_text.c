@@ -169,6 +169,11 @@ omni_json_add_string(omni_buf_t *b, const u_char *s, size_t len)
             continue;
         }
 
+        /* b->len is not moved yet: nothing written counts */
+        if (c == '\0') {
+            return OMNI_JSON_TEXT_NUL;
+        }
+
         *p++ = '\\';
 
         switch (c) {

@@ -36,6 +36,7 @@ struct omni_buf_s {
 typedef enum {
     OMNI_JSON_TEXT_OK = 0,
     OMNI_JSON_TEXT_NOT_UTF8,
+    OMNI_JSON_TEXT_NUL,
     OMNI_JSON_TEXT_NO_MEMORY
 } omni_json_text_rc_t;
 
@@ -58,7 +59,9 @@ int omni_json_utf8_valid(const u_char *p, size_t len);
 /*
  * Appends s as a JSON string: '"' and '\' escaped, \b \f \n \r \t, other
  * controls and DEL as \u00XX, everything else as it is.  Nothing is
- * written when s is not valid UTF-8.
+ * written when s is not valid UTF-8 or holds a NUL byte: no JSON the
+ * gateway writes carries U+0000, as none it reads does (docs/contract.md,
+ * "NUL").
  */
 omni_json_text_rc_t omni_json_add_string(omni_buf_t *b, const u_char *s,
     size_t len);

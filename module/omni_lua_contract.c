@@ -372,7 +372,12 @@ omni_lua_contract_write(lua_State *L, int fields, omni_contract_t *c,
 }
 
 
-/* as omni.contract.validate_fields() says, message for message */
+/*
+ * As omni.contract.validate_fields() says, message for message.  A NUL in
+ * a string is refused here, before anything reads the fields: the store
+ * and the policy take identities and the tier as C strings, where
+ * "victim\0x" would be "victim".  The writer refuses it everywhere else.
+ */
 
 static omni_contract_rc_t
 omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
@@ -492,6 +497,12 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
 
                 lua_pop(L, 1);
                 return rc;
+            }
+
+            if (memchr(dst->data, '\0', dst->len) != NULL) {
+                lua_pop(L, 1);
+                return omni_contract_invalid(err, "%s holds a NUL "
+                                             "character (U+0000)", f->name);
             }
         }
 
@@ -678,6 +689,12 @@ omni_lua_contract_check_list(lua_State *L, int ids, int marks,
 
             lua_pop(L, 2);
             return rc;
+        }
+
+        if (memchr(v.data, '\0', v.len) != NULL) {
+            lua_pop(L, 2);
+            return omni_contract_invalid(err, "%s[%zu].value holds a NUL "
+                                         "character (U+0000)", where, i);
         }
 
         lua_pop(L, 2);

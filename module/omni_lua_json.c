@@ -539,6 +539,10 @@ omni_json_decode_string(omni_json_dec_t *d, int push)
             } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
                 return omni_json_dec_fails(d, j,
                                            "lone surrogate in \\u escape");
+
+            } else if (cp == 0) {
+                /* the gateway's rule: no JSON it reads or writes holds NUL */
+                return omni_json_dec_fails(d, j, "\\u0000 (NUL) in string");
             }
 
             if (push) {
@@ -1074,6 +1078,10 @@ omni_json_encode_string(omni_json_enc_t *e, const u_char *s, size_t len,
         return omni_json_enc_fail(e, depth, "is not valid UTF-8", NULL, 0,
                                   NULL);
 
+    case OMNI_JSON_TEXT_NUL:
+        return omni_json_enc_fail(e, depth, "holds a NUL character (U+0000)",
+                                  NULL, 0, NULL);
+
     default:
         return luaL_error(e->L, "json: out of memory");
     }
@@ -1401,6 +1409,12 @@ object:
 
         if (e->indent) {
             omni_json_newline(e, d);
+        }
+
+        /* named by its parent: a NUL would cut the message short */
+        if (memchr(ks, '\0', klen) != NULL) {
+            return omni_json_enc_fail(e, depth, "has a key holding a NUL "
+                                      "character (U+0000)", NULL, 0, NULL);
         }
 
         e->path[d].key = ks;

@@ -2921,9 +2921,11 @@ omni_policy_apply_scopes(const omni_policy_t *p,
 
     /*
      * Duplicate keys are refused: jansson would keep one, a client might
-     * read another.  An integer beyond 64 bits fails jansson's decoding:
-     * then every number is read as a double, which is all the renderer's
-     * decoder makes of numbers anyway.
+     * read another.  So is \u0000 (no JSON_ALLOW_NUL), as the renderer's
+     * decoder refuses it: a reply with NUL is upstream_reply_invalid
+     * whether or not it is scoped.  An integer beyond 64 bits fails
+     * jansson's decoding: then every number is read as a double, which is
+     * all the renderer's decoder makes of numbers anyway.
      */
     root = json_loadb(reply, len, JSON_REJECT_DUPLICATES, &jerr);
 

@@ -380,6 +380,8 @@ static int omni_customer_follow(omni_store_t *st, MDB_txn *txn,
     const char *id, char *survivor, char *err);
 static int omni_customer_count(omni_store_t *st, MDB_txn *txn,
     const char *customer, int tag, size_t max, size_t *n, char *err);
+static int omni_customer_known(omni_store_t *st, MDB_txn *txn,
+    const char *customer, int *known, char *err);
 static int omni_identity_check(const char *type, const char *value,
     omni_sbuf_t *key, char *err);
 static int omni_identity_customer(const MDB_val *v, char *customer);
@@ -2586,6 +2588,32 @@ omni_customer_follow(omni_store_t *st, MDB_txn *txn, const char *id,
 }
 
 
+/*
+ * Whether the store holds any record of customer: an identity, a session,
+ * a journey, a merge either way.  Customers have no record of their own.
+ */
+static int
+omni_customer_known(omni_store_t *st, MDB_txn *txn, const char *customer,
+    int *known, char *err)
+{
+    int          rc;
+    size_t       n;
+    omni_skey_t  prefix;
+
+    omni_sbuf_str(omni_skey_init(&prefix), customer);
+    omni_sbuf_u8(&prefix.b, '\0');
+
+    n = 0;
+
+    rc = omni_store_scan(st, txn, OMNI_STORE_DB_CUSTOMERS, &prefix.b, NULL,
+                         0, 1, omni_store_count_item, NULL, &n, err);
+
+    *known = (n != 0);
+
+    return rc;
+}
+
+
 /* counts the <customer>\0<tag> records, stopping at max */
 static int
 omni_customer_count(omni_store_t *st, MDB_txn *txn, const char *customer,
@@ -2807,7 +2835,7 @@ omni_identity_item(void *out, size_t i, const unsigned char *rest,
 static int
 omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
-    int               rc;
+    int               rc, known;
     char              target[OMNI_STORE_ID_MAX + 1];
     size_t            nids, nmerged, n;
     omni_item_t      *ids, *merged;
@@ -2827,6 +2855,21 @@ omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         return OMNI_STORE_INVALID;
     }
 
+    /*
+     * Both ends must be customers the store knows: a mistyped id would
+     * otherwise take the identities, or leave the real customer apart
+     * while the merge was reported done.
+     */
+    rc = omni_customer_known(st, txn, ctx->from, &known, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (!known) {
+        omni_store_err(err, "customer %s is unknown", ctx->from);
+        return OMNI_STORE_NOT_FOUND;
+    }
+
     rc = omni_customer_follow(st, txn, ctx->to, target, err);
     if (rc != OMNI_STORE_OK) {
         return rc;
@@ -2837,6 +2880,24 @@ omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
                        "%s resolves to %s", ctx->from, ctx->to, ctx->to,
                        ctx->from);
         return OMNI_STORE_INVALID;
+    }
+
+    /* the end of the chain, which a damaged store may lack */
+    rc = omni_customer_known(st, txn, target, &known, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (!known) {
+        if (strcmp(target, ctx->to) == 0) {
+            omni_store_err(err, "customer %s is unknown", ctx->to);
+
+        } else {
+            omni_store_err(err, "customer %s, which %s was merged into, is "
+                           "unknown", target, ctx->to);
+        }
+
+        return OMNI_STORE_NOT_FOUND;
     }
 
     ids = calloc(OMNI_STORE_IDENTITIES_MAX + OMNI_STORE_MERGED_MAX + 2,

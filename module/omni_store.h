@@ -312,10 +312,14 @@ int omni_store_customer_resolve(omni_store_t *st, const char *id,
 /*
  * Merges customer from into to (into the survivor of to): every identity
  * of from moves, and from and every customer merged into it resolve to
- * the survivor from now on.  Refused when from was merged already, when
- * the survivor of to is from (a loop), or when the survivor would pass
+ * the survivor from now on.  OMNI_STORE_NOT_FOUND when from or the
+ * survivor of to has no record at all (a customer exists only through
+ * its records: identities, sessions, journey, merges).  Refused
+ * (OMNI_STORE_INVALID) when from was merged already, when the survivor
+ * of to is from (a loop), or when the survivor would pass
  * OMNI_STORE_IDENTITIES_MAX identities or OMNI_STORE_MERGED_MAX merged
- * customers.  Chains never grow past one hop.
+ * customers.  Chains never grow past one hop.  Nothing changes unless
+ * the merge succeeds.
  */
 int omni_store_customer_merge(omni_store_t *st, const char *from,
     const char *to, int64_t now, char *err);

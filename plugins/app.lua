@@ -56,16 +56,19 @@ local omni = require "omni"
 
 local json = omni.json
 local omni_error = omni.error
+local is_object = omni.is_object
+local header = omni.header
+
+-- client text in messages: 80 bytes at most
+local function clip(s)
+    return omni.clip(s, 80)
+end
 
 local type = type
-local pairs = pairs
 local ipairs = ipairs
 local tonumber = tonumber
 local tostring = tostring
-local find = string.find
 local match = string.match
-local gsub = string.gsub
-local sub = string.sub
 local floor = math.floor
 local huge = math.huge
 
@@ -77,23 +80,6 @@ local MAX_BATCH = 20
 local MAX_METHOD = 128
 local MAX_ID = 128
 local BATCH_ACTION = "app.batch"
-
---- True for a JSON object: a decoded (marked) object, or a plain table
--- with string keys only (e.g. a decoded form), never a decoded array.
-local function is_object(v)
-    if json.is_object(v) then
-        return true
-    end
-    if type(v) ~= "table" or json.is_array(v) then
-        return false
-    end
-    for k in pairs(v) do
-        if type(k) ~= "string" then
-            return false
-        end
-    end
-    return true
-end
 
 --- True for a JSON array table (decoded/marked, or a plain sequence);
 -- false for the json.empty_array sentinel, which is not a table.
@@ -107,15 +93,6 @@ local function empty_object()
         return json.object({})
     end
     return {}
-end
-
---- Shortens a client-supplied string for use in a message.
-local function clip(s)
-    s = gsub(tostring(s), "[%c]", "?")
-    if #s > 80 then
-        return sub(s, 1, 80) .. "..."
-    end
-    return s
 end
 
 --- True when name is a dotted verb of at most 128 characters.
@@ -205,23 +182,6 @@ local function request_body(req)
     return body
 end
 
---- A trimmed header value, nil when absent or empty; an error when it is
--- longer than `max` or has characters outside printable ASCII.
-local function header_value(headers, name, display, max, allow_space)
-    local v = headers[name]
-    if type(v) ~= "string" then
-        return nil
-    end
-    v = match(v, "^%s*(.-)%s*$")
-    if v == "" then
-        return nil
-    end
-    if #v > max or find(v, allow_space and "[^\32-\126]" or "[^\33-\126]") then
-        return nil, omni_error("invalid_header", display .. " is not valid", 400)
-    end
-    return v
-end
-
 --- Validates a batch and builds params.calls.
 local function batch_params(body)
     local n = #body
@@ -294,15 +254,15 @@ function _M.normalize(req)
 
     local headers = type(req.headers) == "table" and req.headers or {}
     local device_id, app_id, client_version
-    device_id, err = header_value(headers, "x-device-id", "X-Device-Id", 128)
+    device_id, err = header(headers, "x-device-id", "X-Device-Id", 128)
     if err then
         return nil, err
     end
-    app_id, err = header_value(headers, "x-app-id", "X-App-Id", 128)
+    app_id, err = header(headers, "x-app-id", "X-App-Id", 128)
     if err then
         return nil, err
     end
-    client_version, err = header_value(headers, "x-app-version", "X-App-Version", 64, true)
+    client_version, err = header(headers, "x-app-version", "X-App-Version", 64, true)
     if err then
         return nil, err
     end

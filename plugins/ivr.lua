@@ -56,6 +56,12 @@
 local omni = require "omni"
 
 local omni_error = omni.error
+local settings_of = omni.settings
+
+-- client text in messages: 80 bytes at most
+local function clip(s)
+    return omni.clip(s, 80)
+end
 local crypto = omni.crypto
 local form = omni.form
 local xml = omni.xml
@@ -86,21 +92,6 @@ local CALL_STATUS = {
     queued = true, ringing = true, ["in-progress"] = true, completed = true,
     busy = true, failed = true, ["no-answer"] = true, canceled = true,
 }
-
---- Shortens a client-supplied string for use in a message.
-local function clip(s)
-    s = gsub(tostring(s), "[%c]", "?")
-    if #s > 80 then
-        return sub(s, 1, 80) .. "..."
-    end
-    return s
-end
-
---- The settings table (never nil).
-local function settings_of(req)
-    local settings = type(req) == "table" and req.settings or nil
-    return type(settings) == "table" and settings or {}
-end
 
 --- True when locale matches ^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$.
 local function valid_locale(tag)
@@ -224,14 +215,7 @@ local function field(body, name)
     if type(v) == "table" then
         v = v[#v]
     end
-    if type(v) ~= "string" then
-        return nil
-    end
-    v = match(v, "^%s*(.-)%s*$")
-    if v == "" then
-        return nil
-    end
-    return v
+    return omni.trimmed(v)
 end
 
 --- Normalizes a Twilio voice webhook into contract fields.

@@ -54,16 +54,15 @@ local omni = require "omni"
 
 local json = omni.json
 local omni_error = omni.error
+local clip = omni.clip
+local is_object = omni.is_object
 
 local type = type
 local pairs = pairs
 local ipairs = ipairs
-local tonumber = tonumber
-local tostring = tostring
 local concat = table.concat
 local find = string.find
 local match = string.match
-local gsub = string.gsub
 local sub = string.sub
 local floor = math.floor
 
@@ -83,32 +82,6 @@ local MAX_ID = 64
 local ENVELOPE = { data = true, openid = true, unionid = true, appid = true,
     version = true, lang = true }
 local IDENTITY_KEYS = { openid = true, unionid = true }
-
---- True for a JSON object: a decoded (marked) object, or a plain table
--- with string keys only (e.g. a decoded form), never a decoded array.
-local function is_object(v)
-    if json.is_object(v) then
-        return true
-    end
-    if type(v) ~= "table" or json.is_array(v) then
-        return false
-    end
-    for k in pairs(v) do
-        if type(k) ~= "string" then
-            return false
-        end
-    end
-    return true
-end
-
---- Shortens a client-supplied string for use in a message.
-local function clip(s)
-    s = gsub(tostring(s), "[%c]", "?")
-    if #s > 200 then
-        return sub(s, 1, 200) .. "..."
-    end
-    return s
-end
 
 --- The action for the path, or nil.
 local function path_action(path)
@@ -148,11 +121,8 @@ end
 --- A trimmed printable-ASCII string, nil when absent/empty; false when
 -- invalid.
 local function printable(v, max, allow_space)
-    if type(v) ~= "string" then
-        return nil
-    end
-    v = match(v, "^%s*(.-)%s*$")
-    if v == "" then
+    v = omni.trimmed(v)
+    if not v then
         return nil
     end
     if #v > max or find(v, allow_space and "[^\32-\126]" or "[^\33-\126]") then

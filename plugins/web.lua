@@ -47,6 +47,9 @@ local omni = require "omni"
 
 local json = omni.json
 local omni_error = omni.error
+local clip = omni.clip
+local is_object = omni.is_object
+local header = omni.header
 
 local type = type
 local pairs = pairs
@@ -57,7 +60,6 @@ local concat = table.concat
 local sort = table.sort
 local find = string.find
 local match = string.match
-local gsub = string.gsub
 local sub = string.sub
 local floor = math.floor
 
@@ -176,51 +178,6 @@ local function find_route(method, path)
         end
     end
     return nil, allowed
-end
-
---- Shortens a client-supplied string for use in a message.
-local function clip(s)
-    s = gsub(s, "[%c]", "?")
-    if #s > 200 then
-        return sub(s, 1, 200) .. "..."
-    end
-    return s
-end
-
---- True for a JSON object: a decoded (marked) object, or a plain table
--- with string keys only (e.g. a decoded form), never a decoded array.
-local function is_object(v)
-    if json.is_object(v) then
-        return true
-    end
-    if type(v) ~= "table" or json.is_array(v) then
-        return false
-    end
-    for k in pairs(v) do
-        if type(k) ~= "string" then
-            return false
-        end
-    end
-    return true
-end
-
---- A trimmed header value, nil when absent or empty; an error when it is
--- longer than `max` or has characters outside printable ASCII.
-local function header_value(req, name, display, max, allow_space)
-    local headers = req.headers
-    local v = type(headers) == "table" and headers[name] or nil
-    if type(v) ~= "string" then
-        return nil
-    end
-    v = match(v, "^%s*(.-)%s*$")
-    if v == "" then
-        return nil
-    end
-    local bad = allow_space and "[^\32-\126]" or "[^\33-\126]"
-    if #v > max or find(v, bad) then
-        return nil, omni_error("invalid_header", display .. " is not valid", 400)
-    end
-    return v
 end
 
 --- The request Origin when it is a well-formed http(s) origin, else nil.
@@ -344,15 +301,15 @@ function _M.normalize(req)
     end
 
     local app_id, client_version, device_id
-    app_id, err = header_value(req, "x-app-id", "X-App-Id", 128)
+    app_id, err = header(req.headers, "x-app-id", "X-App-Id", 128)
     if err then
         return nil, err
     end
-    client_version, err = header_value(req, "x-client-version", "X-Client-Version", 64, true)
+    client_version, err = header(req.headers, "x-client-version", "X-Client-Version", 64, true)
     if err then
         return nil, err
     end
-    device_id, err = header_value(req, "x-device-id", "X-Device-Id", 128)
+    device_id, err = header(req.headers, "x-device-id", "X-Device-Id", 128)
     if err then
         return nil, err
     end

@@ -59,6 +59,7 @@
 local omni = require "omni"
 
 local omni_error = omni.error
+local settings_of = omni.settings
 local crypto = omni.crypto
 local xml = omni.xml
 
@@ -101,12 +102,6 @@ local EVENT_FIELDS = {
     { "Latitude", "latitude", "number" }, { "Longitude", "longitude", "number" },
     { "Precision", "precision", "number" },
 }
-
---- The settings table (never nil).
-local function settings_of(req)
-    local settings = type(req) == "table" and req.settings or nil
-    return type(settings) == "table" and settings or {}
-end
 
 --- A query argument as a string, or nil.
 local function arg(req, name)

@@ -16,7 +16,20 @@ use Omni::Test qw(run_blocks parse_blocks parse_response repo_root bin);
 # --- pure helpers ----------------------------------------------------------
 
 is(repo_root(), Cwd::abs_path("$FindBin::Bin/.."), 'repo_root is the checkout');
-is(bin('omni-keygen'), repo_root() . '/build/bin/omni-keygen', 'bin() path');
+{
+    local $ENV{OMNI_BIN};
+    is(bin('omni-keygen'), repo_root() . '/build/bin/omni-keygen', 'bin() path');
+    $ENV{OMNI_BIN} = '/opt/omni/bin';
+    is(bin('omni-keygen'), '/opt/omni/bin/omni-keygen', 'bin() path: OMNI_BIN');
+}
+{
+    local $ENV{OMNI_TEST_SLOWDOWN};
+    is(Omni::Test::slowdown(), 1, 'slowdown: 1 by default');
+    $ENV{OMNI_TEST_SLOWDOWN} = '2.5';
+    is(Omni::Test::slowdown(), 2.5, 'slowdown: OMNI_TEST_SLOWDOWN');
+    $ENV{OMNI_TEST_SLOWDOWN} = '0.5';
+    ok(!eval { Omni::Test::slowdown(); 1 }, 'slowdown: never below 1');
+}
 
 {
     my $raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\nx-a: 2\r\n\r\n"
@@ -86,6 +99,32 @@ like($conf, qr/error\.log" debug;$/m, 'main_conf: error_log level');
 like($conf, qr/^# main-level$/m, 'main_conf: main option');
 like($conf, qr/proxy_temp_path/, 'main_conf: temp paths under prefix');
 unlike($conf, qr/load_module/, 'main_conf: no load_module with OMNI_NO_MODULE');
+
+# slowed down, plugins get a larger budget, unless the test sets one
+{
+    local $ENV{OMNI_TEST_SLOWDOWN} = 3;
+    unlike($t->main_conf(''), qr/omni_plugin_timeout/,
+           'main_conf: no plugin budget without the module');
+    local $t->{module} = '/nonexistent/ngx_http_omni_module.so';
+    like($t->main_conf(''), qr/^    omni_plugin_timeout 150ms;$/m,
+         'main_conf: slowed down, 3 times the default plugin budget');
+    my $own = $t->main_conf('omni_plugin_timeout 10ms;');
+    is(() = $own =~ /omni_plugin_timeout/g, 1,
+       'main_conf: a budget of its own is left alone');
+}
+
+# a sanitizer report that nginx prints before error.log takes over stderr
+{
+    my $s = Omni::Test->new(no_log_check => 1);
+    my $fake = $s->write_file('fake-nginx', "#!/bin/sh\n"
+        . "echo 'src/core/x.c:1:2: runtime error: injected' >&2\n");
+    chmod 0755, $fake;
+    local $ENV{OMNI_NGINX} = $fake;
+    ok(!eval { $s->test_config('# nothing'); 1 }, 'test_config: a sanitizer report dies');
+    like($@, qr/sanitizer report in the output of nginx -t/, '...and says so');
+    ok(!eval { $s->start('# nothing'); 1 }, 'start: a sanitizer report dies');
+    like($@, qr/sanitizer report in the output of nginx:/, '...and says so');
+}
 
 my ($ok, $out) = $t->test_config('foo_bar on;');
 ok(!$ok, 'test_config: bad config fails');
@@ -200,6 +239,11 @@ my $b = Omni::Test->new;
 $b->set_var(TOKEN_OK => 'good-token');
 $b->write_file('html/index.html', "index page\n");
 run_blocks($b);
+
+# the must_die blocks again, each a reload the running nginx refuses
+$b->start('server { listen 127.0.0.1:%%PORT%%; location / { return 204; } }');
+$b->must_die_reloads;
+is($b->get('/')->{status}, 204, 'must_die_reloads: the running configuration goes on');
 
 # block_defaults: sections a block does not have come from the defaults
 my $d = Omni::Test->new;

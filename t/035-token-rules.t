@@ -63,6 +63,9 @@ END
 
 run_blocks($t);
 
+# the configurations nginx -t refuses, refused as reloads too
+$t->must_die_reloads;
+
 done_testing();
 
 __DATA__

@@ -36,6 +36,10 @@ END
 
 run_blocks($t);
 
+# the same mistakes as reloads of the control's nginx, which goes on
+$t->must_die_reloads;
+is($t->get('/')->{status}, 204, 'the control configuration still serves');
+
 done_testing();
 
 __DATA__

@@ -254,4 +254,29 @@ like($r->{headers}{'x-request-id'} // '', qr/^[0-9a-f]{32}$/,
 is($echo->{data}{contract}{request_id}, $r->{headers}{'x-request-id'},
    'the contract carries $request_id');
 
+# a chunked body is its chunks put together (nginx holds them in several
+# buffers, the last one empty)
+my $create = decode_json(slurp("$repo/t/fixtures/web/order_create.json"));
+my $body = $create->{request}{body};
+utf8::encode($body);
+my $half = int(length($body) / 2);
+$r = $t->request(
+    method => 'POST',
+    path => '/web/orders',
+    headers => [
+        [ authorization => 'Bearer ' . mint(alg => 'HS256', key => $k->{hs32},
+                                            sub => 'customer-42') ],
+        [ 'content-type' => 'application/json' ],
+        [ 'transfer-encoding' => 'chunked' ],
+    ],
+    body => sprintf("%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n",
+                    $half, substr($body, 0, $half),
+                    length($body) - $half, substr($body, $half)),
+    no_subst => 1,
+);
+$echo = eval { decode_json($r->{body}) } || {};
+is($echo->{data}{contract}{action}, 'order.create', 'a chunked body: normalized');
+is_deeply($echo->{data}{contract}{params}, $create->{expect}{params},
+          '...its chunks put together');
+
 done_testing();

@@ -201,6 +201,50 @@ is($r->{survivor}, 'cust-a', 'the merged customer names its survivor');
 refused('merge again', 1, qr/^omnictl: .*merged into cust-a already \(conflict\)$/,
         'merge', 'cust-b', 'cust-a');
 
+# a merge names two customers the store knows, or changes nothing
+refused('merge into a customer that does not exist', 1,
+        qr/^omnictl: customer doesnotexist is unknown \(not_found\)$/,
+        'merge', 'cust-a', 'doesnotexist');
+refused('merge a customer that does not exist', 1,
+        qr/^omnictl: customer nobody is unknown \(not_found\)$/,
+        'merge', 'nobody', 'cust-a');
+$r = ok_json('resolve after the refused merges', 'resolve', 'phone',
+             '+8613800000000');
+is($r->{customer}, 'cust-a', '...the identities stayed where they were');
+refused('...and the made-up id is still unknown', 1,
+        qr/^omnictl: customer doesnotexist is unknown \(not_found\)$/,
+        'customer', 'doesnotexist');
+
+# a survivor chain that ends in a customer without records (a store
+# damaged, or restored in part): the merge has nowhere to go
+{
+    my $damaged = fresh();
+    my $record = sub {
+        my ($db, $key, $value) = @_;
+        return '{"db":"' . $db . '","key":"'
+               . MIME::Base64::encode_base64($key, '') . '","value":"'
+               . MIME::Base64::encode_base64($value, '') . "\"}\n";
+    };
+    spew("$tmp/chain.jsonl",
+         '{"omni_store_export":1,"format":1,'
+         . '"exported_at":"2026-01-01T00:00:00Z"}' . "\n"
+         . $record->('customers', "merged\0M",
+                     "\x01" . ("\0" x 8) . 'vanished'));
+    my ($rc, undef, $err) = run('-d', $damaged, 'import', "$tmp/chain.jsonl");
+    is($rc, 0, 'a merge record whose survivor has no record imports')
+        or diag($err);
+    ($rc, undef, $err) = run('-d', $damaged, 'link', 'phone', '+1', 'cust-x');
+    is($rc, 0, '...beside a customer with an identity') or diag($err);
+
+    my $out;
+    ($rc, $out, $err) = run('-d', $damaged, 'merge', 'cust-x', 'merged');
+    is($rc, 1, 'merge into it: exit 1');
+    like($err, qr/^omnictl: customer vanished, which merged was merged into, is unknown \(not_found\)$/,
+         '...not_found, naming the end of the chain');
+    ($rc, $out) = run('-d', $damaged, 'resolve', 'phone', '+1');
+    is($json->decode($out)->{customer}, 'cust-x', '...and nothing moved');
+}
+
 refused('link with a bad type', 1,
         qr/^omnictl: identity type is not \[A-Za-z0-9_-\]\{1,32\} \(invalid_argument\)$/,
         'link', 'bad type', 'x', 'cust-a');
@@ -734,7 +778,7 @@ my $records;
 
     my @lines = map { $json->decode($_) } grep { length } split /\n/, slurp($log);
     is(scalar @lines, 2, 'audit: one line per change, none for the read');
-    is($lines[0]{change}, 'link identity phone:+100 to c-audit', 'audit: what changed');
+    is($lines[0]{change}, 'link a phone identity to c-audit', 'audit: what changed');
     like($lines[0]{actor}, qr/^omnictl:\S+$/, 'audit: who changed it');
     like($lines[0]{time}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, 'audit: when');
     is($lines[0]{store}, $adir, 'audit: in which store');

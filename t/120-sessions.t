@@ -54,6 +54,7 @@ server {
     location /reply {
         default_type application/json;
         add_header X-Omni-Context \$http_x_test_patch;
+        add_header X-Omni-Context \$http_x_test_patch2;
         return 200 '{"ok":true,"data":{"contract":\$http_x_contract}}';
     }
 }
@@ -232,10 +233,56 @@ is_deeply($c->{session}{context}, { cart => { items => 2, coupon => 'C1' } },
 is_deeply($c->{session}{context}{cart}, { items => 2, coupon => 'C1' },
           'the context travels to the other channel');
 
+# what is not applied is logged at warn with the request id, never with
+# the header's content, and counted per worker
+sub context_warning {
+    my ($r, $c, $why, $name) = @_;
+    my $id = $c && $c->{request_id} // 'no request id';
+    my ($line) = grep { /\Q$id\E/ } split /\n/, $t->log_since_mark;
+    like($line // '', qr/\[warn\] \d+#\d+: \*\d+ omni: X-Omni-Context not applied \(request \Q$id\E(, session $sid)?\): \Q$why\E \(\d+ such replies in this worker\)/,
+         "$name: a warning naming the request");
+    return $line // '';
+}
+
+$t->mark_log;
 ($r, $c) = web('alice', 'X-Test-Patch' => '[1,2]');
 is($r->{status}, 200, 'a patch that is not an object does not fail the reply');
-like($t->error_log, qr/X-Omni-Context of session $sid not applied: the patch is not a JSON object/,
-     '...it is logged');
+context_warning($r, $c, 'the patch is not a JSON object',
+                'a patch that is not an object');
+
+$t->mark_log;
+($r, $c) = web('alice', 'X-Test-Patch' => '{"card":"6222020202020202" "pin":"7788"}');
+is($r->{status}, 200, 'a patch that is not JSON does not fail the reply');
+my $line = context_warning($r, $c,
+                           'the patch is not valid JSON: invalid syntax at line 1 column 32',
+                           'a patch that is not JSON');
+unlike($t->log_since_mark, qr/6222020202020202|7788/,
+       '...and the log never has its content');
+
+# two headers: which one the service meant cannot be told, so neither
+$t->mark_log;
+($r, $c) = web('alice', 'X-Test-Patch' => '{"step":"one"}',
+               'X-Test-Patch2' => '{"step":"two"}');
+is($r->{status}, 200, 'two X-Omni-Context headers do not fail the reply');
+ok(!exists $r->{headers}{'x-omni-context'}, '...neither reaches the client');
+context_warning($r, $c, 'the reply has 2 of them, none is applied',
+                'two X-Omni-Context headers');
+($r, $c) = web('alice');
+ok(!exists $c->{session}{context}{step}, '...and neither is applied');
+
+# every refusal counts, in the worker that saw it
+for my $i (1 .. 6) {
+    web('alice', 'X-Test-Patch' => 'not json');
+}
+my %counts;
+for (split /\n/, $t->error_log) {
+    push @{ $counts{$1} }, $2
+        if /\[warn\] (\d+)#.*X-Omni-Context not applied \(request \w+, session \w+\): .* \((\d+) such/;
+}
+my @bad = grep { my @n = @{ $counts{$_} }; join(',', @n) ne join(',', 1 .. @n) }
+          keys %counts;
+ok(%counts && !@bad, 'each worker counts what it refused, one by one')
+    or diag(explain(\%counts));
 my $big = '{"blob":"' . ('x' x 5000) . '"}';
 ($r, $c) = web('alice', 'X-Test-Patch' => $big);
 is($r->{status}, 200, 'a patch making the context too big does not fail the reply');
@@ -253,6 +300,16 @@ is_deeply($ses->{context}{cart}, { items => 2, coupon => 'C1' }, '...with its co
 $c = _contract($r->{body});
 is($c->{customer}{id}, $alice, 'omni_session off: the customer still resolves');
 is($c->{session}, undef, '...the session is null');
+
+$t->mark_log;
+$r = $t->request(port => $t->port(3), path => '/web/orders/1',
+                 headers => [ [ Authorization => 'Bearer ' . token('alice') ],
+                              [ 'X-Test-Patch' => '{"step":"x"}' ] ]);
+$c = _contract($r->{body});
+is($r->{status}, 200, 'omni_session off: a patch does not fail the reply');
+ok(!exists $r->{headers}{'x-omni-context'}, '...never reaches the client');
+context_warning($r, $c, 'the request has no session',
+                'omni_session off: a patch');
 
 # --- journeys: newest first, bounded to max=5 ---
 

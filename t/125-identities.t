@@ -1,7 +1,8 @@
-# Plugin values the gateway must not take at face value: an identity with
-# a NUL in it must not resolve as the part before the NUL, values the map
-# cannot hold are skipped, not stored cut, and a tier with a NUL meets no
-# policy condition.
+# Plugin values the gateway must not take at face value: a NUL in the
+# request is refused at the door, one a plugin makes is
+# plugin_contract_invalid before the store or the policy see it (as C
+# strings, "victim\0x" would be "victim"), and values the map cannot hold
+# are skipped, not stored cut.
 
 use strict;
 use warnings;
@@ -74,25 +75,41 @@ sub customer_of {
     return $r->{headers}{'x-customer'};
 }
 
+sub refused {
+    my ($loc, $query, $status, $code, $name) = @_;
+    my $r = $t->request(path => "/$loc/x?$query");
+    is($r->{status}, $status, "$name: $status");
+    is($r->{body}, "$code\n", "$name: $code");
+    is($r->{headers}{'x-customer'}, undef, "$name: no customer");
+}
+
 is(customer_of('resolve', 'type=phone&value=%2B15550100'), 'victim',
    'the linked phone resolves');
-is(customer_of('resolve', 'type=phone&value=%2B15550100%00x'), undef,
-   'a value with a NUL does not resolve as what precedes it');
 is(customer_of('resolve', 'type=phone&value=%2B15550100%20x'), undef,
    'a value with a space resolves to nobody');
 
-my $c = customer_of('create', 'type=phone&value=%2B15550100%00x');
-isnt($c // '', 'victim', 'create: a value with a NUL does not join the victim');
-is($c, undef, '...it is skipped, so no customer is made of it');
+for my $loc ('resolve', 'create') {
+    refused($loc, 'type=phone&value=%2B15550100%00x', 400, 'body_malformed',
+            "$loc: a NUL in the query");
+    refused($loc, 'type=phone&value=%2B15550100\\0x', 500,
+            'plugin_contract_invalid', "$loc: a NUL the plugin made");
+}
+
+like($t->error_log, qr/identities\[1\]\.value holds a NUL character \(U\+0000\)/,
+     'the plugin\'s NUL is named in the log');
 
 my $out = `$omnictl -d $store identities victim`;
 my $ids = decode_json($out)->{identities};
 is(scalar @$ids, 1, 'the victim still has exactly one identity');
+$out = `$omnictl -d $store stat`;
+is(decode_json($out)->{entries}{identities}, 1, 'and no identity was made');
 
 # the same for the tier a policy condition reads
 is($t->request(path => '/tiered/x?tier=gold')->{status}, 200,
    'tier gold meets the condition');
-is($t->request(path => '/tiered/x?tier=gold%00x')->{status}, 403,
-   'tier "gold\\0x" does not');
+refused('tiered', 'tier=gold%00x', 400, 'body_malformed',
+        'tier "gold%00x"');
+refused('tiered', 'tier=gold\\0x', 500, 'plugin_contract_invalid',
+        'tier "gold\\0x" made by the plugin');
 
 done_testing();

@@ -9,6 +9,7 @@ use warnings;
 use lib 't/lib';
 use IO::Socket::INET;
 use JSON::PP;
+use MIME::Base64 ();
 use Time::HiRes qw(sleep);
 use Test::More;
 use Omni::Test;
@@ -214,6 +215,42 @@ answer_is($r, 404, 'not_found', 'an unknown session');
 $r = call(POST => '/admin/customers/c1/merge', body => '{"into":"c1"}');
 answer_is($r, 409, 'conflict', 'a merge into itself');
 
+# a merge names two customers the store knows, or changes nothing
+$r = call(POST => '/admin/customers/c1/merge',
+          body => '{"into":"doesnotexist"}');
+answer_is($r, 404, 'not_found', 'a merge into a customer that does not exist');
+is($r->{json}{message}, 'customer doesnotexist is unknown',
+   '...the message names it');
+$r = call(POST => '/admin/customers/nobody/merge', body => '{"into":"c1"}');
+answer_is($r, 404, 'not_found', 'a merge of a customer that does not exist');
+$r = call(GET => '/admin/identities/phone/%2B8613800000000');
+is($r->{json}{customer}, 'c1', '...the identity stayed with c1');
+$r = call(GET => '/admin/customers/doesnotexist');
+answer_is($r, 404, 'not_found', '...and the made-up id is still unknown');
+
+# a survivor chain that ends in a customer without records: a store
+# restored in part, with omnictl while nginx runs
+{
+    my $omnictl = Omni::Test::bin('omnictl');
+    my $file = $t->write_file('chain.jsonl',
+        '{"omni_store_export":1,"format":1,'
+        . '"exported_at":"2026-01-01T00:00:00Z"}' . "\n"
+        . '{"db":"customers","key":"'
+        . MIME::Base64::encode_base64("merged\0M", '') . '","value":"'
+        . MIME::Base64::encode_base64("\x01" . ("\0" x 8) . 'vanished', '')
+        . "\"}\n");
+    is(system("$omnictl -d $store import $file >/dev/null 2>&1"), 0,
+       'a merge record whose survivor has no record is imported');
+
+    $r = call(POST => '/admin/customers/c1/merge', body => '{"into":"merged"}');
+    answer_is($r, 404, 'not_found', 'a merge into a chain that ends nowhere');
+    is($r->{json}{message},
+       'customer vanished, which merged was merged into, is unknown',
+       '...the message names the end of the chain');
+    $r = call(GET => '/admin/customers/c1');
+    is($r->{json}{survivor}, 'c1', '...and c1 was not merged');
+}
+
 $r = call(POST => '/admin/revocations', token => $agent,
           body => '{"kind":"jti","value":"adm-3"}');
 answer_is($r, 403, 'permission_denied', 'a change without the role');
@@ -349,7 +386,7 @@ like($log, qr/\[notice\].*omni admin: .*c2.*c1.* by "root-admin"/,
      'the merge is audited');
 like($log, qr/\[notice\].*omni admin: .*jti.*j1.* by "root-admin"/,
      'the revocation is audited');
-ok(!(grep { /omni admin: [^,]*(?:stats|nope|adm-3|c1 into c1)/ } @audit),
+ok(!(grep { /omni admin: [^,]*(?:stats|nope|adm-3|c1 into c1|doesnotexist|nobody|merged)/ } @audit),
    'reads and refusals are not audited');
 
 for my $token ($admin, $agent, $ops, $doomed, $expired) {

@@ -7,11 +7,11 @@ use warnings;
 
 use lib 't/lib';
 use JSON::PP;
-use POSIX ();
 use Test::More;
 use Time::HiRes ();
 use Omni::Test;
-use Omni::Jwt qw(keygen mint);
+use MIME::Base64 ();
+use Omni::Jwt qw(forge keygen mint slurp);
 
 # the crash test kills workers: the master's alerts about it are expected
 my $t = Omni::Test->new(log_allow => [ qr/worker process \d+ exited on signal 9/ ]);
@@ -27,7 +27,8 @@ sub store_dir {
 }
 
 sub conf {
-    my ($store, $store_args, $timeouts) = @_;
+    my ($store, $store_args, $timeouts, $location) = @_;
+    $location //= '';
     return <<"END";
 omni_plugins $repo/plugins;
 omni_lua_library $repo/lua;
@@ -38,7 +39,10 @@ $timeouts
 server {
     listen 127.0.0.1:%%PORT1%%;
     access_log off;
-    location / { return 200 '{"ok":true,"data":{}}'; }
+    location / {
+        add_header X-Omni-Context \$http_x_test_patch;
+        return 200 '{"ok":true,"data":{}}';
+    }
 }
 
 server {
@@ -52,6 +56,7 @@ server {
         omni_channel web;
         omni_customers create;
         omni_session on;
+        $location
         proxy_pass http://127.0.0.1:%%PORT1%%;
     }
 }
@@ -59,11 +64,24 @@ END
 }
 
 sub web {
-    my ($sub) = @_;
+    my ($sub, @headers) = @_;
     return $t->request(path => '/web/orders/1',
                        headers => [ [ Authorization => 'Bearer '
                                       . mint(alg => 'HS256', key => $k->{hs32},
-                                             sub => $sub) ] ]);
+                                             sub => $sub) ],
+                                    @headers ]);
+}
+
+# the same token mint() makes, without a process per token
+my $secret = slurp($k->{hs32});
+
+sub web_fast {
+    my ($sub, @headers) = @_;
+    my $token = forge('{"alg":"HS256","typ":"JWT"}',
+                      qq({"sub":"$sub","exp":) . (time + 600) . '}', $secret);
+    return $t->request(path => '/web/orders/1', quiet => 1,
+                       headers => [ [ Authorization => "Bearer $token" ],
+                                    @headers ]);
 }
 
 sub ctl_ok {
@@ -133,43 +151,70 @@ is($lost, 0, 'customers stored before the map filled are all there');
 
 # --- workers killed while writing: nothing acknowledged is lost ---
 
+# Twenty rounds, each killing one worker with SIGKILL while three clients
+# write: every request makes a customer (its identity linked), a session,
+# and patches the session's context; journeys are flushed every 20 ms.  A
+# write is acknowledged when its answer came: then all three are stored.
+# Journeys are not acknowledged (a killed worker loses what it held), but
+# their writes run among the others.
+
 my $crash = store_dir('crash');
-$t->start(conf($crash, 'sync=full', ''), workers => 2);
+$t->start(conf($crash, 'sync=full', 'omni_journey_limits flush=20ms;',
+               'omni_journey on;'),
+          workers => 2);
 
-my $acks = $t->prefix . '/acks';
-my $pid = fork() // die "fork: $!";
+# each line: an acknowledged write, "sub customer session n"
+$t->clients(3, sub {
+    my ($c, $i) = @_;
+    my $sub = "crash-$c-$i";
+    my $r = web_fast($sub, [ 'X-Test-Patch' => qq({"n":$i}) ]);
+    return undef unless $r->{status} && $r->{status} == 200
+                        && $r->{headers}{'x-session'}
+                        && $r->{headers}{'x-customer'};
+    return "$sub $r->{headers}{'x-customer'} $r->{headers}{'x-session'} $i";
+});
 
-if ($pid == 0) {
-    open my $fh, '>', $acks or POSIX::_exit(1);
-    $fh->autoflush(1);
-    my $deadline = Time::HiRes::time() + 2.5;
-    my $i = 0;
-    while (Time::HiRes::time() < $deadline) {
-        $i++;
-        my $r = eval { web("crash-$i") };
-        print $fh "$r->{headers}{'x-session'}\n"
-            if $r && $r->{status} && $r->{status} == 200
-               && $r->{headers}{'x-session'};
-    }
-    close $fh;
-    POSIX::_exit(0);
+sub acknowledged {
+    return map { [ split ' ', $_->[1] ] } $t->client_lines;
 }
 
+sub wait_for {
+    my ($what, $cond) = @_;
+    my $deadline = Time::HiRes::time() + 10 * Omni::Test::slowdown();
+    until ($cond->()) {
+        die "timed out waiting for $what\n"
+            if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.005);
+    }
+}
+
+my $started = Time::HiRes::time();
 my $killed = 0;
-for my $round (1 .. 4) {
-    Time::HiRes::sleep(0.4);
-    for my $w ($t->worker_pids) {
-        $killed += kill 'KILL', $w;
-    }
-}
-waitpid($pid, 0);
-is($? >> 8, 0, 'the client ran through the kills');
-cmp_ok($killed, '>=', 4, "workers were killed mid-loop ($killed kills)");
 
-open my $fh, '<', $acks or die "$acks: $!";
-chomp(my @sessions = <$fh>);
-close $fh;
-cmp_ok(scalar @sessions, '>', 20, scalar(@sessions) . ' sessions acknowledged');
+for my $round (1 .. 20) {
+    # writes are under way: a few more answers since the last kill
+    my $before = acknowledged();
+    wait_for('writes', sub { acknowledged() >= $before + 5 });
+    Time::HiRes::sleep(rand(0.03));
+
+    my @workers = $t->worker_pids;
+    my $victim = $workers[$round % @workers];
+    $killed += kill 'KILL', $victim;
+
+    # the master starts another in its place
+    wait_for('a new worker', sub {
+        my @now = $t->worker_pids;
+        @now == 2 && !grep { $_ == $victim } @now;
+    });
+}
+
+ok($t->stop_clients, 'the writers ran through the kills');
+
+is($killed, 20, sprintf('20 workers killed mid-write, one a round, in %.1f s',
+                        Time::HiRes::time() - $started));
+
+my @acks = acknowledged();
+cmp_ok(scalar @acks, '>', 100, scalar(@acks) . ' writes acknowledged');
 
 my $after = web('after-the-kills');
 is($after->{status}, 200, 'the next write after the kills succeeds');
@@ -177,16 +222,59 @@ ok($after->{headers}{'x-session'}, '...with a new session');
 
 $t->stop;
 
-my @missing;
-for my $s (@sessions) {
-    my ($rc) = ctl_ok($crash, 'session', $s);
-    push @missing, $s if $rc != 0;
-}
-is(scalar @missing, 0, 'every acknowledged session is in the store')
-    or diag("missing: @missing");
+# every record as the store holds it, from one export
+my ($rc, $out) = ctl_ok($crash, 'export');
+is($rc, 0, 'the environment opens after the kills, and exports');
 
-my ($rc, $out) = ctl_ok($crash, 'stat');
-is($rc, 0, 'the environment opens after the kills') or diag($out);
+my %db;
+for my $line (split /\n/, $out) {
+    my $rec = eval { decode_json($line) } or next;
+    next unless $rec->{db};
+    $db{ $rec->{db} }{ MIME::Base64::decode_base64($rec->{key}) }
+        = MIME::Base64::decode_base64($rec->{value});
+}
+
+# a session record: version, nchannels, be16 context length, be64
+# created, be64 last_seen, the customer (len-prefixed), the channels
+# (each len-prefixed), the context
+sub session_record {
+    my ($v) = @_;
+    return undef unless defined $v && length $v >= 21;
+    my ($ver, $nch, $clen) = unpack('C C n', $v);
+    my $pos = 20;
+    my $customer = unpack('C/a', substr($v, $pos));
+    $pos += 1 + length $customer;
+    for (1 .. $nch) {
+        $pos += 1 + unpack('C', substr($v, $pos, 1));
+    }
+    return { version => $ver, customer => $customer,
+             context => substr($v, $pos, $clen) };
+}
+
+my (@lost_identity, @lost_session, @lost_context);
+for my $a (@acks) {
+    my ($sub, $customer, $session, $i) = @$a;
+    my $linked = $db{identities}{"jwt_sub:$sub"};
+    push @lost_identity, $sub
+        unless defined $linked && $linked eq "\x01$customer";
+    my $s = session_record($db{sessions}{$session});
+    if (!$s || $s->{customer} ne $customer) {
+        push @lost_session, $session;
+    } elsif ($s->{context} ne qq({"n":$i})) {
+        push @lost_context, "$session: $s->{context}";
+    }
+}
+is(scalar @lost_identity, 0, 'every acknowledged customer is in the store')
+    or diag("missing: @lost_identity[0 .. 9]");
+is(scalar @lost_session, 0, 'every acknowledged session is, with its customer')
+    or diag("missing: @lost_session[0 .. 9]");
+is(scalar @lost_context, 0, 'every acknowledged context patch is')
+    or diag("missing: @lost_context[0 .. 9]");
+
+my $events = scalar keys %{ $db{journeys} || {} };
+cmp_ok($events, '>', 0, "$events journey events were written among them");
+($rc, $out) = ctl_ok($crash, 'journey', $acks[0][1]);
+is($rc, 0, 'the journeys read back') or diag($out);
 
 # --- expired sessions are purged by one worker ---
 

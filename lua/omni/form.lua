@@ -5,7 +5,9 @@
 -- `=` has the value "", `+` means a space, `%XX` is a byte, and a `%`
 -- not followed by two hex digits is kept literally (`%zz` stays `%zz`).
 -- Bytes are not checked for UTF-8 (see `omni.json.is_utf8`).
--- At most 1000 pairs (empty ones included) are accepted.
+-- At most 1000 pairs (empty ones included) are accepted.  A NUL, as
+-- `%00` or as a raw byte, is refused: no value the gateway reads holds
+-- U+0000 (docs/contract.md).
 --
 -- @module omni.form
 
@@ -87,6 +89,14 @@ function _M.decode(s)
     if type(s) ~= "string" then
         error("bad argument #1 to 'decode' (string expected, got "
               .. type(s) .. ")", 2)
+    end
+    local nul = find(s, "%00", 1, true)
+    local raw = find(s, "\0", 1, true)
+    if raw and (not nul or raw < nul) then
+        nul = raw
+    end
+    if nul then
+        return nil, "form: NUL (%00) at byte " .. nul
     end
     local t, all = {}, {}
     local len = #s

@@ -18,8 +18,9 @@ local type, pairs, ipairs, error, pcall, tostring, rawget, rawset, setfenv,
       setmetatable, load =
       type, pairs, ipairs, error, pcall, tostring, rawget, rawset, setfenv,
       setmetatable, load
-local byte, find, lower, match, sub = string.byte, string.find,
-                                      string.lower, string.match, string.sub
+local byte, find, gsub, lower, match, sub = string.byte, string.find,
+                                            string.gsub, string.lower,
+                                            string.match, string.sub
 local sort = table.sort
 local floor = math.floor
 local os_time = os.time
@@ -41,6 +42,7 @@ local MAX_HEADERS = 64
 local MAX_HEADER_NAME = 128
 local MAX_HEADER_VALUE = 8192
 local MAX_MESSAGE = 1024
+local REPLACEMENT = "\239\191\189"     -- U+FFFD
 
 -- headers a plugin may not set: framing and hop-by-hop belong to NGINX
 local FORBIDDEN_HEADERS = {
@@ -135,6 +137,10 @@ local function refusal(err)
     end
     if message == nil or message == "" then
         message = "the request was rejected"
+    end
+    -- render writes it, and no JSON the gateway writes holds NUL
+    if find(message, "\0", 1, true) then
+        message = gsub(message, "%z", REPLACEMENT)
     end
     message = utf8.truncate(utf8.sanitize(message), MAX_MESSAGE)
     return fail(code, status, message)

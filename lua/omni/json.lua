@@ -4,7 +4,9 @@
 -- type), no trailing commas, no comments, no leading zeros, no lone
 -- surrogates, UTF-8 only; duplicate object keys are refused (a gateway
 -- and a service must never disagree on which one wins); nesting deeper
--- than 64 levels is refused. A leading UTF-8 byte order mark is ignored.
+-- than 64 levels is refused; so is `\u0000`, which would mean one thing
+-- to C code and another to Lua (docs/contract.md, "NUL"). A leading
+-- UTF-8 byte order mark is ignored.
 --
 -- JSON `null` decodes to the `null` sentinel (a userdata, truthy!), so
 -- object keys holding null are kept. Decoded objects and arrays carry a
@@ -13,7 +15,8 @@
 -- `encode` is deterministic (object keys sorted) and refuses what JSON
 -- cannot say: functions, userdata (other than `null`/`empty_array`),
 -- threads, cycles, NaN and infinities, tables mixing string and integer
--- keys, sparse arrays, strings that are not valid UTF-8. Its error
+-- keys, sparse arrays, strings that are not valid UTF-8 or hold a NUL
+-- (as decode refuses it, so does encode). Its error
 -- messages name the offending place: `params.items[2] is a function`.
 --
 -- @module omni.json

@@ -11,7 +11,8 @@
 -- What it refuses, with `nil, err`: DOCTYPE and every other `<!...>`
 -- declaration (so no entity expansion, no external entities: XXE and
 -- "billion laughs" are impossible), unknown entities, a bare `&`,
--- references to characters XML forbids, unbalanced or unclosed tags,
+-- references to characters XML forbids, a NUL byte (U+0000, which XML
+-- forbids too), unbalanced or unclosed tags,
 -- text or a second element outside the root, duplicate attributes,
 -- nesting deeper than 32 levels, more than 10000 elements or more than
 -- 64 attributes on one element.
@@ -173,6 +174,10 @@ local function parse(s)
     local len = #s
     if not utf8_valid(s) then
         fail("document is not valid UTF-8", 1)
+    end
+    local nul = find(s, "\0", 1, true)
+    if nul then
+        fail("NUL character (U+0000) in the document", nul)
     end
 
     local pos = 1

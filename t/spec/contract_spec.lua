@@ -271,6 +271,18 @@ describe("omni.contract.validate_fields", function()
             "identities[2].value must be a string of 1 to 256 bytes (got nil)")
     end)
 
+    it("refuses a NUL in an identity or an optional string", function()
+        invalid_fields({ action = "a.b", identities = { { type = "phone", value = "+1555\0x" } } },
+            "identities[1].value holds a NUL character (U+0000)")
+        invalid_fields({ action = "a.b", tier = "gold\0x" },
+            "tier holds a NUL character (U+0000)")
+        invalid_fields({ action = "a.b", app_id = "\0" },
+            "app_id holds a NUL character (U+0000)")
+        local ok, err = contract.check_identities({ { type = "a", value = "\0" } }, "identify()")
+        assert.is_nil(ok)
+        assert.equal("identify()[1].value holds a NUL character (U+0000)", err)
+    end)
+
     it("refuses more than 16 identities", function()
         local ids = {}
         for i = 1, 16 do
@@ -369,6 +381,8 @@ describe("omni.contract.encode", function()
     it("repairs and cuts the user agent, never refusing it", function()
         local c = assert(build({ action = "a.b" }, known({ user_agent = "bad\255ua" })))
         assert.equal("bad\239\191\189ua", c.client.user_agent)
+        c = assert(build({ action = "a.b" }, known({ user_agent = "nul\0ua" })))
+        assert.equal("nul\239\191\189ua", c.client.user_agent)
         c = assert(build({ action = "a.b" }, known({ user_agent = string.rep("中", 300) })))
         assert.equal(510, #c.client.user_agent)
         assert.is_true(contract.validate(c))
@@ -457,6 +471,12 @@ describe("omni.contract.encode", function()
 
         it("invalid UTF-8", function()
             assert.equal("params.q is not valid UTF-8", encode_err({ q = "\214\208" }))
+        end)
+
+        it("a NUL, in a value or a key", function()
+            assert.equal("params.q holds a NUL character (U+0000)", encode_err({ q = "a\0" }))
+            assert.equal("params.m has a key holding a NUL character (U+0000)",
+                         encode_err({ m = { ["k\0"] = 1 } }))
         end)
 
         it("too deep", function()

@@ -39,8 +39,25 @@ describe("omni.form.decode", function()
     end)
 
     it("percent-decodes keys and values, either case", function()
-        assert.same({ ["a b"] = "é/&=", k = "\0\255" },
-                    (form.decode("a%20b=%C3%a9%2F%26%3D&k=%00%fF")))
+        assert.same({ ["a b"] = "é/&=", k = "\1\255" },
+                    (form.decode("a%20b=%C3%a9%2F%26%3D&k=%01%fF")))
+    end)
+
+    it("refuses a NUL, percent-encoded or raw, in a key or a value", function()
+        local function refused(s, byte)
+            local t, err = form.decode(s)
+            assert.is_nil(t, s)
+            assert.equal("form: NUL (%00) at byte " .. byte, err)
+        end
+        refused("a=%00", 3)
+        refused("a=1&b=x%00y", 8)
+        refused("%00=1", 1)
+        refused("a=\0", 3)
+        refused("a=\0&b=%00", 3)
+        refused("a=%00&b=\0", 3)
+        refused("a=%%00", 4)                -- '%' kept, then %00
+        -- %2500 is "%00" as text, not a NUL
+        assert.same({ a = "%00" }, (form.decode("a=%2500")))
     end)
 
     it("turns '+' into a space, and %2B into '+'", function()

@@ -313,6 +313,32 @@ describe("omni.host.prepare", function()
         assert.equal("body_malformed", err.code)
     end)
 
+    it("refuses a NUL in the query string or a parsed body", function()
+        local function refused(raw, message)
+            local req, err = prepare("prep", raw)
+            assert.is_nil(req)
+            assert.same({ code = "body_malformed", status = 400,
+                          message = message }, err)
+        end
+        refused({ query = "a=1&b=%00" },
+                "query string: form: NUL (%00) at byte 7")
+        refused({ headers = { ["content-type"] = "application/json" },
+                  body = '{"q":"x\\u0000"}' },
+                "json: \\u0000 (NUL) in string at byte 8")
+        refused({ body = '{"q":"x\\u0000"}' },
+                "json: \\u0000 (NUL) in string at byte 8")
+        refused({ headers = { ["content-type"] = "application/x-www-form-urlencoded" },
+                  body = "openid=o6%00x" },
+                "form: NUL (%00) at byte 10")
+        refused({ headers = { ["content-type"] = "text/xml" },
+                  body = "<xml><Content>a\0b</Content></xml>" },
+                "xml: NUL character (U+0000) in the document at byte 16")
+        -- a body no parser reads is the plugin's: it may hold anything
+        local req = assert(prepare("prep", { headers = { ["content-type"] = "application/octet-stream" },
+                                             body = "a\0b" }))
+        assert.equal("a\0b", req.raw_body)
+    end)
+
     it("leaves other content types and missing types unparsed", function()
         for _, headers in ipairs({ { ["content-type"] = "text/plain" }, { ["content-type"] = "multipart/form-data; boundary=x" },
                                    { ["content-type"] = "" }, {} }) do
@@ -489,6 +515,7 @@ describe("omni.host.authenticate", function()
                 elseif mode == "fracstatus" then return nil, { status = 401.5 }
                 elseif mode == "long" then return nil, string.rep("é", 1000)
                 elseif mode == "binary" then return nil, "bad\255byte"
+                elseif mode == "nul" then return nil, "a\0b"
                 elseif mode == "empty" then return nil, ""
                 elseif mode == "number" then return nil, 42
                 elseif mode == "nothing" then return nil
@@ -544,6 +571,8 @@ describe("omni.host.authenticate", function()
         assert.equal(1024, #err.message)
         _, err = auth("binary")
         assert.equal("bad\239\191\189byte", err.message)
+        _, err = auth("nul")
+        assert.equal("a\239\191\189b", err.message)
         _, err = auth("empty")
         assert.equal("the request was rejected", err.message)
         _, err = auth("number")

@@ -67,7 +67,7 @@ describe("omni.json.decode", function()
             assert.equal("A", decode([["\u0041"]]))
             assert.equal("\195\169", decode([["\u00e9"]]))
             assert.equal("\228\184\173", decode([["\u4E2D"]]))
-            assert.equal("\0", decode([["\u0000"]]))
+            assert.equal("\1", decode([["\u0001"]]))
         end)
 
         it("decodes surrogate pairs", function()
@@ -128,6 +128,16 @@ describe("omni.json.decode", function()
 
         it("refuses duplicate keys", function()
             fails('{"a":1,"a":2}', "duplicate key 'a'")
+        end)
+
+        it("refuses NUL, escaped or raw, in a value or a key", function()
+            assert.equal("json: \\u0000 (NUL) in string at byte 2",
+                         fails([["\u0000"]]))
+            fails([[{"a":"x\u0000y"}]], "\\u0000 (NUL) in string at byte 8")
+            fails([[{"a\u0000b":1}]], "\\u0000 (NUL) in string at byte 4")
+            fails([[["\ud83d\ude00\u0000"] ]], "(NUL) in string at byte 15")
+            fails('"a\0"', "unescaped control character 0x00 in string")
+            fails('["a",\0]', "unexpected byte 0x00")
         end)
 
         it("refuses bad literals", function()
@@ -307,7 +317,7 @@ describe("omni.json.encode", function()
     it("escapes control characters, quotes and backslashes", function()
         assert.equal([["a\"b\\c"]], encode('a"b\\c'))
         assert.equal([["\n\r\t\b\f"]], encode("\n\r\t\b\f"))
-        assert.equal([["\u0000\u0001\u001f\u007f"]], encode("\0\1\31\127"))
+        assert.equal([["\u0001\u001f\u007f"]], encode("\1\31\127"))
         assert.equal('"/"', encode("/"))
     end)
 
@@ -315,9 +325,24 @@ describe("omni.json.encode", function()
         assert.equal('"中文😀"', encode("中文😀"))
     end)
 
+    it("refuses NUL in a string or a key, naming the place", function()
+        local function refused(v, message)
+            local s, err = encode(v)
+            assert.is_nil(s)
+            assert.equal(message, err)
+        end
+        refused("a\0b", "value holds a NUL character (U+0000)")
+        refused({ items = { "x", "\0" } },
+                "items[2] holds a NUL character (U+0000)")
+        refused({ a = { ["k\0"] = 1 } },
+                "a has a key holding a NUL character (U+0000)")
+        refused({ ["\0"] = 1 }, "value has a key holding a NUL character"
+                                 .. " (U+0000)")
+    end)
+
     it("round-trips every escaped character", function()
         local chars = {}
-        for b = 0, 127 do
+        for b = 1, 127 do
             chars[#chars + 1] = string.char(b)
         end
         local s = table.concat(chars)
@@ -445,6 +470,9 @@ describe("omni.json.decode_reply", function()
                 "too deeply nested")
         refused('{"ok":true,"data":tru}', "unexpected character")
         refused('{"ok":true,"data":{"k":"\\q"}}', "invalid escape")
+        refused('{"ok":true,"data":{"echo":"a\\u0000b"}}', "(NUL) in string")
+        refused('{"ok":false,"error":{"code":"x","message":"\\u0000"}}',
+                "(NUL) in string")
     end)
 
     it("raw values encode as their text, and only raw values have one", function()

@@ -136,6 +136,12 @@ v"><e k="v"/></r>]]))
             fails('<a k="&foo;"/>', "unknown entity &foo;")
         end)
 
+        it("a NUL byte, in text, CDATA or an attribute", function()
+            fails("<a>x\0y</a>", "NUL character (U+0000) in the document at byte 5")
+            fails("<a><![CDATA[\0]]></a>", "NUL character (U+0000)")
+            fails('<a k="\0"/>', "NUL character (U+0000)")
+        end)
+
         it("character references XML forbids", function()
             fails("<a>&#0;</a>", "invalid character reference")
             fails("<a>&#x1;</a>", "invalid character reference")

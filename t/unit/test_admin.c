@@ -1107,6 +1107,25 @@ test_merge(void **state)
 
     test_send(ctx, "POST", "/customers/b/merge", "{}");
     test_expect_error(ctx, 400, "invalid_argument", "\"into\" is missing");
+
+    /* customers the store does not know: 404, nothing moves, no audit */
+    test_send(ctx, "POST", "/customers/b/merge",
+              "{\"into\":\"doesnotexist\"}");
+    test_expect_error(ctx, 404, "not_found",
+                      "customer doesnotexist is unknown");
+    assert_null(ctx->res.audit);
+
+    test_send(ctx, "POST", "/customers/typo/merge", "{\"into\":\"b\"}");
+    test_expect_error(ctx, 404, "not_found", "customer typo is unknown");
+    assert_null(ctx->res.audit);
+
+    test_req(ctx, "GET", "/identities/phone/2");
+    test_expect(ctx, 200, "{\"type\":\"phone\",\"value\":\"2\","
+                "\"customer\":\"b\"}");
+
+    /* and nothing was written for the made-up id */
+    test_req(ctx, "GET", "/customers/doesnotexist");
+    test_expect_error(ctx, 404, "not_found", "is unknown");
 }
 
 
@@ -1126,7 +1145,7 @@ test_identities(void **state)
     test_send(ctx, "PUT", "/identities/phone/+861", "{\"customer\":\"c1\"}");
     test_expect(ctx, 200, "{\"type\":\"phone\",\"value\":\"+861\","
                 "\"customer\":\"c1\"}");
-    test_expect_audit(ctx, "link identity phone:+861 to c1");
+    test_expect_audit(ctx, "link a phone identity to c1");
 
     test_req(ctx, "GET", "/identities/phone/+861");
     test_expect(ctx, 200, "{\"type\":\"phone\",\"value\":\"+861\","
@@ -1135,18 +1154,19 @@ test_identities(void **state)
 
     /* moving it, and linking to a merged customer: to its survivor */
     test_link(ctx, "email", "x@y", "c3");
+    test_link(ctx, "email", "z@y", "c2");
     test_send(ctx, "POST", "/customers/c2/merge", "{\"into\":\"c3\"}");
     assert_int_equal(ctx->res.status, 200);
 
     test_send(ctx, "PUT", "/identities/phone/+861", "{\"customer\":\"c2\"}");
     test_expect(ctx, 200, "{\"type\":\"phone\",\"value\":\"+861\","
                 "\"customer\":\"c3\"}");
-    test_expect_audit(ctx, "link identity phone:+861 to c3");
+    test_expect_audit(ctx, "link a phone identity to c3");
 
     test_req(ctx, "DELETE", "/identities/phone/+861");
     test_expect(ctx, 200, "{\"type\":\"phone\",\"value\":\"+861\","
                 "\"unlinked\":true}");
-    test_expect_audit(ctx, "unlink identity phone:+861");
+    test_expect_audit(ctx, "unlink a phone identity");
 
     test_req(ctx, "DELETE", "/identities/phone/+861");
     test_expect_error(ctx, 404, "not_found", "is not linked");
@@ -1182,12 +1202,12 @@ test_identities(void **state)
     test_send(ctx, "PUT", target, "{\"customer\":\"big\"}");
     test_expect_error(ctx, 409, "conflict", "identities already");
 
-    /* a backslash reaches the audit line escaped */
+    /* the value never reaches the audit line, whatever its bytes */
     test_send(ctx, "PUT", "/identities/win/dom%5Cuser",
               "{\"customer\":\"c1\"}");
     test_expect(ctx, 200, "{\"type\":\"win\",\"value\":\"dom\\\\user\","
                 "\"customer\":\"c1\"}");
-    test_expect_audit(ctx, "link identity win:dom\\x5cuser to c1");
+    test_expect_audit(ctx, "link a win identity to c1");
 }
 
 
@@ -1227,6 +1247,16 @@ test_revocations(void **state)
     test_expect(ctx, 201, "{\"kind\":\"subject\",\"value\":\"other\","
                 "\"time\":\"" TEST_NOW_TEXT "\"}");
     test_expect_audit(ctx, "revoke subject other before " TEST_NOW_TEXT);
+
+    /* a backslash reaches the audit line escaped */
+    test_send(ctx, "POST", "/revocations", "{\"kind\":\"subject\","
+              "\"value\":\"dom\\\\user\"}");
+    assert_int_equal(ctx->res.status, 201);
+    test_expect_audit(ctx, "revoke subject dom\\x5cuser before "
+                      TEST_NOW_TEXT);
+    test_req(ctx, "DELETE", "/revocations/subject/dom%5Cuser");
+    assert_int_equal(ctx->res.status, 200);
+    test_expect_audit(ctx, "remove revocation of subject dom\\x5cuser");
 
     test_send(ctx, "POST", "/revocations", "{\"kind\":\"session\","
               "\"value\":\"s1\"}");

@@ -294,6 +294,23 @@ test_write_refusals(void **state)
     c.params = test_params;
     c.params_data = "bad";
     test_refused(&c, "params.cb is a function");
+
+    /* no JSON the gateway writes holds NUL, whoever gave the string */
+    test_minimal(&c);
+    c.app_id = S("wx\0x");
+    test_refused(&c, "channel.app_id holds a NUL character (U+0000)");
+
+    test_minimal(&c);
+    assert_int_equal(omni_contract_add_identity(&c, S("phone"), S("+1\0x"),
+                                                err),
+                     OMNI_CONTRACT_OK);
+    test_refused(&c, "customer.identities[1].value holds a NUL character "
+                 "(U+0000)");
+
+    test_minimal(&c);
+    c.principal = 1;
+    c.issuer = S("https://idp\0");
+    test_refused(&c, "principal.issuer holds a NUL character (U+0000)");
 }
 
 
@@ -305,14 +322,15 @@ test_user_agent(void **state)
 
     (void) state;
 
-    /* each stray byte becomes U+FFFD; the client's text is never refused */
+    /* each stray byte, and NUL, becomes U+FFFD; never refused */
     test_minimal(&c);
-    c.user_agent = S("bad\xffua\xe4\xb8");
+    c.user_agent = S("bad\xffua\xe4\xb8\0");
 
     test_written(&c, "{\"action\":\"order.query\",\"channel\":{\"app_id\":null,"
                  "\"client_version\":null,\"name\":\"miniprogram\"},\"client\":"
                  "{\"device_id\":null,\"ip\":\"203.0.113.7\",\"user_agent\":"
-                 "\"bad\xef\xbf\xbdua\xef\xbf\xbd\xef\xbf\xbd\"},\"customer\":"
+                 "\"bad\xef\xbf\xbdua\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"},"
+                 "\"customer\":"
                  "{\"anonymous\":true,\"id\":null,\"identities\":[],\"tier\":"
                  "null},\"locale\":null,\"params\":{},\"principal\":null,"
                  "\"received_at\":\"2026-11-24T17:06:40.123Z\",\"request_id\":"

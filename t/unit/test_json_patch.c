@@ -86,8 +86,13 @@ test_nested(int depth, int arrays)
 
     p = s;
 
+    /*
+     * memcpy, not sprintf: gcc's -Wformat-overflow sees a NULL destination
+     * in the sanitizer build (cmocka's asserts are not noreturn)
+     */
     if (arrays) {
-        p += sprintf(p, "{\"a\":");
+        memcpy(p, "{\"a\":", 5);
+        p += 5;
 
         for (i = 1; i < depth; i++) {
             *p++ = '[';
@@ -101,10 +106,12 @@ test_nested(int depth, int arrays)
 
     } else {
         for (i = 1; i < depth; i++) {
-            p += sprintf(p, "{\"a\":");
+            memcpy(p, "{\"a\":", 5);
+            p += 5;
         }
 
-        p += sprintf(p, "{}");
+        *p++ = '{';
+        *p++ = '}';
 
         for (i = 1; i < depth; i++) {
             *p++ = '}';
@@ -294,8 +301,8 @@ test_depth(void **state)
     /* far past it: still a clean refusal */
     free(deep);
     deep = test_nested(5000, 0);
-    test_merge_fails("{}", deep, "the patch is not valid JSON: maximum "
-                     "parsing depth reached near '{' at line 1 column 10241");
+    test_merge_fails("{}", deep, "the patch is not valid JSON: nested too "
+                     "deeply at line 1 column 10241");
 
     free(ok);
     free(deep);
@@ -361,24 +368,25 @@ test_invalid_patch(void **state)
 {
     (void) state;
 
+    /* what is wrong and where, never the text: the caller logs it */
     test_merge_fails("{}", "{\"a\" 1}", "the patch is not valid JSON: "
-                     "':' expected near '1' at line 1 column 6");
-    test_merge_fails("{}", "", "the patch is not valid JSON: unexpected "
-                     "token near end of file at line 1 column 0");
+                     "invalid syntax at line 1 column 6");
+    test_merge_fails("{}", "", "the patch is not valid JSON: it ends too "
+                     "early at line 1 column 0");
     test_merge_fails("{}", "{\"a\":1} x", "the patch is not valid JSON: "
-                     "end of file expected near 'x' at line 1 column 9");
+                     "text after the document at line 1 column 9");
     test_merge_fails("{}", "{\n\"a\":\n tru}", "the patch is not valid "
-                     "JSON: invalid token near 'tru' at line 3 column 4");
+                     "JSON: invalid syntax at line 3 column 4");
     test_merge_fails("{}", "{\"a\":\"\\u0000\"}", "the patch is not "
-                     "valid JSON: \\u0000 is not allowed without "
-                     "JSON_ALLOW_NUL near '\"\\u0000\"' at line 1 "
+                     "valid JSON: \\u0000 (NUL) in a string at line 1 "
                      "column 13");
     test_merge_fails("{}", "{\"a\":1,\"a\":2}", "the patch is not valid "
-                     "JSON: duplicate object key near '\"a\"' at line 1 "
-                     "column 10");
+                     "JSON: a duplicate key at line 1 column 10");
     test_merge_fails("{}", "{\"a\":\"\xff\"}", "the patch is not valid "
-                     "JSON: unable to decode byte 0xff near '\"' at line 1 "
-                     "column 6");
+                     "JSON: invalid UTF-8 at line 1 column 6");
+    test_merge_fails("{}", "{\"secret-key\" \"secret-value\"}",
+                     "the patch is not valid JSON: invalid syntax at line 1 "
+                     "column 28");
 }
 
 
@@ -409,8 +417,7 @@ test_non_object_target(void **state)
     test_merge_fails("\"s\"", "{}", "the target is not a JSON object");
     test_merge_fails("null", "{\"a\":1}", "the target is not a JSON object");
     test_merge_fails("{\"a\":", "{}", "the target is not valid JSON: "
-                     "unexpected token near end of file at line 1 "
-                     "column 5");
+                     "it ends too early at line 1 column 5");
 
     /* a target given with its length: no NUL needed, none read past it */
     rc = omni_json_merge_patch("{\"a\":1}garbage", 7, "{\"b\":2}", 7, out,

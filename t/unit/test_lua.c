@@ -29,13 +29,55 @@
 #define TEST_PLUGINS  "t/plugins/misbehaving"
 
 
+/*
+ * Results live as long as the test, as they live as long as the request in
+ * the module: each block is chained behind a header and test_free_results()
+ * frees them all when the test ends.
+ */
+typedef union test_block_u  test_block_t;
+
+union test_block_u {
+    test_block_t  *next;
+    long double    align;     /* as malloc aligns: no max_align_t in gnu99 */
+};
+
+
+static test_block_t  *test_results;
+
+
 static void *
 test_alloc(void *data, size_t size)
 {
+    test_block_t  *b;
+
     (void) data;
 
-    /* results live as long as the test: a leak checker may say so */
-    return malloc(size);
+    b = malloc(sizeof(test_block_t) + size);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->next = test_results;
+    test_results = b;
+
+    return b + 1;
+}
+
+
+static int
+test_free_results(void **state)
+{
+    test_block_t  *b;
+
+    (void) state;
+
+    while (test_results) {
+        b = test_results;
+        test_results = b->next;
+        free(b);
+    }
+
+    return 0;
 }
 
 
@@ -159,6 +201,42 @@ test_memory_cap(void **state)
 }
 
 
+/*
+ * Loading is not a request: a plugin whose top-level code takes longer
+ * than a request's budget loads, as it must when a worker starts on a
+ * busy machine; its calls still have the request's budget.
+ */
+static void
+test_slow_load(void **state)
+{
+    char                err[OMNI_LUA_ERRLEN];
+    double              ms;
+    omni_lua_t         *vm;
+    omni_lua_result_t   res;
+    struct timespec     t0, t1;
+
+    (void) state;
+
+    vm = test_vm(1, 0);
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(omni_lua_load_plugin(vm, "slowload",
+                                          "t/plugins/slowload/slowload.lua",
+                                          err), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+
+    /* it did take longer than the 1 ms a request gets */
+    ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    assert_true(ms > 1);
+
+    assert_int_equal(test_normalize(vm, "loop", "kind=for", &res, &ms),
+                     OMNI_LUA_TIMEOUT);
+    assert_true(ms < 1000);
+
+    omni_lua_free(vm);
+}
+
+
 static void
 test_profile_cb(void *data, lua_State *L, int samples, int vmstate)
 {
@@ -210,9 +288,10 @@ int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_compiled_loops),
-        cmocka_unit_test(test_memory_cap),
-        cmocka_unit_test(test_profiler_taken),
+        cmocka_unit_test_teardown(test_compiled_loops, test_free_results),
+        cmocka_unit_test_teardown(test_memory_cap, test_free_results),
+        cmocka_unit_test_teardown(test_slow_load, test_free_results),
+        cmocka_unit_test_teardown(test_profiler_taken, test_free_results),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1730,6 +1730,11 @@ test_scopes_refused(void **state)
     assert_string_equal(test_scope(p, "a",
         "{'data': {'card': '6222020202020202'}, 'data': {}}"), "!");
 
+    /* NUL, which no decoder of the gateway accepts (the renderer refuses it
+     * when the reply is not scoped) */
+    assert_string_equal(test_scope(p, "a",
+        "{'data': {'card': '6222020202020202', 'echo': 'a\\u0000b'}}"), "!");
+
     /* an integer past 64 bits: every number is read as a double */
     assert_string_equal(test_scope(p, "a",
         "{'n': 123456789012345678901234, 'm': 7,"

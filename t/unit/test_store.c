@@ -641,6 +641,18 @@ test_session_invalid(void **state)
     assert_int_equal(omni_store_session_put(ctx->st, &s, err),
                      OMNI_STORE_INVALID);
 
+    /* the store never keeps NUL: neither escaped nor raw */
+    test_session(&s, "ok", "", 1, 1, "{\"a\":\"x\\u0000\"}");
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_INVALID);
+    assert_non_null(strstr(err, "is not JSON"));
+
+    test_session(&s, "ok", "", 1, 1, "{\"a\":\"x\"}");
+    s.context[6] = '\0';
+    assert_int_equal(omni_store_session_put(ctx->st, &s, err),
+                     OMNI_STORE_INVALID);
+    assert_non_null(strstr(err, "holds a NUL byte"));
+
     test_session(&s, "ok", "", 1, 1, "{}");
     s.context_len = OMNI_STORE_CONTEXT_MAX + 1;
     assert_int_equal(omni_store_session_put(ctx->st, &s, err),
@@ -1143,20 +1155,26 @@ test_identity_limit(void **state)
                      OMNI_STORE_OK);
     assert_string_equal(value, "small");
 
-    /* at most 256 customers merged into one */
+    /* at most 256 customers merged into one; a session makes each known */
+    test_put_session(ctx->st, "s-hub", "hub", 1, 1);
+
     for (i = 0; i < OMNI_STORE_MERGED_MAX; i++) {
         snprintf(value, sizeof(value), "m%d", i);
+        test_put_session(ctx->st, value, value, 1, 1);
         assert_int_equal(omni_store_customer_merge(ctx->st, value, "hub", 1,
                                                    err),
                          OMNI_STORE_OK);
     }
 
+    test_put_session(ctx->st, "one-more", "one-more", 1, 1);
     assert_int_equal(omni_store_customer_merge(ctx->st, "one-more", "hub", 1,
                                                err),
                      OMNI_STORE_INVALID);
     assert_non_null(strstr(err, "more than 256 customers"));
 
     /* nor through a customer carrying merges of its own */
+    test_put_session(ctx->st, "x1", "x1", 1, 1);
+    test_put_session(ctx->st, "x2", "x2", 1, 1);
     assert_int_equal(omni_store_customer_merge(ctx->st, "x1", "x2", 1, err),
                      OMNI_STORE_OK);
     assert_int_equal(omni_store_customer_merge(ctx->st, "x2", "m0", 1, err),
@@ -1227,6 +1245,9 @@ test_merge(void **state)
     assert_int_equal(n, 4);
 
     /* B into C: A follows to C in one hop, not through B */
+    assert_int_equal(omni_store_identity_link(ctx->st, "wechat", "oC", "C",
+                                              err),
+                     OMNI_STORE_OK);
     assert_int_equal(omni_store_customer_merge(ctx->st, "B", "C", 20, err),
                      OMNI_STORE_OK);
     assert_int_equal(omni_store_customer_resolve(ctx->st, "A", customer,
@@ -1243,6 +1264,7 @@ test_merge(void **state)
     assert_string_equal(customer, "C");
 
     /* merging into a merged customer goes to its survivor */
+    test_put_session(ctx->st, "s-D", "D", 1, 1);
     assert_int_equal(omni_store_customer_merge(ctx->st, "D", "A", 30, err),
                      OMNI_STORE_OK);
     assert_int_equal(omni_store_customer_resolve(ctx->st, "D", customer,
@@ -1268,6 +1290,95 @@ test_merge(void **state)
                                                  err),
                      OMNI_STORE_OK);
     assert_string_equal(customer, "C");
+}
+
+
+/*
+ * A merge names two customers the store knows: an unknown one on either
+ * side, or a survivor chain that ends in a customer without records, is
+ * not_found and changes nothing.
+ */
+static void
+test_merge_unknown(void **state)
+{
+    int                     i;
+    char                    err[OMNI_STORE_ERRLEN];
+    char                    customer[OMNI_STORE_ID_MAX + 1];
+    size_t                  n;
+    static const char      *from[] = { "A", "S" };
+    test_ctx_t             *ctx;
+    unsigned char           rec[13];
+    omni_store_stats_t      before, after;
+    omni_store_identity_t   ids[8];
+
+    ctx = *state;
+
+    assert_int_equal(omni_store_identity_link(ctx->st, "phone", "1", "A",
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_stats(ctx->st, &before, err), OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_customer_merge(ctx->st, "A", "doesnotexist",
+                                               10, err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_string_equal(err, "customer doesnotexist is unknown");
+
+    assert_int_equal(omni_store_customer_merge(ctx->st, "ghost", "A", 10,
+                                               err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_string_equal(err, "customer ghost is unknown");
+
+    assert_int_equal(omni_store_stats(ctx->st, &after, err), OMNI_STORE_OK);
+    assert_memory_equal(before.entries, after.entries,
+                        sizeof(before.entries));
+
+    /* A was not merged, and the made-up id holds nothing */
+    assert_int_equal(omni_store_customer_resolve(ctx->st, "A", customer,
+                                                 err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "A");
+    assert_int_equal(omni_store_identities_by_customer(ctx->st,
+                                                       "doesnotexist", NULL,
+                                                       ids, 8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+
+    /* B was merged into Gone, whose records are gone: a damaged store */
+    omni_store_close(ctx->st);
+
+    memset(rec, 0, sizeof(rec));
+    rec[0] = 1;
+    memcpy(rec + 9, "Gone", 4);
+    test_raw_put(ctx->dir, "customers", "B\0M", 3, rec, sizeof(rec));
+
+    ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
+
+    assert_int_equal(omni_store_customer_merge(ctx->st, "A", "B", 10, err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_string_equal(err, "customer Gone, which B was merged into, is "
+                        "unknown");
+    assert_int_equal(omni_store_customer_resolve(ctx->st, "A", customer,
+                                                 err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "A");
+
+    /*
+     * Any record makes a customer: J has only a journey, S only a
+     * session, and A (an identity) and S merge into J.
+     */
+    test_append(ctx->st, "J", 5, "order.query", 10, 0);
+    test_put_session(ctx->st, "s-S", "S", 1, 1);
+
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(omni_store_customer_merge(ctx->st, from[i], "J", 10,
+                                                   err),
+                         OMNI_STORE_OK);
+    }
+
+    assert_int_equal(omni_store_identity_resolve(ctx->st, "phone", "1",
+                                                 customer, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "J");
 }
 
 
@@ -1307,6 +1418,9 @@ test_merge_loop_safe(void **state)
     assert_int_equal(omni_store_identity_resolve(ctx->st, "phone", "1",
                                                  customer, err),
                      OMNI_STORE_ERROR);
+    assert_int_equal(omni_store_identity_link(ctx->st, "phone", "z", "Z",
+                                              err),
+                     OMNI_STORE_OK);
     assert_int_equal(omni_store_customer_merge(ctx->st, "Z", "X", 1, err),
                      OMNI_STORE_ERROR);
 
@@ -3252,6 +3366,7 @@ main(void)
         TEST(test_identity),
         TEST(test_identity_limit),
         TEST(test_merge),
+        TEST(test_merge_unknown),
         TEST(test_merge_loop_safe),
         TEST(test_revocations),
         TEST(test_revocations_list_purge),

@@ -2,8 +2,8 @@ package Omni::Jwt;
 
 # Keys and tokens for the integration tests: keys are generated with the
 # openssl CLI into the test's prefix (never committed), tokens are minted
-# with build/bin/omni-jwt, and attack tokens that no honest signer makes
-# are forged here by hand.
+# with omni-jwt (Omni::Test::bin: build/bin, or OMNI_BIN), and attack
+# tokens that no honest signer makes are forged here by hand.
 
 use strict;
 use warnings;
@@ -11,14 +11,11 @@ use warnings;
 use Carp qw(croak);
 use Digest::SHA qw(hmac_sha256);
 use Exporter qw(import);
-use File::Basename qw(dirname);
 use File::Path qw(make_path);
-use File::Spec;
 use MIME::Base64 qw(encode_base64);
+use Omni::Test ();
 
 our @EXPORT_OK = qw(keygen mint forge b64url slurp);
-
-my $root = File::Spec->rel2abs(dirname(__FILE__) . '/../../..');
 
 
 sub b64url {
@@ -105,7 +102,7 @@ sub mint {
         push @args, "--$name", $_ for @$values;
     }
 
-    my $bin = "$root/build/bin/omni-jwt";
+    my $bin = Omni::Test::bin('omni-jwt');
     open my $fh, '-|', $bin, 'mint', @args or croak "cannot run $bin: $!";
     my $token = do { local $/; <$fh> };
     close $fh or croak "omni-jwt mint @args failed";

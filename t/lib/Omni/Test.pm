@@ -45,10 +45,22 @@ sub repo_root { return $REPO_ROOT }
 sub bin {
     my ($name) = _drop_invocant(@_);
     croak 'bin($name) needs a name' unless defined $name && length $name;
+    return File::Spec->catfile($ENV{OMNI_BIN}, $name) if $ENV{OMNI_BIN};
     return File::Spec->catfile($REPO_ROOT, 'build', 'bin', $name);
 }
 
 sub nginx_binary { return $ENV{OMNI_NGINX} || '/usr/sbin/nginx' }
+
+# OMNI_TEST_SLOWDOWN=N: nginx runs N times slower than usual (make
+# test-asan), so the harness waits N times longer for it, and the tests
+# ask it for time budgets N times larger, through slowdown()
+sub slowdown {
+    my $n = $ENV{OMNI_TEST_SLOWDOWN};
+    return 1 unless defined $n && length $n;
+    croak "OMNI_TEST_SLOWDOWN must be a number >= 1, not '$n'"
+        unless $n =~ /^\d+(?:\.\d+)?$/ && $n >= 1;
+    return $n;
+}
 
 sub module_path {
     return $ENV{OMNI_MODULE}
@@ -115,6 +127,16 @@ sub _nginx_without {
 sub _has_e_option {
     my $v = _nginx_info()->{version};
     return !$v || $v >= 1_019_005;
+}
+
+# A report of ASan, LeakSanitizer or UBSan (make test-asan): in error.log
+# once nginx runs, in its output while it starts or tests a configuration.
+my $SANITIZER_LINE = qr/sanitizer|: runtime error: /i;
+
+sub _no_sanitizer_report {
+    my ($what, $out) = @_;
+    croak "sanitizer report in the output of $what:\n$out"
+        if $out =~ $SANITIZER_LINE;
 }
 
 # Run a command, wait for it, return (exit code, stdout+stderr).  Output goes
@@ -383,6 +405,11 @@ EOF
         $conf .= qq{    ${m}_temp_path "$p/${m}_temp";\n}
             unless _nginx_without("http_${m}_module");
     }
+    # Slowed down, plugins get N times the default budget (50 ms,
+    # docs/channels.md) to load and run, unless the test sets its own
+    $conf .= '    omni_plugin_timeout ' . int(50 * slowdown()) . "ms;\n"
+        if defined $self->{module} && slowdown() > 1
+           && !(defined $http && $http =~ /\bomni_plugin_timeout\b/);
     $conf .= "\n" . (defined $http ? $http : '') . "\n}\n";
     return $self->subst($conf);
 }
@@ -405,6 +432,7 @@ sub start {
 
     my $mark = $self->_log_size;
     my ($rc, $out) = _run($self->_nginx_cmd('conf/nginx.conf', "$p/error.log"));
+    _no_sanitizer_report('nginx', $out);
     if ($rc != 0) {
         my $log = $self->_log_from($mark);
         # The [emerg] lines are reported by this error; do not report them
@@ -413,7 +441,8 @@ sub start {
         croak "nginx failed to start (exit $rc):\n$out\n--- error.log:\n$log";
     }
 
-    my $deadline = Time::HiRes::time() + 5;
+    my $limit = 5 * slowdown();
+    my $deadline = Time::HiRes::time() + $limit;
     my $pid;
     while (Time::HiRes::time() < $deadline) {
         my $text = _slurp("$p/nginx.pid");
@@ -423,7 +452,7 @@ sub start {
         }
         Time::HiRes::sleep(0.01);
     }
-    croak "nginx did not write a pid file within 5s\n--- error.log:\n" . $self->_log_from($mark)
+    croak "nginx did not write a pid file within ${limit}s\n--- error.log:\n" . $self->_log_from($mark)
         unless $pid;
     $self->{pid} = $pid;
 
@@ -435,7 +464,7 @@ sub start {
     }
     if (defined $wait) {
         until (_listening($wait)) {
-            croak "nginx does not listen on 127.0.0.1:$wait after 5s\n--- error.log:\n"
+            croak "nginx does not listen on 127.0.0.1:$wait after ${limit}s\n--- error.log:\n"
                 . $self->_log_from($mark)
                 if Time::HiRes::time() > $deadline;
             Time::HiRes::sleep(0.01);
@@ -446,16 +475,18 @@ sub start {
 
 sub stop {
     my ($self) = @_;
+    $self->stop_clients;
     my $pid = delete $self->{pid};
     return $self unless $pid && _alive($pid);
 
     my @kids = _children($pid);
     kill 'QUIT', $pid;
-    my $deadline = Time::HiRes::time() + 5;
+    my $limit = 5 * slowdown();
+    my $deadline = Time::HiRes::time() + $limit;
     Time::HiRes::sleep(0.01) while _alive($pid) && Time::HiRes::time() < $deadline;
 
     if (_alive($pid)) {
-        Test::More::diag("nginx master $pid did not exit within 5s after QUIT, killing it");
+        Test::More::diag("nginx master $pid did not exit within ${limit}s after QUIT, killing it");
         kill 'KILL', $pid, _children($pid), @kids;
         $deadline = Time::HiRes::time() + 2;
         Time::HiRes::sleep(0.01) while _alive($pid) && Time::HiRes::time() < $deadline;
@@ -479,7 +510,8 @@ sub reload {
     kill 'HUP', $pid or croak "reload: kill HUP $pid: $!";
 
     # Done when new workers exist and all old ones have exited.
-    my $deadline = Time::HiRes::time() + 5;
+    my $limit = 5 * slowdown();
+    my $deadline = Time::HiRes::time() + $limit;
     while (1) {
         my $log = $self->_log_from($mark);
         croak "reload failed:\n$log" if $log =~ /\[emerg\]/;
@@ -487,7 +519,7 @@ sub reload {
         my $new = grep { !$old{$_} } @now;
         my $stale = grep { $old{$_} } @now;
         last if $new && !$stale;
-        croak "reload: workers were not replaced within 5s\n--- error.log:\n$log"
+        croak "reload: workers were not replaced within ${limit}s\n--- error.log:\n$log"
             if Time::HiRes::time() > $deadline;
         Time::HiRes::sleep(0.01);
     }
@@ -500,7 +532,13 @@ sub test_config {
     my $conf = $self->main_conf($http, %opt,
         _error_log => "$p/test-error.log", _pid => "$p/test.pid");
     $self->write_file('conf/test.conf', $conf);
+
+    # nginx -t returns from main() without destroying the cycle it built
+    # (nginx.c): to LeakSanitizer the whole configuration is a leak
+    local $ENV{ASAN_OPTIONS} = join ':', grep { defined }
+        $ENV{ASAN_OPTIONS}, 'detect_leaks=0';
     my ($rc, $out) = _run($self->_nginx_cmd('conf/test.conf', "$p/test-error.log", '-t'));
+    _no_sanitizer_report('nginx -t', $out);
     return wantarray ? ($rc == 0, $out) : $rc == 0;
 }
 
@@ -523,7 +561,7 @@ sub _header_pairs {
 sub request {
     my ($self, %args) = @_;
     my $port = defined $args{port} ? $args{port} : $self->port(0);
-    my $timeout = defined $args{timeout} ? $args{timeout} : 5;
+    my $timeout = (defined $args{timeout} ? $args{timeout} : 5) * slowdown();
 
     my $req;
     if (defined $args{raw}) {
@@ -696,7 +734,7 @@ sub log_since_mark {
     return $self->_log_from($self->{mark});
 }
 
-my $BAD_LOG_LINE = qr/\[(?:alert|crit|emerg)\]|sanitizer|: runtime error: /i;
+my $BAD_LOG_LINE = qr/\[(?:alert|crit|emerg)\]|$SANITIZER_LINE/;
 
 sub check_error_log {
     my ($self, %opt) = @_;
@@ -741,6 +779,84 @@ sub DESTROY {
     }
     $self->{finished} = 1;
     delete $LIVE{ $self->{serial} } if $self->{serial};
+}
+
+# ---------------------------------------------------------------------------
+# Load: client processes that send requests until told to stop
+# ---------------------------------------------------------------------------
+
+# Forks $n clients; client $c calls $each->($c, $i) for $i = 1, 2, ... until
+# stop_clients, and appends each line it returns (undef: none) to its file.
+sub clients {
+    my ($self, $n, $each) = @_;
+    croak 'clients: a number of clients and a sub are needed'
+        unless $n && ref $each eq 'CODE';
+    croak 'clients: clients are running already' if $self->{clients};
+
+    my $stop = "$self->{prefix}/clients.stop";
+    unlink $stop;
+    $self->{clients} = [];
+
+    for my $c (1 .. $n) {
+        my $file = "$self->{prefix}/client-$c.out";
+        my $pid = fork() // croak "clients: fork: $!";
+
+        if ($pid == 0) {
+            # no END block, no destructor: the parent owns nginx and the tests
+            open my $fh, '>', $file or POSIX::_exit(1);
+            $fh->autoflush(1);
+            for (my $i = 1; !-e $stop; $i++) {
+                my $line = eval { $each->($c, $i) };
+                print $fh "$line\n" if defined $line;
+            }
+            close $fh or POSIX::_exit(1);
+            POSIX::_exit(0);
+        }
+
+        push @{ $self->{clients} }, { client => $c, pid => $pid, file => $file };
+    }
+    return $self;
+}
+
+# The lines the clients wrote so far (a line being written is left out), as
+# [client, line] pairs in client order.
+sub client_lines {
+    my ($self) = @_;
+    my @lines;
+    for my $cl (@{ $self->{clients} || $self->{clients_done} || [] }) {
+        open my $in, '<', $cl->{file} or next;
+        while (defined(my $line = <$in>)) {
+            push @lines, [ $cl->{client}, $1 ] if $line =~ /\A(.*)\n\z/s;
+        }
+    }
+    return @lines;
+}
+
+# Ends the clients (each finishes its request), killing one that takes more
+# than 10 s (times slowdown()); true when every one exited 0.  stop() calls
+# it too, so no client outlives its nginx.
+sub stop_clients {
+    my ($self) = @_;
+    my $clients = delete $self->{clients} or return 1;
+    my $stop = "$self->{prefix}/clients.stop";
+    open my $fh, '>', $stop or croak "stop_clients: $stop: $!";
+    close $fh;
+
+    my $ok = 1;
+    for my $cl (@$clients) {
+        my $deadline = Time::HiRes::time() + 10 * slowdown();
+        while (waitpid($cl->{pid}, POSIX::WNOHANG()) == 0) {
+            if (Time::HiRes::time() > $deadline) {
+                kill 'KILL', $cl->{pid};
+                waitpid($cl->{pid}, 0);
+                last;
+            }
+            Time::HiRes::sleep(0.01);
+        }
+        $ok = 0 if $?;
+    }
+    $self->{clients_done} = $clients;
+    return $ok;
 }
 
 # ---------------------------------------------------------------------------
@@ -892,6 +1008,29 @@ sub _log_has {
 
 sub _lines { return grep { /\S/ } split /\n/, $_[0] }
 
+# Every must_die block run so far, sent again as a reload of the running
+# nginx: each must be refused with an [emerg], and the running configuration
+# go on.  What a refused configuration had built must be freed with it, or
+# each failed reload leaks: under make test-asan, LeakSanitizer checks the
+# master when it exits.
+sub must_die_reloads {
+    my ($self) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    local $self->{conf_opt} = $self->{conf_opt};
+    croak 'must_die_reloads: nginx is not running' unless $self->is_running;
+
+    for my $b (@{ $self->{must_die} || [] }) {
+        my ($http, %opt) = $self->_block_conf($b->{sec});
+        my $ok = eval { $self->reload($http, %opt); 1 };
+        Test::More::ok(!$ok && $@ =~ /^reload failed/,
+                       "$b->{name} - a reload is refused")
+            or Test::More::diag($ok ? 'the reload was accepted' : $@);
+    }
+    $self->check_error_log(allow => [ qr/\[emerg\]/ ],
+        name => 'refused reloads log nothing but their [emerg]');
+    return $self;
+}
+
 sub _run_block {
     my ($self, $block) = @_;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
@@ -915,23 +1054,30 @@ sub _run_block {
     }
 }
 
-sub _block_body {
-    my ($self, $name, $s) = @_;
-    local $Test::Builder::Level = $Test::Builder::Level + 2;
-    my %s = map { $_ => $self->subst($s->{$_}) } keys %$s;
-
-    my $http = defined $s{http_config} ? "$s{http_config}\n" : '';
-    if (defined $s{config} || !defined $s{http_config}) {
-        my $config = defined $s{config} ? $s{config} : '';
+# The http text and the start options of a block's substituted sections.
+sub _block_conf {
+    my ($self, $s) = @_;
+    my $http = defined $s->{http_config} ? "$s->{http_config}\n" : '';
+    if (defined $s->{config} || !defined $s->{http_config}) {
+        my $config = defined $s->{config} ? $s->{config} : '';
         $http .= "server {\n    listen 127.0.0.1:" . $self->port(0) . ";\n"
             . "    server_name localhost;\n\n$config\n}\n";
     }
     my %opt;
-    $opt{workers} = $s{workers} if defined $s{workers};
-    $opt{main} = $s{main_config} if defined $s{main_config};
-    $opt{error_log_level} = $s{log_level} if defined $s{log_level};
+    $opt{workers} = $s->{workers} if defined $s->{workers};
+    $opt{main} = $s->{main_config} if defined $s->{main_config};
+    $opt{error_log_level} = $s->{log_level} if defined $s->{log_level};
+    return ($http, %opt);
+}
+
+sub _block_body {
+    my ($self, $name, $s) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 2;
+    my %s = map { $_ => $self->subst($s->{$_}) } keys %$s;
+    my ($http, %opt) = $self->_block_conf(\%s);
 
     if (exists $s{must_die}) {
+        push @{ $self->{must_die} }, { name => $name, sec => \%s };
         my ($ok, $out) = $self->test_config($http, %opt);
         Test::More::ok(!$ok, "$name - nginx -t fails") or Test::More::diag($out);
         for my $line (_lines(defined $s{error_log} ? $s{error_log} : '')) {
@@ -1028,7 +1174,7 @@ sub _block_body {
         _lines(defined $s{no_error_log} ? $s{no_error_log} : '');
     if (@want || @unwanted) {
         # Log lines can be written just after the response was sent.
-        my $deadline = Time::HiRes::time() + (@want ? 1 : 0.05);
+        my $deadline = Time::HiRes::time() + (@want ? 1 : 0.05) * slowdown();
         my $log = $self->log_since_mark;
         while (Time::HiRes::time() < $deadline) {
             last if @want && !grep { !_log_has($log, $_->[1]) } @want;
@@ -1106,11 +1252,14 @@ C<OMNI_NGINX> (nginx binary, default F</usr/sbin/nginx>), C<OMNI_MODULE>
 (module path, default F<build/nginx/objs/ngx_http_omni_module.so>; the
 harness bails out when it is missing), C<OMNI_NO_MODULE=1> (no
 C<load_module>), C<OMNI_TEST_KEEP=1> (keep and print the prefix),
-C<OMNI_TEST_ONLY=regex> (skip blocks whose name does not match).
+C<OMNI_TEST_ONLY=regex> (skip blocks whose name does not match),
+C<OMNI_BIN> (directory of the tools C<bin()> names), C<OMNI_TEST_SLOWDOWN=N>
+(wait N times longer for nginx; C<slowdown()> returns N).
 
 =head1 FUNCTIONS
 
 C<repo_root()>, C<bin($name)>, C<nginx_binary()>, C<module_path()>,
+C<slowdown()>,
 C<run_blocks([$t], [@blocks])> (exported), C<parse_blocks($text)>,
 C<parse_response($raw)>.
 
@@ -1120,7 +1269,8 @@ C<new(%opt)> (C<no_log_check>, C<log_allow>), C<prefix>, C<port($n)>,
 C<write_file($rel, $content)>, C<read_file($rel)>, C<set_var(%vars)>,
 C<subst($text)>, C<main_conf($http, %opt)>, C<start($http, %opt)>, C<stop>,
 C<reload($http, %opt)>, C<test_config($http, %opt)>, C<request(%args)>,
-C<get($path, %args)>, C<error_log>, C<mark_log>, C<log_since_mark>,
-C<check_error_log(%opt)>, C<pid>, C<is_running>, C<worker_pids>.
+C<get($path, %args)>, C<must_die_reloads>, C<error_log>, C<mark_log>,
+C<log_since_mark>, C<check_error_log(%opt)>, C<pid>, C<is_running>,
+C<worker_pids>, C<clients($n, $each)>, C<client_lines>, C<stop_clients>.
 
 =cut
