@@ -452,7 +452,8 @@ omni_lg_options(omni_lg_t *lg, omni_lg_opts_t *o, int argc, char **argv)
             return 0;
 
         default:
-            fputs(omni_lg_usage_text, stderr);
+            /* getopt has said what was wrong */
+            fputs("(omni-loadgen --help for the options)\n", stderr);
             return OMNI_LG_EXIT_USAGE;
         }
     }
