@@ -272,7 +272,7 @@ static const char  omni_lg_usage_text[] =
 "                        as 'Authorization: Bearer TOKEN', cycling\n"
 "  -e, --expect STATUS   the status every answer must have (default 2xx)\n"
 "      --spin US         poll instead of sleeping for the last US\n"
-"                        microseconds before a due time (default 50)\n"
+"                        microseconds before a due time (default 100)\n"
 "      --timeout S       give up when nothing answers for S seconds\n"
 "                        (default 5); what was waiting counts as errors\n"
 "  -h, --help            this text\n"
@@ -372,7 +372,7 @@ omni_lg_options(omni_lg_t *lg, omni_lg_opts_t *o, int argc, char **argv)
         return OMNI_LG_EXIT_FAIL;
     }
 
-    lg->spin = 50000;
+    lg->spin = 100000;
     lg->timeout = 5 * OMNI_LG_NS;
 
     /* a fixed seed: two Poisson runs send the same schedule */
