@@ -179,7 +179,7 @@ typedef struct {
     uint64_t               done;
     uint64_t               warm_done;
     uint64_t               queued;
-    uint64_t               first_done;
+    uint64_t               first_due;     /* of the first measured request */
     uint64_t               last_done;
     uint64_t               classes[6];
     uint64_t               unexpected;
@@ -280,7 +280,7 @@ static const char  omni_lg_usage_text[] =
 "Prints a table, then one line for scripts:\n"
 "  summary target=R rate=R requests=N warmup_requests=N errors=N\n"
 "  unexpected=N queued=N mean_us= p50_us= p90_us= p99_us= p999_us=\n"
-"  max_us= lag_p50_us= lag_p99_us= lag_max_us=\n"
+"  max_us= lag_p50_us= lag_p99_us= lag_p999_us= lag_max_us=\n"
 "rate is the measured answers per second; queued counts the measured\n"
 "requests that found every connection busy; lag_* is how late the others\n"
 "were sent (the pacing error).\n"
@@ -1003,7 +1003,9 @@ omni_lg_send_due(omni_lg_t *lg)
         c->close = 0;
 
         if (c->measured) {
-            lg->issued_measured++;
+            if (lg->issued_measured++ == 0) {
+                lg->first_due = c->due;
+            }
 
             if (c->due < lg->busy_end) {
                 lg->queued++;
@@ -1139,11 +1141,7 @@ omni_lg_answered(omni_lg_t *lg, omni_lg_conn_t *c, uint64_t now)
     }
 
     omni_lg_hist_add(&lg->latency, now - c->due);
-
-    if (lg->done++ == 0) {
-        lg->first_done = now;
-    }
-
+    lg->done++;
     lg->last_done = now;
 }
 
@@ -1544,11 +1542,16 @@ omni_lg_report(omni_lg_t *lg, const omni_lg_opts_t *o)
         errors += lg->errors[i];
     }
 
-    /* answers per second, from the first measured answer to the last */
+    /*
+     * Answers per second, from when the first measured request was due to
+     * the last measured answer: a server that keeps up shows the target
+     * (less a latency in a whole run), one that does not its own pace,
+     * and a stall of the client in the middle changes neither.
+     */
     rate = 0;
-    if (lg->done > 1 && lg->last_done > lg->first_done) {
+    if (lg->done > 1 && lg->last_done > lg->first_due) {
         rate = (double) (lg->done - 1) * 1e9
-               / (double) (lg->last_done - lg->first_done);
+               / (double) (lg->last_done - lg->first_due);
     }
 
     lat[0] = lg->latency.count ? (double) lg->latency.sum
