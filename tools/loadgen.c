@@ -691,11 +691,13 @@ omni_lg_build(omni_lg_t *lg, const omni_lg_opts_t *o)
     }
 
     if (body != NULL) {
-        fprintf(f, "Content-Length: %zu\r\n", body_len);
+        fprintf(f, "Content-Length: %zu\r\n\r\n", body_len);
+        fwrite(body, 1, body_len, f);
+
+    } else {
+        fputs("\r\n", f);
     }
 
-    fputs("\r\n", f);
-    fwrite(body, 1, body_len, f);
     fclose(f);
 
     if (head == NULL || tail == NULL) {
