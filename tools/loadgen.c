@@ -176,6 +176,8 @@ typedef struct {
     /* what came back */
     omni_lg_hist_t         latency;
     omni_lg_hist_t         lag;           /* send time - due time */
+    omni_lg_hist_t         read_lag;      /* read time - arrival time */
+    uint64_t               real_offset;   /* CLOCK_REALTIME - MONOTONIC */
     uint64_t               done;
     uint64_t               warm_done;
     uint64_t               queued;
@@ -229,7 +231,9 @@ static int omni_lg_sched_done(omni_lg_t *lg);
 static uint64_t omni_lg_send_due(omni_lg_t *lg);
 static void omni_lg_write(omni_lg_t *lg, omni_lg_conn_t *c, uint64_t now);
 static void omni_lg_read(omni_lg_t *lg, omni_lg_conn_t *c);
-static void omni_lg_answered(omni_lg_t *lg, omni_lg_conn_t *c,
+static uint64_t omni_lg_arrival(omni_lg_t *lg, struct msghdr *msg,
+    uint64_t now);
+static void omni_lg_answered(omni_lg_t *lg, omni_lg_conn_t *c, uint64_t at,
     uint64_t now);
 static void omni_lg_fail(omni_lg_t *lg, omni_lg_conn_t *c, omni_lg_err_e err,
     uint64_t now);
@@ -246,8 +250,10 @@ static int omni_lg_has_token(const char *v, size_t len, const char *token);
 static int omni_lg_chunk_byte(omni_lg_conn_t *c, char ch);
 static void omni_lg_hist_add(omni_lg_hist_t *h, uint64_t v);
 static double omni_lg_hist_us(const omni_lg_hist_t *h, double q);
+static void omni_lg_tails(const omni_lg_hist_t *h, double *us);
 static int omni_lg_report(omni_lg_t *lg, const omni_lg_opts_t *o);
 static uint64_t omni_lg_now(void);
+static uint64_t omni_lg_real_offset(void);
 
 
 static const char  omni_lg_usage_text[] =
@@ -326,6 +332,8 @@ main(int argc, char **argv)
     if (omni_lg_connect_all(lg) != 0) {
         return OMNI_LG_EXIT_FAIL;
     }
+
+    lg->real_offset = omni_lg_real_offset();
 
     lg->start = omni_lg_now();
     lg->warm_end = lg->start + (uint64_t) (o.warmup * 1e9);
@@ -824,6 +832,9 @@ omni_lg_connect(omni_lg_t *lg, omni_lg_conn_t *c, uint64_t now)
     one = 1;
     (void) setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
+    /* when each answer reached the socket (omni_lg_arrival()) */
+    (void) setsockopt(c->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+
     if (connect(c->fd, (struct sockaddr *) &lg->addr, sizeof(lg->addr)) == 0)
     {
         omni_lg_watch(lg, c, EPOLL_CTL_ADD, 0);
@@ -1070,10 +1081,26 @@ omni_lg_write(omni_lg_t *lg, omni_lg_conn_t *c, uint64_t now)
 static void
 omni_lg_read(omni_lg_t *lg, omni_lg_conn_t *c)
 {
-    ssize_t   n, used;
-    uint64_t  now;
+    ssize_t          n, used;
+    uint64_t         now, at;
+    struct iovec     iov;
+    struct msghdr    msg;
 
-    n = read(c->fd, lg->buf, sizeof(lg->buf));
+    union {
+        char             buf[CMSG_SPACE(sizeof(struct timespec))];
+        struct cmsghdr   align;
+    } control;
+
+    iov.iov_base = lg->buf;
+    iov.iov_len = sizeof(lg->buf);
+
+    memset(&msg, 0, sizeof(struct msghdr));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof(control.buf);
+
+    n = recvmsg(c->fd, &msg, 0);
     now = omni_lg_now();
 
     if (n == -1) {
@@ -1086,7 +1113,7 @@ omni_lg_read(omni_lg_t *lg, omni_lg_conn_t *c)
 
     if (n == 0) {
         if (c->state == OMNI_LG_BUSY && c->parse == OMNI_LG_UNTIL_CLOSE) {
-            omni_lg_answered(lg, c, now);
+            omni_lg_answered(lg, c, now, now);
             omni_lg_connect(lg, c, now);
 
         } else if (c->state == OMNI_LG_BUSY) {
@@ -1114,7 +1141,8 @@ omni_lg_read(omni_lg_t *lg, omni_lg_conn_t *c)
         return;
     }
 
-    omni_lg_answered(lg, c, now);
+    at = omni_lg_arrival(lg, &msg, now);
+    omni_lg_answered(lg, c, at, now);
 
     /* an answer before the whole request was sent ends the connection */
     if (c->close || c->out_len > 0) {
@@ -1126,8 +1154,41 @@ omni_lg_read(omni_lg_t *lg, omni_lg_conn_t *c)
 }
 
 
+/*
+ * When the bytes just read reached the socket: the kernel's receive
+ * timestamp of the last of them (SO_TIMESTAMPNS, on CLOCK_REALTIME),
+ * moved to CLOCK_MONOTONIC; now without one.  A client that was off its
+ * CPU when the answer came (another process had it) would otherwise add
+ * its own delay to the server's latency.
+ */
+static uint64_t
+omni_lg_arrival(omni_lg_t *lg, struct msghdr *msg, uint64_t now)
+{
+    uint64_t          at;
+    struct cmsghdr   *cm;
+    struct timespec   ts;
+
+    for (cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_TIMESTAMPNS)
+        {
+            continue;
+        }
+
+        memcpy(&ts, CMSG_DATA(cm), sizeof(struct timespec));
+        at = (uint64_t) ts.tv_sec * OMNI_LG_NS + (uint64_t) ts.tv_nsec
+             - lg->real_offset;
+
+        /* later than now: the wall clock was set during the run */
+        return at < now ? at : now;
+    }
+
+    return now;
+}
+
+
 static void
-omni_lg_answered(omni_lg_t *lg, omni_lg_conn_t *c, uint64_t now)
+omni_lg_answered(omni_lg_t *lg, omni_lg_conn_t *c, uint64_t at,
+    uint64_t now)
 {
     lg->inflight--;
     lg->last_progress = now;
@@ -1142,9 +1203,10 @@ omni_lg_answered(omni_lg_t *lg, omni_lg_conn_t *c, uint64_t now)
         return;
     }
 
-    omni_lg_hist_add(&lg->latency, now - c->due);
+    omni_lg_hist_add(&lg->latency, at > c->due ? at - c->due : 0);
+    omni_lg_hist_add(&lg->read_lag, now - at);
     lg->done++;
-    lg->last_done = now;
+    lg->last_done = at;
 }
 
 
@@ -1530,11 +1592,22 @@ omni_lg_hist_us(const omni_lg_hist_t *h, double q)
 }
 
 
+/* p50, p99, p99.9 and max, in µs */
+static void
+omni_lg_tails(const omni_lg_hist_t *h, double *us)
+{
+    us[0] = omni_lg_hist_us(h, 0.5);
+    us[1] = omni_lg_hist_us(h, 0.99);
+    us[2] = omni_lg_hist_us(h, 0.999);
+    us[3] = omni_lg_hist_us(h, 1);
+}
+
+
 static int
 omni_lg_report(omni_lg_t *lg, const omni_lg_opts_t *o)
 {
     int       i;
-    double    rate, lat[6], lag[4];
+    double    rate, lat[6], lag[4], rlag[4];
     uint64_t  errors;
 
     static const double  qs[] = { 0.5, 0.9, 0.99, 0.999, 1 };
@@ -1563,10 +1636,8 @@ omni_lg_report(omni_lg_t *lg, const omni_lg_opts_t *o)
         lat[i + 1] = omni_lg_hist_us(&lg->latency, qs[i]);
     }
 
-    lag[0] = omni_lg_hist_us(&lg->lag, 0.5);
-    lag[1] = omni_lg_hist_us(&lg->lag, 0.99);
-    lag[2] = omni_lg_hist_us(&lg->lag, 0.999);
-    lag[3] = omni_lg_hist_us(&lg->lag, 1);
+    omni_lg_tails(&lg->lag, lag);
+    omni_lg_tails(&lg->read_lag, rlag);
 
     printf("omni-loadgen: %s http://%s%s, %zu connections, %s schedule "
            "at %g requests/s\n", o->method, o->host, o->path, lg->nconns,
@@ -1586,6 +1657,12 @@ omni_lg_report(omni_lg_t *lg, const omni_lg_opts_t *o)
            lg->lag.count, lg->queued);
     printf("%10s %10s %10s %10s\n", "p50", "p99", "p99.9", "max");
     printf("%10.1f %10.1f %10.1f %10.1f\n", lag[0], lag[1], lag[2], lag[3]);
+
+    printf("\nhow long the answers waited to be read, µs (not in the "
+           "latency):\n");
+    printf("%10s %10s %10s %10s\n", "p50", "p99", "p99.9", "max");
+    printf("%10.1f %10.1f %10.1f %10.1f\n", rlag[0], rlag[1], rlag[2],
+           rlag[3]);
 
     printf("\nstatuses:");
     for (i = 1; i < 6; i++) {
@@ -1616,10 +1693,13 @@ omni_lg_report(omni_lg_t *lg, const omni_lg_opts_t *o)
            PRIu64 " errors=%" PRIu64 " unexpected=%" PRIu64 " queued=%"
            PRIu64 " mean_us=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
            "p999_us=%.1f max_us=%.1f lag_p50_us=%.1f lag_p99_us=%.1f "
-           "lag_p999_us=%.1f lag_max_us=%.1f\n",
+           "lag_p999_us=%.1f lag_max_us=%.1f read_lag_p50_us=%.1f "
+           "read_lag_p99_us=%.1f read_lag_p999_us=%.1f "
+           "read_lag_max_us=%.1f\n",
            lg->rate, rate, lg->done, lg->warm_done, errors, lg->unexpected,
            lg->queued, lat[0], lat[1], lat[2], lat[3], lat[4], lat[5],
-           lag[0], lag[1], lag[2], lag[3]);
+           lag[0], lag[1], lag[2], lag[3], rlag[0], rlag[1], rlag[2],
+           rlag[3]);
 
     return (errors || lg->unexpected) ? OMNI_LG_EXIT_FAIL : 0;
 }
@@ -1633,4 +1713,20 @@ omni_lg_now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
 
     return (uint64_t) ts.tv_sec * OMNI_LG_NS + (uint64_t) ts.tv_nsec;
+}
+
+
+/* CLOCK_REALTIME - CLOCK_MONOTONIC, read between two monotonic readings */
+static uint64_t
+omni_lg_real_offset(void)
+{
+    uint64_t         before, after;
+    struct timespec  real;
+
+    before = omni_lg_now();
+    clock_gettime(CLOCK_REALTIME, &real);
+    after = omni_lg_now();
+
+    return (uint64_t) real.tv_sec * OMNI_LG_NS + (uint64_t) real.tv_nsec
+           - before / 2 - after / 2;
 }
