@@ -287,9 +287,11 @@ static const char  omni_lg_usage_text[] =
 "  summary target=R rate=R requests=N warmup_requests=N errors=N\n"
 "  unexpected=N queued=N mean_us= p50_us= p90_us= p99_us= p999_us=\n"
 "  max_us= lag_p50_us= lag_p99_us= lag_p999_us= lag_max_us=\n"
+"  read_lag_p50_us= read_lag_p99_us= read_lag_p999_us= read_lag_max_us=\n"
 "rate is the measured answers per second; queued counts the measured\n"
 "requests that found every connection busy; lag_* is how late the others\n"
-"were sent (the pacing error).\n"
+"were sent (the pacing error); read_lag_* how long answers waited to be\n"
+"read (latencies end when an answer reached the socket, not when read).\n"
 "\n"
 "Exit status: 0 success, 1 an unexpected status, a socket error or a\n"
 "runtime failure, 2 usage error.\n";
