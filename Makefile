@@ -111,7 +111,12 @@ $(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
 tools: $(BIN)/omni-jwt $(BIN)/omnictl $(BIN)/omni-store-bench \
-       $(BIN)/omni-policy-bench
+       $(BIN)/omni-policy-bench $(BIN)/omni-loadgen
+
+# make bench's open-loop client for the p99 at a fixed rate
+$(BIN)/omni-loadgen: tools/loadgen.c
+	@mkdir -p $(BIN)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -o $@ $< -lm
 
 $(BIN)/omni-policy-bench: tools/policy_bench.c module/omni_policy.c \
         module/omni_policy.h

@@ -7,6 +7,8 @@
 # checked once with curl, warmed up for a second, then run OMNI_BENCH_RUNS
 # times for OMNI_BENCH_SECONDS; the table shows the medians, with their
 # ratios to plain proxy_pass and to the peer, measured in the same run.
+# Three cases run again at 80 % of their maximum rate, paced by
+# omni-loadgen (tools/loadgen.c, also on CPU 1), for their p99.
 # Any answer whose status is not what the case expects (2xx, or 401 for the
 # refusal), and any socket error, fails the bench.
 
@@ -18,6 +20,7 @@ prefix=$root/build/bench
 module=$root/build/nginx/objs/ngx_http_omni_module.so
 modules=/usr/lib/nginx/modules # Debian's lua-nginx-module and its NDK
 mint=$root/build/bin/omni-jwt
+loadgen=$root/build/bin/omni-loadgen
 nginx=${OMNI_NGINX:-/usr/sbin/nginx}
 port=${OMNI_BENCH_PORT:-18480}
 seconds=${OMNI_BENCH_SECONDS:-5}
@@ -280,14 +283,16 @@ bearer() {
 }
 
 # describe URL [-H HEADER | answer=REGEX | body=FILE | tokens=FILE |
-# NAME=VALUE]...: the request of a case, as wrk and curl arguments, and what
-# curl must get: the status expect=STATUS (default 2xx) and an answer that
-# matches answer=REGEX (NAME=VALUE goes to tools/bench/wrk.lua)
+# NAME=VALUE]...: the request of a case, as wrk, omni-loadgen and curl
+# arguments, and what curl must get: the status expect=STATUS (default 2xx)
+# and an answer that matches answer=REGEX (NAME=VALUE goes to
+# tools/bench/wrk.lua)
 describe() {
     case_url=$1
     shift
     wrk_args=()
     script_args=()
+    loadgen_args=()
     curl_args=()
     expect=2xx
     answer=
@@ -295,6 +300,7 @@ describe() {
         case $1 in
             -H)
                 wrk_args+=(-H "$2")
+                loadgen_args+=(-H "$2")
                 curl_args+=(-H "$2")
                 shift ;;
             answer=*)
@@ -302,10 +308,13 @@ describe() {
             *=*)
                 script_args+=("$1") ;;&
             body=*)
+                loadgen_args+=(--body "${1#*=}")
                 curl_args+=(--data-binary "@${1#*=}") ;;
             tokens=*)
+                loadgen_args+=(--tokens "${1#*=}")
                 curl_args+=(-H "$(bearer "$(head -n1 "${1#*=}")")") ;;
             expect=*)
+                loadgen_args+=(--expect "${1#*=}")
                 expect=${1#*=} ;;
         esac
         shift
@@ -450,24 +459,45 @@ measure "wechat_oa (signature + XML + plugin)" \
 measure "web + customer, session, journey, policy" "${full_request[@]}"
 full=$rps
 
-# pace NAME MAX URL [REQUEST...]: runs at about 80 % of the case's maximum
-# rate, paced by tools/bench/wrk.lua; adds the medians of the achieved rate
-# and the p99 to the second table
+# summary KEY: the value of KEY in omni-loadgen's summary line on stdin
+summary() {
+    awk -v key="$1" '$1 == "summary" { for (i = 2; i <= NF; i++) {
+        split($i, kv, "="); if (kv[1] == key) print kv[2] } }'
+}
+
+# pace NAME MAX URL [REQUEST...]: $runs runs at 80 % of the case's maximum
+# rate, paced by omni-loadgen (a second of warm-up each, left out of its
+# figures; any unexpected status or socket error stops the bench); adds
+# the medians of the achieved rate, the p99 and the pacing error's p99 to
+# the second table
 paced_names=()
 paced_targets=()
 paced_rates=()
 paced_p99s=()
+paced_lags=()
 pace() {
-    local name=$1 target
+    local name=$1 target i out
+    local -a rpss=() p99s=() lags=()
     target=$(awk -v r="$2" 'BEGIN { printf "%d", r * 0.8 }')
     shift 2
     echo "  $name at $target requests/s" >&2
-    describe "$@" "rate=$target"
-    runs "$name at 80 %"
+    describe "$@"
+    for ((i = 0; i < runs; i++)); do
+        if ! out=$(taskset -c 1 "$loadgen" -c "$connections" -r "$target" \
+                   -w 1 -d "$seconds" "${loadgen_args[@]}" "$case_url"); then
+            echo "bench: case \"$name at 80 %\": omni-loadgen failed:" >&2
+            echo "$out" >&2
+            exit 1
+        fi
+        rpss+=("$(summary rate <<< "$out")")
+        p99s+=("$(summary p99_us <<< "$out")")
+        lags+=("$(summary lag_p99_us <<< "$out")")
+    done
     paced_names+=("$name")
     paced_targets+=("$target")
-    paced_rates+=("$rps")
-    paced_p99s+=("$p99")
+    paced_rates+=("$(median "${rpss[@]}")")
+    paced_p99s+=("$(median "${p99s[@]}")")
+    paced_lags+=("$(median "${lags[@]}")")
 }
 pace "plain proxy_pass" "$plain" "${plain_request[@]}"
 pace "web channel (HS256 + plugin)" "$web" "${web_request[@]}"
@@ -484,11 +514,12 @@ for i in "${!names[@]}"; do
                rps / plain, rps / peer, p99 }'
 done
 
-printf '\n%-46s %9s %9s %8s\n' 'p99 at 80 % of the max rate' target \
-    achieved 'p99 µs'
+printf '\n%-46s %9s %9s %8s %8s\n' 'p99 at 80 % of the max rate' target \
+    achieved 'p99 µs' 'late µs'
 for i in "${!paced_names[@]}"; do
-    printf '%-46s %9d %9.0f %7.0f\n' "${paced_names[i]}" \
-        "${paced_targets[i]}" "${paced_rates[i]}" "${paced_p99s[i]}"
+    printf '%-46s %9d %9.0f %7.0f %8.1f\n' "${paced_names[i]}" \
+        "${paced_targets[i]}" "${paced_rates[i]}" "${paced_p99s[i]}" \
+        "${paced_lags[i]}"
 done
 awk -v plain="${paced_p99s[0]}" -v web="${paced_p99s[1]}" \
     -v full="${paced_p99s[2]}" 'BEGIN {
@@ -526,5 +557,7 @@ echo "the policy engine alone (1,000 roles x 20 rules):"
 "$root/build/bin/omni-policy-bench"
 
 echo
-echo "nginx worker pinned to CPU 0, wrk to CPU 1, $connections connections;"
-echo "median of $runs runs of ${seconds}s each after a 1s warm-up."
+echo "nginx worker pinned to CPU 0, wrk and omni-loadgen to CPU 1,"
+echo "$connections connections; median of $runs runs of ${seconds}s each after a"
+echo "1s warm-up; late µs: the p99 of how late omni-loadgen sent the requests"
+echo "that found a connection idle (its pacing error)."

@@ -6,40 +6,13 @@
 --     tokens=FILE    a pool of JWTs, one a line: each request carries the
 --                    next token of the pool as a Bearer token, so a token
 --                    comes back only after the whole pool has been sent
---     rate=R         pace the requests to about R per second (see paced)
 --     expect=STATUS  count the answers whose status is not STATUS
 --     requests=N     stop once N answers have come back (wrk itself still
 --                    waits for the end of its -d)
 --
--- With expect=, done() prints "unexpected statuses: N".
-local ffi = require "ffi"
-
-ffi.cdef [[
-typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-int clock_gettime(int clock, bench_timespec *ts);
-]]
-
-local CLOCK_MONOTONIC = 1
-local ts = ffi.new("bench_timespec")
-
-local function now_ms()
-    ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
-    return tonumber(ts.tv_sec) * 1e3 + tonumber(ts.tv_nsec) / 1e6
-end
-
-local BACKLOG_MS = 100
-local interval, slot
---- delay(): every request takes the next slot of a schedule 1000/R ms
--- apart and waits for it (wrk's timers count whole milliseconds, so the
--- wait is rounded down).  When every connection was busy (a stall of the
--- server or of the machine), the slots missed are sent at once, as an
--- open-loop client would, up to the last BACKLOG_MS: beyond that the
--- schedule gives them up.
-local function paced()
-    local now = now_ms()
-    slot = math.max((slot or now) + interval, now - BACKLOG_MS)
-    return math.max(0, math.floor(slot - now))
-end
+-- With expect=, done() prints "unexpected statuses: N".  (The runs at a
+-- fixed rate are omni-loadgen's, tools/loadgen.c: wrk's timers count
+-- whole milliseconds.)
 
 -- globals, which done() reads through thread:get()
 expected, unexpected = nil, 0
@@ -84,11 +57,6 @@ function init(args)
             i = i % n + 1
             return pool[i]
         end
-    end
-
-    if opt.rate then
-        interval = 1000 / tonumber(opt.rate)
-        delay = paced
     end
 
     expected = tonumber(opt.expect)
