@@ -59,18 +59,25 @@ DEPS_PACKAGES := $(DEB_PACKAGES) \
                       $(FUZZ_PACKAGES)) \
                  $(if $(filter test-asan,$(MAKECMDGOALS)),$(ASAN_PACKAGES))
 
-CORE_SRCS  := module/omni_base64.c module/omni_keys.c module/omni_token.c
+# The cores (module/omni_*.c) are compiled once into $(CORE_LIB), which
+# every tool, test and Lua helper links; the linker takes the objects each
+# needs.  nginx's build compiles the module's sources itself, found by
+# the same names (config), with Debian's flags.
+OBJ        := $(BUILD)/obj
+CORE_SRCS  := $(sort $(wildcard module/omni_*.c))
 CORE_HDRS  := $(wildcard module/omni_*.h)
+CORE_LIB   := $(BUILD)/libomni.a
 MODULE_SRCS := $(wildcard module/*.c module/*.h)
 
 LIB        := $(BUILD)/lib
 LUAJIT_INC  = $(shell pkg-config --cflags luajit)
 
-UNIT_TESTS := $(BIN)/test_token $(BIN)/test_token_cache $(BIN)/test_store \
-              $(BIN)/test_json_patch $(BIN)/test_admin $(BIN)/test_policy \
-              $(BIN)/test_contract $(BIN)/test_lua $(BIN)/test_crypt
+# the libraries under the cores: a program records those it uses
+CORE_LIBS  := -Wl,--as-needed -llmdb -ljansson -lcrypto -lluajit-5.1 -lm
 
-.PHONY: all module tools lib deps run bench test unit schema spec integration \
+UNIT_TESTS := $(patsubst t/unit/%.c,$(BIN)/%,$(wildcard t/unit/test_*.c))
+
+.PHONY: all module tools lib deps FORCE run bench test unit schema spec integration \
         fuzz fuzz-build test-asan clean deps-then-goals
 
 all: module tools lib
@@ -97,7 +104,8 @@ module: $(MODULE_SO)
 
 # CFLAGS, ours, is no business of nginx's configure: found in the
 # environment, it would replace nginx's own flags and warnings
-$(NGX_BUILD)/objs/Makefile: config $(NGINX_SRC)/conf_flags
+$(NGX_BUILD)/objs/Makefile: config $(NGINX_SRC)/conf_flags \
+    $(BUILD)/module-sources
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(BUILD)
 	cp -r $(NGINX_SRC) $(NGX_BUILD)
@@ -110,6 +118,28 @@ $(NGX_BUILD)/objs/Makefile: config $(NGINX_SRC)/conf_flags
 $(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
+# the names of the module's sources: nginx is configured again when a
+# file comes or goes, as config reads them from the directory
+$(BUILD)/module-sources: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(sort $(wildcard module/*.c))' | cmp -s - $@ || \
+	    echo '$(sort $(wildcard module/*.c))' > $@
+
+FORCE:
+
+$(OBJ)/%.o: module/%.c $(CORE_HDRS)
+	@mkdir -p $(OBJ)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -fPIC $(LUAJIT_INC) -c -o $@ $<
+
+$(CORE_LIB): $(CORE_SRCS:module/%.c=$(OBJ)/%.o)
+	rm -f $@
+	ar rcs $@ $^
+
+# a program of tools/ or t/unit/ and the cores it calls
+link_cores = mkdir -p $(@D) && \
+    $(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule $(LUAJIT_INC) -o $@ $< \
+        $(CORE_LIB) $(CORE_LIBS) $(1)
+
 tools: $(BIN)/omni-jwt $(BIN)/omnictl $(BIN)/omni-store-bench \
        $(BIN)/omni-policy-bench $(BIN)/omni-loadgen
 
@@ -118,115 +148,37 @@ $(BIN)/omni-loadgen: tools/loadgen.c
 	@mkdir -p $(BIN)
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -o $@ $< -lm
 
-$(BIN)/omni-policy-bench: tools/policy_bench.c module/omni_policy.c \
-        module/omni_policy.h
-	@mkdir -p $(BIN)
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ tools/policy_bench.c \
-	    module/omni_policy.c -ljansson
+$(BIN)/omni-policy-bench: tools/policy_bench.c $(CORE_LIB)
+	$(call link_cores)
 
-$(BIN)/omni-store-bench: tools/store_bench.c module/omni_store.c \
-        module/omni_store.h
-	@mkdir -p $(BIN)
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ tools/store_bench.c \
-	    module/omni_store.c -llmdb -ljansson
+$(BIN)/omni-store-bench: tools/store_bench.c $(CORE_LIB)
+	$(call link_cores)
 
-$(BIN)/omnictl: tools/omnictl.c module/omni_admin.c module/omni_admin.h \
-                module/omni_store.c module/omni_store.h \
-                module/omni_policy.c module/omni_policy.h \
-                module/omni_export.c module/omni_export.h
-	@mkdir -p $(BIN)
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ tools/omnictl.c \
-	    module/omni_admin.c module/omni_store.c module/omni_policy.c \
-	    module/omni_export.c -llmdb -ljansson -lcrypto
+$(BIN)/omnictl: tools/omnictl.c $(CORE_LIB)
+	$(call link_cores)
 
-# the plugins' native helpers as a Lua C module, for the runner and specs
+$(BIN)/omni-jwt: tools/omni_jwt.c $(CORE_LIB)
+	$(call link_cores,-ljwt)
+
+$(BIN)/test_%: t/unit/test_%.c $(CORE_LIB)
+	$(call link_cores,-ljwt -lcmocka)
+
+# the plugins' native helpers as Lua C modules, for the runner and specs
 lib: $(LIB)/omni_crypto.so $(LIB)/omni_json_native.so \
      $(LIB)/omni_contract_native.so
 
-$(LIB)/omni_crypto.so: module/omni_lua_crypto.c module/omni_lua_crypto.h
-	@mkdir -p $(LIB)
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -fPIC -shared $(LUAJIT_INC) \
-	    -o $@ $< -lcrypto
+# one is its luaopen_ function's object and the cores that one calls
+lua_module = mkdir -p $(LIB) && \
+    $(CC) $(CFLAGS) -shared -o $@ $< $(CORE_LIB) $(CORE_LIBS)
 
-$(LIB)/omni_json_native.so: module/omni_lua_json.c module/omni_lua_json.h \
-    module/omni_json_text.c module/omni_json_text.h
-	@mkdir -p $(LIB)
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -fPIC -shared $(LUAJIT_INC) \
-	    -o $@ module/omni_lua_json.c module/omni_json_text.c -lm
+$(LIB)/omni_crypto.so: $(OBJ)/omni_lua_crypto.o $(CORE_LIB)
+	$(call lua_module)
 
-$(LIB)/omni_contract_native.so: module/omni_lua_contract.c \
-    module/omni_lua_contract.h module/omni_contract.c module/omni_contract.h \
-    module/omni_lua_json.c module/omni_lua_json.h module/omni_json_text.c \
-    module/omni_json_text.h module/omni_str.h
-	@mkdir -p $(LIB)
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -fPIC -shared $(LUAJIT_INC) \
-	    -o $@ module/omni_lua_contract.c module/omni_contract.c \
-	    module/omni_lua_json.c module/omni_json_text.c -ljansson -lm
+$(LIB)/omni_json_native.so: $(OBJ)/omni_lua_json.o $(CORE_LIB)
+	$(call lua_module)
 
-$(BIN)/omni-jwt: tools/omni_jwt.c
-	@mkdir -p $(BIN)
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -o $@ $< -ljwt -ljansson -lcrypto
-
-$(BIN)/test_token: t/unit/test_token.c $(CORE_SRCS) $(CORE_HDRS)
-	@mkdir -p $(BIN)
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ $< $(CORE_SRCS) \
-	    $(CORE_LIBS) -lcmocka
-
-$(BIN)/test_token_cache: t/unit/test_token_cache.c module/omni_token_cache.c \
-    module/omni_token_cache.h
-	@mkdir -p $(BIN)
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ \
-	    t/unit/test_token_cache.c module/omni_token_cache.c -lcrypto -lcmocka
-
-$(BIN)/test_store: t/unit/test_store.c module/omni_store.c module/omni_store.h
-	@mkdir -p $(BIN)
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ t/unit/test_store.c \
-	    module/omni_store.c -llmdb -ljansson -lcmocka
-
-$(BIN)/test_json_patch: t/unit/test_json_patch.c module/omni_json_patch.c \
-    module/omni_json_patch.h
-	@mkdir -p $(BIN)
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ \
-	    t/unit/test_json_patch.c module/omni_json_patch.c -ljansson -lcmocka
-
-$(BIN)/test_admin: t/unit/test_admin.c module/omni_admin.c module/omni_admin.h \
-    module/omni_store.c module/omni_store.h module/omni_policy.c \
-    module/omni_policy.h
-	@mkdir -p $(BIN)
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ t/unit/test_admin.c \
-	    module/omni_admin.c module/omni_store.c module/omni_policy.c \
-	    -llmdb -ljansson -lcmocka
-
-$(BIN)/test_contract: t/unit/test_contract.c module/omni_contract.c \
-    module/omni_contract.h module/omni_json_text.c module/omni_json_text.h
-	@mkdir -p $(BIN)
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ t/unit/test_contract.c \
-	    module/omni_contract.c module/omni_json_text.c -ljansson -lcmocka
-
-# the plugin runtime with its native helpers, as the module links them
-LUA_CORE := module/omni_lua.c module/omni_lua_contract.c module/omni_contract.c \
-            module/omni_lua_json.c module/omni_json_text.c \
-            module/omni_lua_crypto.c
-
-$(BIN)/test_lua: t/unit/test_lua.c $(LUA_CORE) $(CORE_HDRS)
-	@mkdir -p $(BIN)
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule $(LUAJIT_INC) -o $@ \
-	    t/unit/test_lua.c $(LUA_CORE) -lluajit-5.1 -ljansson -lcrypto -lm \
-	    -lcmocka
-
-CRYPT_CORE := module/omni_keyring.c module/omni_seal.c module/omni_blind.c \
-              module/omni_base64.c
-
-$(BIN)/test_crypt: t/unit/test_crypt.c $(CRYPT_CORE) $(CORE_HDRS)
-	@mkdir -p $(BIN)
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ t/unit/test_crypt.c \
-	    $(CRYPT_CORE) -ljansson -lcrypto -lcmocka
-
-$(BIN)/test_policy: t/unit/test_policy.c module/omni_policy.c \
-    module/omni_policy.h
-	@mkdir -p $(BIN)
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ t/unit/test_policy.c \
-	    module/omni_policy.c -ljansson -lcmocka
+$(LIB)/omni_contract_native.so: $(OBJ)/omni_lua_contract.o $(CORE_LIB)
+	$(call lua_module)
 
 # libFuzzer targets (t/fuzz/, docs/testing.md): each links the cores it
 # drives, instrumented; the libraries under them (jansson, OpenSSL, LMDB,
@@ -242,49 +194,29 @@ FUZZ_NAMES   := token keys policy json_patch json contract admin import \
                 lua_decoders
 FUZZ_TARGETS := $(FUZZ_NAMES:%=$(FUZZ)/fuzz_%)
 
-FUZZ_LUA     := t/fuzz/fuzz_lua.c t/fuzz/fuzz_lua.h module/omni_lua_json.c \
-                module/omni_json_text.c
-FUZZ_STORE   := t/fuzz/fuzz_store.c t/fuzz/fuzz_store.h module/omni_store.c \
-                module/omni_admin.c module/omni_policy.c
+# the cores again, instrumented: the targets link them as the tools do
+FUZZ_LIB     := $(FUZZ)/libomni.a
 
-# builds $@ from every .c among the prerequisites, with these libraries
-fuzz_link = mkdir -p $(FUZZ) && \
-    $(FUZZ_CC) $(FUZZ_CFLAGS) $(2) -o $@ $(filter %.c,$^) $(1)
+$(FUZZ)/obj/%.o: module/%.c $(CORE_HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(LUAJIT_INC) -c -o $@ $<
 
-$(FUZZ)/fuzz_token: t/fuzz/fuzz_token.c t/fuzz/test_keys.h \
-    module/omni_token.c module/omni_keys.c module/omni_base64.c \
-    module/omni_token_cache.c $(CORE_HDRS)
-	$(call fuzz_link,-ljansson -lcrypto)
+$(FUZZ_LIB): $(CORE_SRCS:module/%.c=$(FUZZ)/obj/%.o)
+	rm -f $@
+	ar rcs $@ $^
 
-$(FUZZ)/fuzz_keys: t/fuzz/fuzz_keys.c module/omni_keys.c \
-    module/omni_token.c module/omni_base64.c $(CORE_HDRS)
-	$(call fuzz_link,-ljansson -lcrypto)
+# a target is its own file, the harness files it names, and the cores
+$(FUZZ)/fuzz_%: t/fuzz/fuzz_%.c $(FUZZ_LIB)
+	@mkdir -p $(FUZZ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(LUAJIT_INC) -o $@ $(filter %.c,$^) \
+	    $(FUZZ_LIB) $(CORE_LIBS)
 
-$(FUZZ)/fuzz_policy: t/fuzz/fuzz_policy.c module/omni_policy.c $(CORE_HDRS)
-	$(call fuzz_link,-ljansson)
-
-$(FUZZ)/fuzz_json_patch: t/fuzz/fuzz_json_patch.c module/omni_json_patch.c \
-    $(CORE_HDRS)
-	$(call fuzz_link,-ljansson)
-
-$(FUZZ)/fuzz_json: t/fuzz/fuzz_json.c t/fuzz/json_check.lua $(FUZZ_LUA) \
-    $(CORE_HDRS)
-	$(call fuzz_link,-lluajit-5.1 -lm,$(LUAJIT_INC))
-
-$(FUZZ)/fuzz_contract: t/fuzz/fuzz_contract.c t/fuzz/contract_check.lua \
-    $(FUZZ_LUA) module/omni_lua_contract.c module/omni_contract.c $(CORE_HDRS)
-	$(call fuzz_link,-lluajit-5.1 -ljansson -lm,$(LUAJIT_INC))
-
-$(FUZZ)/fuzz_lua_decoders: t/fuzz/fuzz_lua_decoders.c \
-    t/fuzz/decoders_check.lua $(FUZZ_LUA) $(CORE_HDRS)
-	$(call fuzz_link,-lluajit-5.1 -lm,$(LUAJIT_INC))
-
-$(FUZZ)/fuzz_admin: t/fuzz/fuzz_admin.c $(FUZZ_STORE) $(CORE_HDRS)
-	$(call fuzz_link,-llmdb -ljansson)
-
-$(FUZZ)/fuzz_import: t/fuzz/fuzz_import.c $(FUZZ_STORE) module/omni_export.c \
-    $(CORE_HDRS)
-	$(call fuzz_link,-llmdb -ljansson -lcrypto)
+$(FUZZ)/fuzz_token: t/fuzz/test_keys.h
+$(FUZZ)/fuzz_json: t/fuzz/fuzz_lua.c t/fuzz/json_check.lua
+$(FUZZ)/fuzz_contract: t/fuzz/fuzz_lua.c t/fuzz/contract_check.lua
+$(FUZZ)/fuzz_lua_decoders: t/fuzz/fuzz_lua.c t/fuzz/decoders_check.lua
+$(FUZZ)/fuzz_admin: t/fuzz/fuzz_store.c
+$(FUZZ)/fuzz_import: t/fuzz/fuzz_store.c
 
 # make test-asan: our code and nginx 1.22.1, built from Debian's source
 # package, under AddressSanitizer and UBSan (docs/testing.md, "Sanitizers")
