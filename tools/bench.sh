@@ -7,8 +7,9 @@
 # checked once with curl, warmed up for a second, then run OMNI_BENCH_RUNS
 # times for OMNI_BENCH_SECONDS; the table shows the medians, with their
 # ratios to plain proxy_pass and to the peer, measured in the same run.
-# Three cases run again at 80 % of their maximum rate, paced by
-# omni-loadgen (tools/loadgen.c, also on CPU 1), for their p99.
+# Three cases run again at OMNI_BENCH_LOAD % (default 80) of their maximum
+# rate, paced by omni-loadgen (tools/loadgen.c, also on CPU 1), for their
+# p99.
 # Any answer whose status is not what the case expects (2xx, or 401 for the
 # refusal), and any socket error, fails the bench.
 
@@ -28,6 +29,12 @@ runs=${OMNI_BENCH_RUNS:-3}
 connections=${OMNI_BENCH_CONNECTIONS:-32}
 pool=${OMNI_BENCH_POOL:-20000}
 rss_requests=${OMNI_BENCH_RSS_REQUESTS:-0}
+# the paced runs' rate, in % of each case's maximum rate
+load=${OMNI_BENCH_LOAD:-80}
+if [[ ! $load =~ ^[1-9][0-9]?$ ]]; then
+    echo "bench: OMNI_BENCH_LOAD must be a percentage from 1 to 99" >&2
+    exit 2
+fi
 
 fail() {
     echo "bench: $*" >&2
@@ -465,7 +472,7 @@ summary() {
         split($i, kv, "="); if (kv[1] == key) print kv[2] } }'
 }
 
-# pace NAME MAX URL [REQUEST...]: $runs runs at 80 % of the case's maximum
+# pace NAME MAX URL [REQUEST...]: $runs runs at $load % of the case's maximum
 # rate, paced by omni-loadgen (a second of warm-up each, left out of its
 # figures; any unexpected status or socket error stops the bench); adds
 # the medians of the achieved rate, the p99 and the pacing error's p99 to
@@ -478,14 +485,14 @@ paced_lags=()
 pace() {
     local name=$1 target i out
     local -a rpss=() p99s=() lags=()
-    target=$(awk -v r="$2" 'BEGIN { printf "%d", r * 0.8 }')
+    target=$(awk -v r="$2" -v l="$load" 'BEGIN { printf "%d", r * l / 100 }')
     shift 2
     echo "  $name at $target requests/s" >&2
     describe "$@"
     for ((i = 0; i < runs; i++)); do
         if ! out=$(taskset -c 1 "$loadgen" -c "$connections" -r "$target" \
                    -w 1 -d "$seconds" "${loadgen_args[@]}" "$case_url"); then
-            echo "bench: case \"$name at 80 %\": omni-loadgen failed:" >&2
+            echo "bench: case \"$name at $load %\": omni-loadgen failed:" >&2
             echo "$out" >&2
             exit 1
         fi
@@ -514,7 +521,7 @@ for i in "${!names[@]}"; do
                rps / plain, rps / peer, p99 }'
 done
 
-printf '\n%-46s %9s %9s %8s %8s\n' 'p99 at 80 % of the max rate' target \
+printf '\n%-46s %9s %9s %8s %8s\n' "p99 at $load % of the max rate" target \
     achieved 'p99 µs' 'late µs'
 for i in "${!paced_names[@]}"; do
     printf '%-46s %9d %9.0f %7.0f %8.1f\n' "${paced_names[i]}" \
@@ -522,9 +529,10 @@ for i in "${!paced_names[@]}"; do
         "${paced_lags[i]}"
 done
 awk -v plain="${paced_p99s[0]}" -v web="${paced_p99s[1]}" \
-    -v full="${paced_p99s[2]}" 'BEGIN {
-    printf "p99 at 80%%: gateway (web channel) − plain = %.0f µs\n", web - plain
-    printf "p99 at 80%%: gateway (full pipeline) − plain = %.0f µs\n",
+    -v full="${paced_p99s[2]}" -v l="$load" 'BEGIN {
+    printf "p99 at %d%%: gateway (web channel) − plain = %.0f µs\n", l,
+           web - plain
+    printf "p99 at %d%%: gateway (full pipeline) − plain = %.0f µs\n", l,
            full - plain }'
 
 # wrk runs until its -d is over even when the script has stopped its
