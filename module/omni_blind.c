@@ -1,5 +1,8 @@
 /*
  * Copyright (C) The omni gateway authors
+ *
+ * Blind indexes (omni_blind.h): normalising identity values per type and
+ * keying them with HMAC-SHA-256 under the keyring's index key.
  */
 
 

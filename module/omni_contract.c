@@ -1,5 +1,8 @@
 /*
  * Copyright (C) The omni gateway authors
+ *
+ * The request contract (omni_contract.h): the checks of a plugin's fields
+ * and of the gateway's own, and the one writer of the contract's JSON.
  */
 
 

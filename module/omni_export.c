@@ -1,5 +1,8 @@
 /*
  * Copyright (C) The omni gateway authors
+ *
+ * Reading the store's export format (omni_export.h): the header line and
+ * the record lines that omnictl import applies.
  */
 
 

@@ -1,5 +1,8 @@
 /*
  * Copyright (C) The omni gateway authors
+ *
+ * JSON text (omni_json_text.h): UTF-8 validation and string escaping into
+ * a growable buffer, for the Lua codec and the contract writer.
  */
 
 

@@ -1,5 +1,9 @@
 /*
  * Copyright (C) The omni gateway authors
+ *
+ * The keyring file (omni_keyring.h): loading it with its permission and
+ * format checks, generating, saving atomically, adding and dropping
+ * versions.
  */
 
 

@@ -1,5 +1,8 @@
 /*
  * Copyright (C) The omni gateway authors
+ *
+ * The Lua C module omni_contract_native (omni_lua_contract.h): a plugin's
+ * normalize() result read from Lua and written as the contract.
  */
 
 

@@ -1,5 +1,8 @@
 /*
  * Copyright (C) The omni gateway authors
+ *
+ * Envelope encryption (omni_seal.h): data keys wrapped by a KEK, values
+ * sealed with AES-256-GCM under associated data that binds their place.
  */
 
 

@@ -1,5 +1,7 @@
 /*
  * Copyright (C) The omni gateway authors
+ *
+ * The per-worker verified-token cache (omni_token_cache.h).
  */
 
 
