@@ -14,6 +14,7 @@
 #include "omni_lua.h"
 #include "omni_policy.h"
 #include "omni_store.h"
+#include "omni_str.h"
 #include "omni_token.h"
 #include "omni_token_cache.h"
 

@@ -2,7 +2,8 @@
  * Copyright (C) The omni gateway authors
  *
  * A string with its length, and a name/value pair of them: how the plain-C
- * cores pass text that is not NUL-terminated.
+ * cores pass text that is not NUL-terminated; and the one check of text
+ * that may go into a header or a log line.
  */
 
 #ifndef OMNI_STR_H_INCLUDED_
@@ -22,6 +23,22 @@ typedef struct {
     omni_str_t      name;
     omni_str_t      value;
 } omni_pair_t;
+
+
+/* Whether s has no control bytes and so may go into a header or a log. */
+static inline int
+omni_text_is_clean(const char *s, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
 
 
 #endif /* OMNI_STR_H_INCLUDED_ */

@@ -319,21 +319,6 @@ omni_token_claim_text(const omni_token_t *tok, const char *name, size_t len,
 }
 
 
-int
-omni_text_is_clean(const char *s, size_t len)
-{
-    size_t  i;
-
-    for (i = 0; i < len; i++) {
-        if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
 static omni_token_rc_t
 omni_token_fail(omni_token_error_t *err, omni_token_rc_t rc,
     const char *fmt, ...)

@@ -13,9 +13,13 @@
 
 #include <stddef.h>
 #include <time.h>
-#include <jansson.h>
 
 #include "omni_keys.h"
+#include "omni_str.h"
+
+
+/* jansson's value, named so that users of a token need not include it */
+struct json_t;
 
 
 #define OMNI_TOKEN_MAX_ROLES      64
@@ -83,7 +87,7 @@ typedef struct {
     size_t                 nroles;
     const char            *claims;       /* the payload as compact JSON, */
     size_t                 claims_len;   /* no control byte in it */
-    const json_t          *payload;      /* the parsed claims */
+    const struct json_t   *payload;      /* the parsed claims */
     size_t                 size;         /* bytes it holds, roughly */
 } omni_token_t;
 
@@ -133,9 +137,6 @@ const char *omni_token_code(omni_token_rc_t rc);
  */
 long omni_token_claim_text(const omni_token_t *tok, const char *name,
     size_t len, char *buf, size_t size, const char **text);
-
-/* Whether s has no control bytes and so may go into a header or a log. */
-int omni_text_is_clean(const char *s, size_t len);
 
 
 #endif /* OMNI_TOKEN_H_INCLUDED_ */
