@@ -149,8 +149,9 @@ ngx_http_omni_cleanup_ctx(void *data)
 static ngx_int_t
 ngx_http_omni_reject(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
 {
-    size_t                      i, len, code_len, message_len;
+    size_t                      i;
     ngx_int_t                   rc;
+    ngx_str_t                   body;
     ngx_buf_t                  *b;
     ngx_chain_t                 out;
     omni_lua_rc_t               lrc;
@@ -221,28 +222,21 @@ ngx_http_omni_reject(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
         return rc;
     }
 
-    code_len = ngx_strlen(ctx->error.code);
-    message_len = ngx_strlen(ctx->error.message);
+    if (ngx_http_omni_error_body(r->pool, ctx->error.code,
+                                 ctx->error.message, 1, &body)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    len = sizeof("{\"error\":\"\",\"message\":\"\"}\n") - 1
-          + code_len + message_len
-          + ngx_escape_json(NULL, (u_char *) ctx->error.code, code_len)
-          + ngx_escape_json(NULL, (u_char *) ctx->error.message, message_len);
-
-    b = ngx_create_temp_buf(r->pool, len);
+    b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->last = ngx_cpymem(b->last, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
-    b->last = (u_char *) ngx_escape_json(b->last, (u_char *) ctx->error.code,
-                                         code_len);
-    b->last = ngx_cpymem(b->last, "\",\"message\":\"",
-                         sizeof("\",\"message\":\"") - 1);
-    b->last = (u_char *) ngx_escape_json(b->last,
-                                         (u_char *) ctx->error.message,
-                                         message_len);
-    b->last = ngx_cpymem(b->last, "\"}\n", sizeof("\"}\n") - 1);
+    b->pos = body.data;
+    b->last = body.data + body.len;
+    b->memory = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 

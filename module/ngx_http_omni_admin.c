@@ -603,29 +603,15 @@ static ngx_int_t
 ngx_http_omni_admin_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message)
 {
-    u_char  *body, *p;
-    size_t   len, code_len, message_len;
+    ngx_str_t  body;
 
-    code_len = ngx_strlen(code);
-    message_len = ngx_strlen(message);
-
-    len = sizeof("{\"error\":\"\",\"message\":\"\"}") - 1
-          + code_len + message_len
-          + ngx_escape_json(NULL, (u_char *) code, code_len)
-          + ngx_escape_json(NULL, (u_char *) message, message_len);
-
-    body = ngx_pnalloc(r->pool, len);
-    if (body == NULL) {
+    if (ngx_http_omni_error_body(r->pool, code, message, 0, &body)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(body, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, (u_char *) code, code_len);
-    p = ngx_cpymem(p, "\",\"message\":\"", sizeof("\",\"message\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, (u_char *) message, message_len);
-    p = ngx_cpymem(p, "\"}", sizeof("\"}") - 1);
-
-    return ngx_http_omni_admin_send(r, status, body, p - body, NULL);
+    return ngx_http_omni_admin_send(r, status, body.data, body.len, NULL);
 }
 
 

@@ -3,8 +3,8 @@
  *
  * The channel steps of the pipeline: read the body, hand the request to
  * the location's channel plugin (respond, authenticate, normalize), keep
- * the contract for $omni_contract, and send native answers.  Also loads
- * the plugins directory into a VM.
+ * the contract for $omni_contract.  Also loads the plugins directory into
+ * a VM, and the omni_channel and omni_auth directives.
  */
 
 
@@ -24,7 +24,9 @@ static ngx_int_t ngx_http_omni_raw_request(ngx_http_request_t *r,
 static ngx_int_t ngx_http_omni_known(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf,
     omni_contract_t *c);
-static void *ngx_http_omni_palloc(void *pool, size_t size);
+static ngx_int_t ngx_http_omni_plugin_error(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, const char *fn, omni_lua_rc_t rc,
+    omni_lua_result_t *res);
 static ngx_uint_t ngx_http_omni_plugin_name_valid(u_char *name, size_t len);
 
 
@@ -249,7 +251,7 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
  * refusals are the client's business (info), failures are ours (error).
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_omni_plugin_error(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     const char *fn, omni_lua_rc_t rc, omni_lua_result_t *res)
 {
@@ -289,154 +291,6 @@ ngx_http_omni_plugin_error(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
                   &olcf->channel, fn, ctx->error.code, res->message.data);
 
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
-}
-
-
-/*
- * Sends a plugin's native answer: status, headers and body.  Header names
- * and values were checked by the host; CR, LF and NUL are refused here
- * once more because they would split the response.
- */
-
-ngx_int_t
-ngx_http_omni_send_answer(ngx_http_request_t *r, omni_lua_result_t *res)
-{
-    size_t            i, j;
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (res->status < 100 || res->status > 599) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    for (i = 0; i < res->nheaders; i++) {
-        for (j = 0; j < res->headers[i].value.len; j++) {
-            if ((u_char) res->headers[i].value.data[j] < 0x20
-                && res->headers[i].value.data[j] != '\t')
-            {
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                              "omni: a plugin header has control "
-                              "characters");
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-        }
-
-        if (res->headers[i].name.len == sizeof("Content-Type") - 1
-            && ngx_strncasecmp((u_char *) res->headers[i].name.data,
-                               (u_char *) "Content-Type",
-                               sizeof("Content-Type") - 1) == 0)
-        {
-            r->headers_out.content_type.data =
-                                       (u_char *) res->headers[i].value.data;
-            r->headers_out.content_type.len = res->headers[i].value.len;
-            r->headers_out.content_type_len = res->headers[i].value.len;
-            r->headers_out.content_type_lowcase = NULL;
-            continue;
-        }
-
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        h->key.data = (u_char *) res->headers[i].name.data;
-        h->key.len = res->headers[i].name.len;
-        h->value.data = (u_char *) res->headers[i].value.data;
-        h->value.len = res->headers[i].value.len;
-    }
-
-    r->headers_out.status = res->status;
-    r->headers_out.content_length_n = res->body.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        ngx_http_finalize_request(r, NGX_ERROR);
-        return NGX_DONE;
-    }
-
-    b->pos = (u_char *) res->body.data;
-    b->last = b->pos + res->body.len;
-    b->memory = res->body.len ? 1 : 0;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
-
-    return NGX_DONE;
-}
-
-
-void
-ngx_http_omni_result_init(ngx_http_request_t *r, omni_lua_result_t *res)
-{
-    ngx_memzero(res, sizeof(omni_lua_result_t));
-
-    res->alloc = ngx_http_omni_palloc;
-    res->alloc_data = r->pool;
-}
-
-
-/*
- * NGINX's $request_id: 16 random bytes in hex, as its own code makes it,
- * but from the worker's pool of random bytes, not a RAND_bytes() call per
- * request, unless something computed it already.
- */
-
-omni_str_t *
-ngx_http_omni_request_id(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
-{
-    u_char                     *id;
-    ngx_http_variable_value_t  *vv;
-    ngx_http_omni_main_conf_t  *omcf;
-
-    if (ctx->request_id.data == NULL) {
-        omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
-
-        vv = &r->variables[omcf->request_id_index];
-
-        if (!vv->valid && !vv->not_found) {
-            id = ngx_pnalloc(r->pool, NGX_HTTP_OMNI_ID_LEN + 1);
-
-            if (id && ngx_http_omni_new_id((char *) id) == NGX_OK) {
-                vv->data = id;
-                vv->len = NGX_HTTP_OMNI_ID_LEN;
-                vv->valid = 1;
-                vv->no_cacheable = 0;
-                vv->not_found = 0;
-            }
-        }
-
-        vv = ngx_http_get_indexed_variable(r, omcf->request_id_index);
-
-        if (vv && !vv->not_found) {
-            ctx->request_id.data = (const char *) vv->data;
-            ctx->request_id.len = vv->len;
-
-        } else {
-            ctx->request_id.data = "-";
-            ctx->request_id.len = 1;
-        }
-    }
-
-    return &ctx->request_id;
 }
 
 
@@ -553,64 +407,6 @@ ngx_http_omni_plugins_load(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
     }
 
     *vmp = vm;
-
-    return NGX_OK;
-}
-
-
-/*
- * The request body as one memory string, for plugins and the admin API.
- * NGX_DECLINED when (part of) it went to a temporary file.
- */
-
-ngx_int_t
-ngx_http_omni_request_body(ngx_http_request_t *r, ngx_str_t *body)
-{
-    u_char       *p;
-    size_t        len;
-    ngx_chain_t  *cl;
-
-    ngx_str_null(body);
-
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return NGX_OK;
-    }
-
-    len = 0;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        if (cl->buf->in_file) {
-            return NGX_DECLINED;
-        }
-
-        len += cl->buf->last - cl->buf->pos;
-    }
-
-    if (len == 0) {
-        return NGX_OK;
-    }
-
-    if (r->request_body->bufs->next == NULL) {
-        body->data = r->request_body->bufs->buf->pos;
-        body->len = len;
-        return NGX_OK;
-    }
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    body->data = p;
-    body->len = len;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-
-        /* the last buffer of a chunked body is empty, its pos NULL */
-        if (cl->buf->last != cl->buf->pos) {
-            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
-        }
-    }
 
     return NGX_OK;
 }
@@ -769,13 +565,6 @@ ngx_http_omni_known(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 }
 
 
-static void *
-ngx_http_omni_palloc(void *pool, size_t size)
-{
-    return ngx_palloc(pool, size);
-}
-
-
 static ngx_uint_t
 ngx_http_omni_plugin_name_valid(u_char *name, size_t len)
 {
@@ -794,4 +583,81 @@ ngx_http_omni_plugin_name_valid(u_char *name, size_t len)
     }
 
     return 1;
+}
+
+
+char *
+ngx_http_omni_channel(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_omni_loc_conf_t *olcf = conf;
+
+    ngx_str_t                  *value;
+    ngx_http_omni_ref_t        *ref;
+    ngx_http_omni_main_conf_t  *omcf;
+
+    if (olcf->channel.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > 32) {
+        return "needs a channel name of 1 to 32 characters";
+    }
+
+    olcf->channel = value[1];
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_omni_module);
+
+    ref = ngx_array_push(&omcf->channels);
+    if (ref == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ref->name = value[1];
+    ref->file = cf->conf_file->file.name;
+    ref->line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_omni_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_omni_loc_conf_t *olcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (olcf->auth != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    olcf->auth = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "jwt") == 0) {
+            olcf->auth |= NGX_HTTP_OMNI_AUTH_JWT;
+
+        } else if (ngx_strcmp(value[i].data, "plugin") == 0) {
+            olcf->auth |= NGX_HTTP_OMNI_AUTH_PLUGIN;
+
+        } else if (ngx_strcmp(value[i].data, "off") == 0
+                   && cf->args->nelts == 2)
+        {
+            olcf->auth = NGX_HTTP_OMNI_AUTH_OFF;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\", expected \"jwt\", "
+                               "\"plugin\", \"jwt plugin\" or \"off\"",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
 }

@@ -223,11 +223,11 @@ ngx_http_omni_render_reply(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
 {
     size_t                      i;
     ngx_int_t                   rc;
+    ngx_str_t                   body;
     omni_str_t                  reply;
     ngx_buf_t                  *b;
     ngx_chain_t                 out;
     omni_lua_rc_t               lrc;
-    ngx_table_elt_t            *h;
     omni_lua_result_t           res;
     ngx_http_omni_loc_conf_t   *olcf;
     ngx_http_omni_main_conf_t  *omcf;
@@ -292,11 +292,18 @@ ngx_http_omni_render_reply(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
                       &olcf->channel, res.message.data);
 
         /* a bare 502 is all that can be said without the plugin */
+        if (ngx_http_omni_error_body(r->pool, "plugin_error",
+                                     "the reply could not be rendered", 1,
+                                     &body)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
         res.status = NGX_HTTP_BAD_GATEWAY;
         res.nheaders = 0;
-        res.body.data = "{\"error\":\"plugin_error\","
-                        "\"message\":\"the reply could not be rendered\"}\n";
-        res.body.len = ngx_strlen(res.body.data);
+        res.body.data = (const char *) body.data;
+        res.body.len = body.len;
         ngx_str_set(&r->headers_out.content_type, "application/json");
         r->headers_out.content_type_len = r->headers_out.content_type.len;
         r->headers_out.content_type_lowcase = NULL;
@@ -314,29 +321,9 @@ ngx_http_omni_render_reply(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
     }
 
     for (i = 0; i < res.nheaders; i++) {
-        if (res.headers[i].name.len == sizeof("Content-Type") - 1
-            && ngx_strncasecmp((u_char *) res.headers[i].name.data,
-                               (u_char *) "Content-Type",
-                               sizeof("Content-Type") - 1) == 0)
-        {
-            r->headers_out.content_type.data =
-                                        (u_char *) res.headers[i].value.data;
-            r->headers_out.content_type.len = res.headers[i].value.len;
-            r->headers_out.content_type_len = res.headers[i].value.len;
-            r->headers_out.content_type_lowcase = NULL;
-            continue;
-        }
-
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
+        if (ngx_http_omni_answer_header(r, &res.headers[i]) != NGX_OK) {
             return NGX_ERROR;
         }
-
-        h->hash = 1;
-        h->key.data = (u_char *) res.headers[i].name.data;
-        h->key.len = res.headers[i].name.len;
-        h->value.data = (u_char *) res.headers[i].value.data;
-        h->value.len = res.headers[i].value.len;
     }
 
     r->headers_out.status = res.status;

@@ -3,7 +3,9 @@
  *
  * The token step of the pipeline: find the token, verify it with the
  * location's keys and claim rules (or find it verified in this worker's
- * cache), log a rejection once.
+ * cache), check it is not revoked, log a rejection once.  Also the token
+ * directives that are more than a slot: the keys, the cache, the roles
+ * claim and the maximum lifetime.
  */
 
 
@@ -28,6 +30,9 @@ static const char *ngx_http_omni_nameable(const char *s, size_t max,
     ngx_uint_t id);
 static void ngx_http_omni_bearer(ngx_http_request_t *r, ngx_str_t *token);
 static u_char *ngx_http_omni_log_value(u_char *buf, const char *s);
+static omni_keyset_t *ngx_http_omni_keyset(ngx_conf_t *cf,
+    ngx_http_omni_loc_conf_t *olcf);
+static void ngx_http_omni_keyset_cleanup(void *data);
 
 
 ngx_int_t
@@ -441,4 +446,200 @@ ngx_http_omni_log_value(u_char *buf, const char *s)
     *buf++ = '"';
 
     return buf;
+}
+
+
+char *
+ngx_http_omni_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_omni_loc_conf_t *olcf = conf;
+
+    int             rc;
+    char            err[OMNI_KEY_ERRLEN];
+    unsigned        algs;
+    ngx_str_t      *value, file;
+    ngx_uint_t      i;
+    const char     *kid;
+    omni_keyset_t  *ks;
+
+    value = cf->args->elts;
+
+    kid = NULL;
+    algs = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "kid=", 4) == 0 && kid == NULL) {
+            kid = (const char *) value[i].data + 4;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "alg=", 4) == 0 && algs == 0) {
+            if (omni_algs_parse((const char *) value[i].data + 4, &algs, err)
+                != 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s in \"%V\"",
+                                   err, &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ks = ngx_http_omni_keyset(cf, olcf);
+    if (ks == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (*(ngx_uint_t *) cmd->post == NGX_HTTP_OMNI_KEY_PEM) {
+        rc = omni_keyset_add_pem(ks, (const char *) file.data, kid, algs,
+                                 err);
+
+    } else {
+        rc = omni_keyset_add_secret(ks, (const char *) file.data, kid, algs,
+                                    err);
+    }
+
+    if (rc != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_omni_jwt_jwks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_omni_loc_conf_t *olcf = conf;
+
+    char            err[OMNI_KEY_ERRLEN];
+    ngx_str_t      *value, file;
+    omni_keyset_t  *ks;
+
+    value = cf->args->elts;
+    file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ks = ngx_http_omni_keyset(cf, olcf);
+    if (ks == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (omni_keyset_add_jwks(ks, (const char *) file.data, err) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static omni_keyset_t *
+ngx_http_omni_keyset(ngx_conf_t *cf, ngx_http_omni_loc_conf_t *olcf)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (olcf->keys) {
+        return olcf->keys;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    olcf->keys = omni_keyset_new();
+    if (olcf->keys == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "out of memory");
+        return NULL;
+    }
+
+    /* keys live as long as the configuration cycle that parsed them */
+    cln->handler = ngx_http_omni_keyset_cleanup;
+    cln->data = olcf->keys;
+
+    return olcf->keys;
+}
+
+
+static void
+ngx_http_omni_keyset_cleanup(void *data)
+{
+    omni_keyset_free(data);
+}
+
+
+char *
+ngx_http_omni_check_roles_claim(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *path = data;
+
+    ngx_uint_t  i;
+
+    for (i = 0; i < path->len; i++) {
+        if (path->data[i] == '.'
+            && (i == 0 || i == path->len - 1 || path->data[i + 1] == '.'))
+        {
+            return "has an empty path component";
+        }
+    }
+
+    if (path->len == 0) {
+        return "is empty";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* omni_jwt_max_lifetime time | off */
+char *
+ngx_http_omni_jwt_max_lifetime(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_omni_loc_conf_t *olcf = conf;
+
+    time_t      t;
+    ngx_str_t  *value;
+
+    if (olcf->max_lifetime != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        olcf->max_lifetime = 0;
+        return NGX_CONF_OK;
+    }
+
+    t = ngx_parse_time(&value[1], 1);
+
+    if (t == (time_t) NGX_ERROR || t == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\", expected a "
+                           "time of 1s or more, or \"off\"",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    olcf->max_lifetime = t;
+
+    return NGX_CONF_OK;
 }

@@ -1,9 +1,13 @@
 /*
  * Copyright (C) The omni gateway authors
  *
- * Directives, configuration and registration of the omni gateway.  The
- * request pipeline lives in ngx_http_omni_access.c, its steps in their own
- * files, the variables in ngx_http_omni_variables.c.
+ * Registration of the omni gateway: the directives table, the main and
+ * location configurations (created, merged, checked against each other),
+ * the phase handlers and filters installed, and the worker start and exit
+ * that call each concern's own.  A directive that is more than a stock
+ * slot is parsed in its concern's file (ngx_http_omni_jwt.c, _store.c,
+ * _session.c, _channel.c, _policy.c, _admin.c); the request pipeline is
+ * ngx_http_omni_access.c.
  */
 
 
@@ -14,49 +18,21 @@
 #include "ngx_http_omni_module.h"
 
 
-#define NGX_HTTP_OMNI_KEY_PEM      0
-#define NGX_HTTP_OMNI_KEY_SECRET   1
-
-#define NGX_HTTP_OMNI_GROUPS_MAX   64
-
-
 static ngx_int_t ngx_http_omni_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_omni_init(ngx_conf_t *cf);
 static void *ngx_http_omni_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_omni_init_main_conf(ngx_conf_t *cf, void *conf);
 static ngx_int_t ngx_http_omni_init_process(ngx_cycle_t *cycle);
 static void ngx_http_omni_exit_process(ngx_cycle_t *cycle);
-static char *ngx_http_omni_channel(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_omni_auth(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_omni_session_timeout(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_omni_journey_limits(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_omni_store_needed(ngx_conf_t *cf,
     ngx_http_omni_loc_conf_t *conf);
-static char *ngx_http_omni_store_access(ngx_conf_t *cf, ngx_str_t *dir);
 static char *ngx_http_omni_policy_needed(ngx_conf_t *cf,
     ngx_http_omni_loc_conf_t *conf);
-static char *ngx_http_omni_store(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static void *ngx_http_omni_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_omni_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static char *ngx_http_omni_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_omni_jwt_jwks(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static omni_keyset_t *ngx_http_omni_keyset(ngx_conf_t *cf,
-    ngx_http_omni_loc_conf_t *olcf);
-static void ngx_http_omni_keyset_cleanup(void *data);
 static const char **ngx_http_omni_cstrings(ngx_conf_t *cf, ngx_array_t *a,
     size_t *n);
-static char *ngx_http_omni_check_roles_claim(ngx_conf_t *cf, void *post,
-    void *data);
-static char *ngx_http_omni_jwt_max_lifetime(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 
 
 static ngx_uint_t  ngx_http_omni_key_pem = NGX_HTTP_OMNI_KEY_PEM;
@@ -463,8 +439,6 @@ ngx_http_omni_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_omni_main_conf_t *omcf = conf;
 
-    ngx_file_info_t  fi;
-
     ngx_conf_init_msec_value(omcf->timeout, 50);
     ngx_conf_init_size_value(omcf->memory, 32 * 1024 * 1024);
     ngx_conf_init_value(omcf->session_idle, 30 * 60);
@@ -478,31 +452,10 @@ ngx_http_omni_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(omcf->cache_bytes, NGX_HTTP_OMNI_CACHE_BYTES);
     ngx_conf_init_value(omcf->cache_ttl, NGX_HTTP_OMNI_CACHE_TTL);
 
-    if (omcf->store_dir.len) {
-        if (ngx_conf_full_name(cf->cycle, &omcf->store_dir, 1) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        if (ngx_file_info(omcf->store_dir.data, &fi) == NGX_FILE_ERROR) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                               "omni_store directory \"%V\" is not there",
-                               &omcf->store_dir);
-            return NGX_CONF_ERROR;
-        }
-
-        if (!ngx_is_dir(&fi)
-            || access((const char *) omcf->store_dir.data,
-                      R_OK|W_OK|X_OK) != 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "omni_store \"%V\" is not a writable "
-                               "directory", &omcf->store_dir);
-            return NGX_CONF_ERROR;
-        }
-
-        if (ngx_http_omni_store_access(cf, &omcf->store_dir) != NGX_CONF_OK) {
-            return NGX_CONF_ERROR;
-        }
+    if (omcf->store_dir.len
+        && ngx_http_omni_store_init_conf(cf, omcf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (omcf->plugins.len == 0) {
@@ -531,7 +484,6 @@ ngx_http_omni_init_main_conf(ngx_conf_t *cf, void *conf)
 static ngx_int_t
 ngx_http_omni_init_process(ngx_cycle_t *cycle)
 {
-    char                        err[OMNI_STORE_ERRLEN];
     ngx_http_omni_main_conf_t  *omcf;
 
     omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_omni_module);
@@ -540,23 +492,17 @@ ngx_http_omni_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_http_omni_random_reset();
+
     if (ngx_http_omni_jwt_init_worker(cycle, omcf) != NGX_OK) {
         return NGX_ERROR;
     }
 
     /* neither an LMDB environment nor a VM may cross a fork */
-    if (omcf->store_dir.len) {
-        omcf->store = omni_store_open((const char *) omcf->store_dir.data,
-                                      omcf->store_max,
-                                      (int) omcf->store_sync, err);
-        if (omcf->store == NULL) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "omni: %s", err);
-            return NGX_ERROR;
-        }
-
-        if (ngx_http_omni_store_init_worker(cycle, omcf) != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if (omcf->store_dir.len
+        && ngx_http_omni_store_init_worker(cycle, omcf) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (ngx_http_omni_policy_init_worker(cycle, omcf) != NGX_OK) {
@@ -586,12 +532,7 @@ ngx_http_omni_exit_process(ngx_cycle_t *cycle)
     if (omcf) {
         ngx_http_omni_policy_exit_worker(omcf);
         ngx_http_omni_jwt_exit_worker(omcf);
-    }
-
-    if (omcf && omcf->store) {
-        ngx_http_omni_store_exit_worker(cycle);
-        omni_store_close(omcf->store);
-        omcf->store = NULL;
+        ngx_http_omni_store_exit_worker(cycle, omcf);
     }
 }
 
@@ -725,142 +666,6 @@ ngx_http_omni_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
-static char *
-ngx_http_omni_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_omni_loc_conf_t *olcf = conf;
-
-    int             rc;
-    char            err[OMNI_KEY_ERRLEN];
-    unsigned        algs;
-    ngx_str_t      *value, file;
-    ngx_uint_t      i;
-    const char     *kid;
-    omni_keyset_t  *ks;
-
-    value = cf->args->elts;
-
-    kid = NULL;
-    algs = 0;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "kid=", 4) == 0 && kid == NULL) {
-            kid = (const char *) value[i].data + 4;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "alg=", 4) == 0 && algs == 0) {
-            if (omni_algs_parse((const char *) value[i].data + 4, &algs, err)
-                != 0)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s in \"%V\"",
-                                   err, &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
-    }
-
-    file = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    ks = ngx_http_omni_keyset(cf, olcf);
-    if (ks == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (*(ngx_uint_t *) cmd->post == NGX_HTTP_OMNI_KEY_PEM) {
-        rc = omni_keyset_add_pem(ks, (const char *) file.data, kid, algs,
-                                 err);
-
-    } else {
-        rc = omni_keyset_add_secret(ks, (const char *) file.data, kid, algs,
-                                    err);
-    }
-
-    if (rc != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_omni_jwt_jwks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_omni_loc_conf_t *olcf = conf;
-
-    char            err[OMNI_KEY_ERRLEN];
-    ngx_str_t      *value, file;
-    omni_keyset_t  *ks;
-
-    value = cf->args->elts;
-    file = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    ks = ngx_http_omni_keyset(cf, olcf);
-    if (ks == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (omni_keyset_add_jwks(ks, (const char *) file.data, err) != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static omni_keyset_t *
-ngx_http_omni_keyset(ngx_conf_t *cf, ngx_http_omni_loc_conf_t *olcf)
-{
-    ngx_pool_cleanup_t  *cln;
-
-    if (olcf->keys) {
-        return olcf->keys;
-    }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    olcf->keys = omni_keyset_new();
-    if (olcf->keys == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "out of memory");
-        return NULL;
-    }
-
-    /* keys live as long as the configuration cycle that parsed them */
-    cln->handler = ngx_http_omni_keyset_cleanup;
-    cln->data = olcf->keys;
-
-    return olcf->keys;
-}
-
-
-static void
-ngx_http_omni_keyset_cleanup(void *data)
-{
-    omni_keyset_free(data);
-}
-
-
 static const char **
 ngx_http_omni_cstrings(ngx_conf_t *cf, ngx_array_t *a, size_t *n)
 {
@@ -889,231 +694,6 @@ ngx_http_omni_cstrings(ngx_conf_t *cf, ngx_array_t *a, size_t *n)
     *n = a->nelts;
 
     return p;
-}
-
-
-static char *
-ngx_http_omni_check_roles_claim(ngx_conf_t *cf, void *post, void *data)
-{
-    ngx_str_t  *path = data;
-
-    ngx_uint_t  i;
-
-    for (i = 0; i < path->len; i++) {
-        if (path->data[i] == '.'
-            && (i == 0 || i == path->len - 1 || path->data[i + 1] == '.'))
-        {
-            return "has an empty path component";
-        }
-    }
-
-    if (path->len == 0) {
-        return "is empty";
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/* omni_jwt_max_lifetime time | off */
-static char *
-ngx_http_omni_jwt_max_lifetime(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_omni_loc_conf_t *olcf = conf;
-
-    time_t      t;
-    ngx_str_t  *value;
-
-    if (olcf->max_lifetime != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        olcf->max_lifetime = 0;
-        return NGX_CONF_OK;
-    }
-
-    t = ngx_parse_time(&value[1], 1);
-
-    if (t == (time_t) NGX_ERROR || t == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value \"%V\" in \"%V\", expected a "
-                           "time of 1s or more, or \"off\"",
-                           &value[1], &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    olcf->max_lifetime = t;
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_omni_channel(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_omni_loc_conf_t *olcf = conf;
-
-    ngx_str_t                  *value;
-    ngx_http_omni_ref_t        *ref;
-    ngx_http_omni_main_conf_t  *omcf;
-
-    if (olcf->channel.len) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len == 0 || value[1].len > 32) {
-        return "needs a channel name of 1 to 32 characters";
-    }
-
-    olcf->channel = value[1];
-
-    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_omni_module);
-
-    ref = ngx_array_push(&omcf->channels);
-    if (ref == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ref->name = value[1];
-    ref->file = cf->conf_file->file.name;
-    ref->line = cf->conf_file->line;
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_omni_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_omni_loc_conf_t *olcf = conf;
-
-    ngx_str_t   *value;
-    ngx_uint_t   i;
-
-    if (olcf->auth != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    olcf->auth = 0;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strcmp(value[i].data, "jwt") == 0) {
-            olcf->auth |= NGX_HTTP_OMNI_AUTH_JWT;
-
-        } else if (ngx_strcmp(value[i].data, "plugin") == 0) {
-            olcf->auth |= NGX_HTTP_OMNI_AUTH_PLUGIN;
-
-        } else if (ngx_strcmp(value[i].data, "off") == 0
-                   && cf->args->nelts == 2)
-        {
-            olcf->auth = NGX_HTTP_OMNI_AUTH_OFF;
-
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid value \"%V\", expected \"jwt\", "
-                               "\"plugin\", \"jwt plugin\" or \"off\"",
-                               &value[i]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * The master checks as root; the workers open the store as nginx's user.
- * Say so now rather than have every worker exit at start.
- */
-static char *
-ngx_http_omni_store_access(ngx_conf_t *cf, ngx_str_t *dir)
-{
-    int              i, ngroups;
-    gid_t            groups[NGX_HTTP_OMNI_GROUPS_MAX];
-    ngx_uint_t       f, need, shift;
-    struct stat      st;
-    struct passwd   *pw;
-    ngx_core_conf_t  *ccf;
-    u_char           path[NGX_MAX_PATH];
-
-    static const char  *files[] = { "", "/data.mdb", "/lock.mdb" };
-
-    if (geteuid() != 0) {
-        return NGX_CONF_OK;
-    }
-
-    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
-                                           ngx_core_module);
-
-    /* without a master there are no workers: the process stays root */
-    if (ccf->master == 0) {
-        return NGX_CONF_OK;
-    }
-
-    /* the "user" directive, or the default the core module will apply */
-    pw = getpwnam(ccf->username ? ccf->username : NGX_USER);
-    if (pw == NULL || pw->pw_uid == 0) {
-        return NGX_CONF_OK;
-    }
-
-    ngroups = NGX_HTTP_OMNI_GROUPS_MAX;
-    if (getgrouplist(pw->pw_name, ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT
-                                  ? ccf->group : pw->pw_gid,
-                     groups, &ngroups) < 0)
-    {
-        ngroups = NGX_HTTP_OMNI_GROUPS_MAX;
-    }
-
-    for (f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
-        if (ngx_snprintf(path, NGX_MAX_PATH, "%V%s%Z", dir, files[f])
-            == path + NGX_MAX_PATH)
-        {
-            return NGX_CONF_OK;
-        }
-
-        if (stat((char *) path, &st) != 0) {
-            continue;
-        }
-
-        /* rwx for the directory, rw for its files */
-        need = (f == 0) ? 7 : 6;
-
-        if (st.st_uid == pw->pw_uid) {
-            shift = 6;
-
-        } else {
-            for (i = 0; i < ngroups; i++) {
-                if (groups[i] == st.st_gid) {
-                    break;
-                }
-            }
-
-            shift = (i < ngroups) ? 3 : 0;
-        }
-
-        if (((st.st_mode >> shift) & need) != need) {
-            goto denied;
-        }
-    }
-
-    return NGX_CONF_OK;
-
-denied:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "omni_store: \"%s\" is not readable and writable by "
-                       "the worker user \"%s\"; chown it to that user",
-                       path, pw->pw_name);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -1211,224 +791,6 @@ ngx_http_omni_policy_needed(ngx_conf_t *cf, ngx_http_omni_loc_conf_t *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"omni_policy\" needs \"omni_policy_file\" or "
                            "\"omni_store\" at the http level");
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/* omni_session_timeout idle=30m [absolute=24h|off] [touch=60s] [purge=60s] */
-static char *
-ngx_http_omni_session_timeout(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_omni_main_conf_t *omcf = conf;
-
-    time_t      t, *field;
-    ngx_str_t  *value, s;
-    ngx_uint_t  i;
-
-    if (omcf->session_idle != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "idle=", 5) == 0) {
-            field = &omcf->session_idle;
-            s.data = value[i].data + 5;
-            s.len = value[i].len - 5;
-
-        } else if (ngx_strncmp(value[i].data, "absolute=", 9) == 0) {
-            field = &omcf->session_absolute;
-            s.data = value[i].data + 9;
-            s.len = value[i].len - 9;
-
-        } else if (ngx_strncmp(value[i].data, "touch=", 6) == 0) {
-            field = &omcf->session_touch;
-            s.data = value[i].data + 6;
-            s.len = value[i].len - 6;
-
-        } else if (ngx_strncmp(value[i].data, "purge=", 6) == 0) {
-            field = &omcf->session_purge;
-            s.data = value[i].data + 6;
-            s.len = value[i].len - 6;
-
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\", expected "
-                               "\"idle=\", \"absolute=\", \"touch=\" or "
-                               "\"purge=\"", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        /* only absolute= and purge= may be off */
-        if (s.len == 3 && ngx_strncmp(s.data, "off", 3) == 0
-            && (field == &omcf->session_absolute
-                || field == &omcf->session_purge))
-        {
-            *field = 0;
-            continue;
-        }
-
-        t = ngx_parse_time(&s, 1);
-        if (t == (time_t) NGX_ERROR || t == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid time in \"%V\"", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        *field = t;
-    }
-
-    if (omcf->session_idle == NGX_CONF_UNSET) {
-        return "needs idle=time";
-    }
-
-    if (omcf->session_touch != NGX_CONF_UNSET
-        && omcf->session_touch >= omcf->session_idle)
-    {
-        return "needs touch= shorter than idle=";
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/* omni_journey_limits [max=1000] [age=90d] [flush=1s] */
-static char *
-ngx_http_omni_journey_limits(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_omni_main_conf_t *omcf = conf;
-
-    time_t      t;
-    ngx_int_t   n;
-    ngx_str_t  *value, s;
-    ngx_uint_t  i;
-
-    if (omcf->journey_max != NGX_CONF_UNSET_UINT
-        || omcf->journey_age != NGX_CONF_UNSET
-        || omcf->journey_flush != NGX_CONF_UNSET_MSEC)
-    {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "max=", 4) == 0) {
-            n = ngx_atoi(value[i].data + 4, value[i].len - 4);
-            if (n == NGX_ERROR || n < 1 || n > 1000000) {
-                goto invalid;
-            }
-
-            omcf->journey_max = (ngx_uint_t) n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "age=", 4) == 0) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
-            t = ngx_parse_time(&s, 1);
-            if (t == (time_t) NGX_ERROR || t == 0) {
-                goto invalid;
-            }
-
-            omcf->journey_age = t;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "flush=", 6) == 0) {
-            s.data = value[i].data + 6;
-            s.len = value[i].len - 6;
-
-            n = ngx_parse_time(&s, 0);
-            if (n == NGX_ERROR || n < 1 || n > 60000) {
-                goto invalid;
-            }
-
-            omcf->journey_flush = (ngx_msec_t) n;
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\", expected \"max=\", "
-                           "\"age=\" or \"flush=\"", &value[i]);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value in \"%V\" (max=1..1000000, age= a "
-                       "time, flush=1ms..60s)", &value[i]);
-    return NGX_CONF_ERROR;
-}
-
-
-static char *
-ngx_http_omni_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_omni_main_conf_t *omcf = conf;
-
-    ssize_t      size;
-    ngx_str_t   *value, s;
-    ngx_uint_t   i;
-
-    if (omcf->store_dir.len) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    omcf->store_dir = value[1];
-    omcf->store_max = 1024 * 1024 * 1024;
-    omcf->store_sync = OMNI_STORE_SYNC_FULL;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "max=", 4) == 0) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
-            size = ngx_parse_size(&s);
-            if (size == NGX_ERROR || size < 1024 * 1024) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid omni_store size \"%V\", "
-                                   "1m at least", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            omcf->store_max = (size_t) size;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "sync=full") == 0) {
-            omcf->store_sync = OMNI_STORE_SYNC_FULL;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "sync=meta") == 0) {
-            omcf->store_sync = OMNI_STORE_SYNC_META;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "sync=none") == 0) {
-            omcf->store_sync = OMNI_STORE_SYNC_NONE;
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\", expected "
-                           "\"max=size\" or \"sync=full|meta|none\"",
-                           &value[i]);
         return NGX_CONF_ERROR;
     }
 

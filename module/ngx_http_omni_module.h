@@ -1,5 +1,8 @@
 /*
  * Copyright (C) The omni gateway authors
+ *
+ * What the glue files share: the configurations, the per-request
+ * context, and the functions each file offers the others, by file.
  */
 
 #ifndef NGX_HTTP_OMNI_MODULE_H_INCLUDED_
@@ -22,6 +25,10 @@
 #define NGX_HTTP_OMNI_AUTH_JWT      0x01
 #define NGX_HTTP_OMNI_AUTH_PLUGIN   0x02
 #define NGX_HTTP_OMNI_AUTH_OFF      0x04
+
+/* what omni_jwt_key and omni_jwt_secret read */
+#define NGX_HTTP_OMNI_KEY_PEM       0
+#define NGX_HTTP_OMNI_KEY_SECRET    1
 
 #define NGX_HTTP_OMNI_ID_BYTES           16      /* 128 random bits */
 #define NGX_HTTP_OMNI_ID_LEN             (2 * NGX_HTTP_OMNI_ID_BYTES)
@@ -180,57 +187,96 @@ typedef struct {
 } ngx_http_omni_ctx_t;
 
 
-ngx_int_t ngx_http_omni_access_handler(ngx_http_request_t *r);
+/* ngx_http_omni_util.c */
+void ngx_http_omni_random_reset(void);
+ngx_int_t ngx_http_omni_new_id(char *id);
+omni_str_t *ngx_http_omni_request_id(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx);
+ngx_int_t ngx_http_omni_request_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+void ngx_http_omni_result_init(ngx_http_request_t *r,
+    omni_lua_result_t *res);
 ngx_int_t ngx_http_omni_send_answer(ngx_http_request_t *r,
     omni_lua_result_t *res);
+ngx_int_t ngx_http_omni_answer_header(ngx_http_request_t *r,
+    omni_pair_t *header);
+ngx_int_t ngx_http_omni_error_body(ngx_pool_t *pool, const char *code,
+    const char *message, ngx_uint_t newline, ngx_str_t *body);
+
+/* ngx_http_omni_access.c */
+ngx_int_t ngx_http_omni_access_handler(ngx_http_request_t *r);
+
+/* ngx_http_omni_jwt.c */
 ngx_int_t ngx_http_omni_jwt_step(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
-char *ngx_http_omni_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 ngx_int_t ngx_http_omni_jwt_init_worker(ngx_cycle_t *cycle,
     ngx_http_omni_main_conf_t *omcf);
 void ngx_http_omni_jwt_exit_worker(ngx_http_omni_main_conf_t *omcf);
-ngx_int_t ngx_http_omni_request_body(ngx_http_request_t *r,
-    ngx_str_t *body);
+char *ngx_http_omni_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_omni_jwt_jwks(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_omni_jwt_max_lifetime(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_omni_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_omni_check_roles_claim(ngx_conf_t *cf, void *post,
+    void *data);
+
+/* ngx_http_omni_channel.c */
 ngx_int_t ngx_http_omni_body_step(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
 ngx_int_t ngx_http_omni_respond_step(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
 ngx_int_t ngx_http_omni_channel_step(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
-ngx_int_t ngx_http_omni_plugin_error(ngx_http_request_t *r,
-    ngx_http_omni_ctx_t *ctx, const char *fn, omni_lua_rc_t rc,
-    omni_lua_result_t *res);
-void ngx_http_omni_result_init(ngx_http_request_t *r,
-    omni_lua_result_t *res);
-omni_str_t *ngx_http_omni_request_id(ngx_http_request_t *r,
-    ngx_http_omni_ctx_t *ctx);
-ngx_int_t ngx_http_omni_add_variables(ngx_conf_t *cf);
-ngx_int_t ngx_http_omni_filter_init(ngx_conf_t *cf);
-char *ngx_http_omni_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_omni_plugins_load(ngx_log_t *log,
+    ngx_http_omni_main_conf_t *omcf, omni_lua_t **vmp);
+char *ngx_http_omni_channel(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_omni_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+/* ngx_http_omni_session.c */
 ngx_int_t ngx_http_omni_customer_step(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf,
     omni_contract_t *c, omni_contract_session_t *cs);
 void ngx_http_omni_context_patch(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
-ngx_int_t ngx_http_omni_journey_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_omni_new_id(char *id);
+char *ngx_http_omni_session_timeout(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_omni_store.c */
+char *ngx_http_omni_store_init_conf(ngx_conf_t *cf,
+    ngx_http_omni_main_conf_t *omcf);
 ngx_int_t ngx_http_omni_store_init_worker(ngx_cycle_t *cycle,
     ngx_http_omni_main_conf_t *omcf);
-void ngx_http_omni_store_exit_worker(ngx_cycle_t *cycle);
+void ngx_http_omni_store_exit_worker(ngx_cycle_t *cycle,
+    ngx_http_omni_main_conf_t *omcf);
+ngx_int_t ngx_http_omni_journey_handler(ngx_http_request_t *r);
+char *ngx_http_omni_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_omni_journey_limits(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_omni_policy.c */
 ngx_int_t ngx_http_omni_policy_step(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
 ngx_int_t ngx_http_omni_policy_scopes(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, omni_str_t *reply);
+ngx_int_t ngx_http_omni_policy_init_worker(ngx_cycle_t *cycle,
+    ngx_http_omni_main_conf_t *omcf);
+void ngx_http_omni_policy_exit_worker(ngx_http_omni_main_conf_t *omcf);
 char *ngx_http_omni_policy_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_omni_policy_audit_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-ngx_int_t ngx_http_omni_policy_init_worker(ngx_cycle_t *cycle,
-    ngx_http_omni_main_conf_t *omcf);
-void ngx_http_omni_policy_exit_worker(ngx_http_omni_main_conf_t *omcf);
-ngx_int_t ngx_http_omni_plugins_load(ngx_log_t *log,
-    ngx_http_omni_main_conf_t *omcf, omni_lua_t **vmp);
+
+/* ngx_http_omni_filter.c */
+ngx_int_t ngx_http_omni_filter_init(ngx_conf_t *cf);
+
+/* ngx_http_omni_admin.c */
+char *ngx_http_omni_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+/* ngx_http_omni_variables.c */
+ngx_int_t ngx_http_omni_add_variables(ngx_conf_t *cf);
 
 
 extern ngx_module_t              ngx_http_omni_module;

@@ -1,18 +1,16 @@
 /*
  * Copyright (C) The omni gateway authors
  *
- * The store in the request path: the customer behind a request's
- * identities, the customer's cross-channel session, the context patch a
- * service sends back, the journey event every request leaves, and the
- * worker timers that flush journeys and purge expired sessions.
+ * Customers and sessions in the request path: the customer behind a
+ * request's identities, the customer's cross-channel session, and the
+ * context patch a service sends back (X-Omni-Context); the
+ * omni_session_timeout directive.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-
-#include <openssl/rand.h>
 
 #include "ngx_http_omni_module.h"
 #include "omni_json_patch.h"
@@ -24,28 +22,7 @@
 #endif
 
 
-#define NGX_HTTP_OMNI_RANDOM_POOL     4096    /* bytes drawn at once */
 #define NGX_HTTP_OMNI_IDENTITIES      17      /* the plugin's 16 + jwt_sub */
-#define NGX_HTTP_OMNI_JOURNEY_BUFFER  256     /* events held per worker */
-#define NGX_HTTP_OMNI_PURGE_BATCH     256     /* deletes per transaction */
-#define NGX_HTTP_OMNI_PURGE_ROUNDS    8       /* transactions per tick */
-#define NGX_HTTP_OMNI_PURGE_AGAIN     100     /* ms, while more are due */
-
-
-typedef struct {
-    char                        customer[OMNI_STORE_ID_MAX + 1];
-    omni_store_journey_t        ev;
-} ngx_http_omni_journey_event_t;
-
-
-typedef struct {
-    ngx_uint_t                  n;
-    ngx_uint_t                  dropped;
-    ngx_event_t                 flush;
-    ngx_event_t                 purge;
-    ngx_http_omni_main_conf_t  *omcf;
-    ngx_http_omni_journey_event_t  events[NGX_HTTP_OMNI_JOURNEY_BUFFER];
-} ngx_http_omni_worker_t;
 
 
 static ngx_int_t ngx_http_omni_store_failed(ngx_http_request_t *r,
@@ -55,22 +32,9 @@ static ngx_int_t ngx_http_omni_session_out(ngx_http_request_t *r,
     omni_contract_session_t *cs);
 static int ngx_http_omni_patch(void *data, const char *context, size_t len,
     char *out, size_t *out_len, char *err);
-static void ngx_http_omni_journey_flush(ngx_log_t *log);
-static void ngx_http_omni_flush_handler(ngx_event_t *ev);
-static void ngx_http_omni_purge_handler(ngx_event_t *ev);
 
-
-static ngx_http_omni_worker_t  *ngx_http_omni_worker;
 
 ngx_http_omni_counters_t  ngx_http_omni_counters;
-
-/*
- * Random bytes for ids, drawn from OpenSSL 4k at a time (each draw checks
- * for a fork with a getpid() system call).  Emptied at worker start, so
- * no two processes ever share what the master may have drawn.
- */
-static u_char   ngx_http_omni_random[NGX_HTTP_OMNI_RANDOM_POOL];
-static size_t   ngx_http_omni_random_used = NGX_HTTP_OMNI_RANDOM_POOL;
 
 static ngx_str_t  ngx_http_omni_context_header = ngx_string("X-Omni-Context");
 
@@ -284,41 +248,6 @@ ngx_http_omni_store_failed(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
 
 /*
- * 128 random bits in hex, NUL-terminated: ids nobody can guess or count,
- * for customers, sessions and requests.
- */
-ngx_int_t
-ngx_http_omni_new_id(char *id)
-{
-    u_char  *raw;
-
-    if (ngx_http_omni_random_used + NGX_HTTP_OMNI_ID_BYTES
-        > NGX_HTTP_OMNI_RANDOM_POOL)
-    {
-        if (RAND_bytes(ngx_http_omni_random, NGX_HTTP_OMNI_RANDOM_POOL)
-            != 1)
-        {
-            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                          "omni: RAND_bytes() failed");
-            return NGX_ERROR;
-        }
-
-        ngx_http_omni_random_used = 0;
-    }
-
-    raw = ngx_http_omni_random + ngx_http_omni_random_used;
-    ngx_http_omni_random_used += NGX_HTTP_OMNI_ID_BYTES;
-
-    *ngx_hex_dump((u_char *) id, raw, NGX_HTTP_OMNI_ID_BYTES) = '\0';
-
-    /* an id handed out is not kept */
-    ngx_explicit_memzero(raw, NGX_HTTP_OMNI_ID_BYTES);
-
-    return NGX_OK;
-}
-
-
-/*
  * Header filter: a service's X-Omni-Context header is a JSON merge patch
  * of the session's context.  It is applied once and never reaches the
  * client, session or not.  Two or more are refused, all of them: which
@@ -463,230 +392,81 @@ ngx_http_omni_patch(void *data, const char *context, size_t len, char *out,
 }
 
 
-/*
- * Log phase: the request joins its customer's journey.  Events wait in
- * the worker and are written in batches: one commit per batch, not one
- * per request.
- */
-
-ngx_int_t
-ngx_http_omni_journey_handler(ngx_http_request_t *r)
+/* omni_session_timeout idle=30m [absolute=24h|off] [touch=60s] [purge=60s] */
+char *
+ngx_http_omni_session_timeout(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
 {
-    size_t                          len;
-    ngx_uint_t                      status;
-    ngx_http_omni_ctx_t            *ctx;
-    ngx_http_omni_worker_t         *w;
-    ngx_http_omni_loc_conf_t       *olcf;
-    ngx_http_omni_journey_event_t  *e;
+    ngx_http_omni_main_conf_t *omcf = conf;
 
-    w = ngx_http_omni_worker;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
+    time_t      t, *field;
+    ngx_str_t  *value, s;
+    ngx_uint_t  i;
 
-    if (w == NULL || ctx == NULL || ctx->customer.len == 0
-        || ctx->action.len == 0)
-    {
-        return NGX_OK;
+    if (omcf->session_idle != NGX_CONF_UNSET) {
+        return "is duplicate";
     }
 
-    olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
+    value = cf->args->elts;
 
-    if (!olcf->journey) {
-        return NGX_OK;
-    }
+    for (i = 1; i < cf->args->nelts; i++) {
 
-    if (w->n == NGX_HTTP_OMNI_JOURNEY_BUFFER) {
-        ngx_http_omni_journey_flush(r->connection->log);
-    }
+        if (ngx_strncmp(value[i].data, "idle=", 5) == 0) {
+            field = &omcf->session_idle;
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
 
-    e = &w->events[w->n];
-    ngx_memzero(e, sizeof(ngx_http_omni_journey_event_t));
+        } else if (ngx_strncmp(value[i].data, "absolute=", 9) == 0) {
+            field = &omcf->session_absolute;
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
 
-    ngx_memcpy(e->customer, ctx->customer.data, ctx->customer.len);
-    ngx_memcpy(e->ev.channel, olcf->channel.data, olcf->channel.len);
+        } else if (ngx_strncmp(value[i].data, "touch=", 6) == 0) {
+            field = &omcf->session_touch;
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
 
-    /* an action past the journey's 64 bytes is cut, not lost */
-    len = ngx_min(ctx->action.len, OMNI_STORE_NAME_MAX);
-    ngx_memcpy(e->ev.action, ctx->action.data, len);
+        } else if (ngx_strncmp(value[i].data, "purge=", 6) == 0) {
+            field = &omcf->session_purge;
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
 
-    ngx_memcpy(e->ev.session, ctx->session.data, ctx->session.len);
-
-    e->ev.time_ms = (int64_t) r->start_sec * 1000 + r->start_msec;
-
-    status = r->err_status ? r->err_status : r->headers_out.status;
-
-    if (ctx->error.code) {
-        ngx_cpystrn((u_char *) e->ev.outcome, (u_char *) ctx->error.code,
-                    OMNI_STORE_NAME_MAX + 1);
-
-    } else if (status < NGX_HTTP_BAD_REQUEST) {
-        ngx_memcpy(e->ev.outcome, "ok", sizeof("ok"));
-
-    } else {
-        ngx_sprintf((u_char *) e->ev.outcome, "http_%03ui%Z", status);
-    }
-
-    w->n++;
-
-    if (!w->flush.timer_set) {
-        ngx_add_timer(&w->flush, w->omcf->journey_flush);
-    }
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_omni_journey_flush(ngx_log_t *log)
-{
-    int                         rc;
-    char                        err[OMNI_STORE_ERRLEN];
-    size_t                      skipped;
-    ngx_uint_t                  i, level;
-    ngx_http_omni_worker_t     *w;
-    omni_store_journey_item_t   items[NGX_HTTP_OMNI_JOURNEY_BUFFER];
-
-    w = ngx_http_omni_worker;
-
-    if (w->n == 0) {
-        return;
-    }
-
-    for (i = 0; i < w->n; i++) {
-        items[i].customer = w->events[i].customer;
-        items[i].ev = &w->events[i].ev;
-    }
-
-    rc = omni_store_journey_append_many(w->omcf->store, items, w->n,
-                                        w->omcf->journey_max,
-                                        (int64_t) w->omcf->journey_age * 1000,
-                                        &skipped, err);
-
-    if (rc != OMNI_STORE_OK) {
-        w->dropped += w->n;
-        level = (rc == OMNI_STORE_FULL) ? NGX_LOG_WARN : NGX_LOG_ERR;
-
-        ngx_log_error(level, log, 0, "omni: %ui journey events lost (%ui so far): "
-                      "%s", w->n, w->dropped, err);
-
-    } else if (skipped) {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "omni: %uz journey events had fields the journey "
-                      "cannot hold", skipped);
-    }
-
-    w->n = 0;
-}
-
-
-static void
-ngx_http_omni_flush_handler(ngx_event_t *ev)
-{
-    ngx_http_omni_journey_flush(ev->log);
-}
-
-
-/* one worker deletes what has expired, a bounded batch at a time */
-static void
-ngx_http_omni_purge_handler(ngx_event_t *ev)
-{
-    int                         rc;
-    char                        err[OMNI_STORE_ERRLEN];
-    size_t                      purged, total;
-    ngx_uint_t                  round, more;
-    ngx_msec_t                  next;
-    ngx_http_omni_main_conf_t  *omcf;
-
-    omcf = ngx_http_omni_worker->omcf;
-    total = 0;
-    more = 0;
-    rc = OMNI_STORE_OK;
-
-    for (round = 0; round < NGX_HTTP_OMNI_PURGE_ROUNDS; round++) {
-        rc = omni_store_session_purge(omcf->store, ngx_time(),
-                                      omcf->session_idle,
-                                      omcf->session_absolute,
-                                      NGX_HTTP_OMNI_PURGE_BATCH, &purged,
-                                      err);
-        total += purged;
-        more = (rc == OMNI_STORE_OK && purged == NGX_HTTP_OMNI_PURGE_BATCH);
-
-        if (!more) {
-            break;
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\", expected "
+                               "\"idle=\", \"absolute=\", \"touch=\" or "
+                               "\"purge=\"", &value[i]);
+            return NGX_CONF_ERROR;
         }
+
+        /* only absolute= and purge= may be off */
+        if (s.len == 3 && ngx_strncmp(s.data, "off", 3) == 0
+            && (field == &omcf->session_absolute
+                || field == &omcf->session_purge))
+        {
+            *field = 0;
+            continue;
+        }
+
+        t = ngx_parse_time(&s, 1);
+        if (t == (time_t) NGX_ERROR || t == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid time in \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        *field = t;
     }
 
-    if (rc == OMNI_STORE_OK) {
-        rc = omni_store_revocations_purge(omcf->store, ngx_time(),
-                                          NGX_HTTP_OMNI_PURGE_BATCH, &purged,
-                                          err);
+    if (omcf->session_idle == NGX_CONF_UNSET) {
+        return "needs idle=time";
     }
 
-    if (rc != OMNI_STORE_OK) {
-        ngx_log_error(NGX_LOG_ERR, ev->log, 0, "omni: purge failed: %s",
-                      err);
+    if (omcf->session_touch != NGX_CONF_UNSET
+        && omcf->session_touch >= omcf->session_idle)
+    {
+        return "needs touch= shorter than idle=";
     }
 
-    if (total) {
-        ngx_log_error(NGX_LOG_INFO, ev->log, 0,
-                      "omni: %uz expired sessions purged", total);
-    }
-
-    if (ngx_exiting) {
-        return;
-    }
-
-    /* more are due: come back soon rather than block this worker now */
-    next = more ? NGX_HTTP_OMNI_PURGE_AGAIN
-                : (ngx_msec_t) omcf->session_purge * 1000;
-
-    ngx_add_timer(ev, next);
-}
-
-
-ngx_int_t
-ngx_http_omni_store_init_worker(ngx_cycle_t *cycle,
-    ngx_http_omni_main_conf_t *omcf)
-{
-    ngx_http_omni_worker_t  *w;
-
-    w = ngx_pcalloc(cycle->pool, sizeof(ngx_http_omni_worker_t));
-    if (w == NULL) {
-        return NGX_ERROR;
-    }
-
-    w->omcf = omcf;
-
-    ngx_explicit_memzero(ngx_http_omni_random, NGX_HTTP_OMNI_RANDOM_POOL);
-    ngx_http_omni_random_used = NGX_HTTP_OMNI_RANDOM_POOL;
-
-    w->flush.handler = ngx_http_omni_flush_handler;
-    w->flush.log = cycle->log;
-    w->flush.data = w;
-    w->flush.cancelable = 1;
-
-    w->purge.handler = ngx_http_omni_purge_handler;
-    w->purge.log = cycle->log;
-    w->purge.data = w;
-    w->purge.cancelable = 1;
-
-    ngx_http_omni_worker = w;
-
-    /* worker 0 purges for all; the others would only queue behind it */
-    if (ngx_worker == 0 && omcf->session_purge > 0) {
-        ngx_add_timer(&w->purge, (ngx_msec_t) omcf->session_purge * 1000);
-    }
-
-    return NGX_OK;
-}
-
-
-void
-ngx_http_omni_store_exit_worker(ngx_cycle_t *cycle)
-{
-    if (ngx_http_omni_worker == NULL) {
-        return;
-    }
-
-    ngx_http_omni_journey_flush(cycle->log);
-    ngx_http_omni_worker = NULL;
+    return NGX_CONF_OK;
 }

@@ -1,0 +1,554 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * The store in a worker: the omni_store and omni_journey_limits
+ * directives, the directory checked at configuration time (also for the
+ * user the workers run as), the environment each worker opens and
+ * closes, the journey events the log phase queues and a timer writes in
+ * batches, and the timer that purges expired sessions and revocations.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_omni_module.h"
+
+
+#define NGX_HTTP_OMNI_JOURNEY_BUFFER  256     /* events held per worker */
+#define NGX_HTTP_OMNI_PURGE_BATCH     256     /* deletes per transaction */
+#define NGX_HTTP_OMNI_PURGE_ROUNDS    8       /* transactions per tick */
+#define NGX_HTTP_OMNI_PURGE_AGAIN     100     /* ms, while more are due */
+#define NGX_HTTP_OMNI_GROUPS_MAX      64      /* of the workers' user */
+
+
+typedef struct {
+    char                        customer[OMNI_STORE_ID_MAX + 1];
+    omni_store_journey_t        ev;
+} ngx_http_omni_journey_event_t;
+
+
+typedef struct {
+    ngx_uint_t                  n;
+    ngx_uint_t                  dropped;
+    ngx_event_t                 flush;
+    ngx_event_t                 purge;
+    ngx_http_omni_main_conf_t  *omcf;
+    ngx_http_omni_journey_event_t  events[NGX_HTTP_OMNI_JOURNEY_BUFFER];
+} ngx_http_omni_worker_t;
+
+
+static char *ngx_http_omni_store_access(ngx_conf_t *cf, ngx_str_t *dir);
+static void ngx_http_omni_journey_flush(ngx_log_t *log);
+static void ngx_http_omni_flush_handler(ngx_event_t *ev);
+static void ngx_http_omni_purge_handler(ngx_event_t *ev);
+
+
+static ngx_http_omni_worker_t  *ngx_http_omni_worker;
+
+
+/* The directory must be there, and usable by the workers. */
+
+char *
+ngx_http_omni_store_init_conf(ngx_conf_t *cf, ngx_http_omni_main_conf_t *omcf)
+{
+    ngx_file_info_t  fi;
+
+    if (ngx_conf_full_name(cf->cycle, &omcf->store_dir, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_file_info(omcf->store_dir.data, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "omni_store directory \"%V\" is not there",
+                           &omcf->store_dir);
+        return NGX_CONF_ERROR;
+    }
+
+    if (!ngx_is_dir(&fi)
+        || access((const char *) omcf->store_dir.data, R_OK|W_OK|X_OK) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "omni_store \"%V\" is not a writable "
+                           "directory", &omcf->store_dir);
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_omni_store_access(cf, &omcf->store_dir);
+}
+
+
+/*
+ * The master checks as root; the workers open the store as nginx's user.
+ * Say so now rather than have every worker exit at start.
+ */
+static char *
+ngx_http_omni_store_access(ngx_conf_t *cf, ngx_str_t *dir)
+{
+    int              i, ngroups;
+    gid_t            groups[NGX_HTTP_OMNI_GROUPS_MAX];
+    ngx_uint_t       f, need, shift;
+    struct stat      st;
+    struct passwd   *pw;
+    ngx_core_conf_t  *ccf;
+    u_char           path[NGX_MAX_PATH];
+
+    static const char  *files[] = { "", "/data.mdb", "/lock.mdb" };
+
+    if (geteuid() != 0) {
+        return NGX_CONF_OK;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    /* without a master there are no workers: the process stays root */
+    if (ccf->master == 0) {
+        return NGX_CONF_OK;
+    }
+
+    /* the "user" directive, or the default the core module will apply */
+    pw = getpwnam(ccf->username ? ccf->username : NGX_USER);
+    if (pw == NULL || pw->pw_uid == 0) {
+        return NGX_CONF_OK;
+    }
+
+    ngroups = NGX_HTTP_OMNI_GROUPS_MAX;
+    if (getgrouplist(pw->pw_name, ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT
+                                  ? ccf->group : pw->pw_gid,
+                     groups, &ngroups) < 0)
+    {
+        ngroups = NGX_HTTP_OMNI_GROUPS_MAX;
+    }
+
+    for (f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+        if (ngx_snprintf(path, NGX_MAX_PATH, "%V%s%Z", dir, files[f])
+            == path + NGX_MAX_PATH)
+        {
+            return NGX_CONF_OK;
+        }
+
+        if (stat((char *) path, &st) != 0) {
+            continue;
+        }
+
+        /* rwx for the directory, rw for its files */
+        need = (f == 0) ? 7 : 6;
+
+        if (st.st_uid == pw->pw_uid) {
+            shift = 6;
+
+        } else {
+            for (i = 0; i < ngroups; i++) {
+                if (groups[i] == st.st_gid) {
+                    break;
+                }
+            }
+
+            shift = (i < ngroups) ? 3 : 0;
+        }
+
+        if (((st.st_mode >> shift) & need) != need) {
+            goto denied;
+        }
+    }
+
+    return NGX_CONF_OK;
+
+denied:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "omni_store: \"%s\" is not readable and writable by "
+                       "the worker user \"%s\"; chown it to that user",
+                       path, pw->pw_name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * Worker start: an LMDB environment may not cross a fork, so each worker
+ * opens its own.
+ */
+
+ngx_int_t
+ngx_http_omni_store_init_worker(ngx_cycle_t *cycle,
+    ngx_http_omni_main_conf_t *omcf)
+{
+    char                     err[OMNI_STORE_ERRLEN];
+    ngx_http_omni_worker_t  *w;
+
+    omcf->store = omni_store_open((const char *) omcf->store_dir.data,
+                                  omcf->store_max, (int) omcf->store_sync,
+                                  err);
+    if (omcf->store == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "omni: %s", err);
+        return NGX_ERROR;
+    }
+
+    w = ngx_pcalloc(cycle->pool, sizeof(ngx_http_omni_worker_t));
+    if (w == NULL) {
+        return NGX_ERROR;
+    }
+
+    w->omcf = omcf;
+
+    w->flush.handler = ngx_http_omni_flush_handler;
+    w->flush.log = cycle->log;
+    w->flush.data = w;
+    w->flush.cancelable = 1;
+
+    w->purge.handler = ngx_http_omni_purge_handler;
+    w->purge.log = cycle->log;
+    w->purge.data = w;
+    w->purge.cancelable = 1;
+
+    ngx_http_omni_worker = w;
+
+    /* worker 0 purges for all; the others would only queue behind it */
+    if (ngx_worker == 0 && omcf->session_purge > 0) {
+        ngx_add_timer(&w->purge, (ngx_msec_t) omcf->session_purge * 1000);
+    }
+
+    return NGX_OK;
+}
+
+
+/* Worker exit: the queued journey events are written, then it closes. */
+
+void
+ngx_http_omni_store_exit_worker(ngx_cycle_t *cycle,
+    ngx_http_omni_main_conf_t *omcf)
+{
+    if (omcf->store == NULL) {
+        return;
+    }
+
+    if (ngx_http_omni_worker) {
+        ngx_http_omni_journey_flush(cycle->log);
+        ngx_http_omni_worker = NULL;
+    }
+
+    omni_store_close(omcf->store);
+    omcf->store = NULL;
+}
+
+
+/*
+ * Log phase: the request joins its customer's journey.  Events wait in
+ * the worker and are written in batches: one commit per batch, not one
+ * per request.
+ */
+
+ngx_int_t
+ngx_http_omni_journey_handler(ngx_http_request_t *r)
+{
+    size_t                          len;
+    ngx_uint_t                      status;
+    ngx_http_omni_ctx_t            *ctx;
+    ngx_http_omni_worker_t         *w;
+    ngx_http_omni_loc_conf_t       *olcf;
+    ngx_http_omni_journey_event_t  *e;
+
+    w = ngx_http_omni_worker;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
+
+    if (w == NULL || ctx == NULL || ctx->customer.len == 0
+        || ctx->action.len == 0)
+    {
+        return NGX_OK;
+    }
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
+
+    if (!olcf->journey) {
+        return NGX_OK;
+    }
+
+    if (w->n == NGX_HTTP_OMNI_JOURNEY_BUFFER) {
+        ngx_http_omni_journey_flush(r->connection->log);
+    }
+
+    e = &w->events[w->n];
+    ngx_memzero(e, sizeof(ngx_http_omni_journey_event_t));
+
+    ngx_memcpy(e->customer, ctx->customer.data, ctx->customer.len);
+    ngx_memcpy(e->ev.channel, olcf->channel.data, olcf->channel.len);
+
+    /* an action past the journey's 64 bytes is cut, not lost */
+    len = ngx_min(ctx->action.len, OMNI_STORE_NAME_MAX);
+    ngx_memcpy(e->ev.action, ctx->action.data, len);
+
+    ngx_memcpy(e->ev.session, ctx->session.data, ctx->session.len);
+
+    e->ev.time_ms = (int64_t) r->start_sec * 1000 + r->start_msec;
+
+    status = r->err_status ? r->err_status : r->headers_out.status;
+
+    if (ctx->error.code) {
+        ngx_cpystrn((u_char *) e->ev.outcome, (u_char *) ctx->error.code,
+                    OMNI_STORE_NAME_MAX + 1);
+
+    } else if (status < NGX_HTTP_BAD_REQUEST) {
+        ngx_memcpy(e->ev.outcome, "ok", sizeof("ok"));
+
+    } else {
+        ngx_sprintf((u_char *) e->ev.outcome, "http_%03ui%Z", status);
+    }
+
+    w->n++;
+
+    if (!w->flush.timer_set) {
+        ngx_add_timer(&w->flush, w->omcf->journey_flush);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_omni_journey_flush(ngx_log_t *log)
+{
+    int                         rc;
+    char                        err[OMNI_STORE_ERRLEN];
+    size_t                      skipped;
+    ngx_uint_t                  i, level;
+    ngx_http_omni_worker_t     *w;
+    omni_store_journey_item_t   items[NGX_HTTP_OMNI_JOURNEY_BUFFER];
+
+    w = ngx_http_omni_worker;
+
+    if (w->n == 0) {
+        return;
+    }
+
+    for (i = 0; i < w->n; i++) {
+        items[i].customer = w->events[i].customer;
+        items[i].ev = &w->events[i].ev;
+    }
+
+    rc = omni_store_journey_append_many(w->omcf->store, items, w->n,
+                                        w->omcf->journey_max,
+                                        (int64_t) w->omcf->journey_age * 1000,
+                                        &skipped, err);
+
+    if (rc != OMNI_STORE_OK) {
+        w->dropped += w->n;
+        level = (rc == OMNI_STORE_FULL) ? NGX_LOG_WARN : NGX_LOG_ERR;
+
+        ngx_log_error(level, log, 0,
+                      "omni: %ui journey events lost (%ui so far): %s",
+                      w->n, w->dropped, err);
+
+    } else if (skipped) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "omni: %uz journey events had fields the journey "
+                      "cannot hold", skipped);
+    }
+
+    w->n = 0;
+}
+
+
+static void
+ngx_http_omni_flush_handler(ngx_event_t *ev)
+{
+    ngx_http_omni_journey_flush(ev->log);
+}
+
+
+/* one worker deletes what has expired, a bounded batch at a time */
+static void
+ngx_http_omni_purge_handler(ngx_event_t *ev)
+{
+    int                         rc;
+    char                        err[OMNI_STORE_ERRLEN];
+    size_t                      purged, total;
+    ngx_uint_t                  round, more;
+    ngx_msec_t                  next;
+    ngx_http_omni_main_conf_t  *omcf;
+
+    omcf = ngx_http_omni_worker->omcf;
+    total = 0;
+    more = 0;
+    rc = OMNI_STORE_OK;
+
+    for (round = 0; round < NGX_HTTP_OMNI_PURGE_ROUNDS; round++) {
+        rc = omni_store_session_purge(omcf->store, ngx_time(),
+                                      omcf->session_idle,
+                                      omcf->session_absolute,
+                                      NGX_HTTP_OMNI_PURGE_BATCH, &purged,
+                                      err);
+        total += purged;
+        more = (rc == OMNI_STORE_OK && purged == NGX_HTTP_OMNI_PURGE_BATCH);
+
+        if (!more) {
+            break;
+        }
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_revocations_purge(omcf->store, ngx_time(),
+                                          NGX_HTTP_OMNI_PURGE_BATCH, &purged,
+                                          err);
+    }
+
+    if (rc != OMNI_STORE_OK) {
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0, "omni: purge failed: %s",
+                      err);
+    }
+
+    if (total) {
+        ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                      "omni: %uz expired sessions purged", total);
+    }
+
+    if (ngx_exiting) {
+        return;
+    }
+
+    /* more are due: come back soon rather than block this worker now */
+    next = more ? NGX_HTTP_OMNI_PURGE_AGAIN
+                : (ngx_msec_t) omcf->session_purge * 1000;
+
+    ngx_add_timer(ev, next);
+}
+
+
+char *
+ngx_http_omni_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_omni_main_conf_t *omcf = conf;
+
+    ssize_t      size;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    if (omcf->store_dir.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    omcf->store_dir = value[1];
+    omcf->store_max = 1024 * 1024 * 1024;
+    omcf->store_sync = OMNI_STORE_SYNC_FULL;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "max=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            size = ngx_parse_size(&s);
+            if (size == NGX_ERROR || size < 1024 * 1024) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid omni_store size \"%V\", "
+                                   "1m at least", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            omcf->store_max = (size_t) size;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "sync=full") == 0) {
+            omcf->store_sync = OMNI_STORE_SYNC_FULL;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "sync=meta") == 0) {
+            omcf->store_sync = OMNI_STORE_SYNC_META;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "sync=none") == 0) {
+            omcf->store_sync = OMNI_STORE_SYNC_NONE;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", expected "
+                           "\"max=size\" or \"sync=full|meta|none\"",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* omni_journey_limits [max=1000] [age=90d] [flush=1s] */
+char *
+ngx_http_omni_journey_limits(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_omni_main_conf_t *omcf = conf;
+
+    time_t      t;
+    ngx_int_t   n;
+    ngx_str_t  *value, s;
+    ngx_uint_t  i;
+
+    if (omcf->journey_max != NGX_CONF_UNSET_UINT
+        || omcf->journey_age != NGX_CONF_UNSET
+        || omcf->journey_flush != NGX_CONF_UNSET_MSEC)
+    {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "max=", 4) == 0) {
+            n = ngx_atoi(value[i].data + 4, value[i].len - 4);
+            if (n == NGX_ERROR || n < 1 || n > 1000000) {
+                goto invalid;
+            }
+
+            omcf->journey_max = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "age=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            t = ngx_parse_time(&s, 1);
+            if (t == (time_t) NGX_ERROR || t == 0) {
+                goto invalid;
+            }
+
+            omcf->journey_age = t;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "flush=", 6) == 0) {
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            n = ngx_parse_time(&s, 0);
+            if (n == NGX_ERROR || n < 1 || n > 60000) {
+                goto invalid;
+            }
+
+            omcf->journey_flush = (ngx_msec_t) n;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", expected \"max=\", "
+                           "\"age=\" or \"flush=\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value in \"%V\" (max=1..1000000, age= a "
+                       "time, flush=1ms..60s)", &value[i]);
+    return NGX_CONF_ERROR;
+}
