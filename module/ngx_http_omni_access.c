@@ -63,6 +63,10 @@ ngx_http_omni_access_handler(ngx_http_request_t *r)
         }
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni: access phase, channel \"%V\", step %ui",
+                   &olcf->channel, ctx->step);
+
     while (ctx->step < sizeof(ngx_http_omni_steps)
                        / sizeof(ngx_http_omni_steps[0]))
     {
@@ -86,8 +90,15 @@ ngx_http_omni_access_handler(ngx_http_request_t *r)
             return rc;
         }
 
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "omni: request refused: %s, status %ui",
+                       ctx->error.code, ctx->error.status);
+
         return ngx_http_omni_reject(r, ctx);
     }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni: access phase done, the request goes on");
 
     return NGX_OK;
 }

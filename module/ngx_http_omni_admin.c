@@ -179,6 +179,10 @@ ngx_http_omni_admin_handler(ngx_http_request_t *r)
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni admin: %V request, token %s", &r->method_name,
+                   (ctx && ctx->authenticated) ? "verified" : "missing");
+
     /*
      * No context: a subrequest, which skips the access phase.  A context
      * without a verified token: "satisfy any" let the request in through
@@ -404,6 +408,21 @@ ngx_http_omni_admin_process(ngx_http_request_t *r)
     ngx_memzero(&res, sizeof(omni_admin_result_t));
 
     rc = omni_admin_handle(omcf->store, &req, &res);
+
+#if (NGX_DEBUG)
+    {
+    u_char  *end;
+
+    /* the resource only: what follows may be an identity's value */
+    end = ngx_strlchr(path.data + 1, path.data + path.len, '/');
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni admin: route %V /%*s, status %ui", &r->method_name,
+                   (size_t) ((end ? end : path.data + path.len)
+                             - (path.data + 1)),
+                   path.data + 1, (ngx_uint_t) res.status);
+    }
+#endif
 
     if (rc != 0 || res.body == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

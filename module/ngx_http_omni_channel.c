@@ -65,6 +65,9 @@ ngx_http_omni_body_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
     ctx->waiting_body = 1;
 
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni: waiting for the request body");
+
     /* the handler resumes the phases once the body is in */
     ngx_http_finalize_request(r, NGX_DONE);
 
@@ -145,6 +148,13 @@ ngx_http_omni_respond_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
     rc = omni_lua_begin(vm, channel, &req, &ctx->lua_ref, &fn, &res);
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni: plugin \"%V\" begin, %uz body bytes: %s",
+                   &olcf->channel, req.body.len,
+                   rc == OMNI_LUA_OK ? "answered"
+                   : rc == OMNI_LUA_DECLINED ? "declined"
+                   : "refused or failed");
+
     if (rc == OMNI_LUA_OK) {
         return ngx_http_omni_send_answer(r, &res);
     }
@@ -201,6 +211,10 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
             return ngx_http_omni_plugin_error(r, ctx, "authenticate", rc,
                                               &res);
         }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "omni: plugin \"%V\" authenticate: accepted",
+                       &olcf->channel);
     }
 
     ngx_memzero(&c, sizeof(omni_contract_t));
@@ -213,6 +227,11 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
     ctx->action.data = (u_char *) c.action.data;
     ctx->action.len = c.action.len;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni: plugin \"%V\" normalize: action \"%V\", "
+                   "%uz identities", &olcf->channel, &ctx->action,
+                   c.nidentities);
 
     /* policy conditions compare C strings: the checks refused a NUL */
     if (c.tier.data) {
@@ -242,6 +261,9 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     ctx->contract.len = res.contract.len;
     ctx->render = 1;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni: contract built, %uz bytes", ctx->contract.len);
+
     return NGX_OK;
 }
 
@@ -258,6 +280,10 @@ ngx_http_omni_plugin_error(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     ngx_http_omni_loc_conf_t  *olcf;
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni: plugin \"%V\" %s: %s", &olcf->channel, fn,
+                   rc == OMNI_LUA_REJECTED ? "refused" : "failed");
 
     if (rc == OMNI_LUA_REJECTED) {
         ctx->error.status = res->status;

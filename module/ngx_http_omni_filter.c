@@ -64,6 +64,11 @@ ngx_http_omni_header_filter(ngx_http_request_t *r)
     ctx->render = 0;
     ctx->filtering = 1;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni: reply filter holds the reply, status %ui, "
+                   "length %O", r->headers_out.status,
+                   r->headers_out.content_length_n);
+
     if (r->header_only) {
         return ngx_http_omni_render_reply(r, ctx);
     }
@@ -329,6 +334,10 @@ ngx_http_omni_render_reply(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
     r->headers_out.status = res.status;
     r->headers_out.status_line.len = 0;
     r->headers_out.content_length_n = res.body.len;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni: reply rendered by \"%V\", status %ui, %uz bytes",
+                   &olcf->channel, (ngx_uint_t) res.status, res.body.len);
 
     rc = ngx_http_next_header_filter(r);
 

@@ -63,6 +63,11 @@ ngx_http_omni_jwt_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     if (rc == OMNI_TOKEN_OK) {
         ctx->token = *tok;
         ctx->authenticated = 1;
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "omni: token verified, alg %s, %uz roles",
+                       tok->alg, tok->nroles);
+
         return ngx_http_omni_revocation(r, ctx);
     }
 
@@ -75,6 +80,9 @@ ngx_http_omni_jwt_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     ctx->error.status = NGX_HTTP_UNAUTHORIZED;
     ctx->error.code = omni_token_code(rc);
     ctx->error.message = ctx->token_error.detail;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni: token not verified: %s", ctx->error.code);
 
     /* never the token itself; kid and sub are attacker-supplied text */
     *ngx_http_omni_log_value(kid, ctx->token_error.has_kid
@@ -127,6 +135,9 @@ ngx_http_omni_verify(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
         omni_token_cache_key((const char *) token->data, token->len, key);
 
         e = omni_token_cache_get(cache, key, &olcf->token_conf, now);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "omni: token cache %s", e ? "hit" : "miss");
 
         if (e != NULL) {
             ctx->jwt_cache = NGX_HTTP_OMNI_CACHE_HIT;
@@ -346,6 +357,8 @@ ngx_http_omni_revocation(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
     omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
 
     if (omcf->store == NULL) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "omni: no revocation lookup, no store");
         return NGX_OK;
     }
 
@@ -368,6 +381,13 @@ ngx_http_omni_revocation(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
                       "omni: revocation check failed: %s", err);
         return NGX_ERROR;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni: revocation lookup: %s",
+                   rule == OMNI_STORE_REVOKED_NONE ? "not revoked"
+                   : rule == OMNI_STORE_REVOKED_JTI ? "revoked by its jti"
+                   : rule == OMNI_STORE_REVOKED_SESSION ? "its session revoked"
+                   : "its subject's tokens revoked");
 
     if (rule == OMNI_STORE_REVOKED_NONE) {
         return NGX_OK;

@@ -71,6 +71,11 @@ ngx_http_omni_policy_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     ctx->policy_allowed = d.allow;
     ctx->policy_rev = omcf->policy_rev;
 
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni: policy %s action \"%V\", rule \"%V\", "
+                   "revision %uD", d.allow ? "allows" : "denies",
+                   &ctx->action, &ctx->policy_rule, ctx->policy_rev);
+
     if (omcf->audit && (!d.allow || omcf->audit_all)) {
         ngx_http_omni_policy_audit(r, ctx, omcf);
     }

@@ -92,7 +92,17 @@ ngx_http_omni_customer_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
         n++;
     }
 
+#if (NGX_DEBUG)
+    for (i = 0; i < n; i++) {
+        /* the type only: a value names a person */
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "omni: identity %uz of type \"%s\"", i, ids[i].type);
+    }
+#endif
+
     if (n == 0) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "omni: no identity, no customer");
         return NGX_OK;
     }
 
@@ -106,12 +116,18 @@ ngx_http_omni_customer_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
                                    new_id, customer, &created, err);
 
     if (rc == OMNI_STORE_NOT_FOUND) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "omni: no customer for the %uz identities", n);
         return NGX_OK;
     }
 
     if (rc != OMNI_STORE_OK) {
         return ngx_http_omni_store_failed(r, ctx, "customer", rc, err);
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni: customer %s %s", customer,
+                   created ? "created" : "resolved");
 
     if (created) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -152,6 +168,10 @@ ngx_http_omni_customer_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
     ctx->session_new = created ? 1 : 0;
     ctx->session_created = (time_t) s.created;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni: session %s %s", s.id,
+                   created ? "created" : "resumed");
 
     return ngx_http_omni_session_out(r, ctx, &s, c, cs);
 }
@@ -335,6 +355,9 @@ ngx_http_omni_context_patch(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
                                    patch, NULL, err);
 
     if (rc == OMNI_STORE_OK) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "omni: context patch applied to session %V",
+                       &ctx->session);
         return;
     }
 

@@ -299,6 +299,10 @@ ngx_http_omni_journey_handler(ngx_http_request_t *r)
 
     w->n++;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni: journey event \"%s\" queued for customer %V, "
+                   "%ui waiting", e->ev.outcome, &ctx->customer, w->n);
+
     if (!w->flush.timer_set) {
         ngx_add_timer(&w->flush, w->omcf->journey_flush);
     }
@@ -346,6 +350,9 @@ ngx_http_omni_journey_flush(ngx_log_t *log)
                       "omni: %uz journey events had fields the journey "
                       "cannot hold", skipped);
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "omni: journey flush, %ui events", w->n);
 
     w->n = 0;
 }

@@ -241,6 +241,10 @@ ngx_http_omni_send_answer(ngx_http_request_t *r, omni_lua_result_t *res)
     r->headers_out.status = res->status;
     r->headers_out.content_length_n = res->body.len;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni: plugin answer sent, status %ui, %uz bytes",
+                   (ngx_uint_t) res->status, res->body.len);
+
     rc = ngx_http_send_header(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
