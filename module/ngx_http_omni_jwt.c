@@ -194,89 +194,6 @@ ngx_http_omni_token_free(void *data)
 }
 
 
-/* omni_jwt_cache off | [size=4096] [bytes=8m] [ttl=5m] */
-char *
-ngx_http_omni_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_omni_main_conf_t *omcf = conf;
-
-    time_t      ttl;
-    ssize_t     bytes;
-    ngx_int_t   n;
-    ngx_str_t  *value, s;
-    ngx_uint_t  i;
-
-    if (omcf->cache_entries != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
-        omcf->cache_entries = 0;
-        return NGX_CONF_OK;
-    }
-
-    omcf->cache_entries = NGX_HTTP_OMNI_CACHE_ENTRIES;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
-            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
-            if (n == NGX_ERROR || n < 1 || n > 1024 * 1024) {
-                goto invalid;
-            }
-
-            omcf->cache_entries = (ngx_uint_t) n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "bytes=", 6) == 0) {
-            s.data = value[i].data + 6;
-            s.len = value[i].len - 6;
-
-            bytes = ngx_parse_size(&s);
-            if (bytes == NGX_ERROR || bytes < 64 * 1024
-                || bytes > 1024 * 1024 * 1024)
-            {
-                goto invalid;
-            }
-
-            omcf->cache_bytes = (size_t) bytes;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
-            ttl = ngx_parse_time(&s, 1);
-            if (ttl == (time_t) NGX_ERROR || ttl < 1 || ttl > 24 * 60 * 60) {
-                goto invalid;
-            }
-
-            omcf->cache_ttl = ttl;
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"%V\", expected "
-                           "\"off\" or \"size=\", \"bytes=\", \"ttl=\"",
-                           &value[i], &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value in \"%V\" of \"%V\" (size=1..1048576, "
-                       "bytes=64k..1g, ttl=1s..24h)", &value[i], &cmd->name);
-    return NGX_CONF_ERROR;
-}
-
-
 /* Caches never cross a fork: each worker starts with an empty one. */
 
 ngx_int_t
@@ -662,4 +579,87 @@ ngx_http_omni_jwt_max_lifetime(ngx_conf_t *cf, ngx_command_t *cmd,
     olcf->max_lifetime = t;
 
     return NGX_CONF_OK;
+}
+
+
+/* omni_jwt_cache off | [size=4096] [bytes=8m] [ttl=5m] */
+char *
+ngx_http_omni_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_omni_main_conf_t *omcf = conf;
+
+    time_t      ttl;
+    ssize_t     bytes;
+    ngx_int_t   n;
+    ngx_str_t  *value, s;
+    ngx_uint_t  i;
+
+    if (omcf->cache_entries != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        omcf->cache_entries = 0;
+        return NGX_CONF_OK;
+    }
+
+    omcf->cache_entries = NGX_HTTP_OMNI_CACHE_ENTRIES;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
+            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
+            if (n == NGX_ERROR || n < 1 || n > 1024 * 1024) {
+                goto invalid;
+            }
+
+            omcf->cache_entries = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "bytes=", 6) == 0) {
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            bytes = ngx_parse_size(&s);
+            if (bytes == NGX_ERROR || bytes < 64 * 1024
+                || bytes > 1024 * 1024 * 1024)
+            {
+                goto invalid;
+            }
+
+            omcf->cache_bytes = (size_t) bytes;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            ttl = ngx_parse_time(&s, 1);
+            if (ttl == (time_t) NGX_ERROR || ttl < 1 || ttl > 24 * 60 * 60) {
+                goto invalid;
+            }
+
+            omcf->cache_ttl = ttl;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\", expected "
+                           "\"off\" or \"size=\", \"bytes=\", \"ttl=\"",
+                           &value[i], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value in \"%V\" of \"%V\" (size=1..1048576, "
+                       "bytes=64k..1g, ttl=1s..24h)", &value[i], &cmd->name);
+    return NGX_CONF_ERROR;
 }
