@@ -4,7 +4,8 @@
  * The store's engine: the LMDB environment (open, close, the format
  * record), read transactions, the write loop that grows the map or
  * adopts another process's growth, statistics, the export and import of
- * raw records, and the low-level helpers every record family calls (get,
+ * raw records, the permission check of a store directory, the name
+ * predicates, and the low-level helpers every record family calls (get,
  * put, del, scans, errors, argument checks).
  *
  * The public API is omni_store.h.  The record families are
@@ -15,6 +16,7 @@
 
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +47,14 @@ static const char  *omni_store_db_names[] = {
     "revocations",
     "journeys",
     "expiry",
+};
+
+
+/* the directory, then the files LMDB keeps in it (omni_store_access()) */
+static const char  *omni_store_files[] = {
+    "",
+    "/data.mdb",
+    "/lock.mdb",
 };
 
 
@@ -222,6 +232,66 @@ omni_store_close(omni_store_t *st)
 
     free(st->dir);
     free(st);
+}
+
+
+/*
+ * The permissions the kernel would apply to uid for each path: the
+ * owner's bits, else the group's when uid is in the file's group, else
+ * the others'.
+ */
+int
+omni_store_access(const char *dir, uid_t uid, const gid_t *groups,
+    int ngroups, const char *user, char *err)
+{
+    int          i, n;
+    char         path[PATH_MAX];
+    size_t       f;
+    unsigned     need, shift;
+    struct stat  sb;
+
+    if (dir == NULL || dir[0] == '\0') {
+        omni_store_err(err, "no store directory");
+        return OMNI_STORE_INVALID;
+    }
+
+    for (f = 0; f < sizeof(omni_store_files) / sizeof(omni_store_files[0]);
+         f++)
+    {
+        n = snprintf(path, sizeof(path), "%s%s", dir, omni_store_files[f]);
+        if (n < 0 || (size_t) n >= sizeof(path)) {
+            return OMNI_STORE_OK;
+        }
+
+        if (stat(path, &sb) != 0) {
+            continue;
+        }
+
+        /* rwx for the directory, rw for its files */
+        need = (f == 0) ? 7 : 6;
+
+        if (sb.st_uid == uid) {
+            shift = 6;
+
+        } else {
+            for (i = 0; i < ngroups; i++) {
+                if (groups[i] == sb.st_gid) {
+                    break;
+                }
+            }
+
+            shift = (i < ngroups) ? 3 : 0;
+        }
+
+        if (((sb.st_mode >> shift) & need) != need) {
+            omni_store_err(err, "\"%s\" is not readable and writable by the "
+                           "worker user \"%s\"; chown it to that user", path,
+                           user);
+            return OMNI_STORE_INVALID;
+        }
+    }
+
+    return OMNI_STORE_OK;
 }
 
 
@@ -1013,20 +1083,59 @@ omni_store_mdb(omni_store_t *st, int mrc, const char *what, char *err)
 }
 
 
+/*
+ * The names of omni_store.h: ids, channels and identity types are
+ * [A-Za-z0-9_-], values and journey names any bytes but spaces and
+ * control characters.
+ */
 int
-omni_store_check_id(const char *what, const char *s, size_t max, char *err)
+omni_store_id_valid(const char *s, size_t len, size_t max)
 {
     size_t  i;
 
-    for (i = 0; s != NULL && i <= max && s[i] != '\0'; i++) {
+    if (s == NULL || len == 0 || len > max) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')
               || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
         {
-            break;
+            return 0;
         }
     }
 
-    if (s == NULL || i == 0 || i > max || s[i] != '\0') {
+    return 1;
+}
+
+
+int
+omni_store_text_valid(const char *s, size_t len, size_t max)
+{
+    size_t          i;
+    unsigned char   c;
+
+    if (s == NULL || len == 0 || len > max) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) s[i];
+
+        if (c <= ' ' || c == 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* the checks of every argument: s is a C string, NULL refused */
+int
+omni_store_check_id(const char *what, const char *s, size_t max, char *err)
+{
+    if (s == NULL || !omni_store_id_valid(s, strnlen(s, max + 1), max)) {
         omni_store_err(err, "%s is not [A-Za-z0-9_-]{1,%zu}", what, max);
         return OMNI_STORE_INVALID;
     }
@@ -1039,18 +1148,7 @@ int
 omni_store_check_text(const char *what, const char *s, size_t max,
     char *err)
 {
-    size_t          i;
-    unsigned char   c;
-
-    for (i = 0; s != NULL && i <= max && s[i] != '\0'; i++) {
-        c = (unsigned char) s[i];
-
-        if (c <= ' ' || c == 0x7f) {
-            break;
-        }
-    }
-
-    if (s == NULL || i == 0 || i > max || s[i] != '\0') {
+    if (s == NULL || !omni_store_text_valid(s, strnlen(s, max + 1), max)) {
         omni_store_err(err, "%s must be 1 to %zu bytes without spaces or "
                        "control characters", what, max);
         return OMNI_STORE_INVALID;
