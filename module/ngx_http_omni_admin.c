@@ -148,24 +148,20 @@ invalid:
 static const char *
 ngx_http_omni_admin_actor(ngx_http_omni_ctx_t *ctx)
 {
-    size_t       i;
     const char  *sub;
 
     sub = ctx->token.sub;
 
-    if (sub == NULL) {
+    if (sub == NULL
+        || !omni_store_text_valid(sub,
+                                  ngx_strnlen((u_char *) sub,
+                                              OMNI_STORE_VALUE_MAX + 1),
+                                  OMNI_STORE_VALUE_MAX))
+    {
         return NULL;
     }
 
-    for (i = 0; sub[i]; i++) {
-        if (i == OMNI_STORE_VALUE_MAX || (u_char) sub[i] <= ' '
-            || sub[i] == 0x7f)
-        {
-            return NULL;
-        }
-    }
-
-    return i ? sub : NULL;
+    return sub;
 }
 
 

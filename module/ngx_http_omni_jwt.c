@@ -234,32 +234,23 @@ ngx_http_omni_jwt_exit_worker(ngx_http_omni_main_conf_t *omcf)
  * request, so a revocation holds at once in every worker.
  */
 
-/* s when a revocation can name it: ids are [A-Za-z0-9_-], values any text */
+/* s when a revocation can name it, by the store's rules for ids or values */
 static const char *
 ngx_http_omni_nameable(const char *s, size_t max, ngx_uint_t id)
 {
-    u_char  c;
-    size_t  i;
+    size_t  len;
 
     if (s == NULL) {
         return NULL;
     }
 
-    for (i = 0; s[i]; i++) {
-        c = (u_char) s[i];
+    len = ngx_strnlen((u_char *) s, max + 1);
 
-        if (i == max || c <= ' ' || c == 0x7f) {
-            return NULL;
-        }
-
-        if (id && !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-                   || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-        {
-            return NULL;
-        }
+    if (id) {
+        return omni_store_id_valid(s, len, max) ? s : NULL;
     }
 
-    return i ? s : NULL;
+    return omni_store_text_valid(s, len, max) ? s : NULL;
 }
 
 

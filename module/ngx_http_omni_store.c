@@ -86,15 +86,12 @@ ngx_http_omni_store_init_conf(ngx_conf_t *cf, ngx_http_omni_main_conf_t *omcf)
 static char *
 ngx_http_omni_store_access(ngx_conf_t *cf, ngx_str_t *dir)
 {
-    int              i, ngroups;
+    int              ngroups;
+    char             err[OMNI_STORE_ERRLEN];
     gid_t            groups[NGX_HTTP_OMNI_GROUPS_MAX];
-    ngx_uint_t       f, need, shift;
-    struct stat      st;
     struct passwd   *pw;
     ngx_core_conf_t  *ccf;
     u_char           path[NGX_MAX_PATH];
-
-    static const char  *files[] = { "", "/data.mdb", "/lock.mdb" };
 
     if (geteuid() != 0) {
         return NGX_CONF_OK;
@@ -122,48 +119,20 @@ ngx_http_omni_store_access(ngx_conf_t *cf, ngx_str_t *dir)
         ngroups = NGX_HTTP_OMNI_GROUPS_MAX;
     }
 
-    for (f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
-        if (ngx_snprintf(path, NGX_MAX_PATH, "%V%s%Z", dir, files[f])
-            == path + NGX_MAX_PATH)
-        {
-            return NGX_CONF_OK;
-        }
+    /* a path too long to be opened is left for the open to refuse */
+    if (ngx_snprintf(path, NGX_MAX_PATH, "%V%Z", dir) == path + NGX_MAX_PATH) {
+        return NGX_CONF_OK;
+    }
 
-        if (stat((char *) path, &st) != 0) {
-            continue;
-        }
-
-        /* rwx for the directory, rw for its files */
-        need = (f == 0) ? 7 : 6;
-
-        if (st.st_uid == pw->pw_uid) {
-            shift = 6;
-
-        } else {
-            for (i = 0; i < ngroups; i++) {
-                if (groups[i] == st.st_gid) {
-                    break;
-                }
-            }
-
-            shift = (i < ngroups) ? 3 : 0;
-        }
-
-        if (((st.st_mode >> shift) & need) != need) {
-            goto denied;
-        }
+    if (omni_store_access((char *) path, pw->pw_uid, groups, ngroups,
+                          pw->pw_name, err)
+        != OMNI_STORE_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "omni_store: %s", err);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
-
-denied:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "omni_store: \"%s\" is not readable and writable by "
-                       "the worker user \"%s\"; chown it to that user",
-                       path, pw->pw_name);
-
-    return NGX_CONF_ERROR;
 }
 
 

@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 
 #define OMNI_STORE_ERRLEN         256
@@ -191,6 +192,40 @@ int omni_store_read_begin(omni_store_t *st, char *err);
 void omni_store_read_end(omni_store_t *st);
 
 int omni_store_stats(omni_store_t *st, omni_store_stats_t *stats, char *err);
+
+/*
+ * The names of the comment at the top, for callers that check a name
+ * before they hand it to the store (the admin API, the JWT glue's
+ * revocation check) rather than keep a copy of the rules: 1 when
+ * s[0..len-1] is 1 to max bytes of [A-Za-z0-9_-] (an id: max is
+ * OMNI_STORE_ID_MAX; a channel or identity type: OMNI_STORE_CHANNEL_MAX,
+ * OMNI_STORE_TYPE_MAX), or 1 to max bytes none of which is a space or a
+ * control character (a text: OMNI_STORE_VALUE_MAX for an identity value,
+ * jti or sub, OMNI_STORE_NAME_MAX for a journey action or outcome); else
+ * 0.  A NUL fails both.  For a C string pass strnlen(s, max + 1).  The
+ * store checks every argument with them.
+ */
+int omni_store_id_valid(const char *s, size_t len, size_t max);
+int omni_store_text_valid(const char *s, size_t len, size_t max);
+
+/*
+ * Whether the user uid, member of groups[0..ngroups-1], may open the
+ * store in dir: rwx on dir, rw on those of LMDB's files in it that exist
+ * (the first open creates the others), judged by the owner, group and
+ * other bits as the kernel would (ACLs and capabilities aside).  Returns
+ * OMNI_STORE_OK, or OMNI_STORE_INVALID with this in err (user is only
+ * named there):
+ *   "<path>" is not readable and writable by the worker user "<user>";
+ *   chown it to that user
+ * (the message names the whole path when it fits OMNI_STORE_ERRLEN).  A
+ * path that cannot be stat()ed or is longer than PATH_MAX is not judged:
+ * the open will say what is wrong.  For the module's configuration check
+ * (ngx_http_omni_module.c): the master, running as root, checks for the
+ * user its workers will run as, so that the glue need not know LMDB's
+ * file names.
+ */
+int omni_store_access(const char *dir, uid_t uid, const gid_t *groups,
+    int ngroups, const char *user, char *err);
 
 
 /* sessions */

@@ -3,7 +3,8 @@
  *
  * Unit tests of the LMDB customer store: sessions, identities, merges,
  * revocations, journeys, a full map, a growing map, two processes on one
- * environment and a writer killed mid-loop.  Every test gets a fresh
+ * environment, a writer killed mid-loop, the name predicates and the
+ * permission check of a store directory.  Every test gets a fresh
  * directory under one mkdtemp() directory that the group teardown removes.
  */
 
@@ -3345,6 +3346,162 @@ test_export_import(void **state)
 }
 
 
+/* the public name predicates: the rules the store checks arguments with */
+static void
+test_name_predicates(void **state)
+{
+    char         err[OMNI_STORE_ERRLEN], id[OMNI_STORE_ID_MAX + 2];
+    test_ctx_t  *ctx;
+
+    ctx = *state;
+
+    assert_true(omni_store_id_valid("Ab-_09zZ", 8, OMNI_STORE_ID_MAX));
+    assert_true(omni_store_id_valid("a", 1, 1));
+    assert_false(omni_store_id_valid("", 0, OMNI_STORE_ID_MAX));
+    assert_false(omni_store_id_valid(NULL, 0, OMNI_STORE_ID_MAX));
+    assert_false(omni_store_id_valid("ab", 2, 1));
+    assert_false(omni_store_id_valid("a b", 3, OMNI_STORE_ID_MAX));
+    assert_false(omni_store_id_valid("a.b", 3, OMNI_STORE_ID_MAX));
+    assert_false(omni_store_id_valid("a/b", 3, OMNI_STORE_ID_MAX));
+    assert_false(omni_store_id_valid("a\0b", 3, OMNI_STORE_ID_MAX));
+    assert_false(omni_store_id_valid("\xc3\xa9", 2, OMNI_STORE_ID_MAX));
+    /* only len bytes are looked at */
+    assert_true(omni_store_id_valid("ab cd", 2, OMNI_STORE_ID_MAX));
+
+    memset(id, 'a', sizeof(id) - 1);
+    id[sizeof(id) - 1] = '\0';
+    assert_true(omni_store_id_valid(id, OMNI_STORE_ID_MAX,
+                                    OMNI_STORE_ID_MAX));
+    assert_false(omni_store_id_valid(id, OMNI_STORE_ID_MAX + 1,
+                                     OMNI_STORE_ID_MAX));
+
+    assert_true(omni_store_text_valid("+8613800000000", 14,
+                                      OMNI_STORE_VALUE_MAX));
+    assert_true(omni_store_text_valid("a/b.c@d:e", 9, OMNI_STORE_VALUE_MAX));
+    assert_true(omni_store_text_valid("\xc3\xa9t\xc3\xa9", 5,
+                                      OMNI_STORE_VALUE_MAX));
+    assert_true(omni_store_text_valid("~", 1, 1));
+    assert_false(omni_store_text_valid("", 0, OMNI_STORE_VALUE_MAX));
+    assert_false(omni_store_text_valid(NULL, 0, OMNI_STORE_VALUE_MAX));
+    assert_false(omni_store_text_valid("ab", 2, 1));
+    assert_false(omni_store_text_valid("a b", 3, OMNI_STORE_VALUE_MAX));
+    assert_false(omni_store_text_valid("a\tb", 3, OMNI_STORE_VALUE_MAX));
+    assert_false(omni_store_text_valid("a\x7f", 2, OMNI_STORE_VALUE_MAX));
+    assert_false(omni_store_text_valid("a\x1f", 2, OMNI_STORE_VALUE_MAX));
+    assert_false(omni_store_text_valid("a\0b", 3, OMNI_STORE_VALUE_MAX));
+
+    /* the store's own checks say the same */
+    assert_int_equal(omni_store_revoke_jti(ctx->st, "a b", 0, err),
+                     OMNI_STORE_INVALID);
+    assert_non_null(strstr(err, "without spaces or control characters"));
+    assert_int_equal(omni_store_session_delete(ctx->st, id, err),
+                     OMNI_STORE_INVALID);
+    assert_string_equal(err, "session id is not [A-Za-z0-9_-]{1,64}");
+}
+
+
+/* the permission check the module's master makes for its workers' user */
+static void
+test_access(void **state)
+{
+    char         err[OMNI_STORE_ERRLEN], want[TEST_DIR_LEN + 160];
+    char         path[TEST_DIR_LEN + 32], empty[TEST_DIR_LEN];
+    uid_t        me, other;
+    gid_t        group[1];
+    test_ctx_t  *ctx;
+    struct stat  sb;
+
+    ctx = *state;
+
+    me = geteuid();
+    other = me + 4242;
+
+    assert_int_equal(stat(ctx->dir, &sb), 0);
+    group[0] = sb.st_gid;
+
+    /* the owner: its own bits, whatever the group's and others' say */
+    assert_int_equal(chmod(ctx->dir, 0700), 0);
+    assert_int_equal(omni_store_access(ctx->dir, me, NULL, 0, "me", err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(chmod(ctx->dir, 0077), 0);
+    assert_int_equal(omni_store_access(ctx->dir, me, group, 1, "me", err),
+                     OMNI_STORE_INVALID);
+    snprintf(want, sizeof(want), "\"%s\" is not readable and writable by "
+             "the worker user \"me\"; chown it to that user", ctx->dir);
+    assert_string_equal(err, want);
+
+    /* another user: the directory is checked first */
+    assert_int_equal(chmod(ctx->dir, 0700), 0);
+    assert_int_equal(omni_store_access(ctx->dir, other, NULL, 0, "nobody",
+                                       err),
+                     OMNI_STORE_INVALID);
+    snprintf(want, sizeof(want), "\"%s\" is not readable and writable by "
+             "the worker user \"nobody\"; chown it to that user", ctx->dir);
+    assert_string_equal(err, want);
+
+    /* rwx for the directory, not rw alone */
+    assert_int_equal(chmod(ctx->dir, 0760), 0);
+    assert_int_equal(omni_store_access(ctx->dir, other, group, 1, "nobody",
+                                       err),
+                     OMNI_STORE_INVALID);
+
+    /* in the group: the directory's and the files' group bits */
+    assert_int_equal(chmod(ctx->dir, 0770), 0);
+    snprintf(path, sizeof(path), "%s/data.mdb", ctx->dir);
+    assert_int_equal(chmod(path, 0660), 0);
+    snprintf(path, sizeof(path), "%s/lock.mdb", ctx->dir);
+    assert_int_equal(chmod(path, 0660), 0);
+    assert_int_equal(omni_store_access(ctx->dir, other, group, 1, "nobody",
+                                       err),
+                     OMNI_STORE_OK);
+
+    /* each of LMDB's files, data.mdb ... */
+    snprintf(path, sizeof(path), "%s/data.mdb", ctx->dir);
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(omni_store_access(ctx->dir, other, group, 1, "nobody",
+                                       err),
+                     OMNI_STORE_INVALID);
+    snprintf(want, sizeof(want), "\"%s\" is not readable and writable by "
+             "the worker user \"nobody\"; chown it to that user", path);
+    assert_string_equal(err, want);
+    assert_int_equal(chmod(path, 0660), 0);
+
+    /* ... and lock.mdb, here through the others' bits */
+    assert_int_equal(chmod(ctx->dir, 0777), 0);
+    assert_int_equal(chmod(path, 0666), 0);
+    assert_int_equal(omni_store_access(ctx->dir, other, NULL, 0, "nobody",
+                                       err),
+                     OMNI_STORE_INVALID);
+    assert_non_null(strstr(err, "/lock.mdb\" is not readable"));
+
+    snprintf(path, sizeof(path), "%s/lock.mdb", ctx->dir);
+    assert_int_equal(chmod(path, 0666), 0);
+    assert_int_equal(omni_store_access(ctx->dir, other, NULL, 0, "nobody",
+                                       err),
+                     OMNI_STORE_OK);
+
+    /* files not there yet are not judged: the first open creates them */
+    assert_int_equal(test_mkdir(empty), 0);
+    assert_int_equal(chmod(empty, 0770), 0);
+    assert_int_equal(omni_store_access(empty, other, group, 1, "nobody",
+                                       err),
+                     OMNI_STORE_OK);
+
+    /* nor a directory that is not there: the open says so */
+    snprintf(path, sizeof(path), "%s/missing", test_base);
+    assert_int_equal(omni_store_access(path, other, NULL, 0, "nobody", err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_access("", me, NULL, 0, "me", err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(omni_store_access(NULL, me, NULL, 0, "me", err),
+                     OMNI_STORE_INVALID);
+
+    assert_int_equal(chmod(ctx->dir, 0700), 0);
+}
+
+
 int
 main(void)
 {
@@ -3388,6 +3545,8 @@ main(void)
         TEST(test_policy_invalid),
         TEST(test_policy_reopen),
         TEST(test_policy_full),
+        TEST(test_name_predicates),
+        TEST(test_access),
     };
 
 #undef TEST

@@ -1,0 +1,372 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * The store's private header: included only by module/omni_store*.c, the
+ * engine (omni_store.c) and its record families (omni_store_session.c,
+ * omni_store_customer.c, omni_store_revocation.c, omni_store_journey.c,
+ * omni_store_policy.c).  Everything else uses omni_store.h.  It holds the
+ * store object, the key tags, the key and record buffers with their
+ * encoders and decoders (static inline) and the key builders, and the
+ * prototypes of the functions the files share, all named omni_store_*.
+ *
+ * Records.  Integers are big-endian, strings carry no NUL, "len" is one
+ * byte, every value starts with the record version (OMNI_STORE_REC_V1) so
+ * a later build detects a record it does not know.
+ *
+ * meta         "format"                      "1" (text, no version byte)
+ *              "policy:current"              be32 revision (no version
+ *                                            byte)
+ *              "policy:rev:"<be32 revision>  1, be64 time, len author,
+ *                                            len note, the policy bytes
+ * sessions     <id>                          1, nchannels, be16 context
+ *                                            length, be64 created, be64
+ *                                            last_seen, len customer,
+ *                                            nchannels x (len channel),
+ *                                            context
+ * identities   <type>:<value>                1, customer
+ * customers    <customer>\0S<session>        empty: session index
+ *              <customer>\0I<type>:<value>   empty: identity index
+ *              <customer>\0M                 1, be64 merged_at, survivor
+ *              <customer>\0F<from>           empty: from was merged here
+ *              <customer>\0J                 1, be32 journey events
+ * revocations  j:<jti>                       1, be64 expires_at (0: never)
+ *              s:<session>                   1, be64 revoked_at
+ *              u:<sub>                       1, be64 before
+ * journeys     <customer>\0<be64 time_ms>\0<be32 seq>
+ *                                            1, len channel, len action,
+ *                                            len outcome, len session
+ * expiry       a<be64 last_seen><session>    empty: idle order
+ *              c<be64 created><session>      empty: age order
+ *              j<be64 expires_at><jti>       empty: jti purge order
+ *
+ * Ids never hold a NUL, so "<customer>\0" is a prefix no other customer
+ * shares and cursor ranges over it are exact.
+ */
+
+
+#ifndef OMNI_STORE_INT_H_INCLUDED_
+#define OMNI_STORE_INT_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include <lmdb.h>
+
+#include "omni_store.h"
+
+
+#define OMNI_STORE_REC_V1      1
+#define OMNI_STORE_KEY_MAX     511      /* LMDB's default key size limit */
+#define OMNI_STORE_IKEY_MAX    (OMNI_STORE_TYPE_MAX + 1 + OMNI_STORE_VALUE_MAX)
+#define OMNI_STORE_CHUNK       32       /* keys collected per purge pass */
+
+/* the tags and names of the keys above */
+#define OMNI_TAG_SESSION       'S'
+#define OMNI_TAG_IDENTITY      'I'
+#define OMNI_TAG_MERGED        'M'
+#define OMNI_TAG_FROM          'F'
+#define OMNI_TAG_JOURNEY       'J'
+
+#define OMNI_STORE_POLICY_CURRENT    "policy:current"
+#define OMNI_STORE_POLICY_REV        "policy:rev:"
+#define OMNI_STORE_POLICY_REV_LEN    (sizeof(OMNI_STORE_POLICY_REV) - 1)
+
+#define OMNI_EXP_SEEN          'a'
+#define OMNI_EXP_CREATED       'c'
+#define OMNI_EXP_JTI           'j'
+
+
+struct omni_store_s {
+    MDB_env        *env;
+    MDB_txn        *rtxn;           /* the reusable read transaction */
+    MDB_dbi         dbi[OMNI_STORE_DB_COUNT];
+    size_t          map_max;
+    pid_t           pid;
+    unsigned        reading:1;
+    unsigned        map_full:1;     /* the last write ran out of map */
+    char           *dir;
+};
+
+
+typedef struct {
+    unsigned char  *p;
+    size_t          len;
+    size_t          cap;
+    int             overflow;
+} omni_sbuf_t;
+
+
+typedef struct {
+    omni_sbuf_t     b;
+    unsigned char   data[OMNI_STORE_KEY_MAX];
+} omni_skey_t;
+
+
+typedef struct {
+    const unsigned char  *p;
+    size_t                len;
+    size_t                pos;
+    int                   bad;
+} omni_srd_t;
+
+
+typedef struct {
+    size_t          len;
+    unsigned char   data[OMNI_STORE_IKEY_MAX];
+} omni_item_t;
+
+
+typedef int (*omni_store_op_pt)(omni_store_t *st, MDB_txn *txn, void *data,
+    char *err);
+
+
+/* returns 0, or -1 for a record it cannot read */
+typedef int (*omni_store_item_pt)(void *out, size_t i,
+    const unsigned char *rest, size_t len, const MDB_val *val);
+
+
+/* omni_store.c: transactions */
+
+int omni_store_write(omni_store_t *st, omni_store_op_pt op, void *data,
+    char *err);
+int omni_store_rbegin(omni_store_t *st, MDB_txn **txn, int *own, char *err);
+void omni_store_rend(omni_store_t *st, int own);
+
+
+/* omni_store.c: low level */
+
+void omni_store_err(char *err, const char *fmt, ...);
+int omni_store_mdb(omni_store_t *st, int mrc, const char *what, char *err);
+int omni_store_check_id(const char *what, const char *s, size_t max,
+    char *err);
+int omni_store_check_text(const char *what, const char *s, size_t max,
+    char *err);
+int omni_store_check_time(const char *what, int64_t t, char *err);
+int omni_store_get(omni_store_t *st, MDB_txn *txn, int db,
+    const omni_sbuf_t *key, MDB_val *val, char *err);
+int omni_store_put(omni_store_t *st, MDB_txn *txn, int db,
+    const omni_sbuf_t *key, const void *data, size_t len, unsigned flags,
+    char *err);
+int omni_store_del(omni_store_t *st, MDB_txn *txn, int db,
+    const omni_sbuf_t *key, char *err);
+int omni_store_scan(omni_store_t *st, MDB_txn *txn, int db,
+    const omni_sbuf_t *prefix, const void *after, size_t alen, size_t max,
+    omni_store_item_pt item, void *out, size_t *n, char *err);
+int omni_store_walk(omni_store_t *st, MDB_txn *txn, int db,
+    const omni_sbuf_t *prefix, const omni_sbuf_t *start, int exclusive,
+    MDB_cursor_op op, size_t max, omni_store_item_pt item, void *out,
+    size_t *n, char *err);
+int omni_store_count_item(void *out, size_t i, const unsigned char *rest,
+    size_t len, const MDB_val *val);
+int omni_store_collect_item(void *out, size_t i, const unsigned char *rest,
+    size_t len, const MDB_val *val);
+
+
+/* omni_store_session.c: deletes a session and its index records */
+
+int omni_store_session_remove(omni_store_t *st, MDB_txn *txn, const char *id,
+    char *err);
+
+
+/*
+ * Keys and values: built into an omni_sbuf_t (a key into an omni_skey_t),
+ * which notes an overflow rather than writing past its end; read with an
+ * omni_srd_t, which notes a short or bad record in r->bad.
+ */
+
+static inline void
+omni_sbuf_init(omni_sbuf_t *b, unsigned char *p, size_t cap)
+{
+    b->p = p;
+    b->len = 0;
+    b->cap = cap;
+    b->overflow = 0;
+}
+
+
+static inline omni_sbuf_t *
+omni_skey_init(omni_skey_t *k)
+{
+    omni_sbuf_init(&k->b, k->data, sizeof(k->data));
+
+    return &k->b;
+}
+
+
+static inline void
+omni_sbuf_add(omni_sbuf_t *b, const void *data, size_t len)
+{
+    if (b->overflow || len > b->cap - b->len) {
+        b->overflow = 1;
+        return;
+    }
+
+    if (len > 0) {
+        memcpy(b->p + b->len, data, len);
+        b->len += len;
+    }
+}
+
+
+static inline void
+omni_sbuf_str(omni_sbuf_t *b, const char *s)
+{
+    omni_sbuf_add(b, s, strlen(s));
+}
+
+
+static inline void
+omni_sbuf_u8(omni_sbuf_t *b, unsigned v)
+{
+    unsigned char  c;
+
+    c = (unsigned char) v;
+    omni_sbuf_add(b, &c, 1);
+}
+
+
+static inline void
+omni_sbuf_be(omni_sbuf_t *b, uint64_t v, size_t n)
+{
+    size_t         i;
+    unsigned char  out[8];
+
+    for (i = 0; i < n && i < 8; i++) {
+        out[n - 1 - i] = (unsigned char) (v >> (8 * i));
+    }
+
+    omni_sbuf_add(b, out, n);
+}
+
+
+static inline void
+omni_sbuf_lstr(omni_sbuf_t *b, const char *s)
+{
+    size_t  len;
+
+    len = strlen(s);
+
+    if (len > 255) {
+        b->overflow = 1;
+        return;
+    }
+
+    omni_sbuf_u8(b, (unsigned) len);
+    omni_sbuf_add(b, s, len);
+}
+
+
+static inline uint64_t
+omni_be_get(const unsigned char *p, size_t n)
+{
+    size_t    i;
+    uint64_t  v;
+
+    v = 0;
+
+    for (i = 0; i < n; i++) {
+        v = (v << 8) | p[i];
+    }
+
+    return v;
+}
+
+
+static inline void
+omni_srd_init(omni_srd_t *r, const MDB_val *v)
+{
+    r->p = v->mv_data;
+    r->len = v->mv_size;
+    r->pos = 0;
+    r->bad = 0;
+}
+
+
+static inline unsigned
+omni_srd_u8(omni_srd_t *r)
+{
+    if (r->bad || r->pos >= r->len) {
+        r->bad = 1;
+        return 0;
+    }
+
+    return r->p[r->pos++];
+}
+
+
+static inline uint64_t
+omni_srd_be(omni_srd_t *r, size_t n)
+{
+    uint64_t  v;
+
+    if (r->bad || n > 8 || r->len - r->pos < n) {
+        r->bad = 1;
+        return 0;
+    }
+
+    v = omni_be_get(r->p + r->pos, n);
+    r->pos += n;
+
+    return v;
+}
+
+
+static inline void
+omni_srd_bytes(omni_srd_t *r, size_t n, char *out, size_t max)
+{
+    if (r->bad || n > max || r->len - r->pos < n) {
+        r->bad = 1;
+        out[0] = '\0';
+        return;
+    }
+
+    memcpy(out, r->p + r->pos, n);
+    out[n] = '\0';
+    r->pos += n;
+}
+
+
+static inline void
+omni_srd_lstr(omni_srd_t *r, char *out, size_t max)
+{
+    size_t  n;
+
+    n = omni_srd_u8(r);
+    omni_srd_bytes(r, n, out, max);
+}
+
+
+static inline void
+omni_key_customer(omni_sbuf_t *k, const char *customer, int tag)
+{
+    omni_sbuf_str(k, customer);
+    omni_sbuf_u8(k, '\0');
+    omni_sbuf_u8(k, (unsigned) tag);
+}
+
+
+static inline void
+omni_key_expiry(omni_sbuf_t *k, int tag, int64_t t, const char *rest)
+{
+    omni_sbuf_u8(k, (unsigned) tag);
+    omni_sbuf_be(k, (uint64_t) t, 8);
+    omni_sbuf_str(k, rest);
+}
+
+
+static inline void
+omni_key_journey(omni_sbuf_t *k, const char *customer, int64_t t,
+    uint32_t seq)
+{
+    omni_sbuf_str(k, customer);
+    omni_sbuf_u8(k, '\0');
+    omni_sbuf_be(k, (uint64_t) t, 8);
+    omni_sbuf_u8(k, '\0');
+    omni_sbuf_be(k, seq, 4);
+}
+
+
+#endif /* OMNI_STORE_INT_H_INCLUDED_ */
