@@ -1,0 +1,129 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * The admin API's private header, included only by omni_admin*.c (the
+ * glue and omnictl know omni_admin.h alone): the context a request
+ * carries through its steps, and the functions the router and the
+ * resources' rooms call in one another (omni_admin.c says which room
+ * holds what).
+ */
+
+#ifndef OMNI_ADMIN_INT_H_INCLUDED_
+#define OMNI_ADMIN_INT_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "omni_admin.h"
+
+
+#define OMNI_ADMIN_SEGMENTS     3        /* of the longest route */
+#define OMNI_ADMIN_SEGMENT_MAX  OMNI_STORE_VALUE_MAX
+#define OMNI_ADMIN_QUERY_MAX    (OMNI_STORE_TYPE_MAX + 1                      \
+                                 + OMNI_STORE_VALUE_MAX)   /* TYPE:VALUE */
+#define OMNI_ADMIN_MSG_MAX      512
+#define OMNI_ADMIN_TIME_LEN     80       /* 24 used; room for any int */
+#define OMNI_ADMIN_LOAD         (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)
+
+/* what a step returns: go on, or the answer is set (refusal or done) */
+#define OMNI_ADMIN_GO           0
+#define OMNI_ADMIN_STOP         1
+
+/* query parameters, as bits: which a route accepts, which were given */
+#define OMNI_ADMIN_Q_LIMIT      0x01
+#define OMNI_ADMIN_Q_AFTER      0x02
+#define OMNI_ADMIN_Q_BEFORE     0x04
+#define OMNI_ADMIN_Q_KIND       0x08
+#define OMNI_ADMIN_Q_FROM       0x10
+#define OMNI_ADMIN_Q_TO         0x20
+#define OMNI_ADMIN_Q_NOTE       0x40
+
+
+typedef struct {
+    omni_store_t                *st;
+    const omni_admin_request_t  *req;
+    omni_admin_result_t         *res;
+    const char                  *route;     /* "/sessions/{id}" */
+    size_t                       nseg;
+    char                         seg[OMNI_ADMIN_SEGMENTS]
+                                    [OMNI_ADMIN_SEGMENT_MAX + 1];
+    unsigned                     given;     /* OMNI_ADMIN_Q_* */
+    size_t                       limit;
+    char                         after[OMNI_ADMIN_QUERY_MAX + 1];
+    char                         before[OMNI_ADMIN_QUERY_MAX + 1];
+    char                         kind[OMNI_ADMIN_QUERY_MAX + 1];
+    char                         from[OMNI_ADMIN_QUERY_MAX + 1];
+    char                         to[OMNI_ADMIN_QUERY_MAX + 1];
+    char                         note[OMNI_ADMIN_QUERY_MAX + 1];
+    json_t                      *body;
+    unsigned                     nomem:1;
+    char                         err[OMNI_STORE_ERRLEN];
+} omni_admin_ctx_t;
+
+
+/* omni_admin.c: request values, answering, jansson helpers */
+
+int omni_admin_body_keys(omni_admin_ctx_t *ctx, const char *const *keys);
+int omni_admin_body_string(omni_admin_ctx_t *ctx, const char *key,
+    int required, const char **out);
+int omni_admin_body_time(omni_admin_ctx_t *ctx, const char *key,
+    int64_t *out, int *given);
+int omni_admin_check_id(omni_admin_ctx_t *ctx, const char *what,
+    const char *s, size_t max);
+int omni_admin_check_text(omni_admin_ctx_t *ctx, const char *what,
+    const char *s, size_t max);
+
+int omni_admin_snapshot(omni_admin_ctx_t *ctx);
+int omni_admin_store_fail(omni_admin_ctx_t *ctx, int rc, int refusal);
+int omni_admin_fail(omni_admin_ctx_t *ctx, unsigned status,
+    const char *code, const char *fmt, ...);
+int omni_admin_reply(omni_admin_ctx_t *ctx, unsigned status,
+    json_t *answer, int failed);
+void omni_admin_audit(omni_admin_ctx_t *ctx, const char *fmt, ...);
+
+int omni_admin_load_nomem(const json_error_t *jerr);
+void omni_admin_set(json_t *obj, const char *key, json_t *v, int *failed);
+void omni_admin_append(json_t *arr, json_t *v, int *failed);
+json_t *omni_admin_str(const char *s);
+json_t *omni_admin_str_or_null(const char *s);
+void omni_admin_time_text(char *buf, size_t size, int64_t t, int ms);
+json_t *omni_admin_time(int64_t t, int ms);
+
+/* omni_admin_session.c */
+
+int omni_admin_session_get(omni_admin_ctx_t *ctx);
+int omni_admin_session_revoke(omni_admin_ctx_t *ctx);
+
+json_t *omni_admin_session_json(const omni_store_session_t *s);
+
+/* omni_admin_customer.c */
+
+int omni_admin_customer_get(omni_admin_ctx_t *ctx);
+int omni_admin_customer_sessions(omni_admin_ctx_t *ctx);
+int omni_admin_customer_identities(omni_admin_ctx_t *ctx);
+int omni_admin_customer_journey(omni_admin_ctx_t *ctx);
+int omni_admin_customer_merge(omni_admin_ctx_t *ctx);
+int omni_admin_identity_get(omni_admin_ctx_t *ctx);
+int omni_admin_identity_put(omni_admin_ctx_t *ctx);
+int omni_admin_identity_delete(omni_admin_ctx_t *ctx);
+
+/* omni_admin_revocation.c */
+
+int omni_admin_revocations_get(omni_admin_ctx_t *ctx);
+int omni_admin_revocation_post(omni_admin_ctx_t *ctx);
+int omni_admin_revocation_delete(omni_admin_ctx_t *ctx);
+
+/* omni_admin_policy.c */
+
+int omni_admin_policy_get(omni_admin_ctx_t *ctx);
+int omni_admin_policy_put(omni_admin_ctx_t *ctx);
+int omni_admin_policy_revisions(omni_admin_ctx_t *ctx);
+int omni_admin_policy_revision(omni_admin_ctx_t *ctx);
+int omni_admin_policy_rollback(omni_admin_ctx_t *ctx);
+int omni_admin_policy_diff(omni_admin_ctx_t *ctx);
+
+
+#endif /* OMNI_ADMIN_INT_H_INCLUDED_ */
