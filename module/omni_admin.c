@@ -884,22 +884,15 @@ omni_admin_body_time(omni_admin_ctx_t *ctx, const char *key, int64_t *out,
 }
 
 
-/* the store's rules for ids, so that a refusal later is not about names */
+/*
+ * The store's own name rules (omni_store.h), checked before it is called
+ * so that a refusal later is not about names; the messages are ours.
+ */
 int
 omni_admin_check_id(omni_admin_ctx_t *ctx, const char *what, const char *s,
     size_t max)
 {
-    size_t  i;
-
-    for (i = 0; i <= max && s[i] != '\0'; i++) {
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')
-              || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
-        {
-            break;
-        }
-    }
-
-    if (i == 0 || i > max || s[i] != '\0') {
+    if (!omni_store_id_valid(s, strnlen(s, max + 1), max)) {
         return omni_admin_fail(ctx, 400, "invalid_argument",
                                "%s is not [A-Za-z0-9_-]{1,%zu}", what, max);
     }
@@ -912,18 +905,7 @@ int
 omni_admin_check_text(omni_admin_ctx_t *ctx, const char *what,
     const char *s, size_t max)
 {
-    size_t          i;
-    unsigned char   c;
-
-    for (i = 0; i <= max && s[i] != '\0'; i++) {
-        c = (unsigned char) s[i];
-
-        if (c <= ' ' || c == 0x7f) {
-            break;
-        }
-    }
-
-    if (i == 0 || i > max || s[i] != '\0') {
+    if (!omni_store_text_valid(s, strnlen(s, max + 1), max)) {
         return omni_admin_fail(ctx, 400, "invalid_argument",
                                "%s must be 1 to %zu bytes without spaces or "
                                "control characters", what, max);
