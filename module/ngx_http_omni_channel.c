@@ -324,7 +324,7 @@ ngx_int_t
 ngx_http_omni_plugins_load(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
     omni_lua_t **vmp)
 {
-    char             err[OMNI_LUA_ERRLEN];
+    char             err[OMNI_ERRLEN];
     u_char          *path, *name;
     size_t           len;
     ngx_int_t        rc;

@@ -258,7 +258,7 @@ static ngx_int_t
 ngx_http_omni_revocation(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
 {
     int                         rc, rule;
-    char                        err[OMNI_STORE_ERRLEN];
+    char                        err[OMNI_ERRLEN];
     u_char                      sub[NGX_HTTP_OMNI_LOG_VALUE_MAX + 3];
     ngx_http_omni_main_conf_t  *omcf;
 
@@ -383,7 +383,7 @@ ngx_http_omni_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_omni_loc_conf_t *olcf = conf;
 
     int             rc;
-    char            err[OMNI_KEY_ERRLEN];
+    char            err[OMNI_ERRLEN];
     unsigned        algs;
     ngx_str_t      *value, file;
     ngx_uint_t      i;
@@ -453,7 +453,7 @@ ngx_http_omni_jwt_jwks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_omni_loc_conf_t *olcf = conf;
 
-    char            err[OMNI_KEY_ERRLEN];
+    char            err[OMNI_ERRLEN];
     ngx_str_t      *value, file;
     omni_keyset_t  *ks;
 

@@ -106,7 +106,7 @@ static void
 ngx_http_omni_policy_refresh(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf)
 {
     int             rc;
-    char            err[OMNI_STORE_ERRLEN];
+    char            err[OMNI_ERRLEN];
     char           *json, *errors;
     size_t          len;
     uint32_t        rev;
@@ -480,7 +480,7 @@ ngx_http_omni_policy_init_worker(ngx_cycle_t *cycle,
     ngx_http_omni_main_conf_t *omcf)
 {
     int        rc;
-    char       err[OMNI_STORE_ERRLEN];
+    char       err[OMNI_ERRLEN];
     char       author[NGX_MAX_PATH + 8];
     uint32_t   rev;
 

@@ -16,12 +16,6 @@
 #include "omni_json_patch.h"
 
 
-/* the patch writes its errors into the store's error buffer */
-#if (OMNI_JSON_PATCH_ERRLEN > OMNI_STORE_ERRLEN)
-#error "OMNI_JSON_PATCH_ERRLEN must not exceed OMNI_STORE_ERRLEN"
-#endif
-
-
 #define NGX_HTTP_OMNI_IDENTITIES      17      /* the plugin's 16 + jwt_sub */
 
 
@@ -51,7 +45,7 @@ ngx_http_omni_customer_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     omni_contract_session_t *cs)
 {
     int                         rc, created;
-    char                        err[OMNI_STORE_ERRLEN];
+    char                        err[OMNI_ERRLEN];
     char                        customer[OMNI_STORE_ID_MAX + 1];
     char                        new_id[NGX_HTTP_OMNI_ID_LEN + 1];
     size_t                      i, n, len;
@@ -281,7 +275,7 @@ void
 ngx_http_omni_context_patch(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
 {
     int                         rc;
-    char                        err[OMNI_STORE_ERRLEN];
+    char                        err[OMNI_ERRLEN];
     ngx_str_t                  *patch;
     omni_str_t                 *id;
     ngx_uint_t                  i, n, level, *count;
@@ -405,7 +399,7 @@ ngx_http_omni_patch(void *data, const char *context, size_t len, char *out,
     }
 
     if (grown > OMNI_STORE_CONTEXT_MAX) {
-        ngx_snprintf((u_char *) err, OMNI_STORE_ERRLEN,
+        ngx_snprintf((u_char *) err, OMNI_ERRLEN,
                      "the context would be %uz bytes in the contract, more "
                      "than %d%Z", grown, OMNI_STORE_CONTEXT_MAX);
         return OMNI_STORE_INVALID;

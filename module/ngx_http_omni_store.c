@@ -87,7 +87,7 @@ static char *
 ngx_http_omni_store_access(ngx_conf_t *cf, ngx_str_t *dir)
 {
     int              ngroups;
-    char             err[OMNI_STORE_ERRLEN];
+    char             err[OMNI_ERRLEN];
     gid_t            groups[NGX_HTTP_OMNI_GROUPS_MAX];
     struct passwd   *pw;
     ngx_core_conf_t  *ccf;
@@ -145,7 +145,7 @@ ngx_int_t
 ngx_http_omni_store_init_worker(ngx_cycle_t *cycle,
     ngx_http_omni_main_conf_t *omcf)
 {
-    char                     err[OMNI_STORE_ERRLEN];
+    char                     err[OMNI_ERRLEN];
     ngx_http_omni_worker_t  *w;
 
     omcf->store = omni_store_open((const char *) omcf->store_dir.data,
@@ -284,7 +284,7 @@ static void
 ngx_http_omni_journey_flush(ngx_log_t *log)
 {
     int                         rc;
-    char                        err[OMNI_STORE_ERRLEN];
+    char                        err[OMNI_ERRLEN];
     size_t                      skipped;
     ngx_uint_t                  i, level;
     ngx_http_omni_worker_t     *w;
@@ -339,7 +339,7 @@ static void
 ngx_http_omni_purge_handler(ngx_event_t *ev)
 {
     int                         rc;
-    char                        err[OMNI_STORE_ERRLEN];
+    char                        err[OMNI_ERRLEN];
     size_t                      purged, total;
     ngx_uint_t                  round, more;
     ngx_msec_t                  next;

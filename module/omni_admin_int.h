@@ -60,7 +60,7 @@ typedef struct {
     char                         note[OMNI_ADMIN_QUERY_MAX + 1];
     json_t                      *body;
     unsigned                     nomem:1;
-    char                         err[OMNI_STORE_ERRLEN];
+    char                         err[OMNI_ERRLEN];
 } omni_admin_ctx_t;
 
 

@@ -139,13 +139,13 @@ omni_blind_new(const omni_keyring_t *kr, char *err)
 
     b = calloc(1, sizeof(omni_blind_t));
     if (b == NULL) {
-        snprintf(err, OMNI_BLIND_ERRLEN, "out of memory");
+        omni_err(err, "out of memory");
         return NULL;
     }
 
     hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     if (hmac == NULL) {
-        snprintf(err, OMNI_BLIND_ERRLEN, "OpenSSL has no HMAC");
+        omni_err(err, "OpenSSL has no HMAC");
         free(b);
         return NULL;
     }
@@ -162,7 +162,7 @@ omni_blind_new(const omni_keyring_t *kr, char *err)
             || EVP_MAC_init(b->keys[i].mac, kr->index[i].key,
                             OMNI_KEYRING_KEY_LEN, params) != 1)
         {
-            snprintf(err, OMNI_BLIND_ERRLEN, "cannot key HMAC-SHA-256");
+            omni_err(err, "cannot key HMAC-SHA-256");
             b->nkeys = i + 1;
             omni_blind_free(b);
             EVP_MAC_free(hmac);

@@ -32,12 +32,12 @@
 #include <stdint.h>
 
 #include "omni_keyring.h"
+#include "omni_err.h"
 
 
 #define OMNI_BLIND_LEN          32
 #define OMNI_BLIND_VALUE_MAX    255
 #define OMNI_BLIND_TYPE_MAX     32
-#define OMNI_BLIND_ERRLEN       256
 
 
 typedef enum {

@@ -708,7 +708,7 @@ omni_contract_invalid(char *err, const char *fmt, ...)
     va_list  args;
 
     va_start(args, fmt);
-    vsnprintf(err, OMNI_CONTRACT_ERRLEN, fmt, args);
+    omni_verr(err, fmt, args);
     va_end(args);
 
     return OMNI_CONTRACT_INVALID;

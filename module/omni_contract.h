@@ -20,6 +20,7 @@
 
 #include "omni_json_text.h"
 #include "omni_str.h"
+#include "omni_err.h"
 
 
 #define OMNI_CONTRACT_VERSION              "1.1"
@@ -45,7 +46,6 @@
 /* milliseconds of 10000-01-01T00:00:00Z: times are before it */
 #define OMNI_CONTRACT_MS_MAX               253402300800000LL
 
-#define OMNI_CONTRACT_ERRLEN               1024
 #define OMNI_CONTRACT_SHOW_LEN             48    /* 'first 40 bytes...' */
 
 

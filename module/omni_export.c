@@ -20,7 +20,6 @@
 
 static long omni_export_base64(unsigned char *dst, size_t max,
     const char *src, size_t len);
-static void omni_export_err(char *err, const char *fmt, ...);
 
 
 int
@@ -39,7 +38,7 @@ omni_export_header(const char *line, size_t len, char *err)
                           "omni_store_export", &version, "format", &format,
                           "exported_at", &when) != 0)
     {
-        omni_export_err(err, "not the header of an omnictl export: %s",
+        omni_err(err, "not the header of an omnictl export: %s",
                         jerr.text);
         json_decref(json);
         return -1;
@@ -48,12 +47,12 @@ omni_export_header(const char *line, size_t len, char *err)
     rc = 0;
 
     if (version != OMNI_EXPORT_VERSION) {
-        omni_export_err(err, "export version %lld, this omnictl reads %d",
+        omni_err(err, "export version %lld, this omnictl reads %d",
                         (long long) version, OMNI_EXPORT_VERSION);
         rc = -1;
 
     } else if (format != OMNI_STORE_FORMAT) {
-        omni_export_err(err, "store format %lld, this build writes %d",
+        omni_err(err, "store format %lld, this build writes %d",
                         (long long) format, OMNI_STORE_FORMAT);
         rc = -1;
     }
@@ -83,7 +82,7 @@ omni_export_record(const char *line, size_t len, omni_store_record_t *rec,
         || json_unpack_ex(json, &jerr, JSON_STRICT, "{s:s, s:s, s:s}",
                           "db", &name, "key", &key, "value", &value) != 0)
     {
-        omni_export_err(err, "not a record {\"db\", \"key\", \"value\"}: %s",
+        omni_err(err, "not a record {\"db\", \"key\", \"value\"}: %s",
                         jerr.text);
         json_decref(json);
         return -1;
@@ -96,7 +95,7 @@ omni_export_record(const char *line, size_t len, omni_store_record_t *rec,
     }
 
     if (db == OMNI_STORE_DB_COUNT) {
-        omni_export_err(err, "no sub-database \"%s\"", name);
+        omni_err(err, "no sub-database \"%s\"", name);
         json_decref(json);
         return -1;
     }
@@ -106,7 +105,7 @@ omni_export_record(const char *line, size_t len, omni_store_record_t *rec,
 
     buf = malloc(kmax + vmax + 1);
     if (buf == NULL) {
-        omni_export_err(err, "out of memory");
+        omni_err(err, "out of memory");
         json_decref(json);
         return -1;
     }
@@ -118,14 +117,14 @@ omni_export_record(const char *line, size_t len, omni_store_record_t *rec,
     json_decref(json);
 
     if (klen < 0 || vlen < 0) {
-        omni_export_err(err, "the %s is not base64 with padding",
+        omni_err(err, "the %s is not base64 with padding",
                         klen < 0 ? "key" : "value");
         free(buf);
         return -1;
     }
 
     if (klen == 0 || klen > OMNI_EXPORT_KEY_MAX) {
-        omni_export_err(err, "a key of %ld bytes (1 to %d)", klen,
+        omni_err(err, "a key of %ld bytes (1 to %d)", klen,
                         OMNI_EXPORT_KEY_MAX);
         free(buf);
         return -1;
@@ -137,7 +136,7 @@ omni_export_record(const char *line, size_t len, omni_store_record_t *rec,
         && memcmp(buf, "format", klen) == 0
         && ((size_t) vlen != flen || memcmp(buf + klen, format, flen) != 0))
     {
-        omni_export_err(err, "the store's format record is not this "
+        omni_err(err, "the store's format record is not this "
                         "build's (%d)", OMNI_STORE_FORMAT);
         free(buf);
         return -1;
@@ -205,13 +204,3 @@ omni_export_base64(unsigned char *dst, size_t max, const char *src,
     return rc;
 }
 
-
-static void
-omni_export_err(char *err, const char *fmt, ...)
-{
-    va_list  args;
-
-    va_start(args, fmt);
-    vsnprintf(err, OMNI_EXPORT_ERRLEN, fmt, args);
-    va_end(args);
-}

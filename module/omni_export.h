@@ -15,11 +15,11 @@
 #include <stddef.h>
 
 #include "omni_store.h"
+#include "omni_err.h"
 
 
 #define OMNI_EXPORT_VERSION   1         /* the format's, in the header */
 #define OMNI_EXPORT_KEY_MAX   511       /* LMDB's key size */
-#define OMNI_EXPORT_ERRLEN    256
 
 
 /*

@@ -37,7 +37,6 @@ static json_t *omni_json_patch_load(const char *what, const char *text,
 static const char *omni_json_patch_why(const json_error_t *jerr);
 static int omni_json_patch_deeper(json_t *json, int level, int max);
 static int omni_json_patch_merge(json_t *target, json_t *patch);
-static void omni_json_patch_err(char *err, const char *fmt, ...);
 
 
 int
@@ -60,7 +59,7 @@ omni_json_merge_patch(const char *target, size_t target_len,
         t = json_object();
         if (t == NULL) {
             json_decref(p);
-            omni_json_patch_err(err, "out of memory");
+            omni_err(err, "out of memory");
             return -1;
         }
 
@@ -78,7 +77,7 @@ omni_json_merge_patch(const char *target, size_t target_len,
 
     if (rc != 0) {
         json_decref(t);
-        omni_json_patch_err(err, "out of memory");
+        omni_err(err, "out of memory");
         return -1;
     }
 
@@ -89,20 +88,20 @@ omni_json_merge_patch(const char *target, size_t target_len,
     n = json_dumpb(t, NULL, 0, OMNI_JSON_PATCH_DUMP);
     if (n == 0) {
         json_decref(t);
-        omni_json_patch_err(err, "out of memory");
+        omni_err(err, "out of memory");
         return -1;
     }
 
     if (n > max) {
         json_decref(t);
-        omni_json_patch_err(err, "the context would be %zu bytes, more than "
+        omni_err(err, "the context would be %zu bytes, more than "
                             "the %zu allowed", n, max);
         return -1;
     }
 
     if (json_dumpb(t, out, max, OMNI_JSON_PATCH_DUMP) != n) {
         json_decref(t);
-        omni_json_patch_err(err, "out of memory");
+        omni_err(err, "out of memory");
         return -1;
     }
 
@@ -139,12 +138,12 @@ omni_json_patch_load(const char *what, const char *text, size_t len,
         && (jerr.text[0] == '\0'
             || json_error_code(&jerr) == json_error_out_of_memory))
     {
-        omni_json_patch_err(err, "out of memory");
+        omni_err(err, "out of memory");
         return NULL;
     }
 
     if (json == NULL) {
-        omni_json_patch_err(err, "the %s is not valid JSON: %s at line %d "
+        omni_err(err, "the %s is not valid JSON: %s at line %d "
                             "column %d", what, omni_json_patch_why(&jerr),
                             jerr.line, jerr.column);
         return NULL;
@@ -152,13 +151,13 @@ omni_json_patch_load(const char *what, const char *text, size_t len,
 
     if (!json_is_object(json)) {
         json_decref(json);
-        omni_json_patch_err(err, "the %s is not a JSON object", what);
+        omni_err(err, "the %s is not a JSON object", what);
         return NULL;
     }
 
     if (omni_json_patch_deeper(json, 1, OMNI_JSON_PATCH_DEPTH)) {
         json_decref(json);
-        omni_json_patch_err(err, "the %s nests deeper than %d levels", what,
+        omni_err(err, "the %s nests deeper than %d levels", what,
                             OMNI_JSON_PATCH_DEPTH);
         return NULL;
     }
@@ -282,13 +281,3 @@ omni_json_patch_merge(json_t *target, json_t *patch)
     return 0;
 }
 
-
-static void
-omni_json_patch_err(char *err, const char *fmt, ...)
-{
-    va_list  args;
-
-    va_start(args, fmt);
-    vsnprintf(err, OMNI_JSON_PATCH_ERRLEN, fmt, args);
-    va_end(args);
-}

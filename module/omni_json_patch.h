@@ -12,8 +12,9 @@
 
 #include <stddef.h>
 
+#include "omni_err.h"
 
-#define OMNI_JSON_PATCH_ERRLEN  256
+
 #define OMNI_JSON_PATCH_DEPTH   32       /* nesting of target and patch */
 
 

@@ -527,7 +527,7 @@ omni_keyring_fail(char *err, const char *fmt, ...)
     va_list  args;
 
     va_start(args, fmt);
-    vsnprintf(err, OMNI_KEYRING_ERRLEN, fmt, args);
+    omni_verr(err, fmt, args);
     va_end(args);
 
     return -1;

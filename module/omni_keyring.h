@@ -25,11 +25,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "omni_err.h"
+
 
 #define OMNI_KEYRING_KEY_LEN     32
 #define OMNI_KEYRING_ID_LEN      16
 #define OMNI_KEYRING_VERSIONS    64         /* of each kind */
-#define OMNI_KEYRING_ERRLEN      256
 #define OMNI_KEYRING_FORMAT      "omni-keyring/1"
 
 

@@ -50,7 +50,6 @@ static const omni_alg_name_t  omni_alg_names[] = {
 static const size_t  omni_hmac_min_len[] = { 32, 48, 64 };
 
 
-static void omni_key_err(char *err, const char *fmt, ...);
 static int omni_mem_find(const unsigned char *data, size_t len,
     const char *text);
 static int omni_read_file(const char *path, unsigned char **data, size_t *len,
@@ -140,7 +139,7 @@ omni_algs_parse(const char *list, unsigned *algs, char *err)
 
         alg = omni_alg_by_name(p, len);
         if (alg < 0) {
-            omni_key_err(err, "unknown algorithm \"%.*s\"", (int) len, p);
+            omni_err(err, "unknown algorithm \"%.*s\"", (int) len, p);
             return -1;
         }
 
@@ -185,21 +184,21 @@ omni_keyset_add_pem_data(omni_keyset_t *ks, const char *path,
     omni_key_t     *key;
 
     if (len > OMNI_KEY_FILE_MAX) {
-        omni_key_err(err, "\"%s\" is larger than %d bytes", path,
+        omni_err(err, "\"%s\" is larger than %d bytes", path,
                      OMNI_KEY_FILE_MAX);
         return -1;
     }
 
     /* a private key in a verification config is a leak waiting to happen */
     if (omni_mem_find(data, len, "PRIVATE KEY-----")) {
-        omni_key_err(err, "\"%s\" holds a private key; give the public key "
+        omni_err(err, "\"%s\" holds a private key; give the public key "
                      "(openssl pkey -pubout)", path);
         return -1;
     }
 
     bio = BIO_new_mem_buf(data, (int) len);
     if (bio == NULL) {
-        omni_key_err(err, "out of memory reading \"%s\"", path);
+        omni_err(err, "out of memory reading \"%s\"", path);
         return -1;
     }
 
@@ -218,7 +217,7 @@ omni_keyset_add_pem_data(omni_keyset_t *ks, const char *path,
     ERR_clear_error();
 
     if (pkey == NULL) {
-        omni_key_err(err, "\"%s\" is not a PEM public key or certificate",
+        omni_err(err, "\"%s\" is not a PEM public key or certificate",
                      path);
         return -1;
     }
@@ -252,7 +251,7 @@ omni_keyset_add_secret(omni_keyset_t *ks, const char *path, const char *kid,
 
     if (len == 0) {
         free(data);
-        omni_key_err(err, "secret file \"%s\" is empty", path);
+        omni_err(err, "secret file \"%s\" is empty", path);
         return -1;
     }
 
@@ -262,7 +261,7 @@ omni_keyset_add_secret(omni_keyset_t *ks, const char *path, const char *kid,
      */
     if (strstr((char *) data, "-----BEGIN ") != NULL) {
         free(data);
-        omni_key_err(err, "secret file \"%s\" holds a PEM document; "
+        omni_err(err, "secret file \"%s\" holds a PEM document; "
                      "use omni_jwt_key for public keys", path);
         return -1;
     }
@@ -309,7 +308,7 @@ omni_keyset_add_jwks_data(omni_keyset_t *ks, const char *path,
     const unsigned char *data, size_t len, char *err)
 {
     int             alg;
-    char            source[OMNI_KEY_ERRLEN / 2];
+    char            source[OMNI_ERRLEN / 2];
     size_t          i, klen, loaded;
     json_t         *root, *keys, *jwk, *v;
     unsigned        algs;
@@ -320,7 +319,7 @@ omni_keyset_add_jwks_data(omni_keyset_t *ks, const char *path,
     unsigned char  *secret;
 
     if (len > OMNI_KEY_FILE_MAX) {
-        omni_key_err(err, "\"%s\" is larger than %d bytes", path,
+        omni_err(err, "\"%s\" is larger than %d bytes", path,
                      OMNI_KEY_FILE_MAX);
         return -1;
     }
@@ -329,7 +328,7 @@ omni_keyset_add_jwks_data(omni_keyset_t *ks, const char *path,
                       &jerr);
 
     if (root == NULL) {
-        omni_key_err(err, "invalid JSON in JWKS \"%s\" at line %d: %s",
+        omni_err(err, "invalid JSON in JWKS \"%s\" at line %d: %s",
                      path, jerr.line, jerr.text);
         return -1;
     }
@@ -339,7 +338,7 @@ omni_keyset_add_jwks_data(omni_keyset_t *ks, const char *path,
     keys = json_object_get(root, "keys");
     if (!json_is_array(keys) || json_array_size(keys) == 0) {
         json_decref(root);
-        omni_key_err(err, "JWKS \"%s\" has no \"keys\" array", path);
+        omni_err(err, "JWKS \"%s\" has no \"keys\" array", path);
         return -1;
     }
 
@@ -347,14 +346,14 @@ omni_keyset_add_jwks_data(omni_keyset_t *ks, const char *path,
         snprintf(source, sizeof(source), "%s#%zu", path, i);
 
         if (!json_is_object(jwk)) {
-            omni_key_err(err, "key %s is not a JSON object", source);
+            omni_err(err, "key %s is not a JSON object", source);
             goto failed;
         }
 
         v = json_object_get(jwk, "use");
         use = json_string_value(v);
         if (v != NULL && use == NULL) {
-            omni_key_err(err, "key %s: \"use\" is not a string", source);
+            omni_err(err, "key %s: \"use\" is not a string", source);
             goto failed;
         }
 
@@ -366,7 +365,7 @@ omni_keyset_add_jwks_data(omni_keyset_t *ks, const char *path,
         v = json_object_get(jwk, "kid");
         kid = json_string_value(v);
         if (v != NULL && kid == NULL) {
-            omni_key_err(err, "key %s: \"kid\" is not a string", source);
+            omni_err(err, "key %s: \"kid\" is not a string", source);
             goto failed;
         }
 
@@ -374,14 +373,14 @@ omni_keyset_add_jwks_data(omni_keyset_t *ks, const char *path,
         v = json_object_get(jwk, "alg");
         if (v != NULL) {
             if (!json_is_string(v)) {
-                omni_key_err(err, "key %s: \"alg\" is not a string", source);
+                omni_err(err, "key %s: \"alg\" is not a string", source);
                 goto failed;
             }
 
             alg = omni_alg_by_name(json_string_value(v),
                                    json_string_length(v));
             if (alg < 0) {
-                omni_key_err(err, "key %s: unsupported algorithm \"%s\"",
+                omni_err(err, "key %s: unsupported algorithm \"%s\"",
                              source, json_string_value(v));
                 goto failed;
             }
@@ -391,7 +390,7 @@ omni_keyset_add_jwks_data(omni_keyset_t *ks, const char *path,
 
         kty = json_string_value(json_object_get(jwk, "kty"));
         if (kty == NULL) {
-            omni_key_err(err, "key %s has no \"kty\"", source);
+            omni_err(err, "key %s has no \"kty\"", source);
             goto failed;
         }
 
@@ -425,7 +424,7 @@ omni_keyset_add_jwks_data(omni_keyset_t *ks, const char *path,
             pkey = omni_jwk_ec(jwk, source, err);
 
         } else {
-            omni_key_err(err, "key %s: unsupported \"kty\" \"%s\"",
+            omni_err(err, "key %s: unsupported \"kty\" \"%s\"",
                          source, kty);
             goto failed;
         }
@@ -461,16 +460,6 @@ failed:
 }
 
 
-static void
-omni_key_err(char *err, const char *fmt, ...)
-{
-    va_list  args;
-
-    va_start(args, fmt);
-    vsnprintf(err, OMNI_KEY_ERRLEN, fmt, args);
-    va_end(args);
-}
-
 
 /* strstr() for text that may hold a NUL before what it looks for */
 static int
@@ -501,20 +490,20 @@ omni_read_file(const char *path, unsigned char **data, size_t *len, char *err)
 
     f = fopen(path, "rb");
     if (f == NULL) {
-        omni_key_err(err, "cannot open \"%s\": %s", path, strerror(errno));
+        omni_err(err, "cannot open \"%s\": %s", path, strerror(errno));
         return -1;
     }
 
     if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0
         || fseek(f, 0, SEEK_SET) != 0)
     {
-        omni_key_err(err, "cannot read \"%s\": %s", path, strerror(errno));
+        omni_err(err, "cannot read \"%s\": %s", path, strerror(errno));
         fclose(f);
         return -1;
     }
 
     if (size > OMNI_KEY_FILE_MAX) {
-        omni_key_err(err, "\"%s\" is larger than %d bytes", path,
+        omni_err(err, "\"%s\" is larger than %d bytes", path,
                      OMNI_KEY_FILE_MAX);
         fclose(f);
         return -1;
@@ -523,13 +512,13 @@ omni_read_file(const char *path, unsigned char **data, size_t *len, char *err)
     /* one spare byte keeps the text NUL-terminated for strstr() */
     buf = malloc((size_t) size + 1);
     if (buf == NULL) {
-        omni_key_err(err, "out of memory reading \"%s\"", path);
+        omni_err(err, "out of memory reading \"%s\"", path);
         fclose(f);
         return -1;
     }
 
     if (fread(buf, 1, (size_t) size, f) != (size_t) size) {
-        omni_key_err(err, "cannot read \"%s\"", path);
+        omni_err(err, "cannot read \"%s\"", path);
         free(buf);
         fclose(f);
         return -1;
@@ -556,14 +545,14 @@ omni_keyset_push(omni_keyset_t *ks, const char *source, const char *kid,
         n = strlen(kid);
 
         if (n == 0 || n > OMNI_KID_MAX) {
-            omni_key_err(err, "key %s: \"kid\" must be 1 to %d characters",
+            omni_err(err, "key %s: \"kid\" must be 1 to %d characters",
                          source, OMNI_KID_MAX);
             return NULL;
         }
 
         for (i = 0; i < n; i++) {
             if ((unsigned char) kid[i] < 0x20 || kid[i] == 0x7f) {
-                omni_key_err(err, "key %s: \"kid\" has control characters",
+                omni_err(err, "key %s: \"kid\" has control characters",
                              source);
                 return NULL;
             }
@@ -571,7 +560,7 @@ omni_keyset_push(omni_keyset_t *ks, const char *source, const char *kid,
 
         for (i = 0; i < ks->nkeys; i++) {
             if (ks->keys[i].kid && strcmp(ks->keys[i].kid, kid) == 0) {
-                omni_key_err(err, "key %s: duplicate kid \"%s\", "
+                omni_err(err, "key %s: duplicate kid \"%s\", "
                              "also used by %s", source, kid,
                              ks->keys[i].source);
                 return NULL;
@@ -583,7 +572,7 @@ omni_keyset_push(omni_keyset_t *ks, const char *source, const char *kid,
         n = ks->nalloc ? ks->nalloc * 2 : 4;
         keys = realloc(ks->keys, n * sizeof(omni_key_t));
         if (keys == NULL) {
-            omni_key_err(err, "out of memory");
+            omni_err(err, "out of memory");
             return NULL;
         }
 
@@ -597,7 +586,7 @@ omni_keyset_push(omni_keyset_t *ks, const char *source, const char *kid,
     key->source = strdup(source);
     if (key->source == NULL || (kid && (key->kid = strdup(kid)) == NULL)) {
         free(key->source);
-        omni_key_err(err, "out of memory");
+        omni_err(err, "out of memory");
         return NULL;
     }
 
@@ -650,19 +639,19 @@ omni_key_pin(omni_key_t *key, unsigned algs, int ec_alg, char *err)
         }
 
         if (allowed == 0) {
-            omni_key_err(err, "secret %s is %zu bytes, HS256 needs at "
+            omni_err(err, "secret %s is %zu bytes, HS256 needs at "
                          "least 32", key->source, key->secret_len);
             return -1;
         }
 
         if (algs & ~OMNI_ALGS_HMAC) {
-            omni_key_err(err, "secret %s can only be pinned to HS256, "
+            omni_err(err, "secret %s can only be pinned to HS256, "
                          "HS384 or HS512", key->source);
             return -1;
         }
 
         if (algs & ~allowed) {
-            omni_key_err(err, "secret %s is %zu bytes, too short for the "
+            omni_err(err, "secret %s is %zu bytes, too short for the "
                          "pinned algorithms (HS256 needs 32, HS384 48, "
                          "HS512 64)", key->source, key->secret_len);
             return -1;
@@ -674,7 +663,7 @@ omni_key_pin(omni_key_t *key, unsigned algs, int ec_alg, char *err)
         allowed = OMNI_ALGS_RSA;
 
         if (algs & ~allowed) {
-            omni_key_err(err, "RSA key %s can only be pinned to RS256, "
+            omni_err(err, "RSA key %s can only be pinned to RS256, "
                          "RS384 or RS512", key->source);
             return -1;
         }
@@ -683,7 +672,7 @@ omni_key_pin(omni_key_t *key, unsigned algs, int ec_alg, char *err)
 
     default: /* OMNI_KEY_EC */
         if (ec_alg < 0) {
-            omni_key_err(err, "EC key %s uses an unsupported curve "
+            omni_err(err, "EC key %s uses an unsupported curve "
                          "(P-256, P-384 and P-521 are)", key->source);
             return -1;
         }
@@ -691,7 +680,7 @@ omni_key_pin(omni_key_t *key, unsigned algs, int ec_alg, char *err)
         allowed = OMNI_ALG_BIT(ec_alg);
 
         if (algs & ~allowed) {
-            omni_key_err(err, "EC key %s can only be pinned to %s, "
+            omni_err(err, "EC key %s can only be pinned to %s, "
                          "the algorithm of its curve", key->source,
                          omni_alg_name((omni_alg_t) ec_alg));
             return -1;
@@ -720,7 +709,7 @@ omni_key_set_pkey(omni_key_t *key, EVP_PKEY *pkey, unsigned algs, char *err)
 
         bits = EVP_PKEY_get_bits(pkey);
         if (bits < OMNI_RSA_MIN_BITS) {
-            omni_key_err(err, "RSA key %s has %d bits, at least %d are "
+            omni_err(err, "RSA key %s has %d bits, at least %d are "
                          "required", key->source, bits, OMNI_RSA_MIN_BITS);
             return -1;
         }
@@ -741,7 +730,7 @@ omni_key_set_pkey(omni_key_t *key, EVP_PKEY *pkey, unsigned algs, char *err)
         return omni_key_verifiers(key, err);
 
     default:
-        omni_key_err(err, "key %s is neither RSA nor EC", key->source);
+        omni_err(err, "key %s is neither RSA nor EC", key->source);
         return -1;
     }
 }
@@ -775,7 +764,7 @@ omni_key_verifiers(omni_key_t *key, char *err)
                                     key->pkey) != 1)
         {
             ERR_clear_error();
-            omni_key_err(err, "key %s: cannot set up verification",
+            omni_err(err, "key %s: cannot set up verification",
                          key->source);
             return -1;
         }
@@ -824,7 +813,7 @@ omni_key_macs(omni_key_t *key, char *err)
 
     if (!ok) {
         ERR_clear_error();
-        omni_key_err(err, "secret %s: cannot set up verification",
+        omni_err(err, "secret %s: cannot set up verification",
                      key->source);
         return -1;
     }
@@ -870,14 +859,14 @@ omni_jwk_member(json_t *jwk, const char *name, unsigned char **out,
 
     v = json_object_get(jwk, name);
     if (!json_is_string(v) || json_string_length(v) == 0) {
-        omni_key_err(err, "key %s: \"%s\" is missing or not a string",
+        omni_err(err, "key %s: \"%s\" is missing or not a string",
                      source, name);
         return -1;
     }
 
     buf = malloc(omni_base64url_decoded_len(json_string_length(v)) + 1);
     if (buf == NULL) {
-        omni_key_err(err, "out of memory");
+        omni_err(err, "out of memory");
         return -1;
     }
 
@@ -885,7 +874,7 @@ omni_jwk_member(json_t *jwk, const char *name, unsigned char **out,
                               json_string_length(v), 1);
     if (n <= 0) {
         free(buf);
-        omni_key_err(err, "key %s: \"%s\" is not base64url", source, name);
+        omni_err(err, "key %s: \"%s\" is not base64url", source, name);
         return -1;
     }
 
@@ -929,7 +918,7 @@ omni_jwk_rsa(json_t *jwk, const char *source, char *err)
         || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e)
         || (params = OSSL_PARAM_BLD_to_param(bld)) == NULL)
     {
-        omni_key_err(err, "key %s: out of memory", source);
+        omni_err(err, "key %s: out of memory", source);
         goto done;
     }
 
@@ -957,7 +946,7 @@ omni_jwk_ec(json_t *jwk, const char *source, char *err)
 
     crv = json_string_value(json_object_get(jwk, "crv"));
     if (crv == NULL) {
-        omni_key_err(err, "key %s: \"crv\" is missing", source);
+        omni_err(err, "key %s: \"crv\" is missing", source);
         return NULL;
     }
 
@@ -971,7 +960,7 @@ omni_jwk_ec(json_t *jwk, const char *source, char *err)
         field = 66;
 
     } else {
-        omni_key_err(err, "key %s: unsupported curve \"%s\"", source, crv);
+        omni_err(err, "key %s: unsupported curve \"%s\"", source, crv);
         return NULL;
     }
 
@@ -987,7 +976,7 @@ omni_jwk_ec(json_t *jwk, const char *source, char *err)
     if (xlen != field || ylen != field) {
         free(x);
         free(y);
-        omni_key_err(err, "key %s: \"x\" and \"y\" must be %zu bytes for %s",
+        omni_err(err, "key %s: \"x\" and \"y\" must be %zu bytes for %s",
                      source, field, crv);
         return NULL;
     }
@@ -1027,7 +1016,7 @@ omni_pkey_fromdata(const char *type, OSSL_PARAM *params, const char *source,
     {
         EVP_PKEY_CTX_free(ctx);
         ERR_clear_error();
-        omni_key_err(err, "key %s: not a valid %s public key", source, type);
+        omni_err(err, "key %s: not a valid %s public key", source, type);
         return NULL;
     }
 
@@ -1039,7 +1028,7 @@ omni_pkey_fromdata(const char *type, OSSL_PARAM *params, const char *source,
         EVP_PKEY_CTX_free(check);
         EVP_PKEY_free(pkey);
         ERR_clear_error();
-        omni_key_err(err, "key %s: %s public key fails validation", source,
+        omni_err(err, "key %s: %s public key fails validation", source,
                      type);
         return NULL;
     }

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <openssl/evp.h>
 
+#include "omni_err.h"
+
 
 typedef enum {
     OMNI_ALG_HS256 = 0,
@@ -34,7 +36,6 @@ typedef enum {
                              | OMNI_ALG_BIT(OMNI_ALG_RS384)                  \
                              | OMNI_ALG_BIT(OMNI_ALG_RS512))
 
-#define OMNI_KEY_ERRLEN     256
 #define OMNI_RSA_MIN_BITS   2048
 
 
@@ -72,7 +73,7 @@ void omni_keyset_free(omni_keyset_t *ks);
 
 /*
  * Each loader returns 0, or -1 with a message naming the file and the
- * problem in err (OMNI_KEY_ERRLEN bytes).  algs of 0 pins the key to the
+ * problem in err (OMNI_ERRLEN bytes).  algs of 0 pins the key to the
  * algorithms its type allows: RS* for RSA, the curve's ES* for EC, and the
  * HS* whose minimum secret length the secret meets.
  */

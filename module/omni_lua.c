@@ -84,7 +84,7 @@ typedef struct {
     omni_lua_result_t  *res;
     omni_buf_t          out;
     omni_contract_rc_t  rc;
-    char                err[OMNI_CONTRACT_ERRLEN];
+    char                err[OMNI_ERRLEN];
 } omni_lua_write_t;
 
 
@@ -101,7 +101,6 @@ static void omni_lua_profile_stop(lua_State *L);
 static int omni_lua_past_deadline(omni_lua_t *vm);
 static void omni_lua_trip(omni_lua_t *vm, lua_State *L);
 static int omni_lua_panic(lua_State *L);
-static void omni_lua_err(char *err, const char *fmt, ...);
 static int omni_lua_push_host_fn(omni_lua_t *vm, const char *fn);
 static omni_lua_rc_t omni_lua_call(omni_lua_t *vm, int nargs, int nresults,
     omni_lua_result_t *res);
@@ -131,7 +130,7 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
 
     vm = calloc(1, sizeof(omni_lua_t));
     if (vm == NULL) {
-        omni_lua_err(err, "out of memory");
+        omni_err(err, "out of memory");
         return NULL;
     }
 
@@ -153,7 +152,7 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
 #endif
     if (L == NULL) {
         free(vm);
-        omni_lua_err(err, "cannot create a Lua VM");
+        omni_err(err, "cannot create a Lua VM");
         return NULL;
     }
 
@@ -207,7 +206,7 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
     lua_pushliteral(L, "omni.host");
 
     if (lua_pcall(L, 1, 1, 0) != 0 || !lua_istable(L, -1)) {
-        omni_lua_err(err, "cannot load the support library from \"%s\": %s",
+        omni_err(err, "cannot load the support library from \"%s\": %s",
                      lua_dir, lua_isstring(L, -1) ? lua_tostring(L, -1)
                                                   : "omni.host is no table");
         omni_lua_free(vm);
@@ -255,7 +254,7 @@ omni_lua_load_plugin(omni_lua_t *vm, const char *name, const char *path,
 
     f = fopen(path, "rb");
     if (f == NULL) {
-        omni_lua_err(err, "cannot open plugin \"%s\": %s", path,
+        omni_err(err, "cannot open plugin \"%s\": %s", path,
                      strerror(errno));
         return -1;
     }
@@ -263,7 +262,7 @@ omni_lua_load_plugin(omni_lua_t *vm, const char *name, const char *path,
     if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0
         || fseek(f, 0, SEEK_SET) != 0 || size > OMNI_LUA_SOURCE_MAX)
     {
-        omni_lua_err(err, "cannot read plugin \"%s\" (at most %d bytes)",
+        omni_err(err, "cannot read plugin \"%s\" (at most %d bytes)",
                      path, OMNI_LUA_SOURCE_MAX);
         fclose(f);
         return -1;
@@ -271,7 +270,7 @@ omni_lua_load_plugin(omni_lua_t *vm, const char *name, const char *path,
 
     src = malloc((size_t) size + 1);
     if (src == NULL || fread(src, 1, (size_t) size, f) != (size_t) size) {
-        omni_lua_err(err, "cannot read plugin \"%s\"", path);
+        omni_err(err, "cannot read plugin \"%s\"", path);
         free(src);
         fclose(f);
         return -1;
@@ -283,7 +282,7 @@ omni_lua_load_plugin(omni_lua_t *vm, const char *name, const char *path,
 
     if (omni_lua_push_host_fn(vm, "load") != 0) {
         free(src);
-        omni_lua_err(err, "the support library has no host.load");
+        omni_err(err, "the support library has no host.load");
         return -1;
     }
 
@@ -303,14 +302,14 @@ omni_lua_load_plugin(omni_lua_t *vm, const char *name, const char *path,
     vm->budget_ms = budget;
 
     if (rc != OMNI_LUA_OK) {
-        omni_lua_err(err, "plugin \"%s\" failed to load: %s", path,
+        omni_err(err, "plugin \"%s\" failed to load: %s", path,
                      lua_tostring(L, -1));
         lua_pop(L, 1);
         return -1;
     }
 
     if (!lua_toboolean(L, -2)) {
-        omni_lua_err(err, "plugin \"%s\" failed to load: %s", path,
+        omni_err(err, "plugin \"%s\" failed to load: %s", path,
                      lua_isstring(L, -1) ? lua_tostring(L, -1)
                                          : "host.load refused it");
         lua_pop(L, 2);
@@ -957,16 +956,6 @@ omni_lua_panic(lua_State *L)
 }
 
 
-static void
-omni_lua_err(char *err, const char *fmt, ...)
-{
-    va_list  args;
-
-    va_start(args, fmt);
-    vsnprintf(err, OMNI_LUA_ERRLEN, fmt, args);
-    va_end(args);
-}
-
 
 static int
 omni_lua_push_host_fn(omni_lua_t *vm, const char *fn)
@@ -1255,8 +1244,8 @@ omni_lua_set_message(omni_lua_result_t *res, const char *s)
 
     len = strlen(s);
 
-    if (len > OMNI_LUA_ERRLEN) {
-        len = OMNI_LUA_ERRLEN;
+    if (len > OMNI_ERRLEN) {
+        len = OMNI_ERRLEN;
     }
 
     p = res->alloc ? res->alloc(res->alloc_data, len + 1) : NULL;

@@ -17,10 +17,10 @@
 #include <stddef.h>
 
 #include "omni_contract.h"
+#include "omni_err.h"
 #include "omni_str.h"
 
 
-#define OMNI_LUA_ERRLEN  512
 #define OMNI_LUA_NOREF   (-2)     /* LUA_NOREF: no prepared request */
 
 

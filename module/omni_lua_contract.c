@@ -208,7 +208,7 @@ omni_lua_contract_timestamp_fn(lua_State *L)
 static int
 omni_lua_contract_fields_fn(lua_State *L)
 {
-    char                err[OMNI_CONTRACT_ERRLEN];
+    char                err[OMNI_ERRLEN];
     omni_contract_t     scratch, *c;
     omni_contract_rc_t  rc;
 
@@ -235,7 +235,7 @@ omni_lua_contract_fields_fn(lua_State *L)
 static int
 omni_lua_contract_identities_fn(lua_State *L)
 {
-    char                err[OMNI_CONTRACT_ERRLEN];
+    char                err[OMNI_ERRLEN];
     size_t              i;
     omni_contract_t     scratch, *c;
     omni_contract_rc_t  rc;
@@ -279,7 +279,7 @@ omni_lua_contract_identities_fn(lua_State *L)
 static int
 omni_lua_contract_check_identities_fn(lua_State *L)
 {
-    char                err[OMNI_CONTRACT_ERRLEN];
+    char                err[OMNI_ERRLEN];
     size_t              n;
     const char         *where;
     omni_contract_rc_t  rc;
@@ -303,7 +303,7 @@ omni_lua_contract_check_identities_fn(lua_State *L)
 static int
 omni_lua_contract_encode_fn(lua_State *L)
 {
-    char                     err[OMNI_CONTRACT_ERRLEN];
+    char                     err[OMNI_ERRLEN];
     omni_str_t               roles[OMNI_CONTRACT_ROLES];
     omni_str_t               channels[OMNI_CONTRACT_CHANNELS + 1];
     omni_lua_buf_t           out;

@@ -73,7 +73,7 @@ omni_seal_new(char *err)
 
     s = calloc(1, sizeof(omni_seal_t));
     if (s == NULL) {
-        snprintf(err, OMNI_SEAL_ERRLEN, "out of memory");
+        omni_err(err, "out of memory");
         return NULL;
     }
 
@@ -86,7 +86,7 @@ omni_seal_new(char *err)
         || EVP_EncryptInit_ex2(s->enc, s->cipher, NULL, NULL, NULL) != 1
         || EVP_DecryptInit_ex2(s->dec, s->cipher, NULL, NULL, NULL) != 1)
     {
-        snprintf(err, OMNI_SEAL_ERRLEN, "OpenSSL has no AES-256-GCM");
+        omni_err(err, "OpenSSL has no AES-256-GCM");
         omni_seal_free(s);
         return NULL;
     }

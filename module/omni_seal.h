@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "omni_keyring.h"
+#include "omni_err.h"
 
 
 #define OMNI_SEAL_KEY_LEN       32
@@ -35,7 +36,6 @@
 #define OMNI_SEAL_WRAPPED_LEN   (1 + 4 + OMNI_SEAL_NONCE_LEN                 \
                                  + OMNI_SEAL_KEY_LEN + OMNI_SEAL_TAG_LEN)
 #define OMNI_SEAL_OVERHEAD      (1 + OMNI_SEAL_NONCE_LEN + OMNI_SEAL_TAG_LEN)
-#define OMNI_SEAL_ERRLEN        256
 
 
 typedef enum {

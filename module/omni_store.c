@@ -91,24 +91,24 @@ omni_store_open(const char *dir, size_t map_max, int sync_mode, char *err)
     omni_store_t  *st;
 
     if (dir == NULL || dir[0] == '\0') {
-        omni_store_err(err, "no store directory");
+        omni_err(err, "no store directory");
         return NULL;
     }
 
     if (stat(dir, &sb) != 0) {
-        omni_store_err(err, "store directory \"%s\": %s", dir,
+        omni_err(err, "store directory \"%s\": %s", dir,
                        strerror(errno));
         return NULL;
     }
 
     if (!S_ISDIR(sb.st_mode)) {
-        omni_store_err(err, "store directory \"%s\" is not a directory",
+        omni_err(err, "store directory \"%s\" is not a directory",
                        dir);
         return NULL;
     }
 
     if (access(dir, R_OK | W_OK | X_OK) != 0) {
-        omni_store_err(err, "store directory \"%s\" is not writable: %s",
+        omni_err(err, "store directory \"%s\" is not writable: %s",
                        dir, strerror(errno));
         return NULL;
     }
@@ -124,7 +124,7 @@ omni_store_open(const char *dir, size_t map_max, int sync_mode, char *err)
         flags = MDB_NOSYNC;
         break;
     default:
-        omni_store_err(err, "unknown sync mode %d for store %s", sync_mode,
+        omni_err(err, "unknown sync mode %d for store %s", sync_mode,
                        dir);
         return NULL;
     }
@@ -137,21 +137,21 @@ omni_store_open(const char *dir, size_t map_max, int sync_mode, char *err)
     map_max -= map_max % (size_t) page;
 
     if (map_max < OMNI_STORE_MAP_MIN) {
-        omni_store_err(err, "map size of store %s is below the minimum of "
+        omni_err(err, "map size of store %s is below the minimum of "
                        "%d bytes", dir, OMNI_STORE_MAP_MIN);
         return NULL;
     }
 
     st = calloc(1, sizeof(omni_store_t));
     if (st == NULL) {
-        omni_store_err(err, "out of memory opening store %s", dir);
+        omni_err(err, "out of memory opening store %s", dir);
         return NULL;
     }
 
     st->dir = strdup(dir);
     if (st->dir == NULL) {
         free(st);
-        omni_store_err(err, "out of memory opening store %s", dir);
+        omni_err(err, "out of memory opening store %s", dir);
         return NULL;
     }
 
@@ -161,7 +161,7 @@ omni_store_open(const char *dir, size_t map_max, int sync_mode, char *err)
     mrc = mdb_env_create(&st->env);
     if (mrc != 0) {
         st->env = NULL;
-        omni_store_err(err, "cannot create the environment of store %s: %s",
+        omni_err(err, "cannot create the environment of store %s: %s",
                        dir, mdb_strerror(mrc));
         goto failed;
     }
@@ -179,7 +179,7 @@ omni_store_open(const char *dir, size_t map_max, int sync_mode, char *err)
     }
 
     if (mrc != 0) {
-        omni_store_err(err, "cannot open store %s: %s", dir,
+        omni_err(err, "cannot open store %s: %s", dir,
                        mdb_strerror(mrc));
         goto failed;
     }
@@ -187,7 +187,7 @@ omni_store_open(const char *dir, size_t map_max, int sync_mode, char *err)
     /* slots left by processes that died inside a read transaction */
     mrc = mdb_reader_check(st->env, &dead);
     if (mrc != 0) {
-        omni_store_err(err, "cannot check the readers of store %s: %s", dir,
+        omni_err(err, "cannot check the readers of store %s: %s", dir,
                        mdb_strerror(mrc));
         goto failed;
     }
@@ -251,7 +251,7 @@ omni_store_access(const char *dir, uid_t uid, const gid_t *groups,
     struct stat  sb;
 
     if (dir == NULL || dir[0] == '\0') {
-        omni_store_err(err, "no store directory");
+        omni_err(err, "no store directory");
         return OMNI_STORE_INVALID;
     }
 
@@ -284,7 +284,7 @@ omni_store_access(const char *dir, uid_t uid, const gid_t *groups,
         }
 
         if (((sb.st_mode >> shift) & need) != need) {
-            omni_store_err(err, "\"%s\" is not readable and writable by the "
+            omni_err(err, "\"%s\" is not readable and writable by the "
                            "worker user \"%s\"; chown it to that user", path,
                            user);
             return OMNI_STORE_INVALID;
@@ -323,7 +323,7 @@ omni_store_read_begin(omni_store_t *st, char *err)
     int  i, mrc;
 
     if (st->reading) {
-        omni_store_err(err, "a read transaction is open already");
+        omni_err(err, "a read transaction is open already");
         return OMNI_STORE_INVALID;
     }
 
@@ -458,7 +458,7 @@ omni_store_export(omni_store_t *st, omni_store_record_pt record,
             if (record(data, &rec) != 0) {
                 mdb_cursor_close(cur);
                 omni_store_rend(st, own);
-                omni_store_err(err, "export of %s stopped", st->dir);
+                omni_err(err, "export of %s stopped", st->dir);
                 return OMNI_STORE_ERROR;
             }
         }
@@ -489,13 +489,13 @@ omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
 
     for (i = 0; i < n; i++) {
         if (recs[i].db < 0 || recs[i].db >= OMNI_STORE_DB_COUNT) {
-            omni_store_err(err, "record %zu: no sub-database %d", i + 1,
+            omni_err(err, "record %zu: no sub-database %d", i + 1,
                            recs[i].db);
             return OMNI_STORE_INVALID;
         }
 
         if (recs[i].key_len == 0 || recs[i].key_len > OMNI_STORE_KEY_MAX) {
-            omni_store_err(err, "record %zu: a key of %zu bytes (1 to %d)",
+            omni_err(err, "record %zu: a key of %zu bytes (1 to %d)",
                            i + 1, recs[i].key_len, OMNI_STORE_KEY_MAX);
             return OMNI_STORE_INVALID;
         }
@@ -506,7 +506,7 @@ omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
             && (recs[i].val_len != len
                 || memcmp(recs[i].val, format, len) != 0))
         {
-            omni_store_err(err, "record %zu: a store format other than "
+            omni_err(err, "record %zu: a store format other than "
                            "this build's (%d)", i + 1, OMNI_STORE_FORMAT);
             return OMNI_STORE_INVALID;
         }
@@ -605,7 +605,7 @@ omni_store_init_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
             printable = (p[i] > ' ' && p[i] < 0x7f);
         }
 
-        omni_store_err(err, "store format %.*s in %s is not supported by "
+        omni_err(err, "store format %.*s in %s is not supported by "
                        "this build (%d)", printable ? (int) val.mv_size : 1,
                        printable ? p : "?", st->dir, OMNI_STORE_FORMAT);
         return OMNI_STORE_INVALID;
@@ -723,7 +723,7 @@ omni_store_write(omni_store_t *st, omni_store_op_pt op, void *data,
         }
     }
 
-    omni_store_err(err, "gave up writing to store %s after %d attempts",
+    omni_err(err, "gave up writing to store %s after %d attempts",
                    st->dir, OMNI_STORE_WRITE_TRIES);
 
     return OMNI_STORE_ERROR;
@@ -743,13 +743,13 @@ omni_store_grow(omni_store_t *st, char *err)
     }
 
     if (info.me_mapsize >= st->map_max) {
-        omni_store_err(err, "store %s is full: its map reached the maximum "
+        omni_err(err, "store %s is full: its map reached the maximum "
                        "of %zu bytes", st->dir, st->map_max);
         return OMNI_STORE_FULL;
     }
 
     if (st->reading) {
-        omni_store_err(err, "store %s is full at %zu bytes and cannot grow "
+        omni_err(err, "store %s is full at %zu bytes and cannot grow "
                        "while a read transaction is open", st->dir,
                        info.me_mapsize);
         return OMNI_STORE_FULL;
@@ -773,7 +773,7 @@ omni_store_remap(omni_store_t *st, char *err)
     int  mrc;
 
     if (st->reading) {
-        omni_store_err(err, "store %s grew in another process while a read "
+        omni_err(err, "store %s grew in another process while a read "
                        "transaction is open here", st->dir);
         return OMNI_STORE_ERROR;
     }
@@ -827,7 +827,7 @@ static int
 omni_store_mdb_key(const omni_sbuf_t *key, int db, MDB_val *k, char *err)
 {
     if (key->overflow) {
-        omni_store_err(err, "key too long for %s", omni_store_db_names[db]);
+        omni_err(err, "key too long for %s", omni_store_db_names[db]);
         return OMNI_STORE_INVALID;
     }
 
@@ -852,7 +852,7 @@ omni_store_get(omni_store_t *st, MDB_txn *txn, int db,
     mrc = mdb_get(txn, st->dbi[db], &k, val);
 
     if (mrc == MDB_NOTFOUND) {
-        omni_store_err(err, "not found");
+        omni_err(err, "not found");
         return OMNI_STORE_NOT_FOUND;
     }
 
@@ -881,7 +881,7 @@ omni_store_put(omni_store_t *st, MDB_txn *txn, int db,
     mrc = mdb_put(txn, st->dbi[db], &k, &v, flags);
 
     if (mrc == MDB_KEYEXIST) {
-        omni_store_err(err, "key exists in %s", omni_store_db_names[db]);
+        omni_err(err, "key exists in %s", omni_store_db_names[db]);
         return OMNI_STORE_INVALID;
     }
 
@@ -907,7 +907,7 @@ omni_store_del(omni_store_t *st, MDB_txn *txn, int db,
     mrc = mdb_del(txn, st->dbi[db], &k, NULL);
 
     if (mrc == MDB_NOTFOUND) {
-        omni_store_err(err, "not found");
+        omni_err(err, "not found");
         return OMNI_STORE_NOT_FOUND;
     }
 
@@ -958,7 +958,7 @@ omni_store_walk(omni_store_t *st, MDB_txn *txn, int db,
     MDB_cursor  *cur;
 
     if (prefix->overflow || start->overflow) {
-        omni_store_err(err, "key too long for %s", omni_store_db_names[db]);
+        omni_err(err, "key too long for %s", omni_store_db_names[db]);
         return OMNI_STORE_INVALID;
     }
 
@@ -1002,7 +1002,7 @@ omni_store_walk(omni_store_t *st, MDB_txn *txn, int db,
             != 0)
         {
             mdb_cursor_close(cur);
-            omni_store_err(err, "%s in %s holds a record this build cannot "
+            omni_err(err, "%s in %s holds a record this build cannot "
                            "read", omni_store_db_names[db], st->dir);
             return OMNI_STORE_ERROR;
         }
@@ -1056,27 +1056,17 @@ omni_store_collect_item(void *out, size_t i, const unsigned char *rest,
 }
 
 
-void
-omni_store_err(char *err, const char *fmt, ...)
-{
-    va_list  args;
-
-    va_start(args, fmt);
-    vsnprintf(err, OMNI_STORE_ERRLEN, fmt, args);
-    va_end(args);
-}
-
 
 int
 omni_store_mdb(omni_store_t *st, int mrc, const char *what, char *err)
 {
     if (mrc == MDB_MAP_FULL) {
         st->map_full = 1;
-        omni_store_err(err, "store %s is full", st->dir);
+        omni_err(err, "store %s is full", st->dir);
         return OMNI_STORE_FULL;
     }
 
-    omni_store_err(err, "%s in store %s: %s", what, st->dir,
+    omni_err(err, "%s in store %s: %s", what, st->dir,
                    mdb_strerror(mrc));
 
     return OMNI_STORE_ERROR;
@@ -1136,7 +1126,7 @@ int
 omni_store_check_id(const char *what, const char *s, size_t max, char *err)
 {
     if (s == NULL || !omni_store_id_valid(s, strnlen(s, max + 1), max)) {
-        omni_store_err(err, "%s is not [A-Za-z0-9_-]{1,%zu}", what, max);
+        omni_err(err, "%s is not [A-Za-z0-9_-]{1,%zu}", what, max);
         return OMNI_STORE_INVALID;
     }
 
@@ -1149,7 +1139,7 @@ omni_store_check_text(const char *what, const char *s, size_t max,
     char *err)
 {
     if (s == NULL || !omni_store_text_valid(s, strnlen(s, max + 1), max)) {
-        omni_store_err(err, "%s must be 1 to %zu bytes without spaces or "
+        omni_err(err, "%s must be 1 to %zu bytes without spaces or "
                        "control characters", what, max);
         return OMNI_STORE_INVALID;
     }
@@ -1162,7 +1152,7 @@ int
 omni_store_check_time(const char *what, int64_t t, char *err)
 {
     if (t < 0) {
-        omni_store_err(err, "%s is negative", what);
+        omni_err(err, "%s is negative", what);
         return OMNI_STORE_INVALID;
     }
 

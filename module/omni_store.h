@@ -11,7 +11,7 @@
  * belongs to one thread at a time.
  *
  * Every function returns an OMNI_STORE_* status and, except for
- * OMNI_STORE_OK, leaves a message in err (OMNI_STORE_ERRLEN bytes).
+ * OMNI_STORE_OK, leaves a message in err (OMNI_ERRLEN bytes).
  * Nothing aborts; every loop is bounded.
  *
  * Names:
@@ -31,8 +31,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "omni_err.h"
 
-#define OMNI_STORE_ERRLEN         256
+
 #define OMNI_STORE_FORMAT         1          /* the "format" record in meta */
 
 #define OMNI_STORE_ID_MAX         64
@@ -217,7 +218,7 @@ int omni_store_text_valid(const char *s, size_t len, size_t max);
  * named there):
  *   "<path>" is not readable and writable by the worker user "<user>";
  *   chown it to that user
- * (the message names the whole path when it fits OMNI_STORE_ERRLEN).  A
+ * (the message names the whole path when it fits OMNI_ERRLEN).  A
  * path that cannot be stat()ed or is longer than PATH_MAX is not judged:
  * the open will say what is wrong.  For the module's configuration check
  * (ngx_http_omni_module.c): the master, running as root, checks for the

@@ -91,11 +91,11 @@ omni_store_identity_resolve(omni_store_t *st, const char *type,
                         err);
 
     if (rc == OMNI_STORE_NOT_FOUND) {
-        omni_store_err(err, "identity %s:%s is not linked", type, value);
+        omni_err(err, "identity %s:%s is not linked", type, value);
 
     } else if (rc == OMNI_STORE_OK) {
         if (omni_identity_customer(&val, direct) != 0) {
-            omni_store_err(err, "identity %s:%s has a record this build "
+            omni_err(err, "identity %s:%s has a record this build "
                            "cannot read", type, value);
             rc = OMNI_STORE_ERROR;
 
@@ -132,7 +132,7 @@ omni_store_customer_claim(omni_store_t *st,
     }
 
     if (n > OMNI_STORE_CLAIM_MAX) {
-        omni_store_err(err, "%zu identities, more than %d", n,
+        omni_err(err, "%zu identities, more than %d", n,
                        OMNI_STORE_CLAIM_MAX);
         return OMNI_STORE_INVALID;
     }
@@ -158,7 +158,7 @@ omni_store_customer_claim(omni_store_t *st,
 
     if (!create || unknown == 0) {
         if (customer[0] == '\0') {
-            omni_store_err(err, "no identity is linked to a customer");
+            omni_err(err, "no identity is linked to a customer");
             return OMNI_STORE_NOT_FOUND;
         }
 
@@ -187,7 +187,7 @@ omni_claim_find(omni_store_t *st, MDB_txn *txn, omni_claim_op_t *ctx,
 {
     int          rc;
     char         direct[OMNI_STORE_ID_MAX + 1];
-    char         ignored[OMNI_STORE_ERRLEN];
+    char         ignored[OMNI_ERRLEN];
     size_t       i;
     MDB_val      val;
     omni_skey_t  key;
@@ -220,7 +220,7 @@ omni_claim_find(omni_store_t *st, MDB_txn *txn, omni_claim_op_t *ctx,
         }
 
         if (omni_identity_customer(&val, direct) != 0) {
-            omni_store_err(err, "identity %s:%s has a record this build "
+            omni_err(err, "identity %s:%s has a record this build "
                            "cannot read", ctx->ids[i].type,
                            ctx->ids[i].value);
             return OMNI_STORE_ERROR;
@@ -240,7 +240,7 @@ static int
 omni_claim_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
     int                  rc;
-    char                 ignored[OMNI_STORE_ERRLEN];
+    char                 ignored[OMNI_ERRLEN];
     size_t               i, unknown;
     MDB_val              val;
     omni_skey_t          key;
@@ -433,7 +433,7 @@ omni_store_customer_merge(omni_store_t *st, const char *from,
     }
 
     if (strcmp(from, to) == 0) {
-        omni_store_err(err, "cannot merge customer %s into itself", from);
+        omni_err(err, "cannot merge customer %s into itself", from);
         return OMNI_STORE_INVALID;
     }
 
@@ -491,13 +491,13 @@ omni_customer_follow(omni_store_t *st, MDB_txn *txn, const char *id,
                        OMNI_STORE_ID_MAX);
 
         if (r.bad || cur[0] == '\0') {
-            omni_store_err(err, "customer %s has a merge record this build "
+            omni_err(err, "customer %s has a merge record this build "
                            "cannot read", id);
             return OMNI_STORE_ERROR;
         }
     }
 
-    omni_store_err(err, "customer %s: merge chain longer than %d hops", id,
+    omni_err(err, "customer %s: merge chain longer than %d hops", id,
                    OMNI_STORE_CHAIN_MAX);
 
     return OMNI_STORE_ERROR;
@@ -618,7 +618,7 @@ omni_identity_link_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
     if (rc == OMNI_STORE_OK) {
         if (omni_identity_customer(&val, old) != 0) {
-            omni_store_err(err, "identity %s:%s has a record this build "
+            omni_err(err, "identity %s:%s has a record this build "
                            "cannot read", ctx->type, ctx->value);
             return OMNI_STORE_ERROR;
         }
@@ -651,7 +651,7 @@ omni_identity_link_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     }
 
     if (n >= OMNI_STORE_IDENTITIES_MAX) {
-        omni_store_err(err, "customer %s has %d identities already", target,
+        omni_err(err, "customer %s has %d identities already", target,
                        OMNI_STORE_IDENTITIES_MAX);
         return OMNI_STORE_INVALID;
     }
@@ -692,7 +692,7 @@ omni_identity_unlink_op(omni_store_t *st, MDB_txn *txn, void *data,
     rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &ikey.b, &val,
                         err);
     if (rc == OMNI_STORE_NOT_FOUND) {
-        omni_store_err(err, "identity %s:%s is not linked", ctx->type,
+        omni_err(err, "identity %s:%s is not linked", ctx->type,
                        ctx->value);
     }
 
@@ -701,7 +701,7 @@ omni_identity_unlink_op(omni_store_t *st, MDB_txn *txn, void *data,
     }
 
     if (omni_identity_customer(&val, old) != 0) {
-        omni_store_err(err, "identity %s:%s has a record this build cannot "
+        omni_err(err, "identity %s:%s has a record this build cannot "
                        "read", ctx->type, ctx->value);
         return OMNI_STORE_ERROR;
     }
@@ -766,7 +766,7 @@ omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     }
 
     if (strcmp(target, ctx->from) != 0) {
-        omni_store_err(err, "customer %s is merged into %s already",
+        omni_err(err, "customer %s is merged into %s already",
                        ctx->from, target);
         return OMNI_STORE_INVALID;
     }
@@ -782,7 +782,7 @@ omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     }
 
     if (!known) {
-        omni_store_err(err, "customer %s is unknown", ctx->from);
+        omni_err(err, "customer %s is unknown", ctx->from);
         return OMNI_STORE_NOT_FOUND;
     }
 
@@ -792,7 +792,7 @@ omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     }
 
     if (strcmp(target, ctx->from) == 0) {
-        omni_store_err(err, "merging customer %s into %s would make a loop: "
+        omni_err(err, "merging customer %s into %s would make a loop: "
                        "%s resolves to %s", ctx->from, ctx->to, ctx->to,
                        ctx->from);
         return OMNI_STORE_INVALID;
@@ -806,10 +806,10 @@ omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
     if (!known) {
         if (strcmp(target, ctx->to) == 0) {
-            omni_store_err(err, "customer %s is unknown", ctx->to);
+            omni_err(err, "customer %s is unknown", ctx->to);
 
         } else {
-            omni_store_err(err, "customer %s, which %s was merged into, is "
+            omni_err(err, "customer %s, which %s was merged into, is "
                            "unknown", target, ctx->to);
         }
 
@@ -819,7 +819,7 @@ omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     ids = calloc(OMNI_STORE_IDENTITIES_MAX + OMNI_STORE_MERGED_MAX + 2,
                  sizeof(omni_item_t));
     if (ids == NULL) {
-        omni_store_err(err, "out of memory merging customer %s", ctx->from);
+        omni_err(err, "out of memory merging customer %s", ctx->from);
         return OMNI_STORE_ERROR;
     }
 
@@ -844,7 +844,7 @@ omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     }
 
     if (nids + n > OMNI_STORE_IDENTITIES_MAX) {
-        omni_store_err(err, "merging customer %s into %s would give %s more "
+        omni_err(err, "merging customer %s into %s would give %s more "
                        "than %d identities", ctx->from, target, target,
                        OMNI_STORE_IDENTITIES_MAX);
         rc = OMNI_STORE_INVALID;
@@ -867,7 +867,7 @@ omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     }
 
     if (nmerged + n + 1 > OMNI_STORE_MERGED_MAX) {
-        omni_store_err(err, "merging customer %s into %s would merge more "
+        omni_err(err, "merging customer %s into %s would merge more "
                        "than %d customers into %s", ctx->from, target,
                        OMNI_STORE_MERGED_MAX, target);
         rc = OMNI_STORE_INVALID;
@@ -941,7 +941,7 @@ omni_merge_move(omni_store_t *st, MDB_txn *txn, const char *from,
     for (i = 0; i <= nmerged; i++) {
         if (i < nmerged) {
             if (merged[i].len == 0 || merged[i].len > OMNI_STORE_ID_MAX) {
-                omni_store_err(err, "customer %s has a malformed merge "
+                omni_err(err, "customer %s has a malformed merge "
                                "record", from);
                 return OMNI_STORE_ERROR;
             }

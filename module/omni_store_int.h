@@ -138,7 +138,6 @@ void omni_store_rend(omni_store_t *st, int own);
 
 /* omni_store.c: low level */
 
-void omni_store_err(char *err, const char *fmt, ...);
 int omni_store_mdb(omni_store_t *st, int mrc, const char *what, char *err);
 int omni_store_check_id(const char *what, const char *s, size_t max,
     char *err);

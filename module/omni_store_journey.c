@@ -122,7 +122,7 @@ static int
 omni_journey_many_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
     int                   rc;
-    char                  ignored[OMNI_STORE_ERRLEN];
+    char                  ignored[OMNI_ERRLEN];
     size_t                i, run;
     omni_journey_many_t  *ctx;
 
@@ -338,7 +338,7 @@ omni_journey_append_run(omni_store_t *st, MDB_txn *txn,
         if (val.mv_size != 5
             || ((unsigned char *) val.mv_data)[0] != OMNI_STORE_REC_V1)
         {
-            omni_store_err(err, "journey count of customer %s has a record "
+            omni_err(err, "journey count of customer %s has a record "
                            "this build cannot read", customer);
             return OMNI_STORE_ERROR;
         }
@@ -420,7 +420,7 @@ omni_journey_seq(omni_store_t *st, MDB_txn *txn, const omni_sbuf_t *prefix,
             && memcmp(k.mv_data, last.b.p, last.b.len) == 0)
         {
             mdb_cursor_close(cur);
-            omni_store_err(err, "too many journey events in one millisecond");
+            omni_err(err, "too many journey events in one millisecond");
             return OMNI_STORE_INVALID;
         }
 

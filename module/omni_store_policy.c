@@ -95,7 +95,7 @@ omni_store_policy_get(omni_store_t *st, uint32_t rev, char **json,
         rc = omni_store_policy_current_get(st, txn, &rev, err);
 
         if (rc == OMNI_STORE_OK && rev == 0) {
-            omni_store_err(err, "the store has no policy");
+            omni_err(err, "the store has no policy");
             rc = OMNI_STORE_NOT_FOUND;
         }
 
@@ -109,7 +109,7 @@ omni_store_policy_get(omni_store_t *st, uint32_t rev, char **json,
 
     rc = omni_store_get(st, txn, OMNI_STORE_DB_META, &key.b, &val, err);
     if (rc == OMNI_STORE_NOT_FOUND) {
-        omni_store_err(err, "no policy revision %" PRIu32, rev);
+        omni_err(err, "no policy revision %" PRIu32, rev);
     }
 
     if (rc != OMNI_STORE_OK) {
@@ -119,7 +119,7 @@ omni_store_policy_get(omni_store_t *st, uint32_t rev, char **json,
 
     if (omni_store_policy_decode(rev, &val, &pi, &offset) != 0) {
         omni_store_rend(st, own);
-        omni_store_err(err, "policy revision %" PRIu32 " has a record this "
+        omni_err(err, "policy revision %" PRIu32 " has a record this "
                        "build cannot read", rev);
         return OMNI_STORE_ERROR;
     }
@@ -127,7 +127,7 @@ omni_store_policy_get(omni_store_t *st, uint32_t rev, char **json,
     buf = malloc(pi.len + 1);
     if (buf == NULL) {
         omni_store_rend(st, own);
-        omni_store_err(err, "out of memory reading policy revision %" PRIu32,
+        omni_err(err, "out of memory reading policy revision %" PRIu32,
                        rev);
         return OMNI_STORE_ERROR;
     }
@@ -269,12 +269,12 @@ omni_store_policy_check(const char *json, size_t len, const char *author,
     unsigned char   c;
 
     if (json == NULL || len == 0) {
-        omni_store_err(err, "the policy is empty");
+        omni_err(err, "the policy is empty");
         return OMNI_STORE_INVALID;
     }
 
     if (len > OMNI_STORE_POLICY_MAX) {
-        omni_store_err(err, "the policy is %zu bytes, more than the %d "
+        omni_err(err, "the policy is %zu bytes, more than the %d "
                        "allowed", len, OMNI_STORE_POLICY_MAX);
         return OMNI_STORE_INVALID;
     }
@@ -294,7 +294,7 @@ omni_store_policy_check(const char *json, size_t len, const char *author,
     }
 
     if (i > OMNI_STORE_VALUE_MAX || note[i] != '\0') {
-        omni_store_err(err, "note must be at most %d bytes without control "
+        omni_err(err, "note must be at most %d bytes without control "
                        "characters", OMNI_STORE_VALUE_MAX);
         return OMNI_STORE_INVALID;
     }
@@ -335,7 +335,7 @@ omni_store_policy_current_get(omni_store_t *st, MDB_txn *txn, uint32_t *rev,
     }
 
     if (val.mv_size != 4) {
-        omni_store_err(err, "the current policy revision in store %s has a "
+        omni_err(err, "the current policy revision in store %s has a "
                        "record this build cannot read", st->dir);
         return OMNI_STORE_ERROR;
     }
@@ -438,7 +438,7 @@ omni_store_policy_write_op(omni_store_t *st, MDB_txn *txn, void *data,
     }
 
     if (last == UINT32_MAX) {
-        omni_store_err(err, "store %s has no policy revision number left",
+        omni_err(err, "store %s has no policy revision number left",
                        st->dir);
         return OMNI_STORE_INVALID;
     }
@@ -462,7 +462,7 @@ omni_store_policy_write_op(omni_store_t *st, MDB_txn *txn, void *data,
                   MDB_RESERVE | MDB_NOOVERWRITE);
 
     if (mrc == MDB_KEYEXIST) {
-        omni_store_err(err, "policy revision %" PRIu32 " exists already in "
+        omni_err(err, "policy revision %" PRIu32 " exists already in "
                        "store %s", next, st->dir);
         return OMNI_STORE_ERROR;
     }

@@ -185,7 +185,7 @@ omni_store_is_revoked(omni_store_t *st, const char *jti, const char *session,
         }
 
         if (omni_revoke_time(&val, &before) != 0) {
-            omni_store_err(err, "revocation of subject %s has a record this "
+            omni_err(err, "revocation of subject %s has a record this "
                            "build cannot read", sub);
             rc = OMNI_STORE_ERROR;
             break;
@@ -319,7 +319,7 @@ omni_revoke_key(int kind, const char *value, omni_sbuf_t *key, char *err)
                                    err);
         break;
     default:
-        omni_store_err(err, "unknown revocation kind %d", kind);
+        omni_err(err, "unknown revocation kind %d", kind);
         return OMNI_STORE_INVALID;
     }
 
@@ -356,7 +356,7 @@ omni_revoke_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
         if (rc == OMNI_STORE_OK) {
             if (omni_revoke_time(&val, &old) != 0) {
-                omni_store_err(err, "revocation of jti %s has a record this "
+                omni_err(err, "revocation of jti %s has a record this "
                                "build cannot read", ctx->value);
                 return OMNI_STORE_ERROR;
             }
@@ -420,7 +420,7 @@ omni_revoke_remove_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     rc = omni_store_get(st, txn, OMNI_STORE_DB_REVOCATIONS, &key.b, &val,
                         err);
     if (rc == OMNI_STORE_NOT_FOUND) {
-        omni_store_err(err, "no revocation of %s %s", ctx->kind
+        omni_err(err, "no revocation of %s %s", ctx->kind
                        == OMNI_STORE_REVOKED_JTI ? "jti"
                        : ctx->kind == OMNI_STORE_REVOKED_SESSION ? "session"
                        : "subject", ctx->value);
@@ -465,7 +465,7 @@ omni_revoke_purge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
     items = calloc(OMNI_STORE_CHUNK, sizeof(omni_item_t));
     if (items == NULL) {
-        omni_store_err(err, "out of memory purging revocations");
+        omni_err(err, "out of memory purging revocations");
         return OMNI_STORE_ERROR;
     }
 
@@ -494,7 +494,7 @@ omni_revoke_purge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
             len = k.mv_size - 9;
 
             if (k.mv_size < 10 || len > OMNI_STORE_VALUE_MAX) {
-                omni_store_err(err, "store %s holds a malformed expiry key",
+                omni_err(err, "store %s holds a malformed expiry key",
                                st->dir);
                 rc = OMNI_STORE_ERROR;
                 break;

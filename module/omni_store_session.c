@@ -364,7 +364,7 @@ omni_store_session_resume(omni_store_t *st, const char *customer,
     }
 
     if (idle == 0) {
-        omni_store_err(err, "the idle timeout must be positive");
+        omni_err(err, "the idle timeout must be positive");
         return OMNI_STORE_INVALID;
     }
 
@@ -581,7 +581,7 @@ omni_session_update_op(omni_store_t *st, MDB_txn *txn, void *data,
     }
 
     if (len > OMNI_STORE_CONTEXT_MAX) {
-        omni_store_err(err, "the context of session %s would be %zu bytes, "
+        omni_err(err, "the context of session %s would be %zu bytes, "
                        "more than %d", ctx->id, len, OMNI_STORE_CONTEXT_MAX);
         return OMNI_STORE_INVALID;
     }
@@ -625,7 +625,7 @@ omni_session_check(const omni_store_session_t *s, char *err)
     }
 
     if (s->nchannels > OMNI_STORE_CHANNELS) {
-        omni_store_err(err, "session %s has more than %d channels", s->id,
+        omni_err(err, "session %s has more than %d channels", s->id,
                        OMNI_STORE_CHANNELS);
         return OMNI_STORE_INVALID;
     }
@@ -639,7 +639,7 @@ omni_session_check(const omni_store_session_t *s, char *err)
 
         for (j = 0; j < i; j++) {
             if (strcmp(s->channels[i], s->channels[j]) == 0) {
-                omni_store_err(err, "session %s lists channel %s twice",
+                omni_err(err, "session %s lists channel %s twice",
                                s->id, s->channels[i]);
                 return OMNI_STORE_INVALID;
             }
@@ -651,20 +651,20 @@ omni_session_check(const omni_store_session_t *s, char *err)
     }
 
     if (s->context_len > OMNI_STORE_CONTEXT_MAX) {
-        omni_store_err(err, "context of session %s is longer than %d bytes",
+        omni_err(err, "context of session %s is longer than %d bytes",
                        s->id, OMNI_STORE_CONTEXT_MAX);
         return OMNI_STORE_INVALID;
     }
 
     if (memchr(s->context, '\0', s->context_len) != NULL) {
-        omni_store_err(err, "context of session %s holds a NUL byte", s->id);
+        omni_err(err, "context of session %s holds a NUL byte", s->id);
         return OMNI_STORE_INVALID;
     }
 
     json = json_loadb(s->context, s->context_len, JSON_REJECT_DUPLICATES,
                       &jerr);
     if (json == NULL) {
-        omni_store_err(err, "context of session %s is not JSON: %s", s->id,
+        omni_err(err, "context of session %s is not JSON: %s", s->id,
                        jerr.text);
         return OMNI_STORE_INVALID;
     }
@@ -673,7 +673,7 @@ omni_session_check(const omni_store_session_t *s, char *err)
     json_decref(json);
 
     if (!rc) {
-        omni_store_err(err, "context of session %s is not a JSON object",
+        omni_err(err, "context of session %s is not a JSON object",
                        s->id);
         return OMNI_STORE_INVALID;
     }
@@ -717,7 +717,7 @@ omni_session_load(omni_store_t *st, MDB_txn *txn, const char *id,
 
     rc = omni_store_get(st, txn, OMNI_STORE_DB_SESSIONS, &key.b, &val, err);
     if (rc == OMNI_STORE_NOT_FOUND) {
-        omni_store_err(err, "session %s not found", id);
+        omni_err(err, "session %s not found", id);
     }
 
     if (rc != OMNI_STORE_OK) {
@@ -745,7 +745,7 @@ omni_session_load(omni_store_t *st, MDB_txn *txn, const char *id,
     omni_srd_bytes(&r, ctxlen, s->context, OMNI_STORE_CONTEXT_MAX);
 
     if (r.bad || r.pos != r.len) {
-        omni_store_err(err, "session %s has a record this build cannot "
+        omni_err(err, "session %s has a record this build cannot "
                        "read (version %u)", id, version);
         return OMNI_STORE_ERROR;
     }
@@ -816,7 +816,7 @@ omni_session_store(omni_store_t *st, MDB_txn *txn,
     omni_session_encode(s, &val);
 
     if (val.overflow) {
-        omni_store_err(err, "session %s does not fit a record", s->id);
+        omni_err(err, "session %s does not fit a record", s->id);
         return OMNI_STORE_INVALID;
     }
 
@@ -909,7 +909,7 @@ omni_session_touch_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
     if (!omni_session_has_channel(s, ctx->channel)) {
         if (s->nchannels >= OMNI_STORE_CHANNELS) {
-            omni_store_err(err, "session %s has seen %d channels already",
+            omni_err(err, "session %s has seen %d channels already",
                            s->id, OMNI_STORE_CHANNELS);
             return OMNI_STORE_INVALID;
         }
@@ -1050,7 +1050,7 @@ omni_session_purge_index(omni_store_t *st, MDB_txn *txn,
 
             if (k.mv_size < 10 || idlen > OMNI_STORE_ID_MAX) {
                 mdb_cursor_close(cur);
-                omni_store_err(err, "store %s holds a malformed expiry key",
+                omni_err(err, "store %s holds a malformed expiry key",
                                st->dir);
                 return OMNI_STORE_ERROR;
             }

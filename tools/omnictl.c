@@ -628,7 +628,7 @@ omnictl_args(omnictl_ctx_t *ctx, const omnictl_command_t *cmd, int argc,
 static int
 omnictl_open(omnictl_ctx_t *ctx)
 {
-    char  err[OMNI_STORE_ERRLEN];
+    char  err[OMNI_ERRLEN];
 
     if (ctx->st != NULL) {
         return OMNICTL_EXIT_OK;
@@ -1622,7 +1622,7 @@ static int
 omnictl_cmd_policy_check(omnictl_ctx_t *ctx)
 {
     int                     rc, n;
-    char                   *json, *list, *p, err[OMNI_STORE_ERRLEN];
+    char                   *json, *list, *p, err[OMNI_ERRLEN];
     char                    how[OMNI_POLICY_PATH_MAX];
     size_t                  len, nroles;
     const char             *roles[OMNICTL_ROLES_MAX], *name;
@@ -1997,7 +1997,7 @@ static int
 omnictl_export_to(omnictl_ctx_t *ctx, FILE *out, size_t *n)
 {
     int               rc;
-    char              err[OMNI_STORE_ERRLEN], when[32];
+    char              err[OMNI_ERRLEN], when[32];
     time_t            now;
     struct tm         tm;
     omnictl_export_t  ex;
@@ -2113,7 +2113,7 @@ omnictl_cmd_import(omnictl_ctx_t *ctx)
 {
     int                rc;
     FILE              *in, *spool;
-    char               err[OMNI_STORE_ERRLEN], buf[65536];
+    char               err[OMNI_ERRLEN], buf[65536];
     off_t              start;
     size_t             i, n, records;
     json_t            *json;
@@ -2323,7 +2323,7 @@ omnictl_import_pass(omnictl_import_t *im, FILE *in)
 static int
 omnictl_import_header(omnictl_import_t *im, size_t len)
 {
-    char  err[OMNI_EXPORT_ERRLEN];
+    char  err[OMNI_ERRLEN];
 
     if (omni_export_header(im->line, len, err) != 0) {
         fprintf(stderr, "omnictl: %s line 1: %s\n", im->name, err);
@@ -2337,7 +2337,7 @@ omnictl_import_header(omnictl_import_t *im, size_t len)
 static int
 omnictl_import_line(omnictl_import_t *im, size_t len)
 {
-    char                  err[OMNI_EXPORT_ERRLEN];
+    char                  err[OMNI_ERRLEN];
     omni_store_record_t   rec;
 
     if (omni_export_record(im->line, len, &rec, err) != 0) {
@@ -2372,7 +2372,7 @@ static int
 omnictl_import_flush(omnictl_import_t *im)
 {
     int   rc;
-    char  err[OMNI_STORE_ERRLEN];
+    char  err[OMNI_ERRLEN];
 
     if (im->st == NULL || im->nrecs == 0) {
         return OMNICTL_EXIT_OK;

@@ -33,7 +33,7 @@ int
 main(int argc, char **argv)
 {
     int                    rc, created, sync;
-    char                   err[OMNI_STORE_ERRLEN];
+    char                   err[OMNI_ERRLEN];
     char                   id[OMNI_STORE_ID_MAX + 1];
     char                   customer[OMNI_STORE_ID_MAX + 1];
     size_t                 i, n, writes;
@@ -155,7 +155,7 @@ bench_now(void)
 static omni_store_t *
 bench_open(const char *base, const char *name, int sync)
 {
-    char           dir[4096], err[OMNI_STORE_ERRLEN];
+    char           dir[4096], err[OMNI_ERRLEN];
     omni_store_t  *st;
 
     snprintf(dir, sizeof(dir), "%s/%s", base, name);

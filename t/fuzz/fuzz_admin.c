@@ -34,7 +34,7 @@ static const char  fuzz_policy[] =
 static void
 fuzz_seed(omni_store_t *st)
 {
-    char                   err[OMNI_STORE_ERRLEN];
+    char                   err[OMNI_ERRLEN];
     size_t                 i;
     omni_admin_result_t    res;
     omni_store_session_t   s;

@@ -123,7 +123,7 @@ static void
 fuzz_purge(omni_store_t *st)
 {
     int     rc;
-    char    err[OMNI_STORE_ERRLEN];
+    char    err[OMNI_ERRLEN];
     size_t  purged;
 
     /* far enough ahead that every session and jti has expired */
@@ -145,7 +145,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int                   rc, fresh;
-    char                  err[OMNI_STORE_ERRLEN];
+    char                  err[OMNI_ERRLEN];
     size_t                i, n, len;
     const char           *line, *end, *nl;
     omni_store_t         *st;

@@ -36,7 +36,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char          out[FUZZ_MAX + 1], again[FUZZ_MAX + 1];
-    char          err[OMNI_JSON_PATCH_ERRLEN];
+    char          err[OMNI_ERRLEN];
     size_t        tlen, out_len, again_len;
     json_t       *json;
     const char   *text, *nl;

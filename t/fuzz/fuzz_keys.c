@@ -179,7 +179,7 @@ static void
 fuzz_load(const uint8_t *data, size_t size, int jwks)
 {
     int             rc;
-    char            err[OMNI_KEY_ERRLEN];
+    char            err[OMNI_ERRLEN];
     omni_keyset_t  *ks;
 
     ks = omni_keyset_new();

@@ -58,7 +58,7 @@ fuzz_store_exit(void)
 omni_store_t *
 fuzz_store(int *fresh)
 {
-    char                err[OMNI_STORE_ERRLEN];
+    char                err[OMNI_ERRLEN];
     omni_store_stats_t  stats;
 
     *fresh = 1;

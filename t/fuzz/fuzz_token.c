@@ -55,7 +55,7 @@ fuzz_fail(const char *what)
 static void
 fuzz_init(void)
 {
-    char  err[OMNI_KEY_ERRLEN];
+    char  err[OMNI_ERRLEN];
 
     fuzz_ks = omni_keyset_new();
 

@@ -96,7 +96,7 @@ test_group_teardown(void **state)
 static int
 test_open(test_ctx_t *ctx, size_t map_max)
 {
-    char  err[OMNI_STORE_ERRLEN];
+    char  err[OMNI_ERRLEN];
 
     ctx->st = omni_store_open(ctx->dir, map_max, OMNI_STORE_SYNC_NONE, err);
     if (ctx->st == NULL) {
@@ -301,7 +301,7 @@ static void
 test_put_session(test_ctx_t *ctx, const char *id, const char *customer,
     const char *context)
 {
-    char                  err[OMNI_STORE_ERRLEN];
+    char                  err[OMNI_ERRLEN];
     omni_store_session_t  s;
 
     memset(&s, 0, sizeof(omni_store_session_t));
@@ -325,7 +325,7 @@ static void
 test_link(test_ctx_t *ctx, const char *type, const char *value,
     const char *customer)
 {
-    char  err[OMNI_STORE_ERRLEN];
+    char  err[OMNI_ERRLEN];
 
     if (omni_store_identity_link(ctx->st, type, value, customer, err)
         != OMNI_STORE_OK)
@@ -339,7 +339,7 @@ static void
 test_append(test_ctx_t *ctx, const char *customer, int64_t time_ms,
     const char *action, const char *session)
 {
-    char                  err[OMNI_STORE_ERRLEN];
+    char                  err[OMNI_ERRLEN];
     omni_store_journey_t  ev;
 
     memset(&ev, 0, sizeof(omni_store_journey_t));
@@ -805,7 +805,7 @@ static void
 test_session_revoke(void **state)
 {
     int          rule;
-    char         err[OMNI_STORE_ERRLEN];
+    char         err[OMNI_ERRLEN];
     test_ctx_t  *ctx;
 
     ctx = *state;
@@ -1765,7 +1765,7 @@ test_policy_revisions(void **state)
 static void
 test_policy_rollback(void **state)
 {
-    char         err[OMNI_STORE_ERRLEN];
+    char         err[OMNI_ERRLEN];
     uint32_t     rev;
     test_ctx_t  *ctx;
 

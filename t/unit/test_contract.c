@@ -101,7 +101,7 @@ test_minimal(omni_contract_t *c)
 static void
 test_written(const omni_contract_t *c, const char *expect)
 {
-    char        err[OMNI_CONTRACT_ERRLEN];
+    char        err[OMNI_ERRLEN];
     test_out_t  out;
 
     test_out_init(&out, 8);
@@ -125,7 +125,7 @@ test_written(const omni_contract_t *c, const char *expect)
 static void
 test_refused(const omni_contract_t *c, const char *expect)
 {
-    char        err[OMNI_CONTRACT_ERRLEN];
+    char        err[OMNI_ERRLEN];
     test_out_t  out;
 
     test_out_init(&out, 8);
@@ -163,7 +163,7 @@ test_params(void *data, const char *path, omni_buf_t *out, char *err)
     const char  *mode = data;
 
     if (strcmp(mode, "bad") == 0) {
-        snprintf(err, OMNI_CONTRACT_ERRLEN, "%s.cb is a function", path);
+        omni_err(err, "%s.cb is a function", path);
         return OMNI_CONTRACT_INVALID;
     }
 
@@ -175,7 +175,7 @@ test_params(void *data, const char *path, omni_buf_t *out, char *err)
 static void
 test_write_full(void **state)
 {
-    char                     err[OMNI_CONTRACT_ERRLEN];
+    char                     err[OMNI_ERRLEN];
     omni_str_t               roles[] = { S("agent"), S("with space"), S("a,b"),
                                          S("vip") };
     omni_str_t               channels[] = { S("web"), S("app") };
@@ -264,7 +264,7 @@ test_write_full(void **state)
 static void
 test_write_refusals(void **state)
 {
-    char             err[OMNI_CONTRACT_ERRLEN];
+    char             err[OMNI_ERRLEN];
     omni_contract_t  c;
 
     (void) state;
@@ -348,7 +348,7 @@ test_user_agent(void **state)
     c.user_agent.len = 699;
 
     {
-        char        err[OMNI_CONTRACT_ERRLEN];
+        char        err[OMNI_ERRLEN];
         test_out_t  out;
         const char  *p, *e;
 
@@ -369,7 +369,7 @@ test_user_agent(void **state)
 static void
 test_identities(void **state)
 {
-    char             err[OMNI_CONTRACT_ERRLEN], value[8];
+    char             err[OMNI_ERRLEN], value[8];
     size_t           i;
     omni_contract_t  c;
 
@@ -403,7 +403,7 @@ test_identities(void **state)
 static void
 test_gateway_values(void **state)
 {
-    char                     err[OMNI_CONTRACT_ERRLEN];
+    char                     err[OMNI_ERRLEN];
     omni_str_t               channels[17];
     omni_contract_t          c;
     omni_contract_session_t  s;
@@ -558,7 +558,7 @@ test_timestamps(void **state)
 static void
 test_no_memory(void **state)
 {
-    char             err[OMNI_CONTRACT_ERRLEN];
+    char             err[OMNI_ERRLEN];
     size_t           limit, grows;
     test_out_t       out;
     omni_contract_t  c;

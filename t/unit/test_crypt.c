@@ -80,7 +80,7 @@ static void
 test_load_fails(const char *name, const char *text, mode_t mode,
     const char *expect)
 {
-    char             err[OMNI_KEYRING_ERRLEN];
+    char             err[OMNI_ERRLEN];
     omni_keyring_t  *kr;
 
     test_write(name, text, mode);
@@ -99,7 +99,7 @@ test_load_fails(const char *name, const char *text, mode_t mode,
 static void
 test_keyring_round_trip(void **state)
 {
-    char             err[OMNI_KEYRING_ERRLEN], id1[33], id2[33];
+    char             err[OMNI_ERRLEN], id1[33], id2[33];
     struct stat      st;
     omni_keyring_t  *kr, *back;
 
@@ -195,7 +195,7 @@ test_keyring_refusals(void **state)
     assert_int_equal(symlink(test_path("good.json"), link), 0);
 
     {
-        char             err[OMNI_KEYRING_ERRLEN];
+        char             err[OMNI_ERRLEN];
         omni_keyring_t  *kr;
 
         assert_int_equal(omni_keyring_load(link, &kr, err), -1);
@@ -213,7 +213,7 @@ test_keyring_refusals(void **state)
 static void
 test_seal_keys(void **state)
 {
-    char                       err[OMNI_SEAL_ERRLEN];
+    char                       err[OMNI_ERRLEN];
     uint32_t                   version;
     omni_seal_t               *s;
     unsigned char              dk[OMNI_SEAL_KEY_LEN], back[OMNI_SEAL_KEY_LEN];
@@ -283,7 +283,7 @@ test_seal_keys(void **state)
 static void
 test_seal_values(void **state)
 {
-    char              err[OMNI_SEAL_ERRLEN];
+    char              err[OMNI_ERRLEN];
     size_t            n;
     omni_seal_t      *s;
     unsigned char     dk[OMNI_SEAL_KEY_LEN], other[OMNI_SEAL_KEY_LEN];
@@ -375,7 +375,7 @@ static void
 test_seal_fork(void **state)
 {
     int              fds[2], status;
-    char             err[OMNI_SEAL_ERRLEN];
+    char             err[OMNI_ERRLEN];
     pid_t            pid;
     omni_seal_t     *s;
     unsigned char    dk[OMNI_SEAL_KEY_LEN], mine[OMNI_SEAL_OVERHEAD],
@@ -472,7 +472,7 @@ test_blind_normalize(void **state)
 static void
 test_blind_index(void **state)
 {
-    char             err[OMNI_BLIND_ERRLEN];
+    char             err[OMNI_ERRLEN];
     omni_blind_t    *b, *b2;
     unsigned char    i1[OMNI_BLIND_LEN], i2[OMNI_BLIND_LEN],
                      i3[OMNI_BLIND_LEN];

@@ -34,7 +34,7 @@ static void
 test_merge_ok(const char *target, const char *patch, const char *expect)
 {
     int     rc;
-    char    out[TEST_OUT_MAX], err[OMNI_JSON_PATCH_ERRLEN];
+    char    out[TEST_OUT_MAX], err[OMNI_ERRLEN];
     size_t  len;
 
     err[0] = '\0';
@@ -57,7 +57,7 @@ static void
 test_merge_fails(const char *target, const char *patch, const char *expect)
 {
     int     rc;
-    char    out[TEST_OUT_MAX], err[OMNI_JSON_PATCH_ERRLEN];
+    char    out[TEST_OUT_MAX], err[OMNI_ERRLEN];
     size_t  len;
 
     len = 99;
@@ -195,7 +195,7 @@ static void
 test_empty_target(void **state)
 {
     int     rc;
-    char    out[64], err[OMNI_JSON_PATCH_ERRLEN];
+    char    out[64], err[OMNI_ERRLEN];
     size_t  len;
 
     (void) state;
@@ -320,7 +320,7 @@ static void
 test_size(void **state)
 {
     int     rc;
-    char    out[64], err[OMNI_JSON_PATCH_ERRLEN];
+    char    out[64], err[OMNI_ERRLEN];
     size_t  len;
 
     (void) state;
@@ -408,7 +408,7 @@ static void
 test_non_object_target(void **state)
 {
     int     rc;
-    char    out[64], err[OMNI_JSON_PATCH_ERRLEN];
+    char    out[64], err[OMNI_ERRLEN];
     size_t  len;
 
     (void) state;
@@ -452,7 +452,7 @@ static void
 test_out_of_memory(void **state)
 {
     int          rc;
-    char         out[256], err[OMNI_JSON_PATCH_ERRLEN];
+    char         out[256], err[OMNI_ERRLEN];
     size_t       n, len;
     const char  *target, *patch, *expect;
 

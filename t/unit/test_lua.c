@@ -92,7 +92,7 @@ test_result_init(omni_lua_result_t *res)
 static omni_lua_t *
 test_vm(unsigned budget_ms, size_t memory)
 {
-    char         err[OMNI_LUA_ERRLEN];
+    char         err[OMNI_ERRLEN];
     omni_lua_t  *vm;
 
     vm = omni_lua_new("lua", memory, budget_ms, err);
@@ -209,7 +209,7 @@ test_memory_cap(void **state)
 static void
 test_slow_load(void **state)
 {
-    char                err[OMNI_LUA_ERRLEN];
+    char                err[OMNI_ERRLEN];
     double              ms;
     omni_lua_t         *vm;
     omni_lua_result_t   res;

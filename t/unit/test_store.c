@@ -114,7 +114,7 @@ test_mkdir(char *dir)
 static int
 test_setup(void **state)
 {
-    char         err[OMNI_STORE_ERRLEN];
+    char         err[OMNI_ERRLEN];
     test_ctx_t  *ctx;
 
     ctx = calloc(1, sizeof(test_ctx_t));
@@ -172,7 +172,7 @@ static void
 test_put_session(omni_store_t *st, const char *id, const char *customer,
     int64_t created, int64_t last_seen)
 {
-    char                  err[OMNI_STORE_ERRLEN];
+    char                  err[OMNI_ERRLEN];
     omni_store_session_t  s;
 
     test_session(&s, id, customer, created, last_seen, "");
@@ -184,7 +184,7 @@ static int
 test_has_session(omni_store_t *st, const char *id)
 {
     int                   rc;
-    char                  err[OMNI_STORE_ERRLEN];
+    char                  err[OMNI_ERRLEN];
     omni_store_session_t  s;
 
     rc = omni_store_session_get(st, id, &s, err);
@@ -199,7 +199,7 @@ test_has_session(omni_store_t *st, const char *id)
 static size_t
 test_txn_id(omni_store_t *st)
 {
-    char                err[OMNI_STORE_ERRLEN];
+    char                err[OMNI_ERRLEN];
     omni_store_stats_t  stats;
 
     assert_int_equal(omni_store_stats(st, &stats, err), OMNI_STORE_OK);
@@ -212,7 +212,7 @@ static void
 test_append(omni_store_t *st, const char *customer, int64_t t,
     const char *action, size_t max_count, int64_t max_age)
 {
-    char                  err[OMNI_STORE_ERRLEN];
+    char                  err[OMNI_ERRLEN];
     omni_store_journey_t  ev;
 
     memset(&ev, 0, sizeof(ev));
@@ -259,7 +259,7 @@ test_raw_put(const char *dir, const char *db, const void *key, size_t klen,
 static omni_store_t *
 test_open(const char *dir, size_t map_max, int sync_mode)
 {
-    char           err[OMNI_STORE_ERRLEN];
+    char           err[OMNI_ERRLEN];
     omni_store_t  *st;
 
     st = omni_store_open(dir, map_max, sync_mode, err);
@@ -322,7 +322,7 @@ static void
 test_open_errors(void **state)
 {
     int            fd;
-    char           err[OMNI_STORE_ERRLEN];
+    char           err[OMNI_ERRLEN];
     char           path[TEST_DIR_LEN + 32], file[TEST_DIR_LEN];
     omni_store_t  *st;
 
@@ -372,7 +372,7 @@ static void
 test_reopen(void **state)
 {
     int                   i, modes[3], rule;
-    char                  err[OMNI_STORE_ERRLEN];
+    char                  err[OMNI_ERRLEN];
     char                  customer[OMNI_STORE_ID_MAX + 1];
     size_t                n;
     test_ctx_t           *ctx;
@@ -436,7 +436,7 @@ test_reopen(void **state)
 static void
 test_format_mismatch(void **state)
 {
-    char           err[OMNI_STORE_ERRLEN], expect[OMNI_STORE_ERRLEN + 64];
+    char           err[OMNI_ERRLEN], expect[OMNI_ERRLEN + 64];
     omni_store_t  *st;
     test_ctx_t    *ctx;
 
@@ -467,7 +467,7 @@ test_format_mismatch(void **state)
 static void
 test_stats(void **state)
 {
-    char                err[OMNI_STORE_ERRLEN];
+    char                err[OMNI_ERRLEN];
     size_t              txn;
     test_ctx_t         *ctx;
     omni_store_stats_t  stats;
@@ -502,7 +502,7 @@ static void
 test_read_txn(void **state)
 {
     int                   i;
-    char                  err[OMNI_STORE_ERRLEN];
+    char                  err[OMNI_ERRLEN];
     test_ctx_t           *ctx;
     omni_store_session_t  s;
 
@@ -542,7 +542,7 @@ test_read_txn(void **state)
 static void
 test_session_crud(void **state)
 {
-    char                  err[OMNI_STORE_ERRLEN];
+    char                  err[OMNI_ERRLEN];
     test_ctx_t           *ctx;
     omni_store_session_t  s, got;
 
@@ -593,7 +593,7 @@ static void
 test_session_invalid(void **state)
 {
     int                   rc;
-    char                  err[OMNI_STORE_ERRLEN], id[80];
+    char                  err[OMNI_ERRLEN], id[80];
     size_t                i;
     test_ctx_t           *ctx;
     omni_store_session_t  s;
@@ -710,7 +710,7 @@ static void
 test_session_touch(void **state)
 {
     int                   wrote, i;
-    char                  err[OMNI_STORE_ERRLEN], ch[16];
+    char                  err[OMNI_ERRLEN], ch[16];
     size_t                txn, n;
     test_ctx_t           *ctx;
     omni_store_session_t  s;
@@ -802,7 +802,7 @@ test_session_touch(void **state)
 static void
 test_sessions_by_customer(void **state)
 {
-    char                  err[OMNI_STORE_ERRLEN];
+    char                  err[OMNI_ERRLEN];
     size_t                n;
     test_ctx_t           *ctx;
     omni_store_id_t       ids[8];
@@ -879,7 +879,7 @@ test_sessions_by_customer(void **state)
 static void
 test_session_purge_stale_index(void **state)
 {
-    char                 err[OMNI_STORE_ERRLEN];
+    char                 err[OMNI_ERRLEN];
     size_t               n, i;
     test_ctx_t          *ctx;
     unsigned char        key[9 + 2];
@@ -922,7 +922,7 @@ static void
 test_session_purge(void **state)
 {
     int                 i;
-    char                err[OMNI_STORE_ERRLEN], id[16];
+    char                err[OMNI_ERRLEN], id[16];
     size_t              n;
     test_ctx_t         *ctx;
     omni_store_id_t     ids[16];
@@ -1016,7 +1016,7 @@ test_session_purge(void **state)
 static void
 test_identity(void **state)
 {
-    char                   err[OMNI_STORE_ERRLEN];
+    char                   err[OMNI_ERRLEN];
     char                   customer[OMNI_STORE_ID_MAX + 1];
     size_t                 n;
     test_ctx_t            *ctx;
@@ -1126,7 +1126,7 @@ static void
 test_identity_limit(void **state)
 {
     int          i;
-    char         err[OMNI_STORE_ERRLEN], value[16];
+    char         err[OMNI_ERRLEN], value[16];
     test_ctx_t  *ctx;
 
     ctx = *state;
@@ -1193,7 +1193,7 @@ test_identity_limit(void **state)
 static void
 test_merge(void **state)
 {
-    char                   err[OMNI_STORE_ERRLEN];
+    char                   err[OMNI_ERRLEN];
     char                   customer[OMNI_STORE_ID_MAX + 1];
     size_t                 n;
     test_ctx_t            *ctx;
@@ -1303,7 +1303,7 @@ static void
 test_merge_unknown(void **state)
 {
     int                     i;
-    char                    err[OMNI_STORE_ERRLEN];
+    char                    err[OMNI_ERRLEN];
     char                    customer[OMNI_STORE_ID_MAX + 1];
     size_t                  n;
     static const char      *from[] = { "A", "S" };
@@ -1390,7 +1390,7 @@ test_merge_unknown(void **state)
 static void
 test_merge_loop_safe(void **state)
 {
-    char                  err[OMNI_STORE_ERRLEN];
+    char                  err[OMNI_ERRLEN];
     char                  customer[OMNI_STORE_ID_MAX + 1];
     size_t                n;
     test_ctx_t           *ctx;
@@ -1457,7 +1457,7 @@ static void
 test_revocations(void **state)
 {
     int          rule;
-    char         err[OMNI_STORE_ERRLEN];
+    char         err[OMNI_ERRLEN];
     test_ctx_t  *ctx;
 
     ctx = *state;
@@ -1555,7 +1555,7 @@ test_revocations(void **state)
 static void
 test_revocations_list_purge(void **state)
 {
-    char                     err[OMNI_STORE_ERRLEN];
+    char                     err[OMNI_ERRLEN];
     size_t                   n;
     test_ctx_t              *ctx;
     omni_store_stats_t       stats;
@@ -1655,7 +1655,7 @@ test_revocations_list_purge(void **state)
 static void
 test_journey_order(void **state)
 {
-    char                  err[OMNI_STORE_ERRLEN];
+    char                  err[OMNI_ERRLEN];
     size_t                n;
     test_ctx_t           *ctx;
     omni_store_cursor_t   cur;
@@ -1750,7 +1750,7 @@ static void
 test_journey_bounds(void **state)
 {
     int                   i;
-    char                  err[OMNI_STORE_ERRLEN];
+    char                  err[OMNI_ERRLEN];
     size_t                n;
     test_ctx_t           *ctx;
     omni_store_journey_t  ev[64];
@@ -1818,7 +1818,7 @@ static void
 test_map_full(void **state)
 {
     int                   i, rc, count;
-    char                  err[OMNI_STORE_ERRLEN], id[16];
+    char                  err[OMNI_ERRLEN], id[16];
     char                  context[1100];
     test_ctx_t           *ctx;
     omni_store_stats_t    stats;
@@ -1892,7 +1892,7 @@ static void
 test_map_grow(void **state)
 {
     int                   i, rc, status, last, fds[2];
-    char                  err[OMNI_STORE_ERRLEN], id[16];
+    char                  err[OMNI_ERRLEN], id[16];
     char                  context[OMNI_STORE_CONTEXT_MAX + 1];
     pid_t                 pid;
     test_ctx_t           *ctx;
@@ -2032,7 +2032,7 @@ static uint32_t
 test_policy_put(omni_store_t *st, const char *json, const char *author,
     const char *note, int64_t now)
 {
-    char      err[OMNI_STORE_ERRLEN];
+    char      err[OMNI_ERRLEN];
     uint32_t  rev;
 
     rev = 0;
@@ -2051,7 +2051,7 @@ test_policy_put(omni_store_t *st, const char *json, const char *author,
 static uint32_t
 test_policy_current(omni_store_t *st)
 {
-    char      err[OMNI_STORE_ERRLEN];
+    char      err[OMNI_ERRLEN];
     uint32_t  rev;
 
     rev = 12345;
@@ -2068,7 +2068,7 @@ static void
 test_policy_is(omni_store_t *st, uint32_t rev, const char *json,
     uint32_t want_rev, const char *author, const char *note, int64_t time)
 {
-    char                      err[OMNI_STORE_ERRLEN], *got;
+    char                      err[OMNI_ERRLEN], *got;
     size_t                    len;
     omni_store_policy_info_t  info;
 
@@ -2102,7 +2102,7 @@ test_policy_is(omni_store_t *st, uint32_t rev, const char *json,
 static void
 test_policy_revisions(void **state)
 {
-    char         err[OMNI_STORE_ERRLEN], *json;
+    char         err[OMNI_ERRLEN], *json;
     size_t       len;
     test_ctx_t  *ctx;
 
@@ -2175,7 +2175,7 @@ test_policy_revisions(void **state)
 static void
 test_policy_seed(void **state)
 {
-    char         err[OMNI_STORE_ERRLEN];
+    char         err[OMNI_ERRLEN];
     size_t       txn;
     uint32_t     rev;
     test_ctx_t  *ctx;
@@ -2232,7 +2232,7 @@ static void
 test_policy_list(void **state)
 {
     int                        i;
-    char                       err[OMNI_STORE_ERRLEN], json[64], note[32];
+    char                       err[OMNI_ERRLEN], json[64], note[32];
     size_t                     n;
     test_ctx_t                *ctx;
     omni_store_policy_info_t   out[12];
@@ -2310,7 +2310,7 @@ test_policy_list(void **state)
 static void
 test_policy_invalid(void **state)
 {
-    char                      err[OMNI_STORE_ERRLEN], long_text[300];
+    char                      err[OMNI_ERRLEN], long_text[300];
     char                     *big, *got;
     size_t                    txn, len;
     uint32_t                  rev;
@@ -2428,7 +2428,7 @@ test_policy_invalid(void **state)
 static void
 test_policy_reopen(void **state)
 {
-    char           err[OMNI_STORE_ERRLEN], *json;
+    char           err[OMNI_ERRLEN], *json;
     size_t         len;
     uint32_t       rev;
     test_ctx_t    *ctx;
@@ -2509,7 +2509,7 @@ test_policy_reopen(void **state)
 static void
 test_policy_full(void **state)
 {
-    char                      err[OMNI_STORE_ERRLEN], *big, *got;
+    char                      err[OMNI_ERRLEN], *big, *got;
     size_t                    len, n;
     uint32_t                  rev;
     test_ctx_t               *ctx;
@@ -2577,7 +2577,7 @@ static void
 test_fork_shared(void **state)
 {
     int            i, status, seen, polls;
-    char           err[OMNI_STORE_ERRLEN], id[16];
+    char           err[OMNI_ERRLEN], id[16];
     pid_t          pid;
     test_ctx_t    *ctx;
     omni_store_t  *st;
@@ -2651,7 +2651,7 @@ static void
 test_kill_one(test_ctx_t *ctx, int round, int sync_mode, int kill_after)
 {
     int                   i, fds[2], v, last, status, rc;
-    char                  err[OMNI_STORE_ERRLEN], id[32];
+    char                  err[OMNI_ERRLEN], id[32];
     pid_t                 pid;
     omni_store_t         *st;
     omni_store_session_t  s;
@@ -2785,7 +2785,7 @@ test_kill_holder(test_ctx_t *ctx)
 static void
 test_kill_writer(void **state)
 {
-    char                err[OMNI_STORE_ERRLEN];
+    char                err[OMNI_ERRLEN];
     test_ctx_t         *ctx;
     omni_store_stats_t  stats;
 
@@ -2817,7 +2817,7 @@ static void
 test_claim(void **state)
 {
     int                     created;
-    char                    err[OMNI_STORE_ERRLEN];
+    char                    err[OMNI_ERRLEN];
     char                    customer[OMNI_STORE_ID_MAX + 1];
     size_t                  n;
     test_ctx_t             *ctx;
@@ -2920,7 +2920,7 @@ static void
 test_session_resume(void **state)
 {
     int                    created;
-    char                   err[OMNI_STORE_ERRLEN];
+    char                   err[OMNI_ERRLEN];
     test_ctx_t            *ctx;
     omni_store_stats_t     before, after;
     omni_store_session_t   s, first;
@@ -3030,7 +3030,7 @@ test_update_append(void *data, const char *context, size_t len, char *out,
     add = data;
 
     if (add == NULL) {
-        snprintf(err, OMNI_STORE_ERRLEN, "refused");
+        omni_err(err, "refused");
         return OMNI_STORE_INVALID;
     }
 
@@ -3066,7 +3066,7 @@ static void
 test_session_update(void **state)
 {
     int                    created;
-    char                   err[OMNI_STORE_ERRLEN];
+    char                   err[OMNI_ERRLEN];
     test_ctx_t            *ctx;
     omni_store_session_t   s;
 
@@ -3116,7 +3116,7 @@ test_session_update(void **state)
 static void
 test_journey_many(void **state)
 {
-    char                        err[OMNI_STORE_ERRLEN];
+    char                        err[OMNI_ERRLEN];
     size_t                      n, skipped;
     test_ctx_t                 *ctx;
     omni_store_journey_t        ev[3], out[4];
@@ -3176,7 +3176,7 @@ test_journey_many(void **state)
 static void
 test_journey_many_runs(void **state)
 {
-    char                        err[OMNI_STORE_ERRLEN];
+    char                        err[OMNI_ERRLEN];
     size_t                      i, n, skipped;
     test_ctx_t                 *ctx;
     omni_store_journey_t        ev[40], out[40];
@@ -3269,7 +3269,7 @@ static void
 test_export_import(void **state)
 {
     int                    created;
-    char                   err[OMNI_STORE_ERRLEN];
+    char                   err[OMNI_ERRLEN];
     char                   dir[TEST_DIR_LEN + 8];
     char                   customer[OMNI_STORE_ID_MAX + 1];
     test_ctx_t            *ctx;
@@ -3350,7 +3350,7 @@ test_export_import(void **state)
 static void
 test_name_predicates(void **state)
 {
-    char         err[OMNI_STORE_ERRLEN], id[OMNI_STORE_ID_MAX + 2];
+    char         err[OMNI_ERRLEN], id[OMNI_STORE_ID_MAX + 2];
     test_ctx_t  *ctx;
 
     ctx = *state;
@@ -3404,7 +3404,7 @@ test_name_predicates(void **state)
 static void
 test_access(void **state)
 {
-    char         err[OMNI_STORE_ERRLEN], want[TEST_DIR_LEN + 160];
+    char         err[OMNI_ERRLEN], want[TEST_DIR_LEN + 160];
     char         path[TEST_DIR_LEN + 32], empty[TEST_DIR_LEN];
     uid_t        me, other;
     gid_t        group[1];

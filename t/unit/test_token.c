@@ -617,7 +617,7 @@ static void
 test_add_pem(omni_keyset_t *ks, const char *path, const char *kid,
     unsigned algs)
 {
-    char  err[OMNI_KEY_ERRLEN];
+    char  err[OMNI_ERRLEN];
 
     if (omni_keyset_add_pem(ks, path, kid, algs, err) != 0) {
         fail_msg("%s", err);
@@ -629,7 +629,7 @@ static void
 test_add_secret(omni_keyset_t *ks, const char *path, const char *kid,
     unsigned algs)
 {
-    char  err[OMNI_KEY_ERRLEN];
+    char  err[OMNI_ERRLEN];
 
     if (omni_keyset_add_secret(ks, path, kid, algs, err) != 0) {
         fail_msg("%s", err);
@@ -640,7 +640,7 @@ test_add_secret(omni_keyset_t *ks, const char *path, const char *kid,
 static void
 test_add_jwks(omni_keyset_t *ks, const char *path)
 {
-    char  err[OMNI_KEY_ERRLEN];
+    char  err[OMNI_ERRLEN];
 
     if (omni_keyset_add_jwks(ks, path, err) != 0) {
         fail_msg("%s", err);
@@ -652,7 +652,7 @@ static void
 test_pem_error(const char *path, const char *kid, unsigned algs,
     const char *needle)
 {
-    char            err[OMNI_KEY_ERRLEN];
+    char            err[OMNI_ERRLEN];
     omni_keyset_t  *ks;
 
     ks = test_keyset();
@@ -669,7 +669,7 @@ test_pem_error(const char *path, const char *kid, unsigned algs,
 static void
 test_secret_error(const char *path, unsigned algs, const char *needle)
 {
-    char            err[OMNI_KEY_ERRLEN];
+    char            err[OMNI_ERRLEN];
     omni_keyset_t  *ks;
 
     ks = test_keyset();
@@ -687,7 +687,7 @@ test_secret_error(const char *path, unsigned algs, const char *needle)
 static size_t
 test_jwks_load_error(const char *path, const char *needle)
 {
-    char            err[OMNI_KEY_ERRLEN];
+    char            err[OMNI_ERRLEN];
     size_t          n;
     omni_keyset_t  *ks;
 
@@ -905,7 +905,7 @@ static void
 test_alg_names(void **state)
 {
     int          alg;
-    char         err[OMNI_KEY_ERRLEN];
+    char         err[OMNI_ERRLEN];
     unsigned     algs;
     const char  *name;
 
@@ -1083,7 +1083,7 @@ test_keys_secret(void **state)
 static void
 test_keys_duplicate_kid(void **state)
 {
-    char            err[OMNI_KEY_ERRLEN];
+    char            err[OMNI_ERRLEN];
     omni_keyset_t  *ks;
 
     (void) state;
@@ -1870,7 +1870,7 @@ test_claims(const omni_token_conf_t *conf, const char *payload,
 static int
 test_claims_setup(void **state)
 {
-    char  err[OMNI_KEY_ERRLEN];
+    char  err[OMNI_ERRLEN];
 
     (void) state;
 

@@ -1,0 +1,28 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * The error buffer every core writes (omni_err.h).
+ */
+
+
+#include <stdio.h>
+
+#include "omni_err.h"
+
+
+void
+omni_err(char *err, const char *fmt, ...)
+{
+    va_list  args;
+
+    va_start(args, fmt);
+    vsnprintf(err, OMNI_ERRLEN, fmt, args);
+    va_end(args);
+}
+
+
+void
+omni_verr(char *err, const char *fmt, va_list args)
+{
+    vsnprintf(err, OMNI_ERRLEN, fmt, args);
+}

@@ -1,0 +1,27 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * How a core reports a failure: a NUL-terminated message in a buffer of
+ * OMNI_ERRLEN bytes that the caller owns, cut short to fit.  A core never
+ * logs; the glue or the tool that called it decides where the message
+ * goes.  One size for every core, so that a message can be passed on from
+ * one core's buffer to another's as it is.
+ */
+
+#ifndef OMNI_ERR_H_INCLUDED_
+#define OMNI_ERR_H_INCLUDED_
+
+
+#include <stdarg.h>
+
+
+#define OMNI_ERRLEN  1024
+
+
+void omni_err(char *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void omni_verr(char *err, const char *fmt, va_list args)
+    __attribute__((format(printf, 2, 0)));
+
+
+#endif /* OMNI_ERR_H_INCLUDED_ */
