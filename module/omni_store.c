@@ -864,6 +864,59 @@ omni_store_get(omni_store_t *st, MDB_txn *txn, int db,
 }
 
 
+/*
+ * The last key of db that sorts before bound, in *key (mv_size 0 when
+ * there is none); *at tells whether bound itself is a key.  The key stays
+ * valid until the transaction writes.
+ */
+
+int
+omni_store_before(omni_store_t *st, MDB_txn *txn, int db,
+    const omni_sbuf_t *bound, MDB_val *key, int *at, char *err)
+{
+    int          mrc;
+    MDB_val      k, v;
+    MDB_cursor  *cur;
+
+    key->mv_size = 0;
+    *at = 0;
+
+    if (omni_store_mdb_key(bound, db, &k, err) != OMNI_STORE_OK) {
+        return OMNI_STORE_INVALID;
+    }
+
+    mrc = mdb_cursor_open(txn, st->dbi[db], &cur);
+    if (mrc != 0) {
+        return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
+    }
+
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+
+    if (mrc == 0) {
+        *at = (k.mv_size == bound->len
+               && memcmp(k.mv_data, bound->p, bound->len) == 0);
+
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+
+    } else if (mrc == MDB_NOTFOUND) {
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    }
+
+    mdb_cursor_close(cur);
+
+    if (mrc == 0) {
+        *key = k;
+        return OMNI_STORE_OK;
+    }
+
+    if (mrc != MDB_NOTFOUND) {
+        return omni_store_mdb(st, mrc, "mdb_cursor_get", err);
+    }
+
+    return OMNI_STORE_OK;
+}
+
+
 int
 omni_store_put(omni_store_t *st, MDB_txn *txn, int db,
     const omni_sbuf_t *key, const void *data, size_t len, unsigned flags,

@@ -151,6 +151,8 @@ int omni_store_put(omni_store_t *st, MDB_txn *txn, int db,
     char *err);
 int omni_store_del(omni_store_t *st, MDB_txn *txn, int db,
     const omni_sbuf_t *key, char *err);
+int omni_store_before(omni_store_t *st, MDB_txn *txn, int db,
+    const omni_sbuf_t *bound, MDB_val *key, int *at, char *err);
 int omni_store_scan(omni_store_t *st, MDB_txn *txn, int db,
     const omni_sbuf_t *prefix, const void *after, size_t alen, size_t max,
     omni_store_item_pt item, void *out, size_t *n, char *err);

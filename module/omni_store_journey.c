@@ -391,9 +391,8 @@ static int
 omni_journey_seq(omni_store_t *st, MDB_txn *txn, const omni_sbuf_t *prefix,
     int64_t t, uint32_t *seq, char *err)
 {
-    int            mrc;
-    MDB_val        k, v;
-    MDB_cursor    *cur;
+    int            rc, at;
+    MDB_val        k;
     omni_skey_t    last;
     unsigned char *p;
 
@@ -405,43 +404,23 @@ omni_journey_seq(omni_store_t *st, MDB_txn *txn, const omni_sbuf_t *prefix,
     omni_sbuf_u8(&last.b, '\0');
     omni_sbuf_be(&last.b, UINT32_MAX, 4);
 
-    mrc = mdb_cursor_open(txn, st->dbi[OMNI_STORE_DB_JOURNEYS], &cur);
-    if (mrc != 0) {
-        return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
+    rc = omni_store_before(st, txn, OMNI_STORE_DB_JOURNEYS, &last.b, &k, &at,
+                           err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
     }
 
-    k.mv_data = last.b.p;
-    k.mv_size = last.b.len;
-
-    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-
-    if (mrc == 0) {
-        if (k.mv_size == last.b.len
-            && memcmp(k.mv_data, last.b.p, last.b.len) == 0)
-        {
-            mdb_cursor_close(cur);
-            omni_err(err, "too many journey events in one millisecond");
-            return OMNI_STORE_INVALID;
-        }
-
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
-
-    } else if (mrc == MDB_NOTFOUND) {
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    if (at) {
+        omni_err(err, "too many journey events in one millisecond");
+        return OMNI_STORE_INVALID;
     }
 
     /* the same customer and millisecond: one more than the last */
-    if (mrc == 0 && k.mv_size == last.b.len
+    if (k.mv_size == last.b.len
         && memcmp(k.mv_data, last.b.p, last.b.len - 4) == 0)
     {
         p = k.mv_data;
         *seq = (uint32_t) omni_be_get(p + k.mv_size - 4, 4) + 1;
-    }
-
-    mdb_cursor_close(cur);
-
-    if (mrc != 0 && mrc != MDB_NOTFOUND) {
-        return omni_store_mdb(st, mrc, "mdb_cursor_get", err);
     }
 
     return OMNI_STORE_OK;

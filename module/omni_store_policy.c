@@ -351,9 +351,8 @@ static int
 omni_store_policy_last(omni_store_t *st, MDB_txn *txn, uint32_t *rev,
     char *err)
 {
-    int            mrc;
-    MDB_val        k, v;
-    MDB_cursor    *cur;
+    int            rc, at;
+    MDB_val        k;
     omni_skey_t    end;
     unsigned char *p;
 
@@ -362,35 +361,17 @@ omni_store_policy_last(omni_store_t *st, MDB_txn *txn, uint32_t *rev,
     omni_sbuf_str(omni_skey_init(&end), OMNI_STORE_POLICY_REV);
     omni_sbuf_be(&end.b, UINT64_MAX, 5);
 
-    mrc = mdb_cursor_open(txn, st->dbi[OMNI_STORE_DB_META], &cur);
-    if (mrc != 0) {
-        return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
+    rc = omni_store_before(st, txn, OMNI_STORE_DB_META, &end.b, &k, &at, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
     }
 
-    k.mv_data = end.b.p;
-    k.mv_size = end.b.len;
-
-    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-
-    if (mrc == 0) {
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
-
-    } else if (mrc == MDB_NOTFOUND) {
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-    }
-
-    if (mrc == 0 && k.mv_size == OMNI_STORE_POLICY_REV_LEN + 4
+    if (k.mv_size == OMNI_STORE_POLICY_REV_LEN + 4
         && memcmp(k.mv_data, OMNI_STORE_POLICY_REV,
                   OMNI_STORE_POLICY_REV_LEN) == 0)
     {
         p = k.mv_data;
         *rev = (uint32_t) omni_be_get(p + OMNI_STORE_POLICY_REV_LEN, 4);
-    }
-
-    mdb_cursor_close(cur);
-
-    if (mrc != 0 && mrc != MDB_NOTFOUND) {
-        return omni_store_mdb(st, mrc, "mdb_cursor_get", err);
     }
 
     return OMNI_STORE_OK;

@@ -1746,6 +1746,65 @@ test_journey_order(void **state)
 }
 
 
+/* the last sequence number of a millisecond taken: the next is refused */
+static void
+test_journey_seq_full(void **state)
+{
+    char                  err[OMNI_ERRLEN];
+    size_t                i, n;
+    test_ctx_t           *ctx;
+    unsigned char         key[5 + 8 + 1 + 4];
+    omni_store_record_t   rec;
+    omni_store_journey_t  ev, got[4];
+
+    static const unsigned char  value[] = { 1, 3, 'a', 'p', 'p', 1, 'x',
+                                            2, 'o', 'k', 0 };
+
+    ctx = *state;
+
+    test_append(ctx->st, "cust", 6999, "before", 0, 0);
+
+    memcpy(key, "cust", 5);
+    for (i = 0; i < 8; i++) {
+        key[5 + i] = (unsigned char) ((uint64_t) 7000 >> (56 - 8 * i));
+    }
+    key[13] = '\0';
+    memset(key + 14, 0xff, 4);
+
+    rec.db = OMNI_STORE_DB_JOURNEYS;
+    rec.key = key;
+    rec.key_len = sizeof(key);
+    rec.val = value;
+    rec.val_len = sizeof(value);
+
+    assert_int_equal(omni_store_import(ctx->st, &rec, 1, err),
+                     OMNI_STORE_OK);
+
+    memset(&ev, 0, sizeof(ev));
+    ev.time_ms = 7000;
+    snprintf(ev.channel, sizeof(ev.channel), "app");
+    snprintf(ev.action, sizeof(ev.action), "y");
+    snprintf(ev.outcome, sizeof(ev.outcome), "ok");
+
+    assert_int_equal(omni_store_journey_append(ctx->st, "cust", &ev, 0, 0,
+                                               err),
+                     OMNI_STORE_INVALID);
+    assert_string_equal(err, "too many journey events in one millisecond");
+
+    /* the next millisecond starts again at 0 */
+    test_append(ctx->st, "cust", 7001, "after", 0, 0);
+
+    assert_int_equal(omni_store_journey_read(ctx->st, "cust", NULL, got, 4,
+                                             &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(got[0].action, "after");
+    assert_int_equal(got[0].seq, 0);
+    assert_int_equal(got[1].seq, UINT32_MAX);
+    assert_string_equal(got[2].action, "before");
+}
+
+
 static void
 test_journey_bounds(void **state)
 {
@@ -3529,6 +3588,7 @@ main(void)
         TEST(test_revocations_list_purge),
         TEST(test_journey_order),
         TEST(test_journey_bounds),
+        TEST(test_journey_seq_full),
         TEST(test_map_full),
         TEST(test_map_grow),
         TEST(test_fork_shared),
