@@ -1,7 +1,41 @@
 /*
  * Copyright (C) The omni gateway authors
  *
- * Base64url (RFC 4648, section 5) as JOSE uses it: no padding on output.
+ * Base64 (RFC 4648), the one codec of the gateway and its tools: the url
+ * alphabet (section 5) as JOSE writes it, without padding, and the
+ * standard alphabet (section 4) with padding.  Each decoder is named for
+ * what it accepts, and each caller keeps the strictness it always had:
+ *
+ *   decoder                      alphabet  '='        trailing  blanks
+ *                                                     bits
+ *   omni_base64url_decode        url       refused    zero      refused
+ *   omni_base64url_decode_padded url       optional   zero      refused
+ *   omni_base64_decode           standard  required   zero      refused
+ *   omni_base64_decode_lenient   standard  required   ignored   skipped
+ *
+ * Who calls which, and why:
+ *
+ *   omni_base64url_decode: the parts of a JWS (omni_token.c), the hot
+ *     path, and the keys of a keyring file (omni_keyring.c).  RFC 7515
+ *     forbids padding, and zero trailing bits give a token exactly one
+ *     encoding, so a cached verdict cannot be reached by another spelling.
+ *   omni_base64url_decode_padded: the members of a JWK (omni_keys.c).
+ *     RFC 7518 writes them unpadded, but some publishers of JWKS pad.
+ *   omni_base64_decode: the keys and values of export lines
+ *     (omni_export.c, behind omnictl import and the admin API): the one
+ *     canonical encoding only, as omnictl export writes it.
+ *   omni_base64_decode_lenient: omni.crypto.base64_decode for plugins
+ *     (omni_lua_crypto.c), which must read what channels send (a WeChat
+ *     EncodingAESKey's last character carries non-zero bits).  It accepts
+ *     what OpenSSL's EVP_DecodeBlock() did when plugins got it, to the
+ *     letter: omni.base64.decode in Lua narrows it to the documented form.
+ *
+ *   omni_base64url_encode: keyring files (omni_keyring.c), the JWKs of
+ *     omni-jwt (tools/omni_jwt.c), tokens in the unit tests.
+ *   omni_base64_encode: omnictl export (tools/omnictl.c) and
+ *     omni.crypto.base64_encode for plugins (omni_lua_crypto.c).
+ *
+ * No function writes a NUL after its output.
  */
 
 #ifndef OMNI_BASE64_H_INCLUDED_
@@ -11,24 +45,43 @@
 #include <stddef.h>
 
 
-/* Bytes needed to decode len input characters. */
-#define omni_base64url_decoded_len(len)  (((len) + 3) / 4 * 3)
+/* Bytes any decoder below writes at most for len input characters. */
+#define omni_base64_decoded_len(len)  (((len) + 3) / 4 * 3)
 
-/* Bytes needed to encode len input bytes, without padding. */
-#define omni_base64url_encoded_len(len)  (((len) + 2) / 3 * 4)
+/* Characters written for len bytes: exactly when padded, at most if not. */
+#define omni_base64_encoded_len(len)  (((len) + 2) / 3 * 4)
 
 
 /*
- * Decodes src into dst, which must hold omni_base64url_decoded_len(len)
- * bytes.  When allow_padding is zero any '=' is an error; otherwise only
- * trailing padding is accepted.  Non-canonical trailing bits are rejected
- * so a token has exactly one encoding.  Returns the decoded length, or -1.
+ * Each decoder writes into dst, which holds omni_base64_decoded_len(len)
+ * bytes, and returns the decoded length, or -1 when src is not in the
+ * form it accepts (see above).  The strict ones refuse a length of 4n+1
+ * characters, which no encoding has.
  */
-long omni_base64url_decode(unsigned char *dst, const char *src, size_t len,
-    int allow_padding);
+long omni_base64url_decode(unsigned char *dst, const char *src, size_t len);
 
-/* Encodes without padding; returns the number of characters written. */
-size_t omni_base64url_encode(char *dst, const unsigned char *src, size_t len);
+/* As omni_base64url_decode, and one or two '=' may complete the last
+ * group of four. */
+long omni_base64url_decode_padded(unsigned char *dst, const char *src,
+    size_t len);
+
+/* A length of 4n characters, with one or two '=' where padding is due. */
+long omni_base64_decode(unsigned char *dst, const char *src, size_t len);
+
+/*
+ * A length of 4n characters, of which leading spaces and tabs, and
+ * trailing spaces, tabs, CRs, LFs and '-' (while more than three
+ * characters are left) are skipped; what is left is 4n characters of the
+ * standard alphabet or '=', anywhere, read as zero bits; the result is
+ * one byte shorter for each '=' among the input's last two characters.
+ */
+long omni_base64_decode_lenient(unsigned char *dst, const char *src,
+    size_t len);
+
+/* Return the number of characters written. */
+size_t omni_base64url_encode(char *dst, const unsigned char *src,
+    size_t len);
+size_t omni_base64_encode(char *dst, const unsigned char *src, size_t len);
 
 
 #endif /* OMNI_BASE64_H_INCLUDED_ */

@@ -6,20 +6,15 @@
  */
 
 
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
+#include "omni_base64.h"
 #include "omni_export.h"
-
-
-static long omni_export_base64(unsigned char *dst, size_t max,
-    const char *src, size_t len);
 
 
 int
@@ -110,8 +105,9 @@ omni_export_record(const char *line, size_t len, omni_store_record_t *rec,
         return -1;
     }
 
-    klen = omni_export_base64(buf, kmax, key, strlen(key));
-    vlen = (klen < 0) ? -1 : omni_export_base64(buf + klen, vmax, value,
+    /* the one encoding omnictl export writes (omni_base64.h) */
+    klen = omni_base64_decode(buf, key, strlen(key));
+    vlen = (klen < 0) ? -1 : omni_base64_decode(buf + klen, value,
                                                 strlen(value));
 
     json_decref(json);
@@ -150,57 +146,3 @@ omni_export_record(const char *line, size_t len, omni_store_record_t *rec,
 
     return 0;
 }
-
-
-/*
- * Standard base64 (RFC 4648, section 4) with padding, by OpenSSL, into dst
- * (max bytes, at least len / 4 * 3).  Only the one canonical encoding of
- * a value is accepted: EVP_DecodeBlock() itself skips blanks and ignores
- * trailing bits, so the result is encoded again and compared.  Returns
- * the decoded length, or -1.
- */
-
-static long
-omni_export_base64(unsigned char *dst, size_t max, const char *src,
-    size_t len)
-{
-    int             n;
-    long            rc;
-    size_t          pad;
-    unsigned char  *again;
-
-    if (len % 4 != 0 || len / 4 * 3 > max || len > INT_MAX) {
-        return -1;
-    }
-
-    if (len == 0) {
-        return 0;
-    }
-
-    n = EVP_DecodeBlock(dst, (const unsigned char *) src, (int) len);
-    if (n < 0) {
-        return -1;
-    }
-
-    /* EVP_DecodeBlock() counts the bytes of the padding too */
-    pad = (src[len - 1] == '=') + (src[len - 2] == '=');
-
-    if ((size_t) n < pad) {
-        return -1;
-    }
-
-    n -= (int) pad;
-
-    again = malloc(len + 1);
-    if (again == NULL) {
-        return -1;
-    }
-
-    rc = ((size_t) EVP_EncodeBlock(again, dst, n) == len
-          && memcmp(again, src, len) == 0) ? n : -1;
-
-    free(again);
-
-    return rc;
-}
-

@@ -373,7 +373,7 @@ omni_keyring_list(json_t *list, const char *name, omni_keyring_key_t *keys,
     json_t         *item, *version, *key;
     const char     *text;
     json_int_t      v;
-    unsigned char   raw[omni_base64url_decoded_len(64)];
+    unsigned char   raw[omni_base64_decoded_len(64)];
 
     if (!json_is_array(list) || json_array_size(list) == 0
         || json_array_size(list) > OMNI_KEYRING_VERSIONS)
@@ -408,7 +408,7 @@ omni_keyring_list(json_t *list, const char *name, omni_keyring_key_t *keys,
         text = json_string_value(key);
 
         len = (strlen(text) <= 64)
-              ? omni_base64url_decode(raw, text, strlen(text), 0) : -1;
+              ? omni_base64url_decode(raw, text, strlen(text)) : -1;
 
         if (len != OMNI_KEYRING_KEY_LEN) {
             OPENSSL_cleanse(raw, sizeof(raw));
@@ -479,7 +479,7 @@ omni_keyring_drop(omni_keyring_key_t *keys, size_t *n, uint32_t version)
 static json_t *
 omni_keyring_json_list(const omni_keyring_key_t *keys, size_t n)
 {
-    char     text[omni_base64url_encoded_len(OMNI_KEYRING_KEY_LEN) + 1];
+    char     text[omni_base64_encoded_len(OMNI_KEYRING_KEY_LEN) + 1];
     size_t   i, len;
     json_t  *list, *item;
 

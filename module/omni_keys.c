@@ -864,14 +864,14 @@ omni_jwk_member(json_t *jwk, const char *name, unsigned char **out,
         return -1;
     }
 
-    buf = malloc(omni_base64url_decoded_len(json_string_length(v)) + 1);
+    buf = malloc(omni_base64_decoded_len(json_string_length(v)) + 1);
     if (buf == NULL) {
         omni_err(err, "out of memory");
         return -1;
     }
 
-    n = omni_base64url_decode(buf, json_string_value(v),
-                              json_string_length(v), 1);
+    n = omni_base64url_decode_padded(buf, json_string_value(v),
+                                     json_string_length(v));
     if (n <= 0) {
         free(buf);
         omni_err(err, "key %s: \"%s\" is not base64url", source, name);

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "omni_base64.h"
 #include "omni_lua_crypto.h"
 
 
@@ -135,65 +136,48 @@ omni_crypto_equals(lua_State *L)
 }
 
 
+/* standard base64, padded (omni_base64.h) */
+
 static int
 omni_crypto_base64_encode(lua_State *L)
 {
+    size_t       len;
+    const char  *s;
+    char        *out;
+
+    s = luaL_checklstring(L, 1, &len);
+
+    out = lua_newuserdata(L, omni_base64_encoded_len(len));
+    len = omni_base64_encode(out, (const unsigned char *) s, len);
+
+    lua_pushlstring(L, out, len);
+
+    return 1;
+}
+
+
+/* what plugins have always been given: the lenient decoder */
+
+static int
+omni_crypto_base64_decode(lua_State *L)
+{
+    long            n;
     size_t          len;
     const char     *s;
     unsigned char  *out;
 
     s = luaL_checklstring(L, 1, &len);
 
-    if (len > (size_t) 0x3fffffff) {
-        return luaL_error(L, "string too long");
-    }
+    out = lua_newuserdata(L, omni_base64_decoded_len(len));
 
-    out = lua_newuserdata(L, 4 * ((len + 2) / 3) + 1);
-    len = (size_t) EVP_EncodeBlock(out, (const unsigned char *) s, (int) len);
-
-    lua_pushlstring(L, (const char *) out, len);
-
-    return 1;
-}
-
-
-static int
-omni_crypto_base64_decode(lua_State *L)
-{
-    int             n;
-    size_t          len, pad;
-    const char     *s;
-    unsigned char  *out;
-
-    s = luaL_checklstring(L, 1, &len);
-
-    if (len % 4 != 0 || len > (size_t) 0x3fffffff) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "invalid base64");
-        return 2;
-    }
-
-    out = lua_newuserdata(L, len / 4 * 3 + 1);
-
-    /* EVP_DecodeBlock keeps the bytes of the padding: count them off */
-    n = EVP_DecodeBlock(out, (const unsigned char *) s, (int) len);
+    n = omni_base64_decode_lenient(out, s, len);
     if (n < 0) {
         lua_pushnil(L);
         lua_pushliteral(L, "invalid base64");
         return 2;
     }
 
-    pad = 0;
-
-    if (len >= 1 && s[len - 1] == '=') {
-        pad++;
-    }
-
-    if (len >= 2 && s[len - 2] == '=') {
-        pad++;
-    }
-
-    lua_pushlstring(L, (const char *) out, (size_t) n - pad);
+    lua_pushlstring(L, (const char *) out, (size_t) n);
 
     return 1;
 }

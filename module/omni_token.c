@@ -27,10 +27,10 @@
  * rounds up to whole 3-byte quanta, so 1366 characters need 1026 bytes.
  */
 #define OMNI_SIG_BUF                                                          \
-    omni_base64url_decoded_len(omni_base64url_encoded_len(OMNI_SIG_MAX))
+    omni_base64_decoded_len(omni_base64_encoded_len(OMNI_SIG_MAX))
 
 /* header and claims of tokens up to the default 8k cap decode on the stack */
-#define OMNI_PARTS_BUF         omni_base64url_decoded_len(8192)
+#define OMNI_PARTS_BUF         omni_base64_decoded_len(8192)
 #define OMNI_CLAIMS_BUF        4096
 
 /* how claims that were not compact are written, as libjwt wrote them all */
@@ -185,8 +185,8 @@ omni_token_verify(const omni_token_conf_t *conf, const char *token,
     part = (dot[0] > dot[1] - dot[0] - 1) ? dot[0] : dot[1] - dot[0] - 1;
     buf = small;
 
-    if (omni_base64url_decoded_len(part) > sizeof(small)) {
-        buf = malloc(omni_base64url_decoded_len(part));
+    if (omni_base64_decoded_len(part) > sizeof(small)) {
+        buf = malloc(omni_base64_decoded_len(part));
         if (buf == NULL) {
             return omni_token_fail(err, OMNI_TOKEN_NO_MEMORY,
                                    "out of memory");
@@ -487,7 +487,7 @@ omni_token_json(unsigned char *buf, const char *part, size_t len,
     long          n;
     json_error_t  jerr;
 
-    n = omni_base64url_decode(buf, part, len, 0);
+    n = omni_base64url_decode(buf, part, len);
     if (n < 0) {
         return omni_token_fail(err, OMNI_TOKEN_MALFORMED,
                                "token is not a valid JWS");
@@ -615,12 +615,12 @@ omni_token_check_signature(const omni_token_conf_t *conf,
     ks = conf->keys;
     b64len = len - sig_at;
 
-    if (b64len == 0 || omni_base64url_decoded_len(b64len) > sizeof(sig)) {
+    if (b64len == 0 || omni_base64_decoded_len(b64len) > sizeof(sig)) {
         return omni_token_fail(err, OMNI_TOKEN_SIGNATURE_INVALID,
                                "signature is invalid");
     }
 
-    siglen = omni_base64url_decode(sig, token + sig_at, b64len, 0);
+    siglen = omni_base64url_decode(sig, token + sig_at, b64len);
     if (siglen <= 0) {
         return omni_token_fail(err, OMNI_TOKEN_SIGNATURE_INVALID,
                                "signature is invalid");

@@ -36,6 +36,8 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "omni_base64.h"
+
 
 #define OMNI_JWT_EXIT_OK       0
 #define OMNI_JWT_EXIT_ERROR    1
@@ -1171,71 +1173,26 @@ done:
 }
 
 
-/* base64url without padding; returns an allocated NUL-terminated string. */
-static char *
-omni_jwt_b64url(const unsigned char *in, size_t len)
-{
-    static const char  tbl[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-    char           *out, *p;
-    size_t          i;
-    unsigned long   v;
-
-    out = malloc((len + 2) / 3 * 4 + 1);
-    if (out == NULL) {
-        return NULL;
-    }
-
-    p = out;
-
-    for (i = 0; i + 2 < len; i += 3) {
-        v = ((unsigned long) in[i] << 16) | ((unsigned long) in[i + 1] << 8)
-            | in[i + 2];
-        *p++ = tbl[(v >> 18) & 0x3f];
-        *p++ = tbl[(v >> 12) & 0x3f];
-        *p++ = tbl[(v >> 6) & 0x3f];
-        *p++ = tbl[v & 0x3f];
-    }
-
-    if (len - i == 1) {
-        v = (unsigned long) in[i] << 16;
-        *p++ = tbl[(v >> 18) & 0x3f];
-        *p++ = tbl[(v >> 12) & 0x3f];
-
-    } else if (len - i == 2) {
-        v = ((unsigned long) in[i] << 16) | ((unsigned long) in[i + 1] << 8);
-        *p++ = tbl[(v >> 18) & 0x3f];
-        *p++ = tbl[(v >> 12) & 0x3f];
-        *p++ = tbl[(v >> 6) & 0x3f];
-    }
-
-    *p = '\0';
-
-    return out;
-}
-
-
-/* Set obj[name] = base64url(bytes). */
+/* Set obj[name] = base64url(bytes), unpadded as JOSE writes it. */
 static int
 omni_jwt_set_b64(json_t *obj, const char *name, const unsigned char *buf,
     size_t len)
 {
-    char  *s;
+    int     rc;
+    char   *s;
+    size_t  n;
 
-    s = omni_jwt_b64url(buf, len);
+    s = malloc(omni_base64_encoded_len(len) + 1);
     if (s == NULL) {
         return -1;
     }
 
-    if (json_object_set_new(obj, name, json_string(s)) != 0) {
-        free(s);
-        return -1;
-    }
+    n = omni_base64url_encode(s, buf, len);
+    rc = json_object_set_new(obj, name, json_stringn(s, n));
 
     free(s);
 
-    return 0;
+    return (rc != 0) ? -1 : 0;
 }
 
 

@@ -24,9 +24,9 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "omni_admin.h"
+#include "omni_base64.h"
 #include "omni_export.h"
 #include "omni_policy.h"
 #include "omni_store.h"
@@ -209,8 +209,6 @@ static void omnictl_import_clear(omnictl_import_t *im);
 static int omnictl_getline(FILE *in, char *buf, size_t max, size_t *len,
     int *newline);
 
-static size_t omnictl_base64_encode(char *dst, const unsigned char *src,
-    size_t len);
 
 
 static const omnictl_command_t  omnictl_commands[] = {
@@ -2075,7 +2073,8 @@ omnictl_export_record(void *data, const omni_store_record_t *rec)
 
     len = sizeof("{\"db\":\"\",\"key\":\"\",\"value\":\"\"}\n") - 1
           + strlen(db)
-          + (rec->key_len + 2) / 3 * 4 + (rec->val_len + 2) / 3 * 4;
+          + omni_base64_encoded_len(rec->key_len)
+          + omni_base64_encoded_len(rec->val_len);
 
     if (len > OMNICTL_LINE_MAX) {
         ex->too_long = rec->db + 1;
@@ -2084,9 +2083,9 @@ omnictl_export_record(void *data, const omni_store_record_t *rec)
 
     p = ex->line;
     p += sprintf(p, "{\"db\":\"%s\",\"key\":\"", db);
-    p += omnictl_base64_encode(p, rec->key, rec->key_len);
+    p += omni_base64_encode(p, rec->key, rec->key_len);
     p += sprintf(p, "\",\"value\":\"");
-    p += omnictl_base64_encode(p, rec->val, rec->val_len);
+    p += omni_base64_encode(p, rec->val, rec->val_len);
     p += sprintf(p, "\"}\n");
 
     if (fwrite(ex->line, 1, (size_t) (p - ex->line), ex->out)
@@ -2445,13 +2444,4 @@ omnictl_getline(FILE *in, char *buf, size_t max, size_t *len, int *newline)
     *len = n;
 
     return 1;
-}
-
-
-/* standard base64 (RFC 4648, section 4) with padding, by OpenSSL */
-
-static size_t
-omnictl_base64_encode(char *dst, const unsigned char *src, size_t len)
-{
-    return (size_t) EVP_EncodeBlock((unsigned char *) dst, src, (int) len);
 }

@@ -72,8 +72,8 @@ fuzz_token(const omni_key_t *key, int alg, size_t *len)
     }
 
     hlen = strlen(header);
-    tok = malloc(omni_base64url_encoded_len(hlen) + 8
-                 + omni_base64url_encoded_len(sizeof(sig)));
+    tok = malloc(omni_base64_encoded_len(hlen) + 8
+                 + omni_base64_encoded_len(sizeof(sig)));
     if (tok == NULL) {
         fuzz_fail("out of memory", NULL);
     }

@@ -103,19 +103,19 @@ fuzz_token_free(void *value)
 static void
 fuzz_base64(const char *s, size_t len)
 {
-    long            n;
+    long            n, lenient;
     char           *text;
     size_t          tlen, plain;
     unsigned char  *bin;
 
-    bin = malloc(omni_base64url_decoded_len(len) + 1);
-    text = malloc(omni_base64url_encoded_len(len) + 1);
+    bin = malloc(omni_base64_decoded_len(len) + 1);
+    text = malloc(omni_base64_encoded_len(len) + 1);
 
     if (bin == NULL || text == NULL) {
         fuzz_fail("out of memory");
     }
 
-    n = omni_base64url_decode(bin, s, len, 0);
+    n = omni_base64url_decode(bin, s, len);
     if (n >= 0) {
         tlen = omni_base64url_encode(text, bin, (size_t) n);
         if (tlen != len || memcmp(text, s, len) != 0) {
@@ -124,7 +124,7 @@ fuzz_base64(const char *s, size_t len)
     }
 
     /* with padding allowed, the same text less its '=' */
-    n = omni_base64url_decode(bin, s, len, 1);
+    n = omni_base64url_decode_padded(bin, s, len);
     if (n >= 0) {
         for (plain = len; plain > 0 && s[plain - 1] == '='; plain--) {
             /* void */
@@ -136,19 +136,38 @@ fuzz_base64(const char *s, size_t len)
         }
     }
 
+    /* standard: the one encoding, which the lenient decoder reads alike */
+    n = omni_base64_decode(bin, s, len);
+    if (n >= 0) {
+        tlen = omni_base64_encode(text, bin, (size_t) n);
+        if (tlen != len || memcmp(text, s, len) != 0) {
+            fuzz_fail("base64: decoded text does not encode back");
+        }
+    }
+
+    lenient = omni_base64_decode_lenient(bin, s, len);
+
+    if (n >= 0
+        && (lenient != n
+            || omni_base64_encode(text, bin, (size_t) n) != len
+            || memcmp(text, s, len) != 0))
+    {
+        fuzz_fail("base64: the lenient decoder reads another value");
+    }
+
     free(text);
     free(bin);
 
-    bin = malloc(omni_base64url_decoded_len(omni_base64url_encoded_len(len))
+    bin = malloc(omni_base64_decoded_len(omni_base64_encoded_len(len))
                  + 1);
-    text = malloc(omni_base64url_encoded_len(len) + 1);
+    text = malloc(omni_base64_encoded_len(len) + 1);
 
     if (bin == NULL || text == NULL) {
         fuzz_fail("out of memory");
     }
 
     tlen = omni_base64url_encode(text, (const unsigned char *) s, len);
-    n = omni_base64url_decode(bin, text, tlen, 0);
+    n = omni_base64url_decode(bin, text, tlen);
 
     if (n < 0 || (size_t) n != len || memcmp(bin, s, len) != 0) {
         fuzz_fail("base64url: encoded bytes do not decode back");
@@ -177,9 +196,9 @@ fuzz_sign(const char *line, size_t len, size_t *out_len)
     hlen = (size_t) (tab - line);
     plen = len - hlen - 1;
 
-    tok = malloc(omni_base64url_encoded_len(hlen)
-                 + omni_base64url_encoded_len(plen)
-                 + omni_base64url_encoded_len(EVP_MAX_MD_SIZE) + 3);
+    tok = malloc(omni_base64_encoded_len(hlen)
+                 + omni_base64_encoded_len(plen)
+                 + omni_base64_encoded_len(EVP_MAX_MD_SIZE) + 3);
     if (tok == NULL) {
         fuzz_fail("out of memory");
     }
