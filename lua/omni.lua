@@ -5,6 +5,7 @@
 --     omni.utf8, omni.contract, omni.error(code, message, status),
 --     omni.first_language(value), omni.error_status(code, ctx),
 --     omni.header(headers, name, display, max, allow_space),
+--     omni.printable(v, max, allow_space), omni.error_parts(e),
 --     omni.is_object(v), omni.clip(s, max), omni.settings(req),
 --     omni.trimmed(v),
 --     omni.null (same as omni.json.null)
@@ -167,10 +168,29 @@ function _M.trimmed(v)
 end
 
 
---- A request header as plugins read their metadata headers: trimmed,
--- nil when absent or empty, a refusal when longer than `max` bytes or
--- holding bytes outside printable ASCII (spaces allowed inside only with
--- `allow_space`).
+--- A value as plugins read their metadata (headers, envelope fields):
+-- trimmed; nil when it is no string or nothing is left; false when longer
+-- than `max` bytes or holding bytes outside printable ASCII (spaces
+-- allowed inside only with `allow_space`).
+-- @param v
+-- @tparam number max bytes
+-- @tparam[opt] boolean allow_space
+-- @treturn string|nil|false
+function _M.printable(v, max, allow_space)
+    v = _M.trimmed(v)
+    if not v then
+        return nil
+    end
+    if #v > max or find(v, allow_space and "[^\32-\126]" or "[^\33-\126]")
+    then
+        return false
+    end
+    return v
+end
+
+
+--- A request header as plugins read their metadata headers: `printable`,
+-- with a refusal for a value that is not.
 -- @tparam table headers `req.headers` (anything else: no header)
 -- @tparam string name the lowercase name, e.g. "x-app-id"
 -- @tparam string display the name in the message, e.g. "X-App-Id"
@@ -179,16 +199,29 @@ end
 -- @treturn string|nil the value
 -- @treturn table|nil `invalid_header` (400)
 function _M.header(headers, name, display, max, allow_space)
-    local v = _M.trimmed(type(headers) == "table" and headers[name] or nil)
-    if not v then
-        return nil
-    end
-    if #v > max or find(v, allow_space and "[^\32-\126]" or "[^\33-\126]")
-    then
+    local v = _M.printable(type(headers) == "table" and headers[name] or nil,
+                           max, allow_space)
+    if v == false then
         return nil, _M.error("invalid_header", display .. " is not valid",
                              400)
     end
     return v
+end
+
+
+--- The code and message of an error a render is given (`reply.error`,
+-- a batch call's `error`): `"internal_error"` and `""` for what is
+-- missing or not a string.
+-- @param e the error table (anything else: nothing is known)
+-- @treturn string code
+-- @treturn string message
+function _M.error_parts(e)
+    if type(e) ~= "table" then
+        return "internal_error", ""
+    end
+    local code, message = e.code, e.message
+    return type(code) == "string" and code or "internal_error",
+           type(message) == "string" and message or ""
 end
 
 

@@ -58,11 +58,7 @@ local json = omni.json
 local omni_error = omni.error
 local is_object = omni.is_object
 local header = omni.header
-
--- client text in messages: 80 bytes at most
-local function clip(s)
-    return omni.clip(s, 80)
-end
+local clip = omni.clip
 
 local type = type
 local ipairs = ipairs
@@ -77,6 +73,7 @@ local huge = math.huge
 local _M = { name = "app", version = "1.0", raw_data = true }
 
 local MAX_BATCH = 20
+local CLIP = 80         -- client text in messages: 80 bytes at most
 local MAX_METHOD = 128
 local MAX_ID = 128
 local BATCH_ACTION = "app.batch"
@@ -150,7 +147,7 @@ local function check_call(call, where)
     end
     if not valid_method(method) then
         return nil, omni_error("invalid_request",
-            "method '" .. clip(method) .. "' is not a dotted verb such as order.query" .. where, 400)
+            "method '" .. clip(method, CLIP) .. "' is not a dotted verb such as order.query" .. where, 400)
     end
     if method == BATCH_ACTION then
         return nil, omni_error("invalid_request",
@@ -175,7 +172,7 @@ local function request_body(req)
         end
         local decoded, err = json.decode(raw)
         if decoded == nil then
-            return nil, omni_error("body_malformed", "invalid JSON: " .. clip(err), 400)
+            return nil, omni_error("body_malformed", "invalid JSON: " .. clip(err, CLIP), 400)
         end
         body = decoded
     end
@@ -224,7 +221,7 @@ function _M.normalize(req)
     local path = req.path
     if path ~= "/app/rpc" and path ~= "/app/rpc/" then
         return nil, omni_error("route_not_found",
-            "no route for " .. clip(path) .. " (use POST /app/rpc)", 404)
+            "no route for " .. clip(path, CLIP) .. " (use POST /app/rpc)", 404)
     end
     if req.method ~= "POST" then
         return nil, omni_error("method_not_allowed", "use POST /app/rpc", 405)
@@ -316,8 +313,7 @@ end
 
 --- A JSON-RPC error object for an omni error table.
 local function rpc_error(e, status, gateway, request_id)
-    local code = type(e) == "table" and type(e.code) == "string" and e.code or "internal_error"
-    local message = type(e) == "table" and type(e.message) == "string" and e.message or ""
+    local code, message = omni.error_parts(e)
     return {
         code = rpc_code(code, status, gateway),
         message = message,

@@ -57,11 +57,7 @@ local omni = require "omni"
 
 local omni_error = omni.error
 local settings_of = omni.settings
-
--- client text in messages: 80 bytes at most
-local function clip(s)
-    return omni.clip(s, 80)
-end
+local clip = omni.clip
 local crypto = omni.crypto
 local form = omni.form
 local xml = omni.xml
@@ -82,6 +78,7 @@ local floor = math.floor
 local _M = { name = "ivr", version = "1.0" }
 
 local FORM_TYPE = "application/x-www-form-urlencoded"
+local CLIP = 80         -- client text in messages: 80 bytes at most
 local MAX_SPEECH = 1024
 local MAX_SAY = 4096
 local MAX_SIGNED_PARAMS = 1000
@@ -224,7 +221,7 @@ end
 function _M.normalize(req)
     local path = req.path
     if path ~= "/ivr/voice" and path ~= "/ivr/voice/" then
-        return nil, omni_error("route_not_found", "no route for " .. clip(path), 404)
+        return nil, omni_error("route_not_found", "no route for " .. clip(path, CLIP), 404)
     end
     if req.method ~= "POST" then
         return nil, omni_error("method_not_allowed", "use POST /ivr/voice", 405)

@@ -56,6 +56,7 @@ local json = omni.json
 local omni_error = omni.error
 local clip = omni.clip
 local is_object = omni.is_object
+local printable = omni.printable
 
 local type = type
 local pairs = pairs
@@ -116,19 +117,6 @@ local function path_action(path)
         return nil
     end
     return concat(parts, ".")
-end
-
---- A trimmed printable-ASCII string, nil when absent/empty; false when
--- invalid.
-local function printable(v, max, allow_space)
-    v = omni.trimmed(v)
-    if not v then
-        return nil
-    end
-    if #v > max or find(v, allow_space and "[^\32-\126]" or "[^\33-\126]") then
-        return false
-    end
-    return v
 end
 
 --- Reads the payload: params table plus the envelope/meta table.
@@ -307,9 +295,7 @@ function _M.render(reply, ctx)
         ctx = { status = 500, gateway = true, request_id = ctx.request_id }
     end
 
-    local e = type(reply) == "table" and reply.error or nil
-    local code = type(e) == "table" and type(e.code) == "string" and e.code or "internal_error"
-    local message = type(e) == "table" and type(e.message) == "string" and e.message or ""
+    local code, message = omni.error_parts(type(reply) == "table" and reply.error or nil)
     local status = omni.error_status(code, ctx)
     local request_id = type(ctx.request_id) == "string" and ctx.request_id or json.null
 

@@ -391,9 +391,7 @@ function _M.render(reply, ctx)
             request = ctx.request }
     end
 
-    local e = type(reply) == "table" and reply.error or nil
-    local code = type(e) == "table" and type(e.code) == "string" and e.code or "internal_error"
-    local message = type(e) == "table" and type(e.message) == "string" and e.message or ""
+    local code, message = omni.error_parts(type(reply) == "table" and reply.error or nil)
     local status = omni.error_status(code, ctx)
 
     if status == 401 then
