@@ -51,7 +51,6 @@
  * to stop top-level code that never ends.
  */
 #define OMNI_LUA_LOAD_BUDGET    5000    /* ms */
-#define OMNI_LUA_MAX_HEADERS    64
 
 /* a first guess at a contract's size: most fit, larger ones grow */
 #define OMNI_LUA_CONTRACT_SIZE  1024
@@ -74,6 +73,7 @@ struct omni_lua_s {
     int                 hook_count;
     int                 host_ref;
     int                 claims_ref;     /* host.CLAIMS_KEY */
+    size_t              max_headers;    /* host.MAX_HEADERS, which it checks */
     int                 write_ref;      /* omni_lua_write() */
 };
 
@@ -215,6 +215,17 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
 
     lua_getfield(L, -1, "CLAIMS_KEY");
     vm->claims_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    lua_getfield(L, -1, "MAX_HEADERS");
+    vm->max_headers = (size_t) lua_tointeger(L, -1);
+    lua_pop(L, 1);
+
+    if (vm->max_headers == 0) {
+        omni_err(err, "the support library in \"%s\" is not this "
+                 "build's: omni.host has no MAX_HEADERS", lua_dir);
+        omni_lua_free(vm);
+        return NULL;
+    }
 
     vm->host_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
@@ -1171,7 +1182,7 @@ omni_lua_answer_result(omni_lua_t *vm, int idx, omni_lua_result_t *res)
 
     if (lua_istable(L, idx + 1)) {
         res->headers = res->alloc(res->alloc_data,
-                                  OMNI_LUA_MAX_HEADERS * sizeof(omni_pair_t));
+                                  vm->max_headers * sizeof(omni_pair_t));
         if (res->headers == NULL) {
             goto nomem;
         }
@@ -1180,7 +1191,7 @@ omni_lua_answer_result(omni_lua_t *vm, int idx, omni_lua_result_t *res)
         lua_pushnil(L);
 
         while (lua_next(L, idx + 1) != 0) {
-            if (n < OMNI_LUA_MAX_HEADERS
+            if (n < vm->max_headers
                 && lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1))
             {
                 if (omni_lua_copy(res, &res->headers[n].name, L, -2) != 0

@@ -134,6 +134,10 @@ luaopen_omni_json_native(lua_State *L)
     lua_newtable(L);
     luaL_register(L, NULL, omni_json_functions);
 
+    /* omni.json's MAX_DEPTH: the limit is stated here only */
+    lua_pushinteger(L, OMNI_JSON_MAX_DEPTH);
+    lua_setfield(L, -2, "MAX_DEPTH");
+
     return 1;
 }
 

@@ -39,6 +39,9 @@ local is_fatal = sandbox.is_fatal
 local _M = { _VERSION = "1.0" }
 
 local MAX_HEADERS = 64
+--- The most headers a response may have: the gateway's C side reads it
+-- to size what it copies (module/omni_lua.c).
+_M.MAX_HEADERS = MAX_HEADERS
 local MAX_HEADER_NAME = 128
 local MAX_HEADER_VALUE = 8192
 local MAX_MESSAGE = 1024

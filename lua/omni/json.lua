@@ -27,11 +27,6 @@ local format = string.format
 
 local _M = { _VERSION = "1.0" }
 
-local MAX_DEPTH = 64
-
---- The maximum nesting of arrays and objects, for decode and encode.
-_M.MAX_DEPTH = MAX_DEPTH
-
 local null = newproxy(true)
 getmetatable(null).__tostring = function() return "null" end
 getmetatable(null).__metatable = "null"
@@ -130,6 +125,10 @@ end
 
 -- being C, it runs no bytecode: the count hook cannot interrupt it
 local native = require "omni_json_native"
+
+--- The maximum nesting of arrays and objects, for decode and encode
+-- (the codec's own, module/omni_lua_json.c).
+_M.MAX_DEPTH = native.MAX_DEPTH
 local native_decode, native_encode, native_decode_reply =
     native.bind(null, empty_array, array_mt, object_mt, tostring, format,
                 raw_mt)

@@ -24,6 +24,7 @@ local floor = math.floor
 
 local json = require "omni.json"
 local host = require "omni.host"
+local contract = require "omni.contract"
 
 if jit then
     jit.off()
@@ -281,17 +282,11 @@ function _M.fixture(fx, name)
     if known.received_at ~= nil and type(known.received_at) ~= "number" then
         return nil, "fixture: known.received_at must be milliseconds"
     end
-    if type(known.request_id) ~= "string"
-       or not find(known.request_id, "^[A-Za-z0-9_-]+$")
-       or #known.request_id > 64
-    then
+    if not contract.is_request_id(known.request_id) then
         return nil, "fixture: known.request_id must match"
                     .. " ^[A-Za-z0-9_-]{1,64}$"
     end
-    if type(known.channel) ~= "string"
-       or not find(known.channel, "^[a-z][a-z0-9_]*$")
-       or #known.channel > 32
-    then
+    if not contract.is_name(known.channel) then
         return nil, "fixture: known.channel must match"
                     .. " ^[a-z][a-z0-9_]{0,31}$"
     end

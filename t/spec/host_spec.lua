@@ -1213,7 +1213,9 @@ describe("omni.host.render", function()
         bad("header_del", "render: the value of header 'X-A' contains a control character or is too long")
         bad("header_long", "render: the value of header 'X-A' contains a control character or is too long")
         bad("header_number", "render: the value of header 'X-A' must be a string (got number)")
-        bad("header_many", "render: more than 64 headers")
+        bad("header_many", "render: more than " .. host.MAX_HEADERS
+                           .. " headers")
+        assert.equal(64, host.MAX_HEADERS)     -- what omni_lua.c copies
         bad("content_length", "render: header 'Content-Length' is set by the gateway")
         bad("transfer_encoding", "render: header 'transfer-encoding' is set by the gateway")
         bad("connection", "render: header 'Connection' is set by the gateway")

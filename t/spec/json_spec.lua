@@ -421,6 +421,15 @@ describe("omni.json.encode", function()
         assert.is_string(encode(t[1]))
     end)
 
+    it("states the codec's own depth limit as MAX_DEPTH", function()
+        local n = json.MAX_DEPTH
+        assert.equal(64, n)
+        assert.equal(require("omni_json_native").MAX_DEPTH, n)
+        assert.is_table(json.decode(string.rep("[", n) .. string.rep("]", n)))
+        assert.is_nil(json.decode(string.rep("[", n + 1)
+                                  .. string.rep("]", n + 1)))
+    end)
+
     it("refuses nil at the top level", function()
         refuses(nil, "value is nil")
     end)

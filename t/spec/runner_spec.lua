@@ -52,6 +52,26 @@ local PLUGIN = helpers.plugin_source("echo", [[
     end
 ]])
 
+-- docs/plugins.md, "What exists twice, and why": the time budget is
+-- enforced twice, with one default, which the gateway states where its
+-- directive is initialised
+describe("omni.runner's limits", function()
+    it("default to the gateway's omni_plugin_timeout", function()
+        local ls = assert(io.popen("ls module/ngx_http_omni_*.c"))
+        local found = {}
+        for path in ls:lines() do
+            local fh = assert(io.open(path, "rb"))
+            local ms = fh:read("*a"):match(
+                "ngx_conf_init_msec_value%(%s*omcf%->timeout%s*,%s*(%d+)%s*%)")
+            fh:close()
+            found[#found + 1] = tonumber(ms)
+        end
+        ls:close()
+        assert.same({ runner.DEFAULT_TIMEOUT }, found)
+    end)
+end)
+
+
 describe("omni.runner.fixture", function()
     it("turns a fixture into raw and known, with defaults", function()
         local raw, known = runner.fixture(json.decode([[{"request": {}}]]), "echo")
