@@ -315,10 +315,10 @@ function _M.normalize(req)
     }
 end
 
---- XML-escapes text after removing the characters XML 1.0 forbids.
+--- XML-escapes text after removing the characters XML 1.0 forbids, and
+-- DEL.
 local function text(s)
-    s = gsub(tostring(s), "[%z\1-\8\11\12\14-\31\127]", "")
-    return xml.escape(s)
+    return xml.escape((gsub(xml.strip(tostring(s)), "\127", "")))
 end
 
 --- The <Say> element, with the language of the settings when valid.

@@ -300,9 +300,7 @@ end
 --- A CDATA section holding s: "]]>" is split across two sections and the
 -- characters XML 1.0 forbids are removed.
 local function cdata(s)
-    s = gsub(s, "[%z\1-\8\11\12\14-\31]", "")
-    s = gsub(s, "%]%]>", "]]]]><![CDATA[>")
-    return "<![CDATA[" .. s .. "]]>"
+    return xml.cdata(xml.strip(s))
 end
 
 --- The passive text reply.

@@ -409,6 +409,20 @@ function _M.escape(s)
 end
 
 
+--- Removes the characters XML 1.0 forbids (the C0 controls but tab, LF
+-- and CR): what a plugin does to a service's text before writing it in
+-- an element or a CDATA section.
+-- @tparam string s
+-- @treturn string
+function _M.strip(s)
+    if type(s) ~= "string" then
+        error("bad argument #1 to 'strip' (string expected, got "
+              .. type(s) .. ")", 2)
+    end
+    return (gsub(s, "[%z\1-\8\11\12\14-\31]", ""))
+end
+
+
 --- Wraps text in a CDATA section (a `]]>` inside is split safely).
 -- Use it as a child of `element`.
 -- @tparam string s

@@ -241,6 +241,12 @@ describe("omni.xml writing", function()
         assert.has_error(function() xml.escape(1) end)
     end)
 
+    it("strips the characters XML forbids", function()
+        assert.equal("a\tb\nc\rd", xml.strip("a\0\1\tb\8\n\11c\12\r\14d\31"))
+        assert.equal("\127 \194\128 你好", xml.strip("\127 \194\128 你好"))
+        assert.has_error(function() xml.strip(nil) end)
+    end)
+
     it("wraps CDATA, splitting ']]>'", function()
         assert.equal("<![CDATA[x]]>", xml.cdata("x"))
         local s = xml.cdata("a]]>b")
