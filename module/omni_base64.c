@@ -13,12 +13,15 @@
 #define OMNI_BASE64_ALNUM                                                     \
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
-/* the value of byte c in the alphabet ending in c62, c63; -1 if none */
+/*
+ * The value of byte c in the alphabet ending in c62, c63; -1 if none.
+ * The cast: clang checks every arm of ?: against the type, taken or not.
+ */
 #define omni_base64_value(c, c62, c63)                                        \
-    ((c) >= 'A' && (c) <= 'Z' ? (c) - 'A'                                     \
-     : (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26                              \
-     : (c) >= '0' && (c) <= '9' ? (c) - '0' + 52                              \
-     : (c) == (c62) ? 62 : (c) == (c63) ? 63 : -1)
+    ((signed char) ((c) >= 'A' && (c) <= 'Z' ? (c) - 'A'                     \
+                    : (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26               \
+                    : (c) >= '0' && (c) <= '9' ? (c) - '0' + 52               \
+                    : (c) == (c62) ? 62 : (c) == (c63) ? 63 : -1))
 
 #define omni_base64_values4(c, c62, c63)                                      \
     omni_base64_value(c, c62, c63), omni_base64_value(c + 1, c62, c63),       \
