@@ -250,6 +250,35 @@ local function assert_refused(code, status, ok, err)
 end
 
 
+    --- The specs every plugin has: it loads through the host under its
+    -- name, and each of its fixtures (at least 4) runs through.  Given
+    -- busted's functions, which are the spec file's, not this chunk's.
+    local function describe_loading_and_fixtures(describe, it, setup)
+        describe("plugin " .. CHANNEL .. " loading", function()
+            it("loads through the host under its name", function()
+                load_plugin()
+                local found = false
+                for _, name in ipairs(host.names()) do
+                    found = found or name == CHANNEL
+                end
+                assert.is_true(found)
+            end)
+        end)
+
+        describe("plugin " .. CHANNEL .. " fixtures", function()
+            setup(load_plugin)
+            local names = fixture_names()
+            it("has at least 4 fixtures", function()
+                assert(#names >= 4, #names .. " fixtures")
+            end)
+            for _, name in ipairs(names) do
+                it(name, function()
+                    run_fixture(load_fixture(name))
+                end)
+            end
+        end)
+    end
+
     return {
         host = host,
         json = json,
@@ -259,6 +288,7 @@ end
         canon = canon,
         check_answer = check_answer,
         ctx_of = ctx_of,
+        describe_loading_and_fixtures = describe_loading_and_fixtures,
         fixture_names = fixture_names,
         fixture_req = fixture_req,
         is_null = is_null,

@@ -32,39 +32,14 @@ local REQUEST_ID = F.REQUEST_ID
 local assert_refused = F.assert_refused
 local canon = F.canon
 local ctx_of = F.ctx_of
-local fixture_names = F.fixture_names
 local fixture_req = F.fixture_req
-local load_fixture = F.load_fixture
 local load_plugin = F.load_plugin
 local normalize = F.normalize
 local render = F.render
 local render_error = F.render_error
-local run_fixture = F.run_fixture
 
 
-describe("plugin " .. CHANNEL .. " loading", function()
-    it("loads through the host under its name", function()
-        load_plugin()
-        local found = false
-        for _, name in ipairs(host.names()) do
-            found = found or name == CHANNEL
-        end
-        assert.is_true(found)
-    end)
-end)
-
-describe("plugin " .. CHANNEL .. " fixtures", function()
-    setup(load_plugin)
-    local names = fixture_names()
-    it("has at least 4 fixtures", function()
-        assert(#names >= 4, #names .. " fixtures")
-    end)
-    for _, name in ipairs(names) do
-        it(name, function()
-            run_fixture(load_fixture(name))
-        end)
-    end
-end)
+F.describe_loading_and_fixtures(describe, it, setup)
 
 describe("plugin app", function()
     setup(load_plugin)
