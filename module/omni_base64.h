@@ -16,19 +16,20 @@
  * Who calls which, and why:
  *
  *   omni_base64url_decode: the parts of a JWS (omni_token.c), the hot
- *     path, and the keys of a keyring file (omni_keyring.c).  RFC 7515
- *     forbids padding, and zero trailing bits give a token exactly one
- *     encoding, so a cached verdict cannot be reached by another spelling.
+ *     path, and the keys of a keyring file, which omni_keyring.c writes
+ *     itself.  RFC 7515 forbids padding, and zero trailing bits give a
+ *     token exactly one encoding: no second spelling of a signed token.
  *   omni_base64url_decode_padded: the members of a JWK (omni_keys.c).
  *     RFC 7518 writes them unpadded, but some publishers of JWKS pad.
  *   omni_base64_decode: the keys and values of export lines
- *     (omni_export.c, behind omnictl import and the admin API): the one
- *     canonical encoding only, as omnictl export writes it.
+ *     (omni_export.c, behind omnictl import): the one canonical encoding
+ *     only, as omnictl export writes it.
  *   omni_base64_decode_lenient: omni.crypto.base64_decode for plugins
- *     (omni_lua_crypto.c), which must read what channels send (a WeChat
- *     EncodingAESKey's last character carries non-zero bits).  It accepts
- *     what OpenSSL's EVP_DecodeBlock() did when plugins got it, to the
- *     letter: omni.base64.decode in Lua narrows it to the documented form.
+ *     (omni_lua_crypto.c).  Plugins were given OpenSSL's EVP_DecodeBlock(),
+ *     which ignores trailing bits and skips blanks, and a plugin may read
+ *     what a channel sends with it: it accepts what that did, to the
+ *     letter (t/unit/test_base64.c compares them).  omni.base64.decode in
+ *     Lua narrows it to the documented form.
  *
  *   omni_base64url_encode: keyring files (omni_keyring.c), the JWKs of
  *     omni-jwt (tools/omni_jwt.c), tokens in the unit tests.

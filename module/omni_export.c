@@ -95,8 +95,8 @@ omni_export_record(const char *line, size_t len, omni_store_record_t *rec,
         return -1;
     }
 
-    kmax = strlen(key) / 4 * 3;
-    vmax = strlen(value) / 4 * 3;
+    kmax = omni_base64_decoded_len(strlen(key));
+    vmax = omni_base64_decoded_len(strlen(value));
 
     buf = malloc(kmax + vmax + 1);
     if (buf == NULL) {
