@@ -1,11 +1,11 @@
 /*
  * Copyright (C) The omni gateway authors
  *
- * The native JSON codec behind omni.json: the same strict decoder and
- * deterministic encoder as its pure-Lua implementation, byte for byte,
- * error message for error message.  Knows nothing of NGINX: the same
- * code is the Lua C module omni_json_native.so for the runner and the
- * specs.
+ * The JSON codec behind omni.json (lua/omni/json.lua, which has no parser
+ * of its own): a strict decoder and a deterministic encoder.  Knows
+ * nothing of NGINX: the same code is the Lua C module omni_json_native.so
+ * for the runner and the specs.  The Lua module is omni_lua_json.c, the
+ * decoder omni_lua_json_decode.c, the encoder omni_lua_json_encode.c.
  *
  * The module has one function, bind(null, empty_array, array_mt,
  * object_mt, tostring, string.format), which returns the decode and encode

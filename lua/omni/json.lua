@@ -127,7 +127,7 @@ end
 local native = require "omni_json_native"
 
 --- The maximum nesting of arrays and objects, for decode and encode
--- (the codec's own, module/omni_lua_json.c).
+-- (the codec's own, module/omni_lua_json_int.h).
 _M.MAX_DEPTH = native.MAX_DEPTH
 local native_decode, native_encode, native_decode_reply =
     native.bind(null, empty_array, array_mt, object_mt, tostring, format,
