@@ -456,6 +456,16 @@ sub start {
         unless $pid;
     $self->{pid} = $pid;
 
+    # Wait for the workers too: reload() tells the new ones from the old by
+    # pid, and a worker forked late would pass for a new one.
+    my $want = defined $opt{workers} ? $opt{workers} : 1;
+    while ((my @kids = _children($pid)) < $want) {
+        croak "nginx did not start $want workers within ${limit}s\n--- error.log:\n"
+            . $self->_log_from($mark)
+            if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.01);
+    }
+
     # Wait for port(0) if the configuration uses it (or for opt wait_port).
     my $wait = $opt{wait_port};
     if (!defined $wait && exists $self->{ports}{0}) {
