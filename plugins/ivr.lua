@@ -163,17 +163,22 @@ local function string_to_sign(req, base_url)
         if type(list) ~= "table" then
             list = { list }
         end
-        local distinct, seen = {}, {}
-        for _, v in ipairs(list) do
-            v = tostring(v)
-            if not seen[v] then
-                seen[v] = true
-                distinct[#distinct + 1] = v
+        if #list == 1 then
+            -- the usual case: one value, nothing to sort or fold
+            parts[#parts + 1] = name .. tostring(list[1])
+        else
+            local distinct, seen = {}, {}
+            for _, v in ipairs(list) do
+                v = tostring(v)
+                if not seen[v] then
+                    seen[v] = true
+                    distinct[#distinct + 1] = v
+                end
             end
-        end
-        sort(distinct)
-        for _, v in ipairs(distinct) do
-            parts[#parts + 1] = name .. v
+            sort(distinct)
+            for _, v in ipairs(distinct) do
+                parts[#parts + 1] = name .. v
+            end
         end
     end
     return concat(parts)

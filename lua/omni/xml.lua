@@ -405,6 +405,10 @@ function _M.escape(s)
         error("bad argument #1 to 'escape' (string expected, got "
               .. type(s) .. ")", 2)
     end
+    -- most text has nothing to escape: find() makes no new string
+    if not find(s, "[&<>\"']") then
+        return s
+    end
     return (gsub(s, "[&<>\"']", ESCAPES))
 end
 
@@ -418,6 +422,9 @@ function _M.strip(s)
     if type(s) ~= "string" then
         error("bad argument #1 to 'strip' (string expected, got "
               .. type(s) .. ")", 2)
+    end
+    if not find(s, "[%z\1-\8\11\12\14-\31]") then
+        return s
     end
     return (gsub(s, "[%z\1-\8\11\12\14-\31]", ""))
 end

@@ -74,6 +74,29 @@ describe("plugin ivr", function()
             assert(host.authenticate(CHANNEL, req))
         end)
 
+        it("signs a repeated parameter once per distinct value, sorted", function()
+            local crypto = require "omni.crypto"
+            local body = "Digits=2&CallSid=CA1&Digits=1&Digits=2"
+            local function with(sig)
+                return assert(fixture_req("incoming_call", function(r)
+                    r.body = body
+                    r.headers["x-twilio-signature"] = sig
+                end))
+            end
+            local function sign(data)
+                return crypto.base64_encode(crypto.hmac_sha1(
+                    load_fixture("incoming_call").request.settings.auth_token, data))
+            end
+            local url = "https://gw.example.com/ivr/voice"
+            assert(host.authenticate(CHANNEL,
+                with(sign(url .. "CallSidCA1" .. "Digits1" .. "Digits2"))))
+            -- in the order sent, or with the duplicate kept, it does not verify
+            assert_refused("signature_invalid", 401, host.authenticate(CHANNEL,
+                with(sign(url .. "CallSidCA1" .. "Digits2" .. "Digits1"))))
+            assert_refused("signature_invalid", 401, host.authenticate(CHANNEL,
+                with(sign(url .. "CallSidCA1" .. "Digits1" .. "Digits2" .. "Digits2"))))
+        end)
+
         it("refuses a signature with a different case or padding", function()
             local fx = load_fixture("incoming_call")
             local good = fx.request.headers["x-twilio-signature"]
