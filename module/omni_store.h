@@ -229,6 +229,37 @@ int omni_store_access(const char *dir, uid_t uid, const gid_t *groups,
     int ngroups, const char *user, char *err);
 
 
+/*
+ * Encryption at rest (docs/store.md): the store records the id of the
+ * keyring it is used with, OMNI_STORE_KEYRING_ID_LEN raw bytes, and knows
+ * nothing else of the keyring.  Once recorded, the store is neither
+ * opened with another keyring nor without one.  id NULL means "opened
+ * without a keyring".
+ *
+ * omni_store_keyring_check(), for every process that opens the store for
+ * the gateway, right after omni_store_open(): records id when the store
+ * records none (a store without a keyring takes one), OMNI_STORE_OK when
+ * the store records the same id or id is NULL and it records none, and
+ * OMNI_STORE_INVALID otherwise, with one of
+ *   keyring <hex> does not fit the store at <dir> (made with keyring <hex>)
+ *   the store at <dir> was made with keyring <hex>
+ * in err.
+ *
+ * omni_store_keyring_probe(), for a configuration check (a master that
+ * runs as another user than its workers) and a status: the same judgement
+ * of the store in dir as it is, reading only and creating no file; a
+ * directory without a store yet fits.  *recorded (may be NULL) is 1 when
+ * the store records id, 0 when it records no keyring yet.  Not in a
+ * process that has the store in dir open: LMDB's locks are per process.
+ */
+#define OMNI_STORE_KEYRING_ID_LEN  16
+
+int omni_store_keyring_check(omni_store_t *st, const unsigned char *id,
+    char *err);
+int omni_store_keyring_probe(const char *dir, const unsigned char *id,
+    int *recorded, char *err);
+
+
 /* sessions */
 
 int omni_store_session_get(omni_store_t *st, const char *id,
@@ -497,7 +528,9 @@ int omni_store_export(omni_store_t *st, omni_store_record_pt record,
 
 /*
  * Writes n records in one write transaction, replacing records with the
- * same keys.  A meta "format" record must equal OMNI_STORE_FORMAT.
+ * same keys.  A meta "format" record must equal OMNI_STORE_FORMAT, a meta
+ * "keyring" record the id the store records (made with that keyring, an
+ * export goes only where the keyring is).
  */
 int omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
     size_t n, char *err);

@@ -14,6 +14,9 @@
  * a later build detects a record it does not know.
  *
  * meta         "format"                      "1" (text, no version byte)
+ *              "keyring"                     the id of the keyring the
+ *                                            store is used with, 16 raw
+ *                                            bytes (no version byte)
  *              "policy:current"              be32 revision (no version
  *                                            byte)
  *              "policy:rev:"<be32 revision>  1, be64 time, len author,
@@ -70,6 +73,7 @@
 #define OMNI_TAG_FROM          'F'
 #define OMNI_TAG_JOURNEY       'J'
 
+#define OMNI_STORE_KEYRING           "keyring"
 #define OMNI_STORE_POLICY_CURRENT    "policy:current"
 #define OMNI_STORE_POLICY_REV        "policy:rev:"
 #define OMNI_STORE_POLICY_REV_LEN    (sizeof(OMNI_STORE_POLICY_REV) - 1)

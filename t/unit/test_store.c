@@ -3405,6 +3405,264 @@ test_export_import(void **state)
 }
 
 
+/* two keyring ids and what the store says of them */
+static const unsigned char  test_kr_a[OMNI_STORE_KEYRING_ID_LEN] = {
+    0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+    0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff
+};
+
+static const unsigned char  test_kr_b[OMNI_STORE_KEYRING_ID_LEN] = {
+    0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10,
+    0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef
+};
+
+#define TEST_KR_A  "00112233445566778899aabbccddeeff"
+#define TEST_KR_B  "fedcba98765432100123456789abcdef"
+
+
+static void
+test_keyring_misfit(const char *dir, char *err)
+{
+    char  want[TEST_DIR_LEN + 160];
+
+    snprintf(want, sizeof(want), "keyring " TEST_KR_B " does not fit the "
+             "store at %s (made with keyring " TEST_KR_A ")", dir);
+    assert_string_equal(err, want);
+}
+
+
+static void
+test_keyring_check(void **state)
+{
+    char          err[OMNI_ERRLEN], want[TEST_DIR_LEN + 160];
+    size_t        txn;
+    test_ctx_t   *ctx;
+
+    ctx = *state;
+
+    /* without a keyring a store stays without one */
+    assert_int_equal(omni_store_keyring_check(ctx->st, NULL, err),
+                     OMNI_STORE_OK);
+
+    /* the first open with a keyring records it, once */
+    assert_int_equal(omni_store_keyring_check(ctx->st, test_kr_a, err),
+                     OMNI_STORE_OK);
+    txn = test_txn_id(ctx->st);
+    assert_int_equal(omni_store_keyring_check(ctx->st, test_kr_a, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(test_txn_id(ctx->st), txn);
+
+    omni_store_close(ctx->st);
+    ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
+
+    assert_int_equal(omni_store_keyring_check(ctx->st, test_kr_a, err),
+                     OMNI_STORE_OK);
+
+    /* then neither another keyring nor none */
+    assert_int_equal(omni_store_keyring_check(ctx->st, test_kr_b, err),
+                     OMNI_STORE_INVALID);
+    test_keyring_misfit(ctx->dir, err);
+
+    assert_int_equal(omni_store_keyring_check(ctx->st, NULL, err),
+                     OMNI_STORE_INVALID);
+    snprintf(want, sizeof(want), "the store at %s was made with keyring "
+             TEST_KR_A, ctx->dir);
+    assert_string_equal(err, want);
+
+    /* inside a read transaction of the caller's, the same answers */
+    assert_int_equal(omni_store_read_begin(ctx->st, err), OMNI_STORE_OK);
+    assert_int_equal(omni_store_keyring_check(ctx->st, test_kr_b, err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(omni_store_keyring_check(ctx->st, test_kr_a, err),
+                     OMNI_STORE_OK);
+    omni_store_read_end(ctx->st);
+
+    /* a record that is not an id is an error, never a fit */
+    omni_store_close(ctx->st);
+    test_raw_put(ctx->dir, "meta", "keyring", 7, "short", 5);
+    ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
+
+    assert_int_equal(omni_store_keyring_check(ctx->st, test_kr_a, err),
+                     OMNI_STORE_ERROR);
+    snprintf(want, sizeof(want), "the keyring record of the store at %s is "
+             "5 bytes, not 16", ctx->dir);
+    assert_string_equal(err, want);
+    assert_int_equal(omni_store_keyring_check(ctx->st, NULL, err),
+                     OMNI_STORE_ERROR);
+}
+
+
+/* the configuration's check: reads only, creates nothing */
+static void
+test_keyring_probe(void **state)
+{
+    int           recorded;
+    char          err[OMNI_ERRLEN], want[TEST_DIR_LEN + 160];
+    char          empty[TEST_DIR_LEN], path[TEST_DIR_LEN + 32];
+    test_ctx_t   *ctx;
+    struct stat   sb;
+
+    ctx = *state;
+
+    /* no store yet: every keyring fits, and no file appears */
+    assert_int_equal(test_mkdir(empty), 0);
+    recorded = -1;
+    assert_int_equal(omni_store_keyring_probe(empty, test_kr_a, &recorded,
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(recorded, 0);
+    assert_int_equal(omni_store_keyring_probe(empty, NULL, NULL, err),
+                     OMNI_STORE_OK);
+    snprintf(path, sizeof(path), "%s/lock.mdb", empty);
+    assert_int_not_equal(stat(path, &sb), 0);
+    snprintf(path, sizeof(path), "%s/data.mdb", empty);
+    assert_int_not_equal(stat(path, &sb), 0);
+
+    /* a store without a keyring: any keyring fits, none is recorded */
+    omni_store_close(ctx->st);
+    ctx->st = NULL;
+
+    recorded = -1;
+    assert_int_equal(omni_store_keyring_probe(ctx->dir, test_kr_a,
+                                              &recorded, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(recorded, 0);
+    assert_int_equal(omni_store_keyring_probe(ctx->dir, NULL, &recorded,
+                                              err),
+                     OMNI_STORE_OK);
+
+    ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
+    assert_int_equal(omni_store_keyring_check(ctx->st, NULL, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_keyring_check(ctx->st, test_kr_a, err),
+                     OMNI_STORE_OK);
+    omni_store_close(ctx->st);
+    ctx->st = NULL;
+
+    /* one that records a keyring */
+    assert_int_equal(omni_store_keyring_probe(ctx->dir, test_kr_a,
+                                              &recorded, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(recorded, 1);
+
+    assert_int_equal(omni_store_keyring_probe(ctx->dir, test_kr_b,
+                                              &recorded, err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(recorded, 0);
+    test_keyring_misfit(ctx->dir, err);
+
+    assert_int_equal(omni_store_keyring_probe(ctx->dir, NULL, NULL, err),
+                     OMNI_STORE_INVALID);
+    snprintf(want, sizeof(want), "the store at %s was made with keyring "
+             TEST_KR_A, ctx->dir);
+    assert_string_equal(err, want);
+
+    /* without lock.mdb no process has it open: read without a lock */
+    snprintf(path, sizeof(path), "%s/lock.mdb", ctx->dir);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(omni_store_keyring_probe(ctx->dir, test_kr_a,
+                                              &recorded, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(recorded, 1);
+    assert_int_not_equal(stat(path, &sb), 0);
+
+    assert_int_equal(omni_store_keyring_probe("", test_kr_a, NULL, err),
+                     OMNI_STORE_INVALID);
+
+    ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
+}
+
+
+/* an export made with a keyring goes only where that keyring is */
+static void
+test_keyring_import(void **state)
+{
+    char                  err[OMNI_ERRLEN], want[TEST_DIR_LEN + 256];
+    char                  dir[TEST_DIR_LEN + 8];
+    char                  customer[OMNI_STORE_ID_MAX + 1];
+    size_t                i;
+    test_ctx_t           *ctx;
+    omni_store_t         *copy;
+    omni_store_record_t   bad;
+    static test_export_t  ex;
+
+    ctx = *state;
+
+    assert_int_equal(omni_store_keyring_check(ctx->st, test_kr_a, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_identity_link(ctx->st, "phone", "+1555",
+                                              "c1", err),
+                     OMNI_STORE_OK);
+
+    memset(&ex, 0, sizeof(ex));
+    assert_int_equal(omni_store_export(ctx->st, test_export_record, &ex, err),
+                     OMNI_STORE_OK);
+
+    for (i = 0; i < ex.n; i++) {
+        if (ex.recs[i].db == OMNI_STORE_DB_META && ex.recs[i].key_len == 7
+            && memcmp(ex.recs[i].key, "keyring", 7) == 0)
+        {
+            break;
+        }
+    }
+
+    assert_true(i < ex.n);
+    assert_int_equal(ex.recs[i].val_len, OMNI_STORE_KEYRING_ID_LEN);
+    assert_memory_equal(ex.recs[i].val, test_kr_a,
+                        OMNI_STORE_KEYRING_ID_LEN);
+
+    snprintf(dir, sizeof(dir), "%s.copy", ctx->dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    copy = test_open(dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
+
+    /* a store without the keyring: refused, nothing written */
+    assert_int_equal(omni_store_import(copy, ex.recs, ex.n, err),
+                     OMNI_STORE_INVALID);
+    snprintf(want, sizeof(want), "record %zu: the export was made with "
+             "keyring " TEST_KR_A " and the store at %s has none; open it "
+             "with that keyring first", i + 1, dir);
+    assert_string_equal(err, want);
+    assert_int_equal(omni_store_identity_resolve(copy, "phone", "+1555",
+                                                 customer, err),
+                     OMNI_STORE_NOT_FOUND);
+
+    /* one with another keyring: refused */
+    assert_int_equal(omni_store_keyring_check(copy, test_kr_b, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_import(copy, ex.recs, ex.n, err),
+                     OMNI_STORE_INVALID);
+    snprintf(want, sizeof(want), "record %zu: the export was made with "
+             "keyring " TEST_KR_A ", the store at %s with keyring "
+             TEST_KR_B, i + 1, dir);
+    assert_string_equal(err, want);
+
+    omni_store_close(copy);
+    assert_int_equal(test_rm_tree(dir), 0);
+
+    /* one with the same keyring takes it */
+    assert_int_equal(mkdir(dir, 0700), 0);
+    copy = test_open(dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
+    assert_int_equal(omni_store_keyring_check(copy, test_kr_a, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_import(copy, ex.recs, ex.n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_identity_resolve(copy, "phone", "+1555",
+                                                 customer, err),
+                     OMNI_STORE_OK);
+    assert_string_equal(customer, "c1");
+
+    /* a keyring record that is not an id */
+    bad = ex.recs[i];
+    bad.val_len = 5;
+    assert_int_equal(omni_store_import(copy, &bad, 1, err),
+                     OMNI_STORE_INVALID);
+    assert_string_equal(err, "record 1: a keyring id of 5 bytes, not 16");
+
+    omni_store_close(copy);
+    assert_int_equal(test_rm_tree(dir), 0);
+}
+
+
 /* the public name predicates: the rules the store checks arguments with */
 static void
 test_name_predicates(void **state)
@@ -3599,6 +3857,9 @@ main(void)
         TEST(test_journey_many),
         TEST(test_journey_many_runs),
         TEST(test_export_import),
+        TEST(test_keyring_check),
+        TEST(test_keyring_probe),
+        TEST(test_keyring_import),
         TEST(test_policy_revisions),
         TEST(test_policy_seed),
         TEST(test_policy_list),
