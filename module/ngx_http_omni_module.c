@@ -194,6 +194,13 @@ static ngx_command_t  ngx_http_omni_commands[] = {
       0,
       NULL },
 
+    { ngx_string("omni_store_keyring"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_omni_store_keyring,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("omni_session_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_omni_session_timeout,
@@ -408,6 +415,8 @@ ngx_http_omni_create_main_conf(ngx_conf_t *cf)
      *     omcf->plugins = { 0, NULL };
      *     omcf->lua_library = { 0, NULL };
      *     omcf->vm = NULL;
+     *     omcf->keyring_file = { 0, NULL };
+     *     omcf->keyring = NULL;
      */
 
     omcf->timeout = NGX_CONF_UNSET_MSEC;
@@ -451,6 +460,13 @@ ngx_http_omni_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(omcf->cache_entries, NGX_HTTP_OMNI_CACHE_ENTRIES);
     ngx_conf_init_size_value(omcf->cache_bytes, NGX_HTTP_OMNI_CACHE_BYTES);
     ngx_conf_init_value(omcf->cache_ttl, NGX_HTTP_OMNI_CACHE_TTL);
+
+    if (omcf->keyring && omcf->store_dir.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"omni_store_keyring\" needs \"omni_store\" at "
+                           "the http level");
+        return NGX_CONF_ERROR;
+    }
 
     if (omcf->store_dir.len
         && ngx_http_omni_store_init_conf(cf, omcf) != NGX_CONF_OK)

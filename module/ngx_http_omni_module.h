@@ -13,6 +13,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "omni_keyring.h"
 #include "omni_keys.h"
 #include "omni_lua.h"
 #include "omni_policy.h"
@@ -65,6 +66,8 @@ typedef struct {
     size_t                      store_max;
     ngx_uint_t                  store_sync;
     omni_store_t               *store;          /* this worker's env */
+    ngx_str_t                   keyring_file;   /* omni_store_keyring */
+    omni_keyring_t             *keyring;
 
     time_t                      session_idle;   /* omni_session_timeout */
     time_t                      session_absolute;
@@ -253,6 +256,8 @@ void ngx_http_omni_store_exit_worker(ngx_cycle_t *cycle,
     ngx_http_omni_main_conf_t *omcf);
 ngx_int_t ngx_http_omni_journey_handler(ngx_http_request_t *r);
 char *ngx_http_omni_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_omni_store_keyring(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 char *ngx_http_omni_journey_limits(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

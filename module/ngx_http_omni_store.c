@@ -1,11 +1,12 @@
 /*
  * Copyright (C) The omni gateway authors
  *
- * The store in a worker: the omni_store and omni_journey_limits
- * directives, the directory checked at configuration time (also for the
- * user the workers run as), the environment each worker opens and
- * closes, the journey events the log phase queues and a timer writes in
- * batches, and the timer that purges expired sessions and revocations.
+ * The store in a worker: the omni_store, omni_store_keyring and
+ * omni_journey_limits directives, the directory checked at configuration
+ * time (also for the user the workers run as, and against the keyring),
+ * the environment each worker opens and closes, the journey events the
+ * log phase queues and a timer writes in batches, and the timer that
+ * purges expired sessions and revocations.
  */
 
 
@@ -21,6 +22,11 @@
 #define NGX_HTTP_OMNI_PURGE_ROUNDS    8       /* transactions per tick */
 #define NGX_HTTP_OMNI_PURGE_AGAIN     100     /* ms, while more are due */
 #define NGX_HTTP_OMNI_GROUPS_MAX      64      /* of the workers' user */
+
+/* the keyring core's id is what the store records */
+#if (OMNI_KEYRING_ID_LEN != OMNI_STORE_KEYRING_ID_LEN)
+#error "a keyring id is not the size the store records"
+#endif
 
 
 typedef struct {
@@ -40,6 +46,8 @@ typedef struct {
 
 
 static char *ngx_http_omni_store_access(ngx_conf_t *cf, ngx_str_t *dir);
+static void ngx_http_omni_store_misfit(ngx_log_t *log,
+    ngx_http_omni_main_conf_t *omcf, int rc, const char *err);
 static void ngx_http_omni_journey_flush(ngx_log_t *log);
 static void ngx_http_omni_flush_handler(ngx_event_t *ev);
 static void ngx_http_omni_purge_handler(ngx_event_t *ev);
@@ -53,6 +61,8 @@ static ngx_http_omni_worker_t  *ngx_http_omni_worker;
 char *
 ngx_http_omni_store_init_conf(ngx_conf_t *cf, ngx_http_omni_main_conf_t *omcf)
 {
+    int              rc;
+    char             err[OMNI_ERRLEN];
     ngx_file_info_t  fi;
 
     if (ngx_conf_full_name(cf->cycle, &omcf->store_dir, 1) != NGX_OK) {
@@ -75,7 +85,24 @@ ngx_http_omni_store_init_conf(ngx_conf_t *cf, ngx_http_omni_main_conf_t *omcf)
         return NGX_CONF_ERROR;
     }
 
-    return ngx_http_omni_store_access(cf, &omcf->store_dir);
+    if (ngx_http_omni_store_access(cf, &omcf->store_dir) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * The keyring must fit the store, or the store have none when there is
+     * none: said by nginx -t rather than by every worker at start.  Read
+     * only, so that a master running as root creates no file.
+     */
+    rc = omni_store_keyring_probe((const char *) omcf->store_dir.data,
+                                  omcf->keyring ? omcf->keyring->id : NULL,
+                                  NULL, err);
+    if (rc != OMNI_STORE_OK) {
+        ngx_http_omni_store_misfit(cf->log, omcf, rc, err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -136,6 +163,25 @@ ngx_http_omni_store_access(ngx_conf_t *cf, ngx_str_t *dir)
 }
 
 
+/* a store that does not fit: the message names the directive to fix */
+static void
+ngx_http_omni_store_misfit(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
+    int rc, const char *err)
+{
+    if (rc != OMNI_STORE_INVALID) {
+        ngx_log_error(NGX_LOG_EMERG, log, 0, "omni_store: %s", err);
+
+    } else if (omcf->keyring) {
+        ngx_log_error(NGX_LOG_EMERG, log, 0, "omni_store_keyring \"%V\": %s",
+                      &omcf->keyring_file, err);
+
+    } else {
+        ngx_log_error(NGX_LOG_EMERG, log, 0, "omni_store: %s; "
+                      "\"omni_store_keyring\" is missing", err);
+    }
+}
+
+
 /*
  * Worker start: an LMDB environment may not cross a fork, so each worker
  * opens its own.
@@ -145,6 +191,7 @@ ngx_int_t
 ngx_http_omni_store_init_worker(ngx_cycle_t *cycle,
     ngx_http_omni_main_conf_t *omcf)
 {
+    int                      rc;
     char                     err[OMNI_ERRLEN];
     ngx_http_omni_worker_t  *w;
 
@@ -153,6 +200,17 @@ ngx_http_omni_store_init_worker(ngx_cycle_t *cycle,
                                   err);
     if (omcf->store == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "omni: %s", err);
+        return NGX_ERROR;
+    }
+
+    /* a store new since the configuration check takes the keyring here */
+    rc = omni_store_keyring_check(omcf->store,
+                                  omcf->keyring ? omcf->keyring->id : NULL,
+                                  err);
+    if (rc != OMNI_STORE_OK) {
+        ngx_http_omni_store_misfit(cycle->log, omcf, rc, err);
+        omni_store_close(omcf->store);
+        omcf->store = NULL;
         return NGX_ERROR;
     }
 
@@ -450,6 +508,52 @@ ngx_http_omni_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            &value[i]);
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * omni_store_keyring file: read here, once, by the master; the workers
+ * inherit it.  Never logged.
+ */
+char *
+ngx_http_omni_store_keyring(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_omni_main_conf_t *omcf = conf;
+
+    char                 err[OMNI_ERRLEN];
+    ngx_str_t           *value;
+    ngx_pool_cleanup_t  *cln;
+
+    if (omcf->keyring) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    omcf->keyring_file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &omcf->keyring_file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* first, so that a keyring loaded always has its cleanup */
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (omni_keyring_load((const char *) omcf->keyring_file.data,
+                          &omcf->keyring, err)
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    /* wiped when the cycle that loaded it goes */
+    cln->handler = (ngx_pool_cleanup_pt) omni_keyring_free;
+    cln->data = omcf->keyring;
 
     return NGX_CONF_OK;
 }

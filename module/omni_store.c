@@ -393,14 +393,15 @@ omni_store_keyring_probe(const char *dir, const unsigned char *id,
         *recorded = 0;
     }
 
+    /* INVALID says "does not fit" alone */
     if (dir == NULL || dir[0] == '\0') {
         omni_err(err, "no store directory");
-        return OMNI_STORE_INVALID;
+        return OMNI_STORE_ERROR;
     }
 
     if (strlen(dir) + sizeof("/data.mdb") > sizeof(path)) {
         omni_err(err, "store directory \"%s\" is too long", dir);
-        return OMNI_STORE_INVALID;
+        return OMNI_STORE_ERROR;
     }
 
     snprintf(path, sizeof(path), "%s%s", dir, omni_store_files[1]);

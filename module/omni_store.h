@@ -249,8 +249,9 @@ int omni_store_access(const char *dir, uid_t uid, const gid_t *groups,
  * runs as another user than its workers) and a status: the same judgement
  * of the store in dir as it is, reading only and creating no file; a
  * directory without a store yet fits.  *recorded (may be NULL) is 1 when
- * the store records id, 0 when it records no keyring yet.  Not in a
- * process that has the store in dir open: LMDB's locks are per process.
+ * the store records id, 0 when it records no keyring yet.  Any failure
+ * but a misfit is OMNI_STORE_ERROR.  Not in a process that has the store
+ * in dir open: LMDB's locks are per process.
  */
 #define OMNI_STORE_KEYRING_ID_LEN  16
 

@@ -89,13 +89,15 @@ sub refused {
 my @commands = (qw(stat session session-revoke customer sessions identities
                    journey resolve link unlink merge revoke unrevoke
                    revocations export import help),
-                map { "policy $_" } qw(validate load show revisions rollback
-                                       diff check));
+                (map { "policy $_" } qw(validate load show revisions rollback
+                                        diff check)),
+                map { "keys $_" } qw(init status rotate));
 
 for my $help ('--help', '-h', 'help') {
     my ($rc, $out, $err) = run($help);
     is($rc, 0, "$help: exit 0");
-    like($out, qr/^Usage: omnictl \[-d DIR\] COMMAND/, "$help: usage on stdout");
+    like($out, qr/^Usage: omnictl \[-d DIR\] \[--keyring FILE\] COMMAND/,
+         "$help: usage on stdout");
     is($err, '', "$help: nothing on stderr");
 }
 
@@ -104,6 +106,7 @@ for my $help ('--help', '-h', 'help') {
     my @missing = grep { $out !~ /^  \Q$_\E\b/m } @commands;
     is("@missing", '', '--help lists every command');
     like($out, qr/OMNI_STORE/, '--help names OMNI_STORE');
+    like($out, qr/OMNI_KEYRING/, '--help names OMNI_KEYRING');
 }
 
 {

@@ -4,13 +4,16 @@
  * omnictl: the admin API on the command line, working on the gateway's
  * LMDB store directly and safely while nginx runs (LMDB serialises
  * writers across processes and never blocks readers).  Every command but
- * export, import, policy validate and policy check is a request to
- * omni_admin_handle(), the code behind the admin location, so the command
- * line and the HTTP API can never disagree.  See docs/omnictl.md.
+ * export, import, policy validate, policy check and the keys commands is
+ * a request to omni_admin_handle(), the code behind the admin location,
+ * so the command line and the HTTP API can never disagree.  The store is
+ * opened with the keyring of --keyring, and the same fit check as
+ * nginx's.  See docs/omnictl.md.
  */
 
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +32,7 @@
 #include "omni_admin.h"
 #include "omni_base64.h"
 #include "omni_export.h"
+#include "omni_keyring.h"
 #include "omni_policy.h"
 #include "omni_store.h"
 
@@ -58,6 +63,8 @@
 #define OMNICTL_OPT_ANON     0x200
 #define OMNICTL_OPT_AGE      0x400
 #define OMNICTL_OPT_FILE     0x800
+#define OMNICTL_OPT_KEK      0x1000
+#define OMNICTL_OPT_INDEX    0x2000
 #define OMNICTL_OPT_CHECK    (OMNICTL_OPT_ROLES | OMNICTL_OPT_ACTION         \
                               | OMNICTL_OPT_CHANNEL | OMNICTL_OPT_TIER       \
                               | OMNICTL_OPT_ANON | OMNICTL_OPT_AGE           \
@@ -77,6 +84,8 @@ typedef struct {
 typedef struct {
     const char    *dir;
     omni_store_t  *st;                 /* opened on first use */
+    const char    *keyring_file;       /* --keyring, $OMNI_KEYRING */
+    omni_keyring_t *keyring;           /* loaded on first use */
     int64_t        now;
     char           actor[OMNI_STORE_VALUE_MAX + 1];  /* "omnictl:USER" */
     FILE          *audit;              /* $OMNI_AUDIT_LOG, or NULL */
@@ -94,6 +103,8 @@ typedef struct {
     const char    *anonymous;          /* a flag: set when given */
     const char    *session_age;
     const char    *file;
+    const char    *kek;                /* flags of keys rotate */
+    const char    *index;
 } omnictl_ctx_t;
 
 
@@ -146,6 +157,7 @@ static void omnictl_actor(omnictl_ctx_t *ctx);
 static int omnictl_args(omnictl_ctx_t *ctx, const omnictl_command_t *cmd,
     int argc, char **argv);
 static int omnictl_open(omnictl_ctx_t *ctx);
+static int omnictl_keyring(omnictl_ctx_t *ctx);
 static int omnictl_time(const char *s, int64_t *t);
 static int omnictl_number(const char *what, const char *s);
 
@@ -165,6 +177,7 @@ static int omnictl_request_raw(omnictl_ctx_t *ctx, const char *method,
 static int omnictl_call(omnictl_ctx_t *ctx, const char *method,
     omnictl_str_t *path, omnictl_str_t *query, json_t *body);
 static int omnictl_print(json_t *json);
+static int omnictl_answer(json_t *json);
 
 static int omnictl_cmd_help(omnictl_ctx_t *ctx);
 static int omnictl_cmd_stat(omnictl_ctx_t *ctx);
@@ -190,6 +203,11 @@ static int omnictl_cmd_policy_revisions(omnictl_ctx_t *ctx);
 static int omnictl_cmd_policy_rollback(omnictl_ctx_t *ctx);
 static int omnictl_cmd_policy_diff(omnictl_ctx_t *ctx);
 static int omnictl_cmd_policy_check(omnictl_ctx_t *ctx);
+static int omnictl_cmd_keys_init(omnictl_ctx_t *ctx);
+static int omnictl_cmd_keys_status(omnictl_ctx_t *ctx);
+static int omnictl_cmd_keys_rotate(omnictl_ctx_t *ctx);
+static json_t *omnictl_keys_versions(const omni_keyring_key_t *keys,
+    size_t n);
 
 static int omnictl_policy_read(const char *file, char **json, size_t *len);
 static omni_policy_t *omnictl_policy_compile(const char *name,
@@ -244,6 +262,12 @@ static const omnictl_command_t  omnictl_commands[] = {
     { "policy diff", 1, 2, 0, 1, omnictl_cmd_policy_diff },
     { "policy check", 0, 0, OMNICTL_OPT_CHECK, 0, omnictl_cmd_policy_check },
 
+    /* the keyring file; status reads the store only when one is given */
+    { "keys init", 1, 1, 0, 0, omnictl_cmd_keys_init },
+    { "keys status", 0, 0, 0, 0, omnictl_cmd_keys_status },
+    { "keys rotate", 0, 0, OMNICTL_OPT_KEK|OMNICTL_OPT_INDEX, 0,
+      omnictl_cmd_keys_rotate },
+
     { NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -264,6 +288,8 @@ static const omnictl_option_t  omnictl_options[] = {
     { "--session-age", OMNICTL_OPT_AGE,
       offsetof(omnictl_ctx_t, session_age), 0 },
     { "--file", OMNICTL_OPT_FILE, offsetof(omnictl_ctx_t, file), 0 },
+    { "--kek", OMNICTL_OPT_KEK, offsetof(omnictl_ctx_t, kek), 1 },
+    { "--index", OMNICTL_OPT_INDEX, offsetof(omnictl_ctx_t, index), 1 },
     { NULL, 0, 0, 0 }
 };
 
@@ -271,16 +297,25 @@ static const omnictl_option_t  omnictl_options[] = {
 static const char  *omnictl_kinds[] = { "jti", "session", "subject", NULL };
 
 
+/* the commands that take a second word, and what it may be */
+static const char  *omnictl_groups[][2] = {
+    { "policy", "validate, load, show, revisions, rollback, diff or check" },
+    { "keys", "init, status or rotate" },
+    { NULL, NULL }
+};
+
+
 
 int
 main(int argc, char **argv)
 {
-    int                       i, rc;
-    const char               *dir, *audit;
+    int                       i, g, rc;
+    const char               *dir, *keyring, *audit;
     omnictl_ctx_t             ctx;
     const omnictl_command_t  *cmd;
 
     dir = NULL;
+    keyring = NULL;
 
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -296,6 +331,20 @@ main(int argc, char **argv)
             continue;
         }
 
+        if (strcmp(argv[i], "--keyring") == 0) {
+            if (i + 1 == argc || argv[i + 1][0] == '\0') {
+                return omnictl_usage_error("--keyring needs a file");
+            }
+
+            keyring = argv[++i];
+            continue;
+        }
+
+        if (strncmp(argv[i], "--keyring=", 10) == 0 && argv[i][10] != '\0') {
+            keyring = argv[i] + 10;
+            continue;
+        }
+
         if (argv[i][0] == '-') {
             return omnictl_usage_error("unknown option \"%s\"", argv[i]);
         }
@@ -307,17 +356,23 @@ main(int argc, char **argv)
         return omnictl_usage_error("no command");
     }
 
-    if (strcmp(argv[i], "policy") == 0) {
+    for (g = 0; omnictl_groups[g][0] != NULL; g++) {
+        if (strcmp(argv[i], omnictl_groups[g][0]) == 0) {
+            break;
+        }
+    }
+
+    if (omnictl_groups[g][0] != NULL) {
         if (++i == argc) {
-            return omnictl_usage_error("policy needs a command: validate, "
-                                       "load, show, revisions, rollback, "
-                                       "diff or check");
+            return omnictl_usage_error("%s needs a command: %s",
+                                       omnictl_groups[g][0],
+                                       omnictl_groups[g][1]);
         }
 
-        cmd = omnictl_command("policy", argv[i]);
+        cmd = omnictl_command(omnictl_groups[g][0], argv[i]);
         if (cmd == NULL) {
-            return omnictl_usage_error("unknown command \"policy %s\"",
-                                       argv[i]);
+            return omnictl_usage_error("unknown command \"%s %s\"",
+                                       omnictl_groups[g][0], argv[i]);
         }
 
     } else {
@@ -351,7 +406,13 @@ main(int argc, char **argv)
                                    "OMNI_STORE");
     }
 
+    if (keyring == NULL) {
+        keyring = getenv("OMNI_KEYRING");
+    }
+
     ctx.dir = dir;
+    ctx.keyring_file = (keyring != NULL && keyring[0] != '\0') ? keyring
+                                                               : NULL;
     ctx.now = (int64_t) time(NULL);
     omnictl_actor(&ctx);
 
@@ -380,6 +441,8 @@ main(int argc, char **argv)
         omni_store_close(ctx.st);
     }
 
+    omni_keyring_free(ctx.keyring);
+
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "omnictl: writing the output: %s\n",
                 strerror(errno));
@@ -394,7 +457,7 @@ static int
 omnictl_usage(FILE *out)
 {
     fprintf(out,
-"Usage: omnictl [-d DIR] COMMAND [ARGUMENTS]\n"
+"Usage: omnictl [-d DIR] [--keyring FILE] COMMAND [ARGUMENTS]\n"
 "\n"
 "Commands (the admin API's operations, on the store in DIR):\n"
 "  stat                                   entries per sub-database, map use\n"
@@ -444,13 +507,21 @@ omnictl_usage(FILE *out)
 "               [--file FILE]             decide one request against FILE\n"
 "                                         or the store's policy: prints the\n"
 "                                         decision, the rule and the roles\n"
+"  keys init FILE                         a new keyring in FILE (mode 0600;\n"
+"                                         an existing FILE is never replaced)\n"
+"  keys status                            the keyring's id and versions, and\n"
+"                                         whether it fits the store in DIR\n"
+"  keys rotate --kek | --index            add a version of the KEKs or of\n"
+"                                         the index keys (no data is sealed\n"
+"                                         yet: nothing to re-wrap)\n"
 "  help                                   this text (also -h, --help)\n"
 "\n"
 "Options take their value as the next argument or after \"=\"\n"
 "(--limit=10); \"--\" ends them.  DIR, the directory of the omni_store\n"
-"directive, defaults to $OMNI_STORE.  Safe while nginx runs; run it as\n"
-"nginx's worker user.  Answers are JSON on stdout.  A policy FILE of -\n"
-"is stdin.\n"
+"directive, defaults to $OMNI_STORE; the keyring FILE, that of\n"
+"omni_store_keyring, to $OMNI_KEYRING: a store made with a keyring opens\n"
+"only with it.  Safe while nginx runs; run it as nginx's worker user.\n"
+"Answers are JSON on stdout.  A policy FILE of - is stdin.\n"
 "\n"
 "Exit status: 0 done (policy check: allowed), 1 failed or not found\n"
 "(the message on stderr), 2 usage error, 3 policy check: denied.\n");
@@ -626,6 +697,7 @@ omnictl_args(omnictl_ctx_t *ctx, const omnictl_command_t *cmd, int argc,
 static int
 omnictl_open(omnictl_ctx_t *ctx)
 {
+    int   rc;
     char  err[OMNI_ERRLEN];
 
     if (ctx->st != NULL) {
@@ -637,9 +709,47 @@ omnictl_open(omnictl_ctx_t *ctx)
                                    "OMNI_STORE");
     }
 
+    /* a keyring that cannot be read opens no store, nor creates one */
+    rc = omnictl_keyring(ctx);
+    if (rc != OMNICTL_EXIT_OK) {
+        return rc;
+    }
+
     ctx->st = omni_store_open(ctx->dir, OMNICTL_MAP_MAX, OMNI_STORE_SYNC_FULL,
                               err);
     if (ctx->st == NULL) {
+        fprintf(stderr, "omnictl: %s\n", err);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    rc = omni_store_keyring_check(ctx->st,
+                                  ctx->keyring ? ctx->keyring->id : NULL,
+                                  err);
+    if (rc != OMNI_STORE_OK) {
+        fprintf(stderr, "omnictl: %s%s\n", err,
+                (rc == OMNI_STORE_INVALID && ctx->keyring == NULL)
+                ? "; give it with --keyring FILE or OMNI_KEYRING" : "");
+        omni_store_close(ctx->st);
+        ctx->st = NULL;
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    return OMNICTL_EXIT_OK;
+}
+
+
+/* the keyring of --keyring or $OMNI_KEYRING, when there is one */
+
+static int
+omnictl_keyring(omnictl_ctx_t *ctx)
+{
+    char  err[OMNI_ERRLEN];
+
+    if (ctx->keyring != NULL || ctx->keyring_file == NULL) {
+        return OMNICTL_EXIT_OK;
+    }
+
+    if (omni_keyring_load(ctx->keyring_file, &ctx->keyring, err) != 0) {
         fprintf(stderr, "omnictl: %s\n", err);
         return OMNICTL_EXIT_FAIL;
     }
@@ -1022,6 +1132,25 @@ omnictl_print(json_t *json)
     }
 
     return OMNICTL_EXIT_OK;
+}
+
+
+/* an answer omnictl made, printed and freed; NULL: making it failed */
+
+static int
+omnictl_answer(json_t *json)
+{
+    int  rc;
+
+    if (json == NULL) {
+        fprintf(stderr, "omnictl: out of memory\n");
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    rc = omnictl_print(json);
+    json_decref(json);
+
+    return rc;
 }
 
 
@@ -1893,6 +2022,219 @@ omnictl_errors(const char *errors)
 }
 
 
+/*
+ * keys: the keyring file of omni_store_keyring.  No key is ever printed:
+ * ids and version numbers only.
+ */
+
+static int
+omnictl_cmd_keys_init(omnictl_ctx_t *ctx)
+{
+    int              fd;
+    char             err[OMNI_ERRLEN], id[2 * OMNI_KEYRING_ID_LEN + 1];
+    char             change[256];
+    const char      *file;
+    omni_keyring_t  *kr;
+
+    file = ctx->argv[0];
+
+    /* the name taken first: two inits racing cannot both win */
+    fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+              0600);
+    if (fd == -1) {
+        fprintf(stderr, "omnictl: \"%s\": %s%s\n", file, strerror(errno),
+                errno == EEXIST ? "; keys init never replaces a keyring"
+                                : "");
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    close(fd);
+
+    if (omni_keyring_generate(&kr, err) != 0
+        || omni_keyring_save(kr, file, 0, err) != 0)
+    {
+        fprintf(stderr, "omnictl: %s\n", err);
+        omni_keyring_free(kr);
+        (void) unlink(file);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    omni_keyring_id_hex(kr, id);
+    omni_keyring_free(kr);
+
+    snprintf(change, sizeof(change), "keyring %s created", id);
+    omnictl_audit(ctx, change);
+
+    return omnictl_answer(json_pack("{s:s, s:s, s:i, s:i}", "keyring", file,
+                                    "id", id, "kek", 1, "index", 1));
+}
+
+
+/* the keyring, and with a store whether it fits, without writing to it */
+
+static int
+omnictl_cmd_keys_status(omnictl_ctx_t *ctx)
+{
+    int              rc, recorded, fit;
+    char             err[OMNI_ERRLEN], id[2 * OMNI_KEYRING_ID_LEN + 1];
+    json_t          *json, *store;
+    omni_keyring_t  *kr;
+
+    if (ctx->keyring_file == NULL) {
+        return omnictl_usage_error("keys status needs a keyring: give "
+                                   "--keyring FILE or set OMNI_KEYRING");
+    }
+
+    rc = omnictl_keyring(ctx);
+    if (rc != OMNICTL_EXIT_OK) {
+        return rc;
+    }
+
+    kr = ctx->keyring;
+    omni_keyring_id_hex(kr, id);
+
+    store = NULL;
+    fit = OMNI_STORE_OK;
+
+    if (ctx->dir != NULL) {
+        fit = omni_store_keyring_probe(ctx->dir, kr->id, &recorded, err);
+
+        store = (fit == OMNI_STORE_OK)
+                ? json_pack("{s:s, s:b, s:b}", "dir", ctx->dir, "fits", 1,
+                            "recorded", recorded)
+                : json_pack("{s:s, s:b, s:s}", "dir", ctx->dir, "fits", 0,
+                            "problem", err);
+    }
+
+    json = json_pack("{s:s, s:s, s:{s:o, s:I}, s:{s:o, s:I}}",
+                     "keyring", ctx->keyring_file, "id", id,
+                     "kek", "versions",
+                     omnictl_keys_versions(kr->kek, kr->nkek),
+                     "newest", (json_int_t) omni_keyring_kek(kr)->version,
+                     "index", "versions",
+                     omnictl_keys_versions(kr->index, kr->nindex),
+                     "newest", (json_int_t) omni_keyring_index(kr)->version);
+
+    /* takes store, or frees it when json or store is NULL */
+    if (ctx->dir != NULL && json_object_set_new(json, "store", store) != 0) {
+        json_decref(json);
+        json = NULL;
+    }
+
+    rc = omnictl_answer(json);
+
+    if (rc == OMNICTL_EXIT_OK && fit != OMNI_STORE_OK) {
+        fprintf(stderr, "omnictl: %s\n", err);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    return rc;
+}
+
+
+/*
+ * A new version, which nginx uses from its next reload.  Nothing is
+ * sealed yet (issue 13), so there are no data keys to re-wrap and no
+ * indexes to rebuild; the note says so.
+ */
+
+static int
+omnictl_cmd_keys_rotate(omnictl_ctx_t *ctx)
+{
+    int              rc, kek;
+    char             err[OMNI_ERRLEN], id[2 * OMNI_KEYRING_ID_LEN + 1];
+    char             change[256];
+    uint32_t         version;
+    struct stat      sb, now;
+    omni_keyring_t  *kr;
+
+    if ((ctx->kek == NULL) == (ctx->index == NULL)) {
+        return omnictl_usage_error("keys rotate needs --kek or --index");
+    }
+
+    if (ctx->keyring_file == NULL) {
+        return omnictl_usage_error("keys rotate needs a keyring: give "
+                                   "--keyring FILE or set OMNI_KEYRING");
+    }
+
+    rc = omnictl_keyring(ctx);
+    if (rc != OMNICTL_EXIT_OK) {
+        return rc;
+    }
+
+    /* loaded: a regular file, not a link */
+    if (stat(ctx->keyring_file, &sb) != 0) {
+        fprintf(stderr, "omnictl: \"%s\": %s\n", ctx->keyring_file,
+                strerror(errno));
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    kr = ctx->keyring;
+    kek = (ctx->kek != NULL);
+
+    rc = kek ? omni_keyring_add_kek(kr, err) : omni_keyring_add_index(kr, err);
+
+    if (rc != 0
+        || omni_keyring_save(kr, ctx->keyring_file, (sb.st_mode & S_IRGRP) != 0,
+                             err)
+           != 0)
+    {
+        fprintf(stderr, "omnictl: %s\n", err);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    /* the new file is the writer's: give it back its owner and group */
+    if (stat(ctx->keyring_file, &now) == 0
+        && (now.st_uid != sb.st_uid || now.st_gid != sb.st_gid)
+        && chown(ctx->keyring_file, sb.st_uid, sb.st_gid) != 0)
+    {
+        fprintf(stderr, "omnictl: warning: \"%s\" now belongs to uid %lu "
+                "gid %lu, not %lu %lu as before: %s\n", ctx->keyring_file,
+                (unsigned long) now.st_uid, (unsigned long) now.st_gid,
+                (unsigned long) sb.st_uid, (unsigned long) sb.st_gid,
+                strerror(errno));
+    }
+
+    omni_keyring_id_hex(kr, id);
+    version = kek ? omni_keyring_kek(kr)->version
+                  : omni_keyring_index(kr)->version;
+
+    snprintf(change, sizeof(change), "keyring %s: %s version %lu added", id,
+             kek ? "kek" : "index", (unsigned long) version);
+    omnictl_audit(ctx, change);
+
+    return omnictl_answer(json_pack(
+               "{s:s, s:s, s:s, s:I, s:s}", "keyring", ctx->keyring_file,
+               "id", id, "rotated", kek ? "kek" : "index",
+               "version", (json_int_t) version, "note", kek
+               ? "new data keys will be wrapped with this version once "
+                 "nginx reloads; re-wrapping the existing ones comes with "
+                 "sealing (not yet: nothing is sealed)"
+               : "new blind indexes will use this version once nginx "
+                 "reloads; rebuilding the existing ones comes with sealing "
+                 "(not yet: nothing is indexed)"));
+}
+
+
+static json_t *
+omnictl_keys_versions(const omni_keyring_key_t *keys, size_t n)
+{
+    size_t   i;
+    json_t  *list;
+
+    list = json_array();
+
+    for (i = 0; list != NULL && i < n; i++) {
+        if (json_array_append_new(list, json_integer(keys[i].version)) != 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+
+    return list;
+}
+
+
 /* export: a header line, then one line per record, meta first */
 
 static int
@@ -1902,7 +2244,6 @@ omnictl_cmd_export(omnictl_ctx_t *ctx)
     FILE        *out;
     char        *tmp;
     size_t       n, len;
-    json_t      *json;
     const char  *file;
 
     rc = omnictl_open(ctx);
@@ -1978,16 +2319,7 @@ failed:
 
     free(tmp);
 
-    json = json_pack("{s:I}", "exported", (json_int_t) n);
-    if (json == NULL) {
-        fprintf(stderr, "omnictl: out of memory\n");
-        return OMNICTL_EXIT_FAIL;
-    }
-
-    rc = omnictl_print(json);
-    json_decref(json);
-
-    return rc;
+    return omnictl_answer(json_pack("{s:I}", "exported", (json_int_t) n));
 }
 
 
@@ -2115,7 +2447,6 @@ omnictl_cmd_import(omnictl_ctx_t *ctx)
     char               err[OMNI_ERRLEN], buf[65536];
     off_t              start;
     size_t             i, n, records;
-    json_t            *json;
     omnictl_import_t  *im;
     omni_store_stats_t stats;
 
@@ -2232,15 +2563,7 @@ omnictl_cmd_import(omnictl_ctx_t *ctx)
         goto done;
     }
 
-    json = json_pack("{s:I}", "imported", (json_int_t) im->n);
-    if (json == NULL) {
-        fprintf(stderr, "omnictl: out of memory\n");
-        rc = OMNICTL_EXIT_FAIL;
-        goto done;
-    }
-
-    rc = omnictl_print(json);
-    json_decref(json);
+    rc = omnictl_answer(json_pack("{s:I}", "imported", (json_int_t) im->n));
 
 done:
 

@@ -3567,7 +3567,7 @@ test_keyring_probe(void **state)
     assert_int_not_equal(stat(path, &sb), 0);
 
     assert_int_equal(omni_store_keyring_probe("", test_kr_a, NULL, err),
-                     OMNI_STORE_INVALID);
+                     OMNI_STORE_ERROR);
 
     ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
 }
