@@ -1,7 +1,8 @@
 #!/bin/bash
-# Starts the demo gateway in the foreground: generates demo keys (never
-# committed) under build/demo, renders conf/demo.conf, mints a demo token
-# and prints curl commands that work and one that fails.
+# Starts the demo gateway in the foreground: generates demo keys and the
+# store's keyring (never committed) under build/demo, renders
+# conf/demo.conf, mints a demo token and prints curl commands that work
+# and one that fails.
 #
 # usage: tools/demo.sh [host] [port]; OMNI_UPSTREAM_PORT overrides the
 # demo upstream's port (default: port + 1).
@@ -15,6 +16,7 @@ upstream_port=${OMNI_UPSTREAM_PORT:-$((port + 1))}
 prefix=$root/build/demo
 module=$root/build/nginx/objs/ngx_http_omni_module.so
 mint=$root/build/bin/omni-jwt
+omnictl=$root/build/bin/omnictl
 nginx=${OMNI_NGINX:-/usr/sbin/nginx}
 
 mkdir -p "$prefix/keys" "$prefix/tmp" "$prefix/store"
@@ -40,6 +42,10 @@ for name in ivr-token wechat-token; do
     [ -f "$prefix/keys/$name" ] || head -c 16 /dev/urandom | od -An -tx1 \
         | tr -d ' \n' > "$prefix/keys/$name"
 done
+
+# the store's keyring: 0600, and a store made with it opens only with it
+[ -f "$prefix/keys/keyring.json" ] \
+    || "$omnictl" keys init "$prefix/keys/keyring.json" > /dev/null
 
 ivr_token=$(cat "$prefix/keys/ivr-token")
 wechat_token=$(cat "$prefix/keys/wechat-token")
@@ -115,7 +121,8 @@ API tells who customer-42 is and what they did:
   curl -s $url/admin/stats -H 'Authorization: Bearer $admin'
 
   (then /admin/customers/<id>/journey and /admin/customers/<id>/sessions,
-  or the same with $root/build/bin/omnictl -d $prefix/store)
+  or the same with
+  $omnictl -d $prefix/store --keyring $prefix/keys/keyring.json)
 
 WeChat official-account URL verification (answers the echostr):
 
