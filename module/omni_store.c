@@ -404,6 +404,16 @@ omni_store_keyring_probe(const char *dir, const unsigned char *id,
         return OMNI_STORE_ERROR;
     }
 
+    if (stat(dir, &sb) != 0) {
+        omni_err(err, "store directory \"%s\": %s", dir, strerror(errno));
+        return OMNI_STORE_ERROR;
+    }
+
+    if (!S_ISDIR(sb.st_mode)) {
+        omni_err(err, "store directory \"%s\" is not a directory", dir);
+        return OMNI_STORE_ERROR;
+    }
+
     snprintf(path, sizeof(path), "%s%s", dir, omni_store_files[1]);
 
     /* no data file: no store yet, which every keyring fits */

@@ -112,6 +112,12 @@ is_deeply($s->{store}, { dir => $dir, fits => JSON::PP::true,
           '...fits, not recorded yet (OMNI_KEYRING stands for --keyring)');
 ok(!-e "$dir/data.mdb" && !-e "$dir/lock.mdb", '...and creates no file');
 
+($rc, $out, $err) = run('-d', "$tmp/nowhere", '--keyring', $a_file, 'keys',
+                        'status');
+is($rc, 1, 'keys status on a directory that is not there: exit 1');
+like($err, qr/store directory "\Q$tmp\E\/nowhere": No such file or directory/,
+     '...says so');
+
 # --- the fit check of the commands that open the store ---
 
 answer('stat with a keyring', '-d', $dir, '--keyring', $a_file, 'stat');

@@ -82,29 +82,29 @@ typedef struct {
 
 
 typedef struct {
-    const char    *dir;
-    omni_store_t  *st;                 /* opened on first use */
-    const char    *keyring_file;       /* --keyring, $OMNI_KEYRING */
-    omni_keyring_t *keyring;           /* loaded on first use */
-    int64_t        now;
-    char           actor[OMNI_STORE_VALUE_MAX + 1];  /* "omnictl:USER" */
-    FILE          *audit;              /* $OMNI_AUDIT_LOG, or NULL */
-    int            argc;               /* positional arguments */
-    char          *argv[OMNICTL_ARGS_MAX];
-    const char    *after;
-    const char    *before;
-    const char    *limit;
-    const char    *kind;
-    const char    *note;
-    const char    *roles;
-    const char    *action;
-    const char    *channel;
-    const char    *tier;
-    const char    *anonymous;          /* a flag: set when given */
-    const char    *session_age;
-    const char    *file;
-    const char    *kek;                /* flags of keys rotate */
-    const char    *index;
+    const char      *dir;
+    omni_store_t    *st;                /* opened on first use */
+    const char      *keyring_file;      /* --keyring, $OMNI_KEYRING */
+    omni_keyring_t  *keyring;           /* loaded on first use */
+    int64_t          now;
+    char             actor[OMNI_STORE_VALUE_MAX + 1];  /* "omnictl:USER" */
+    FILE            *audit;             /* $OMNI_AUDIT_LOG, or NULL */
+    int              argc;              /* positional arguments */
+    char            *argv[OMNICTL_ARGS_MAX];
+    const char      *after;
+    const char      *before;
+    const char      *limit;
+    const char      *kind;
+    const char      *note;
+    const char      *roles;
+    const char      *action;
+    const char      *channel;
+    const char      *tier;
+    const char      *anonymous;         /* a flag: set when given */
+    const char      *session_age;
+    const char      *file;
+    const char      *kek;               /* flags of keys rotate */
+    const char      *index;
 } omnictl_ctx_t;
 
 

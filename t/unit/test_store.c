@@ -3568,6 +3568,10 @@ test_keyring_probe(void **state)
 
     assert_int_equal(omni_store_keyring_probe("", test_kr_a, NULL, err),
                      OMNI_STORE_ERROR);
+    snprintf(path, sizeof(path), "%s/missing", test_base);
+    assert_int_equal(omni_store_keyring_probe(path, test_kr_a, NULL, err),
+                     OMNI_STORE_ERROR);
+    assert_non_null(strstr(err, "No such file"));
 
     ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
 }
