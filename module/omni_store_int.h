@@ -140,6 +140,11 @@ int omni_store_rbegin(omni_store_t *st, MDB_txn **txn, int *own, char *err);
 void omni_store_rend(omni_store_t *st, int own);
 
 
+/* the files LMDB keeps in a store's directory */
+#define OMNI_STORE_DATA_FILE  "/data.mdb"
+#define OMNI_STORE_LOCK_FILE  "/lock.mdb"
+
+
 /* omni_store.c: low level */
 
 int omni_store_mdb(omni_store_t *st, int mrc, const char *what, char *err);
@@ -157,6 +162,15 @@ int omni_store_del(omni_store_t *st, MDB_txn *txn, int db,
     const omni_sbuf_t *key, char *err);
 int omni_store_before(omni_store_t *st, MDB_txn *txn, int db,
     const omni_sbuf_t *bound, MDB_val *key, int *at, char *err);
+
+
+/* omni_store_keyring.c: the keyring record, for import */
+
+int omni_store_keyring_get(MDB_txn *txn, MDB_dbi meta, const char *dir,
+    const unsigned char **rec, char *err);
+int omni_store_keyring_fits(const char *dir, const unsigned char *rec,
+    const unsigned char *id, char *err);
+void omni_store_keyring_hex(const unsigned char *id, char *out);
 int omni_store_scan(omni_store_t *st, MDB_txn *txn, int db,
     const omni_sbuf_t *prefix, const void *after, size_t alen, size_t max,
     omni_store_item_pt item, void *out, size_t *n, char *err);
