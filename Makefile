@@ -154,8 +154,13 @@ $(BIN)/omni-policy-bench: tools/policy_bench.c $(CORE_LIB)
 $(BIN)/omni-store-bench: tools/store_bench.c $(CORE_LIB)
 	$(call link_cores)
 
-$(BIN)/omnictl: tools/omnictl.c $(CORE_LIB)
-	$(call link_cores)
+# omnictl is a file per family of commands, sharing tools/omnictl.h
+OMNICTL_SRCS := $(sort $(wildcard tools/omnictl*.c))
+
+$(BIN)/omnictl: $(OMNICTL_SRCS) tools/omnictl.h $(CORE_LIB)
+	@mkdir -p $(BIN)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ $(OMNICTL_SRCS) \
+	    $(CORE_LIB) $(CORE_LIBS)
 
 $(BIN)/omni-jwt: tools/omni_jwt.c $(CORE_LIB)
 	$(call link_cores,-ljwt)
