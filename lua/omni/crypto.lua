@@ -12,9 +12,9 @@
 -- @module omni.crypto
 
 local type, error, pcall, tostring = type, error, pcall, tostring
-local char, find, format, gsub, lower, match =
-      string.char, string.find, string.format, string.gsub, string.lower,
-      string.match
+local byte, char, find, format, gsub, lower, match, rep =
+      string.byte, string.char, string.find, string.format, string.gsub,
+      string.lower, string.match, string.rep
 
 local _M = { _VERSION = "1.0" }
 
@@ -95,6 +95,13 @@ for b = 0, 255 do
     HEX[char(b)] = format("%02x", b)
 end
 
+-- "%02x" n times, for the digests hex() mostly sees (one format call
+-- instead of a gsub callback per byte)
+local HEX_FORMATS = {}
+for n = 1, 64 do
+    HEX_FORMATS[n] = rep("%02x", n)
+end
+
 
 --- Lowercase hexadecimal of raw bytes.
 -- @tparam string s
@@ -104,6 +111,13 @@ function _M.hex(s)
     if type(s) ~= "string" then
         error("bad argument #1 to 'hex' (string expected, got "
               .. type(s) .. ")", 2)
+    end
+    local n = #s
+    if n == 0 then
+        return ""
+    end
+    if n <= 64 then
+        return format(HEX_FORMATS[n], byte(s, 1, n))
     end
     return (gsub(s, ".", HEX))
 end

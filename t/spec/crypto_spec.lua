@@ -55,6 +55,19 @@ describe("omni.crypto", function()
     it("converts to and from hex", function()
         assert.equal("00ff10", hex("\0\255\16"))
         assert.equal("", hex(""))
+        -- one format call up to 64 bytes, per byte past it: the same text
+        for _, n in ipairs({ 1, 20, 63, 64, 65, 200 }) do
+            local bytes = {}
+            for i = 1, n do
+                bytes[i] = string.char((i * 37) % 256)
+            end
+            local s = table.concat(bytes)
+            local want = s:gsub(".", function(c)
+                return string.format("%02x", c:byte())
+            end)
+            assert.equal(want, hex(s))
+            assert.equal(s, crypto.unhex(hex(s)))
+        end
         assert.equal("\0\255\16", crypto.unhex("00FF10"))
         assert.equal("\171\205", crypto.unhex("abCD"))
         local v, err = crypto.unhex("abc")
