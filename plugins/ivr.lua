@@ -118,6 +118,10 @@ end
 
 --- All values per name of the raw form body (for the signature).
 local function form_values(req)
+    -- the host's decode of a form body, every value of every name
+    if type(req.body_values) == "table" then
+        return req.body_values
+    end
     local raw = req.raw_body
     if type(raw) ~= "string" or raw == "" then
         return {}

@@ -397,7 +397,13 @@ function _M.prepare(name, raw)
         if is_json_type(mt) then
             parsed, err = json.decode(body)
         elseif mt == "application/x-www-form-urlencoded" then
-            parsed, err = form.decode(body)
+            local all
+            parsed, all = form.decode(body)
+            if parsed then
+                req.body_values = all
+            else
+                err = all
+            end
         elseif is_xml_type(mt) then
             local doc
             doc, err = xml.decode(body)

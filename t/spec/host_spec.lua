@@ -269,6 +269,8 @@ describe("omni.host.prepare", function()
             body = "From=%2B8613800138000&Digits=1&Digits=2",
         }))
         assert.same({ From = "+8613800138000", Digits = "2" }, req.body)
+        assert.same({ From = { "+8613800138000" }, Digits = { "1", "2" } },
+                    req.body_values)
     end)
 
     it("refuses form bodies with too many pairs", function()
