@@ -365,7 +365,7 @@ is(scalar keys %sessions_seen, 1, '...and one session');
 
 # --- configuration errors ---
 
-my @bad = (
+my @bad_configs = (
     [ "omni_store $store;\nserver { listen 127.0.0.1:%%PORT%%; location / { omni_session on; } }",
       qr/"omni_session" needs "omni_customers resolve" or "omni_customers create"/ ],
     [ "server { listen 127.0.0.1:%%PORT%%; location / { omni_customers create; } }",
@@ -397,7 +397,7 @@ ok($warn_ok, 'omni_customers create on an unauthenticated channel is allowed')
 like($warn_out, qr/\[warn\] "omni_customers create" with "omni_auth off" lets clients link any identity/,
      '...with a warning');
 
-for my $case (@bad) {
+for my $case (@bad_configs) {
     my ($ok, $out) = $t->test_config($case->[0]);
     ok(!$ok, "nginx -t fails: $case->[0]");
     like($out, $case->[1], '...naming the problem');
