@@ -390,6 +390,10 @@ ngx_http_omni_init(ngx_conf_t *cf)
         }
     }
 
+    if (ngx_http_omni_journey_init_conf(cf, omcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     omcf->request_id_index = ngx_http_get_variable_index(cf, &request_id);
     if (omcf->request_id_index == NGX_ERROR) {
         return NGX_ERROR;
@@ -417,6 +421,9 @@ ngx_http_omni_create_main_conf(ngx_conf_t *cf)
      *     omcf->vm = NULL;
      *     omcf->keyring_file = { 0, NULL };
      *     omcf->keyring = NULL;
+     *     omcf->journey_pool_name = { 0, NULL };
+     *     omcf->journey_used = 0;
+     *     omcf->journey_pool = NULL;
      */
 
     omcf->timeout = NGX_CONF_UNSET_MSEC;
@@ -428,6 +435,7 @@ ngx_http_omni_create_main_conf(ngx_conf_t *cf)
     omcf->journey_max = NGX_CONF_UNSET_UINT;
     omcf->journey_age = NGX_CONF_UNSET;
     omcf->journey_flush = NGX_CONF_UNSET_MSEC;
+    omcf->journey_thread = NGX_CONF_UNSET;
     omcf->cache_entries = NGX_CONF_UNSET_UINT;
     omcf->cache_bytes = NGX_CONF_UNSET_SIZE;
     omcf->cache_ttl = NGX_CONF_UNSET;
@@ -739,6 +747,10 @@ ngx_http_omni_store_needed(ngx_conf_t *cf, ngx_http_omni_loc_conf_t *conf)
                            "\"%s\" needs \"omni_store\" at the http level",
                            what);
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->journey) {
+        omcf->journey_used = 1;
     }
 
     if ((conf->session || conf->journey)

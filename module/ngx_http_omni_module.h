@@ -75,6 +75,12 @@ typedef struct {
     ngx_uint_t                  journey_max;    /* omni_journey_limits */
     time_t                      journey_age;
     ngx_msec_t                  journey_flush;
+    ngx_flag_t                  journey_thread; /* commits off the loop */
+    ngx_str_t                   journey_pool_name;
+    ngx_flag_t                  journey_used;   /* omni_journey on, anywhere */
+#if (NGX_THREADS)
+    ngx_thread_pool_t          *journey_pool;
+#endif
     time_t                      session_purge;
 
     ngx_str_t                   policy_file;    /* omni_policy_file */
@@ -258,6 +264,8 @@ ngx_int_t ngx_http_omni_journey_handler(ngx_http_request_t *r);
 char *ngx_http_omni_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_omni_store_keyring(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_omni_journey_init_conf(ngx_conf_t *cf,
+    ngx_http_omni_main_conf_t *omcf);
 char *ngx_http_omni_journey_limits(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

@@ -14,6 +14,10 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#if (NGX_THREADS)
+#include <ngx_thread_pool.h>
+#endif
+
 #include "ngx_http_omni_module.h"
 
 
@@ -22,6 +26,7 @@
 #define NGX_HTTP_OMNI_PURGE_ROUNDS    8       /* transactions per tick */
 #define NGX_HTTP_OMNI_PURGE_AGAIN     100     /* ms, while more are due */
 #define NGX_HTTP_OMNI_GROUPS_MAX      64      /* of the workers' user */
+#define NGX_HTTP_OMNI_JOURNEY_WAIT    10000   /* ms, for a thread at exit */
 
 /* the keyring core's id is what the store records */
 #if (OMNI_KEYRING_ID_LEN != OMNI_STORE_KEYRING_ID_LEN)
@@ -35,13 +40,32 @@ typedef struct {
 } ngx_http_omni_journey_event_t;
 
 
+/*
+ * A batch of events: one fills while the other may be written by a
+ * thread of the pool, which reports through rc, skipped and err.
+ */
 typedef struct {
     ngx_uint_t                  n;
+    int                         rc;
+    size_t                      skipped;
+    ngx_atomic_t                written;    /* by the thread, when done */
+    char                        err[OMNI_ERRLEN];
+    omni_store_journey_item_t   items[NGX_HTTP_OMNI_JOURNEY_BUFFER];
+    ngx_http_omni_journey_event_t  events[NGX_HTTP_OMNI_JOURNEY_BUFFER];
+} ngx_http_omni_journey_batch_t;
+
+
+typedef struct {
     ngx_uint_t                  dropped;
     ngx_event_t                 flush;
     ngx_event_t                 purge;
     ngx_http_omni_main_conf_t  *omcf;
-    ngx_http_omni_journey_event_t  events[NGX_HTTP_OMNI_JOURNEY_BUFFER];
+    ngx_http_omni_journey_batch_t  *filling;
+#if (NGX_THREADS)
+    ngx_thread_task_t          *task;       /* NULL: commits on the loop */
+    ngx_http_omni_journey_batch_t  *writing; /* by the task, or NULL */
+#endif
+    ngx_http_omni_journey_batch_t   batches[2];
 } ngx_http_omni_worker_t;
 
 
@@ -49,6 +73,15 @@ static char *ngx_http_omni_store_access(ngx_conf_t *cf, ngx_str_t *dir);
 static void ngx_http_omni_store_misfit(ngx_log_t *log,
     ngx_http_omni_main_conf_t *omcf, int rc, const char *err);
 static void ngx_http_omni_journey_flush(ngx_log_t *log);
+static int ngx_http_omni_journey_append(ngx_http_omni_journey_batch_t *b,
+    ngx_uint_t detached);
+static void ngx_http_omni_journey_written(ngx_http_omni_journey_batch_t *b,
+    ngx_log_t *log);
+#if (NGX_THREADS)
+static void ngx_http_omni_journey_thread(void *data, ngx_log_t *log);
+static void ngx_http_omni_journey_done(ngx_event_t *ev);
+static ngx_int_t ngx_http_omni_journey_wait(ngx_log_t *log);
+#endif
 static void ngx_http_omni_flush_handler(ngx_event_t *ev);
 static void ngx_http_omni_purge_handler(ngx_event_t *ev);
 
@@ -220,6 +253,21 @@ ngx_http_omni_store_init_worker(ngx_cycle_t *cycle,
     }
 
     w->omcf = omcf;
+    w->filling = &w->batches[0];
+
+#if (NGX_THREADS)
+    if (omcf->journey_pool) {
+        w->task = ngx_thread_task_alloc(cycle->pool, 0);
+        if (w->task == NULL) {
+            return NGX_ERROR;
+        }
+
+        w->task->handler = ngx_http_omni_journey_thread;
+        w->task->event.handler = ngx_http_omni_journey_done;
+        w->task->event.data = w;
+        w->task->event.log = cycle->log;
+    }
+#endif
 
     w->flush.handler = ngx_http_omni_flush_handler;
     w->flush.log = cycle->log;
@@ -253,6 +301,17 @@ ngx_http_omni_store_exit_worker(ngx_cycle_t *cycle,
     }
 
     if (ngx_http_omni_worker) {
+#if (NGX_THREADS)
+        if (ngx_http_omni_journey_wait(cycle->log) != NGX_OK) {
+            /* never close the environment under a thread's transaction */
+            ngx_http_omni_worker = NULL;
+            omcf->store = NULL;
+            return;
+        }
+
+        /* the pool's threads are gone: the rest is written here */
+        ngx_http_omni_worker->task = NULL;
+#endif
         ngx_http_omni_journey_flush(cycle->log);
         ngx_http_omni_worker = NULL;
     }
@@ -293,11 +352,11 @@ ngx_http_omni_journey_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    if (w->n == NGX_HTTP_OMNI_JOURNEY_BUFFER) {
+    if (w->filling->n == NGX_HTTP_OMNI_JOURNEY_BUFFER) {
         ngx_http_omni_journey_flush(r->connection->log);
     }
 
-    e = &w->events[w->n];
+    e = &w->filling->events[w->filling->n];
     ngx_memzero(e, sizeof(ngx_http_omni_journey_event_t));
 
     ngx_memcpy(e->customer, ctx->customer.data, ctx->customer.len);
@@ -324,11 +383,12 @@ ngx_http_omni_journey_handler(ngx_http_request_t *r)
         ngx_sprintf((u_char *) e->ev.outcome, "http_%03ui%Z", status);
     }
 
-    w->n++;
+    w->filling->n++;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "omni: journey event \"%s\" queued for customer %V, "
-                   "%ui waiting", e->ev.outcome, &ctx->customer, w->n);
+                   "%ui waiting", e->ev.outcome, &ctx->customer,
+                   w->filling->n);
 
     if (!w->flush.timer_set) {
         ngx_add_timer(&w->flush, w->omcf->journey_flush);
@@ -338,51 +398,204 @@ ngx_http_omni_journey_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * The filling batch goes to the thread pool when there is one and it is
+ * not writing the other batch: the commit, whose fsync takes hundreds of
+ * microseconds, then runs while the event loop goes on.  Otherwise, and
+ * when the pool refuses the task, it is written here.
+ */
 static void
 ngx_http_omni_journey_flush(ngx_log_t *log)
 {
-    int                         rc;
-    char                        err[OMNI_ERRLEN];
-    size_t                      skipped;
-    ngx_uint_t                  i, level;
-    ngx_http_omni_worker_t     *w;
-    omni_store_journey_item_t   items[NGX_HTTP_OMNI_JOURNEY_BUFFER];
+    ngx_uint_t                      i;
+    ngx_http_omni_worker_t         *w;
+    ngx_http_omni_journey_batch_t  *b;
 
     w = ngx_http_omni_worker;
+    b = w->filling;
 
-    if (w->n == 0) {
+    if (b->n == 0) {
         return;
     }
 
-    for (i = 0; i < w->n; i++) {
-        items[i].customer = w->events[i].customer;
-        items[i].ev = &w->events[i].ev;
+    for (i = 0; i < b->n; i++) {
+        b->items[i].customer = b->events[i].customer;
+        b->items[i].ev = &b->events[i].ev;
     }
 
-    rc = omni_store_journey_append_many(w->omcf->store, items, w->n,
-                                        w->omcf->journey_max,
-                                        (int64_t) w->omcf->journey_age * 1000,
-                                        &skipped, err);
+#if (NGX_THREADS)
+    if (w->writing && b->n < NGX_HTTP_OMNI_JOURNEY_BUFFER) {
+        /* the timer again, once the other batch is written */
+        return;
+    }
 
-    if (rc != OMNI_STORE_OK) {
-        w->dropped += w->n;
-        level = (rc == OMNI_STORE_FULL) ? NGX_LOG_WARN : NGX_LOG_ERR;
+    if (w->task && w->writing == NULL) {
+        b->written = 0;
+        w->task->ctx = b;
+
+        if (ngx_thread_task_post(w->omcf->journey_pool, w->task) == NGX_OK) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                           "omni: journey flush, %ui events to the thread "
+                           "pool", b->n);
+
+            w->writing = b;
+            w->filling = (b == &w->batches[0]) ? &w->batches[1]
+                                               : &w->batches[0];
+            return;
+        }
+
+        /* the pool logged why; nothing is lost, the loop writes it */
+    }
+#endif
+
+    b->rc = ngx_http_omni_journey_append(b, 0);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "omni: journey flush, %ui events", b->n);
+
+    ngx_http_omni_journey_written(b, log);
+}
+
+
+/* detached: from a thread of the pool, which may not resize the map */
+static int
+ngx_http_omni_journey_append(ngx_http_omni_journey_batch_t *b,
+    ngx_uint_t detached)
+{
+    int64_t                     age;
+    ngx_http_omni_main_conf_t  *omcf;
+
+    omcf = ngx_http_omni_worker->omcf;
+    age = (int64_t) omcf->journey_age * 1000;
+
+    if (detached) {
+        return omni_store_journey_append_detached(omcf->store, b->items,
+                                                  b->n, omcf->journey_max,
+                                                  age, &b->skipped, b->err);
+    }
+
+    return omni_store_journey_append_many(omcf->store, b->items, b->n,
+                                          omcf->journey_max, age,
+                                          &b->skipped, b->err);
+}
+
+
+/* what became of a batch: logged, counted, and the batch emptied */
+static void
+ngx_http_omni_journey_written(ngx_http_omni_journey_batch_t *b,
+    ngx_log_t *log)
+{
+    ngx_uint_t               level;
+    ngx_http_omni_worker_t  *w;
+
+    w = ngx_http_omni_worker;
+
+    if (b->rc != OMNI_STORE_OK) {
+        w->dropped += b->n;
+        level = (b->rc == OMNI_STORE_FULL) ? NGX_LOG_WARN : NGX_LOG_ERR;
 
         ngx_log_error(level, log, 0,
                       "omni: %ui journey events lost (%ui so far): %s",
-                      w->n, w->dropped, err);
+                      b->n, w->dropped, b->err);
 
-    } else if (skipped) {
+    } else if (b->skipped) {
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "omni: %uz journey events had fields the journey "
-                      "cannot hold", skipped);
+                      "cannot hold", b->skipped);
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
-                   "omni: journey flush, %ui events", w->n);
-
-    w->n = 0;
+    b->n = 0;
 }
+
+
+#if (NGX_THREADS)
+
+/*
+ * In a thread of the pool: the store's detached write, which leaves a
+ * map to resize to the event loop (OMNI_STORE_AGAIN).
+ */
+static void
+ngx_http_omni_journey_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_omni_journey_batch_t *b = data;
+
+    b->rc = ngx_http_omni_journey_append(b, 1);
+
+    ngx_memory_barrier();
+    b->written = 1;
+}
+
+
+/* Back on the event loop once the thread is done with the batch. */
+static void
+ngx_http_omni_journey_done(ngx_event_t *ev)
+{
+    ngx_http_omni_worker_t         *w;
+    ngx_http_omni_journey_batch_t  *b;
+
+    w = ev->data;
+    b = w->writing;
+
+    if (b == NULL) {
+        return;
+    }
+
+    w->writing = NULL;
+
+    if (b->rc == OMNI_STORE_AGAIN) {
+        /* the map had to be resized, which only this thread may do */
+        b->rc = ngx_http_omni_journey_append(b, 0);
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "omni: journey batch of %ui events written by the "
+                   "thread pool: %d", b->n, b->rc);
+
+    ngx_http_omni_journey_written(b, ev->log);
+
+    /* what came meanwhile may have found the timer gone */
+    if (w->filling->n && !w->flush.timer_set) {
+        ngx_add_timer(&w->flush, w->omcf->journey_flush);
+    }
+}
+
+
+/*
+ * Worker exit: the pool's threads may not have reported a batch back, as
+ * the event loop has stopped; the store must not close under a thread.
+ */
+static ngx_int_t
+ngx_http_omni_journey_wait(ngx_log_t *log)
+{
+    ngx_uint_t               i;
+    ngx_http_omni_worker_t  *w;
+
+    w = ngx_http_omni_worker;
+
+    if (w->writing == NULL) {
+        return NGX_OK;
+    }
+
+    for (i = 0; !w->writing->written; i++) {
+        if (i == NGX_HTTP_OMNI_JOURNEY_WAIT) {
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "omni: a thread still writes %ui journey events "
+                          "at exit; the store is left open",
+                          w->writing->n);
+            return NGX_ERROR;
+        }
+
+        ngx_msleep(1);
+    }
+
+    ngx_memory_barrier();
+
+    ngx_http_omni_journey_done(&w->task->event);
+
+    return NGX_OK;
+}
+
+#endif
 
 
 static void
@@ -559,7 +772,44 @@ ngx_http_omni_store_keyring(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* omni_journey_limits [max=1000] [age=90d] [flush=1s] */
+/*
+ * Journeys commit in nginx's thread pool (by default "default", which
+ * nginx makes when something asks for it) when a location keeps them.
+ */
+ngx_int_t
+ngx_http_omni_journey_init_conf(ngx_conf_t *cf,
+    ngx_http_omni_main_conf_t *omcf)
+{
+    if (omcf->journey_thread == NGX_CONF_UNSET) {
+#if (NGX_THREADS)
+        omcf->journey_thread = 1;
+#else
+        omcf->journey_thread = 0;
+#endif
+    }
+
+    if (!omcf->journey_used || !omcf->journey_thread) {
+        return NGX_OK;
+    }
+
+#if (NGX_THREADS)
+    omcf->journey_pool = ngx_thread_pool_add(cf,
+                                             omcf->journey_pool_name.len
+                                             ? &omcf->journey_pool_name
+                                             : NULL);
+    if (omcf->journey_pool == NULL) {
+        return NGX_ERROR;
+    }
+#endif
+
+    return NGX_OK;
+}
+
+
+/*
+ * omni_journey_limits [max=1000] [age=90d] [flush=1s]
+ *                     [thread_pool=default|NAME|off]
+ */
 char *
 ngx_http_omni_journey_limits(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -572,7 +822,8 @@ ngx_http_omni_journey_limits(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (omcf->journey_max != NGX_CONF_UNSET_UINT
         || omcf->journey_age != NGX_CONF_UNSET
-        || omcf->journey_flush != NGX_CONF_UNSET_MSEC)
+        || omcf->journey_flush != NGX_CONF_UNSET_MSEC
+        || omcf->journey_thread != NGX_CONF_UNSET)
     {
         return "is duplicate";
     }
@@ -617,9 +868,35 @@ ngx_http_omni_journey_limits(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "thread_pool=", 12) == 0) {
+            s.data = value[i].data + 12;
+            s.len = value[i].len - 12;
+
+            if (s.len == 0) {
+                goto invalid;
+            }
+
+            if (s.len == 3 && ngx_strncmp(s.data, "off", 3) == 0) {
+                omcf->journey_thread = 0;
+                continue;
+            }
+
+#if (NGX_THREADS)
+            omcf->journey_thread = 1;
+            omcf->journey_pool_name = s;
+            continue;
+#else
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" needs nginx built with threads "
+                               "(--with-threads)", &value[i]);
+            return NGX_CONF_ERROR;
+#endif
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\", expected \"max=\", "
-                           "\"age=\" or \"flush=\"", &value[i]);
+                           "\"age=\", \"flush=\" or \"thread_pool=\"",
+                           &value[i]);
         return NGX_CONF_ERROR;
     }
 
@@ -629,6 +906,7 @@ invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid value in \"%V\" (max=1..1000000, age= a "
-                       "time, flush=1ms..60s)", &value[i]);
+                       "time, flush=1ms..60s, thread_pool= a name or off)",
+                       &value[i]);
     return NGX_CONF_ERROR;
 }

@@ -70,6 +70,8 @@ static const char  *omni_store_rc_names[] = {
 
 static int omni_store_grow(omni_store_t *st, char *err);
 static int omni_store_remap(omni_store_t *st, char *err);
+static int omni_store_write_once(omni_store_t *st, omni_store_op_pt op,
+    void *data, int *resize, char *err);
 static int omni_store_init_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
 static int omni_store_init(omni_store_t *st, char *err);
@@ -160,6 +162,13 @@ omni_store_open(const char *dir, size_t map_max, int sync_mode, char *err)
         return NULL;
     }
 
+    if (pthread_rwlock_init(&st->map_lock, NULL) != 0) {
+        free(st->dir);
+        free(st);
+        omni_err(err, "cannot create the map lock of store %s", dir);
+        return NULL;
+    }
+
     st->map_max = map_max;
     st->pid = getpid();
 
@@ -209,6 +218,7 @@ failed:
         mdb_env_close(st->env);
     }
 
+    (void) pthread_rwlock_destroy(&st->map_lock);
     free(st->dir);
     free(st);
 
@@ -235,6 +245,7 @@ omni_store_close(omni_store_t *st)
         mdb_env_close(st->env);
     }
 
+    (void) pthread_rwlock_destroy(&st->map_lock);
     free(st->dir);
     free(st);
 }
@@ -325,7 +336,7 @@ omni_store_db_name(int db)
 int
 omni_store_read_begin(omni_store_t *st, char *err)
 {
-    int  i, mrc;
+    int  i, rc, mrc;
 
     if (st->reading) {
         omni_err(err, "a read transaction is open already");
@@ -353,10 +364,9 @@ omni_store_read_begin(omni_store_t *st, char *err)
             break;
         }
 
-        /* another process grew the map: adopt its size */
-        mrc = mdb_env_set_mapsize(st->env, 0);
-        if (mrc != 0) {
-            break;
+        rc = omni_store_remap(st, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
         }
 
         mrc = MDB_MAP_RESIZED;
@@ -745,49 +755,17 @@ int
 omni_store_write(omni_store_t *st, omni_store_op_pt op, void *data,
     char *err)
 {
-    int       i, rc, mrc;
-    MDB_txn  *txn;
+    int  i, rc, resize;
 
     for (i = 0; i < OMNI_STORE_WRITE_TRIES; i++) {
-        mrc = mdb_txn_begin(st->env, NULL, 0, &txn);
+        rc = omni_store_write_once(st, op, data, &resize, err);
 
-        if (mrc == MDB_MAP_RESIZED) {
-            rc = omni_store_remap(st, err);
-            if (rc != OMNI_STORE_OK) {
-                return rc;
-            }
-
-            continue;
+        if (rc != OMNI_STORE_AGAIN) {
+            return rc;
         }
 
-        if (mrc != 0) {
-            return omni_store_mdb(st, mrc,
-                                  "cannot begin a write transaction", err);
-        }
-
-        st->map_full = 0;
-
-        rc = op(st, txn, data, err);
-
-        if (rc != OMNI_STORE_OK) {
-            mdb_txn_abort(txn);
-
-            if (!st->map_full) {
-                return rc;
-            }
-
-        } else {
-            mrc = mdb_txn_commit(txn);
-            if (mrc == 0) {
-                return OMNI_STORE_OK;
-            }
-
-            if (mrc != MDB_MAP_FULL) {
-                return omni_store_mdb(st, mrc, "cannot commit", err);
-            }
-        }
-
-        rc = omni_store_grow(st, err);
+        rc = (resize == OMNI_STORE_RESIZE_ADOPT) ? omni_store_remap(st, err)
+                                                 : omni_store_grow(st, err);
         if (rc != OMNI_STORE_OK) {
             return rc;
         }
@@ -800,43 +778,123 @@ omni_store_write(omni_store_t *st, omni_store_op_pt op, void *data,
 }
 
 
-static int
-omni_store_grow(omni_store_t *st, char *err)
+int
+omni_store_write_detached(omni_store_t *st, omni_store_op_pt op, void *data,
+    char *err)
 {
-    int          mrc;
-    size_t       next;
-    MDB_envinfo  info;
+    int  resize;
 
-    mrc = mdb_env_info(st->env, &info);
-    if (mrc != 0) {
-        return omni_store_mdb(st, mrc, "mdb_env_info", err);
-    }
-
-    if (info.me_mapsize >= st->map_max) {
-        omni_err(err, "store %s is full: its map reached the maximum "
-                       "of %zu bytes", st->dir, st->map_max);
-        return OMNI_STORE_FULL;
-    }
-
-    if (st->reading) {
-        omni_err(err, "store %s is full at %zu bytes and cannot grow "
-                       "while a read transaction is open", st->dir,
-                       info.me_mapsize);
-        return OMNI_STORE_FULL;
-    }
-
-    next = info.me_mapsize > st->map_max / 2 ? st->map_max
-                                             : info.me_mapsize * 2;
-
-    mrc = mdb_env_set_mapsize(st->env, next);
-    if (mrc != 0) {
-        return omni_store_mdb(st, mrc, "cannot grow the map", err);
-    }
-
-    return OMNI_STORE_OK;
+    return omni_store_write_once(st, op, data, &resize, err);
 }
 
 
+/*
+ * One write transaction.  OMNI_STORE_AGAIN, with *resize saying why, when
+ * the map must be resized before op can run: that is for the caller, as
+ * the map may only be resized by the thread that reads from it.  The map
+ * lock, held shared meanwhile, keeps a resize by another thread out of
+ * the transaction.
+ */
+static int
+omni_store_write_once(omni_store_t *st, omni_store_op_pt op, void *data,
+    int *resize, char *err)
+{
+    int       rc, mrc, full;
+    MDB_txn  *txn;
+
+    if (pthread_rwlock_rdlock(&st->map_lock) != 0) {
+        omni_err(err, "cannot take the map lock of store %s", st->dir);
+        return OMNI_STORE_ERROR;
+    }
+
+    mrc = mdb_txn_begin(st->env, NULL, 0, &txn);
+
+    if (mrc == MDB_MAP_RESIZED) {
+        (void) pthread_rwlock_unlock(&st->map_lock);
+        *resize = OMNI_STORE_RESIZE_ADOPT;
+        return OMNI_STORE_AGAIN;
+    }
+
+    if (mrc != 0) {
+        (void) pthread_rwlock_unlock(&st->map_lock);
+        return omni_store_mdb(st, mrc, "cannot begin a write transaction",
+                              err);
+    }
+
+    st->map_full = 0;
+
+    rc = op(st, txn, data, err);
+
+    if (rc != OMNI_STORE_OK) {
+        /* map_full belongs to whoever holds the writer lock: read it first */
+        full = st->map_full;
+        mdb_txn_abort(txn);
+
+    } else {
+        mrc = mdb_txn_commit(txn);
+        full = (mrc == MDB_MAP_FULL);
+
+        if (mrc != 0 && !full) {
+            rc = omni_store_mdb(st, mrc, "cannot commit", err);
+        }
+    }
+
+    (void) pthread_rwlock_unlock(&st->map_lock);
+
+    if (!full) {
+        return rc;
+    }
+
+    *resize = OMNI_STORE_RESIZE_GROW;
+
+    return OMNI_STORE_AGAIN;
+}
+
+
+static int
+omni_store_grow(omni_store_t *st, char *err)
+{
+    int          rc, mrc;
+    size_t       next;
+    MDB_envinfo  info;
+
+    if (st->reading) {
+        omni_err(err, "store %s is full and cannot grow while a read "
+                       "transaction is open", st->dir);
+        return OMNI_STORE_FULL;
+    }
+
+    if (pthread_rwlock_wrlock(&st->map_lock) != 0) {
+        omni_err(err, "cannot take the map lock of store %s", st->dir);
+        return OMNI_STORE_ERROR;
+    }
+
+    mrc = mdb_env_info(st->env, &info);
+
+    if (mrc != 0) {
+        rc = omni_store_mdb(st, mrc, "mdb_env_info", err);
+
+    } else if (info.me_mapsize >= st->map_max) {
+        omni_err(err, "store %s is full: its map reached the maximum "
+                       "of %zu bytes", st->dir, st->map_max);
+        rc = OMNI_STORE_FULL;
+
+    } else {
+        next = info.me_mapsize > st->map_max / 2 ? st->map_max
+                                                 : info.me_mapsize * 2;
+
+        mrc = mdb_env_set_mapsize(st->env, next);
+        rc = (mrc == 0) ? OMNI_STORE_OK
+                        : omni_store_mdb(st, mrc, "cannot grow the map", err);
+    }
+
+    (void) pthread_rwlock_unlock(&st->map_lock);
+
+    return rc;
+}
+
+
+/* another process grew the map: adopt its size */
 static int
 omni_store_remap(omni_store_t *st, char *err)
 {
@@ -848,7 +906,15 @@ omni_store_remap(omni_store_t *st, char *err)
         return OMNI_STORE_ERROR;
     }
 
+    if (pthread_rwlock_wrlock(&st->map_lock) != 0) {
+        omni_err(err, "cannot take the map lock of store %s", st->dir);
+        return OMNI_STORE_ERROR;
+    }
+
     mrc = mdb_env_set_mapsize(st->env, 0);
+
+    (void) pthread_rwlock_unlock(&st->map_lock);
+
     if (mrc != 0) {
         return omni_store_mdb(st, mrc, "cannot adopt the new map size", err);
     }

@@ -58,7 +58,9 @@ enum {
     OMNI_STORE_NOT_FOUND,
     OMNI_STORE_FULL,           /* the map reached map_max: nothing written */
     OMNI_STORE_INVALID,        /* bad argument or refused operation */
-    OMNI_STORE_ERROR           /* I/O, LMDB, memory or corrupt record */
+    OMNI_STORE_ERROR,          /* I/O, LMDB, memory or corrupt record */
+    OMNI_STORE_AGAIN           /* a detached write found the map to resize:
+                                * retry from the thread that opened it */
 };
 
 
@@ -501,6 +503,17 @@ typedef struct {
  * with invalid fields is skipped and counted in *skipped (may be NULL).
  */
 int omni_store_journey_append_many(omni_store_t *st,
+    omni_store_journey_item_t *items, size_t n, size_t max_count,
+    int64_t max_age_ms, size_t *skipped, char *err);
+
+/*
+ * The same from a second thread while the one that opened the store goes
+ * on reading (nginx's thread pool, so that the commit's fsync is not on
+ * the event loop): nothing else of the store may be used from that
+ * thread.  OMNI_STORE_AGAIN, nothing written, when the map must be resized
+ * first: the opening thread then calls omni_store_journey_append_many().
+ */
+int omni_store_journey_append_detached(omni_store_t *st,
     omni_store_journey_item_t *items, size_t n, size_t max_count,
     int64_t max_age_ms, size_t *skipped, char *err);
 

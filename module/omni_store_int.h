@@ -51,6 +51,7 @@
 #define OMNI_STORE_INT_H_INCLUDED_
 
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -84,14 +85,18 @@
 
 
 struct omni_store_s {
-    MDB_env        *env;
-    MDB_txn        *rtxn;           /* the reusable read transaction */
-    MDB_dbi         dbi[OMNI_STORE_DB_COUNT];
-    size_t          map_max;
-    pid_t           pid;
-    unsigned        reading:1;
-    unsigned        map_full:1;     /* the last write ran out of map */
-    char           *dir;
+    MDB_env           *env;
+    MDB_txn           *rtxn;        /* the reusable read transaction */
+    MDB_dbi            dbi[OMNI_STORE_DB_COUNT];
+    size_t             map_max;
+    pid_t              pid;
+    unsigned           reading:1;
+    int                map_full;    /* the last write ran out of map: set
+                                     * and read under LMDB's writer lock
+                                     * only, so either thread may write */
+    pthread_rwlock_t   map_lock;    /* shared by write transactions,
+                                     * exclusive to resize the map */
+    char              *dir;
 };
 
 
@@ -134,8 +139,20 @@ typedef int (*omni_store_item_pt)(void *out, size_t i,
 
 /* omni_store.c: transactions */
 
+#define OMNI_STORE_RESIZE_ADOPT  1  /* another process grew the map */
+#define OMNI_STORE_RESIZE_GROW   2  /* the map is full */
+
 int omni_store_write(omni_store_t *st, omni_store_op_pt op, void *data,
     char *err);
+/*
+ * One attempt of omni_store_write() that never resizes the map, so that a
+ * second thread may write while the thread that opened the store reads:
+ * OMNI_STORE_AGAIN when the map must grow or adopt another process's size
+ * first, which only the opening thread may do.  LMDB's writer lock
+ * serialises it with that thread's writes.
+ */
+int omni_store_write_detached(omni_store_t *st, omni_store_op_pt op,
+    void *data, char *err);
 int omni_store_rbegin(omni_store_t *st, MDB_txn **txn, int *own, char *err);
 void omni_store_rend(omni_store_t *st, int own);
 

@@ -35,6 +35,14 @@ typedef struct {
 } omni_journey_many_t;
 
 
+typedef int (*omni_journey_write_pt)(omni_store_t *st, omni_store_op_pt op,
+    void *data, char *err);
+
+
+static int omni_journey_append_batch(omni_store_t *st,
+    omni_store_journey_item_t *items, size_t n, size_t max_count,
+    int64_t max_age_ms, size_t *skipped, omni_journey_write_pt write,
+    char *err);
 static int omni_journey_append_run(omni_store_t *st, MDB_txn *txn,
     omni_store_journey_item_t *items, size_t n, size_t max_count,
     int64_t max_age, char *err);
@@ -86,6 +94,26 @@ omni_store_journey_append_many(omni_store_t *st,
     omni_store_journey_item_t *items, size_t n, size_t max_count,
     int64_t max_age_ms, size_t *skipped, char *err)
 {
+    return omni_journey_append_batch(st, items, n, max_count, max_age_ms,
+                                     skipped, omni_store_write, err);
+}
+
+
+int
+omni_store_journey_append_detached(omni_store_t *st,
+    omni_store_journey_item_t *items, size_t n, size_t max_count,
+    int64_t max_age_ms, size_t *skipped, char *err)
+{
+    return omni_journey_append_batch(st, items, n, max_count, max_age_ms,
+                                     skipped, omni_store_write_detached, err);
+}
+
+
+static int
+omni_journey_append_batch(omni_store_t *st, omni_store_journey_item_t *items,
+    size_t n, size_t max_count, int64_t max_age_ms, size_t *skipped,
+    omni_journey_write_pt write, char *err)
+{
     int                  rc;
     omni_journey_many_t  ctx;
 
@@ -108,7 +136,7 @@ omni_store_journey_append_many(omni_store_t *st,
     ctx.max_age = max_age_ms;
     ctx.skipped = 0;
 
-    rc = omni_store_write(st, omni_journey_many_op, &ctx, err);
+    rc = write(st, omni_journey_many_op, &ctx, err);
 
     if (rc == OMNI_STORE_OK && skipped != NULL) {
         *skipped = ctx.skipped;

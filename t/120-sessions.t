@@ -379,6 +379,14 @@ my @bad_configs = (
     [ "omni_session_timeout idle=1m lifetime=2h;", qr/invalid parameter "lifetime=2h"/ ],
     [ "omni_journey_limits max=0;", qr/invalid value in "max=0"/ ],
     [ "omni_journey_limits keep=3;", qr/invalid parameter "keep=3"/ ],
+    [ "omni_journey_limits thread_pool=;", qr/invalid value in "thread_pool="/ ],
+    [ "omni_journey_limits flush=1s;\nomni_journey_limits max=5;",
+      qr/"omni_journey_limits" directive is duplicate/ ],
+    [ "omni_plugins $repo/plugins;\nomni_lua_library $repo/lua;\n"
+      . "omni_store $store;\nomni_journey_limits thread_pool=journeys;\n"
+      . "server { listen 127.0.0.1:%%PORT%%; location / { omni_channel web; "
+      . "omni_auth off; omni_customers create; omni_journey on; } }",
+      qr/unknown thread pool "journeys"/ ],
     [ "server { listen 127.0.0.1:%%PORT%%; location / { omni_customers maybe; } }",
       qr/invalid value "maybe"/ ],
 );

@@ -143,7 +143,7 @@ my $r = $t->request(path => '/web/orders/O-1',
                     headers => [ [ Authorization => "Bearer $token" ] ]);
 is($r->{status}, 200, 'the request passes');
 
-my @lines = traces(qr/journey flush/);
+my @lines = traces(qr/journey batch of/);
 in_order('first request', \@lines,
     qr/omni: access phase, channel "web", step 0$/,
     qr/omni: plugin "web" begin, 0 body bytes: declined$/,
@@ -161,7 +161,8 @@ in_order('first request', \@lines,
     qr/omni: reply filter holds the reply, status 200, length \d+$/,
     qr/omni: reply rendered by "web", status 200, \d+ bytes$/,
     qr/omni: journey event "ok" queued for customer [0-9a-f]{32}, 1 waiting$/,
-    qr/omni: journey flush, 1 events$/);
+    qr/omni: journey flush, 1 events to the thread pool$/,
+    qr/omni: journey batch of 1 events written by the thread pool: 0$/);
 clean('first request', \@lines, $token);
 
 # --- the same caller again: cached token, known customer, live session ---
@@ -171,13 +172,14 @@ $r = $t->request(path => '/web/orders/O-1',
                  headers => [ [ Authorization => "Bearer $token" ] ]);
 is($r->{status}, 200, 'the second request passes');
 
-@lines = traces(qr/journey flush/);
+@lines = traces(qr/journey batch of/);
 in_order('second request', \@lines,
     qr/omni: token cache hit$/,
     qr/omni: customer [0-9a-f]{32} resolved$/,
     qr/omni: session [0-9a-f]{32} resumed$/,
     qr/omni: policy allows/,
-    qr/omni: journey flush, 1 events$/);
+    qr/omni: journey flush, 1 events to the thread pool$/,
+    qr/omni: journey batch of 1 events written by the thread pool: 0$/);
 clean('second request', \@lines, $token);
 
 # --- no token: why it stopped ---
@@ -205,5 +207,32 @@ in_order('admin request', \@lines,
     qr/omni admin: GET request, token verified$/,
     qr/omni admin: route GET \/identities, status 200$/);
 clean('admin request', \@lines, $admin);
+
+# --- thread_pool=off: the batch is written on the event loop ---
+
+$t->stop;
+(my $on_loop = $http) =~ s/flush=20ms;/flush=20ms thread_pool=off;/;
+$t->start($on_loop, workers => 1, error_log_level => 'debug');
+
+$t->mark_log;
+$r = $t->request(path => '/web/orders/O-1',
+                 headers => [ [ Authorization => "Bearer $token" ] ]);
+is($r->{status}, 200, 'a request with journeys written on the loop passes');
+
+@lines = traces(qr/journey flush/);
+in_order('journey on the loop', \@lines,
+    qr/omni: journey event "ok" queued for customer [0-9a-f]{32}, 1 waiting$/,
+    qr/omni: journey flush, 1 events$/);
+ok(!grep({ /thread pool/ } @lines), '...and not by the thread pool');
+
+$r = $t->request(path => "/admin/identities/jwt_sub/$sub",
+                 headers => [ [ Authorization => "Bearer $admin" ] ]);
+my ($customer) = $r->{body} =~ /"customer":"([0-9a-f]{32})"/;
+ok($customer, 'the customer is found') or diag($r->{body});
+$r = $t->request(path => "/admin/customers/$customer/journey",
+                 headers => [ [ Authorization => "Bearer $admin" ] ]);
+my $events = () = $r->{body} =~ /"action":"order\.query"/g;
+is($events, 3, 'the journey holds the three requests, from both flush paths')
+    or diag($r->{body});
 
 done_testing();

@@ -1950,14 +1950,17 @@ test_map_full(void **state)
 static void
 test_map_grow(void **state)
 {
-    int                   i, rc, status, last, fds[2];
-    char                  err[OMNI_ERRLEN], id[16];
-    char                  context[OMNI_STORE_CONTEXT_MAX + 1];
-    pid_t                 pid;
-    test_ctx_t           *ctx;
-    omni_store_t         *st;
-    omni_store_stats_t    stats;
-    omni_store_session_t  s;
+    int                         i, rc, status, last, fds[2];
+    char                        err[OMNI_ERRLEN], id[16];
+    char                        context[OMNI_STORE_CONTEXT_MAX + 1];
+    pid_t                       pid;
+    size_t                      n;
+    test_ctx_t                 *ctx;
+    omni_store_t               *st;
+    omni_store_stats_t          stats;
+    omni_store_session_t        s;
+    omni_store_journey_t        ev;
+    omni_store_journey_item_t   item;
 
     ctx = *state;
 
@@ -2029,6 +2032,19 @@ test_map_grow(void **state)
     assert_non_null(strstr(err, "grew in another process"));
     omni_store_read_end(ctx->st);
 
+    /* a detached write (another thread's) leaves the remap to this one */
+    memset(&ev, 0, sizeof(ev));
+    ev.time_ms = (int64_t) TEST_NOW * 1000;
+    strcpy(ev.channel, "web");
+    strcpy(ev.action, "order.get");
+    strcpy(ev.outcome, "ok");
+    item.customer = "c1";
+    item.ev = &ev;
+
+    assert_int_equal(omni_store_journey_append_detached(ctx->st, &item, 1,
+                                                        10, 0, NULL, err),
+                     OMNI_STORE_AGAIN);
+
     /* the first thing after is a write: it adopts the size itself */
     assert_int_equal(omni_store_session_put(ctx->st, &s, err),
                      OMNI_STORE_OK);
@@ -2042,6 +2058,15 @@ test_map_grow(void **state)
     assert_true(test_has_session(ctx->st, id));
     assert_true(test_has_session(ctx->st, "g00000"));
     test_put_session(ctx->st, "after", "", 1, 1);
+
+    /* adopted: the detached write goes through now */
+    assert_int_equal(omni_store_journey_append_detached(ctx->st, &item, 1,
+                                                        10, 0, NULL, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_journey_read(ctx->st, "c1", NULL, &ev, 1, &n,
+                                             err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
 
     /* this process does not grow the map under an open read either */
     assert_int_equal(omni_store_read_begin(ctx->st, err), OMNI_STORE_OK);
