@@ -23,6 +23,8 @@ typedef ngx_int_t (*ngx_http_omni_step_pt)(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
 
 
+static ngx_int_t ngx_http_omni_access_steps(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
 static ngx_http_omni_ctx_t *ngx_http_omni_create_ctx(ngx_http_request_t *r);
 static void ngx_http_omni_cleanup_ctx(void *data);
 static ngx_int_t ngx_http_omni_reject(ngx_http_request_t *r,
@@ -44,9 +46,11 @@ static ngx_http_omni_step_pt  ngx_http_omni_steps[] = {
 ngx_int_t
 ngx_http_omni_access_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc;
-    ngx_http_omni_ctx_t       *ctx;
-    ngx_http_omni_loc_conf_t  *olcf;
+    uint64_t                    start;
+    ngx_int_t                   rc;
+    ngx_http_omni_ctx_t        *ctx;
+    ngx_http_omni_loc_conf_t   *olcf;
+    ngx_http_omni_main_conf_t  *omcf;
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
 
@@ -62,6 +66,33 @@ ngx_http_omni_access_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+
+    if (omcf->metrics == NULL) {
+        return ngx_http_omni_access_steps(r, ctx, olcf);
+    }
+
+    /* the metrics' clocks: the gateway's own time, phase by phase */
+    start = ngx_http_omni_clock_ns();
+
+    if (ctx->started_ns == 0) {
+        ctx->started_ns = start;
+    }
+
+    rc = ngx_http_omni_access_steps(r, ctx, olcf);
+
+    ctx->own_ns += ngx_http_omni_clock_ns() - start;
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_omni_access_steps(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+    ngx_http_omni_loc_conf_t *olcf)
+{
+    ngx_int_t  rc;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "omni: access phase, channel \"%V\", step %ui",

@@ -227,6 +227,7 @@ static ngx_int_t
 ngx_http_omni_render_reply(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
 {
     size_t                      i;
+    uint64_t                    start;
     ngx_int_t                   rc;
     ngx_str_t                   body;
     omni_str_t                  reply;
@@ -247,6 +248,8 @@ ngx_http_omni_render_reply(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
     }
 
     ngx_http_omni_result_init(r, &res);
+
+    start = omcf->metrics ? ngx_http_omni_clock_ns() : 0;
 
     if (ctx->reply_too_large) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -289,6 +292,10 @@ ngx_http_omni_render_reply(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
                                   ngx_http_omni_request_id(r, ctx),
                                   &reply, &res);
         }
+    }
+
+    if (start) {
+        ctx->own_ns += ngx_http_omni_clock_ns() - start;
     }
 
     if (lrc != OMNI_LUA_OK) {

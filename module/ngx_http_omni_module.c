@@ -215,6 +215,27 @@ static ngx_command_t  ngx_http_omni_commands[] = {
       0,
       NULL },
 
+    { ngx_string("omni_metrics_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_omni_metrics_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("omni_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_omni_metrics,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("omni_health"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_omni_health,
+      0,
+      0,
+      NULL },
+
     { ngx_string("omni_customers"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -364,6 +385,15 @@ ngx_http_omni_init(ngx_conf_t *cf)
         *h = ngx_http_omni_journey_handler;
     }
 
+    if (omcf->metrics_zone) {
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = ngx_http_omni_metrics_log;
+    }
+
     if (omcf->channels.nelts && omcf->plugins.len == 0) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"omni_channel\" is used but \"omni_plugins\" "
@@ -424,6 +454,8 @@ ngx_http_omni_create_main_conf(ngx_conf_t *cf)
      *     omcf->journey_pool_name = { 0, NULL };
      *     omcf->journey_used = 0;
      *     omcf->journey_pool = NULL;
+     *     omcf->metrics_zone = NULL;
+     *     omcf->metrics = NULL;
      */
 
     omcf->timeout = NGX_CONF_UNSET_MSEC;
@@ -517,6 +549,7 @@ ngx_http_omni_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_omni_random_reset();
+    ngx_http_omni_metrics_init_worker(omcf);
 
     if (ngx_http_omni_jwt_init_worker(cycle, omcf) != NGX_OK) {
         return NGX_ERROR;

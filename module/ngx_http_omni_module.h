@@ -16,6 +16,7 @@
 #include "omni_keyring.h"
 #include "omni_keys.h"
 #include "omni_lua.h"
+#include "omni_metrics.h"
 #include "omni_policy.h"
 #include "omni_store.h"
 #include "omni_str.h"
@@ -48,6 +49,20 @@
  * A cached token costs 1-2 KB (its claims parsed and as text): by default
  * a worker keeps 4096 of them in 8 MB at most, each for 5 minutes at most.
  */
+/*
+ * Metrics series a worker finds once and keeps (slot + 1; 0: not found
+ * yet): the common case of a location, and token results of any.
+ */
+#define NGX_HTTP_OMNI_SERIES_OK        0
+#define NGX_HTTP_OMNI_SERIES_DURATION  1
+#define NGX_HTTP_OMNI_SERIES_OWN       2
+#define NGX_HTTP_OMNI_SERIES_UPSTREAM  3
+#define NGX_HTTP_OMNI_SERIES_LOC       4
+#define NGX_HTTP_OMNI_SERIES_VERIFIED  0
+#define NGX_HTTP_OMNI_SERIES_HIT       1
+#define NGX_HTTP_OMNI_SERIES_MISS      2
+#define NGX_HTTP_OMNI_SERIES_MAIN      3
+
 #define NGX_HTTP_OMNI_CACHE_ENTRIES  4096
 #define NGX_HTTP_OMNI_CACHE_BYTES    (8 * 1024 * 1024)
 #define NGX_HTTP_OMNI_CACHE_TTL      (5 * 60)
@@ -90,6 +105,12 @@ typedef struct {
     uint32_t                    policy_rev;     /* 0: the file's */
     ngx_open_file_t            *audit;          /* omni_policy_audit */
     ngx_flag_t                  audit_all;
+
+    ngx_shm_zone_t             *metrics_zone;   /* omni_metrics_zone */
+    omni_metrics_t             *metrics;
+    double                      buckets[OMNI_METRICS_BUCKETS_MAX];
+    ngx_uint_t                  nbuckets;
+    int                         metrics_series[NGX_HTTP_OMNI_SERIES_MAIN];
 
     ngx_uint_t                  cache_entries;  /* omni_jwt_cache, 0: off */
     size_t                      cache_bytes;
@@ -150,6 +171,9 @@ typedef struct {
 
     /* the plain-C view of the above, built once in merge */
     omni_token_conf_t           token_conf;
+
+    /* this worker's metrics series of the location's common case */
+    int                         metrics_series[NGX_HTTP_OMNI_SERIES_LOC];
 } ngx_http_omni_loc_conf_t;
 
 
@@ -193,6 +217,9 @@ typedef struct {
     time_t                      session_created;
     ngx_str_t                   policy_rule;   /* $omni_policy_rule */
     uint32_t                    policy_rev;
+    uint64_t                    started_ns;    /* for the metrics: the */
+    uint64_t                    own_ns;        /* access phase's start, and
+                                                  the gateway's own time */
 } ngx_http_omni_ctx_t;
 
 
@@ -211,6 +238,17 @@ ngx_int_t ngx_http_omni_answer_header(ngx_http_request_t *r,
     omni_pair_t *header);
 ngx_int_t ngx_http_omni_error_body(ngx_pool_t *pool, const char *code,
     const char *message, ngx_uint_t newline, ngx_str_t *body);
+
+/* ngx_http_omni_metrics.c */
+uint64_t ngx_http_omni_clock_ns(void);
+ngx_int_t ngx_http_omni_metrics_log(ngx_http_request_t *r);
+void ngx_http_omni_metrics_init_worker(ngx_http_omni_main_conf_t *omcf);
+void ngx_http_omni_metrics_journey(ngx_http_omni_main_conf_t *omcf,
+    uint64_t us, ngx_uint_t lost);
+char *ngx_http_omni_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_omni_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_omni_health(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 /* ngx_http_omni_access.c */
 ngx_int_t ngx_http_omni_access_handler(ngx_http_request_t *r);

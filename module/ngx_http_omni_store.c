@@ -462,21 +462,33 @@ static int
 ngx_http_omni_journey_append(ngx_http_omni_journey_batch_t *b,
     ngx_uint_t detached)
 {
+    int                         rc;
     int64_t                     age;
+    uint64_t                    start;
     ngx_http_omni_main_conf_t  *omcf;
 
     omcf = ngx_http_omni_worker->omcf;
     age = (int64_t) omcf->journey_age * 1000;
+    start = ngx_http_omni_clock_ns();
 
     if (detached) {
-        return omni_store_journey_append_detached(omcf->store, b->items,
-                                                  b->n, omcf->journey_max,
-                                                  age, &b->skipped, b->err);
+        rc = omni_store_journey_append_detached(omcf->store, b->items, b->n,
+                                                omcf->journey_max, age,
+                                                &b->skipped, b->err);
+
+    } else {
+        rc = omni_store_journey_append_many(omcf->store, b->items, b->n,
+                                            omcf->journey_max, age,
+                                            &b->skipped, b->err);
     }
 
-    return omni_store_journey_append_many(omcf->store, b->items, b->n,
-                                          omcf->journey_max, age,
-                                          &b->skipped, b->err);
+    if (rc == OMNI_STORE_OK) {
+        ngx_http_omni_metrics_journey(omcf,
+                                      (ngx_http_omni_clock_ns() - start)
+                                      / 1000, 0);
+    }
+
+    return rc;
 }
 
 
@@ -492,6 +504,7 @@ ngx_http_omni_journey_written(ngx_http_omni_journey_batch_t *b,
 
     if (b->rc != OMNI_STORE_OK) {
         w->dropped += b->n;
+        ngx_http_omni_metrics_journey(w->omcf, 0, b->n);
         level = (b->rc == OMNI_STORE_FULL) ? NGX_LOG_WARN : NGX_LOG_ERR;
 
         ngx_log_error(level, log, 0,

@@ -129,6 +129,7 @@ http {
     omni_lua_library $root/lua;
     omni_store $prefix/store;
     omni_policy_file $root/conf/policy.json;
+    omni_metrics_zone 4m;
 
     lua_package_path "$scripts/?.lua;;";
     init_by_lua_block { require("peer_web").init("$keys/hs.key") }
