@@ -1,7 +1,8 @@
 --- ivr: Twilio-style voice webhooks.
 --
 -- Route: `POST /ivr/voice` with an application/x-www-form-urlencoded body as
--- Twilio sends it (CallSid, AccountSid, From, To, CallStatus, ApiVersion,
+-- Twilio sends it (the mount point is `/ivr` by default, or the location's
+-- or the `prefix` setting's: docs/plugins.md, "Mount points") (CallSid, AccountSid, From, To, CallStatus, ApiVersion,
 -- Digits, SpeechResult, Confidence, ...).
 --
 -- Settings (req.settings, from `omni_plugin_set <key> <value>` in the location):
@@ -75,7 +76,7 @@ local gsub = string.gsub
 local sub = string.sub
 local floor = math.floor
 
-local _M = { name = "ivr", version = "1.0" }
+local _M = { name = "ivr", version = "1.1", prefix = "/ivr" }
 
 local FORM_TYPE = "application/x-www-form-urlencoded"
 local CLIP = 80         -- client text in messages: 80 bytes at most
@@ -228,12 +229,13 @@ end
 -- @param req the request table built by the host
 -- @return fields, or nil, err
 function _M.normalize(req)
-    local path = req.path
-    if path ~= "/ivr/voice" and path ~= "/ivr/voice/" then
-        return nil, omni_error("route_not_found", "no route for " .. clip(path, CLIP), 404)
+    local route = req.route
+    if route ~= "/voice" and route ~= "/voice/" then
+        return nil, omni_error("route_not_found", "no route for " .. clip(req.path, CLIP), 404)
     end
     if req.method ~= "POST" then
-        return nil, omni_error("method_not_allowed", "use POST /ivr/voice", 405)
+        return nil, omni_error("method_not_allowed",
+            "use POST " .. (req.mount or "") .. "/voice", 405)
     end
     local body = req.body
     if req.content_type ~= FORM_TYPE or type(body) ~= "table" then

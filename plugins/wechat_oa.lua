@@ -74,7 +74,7 @@ local gsub = string.gsub
 local sub = string.sub
 local lower = string.lower
 
-local _M = { name = "wechat_oa", version = "1.0" }
+local _M = { name = "wechat_oa", version = "1.0", prefix = "/wechat_oa" }
 
 local DEFAULT_APOLOGY = "抱歉，服务暂时不可用，请稍后再试。"
 local MAX_CONTENT = 4096

@@ -124,6 +124,18 @@ API tells who customer-42 is and what they did:
   or the same with
   $omnictl -d $prefix/store --keyring $prefix/keys/keyring.json)
 
+Mounted elsewhere: the mini-program's single endpoint under /mp/ (the
+action from "cmd", params from "data"), and the web plugin under /shop/
+answering a CORS preflight from an allowed origin (and 403 for another):
+
+  curl -i $url/mp/api -H 'Authorization: Bearer $token' \
+       -H 'Content-Type: application/json' \
+       -d '{"cmd":"order.query","data":{"order_id":"ORD-42"},"openid":"o6_bmjrPTlm6_2sgVt7hMZOPfL2M"}'
+  curl -i -X OPTIONS $url/shop/orders -H 'Origin: https://shop.example.com' \
+       -H 'Access-Control-Request-Method: POST'
+  curl -i -X OPTIONS $url/shop/orders -H 'Origin: https://evil.example' \
+       -H 'Access-Control-Request-Method: POST'
+
 WeChat official-account URL verification (answers the echostr):
 
   curl -i '$url/wechat_oa?signature=$wx_sig&timestamp=$ts&nonce=$nonce&echostr=hello-wechat'
