@@ -169,6 +169,8 @@ for my $file (sort glob "$repo/t/fixtures/{web,miniprogram,app,ivr,wechat_oa}/*.
 
     # the plugin's refusal of a signature is the gateway's 401
     next if ref $expect->{authenticate} && !$expect->{action};
+    # signed for a fixed time: t/066-wechat-crypto.t signs them again
+    next if defined $fx->{request}{time};
 
     my $r = send_fixture($channel, $fx);
 
