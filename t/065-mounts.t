@@ -23,6 +23,7 @@ sub fixture {
 }
 
 my $ivr = fixture('ivr/incoming_call');
+my $sms = fixture('sms/inbound_text');
 my $oa = fixture('wechat_oa/text_message');
 utf8::encode($oa->{body});
 
@@ -89,6 +90,14 @@ server {
         omni_auth plugin;
         omni_plugin_set auth_token $ivr->{settings}{auth_token};
         omni_plugin_set base_url $ivr->{settings}{base_url};
+        proxy_pass http://127.0.0.1:%%PORT1%%;
+    }
+
+    location /texts/ {
+        omni_channel sms;
+        omni_auth plugin;
+        omni_plugin_set auth_token $sms->{settings}{auth_token};
+        omni_plugin_set base_url $sms->{settings}{base_url};
         proxy_pass http://127.0.0.1:%%PORT1%%;
     }
 
@@ -171,25 +180,42 @@ is($j->{error}{data}{code}, 'invalid_parameter', '...invalid_parameter');
 ($res, $j) = json_call('/mobile/rpc', '{"jsonrpc":"2.0","method":"order.query","id":1}');
 is($j->{result}{action}, 'order.query', 'app under /mobile/: JSON-RPC');
 
-# ivr under /hotline/: Twilio signs the URL it called
-my $body = $ivr->{body};
-my %form;
-for (split /&/, $body) {
-    my ($k, $v) = map { (my $s = $_) =~ tr/+/ /; $s =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge; $s }
-                  split /=/, $_, 2;
-    $form{$k} = $v // '';
+# ivr under /hotline/ and sms under /texts/: Twilio signs the URL it called
+sub twilio_signature {
+    my ($url, $body, $token) = @_;
+    my %form;
+    for (split /&/, $body) {
+        my ($k, $v) = map { (my $s = $_) =~ tr/+/ /; $s =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge; $s }
+                      split /=/, $_, 2;
+        $form{$k} = $v // '';
+    }
+    my $signed = $url . join '', map { $_ . $form{$_} } sort keys %form;
+    return encode_base64(hmac_sha1($signed, $token), '');
 }
-my $url = "$ivr->{settings}{base_url}/hotline/voice";
-my $signed = $url . join '', map { $_ . $form{$_} } sort keys %form;
-my $sig = encode_base64(hmac_sha1($signed, $ivr->{settings}{auth_token}), '');
-$r = call(path => '/hotline/voice', body => $body, headers => [
-    [ 'content-type' => 'application/x-www-form-urlencoded' ],
-    [ 'x-twilio-signature' => $sig ] ]);
+
+sub twilio_call {
+    my ($path, $fx, $sig) = @_;
+    return call(path => $path, body => $fx->{body}, headers => [
+        [ 'content-type' => 'application/x-www-form-urlencoded' ],
+        [ 'x-twilio-signature' => $sig // twilio_signature(
+              "$fx->{settings}{base_url}$path", $fx->{body}, $fx->{settings}{auth_token}) ] ]);
+}
+
+$r = twilio_call('/hotline/voice', $ivr);
 like($r->{body}, qr/<Say[^>]*>action ivr\.menu</, 'ivr under /hotline/: signed and served');
-$r = call(path => '/hotline/voice', body => $body, headers => [
-    [ 'content-type' => 'application/x-www-form-urlencoded' ],
-    [ 'x-twilio-signature' => $ivr->{headers}{'x-twilio-signature'} ] ]);
+$r = twilio_call('/hotline/voice', $ivr, $ivr->{headers}{'x-twilio-signature'});
 like($r->{body}, qr/<Hangup\/>/, '...the signature of another URL is refused');
+
+$r = twilio_call('/texts/message', $sms);
+is($r->{status}, 200, 'sms under /texts/: 200');
+like($r->{body}, qr{<Response><Message>action message\.text</Message></Response>},
+     '...signed and served, a messaging TwiML reply');
+$r = twilio_call('/texts/message', $sms, $sms->{headers}{'x-twilio-signature'});
+is($r->{body}, '<?xml version="1.0" encoding="UTF-8"?><Response></Response>',
+   '...the signature of /sms/message is refused: no reply');
+$r = twilio_call('/texts/sms/message', $sms);
+is($r->{body}, '<?xml version="1.0" encoding="UTF-8"?><Response></Response>',
+   '...and its old path is no route');
 
 # wechat_oa under /wx/oa
 $r = call(path => "/wx/oa?$oa->{query}", body => $oa->{body},

@@ -115,6 +115,14 @@ wecom_msg="<xml><ToUserName><![CDATA[wwd0e0m0o0c0o0r0p0]]></ToUserName><FromUser
 wecom_enc=$(wx_encrypt "$wecom_aes_key" wwd0e0m0o0c0o0r0p0 "$wecom_msg")
 wecom_sig=$(wx_sign "$wechat_token" "$ts" "$nonce" "$wecom_enc")
 
+# an inbound text, signed as Twilio signs: HMAC-SHA1 of the URL and the
+# sorted parameters, base64
+sms_sid=SM$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+sms_account=AC0123456789abcdef0123456789abcdef
+sms_body="From=%2B14155550123&To=%2B18005550199&Body=where+is+my+order&MessageSid=$sms_sid&AccountSid=$sms_account"
+sms_sig=$(printf '%s' "$url/sms/messageAccountSid${sms_account}Bodywhere is my orderFrom+14155550123MessageSid${sms_sid}To+18005550199" \
+          | openssl dgst -sha1 -hmac "$ivr_token" -binary | base64)
+
 cat <<END
 
 omni gateway demo on $url (demo upstream on 127.0.0.1:$upstream_port)
@@ -186,6 +194,11 @@ too (keys in $prefix/keys):
   curl -i '$url/wecom/callback?msg_signature=$wecom_sig&timestamp=$ts&nonce=$nonce' \
        -H 'Content-Type: text/xml' \
        -d '<xml><ToUserName><![CDATA[wwd0e0m0o0c0o0r0p0]]></ToUserName><Encrypt><![CDATA[$wecom_enc]]></Encrypt></xml>'
+
+An inbound SMS, Twilio-style (the reply is messaging TwiML):
+
+  curl -i $url/sms/message -H 'X-Twilio-Signature: $sms_sig' \
+       -d '$sms_body'
 
 Mint more with: $mint mint --help
 Stop with Ctrl-C.
