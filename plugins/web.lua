@@ -47,8 +47,9 @@
 --
 -- Hosts compare case-insensitively; a port must match exactly (none: the
 -- origin has none).  A preflight (OPTIONS with Origin) from an origin not
--- listed is refused with `origin_not_allowed` (403, no CORS headers); an
--- OPTIONS without Origin is answered 204 with `Allow` only.  Other
+-- listed (or a malformed one) is refused with `origin_not_allowed` (403,
+-- no CORS headers); an OPTIONS without Origin is answered 204 with `Allow`
+-- only.  Other
 -- requests from origins not listed are served without CORS headers (the
 -- browser then hides the answer from the page).  `allow_credentials on`
 -- adds `Access-Control-Allow-Credentials: true` for listed origins; it has
@@ -232,8 +233,11 @@ local function origin_entry(entry, list)
             return nil
         end
     end
-    if port ~= "" and not find(port, "^:%d%d?%d?%d?%d?$") then
-        return nil
+    if port ~= "" then
+        local n = find(port, "^:%d%d?%d?%d?%d?$") and tonumber(sub(port, 2))
+        if not n or n < 1 or n > 65535 then
+            return nil
+        end
     end
     host = lower(host)
     local suffix = match(host, "^%*(%.[%w%-]+%.[%w%.%-]+)$")
@@ -471,9 +475,10 @@ function _M.respond(req)
             "allowed_origins holds a malformed entry (or more than "
             .. MAX_ORIGINS .. ")", 500)
     end
-    if list and not origin and request_origin(req) then
+    local sent = type(req.headers) == "table" and req.headers.origin or nil
+    if list and not origin and sent ~= nil then
         return nil, omni_error("origin_not_allowed",
-            "the origin " .. clip(request_origin(req)) .. " is not allowed", 403)
+            "the origin " .. clip(sent) .. " is not allowed", 403)
     end
     if not list or origin then
         headers["Access-Control-Allow-Methods"] = ALLOW_METHODS

@@ -158,7 +158,8 @@ end
 -- no dot segments; at most 256 bytes
 local function is_mount(s)
     return type(s) == "string" and #s >= 2 and #s <= 256
-           and find(s, "^/[%w%-._~!$&'()*+,;=:@/]*[^/]$") ~= nil
+           and find(s, "^/[%w%-._~!$&'()*+,;=:@/]*$") ~= nil
+           and byte(s, -1) ~= 47                    -- "/"
            and not find(s, "//", 1, true)
            and not find(s, "/%.%.?/") and not find(s, "/%.%.?$")
 end

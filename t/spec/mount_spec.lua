@@ -76,7 +76,8 @@ describe("host.route_of", function()
     it("gives no route outside the prefix setting, or with a bad one", function()
         assert.is_nil((route_of("/mpx/api", { prefix = "/mp" })))
         assert.is_nil((route_of("/other", { prefix = "/mp" })))
-        for _, bad in ipairs({ "mp", "/mp//x", "/a/../b", "/a b", "", "/a/./b" }) do
+        for _, bad in ipairs({ "mp", "/mp//x", "/a/../b", "/a b", "", "/a/./b", "/a\n",
+                "/a?", "/a#b", "/..", "/a/.." }) do
             assert.is_nil((route_of("/mp/api", { prefix = bad })), bad)
         end
     end)
@@ -95,6 +96,24 @@ describe("host.route_of", function()
 
     it("makes an exact location the route /", function()
         assert.same({ "/", "/mp/api" }, { route_of("/mp/api", {}, "=/mp/api") })
+    end)
+
+    it("is what prepare puts in req, with the time the request came", function()
+        load("web")
+        local req = assert(host.prepare("web", { method = "GET", path = "/shop/orders",
+            location = "/shop/", time = 1795540000 }))
+        assert.are.equal("/orders", req.route)
+        assert.are.equal("/shop", req.mount)
+        assert.are.equal(1795540000, req.time)
+        req = assert(host.prepare("web", { method = "GET", path = "/web/orders" }))
+        assert.are.equal("/orders", req.route)
+        assert(math.abs(req.time - os.time()) <= 1)
+        assert.has_error(function()
+            host.prepare("web", { method = "GET", path = "/", time = "now" })
+        end)
+        assert.has_error(function()
+            host.prepare("web", { method = "GET", path = "/", location = 1 })
+        end)
     end)
 
     it("refuses a plugin prefix that is no path at load", function()
