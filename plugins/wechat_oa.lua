@@ -15,6 +15,8 @@
 --     apology           optional: the text sent back when the service fails
 --                       (default "抱歉，服务暂时不可用，请稍后再试。")
 --
+-- The path is not routed (the mount point is `/wechat_oa` by default).
+--
 -- Plaintext signature: signature = hex(sha1(concat(sort({token, timestamp,
 -- nonce})))) (lowercase hex, byte-order sort), compared in constant time
 -- with the `signature` query argument.
@@ -76,7 +78,8 @@
 --   the message was;
 -- * success without text -> 200 text/plain "success" (WeChat then shows
 --   nothing and does not retry);
--- * any other error -> 200 apology text message (settings.apology), or
+-- * any other error -> 200 apology text message (settings.apology;
+--   encrypted when the message was, never in plaintext in safe mode), or
 --   "success" when the request's sender and account are unknown (e.g. a
 --   body that did not parse).
 --
