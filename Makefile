@@ -196,7 +196,7 @@ FUZZ_CFLAGS  := -std=gnu99 -O1 -g -fno-omit-frame-pointer \
                 -fno-sanitize-recover=undefined $(WARN) -Imodule -It/fuzz \
                 -DFUZZ_ROOT='"$(CURDIR)"'
 FUZZ_NAMES   := token keys policy json_patch json contract admin import \
-                lua_decoders
+                lua_decoders wechat
 FUZZ_TARGETS := $(FUZZ_NAMES:%=$(FUZZ)/fuzz_%)
 
 # the cores again, instrumented: the targets link them as the tools do
@@ -220,6 +220,7 @@ $(FUZZ)/fuzz_token: t/fuzz/test_keys.h
 $(FUZZ)/fuzz_json: t/fuzz/fuzz_lua.c t/fuzz/json_check.lua
 $(FUZZ)/fuzz_contract: t/fuzz/fuzz_lua.c t/fuzz/contract_check.lua
 $(FUZZ)/fuzz_lua_decoders: t/fuzz/fuzz_lua.c t/fuzz/decoders_check.lua
+$(FUZZ)/fuzz_wechat: t/fuzz/fuzz_lua.c t/fuzz/wechat_check.lua
 $(FUZZ)/fuzz_admin: t/fuzz/fuzz_store.c
 $(FUZZ)/fuzz_import: t/fuzz/fuzz_store.c
 

@@ -2,12 +2,13 @@
 --
 --     local omni = require "omni"
 --     omni.json, omni.form, omni.xml, omni.crypto, omni.base64,
---     omni.utf8, omni.contract, omni.error(code, message, status),
+--     omni.utf8, omni.contract, omni.wechat, omni.twilio, omni.error(code, message, status),
 --     omni.first_language(value), omni.error_status(code, ctx),
 --     omni.header(headers, name, display, max, allow_space),
 --     omni.printable(v, max, allow_space), omni.error_parts(e),
 --     omni.is_object(v), omni.clip(s, max), omni.settings(req),
---     omni.trimmed(v),
+--     omni.trimmed(v), omni.call_fields(settings, action, params),
+--     omni.body_call(body, action_field, params_field),
 --     omni.null (same as omni.json.null)
 --
 -- Inside the plugin sandbox, `require "omni"` (and `require
@@ -33,6 +34,8 @@ local _M = {
     base64 = require "omni.base64",
     utf8 = require "omni.utf8",
     contract = contract,
+    wechat = require "omni.wechat",
+    twilio = require "omni.twilio",
     null = json.null,
 }
 
@@ -267,6 +270,79 @@ end
 function _M.settings(req)
     local settings = type(req) == "table" and req.settings or nil
     return type(settings) == "table" and settings or {}
+end
+
+
+local FIELD_NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
+
+local function field_name(settings, key, default)
+    local v = settings[key]
+    if v == nil then
+        return default
+    end
+    if type(v) ~= "string" or #v > 64 or not find(v, FIELD_NAME) then
+        return nil
+    end
+    return v
+end
+
+
+--- The body fields of the single-endpoint style: the settings
+-- `action_field` (e.g. "cmd") and `params_field` (e.g. "data"), names of
+-- at most 64 bytes, `[A-Za-z_][A-Za-z0-9_]*`.
+-- @tparam table settings `req.settings`
+-- @tparam[opt] string action the default action field (nil: the style is
+--   off unless `action_field` is set)
+-- @tparam string params the default params field
+-- @treturn string|nil the action field (nil: not configured)
+-- @treturn string|table the params field; or `plugin_misconfigured` (500)
+--   when a setting is not a name (then the first value is false)
+function _M.call_fields(settings, action, params)
+    local a = field_name(settings, "action_field", action)
+    local p = field_name(settings, "params_field", params)
+    if (a == nil and settings.action_field ~= nil) or p == nil then
+        return false, _M.error("plugin_misconfigured", "action_field and"
+                               .. " params_field must be field names", 500)
+    end
+    return a, p
+end
+
+
+--- The action and params of a single-endpoint call: `body[action_field]`
+-- must be an action (`order.query`), `body[params_field]` an object, or
+-- absent or null for `{}`.
+-- @param body the decoded body (anything but an object: no action)
+-- @tparam string action_field
+-- @tparam string params_field
+-- @treturn string|nil the action
+-- @treturn table params; or `invalid_parameter` (400) naming the field
+function _M.body_call(body, action_field, params_field)
+    if not _M.is_object(body) then
+        return nil, _M.error("invalid_parameter", action_field
+                             .. " is missing: a JSON object body is"
+                             .. " expected", 400)
+    end
+    local action = body[action_field]
+    if action == nil or action == json.null then
+        return nil, _M.error("invalid_parameter", action_field
+                             .. " is missing", 400)
+    end
+    if not contract.is_action(action) then
+        return nil, _M.error("invalid_parameter", action_field .. " "
+                             .. (type(action) == "string"
+                                 and ("'" .. _M.clip(action, 80) .. "'")
+                                 or ("(a " .. type(action) .. ")"))
+                             .. " is not an action such as order.query",
+                             400)
+    end
+    local params = body[params_field]
+    if params == nil or params == json.null then
+        params = json.object({})
+    elseif not _M.is_object(params) then
+        return nil, _M.error("invalid_parameter", params_field
+                             .. " must be a JSON object", 400)
+    end
+    return action, params
 end
 
 

@@ -27,6 +27,8 @@ static ngx_int_t ngx_http_omni_known(ngx_http_request_t *r,
 static ngx_int_t ngx_http_omni_plugin_error(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, const char *fn, omni_lua_rc_t rc,
     omni_lua_result_t *res);
+static ngx_int_t ngx_http_omni_location(ngx_http_request_t *r,
+    omni_str_t *location);
 static ngx_uint_t ngx_http_omni_plugin_name_valid(u_char *name, size_t len);
 
 
@@ -468,6 +470,11 @@ ngx_http_omni_raw_request(ngx_http_request_t *r,
     req->query.len = r->args.len;
     req->client_ip.data = (const char *) r->connection->addr_text.data;
     req->client_ip.len = r->connection->addr_text.len;
+    req->time = (int64_t) r->start_sec;
+
+    if (ngx_http_omni_location(r, &req->location) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     req->headers = ngx_palloc(r->pool,
                               NGX_HTTP_OMNI_MAX_HEADERS * sizeof(omni_pair_t));
@@ -521,6 +528,51 @@ ngx_http_omni_raw_request(ngx_http_request_t *r,
 
         req->nsettings = olcf->settings->nelts;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The location's literal path, so that a plugin works under any mount
+ * point (req.route): "/mp/" for a prefix location, "=/mp/api" for an
+ * exact one; nothing for regular expressions and named locations.
+ */
+
+static ngx_int_t
+ngx_http_omni_location(ngx_http_request_t *r, omni_str_t *location)
+{
+    u_char                    *p;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->named
+#if (NGX_PCRE)
+        || clcf->regex
+#endif
+        || clcf->name.len == 0
+        || clcf->name.data[0] != '/')
+    {
+        return NGX_OK;
+    }
+
+    if (!clcf->exact_match) {
+        location->data = (const char *) clcf->name.data;
+        location->len = clcf->name.len;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, clcf->name.len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p[0] = '=';
+    ngx_memcpy(p + 1, clcf->name.data, clcf->name.len);
+
+    location->data = (const char *) p;
+    location->len = clcf->name.len + 1;
 
     return NGX_OK;
 }

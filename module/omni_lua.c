@@ -386,7 +386,7 @@ omni_lua_begin(omni_lua_t *vm, const char *channel,
 
     lua_pushstring(L, channel);
 
-    lua_createtable(L, 0, 7);
+    lua_createtable(L, 0, 9);
     omni_lua_set_str(L, "method", &req->method);
     omni_lua_set_str(L, "path", &req->path);
     omni_lua_set_str(L, "query", &req->query);
@@ -394,6 +394,15 @@ omni_lua_begin(omni_lua_t *vm, const char *channel,
     omni_lua_set_str(L, "body", &req->body);
     omni_lua_set_pairs(L, "headers", req->headers, req->nheaders);
     omni_lua_set_pairs(L, "settings", req->settings, req->nsettings);
+
+    if (req->location.len) {
+        omni_lua_set_str(L, "location", &req->location);
+    }
+
+    if (req->time > 0) {
+        lua_pushnumber(L, (lua_Number) req->time);
+        lua_setfield(L, -2, "time");
+    }
 
     /* req, and respond()'s status, headers, body; or nil, err */
     rc = omni_lua_call(vm, 2, 4, res);

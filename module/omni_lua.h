@@ -48,6 +48,8 @@ typedef struct {
     size_t          nheaders;
     omni_pair_t    *settings;        /* omni_plugin_set */
     size_t          nsettings;
+    omni_str_t      location;        /* "/mp/", "=/mp/api" or empty */
+    int64_t         time;            /* when it came, seconds; 0: now */
 } omni_lua_request_t;
 
 

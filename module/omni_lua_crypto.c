@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include "omni_base64.h"
 #include "omni_lua_crypto.h"
@@ -24,6 +25,15 @@ static int omni_crypto_hmac_sha256(lua_State *L);
 static int omni_crypto_equals(lua_State *L);
 static int omni_crypto_base64_encode(lua_State *L);
 static int omni_crypto_base64_decode(lua_State *L);
+static int omni_crypto_aes_cbc(lua_State *L, int enc);
+static int omni_crypto_aes_cbc_encrypt(lua_State *L);
+static int omni_crypto_aes_cbc_decrypt(lua_State *L);
+static int omni_crypto_random_bytes(lua_State *L);
+
+
+/* the longest text AES-CBC takes: channel messages are kilobytes */
+#define OMNI_CRYPTO_AES_MAX     (1024 * 1024)
+#define OMNI_CRYPTO_RANDOM_MAX  1024
 
 
 static const luaL_Reg  omni_crypto_functions[] = {
@@ -34,6 +44,9 @@ static const luaL_Reg  omni_crypto_functions[] = {
     { "equals", omni_crypto_equals },
     { "base64_encode", omni_crypto_base64_encode },
     { "base64_decode", omni_crypto_base64_decode },
+    { "aes_cbc_encrypt", omni_crypto_aes_cbc_encrypt },
+    { "aes_cbc_decrypt", omni_crypto_aes_cbc_decrypt },
+    { "random_bytes", omni_crypto_random_bytes },
     { NULL, NULL }
 };
 
@@ -178,6 +191,140 @@ omni_crypto_base64_decode(lua_State *L)
     }
 
     lua_pushlstring(L, (const char *) out, (size_t) n);
+
+    return 1;
+}
+
+
+/*
+ * AES-CBC without padding (the channel pads: WeChat's PKCS#7 is to 32
+ * bytes, not to the block): aes_cbc_encrypt(key, iv, data) and
+ * aes_cbc_decrypt(key, iv, data).  A key of 16, 24 or 32 bytes picks
+ * AES-128, -192 or -256; the IV is 16 bytes.  Wrong key or IV lengths are
+ * the caller's mistake and raise; data that is not whole blocks, or
+ * longer than OMNI_CRYPTO_AES_MAX, is bad input: nil and a message.
+ */
+
+static int
+omni_crypto_aes_cbc(lua_State *L, int enc)
+{
+    int                n, fin, ok;
+    size_t             klen, ivlen, len;
+    const char        *key, *iv, *s;
+    unsigned char     *out;
+    EVP_CIPHER_CTX    *ctx;
+    const EVP_CIPHER  *cipher;
+
+    key = luaL_checklstring(L, 1, &klen);
+    iv = luaL_checklstring(L, 2, &ivlen);
+    s = luaL_checklstring(L, 3, &len);
+
+    switch (klen) {
+    case 16:
+        cipher = EVP_aes_128_cbc();
+        break;
+    case 24:
+        cipher = EVP_aes_192_cbc();
+        break;
+    case 32:
+        cipher = EVP_aes_256_cbc();
+        break;
+    default:
+        cipher = NULL;
+        break;
+    }
+
+    if (cipher == NULL) {
+        return luaL_argerror(L, 1, "an AES key of 16, 24 or 32 bytes "
+                             "expected");
+    }
+
+    if (ivlen != 16) {
+        return luaL_argerror(L, 2, "an IV of 16 bytes expected");
+    }
+
+    if (len > OMNI_CRYPTO_AES_MAX) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "aes: the data is longer than %d bytes",
+                        OMNI_CRYPTO_AES_MAX);
+        return 2;
+    }
+
+    if (len % 16 != 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "aes: the data is not whole 16-byte blocks");
+        return 2;
+    }
+
+    if (len == 0) {
+        lua_pushliteral(L, "");
+        return 1;
+    }
+
+    /* before the context: a failed allocation raises, and leaks nothing */
+    out = lua_newuserdata(L, len + 16);
+
+    ctx = EVP_CIPHER_CTX_new();
+    if (ctx == NULL) {
+        return luaL_error(L, "aes: out of memory");
+    }
+
+    n = 0;
+    fin = 0;
+
+    ok = EVP_CipherInit_ex(ctx, cipher, NULL, (const unsigned char *) key,
+                           (const unsigned char *) iv, enc) == 1
+         && EVP_CIPHER_CTX_set_padding(ctx, 0) == 1
+         && EVP_CipherUpdate(ctx, out, &n, (const unsigned char *) s,
+                             (int) len) == 1
+         && EVP_CipherFinal_ex(ctx, out + n, &fin) == 1;
+
+    EVP_CIPHER_CTX_free(ctx);
+
+    if (!ok || (size_t) (n + fin) != len) {
+        return luaL_error(L, "aes: the cipher failed");
+    }
+
+    lua_pushlstring(L, (const char *) out, len);
+
+    return 1;
+}
+
+
+static int
+omni_crypto_aes_cbc_encrypt(lua_State *L)
+{
+    return omni_crypto_aes_cbc(L, 1);
+}
+
+
+static int
+omni_crypto_aes_cbc_decrypt(lua_State *L)
+{
+    return omni_crypto_aes_cbc(L, 0);
+}
+
+
+/* random_bytes(n): n bytes from OpenSSL's CSPRNG, 1 <= n <= 1024 */
+
+static int
+omni_crypto_random_bytes(lua_State *L)
+{
+    lua_Integer     n;
+    unsigned char   buf[OMNI_CRYPTO_RANDOM_MAX];
+
+    n = luaL_checkinteger(L, 1);
+
+    if (n < 1 || n > OMNI_CRYPTO_RANDOM_MAX) {
+        return luaL_argerror(L, 1, "a count from 1 to 1024 expected");
+    }
+
+    if (RAND_bytes(buf, (int) n) != 1) {
+        return luaL_error(L, "random_bytes: the generator failed");
+    }
+
+    lua_pushlstring(L, (const char *) buf, (size_t) n);
+    OPENSSL_cleanse(buf, (size_t) n);
 
     return 1;
 }

@@ -2,7 +2,8 @@
  * Copyright (C) The omni gateway authors
  *
  * The native helpers channel plugins use for channel-native signatures:
- * digests, HMACs, a constant-time compare and base64.  Knows nothing of
+ * digests, HMACs, a constant-time compare, base64, AES-CBC (WeChat's
+ * encrypted mode) and random bytes.  Knows nothing of
  * NGINX: the same code is the Lua C module omni_crypto.so for the runner
  * and the specs.
  */

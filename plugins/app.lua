@@ -1,6 +1,16 @@
 --- app: JSON-RPC 2.0 style calls from the native apps.
 --
--- Route: `POST /app/rpc` (one trailing slash accepted), JSON body.
+-- Route: `POST /app/rpc` (one trailing slash accepted), JSON body.  The
+-- mount point is `/app` by default, or the location's (`location
+-- /mobile/` -> `POST /mobile/rpc`) or the `prefix` setting's
+-- (docs/plugins.md, "Mount points"); the mount point itself (`POST /app`,
+-- or an exact `location = /api/app`) is the same endpoint.
+--
+-- Single-endpoint style of other SDKs: the settings `action_field` and
+-- `params_field` rename `method` and `params` (e.g. `cmd` and `data`:
+-- `{"cmd": "order.query", "data": {...}, "id": 7}`).  With them set, a
+-- missing or malformed action is `invalid_parameter` (-32600), params
+-- that are not an object too.
 --
 -- Single call: `{"jsonrpc": "2.0", "method": "order.query", "params": {...},
 -- "id": 7}` -> action = method, params = params (`{}` when absent or null).
@@ -70,7 +80,7 @@ local huge = math.huge
 
 -- render only wraps reply.data: it stays the service's text (checked by
 -- the host), written back as it is
-local _M = { name = "app", version = "1.0", raw_data = true }
+local _M = { name = "app", version = "1.1", raw_data = true, prefix = "/app" }
 
 local MAX_BATCH = 20
 local CLIP = 80         -- client text in messages: 80 bytes at most
@@ -129,8 +139,10 @@ end
 --- Checks one call object.
 -- @param call the decoded call
 -- @param where "" for a single call, " (call N)" in a batch
+-- @param fields nil for JSON-RPC's names, or {action=, params=} from the
+--   settings (the single-endpoint style of other SDKs)
 -- @return method, params; or nil, err
-local function check_call(call, where)
+local function check_call(call, where, fields)
     if not is_object(call) then
         return nil, omni_error("invalid_request", "a call must be a JSON object" .. where, 400)
     end
@@ -140,6 +152,18 @@ local function check_call(call, where)
     if not valid_id(call.id) then
         return nil, omni_error("invalid_request",
             "id must be a string, a number or null" .. where, 400)
+    end
+    if fields then
+        local method, params = omni.body_call(call, fields.action, fields.params)
+        if not method then
+            params.message = params.message .. where
+            return nil, params
+        end
+        if method == BATCH_ACTION then
+            return nil, omni_error("invalid_parameter",
+                "'" .. BATCH_ACTION .. "' is reserved" .. where, 400)
+        end
+        return method, params
     end
     local method = call.method
     if type(method) ~= "string" then
@@ -180,7 +204,7 @@ local function request_body(req)
 end
 
 --- Validates a batch and builds params.calls.
-local function batch_params(body)
+local function batch_params(body, fields)
     local n = #body
     if n == 0 then
         return nil, omni_error("invalid_request", "the batch is empty", 400)
@@ -194,7 +218,7 @@ local function batch_params(body)
     for i = 1, n do
         local call = body[i]
         local where = " (call " .. i .. ")"
-        local method, params = check_call(call, where)
+        local method, params = check_call(call, where, fields)
         if not method then
             return nil, params
         end
@@ -218,14 +242,20 @@ end
 -- @param req the request table built by the host
 -- @return fields, or nil, err
 function _M.normalize(req)
-    local path = req.path
-    if path ~= "/app/rpc" and path ~= "/app/rpc/" then
+    local route = req.route
+    local endpoint = (req.mount or "") .. "/rpc"
+    if route ~= "/rpc" and route ~= "/rpc/" and route ~= "/" then
         return nil, omni_error("route_not_found",
-            "no route for " .. clip(path, CLIP) .. " (use POST /app/rpc)", 404)
+            "no route for " .. clip(req.path, CLIP) .. " (use POST " .. endpoint .. ")", 404)
     end
     if req.method ~= "POST" then
-        return nil, omni_error("method_not_allowed", "use POST /app/rpc", 405)
+        return nil, omni_error("method_not_allowed", "use POST " .. endpoint, 405)
     end
+    local action_field, params_field = omni.call_fields(req.settings, nil, "params")
+    if action_field == false then
+        return nil, params_field
+    end
+    local fields = action_field and { action = action_field, params = params_field } or nil
 
     local body, err = request_body(req)
     if body == nil then
@@ -234,13 +264,13 @@ function _M.normalize(req)
 
     local action, params
     if is_array(body) then
-        params, err = batch_params(body)
+        params, err = batch_params(body, fields)
         if not params then
             return nil, err
         end
         action = BATCH_ACTION
     elseif is_object(body) then
-        action, params = check_call(body, "")
+        action, params = check_call(body, "", fields)
         if not action then
             return nil, params
         end

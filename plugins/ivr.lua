@@ -1,7 +1,8 @@
 --- ivr: Twilio-style voice webhooks.
 --
 -- Route: `POST /ivr/voice` with an application/x-www-form-urlencoded body as
--- Twilio sends it (CallSid, AccountSid, From, To, CallStatus, ApiVersion,
+-- Twilio sends it (the mount point is `/ivr` by default, or the location's
+-- or the `prefix` setting's: docs/plugins.md, "Mount points") (CallSid, AccountSid, From, To, CallStatus, ApiVersion,
 -- Digits, SpeechResult, Confidence, ...).
 --
 -- Settings (req.settings, from `omni_plugin_set <key> <value>` in the location):
@@ -57,31 +58,25 @@ local omni = require "omni"
 
 local omni_error = omni.error
 local settings_of = omni.settings
-local clip = omni.clip
-local crypto = omni.crypto
-local form = omni.form
-local xml = omni.xml
+local twilio = omni.twilio
+local is_e164 = twilio.is_e164
+local field = twilio.field
+local text = twilio.text
+local twiml = twilio.twiml
 
 local type = type
-local pairs = pairs
-local ipairs = ipairs
 local tonumber = tonumber
-local tostring = tostring
 local concat = table.concat
-local sort = table.sort
 local find = string.find
 local match = string.match
 local gsub = string.gsub
 local sub = string.sub
 local floor = math.floor
 
-local _M = { name = "ivr", version = "1.0" }
+local _M = { name = "ivr", version = "1.1", prefix = "/ivr" }
 
-local FORM_TYPE = "application/x-www-form-urlencoded"
-local CLIP = 80         -- client text in messages: 80 bytes at most
 local MAX_SPEECH = 1024
 local MAX_SAY = 4096
-local MAX_SIGNED_PARAMS = 1000
 
 local APOLOGY = "Sorry, we cannot take your call right now. Please try again later. Goodbye."
 
@@ -111,148 +106,26 @@ local function valid_locale(tag)
     return true
 end
 
---- True for an E.164 number: + then 2..15 digits, no leading 0.
-local function is_e164(s)
-    return type(s) == "string" and #s <= 16 and find(s, "^%+[1-9]%d+$") ~= nil and #s >= 3
-end
-
---- All values per name of the raw form body (for the signature).
-local function form_values(req)
-    -- the host's decode of a form body, every value of every name
-    if type(req.body_values) == "table" then
-        return req.body_values
-    end
-    local raw = req.raw_body
-    if type(raw) ~= "string" or raw == "" then
-        return {}
-    end
-    local last, all = form.decode(raw)
-    if type(all) == "table" then
-        return all
-    end
-    local values = {}
-    if type(last) == "table" then
-        for k, v in pairs(last) do
-            values[k] = { v }
-        end
-    end
-    return values
-end
-
---- The string Twilio signs: URL, then sorted name..value pairs.
-local function string_to_sign(req, base_url)
-    local base = gsub(base_url, "/+$", "")
-    local query = req.query
-    local url = base .. tostring(req.path or "")
-    if type(query) == "string" and query ~= "" then
-        url = url .. "?" .. query
-    end
-    local parts = { url }
-    if req.method ~= "POST" or req.content_type ~= FORM_TYPE then
-        return url
-    end
-    local values = form_values(req)
-    local names = {}
-    local n = 0
-    for name in pairs(values) do
-        n = n + 1
-        if n > MAX_SIGNED_PARAMS then
-            return nil
-        end
-        names[n] = name
-    end
-    sort(names)
-    for _, name in ipairs(names) do
-        local list = values[name]
-        if type(list) ~= "table" then
-            list = { list }
-        end
-        if #list == 1 then
-            -- the usual case: one value, nothing to sort or fold
-            parts[#parts + 1] = name .. tostring(list[1])
-        else
-            local distinct, seen = {}, {}
-            for _, v in ipairs(list) do
-                v = tostring(v)
-                if not seen[v] then
-                    seen[v] = true
-                    distinct[#distinct + 1] = v
-                end
-            end
-            sort(distinct)
-            for _, v in ipairs(distinct) do
-                parts[#parts + 1] = name .. v
-            end
-        end
-    end
-    return concat(parts)
-end
-
---- Verifies X-Twilio-Signature.
+--- Verifies X-Twilio-Signature (omni.twilio).
 -- @param req the request table built by the host
 -- @return true, or nil, err
 function _M.authenticate(req)
-    local settings = settings_of(req)
-    local token, base_url = settings.auth_token, settings.base_url
-    if type(token) ~= "string" or token == "" or type(base_url) ~= "string"
-            or not find(base_url, "^https?://[^%s]+$") then
-        return nil, omni_error("plugin_misconfigured",
-            "ivr needs the settings auth_token and base_url (omni_plugin_set)", 500)
-    end
-    local headers = type(req.headers) == "table" and req.headers or {}
-    local signature = headers["x-twilio-signature"]
-    if type(signature) ~= "string" or signature == "" then
-        return nil, omni_error("signature_invalid", "X-Twilio-Signature is missing", 401)
-    end
-    local data = string_to_sign(req, base_url)
-    if not data then
-        return nil, omni_error("signature_invalid", "too many parameters to verify", 401)
-    end
-    local expected = crypto.base64_encode(crypto.hmac_sha1(token, data))
-    if not crypto.equals(expected, signature) then
-        return nil, omni_error("signature_invalid", "X-Twilio-Signature does not match", 401)
-    end
-    return true
-end
-
---- A form field as a trimmed string, or nil when absent/empty.
-local function field(body, name)
-    local v = body[name]
-    if type(v) == "table" then
-        v = v[#v]
-    end
-    return omni.trimmed(v)
+    return twilio.authenticate(req, "ivr")
 end
 
 --- Normalizes a Twilio voice webhook into contract fields.
 -- @param req the request table built by the host
 -- @return fields, or nil, err
 function _M.normalize(req)
-    local path = req.path
-    if path ~= "/ivr/voice" and path ~= "/ivr/voice/" then
-        return nil, omni_error("route_not_found", "no route for " .. clip(path, CLIP), 404)
-    end
-    if req.method ~= "POST" then
-        return nil, omni_error("method_not_allowed", "use POST /ivr/voice", 405)
-    end
-    local body = req.body
-    if req.content_type ~= FORM_TYPE or type(body) ~= "table" then
-        return nil, omni_error("unsupported_media_type",
-            "the body must be application/x-www-form-urlencoded", 415)
+    local body, account_sid = twilio.webhook(req, "voice")
+    if not body then
+        return nil, account_sid
     end
     local settings = settings_of(req)
 
     local call_sid = field(body, "CallSid")
     if not call_sid or not find(call_sid, "^CA%x+$") or #call_sid ~= 34 then
         return nil, omni_error("invalid_request", "CallSid is missing or malformed", 400)
-    end
-    local account_sid = field(body, "AccountSid")
-    if not account_sid or not find(account_sid, "^AC%x+$") or #account_sid ~= 34 then
-        return nil, omni_error("invalid_request", "AccountSid is missing or malformed", 400)
-    end
-    if type(settings.account_sid) == "string" and settings.account_sid ~= ""
-            and settings.account_sid ~= account_sid then
-        return nil, omni_error("account_mismatch", "the call belongs to another account", 403)
     end
 
     local from = field(body, "From")
@@ -324,12 +197,6 @@ function _M.normalize(req)
     }
 end
 
---- XML-escapes text after removing the characters XML 1.0 forbids, and
--- DEL.
-local function text(s)
-    return xml.escape((gsub(xml.strip(tostring(s)), "\127", "")))
-end
-
 --- The <Say> element, with the language of the settings when valid.
 local function say_element(s, language)
     if #s > MAX_SAY then
@@ -341,10 +208,6 @@ local function say_element(s, language)
         return '<Say language="' .. text(language) .. '">' .. text(s) .. "</Say>"
     end
     return "<Say>" .. text(s) .. "</Say>"
-end
-
-local function twiml(inner)
-    return '<?xml version="1.0" encoding="UTF-8"?><Response>' .. inner .. "</Response>"
 end
 
 --- An integer in [lo, hi] or nil.

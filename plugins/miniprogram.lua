@@ -1,11 +1,33 @@
 --- miniprogram: WeChat mini-program `wx.request` calls.
 --
--- Route: `POST /miniprogram/<service>/<verb>` (and `GET`, which `wx.request`
--- uses by default) -> action `<service>.<verb>`.  Two to four lowercase
--- segments `[a-z][a-z0-9_]*` (at most 32 characters each) are joined with
--- dots, so `/miniprogram/order/query` is `order.query`.
+-- Mount point: `/miniprogram` by default, or wherever the location is
+-- (`location /mp/`) or the `prefix` setting says (docs/plugins.md,
+-- "Mount points"); the routes below are relative to it (req.route).
 --
--- Payload accepted:
+-- Path style: `POST <mount>/<service>/<verb>` (and `GET`, which
+-- `wx.request` uses by default) -> action `<service>.<verb>`.  Two to four
+-- lowercase segments `[a-z][a-z0-9_]*` (at most 32 characters each) are
+-- joined with dots, so `/miniprogram/order/query` is `order.query`.
+--
+-- Single-endpoint style, with the setting `action_field` (e.g. `cmd`): a
+-- route that names no action (the mount point itself, or one segment
+-- such as `/mp/api`) takes the action from that body field (a GET: that
+-- query argument), and the params from the field `params_field` names
+-- (`data` by default; absent or null is `{}`, anything but an object is
+-- refused):
+--
+--     POST /mp/api  {"cmd": "order.query", "data": {"order_no": "1"},
+--                    "openid": ".."}
+--
+-- A missing or malformed action (not dotted lowercase words, at most 128
+-- bytes) is `invalid_parameter` (400, errcode 40000).  The other body
+-- fields are the envelope keys below (openid, unionid, appid, version,
+-- lang); any other key is ignored.
+--
+-- Settings: `action_field`, `params_field` (names of at most 64 bytes),
+-- `prefix`.
+--
+-- Payload accepted (path style):
 --
 -- * POST with a JSON object body (Content-Type application/json, what
 --   `wx.request` sends) or a form body (application/x-www-form-urlencoded);
@@ -32,7 +54,8 @@
 --
 -- Refusals: `route_not_found` (404), `method_not_allowed` (405),
 -- `unsupported_media_type` (415), `invalid_body` (400),
--- `invalid_parameter` (400), `invalid_identity` (400), `invalid_header` (400).
+-- `invalid_parameter` (400), `invalid_identity` (400), `invalid_header` (400),
+-- `plugin_misconfigured` (500: a field setting that is not a name).
 --
 -- Rendering: ALWAYS HTTP 200, `Content-Type: application/json`.
 -- Success: `{"errcode":0,"errmsg":"ok","data":<reply.data>}`.
@@ -69,7 +92,8 @@ local floor = math.floor
 
 -- render only wraps reply.data: it stays the service's text (checked by
 -- the host), written back as it is
-local _M = { name = "miniprogram", version = "1.0", raw_data = true }
+local _M = { name = "miniprogram", version = "1.1", raw_data = true,
+             prefix = "/miniprogram" }
 
 local MAX_SEGMENTS = 4
 local MAX_SEGMENT = 32
@@ -84,17 +108,22 @@ local ENVELOPE = { data = true, openid = true, unionid = true, appid = true,
     version = true, lang = true }
 local IDENTITY_KEYS = { openid = true, unionid = true }
 
---- The action for the path, or nil.
-local function path_action(path)
-    if type(path) ~= "string" or #path > 256 then
-        return nil
+--- The action the route names, or nil; and whether the route names no
+-- action at all (the mount point, or a single segment: the single
+-- endpoint of the body style).
+local function path_action(route)
+    if type(route) ~= "string" or #route > 256 then
+        return nil, false
     end
-    local rest = match(path, "^/miniprogram/(.+)$")
+    local rest = match(route, "^/(.*)$")
     if not rest then
-        return nil
+        return nil, false
     end
     if sub(rest, -1) == "/" then
         rest = sub(rest, 1, -2)
+    end
+    if not find(rest, "/", 1, true) then
+        return nil, true
     end
     local parts = {}
     local n = 0
@@ -113,10 +142,7 @@ local function path_action(path)
         end
         pos = stop + 1
     end
-    if n < 2 then
-        return nil
-    end
-    return concat(parts, ".")
+    return concat(parts, "."), false
 end
 
 --- Reads the payload: params table plus the envelope/meta table.
@@ -212,20 +238,51 @@ end
 -- @return fields, or nil, err
 function _M.normalize(req)
     local method = req.method
-    local action = path_action(req.path)
-    if not action then
+    local action, endpoint = path_action(req.route)
+    local action_field, params_field = omni.call_fields(req.settings, nil, "data")
+    if action_field == false then
+        return nil, params_field
+    end
+    if not action and not (endpoint and action_field) then
         return nil, omni_error("route_not_found",
-            "no route for " .. clip(req.path) .. " (expected /miniprogram/<service>/<verb>)", 404)
+            "no route for " .. clip(req.path) .. " (expected "
+            .. (req.mount or "") .. "/<service>/<verb>)", 404)
     end
     if method ~= "POST" and method ~= "GET" then
         return nil, omni_error("method_not_allowed",
             "method " .. clip(method) .. " is not allowed", 405)
     end
 
-    local params, meta, err = payload(req)
-    if not params then
-        return nil, err
+    local params, meta, err
+    if action then
+        params, meta, err = payload(req)
+        if not params then
+            return nil, err
+        end
+    else
+        -- the single endpoint: the body (a GET: the query) names the call
+        if method == "GET" then
+            params, meta, err = payload(req)
+            if not params then
+                return nil, err
+            end
+            action, err = omni.body_call({ [action_field] = params[action_field] },
+                                         action_field, params_field)
+            params[action_field] = nil
+        else
+            meta = req.body
+            if req.raw_body ~= "" and meta == nil then
+                return nil, omni_error("unsupported_media_type",
+                    "the body must be application/json or application/x-www-form-urlencoded", 415)
+            end
+            action, params = omni.body_call(meta, action_field, params_field)
+            err = params
+        end
+        if not action then
+            return nil, err
+        end
     end
+
     local headers = type(req.headers) == "table" and req.headers or {}
 
     local identities = {}

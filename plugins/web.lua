@@ -1,6 +1,9 @@
 --- web: REST JSON for browser single-page applications.
 --
--- Routes (method + path pattern -> action):
+-- Routes (method + path pattern -> action), below the mount point: `/web`
+-- by default, or the location's (`location /shop/api/` -> `GET
+-- /shop/api/orders`) or the `prefix` setting's (docs/plugins.md, "Mount
+-- points"):
 --
 --     GET  /web/orders                    order.list      query args -> params
 --     POST /web/orders                    order.create    JSON object body -> params
@@ -27,12 +30,33 @@
 -- device_id = X-Device-Id.  No identities: the JWT subject is the principal,
 -- added by the gateway.
 --
--- CORS: `respond` answers every OPTIONS request with 204 and the allowed
--- methods and headers; the allowed origin echoes the Origin header when it is
--- a well-formed `http(s)://host[:port]` origin (credentials are not allowed, so
--- this is equivalent to `*` but keeps caches honest with `Vary: Origin`).
--- `render` adds Access-Control-Allow-Origin when the request had such an
--- Origin.
+-- CORS.  Without the setting `allowed_origins`, `respond` answers every
+-- OPTIONS request with 204 and the allowed methods and headers, and the
+-- allowed origin echoes the Origin header when it is a well-formed
+-- `http(s)://host[:port]` origin (credentials are not allowed, so this is
+-- equivalent to `*` but keeps caches honest with `Vary: Origin`).
+--
+-- With `allowed_origins` (space- or comma-separated entries), only the
+-- origins it lists get CORS headers:
+--
+--     https://app.example.com       exactly this origin (scheme, host, port)
+--     http://localhost:3000
+--     https://*.example.com         any subdomain of example.com over https
+--                                   (not example.com itself), any depth
+--     *.example.com                 the same: no scheme means https
+--
+-- Hosts compare case-insensitively; a port must match exactly (none: the
+-- origin has none).  A preflight (OPTIONS with Origin) from an origin not
+-- listed (or a malformed one) is refused with `origin_not_allowed` (403,
+-- no CORS headers); an OPTIONS without Origin is answered 204 with `Allow`
+-- only.  Other
+-- requests from origins not listed are served without CORS headers (the
+-- browser then hides the answer from the page).  `allow_credentials on`
+-- adds `Access-Control-Allow-Credentials: true` for listed origins; it has
+-- no effect without `allowed_origins`.  A malformed entry is
+-- `plugin_misconfigured` (500) on preflights, and no CORS header at all.
+-- `render` adds Access-Control-Allow-Origin when the request's Origin is
+-- allowed, and `Vary: Origin` whenever the answer depends on it.
 --
 -- Rendering: success -> 200 `{"data": <reply.data>}`.  Errors ->
 -- `{"error": {"code", "message"}, "request_id"}` with the status:
@@ -60,12 +84,14 @@ local concat = table.concat
 local sort = table.sort
 local find = string.find
 local match = string.match
+local gmatch = string.gmatch
+local lower = string.lower
 local sub = string.sub
 local floor = math.floor
 
 -- render only wraps reply.data: it stays the service's text (checked by
 -- the host), written back as it is
-local _M = { name = "web", version = "1.0", raw_data = true }
+local _M = { name = "web", version = "1.1", raw_data = true, prefix = "/web" }
 
 local MAX_PATH = 1024
 local MAX_SEGMENTS = 8
@@ -84,12 +110,12 @@ local ALLOW_HEADERS = "Accept, Accept-Language, Authorization, Content-Type, "
 --- The route table: method, pattern, action and how the body is used
 -- ("none", "optional" or "required"); `query` copies the query args.
 local ROUTE_SPECS = {
-    { "GET",  "/web/orders",                   "order.list",       "none", true },
-    { "POST", "/web/orders",                   "order.create",     "required" },
-    { "GET",  "/web/orders/{order_id}",        "order.query",      "none" },
-    { "POST", "/web/orders/{order_id}/refund", "order.refund",     "optional" },
-    { "GET",  "/web/profile",                  "customer.profile", "none" },
-    { "PUT",  "/web/profile",                  "customer.update",  "required" },
+    { "GET",  "/orders",                   "order.list",       "none", true },
+    { "POST", "/orders",                   "order.create",     "required" },
+    { "GET",  "/orders/{order_id}",        "order.query",      "none" },
+    { "POST", "/orders/{order_id}/refund", "order.refund",     "optional" },
+    { "GET",  "/profile",                  "customer.profile", "none" },
+    { "PUT",  "/profile",                  "customer.update",  "required" },
 }
 
 --- Splits a path into its segments; nil when it is malformed (empty
@@ -194,6 +220,114 @@ local function request_origin(req)
     return nil
 end
 
+local MAX_ORIGINS = 64
+
+--- One entry of allowed_origins: "https://a.example.com" (exact) or
+-- "https://*.example.com" / "*.example.com" (subdomains); nil when
+-- malformed.
+local function origin_entry(entry, list)
+    local scheme, host, port = match(entry, "^(https?)://([^:/]+)(.*)$")
+    if not scheme then
+        scheme, host, port = "https", match(entry, "^(%*%.[^:/]+)(.*)$")
+        if not host then
+            return nil
+        end
+    end
+    if port ~= "" then
+        local n = find(port, "^:%d%d?%d?%d?%d?$") and tonumber(sub(port, 2))
+        if not n or n < 1 or n > 65535 then
+            return nil
+        end
+    end
+    host = lower(host)
+    local suffix = match(host, "^%*(%.[%w%-]+%.[%w%.%-]+)$")
+    if suffix then
+        if find(suffix, "..", 1, true) or sub(suffix, -1) == "." then
+            return nil
+        end
+        list.patterns[#list.patterns + 1] = { scheme = scheme, suffix = suffix, port = port }
+        return true
+    end
+    if not find(host, "^[%w%-]+[%w%.%-]*$") or find(host, "..", 1, true) then
+        return nil
+    end
+    list.exact[scheme .. "://" .. host .. port] = true
+    return true
+end
+
+-- allowed_origins, parsed once per distinct setting (a location's)
+local ORIGIN_LISTS = {}
+local origin_lists = 0
+
+--- The parsed allowed_origins of the settings: nil when not set, false
+-- when malformed.
+local function origin_list(settings)
+    local text = settings.allowed_origins
+    if text == nil then
+        return nil
+    end
+    local list = ORIGIN_LISTS[text]
+    if list ~= nil then
+        return list
+    end
+    list = { exact = {}, patterns = {} }
+    local n = 0
+    if type(text) ~= "string" or #text > 8192 then
+        list = false
+    else
+        for entry in gmatch(text, "[^%s,]+") do
+            n = n + 1
+            if n > MAX_ORIGINS or not origin_entry(entry, list) then
+                list = false
+                break
+            end
+        end
+        if n == 0 then
+            list = false
+        end
+    end
+    if origin_lists >= 64 then
+        ORIGIN_LISTS, origin_lists = {}, 0
+    end
+    ORIGIN_LISTS[text] = list
+    origin_lists = origin_lists + 1
+    return list
+end
+
+--- The CORS answer for a request: the origin to allow (or nil), whether
+-- credentials go with it, and whether an allowlist is configured (false
+-- when it is malformed).
+local function cors(req)
+    local origin = request_origin(req)
+    local list = origin_list(omni.settings(req))
+    if list == nil then
+        return origin, false, nil
+    end
+    if not list or not origin then
+        return nil, false, list
+    end
+    local lowered = lower(origin)
+    local allowed = list.exact[lowered]
+    if not allowed then
+        local scheme, host, port = match(lowered, "^(https?)://([^:]+)(.*)$")
+        for _, p in ipairs(list.patterns) do
+            local n = #p.suffix
+            if p.scheme == scheme and p.port == port and #host > n
+                    and sub(host, -n) == p.suffix
+                    and find(sub(host, 1, -n - 1), "^[%w%-]+[%w%.%-]*$")
+                    and not find(host, "..", 1, true) then
+                allowed = true
+                break
+            end
+        end
+    end
+    if not allowed then
+        return nil, false, list
+    end
+    local credentials = omni.settings(req).allow_credentials
+    return origin, credentials == "on" or credentials == "true", list
+end
+
 --- Copies the query arguments into params (order.list).
 local function query_params(req)
     local params = {}
@@ -275,7 +409,7 @@ end
 -- @return fields, or nil, err
 function _M.normalize(req)
     local method = req.method
-    local route, found = find_route(method, req.path)
+    local route, found = find_route(method, req.route)
     if not route then
         if found[1] then
             return nil, omni_error("method_not_allowed",
@@ -332,15 +466,30 @@ function _M.respond(req)
         return nil
     end
     local headers = {
-        ["Access-Control-Allow-Methods"] = ALLOW_METHODS,
-        ["Access-Control-Allow-Headers"] = ALLOW_HEADERS,
-        ["Access-Control-Max-Age"] = "600",
         ["Allow"] = ALLOW_METHODS,
         ["Vary"] = "Origin",
     }
-    local origin = request_origin(req)
+    local origin, credentials, list = cors(req)
+    if list == false then
+        return nil, omni_error("plugin_misconfigured",
+            "allowed_origins holds a malformed entry (or more than "
+            .. MAX_ORIGINS .. ")", 500)
+    end
+    local sent = type(req.headers) == "table" and req.headers.origin or nil
+    if list and not origin and sent ~= nil then
+        return nil, omni_error("origin_not_allowed",
+            "the origin " .. clip(sent) .. " is not allowed", 403)
+    end
+    if not list or origin then
+        headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
+        headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
+        headers["Access-Control-Max-Age"] = "600"
+    end
     if origin then
         headers["Access-Control-Allow-Origin"] = origin
+        if credentials then
+            headers["Access-Control-Allow-Credentials"] = "true"
+        end
     end
     return 204, headers, ""
 end
@@ -351,7 +500,7 @@ local function allowed_methods(req)
     if type(req) ~= "table" then
         return nil
     end
-    local _, allowed = find_route("", req.path)
+    local _, allowed = find_route("", req.route)
     if type(allowed) ~= "table" or not allowed[1] then
         return nil
     end
@@ -370,9 +519,14 @@ function _M.render(reply, ctx)
         ["Content-Type"] = "application/json; charset=utf-8",
         ["Cache-Control"] = "no-store",
     }
-    local origin = request_origin(ctx.request)
+    local origin, credentials, list = cors(ctx.request)
     if origin then
         headers["Access-Control-Allow-Origin"] = origin
+        if credentials then
+            headers["Access-Control-Allow-Credentials"] = "true"
+        end
+    end
+    if origin or list ~= nil then
         headers["Vary"] = "Origin"
     end
 

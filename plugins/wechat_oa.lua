@@ -1,23 +1,46 @@
---- wechat_oa: WeChat official-account server push (plaintext mode).
+--- wechat_oa: WeChat official-account server push: plaintext, compatible
+-- and safe (encrypted) modes.
 --
 -- Settings (req.settings, from `omni_plugin_set <key> <value>` in the location):
 --
---     token     required: the Token configured in the WeChat admin console
---     apology   optional: the text sent back when the service fails
---               (default "抱歉，服务暂时不可用，请稍后再试。")
+--     token             required: the Token configured in the WeChat admin console
+--     encoding_aes_key  the EncodingAESKey (43 characters): turns on the
+--                       encrypted modes; needs `appid`
+--     appid             the account's AppID, the receiver id every encrypted
+--                       message must carry
+--     mode              `safe` (the default with encoding_aes_key: only
+--                       encrypted messages) or `compatible` (both)
+--     replay_window     seconds a message's timestamp may be off req.time
+--                       (default 300; encrypted messages)
+--     apology           optional: the text sent back when the service fails
+--                       (default "抱歉，服务暂时不可用，请稍后再试。")
 --
--- Signature: signature = hex(sha1(concat(sort({token, timestamp, nonce}))))
--- (lowercase hex, byte-order sort), compared in constant time with the
--- `signature` query argument.
+-- The path is not routed (the mount point is `/wechat_oa` by default).
+--
+-- Plaintext signature: signature = hex(sha1(concat(sort({token, timestamp,
+-- nonce})))) (lowercase hex, byte-order sort), compared in constant time
+-- with the `signature` query argument.
+--
+-- Encrypted messages (`encrypt_type=aes`, or a body with <Encrypt> and no
+-- MsgType): the WXBizMsgCrypt scheme (lua/omni/wechat.lua): msg_signature
+-- = hex(sha1(sorted token, timestamp, nonce, Encrypt)), checked in constant
+-- time; the timestamp must be within replay_window of req.time; the
+-- decrypted message must end with `appid`.  In compatible mode the
+-- plaintext copy of the fields in the body is ignored: only the decrypted
+-- message counts.
 --
 -- GET ?signature=&timestamp=&nonce=&echostr= (URL verification) is answered
 -- by `respond`: 200 text/plain echostr; bad or missing signature -> 401
--- "invalid signature"; missing echostr -> 400; no token -> 500.
+-- "invalid signature"; missing echostr -> 400; no token -> 500.  With
+-- `msg_signature` instead, and encoding_aes_key set, echostr is encrypted:
+-- its signature and window are checked, and the decrypted text answered.
 --
 -- POST ?signature=&timestamp=&nonce= with the XML message: `authenticate`
--- verifies the signature (`signature_invalid`, 401); encrypted mode
--- (`encrypt_type=aes`, or a body with only <Encrypt>) is refused with
--- `unsupported_encryption` (400).
+-- verifies the signature (`signature_invalid`, 401), or opens the
+-- encrypted message (`signature_invalid` or `signature_expired` 401,
+-- `decrypt_failed` 400, `appid_mismatch` 403, `message_too_large` 413).
+-- Without encoding_aes_key encrypted messages are `unsupported_encryption`
+-- (400); in safe mode plaintext ones are `encryption_required` (400).
 --
 -- Action mapping (MsgType -> action):
 --
@@ -38,7 +61,9 @@
 --
 -- Refusals: `method_not_allowed` (405), `invalid_request` (400: missing or
 -- malformed ToUserName/FromUserName/CreateTime/MsgType/Event/Content),
--- `unsupported_encryption` (400), `signature_invalid` (401),
+-- `unsupported_encryption` (400), `encryption_required` (400),
+-- `decrypt_failed` (400), `signature_invalid` (401), `signature_expired`
+-- (401), `appid_mismatch` (403), `message_too_large` (413),
 -- `plugin_misconfigured` (500).
 --
 -- Rendering:
@@ -49,9 +74,12 @@
 --   (ToUserName = the sender, FromUserName = the account, CreateTime = the
 --   message's CreateTime so rendering stays deterministic), text in CDATA
 --   with "]]>" split across sections and XML-forbidden characters removed;
+--   encrypted (and signed with a fresh nonce, TimeStamp = req.time) when
+--   the message was;
 -- * success without text -> 200 text/plain "success" (WeChat then shows
 --   nothing and does not retry);
--- * any other error -> 200 apology text message (settings.apology), or
+-- * any other error -> 200 apology text message (settings.apology;
+--   encrypted when the message was, never in plaintext in safe mode), or
 --   "success" when the request's sender and account are unknown (e.g. a
 --   body that did not parse).
 --
@@ -62,46 +90,24 @@ local omni_error = omni.error
 local settings_of = omni.settings
 local crypto = omni.crypto
 local xml = omni.xml
+local wx = omni.wechat
 
 local type = type
-local ipairs = ipairs
-local tonumber = tonumber
 local tostring = tostring
 local concat = table.concat
 local sort = table.sort
 local find = string.find
-local gsub = string.gsub
-local sub = string.sub
 local lower = string.lower
 
-local _M = { name = "wechat_oa", version = "1.0" }
+local _M = { name = "wechat_oa", version = "1.1", prefix = "/wechat_oa" }
 
-local DEFAULT_APOLOGY = "抱歉，服务暂时不可用，请稍后再试。"
-local MAX_CONTENT = 4096
+local field = wx.field
+local MESSAGES = { event = wx.EVENT_FIELDS, messages = wx.MESSAGE_FIELDS }
+
 local NAME_PATTERN = "^[A-Za-z0-9_%-]+$"
 local MAX_NAME = 64
 
 local TEXT_PLAIN = "text/plain; charset=utf-8"
-
---- Per message type: the XML fields copied into params (XML name, param
--- name, "number" to convert).
-local MESSAGE_FIELDS = {
-    text = { { "Content", "content" } },
-    image = { { "PicUrl", "pic_url" }, { "MediaId", "media_id" } },
-    voice = { { "MediaId", "media_id" }, { "Format", "format" },
-        { "Recognition", "recognition" } },
-    video = { { "MediaId", "media_id" }, { "ThumbMediaId", "thumb_media_id" } },
-    shortvideo = { { "MediaId", "media_id" }, { "ThumbMediaId", "thumb_media_id" } },
-    location = { { "Location_X", "latitude", "number" }, { "Location_Y", "longitude", "number" },
-        { "Scale", "scale", "number" }, { "Label", "label" } },
-    link = { { "Title", "title" }, { "Description", "description" }, { "Url", "url" } },
-}
-
-local EVENT_FIELDS = {
-    { "EventKey", "event_key" }, { "Ticket", "ticket" },
-    { "Latitude", "latitude", "number" }, { "Longitude", "longitude", "number" },
-    { "Precision", "precision", "number" },
-}
 
 --- A query argument as a string, or nil.
 local function arg(req, name)
@@ -145,21 +151,66 @@ function _M.respond(req)
         return nil
     end
     local headers = { ["Content-Type"] = TEXT_PLAIN }
-    local token = settings_of(req).token
+    local settings = settings_of(req)
+    local token = settings.token
     if type(token) ~= "string" or token == "" then
         return 500, headers, "wechat_oa is not configured"
     end
-    if not check_signature(req, token) then
-        return 401, headers, "invalid signature"
+    local echostr
+    if arg(req, "msg_signature") and settings.encoding_aes_key then
+        local cfg = wx.config(settings, "appid")
+        if not cfg then
+            return 500, headers, "wechat_oa is not configured"
+        end
+        local err
+        echostr, err = wx.open(cfg, req.args, arg(req, "echostr"), req.time)
+        if not echostr then
+            return err.status == 401 and 401 or 400, headers,
+                err.status == 401 and "invalid signature" or "invalid echostr"
+        end
+    else
+        if not check_signature(req, token) then
+            return 401, headers, "invalid signature"
+        end
+        echostr = arg(req, "echostr")
     end
-    local echostr = arg(req, "echostr")
     if not echostr or #echostr > 128 or find(echostr, "[^\33-\126]") then
         return 400, headers, "missing echostr"
     end
     return 200, headers, echostr
 end
 
---- Verifies the signature of a pushed message.
+--- The location's encryption: nil for plaintext mode, or the wechat
+-- config and whether plaintext messages are refused (safe mode).
+local function encryption(req)
+    local settings = settings_of(req)
+    if settings.encoding_aes_key == nil then
+        return nil
+    end
+    local cfg, err = wx.config(settings, "appid")
+    if not cfg then
+        return nil, nil, err
+    end
+    local mode = settings.mode or "safe"
+    if mode ~= "safe" and mode ~= "compatible" then
+        return nil, nil, omni_error("plugin_misconfigured",
+            "mode must be safe or compatible", 500)
+    end
+    return cfg, mode == "safe"
+end
+
+--- Whether a pushed message is encrypted.
+local function is_encrypted(req)
+    local encrypt_type = arg(req, "encrypt_type")
+    if encrypt_type and encrypt_type ~= "raw" then
+        return true
+    end
+    local body = req.body
+    return type(body) == "table" and body.MsgType == nil and body.Encrypt ~= nil
+end
+
+--- Verifies the signature of a pushed message; an encrypted one is
+-- opened here, its fields kept in req.wechat for normalize and render.
 -- @param req the request table built by the host
 -- @return true, or nil, err
 function _M.authenticate(req)
@@ -168,37 +219,30 @@ function _M.authenticate(req)
         return nil, omni_error("plugin_misconfigured",
             "wechat_oa needs the setting token (omni_plugin_set)", 500)
     end
+    local cfg, safe, err = encryption(req)
+    if err then
+        return nil, err
+    end
+    if is_encrypted(req) then
+        if not cfg then
+            return nil, omni_error("unsupported_encryption",
+                "encrypted messages need the setting encoding_aes_key", 400)
+        end
+        local fields
+        fields, err = wx.open_message(cfg, req)
+        if not fields then
+            return nil, err
+        end
+        req.wechat = { fields = fields, cfg = cfg }
+        return true
+    end
+    if safe then
+        return nil, omni_error("encryption_required",
+            "safe mode: only encrypted messages are accepted", 400)
+    end
     local ok, reason = check_signature(req, token)
     if not ok then
         return nil, omni_error("signature_invalid", reason, 401)
-    end
-    return true
-end
-
---- An XML field as a string (trimmed only for single-line values), or nil.
-local function field(fields, name)
-    local v = fields[name]
-    if type(v) ~= "string" or v == "" then
-        return nil
-    end
-    return v
-end
-
---- Copies the listed fields into params; nil, message on bad values.
-local function copy_fields(fields, list, params)
-    for _, spec in ipairs(list) do
-        local v = field(fields, spec[1])
-        if v then
-            if spec[3] == "number" then
-                v = tonumber(v)
-                if not v then
-                    return nil, spec[1] .. " is not a number"
-                end
-            elseif #v > MAX_CONTENT then
-                return nil, spec[1] .. " is too long"
-            end
-            params[spec[2]] = v
-        end
     end
     return true
 end
@@ -227,66 +271,35 @@ function _M.normalize(req)
     if req.method ~= "POST" then
         return nil, omni_error("method_not_allowed", "messages are pushed with POST", 405)
     end
-    local encrypt_type = arg(req, "encrypt_type")
-    if encrypt_type and encrypt_type ~= "raw" then
+    local fields, err
+    if type(req.wechat) == "table" then
+        fields = req.wechat.fields
+    elseif is_encrypted(req) then
         return nil, omni_error("unsupported_encryption",
-            "encrypted messages are not supported: use plaintext mode", 400)
-    end
-    local fields, err = body_fields(req)
-    if not fields then
-        return nil, err
-    end
-    if type(req.xml) == "table" and req.xml.name ~= nil and req.xml.name ~= "xml" then
-        return nil, omni_error("invalid_request", "the root element must be <xml>", 400)
+            "encrypted messages need omni_auth plugin and the setting encoding_aes_key", 400)
+    else
+        fields, err = body_fields(req)
+        if not fields then
+            return nil, err
+        end
+        if type(req.xml) == "table" and req.xml.name ~= nil and req.xml.name ~= "xml" then
+            return nil, omni_error("invalid_request", "the root element must be <xml>", 400)
+        end
     end
 
     local to = field(fields, "ToUserName")
     local from = field(fields, "FromUserName")
-    local msg_type = field(fields, "MsgType")
-    if not msg_type and field(fields, "Encrypt") then
-        return nil, omni_error("unsupported_encryption",
-            "encrypted messages are not supported: use plaintext mode", 400)
-    end
     if not to or #to > MAX_NAME or not find(to, NAME_PATTERN) then
         return nil, omni_error("invalid_request", "ToUserName is missing or malformed", 400)
     end
     if not from or #from > MAX_NAME or not find(from, NAME_PATTERN) then
         return nil, omni_error("invalid_request", "FromUserName is missing or malformed", 400)
     end
-    local create_time = field(fields, "CreateTime")
-    if not create_time or #create_time > 12 or not find(create_time, "^%d+$") then
-        return nil, omni_error("invalid_request", "CreateTime is missing or malformed", 400)
-    end
-    if not msg_type or #msg_type > 32 or not find(msg_type, "^[a-z][a-z0-9_]*$") then
-        return nil, omni_error("invalid_request", "MsgType is missing or malformed", 400)
-    end
-    local msg_id = field(fields, "MsgId")
-    if msg_id and (#msg_id > 32 or not find(msg_id, "^%d+$")) then
-        return nil, omni_error("invalid_request", "MsgId is malformed", 400)
-    end
-
-    local params = {
-        to = to,
-        create_time = tonumber(create_time),
-        msg_id = msg_id or omni.json.null,
-    }
-    local action, ok, message
-    if msg_type == "event" then
-        local event = field(fields, "Event")
-        if not event or #event > 32 or not find(event, "^[A-Za-z][A-Za-z0-9_]*$") then
-            return nil, omni_error("invalid_request", "Event is missing or malformed", 400)
-        end
-        action = "event." .. lower(event)
-        ok, message = copy_fields(fields, EVENT_FIELDS, params)
-    else
-        action = "message." .. msg_type
-        if msg_type == "text" and not field(fields, "Content") then
-            return nil, omni_error("invalid_request", "Content is missing", 400)
-        end
-        ok, message = copy_fields(fields, MESSAGE_FIELDS[msg_type] or {}, params)
-    end
-    if not ok then
-        return nil, omni_error("invalid_request", message, 400)
+    local params = { to = to }
+    local action
+    action, err = wx.message_action(fields, params, MESSAGES)
+    if not action then
+        return nil, err
     end
 
     return {
@@ -297,62 +310,32 @@ function _M.normalize(req)
     }
 end
 
---- A CDATA section holding s: "]]>" is split across two sections and the
--- characters XML 1.0 forbids are removed.
-local function cdata(s)
-    return xml.cdata(xml.strip(s))
-end
-
---- The passive text reply.
-local function text_reply(fields, content)
-    local sender = field(fields, "FromUserName")
-    local account = field(fields, "ToUserName")
-    if not sender or not account or #sender > MAX_NAME or #account > MAX_NAME
-            or not find(sender, NAME_PATTERN) or not find(account, NAME_PATTERN) then
-        return nil
-    end
-    local create_time = field(fields, "CreateTime")
-    if not create_time or not find(create_time, "^%d+$") or #create_time > 12 then
-        create_time = "0"
-    end
-    if #content > MAX_CONTENT then
-        content = sub(content, 1, MAX_CONTENT)
-        content = gsub(content, "[\192-\255][\128-\191]*$", "")
-    end
-    return "<xml><ToUserName>" .. cdata(sender) .. "</ToUserName>"
-        .. "<FromUserName>" .. cdata(account) .. "</FromUserName>"
-        .. "<CreateTime>" .. create_time .. "</CreateTime>"
-        .. "<MsgType><![CDATA[text]]></MsgType>"
-        .. "<Content>" .. cdata(content) .. "</Content></xml>"
-end
-
 --- Renders a unified reply as a passive reply.
 -- @param reply {ok=true, data=...} or {ok=false, error={code=, message=}}
 -- @param ctx {status=, gateway=, request_id=, channel=, request=}
 -- @return status, headers, body
 function _M.render(reply, ctx)
     ctx = type(ctx) == "table" and ctx or {}
-    local ok = type(reply) == "table" and reply.ok == true
-    if not ok and ctx.gateway and tonumber(ctx.status) == 401 then
+    local req = ctx.request
+    local settings = settings_of(req)
+    local content, status = wx.reply_text(reply, ctx, settings)
+    if status then
         return 401, { ["Content-Type"] = TEXT_PLAIN }, "invalid signature"
     end
 
-    local req = ctx.request
-    local fields = type(req) == "table" and req.method == "POST" and type(req.body) == "table"
-        and req.body or nil
-    local content
-    if ok then
-        local data = reply.data
-        content = type(data) == "table" and type(data.text) == "string" and data.text or nil
-    else
-        content = settings_of(req).apology
-        if type(content) ~= "string" or content == "" then
-            content = DEFAULT_APOLOGY
-        end
+    local wechat = type(req) == "table" and type(req.wechat) == "table" and req.wechat or nil
+    local fields = wechat and wechat.fields
+    if not wechat and type(req) == "table" and req.method == "POST" and type(req.body) == "table"
+            and (settings.encoding_aes_key == nil or settings.mode == "compatible") then
+        -- never a plaintext reply in safe mode
+        fields = req.body
     end
 
-    local body = fields and content and content ~= "" and text_reply(fields, content)
+    local body = fields and content and wx.text_reply(fields, content, NAME_PATTERN)
     if body then
+        if wechat then
+            body = wx.seal(wechat.cfg, body, req.time)
+        end
         return 200, { ["Content-Type"] = "application/xml; charset=utf-8" }, body
     end
     return 200, { ["Content-Type"] = TEXT_PLAIN }, "success"

@@ -47,12 +47,22 @@ done
 [ -f "$prefix/keys/keyring.json" ] \
     || "$omnictl" keys init "$prefix/keys/keyring.json" > /dev/null
 
+# EncodingAESKeys: 43 characters of base64, 32 bytes
+for name in wechat-aes-key wecom-aes-key; do
+    [ -f "$prefix/keys/$name" ] || head -c 32 /dev/urandom | base64 \
+        | head -c 43 > "$prefix/keys/$name"
+done
+
 ivr_token=$(cat "$prefix/keys/ivr-token")
 wechat_token=$(cat "$prefix/keys/wechat-token")
+wechat_aes_key=$(cat "$prefix/keys/wechat-aes-key")
+wecom_aes_key=$(cat "$prefix/keys/wecom-aes-key")
 
 sed -e "s|@MODULE@|$module|g" -e "s|@PREFIX@|$prefix|g" \
     -e "s|@ROOT@|$root|g" -e "s|@IVR_TOKEN@|$ivr_token|g" \
     -e "s|@WECHAT_TOKEN@|$wechat_token|g" \
+    -e "s|@WECHAT_AES_KEY@|$wechat_aes_key|g" \
+    -e "s|@WECOM_AES_KEY@|$wecom_aes_key|g" \
     -e "s|@HOST@|$host|g" -e "s|@PORT@|$port|g" \
     -e "s|@UPSTREAM_PORT@|$upstream_port|g" \
     "$root/conf/demo.conf" > "$prefix/nginx.conf"
@@ -78,6 +88,40 @@ ts=$(date +%s)
 nonce=$RANDOM$RANDOM
 wx_sig=$(printf '%s\n' "$wechat_token" "$ts" "$nonce" | LC_ALL=C sort \
          | tr -d '\n' | sha1sum | cut -d' ' -f1)
+
+# WeChat's encrypted mode (docs/channels.md): 16 random bytes, the length,
+# the message, the receiver id, padded to 32 bytes, AES-256-CBC, base64;
+# msg_signature: sha1 of the sorted token, timestamp, nonce and that text
+wx_encrypt() {      # encoding_aes_key receiver message
+    local key
+    key=$(printf '%s=' "$1" | base64 -d | od -An -tx1 | tr -d ' \n')
+    perl -e 'my ($m, $r) = @ARGV;
+             my $b = pack("a16 N", join("", map { chr int rand 256 } 1 .. 16),
+                          length $m) . $m . $r;
+             my $n = 32 - length($b) % 32;
+             print $b, chr($n) x $n' "$3" "$2" \
+        | openssl enc -aes-256-cbc -nopad -K "$key" -iv "${key:0:32}" \
+        | base64 -w0
+}
+
+wx_sign() {         # token timestamp nonce text
+    printf '%s\n' "$@" | LC_ALL=C sort | tr -d '\n' | sha1sum | cut -d' ' -f1
+}
+
+oa_msg="<xml><ToUserName><![CDATA[gh_demo]]></ToUserName><FromUserName><![CDATA[oDemoOpenId0123456789]]></FromUserName><CreateTime>$ts</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[where is my order?]]></Content><MsgId>1000000000000001</MsgId></xml>"
+oa_enc=$(wx_encrypt "$wechat_aes_key" wxd0e0m0o0a0p0p0i0 "$oa_msg")
+oa_sig=$(wx_sign "$wechat_token" "$ts" "$nonce" "$oa_enc")
+wecom_msg="<xml><ToUserName><![CDATA[wwd0e0m0o0c0o0r0p0]]></ToUserName><FromUserName><![CDATA[zhangsan]]></FromUserName><CreateTime>$ts</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[expense status?]]></Content><MsgId>2000000000000001</MsgId><AgentID>1000002</AgentID></xml>"
+wecom_enc=$(wx_encrypt "$wecom_aes_key" wwd0e0m0o0c0o0r0p0 "$wecom_msg")
+wecom_sig=$(wx_sign "$wechat_token" "$ts" "$nonce" "$wecom_enc")
+
+# an inbound text, signed as Twilio signs: HMAC-SHA1 of the URL and the
+# sorted parameters, base64
+sms_sid=SM$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+sms_account=AC0123456789abcdef0123456789abcdef
+sms_body="From=%2B14155550123&To=%2B18005550199&Body=where+is+my+order&MessageSid=$sms_sid&AccountSid=$sms_account"
+sms_sig=$(printf '%s' "$url/sms/messageAccountSid${sms_account}Bodywhere is my orderFrom+14155550123MessageSid${sms_sid}To+18005550199" \
+          | openssl dgst -sha1 -hmac "$ivr_token" -binary | base64)
 
 cat <<END
 
@@ -124,9 +168,37 @@ API tells who customer-42 is and what they did:
   or the same with
   $omnictl -d $prefix/store --keyring $prefix/keys/keyring.json)
 
+Mounted elsewhere: the mini-program's single endpoint under /mp/ (the
+action from "cmd", params from "data"), and the web plugin under /shop/
+answering a CORS preflight from an allowed origin (and 403 for another):
+
+  curl -i $url/mp/api -H 'Authorization: Bearer $token' \
+       -H 'Content-Type: application/json' \
+       -d '{"cmd":"order.query","data":{"order_id":"ORD-42"},"openid":"o6_bmjrPTlm6_2sgVt7hMZOPfL2M"}'
+  curl -i -X OPTIONS $url/shop/orders -H 'Origin: https://shop.example.com' \
+       -H 'Access-Control-Request-Method: POST'
+  curl -i -X OPTIONS $url/shop/orders -H 'Origin: https://evil.example' \
+       -H 'Access-Control-Request-Method: POST'
+
 WeChat official-account URL verification (answers the echostr):
 
   curl -i '$url/wechat_oa?signature=$wx_sig&timestamp=$ts&nonce=$nonce&echostr=hello-wechat'
+
+The official account in safe mode and WeCom: an encrypted message each
+(valid for an hour, the demo's replay window); the answer is encrypted
+too (keys in $prefix/keys):
+
+  curl -i '$url/wechat_oa_safe?timestamp=$ts&nonce=$nonce&encrypt_type=aes&msg_signature=$oa_sig' \
+       -H 'Content-Type: text/xml' \
+       -d '<xml><ToUserName><![CDATA[gh_demo]]></ToUserName><Encrypt><![CDATA[$oa_enc]]></Encrypt></xml>'
+  curl -i '$url/wecom/callback?msg_signature=$wecom_sig&timestamp=$ts&nonce=$nonce' \
+       -H 'Content-Type: text/xml' \
+       -d '<xml><ToUserName><![CDATA[wwd0e0m0o0c0o0r0p0]]></ToUserName><Encrypt><![CDATA[$wecom_enc]]></Encrypt></xml>'
+
+An inbound SMS, Twilio-style (the reply is messaging TwiML):
+
+  curl -i $url/sms/message -H 'X-Twilio-Signature: $sms_sig' \
+       -d '$sms_body'
 
 Mint more with: $mint mint --help
 Stop with Ctrl-C.

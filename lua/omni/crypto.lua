@@ -33,6 +33,8 @@ if not ok or type(native) ~= "table" then
         hmac_sha1 = unavailable, hmac_sha256 = unavailable,
         equals = unavailable,
         base64_encode = unavailable, base64_decode = unavailable,
+        aes_cbc_encrypt = unavailable, aes_cbc_decrypt = unavailable,
+        random_bytes = unavailable,
     }
     _M.available = false
 else
@@ -88,6 +90,33 @@ _M.base64_encode = native.base64_encode
 -- @treturn string|nil the bytes
 -- @treturn string|nil `"invalid base64"`
 _M.base64_decode = native.base64_decode
+
+--- AES-CBC encryption without padding (pad first: WeChat's scheme pads
+-- to 32 bytes).  A key of 16, 24 or 32 bytes picks AES-128/192/256.
+-- @function aes_cbc_encrypt
+-- @tparam string key 16, 24 or 32 bytes (else an error is raised)
+-- @tparam string iv 16 bytes (else an error is raised)
+-- @tparam string data whole 16-byte blocks, at most 1 MiB
+-- @treturn string|nil the ciphertext, as long as data
+-- @treturn string|nil `"aes: the data is not whole 16-byte blocks"`,
+--   `"aes: the data is longer than 1048576 bytes"`
+_M.aes_cbc_encrypt = native.aes_cbc_encrypt
+
+--- AES-CBC decryption without padding (check and strip it after).
+-- @function aes_cbc_decrypt
+-- @tparam string key
+-- @tparam string iv
+-- @tparam string data
+-- @treturn string|nil the plaintext, as long as data
+-- @treturn string|nil as for `aes_cbc_encrypt`
+_M.aes_cbc_decrypt = native.aes_cbc_decrypt
+
+--- Bytes from OpenSSL's generator (nonces, the random prefix of an
+-- encrypted reply).
+-- @function random_bytes
+-- @tparam number n 1 to 1024 (else an error is raised)
+-- @treturn string
+_M.random_bytes = native.random_bytes
 
 
 local HEX = {}

@@ -154,6 +154,18 @@ local function invalid(message)
 end
 
 
+-- a mount point: "/" then path segments, no trailing slash, no blanks,
+-- no dot segments; at most 256 bytes
+local function is_mount(s)
+    return type(s) == "string" and #s >= 2 and #s <= 256
+           and find(s, "^/[%w%-._~!$&'()*+,;=:@/]*$") ~= nil
+           and byte(s, -1) ~= 47                    -- "/"
+           and not find(s, "//", 1, true)
+           and not find(s, "/%.%.?/") and not find(s, "/%.%.?$")
+end
+_M.is_mount = is_mount
+
+
 -------------------------------------------------------------------------
 -- loading
 -------------------------------------------------------------------------
@@ -222,6 +234,10 @@ function _M.load(name, chunkname, source)
                         .. "() (got " .. type(mod[f]) .. ")"
         end
     end
+    if mod.prefix ~= nil and not is_mount(mod.prefix) then
+        return nil, file .. ": prefix must be a path such as '/kiosk' (got "
+                    .. show(mod.prefix) .. ")"
+    end
     if mod.raw_data ~= nil and type(mod.raw_data) ~= "boolean" then
         return nil, file .. ": raw_data must be a boolean (got "
                     .. show(mod.raw_data) .. ")"
@@ -238,6 +254,7 @@ function _M.load(name, chunkname, source)
         version = mod.version,
         file = file,
         module = mod,
+        prefix = mod.prefix,
     }
     return true
 end
@@ -310,6 +327,76 @@ local function media_type(ct)
     return lower(sub(ct, first, last))
 end
 
+-- the path below a mount point ("/" for the mount point itself), or nil
+-- when the path is not under it
+local function below(path, mount)
+    local n = #mount
+    if sub(path, 1, n) ~= mount then
+        return nil
+    end
+    if #path == n then
+        return "/"
+    end
+    if byte(path, n + 1) ~= 47 then        -- "/"
+        return nil
+    end
+    return sub(path, n + 1)
+end
+
+--- Where a plugin is mounted, and the request's path below it.
+-- The mount point is, in this order: the `prefix` setting; the
+-- location's own path when it is a prefix location ending with "/"
+-- (other than "/") or an exact location (`=/mp/api`: the route is then
+-- "/"); the plugin's own `prefix` (its historical URL, e.g.
+-- "/miniprogram"), when the path is under it; else nothing.
+-- @tparam string path the request's path
+-- @tparam table settings the location's settings
+-- @tparam string|nil location what the gateway says of the location
+-- @tparam string|nil default the plugin's `prefix`
+-- @treturn string|nil the route ("/order/query"), nil when the path is
+--   not under the configured prefix
+-- @treturn string the mount point ("" for none)
+local function route_of(path, settings, location, default)
+    if type(path) ~= "string" or sub(path, 1, 1) ~= "/" then
+        return nil, ""
+    end
+    local prefix = settings.prefix
+    if prefix ~= nil then
+        if prefix == "/" then
+            return path, ""
+        end
+        if type(prefix) == "string" and sub(prefix, -1) == "/" then
+            prefix = sub(prefix, 1, -2)
+        end
+        if not is_mount(prefix) then
+            return nil, ""
+        end
+        return below(path, prefix), prefix
+    end
+    if type(location) == "string" and #location > 1 then
+        if byte(location, 1) == 61 then            -- "=": exact
+            if sub(location, 2) == path then
+                return "/", path
+            end
+        elseif sub(location, -1) == "/" then
+            local mount = sub(location, 1, -2)
+            local route = below(path, mount)
+            if route then
+                return route, mount
+            end
+        end
+    end
+    if default then
+        local route = below(path, default)
+        if route then
+            return route, default
+        end
+    end
+    return path, ""
+end
+_M.route_of = route_of
+
+
 -- a structured syntax suffix (RFC 6839) is tried only when it is there
 local function is_json_type(mt)
     return mt == "application/json"
@@ -329,7 +416,9 @@ end
 -- @tparam table raw `{ method=, path=, query=, headers={lowercase->value},
 --   client_ip=, body= (string|nil), claims_json= (string|nil, see also
 --   `set_claims`), settings= (table|nil, the omni_plugin_set values),
---   channel= (optional, defaults to the plugin's name) }`
+--   channel= (optional, defaults to the plugin's name), location=
+--   (string|nil: "/mp/", "=/mp/api", see `route_of`), time= (number|nil,
+--   when the request came, in seconds; now by default) }`
 -- @treturn table|nil req
 -- @treturn table|nil `{ code="body_malformed", status=400, message= }`
 function _M.prepare(name, raw)
@@ -368,11 +457,27 @@ function _M.prepare(name, raw)
               2)
     end
 
+    if raw.location ~= nil and type(raw.location) ~= "string" then
+        error("bad argument #2 to 'prepare' (raw.location must be a string)",
+              2)
+    end
+    local time = raw.time
+    if time == nil then
+        time = os_time()
+    elseif type(time) ~= "number" then
+        error("bad argument #2 to 'prepare' (raw.time must be a number)", 2)
+    end
+
     local mt = media_type(headers["content-type"])
+    local settings = raw.settings or {}
+    local route, mount = route_of(raw.path, settings, raw.location, p.prefix)
 
     local req = {
         method = raw.method,
         path = raw.path,
+        route = route,
+        mount = mount,
+        time = time,
         args = args,
         query = query,
         headers = headers,
@@ -380,7 +485,7 @@ function _M.prepare(name, raw)
         raw_body = body,
         content_type = mt,
         channel = raw.channel or name,
-        settings = raw.settings or {},
+        settings = settings,
     }
 
     setmetatable(req, REQUEST_MT)

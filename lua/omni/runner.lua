@@ -257,11 +257,19 @@ function _M.fixture(fx, name)
         body = body,
         channel = nonnull(r.channel),
         settings = settings or {},
+        location = nonnull(r.location),
+        time = nonnull(r.time),
     }
     for _, k in ipairs({ "method", "path", "query", "client_ip" }) do
         if type(raw[k]) ~= "string" then
             return nil, "fixture: request." .. k .. " must be a string"
         end
+    end
+    if raw.location ~= nil and type(raw.location) ~= "string" then
+        return nil, "fixture: request.location must be a string"
+    end
+    if raw.time ~= nil and type(raw.time) ~= "number" then
+        return nil, "fixture: request.time must be seconds since the epoch"
     end
 
     local kn = nonnull(fx.known) or {}

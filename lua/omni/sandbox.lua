@@ -28,7 +28,8 @@ local _M = { _VERSION = "1.0" }
 --- The support-library modules plugins may require.
 local MODULES = {
     "omni", "omni.json", "omni.form", "omni.xml", "omni.crypto",
-    "omni.base64", "omni.utf8", "omni.contract",
+    "omni.base64", "omni.utf8", "omni.contract", "omni.wechat",
+    "omni.twilio",
 }
 _M.MODULES = MODULES
 

@@ -66,6 +66,8 @@ return function(CHANNEL)
             headers = r.headers or {}, client_ip = r.client_ip or "127.0.0.1",
             claims_json = (not is_null(r.claims)) and canon(r.claims) or nil,
             body = r.body, settings = r.settings,
+            location = (not is_null(r.location)) and r.location or nil,
+            time = (not is_null(r.time)) and r.time or nil,
         }
         local req, err = host.prepare(CHANNEL, raw)
         if req and r.settings ~= nil and req.settings == nil then

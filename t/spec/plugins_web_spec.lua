@@ -219,6 +219,68 @@ describe("plugin web", function()
             end
         end)
 
+        local ALLOWED = "https://app.example.com,https://*.example.org http://localhost:3000 *.shop.example"
+
+        local function preflight(origin, settings)
+            return assert(fixture_req("preflight", function(r)
+                r.headers.origin = origin
+                r.settings = settings or { allowed_origins = ALLOWED }
+            end))
+        end
+
+        it("with allowed_origins, answers listed origins and patterns only", function()
+            for _, origin in ipairs({ "https://app.example.com", "https://a.example.org",
+                    "https://a.b.example.org", "http://localhost:3000", "https://x.shop.example",
+                    "https://App.Example.com" }) do
+                local status, headers = host.respond(CHANNEL, preflight(origin))
+                assert.are.equal(204, status, origin)
+                assert.are.equal(origin, headers["Access-Control-Allow-Origin"])
+                assert.is_nil(headers["Access-Control-Allow-Credentials"])
+                assert.are.equal("Origin", headers["Vary"])
+            end
+            for _, origin in ipairs({ "https://example.org", "http://a.example.org",
+                    "https://a.example.org:8443", "https://evilexample.org",
+                    "https://app.example.com.evil", "http://localhost:3001",
+                    "https://shop.example", "null", "https://app.example.com/x",
+                    "https://app.example.com\r\nX: 1" }) do
+                local ok, err = host.respond(CHANNEL, preflight(origin))
+                assert.is_nil(ok, origin)
+                assert.are.equal("origin_not_allowed", err.code)
+                assert.are.equal(403, err.status)
+                assert.is_nil(err.message:find("[\r\n]"))
+                local status, headers = render_error("origin_not_allowed", 403, preflight(origin))
+                assert.are.equal(403, status)
+                assert.is_nil(headers["Access-Control-Allow-Origin"])
+                assert.are.equal("Origin", headers["Vary"])
+            end
+        end)
+
+        it("adds credentials only when configured, and only with a list", function()
+            local _, headers = host.respond(CHANNEL, preflight("https://app.example.com",
+                { allowed_origins = ALLOWED, allow_credentials = "on" }))
+            assert.are.equal("true", headers["Access-Control-Allow-Credentials"])
+            local req = preflight("https://app.example.com",
+                { allowed_origins = ALLOWED, allow_credentials = "on" })
+            req.method = "GET"
+            _, headers = render({ ok = true, data = {} }, req)
+            assert.are.equal("https://app.example.com", headers["Access-Control-Allow-Origin"])
+            assert.are.equal("true", headers["Access-Control-Allow-Credentials"])
+            _, headers = host.respond(CHANNEL, preflight("https://any.example",
+                { allow_credentials = "on" }))
+            assert.are.equal("https://any.example", headers["Access-Control-Allow-Origin"])
+            assert.is_nil(headers["Access-Control-Allow-Credentials"])
+        end)
+
+        it("refuses a malformed allowlist as plugin_misconfigured", function()
+            for _, list in ipairs({ "ftp://x.example", "https://*.com", "https://a..b.com",
+                    "https://a.example.com:99999", "", "https://*", "https://a.example.com/path" }) do
+                local ok, err = host.respond(CHANNEL, preflight("https://a.example.com",
+                    { allowed_origins = list }))
+                assert.is_nil(ok, list)
+                assert.are.equal("plugin_misconfigured", err.code, list)
+            end
+        end)
+
         it("does not answer other methods directly", function()
             local req = assert(fixture_req("order_query"))
             assert.is_nil(host.respond(CHANNEL, req))
