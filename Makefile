@@ -144,9 +144,11 @@ tools: $(BIN)/omni-jwt $(BIN)/omnictl $(BIN)/omni-store-bench \
        $(BIN)/omni-policy-bench $(BIN)/omni-loadgen
 
 # make bench's open-loop client for the p99 at a fixed rate
-$(BIN)/omni-loadgen: tools/loadgen.c
+LOADGEN_SRCS := tools/loadgen.c tools/loadgen_http.c tools/loadgen_report.c
+
+$(BIN)/omni-loadgen: $(LOADGEN_SRCS) tools/loadgen.h
 	@mkdir -p $(BIN)
-	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -o $@ $< -lm
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -o $@ $(LOADGEN_SRCS) -lm
 
 $(BIN)/omni-policy-bench: tools/policy_bench.c $(CORE_LIB)
 	$(call link_cores)
