@@ -256,6 +256,7 @@ SAN_VARS    = BUILD=$(ASAN) NGINX_SRC=$(ASAN_SRC) \
 SAN_ENV     = CFLAGS="-g -O1 $(SAN_FLAGS)" \
               ASAN_OPTIONS=suppressions=$(SAN)/asan.supp:exitcode=86 \
               UBSAN_OPTIONS=suppressions=$(SAN)/ubsan.supp:print_stacktrace=1:halt_on_error=1:exitcode=86 \
+              LSAN_OPTIONS=suppressions=$(SAN)/lsan.supp:print_suppressions=0 \
               OMNI_NGINX=$(CURDIR)/$(ASAN_NGINX) \
               OMNI_MODULE=$(CURDIR)/$(ASAN)/nginx/objs/ngx_http_omni_module.so \
               OMNI_BIN=$(CURDIR)/$(ASAN)/bin OMNI_TEST_SLOWDOWN=5

@@ -73,16 +73,25 @@ ngx_http_omni_access_handler(ngx_http_request_t *r)
         return ngx_http_omni_access_steps(r, ctx, olcf);
     }
 
-    /* the metrics' clocks: the gateway's own time, phase by phase */
+    /*
+     * The metrics' clocks.  NGX_DONE may mean the request was answered and
+     * freed here (its log phase then took the time from phase_ns), or
+     * that it waits for its body: either way r is not touched again.
+     */
     start = ngx_http_omni_clock_ns();
 
     if (ctx->started_ns == 0) {
         ctx->started_ns = start;
     }
 
+    ctx->phase_ns = start;
+
     rc = ngx_http_omni_access_steps(r, ctx, olcf);
 
-    ctx->own_ns += ngx_http_omni_clock_ns() - start;
+    if (rc != NGX_DONE) {
+        ctx->own_ns += ngx_http_omni_clock_ns() - start;
+        ctx->phase_ns = 0;
+    }
 
     return rc;
 }

@@ -330,6 +330,7 @@ ngx_http_omni_metrics_log(ngx_http_request_t *r)
     int                        *cache, series;
     char                        cls[4], rule[NGX_HTTP_OMNI_RULE_LABEL];
     const char                 *outcome, *channel, *result;
+    uint64_t                    now;
     ngx_uint_t                  i, status;
     ngx_msec_t                  upstream;
     omni_metrics_t             *m;
@@ -373,11 +374,19 @@ ngx_http_omni_metrics_log(ngx_http_request_t *r)
 
     omni_metrics_add(m, series, 1);
 
+    now = ngx_http_omni_clock_ns();
+
+    /* answered from the access phase: finalized before it returned */
+    if (ctx->phase_ns) {
+        ctx->own_ns += now - ctx->phase_ns;
+        ctx->phase_ns = 0;
+    }
+
     omni_metrics_observe(m, ngx_http_omni_cached(m,
                                 &cache[NGX_HTTP_OMNI_SERIES_DURATION],
                                 NGX_HTTP_OMNI_M_DURATION, "channel", channel,
                                 NULL, NULL, NULL, NULL),
-                         (ngx_http_omni_clock_ns() - ctx->started_ns) / 1000);
+                         (now - ctx->started_ns) / 1000);
 
     omni_metrics_observe(m, ngx_http_omni_cached(m,
                                 &cache[NGX_HTTP_OMNI_SERIES_OWN],

@@ -218,8 +218,10 @@ typedef struct {
     ngx_str_t                   policy_rule;   /* $omni_policy_rule */
     uint32_t                    policy_rev;
     uint64_t                    started_ns;    /* for the metrics: the */
-    uint64_t                    own_ns;        /* access phase's start, and
-                                                  the gateway's own time */
+    uint64_t                    own_ns;        /* access phase's start, the
+                                                  gateway's own time, and */
+    uint64_t                    phase_ns;      /* the start of an access
+                                                  phase still running */
 } ngx_http_omni_ctx_t;
 
 

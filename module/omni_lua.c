@@ -97,6 +97,7 @@ static void omni_lua_hook(lua_State *L, lua_Debug *ar);
 static void omni_lua_profile(void *data, lua_State *L, int samples,
     int vmstate);
 static int omni_lua_profile_works(omni_lua_t *vm);
+static void omni_lua_profile_quiet(void);
 static void omni_lua_profile_stop(lua_State *L);
 static int omni_lua_past_deadline(omni_lua_t *vm);
 static void omni_lua_trip(omni_lua_t *vm, lua_State *L);
@@ -173,6 +174,7 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
      * its mask survives the profiler's callback) raises.
      */
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_ON);
+    omni_lua_profile_quiet();
     luaJIT_profile_start(L, OMNI_LUA_PROFILE_MODE, omni_lua_profile, vm);
 
     vm->jit = omni_lua_profile_works(vm);
@@ -906,10 +908,28 @@ omni_lua_jit(omni_lua_t *vm)
 
 
 /*
- * Stopping the profiler restores SIGPROF's old disposition, by default to
- * end the process: a tick that is still pending then (a signal queued but
- * not yet delivered, as under valgrind) is taken here, with SIGPROF
- * blocked, instead.
+ * SIGPROF ignored, where nothing else handles it, rather than fatal: the
+ * profiler's timer counts the CPU time of every thread of the process
+ * (nginx's thread pool writes journeys), and LuaJIT arms it before it
+ * installs its handler, so a tick could come in between while the worker
+ * is descheduled, and end it.  Stopping the profiler restores this.
+ */
+
+static void
+omni_lua_profile_quiet(void)
+{
+    struct sigaction  sa;
+
+    if (sigaction(SIGPROF, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        (void) signal(SIGPROF, SIG_IGN);
+    }
+}
+
+
+/*
+ * Stopping the profiler restores SIGPROF's old disposition: a tick that
+ * is still pending then (a signal queued but not yet delivered, as under
+ * valgrind) is taken here, with SIGPROF blocked.
  */
 
 static void
