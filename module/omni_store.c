@@ -246,6 +246,8 @@ omni_store_close(omni_store_t *st)
     }
 
     (void) pthread_rwlock_destroy(&st->map_lock);
+    omni_store_seal_free(st);
+
     free(st->dir);
     free(st);
 }
@@ -496,11 +498,33 @@ int
 omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
     size_t n, char *err)
 {
+    int               rc, own;
     char              format[16];
     size_t            i, len;
+    MDB_txn          *txn;
     omni_import_op_t  ctx;
 
-    len = (size_t) snprintf(format, sizeof(format), "%d", OMNI_STORE_FORMAT);
+    /* the keyring first: a sealed export refused says which it needs */
+    for (i = 0; i < n; i++) {
+        if (omni_import_meta(&recs[i], OMNI_STORE_KEYRING)
+            && recs[i].val_len == OMNI_STORE_KEYRING_ID_LEN)
+        {
+            rc = omni_store_rbegin(st, &txn, &own, err);
+            if (rc == OMNI_STORE_OK) {
+                rc = omni_import_keyring(st, txn, i, recs[i].val, err);
+                omni_store_rend(st, own);
+            }
+
+            if (rc != OMNI_STORE_OK) {
+                return rc;
+            }
+        }
+    }
+
+    /* a sealed export goes into a sealed store, a plain one into a plain */
+    len = (size_t) snprintf(format, sizeof(format), "%d",
+                            st->sealed ? OMNI_STORE_FORMAT_SEALED
+                                       : OMNI_STORE_FORMAT);
 
     for (i = 0; i < n; i++) {
         if (recs[i].db < 0 || recs[i].db >= OMNI_STORE_DB_COUNT) {
@@ -520,7 +544,7 @@ omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
                 || memcmp(recs[i].val, format, len) != 0))
         {
             omni_err(err, "record %zu: a store format other than "
-                           "this build's (%d)", i + 1, OMNI_STORE_FORMAT);
+                           "this store's (%s)", i + 1, format);
             return OMNI_STORE_INVALID;
         }
 
@@ -555,6 +579,7 @@ omni_import_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     ctx = data;
 
     for (i = 0; i < ctx->n; i++) {
+        /* checked before, and again: another process may have recorded one */
         if (omni_import_meta(&ctx->recs[i], OMNI_STORE_KEYRING)) {
             rc = omni_import_keyring(st, txn, i, ctx->recs[i].val, err);
             if (rc != OMNI_STORE_OK) {
@@ -660,6 +685,15 @@ omni_store_init_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
     mrc = mdb_get(txn, st->dbi[OMNI_STORE_DB_META], &key, &val);
 
+    /* a sealed store (omni_store_seal.c) opens here, and with its keyring */
+    st->sealed = (mrc == 0 && val.mv_size == 1
+                  && *(char *) val.mv_data == '0' + OMNI_STORE_FORMAT_SEALED);
+
+    if (st->sealed) {
+        val.mv_data = format;
+        val.mv_size = len;
+    }
+
     if (mrc == MDB_NOTFOUND && flags == 0) {
         return OMNI_STORE_NOT_FOUND;
     }
@@ -686,8 +720,10 @@ omni_store_init_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         }
 
         omni_err(err, "store format %.*s in %s is not supported by "
-                       "this build (%d)", printable ? (int) val.mv_size : 1,
-                       printable ? p : "?", st->dir, OMNI_STORE_FORMAT);
+                       "this build (%d, or %d sealed)",
+                       printable ? (int) val.mv_size : 1,
+                       printable ? p : "?", st->dir, OMNI_STORE_FORMAT,
+                       OMNI_STORE_FORMAT_SEALED);
         return OMNI_STORE_INVALID;
     }
 

@@ -32,9 +32,12 @@
 #include <sys/types.h>
 
 #include "omni_err.h"
+#include "omni_keyring.h"
 
 
 #define OMNI_STORE_FORMAT         1          /* the "format" record in meta */
+#define OMNI_STORE_FORMAT_SEALED  2          /* ... of a store sealed with a
+                                                keyring */
 
 #define OMNI_STORE_ID_MAX         64
 #define OMNI_STORE_CHANNEL_MAX    32
@@ -261,6 +264,60 @@ int omni_store_keyring_check(omni_store_t *st, const unsigned char *id,
     char *err);
 int omni_store_keyring_probe(const char *dir, const unsigned char *id,
     int *recorded, char *err);
+
+/*
+ * omni_store_use_keyring(), instead of omni_store_keyring_check() for a
+ * process that has the keyring itself: the same check, then the store
+ * seals with kr (which must outlive the store object) from now on.  A
+ * store written without a keyring is converted first, in one write
+ * transaction (all of it or nothing, so a crash leaves it as it was and
+ * the next open does it again): every identity goes to its blind index
+ * and has its value sealed, every session its context, and the format
+ * record becomes OMNI_STORE_FORMAT_SEALED.  An identity whose value its
+ * type's rule cannot normalise (omni_blind.h) stops the conversion
+ * (OMNI_STORE_INVALID, naming the customer and the type): unlink it
+ * first.  Call it in the process that uses the store (after fork()).
+ *
+ * In a sealed store an identity is found by the HMAC of its normalised
+ * value: a value its rule refuses is OMNI_STORE_INVALID where an admin
+ * names it, and skipped in a claim.  Values are kept normalised.
+ */
+int omni_store_use_keyring(omni_store_t *st, const omni_keyring_t *kr,
+    char *err);
+
+/* whether the store is sealed (1) or keeps plain text (0) */
+int omni_store_is_sealed(omni_store_t *st);
+
+/*
+ * Crypto-erasure of customer (and of every customer merged into it): in
+ * one write transaction its data key, identities, sessions, journey and
+ * every other record of it go, and meta records that it was erased at
+ * now, so that an import brings none of its records back.  Refused
+ * (OMNI_STORE_INVALID) for a customer merged into another: erase the
+ * survivor.  *records (may be NULL) counts the records deleted.
+ */
+int omni_store_customer_erase(omni_store_t *st, const char *customer,
+    int64_t now, size_t *records, char *err);
+
+/*
+ * Rotation: re-wraps up to max data keys not wrapped by the keyring's
+ * newest KEK, in one write transaction, from where the last call stopped
+ * (a cursor in meta, so a crash or a stop loses nothing).  *done counts
+ * those re-wrapped, *finished is set when no key is left.  Call it in a
+ * loop; every process that opens the store must have the new KEK first
+ * (reload nginx after omnictl keys rotate).
+ */
+int omni_store_rewrap(omni_store_t *st, size_t max, size_t *done,
+    int *finished, char *err);
+
+/* how many data keys each KEK version wraps, versions in growing order */
+typedef struct {
+    uint32_t   version;
+    size_t     keys;
+} omni_store_kek_use_t;
+
+int omni_store_kek_usage(omni_store_t *st, omni_store_kek_use_t *out,
+    size_t max, size_t *n, char *err);
 
 
 /* sessions */

@@ -49,8 +49,6 @@ static int omni_customer_count(omni_store_t *st, MDB_txn *txn,
     const char *customer, int tag, size_t max, size_t *n, char *err);
 static int omni_customer_known(omni_store_t *st, MDB_txn *txn,
     const char *customer, int *known, char *err);
-static int omni_identity_check(const char *type, const char *value,
-    omni_sbuf_t *key, char *err);
 static int omni_identity_customer(const MDB_val *v, char *customer);
 static int omni_identity_link_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
@@ -58,11 +56,33 @@ static int omni_identity_unlink_op(omni_store_t *st, MDB_txn *txn,
     void *data, char *err);
 static int omni_identity_item(void *out, size_t i, const unsigned char *rest,
     size_t len, const MDB_val *val);
+static int omni_identity_sealed_item(void *out, size_t i,
+    const unsigned char *rest, size_t len, const MDB_val *val);
+static int omni_identity_entry(omni_store_t *st, MDB_txn *txn,
+    const char *customer, const unsigned char *ikey, size_t ikey_len,
+    const char *value, unsigned char *rec, size_t *len, char *err);
 static int omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
 static int omni_merge_move(omni_store_t *st, MDB_txn *txn,
     const char *from, const char *to, int64_t now, omni_item_t *ids,
     size_t nids, omni_item_t *merged, size_t nmerged, char *err);
+static int omni_merge_reseal(omni_store_t *st, MDB_txn *txn,
+    const char *from, const char *to, const omni_item_t *id,
+    unsigned char *rec, size_t *len, char *err);
+
+
+/* a sealed identity index entry: 2, then the value sealed */
+#define OMNI_IDENTITY_REC_MAX  (1 + OMNI_STORE_VALUE_MAX + OMNI_SEAL_OVERHEAD)
+
+
+/* identities_by_customer() of a sealed store: the values are opened */
+typedef struct {
+    omni_store_t           *st;
+    MDB_txn                *txn;
+    const char             *customer;
+    omni_store_identity_t  *ids;
+    char                    err[OMNI_ERRLEN];
+} omni_identity_list_t;
 
 
 /* identities and customers */
@@ -77,7 +97,8 @@ omni_store_identity_resolve(omni_store_t *st, const char *type,
     MDB_val      val;
     omni_skey_t  key;
 
-    rc = omni_identity_check(type, value, omni_skey_init(&key), err);
+    rc = omni_store_ident_key(st, type, value, omni_skey_init(&key), NULL,
+                              err);
     if (rc != OMNI_STORE_OK) {
         return rc;
     }
@@ -196,8 +217,8 @@ omni_claim_find(omni_store_t *st, MDB_txn *txn, omni_claim_op_t *ctx,
     ctx->customer[0] = '\0';
 
     for (i = 0; i < ctx->n; i++) {
-        if (omni_identity_check(ctx->ids[i].type, ctx->ids[i].value,
-                                omni_skey_init(&key), ignored)
+        if (omni_store_ident_key(st, ctx->ids[i].type, ctx->ids[i].value,
+                                 omni_skey_init(&key), NULL, ignored)
             != OMNI_STORE_OK)
         {
             continue;
@@ -262,8 +283,8 @@ omni_claim_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     }
 
     for (i = 0; i < ctx->n; i++) {
-        if (omni_identity_check(ctx->ids[i].type, ctx->ids[i].value,
-                                omni_skey_init(&key), ignored)
+        if (omni_store_ident_key(st, ctx->ids[i].type, ctx->ids[i].value,
+                                 omni_skey_init(&key), NULL, ignored)
             != OMNI_STORE_OK)
         {
             continue;
@@ -308,7 +329,8 @@ omni_store_identity_link(omni_store_t *st, const char *type,
     omni_skey_t         key;
     omni_identity_op_t  ctx;
 
-    rc = omni_identity_check(type, value, omni_skey_init(&key), err);
+    rc = omni_store_ident_key(st, type, value, omni_skey_init(&key), NULL,
+                              err);
     if (rc == OMNI_STORE_OK) {
         rc = omni_store_check_id("customer id", customer, OMNI_STORE_ID_MAX,
                                  err);
@@ -334,7 +356,8 @@ omni_store_identity_unlink(omni_store_t *st, const char *type,
     omni_skey_t         key;
     omni_identity_op_t  ctx;
 
-    rc = omni_identity_check(type, value, omni_skey_init(&key), err);
+    rc = omni_store_ident_key(st, type, value, omni_skey_init(&key), NULL,
+                              err);
     if (rc != OMNI_STORE_OK) {
         return rc;
     }
@@ -352,17 +375,18 @@ omni_store_identities_by_customer(omni_store_t *st, const char *customer,
     const omni_store_identity_t *after, omni_store_identity_t *ids,
     size_t max, size_t *n, char *err)
 {
-    int          rc, own;
-    MDB_txn     *txn;
-    omni_skey_t  prefix, start;
+    int                    rc, own;
+    MDB_txn               *txn;
+    omni_skey_t            prefix, start;
+    omni_identity_list_t  *list;
 
     *n = 0;
 
     rc = omni_store_check_id("customer id", customer, OMNI_STORE_ID_MAX,
                              err);
     if (rc == OMNI_STORE_OK && after != NULL) {
-        rc = omni_identity_check(after->type, after->value,
-                                 omni_skey_init(&start), err);
+        rc = omni_store_ident_key(st, after->type, after->value,
+                                  omni_skey_init(&start), NULL, err);
     }
 
     if (rc != OMNI_STORE_OK) {
@@ -376,12 +400,49 @@ omni_store_identities_by_customer(omni_store_t *st, const char *customer,
         return rc;
     }
 
+    if (!st->sealed) {
+        rc = omni_store_scan(st, txn, OMNI_STORE_DB_CUSTOMERS, &prefix.b,
+                             after != NULL ? start.b.p : NULL,
+                             after != NULL ? start.b.len : 0, max,
+                             omni_identity_item, ids, n, err);
+
+        omni_store_rend(st, own);
+
+        return rc;
+    }
+
+    list = malloc(sizeof(omni_identity_list_t));
+    if (list == NULL) {
+        omni_store_rend(st, own);
+        omni_err(err, "out of memory listing the identities of %s",
+                 customer);
+        return OMNI_STORE_ERROR;
+    }
+
+    list->st = st;
+    list->txn = txn;
+    list->customer = customer;
+    list->ids = ids;
+    list->err[0] = '\0';
+
     rc = omni_store_scan(st, txn, OMNI_STORE_DB_CUSTOMERS, &prefix.b,
                          after != NULL ? start.b.p : NULL,
                          after != NULL ? start.b.len : 0, max,
-                         omni_identity_item, ids, n, err);
+                         omni_identity_sealed_item, list, n, err);
 
     omni_store_rend(st, own);
+
+    /* the reason a value did not open, rather than the scan's */
+    if (rc != OMNI_STORE_OK && list->err[0] != '\0') {
+        memcpy(err, list->err, OMNI_ERRLEN);
+    }
+
+    free(list);
+
+    if (rc != OMNI_STORE_OK) {
+        memset(ids, 0, max * sizeof(omni_store_identity_t));
+        *n = 0;
+    }
 
     return rc;
 }
@@ -546,31 +607,6 @@ omni_customer_count(omni_store_t *st, MDB_txn *txn, const char *customer,
 
 
 static int
-omni_identity_check(const char *type, const char *value, omni_sbuf_t *key,
-    char *err)
-{
-    int  rc;
-
-    rc = omni_store_check_id("identity type", type, OMNI_STORE_TYPE_MAX,
-                             err);
-    if (rc == OMNI_STORE_OK) {
-        rc = omni_store_check_text("identity value", value,
-                                   OMNI_STORE_VALUE_MAX, err);
-    }
-
-    if (rc != OMNI_STORE_OK) {
-        return rc;
-    }
-
-    omni_sbuf_str(key, type);
-    omni_sbuf_u8(key, ':');
-    omni_sbuf_str(key, value);
-
-    return OMNI_STORE_OK;
-}
-
-
-static int
 omni_identity_customer(const MDB_val *v, char *customer)
 {
     const unsigned char  *p;
@@ -593,13 +629,15 @@ omni_identity_customer(const MDB_val *v, char *customer)
 static int
 omni_identity_link_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
-    int                  rc;
+    int                  rc, erased;
     char                 target[OMNI_STORE_ID_MAX + 1];
     char                 old[OMNI_STORE_ID_MAX + 1];
-    size_t               n;
+    char                 norm[OMNI_STORE_VALUE_MAX + 1];
+    size_t               n, len;
     MDB_val              val;
     omni_skey_t          key, ikey;
     unsigned char        rec[OMNI_STORE_ID_MAX + 1];
+    unsigned char        entry[OMNI_IDENTITY_REC_MAX];
     omni_sbuf_t          b;
     omni_identity_op_t  *ctx;
 
@@ -610,8 +648,21 @@ omni_identity_link_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         return rc;
     }
 
-    (void) omni_identity_check(ctx->type, ctx->value, omni_skey_init(&ikey),
-                               err);
+    rc = omni_store_erased(st, txn, target, &erased, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (erased) {
+        omni_err(err, "customer %s was erased", target);
+        return OMNI_STORE_INVALID;
+    }
+
+    rc = omni_store_ident_key(st, ctx->type, ctx->value,
+                              omni_skey_init(&ikey), norm, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
 
     rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &ikey.b, &val,
                         err);
@@ -666,11 +717,47 @@ omni_identity_link_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         return rc;
     }
 
+    rc = omni_identity_entry(st, txn, target, ikey.b.p, ikey.b.len, norm,
+                             entry, &len, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
     omni_key_customer(omni_skey_init(&key), target, OMNI_TAG_IDENTITY);
     omni_sbuf_add(&key.b, ikey.b.p, ikey.b.len);
 
-    return omni_store_put(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, "", 0, 0,
-                          err);
+    return omni_store_put(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, entry,
+                          len, 0, err);
+}
+
+
+/*
+ * The value of an identity index entry: empty in a plain store (the key
+ * holds the value), else the value sealed with the customer's data key,
+ * bound to the customer and to the key.
+ */
+static int
+omni_identity_entry(omni_store_t *st, MDB_txn *txn, const char *customer,
+    const unsigned char *ikey, size_t ikey_len, const char *value,
+    unsigned char *rec, size_t *len, char *err)
+{
+    int  rc;
+
+    *len = 0;
+
+    if (!st->sealed) {
+        return OMNI_STORE_OK;
+    }
+
+    rec[0] = OMNI_STORE_REC_SEALED;
+
+    rc = omni_store_seal_rec(st, txn, customer, "identity", ikey, ikey_len,
+                             value, strlen(value), rec + 1, err);
+    if (rc == OMNI_STORE_OK) {
+        *len = 1 + strlen(value) + OMNI_SEAL_OVERHEAD;
+    }
+
+    return rc;
 }
 
 
@@ -686,8 +773,11 @@ omni_identity_unlink_op(omni_store_t *st, MDB_txn *txn, void *data,
 
     ctx = data;
 
-    (void) omni_identity_check(ctx->type, ctx->value, omni_skey_init(&ikey),
-                               err);
+    rc = omni_store_ident_key(st, ctx->type, ctx->value,
+                              omni_skey_init(&ikey), NULL, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
 
     rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &ikey.b, &val,
                         err);
@@ -743,6 +833,55 @@ omni_identity_item(void *out, size_t i, const unsigned char *rest,
     ids[i].type[colon - rest] = '\0';
     memcpy(ids[i].value, colon + 1, len - (colon - rest) - 1);
     ids[i].value[len - (colon - rest) - 1] = '\0';
+
+    return 0;
+}
+
+
+static int
+omni_identity_sealed_item(void *out, size_t i, const unsigned char *rest,
+    size_t len, const MDB_val *val)
+{
+    size_t                 n;
+    const unsigned char   *colon;
+    omni_identity_list_t  *list;
+
+    list = out;
+    colon = memchr(rest, ':', len);
+
+    if (colon == NULL || colon == rest
+        || (size_t) (colon - rest) > OMNI_STORE_TYPE_MAX
+        || len - (size_t) (colon - rest) - 1 != OMNI_BLIND_LEN
+        || val->mv_size < 1 + OMNI_SEAL_OVERHEAD
+        || val->mv_size > OMNI_IDENTITY_REC_MAX
+        || ((unsigned char *) val->mv_data)[0] != OMNI_STORE_REC_SEALED)
+    {
+        omni_err(list->err, "an identity of customer %s has a record this "
+                 "sealed store cannot read", list->customer);
+        return -1;
+    }
+
+    if (omni_store_open_rec(list->st, list->txn, list->customer, "identity",
+                            rest, len, (unsigned char *) val->mv_data + 1,
+                            val->mv_size - 1,
+                            (unsigned char *) list->ids[i].value, &n,
+                            list->err)
+        != OMNI_STORE_OK)
+    {
+        return -1;
+    }
+
+    list->ids[i].value[n] = '\0';
+
+    if (!omni_store_text_valid(list->ids[i].value, n, OMNI_STORE_VALUE_MAX)) {
+        memset(list->ids[i].value, 0, sizeof(list->ids[i].value));
+        omni_err(list->err, "an identity of customer %s has a value this "
+                 "build cannot read", list->customer);
+        return -1;
+    }
+
+    memcpy(list->ids[i].type, rest, colon - rest);
+    list->ids[i].type[colon - rest] = '\0';
 
     return 0;
 }
@@ -896,10 +1035,11 @@ omni_merge_move(omni_store_t *st, MDB_txn *txn, const char *from,
 {
     int            rc;
     char           id[OMNI_STORE_ID_MAX + 1];
-    size_t         i;
+    size_t         i, len;
     omni_sbuf_t    b;
     omni_skey_t    key, ikey;
     unsigned char  rec[OMNI_STORE_ID_MAX + 9];
+    unsigned char  entry[OMNI_IDENTITY_REC_MAX];
 
     omni_sbuf_init(&b, rec, sizeof(rec));
     omni_sbuf_u8(&b, OMNI_STORE_REC_V1);
@@ -915,11 +1055,17 @@ omni_merge_move(omni_store_t *st, MDB_txn *txn, const char *from,
             return rc;
         }
 
+        rc = omni_merge_reseal(st, txn, from, to, &ids[i], entry, &len,
+                               err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
         omni_key_customer(omni_skey_init(&key), to, OMNI_TAG_IDENTITY);
         omni_sbuf_add(&key.b, ids[i].data, ids[i].len);
 
-        rc = omni_store_put(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, "", 0,
-                            0, err);
+        rc = omni_store_put(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, entry,
+                            len, 0, err);
         if (rc != OMNI_STORE_OK) {
             return rc;
         }
@@ -983,4 +1129,59 @@ omni_merge_move(omni_store_t *st, MDB_txn *txn, const char *from,
     }
 
     return OMNI_STORE_OK;
+}
+
+
+/* a sealed identity of from, opened, then sealed again for to */
+
+static int
+omni_merge_reseal(omni_store_t *st, MDB_txn *txn, const char *from,
+    const char *to, const omni_item_t *id, unsigned char *rec, size_t *len,
+    char *err)
+{
+    int          rc;
+    char         value[OMNI_STORE_VALUE_MAX + 1];
+    size_t       n;
+    MDB_val      val;
+    omni_skey_t  key;
+
+    *len = 0;
+
+    if (!st->sealed) {
+        return OMNI_STORE_OK;
+    }
+
+    omni_key_customer(omni_skey_init(&key), from, OMNI_TAG_IDENTITY);
+    omni_sbuf_add(&key.b, id->data, id->len);
+
+    rc = omni_store_get(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, &val, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (val.mv_size < 1 + OMNI_SEAL_OVERHEAD
+        || val.mv_size > OMNI_IDENTITY_REC_MAX
+        || ((unsigned char *) val.mv_data)[0] != OMNI_STORE_REC_SEALED)
+    {
+        omni_err(err, "an identity of customer %s has a record this sealed "
+                 "store cannot read", from);
+        return OMNI_STORE_ERROR;
+    }
+
+    rc = omni_store_open_rec(st, txn, from, "identity", id->data, id->len,
+                             (unsigned char *) val.mv_data + 1,
+                             val.mv_size - 1, (unsigned char *) value, &n,
+                             err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    value[n] = '\0';
+
+    rc = omni_identity_entry(st, txn, to, id->data, id->len, value, rec, len,
+                             err);
+
+    memset(value, 0, sizeof(value));
+
+    return rc;
 }

@@ -133,7 +133,7 @@ is($err, "omnictl: the store at $dir was made with keyring $a->{id}; give it "
 is($out, '', '...nothing on stdout');
 
 ($rc, $out, $err) = run({ keyring => $b_file }, '-d', $dir, 'resolve', 'phone',
-                        '+1555');
+                        '+15550001234');
 is($rc, 1, 'another keyring: exit 1');
 is($err, "omnictl: keyring $b->{id} does not fit the store at $dir (made with "
          . "keyring $a->{id})\n", '...names both');
@@ -162,7 +162,7 @@ like($err, qr/keyring "\Q$open\E" has mode 0644: others may use it/,
 # --- export and import carry the keyring's id ---
 
 answer('link with the keyring', '-d', $dir, '--keyring', $a_file, 'link',
-       'phone', '+1555', 'c1');
+       'phone', '+15550001234', 'c1');
 answer('export with the keyring', '-d', $dir, '--keyring', $a_file, 'export',
        "$tmp/a.export");
 
@@ -171,7 +171,7 @@ my $to = fresh();
 is($rc, 1, 'import without the keyring: exit 1');
 like($err, qr/the export was made with keyring $a->{id} and the store at \Q$to\E has none/,
      '...says which keyring the export needs');
-($rc, undef, $err) = run('-d', $to, 'resolve', 'phone', '+1555');
+($rc, undef, $err) = run('-d', $to, 'resolve', 'phone', '+15550001234');
 is($rc, 1, '...and writes nothing');
 
 my $other = fresh();
@@ -187,7 +187,7 @@ $to = fresh();
 answer('import with the keyring', '-d', $to, '--keyring', $a_file, 'import',
        "$tmp/a.export");
 my $who = answer('...then resolve', '-d', $to, '--keyring', $a_file,
-                 'resolve', 'phone', '+1555');
+                 'resolve', 'phone', '+15550001234');
 is($who->{customer}, 'c1', '...finds the customer');
 
 # --- keys rotate ---

@@ -532,9 +532,8 @@ omnictl_open(omnictl_ctx_t *ctx)
         return OMNICTL_EXIT_FAIL;
     }
 
-    rc = omni_store_keyring_check(ctx->st,
-                                  ctx->keyring ? ctx->keyring->id : NULL,
-                                  err);
+    rc = ctx->keyring ? omni_store_use_keyring(ctx->st, ctx->keyring, err)
+                      : omni_store_keyring_check(ctx->st, NULL, err);
     if (rc != OMNI_STORE_OK) {
         fprintf(stderr, "omnictl: %s%s\n", err,
                 (rc == OMNI_STORE_INVALID && ctx->keyring == NULL)

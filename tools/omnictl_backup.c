@@ -151,7 +151,8 @@ omnictl_export_to(omnictl_ctx_t *ctx, FILE *out, size_t *n)
 
     if (fprintf(out, "{\"omni_store_export\":%d,\"format\":%d,"
                 "\"exported_at\":\"%s\"}\n", OMNI_EXPORT_VERSION,
-                OMNI_STORE_FORMAT, when) < 0)
+                omni_store_is_sealed(ctx->st) ? OMNI_STORE_FORMAT_SEALED
+                                              : OMNI_STORE_FORMAT, when) < 0)
     {
         fprintf(stderr, "omnictl: writing the export: %s\n",
                 strerror(errno));

@@ -445,13 +445,13 @@ test_format_mismatch(void **state)
     omni_store_close(ctx->st);
     ctx->st = NULL;
 
-    test_raw_put(ctx->dir, "meta", "format", 6, "2", 1);
+    test_raw_put(ctx->dir, "meta", "format", 6, "3", 1);
 
     st = omni_store_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_FULL, err);
     assert_null(st);
 
-    snprintf(expect, sizeof(expect), "store format 2 in %s is not supported "
-             "by this build (1)", ctx->dir);
+    snprintf(expect, sizeof(expect), "store format 3 in %s is not supported "
+             "by this build (1, or 2 sealed)", ctx->dir);
     assert_string_equal(err, expect);
 
     test_raw_put(ctx->dir, "meta", "format", 6, "\x01\x02", 2);
@@ -3409,7 +3409,7 @@ test_export_import(void **state)
     assert_int_equal(omni_store_import(copy, &bad, 1, err),
                      OMNI_STORE_INVALID);
     assert_string_equal(err, "record 1: a store format other than this "
-                        "build's (1)");
+                        "store's (1)");
     bad.db = OMNI_STORE_DB_COUNT;
     assert_int_equal(omni_store_import(copy, &bad, 1, err),
                      OMNI_STORE_INVALID);
