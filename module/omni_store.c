@@ -11,8 +11,8 @@
  * The public API is omni_store.h.  The record families are
  * omni_store_session.c, omni_store_customer.c, omni_store_revocation.c,
  * omni_store_journey.c and omni_store_policy.c, the keyring's record
- * omni_store_keyring.c; the records' layout and what the files share are
- * in omni_store_int.h.
+ * omni_store_keyring.c, sealing omni_store_seal.c and omni_store_dkeys.c;
+ * the records' layout and what the files share are in omni_store_int.h.
  */
 
 

@@ -4,10 +4,12 @@
  * The store's private header: included only by module/omni_store*.c, the
  * engine (omni_store.c) and its record families (omni_store_session.c,
  * omni_store_customer.c, omni_store_revocation.c, omni_store_journey.c,
- * omni_store_policy.c).  Everything else uses omni_store.h.  It holds the
- * store object, the key tags, the key and record buffers with their
- * encoders and decoders (static inline) and the key builders, and the
- * prototypes of the functions the files share, all named omni_store_*.
+ * omni_store_policy.c), and encryption at rest (omni_store_keyring.c,
+ * omni_store_seal.c, omni_store_dkeys.c).  Everything else uses
+ * omni_store.h.  It holds the store object, the key tags, the key and
+ * record buffers with their encoders and decoders (static inline) and the
+ * key builders, and the prototypes of the functions the files share, all
+ * named omni_store_*.
  *
  * Records.  Integers are big-endian, strings carry no NUL, "len" is one
  * byte, every value starts with the record version (OMNI_STORE_REC_V1) so
@@ -243,7 +245,8 @@ int omni_store_collect_item(void *out, size_t i, const unsigned char *rest,
 
 
 /*
- * omni_store_seal.c: sealing.  omni_store_ident_key() builds the key of
+ * omni_store_seal.c: sealing (erasure and rotation: omni_store_dkeys.c,
+ * through omni_store.h alone).  omni_store_ident_key() builds the key of
  * an identity in the map (<type>:<value>, or <type>:<index> in a sealed
  * store) and gives the value to keep (normalised when sealed; norm holds
  * OMNI_STORE_VALUE_MAX + 1 bytes).  omni_store_dk() gives the data key of

@@ -1,0 +1,602 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * The data keys of a sealed store (omni_store.h, docs/store.md):
+ * crypto-erasure of a customer, which destroys its data key with every
+ * record of it, and the re-wrapping of every data key by the newest KEK
+ * after a rotation, resumable, with the count of keys each KEK version
+ * still wraps.
+ */
+
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lmdb.h>
+#include <openssl/crypto.h>
+
+#include "omni_store_int.h"
+
+
+#define OMNI_STORE_REWRAP_SCAN  4096     /* keys looked at per rewrap */
+
+
+typedef struct {
+    const char     *customer;
+    int64_t         now;
+    size_t          records;
+} omni_erase_op_t;
+
+
+typedef struct {
+    size_t          max;
+    size_t          done;
+    int             finished;
+} omni_rewrap_op_t;
+
+
+static int omni_erase_op(omni_store_t *st, MDB_txn *txn, void *data,
+    char *err);
+static int omni_erase_one(omni_store_t *st, MDB_txn *txn, const char *who,
+    size_t *records, char *err);
+static int omni_del_prefix(omni_store_t *st, MDB_txn *txn, int db,
+    const omni_sbuf_t *prefix, size_t *records, char *err);
+static int omni_rewrap_op(omni_store_t *st, MDB_txn *txn, void *data,
+    char *err);
+static int omni_dk_key(const MDB_val *k);
+
+
+/* crypto-erasure */
+
+int
+omni_store_customer_erase(omni_store_t *st, const char *customer,
+    int64_t now, size_t *records, char *err)
+{
+    int              rc;
+    omni_erase_op_t  ctx;
+
+    if (records != NULL) {
+        *records = 0;
+    }
+
+    rc = omni_store_check_id("customer id", customer, OMNI_STORE_ID_MAX,
+                             err);
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_check_time("now", now, err);
+    }
+
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    ctx.customer = customer;
+    ctx.now = now;
+    ctx.records = 0;
+
+    rc = omni_store_write(st, omni_erase_op, &ctx, err);
+
+    if (rc == OMNI_STORE_OK && records != NULL) {
+        *records = ctx.records;
+    }
+
+    return rc;
+}
+
+
+static int
+omni_erase_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
+{
+    int               rc, erased;
+    char              who[OMNI_STORE_ID_MAX + 1];
+    size_t            i, n;
+    MDB_val           val;
+    omni_skey_t       key, prefix;
+    omni_item_t      *merged;
+    omni_erase_op_t  *ctx;
+    unsigned char     rec[9];
+    omni_sbuf_t       b;
+
+    ctx = data;
+    ctx->records = 0;
+
+    omni_key_customer(omni_skey_init(&key), ctx->customer, OMNI_TAG_MERGED);
+
+    rc = omni_store_get(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, &val, err);
+
+    if (rc == OMNI_STORE_OK) {
+        omni_err(err, "customer %s was merged into another: erase the "
+                 "customer it resolves to", ctx->customer);
+        return OMNI_STORE_INVALID;
+    }
+
+    if (rc != OMNI_STORE_NOT_FOUND) {
+        return rc;
+    }
+
+    omni_sbuf_str(omni_skey_init(&prefix), ctx->customer);
+    omni_sbuf_u8(&prefix.b, '\0');
+
+    n = 0;
+
+    rc = omni_store_scan(st, txn, OMNI_STORE_DB_CUSTOMERS, &prefix.b, NULL,
+                         0, 1, omni_store_count_item, NULL, &n, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (n == 0) {
+        rc = omni_store_erased(st, txn, ctx->customer, &erased, err);
+        if (rc == OMNI_STORE_OK) {
+            omni_err(err, "customer %s %s", ctx->customer,
+                     erased ? "was erased already" : "is unknown");
+            rc = OMNI_STORE_NOT_FOUND;
+        }
+
+        return rc;
+    }
+
+    merged = calloc(OMNI_STORE_MERGED_MAX + 1, sizeof(omni_item_t));
+    if (merged == NULL) {
+        omni_err(err, "out of memory erasing customer %s", ctx->customer);
+        return OMNI_STORE_ERROR;
+    }
+
+    n = 0;
+    omni_key_customer(omni_skey_init(&prefix), ctx->customer, OMNI_TAG_FROM);
+
+    rc = omni_store_scan(st, txn, OMNI_STORE_DB_CUSTOMERS, &prefix.b, NULL,
+                         0, OMNI_STORE_MERGED_MAX + 1,
+                         omni_store_collect_item, merged, &n, err);
+
+    omni_sbuf_init(&b, rec, sizeof(rec));
+    omni_sbuf_u8(&b, OMNI_STORE_REC_V1);
+    omni_sbuf_be(&b, (uint64_t) ctx->now, 8);
+
+    /* the customers merged into it first, then itself */
+    for (i = 0; rc == OMNI_STORE_OK && i <= n; i++) {
+        if (i < n) {
+            if (merged[i].len == 0 || merged[i].len > OMNI_STORE_ID_MAX) {
+                omni_err(err, "customer %s has a malformed merge record",
+                         ctx->customer);
+                rc = OMNI_STORE_ERROR;
+                break;
+            }
+
+            memcpy(who, merged[i].data, merged[i].len);
+            who[merged[i].len] = '\0';
+
+        } else {
+            memcpy(who, ctx->customer, strlen(ctx->customer) + 1);
+        }
+
+        rc = omni_erase_one(st, txn, who, &ctx->records, err);
+
+        if (rc == OMNI_STORE_OK) {
+            omni_sbuf_str(omni_skey_init(&key), OMNI_STORE_ERASED);
+            omni_sbuf_str(&key.b, who);
+
+            rc = omni_store_put(st, txn, OMNI_STORE_DB_META, &key.b, b.p,
+                                b.len, 0, err);
+        }
+    }
+
+    free(merged);
+
+    return rc;
+}
+
+
+/*
+ * Every record of one customer: the identities its index names, its
+ * sessions, its journey, then whatever is left under <who>\0, the data
+ * key among them.
+ */
+static int
+omni_erase_one(omni_store_t *st, MDB_txn *txn, const char *who,
+    size_t *records, char *err)
+{
+    int           rc;
+    char          owner[OMNI_STORE_ID_MAX + 1];
+    size_t        i, n;
+    MDB_val       val;
+    omni_skey_t   prefix, key;
+    omni_item_t   items[OMNI_STORE_CHUNK];
+    char          id[OMNI_STORE_ID_MAX + 1];
+
+    omni_key_customer(omni_skey_init(&prefix), who, OMNI_TAG_IDENTITY);
+
+    do {
+        n = 0;
+
+        rc = omni_store_scan(st, txn, OMNI_STORE_DB_CUSTOMERS, &prefix.b,
+                             NULL, 0, OMNI_STORE_CHUNK,
+                             omni_store_collect_item, items, &n, err);
+
+        for (i = 0; rc == OMNI_STORE_OK && i < n; i++) {
+            omni_sbuf_init(&key.b, key.data, sizeof(key.data));
+            omni_sbuf_add(&key.b, items[i].data, items[i].len);
+
+            /* the map entry, unless it names another customer now */
+            rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &key.b,
+                                &val, err);
+
+            if (rc == OMNI_STORE_OK) {
+                owner[0] = '\0';
+
+                if (val.mv_size >= 2 && val.mv_size <= OMNI_STORE_ID_MAX + 1)
+                {
+                    memcpy(owner, (char *) val.mv_data + 1, val.mv_size - 1);
+                    owner[val.mv_size - 1] = '\0';
+                }
+
+                if (strcmp(owner, who) == 0) {
+                    rc = omni_store_del(st, txn, OMNI_STORE_DB_IDENTITIES,
+                                        &key.b, err);
+                    (*records)++;
+                }
+
+            } else if (rc == OMNI_STORE_NOT_FOUND) {
+                rc = OMNI_STORE_OK;
+            }
+
+            if (rc == OMNI_STORE_OK) {
+                omni_sbuf_init(&key.b, key.data, sizeof(key.data));
+                omni_sbuf_add(&key.b, prefix.b.p, prefix.b.len);
+                omni_sbuf_add(&key.b, items[i].data, items[i].len);
+
+                rc = omni_store_del(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b,
+                                    err);
+                (*records)++;
+            }
+        }
+
+    } while (rc == OMNI_STORE_OK && n == OMNI_STORE_CHUNK);
+
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    omni_key_customer(omni_skey_init(&prefix), who, OMNI_TAG_SESSION);
+
+    do {
+        n = 0;
+
+        rc = omni_store_scan(st, txn, OMNI_STORE_DB_CUSTOMERS, &prefix.b,
+                             NULL, 0, OMNI_STORE_CHUNK,
+                             omni_store_collect_item, items, &n, err);
+
+        for (i = 0; rc == OMNI_STORE_OK && i < n; i++) {
+            if (items[i].len == 0 || items[i].len > OMNI_STORE_ID_MAX) {
+                omni_err(err, "customer %s has a malformed session index",
+                         who);
+                return OMNI_STORE_ERROR;
+            }
+
+            memcpy(id, items[i].data, items[i].len);
+            id[items[i].len] = '\0';
+
+            rc = omni_store_session_remove(st, txn, id, err);
+            if (rc == OMNI_STORE_NOT_FOUND) {
+                rc = OMNI_STORE_OK;
+            }
+
+            /* the index entry, should the session name another customer */
+            if (rc == OMNI_STORE_OK) {
+                omni_sbuf_init(&key.b, key.data, sizeof(key.data));
+                omni_sbuf_add(&key.b, prefix.b.p, prefix.b.len);
+                omni_sbuf_add(&key.b, items[i].data, items[i].len);
+
+                rc = omni_store_del(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b,
+                                    err);
+                if (rc == OMNI_STORE_NOT_FOUND) {
+                    rc = OMNI_STORE_OK;
+                }
+
+                (*records)++;
+            }
+        }
+
+    } while (rc == OMNI_STORE_OK && n == OMNI_STORE_CHUNK);
+
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    omni_sbuf_str(omni_skey_init(&prefix), who);
+    omni_sbuf_u8(&prefix.b, '\0');
+
+    rc = omni_del_prefix(st, txn, OMNI_STORE_DB_JOURNEYS, &prefix.b, records,
+                         err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    return omni_del_prefix(st, txn, OMNI_STORE_DB_CUSTOMERS, &prefix.b,
+                           records, err);
+}
+
+
+static int
+omni_del_prefix(omni_store_t *st, MDB_txn *txn, int db,
+    const omni_sbuf_t *prefix, size_t *records, char *err)
+{
+    int          mrc;
+    MDB_val      k, v;
+    MDB_cursor  *cur;
+
+    mrc = mdb_cursor_open(txn, st->dbi[db], &cur);
+    if (mrc != 0) {
+        return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
+    }
+
+    for ( ;; ) {
+        k.mv_data = prefix->p;
+        k.mv_size = prefix->len;
+
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+
+        if (mrc != 0 || k.mv_size < prefix->len
+            || memcmp(k.mv_data, prefix->p, prefix->len) != 0)
+        {
+            break;
+        }
+
+        mrc = mdb_cursor_del(cur, 0);
+        if (mrc != 0) {
+            break;
+        }
+
+        (*records)++;
+    }
+
+    mdb_cursor_close(cur);
+
+    if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        return omni_store_mdb(st, mrc, "cannot erase a record", err);
+    }
+
+    return OMNI_STORE_OK;
+}
+
+
+/* rotation */
+
+int
+omni_store_rewrap(omni_store_t *st, size_t max, size_t *done, int *finished,
+    char *err)
+{
+    int               rc;
+    omni_rewrap_op_t  ctx;
+
+    *done = 0;
+    *finished = 0;
+
+    if (st->kr == NULL) {
+        omni_err(err, "the store at %s has no keyring to rewrap with",
+                 st->dir);
+        return OMNI_STORE_INVALID;
+    }
+
+    ctx.max = max;
+    ctx.done = 0;
+    ctx.finished = 0;
+
+    rc = omni_store_write(st, omni_rewrap_op, &ctx, err);
+
+    if (rc == OMNI_STORE_OK) {
+        *done = ctx.done;
+        *finished = ctx.finished;
+    }
+
+    return rc;
+}
+
+
+/* a key <customer>\0K: the first NUL of the key is its second to last byte */
+
+static int
+omni_dk_key(const MDB_val *k)
+{
+    const unsigned char  *p;
+
+    p = k->mv_data;
+
+    return k->mv_size >= 2 && p[k->mv_size - 1] == OMNI_TAG_KEY
+           && memchr(p, '\0', k->mv_size) == p + k->mv_size - 2;
+}
+
+
+static int
+omni_rewrap_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
+{
+    int                        mrc;
+    size_t                     looked;
+    MDB_val                    k, v, ck, cv;
+    uint32_t                   version;
+    MDB_cursor                *cur;
+    omni_seal_rc_t             src;
+    omni_rewrap_op_t          *ctx;
+    const omni_keyring_key_t  *kek;
+    unsigned char              dk[OMNI_SEAL_KEY_LEN];
+    unsigned char              wrapped[OMNI_SEAL_WRAPPED_LEN];
+    unsigned char              last[OMNI_STORE_KEY_MAX];
+
+    ctx = data;
+    ctx->done = 0;
+    ctx->finished = 0;
+
+    kek = omni_keyring_kek(st->kr);
+
+    ck.mv_data = OMNI_STORE_REWRAP;
+    ck.mv_size = sizeof(OMNI_STORE_REWRAP) - 1;
+
+    mrc = mdb_get(txn, st->dbi[OMNI_STORE_DB_META], &ck, &cv);
+    if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        return omni_store_mdb(st, mrc, "cannot read the rewrap cursor", err);
+    }
+
+    k.mv_size = 0;
+    k.mv_data = last;
+
+    if (mrc == 0 && cv.mv_size > 0 && cv.mv_size <= sizeof(last)) {
+        memcpy(last, cv.mv_data, cv.mv_size);
+        k.mv_size = cv.mv_size;
+    }
+
+    mrc = mdb_cursor_open(txn, st->dbi[OMNI_STORE_DB_CUSTOMERS], &cur);
+    if (mrc != 0) {
+        return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
+    }
+
+    if (k.mv_size == 0) {
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+
+    } else {
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+
+        if (mrc == 0 && k.mv_size == cv.mv_size
+            && memcmp(k.mv_data, last, k.mv_size) == 0)
+        {
+            mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+    }
+
+    for (looked = 0;
+         mrc == 0 && ctx->done < ctx->max && looked < OMNI_STORE_REWRAP_SCAN;
+         looked++)
+    {
+        memcpy(last, k.mv_data, k.mv_size);
+        ck.mv_size = k.mv_size;
+
+        if (omni_dk_key(&k)
+            && omni_seal_wrapped_version(v.mv_data, v.mv_size)
+               != kek->version)
+        {
+            src = omni_seal_unwrap(st->seal, st->kr, k.mv_data,
+                                   k.mv_size - 2, v.mv_data, v.mv_size, dk,
+                                   &version);
+            if (src == OMNI_SEAL_OK) {
+                src = omni_seal_wrap(st->seal, kek, k.mv_data, k.mv_size - 2,
+                                     dk, wrapped);
+            }
+
+            OPENSSL_cleanse(dk, sizeof(dk));
+
+            if (src != OMNI_SEAL_OK) {
+                mdb_cursor_close(cur);
+                omni_err(err, "the data key of customer %.*s does not open "
+                         "(%s)", (int) k.mv_size - 2, (char *) k.mv_data,
+                         src == OMNI_SEAL_NO_KEY
+                         ? "the keyring lacks its KEK version" : "damaged");
+                return OMNI_STORE_ERROR;
+            }
+
+            v.mv_data = wrapped;
+            v.mv_size = sizeof(wrapped);
+
+            mrc = mdb_cursor_put(cur, &k, &v, MDB_CURRENT);
+            if (mrc != 0) {
+                break;
+            }
+
+            ctx->done++;
+        }
+
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+
+    mdb_cursor_close(cur);
+
+    if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        return omni_store_mdb(st, mrc, "cannot rewrap a data key", err);
+    }
+
+    ck.mv_data = last;
+    cv.mv_data = OMNI_STORE_REWRAP;
+    cv.mv_size = sizeof(OMNI_STORE_REWRAP) - 1;
+
+    if (mrc == MDB_NOTFOUND) {
+        ctx->finished = 1;
+
+        mrc = mdb_del(txn, st->dbi[OMNI_STORE_DB_META], &cv, NULL);
+
+    } else {
+        /* the cursor: the last key looked at */
+        mrc = mdb_put(txn, st->dbi[OMNI_STORE_DB_META], &cv, &ck, 0);
+    }
+
+    if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        return omni_store_mdb(st, mrc, "cannot record the rewrap cursor",
+                              err);
+    }
+
+    return OMNI_STORE_OK;
+}
+
+
+int
+omni_store_kek_usage(omni_store_t *st, omni_store_kek_use_t *out,
+    size_t max, size_t *n, char *err)
+{
+    int          rc, own, mrc;
+    size_t       i, j;
+    MDB_val      k, v;
+    MDB_txn     *txn;
+    uint32_t     version;
+    MDB_cursor  *cur;
+
+    *n = 0;
+
+    rc = omni_store_rbegin(st, &txn, &own, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    mrc = mdb_cursor_open(txn, st->dbi[OMNI_STORE_DB_CUSTOMERS], &cur);
+    if (mrc != 0) {
+        omni_store_rend(st, own);
+        return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
+    }
+
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+         mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    {
+        if (!omni_dk_key(&k)) {
+            continue;
+        }
+
+        version = omni_seal_wrapped_version(v.mv_data, v.mv_size);
+
+        for (i = 0; i < *n && out[i].version < version; i++) {
+            /* void */
+        }
+
+        if (i < *n && out[i].version == version) {
+            out[i].keys++;
+            continue;
+        }
+
+        if (*n == max) {
+            continue;
+        }
+
+        for (j = *n; j > i; j--) {
+            out[j] = out[j - 1];
+        }
+
+        out[i].version = version;
+        out[i].keys = 1;
+        (*n)++;
+    }
+
+    mdb_cursor_close(cur);
+    omni_store_rend(st, own);
+
+    if (mrc != MDB_NOTFOUND) {
+        return omni_store_mdb(st, mrc, "mdb_cursor_get", err);
+    }
+
+    return OMNI_STORE_OK;
+}
