@@ -409,6 +409,14 @@ int omni_store_identity_link(omni_store_t *st, const char *type,
 int omni_store_identity_unlink(omni_store_t *st, const char *type,
     const char *value, char *err);
 
+/*
+ * Whether the store can hold the identity: its type and value names, and
+ * in a sealed store a value its type's rule normalises (omni_blind.h).
+ * OMNI_STORE_INVALID says why in err, without the value.
+ */
+int omni_store_identity_check(omni_store_t *st, const char *type,
+    const char *value, char *err);
+
 int omni_store_identities_by_customer(omni_store_t *st, const char *customer,
     const omni_store_identity_t *after, omni_store_identity_t *ids,
     size_t max, size_t *n, char *err);

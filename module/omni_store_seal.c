@@ -651,6 +651,17 @@ omni_store_ident_key(omni_store_t *st, const char *type, const char *value,
 
 
 int
+omni_store_identity_check(omni_store_t *st, const char *type,
+    const char *value, char *err)
+{
+    omni_skey_t  key;
+
+    return omni_store_ident_key(st, type, value, omni_skey_init(&key), NULL,
+                                err);
+}
+
+
+int
 omni_store_dk(omni_store_t *st, MDB_txn *txn, const char *customer,
     int create, unsigned char *dk, char *err)
 {

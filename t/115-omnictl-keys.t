@@ -204,15 +204,15 @@ my $r = answer('keys rotate --kek', '--keyring', $a_file, 'keys', 'rotate',
                '--kek');
 is_deeply([ @$r{qw(id rotated version)} ], [ $a->{id}, 'kek', 2 ],
           '...the same id, KEK version 2');
-like($r->{note}, qr/re-wrapping the existing ones comes with sealing \(not yet/,
-     '...and says re-wrapping is not done yet');
+like($r->{note}, qr/then run omnictl keys rewrap to re-wrap the existing ones/,
+     '...and says how to re-wrap the data keys');
 is(mode($a_file), 0600, '...the file stays 0600');
 
 chmod 0640, $a_file;
 $r = answer('keys rotate --index', { keyring => $a_file }, 'keys', 'rotate',
             '--index');
 is_deeply([ @$r{qw(rotated version)} ], [ 'index', 2 ], '...index version 2');
-like($r->{note}, qr/rebuilding the existing ones comes with sealing/,
+like($r->{note}, qr/rebuilding the indexes under a new version is not done yet/,
      '...and says rebuilding indexes is not done yet');
 is(mode($a_file), 0640, '...a file its group may read stays so');
 

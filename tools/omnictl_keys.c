@@ -2,8 +2,8 @@
  * Copyright (C) The omni gateway authors
  *
  * The keyring file of omni_store_keyring on the command line: keys init,
- * status and rotate.  No key is ever printed: ids and version numbers
- * only.
+ * status, rotate, and rewrap, which re-wraps a store's data keys after a
+ * rotation.  No key is ever printed: ids and version numbers only.
  */
 
 
@@ -12,6 +12,7 @@
 
 static json_t *omnictl_keys_versions(const omni_keyring_key_t *keys,
     size_t n);
+static json_t *omnictl_keys_usage(omnictl_ctx_t *ctx);
 
 
 int
@@ -57,14 +58,19 @@ omnictl_cmd_keys_init(omnictl_ctx_t *ctx)
 }
 
 
-/* the keyring, and with a store whether it fits, without writing to it */
+/*
+ * The keyring, and with a store whether it fits, without writing to it
+ * unless it records the keyring: then it is opened (as every open with
+ * its keyring does, that converts a store not sealed yet) to count the
+ * data keys each KEK version wraps, which says which may be retired.
+ */
 
 int
 omnictl_cmd_keys_status(omnictl_ctx_t *ctx)
 {
     int              rc, recorded, fit;
     char             err[OMNI_ERRLEN], id[2 * OMNI_KEYRING_ID_LEN + 1];
-    json_t          *json, *store;
+    json_t          *json, *store, *usage;
     omni_keyring_t  *kr;
 
     if (ctx->keyring_file == NULL) {
@@ -91,6 +97,22 @@ omnictl_cmd_keys_status(omnictl_ctx_t *ctx)
                             "recorded", recorded)
                 : json_pack("{s:s, s:b, s:s}", "dir", ctx->dir, "fits", 0,
                             "problem", err);
+
+        /* takes the list, or frees it when store is NULL */
+        if (fit == OMNI_STORE_OK && recorded) {
+            usage = omnictl_keys_usage(ctx);
+
+            if (usage == NULL) {
+                fit = OMNI_STORE_ERROR;
+                snprintf(err, sizeof(err), "cannot count the data keys of "
+                         "the store at %s", ctx->dir);
+
+            } else if (json_object_set_new(store, "kek_in_use", usage) != 0)
+            {
+                json_decref(store);
+                store = NULL;
+            }
+        }
     }
 
     json = json_pack("{s:s, s:s, s:{s:o, s:I}, s:{s:o, s:I}}",
@@ -120,9 +142,10 @@ omnictl_cmd_keys_status(omnictl_ctx_t *ctx)
 
 
 /*
- * A new version, which nginx uses from its next reload.  Nothing is
- * sealed yet (issue 13), so there are no data keys to re-wrap and no
- * indexes to rebuild; the note says so.
+ * A new version, which nginx uses from its next reload.  The data keys
+ * wrapped by older KEKs are re-wrapped by keys rewrap; a new index key
+ * waits for index rebuilding, not done yet: the store keeps indexing
+ * with the version it was sealed with.  The note says so.
  */
 
 int
@@ -194,12 +217,115 @@ omnictl_cmd_keys_rotate(omnictl_ctx_t *ctx)
                "{s:s, s:s, s:s, s:I, s:s}", "keyring", ctx->keyring_file,
                "id", id, "rotated", kek ? "kek" : "index",
                "version", (json_int_t) version, "note", kek
-               ? "new data keys will be wrapped with this version once "
-                 "nginx reloads; re-wrapping the existing ones comes with "
-                 "sealing (not yet: nothing is sealed)"
-               : "new blind indexes will use this version once nginx "
-                 "reloads; rebuilding the existing ones comes with sealing "
-                 "(not yet: nothing is indexed)"));
+               ? "new data keys are wrapped with this version once nginx "
+                 "reloads; then run omnictl keys rewrap to re-wrap the "
+                 "existing ones, and keys status to see which versions are "
+                 "still in use"
+               : "a store keeps indexing with the index key it was sealed "
+                 "with: rebuilding the indexes under a new version is not "
+                 "done yet, so keep every version"));
+}
+
+
+/*
+ * Every data key of the store wrapped by the newest KEK, a batch per
+ * commit; a stop resumes where it was (the store keeps a cursor).  Every
+ * process that opens the store must know the newest KEK first: nginx
+ * after a reload.
+ */
+
+int
+omnictl_cmd_keys_rewrap(omnictl_ctx_t *ctx)
+{
+    int              rc, finished;
+    char             err[OMNI_ERRLEN], id[2 * OMNI_KEYRING_ID_LEN + 1];
+    char             change[256];
+    size_t           done, total;
+    json_t          *json;
+
+    if (ctx->keyring_file == NULL) {
+        return omnictl_usage_error("keys rewrap needs a keyring: give "
+                                   "--keyring FILE or set OMNI_KEYRING");
+    }
+
+    rc = omnictl_open(ctx);
+    if (rc != OMNICTL_EXIT_OK) {
+        return rc;
+    }
+
+    total = 0;
+
+    do {
+        rc = omni_store_rewrap(ctx->st, OMNICTL_REWRAP_BATCH, &done,
+                               &finished, err);
+        if (rc != OMNI_STORE_OK) {
+            fprintf(stderr, "omnictl: %s (%zu data keys re-wrapped before; "
+                    "run it again to go on)\n", err, total);
+            return OMNICTL_EXIT_FAIL;
+        }
+
+        total += done;
+
+        if (done > 0 && !finished) {
+            fprintf(stderr, "omnictl: %zu data keys re-wrapped\n", total);
+        }
+
+    } while (!finished);
+
+    omni_keyring_id_hex(ctx->keyring, id);
+
+    snprintf(change, sizeof(change), "keyring %s: %zu data keys re-wrapped "
+             "with kek version %lu", id, total,
+             (unsigned long) omni_keyring_kek(ctx->keyring)->version);
+    omnictl_audit(ctx, change);
+
+    json = json_pack("{s:s, s:I, s:I, s:o}", "id", id,
+                     "rewrapped", (json_int_t) total,
+                     "kek", (json_int_t) omni_keyring_kek(ctx->keyring)->version,
+                     "kek_in_use", omnictl_keys_usage(ctx));
+
+    return omnictl_answer(json);
+}
+
+
+/*
+ * [{"version", "keys"}]: the data keys each KEK version wraps; NULL when
+ * the store cannot say (the message is on stderr)
+ */
+
+static json_t *
+omnictl_keys_usage(omnictl_ctx_t *ctx)
+{
+    char                   err[OMNI_ERRLEN];
+    size_t                 i, n;
+    json_t                *list;
+    omni_store_kek_use_t   use[OMNI_KEYRING_VERSIONS];
+
+    if (omnictl_open(ctx) != OMNICTL_EXIT_OK) {
+        return NULL;
+    }
+
+    if (omni_store_kek_usage(ctx->st, use, OMNI_KEYRING_VERSIONS, &n, err)
+        != OMNI_STORE_OK)
+    {
+        fprintf(stderr, "omnictl: %s\n", err);
+        return NULL;
+    }
+
+    list = json_array();
+
+    for (i = 0; list != NULL && i < n; i++) {
+        if (json_array_append_new(list, json_pack("{s:I, s:I}",
+                                  "version", (json_int_t) use[i].version,
+                                  "keys", (json_int_t) use[i].keys))
+            != 0)
+        {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+
+    return list;
 }
 
 
