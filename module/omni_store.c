@@ -37,6 +37,7 @@
 typedef struct {
     const omni_store_record_t  *recs;
     size_t                      n;
+    size_t                      skipped;
 } omni_import_op_t;
 
 
@@ -496,13 +497,14 @@ omni_store_export(omni_store_t *st, omni_store_record_pt record,
 
 int
 omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
-    size_t n, char *err)
+    size_t n, size_t *skipped, char *err)
 {
     int               rc, own;
     char              format[16];
     size_t            i, len;
     MDB_txn          *txn;
     omni_import_op_t  ctx;
+
 
     /* the keyring first: a sealed export refused says which it needs */
     for (i = 0; i < n; i++) {
@@ -557,26 +559,38 @@ omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
         }
     }
 
+    if (skipped != NULL) {
+        *skipped = 0;
+    }
+
     if (n == 0) {
         return OMNI_STORE_OK;
     }
 
     ctx.recs = recs;
     ctx.n = n;
+    ctx.skipped = 0;
 
-    return omni_store_write(st, omni_import_op, &ctx, err);
+    rc = omni_store_write(st, omni_import_op, &ctx, err);
+
+    if (rc == OMNI_STORE_OK && skipped != NULL) {
+        *skipped = ctx.skipped;
+    }
+
+    return rc;
 }
 
 
 static int
 omni_import_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
-    int                rc, mrc;
+    int                rc, mrc, erased;
     size_t             i;
     MDB_val            k, v;
     omni_import_op_t  *ctx;
 
     ctx = data;
+    ctx->skipped = 0;
 
     for (i = 0; i < ctx->n; i++) {
         /* checked before, and again: another process may have recorded one */
@@ -585,6 +599,16 @@ omni_import_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
             if (rc != OMNI_STORE_OK) {
                 return rc;
             }
+        }
+
+        rc = omni_store_import_erased(st, txn, &ctx->recs[i], &erased, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        if (erased) {
+            ctx->skipped++;
+            continue;
         }
 
         k.mv_data = (void *) ctx->recs[i].key;

@@ -607,11 +607,14 @@ int omni_store_export(omni_store_t *st, omni_store_record_pt record,
 
 /*
  * Writes n records in one write transaction, replacing records with the
- * same keys.  A meta "format" record must equal OMNI_STORE_FORMAT, a meta
- * "keyring" record the id the store records (made with that keyring, an
- * export goes only where the keyring is).
+ * same keys.  A meta "format" record must be the store's (plain or
+ * sealed), a meta "keyring" record the id the store records (made with
+ * that keyring, an export goes only where the keyring is).  A record of a
+ * customer the store erased (omni_store_customer_erase()) is not written
+ * but counted in *skipped (may be NULL): an older export brings none of
+ * it back.
  */
 int omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
-    size_t n, char *err);
+    size_t n, size_t *skipped, char *err);
 
 #endif /* OMNI_STORE_H_INCLUDED_ */

@@ -49,6 +49,62 @@ static int omni_dk_key(const MDB_val *k);
 
 /* crypto-erasure */
 
+/*
+ * Whether an imported record belongs to a customer the store erased: the
+ * customer a record names (its key, or in the identity map and sessions
+ * its value).  Expiry records hold a time and a session id only; one
+ * left of an erased customer's session goes with the next purge.
+ */
+int
+omni_store_import_erased(omni_store_t *st, MDB_txn *txn,
+    const omni_store_record_t *rec, int *erased, char *err)
+{
+    char                  customer[OMNI_STORE_ID_MAX + 1];
+    size_t                len;
+    const unsigned char  *p, *nul;
+
+    *erased = 0;
+    p = rec->val;
+    len = 0;
+
+    switch (rec->db) {
+
+    case OMNI_STORE_DB_CUSTOMERS:
+    case OMNI_STORE_DB_JOURNEYS:
+        p = rec->key;
+        nul = memchr(p, '\0', rec->key_len);
+        len = (nul != NULL) ? (size_t) (nul - p) : 0;
+        break;
+
+    case OMNI_STORE_DB_IDENTITIES:
+        if (rec->val_len >= 2) {
+            p++;
+            len = rec->val_len - 1;
+        }
+        break;
+
+    case OMNI_STORE_DB_SESSIONS:
+        /* version, nchannels, be16, be64 created, be64 last_seen, len */
+        if (rec->val_len > 20 && (size_t) p[20] + 21 <= rec->val_len) {
+            len = p[20];
+            p += 21;
+        }
+        break;
+
+    default:
+        break;
+    }
+
+    if (len == 0 || len > OMNI_STORE_ID_MAX) {
+        return OMNI_STORE_OK;
+    }
+
+    memcpy(customer, p, len);
+    customer[len] = '\0';
+
+    return omni_store_erased(st, txn, customer, erased, err);
+}
+
 int
 omni_store_customer_erase(omni_store_t *st, const char *customer,
     int64_t now, size_t *records, char *err)

@@ -651,7 +651,7 @@ my $records;
     is($rc, 0, 'import into a fresh store: exit 0') or diag($err);
     is($err, '', '...without a warning');
     my $count = () = $records =~ /^/mg;
-    is_deeply($json->decode($out), { imported => $count },
+    is_deeply($json->decode($out), { imported => $count, skipped => 0 },
               'import counts the records');
 
     ($rc, $out) = run('-d', $copy, 'export');

@@ -759,6 +759,98 @@ test_sealed_export(void **state)
 }
 
 
+/* an export made before an erasure brings nothing of the customer back */
+
+typedef struct {
+    size_t                n;
+    omni_store_record_t   recs[64];
+} test_copy_t;
+
+
+static int
+test_copy_record(void *data, const omni_store_record_t *rec)
+{
+    test_copy_t  *cp;
+    void         *key, *val;
+
+    cp = data;
+    assert_true(cp->n < 64);
+
+    key = malloc(rec->key_len);
+    val = malloc(rec->val_len + 1);
+    assert_non_null(key);
+    assert_non_null(val);
+    memcpy(key, rec->key, rec->key_len);
+    memcpy(val, rec->val, rec->val_len);
+
+    cp->recs[cp->n] = *rec;
+    cp->recs[cp->n].key = key;
+    cp->recs[cp->n].val = val;
+    cp->n++;
+
+    return 0;
+}
+
+
+static void
+test_sealed_import_erased(void **state)
+{
+    char                   err[OMNI_ERRLEN], got[OMNI_STORE_ID_MAX + 1];
+    size_t                 i, skipped;
+    test_ctx_t            *ctx;
+    test_copy_t           *cp;
+    omni_store_session_t   s;
+    omni_store_journey_t   ev;
+
+    ctx = *state;
+
+    test_link(ctx->st, "phone", TEST_PHONE, "cA");
+    test_link(ctx->st, "openid", TEST_OPENID, "cB");
+    test_put_session(ctx->st, "s1", "cA", TEST_CONTEXT);
+    test_put_session(ctx->st, "s2", "cB", TEST_CONTEXT);
+
+    memset(&ev, 0, sizeof(ev));
+    ev.time_ms = (int64_t) TEST_NOW * 1000;
+    snprintf(ev.channel, sizeof(ev.channel), "web");
+    snprintf(ev.action, sizeof(ev.action), "view");
+    snprintf(ev.outcome, sizeof(ev.outcome), "ok");
+    assert_int_equal(omni_store_journey_append(ctx->st, "cA", &ev, 0, 0, err),
+                     OMNI_STORE_OK);
+
+    cp = calloc(1, sizeof(test_copy_t));
+    assert_non_null(cp);
+    assert_int_equal(omni_store_export(ctx->st, test_copy_record, cp, err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_customer_erase(ctx->st, "cA", TEST_NOW, NULL,
+                                               err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_import(ctx->st, cp->recs, cp->n, &skipped,
+                                       err),
+                     OMNI_STORE_OK);
+
+    /* identity, index entry, session, its index, journey, count, key */
+    assert_int_equal(skipped, 7);
+
+    assert_int_equal(omni_store_identity_resolve(ctx->st, "phone", TEST_PHONE,
+                                                 got, err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_int_equal(omni_store_session_get(ctx->st, "s1", &s, err),
+                     OMNI_STORE_NOT_FOUND);
+    test_resolves(ctx->st, "openid", TEST_OPENID, "cB");
+    assert_int_equal(omni_store_session_get(ctx->st, "s2", &s, err),
+                     OMNI_STORE_OK);
+
+    for (i = 0; i < cp->n; i++) {
+        free((void *) cp->recs[i].key);
+        free((void *) cp->recs[i].val);
+    }
+
+    free(cp);
+}
+
+
 int
 main(void)
 {
@@ -773,6 +865,7 @@ main(void)
         TEST(test_sealed_convert),
         TEST(test_sealed_rewrap),
         TEST(test_sealed_export),
+        TEST(test_sealed_import_erased),
     };
 
 #undef TEST
