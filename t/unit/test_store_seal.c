@@ -257,6 +257,22 @@ test_link(omni_store_t *st, const char *type, const char *value,
 
 
 static void
+test_journey(omni_store_t *st, const char *customer)
+{
+    char                  err[OMNI_ERRLEN];
+    omni_store_journey_t  ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.time_ms = (int64_t) TEST_NOW * 1000;
+    snprintf(ev.channel, sizeof(ev.channel), "web");
+    snprintf(ev.action, sizeof(ev.action), "view");
+    snprintf(ev.outcome, sizeof(ev.outcome), "ok");
+    assert_int_equal(omni_store_journey_append(st, customer, &ev, 0, 0, err),
+                     OMNI_STORE_OK);
+}
+
+
+static void
 test_resolves(omni_store_t *st, const char *type, const char *value,
     const char *customer)
 {
@@ -477,7 +493,7 @@ test_sealed_erase(void **state)
     test_ctx_t            *ctx;
     omni_store_session_t   s;
     omni_store_id_t        sids[4];
-    omni_store_journey_t   ev, evs[4];
+    omni_store_journey_t   evs[4];
     unsigned char          wrapped[128];
 
     ctx = *state;
@@ -489,13 +505,7 @@ test_sealed_erase(void **state)
     test_put_session(ctx->st, "s2", "cM", TEST_CONTEXT);
     test_put_session(ctx->st, "s3", "cB", TEST_CONTEXT);
 
-    memset(&ev, 0, sizeof(ev));
-    ev.time_ms = (int64_t) TEST_NOW * 1000;
-    snprintf(ev.channel, sizeof(ev.channel), "web");
-    snprintf(ev.action, sizeof(ev.action), "view");
-    snprintf(ev.outcome, sizeof(ev.outcome), "ok");
-    assert_int_equal(omni_store_journey_append(ctx->st, "cA", &ev, 0, 0, err),
-                     OMNI_STORE_OK);
+    test_journey(ctx->st, "cA");
 
     /* cM merged into cA goes with it */
     assert_int_equal(omni_store_customer_merge(ctx->st, "cM", "cA", TEST_NOW,
@@ -800,7 +810,6 @@ test_sealed_import_erased(void **state)
     test_ctx_t            *ctx;
     test_copy_t           *cp;
     omni_store_session_t   s;
-    omni_store_journey_t   ev;
 
     ctx = *state;
 
@@ -809,13 +818,7 @@ test_sealed_import_erased(void **state)
     test_put_session(ctx->st, "s1", "cA", TEST_CONTEXT);
     test_put_session(ctx->st, "s2", "cB", TEST_CONTEXT);
 
-    memset(&ev, 0, sizeof(ev));
-    ev.time_ms = (int64_t) TEST_NOW * 1000;
-    snprintf(ev.channel, sizeof(ev.channel), "web");
-    snprintf(ev.action, sizeof(ev.action), "view");
-    snprintf(ev.outcome, sizeof(ev.outcome), "ok");
-    assert_int_equal(omni_store_journey_append(ctx->st, "cA", &ev, 0, 0, err),
-                     OMNI_STORE_OK);
+    test_journey(ctx->st, "cA");
 
     cp = calloc(1, sizeof(test_copy_t));
     assert_non_null(cp);
