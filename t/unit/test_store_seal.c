@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -725,6 +727,101 @@ test_sealed_rewrap(void **state)
 }
 
 
+/* a rewrap killed between batches: the store opens, the next run goes on */
+
+static void
+test_sealed_rewrap_killed(void **state)
+{
+    int                    finished, fds[2], status;
+    char                   err[OMNI_ERRLEN], id[16], c;
+    pid_t                  pid;
+    size_t                 i, n, done, total;
+    test_ctx_t            *ctx;
+    omni_store_session_t   s;
+    omni_store_kek_use_t   use[4];
+
+    ctx = *state;
+
+    for (i = 0; i < 40; i++) {
+        snprintf(id, sizeof(id), "k%zu", i);
+        test_put_session(ctx->st, id, id, TEST_CONTEXT);
+    }
+
+    assert_int_equal(omni_keyring_add_kek(ctx->kr, err), 0);
+    omni_store_close(ctx->st);
+    ctx->st = NULL;
+
+    assert_int_equal(pipe(fds), 0);
+
+    pid = fork();
+    assert_true(pid >= 0);
+
+    if (pid == 0) {
+        /* a batch of one key at a time, a byte after each, until killed */
+        close(fds[0]);
+        ctx->st = test_open(ctx, ctx->kr);
+
+        for ( ;; ) {
+            if (omni_store_rewrap(ctx->st, 1, &done, &finished, err)
+                != OMNI_STORE_OK || finished)
+            {
+                _exit(1);
+            }
+
+            if (write(fds[1], "x", 1) != 1) {
+                _exit(1);
+            }
+
+            usleep(2000);
+        }
+    }
+
+    close(fds[1]);
+
+    for (i = 0; i < 5; i++) {
+        assert_int_equal(read(fds[0], &c, 1), 1);
+    }
+
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    close(fds[0]);
+
+    ctx->st = test_open(ctx, ctx->kr);
+
+    /* some keys on each version: nothing half-done, every session opens */
+    assert_int_equal(omni_store_kek_usage(ctx->st, use, 4, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_true(use[1].keys >= 5);
+    assert_int_equal(use[0].keys + use[1].keys, 40);
+
+    for (i = 0; i < 40; i++) {
+        snprintf(id, sizeof(id), "k%zu", i);
+        assert_int_equal(omni_store_session_get(ctx->st, id, &s, err),
+                         OMNI_STORE_OK);
+    }
+
+    /* the next run re-wraps only what is left */
+    total = 0;
+
+    do {
+        assert_int_equal(omni_store_rewrap(ctx->st, 8, &done, &finished,
+                                           err),
+                         OMNI_STORE_OK);
+        total += done;
+    } while (!finished);
+
+    assert_int_equal(total, use[0].keys);
+
+    assert_int_equal(omni_store_kek_usage(ctx->st, use, 4, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(use[0].version, 2);
+    assert_int_equal(use[0].keys, 40);
+}
+
+
 /* an export of a sealed store carries no value in clear */
 
 typedef struct {
@@ -867,6 +964,7 @@ main(void)
         TEST(test_sealed_erase),
         TEST(test_sealed_convert),
         TEST(test_sealed_rewrap),
+        TEST(test_sealed_rewrap_killed),
         TEST(test_sealed_export),
         TEST(test_sealed_import_erased),
     };
