@@ -665,7 +665,7 @@ int
 omni_store_dk(omni_store_t *st, MDB_txn *txn, const char *customer,
     int create, unsigned char *dk, char *err)
 {
-    int              rc;
+    int              rc, erased;
     MDB_val          val;
     uint32_t         version;
     omni_skey_t      key;
@@ -725,6 +725,17 @@ omni_store_dk(omni_store_t *st, MDB_txn *txn, const char *customer,
     if (!create) {
         omni_err(err, "%s%s has no data key", omni_owner(customer));
         return OMNI_STORE_NOT_FOUND;
+    }
+
+    /* an erased customer never has a key again: nothing is sealed for it */
+    rc = omni_store_erased(st, txn, customer, &erased, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (erased) {
+        omni_err(err, "customer %s was erased", customer);
+        return OMNI_STORE_INVALID;
     }
 
     if (omni_seal_data_key(st->seal, dk) != OMNI_SEAL_OK

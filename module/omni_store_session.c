@@ -496,7 +496,7 @@ static int
 omni_session_resume_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err)
 {
-    int                     rc, found;
+    int                     rc, found, erased;
     omni_store_session_t   *s;
     omni_session_resume_t  *ctx;
 
@@ -511,6 +511,17 @@ omni_session_resume_op(omni_store_t *st, MDB_txn *txn, void *data,
     }
 
     if (!found) {
+        /* a request that resolved before an erasure makes nothing after */
+        rc = omni_store_erased(st, txn, ctx->customer, &erased, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        if (erased) {
+            omni_err(err, "customer %s was erased", ctx->customer);
+            return OMNI_STORE_NOT_FOUND;
+        }
+
         memset(s, 0, sizeof(omni_store_session_t));
         memcpy(s->id, ctx->new_id, strlen(ctx->new_id) + 1);
         memcpy(s->customer, ctx->customer, strlen(ctx->customer) + 1);

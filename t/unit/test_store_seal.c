@@ -490,6 +490,7 @@ test_sealed_merge(void **state)
 static void
 test_sealed_erase(void **state)
 {
+    int                    created;
     char                   err[OMNI_ERRLEN], got[OMNI_STORE_ID_MAX + 1];
     size_t                 n, records, wlen;
     test_ctx_t            *ctx;
@@ -568,6 +569,13 @@ test_sealed_erase(void **state)
                                                NULL, err),
                      OMNI_STORE_NOT_FOUND);
     assert_non_null(strstr(err, "is unknown"));
+
+    /* a request that resolved to it before creates no session after */
+    assert_int_equal(omni_store_session_resume(ctx->st, "cA", "web",
+                                               TEST_NOW, 60, 0, 1, "s9", &s,
+                                               &created, err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_non_null(strstr(err, "customer cA was erased"));
 
     /* the data key is gone from the store */
     omni_store_close(ctx->st);
