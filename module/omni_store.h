@@ -271,9 +271,9 @@ int omni_store_keyring_probe(const char *dir, const unsigned char *id,
  * seals with kr (which must outlive the store object) from now on.  A
  * store written without a keyring is converted first, in one write
  * transaction (all of it or nothing, so a crash leaves it as it was and
- * the next open does it again): every identity goes to its blind index
- * and has its value sealed, every session its context, and the format
- * record becomes OMNI_STORE_FORMAT_SEALED.  An identity whose value its
+ * the next open does it again): the keyring is recorded, every identity
+ * goes to its blind index and has its value sealed, every session its
+ * context, and the format record becomes OMNI_STORE_FORMAT_SEALED.  An identity whose value its
  * type's rule cannot normalise (omni_blind.h) stops the conversion
  * (OMNI_STORE_INVALID, naming the customer and the type): unlink it
  * first.  Call it in the process that uses the store (after fork()).

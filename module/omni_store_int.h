@@ -224,7 +224,10 @@ int omni_store_before(omni_store_t *st, MDB_txn *txn, int db,
     const omni_sbuf_t *bound, MDB_val *key, int *at, char *err);
 
 
-/* omni_store_keyring.c: the keyring record, for import */
+/* omni_store_keyring.c: the keyring record, for import and sealing */
+
+int omni_store_keyring_op(omni_store_t *st, MDB_txn *txn, void *data,
+    char *err);
 
 int omni_store_keyring_get(MDB_txn *txn, MDB_dbi meta, const char *dir,
     const unsigned char **rec, char *err);

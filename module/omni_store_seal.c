@@ -56,15 +56,41 @@ int
 omni_store_use_keyring(omni_store_t *st, const omni_keyring_t *kr,
     char *err)
 {
-    int       rc, own;
-    MDB_txn  *txn;
+    int                   rc, own;
+    MDB_txn              *txn;
+    const unsigned char  *rec;
 
     if (st->kr != NULL) {
         omni_err(err, "the store at %s has its keyring already", st->dir);
         return OMNI_STORE_INVALID;
     }
 
-    rc = omni_store_keyring_check(st, kr->id, err);
+    /*
+     * Read only: a store that records no keyring yet records it in the
+     * conversion's transaction, so a conversion that fails leaves the
+     * store as it was, to be opened without a keyring and put right.
+     */
+    rc = omni_store_rbegin(st, &txn, &own, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    rc = omni_store_keyring_get(txn, st->dbi[OMNI_STORE_DB_META], st->dir,
+                                &rec, err);
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_keyring_fits(st->dir, rec, kr->id, err);
+
+    } else if (rc == OMNI_STORE_NOT_FOUND && st->sealed) {
+        omni_err(err, "the store at %s is sealed but records no keyring",
+                 st->dir);
+        rc = OMNI_STORE_ERROR;
+
+    } else if (rc == OMNI_STORE_NOT_FOUND) {
+        rc = OMNI_STORE_OK;
+    }
+
+    omni_store_rend(st, own);
+
     if (rc != OMNI_STORE_OK) {
         return rc;
     }
@@ -199,7 +225,11 @@ omni_store_convert_op(omni_store_t *st, MDB_txn *txn, void *data,
     st->sealed = 1;
     st->index_version = omni_keyring_index(st->kr)->version;
 
-    rc = omni_convert_map(st, txn, err);
+    rc = omni_store_keyring_op(st, txn, (void *) st->kr->id, err);
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_convert_map(st, txn, err);
+    }
 
     if (rc == OMNI_STORE_OK) {
         rc = omni_convert_index(st, txn, err);

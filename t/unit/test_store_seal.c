@@ -626,9 +626,11 @@ test_sealed_convert(void **state)
     assert_non_null(strstr(err, "an identity of type phone of customer cB"));
     assert_int_equal(omni_store_is_sealed(ctx->st), 0);
 
-    /* untouched: still plain, still found */
+    /* untouched: still plain, no keyring recorded, still found */
     omni_store_close(ctx->st);
     ctx->st = test_open(ctx, NULL);
+    assert_int_equal(omni_store_keyring_check(ctx->st, NULL, err),
+                     OMNI_STORE_OK);
     assert_int_equal(omni_store_identity_unlink(ctx->st, "phone", "12345",
                                                 err),
                      OMNI_STORE_OK);
