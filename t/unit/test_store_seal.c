@@ -832,6 +832,82 @@ test_sealed_rewrap_killed(void **state)
 }
 
 
+/*
+ * An erasure killed with SIGKILL while it runs: one transaction, so the
+ * customer is either whole or gone, never in part, and the next erasure
+ * finishes the work.
+ */
+static void
+test_sealed_erase_killed(void **state)
+{
+    int                    status, erased_before;
+    char                   err[OMNI_ERRLEN], id[16];
+    char                   got[OMNI_STORE_ID_MAX + 1];
+    pid_t                  pid;
+    size_t                 i, n, present;
+    test_ctx_t            *ctx;
+    omni_store_session_t   s;
+    omni_store_id_t        ids[8];
+
+    ctx = *state;
+
+    for (i = 0; i < 300; i++) {
+        snprintf(id, sizeof(id), "e%zu", i);
+        test_put_session(ctx->st, id, "cE", TEST_CONTEXT);
+    }
+
+    test_link(ctx->st, "phone", TEST_PHONE, "cE");
+    omni_store_close(ctx->st);
+    ctx->st = NULL;
+
+    pid = fork();
+    assert_true(pid >= 0);
+
+    if (pid == 0) {
+        ctx->st = test_open(ctx, ctx->kr);
+        (void) omni_store_customer_erase(ctx->st, "cE", TEST_NOW, NULL, err);
+        pause();
+        _exit(0);
+    }
+
+    /* somewhere in the erasure, or after it */
+    usleep(3000);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+
+    ctx->st = test_open(ctx, ctx->kr);
+
+    present = 0;
+
+    for (i = 0; i < 300; i++) {
+        snprintf(id, sizeof(id), "e%zu", i);
+        if (omni_store_session_get(ctx->st, id, &s, err) == OMNI_STORE_OK) {
+            present++;
+        }
+    }
+
+    erased_before = (present == 0);
+    assert_true(present == 0 || present == 300);
+    assert_int_equal(omni_store_identity_resolve(ctx->st, "phone", TEST_PHONE,
+                                                 got, err),
+                     erased_before ? OMNI_STORE_NOT_FOUND : OMNI_STORE_OK);
+
+    if (!erased_before) {
+        assert_int_equal(omni_store_customer_erase(ctx->st, "cE", TEST_NOW,
+                                                   NULL, err),
+                         OMNI_STORE_OK);
+    }
+
+    assert_int_equal(omni_store_sessions_by_customer(ctx->st, "cE", NULL, ids,
+                                                     8, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(omni_store_identity_resolve(ctx->st, "phone", TEST_PHONE,
+                                                 got, err),
+                     OMNI_STORE_NOT_FOUND);
+}
+
+
 /* an export of a sealed store carries no value in clear */
 
 typedef struct {
@@ -975,6 +1051,7 @@ main(void)
         TEST(test_sealed_convert),
         TEST(test_sealed_rewrap),
         TEST(test_sealed_rewrap_killed),
+        TEST(test_sealed_erase_killed),
         TEST(test_sealed_export),
         TEST(test_sealed_import_erased),
     };
