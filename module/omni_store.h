@@ -310,6 +310,23 @@ int omni_store_customer_erase(omni_store_t *st, const char *customer,
 int omni_store_rewrap(omni_store_t *st, size_t max, size_t *done,
     int *finished, char *err);
 
+/*
+ * Index-key rotation: moves up to max identities to the blind index of
+ * the keyring's newest index key, in one write transaction, from where
+ * the last call stopped (meta keeps the target version and a cursor).
+ * Until the rebuild is finished every lookup tries the new index, then
+ * the old one, and new links take the new one; then the store is keyed
+ * by the new version alone.  *finished is set when nothing is left.
+ * Every process that opens the store must have the new index key first.
+ * *from and *to (may be NULL) receive the versions.
+ */
+int omni_store_reindex(omni_store_t *st, size_t max, size_t *done,
+    int *finished, uint32_t *from, uint32_t *to, char *err);
+
+/* the index version the map is keyed by, and a rebuild's target or 0 */
+int omni_store_index_versions(omni_store_t *st, uint32_t *current,
+    uint32_t *next, char *err);
+
 /* how many data keys each KEK version wraps, versions in growing order */
 typedef struct {
     uint32_t   version;

@@ -58,9 +58,6 @@ static int omni_identity_item(void *out, size_t i, const unsigned char *rest,
     size_t len, const MDB_val *val);
 static int omni_identity_sealed_item(void *out, size_t i,
     const unsigned char *rest, size_t len, const MDB_val *val);
-static int omni_identity_entry(omni_store_t *st, MDB_txn *txn,
-    const char *customer, const unsigned char *ikey, size_t ikey_len,
-    const char *value, unsigned char *rec, size_t *len, char *err);
 static int omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
 static int omni_merge_move(omni_store_t *st, MDB_txn *txn,
@@ -68,11 +65,7 @@ static int omni_merge_move(omni_store_t *st, MDB_txn *txn,
     size_t nids, omni_item_t *merged, size_t nmerged, char *err);
 static int omni_merge_reseal(omni_store_t *st, MDB_txn *txn,
     const char *from, const char *to, const omni_item_t *id,
-    unsigned char *rec, size_t *len, char *err);
-
-
-/* a sealed identity index entry: 2, then the value sealed */
-#define OMNI_IDENTITY_REC_MAX  (1 + OMNI_STORE_VALUE_MAX + OMNI_SEAL_OVERHEAD)
+    omni_sbuf_t *nkey, unsigned char *rec, size_t *len, char *err);
 
 
 /* identities_by_customer() of a sealed store: the values are opened */
@@ -108,8 +101,8 @@ omni_store_identity_resolve(omni_store_t *st, const char *type,
         return rc;
     }
 
-    rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &key.b, &val,
-                        err);
+    rc = omni_store_ident_find(st, txn, type, value, omni_skey_init(&key),
+                               NULL, &val, err);
 
     if (rc == OMNI_STORE_NOT_FOUND) {
         omni_err(err, "identity %s:%s is not linked", type, value);
@@ -208,7 +201,6 @@ omni_claim_find(omni_store_t *st, MDB_txn *txn, omni_claim_op_t *ctx,
 {
     int          rc;
     char         direct[OMNI_STORE_ID_MAX + 1];
-    char         ignored[OMNI_ERRLEN];
     size_t       i;
     MDB_val      val;
     omni_skey_t  key;
@@ -217,15 +209,14 @@ omni_claim_find(omni_store_t *st, MDB_txn *txn, omni_claim_op_t *ctx,
     ctx->customer[0] = '\0';
 
     for (i = 0; i < ctx->n; i++) {
-        if (omni_store_ident_key(st, ctx->ids[i].type, ctx->ids[i].value,
-                                 omni_skey_init(&key), NULL, ignored)
-            != OMNI_STORE_OK)
-        {
+        rc = omni_store_ident_find(st, txn, ctx->ids[i].type,
+                                   ctx->ids[i].value, omni_skey_init(&key),
+                                   NULL, &val, err);
+
+        /* a value the map cannot hold, or a sealed store cannot index */
+        if (rc == OMNI_STORE_INVALID) {
             continue;
         }
-
-        rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &key.b, &val,
-                            err);
 
         if (rc == OMNI_STORE_NOT_FOUND) {
             (*unknown)++;
@@ -261,7 +252,6 @@ static int
 omni_claim_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
     int                  rc;
-    char                 ignored[OMNI_ERRLEN];
     size_t               i, unknown;
     MDB_val              val;
     omni_skey_t          key;
@@ -283,17 +273,11 @@ omni_claim_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     }
 
     for (i = 0; i < ctx->n; i++) {
-        if (omni_store_ident_key(st, ctx->ids[i].type, ctx->ids[i].value,
-                                 omni_skey_init(&key), NULL, ignored)
-            != OMNI_STORE_OK)
-        {
-            continue;
-        }
+        rc = omni_store_ident_find(st, txn, ctx->ids[i].type,
+                                   ctx->ids[i].value, omni_skey_init(&key),
+                                   NULL, &val, err);
 
-        rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &key.b, &val,
-                            err);
-
-        if (rc == OMNI_STORE_OK) {
+        if (rc == OMNI_STORE_OK || rc == OMNI_STORE_INVALID) {
             continue;
         }
 
@@ -376,6 +360,7 @@ omni_store_identities_by_customer(omni_store_t *st, const char *customer,
     size_t max, size_t *n, char *err)
 {
     int                    rc, own;
+    MDB_val                val;
     MDB_txn               *txn;
     omni_skey_t            prefix, start;
     omni_identity_list_t  *list;
@@ -409,6 +394,17 @@ omni_store_identities_by_customer(omni_store_t *st, const char *customer,
         omni_store_rend(st, own);
 
         return rc;
+    }
+
+    /* the key it is at now, which a rebuild may have moved */
+    if (after != NULL) {
+        rc = omni_store_ident_find(st, txn, after->type, after->value,
+                                   omni_skey_init(&start), NULL, &val, err);
+
+        if (rc != OMNI_STORE_OK && rc != OMNI_STORE_NOT_FOUND) {
+            omni_store_rend(st, own);
+            return rc;
+        }
     }
 
     list = malloc(sizeof(omni_identity_list_t));
@@ -629,15 +625,15 @@ omni_identity_customer(const MDB_val *v, char *customer)
 static int
 omni_identity_link_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
-    int                  rc, erased;
+    int                  rc, erased, linked;
     char                 target[OMNI_STORE_ID_MAX + 1];
     char                 old[OMNI_STORE_ID_MAX + 1];
     char                 norm[OMNI_STORE_VALUE_MAX + 1];
     size_t               n, len;
     MDB_val              val;
-    omni_skey_t          key, ikey;
+    omni_skey_t          key, ikey, found;
     unsigned char        rec[OMNI_STORE_ID_MAX + 1];
-    unsigned char        entry[OMNI_IDENTITY_REC_MAX];
+    unsigned char        entry[OMNI_STORE_IDENT_REC_MAX];
     omni_sbuf_t          b;
     omni_identity_op_t  *ctx;
 
@@ -658,41 +654,50 @@ omni_identity_link_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         return OMNI_STORE_INVALID;
     }
 
+    /* where it is (under the index it moves from, in a rebuild) */
+    linked = omni_store_ident_find(st, txn, ctx->type, ctx->value,
+                                   omni_skey_init(&found), norm, &val, err);
+    if (linked != OMNI_STORE_OK && linked != OMNI_STORE_NOT_FOUND) {
+        return linked;
+    }
+
+    /* where it goes */
     rc = omni_store_ident_key(st, ctx->type, ctx->value,
-                              omni_skey_init(&ikey), norm, err);
+                              omni_skey_init(&ikey), NULL, err);
     if (rc != OMNI_STORE_OK) {
         return rc;
     }
 
-    rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &ikey.b, &val,
-                        err);
-
-    if (rc == OMNI_STORE_OK) {
+    if (linked == OMNI_STORE_OK) {
         if (omni_identity_customer(&val, old) != 0) {
             omni_err(err, "identity %s:%s has a record this build "
                            "cannot read", ctx->type, ctx->value);
             return OMNI_STORE_ERROR;
         }
 
-        if (strcmp(old, target) == 0) {
+        if (strcmp(old, target) == 0 && found.b.len == ikey.b.len
+            && memcmp(found.b.p, ikey.b.p, ikey.b.len) == 0)
+        {
             return OMNI_STORE_OK;
         }
 
-        /* the identity moves: drop it from its former customer */
+        /* the identity moves: drop it from its former customer and key */
         omni_key_customer(omni_skey_init(&key), old, OMNI_TAG_IDENTITY);
-        omni_sbuf_add(&key.b, ikey.b.p, ikey.b.len);
+        omni_sbuf_add(&key.b, found.b.p, found.b.len);
 
         rc = omni_store_del(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, err);
         if (rc == OMNI_STORE_NOT_FOUND) {
             rc = OMNI_STORE_OK;
         }
 
-    } else if (rc == OMNI_STORE_NOT_FOUND) {
-        rc = OMNI_STORE_OK;
-    }
+        if (rc == OMNI_STORE_OK) {
+            rc = omni_store_del(st, txn, OMNI_STORE_DB_IDENTITIES, &found.b,
+                                err);
+        }
 
-    if (rc != OMNI_STORE_OK) {
-        return rc;
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
     }
 
     rc = omni_customer_count(st, txn, target, OMNI_TAG_IDENTITY,
@@ -717,7 +722,7 @@ omni_identity_link_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         return rc;
     }
 
-    rc = omni_identity_entry(st, txn, target, ikey.b.p, ikey.b.len, norm,
+    rc = omni_store_ident_seal(st, txn, target, ikey.b.p, ikey.b.len, norm,
                              entry, &len, err);
     if (rc != OMNI_STORE_OK) {
         return rc;
@@ -728,36 +733,6 @@ omni_identity_link_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
     return omni_store_put(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, entry,
                           len, 0, err);
-}
-
-
-/*
- * The value of an identity index entry: empty in a plain store (the key
- * holds the value), else the value sealed with the customer's data key,
- * bound to the customer and to the key.
- */
-static int
-omni_identity_entry(omni_store_t *st, MDB_txn *txn, const char *customer,
-    const unsigned char *ikey, size_t ikey_len, const char *value,
-    unsigned char *rec, size_t *len, char *err)
-{
-    int  rc;
-
-    *len = 0;
-
-    if (!st->sealed) {
-        return OMNI_STORE_OK;
-    }
-
-    rec[0] = OMNI_STORE_REC_SEALED;
-
-    rc = omni_store_seal_rec(st, txn, customer, "identity", ikey, ikey_len,
-                             value, strlen(value), rec + 1, err);
-    if (rc == OMNI_STORE_OK) {
-        *len = 1 + strlen(value) + OMNI_SEAL_OVERHEAD;
-    }
-
-    return rc;
 }
 
 
@@ -773,14 +748,8 @@ omni_identity_unlink_op(omni_store_t *st, MDB_txn *txn, void *data,
 
     ctx = data;
 
-    rc = omni_store_ident_key(st, ctx->type, ctx->value,
-                              omni_skey_init(&ikey), NULL, err);
-    if (rc != OMNI_STORE_OK) {
-        return rc;
-    }
-
-    rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &ikey.b, &val,
-                        err);
+    rc = omni_store_ident_find(st, txn, ctx->type, ctx->value,
+                               omni_skey_init(&ikey), NULL, &val, err);
     if (rc == OMNI_STORE_NOT_FOUND) {
         omni_err(err, "identity %s:%s is not linked", ctx->type,
                        ctx->value);
@@ -842,48 +811,13 @@ static int
 omni_identity_sealed_item(void *out, size_t i, const unsigned char *rest,
     size_t len, const MDB_val *val)
 {
-    size_t                 n;
-    const unsigned char   *colon;
     omni_identity_list_t  *list;
 
     list = out;
-    colon = memchr(rest, ':', len);
 
-    if (colon == NULL || colon == rest
-        || (size_t) (colon - rest) > OMNI_STORE_TYPE_MAX
-        || len - (size_t) (colon - rest) - 1 != OMNI_BLIND_LEN
-        || val->mv_size < 1 + OMNI_SEAL_OVERHEAD
-        || val->mv_size > OMNI_IDENTITY_REC_MAX
-        || ((unsigned char *) val->mv_data)[0] != OMNI_STORE_REC_SEALED)
-    {
-        omni_err(list->err, "an identity of customer %s has a record this "
-                 "sealed store cannot read", list->customer);
-        return -1;
-    }
-
-    if (omni_store_open_rec(list->st, list->txn, list->customer, "identity",
-                            rest, len, (unsigned char *) val->mv_data + 1,
-                            val->mv_size - 1,
-                            (unsigned char *) list->ids[i].value, &n,
-                            list->err)
-        != OMNI_STORE_OK)
-    {
-        return -1;
-    }
-
-    list->ids[i].value[n] = '\0';
-
-    if (!omni_store_text_valid(list->ids[i].value, n, OMNI_STORE_VALUE_MAX)) {
-        memset(list->ids[i].value, 0, sizeof(list->ids[i].value));
-        omni_err(list->err, "an identity of customer %s has a value this "
-                 "build cannot read", list->customer);
-        return -1;
-    }
-
-    memcpy(list->ids[i].type, rest, colon - rest);
-    list->ids[i].type[colon - rest] = '\0';
-
-    return 0;
+    return omni_store_ident_open(list->st, list->txn, list->customer, rest,
+                                 len, val, &list->ids[i], list->err)
+           == OMNI_STORE_OK ? 0 : -1;
 }
 
 
@@ -1039,15 +973,32 @@ omni_merge_move(omni_store_t *st, MDB_txn *txn, const char *from,
     omni_sbuf_t    b;
     omni_skey_t    key, ikey;
     unsigned char  rec[OMNI_STORE_ID_MAX + 9];
-    unsigned char  entry[OMNI_IDENTITY_REC_MAX];
+    unsigned char  entry[OMNI_STORE_IDENT_REC_MAX];
 
     omni_sbuf_init(&b, rec, sizeof(rec));
     omni_sbuf_u8(&b, OMNI_STORE_REC_V1);
     omni_sbuf_str(&b, to);
 
     for (i = 0; i < nids; i++) {
-        omni_sbuf_init(&ikey.b, ikey.data, sizeof(ikey.data));
-        omni_sbuf_add(&ikey.b, ids[i].data, ids[i].len);
+        rc = omni_merge_reseal(st, txn, from, to, &ids[i],
+                               omni_skey_init(&ikey), entry, &len, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        /* the map entry, moved to the key it has now if that changed */
+        if (ikey.b.len != ids[i].len
+            || memcmp(ikey.b.p, ids[i].data, ids[i].len) != 0)
+        {
+            omni_sbuf_init(&key.b, key.data, sizeof(key.data));
+            omni_sbuf_add(&key.b, ids[i].data, ids[i].len);
+
+            rc = omni_store_del(st, txn, OMNI_STORE_DB_IDENTITIES, &key.b,
+                                err);
+            if (rc != OMNI_STORE_OK && rc != OMNI_STORE_NOT_FOUND) {
+                return rc;
+            }
+        }
 
         rc = omni_store_put(st, txn, OMNI_STORE_DB_IDENTITIES, &ikey.b, b.p,
                             b.len, 0, err);
@@ -1055,14 +1006,8 @@ omni_merge_move(omni_store_t *st, MDB_txn *txn, const char *from,
             return rc;
         }
 
-        rc = omni_merge_reseal(st, txn, from, to, &ids[i], entry, &len,
-                               err);
-        if (rc != OMNI_STORE_OK) {
-            return rc;
-        }
-
         omni_key_customer(omni_skey_init(&key), to, OMNI_TAG_IDENTITY);
-        omni_sbuf_add(&key.b, ids[i].data, ids[i].len);
+        omni_sbuf_add(&key.b, ikey.b.p, ikey.b.len);
 
         rc = omni_store_put(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, entry,
                             len, 0, err);
@@ -1132,22 +1077,25 @@ omni_merge_move(omni_store_t *st, MDB_txn *txn, const char *from,
 }
 
 
-/* a sealed identity of from, opened, then sealed again for to */
-
+/*
+ * An identity of from as to keeps it: in a sealed store opened, keyed
+ * under the index version new links take (a rebuild may be under way)
+ * and sealed again for to; in a plain store as it is.
+ */
 static int
 omni_merge_reseal(omni_store_t *st, MDB_txn *txn, const char *from,
-    const char *to, const omni_item_t *id, unsigned char *rec, size_t *len,
-    char *err)
+    const char *to, const omni_item_t *id, omni_sbuf_t *nkey,
+    unsigned char *rec, size_t *len, char *err)
 {
-    int          rc;
-    char         value[OMNI_STORE_VALUE_MAX + 1];
-    size_t       n;
-    MDB_val      val;
-    omni_skey_t  key;
+    int                    rc;
+    MDB_val                val;
+    omni_skey_t            key;
+    omni_store_identity_t  ident;
 
     *len = 0;
 
     if (!st->sealed) {
+        omni_sbuf_add(nkey, id->data, id->len);
         return OMNI_STORE_OK;
     }
 
@@ -1155,33 +1103,23 @@ omni_merge_reseal(omni_store_t *st, MDB_txn *txn, const char *from,
     omni_sbuf_add(&key.b, id->data, id->len);
 
     rc = omni_store_get(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, &val, err);
-    if (rc != OMNI_STORE_OK) {
-        return rc;
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_ident_open(st, txn, from, id->data, id->len, &val,
+                                   &ident, err);
     }
 
-    if (val.mv_size < 1 + OMNI_SEAL_OVERHEAD
-        || val.mv_size > OMNI_IDENTITY_REC_MAX
-        || ((unsigned char *) val.mv_data)[0] != OMNI_STORE_REC_SEALED)
-    {
-        omni_err(err, "an identity of customer %s has a record this sealed "
-                 "store cannot read", from);
-        return OMNI_STORE_ERROR;
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_ident_key(st, ident.type, ident.value, nkey, NULL,
+                                  err);
     }
 
-    rc = omni_store_open_rec(st, txn, from, "identity", id->data, id->len,
-                             (unsigned char *) val.mv_data + 1,
-                             val.mv_size - 1, (unsigned char *) value, &n,
-                             err);
-    if (rc != OMNI_STORE_OK) {
-        return rc;
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_ident_seal(st, txn, to, nkey->p, nkey->len,
+                                   ident.value, rec, len, err);
     }
 
-    value[n] = '\0';
-
-    rc = omni_identity_entry(st, txn, to, id->data, id->len, value, rec, len,
-                             err);
-
-    memset(value, 0, sizeof(value));
+    memset(&ident, 0, sizeof(ident));
 
     return rc;
 }

@@ -1,11 +1,12 @@
 /*
  * Copyright (C) The omni gateway authors
  *
- * The data keys of a sealed store (omni_store.h, docs/store.md):
- * crypto-erasure of a customer, which destroys its data key with every
- * record of it, and the re-wrapping of every data key by the newest KEK
- * after a rotation, resumable, with the count of keys each KEK version
- * still wraps.
+ * The keys of a sealed store (omni_store.h, docs/store.md): crypto-
+ * erasure of a customer, which destroys its data key with every record
+ * of it; the re-wrapping of every data key by the newest KEK after a
+ * rotation, with the count of keys each KEK version still wraps; and the
+ * rebuilding of the identity map under a new index key.  Rotations are
+ * resumable: meta keeps where they are.
  */
 
 
@@ -36,6 +37,15 @@ typedef struct {
 } omni_rewrap_op_t;
 
 
+typedef struct {
+    size_t          max;
+    size_t          done;
+    int             finished;
+    uint32_t        from;
+    uint32_t        to;
+} omni_reindex_op_t;
+
+
 static int omni_erase_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
 static int omni_erase_one(omni_store_t *st, MDB_txn *txn, const char *who,
@@ -45,6 +55,15 @@ static int omni_del_prefix(omni_store_t *st, MDB_txn *txn, int db,
 static int omni_rewrap_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
 static int omni_dk_key(const MDB_val *k);
+static int omni_reindex_op(omni_store_t *st, MDB_txn *txn, void *data,
+    char *err);
+static int omni_reindex_chunk(omni_store_t *st, MDB_txn *txn,
+    omni_item_t *after, omni_item_t *keys, size_t *n, size_t *looked,
+    int *end, char *err);
+static int omni_reindex_move(omni_store_t *st, MDB_txn *txn,
+    const omni_item_t *item, uint32_t to, int *moved, char *err);
+static int omni_reindex_mark(omni_store_t *st, MDB_txn *txn, uint32_t to,
+    const omni_item_t *last, char *err);
 
 
 /* crypto-erasure */
@@ -655,4 +674,360 @@ omni_store_kek_usage(omni_store_t *st, omni_store_kek_use_t *out,
     }
 
     return OMNI_STORE_OK;
+}
+
+
+/* index-key rotation */
+
+int
+omni_store_reindex(omni_store_t *st, size_t max, size_t *done,
+    int *finished, uint32_t *from, uint32_t *to, char *err)
+{
+    int                rc;
+    omni_reindex_op_t  ctx;
+
+    *done = 0;
+    *finished = 0;
+
+    if (st->kr == NULL || !st->sealed) {
+        omni_err(err, "the store at %s is not sealed: it has no index to "
+                 "rebuild", st->dir);
+        return OMNI_STORE_INVALID;
+    }
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.max = max;
+
+    rc = omni_store_write(st, omni_reindex_op, &ctx, err);
+
+    if (rc == OMNI_STORE_OK) {
+        *done = ctx.done;
+        *finished = ctx.finished;
+
+        if (from != NULL) {
+            *from = ctx.from;
+        }
+
+        if (to != NULL) {
+            *to = ctx.to;
+        }
+    }
+
+    return rc;
+}
+
+
+static int
+omni_reindex_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
+{
+    int                 rc, mrc, end, moved;
+    size_t              i, n, looked;
+    MDB_val             k, v;
+    omni_item_t         keys[OMNI_STORE_CHUNK];
+    omni_item_t         last, after;
+    omni_reindex_op_t  *ctx;
+
+    ctx = data;
+    ctx->done = 0;
+    ctx->finished = 0;
+
+    rc = omni_store_index_state(st, txn, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    ctx->from = st->index_version;
+    ctx->to = st->index_next ? st->index_next
+                             : omni_keyring_index(st->kr)->version;
+
+    if (ctx->to == ctx->from) {
+        ctx->finished = 1;
+        return OMNI_STORE_OK;
+    }
+
+    /* where the last call stopped: the key after the version */
+    last.len = 0;
+
+    k.mv_data = OMNI_STORE_REINDEX;
+    k.mv_size = sizeof(OMNI_STORE_REINDEX) - 1;
+
+    mrc = mdb_get(txn, st->dbi[OMNI_STORE_DB_META], &k, &v);
+
+    if (mrc == 0 && v.mv_size > 4 && v.mv_size - 4 <= sizeof(last.data)) {
+        last.len = v.mv_size - 4;
+        memcpy(last.data, (unsigned char *) v.mv_data + 4, last.len);
+
+    } else if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        return omni_store_mdb(st, mrc, "cannot read the reindex record", err);
+    }
+
+    /* from now on lookups try both versions and links take the new one */
+    st->index_next = ctx->to;
+    looked = 0;
+    end = 0;
+
+    while (!end && ctx->done < ctx->max && looked < OMNI_STORE_REWRAP_SCAN) {
+        after = last;
+
+        rc = omni_reindex_chunk(st, txn, &after, keys, &n, &looked, &end,
+                                err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        for (i = 0; i < n && ctx->done < ctx->max; i++) {
+            rc = omni_reindex_move(st, txn, &keys[i], ctx->to, &moved, err);
+            if (rc != OMNI_STORE_OK) {
+                return rc;
+            }
+
+            ctx->done += moved;
+        }
+
+        /* stopped inside the chunk: on from the last key moved */
+        if (i < n) {
+            last = keys[i - 1];
+            end = 0;
+            break;
+        }
+
+        last = after;
+    }
+
+    if (!end) {
+        return omni_reindex_mark(st, txn, ctx->to, &last, err);
+    }
+
+    /* done: the store is keyed by the new version alone */
+    rc = omni_store_index_record(st, txn, ctx->to, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    k.mv_data = OMNI_STORE_REINDEX;
+    k.mv_size = sizeof(OMNI_STORE_REINDEX) - 1;
+
+    mrc = mdb_del(txn, st->dbi[OMNI_STORE_DB_META], &k, NULL);
+    if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        return omni_store_mdb(st, mrc, "cannot record the new index", err);
+    }
+
+    st->index_version = ctx->to;
+    st->index_next = 0;
+    ctx->finished = 1;
+
+    return OMNI_STORE_OK;
+}
+
+
+/*
+ * Up to OMNI_STORE_CHUNK identity index keys (<customer>\0I...) after
+ * *after, copied out into keys; *after becomes the last key looked at,
+ * *end is set at the end of the database.
+ */
+static int
+omni_reindex_chunk(omni_store_t *st, MDB_txn *txn, omni_item_t *after,
+    omni_item_t *keys, size_t *n, size_t *looked, int *end, char *err)
+{
+    int                   mrc;
+    MDB_val               k, v;
+    MDB_cursor           *cur;
+    const unsigned char  *p, *nul;
+
+    *n = 0;
+    *end = 0;
+
+    mrc = mdb_cursor_open(txn, st->dbi[OMNI_STORE_DB_CUSTOMERS], &cur);
+    if (mrc != 0) {
+        return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
+    }
+
+    if (after->len == 0) {
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+
+    } else {
+        k.mv_data = after->data;
+        k.mv_size = after->len;
+
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+
+        if (mrc == 0 && k.mv_size == after->len
+            && memcmp(k.mv_data, after->data, after->len) == 0)
+        {
+            mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+    }
+
+    while (mrc == 0 && *n < OMNI_STORE_CHUNK
+           && *looked < OMNI_STORE_REWRAP_SCAN)
+    {
+        (*looked)++;
+        p = k.mv_data;
+
+        if (k.mv_size > sizeof(after->data)) {
+            mdb_cursor_close(cur);
+            omni_err(err, "the customers of the store at %s hold a key "
+                     "this build cannot read", st->dir);
+            return OMNI_STORE_ERROR;
+        }
+
+        nul = memchr(p, '\0', k.mv_size);
+
+        if (nul != NULL && nul + 1 < p + k.mv_size
+            && nul[1] == OMNI_TAG_IDENTITY)
+        {
+            keys[*n].len = k.mv_size;
+            memcpy(keys[*n].data, p, k.mv_size);
+            (*n)++;
+        }
+
+        after->len = k.mv_size;
+        memcpy(after->data, p, k.mv_size);
+
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+
+    mdb_cursor_close(cur);
+
+    if (mrc == MDB_NOTFOUND) {
+        *end = 1;
+        return OMNI_STORE_OK;
+    }
+
+    if (mrc != 0) {
+        return omni_store_mdb(st, mrc, "mdb_cursor_get", err);
+    }
+
+    return OMNI_STORE_OK;
+}
+
+
+/* one index entry, and its map entry, to the key under version to */
+
+static int
+omni_reindex_move(omni_store_t *st, MDB_txn *txn, const omni_item_t *item,
+    uint32_t to, int *moved, char *err)
+{
+    int                    rc;
+    char                   customer[OMNI_STORE_ID_MAX + 1];
+    size_t                 clen, len;
+    MDB_val                val;
+    omni_skey_t            key, nkey, nentry;
+    omni_store_identity_t  id;
+    unsigned char          rec[OMNI_STORE_IDENT_REC_MAX];
+    unsigned char          map[OMNI_STORE_ID_MAX + 2];
+    const unsigned char   *rest;
+
+    *moved = 0;
+
+    clen = (const unsigned char *) memchr(item->data, '\0', item->len)
+           - item->data;
+    rest = item->data + clen + 2;
+    len = item->len - clen - 2;
+
+    if (clen > OMNI_STORE_ID_MAX) {
+        omni_err(err, "the customers of the store at %s hold a key this "
+                 "build cannot read", st->dir);
+        return OMNI_STORE_ERROR;
+    }
+
+    memcpy(customer, item->data, clen);
+    customer[clen] = '\0';
+
+    omni_sbuf_init(&key.b, key.data, sizeof(key.data));
+    omni_sbuf_add(&key.b, item->data, item->len);
+
+    rc = omni_store_get(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, &val, err);
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_ident_open(st, txn, customer, rest, len, &val, &id,
+                                   err);
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_ident_key_v(st, to, id.type, id.value,
+                                    omni_skey_init(&nkey), NULL, err);
+    }
+
+    if (rc != OMNI_STORE_OK
+        || (nkey.b.len == len && memcmp(nkey.b.p, rest, len) == 0))
+    {
+        OPENSSL_cleanse(&id, sizeof(id));
+        return rc;
+    }
+
+    /* the index entry, sealed again: its key is bound into it */
+    rc = omni_store_ident_seal(st, txn, customer, nkey.b.p, nkey.b.len,
+                               id.value, rec, &len, err);
+
+    OPENSSL_cleanse(&id, sizeof(id));
+
+    if (rc == OMNI_STORE_OK) {
+        omni_key_customer(omni_skey_init(&nentry), customer,
+                          OMNI_TAG_IDENTITY);
+        omni_sbuf_add(&nentry.b, nkey.b.p, nkey.b.len);
+
+        rc = omni_store_put(st, txn, OMNI_STORE_DB_CUSTOMERS, &nentry.b, rec,
+                            len, 0, err);
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_del(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, err);
+    }
+
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    /* the map entry, when it is there and names this customer */
+    omni_sbuf_init(&key.b, key.data, sizeof(key.data));
+    omni_sbuf_add(&key.b, rest, item->len - clen - 2);
+
+    rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &key.b, &val, err);
+
+    if (rc == OMNI_STORE_OK && val.mv_size > sizeof(map)) {
+        omni_err(err, "an identity of customer %s has a map record this "
+                 "build cannot read", customer);
+        return OMNI_STORE_ERROR;
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        memcpy(map, val.mv_data, val.mv_size);
+        len = val.mv_size;
+
+        rc = omni_store_put(st, txn, OMNI_STORE_DB_IDENTITIES, &nkey.b, map,
+                            len, 0, err);
+        if (rc == OMNI_STORE_OK) {
+            rc = omni_store_del(st, txn, OMNI_STORE_DB_IDENTITIES, &key.b,
+                                err);
+        }
+
+    } else if (rc == OMNI_STORE_NOT_FOUND) {
+        rc = OMNI_STORE_OK;
+    }
+
+    *moved = (rc == OMNI_STORE_OK);
+
+    return rc;
+}
+
+
+/* the reindex record: the version, then the cursor */
+
+static int
+omni_reindex_mark(omni_store_t *st, MDB_txn *txn, uint32_t to,
+    const omni_item_t *last, char *err)
+{
+    omni_sbuf_t    b;
+    omni_skey_t    key;
+    unsigned char  rec[4 + OMNI_STORE_IKEY_MAX];
+
+    omni_sbuf_init(&b, rec, sizeof(rec));
+    omni_sbuf_be(&b, to, 4);
+    omni_sbuf_add(&b, last->data, last->len);
+
+    omni_sbuf_str(omni_skey_init(&key), OMNI_STORE_REINDEX);
+
+    return omni_store_put(st, txn, OMNI_STORE_DB_META, &key.b, b.p, b.len, 0,
+                          err);
 }

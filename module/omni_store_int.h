@@ -26,6 +26,10 @@
  *                                            is keyed by (no version byte)
  *              "rewrap"                      sealed: a rewrap under way,
  *                                            the last data key's key done
+ *              "reindex"                     sealed: an index rebuild
+ *                                            under way, be32 the version
+ *                                            it moves to, then the last
+ *                                            customers key done
  *              "erased:"<customer>           1, be64 erased_at
  *              "policy:current"              be32 revision (no version
  *                                            byte)
@@ -105,6 +109,7 @@
 #define OMNI_STORE_KEYRING           "keyring"
 #define OMNI_STORE_INDEX             "index"
 #define OMNI_STORE_REWRAP            "rewrap"
+#define OMNI_STORE_REINDEX           "reindex"
 #define OMNI_STORE_ERASED            "erased:"
 #define OMNI_STORE_ERASED_LEN        (sizeof(OMNI_STORE_ERASED) - 1)
 #define OMNI_STORE_POLICY_CURRENT    "policy:current"
@@ -139,7 +144,8 @@ struct omni_store_s {
     omni_seal_t           *seal;
     omni_blind_t          *blind;
     omni_dk_cache_t       *dkc;
-    uint32_t               index_version;
+    uint32_t               index_version;   /* the map is keyed by */
+    uint32_t               index_next;      /* a rebuild's, else 0 */
 };
 
 
@@ -259,6 +265,25 @@ int omni_store_collect_item(void *out, size_t i, const unsigned char *rest,
 
 int omni_store_ident_key(omni_store_t *st, const char *type,
     const char *value, omni_sbuf_t *key, char *norm, char *err);
+int omni_store_ident_key_v(omni_store_t *st, uint32_t version,
+    const char *type, const char *value, omni_sbuf_t *key, char *norm,
+    char *err);
+int omni_store_ident_find(omni_store_t *st, MDB_txn *txn, const char *type,
+    const char *value, omni_sbuf_t *key, char *norm, MDB_val *val,
+    char *err);
+int omni_store_index_state(omni_store_t *st, MDB_txn *txn, char *err);
+int omni_store_index_record(omni_store_t *st, MDB_txn *txn,
+    uint32_t version, char *err);
+int omni_store_ident_open(omni_store_t *st, MDB_txn *txn,
+    const char *customer, const unsigned char *rest, size_t len,
+    const MDB_val *val, omni_store_identity_t *id, char *err);
+int omni_store_ident_seal(omni_store_t *st, MDB_txn *txn,
+    const char *customer, const unsigned char *ikey, size_t ikey_len,
+    const char *value, unsigned char *rec, size_t *len, char *err);
+
+/* a sealed identity index entry: 2, then the value sealed */
+#define OMNI_STORE_IDENT_REC_MAX  (1 + OMNI_STORE_VALUE_MAX                  \
+                                   + OMNI_SEAL_OVERHEAD)
 int omni_store_dk(omni_store_t *st, MDB_txn *txn, const char *customer,
     int create, unsigned char *dk, char *err);
 int omni_store_seal_rec(omni_store_t *st, MDB_txn *txn,

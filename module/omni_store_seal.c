@@ -38,7 +38,6 @@ typedef struct {
 } omni_records_t;
 
 
-static int omni_store_seal_init(omni_store_t *st, MDB_txn *txn, char *err);
 static int omni_store_convert_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
 static int omni_convert_map(omni_store_t *st, MDB_txn *txn, char *err);
@@ -119,7 +118,7 @@ omni_store_use_keyring(omni_store_t *st, const omni_keyring_t *kr,
     if (st->sealed) {
         rc = omni_store_rbegin(st, &txn, &own, err);
         if (rc == OMNI_STORE_OK) {
-            rc = omni_store_seal_init(st, txn, err);
+            rc = omni_store_index_state(st, txn, err);
             omni_store_rend(st, own);
         }
 
@@ -142,6 +141,29 @@ omni_store_is_sealed(omni_store_t *st)
 }
 
 
+int
+omni_store_index_versions(omni_store_t *st, uint32_t *current,
+    uint32_t *next, char *err)
+{
+    int       rc, own;
+    MDB_txn  *txn;
+
+    rc = omni_store_rbegin(st, &txn, &own, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    rc = omni_store_index_state(st, txn, err);
+
+    omni_store_rend(st, own);
+
+    *current = st->index_version;
+    *next = st->index_next;
+
+    return rc;
+}
+
+
 void
 omni_store_seal_free(omni_store_t *st)
 {
@@ -156,14 +178,41 @@ omni_store_seal_free(omni_store_t *st)
 }
 
 
-/* the "index" record of a sealed store, whose version the keyring needs */
-
-static int
-omni_store_seal_init(omni_store_t *st, MDB_txn *txn, char *err)
+/*
+ * The "index" record of a sealed store, and "reindex" while a rebuild
+ * runs: the versions the keyring needs, read again by every transaction
+ * that looks an identity up, since another process may move them on.
+ */
+int
+omni_store_index_state(omni_store_t *st, MDB_txn *txn, char *err)
 {
     int                  mrc;
     MDB_val              key, val;
     const unsigned char *p;
+
+    if (!st->sealed) {
+        return OMNI_STORE_OK;
+    }
+
+    key.mv_data = OMNI_STORE_REINDEX;
+    key.mv_size = sizeof(OMNI_STORE_REINDEX) - 1;
+
+    mrc = mdb_get(txn, st->dbi[OMNI_STORE_DB_META], &key, &val);
+    if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        return omni_store_mdb(st, mrc, "cannot read the reindex record", err);
+    }
+
+    st->index_next = (mrc == 0 && val.mv_size >= 4)
+                     ? (uint32_t) omni_be_get(val.mv_data, 4) : 0;
+
+    if (st->index_next != 0
+        && omni_keyring_index_version(st->kr, st->index_next) == NULL)
+    {
+        omni_err(err, "the store at %s is being indexed with index key "
+                 "version %u, which the keyring lacks (reload after a "
+                 "rotation)", st->dir, (unsigned) st->index_next);
+        return OMNI_STORE_INVALID;
+    }
 
     key.mv_data = OMNI_STORE_INDEX;
     key.mv_size = sizeof(OMNI_STORE_INDEX) - 1;
@@ -193,6 +242,25 @@ omni_store_seal_init(omni_store_t *st, MDB_txn *txn, char *err)
 }
 
 
+/* the "index" record: the version the map is keyed by */
+
+int
+omni_store_index_record(omni_store_t *st, MDB_txn *txn, uint32_t version,
+    char *err)
+{
+    omni_sbuf_t    b;
+    omni_skey_t    key;
+    unsigned char  rec[4];
+
+    omni_sbuf_init(&b, rec, sizeof(rec));
+    omni_sbuf_be(&b, version, 4);
+    omni_sbuf_str(omni_skey_init(&key), OMNI_STORE_INDEX);
+
+    return omni_store_put(st, txn, OMNI_STORE_DB_META, &key.b, b.p, b.len, 0,
+                          err);
+}
+
+
 /*
  * The conversion of a plain store, in one write transaction: whatever
  * stops it (a crash included) leaves the store as it was.
@@ -204,7 +272,6 @@ omni_store_convert_op(omni_store_t *st, MDB_txn *txn, void *data,
     int            rc, mrc;
     char           format[16];
     MDB_val        key, val;
-    unsigned char  version[4];
 
     (void) data;
 
@@ -219,7 +286,7 @@ omni_store_convert_op(omni_store_t *st, MDB_txn *txn, void *data,
     /* another process converted it since this one opened it */
     if (val.mv_size == 1 && *(char *) val.mv_data == '2') {
         st->sealed = 1;
-        return omni_store_seal_init(st, txn, err);
+        return omni_store_index_state(st, txn, err);
     }
 
     st->sealed = 1;
@@ -247,24 +314,10 @@ omni_store_convert_op(omni_store_t *st, MDB_txn *txn, void *data,
 
         mrc = mdb_put(txn, st->dbi[OMNI_STORE_DB_META], &key, &val, 0);
 
-        if (mrc == 0) {
-            version[0] = (unsigned char) (st->index_version >> 24);
-            version[1] = (unsigned char) (st->index_version >> 16);
-            version[2] = (unsigned char) (st->index_version >> 8);
-            version[3] = (unsigned char) st->index_version;
-
-            key.mv_data = OMNI_STORE_INDEX;
-            key.mv_size = sizeof(OMNI_STORE_INDEX) - 1;
-            val.mv_data = version;
-            val.mv_size = 4;
-
-            mrc = mdb_put(txn, st->dbi[OMNI_STORE_DB_META], &key, &val, 0);
-        }
-
-        if (mrc != 0) {
-            rc = omni_store_mdb(st, mrc, "cannot record the sealed format",
-                                err);
-        }
+        rc = (mrc == 0)
+             ? omni_store_index_record(st, txn, st->index_version, err)
+             : omni_store_mdb(st, mrc, "cannot record the sealed format",
+                              err);
     }
 
     if (rc != OMNI_STORE_OK) {
@@ -369,7 +422,7 @@ omni_convert_index(omni_store_t *st, MDB_txn *txn, char *err)
     MDB_val         k, v;
     omni_skey_t     key, ikey;
     unsigned char  *p;
-    unsigned char   rec[1 + OMNI_STORE_VALUE_MAX + OMNI_SEAL_OVERHEAD];
+    unsigned char   rec[OMNI_STORE_IDENT_REC_MAX];
 
     omni_records_t  recs;
 
@@ -400,11 +453,8 @@ omni_convert_index(omni_store_t *st, MDB_txn *txn, char *err)
             break;
         }
 
-        rec[0] = OMNI_STORE_REC_SEALED;
-
-        rc = omni_store_seal_rec(st, txn, customer, "identity", ikey.b.p,
-                                 ikey.b.len, norm, strlen(norm), rec + 1,
-                                 err);
+        rc = omni_store_ident_seal(st, txn, customer, ikey.b.p, ikey.b.len,
+                                   norm, rec, &v.mv_size, err);
         if (rc != OMNI_STORE_OK) {
             break;
         }
@@ -415,7 +465,6 @@ omni_convert_index(omni_store_t *st, MDB_txn *txn, char *err)
         k.mv_data = key.b.p;
         k.mv_size = key.b.len;
         v.mv_data = rec;
-        v.mv_size = 1 + strlen(norm) + OMNI_SEAL_OVERHEAD;
 
         mrc = mdb_del(txn, st->dbi[OMNI_STORE_DB_CUSTOMERS], &recs.keys[i],
                       NULL);
@@ -609,9 +658,66 @@ omni_ident_rule(const char *type)
 }
 
 
+/* the key of an identity under the index version new links take */
+
 int
 omni_store_ident_key(omni_store_t *st, const char *type, const char *value,
     omni_sbuf_t *key, char *norm, char *err)
+{
+    return omni_store_ident_key_v(st, st->index_next ? st->index_next
+                                                     : st->index_version,
+                                  type, value, key, norm, err);
+}
+
+
+/*
+ * Finds an identity in the map: *key receives the key it is at, or, when
+ * it is not there (OMNI_STORE_NOT_FOUND), the key a link gives it.
+ * While a rebuild runs, under the version it moves to, then under the
+ * one it moves from.
+ */
+int
+omni_store_ident_find(omni_store_t *st, MDB_txn *txn, const char *type,
+    const char *value, omni_sbuf_t *key, char *norm, MDB_val *val,
+    char *err)
+{
+    int          rc;
+    omni_skey_t  old;
+
+    rc = omni_store_index_state(st, txn, err);
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_ident_key(st, type, value, key, norm, err);
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, key, val,
+                            err);
+    }
+
+    if (rc != OMNI_STORE_NOT_FOUND || st->index_next == 0) {
+        return rc;
+    }
+
+    rc = omni_store_ident_key_v(st, st->index_version, type, value,
+                                omni_skey_init(&old), NULL, err);
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &old.b, val,
+                            err);
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        omni_sbuf_init(key, key->p, key->cap);
+        omni_sbuf_add(key, old.b.p, old.b.len);
+    }
+
+    return rc;
+}
+
+
+int
+omni_store_ident_key_v(omni_store_t *st, uint32_t version, const char *type,
+    const char *value, omni_sbuf_t *key, char *norm, char *err)
 {
     int            rc;
     char           buf[OMNI_BLIND_VALUE_MAX + 1];
@@ -657,13 +763,12 @@ omni_store_ident_key(omni_store_t *st, const char *type, const char *value,
         return OMNI_STORE_INVALID;
     }
 
-    if (omni_blind_index(st->blind, st->index_version, type, tlen, buf, len,
-                         idx)
+    if (omni_blind_index(st->blind, version, type, tlen, buf, len, idx)
         != 0)
     {
         OPENSSL_cleanse(buf, sizeof(buf));
         omni_err(err, "no blind index with index key version %u",
-                 (unsigned) st->index_version);
+                 (unsigned) version);
         return OMNI_STORE_ERROR;
     }
 
@@ -677,6 +782,89 @@ omni_store_ident_key(omni_store_t *st, const char *type, const char *value,
     OPENSSL_cleanse(buf, sizeof(buf));
 
     return OMNI_STORE_OK;
+}
+
+
+/*
+ * An identity index entry of a sealed store: rest is its key after
+ * <customer>\0I ("<type>:" and the index), val its record; id receives
+ * the type and the value, opened.
+ */
+int
+omni_store_ident_open(omni_store_t *st, MDB_txn *txn, const char *customer,
+    const unsigned char *rest, size_t len, const MDB_val *val,
+    omni_store_identity_t *id, char *err)
+{
+    int                   rc;
+    size_t                n;
+    const unsigned char  *colon, *p;
+
+    p = val->mv_data;
+    colon = memchr(rest, ':', len);
+
+    if (colon == NULL || colon == rest
+        || (size_t) (colon - rest) > OMNI_STORE_TYPE_MAX
+        || len - (size_t) (colon - rest) - 1 != OMNI_BLIND_LEN
+        || val->mv_size < 1 + OMNI_SEAL_OVERHEAD
+        || val->mv_size > OMNI_STORE_IDENT_REC_MAX
+        || p[0] != OMNI_STORE_REC_SEALED)
+    {
+        omni_err(err, "an identity of customer %s has a record this sealed "
+                 "store cannot read", customer);
+        return OMNI_STORE_ERROR;
+    }
+
+    rc = omni_store_open_rec(st, txn, customer, "identity", rest, len, p + 1,
+                             val->mv_size - 1, (unsigned char *) id->value,
+                             &n, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    id->value[n] = '\0';
+
+    if (!omni_store_text_valid(id->value, n, OMNI_STORE_VALUE_MAX)) {
+        OPENSSL_cleanse(id->value, sizeof(id->value));
+        omni_err(err, "an identity of customer %s has a value this build "
+                 "cannot read", customer);
+        return OMNI_STORE_ERROR;
+    }
+
+    memcpy(id->type, rest, colon - rest);
+    id->type[colon - rest] = '\0';
+
+    return OMNI_STORE_OK;
+}
+
+
+/*
+ * The record of an identity index entry: empty in a plain store (the key
+ * holds the value), else the value sealed with the customer's data key,
+ * bound to the customer and to the key; rec holds
+ * OMNI_STORE_IDENT_REC_MAX bytes.
+ */
+int
+omni_store_ident_seal(omni_store_t *st, MDB_txn *txn, const char *customer,
+    const unsigned char *ikey, size_t ikey_len, const char *value,
+    unsigned char *rec, size_t *len, char *err)
+{
+    int  rc;
+
+    *len = 0;
+
+    if (!st->sealed) {
+        return OMNI_STORE_OK;
+    }
+
+    rec[0] = OMNI_STORE_REC_SEALED;
+
+    rc = omni_store_seal_rec(st, txn, customer, "identity", ikey, ikey_len,
+                             value, strlen(value), rec + 1, err);
+    if (rc == OMNI_STORE_OK) {
+        *len = 1 + strlen(value) + OMNI_SEAL_OVERHEAD;
+    }
+
+    return rc;
 }
 
 

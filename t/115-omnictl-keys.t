@@ -212,8 +212,8 @@ chmod 0640, $a_file;
 $r = answer('keys rotate --index', { keyring => $a_file }, 'keys', 'rotate',
             '--index');
 is_deeply([ @$r{qw(rotated version)} ], [ 'index', 2 ], '...index version 2');
-like($r->{note}, qr/rebuilding the indexes under a new version is not done yet/,
-     '...and says rebuilding indexes is not done yet');
+like($r->{note}, qr/reload nginx, then run omnictl keys reindex/,
+     '...and says how to rebuild the identity map');
 is(mode($a_file), 0640, '...a file its group may read stays so');
 
 $s = answer('keys status after rotations', '-d', $dir, '--keyring', $a_file,

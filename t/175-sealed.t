@@ -339,6 +339,34 @@ is($c->{session}{context}{cart}, $marker, 'after the rotation the context opens'
 $res = ok_ctl('resolve', 'wechat_openid', $openid);
 is($res->{customer}, $alice, '...and the openid resolves');
 
+# --- index-key rotation while requests go on: both indexes readable ---
+
+$t->clients(2, sub {
+    my ($cl, $i) = @_;
+    my ($rr, $cc) = $cl == 1 ? web() : miniprogram();
+    return ($rr->{status} // 0) == 200 && ($cc->{customer}{id} // '') eq $alice
+           ? 'ok' : "status " . ($rr->{status} // 'none');
+});
+
+ok_ctl('keys', 'rotate', '--index');
+$t->reload($http, workers => 2);
+my $ri = ok_ctl('keys', 'reindex');
+ok($ri->{reindexed} >= 3, 'keys reindex moves every identity');
+is_deeply([ @$ri{qw(from index)} ], [ 1, 2 ], '...from index version 1 to 2');
+
+ok($t->stop_clients, 'the clients stop');
+@lines_done = $t->client_lines;
+@failed = grep { $_->[1] ne 'ok' } @lines_done;
+ok(@lines_done >= 10, 'requests ran during the rebuild (' . scalar(@lines_done) . ')');
+is(scalar @failed, 0, 'every request found its customer during the rebuild')
+    or diag(join "\n", map { $_->[1] } @failed[0 .. 4]);
+
+my $st = ok_ctl('keys', 'status');
+is($st->{store}{index}, 2, 'keys status: the map is keyed by index version 2');
+ok(!exists $st->{store}{reindexing_to}, '...and no rebuild is left');
+$res = ok_ctl('resolve', 'phone', '0086-13800001111');
+is($res->{customer}, $alice, 'the phone resolves under the new index');
+
 # --- crypto-erasure ---
 
 $res = ok_ctl('customers', 'erase', $alice);

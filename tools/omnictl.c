@@ -83,6 +83,7 @@ static const omnictl_command_t  omnictl_commands[] = {
     { "keys rotate", 0, 0, OMNICTL_OPT_KEK|OMNICTL_OPT_INDEX, 0,
       omnictl_cmd_keys_rotate },
     { "keys rewrap", 0, 0, 0, 1, omnictl_cmd_keys_rewrap },
+    { "keys reindex", 0, 0, 0, 1, omnictl_cmd_keys_reindex },
 
     { NULL, 0, 0, 0, 0, NULL }
 };
@@ -113,7 +114,7 @@ static const omnictl_option_t  omnictl_options[] = {
 /* the commands that take a second word, and what it may be */
 static const char  *omnictl_groups[][2] = {
     { "policy", "validate, load, show, revisions, rollback, diff or check" },
-    { "keys", "init, status, rotate or rewrap" },
+    { "keys", "init, status, rotate, rewrap or reindex" },
     { "customers", "erase" },
     { NULL, NULL }
 };
@@ -335,6 +336,11 @@ omnictl_usage(FILE *out)
 "                                         reload of nginx: re-wrap every data\n"
 "                                         key of the store in DIR with the\n"
 "                                         newest KEK (resumable)\n"
+"  keys reindex                           after keys rotate --index and a\n"
+"                                         reload of nginx: rebuild the\n"
+"                                         identity map of the store in DIR\n"
+"                                         under the newest index key, both\n"
+"                                         readable meanwhile (resumable)\n"
 "  help                                   this text (also -h, --help)\n"
 "\n"
 "Options take their value as the next argument or after \"=\"\n"

@@ -13,6 +13,8 @@
 static json_t *omnictl_keys_versions(const omni_keyring_key_t *keys,
     size_t n);
 static json_t *omnictl_keys_usage(omnictl_ctx_t *ctx);
+static int omnictl_keys_store(omnictl_ctx_t *ctx, const char *command);
+static int omnictl_keys_index(omnictl_ctx_t *ctx, json_t *store);
 
 
 int
@@ -107,7 +109,8 @@ omnictl_cmd_keys_status(omnictl_ctx_t *ctx)
                 snprintf(err, sizeof(err), "cannot count the data keys of "
                          "the store at %s", ctx->dir);
 
-            } else if (json_object_set_new(store, "kek_in_use", usage) != 0)
+            } else if (json_object_set_new(store, "kek_in_use", usage) != 0
+                       || omnictl_keys_index(ctx, store) != 0)
             {
                 json_decref(store);
                 store = NULL;
@@ -142,10 +145,9 @@ omnictl_cmd_keys_status(omnictl_ctx_t *ctx)
 
 
 /*
- * A new version, which nginx uses from its next reload.  The data keys
- * wrapped by older KEKs are re-wrapped by keys rewrap; a new index key
- * waits for index rebuilding, not done yet: the store keeps indexing
- * with the version it was sealed with.  The note says so.
+ * A new version, which nginx knows from its next reload.  The data keys
+ * wrapped by older KEKs are re-wrapped by keys rewrap, the identity map
+ * is rebuilt under a new index key by keys reindex.  The note says so.
  */
 
 int
@@ -221,9 +223,9 @@ omnictl_cmd_keys_rotate(omnictl_ctx_t *ctx)
                  "reloads; then run omnictl keys rewrap to re-wrap the "
                  "existing ones, and keys status to see which versions are "
                  "still in use"
-               : "a store keeps indexing with the index key it was sealed "
-                 "with: rebuilding the indexes under a new version is not "
-                 "done yet, so keep every version"));
+               : "a store keeps its identity map under the index key it "
+                 "is keyed by until it is rebuilt: reload nginx, then run "
+                 "omnictl keys reindex"));
 }
 
 
@@ -243,12 +245,7 @@ omnictl_cmd_keys_rewrap(omnictl_ctx_t *ctx)
     size_t           done, total;
     json_t          *json;
 
-    if (ctx->keyring_file == NULL) {
-        return omnictl_usage_error("keys rewrap needs a keyring: give "
-                                   "--keyring FILE or set OMNI_KEYRING");
-    }
-
-    rc = omnictl_open(ctx);
+    rc = omnictl_keys_store(ctx, "rewrap");
     if (rc != OMNICTL_EXIT_OK) {
         return rc;
     }
@@ -285,6 +282,74 @@ omnictl_cmd_keys_rewrap(omnictl_ctx_t *ctx)
                      "kek_in_use", omnictl_keys_usage(ctx));
 
     return omnictl_answer(json);
+}
+
+
+/*
+ * The identity map rebuilt under the newest index key, a batch per
+ * commit, every identity found all along (under the new key or the old
+ * one); a stop resumes where it was.  As for rewrap, nginx must have the
+ * new index key first.
+ */
+
+int
+omnictl_cmd_keys_reindex(omnictl_ctx_t *ctx)
+{
+    int              rc, finished;
+    char             err[OMNI_ERRLEN], id[2 * OMNI_KEYRING_ID_LEN + 1];
+    char             change[256];
+    size_t           done, total;
+    uint32_t         from, to;
+
+    rc = omnictl_keys_store(ctx, "reindex");
+    if (rc != OMNICTL_EXIT_OK) {
+        return rc;
+    }
+
+    total = 0;
+
+    do {
+        rc = omni_store_reindex(ctx->st, OMNICTL_REWRAP_BATCH, &done,
+                                &finished, &from, &to, err);
+        if (rc != OMNI_STORE_OK) {
+            fprintf(stderr, "omnictl: %s (%zu identities re-indexed before; "
+                    "run it again to go on)\n", err, total);
+            return OMNICTL_EXIT_FAIL;
+        }
+
+        total += done;
+
+        if (done > 0 && !finished) {
+            fprintf(stderr, "omnictl: %zu identities re-indexed\n", total);
+        }
+
+    } while (!finished);
+
+    omni_keyring_id_hex(ctx->keyring, id);
+
+    snprintf(change, sizeof(change), "keyring %s: %zu identities re-indexed "
+             "from index version %lu to %lu", id, total, (unsigned long) from,
+             (unsigned long) to);
+    omnictl_audit(ctx, change);
+
+    return omnictl_answer(json_pack("{s:s, s:I, s:I, s:I}", "id", id,
+                                    "reindexed", (json_int_t) total,
+                                    "from", (json_int_t) from,
+                                    "index", (json_int_t) to));
+}
+
+
+/* the store of -d, opened with the keyring a keys command needs */
+
+static int
+omnictl_keys_store(omnictl_ctx_t *ctx, const char *command)
+{
+    if (ctx->keyring_file == NULL) {
+        return omnictl_usage_error("keys %s needs a keyring: give --keyring "
+                                   "FILE or set OMNI_KEYRING", command);
+    }
+
+    return omnictl_open(ctx);
 }
 
 
@@ -345,4 +410,29 @@ omnictl_keys_versions(const omni_keyring_key_t *keys, size_t n)
     }
 
     return list;
+}
+
+
+/* "index": the version the map is keyed by, "reindexing_to" in a rebuild */
+
+static int
+omnictl_keys_index(omnictl_ctx_t *ctx, json_t *store)
+{
+    char      err[OMNI_ERRLEN];
+    uint32_t  current, next;
+
+    if (omni_store_index_versions(ctx->st, &current, &next, err)
+        != OMNI_STORE_OK)
+    {
+        fprintf(stderr, "omnictl: %s\n", err);
+        return -1;
+    }
+
+    if (json_object_set_new(store, "index", json_integer(current)) != 0) {
+        return -1;
+    }
+
+    return next ? json_object_set_new(store, "reindexing_to",
+                                      json_integer(next))
+                : 0;
 }

@@ -908,6 +908,103 @@ test_sealed_erase_killed(void **state)
 }
 
 
+/*
+ * Index-key rotation: batches of one, with lookups, links, an unlink and
+ * a merge between them, every identity found all along; then the old
+ * index key can leave the keyring.
+ */
+static void
+test_sealed_reindex(void **state)
+{
+    int                    finished;
+    char                   err[OMNI_ERRLEN], value[32], who[16];
+    char                   got[OMNI_STORE_ID_MAX + 1];
+    size_t                 i, n, done, total;
+    uint32_t               from, to;
+    test_ctx_t            *ctx;
+    omni_store_identity_t  ids[16];
+
+    ctx = *state;
+
+    for (i = 0; i < 6; i++) {
+        snprintf(value, sizeof(value), "+861380000%04zu", i);
+        snprintf(who, sizeof(who), "c%zu", i % 3);
+        test_link(ctx->st, "phone", value, who);
+    }
+
+    test_link(ctx->st, "openid", TEST_OPENID, "c0");
+
+    assert_int_equal(omni_keyring_add_index(ctx->kr, err), 0);
+    omni_store_close(ctx->st);
+    ctx->st = test_open(ctx, ctx->kr);
+
+    /* still keyed by version 1 until a rebuild */
+    test_resolves(ctx->st, "openid", TEST_OPENID, "c0");
+
+    total = 0;
+
+    for (i = 0; i < 20; i++) {
+        assert_int_equal(omni_store_reindex(ctx->st, 1, &done, &finished,
+                                            &from, &to, err),
+                         OMNI_STORE_OK);
+        total += done;
+
+        if (finished) {
+            break;
+        }
+
+        assert_int_equal(from, 1);
+        assert_int_equal(to, 2);
+
+        /* both versions readable meanwhile */
+        test_resolves(ctx->st, "openid", TEST_OPENID, "c0");
+        test_resolves(ctx->st, "phone", "+8613800000005", i < 2 ? "c2" : "c1");
+
+        if (i == 1) {
+            test_link(ctx->st, "email", "A@Example.com", "c1");
+            assert_int_equal(omni_store_identity_unlink(ctx->st, "phone",
+                                                        "+8613800000004", err),
+                             OMNI_STORE_OK);
+            assert_int_equal(omni_store_customer_merge(ctx->st, "c2", "c1",
+                                                       TEST_NOW, err),
+                             OMNI_STORE_OK);
+        }
+
+        if (i >= 1) {
+            test_resolves(ctx->st, "email", "a@example.com", "c1");
+        }
+    }
+
+    assert_int_equal(finished, 1);
+    assert_true(total >= 4);
+
+    /* again: nothing to do */
+    assert_int_equal(omni_store_reindex(ctx->st, 8, &done, &finished, NULL,
+                                        NULL, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(done, 0);
+    assert_int_equal(finished, 1);
+
+    /* index version 1 retired */
+    assert_int_equal(omni_keyring_drop_index(ctx->kr, 1), 0);
+    omni_store_close(ctx->st);
+    ctx->st = test_open(ctx, ctx->kr);
+
+    test_resolves(ctx->st, "openid", TEST_OPENID, "c0");
+    test_resolves(ctx->st, "email", "a@example.com", "c1");
+    test_resolves(ctx->st, "phone", "+8613800000005", "c1");
+    test_resolves(ctx->st, "phone", "+8613800000000", "c0");
+    assert_int_equal(omni_store_identity_resolve(ctx->st, "phone",
+                                                 "+8613800000004", got, err),
+                     OMNI_STORE_NOT_FOUND);
+
+    assert_int_equal(omni_store_identities_by_customer(ctx->st, "c1", NULL,
+                                                       ids, 16, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 4);
+}
+
+
 /* an export of a sealed store carries no value in clear */
 
 typedef struct {
@@ -1052,6 +1149,7 @@ main(void)
         TEST(test_sealed_rewrap),
         TEST(test_sealed_rewrap_killed),
         TEST(test_sealed_erase_killed),
+        TEST(test_sealed_reindex),
         TEST(test_sealed_export),
         TEST(test_sealed_import_erased),
     };
