@@ -723,7 +723,7 @@ omni_identity_link_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     }
 
     rc = omni_store_ident_seal(st, txn, target, ikey.b.p, ikey.b.len, norm,
-                             entry, &len, err);
+                               entry, &len, err);
     if (rc != OMNI_STORE_OK) {
         return rc;
     }
