@@ -523,6 +523,11 @@ omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
         }
     }
 
+    rc = omni_store_import_check(st, recs, n, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
     /* a sealed export goes into a sealed store, a plain one into a plain */
     len = (size_t) snprintf(format, sizeof(format), "%d",
                             st->sealed ? OMNI_STORE_FORMAT_SEALED
@@ -584,7 +589,7 @@ omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
 static int
 omni_import_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
-    int                rc, mrc, erased;
+    int                rc, mrc, skip;
     size_t             i;
     MDB_val            k, v;
     omni_import_op_t  *ctx;
@@ -601,13 +606,14 @@ omni_import_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
             }
         }
 
-        rc = omni_store_import_erased(st, txn, &ctx->recs[i], &erased, err);
+        rc = omni_store_import_skip(st, txn, &ctx->recs[i], &skip, err);
         if (rc != OMNI_STORE_OK) {
             return rc;
         }
 
-        if (erased) {
-            ctx->skipped++;
+        /* erased customers' records are counted, the store's own kept */
+        if (skip) {
+            ctx->skipped += (skip == 1);
             continue;
         }
 

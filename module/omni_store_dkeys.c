@@ -66,25 +66,123 @@ static int omni_reindex_mark(omni_store_t *st, MDB_txn *txn, uint32_t to,
     const omni_item_t *last, char *err);
 
 
-/* crypto-erasure */
+/* imports (omni_store_import()) */
 
 /*
- * Whether an imported record belongs to a customer the store erased: the
- * customer a record names (its key, or in the identity map and sessions
- * its value).  Expiry records hold a time and a session id only; one
- * left of an erased customer's session goes with the next purge.
+ * An export's index records ("index", "reindex") go into a sealed store
+ * only when they are the store's own or its identity map is empty (a
+ * restore into a new store takes them): an identity map keyed by two
+ * versions at once, with nothing rebuilding it, would lose identities.
+ * Refused before anything is written.
  */
 int
-omni_store_import_erased(omni_store_t *st, MDB_txn *txn,
-    const omni_store_record_t *rec, int *erased, char *err)
+omni_store_import_check(omni_store_t *st, const omni_store_record_t *recs,
+    size_t n, char *err)
 {
+    int          rc, own, mrc;
+    size_t       i;
+    MDB_val      k, v;
+    MDB_txn     *txn;
+    MDB_stat     ms;
+
+    if (!st->sealed) {
+        return OMNI_STORE_OK;
+    }
+
+    rc = omni_store_rbegin(st, &txn, &own, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    for (i = 0; rc == OMNI_STORE_OK && i < n; i++) {
+        if (recs[i].db != OMNI_STORE_DB_META
+            || !((recs[i].key_len == sizeof(OMNI_STORE_INDEX) - 1
+                  && memcmp(recs[i].key, OMNI_STORE_INDEX,
+                            recs[i].key_len) == 0)
+                 || (recs[i].key_len == sizeof(OMNI_STORE_REINDEX) - 1
+                     && memcmp(recs[i].key, OMNI_STORE_REINDEX,
+                               recs[i].key_len) == 0)))
+        {
+            continue;
+        }
+
+        k.mv_data = (void *) recs[i].key;
+        k.mv_size = recs[i].key_len;
+
+        mrc = mdb_get(txn, st->dbi[OMNI_STORE_DB_META], &k, &v);
+
+        if (mrc == 0 && v.mv_size == recs[i].val_len
+            && memcmp(v.mv_data, recs[i].val, v.mv_size) == 0)
+        {
+            continue;
+        }
+
+        if (mrc != 0 && mrc != MDB_NOTFOUND) {
+            rc = omni_store_mdb(st, mrc, "mdb_get", err);
+            break;
+        }
+
+        mrc = mdb_stat(txn, st->dbi[OMNI_STORE_DB_IDENTITIES], &ms);
+        if (mrc != 0) {
+            rc = omni_store_mdb(st, mrc, "mdb_stat", err);
+            break;
+        }
+
+        if (ms.ms_entries > 0) {
+            omni_err(err, "record %zu: the identity map of the export is "
+                     "keyed by other index versions than that of the store "
+                     "at %s, which has identities: import it into a new "
+                     "store", i + 1, st->dir);
+            rc = OMNI_STORE_INVALID;
+        }
+    }
+
+    omni_store_rend(st, own);
+
+    return rc;
+}
+
+
+/*
+ * Whether an imported record is left out: one of a customer the store
+ * erased (*skip 1), found by the customer the record names (its key, or
+ * in the identity map and sessions its value); or, *skip 2, a data key
+ * the store has for the customer already (a customer's data key never
+ * changes; the store's may be wrapped by a newer KEK) and a rewrap cursor
+ * of another time.  Expiry records hold a time and a session id only;
+ * one left of an erased customer's session goes with the next purge.
+ */
+int
+omni_store_import_skip(omni_store_t *st, MDB_txn *txn,
+    const omni_store_record_t *rec, int *skip, char *err)
+{
+    int                   rc, erased;
     char                  customer[OMNI_STORE_ID_MAX + 1];
     size_t                len;
+    MDB_val               k, v;
     const unsigned char  *p, *nul;
 
-    *erased = 0;
+    *skip = 0;
     p = rec->val;
     len = 0;
+
+    k.mv_data = (void *) rec->key;
+    k.mv_size = rec->key_len;
+
+    if (rec->db == OMNI_STORE_DB_META
+        && rec->key_len == sizeof(OMNI_STORE_REWRAP) - 1
+        && memcmp(rec->key, OMNI_STORE_REWRAP, rec->key_len) == 0)
+    {
+        *skip = 2;
+        return OMNI_STORE_OK;
+    }
+
+    if (rec->db == OMNI_STORE_DB_CUSTOMERS && omni_dk_key(&k)
+        && mdb_get(txn, st->dbi[OMNI_STORE_DB_CUSTOMERS], &k, &v) == 0)
+    {
+        *skip = 2;
+        return OMNI_STORE_OK;
+    }
 
     switch (rec->db) {
 
@@ -121,8 +219,17 @@ omni_store_import_erased(omni_store_t *st, MDB_txn *txn,
     memcpy(customer, p, len);
     customer[len] = '\0';
 
-    return omni_store_erased(st, txn, customer, erased, err);
+    rc = omni_store_erased(st, txn, customer, &erased, err);
+
+    if (erased) {
+        *skip = 1;
+    }
+
+    return rc;
 }
+
+
+/* crypto-erasure */
 
 int
 omni_store_customer_erase(omni_store_t *st, const char *customer,

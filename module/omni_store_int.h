@@ -296,8 +296,10 @@ int omni_store_open_rec(omni_store_t *st, MDB_txn *txn,
     unsigned char *out, size_t *out_len, char *err);
 int omni_store_erased(omni_store_t *st, MDB_txn *txn, const char *customer,
     int *erased, char *err);
-int omni_store_import_erased(omni_store_t *st, MDB_txn *txn,
-    const omni_store_record_t *rec, int *erased, char *err);
+int omni_store_import_check(omni_store_t *st,
+    const omni_store_record_t *recs, size_t n, char *err);
+int omni_store_import_skip(omni_store_t *st, MDB_txn *txn,
+    const omni_store_record_t *rec, int *skip, char *err);
 void omni_store_seal_free(omni_store_t *st);
 
 

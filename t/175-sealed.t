@@ -285,23 +285,38 @@ unlike($r->{body}, qr/\Q$marker\E/, 'a request never carries the tampered contex
 ($rc, $err) = ctl('session', $sid);
 is($rc, 1, 'a cut record: refused');
 
-# the data key of another customer put in place of alice's
+# another customer's session, its context sealed under its data key, put
+# in alice's place
+$r = $t->request(path => '/web/orders/ORD-2',
+                 headers => [ [ Authorization => 'Bearer ' . token('bob-3') ],
+                              [ 'X-Test-Patch' => '{"bob":"context"}' ] ]);
+my $bob_sid = contract($r)->{session}{id};
 web();
-my ($fresh_rc, $fresh) = ctl('export', $t->prefix . '/now.export');
+ctl('export', $t->prefix . '/now.export');
 @lines = split /\n/, slurp($t->prefix . '/now.export');
-my (undef, undef, $alice_dk) = record_of('customers', "$alice\0K");
-my ($other) = grep { $_ ne $alice } map { /^(.*)\0K$/s ? $1 : () }
-              map { decode_base64(decode_json($_)->{key}) } @lines[1 .. $#lines];
-my (undef, undef, $other_dk) = record_of('customers', "$other\0K") if defined $other;
+my ($other_line) = grep { my $l = decode_json($_);
+                          $l->{db} eq 'sessions' && decode_base64($l->{key}) eq $bob_sid }
+                   @lines[1 .. $#lines];
 SKIP: {
-    skip 'no second data key', 3 unless defined $other_dk;
-    import_lines('swap', $lines[0], line_of('customers', "$alice\0K", $other_dk));
-    ($rc, $err) = ctl('identities', $alice);
-    is($rc, 1, 'a data key swapped between customers: refused');
-    like($err, qr/data key of customer \Q$alice\E does not open/, '...named');
-    import_lines('back', $lines[0], line_of('customers', "$alice\0K", $alice_dk));
-    $res = ok_ctl('identities', $alice);
+    skip 'no second session', 4 unless defined $other_line;
+    my $other_session = decode_base64(decode_json($other_line)->{value});
+    import_lines('swap', $lines[0], line_of('sessions', $sid, $other_session));
+    ($rc, $err) = ctl('session', $sid);
+    is($rc, 1, 'a session of another customer in its place: refused');
+    like($err, qr/does not open/, '...it does not open');
+    ($r, $c) = web();
+    unlike($r->{body}, qr/\Q$marker\E/, '...and no request is served its context');
+    ok($t->is_running, '...nor does nginx fall');
 }
+
+# a data key imported over the store's is not taken: the store keeps its own
+my (undef, undef, $alice_dk) = record_of('customers', "$alice\0K");
+my $bad_dk = $alice_dk;
+substr($bad_dk, 10, 1) ^= "\x01";
+($rc, $res) = import_lines('dk', $lines[0], line_of('customers', "$alice\0K", $bad_dk));
+is($rc, 0, 'an import carrying a data key the store has passes');
+$res = ok_ctl('identities', $alice);
+ok(@{ $res->{identities} } >= 3, '...and the store kept its own: the identities open');
 
 # the session record put back as exported: it opens again
 import_lines('restore', $lines[0], line_of('sessions', $sid, $session));
@@ -367,7 +382,29 @@ ok(!exists $st->{store}{reindexing_to}, '...and no rebuild is left');
 $res = ok_ctl('resolve', 'phone', '0086-13800001111');
 is($res->{customer}, $alice, 'the phone resolves under the new index');
 
+# --- the old versions retired, nginx reloaded with the smaller keyring ---
+
+my ($rrc, $rerr) = ctl('keys', 'retire', 'kek', 2);
+is($rrc, 1, 'keys retire: the KEK in use is refused');
+like($rerr, qr/KEK version 2 still wraps \d+ data keys/, '...saying how many it wraps');
+($rrc, $rerr) = ctl('keys', 'retire', 'index', 2);
+is($rrc, 1, '...and so is the index key the map is keyed by');
+ok_ctl('keys', 'retire', 'kek', 1);
+ok_ctl('keys', 'retire', 'index', 1);
+my $kr = $json->decode(slurp($keyring));
+is_deeply([ map { $_->{version} } @{ $kr->{kek} }, @{ $kr->{index} } ], [ 2, 2 ],
+          'the keyring keeps version 2 of each');
+$t->reload($http, workers => 2);
+($r, $c) = web();
+is($c->{session}{context}{cart}, $marker, 'with the old versions gone the context opens');
+$r = ivr();
+is($r->{headers}{'x-customer'}, $alice, '...and the phone call finds the customer');
+
 # --- crypto-erasure ---
+
+# a second customer, so that the store keeps identities after the erasure
+ok_ctl('link', 'openid', 'other-openid-77', 'bystander');
+ok_ctl('export', $t->prefix . '/pre-erase.export');
 
 $res = ok_ctl('customers', 'erase', $alice);
 is($res->{erased}, JSON::PP::true, 'customers erase: done');
@@ -385,14 +422,24 @@ is($rc, 1, '...the merged customer\'s openid is gone too');
 $r = ivr();
 isnt($r->{headers}{'x-customer'} // '', $alice, 'the phone call finds nobody');
 
-$o = `$omnictl -d $store --keyring $keyring import @{[ $t->prefix ]}/before.export 2>/dev/null`;
-is($? >> 8, 0, 'the export from before the erasure imports');
+$o = `$omnictl -d $store --keyring $keyring import @{[ $t->prefix ]}/pre-erase.export 2>/dev/null`;
+is($? >> 8, 0, 'the export from just before the erasure imports');
 $res = eval { decode_json($o) } || {};
 ok(($res->{skipped} // 0) > 5, '...skipping every record of the erased customer');
 ($rc, $err) = ctl('resolve', 'phone', $phone);
 is($rc, 1, '...and the phone still resolves to nobody');
 ($rc, $err) = ctl('session', $sid);
 is($rc, 1, '...nor does the session come back');
+$res = ok_ctl('resolve', 'openid', 'other-openid-77');
+is($res->{customer}, 'bystander', '...while the other customer is there');
+
+# the first export, keyed by index version 1, into a store keyed by 2
+($rc, $err) = ctl('import', $t->prefix . '/before.export');
+is($rc, 1, 'an export of another index version is refused');
+like($err, qr/record \d+: the identity map of the export is keyed by other index versions/,
+     '...saying why');
+($rc, $err) = ctl('resolve', 'phone', $phone);
+is($rc, 1, '...and nothing of it is written');
 
 my $audit = `$omnictl -d $store --keyring $keyring customers erase $alice 2>&1`;
 like($audit, qr/was erased already/, 'a second erasure says so');

@@ -84,6 +84,7 @@ static const omnictl_command_t  omnictl_commands[] = {
       omnictl_cmd_keys_rotate },
     { "keys rewrap", 0, 0, 0, 1, omnictl_cmd_keys_rewrap },
     { "keys reindex", 0, 0, 0, 1, omnictl_cmd_keys_reindex },
+    { "keys retire", 2, 2, 0, 1, omnictl_cmd_keys_retire },
 
     { NULL, 0, 0, 0, 0, NULL }
 };
@@ -114,7 +115,7 @@ static const omnictl_option_t  omnictl_options[] = {
 /* the commands that take a second word, and what it may be */
 static const char  *omnictl_groups[][2] = {
     { "policy", "validate, load, show, revisions, rollback, diff or check" },
-    { "keys", "init, status, rotate, rewrap or reindex" },
+    { "keys", "init, status, rotate, rewrap, reindex or retire" },
     { "customers", "erase" },
     { NULL, NULL }
 };
@@ -341,6 +342,9 @@ omnictl_usage(FILE *out)
 "                                         identity map of the store in DIR\n"
 "                                         under the newest index key, both\n"
 "                                         readable meanwhile (resumable)\n"
+"  keys retire kek|index VERSION          drop an old version from the\n"
+"                                         keyring once the store in DIR no\n"
+"                                         longer uses it\n"
 "  help                                   this text (also -h, --help)\n"
 "\n"
 "Options take their value as the next argument or after \"=\"\n"

@@ -160,6 +160,7 @@ int omnictl_cmd_keys_status(omnictl_ctx_t *ctx);
 int omnictl_cmd_keys_rotate(omnictl_ctx_t *ctx);
 int omnictl_cmd_keys_rewrap(omnictl_ctx_t *ctx);
 int omnictl_cmd_keys_reindex(omnictl_ctx_t *ctx);
+int omnictl_cmd_keys_retire(omnictl_ctx_t *ctx);
 
 
 #endif /* OMNICTL_H_INCLUDED_ */

@@ -15,6 +15,9 @@ static json_t *omnictl_keys_versions(const omni_keyring_key_t *keys,
 static json_t *omnictl_keys_usage(omnictl_ctx_t *ctx);
 static int omnictl_keys_store(omnictl_ctx_t *ctx, const char *command);
 static int omnictl_keys_index(omnictl_ctx_t *ctx, json_t *store);
+static int omnictl_keys_write(omnictl_ctx_t *ctx);
+static int omnictl_keys_in_use(omnictl_ctx_t *ctx, int kek,
+    uint32_t version);
 
 
 int
@@ -157,7 +160,6 @@ omnictl_cmd_keys_rotate(omnictl_ctx_t *ctx)
     char             err[OMNI_ERRLEN], id[2 * OMNI_KEYRING_ID_LEN + 1];
     char             change[256];
     uint32_t         version;
-    struct stat      sb, now;
     omni_keyring_t  *kr;
 
     if ((ctx->kek == NULL) == (ctx->index == NULL)) {
@@ -174,37 +176,19 @@ omnictl_cmd_keys_rotate(omnictl_ctx_t *ctx)
         return rc;
     }
 
-    /* loaded: a regular file, not a link */
-    if (stat(ctx->keyring_file, &sb) != 0) {
-        fprintf(stderr, "omnictl: \"%s\": %s\n", ctx->keyring_file,
-                strerror(errno));
-        return OMNICTL_EXIT_FAIL;
-    }
-
     kr = ctx->keyring;
     kek = (ctx->kek != NULL);
 
     rc = kek ? omni_keyring_add_kek(kr, err) : omni_keyring_add_index(kr, err);
 
-    if (rc != 0
-        || omni_keyring_save(kr, ctx->keyring_file, (sb.st_mode & S_IRGRP) != 0,
-                             err)
-           != 0)
-    {
+    if (rc != 0) {
         fprintf(stderr, "omnictl: %s\n", err);
         return OMNICTL_EXIT_FAIL;
     }
 
-    /* the new file is the writer's: give it back its owner and group */
-    if (stat(ctx->keyring_file, &now) == 0
-        && (now.st_uid != sb.st_uid || now.st_gid != sb.st_gid)
-        && chown(ctx->keyring_file, sb.st_uid, sb.st_gid) != 0)
-    {
-        fprintf(stderr, "omnictl: warning: \"%s\" now belongs to uid %lu "
-                "gid %lu, not %lu %lu as before: %s\n", ctx->keyring_file,
-                (unsigned long) now.st_uid, (unsigned long) now.st_gid,
-                (unsigned long) sb.st_uid, (unsigned long) sb.st_gid,
-                strerror(errno));
+    rc = omnictl_keys_write(ctx);
+    if (rc != OMNICTL_EXIT_OK) {
+        return rc;
     }
 
     omni_keyring_id_hex(kr, id);
@@ -226,6 +210,166 @@ omnictl_cmd_keys_rotate(omnictl_ctx_t *ctx)
                : "a store keeps its identity map under the index key it "
                  "is keyed by until it is rebuilt: reload nginx, then run "
                  "omnictl keys reindex"));
+}
+
+
+/*
+ * An old version out of the keyring file, once the store in -d no longer
+ * uses it: a KEK that wraps no data key, an index key the identity map
+ * is not keyed by (nor being rebuilt under).  Never the newest.  nginx
+ * drops it at its next reload.
+ */
+
+int
+omnictl_cmd_keys_retire(omnictl_ctx_t *ctx)
+{
+    int            rc, kek;
+    char          *end, id[2 * OMNI_KEYRING_ID_LEN + 1], change[256];
+    uint32_t       version;
+    unsigned long  v;
+
+    kek = (strcmp(ctx->argv[0], "kek") == 0);
+
+    if (!kek && strcmp(ctx->argv[0], "index") != 0) {
+        return omnictl_usage_error("keys retire takes kek or index, not "
+                                   "\"%s\"", ctx->argv[0]);
+    }
+
+    errno = 0;
+    v = strtoul(ctx->argv[1], &end, 10);
+
+    if (errno != 0 || end == ctx->argv[1] || *end != '\0'
+        || ctx->argv[1][0] == '-' || v == 0 || v > UINT32_MAX)
+    {
+        return omnictl_usage_error("\"%s\" is not a key version",
+                                   ctx->argv[1]);
+    }
+
+    version = (uint32_t) v;
+
+    rc = omnictl_keys_store(ctx, "retire");
+    if (rc != OMNICTL_EXIT_OK) {
+        return rc;
+    }
+
+    rc = omnictl_keys_in_use(ctx, kek, version);
+    if (rc != OMNICTL_EXIT_OK) {
+        return rc;
+    }
+
+    rc = kek ? omni_keyring_drop_kek(ctx->keyring, version)
+             : omni_keyring_drop_index(ctx->keyring, version);
+
+    if (rc != 0) {
+        fprintf(stderr, "omnictl: the keyring has no %s version %lu but "
+                "the newest\n", kek ? "KEK" : "index key", v);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    rc = omnictl_keys_write(ctx);
+    if (rc != OMNICTL_EXIT_OK) {
+        return rc;
+    }
+
+    omni_keyring_id_hex(ctx->keyring, id);
+
+    snprintf(change, sizeof(change), "keyring %s: %s version %lu retired", id,
+             kek ? "kek" : "index", v);
+    omnictl_audit(ctx, change);
+
+    return omnictl_answer(json_pack("{s:s, s:s, s:s, s:I}",
+                                    "keyring", ctx->keyring_file, "id", id,
+                                    "retired", kek ? "kek" : "index",
+                                    "version", (json_int_t) version));
+}
+
+
+/* refuses a version the store still uses */
+
+static int
+omnictl_keys_in_use(omnictl_ctx_t *ctx, int kek, uint32_t version)
+{
+    char                   err[OMNI_ERRLEN];
+    size_t                 i, n;
+    uint32_t               current, next;
+    omni_store_kek_use_t   use[OMNI_KEYRING_VERSIONS];
+
+    if (!kek) {
+        if (omni_store_index_versions(ctx->st, &current, &next, err)
+            != OMNI_STORE_OK)
+        {
+            fprintf(stderr, "omnictl: %s\n", err);
+            return OMNICTL_EXIT_FAIL;
+        }
+
+        if (version == current || version == next) {
+            fprintf(stderr, "omnictl: the identity map of the store at %s "
+                    "is %s index version %lu: run keys reindex first\n",
+                    ctx->dir, version == current ? "keyed by"
+                                                 : "being rebuilt under",
+                    (unsigned long) version);
+            return OMNICTL_EXIT_FAIL;
+        }
+
+        return OMNICTL_EXIT_OK;
+    }
+
+    if (omni_store_kek_usage(ctx->st, use, OMNI_KEYRING_VERSIONS, &n, err)
+        != OMNI_STORE_OK)
+    {
+        fprintf(stderr, "omnictl: %s\n", err);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (use[i].version == version) {
+            fprintf(stderr, "omnictl: KEK version %lu still wraps %zu data "
+                    "keys of the store at %s: run keys rewrap first\n",
+                    (unsigned long) version, use[i].keys, ctx->dir);
+            return OMNICTL_EXIT_FAIL;
+        }
+    }
+
+    return OMNICTL_EXIT_OK;
+}
+
+
+/* the keyring saved over its file, keeping the file's mode and owner */
+
+static int
+omnictl_keys_write(omnictl_ctx_t *ctx)
+{
+    char         err[OMNI_ERRLEN];
+    struct stat  was, now;
+
+    /* loaded from it: a regular file, not a link */
+    if (stat(ctx->keyring_file, &was) != 0) {
+        fprintf(stderr, "omnictl: \"%s\": %s\n", ctx->keyring_file,
+                strerror(errno));
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    if (omni_keyring_save(ctx->keyring, ctx->keyring_file,
+                          (was.st_mode & S_IRGRP) != 0, err)
+        != 0)
+    {
+        fprintf(stderr, "omnictl: %s\n", err);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    /* the new file is the writer's: give it back its owner and group */
+    if (stat(ctx->keyring_file, &now) == 0
+        && (now.st_uid != was.st_uid || now.st_gid != was.st_gid)
+        && chown(ctx->keyring_file, was.st_uid, was.st_gid) != 0)
+    {
+        fprintf(stderr, "omnictl: warning: \"%s\" now belongs to uid %lu "
+                "gid %lu, not %lu %lu as before: %s\n", ctx->keyring_file,
+                (unsigned long) now.st_uid, (unsigned long) now.st_gid,
+                (unsigned long) was.st_uid, (unsigned long) was.st_gid,
+                strerror(errno));
+    }
+
+    return OMNICTL_EXIT_OK;
 }
 
 
