@@ -1134,6 +1134,83 @@ test_sealed_import_erased(void **state)
 }
 
 
+/*
+ * An import never replaces a data key the store has, and refuses an
+ * export keyed by another index version while the store has identities.
+ */
+static void
+test_sealed_import_keys(void **state)
+{
+    char                   err[OMNI_ERRLEN];
+    size_t                 i, n, skipped;
+    test_ctx_t            *ctx;
+    test_copy_t           *cp;
+    omni_store_record_t    rec;
+    omni_store_identity_t  ids[4];
+    unsigned char          bad[128];
+    uint32_t               from, to;
+    int                    finished;
+
+    ctx = *state;
+
+    test_link(ctx->st, "openid", TEST_OPENID, "cA");
+
+    cp = calloc(1, sizeof(test_copy_t));
+    assert_non_null(cp);
+    assert_int_equal(omni_store_export(ctx->st, test_copy_record, cp, err),
+                     OMNI_STORE_OK);
+
+    /* cA's data key, damaged, imported over the store's: not taken */
+    for (i = 0; i < cp->n; i++) {
+        if (cp->recs[i].db == OMNI_STORE_DB_CUSTOMERS
+            && cp->recs[i].key_len == 4
+            && memcmp(cp->recs[i].key, "cA\0K", 4) == 0)
+        {
+            break;
+        }
+    }
+
+    assert_true(i < cp->n);
+    rec = cp->recs[i];
+    assert_true(rec.val_len <= sizeof(bad));
+    memcpy(bad, rec.val, rec.val_len);
+    bad[10] ^= 0x01;
+    rec.val = bad;
+
+    assert_int_equal(omni_store_import(ctx->st, &rec, 1, &skipped, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(skipped, 0);
+    assert_int_equal(omni_store_identities_by_customer(ctx->st, "cA", NULL,
+                                                       ids, 4, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+
+    /* the store rebuilt under index version 2: the old export is refused */
+    assert_int_equal(omni_keyring_add_index(ctx->kr, err), 0);
+    omni_store_close(ctx->st);
+    ctx->st = test_open(ctx, ctx->kr);
+
+    do {
+        assert_int_equal(omni_store_reindex(ctx->st, 8, &n, &finished, &from,
+                                            &to, err),
+                         OMNI_STORE_OK);
+    } while (!finished);
+
+    assert_int_equal(omni_store_import(ctx->st, cp->recs, cp->n, &skipped,
+                                       err),
+                     OMNI_STORE_INVALID);
+    assert_non_null(strstr(err, "keyed by other index versions"));
+    test_resolves(ctx->st, "openid", TEST_OPENID, "cA");
+
+    for (i = 0; i < cp->n; i++) {
+        free((void *) cp->recs[i].key);
+        free((void *) cp->recs[i].val);
+    }
+
+    free(cp);
+}
+
+
 int
 main(void)
 {
@@ -1152,6 +1229,7 @@ main(void)
         TEST(test_sealed_reindex),
         TEST(test_sealed_export),
         TEST(test_sealed_import_erased),
+        TEST(test_sealed_import_keys),
     };
 
 #undef TEST
