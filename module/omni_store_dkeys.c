@@ -1046,6 +1046,11 @@ omni_reindex_move(omni_store_t *st, MDB_txn *txn, const omni_item_t *item,
 
     rc = omni_store_get(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, &val, err);
 
+    /* gone since the chunk was read: nothing to move */
+    if (rc == OMNI_STORE_NOT_FOUND) {
+        return OMNI_STORE_OK;
+    }
+
     if (rc == OMNI_STORE_OK) {
         rc = omni_store_ident_open(st, txn, customer, rest, len, &val, &id,
                                    err);
