@@ -274,6 +274,7 @@ int omni_store_ident_find(omni_store_t *st, MDB_txn *txn, const char *type,
 int omni_store_index_state(omni_store_t *st, MDB_txn *txn, char *err);
 int omni_store_index_record(omni_store_t *st, MDB_txn *txn,
     uint32_t version, char *err);
+int omni_store_plain_check(omni_store_t *st, MDB_txn *txn, char *err);
 int omni_store_ident_open(omni_store_t *st, MDB_txn *txn,
     const char *customer, const unsigned char *rest, size_t len,
     const MDB_val *val, omni_store_identity_t *id, char *err);

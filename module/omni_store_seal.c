@@ -181,7 +181,9 @@ omni_store_seal_free(omni_store_t *st)
 /*
  * The "index" record of a sealed store, and "reindex" while a rebuild
  * runs: the versions the keyring needs, read again by every transaction
- * that looks an identity up, since another process may move them on.
+ * that looks an identity up, since another process may move them on.  A
+ * version the keyring lacks is OMNI_STORE_ERROR, never INVALID: a claim
+ * skips what is invalid, and would take a known identity for a new one.
  */
 int
 omni_store_index_state(omni_store_t *st, MDB_txn *txn, char *err)
@@ -211,7 +213,7 @@ omni_store_index_state(omni_store_t *st, MDB_txn *txn, char *err)
         omni_err(err, "the store at %s is being indexed with index key "
                  "version %u, which the keyring lacks (reload after a "
                  "rotation)", st->dir, (unsigned) st->index_next);
-        return OMNI_STORE_INVALID;
+        return OMNI_STORE_ERROR;
     }
 
     key.mv_data = OMNI_STORE_INDEX;
@@ -233,9 +235,45 @@ omni_store_index_state(omni_store_t *st, MDB_txn *txn, char *err)
 
     if (omni_keyring_index_version(st->kr, st->index_version) == NULL) {
         omni_err(err, "the store at %s is indexed with index key version "
-                 "%u, which the keyring lacks", st->dir,
-                 (unsigned) st->index_version);
-        return OMNI_STORE_INVALID;
+                 "%u, which the keyring lacks (reload after a rotation)",
+                 st->dir, (unsigned) st->index_version);
+        return OMNI_STORE_ERROR;
+    }
+
+    return OMNI_STORE_OK;
+}
+
+
+/*
+ * A process that opened the store without a keyring writes no plain
+ * value into it once another process sealed it (omnictl --keyring on a
+ * store nginx was using without one): it is told to start again.
+ */
+int
+omni_store_plain_check(omni_store_t *st, MDB_txn *txn, char *err)
+{
+    int      mrc;
+    MDB_val  key, val;
+
+    if (st->sealed) {
+        return OMNI_STORE_OK;
+    }
+
+    key.mv_data = "format";
+    key.mv_size = sizeof("format") - 1;
+
+    mrc = mdb_get(txn, st->dbi[OMNI_STORE_DB_META], &key, &val);
+    if (mrc != 0) {
+        return omni_store_mdb(st, mrc, "cannot read the store format", err);
+    }
+
+    if (val.mv_size == 1
+        && *(char *) val.mv_data == '0' + OMNI_STORE_FORMAT_SEALED)
+    {
+        omni_err(err, "the store at %s was sealed with a keyring since "
+                 "this process opened it: it writes nothing in clear; "
+                 "start it again with the keyring", st->dir);
+        return OMNI_STORE_ERROR;
     }
 
     return OMNI_STORE_OK;
@@ -853,7 +891,7 @@ omni_store_ident_seal(omni_store_t *st, MDB_txn *txn, const char *customer,
     *len = 0;
 
     if (!st->sealed) {
-        return OMNI_STORE_OK;
+        return omni_store_plain_check(st, txn, err);
     }
 
     rec[0] = OMNI_STORE_REC_SEALED;

@@ -887,6 +887,11 @@ omni_session_store(omni_store_t *st, MDB_txn *txn,
     omni_sbuf_init(&val, data, sizeof(data));
 
     if (!st->sealed) {
+        rc = omni_store_plain_check(st, txn, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
         omni_session_encode(s, OMNI_STORE_REC_V1, s->context, s->context_len,
                             &val);
 

@@ -219,10 +219,28 @@ test_raw(const char *dir, const char *db, const void *key, size_t klen,
 }
 
 
+/* the test's store replaced by a new one without a keyring */
 static void
-test_put_session(omni_store_t *st, const char *id, const char *customer,
-    const char *context)
+test_plain_store(test_ctx_t *ctx)
 {
+    char  err[OMNI_ERRLEN];
+
+    omni_store_close(ctx->st);
+    nftw(ctx->dir, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    assert_int_equal(mkdir(ctx->dir, 0700), 0);
+
+    ctx->st = test_open(ctx, NULL);
+    assert_int_equal(omni_store_keyring_check(ctx->st, NULL, err),
+                     OMNI_STORE_OK);
+}
+
+
+/* a session put, with the status expected */
+static void
+test_put_session_rc(omni_store_t *st, const char *id, const char *customer,
+    const char *context, int expect)
+{
+    int                   rc;
     char                  err[OMNI_ERRLEN];
     omni_store_session_t  s;
 
@@ -236,10 +254,20 @@ test_put_session(omni_store_t *st, const char *id, const char *customer,
     s.context_len = strlen(context);
     memcpy(s.context, context, s.context_len + 1);
 
-    if (omni_store_session_put(st, &s, err) != OMNI_STORE_OK) {
+    rc = omni_store_session_put(st, &s, err);
+
+    if (rc != expect) {
         fprintf(stderr, "session_put: %s\n", err);
         fail();
     }
+}
+
+
+static void
+test_put_session(omni_store_t *st, const char *id, const char *customer,
+    const char *context)
+{
+    test_put_session_rc(st, id, customer, context, OMNI_STORE_OK);
 }
 
 
@@ -599,13 +627,7 @@ test_sealed_convert(void **state)
 
     ctx = *state;
 
-    omni_store_close(ctx->st);
-    nftw(ctx->dir, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    assert_int_equal(mkdir(ctx->dir, 0700), 0);
-
-    ctx->st = test_open(ctx, NULL);
-    assert_int_equal(omni_store_keyring_check(ctx->st, NULL, err),
-                     OMNI_STORE_OK);
+    test_plain_store(ctx);
     assert_int_equal(omni_store_is_sealed(ctx->st), 0);
 
     test_link(ctx->st, "phone", TEST_PHONE, "cA");
@@ -1005,6 +1027,55 @@ test_sealed_reindex(void **state)
 }
 
 
+/*
+ * A process that opened a plain store without a keyring writes nothing
+ * in clear once another process sealed it.
+ */
+static void
+test_sealed_under_plain(void **state)
+{
+    int                    status;
+    char                   err[OMNI_ERRLEN];
+    pid_t                  pid;
+    test_ctx_t            *ctx;
+
+    ctx = *state;
+
+    test_plain_store(ctx);
+    test_link(ctx->st, "openid", "before-7", "cA");
+
+    pid = fork();
+    assert_true(pid >= 0);
+
+    if (pid == 0) {
+        omni_store_t  *sealed;
+
+        sealed = omni_store_open(ctx->dir, TEST_MAP_MAX,
+                                 OMNI_STORE_SYNC_NONE, err);
+        _exit(sealed != NULL
+              && omni_store_use_keyring(sealed, ctx->kr, err)
+                 == OMNI_STORE_OK ? 0 : 1);
+    }
+
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    assert_int_equal(omni_store_identity_link(ctx->st, "openid",
+                                              "CLEAR-VALUE-61", "cA", err),
+                     OMNI_STORE_ERROR);
+    assert_non_null(strstr(err, "was sealed with a keyring since"));
+    test_put_session_rc(ctx->st, "s1", "cA", TEST_CONTEXT, OMNI_STORE_ERROR);
+
+    omni_store_close(ctx->st);
+    ctx->st = NULL;
+    assert_false(test_file_has(ctx->dir, "CLEAR-VALUE-61"));
+    assert_false(test_file_has(ctx->dir, "MARKER-CONTEXT"));
+
+    ctx->st = test_open(ctx, ctx->kr);
+    test_resolves(ctx->st, "openid", "before-7", "cA");
+}
+
+
 /* an export of a sealed store carries no value in clear */
 
 typedef struct {
@@ -1230,6 +1301,7 @@ main(void)
         TEST(test_sealed_export),
         TEST(test_sealed_import_erased),
         TEST(test_sealed_import_keys),
+        TEST(test_sealed_under_plain),
     };
 
 #undef TEST
