@@ -236,10 +236,13 @@ ngx_http_omni_store_init_worker(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    /* a store new since the configuration check takes the keyring here */
-    rc = omni_store_keyring_check(omcf->store,
-                                  omcf->keyring ? omcf->keyring->id : NULL,
-                                  err);
+    /*
+     * A store new since the configuration check takes the keyring here;
+     * with one, the store seals (converted on the first open with it).
+     */
+    rc = omcf->keyring ? omni_store_use_keyring(omcf->store, omcf->keyring,
+                                                err)
+                       : omni_store_keyring_check(omcf->store, NULL, err);
     if (rc != OMNI_STORE_OK) {
         ngx_http_omni_store_misfit(cycle->log, omcf, rc, err);
         omni_store_close(omcf->store);

@@ -59,6 +59,11 @@
  *                          when none)}], "next": "TIME_MS.SEQ"}, newest
  *                          first
  *   POST   .../merge       {"merged": ID, "into": survivor}
+ *   DELETE /customers/ID?erase=true
+ *                          {"customer": ID, "erased": true, "records": n}:
+ *                          crypto-erasure, for good (the customers merged
+ *                          into ID too); 409 for a customer merged into
+ *                          another, 404 for one unknown or erased already
  *   GET|PUT /identities/T/V     {"type", "value", "customer": survivor}
  *   DELETE /identities/T/V      {"type", "value", "unlinked": true}
  *   GET    /revocations?kind=K  {"revocations": [REVOCATION], "next": V}
@@ -105,7 +110,8 @@
  *
  * Audit lines, for changes only: "revoke session ID" (DELETE /sessions
  * and POST /revocations alike), "merge customer A into SURVIVOR", "link
- * identity T:V to SURVIVOR", "unlink identity T:V", "revoke jti V [until
+ * a T identity to SURVIVOR", "unlink a T identity", "erase customer ID
+ * (N records)", "revoke jti V [until
  * TIME]", "revoke subject S before TIME", "remove revocation of KIND V",
  * "policy revision N (put)", "policy revision M (rollback to N)".  When
  * memory runs out after a change was made, the audit line is kept
@@ -194,8 +200,9 @@ static const omni_admin_route_t  omni_admin_routes[] = {
       { { "GET", omni_admin_session_get, 0, 0 },
         { "DELETE", omni_admin_session_revoke, 0, 0 } } },
 
-    { "/customers/{id}", 2, { "customers", NULL }, "GET",
-      { { "GET", omni_admin_customer_get, OMNI_ADMIN_Q_LIMIT, 0 } } },
+    { "/customers/{id}", 2, { "customers", NULL }, "GET, DELETE",
+      { { "GET", omni_admin_customer_get, OMNI_ADMIN_Q_LIMIT, 0 },
+        { "DELETE", omni_admin_customer_erase, OMNI_ADMIN_Q_ERASE, 0 } } },
 
     { "/customers/{id}/sessions", 3, { "customers", NULL, "sessions" },
       "GET",
@@ -503,7 +510,7 @@ omni_admin_param(omni_admin_ctx_t *ctx, unsigned accepted, const char *p,
     char                 value[OMNI_ADMIN_QUERY_MAX + 1];
     size_t               i, nlen;
     const char          *eq;
-    omni_admin_param_t   params[7];
+    omni_admin_param_t   params[8];
 
     params[0].name = "limit";
     params[0].bit = OMNI_ADMIN_Q_LIMIT;
@@ -526,6 +533,9 @@ omni_admin_param(omni_admin_ctx_t *ctx, unsigned accepted, const char *p,
     params[6].name = "note";
     params[6].bit = OMNI_ADMIN_Q_NOTE;
     params[6].value = ctx->note;
+    params[7].name = "erase";
+    params[7].bit = OMNI_ADMIN_Q_ERASE;
+    params[7].value = ctx->erase;
 
     eq = memchr(p, '=', len);
     nlen = (eq != NULL) ? (size_t) (eq - p) : len;

@@ -381,6 +381,52 @@ omni_admin_customer_merge(omni_admin_ctx_t *ctx)
 }
 
 
+/*
+ * Crypto-erasure: asked for in so many words, since nothing brings the
+ * customer back.  The audit line names the customer, never a value.
+ */
+int
+omni_admin_customer_erase(omni_admin_ctx_t *ctx)
+{
+    int          rc, failed;
+    size_t       records;
+    json_t      *answer;
+    const char  *id;
+
+    id = ctx->seg[1];
+
+    if (!(ctx->given & OMNI_ADMIN_Q_ERASE) || strcmp(ctx->erase, "true") != 0)
+    {
+        return omni_admin_fail(ctx, 400, "invalid_argument",
+                               "DELETE /customers/ID erases the customer "
+                               "for good: it needs erase=true");
+    }
+
+    if (omni_admin_check_id(ctx, "customer id", id, OMNI_STORE_ID_MAX)
+        != OMNI_ADMIN_GO)
+    {
+        return OMNI_ADMIN_STOP;
+    }
+
+    rc = omni_store_customer_erase(ctx->st, id, ctx->req->now, &records,
+                                   ctx->err);
+    if (rc != OMNI_STORE_OK) {
+        return omni_admin_store_fail(ctx, rc, 1);
+    }
+
+    omni_admin_audit(ctx, "erase customer %s (%zu records)", id, records);
+
+    failed = 0;
+    answer = json_object();
+    omni_admin_set(answer, "customer", omni_admin_str(id), &failed);
+    omni_admin_set(answer, "erased", json_true(), &failed);
+    omni_admin_set(answer, "records", json_integer((json_int_t) records),
+                   &failed);
+
+    return omni_admin_reply(ctx, 200, answer, failed);
+}
+
+
 static int
 omni_admin_identity_answer(omni_admin_ctx_t *ctx, const char *customer)
 {
@@ -432,6 +478,13 @@ omni_admin_identity_put(omni_admin_ctx_t *ctx)
                                OMNI_STORE_ID_MAX) != OMNI_ADMIN_GO)
     {
         return OMNI_ADMIN_STOP;
+    }
+
+    /* a value a sealed store cannot index is the caller's to fix: 400 */
+    rc = omni_store_identity_check(ctx->st, ctx->seg[1], ctx->seg[2],
+                                   ctx->err);
+    if (rc != OMNI_STORE_OK) {
+        return omni_admin_store_fail(ctx, rc, 0);
     }
 
     rc = omni_store_identity_link(ctx->st, ctx->seg[1], ctx->seg[2],

@@ -40,6 +40,7 @@
 #define OMNI_ADMIN_Q_FROM       0x10
 #define OMNI_ADMIN_Q_TO         0x20
 #define OMNI_ADMIN_Q_NOTE       0x40
+#define OMNI_ADMIN_Q_ERASE      0x80
 
 
 typedef struct {
@@ -58,6 +59,7 @@ typedef struct {
     char                         from[OMNI_ADMIN_QUERY_MAX + 1];
     char                         to[OMNI_ADMIN_QUERY_MAX + 1];
     char                         note[OMNI_ADMIN_QUERY_MAX + 1];
+    char                         erase[OMNI_ADMIN_QUERY_MAX + 1];
     json_t                      *body;
     unsigned                     nomem:1;
     char                         err[OMNI_ERRLEN];
@@ -106,6 +108,7 @@ int omni_admin_customer_sessions(omni_admin_ctx_t *ctx);
 int omni_admin_customer_identities(omni_admin_ctx_t *ctx);
 int omni_admin_customer_journey(omni_admin_ctx_t *ctx);
 int omni_admin_customer_merge(omni_admin_ctx_t *ctx);
+int omni_admin_customer_erase(omni_admin_ctx_t *ctx);
 int omni_admin_identity_get(omni_admin_ctx_t *ctx);
 int omni_admin_identity_put(omni_admin_ctx_t *ctx);
 int omni_admin_identity_delete(omni_admin_ctx_t *ctx);

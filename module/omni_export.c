@@ -46,9 +46,12 @@ omni_export_header(const char *line, size_t len, char *err)
                         (long long) version, OMNI_EXPORT_VERSION);
         rc = -1;
 
-    } else if (format != OMNI_STORE_FORMAT) {
-        omni_err(err, "store format %lld, this build writes %d",
-                        (long long) format, OMNI_STORE_FORMAT);
+    } else if (format != OMNI_STORE_FORMAT
+               && format != OMNI_STORE_FORMAT_SEALED)
+    {
+        omni_err(err, "store format %lld, this build writes %d (plain) or "
+                        "%d (sealed)", (long long) format, OMNI_STORE_FORMAT,
+                        OMNI_STORE_FORMAT_SEALED);
         rc = -1;
     }
 
@@ -63,9 +66,8 @@ omni_export_record(const char *line, size_t len, omni_store_record_t *rec,
     char *err)
 {
     int             db;
-    char            format[16];
     long            klen, vlen;
-    size_t          kmax, vmax, flen;
+    size_t          kmax, vmax;
     json_t         *json;
     const char     *name, *key, *value;
     json_error_t    jerr;
@@ -126,14 +128,15 @@ omni_export_record(const char *line, size_t len, omni_store_record_t *rec,
         return -1;
     }
 
-    flen = (size_t) snprintf(format, sizeof(format), "%d", OMNI_STORE_FORMAT);
-
+    /* which of the two the store takes is the store's to say */
     if (db == OMNI_STORE_DB_META && klen == sizeof("format") - 1
         && memcmp(buf, "format", klen) == 0
-        && ((size_t) vlen != flen || memcmp(buf + klen, format, flen) != 0))
+        && (vlen != 1 || (buf[klen] != '0' + OMNI_STORE_FORMAT
+                          && buf[klen] != '0' + OMNI_STORE_FORMAT_SEALED)))
     {
-        omni_err(err, "the store's format record is not this "
-                        "build's (%d)", OMNI_STORE_FORMAT);
+        omni_err(err, "the store's format record is neither %d (plain) "
+                        "nor %d (sealed)", OMNI_STORE_FORMAT,
+                        OMNI_STORE_FORMAT_SEALED);
         free(buf);
         return -1;
     }

@@ -32,7 +32,8 @@ int omni_export_header(const char *line, size_t len, char *err);
  * Decodes a record line into rec, its key and value in one block at
  * rec->key (rec->val follows), to free() once written.  0, or -1 with
  * what is wrong in err ("the value is not base64 with padding") and
- * nothing to free.  A meta "format" record must be this build's.
+ * nothing to free.  A meta "format" record must be one this build
+ * writes, plain or sealed (the store takes only its own).
  */
 int omni_export_record(const char *line, size_t len,
     omni_store_record_t *rec, char *err);

@@ -11,8 +11,8 @@
  * The public API is omni_store.h.  The record families are
  * omni_store_session.c, omni_store_customer.c, omni_store_revocation.c,
  * omni_store_journey.c and omni_store_policy.c, the keyring's record
- * omni_store_keyring.c; the records' layout and what the files share are
- * in omni_store_int.h.
+ * omni_store_keyring.c, sealing omni_store_seal.c and omni_store_dkeys.c;
+ * the records' layout and what the files share are in omni_store_int.h.
  */
 
 
@@ -37,6 +37,7 @@
 typedef struct {
     const omni_store_record_t  *recs;
     size_t                      n;
+    size_t                      skipped;
 } omni_import_op_t;
 
 
@@ -246,6 +247,8 @@ omni_store_close(omni_store_t *st)
     }
 
     (void) pthread_rwlock_destroy(&st->map_lock);
+    omni_store_seal_free(st);
+
     free(st->dir);
     free(st);
 }
@@ -494,13 +497,41 @@ omni_store_export(omni_store_t *st, omni_store_record_pt record,
 
 int
 omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
-    size_t n, char *err)
+    size_t n, size_t *skipped, char *err)
 {
+    int               rc, own;
     char              format[16];
     size_t            i, len;
+    MDB_txn          *txn;
     omni_import_op_t  ctx;
 
-    len = (size_t) snprintf(format, sizeof(format), "%d", OMNI_STORE_FORMAT);
+
+    /* the keyring first: a sealed export refused says which it needs */
+    for (i = 0; i < n; i++) {
+        if (omni_import_meta(&recs[i], OMNI_STORE_KEYRING)
+            && recs[i].val_len == OMNI_STORE_KEYRING_ID_LEN)
+        {
+            rc = omni_store_rbegin(st, &txn, &own, err);
+            if (rc == OMNI_STORE_OK) {
+                rc = omni_import_keyring(st, txn, i, recs[i].val, err);
+                omni_store_rend(st, own);
+            }
+
+            if (rc != OMNI_STORE_OK) {
+                return rc;
+            }
+        }
+    }
+
+    rc = omni_store_import_check(st, recs, n, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    /* a sealed export goes into a sealed store, a plain one into a plain */
+    len = (size_t) snprintf(format, sizeof(format), "%d",
+                            st->sealed ? OMNI_STORE_FORMAT_SEALED
+                                       : OMNI_STORE_FORMAT);
 
     for (i = 0; i < n; i++) {
         if (recs[i].db < 0 || recs[i].db >= OMNI_STORE_DB_COUNT) {
@@ -520,7 +551,7 @@ omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
                 || memcmp(recs[i].val, format, len) != 0))
         {
             omni_err(err, "record %zu: a store format other than "
-                           "this build's (%d)", i + 1, OMNI_STORE_FORMAT);
+                           "this store's (%s)", i + 1, format);
             return OMNI_STORE_INVALID;
         }
 
@@ -533,33 +564,57 @@ omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
         }
     }
 
+    if (skipped != NULL) {
+        *skipped = 0;
+    }
+
     if (n == 0) {
         return OMNI_STORE_OK;
     }
 
     ctx.recs = recs;
     ctx.n = n;
+    ctx.skipped = 0;
 
-    return omni_store_write(st, omni_import_op, &ctx, err);
+    rc = omni_store_write(st, omni_import_op, &ctx, err);
+
+    if (rc == OMNI_STORE_OK && skipped != NULL) {
+        *skipped = ctx.skipped;
+    }
+
+    return rc;
 }
 
 
 static int
 omni_import_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
-    int                rc, mrc;
+    int                rc, mrc, skip;
     size_t             i;
     MDB_val            k, v;
     omni_import_op_t  *ctx;
 
     ctx = data;
+    ctx->skipped = 0;
 
     for (i = 0; i < ctx->n; i++) {
+        /* checked before, and again: another process may have recorded one */
         if (omni_import_meta(&ctx->recs[i], OMNI_STORE_KEYRING)) {
             rc = omni_import_keyring(st, txn, i, ctx->recs[i].val, err);
             if (rc != OMNI_STORE_OK) {
                 return rc;
             }
+        }
+
+        rc = omni_store_import_skip(st, txn, &ctx->recs[i], &skip, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        /* erased customers' records are counted, the store's own kept */
+        if (skip) {
+            ctx->skipped += (skip == 1);
+            continue;
         }
 
         k.mv_data = (void *) ctx->recs[i].key;
@@ -660,6 +715,15 @@ omni_store_init_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
     mrc = mdb_get(txn, st->dbi[OMNI_STORE_DB_META], &key, &val);
 
+    /* a sealed store (omni_store_seal.c) opens here, and with its keyring */
+    st->sealed = (mrc == 0 && val.mv_size == 1
+                  && *(char *) val.mv_data == '0' + OMNI_STORE_FORMAT_SEALED);
+
+    if (st->sealed) {
+        val.mv_data = format;
+        val.mv_size = len;
+    }
+
     if (mrc == MDB_NOTFOUND && flags == 0) {
         return OMNI_STORE_NOT_FOUND;
     }
@@ -686,8 +750,10 @@ omni_store_init_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         }
 
         omni_err(err, "store format %.*s in %s is not supported by "
-                       "this build (%d)", printable ? (int) val.mv_size : 1,
-                       printable ? p : "?", st->dir, OMNI_STORE_FORMAT);
+                       "this build (%d, or %d sealed)",
+                       printable ? (int) val.mv_size : 1,
+                       printable ? p : "?", st->dir, OMNI_STORE_FORMAT,
+                       OMNI_STORE_FORMAT_SEALED);
         return OMNI_STORE_INVALID;
     }
 

@@ -32,9 +32,12 @@
 #include <sys/types.h>
 
 #include "omni_err.h"
+#include "omni_keyring.h"
 
 
 #define OMNI_STORE_FORMAT         1          /* the "format" record in meta */
+#define OMNI_STORE_FORMAT_SEALED  2          /* ... of a store sealed with a
+                                                keyring */
 
 #define OMNI_STORE_ID_MAX         64
 #define OMNI_STORE_CHANNEL_MAX    32
@@ -262,6 +265,77 @@ int omni_store_keyring_check(omni_store_t *st, const unsigned char *id,
 int omni_store_keyring_probe(const char *dir, const unsigned char *id,
     int *recorded, char *err);
 
+/*
+ * omni_store_use_keyring(), instead of omni_store_keyring_check() for a
+ * process that has the keyring itself: the same check, then the store
+ * seals with kr (which must outlive the store object) from now on.  A
+ * store written without a keyring is converted first, in one write
+ * transaction (all of it or nothing, so a crash leaves it as it was and
+ * the next open does it again): the keyring is recorded, every identity
+ * goes to its blind index and has its value sealed, every session its
+ * context, and the format record becomes OMNI_STORE_FORMAT_SEALED.  An identity whose value its
+ * type's rule cannot normalise (omni_blind.h) stops the conversion
+ * (OMNI_STORE_INVALID, naming the customer and the type): unlink it
+ * first.  Call it in the process that uses the store (after fork()).
+ *
+ * In a sealed store an identity is found by the HMAC of its normalised
+ * value: a value its rule refuses is OMNI_STORE_INVALID where an admin
+ * names it, and skipped in a claim.  Values are kept normalised.
+ */
+int omni_store_use_keyring(omni_store_t *st, const omni_keyring_t *kr,
+    char *err);
+
+/* whether the store is sealed (1) or keeps plain text (0) */
+int omni_store_is_sealed(omni_store_t *st);
+
+/*
+ * Crypto-erasure of customer (and of every customer merged into it): in
+ * one write transaction its data key, identities, sessions, journey and
+ * every other record of it go, and meta records that it was erased at
+ * now, so that an import brings none of its records back.  Refused
+ * (OMNI_STORE_INVALID) for a customer merged into another: erase the
+ * survivor.  *records (may be NULL) counts the records deleted.
+ */
+int omni_store_customer_erase(omni_store_t *st, const char *customer,
+    int64_t now, size_t *records, char *err);
+
+/*
+ * Rotation: re-wraps up to max data keys not wrapped by the keyring's
+ * newest KEK, in one write transaction, from where the last call stopped
+ * (a cursor in meta, so a crash or a stop loses nothing).  *done counts
+ * those re-wrapped, *finished is set when no key is left.  Call it in a
+ * loop; every process that opens the store must have the new KEK first
+ * (reload nginx after omnictl keys rotate).
+ */
+int omni_store_rewrap(omni_store_t *st, size_t max, size_t *done,
+    int *finished, char *err);
+
+/*
+ * Index-key rotation: moves up to max identities to the blind index of
+ * the keyring's newest index key, in one write transaction, from where
+ * the last call stopped (meta keeps the target version and a cursor).
+ * Until the rebuild is finished every lookup tries the new index, then
+ * the old one, and new links take the new one; then the store is keyed
+ * by the new version alone.  *finished is set when nothing is left.
+ * Every process that opens the store must have the new index key first.
+ * *from and *to (may be NULL) receive the versions.
+ */
+int omni_store_reindex(omni_store_t *st, size_t max, size_t *done,
+    int *finished, uint32_t *from, uint32_t *to, char *err);
+
+/* the index version the map is keyed by, and a rebuild's target or 0 */
+int omni_store_index_versions(omni_store_t *st, uint32_t *current,
+    uint32_t *next, char *err);
+
+/* how many data keys each KEK version wraps, versions in growing order */
+typedef struct {
+    uint32_t   version;
+    size_t     keys;
+} omni_store_kek_use_t;
+
+int omni_store_kek_usage(omni_store_t *st, omni_store_kek_use_t *out,
+    size_t max, size_t *n, char *err);
+
 
 /* sessions */
 
@@ -350,6 +424,14 @@ int omni_store_identity_resolve(omni_store_t *st, const char *type,
 int omni_store_identity_link(omni_store_t *st, const char *type,
     const char *value, const char *customer, char *err);
 int omni_store_identity_unlink(omni_store_t *st, const char *type,
+    const char *value, char *err);
+
+/*
+ * Whether the store can hold the identity: its type and value names, and
+ * in a sealed store a value its type's rule normalises (omni_blind.h).
+ * OMNI_STORE_INVALID says why in err, without the value.
+ */
+int omni_store_identity_check(omni_store_t *st, const char *type,
     const char *value, char *err);
 
 int omni_store_identities_by_customer(omni_store_t *st, const char *customer,
@@ -542,11 +624,14 @@ int omni_store_export(omni_store_t *st, omni_store_record_pt record,
 
 /*
  * Writes n records in one write transaction, replacing records with the
- * same keys.  A meta "format" record must equal OMNI_STORE_FORMAT, a meta
- * "keyring" record the id the store records (made with that keyring, an
- * export goes only where the keyring is).
+ * same keys.  A meta "format" record must be the store's (plain or
+ * sealed), a meta "keyring" record the id the store records (made with
+ * that keyring, an export goes only where the keyring is).  A record of a
+ * customer the store erased (omni_store_customer_erase()) is not written
+ * but counted in *skipped (may be NULL): an older export brings none of
+ * it back.
  */
 int omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
-    size_t n, char *err);
+    size_t n, size_t *skipped, char *err);
 
 #endif /* OMNI_STORE_H_INCLUDED_ */

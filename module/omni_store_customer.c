@@ -49,8 +49,6 @@ static int omni_customer_count(omni_store_t *st, MDB_txn *txn,
     const char *customer, int tag, size_t max, size_t *n, char *err);
 static int omni_customer_known(omni_store_t *st, MDB_txn *txn,
     const char *customer, int *known, char *err);
-static int omni_identity_check(const char *type, const char *value,
-    omni_sbuf_t *key, char *err);
 static int omni_identity_customer(const MDB_val *v, char *customer);
 static int omni_identity_link_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
@@ -58,11 +56,26 @@ static int omni_identity_unlink_op(omni_store_t *st, MDB_txn *txn,
     void *data, char *err);
 static int omni_identity_item(void *out, size_t i, const unsigned char *rest,
     size_t len, const MDB_val *val);
+static int omni_identity_sealed_item(void *out, size_t i,
+    const unsigned char *rest, size_t len, const MDB_val *val);
 static int omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
 static int omni_merge_move(omni_store_t *st, MDB_txn *txn,
     const char *from, const char *to, int64_t now, omni_item_t *ids,
     size_t nids, omni_item_t *merged, size_t nmerged, char *err);
+static int omni_merge_reseal(omni_store_t *st, MDB_txn *txn,
+    const char *from, const char *to, const omni_item_t *id,
+    omni_sbuf_t *nkey, unsigned char *rec, size_t *len, char *err);
+
+
+/* identities_by_customer() of a sealed store: the values are opened */
+typedef struct {
+    omni_store_t           *st;
+    MDB_txn                *txn;
+    const char             *customer;
+    omni_store_identity_t  *ids;
+    char                    err[OMNI_ERRLEN];
+} omni_identity_list_t;
 
 
 /* identities and customers */
@@ -77,7 +90,8 @@ omni_store_identity_resolve(omni_store_t *st, const char *type,
     MDB_val      val;
     omni_skey_t  key;
 
-    rc = omni_identity_check(type, value, omni_skey_init(&key), err);
+    rc = omni_store_ident_key(st, type, value, omni_skey_init(&key), NULL,
+                              err);
     if (rc != OMNI_STORE_OK) {
         return rc;
     }
@@ -87,8 +101,8 @@ omni_store_identity_resolve(omni_store_t *st, const char *type,
         return rc;
     }
 
-    rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &key.b, &val,
-                        err);
+    rc = omni_store_ident_find(st, txn, type, value, omni_skey_init(&key),
+                               NULL, &val, err);
 
     if (rc == OMNI_STORE_NOT_FOUND) {
         omni_err(err, "identity %s:%s is not linked", type, value);
@@ -187,7 +201,6 @@ omni_claim_find(omni_store_t *st, MDB_txn *txn, omni_claim_op_t *ctx,
 {
     int          rc;
     char         direct[OMNI_STORE_ID_MAX + 1];
-    char         ignored[OMNI_ERRLEN];
     size_t       i;
     MDB_val      val;
     omni_skey_t  key;
@@ -196,15 +209,14 @@ omni_claim_find(omni_store_t *st, MDB_txn *txn, omni_claim_op_t *ctx,
     ctx->customer[0] = '\0';
 
     for (i = 0; i < ctx->n; i++) {
-        if (omni_identity_check(ctx->ids[i].type, ctx->ids[i].value,
-                                omni_skey_init(&key), ignored)
-            != OMNI_STORE_OK)
-        {
+        rc = omni_store_ident_find(st, txn, ctx->ids[i].type,
+                                   ctx->ids[i].value, omni_skey_init(&key),
+                                   NULL, &val, err);
+
+        /* a value the map cannot hold, or a sealed store cannot index */
+        if (rc == OMNI_STORE_INVALID) {
             continue;
         }
-
-        rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &key.b, &val,
-                            err);
 
         if (rc == OMNI_STORE_NOT_FOUND) {
             (*unknown)++;
@@ -240,7 +252,6 @@ static int
 omni_claim_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
     int                  rc;
-    char                 ignored[OMNI_ERRLEN];
     size_t               i, unknown;
     MDB_val              val;
     omni_skey_t          key;
@@ -262,17 +273,11 @@ omni_claim_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     }
 
     for (i = 0; i < ctx->n; i++) {
-        if (omni_identity_check(ctx->ids[i].type, ctx->ids[i].value,
-                                omni_skey_init(&key), ignored)
-            != OMNI_STORE_OK)
-        {
-            continue;
-        }
+        rc = omni_store_ident_find(st, txn, ctx->ids[i].type,
+                                   ctx->ids[i].value, omni_skey_init(&key),
+                                   NULL, &val, err);
 
-        rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &key.b, &val,
-                            err);
-
-        if (rc == OMNI_STORE_OK) {
+        if (rc == OMNI_STORE_OK || rc == OMNI_STORE_INVALID) {
             continue;
         }
 
@@ -308,7 +313,8 @@ omni_store_identity_link(omni_store_t *st, const char *type,
     omni_skey_t         key;
     omni_identity_op_t  ctx;
 
-    rc = omni_identity_check(type, value, omni_skey_init(&key), err);
+    rc = omni_store_ident_key(st, type, value, omni_skey_init(&key), NULL,
+                              err);
     if (rc == OMNI_STORE_OK) {
         rc = omni_store_check_id("customer id", customer, OMNI_STORE_ID_MAX,
                                  err);
@@ -334,7 +340,8 @@ omni_store_identity_unlink(omni_store_t *st, const char *type,
     omni_skey_t         key;
     omni_identity_op_t  ctx;
 
-    rc = omni_identity_check(type, value, omni_skey_init(&key), err);
+    rc = omni_store_ident_key(st, type, value, omni_skey_init(&key), NULL,
+                              err);
     if (rc != OMNI_STORE_OK) {
         return rc;
     }
@@ -352,17 +359,19 @@ omni_store_identities_by_customer(omni_store_t *st, const char *customer,
     const omni_store_identity_t *after, omni_store_identity_t *ids,
     size_t max, size_t *n, char *err)
 {
-    int          rc, own;
-    MDB_txn     *txn;
-    omni_skey_t  prefix, start;
+    int                    rc, own;
+    MDB_val                val;
+    MDB_txn               *txn;
+    omni_skey_t            prefix, start;
+    omni_identity_list_t  *list;
 
     *n = 0;
 
     rc = omni_store_check_id("customer id", customer, OMNI_STORE_ID_MAX,
                              err);
     if (rc == OMNI_STORE_OK && after != NULL) {
-        rc = omni_identity_check(after->type, after->value,
-                                 omni_skey_init(&start), err);
+        rc = omni_store_ident_key(st, after->type, after->value,
+                                  omni_skey_init(&start), NULL, err);
     }
 
     if (rc != OMNI_STORE_OK) {
@@ -376,12 +385,60 @@ omni_store_identities_by_customer(omni_store_t *st, const char *customer,
         return rc;
     }
 
+    if (!st->sealed) {
+        rc = omni_store_scan(st, txn, OMNI_STORE_DB_CUSTOMERS, &prefix.b,
+                             after != NULL ? start.b.p : NULL,
+                             after != NULL ? start.b.len : 0, max,
+                             omni_identity_item, ids, n, err);
+
+        omni_store_rend(st, own);
+
+        return rc;
+    }
+
+    /* the key it is at now, which a rebuild may have moved */
+    if (after != NULL) {
+        rc = omni_store_ident_find(st, txn, after->type, after->value,
+                                   omni_skey_init(&start), NULL, &val, err);
+
+        if (rc != OMNI_STORE_OK && rc != OMNI_STORE_NOT_FOUND) {
+            omni_store_rend(st, own);
+            return rc;
+        }
+    }
+
+    list = malloc(sizeof(omni_identity_list_t));
+    if (list == NULL) {
+        omni_store_rend(st, own);
+        omni_err(err, "out of memory listing the identities of %s",
+                 customer);
+        return OMNI_STORE_ERROR;
+    }
+
+    list->st = st;
+    list->txn = txn;
+    list->customer = customer;
+    list->ids = ids;
+    list->err[0] = '\0';
+
     rc = omni_store_scan(st, txn, OMNI_STORE_DB_CUSTOMERS, &prefix.b,
                          after != NULL ? start.b.p : NULL,
                          after != NULL ? start.b.len : 0, max,
-                         omni_identity_item, ids, n, err);
+                         omni_identity_sealed_item, list, n, err);
 
     omni_store_rend(st, own);
+
+    /* the reason a value did not open, rather than the scan's */
+    if (rc != OMNI_STORE_OK && list->err[0] != '\0') {
+        memcpy(err, list->err, OMNI_ERRLEN);
+    }
+
+    free(list);
+
+    if (rc != OMNI_STORE_OK) {
+        memset(ids, 0, max * sizeof(omni_store_identity_t));
+        *n = 0;
+    }
 
     return rc;
 }
@@ -546,31 +603,6 @@ omni_customer_count(omni_store_t *st, MDB_txn *txn, const char *customer,
 
 
 static int
-omni_identity_check(const char *type, const char *value, omni_sbuf_t *key,
-    char *err)
-{
-    int  rc;
-
-    rc = omni_store_check_id("identity type", type, OMNI_STORE_TYPE_MAX,
-                             err);
-    if (rc == OMNI_STORE_OK) {
-        rc = omni_store_check_text("identity value", value,
-                                   OMNI_STORE_VALUE_MAX, err);
-    }
-
-    if (rc != OMNI_STORE_OK) {
-        return rc;
-    }
-
-    omni_sbuf_str(key, type);
-    omni_sbuf_u8(key, ':');
-    omni_sbuf_str(key, value);
-
-    return OMNI_STORE_OK;
-}
-
-
-static int
 omni_identity_customer(const MDB_val *v, char *customer)
 {
     const unsigned char  *p;
@@ -593,13 +625,15 @@ omni_identity_customer(const MDB_val *v, char *customer)
 static int
 omni_identity_link_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
-    int                  rc;
+    int                  rc, erased, linked;
     char                 target[OMNI_STORE_ID_MAX + 1];
     char                 old[OMNI_STORE_ID_MAX + 1];
-    size_t               n;
+    char                 norm[OMNI_STORE_VALUE_MAX + 1];
+    size_t               n, len;
     MDB_val              val;
-    omni_skey_t          key, ikey;
+    omni_skey_t          key, ikey, found;
     unsigned char        rec[OMNI_STORE_ID_MAX + 1];
+    unsigned char        entry[OMNI_STORE_IDENT_REC_MAX];
     omni_sbuf_t          b;
     omni_identity_op_t  *ctx;
 
@@ -610,38 +644,60 @@ omni_identity_link_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         return rc;
     }
 
-    (void) omni_identity_check(ctx->type, ctx->value, omni_skey_init(&ikey),
-                               err);
+    rc = omni_store_erased(st, txn, target, &erased, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
 
-    rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &ikey.b, &val,
-                        err);
+    if (erased) {
+        omni_err(err, "customer %s was erased", target);
+        return OMNI_STORE_INVALID;
+    }
 
-    if (rc == OMNI_STORE_OK) {
+    /* where it is (under the index it moves from, in a rebuild) */
+    linked = omni_store_ident_find(st, txn, ctx->type, ctx->value,
+                                   omni_skey_init(&found), norm, &val, err);
+    if (linked != OMNI_STORE_OK && linked != OMNI_STORE_NOT_FOUND) {
+        return linked;
+    }
+
+    /* where it goes */
+    rc = omni_store_ident_key(st, ctx->type, ctx->value,
+                              omni_skey_init(&ikey), NULL, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (linked == OMNI_STORE_OK) {
         if (omni_identity_customer(&val, old) != 0) {
             omni_err(err, "identity %s:%s has a record this build "
                            "cannot read", ctx->type, ctx->value);
             return OMNI_STORE_ERROR;
         }
 
-        if (strcmp(old, target) == 0) {
+        if (strcmp(old, target) == 0 && found.b.len == ikey.b.len
+            && memcmp(found.b.p, ikey.b.p, ikey.b.len) == 0)
+        {
             return OMNI_STORE_OK;
         }
 
-        /* the identity moves: drop it from its former customer */
+        /* the identity moves: drop it from its former customer and key */
         omni_key_customer(omni_skey_init(&key), old, OMNI_TAG_IDENTITY);
-        omni_sbuf_add(&key.b, ikey.b.p, ikey.b.len);
+        omni_sbuf_add(&key.b, found.b.p, found.b.len);
 
         rc = omni_store_del(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, err);
         if (rc == OMNI_STORE_NOT_FOUND) {
             rc = OMNI_STORE_OK;
         }
 
-    } else if (rc == OMNI_STORE_NOT_FOUND) {
-        rc = OMNI_STORE_OK;
-    }
+        if (rc == OMNI_STORE_OK) {
+            rc = omni_store_del(st, txn, OMNI_STORE_DB_IDENTITIES, &found.b,
+                                err);
+        }
 
-    if (rc != OMNI_STORE_OK) {
-        return rc;
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
     }
 
     rc = omni_customer_count(st, txn, target, OMNI_TAG_IDENTITY,
@@ -666,11 +722,17 @@ omni_identity_link_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         return rc;
     }
 
+    rc = omni_store_ident_seal(st, txn, target, ikey.b.p, ikey.b.len, norm,
+                               entry, &len, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
     omni_key_customer(omni_skey_init(&key), target, OMNI_TAG_IDENTITY);
     omni_sbuf_add(&key.b, ikey.b.p, ikey.b.len);
 
-    return omni_store_put(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, "", 0, 0,
-                          err);
+    return omni_store_put(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, entry,
+                          len, 0, err);
 }
 
 
@@ -686,11 +748,8 @@ omni_identity_unlink_op(omni_store_t *st, MDB_txn *txn, void *data,
 
     ctx = data;
 
-    (void) omni_identity_check(ctx->type, ctx->value, omni_skey_init(&ikey),
-                               err);
-
-    rc = omni_store_get(st, txn, OMNI_STORE_DB_IDENTITIES, &ikey.b, &val,
-                        err);
+    rc = omni_store_ident_find(st, txn, ctx->type, ctx->value,
+                               omni_skey_init(&ikey), NULL, &val, err);
     if (rc == OMNI_STORE_NOT_FOUND) {
         omni_err(err, "identity %s:%s is not linked", ctx->type,
                        ctx->value);
@@ -745,6 +804,20 @@ omni_identity_item(void *out, size_t i, const unsigned char *rest,
     ids[i].value[len - (colon - rest) - 1] = '\0';
 
     return 0;
+}
+
+
+static int
+omni_identity_sealed_item(void *out, size_t i, const unsigned char *rest,
+    size_t len, const MDB_val *val)
+{
+    omni_identity_list_t  *list;
+
+    list = out;
+
+    return omni_store_ident_open(list->st, list->txn, list->customer, rest,
+                                 len, val, &list->ids[i], list->err)
+           == OMNI_STORE_OK ? 0 : -1;
 }
 
 
@@ -896,18 +969,36 @@ omni_merge_move(omni_store_t *st, MDB_txn *txn, const char *from,
 {
     int            rc;
     char           id[OMNI_STORE_ID_MAX + 1];
-    size_t         i;
+    size_t         i, len;
     omni_sbuf_t    b;
     omni_skey_t    key, ikey;
     unsigned char  rec[OMNI_STORE_ID_MAX + 9];
+    unsigned char  entry[OMNI_STORE_IDENT_REC_MAX];
 
     omni_sbuf_init(&b, rec, sizeof(rec));
     omni_sbuf_u8(&b, OMNI_STORE_REC_V1);
     omni_sbuf_str(&b, to);
 
     for (i = 0; i < nids; i++) {
-        omni_sbuf_init(&ikey.b, ikey.data, sizeof(ikey.data));
-        omni_sbuf_add(&ikey.b, ids[i].data, ids[i].len);
+        rc = omni_merge_reseal(st, txn, from, to, &ids[i],
+                               omni_skey_init(&ikey), entry, &len, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        /* the map entry, moved to the key it has now if that changed */
+        if (ikey.b.len != ids[i].len
+            || memcmp(ikey.b.p, ids[i].data, ids[i].len) != 0)
+        {
+            omni_sbuf_init(&key.b, key.data, sizeof(key.data));
+            omni_sbuf_add(&key.b, ids[i].data, ids[i].len);
+
+            rc = omni_store_del(st, txn, OMNI_STORE_DB_IDENTITIES, &key.b,
+                                err);
+            if (rc != OMNI_STORE_OK && rc != OMNI_STORE_NOT_FOUND) {
+                return rc;
+            }
+        }
 
         rc = omni_store_put(st, txn, OMNI_STORE_DB_IDENTITIES, &ikey.b, b.p,
                             b.len, 0, err);
@@ -916,10 +1007,10 @@ omni_merge_move(omni_store_t *st, MDB_txn *txn, const char *from,
         }
 
         omni_key_customer(omni_skey_init(&key), to, OMNI_TAG_IDENTITY);
-        omni_sbuf_add(&key.b, ids[i].data, ids[i].len);
+        omni_sbuf_add(&key.b, ikey.b.p, ikey.b.len);
 
-        rc = omni_store_put(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, "", 0,
-                            0, err);
+        rc = omni_store_put(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, entry,
+                            len, 0, err);
         if (rc != OMNI_STORE_OK) {
             return rc;
         }
@@ -983,4 +1074,52 @@ omni_merge_move(omni_store_t *st, MDB_txn *txn, const char *from,
     }
 
     return OMNI_STORE_OK;
+}
+
+
+/*
+ * An identity of from as to keeps it: in a sealed store opened, keyed
+ * under the index version new links take (a rebuild may be under way)
+ * and sealed again for to; in a plain store as it is.
+ */
+static int
+omni_merge_reseal(omni_store_t *st, MDB_txn *txn, const char *from,
+    const char *to, const omni_item_t *id, omni_sbuf_t *nkey,
+    unsigned char *rec, size_t *len, char *err)
+{
+    int                    rc;
+    MDB_val                val;
+    omni_skey_t            key;
+    omni_store_identity_t  ident;
+
+    *len = 0;
+
+    if (!st->sealed) {
+        omni_sbuf_add(nkey, id->data, id->len);
+        return OMNI_STORE_OK;
+    }
+
+    omni_key_customer(omni_skey_init(&key), from, OMNI_TAG_IDENTITY);
+    omni_sbuf_add(&key.b, id->data, id->len);
+
+    rc = omni_store_get(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, &val, err);
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_ident_open(st, txn, from, id->data, id->len, &val,
+                                   &ident, err);
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_ident_key(st, ident.type, ident.value, nkey, NULL,
+                                  err);
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_ident_seal(st, txn, to, nkey->p, nkey->len,
+                                   ident.value, rec, len, err);
+    }
+
+    memset(&ident, 0, sizeof(ident));
+
+    return rc;
 }

@@ -4,19 +4,33 @@
  * The store's private header: included only by module/omni_store*.c, the
  * engine (omni_store.c) and its record families (omni_store_session.c,
  * omni_store_customer.c, omni_store_revocation.c, omni_store_journey.c,
- * omni_store_policy.c).  Everything else uses omni_store.h.  It holds the
- * store object, the key tags, the key and record buffers with their
- * encoders and decoders (static inline) and the key builders, and the
- * prototypes of the functions the files share, all named omni_store_*.
+ * omni_store_policy.c), and encryption at rest (omni_store_keyring.c,
+ * omni_store_seal.c, omni_store_dkeys.c).  Everything else uses
+ * omni_store.h.  It holds the store object, the key tags, the key and
+ * record buffers with their encoders and decoders (static inline) and the
+ * key builders, and the prototypes of the functions the files share, all
+ * named omni_store_*.
  *
  * Records.  Integers are big-endian, strings carry no NUL, "len" is one
  * byte, every value starts with the record version (OMNI_STORE_REC_V1) so
  * a later build detects a record it does not know.
  *
- * meta         "format"                      "1" (text, no version byte)
+ * meta         "format"                      "1", or "2" for a sealed
+ *                                            store (text, no version
+ *                                            byte)
  *              "keyring"                     the id of the keyring the
  *                                            store is used with, 16 raw
  *                                            bytes (no version byte)
+ *              "index"                       sealed: be32 version of the
+ *                                            index key the identity map
+ *                                            is keyed by (no version byte)
+ *              "rewrap"                      sealed: a rewrap under way,
+ *                                            the last data key's key done
+ *              "reindex"                     sealed: an index rebuild
+ *                                            under way, be32 the version
+ *                                            it moves to, then the last
+ *                                            customers key done
+ *              "erased:"<customer>           1, be64 erased_at
  *              "policy:current"              be32 revision (no version
  *                                            byte)
  *              "policy:rev:"<be32 revision>  1, be64 time, len author,
@@ -26,9 +40,21 @@
  *                                            last_seen, len customer,
  *                                            nchannels x (len channel),
  *                                            context
+ *                                            sealed: 2 and the same, the
+ *                                            context sealed (record
+ *                                            "session", field the id)
  * identities   <type>:<value>                1, customer
+ *              <type>:<index>                sealed: the same, keyed by
+ *                                            the blind index (32 bytes)
  * customers    <customer>\0S<session>        empty: session index
  *              <customer>\0I<type>:<value>   empty: identity index
+ *              <customer>\0I<type>:<index>   sealed: 2, the value sealed
+ *                                            (record "identity", field
+ *                                            the key after \0I)
+ *              <customer>\0K                 sealed: the customer's data
+ *                                            key, wrapped (omni_seal.h);
+ *                                            "\0K" for sessions without
+ *                                            a customer
  *              <customer>\0M                 1, be64 merged_at, survivor
  *              <customer>\0F<from>           empty: from was merged here
  *              <customer>\0J                 1, be32 journey events
@@ -60,9 +86,14 @@
 #include <lmdb.h>
 
 #include "omni_store.h"
+#include "omni_blind.h"
+#include "omni_dk_cache.h"
+#include "omni_seal.h"
 
 
 #define OMNI_STORE_REC_V1      1
+#define OMNI_STORE_REC_SEALED  2        /* a record holding sealed bytes */
+#define OMNI_STORE_DK_CACHE    4096     /* unwrapped data keys per store */
 #define OMNI_STORE_KEY_MAX     511      /* LMDB's default key size limit */
 #define OMNI_STORE_IKEY_MAX    (OMNI_STORE_TYPE_MAX + 1 + OMNI_STORE_VALUE_MAX)
 #define OMNI_STORE_CHUNK       32       /* keys collected per purge pass */
@@ -73,8 +104,14 @@
 #define OMNI_TAG_MERGED        'M'
 #define OMNI_TAG_FROM          'F'
 #define OMNI_TAG_JOURNEY       'J'
+#define OMNI_TAG_KEY           'K'
 
 #define OMNI_STORE_KEYRING           "keyring"
+#define OMNI_STORE_INDEX             "index"
+#define OMNI_STORE_REWRAP            "rewrap"
+#define OMNI_STORE_REINDEX           "reindex"
+#define OMNI_STORE_ERASED            "erased:"
+#define OMNI_STORE_ERASED_LEN        (sizeof(OMNI_STORE_ERASED) - 1)
 #define OMNI_STORE_POLICY_CURRENT    "policy:current"
 #define OMNI_STORE_POLICY_REV        "policy:rev:"
 #define OMNI_STORE_POLICY_REV_LEN    (sizeof(OMNI_STORE_POLICY_REV) - 1)
@@ -91,12 +128,24 @@ struct omni_store_s {
     size_t             map_max;
     pid_t              pid;
     unsigned           reading:1;
+    int                sealed;      /* format 2: meta says so; set at open,
+                                     * apart from the bits above that
+                                     * change while another thread may
+                                     * write */
     int                map_full;    /* the last write ran out of map: set
                                      * and read under LMDB's writer lock
                                      * only, so either thread may write */
     pthread_rwlock_t   map_lock;    /* shared by write transactions,
                                      * exclusive to resize the map */
     char              *dir;
+
+    /* encryption at rest (omni_store_seal.c): NULL without a keyring */
+    const omni_keyring_t  *kr;
+    omni_seal_t           *seal;
+    omni_blind_t          *blind;
+    omni_dk_cache_t       *dkc;
+    uint32_t               index_version;   /* the map is keyed by */
+    uint32_t               index_next;      /* a rebuild's, else 0 */
 };
 
 
@@ -181,7 +230,10 @@ int omni_store_before(omni_store_t *st, MDB_txn *txn, int db,
     const omni_sbuf_t *bound, MDB_val *key, int *at, char *err);
 
 
-/* omni_store_keyring.c: the keyring record, for import */
+/* omni_store_keyring.c: the keyring record, for import and sealing */
+
+int omni_store_keyring_op(omni_store_t *st, MDB_txn *txn, void *data,
+    char *err);
 
 int omni_store_keyring_get(MDB_txn *txn, MDB_dbi meta, const char *dir,
     const unsigned char **rec, char *err);
@@ -201,10 +253,66 @@ int omni_store_collect_item(void *out, size_t i, const unsigned char *rest,
     size_t len, const MDB_val *val);
 
 
-/* omni_store_session.c: deletes a session and its index records */
+/*
+ * omni_store_seal.c: sealing (erasure and rotation: omni_store_dkeys.c,
+ * through omni_store.h alone).  omni_store_ident_key() builds the key of
+ * an identity in the map (<type>:<value>, or <type>:<index> in a sealed
+ * store) and gives the value to keep (normalised when sealed; norm holds
+ * OMNI_STORE_VALUE_MAX + 1 bytes).  omni_store_dk() gives the data key of
+ * customer ("" for sessions without one), made and recorded first when
+ * create is set (a write transaction).
+ */
+
+int omni_store_ident_key(omni_store_t *st, const char *type,
+    const char *value, omni_sbuf_t *key, char *norm, char *err);
+int omni_store_ident_key_v(omni_store_t *st, uint32_t version,
+    const char *type, const char *value, omni_sbuf_t *key, char *norm,
+    char *err);
+int omni_store_ident_find(omni_store_t *st, MDB_txn *txn, const char *type,
+    const char *value, omni_sbuf_t *key, char *norm, MDB_val *val,
+    char *err);
+int omni_store_index_state(omni_store_t *st, MDB_txn *txn, char *err);
+int omni_store_index_record(omni_store_t *st, MDB_txn *txn,
+    uint32_t version, char *err);
+int omni_store_plain_check(omni_store_t *st, MDB_txn *txn, char *err);
+int omni_store_ident_open(omni_store_t *st, MDB_txn *txn,
+    const char *customer, const unsigned char *rest, size_t len,
+    const MDB_val *val, omni_store_identity_t *id, char *err);
+int omni_store_ident_seal(omni_store_t *st, MDB_txn *txn,
+    const char *customer, const unsigned char *ikey, size_t ikey_len,
+    const char *value, unsigned char *rec, size_t *len, char *err);
+
+/* a sealed identity index entry: 2, then the value sealed */
+#define OMNI_STORE_IDENT_REC_MAX  (1 + OMNI_STORE_VALUE_MAX                  \
+                                   + OMNI_SEAL_OVERHEAD)
+int omni_store_dk(omni_store_t *st, MDB_txn *txn, const char *customer,
+    int create, unsigned char *dk, char *err);
+int omni_store_seal_rec(omni_store_t *st, MDB_txn *txn,
+    const char *customer, const char *record, const void *field,
+    size_t field_len, const void *plain, size_t len, unsigned char *out,
+    char *err);
+int omni_store_open_rec(omni_store_t *st, MDB_txn *txn,
+    const char *customer, const char *record, const void *field,
+    size_t field_len, const unsigned char *in, size_t len,
+    unsigned char *out, size_t *out_len, char *err);
+int omni_store_erased(omni_store_t *st, MDB_txn *txn, const char *customer,
+    int *erased, char *err);
+int omni_store_import_check(omni_store_t *st,
+    const omni_store_record_t *recs, size_t n, char *err);
+int omni_store_import_skip(omni_store_t *st, MDB_txn *txn,
+    const omni_store_record_t *rec, int *skip, char *err);
+void omni_store_seal_free(omni_store_t *st);
+
+
+/*
+ * omni_store_session.c: deletes a session and its index records (without
+ * opening its context); seals the context of every session of a plain
+ * store (its conversion).
+ */
 
 int omni_store_session_remove(omni_store_t *st, MDB_txn *txn, const char *id,
     char *err);
+int omni_store_session_reseal(omni_store_t *st, MDB_txn *txn, char *err);
 
 
 /*

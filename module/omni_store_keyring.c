@@ -20,10 +20,6 @@
 #include "omni_store_int.h"
 
 
-static int omni_store_keyring_op(omni_store_t *st, MDB_txn *txn, void *data,
-    char *err);
-
-
 int
 omni_store_keyring_check(omni_store_t *st, const unsigned char *id,
     char *err)
@@ -56,9 +52,13 @@ omni_store_keyring_check(omni_store_t *st, const unsigned char *id,
 }
 
 
-/* another process may have recorded a keyring since the read */
-
-static int
+/*
+ * Records the keyring id data unless the store records one, which must
+ * then be the same: another process may have recorded one since a read.
+ * Also the first step of a conversion (omni_store_seal.c), in its
+ * transaction.
+ */
+int
 omni_store_keyring_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
     int                   rc, mrc;

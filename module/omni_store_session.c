@@ -21,13 +21,18 @@
 #define OMNI_STORE_VAL_MAX                                                    \
     (20 + 1 + OMNI_STORE_ID_MAX                                               \
      + OMNI_STORE_CHANNELS * (1 + OMNI_STORE_CHANNEL_MAX)                     \
-     + OMNI_STORE_CONTEXT_MAX)
+     + OMNI_STORE_CONTEXT_MAX + OMNI_SEAL_OVERHEAD)
 #define OMNI_STORE_RESUME_SCAN 32       /* sessions of a customer looked at */
 
 #define OMNI_IDX_CUSTOMER      0x01
 #define OMNI_IDX_SEEN          0x02
 #define OMNI_IDX_CREATED       0x04
 #define OMNI_IDX_ALL           0x07
+
+/* what omni_session_decode() does with a record's context */
+#define OMNI_SESSION_OPEN      0        /* opens it where it is sealed */
+#define OMNI_SESSION_RAW       1        /* leaves it: the rest only */
+#define OMNI_SESSION_PLAIN     2        /* a plain record only: conversion */
 
 
 typedef struct {
@@ -77,7 +82,10 @@ typedef struct {
 
 static int omni_session_check(const omni_store_session_t *s, char *err);
 static void omni_session_encode(const omni_store_session_t *s,
+    unsigned version, const void *context, size_t context_len,
     omni_sbuf_t *b);
+static int omni_session_decode(omni_store_t *st, MDB_txn *txn,
+    const char *id, int mode, omni_store_session_t *s, char *err);
 static int omni_session_load(omni_store_t *st, MDB_txn *txn, const char *id,
     omni_store_session_t *s, char *err);
 static int omni_session_index(omni_store_t *st, MDB_txn *txn,
@@ -488,7 +496,7 @@ static int
 omni_session_resume_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err)
 {
-    int                     rc, found;
+    int                     rc, found, erased;
     omni_store_session_t   *s;
     omni_session_resume_t  *ctx;
 
@@ -503,6 +511,17 @@ omni_session_resume_op(omni_store_t *st, MDB_txn *txn, void *data,
     }
 
     if (!found) {
+        /* a request that resolved before an erasure makes nothing after */
+        rc = omni_store_erased(st, txn, ctx->customer, &erased, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        if (erased) {
+            omni_err(err, "customer %s was erased", ctx->customer);
+            return OMNI_STORE_NOT_FOUND;
+        }
+
         memset(s, 0, sizeof(omni_store_session_t));
         memcpy(s->id, ctx->new_id, strlen(ctx->new_id) + 1);
         memcpy(s->customer, ctx->customer, strlen(ctx->customer) + 1);
@@ -683,13 +702,14 @@ omni_session_check(const omni_store_session_t *s, char *err)
 
 
 static void
-omni_session_encode(const omni_store_session_t *s, omni_sbuf_t *b)
+omni_session_encode(const omni_store_session_t *s, unsigned version,
+    const void *context, size_t context_len, omni_sbuf_t *b)
 {
     unsigned  i;
 
-    omni_sbuf_u8(b, OMNI_STORE_REC_V1);
+    omni_sbuf_u8(b, version);
     omni_sbuf_u8(b, s->nchannels);
-    omni_sbuf_be(b, s->context_len, 2);
+    omni_sbuf_be(b, context_len, 2);
     omni_sbuf_be(b, (uint64_t) s->created, 8);
     omni_sbuf_be(b, (uint64_t) s->last_seen, 8);
     omni_sbuf_lstr(b, s->customer);
@@ -698,7 +718,7 @@ omni_session_encode(const omni_store_session_t *s, omni_sbuf_t *b)
         omni_sbuf_lstr(b, s->channels[i]);
     }
 
-    omni_sbuf_add(b, s->context, s->context_len);
+    omni_sbuf_add(b, context, context_len);
 }
 
 
@@ -706,12 +726,26 @@ static int
 omni_session_load(omni_store_t *st, MDB_txn *txn, const char *id,
     omni_store_session_t *s, char *err)
 {
-    int          rc;
-    size_t       ctxlen;
-    unsigned     i, version;
-    MDB_val      val;
-    omni_srd_t   r;
-    omni_skey_t  key;
+    return omni_session_decode(st, txn, id, OMNI_SESSION_OPEN, s, err);
+}
+
+
+/*
+ * A sealed store holds sealed records (version 2) only, a plain store
+ * plain ones (version 1): a record of the other kind is refused, never
+ * taken for what it is not.
+ */
+static int
+omni_session_decode(omni_store_t *st, MDB_txn *txn, const char *id,
+    int mode, omni_store_session_t *s, char *err)
+{
+    int            rc;
+    char           sealed[OMNI_STORE_CONTEXT_MAX + OMNI_SEAL_OVERHEAD + 1];
+    size_t         ctxlen, max;
+    unsigned       i, version, want;
+    MDB_val        val;
+    omni_srd_t     r;
+    omni_skey_t    key;
 
     omni_sbuf_str(omni_skey_init(&key), id);
 
@@ -728,13 +762,18 @@ omni_session_load(omni_store_t *st, MDB_txn *txn, const char *id,
     omni_srd_init(&r, &val);
 
     version = omni_srd_u8(&r);
+    want = (st->sealed && mode != OMNI_SESSION_PLAIN) ? OMNI_STORE_REC_SEALED
+                                                     : OMNI_STORE_REC_V1;
+    max = (version == OMNI_STORE_REC_SEALED)
+          ? OMNI_STORE_CONTEXT_MAX + OMNI_SEAL_OVERHEAD : OMNI_STORE_CONTEXT_MAX;
+
     s->nchannels = omni_srd_u8(&r);
     ctxlen = (size_t) omni_srd_be(&r, 2);
     s->created = (int64_t) omni_srd_be(&r, 8);
     s->last_seen = (int64_t) omni_srd_be(&r, 8);
     omni_srd_lstr(&r, s->customer, OMNI_STORE_ID_MAX);
 
-    if (version != OMNI_STORE_REC_V1 || s->nchannels > OMNI_STORE_CHANNELS) {
+    if (version != want || s->nchannels > OMNI_STORE_CHANNELS) {
         r.bad = 1;
     }
 
@@ -742,16 +781,47 @@ omni_session_load(omni_store_t *st, MDB_txn *txn, const char *id,
         omni_srd_lstr(&r, s->channels[i], OMNI_STORE_CHANNEL_MAX);
     }
 
-    omni_srd_bytes(&r, ctxlen, s->context, OMNI_STORE_CONTEXT_MAX);
+    omni_srd_bytes(&r, ctxlen, sealed, max);
 
     if (r.bad || r.pos != r.len) {
-        omni_err(err, "session %s has a record this build cannot "
-                       "read (version %u)", id, version);
+        omni_err(err, "session %s has a record this %s cannot read "
+                       "(version %u)", id,
+                       st->sealed ? "sealed store" : "build", version);
         return OMNI_STORE_ERROR;
     }
 
-    s->context_len = ctxlen;
     memcpy(s->id, id, strlen(id) + 1);
+
+    if (version == OMNI_STORE_REC_V1 || ctxlen == 0) {
+        memcpy(s->context, sealed, ctxlen + 1);
+        s->context_len = ctxlen;
+        return OMNI_STORE_OK;
+    }
+
+    if (mode == OMNI_SESSION_RAW) {
+        return OMNI_STORE_OK;
+    }
+
+    rc = omni_store_open_rec(st, txn, s->customer, "session", id, strlen(id),
+                             (unsigned char *) sealed, ctxlen,
+                             (unsigned char *) s->context, &s->context_len,
+                             err);
+
+    if (rc == OMNI_STORE_OK && (s->context_len > OMNI_STORE_CONTEXT_MAX
+                                || memchr(s->context, '\0', s->context_len)))
+    {
+        omni_err(err, "session %s has a context this build cannot read",
+                 id);
+        rc = OMNI_STORE_ERROR;
+    }
+
+    if (rc != OMNI_STORE_OK) {
+        memset(s->context, 0, sizeof(s->context));
+        s->context_len = 0;
+        return rc;
+    }
+
+    s->context[s->context_len] = '\0';
 
     return OMNI_STORE_OK;
 }
@@ -808,12 +878,43 @@ static int
 omni_session_store(omni_store_t *st, MDB_txn *txn,
     const omni_store_session_t *s, char *err)
 {
+    int            rc;
     unsigned char  data[OMNI_STORE_VAL_MAX];
+    unsigned char  sealed[OMNI_STORE_CONTEXT_MAX + OMNI_SEAL_OVERHEAD];
     omni_sbuf_t    val;
     omni_skey_t    key;
 
     omni_sbuf_init(&val, data, sizeof(data));
-    omni_session_encode(s, &val);
+
+    if (!st->sealed) {
+        rc = omni_store_plain_check(st, txn, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        omni_session_encode(s, OMNI_STORE_REC_V1, s->context, s->context_len,
+                            &val);
+
+    } else if (s->context_len == 0) {
+        omni_session_encode(s, OMNI_STORE_REC_SEALED, "", 0, &val);
+
+    } else {
+        if (s->context_len > OMNI_STORE_CONTEXT_MAX) {
+            omni_err(err, "context of session %s is longer than %d bytes",
+                     s->id, OMNI_STORE_CONTEXT_MAX);
+            return OMNI_STORE_INVALID;
+        }
+
+        rc = omni_store_seal_rec(st, txn, s->customer, "session", s->id,
+                                 strlen(s->id), s->context, s->context_len,
+                                 sealed, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        omni_session_encode(s, OMNI_STORE_REC_SEALED, sealed,
+                            s->context_len + OMNI_SEAL_OVERHEAD, &val);
+    }
 
     if (val.overflow) {
         omni_err(err, "session %s does not fit a record", s->id);
@@ -957,7 +1058,8 @@ omni_store_session_remove(omni_store_t *st, MDB_txn *txn, const char *id,
     omni_skey_t           key;
     omni_store_session_t  s;
 
-    rc = omni_session_load(st, txn, id, &s, err);
+    /* no key is needed to delete: an erased customer's sessions go too */
+    rc = omni_session_decode(st, txn, id, OMNI_SESSION_RAW, &s, err);
     if (rc != OMNI_STORE_OK) {
         return rc;
     }
@@ -970,6 +1072,53 @@ omni_store_session_remove(omni_store_t *st, MDB_txn *txn, const char *id,
     omni_sbuf_str(omni_skey_init(&key), id);
 
     return omni_store_del(st, txn, OMNI_STORE_DB_SESSIONS, &key.b, err);
+}
+
+
+/* every session of a plain store, rewritten with its context sealed */
+
+int
+omni_store_session_reseal(omni_store_t *st, MDB_txn *txn, char *err)
+{
+    int                    rc;
+    size_t                 i, n;
+    omni_skey_t            start, all;
+    omni_store_id_t        ids[OMNI_STORE_CHUNK];
+    omni_store_session_t   s;
+
+    /*
+     * The records are rewritten in place: the keys stay, so a walk goes,
+     * from a NUL (an LMDB key is never empty), which no id holds
+     */
+    omni_sbuf_u8(omni_skey_init(&start), '\0');
+    omni_skey_init(&all);
+
+    do {
+        n = 0;
+
+        rc = omni_store_walk(st, txn, OMNI_STORE_DB_SESSIONS, &all.b,
+                             &start.b, start.b.p[0] != '\0', MDB_NEXT,
+                             OMNI_STORE_CHUNK, omni_session_id_item, ids, &n,
+                             err);
+
+        for (i = 0; rc == OMNI_STORE_OK && i < n; i++) {
+            rc = omni_session_decode(st, txn, ids[i].id, OMNI_SESSION_PLAIN,
+                                     &s, err);
+            if (rc == OMNI_STORE_OK) {
+                rc = omni_session_store(st, txn, &s, err);
+            }
+        }
+
+        if (n > 0) {
+            omni_sbuf_init(&start.b, start.data, sizeof(start.data));
+            omni_sbuf_str(&start.b, ids[n - 1].id);
+        }
+
+    } while (rc == OMNI_STORE_OK && n == OMNI_STORE_CHUNK);
+
+    memset(&s, 0, sizeof(s));
+
+    return rc;
 }
 
 

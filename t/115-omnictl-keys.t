@@ -133,7 +133,7 @@ is($err, "omnictl: the store at $dir was made with keyring $a->{id}; give it "
 is($out, '', '...nothing on stdout');
 
 ($rc, $out, $err) = run({ keyring => $b_file }, '-d', $dir, 'resolve', 'phone',
-                        '+1555');
+                        '+15550001234');
 is($rc, 1, 'another keyring: exit 1');
 is($err, "omnictl: keyring $b->{id} does not fit the store at $dir (made with "
          . "keyring $a->{id})\n", '...names both');
@@ -162,7 +162,7 @@ like($err, qr/keyring "\Q$open\E" has mode 0644: others may use it/,
 # --- export and import carry the keyring's id ---
 
 answer('link with the keyring', '-d', $dir, '--keyring', $a_file, 'link',
-       'phone', '+1555', 'c1');
+       'phone', '+15550001234', 'c1');
 answer('export with the keyring', '-d', $dir, '--keyring', $a_file, 'export',
        "$tmp/a.export");
 
@@ -171,7 +171,7 @@ my $to = fresh();
 is($rc, 1, 'import without the keyring: exit 1');
 like($err, qr/the export was made with keyring $a->{id} and the store at \Q$to\E has none/,
      '...says which keyring the export needs');
-($rc, undef, $err) = run('-d', $to, 'resolve', 'phone', '+1555');
+($rc, undef, $err) = run('-d', $to, 'resolve', 'phone', '+15550001234');
 is($rc, 1, '...and writes nothing');
 
 my $other = fresh();
@@ -187,7 +187,7 @@ $to = fresh();
 answer('import with the keyring', '-d', $to, '--keyring', $a_file, 'import',
        "$tmp/a.export");
 my $who = answer('...then resolve', '-d', $to, '--keyring', $a_file,
-                 'resolve', 'phone', '+1555');
+                 'resolve', 'phone', '+15550001234');
 is($who->{customer}, 'c1', '...finds the customer');
 
 # --- keys rotate ---
@@ -204,16 +204,16 @@ my $r = answer('keys rotate --kek', '--keyring', $a_file, 'keys', 'rotate',
                '--kek');
 is_deeply([ @$r{qw(id rotated version)} ], [ $a->{id}, 'kek', 2 ],
           '...the same id, KEK version 2');
-like($r->{note}, qr/re-wrapping the existing ones comes with sealing \(not yet/,
-     '...and says re-wrapping is not done yet');
+like($r->{note}, qr/then run omnictl keys rewrap to re-wrap the existing ones/,
+     '...and says how to re-wrap the data keys');
 is(mode($a_file), 0600, '...the file stays 0600');
 
 chmod 0640, $a_file;
 $r = answer('keys rotate --index', { keyring => $a_file }, 'keys', 'rotate',
             '--index');
 is_deeply([ @$r{qw(rotated version)} ], [ 'index', 2 ], '...index version 2');
-like($r->{note}, qr/rebuilding the existing ones comes with sealing/,
-     '...and says rebuilding indexes is not done yet');
+like($r->{note}, qr/reload nginx, then run omnictl keys reindex/,
+     '...and says how to rebuild the identity map');
 is(mode($a_file), 0640, '...a file its group may read stays so');
 
 $s = answer('keys status after rotations', '-d', $dir, '--keyring', $a_file,

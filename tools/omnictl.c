@@ -60,6 +60,7 @@ static const omnictl_command_t  omnictl_commands[] = {
     { "link", 3, 3, 0, 1, omnictl_cmd_link },
     { "unlink", 2, 2, 0, 1, omnictl_cmd_unlink },
     { "merge", 2, 2, 0, 1, omnictl_cmd_merge },
+    { "customers erase", 1, 1, 0, 1, omnictl_cmd_customers_erase },
     { "revoke", 2, 3, 0, 1, omnictl_cmd_revoke },
     { "unrevoke", 2, 2, 0, 1, omnictl_cmd_unrevoke },
     { "revocations", 0, 0, OMNICTL_OPT_KIND, 1, omnictl_cmd_revocations },
@@ -81,6 +82,9 @@ static const omnictl_command_t  omnictl_commands[] = {
     { "keys status", 0, 0, 0, 0, omnictl_cmd_keys_status },
     { "keys rotate", 0, 0, OMNICTL_OPT_KEK|OMNICTL_OPT_INDEX, 0,
       omnictl_cmd_keys_rotate },
+    { "keys rewrap", 0, 0, 0, 1, omnictl_cmd_keys_rewrap },
+    { "keys reindex", 0, 0, 0, 1, omnictl_cmd_keys_reindex },
+    { "keys retire", 2, 2, 0, 1, omnictl_cmd_keys_retire },
 
     { NULL, 0, 0, 0, 0, NULL }
 };
@@ -111,7 +115,8 @@ static const omnictl_option_t  omnictl_options[] = {
 /* the commands that take a second word, and what it may be */
 static const char  *omnictl_groups[][2] = {
     { "policy", "validate, load, show, revisions, rollback, diff or check" },
-    { "keys", "init, status or rotate" },
+    { "keys", "init, status, rotate, rewrap, reindex or retire" },
+    { "customers", "erase" },
     { NULL, NULL }
 };
 
@@ -287,6 +292,10 @@ omnictl_usage(FILE *out)
 "                                         (moves it from another one)\n"
 "  unlink TYPE VALUE                      unlink an identity\n"
 "  merge FROM INTO                        merge customer FROM into INTO\n"
+"  customers erase ID                     crypto-erasure: the customer's data\n"
+"                                         key and every record of it (and of\n"
+"                                         the customers merged into it), for\n"
+"                                         good; audited\n"
 "  revoke jti JTI [EXPIRES]               refuse the token with this jti\n"
 "                                         (until EXPIRES, epoch seconds;\n"
 "                                         default: until unrevoked)\n"
@@ -320,10 +329,22 @@ omnictl_usage(FILE *out)
 "  keys init FILE                         a new keyring in FILE (mode 0600;\n"
 "                                         an existing FILE is never replaced)\n"
 "  keys status                            the keyring's id and versions, and\n"
-"                                         whether it fits the store in DIR\n"
+"                                         whether it fits the store in DIR,\n"
+"                                         with the data keys each KEK wraps\n"
 "  keys rotate --kek | --index            add a version of the KEKs or of\n"
-"                                         the index keys (no data is sealed\n"
-"                                         yet: nothing to re-wrap)\n"
+"                                         the index keys\n"
+"  keys rewrap                            after keys rotate --kek and a\n"
+"                                         reload of nginx: re-wrap every data\n"
+"                                         key of the store in DIR with the\n"
+"                                         newest KEK (resumable)\n"
+"  keys reindex                           after keys rotate --index and a\n"
+"                                         reload of nginx: rebuild the\n"
+"                                         identity map of the store in DIR\n"
+"                                         under the newest index key, both\n"
+"                                         readable meanwhile (resumable)\n"
+"  keys retire kek|index VERSION          drop an old version from the\n"
+"                                         keyring once the store in DIR no\n"
+"                                         longer uses it\n"
 "  help                                   this text (also -h, --help)\n"
 "\n"
 "Options take their value as the next argument or after \"=\"\n"
@@ -532,9 +553,8 @@ omnictl_open(omnictl_ctx_t *ctx)
         return OMNICTL_EXIT_FAIL;
     }
 
-    rc = omni_store_keyring_check(ctx->st,
-                                  ctx->keyring ? ctx->keyring->id : NULL,
-                                  err);
+    rc = ctx->keyring ? omni_store_use_keyring(ctx->st, ctx->keyring, err)
+                      : omni_store_keyring_check(ctx->st, NULL, err);
     if (rc != OMNI_STORE_OK) {
         fprintf(stderr, "omnictl: %s%s\n", err,
                 (rc == OMNI_STORE_INVALID && ctx->keyring == NULL)

@@ -51,6 +51,7 @@
                                                  largest fits in base64 */
 #define OMNICTL_BATCH        256           /* records per import commit */
 #define OMNICTL_BATCH_BYTES  (16 * 1024 * 1024)
+#define OMNICTL_REWRAP_BATCH 256           /* data keys per rewrap commit */
 
 /* the options a command takes */
 #define OMNICTL_OPT_AFTER    0x01
@@ -141,6 +142,7 @@ int omnictl_cmd_resolve(omnictl_ctx_t *ctx);
 int omnictl_cmd_link(omnictl_ctx_t *ctx);
 int omnictl_cmd_unlink(omnictl_ctx_t *ctx);
 int omnictl_cmd_merge(omnictl_ctx_t *ctx);
+int omnictl_cmd_customers_erase(omnictl_ctx_t *ctx);
 int omnictl_cmd_revoke(omnictl_ctx_t *ctx);
 int omnictl_cmd_unrevoke(omnictl_ctx_t *ctx);
 int omnictl_cmd_revocations(omnictl_ctx_t *ctx);
@@ -156,6 +158,9 @@ int omnictl_cmd_policy_check(omnictl_ctx_t *ctx);
 int omnictl_cmd_keys_init(omnictl_ctx_t *ctx);
 int omnictl_cmd_keys_status(omnictl_ctx_t *ctx);
 int omnictl_cmd_keys_rotate(omnictl_ctx_t *ctx);
+int omnictl_cmd_keys_rewrap(omnictl_ctx_t *ctx);
+int omnictl_cmd_keys_reindex(omnictl_ctx_t *ctx);
+int omnictl_cmd_keys_retire(omnictl_ctx_t *ctx);
 
 
 #endif /* OMNICTL_H_INCLUDED_ */

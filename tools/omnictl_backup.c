@@ -27,6 +27,7 @@ typedef struct {
     size_t                first;       /* line of recs[0] */
     size_t                nrecs;
     size_t                bytes;
+    size_t                skipped;     /* records of erased customers */
     omni_store_record_t   recs[OMNICTL_BATCH];
 } omnictl_import_t;
 
@@ -151,7 +152,8 @@ omnictl_export_to(omnictl_ctx_t *ctx, FILE *out, size_t *n)
 
     if (fprintf(out, "{\"omni_store_export\":%d,\"format\":%d,"
                 "\"exported_at\":\"%s\"}\n", OMNI_EXPORT_VERSION,
-                OMNI_STORE_FORMAT, when) < 0)
+                omni_store_is_sealed(ctx->st) ? OMNI_STORE_FORMAT_SEALED
+                                              : OMNI_STORE_FORMAT, when) < 0)
     {
         fprintf(stderr, "omnictl: writing the export: %s\n",
                 strerror(errno));
@@ -370,7 +372,15 @@ omnictl_cmd_import(omnictl_ctx_t *ctx)
         goto done;
     }
 
-    rc = omnictl_answer(json_pack("{s:I}", "imported", (json_int_t) im->n));
+    /* the records of customers erased here are not brought back */
+    if (im->skipped > 0) {
+        fprintf(stderr, "omnictl: %zu records of erased customers were "
+                "skipped\n", im->skipped);
+    }
+
+    rc = omnictl_answer(json_pack("{s:I, s:I}", "imported",
+                                  (json_int_t) (im->n - im->skipped),
+                                  "skipped", (json_int_t) im->skipped));
 
 done:
 
@@ -500,16 +510,20 @@ omnictl_import_line(omnictl_import_t *im, size_t len)
 static int
 omnictl_import_flush(omnictl_import_t *im)
 {
-    int   rc;
-    char  err[OMNI_ERRLEN];
+    int     rc;
+    char    err[OMNI_ERRLEN];
+    size_t  skipped;
 
     if (im->st == NULL || im->nrecs == 0) {
         return OMNICTL_EXIT_OK;
     }
 
-    rc = omni_store_import(im->st, im->recs, im->nrecs, err);
+    rc = omni_store_import(im->st, im->recs, im->nrecs, &skipped, err);
 
-    if (rc != OMNI_STORE_OK) {
+    if (rc == OMNI_STORE_OK) {
+        im->skipped += skipped;
+
+    } else {
         fprintf(stderr, "omnictl: %s lines %zu to %zu: %s; the lines before "
                 "%zu are imported\n", im->name, im->first,
                 im->first + im->nrecs - 1, err, im->first);

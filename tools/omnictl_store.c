@@ -177,6 +177,21 @@ omnictl_cmd_merge(omnictl_ctx_t *ctx)
 }
 
 
+/* DELETE /customers/ID?erase=true: the admin API audits it */
+
+int
+omnictl_cmd_customers_erase(omnictl_ctx_t *ctx)
+{
+    omnictl_str_t   path = { NULL, 0, 0, 0 };
+    omnictl_str_t   query = { NULL, 0, 0, 0 };
+
+    omnictl_path(&path, "customers", ctx->argv[0], NULL);
+    omnictl_param(&query, "erase", "true");
+
+    return omnictl_call(ctx, "DELETE", &path, &query, NULL);
+}
+
+
 int
 omnictl_cmd_revoke(omnictl_ctx_t *ctx)
 {

@@ -3,7 +3,10 @@
  *
  * omni-store-bench: the store alone, for make bench.  Times session reads,
  * touches that the coalescing turns into reads, touches that must write,
- * and the resume a request performs, in a scratch store under DIR.
+ * and the resume a request performs, in a scratch store under DIR; then
+ * what sealing costs (docs/store.md, "Encryption at rest"): a session
+ * with a context read and an identity resolved, in a plain store and in
+ * one sealed with a new keyring.
  *
  *     omni-store-bench DIR [sessions]
  */
@@ -15,18 +18,23 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "omni_keyring.h"
 #include "omni_store.h"
 
 
 #define BENCH_NOW       1700000000
 #define BENCH_SESSIONS  10000
 #define BENCH_WRITES    2000
+#define BENCH_CONTEXT   "{\"cart\":{\"items\":3,\"coupon\":\"SPRING-10\"}," \
+                        "\"step\":\"checkout\",\"locale\":\"zh-CN\"}"
 
 
 static double bench_now(void);
 static omni_store_t *bench_open(const char *base, const char *name, int sync);
 static void bench_report(const char *what, size_t n, double secs);
 static void bench_fail(const char *what, int rc, const char *err);
+static void bench_sealing(const char *base, const char *name,
+    const omni_keyring_t *kr, size_t n);
 
 
 int
@@ -34,6 +42,7 @@ main(int argc, char **argv)
 {
     int                    rc, created, sync;
     char                   err[OMNI_ERRLEN];
+    omni_keyring_t        *kr;
     char                   id[OMNI_STORE_ID_MAX + 1];
     char                   customer[OMNI_STORE_ID_MAX + 1];
     size_t                 i, n, writes;
@@ -137,7 +146,92 @@ main(int argc, char **argv)
         omni_store_close(st);
     }
 
+    if (omni_keyring_generate(&kr, err) != 0) {
+        bench_fail("keyring", OMNI_STORE_ERROR, err);
+    }
+
+    bench_sealing(argv[1], "plain", NULL, writes);
+    bench_sealing(argv[1], "sealed", kr, writes);
+
+    omni_keyring_free(kr);
+
     return 0;
+}
+
+
+/*
+ * Sessions with a context and an identity each, then reads: with kr the
+ * store seals (each read opens the context, the data key from the cache
+ * after its first use), without it it does not.
+ */
+static void
+bench_sealing(const char *base, const char *name, const omni_keyring_t *kr,
+    size_t n)
+{
+    int                    rc;
+    char                   err[OMNI_ERRLEN], what[64];
+    char                   value[OMNI_STORE_VALUE_MAX + 1];
+    char                   customer[OMNI_STORE_ID_MAX + 1];
+    size_t                 i;
+    double                 t0;
+    omni_store_t          *st;
+    omni_store_session_t   s;
+
+    st = bench_open(base, name, OMNI_STORE_SYNC_NONE);
+
+    rc = (kr != NULL) ? omni_store_use_keyring(st, kr, err)
+                      : omni_store_keyring_check(st, NULL, err);
+    if (rc != OMNI_STORE_OK) {
+        bench_fail("keyring", rc, err);
+    }
+
+    for (i = 0; i < n; i++) {
+        memset(&s, 0, sizeof(s));
+        snprintf(s.id, sizeof(s.id), "s%zu", i);
+        snprintf(s.customer, sizeof(s.customer), "c%zu", i);
+        s.nchannels = 1;
+        memcpy(s.channels[0], "web", 4);
+        s.created = BENCH_NOW;
+        s.last_seen = BENCH_NOW;
+        s.context_len = sizeof(BENCH_CONTEXT) - 1;
+        memcpy(s.context, BENCH_CONTEXT, sizeof(BENCH_CONTEXT));
+
+        rc = omni_store_session_put(st, &s, err);
+
+        if (rc == OMNI_STORE_OK) {
+            snprintf(value, sizeof(value), "+86138%08zu", i);
+            rc = omni_store_identity_link(st, "phone", value, s.customer,
+                                          err);
+        }
+
+        if (rc != OMNI_STORE_OK) {
+            bench_fail("put", rc, err);
+        }
+    }
+
+    t0 = bench_now();
+    for (i = 0; i < n; i++) {
+        snprintf(customer, sizeof(customer), "s%zu", i);
+        rc = omni_store_session_get(st, customer, &s, err);
+        if (rc != OMNI_STORE_OK || s.context_len == 0) {
+            bench_fail("get", rc, err);
+        }
+    }
+    snprintf(what, sizeof(what), "context read (%s)", name);
+    bench_report(what, n, bench_now() - t0);
+
+    t0 = bench_now();
+    for (i = 0; i < n; i++) {
+        snprintf(value, sizeof(value), "+86138%08zu", i);
+        rc = omni_store_identity_resolve(st, "phone", value, customer, err);
+        if (rc != OMNI_STORE_OK) {
+            bench_fail("resolve", rc, err);
+        }
+    }
+    snprintf(what, sizeof(what), "identity resolve (%s)", name);
+    bench_report(what, n, bench_now() - t0);
+
+    omni_store_close(st);
 }
 
 

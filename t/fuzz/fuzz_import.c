@@ -192,7 +192,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     st = fuzz_store(&fresh);
 
-    rc = omni_store_import(st, recs, n, err);
+    rc = omni_store_import(st, recs, n, NULL, err);
 
     if (rc == OMNI_STORE_OK) {
         for (i = 0; i < n; i++) {

@@ -461,7 +461,7 @@ test_method_not_allowed(void **state)
         { "HEAD", "/stats", "GET" },
         { "PUT", "/sessions/s1", "GET, DELETE" },
         { "HEAD", "/sessions/s1", "GET, DELETE" },
-        { "DELETE", "/customers/c1", "GET" },
+        { "PUT", "/customers/c1", "GET, DELETE" },
         { "POST", "/customers/c1/sessions", "GET" },
         { "DELETE", "/customers/c1/identities", "GET" },
         { "PUT", "/customers/c1/journey", "GET" },
@@ -1054,6 +1054,56 @@ test_customer_journey(void **state)
         test_req(ctx, "GET", target);
         test_expect_error(ctx, 400, "invalid_argument", "TIME_MS.SEQ");
     }
+}
+
+
+/* DELETE /customers/ID?erase=true: every record goes, audited, for good */
+static void
+test_erase(void **state)
+{
+    test_ctx_t  *ctx;
+
+    ctx = *state;
+
+    test_link(ctx, "phone", "1", "a");
+    test_link(ctx, "phone", "2", "b");
+    test_put_session(ctx, "s1", "a", "{}");
+    test_send(ctx, "POST", "/customers/b/merge", "{\"into\":\"a\"}");
+
+    /* nothing without erase=true */
+    test_req(ctx, "DELETE", "/customers/a");
+    test_expect_error(ctx, 400, "invalid_argument", "it needs erase=true");
+    test_req(ctx, "DELETE", "/customers/a?erase=yes");
+    test_expect_error(ctx, 400, "invalid_argument", "it needs erase=true");
+    test_req(ctx, "DELETE", "/customers/a?erase=true&limit=2");
+    test_expect_error(ctx, 400, "invalid_argument", "no query parameter");
+    assert_null(ctx->res.audit);
+
+    /* a customer merged into another: its survivor is the one to erase */
+    test_req(ctx, "DELETE", "/customers/b?erase=true");
+    test_expect_error(ctx, 409, "conflict", "merged into another");
+
+    test_req(ctx, "DELETE", "/customers/a?erase=true");
+    assert_int_equal(ctx->res.status, 200);
+    assert_string_equal(test_member(ctx, "customer"), "a");
+    assert_non_null(ctx->res.audit);
+    assert_non_null(strstr(ctx->res.audit, "erase customer a ("));
+    assert_null(strstr(ctx->res.audit, "phone"));
+
+    test_req(ctx, "GET", "/identities/phone/1");
+    test_expect_error(ctx, 404, "not_found", "is not linked");
+    test_req(ctx, "GET", "/identities/phone/2");
+    test_expect_error(ctx, 404, "not_found", "is not linked");
+    test_req(ctx, "GET", "/sessions/s1");
+    test_expect_error(ctx, 404, "not_found", "not found");
+    test_req(ctx, "GET", "/customers/a");
+    test_expect_error(ctx, 404, "not_found", "");
+
+    test_req(ctx, "DELETE", "/customers/a?erase=true");
+    test_expect_error(ctx, 404, "not_found", "was erased already");
+
+    test_send(ctx, "PUT", "/identities/phone/3", "{\"customer\":\"a\"}");
+    test_expect_error(ctx, 409, "conflict", "customer a was erased");
 }
 
 
@@ -2131,6 +2181,7 @@ main(void)
         TEST(test_customer_identities),
         TEST(test_customer_journey),
         TEST(test_merge),
+        TEST(test_erase),
         TEST(test_identities),
         TEST(test_revocations),
         TEST(test_store_full),

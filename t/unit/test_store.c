@@ -445,13 +445,13 @@ test_format_mismatch(void **state)
     omni_store_close(ctx->st);
     ctx->st = NULL;
 
-    test_raw_put(ctx->dir, "meta", "format", 6, "2", 1);
+    test_raw_put(ctx->dir, "meta", "format", 6, "3", 1);
 
     st = omni_store_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_FULL, err);
     assert_null(st);
 
-    snprintf(expect, sizeof(expect), "store format 2 in %s is not supported "
-             "by this build (1)", ctx->dir);
+    snprintf(expect, sizeof(expect), "store format 3 in %s is not supported "
+             "by this build (1, or 2 sealed)", ctx->dir);
     assert_string_equal(err, expect);
 
     test_raw_put(ctx->dir, "meta", "format", 6, "\x01\x02", 2);
@@ -903,7 +903,7 @@ test_session_purge_stale_index(void **state)
     rec.val = "";
     rec.val_len = 0;
 
-    assert_int_equal(omni_store_import(ctx->st, &rec, 1, err),
+    assert_int_equal(omni_store_import(ctx->st, &rec, 1, NULL, err),
                      OMNI_STORE_OK);
 
     assert_int_equal(omni_store_session_purge(ctx->st, 1100, 50, 0, 10, &n,
@@ -1777,7 +1777,7 @@ test_journey_seq_full(void **state)
     rec.val = value;
     rec.val_len = sizeof(value);
 
-    assert_int_equal(omni_store_import(ctx->st, &rec, 1, err),
+    assert_int_equal(omni_store_import(ctx->st, &rec, 1, NULL, err),
                      OMNI_STORE_OK);
 
     memset(&ev, 0, sizeof(ev));
@@ -3385,7 +3385,7 @@ test_export_import(void **state)
     copy = omni_store_open(dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE, err);
     assert_non_null(copy);
 
-    assert_int_equal(omni_store_import(copy, ex.recs, ex.n, err),
+    assert_int_equal(omni_store_import(copy, ex.recs, ex.n, NULL, err),
                      OMNI_STORE_OK);
     assert_int_equal(omni_store_identity_resolve(copy, "phone", "+1555",
                                                  customer, err),
@@ -3406,16 +3406,16 @@ test_export_import(void **state)
     bad.key_len = 6;
     bad.val = "99";
     bad.val_len = 2;
-    assert_int_equal(omni_store_import(copy, &bad, 1, err),
+    assert_int_equal(omni_store_import(copy, &bad, 1, NULL, err),
                      OMNI_STORE_INVALID);
     assert_string_equal(err, "record 1: a store format other than this "
-                        "build's (1)");
+                        "store's (1)");
     bad.db = OMNI_STORE_DB_COUNT;
-    assert_int_equal(omni_store_import(copy, &bad, 1, err),
+    assert_int_equal(omni_store_import(copy, &bad, 1, NULL, err),
                      OMNI_STORE_INVALID);
     bad.db = OMNI_STORE_DB_SESSIONS;
     bad.key_len = 0;
-    assert_int_equal(omni_store_import(copy, &bad, 1, err),
+    assert_int_equal(omni_store_import(copy, &bad, 1, NULL, err),
                      OMNI_STORE_INVALID);
 
     /* a callback stops the export */
@@ -3645,7 +3645,7 @@ test_keyring_import(void **state)
     copy = test_open(dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
 
     /* a store without the keyring: refused, nothing written */
-    assert_int_equal(omni_store_import(copy, ex.recs, ex.n, err),
+    assert_int_equal(omni_store_import(copy, ex.recs, ex.n, NULL, err),
                      OMNI_STORE_INVALID);
     snprintf(want, sizeof(want), "record %zu: the export was made with "
              "keyring " TEST_KR_A " and the store at %s has none; open it "
@@ -3658,7 +3658,7 @@ test_keyring_import(void **state)
     /* one with another keyring: refused */
     assert_int_equal(omni_store_keyring_check(copy, test_kr_b, err),
                      OMNI_STORE_OK);
-    assert_int_equal(omni_store_import(copy, ex.recs, ex.n, err),
+    assert_int_equal(omni_store_import(copy, ex.recs, ex.n, NULL, err),
                      OMNI_STORE_INVALID);
     snprintf(want, sizeof(want), "record %zu: the export was made with "
              "keyring " TEST_KR_A ", the store at %s with keyring "
@@ -3673,7 +3673,7 @@ test_keyring_import(void **state)
     copy = test_open(dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
     assert_int_equal(omni_store_keyring_check(copy, test_kr_a, err),
                      OMNI_STORE_OK);
-    assert_int_equal(omni_store_import(copy, ex.recs, ex.n, err),
+    assert_int_equal(omni_store_import(copy, ex.recs, ex.n, NULL, err),
                      OMNI_STORE_OK);
     assert_int_equal(omni_store_identity_resolve(copy, "phone", "+1555",
                                                  customer, err),
@@ -3683,7 +3683,7 @@ test_keyring_import(void **state)
     /* a keyring record that is not an id */
     bad = ex.recs[i];
     bad.val_len = 5;
-    assert_int_equal(omni_store_import(copy, &bad, 1, err),
+    assert_int_equal(omni_store_import(copy, &bad, 1, NULL, err),
                      OMNI_STORE_INVALID);
     assert_string_equal(err, "record 1: a keyring id of 5 bytes, not 16");
 
