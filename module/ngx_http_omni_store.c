@@ -369,7 +369,10 @@ ngx_http_omni_journey_handler(ngx_http_request_t *r)
     len = ngx_min(ctx->action.len, OMNI_STORE_NAME_MAX);
     ngx_memcpy(e->ev.action, ctx->action.data, len);
 
-    ngx_memcpy(e->ev.session, ctx->session.data, ctx->session.len);
+    /* a location may keep journeys without sessions */
+    if (ctx->session.len) {
+        ngx_memcpy(e->ev.session, ctx->session.data, ctx->session.len);
+    }
 
     e->ev.time_ms = (int64_t) r->start_sec * 1000 + r->start_msec;
 

@@ -53,6 +53,8 @@ mkdir -p "$prefix/keys" "$prefix/tmp" "$prefix/store" "$prefix/store-bench" \
 chmod 0777 "$prefix/store"
 
 keys=$prefix/keys
+# the store is sealed, as a deployment's would be (docs/store.md)
+"$root/build/bin/omnictl" keys init "$keys/keyring.json" > /dev/null
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
     -out "$keys/rs.pem" 2>/dev/null
 openssl pkey -in "$keys/rs.pem" -pubout -out "$keys/rs.pub"
@@ -128,6 +130,7 @@ http {
     omni_plugins $root/plugins;
     omni_lua_library $root/lua;
     omni_store $prefix/store;
+    omni_store_keyring $keys/keyring.json;
     omni_policy_file $root/conf/policy.json;
     omni_metrics_zone 4m;
 
