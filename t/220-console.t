@@ -33,6 +33,18 @@ mkdir $store or die "$store: $!";
 chmod 0777, $store;
 make_path($shots);
 
+# ana's channels: each finds or makes the customer, resumes the session and
+# adds to the journey
+my $channels = join "\n", map { <<"END" } qw(web app miniprogram);
+    location /$_/ {
+        omni_channel $_;
+        omni_customers create;
+        omni_session on;
+        omni_journey on;
+        proxy_pass http://127.0.0.1:%%PORT1%%;
+    }
+END
+
 my $http = <<"END";
 omni_plugins $repo/plugins;
 omni_lua_library $repo/lua;
@@ -59,30 +71,7 @@ server {
     proxy_set_header Authorization "";
     proxy_set_body \$omni_contract;
 
-    location /web/ {
-        omni_channel web;
-        omni_customers create;
-        omni_session on;
-        omni_journey on;
-        proxy_pass http://127.0.0.1:%%PORT1%%;
-    }
-
-    location /app/ {
-        omni_channel app;
-        omni_customers create;
-        omni_session on;
-        omni_journey on;
-        proxy_pass http://127.0.0.1:%%PORT1%%;
-    }
-
-    location /miniprogram/ {
-        omni_channel miniprogram;
-        omni_customers create;
-        omni_session on;
-        omni_journey on;
-        proxy_pass http://127.0.0.1:%%PORT1%%;
-    }
-
+$channels
     location /console/ {
         alias $repo/console/;
         include $repo/conf/console.conf;
@@ -137,6 +126,21 @@ channel(POST => '/miniprogram/coupon/claim', $ana,
 channel(GET => '/web/orders/ORD-3', $ana);
 channel(GET => '/web/orders/ORD-9', token(sub => 'bo'));
 
+# cy: two events on the app, then more than a page of the journey (50) on
+# the web, so that the switch is found across the pages
+my $cy = token(sub => 'cy');
+for my $i (1 .. 52) {
+    my $r = $i <= 2
+        ? $t->request(method => 'POST', path => '/app/rpc', no_subst => 1,
+                      headers => [ [ Authorization => "Bearer $cy" ],
+                                   [ 'Content-Type' => 'application/json' ] ],
+                      body => '{"jsonrpc":"2.0","method":"order.query",'
+                              . '"params":{},"id":1}')
+        : $t->request(path => "/web/orders/ORD-$i", no_subst => 1,
+                      headers => [ [ Authorization => "Bearer $cy" ] ]);
+    $r->{status} == 200 or BAIL_OUT("cy's request $i: $r->{status}");
+}
+
 my (undef, $found) = admin_api(GET => 'identities/jwt_sub/ana');
 my $ana_id = $found->{customer};
 (undef, $found) = admin_api(GET => 'identities/jwt_sub/bo');
@@ -158,14 +162,24 @@ is((admin_api(PUT => 'identities/phone/%2B8613800000000',
               qq({"customer":"$bo_id"})))[0]{status}, 200,
    "bo's phone");
 
-# the journey is written in batches (flush=20ms)
-my $events = [];
-for (1 .. 100) {
-    (undef, my $page) = admin_api(GET => "customers/$ana_id/journey");
-    $events = $page->{events} || [];
-    last if @$events == 5;
-    sleep 0.05;
+(undef, $found) = admin_api(GET => 'identities/jwt_sub/cy');
+my $cy_id = $found->{customer};
+
+# the journeys are written in batches (flush=20ms)
+sub journey {
+    my ($id, $count) = @_;
+    my $events = [];
+    for (1 .. 100) {
+        (undef, my $page) = admin_api(GET => "customers/$id/journey");
+        $events = $page->{events} || [];
+        last if @$events == $count;
+        sleep 0.05;
+    }
+    return $events;
 }
+
+is(scalar @{ journey($cy_id, 52) }, 52, "cy's journey: 52 events");
+my $events = journey($ana_id, 5);
 is_deeply([ map { $_->{channel} } @$events ],
           [ qw(web miniprogram app web web) ], "ana's journey, newest first");
 (undef, my $sessions) = admin_api(GET => "customers/$ana_id/sessions");
@@ -234,6 +248,14 @@ sub visible {
            . ')?.checkVisibility()';
 }
 
+# the timeline's items: an event's channel, or "switch FROM>TO"
+sub timeline {
+    return $browser->js('[...document.querySelectorAll("#timeline > li")]'
+                        . '.map((e) => e.classList.contains("switch") ? '
+                        . '"switch " + e.dataset.from + ">" + e.dataset.to : '
+                        . 'e.dataset.channel)');
+}
+
 sub sign_in {
     my ($token) = @_;
     $browser->type('#token', $token);
@@ -295,11 +317,7 @@ is_deeply($browser->js('[...document.querySelectorAll(".session .chip")]'
           [ qw(web app miniprogram) ], 'the session and its channels');
 is(text_of('.session .id'), $ana_session, '...its id');
 
-is_deeply($browser->js('[...document.querySelectorAll("#timeline > li")]'
-                       . '.map((e) => e.classList.contains("switch") ? '
-                       . '"switch " + e.dataset.from + ">" + e.dataset.to : '
-                       . 'e.dataset.channel)'),
-          [ 'web', 'switch miniprogram>web', 'miniprogram',
+is_deeply(timeline(), [ 'web', 'switch miniprogram>web', 'miniprogram',
             'switch app>miniprogram', 'app', 'switch web>app', 'web', 'web' ],
           'one timeline, a marker at each change of channel');
 like(text_of('#timeline .switch'), qr/^Switched from miniprogram to web$/,
@@ -359,7 +377,24 @@ like(text_of('#session-list'), qr/No active session/, '...and said so');
 is($r->{status}, 404, 'revoked in the store');
 shot('revoked');
 
+# cy by her id: a page of the journey, then the older events
+$browser->click('input[name=by][value=customer]');
+$browser->type('#search-customer', $cy_id);
+$browser->click('#search-form button[type=submit]');
+$browser->wait_for("document.querySelector('#customer-id').textContent === '$cy_id'"
+                   . ' && document.querySelectorAll("#timeline .event").length === 50');
+ok($browser->js(visible('#journey-more')), 'a first page of 50 events, and more');
+is($browser->js('document.querySelectorAll("#timeline .switch").length'), 0,
+   '...all on the web');
+$browser->click('#journey-more');
+$browser->wait_for('document.querySelectorAll("#timeline .event").length === 52');
+is_deeply([ @{ timeline() }[49 .. 52] ], [ 'web', 'switch app>web', 'app', 'app' ],
+          'the older page: the switch from the app marked at the boundary');
+ok(!$browser->js(visible('#journey-more')), '...and no more pages');
+shot('older-events');
+
 # a customer nobody has
+$browser->click('input[name=by][value=identity]');
 $browser->js('document.querySelector("#search-value").value = ""');
 $browser->type('#search-value', 'nobody-at-all');
 $browser->click('#search-form button[type=submit]');

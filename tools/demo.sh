@@ -168,6 +168,14 @@ API tells who customer-42 is and what they did:
   or the same with
   $omnictl -d $prefix/store --keyring $prefix/keys/keyring.json)
 
+The agent console ($url/console/, docs/console.md): sign in with the
+admin token above (an hour long; mint another with the same command as in
+tools/demo.sh), then, after the web, app and mini-program calls, find the
+customer by the identity jwt_sub customer-42: their identities, session
+and journey across the three channels:
+
+  $admin
+
 Mounted elsewhere: the mini-program's single endpoint under /mp/ (the
 action from "cmd", params from "data"), and the web plugin under /shop/
 answering a CORS preflight from an allowed origin (and 403 for another):

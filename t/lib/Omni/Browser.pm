@@ -100,10 +100,12 @@ sub type       { $_[0]->command(op => 'type', selector => $_[1], text => $_[2]) 
 sub screenshot { $_[0]->command(op => 'screenshot', path => $_[1]) }
 sub events     { $_[0]->command(op => 'events') }
 
+# until the page's expression is truthy: 10 s by default, longer when the
+# tests run slowed down (Omni::Test::slowdown)
 sub wait_for {
     my ($self, $expr, $timeout) = @_;
     return $self->command(op => 'wait', expr => $expr,
-                          timeout => $timeout || 5);
+                          timeout => ($timeout || 10) * Omni::Test::slowdown());
 }
 
 # the driver ends Chromium as it quits; a driver that does not answer is
