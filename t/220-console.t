@@ -284,7 +284,6 @@ ok($browser->wait_for(visible('#search-form')), 'signed in');
 like(text_of('#who'), qr/Signed in as agent-smith/, 'the subject is shown');
 
 # find ana by her device id, on the app
-$browser->type('#search-type', '');
 $browser->js('document.querySelector("#search-type").value = ""');
 $browser->type('#search-type', 'device_id');
 $browser->type('#search-value', 'dev-ana-1');

@@ -33,7 +33,7 @@ export function initIdentities(given) {
   hooks = given;
   byId('identity-types').replaceChildren(
     ...Object.keys(CHANNELS_OF_TYPE).map((type) => el('option', { value: type })));
-  pages = pager(byId('identities-more'), readPage, hooks.failed);
+  pages = pager(byId('identities-more'), fetchPage, showPage, hooks.failed);
   byId('link-form').addEventListener('submit', (event) => {
     event.preventDefault();
     link(byId('link-type').value.trim(), byId('link-value').value.trim())
@@ -47,13 +47,15 @@ export function loadIdentities(id) {
   return pages.first();
 }
 
+function fetchPage(after) {
+  return api('GET', route('customers', customer, 'identities'),
+             { query: { after, limit: PAGE } });
+}
+
 // the groups are drawn again with each page, which may add to any of them
-async function readPage(after) {
-  const page = await api('GET', route('customers', customer, 'identities'),
-                         { query: { after, limit: PAGE } });
+function showPage(page) {
   loaded = loaded.concat(page.identities);
   render();
-  return page.next;
 }
 
 function render() {
@@ -74,6 +76,7 @@ function render() {
             el('code', { class: 'value' }, identity.value),
             ' ',
             el('button', { type: 'button', class: 'unlink',
+                           'aria-label': `Unlink ${identity.type} ${identity.value}`,
                            onclick: () => unlink(identity).catch(hooks.failed) }, 'Unlink')))))));
 
   if (!loaded.length) {

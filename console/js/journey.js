@@ -15,7 +15,7 @@ let pages = null;
 let newerChannel = null;    // of the oldest event shown so far
 
 export function initJourney(hooks) {
-  pages = pager(byId('journey-more'), readPage, hooks.failed);
+  pages = pager(byId('journey-more'), fetchPage, showPage, hooks.failed);
 }
 
 export function loadJourney(id) {
@@ -25,10 +25,12 @@ export function loadJourney(id) {
   return pages.first();
 }
 
-async function readPage(before) {
-  const page = await api('GET', route('customers', customer, 'journey'),
-                         { query: { before, limit: PAGE } });
+function fetchPage(before) {
+  return api('GET', route('customers', customer, 'journey'),
+             { query: { before, limit: PAGE } });
+}
 
+function showPage(page) {
   for (const event of page.events) {
     // the events come newest first: the switch was from this older
     // event's channel to the newer one's
@@ -45,7 +47,6 @@ async function readPage(before) {
   if (!timeline.children.length) {
     timeline.append(el('li', { class: 'empty' }, 'No journey event yet.'));
   }
-  return page.next;
 }
 
 function eventItem(event) {

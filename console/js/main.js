@@ -13,6 +13,7 @@ const errorLine = byId('error');
 const signInError = byId('sign-in-error');
 
 let customer = null;
+let searches = 0;
 
 function report(message) {
   errorLine.textContent = message;
@@ -52,7 +53,10 @@ function describe(error) {
 }
 
 async function showCustomer(id, note = '') {
+  const search = ++searches;
   const record = await api('GET', route('customers', id), { query: { limit: 1 } });
+  // the agent asked for another customer meanwhile
+  if (search !== searches) return;
   const shown = record.survivor;
   customer = shown;
   byId('customer-id').textContent = shown;

@@ -3,22 +3,29 @@
 
 import { show } from './dom.js';
 
-// readPage(cursor) shows a page (cursor null: the first) and resolves to
-// the next page's cursor; failed(error) hears what a click could not do
-export function pager(more, readPage, failed) {
+// fetchPage(cursor) reads a page (cursor null: the first), showPage(page)
+// adds it to the list; failed(error) hears what a click could not do.
+export function pager(more, fetchPage, showPage, failed) {
   let cursor = null;
+  let generation = 0;
 
-  async function next() {
-    cursor = await readPage(cursor);
+  async function read() {
+    const started = generation;
+    const page = await fetchPage(cursor);
+    // another customer was asked for meanwhile: this page is not theirs
+    if (started !== generation) return;
+    showPage(page);
+    cursor = page.next;
     show(more, cursor !== null);
   }
 
-  more.addEventListener('click', () => next().catch(failed));
+  more.addEventListener('click', () => read().catch(failed));
 
   return {
     first() {
+      generation += 1;
       cursor = null;
-      return next();
+      return read();
     },
   };
 }

@@ -16,7 +16,7 @@ let hooks = null;
 
 export function initSessions(given) {
   hooks = given;
-  pages = pager(byId('sessions-more'), readPage, hooks.failed);
+  pages = pager(byId('sessions-more'), fetchPage, showPage, hooks.failed);
 }
 
 export function loadSessions(id) {
@@ -25,14 +25,16 @@ export function loadSessions(id) {
   return pages.first();
 }
 
-async function readPage(after) {
-  const page = await api('GET', route('customers', customer, 'sessions'),
-                         { query: { after, limit: PAGE } });
+function fetchPage(after) {
+  return api('GET', route('customers', customer, 'sessions'),
+             { query: { after, limit: PAGE } });
+}
+
+function showPage(page) {
   list.append(...page.sessions.map(sessionItem));
   if (!list.children.length) {
     list.append(el('li', { class: 'empty' }, 'No active session.'));
   }
-  return page.next;
 }
 
 function sessionItem(session) {
@@ -44,6 +46,7 @@ function sessionItem(session) {
        ', last seen ', when(session.last_seen_at)),
     contextDetails(session.context),
     el('button', { type: 'button', class: 'revoke',
+                   'aria-label': `Revoke session ${session.id}`,
                    onclick: () => revoke(session.id).catch(hooks.failed) },
        'Revoke'));
 }
