@@ -88,7 +88,9 @@ $t->start($http, workers => 2);
 
 sub token { mint(alg => 'HS256', key => $k->{hs32}, @_) }
 
-my $admin = token(sub => 'agent-smith', roles => 'admin');
+# the agent's, in the browser; the test's own, for seeding and checking
+my $admin = token(sub => 'agent-smith', roles => 'admin', jti => 'agent-1');
+my $seeder = token(sub => 'seeder', roles => 'admin');
 my $no_role = token(sub => 'bob', roles => 'agent');
 my $expired = token(sub => 'agent-smith', roles => 'admin', exp => '-100');
 my $ana = token(sub => 'ana');
@@ -111,7 +113,7 @@ sub admin_api {
     my ($method, $path, $body) = @_;
     my $r = $t->request(method => $method, path => "/console/api/$path",
                         no_subst => 1,
-                        headers => [ [ Authorization => "Bearer $admin" ] ],
+                        headers => [ [ Authorization => "Bearer $seeder" ] ],
                         (defined $body ? (body => $body) : ()));
     return ($r, eval { decode_json($r->{body}) });
 }
@@ -125,6 +127,7 @@ channel(POST => '/miniprogram/coupon/claim', $ana,
         body => '{"data":{"coupon_id":"C1"}}');
 channel(GET => '/web/orders/ORD-3', $ana);
 channel(GET => '/web/orders/ORD-9', token(sub => 'bo'));
+channel(GET => '/web/orders/ORD-7', token(sub => 'dee'));
 
 # cy: two events on the app, then more than a page of the journey (50) on
 # the web, so that the switch is found across the pages
@@ -145,6 +148,8 @@ my (undef, $found) = admin_api(GET => 'identities/jwt_sub/ana');
 my $ana_id = $found->{customer};
 (undef, $found) = admin_api(GET => 'identities/jwt_sub/bo');
 my $bo_id = $found->{customer};
+(undef, $found) = admin_api(GET => 'identities/jwt_sub/dee');
+my $dee_id = $found->{customer};
 like($ana_id, qr/^[0-9a-f]{32}$/, "ana's customer id");
 
 # hostile values, stored as any identity value may be
@@ -402,24 +407,68 @@ like(text_of('#error'), qr/^No customer found: identity device_id:nobody-at-all 
      'an unknown identity: said so');
 
 
+# a customer merged into ana is shown as ana
+is((admin_api(POST => "customers/$dee_id/merge",
+              qq({"into":"$ana_id"})))[0]{status}, 200, 'dee merged into ana');
+$browser->click('input[name=by][value=customer]');
+$browser->js('document.querySelector("#search-customer").value = ""');
+$browser->type('#search-customer', $dee_id);
+$browser->click('#search-form button[type=submit]');
+$browser->wait_for("document.querySelector('#customer-id').textContent === '$ana_id'");
+is(text_of('#customer-note'),
+   "Customer $dee_id was merged into $ana_id; this is $ana_id.",
+   'a merged customer: the survivor, and a note');
+
+$browser->click('#sign-out');
+$browser->wait_for(visible('#token'));
+ok(!$browser->js(visible('#customer')), 'signed out: the customer is gone');
+is_deeply($browser->js('window.__cspViolations'), [],
+          'no Content-Security-Policy violation');
+is($browser->js('localStorage.length + sessionStorage.length'), 0,
+   'nothing stored in the browser');
+
+# kept for the tab: a reload signs in again, until the token is refused
+$browser->click('#keep-token');
+sign_in($admin);
+$browser->wait_for(visible('#search-form'));
+is($browser->js('sessionStorage.length + "," + localStorage.length'), '1,0',
+   'kept: in sessionStorage only');
+$browser->navigate($base);
+$browser->wait_for(visible('#who'));
+like(text_of('#who'), qr/agent-smith/, 'kept: signed in after a reload');
+
+is((admin_api(POST => 'revocations', '{"kind":"jti","value":"agent-1"}'))[0]
+   {status}, 201, "the agent's token revoked");
+$browser->type('#search-value', 'ana');
+$browser->click('#search-form button[type=submit]');
+$browser->wait_for(visible('#sign-in-error'));
+like(text_of('#sign-in-error'),
+     qr/^The gateway refused the token: 401 token_revoked/,
+     'a revoked token: back to signing in, with the reason');
+is($browser->js('localStorage.length + sessionStorage.length'), 0,
+   '...and the token forgotten');
+shot('revoked-token');
+
+
 # --- what the page did
 
 my $seen = $browser->events;
 is_deeply($browser->js('window.__cspViolations'), [],
-          'no Content-Security-Policy violation');
+          'no Content-Security-Policy violation after the reload either');
 is_deeply($seen->{exceptions}, [], 'no exception');
 is_deeply([ grep { $_->{type} eq 'error' || $_->{type} eq 'warning' }
             @{ $seen->{console} } ], [], 'no console error or warning');
 # refused API calls are the only errors the browser logs (the failed
-# sign-ins, the previews and the search for nobody)
+# sign-ins, the previews, the search for nobody, the revoked token)
 is_deeply([ grep { $_->{level} eq 'error'
                    && !(($_->{source} || '') eq 'network'
                         && ($_->{url} || '') =~ m{/console/api/}) }
             @{ $seen->{log} } ], [], 'no other error logged');
 
-my $document = (grep { $_->{url} eq $base } @{ $seen->{responses} })[0];
-is($document && $document->{headers}{'Content-Security-Policy'}, $csp,
-   'the browser got the page with the CSP');
+my @documents = grep { $_->{url} eq $base } @{ $seen->{responses} };
+is(scalar @documents, 2, 'the page was loaded twice');
+is_deeply([ map { $_->{headers}{'Content-Security-Policy'} } @documents ],
+          [ $csp, $csp ], '...with the CSP each time');
 
 my @requests = @{ $seen->{requests} };
 my @api = grep { $_->{url} =~ m{/console/api/} } @requests;
@@ -429,25 +478,20 @@ is_deeply([ grep { index($_->{url}, $sig) >= 0 || index($_->{url}, 'eyJ') >= 0 }
             @requests ], [], 'no URL requested carries a token');
 is_deeply([ grep { ($_->{headers}{Authorization} || '') !~ /^Bearer eyJ/ }
             @api ], [], 'every API request carries it as a bearer token');
-is($browser->js('localStorage.length + sessionStorage.length'), 0,
-   'nothing stored in the browser');
 
 # Trusted Types hold: a string assigned to innerHTML is refused
 is($browser->js('(() => { try { document.createElement("p").innerHTML = '
                 . '"<b>x</b>"; return "assigned"; } catch (e) { return e.name; } })()'),
    'TypeError', 'the browser refuses HTML from a string');
 
-$browser->click('#sign-out');
-$browser->wait_for(visible('#token'));
-ok(!$browser->js(visible('#customer')), 'signed out: the customer is gone');
 $browser->quit;
 
 my $logs = $t->read_file('access.log') . $t->error_log;
-for my $token ($admin, $no_role, $expired) {
+for my $token ($admin, $seeder, $no_role, $expired) {
     my ($s) = $token =~ /\.([^.]+)\z/;
     ok(index($logs, $s) < 0, 'no token in the access or error log');
 }
-like($t->read_file('access.log'), qr{"GET /console/api/customers/}, 
+like($t->read_file('access.log'), qr{"GET /console/api/customers/},
      '...which has the API requests');
 
 done_testing();

@@ -101,11 +101,22 @@ sub screenshot { $_[0]->command(op => 'screenshot', path => $_[1]) }
 sub events     { $_[0]->command(op => 'events') }
 
 # until the page's expression is truthy: 10 s by default, longer when the
-# tests run slowed down (Omni::Test::slowdown)
+# tests run slowed down (Omni::Test::slowdown).  When it never is, the
+# error says what went wrong in the page: its exceptions and logged errors.
 sub wait_for {
     my ($self, $expr, $timeout) = @_;
-    return $self->command(op => 'wait', expr => $expr,
-                          timeout => ($timeout || 10) * Omni::Test::slowdown());
+    my $value = eval {
+        $self->command(op => 'wait', expr => $expr,
+                       timeout => ($timeout || 10) * Omni::Test::slowdown());
+    };
+    return $value unless $@;
+
+    my $error = $@;
+    my $events = eval { $self->events } || {};
+    croak join "\n  ", $error =~ s/ at \S+ line \d+\.?\n\z//r,
+        (map { "exception: $_" } @{ $events->{exceptions} || [] }),
+        (map { "logged: $_->{text}" }
+         grep { $_->{level} eq 'error' } @{ $events->{log} || [] });
 }
 
 # the driver ends Chromium as it quits; a driver that does not answer is
