@@ -421,7 +421,10 @@ is(text_of('#customer-note'),
 
 $browser->click('#sign-out');
 $browser->wait_for(visible('#token'));
-ok(!$browser->js(visible('#customer')), 'signed out: the customer is gone');
+ok(!$browser->js(visible('#customer')), 'signed out: the customer is hidden');
+is($browser->js('document.querySelector("#customer").textContent'
+                . '.includes("' . $ana_id . '")'), JSON::PP::false,
+   '...and gone from the page');
 is_deeply($browser->js('window.__cspViolations'), [],
           'no Content-Security-Policy violation');
 is($browser->js('localStorage.length + sessionStorage.length'), 0,

@@ -10,7 +10,7 @@ export function el(tag, attributes = {}, ...children) {
     if (name === 'class') node.className = value;
     else if (name === 'data') Object.assign(node.dataset, value);
     else if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? '' : value);
+    else node.setAttribute(name, value);
   }
   for (const child of children.flat()) {
     if (child !== undefined && child !== null && child !== false) {

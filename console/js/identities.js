@@ -59,6 +59,11 @@ function showPage(page) {
 }
 
 function render() {
+  if (!loaded.length) {
+    groups.replaceChildren(el('p', { class: 'empty' }, 'No identity is linked.'));
+    return;
+  }
+
   const byChannel = new Map();
   for (const identity of loaded) {
     const channel = CHANNELS_OF_TYPE[identity.type] || `Other: ${identity.type}`;
@@ -69,19 +74,17 @@ function render() {
   groups.replaceChildren(...[...byChannel].map(([channel, identities]) =>
     el('section', { class: 'identity-group', data: { channel } },
        el('h4', {}, channel),
-       el('ul', {}, identities.map((identity) =>
-         el('li', { class: 'identity', data: { type: identity.type } },
-            el('span', { class: 'type' }, identity.type),
-            ' ',
-            el('code', { class: 'value' }, identity.value),
-            ' ',
-            el('button', { type: 'button', class: 'unlink',
-                           'aria-label': `Unlink ${identity.type} ${identity.value}`,
-                           onclick: () => unlink(identity).catch(hooks.failed) }, 'Unlink')))))));
+       el('ul', {}, identities.map(identityItem)))));
+}
 
-  if (!loaded.length) {
-    groups.replaceChildren(el('p', { class: 'empty' }, 'No identity is linked.'));
-  }
+function identityItem(identity) {
+  return el('li', { class: 'identity', data: { type: identity.type } },
+    el('span', { class: 'type' }, identity.type), ' ',
+    el('code', { class: 'value' }, identity.value), ' ',
+    el('button', { type: 'button', class: 'unlink',
+                   'aria-label': `Unlink ${identity.type} ${identity.value}`,
+                   onclick: () => unlink(identity).catch(hooks.failed) },
+       'Unlink'));
 }
 
 // Who holds the identity today: a customer id, or null when nobody does

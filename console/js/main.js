@@ -25,9 +25,19 @@ function clearMessages() {
   show(errorLine, false);
 }
 
+// Signing out leaves nothing of the customer in the page, and drops what
+// a request still under way would bring.
 function signedOut(message) {
   forgetToken();
   customer = null;
+  searches += 1;
+  for (const id of ['customer-id', 'customer-note', 'identity-groups',
+                    'session-list', 'timeline']) {
+    byId(id).replaceChildren();
+  }
+  byId('search-form').reset();
+  showSearchFields();
+  clearMessages();
   show(byId('console'), false);
   show(byId('customer'), false);
   show(byId('signed-in'), false);
@@ -82,8 +92,7 @@ const hooks = {
 
 async function search() {
   clearMessages();
-  const byIdentity = byId('search-form').elements.by.value === 'identity';
-  if (byIdentity) {
+  if (searchingByIdentity()) {
     const type = byId('search-type').value.trim();
     const value = byId('search-value').value.trim();
     const found = await api('GET', route('identities', type, value));
@@ -118,11 +127,18 @@ byId('token-form').addEventListener('submit', (event) => {
 
 byId('sign-out').addEventListener('click', () => signedOut());
 
-byId('search-form').addEventListener('change', () => {
-  const byIdentity = byId('search-form').elements.by.value === 'identity';
+function searchingByIdentity() {
+  return byId('search-form').elements.by.value === 'identity';
+}
+
+// the fields of the kind of search chosen
+function showSearchFields() {
+  const byIdentity = searchingByIdentity();
   for (const node of document.querySelectorAll('.by-identity')) show(node, byIdentity);
   for (const node of document.querySelectorAll('.by-customer')) show(node, !byIdentity);
-});
+}
+
+byId('search-form').addEventListener('change', showSearchFields);
 
 byId('search-form').addEventListener('submit', (event) => {
   event.preventDefault();
