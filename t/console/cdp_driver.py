@@ -243,32 +243,25 @@ def main():
     try:
         browser.start()
         answer({"ok": True, "chromium_pid": browser.process.pid})
+        ops = {
+            "navigate": lambda c: browser.navigate(c["url"]),
+            "eval": lambda c: browser.evaluate(c["expr"]),
+            "wait": lambda c: browser.wait(c["expr"], c.get("timeout", 5)),
+            "click": lambda c: browser.click(c["selector"]),
+            "type": lambda c: browser.type(c["selector"], c["text"]),
+            "screenshot": lambda c: browser.screenshot(c["path"]),
+            "events": lambda c: browser.events,
+        }
         for line in sys.stdin:
             command = json.loads(line)
             op = command.get("op")
+            if op == "quit":
+                answer({"ok": True})
+                break
             try:
-                if op == "quit":
-                    answer({"ok": True})
-                    break
-                elif op == "navigate":
-                    browser.navigate(command["url"])
-                    value = None
-                elif op == "eval":
-                    value = browser.evaluate(command["expr"])
-                elif op == "wait":
-                    value = browser.wait(command["expr"],
-                                         command.get("timeout", 5))
-                elif op == "click":
-                    value = browser.click(command["selector"])
-                elif op == "type":
-                    value = browser.type(command["selector"], command["text"])
-                elif op == "screenshot":
-                    value = browser.screenshot(command["path"])
-                elif op == "events":
-                    value = browser.events
-                else:
+                if op not in ops:
                     raise RuntimeError("unknown op %r" % op)
-                answer({"ok": True, "value": value})
+                answer({"ok": True, "value": ops[op](command)})
             except (RuntimeError, KeyError,
                     websocket.WebSocketException) as e:
                 answer({"ok": False, "error": str(e)})
