@@ -37,7 +37,7 @@ NGX_LD_OPT := -Wl,-z,relro -Wl,-z,now -fPIC
 DEB_PACKAGES := nginx-core nginx-dev libjwt-dev libjansson-dev libssl-dev \
                 liblmdb-dev libluajit2-5.1-dev luajit2 lua-busted wrk \
                 libcmocka-dev python3-jsonschema openssl curl perl make gcc \
-                pkg-config prometheus
+                pkg-config prometheus chromium python3-websocket
 
 # only for make bench: lua-nginx-module, which runs the OpenResty peer
 # (tools/bench/peer_web.lua) in the same nginx as our module

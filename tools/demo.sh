@@ -168,6 +168,15 @@ API tells who customer-42 is and what they did:
   or the same with
   $omnictl -d $prefix/store --keyring $prefix/keys/keyring.json)
 
+The agent console ($url/console/, docs/console.md): sign in with the
+admin token above (an hour long; mint another with the same command as in
+tools/demo.sh) and find the customer by the identity jwt_sub customer-42:
+the demo has made a request of theirs on the web, the app and the
+mini-program, so the console shows their identities, their session and one
+journey across the three channels.
+
+  $admin
+
 Mounted elsewhere: the mini-program's single endpoint under /mp/ (the
 action from "cmd", params from "data"), and the web plugin under /shop/
 answering a CORS preflight from an allowed origin (and 403 for another):
@@ -204,5 +213,22 @@ Mint more with: $mint mint --help
 Stop with Ctrl-C.
 
 END
+
+# the console's demo data: customer-42 on three channels, once nginx
+# answers (this subshell outlives the exec below)
+(
+    for _ in $(seq 50); do
+        curl -s -o /dev/null "$url/" && break
+        sleep 0.1
+    done
+    curl -s -o /dev/null "$url/web/orders/ORD-42" -H "Authorization: Bearer $token"
+    curl -s -o /dev/null "$url/app/rpc" -H "Authorization: Bearer $token" \
+         -H 'Content-Type: application/json' -H 'X-Device-Id: demo-device-1' \
+         -d '{"jsonrpc":"2.0","method":"order.query","params":{"order_id":"ORD-42"},"id":1}'
+    curl -s -o /dev/null "$url/miniprogram/order/query" \
+         -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+         -H 'X-WX-Openid: o6_bmjrPTlm6_2sgVt7hMZOPfL2M' \
+         -d '{"data":{"order_id":"ORD-42"}}'
+) &
 
 exec "$nginx" -p "$prefix" -c "$prefix/nginx.conf" -g 'daemon off;'
