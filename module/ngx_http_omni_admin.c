@@ -523,6 +523,7 @@ ngx_http_omni_admin_answer(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     omni_admin_result_t *res)
 {
     u_char      *body;
+    ngx_log_t    log;
     ngx_str_t    allow, *a;
     const char  *sub, *quote;
     omni_str_t  *id;
@@ -531,7 +532,14 @@ ngx_http_omni_admin_answer(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
         sub = ngx_http_omni_admin_subject(ctx, &quote);
         id = ngx_http_omni_request_id(r, ctx);
 
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+        /*
+         * Without nginx's request context: its "request:" would repeat
+         * the path, which holds an identity's value on identity routes.
+         */
+        log = *r->connection->log;
+        log.handler = NULL;
+
+        ngx_log_error(NGX_LOG_NOTICE, &log, 0,
                       "omni admin: %s by %s%s%s (request %*s)",
                       res->audit, quote, sub, quote, id->len, id->data);
     }

@@ -380,8 +380,10 @@ my @audit = grep { /omni admin: .* by / } split /\n/, $log;
 
 ok(scalar @audit >= 6, 'audit lines for the changes') or diag $log;
 ok(!(grep { !/\[notice\]/ } @audit), 'audit lines are at notice level');
-ok(!(grep { !/ by "root-admin" \(request [0-9a-f]{32}\), client: / } @audit),
-   'audit lines name the subject and the request');
+ok(!(grep { !/ \*\d+ omni admin: .* by "root-admin" \(request [0-9a-f]{32}\)$/ } @audit),
+   'audit lines name the connection, the subject and the request, and end there');
+ok(!(grep { /8613800000000|a%40example|a\@example/ } @audit),
+   '...never an identity value, not even in nginx\'s request line');
 like($log, qr/\[notice\].*omni admin: .*c2.*c1.* by "root-admin"/,
      'the merge is audited');
 like($log, qr/\[notice\].*omni admin: .*jti.*j1.* by "root-admin"/,
