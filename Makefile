@@ -164,8 +164,13 @@ $(BIN)/omnictl: $(OMNICTL_SRCS) tools/omnictl.h $(CORE_LIB)
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ $(OMNICTL_SRCS) \
 	    $(CORE_LIB) $(CORE_LIBS)
 
-$(BIN)/omni-jwt: tools/omni_jwt.c $(CORE_LIB)
-	$(call link_cores,-ljwt)
+# omni-jwt: the command line and mint, and jwks, sharing tools/omni_jwt.h
+OMNI_JWT_SRCS := tools/omni_jwt.c tools/omni_jwt_jwks.c
+
+$(BIN)/omni-jwt: $(OMNI_JWT_SRCS) tools/omni_jwt.h $(CORE_LIB)
+	@mkdir -p $(BIN)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ $(OMNI_JWT_SRCS) \
+	    $(CORE_LIB) $(CORE_LIBS) -ljwt
 
 $(BIN)/test_%: t/unit/test_%.c $(CORE_LIB)
 	$(call link_cores,-ljwt -lcmocka)

@@ -38,34 +38,7 @@
 
 #include "omni_base64.h"
 
-
-#define OMNI_JWT_EXIT_OK       0
-#define OMNI_JWT_EXIT_ERROR    1
-#define OMNI_JWT_EXIT_USAGE    2
-
-/* Upper bound for any key or secret file we are willing to read. */
-#define OMNI_JWT_MAX_FILE      (1024 * 1024)
-
-#define OMNI_JWT_DEFAULT_TTL   3600
-
-/* Most tokens one "mint --count" prints. */
-#define OMNI_JWT_MAX_COUNT     10000000
-
-
-typedef enum {
-    OMNI_JWT_KEY_NONE,
-    OMNI_JWT_KEY_HMAC,
-    OMNI_JWT_KEY_RSA,
-    OMNI_JWT_KEY_EC
-} omni_jwt_key_kind_t;
-
-
-typedef struct {
-    const char           *name;
-    jwt_alg_t             alg;
-    omni_jwt_key_kind_t   kind;
-    const char           *crv;      /* required JWK curve for ES* */
-} omni_jwt_alg_t;
+#include "omni_jwt.h"
 
 
 static const omni_jwt_alg_t  omni_jwt_algs[] = {
@@ -81,13 +54,6 @@ static const omni_jwt_alg_t  omni_jwt_algs[] = {
     { "ES512", JWT_ALG_ES512, OMNI_JWT_KEY_EC,   "P-521" },
     { NULL,    JWT_ALG_INVAL, OMNI_JWT_KEY_NONE, NULL }
 };
-
-
-typedef struct {
-    const char  *crv;               /* JWK "crv" */
-    const char  *names[3];          /* OpenSSL group name aliases */
-    size_t       field_len;         /* coordinate size in bytes */
-} omni_jwt_curve_t;
 
 
 static const omni_jwt_curve_t  omni_jwt_curves[] = {
@@ -123,16 +89,6 @@ typedef struct {
     const char          *opt;       /* option name, for messages */
     const char          *val;
 } omni_jwt_op_t;
-
-
-/* One key of a "jwks" run. */
-typedef struct {
-    const char  *path;
-    int          secret;            /* 1: --secret-file, 0: PEM */
-    const char  *kid;
-    const char  *alg;
-    const char  *use;
-} omni_jwt_jwk_spec_t;
 
 
 static const char  omni_jwt_usage_text[] =
@@ -184,14 +140,14 @@ static const char  omni_jwt_usage_text[] =
 "Exit status: 0 success, 1 runtime error, 2 usage error.\n";
 
 
-static void
+void
 omni_jwt_usage(FILE *fp)
 {
     fputs(omni_jwt_usage_text, fp);
 }
 
 
-static void
+void
 omni_jwt_err(const char *fmt, ...)
 {
     va_list  ap;
@@ -204,7 +160,7 @@ omni_jwt_err(const char *fmt, ...)
 }
 
 
-static int
+int
 omni_jwt_usage_err(const char *fmt, ...)
 {
     va_list  ap;
@@ -225,7 +181,7 @@ omni_jwt_usage_err(const char *fmt, ...)
  * (advancing *i past a separate value), 0 if argv[*i] is another option,
  * -1 if the value is missing.
  */
-static int
+int
 omni_jwt_opt(int argc, char **argv, int *i, const char *name,
     const char **val)
 {
@@ -260,7 +216,7 @@ omni_jwt_opt(int argc, char **argv, int *i, const char *name,
 }
 
 
-static int
+int
 omni_jwt_is_help(const char *arg)
 {
     return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
@@ -268,7 +224,7 @@ omni_jwt_is_help(const char *arg)
 
 
 /* Read a whole file; the buffer gets an extra NUL that is not counted. */
-static int
+int
 omni_jwt_read_file(const char *path, unsigned char **out, size_t *out_len)
 {
     FILE           *fp;
@@ -345,7 +301,7 @@ failed:
 }
 
 
-static void
+void
 omni_jwt_free_secret(unsigned char *buf, size_t len)
 {
     if (buf != NULL) {
@@ -656,7 +612,7 @@ omni_jwt_no_passphrase(char *buf, int size, int rwflag, void *u)
  * private key; otherwise a public key is tried first, then a private one.
  * On failure an error naming path is printed and NULL returned.
  */
-static EVP_PKEY *
+EVP_PKEY *
 omni_jwt_load_pkey(const char *path, const unsigned char *buf, size_t len,
     int want_private)
 {
@@ -736,7 +692,7 @@ omni_jwt_load_pkey(const char *path, const unsigned char *buf, size_t len,
 }
 
 
-static const omni_jwt_curve_t *
+const omni_jwt_curve_t *
 omni_jwt_pkey_curve(EVP_PKEY *pkey)
 {
     char                     name[80];
@@ -1168,409 +1124,6 @@ done:
     json_decref(auds);
     omni_jwt_free_secret(key, key_len + 1);
     free(ops);
-
-    return rc;
-}
-
-
-/* Set obj[name] = base64url(bytes), unpadded as JOSE writes it. */
-static int
-omni_jwt_set_b64(json_t *obj, const char *name, const unsigned char *buf,
-    size_t len)
-{
-    int     rc;
-    char   *s;
-    size_t  n;
-
-    s = malloc(omni_base64_encoded_len(len) + 1);
-    if (s == NULL) {
-        return -1;
-    }
-
-    n = omni_base64url_encode(s, buf, len);
-    rc = json_object_set_new(obj, name, json_stringn(s, n));
-
-    free(s);
-
-    return (rc != 0) ? -1 : 0;
-}
-
-
-/*
- * Set obj[name] = base64url of a big-endian integer key parameter,
- * left-padded to pad bytes (0: minimal length).
- */
-static int
-omni_jwt_set_bn(json_t *obj, const char *name, EVP_PKEY *pkey,
-    const char *param, size_t pad)
-{
-    int             rc, n;
-    size_t          len;
-    BIGNUM         *bn;
-    unsigned char  *buf;
-
-    bn = NULL;
-
-    if (!EVP_PKEY_get_bn_param(pkey, param, &bn)) {
-        ERR_clear_error();
-        omni_jwt_err("cannot get key parameter \"%s\"", param);
-        return -1;
-    }
-
-    len = pad ? pad : (size_t) BN_num_bytes(bn);
-    if (len == 0) {
-        len = 1;
-    }
-
-    buf = malloc(len);
-    if (buf == NULL) {
-        BN_free(bn);
-        omni_jwt_err("out of memory");
-        return -1;
-    }
-
-    n = BN_bn2binpad(bn, buf, (int) len);
-    BN_free(bn);
-
-    if (n < 0) {
-        free(buf);
-        omni_jwt_err("key parameter \"%s\" does not fit %zu bytes", param,
-                     len);
-        return -1;
-    }
-
-    rc = omni_jwt_set_b64(obj, name, buf, len);
-    free(buf);
-
-    if (rc != 0) {
-        omni_jwt_err("out of memory");
-    }
-
-    return rc;
-}
-
-
-static int
-omni_jwt_set_str(json_t *obj, const char *name, const char *val,
-    const char *opt)
-{
-    json_t  *s;
-
-    if (val == NULL) {
-        return 0;
-    }
-
-    s = json_string(val);
-    if (s == NULL) {
-        omni_jwt_err("%s: \"%s\" is not valid UTF-8", opt, val);
-        return -1;
-    }
-
-    if (json_object_set_new(obj, name, s) != 0) {
-        omni_jwt_err("out of memory");
-        return -1;
-    }
-
-    return 0;
-}
-
-
-static json_t *
-omni_jwt_make_jwk(const omni_jwt_jwk_spec_t *spec)
-{
-    unsigned char           *buf;
-    size_t                   len;
-    EVP_PKEY                *pkey;
-    json_t                  *jwk;
-    const omni_jwt_curve_t  *c;
-    const char              *kty;
-    int                      id, ok;
-
-    if (omni_jwt_read_file(spec->path, &buf, &len) != 0) {
-        return NULL;
-    }
-
-    pkey = NULL;
-    c = NULL;
-
-    if (spec->secret) {
-        kty = "oct";
-
-        if (len == 0) {
-            omni_jwt_err("secret file \"%s\" is empty", spec->path);
-            omni_jwt_free_secret(buf, len + 1);
-            return NULL;
-        }
-
-    } else {
-        pkey = omni_jwt_load_pkey(spec->path, buf, len, 0);
-        omni_jwt_free_secret(buf, len + 1);
-        buf = NULL;
-
-        if (pkey == NULL) {
-            return NULL;
-        }
-
-        id = EVP_PKEY_get_id(pkey);
-
-        if (id == EVP_PKEY_RSA) {
-            kty = "RSA";
-
-        } else if (id == EVP_PKEY_EC) {
-            kty = "EC";
-            c = omni_jwt_pkey_curve(pkey);
-
-            if (c == NULL) {
-                omni_jwt_err("\"%s\": unsupported EC curve (only P-256, "
-                             "P-384 and P-521 with named parameters)",
-                             spec->path);
-                EVP_PKEY_free(pkey);
-                return NULL;
-            }
-
-        } else {
-            omni_jwt_err("\"%s\": unsupported key type (only RSA and EC)",
-                         spec->path);
-            EVP_PKEY_free(pkey);
-            return NULL;
-        }
-    }
-
-    ok = 0;
-
-    jwk = json_object();
-    if (jwk == NULL) {
-        omni_jwt_err("out of memory");
-        goto done;
-    }
-
-    if (omni_jwt_set_str(jwk, "kty", kty, "kty") != 0
-        || omni_jwt_set_str(jwk, "kid", spec->kid, "--kid") != 0
-        || omni_jwt_set_str(jwk, "use", spec->use, "--use") != 0
-        || omni_jwt_set_str(jwk, "alg", spec->alg, "--alg") != 0)
-    {
-        goto done;
-    }
-
-    if (spec->secret) {
-        if (omni_jwt_set_b64(jwk, "k", buf, len) != 0) {
-            omni_jwt_err("out of memory");
-            goto done;
-        }
-
-    } else if (c == NULL) {
-        if (omni_jwt_set_bn(jwk, "n", pkey, OSSL_PKEY_PARAM_RSA_N, 0) != 0
-            || omni_jwt_set_bn(jwk, "e", pkey, OSSL_PKEY_PARAM_RSA_E, 0) != 0)
-        {
-            goto done;
-        }
-
-    } else {
-        if (omni_jwt_set_str(jwk, "crv", c->crv, "crv") != 0
-            || omni_jwt_set_bn(jwk, "x", pkey, OSSL_PKEY_PARAM_EC_PUB_X,
-                               c->field_len) != 0
-            || omni_jwt_set_bn(jwk, "y", pkey, OSSL_PKEY_PARAM_EC_PUB_Y,
-                               c->field_len) != 0)
-        {
-            goto done;
-        }
-    }
-
-    ok = 1;
-
-done:
-
-    if (buf != NULL) {
-        omni_jwt_free_secret(buf, len + 1);
-    }
-
-    EVP_PKEY_free(pkey);
-
-    if (!ok) {
-        json_decref(jwk);
-        return NULL;
-    }
-
-    return jwk;
-}
-
-
-static int
-omni_jwt_jwks(int argc, char **argv)
-{
-    int                   i, r, rc, no_opts;
-    const char           *kid, *alg, *use, *val;
-    const char           *pending;
-    omni_jwt_jwk_spec_t  *specs;
-    size_t                nspecs, k;
-    json_t               *root, *keys, *jwk;
-    char                 *text;
-
-    specs = calloc((size_t) argc + 1, sizeof(omni_jwt_jwk_spec_t));
-    if (specs == NULL) {
-        omni_jwt_err("out of memory");
-        return OMNI_JWT_EXIT_ERROR;
-    }
-
-    nspecs = 0;
-    kid = NULL;
-    alg = NULL;
-    use = NULL;
-    pending = NULL;
-    no_opts = 0;
-
-    /* Parse everything first so usage errors come before any file I/O. */
-
-    for (i = 0; i < argc; i++) {
-
-        if (!no_opts && argv[i][0] == '-' && argv[i][1] != '\0') {
-
-            if (omni_jwt_is_help(argv[i])) {
-                omni_jwt_usage(stdout);
-                free(specs);
-                return OMNI_JWT_EXIT_OK;
-            }
-
-            if (strcmp(argv[i], "--") == 0) {
-                no_opts = 1;
-                continue;
-            }
-
-            r = omni_jwt_opt(argc, argv, &i, "--kid", &val);
-            if (r == 1) {
-                if (kid != NULL) {
-                    free(specs);
-                    return omni_jwt_usage_err("jwks: --kid given twice for "
-                                              "the same key");
-                }
-                kid = val;
-                pending = "--kid";
-                continue;
-            }
-
-            if (r == 0) {
-                r = omni_jwt_opt(argc, argv, &i, "--alg", &val);
-                if (r == 1) {
-                    if (alg != NULL) {
-                        free(specs);
-                        return omni_jwt_usage_err("jwks: --alg given twice "
-                                                  "for the same key");
-                    }
-                    alg = val;
-                    pending = "--alg";
-                    continue;
-                }
-            }
-
-            if (r == 0) {
-                r = omni_jwt_opt(argc, argv, &i, "--use", &val);
-                if (r == 1) {
-                    if (use != NULL) {
-                        free(specs);
-                        return omni_jwt_usage_err("jwks: --use given twice "
-                                                  "for the same key");
-                    }
-                    use = val;
-                    pending = "--use";
-                    continue;
-                }
-            }
-
-            if (r == 0) {
-                r = omni_jwt_opt(argc, argv, &i, "--secret-file", &val);
-                if (r == 1) {
-                    specs[nspecs].path = val;
-                    specs[nspecs].secret = 1;
-                    goto add;
-                }
-            }
-
-            free(specs);
-
-            if (r < 0) {
-                return OMNI_JWT_EXIT_USAGE;
-            }
-
-            return omni_jwt_usage_err("jwks: unknown option \"%s\"",
-                                      argv[i]);
-        }
-
-        specs[nspecs].path = argv[i];
-        specs[nspecs].secret = 0;
-
-    add:
-
-        specs[nspecs].kid = kid;
-        specs[nspecs].alg = alg;
-        specs[nspecs].use = use;
-        nspecs++;
-
-        kid = NULL;
-        alg = NULL;
-        use = NULL;
-        pending = NULL;
-    }
-
-    if (pending != NULL) {
-        free(specs);
-        return omni_jwt_usage_err("jwks: %s must come before the key it "
-                                  "applies to, but no key follows", pending);
-    }
-
-    if (nspecs == 0) {
-        free(specs);
-        return omni_jwt_usage_err("jwks: no keys given");
-    }
-
-    rc = OMNI_JWT_EXIT_ERROR;
-    text = NULL;
-
-    root = json_object();
-    keys = json_array();
-
-    if (root == NULL || keys == NULL
-        || json_object_set(root, "keys", keys) != 0)
-    {
-        omni_jwt_err("out of memory");
-        goto done;
-    }
-
-    for (k = 0; k < nspecs; k++) {
-        jwk = omni_jwt_make_jwk(&specs[k]);
-        if (jwk == NULL) {
-            goto done;
-        }
-
-        if (json_array_append_new(keys, jwk) != 0) {
-            omni_jwt_err("out of memory");
-            goto done;
-        }
-    }
-
-    text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (text == NULL) {
-        omni_jwt_err("out of memory");
-        goto done;
-    }
-
-    if (printf("%s\n", text) < 0 || fflush(stdout) != 0) {
-        omni_jwt_err("cannot write to standard output: %s", strerror(errno));
-        goto done;
-    }
-
-    rc = OMNI_JWT_EXIT_OK;
-
-done:
-
-    if (text != NULL) {
-        /* The document may contain symmetric secrets. */
-        OPENSSL_cleanse(text, strlen(text));
-        free(text);
-    }
-
-    json_decref(keys);
-    json_decref(root);
-    free(specs);
 
     return rc;
 }
