@@ -32,6 +32,7 @@
 
 
 #define NGX_HTTP_OMNI_ADMIN_ROLE_MAX  128
+#define NGX_HTTP_OMNI_ADMIN_RESOURCE  32      /* bytes of an action's word */
 
 
 static const char *ngx_http_omni_admin_actor(ngx_http_omni_ctx_t *ctx);
@@ -188,7 +189,10 @@ ngx_http_omni_admin_handler(ngx_http_request_t *r)
         return ngx_http_omni_admin_unauthorized(r, ctx);
     }
 
-    if (!ngx_http_omni_admin_has_role(ctx, &olcf->admin_role)) {
+    /* with omni_policy on, the access phase's policy step decided */
+    if (!olcf->policy
+        && !ngx_http_omni_admin_has_role(ctx, &olcf->admin_role))
+    {
         return ngx_http_omni_admin_forbidden(r, ctx, &olcf->admin_role);
     }
 
@@ -491,6 +495,65 @@ ngx_http_omni_admin_path(ngx_http_request_t *r, ngx_str_t *path)
     /* keep the "/" that ends the name */
     path->data = r->unparsed_uri.data + clcf->name.len - 1;
     path->len = len - clcf->name.len + 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The policy's view of an admin request, "admin.RESOURCE.read" (GET,
+ * HEAD) or "admin.RESOURCE.write", RESOURCE the path's first segment when
+ * it is a word of the policy's action names ("other" when not): one
+ * policy gives each role the routes it may use.
+ */
+ngx_int_t
+ngx_http_omni_admin_action(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
+{
+    u_char      *p, *last, *seg, *end;
+    size_t       len;
+    ngx_str_t    path;
+    const char  *verb;
+
+    verb = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) ? "read" : "write";
+
+    seg = NULL;
+    end = NULL;
+
+    if (ngx_http_omni_admin_path(r, &path) == NGX_OK && path.len > 1) {
+        seg = path.data + 1;
+        last = path.data + path.len;
+
+        for (p = seg; p < last && *p != '/'; p++) {
+            if (!((*p >= 'a' && *p <= 'z')
+                  || (p > seg && ((*p >= '0' && *p <= '9') || *p == '_'))))
+            {
+                seg = NULL;
+                break;
+            }
+        }
+
+        end = p;
+
+        if (seg && (end == seg || end - seg > NGX_HTTP_OMNI_ADMIN_RESOURCE)) {
+            seg = NULL;
+        }
+    }
+
+    if (seg == NULL) {
+        seg = (u_char *) "other";
+        end = seg + sizeof("other") - 1;
+    }
+
+    len = sizeof("admin.") - 1 + (end - seg) + 1 + ngx_strlen(verb);
+
+    ctx->action.data = ngx_pnalloc(r->pool, len + 1);
+    if (ctx->action.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->action.len = ngx_sprintf(ctx->action.data, "admin.%*s.%s%Z",
+                                  end - seg, seg, verb)
+                      - ctx->action.data - 1;
 
     return NGX_OK;
 }

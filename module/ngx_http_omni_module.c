@@ -841,10 +841,12 @@ ngx_http_omni_policy_needed(ngx_conf_t *cf, ngx_http_omni_loc_conf_t *conf)
 
     omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_omni_module);
 
-    if (conf->channel.len == 0) {
+    /* an admin location's routes are actions of their own */
+    if (conf->channel.len == 0 && conf->admin != 1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"omni_policy\" needs \"omni_channel\": "
-                           "decisions are made on the contract's action");
+                           "\"omni_policy\" needs \"omni_channel\" or "
+                           "\"omni_admin\": decisions are made on the "
+                           "contract's action or the admin route");
         return NGX_CONF_ERROR;
     }
 

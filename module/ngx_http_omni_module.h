@@ -327,6 +327,8 @@ ngx_int_t ngx_http_omni_filter_init(ngx_conf_t *cf);
 
 /* ngx_http_omni_admin.c */
 char *ngx_http_omni_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_omni_admin_action(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx);
 
 /* ngx_http_omni_variables.c */
 ngx_int_t ngx_http_omni_add_variables(ngx_conf_t *cf);

@@ -42,6 +42,10 @@ ngx_http_omni_policy_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
         return NGX_OK;
     }
 
+    if (olcf->admin && ngx_http_omni_admin_action(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
 
     ngx_http_omni_policy_refresh(r->connection->log, omcf);
