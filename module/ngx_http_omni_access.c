@@ -39,6 +39,7 @@ static ngx_http_omni_step_pt  ngx_http_omni_steps[] = {
     ngx_http_omni_respond_step,
     ngx_http_omni_jwt_step,
     ngx_http_omni_channel_step,
+    ngx_http_omni_limit_step,
     ngx_http_omni_policy_step,
 };
 
@@ -228,6 +229,10 @@ ngx_http_omni_reject(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
     omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+
+    if (ngx_http_omni_retry_after(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     if (olcf->channel.len && omcf->vm) {
         ngx_http_omni_result_init(r, &res);

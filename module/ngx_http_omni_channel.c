@@ -235,6 +235,11 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
                    "%uz identities", &olcf->channel, &ctx->action,
                    c.nidentities);
 
+    /* the caller of a rate limit when no customer or subject is known */
+    if (c.nidentities) {
+        ctx->identity = c.identities[0];
+    }
+
     /* policy conditions compare C strings: the checks refused a NUL */
     if (c.tier.data) {
         ctx->tier.data = (u_char *) c.tier.data;

@@ -36,6 +36,8 @@ enum {
     NGX_HTTP_OMNI_M_STORE_MAP,
     NGX_HTTP_OMNI_M_STORE_RECORDS,
     NGX_HTTP_OMNI_M_WORKER_START,
+    NGX_HTTP_OMNI_M_RATE_LIMITED,
+    NGX_HTTP_OMNI_M_RATE_UNTRACKED,
     NGX_HTTP_OMNI_M_COUNT
 };
 
@@ -76,6 +78,12 @@ static const omni_metrics_family_t  ngx_http_omni_metric_families[] = {
     { "omni_worker_start_time_seconds",
       "When each worker process started, by its number.",
       OMNI_METRICS_GAUGE },
+    { "omni_rate_limited_total",
+      "Requests refused 429 rate_limited, by channel and the workflow's "
+      "rate limit (its id).", OMNI_METRICS_COUNTER },
+    { "omni_rate_limit_untracked_total",
+      "Requests that passed uncounted because omni_dispatch_zone had no "
+      "bucket free, by channel.", OMNI_METRICS_COUNTER },
 };
 
 
@@ -457,6 +465,21 @@ ngx_http_omni_metrics_log(ngx_http_request_t *r)
         series = ngx_http_omni_series(m, NGX_HTTP_OMNI_M_POLICY, "decision",
                                       ctx->policy_allowed ? "allow" : "deny",
                                       "rule", rule, NULL, NULL);
+        omni_metrics_add(m, series, 1);
+    }
+
+    if (ctx->limit_id
+        && (ctx->limit_untracked
+            || (ctx->error.code
+                && ngx_strcmp(ctx->error.code, "rate_limited") == 0)))
+    {
+        series = ctx->limit_untracked
+                 ? ngx_http_omni_series(m, NGX_HTTP_OMNI_M_RATE_UNTRACKED,
+                                        "channel", channel, NULL, NULL, NULL,
+                                        NULL)
+                 : ngx_http_omni_series(m, NGX_HTTP_OMNI_M_RATE_LIMITED,
+                                        "channel", channel, "limit",
+                                        ctx->limit_id, NULL, NULL);
         omni_metrics_add(m, series, 1);
     }
 

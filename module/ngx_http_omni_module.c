@@ -278,6 +278,27 @@ static ngx_command_t  ngx_http_omni_commands[] = {
       offsetof(ngx_http_omni_loc_conf_t, policy),
       NULL },
 
+    { ngx_string("omni_dispatch_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_omni_dispatch_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("omni_dispatch_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_omni_dispatch_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("omni_rate_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_omni_loc_conf_t, rate_limit),
+      NULL },
+
     { ngx_string("omni_admin"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_omni_admin,
@@ -456,6 +477,11 @@ ngx_http_omni_create_main_conf(ngx_conf_t *cf)
      *     omcf->journey_pool = NULL;
      *     omcf->metrics_zone = NULL;
      *     omcf->metrics = NULL;
+     *     omcf->dispatch_file = { 0, NULL };
+     *     omcf->dispatch = NULL;
+     *     omcf->dispatch_zone = NULL;
+     *     omcf->dispatch_shpool = NULL;
+     *     omcf->limits = NULL;
      */
 
     omcf->timeout = NGX_CONF_UNSET_MSEC;
@@ -629,6 +655,7 @@ ngx_http_omni_create_loc_conf(ngx_conf_t *cf)
     conf->journey = NGX_CONF_UNSET;
     conf->admin = NGX_CONF_UNSET;
     conf->policy = NGX_CONF_UNSET;
+    conf->rate_limit = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -681,6 +708,12 @@ ngx_http_omni_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_str_value(conf->admin_role, prev->admin_role, "admin");
     ngx_conf_merge_value(conf->policy, prev->policy, 0);
+
+    ngx_conf_merge_value(conf->rate_limit, prev->rate_limit, 0);
+
+    if (ngx_http_omni_dispatch_needed(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (ngx_http_omni_policy_needed(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

@@ -13,8 +13,10 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "omni_dispatch.h"
 #include "omni_keyring.h"
 #include "omni_keys.h"
+#include "omni_limit.h"
 #include "omni_lua.h"
 #include "omni_metrics.h"
 #include "omni_policy.h"
@@ -112,6 +114,12 @@ typedef struct {
     ngx_uint_t                  nbuckets;
     int                         metrics_series[NGX_HTTP_OMNI_SERIES_MAIN];
 
+    ngx_str_t                   dispatch_file;  /* omni_dispatch_file */
+    omni_dispatch_t            *dispatch;
+    ngx_shm_zone_t             *dispatch_zone;  /* omni_dispatch_zone */
+    ngx_slab_pool_t            *dispatch_shpool;
+    omni_limit_table_t         *limits;
+
     ngx_uint_t                  cache_entries;  /* omni_jwt_cache, 0: off */
     size_t                      cache_bytes;
     time_t                      cache_ttl;
@@ -168,6 +176,7 @@ typedef struct {
     ngx_flag_t                  admin;         /* omni_admin */
     ngx_str_t                   admin_role;
     ngx_flag_t                  policy;        /* omni_policy */
+    ngx_flag_t                  rate_limit;    /* omni_rate_limit */
 
     /* the plain-C view of the above, built once in merge */
     omni_token_conf_t           token_conf;
@@ -217,6 +226,10 @@ typedef struct {
     time_t                      session_created;
     ngx_str_t                   policy_rule;   /* $omni_policy_rule */
     uint32_t                    policy_rev;
+    omni_pair_t                 identity;      /* the plugin's first */
+    const char                 *limit_id;      /* the rate limit's */
+    unsigned                    limit_untracked:1;
+    time_t                      retry_after;   /* s; 0: no Retry-After */
     uint64_t                    started_ns;    /* for the metrics: the */
     uint64_t                    own_ns;        /* access phase's start, the
                                                   gateway's own time, and */
@@ -240,6 +253,8 @@ ngx_int_t ngx_http_omni_answer_header(ngx_http_request_t *r,
     omni_pair_t *header);
 ngx_int_t ngx_http_omni_error_body(ngx_pool_t *pool, const char *code,
     const char *message, ngx_uint_t newline, ngx_str_t *body);
+ngx_int_t ngx_http_omni_read_conf_file(ngx_conf_t *cf, ngx_str_t *name,
+    size_t max, const char *what, ngx_str_t *text);
 
 /* ngx_http_omni_metrics.c */
 uint64_t ngx_http_omni_clock_ns(void);
@@ -320,6 +335,18 @@ void ngx_http_omni_policy_exit_worker(ngx_http_omni_main_conf_t *omcf);
 char *ngx_http_omni_policy_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_omni_policy_audit_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_omni_dispatch.c */
+ngx_int_t ngx_http_omni_limit_step(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
+ngx_int_t ngx_http_omni_retry_after(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx);
+char *ngx_http_omni_dispatch_needed(ngx_conf_t *cf,
+    ngx_http_omni_loc_conf_t *conf);
+char *ngx_http_omni_dispatch_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_omni_dispatch_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* ngx_http_omni_filter.c */

@@ -351,11 +351,8 @@ ngx_http_omni_policy_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     char                *errors;
     size_t               size;
     u_char              *buf;
-    ssize_t              n;
-    ngx_str_t           *value;
-    ngx_file_t           file;
+    ngx_str_t           *value, text;
     omni_policy_t       *p;
-    ngx_file_info_t      fi;
     ngx_pool_cleanup_t  *cln;
 
     if (omcf->policy_file.len) {
@@ -365,53 +362,22 @@ ngx_http_omni_policy_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     omcf->policy_file = value[1];
 
-    if (ngx_conf_full_name(cf->cycle, &omcf->policy_file, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&file, sizeof(ngx_file_t));
-    file.name = omcf->policy_file;
-    file.log = cf->log;
-
-    file.fd = ngx_open_file(file.name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (file.fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", &file.name);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR
-        || ngx_file_size(&fi) > OMNI_POLICY_SIZE_MAX)
+    if (ngx_http_omni_read_conf_file(cf, &omcf->policy_file,
+                                     OMNI_POLICY_SIZE_MAX, "policy", &text)
+        != NGX_OK)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "policy file \"%V\" is unreadable or larger than "
-                           "%d bytes", &file.name, OMNI_POLICY_SIZE_MAX);
-        ngx_close_file(file.fd);
         return NGX_CONF_ERROR;
     }
 
-    size = (size_t) ngx_file_size(&fi);
-
-    buf = ngx_pnalloc(cf->temp_pool, size + 1);
-    if (buf == NULL) {
-        ngx_close_file(file.fd);
-        return NGX_CONF_ERROR;
-    }
-
-    n = ngx_read_file(&file, buf, size, 0);
-    ngx_close_file(file.fd);
-
-    if (n != (ssize_t) size) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot read policy file \"%V\"", &file.name);
-        return NGX_CONF_ERROR;
-    }
+    buf = text.data;
+    size = text.len;
 
     p = omni_policy_compile((const char *) buf, size, &errors);
 
     if (p == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid policy file \"%V\":\n%s", &file.name,
+                           "invalid policy file \"%V\":\n%s",
+                           &omcf->policy_file,
                            errors ? errors : "out of memory");
         free(errors);
         return NGX_CONF_ERROR;

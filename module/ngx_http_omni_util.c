@@ -348,3 +348,68 @@ ngx_http_omni_error_body(ngx_pool_t *pool, const char *code,
 
     return NGX_OK;
 }
+
+
+/*
+ * A configuration file read whole (the policy, the workflow): its full
+ * name in *name, its bytes in cf's temporary pool, at most max; what
+ * names the file in the messages of nginx -t.
+ */
+
+ngx_int_t
+ngx_http_omni_read_conf_file(ngx_conf_t *cf, ngx_str_t *name, size_t max,
+    const char *what, ngx_str_t *text)
+{
+    size_t           size;
+    u_char          *buf;
+    ssize_t          n;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = *name;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(file.name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &file.name);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > (off_t) max)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s file \"%V\" is unreadable or larger than "
+                           "%uz bytes", what, &file.name, max);
+        ngx_close_file(file.fd);
+        return NGX_ERROR;
+    }
+
+    size = (size_t) ngx_file_size(&fi);
+
+    buf = ngx_pnalloc(cf->temp_pool, size + 1);
+    if (buf == NULL) {
+        ngx_close_file(file.fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_file(&file, buf, size, 0);
+    ngx_close_file(file.fd);
+
+    if (n != (ssize_t) size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read %s file \"%V\"", what, &file.name);
+        return NGX_ERROR;
+    }
+
+    text->data = buf;
+    text->len = size;
+
+    return NGX_OK;
+}
