@@ -3,7 +3,9 @@
  *
  * The workflow file (omni_dispatch.h): compile() reads the document part
  * by part, collecting every error with its JSON path; the tables it
- * builds are read-only afterwards.  limit() finds a request's rate limit.
+ * builds are read-only afterwards.  Here: the document, the rate limits,
+ * the conditions a limit or a rule matches on, and the helpers the
+ * pools' and rules' reader (omni_dispatch_rules.c) shares.
  */
 
 
@@ -12,51 +14,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "omni_contract.h"
-#include "omni_dispatch.h"
+#include "omni_dispatch_int.h"
 #include "omni_str.h"
 
 
 #define OMNI_DISPATCH_VERSION   1
 #define OMNI_DISPATCH_LOAD      (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)
 #define OMNI_DISPATCH_MSG_MAX   512
-#define OMNI_DISPATCH_PATH_MAX  128
-#define OMNI_DISPATCH_SHOW      40          /* bytes of a value quoted */
 
-#define OMNI_DISPATCH_ID_CHARS  "1 to 64 of A-Z a-z 0-9 _ . -"
-
-
-typedef struct {
-    omni_dispatch_t    *d;
-    char               *errs[OMNI_DISPATCH_ERRORS_MAX];
-    size_t              nerrs;
-    size_t              more;
-    int                 nomem;
-} omni_dbuild_t;
+/* what a list of names holds */
+#define OMNI_DISPATCH_CHANNELS  0
+#define OMNI_DISPATCH_TIERS     1
+#define OMNI_DISPATCH_ACTIONS   2
+#define OMNI_DISPATCH_INTENTS   3
 
 
-static void omni_dispatch_error(omni_dbuild_t *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 static char *omni_dispatch_errors_text(omni_dbuild_t *b);
 static void omni_dispatch_top(omni_dbuild_t *b, json_t *root);
-static int omni_dispatch_keys(omni_dbuild_t *b, json_t *obj,
-    const char *path, const char *const *allowed);
 static void omni_dispatch_limits(omni_dbuild_t *b, json_t *v);
 static void omni_dispatch_one_limit(omni_dbuild_t *b, size_t i, json_t *v,
     omni_dispatch_limit_t *l);
 static void omni_dispatch_names(omni_dbuild_t *b, const char *path,
-    json_t *v, int channels, char *out, size_t size, size_t *n);
-static int omni_dispatch_count(omni_dbuild_t *b, const char *path,
-    json_t *v, uint32_t max, uint32_t *out);
-static const char *omni_dispatch_quote(char *buf, size_t size,
-    const char *s, size_t len);
-static int omni_dispatch_is_id(const char *s, size_t len);
+    json_t *v, int what, char *out, size_t size, size_t *n);
+static int omni_dispatch_is_pattern(const char *s, size_t len, int what);
+static int omni_dispatch_pattern_match(const char *pattern, const char *s);
+static int omni_dispatch_listed(const char *list, size_t size, size_t n,
+    const char *s, int patterns);
 
 
 static const char *const  omni_dispatch_top_keys[] = {
-    "version", "description", "rate_limits", NULL
+    "version", "description", "rate_limits", "pools", "rules", "default",
+    "bot_confidence_min", NULL
 };
 
 static const char *const  omni_dispatch_limit_keys[] = {
@@ -142,6 +131,8 @@ omni_dispatch_free(omni_dispatch_t *d)
     }
 
     free(d->limits);
+    free(d->pools);
+    free(d->rules);
     free(d);
 }
 
@@ -150,62 +141,119 @@ const omni_dispatch_limit_t *
 omni_dispatch_limit(const omni_dispatch_t *d, const char *channel,
     const char *tier, int anonymous)
 {
-    size_t                        i, j;
-    const omni_dispatch_limit_t  *l;
+    size_t               i;
+    omni_dispatch_req_t  req;
+
+    req.channel = channel;
+    req.action = NULL;
+    req.tier = tier;
+    req.anonymous = anonymous;
+    req.intent = NULL;
+    req.confidence = OMNI_DISPATCH_NO_CONFIDENCE;
+    req.affinity = -1;
 
     for (i = 0; i < d->nlimits; i++) {
-        l = &d->limits[i];
-
-        if (l->anonymous != OMNI_DISPATCH_ANY
-            && l->anonymous != (anonymous != 0))
-        {
-            continue;
+        if (omni_dispatch_matches(&d->limits[i].match, &req)) {
+            return &d->limits[i];
         }
-
-        if (!omni_dispatch_limit_channel(l, channel)) {
-            continue;
-        }
-
-        if (l->ntiers) {
-            if (tier == NULL) {
-                continue;
-            }
-
-            for (j = 0; j < l->ntiers; j++) {
-                if (strcmp(l->tiers[j], tier) == 0) {
-                    break;
-                }
-            }
-
-            if (j == l->ntiers) {
-                continue;
-            }
-        }
-
-        return l;
     }
 
     return NULL;
 }
 
 
+/* whether a request meets every condition of m */
 int
-omni_dispatch_limit_channel(const omni_dispatch_limit_t *l,
+omni_dispatch_matches(const omni_dispatch_match_t *m,
+    const omni_dispatch_req_t *req)
+{
+    if (m->anonymous != OMNI_DISPATCH_ANY
+        && m->anonymous != (req->anonymous != 0))
+    {
+        return 0;
+    }
+
+    if (!omni_dispatch_match_channel(m, req->channel)) {
+        return 0;
+    }
+
+    if (m->ntiers
+        && (req->tier == NULL
+            || !omni_dispatch_listed(&m->tiers[0][0], sizeof(m->tiers[0]),
+                                     m->ntiers, req->tier, 0)))
+    {
+        return 0;
+    }
+
+    if (m->nactions
+        && (req->action == NULL
+            || !omni_dispatch_listed(&m->actions[0][0],
+                                     sizeof(m->actions[0]), m->nactions,
+                                     req->action, 1)))
+    {
+        return 0;
+    }
+
+    if (m->nintents
+        && (req->intent == NULL
+            || req->confidence < m->confidence_min
+            || !omni_dispatch_listed(&m->intents[0][0],
+                                     sizeof(m->intents[0]), m->nintents,
+                                     req->intent, 1)))
+    {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+int
+omni_dispatch_match_channel(const omni_dispatch_match_t *m,
     const char *channel)
+{
+    return m->nchannels == 0
+           || omni_dispatch_listed(&m->channels[0][0],
+                                   sizeof(m->channels[0]), m->nchannels,
+                                   channel, 0);
+}
+
+
+static int
+omni_dispatch_listed(const char *list, size_t size, size_t n, const char *s,
+    int patterns)
 {
     size_t  i;
 
-    if (l->nchannels == 0) {
-        return 1;
-    }
-
-    for (i = 0; i < l->nchannels; i++) {
-        if (strcmp(l->channels[i], channel) == 0) {
+    for (i = 0; i < n; i++) {
+        if (patterns ? omni_dispatch_pattern_match(list + i * size, s)
+                     : strcmp(list + i * size, s) == 0)
+        {
             return 1;
         }
     }
 
     return 0;
+}
+
+
+/* "*" any; "a.*" a.b, a.b.c but not a; else the same */
+static int
+omni_dispatch_pattern_match(const char *pattern, const char *s)
+{
+    size_t  len;
+
+    len = strlen(pattern);
+
+    if (len == 1 && pattern[0] == '*') {
+        return 1;
+    }
+
+    if (len > 2 && pattern[len - 1] == '*') {
+        return strncmp(pattern, s, len - 1) == 0 && s[len - 1] != '\0';
+    }
+
+    return strcmp(pattern, s) == 0;
 }
 
 
@@ -244,11 +292,45 @@ omni_dispatch_top(omni_dbuild_t *b, json_t *root)
     if (v != NULL) {
         omni_dispatch_limits(b, v);
     }
+
+    v = json_object_get(root, "bot_confidence_min");
+
+    if (v != NULL) {
+        if (!json_is_number(v) || json_number_value(v) < 0
+            || json_number_value(v) > 1)
+        {
+            omni_dispatch_error(b, "bot_confidence_min must be a number "
+                                "from 0 to 1");
+
+        } else {
+            b->d->bot_confidence_min = json_number_value(v);
+        }
+    }
+
+    v = json_object_get(root, "pools");
+
+    if (v != NULL) {
+        omni_dispatch_pools(b, v);
+    }
+
+    if ((json_object_get(root, "rules") || json_object_get(root, "default"))
+        && v == NULL)
+    {
+        omni_dispatch_error(b, "pools is missing: rules and a default name "
+                            "pools");
+    }
+
+    if (json_object_get(root, "rules") || json_object_get(root, "default")
+        || v != NULL)
+    {
+        omni_dispatch_rules(b, json_object_get(root, "rules"),
+                            json_object_get(root, "default"));
+    }
 }
 
 
 /* every key of obj is one of allowed; 0 when they all are */
-static int
+int
 omni_dispatch_keys(omni_dbuild_t *b, json_t *obj, const char *path,
     const char *const *allowed)
 {
@@ -256,7 +338,7 @@ omni_dispatch_keys(omni_dbuild_t *b, json_t *obj, const char *path,
     size_t       i;
     json_t      *v;
     const char  *key;
-    char         q[OMNI_DISPATCH_SHOW + 8];
+    char         q[OMNI_DISPATCH_QUOTE];
 
     bad = 0;
 
@@ -285,7 +367,7 @@ omni_dispatch_limits(omni_dbuild_t *b, json_t *v)
 {
     size_t                  i, j, n;
     omni_dispatch_limit_t  *l;
-    char                    q[OMNI_DISPATCH_SHOW + 8];
+    char                    q[OMNI_DISPATCH_QUOTE];
 
     if (!json_is_array(v)) {
         omni_dispatch_error(b, "rate_limits must be an array");
@@ -343,10 +425,9 @@ omni_dispatch_one_limit(omni_dbuild_t *b, size_t i, json_t *v,
     const char  *s;
     char         path[OMNI_DISPATCH_PATH_MAX / 2];
     char         sub[OMNI_DISPATCH_PATH_MAX];
-    char         q[OMNI_DISPATCH_SHOW + 8];
 
     snprintf(path, sizeof(path), "rate_limits[%zu]", i);
-    l->anonymous = OMNI_DISPATCH_ANY;
+    l->match.anonymous = OMNI_DISPATCH_ANY;
 
     if (!json_is_object(v)) {
         omni_dispatch_error(b, "%s must be an object", path);
@@ -355,58 +436,8 @@ omni_dispatch_one_limit(omni_dbuild_t *b, size_t i, json_t *v,
 
     (void) omni_dispatch_keys(b, v, path, omni_dispatch_limit_keys);
 
-    f = json_object_get(v, "id");
-
-    if (f == NULL) {
-        omni_dispatch_error(b, "%s.id is missing", path);
-
-    } else if (!json_is_string(f)
-               || !omni_dispatch_is_id(json_string_value(f),
-                                       json_string_length(f)))
-    {
-        s = json_is_string(f) ? json_string_value(f) : NULL;
-        omni_dispatch_error(b, "%s.id %s must be " OMNI_DISPATCH_ID_CHARS,
-                            path, s ? omni_dispatch_quote(q, sizeof(q), s,
-                                                          json_string_length(f))
-                                    : "(not a string)");
-
-    } else {
-        memcpy(l->id, json_string_value(f), json_string_length(f) + 1);
-    }
-
-    f = json_object_get(v, "description");
-
-    if (f != NULL && !json_is_string(f)) {
-        omni_dispatch_error(b, "%s.description must be a string", path);
-    }
-
-    f = json_object_get(v, "channels");
-
-    if (f != NULL) {
-        snprintf(sub, sizeof(sub), "%s.channels", path);
-        omni_dispatch_names(b, sub, f, 1, &l->channels[0][0],
-                            sizeof(l->channels[0]), &l->nchannels);
-    }
-
-    f = json_object_get(v, "tiers");
-
-    if (f != NULL) {
-        snprintf(sub, sizeof(sub), "%s.tiers", path);
-        omni_dispatch_names(b, sub, f, 0, &l->tiers[0][0],
-                            sizeof(l->tiers[0]), &l->ntiers);
-    }
-
-    f = json_object_get(v, "anonymous");
-
-    if (f != NULL) {
-        if (!json_is_boolean(f)) {
-            omni_dispatch_error(b, "%s.anonymous must be true or false",
-                                path);
-
-        } else {
-            l->anonymous = json_is_true(f);
-        }
-    }
+    omni_dispatch_id(b, path, json_object_get(v, "id"), l->id);
+    omni_dispatch_conditions(b, path, v, &l->match);
 
     f = json_object_get(v, "unlimited");
 
@@ -477,18 +508,144 @@ omni_dispatch_one_limit(omni_dbuild_t *b, size_t i, json_t *v,
 }
 
 
+/* path.id: required, OMNI_DISPATCH_ID_CHARS, copied to out */
+void
+omni_dispatch_id(omni_dbuild_t *b, const char *path, json_t *v, char *out)
+{
+    const char  *s;
+    char         q[OMNI_DISPATCH_QUOTE];
+
+    if (v == NULL) {
+        omni_dispatch_error(b, "%s.id is missing", path);
+        return;
+    }
+
+    s = json_is_string(v) ? json_string_value(v) : NULL;
+
+    if (s == NULL || !omni_dispatch_is_id(s, json_string_length(v))) {
+        omni_dispatch_error(b, "%s.id %s must be " OMNI_DISPATCH_ID_CHARS,
+                            path, s ? omni_dispatch_quote(q, sizeof(q), s,
+                                                          json_string_length(v))
+                                    : "(not a string)");
+        return;
+    }
+
+    memcpy(out, s, json_string_length(v) + 1);
+}
+
+
 /*
- * A list of names: channels (as the contract's) or tiers (1 to 64 bytes
- * without control bytes), at least one, no repeats.
+ * What a limit or a rule matches on, those of its keys that are there:
+ * description, channels, tiers, anonymous; a rule's actions, intents and
+ * confidence_min too (the caller refuses them in a limit).
+ */
+void
+omni_dispatch_conditions(omni_dbuild_t *b, const char *path, json_t *obj,
+    omni_dispatch_match_t *m)
+{
+    size_t   i;
+    json_t  *f;
+    char     sub[OMNI_DISPATCH_PATH_MAX];
+
+    static const struct {
+        const char  *key;
+        int          what;
+        size_t       offset;
+        size_t       count;
+        size_t       size;
+    } lists[] = {
+        { "channels", OMNI_DISPATCH_CHANNELS,
+          offsetof(omni_dispatch_match_t, channels),
+          offsetof(omni_dispatch_match_t, nchannels),
+          OMNI_DISPATCH_CHANNEL_MAX + 1 },
+        { "tiers", OMNI_DISPATCH_TIERS,
+          offsetof(omni_dispatch_match_t, tiers),
+          offsetof(omni_dispatch_match_t, ntiers),
+          OMNI_DISPATCH_TIER_MAX + 1 },
+        { "actions", OMNI_DISPATCH_ACTIONS,
+          offsetof(omni_dispatch_match_t, actions),
+          offsetof(omni_dispatch_match_t, nactions),
+          OMNI_DISPATCH_ACTION_MAX + 1 },
+        { "intents", OMNI_DISPATCH_INTENTS,
+          offsetof(omni_dispatch_match_t, intents),
+          offsetof(omni_dispatch_match_t, nintents),
+          OMNI_DISPATCH_ACTION_MAX + 1 },
+    };
+
+    m->anonymous = OMNI_DISPATCH_ANY;
+
+    f = json_object_get(obj, "description");
+
+    if (f != NULL && !json_is_string(f)) {
+        omni_dispatch_error(b, "%s.description must be a string", path);
+    }
+
+    for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+        f = json_object_get(obj, lists[i].key);
+
+        if (f != NULL) {
+            snprintf(sub, sizeof(sub), "%s.%s", path, lists[i].key);
+            omni_dispatch_names(b, sub, f, lists[i].what,
+                                (char *) m + lists[i].offset, lists[i].size,
+                                (size_t *) ((char *) m + lists[i].count));
+        }
+    }
+
+    f = json_object_get(obj, "anonymous");
+
+    if (f != NULL) {
+        if (!json_is_boolean(f)) {
+            omni_dispatch_error(b, "%s.anonymous must be true or false",
+                                path);
+
+        } else {
+            m->anonymous = json_is_true(f);
+        }
+    }
+
+    f = json_object_get(obj, "confidence_min");
+
+    if (f != NULL) {
+        if (json_object_get(obj, "intents") == NULL) {
+            omni_dispatch_error(b, "%s.confidence_min needs intents", path);
+
+        } else if (!json_is_number(f) || json_number_value(f) < 0
+                   || json_number_value(f) > 1)
+        {
+            omni_dispatch_error(b, "%s.confidence_min must be a number from "
+                                "0 to 1", path);
+
+        } else {
+            m->confidence_min = json_number_value(f);
+        }
+    }
+}
+
+
+/*
+ * A list of names: channels (as the contract's), tiers (1 to 64 bytes
+ * without control bytes), action or intent patterns ("*", or dotted
+ * lowercase words with an optional final ".*"); at least one, no
+ * repeats.
  */
 static void
 omni_dispatch_names(omni_dbuild_t *b, const char *path, json_t *v,
-    int channels, char *out, size_t size, size_t *n)
+    int what, char *out, size_t size, size_t *n)
 {
+    int          ok;
     size_t       i, j, len, count;
     json_t      *e;
     const char  *s;
-    char         q[OMNI_DISPATCH_SHOW + 8];
+    char         q[OMNI_DISPATCH_QUOTE];
+
+    static const char  *expected[] = {
+        "channel name (a-z, 0-9, _; 32 bytes at most)",
+        "tier (1 to 64 bytes, no control characters)",
+        "action pattern (\"*\", or dotted lowercase words with an optional "
+        "final \".*\", 128 bytes at most)",
+        "intent pattern (\"*\", or one or more dotted lowercase words with "
+        "an optional final \".*\", 128 bytes at most)"
+    };
 
     if (!json_is_array(v) || json_array_size(v) == 0) {
         omni_dispatch_error(b, "%s must be a non-empty array of strings",
@@ -513,17 +670,25 @@ omni_dispatch_names(omni_dbuild_t *b, const char *path, json_t *v,
         s = json_string_value(e);
         len = json_string_length(e);
 
-        if (channels ? !omni_contract_is_name(s, len)
-                     : (len == 0 || len > OMNI_DISPATCH_TIER_MAX
-                        || memchr(s, '\0', len) != NULL
-                        || !omni_text_is_clean(s, len)))
-        {
-            omni_dispatch_error(b, "%s[%zu] %s is not a %s", path, i,
+        switch (what) {
+        case OMNI_DISPATCH_CHANNELS:
+            ok = omni_contract_is_name(s, len);
+            break;
+        case OMNI_DISPATCH_TIERS:
+            ok = len > 0 && len <= OMNI_DISPATCH_TIER_MAX
+                 && omni_text_is_clean(s, len);
+            break;
+        default:
+            ok = omni_dispatch_is_pattern(s, len, what);
+            break;
+        }
+
+        if (!ok || len >= size) {
+            omni_dispatch_error(b, "%s[%zu] %s is not a%s %s", path, i,
                                 omni_dispatch_quote(q, sizeof(q), s, len),
-                                channels ? "channel name (a-z, 0-9, _; 32 "
-                                           "bytes at most)"
-                                         : "tier (1 to 64 bytes, no control "
-                                           "characters)");
+                                what == OMNI_DISPATCH_ACTIONS
+                                || what == OMNI_DISPATCH_INTENTS ? "n" : "",
+                                expected[what]);
             continue;
         }
 
@@ -536,7 +701,7 @@ omni_dispatch_names(omni_dbuild_t *b, const char *path, json_t *v,
             }
         }
 
-        if (j < *n || len >= size) {
+        if (j < *n) {
             continue;
         }
 
@@ -546,8 +711,31 @@ omni_dispatch_names(omni_dbuild_t *b, const char *path, json_t *v,
 }
 
 
-/* an integer from 1 to max */
+/* actions have two words at least (as the contract's); intents one */
 static int
+omni_dispatch_is_pattern(const char *s, size_t len, int what)
+{
+    int  star;
+
+    if (len == 1 && s[0] == '*') {
+        return 1;
+    }
+
+    /* "a.*": a itself need not be an action of two words */
+    star = (len > 2 && s[len - 1] == '*' && s[len - 2] == '.');
+
+    if (star) {
+        len -= 2;
+    }
+
+    return omni_contract_is_action(s, len)
+           || ((star || what == OMNI_DISPATCH_INTENTS)
+               && omni_contract_is_name(s, len));
+}
+
+
+/* an integer from 1 to max */
+int
 omni_dispatch_count(omni_dbuild_t *b, const char *path, json_t *v,
     uint32_t max, uint32_t *out)
 {
@@ -575,7 +763,7 @@ omni_dispatch_count(omni_dbuild_t *b, const char *path, json_t *v,
 }
 
 
-static void
+void
 omni_dispatch_error(omni_dbuild_t *b, const char *fmt, ...)
 {
     char    *p, text[OMNI_DISPATCH_MSG_MAX];
@@ -652,7 +840,7 @@ omni_dispatch_errors_text(omni_dbuild_t *b)
 
 
 /* "text" for a message: control bytes as ?, cut to OMNI_DISPATCH_SHOW */
-static const char *
+const char *
 omni_dispatch_quote(char *buf, size_t size, const char *s, size_t len)
 {
     size_t  i, n;
@@ -678,7 +866,7 @@ omni_dispatch_quote(char *buf, size_t size, const char *s, size_t len)
 }
 
 
-static int
+int
 omni_dispatch_is_id(const char *s, size_t len)
 {
     size_t  i;

@@ -6,7 +6,9 @@
  * a line, without control bytes but the newlines; a success must hold
  * limits that are sane (an id, a rate, an interval, a tolerance that
  * fits the burst) and that the matcher finds for requests made of their
- * own channels and tiers.
+ * own channels and tiers; a rule's request (its own channel, tier,
+ * action and intent) is decided with every pool idle and with every pool
+ * full: idle, it goes to one of the rule's targets; full, to none.
  */
 
 
@@ -23,6 +25,63 @@ fuzz_fail(const char *what)
 {
     fprintf(stderr, "fuzz_dispatch: %s\n", what);
     abort();
+}
+
+
+static void
+fuzz_rules(const omni_dispatch_t *w)
+{
+    int                            r;
+    size_t                         i, j;
+    uint32_t                       idle[OMNI_DISPATCH_POOLS_MAX];
+    uint32_t                       full[OMNI_DISPATCH_POOLS_MAX];
+    omni_dispatch_req_t            q;
+    omni_dispatch_decision_t       d;
+    const omni_dispatch_rule_t    *rule;
+
+    for (i = 0; i < w->npools; i++) {
+        idle[i] = 0;
+        full[i] = w->pools[i].capacity;
+    }
+
+    for (i = 0; i < w->nrules; i++) {
+        rule = &w->rules[i];
+
+        q.channel = rule->match.nchannels ? rule->match.channels[0] : "web";
+        q.action = rule->match.nactions ? rule->match.actions[0] : "a.b";
+        q.tier = rule->match.ntiers ? rule->match.tiers[0] : NULL;
+        q.anonymous = rule->match.anonymous == 1;
+        q.intent = rule->match.nintents ? rule->match.intents[0] : NULL;
+        q.confidence = 1.0;
+        q.affinity = (int) (i % (w->npools + 1)) - 1;
+
+        r = omni_dispatch_decide(w, &q, idle, &d);
+
+        if (r < 0 || (size_t) r >= w->nrules || d.rule == NULL) {
+            fuzz_fail("no rule decided");
+        }
+
+        if (d.pool >= 0) {
+            for (j = 0; j < w->rules[r].ntargets; j++) {
+                if (w->rules[r].targets[j].pool == (uint32_t) d.pool) {
+                    break;
+                }
+            }
+
+            if (j == w->rules[r].ntargets || (int) j != d.step) {
+                fuzz_fail("a pool that is not the rule's target");
+            }
+
+        } else if (w->rules[r].ntargets) {
+            fuzz_fail("no pool while every pool is idle");
+        }
+
+        (void) omni_dispatch_decide(w, &q, full, &d);
+
+        if (d.pool >= 0 || d.reason != OMNI_DISPATCH_NO_CAPACITY) {
+            fuzz_fail("a pool while every pool is full");
+        }
+    }
 }
 
 
@@ -74,13 +133,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
 
         /* a request of its first channel and tier finds it or one before */
-        m = omni_dispatch_limit(w, l->nchannels ? l->channels[0] : "web",
-                                l->ntiers ? l->tiers[0] : NULL,
-                                l->anonymous == 1);
+        m = omni_dispatch_limit(w, l->match.nchannels ? l->match.channels[0] : "web",
+                                l->match.ntiers ? l->match.tiers[0] : NULL,
+                                l->match.anonymous == 1);
         if (m == NULL || m > l) {
             fuzz_fail("a limit its own request does not find");
         }
     }
+
+    fuzz_rules(w);
 
     omni_dispatch_free(w);
 

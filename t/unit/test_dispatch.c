@@ -337,9 +337,9 @@ test_limits(void **state)
     assert_null(omni_dispatch_limit(w, "app", NULL, 1));
     assert_null(omni_dispatch_limit(w, "app", "Vip", 1));
 
-    assert_true(omni_dispatch_limit_channel(&w->limits[2], "ivr"));
-    assert_false(omni_dispatch_limit_channel(&w->limits[2], "web"));
-    assert_true(omni_dispatch_limit_channel(&w->limits[0], "web"));
+    assert_true(omni_dispatch_match_channel(&w->limits[2].match, "ivr"));
+    assert_false(omni_dispatch_match_channel(&w->limits[2].match, "web"));
+    assert_true(omni_dispatch_match_channel(&w->limits[0].match, "web"));
 
     omni_dispatch_free(w);
 
@@ -352,6 +352,292 @@ test_limits(void **state)
 }
 
 
+/* the workflow of the decision matrix */
+static const char  test_workflow[] =
+    "{\"version\": 1, \"bot_confidence_min\": 0.8,"
+    " \"pools\": {"
+    "  \"vip_desk\": {\"capacity\": 2, \"upstream\": \"vip_backend\"},"
+    "  \"bot\": {\"capacity\": 3, \"kind\": \"bot\"},"
+    "  \"experts\": {\"capacity\": 1, \"kind\": \"people\"},"
+    "  \"agents\": {\"capacity\": 2}},"
+    " \"rules\": ["
+    "  {\"id\": \"vip\", \"tiers\": [\"vip\"], \"targets\": [\"vip_desk\","
+    "   {\"pool\": \"experts\", \"in_flight_below\": 1}, \"agents\"]},"
+    "  {\"id\": \"simple\", \"intents\": [\"order.status\", \"faq.*\"],"
+    "   \"confidence_min\": 0.5, \"targets\": [\"bot\", \"agents\"]},"
+    "  {\"id\": \"ivr-agent\", \"channels\": [\"ivr\"],"
+    "   \"actions\": [\"ivr.agent\"], \"targets\": [\"agents\"]},"
+    "  {\"id\": \"anon\", \"anonymous\": true, \"targets\": [\"bot\"]}],"
+    " \"default\": {\"targets\": [\"agents\", \"experts\"]}}";
+
+enum { P_VIP = 0, P_BOT, P_EXPERTS, P_AGENTS };
+
+static const uint32_t  test_capacity[] = { 2, 3, 1, 2 };
+
+
+/*
+ * The matrix's evaluator, written apart from the engine from the
+ * workflow's text as docs/dispatch.md reads it: the rule by plain ifs,
+ * then its targets.
+ */
+static void
+test_expect(const omni_dispatch_req_t *q, const uint32_t *in_flight,
+    const char **rule, int *pool, const char **reason)
+{
+    int          i, n, targets[3], below[3];
+    int          intent_simple;
+
+    below[0] = below[1] = below[2] = 0;
+
+    intent_simple = q->intent
+                    && (strcmp(q->intent, "order.status") == 0
+                        || strncmp(q->intent, "faq.", 4) == 0)
+                    && q->confidence >= 0.5;
+
+    if (q->tier && strcmp(q->tier, "vip") == 0) {
+        *rule = "vip";
+        n = 3;
+        targets[0] = P_VIP; targets[1] = P_EXPERTS; targets[2] = P_AGENTS;
+        below[1] = 1;
+
+    } else if (intent_simple) {
+        *rule = "simple";
+        n = 2;
+        targets[0] = P_BOT; targets[1] = P_AGENTS;
+
+    } else if (strcmp(q->channel, "ivr") == 0 && q->action
+               && strcmp(q->action, "ivr.agent") == 0)
+    {
+        *rule = "ivr-agent";
+        n = 1;
+        targets[0] = P_AGENTS;
+
+    } else if (q->anonymous) {
+        *rule = "anon";
+        n = 1;
+        targets[0] = P_BOT;
+
+    } else {
+        *rule = "default";
+        n = 2;
+        targets[0] = P_AGENTS; targets[1] = P_EXPERTS;
+    }
+
+#define ROOM(i)                                                              \
+    (!(targets[i] == P_BOT && q->intent && q->confidence < 0.8)              \
+     && in_flight[targets[i]] < test_capacity[targets[i]]                    \
+     && (below[i] == 0 || in_flight[targets[i]] < (uint32_t) below[i]))
+
+    for (i = 0; i < n; i++) {
+        if (targets[i] == q->affinity && ROOM(i)) {
+            *pool = targets[i];
+            *reason = "affinity";
+            return;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ROOM(i)) {
+            *pool = targets[i];
+            *reason = i ? "overflow" : "first";
+            return;
+        }
+    }
+
+#undef ROOM
+
+    *pool = -1;
+    *reason = "no_capacity";
+}
+
+
+static void
+test_decisions(void **state)
+{
+    int                        pool, r;
+    size_t                     a, c, t, an, in, af, fl, n;
+    uint32_t                   in_flight[4];
+    const char                *rule, *reason;
+    omni_dispatch_t           *w;
+    omni_dispatch_req_t        q;
+    omni_dispatch_decision_t   d;
+    size_t                     seen[OMNI_DISPATCH_NO_CAPACITY + 1];
+
+    static const char  *channels[] = { "web", "ivr" };
+    static const char  *actions[] = { "order.query", "ivr.agent" };
+    static const char  *tiers[] = { NULL, "vip", "gold" };
+    static const struct {
+        const char  *intent;
+        double       confidence;
+    } intents[] = {
+        { NULL, OMNI_DISPATCH_NO_CONFIDENCE }, { "order.status", 0.9 },
+        { "order.status", 0.6 }, { "faq.refund", 0.3 }, { "faq.hours", 1 },
+        { "faq", 0.9 }, { "complaint", 0.95 }
+    };
+    /* in flight per pool: none, each full, the experts' below 1, all full */
+    static const uint32_t  flights[][4] = {
+        { 0, 0, 0, 0 }, { 2, 0, 0, 0 }, { 0, 3, 0, 0 }, { 0, 0, 1, 0 },
+        { 0, 0, 0, 2 }, { 2, 0, 1, 0 }, { 2, 3, 1, 2 }, { 1, 2, 0, 1 },
+        { 2, 0, 0, 2 }
+    };
+
+    (void) state;
+
+    memset(seen, 0, sizeof(seen));
+
+    w = test_compile(test_workflow);
+    assert_int_equal(w->npools, 4);
+    assert_int_equal(w->nrules, 5);
+    assert_string_equal(w->pools[P_VIP].upstream, "vip_backend");
+    assert_string_equal(w->pools[P_BOT].upstream, "bot");
+    assert_int_equal(omni_dispatch_pool(w, "experts", 7), P_EXPERTS);
+    assert_int_equal(omni_dispatch_pool(w, "expert", 6), -1);
+
+    n = 0;
+
+    for (c = 0; c < 2; c++)
+    for (a = 0; a < 2; a++)
+    for (t = 0; t < 3; t++)
+    for (an = 0; an < 2; an++)
+    for (in = 0; in < sizeof(intents) / sizeof(intents[0]); in++)
+    for (af = 0; af < 5; af++)
+    for (fl = 0; fl < sizeof(flights) / sizeof(flights[0]); fl++) {
+        q.channel = channels[c];
+        q.action = actions[a];
+        q.tier = tiers[t];
+        q.anonymous = (int) an;
+        q.intent = intents[in].intent;
+        q.confidence = intents[in].confidence;
+        q.affinity = (int) af - 1;
+        memcpy(in_flight, flights[fl], sizeof(in_flight));
+
+        test_expect(&q, in_flight, &rule, &pool, &reason);
+        r = omni_dispatch_decide(w, &q, in_flight, &d);
+
+        if (d.pool != pool || strcmp(d.rule, rule) != 0
+            || strcmp(omni_dispatch_reason(d.reason), reason) != 0
+            || strcmp(w->rules[r].id, rule) != 0)
+        {
+            print_error("%s %s tier %s anon %zu intent %s %.2f affinity %d "
+                        "flight %zu: got %s/%d/%s, want %s/%d/%s\n",
+                        q.channel, q.action, q.tier ? q.tier : "-", an,
+                        q.intent ? q.intent : "-", q.confidence, q.affinity,
+                        fl, d.rule, d.pool, omni_dispatch_reason(d.reason),
+                        rule, pool, reason);
+            fail();
+        }
+
+        seen[d.reason]++;
+        n++;
+    }
+
+    assert_int_equal(n, 2 * 2 * 3 * 2 * 7 * 5 * 9);
+
+    /* the matrix reaches every reason */
+    for (r = 0; r <= OMNI_DISPATCH_NO_CAPACITY; r++) {
+        assert_true(seen[r] > 0);
+    }
+
+    /* why the targets before were passed over */
+    q.channel = "web";
+    q.action = "order.query";
+    q.tier = "vip";
+    q.anonymous = 0;
+    q.intent = NULL;
+    q.confidence = OMNI_DISPATCH_NO_CONFIDENCE;
+    q.affinity = -1;
+    in_flight[P_VIP] = 2;
+    in_flight[P_BOT] = 0;
+    in_flight[P_EXPERTS] = 1;
+    in_flight[P_AGENTS] = 0;
+
+    (void) omni_dispatch_decide(w, &q, in_flight, &d);
+    assert_int_equal(d.pool, P_AGENTS);
+    assert_int_equal(d.step, 2);
+    assert_string_equal(d.skipped[0], "full");
+    assert_string_equal(d.skipped[1], "full");
+
+    in_flight[P_EXPERTS] = 0;
+    w->pools[P_EXPERTS].capacity = 5;
+    in_flight[P_EXPERTS] = 1;
+    (void) omni_dispatch_decide(w, &q, in_flight, &d);
+    assert_string_equal(d.skipped[1], "busy");
+
+    q.tier = NULL;
+    q.intent = "order.status";
+    q.confidence = 0.6;
+    (void) omni_dispatch_decide(w, &q, in_flight, &d);
+    assert_string_equal(d.rule, "simple");
+    assert_string_equal(d.skipped[0], "low_confidence");
+    assert_int_equal(d.pool, P_AGENTS);
+
+    omni_dispatch_free(w);
+
+    /* a file of rate limits only decides nothing */
+    w = test_compile("{\"version\": 1}");
+    assert_int_equal(omni_dispatch_decide(w, &q, in_flight, &d), -1);
+    assert_int_equal(d.pool, -1);
+    omni_dispatch_free(w);
+}
+
+
+static void
+test_rule_errors(void **state)
+{
+    char  *errors;
+
+    (void) state;
+
+    errors = test_errors(
+        "{\"version\": 1, \"bot_confidence_min\": 2,"
+        " \"pools\": {\"a\": {\"capacity\": 0, \"kind\": \"robot\","
+        "  \"upstream\": \"a b\"}, \"b c\": {\"capacity\": 1},"
+        "  \"d\": {\"capacity\": 1, \"size\": 1}},"
+        " \"rules\": [{\"id\": \"default\", \"targets\": [\"a\"]},"
+        "  {\"id\": \"r\", \"actions\": [\"Order\"], \"intents\": [\"x.*\"],"
+        "   \"confidence_min\": -1, \"targets\": [\"z\", \"a\", \"a\","
+        "   {\"pool\": \"d\", \"in_flight_below\": 0}]},"
+        "  {\"id\": \"r\", \"confidence_min\": 0.5, \"targets\": []}],"
+        " \"default\": {\"id\": \"x\", \"targets\": [{\"in_flight_below\": 1}]}}");
+
+    assert_string_equal(errors,
+        "bot_confidence_min must be a number from 0 to 1\n"
+        "pools.a.upstream must be an upstream's name (1 to 128 of A-Z a-z "
+        "0-9 _ . : -)\n"
+        "pools.a.capacity must be an integer from 1 to 1000000, not 0\n"
+        "pools.a.kind must be \"bot\" or \"people\"\n"
+        "pools: the name \"b c\" must be 1 to 64 of A-Z a-z 0-9 _ . -\n"
+        "pools.d: unknown key \"size\"\n"
+        "rules[0].id \"default\" is the default's\n"
+        "rules[1].actions[0] \"Order\" is not an action pattern (\"*\", or "
+        "dotted lowercase words with an optional final \".*\", 128 bytes "
+        "at most)\n"
+        "rules[1].confidence_min must be a number from 0 to 1\n"
+        "rules[1].targets[0]: unknown pool \"z\"\n"
+        "rules[1].targets[2]: pool \"a\" is listed twice\n"
+        "rules[1].targets[3].in_flight_below must be an integer from 1 to "
+        "1000000, not 0\n"
+        "rules[2].confidence_min needs intents\n"
+        "rules[2].targets must be a non-empty array\n"
+        "rules[2].id \"r\" is also rules[1]'s\n"
+        "default: unknown key \"id\"\n"
+        "default.targets[0].pool is missing");
+    free(errors);
+
+    errors = test_errors("{\"version\": 1, \"rules\": []}");
+    assert_string_equal(errors,
+        "pools is missing: rules and a default name pools\n"
+        "default is missing: the targets of a request no rule matches");
+    free(errors);
+
+    errors = test_errors("{\"version\": 1, \"pools\": {\"a\": "
+                         "{\"capacity\": 1}}}");
+    assert_string_equal(errors,
+        "default is missing: the targets of a request no rule matches");
+    free(errors);
+}
+
+
 int
 main(void)
 {
@@ -360,6 +646,8 @@ main(void)
         cmocka_unit_test(test_every_error),
         cmocka_unit_test(test_errors_bounded),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_decisions),
+        cmocka_unit_test(test_rule_errors),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
