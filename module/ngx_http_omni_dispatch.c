@@ -1,14 +1,22 @@
 /*
  * Copyright (C) The omni gateway authors
  *
- * Dispatch: the omni_dispatch_file, omni_dispatch_zone and
- * omni_rate_limit directives, and the rate-limit step of the access
- * pipeline.  The workflow file is compiled once at configuration
- * (omni_dispatch.h); the zone holds the buckets of every worker
- * (omni_limit.h) in nginx's slab pool, kept across reloads; the step
- * takes a token from the bucket of the request's limit and caller (the
- * customer, else the token's subject, else the channel identity) or
- * refuses with 429 rate_limited and Retry-After.
+ * Dispatch: the omni_dispatch_file, omni_dispatch_zone, omni_rate_limit
+ * and omni_dispatch directives, and two steps of the access pipeline.
+ * The workflow file is compiled once at configuration (omni_dispatch.h);
+ * the zone, in nginx's slab pool and kept across reloads, holds the
+ * buckets of every worker (omni_limit.h) and the requests in flight per
+ * pool.  The rate-limit step takes a token from the bucket of the
+ * request's limit and caller (the customer, else the token's subject,
+ * else the channel identity) or refuses with 429 rate_limited and
+ * Retry-After; the dispatch step decides the pool ($omni_pool), counts the
+ * request in flight there until the request ends, or refuses with 503
+ * no_capacity.
+ *
+ * In flight: a total per pool, found by the pool's name (a reload that
+ * reorders pools keeps counting right), and each worker's share in a
+ * slot of its own, so that the share of a worker that died is taken off
+ * the totals by the next worker that starts.
  */
 
 
@@ -21,8 +29,56 @@
 #include "ngx_http_omni_module.h"
 
 
+#define NGX_HTTP_OMNI_FLIGHT_SLOTS    64      /* workers, old and new */
+#define NGX_HTTP_OMNI_NO_CAPACITY_RETRY  5   /* s, Retry-After of a 503 */
+#define NGX_HTTP_OMNI_DISPATCH_TRIES  4      /* decisions raced by others */
+
+
+typedef struct {
+    ngx_pid_t                   pid;        /* 0: free */
+    ngx_atomic_t                count[OMNI_DISPATCH_POOLS_MAX];
+} ngx_http_omni_flight_slot_t;
+
+
+/* the zone's own data, shpool->data */
+typedef struct {
+    omni_limit_table_t         *limits;
+    void                       *limits_mem;
+    size_t                      limits_size;
+    char                        pool[OMNI_DISPATCH_POOLS_MAX]
+                                    [OMNI_DISPATCH_ID_MAX + 1];
+    ngx_atomic_t                total[OMNI_DISPATCH_POOLS_MAX];
+    ngx_http_omni_flight_slot_t slot[NGX_HTTP_OMNI_FLIGHT_SLOTS];
+} ngx_http_omni_dispatch_shm_t;
+
+
+typedef struct {
+    ngx_http_omni_main_conf_t  *omcf;
+    ngx_int_t                   pool;       /* the zone's pool index */
+} ngx_http_omni_flight_t;
+
+
 static ngx_int_t ngx_http_omni_dispatch_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static void ngx_http_omni_flight_done(void *data);
+static ngx_int_t ngx_http_omni_flight_take(ngx_http_omni_main_conf_t *omcf,
+    ngx_uint_t pool, uint32_t max);
+static ngx_int_t ngx_http_omni_pool_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_omni_dispatch_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_variable_t  ngx_http_omni_dispatch_vars[] = {
+
+    { ngx_string("omni_pool"), NULL, ngx_http_omni_pool_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("omni_dispatch"), NULL, ngx_http_omni_dispatch_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
 
 
 /* omni_dispatch_file path: compiled now, so nginx -t lists its errors */
@@ -94,10 +150,10 @@ ngx_http_omni_dispatch_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     size = ngx_parse_size(&value[1]);
 
-    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+    if (size == NGX_ERROR || size < (ssize_t) (32 * ngx_pagesize)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid zone size \"%V\": %uz bytes at least",
-                           &value[1], 8 * ngx_pagesize);
+                           &value[1], 32 * ngx_pagesize);
         return NGX_CONF_ERROR;
     }
 
@@ -118,37 +174,37 @@ ngx_http_omni_dispatch_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * nginx lays a slab pool at the start of the zone, whose mutex its master
- * releases when a worker dies holding it: the buckets are one allocation
- * of the free pages but one (kept for the pools' counters), found again
- * through the pool's data on a reload, with its size in front.
+ * releases when a worker dies holding it: the zone's data is one
+ * allocation (the pools in flight), and the buckets another of the free
+ * pages but one, found again through the pool's data on a reload.
  */
 static ngx_int_t
 ngx_http_omni_dispatch_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_omni_main_conf_t *omcf = shm_zone->data;
 
-    int               kept;
-    size_t            size, *block;
-    uint64_t          seed;
-    ngx_slab_pool_t  *shpool;
+    int                            kept;
+    uint64_t                       seed;
+    ngx_slab_pool_t               *shpool;
+    ngx_http_omni_dispatch_shm_t  *shm;
 
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-    block = shpool->data;
+    shm = shpool->data;
 
-    if (block == NULL) {
-        if (shpool->pfree < 2) {
+    if (shm == NULL) {
+        shm = ngx_slab_calloc(shpool, sizeof(ngx_http_omni_dispatch_shm_t));
+        if (shm == NULL || shpool->pfree < 2) {
             goto nomem;
         }
 
-        size = (shpool->pfree - 1) * ngx_pagesize;
+        shm->limits_size = (shpool->pfree - 1) * ngx_pagesize;
 
-        block = ngx_slab_alloc(shpool, size);
-        if (block == NULL) {
+        shm->limits_mem = ngx_slab_alloc(shpool, shm->limits_size);
+        if (shm->limits_mem == NULL) {
             goto nomem;
         }
 
-        *block = size;
-        shpool->data = block;
+        shpool->data = shm;
     }
 
     if (RAND_bytes((u_char *) &seed, sizeof(seed)) != 1) {
@@ -157,14 +213,14 @@ ngx_http_omni_dispatch_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
-    /* the block's first 8 bytes hold its size: the table follows */
-    omcf->limits = omni_limit_init(block + 1, *block - sizeof(size_t), seed,
+    omcf->limits = omni_limit_init(shm->limits_mem, shm->limits_size, seed,
                                    &kept);
     if (omcf->limits == NULL) {
         goto nomem;
     }
 
     omcf->dispatch_shpool = shpool;
+    omcf->dispatch_shm = shm;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, shm_zone->shm.log, 0,
                    "omni: dispatch zone %s, %uz buckets",
@@ -182,16 +238,17 @@ nomem:
 
 
 /*
- * omni_rate_limit on needs the workflow file and the zone where it counts:
- * in a channel's location (set at the server or http level, it applies
- * to the channels below and to nothing else).
+ * omni_rate_limit and omni_dispatch on need the workflow file and the
+ * zone where they count, dispatch pools too: in a channel's location (set
+ * at the server or http level, they apply to the channels below and to
+ * nothing else).
  */
 char *
 ngx_http_omni_dispatch_needed(ngx_conf_t *cf, ngx_http_omni_loc_conf_t *conf)
 {
     ngx_http_omni_main_conf_t  *omcf;
 
-    if (!conf->rate_limit || conf->channel.len == 0) {
+    if ((!conf->rate_limit && !conf->dispatch) || conf->channel.len == 0) {
         return NGX_CONF_OK;
     }
 
@@ -199,8 +256,17 @@ ngx_http_omni_dispatch_needed(ngx_conf_t *cf, ngx_http_omni_loc_conf_t *conf)
 
     if (omcf->dispatch == NULL || omcf->dispatch_zone == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"omni_rate_limit\" needs \"omni_dispatch_file\" "
-                           "and \"omni_dispatch_zone\" at the http level");
+                           "\"%s\" needs \"omni_dispatch_file\" and "
+                           "\"omni_dispatch_zone\" at the http level",
+                           conf->rate_limit ? "omni_rate_limit"
+                                            : "omni_dispatch");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->dispatch && omcf->dispatch->npools == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"omni_dispatch\" needs pools in the workflow "
+                           "file \"%V\"", &omcf->dispatch_file);
         return NGX_CONF_ERROR;
     }
 
@@ -344,6 +410,450 @@ ngx_http_omni_retry_after(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
     ngx_str_set(&h->key, "Retry-After");
     h->value.len = ngx_sprintf(h->value.data, "%T", ctx->retry_after)
                    - h->value.data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Every pool of the workflow is an upstream{} block, so that
+ * proxy_pass http://$omni_pool never falls back to a name lookup.
+ */
+ngx_int_t
+ngx_http_omni_dispatch_init_conf(ngx_conf_t *cf,
+    ngx_http_omni_main_conf_t *omcf)
+{
+    size_t                          len;
+    ngx_uint_t                      i, j;
+    const char                     *name;
+    ngx_http_upstream_srv_conf_t  **uscfp;
+    ngx_http_upstream_main_conf_t  *umcf;
+
+    if (omcf->dispatch == NULL || omcf->dispatch->npools == 0) {
+        return NGX_OK;
+    }
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < omcf->dispatch->npools; i++) {
+        name = omcf->dispatch->pools[i].upstream;
+        len = ngx_strlen(name);
+
+        for (j = 0; j < umcf->upstreams.nelts; j++) {
+            if ((uscfp[j]->flags & NGX_HTTP_UPSTREAM_CREATE)
+                && uscfp[j]->host.len == len
+                && ngx_strncasecmp(uscfp[j]->host.data, (u_char *) name, len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (j == umcf->upstreams.nelts) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "workflow file \"%V\": pool \"%s\" names the "
+                          "upstream \"%s\", which no upstream{} block "
+                          "defines", &omcf->dispatch_file,
+                          omcf->dispatch->pools[i].name, name);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_omni_dispatch_add_variables(ngx_conf_t *cf)
+{
+    return ngx_http_omni_add_variable_table(cf, ngx_http_omni_dispatch_vars);
+}
+
+
+/*
+ * A worker's slot of the pools in flight: the shares of workers that died
+ * are taken off the totals first, then a free slot is this worker's; the
+ * workflow's pools are found in the zone by name, or given a place.
+ */
+void
+ngx_http_omni_dispatch_init_worker(ngx_cycle_t *cycle,
+    ngx_http_omni_main_conf_t *omcf)
+{
+    size_t                         len;
+    ngx_uint_t                     i, j, free;
+    ngx_http_omni_flight_slot_t   *slot;
+    ngx_http_omni_dispatch_shm_t  *shm;
+
+    shm = omcf->dispatch_shm;
+    omcf->flight_slot = -1;
+
+    if (shm == NULL || omcf->dispatch == NULL
+        || omcf->dispatch->npools == 0)
+    {
+        return;
+    }
+
+    ngx_shmtx_lock(&omcf->dispatch_shpool->mutex);
+
+    free = NGX_HTTP_OMNI_FLIGHT_SLOTS;
+
+    for (i = 0; i < NGX_HTTP_OMNI_FLIGHT_SLOTS; i++) {
+        slot = &shm->slot[i];
+
+        if (slot->pid != 0 && kill(slot->pid, 0) == -1 && errno == ESRCH) {
+            for (j = 0; j < OMNI_DISPATCH_POOLS_MAX; j++) {
+                if (slot->count[j]) {
+                    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                                  "omni: worker %P died with %uA requests "
+                                  "in flight to pool \"%s\": no longer "
+                                  "counted", slot->pid, slot->count[j],
+                                  shm->pool[j]);
+                    (void) ngx_atomic_fetch_add(&shm->total[j],
+                                                -slot->count[j]);
+                    slot->count[j] = 0;
+                }
+            }
+
+            slot->pid = 0;
+        }
+
+        if (slot->pid == 0 && free == NGX_HTTP_OMNI_FLIGHT_SLOTS) {
+            free = i;
+        }
+    }
+
+    if (free < NGX_HTTP_OMNI_FLIGHT_SLOTS) {
+        shm->slot[free].pid = ngx_pid;
+        omcf->flight_slot = (ngx_int_t) free;
+    }
+
+    for (i = 0; i < omcf->dispatch->npools; i++) {
+        omcf->pool_index[i] = -1;
+        len = ngx_strlen(omcf->dispatch->pools[i].name) + 1;
+
+        for (j = 0; j < OMNI_DISPATCH_POOLS_MAX; j++) {
+            if (shm->pool[j][0] == '\0') {
+                ngx_memcpy(shm->pool[j], omcf->dispatch->pools[i].name, len);
+            }
+
+            if (ngx_strcmp(shm->pool[j], omcf->dispatch->pools[i].name) == 0)
+            {
+                omcf->pool_index[i] = (ngx_int_t) j;
+                break;
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&omcf->dispatch_shpool->mutex);
+
+    if (omcf->flight_slot < 0) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "omni: omni_dispatch_zone has no slot left for this "
+                      "worker: its requests are not counted in flight");
+    }
+
+    for (i = 0; i < omcf->dispatch->npools; i++) {
+        if (omcf->pool_index[i] < 0) {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "omni: omni_dispatch_zone has seen %d pools, "
+                          "pool \"%s\" is not counted in flight",
+                          OMNI_DISPATCH_POOLS_MAX,
+                          omcf->dispatch->pools[i].name);
+        }
+    }
+}
+
+
+/* at a graceful exit, whatever is still counted is given back */
+void
+ngx_http_omni_dispatch_exit_worker(ngx_http_omni_main_conf_t *omcf)
+{
+    ngx_uint_t                     j;
+    ngx_http_omni_flight_slot_t   *slot;
+    ngx_http_omni_dispatch_shm_t  *shm;
+
+    shm = omcf->dispatch_shm;
+
+    if (shm == NULL || omcf->flight_slot < 0) {
+        return;
+    }
+
+    slot = &shm->slot[omcf->flight_slot];
+
+    ngx_shmtx_lock(&omcf->dispatch_shpool->mutex);
+
+    for (j = 0; j < OMNI_DISPATCH_POOLS_MAX; j++) {
+        if (slot->count[j]) {
+            (void) ngx_atomic_fetch_add(&shm->total[j], -slot->count[j]);
+            slot->count[j] = 0;
+        }
+    }
+
+    slot->pid = 0;
+
+    ngx_shmtx_unlock(&omcf->dispatch_shpool->mutex);
+
+    omcf->flight_slot = -1;
+}
+
+
+/*
+ * The dispatch step, once the policy allowed the request: the workflow
+ * decides on the pools' totals in flight; the request is counted in its
+ * pool if the pool still has room (another worker may have taken it
+ * since), else decided again.
+ */
+ngx_int_t
+ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+    ngx_http_omni_loc_conf_t *olcf)
+{
+    int                            rule;
+    ngx_int_t                      z;
+    ngx_uint_t                     i, try;
+    uint32_t                       max;
+    uint32_t                       in_flight[OMNI_DISPATCH_POOLS_MAX];
+    omni_dispatch_req_t            q;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_omni_flight_t        *f;
+    omni_dispatch_decision_t       d;
+    const omni_dispatch_pool_t    *pool;
+    ngx_http_omni_main_conf_t     *omcf;
+    ngx_http_omni_dispatch_shm_t  *shm;
+
+    if (!olcf->dispatch || olcf->channel.len == 0 || ctx->pool) {
+        return NGX_OK;
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+    shm = omcf->dispatch_shm;
+
+    q.channel = (const char *) olcf->channel.data;
+    q.action = (const char *) ctx->action.data;
+    q.tier = (const char *) ctx->tier.data;
+    q.anonymous = !ctx->authenticated;
+    q.intent = NULL;
+    q.confidence = OMNI_DISPATCH_NO_CONFIDENCE;
+    q.affinity = -1;
+
+    for (try = 0; try < NGX_HTTP_OMNI_DISPATCH_TRIES; try++) {
+
+        for (i = 0; i < omcf->dispatch->npools; i++) {
+            z = omcf->pool_index[i];
+            in_flight[i] = (z < 0) ? 0 : (uint32_t) shm->total[z];
+        }
+
+        rule = omni_dispatch_decide(omcf->dispatch, &q, in_flight, &d);
+
+        if (d.pool < 0) {
+            break;
+        }
+
+        pool = &omcf->dispatch->pools[d.pool];
+        max = pool->capacity;
+
+        if (omcf->dispatch->rules[rule].targets[d.step].in_flight_below) {
+            max = ngx_min(max, omcf->dispatch->rules[rule]
+                                   .targets[d.step].in_flight_below);
+        }
+
+        if (ngx_http_omni_flight_take(omcf, (ngx_uint_t) d.pool, max)
+            == NGX_OK)
+        {
+            break;
+        }
+    }
+
+    ctx->dispatch_rule = d.rule;
+    ctx->dispatch_step = d.step;
+    ctx->dispatch_reason = omni_dispatch_reason(d.reason);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni: dispatch rule \"%s\", step %d, %s, pool %d",
+                   d.rule, d.step, ctx->dispatch_reason, d.pool);
+
+    if (d.pool < 0 || try == NGX_HTTP_OMNI_DISPATCH_TRIES) {
+        ctx->dispatch_reason = "no_capacity";
+        ctx->retry_after = NGX_HTTP_OMNI_NO_CAPACITY_RETRY;
+        ctx->render = 0;
+        ctx->error.status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        ctx->error.code = "no_capacity";
+        ctx->error.message = "every desk is busy: retry shortly";
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "omni: no_capacity: rule \"%s\" on channel \"%V\", "
+                      "every target full", d.rule, &olcf->channel);
+
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    ctx->pool = (ngx_uint_t) d.pool + 1;
+
+    z = omcf->pool_index[d.pool];
+
+    if (z < 0 || omcf->flight_slot < 0) {
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_omni_flight_t));
+    if (cln == NULL) {
+        (void) ngx_atomic_fetch_add(&shm->total[z], -1);
+        (void) ngx_atomic_fetch_add(&shm->slot[omcf->flight_slot].count[z],
+                                    -1);
+        return NGX_ERROR;
+    }
+
+    f = cln->data;
+    f->omcf = omcf;
+    f->pool = z;
+    cln->handler = ngx_http_omni_flight_done;
+
+    return NGX_OK;
+}
+
+
+/* one more in flight in the workflow's pool if fewer than max are */
+static ngx_int_t
+ngx_http_omni_flight_take(ngx_http_omni_main_conf_t *omcf, ngx_uint_t pool,
+    uint32_t max)
+{
+    ngx_int_t                      z;
+    ngx_atomic_uint_t              n;
+    ngx_http_omni_dispatch_shm_t  *shm;
+
+    shm = omcf->dispatch_shm;
+    z = omcf->pool_index[pool];
+
+    if (z < 0 || omcf->flight_slot < 0) {
+        return NGX_OK;
+    }
+
+    for ( ;; ) {
+        n = shm->total[z];
+
+        if (n >= max) {
+            return NGX_BUSY;
+        }
+
+        if (ngx_atomic_cmp_set(&shm->total[z], n, n + 1)) {
+            break;
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&shm->slot[omcf->flight_slot].count[z], 1);
+
+    return NGX_OK;
+}
+
+
+/* the request's end, however it ends */
+static void
+ngx_http_omni_flight_done(void *data)
+{
+    ngx_http_omni_flight_t *f = data;
+
+    ngx_http_omni_dispatch_shm_t  *shm;
+
+    shm = f->omcf->dispatch_shm;
+
+    if (shm == NULL || f->omcf->flight_slot < 0) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&shm->total[f->pool], -1);
+    (void) ngx_atomic_fetch_add(&shm->slot[f->omcf->flight_slot]
+                                    .count[f->pool], -1);
+}
+
+
+/* for the metrics: a pool's name and its total in flight now */
+ngx_int_t
+ngx_http_omni_pool_in_flight(ngx_http_omni_main_conf_t *omcf, ngx_uint_t i,
+    const char **name, ngx_atomic_uint_t *n)
+{
+    ngx_http_omni_dispatch_shm_t  *shm;
+
+    if (omcf->dispatch == NULL || omcf->dispatch_shm == NULL
+        || i >= omcf->dispatch->npools || omcf->pool_index[i] < 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    *name = omcf->dispatch->pools[i].name;
+    shm = omcf->dispatch_shm;
+    *n = shm->total[omcf->pool_index[i]];
+
+    return NGX_OK;
+}
+
+
+/* $omni_pool: the upstream of the pool the request was dispatched to */
+static ngx_int_t
+ngx_http_omni_pool_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_omni_ctx_t        *ctx;
+    ngx_http_omni_main_conf_t  *omcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+
+    if (ctx == NULL || ctx->pool == 0 || omcf->dispatch == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = (u_char *) omcf->dispatch->pools[ctx->pool - 1].upstream;
+    v->len = ngx_strlen(v->data);
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* $omni_dispatch: "pool rule step reason", "- rule - no_capacity" */
+static ngx_int_t
+ngx_http_omni_dispatch_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                     *p;
+    ngx_http_omni_ctx_t        *ctx;
+    ngx_http_omni_main_conf_t  *omcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+
+    if (ctx == NULL || ctx->dispatch_rule == NULL || omcf->dispatch == NULL)
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, 2 * (OMNI_DISPATCH_ID_MAX + 1) + NGX_INT_T_LEN
+                             + sizeof("no_capacity"));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+
+    if (ctx->pool) {
+        p = ngx_sprintf(p, "%s %s %i %s",
+                        omcf->dispatch->pools[ctx->pool - 1].name,
+                        ctx->dispatch_rule, ctx->dispatch_step,
+                        ctx->dispatch_reason);
+
+    } else {
+        p = ngx_sprintf(p, "- %s - %s", ctx->dispatch_rule,
+                        ctx->dispatch_reason);
+    }
+
+    v->len = p - v->data;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
 
     return NGX_OK;
 }

@@ -38,6 +38,8 @@ enum {
     NGX_HTTP_OMNI_M_WORKER_START,
     NGX_HTTP_OMNI_M_RATE_LIMITED,
     NGX_HTTP_OMNI_M_RATE_UNTRACKED,
+    NGX_HTTP_OMNI_M_DISPATCH,
+    NGX_HTTP_OMNI_M_IN_FLIGHT,
     NGX_HTTP_OMNI_M_COUNT
 };
 
@@ -84,6 +86,13 @@ static const omni_metrics_family_t  ngx_http_omni_metric_families[] = {
     { "omni_rate_limit_untracked_total",
       "Requests that passed uncounted because omni_dispatch_zone had no "
       "bucket free, by channel.", OMNI_METRICS_COUNTER },
+    { "omni_dispatch_decisions_total",
+      "Dispatch decisions, by channel, the workflow's rule, the pool chosen "
+      "(none for no_capacity) and the reason (first, overflow, affinity, "
+      "no_capacity).", OMNI_METRICS_COUNTER },
+    { "omni_pool_in_flight",
+      "Requests in flight per dispatch pool, every worker's.",
+      OMNI_METRICS_GAUGE },
 };
 
 
@@ -111,6 +120,9 @@ static int ngx_http_omni_cached(omni_metrics_t *m, int *cache,
     const char *value2, const char *name3, const char *value3);
 static void ngx_http_omni_metrics_gauges(omni_metrics_t *m,
     ngx_http_omni_main_conf_t *omcf);
+static void ngx_http_omni_metrics_dispatch(omni_metrics_t *m,
+    ngx_http_omni_main_conf_t *omcf, ngx_http_omni_ctx_t *ctx,
+    const char *channel);
 static int ngx_http_omni_metrics_out(void *data, const char *p, size_t len);
 static ngx_int_t ngx_http_omni_metrics_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_omni_health_handler(ngx_http_request_t *r);
@@ -483,6 +495,10 @@ ngx_http_omni_metrics_log(ngx_http_request_t *r)
         omni_metrics_add(m, series, 1);
     }
 
+    if (ctx->dispatch_rule) {
+        ngx_http_omni_metrics_dispatch(m, omcf, ctx, channel);
+    }
+
     if (ctx->error.code && ngx_strncmp(ctx->error.code, "plugin_", 7) == 0) {
         series = ngx_http_omni_series(m, NGX_HTTP_OMNI_M_PLUGIN,
                                       "channel", channel,
@@ -492,6 +508,43 @@ ngx_http_omni_metrics_log(ngx_http_request_t *r)
     }
 
     return NGX_OK;
+}
+
+
+/* the decision's labels: the workflow's rule and pool names, bounded */
+static void
+ngx_http_omni_metrics_dispatch(omni_metrics_t *m,
+    ngx_http_omni_main_conf_t *omcf, ngx_http_omni_ctx_t *ctx,
+    const char *channel)
+{
+    char    labels[OMNI_METRICS_LABELS_MAX];
+    size_t  len;
+
+    len = 0;
+
+    if (omni_metrics_label(labels, sizeof(labels), &len, "channel", channel,
+                           ngx_strlen(channel)) != 0
+        || omni_metrics_label(labels, sizeof(labels), &len, "rule",
+                              ctx->dispatch_rule,
+                              ngx_strlen(ctx->dispatch_rule)) != 0
+        || omni_metrics_label(labels, sizeof(labels), &len, "pool",
+                              ctx->pool
+                              ? omcf->dispatch->pools[ctx->pool - 1].name
+                              : "(none)",
+                              ctx->pool
+                              ? ngx_strlen(omcf->dispatch->pools[ctx->pool - 1]
+                                           .name)
+                              : sizeof("(none)") - 1) != 0
+        || omni_metrics_label(labels, sizeof(labels), &len, "reason",
+                              ctx->dispatch_reason,
+                              ngx_strlen(ctx->dispatch_reason)) != 0)
+    {
+        len = OMNI_METRICS_LABELS_MAX;
+    }
+
+    omni_metrics_add(m, omni_metrics_series(m, NGX_HTTP_OMNI_M_DISPATCH,
+                                            labels, len),
+                     1);
 }
 
 
@@ -667,7 +720,19 @@ ngx_http_omni_metrics_gauges(omni_metrics_t *m,
     size_t               i;
     omni_store_stats_t   stats;
 
+    const char          *pool;
+    ngx_atomic_uint_t    n;
+
     static const char  *of[] = { "used", "size", "max" };
+
+    for (i = 0; ngx_http_omni_pool_in_flight(omcf, i, &pool, &n) == NGX_OK;
+         i++)
+    {
+        omni_metrics_set(m, ngx_http_omni_series(m, NGX_HTTP_OMNI_M_IN_FLIGHT,
+                                                 "pool", pool, NULL, NULL,
+                                                 NULL, NULL),
+                         (int64_t) n);
+    }
 
     if (omcf->store == NULL) {
         return;

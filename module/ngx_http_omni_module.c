@@ -299,6 +299,13 @@ static ngx_command_t  ngx_http_omni_commands[] = {
       offsetof(ngx_http_omni_loc_conf_t, rate_limit),
       NULL },
 
+    { ngx_string("omni_dispatch"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_omni_loc_conf_t, dispatch),
+      NULL },
+
     { ngx_string("omni_admin"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_omni_admin,
@@ -372,6 +379,10 @@ ngx_module_t  ngx_http_omni_module = {
 static ngx_int_t
 ngx_http_omni_preconfiguration(ngx_conf_t *cf)
 {
+    if (ngx_http_omni_dispatch_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_omni_add_variables(cf);
 }
 
@@ -445,6 +456,10 @@ ngx_http_omni_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_omni_dispatch_init_conf(cf, omcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     omcf->request_id_index = ngx_http_get_variable_index(cf, &request_id);
     if (omcf->request_id_index == NGX_ERROR) {
         return NGX_ERROR;
@@ -497,6 +512,7 @@ ngx_http_omni_create_main_conf(ngx_conf_t *cf)
     omcf->cache_entries = NGX_CONF_UNSET_UINT;
     omcf->cache_bytes = NGX_CONF_UNSET_SIZE;
     omcf->cache_ttl = NGX_CONF_UNSET;
+    omcf->flight_slot = -1;
 
     if (ngx_array_init(&omcf->channels, cf->pool, 4,
                        sizeof(ngx_http_omni_ref_t))
@@ -576,6 +592,7 @@ ngx_http_omni_init_process(ngx_cycle_t *cycle)
 
     ngx_http_omni_random_reset();
     ngx_http_omni_metrics_init_worker(omcf);
+    ngx_http_omni_dispatch_init_worker(cycle, omcf);
 
     if (ngx_http_omni_jwt_init_worker(cycle, omcf) != NGX_OK) {
         return NGX_ERROR;
@@ -616,6 +633,7 @@ ngx_http_omni_exit_process(ngx_cycle_t *cycle)
         ngx_http_omni_policy_exit_worker(omcf);
         ngx_http_omni_jwt_exit_worker(omcf);
         ngx_http_omni_store_exit_worker(cycle, omcf);
+        ngx_http_omni_dispatch_exit_worker(omcf);
     }
 }
 
@@ -656,6 +674,7 @@ ngx_http_omni_create_loc_conf(ngx_conf_t *cf)
     conf->admin = NGX_CONF_UNSET;
     conf->policy = NGX_CONF_UNSET;
     conf->rate_limit = NGX_CONF_UNSET;
+    conf->dispatch = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -710,6 +729,7 @@ ngx_http_omni_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->policy, prev->policy, 0);
 
     ngx_conf_merge_value(conf->rate_limit, prev->rate_limit, 0);
+    ngx_conf_merge_value(conf->dispatch, prev->dispatch, 0);
 
     if (ngx_http_omni_dispatch_needed(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

@@ -118,7 +118,10 @@ typedef struct {
     omni_dispatch_t            *dispatch;
     ngx_shm_zone_t             *dispatch_zone;  /* omni_dispatch_zone */
     ngx_slab_pool_t            *dispatch_shpool;
+    void                       *dispatch_shm;
     omni_limit_table_t         *limits;
+    ngx_int_t                   flight_slot;    /* this worker's, or -1 */
+    ngx_int_t                   pool_index[OMNI_DISPATCH_POOLS_MAX];
 
     ngx_uint_t                  cache_entries;  /* omni_jwt_cache, 0: off */
     size_t                      cache_bytes;
@@ -177,6 +180,7 @@ typedef struct {
     ngx_str_t                   admin_role;
     ngx_flag_t                  policy;        /* omni_policy */
     ngx_flag_t                  rate_limit;    /* omni_rate_limit */
+    ngx_flag_t                  dispatch;      /* omni_dispatch */
 
     /* the plain-C view of the above, built once in merge */
     omni_token_conf_t           token_conf;
@@ -230,6 +234,10 @@ typedef struct {
     const char                 *limit_id;      /* the rate limit's */
     unsigned                    limit_untracked:1;
     time_t                      retry_after;   /* s; 0: no Retry-After */
+    ngx_uint_t                  pool;          /* the workflow's + 1 */
+    const char                 *dispatch_rule; /* NULL: not dispatched */
+    ngx_int_t                   dispatch_step;
+    const char                 *dispatch_reason;
     uint64_t                    started_ns;    /* for the metrics: the */
     uint64_t                    own_ns;        /* access phase's start, the
                                                   gateway's own time, and */
@@ -348,6 +356,16 @@ char *ngx_http_omni_dispatch_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_omni_dispatch_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_omni_dispatch_step(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
+ngx_int_t ngx_http_omni_dispatch_init_conf(ngx_conf_t *cf,
+    ngx_http_omni_main_conf_t *omcf);
+ngx_int_t ngx_http_omni_dispatch_add_variables(ngx_conf_t *cf);
+void ngx_http_omni_dispatch_init_worker(ngx_cycle_t *cycle,
+    ngx_http_omni_main_conf_t *omcf);
+void ngx_http_omni_dispatch_exit_worker(ngx_http_omni_main_conf_t *omcf);
+ngx_int_t ngx_http_omni_pool_in_flight(ngx_http_omni_main_conf_t *omcf,
+    ngx_uint_t i, const char **name, ngx_atomic_uint_t *n);
 
 /* ngx_http_omni_filter.c */
 ngx_int_t ngx_http_omni_filter_init(ngx_conf_t *cf);
@@ -359,6 +377,8 @@ ngx_int_t ngx_http_omni_admin_action(ngx_http_request_t *r,
 
 /* ngx_http_omni_variables.c */
 ngx_int_t ngx_http_omni_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_omni_add_variable_table(ngx_conf_t *cf,
+    ngx_http_variable_t *vars);
 
 
 extern ngx_module_t              ngx_http_omni_module;

@@ -13,6 +13,7 @@ use JSON::PP qw(decode_json);
 use Test::More;
 use Omni::Test;
 use Omni::Jwt qw(keygen mint);
+use Omni::Gateway qw(plugins_dir);
 
 my $t = Omni::Test->new;
 my $repo = Omni::Test::repo_root();
@@ -30,8 +31,12 @@ $t->write_file('workflow.json', <<'END');
  ]}
 END
 
+# omni_plugins takes one directory: the test plugin joins the shipped ones
+# in a directory of links
+my $plugins = plugins_dir($t, 't/plugins/identities/claims.lua');
+
 my $http = <<"END";
-omni_plugins $repo/t/plugins/identities,$repo/plugins;
+omni_plugins $plugins;
 omni_lua_library $repo/lua;
 omni_jwt_secret $k->{hs32};
 omni_dispatch_file %%PREFIX%%/workflow.json;
@@ -95,16 +100,6 @@ server {
 }
 END
 
-# the omni_plugins directive takes one directory: the test plugin joins
-# the shipped ones in a directory of links
-my $plugins = $t->prefix . '/plugins';
-mkdir $plugins or die "$plugins: $!";
-for my $p (glob("$repo/plugins/*.lua"), "$repo/t/plugins/identities/claims.lua") {
-    my ($name) = $p =~ m{([^/]+)$};
-    symlink $p, "$plugins/$name" or die "$plugins/$name: $!";
-}
-$http =~ s{omni_plugins \S+;}{omni_plugins $plugins;};
-
 $t->start($http, workers => 2);
 
 sub claims {
@@ -118,16 +113,7 @@ sub statuses {
     return join ',', map { claims($query)->{status} } 1 .. $n;
 }
 
-sub scrape {
-    my $r = $t->request(path => '/metrics');
-    my %m;
-    for (split /\n/, $r->{body}) {
-        next if /^#/ || !/\S/;
-        my ($series, $value) = /^(\S+) (\S+)$/ or next;
-        $m{$series} = $value;
-    }
-    return \%m;
-}
+sub scrape { Omni::Gateway::scrape($t) }
 
 my $before = scrape();
 

@@ -1,0 +1,270 @@
+# Dispatch (docs/dispatch.md) through nginx with two workers: the
+# workflow's rules send requests to pools by tier ($omni_pool as
+# proxy_pass's upstream); a pool held at capacity by a request in flight
+# (its upstream never answers) sends the next ones to the rule's next
+# target, on either worker; with every target full, 503 no_capacity with
+# Retry-After, rendered natively; in-flight counts drop when a request
+# ends, and after a killed worker; the decision in $omni_dispatch and the
+# metrics; nginx -t refuses pools without an upstream{} block.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use IO::Socket::INET;
+use Test::More;
+use Omni::Test;
+use Omni::Jwt qw(keygen mint);
+use Omni::Gateway qw(plugins_dir);
+
+my $t = Omni::Test->new;
+my $repo = Omni::Test::repo_root();
+my $k = keygen($t->prefix . '/keys');
+
+# the experts' upstream: a socket that takes connections and never answers
+my $hold = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
+                                 LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
+    or die "listen: $!";
+my $hold_port = $hold->sockport;
+
+$t->write_file('workflow.json', <<'END');
+{"version": 1,
+ "pools": {
+   "vip_desk": {"capacity": 10},
+   "experts": {"capacity": 1, "upstream": "experts_backend"},
+   "agents": {"capacity": 10},
+   "bot": {"kind": "bot", "capacity": 10}
+ },
+ "rules": [
+   {"id": "vip", "tiers": ["vip"], "targets": ["vip_desk"]},
+   {"id": "gold", "tiers": ["gold"], "targets": ["experts", "agents"]},
+   {"id": "experts-only", "tiers": ["expert"], "targets": ["experts"]},
+   {"id": "web-experts", "channels": ["web", "miniprogram"],
+    "targets": ["experts"]},
+   {"id": "anonymous", "anonymous": true, "tiers": ["guest"],
+    "targets": ["bot"]}
+ ],
+ "default": {"targets": ["agents"]}}
+END
+
+my $plugins = plugins_dir($t, 't/plugins/identities/claims.lua');
+
+my $http = <<"END";
+omni_plugins $plugins;
+omni_lua_library $repo/lua;
+omni_jwt_secret $k->{hs32};
+omni_dispatch_file %%PREFIX%%/workflow.json;
+omni_dispatch_zone 256k;
+omni_metrics_zone 1m;
+
+upstream vip_desk { server 127.0.0.1:%%PORT1%%; }
+upstream agents { server 127.0.0.1:%%PORT2%%; }
+upstream bot { server 127.0.0.1:%%PORT3%%; }
+upstream experts_backend { server 127.0.0.1:$hold_port; }
+
+server {
+    listen 127.0.0.1:%%PORT1%%;
+    listen 127.0.0.1:%%PORT2%%;
+    listen 127.0.0.1:%%PORT3%%;
+    access_log off;
+
+    location / {
+        default_type application/json;
+        return 200 '{"ok":true,"data":{"text":"\$server_port"}}';
+    }
+}
+
+server {
+    listen 127.0.0.1:%%PORT%% reuseport;
+    server_name localhost;
+    add_header X-Worker \$pid always;
+    add_header X-Dispatch \$omni_dispatch always;
+    add_header X-Pool \$omni_pool always;
+
+    proxy_set_body \$omni_contract;
+    proxy_read_timeout 60s;
+    omni_dispatch on;
+
+    location /claims/ {
+        omni_channel claims;
+        omni_auth off;
+        proxy_pass http://\$omni_pool;
+    }
+
+    location /web/ {
+        omni_channel web;
+        proxy_pass http://\$omni_pool;
+    }
+
+    location /miniprogram/ {
+        omni_channel miniprogram;
+        proxy_pass http://\$omni_pool;
+    }
+
+    location = /metrics {
+        omni_metrics;
+    }
+}
+END
+
+$t->start($http, workers => 2);
+
+my %port = (vip_desk => $t->port(1), agents => $t->port(2), bot => $t->port(3));
+
+sub claims { $t->request(path => "/claims/x?$_[0]") }
+
+sub scrape { Omni::Gateway::scrape($t) }
+
+sub in_flight { scrape()->{"omni_pool_in_flight{pool=\"$_[0]\"}"} // 0 }
+
+# waits until the pool's gauge reads n
+sub wait_in_flight {
+    my ($pool, $n) = @_;
+    for (1 .. 250) {
+        return 1 if in_flight($pool) == $n;
+        select undef, undef, undef, 0.02;
+    }
+    return 0;
+}
+
+# a request left in flight: sent, never read
+sub hold {
+    my ($path) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port,
+                                  Proto => 'tcp') or die "connect: $!";
+    print $s "GET $path HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    return $s;
+}
+
+my $before = scrape();
+
+# --- rules by tier ---
+
+my $r = claims('type=phone&value=%2B1555000301&tier=vip');
+is($r->{status}, 200, 'a vip request is served');
+is($r->{headers}{'x-pool'}, 'vip_desk', '...by the vip pool ($omni_pool)');
+is($r->{headers}{'x-dispatch'}, 'vip_desk vip 0 first',
+   '...as $omni_dispatch says: pool, rule, step, reason');
+is($r->{body}, "claims\n", '...rendered by the plugin');
+
+$r = claims('type=phone&value=%2B1555000302');
+is($r->{headers}{'x-dispatch'}, 'agents default 0 first',
+   'a request no rule matches goes to the default');
+
+$r = claims('tier=guest');
+is($r->{headers}{'x-dispatch'}, 'bot anonymous 0 first',
+   'an anonymous guest goes to the bot');
+
+# --- capacity: the experts held by one request in flight ---
+
+# the experts never answer: a gold request stays in flight there
+my $held = hold('/claims/x?type=phone&value=%2B1555000304&tier=gold');
+ok(wait_in_flight('experts', 1), 'a gold request holds the experts (capacity 1)');
+
+my (%pids, @seen);
+for (1 .. 12) {
+    my $x = claims('type=phone&value=%2B1555000305&tier=gold');
+    push @seen, $x->{headers}{'x-dispatch'};
+    $pids{ $x->{headers}{'x-worker'} }++;
+}
+is(scalar(keys %pids), 2, 'the next requests went to both workers');
+is(scalar(grep { $_ eq 'agents gold 1 overflow' } @seen), 12,
+   '...and every one overflowed to the agents, the experts being full')
+    or diag(explain(\@seen));
+
+# every target full: no_capacity, natively
+$r = claims('type=phone&value=%2B1555000306&tier=expert');
+is($r->{status}, 503, 'every target full: 503');
+is($r->{body}, "no_capacity\n", '...no_capacity, rendered by the plugin');
+is($r->{headers}{'retry-after'}, 5, '...with a retry hint');
+is($r->{headers}{'x-dispatch'}, '- experts-only - no_capacity',
+   '...and the decision says so');
+
+my $token = mint(alg => 'HS256', key => $k->{hs32}, sub => 'sub-dispatch',
+                 roles => 'customer');
+$r = $t->request(path => '/web/orders/O-1',
+                 headers => [ [ Authorization => "Bearer $token" ] ]);
+is($r->{status}, 503, 'web: 503');
+like($r->{body}, qr/^\{"error":\{"code":"no_capacity","message":"[^"]+"\},"request_id":"[0-9a-f]{32}"\}$/,
+     '...in the web format');
+is($r->{headers}{'retry-after'}, 5, '...with Retry-After');
+
+$r = $t->request(method => 'POST', path => '/miniprogram/order/query',
+                 headers => [ [ Authorization => "Bearer $token" ],
+                              [ 'Content-Type' => 'application/json' ] ],
+                 body => '{"data":{"order_id":"1"}}');
+is($r->{status}, 200, 'mini-program: HTTP 200');
+like($r->{body}, qr/"errcode":50003,"errmsg":"no_capacity: /, '...errcode 50003');
+
+# the held request ends: the experts are free again
+close $held;
+ok(wait_in_flight('experts', 0), 'the request ended: nothing in flight to the experts');
+
+# --- a killed worker's requests in flight are not counted forever ---
+
+$held = hold('/claims/x?type=phone&value=%2B1555000307&tier=gold');
+ok(wait_in_flight('experts', 1), 'the experts held again');
+my @workers = $t->worker_pids;
+kill 'KILL', @workers;
+my @now;
+for (1 .. 250) {
+    @now = $t->worker_pids;
+    last if @now == 2 && !grep { my $w = $_; grep { $_ == $w } @workers } @now;
+    select undef, undef, undef, 0.02;
+}
+is(scalar(@now), 2, 'both killed workers are replaced');
+ok(wait_in_flight('experts', 0), '...and the dead one\'s request in flight is no longer counted');
+close $held;
+
+$held = hold('/claims/x?type=phone&value=%2B1555000308&tier=gold');
+ok(wait_in_flight('experts', 1), 'the new workers count in flight');
+close $held;
+ok(wait_in_flight('experts', 0), '...up and down');
+
+# --- counted ---
+
+my $after = scrape();
+sub delta { ($after->{$_[0]} // 0) - ($before->{$_[0]} // 0) }
+is(delta('omni_dispatch_decisions_total{channel="claims",rule="vip",pool="vip_desk",reason="first"}'),
+   1, 'the metrics count the vip decision');
+is(delta('omni_dispatch_decisions_total{channel="claims",rule="gold",pool="agents",reason="overflow"}'),
+   12, '...the overflows');
+is(delta('omni_dispatch_decisions_total{channel="claims",rule="experts-only",pool="(none)",reason="no_capacity"}'),
+   1, '...and no_capacity');
+is(delta('omni_requests_total{channel="claims",outcome="no_capacity",class="5xx"}'),
+   1, '...as a request refused no_capacity');
+
+# --- a reload keeps dispatching ---
+
+$t->reload($http, workers => 2);
+is(claims('type=phone&value=%2B1555000309&tier=vip')->{headers}{'x-dispatch'},
+   'vip_desk vip 0 first', 'a reload keeps dispatching');
+is(in_flight('experts'), 0, '...with nothing in flight');
+
+# --- configuration errors ---
+
+$t->write_file('noupstream.json', <<'END');
+{"version": 1, "pools": {"ghost": {"capacity": 1}},
+ "default": {"targets": ["ghost"]}}
+END
+$t->write_file('nopools.json', '{"version": 1}');
+
+for my $case (
+    [ "omni_dispatch_file %%PREFIX%%/noupstream.json;",
+      qr/pool "ghost" names the upstream "ghost", which no upstream\{\} block defines/ ],
+    [ "omni_plugins $plugins; omni_lua_library $repo/lua;\n"
+      . "omni_dispatch_file %%PREFIX%%/nopools.json; omni_dispatch_zone 1m;\n"
+      . "server { listen 127.0.0.1:%%PORT%%; location / { omni_channel claims; omni_auth off; omni_dispatch on; } }",
+      qr/"omni_dispatch" needs pools in the workflow file/ ],
+    [ "omni_plugins $plugins; omni_lua_library $repo/lua;\n"
+      . "server { listen 127.0.0.1:%%PORT%%; location / { omni_channel claims; omni_auth off; omni_dispatch on; } }",
+      qr/"omni_dispatch" needs "omni_dispatch_file" and "omni_dispatch_zone"/ ],
+) {
+    my ($ok, $out) = $t->test_config($case->[0]);
+    ok(!$ok, "nginx -t fails: $case->[0]");
+    like($out, $case->[1], '...naming the problem');
+}
+
+$t->check_error_log(allow => [ qr/exited on signal 9/ ]);
+
+done_testing();
