@@ -13,6 +13,10 @@
  * request in flight there until the request ends, or refuses with 503
  * no_capacity.
  *
+ * Affinity: the pool that last served the caller (as a rate limit names
+ * it), kept in the zone for the workflow's affinity_seconds
+ * (omni_limit.h), preferred when it is one of the rule's targets.
+ *
  * In flight: a total per pool, found by the pool's name (a reload that
  * reorders pools keeps counting right), and each worker's share in a
  * slot of its own, so that the share of a worker that died is taken off
@@ -42,9 +46,10 @@ typedef struct {
 
 /* the zone's own data, shpool->data */
 typedef struct {
-    omni_limit_table_t         *limits;
     void                       *limits_mem;
     size_t                      limits_size;
+    void                       *affinity_mem;
+    size_t                      affinity_size;
     char                        pool[OMNI_DISPATCH_POOLS_MAX]
                                     [OMNI_DISPATCH_ID_MAX + 1];
     ngx_atomic_t                total[OMNI_DISPATCH_POOLS_MAX];
@@ -60,6 +65,10 @@ typedef struct {
 
 static ngx_int_t ngx_http_omni_dispatch_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static int ngx_http_omni_caller(ngx_http_omni_ctx_t *ctx, const char **a,
+    size_t *a_len, const char **b, size_t *b_len);
+static int ngx_http_omni_affinity(ngx_http_omni_main_conf_t *omcf,
+    ngx_http_omni_ctx_t *ctx, uint64_t *hash);
 static void ngx_http_omni_flight_done(void *data);
 static ngx_int_t ngx_http_omni_flight_take(ngx_http_omni_main_conf_t *omcf,
     ngx_uint_t pool, uint32_t max);
@@ -197,10 +206,14 @@ ngx_http_omni_dispatch_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             goto nomem;
         }
 
-        shm->limits_size = (shpool->pfree - 1) * ngx_pagesize;
+        /* half the pages for the buckets, the others but one for affinity */
+        shm->limits_size = (shpool->pfree / 2) * ngx_pagesize;
+        shm->affinity_size = (shpool->pfree - shpool->pfree / 2 - 1)
+                             * ngx_pagesize;
 
         shm->limits_mem = ngx_slab_alloc(shpool, shm->limits_size);
-        if (shm->limits_mem == NULL) {
+        shm->affinity_mem = ngx_slab_alloc(shpool, shm->affinity_size);
+        if (shm->limits_mem == NULL || shm->affinity_mem == NULL) {
             goto nomem;
         }
 
@@ -215,7 +228,9 @@ ngx_http_omni_dispatch_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     omcf->limits = omni_limit_init(shm->limits_mem, shm->limits_size, seed,
                                    &kept);
-    if (omcf->limits == NULL) {
+    omcf->affinity = omni_affinity_init(shm->affinity_mem, shm->affinity_size,
+                                        seed, &kept);
+    if (omcf->limits == NULL || omcf->affinity == NULL) {
         goto nomem;
     }
 
@@ -312,27 +327,10 @@ ngx_http_omni_limit_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     }
 
     ctx->limit_id = limit->id;
-    b = NULL;
-    b_len = 0;
 
-    if (ctx->customer.len) {
-        kind = 'c';
-        a = (const char *) ctx->customer.data;
-        a_len = ctx->customer.len;
+    kind = ngx_http_omni_caller(ctx, &a, &a_len, &b, &b_len);
 
-    } else if (ctx->authenticated && ctx->token.sub) {
-        kind = 's';
-        a = ctx->token.sub;
-        a_len = ngx_strlen(ctx->token.sub);
-
-    } else if (ctx->identity.name.len) {
-        kind = 'i';
-        a = ctx->identity.name.data;
-        a_len = ctx->identity.name.len;
-        b = ctx->identity.value.data;
-        b_len = ctx->identity.value.len;
-
-    } else {
+    if (kind == 0) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "omni: rate limit \"%s\": no caller to count",
                        limit->id);
@@ -383,6 +381,42 @@ ngx_http_omni_limit_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
                   "%T s", limit->id, &olcf->channel, ctx->retry_after);
 
     return NGX_HTTP_TOO_MANY_REQUESTS;
+}
+
+
+/*
+ * Who the caller is, for its bucket and its affinity: the customer, else
+ * the token's subject, else the plugin's first identity (type and value);
+ * the kind's letter, or 0 for none.
+ */
+static int
+ngx_http_omni_caller(ngx_http_omni_ctx_t *ctx, const char **a, size_t *a_len,
+    const char **b, size_t *b_len)
+{
+    *b = NULL;
+    *b_len = 0;
+
+    if (ctx->customer.len) {
+        *a = (const char *) ctx->customer.data;
+        *a_len = ctx->customer.len;
+        return 'c';
+    }
+
+    if (ctx->authenticated && ctx->token.sub) {
+        *a = ctx->token.sub;
+        *a_len = ngx_strlen(ctx->token.sub);
+        return 's';
+    }
+
+    if (ctx->identity.name.len) {
+        *a = ctx->identity.name.data;
+        *a_len = ctx->identity.name.len;
+        *b = ctx->identity.value.data;
+        *b_len = ctx->identity.value.len;
+        return 'i';
+    }
+
+    return 0;
 }
 
 
@@ -609,6 +643,7 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     ngx_http_omni_loc_conf_t *olcf)
 {
     int                            rule;
+    uint64_t                       hash;
     ngx_int_t                      z;
     ngx_uint_t                     i, try;
     uint32_t                       max;
@@ -634,7 +669,7 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     q.anonymous = !ctx->authenticated;
     q.intent = NULL;
     q.confidence = OMNI_DISPATCH_NO_CONFIDENCE;
-    q.affinity = -1;
+    q.affinity = ngx_http_omni_affinity(omcf, ctx, &hash);
 
     for (try = 0; try < NGX_HTTP_OMNI_DISPATCH_TRIES; try++) {
 
@@ -691,6 +726,14 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
     z = omcf->pool_index[d.pool];
 
+    /* the last pool, its time refreshed */
+    if (hash && z >= 0) {
+        ngx_shmtx_lock(&omcf->dispatch_shpool->mutex);
+        omni_affinity_set(omcf->affinity, hash, (uint32_t) z,
+                          (uint32_t) ngx_time());
+        ngx_shmtx_unlock(&omcf->dispatch_shpool->mutex);
+    }
+
     if (z < 0 || omcf->flight_slot < 0) {
         return NGX_OK;
     }
@@ -709,6 +752,51 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     cln->handler = ngx_http_omni_flight_done;
 
     return NGX_OK;
+}
+
+
+/*
+ * The pool (the workflow's index) that last served the caller, or -1;
+ * *hash the caller's, or 0 without a caller or affinity.
+ */
+static int
+ngx_http_omni_affinity(ngx_http_omni_main_conf_t *omcf,
+    ngx_http_omni_ctx_t *ctx, uint64_t *hash)
+{
+    int          kind, z;
+    size_t       a_len, b_len;
+    ngx_uint_t   i;
+    const char  *a, *b;
+
+    *hash = 0;
+
+    if (omcf->affinity == NULL || omcf->dispatch->affinity_seconds == 0) {
+        return -1;
+    }
+
+    kind = ngx_http_omni_caller(ctx, &a, &a_len, &b, &b_len);
+    if (kind == 0) {
+        return -1;
+    }
+
+    *hash = omni_affinity_hash(omcf->affinity, kind, a, a_len, b, b_len);
+
+    ngx_shmtx_lock(&omcf->dispatch_shpool->mutex);
+    z = omni_affinity_get(omcf->affinity, *hash, (uint32_t) ngx_time(),
+                          omcf->dispatch->affinity_seconds);
+    ngx_shmtx_unlock(&omcf->dispatch_shpool->mutex);
+
+    if (z < 0) {
+        return -1;
+    }
+
+    for (i = 0; i < omcf->dispatch->npools; i++) {
+        if (omcf->pool_index[i] == z) {
+            return (int) i;
+        }
+    }
+
+    return -1;
 }
 
 

@@ -120,6 +120,7 @@ typedef struct {
     ngx_slab_pool_t            *dispatch_shpool;
     void                       *dispatch_shm;
     omni_limit_table_t         *limits;
+    omni_affinity_t            *affinity;
     ngx_int_t                   flight_slot;    /* this worker's, or -1 */
     ngx_int_t                   pool_index[OMNI_DISPATCH_POOLS_MAX];
 

@@ -45,7 +45,7 @@ static int omni_dispatch_listed(const char *list, size_t size, size_t n,
 
 static const char *const  omni_dispatch_top_keys[] = {
     "version", "description", "rate_limits", "pools", "rules", "default",
-    "bot_confidence_min", NULL
+    "bot_confidence_min", "affinity_seconds", NULL
 };
 
 static const char *const  omni_dispatch_limit_keys[] = {
@@ -305,6 +305,20 @@ omni_dispatch_top(omni_dbuild_t *b, json_t *root)
         } else {
             b->d->bot_confidence_min = json_number_value(v);
         }
+    }
+
+    b->d->affinity_seconds = OMNI_DISPATCH_AFFINITY_DEFAULT;
+    v = json_object_get(root, "affinity_seconds");
+
+    if (v != NULL
+        && (!json_is_integer(v) || json_integer_value(v) < 0
+            || json_integer_value(v) > OMNI_DISPATCH_AFFINITY_MAX))
+    {
+        omni_dispatch_error(b, "affinity_seconds must be an integer from 0 "
+                            "to %d", OMNI_DISPATCH_AFFINITY_MAX);
+
+    } else if (v != NULL) {
+        b->d->affinity_seconds = (uint32_t) json_integer_value(v);
     }
 
     v = json_object_get(root, "pools");

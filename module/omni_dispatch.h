@@ -37,6 +37,8 @@
 #define OMNI_DISPATCH_RATE_MAX     1000000
 #define OMNI_DISPATCH_BURST_MAX    1000000
 #define OMNI_DISPATCH_CAPACITY_MAX 1000000
+#define OMNI_DISPATCH_AFFINITY_MAX 86400            /* s */
+#define OMNI_DISPATCH_AFFINITY_DEFAULT 1800             /* s, by default */
 
 /* a condition on anonymity: either */
 #define OMNI_DISPATCH_ANY          -1
@@ -105,6 +107,7 @@ typedef struct {
     size_t                   nrules;
     omni_dispatch_rule_t    *rules;     /* the default last, id "default" */
     double                   bot_confidence_min;
+    uint32_t                 affinity_seconds;  /* 0: no affinity */
 } omni_dispatch_t;
 
 

@@ -4,7 +4,9 @@
  * The rate limits' table of buckets (omni_limit.h): open addressing over
  * a fixed array of slots, OMNI_LIMIT_PROBES looked at for a bucket, a
  * slot whose bucket is full again reused.  A slot is never emptied, so a
- * probe stops at the first slot never used.
+ * probe stops at the first slot never used.  The affinity table is laid
+ * out and hashed the same way; a new caller there takes a slot never
+ * used, else the oldest of those looked at.
  */
 
 
@@ -13,7 +15,8 @@
 #include "omni_limit.h"
 
 
-#define OMNI_LIMIT_MAGIC  UINT64_C(0x6f6d6e696c696d31)      /* "omnilim1" */
+#define OMNI_LIMIT_MAGIC     UINT64_C(0x6f6d6e696c696d31)   /* "omnilim1" */
+#define OMNI_AFFINITY_MAGIC  UINT64_C(0x6f6d6e6961666631)   /* "omniaff1" */
 
 
 typedef struct {
@@ -22,13 +25,38 @@ typedef struct {
 } omni_limit_slot_t;
 
 
-struct omni_limit_table_s {
+typedef struct {
+    uint64_t            hash;           /* 0: never used */
+    uint32_t            pool;
+    uint32_t            when;           /* s of the caller's clock */
+} omni_affinity_slot_t;
+
+
+/* what both tables start with */
+typedef struct {
     uint64_t            magic;
     uint64_t            nslots;
     uint64_t            seed;
     uint64_t            pad;
+} omni_table_head_t;
+
+
+struct omni_limit_table_s {
+    omni_table_head_t   head;
     omni_limit_slot_t   slots[];
 };
+
+
+struct omni_affinity_s {
+    omni_table_head_t      head;
+    omni_affinity_slot_t   slots[];
+};
+
+
+static void *omni_table_init(void *mem, size_t size, size_t slot,
+    uint64_t magic, uint64_t seed, int *kept);
+static uint64_t omni_table_hash(uint64_t seed, const char *id, size_t id_len,
+    int kind, const char *a, size_t a_len, const char *b, size_t b_len);
 
 
 static uint64_t
@@ -54,7 +82,7 @@ omni_limit_size(size_t slots)
 size_t
 omni_limit_capacity(size_t size)
 {
-    if (size < sizeof(omni_limit_table_t) + sizeof(omni_limit_slot_t)) {
+    if (size < omni_limit_size(1)) {
         return 0;
     }
 
@@ -65,40 +93,61 @@ omni_limit_capacity(size_t size)
 omni_limit_table_t *
 omni_limit_init(void *mem, size_t size, uint64_t seed, int *kept)
 {
-    size_t               n;
-    omni_limit_table_t  *t;
-
-    n = omni_limit_capacity(size);
-    *kept = 0;
-
-    if (n == 0 || ((uintptr_t) mem & 7) != 0) {
-        return NULL;
-    }
-
-    t = mem;
-
-    if (t->magic == OMNI_LIMIT_MAGIC && t->nslots == n) {
-        *kept = 1;
-        return t;
-    }
-
-    memset(t, 0, omni_limit_size(n));
-    t->nslots = n;
-    t->seed = seed;
-    t->magic = OMNI_LIMIT_MAGIC;
-
-    return t;
+    return omni_table_init(mem, size, sizeof(omni_limit_slot_t),
+                           OMNI_LIMIT_MAGIC, seed, kept);
 }
 
 
-/* FNV-1a over the seed, the id, a separator and the key, then mixed */
 uint64_t
 omni_limit_hash(const omni_limit_table_t *t, const char *id, size_t id_len,
     int kind, const char *a, size_t a_len, const char *b, size_t b_len)
 {
+    return omni_table_hash(t->head.seed, id, id_len, kind, a, a_len, b,
+                           b_len);
+}
+
+
+/* a table's slots laid out after its head, or kept with the same count */
+static void *
+omni_table_init(void *mem, size_t size, size_t slot, uint64_t magic,
+    uint64_t seed, int *kept)
+{
+    size_t              n;
+    omni_table_head_t  *head;
+
+    *kept = 0;
+
+    if (size < sizeof(omni_table_head_t) + slot
+        || ((uintptr_t) mem & 7) != 0)
+    {
+        return NULL;
+    }
+
+    n = (size - sizeof(omni_table_head_t)) / slot;
+    head = mem;
+
+    if (head->magic == magic && head->nslots == n) {
+        *kept = 1;
+        return head;
+    }
+
+    memset(head, 0, sizeof(omni_table_head_t) + n * slot);
+    head->nslots = n;
+    head->seed = seed;
+    head->magic = magic;
+
+    return head;
+}
+
+
+/* FNV-1a over the seed, the id, the kind and the parts, then mixed */
+static uint64_t
+omni_table_hash(uint64_t seed, const char *id, size_t id_len, int kind,
+    const char *a, size_t a_len, const char *b, size_t b_len)
+{
     uint64_t  h;
 
-    h = omni_limit_fnv(UINT64_C(0xcbf29ce484222325) ^ t->seed, id, id_len);
+    h = omni_limit_fnv(UINT64_C(0xcbf29ce484222325) ^ seed, id, id_len);
 
     /* lengths between the parts: ("ab", "c") is not ("a", "bc") */
     h = (h ^ (unsigned char) kind) * UINT64_C(0x100000001b3);
@@ -128,10 +177,10 @@ omni_limit_take(omni_limit_table_t *t, uint64_t hash, uint64_t now_us,
 
     slot = NULL;
     reuse = NULL;
-    at = (size_t) (hash % t->nslots);
+    at = (size_t) (hash % t->head.nslots);
 
-    for (i = 0; i < OMNI_LIMIT_PROBES && i < t->nslots; i++) {
-        slot = &t->slots[(at + i) % t->nslots];
+    for (i = 0; i < OMNI_LIMIT_PROBES && i < t->head.nslots; i++) {
+        slot = &t->slots[(at + i) % t->head.nslots];
 
         if (slot->hash == hash) {
             break;
@@ -183,7 +232,7 @@ omni_limit_used(const omni_limit_table_t *t, uint64_t now_us)
 
     n = 0;
 
-    for (i = 0; i < t->nslots; i++) {
+    for (i = 0; i < t->head.nslots; i++) {
         if (t->slots[i].hash != 0 && t->slots[i].tat > now_us) {
             n++;
         }
@@ -196,5 +245,90 @@ omni_limit_used(const omni_limit_table_t *t, uint64_t now_us)
 size_t
 omni_limit_slots(const omni_limit_table_t *t)
 {
-    return (size_t) t->nslots;
+    return (size_t) t->head.nslots;
+}
+
+
+size_t
+omni_affinity_size(size_t slots)
+{
+    return sizeof(omni_affinity_t) + slots * sizeof(omni_affinity_slot_t);
+}
+
+
+size_t
+omni_affinity_capacity(size_t size)
+{
+    if (size < omni_affinity_size(1)) {
+        return 0;
+    }
+
+    return (size - sizeof(omni_affinity_t)) / sizeof(omni_affinity_slot_t);
+}
+
+
+omni_affinity_t *
+omni_affinity_init(void *mem, size_t size, uint64_t seed, int *kept)
+{
+    return omni_table_init(mem, size, sizeof(omni_affinity_slot_t),
+                           OMNI_AFFINITY_MAGIC, seed, kept);
+}
+
+
+uint64_t
+omni_affinity_hash(const omni_affinity_t *a, int kind, const char *key,
+    size_t len, const char *b, size_t b_len)
+{
+    return omni_table_hash(a->head.seed, NULL, 0, kind, key, len, b, b_len);
+}
+
+
+int
+omni_affinity_get(const omni_affinity_t *a, uint64_t hash, uint32_t now,
+    uint32_t ttl)
+{
+    size_t                       i;
+    const omni_affinity_slot_t  *s;
+
+    for (i = 0; i < OMNI_AFFINITY_PROBES && i < a->head.nslots; i++) {
+        s = &a->slots[(hash + i) % a->head.nslots];
+
+        if (s->hash == hash) {
+            return (now - s->when < ttl) ? (int) s->pool : -1;
+        }
+
+        if (s->hash == 0) {
+            break;
+        }
+    }
+
+    return -1;
+}
+
+
+void
+omni_affinity_set(omni_affinity_t *a, uint64_t hash, uint32_t pool,
+    uint32_t now)
+{
+    size_t                 i;
+    omni_affinity_slot_t  *s, *oldest;
+
+    oldest = NULL;
+
+    for (i = 0; i < OMNI_AFFINITY_PROBES && i < a->head.nslots; i++) {
+        s = &a->slots[(hash + i) % a->head.nslots];
+
+        if (s->hash == hash || s->hash == 0) {
+            oldest = s;
+            break;
+        }
+
+        if (oldest == NULL || now - s->when > now - oldest->when) {
+            oldest = s;
+        }
+    }
+
+    oldest->hash = hash;
+    oldest->pool = pool;
+    oldest->when = now;
 }

@@ -14,6 +14,11 @@
  * takes (the glue holds the zone's slab mutex, which nginx's master
  * releases when a worker dies).
  *
+ * The same room keeps dispatch affinity: the pool that last served a
+ * caller, in another such table, found by a hash of the caller alone,
+ * forgotten after a time.  A table of preferences, not of state: when it
+ * is full the oldest of the slots looked at is replaced.
+ *
  * Knows nothing of NGINX.
  */
 
@@ -76,6 +81,31 @@ omni_limit_rc_t omni_limit_take(omni_limit_table_t *t, uint64_t hash,
 /* slots in use (buckets not yet full again at now_us), and all slots */
 size_t omni_limit_used(const omni_limit_table_t *t, uint64_t now_us);
 size_t omni_limit_slots(const omni_limit_table_t *t);
+
+
+#define OMNI_AFFINITY_PROBES  8         /* slots looked at for a caller */
+
+
+typedef struct omni_affinity_s  omni_affinity_t;
+
+
+size_t omni_affinity_size(size_t slots);
+size_t omni_affinity_capacity(size_t size);
+
+/* as omni_limit_init() */
+omni_affinity_t *omni_affinity_init(void *mem, size_t size, uint64_t seed,
+    int *kept);
+
+/* the key's hash, in two parts as omni_limit's (b_len 0: one part) */
+uint64_t omni_affinity_hash(const omni_affinity_t *a, int kind,
+    const char *key, size_t len, const char *b, size_t b_len);
+
+/* the pool set for hash less than ttl seconds before now, or -1 */
+int omni_affinity_get(const omni_affinity_t *a, uint64_t hash, uint32_t now,
+    uint32_t ttl);
+
+void omni_affinity_set(omni_affinity_t *a, uint64_t hash, uint32_t pool,
+    uint32_t now);
 
 
 #endif /* OMNI_LIMIT_H_INCLUDED_ */

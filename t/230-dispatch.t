@@ -3,7 +3,8 @@
 # proxy_pass's upstream); a pool held at capacity by a request in flight
 # (its upstream never answers) sends the next ones to the rule's next
 # target, on either worker; with every target full, 503 no_capacity with
-# Retry-After, rendered natively; in-flight counts drop when a request
+# Retry-After, rendered natively; affinity to the pool that last served a
+# caller; in-flight counts drop when a request
 # ends, and after a killed worker; the decision in $omni_dispatch and the
 # metrics; nginx -t refuses pools without an upstream{} block.
 
@@ -162,8 +163,8 @@ my $held = hold('/claims/x?type=phone&value=%2B1555000304&tier=gold');
 ok(wait_in_flight('experts', 1), 'a gold request holds the experts (capacity 1)');
 
 my (%pids, @seen);
-for (1 .. 12) {
-    my $x = claims('type=phone&value=%2B1555000305&tier=gold');
+for my $i (1 .. 12) {
+    my $x = claims("type=phone&value=%2B15550004$i&tier=gold");
     push @seen, $x->{headers}{'x-dispatch'};
     $pids{ $x->{headers}{'x-worker'} }++;
 }
@@ -200,6 +201,13 @@ like($r->{body}, qr/"errcode":50003,"errmsg":"no_capacity: /, '...errcode 50003'
 close $held;
 ok(wait_in_flight('experts', 0), 'the request ended: nothing in flight to the experts');
 
+# affinity: the caller served by the agents goes back to them, though the
+# experts, first of the rule, have room again
+$r = claims('type=phone&value=%2B155500041&tier=gold');
+is($r->{headers}{'x-dispatch'}, 'agents gold 1 affinity',
+   'affinity: the pool that last served the caller, while it has room');
+is(in_flight('experts'), 0, '...and the experts were not asked');
+
 # --- a killed worker's requests in flight are not counted forever ---
 
 $held = hold('/claims/x?type=phone&value=%2B1555000307&tier=gold');
@@ -229,6 +237,8 @@ is(delta('omni_dispatch_decisions_total{channel="claims",rule="vip",pool="vip_de
    1, 'the metrics count the vip decision');
 is(delta('omni_dispatch_decisions_total{channel="claims",rule="gold",pool="agents",reason="overflow"}'),
    12, '...the overflows');
+is(delta('omni_dispatch_decisions_total{channel="claims",rule="gold",pool="agents",reason="affinity"}'),
+   1, '...the affinity');
 is(delta('omni_dispatch_decisions_total{channel="claims",rule="experts-only",pool="(none)",reason="no_capacity"}'),
    1, '...and no_capacity');
 is(delta('omni_requests_total{channel="claims",outcome="no_capacity",class="5xx"}'),

@@ -488,6 +488,7 @@ test_decisions(void **state)
     w = test_compile(test_workflow);
     assert_int_equal(w->npools, 4);
     assert_int_equal(w->nrules, 5);
+    assert_int_equal(w->affinity_seconds, OMNI_DISPATCH_AFFINITY_DEFAULT);
     assert_string_equal(w->pools[P_VIP].upstream, "vip_backend");
     assert_string_equal(w->pools[P_BOT].upstream, "bot");
     assert_int_equal(omni_dispatch_pool(w, "experts", 7), P_EXPERTS);
