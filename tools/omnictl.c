@@ -77,6 +77,11 @@ static const omnictl_command_t  omnictl_commands[] = {
     { "policy diff", 1, 2, 0, 1, omnictl_cmd_policy_diff },
     { "policy check", 0, 0, OMNICTL_OPT_CHECK, 0, omnictl_cmd_policy_check },
 
+    /* the workflow file, without a store */
+    { "dispatch validate", 1, 1, 0, 0, omnictl_cmd_dispatch_validate },
+    { "dispatch simulate", 1, 2, OMNICTL_OPT_ACTION|OMNICTL_OPT_CHANNEL
+      |OMNICTL_OPT_TIER|OMNICTL_OPT_ANON, 0, omnictl_cmd_dispatch_simulate },
+
     /* the keyring file; status reads the store only when one is given */
     { "keys init", 1, 1, 0, 0, omnictl_cmd_keys_init },
     { "keys status", 0, 0, 0, 0, omnictl_cmd_keys_status },
@@ -117,6 +122,7 @@ static const char  *omnictl_groups[][2] = {
     { "policy", "validate, load, show, revisions, rollback, diff or check" },
     { "keys", "init, status, rotate, rewrap, reindex or retire" },
     { "customers", "erase" },
+    { "dispatch", "validate or simulate" },
     { NULL, NULL }
 };
 
@@ -326,6 +332,13 @@ omnictl_usage(FILE *out)
 "               [--file FILE]             decide one request against FILE\n"
 "                                         or the store's policy: prints the\n"
 "                                         decision, the rule and the roles\n"
+"  dispatch validate FILE                 compile a workflow file and say\n"
+"                                         \"ok\" or every error\n"
+"  dispatch simulate FILE [STATE] --channel CHANNEL [--action ACTION]\n"
+"               [--tier T] [--anonymous]  where the workflow sends one\n"
+"                                         request, sending nothing; STATE:\n"
+"                                         POOL=N,...,intent=I@CONFIDENCE,\n"
+"                                         affinity=POOL (N in flight)\n"
 "  keys init FILE                         a new keyring in FILE (mode 0600;\n"
 "                                         an existing FILE is never replaced)\n"
 "  keys status                            the keyring's id and versions, and\n"

@@ -131,6 +131,9 @@ int omnictl_call(omnictl_ctx_t *ctx, const char *method,
     omnictl_str_t *path, omnictl_str_t *query, json_t *body);
 int omnictl_print(json_t *json);
 int omnictl_answer(json_t *json);
+int omnictl_policy_read(const char *file, char **json, size_t *len);
+int omnictl_cmd_dispatch_validate(omnictl_ctx_t *ctx);
+int omnictl_cmd_dispatch_simulate(omnictl_ctx_t *ctx);
 int omnictl_cmd_stat(omnictl_ctx_t *ctx);
 int omnictl_cmd_session(omnictl_ctx_t *ctx);
 int omnictl_cmd_session_revoke(omnictl_ctx_t *ctx);

@@ -9,7 +9,6 @@
 #include "omnictl.h"
 
 
-static int omnictl_policy_read(const char *file, char **json, size_t *len);
 static omni_policy_t *omnictl_policy_compile(const char *name,
     const char *json, size_t len);
 static void omnictl_errors(const char *errors);
@@ -292,9 +291,12 @@ omnictl_cmd_policy_check(omnictl_ctx_t *ctx)
 }
 
 
-/* a policy file (- is stdin) of at most OMNI_POLICY_SIZE_MAX bytes */
+/*
+ * A policy file (- is stdin) of at most OMNI_POLICY_SIZE_MAX bytes; the
+ * workflow file too, whose compiler refuses one past its own bound.
+ */
 
-static int
+int
 omnictl_policy_read(const char *file, char **json, size_t *len)
 {
     FILE    *in;

@@ -1,0 +1,279 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * omnictl's workflow commands, without a store: dispatch validate (every
+ * error of a workflow file) and dispatch simulate (the decision for one
+ * request, given the pools' requests in flight, an intent and the pool
+ * that last served the caller; nothing is sent).
+ */
+
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "omnictl.h"
+#include "omni_contract.h"
+#include "omni_dispatch.h"
+
+
+#define OMNICTL_STATE_MAX  4096
+
+
+static omni_dispatch_t *omnictl_dispatch_compile(const char *name);
+static int omnictl_dispatch_set(json_t *obj, const char *name,
+    const char *value);
+static int omnictl_dispatch_state(const omni_dispatch_t *d, char *state,
+    uint32_t *in_flight, omni_dispatch_req_t *q);
+
+
+int
+omnictl_cmd_dispatch_validate(omnictl_ctx_t *ctx)
+{
+    int               rc;
+    omni_dispatch_t  *d;
+
+    d = omnictl_dispatch_compile(ctx->argv[0]);
+    if (d == NULL) {
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    rc = OMNICTL_EXIT_OK;
+
+    if (printf("%s: ok (%zu rate limits, %zu pools, %zu rules)\n",
+               ctx->argv[0], d->nlimits, d->npools,
+               d->nrules ? d->nrules - 1 : 0)
+        < 0)
+    {
+        fprintf(stderr, "omnictl: writing the output: %s\n",
+                strerror(errno));
+        rc = OMNICTL_EXIT_FAIL;
+    }
+
+    omni_dispatch_free(d);
+
+    return rc;
+}
+
+
+int
+omnictl_cmd_dispatch_simulate(omnictl_ctx_t *ctx)
+{
+    int                            rc, rule;
+    size_t                         i;
+    json_t                        *out, *over, *e;
+    uint32_t                       in_flight[OMNI_DISPATCH_POOLS_MAX];
+    omni_dispatch_t               *d;
+    omni_dispatch_req_t            q;
+    omni_dispatch_decision_t       dec;
+    const omni_dispatch_limit_t   *limit;
+    const omni_dispatch_rule_t    *r;
+    char                           state[OMNICTL_STATE_MAX];
+
+    if (ctx->channel == NULL) {
+        return omnictl_usage_error("dispatch simulate needs --channel");
+    }
+
+    if (!omni_contract_is_name(ctx->channel, strlen(ctx->channel))
+        || (ctx->action
+            && !omni_contract_is_action(ctx->action, strlen(ctx->action))))
+    {
+        return omnictl_usage_error("--channel or --action is not a name the "
+                                   "contract would carry");
+    }
+
+    d = omnictl_dispatch_compile(ctx->argv[0]);
+    if (d == NULL) {
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    memset(&q, 0, sizeof(q));
+    memset(in_flight, 0, sizeof(in_flight));
+    q.channel = ctx->channel;
+    q.action = ctx->action;
+    q.tier = ctx->tier;
+    q.anonymous = (ctx->anonymous != NULL);
+    q.confidence = OMNI_DISPATCH_NO_CONFIDENCE;
+    q.affinity = -1;
+
+    state[0] = '\0';
+
+    if (ctx->argc > 1) {
+        if (strlen(ctx->argv[1]) >= sizeof(state)) {
+            omni_dispatch_free(d);
+            return omnictl_usage_error("STATE is longer than %d bytes",
+                                       OMNICTL_STATE_MAX - 1);
+        }
+
+        strcpy(state, ctx->argv[1]);
+
+        if (omnictl_dispatch_state(d, state, in_flight, &q) != 0) {
+            omni_dispatch_free(d);
+            return OMNICTL_EXIT_USAGE;
+        }
+    }
+
+    out = json_object();
+    limit = omni_dispatch_limit(d, q.channel, q.tier, q.anonymous);
+    rc = omnictl_dispatch_set(out, "rate_limit", limit ? limit->id : NULL);
+
+    if (d->npools == 0) {
+        rc |= omnictl_dispatch_set(out, "dispatch", NULL);
+        goto print;
+    }
+
+    rule = omni_dispatch_decide(d, &q, in_flight, &dec);
+    r = &d->rules[rule];
+
+    rc |= omnictl_dispatch_set(out, "rule", dec.rule);
+    rc |= omnictl_dispatch_set(out, "pool", dec.pool >= 0 ? d->pools[dec.pool].name
+                                                 : NULL);
+    rc |= omnictl_dispatch_set(out, "upstream",
+                      dec.pool >= 0 ? d->pools[dec.pool].upstream : NULL);
+    rc |= json_object_set_new(out, "step", dec.step >= 0
+                                           ? json_integer(dec.step)
+                                           : json_null());
+    rc |= omnictl_dispatch_set(out, "reason", omni_dispatch_reason(dec.reason));
+
+    over = json_array();
+    rc |= json_object_set_new(out, "passed_over", over);
+
+    for (i = 0; i < r->ntargets && over != NULL; i++) {
+        if (dec.skipped[i] == NULL) {
+            continue;
+        }
+
+        e = json_object();
+        rc |= omnictl_dispatch_set(e, "pool", d->pools[r->targets[i].pool].name);
+        rc |= json_object_set_new(e, "in_flight",
+                                  json_integer(in_flight[r->targets[i].pool]));
+        rc |= omnictl_dispatch_set(e, "why", dec.skipped[i]);
+        rc |= json_array_append_new(over, e);
+    }
+
+print:
+
+    omni_dispatch_free(d);
+
+    if (rc != 0) {
+        json_decref(out);
+        out = NULL;
+    }
+
+    return omnictl_answer(out);
+}
+
+
+static omni_dispatch_t *
+omnictl_dispatch_compile(const char *name)
+{
+    char             *json, *errors;
+    size_t            len;
+    omni_dispatch_t  *d;
+
+    if (omnictl_policy_read(name, &json, &len) != OMNICTL_EXIT_OK) {
+        return NULL;
+    }
+
+    d = omni_dispatch_compile(json, len, &errors);
+    free(json);
+
+    if (d == NULL) {
+        fprintf(stderr, "omnictl: invalid workflow file \"%s\":\n%s\n", name,
+                errors ? errors : "out of memory");
+        free(errors);
+    }
+
+    return d;
+}
+
+
+/* a name of the workflow (checked text), or null */
+static int
+omnictl_dispatch_set(json_t *obj, const char *name, const char *value)
+{
+    return json_object_set_new(obj, name, value ? json_string(value)
+                                                : json_null());
+}
+
+
+/* POOL=N, intent=I@CONFIDENCE and affinity=POOL, separated by commas */
+static int
+omnictl_dispatch_state(const omni_dispatch_t *d, char *state,
+    uint32_t *in_flight, omni_dispatch_req_t *q)
+{
+    int    pool;
+    char  *item, *save, *value, *end, *at;
+    long   n;
+
+    for (item = strtok_r(state, ",", &save); item != NULL;
+         item = strtok_r(NULL, ",", &save))
+    {
+        value = strchr(item, '=');
+
+        if (value == NULL) {
+            return omnictl_usage_error("\"%s\" in STATE is not NAME=VALUE",
+                                       item);
+        }
+
+        *value++ = '\0';
+
+        if (strcmp(item, "intent") == 0) {
+            at = strchr(value, '@');
+
+            if (at != NULL) {
+                *at++ = '\0';
+                errno = 0;
+                q->confidence = strtod(at, &end);
+
+                if (errno || *end != '\0' || q->confidence < 0
+                    || q->confidence > 1)
+                {
+                    return omnictl_usage_error("the confidence \"%s\" is "
+                                               "not a number from 0 to 1",
+                                               at);
+                }
+            }
+
+            q->intent = value;
+            continue;
+        }
+
+        pool = omni_dispatch_pool(d, value, strlen(value));
+
+        if (strcmp(item, "affinity") == 0) {
+            if (pool < 0) {
+                return omnictl_usage_error("affinity: no pool \"%s\"",
+                                           value);
+            }
+
+            q->affinity = pool;
+            continue;
+        }
+
+        pool = omni_dispatch_pool(d, item, strlen(item));
+
+        if (pool < 0) {
+            return omnictl_usage_error("no pool \"%s\" in the workflow",
+                                       item);
+        }
+
+        errno = 0;
+        n = strtol(value, &end, 10);
+
+        if (errno || *end != '\0' || end == value || n < 0
+            || n > OMNI_DISPATCH_CAPACITY_MAX)
+        {
+            return omnictl_usage_error("%s=%s: in flight must be a number "
+                                       "from 0 to %d", item, value,
+                                       OMNI_DISPATCH_CAPACITY_MAX);
+        }
+
+        in_flight[pool] = (uint32_t) n;
+    }
+
+    return 0;
+}
