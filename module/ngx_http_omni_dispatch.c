@@ -675,7 +675,8 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
         for (i = 0; i < omcf->dispatch->npools; i++) {
             z = omcf->pool_index[i];
-            in_flight[i] = (z < 0) ? 0 : (uint32_t) shm->total[z];
+            in_flight[i] = (z < 0 || shm->total[z] <= 0)
+                           ? 0 : (uint32_t) shm->total[z];
         }
 
         rule = omni_dispatch_decide(omcf->dispatch, &q, in_flight, &d);
