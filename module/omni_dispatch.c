@@ -538,9 +538,10 @@ omni_dispatch_id(omni_dbuild_t *b, const char *path, json_t *v, char *out)
 
     if (s == NULL || !omni_dispatch_is_id(s, json_string_length(v))) {
         omni_dispatch_error(b, "%s.id %s must be " OMNI_DISPATCH_ID_CHARS,
-                            path, s ? omni_dispatch_quote(q, sizeof(q), s,
-                                                          json_string_length(v))
-                                    : "(not a string)");
+                            path,
+                            s ? omni_dispatch_quote(q, sizeof(q), s,
+                                                    json_string_length(v))
+                              : "(not a string)");
         return;
     }
 

@@ -129,14 +129,17 @@ omnictl_cmd_dispatch_simulate(omnictl_ctx_t *ctx)
     r = &d->rules[rule];
 
     rc |= omnictl_dispatch_set(out, "rule", dec.rule);
-    rc |= omnictl_dispatch_set(out, "pool", dec.pool >= 0 ? d->pools[dec.pool].name
-                                                 : NULL);
+    rc |= omnictl_dispatch_set(out, "pool",
+                               dec.pool >= 0 ? d->pools[dec.pool].name
+                                             : NULL);
     rc |= omnictl_dispatch_set(out, "upstream",
-                      dec.pool >= 0 ? d->pools[dec.pool].upstream : NULL);
+                               dec.pool >= 0 ? d->pools[dec.pool].upstream
+                                             : NULL);
     rc |= json_object_set_new(out, "step", dec.step >= 0
                                            ? json_integer(dec.step)
                                            : json_null());
-    rc |= omnictl_dispatch_set(out, "reason", omni_dispatch_reason(dec.reason));
+    rc |= omnictl_dispatch_set(out, "reason",
+                               omni_dispatch_reason(dec.reason));
 
     over = json_array();
     rc |= json_object_set_new(out, "passed_over", over);
@@ -147,7 +150,8 @@ omnictl_cmd_dispatch_simulate(omnictl_ctx_t *ctx)
         }
 
         e = json_object();
-        rc |= omnictl_dispatch_set(e, "pool", d->pools[r->targets[i].pool].name);
+        rc |= omnictl_dispatch_set(e, "pool",
+                                   d->pools[r->targets[i].pool].name);
         rc |= json_object_set_new(e, "in_flight",
                                   json_integer(in_flight[r->targets[i].pool]));
         rc |= omnictl_dispatch_set(e, "why", dec.skipped[i]);

@@ -133,7 +133,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
 
         /* a request of its first channel and tier finds it or one before */
-        m = omni_dispatch_limit(w, l->match.nchannels ? l->match.channels[0] : "web",
+        m = omni_dispatch_limit(w,
+                                l->match.nchannels ? l->match.channels[0]
+                                                   : "web",
                                 l->match.ntiers ? l->match.tiers[0] : NULL,
                                 l->match.anonymous == 1);
         if (m == NULL || m > l) {

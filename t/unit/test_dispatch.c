@@ -599,7 +599,8 @@ test_rule_errors(void **state)
         "   \"confidence_min\": -1, \"targets\": [\"z\", \"a\", \"a\","
         "   {\"pool\": \"d\", \"in_flight_below\": 0}]},"
         "  {\"id\": \"r\", \"confidence_min\": 0.5, \"targets\": []}],"
-        " \"default\": {\"id\": \"x\", \"targets\": [{\"in_flight_below\": 1}]}}");
+        " \"default\": {\"id\": \"x\","
+        "  \"targets\": [{\"in_flight_below\": 1}]}}");
 
     assert_string_equal(errors,
         "bot_confidence_min must be a number from 0 to 1\n"
