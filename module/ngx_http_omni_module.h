@@ -368,6 +368,10 @@ void ngx_http_omni_dispatch_exit_worker(ngx_http_omni_main_conf_t *omcf);
 ngx_int_t ngx_http_omni_pool_in_flight(ngx_http_omni_main_conf_t *omcf,
     ngx_uint_t i, const char **name, ngx_atomic_uint_t *n);
 
+/* ngx_http_omni_dispatch_explain.c */
+char *ngx_http_omni_dispatch_explain(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 /* ngx_http_omni_filter.c */
 ngx_int_t ngx_http_omni_filter_init(ngx_conf_t *cf);
 

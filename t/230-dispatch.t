@@ -6,7 +6,8 @@
 # Retry-After, rendered natively; affinity to the pool that last served a
 # caller; in-flight counts drop when a request
 # ends, and after a killed worker; the decision in $omni_dispatch and the
-# metrics; nginx -t refuses pools without an upstream{} block.
+# metrics; omni_dispatch_explain explains a decision to an admin without
+# sending anything; nginx -t refuses pools without an upstream{} block.
 
 use strict;
 use warnings;
@@ -105,6 +106,12 @@ server {
     location = /metrics {
         omni_metrics;
     }
+
+    location = /explain {
+        omni_gateway on;
+        omni_dispatch off;
+        omni_dispatch_explain;
+    }
 }
 END
 
@@ -172,6 +179,45 @@ is(scalar(keys %pids), 2, 'the next requests went to both workers');
 is(scalar(grep { $_ eq 'agents gold 1 overflow' } @seen), 12,
    '...and every one overflowed to the agents, the experts being full')
     or diag(explain(\@seen));
+
+# the admin route explains a decision from the pools in flight now
+my $admin = mint(alg => 'HS256', key => $k->{hs32}, sub => 'ops-1',
+                 roles => 'admin');
+my $customer = mint(alg => 'HS256', key => $k->{hs32}, sub => 'cust-1',
+                    roles => 'customer');
+sub explain {
+    my ($query, $token) = @_;
+    return $t->request(path => "/explain?$query",
+                       headers => $token ? [ [ Authorization => "Bearer $token" ] ]
+                                         : []);
+}
+$r = explain('channel=claims&tier=gold', $admin);
+is($r->{status}, 200, 'explain: 200 for an admin');
+is($r->{body}, '{"rate_limit":null,"rule":"gold","pool":"agents","upstream":"agents",'
+             . '"step":1,"reason":"overflow","passed_over":[{"pool":"experts",'
+             . '"in_flight":1,"why":"full"}],"in_flight":{"vip_desk":0,'
+             . '"experts":1,"agents":0,"bot":0}}' . "\n",
+   '...the decision, the experts passed over as full, every pool in flight');
+like(explain('channel=claims&tier=expert', $admin)->{body},
+     qr/"pool":null,"upstream":null,"step":null,"reason":"no_capacity"/,
+     '...and no_capacity when every target is full');
+like(explain('channel=claims&tier=gold&affinity=agents', $admin)->{body},
+     qr/"pool":"agents".*"reason":"affinity"/, '...and an affinity given');
+like(explain('channel=claims&anonymous=1&tier=guest', $admin)->{body},
+     qr/"rule":"anonymous","pool":"bot"/, '...and an anonymous caller');
+is(explain('channel=claims&tier=gold')->{status}, 401, 'explain: 401 without a token');
+is(explain('channel=claims&tier=gold', $customer)->{status}, 403,
+   '...403 without the admin role');
+for my $q ('tier=gold', 'channel=Web', 'channel=claims&action=Bad',
+           'channel=claims&confidence=2&intent=x', 'channel=claims&affinity=ghost',
+           'channel=claims&tier=' . ('x' x 200), 'channel=claims&tier=%00x') {
+    $r = explain($q, $admin);
+    is($r->{status}, 400, "explain?$q: 400");
+    like($r->{body}, qr/"error":"invalid_parameter"/, '...invalid_parameter');
+}
+is(explain('channel=claims&tier=gold', $admin)->{headers}{'x-dispatch'}, undef,
+   '...and explaining dispatched nothing');
+is(in_flight('experts'), 1, '...nor changed what is in flight');
 
 # every target full: no_capacity, natively
 $r = claims('type=phone&value=%2B1555000306&tier=expert');
@@ -269,6 +315,13 @@ for my $case (
     [ "omni_plugins $plugins; omni_lua_library $repo/lua;\n"
       . "server { listen 127.0.0.1:%%PORT%%; location / { omni_channel claims; omni_auth off; omni_dispatch on; } }",
       qr/"omni_dispatch" needs "omni_dispatch_file" and "omni_dispatch_zone"/ ],
+    [ "server { listen 127.0.0.1:%%PORT%%; location /e { omni_dispatch_explain; } }",
+      qr/"omni_dispatch_explain" directive needs "omni_dispatch_file" with pools/ ],
+    [ "omni_dispatch_file %%PREFIX%%/workflow.json;\n"
+      . "upstream vip_desk { server 127.0.0.1:1; } upstream agents { server 127.0.0.1:1; }\n"
+      . "upstream bot { server 127.0.0.1:1; } upstream experts_backend { server 127.0.0.1:1; }\n"
+      . "server { listen 127.0.0.1:%%PORT%%; location /e { omni_dispatch_explain admin; } }",
+      qr/invalid parameter "admin", expected "role=NAME"/ ],
 ) {
     my ($ok, $out) = $t->test_config($case->[0]);
     ok(!$ok, "nginx -t fails: $case->[0]");
