@@ -240,6 +240,11 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
         ctx->identity = c.identities[0];
     }
 
+    /* the checks refused a NUL: the dispatch compares C strings */
+    ctx->intent.data = (u_char *) c.intent.data;
+    ctx->intent.len = c.intent.len;
+    ctx->confidence = c.confidence;
+
     /* policy conditions compare C strings: the checks refused a NUL */
     if (c.tier.data) {
         ctx->tier.data = (u_char *) c.tier.data;

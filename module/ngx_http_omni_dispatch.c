@@ -667,8 +667,10 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     q.action = (const char *) ctx->action.data;
     q.tier = (const char *) ctx->tier.data;
     q.anonymous = !ctx->authenticated;
-    q.intent = NULL;
-    q.confidence = OMNI_DISPATCH_NO_CONFIDENCE;
+    q.intent = (const char *) ctx->intent.data;
+    q.confidence = ctx->intent.len
+                   ? (ctx->confidence >= 0 ? ctx->confidence : 1.0)
+                   : OMNI_DISPATCH_NO_CONFIDENCE;
     q.affinity = ngx_http_omni_affinity(omcf, ctx, &hash);
 
     for (try = 0; try < NGX_HTTP_OMNI_DISPATCH_TRIES; try++) {

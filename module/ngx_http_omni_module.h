@@ -232,6 +232,8 @@ typedef struct {
     ngx_str_t                   policy_rule;   /* $omni_policy_rule */
     uint32_t                    policy_rev;
     omni_pair_t                 identity;      /* the plugin's first */
+    ngx_str_t                   intent;        /* the plugin's, for the */
+    double                      confidence;    /* dispatch; -1: none */
     const char                 *limit_id;      /* the rate limit's */
     unsigned                    limit_untracked:1;
     time_t                      retry_after;   /* s; 0: no Retry-After */

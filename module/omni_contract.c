@@ -165,6 +165,13 @@ omni_contract_is_id(const char *s, size_t len)
 
 
 int
+omni_contract_is_intent(const char *s, size_t len)
+{
+    return omni_contract_is_action(s, len) || omni_contract_is_name(s, len);
+}
+
+
+int
 omni_contract_is_role(const char *s, size_t len)
 {
     size_t  i;

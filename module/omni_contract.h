@@ -83,6 +83,9 @@ typedef struct {
     omni_str_t                      device_id;
     omni_str_t                      tier;
     omni_str_t                      locale;
+    omni_str_t                      intent;          /* for the dispatch, */
+    double                          confidence;      /* not written yet;
+                                                        -1: none */
     omni_pair_t                     identities[OMNI_CONTRACT_IDENTITIES];
     size_t                          nidentities;
     omni_contract_value_pt          params;          /* NULL: {} */
@@ -116,6 +119,8 @@ int omni_contract_is_locale(const char *s, size_t len);
 int omni_contract_is_id(const char *s, size_t len);
 /* 1-128 bytes without space, comma or control byte */
 int omni_contract_is_role(const char *s, size_t len);
+/* an action, or one word as a name: dotted lowercase words, 128 at most */
+int omni_contract_is_intent(const char *s, size_t len);
 
 /*
  * Adds an identity to c unless it is there already (same type and value);

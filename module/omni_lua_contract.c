@@ -46,6 +46,8 @@ static int omni_lua_contract_is_fn(lua_State *L);
 static int omni_lua_contract_timestamp_fn(lua_State *L);
 static omni_contract_rc_t omni_lua_contract_read_fields(lua_State *L,
     int fields, int marks, omni_contract_t *c, char *err);
+static omni_contract_rc_t omni_lua_contract_intent(lua_State *L,
+    int fields, int marks, omni_contract_t *c, char *err);
 static omni_contract_rc_t omni_lua_contract_read_identities(lua_State *L,
     int fields, int extra, int marks, omni_contract_t *c, char *err);
 static omni_contract_rc_t omni_lua_contract_check_list(lua_State *L,
@@ -87,7 +89,7 @@ static const omni_lua_field_t  omni_lua_optional[] = {
 
 static const char  *omni_lua_known_fields[] = {
     "action", "params", "app_id", "client_version", "locale", "device_id",
-    "tier", "identities", NULL
+    "tier", "identities", "intent", "confidence", NULL
 };
 
 
@@ -533,6 +535,11 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
 
     lua_pop(L, 1);
 
+    rc = omni_lua_contract_intent(L, fields, marks, c, err);
+    if (rc != OMNI_CONTRACT_OK) {
+        return rc;
+    }
+
     omni_lua_get(L, fields, "identities");
 
     rc = OMNI_CONTRACT_OK;
@@ -545,6 +552,68 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
     lua_pop(L, 1);
 
     return rc;
+}
+
+
+/*
+ * What the dispatch reads of a request (docs/dispatch.md): the intent a
+ * plugin recognized and its confidence, 0 to 1, which needs an intent.
+ * Neither is written into the contract yet.
+ */
+static omni_contract_rc_t
+omni_lua_contract_intent(lua_State *L, int fields, int marks,
+    omni_contract_t *c, char *err)
+{
+    char                show[OMNI_CONTRACT_SHOW_LEN];
+    lua_Number          v;
+    omni_contract_rc_t  rc;
+
+    c->intent.data = NULL;
+    c->intent.len = 0;
+    c->confidence = -1;
+
+    omni_lua_get(L, fields, "intent");
+
+    if (!omni_lua_absent(L, -1, marks)) {
+        c->intent = omni_lua_string(L, -1);
+
+        if (c->intent.data == NULL
+            || !omni_contract_is_intent(c->intent.data, c->intent.len))
+        {
+            rc = omni_contract_invalid(err, "intent must be dotted lowercase "
+                                       "words like 'faq.hours' (got %s)",
+                                       omni_lua_show(L, -1, show));
+            lua_pop(L, 1);
+            return rc;
+        }
+    }
+
+    lua_pop(L, 1);
+
+    omni_lua_get(L, fields, "confidence");
+
+    if (!omni_lua_absent(L, -1, marks)) {
+        v = (lua_type(L, -1) == LUA_TNUMBER) ? lua_tonumber(L, -1) : -1;
+
+        if (!(v >= 0 && v <= 1)) {
+            rc = omni_contract_invalid(err, "confidence must be a number "
+                                       "from 0 to 1 (got %s)",
+                                       omni_lua_show(L, -1, show));
+            lua_pop(L, 1);
+            return rc;
+        }
+
+        if (c->intent.data == NULL) {
+            lua_pop(L, 1);
+            return omni_contract_invalid(err, "confidence needs an intent");
+        }
+
+        c->confidence = v;
+    }
+
+    lua_pop(L, 1);
+
+    return OMNI_CONTRACT_OK;
 }
 
 

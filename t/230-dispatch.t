@@ -30,7 +30,7 @@ my $hold = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
 my $hold_port = $hold->sockport;
 
 $t->write_file('workflow.json', <<'END');
-{"version": 1,
+{"version": 1, "bot_confidence_min": 0.7,
  "pools": {
    "vip_desk": {"capacity": 10},
    "experts": {"capacity": 1, "upstream": "experts_backend"},
@@ -44,7 +44,8 @@ $t->write_file('workflow.json', <<'END');
    {"id": "web-experts", "channels": ["web", "miniprogram"],
     "targets": ["experts"]},
    {"id": "anonymous", "anonymous": true, "tiers": ["guest"],
-    "targets": ["bot"]}
+    "targets": ["bot"]},
+   {"id": "simple", "intents": ["faq.*"], "targets": ["bot", "agents"]}
  ],
  "default": {"targets": ["agents"]}}
 END
@@ -163,6 +164,36 @@ $r = claims('tier=guest');
 is($r->{headers}{'x-dispatch'}, 'bot anonymous 0 first',
    'an anonymous guest goes to the bot');
 
+# --- intents a plugin reports ---
+
+$r = claims('type=phone&value=%2B1555000310&intent=faq.hours&confidence=0.9');
+is($r->{headers}{'x-dispatch'}, 'bot simple 0 first',
+   'a confident simple intent goes to the bot');
+$r = claims('type=phone&value=%2B1555000311&intent=faq.hours&confidence=0.5');
+is($r->{headers}{'x-dispatch'}, 'agents simple 1 overflow',
+   'an unsure one goes to people, not the bot');
+$r = claims('type=phone&value=%2B1555000312&intent=faq.hours');
+is($r->{headers}{'x-dispatch'}, 'bot simple 0 first',
+   'an intent without a confidence counts as certain');
+$r = claims('type=phone&value=%2B1555000313&intent=complaint&confidence=0.99');
+is($r->{headers}{'x-dispatch'}, 'agents default 0 first',
+   'an intent no rule names: the default');
+for my $case ([ 'intent=Faq', qr/intent must be dotted lowercase words like 'faq.hours' \(got 'Faq'\)/ ],
+              [ 'intent=faq&confidence=1.5', qr/confidence must be a number from 0 to 1 \(got number\)/ ],
+              [ 'intent=faq&confidence=high', qr/confidence must be a number from 0 to 1 \(got 'high'\)/ ],
+              [ 'confidence=0.5', qr/confidence needs an intent/ ]) {
+    $t->mark_log;
+    $r = claims("type=phone&value=%2B1555000314&$case->[0]");
+    is($r->{status}, 500, "a plugin reporting $case->[0]: refused");
+    my $log = '';
+    for (1 .. 50) {
+        $log = $t->log_since_mark;
+        last if $log =~ $case->[1];
+        select undef, undef, undef, 0.02;
+    }
+    like($log, $case->[1], '...the log says why');
+}
+
 # --- capacity: the experts held by one request in flight ---
 
 # the experts never answer: a gold request stays in flight there
@@ -185,37 +216,37 @@ my $admin = mint(alg => 'HS256', key => $k->{hs32}, sub => 'ops-1',
                  roles => 'admin');
 my $customer = mint(alg => 'HS256', key => $k->{hs32}, sub => 'cust-1',
                     roles => 'customer');
-sub explain {
+sub ask_explain {
     my ($query, $token) = @_;
     return $t->request(path => "/explain?$query",
                        headers => $token ? [ [ Authorization => "Bearer $token" ] ]
                                          : []);
 }
-$r = explain('channel=claims&tier=gold', $admin);
+$r = ask_explain('channel=claims&tier=gold', $admin);
 is($r->{status}, 200, 'explain: 200 for an admin');
 is($r->{body}, '{"rate_limit":null,"rule":"gold","pool":"agents","upstream":"agents",'
              . '"step":1,"reason":"overflow","passed_over":[{"pool":"experts",'
              . '"in_flight":1,"why":"full"}],"in_flight":{"vip_desk":0,'
              . '"experts":1,"agents":0,"bot":0}}' . "\n",
    '...the decision, the experts passed over as full, every pool in flight');
-like(explain('channel=claims&tier=expert', $admin)->{body},
+like(ask_explain('channel=claims&tier=expert', $admin)->{body},
      qr/"pool":null,"upstream":null,"step":null,"reason":"no_capacity"/,
      '...and no_capacity when every target is full');
-like(explain('channel=claims&tier=gold&affinity=agents', $admin)->{body},
+like(ask_explain('channel=claims&tier=gold&affinity=agents', $admin)->{body},
      qr/"pool":"agents".*"reason":"affinity"/, '...and an affinity given');
-like(explain('channel=claims&anonymous=1&tier=guest', $admin)->{body},
+like(ask_explain('channel=claims&anonymous=1&tier=guest', $admin)->{body},
      qr/"rule":"anonymous","pool":"bot"/, '...and an anonymous caller');
-is(explain('channel=claims&tier=gold')->{status}, 401, 'explain: 401 without a token');
-is(explain('channel=claims&tier=gold', $customer)->{status}, 403,
+is(ask_explain('channel=claims&tier=gold')->{status}, 401, 'explain: 401 without a token');
+is(ask_explain('channel=claims&tier=gold', $customer)->{status}, 403,
    '...403 without the admin role');
 for my $q ('tier=gold', 'channel=Web', 'channel=claims&action=Bad',
            'channel=claims&confidence=2&intent=x', 'channel=claims&affinity=ghost',
            'channel=claims&tier=' . ('x' x 200), 'channel=claims&tier=%00x') {
-    $r = explain($q, $admin);
+    $r = ask_explain($q, $admin);
     is($r->{status}, 400, "explain?$q: 400");
     like($r->{body}, qr/"error":"invalid_parameter"/, '...invalid_parameter');
 }
-is(explain('channel=claims&tier=gold', $admin)->{headers}{'x-dispatch'}, undef,
+is(ask_explain('channel=claims&tier=gold', $admin)->{headers}{'x-dispatch'}, undef,
    '...and explaining dispatched nothing');
 is(in_flight('experts'), 1, '...nor changed what is in flight');
 

@@ -181,6 +181,31 @@ describe("omni.contract.validate_fields", function()
         assert.is_true(contract.validate_fields({ action = "a.b", params = json.object({}) }))
     end)
 
+    it("accepts an intent and its confidence, for the dispatch", function()
+        assert.is_true(contract.validate_fields({ action = "a.b", intent = "faq.hours",
+                                                  confidence = 0.92 }))
+        assert.is_true(contract.validate_fields({ action = "a.b", intent = "complaint" }))
+        assert.is_true(contract.validate_fields({ action = "a.b", intent = "x", confidence = 0 }))
+        assert.is_true(contract.validate_fields({ action = "a.b", intent = "x", confidence = 1 }))
+        assert.is_true(contract.validate_fields({ action = "a.b", intent = null,
+                                                  confidence = null }))
+    end)
+
+    it("refuses a bad intent or confidence", function()
+        invalid_fields({ action = "a.b", intent = "Faq" },
+            "intent must be dotted lowercase words like 'faq.hours' (got 'Faq')")
+        invalid_fields({ action = "a.b", intent = 3 },
+            "intent must be dotted lowercase words like 'faq.hours' (got number)")
+        invalid_fields({ action = "a.b", intent = "x", confidence = 1.5 },
+            "confidence must be a number from 0 to 1 (got number)")
+        invalid_fields({ action = "a.b", intent = "x", confidence = 0 / 0 },
+            "confidence must be a number from 0 to 1 (got number)")
+        invalid_fields({ action = "a.b", intent = "x", confidence = "0.5" },
+            "confidence must be a number from 0 to 1 (got '0.5')")
+        invalid_fields({ action = "a.b", confidence = 0.5 },
+            "confidence needs an intent")
+    end)
+
     it("refuses a result that is not a table", function()
         invalid_fields("order.query", "normalize must return a table of fields (got string)")
         invalid_fields(true, "normalize must return a table of fields (got boolean)")

@@ -1,5 +1,7 @@
--- A plugin that reports whatever identity and tier the query string names
--- (?type=..&value=..&tier=.., percent-decoded by the host), so tests can
+-- A plugin that reports whatever identity, tier and intent the query string
+-- names (?type=..&value=..&tier=..&intent=..&confidence=..,
+-- percent-decoded by the host; a confidence that is not a number is
+-- passed on as a string), so tests can
 -- hand the gateway values no real channel would.  The host refuses a NUL
 -- in the query, so the two characters "\0" stand for one: a plugin may
 -- still make one of what it was given.
@@ -16,7 +18,9 @@ function _M.normalize(req)
         ids[1] = { type = req.args.type, value = nul(req.args.value) }
     end
     return { action = "identity.echo", identities = ids,
-             tier = nul(req.args.tier) }
+             tier = nul(req.args.tier), intent = req.args.intent,
+             confidence = tonumber(req.args.confidence)
+                          or req.args.confidence }
 end
 
 function _M.render(reply, ctx)
