@@ -53,6 +53,9 @@ typedef struct {
     char                        pool[OMNI_DISPATCH_POOLS_MAX]
                                     [OMNI_DISPATCH_ID_MAX + 1];
     ngx_atomic_t                total[OMNI_DISPATCH_POOLS_MAX];
+    ngx_atomic_t                live[OMNI_DISPATCH_POOLS_MAX];  /* capacity
+                                                   set live + 1; 0: the
+                                                   file's */
     ngx_http_omni_flight_slot_t slot[NGX_HTTP_OMNI_FLIGHT_SLOTS];
 } ngx_http_omni_dispatch_shm_t;
 
@@ -645,14 +648,14 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     int                            rule;
     uint64_t                       hash;
     ngx_int_t                      z;
-    ngx_uint_t                     i, try;
+    ngx_uint_t                     try;
     uint32_t                       max;
     uint32_t                       in_flight[OMNI_DISPATCH_POOLS_MAX];
+    uint32_t                       capacity[OMNI_DISPATCH_POOLS_MAX];
     omni_dispatch_req_t            q;
     ngx_pool_cleanup_t            *cln;
     ngx_http_omni_flight_t        *f;
     omni_dispatch_decision_t       d;
-    const omni_dispatch_pool_t    *pool;
     ngx_http_omni_main_conf_t     *omcf;
     ngx_http_omni_dispatch_shm_t  *shm;
 
@@ -672,14 +675,11 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
                    ? (ctx->confidence >= 0 ? ctx->confidence : 1.0)
                    : OMNI_DISPATCH_NO_CONFIDENCE;
     q.affinity = ngx_http_omni_affinity(omcf, ctx, &hash);
+    q.capacity = capacity;
 
     for (try = 0; try < NGX_HTTP_OMNI_DISPATCH_TRIES; try++) {
 
-        for (i = 0; i < omcf->dispatch->npools; i++) {
-            z = omcf->pool_index[i];
-            in_flight[i] = (z < 0 || shm->total[z] <= 0)
-                           ? 0 : (uint32_t) shm->total[z];
-        }
+        ngx_http_omni_pools_now(omcf, in_flight, capacity);
 
         rule = omni_dispatch_decide(omcf->dispatch, &q, in_flight, &d);
 
@@ -687,8 +687,7 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
             break;
         }
 
-        pool = &omcf->dispatch->pools[d.pool];
-        max = pool->capacity;
+        max = capacity[d.pool];
 
         if (omcf->dispatch->rules[rule].targets[d.step].in_flight_below) {
             max = ngx_min(max, omcf->dispatch->rules[rule]
@@ -854,6 +853,58 @@ ngx_http_omni_flight_done(void *data)
     (void) ngx_atomic_fetch_add(&shm->total[f->pool], -1);
     (void) ngx_atomic_fetch_add(&shm->slot[f->omcf->flight_slot]
                                     .count[f->pool], -1);
+}
+
+
+/*
+ * The pools of the workflow as the zone has them now: requests in flight
+ * (a total below zero read as none) and capacities (set live, else the
+ * file's).
+ */
+void
+ngx_http_omni_pools_now(ngx_http_omni_main_conf_t *omcf, uint32_t *in_flight,
+    uint32_t *capacity)
+{
+    ngx_int_t                      z;
+    ngx_uint_t                     i;
+    ngx_atomic_int_t               n, live;
+    ngx_http_omni_dispatch_shm_t  *shm;
+
+    shm = omcf->dispatch_shm;
+
+    for (i = 0; i < omcf->dispatch->npools; i++) {
+        z = omcf->pool_index[i];
+        n = (z < 0) ? 0 : shm->total[z];
+        live = (z < 0) ? 0 : shm->live[z];
+
+        in_flight[i] = (n <= 0) ? 0 : (uint32_t) n;
+        capacity[i] = (live <= 0) ? omcf->dispatch->pools[i].capacity
+                                  : (uint32_t) (live - 1);
+    }
+}
+
+
+/*
+ * A pool's capacity set live (capacity + 1 kept, 0: back to the file's);
+ * NGX_DECLINED when the zone does not count that pool.
+ */
+ngx_int_t
+ngx_http_omni_pool_set_capacity(ngx_http_omni_main_conf_t *omcf,
+    ngx_uint_t i, ngx_int_t capacity)
+{
+    ngx_int_t                      z;
+    ngx_http_omni_dispatch_shm_t  *shm;
+
+    shm = omcf->dispatch_shm;
+    z = (i < omcf->dispatch->npools) ? omcf->pool_index[i] : -1;
+
+    if (shm == NULL || z < 0) {
+        return NGX_DECLINED;
+    }
+
+    shm->live[z] = (capacity < 0) ? 0 : (ngx_atomic_uint_t) capacity + 1;
+
+    return NGX_OK;
 }
 
 

@@ -1,11 +1,17 @@
 /*
  * Copyright (C) The omni gateway authors
  *
- * omni_dispatch_explain: an admin location that explains where the
- * workflow would send a request, from the pools' requests in flight now,
- * without sending anything.  GET with the request in the query string
- * (channel, action, tier, anonymous, intent, confidence, affinity); the
- * caller's token must hold the location's admin role, as for omni_admin.
+ * The dispatch's admin locations; the caller's token must hold the
+ * location's admin role, as for omni_admin.
+ *
+ * omni_dispatch_explain explains where the workflow would send a request,
+ * from the pools as they are now, without sending anything: GET with the
+ * request in the query string (channel, action, tier, anonymous, intent,
+ * confidence, affinity).
+ *
+ * omni_dispatch_pools shows the pools (capacity, the file's, in flight)
+ * on GET, and sets a pool's capacity live on POST ?pool=NAME&capacity=N
+ * (capacity=file: back to the file's): agents coming and going.
  */
 
 
@@ -20,7 +26,12 @@
 #define NGX_HTTP_OMNI_EXPLAIN_ARG  (OMNI_DISPATCH_ACTION_MAX + 1)
 
 
+static char *ngx_http_omni_dispatch_admin(ngx_conf_t *cf,
+    ngx_http_omni_loc_conf_t *olcf, ngx_http_handler_pt handler);
+static ngx_uint_t ngx_http_omni_dispatch_auth(ngx_http_request_t *r,
+    ngx_uint_t methods, ngx_int_t *rc);
 static ngx_int_t ngx_http_omni_explain_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_omni_pools_handler(ngx_http_request_t *r);
 
 
 static const char  *ngx_http_omni_explain_args[] = {
@@ -41,8 +52,24 @@ char *
 ngx_http_omni_dispatch_explain(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_omni_loc_conf_t *olcf = conf;
+    return ngx_http_omni_dispatch_admin(cf, conf,
+                                        ngx_http_omni_explain_handler);
+}
 
+
+/* omni_dispatch_pools [role=NAME] */
+char *
+ngx_http_omni_dispatch_pools(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_omni_dispatch_admin(cf, conf,
+                                        ngx_http_omni_pools_handler);
+}
+
+
+static char *
+ngx_http_omni_dispatch_admin(ngx_conf_t *cf, ngx_http_omni_loc_conf_t *olcf,
+    ngx_http_handler_pt handler)
+{
     ngx_str_t                  *value;
     ngx_http_core_loc_conf_t   *clcf;
     ngx_http_omni_main_conf_t  *omcf;
@@ -71,9 +98,58 @@ ngx_http_omni_dispatch_explain(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_omni_explain_handler;
+    clcf->handler = handler;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * Whether the request may go on: one of methods, its body dropped, the
+ * verified token holding the location's admin role.  If not, *rc is what
+ * the handler returns (a refusal sent, or a status).
+ */
+static ngx_uint_t
+ngx_http_omni_dispatch_auth(ngx_http_request_t *r, ngx_uint_t methods,
+    ngx_int_t *rc)
+{
+    ngx_uint_t                 i;
+    ngx_http_omni_ctx_t       *ctx;
+    ngx_http_omni_loc_conf_t  *olcf;
+
+    if (!(r->method & methods)) {
+        *rc = NGX_HTTP_NOT_ALLOWED;
+        return 0;
+    }
+
+    *rc = ngx_http_discard_request_body(r);
+    if (*rc != NGX_OK) {
+        return 0;
+    }
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
+
+    if (ctx == NULL || !ctx->authenticated) {
+        *rc = ngx_http_omni_explain_refuse(r, NGX_HTTP_UNAUTHORIZED,
+                                           "token_missing",
+                                           "an admin token is needed");
+        return 0;
+    }
+
+    for (i = 0; i < ctx->token.nroles; i++) {
+        if (ngx_strlen(ctx->token.roles[i]) == olcf->admin_role.len
+            && ngx_strncmp(ctx->token.roles[i], olcf->admin_role.data,
+                           olcf->admin_role.len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    *rc = ngx_http_omni_explain_refuse(r, NGX_HTTP_FORBIDDEN,
+                                       "permission_denied",
+                                       "the token lacks the admin role");
+    return 0;
 }
 
 
@@ -84,18 +160,15 @@ ngx_http_omni_explain_handler(ngx_http_request_t *r)
     u_char                        *p, *out;
     size_t                         len;
     uint32_t                       in_flight[OMNI_DISPATCH_POOLS_MAX];
+    uint32_t                       capacity[OMNI_DISPATCH_POOLS_MAX];
     ngx_int_t                      rc;
     ngx_str_t                      v;
     ngx_uint_t                     i, j;
-    const char                    *name;
-    ngx_atomic_uint_t              n;
     omni_dispatch_req_t            q;
-    ngx_http_omni_ctx_t           *ctx;
     omni_dispatch_decision_t       d;
     const omni_dispatch_t         *w;
     const omni_dispatch_rule_t    *rl;
     const omni_dispatch_limit_t   *limit;
-    ngx_http_omni_loc_conf_t      *olcf;
     ngx_http_omni_main_conf_t     *omcf;
     u_char                         channel[NGX_HTTP_OMNI_EXPLAIN_ARG];
     u_char                         action[NGX_HTTP_OMNI_EXPLAIN_ARG];
@@ -103,40 +176,12 @@ ngx_http_omni_explain_handler(ngx_http_request_t *r)
     u_char                         intent[NGX_HTTP_OMNI_EXPLAIN_ARG];
     u_char                         num[NGX_HTTP_OMNI_EXPLAIN_ARG];
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
+    if (!ngx_http_omni_dispatch_auth(r, NGX_HTTP_GET|NGX_HTTP_HEAD, &rc)) {
         return rc;
     }
 
-    olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
     omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
-    ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
     w = omcf->dispatch;
-
-    if (ctx == NULL || !ctx->authenticated) {
-        return ngx_http_omni_explain_refuse(r, NGX_HTTP_UNAUTHORIZED,
-                                            "token_missing",
-                                            "an admin token is needed");
-    }
-
-    for (i = 0; i < ctx->token.nroles; i++) {
-        if (ngx_strlen(ctx->token.roles[i]) == olcf->admin_role.len
-            && ngx_strncmp(ctx->token.roles[i], olcf->admin_role.data,
-                           olcf->admin_role.len) == 0)
-        {
-            break;
-        }
-    }
-
-    if (i == ctx->token.nroles) {
-        return ngx_http_omni_explain_refuse(r, NGX_HTTP_FORBIDDEN,
-                                            "permission_denied",
-                                            "the token lacks the admin role");
-    }
 
     ngx_memzero(&q, sizeof(omni_dispatch_req_t));
     q.confidence = OMNI_DISPATCH_NO_CONFIDENCE;
@@ -227,11 +272,8 @@ ngx_http_omni_explain_handler(ngx_http_request_t *r)
         }
     }
 
-    for (i = 0; i < w->npools; i++) {
-        in_flight[i] = (ngx_http_omni_pool_in_flight(omcf, i, &name, &n)
-                        == NGX_OK && (ngx_atomic_int_t) n > 0)
-                       ? (uint32_t) n : 0;
-    }
+    ngx_http_omni_pools_now(omcf, in_flight, capacity);
+    q.capacity = capacity;
 
     limit = omni_dispatch_limit(w, q.channel, q.tier, q.anonymous);
     rule = omni_dispatch_decide(w, &q, in_flight, &d);
@@ -296,6 +338,114 @@ ngx_http_omni_explain_handler(ngx_http_request_t *r)
     }
 
     p = ngx_cpymem(p, "}}\n", 3);
+
+    return ngx_http_omni_explain_send(r, NGX_HTTP_OK, out, p - out);
+}
+
+
+/*
+ * GET: every pool with its capacity now, the file's and its requests in
+ * flight.  POST ?pool=NAME&capacity=N (0 to 1,000,000) or capacity=file:
+ * the pool's capacity set live, for every worker, until set again or the
+ * zone is laid out anew; the answer is the pools as GET shows them.
+ */
+static ngx_int_t
+ngx_http_omni_pools_handler(ngx_http_request_t *r)
+{
+    int                          pool;
+    u_char                      *p, *out;
+    size_t                       len;
+    uint32_t                     in_flight[OMNI_DISPATCH_POOLS_MAX];
+    uint32_t                     capacity[OMNI_DISPATCH_POOLS_MAX];
+    ngx_int_t                    rc, n;
+    ngx_str_t                    v;
+    ngx_uint_t                   i;
+    const omni_dispatch_t       *w;
+    ngx_http_omni_main_conf_t   *omcf;
+    u_char                       name[NGX_HTTP_OMNI_EXPLAIN_ARG];
+    u_char                       num[NGX_HTTP_OMNI_EXPLAIN_ARG];
+
+    if (!ngx_http_omni_dispatch_auth(r, NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST, &rc)) {
+        return rc;
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+    w = omcf->dispatch;
+
+    if (r->method == NGX_HTTP_POST) {
+        if (ngx_http_omni_explain_arg(r, "pool", name, &v) != NGX_OK
+            || (pool = omni_dispatch_pool(w, (char *) v.data, v.len)) < 0)
+        {
+            return ngx_http_omni_explain_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                                "invalid_parameter",
+                                                "pool must name a pool of "
+                                                "the workflow");
+        }
+
+        /* -2: not a capacity; -1 (NGX_ERROR): the file's */
+        if (ngx_http_omni_explain_arg(r, "capacity", num, &v) != NGX_OK) {
+            n = -2;
+
+        } else if (v.len == 4 && ngx_strncmp(v.data, "file", 4) == 0) {
+            n = -1;
+
+        } else {
+            n = ngx_atoi(v.data, v.len);
+
+            if (n == NGX_ERROR || n > OMNI_DISPATCH_CAPACITY_MAX) {
+                n = -2;
+            }
+        }
+
+        if (n == -2) {
+            return ngx_http_omni_explain_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                                "invalid_parameter",
+                                                "capacity must be a number "
+                                                "from 0 to 1000000, or "
+                                                "\"file\"");
+        }
+
+        if (ngx_http_omni_pool_set_capacity(omcf, (ngx_uint_t) pool, n)
+            != NGX_OK)
+        {
+            return ngx_http_omni_explain_refuse(r, NGX_HTTP_CONFLICT,
+                                                "pool_not_counted",
+                                                "omni_dispatch_zone does not "
+                                                "count this pool");
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "omni: pool \"%s\" capacity set live to %s%i",
+                      w->pools[pool].name, n < 0 ? "the file's " : "",
+                      n < 0 ? (ngx_int_t) w->pools[pool].capacity : n);
+    }
+
+    ngx_http_omni_pools_now(omcf, in_flight, capacity);
+
+    len = sizeof("{\"pools\":[]}\n")
+          + w->npools * (sizeof("{\"pool\":\"\",\"upstream\":\"\","
+                                "\"kind\":\"people\",\"capacity\":,"
+                                "\"file_capacity\":,\"in_flight\":},")
+                         + OMNI_DISPATCH_ID_MAX + OMNI_DISPATCH_UPSTREAM_MAX
+                         + 3 * NGX_INT_T_LEN);
+
+    out = ngx_pnalloc(r->pool, len);
+    if (out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(out, "{\"pools\":[", 10);
+
+    for (i = 0; i < w->npools; i++) {
+        p = ngx_sprintf(p, "%s{\"pool\":\"%s\",\"upstream\":\"%s\","
+                        "\"kind\":\"%s\",\"capacity\":%uD,"
+                        "\"file_capacity\":%uD,\"in_flight\":%uD}",
+                        i ? "," : "", w->pools[i].name, w->pools[i].upstream,
+                        w->pools[i].bot ? "bot" : "people", capacity[i],
+                        w->pools[i].capacity, in_flight[i]);
+    }
+
+    p = ngx_cpymem(p, "]}\n", 3);
 
     return ngx_http_omni_explain_send(r, NGX_HTTP_OK, out, p - out);
 }

@@ -151,6 +151,7 @@ omni_dispatch_limit(const omni_dispatch_t *d, const char *channel,
     req.intent = NULL;
     req.confidence = OMNI_DISPATCH_NO_CONFIDENCE;
     req.affinity = -1;
+    req.capacity = NULL;
 
     for (i = 0; i < d->nlimits; i++) {
         if (omni_dispatch_matches(&d->limits[i].match, &req)) {

@@ -120,6 +120,9 @@ typedef struct {
     const char     *intent;
     double          confidence;     /* 0..1, or OMNI_DISPATCH_NO_CONFIDENCE */
     int             affinity;       /* the pool that last served, or -1 */
+    /* the pools' capacities set live (capacity[i] for pools[i]), or NULL:
+       the file's */
+    const uint32_t *capacity;
 } omni_dispatch_req_t;
 
 

@@ -450,7 +450,9 @@ omni_dispatch_room(const omni_dispatch_t *d, const omni_dispatch_req_t *req,
         return "low_confidence";
     }
 
-    if (in_flight[t->pool] >= pool->capacity) {
+    if (in_flight[t->pool] >= (req->capacity ? req->capacity[t->pool]
+                                              : pool->capacity))
+    {
         return "full";
     }
 

@@ -113,6 +113,12 @@ server {
         omni_dispatch off;
         omni_dispatch_explain;
     }
+
+    location = /pools {
+        omni_gateway on;
+        omni_dispatch off;
+        omni_dispatch_pools role=ops;
+    }
 }
 END
 
@@ -327,6 +333,57 @@ $t->reload($http, workers => 2);
 is(claims('type=phone&value=%2B1555000309&tier=vip')->{headers}{'x-dispatch'},
    'vip_desk vip 0 first', 'a reload keeps dispatching');
 is(in_flight('experts'), 0, '...with nothing in flight');
+
+# --- capacities set live ---
+
+my $ops = mint(alg => 'HS256', key => $k->{hs32}, sub => 'ops-2', roles => 'ops');
+sub pools {
+    my ($method, $query, $token) = @_;
+    return $t->request(method => $method, path => '/pools' . ($query ? "?$query" : ''),
+                       headers => [ [ Authorization => 'Bearer ' . ($token // $ops) ] ]);
+}
+$r = pools('GET');
+is($r->{status}, 200, 'pools: 200 for the role');
+is($r->{body}, '{"pools":[{"pool":"vip_desk","upstream":"vip_desk","kind":"people","capacity":10,"file_capacity":10,"in_flight":0},'
+             . '{"pool":"experts","upstream":"experts_backend","kind":"people","capacity":1,"file_capacity":1,"in_flight":0},'
+             . '{"pool":"agents","upstream":"agents","kind":"people","capacity":10,"file_capacity":10,"in_flight":0},'
+             . '{"pool":"bot","upstream":"bot","kind":"bot","capacity":10,"file_capacity":10,"in_flight":0}]}' . "\n",
+   '...every pool, its capacity, the file\'s and in flight');
+
+$r = pools('POST', 'pool=vip_desk&capacity=0');
+is($r->{status}, 200, 'the vip desk closed (capacity 0)');
+like($r->{body}, qr/"pool":"vip_desk","upstream":"vip_desk","kind":"people","capacity":0,"file_capacity":10/,
+     '...as the answer shows');
+my @v = map { claims("type=phone&value=%2B15550005$_&tier=vip") } 1 .. 6;
+is(scalar(grep { $_->{status} == 503 && $_->{headers}{'x-dispatch'} eq '- vip - no_capacity' } @v), 6,
+   '...for every worker: vip requests get no_capacity');
+like(ask_explain('channel=claims&tier=vip', $admin)->{body}, qr/"why":"full"/,
+     '...as explain says');
+
+$t->reload($http, workers => 2);
+is(claims('type=phone&value=%2B1555000520&tier=vip')->{status}, 503,
+   'a reload keeps the capacity set live');
+
+$r = pools('POST', 'pool=vip_desk&capacity=file');
+like($r->{body}, qr/"pool":"vip_desk","upstream":"vip_desk","kind":"people","capacity":10,/,
+     'capacity=file: the file\'s again');
+is(claims('type=phone&value=%2B1555000521&tier=vip')->{headers}{'x-dispatch'},
+   'vip_desk vip 0 first', '...and the desk serves');
+
+for my $case ([ 'pool=ghost&capacity=1', 400 ], [ 'pool=vip_desk&capacity=x', 400 ],
+              [ 'pool=vip_desk&capacity=1000001', 400 ], [ 'pool=vip_desk', 400 ],
+              [ 'capacity=1', 400 ]) {
+    $r = pools('POST', $case->[0]);
+    is($r->{status}, $case->[1], "POST pools?$case->[0]: $case->[1]");
+    like($r->{body}, qr/"error":"invalid_parameter"/, '...invalid_parameter');
+}
+is(pools('POST', 'pool=vip_desk&capacity=1', $admin)->{status}, 403,
+   'pools: 403 for a token without the location\'s role');
+is($t->request(method => 'POST', path => '/pools?pool=vip_desk&capacity=1')->{status}, 401,
+   '...401 without a token');
+is(pools('PUT', 'pool=vip_desk&capacity=1')->{status}, 405, '...405 for PUT');
+like(pools('GET')->{body}, qr/"pool":"vip_desk","upstream":"vip_desk","kind":"people","capacity":10,/,
+     '...and none of those changed anything');
 
 # --- configuration errors ---
 

@@ -54,6 +54,7 @@ fuzz_rules(const omni_dispatch_t *w)
         q.intent = rule->match.nintents ? rule->match.intents[0] : NULL;
         q.confidence = 1.0;
         q.affinity = (int) (i % (w->npools + 1)) - 1;
+        q.capacity = NULL;
 
         r = omni_dispatch_decide(w, &q, idle, &d);
 

@@ -510,6 +510,7 @@ test_decisions(void **state)
         q.intent = intents[in].intent;
         q.confidence = intents[in].confidence;
         q.affinity = (int) af - 1;
+        q.capacity = NULL;
         memcpy(in_flight, flights[fl], sizeof(in_flight));
 
         test_expect(&q, in_flight, &rule, &pool, &reason);
@@ -547,6 +548,7 @@ test_decisions(void **state)
     q.intent = NULL;
     q.confidence = OMNI_DISPATCH_NO_CONFIDENCE;
     q.affinity = -1;
+    q.capacity = NULL;
     in_flight[P_VIP] = 2;
     in_flight[P_BOT] = 0;
     in_flight[P_EXPERTS] = 1;
@@ -563,6 +565,24 @@ test_decisions(void **state)
     in_flight[P_EXPERTS] = 1;
     (void) omni_dispatch_decide(w, &q, in_flight, &d);
     assert_string_equal(d.skipped[1], "busy");
+
+    /* capacities set live replace the file's */
+    {
+        uint32_t  live[4] = { 0, 3, 5, 10 };
+
+        in_flight[P_VIP] = 0;
+        in_flight[P_EXPERTS] = 0;
+        q.capacity = live;
+        (void) omni_dispatch_decide(w, &q, in_flight, &d);
+        assert_int_equal(d.pool, P_EXPERTS);
+        assert_string_equal(d.skipped[0], "full");
+
+        live[P_VIP] = 2;
+        (void) omni_dispatch_decide(w, &q, in_flight, &d);
+        assert_int_equal(d.pool, P_VIP);
+
+        q.capacity = NULL;
+    }
 
     q.tier = NULL;
     q.intent = "order.status";
