@@ -365,7 +365,10 @@ ngx_http_omni_pools_handler(ngx_http_request_t *r)
     u_char                       name[NGX_HTTP_OMNI_EXPLAIN_ARG];
     u_char                       num[NGX_HTTP_OMNI_EXPLAIN_ARG];
 
-    if (!ngx_http_omni_dispatch_auth(r, NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST, &rc)) {
+    if (!ngx_http_omni_dispatch_auth(r,
+                                     NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST,
+                                     &rc))
+    {
         return rc;
     }
 
