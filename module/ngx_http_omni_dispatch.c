@@ -908,27 +908,6 @@ ngx_http_omni_pool_set_capacity(ngx_http_omni_main_conf_t *omcf,
 }
 
 
-/* for the metrics: a pool's name and its total in flight now */
-ngx_int_t
-ngx_http_omni_pool_in_flight(ngx_http_omni_main_conf_t *omcf, ngx_uint_t i,
-    const char **name, ngx_atomic_uint_t *n)
-{
-    ngx_http_omni_dispatch_shm_t  *shm;
-
-    if (omcf->dispatch == NULL || omcf->dispatch_shm == NULL
-        || i >= omcf->dispatch->npools || omcf->pool_index[i] < 0)
-    {
-        return NGX_DECLINED;
-    }
-
-    *name = omcf->dispatch->pools[i].name;
-    shm = omcf->dispatch_shm;
-    *n = shm->total[omcf->pool_index[i]];
-
-    return NGX_OK;
-}
-
-
 /* $omni_pool: the upstream of the pool the request was dispatched to */
 static ngx_int_t
 ngx_http_omni_pool_variable(ngx_http_request_t *r,

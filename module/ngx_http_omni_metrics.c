@@ -40,6 +40,7 @@ enum {
     NGX_HTTP_OMNI_M_RATE_UNTRACKED,
     NGX_HTTP_OMNI_M_DISPATCH,
     NGX_HTTP_OMNI_M_IN_FLIGHT,
+    NGX_HTTP_OMNI_M_CAPACITY,
     NGX_HTTP_OMNI_M_COUNT
 };
 
@@ -93,6 +94,9 @@ static const omni_metrics_family_t  ngx_http_omni_metric_families[] = {
     { "omni_pool_in_flight",
       "Requests in flight per dispatch pool, every worker's.",
       OMNI_METRICS_GAUGE },
+    { "omni_pool_capacity",
+      "Requests in flight each dispatch pool takes at most now: set live "
+      "(omni_dispatch_pools) or the workflow file's.", OMNI_METRICS_GAUGE },
 };
 
 
@@ -721,17 +725,28 @@ ngx_http_omni_metrics_gauges(omni_metrics_t *m,
     omni_store_stats_t   stats;
 
     const char          *pool;
-    ngx_atomic_uint_t    n;
+    uint32_t             in_flight[OMNI_DISPATCH_POOLS_MAX];
+    uint32_t             capacity[OMNI_DISPATCH_POOLS_MAX];
 
     static const char  *of[] = { "used", "size", "max" };
 
-    for (i = 0; ngx_http_omni_pool_in_flight(omcf, i, &pool, &n) == NGX_OK;
-         i++)
-    {
-        omni_metrics_set(m, ngx_http_omni_series(m, NGX_HTTP_OMNI_M_IN_FLIGHT,
-                                                 "pool", pool, NULL, NULL,
-                                                 NULL, NULL),
-                         (int64_t) n);
+    if (omcf->dispatch && omcf->dispatch->npools && omcf->dispatch_shm) {
+        ngx_http_omni_pools_now(omcf, in_flight, capacity);
+
+        for (i = 0; i < omcf->dispatch->npools; i++) {
+            pool = omcf->dispatch->pools[i].name;
+
+            omni_metrics_set(m, ngx_http_omni_series(m,
+                                                     NGX_HTTP_OMNI_M_IN_FLIGHT,
+                                                     "pool", pool, NULL, NULL,
+                                                     NULL, NULL),
+                             (int64_t) in_flight[i]);
+            omni_metrics_set(m, ngx_http_omni_series(m,
+                                                     NGX_HTTP_OMNI_M_CAPACITY,
+                                                     "pool", pool, NULL, NULL,
+                                                     NULL, NULL),
+                             (int64_t) capacity[i]);
+        }
     }
 
     if (omcf->store == NULL) {

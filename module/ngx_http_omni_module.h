@@ -367,8 +367,6 @@ ngx_int_t ngx_http_omni_dispatch_add_variables(ngx_conf_t *cf);
 void ngx_http_omni_dispatch_init_worker(ngx_cycle_t *cycle,
     ngx_http_omni_main_conf_t *omcf);
 void ngx_http_omni_dispatch_exit_worker(ngx_http_omni_main_conf_t *omcf);
-ngx_int_t ngx_http_omni_pool_in_flight(ngx_http_omni_main_conf_t *omcf,
-    ngx_uint_t i, const char **name, ngx_atomic_uint_t *n);
 void ngx_http_omni_pools_now(ngx_http_omni_main_conf_t *omcf,
     uint32_t *in_flight, uint32_t *capacity);
 ngx_int_t ngx_http_omni_pool_set_capacity(ngx_http_omni_main_conf_t *omcf,

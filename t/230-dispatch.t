@@ -359,6 +359,7 @@ is(scalar(grep { $_->{status} == 503 && $_->{headers}{'x-dispatch'} eq '- vip - 
    '...for every worker: vip requests get no_capacity');
 like(ask_explain('channel=claims&tier=vip', $admin)->{body}, qr/"why":"full"/,
      '...as explain says');
+is(scrape()->{'omni_pool_capacity{pool="vip_desk"}'}, 0, '...and the capacity gauge');
 
 $t->reload($http, workers => 2);
 is(claims('type=phone&value=%2B1555000520&tier=vip')->{status}, 503,
