@@ -782,7 +782,7 @@ omni_dispatch_count(omni_dbuild_t *b, const char *path, json_t *v,
 void
 omni_dispatch_error(omni_dbuild_t *b, const char *fmt, ...)
 {
-    char    *p, text[OMNI_DISPATCH_MSG_MAX];
+    char     text[OMNI_DISPATCH_MSG_MAX];
     va_list  args;
 
     if (b->nomem) {
@@ -799,11 +799,7 @@ omni_dispatch_error(omni_dbuild_t *b, const char *fmt, ...)
     va_end(args);
 
     /* jansson's messages may quote the document's bytes: one line each */
-    for (p = text; *p; p++) {
-        if ((unsigned char) *p < 0x20 || *p == 0x7f) {
-            *p = '?';
-        }
-    }
+    omni_err_printable(text);
 
     b->errs[b->nerrs] = strdup(text);
     if (b->errs[b->nerrs] == NULL) {

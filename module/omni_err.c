@@ -26,3 +26,14 @@ omni_verr(char *err, const char *fmt, va_list args)
 {
     vsnprintf(err, OMNI_ERRLEN, fmt, args);
 }
+
+
+void
+omni_err_printable(char *s)
+{
+    for ( /* void */ ; *s; s++) {
+        if ((unsigned char) *s < 0x20 || *s == 0x7f) {
+            *s = '?';
+        }
+    }
+}

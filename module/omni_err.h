@@ -23,5 +23,11 @@ void omni_err(char *err, const char *fmt, ...)
 void omni_verr(char *err, const char *fmt, va_list args)
     __attribute__((format(printf, 2, 0)));
 
+/*
+ * Control bytes of a message to '?': a message that quotes its input (as
+ * jansson's do) stays one line of a log or of nginx -t.
+ */
+void omni_err_printable(char *s);
+
 
 #endif /* OMNI_ERR_H_INCLUDED_ */

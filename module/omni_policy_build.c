@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "omni_err.h"
 #include "omni_policy_int.h"
 
 
@@ -493,6 +494,9 @@ omni_policy_error(omni_pbuild_t *b, const char *fmt, ...)
     va_start(args, fmt);
     vsnprintf(text, sizeof(text), fmt, args);
     va_end(args);
+
+    /* jansson's messages may quote the document's bytes: one line each */
+    omni_err_printable(text);
 
     b->errs[b->nerrs].text = strdup(text);
     if (b->errs[b->nerrs].text == NULL) {

@@ -896,6 +896,9 @@ test_bad_json(void **state)
                 "of file at line 1 column 0");
     test_errors("{'version': 1, 'roles': {}} x", "the policy is not valid "
                 "JSON: end of file expected near 'x' at line 1 column 29");
+    /* a control byte jansson quotes stays out of the message */
+    test_errors("{'version': 1\n\x01}", "the policy is not valid JSON: "
+                "'}' expected near '?' at line 2 column 1");
     test_errors("{'version': 1, 'version': 1}", "the policy is not valid "
                 "JSON: duplicate object key near '\"version\"' at line 1 "
                 "column 24");
