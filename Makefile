@@ -203,7 +203,7 @@ FUZZ_CFLAGS  := -std=gnu99 -O1 -g -fno-omit-frame-pointer \
                 -fno-sanitize-recover=undefined $(WARN) -Imodule -It/fuzz \
                 -DFUZZ_ROOT='"$(CURDIR)"'
 FUZZ_NAMES   := token keys policy json_patch json contract admin import \
-                lua_decoders wechat dispatch
+                lua_decoders wechat dispatch change
 FUZZ_TARGETS := $(FUZZ_NAMES:%=$(FUZZ)/fuzz_%)
 
 # the cores again, instrumented: the targets link them as the tools do
@@ -230,6 +230,7 @@ $(FUZZ)/fuzz_lua_decoders: t/fuzz/fuzz_lua.c t/fuzz/decoders_check.lua
 $(FUZZ)/fuzz_wechat: t/fuzz/fuzz_lua.c t/fuzz/wechat_check.lua
 $(FUZZ)/fuzz_admin: t/fuzz/fuzz_store.c
 $(FUZZ)/fuzz_import: t/fuzz/fuzz_store.c
+$(FUZZ)/fuzz_change: t/fuzz/fuzz_store.c
 
 # make test-asan: our code and nginx 1.22.1, built from Debian's source
 # package, under AddressSanitizer and UBSan (docs/testing.md, "Sanitizers")

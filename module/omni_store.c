@@ -49,6 +49,7 @@ static const char  *omni_store_db_names[] = {
     "revocations",
     "journeys",
     "expiry",
+    "changes",
 };
 
 
@@ -457,6 +458,10 @@ omni_store_export(omni_store_t *st, omni_store_record_pt record,
     }
 
     for (db = 0; db < OMNI_STORE_DB_COUNT; db++) {
+        if (db == OMNI_STORE_DB_CHANGES) {
+            continue;                  /* this node's log and cursors */
+        }
+
         mrc = mdb_cursor_open(txn, st->dbi[db], &cur);
         if (mrc != 0) {
             omni_store_rend(st, own);
@@ -534,7 +539,9 @@ omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
                                        : OMNI_STORE_FORMAT);
 
     for (i = 0; i < n; i++) {
-        if (recs[i].db < 0 || recs[i].db >= OMNI_STORE_DB_COUNT) {
+        if (recs[i].db < 0 || recs[i].db >= OMNI_STORE_DB_COUNT
+            || recs[i].db == OMNI_STORE_DB_CHANGES)
+        {
             omni_err(err, "record %zu: no sub-database %d", i + 1,
                            recs[i].db);
             return OMNI_STORE_INVALID;

@@ -96,6 +96,7 @@ enum {
     OMNI_STORE_DB_REVOCATIONS,
     OMNI_STORE_DB_JOURNEYS,
     OMNI_STORE_DB_EXPIRY,
+    OMNI_STORE_DB_CHANGES,             /* the change log (omni-sync) */
     OMNI_STORE_DB_COUNT
 };
 
@@ -633,5 +634,98 @@ int omni_store_export(omni_store_t *st, omni_store_record_pt record,
  */
 int omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
     size_t n, size_t *skipped, char *err);
+
+
+/*
+ * The change log (docs/cluster.md), for omni-sync: every local revocation
+ * put or removal appends a change in the same write transaction, numbered
+ * from 1 (seq).  The log keeps the newest max changes (set by
+ * omni_store_changes_limit(), OMNI_STORE_CHANGES_KEEP by default); first
+ * is the oldest kept, so a reader whose cursor is below first - 1 knows
+ * it missed changes and must resync fully.  Changes applied from another
+ * node (omni_store_changes_apply()) are not logged again.  The log and
+ * the cursors live in the "changes" sub-database, which export leaves
+ * out and import refuses: they are this node's, not data.
+ *
+ * A change on the wire (omni_store_change_encode()/_decode()) is the
+ * record as stored: 1, be64 seq, family, op, be64 time_ms, len origin,
+ * be16 key length, key, be16 value length, value.  The decoder takes
+ * untrusted bytes (a NATS message) and refuses anything ambiguous.
+ */
+
+#define OMNI_STORE_CHANGES_KEEP    100000
+#define OMNI_STORE_CHANGE_KEY_MAX  (2 + OMNI_STORE_VALUE_MAX)
+#define OMNI_STORE_CHANGE_VAL_MAX  64
+#define OMNI_STORE_CHANGE_WIRE_MAX (1 + 8 + 2 + 8 + 1 + OMNI_STORE_ID_MAX    \
+                                    + 2 + OMNI_STORE_CHANGE_KEY_MAX + 2       \
+                                    + OMNI_STORE_CHANGE_VAL_MAX)
+
+enum {
+    OMNI_STORE_FAMILY_REVOCATION = 1
+};
+
+enum {
+    OMNI_STORE_CHANGE_PUT = 1,
+    OMNI_STORE_CHANGE_DELETE
+};
+
+typedef struct {
+    uint64_t       seq;
+    int            family;           /* OMNI_STORE_FAMILY_* */
+    int            op;               /* OMNI_STORE_CHANGE_* */
+    int64_t        time_ms;          /* when it was written */
+    char           origin[OMNI_STORE_ID_MAX + 1];  /* node id, "" unset */
+    size_t         key_len;          /* revocation: "j:"<jti>, "s:", "u:" */
+    unsigned char  key[OMNI_STORE_CHANGE_KEY_MAX];
+    size_t         val_len;          /* revocation put: the 9-byte record */
+    unsigned char  val[OMNI_STORE_CHANGE_VAL_MAX];
+} omni_store_change_t;
+
+typedef struct {
+    uint64_t   last;                 /* the newest local change, 0: none */
+    uint64_t   first;                /* the oldest kept (last + 1: none) */
+    uint64_t   max;                  /* changes kept */
+    uint64_t   published;            /* omni-sync's cursors */
+    uint64_t   applied;              /* a stream sequence */
+    char       node[OMNI_STORE_ID_MAX + 1];   /* "" until omni-sync runs */
+} omni_store_changes_state_t;
+
+/* the state; a store without a change yet gives last 0, first 1 */
+int omni_store_changes_state(omni_store_t *st,
+    omni_store_changes_state_t *state, char *err);
+
+/* up to max changes with seq > after, in order */
+int omni_store_changes_read(omni_store_t *st, uint64_t after,
+    omni_store_change_t *out, size_t max, size_t *n, char *err);
+
+/* keeps the newest max changes (>= 1), trimming the older ones now */
+int omni_store_changes_limit(omni_store_t *st, uint64_t max, char *err);
+
+/*
+ * Records the node id the store's changes come from: refused
+ * (OMNI_STORE_INVALID) when it records another one.
+ */
+int omni_store_changes_node(omni_store_t *st, const char *node, char *err);
+
+/* records that every local change up to seq reached the engine */
+int omni_store_changes_published(omni_store_t *st, uint64_t seq, char *err);
+
+/*
+ * Applies change c, the stream's message stream_seq, in one write
+ * transaction with the applied cursor, without logging it: *applied (may
+ * be NULL) is 0 when stream_seq is not past the cursor (a redelivery:
+ * nothing changes) or c came from this node (the cursor moves only).
+ * Revocations are a union: a put keeps the stronger of the two records
+ * (a jti's later expiry or none, a subject's later cut); a delete
+ * removes the revocation.  c NULL only moves the cursor (a message that
+ * could not be read).
+ */
+int omni_store_changes_apply(omni_store_t *st, const omni_store_change_t *c,
+    uint64_t stream_seq, int *applied, char *err);
+
+int omni_store_change_encode(const omni_store_change_t *c, unsigned char *out,
+    size_t cap, size_t *len, char *err);
+int omni_store_change_decode(const unsigned char *p, size_t len,
+    omni_store_change_t *c, char *err);
 
 #endif /* OMNI_STORE_H_INCLUDED_ */

@@ -67,6 +67,10 @@
  * expiry       a<be64 last_seen><session>    empty: idle order
  *              c<be64 created><session>      empty: age order
  *              j<be64 expires_at><jti>       empty: jti purge order
+ * changes      "c"<be64 seq>                 a local change, as on the
+ *                                            wire (omni_store.h)
+ *              "s"                           the log's state and cursors
+ *                                            (omni_store_changes.c)
  *
  * Ids never hold a NUL, so "<customer>\0" is a prefix no other customer
  * shares and cursor ranges over it are exact.
@@ -302,6 +306,20 @@ int omni_store_import_check(omni_store_t *st,
 int omni_store_import_skip(omni_store_t *st, MDB_txn *txn,
     const omni_store_record_t *rec, int *skip, char *err);
 void omni_store_seal_free(omni_store_t *st);
+
+
+/*
+ * omni_store_changes.c: appends a local change to the change log in the
+ * caller's write transaction.  omni_store_revocation.c: applies a change
+ * from another node (a union), without logging it.
+ */
+
+int omni_store_change_log(omni_store_t *st, MDB_txn *txn, int family,
+    int op, const void *key, size_t key_len, const void *val,
+    size_t val_len, char *err);
+int omni_store_revoke_apply(omni_store_t *st, MDB_txn *txn, int op,
+    const unsigned char *key, size_t key_len, const unsigned char *val,
+    size_t val_len, char *err);
 
 
 /*

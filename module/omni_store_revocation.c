@@ -20,6 +20,7 @@ typedef struct {
     int                     kind;
     const char             *value;
     int64_t                 time;
+    int                     remote;   /* from another node: not logged */
 } omni_revoke_op_t;
 
 
@@ -66,6 +67,7 @@ omni_store_revoke_jti(omni_store_t *st, const char *jti, int64_t expires_at,
     ctx.kind = OMNI_STORE_REVOKED_JTI;
     ctx.value = jti;
     ctx.time = expires_at;
+    ctx.remote = 0;
 
     return omni_store_write(st, omni_revoke_op, &ctx, err);
 }
@@ -92,6 +94,7 @@ omni_store_revoke_session(omni_store_t *st, const char *id, int64_t now,
     ctx.kind = OMNI_STORE_REVOKED_SESSION;
     ctx.value = id;
     ctx.time = now;
+    ctx.remote = 0;
 
     return omni_store_write(st, omni_revoke_op, &ctx, err);
 }
@@ -118,6 +121,7 @@ omni_store_revoke_subject_before(omni_store_t *st, const char *sub,
     ctx.kind = OMNI_STORE_REVOKED_SUBJECT;
     ctx.value = sub;
     ctx.time = before;
+    ctx.remote = 0;
 
     return omni_store_write(st, omni_revoke_op, &ctx, err);
 }
@@ -261,6 +265,7 @@ omni_store_revocation_remove(omni_store_t *st, int kind, const char *value,
     ctx.kind = kind;
     ctx.value = value;
     ctx.time = 0;
+    ctx.remote = 0;
 
     return omni_store_write(st, omni_revoke_remove_op, &ctx, err);
 }
@@ -399,8 +404,16 @@ omni_revoke_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     omni_sbuf_u8(&b, OMNI_STORE_REC_V1);
     omni_sbuf_be(&b, (uint64_t) ctx->time, 8);
 
-    return omni_store_put(st, txn, OMNI_STORE_DB_REVOCATIONS, &key.b, b.p,
-                          b.len, 0, err);
+    rc = omni_store_put(st, txn, OMNI_STORE_DB_REVOCATIONS, &key.b, b.p,
+                        b.len, 0, err);
+
+    if (rc != OMNI_STORE_OK || ctx->remote) {
+        return rc;
+    }
+
+    return omni_store_change_log(st, txn, OMNI_STORE_FAMILY_REVOCATION,
+                                 OMNI_STORE_CHANGE_PUT, key.b.p, key.b.len,
+                                 b.p, b.len, err);
 }
 
 
@@ -441,7 +454,97 @@ omni_revoke_remove_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         }
     }
 
-    return omni_store_del(st, txn, OMNI_STORE_DB_REVOCATIONS, &key.b, err);
+    rc = omni_store_del(st, txn, OMNI_STORE_DB_REVOCATIONS, &key.b, err);
+
+    if (rc != OMNI_STORE_OK || ctx->remote) {
+        return rc;
+    }
+
+    return omni_store_change_log(st, txn, OMNI_STORE_FAMILY_REVOCATION,
+                                 OMNI_STORE_CHANGE_DELETE, key.b.p,
+                                 key.b.len, NULL, 0, err);
+}
+
+
+/*
+ * A change from another node.  Puts are a union: of two records of one
+ * value the stronger stays (a jti's later expiry, 0 being never; a
+ * subject's later cut; a session's first revocation), whatever the order
+ * they arrive in.  A delete of what is not there is done already.
+ */
+int
+omni_store_revoke_apply(omni_store_t *st, MDB_txn *txn, int op,
+    const unsigned char *key, size_t key_len, const unsigned char *val,
+    size_t val_len, char *err)
+{
+    int               rc;
+    char              value[OMNI_STORE_VALUE_MAX + 1];
+    int64_t           old, t;
+    MDB_val           v;
+    omni_skey_t       k;
+    omni_revoke_op_t  ctx;
+
+    if (key_len < 3 || key_len - 2 > OMNI_STORE_VALUE_MAX || key[1] != ':'
+        || memchr(key, '\0', key_len) != NULL)
+    {
+        omni_err(err, "a revocation change with a malformed key");
+        return OMNI_STORE_INVALID;
+    }
+
+    ctx.kind = key[0] == 'j' ? OMNI_STORE_REVOKED_JTI
+               : key[0] == 's' ? OMNI_STORE_REVOKED_SESSION
+               : key[0] == 'u' ? OMNI_STORE_REVOKED_SUBJECT : 0;
+
+    memcpy(value, key + 2, key_len - 2);
+    value[key_len - 2] = '\0';
+
+    ctx.value = value;
+    ctx.time = 0;
+    ctx.remote = 1;
+
+    rc = omni_revoke_key(ctx.kind, value, omni_skey_init(&k), err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (op == OMNI_STORE_CHANGE_DELETE) {
+        rc = omni_revoke_remove_op(st, txn, &ctx, err);
+        return (rc == OMNI_STORE_NOT_FOUND) ? OMNI_STORE_OK : rc;
+    }
+
+    v.mv_data = (void *) val;
+    v.mv_size = val_len;
+
+    if (op != OMNI_STORE_CHANGE_PUT || omni_revoke_time(&v, &t) != 0
+        || t < 0)
+    {
+        omni_err(err, "a revocation change with a malformed record");
+        return OMNI_STORE_INVALID;
+    }
+
+    rc = omni_store_get(st, txn, OMNI_STORE_DB_REVOCATIONS, &k.b, &v, err);
+
+    if (rc == OMNI_STORE_OK) {
+        if (omni_revoke_time(&v, &old) != 0) {
+            omni_err(err, "a revocation record this build cannot read");
+            return OMNI_STORE_ERROR;
+        }
+
+        if (ctx.kind == OMNI_STORE_REVOKED_SESSION
+            || (ctx.kind == OMNI_STORE_REVOKED_JTI
+                && (old == 0 || (t != 0 && t <= old)))
+            || (ctx.kind == OMNI_STORE_REVOKED_SUBJECT && t <= old))
+        {
+            return OMNI_STORE_OK;
+        }
+
+    } else if (rc != OMNI_STORE_NOT_FOUND) {
+        return rc;
+    }
+
+    ctx.time = t;
+
+    return omni_revoke_op(st, txn, &ctx, err);
 }
 
 

@@ -33,7 +33,7 @@ for name in "$@"; do
     log=$out/logs/$name.log
 
     case $name in
-        token|admin|import) dict=$name ;;
+        token|admin|import|change) dict=$name ;;
         lua_decoders)       dict=xml ;;
         *)                  dict=json ;;
     esac

@@ -1,0 +1,665 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * The change log (omni_store.h, "The change log"; docs/cluster.md): the
+ * local changes a record family appends in its own write transaction
+ * (omni_store_change_log()), their reading and trimming, the state and
+ * cursors omni-sync keeps, the encoding of a change on the wire and its
+ * strict decoder, and the application of a change from another node,
+ * which is never logged again.
+ *
+ * Keys of the "changes" sub-database:
+ *   "c"<be64 seq>   a change, encoded as on the wire
+ *   "s"             1, be64 last, be64 first, be64 max, be64 published,
+ *                   be64 applied, len node
+ */
+
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lmdb.h>
+
+#include "omni_store_int.h"
+
+
+#define OMNI_CHANGES_TRIM     16       /* old changes deleted per append */
+#define OMNI_CHANGES_STATE    "s"
+#define OMNI_CHANGES_REC      'c'
+#define OMNI_CHANGES_STATE_MAX  (1 + 5 * 8 + 1 + OMNI_STORE_ID_MAX)
+
+
+typedef struct {
+    const omni_store_change_t   *change;
+    uint64_t                     stream_seq;
+    int                          applied;
+} omni_changes_apply_t;
+
+
+typedef struct {
+    uint64_t                     value;
+    const char                  *node;
+    int                          what;
+} omni_changes_set_t;
+
+
+enum {
+    OMNI_CHANGES_SET_LIMIT = 1,
+    OMNI_CHANGES_SET_NODE,
+    OMNI_CHANGES_SET_PUBLISHED
+};
+
+
+static int omni_changes_state_get(omni_store_t *st, MDB_txn *txn,
+    omni_store_changes_state_t *s, char *err);
+static int omni_changes_state_put(omni_store_t *st, MDB_txn *txn,
+    const omni_store_changes_state_t *s, char *err);
+static int omni_changes_trim(omni_store_t *st, MDB_txn *txn,
+    omni_store_changes_state_t *s, size_t budget, char *err);
+static int omni_changes_set_op(omni_store_t *st, MDB_txn *txn, void *data,
+    char *err);
+static int omni_changes_apply_op(omni_store_t *st, MDB_txn *txn, void *data,
+    char *err);
+static void omni_changes_key(omni_sbuf_t *k, uint64_t seq);
+
+
+/* called by a record family inside its write transaction */
+
+int
+omni_store_change_log(omni_store_t *st, MDB_txn *txn, int family, int op,
+    const void *key, size_t key_len, const void *val, size_t val_len,
+    char *err)
+{
+    int                          rc;
+    size_t                       len;
+    omni_skey_t                  k;
+    struct timespec              ts;
+    omni_store_change_t          c;
+    omni_store_changes_state_t   s;
+    unsigned char                rec[OMNI_STORE_CHANGE_WIRE_MAX];
+
+    if (key_len == 0 || key_len > OMNI_STORE_CHANGE_KEY_MAX
+        || val_len > OMNI_STORE_CHANGE_VAL_MAX)
+    {
+        omni_err(err, "a change of %zu key and %zu value bytes cannot be "
+                       "logged", key_len, val_len);
+        return OMNI_STORE_INVALID;
+    }
+
+    rc = omni_changes_state_get(st, txn, &s, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    (void) clock_gettime(CLOCK_REALTIME, &ts);
+
+    c.seq = s.last + 1;
+    c.family = family;
+    c.op = op;
+    c.time_ms = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    memcpy(c.origin, s.node, sizeof(c.origin));
+    c.key_len = key_len;
+    memcpy(c.key, key, key_len);
+    c.val_len = val_len;
+
+    if (val_len > 0) {
+        memcpy(c.val, val, val_len);
+    }
+
+    rc = omni_store_change_encode(&c, rec, sizeof(rec), &len, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    omni_changes_key(omni_skey_init(&k), c.seq);
+
+    rc = omni_store_put(st, txn, OMNI_STORE_DB_CHANGES, &k.b, rec, len, 0,
+                        err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    s.last = c.seq;
+
+    rc = omni_changes_trim(st, txn, &s, OMNI_CHANGES_TRIM, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    return omni_changes_state_put(st, txn, &s, err);
+}
+
+
+int
+omni_store_changes_state(omni_store_t *st, omni_store_changes_state_t *state,
+    char *err)
+{
+    int       rc, own;
+    MDB_txn  *txn;
+
+    rc = omni_store_rbegin(st, &txn, &own, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    rc = omni_changes_state_get(st, txn, state, err);
+
+    omni_store_rend(st, own);
+
+    return rc;
+}
+
+
+int
+omni_store_changes_read(omni_store_t *st, uint64_t after,
+    omni_store_change_t *out, size_t max, size_t *n, char *err)
+{
+    int          rc, own, mrc;
+    MDB_txn     *txn;
+    MDB_val      k, v;
+    MDB_cursor  *cur;
+    omni_skey_t  start;
+    const unsigned char  *p;
+
+    *n = 0;
+
+    if (max == 0 || after == UINT64_MAX) {
+        return OMNI_STORE_OK;
+    }
+
+    rc = omni_store_rbegin(st, &txn, &own, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    mrc = mdb_cursor_open(txn, st->dbi[OMNI_STORE_DB_CHANGES], &cur);
+    if (mrc != 0) {
+        omni_store_rend(st, own);
+        return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
+    }
+
+    omni_changes_key(omni_skey_init(&start), after + 1);
+
+    k.mv_data = start.b.p;
+    k.mv_size = start.b.len;
+
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         mrc == 0 && *n < max;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    {
+        p = k.mv_data;
+
+        if (k.mv_size != 9 || p[0] != OMNI_CHANGES_REC) {
+            break;
+        }
+
+        rc = omni_store_change_decode(v.mv_data, v.mv_size, &out[*n], err);
+        if (rc != OMNI_STORE_OK
+            || out[*n].seq != omni_be_get(p + 1, 8))
+        {
+            omni_err(err, "the change log of %s holds a change this build "
+                           "cannot read", st->dir);
+            rc = OMNI_STORE_ERROR;
+            break;
+        }
+
+        (*n)++;
+    }
+
+    mdb_cursor_close(cur);
+    omni_store_rend(st, own);
+
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        return omni_store_mdb(st, mrc, "mdb_cursor_get", err);
+    }
+
+    return OMNI_STORE_OK;
+}
+
+
+int
+omni_store_changes_limit(omni_store_t *st, uint64_t max, char *err)
+{
+    omni_changes_set_t  ctx;
+
+    if (max == 0) {
+        omni_err(err, "the change log must keep at least one change");
+        return OMNI_STORE_INVALID;
+    }
+
+    ctx.what = OMNI_CHANGES_SET_LIMIT;
+    ctx.value = max;
+    ctx.node = NULL;
+
+    return omni_store_write(st, omni_changes_set_op, &ctx, err);
+}
+
+
+int
+omni_store_changes_node(omni_store_t *st, const char *node, char *err)
+{
+    int                 rc;
+    omni_changes_set_t  ctx;
+
+    rc = omni_store_check_id("node id", node, OMNI_STORE_ID_MAX, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    ctx.what = OMNI_CHANGES_SET_NODE;
+    ctx.value = 0;
+    ctx.node = node;
+
+    return omni_store_write(st, omni_changes_set_op, &ctx, err);
+}
+
+
+int
+omni_store_changes_published(omni_store_t *st, uint64_t seq, char *err)
+{
+    omni_changes_set_t  ctx;
+
+    ctx.what = OMNI_CHANGES_SET_PUBLISHED;
+    ctx.value = seq;
+    ctx.node = NULL;
+
+    return omni_store_write(st, omni_changes_set_op, &ctx, err);
+}
+
+
+int
+omni_store_changes_apply(omni_store_t *st, const omni_store_change_t *c,
+    uint64_t stream_seq, int *applied, char *err)
+{
+    int                   rc;
+    omni_changes_apply_t  ctx;
+
+    if (applied != NULL) {
+        *applied = 0;
+    }
+
+    if (stream_seq == 0) {
+        omni_err(err, "stream sequence 0");
+        return OMNI_STORE_INVALID;
+    }
+
+    if (c != NULL && c->family != OMNI_STORE_FAMILY_REVOCATION) {
+        omni_err(err, "a change of unknown family %d", c->family);
+        return OMNI_STORE_INVALID;
+    }
+
+    ctx.change = c;
+    ctx.stream_seq = stream_seq;
+    ctx.applied = 0;
+
+    rc = omni_store_write(st, omni_changes_apply_op, &ctx, err);
+
+    if (rc == OMNI_STORE_OK && applied != NULL) {
+        *applied = ctx.applied;
+    }
+
+    return rc;
+}
+
+
+static int
+omni_changes_set_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
+{
+    int                          rc;
+    omni_changes_set_t          *ctx;
+    omni_store_changes_state_t   s;
+
+    ctx = data;
+
+    rc = omni_changes_state_get(st, txn, &s, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    switch (ctx->what) {
+
+    case OMNI_CHANGES_SET_LIMIT:
+        s.max = ctx->value;
+
+        rc = omni_changes_trim(st, txn, &s, SIZE_MAX, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        break;
+
+    case OMNI_CHANGES_SET_NODE:
+        if (s.node[0] != '\0' && strcmp(s.node, ctx->node) != 0) {
+            omni_err(err, "the store at %s belongs to node %s, not %s",
+                           st->dir, s.node, ctx->node);
+            return OMNI_STORE_INVALID;
+        }
+
+        if (s.node[0] != '\0') {
+            return OMNI_STORE_OK;
+        }
+
+        (void) strcpy(s.node, ctx->node);
+        break;
+
+    default: /* OMNI_CHANGES_SET_PUBLISHED */
+        if (ctx->value > s.last) {
+            omni_err(err, "change %llu was never written",
+                           (unsigned long long) ctx->value);
+            return OMNI_STORE_INVALID;
+        }
+
+        if (ctx->value < s.published) {
+            return OMNI_STORE_OK;
+        }
+
+        s.published = ctx->value;
+        break;
+    }
+
+    return omni_changes_state_put(st, txn, &s, err);
+}
+
+
+static int
+omni_changes_apply_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
+{
+    int                          rc;
+    omni_changes_apply_t        *ctx;
+    const omni_store_change_t   *c;
+    omni_store_changes_state_t   s;
+
+    ctx = data;
+    c = ctx->change;
+    ctx->applied = 0;
+
+    rc = omni_changes_state_get(st, txn, &s, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    /* a redelivery after a crash between the commit and the ack */
+    if (ctx->stream_seq <= s.applied) {
+        return OMNI_STORE_OK;
+    }
+
+    if (c != NULL && (s.node[0] == '\0' || strcmp(c->origin, s.node) != 0)) {
+        rc = omni_store_revoke_apply(st, txn, c->op, c->key, c->key_len,
+                                     c->val, c->val_len, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        ctx->applied = 1;
+    }
+
+    s.applied = ctx->stream_seq;
+
+    return omni_changes_state_put(st, txn, &s, err);
+}
+
+
+/* deletes the oldest changes past s->max, at most budget of them */
+static int
+omni_changes_trim(omni_store_t *st, MDB_txn *txn,
+    omni_store_changes_state_t *s, size_t budget, char *err)
+{
+    int          rc;
+    omni_skey_t  k;
+
+    while (budget > 0 && s->first <= s->last
+           && s->last - s->first + 1 > s->max)
+    {
+        omni_changes_key(omni_skey_init(&k), s->first);
+
+        rc = omni_store_del(st, txn, OMNI_STORE_DB_CHANGES, &k.b, err);
+        if (rc != OMNI_STORE_OK && rc != OMNI_STORE_NOT_FOUND) {
+            return rc;
+        }
+
+        s->first++;
+        budget--;
+    }
+
+    return OMNI_STORE_OK;
+}
+
+
+static int
+omni_changes_state_get(omni_store_t *st, MDB_txn *txn,
+    omni_store_changes_state_t *s, char *err)
+{
+    int          rc;
+    MDB_val      v;
+    omni_srd_t   r;
+    omni_skey_t  k;
+
+    memset(s, 0, sizeof(omni_store_changes_state_t));
+    s->first = 1;
+    s->max = OMNI_STORE_CHANGES_KEEP;
+
+    omni_sbuf_str(omni_skey_init(&k), OMNI_CHANGES_STATE);
+
+    rc = omni_store_get(st, txn, OMNI_STORE_DB_CHANGES, &k.b, &v, err);
+    if (rc == OMNI_STORE_NOT_FOUND) {
+        return OMNI_STORE_OK;
+    }
+
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    omni_srd_init(&r, &v);
+
+    if (omni_srd_u8(&r) != OMNI_STORE_REC_V1) {
+        r.bad = 1;
+    }
+
+    s->last = omni_srd_be(&r, 8);
+    s->first = omni_srd_be(&r, 8);
+    s->max = omni_srd_be(&r, 8);
+    s->published = omni_srd_be(&r, 8);
+    s->applied = omni_srd_be(&r, 8);
+    omni_srd_lstr(&r, s->node, OMNI_STORE_ID_MAX);
+
+    if (r.bad || r.pos != r.len || s->first == 0 || s->max == 0
+        || s->first > s->last + 1 || s->published > s->last)
+    {
+        omni_err(err, "the change log state of %s is one this build "
+                       "cannot read", st->dir);
+        return OMNI_STORE_ERROR;
+    }
+
+    return OMNI_STORE_OK;
+}
+
+
+static int
+omni_changes_state_put(omni_store_t *st, MDB_txn *txn,
+    const omni_store_changes_state_t *s, char *err)
+{
+    omni_sbuf_t    b;
+    omni_skey_t    k;
+    unsigned char  rec[OMNI_CHANGES_STATE_MAX];
+
+    omni_sbuf_init(&b, rec, sizeof(rec));
+    omni_sbuf_u8(&b, OMNI_STORE_REC_V1);
+    omni_sbuf_be(&b, s->last, 8);
+    omni_sbuf_be(&b, s->first, 8);
+    omni_sbuf_be(&b, s->max, 8);
+    omni_sbuf_be(&b, s->published, 8);
+    omni_sbuf_be(&b, s->applied, 8);
+    omni_sbuf_lstr(&b, s->node);
+
+    if (b.overflow) {
+        omni_err(err, "the change log state does not fit");
+        return OMNI_STORE_ERROR;
+    }
+
+    omni_sbuf_str(omni_skey_init(&k), OMNI_CHANGES_STATE);
+
+    return omni_store_put(st, txn, OMNI_STORE_DB_CHANGES, &k.b, b.p, b.len,
+                          0, err);
+}
+
+
+static void
+omni_changes_key(omni_sbuf_t *k, uint64_t seq)
+{
+    omni_sbuf_u8(k, OMNI_CHANGES_REC);
+    omni_sbuf_be(k, seq, 8);
+}
+
+
+/* the wire */
+
+int
+omni_store_change_encode(const omni_store_change_t *c, unsigned char *out,
+    size_t cap, size_t *len, char *err)
+{
+    size_t       olen;
+    omni_sbuf_t  b;
+
+    olen = strnlen(c->origin, OMNI_STORE_ID_MAX + 1);
+
+    if ((olen > 0 && !omni_store_id_valid(c->origin, olen,
+                                          OMNI_STORE_ID_MAX))
+        || c->key_len == 0 || c->key_len > OMNI_STORE_CHANGE_KEY_MAX
+        || c->val_len > OMNI_STORE_CHANGE_VAL_MAX || c->seq == 0
+        || c->time_ms < 0)
+    {
+        omni_err(err, "a change that cannot be encoded");
+        return OMNI_STORE_INVALID;
+    }
+
+    omni_sbuf_init(&b, out, cap);
+    omni_sbuf_u8(&b, OMNI_STORE_REC_V1);
+    omni_sbuf_be(&b, c->seq, 8);
+    omni_sbuf_u8(&b, (unsigned) c->family);
+    omni_sbuf_u8(&b, (unsigned) c->op);
+    omni_sbuf_be(&b, (uint64_t) c->time_ms, 8);
+    omni_sbuf_u8(&b, (unsigned) olen);
+    omni_sbuf_add(&b, c->origin, olen);
+    omni_sbuf_be(&b, c->key_len, 2);
+    omni_sbuf_add(&b, c->key, c->key_len);
+    omni_sbuf_be(&b, c->val_len, 2);
+    omni_sbuf_add(&b, c->val, c->val_len);
+
+    if (b.overflow) {
+        omni_err(err, "a change of %zu bytes does not fit %zu", b.len, cap);
+        return OMNI_STORE_INVALID;
+    }
+
+    *len = b.len;
+
+    return OMNI_STORE_OK;
+}
+
+
+int
+omni_store_change_decode(const unsigned char *p, size_t len,
+    omni_store_change_t *c, char *err)
+{
+    size_t      n;
+    MDB_val     v;
+    uint64_t    t;
+    omni_srd_t  r;
+
+    memset(c, 0, sizeof(omni_store_change_t));
+
+    if (len > OMNI_STORE_CHANGE_WIRE_MAX) {
+        omni_err(err, "a change of %zu bytes (at most %d)", len,
+                       (int) OMNI_STORE_CHANGE_WIRE_MAX);
+        return OMNI_STORE_INVALID;
+    }
+
+    v.mv_data = (void *) p;
+    v.mv_size = len;
+    omni_srd_init(&r, &v);
+
+    if (omni_srd_u8(&r) != OMNI_STORE_REC_V1) {
+        omni_err(err, "not a change of version %d", OMNI_STORE_REC_V1);
+        return OMNI_STORE_INVALID;
+    }
+
+    c->seq = omni_srd_be(&r, 8);
+    c->family = (int) omni_srd_u8(&r);
+    c->op = (int) omni_srd_u8(&r);
+    t = omni_srd_be(&r, 8);
+    n = omni_srd_u8(&r);
+    omni_srd_bytes(&r, n, c->origin, OMNI_STORE_ID_MAX);
+
+    /* a NUL would make two origins of one */
+    if (!r.bad && strlen(c->origin) != n) {
+        r.bad = 1;
+    }
+
+    n = (size_t) omni_srd_be(&r, 2);
+    if (!r.bad && (n == 0 || n > OMNI_STORE_CHANGE_KEY_MAX
+                   || r.len - r.pos < n))
+    {
+        r.bad = 1;
+    }
+
+    if (!r.bad) {
+        memcpy(c->key, r.p + r.pos, n);
+        c->key_len = n;
+        r.pos += n;
+    }
+
+    n = (size_t) omni_srd_be(&r, 2);
+    if (!r.bad && (n > OMNI_STORE_CHANGE_VAL_MAX || r.len - r.pos < n)) {
+        r.bad = 1;
+    }
+
+    if (!r.bad) {
+        memcpy(c->val, r.p + r.pos, n);
+        c->val_len = n;
+        r.pos += n;
+    }
+
+    if (r.bad || r.pos != r.len) {
+        omni_err(err, "a change that is truncated or too long");
+        return OMNI_STORE_INVALID;
+    }
+
+    if (c->seq == 0 || t > INT64_MAX) {
+        omni_err(err, "a change with sequence 0 or a time out of range");
+        return OMNI_STORE_INVALID;
+    }
+
+    c->time_ms = (int64_t) t;
+
+    if (c->origin[0] != '\0'
+        && !omni_store_id_valid(c->origin, strlen(c->origin),
+                                OMNI_STORE_ID_MAX))
+    {
+        omni_err(err, "a change whose origin is not a node id");
+        return OMNI_STORE_INVALID;
+    }
+
+    if (c->family != OMNI_STORE_FAMILY_REVOCATION) {
+        omni_err(err, "a change of unknown family %d", c->family);
+        return OMNI_STORE_INVALID;
+    }
+
+    if (c->op != OMNI_STORE_CHANGE_PUT && c->op != OMNI_STORE_CHANGE_DELETE) {
+        omni_err(err, "a change of unknown operation %d", c->op);
+        return OMNI_STORE_INVALID;
+    }
+
+    if ((c->op == OMNI_STORE_CHANGE_DELETE) != (c->val_len == 0)) {
+        omni_err(err, "a %s with%s a value",
+                       c->op == OMNI_STORE_CHANGE_PUT ? "put" : "delete",
+                       c->val_len == 0 ? "out" : "");
+        return OMNI_STORE_INVALID;
+    }
+
+    return OMNI_STORE_OK;
+}
