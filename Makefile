@@ -37,7 +37,8 @@ NGX_LD_OPT := -Wl,-z,relro -Wl,-z,now -fPIC
 DEB_PACKAGES := nginx-core nginx-dev libjwt-dev libjansson-dev libssl-dev \
                 liblmdb-dev libluajit2-5.1-dev luajit2 lua-busted wrk \
                 libcmocka-dev python3-jsonschema openssl curl perl make gcc \
-                pkg-config prometheus chromium python3-websocket
+                pkg-config prometheus chromium python3-websocket \
+                libnats-dev nats-server
 
 # only for make bench: lua-nginx-module, which runs the OpenResty peer
 # (tools/bench/peer_web.lua) in the same nginx as our module
@@ -141,7 +142,7 @@ link_cores = mkdir -p $(@D) && \
         $(CORE_LIB) $(CORE_LIBS) $(1)
 
 tools: $(BIN)/omni-jwt $(BIN)/omnictl $(BIN)/omni-store-bench \
-       $(BIN)/omni-policy-bench $(BIN)/omni-loadgen
+       $(BIN)/omni-policy-bench $(BIN)/omni-loadgen $(BIN)/omni-sync
 
 # make bench's open-loop client for the p99 at a fixed rate
 LOADGEN_SRCS := tools/loadgen.c tools/loadgen_http.c tools/loadgen_report.c
@@ -171,6 +172,11 @@ $(BIN)/omni-jwt: $(OMNI_JWT_SRCS) tools/omni_jwt.h $(CORE_LIB)
 	@mkdir -p $(BIN)
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule -o $@ $(OMNI_JWT_SRCS) \
 	    $(CORE_LIB) $(CORE_LIBS) -ljwt
+
+# omni-sync: the node's store and NATS JetStream (docs/cluster.md); the
+# NATS client's threads stay out of nginx
+$(BIN)/omni-sync: tools/omni_sync.c $(CORE_LIB)
+	$(call link_cores,-lnats)
 
 $(BIN)/test_%: t/unit/test_%.c $(CORE_LIB)
 	$(call link_cores,-ljwt -lcmocka)

@@ -1,0 +1,266 @@
+# Three gateway nodes (own nginx prefix and store, two workers each), each
+# with its omni-sync, and one nats-server with JetStream on loopback
+# (docs/cluster.md): a token revoked on one node is refused on the others
+# within a second (the delay is measured and printed), a partition (NATS
+# stopped while nodes keep serving and revoking) ends with every node
+# converged, and an omni-sync killed with SIGKILL and started again loses
+# nothing.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use Test::More;
+use IO::Socket::INET;
+use JSON::PP ();
+use POSIX ();
+use Time::HiRes qw(time sleep);
+use Omni::Test;
+use Omni::Jwt qw(keygen mint);
+
+my $sync_bin = Omni::Test::bin('omni-sync');
+my ($nats_bin) = grep { -x } map { "$_/nats-server" }
+                 split(/:/, $ENV{PATH} || ''), '/usr/sbin', '/usr/bin';
+
+plan skip_all => "$sync_bin is not built (make tools)" unless -x $sync_bin;
+plan skip_all => 'nats-server is missing (make deps installs it)'
+    unless $nats_bin;
+
+my $samples = $ENV{OMNI_CLUSTER_SAMPLES} || 20;
+my $json = JSON::PP->new->canonical;
+my (@nodes, %pids);
+
+END {
+    # only what this test started, by pid
+    kill 'KILL', $_ for grep { $_ } values %pids;
+}
+
+sub free_port {
+    for (1 .. 200) {
+        my $p = 20000 + int(rand(12000));
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => $p, Proto => 'tcp',
+                                      Listen => 1) or next;
+        close $s;
+        return $p;
+    }
+    die 'no free port';
+}
+
+sub spawn {
+    my ($name, $log, @cmd) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open(STDOUT, '>>', $log) or POSIX::_exit(1);
+        open(STDERR, '>&', \*STDOUT) or POSIX::_exit(1);
+        exec(@cmd) or POSIX::_exit(1);
+    }
+    $pids{$name} = $pid;
+    return $pid;
+}
+
+sub reap {
+    my ($name, $sig) = @_;
+    my $pid = delete $pids{$name} or return;
+    kill $sig, $pid;
+    waitpid($pid, 0);
+}
+
+my $first = Omni::Test->new;
+my $k = keygen($first->prefix . '/keys');
+my $key = $k->{hs32};
+my $nats_port = free_port();
+my $nats_dir = $first->prefix . '/nats';
+my $url = "nats://127.0.0.1:$nats_port";
+mkdir $nats_dir or die "$nats_dir: $!";
+
+sub nats_start {
+    spawn('nats', "$nats_dir/server.log", $nats_bin, '-js', '-sd', $nats_dir,
+          '-a', '127.0.0.1', '-p', $nats_port);
+    for (1 .. 500) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $nats_port, Proto => 'tcp');
+        if ($s) { close $s; return 1 }
+        sleep 0.01;
+    }
+    return 0;
+}
+
+ok(nats_start(), "nats-server listens on 127.0.0.1:$nats_port");
+
+for my $i (1 .. 3) {
+    my $t = $i == 1 ? $first : Omni::Test->new;
+    my $store = $t->prefix . '/store';
+    mkdir $store or die "$store: $!";
+    chmod 0777, $store;
+
+    $t->start(<<"END", workers => 2);
+omni_store $store sync=none;
+omni_jwt_secret $key;
+
+server {
+    listen 127.0.0.1:%%PORT1%%;
+    location / { return 200 "ok\\n"; }
+}
+
+server {
+    listen 127.0.0.1:%%PORT%%;
+    server_name localhost;
+
+    location /api {
+        omni_gateway on;
+        proxy_pass http://127.0.0.1:%%PORT1%%;
+    }
+
+    location /admin/ {
+        omni_gateway on;
+        omni_admin;
+    }
+}
+END
+
+    # the workers made the store's files; omni-sync opens it after them
+    $t->request(path => '/api') for 1 .. 2;
+    push @nodes, { t => $t, store => $store, name => "node$i" };
+}
+
+sub sync_start {
+    my ($n) = @_;
+    spawn("sync-$n->{name}", "$n->{store}/../sync.log", $sync_bin,
+          '--store', $n->{store}, '--node', $n->{name}, '--nats', $url);
+}
+
+sync_start($_) for @nodes;
+
+my $admin = mint(alg => 'HS256', key => $key, sub => 'secops', roles => 'admin');
+my %tokens;
+
+sub token {
+    my ($jti) = @_;
+    return $tokens{$jti} //= mint(alg => 'HS256', key => $key, sub => 'erin',
+                                  jti => $jti);
+}
+
+sub status_of {
+    my ($n, $jti) = @_;
+    return $n->{t}->request(path => '/api', headers =>
+                            [ [ Authorization => 'Bearer ' . token($jti) ] ])
+           ->{status};
+}
+
+sub revoke {
+    my ($n, $jti) = @_;
+    my $body = $json->encode({ kind => 'jti', value => $jti });
+    my $r = $n->{t}->request(method => 'POST', path => '/admin/revocations',
+                             no_subst => 1, body => $body,
+                             headers => [ [ Authorization => "Bearer $admin" ] ]);
+    return $r->{status};
+}
+
+# how long until every node but $from refuses $jti (undef past $limit s)
+sub refused_within {
+    my ($from, $jti, $limit) = @_;
+    my $t0 = time;
+    my %left = map { $_->{name} => $_ } grep { $_ != $from } @nodes;
+    while (%left) {
+        for my $name (keys %left) {
+            delete $left{$name} if status_of($left{$name}, $jti) == 401;
+        }
+        last unless %left;
+        return undef if time - $t0 > $limit;
+        sleep 0.005;
+    }
+    return time - $t0;
+}
+
+sub converged {
+    my ($jti, $limit) = @_;
+    my $t0 = time;
+    while (time - $t0 < $limit) {
+        return 1 unless grep { status_of($_, $jti) != 401 } @nodes;
+        sleep 0.05;
+    }
+    return 0;
+}
+
+# --- propagation
+is(status_of($_, 'c-1'), 200, "$_->{name}: a token passes") for @nodes;
+
+# the consumers are ready: a first revocation reaches everyone
+is(revoke($nodes[1], 'warm-up'), 201, 'node2 revokes a token');
+ok(converged('warm-up', 10), 'every node refuses it');
+
+is(revoke($nodes[1], 'c-1'), 201, 'node2 revokes c-1 (admin API)');
+is(status_of($nodes[1], 'c-1'), 401, 'node2 refuses it at once');
+my $d = refused_within($nodes[1], 'c-1', 3);
+ok(defined $d && $d < 1, 'nodes 1 and 3 refuse it within 1 s')
+    or diag('delay: ' . ($d // 'over 3 s'));
+diag(sprintf('propagation delay node2 -> nodes 1 and 3: %.1f ms', $d * 1000))
+    if defined $d;
+
+my @delays;
+for my $i (1 .. $samples) {
+    my $from = $nodes[$i % 3];
+    revoke($from, "p-$i") == 201 or last;
+    my $dd = refused_within($from, "p-$i", 3);
+    push @delays, defined $dd ? $dd : 99;
+}
+@delays = sort { $a <=> $b } @delays;
+is(scalar @delays, $samples, "$samples revocations from each node in turn");
+ok($delays[-1] < 1, 'every one reached both other nodes within 1 s');
+diag(sprintf('propagation over %d revocations: median %.1f ms, p99 %.1f ms, '
+             . 'max %.1f ms', scalar @delays,
+             1000 * $delays[int(@delays / 2)],
+             1000 * $delays[int(0.99 * (@delays - 1))], 1000 * $delays[-1]));
+
+# --- partition: NATS away while the nodes serve and revoke
+reap('nats', 'TERM');
+is(revoke($nodes[0], 'c-2'), 201, 'NATS stopped: node1 revokes c-2');
+is(revoke($nodes[2], 'c-3'), 201, 'and node3 revokes c-3');
+is(status_of($nodes[0], 'c-2'), 401, 'node1 refuses c-2 at once');
+is(status_of($nodes[1], 'c-2'), 200, 'node2 cannot know it yet');
+is(status_of($nodes[1], 'c-9'), 200, 'node2 keeps serving');
+sleep 3;
+is(status_of($_, 'c-9'), 200, "$_->{name} serves with NATS away")
+    for @nodes;
+ok(nats_start(), 'nats-server back');
+ok(converged('c-2', 10) && converged('c-3', 10),
+   'after the partition every node refuses c-2 and c-3');
+
+# --- omni-sync killed with SIGKILL, changes made meanwhile, started again
+reap('sync-node3', 'KILL');
+is(revoke($nodes[2], 'c-4'), 201, 'omni-sync of node3 killed: node3 revokes c-4');
+is(revoke($nodes[0], 'c-5'), 201, 'node1 revokes c-5');
+sleep 0.5;
+is(status_of($nodes[0], 'c-4'), 200, 'node1 cannot know c-4 yet');
+sync_start($nodes[2]);
+ok(converged('c-4', 10) && converged('c-5', 10),
+   'omni-sync started again: every node refuses c-4 and c-5');
+
+# every node holds the same revocations, and its log is all published
+sleep 0.3;
+my @sets;
+for my $n (@nodes) {
+    my $out = `$sync_bin --store $n->{store} --status`;
+    my $st = eval { $json->decode($out) } || {};
+    is($st->{lag_local}, 0, "$n->{name}: every local change published");
+    ok($st->{sync} && $st->{sync}{engine_reachable},
+       "$n->{name}: omni-sync --status says the engine is reachable");
+    my $omnictl = Omni::Test::bin('omnictl');
+    push @sets, join(',', sort map { (split ' ')[1] }
+                          grep { /^jti / } `$omnictl -d $n->{store} revocations`);
+}
+is($sets[1], $sets[0], 'node2 holds the revocations node1 holds');
+is($sets[2], $sets[0], 'node3 too');
+like($sets[0], qr/c-1,c-2,c-3,c-4,c-5/, 'all of them');
+
+# a change is never logged twice: node1's log holds its own revocations only
+my $st1 = $json->decode(`$sync_bin --store $nodes[0]{store} --status`);
+my $own1 = 2 + grep { $_ % 3 == 0 } 1 .. $samples;    # c-2, c-5, p-*
+is($st1->{last}, $own1, 'node1 logged its own changes only (no echo)');
+
+reap("sync-$_->{name}", 'TERM') for @nodes;
+reap('nats', 'TERM');
+$_->{t}->stop for @nodes;
+
+done_testing;

@@ -1,0 +1,879 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * omni-sync: one per gateway node, next to nginx and never inside it (the
+ * NATS client starts threads).  It bridges the node's LMDB store and a
+ * NATS JetStream stream (docs/cluster.md):
+ *
+ *   - publishes the store's change log (omni_store.h, "The change log")
+ *     in order, each change with the message id <node>:<seq>, so that
+ *     JetStream drops the copy a restart after a crash publishes again;
+ *     the last published sequence is recorded in the store;
+ *   - consumes the stream with a durable pull consumer of its own
+ *     (omni-<node>), applies the other nodes' changes and acks them, the
+ *     applied stream sequence recorded in the same transaction as the
+ *     change;
+ *   - resumes from both cursors after a restart, keeps running while NATS
+ *     is away (the client reconnects; the loop retries with a backoff),
+ *     and writes its state to <store>/omni-sync.status every second for
+ *     omni-sync --status.
+ *
+ * The request path never waits on any of it: nginx reads its own LMDB.
+ */
+
+
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nats/nats.h>
+
+#include "omni_store.h"
+
+
+#define OMNI_SYNC_MAP_MAX     ((size_t) 1024 * 1024 * 1024)
+#define OMNI_SYNC_BATCH       256       /* changes published, messages
+                                           fetched per round */
+#define OMNI_SYNC_FETCH_MS    50        /* a fetch's wait: the loop's tick */
+#define OMNI_SYNC_BACKOFF_MIN 100
+#define OMNI_SYNC_BACKOFF_MAX 5000
+#define OMNI_SYNC_SUBJECT     "omni.changes"
+#define OMNI_SYNC_STATUS      "/omni-sync.status"
+#define OMNI_SYNC_DUP_WINDOW  ((int64_t) 600 * 1000 * 1000 * 1000)  /* ns */
+
+
+typedef struct {
+    const char          *dir;
+    const char          *node;
+    const char          *url;
+    const char          *stream;
+    const char          *creds;
+    const char          *tls_ca;
+    const char          *tls_cert;
+    const char          *tls_key;
+    uint64_t             log_max;
+    int64_t              stream_max;
+
+    omni_store_t        *st;
+    natsConnection      *nc;
+    jsCtx               *js;
+    natsSubscription    *sub;
+    char                 subject[sizeof(OMNI_SYNC_SUBJECT) + 1
+                                 + OMNI_STORE_ID_MAX + 1];
+    char                 durable[OMNI_STORE_ID_MAX + 8];
+
+    int                  ready;          /* stream and consumer in place */
+    int                  backoff_ms;
+    int64_t              retry_at;       /* ms, monotonic */
+    uint64_t             pending;        /* stream messages not applied */
+    uint64_t             published_n;    /* counters of this run */
+    uint64_t             applied_n;
+    int64_t              status_at;
+    char                 last_error[256];
+} omni_sync_t;
+
+
+static volatile sig_atomic_t  omni_sync_stop;
+
+
+static void omni_sync_log(omni_sync_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int64_t omni_sync_now_ms(void);
+static void omni_sync_signal(int sig);
+static int omni_sync_connect(omni_sync_t *s);
+static int omni_sync_setup(omni_sync_t *s);
+static int omni_sync_publish(omni_sync_t *s);
+static int omni_sync_consume(omni_sync_t *s);
+static void omni_sync_failed(omni_sync_t *s, const char *what,
+    natsStatus ns, jsErrCode jerr, int reset);
+static void omni_sync_write_status(omni_sync_t *s);
+static int omni_sync_status(const char *dir);
+static int omni_sync_usage(FILE *out);
+
+
+int
+main(int argc, char **argv)
+{
+    int           i, status, rc;
+    char          err[OMNI_ERRLEN];
+    char         *end;
+    omni_sync_t   s;
+
+    memset(&s, 0, sizeof(omni_sync_t));
+    s.stream = "OMNI";
+    s.backoff_ms = OMNI_SYNC_BACKOFF_MIN;
+    status = 0;
+
+    for (i = 1; i < argc; i++) {
+        const char  *a = argv[i];
+        const char  *v = (i + 1 < argc) ? argv[i + 1] : NULL;
+
+        if (strcmp(a, "--status") == 0) {
+            status = 1;
+            continue;
+        }
+
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            return omni_sync_usage(stdout);
+        }
+
+        if (v == NULL) {
+            fprintf(stderr, "omni-sync: %s needs a value\n", a);
+            return 2;
+        }
+
+        i++;
+
+        if (strcmp(a, "-d") == 0 || strcmp(a, "--store") == 0) {
+            s.dir = v;
+        } else if (strcmp(a, "--node") == 0) {
+            s.node = v;
+        } else if (strcmp(a, "--nats") == 0) {
+            s.url = v;
+        } else if (strcmp(a, "--stream") == 0) {
+            s.stream = v;
+        } else if (strcmp(a, "--creds") == 0) {
+            s.creds = v;
+        } else if (strcmp(a, "--tls-ca") == 0) {
+            s.tls_ca = v;
+        } else if (strcmp(a, "--tls-cert") == 0) {
+            s.tls_cert = v;
+        } else if (strcmp(a, "--tls-key") == 0) {
+            s.tls_key = v;
+        } else if (strcmp(a, "--log-max") == 0
+                   || strcmp(a, "--stream-max") == 0)
+        {
+            errno = 0;
+            unsigned long long  n = strtoull(v, &end, 10);
+
+            if (errno != 0 || *end != '\0' || v[0] == '-' || n == 0
+                || n > INT64_MAX)
+            {
+                fprintf(stderr, "omni-sync: %s wants a count, not \"%s\"\n",
+                        a, v);
+                return 2;
+            }
+
+            if (a[2] == 'l') {
+                s.log_max = n;
+            } else {
+                s.stream_max = (int64_t) n;
+            }
+
+        } else {
+            fprintf(stderr, "omni-sync: unknown option \"%s\"\n", a);
+            return omni_sync_usage(stderr);
+        }
+    }
+
+    if (s.dir == NULL) {
+        fprintf(stderr, "omni-sync: no store: --store DIR\n");
+        return 2;
+    }
+
+    if (status) {
+        return omni_sync_status(s.dir);
+    }
+
+    if (s.node == NULL || s.url == NULL) {
+        fprintf(stderr, "omni-sync: --node ID and --nats URL are needed\n");
+        return 2;
+    }
+
+    if (!omni_store_id_valid(s.node, strnlen(s.node, OMNI_STORE_ID_MAX + 1),
+                             OMNI_STORE_ID_MAX)
+        || !omni_store_id_valid(s.stream,
+                                strnlen(s.stream, OMNI_STORE_ID_MAX + 1),
+                                OMNI_STORE_ID_MAX))
+    {
+        fprintf(stderr, "omni-sync: a node id and a stream name are "
+                "[A-Za-z0-9_-]{1,%d}\n", OMNI_STORE_ID_MAX);
+        return 2;
+    }
+
+    if ((s.tls_cert == NULL) != (s.tls_key == NULL)) {
+        fprintf(stderr, "omni-sync: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
+
+    snprintf(s.subject, sizeof(s.subject), "%s.%s", OMNI_SYNC_SUBJECT,
+             s.node);
+    snprintf(s.durable, sizeof(s.durable), "omni-%s", s.node);
+
+    s.st = omni_store_open(s.dir, OMNI_SYNC_MAP_MAX, OMNI_STORE_SYNC_FULL,
+                           err);
+    if (s.st == NULL) {
+        fprintf(stderr, "omni-sync: %s\n", err);
+        return 1;
+    }
+
+    rc = omni_store_changes_node(s.st, s.node, err);
+    if (rc == OMNI_STORE_OK && s.log_max > 0) {
+        rc = omni_store_changes_limit(s.st, s.log_max, err);
+    }
+
+    if (rc != OMNI_STORE_OK) {
+        fprintf(stderr, "omni-sync: %s\n", err);
+        omni_store_close(s.st);
+        return 1;
+    }
+
+    signal(SIGTERM, omni_sync_signal);
+    signal(SIGINT, omni_sync_signal);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (omni_sync_connect(&s) != 0) {
+        omni_store_close(s.st);
+        return 1;
+    }
+
+    omni_sync_log(&s, "started: store %s, stream %s", s.dir, s.stream);
+
+    while (!omni_sync_stop) {
+        if (omni_sync_now_ms() - s.status_at >= 1000) {
+            omni_sync_write_status(&s);
+        }
+
+        if (!s.ready) {
+            if (omni_sync_now_ms() < s.retry_at) {
+                usleep(20000);
+                continue;
+            }
+
+            if (omni_sync_setup(&s) != 0) {
+                continue;
+            }
+        }
+
+        if (omni_sync_publish(&s) != 0 || omni_sync_consume(&s) != 0) {
+            continue;
+        }
+
+        s.backoff_ms = OMNI_SYNC_BACKOFF_MIN;
+    }
+
+    omni_sync_log(&s, "stopping");
+    omni_sync_write_status(&s);
+
+    if (s.sub != NULL) {
+        natsSubscription_Destroy(s.sub);
+    }
+
+    jsCtx_Destroy(s.js);
+    natsConnection_Destroy(s.nc);
+    nats_Close();
+    omni_store_close(s.st);
+
+    return 0;
+}
+
+
+static int
+omni_sync_connect(omni_sync_t *s)
+{
+    natsStatus    ns;
+    natsOptions  *opts;
+
+    ns = natsOptions_Create(&opts);
+
+    if (ns == NATS_OK) {
+        ns = natsOptions_SetURL(opts, s->url);
+    }
+
+    if (ns == NATS_OK) {
+        ns = natsOptions_SetName(opts, s->durable);
+    }
+
+    if (ns == NATS_OK) {
+        ns = natsOptions_SetTimeout(opts, 1000);
+    }
+
+    if (ns == NATS_OK) {
+        ns = natsOptions_SetMaxReconnect(opts, -1);
+    }
+
+    if (ns == NATS_OK) {
+        ns = natsOptions_SetReconnectWait(opts, 250);
+    }
+
+    if (ns == NATS_OK) {
+        ns = natsOptions_SetRetryOnFailedConnect(opts, true, NULL, NULL);
+    }
+
+    if (ns == NATS_OK && s->creds != NULL) {
+        ns = natsOptions_SetUserCredentialsFromFiles(opts, s->creds, NULL);
+    }
+
+    if (ns == NATS_OK && (s->tls_ca != NULL || s->tls_cert != NULL)) {
+        ns = natsOptions_SetSecure(opts, true);
+
+        if (ns == NATS_OK && s->tls_ca != NULL) {
+            ns = natsOptions_LoadCATrustedCertificates(opts, s->tls_ca);
+        }
+
+        if (ns == NATS_OK && s->tls_cert != NULL) {
+            ns = natsOptions_LoadCertificatesChain(opts, s->tls_cert,
+                                                   s->tls_key);
+        }
+    }
+
+    if (ns == NATS_OK) {
+        ns = natsConnection_Connect(&s->nc, opts);
+        if (ns == NATS_NOT_YET_CONNECTED) {
+            ns = NATS_OK;
+        }
+    }
+
+    if (ns == NATS_OK) {
+        ns = natsConnection_JetStream(&s->js, s->nc, NULL);
+    }
+
+    natsOptions_Destroy(opts);
+
+    if (ns != NATS_OK) {
+        fprintf(stderr, "omni-sync: cannot set up the connection to %s: "
+                "%s\n", s->url, natsStatus_GetText(ns));
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* the stream, this node's durable consumer, and a pull subscription */
+static int
+omni_sync_setup(omni_sync_t *s)
+{
+    int                          rc;
+    char                         err[OMNI_ERRLEN];
+    const char                  *subjects[1];
+    jsErrCode                    jerr;
+    natsStatus                   ns;
+    jsStreamInfo                *si;
+    jsConsumerInfo              *ci;
+    jsStreamConfig               sc;
+    jsConsumerConfig             cc;
+    jsSubOptions                 so;
+    omni_store_changes_state_t   state;
+
+    if (natsConnection_Status(s->nc) != NATS_CONN_STATUS_CONNECTED) {
+        omni_sync_failed(s, "not connected", NATS_CONNECTION_DISCONNECTED,
+                         0, 1);
+        return -1;
+    }
+
+    rc = omni_store_changes_state(s->st, &state, err);
+    if (rc != OMNI_STORE_OK) {
+        omni_sync_log(s, "%s", err);
+        omni_sync_failed(s, "store", NATS_ERR, 0, 0);
+        return -1;
+    }
+
+    subjects[0] = OMNI_SYNC_SUBJECT ".>";
+
+    jsStreamConfig_Init(&sc);
+    sc.Name = s->stream;
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    sc.Duplicates = OMNI_SYNC_DUP_WINDOW;
+    sc.MaxMsgs = s->stream_max > 0 ? s->stream_max : -1;
+
+    si = NULL;
+    jerr = 0;
+    ns = js_AddStream(&si, s->js, &sc, NULL, &jerr);
+
+    if (ns != NATS_OK && jerr == JSStreamNameExistErr) {
+        ns = js_GetStreamInfo(&si, s->js, s->stream, NULL, &jerr);
+    }
+
+    if (ns != NATS_OK) {
+        omni_sync_failed(s, "stream", ns, jerr, 1);
+        return -1;
+    }
+
+    if (state.applied + 1 < si->State.FirstSeq && si->State.FirstSeq > 1
+        && state.applied + 1 <= si->State.LastSeq)
+    {
+        omni_sync_log(s, "the stream no longer holds messages %" PRIu64
+                      " to %" PRIu64 ": they are missed (a full resync "
+                      "is not done yet)", state.applied + 1,
+                      si->State.FirstSeq - 1);
+    }
+
+    jsStreamInfo_Destroy(si);
+
+    /*
+     * The durable consumer acks what the store applied; one that is
+     * ahead of the store's cursor (a store restored from a backup, a new
+     * store under an old node id) is made again from the cursor.
+     */
+    ci = NULL;
+    ns = js_GetConsumerInfo(&ci, s->js, s->stream, s->durable, NULL, &jerr);
+
+    if (ns == NATS_OK && ci->AckFloor.Stream > state.applied) {
+        omni_sync_log(s, "consumer %s acked up to %" PRIu64 ", the store "
+                      "applied up to %" PRIu64 ": made again", s->durable,
+                      ci->AckFloor.Stream, state.applied);
+        jsConsumerInfo_Destroy(ci);
+        ci = NULL;
+
+        ns = js_DeleteConsumer(s->js, s->stream, s->durable, NULL, &jerr);
+        if (ns != NATS_OK) {
+            omni_sync_failed(s, "consumer delete", ns, jerr, 1);
+            return -1;
+        }
+
+        ns = NATS_NOT_FOUND;
+    }
+
+    if (ns == NATS_NOT_FOUND || (ns != NATS_OK && jerr == JSConsumerNotFoundErr))
+    {
+        jsConsumerConfig_Init(&cc);
+        cc.Durable = s->durable;
+        cc.AckPolicy = js_AckExplicit;
+        cc.AckWait = (int64_t) 5 * 1000 * 1000 * 1000;
+        cc.FilterSubject = OMNI_SYNC_SUBJECT ".>";
+
+        if (state.applied > 0) {
+            cc.DeliverPolicy = js_DeliverByStartSequence;
+            cc.OptStartSeq = state.applied + 1;
+
+        } else {
+            cc.DeliverPolicy = js_DeliverAll;
+        }
+
+        ns = js_AddConsumer(&ci, s->js, s->stream, &cc, NULL, &jerr);
+    }
+
+    if (ns != NATS_OK) {
+        omni_sync_failed(s, "consumer", ns, jerr, 1);
+        return -1;
+    }
+
+    jsConsumerInfo_Destroy(ci);
+
+    if (s->sub != NULL) {
+        natsSubscription_Destroy(s->sub);
+        s->sub = NULL;
+    }
+
+    jsSubOptions_Init(&so);
+    so.Stream = s->stream;
+    so.Consumer = s->durable;
+    so.ManualAck = true;
+
+    ns = js_PullSubscribe(&s->sub, s->js, OMNI_SYNC_SUBJECT ".>", s->durable,
+                          NULL, &so, &jerr);
+    if (ns != NATS_OK) {
+        s->sub = NULL;
+        omni_sync_failed(s, "subscribe", ns, jerr, 1);
+        return -1;
+    }
+
+    s->ready = 1;
+    s->last_error[0] = '\0';
+    omni_sync_log(s, "stream %s and consumer %s ready: published up to %"
+                  PRIu64 " of %" PRIu64 ", applied up to stream message %"
+                  PRIu64, s->stream, s->durable, state.published, state.last,
+                  state.applied);
+
+    return 0;
+}
+
+
+/* the local changes not published yet, in order */
+static int
+omni_sync_publish(omni_sync_t *s)
+{
+    int                          rc;
+    char                         err[OMNI_ERRLEN];
+    char                         msgid[OMNI_STORE_ID_MAX + 24];
+    size_t                       i, n, len;
+    uint64_t                     done;
+    jsErrCode                    jerr;
+    natsStatus                   ns;
+    jsPubAck                    *pa;
+    jsPubOptions                 po;
+    omni_store_changes_state_t   state;
+    static omni_store_change_t   changes[OMNI_SYNC_BATCH];
+    unsigned char                buf[OMNI_STORE_CHANGE_WIRE_MAX];
+
+    rc = omni_store_changes_state(s->st, &state, err);
+    if (rc != OMNI_STORE_OK) {
+        omni_sync_log(s, "%s", err);
+        omni_sync_failed(s, "store", NATS_ERR, 0, 0);
+        return -1;
+    }
+
+    if (state.published >= state.last) {
+        return 0;
+    }
+
+    if (state.published + 1 < state.first) {
+        omni_sync_log(s, "changes %" PRIu64 " to %" PRIu64 " were trimmed "
+                      "from the log before they were published: the "
+                      "cluster misses them (a full resync is not done yet)",
+                      state.published + 1, state.first - 1);
+        state.published = state.first - 1;
+    }
+
+    rc = omni_store_changes_read(s->st, state.published, changes,
+                                 OMNI_SYNC_BATCH, &n, err);
+    if (rc != OMNI_STORE_OK) {
+        omni_sync_log(s, "%s", err);
+        omni_sync_failed(s, "store", NATS_ERR, 0, 0);
+        return -1;
+    }
+
+    done = state.published;
+    ns = NATS_OK;
+    jerr = 0;
+
+    for (i = 0; i < n; i++) {
+        /* the origin of a change logged before the node id was set */
+        if (changes[i].origin[0] == '\0') {
+            strcpy(changes[i].origin, s->node);
+        }
+
+        if (omni_store_change_encode(&changes[i], buf, sizeof(buf), &len,
+                                     err)
+            != OMNI_STORE_OK)
+        {
+            omni_sync_log(s, "change %" PRIu64 ": %s", changes[i].seq, err);
+            done = changes[i].seq;
+            continue;
+        }
+
+        snprintf(msgid, sizeof(msgid), "%s:%" PRIu64, s->node,
+                 changes[i].seq);
+
+        jsPubOptions_Init(&po);
+        po.MsgId = msgid;
+        po.MaxWait = 2000;
+
+        pa = NULL;
+        ns = js_Publish(&pa, s->js, s->subject, buf, (int) len, &po, &jerr);
+
+        if (pa != NULL) {
+            jsPubAck_Destroy(pa);
+        }
+
+        if (ns != NATS_OK) {
+            break;
+        }
+
+        done = changes[i].seq;
+        s->published_n++;
+    }
+
+    if (done > state.published) {
+        rc = omni_store_changes_published(s->st, done, err);
+        if (rc != OMNI_STORE_OK) {
+            omni_sync_log(s, "%s", err);
+        }
+    }
+
+    if (ns != NATS_OK) {
+        omni_sync_failed(s, "publish", ns, jerr, 1);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* a batch of the stream: the other nodes' changes applied, each acked */
+static int
+omni_sync_consume(omni_sync_t *s)
+{
+    int                   i, rc, ok, applied;
+    char                  err[OMNI_ERRLEN];
+    jsErrCode             jerr;
+    natsMsg              *m;
+    natsStatus            ns;
+    natsMsgList           list;
+    jsMsgMetaData        *meta;
+    omni_store_change_t   c;
+
+    jerr = 0;
+    memset(&list, 0, sizeof(natsMsgList));
+
+    ns = natsSubscription_Fetch(&list, s->sub, OMNI_SYNC_BATCH,
+                                OMNI_SYNC_FETCH_MS, &jerr);
+
+    if (ns == NATS_TIMEOUT) {
+        s->pending = 0;
+        return 0;
+    }
+
+    if (ns != NATS_OK) {
+        natsMsgList_Destroy(&list);
+        omni_sync_failed(s, "fetch", ns, jerr, 1);
+        return -1;
+    }
+
+    ok = 1;
+
+    for (i = 0; ok && i < list.Count; i++) {
+        m = list.Msgs[i];
+        meta = NULL;
+
+        if (natsMsg_GetMetaData(&meta, m) != NATS_OK) {
+            omni_sync_log(s, "a message without JetStream metadata: "
+                          "passed over");
+            continue;
+        }
+
+        rc = omni_store_change_decode((const unsigned char *)
+                                      natsMsg_GetData(m),
+                                      (size_t) natsMsg_GetDataLength(m),
+                                      &c, err);
+
+        if (rc == OMNI_STORE_OK) {
+            rc = omni_store_changes_apply(s->st, &c, meta->Sequence.Stream,
+                                          &applied, err);
+            if (rc == OMNI_STORE_OK) {
+                s->applied_n += (applied != 0);
+            }
+        }
+
+        if (rc == OMNI_STORE_INVALID) {
+            /* never the content: it may name a token */
+            omni_sync_log(s, "stream message %" PRIu64 " passed over: %s",
+                          meta->Sequence.Stream, err);
+            rc = omni_store_changes_apply(s->st, NULL,
+                                          meta->Sequence.Stream, NULL, err);
+        }
+
+        if (rc != OMNI_STORE_OK) {
+            /* not acked: redelivered after AckWait, or after a restart */
+            omni_sync_log(s, "stream message %" PRIu64 " not applied: %s",
+                          meta->Sequence.Stream, err);
+            ok = 0;
+
+        } else {
+            (void) natsMsg_Ack(m, NULL);
+            s->pending = meta->NumPending;
+        }
+
+        jsMsgMetaData_Destroy(meta);
+    }
+
+    natsMsgList_Destroy(&list);
+
+    if (!ok) {
+        omni_sync_failed(s, "apply", NATS_ERR, 0, 0);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Backs off: a failure of NATS sets the stream and the consumer up again
+ * once the client has reconnected (it does by itself); one of the store
+ * only waits.
+ */
+static void
+omni_sync_failed(omni_sync_t *s, const char *what, natsStatus ns,
+    jsErrCode jerr, int reset)
+{
+    char  text[sizeof(s->last_error)];
+
+    if (jerr) {
+        snprintf(text, sizeof(text), "%s: %s, JetStream error %d", what,
+                 natsStatus_GetText(ns), (int) jerr);
+
+    } else {
+        snprintf(text, sizeof(text), "%s: %s", what, natsStatus_GetText(ns));
+    }
+
+    if (strcmp(text, s->last_error) != 0) {
+        omni_sync_log(s, "%s (retrying, %d ms apart at most)", text,
+                      OMNI_SYNC_BACKOFF_MAX);
+        memcpy(s->last_error, text, sizeof(text));
+    }
+
+    if (reset) {
+        s->ready = 0;
+        s->retry_at = omni_sync_now_ms() + s->backoff_ms;
+
+    } else {
+        usleep((useconds_t) s->backoff_ms * 1000);
+    }
+
+    s->backoff_ms = s->backoff_ms * 2 > OMNI_SYNC_BACKOFF_MAX
+                    ? OMNI_SYNC_BACKOFF_MAX : s->backoff_ms * 2;
+}
+
+
+/* <store>/omni-sync.status, replaced whole: one JSON object */
+static void
+omni_sync_write_status(omni_sync_t *s)
+{
+    int                          rc, connected;
+    char                         path[4096], tmp[4096 + 8];
+    char                         err[OMNI_ERRLEN];
+    FILE                        *f;
+    omni_store_changes_state_t   state;
+
+    s->status_at = omni_sync_now_ms();
+
+    rc = omni_store_changes_state(s->st, &state, err);
+    if (rc != OMNI_STORE_OK) {
+        return;
+    }
+
+    connected = natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED;
+
+    snprintf(path, sizeof(path), "%s%s", s->dir, OMNI_SYNC_STATUS);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+
+    f = fopen(tmp, "w");
+    if (f == NULL) {
+        return;
+    }
+
+    /* the error text is ours and NATS's: no quote or control in it */
+    fprintf(f, "{\"node\":\"%s\",\"pid\":%ld,\"updated_at\":%" PRId64 ","
+            "\"engine_reachable\":%s,\"ready\":%s,\"pending_remote\":%"
+            PRIu64 ",\"published_this_run\":%" PRIu64 ","
+            "\"applied_this_run\":%" PRIu64 ",\"last_error\":\"%s\"}\n",
+            s->node, (long) getpid(), (int64_t) time(NULL),
+            connected ? "true" : "false", s->ready ? "true" : "false",
+            s->pending, s->published_n, s->applied_n,
+            strpbrk(s->last_error, "\"\\") ? "?" : s->last_error);
+
+    if (fclose(f) == 0) {
+        (void) rename(tmp, path);
+    }
+}
+
+
+/* omni-sync --status: the store's cursors and the running sync's state */
+static int
+omni_sync_status(const char *dir)
+{
+    int                          rc, live;
+    char                         err[OMNI_ERRLEN], path[4096];
+    char                         line[1024];
+    FILE                        *f;
+    size_t                       len;
+    omni_store_t                *st;
+    omni_store_changes_state_t   state;
+
+    st = omni_store_open(dir, OMNI_SYNC_MAP_MAX, OMNI_STORE_SYNC_FULL, err);
+    if (st == NULL) {
+        fprintf(stderr, "omni-sync: %s\n", err);
+        return 1;
+    }
+
+    rc = omni_store_changes_state(st, &state, err);
+    omni_store_close(st);
+
+    if (rc != OMNI_STORE_OK) {
+        fprintf(stderr, "omni-sync: %s\n", err);
+        return 1;
+    }
+
+    snprintf(path, sizeof(path), "%s%s", dir, OMNI_SYNC_STATUS);
+
+    line[0] = '\0';
+    live = 0;
+
+    f = fopen(path, "r");
+    if (f != NULL) {
+        if (fgets(line, sizeof(line), f) != NULL) {
+            len = strlen(line);
+            if (len > 0 && line[len - 1] == '\n') {
+                line[len - 1] = '\0';
+                live = line[0] == '{';
+            }
+        }
+
+        fclose(f);
+    }
+
+    printf("{\"node\":\"%s\",\"last\":%" PRIu64 ",\"first\":%" PRIu64 ","
+           "\"published\":%" PRIu64 ",\"lag_local\":%" PRIu64 ","
+           "\"applied\":%" PRIu64 ",\"sync\":%s}\n",
+           state.node, state.last, state.first, state.published,
+           state.last - state.published, state.applied,
+           live ? line : "null");
+
+    return 0;
+}
+
+
+static void
+omni_sync_log(omni_sync_t *s, const char *fmt, ...)
+{
+    char        buf[1024];
+    time_t      now;
+    va_list     ap;
+    struct tm   tm;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+
+    now = time(NULL);
+    gmtime_r(&now, &tm);
+
+    fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02dZ omni-sync %s: %s\n",
+            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+            tm.tm_min, tm.tm_sec, s->node, buf);
+}
+
+
+static int64_t
+omni_sync_now_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
+static void
+omni_sync_signal(int sig)
+{
+    (void) sig;
+
+    omni_sync_stop = 1;
+}
+
+
+static int
+omni_sync_usage(FILE *out)
+{
+    fprintf(out,
+        "usage: omni-sync --store DIR --node ID --nats URL [options]\n"
+        "       omni-sync --store DIR --status\n"
+        "\n"
+        "  --stream NAME       the JetStream stream (OMNI), subjects "
+        OMNI_SYNC_SUBJECT ".>\n"
+        "  --creds FILE        NATS user credentials (JWT and seed)\n"
+        "  --tls-ca FILE       trust these CAs (TLS on)\n"
+        "  --tls-cert FILE --tls-key FILE   a client certificate\n"
+        "  --log-max N         local changes the store keeps (100000)\n"
+        "  --stream-max N      messages the stream keeps, when this node "
+        "makes it\n"
+        "\n"
+        "docs/cluster.md\n");
+
+    return out == stdout ? 0 : 2;
+}
