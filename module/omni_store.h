@@ -718,10 +718,29 @@ int omni_store_changes_published(omni_store_t *st, uint64_t seq, char *err);
  * Revocations are a union: a put keeps the stronger of the two records
  * (a jti's later expiry or none, a subject's later cut); a delete
  * removes the revocation.  c NULL only moves the cursor (a message that
- * could not be read).
+ * could not be read).  A change the store refuses is passed over too
+ * (the cursor moves, nothing else is written) and OMNI_STORE_INVALID
+ * returned with the reason in err.
  */
 int omni_store_changes_apply(omni_store_t *st, const omni_store_change_t *c,
     uint64_t stream_seq, int *applied, char *err);
+
+/*
+ * The same for n messages in one write transaction (one commit for a
+ * fetched batch), stream sequences growing.  A change the store refuses
+ * (OMNI_STORE_INVALID in its rc, the first refusal's message in err) is
+ * passed over and the others applied; any other failure writes nothing
+ * and is returned.
+ */
+typedef struct {
+    const omni_store_change_t  *change;
+    uint64_t                    stream_seq;
+    int                         applied;
+    int                         rc;
+} omni_store_change_item_t;
+
+int omni_store_changes_apply_batch(omni_store_t *st,
+    omni_store_change_item_t *items, size_t n, char *err);
 
 int omni_store_change_encode(const omni_store_change_t *c, unsigned char *out,
     size_t cap, size_t *len, char *err);

@@ -32,9 +32,8 @@
 
 
 typedef struct {
-    const omni_store_change_t   *change;
-    uint64_t                     stream_seq;
-    int                          applied;
+    omni_store_change_item_t    *items;
+    size_t                       n;
 } omni_changes_apply_t;
 
 
@@ -277,34 +276,57 @@ int
 omni_store_changes_apply(omni_store_t *st, const omni_store_change_t *c,
     uint64_t stream_seq, int *applied, char *err)
 {
-    int                   rc;
-    omni_changes_apply_t  ctx;
+    int                        rc;
+    omni_store_change_item_t   item;
 
     if (applied != NULL) {
         *applied = 0;
     }
 
-    if (stream_seq == 0) {
-        omni_err(err, "stream sequence 0");
-        return OMNI_STORE_INVALID;
+    item.change = c;
+    item.stream_seq = stream_seq;
+
+    rc = omni_store_changes_apply_batch(st, &item, 1, err);
+
+    if (rc == OMNI_STORE_OK && item.rc != OMNI_STORE_OK) {
+        return item.rc;
     }
-
-    if (c != NULL && c->family != OMNI_STORE_FAMILY_REVOCATION) {
-        omni_err(err, "a change of unknown family %d", c->family);
-        return OMNI_STORE_INVALID;
-    }
-
-    ctx.change = c;
-    ctx.stream_seq = stream_seq;
-    ctx.applied = 0;
-
-    rc = omni_store_write(st, omni_changes_apply_op, &ctx, err);
 
     if (rc == OMNI_STORE_OK && applied != NULL) {
-        *applied = ctx.applied;
+        *applied = item.applied;
     }
 
     return rc;
+}
+
+
+int
+omni_store_changes_apply_batch(omni_store_t *st,
+    omni_store_change_item_t *items, size_t n, char *err)
+{
+    size_t                i;
+    omni_changes_apply_t  ctx;
+
+    for (i = 0; i < n; i++) {
+        items[i].applied = 0;
+        items[i].rc = OMNI_STORE_OK;
+
+        if (items[i].stream_seq == 0
+            || (i > 0 && items[i].stream_seq <= items[i - 1].stream_seq))
+        {
+            omni_err(err, "stream sequences must grow from 1");
+            return OMNI_STORE_INVALID;
+        }
+    }
+
+    if (n == 0) {
+        return OMNI_STORE_OK;
+    }
+
+    ctx.items = items;
+    ctx.n = n;
+
+    return omni_store_write(st, omni_changes_apply_op, &ctx, err);
 }
 
 
@@ -370,36 +392,64 @@ omni_changes_set_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 static int
 omni_changes_apply_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
-    int                          rc;
+    int                          rc, refused;
+    char                         scratch[OMNI_ERRLEN];
+    size_t                       i;
     omni_changes_apply_t        *ctx;
+    omni_store_change_item_t    *it;
     const omni_store_change_t   *c;
     omni_store_changes_state_t   s;
 
     ctx = data;
-    c = ctx->change;
-    ctx->applied = 0;
+    refused = 0;
 
     rc = omni_changes_state_get(st, txn, &s, err);
     if (rc != OMNI_STORE_OK) {
         return rc;
     }
 
-    /* a redelivery after a crash between the commit and the ack */
-    if (ctx->stream_seq <= s.applied) {
-        return OMNI_STORE_OK;
-    }
+    for (i = 0; i < ctx->n; i++) {
+        it = &ctx->items[i];
+        c = it->change;
+        it->applied = 0;
+        it->rc = OMNI_STORE_OK;
 
-    if (c != NULL && (s.node[0] == '\0' || strcmp(c->origin, s.node) != 0)) {
-        rc = omni_store_revoke_apply(st, txn, c->op, c->key, c->key_len,
-                                     c->val, c->val_len, err);
+        /* a redelivery after a crash between the commit and the ack */
+        if (it->stream_seq <= s.applied) {
+            continue;
+        }
+
+        s.applied = it->stream_seq;
+
+        if (c == NULL || (s.node[0] != '\0' && strcmp(c->origin, s.node) == 0))
+        {
+            continue;
+        }
+
+        if (c->family != OMNI_STORE_FAMILY_REVOCATION) {
+            rc = OMNI_STORE_INVALID;
+            omni_err(refused ? scratch : err, "a change of unknown family %d",
+                     c->family);
+
+        } else {
+            /* refusals come before anything is written */
+            rc = omni_store_revoke_apply(st, txn, c->op, c->key, c->key_len,
+                                         c->val, c->val_len,
+                                         refused ? scratch : err);
+        }
+
+        if (rc == OMNI_STORE_INVALID) {
+            it->rc = rc;
+            refused = 1;
+            continue;
+        }
+
         if (rc != OMNI_STORE_OK) {
             return rc;
         }
 
-        ctx->applied = 1;
+        it->applied = 1;
     }
-
-    s.applied = ctx->stream_seq;
 
     return omni_changes_state_put(st, txn, &s, err);
 }

@@ -72,6 +72,7 @@ typedef struct {
     char                 durable[OMNI_STORE_ID_MAX + 8];
 
     int                  ready;          /* stream and consumer in place */
+    int                  remake;         /* the consumer, from the cursor */
     int                  backoff_ms;
     int64_t              retry_at;       /* ms, monotonic */
     uint64_t             pending;        /* stream messages not applied */
@@ -415,12 +416,14 @@ omni_sync_setup(omni_sync_t *s)
     /*
      * The durable consumer acks what the store applied; one that is
      * ahead of the store's cursor (a store restored from a backup, a new
-     * store under an old node id) is made again from the cursor.
+     * store under an old node id), or holds messages a failed write left
+     * unacked, is made again from the cursor.
      */
     ci = NULL;
     ns = js_GetConsumerInfo(&ci, s->js, s->stream, s->durable, NULL, &jerr);
 
-    if (ns == NATS_OK && ci->AckFloor.Stream > state.applied) {
+    if (ns == NATS_OK && (ci->AckFloor.Stream > state.applied || s->remake))
+    {
         omni_sync_log(s, "consumer %s acked up to %" PRIu64 ", the store "
                       "applied up to %" PRIu64 ": made again", s->durable,
                       ci->AckFloor.Stream, state.applied);
@@ -435,6 +438,8 @@ omni_sync_setup(omni_sync_t *s)
 
         ns = NATS_NOT_FOUND;
     }
+
+    s->remake = 0;
 
     if (ns == NATS_NOT_FOUND || (ns != NATS_OK && jerr == JSConsumerNotFoundErr))
     {
@@ -592,18 +597,25 @@ omni_sync_publish(omni_sync_t *s)
 }
 
 
-/* a batch of the stream: the other nodes' changes applied, each acked */
+/*
+ * A batch of the stream: the other nodes' changes applied in one write
+ * transaction with the cursor, then every message acked.
+ */
 static int
 omni_sync_consume(omni_sync_t *s)
 {
-    int                   i, rc, ok, applied;
-    char                  err[OMNI_ERRLEN];
-    jsErrCode             jerr;
-    natsMsg              *m;
-    natsStatus            ns;
-    natsMsgList           list;
-    jsMsgMetaData        *meta;
-    omni_store_change_t   c;
+    int                               i, rc;
+    char                              err[OMNI_ERRLEN];
+    size_t                            n, j;
+    uint64_t                          seq;
+    jsErrCode                         jerr;
+    natsMsg                          *m;
+    natsStatus                        ns;
+    natsMsgList                       list;
+    jsMsgMetaData                    *meta;
+    static omni_store_change_t        changes[OMNI_SYNC_BATCH];
+    static omni_store_change_item_t   items[OMNI_SYNC_BATCH];
+    static natsMsg                   *acks[OMNI_SYNC_BATCH];
 
     jerr = 0;
     memset(&list, 0, sizeof(natsMsgList));
@@ -622,9 +634,10 @@ omni_sync_consume(omni_sync_t *s)
         return -1;
     }
 
-    ok = 1;
+    n = 0;
+    seq = 0;
 
-    for (i = 0; ok && i < list.Count; i++) {
+    for (i = 0; i < list.Count && n < OMNI_SYNC_BATCH; i++) {
         m = list.Msgs[i];
         meta = NULL;
 
@@ -634,47 +647,62 @@ omni_sync_consume(omni_sync_t *s)
             continue;
         }
 
-        rc = omni_store_change_decode((const unsigned char *)
-                                      natsMsg_GetData(m),
-                                      (size_t) natsMsg_GetDataLength(m),
-                                      &c, err);
-
-        if (rc == OMNI_STORE_OK) {
-            rc = omni_store_changes_apply(s->st, &c, meta->Sequence.Stream,
-                                          &applied, err);
-            if (rc == OMNI_STORE_OK) {
-                s->applied_n += (applied != 0);
-            }
+        /* a redelivery of an earlier message of the batch: acked alone */
+        if (meta->Sequence.Stream <= seq) {
+            (void) natsMsg_Ack(m, NULL);
+            jsMsgMetaData_Destroy(meta);
+            continue;
         }
 
-        if (rc == OMNI_STORE_INVALID) {
+        seq = meta->Sequence.Stream;
+        s->pending = meta->NumPending;
+
+        items[n].stream_seq = seq;
+        items[n].change = &changes[n];
+
+        if (omni_store_change_decode((const unsigned char *)
+                                     natsMsg_GetData(m),
+                                     (size_t) natsMsg_GetDataLength(m),
+                                     &changes[n], err)
+            != OMNI_STORE_OK)
+        {
             /* never the content: it may name a token */
             omni_sync_log(s, "stream message %" PRIu64 " passed over: %s",
-                          meta->Sequence.Stream, err);
-            rc = omni_store_changes_apply(s->st, NULL,
-                                          meta->Sequence.Stream, NULL, err);
+                          seq, err);
+            items[n].change = NULL;
         }
 
-        if (rc != OMNI_STORE_OK) {
-            /* not acked: redelivered after AckWait, or after a restart */
-            omni_sync_log(s, "stream message %" PRIu64 " not applied: %s",
-                          meta->Sequence.Stream, err);
-            ok = 0;
-
-        } else {
-            (void) natsMsg_Ack(m, NULL);
-            s->pending = meta->NumPending;
-        }
-
+        acks[n++] = m;
         jsMsgMetaData_Destroy(meta);
     }
 
-    natsMsgList_Destroy(&list);
+    rc = omni_store_changes_apply_batch(s->st, items, n, err);
 
-    if (!ok) {
-        omni_sync_failed(s, "apply", NATS_ERR, 0, 0);
+    if (rc != OMNI_STORE_OK) {
+        /* not acked: redelivered after AckWait, or after a restart */
+        omni_sync_log(s, "%zu stream messages not applied: %s", n, err);
+        natsMsgList_Destroy(&list);
+
+        /*
+         * Later messages must not overtake these: the consumer is made
+         * again from the store's cursor, and delivers them first.
+         */
+        s->remake = 1;
+        omni_sync_failed(s, "apply", NATS_ERR, 0, 1);
         return -1;
     }
+
+    for (j = 0; j < n; j++) {
+        if (items[j].rc != OMNI_STORE_OK) {
+            omni_sync_log(s, "stream message %" PRIu64 " passed over: the "
+                          "store refused its change", items[j].stream_seq);
+        }
+
+        s->applied_n += (items[j].applied != 0);
+        (void) natsMsg_Ack(acks[j], NULL);
+    }
+
+    natsMsgList_Destroy(&list);
 
     return 0;
 }

@@ -458,25 +458,65 @@ test_apply(void **state)
                      OMNI_STORE_OK);
     assert_int_equal(rule, OMNI_STORE_REVOKED_NONE);
 
-    /* refusals: nothing written, the cursor stays */
+    /* refusals: nothing written, passed over */
     test_remote(&c, 10, "x:what", OMNI_STORE_CHANGE_PUT, 0);
     assert_int_equal(omni_store_changes_apply(ctx->st, &c, 20, NULL, err),
                      OMNI_STORE_INVALID);
     test_remote(&c, 10, "s:not an id", OMNI_STORE_CHANGE_PUT, 0);
-    assert_int_equal(omni_store_changes_apply(ctx->st, &c, 20, NULL, err),
+    assert_int_equal(omni_store_changes_apply(ctx->st, &c, 21, NULL, err),
                      OMNI_STORE_INVALID);
     test_remote(&c, 10, "j:x", OMNI_STORE_CHANGE_PUT, 0);
     c.val[0] = 7;
-    assert_int_equal(omni_store_changes_apply(ctx->st, &c, 20, NULL, err),
+    assert_int_equal(omni_store_changes_apply(ctx->st, &c, 22, NULL, err),
                      OMNI_STORE_INVALID);
     test_state(ctx->st, &s);
-    assert_int_equal(s.applied, 19);
+    assert_int_equal(s.applied, 22);
+    assert_int_equal(omni_store_is_revoked(ctx->st, "x", NULL, NULL, -1,
+                                           &rule, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rule, OMNI_STORE_REVOKED_NONE);
 
     /* a message that could not be read is passed over */
-    assert_int_equal(omni_store_changes_apply(ctx->st, NULL, 20, NULL, err),
+    assert_int_equal(omni_store_changes_apply(ctx->st, NULL, 23, NULL, err),
                      OMNI_STORE_OK);
     test_state(ctx->st, &s);
-    assert_int_equal(s.applied, 20);
+    assert_int_equal(s.applied, 23);
+
+    /* a batch: one commit, a refusal in the middle passed over */
+    {
+        omni_store_change_t       b[3];
+        omni_store_change_item_t  items[3];
+
+        test_remote(&b[0], 11, "j:b0", OMNI_STORE_CHANGE_PUT, 0);
+        test_remote(&b[1], 12, "q:b1", OMNI_STORE_CHANGE_PUT, 0);
+        test_remote(&b[2], 13, "j:b2", OMNI_STORE_CHANGE_PUT, 0);
+        items[0].change = &b[0];
+        items[0].stream_seq = 23;          /* seen already */
+        items[1].change = &b[1];
+        items[1].stream_seq = 24;
+        items[2].change = &b[2];
+        items[2].stream_seq = 25;
+
+        assert_int_equal(omni_store_changes_apply_batch(ctx->st, items, 3,
+                                                        err),
+                         OMNI_STORE_OK);
+        assert_int_equal(items[0].applied, 0);
+        assert_int_equal(items[1].rc, OMNI_STORE_INVALID);
+        assert_int_equal(items[2].applied, 1);
+        assert_int_equal(omni_store_is_revoked(ctx->st, "b2", NULL, NULL, -1,
+                                               &rule, err),
+                         OMNI_STORE_OK);
+        assert_int_equal(rule, OMNI_STORE_REVOKED_JTI);
+
+        /* sequences must grow */
+        items[2].stream_seq = 24;
+        assert_int_equal(omni_store_changes_apply_batch(ctx->st, items, 3,
+                                                        err),
+                         OMNI_STORE_INVALID);
+    }
+
+    test_state(ctx->st, &s);
+    assert_int_equal(s.applied, 25);
     assert_int_equal(s.last, 0);
 
     assert_int_equal(omni_store_changes_read(ctx->st, 0, out, 4, &n, err),
