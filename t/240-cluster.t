@@ -3,8 +3,8 @@
 # (docs/cluster.md): a token revoked on one node is refused on the others
 # within a second (the delay is measured and printed), a partition (NATS
 # stopped while nodes keep serving and revoking) ends with every node
-# converged, and an omni-sync killed with SIGKILL and started again loses
-# nothing.
+# converged, an omni-sync killed with SIGKILL and started again loses
+# nothing, and a node added empty catches up.
 
 use strict;
 use warnings;
@@ -254,12 +254,26 @@ is($sets[1], $sets[0], 'node2 holds the revocations node1 holds');
 is($sets[2], $sets[0], 'node3 too');
 like($sets[0], qr/c-1,c-2,c-3,c-4,c-5/, 'all of them');
 
+# a node added empty (a store and its omni-sync) catches up from the stream
+my $empty = { store => $first->prefix . '/empty', name => 'node4' };
+mkdir $empty->{store} or die "$empty->{store}: $!";
+sync_start($empty);
+my $caught = '';
+for (1 .. 200) {
+    my $omnictl = Omni::Test::bin('omnictl');
+    $caught = join(',', sort map { (split ' ')[1] }
+                        grep { /^jti / } `$omnictl -d $empty->{store} revocations`);
+    last if $caught eq $sets[0];
+    sleep 0.05;
+}
+is($caught, $sets[0], 'a node added empty catches up fully');
+
 # a change is never logged twice: node1's log holds its own revocations only
 my $st1 = $json->decode(`$sync_bin --store $nodes[0]{store} --status`);
 my $own1 = 2 + grep { $_ % 3 == 0 } 1 .. $samples;    # c-2, c-5, p-*
 is($st1->{last}, $own1, 'node1 logged its own changes only (no echo)');
 
-reap("sync-$_->{name}", 'TERM') for @nodes;
+reap("sync-$_->{name}", 'TERM') for @nodes, $empty;
 reap('nats', 'TERM');
 $_->{t}->stop for @nodes;
 

@@ -43,7 +43,7 @@
 #define OMNI_SYNC_MAP_MAX     ((size_t) 1024 * 1024 * 1024)
 #define OMNI_SYNC_BATCH       256       /* changes published, messages
                                            fetched per round */
-#define OMNI_SYNC_FETCH_MS    50        /* a fetch's wait: the loop's tick */
+#define OMNI_SYNC_FETCH_MS    20        /* a fetch's wait: the loop's tick */
 #define OMNI_SYNC_BACKOFF_MIN 100
 #define OMNI_SYNC_BACKOFF_MAX 5000
 #define OMNI_SYNC_SUBJECT     "omni.changes"
