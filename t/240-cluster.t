@@ -126,8 +126,10 @@ END
 
 sub sync_start {
     my ($n) = @_;
+    # a short log: a sync that was away must resync fully (below)
     spawn("sync-$n->{name}", "$n->{store}/../sync.log", $sync_bin,
-          '--store', $n->{store}, '--node', $n->{name}, '--nats', $url);
+          '--store', $n->{store}, '--node', $n->{name}, '--nats', $url,
+          '--log-max', 3);
 }
 
 sync_start($_) for @nodes;
@@ -231,11 +233,17 @@ ok(converged('c-2', 10) && converged('c-3', 10),
 reap('sync-node3', 'KILL');
 is(revoke($nodes[2], 'c-4'), 201, 'omni-sync of node3 killed: node3 revokes c-4');
 is(revoke($nodes[0], 'c-5'), 201, 'node1 revokes c-5');
+is(revoke($nodes[2], $_), 201, "node3 revokes $_") for qw(c-6 c-7 c-8);
 sleep 0.5;
 is(status_of($nodes[0], 'c-4'), 200, 'node1 cannot know c-4 yet');
 sync_start($nodes[2]);
-ok(converged('c-4', 10) && converged('c-5', 10),
-   'omni-sync started again: every node refuses c-4 and c-5');
+ok(converged('c-5', 10), 'omni-sync started again: every node refuses c-5');
+ok(converged('c-8', 10) && converged('c-4', 2),
+   'and c-4, trimmed from node3\'s log of 3 before it was published: '
+   . 'node3 published every revocation it holds (a full resync)');
+like(Omni::Test::_slurp($nodes[2]{store} . '/../sync.log'),
+     qr/were trimmed from the log before they were published.*\n.*full resync: \d+ revocations published/,
+     'node3\'s omni-sync says so');
 
 # every node holds the same revocations, and its log is all published
 sleep 0.3;
@@ -252,7 +260,7 @@ for my $n (@nodes) {
 }
 is($sets[1], $sets[0], 'node2 holds the revocations node1 holds');
 is($sets[2], $sets[0], 'node3 too');
-like($sets[0], qr/c-1,c-2,c-3,c-4,c-5/, 'all of them');
+like($sets[0], qr/c-1,c-2,c-3,c-4,c-5,c-6,c-7,c-8/, 'all of them');
 
 # a node added empty (a store and its omni-sync) catches up from the stream
 my $empty = { store => $first->prefix . '/empty', name => 'node4' };

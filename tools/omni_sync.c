@@ -93,6 +93,7 @@ static void omni_sync_signal(int sig);
 static int omni_sync_connect(omni_sync_t *s);
 static int omni_sync_setup(omni_sync_t *s);
 static int omni_sync_publish(omni_sync_t *s);
+static int omni_sync_snapshot(omni_sync_t *s, uint64_t upto);
 static int omni_sync_consume(omni_sync_t *s);
 static void omni_sync_failed(omni_sync_t *s, const char *what,
     natsStatus ns, jsErrCode jerr, int reset);
@@ -496,6 +497,119 @@ omni_sync_setup(omni_sync_t *s)
 }
 
 
+/*
+ * A full resync of what this node publishes: every revocation of the
+ * store as a put (a union takes them however often they come), then the
+ * cursor past the trimmed part of the log.  Removals that were trimmed
+ * are lost to the other nodes, which keep refusing: the safe side.
+ */
+static int
+omni_sync_snapshot(omni_sync_t *s, uint64_t upto)
+{
+    int                              kind, rc, more;
+    char                             err[OMNI_ERRLEN];
+    char                             msgid[OMNI_STORE_ID_MAX + 64];
+    char                             after[OMNI_STORE_VALUE_MAX + 1];
+    size_t                           i, n, len, vlen;
+    uint64_t                         count;
+    jsErrCode                        jerr;
+    natsStatus                       ns;
+    jsPubAck                        *pa;
+    jsPubOptions                     po;
+    omni_store_change_t              c;
+    static omni_store_revocation_t   recs[OMNI_SYNC_BATCH];
+    unsigned char                    buf[OMNI_STORE_CHANGE_WIRE_MAX];
+    static const char                tags[] = "?jsu";
+
+    count = 0;
+
+    for (kind = OMNI_STORE_REVOKED_JTI; kind <= OMNI_STORE_REVOKED_SUBJECT;
+         kind++)
+    {
+        after[0] = '\0';
+
+        do {
+            rc = omni_store_revocations_list(s->st, kind,
+                                             after[0] ? after : NULL, recs,
+                                             OMNI_SYNC_BATCH, &n, err);
+            if (rc != OMNI_STORE_OK) {
+                omni_sync_log(s, "%s", err);
+                omni_sync_failed(s, "store", NATS_ERR, 0, 0);
+                return -1;
+            }
+
+            for (i = 0; i < n; i++) {
+                memset(&c, 0, sizeof(omni_store_change_t));
+                c.seq = upto;
+                c.family = OMNI_STORE_FAMILY_REVOCATION;
+                c.op = OMNI_STORE_CHANGE_PUT;
+                c.time_ms = (int64_t) time(NULL) * 1000;
+                strcpy(c.origin, s->node);
+
+                vlen = strlen(recs[i].value);
+                c.key[0] = (unsigned char) tags[kind];
+                c.key[1] = ':';
+                memcpy(c.key + 2, recs[i].value, vlen);
+                c.key_len = 2 + vlen;
+
+                c.val[0] = 1;
+                for (len = 0; len < 8; len++) {
+                    c.val[1 + len] = (unsigned char)
+                        ((uint64_t) recs[i].time >> (8 * (7 - len)));
+                }
+                c.val_len = 9;
+
+                if (omni_store_change_encode(&c, buf, sizeof(buf), &len, err)
+                    != OMNI_STORE_OK)
+                {
+                    continue;
+                }
+
+                snprintf(msgid, sizeof(msgid), "%s:snapshot-%" PRIu64 ":%"
+                         PRIu64, s->node, upto, ++count);
+
+                jsPubOptions_Init(&po);
+                po.MsgId = msgid;
+                po.MaxWait = 2000;
+
+                pa = NULL;
+                jerr = 0;
+                ns = js_Publish(&pa, s->js, s->subject, buf, (int) len, &po,
+                                &jerr);
+
+                if (pa != NULL) {
+                    jsPubAck_Destroy(pa);
+                }
+
+                if (ns != NATS_OK) {
+                    omni_sync_failed(s, "publish", ns, jerr, 1);
+                    return -1;
+                }
+            }
+
+            more = (n == OMNI_SYNC_BATCH);
+
+            if (more) {
+                memcpy(after, recs[n - 1].value, sizeof(after));
+            }
+
+        } while (more);
+    }
+
+    rc = omni_store_changes_published(s->st, upto, err);
+    if (rc != OMNI_STORE_OK) {
+        omni_sync_log(s, "%s", err);
+        omni_sync_failed(s, "store", NATS_ERR, 0, 0);
+        return -1;
+    }
+
+    omni_sync_log(s, "full resync: %" PRIu64 " revocations published",
+                  count);
+
+    return 0;
+}
+
+
 /* the local changes not published yet, in order */
 static int
 omni_sync_publish(omni_sync_t *s)
@@ -526,9 +640,14 @@ omni_sync_publish(omni_sync_t *s)
 
     if (state.published + 1 < state.first) {
         omni_sync_log(s, "changes %" PRIu64 " to %" PRIu64 " were trimmed "
-                      "from the log before they were published: the "
-                      "cluster misses them (a full resync is not done yet)",
+                      "from the log before they were published: publishing "
+                      "every revocation of the store instead",
                       state.published + 1, state.first - 1);
+
+        if (omni_sync_snapshot(s, state.first - 1) != 0) {
+            return -1;
+        }
+
         state.published = state.first - 1;
     }
 
