@@ -342,8 +342,9 @@ omni_sync_connect(omni_sync_t *s)
     natsOptions_Destroy(opts);
 
     if (ns != NATS_OK) {
-        fprintf(stderr, "omni-sync: cannot set up the connection to %s: "
-                "%s\n", s->url, natsStatus_GetText(ns));
+        /* not the URL: it may hold a user and a password */
+        fprintf(stderr, "omni-sync: cannot set up the connection to NATS: "
+                "%s\n", natsStatus_GetText(ns));
         return -1;
     }
 
