@@ -413,6 +413,13 @@ omni_sync_setup(omni_sync_t *s)
                       si->State.FirstSeq - 1);
     }
 
+    if (si->State.LastSeq < state.applied) {
+        omni_sync_log(s, "the stream ends at message %" PRIu64 " and this "
+                      "node applied up to %" PRIu64 ": was it made again? "
+                      "Its messages up to %" PRIu64 " will not be applied",
+                      si->State.LastSeq, state.applied, state.applied);
+    }
+
     jsStreamInfo_Destroy(si);
 
     /*
@@ -764,6 +771,7 @@ omni_sync_consume(omni_sync_t *s)
         if (natsMsg_GetMetaData(&meta, m) != NATS_OK) {
             omni_sync_log(s, "a message without JetStream metadata: "
                           "passed over");
+            (void) natsMsg_Ack(m, NULL);
             continue;
         }
 
