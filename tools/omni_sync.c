@@ -28,6 +28,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,8 @@ static void omni_sync_log(omni_sync_t *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int64_t omni_sync_now_ms(void);
 static void omni_sync_signal(int sig);
+static int omni_sync_args(omni_sync_t *s, int argc, char **argv,
+    int *status);
 static int omni_sync_connect(omni_sync_t *s);
 static int omni_sync_setup(omni_sync_t *s);
 static int omni_sync_publish(omni_sync_t *s);
@@ -105,76 +108,20 @@ static int omni_sync_usage(FILE *out);
 int
 main(int argc, char **argv)
 {
-    int           i, status, rc;
+    int           rc, status;
     char          err[OMNI_ERRLEN];
-    char         *end;
     omni_sync_t   s;
 
     memset(&s, 0, sizeof(omni_sync_t));
-    s.stream = "OMNI";
     s.backoff_ms = OMNI_SYNC_BACKOFF_MIN;
-    status = 0;
 
-    for (i = 1; i < argc; i++) {
-        const char  *a = argv[i];
-        const char  *v = (i + 1 < argc) ? argv[i + 1] : NULL;
+    rc = omni_sync_args(&s, argc, argv, &status);
+    if (rc >= 0) {
+        return rc;
+    }
 
-        if (strcmp(a, "--status") == 0) {
-            status = 1;
-            continue;
-        }
-
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            return omni_sync_usage(stdout);
-        }
-
-        if (v == NULL) {
-            fprintf(stderr, "omni-sync: %s needs a value\n", a);
-            return 2;
-        }
-
-        i++;
-
-        if (strcmp(a, "-d") == 0 || strcmp(a, "--store") == 0) {
-            s.dir = v;
-        } else if (strcmp(a, "--node") == 0) {
-            s.node = v;
-        } else if (strcmp(a, "--nats") == 0) {
-            s.url = v;
-        } else if (strcmp(a, "--stream") == 0) {
-            s.stream = v;
-        } else if (strcmp(a, "--creds") == 0) {
-            s.creds = v;
-        } else if (strcmp(a, "--tls-ca") == 0) {
-            s.tls_ca = v;
-        } else if (strcmp(a, "--tls-cert") == 0) {
-            s.tls_cert = v;
-        } else if (strcmp(a, "--tls-key") == 0) {
-            s.tls_key = v;
-        } else if (strcmp(a, "--log-max") == 0
-                   || strcmp(a, "--stream-max") == 0)
-        {
-            errno = 0;
-            unsigned long long  n = strtoull(v, &end, 10);
-
-            if (errno != 0 || *end != '\0' || v[0] == '-' || n == 0
-                || n > INT64_MAX)
-            {
-                fprintf(stderr, "omni-sync: %s wants a count, not \"%s\"\n",
-                        a, v);
-                return 2;
-            }
-
-            if (a[2] == 'l') {
-                s.log_max = n;
-            } else {
-                s.stream_max = (int64_t) n;
-            }
-
-        } else {
-            fprintf(stderr, "omni-sync: unknown option \"%s\"\n", a);
-            return omni_sync_usage(stderr);
-        }
+    if (s.stream == NULL) {
+        s.stream = "OMNI";
     }
 
     if (s.dir == NULL) {
@@ -276,6 +223,97 @@ main(int argc, char **argv)
     omni_store_close(s.st);
 
     return 0;
+}
+
+
+/*
+ * The command line: -1 to go on, else the exit status.  An option given
+ * twice is refused: which one was meant cannot be told.
+ */
+static int
+omni_sync_args(omni_sync_t *s, int argc, char **argv, int *status)
+{
+    int                  i, j, seen[16];
+    char                *end;
+    const char          *a, *v, **slot;
+    unsigned long long   n;
+
+    static const struct {
+        const char  *name;
+        size_t       offset;
+    }  opts[] = {
+        { "--store", offsetof(omni_sync_t, dir) },
+        { "--node", offsetof(omni_sync_t, node) },
+        { "--nats", offsetof(omni_sync_t, url) },
+        { "--stream", offsetof(omni_sync_t, stream) },
+        { "--creds", offsetof(omni_sync_t, creds) },
+        { "--tls-ca", offsetof(omni_sync_t, tls_ca) },
+        { "--tls-cert", offsetof(omni_sync_t, tls_cert) },
+        { "--tls-key", offsetof(omni_sync_t, tls_key) },
+        { "--log-max", SIZE_MAX },            /* counts */
+        { "--stream-max", SIZE_MAX },
+    };
+
+    *status = 0;
+    memset(seen, 0, sizeof(seen));
+
+    for (i = 1; i < argc; i++) {
+        a = argv[i];
+
+        if (strcmp(a, "--status") == 0) {
+            *status = 1;
+            continue;
+        }
+
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            return omni_sync_usage(stdout);
+        }
+
+        for (j = 0; j < (int) (sizeof(opts) / sizeof(opts[0])); j++) {
+            if (strcmp(a, opts[j].name) == 0) {
+                break;
+            }
+        }
+
+        if (j == (int) (sizeof(opts) / sizeof(opts[0]))) {
+            fprintf(stderr, "omni-sync: unknown option \"%s\"\n", a);
+            return omni_sync_usage(stderr);
+        }
+
+        if (i + 1 >= argc || seen[j]++) {
+            fprintf(stderr, "omni-sync: %s %s\n", a,
+                    i + 1 >= argc ? "needs a value" : "given twice");
+            return 2;
+        }
+
+        v = argv[++i];
+
+        if (opts[j].offset != SIZE_MAX) {
+            slot = (const char **) ((char *) s + opts[j].offset);
+            *slot = v;
+            continue;
+        }
+
+        errno = 0;
+        n = strtoull(v, &end, 10);
+
+        if (errno != 0 || *end != '\0' || v[0] < '0' || v[0] > '9' || n == 0
+            || n > INT64_MAX)
+        {
+            fprintf(stderr, "omni-sync: %s wants a count, not \"%s\"\n", a,
+                    v);
+            return 2;
+        }
+
+        if (strcmp(a, "--log-max") == 0) {
+            s->log_max = n;
+
+        } else {
+            s->stream_max = (int64_t) n;
+        }
+    }
+
+    return -1;
 }
 
 
