@@ -16,7 +16,7 @@
  *   - resumes from both cursors after a restart, keeps running while NATS
  *     is away (the client reconnects; the loop retries with a backoff),
  *     and writes its state to <store>/omni-sync.status every second for
- *     omni-sync --status.
+ *     omnictl cluster status.
  *
  * The request path never waits on any of it: nginx reads its own LMDB.
  */
@@ -91,8 +91,7 @@ static void omni_sync_log(omni_sync_t *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int64_t omni_sync_now_ms(void);
 static void omni_sync_signal(int sig);
-static int omni_sync_args(omni_sync_t *s, int argc, char **argv,
-    int *status);
+static int omni_sync_args(omni_sync_t *s, int argc, char **argv);
 static int omni_sync_connect(omni_sync_t *s);
 static int omni_sync_setup(omni_sync_t *s);
 static int omni_sync_publish(omni_sync_t *s);
@@ -101,21 +100,20 @@ static int omni_sync_consume(omni_sync_t *s);
 static void omni_sync_failed(omni_sync_t *s, const char *what,
     natsStatus ns, jsErrCode jerr, int reset);
 static void omni_sync_write_status(omni_sync_t *s);
-static int omni_sync_status(const char *dir);
 static int omni_sync_usage(FILE *out);
 
 
 int
 main(int argc, char **argv)
 {
-    int           rc, status;
+    int           rc;
     char          err[OMNI_ERRLEN];
     omni_sync_t   s;
 
     memset(&s, 0, sizeof(omni_sync_t));
     s.backoff_ms = OMNI_SYNC_BACKOFF_MIN;
 
-    rc = omni_sync_args(&s, argc, argv, &status);
+    rc = omni_sync_args(&s, argc, argv);
     if (rc >= 0) {
         return rc;
     }
@@ -127,10 +125,6 @@ main(int argc, char **argv)
     if (s.dir == NULL) {
         fprintf(stderr, "omni-sync: no store: --store DIR\n");
         return 2;
-    }
-
-    if (status) {
-        return omni_sync_status(s.dir);
     }
 
     if (s.node == NULL || s.url == NULL) {
@@ -231,7 +225,7 @@ main(int argc, char **argv)
  * twice is refused: which one was meant cannot be told.
  */
 static int
-omni_sync_args(omni_sync_t *s, int argc, char **argv, int *status)
+omni_sync_args(omni_sync_t *s, int argc, char **argv)
 {
     int                  i, j, seen[16];
     char                *end;
@@ -254,16 +248,10 @@ omni_sync_args(omni_sync_t *s, int argc, char **argv, int *status)
         { "--stream-max", SIZE_MAX },
     };
 
-    *status = 0;
     memset(seen, 0, sizeof(seen));
 
     for (i = 1; i < argc; i++) {
         a = argv[i];
-
-        if (strcmp(a, "--status") == 0) {
-            *status = 1;
-            continue;
-        }
 
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             return omni_sync_usage(stdout);
@@ -912,7 +900,10 @@ omni_sync_failed(omni_sync_t *s, const char *what, natsStatus ns,
 }
 
 
-/* <store>/omni-sync.status, replaced whole: one JSON object */
+/*
+ * <store>/omni-sync.status, replaced whole: one JSON object, read by
+ * omnictl cluster status (tools/omnictl_cluster.c)
+ */
 static void
 omni_sync_write_status(omni_sync_t *s)
 {
@@ -952,61 +943,6 @@ omni_sync_write_status(omni_sync_t *s)
     if (fclose(f) == 0) {
         (void) rename(tmp, path);
     }
-}
-
-
-/* omni-sync --status: the store's cursors and the running sync's state */
-static int
-omni_sync_status(const char *dir)
-{
-    int                          rc, live;
-    char                         err[OMNI_ERRLEN], path[4096];
-    char                         line[1024];
-    FILE                        *f;
-    size_t                       len;
-    omni_store_t                *st;
-    omni_store_changes_state_t   state;
-
-    st = omni_store_open(dir, OMNI_SYNC_MAP_MAX, OMNI_STORE_SYNC_FULL, err);
-    if (st == NULL) {
-        fprintf(stderr, "omni-sync: %s\n", err);
-        return 1;
-    }
-
-    rc = omni_store_changes_state(st, &state, err);
-    omni_store_close(st);
-
-    if (rc != OMNI_STORE_OK) {
-        fprintf(stderr, "omni-sync: %s\n", err);
-        return 1;
-    }
-
-    snprintf(path, sizeof(path), "%s%s", dir, OMNI_SYNC_STATUS);
-
-    line[0] = '\0';
-    live = 0;
-
-    f = fopen(path, "r");
-    if (f != NULL) {
-        if (fgets(line, sizeof(line), f) != NULL) {
-            len = strlen(line);
-            if (len > 0 && line[len - 1] == '\n') {
-                line[len - 1] = '\0';
-                live = line[0] == '{';
-            }
-        }
-
-        fclose(f);
-    }
-
-    printf("{\"node\":\"%s\",\"last\":%" PRIu64 ",\"first\":%" PRIu64 ","
-           "\"published\":%" PRIu64 ",\"lag_local\":%" PRIu64 ","
-           "\"applied\":%" PRIu64 ",\"sync\":%s}\n",
-           state.node, state.last, state.first, state.published,
-           state.last - state.published, state.applied,
-           live ? line : "null");
-
-    return 0;
 }
 
 
@@ -1056,7 +992,6 @@ omni_sync_usage(FILE *out)
 {
     fprintf(out,
         "usage: omni-sync --store DIR --node ID --nats URL [options]\n"
-        "       omni-sync --store DIR --status\n"
         "\n"
         "  --stream NAME       the JetStream stream (OMNI), subjects "
         OMNI_SYNC_SUBJECT ".>\n"
@@ -1067,6 +1002,7 @@ omni_sync_usage(FILE *out)
         "  --stream-max N      messages the stream keeps, when this node "
         "makes it\n"
         "\n"
+        "omnictl -d DIR cluster status shows what it does; "
         "docs/cluster.md\n");
 
     return out == stdout ? 0 : 2;

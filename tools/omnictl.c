@@ -91,6 +91,9 @@ static const omnictl_command_t  omnictl_commands[] = {
     { "keys reindex", 0, 0, 0, 1, omnictl_cmd_keys_reindex },
     { "keys retire", 2, 2, 0, 1, omnictl_cmd_keys_retire },
 
+    /* the node's part in a cluster (docs/cluster.md) */
+    { "cluster status", 0, 0, 0, 1, omnictl_cmd_cluster_status },
+
     { NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -123,6 +126,7 @@ static const char  *omnictl_groups[][2] = {
     { "keys", "init, status, rotate, rewrap, reindex or retire" },
     { "customers", "erase" },
     { "dispatch", "validate or simulate" },
+    { "cluster", "status" },
     { NULL, NULL }
 };
 
@@ -358,6 +362,8 @@ omnictl_usage(FILE *out)
 "  keys retire kek|index VERSION          drop an old version from the\n"
 "                                         keyring once the store in DIR no\n"
 "                                         longer uses it\n"
+"  cluster status                         the change log's cursors and\n"
+"                                         omni-sync's state (cluster.md)\n"
 "  help                                   this text (also -h, --help)\n"
 "\n"
 "Options take their value as the next argument or after \"=\"\n"

@@ -135,6 +135,7 @@ int omnictl_policy_read(const char *file, char **json, size_t *len);
 int omnictl_cmd_dispatch_validate(omnictl_ctx_t *ctx);
 int omnictl_cmd_dispatch_simulate(omnictl_ctx_t *ctx);
 int omnictl_cmd_stat(omnictl_ctx_t *ctx);
+int omnictl_cmd_cluster_status(omnictl_ctx_t *ctx);
 int omnictl_cmd_session(omnictl_ctx_t *ctx);
 int omnictl_cmd_session_revoke(omnictl_ctx_t *ctx);
 int omnictl_cmd_customer(omnictl_ctx_t *ctx);
