@@ -638,8 +638,8 @@ int omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
 
 /*
  * The change log (docs/cluster.md), for omni-sync: every local revocation
- * put or removal appends a change in the same write transaction, numbered
- * from 1 (seq).  The log keeps the newest max changes (set by
+ * put or removal and every policy revision but a seed appends a change
+ * in the same write transaction, numbered from 1 (seq).  The log keeps the newest max changes (set by
  * omni_store_changes_limit(), OMNI_STORE_CHANGES_KEEP by default); first
  * is the oldest kept, so a reader whose cursor is below first - 1 knows
  * it missed changes and must resync fully.  Changes applied from another
@@ -649,8 +649,19 @@ int omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
  *
  * A change on the wire (omni_store_change_encode()/_decode()) is the
  * record as stored: 1, be64 seq, family, op, be64 time_ms, len origin,
- * be16 key length, key, be16 value length, value.  The decoder takes
- * untrusted bytes (a NATS message) and refuses anything ambiguous.
+ * be16 key length, key, be16 value length, value, and for a policy be32
+ * length and the policy (at most OMNI_STORE_POLICY_MAX bytes; none in
+ * the log, which names the revision: a seed is not logged).  The decoder
+ * takes untrusted bytes (a NATS message) and refuses anything ambiguous;
+ * data then points into them.
+ *
+ * Policies: the stream's order decides.  A policy from another node
+ * becomes the current one as a new local revision (author the origin
+ * node), unless it is the current one already; a node's own policy
+ * change coming back does the same unless the node changed its policy
+ * again since (policy_local), so every node ends with the last policy of
+ * the stream.  The store does not look inside: omni-sync compiles a
+ * policy (omni_policy.h) before it hands it over.
  */
 
 #define OMNI_STORE_CHANGES_KEEP    100000
@@ -658,10 +669,12 @@ int omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
 #define OMNI_STORE_CHANGE_VAL_MAX  64
 #define OMNI_STORE_CHANGE_WIRE_MAX (1 + 8 + 2 + 8 + 1 + OMNI_STORE_ID_MAX    \
                                     + 2 + OMNI_STORE_CHANGE_KEY_MAX + 2       \
-                                    + OMNI_STORE_CHANGE_VAL_MAX)
+                                    + OMNI_STORE_CHANGE_VAL_MAX + 4)
+                                    /* and a policy's data_len bytes */
 
 enum {
-    OMNI_STORE_FAMILY_REVOCATION = 1
+    OMNI_STORE_FAMILY_REVOCATION = 1,
+    OMNI_STORE_FAMILY_POLICY           /* key "p:"<be32 revision> */
 };
 
 enum {
@@ -679,6 +692,8 @@ typedef struct {
     unsigned char  key[OMNI_STORE_CHANGE_KEY_MAX];
     size_t         val_len;          /* revocation put: the 9-byte record */
     unsigned char  val[OMNI_STORE_CHANGE_VAL_MAX];
+    const unsigned char  *data;      /* policy: the policy's text, on the */
+    size_t         data_len;         /* wire only (0 in the log) */
 } omni_store_change_t;
 
 typedef struct {
@@ -687,6 +702,7 @@ typedef struct {
     uint64_t   max;                  /* changes kept */
     uint64_t   published;            /* omni-sync's cursors */
     uint64_t   applied;              /* a stream sequence */
+    uint64_t   policy_local;         /* the newest local policy change */
     char       node[OMNI_STORE_ID_MAX + 1];   /* "" until omni-sync runs */
 } omni_store_changes_state_t;
 

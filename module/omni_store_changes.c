@@ -2,7 +2,8 @@
  * Copyright (C) The omni gateway authors
  *
  * The change log (omni_store.h, "The change log"; docs/cluster.md): the
- * local changes a record family appends in its own write transaction
+ * local changes a record family (revocations, policy revisions) appends
+ * in its own write transaction
  * (omni_store_change_log()), their reading and trimming, the state and
  * cursors omni-sync keeps, the encoding of a change on the wire and its
  * strict decoder, and the application of a change from another node,
@@ -11,7 +12,7 @@
  * Keys of the "changes" sub-database:
  *   "c"<be64 seq>   a change, encoded as on the wire
  *   "s"             1, be64 last, be64 first, be64 max, be64 published,
- *                   be64 applied, len node
+ *                   be64 applied, be64 policy_local, len node
  */
 
 
@@ -28,7 +29,7 @@
 #define OMNI_CHANGES_TRIM     16       /* old changes deleted per append */
 #define OMNI_CHANGES_STATE    "s"
 #define OMNI_CHANGES_REC      'c'
-#define OMNI_CHANGES_STATE_MAX  (1 + 5 * 8 + 1 + OMNI_STORE_ID_MAX)
+#define OMNI_CHANGES_STATE_MAX  (1 + 6 * 8 + 1 + OMNI_STORE_ID_MAX)
 
 
 typedef struct {
@@ -102,6 +103,8 @@ omni_store_change_log(omni_store_t *st, MDB_txn *txn, int family, int op,
     c.key_len = key_len;
     memcpy(c.key, key, key_len);
     c.val_len = val_len;
+    c.data = NULL;
+    c.data_len = 0;
 
     if (val_len > 0) {
         memcpy(c.val, val, val_len);
@@ -121,6 +124,10 @@ omni_store_change_log(omni_store_t *st, MDB_txn *txn, int family, int op,
     }
 
     s.last = c.seq;
+
+    if (family == OMNI_STORE_FAMILY_POLICY) {
+        s.policy_local = c.seq;
+    }
 
     rc = omni_changes_trim(st, txn, &s, OMNI_CHANGES_TRIM, err);
     if (rc != OMNI_STORE_OK) {
@@ -421,12 +428,28 @@ omni_changes_apply_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
         s.applied = it->stream_seq;
 
-        if (c == NULL || (s.node[0] != '\0' && strcmp(c->origin, s.node) == 0))
+        /* a node's own revocations are here already; its policies race */
+        if (c == NULL
+            || (c->family != OMNI_STORE_FAMILY_POLICY && s.node[0] != '\0'
+                && strcmp(c->origin, s.node) == 0))
         {
             continue;
         }
 
-        if (c->family != OMNI_STORE_FAMILY_REVOCATION) {
+        if (c->family == OMNI_STORE_FAMILY_POLICY) {
+            /* the node's own, changed again since: that change comes next */
+            if (s.node[0] != '\0' && strcmp(c->origin, s.node) == 0
+                && c->seq < s.policy_local)
+            {
+                continue;
+            }
+
+            rc = omni_store_policy_apply(st, txn, c->origin, c->data,
+                                         c->data_len, c->time_ms / 1000,
+                                         &it->applied,
+                                         refused ? scratch : err);
+
+        } else if (c->family != OMNI_STORE_FAMILY_REVOCATION) {
             rc = OMNI_STORE_INVALID;
             omni_err(refused ? scratch : err, "a change of unknown family %d",
                      c->family);
@@ -448,7 +471,7 @@ omni_changes_apply_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
             return rc;
         }
 
-        it->applied = 1;
+        it->applied |= (c->family == OMNI_STORE_FAMILY_REVOCATION);
     }
 
     return omni_changes_state_put(st, txn, &s, err);
@@ -516,6 +539,7 @@ omni_changes_state_get(omni_store_t *st, MDB_txn *txn,
     s->max = omni_srd_be(&r, 8);
     s->published = omni_srd_be(&r, 8);
     s->applied = omni_srd_be(&r, 8);
+    s->policy_local = omni_srd_be(&r, 8);
     omni_srd_lstr(&r, s->node, OMNI_STORE_ID_MAX);
 
     if (r.bad || r.pos != r.len || s->first == 0 || s->max == 0
@@ -545,6 +569,7 @@ omni_changes_state_put(omni_store_t *st, MDB_txn *txn,
     omni_sbuf_be(&b, s->max, 8);
     omni_sbuf_be(&b, s->published, 8);
     omni_sbuf_be(&b, s->applied, 8);
+    omni_sbuf_be(&b, s->policy_local, 8);
     omni_sbuf_lstr(&b, s->node);
 
     if (b.overflow) {
@@ -601,6 +626,18 @@ omni_store_change_encode(const omni_store_change_t *c, unsigned char *out,
     omni_sbuf_be(&b, c->val_len, 2);
     omni_sbuf_add(&b, c->val, c->val_len);
 
+    if (c->family == OMNI_STORE_FAMILY_POLICY) {
+        if (c->data_len > OMNI_STORE_POLICY_MAX
+            || (c->data_len > 0 && c->data == NULL))
+        {
+            omni_err(err, "a policy that cannot be encoded");
+            return OMNI_STORE_INVALID;
+        }
+
+        omni_sbuf_be(&b, c->data_len, 4);
+        omni_sbuf_add(&b, c->data, c->data_len);
+    }
+
     if (b.overflow) {
         omni_err(err, "a change of %zu bytes does not fit %zu", b.len, cap);
         return OMNI_STORE_INVALID;
@@ -623,9 +660,9 @@ omni_store_change_decode(const unsigned char *p, size_t len,
 
     memset(c, 0, sizeof(omni_store_change_t));
 
-    if (len > OMNI_STORE_CHANGE_WIRE_MAX) {
+    if (len > OMNI_STORE_CHANGE_WIRE_MAX + OMNI_STORE_POLICY_MAX) {
         omni_err(err, "a change of %zu bytes (at most %d)", len,
-                       (int) OMNI_STORE_CHANGE_WIRE_MAX);
+                 (int) (OMNI_STORE_CHANGE_WIRE_MAX + OMNI_STORE_POLICY_MAX));
         return OMNI_STORE_INVALID;
     }
 
@@ -674,6 +711,20 @@ omni_store_change_decode(const unsigned char *p, size_t len,
         r.pos += n;
     }
 
+    if (c->family == OMNI_STORE_FAMILY_POLICY) {
+        n = (size_t) omni_srd_be(&r, 4);
+
+        if (!r.bad && (n > OMNI_STORE_POLICY_MAX || r.len - r.pos != n)) {
+            r.bad = 1;
+        }
+
+        if (!r.bad) {
+            c->data = n > 0 ? r.p + r.pos : NULL;
+            c->data_len = n;
+            r.pos += n;
+        }
+    }
+
     if (r.bad || r.pos != r.len) {
         omni_err(err, "a change that is truncated or too long");
         return OMNI_STORE_INVALID;
@@ -692,6 +743,18 @@ omni_store_change_decode(const unsigned char *p, size_t len,
     {
         omni_err(err, "a change whose origin is not a node id");
         return OMNI_STORE_INVALID;
+    }
+
+    if (c->family == OMNI_STORE_FAMILY_POLICY) {
+        if (c->op != OMNI_STORE_CHANGE_PUT || c->val_len != 0
+            || c->key_len != 6 || c->key[0] != 'p' || c->key[1] != ':')
+        {
+            omni_err(err, "a policy change that is not a put of \"p:\" "
+                           "and a revision");
+            return OMNI_STORE_INVALID;
+        }
+
+        return OMNI_STORE_OK;
     }
 
     if (c->family != OMNI_STORE_FAMILY_REVOCATION) {

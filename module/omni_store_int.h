@@ -310,8 +310,9 @@ void omni_store_seal_free(omni_store_t *st);
 
 /*
  * omni_store_changes.c: appends a local change to the change log in the
- * caller's write transaction.  omni_store_revocation.c: applies a change
- * from another node (a union), without logging it.
+ * caller's write transaction.  omni_store_revocation.c and
+ * omni_store_policy.c: apply a change from the stream, without logging
+ * it (revocations a union; a policy the current one).
  */
 
 int omni_store_change_log(omni_store_t *st, MDB_txn *txn, int family,
@@ -320,6 +321,9 @@ int omni_store_change_log(omni_store_t *st, MDB_txn *txn, int family,
 int omni_store_revoke_apply(omni_store_t *st, MDB_txn *txn, int op,
     const unsigned char *key, size_t key_len, const unsigned char *val,
     size_t val_len, char *err);
+int omni_store_policy_apply(omni_store_t *st, MDB_txn *txn,
+    const char *origin, const unsigned char *json, size_t len, int64_t now,
+    int *wrote, char *err);
 
 
 /*

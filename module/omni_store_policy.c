@@ -29,6 +29,7 @@ typedef struct {
     const char             *note;
     int64_t                 now;
     int                     seed;       /* only when there is no current */
+    int                     remote;     /* from another node: not logged */
     uint32_t                rev;        /* written; 0: none */
 } omni_store_policy_op_t;
 
@@ -173,6 +174,7 @@ omni_store_policy_put(omni_store_t *st, const char *json, size_t len,
     ctx.note = note;
     ctx.now = now;
     ctx.seed = 0;
+    ctx.remote = 0;
     ctx.rev = 0;
 
     rc = omni_store_write(st, omni_store_policy_write_op, &ctx, err);
@@ -206,6 +208,7 @@ omni_store_policy_seed(omni_store_t *st, const char *json, size_t len,
     ctx.note = OMNI_STORE_POLICY_SEED_NOTE;
     ctx.now = now;
     ctx.seed = 1;
+    ctx.remote = 0;
     ctx.rev = 0;
 
     rc = omni_store_write(st, omni_store_policy_write_op, &ctx, err);
@@ -467,7 +470,89 @@ omni_store_policy_write_op(omni_store_t *st, MDB_txn *txn, void *data,
 
     ctx->rev = next;
 
-    return OMNI_STORE_OK;
+    /* a seed is each node's own start, never the cluster's policy */
+    if (ctx->seed || ctx->remote) {
+        return OMNI_STORE_OK;
+    }
+
+    omni_sbuf_init(&hdr, rec, sizeof(rec));
+    omni_sbuf_be(&hdr, next, 4);
+    omni_sbuf_str(omni_skey_init(&key), "p:");
+    omni_sbuf_add(&key.b, hdr.p, hdr.len);
+
+    return omni_store_change_log(st, txn, OMNI_STORE_FAMILY_POLICY,
+                                 OMNI_STORE_CHANGE_PUT, key.b.p, key.b.len,
+                                 NULL, 0, err);
+}
+
+
+/*
+ * A policy from the stream (omni_store_changes.c): the current one from
+ * now on, as a new revision by the node it came from, unless it is the
+ * current one already (*wrote says which).  Not logged.
+ */
+int
+omni_store_policy_apply(omni_store_t *st, MDB_txn *txn, const char *origin,
+    const unsigned char *json, size_t len, int64_t now, int *wrote,
+    char *err)
+{
+    int                      rc;
+    size_t                   offset;
+    uint32_t                 cur;
+    MDB_val                  val;
+    omni_skey_t              key;
+    omni_store_policy_op_t   ctx;
+    omni_store_policy_info_t pi;
+
+    *wrote = 0;
+
+    rc = omni_store_policy_check((const char *) json, len,
+                                 origin[0] ? origin : "cluster",
+                                 "from the cluster", now, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    rc = omni_store_policy_current_get(st, txn, &cur, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (cur != 0) {
+        omni_key_policy(omni_skey_init(&key), cur);
+
+        rc = omni_store_get(st, txn, OMNI_STORE_DB_META, &key.b, &val, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        if (omni_store_policy_decode(cur, &val, &pi, &offset) != 0) {
+            omni_err(err, "policy revision %" PRIu32 " has a record this "
+                           "build cannot read", cur);
+            return OMNI_STORE_ERROR;
+        }
+
+        if (pi.len == len
+            && memcmp((unsigned char *) val.mv_data + offset, json, len) == 0)
+        {
+            return OMNI_STORE_OK;
+        }
+    }
+
+    ctx.json = (const char *) json;
+    ctx.len = len;
+    ctx.author = origin[0] ? origin : "cluster";
+    ctx.note = "from the cluster";
+    ctx.now = now;
+    ctx.seed = 0;
+    ctx.remote = 1;
+    ctx.rev = 0;
+
+    rc = omni_store_policy_write_op(st, txn, &ctx, err);
+
+    *wrote = (rc == OMNI_STORE_OK);
+
+    return rc;
 }
 
 

@@ -245,6 +245,26 @@ like(Omni::Test::_slurp($nodes[2]{store} . '/../sync.log'),
      qr/were trimmed from the log before they were published.*\n.*full resync: \d+ revocations published/,
      'node3\'s omni-sync says so');
 
+# a policy revision made on node 3 becomes the current one everywhere
+my $policy = Omni::Test::repo_root() . '/t/fixtures/policies/valid/names.json';
+my $omnictl_bin = Omni::Test::bin('omnictl');
+is(system("$omnictl_bin -d $nodes[2]{store} policy load $policy >/dev/null"),
+   0, 'node3: omnictl policy load');
+my $want = $json->decode(scalar `$omnictl_bin -d $nodes[2]{store} policy show`);
+for my $n (@nodes[0, 1]) {
+    my $got = {};
+    for (1 .. 100) {
+        $got = eval { $json->decode(scalar
+                      `$omnictl_bin -d $n->{store} policy show 2>/dev/null`) } || {};
+        last if $got->{policy} && $json->encode($got->{policy})
+                                  eq $json->encode($want->{policy});
+        sleep 0.05;
+    }
+    is_deeply($got->{policy}, $want->{policy},
+              "$n->{name}: node3's policy is the current one");
+    is($got->{author}, 'node3', "$n->{name}: written as node3's");
+}
+
 # every node holds the same revocations, and its log is all published
 sleep 0.3;
 my @sets;

@@ -38,6 +38,7 @@
 
 #include <nats/nats.h>
 
+#include "omni_policy.h"
 #include "omni_store.h"
 
 
@@ -96,6 +97,8 @@ static int omni_sync_connect(omni_sync_t *s);
 static int omni_sync_setup(omni_sync_t *s);
 static int omni_sync_publish(omni_sync_t *s);
 static int omni_sync_snapshot(omni_sync_t *s, uint64_t upto);
+static int omni_sync_policy(omni_sync_t *s, omni_store_change_t *c,
+    unsigned char **out, size_t *len, char *err);
 static int omni_sync_consume(omni_sync_t *s);
 static void omni_sync_failed(omni_sync_t *s, const char *what,
     natsStatus ns, jsErrCode jerr, int reset);
@@ -644,6 +647,65 @@ omni_sync_snapshot(omni_sync_t *s, uint64_t upto)
 }
 
 
+/*
+ * A policy change on the wire: the revision the log names, read from the
+ * store, after the record (malloc()ed in *out).  OMNI_STORE_INVALID for
+ * one that cannot go (gone, larger than the server takes): passed over.
+ */
+static int
+omni_sync_policy(omni_sync_t *s, omni_store_change_t *c, unsigned char **out,
+    size_t *len, char *err)
+{
+    int        rc;
+    char      *json;
+    size_t     jlen;
+    int64_t    max;
+    uint32_t   rev;
+
+    *out = NULL;
+
+    rev = ((uint32_t) c->key[2] << 24) | ((uint32_t) c->key[3] << 16)
+          | ((uint32_t) c->key[4] << 8) | c->key[5];
+
+    rc = omni_store_policy_get(s->st, rev, &json, &jlen, NULL, err);
+    if (rc == OMNI_STORE_NOT_FOUND) {
+        return OMNI_STORE_INVALID;
+    }
+
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    max = natsConnection_GetMaxPayload(s->nc);
+
+    if (max > 0 && (int64_t) (jlen + OMNI_STORE_CHANGE_WIRE_MAX) > max) {
+        free(json);
+        omni_err(err, "policy revision %" PRIu32 " is %zu bytes, more than "
+                       "the NATS server takes (%" PRId64 ")", rev, jlen, max);
+        return OMNI_STORE_INVALID;
+    }
+
+    *out = malloc(OMNI_STORE_CHANGE_WIRE_MAX + jlen);
+    if (*out == NULL) {
+        free(json);
+        omni_err(err, "out of memory");
+        return OMNI_STORE_ERROR;
+    }
+
+    c->data = (const unsigned char *) json;
+    c->data_len = jlen;
+
+    rc = omni_store_change_encode(c, *out, OMNI_STORE_CHANGE_WIRE_MAX + jlen,
+                                  len, err);
+
+    c->data = NULL;
+    c->data_len = 0;
+    free(json);
+
+    return rc;
+}
+
+
 /* the local changes not published yet, in order */
 static int
 omni_sync_publish(omni_sync_t *s)
@@ -660,6 +722,7 @@ omni_sync_publish(omni_sync_t *s)
     omni_store_changes_state_t   state;
     static omni_store_change_t   changes[OMNI_SYNC_BATCH];
     unsigned char                buf[OMNI_STORE_CHANGE_WIRE_MAX];
+    unsigned char               *out, *big;
 
     rc = omni_store_changes_state(s->st, &state, err);
     if (rc != OMNI_STORE_OK) {
@@ -703,11 +766,28 @@ omni_sync_publish(omni_sync_t *s)
             strcpy(changes[i].origin, s->node);
         }
 
-        if (omni_store_change_encode(&changes[i], buf, sizeof(buf), &len,
-                                     err)
-            != OMNI_STORE_OK)
-        {
-            omni_sync_log(s, "change %" PRIu64 ": %s", changes[i].seq, err);
+        out = buf;
+        big = NULL;
+
+        rc = (changes[i].family == OMNI_STORE_FAMILY_POLICY)
+             ? omni_sync_policy(s, &changes[i], &big, &len, err)
+             : omni_store_change_encode(&changes[i], buf, sizeof(buf), &len,
+                                        err);
+
+        if (rc == OMNI_STORE_OK && big != NULL) {
+            out = big;
+        }
+
+        if (rc != OMNI_STORE_OK) {
+            free(big);
+
+            if (rc == OMNI_STORE_ERROR) {
+                omni_sync_log(s, "%s", err);
+                break;
+            }
+
+            omni_sync_log(s, "change %" PRIu64 " not published: %s",
+                          changes[i].seq, err);
             done = changes[i].seq;
             continue;
         }
@@ -720,7 +800,9 @@ omni_sync_publish(omni_sync_t *s)
         po.MaxWait = 2000;
 
         pa = NULL;
-        ns = js_Publish(&pa, s->js, s->subject, buf, (int) len, &po, &jerr);
+        ns = js_Publish(&pa, s->js, s->subject, out, (int) len, &po, &jerr);
+
+        free(big);
 
         if (pa != NULL) {
             jsPubAck_Destroy(pa);
@@ -766,6 +848,8 @@ omni_sync_consume(omni_sync_t *s)
     natsStatus                        ns;
     natsMsgList                       list;
     jsMsgMetaData                    *meta;
+    char                             *errors;
+    omni_policy_t                    *policy;
     static omni_store_change_t        changes[OMNI_SYNC_BATCH];
     static omni_store_change_item_t   items[OMNI_SYNC_BATCH];
     static natsMsg                   *acks[OMNI_SYNC_BATCH];
@@ -824,6 +908,19 @@ omni_sync_consume(omni_sync_t *s)
             omni_sync_log(s, "stream message %" PRIu64 " passed over: %s",
                           seq, err);
             items[n].change = NULL;
+
+        } else if (changes[n].family == OMNI_STORE_FAMILY_POLICY) {
+            /* a policy from the stream is compiled before it is stored */
+            policy = omni_policy_compile((const char *) changes[n].data,
+                                         changes[n].data_len, &errors);
+            if (policy == NULL) {
+                omni_sync_log(s, "stream message %" PRIu64 " passed over: "
+                              "not a valid policy", seq);
+                items[n].change = NULL;
+            }
+
+            omni_policy_free(policy);
+            free(errors);
         }
 
         acks[n++] = m;

@@ -594,6 +594,136 @@ test_wire(void **state)
 }
 
 
+static void
+test_policy_current(omni_store_t *st, const char *want, const char *author)
+{
+    char                       err[OMNI_ERRLEN], *json;
+    size_t                     len;
+    omni_store_policy_info_t   info;
+
+    assert_int_equal(omni_store_policy_get(st, 0, &json, &len, &info, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(json, want, len);
+    assert_string_equal(info.author, author);
+    free(json);
+}
+
+
+static void
+test_policy(void **state)
+{
+    int                          applied;
+    char                         err[OMNI_ERRLEN];
+    size_t                       n, len;
+    uint32_t                     rev;
+    test_ctx_t                  *ctx;
+    unsigned char                buf[OMNI_STORE_CHANGE_WIRE_MAX + 64];
+    omni_store_change_t          c, d;
+    omni_store_changes_state_t   s;
+    const char                  *p0 = "{\"seed\":1}", *p1 = "{\"p\":1}";
+    const char                  *p2 = "{\"p\":2}", *p3 = "{\"p\":3}";
+
+    ctx = *state;
+
+    assert_int_equal(omni_store_changes_node(ctx->st, "self", err),
+                     OMNI_STORE_OK);
+
+    /* a seed is not logged, a put is, naming its revision */
+    assert_int_equal(omni_store_policy_seed(ctx->st, p0, strlen(p0), "conf",
+                                            1700000000, &rev, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_policy_put(ctx->st, p1, strlen(p1), "alice",
+                                           NULL, 1700000001, &rev, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rev, 2);
+
+    assert_int_equal(omni_store_changes_read(ctx->st, 0, &c, 1, &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(c.family, OMNI_STORE_FAMILY_POLICY);
+    assert_int_equal(c.key_len, 6);
+    assert_memory_equal(c.key, "p:\0\0\0\2", 6);
+    assert_int_equal(c.data_len, 0);
+    test_state(ctx->st, &s);
+    assert_int_equal(s.policy_local, 1);
+
+    /* another node's policy becomes the current one, not logged */
+    memset(&d, 0, sizeof(d));
+    d.seq = 7;
+    d.family = OMNI_STORE_FAMILY_POLICY;
+    d.op = OMNI_STORE_CHANGE_PUT;
+    d.time_ms = 1700000005000LL;
+    strcpy(d.origin, "other");
+    d.key_len = 6;
+    memcpy(d.key, "p:\0\0\0\5", 6);
+    d.data = (const unsigned char *) p2;
+    d.data_len = strlen(p2);
+
+    assert_int_equal(omni_store_changes_apply(ctx->st, &d, 1, &applied, err),
+                     OMNI_STORE_OK);
+    test_policy_current(ctx->st, p2, "other");
+    test_state(ctx->st, &s);
+    assert_int_equal(s.last, 1);
+
+    /* the current one again: no new revision */
+    assert_int_equal(omni_store_changes_apply(ctx->st, &d, 2, &applied, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_policy_current(ctx->st, &rev, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rev, 3);
+
+    /* this node's own change comes back after it: the stream's order */
+    c.data = (const unsigned char *) p1;
+    c.data_len = strlen(p1);
+    assert_int_equal(omni_store_changes_apply(ctx->st, &c, 3, &applied, err),
+                     OMNI_STORE_OK);
+    test_policy_current(ctx->st, p1, "self");
+
+    /* ... unless the node changed its policy again since */
+    assert_int_equal(omni_store_policy_put(ctx->st, p3, strlen(p3), "alice",
+                                           "again", 1700000010, &rev, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_changes_apply(ctx->st, &c, 4, &applied, err),
+                     OMNI_STORE_OK);
+    test_policy_current(ctx->st, p3, "alice");
+
+    /* an empty policy is refused and passed over */
+    d.data_len = 0;
+    assert_int_equal(omni_store_changes_apply(ctx->st, &d, 5, &applied, err),
+                     OMNI_STORE_INVALID);
+    test_policy_current(ctx->st, p3, "alice");
+
+    /* the wire carries the policy after the record */
+    d.data_len = strlen(p2);
+    assert_int_equal(omni_store_change_encode(&d, buf, sizeof(buf), &len,
+                                              err),
+                     OMNI_STORE_OK);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(omni_store_change_decode(buf, len, &c, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(c.data_len, strlen(p2));
+    assert_memory_equal(c.data, p2, c.data_len);
+    assert_int_equal(omni_store_change_decode(buf, len - 1, &c, err),
+                     OMNI_STORE_INVALID);
+
+    /* a policy change that is not a put of p:<revision> */
+    d.op = OMNI_STORE_CHANGE_DELETE;
+    assert_int_equal(omni_store_change_encode(&d, buf, sizeof(buf), &len,
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_change_decode(buf, len, &c, err),
+                     OMNI_STORE_INVALID);
+    d.op = OMNI_STORE_CHANGE_PUT;
+    d.key[0] = 'j';
+    assert_int_equal(omni_store_change_encode(&d, buf, sizeof(buf), &len,
+                                              err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_change_decode(buf, len, &c, err),
+                     OMNI_STORE_INVALID);
+}
+
+
 /*
  * A child revokes jtis in a loop and is killed with SIGKILL: every
  * revocation present has its change and every change its revocation, the
@@ -705,6 +835,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_apply, test_setup,
                                         test_teardown),
         cmocka_unit_test(test_wire),
+        cmocka_unit_test_setup_teardown(test_policy, test_setup,
+                                        test_teardown),
         cmocka_unit_test_setup_teardown(test_killed, test_setup,
                                         test_teardown),
     };
