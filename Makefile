@@ -3,6 +3,8 @@
 #   make deps    install the Debian packages that are missing (needs root)
 #   make         build the dynamic module and the tools under build/
 #   make run     start the demo gateway on 127.0.0.1:$(OMNI_PORT)
+#   make cluster-demo  three gateways sharing revocations and policies
+#                through a nats-server on loopback (docs/cluster.md)
 #   make test    unit tests of the C cores, then nginx integration tests
 #   make bench   the performance yardstick: every case against plain
 #                proxy_pass and an OpenResty peer (docs/performance.md)
@@ -78,7 +80,7 @@ CORE_LIBS  := -Wl,--as-needed -llmdb -ljansson -lcrypto -lluajit-5.1 -lm
 
 UNIT_TESTS := $(patsubst t/unit/%.c,$(BIN)/%,$(wildcard t/unit/test_*.c))
 
-.PHONY: all module tools lib deps FORCE run bench test unit schema spec integration \
+.PHONY: all module tools lib deps FORCE run cluster-demo bench test unit schema spec integration \
         fuzz fuzz-build test-asan clean deps-then-goals
 
 all: module tools lib
@@ -277,7 +279,7 @@ SAN_ENV     = CFLAGS="-g -O1 $(SAN_FLAGS)" \
 # make: whatever a makefile reads from the system while it is parsed
 # (pkg-config, prerequisites under $(NGINX_SRC)) must be read after the
 # install, or a fresh machine's first run fails where its second passes.
-NEEDS_DEPS := run bench test unit schema spec integration fuzz fuzz-build \
+NEEDS_DEPS := run cluster-demo bench test unit schema spec integration fuzz fuzz-build \
               test-asan
 
 ifndef OMNI_DEPS_DONE
@@ -309,6 +311,9 @@ test: all unit schema spec integration
 
 run: all
 	@tools/demo.sh $(OMNI_HOST) $(OMNI_PORT)
+
+cluster-demo: all
+	@tools/cluster-demo.sh
 
 bench: all
 	@tools/bench.sh
