@@ -26,6 +26,8 @@ static void ngx_http_omni_entry_cleanup(void *data);
 static void ngx_http_omni_token_free(void *data);
 static ngx_int_t ngx_http_omni_revocation(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
+static ngx_int_t ngx_http_omni_cluster_lag(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, ngx_http_omni_main_conf_t *omcf);
 static const char *ngx_http_omni_nameable(const char *s, size_t max,
     ngx_uint_t id);
 static void ngx_http_omni_bearer(ngx_http_request_t *r, ngx_str_t *token);
@@ -298,7 +300,7 @@ ngx_http_omni_revocation(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
                    : "its subject's tokens revoked");
 
     if (rule == OMNI_STORE_REVOKED_NONE) {
-        return NGX_OK;
+        return ngx_http_omni_cluster_lag(r, ctx, omcf);
     }
 
     ctx->authenticated = 0;
@@ -568,6 +570,95 @@ ngx_http_omni_jwt_max_lifetime(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     olcf->max_lifetime = t;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * omni_cluster fail_closed_lag=: a node whose omni-sync has not found
+ * itself caught up with the cluster for longer than that may miss
+ * revocations made elsewhere, so it refuses tokens (503 cluster_lag)
+ * rather than let one through (docs/cluster.md).  One read of the store.
+ */
+static ngx_int_t
+ngx_http_omni_cluster_lag(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+    ngx_http_omni_main_conf_t *omcf)
+{
+    char                         err[OMNI_ERRLEN];
+    time_t                       lag;
+    omni_store_changes_state_t   s;
+
+    if (omcf->cluster_lag == 0) {
+        return NGX_OK;
+    }
+
+    if (omni_store_changes_state(omcf->store, &s, err) != OMNI_STORE_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "omni: cluster state unreadable: %s", err);
+        return NGX_ERROR;
+    }
+
+    lag = ngx_time() - (time_t) s.caught_up;
+
+    if (lag <= omcf->cluster_lag) {
+        return NGX_OK;
+    }
+
+    ctx->authenticated = 0;
+    ctx->error.status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    ctx->error.code = "cluster_lag";
+    ctx->error.message = "this node may miss revocations made elsewhere: "
+                         "its sync with the cluster is behind";
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "omni: token refused: cluster_lag (caught up %T s ago, "
+                  "more than omni_cluster fail_closed_lag=%T)",
+                  s.caught_up ? lag : (time_t) -1, omcf->cluster_lag);
+
+    return NGX_HTTP_SERVICE_UNAVAILABLE;
+}
+
+
+/* omni_cluster off | fail_closed_lag=time */
+char *
+ngx_http_omni_cluster(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_omni_main_conf_t *omcf = conf;
+
+    time_t      lag;
+    ngx_str_t  *value, s;
+
+    if (omcf->cluster_set) {
+        return "is duplicate";
+    }
+
+    omcf->cluster_set = 1;
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        omcf->cluster_lag = 0;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(value[1].data, "fail_closed_lag=", 16) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\", "
+                           "expected \"off\" or \"fail_closed_lag=time\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    s.data = value[1].data + 16;
+    s.len = value[1].len - 16;
+
+    lag = ngx_parse_time(&s, 1);
+    if (lag == (time_t) NGX_ERROR || lag < 1 || lag > 24 * 60 * 60) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid lag \"%V\", "
+                           "1s to 24h", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    omcf->cluster_lag = lag;
 
     return NGX_CONF_OK;
 }

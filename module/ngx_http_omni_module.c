@@ -201,6 +201,13 @@ static ngx_command_t  ngx_http_omni_commands[] = {
       0,
       NULL },
 
+    { ngx_string("omni_cluster"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_omni_cluster,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("omni_session_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_omni_session_timeout,

@@ -85,6 +85,8 @@ typedef struct {
     omni_store_t               *store;          /* this worker's env */
     ngx_str_t                   keyring_file;   /* omni_store_keyring */
     omni_keyring_t             *keyring;
+    time_t                      cluster_lag;    /* omni_cluster, 0: off */
+    ngx_flag_t                  cluster_set;
 
     time_t                      session_idle;   /* omni_session_timeout */
     time_t                      session_absolute;
@@ -291,6 +293,8 @@ char *ngx_http_omni_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_omni_jwt_jwks(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_omni_jwt_max_lifetime(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_omni_cluster(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_omni_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -703,6 +703,8 @@ typedef struct {
     uint64_t   published;            /* omni-sync's cursors */
     uint64_t   applied;              /* a stream sequence */
     uint64_t   policy_local;         /* the newest local policy change */
+    int64_t    caught_up;            /* when omni-sync last found nothing
+                                        left to apply (s), 0: never */
     char       node[OMNI_STORE_ID_MAX + 1];   /* "" until omni-sync runs */
 } omni_store_changes_state_t;
 
@@ -725,6 +727,12 @@ int omni_store_changes_node(omni_store_t *st, const char *node, char *err);
 
 /* records that every local change up to seq reached the engine */
 int omni_store_changes_published(omni_store_t *st, uint64_t seq, char *err);
+
+/*
+ * Records that omni-sync found nothing left to apply at now (seconds),
+ * for the gateway's fail-closed check (omni_cluster fail_closed_lag=).
+ */
+int omni_store_changes_caught_up(omni_store_t *st, int64_t now, char *err);
 
 /*
  * Applies change c, the stream's message stream_seq, in one write

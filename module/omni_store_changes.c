@@ -12,7 +12,8 @@
  * Keys of the "changes" sub-database:
  *   "c"<be64 seq>   a change, encoded as on the wire
  *   "s"             1, be64 last, be64 first, be64 max, be64 published,
- *                   be64 applied, be64 policy_local, len node
+ *                   be64 applied, be64 policy_local, be64 caught_up,
+ *                   len node
  */
 
 
@@ -29,7 +30,7 @@
 #define OMNI_CHANGES_TRIM     16       /* old changes deleted per append */
 #define OMNI_CHANGES_STATE    "s"
 #define OMNI_CHANGES_REC      'c'
-#define OMNI_CHANGES_STATE_MAX  (1 + 6 * 8 + 1 + OMNI_STORE_ID_MAX)
+#define OMNI_CHANGES_STATE_MAX  (1 + 7 * 8 + 1 + OMNI_STORE_ID_MAX)
 
 
 typedef struct {
@@ -48,7 +49,8 @@ typedef struct {
 enum {
     OMNI_CHANGES_SET_LIMIT = 1,
     OMNI_CHANGES_SET_NODE,
-    OMNI_CHANGES_SET_PUBLISHED
+    OMNI_CHANGES_SET_PUBLISHED,
+    OMNI_CHANGES_SET_CAUGHT_UP
 };
 
 
@@ -280,6 +282,25 @@ omni_store_changes_published(omni_store_t *st, uint64_t seq, char *err)
 
 
 int
+omni_store_changes_caught_up(omni_store_t *st, int64_t now, char *err)
+{
+    int                 rc;
+    omni_changes_set_t  ctx;
+
+    rc = omni_store_check_time("now", now, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    ctx.what = OMNI_CHANGES_SET_CAUGHT_UP;
+    ctx.value = (uint64_t) now;
+    ctx.node = NULL;
+
+    return omni_store_write(st, omni_changes_set_op, &ctx, err);
+}
+
+
+int
 omni_store_changes_apply(omni_store_t *st, const omni_store_change_t *c,
     uint64_t stream_seq, int *applied, char *err)
 {
@@ -375,6 +396,10 @@ omni_changes_set_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         }
 
         (void) strcpy(s.node, ctx->node);
+        break;
+
+    case OMNI_CHANGES_SET_CAUGHT_UP:
+        s.caught_up = (int64_t) ctx->value;
         break;
 
     default: /* OMNI_CHANGES_SET_PUBLISHED */
@@ -540,9 +565,11 @@ omni_changes_state_get(omni_store_t *st, MDB_txn *txn,
     s->published = omni_srd_be(&r, 8);
     s->applied = omni_srd_be(&r, 8);
     s->policy_local = omni_srd_be(&r, 8);
+    s->caught_up = (int64_t) omni_srd_be(&r, 8);
     omni_srd_lstr(&r, s->node, OMNI_STORE_ID_MAX);
 
     if (r.bad || r.pos != r.len || s->first == 0 || s->max == 0
+        || s->caught_up < 0
         || s->first > s->last + 1 || s->published > s->last)
     {
         omni_err(err, "the change log state of %s is one this build "
@@ -570,6 +597,7 @@ omni_changes_state_put(omni_store_t *st, MDB_txn *txn,
     omni_sbuf_be(&b, s->published, 8);
     omni_sbuf_be(&b, s->applied, 8);
     omni_sbuf_be(&b, s->policy_local, 8);
+    omni_sbuf_be(&b, (uint64_t) s->caught_up, 8);
     omni_sbuf_lstr(&b, s->node);
 
     if (b.overflow) {

@@ -27,6 +27,7 @@ plan skip_all => 'nats-server is missing (make deps installs it)'
     unless $nats_bin;
 
 my $samples = $ENV{OMNI_CLUSTER_SAMPLES} || 20;
+my $lag = 2 * Omni::Test::slowdown();
 my $json = JSON::PP->new->canonical;
 my (@nodes, %pids);
 
@@ -90,6 +91,8 @@ ok(nats_start(), "nats-server listens on 127.0.0.1:$nats_port");
 
 for my $i (1 .. 3) {
     my $t = $i == 1 ? $first : Omni::Test->new;
+    # node 2 refuses tokens once its sync is $lag s behind
+    my $cluster = $i == 2 ? "omni_cluster fail_closed_lag=${lag}s;" : '';
     my $store = $t->prefix . '/store';
     mkdir $store or die "$store: $!";
     chmod 0777, $store;
@@ -97,6 +100,7 @@ for my $i (1 .. 3) {
     $t->start(<<"END", workers => 2);
 omni_store $store sync=none;
 omni_jwt_secret $key;
+$cluster
 
 server {
     listen 127.0.0.1:%%PORT1%%;
@@ -186,7 +190,15 @@ sub converged {
 }
 
 # --- propagation
-is(status_of($_, 'c-1'), 200, "$_->{name}: a token passes") for @nodes;
+for my $n (@nodes) {
+    my $s;
+    for (1 .. 100) {               # node 2 waits for its sync to catch up
+        $s = status_of($n, 'c-1');
+        last if $s == 200;
+        sleep 0.05;
+    }
+    is($s, 200, "$n->{name}: a token passes");
+}
 
 # the consumers are ready: a first revocation reaches everyone
 is(revoke($nodes[1], 'warm-up'), 201, 'node2 revokes a token');
@@ -222,12 +234,22 @@ is(revoke($nodes[2], 'c-3'), 201, 'and node3 revokes c-3');
 is(status_of($nodes[0], 'c-2'), 401, 'node1 refuses c-2 at once');
 is(status_of($nodes[1], 'c-2'), 200, 'node2 cannot know it yet');
 is(status_of($nodes[1], 'c-9'), 200, 'node2 keeps serving');
-sleep 3;
+sleep $lag + 1;
 is(status_of($_, 'c-9'), 200, "$_->{name} serves with NATS away")
-    for @nodes;
+    for @nodes[0, 2];
+my $r = $nodes[1]{t}->request(path => '/api', headers =>
+                              [ [ Authorization => 'Bearer ' . token('c-9') ] ]);
+is($r->{status}, 503, "node2 (omni_cluster fail_closed_lag=${lag}s) refuses tokens");
+like($r->{body}, qr/"error":"cluster_lag"/, 'with cluster_lag');
 ok(nats_start(), 'nats-server back');
 ok(converged('c-2', 10) && converged('c-3', 10),
    'after the partition every node refuses c-2 and c-3');
+my $back;
+for (1 .. 100) {
+    last if ($back = status_of($nodes[1], 'c-9')) == 200;
+    sleep 0.05;
+}
+is($back, 200, 'node2 serves again once its sync caught up');
 
 # --- omni-sync killed with SIGKILL, changes made meanwhile, started again
 reap('sync-node3', 'KILL');
@@ -300,6 +322,15 @@ is($caught, $sets[0], 'a node added empty catches up fully');
 my $st1 = $json->decode(scalar `$omnictl -d $nodes[0]{store} cluster status`);
 my $own1 = 2 + grep { $_ % 3 == 0 } 1 .. $samples;    # c-2, c-5, p-*
 is($st1->{last_change}, $own1, 'node1 logged its own changes only (no echo)');
+
+# nginx -t refuses what omni_cluster cannot mean
+for my $bad (['omni_cluster fail_closed=2s;', qr/invalid parameter "fail_closed=2s"/],
+             ['omni_cluster fail_closed_lag=0s;', qr/invalid lag "fail_closed_lag=0s", 1s to 24h/],
+             ['omni_cluster fail_closed_lag=2s; omni_cluster off;', qr/is duplicate/]) {
+    my ($ok, $out) = $first->test_config("$bad->[0]\n");
+    ok(!$ok, "nginx -t refuses $bad->[0]");
+    like($out, $bad->[1], 'and says why');
+}
 
 reap("sync-$_->{name}", 'TERM') for @nodes, $empty;
 reap('nats', 'TERM');

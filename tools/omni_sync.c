@@ -81,6 +81,7 @@ typedef struct {
     uint64_t             published_n;    /* counters of this run */
     uint64_t             applied_n;
     int64_t              status_at;
+    int64_t              caught_up_at;   /* s, recorded in the store */
     char                 last_error[256];
 } omni_sync_t;
 
@@ -100,6 +101,7 @@ static int omni_sync_snapshot(omni_sync_t *s, uint64_t upto);
 static int omni_sync_policy(omni_sync_t *s, omni_store_change_t *c,
     unsigned char **out, size_t *len, char *err);
 static int omni_sync_consume(omni_sync_t *s);
+static void omni_sync_caught_up(omni_sync_t *s);
 static void omni_sync_failed(omni_sync_t *s, const char *what,
     natsStatus ns, jsErrCode jerr, int reset);
 static void omni_sync_write_status(omni_sync_t *s);
@@ -862,6 +864,7 @@ omni_sync_consume(omni_sync_t *s)
 
     if (ns == NATS_TIMEOUT) {
         s->pending = 0;
+        omni_sync_caught_up(s);
         return 0;
     }
 
@@ -955,7 +958,36 @@ omni_sync_consume(omni_sync_t *s)
 
     natsMsgList_Destroy(&list);
 
+    if (s->pending == 0) {
+        omni_sync_caught_up(s);
+    }
+
     return 0;
+}
+
+
+/*
+ * Nothing left to apply: recorded in the store once a second at most,
+ * for nginx's fail-closed check (omni_cluster fail_closed_lag=)
+ */
+static void
+omni_sync_caught_up(omni_sync_t *s)
+{
+    char     err[OMNI_ERRLEN];
+    int64_t  now;
+
+    now = (int64_t) time(NULL);
+
+    if (now == s->caught_up_at) {
+        return;
+    }
+
+    if (omni_store_changes_caught_up(s->st, now, err) != OMNI_STORE_OK) {
+        omni_sync_log(s, "%s", err);
+        return;
+    }
+
+    s->caught_up_at = now;
 }
 
 

@@ -234,6 +234,15 @@ test_log(void **state)
                      OMNI_STORE_OK);
     assert_int_equal(n, 0);
 
+    /* omni-sync's heartbeat for the fail-closed check */
+    assert_int_equal(s.caught_up, 0);
+    assert_int_equal(omni_store_changes_caught_up(ctx->st, 1700000123, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_changes_caught_up(ctx->st, -1, err),
+                     OMNI_STORE_INVALID);
+    test_state(ctx->st, &s);
+    assert_int_equal(s.caught_up, 1700000123);
+
     /* the cursor of what was published */
     assert_int_equal(omni_store_changes_published(ctx->st, 3, err),
                      OMNI_STORE_OK);
