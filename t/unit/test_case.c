@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "omni_case_sla.h"
 #include "omni_keyring.h"
 #include "omni_store.h"
 
@@ -1092,6 +1093,118 @@ test_case_export(void **state)
 }
 
 
+/* the SLA table: matching, times, and every refusal */
+
+static void
+test_case_sla(void **state)
+{
+    int64_t           fr, res;
+    char              err[OMNI_ERRLEN];
+    omni_case_sla_t  *sla;
+    size_t            i;
+    FILE             *f;
+    char              path[TEST_DIR_LEN + 16];
+    test_ctx_t       *ctx;
+
+    static const char  *table =
+        "{\"default\": {\"first_response\": \"4h\", \"resolution\": \"3d\"},"
+        " \"rules\": ["
+        "  {\"category\": \"complaint\", \"priority\": \"urgent\","
+        "   \"first_response\": \"30m\", \"resolution\": \"8h\"},"
+        "  {\"priority\": \"high\", \"first_response\": \"90s\"},"
+        "  {\"category\": \"billing\", \"resolution\": \"366d\"}]}";
+
+    static const struct {
+        const char  *json;
+        const char  *message;
+    } bad[] = {
+        { "[]", "not a JSON object" },
+        { "{", "not JSON" },
+        { "{\"rules\": {}}", "not an array" },
+        { "{\"other\": 1}", "unknown key" },
+        { "{\"default\": {}}", "neither" },
+        { "{\"default\": {\"category\": \"x\", \"resolution\": \"1d\"}}",
+          "unknown key" },
+        { "{\"default\": {\"resolution\": \"1d\", \"resolution\": \"2d\"}}",
+          "not JSON" },
+        { "{\"rules\": [{\"priority\": \"asap\", \"resolution\": \"1d\"}]}",
+          "rule 1: \"priority\"" },
+        { "{\"rules\": [{\"category\": \"a b\", \"resolution\": \"1d\"}]}",
+          "\"category\"" },
+        { "{\"rules\": [{\"resolution\": \"1w\"}]}", "not a time" },
+        { "{\"rules\": [{\"resolution\": \"d\"}]}", "not a time" },
+        { "{\"rules\": [{\"resolution\": \"-1d\"}]}", "not a time" },
+        { "{\"rules\": [{\"resolution\": \"1234567s\"}]}", "not a time" },
+        { "{\"rules\": [{\"resolution\": \"0m\"}]}", "more than 0" },
+        { "{\"rules\": [{\"resolution\": \"367d\"}]}", "at most 366d" },
+        { "{\"rules\": [{\"resolution\": 60}]}", "not a time" },
+        { "{\"rules\": [1]}", "rule 1 is not an object" },
+    };
+
+    ctx = *state;
+
+    sla = omni_case_sla_parse(table, strlen(table), err);
+    assert_non_null(sla);
+
+    omni_case_sla_due(sla, "complaint", OMNI_STORE_CASE_URGENT, 1000, &fr,
+                      &res);
+    assert_int_equal(fr, 1000 + 1800);
+    assert_int_equal(res, 1000 + 8 * 3600);
+
+    /* the first match wins: rule 2 over rule 3 and the default */
+    omni_case_sla_due(sla, "billing", OMNI_STORE_CASE_HIGH, 1000, &fr, &res);
+    assert_int_equal(fr, 1090);
+    assert_int_equal(res, 0);
+
+    omni_case_sla_due(sla, "billing", OMNI_STORE_CASE_LOW, 1000, &fr, &res);
+    assert_int_equal(fr, 0);
+    assert_int_equal(res, 1000 + 366 * 86400);
+
+    omni_case_sla_due(sla, "other", OMNI_STORE_CASE_LOW, 1000, &fr, &res);
+    assert_int_equal(fr, 1000 + 4 * 3600);
+    assert_int_equal(res, 1000 + 3 * 86400);
+
+    omni_case_sla_free(sla);
+
+    omni_case_sla_due(NULL, "other", OMNI_STORE_CASE_LOW, 1000, &fr, &res);
+    assert_int_equal(fr, 0);
+    assert_int_equal(res, 0);
+
+    /* no default: no due times */
+    sla = omni_case_sla_parse("{}", 2, err);
+    assert_non_null(sla);
+    omni_case_sla_due(sla, "other", OMNI_STORE_CASE_LOW, 1000, &fr, &res);
+    assert_int_equal(fr + res, 0);
+    omni_case_sla_free(sla);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        sla = omni_case_sla_parse(bad[i].json, strlen(bad[i].json), err);
+
+        if (sla != NULL || strstr(err, bad[i].message) == NULL) {
+            fprintf(stderr, "%s: %s\n", bad[i].json, err);
+            fail();
+        }
+    }
+
+    /* the file */
+    snprintf(path, sizeof(path), "%s/sla.json", ctx->dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(table, f);
+    fclose(f);
+
+    sla = omni_case_sla_load(path, err);
+    assert_non_null(sla);
+    omni_case_sla_free(sla);
+
+    snprintf(path, sizeof(path), "%s/none.json", ctx->dir);
+    assert_null(omni_case_sla_load(path, err));
+    assert_non_null(strstr(err, "cannot open"));
+    assert_null(omni_case_sla_load(ctx->dir, err));
+}
+
+
 int
 main(void)
 {
@@ -1113,6 +1226,8 @@ main(void)
         TEST(test_case_sealing),
         TEST(test_case_erase),
         TEST(test_case_export),
+        cmocka_unit_test_setup_teardown(test_case_sla, test_setup_plain,
+                                        test_teardown),
     };
 
 #undef TEST
