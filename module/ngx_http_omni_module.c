@@ -208,6 +208,13 @@ static ngx_command_t  ngx_http_omni_commands[] = {
       0,
       NULL },
 
+    { ngx_string("omni_case_sla"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_omni_case_sla,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("omni_session_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_omni_session_timeout,
@@ -508,6 +515,7 @@ ngx_http_omni_create_main_conf(ngx_conf_t *cf)
      *     omcf->vm = NULL;
      *     omcf->keyring_file = { 0, NULL };
      *     omcf->keyring = NULL;
+     *     omcf->case_sla = NULL;
      *     omcf->journey_pool_name = { 0, NULL };
      *     omcf->journey_used = 0;
      *     omcf->journey_pool = NULL;

@@ -13,6 +13,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "omni_case_sla.h"
 #include "omni_dispatch.h"
 #include "omni_keyring.h"
 #include "omni_keys.h"
@@ -87,6 +88,7 @@ typedef struct {
     omni_keyring_t             *keyring;
     time_t                      cluster_lag;    /* omni_cluster, 0: off */
     ngx_flag_t                  cluster_set;
+    omni_case_sla_t            *case_sla;       /* omni_case_sla */
 
     time_t                      session_idle;   /* omni_session_timeout */
     time_t                      session_absolute;
@@ -333,6 +335,8 @@ void ngx_http_omni_store_exit_worker(ngx_cycle_t *cycle,
 ngx_int_t ngx_http_omni_journey_handler(ngx_http_request_t *r);
 char *ngx_http_omni_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_omni_store_keyring(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_omni_case_sla(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_omni_journey_init_conf(ngx_conf_t *cf,
     ngx_http_omni_main_conf_t *omcf);
