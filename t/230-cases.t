@@ -320,6 +320,60 @@ ok((grep { $_ eq "case.status:$id" } @actions), 'journey: its status changes');
 ok((grep { $_ eq "case.created:$fu->{id}" } @actions),
    'journey: the follow-up');
 
+# --- omnictl cases: the same operations on the store, nginx running
+
+my $omnictl = Omni::Test::bin('omnictl');
+
+sub ctl {
+    my (@args) = @_;
+    open(my $fh, '-|', $omnictl, '-d', $store, @args) or die "omnictl: $!";
+    local $/;
+    my $out = <$fh>;
+    close $fh;
+    return ($? >> 8, $out);
+}
+
+my ($rc, $o) = ctl('cases', 'open', 'c2', 'complaint', 'Phone line MARKER-SUBJ-8',
+                   '--priority', 'urgent', '--channel', 'ivr', '--sla', $sla);
+is($rc, 0, 'omnictl cases open: exit 0');
+my $oc = eval { $json->decode($o) } || {};
+like($oc->{id} || '', qr/^[0-9]{10}$/, 'omnictl cases open: the case');
+is($oc->{channel}, 'ivr', 'omnictl cases open: its channel');
+is(epoch($oc->{first_response_due}) - epoch($oc->{created_at}), 1800,
+   'omnictl cases open: due times from --sla');
+
+($rc, $o) = ctl('cases', 'status', $oc->{id}, 'pending');
+is($rc, 0, 'omnictl cases status: exit 0');
+($rc, $o) = ctl('cases', 'status', $oc->{id}, 'new');
+is($rc, 1, 'omnictl cases status: a refused move fails');
+($rc, $o) = ctl('cases', 'note', $oc->{id}, 'Call back at 5', '--kind',
+                'internal');
+is($rc, 0, 'omnictl cases note: exit 0');
+($rc, $o) = ctl('cases', 'assign', $oc->{id}, 'agent-3', '--pool', 'voice');
+is($rc, 0, 'omnictl cases assign: exit 0');
+($rc, $o) = ctl('cases', 'show', $oc->{id});
+my $shown = eval { $json->decode($o) } || {};
+is_deeply([ map { $_->{kind} } @{ $shown->{events} || [] } ],
+          [ qw(created status internal assign) ],
+          'omnictl cases show: every event');
+like($shown->{events}[0]{author} || '', qr/^omnictl:/,
+     'omnictl cases: the author is omnictl and the user');
+
+$r = call(GET => "/admin/cases/$oc->{id}");
+is($r->{json}{status}, 'pending', 'the admin API sees what omnictl did');
+
+($rc, $o) = ctl('cases', 'list', 'c2', '--status', 'open');
+is_deeply([ sort map { $_->{id} } @{ (eval { $json->decode($o) } || {})->{cases} || [] } ],
+          [ sort $other, $oc->{id} ],
+          'omnictl cases list: open ones (opened in the same second: any order)');
+($rc, $o) = ctl('cases', 'by-status', 'pending');
+is_deeply([ map { $_->{id} } @{ (eval { $json->decode($o) } || {})->{cases} || [] } ],
+          [ $oc->{id} ], 'omnictl cases by-status');
+($rc, $o) = ctl('cases', 'open', 'c2', 'x', 'y', '--sla', $t->prefix . '/bad-sla.json');
+is($rc, 1, 'omnictl cases open: a bad SLA table fails');
+($rc, $o) = ctl('cases', 'show', $typo);
+is($rc, 1, 'omnictl cases show: a mistyped id fails');
+
 # --- erasure takes the cases
 
 $r = call(DELETE => '/admin/customers/c1?erase=true');
