@@ -260,6 +260,8 @@ omni_str_t *ngx_http_omni_request_id(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
 ngx_int_t ngx_http_omni_request_body(ngx_http_request_t *r,
     ngx_str_t *body);
+ngx_uint_t ngx_http_omni_take_header(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t **value);
 void ngx_http_omni_result_init(ngx_http_request_t *r,
     omni_lua_result_t *res);
 ngx_int_t ngx_http_omni_send_answer(ngx_http_request_t *r,
@@ -321,6 +323,10 @@ ngx_int_t ngx_http_omni_customer_step(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf,
     omni_contract_t *c, omni_contract_session_t *cs);
 void ngx_http_omni_context_patch(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx);
+
+/* ngx_http_omni_case.c */
+void ngx_http_omni_case_patch(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
 char *ngx_http_omni_session_timeout(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

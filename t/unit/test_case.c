@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "omni_case_header.h"
 #include "omni_case_sla.h"
 #include "omni_keyring.h"
 #include "omni_store.h"
@@ -1205,6 +1206,115 @@ test_case_sla(void **state)
 }
 
 
+/* X-Omni-Case: what parses, and every refusal */
+
+static void
+test_case_header(void **state)
+{
+    char                 err[OMNI_ERRLEN];
+    char                 json[256], big[OMNI_CASE_HEADER_MAX + 2];
+    size_t               i;
+    omni_case_header_t   h;
+
+    static const struct {
+        const char  *json;
+        const char  *message;
+    } bad[] = {
+        { "", "1 to" },
+        { "[]", "not a JSON object" },
+        { "{\"open\":", "not valid JSON" },
+        { "{}", "must be a case id" },
+        { "{\"open\": 1}", "not an object" },
+        { "{\"open\": {\"category\": \"c\", \"subject\": \"s\"}, "
+          "\"case\": \"0000000000\"}", "no other key" },
+        { "{\"open\": {\"category\": \"a b\", \"subject\": \"s\"}}",
+          "open.category" },
+        { "{\"open\": {\"category\": \"c\"}}", "open.subject" },
+        { "{\"open\": {\"category\": \"c\", \"subject\": \"a\\u0000b\"}}",
+          "not valid JSON" },
+        { "{\"open\": {\"category\": \"c\", \"subject\": \"a\\nb\"}}",
+          "open.subject" },
+        { "{\"open\": {\"category\": \"c\", \"subject\": \"s\", "
+          "\"priority\": \"asap\"}}", "open.priority" },
+        { "{\"open\": {\"category\": \"c\", \"subject\": \"s\", "
+          "\"x\": 1}}", "only" },
+        { "{\"case\": \"0000000001\", \"status\": \"open\"}",
+          "must be a case id" },
+        { "{\"case\": 0, \"status\": \"open\"}", "must be a case id" },
+        { "{\"case\": \"0000000000\"}", "needs a status, a note" },
+        { "{\"case\": \"0000000000\", \"status\": \"done\"}",
+          "\"status\" must be" },
+        { "{\"case\": \"0000000000\", \"note\": \"\"}", "\"note\" must" },
+        { "{\"case\": \"0000000000\", \"note\": \"a\\rb\"}",
+          "\"note\" must" },
+        { "{\"case\": \"0000000000\", \"note\": \"n\", \"internal\": 1}",
+          "true or false" },
+        { "{\"case\": \"0000000000\", \"internal\": true, "
+          "\"status\": \"open\"}", "without a note" },
+        { "{\"case\": \"0000000000\", \"status\": \"open\", "
+          "\"status\": \"pending\"}", "not valid JSON" },
+        { "{\"case\": \"0000000000\", \"status\": \"open\", \"x\": 1}",
+          "takes" },
+    };
+
+    (void) state;
+
+    snprintf(json, sizeof(json), "{\"open\": {\"category\": \"complaint\", "
+             "\"subject\": \"Où est mon colis\", \"priority\": \"urgent\"}}");
+    assert_int_equal(omni_case_header_parse(json, strlen(json), &h, err), 0);
+    assert_int_equal(h.open, 1);
+    assert_string_equal(h.category, "complaint");
+    assert_string_equal(h.subject, "Où est mon colis");
+    assert_int_equal(h.priority, OMNI_STORE_CASE_URGENT);
+
+    snprintf(json, sizeof(json), "{\"open\": {\"category\": \"c\", "
+             "\"subject\": \"s\"}}");
+    assert_int_equal(omni_case_header_parse(json, strlen(json), &h, err), 0);
+    assert_int_equal(h.priority, OMNI_STORE_CASE_NORMAL);
+
+    snprintf(json, sizeof(json), "{\"case\": \"7992739875\", \"status\": "
+             "\"pending\", \"note\": \"We need\\nyour address\"}");
+    assert_int_equal(omni_case_header_parse(json, strlen(json), &h, err), 0);
+    assert_int_equal(h.open, 0);
+    assert_string_equal(h.id, "7992739875");
+    assert_int_equal(h.status, OMNI_STORE_CASE_PENDING);
+    assert_int_equal(h.note_kind, OMNI_STORE_CASE_EV_NOTE);
+    assert_string_equal(h.note, "We need\nyour address");
+    assert_int_equal(h.note_len, 20);
+
+    snprintf(json, sizeof(json), "{\"case\": \"7992739875\", \"note\": "
+             "\"x\", \"internal\": true}");
+    assert_int_equal(omni_case_header_parse(json, strlen(json), &h, err), 0);
+    assert_int_equal(h.status, -1);
+    assert_int_equal(h.note_kind, OMNI_STORE_CASE_EV_INTERNAL);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+
+        if (omni_case_header_parse(bad[i].json, strlen(bad[i].json), &h, err)
+            == 0
+            || strstr(err, bad[i].message) == NULL)
+        {
+            fprintf(stderr, "%s: %s\n", bad[i].json, err);
+            fail();
+        }
+    }
+
+    /* too large, however valid */
+    memset(big, ' ', sizeof(big));
+    big[0] = '{';
+    big[sizeof(big) - 1] = '}';
+    assert_int_equal(omni_case_header_parse(big, sizeof(big), &h, err), -1);
+    assert_non_null(strstr(err, "1 to 4096 bytes"));
+
+    /* the message never repeats a value */
+    snprintf(json, sizeof(json), "{\"open\": {\"category\": \"c\", "
+             "\"subject\": \"SECRET\\u0001\"}}");
+    assert_int_equal(omni_case_header_parse(json, strlen(json), &h, err), -1);
+    assert_null(strstr(err, "SECRET"));
+}
+
+
 int
 main(void)
 {
@@ -1228,6 +1338,7 @@ main(void)
         TEST(test_case_export),
         cmocka_unit_test_setup_teardown(test_case_sla, test_setup_plain,
                                         test_teardown),
+        cmocka_unit_test(test_case_header),
     };
 
 #undef TEST
