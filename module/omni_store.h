@@ -802,6 +802,22 @@ int omni_store_cases_by_customer(omni_store_t *st, const char *customer,
     const char *after, int open_only, omni_store_id_t *ids, size_t max,
     size_t *n, char *err);
 
+/*
+ * The open cases of customer (new to on_hold), at most max (up to
+ * OMNI_STORE_CASES_OPEN), oldest first, as the contract carries them:
+ * due is the first response's due time while none was given, else the
+ * resolution's (0: none).  No subject is opened.
+ */
+typedef struct {
+    char       id[OMNI_STORE_CASE_ID_LEN + 1];
+    char       category[OMNI_STORE_CASE_NAME_MAX + 1];
+    int        status;
+    int64_t    due;
+} omni_store_case_brief_t;
+
+int omni_store_cases_open_brief(omni_store_t *st, const char *customer,
+    omni_store_case_brief_t *out, size_t max, size_t *n, char *err);
+
 /* case ids of one status, oldest first, after the case "after" */
 int omni_store_cases_by_status(omni_store_t *st, int status,
     const char *after, omni_store_id_t *ids, size_t max, size_t *n,

@@ -379,7 +379,7 @@ omni_store_case_get(omni_store_t *st, const char *id, omni_store_case_t *c,
         return rc;
     }
 
-    rc = omni_store_case_load(st, txn, id, c, err);
+    rc = omni_store_case_load(st, txn, id, 1, c, err);
 
     omni_store_rend(st, own);
 
@@ -553,7 +553,7 @@ omni_case_change_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     ctx = data;
     c = ctx->c;
 
-    rc = omni_store_case_load(st, txn, ctx->id, c, err);
+    rc = omni_store_case_load(st, txn, ctx->id, 1, c, err);
     if (rc != OMNI_STORE_OK) {
         return rc;
     }
@@ -873,7 +873,7 @@ omni_case_write(omni_store_t *st, MDB_txn *txn, const omni_store_case_t *c,
 
 int
 omni_store_case_load(omni_store_t *st, MDB_txn *txn, const char *id,
-    omni_store_case_t *c, char *err)
+    int subject, omni_store_case_t *c, char *err)
 {
     int            rc;
     size_t         len, n;
@@ -956,6 +956,11 @@ omni_store_case_load(omni_store_t *st, MDB_txn *txn, const char *id,
         }
 
         memcpy(c->subject, sealed, len + 1);
+        return OMNI_STORE_OK;
+    }
+
+    /* a sealed subject opens only when asked for: lists need none */
+    if (!subject) {
         return OMNI_STORE_OK;
     }
 

@@ -503,7 +503,7 @@ omni_store_cases_by_customer(omni_store_t *st, const char *customer,
     }
 
     if (after != NULL) {
-        rc = omni_store_case_load(st, txn, after, c, err);
+        rc = omni_store_case_load(st, txn, after, 0, c, err);
 
         if (rc == OMNI_STORE_OK && strcmp(c->customer, customer) != 0) {
             omni_err(err, "case %s is not a case of customer %s", after,
@@ -572,7 +572,7 @@ omni_store_cases_by_status(omni_store_t *st, int status, const char *after,
     }
 
     if (after != NULL) {
-        rc = omni_store_case_load(st, txn, after, c, err);
+        rc = omni_store_case_load(st, txn, after, 0, c, err);
 
         if (rc == OMNI_STORE_OK) {
             omni_key_case_status(omni_skey_init(&start), status, c->created,
@@ -584,6 +584,71 @@ omni_store_cases_by_status(omni_store_t *st, int status, const char *after,
         rc = omni_store_walk(st, txn, OMNI_STORE_DB_CASES, &prefix.b,
                              &start.b, after != NULL, MDB_NEXT, max,
                              omni_store_case_id_item, ids, n, err);
+    }
+
+    omni_store_rend(st, own);
+    free(c);
+
+    return rc;
+}
+
+
+int
+omni_store_cases_open_brief(omni_store_t *st, const char *customer,
+    omni_store_case_brief_t *out, size_t max, size_t *n, char *err)
+{
+    int                rc, own;
+    size_t             i, k;
+    MDB_txn           *txn;
+    omni_store_id_t    ids[OMNI_STORE_CASES_OPEN];
+    omni_store_case_t  *c;
+
+    *n = 0;
+
+    rc = omni_store_check_id("customer id", customer, OMNI_STORE_ID_MAX,
+                             err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (max > OMNI_STORE_CASES_OPEN) {
+        max = OMNI_STORE_CASES_OPEN;
+    }
+
+    c = malloc(sizeof(omni_store_case_t));
+    if (c == NULL) {
+        omni_err(err, "out of memory");
+        return OMNI_STORE_ERROR;
+    }
+
+    rc = omni_store_rbegin(st, &txn, &own, err);
+    if (rc != OMNI_STORE_OK) {
+        free(c);
+        return rc;
+    }
+
+    rc = omni_store_cases_by_customer(st, customer, NULL, 1, ids, max, &k,
+                                      err);
+
+    for (i = 0; rc == OMNI_STORE_OK && i < k; i++) {
+        rc = omni_store_case_load(st, txn, ids[i].id, 0, c, err);
+
+        /* an index entry without its case: nothing to show */
+        if (rc == OMNI_STORE_NOT_FOUND) {
+            rc = OMNI_STORE_OK;
+            continue;
+        }
+
+        if (rc != OMNI_STORE_OK) {
+            break;
+        }
+
+        memcpy(out[*n].id, c->id, sizeof(c->id));
+        memcpy(out[*n].category, c->category, sizeof(c->category));
+        out[*n].status = c->status;
+        out[*n].due = (c->first_response_at == 0 && c->first_response_due)
+                      ? c->first_response_due : c->resolution_due;
+        (*n)++;
     }
 
     omni_store_rend(st, own);

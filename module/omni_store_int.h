@@ -385,12 +385,13 @@ int omni_store_case_erase(omni_store_t *st, MDB_txn *txn, const char *who,
 
 /*
  * omni_store_case.c and omni_store_case_read.c: a case id checked (its
- * check digit), a case record read (the subject opened), the case id at
+ * check digit), a case record read (a sealed subject opened when
+ * subject is set, else left ""), the case id at
  * the end of an index key (an omni_store_item_pt into omni_store_id_t).
  */
 int omni_store_case_check(const char *id, char *err);
 int omni_store_case_load(omni_store_t *st, MDB_txn *txn, const char *id,
-    omni_store_case_t *c, char *err);
+    int subject, omni_store_case_t *c, char *err);
 int omni_store_case_id_item(void *out, size_t i, const unsigned char *rest,
     size_t len, const MDB_val *val);
 

@@ -670,6 +670,17 @@ test_case_events(void **state)
                      OMNI_STORE_OK);
     assert_int_equal(c.first_response_at, TEST_NOW + 120);
     assert_int_equal(c.status, OMNI_STORE_CASE_OPEN);
+
+    /* answered: what is due now is the resolution */
+    {
+        omni_store_case_brief_t  brief[1];
+
+        assert_int_equal(omni_store_cases_open_brief(ctx->st, "cA", brief, 1,
+                                                     &n, err),
+                         OMNI_STORE_OK);
+        assert_int_equal(n, 1);
+        assert_int_equal(brief[0].due, TEST_NOW + 86400);
+    }
     assert_string_equal(c.assignee, "agent-7");
     assert_string_equal(c.pool, "returns");
     assert_int_equal(c.ntouches, 2);
@@ -853,6 +864,28 @@ test_case_lists(void **state)
     assert_int_equal(omni_store_cases_by_status(ctx->st, 9, NULL, out, 8,
                                                 &n, err),
                      OMNI_STORE_INVALID);
+
+    /* what the contract carries: the open ones, no subject opened */
+    {
+        omni_store_case_brief_t  brief[8];
+
+        assert_int_equal(omni_store_cases_open_brief(ctx->st, "cA", brief, 8,
+                                                     &n, err),
+                         OMNI_STORE_OK);
+        assert_int_equal(n, 3);
+        assert_string_equal(brief[0].category, "complaint");
+        assert_int_equal(brief[0].due, TEST_NOW + 3600);
+
+        assert_int_equal(omni_store_cases_open_brief(ctx->st, "cA", brief, 2,
+                                                     &n, err),
+                         OMNI_STORE_OK);
+        assert_int_equal(n, 2);
+
+        assert_int_equal(omni_store_cases_open_brief(ctx->st, "nobody", brief,
+                                                     8, &n, err),
+                         OMNI_STORE_OK);
+        assert_int_equal(n, 0);
+    }
 
     /* every change is a journey event, newest first */
     assert_int_equal(omni_store_journey_read(ctx->st, "cB", NULL, jev, 16,
