@@ -25,6 +25,62 @@ static ngx_int_t ngx_http_omni_case_apply(ngx_http_request_t *r,
 static ngx_str_t  ngx_http_omni_case_header = ngx_string("X-Omni-Case");
 
 
+/*
+ * The customer's open cases into the contract (customer.cases, 1.2): at
+ * most OMNI_CONTRACT_CASES, no subject opened.  A store that cannot be
+ * read leaves them null (unknown) and says so at error: the cases are
+ * what a service may tell the customer, never what the gateway decides
+ * on.
+ */
+void
+ngx_http_omni_case_contract(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+    omni_contract_t *c)
+{
+    int                         rc;
+    char                        err[OMNI_ERRLEN];
+    size_t                      i, n;
+    const char                 *status;
+    omni_contract_case_t       *out;
+    omni_store_case_brief_t    *brief;
+    ngx_http_omni_main_conf_t  *omcf;
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+
+    brief = ngx_palloc(r->pool, OMNI_CONTRACT_CASES
+                                * sizeof(omni_store_case_brief_t));
+    out = ngx_pcalloc(r->pool, OMNI_CONTRACT_CASES
+                               * sizeof(omni_contract_case_t));
+    if (brief == NULL || out == NULL) {
+        return;
+    }
+
+    rc = omni_store_cases_open_brief(omcf->store,
+                                     (const char *) ctx->customer.data,
+                                     brief, OMNI_CONTRACT_CASES, &n, err);
+
+    if (rc != OMNI_STORE_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "omni: the open cases of customer %V are not in the "
+                      "contract: %s", &ctx->customer, err);
+        return;
+    }
+
+    for (i = 0; i < n; i++) {
+        out[i].id.data = brief[i].id;
+        out[i].id.len = ngx_strlen(brief[i].id);
+        out[i].category.data = brief[i].category;
+        out[i].category.len = ngx_strlen(brief[i].category);
+        status = omni_store_case_status_name(brief[i].status);
+        out[i].status.data = status;
+        out[i].status.len = ngx_strlen(status);
+        out[i].due = brief[i].due * 1000;
+    }
+
+    c->cases = out;
+    c->ncases = n;
+}
+
+
 void
 ngx_http_omni_case_patch(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
 {

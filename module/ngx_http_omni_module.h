@@ -328,6 +328,8 @@ void ngx_http_omni_context_patch(ngx_http_request_t *r,
 /* ngx_http_omni_case.c */
 void ngx_http_omni_case_patch(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
+void ngx_http_omni_case_contract(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, omni_contract_t *c);
 char *ngx_http_omni_session_timeout(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

@@ -141,6 +141,8 @@ ngx_http_omni_customer_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     c->customer_id.data = (const char *) ctx->customer.data;
     c->customer_id.len = len;
 
+    ngx_http_omni_case_contract(r, ctx, c);
+
     if (!olcf->session) {
         return NGX_OK;
     }

@@ -37,13 +37,26 @@ omni_case_sla $sla;
 server {
     listen 127.0.0.1:%%PORT1%%;
     access_log off;
-    large_client_header_buffers 4 16k;
+    client_body_buffer_size 64k;
 
     location / {
+        proxy_buffer_size 16k;
+        proxy_buffers 8 16k;
+        proxy_set_header X-Contract \$request_body;
+        proxy_pass http://127.0.0.1:%%PORT2%%/reply;
+    }
+}
+
+server {
+    listen 127.0.0.1:%%PORT2%%;
+    access_log off;
+    large_client_header_buffers 4 64k;
+
+    location /reply {
         default_type application/json;
         add_header X-Omni-Case \$http_x_test_case;
         add_header X-Omni-Case \$http_x_test_case2;
-        return 200 '{"ok":true,"data":{}}';
+        return 200 '{"ok":true,"data":{"contract":\$http_x_contract}}';
     }
 }
 
@@ -51,6 +64,8 @@ server {
     listen 127.0.0.1:%%PORT%%;
     server_name localhost;
 
+    proxy_buffer_size 16k;
+    proxy_buffers 8 16k;
     proxy_method POST;
     proxy_set_header Content-Type application/json;
     proxy_set_header Authorization "";
@@ -164,6 +179,41 @@ is($case->{status}, 'pending', 'the status changed');
 is($case->{events}[-1]{text}, 'We need your address', 'the note is there');
 is($case->{events}[-1]{channel}, 'app', '...from the app');
 ok(defined $case->{first_response_at}, 'a public note is a first response');
+
+# --- the contract carries the open cases on every channel
+
+sub contract_of {
+    my ($r) = @_;
+    my $d = eval { $json->decode($r->{body}) } or return {};
+    for my $path ([qw(data contract)], [qw(result contract)]) {
+        my $v = $d;
+        $v = ref $v eq 'HASH' ? $v->{$_} : undef for @$path;
+        return $v if ref $v eq 'HASH';
+    }
+    return {};
+}
+
+my $k1 = contract_of(web('alice'));
+is($k1->{version}, '1.2', 'contract 1.2');
+is_deeply([ map { [ $_->{id}, $_->{status}, $_->{category} ] }
+            @{ $k1->{customer}{cases} || [] } ],
+          [ [ $id, 'pending', 'complaint' ] ],
+          'web: the contract carries the open case');
+like($k1->{customer}{cases}[0]{due} || '', qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/,
+     'web: ...with its due time (answered: the resolution\'s, or null)')
+    if defined $k1->{customer}{cases}[0]{due};
+ok(!exists $k1->{customer}{cases}[0]{subject}, '...and never its subject');
+my $k2 = contract_of(app('alice', ''));
+is_deeply([ map { $_->{id} } @{ $k2->{customer}{cases} || [] } ], [ $id ],
+          'app: the same case');
+my $kb = contract_of(web('carol'));
+is_deeply($kb->{customer}{cases}, [], 'a customer without cases: []');
+my $mp = $t->request(method => 'POST', path => '/miniprogram/coupon/claim',
+                     headers => [ [ 'Content-Type' => 'application/json' ] ],
+                     body => '{"data":{"coupon_id":"C1"},"openid":"o-nobody"}');
+my $km = contract_of($mp);
+is($km->{customer}{cases}, undef, 'no customer: null');
+ok(exists $km->{customer}{cases}, '...but the key is there');
 
 # --- another customer's case is as good as none
 
