@@ -564,7 +564,13 @@ omni_case_change_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     if (ctx->what == OMNI_CASE_DO_NOTE && ctx->kind == OMNI_STORE_CASE_EV_REPLY
         && from == OMNI_STORE_CASE_CLOSED)
     {
-        /* a reply to a closed case: a follow-up that names it */
+        /* a reply to a closed case: a follow-up that names it, for the
+         * customer the closed case's resolves to now */
+        rc = omni_store_survivor(st, txn, c->customer, c->customer, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
         memcpy(c->follow_up_of, c->id, sizeof(c->id));
         c->assignee[0] = '\0';
         c->first_response_due = 0;

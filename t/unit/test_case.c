@@ -597,6 +597,28 @@ test_case_closed(void **state)
     assert_int_equal(ev[1].kind, OMNI_STORE_CASE_EV_REPLY);
     assert_string_equal(ev[1].text, "still broken");
 
+    /* after a merge, the follow-up is the survivor's */
+    {
+        char  cb[OMNI_STORE_CASE_ID_LEN + 1];
+
+        test_create(ctx->st, "cB", "billing", cb);
+        assert_int_equal(test_status(ctx->st, cb, OMNI_STORE_CASE_RESOLVED),
+                         OMNI_STORE_OK);
+        assert_int_equal(test_status(ctx->st, cb, OMNI_STORE_CASE_CLOSED),
+                         OMNI_STORE_OK);
+        assert_int_equal(omni_store_customer_merge(ctx->st, "cB", "cA",
+                                                   TEST_NOW, err),
+                         OMNI_STORE_OK);
+        assert_int_equal(omni_store_case_note(ctx->st, cb,
+                                              OMNI_STORE_CASE_EV_REPLY, "hi",
+                                              2, &by, NULL, fu, err),
+                         OMNI_STORE_OK);
+        assert_int_equal(omni_store_case_get(ctx->st, fu, &c, err),
+                         OMNI_STORE_OK);
+        assert_string_equal(c.customer, "cA");
+        assert_string_equal(c.follow_up_of, cb);
+    }
+
     /* the closed case did not change */
     assert_int_equal(omni_store_case_get(ctx->st, id, &c, err),
                      OMNI_STORE_OK);
