@@ -643,6 +643,8 @@ int omni_store_journey_append_detached(omni_store_t *st,
 #define OMNI_STORE_CASE_AUTHOR_MAX   64     /* author, assignee */
 #define OMNI_STORE_CASE_TOUCHES      16     /* the newest touches kept */
 #define OMNI_STORE_CASE_EVENTS       256    /* events of one case */
+#define OMNI_STORE_CASE_EVENTS_KEPT  16     /* of them, for status changes
+                                               only: a full case closes */
 #define OMNI_STORE_CASES_OPEN        64     /* cases not closed, per
                                                customer */
 

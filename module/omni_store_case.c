@@ -1000,13 +1000,22 @@ omni_case_event(omni_store_t *st, MDB_txn *txn, omni_store_case_t *c,
     const char *text, size_t len, char *err)
 {
     int             rc;
+    uint32_t        max;
     omni_sbuf_t     b;
     omni_skey_t     key;
     unsigned char  *rec, field[OMNI_STORE_CASE_ID_LEN + 4];
 
-    if (c->nevents >= OMNI_STORE_CASE_EVENTS) {
-        omni_err(err, "case %s has %d events: no more", c->id,
-                 OMNI_STORE_CASE_EVENTS);
+    /* the last events are kept for status changes: a full case closes */
+    max = (kind == OMNI_STORE_CASE_EV_STATUS
+           || kind == OMNI_STORE_CASE_EV_CREATED)
+          ? OMNI_STORE_CASE_EVENTS
+          : OMNI_STORE_CASE_EVENTS - OMNI_STORE_CASE_EVENTS_KEPT;
+
+    if (c->nevents >= max) {
+        omni_err(err, "case %s has %u events: no more %s", c->id,
+                 c->nevents,
+                 (max == OMNI_STORE_CASE_EVENTS) ? "of any kind"
+                                                 : "but status changes");
         return OMNI_STORE_CONFLICT;
     }
 

@@ -737,10 +737,13 @@ test_case_events(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(ev[0].seq, 5);
 
-    /* the bound on events: the last change refused, nothing written */
+    /* the bound on events: notes stop short of it, status changes do
+     * not, so a full case can still be resolved and closed */
     by = test_by("agent-7", "admin", TEST_NOW + 400);
 
-    for (n = 7; n < OMNI_STORE_CASE_EVENTS; n++) {
+    for (n = 7; n < OMNI_STORE_CASE_EVENTS - OMNI_STORE_CASE_EVENTS_KEPT;
+         n++)
+    {
         assert_int_equal(omni_store_case_note(ctx->st, id,
                                               OMNI_STORE_CASE_EV_INTERNAL,
                                               "x", 1, &by, NULL, NULL, err),
@@ -750,6 +753,18 @@ test_case_events(void **state)
     assert_int_equal(omni_store_case_note(ctx->st, id,
                                           OMNI_STORE_CASE_EV_INTERNAL, "x", 1,
                                           &by, NULL, NULL, err),
+                     OMNI_STORE_CONFLICT);
+    assert_int_equal(omni_store_case_assign(ctx->st, id, "a", "", &by, err),
+                     OMNI_STORE_CONFLICT);
+
+    for (n = 0; n < OMNI_STORE_CASE_EVENTS_KEPT / 2; n++) {
+        assert_int_equal(test_status(ctx->st, id, OMNI_STORE_CASE_PENDING),
+                         OMNI_STORE_OK);
+        assert_int_equal(test_status(ctx->st, id, OMNI_STORE_CASE_OPEN),
+                         OMNI_STORE_OK);
+    }
+
+    assert_int_equal(test_status(ctx->st, id, OMNI_STORE_CASE_RESOLVED),
                      OMNI_STORE_CONFLICT);
     assert_int_equal(omni_store_case_events(ctx->st, id, 0, 0, ev,
                                             OMNI_STORE_CASE_EVENTS + 1, &n,
