@@ -13,8 +13,11 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <jansson.h>
+
 #include "ngx_http_omni_module.h"
 #include "omni_case_header.h"
+#include "omni_case_view.h"
 
 
 static ngx_int_t ngx_http_omni_case_apply(ngx_http_request_t *r,
@@ -22,7 +25,193 @@ static ngx_int_t ngx_http_omni_case_apply(ngx_http_request_t *r,
     char *err);
 
 
+static ngx_int_t ngx_http_omni_cases_content(ngx_http_request_t *r);
+static void ngx_http_omni_cases_param(ngx_http_omni_ctx_t *ctx, char *id,
+    char *type);
+
+
 static ngx_str_t  ngx_http_omni_case_header = ngx_string("X-Omni-Case");
+
+
+/*
+ * omni_cases on: the customer's own case.list and case.get, once the
+ * policy allowed them, are answered here from the store (a unified reply
+ * the plugin renders as it renders a service's), instead of by the
+ * location's service.  A case.get also touches the case: the customer
+ * came back to it from this channel.
+ */
+ngx_int_t
+ngx_http_omni_cases_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+    ngx_http_omni_loc_conf_t *olcf)
+{
+    int                         rc;
+    char                        err[OMNI_ERRLEN];
+    char                        id[OMNI_STORE_CASE_ID_LEN + 2];
+    char                        type[OMNI_STORE_TYPE_MAX + 1];
+    char                        action[sizeof("case.list")];
+    u_char                      channel[OMNI_STORE_CHANNEL_MAX + 1];
+    omni_case_view_t            view;
+    omni_store_case_by_t        by;
+    ngx_http_omni_main_conf_t  *omcf;
+
+    if (!olcf->cases || !ctx->render
+        || !omni_case_view_action((const char *) ctx->action.data,
+                                  ctx->action.len)
+        || (ctx->policy_decided && !ctx->policy_allowed))
+    {
+        return NGX_OK;
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+
+    if (omcf->store == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_memcpy(action, ctx->action.data, ctx->action.len);
+    action[ctx->action.len] = '\0';
+
+    ngx_http_omni_cases_param(ctx, id, type);
+
+    rc = omni_case_view(omcf->store, action,
+                        ctx->customer.len ? (const char *) ctx->customer.data
+                                          : NULL,
+                        id[0] ? id : NULL, &view, err);
+    if (rc != 0) {
+        return NGX_ERROR;
+    }
+
+    if (err[0] != '\0') {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "omni: %s answered %ui: %s", action, view.status, err);
+    }
+
+    ctx->case_reply.data = ngx_pnalloc(r->pool, view.len);
+    if (ctx->case_reply.data == NULL) {
+        free(view.body);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->case_reply.data, view.body, view.len);
+    ctx->case_reply.len = view.len;
+    ctx->case_status = view.status;
+    free(view.body);
+
+    if (view.status == NGX_HTTP_OK && id[0] != '\0'
+        && olcf->channel.len <= OMNI_STORE_CHANNEL_MAX)
+    {
+        ngx_memcpy(channel, olcf->channel.data, olcf->channel.len);
+        channel[olcf->channel.len] = '\0';
+
+        ngx_memzero(&by, sizeof(by));
+        by.author = "customer";
+        by.channel = (const char *) channel;
+        by.identity_type = type;
+        by.session = (const char *) ctx->session.data;
+        by.now = (int64_t) ngx_time();
+
+        /* a closed case takes no touch: that is no failure of the answer */
+        (void) omni_store_case_touch(omcf->store, id, &by, err);
+    }
+
+    r->content_handler = ngx_http_omni_cases_content;
+
+    return NGX_OK;
+}
+
+
+/*
+ * From the contract: params.case_id ("" when absent; one byte past an id
+ * at most, so a longer one is refused as such) and the type of the first
+ * identity the caller showed ("" when none), for the touch.
+ */
+static void
+ngx_http_omni_cases_param(ngx_http_omni_ctx_t *ctx, char *id, char *type)
+{
+    size_t        len;
+    json_t       *contract, *v;
+    const char   *s;
+
+    id[0] = '\0';
+    type[0] = '\0';
+
+    contract = json_loadb((const char *) ctx->contract.data,
+                          ctx->contract.len, 0, NULL);
+    v = json_object_get(json_object_get(contract, "params"), "case_id");
+
+    if (json_is_string(v)) {
+        s = json_string_value(v);
+        len = json_string_length(v);
+
+        if (len > OMNI_STORE_CASE_ID_LEN + 1) {
+            len = OMNI_STORE_CASE_ID_LEN + 1;
+        }
+
+        if (memchr(s, '\0', len) == NULL) {
+            ngx_memcpy(id, s, len);
+            id[len] = '\0';
+        }
+    }
+
+    v = json_object_get(json_array_get(json_object_get(
+            json_object_get(contract, "customer"), "identities"), 0), "type");
+
+    if (json_is_string(v) && json_string_length(v) <= OMNI_STORE_TYPE_MAX
+        && omni_store_id_valid(json_string_value(v), json_string_length(v),
+                               OMNI_STORE_TYPE_MAX))
+    {
+        ngx_memcpy(type, json_string_value(v), json_string_length(v) + 1);
+    }
+
+    json_decref(contract);
+}
+
+
+static ngx_int_t
+ngx_http_omni_cases_content(ngx_http_request_t *r)
+{
+    ngx_int_t             rc;
+    ngx_buf_t            *b;
+    ngx_chain_t           out;
+    ngx_http_omni_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
+
+    if (ctx == NULL || ctx->case_reply.len == 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    r->headers_out.status = ctx->case_status;
+    r->headers_out.content_length_n = ctx->case_reply.len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = ctx->case_reply.data;
+    b->last = b->pos + ctx->case_reply.len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
 
 
 /*

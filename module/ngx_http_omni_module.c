@@ -334,6 +334,13 @@ static ngx_command_t  ngx_http_omni_commands[] = {
       0,
       NULL },
 
+    { ngx_string("omni_cases"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_omni_loc_conf_t, cases),
+      NULL },
+
     { ngx_string("omni_admin"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_omni_admin,
@@ -704,6 +711,7 @@ ngx_http_omni_create_loc_conf(ngx_conf_t *cf)
     conf->policy = NGX_CONF_UNSET;
     conf->rate_limit = NGX_CONF_UNSET;
     conf->dispatch = NGX_CONF_UNSET;
+    conf->cases = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -756,6 +764,7 @@ ngx_http_omni_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_str_value(conf->admin_role, prev->admin_role, "admin");
     ngx_conf_merge_value(conf->policy, prev->policy, 0);
+    ngx_conf_merge_value(conf->cases, prev->cases, 0);
 
     ngx_conf_merge_value(conf->rate_limit, prev->rate_limit, 0);
     ngx_conf_merge_value(conf->dispatch, prev->dispatch, 0);

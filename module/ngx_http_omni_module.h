@@ -186,6 +186,7 @@ typedef struct {
     ngx_flag_t                  policy;        /* omni_policy */
     ngx_flag_t                  rate_limit;    /* omni_rate_limit */
     ngx_flag_t                  dispatch;      /* omni_dispatch */
+    ngx_flag_t                  cases;         /* omni_cases */
 
     /* the plain-C view of the above, built once in merge */
     omni_token_conf_t           token_conf;
@@ -232,6 +233,8 @@ typedef struct {
     unsigned                    policy_allowed:1;
     unsigned                    scoped:1;      /* the reply has scopes */
     ngx_str_t                   tier;          /* customer.tier */
+    ngx_str_t                   case_reply;    /* omni_cases' answer */
+    ngx_uint_t                  case_status;
     time_t                      session_created;
     ngx_str_t                   policy_rule;   /* $omni_policy_rule */
     uint32_t                    policy_rev;
@@ -330,6 +333,8 @@ void ngx_http_omni_case_patch(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
 void ngx_http_omni_case_contract(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, omni_contract_t *c);
+ngx_int_t ngx_http_omni_cases_step(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
 char *ngx_http_omni_session_timeout(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

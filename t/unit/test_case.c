@@ -28,6 +28,7 @@
 
 #include "omni_case_header.h"
 #include "omni_case_sla.h"
+#include "omni_case_view.h"
 #include "omni_keyring.h"
 #include "omni_store.h"
 
@@ -1385,6 +1386,94 @@ test_case_header(void **state)
 }
 
 
+/* the customer's own view: theirs only, public events only */
+
+static void
+test_case_view(void **state)
+{
+    char                  err[OMNI_ERRLEN];
+    char                  id[OMNI_STORE_CASE_ID_LEN + 1];
+    char                  other[OMNI_STORE_CASE_ID_LEN + 1];
+    char                  bad[OMNI_STORE_CASE_ID_LEN + 1];
+    omni_case_view_t      v;
+    omni_store_case_by_t  by;
+    test_ctx_t           *ctx;
+
+    ctx = *state;
+
+    test_create(ctx->st, "cA", "complaint", id);
+    test_create(ctx->st, "cB", "billing", other);
+    by = test_by("agent-7", "admin", TEST_NOW + 5);
+    assert_int_equal(omni_store_case_note(ctx->st, id,
+                                          OMNI_STORE_CASE_EV_INTERNAL,
+                                          "SECRET-INTERNAL", 15, &by, NULL,
+                                          NULL, err),
+                     OMNI_STORE_OK);
+    test_note(ctx->st, id, &by);
+    assert_int_equal(omni_store_case_assign(ctx->st, id, "agent-7", "pool1",
+                                            &by, err),
+                     OMNI_STORE_OK);
+
+    assert_true(omni_case_view_action("case.list", 9));
+    assert_true(omni_case_view_action("case.get", 8));
+    assert_false(omni_case_view_action("case.gets", 9));
+    assert_false(omni_case_view_action("case.lis", 8));
+
+    assert_int_equal(omni_case_view(ctx->st, "case.list", "cA", NULL, &v,
+                                    err), 0);
+    assert_int_equal(v.status, 200);
+    assert_non_null(strstr(v.body, id));
+    assert_null(strstr(v.body, other));
+    assert_non_null(strstr(v.body, "\"ok\":true"));
+    free(v.body);
+
+    assert_int_equal(omni_case_view(ctx->st, "case.get", "cA", id, &v, err),
+                     0);
+    assert_int_equal(v.status, 200);
+    assert_non_null(strstr(v.body, "MARKER-NOTE-7734"));
+    assert_non_null(strstr(v.body, "\"subject\":\"Parcel MARKER-SUBJECT"));
+    assert_null(strstr(v.body, "SECRET-INTERNAL"));
+    assert_null(strstr(v.body, "agent-7"));
+    assert_null(strstr(v.body, "pool1"));
+    assert_null(strstr(v.body, "assign"));
+    free(v.body);
+
+    /* another customer's case is none; a caller the store does not know
+     * has none; a mistyped or missing id is a 400 */
+    assert_int_equal(omni_case_view(ctx->st, "case.get", "cA", other, &v,
+                                    err), 0);
+    assert_int_equal(v.status, 404);
+    assert_non_null(strstr(v.body, "case_not_found"));
+    assert_null(strstr(v.body, "billing"));
+    free(v.body);
+
+    assert_int_equal(omni_case_view(ctx->st, "case.get", NULL, id, &v, err),
+                     0);
+    assert_int_equal(v.status, 404);
+    free(v.body);
+
+    assert_int_equal(omni_case_view(ctx->st, "case.list", NULL, NULL, &v,
+                                    err), 0);
+    assert_int_equal(v.status, 200);
+    assert_string_equal(v.body, "{\"ok\":true,\"data\":{\"cases\":[]}}");
+    free(v.body);
+
+    memcpy(bad, id, sizeof(bad));
+    bad[9] = (char) ('0' + (bad[9] - '0' + 1) % 10);
+
+    assert_int_equal(omni_case_view(ctx->st, "case.get", "cA", bad, &v, err),
+                     0);
+    assert_int_equal(v.status, 400);
+    assert_non_null(strstr(v.body, "case_id_invalid"));
+    free(v.body);
+
+    assert_int_equal(omni_case_view(ctx->st, "case.get", "cA", NULL, &v,
+                                    err), 0);
+    assert_int_equal(v.status, 400);
+    free(v.body);
+}
+
+
 int
 main(void)
 {
@@ -1406,6 +1495,7 @@ main(void)
         TEST(test_case_sealing),
         TEST(test_case_erase),
         TEST(test_case_export),
+        TEST(test_case_view),
         cmocka_unit_test_setup_teardown(test_case_sla, test_setup_plain,
                                         test_teardown),
         cmocka_unit_test(test_case_header),
