@@ -286,7 +286,11 @@ omni_case_view_events(const omni_store_case_event_t *ev, size_t n)
                                &failed);
         }
 
-        if (arr == NULL || json_array_append_new(arr, e) != 0) {
+        if (arr == NULL) {
+            json_decref(e);
+            failed = 1;
+
+        } else if (json_array_append_new(arr, e) != 0) {
             failed = 1;
         }
     }
