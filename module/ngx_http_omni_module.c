@@ -907,6 +907,18 @@ ngx_http_omni_store_needed(ngx_conf_t *cf, ngx_http_omni_loc_conf_t *conf)
                            "customer; \"omni_customers resolve\" only reads");
     }
 
+    /* ... and case queries answer whoever claims an identity */
+    if (conf->cases && conf->channel.len
+        && conf->customers != NGX_HTTP_OMNI_CUSTOMERS_OFF
+        && conf->auth == NGX_HTTP_OMNI_AUTH_OFF)
+    {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"omni_cases on\" with \"omni_auth off\" answers "
+                           "a client's case queries for any identity it "
+                           "claims; let the policy deny case.* there, or "
+                           "authenticate the channel");
+    }
+
     if (conf->admin
         && (!conf->enable || !(conf->auth & NGX_HTTP_OMNI_AUTH_JWT)))
     {

@@ -116,6 +116,12 @@ server {
 }
 END
 
+# an unauthenticated channel answers whoever claims an identity: said
+my ($ok, $out) = $t->test_config($http);
+ok($ok, 'nginx -t passes');
+like($out, qr/\[warn\].*"omni_cases on" with "omni_auth off" answers a client's case queries for any identity it claims/,
+     'nginx -t warns of case queries on an unauthenticated channel') or diag($out);
+
 $t->start($http, workers => 2);
 
 sub bearer { 'Bearer ' . mint(alg => 'HS256', key => $k->{hs32}, sub => $_[0],
