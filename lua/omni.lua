@@ -2,7 +2,7 @@
 --
 --     local omni = require "omni"
 --     omni.json, omni.form, omni.xml, omni.crypto, omni.base64,
---     omni.utf8, omni.contract, omni.wechat, omni.twilio, omni.error(code, message, status),
+--     omni.utf8, omni.contract, omni.wechat, omni.twilio, omni.cases, omni.error(code, message, status),
 --     omni.first_language(value), omni.error_status(code, ctx),
 --     omni.header(headers, name, display, max, allow_space),
 --     omni.printable(v, max, allow_space), omni.error_parts(e),
@@ -36,6 +36,7 @@ local _M = {
     contract = contract,
     wechat = require "omni.wechat",
     twilio = require "omni.twilio",
+    cases = require "omni.cases",
     null = json.null,
 }
 

@@ -41,6 +41,7 @@ static ngx_http_omni_step_pt  ngx_http_omni_steps[] = {
     ngx_http_omni_channel_step,
     ngx_http_omni_limit_step,
     ngx_http_omni_policy_step,
+    ngx_http_omni_cases_step,
     ngx_http_omni_dispatch_step,
 };
 

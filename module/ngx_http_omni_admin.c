@@ -401,6 +401,7 @@ ngx_http_omni_admin_process(ngx_http_request_t *r)
     }
 
     req.now = (int64_t) ngx_time();
+    req.sla = omcf->case_sla;
 
     /* recorded as the author of policy revisions: a name without spaces */
     req.actor = ngx_http_omni_admin_actor(ctx);

@@ -659,7 +659,10 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     ngx_http_omni_main_conf_t     *omcf;
     ngx_http_omni_dispatch_shm_t  *shm;
 
-    if (!olcf->dispatch || olcf->channel.len == 0 || ctx->pool) {
+    /* a case query the gateway answers itself needs no pool */
+    if (!olcf->dispatch || olcf->channel.len == 0 || ctx->pool
+        || ctx->case_reply.len)
+    {
         return NGX_OK;
     }
 

@@ -54,6 +54,7 @@ ngx_http_omni_header_filter(ngx_http_request_t *r)
     if (ctx && !ctx->context_seen) {
         ctx->context_seen = 1;
         ngx_http_omni_context_patch(r, ctx);
+        ngx_http_omni_case_patch(r, ctx);
     }
 
     /* only replies to requests a plugin normalized, and only once */

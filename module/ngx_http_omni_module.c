@@ -208,6 +208,13 @@ static ngx_command_t  ngx_http_omni_commands[] = {
       0,
       NULL },
 
+    { ngx_string("omni_case_sla"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_omni_case_sla,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("omni_session_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_omni_session_timeout,
@@ -325,6 +332,13 @@ static ngx_command_t  ngx_http_omni_commands[] = {
       ngx_http_omni_dispatch_pools,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("omni_cases"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_omni_loc_conf_t, cases),
       NULL },
 
     { ngx_string("omni_admin"),
@@ -508,6 +522,7 @@ ngx_http_omni_create_main_conf(ngx_conf_t *cf)
      *     omcf->vm = NULL;
      *     omcf->keyring_file = { 0, NULL };
      *     omcf->keyring = NULL;
+     *     omcf->case_sla = NULL;
      *     omcf->journey_pool_name = { 0, NULL };
      *     omcf->journey_used = 0;
      *     omcf->journey_pool = NULL;
@@ -696,6 +711,7 @@ ngx_http_omni_create_loc_conf(ngx_conf_t *cf)
     conf->policy = NGX_CONF_UNSET;
     conf->rate_limit = NGX_CONF_UNSET;
     conf->dispatch = NGX_CONF_UNSET;
+    conf->cases = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -748,6 +764,7 @@ ngx_http_omni_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_str_value(conf->admin_role, prev->admin_role, "admin");
     ngx_conf_merge_value(conf->policy, prev->policy, 0);
+    ngx_conf_merge_value(conf->cases, prev->cases, 0);
 
     ngx_conf_merge_value(conf->rate_limit, prev->rate_limit, 0);
     ngx_conf_merge_value(conf->dispatch, prev->dispatch, 0);
@@ -888,6 +905,18 @@ ngx_http_omni_store_needed(ngx_conf_t *cf, ngx_http_omni_loc_conf_t *conf)
                            "\"omni_customers create\" with \"omni_auth off\" "
                            "lets clients link any identity they claim to a "
                            "customer; \"omni_customers resolve\" only reads");
+    }
+
+    /* ... and case queries answer whoever claims an identity */
+    if (conf->cases && conf->channel.len
+        && conf->customers != NGX_HTTP_OMNI_CUSTOMERS_OFF
+        && conf->auth == NGX_HTTP_OMNI_AUTH_OFF)
+    {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"omni_cases on\" with \"omni_auth off\" answers "
+                           "a client's case queries for any identity it "
+                           "claims; let the policy deny case.* there, or "
+                           "authenticate the channel");
     }
 
     if (conf->admin

@@ -13,6 +13,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "omni_case_sla.h"
 #include "omni_dispatch.h"
 #include "omni_keyring.h"
 #include "omni_keys.h"
@@ -87,6 +88,7 @@ typedef struct {
     omni_keyring_t             *keyring;
     time_t                      cluster_lag;    /* omni_cluster, 0: off */
     ngx_flag_t                  cluster_set;
+    omni_case_sla_t            *case_sla;       /* omni_case_sla */
 
     time_t                      session_idle;   /* omni_session_timeout */
     time_t                      session_absolute;
@@ -184,6 +186,7 @@ typedef struct {
     ngx_flag_t                  policy;        /* omni_policy */
     ngx_flag_t                  rate_limit;    /* omni_rate_limit */
     ngx_flag_t                  dispatch;      /* omni_dispatch */
+    ngx_flag_t                  cases;         /* omni_cases */
 
     /* the plain-C view of the above, built once in merge */
     omni_token_conf_t           token_conf;
@@ -230,6 +233,8 @@ typedef struct {
     unsigned                    policy_allowed:1;
     unsigned                    scoped:1;      /* the reply has scopes */
     ngx_str_t                   tier;          /* customer.tier */
+    ngx_str_t                   case_reply;    /* omni_cases' answer */
+    ngx_uint_t                  case_status;
     time_t                      session_created;
     ngx_str_t                   policy_rule;   /* $omni_policy_rule */
     uint32_t                    policy_rev;
@@ -258,6 +263,8 @@ omni_str_t *ngx_http_omni_request_id(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
 ngx_int_t ngx_http_omni_request_body(ngx_http_request_t *r,
     ngx_str_t *body);
+ngx_uint_t ngx_http_omni_take_header(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t **value);
 void ngx_http_omni_result_init(ngx_http_request_t *r,
     omni_lua_result_t *res);
 ngx_int_t ngx_http_omni_send_answer(ngx_http_request_t *r,
@@ -320,6 +327,14 @@ ngx_int_t ngx_http_omni_customer_step(ngx_http_request_t *r,
     omni_contract_t *c, omni_contract_session_t *cs);
 void ngx_http_omni_context_patch(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
+
+/* ngx_http_omni_case.c */
+void ngx_http_omni_case_patch(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx);
+void ngx_http_omni_case_contract(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, omni_contract_t *c);
+ngx_int_t ngx_http_omni_cases_step(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
 char *ngx_http_omni_session_timeout(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
@@ -333,6 +348,8 @@ void ngx_http_omni_store_exit_worker(ngx_cycle_t *cycle,
 ngx_int_t ngx_http_omni_journey_handler(ngx_http_request_t *r);
 char *ngx_http_omni_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_omni_store_keyring(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_omni_case_sla(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_omni_journey_init_conf(ngx_conf_t *cf,
     ngx_http_omni_main_conf_t *omcf);

@@ -141,6 +141,8 @@ ngx_http_omni_customer_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     c->customer_id.data = (const char *) ctx->customer.data;
     c->customer_id.len = len;
 
+    ngx_http_omni_case_contract(r, ctx, c);
+
     if (!olcf->session) {
         return NGX_OK;
     }
@@ -278,41 +280,10 @@ ngx_http_omni_context_patch(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
     char                        err[OMNI_ERRLEN];
     ngx_str_t                  *patch;
     omni_str_t                 *id;
-    ngx_uint_t                  i, n, level, *count;
-    ngx_list_part_t            *part;
-    ngx_table_elt_t            *h;
+    ngx_uint_t                  n, level, *count;
     ngx_http_omni_main_conf_t  *omcf;
 
-    patch = NULL;
-    n = 0;
-    part = &r->headers_out.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0
-            || h[i].key.len != ngx_http_omni_context_header.len
-            || ngx_strncasecmp(h[i].key.data,
-                               ngx_http_omni_context_header.data,
-                               h[i].key.len) != 0)
-        {
-            continue;
-        }
-
-        h[i].hash = 0;
-        patch = &h[i].value;
-        n++;
-    }
+    n = ngx_http_omni_take_header(r, &ngx_http_omni_context_header, &patch);
 
     if (n == 0 || r != r->main) {
         return;

@@ -792,6 +792,50 @@ ngx_http_omni_store_keyring(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
+ * omni_case_sla file: the SLA table of cases (docs/cases.md), read and
+ * checked whole by the master; the workers inherit it.
+ */
+char *
+ngx_http_omni_case_sla(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_omni_main_conf_t *omcf = conf;
+
+    char                 err[OMNI_ERRLEN];
+    ngx_str_t           *value, file;
+    ngx_pool_cleanup_t  *cln;
+
+    if (omcf->case_sla) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    omcf->case_sla = omni_case_sla_load((const char *) file.data, err);
+
+    if (omcf->case_sla == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "omni_case_sla \"%V\": %s",
+                           &file, err);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = (ngx_pool_cleanup_pt) omni_case_sla_free;
+    cln->data = omcf->case_sla;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
  * Journeys commit in nginx's thread pool (by default "default", which
  * nginx makes when something asks for it) when a location keeps them.
  */

@@ -413,3 +413,49 @@ ngx_http_omni_read_conf_file(ngx_conf_t *cf, ngx_str_t *name, size_t max,
 
     return NGX_OK;
 }
+
+
+/*
+ * Hides every response header called name (a service's header to the
+ * gateway: X-Omni-Context, X-Omni-Case) so that none reaches the client;
+ * returns how many there were, *value the last one's value.
+ */
+ngx_uint_t
+ngx_http_omni_take_header(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t **value)
+{
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    *value = NULL;
+    n = 0;
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0
+            || h[i].key.len != name->len
+            || ngx_strncasecmp(h[i].key.data, name->data, h[i].key.len) != 0)
+        {
+            continue;
+        }
+
+        h[i].hash = 0;
+        *value = &h[i].value;
+        n++;
+    }
+
+    return n;
+}

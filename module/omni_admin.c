@@ -237,6 +237,27 @@ static const omni_admin_route_t  omni_admin_routes[] = {
       { { "DELETE", omni_admin_revocation_delete, 0, 0 } } },
 
     /* a policy may pass OMNI_ADMIN_BODY_MAX: the store's bound is its own */
+    { "/customers/{id}/cases", 3, { "customers", NULL, "cases" }, "GET",
+      { { "GET", omni_admin_customer_cases,
+          OMNI_ADMIN_Q_LIMIT | OMNI_ADMIN_Q_AFTER | OMNI_ADMIN_Q_STATUS, 0 } } },
+
+    { "/cases", 1, { "cases" }, "GET, POST",
+      { { "GET", omni_admin_cases_get,
+          OMNI_ADMIN_Q_LIMIT | OMNI_ADMIN_Q_AFTER | OMNI_ADMIN_Q_STATUS, 0 },
+        { "POST", omni_admin_case_post, 0, 0 } } },
+
+    { "/cases/{id}", 2, { "cases", NULL }, "GET",
+      { { "GET", omni_admin_case_get, 0, 0 } } },
+
+    { "/cases/{id}/status", 3, { "cases", NULL, "status" }, "POST",
+      { { "POST", omni_admin_case_status, 0, 0 } } },
+
+    { "/cases/{id}/notes", 3, { "cases", NULL, "notes" }, "POST",
+      { { "POST", omni_admin_case_note, 0, 0 } } },
+
+    { "/cases/{id}/assign", 3, { "cases", NULL, "assign" }, "POST",
+      { { "POST", omni_admin_case_assign, 0, 0 } } },
+
     { "/policy", 1, { "policy" }, "GET, PUT",
       { { "GET", omni_admin_policy_get, 0, 0 },
         { "PUT", omni_admin_policy_put, OMNI_ADMIN_Q_NOTE,
@@ -510,7 +531,7 @@ omni_admin_param(omni_admin_ctx_t *ctx, unsigned accepted, const char *p,
     char                 value[OMNI_ADMIN_QUERY_MAX + 1];
     size_t               i, nlen;
     const char          *eq;
-    omni_admin_param_t   params[8];
+    omni_admin_param_t   params[9];
 
     params[0].name = "limit";
     params[0].bit = OMNI_ADMIN_Q_LIMIT;
@@ -536,6 +557,9 @@ omni_admin_param(omni_admin_ctx_t *ctx, unsigned accepted, const char *p,
     params[7].name = "erase";
     params[7].bit = OMNI_ADMIN_Q_ERASE;
     params[7].value = ctx->erase;
+    params[8].name = "status";
+    params[8].bit = OMNI_ADMIN_Q_STATUS;
+    params[8].value = ctx->status;
 
     eq = memchr(p, '=', len);
     nlen = (eq != NULL) ? (size_t) (eq - p) : len;

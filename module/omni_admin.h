@@ -31,6 +31,15 @@
  *   POST   /policy/rollback               {"revision": N}: a new revision
  *                                         with N's policy
  *   GET    /policy/diff                   ?from=A&to=B (default: current)
+ *   GET    /customers/{id}/cases          ?status=open&after=ID&limit=N: open
+ *                                         ones first (docs/cases.md)
+ *   GET    /cases                         ?status=S&after=ID&limit=N
+ *   POST   /cases                         {"customer", "subject",
+ *                                         "category", "priority", ...}
+ *   GET    /cases/{id}                    with its events
+ *   POST   /cases/{id}/status             {"status": S}
+ *   POST   /cases/{id}/notes              {"text", "kind": note|internal|reply}
+ *   POST   /cases/{id}/assign             {"assignee", "pool"}
  *
  * Every answer is a JSON object; errors are {"error": CODE, "message": M}
  * (and "errors": [...] for policy_invalid).
@@ -43,6 +52,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "omni_case_sla.h"
 #include "omni_store.h"
 
 
@@ -61,7 +71,10 @@ typedef struct {
     size_t         body_len;
     int64_t        now;              /* seconds since the epoch */
     const char    *actor;            /* who asks: recorded with policy
-                                        revisions; NULL: "-" */
+                                        revisions and case events;
+                                        NULL: "-" */
+    const omni_case_sla_t  *sla;     /* due times of new cases; NULL:
+                                        none */
 } omni_admin_request_t;
 
 

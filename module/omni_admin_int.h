@@ -41,6 +41,7 @@
 #define OMNI_ADMIN_Q_TO         0x20
 #define OMNI_ADMIN_Q_NOTE       0x40
 #define OMNI_ADMIN_Q_ERASE      0x80
+#define OMNI_ADMIN_Q_STATUS     0x100
 
 
 typedef struct {
@@ -60,6 +61,7 @@ typedef struct {
     char                         to[OMNI_ADMIN_QUERY_MAX + 1];
     char                         note[OMNI_ADMIN_QUERY_MAX + 1];
     char                         erase[OMNI_ADMIN_QUERY_MAX + 1];
+    char                         status[OMNI_ADMIN_QUERY_MAX + 1];
     json_t                      *body;
     unsigned                     nomem:1;
     char                         err[OMNI_ERRLEN];
@@ -112,6 +114,16 @@ int omni_admin_customer_erase(omni_admin_ctx_t *ctx);
 int omni_admin_identity_get(omni_admin_ctx_t *ctx);
 int omni_admin_identity_put(omni_admin_ctx_t *ctx);
 int omni_admin_identity_delete(omni_admin_ctx_t *ctx);
+
+/* omni_admin_case.c */
+
+int omni_admin_customer_cases(omni_admin_ctx_t *ctx);
+int omni_admin_cases_get(omni_admin_ctx_t *ctx);
+int omni_admin_case_post(omni_admin_ctx_t *ctx);
+int omni_admin_case_get(omni_admin_ctx_t *ctx);
+int omni_admin_case_status(omni_admin_ctx_t *ctx);
+int omni_admin_case_note(omni_admin_ctx_t *ctx);
+int omni_admin_case_assign(omni_admin_ctx_t *ctx);
 
 /* omni_admin_revocation.c */
 

@@ -238,6 +238,34 @@ omni_contract_check_gateway(const omni_contract_t *c, char *err)
                                                      c->customer_id.len));
     }
 
+    if (c->cases) {
+        if (c->customer_id.data == NULL) {
+            return omni_contract_invalid(err, "customer.cases must be null "
+                                         "when customer.id is null");
+        }
+
+        if (c->ncases > OMNI_CONTRACT_CASES) {
+            return omni_contract_invalid(err, "customer.cases holds at most "
+                                         "%d cases (got %zu)",
+                                         OMNI_CONTRACT_CASES, c->ncases);
+        }
+
+        for (i = 0; i < c->ncases; i++) {
+            if (!omni_contract_is_id(c->cases[i].id.data, c->cases[i].id.len)
+                || !omni_contract_is_name(c->cases[i].status.data,
+                                          c->cases[i].status.len)
+                || !omni_contract_is_id(c->cases[i].category.data,
+                                        c->cases[i].category.len)
+                || c->cases[i].due < 0
+                || c->cases[i].due >= OMNI_CONTRACT_MS_MAX)
+            {
+                return omni_contract_invalid(err, "customer.cases[%zu] is not "
+                                             "a case the store holds",
+                                             i + 1);
+            }
+        }
+    }
+
     s = c->session;
 
     if (s) {
@@ -391,11 +419,50 @@ omni_contract_customer(const omni_contract_t *c, omni_buf_t *out, char *err)
     omni_contract_rc_t  rc;
 
     if (c->principal || c->customer_id.data) {
-        omni_add("{\"anonymous\":false,\"id\":");
+        omni_add("{\"anonymous\":false,\"cases\":");
 
     } else {
-        omni_add("{\"anonymous\":true,\"id\":");
+        omni_add("{\"anonymous\":true,\"cases\":");
     }
+
+    if (c->cases == NULL) {
+        omni_add("null");
+
+    } else {
+        omni_add("[");
+
+        for (i = 0; i < c->ncases; i++) {
+            if (i) {
+                omni_add(",");
+            }
+
+            omni_add("{\"category\":");
+            snprintf(path, sizeof(path), "customer.cases[%zu].category", i + 1);
+            omni_try(omni_contract_string(out, path, c->cases[i].category,
+                                          err));
+            omni_add(",\"due\":");
+
+            if (c->cases[i].due > 0) {
+                omni_try(omni_contract_time(out, c->cases[i].due));
+
+            } else {
+                omni_add("null");
+            }
+
+            omni_add(",\"id\":");
+            snprintf(path, sizeof(path), "customer.cases[%zu].id", i + 1);
+            omni_try(omni_contract_string(out, path, c->cases[i].id, err));
+            omni_add(",\"status\":");
+            snprintf(path, sizeof(path), "customer.cases[%zu].status", i + 1);
+            omni_try(omni_contract_string(out, path, c->cases[i].status,
+                                          err));
+            omni_add("}");
+        }
+
+        omni_add("]");
+    }
+
+    omni_add(",\"id\":");
 
     omni_try(omni_contract_string_or_null(out, "customer.id", c->customer_id,
                                           err));

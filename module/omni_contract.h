@@ -1,7 +1,7 @@
 /*
  * Copyright (C) The omni gateway authors
  *
- * The request contract, version 1.1 (docs/contract.md,
+ * The request contract, version 1.2 (docs/contract.md,
  * schema/contract.schema.json): the checks of what a plugin returned and
  * of what the gateway adds, and the one writer of the contract's JSON,
  * straight into the caller's memory.  The gateway and the Lua runner both
@@ -23,7 +23,7 @@
 #include "omni_err.h"
 
 
-#define OMNI_CONTRACT_VERSION              "1.1"
+#define OMNI_CONTRACT_VERSION              "1.2"
 
 #define OMNI_CONTRACT_NAME_MAX             32    /* channel, identity type */
 #define OMNI_CONTRACT_ACTION_MAX           128
@@ -42,6 +42,7 @@
 #define OMNI_CONTRACT_CHANNELS             16
 #define OMNI_CONTRACT_CONTEXT_MAX          4096
 #define OMNI_CONTRACT_IP_MAX               64
+#define OMNI_CONTRACT_CASES                8     /* open cases carried */
 
 /* milliseconds of 10000-01-01T00:00:00Z: times are before it */
 #define OMNI_CONTRACT_MS_MAX               253402300800000LL
@@ -75,6 +76,16 @@ typedef struct {
 } omni_contract_session_t;
 
 
+/* an open case of the customer (docs/cases.md); names checked by the
+ * store, checked again here */
+typedef struct {
+    omni_str_t                      id;             /* 10 digits */
+    omni_str_t                      status;
+    omni_str_t                      category;
+    int64_t                         due;            /* ms; 0: null */
+} omni_contract_case_t;
+
+
 typedef struct {
     /* from the plugin; data NULL: null */
     omni_str_t                      action;
@@ -103,6 +114,8 @@ typedef struct {
     const omni_str_t               *roles;           /* unchecked */
     size_t                          nroles;
     omni_str_t                      customer_id;     /* NULL: null */
+    const omni_contract_case_t     *cases;           /* NULL: null */
+    size_t                          ncases;
     const omni_contract_session_t  *session;         /* NULL: null */
 } omni_contract_t;
 

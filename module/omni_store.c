@@ -50,6 +50,7 @@ static const char  *omni_store_db_names[] = {
     "journeys",
     "expiry",
     "changes",
+    "cases",
 };
 
 
@@ -67,6 +68,8 @@ static const char  *omni_store_rc_names[] = {
     "full",
     "invalid",
     "error",
+    "again",
+    "conflict",
 };
 
 
@@ -185,7 +188,7 @@ omni_store_open(const char *dir, size_t map_max, int sync_mode, char *err)
     size = map_max < OMNI_STORE_MAP_INITIAL ? map_max
                                             : OMNI_STORE_MAP_INITIAL;
 
-    mrc = mdb_env_set_maxdbs(st->env, 8);
+    mrc = mdb_env_set_maxdbs(st->env, 16);
     if (mrc == 0) {
         mrc = mdb_env_set_mapsize(st->env, size);
     }
@@ -318,7 +321,7 @@ omni_store_access(const char *dir, uid_t uid, const gid_t *groups,
 const char *
 omni_store_rc_name(int rc)
 {
-    if (rc < 0 || rc > OMNI_STORE_ERROR) {
+    if (rc < 0 || rc > OMNI_STORE_CONFLICT) {
         return "unknown";
     }
 

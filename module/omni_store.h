@@ -62,8 +62,10 @@ enum {
     OMNI_STORE_FULL,           /* the map reached map_max: nothing written */
     OMNI_STORE_INVALID,        /* bad argument or refused operation */
     OMNI_STORE_ERROR,          /* I/O, LMDB, memory or corrupt record */
-    OMNI_STORE_AGAIN           /* a detached write found the map to resize:
+    OMNI_STORE_AGAIN,          /* a detached write found the map to resize:
                                 * retry from the thread that opened it */
+    OMNI_STORE_CONFLICT        /* refused by a record's state: a case's
+                                * transition, a change to a closed case */
 };
 
 
@@ -97,6 +99,7 @@ enum {
     OMNI_STORE_DB_JOURNEYS,
     OMNI_STORE_DB_EXPIRY,
     OMNI_STORE_DB_CHANGES,             /* the change log (omni-sync) */
+    OMNI_STORE_DB_CASES,
     OMNI_STORE_DB_COUNT
 };
 
@@ -599,6 +602,228 @@ int omni_store_journey_append_many(omni_store_t *st,
 int omni_store_journey_append_detached(omni_store_t *st,
     omni_store_journey_item_t *items, size_t n, size_t max_count,
     int64_t max_age_ms, size_t *skipped, char *err);
+
+
+/*
+ * Cases (docs/cases.md): a customer's complaint or request, followed from
+ * any channel.  A case id is OMNI_STORE_CASE_ID_LEN digits, the last a
+ * Luhn check digit, so that a caller can key it in on a phone and a
+ * mistyped digit is refused before any lookup; every function that takes
+ * a case id checks it (OMNI_STORE_INVALID, "not a case id").
+ *
+ * Status lifecycle (omni_store_case_transition_valid()):
+ *   new      -> open, pending, on_hold, resolved
+ *   open     -> pending, on_hold, resolved
+ *   pending  -> open, on_hold, resolved       (waiting on the customer)
+ *   on_hold  -> open, pending, resolved       (waiting inside)
+ *   resolved -> open, closed
+ *   closed   -> nothing: a closed case is never changed again; a reply of
+ *               the customer to it opens a follow-up case that names it.
+ * A refused change is OMNI_STORE_CONFLICT and writes nothing.
+ *
+ * Every change appends an event to the case (at most
+ * OMNI_STORE_CASE_EVENTS events) and one to the customer's journey
+ * (action "case.<what>:<id>", outcome the status), in the same write
+ * transaction.  In a sealed store the subject and the text of notes are
+ * sealed with the customer's data key; the rest (ids, status, times,
+ * channel and identity type names, author subjects) is not.
+ *
+ * Texts: subject 1 to OMNI_STORE_CASE_SUBJECT_MAX bytes of UTF-8 without
+ * control characters; a note 1 to OMNI_STORE_CASE_TEXT_MAX bytes of
+ * UTF-8, tabs and newlines allowed, no other control character; category
+ * and pool names as channels ([A-Za-z0-9_-], 1 to 32); assignee and
+ * author as an identity value or a JWT subject (1 to 64 bytes, no space
+ * or control character).
+ */
+
+#define OMNI_STORE_CASE_ID_LEN       10     /* 9 digits and a check digit */
+#define OMNI_STORE_CASE_SUBJECT_MAX  200
+#define OMNI_STORE_CASE_TEXT_MAX     2000
+#define OMNI_STORE_CASE_NAME_MAX     32     /* category, pool */
+#define OMNI_STORE_CASE_AUTHOR_MAX   64     /* author, assignee */
+#define OMNI_STORE_CASE_TOUCHES      16     /* the newest touches kept */
+#define OMNI_STORE_CASE_EVENTS       256    /* events of one case */
+#define OMNI_STORE_CASE_EVENTS_KEPT  16     /* of them, for status changes
+                                               only: a full case closes */
+#define OMNI_STORE_CASES_OPEN        64     /* cases not closed, per
+                                               customer */
+
+
+enum {
+    OMNI_STORE_CASE_NEW = 0,
+    OMNI_STORE_CASE_OPEN,
+    OMNI_STORE_CASE_PENDING,
+    OMNI_STORE_CASE_ON_HOLD,
+    OMNI_STORE_CASE_RESOLVED,
+    OMNI_STORE_CASE_CLOSED,
+    OMNI_STORE_CASE_STATUSES
+};
+
+enum {
+    OMNI_STORE_CASE_LOW = 0,
+    OMNI_STORE_CASE_NORMAL,
+    OMNI_STORE_CASE_HIGH,
+    OMNI_STORE_CASE_URGENT,
+    OMNI_STORE_CASE_PRIORITIES
+};
+
+/* event kinds */
+enum {
+    OMNI_STORE_CASE_EV_CREATED = 0,
+    OMNI_STORE_CASE_EV_NOTE,        /* public: the customer sees it */
+    OMNI_STORE_CASE_EV_INTERNAL,    /* an internal note */
+    OMNI_STORE_CASE_EV_REPLY,       /* the customer's own words */
+    OMNI_STORE_CASE_EV_STATUS,
+    OMNI_STORE_CASE_EV_ASSIGN,
+    OMNI_STORE_CASE_EV_KINDS
+};
+
+typedef struct {
+    int64_t    time;
+    char       channel[OMNI_STORE_CHANNEL_MAX + 1];
+    char       identity_type[OMNI_STORE_TYPE_MAX + 1];   /* "" if none */
+    char       session[OMNI_STORE_ID_MAX + 1];           /* "" if none */
+} omni_store_case_touch_t;
+
+typedef struct {
+    char       id[OMNI_STORE_CASE_ID_LEN + 1];
+    char       customer[OMNI_STORE_ID_MAX + 1];
+    char       subject[OMNI_STORE_CASE_SUBJECT_MAX + 1];
+    char       category[OMNI_STORE_CASE_NAME_MAX + 1];
+    char       channel[OMNI_STORE_CHANNEL_MAX + 1];      /* where it began */
+    char       assignee[OMNI_STORE_CASE_AUTHOR_MAX + 1]; /* "" if none */
+    char       pool[OMNI_STORE_CASE_NAME_MAX + 1];       /* "" if none */
+    char       follow_up_of[OMNI_STORE_CASE_ID_LEN + 1]; /* "" if none */
+    int        status;
+    int        priority;
+    int64_t    created;
+    int64_t    updated;
+    int64_t    first_response_due;   /* 0: none */
+    int64_t    resolution_due;       /* 0: none */
+    int64_t    first_response_at;    /* the first public note; 0: none */
+    int64_t    resolved_at;          /* 0 unless resolved or closed */
+    int64_t    closed_at;
+    uint32_t   nevents;
+    uint32_t   touches_total;        /* every touch, kept or not */
+    unsigned   ntouches;             /* the newest, oldest first */
+    omni_store_case_touch_t  touches[OMNI_STORE_CASE_TOUCHES];
+} omni_store_case_t;
+
+typedef struct {
+    uint32_t   seq;                  /* from 0, in order */
+    int64_t    time;
+    int        kind;                 /* OMNI_STORE_CASE_EV_* */
+    int        from, to;             /* a status change's statuses */
+    char       author[OMNI_STORE_CASE_AUTHOR_MAX + 1];
+    char       channel[OMNI_STORE_CHANNEL_MAX + 1];
+    size_t     text_len;             /* a note's text, an assignee */
+    char       text[OMNI_STORE_CASE_TEXT_MAX + 1];
+} omni_store_case_event_t;
+
+/* who changes a case, from where and when: every change takes one */
+typedef struct {
+    const char  *author;             /* a subject, "customer", a service */
+    const char  *channel;            /* "admin" for the admin API */
+    const char  *identity_type;      /* a touch's; NULL or "" if none */
+    const char  *session;            /* NULL or "" if none */
+    int64_t      now;
+} omni_store_case_by_t;
+
+/* names: "new", "open", ...; -1 for an unknown name */
+const char *omni_store_case_status_name(int status);
+int omni_store_case_status_parse(const char *s, size_t len);
+const char *omni_store_case_priority_name(int priority);
+int omni_store_case_priority_parse(const char *s, size_t len);
+const char *omni_store_case_event_name(int kind);
+int omni_store_case_transition_valid(int from, int to);
+
+/* 1 when s[0..len-1] is a case id whose check digit holds */
+int omni_store_case_id_valid(const char *s, size_t len);
+/* the check digit of OMNI_STORE_CASE_ID_LEN - 1 digits */
+char omni_store_case_check_digit(const char *digits);
+/* the subject and note rules above: 1 when s[0..len-1] passes */
+int omni_store_case_text_valid(const char *s, size_t len, size_t max,
+    int multiline);
+
+/*
+ * Opens a case for c->customer (resolved to its survivor) with c's
+ * subject, category, priority, channel, assignee, pool and due times
+ * (an SLA: omni_case_sla.h); the id, status new, times and the first
+ * touch (by) are set here, and c receives the case as stored.  At most
+ * OMNI_STORE_CASES_OPEN cases of a customer may be open.  Refused for an
+ * erased customer.
+ */
+int omni_store_case_create(omni_store_t *st, omni_store_case_t *c,
+    const omni_store_case_by_t *by, char *err);
+
+/* the case id (check digit checked), subject opened when sealed */
+int omni_store_case_get(omni_store_t *st, const char *id,
+    omni_store_case_t *c, char *err);
+
+/* status change; c (may be NULL) receives the case as it now is */
+int omni_store_case_set_status(omni_store_t *st, const char *id, int status,
+    const omni_store_case_by_t *by, omni_store_case_t *c, char *err);
+
+/*
+ * A note: kind OMNI_STORE_CASE_EV_NOTE, _INTERNAL or _REPLY.  A reply to
+ * a closed case opens a follow-up instead (same customer, category,
+ * priority and subject, due times given in c_due, may be NULL: none), its
+ * first event the reply; follow_up (may be NULL, OMNI_STORE_CASE_ID_LEN
+ * + 1 bytes) receives its id, else "".  Any other note to a closed case
+ * is OMNI_STORE_CONFLICT.  A public note by anyone but the customer sets
+ * first_response_at once; a reply to a pending case makes it open.
+ */
+int omni_store_case_note(omni_store_t *st, const char *id, int kind,
+    const char *text, size_t len, const omni_store_case_by_t *by,
+    const omni_store_case_t *c_due, char *follow_up, char *err);
+
+/* assignee and pool, each "" to clear; a closed case is refused */
+int omni_store_case_assign(omni_store_t *st, const char *id,
+    const char *assignee, const char *pool, const omni_store_case_by_t *by,
+    char *err);
+
+/*
+ * A touch: the customer came back to the case from by's channel (the
+ * newest OMNI_STORE_CASE_TOUCHES are kept).  Not an event; no journey
+ * event either (the request that touched has its own).
+ */
+int omni_store_case_touch(omni_store_t *st, const char *id,
+    const omni_store_case_by_t *by, char *err);
+
+/* events of a case in order, from seq "from" on, public ones only if set */
+int omni_store_case_events(omni_store_t *st, const char *id, uint32_t from,
+    int public_only, omni_store_case_event_t *out, size_t max, size_t *n,
+    char *err);
+
+/*
+ * Case ids of customer, those not closed first (oldest first), then the
+ * closed ones (oldest first), starting after the case "after" (NULL:
+ * from the first); open_only stops at the first closed one.
+ */
+int omni_store_cases_by_customer(omni_store_t *st, const char *customer,
+    const char *after, int open_only, omni_store_id_t *ids, size_t max,
+    size_t *n, char *err);
+
+/*
+ * The open cases of customer (new to on_hold), at most max (up to
+ * OMNI_STORE_CASES_OPEN), oldest first, as the contract carries them:
+ * due is the first response's due time while none was given, else the
+ * resolution's (0: none).  No subject is opened.
+ */
+typedef struct {
+    char       id[OMNI_STORE_CASE_ID_LEN + 1];
+    char       category[OMNI_STORE_CASE_NAME_MAX + 1];
+    int        status;
+    int64_t    due;
+} omni_store_case_brief_t;
+
+int omni_store_cases_open_brief(omni_store_t *st, const char *customer,
+    omni_store_case_brief_t *out, size_t max, size_t *n, char *err);
+
+/* case ids of one status, oldest first, after the case "after" */
+int omni_store_cases_by_status(omni_store_t *st, int status,
+    const char *after, omni_store_id_t *ids, size_t max, size_t *n,
+    char *err);
 
 
 /* backup: raw records, exported and imported as they are stored */

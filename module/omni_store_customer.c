@@ -502,6 +502,14 @@ omni_store_customer_merge(omni_store_t *st, const char *from,
 }
 
 
+int
+omni_store_survivor(omni_store_t *st, MDB_txn *txn, const char *id,
+    char *survivor, char *err)
+{
+    return omni_customer_follow(st, txn, id, survivor, err);
+}
+
+
 /*
  * Follows "merged into" records from id, at most OMNI_STORE_CHAIN_MAX
  * hops, so that a damaged store with a loop still answers.

@@ -193,6 +193,14 @@ omni_store_import_skip(omni_store_t *st, MDB_txn *txn,
         len = (nul != NULL) ? (size_t) (nul - p) : 0;
         break;
 
+    case OMNI_STORE_DB_CASES:
+        /* version, len customer, customer */
+        if (rec->val_len > 2 && (size_t) p[1] + 2 <= rec->val_len) {
+            len = p[1];
+            p += 2;
+        }
+        break;
+
     case OMNI_STORE_DB_IDENTITIES:
         if (rec->val_len >= 2) {
             p++;
@@ -371,7 +379,7 @@ omni_erase_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
 /*
  * Every record of one customer: the identities its index names, its
- * sessions, its journey, then whatever is left under <who>\0, the data
+ * sessions, its cases, its journey, then whatever is left under <who>\0, the data
  * key among them.
  */
 static int
@@ -481,6 +489,11 @@ omni_erase_one(omni_store_t *st, MDB_txn *txn, const char *who,
 
     } while (rc == OMNI_STORE_OK && n == OMNI_STORE_CHUNK);
 
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    rc = omni_store_case_erase(st, txn, who, records, err);
     if (rc != OMNI_STORE_OK) {
         return rc;
     }

@@ -4,9 +4,9 @@
  * The store's private header: included only by module/omni_store*.c, the
  * engine (omni_store.c) and its record families (omni_store_session.c,
  * omni_store_customer.c, omni_store_revocation.c, omni_store_journey.c,
- * omni_store_policy.c), and encryption at rest (omni_store_keyring.c,
- * omni_store_seal.c, omni_store_dkeys.c).  Everything else uses
- * omni_store.h.  It holds the store object, the key tags, the key and
+ * omni_store_policy.c, omni_store_case.c and omni_store_case_read.c),
+ * and encryption at rest (omni_store_keyring.c, omni_store_seal.c,
+ * omni_store_dkeys.c).  Everything else uses omni_store.h.  It holds the store object, the key tags, the key and
  * record buffers with their encoders and decoders (static inline) and the
  * key builders, and the prototypes of the functions the files share, all
  * named omni_store_*.
@@ -58,12 +58,43 @@
  *              <customer>\0M                 1, be64 merged_at, survivor
  *              <customer>\0F<from>           empty: from was merged here
  *              <customer>\0J                 1, be32 journey events
+ *              <customer>\0C<0|1><be64 created><case id>
+ *                                            empty: case index, 0 while
+ *                                            open (new to on_hold), 1
+ *                                            resolved or closed
  * revocations  j:<jti>                       1, be64 expires_at (0: never)
  *              s:<session>                   1, be64 revoked_at
  *              u:<sub>                       1, be64 before
  * journeys     <customer>\0<be64 time_ms>\0<be32 seq>
  *                                            1, len channel, len action,
  *                                            len outcome, len session
+ * cases        c<case id>                    1, len customer, status,
+ *                                            priority, be64 created,
+ *                                            updated, first_response_due,
+ *                                            resolution_due,
+ *                                            first_response_at,
+ *                                            resolved_at, closed_at, be32
+ *                                            nevents, be32 touches_total,
+ *                                            ntouches, len category, len
+ *                                            channel, len assignee, len
+ *                                            pool, len follow_up_of, be16
+ *                                            subject length, subject,
+ *                                            ntouches x (be64 time, len
+ *                                            channel, len identity type,
+ *                                            len session)
+ *                                            sealed: 2 and the same, the
+ *                                            subject sealed (record
+ *                                            "case", field the id)
+ *              e<case id><be32 seq>          1, len customer, be64 time,
+ *                                            kind, from, to, len author,
+ *                                            len channel, be16 text
+ *                                            length, text
+ *                                            sealed: 2, the text sealed
+ *                                            (record "case_event", field
+ *                                            the id and be32 seq)
+ *              s<status><be64 created><case id>
+ *                                            1, len customer: status index
+ *              (every value names the customer first, for imports)
  * expiry       a<be64 last_seen><session>    empty: idle order
  *              c<be64 created><session>      empty: age order
  *              j<be64 expires_at><jti>       empty: jti purge order
@@ -109,6 +140,7 @@
 #define OMNI_TAG_FROM          'F'
 #define OMNI_TAG_JOURNEY       'J'
 #define OMNI_TAG_KEY           'K'
+#define OMNI_TAG_CASE          'C'
 
 #define OMNI_STORE_KEYRING           "keyring"
 #define OMNI_STORE_INDEX             "index"
@@ -338,6 +370,33 @@ int omni_store_session_reseal(omni_store_t *st, MDB_txn *txn, char *err);
 
 
 /*
+ * omni_store_customer.c: the survivor of id inside a transaction;
+ * omni_store_journey.c: one journey event inside a transaction, not
+ * trimmed (a case change); omni_store_case.c: every case record of who,
+ * for its erasure.
+ */
+
+int omni_store_survivor(omni_store_t *st, MDB_txn *txn, const char *id,
+    char *survivor, char *err);
+int omni_store_journey_add(omni_store_t *st, MDB_txn *txn,
+    const char *customer, omni_store_journey_t *ev, char *err);
+int omni_store_case_erase(omni_store_t *st, MDB_txn *txn, const char *who,
+    size_t *records, char *err);
+
+/*
+ * omni_store_case.c and omni_store_case_read.c: a case id checked (its
+ * check digit), a case record read (a sealed subject opened when
+ * subject is set, else left ""), the case id at
+ * the end of an index key (an omni_store_item_pt into omni_store_id_t).
+ */
+int omni_store_case_check(const char *id, char *err);
+int omni_store_case_load(omni_store_t *st, MDB_txn *txn, const char *id,
+    int subject, omni_store_case_t *c, char *err);
+int omni_store_case_id_item(void *out, size_t i, const unsigned char *rest,
+    size_t len, const MDB_val *val);
+
+
+/*
  * Keys and values: built into an omni_sbuf_t (a key into an omni_skey_t),
  * which notes an overflow rather than writing past its end; read with an
  * omni_srd_t, which notes a short or bad record in r->bad.
@@ -532,6 +591,45 @@ omni_key_journey(omni_sbuf_t *k, const char *customer, int64_t t,
     omni_sbuf_be(k, (uint64_t) t, 8);
     omni_sbuf_u8(k, '\0');
     omni_sbuf_be(k, seq, 4);
+}
+
+
+/* cases: c<id>, e<id>..., s<status>..., <customer>\0C<0|1>... */
+
+static inline void
+omni_key_case(omni_sbuf_t *k, int tag, const char *id)
+{
+    omni_sbuf_u8(k, (unsigned) tag);
+    omni_sbuf_str(k, id);
+}
+
+
+static inline int
+omni_store_case_is_open(int status)
+{
+    return status < OMNI_STORE_CASE_RESOLVED;
+}
+
+
+static inline void
+omni_key_case_customer(omni_sbuf_t *k, const char *customer,
+    const omni_store_case_t *c)
+{
+    omni_key_customer(k, customer, OMNI_TAG_CASE);
+    omni_sbuf_u8(k, omni_store_case_is_open(c->status) ? '0' : '1');
+    omni_sbuf_be(k, (uint64_t) c->created, 8);
+    omni_sbuf_str(k, c->id);
+}
+
+
+static inline void
+omni_key_case_status(omni_sbuf_t *k, int status, int64_t created,
+    const char *id)
+{
+    omni_sbuf_u8(k, 's');
+    omni_sbuf_u8(k, (unsigned) status);
+    omni_sbuf_be(k, (uint64_t) created, 8);
+    omni_sbuf_str(k, id);
 }
 
 

@@ -241,6 +241,25 @@ omni_store_journey_read(omni_store_t *st, const char *customer,
 }
 
 
+int
+omni_store_journey_add(omni_store_t *st, MDB_txn *txn, const char *customer,
+    omni_store_journey_t *ev, char *err)
+{
+    int                         rc;
+    omni_store_journey_item_t   item;
+
+    rc = omni_journey_check(customer, ev, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    item.customer = customer;
+    item.ev = ev;
+
+    return omni_journey_append_run(st, txn, &item, 1, 0, 0, err);
+}
+
+
 static int
 omni_journey_check(const char *customer, const omni_store_journey_t *ev,
     char *err)

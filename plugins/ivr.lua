@@ -40,6 +40,9 @@
 -- `unsupported_media_type` (415), `invalid_request` (400: CallSid/AccountSid
 -- missing or malformed, bad Digits), `account_mismatch` (403).
 --
+-- Digits "3" is `case.list`, ten digits `case.get` with `case_id`: the
+-- caller's own cases, answered by the gateway (docs/cases.md), spoken.
+--
 -- Rendering: ALWAYS HTTP 200 with `Content-Type: text/xml` TwiML (Twilio
 -- plays an "application error" on anything else).  From reply.data:
 --
@@ -63,6 +66,7 @@ local is_e164 = twilio.is_e164
 local field = twilio.field
 local text = twilio.text
 local twiml = twilio.twiml
+local cases = omni.cases
 
 local type = type
 local tonumber = tonumber
@@ -167,6 +171,11 @@ function _M.normalize(req)
             action = "order.status"
         elseif digits == "2" then
             action = "agent.transfer"
+        elseif digits == "3" then
+            action = "case.list"
+        elseif cases.id_of(digits) then
+            action = "case.get"
+            params.case_id = digits
         else
             action = "ivr.menu"
             params.invalid_choice = digits
@@ -238,6 +247,19 @@ function _M.render(reply, ctx)
     local data = reply.data
     if type(data) ~= "table" then
         return 200, headers, twiml("")
+    end
+
+    -- the gateway's own answer to case.list or case.get, spoken; after a
+    -- list, the caller may key in a case number
+    if data.say == nil then
+        local summary = cases.summary(data, true)
+        if summary then
+            local list = type(data.cases) == "table" and #data.cases > 0
+            data = {
+                say = summary .. (list and " To hear one, key in its number." or ""),
+                gather = list and { num_digits = 10 } or nil,
+            }
+        end
     end
 
     local parts = {}

@@ -11,6 +11,8 @@
 --     POST /web/orders/{order_id}/refund  order.refund    optional JSON object body + order_id
 --     GET  /web/profile                   customer.profile
 --     PUT  /web/profile                   customer.update JSON object body -> params
+--     GET  /web/cases                     case.list       (answered by the gateway
+--     GET  /web/cases/{case_id}           case.get         with omni_cases on)
 --
 -- A path segment such as `{order_id}` matches `[A-Za-z0-9_-]{1,64}`; one
 -- trailing slash is accepted.  Query strings are ignored except on
@@ -116,6 +118,8 @@ local ROUTE_SPECS = {
     { "POST", "/orders/{order_id}/refund", "order.refund",     "optional" },
     { "GET",  "/profile",                  "customer.profile", "none" },
     { "PUT",  "/profile",                  "customer.update",  "required" },
+    { "GET",  "/cases",                    "case.list",        "none" },
+    { "GET",  "/cases/{case_id}",          "case.get",         "none" },
 }
 
 --- Splits a path into its segments; nil when it is malformed (empty

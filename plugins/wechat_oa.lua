@@ -91,6 +91,7 @@ local settings_of = omni.settings
 local crypto = omni.crypto
 local xml = omni.xml
 local wx = omni.wechat
+local cases = omni.cases
 
 local type = type
 local tostring = tostring
@@ -98,6 +99,7 @@ local concat = table.concat
 local sort = table.sort
 local find = string.find
 local lower = string.lower
+local gsub = string.gsub
 
 local _M = { name = "wechat_oa", version = "1.1", prefix = "/wechat_oa" }
 
@@ -302,6 +304,19 @@ function _M.normalize(req)
         return nil, err
     end
 
+    -- "cases", or "case" and a case number (or the number alone): the
+    -- follower's own cases, answered by the gateway (docs/cases.md)
+    if action == "message.text" and type(params.content) == "string" then
+        local content = lower((gsub(params.content, "^%s*(.-)%s*$", "%1")))
+        local id = cases.id_of((gsub(content, "^case%s*", "")))
+        if content == "cases" or content == "case" then
+            action = "case.list"
+        elseif id then
+            action = "case.get"
+            params.case_id = id
+        end
+    end
+
     return {
         action = action,
         params = params,
@@ -318,6 +333,14 @@ function _M.render(reply, ctx)
     ctx = type(ctx) == "table" and ctx or {}
     local req = ctx.request
     local settings = settings_of(req)
+    -- the gateway's own answer to case.list or case.get, as a text
+    if type(reply) == "table" and reply.ok == true and type(reply.data) == "table"
+            and reply.data.text == nil then
+        local summary = cases.summary(reply.data, false)
+        if summary then
+            reply = { ok = true, data = { text = summary } }
+        end
+    end
     local content, status = wx.reply_text(reply, ctx, settings)
     if status then
         return 401, { ["Content-Type"] = TEXT_PLAIN }, "invalid signature"

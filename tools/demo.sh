@@ -173,7 +173,10 @@ admin token above (an hour long; mint another with the same command as in
 tools/demo.sh) and find the customer by the identity jwt_sub customer-42:
 the demo has made a request of theirs on the web, the app and the
 mini-program, so the console shows their identities, their session and one
-journey across the three channels.
+journey across the three channels, and one open case (docs/cases.md),
+which the customer reads on any channel:
+
+  curl -s $url/web/cases -H 'Authorization: Bearer $token'
 
   $admin
 
@@ -229,6 +232,16 @@ END
          -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
          -H 'X-WX-Openid: o6_bmjrPTlm6_2sgVt7hMZOPfL2M' \
          -d '{"data":{"order_id":"ORD-42"}}'
+    # and one open case of theirs (docs/cases.md)
+    customer=$(curl -s "$url/admin/identities/jwt_sub/customer-42" \
+                    -H "Authorization: Bearer $admin" \
+               | sed -n 's/.*"customer":"\([A-Za-z0-9_-]*\)".*/\1/p')
+    if [ -n "$customer" ]; then
+        curl -s -o /dev/null "$url/admin/cases" \
+             -H "Authorization: Bearer $admin" \
+             -H 'Content-Type: application/json' \
+             -d "{\"customer\":\"$customer\",\"subject\":\"Order ORD-42 arrived damaged\",\"category\":\"complaint\",\"priority\":\"high\",\"channel\":\"web\"}"
+    fi
 ) &
 
 exec "$nginx" -p "$prefix" -c "$prefix/nginx.conf" -g 'daemon off;'

@@ -94,6 +94,20 @@ static const omnictl_command_t  omnictl_commands[] = {
     /* the node's part in a cluster (docs/cluster.md) */
     { "cluster status", 0, 0, 0, 1, omnictl_cmd_cluster_status },
 
+    { "cases open", 3, 3,
+      OMNICTL_OPT_PRIORITY|OMNICTL_OPT_CHANNEL|OMNICTL_OPT_SLA, 1,
+      omnictl_cmd_cases_open },
+    { "cases show", 1, 1, 0, 1, omnictl_cmd_cases_show },
+    { "cases list", 1, 1,
+      OMNICTL_OPT_AFTER|OMNICTL_OPT_LIMIT|OMNICTL_OPT_STATUS, 1,
+      omnictl_cmd_cases_list },
+    { "cases by-status", 1, 1, OMNICTL_OPT_AFTER|OMNICTL_OPT_LIMIT, 1,
+      omnictl_cmd_cases_by_status },
+    { "cases status", 2, 2, 0, 1, omnictl_cmd_cases_status },
+    { "cases note", 2, 2, OMNICTL_OPT_KIND|OMNICTL_OPT_SLA, 1,
+      omnictl_cmd_cases_note },
+    { "cases assign", 1, 2, OMNICTL_OPT_POOL, 1, omnictl_cmd_cases_assign },
+
     { NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -116,6 +130,11 @@ static const omnictl_option_t  omnictl_options[] = {
     { "--file", OMNICTL_OPT_FILE, offsetof(omnictl_ctx_t, file), 0 },
     { "--kek", OMNICTL_OPT_KEK, offsetof(omnictl_ctx_t, kek), 1 },
     { "--index", OMNICTL_OPT_INDEX, offsetof(omnictl_ctx_t, index), 1 },
+    { "--status", OMNICTL_OPT_STATUS, offsetof(omnictl_ctx_t, status), 0 },
+    { "--priority", OMNICTL_OPT_PRIORITY, offsetof(omnictl_ctx_t, priority),
+      0 },
+    { "--pool", OMNICTL_OPT_POOL, offsetof(omnictl_ctx_t, pool), 0 },
+    { "--sla", OMNICTL_OPT_SLA, offsetof(omnictl_ctx_t, sla_file), 0 },
     { NULL, 0, 0, 0 }
 };
 
@@ -127,6 +146,7 @@ static const char  *omnictl_groups[][2] = {
     { "customers", "erase" },
     { "dispatch", "validate or simulate" },
     { "cluster", "status" },
+    { "cases", "open, show, list, by-status, status, note or assign" },
     { NULL, NULL }
 };
 
@@ -267,6 +287,7 @@ main(int argc, char **argv)
     }
 
     omni_keyring_free(ctx.keyring);
+    omni_case_sla_free(ctx.sla);
 
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "omnictl: writing the output: %s\n",
@@ -364,6 +385,21 @@ omnictl_usage(FILE *out)
 "                                         longer uses it\n"
 "  cluster status                         the change log's cursors and\n"
 "                                         omni-sync's state (cluster.md)\n"
+"  cases open CUSTOMER CATEGORY SUBJECT [--priority P] [--channel C]\n"
+"             [--sla FILE]                open a case, due times from the\n"
+"                                         SLA table FILE ($OMNI_CASE_SLA)\n"
+"  cases show ID                          a case and its events\n"
+"  cases list CUSTOMER [--status open] [--after ID] [--limit N]\n"
+"                                         a customer's cases, open first\n"
+"  cases by-status STATUS [--after ID] [--limit N]\n"
+"                                         the cases of one status\n"
+"  cases status ID STATUS                 move a case (new, open, pending,\n"
+"                                         on_hold, resolved, closed)\n"
+"  cases note ID TEXT [--kind note|internal|reply] [--sla FILE]\n"
+"                                         add a note (a reply to a closed\n"
+"                                         case opens a follow-up)\n"
+"  cases assign ID [ASSIGNEE] [--pool POOL]\n"
+"                                         assign (\"\" clears)\n"
 "  help                                   this text (also -h, --help)\n"
 "\n"
 "Options take their value as the next argument or after \"=\"\n"
@@ -842,6 +878,7 @@ omnictl_request_raw(omnictl_ctx_t *ctx, const char *method,
     req.body_len = body_len;
     req.now = ctx->now;
     req.actor = ctx->actor;
+    req.sla = ctx->sla;
 
     if (omni_admin_handle(ctx->st, &req, &res) != 0 || res.body == NULL) {
         fprintf(stderr, "omnictl: out of memory\n");

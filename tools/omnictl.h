@@ -68,6 +68,10 @@
 #define OMNICTL_OPT_FILE     0x800
 #define OMNICTL_OPT_KEK      0x1000
 #define OMNICTL_OPT_INDEX    0x2000
+#define OMNICTL_OPT_STATUS   0x4000
+#define OMNICTL_OPT_PRIORITY 0x8000
+#define OMNICTL_OPT_POOL     0x10000
+#define OMNICTL_OPT_SLA      0x20000
 #define OMNICTL_OPT_CHECK    (OMNICTL_OPT_ROLES | OMNICTL_OPT_ACTION         \
                               | OMNICTL_OPT_CHANNEL | OMNICTL_OPT_TIER       \
                               | OMNICTL_OPT_ANON | OMNICTL_OPT_AGE           \
@@ -108,6 +112,11 @@ typedef struct {
     const char      *file;
     const char      *kek;               /* flags of keys rotate */
     const char      *index;
+    const char      *status;            /* cases */
+    const char      *priority;
+    const char      *pool;
+    const char      *sla_file;          /* --sla, $OMNI_CASE_SLA */
+    omni_case_sla_t *sla;               /* loaded on first use */
 } omnictl_ctx_t;
 
 
@@ -165,6 +174,13 @@ int omnictl_cmd_keys_rotate(omnictl_ctx_t *ctx);
 int omnictl_cmd_keys_rewrap(omnictl_ctx_t *ctx);
 int omnictl_cmd_keys_reindex(omnictl_ctx_t *ctx);
 int omnictl_cmd_keys_retire(omnictl_ctx_t *ctx);
+int omnictl_cmd_cases_open(omnictl_ctx_t *ctx);
+int omnictl_cmd_cases_show(omnictl_ctx_t *ctx);
+int omnictl_cmd_cases_list(omnictl_ctx_t *ctx);
+int omnictl_cmd_cases_by_status(omnictl_ctx_t *ctx);
+int omnictl_cmd_cases_status(omnictl_ctx_t *ctx);
+int omnictl_cmd_cases_note(omnictl_ctx_t *ctx);
+int omnictl_cmd_cases_assign(omnictl_ctx_t *ctx);
 
 
 #endif /* OMNICTL_H_INCLUDED_ */

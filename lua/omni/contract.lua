@@ -1,5 +1,5 @@
 --- The request contract (what the gateway forwards to services) and the
--- unified reply (what services answer), version "1.1".
+-- unified reply (what services answer), version "1.2".
 --
 -- The gateway checks a plugin's normalize() result and writes the
 -- contract in C (module/omni_contract.c, through the Lua C module
@@ -36,10 +36,10 @@ local null = json.null
 local empty_array = json.empty_array
 local is_json_array = json.is_array
 
-local _M = { _VERSION = "1.1" }
+local _M = { _VERSION = "1.2" }
 
 --- The contract version this module builds (docs/contract.md).
-_M.VERSION = "1.1"
+_M.VERSION = "1.2"
 
 --- Limits of the contract (the C writer's, module/omni_contract.h).
 -- @table LIMITS
@@ -318,7 +318,10 @@ local TOP = {
 }
 local CHANNEL = { name = true, app_id = true, client_version = true }
 local CUSTOMER = { id = true, anonymous = true, tier = true,
-                   identities = true }
+                   identities = true, cases = true }
+local CASE = { id = true, status = true, category = true, due = true }
+local CASE_STATUS = { new = true, open = true, pending = true,
+                      on_hold = true }
 local PRINCIPAL = { subject = true, roles = true, issuer = true }
 local CLIENT = { ip = true, user_agent = true, device_id = true }
 local SESSION = { id = true, new = true, created_at = true,
@@ -331,6 +334,51 @@ local function is_object_table(t)
            and (json.is_object(t) or t[1] == nil)
 end
 
+
+-- customer.cases (1.2): null, or at most 8 open cases of the customer,
+-- each { id = 10 digits, status, category, due = timestamp or null }
+local function check_cases(cases, customer_id)
+    if cases == null then
+        return true
+    end
+    if customer_id == null then
+        return nil, "customer.cases must be null when customer.id is null"
+    end
+    if type(cases) ~= "table" or not is_json_array(cases) then
+        return nil, "customer.cases must be null or an array"
+    end
+    if #cases > 8 then
+        return nil, "customer.cases holds at most 8 cases"
+    end
+    for i, k in ipairs(cases) do
+        local where = "customer.cases[" .. i .. "]"
+        if type(k) ~= "table" then
+            return nil, where .. " must be an object"
+        end
+        local ok, err = check_keys(k, CASE, where)
+        if not ok then
+            return nil, err
+        end
+        if type(k.id) ~= "string" or not match(k.id, "^%d%d%d%d%d%d%d%d%d%d$")
+        then
+            return nil, where .. ".id must be 10 digits"
+        end
+        if not CASE_STATUS[k.status] then
+            return nil, where .. ".status must be new, open, pending or"
+                        .. " on_hold"
+        end
+        if type(k.category) ~= "string" or not is_id(k.category)
+           or #k.category > 32 then
+            return nil, where .. ".category must match"
+                        .. " ^[A-Za-z0-9_-]{1,32}$"
+        end
+        if k.due ~= null and not is_timestamp(k.due) then
+            return nil, where .. ".due must be null or RFC 3339 UTC with"
+                        .. " milliseconds"
+        end
+    end
+    return true
+end
 
 -- session: null, or the closed object of 1.1 (the caller checked that
 -- it is not nil)
@@ -491,6 +539,10 @@ function _M.validate(c)
         return nil, err
     end
     ok, err = check_identities(cu.identities, "customer.identities")
+    if not ok then
+        return nil, err
+    end
+    ok, err = check_cases(cu.cases, cu.id)
     if not ok then
         return nil, err
     end

@@ -29,7 +29,7 @@ local _M = { _VERSION = "1.0" }
 local MODULES = {
     "omni", "omni.json", "omni.form", "omni.xml", "omni.crypto",
     "omni.base64", "omni.utf8", "omni.contract", "omni.wechat",
-    "omni.twilio",
+    "omni.twilio", "omni.cases",
 }
 _M.MODULES = MODULES
 

@@ -3,7 +3,7 @@
  *
  * Fuzz target: the admin router (omni_admin_handle()) against a real
  * store holding a customer with identities, a merged customer, a
- * session, a journey, a revocation and a policy.  The input is a request:
+ * session, a journey, a revocation, a policy and a case.  The input is a request:
  *
  *   METHOD SP PATH [? QUERY] LF BODY
  *
@@ -59,6 +59,9 @@ fuzz_seed(omni_store_t *st)
           "\"before\":1800000000}" },
         { "PUT", "/policy?note=seed", fuzz_policy },
         { "PUT", "/policy?note=again", fuzz_policy },
+        { "POST", "/cases",
+          "{\"customer\":\"c1\",\"subject\":\"Parcel lost\","
+          "\"category\":\"complaint\",\"priority\":\"high\"}" },
     };
 
     for (i = 0; i < sizeof(seed) / sizeof(seed[0]); i++) {

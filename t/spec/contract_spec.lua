@@ -339,7 +339,7 @@ describe("omni.contract.encode", function()
 
     it("writes every key, null when unknown", function()
         local c, s = assert(build({ action = "order.query" }, known()))
-        assert.equal([[{"action":"order.query","channel":{"app_id":null,"client_version":null,"name":"miniprogram"},"client":{"device_id":null,"ip":"203.0.113.7","user_agent":null},"customer":{"anonymous":true,"id":null,"identities":[],"tier":null},"locale":null,"params":{},"principal":null,"received_at":"2026-11-24T17:06:40.123Z","request_id":"4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f","route":null,"session":null,"version":"1.1"}]],
+        assert.equal([[{"action":"order.query","channel":{"app_id":null,"client_version":null,"name":"miniprogram"},"client":{"device_id":null,"ip":"203.0.113.7","user_agent":null},"customer":{"anonymous":true,"cases":null,"id":null,"identities":[],"tier":null},"locale":null,"params":{},"principal":null,"received_at":"2026-11-24T17:06:40.123Z","request_id":"4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f","route":null,"session":null,"version":"1.2"}]],
                      s)
         assert.equal(s, json.encode(c))
         assert.is_true(contract.validate(c))

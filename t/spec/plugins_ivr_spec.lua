@@ -173,6 +173,20 @@ describe("plugin ivr", function()
             assert.are.equal("agent.transfer", assert(normalize(req)).action)
         end)
 
+        it("asks the gateway for the caller's cases: 3 lists, 10 digits read one", function()
+            local req = assert(fixture_req("digits_agent"))
+            req.body.Digits = "3"
+            assert.are.equal("case.list", assert(normalize(req)).action)
+            req.body.Digits = "4821093756"
+            local c = assert(normalize(req))
+            assert.are.equal("case.get", c.action)
+            assert.are.equal("4821093756", c.params.case_id)
+            for _, digits in ipairs({ "482109375", "48210937561", "4" }) do
+                req.body.Digits = digits
+                assert.are.equal("ivr.menu", assert(normalize(req)).action)
+            end
+        end)
+
         it("ignores an invalid language setting", function()
             local req = assert(fixture_req("incoming_call", function(r)
                 r.settings.language = "en US"
@@ -207,6 +221,23 @@ describe("plugin ivr", function()
             assert.truthy(say:find("a &amp; b &lt; c &gt; d ", 1, true))
             assert.truthy(say:find("]]&gt; g", 1, true))
             assert.is_nil(say:find("[%c<>]"))
+        end)
+
+        it("speaks the gateway's case answers, a list with a 10-digit gather", function()
+            local _, _, body = render({ ok = true, data = { cases = {
+                { id = "4821093756", status = "open", category = "complaint" } } } }, nil)
+            assert.are.equal(XML_HEAD .. '<Response><Gather input="dtmf speech" numDigits="10">'
+                .. "<Say>You have one case. Case 4 8 2 1 0 9 3 7 5 6 (complaint) is being "
+                .. "handled. To hear one, key in its number.</Say></Gather></Response>", body)
+            _, _, body = render({ ok = true, data = { cases = {} } }, nil)
+            assert.are.equal(XML_HEAD .. "<Response><Say>You have no case with us.</Say></Response>",
+                body)
+            _, _, body = render({ ok = true, data = { case = {
+                id = "4821093756", status = "closed", category = "complaint" } } }, nil)
+            assert.truthy(body:find("Case 4 8 2 1 0 9 3 7 5 6 (complaint) is closed.", 1, true))
+            -- a service's own say wins
+            _, _, body = render({ ok = true, data = { say = "Hi", cases = {} } }, nil)
+            assert.are.equal(XML_HEAD .. "<Response><Say>Hi</Say></Response>", body)
         end)
 
         it("refuses to dial anything but an E.164 number", function()

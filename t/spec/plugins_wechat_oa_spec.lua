@@ -142,6 +142,21 @@ describe("plugin wechat_oa", function()
             assert.are.equal("message.miniprogrampage", c.action)
         end)
 
+        it("asks the gateway for the follower's cases by text", function()
+            local req = assert(fixture_req("text_message"))
+            for text, want in pairs({ ["cases"] = "case.list", [" Case "] = "case.list",
+                    ["case 4821093756"] = "case.get", ["CASE 482-109-3756"] = "case.get",
+                    ["4821093756"] = "case.get", ["case 482109375"] = "message.text",
+                    ["casework"] = "message.text", ["查订单 12345"] = "message.text" }) do
+                req.body.Content = text
+                local c = assert(normalize(req))
+                assert.are.equal(want, c.action, text)
+                if want == "case.get" then
+                    assert.are.equal("4821093756", c.params.case_id)
+                end
+            end
+        end)
+
         it("reads location messages as numbers", function()
             local req = assert(fixture_req("text_message"))
             req.body.MsgType, req.body.Content = "location", nil
@@ -186,6 +201,16 @@ describe("plugin wechat_oa", function()
             local status, _, body = render({ ok = true, data = { text = "a]]>b\1]]>" } }, req)
             assert.are.equal(200, status)
             assert.are.equal(reply_xml("<![CDATA[a]]]]><![CDATA[>b]]]]><![CDATA[>]]>"), body)
+        end)
+
+        it("answers the gateway's case answers as a text naming the case", function()
+            local req = assert(fixture_req("text_message"))
+            local _, _, body = render({ ok = true, data = { case = {
+                id = "4821093756", status = "pending", category = "complaint" } } }, req)
+            assert.are.equal(reply_xml("<![CDATA[Case 4821093756 (complaint) is waiting "
+                .. "for your answer.]]>"), body)
+            _, _, body = render({ ok = true, data = { cases = {} } }, req)
+            assert.are.equal(reply_xml("<![CDATA[You have no case with us.]]>"), body)
         end)
 
         it("answers 401 text for a gateway 401 and apologises for other errors", function()

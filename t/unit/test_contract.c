@@ -148,12 +148,12 @@ test_write_minimal(void **state)
     test_written(&c, "{\"action\":\"order.query\",\"channel\":{\"app_id\":null,"
                  "\"client_version\":null,\"name\":\"miniprogram\"},\"client\":"
                  "{\"device_id\":null,\"ip\":\"203.0.113.7\",\"user_agent\":"
-                 "null},\"customer\":{\"anonymous\":true,\"id\":null,"
+                 "null},\"customer\":{\"anonymous\":true,\"cases\":null,\"id\":null,"
                  "\"identities\":[],\"tier\":null},\"locale\":null,"
                  "\"params\":{},\"principal\":null,\"received_at\":"
                  "\"2026-11-24T17:06:40.123Z\",\"request_id\":"
                  "\"4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f\",\"route\":null,"
-                 "\"session\":null,\"version\":\"1.1\"}");
+                 "\"session\":null,\"version\":\"1.2\"}");
 }
 
 
@@ -181,6 +181,7 @@ test_write_full(void **state)
     omni_str_t               channels[] = { S("web"), S("app") };
     omni_contract_t          c;
     omni_contract_session_t  s;
+    omni_contract_case_t     cases[OMNI_CONTRACT_CASES + 1];
 
     (void) state;
 
@@ -214,13 +215,28 @@ test_write_full(void **state)
     s.context = S("{\"cart\":{\"items\":2}}");
     c.session = &s;
 
+    memset(cases, 0, sizeof(cases));
+    cases[0].id = S("4821093756");
+    cases[0].status = S("pending");
+    cases[0].category = S("complaint");
+    cases[0].due = 951825600999LL;
+    cases[1].id = S("0000000000");
+    cases[1].status = S("new");
+    cases[1].category = S("billing");
+    c.cases = cases;
+    c.ncases = 2;
+
     assert_int_equal(omni_contract_check_gateway(&c, err), OMNI_CONTRACT_OK);
 
     test_written(&c, "{\"action\":\"order.query\",\"channel\":{\"app_id\":"
                  "\"wx1\",\"client_version\":\"8.0.1\",\"name\":"
                  "\"miniprogram\"},\"client\":{\"device_id\":\"d\\\"1\","
                  "\"ip\":\"203.0.113.7\",\"user_agent\":\"Mozilla/5.0\"},"
-                 "\"customer\":{\"anonymous\":false,\"id\":\"cus_1\","
+                 "\"customer\":{\"anonymous\":false,\"cases\":[{\"category\":"
+                 "\"complaint\",\"due\":\"2000-02-29T12:00:00.999Z\",\"id\":"
+                 "\"4821093756\",\"status\":\"pending\"},{\"category\":"
+                 "\"billing\",\"due\":null,\"id\":\"0000000000\",\"status\":"
+                 "\"new\"}],\"id\":\"cus_1\","
                  "\"identities\":[{\"type\":\"wechat_openid\",\"value\":"
                  "\"o6\\n\"}],\"tier\":\"gold\"},\"locale\":\"zh-CN\","
                  "\"params\":{\"order_no\":\"42\"},\"principal\":{\"issuer\":"
@@ -231,7 +247,23 @@ test_write_full(void **state)
                  "{\"cart\":{\"items\":2}},\"created_at\":"
                  "\"1970-01-01T00:00:00.000Z\",\"id\":\"ses_1\","
                  "\"last_seen_at\":\"2000-02-29T12:00:00.999Z\",\"new\":true},"
-                 "\"version\":\"1.1\"}");
+                 "\"version\":\"1.2\"}");
+
+    /* cases need a customer, are at most 8, and are as the store holds */
+    c.customer_id.data = NULL;
+    assert_int_equal(omni_contract_check_gateway(&c, err),
+                     OMNI_CONTRACT_INVALID);
+    c.customer_id = S("cus_1");
+    c.ncases = OMNI_CONTRACT_CASES + 1;
+    assert_int_equal(omni_contract_check_gateway(&c, err),
+                     OMNI_CONTRACT_INVALID);
+    c.ncases = 2;
+    cases[1].status = S("On Hold");
+    assert_int_equal(omni_contract_check_gateway(&c, err),
+                     OMNI_CONTRACT_INVALID);
+    assert_non_null(strstr(err, "customer.cases[2]"));
+    c.cases = NULL;
+    c.ncases = 0;
 
     /* a context the store could not have written is carried as {} */
     s.context = S("{\"a\":1,\"a\":2}");
@@ -249,7 +281,7 @@ test_write_full(void **state)
     test_written(&c, "{\"action\":\"order.query\",\"channel\":{\"app_id\":null,"
                  "\"client_version\":null,\"name\":\"miniprogram\"},\"client\":"
                  "{\"device_id\":null,\"ip\":\"203.0.113.7\",\"user_agent\":"
-                 "null},\"customer\":{\"anonymous\":false,\"id\":\"cus_1\","
+                 "null},\"customer\":{\"anonymous\":false,\"cases\":null,\"id\":\"cus_1\","
                  "\"identities\":[],\"tier\":null},\"locale\":null,"
                  "\"params\":{},\"principal\":null,\"received_at\":"
                  "\"2026-11-24T17:06:40.123Z\",\"request_id\":"
@@ -257,7 +289,7 @@ test_write_full(void **state)
                  "\"session\":{\"channels\":[\"web\",\"app\"],\"context\":{},"
                  "\"created_at\":\"1970-01-01T00:00:00.000Z\",\"id\":\"ses_1\","
                  "\"last_seen_at\":\"2000-02-29T12:00:00.999Z\",\"new\":false},"
-                 "\"version\":\"1.1\"}");
+                 "\"version\":\"1.2\"}");
 }
 
 
@@ -331,11 +363,11 @@ test_user_agent(void **state)
                  "{\"device_id\":null,\"ip\":\"203.0.113.7\",\"user_agent\":"
                  "\"bad\xef\xbf\xbdua\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"},"
                  "\"customer\":"
-                 "{\"anonymous\":true,\"id\":null,\"identities\":[],\"tier\":"
+                 "{\"anonymous\":true,\"cases\":null,\"id\":null,\"identities\":[],\"tier\":"
                  "null},\"locale\":null,\"params\":{},\"principal\":null,"
                  "\"received_at\":\"2026-11-24T17:06:40.123Z\",\"request_id\":"
                  "\"4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f\",\"route\":null,"
-                 "\"session\":null,\"version\":\"1.1\"}");
+                 "\"session\":null,\"version\":\"1.2\"}");
 
     /* 233 three-byte characters: cut to 170 (510 bytes), not split */
     memset(ua, 0, sizeof(ua));
