@@ -12,7 +12,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 log=${1:-/tmp/omni-fresh-check.log}
 removed="libluajit2-5.1-dev libjwt-dev libjansson-dev liblmdb-dev \
-libcmocka-dev nginx-dev"
+libcmocka-dev nginx-dev libnats-dev nats-server prometheus chromium \
+python3-websocket"
 
 if [ "$(id -u)" != 0 ]; then
     echo "fresh-check: needs root to remove packages" >&2
