@@ -24,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include "test_tmpdir.h"
+
 #include <jansson.h>
 
 #include "omni_admin.h"
@@ -54,17 +56,6 @@ static size_t  test_allocs_left;        /* jansson allocations that pass */
 
 /* fixtures */
 
-static int
-test_rm_entry(const char *path, const struct stat *sb, int flag,
-    struct FTW *ftw)
-{
-    (void) sb;
-    (void) flag;
-    (void) ftw;
-
-    return remove(path);
-}
-
 
 static int
 test_group_setup(void **state)
@@ -89,7 +80,7 @@ test_group_teardown(void **state)
 {
     (void) state;
 
-    return nftw(test_base, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return test_tmpdir_remove(test_base);
 }
 
 
@@ -141,7 +132,7 @@ test_teardown(void **state)
     omni_admin_result_free(&ctx->res);
     json_decref(ctx->json);
     omni_store_close(ctx->st);
-    nftw(ctx->dir, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(ctx->dir);
     free(ctx);
 
     return 0;

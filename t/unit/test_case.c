@@ -26,6 +26,8 @@
 
 #include <cmocka.h>
 
+#include "test_tmpdir.h"
+
 #include "omni_case_view.h"
 #include "omni_keyring.h"
 #include "omni_store.h"
@@ -50,18 +52,6 @@ static char  test_base[64];
 
 
 static int
-test_rm_entry(const char *path, const struct stat *sb, int flag,
-    struct FTW *ftw)
-{
-    (void) sb;
-    (void) flag;
-    (void) ftw;
-
-    return remove(path);
-}
-
-
-static int
 test_group_setup(void **state)
 {
     (void) state;
@@ -77,7 +67,7 @@ test_group_teardown(void **state)
 {
     (void) state;
 
-    return nftw(test_base, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return test_tmpdir_remove(test_base);
 }
 
 
@@ -164,7 +154,7 @@ test_teardown(void **state)
 
     omni_store_close(ctx->st);
     omni_keyring_free(ctx->kr);
-    nftw(ctx->dir, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(ctx->dir);
     free(ctx);
 
     return 0;
@@ -1152,7 +1142,7 @@ test_case_export(void **state)
     assert_int_equal(n, 0);
 
     omni_store_close(st);
-    nftw(dir, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(dir);
 
     for (i = 0; i < cp->n; i++) {
         free((void *) cp->recs[i].key);

@@ -32,6 +32,8 @@
 
 #include <cmocka.h>
 
+#include "test_tmpdir.h"
+
 #include <lmdb.h>
 
 #include "omni_store.h"
@@ -54,24 +56,6 @@ static char  test_base[TEST_BASE_LEN];
 
 
 /* fixtures */
-
-static int
-test_rm_entry(const char *path, const struct stat *sb, int flag,
-    struct FTW *ftw)
-{
-    (void) sb;
-    (void) flag;
-    (void) ftw;
-
-    return remove(path);
-}
-
-
-static int
-test_rm_tree(const char *path)
-{
-    return nftw(path, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 
 static int
@@ -97,7 +81,7 @@ test_group_teardown(void **state)
 {
     (void) state;
 
-    return test_rm_tree(test_base);
+    return test_tmpdir_remove(test_base);
 }
 
 
@@ -145,7 +129,7 @@ test_teardown(void **state)
     ctx = *state;
 
     omni_store_close(ctx->st);
-    test_rm_tree(ctx->dir);
+    test_tmpdir_remove(ctx->dir);
     free(ctx);
 
     return 0;
@@ -2896,7 +2880,6 @@ test_kill_writer(void **state)
 }
 
 
-
 static void
 test_claim(void **state)
 {
@@ -3426,7 +3409,7 @@ test_export_import(void **state)
     assert_int_equal(ex2.n, 1);
 
     omni_store_close(copy);
-    assert_int_equal(test_rm_tree(dir), 0);
+    assert_int_equal(test_tmpdir_remove(dir), 0);
 }
 
 
@@ -3666,7 +3649,7 @@ test_keyring_import(void **state)
     assert_string_equal(err, want);
 
     omni_store_close(copy);
-    assert_int_equal(test_rm_tree(dir), 0);
+    assert_int_equal(test_tmpdir_remove(dir), 0);
 
     /* one with the same keyring takes it */
     assert_int_equal(mkdir(dir, 0700), 0);
@@ -3688,7 +3671,7 @@ test_keyring_import(void **state)
     assert_string_equal(err, "record 1: a keyring id of 5 bytes, not 16");
 
     omni_store_close(copy);
-    assert_int_equal(test_rm_tree(dir), 0);
+    assert_int_equal(test_tmpdir_remove(dir), 0);
 }
 
 

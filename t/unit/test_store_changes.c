@@ -30,6 +30,8 @@
 
 #include <cmocka.h>
 
+#include "test_tmpdir.h"
+
 #include "omni_store.h"
 
 
@@ -44,18 +46,6 @@ typedef struct {
 
 
 static char  test_base[200];
-
-
-static int
-test_rm_entry(const char *path, const struct stat *sb, int flag,
-    struct FTW *ftw)
-{
-    (void) sb;
-    (void) flag;
-    (void) ftw;
-
-    return remove(path);
-}
 
 
 static int
@@ -81,7 +71,7 @@ test_group_teardown(void **state)
 {
     (void) state;
 
-    return nftw(test_base, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return test_tmpdir_remove(test_base);
 }
 
 
@@ -125,7 +115,7 @@ test_teardown(void **state)
     ctx = *state;
 
     omni_store_close(ctx->st);
-    (void) nftw(ctx->dir, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    (void) test_tmpdir_remove(ctx->dir);
     free(ctx);
 
     return 0;

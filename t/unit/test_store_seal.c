@@ -28,6 +28,8 @@
 
 #include <cmocka.h>
 
+#include "test_tmpdir.h"
+
 #include <lmdb.h>
 
 #include "omni_keyring.h"
@@ -53,18 +55,6 @@ static char  test_base[64];
 
 
 static int
-test_rm_entry(const char *path, const struct stat *sb, int flag,
-    struct FTW *ftw)
-{
-    (void) sb;
-    (void) flag;
-    (void) ftw;
-
-    return remove(path);
-}
-
-
-static int
 test_group_setup(void **state)
 {
     (void) state;
@@ -80,7 +70,7 @@ test_group_teardown(void **state)
 {
     (void) state;
 
-    return nftw(test_base, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return test_tmpdir_remove(test_base);
 }
 
 
@@ -141,7 +131,7 @@ test_teardown(void **state)
 
     omni_store_close(ctx->st);
     omni_keyring_free(ctx->kr);
-    nftw(ctx->dir, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(ctx->dir);
     free(ctx);
 
     return 0;
@@ -226,7 +216,7 @@ test_plain_store(test_ctx_t *ctx)
     char  err[OMNI_ERRLEN];
 
     omni_store_close(ctx->st);
-    nftw(ctx->dir, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(ctx->dir);
     assert_int_equal(mkdir(ctx->dir, 0700), 0);
 
     ctx->st = test_open(ctx, NULL);

@@ -1,0 +1,36 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * The store tests' scratch directories, made with mkdtemp() under /tmp:
+ * removed whole, files and all, by test_tmpdir_remove().
+ */
+
+#ifndef TEST_TMPDIR_H_INCLUDED_
+#define TEST_TMPDIR_H_INCLUDED_
+
+
+#include <ftw.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+
+static inline int
+test_tmpdir_entry(const char *path, const struct stat *sb, int flag,
+    struct FTW *ftw)
+{
+    (void) sb;
+    (void) flag;
+    (void) ftw;
+
+    return remove(path);
+}
+
+
+static inline int
+test_tmpdir_remove(const char *path)
+{
+    return nftw(path, test_tmpdir_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+
+#endif /* TEST_TMPDIR_H_INCLUDED_ */
