@@ -2,6 +2,7 @@
 // or an id, and show the customer whole, a panel per kind of record.
 
 import { api, ApiError, route } from './api.js';
+import { CASE_ID, clearCases, initCases, loadCases, openCase } from './cases.js';
 import { byId, show } from './dom.js';
 import { initIdentities, loadIdentities } from './identities.js';
 import { initJourney, loadJourney } from './journey.js';
@@ -35,6 +36,7 @@ function signedOut(message) {
                     'session-list', 'timeline']) {
     byId(id).replaceChildren();
   }
+  clearCases();
   byId('search-form').reset();
   showSearchFields();
   clearMessages();
@@ -78,7 +80,7 @@ async function showCustomer(id, note = '') {
 
 async function refresh() {
   await Promise.all([loadIdentities(customer), loadSessions(customer),
-                     loadJourney(customer)]);
+                     loadCases(customer), loadJourney(customer)]);
 }
 
 const hooks = {
@@ -92,7 +94,17 @@ const hooks = {
 
 async function search() {
   clearMessages();
-  if (searchingByIdentity()) {
+  const by = searchingBy();
+  if (by === 'case') {
+    const id = byId('search-case').value.replace(/[\s-]/g, '');
+    if (!CASE_ID.test(id)) {
+      report('Not a case id: a case id is 10 digits, the last a check digit.');
+      return;
+    }
+    const found = await api('GET', route('cases', id));
+    await showCustomer(found.customer, `Found by case ${id}. `);
+    await openCase(id);
+  } else if (by === 'identity') {
     const type = byId('search-type').value.trim();
     const value = byId('search-value').value.trim();
     const found = await api('GET', route('identities', type, value));
@@ -127,15 +139,16 @@ byId('token-form').addEventListener('submit', (event) => {
 
 byId('sign-out').addEventListener('click', () => signedOut());
 
-function searchingByIdentity() {
-  return byId('search-form').elements.by.value === 'identity';
+function searchingBy() {
+  return byId('search-form').elements.by.value;
 }
 
 // the fields of the kind of search chosen
 function showSearchFields() {
-  const byIdentity = searchingByIdentity();
-  for (const node of document.querySelectorAll('.by-identity')) show(node, byIdentity);
-  for (const node of document.querySelectorAll('.by-customer')) show(node, !byIdentity);
+  const by = searchingBy();
+  for (const kind of ['identity', 'customer', 'case']) {
+    for (const node of document.querySelectorAll(`.by-${kind}`)) show(node, by === kind);
+  }
 }
 
 byId('search-form').addEventListener('change', showSearchFields);
@@ -145,7 +158,7 @@ byId('search-form').addEventListener('submit', (event) => {
   search().catch((error) => {
     if (error instanceof ApiError && error.status === 404) {
       show(byId('customer'), false);
-      report(`No customer found: ${error.message}`);
+      report(`${searchingBy() === 'case' ? 'No case found' : 'No customer found'}: ${error.message}`);
     } else {
       failed(error);
     }
@@ -154,6 +167,7 @@ byId('search-form').addEventListener('submit', (event) => {
 
 initIdentities(hooks);
 initSessions(hooks);
+initCases(hooks);
 initJourney(hooks);
 
 if (currentToken()) {
