@@ -246,18 +246,8 @@ sub shot {
     $browser->screenshot(sprintf('%s/%02d-%s.png', $shots, ++$n, $name));
 }
 
-sub text_of {
-    my ($selector) = @_;
-    return $browser->js('(() => { const e = document.querySelector('
-                        . $json->encode($selector) . '); '
-                        . 'return e ? e.textContent : null; })()');
-}
-
-sub visible {
-    my ($selector) = @_;
-    return 'document.querySelector(' . $json->encode($selector)
-           . ')?.checkVisibility()';
-}
+sub text_of { $browser->text(@_) }
+sub visible { Omni::Browser::visible(@_) }
 
 # the timeline's items: an event's channel, or "switch FROM>TO"
 sub timeline {

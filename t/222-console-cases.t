@@ -13,6 +13,8 @@ use warnings;
 use lib 't/lib';
 use File::Path qw(make_path);
 use JSON::PP;
+use Time::HiRes ();
+use Time::Local qw(timegm);
 use Test::More;
 use Omni::Test;
 use Omni::Jwt qw(keygen mint);
@@ -112,17 +114,8 @@ sub shot {
     $browser->screenshot(sprintf('%s/%02d-%s.png', $shots, ++$n, $_[0]));
 }
 
-sub text_of {
-    my ($selector) = @_;
-    return $browser->js('(() => { const e = document.querySelector('
-                        . JSON::PP->new->encode($selector) . '); '
-                        . 'return e ? e.textContent : null; })()');
-}
-
-sub visible {
-    return 'document.querySelector(' . JSON::PP->new->encode($_[0])
-           . ')?.checkVisibility()';
-}
+sub text_of { $browser->text(@_) }
+sub visible { Omni::Browser::visible(@_) }
 
 sub find_case {
     my ($value) = @_;
@@ -159,6 +152,11 @@ find_case($wrong);
 $browser->wait_for('document.querySelector("#error").textContent.includes("400")');
 like(text_of('#error'), qr/400 invalid_argument/,
      'a wrong check digit: the server says 400');
+
+# the bill is overdue by now (its due times are a second after opening)
+my ($y, $mo, $d, $h, $mi, $sec) = $bill->{resolution_due} =~ /(\d+)/g;
+my $late = timegm($sec, $mi, $h, $d, $mo - 1, $y) + 0.1 - Time::HiRes::time();
+Time::HiRes::sleep($late) if $late > 0;
 
 find_case($id);
 $browser->wait_for(visible('#case-detail') . ' && document.querySelectorAll('
@@ -261,10 +259,17 @@ $browser->js('document.querySelector("#case-status").value = "pending"');
 $browser->click('#status-form button[type=submit]');
 confirm_ok();
 $browser->wait_for(visible('#error'));
-like(text_of('#error'), qr/^409 conflict: .*refused: the case is unchanged/,
+like(text_of('#error'), qr/^409 conflict: .*refused: the case is unchanged; shown again as it is now/,
      'a refused move: the 409 shown');
 (undef, $now) = admin_api(GET => "cases/$id");
 is($now->{status}, 'resolved', '...and nothing changed');
+$browser->wait_for('document.querySelector("#case-summary .status")'
+                   . '.textContent === "resolved"');
+is_deeply($browser->js('[...document.querySelectorAll("#case-status option")]'
+                       . '.map((e) => e.value)'),
+          [ qw(open closed) ], '...the case shown again, as resolved, '
+          . 'with the moves from there');
+like(text_of('#error'), qr/^409 conflict/, '...the 409 still shown');
 shot('refused-move');
 
 $browser->click('#sign-out');

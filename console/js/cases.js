@@ -55,11 +55,13 @@ export function initCases(given) {
   });
 }
 
-// a 409 says why the API refused, in the case's own words
+// a 409 says why the API refused, and the case is read again: the page
+// shows where it is now, and the moves from there
 function failedAction(error) {
   if (error instanceof ApiError && error.status === 409) {
     hooks.failed(new ApiError(409, error.code,
-      `${error.message} (refused: the case is unchanged; reload it to see where it is now)`));
+      `${error.message} (refused: the case is unchanged; shown again as it is now)`));
+    if (customer) loadCases(customer).catch(hooks.failed);
   } else {
     hooks.failed(error);
   }

@@ -100,6 +100,21 @@ sub type       { $_[0]->command(op => 'type', selector => $_[1], text => $_[2]) 
 sub screenshot { $_[0]->command(op => 'screenshot', path => $_[1]) }
 sub events     { $_[0]->command(op => 'events') }
 
+# the text of the first element a selector finds, undef without one
+sub text {
+    my ($self, $selector) = @_;
+    return $self->js('(() => { const e = document.querySelector('
+                     . JSON::PP->new->encode($selector) . '); '
+                     . 'return e ? e.textContent : null; })()');
+}
+
+# an expression, for js or wait_for: the element is shown
+sub visible {
+    my ($selector) = @_;
+    return 'document.querySelector(' . JSON::PP->new->encode($selector)
+           . ')?.checkVisibility()';
+}
+
 # until the page's expression is truthy: 10 s by default, longer when the
 # tests run slowed down (Omni::Test::slowdown).  When it never is, the
 # error says what went wrong in the page: its exceptions and logged errors.
