@@ -586,11 +586,16 @@ static ngx_int_t
 ngx_http_omni_admin_answer(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     omni_admin_result_t *res)
 {
-    u_char      *body;
-    ngx_log_t    log;
-    ngx_str_t    allow, *a;
-    const char  *sub, *quote;
-    omni_str_t  *id;
+    u_char                    *body;
+    size_t                     len;
+    ngx_int_t                  rc;
+    ngx_log_t                  log;
+    ngx_str_t                  allow, *a;
+    omni_str_t                *id, answer;
+    const char                *sub, *quote;
+    ngx_http_omni_loc_conf_t  *olcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
 
     if (res->audit) {
         sub = ngx_http_omni_admin_subject(ctx, &quote);
@@ -617,14 +622,38 @@ ngx_http_omni_admin_answer(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
     /* the result is freed once this returns: the pool keeps copies */
     body = NULL;
+    len = res->body_len;
 
-    if (res->body_len) {
-        body = ngx_pnalloc(r->pool, res->body_len);
+    if (len) {
+        body = ngx_pnalloc(r->pool, len);
         if (body == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_memcpy(body, res->body, res->body_len);
+        ngx_memcpy(body, res->body, len);
+    }
+
+    /* under omni_policy, what the caller's roles may not see is masked */
+    if (body && olcf->policy && res->status == NGX_HTTP_OK) {
+        answer.data = (const char *) body;
+        answer.len = len;
+
+        rc = ngx_http_omni_policy_scopes(r, ctx, &answer);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_omni_admin_refuse(r,
+                                              NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                              "internal_error",
+                                              "the answer cannot be scoped "
+                                              "for the caller's roles");
+        }
+
+        body = (u_char *) answer.data;
+        len = answer.len;
     }
 
     a = NULL;
@@ -640,7 +669,7 @@ ngx_http_omni_admin_answer(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
         a = &allow;
     }
 
-    return ngx_http_omni_admin_send(r, res->status, body, res->body_len, a);
+    return ngx_http_omni_admin_send(r, res->status, body, len, a);
 }
 
 

@@ -2,9 +2,10 @@
 # location, every route is the action admin.RESOURCE.read (GET, HEAD) or
 # admin.RESOURCE.write, decided for the token's roles instead of the one
 # omni_admin role, so that an agent may read customers and revoke
-# sessions while only operators change the policy.  Denials are 403
-# permission_denied, audited; the location without the policy keeps the
-# role check.
+# sessions while only operators change the policy; and the answers pass
+# through the roles' scopes, so an agent sees identity values masked.
+# Denials are 403 permission_denied, audited; the location without the
+# policy keeps the role check.
 
 use strict;
 use warnings;
@@ -28,7 +29,9 @@ $t->write_file('policy.json', <<'END');
      {"id": "agent-reads", "effect": "allow",
       "actions": ["admin.customers.read", "admin.identities.read"]},
      {"id": "agent-sessions", "effect": "allow",
-      "actions": ["admin.sessions.*"]}]},
+      "actions": ["admin.sessions.*"]}],
+    "scopes": [{"path": "value", "mask": {"keep_last": 4}},
+               {"path": "identities.*.value", "mask": {"keep_last": 4}}]},
    "ops": {"rules": [
      {"id": "ops-all", "effect": "allow", "actions": ["admin.*"]}]}}}
 END
@@ -79,11 +82,18 @@ my $r = call($ops, PUT => '/admin/identities/phone/%2B8613800000001',
 is($r->{status}, 200, 'ops links an identity (admin.identities.write)')
     or diag($r->{body});
 
-# an agent reads customers and identities...
+# an agent reads customers and identities, the values masked by the
+# agent role's scopes; the operator sees them whole
 $r = call($agent, GET => '/admin/identities/phone/%2B8613800000001');
 is($r->{status}, 200, 'an agent reads an identity (admin.identities.read)');
+like($r->{body}, qr/"value":"\*{10}0001"/, '...its value masked but the last 4');
+unlike($r->{body}, qr/8613800000001/, '...never whole');
 $r = call($agent, GET => "/admin/customers/$customer");
 is($r->{status}, 200, 'an agent reads a customer (admin.customers.read)');
+like($r->{body}, qr/"value":"\*{10}0001"/, '...the identities masked there too')
+    or diag($r->{body});
+$r = call($ops, GET => "/admin/customers/$customer");
+like($r->{body}, qr/"value":"\+8613800000001"/, 'an operator sees the value whole');
 
 # ...but may not change them, nor read the policy
 for my $case ([ PUT => '/admin/identities/phone/%2B8613800000002',
