@@ -44,10 +44,27 @@ $t->write_file('sla.json', <<'END');
 END
 my $sla = $t->prefix . '/sla.json';
 
+# under the policy (the /pconsole/ location): an agent reads customers
+# and cases with identity values masked, a supervisor may do anything
+$t->write_file('policy.json', <<'END');
+{"version": 1,
+ "roles": {
+   "agent": {"rules": [{"id": "agent-reads", "effect": "allow",
+                        "actions": ["admin.stats.read",
+                                    "admin.customers.read",
+                                    "admin.identities.read",
+                                    "admin.cases.read"]}],
+             "scopes": [{"path": "identities.*.value",
+                         "mask": {"keep_last": 4}}]},
+   "supervisor": {"rules": [{"id": "sup-all", "effect": "allow",
+                             "actions": ["admin.*"]}]}}}
+END
+
 $t->start(<<"END", workers => 2);
 omni_jwt_secret $k->{hs32};
 omni_store $store sync=none;
 omni_case_sla $sla;
+omni_policy_file %%PREFIX%%/policy.json;
 
 server {
     listen 127.0.0.1:%%PORT%%;
@@ -60,6 +77,17 @@ server {
         location /console/api/ {
             omni_gateway on;
             omni_admin;
+        }
+    }
+
+    location /pconsole/ {
+        alias $repo/console/;
+        include $repo/conf/console.conf;
+
+        location /pconsole/api/ {
+            omni_gateway on;
+            omni_admin;
+            omni_policy on;
         }
     }
 }
@@ -297,6 +325,32 @@ is_deeply([ grep { index($_->{url}, $sig) >= 0 || index($_->{url}, 'eyJ') >= 0 }
             @requests ], [], 'no URL requested carries a token');
 ok((grep { $_->{url} =~ m{/console/api/cases/$id/notes$} } @requests),
    'the note went to the API');
+
+# --- masked by role: the same customer, under the policy
+
+sub identities_as {
+    my ($who) = @_;
+    $browser->navigate('http://127.0.0.1:' . $t->port(0) . '/pconsole/');
+    $browser->wait_for(visible('#token'));
+    $browser->type('#token', $who);
+    $browser->click('#token-form button[type=submit]');
+    $browser->wait_for(visible('#search-form'));
+    $browser->click('input[name=by][value=case]');
+    find_case($id);
+    $browser->wait_for('document.querySelector("#identity-groups")'
+                       . '.textContent.includes("0001")');
+    my $text = text_of('#identity-groups');
+    $browser->click('#sign-out');
+    $browser->wait_for(visible('#token'));
+    return $text;
+}
+
+my $agent_text = identities_as(token(sub => 'agent-ann', roles => 'agent'));
+like($agent_text, qr/\*{10}0001/, 'an agent sees the phone masked but the last 4');
+unlike($agent_text, qr/8613800000001/, '...never whole');
+shot('masked-for-an-agent');
+my $sup_text = identities_as(token(sub => 'sup-sam', roles => 'supervisor'));
+like($sup_text, qr/\+8613800000001/, 'a supervisor sees it whole');
 $browser->quit;
 
 my $error_log = $t->error_log;
