@@ -15,6 +15,8 @@ static const char  *omnictl_kinds[] = { "jti", "session", "subject", NULL };
 static int omnictl_revocations_page(json_t *answer, const char *kind,
     json_t **next);
 static int omnictl_rfc3339(const char *s, int64_t *t);
+static int omnictl_customer_page(omnictl_ctx_t *ctx, const char *what,
+    const char *cursor_name, const char *cursor);
 
 
 int
@@ -63,45 +65,40 @@ omnictl_cmd_customer(omnictl_ctx_t *ctx)
 }
 
 
-int
-omnictl_cmd_sessions(omnictl_ctx_t *ctx)
+/* a page of one of a customer's lists, from the cursor given */
+static int
+omnictl_customer_page(omnictl_ctx_t *ctx, const char *what,
+    const char *cursor_name, const char *cursor)
 {
     omnictl_str_t  path = { NULL, 0, 0, 0 };
     omnictl_str_t  query = { NULL, 0, 0, 0 };
 
-    omnictl_path(&path, "customers", ctx->argv[0], "sessions", NULL);
-    omnictl_param(&query, "after", ctx->after);
+    omnictl_path(&path, "customers", ctx->argv[0], what, NULL);
+    omnictl_param(&query, cursor_name, cursor);
     omnictl_param(&query, "limit", ctx->limit);
 
     return omnictl_call(ctx, "GET", &path, &query, NULL);
+}
+
+
+int
+omnictl_cmd_sessions(omnictl_ctx_t *ctx)
+{
+    return omnictl_customer_page(ctx, "sessions", "after", ctx->after);
 }
 
 
 int
 omnictl_cmd_identities(omnictl_ctx_t *ctx)
 {
-    omnictl_str_t  path = { NULL, 0, 0, 0 };
-    omnictl_str_t  query = { NULL, 0, 0, 0 };
-
-    omnictl_path(&path, "customers", ctx->argv[0], "identities", NULL);
-    omnictl_param(&query, "after", ctx->after);
-    omnictl_param(&query, "limit", ctx->limit);
-
-    return omnictl_call(ctx, "GET", &path, &query, NULL);
+    return omnictl_customer_page(ctx, "identities", "after", ctx->after);
 }
 
 
 int
 omnictl_cmd_journey(omnictl_ctx_t *ctx)
 {
-    omnictl_str_t  path = { NULL, 0, 0, 0 };
-    omnictl_str_t  query = { NULL, 0, 0, 0 };
-
-    omnictl_path(&path, "customers", ctx->argv[0], "journey", NULL);
-    omnictl_param(&query, "before", ctx->before);
-    omnictl_param(&query, "limit", ctx->limit);
-
-    return omnictl_call(ctx, "GET", &path, &query, NULL);
+    return omnictl_customer_page(ctx, "journey", "before", ctx->before);
 }
 
 
