@@ -11,183 +11,31 @@ use warnings;
 
 use lib 't/lib';
 use Test::More;
-use IO::Socket::INET;
-use JSON::PP ();
-use POSIX ();
-use Time::HiRes qw(time sleep);
 use Omni::Test;
-use Omni::Jwt qw(keygen mint);
+use Omni::Cluster;
 
-my $sync_bin = Omni::Test::bin('omni-sync');
-my ($nats_bin) = grep { -x } map { "$_/nats-server" }
-                 split(/:/, $ENV{PATH} || ''), '/usr/sbin', '/usr/bin';
-
-plan skip_all => "$sync_bin is not built (make tools)" unless -x $sync_bin;
-plan skip_all => 'nats-server is missing (make deps installs it)'
-    unless $nats_bin;
+my $skip = Omni::Cluster::missing();
+plan skip_all => $skip if $skip;
 
 my $samples = $ENV{OMNI_CLUSTER_SAMPLES} || 20;
 my $lag = 2 * Omni::Test::slowdown();
-my $json = JSON::PP->new->canonical;
-my (@nodes, %pids);
 
-END {
-    # only what this test started, by pid
-    kill 'KILL', $_ for grep { $_ } values %pids;
-}
+# node 2 refuses tokens once its sync is $lag s behind
+my $c = Omni::Cluster->new(nodes => 3, conf => sub {
+    $_[0] == 2 ? "omni_cluster fail_closed_lag=${lag}s;" : '' });
+my @nodes = $c->nodes;
+my $first = $c->first;
+my $json = $c->json;
+pass('nats-server and three nodes run');
 
-sub free_port {
-    for (1 .. 200) {
-        my $p = 20000 + int(rand(12000));
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                      LocalPort => $p, Proto => 'tcp',
-                                      Listen => 1) or next;
-        close $s;
-        return $p;
-    }
-    die 'no free port';
-}
+# a short log: a sync that was away must resync fully (below)
+$c->sync_start($_, '--log-max', 3) for @nodes;
 
-sub spawn {
-    my ($name, $log, @cmd) = @_;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        open(STDOUT, '>>', $log) or POSIX::_exit(1);
-        open(STDERR, '>&', \*STDOUT) or POSIX::_exit(1);
-        exec(@cmd) or POSIX::_exit(1);
-    }
-    $pids{$name} = $pid;
-    return $pid;
-}
-
-sub reap {
-    my ($name, $sig) = @_;
-    my $pid = delete $pids{$name} or return;
-    kill $sig, $pid;
-    waitpid($pid, 0);
-}
-
-my $first = Omni::Test->new;
-my $k = keygen($first->prefix . '/keys');
-my $key = $k->{hs32};
-my $nats_port = free_port();
-my $nats_dir = $first->prefix . '/nats';
-my $url = "nats://127.0.0.1:$nats_port";
-mkdir $nats_dir or die "$nats_dir: $!";
-
-sub nats_start {
-    spawn('nats', "$nats_dir/server.log", $nats_bin, '-js', '-sd', $nats_dir,
-          '-a', '127.0.0.1', '-p', $nats_port);
-    for (1 .. 500) {
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                      PeerPort => $nats_port, Proto => 'tcp');
-        if ($s) { close $s; return 1 }
-        sleep 0.01;
-    }
-    return 0;
-}
-
-ok(nats_start(), "nats-server listens on 127.0.0.1:$nats_port");
-
-for my $i (1 .. 3) {
-    my $t = $i == 1 ? $first : Omni::Test->new;
-    # node 2 refuses tokens once its sync is $lag s behind
-    my $cluster = $i == 2 ? "omni_cluster fail_closed_lag=${lag}s;" : '';
-    my $store = $t->prefix . '/store';
-    mkdir $store or die "$store: $!";
-    chmod 0777, $store;
-
-    $t->start(<<"END", workers => 2);
-omni_store $store sync=none;
-omni_jwt_secret $key;
-$cluster
-
-server {
-    listen 127.0.0.1:%%PORT1%%;
-    location / { return 200 "ok\\n"; }
-}
-
-server {
-    listen 127.0.0.1:%%PORT%%;
-    server_name localhost;
-
-    location /api {
-        omni_gateway on;
-        proxy_pass http://127.0.0.1:%%PORT1%%;
-    }
-
-    location /admin/ {
-        omni_gateway on;
-        omni_admin;
-    }
-}
-END
-
-    # the workers made the store's files; omni-sync opens it after them
-    $t->request(path => '/api') for 1 .. 2;
-    push @nodes, { t => $t, store => $store, name => "node$i" };
-}
-
-sub sync_start {
-    my ($n) = @_;
-    # a short log: a sync that was away must resync fully (below)
-    spawn("sync-$n->{name}", "$n->{store}/../sync.log", $sync_bin,
-          '--store', $n->{store}, '--node', $n->{name}, '--nats', $url,
-          '--log-max', 3);
-}
-
-sync_start($_) for @nodes;
-
-my $admin = mint(alg => 'HS256', key => $key, sub => 'secops', roles => 'admin');
-my %tokens;
-
-sub token {
-    my ($jti) = @_;
-    return $tokens{$jti} //= mint(alg => 'HS256', key => $key, sub => 'erin',
-                                  jti => $jti);
-}
-
-sub status_of {
-    my ($n, $jti) = @_;
-    return $n->{t}->request(path => '/api', headers =>
-                            [ [ Authorization => 'Bearer ' . token($jti) ] ])
-           ->{status};
-}
-
-sub revoke {
-    my ($n, $jti) = @_;
-    my $body = $json->encode({ kind => 'jti', value => $jti });
-    my $r = $n->{t}->request(method => 'POST', path => '/admin/revocations',
-                             no_subst => 1, body => $body,
-                             headers => [ [ Authorization => "Bearer $admin" ] ]);
-    return $r->{status};
-}
-
-# how long until every node but $from refuses $jti (undef past $limit s)
-sub refused_within {
-    my ($from, $jti, $limit) = @_;
-    my $t0 = time;
-    my %left = map { $_->{name} => $_ } grep { $_ != $from } @nodes;
-    while (%left) {
-        for my $name (keys %left) {
-            delete $left{$name} if status_of($left{$name}, $jti) == 401;
-        }
-        last unless %left;
-        return undef if time - $t0 > $limit;
-        sleep 0.005;
-    }
-    return time - $t0;
-}
-
-sub converged {
-    my ($jti, $limit) = @_;
-    my $t0 = time;
-    while (time - $t0 < $limit) {
-        return 1 unless grep { status_of($_, $jti) != 401 } @nodes;
-        sleep 0.05;
-    }
-    return 0;
-}
+sub status_of { $c->status_of(@_) }
+sub revoke { $c->revoke(@_) }
+sub refused_within { $c->refused_within(@_) }
+sub converged { $c->converged(@_) }
+sub token { $c->token(@_) }
 
 # --- propagation
 for my $n (@nodes) {
@@ -228,7 +76,7 @@ diag(sprintf('propagation over %d revocations: median %.1f ms, p99 %.1f ms, '
              1000 * $delays[int(0.99 * (@delays - 1))], 1000 * $delays[-1]));
 
 # --- partition: NATS away while the nodes serve and revoke
-reap('nats', 'TERM');
+$c->nats_stop;
 is(revoke($nodes[0], 'c-2'), 201, 'NATS stopped: node1 revokes c-2');
 is(revoke($nodes[2], 'c-3'), 201, 'and node3 revokes c-3');
 is(status_of($nodes[0], 'c-2'), 401, 'node1 refuses c-2 at once');
@@ -241,7 +89,7 @@ my $r = $nodes[1]{t}->request(path => '/api', headers =>
                               [ [ Authorization => 'Bearer ' . token('c-9') ] ]);
 is($r->{status}, 503, "node2 (omni_cluster fail_closed_lag=${lag}s) refuses tokens");
 like($r->{body}, qr/"error":"cluster_lag"/, 'with cluster_lag');
-ok(nats_start(), 'nats-server back');
+ok($c->nats_start, 'nats-server back');
 ok(converged('c-2', 10) && converged('c-3', 10),
    'after the partition every node refuses c-2 and c-3');
 my $back;
@@ -252,18 +100,18 @@ for (1 .. 100) {
 is($back, 200, 'node2 serves again once its sync caught up');
 
 # --- omni-sync killed with SIGKILL, changes made meanwhile, started again
-reap('sync-node3', 'KILL');
+$c->sync_stop($nodes[2], 'KILL');
 is(revoke($nodes[2], 'c-4'), 201, 'omni-sync of node3 killed: node3 revokes c-4');
 is(revoke($nodes[0], 'c-5'), 201, 'node1 revokes c-5');
 is(revoke($nodes[2], $_), 201, "node3 revokes $_") for qw(c-6 c-7 c-8);
 sleep 0.5;
 is(status_of($nodes[0], 'c-4'), 200, 'node1 cannot know c-4 yet');
-sync_start($nodes[2]);
+$c->sync_start($nodes[2], '--log-max', 3);
 ok(converged('c-5', 10), 'omni-sync started again: every node refuses c-5');
 ok(converged('c-8', 10) && converged('c-4', 2),
    'and c-4, trimmed from node3\'s log of 3 before it was published: '
    . 'node3 published every revocation it holds (a full resync)');
-like(Omni::Test::_slurp($nodes[2]{store} . '/../sync.log'),
+like($c->sync_log($nodes[2]),
      qr/were trimmed from the log before they were published.*\n.*full resync: \d+ revocations published/,
      'node3\'s omni-sync says so');
 
@@ -306,9 +154,9 @@ is($sets[2], $sets[0], 'node3 too');
 like($sets[0], qr/c-1,c-2,c-3,c-4,c-5,c-6,c-7,c-8/, 'all of them');
 
 # a node added empty (a store and its omni-sync) catches up from the stream
-my $empty = { store => $first->prefix . '/empty', name => 'node4' };
-mkdir $empty->{store} or die "$empty->{store}: $!";
-sync_start($empty);
+my $empty = { store => $first->prefix . '/empty/store', name => 'node4' };
+mkdir $_ or die "$_: $!" for $first->prefix . '/empty', $empty->{store};
+$c->sync_start($empty, '--log-max', 3);
 my $caught = '';
 for (1 .. 200) {
     $caught = join(',', sort map { (split ' ')[1] }
@@ -332,8 +180,7 @@ for my $bad (['omni_cluster fail_closed=2s;', qr/invalid parameter "fail_closed=
     like($out, $bad->[1], 'and says why');
 }
 
-reap("sync-$_->{name}", 'TERM') for @nodes, $empty;
-reap('nats', 'TERM');
-$_->{t}->stop for @nodes;
+$c->sync_stop($empty);
+$c->stop;
 
 done_testing;
