@@ -93,6 +93,7 @@ awk -v s="$start" -v e="$(date +%s.%N)" \
 url=http://127.0.0.1:$port
 store_url=http://127.0.0.1:$((port + 2))
 peer_url=http://127.0.0.1:$((port + 3))
+dispatch_url=http://127.0.0.1:$((port + 4))
 
 cat > "$prefix/contract.conf" <<'END'
 proxy_method POST;
@@ -102,6 +103,38 @@ proxy_set_header Connection "";
 proxy_set_header Accept-Encoding "";
 proxy_set_header Authorization "";
 proxy_pass http://service;
+END
+
+# the same, to the pool the dispatch chose (all pools stand for the
+# service)
+sed 's|http://service;|http://$omni_pool;|' "$prefix/contract.conf" \
+    > "$prefix/dispatch.conf"
+
+# rate limits and dispatch as a deployment would write them: the request
+# (a web customer of no tier, with a token) passes three rules to the
+# default, and takes a token from a bucket too large to run out
+cat > "$prefix/dispatch.json" <<'END'
+{
+  "version": 1,
+  "rate_limits": [
+    {"id": "staff", "tiers": ["staff"], "unlimited": true},
+    {"id": "calls", "channels": ["ivr"], "rate": 3, "per": "hour"},
+    {"id": "chat", "channels": ["web", "miniprogram", "app"],
+     "anonymous": false, "rate": 1000000, "per": "second",
+     "burst": 1000000}
+  ],
+  "pools": {
+    "vip_desk": {"upstream": "service", "capacity": 1000},
+    "bot": {"kind": "bot", "upstream": "service", "capacity": 1000},
+    "agents": {"upstream": "service", "capacity": 1000}
+  },
+  "rules": [
+    {"id": "vip", "tiers": ["vip"], "targets": ["vip_desk", "agents"]},
+    {"id": "simple", "intents": ["order.status"], "targets": ["bot", "agents"]},
+    {"id": "anonymous", "anonymous": true, "targets": ["bot"]}
+  ],
+  "default": {"targets": ["agents"]}
+}
 END
 
 cat > "$prefix/nginx.conf" <<END
@@ -136,6 +169,8 @@ http {
     omni_store_keyring $keys/keyring.json;
     omni_policy_file $root/conf/policy.json;
     omni_metrics_zone 4m;
+    omni_dispatch_file $prefix/dispatch.json;
+    omni_dispatch_zone 1m;
 
     lua_package_path "$scripts/?.lua;;";
     init_by_lua_block { require("peer_web").init("$keys/hs.key") }
@@ -203,6 +238,23 @@ http {
             omni_journey on;
             omni_policy on;
             include contract.conf;
+        }
+    }
+
+    # the full pipeline again, with rate limits and dispatch
+    server {
+        listen 127.0.0.1:$((port + 4));
+        omni_jwt_secret keys/hs.key kid=hs;
+
+        location /web/ {
+            omni_channel web;
+            omni_customers create;
+            omni_session on;
+            omni_journey on;
+            omni_policy on;
+            omni_rate_limit on;
+            omni_dispatch on;
+            include dispatch.conf;
         }
     }
 
@@ -473,6 +525,8 @@ measure "wechat_oa (signature + XML + plugin)" \
     "answer=<Content><!\\[CDATA\\[$shipped]]></Content>"
 measure "web + customer, session, journey, policy" "${full_request[@]}"
 full=$rps
+measure "full pipeline + rate limit + dispatch" \
+    "$dispatch_url/web/orders/ORD-42" -H "$(bearer "$hs")" "$rendered"
 
 # summary KEY: the value of KEY in omni-loadgen's summary line on stdin
 summary() {
