@@ -185,7 +185,7 @@ $(BIN)/test_%: t/unit/test_%.c $(CORE_LIB)
 
 # the plugins' native helpers as Lua C modules, for the runner and specs
 lib: $(LIB)/omni_crypto.so $(LIB)/omni_json_native.so \
-     $(LIB)/omni_contract_native.so
+     $(LIB)/omni_contract_native.so $(LIB)/omni_xml_native.so
 
 # one is its luaopen_ function's object and the cores that one calls
 lua_module = mkdir -p $(LIB) && \
@@ -198,6 +198,9 @@ $(LIB)/omni_json_native.so: $(OBJ)/omni_lua_json.o $(CORE_LIB)
 	$(call lua_module)
 
 $(LIB)/omni_contract_native.so: $(OBJ)/omni_lua_contract.o $(CORE_LIB)
+	$(call lua_module)
+
+$(LIB)/omni_xml_native.so: $(OBJ)/omni_lua_xml.o $(CORE_LIB)
 	$(call lua_module)
 
 # libFuzzer targets (t/fuzz/, docs/testing.md): each links the cores it

@@ -11,6 +11,7 @@
 
 #include "fuzz_lua.h"
 #include "omni_lua_json.h"
+#include "omni_lua_xml.h"
 
 
 /*
@@ -79,6 +80,8 @@ fuzz_lua_open(const char *harness, const char *name, lua_CFunction native)
     lua_getfield(L, -1, "preload");
     lua_pushcfunction(L, luaopen_omni_json_native);
     lua_setfield(L, -2, "omni_json_native");
+    lua_pushcfunction(L, luaopen_omni_xml_native);
+    lua_setfield(L, -2, "omni_xml_native");
 
     if (native != NULL) {
         lua_pushcfunction(L, native);

@@ -1,0 +1,207 @@
+/*
+ * Copyright (C) The omni gateway authors
+ *
+ * omni_xml_native (omni_lua_xml.h): decode(s) builds omni.xml's tree from
+ * the parser's events, every table and string in the VM, so the memory
+ * cap counts what the result holds; the parser's scratch buffer is a
+ * userdata the VM owns too.
+ *
+ * A node is { name = , attrs = { name = value }, children = { nodes },
+ * text = }; a failure returns nil and "xml: <what> at byte <offset>".
+ */
+
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "omni_lua_json.h"
+#include "omni_lua_xml.h"
+#include "omni_xml.h"
+
+
+/* decode's stack: the document, the scratch buffer, the root */
+#define OMNI_LUA_XML_DOC       1
+#define OMNI_LUA_XML_BUF       2
+#define OMNI_LUA_XML_ROOT      3
+
+/* above them, each element being read: its node, children and attrs */
+#define OMNI_LUA_XML_SLOTS     3
+
+/* the field names, decode's upvalues, interned once */
+#define OMNI_LUA_XML_NAME      lua_upvalueindex(1)
+#define OMNI_LUA_XML_ATTRS     lua_upvalueindex(2)
+#define OMNI_LUA_XML_CHILDREN  lua_upvalueindex(3)
+#define OMNI_LUA_XML_TEXT      lua_upvalueindex(4)
+
+/* messages name at most a few names: most fit, longer ones are sized */
+#define OMNI_LUA_XML_MESSAGE   256
+
+
+typedef struct {
+    lua_State         *L;
+    int                depth;
+    int                children[OMNI_XML_MAX_DEPTH + 1];
+} omni_lua_xml_t;
+
+
+static int omni_lua_xml_decode(lua_State *L);
+static int omni_lua_xml_start(void *data, const u_char *name, size_t len);
+static int omni_lua_xml_attr(void *data, const u_char *name,
+    size_t name_len, const u_char *value, size_t value_len);
+static int omni_lua_xml_end(void *data, const u_char *text, size_t len);
+
+
+int
+luaopen_omni_xml_native(lua_State *L)
+{
+    lua_newtable(L);
+
+    lua_pushliteral(L, "name");
+    lua_pushliteral(L, "attrs");
+    lua_pushliteral(L, "children");
+    lua_pushliteral(L, "text");
+    lua_pushcclosure(L, omni_lua_xml_decode, 4);
+    lua_setfield(L, -2, "decode");
+
+    /* omni.xml's limits: stated here only */
+    lua_pushinteger(L, OMNI_XML_MAX_DEPTH);
+    lua_setfield(L, -2, "MAX_DEPTH");
+    lua_pushinteger(L, OMNI_XML_MAX_ELEMENTS);
+    lua_setfield(L, -2, "MAX_ELEMENTS");
+    lua_pushinteger(L, OMNI_XML_MAX_ATTRS);
+    lua_setfield(L, -2, "MAX_ATTRS");
+
+    return 1;
+}
+
+
+/* decode(s) -> node | nil, err */
+static int
+omni_lua_xml_decode(lua_State *L)
+{
+    size_t              len, n;
+    u_char              msg[OMNI_LUA_XML_MESSAGE], *p;
+    const char         *s;
+    omni_lua_buf_t      scratch;
+    omni_lua_xml_t      x;
+    omni_xml_error_t    err;
+    omni_xml_handler_t  h;
+
+    /* the name as written, whatever the caller calls the function */
+    if (lua_type(L, OMNI_LUA_XML_DOC) != LUA_TSTRING) {
+        return luaL_error(L, "bad argument #1 to 'decode' (string expected, "
+                          "got %s)", luaL_typename(L, OMNI_LUA_XML_DOC));
+    }
+
+    s = lua_tolstring(L, OMNI_LUA_XML_DOC, &len);
+
+    lua_settop(L, OMNI_LUA_XML_ROOT);
+    luaL_checkstack(L, OMNI_LUA_XML_SLOTS * (OMNI_XML_MAX_DEPTH + 1) + 4,
+                    "xml.decode");
+
+    omni_lua_buf_init(&scratch, L, OMNI_LUA_XML_BUF);
+
+    x.L = L;
+    x.depth = 0;
+
+    h.start = omni_lua_xml_start;
+    h.attr = omni_lua_xml_attr;
+    h.end = omni_lua_xml_end;
+    h.data = &x;
+
+    if (omni_xml_parse((const u_char *) s, len, &scratch.b, &h, &err)
+        == OMNI_XML_OK)
+    {
+        lua_pushvalue(L, OMNI_LUA_XML_ROOT);
+        return 1;
+    }
+
+    lua_pushnil(L);
+
+    n = omni_xml_strerror(&err, msg, sizeof(msg));
+    p = msg;
+
+    if (n > sizeof(msg)) {
+        p = lua_newuserdata(L, n);
+        omni_xml_strerror(&err, p, n);
+    }
+
+    lua_pushlstring(L, (const char *) p, n);
+
+    if (p != msg) {
+        lua_remove(L, -2);
+    }
+
+    return 2;
+}
+
+
+/* pushes the node, its children and its attrs */
+static int
+omni_lua_xml_start(void *data, const u_char *name, size_t len)
+{
+    omni_lua_xml_t  *x = data;
+    lua_State       *L = x->L;
+
+    x->depth++;
+    x->children[x->depth] = 0;
+
+    lua_createtable(L, 0, 4);
+
+    lua_pushvalue(L, OMNI_LUA_XML_NAME);
+    lua_pushlstring(L, (const char *) name, len);
+    lua_rawset(L, -3);
+
+    lua_createtable(L, 0, 0);
+    lua_pushvalue(L, OMNI_LUA_XML_CHILDREN);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
+
+    lua_createtable(L, 0, 0);
+    lua_pushvalue(L, OMNI_LUA_XML_ATTRS);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -5);
+
+    return 0;
+}
+
+
+static int
+omni_lua_xml_attr(void *data, const u_char *name, size_t name_len,
+    const u_char *value, size_t value_len)
+{
+    omni_lua_xml_t  *x = data;
+    lua_State       *L = x->L;
+
+    lua_pushlstring(L, (const char *) name, name_len);
+    lua_pushlstring(L, (const char *) value, value_len);
+    lua_rawset(L, -3);
+
+    return 0;
+}
+
+
+/* sets the node's text and moves it into its parent's children */
+static int
+omni_lua_xml_end(void *data, const u_char *text, size_t len)
+{
+    omni_lua_xml_t  *x = data;
+    lua_State       *L = x->L;
+
+    lua_pushvalue(L, OMNI_LUA_XML_TEXT);
+    lua_pushlstring(L, (const char *) text, len);
+    lua_rawset(L, -5);
+    lua_pop(L, 2);
+
+    x->depth--;
+
+    if (x->depth == 0) {
+        lua_replace(L, OMNI_LUA_XML_ROOT);
+        return 0;
+    }
+
+    /* the parent's node, children and attrs are below */
+    lua_rawseti(L, -3, ++x->children[x->depth]);
+
+    return 0;
+}
