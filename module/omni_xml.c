@@ -222,6 +222,14 @@ omni_xml_find(const omni_xml_parser_t *p, size_t from, const char *lit,
 }
 
 
+/* the scratch text from mark on: the buffer may have no memory yet */
+static const u_char *
+omni_xml_scratch(const omni_xml_parser_t *p, size_t mark)
+{
+    return p->scratch->data ? p->scratch->data + mark : (const u_char *) "";
+}
+
+
 static int
 omni_xml_at(const omni_xml_parser_t *p, size_t k, const char *lit, size_t n)
 {
@@ -531,7 +539,7 @@ omni_xml_attributes(omni_xml_parser_t *p, size_t k, size_t *next, int *open)
             return rc;
         }
 
-        if (p->h->attr(p->h->data, name, ne - k, p->scratch->data + mark,
+        if (p->h->attr(p->h->data, name, ne - k, omni_xml_scratch(p, mark),
                        p->scratch->len - mark)
             != 0)
         {
@@ -576,7 +584,7 @@ omni_xml_close_tag(omni_xml_parser_t *p, size_t at, size_t *next)
 
     mark = p->text[p->depth];
 
-    if (p->h->end(p->h->data, p->scratch->data + mark,
+    if (p->h->end(p->h->data, omni_xml_scratch(p, mark),
                   p->scratch->len - mark)
         != 0)
     {

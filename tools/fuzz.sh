@@ -34,7 +34,7 @@ for name in "$@"; do
 
     case $name in
         token|admin|import|change) dict=$name ;;
-        lua_decoders)       dict=xml ;;
+        lua_decoders|xml)   dict=xml ;;
         *)                  dict=json ;;
     esac
 

@@ -2,8 +2,9 @@
  * Copyright (C) The omni gateway authors
  *
  * Fuzz target: the support library's decoders of what channels send,
- * omni.xml and omni.form (pure Lua, over omni.utf8's native check), run
- * on the input by t/fuzz/decoders_check.lua.
+ * omni.xml (its native parser, omni_lua_xml.c, and its Lua writers) and
+ * omni.form (Lua, over omni.utf8's native check), run on the input by
+ * t/fuzz/decoders_check.lua.  fuzz_xml drives the parser alone.
  */
 
 

@@ -223,6 +223,10 @@ test_documents(void **state)
     test_ok("<s:Env xmlns:s=\"urn:x\"><a.b-c_1/><\xE4\xB8\xAD/></s:Env>",
             "<s:Env\n xmlns:s=urn:x\n<a.b-c_1\n>\n<\xE4\xB8\xAD\n>\n>\n");
 
+    /* empty texts before the scratch buffer has any memory */
+    test_ok("<a k=''/>", "<a\n k=\n>\n");
+    test_ok("<a></a>", "<a\n>\n");
+
     /* text that is only whitespace may stand outside the root */
     test_ok(" \t\r\n<a/> \n", "<a\n>\n");
 }
