@@ -1,10 +1,22 @@
 -- A plugin that allocates without bound: the VM's memory cap must fail
--- only this request with plugin_memory.
+-- only this request with plugin_memory.  With ?kind=xml it hoards the
+-- trees of omni.xml.decode, whose tables the native parser makes: the
+-- cap must count them too.
+
+local xml = require "omni.xml"
 
 local _M = { name = "bomb", version = "1.0" }
 
 function _M.normalize(req)
     local hoard = {}
+    if req.args.kind == "xml" then
+        local doc = "<r>" .. string.rep("<a k='v'>t</a>", 9999) .. "</r>"
+        local i = 0
+        while true do
+            i = i + 1
+            hoard[i] = xml.decode(doc)
+        end
+    end
     local chunk = string.rep("x", 65536)
     local i = 0
     while true do
