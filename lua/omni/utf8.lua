@@ -42,9 +42,6 @@ local REPLACEMENT = "\239\191\189"     -- U+FFFD
 -- patterns would scan the string once per kind of sequence
 local valid = require("omni_json_native").utf8_valid
 
--- for the other omni modules, which check their arguments themselves
-_M.is_valid = valid
-
 
 --- Tells whether a string is valid UTF-8.
 -- @tparam string s
@@ -71,8 +68,6 @@ local function encode(cp)
     return char(0xF0 + floor(cp / 0x40000), 0x80 + floor(cp / 0x1000) % 0x40,
                 0x80 + floor(cp / 0x40) % 0x40, 0x80 + cp % 0x40)
 end
-
-_M.encode_unchecked = encode
 
 
 --- Encodes a Unicode code point as UTF-8.
