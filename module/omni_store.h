@@ -890,8 +890,11 @@ int omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
  */
 
 #define OMNI_STORE_CHANGES_KEEP    100000
-#define OMNI_STORE_CHANGE_KEY_MAX  (2 + OMNI_STORE_VALUE_MAX)
-#define OMNI_STORE_CHANGE_VAL_MAX  64
+#define OMNI_STORE_CHANGE_KEY_MAX  (OMNI_STORE_TYPE_MAX + 1                  \
+                                    + OMNI_STORE_VALUE_MAX)
+                                   /* "j:"<jti>, <type>:<value> */
+#define OMNI_STORE_CHANGE_VAL_MAX  512  /* a link's customer, wrapped data
+                                           key and sealed value */
 #define OMNI_STORE_CHANGE_WIRE_MAX (1 + 8 + 2 + 8 + 1 + OMNI_STORE_ID_MAX    \
                                     + 2 + OMNI_STORE_CHANGE_KEY_MAX + 2       \
                                     + OMNI_STORE_CHANGE_VAL_MAX + 4)
@@ -899,7 +902,11 @@ int omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
 
 enum {
     OMNI_STORE_FAMILY_REVOCATION = 1,
-    OMNI_STORE_FAMILY_POLICY           /* key "p:"<be32 revision> */
+    OMNI_STORE_FAMILY_POLICY,          /* key "p:"<be32 revision> */
+
+    /* numbered apart, so that other families may come in between */
+    OMNI_STORE_FAMILY_IDENTITY = 8,    /* key <type>:<value or index> */
+    OMNI_STORE_FAMILY_MERGE            /* key the customer merged */
 };
 
 enum {
@@ -915,7 +922,9 @@ typedef struct {
     char           origin[OMNI_STORE_ID_MAX + 1];  /* node id, "" unset */
     size_t         key_len;          /* revocation: "j:"<jti>, "s:", "u:" */
     unsigned char  key[OMNI_STORE_CHANGE_KEY_MAX];
-    size_t         val_len;          /* revocation put: the 9-byte record */
+    size_t         val_len;          /* revocation put: the 9-byte record;
+                                        identity, merge: see
+                                        omni_store_changes_customer.c */
     unsigned char  val[OMNI_STORE_CHANGE_VAL_MAX];
     const unsigned char  *data;      /* policy: the policy's text, on the */
     size_t         data_len;         /* wire only (0 in the log) */
@@ -990,6 +999,22 @@ typedef struct {
 
 int omni_store_changes_apply_batch(omni_store_t *st,
     omni_store_change_item_t *items, size_t n, char *err);
+
+/*
+ * For a full resync (omni-sync): changes that describe the store's
+ * merges, then its identity links, up to max from cursor on (zeroed
+ * before the first call); fewer than max when done.  Their seq, time and
+ * origin are the caller's to set.
+ */
+typedef struct {
+    int            phase;
+    size_t         len;
+    unsigned char  key[OMNI_STORE_CHANGE_KEY_MAX];
+} omni_store_customer_cursor_t;
+
+int omni_store_customer_changes(omni_store_t *st,
+    omni_store_customer_cursor_t *cur, omni_store_change_t *out, size_t max,
+    size_t *n, char *err);
 
 int omni_store_change_encode(const omni_store_change_t *c, unsigned char *out,
     size_t cap, size_t *len, char *err);

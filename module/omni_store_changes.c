@@ -2,8 +2,8 @@
  * Copyright (C) The omni gateway authors
  *
  * The change log (omni_store.h, "The change log"; docs/cluster.md): the
- * local changes a record family (revocations, policy revisions) appends
- * in its own write transaction
+ * local changes a record family (revocations, policy revisions, identity
+ * links and merges) appends in its own write transaction
  * (omni_store_change_log()), their reading and trimming, the state and
  * cursors omni-sync keeps, the encoding of a change on the wire and its
  * strict decoder, and the application of a change from another node,
@@ -424,7 +424,7 @@ omni_changes_set_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 static int
 omni_changes_apply_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
-    int                          rc, refused;
+    int                          rc, refused, own;
     char                         scratch[OMNI_ERRLEN];
     size_t                       i;
     omni_changes_apply_t        *ctx;
@@ -453,19 +453,23 @@ omni_changes_apply_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
         s.applied = it->stream_seq;
 
-        /* a node's own revocations are here already; its policies race */
+        own = (c != NULL && s.node[0] != '\0'
+               && strcmp(c->origin, s.node) == 0);
+
+        /*
+         * A node's own revocations are here already; its policies, links
+         * and merges race with the other nodes' and follow the stream.
+         */
         if (c == NULL
-            || (c->family != OMNI_STORE_FAMILY_POLICY && s.node[0] != '\0'
-                && strcmp(c->origin, s.node) == 0))
+            || (own && c->family != OMNI_STORE_FAMILY_POLICY
+                && !omni_store_customer_family(c->family)))
         {
             continue;
         }
 
         if (c->family == OMNI_STORE_FAMILY_POLICY) {
             /* the node's own, changed again since: that change comes next */
-            if (s.node[0] != '\0' && strcmp(c->origin, s.node) == 0
-                && c->seq < s.policy_local)
-            {
+            if (own && c->seq < s.policy_local) {
                 continue;
             }
 
@@ -473,6 +477,11 @@ omni_changes_apply_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
                                          c->data_len, c->time_ms / 1000,
                                          &it->applied,
                                          refused ? scratch : err);
+
+        } else if (omni_store_customer_family(c->family)) {
+            rc = omni_store_customer_change_apply(st, txn, c, own,
+                                                  &it->applied,
+                                                  refused ? scratch : err);
 
         } else if (c->family != OMNI_STORE_FAMILY_REVOCATION) {
             rc = OMNI_STORE_INVALID;
@@ -500,6 +509,73 @@ omni_changes_apply_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     }
 
     return omni_changes_state_put(st, txn, &s, err);
+}
+
+
+int
+omni_store_changes_newer(omni_store_t *st, MDB_txn *txn, int family,
+    const unsigned char *key, size_t key_len, uint64_t seq, size_t max,
+    int *found, char *err)
+{
+    int                   rc, mrc;
+    size_t                n;
+    MDB_val               k, v;
+    MDB_cursor           *cur;
+    omni_skey_t           start;
+    omni_store_change_t   c;
+    const unsigned char  *p;
+
+    *found = 0;
+
+    mrc = mdb_cursor_open(txn, st->dbi[OMNI_STORE_DB_CHANGES], &cur);
+    if (mrc != 0) {
+        return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
+    }
+
+    omni_changes_key(omni_skey_init(&start), seq + 1);
+
+    k.mv_data = start.b.p;
+    k.mv_size = start.b.len;
+    rc = OMNI_STORE_OK;
+    n = 0;
+
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    {
+        p = k.mv_data;
+
+        if (k.mv_size != 9 || p[0] != OMNI_CHANGES_REC) {
+            break;
+        }
+
+        if (n++ == max) {
+            *found = -1;
+            break;
+        }
+
+        if (omni_store_change_decode(v.mv_data, v.mv_size, &c, err)
+            != OMNI_STORE_OK)
+        {
+            rc = OMNI_STORE_ERROR;
+            break;
+        }
+
+        if (c.family == family && c.key_len == key_len
+            && memcmp(c.key, key, key_len) == 0)
+        {
+            *found = 1;
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc == OMNI_STORE_OK && mrc != 0 && mrc != MDB_NOTFOUND) {
+        rc = omni_store_mdb(st, mrc, "mdb_cursor_get", err);
+    }
+
+    return rc;
 }
 
 
@@ -783,6 +859,10 @@ omni_store_change_decode(const unsigned char *p, size_t len,
         }
 
         return OMNI_STORE_OK;
+    }
+
+    if (omni_store_customer_family(c->family)) {
+        return omni_store_customer_change_check(c, err);
     }
 
     if (c->family != OMNI_STORE_FAMILY_REVOCATION) {

@@ -3,7 +3,9 @@
  *
  * Identities and customers (omni_store.h, "identities and customers"):
  * the identity map and each customer's identity index, the claim a
- * request makes, "merged into" records, their survivors and merges.
+ * request makes, "merged into" records, their survivors and merges.  A
+ * local link, unlink or merge is logged in its own write transaction
+ * (omni_store_changes_customer.c); one applied from another node is not.
  */
 
 
@@ -20,6 +22,7 @@ typedef struct {
     const char             *type;
     const char             *value;
     const char             *customer;
+    int                     log;        /* a local change, for the log */
 } omni_identity_op_t;
 
 
@@ -288,6 +291,7 @@ omni_claim_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         link.type = ctx->ids[i].type;
         link.value = ctx->ids[i].value;
         link.customer = ctx->customer;
+        link.log = 1;
 
         rc = omni_identity_link_op(st, txn, &link, err);
 
@@ -327,6 +331,7 @@ omni_store_identity_link(omni_store_t *st, const char *type,
     ctx.type = type;
     ctx.value = value;
     ctx.customer = customer;
+    ctx.log = 1;
 
     return omni_store_write(st, omni_identity_link_op, &ctx, err);
 }
@@ -349,8 +354,39 @@ omni_store_identity_unlink(omni_store_t *st, const char *type,
     ctx.type = type;
     ctx.value = value;
     ctx.customer = NULL;
+    ctx.log = 1;
 
     return omni_store_write(st, omni_identity_unlink_op, &ctx, err);
+}
+
+
+int
+omni_store_link_txn(omni_store_t *st, MDB_txn *txn, const char *type,
+    const char *value, const char *customer, char *err)
+{
+    omni_identity_op_t  ctx;
+
+    ctx.type = type;
+    ctx.value = value;
+    ctx.customer = customer;
+    ctx.log = 0;
+
+    return omni_identity_link_op(st, txn, &ctx, err);
+}
+
+
+int
+omni_store_unlink_txn(omni_store_t *st, MDB_txn *txn, const char *type,
+    const char *value, char *err)
+{
+    omni_identity_op_t  ctx;
+
+    ctx.type = type;
+    ctx.value = value;
+    ctx.customer = NULL;
+    ctx.log = 0;
+
+    return omni_identity_unlink_op(st, txn, &ctx, err);
 }
 
 
@@ -739,8 +775,14 @@ omni_identity_link_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     omni_key_customer(omni_skey_init(&key), target, OMNI_TAG_IDENTITY);
     omni_sbuf_add(&key.b, ikey.b.p, ikey.b.len);
 
-    return omni_store_put(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, entry,
-                          len, 0, err);
+    rc = omni_store_put(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, entry,
+                        len, 0, err);
+    if (rc != OMNI_STORE_OK || !ctx->log) {
+        return rc;
+    }
+
+    return omni_store_identity_logged(st, txn, OMNI_STORE_CHANGE_PUT, target,
+                                      ikey.b.p, ikey.b.len, norm, err);
 }
 
 
@@ -750,6 +792,7 @@ omni_identity_unlink_op(omni_store_t *st, MDB_txn *txn, void *data,
 {
     int                  rc;
     char                 old[OMNI_STORE_ID_MAX + 1];
+    char                 norm[OMNI_STORE_VALUE_MAX + 1];
     MDB_val              val;
     omni_skey_t          key, ikey;
     omni_identity_op_t  *ctx;
@@ -757,7 +800,7 @@ omni_identity_unlink_op(omni_store_t *st, MDB_txn *txn, void *data,
     ctx = data;
 
     rc = omni_store_ident_find(st, txn, ctx->type, ctx->value,
-                               omni_skey_init(&ikey), NULL, &val, err);
+                               omni_skey_init(&ikey), norm, &val, err);
     if (rc == OMNI_STORE_NOT_FOUND) {
         omni_err(err, "identity %s:%s is not linked", ctx->type,
                        ctx->value);
@@ -782,8 +825,16 @@ omni_identity_unlink_op(omni_store_t *st, MDB_txn *txn, void *data,
     omni_sbuf_add(&key.b, ikey.b.p, ikey.b.len);
 
     rc = omni_store_del(st, txn, OMNI_STORE_DB_CUSTOMERS, &key.b, err);
+    if (rc == OMNI_STORE_NOT_FOUND) {
+        rc = OMNI_STORE_OK;
+    }
 
-    return rc == OMNI_STORE_NOT_FOUND ? OMNI_STORE_OK : rc;
+    if (rc != OMNI_STORE_OK || !ctx->log) {
+        return rc;
+    }
+
+    return omni_store_identity_logged(st, txn, OMNI_STORE_CHANGE_DELETE, old,
+                                      ikey.b.p, ikey.b.len, norm, err);
 }
 
 
@@ -834,10 +885,7 @@ omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
     int               rc, known;
     char              target[OMNI_STORE_ID_MAX + 1];
-    size_t            nids, nmerged, n;
-    omni_item_t      *ids, *merged;
     omni_merge_op_t  *ctx;
-    omni_skey_t       prefix;
 
     ctx = data;
 
@@ -897,10 +945,32 @@ omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         return OMNI_STORE_NOT_FOUND;
     }
 
+    rc = omni_store_merge_txn(st, txn, ctx->from, target, ctx->now, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    return omni_store_merge_logged(st, txn, ctx->from, target, err);
+}
+
+
+/*
+ * Merges from, which is no survivor of another, into to, a survivor,
+ * within the limits; not logged.  Whether they are known is the caller's.
+ */
+int
+omni_store_merge_txn(omni_store_t *st, MDB_txn *txn, const char *from,
+    const char *to, int64_t now, char *err)
+{
+    int           rc;
+    size_t        nids, nmerged, n;
+    omni_item_t  *ids, *merged;
+    omni_skey_t   prefix;
+
     ids = calloc(OMNI_STORE_IDENTITIES_MAX + OMNI_STORE_MERGED_MAX + 2,
                  sizeof(omni_item_t));
     if (ids == NULL) {
-        omni_err(err, "out of memory merging customer %s", ctx->from);
+        omni_err(err, "out of memory merging customer %s", from);
         return OMNI_STORE_ERROR;
     }
 
@@ -909,7 +979,7 @@ omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     nmerged = 0;
 
     /* what moves is read first: the writes go to the same database */
-    omni_key_customer(omni_skey_init(&prefix), ctx->from, OMNI_TAG_IDENTITY);
+    omni_key_customer(omni_skey_init(&prefix), from, OMNI_TAG_IDENTITY);
 
     rc = omni_store_scan(st, txn, OMNI_STORE_DB_CUSTOMERS, &prefix.b, NULL,
                          0, OMNI_STORE_IDENTITIES_MAX + 1,
@@ -918,7 +988,7 @@ omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         goto done;
     }
 
-    rc = omni_customer_count(st, txn, target, OMNI_TAG_IDENTITY,
+    rc = omni_customer_count(st, txn, to, OMNI_TAG_IDENTITY,
                              OMNI_STORE_IDENTITIES_MAX + 1, &n, err);
     if (rc != OMNI_STORE_OK) {
         goto done;
@@ -926,13 +996,13 @@ omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
     if (nids + n > OMNI_STORE_IDENTITIES_MAX) {
         omni_err(err, "merging customer %s into %s would give %s more "
-                       "than %d identities", ctx->from, target, target,
+                       "than %d identities", from, to, to,
                        OMNI_STORE_IDENTITIES_MAX);
         rc = OMNI_STORE_INVALID;
         goto done;
     }
 
-    omni_key_customer(omni_skey_init(&prefix), ctx->from, OMNI_TAG_FROM);
+    omni_key_customer(omni_skey_init(&prefix), from, OMNI_TAG_FROM);
 
     rc = omni_store_scan(st, txn, OMNI_STORE_DB_CUSTOMERS, &prefix.b, NULL,
                          0, OMNI_STORE_MERGED_MAX + 1,
@@ -941,7 +1011,7 @@ omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         goto done;
     }
 
-    rc = omni_customer_count(st, txn, target, OMNI_TAG_FROM,
+    rc = omni_customer_count(st, txn, to, OMNI_TAG_FROM,
                              OMNI_STORE_MERGED_MAX + 1, &n, err);
     if (rc != OMNI_STORE_OK) {
         goto done;
@@ -949,13 +1019,13 @@ omni_merge_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
     if (nmerged + n + 1 > OMNI_STORE_MERGED_MAX) {
         omni_err(err, "merging customer %s into %s would merge more "
-                       "than %d customers into %s", ctx->from, target,
-                       OMNI_STORE_MERGED_MAX, target);
+                       "than %d customers into %s", from, to,
+                       OMNI_STORE_MERGED_MAX, to);
         rc = OMNI_STORE_INVALID;
         goto done;
     }
 
-    rc = omni_merge_move(st, txn, ctx->from, target, ctx->now, ids, nids,
+    rc = omni_merge_move(st, txn, from, to, now, ids, nids,
                          merged, nmerged, err);
 
 done:

@@ -359,6 +359,41 @@ int omni_store_policy_apply(omni_store_t *st, MDB_txn *txn,
 
 
 /*
+ * omni_store_changes_customer.c: identity links and merges in the change
+ * log.  omni_store_customer.c logs a local link or unlink (value: the
+ * identity's value as the store keeps it, normalised) and a merge;
+ * omni_store_changes.c checks one from the wire and applies it.  own is
+ * set for a change this node logged itself, coming back.
+ */
+
+static inline int
+omni_store_customer_family(int family)
+{
+    return family == OMNI_STORE_FAMILY_IDENTITY
+           || family == OMNI_STORE_FAMILY_MERGE;
+}
+
+int omni_store_identity_logged(omni_store_t *st, MDB_txn *txn, int op,
+    const char *customer, const unsigned char *ikey, size_t ikey_len,
+    const char *value, char *err);
+int omni_store_merge_logged(omni_store_t *st, MDB_txn *txn,
+    const char *from, const char *to, char *err);
+int omni_store_customer_change_check(const omni_store_change_t *c,
+    char *err);
+int omni_store_customer_change_apply(omni_store_t *st, MDB_txn *txn,
+    const omni_store_change_t *c, int own, int *applied, char *err);
+
+/*
+ * omni_store_changes.c: whether the log holds a change of family and key
+ * newer than seq, among the next max changes (*found -1 when it could not
+ * tell within them).
+ */
+int omni_store_changes_newer(omni_store_t *st, MDB_txn *txn, int family,
+    const unsigned char *key, size_t key_len, uint64_t seq, size_t max,
+    int *found, char *err);
+
+
+/*
  * omni_store_session.c: deletes a session and its index records (without
  * opening its context); seals the context of every session of a plain
  * store (its conversion).
@@ -378,6 +413,12 @@ int omni_store_session_reseal(omni_store_t *st, MDB_txn *txn, char *err);
 
 int omni_store_survivor(omni_store_t *st, MDB_txn *txn, const char *id,
     char *survivor, char *err);
+int omni_store_link_txn(omni_store_t *st, MDB_txn *txn, const char *type,
+    const char *value, const char *customer, char *err);
+int omni_store_unlink_txn(omni_store_t *st, MDB_txn *txn, const char *type,
+    const char *value, char *err);
+int omni_store_merge_txn(omni_store_t *st, MDB_txn *txn, const char *from,
+    const char *to, int64_t now, char *err);
 int omni_store_journey_add(omni_store_t *st, MDB_txn *txn,
     const char *customer, omni_store_journey_t *ev, char *err);
 int omni_store_case_erase(omni_store_t *st, MDB_txn *txn, const char *who,
