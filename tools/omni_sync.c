@@ -62,10 +62,12 @@ typedef struct {
     const char          *tls_ca;
     const char          *tls_cert;
     const char          *tls_key;
+    const char          *keyring;
     uint64_t             log_max;
     int64_t              stream_max;
 
     omni_store_t        *st;
+    omni_keyring_t      *kr;             /* a sealed store's, or NULL */
     natsConnection      *nc;
     jsCtx               *js;
     natsSubscription    *sub;
@@ -98,6 +100,8 @@ static int omni_sync_connect(omni_sync_t *s);
 static int omni_sync_setup(omni_sync_t *s);
 static int omni_sync_publish(omni_sync_t *s);
 static int omni_sync_snapshot(omni_sync_t *s, uint64_t upto);
+static int omni_sync_snapshot_send(omni_sync_t *s,
+    const omni_store_change_t *c, uint64_t upto, uint64_t *count);
 static int omni_sync_policy(omni_sync_t *s, omni_store_change_t *c,
     unsigned char **out, size_t *len, char *err);
 static int omni_sync_consume(omni_sync_t *s);
@@ -164,7 +168,18 @@ main(int argc, char **argv)
         return 1;
     }
 
-    rc = omni_store_changes_node(s.st, s.node, err);
+    /* a sealed store's identity changes open with its keyring only */
+    rc = OMNI_STORE_OK;
+
+    if (s.keyring != NULL) {
+        rc = (omni_keyring_load(s.keyring, &s.kr, err) == 0)
+             ? omni_store_use_keyring(s.st, s.kr, err) : OMNI_STORE_ERROR;
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_changes_node(s.st, s.node, err);
+    }
+
     if (rc == OMNI_STORE_OK && s.log_max > 0) {
         rc = omni_store_changes_limit(s.st, s.log_max, err);
     }
@@ -172,6 +187,7 @@ main(int argc, char **argv)
     if (rc != OMNI_STORE_OK) {
         fprintf(stderr, "omni-sync: %s\n", err);
         omni_store_close(s.st);
+        omni_keyring_free(s.kr);
         return 1;
     }
 
@@ -181,6 +197,7 @@ main(int argc, char **argv)
 
     if (omni_sync_connect(&s) != 0) {
         omni_store_close(s.st);
+        omni_keyring_free(s.kr);
         return 1;
     }
 
@@ -220,6 +237,7 @@ main(int argc, char **argv)
     natsConnection_Destroy(s.nc);
     nats_Close();
     omni_store_close(s.st);
+    omni_keyring_free(s.kr);
 
     return 0;
 }
@@ -249,6 +267,7 @@ omni_sync_args(omni_sync_t *s, int argc, char **argv)
         { "--tls-ca", offsetof(omni_sync_t, tls_ca) },
         { "--tls-cert", offsetof(omni_sync_t, tls_cert) },
         { "--tls-key", offsetof(omni_sync_t, tls_key) },
+        { "--keyring", offsetof(omni_sync_t, keyring) },
         { "--log-max", SIZE_MAX },            /* counts */
         { "--stream-max", SIZE_MAX },
     };
@@ -538,26 +557,24 @@ omni_sync_setup(omni_sync_t *s)
 
 /*
  * A full resync of what this node publishes: every revocation of the
- * store as a put (a union takes them however often they come), then the
- * cursor past the trimmed part of the log.  Removals that were trimmed
- * are lost to the other nodes, which keep refusing: the safe side.
+ * store as a put (a union takes them however often they come), every
+ * merge and identity link as it is now (applying them again is done
+ * already), then the cursor past the trimmed part of the log.  Removals
+ * that were trimmed are lost to the other nodes, which keep refusing:
+ * the safe side.
  */
 static int
 omni_sync_snapshot(omni_sync_t *s, uint64_t upto)
 {
     int                              kind, rc, more;
     char                             err[OMNI_ERRLEN];
-    char                             msgid[OMNI_STORE_ID_MAX + 64];
     char                             after[OMNI_STORE_VALUE_MAX + 1];
     size_t                           i, n, len, vlen;
     uint64_t                         count;
-    jsErrCode                        jerr;
-    natsStatus                       ns;
-    jsPubAck                        *pa;
-    jsPubOptions                     po;
     omni_store_change_t              c;
+    omni_store_customer_cursor_t     cur;
     static omni_store_revocation_t   recs[OMNI_SYNC_BATCH];
-    unsigned char                    buf[OMNI_STORE_CHANGE_WIRE_MAX];
+    static omni_store_change_t       custs[OMNI_SYNC_BATCH];
     static const char                tags[] = "?jsu";
 
     count = 0;
@@ -598,30 +615,7 @@ omni_sync_snapshot(omni_sync_t *s, uint64_t upto)
                 }
                 c.val_len = 9;
 
-                if (omni_store_change_encode(&c, buf, sizeof(buf), &len, err)
-                    != OMNI_STORE_OK)
-                {
-                    continue;
-                }
-
-                snprintf(msgid, sizeof(msgid), "%s:snapshot-%" PRIu64 ":%"
-                         PRIu64, s->node, upto, ++count);
-
-                jsPubOptions_Init(&po);
-                po.MsgId = msgid;
-                po.MaxWait = 2000;
-
-                pa = NULL;
-                jerr = 0;
-                ns = js_Publish(&pa, s->js, s->subject, buf, (int) len, &po,
-                                &jerr);
-
-                if (pa != NULL) {
-                    jsPubAck_Destroy(pa);
-                }
-
-                if (ns != NATS_OK) {
-                    omni_sync_failed(s, "publish", ns, jerr, 1);
+                if (omni_sync_snapshot_send(s, &c, upto, &count) != 0) {
                     return -1;
                 }
             }
@@ -635,6 +629,33 @@ omni_sync_snapshot(omni_sync_t *s, uint64_t upto)
         } while (more);
     }
 
+    omni_sync_log(s, "full resync: %" PRIu64 " revocations published",
+                  count);
+
+    count = 0;
+    memset(&cur, 0, sizeof(omni_store_customer_cursor_t));
+
+    do {
+        rc = omni_store_customer_changes(s->st, &cur, custs, OMNI_SYNC_BATCH,
+                                         &n, err);
+        if (rc != OMNI_STORE_OK) {
+            omni_sync_log(s, "%s", err);
+            omni_sync_failed(s, "store", NATS_ERR, 0, 0);
+            return -1;
+        }
+
+        for (i = 0; i < n; i++) {
+            custs[i].seq = upto;
+            custs[i].time_ms = (int64_t) time(NULL) * 1000;
+            strcpy(custs[i].origin, s->node);
+
+            if (omni_sync_snapshot_send(s, &custs[i], upto, &count) != 0) {
+                return -1;
+            }
+        }
+
+    } while (n == OMNI_SYNC_BATCH);
+
     rc = omni_store_changes_published(s->st, upto, err);
     if (rc != OMNI_STORE_OK) {
         omni_sync_log(s, "%s", err);
@@ -642,8 +663,52 @@ omni_sync_snapshot(omni_sync_t *s, uint64_t upto)
         return -1;
     }
 
-    omni_sync_log(s, "full resync: %" PRIu64 " revocations published",
-                  count);
+    omni_sync_log(s, "full resync: %" PRIu64 " merges and identity links "
+                  "published", count);
+
+    return 0;
+}
+
+
+/* one change of a full resync, numbered after the log's sequence */
+static int
+omni_sync_snapshot_send(omni_sync_t *s, const omni_store_change_t *c,
+    uint64_t upto, uint64_t *count)
+{
+    char            err[OMNI_ERRLEN];
+    char            msgid[OMNI_STORE_ID_MAX + 64];
+    size_t          len;
+    jsErrCode       jerr;
+    natsStatus      ns;
+    jsPubAck       *pa;
+    jsPubOptions    po;
+    unsigned char   buf[OMNI_STORE_CHANGE_WIRE_MAX];
+
+    if (omni_store_change_encode(c, buf, sizeof(buf), &len, err)
+        != OMNI_STORE_OK)
+    {
+        return 0;
+    }
+
+    snprintf(msgid, sizeof(msgid), "%s:snapshot-%" PRIu64 ":%" PRIu64,
+             s->node, upto, ++*count);
+
+    jsPubOptions_Init(&po);
+    po.MsgId = msgid;
+    po.MaxWait = 2000;
+
+    pa = NULL;
+    jerr = 0;
+    ns = js_Publish(&pa, s->js, s->subject, buf, (int) len, &po, &jerr);
+
+    if (pa != NULL) {
+        jsPubAck_Destroy(pa);
+    }
+
+    if (ns != NATS_OK) {
+        omni_sync_failed(s, "publish", ns, jerr, 1);
+        return -1;
+    }
 
     return 0;
 }
@@ -740,7 +805,8 @@ omni_sync_publish(omni_sync_t *s)
     if (state.published + 1 < state.first) {
         omni_sync_log(s, "changes %" PRIu64 " to %" PRIu64 " were trimmed "
                       "from the log before they were published: publishing "
-                      "every revocation of the store instead",
+                      "every revocation, merge and identity link of the "
+                      "store instead",
                       state.published + 1, state.first - 1);
 
         if (omni_sync_snapshot(s, state.first - 1) != 0) {
@@ -1127,6 +1193,9 @@ omni_sync_usage(FILE *out)
         "  --creds FILE        NATS user credentials (JWT and seed)\n"
         "  --tls-ca FILE       trust these CAs (TLS on)\n"
         "  --tls-cert FILE --tls-key FILE   a client certificate\n"
+        "  --keyring FILE      the store's keyring (omni_store_keyring): "
+        "a sealed\n"
+        "                      store's identity changes open with it\n"
         "  --log-max N         local changes the store keeps (100000)\n"
         "  --stream-max N      messages the stream keeps, when this node "
         "makes it\n"
