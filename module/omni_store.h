@@ -906,7 +906,8 @@ enum {
 
     /* numbered apart, so that other families may come in between */
     OMNI_STORE_FAMILY_IDENTITY = 8,    /* key <type>:<value or index> */
-    OMNI_STORE_FAMILY_MERGE            /* key the customer merged */
+    OMNI_STORE_FAMILY_MERGE,           /* key the customer merged */
+    OMNI_STORE_FAMILY_ERASURE          /* key the customer erased */
 };
 
 enum {
@@ -1002,7 +1003,7 @@ int omni_store_changes_apply_batch(omni_store_t *st,
 
 /*
  * For a full resync (omni-sync): changes that describe the store's
- * merges, then its identity links, up to max from cursor on (zeroed
+ * erasures, merges, then its identity links, up to max from cursor on (zeroed
  * before the first call); fewer than max when done.  Their seq, time and
  * origin are the caller's to set.
  */

@@ -1,11 +1,12 @@
 /*
  * Copyright (C) The omni gateway authors
  *
- * Identity links and merges shared between nodes (docs/cluster.md,
- * "Conflicts: links and merges follow the stream"): their changes as the
- * change log keeps them and the wire carries them, the strict check of
- * one from the wire, its application on another node (never logged
- * again), and the changes that describe a whole store for a full resync.
+ * Identity links, merges and erasures shared between nodes
+ * (docs/cluster.md, "Conflicts: links, merges and erasures"): their
+ * changes as the change log keeps them and the wire carries them, the
+ * strict check of one from the wire, its application on another node
+ * (never logged again), and the changes that describe a whole store for a
+ * full resync.
  *
  * An identity change: key <type>:<value> in a plain store, <type>:<blind
  * index> in a sealed one; op put (link) or delete (unlink); value
@@ -19,6 +20,7 @@
  * and seals it as its own store does.
  *
  * A merge change: key the customer merged; op put; value 1, len survivor.
+ * An erasure: key the customer erased; op put; no value.
  */
 
 
@@ -65,6 +67,10 @@ static int omni_link_apply(omni_store_t *st, MDB_txn *txn,
     const omni_store_change_t *c, int own, int *applied, char *err);
 static int omni_merge_apply(omni_store_t *st, MDB_txn *txn,
     const omni_store_change_t *c, int *applied, char *err);
+static int omni_erasure_apply(omni_store_t *st, MDB_txn *txn,
+    const omni_store_change_t *c, int *applied, char *err);
+static int omni_erase_class(omni_store_t *st, MDB_txn *txn, const char *id,
+    int64_t now, char *err);
 static int omni_merge_flip(omni_store_t *st, MDB_txn *txn, const char *from,
     const char *to, int64_t now, char *err);
 static int omni_customer_change(omni_store_t *st, MDB_txn *txn, int phase,
@@ -105,6 +111,16 @@ omni_store_merge_logged(omni_store_t *st, MDB_txn *txn, const char *from,
     return omni_store_change_log(st, txn, OMNI_STORE_FAMILY_MERGE,
                                  OMNI_STORE_CHANGE_PUT, from, strlen(from),
                                  b.p, b.len, err);
+}
+
+
+int
+omni_store_erasure_logged(omni_store_t *st, MDB_txn *txn,
+    const char *customer, char *err)
+{
+    return omni_store_change_log(st, txn, OMNI_STORE_FAMILY_ERASURE,
+                                 OMNI_STORE_CHANGE_PUT, customer,
+                                 strlen(customer), NULL, 0, err);
 }
 
 
@@ -178,6 +194,19 @@ omni_store_customer_change_check(const omni_store_change_t *c, char *err)
     char                from[OMNI_STORE_ID_MAX + 1];
     char                to[OMNI_STORE_ID_MAX + 1];
     omni_link_change_t  l;
+
+    if (c->family == OMNI_STORE_FAMILY_ERASURE) {
+        if (c->op != OMNI_STORE_CHANGE_PUT || c->val_len != 0
+            || c->key_len > OMNI_STORE_ID_MAX
+            || !omni_store_id_valid((const char *) c->key, c->key_len,
+                                    OMNI_STORE_ID_MAX))
+        {
+            omni_err(err, "an erasure that is not a put of a customer id");
+            return OMNI_STORE_INVALID;
+        }
+
+        return OMNI_STORE_OK;
+    }
 
     if (c->family == OMNI_STORE_FAMILY_MERGE) {
         if (c->op != OMNI_STORE_CHANGE_PUT || omni_merge_parse(c, from, to)
@@ -326,6 +355,10 @@ omni_store_customer_change_apply(omni_store_t *st, MDB_txn *txn,
     const omni_store_change_t *c, int own, int *applied, char *err)
 {
     *applied = 0;
+
+    if (c->family == OMNI_STORE_FAMILY_ERASURE) {
+        return omni_erasure_apply(st, txn, c, applied, err);
+    }
 
     if (c->family == OMNI_STORE_FAMILY_MERGE) {
         return omni_merge_apply(st, txn, c, applied, err);
@@ -505,13 +538,15 @@ omni_link_value(omni_store_t *st, MDB_txn *txn, const omni_store_change_t *c,
  * at once on two nodes), the two survivors are merged, the lower id the
  * survivor; two merges of one pair in opposite directions leave the
  * lower id the survivor too.  So every node ends with the same customers
- * whatever order the merges come in, and chains of one hop.
+ * whatever order the merges come in, and chains of one hop.  A merge
+ * with an erased customer erases the other one too: a merge says they
+ * are one person, who asked to be erased.
  */
 static int
 omni_merge_apply(omni_store_t *st, MDB_txn *txn, const omni_store_change_t *c,
     int *applied, char *err)
 {
-    int       rc, erased;
+    int       rc, erased_f, erased_t;
     char      from[OMNI_STORE_ID_MAX + 1], to[OMNI_STORE_ID_MAX + 1];
     char      f[OMNI_STORE_ID_MAX + 1], t[OMNI_STORE_ID_MAX + 1];
     int64_t   now;
@@ -530,22 +565,27 @@ omni_merge_apply(omni_store_t *st, MDB_txn *txn, const omni_store_change_t *c,
         return rc;
     }
 
-    rc = omni_store_erased(st, txn, f, &erased, err);
-    if (rc == OMNI_STORE_OK && !erased) {
-        rc = omni_store_erased(st, txn, t, &erased, err);
+    rc = omni_store_erased(st, txn, f, &erased_f, err);
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_erased(st, txn, t, &erased_t, err);
     }
 
     if (rc != OMNI_STORE_OK) {
         return rc;
     }
 
-    if (erased) {
-        omni_err(err, "a merge of %s into %s: one of them was erased",
-                       from, to);
-        return OMNI_STORE_INVALID;
-    }
-
     now = c->time_ms / 1000;
+
+    if (erased_f || erased_t) {
+        if (erased_f && erased_t) {
+            return OMNI_STORE_OK;
+        }
+
+        rc = omni_erase_class(st, txn, erased_f ? t : f, now, err);
+        *applied = (rc == OMNI_STORE_OK);
+
+        return rc;
+    }
 
     if (strcmp(f, t) == 0) {
         /* one already; in opposite directions the lower id survives */
@@ -568,6 +608,51 @@ omni_merge_apply(omni_store_t *st, MDB_txn *txn, const omni_store_change_t *c,
     *applied = (rc == OMNI_STORE_OK);
 
     return rc;
+}
+
+
+/*
+ * An erasure erases the customer's survivor, with every customer merged
+ * into it (a merge elsewhere may have made the customer part of another
+ * before the erasure came); a customer this node does not know is
+ * recorded as erased, so that links to it that come later are refused.
+ */
+static int
+omni_erasure_apply(omni_store_t *st, MDB_txn *txn,
+    const omni_store_change_t *c, int *applied, char *err)
+{
+    int   rc, erased;
+    char  who[OMNI_STORE_ID_MAX + 1], s[OMNI_STORE_ID_MAX + 1];
+
+    memcpy(who, c->key, c->key_len);
+    who[c->key_len] = '\0';
+
+    rc = omni_store_survivor(st, txn, who, s, err);
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_erased(st, txn, s, &erased, err);
+    }
+
+    if (rc != OMNI_STORE_OK || erased) {
+        return rc;
+    }
+
+    rc = omni_erase_class(st, txn, s, c->time_ms / 1000, err);
+    *applied = (rc == OMNI_STORE_OK);
+
+    return rc;
+}
+
+
+/* id, a survivor not erased, and every customer merged into it */
+static int
+omni_erase_class(omni_store_t *st, MDB_txn *txn, const char *id, int64_t now,
+    char *err)
+{
+    size_t  records;
+
+    records = 0;
+
+    return omni_store_erase_txn(st, txn, id, now, &records, err);
 }
 
 
@@ -620,8 +705,10 @@ omni_store_customer_changes(omni_store_t *st,
         return rc;
     }
 
-    while (cur->phase < 2 && *n < max) {
+    while (cur->phase < 3 && *n < max) {
         mrc = mdb_cursor_open(txn, st->dbi[cur->phase == 0
+                                           ? OMNI_STORE_DB_META
+                                           : cur->phase == 1
                                            ? OMNI_STORE_DB_CUSTOMERS
                                            : OMNI_STORE_DB_IDENTITIES],
                               &mc);
@@ -692,9 +779,10 @@ omni_store_customer_changes(omni_store_t *st,
 
 
 /*
- * The change a record describes: a "merged into" record of the customers
- * sub-database (phase 0) or an identity of the map (phase 1);
- * OMNI_STORE_NOT_FOUND for any other record.
+ * The change a record describes: an "erased:" record of meta (phase 0), a
+ * "merged into" record of the customers sub-database (phase 1) or an
+ * identity of the map (phase 2); OMNI_STORE_NOT_FOUND for any other
+ * record.
  */
 static int
 omni_customer_change(omni_store_t *st, MDB_txn *txn, int phase,
@@ -713,6 +801,21 @@ omni_customer_change(omni_store_t *st, MDB_txn *txn, int phase,
     p = k->mv_data;
 
     if (phase == 0) {
+        if (k->mv_size <= OMNI_STORE_ERASED_LEN
+            || k->mv_size - OMNI_STORE_ERASED_LEN > OMNI_STORE_ID_MAX
+            || memcmp(p, OMNI_STORE_ERASED, OMNI_STORE_ERASED_LEN) != 0)
+        {
+            return OMNI_STORE_NOT_FOUND;
+        }
+
+        c->family = OMNI_STORE_FAMILY_ERASURE;
+        c->key_len = k->mv_size - OMNI_STORE_ERASED_LEN;
+        memcpy(c->key, p + OMNI_STORE_ERASED_LEN, c->key_len);
+
+        return OMNI_STORE_OK;
+    }
+
+    if (phase == 1) {
         nul = memchr(p, '\0', k->mv_size);
 
         if (nul == NULL || nul == p || (size_t) (nul - p) > OMNI_STORE_ID_MAX

@@ -278,14 +278,10 @@ static int
 omni_erase_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
     int               rc, erased;
-    char              who[OMNI_STORE_ID_MAX + 1];
-    size_t            i, n;
+    size_t            n;
     MDB_val           val;
     omni_skey_t       key, prefix;
-    omni_item_t      *merged;
     omni_erase_op_t  *ctx;
-    unsigned char     rec[9];
-    omni_sbuf_t       b;
 
     ctx = data;
     ctx->records = 0;
@@ -326,14 +322,41 @@ omni_erase_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         return rc;
     }
 
+    rc = omni_store_erase_txn(st, txn, ctx->customer, ctx->now,
+                              &ctx->records, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    return omni_store_erasure_logged(st, txn, ctx->customer, err);
+}
+
+
+/*
+ * Erases customer and every customer merged into it, known or not (a
+ * customer this node has no record of is only recorded as erased); not
+ * logged.
+ */
+int
+omni_store_erase_txn(omni_store_t *st, MDB_txn *txn, const char *customer,
+    int64_t now, size_t *records, char *err)
+{
+    int            rc;
+    char           who[OMNI_STORE_ID_MAX + 1];
+    size_t         i, n;
+    omni_sbuf_t    b;
+    omni_skey_t    key, prefix;
+    omni_item_t   *merged;
+    unsigned char  rec[9];
+
     merged = calloc(OMNI_STORE_MERGED_MAX + 1, sizeof(omni_item_t));
     if (merged == NULL) {
-        omni_err(err, "out of memory erasing customer %s", ctx->customer);
+        omni_err(err, "out of memory erasing customer %s", customer);
         return OMNI_STORE_ERROR;
     }
 
     n = 0;
-    omni_key_customer(omni_skey_init(&prefix), ctx->customer, OMNI_TAG_FROM);
+    omni_key_customer(omni_skey_init(&prefix), customer, OMNI_TAG_FROM);
 
     rc = omni_store_scan(st, txn, OMNI_STORE_DB_CUSTOMERS, &prefix.b, NULL,
                          0, OMNI_STORE_MERGED_MAX + 1,
@@ -341,14 +364,14 @@ omni_erase_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
     omni_sbuf_init(&b, rec, sizeof(rec));
     omni_sbuf_u8(&b, OMNI_STORE_REC_V1);
-    omni_sbuf_be(&b, (uint64_t) ctx->now, 8);
+    omni_sbuf_be(&b, (uint64_t) now, 8);
 
     /* the customers merged into it first, then itself */
     for (i = 0; rc == OMNI_STORE_OK && i <= n; i++) {
         if (i < n) {
             if (merged[i].len == 0 || merged[i].len > OMNI_STORE_ID_MAX) {
                 omni_err(err, "customer %s has a malformed merge record",
-                         ctx->customer);
+                         customer);
                 rc = OMNI_STORE_ERROR;
                 break;
             }
@@ -357,10 +380,10 @@ omni_erase_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
             who[merged[i].len] = '\0';
 
         } else {
-            memcpy(who, ctx->customer, strlen(ctx->customer) + 1);
+            memcpy(who, customer, strlen(customer) + 1);
         }
 
-        rc = omni_erase_one(st, txn, who, &ctx->records, err);
+        rc = omni_erase_one(st, txn, who, records, err);
 
         if (rc == OMNI_STORE_OK) {
             omni_sbuf_str(omni_skey_init(&key), OMNI_STORE_ERASED);

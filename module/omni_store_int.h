@@ -359,9 +359,10 @@ int omni_store_policy_apply(omni_store_t *st, MDB_txn *txn,
 
 
 /*
- * omni_store_changes_customer.c: identity links and merges in the change
- * log.  omni_store_customer.c logs a local link or unlink (value: the
- * identity's value as the store keeps it, normalised) and a merge;
+ * omni_store_changes_customer.c: identity links, merges and erasures in
+ * the change log.  omni_store_customer.c logs a local link or unlink
+ * (value: the identity's value as the store keeps it, normalised) and a
+ * merge, omni_store_dkeys.c an erasure;
  * omni_store_changes.c checks one from the wire and applies it.  own is
  * set for a change this node logged itself, coming back.
  */
@@ -370,7 +371,8 @@ static inline int
 omni_store_customer_family(int family)
 {
     return family == OMNI_STORE_FAMILY_IDENTITY
-           || family == OMNI_STORE_FAMILY_MERGE;
+           || family == OMNI_STORE_FAMILY_MERGE
+           || family == OMNI_STORE_FAMILY_ERASURE;
 }
 
 int omni_store_identity_logged(omni_store_t *st, MDB_txn *txn, int op,
@@ -378,6 +380,8 @@ int omni_store_identity_logged(omni_store_t *st, MDB_txn *txn, int op,
     const char *value, char *err);
 int omni_store_merge_logged(omni_store_t *st, MDB_txn *txn,
     const char *from, const char *to, char *err);
+int omni_store_erasure_logged(omni_store_t *st, MDB_txn *txn,
+    const char *customer, char *err);
 int omni_store_customer_change_check(const omni_store_change_t *c,
     char *err);
 int omni_store_customer_change_apply(omni_store_t *st, MDB_txn *txn,
@@ -405,10 +409,12 @@ int omni_store_session_reseal(omni_store_t *st, MDB_txn *txn, char *err);
 
 
 /*
- * omni_store_customer.c: the survivor of id inside a transaction;
- * omni_store_journey.c: one journey event inside a transaction, not
- * trimmed (a case change); omni_store_case.c: every case record of who,
- * for its erasure.
+ * omni_store_customer.c: the survivor of id inside a transaction, and a
+ * link, an unlink or a merge inside one without logging it (a change from
+ * another node); omni_store_journey.c: one journey event inside a
+ * transaction, not trimmed (a case change); omni_store_case.c: every case
+ * record of who, for its erasure; omni_store_dkeys.c: an erasure inside
+ * a transaction, not logged.
  */
 
 int omni_store_survivor(omni_store_t *st, MDB_txn *txn, const char *id,
@@ -423,6 +429,8 @@ int omni_store_journey_add(omni_store_t *st, MDB_txn *txn,
     const char *customer, omni_store_journey_t *ev, char *err);
 int omni_store_case_erase(omni_store_t *st, MDB_txn *txn, const char *who,
     size_t *records, char *err);
+int omni_store_erase_txn(omni_store_t *st, MDB_txn *txn,
+    const char *customer, int64_t now, size_t *records, char *err);
 
 /*
  * omni_store_case.c and omni_store_case_read.c: a case id checked (its

@@ -7,8 +7,8 @@
  * log to and applies in order.  Links, unlinks, claims and merges are
  * logged; every node ends with the same answers (the stream's order for
  * links, idempotent merges with one-hop chains, concurrent merges of one
- * customer, merges in opposite directions); no echo; redeliveries; a link
- * before its customer; sealed stores sharing a keyring, one whose keyring
+ * customer, merges in opposite directions, erasures before and after
+ * merges and links); no echo; redeliveries; a link before its customer; sealed stores sharing a keyring, one whose keyring
  * lacks the KEK (the change waits), one without a keyring; the full
  * resync's changes; the wire's refusals.
  */
@@ -234,7 +234,7 @@ test_publish(test_ctx_t *ctx, size_t i)
 
 /* the stream past the node's cursor, applied in one batch */
 static int
-test_sync(test_ctx_t *ctx, size_t i, char *err)
+test_sync_some(test_ctx_t *ctx, size_t i, size_t *refused, char *err)
 {
     int                          rc;
     size_t                       k, n;
@@ -261,11 +261,27 @@ test_sync(test_ctx_t *ctx, size_t i, char *err)
 
     rc = omni_store_changes_apply_batch(ctx->node[i].st, items, n, err);
 
+    *refused = 0;
+
     for (k = 0; rc == OMNI_STORE_OK && k < n; k++) {
-        assert_int_equal(items[k].rc, OMNI_STORE_OK);
+        *refused += (items[k].rc != OMNI_STORE_OK);
     }
 
     free(c);
+
+    return rc;
+}
+
+
+/* the same when the store must refuse none of them */
+static int
+test_sync(test_ctx_t *ctx, size_t i, char *err)
+{
+    int     rc;
+    size_t  refused;
+
+    rc = test_sync_some(ctx, i, &refused, err);
+    assert_int_equal(refused, 0);
 
     return rc;
 }
@@ -625,6 +641,87 @@ test_merges(void **state)
 }
 
 
+static void
+test_erased(test_ctx_t *ctx, size_t i, const char *id)
+{
+    char  err[OMNI_ERRLEN];
+
+    assert_int_equal(omni_store_identity_link(ctx->node[i].st, "phone",
+                                              "+8613800000099", id, err),
+                     OMNI_STORE_INVALID);
+}
+
+
+/* an erasure holds everywhere, whatever came before or after it */
+static void
+test_erasures(void **state)
+{
+    char                 err[OMNI_ERRLEN], who[OMNI_STORE_ID_MAX + 1];
+    size_t               i, refused;
+    test_ctx_t          *ctx;
+    omni_store_change_t  c;
+
+    ctx = *state;
+
+    test_link(ctx, 0, "+8613800000061", "e1");
+    test_link(ctx, 0, "+8613800000062", "e2");
+    test_link(ctx, 0, "+8613800000063", "e3");
+    test_sync_all(ctx);
+
+    /* erased on node 2: gone on every node, and never linked again */
+    assert_int_equal(omni_store_customer_erase(ctx->node[1].st, "e1",
+                                               1700000000, NULL, err),
+                     OMNI_STORE_OK);
+    test_sync_all(ctx);
+    test_resolves(ctx, "phone", "+8613800000061", NULL);
+
+    for (i = 0; i < TEST_NODES; i++) {
+        test_erased(ctx, i, "e1");
+    }
+
+    /* erased on node 1 while node 2 merges it: both go, in either order */
+    assert_int_equal(omni_store_customer_erase(ctx->node[0].st, "e2",
+                                               1700000000, NULL, err),
+                     OMNI_STORE_OK);
+    test_merge(ctx, 1, "e2", "e3");
+    test_publish(ctx, 1);
+    test_sync_all(ctx);
+    test_resolves(ctx, "phone", "+8613800000062", NULL);
+    test_resolves(ctx, "phone", "+8613800000063", NULL);
+
+    for (i = 0; i < TEST_NODES; i++) {
+        test_erased(ctx, i, "e2");
+        test_erased(ctx, i, "e3");
+    }
+
+    /* an erasure of a customer this node never knew, then a link to it */
+    memset(&c, 0, sizeof(c));
+    c.seq = 1;
+    c.family = OMNI_STORE_FAMILY_ERASURE;
+    c.op = OMNI_STORE_CHANGE_PUT;
+    c.time_ms = 1700000000000;
+    strcpy(c.origin, "far");
+    memcpy(c.key, "ghost", 5);
+    c.key_len = 5;
+    test_push(ctx, &c);
+
+    test_link(ctx, 1, "+8613800000064", "ghost");
+    test_publish(ctx, 1);
+
+    assert_int_equal(test_sync_some(ctx, 2, &refused, err), OMNI_STORE_OK);
+    assert_int_equal(refused, 1);
+    assert_int_equal(omni_store_identity_resolve(ctx->node[2].st, "phone",
+                                                 "+8613800000064", who, err),
+                     OMNI_STORE_NOT_FOUND);
+
+    /* and node 2, which linked it first, erases it when the erasure comes */
+    assert_int_equal(test_sync_some(ctx, 1, &refused, err), OMNI_STORE_OK);
+    assert_int_equal(omni_store_identity_resolve(ctx->node[1].st, "phone",
+                                                 "+8613800000064", who, err),
+                     OMNI_STORE_NOT_FOUND);
+}
+
+
 /* sealed stores that share a keyring: the value travels sealed */
 static void
 test_sealed(void **state)
@@ -697,7 +794,11 @@ test_resync_with(test_ctx_t *ctx)
     test_link(ctx, 0, "+8613800000051", "r1");
     test_link(ctx, 0, "+8613800000052", "r2");
     test_link(ctx, 0, "+8613800000053", "r3");
+    test_link(ctx, 0, "+8613800000054", "r4");
     test_merge(ctx, 0, "r1", "r2");
+    assert_int_equal(omni_store_customer_erase(ctx->node[0].st, "r4",
+                                               1700000000, NULL, err),
+                     OMNI_STORE_OK);
 
     c = calloc(2, sizeof(omni_store_change_t));
     assert_non_null(c);
@@ -720,8 +821,8 @@ test_resync_with(test_ctx_t *ctx)
 
     free(c);
 
-    /* one merge and three links */
-    assert_int_equal(ctx->n, 4);
+    /* an erasure, a merge and three links */
+    assert_int_equal(ctx->n, 5);
 
     assert_int_equal(test_sync(ctx, 1, err), OMNI_STORE_OK);
     assert_int_equal(omni_store_identity_resolve(ctx->node[1].st, "phone",
@@ -736,6 +837,9 @@ test_resync_with(test_ctx_t *ctx)
                                                  "+8613800000053", who, err),
                      OMNI_STORE_OK);
     assert_string_equal(who, "r3");
+    assert_int_equal(omni_store_identity_link(ctx->node[1].st, "phone",
+                                              "+8613800000054", "r4", err),
+                     OMNI_STORE_INVALID);
 }
 
 
@@ -779,6 +883,9 @@ test_wire(void **state)
         { OMNI_STORE_FAMILY_MERGE, 1, "a b", 3, "\001\001b", 3 },
         { OMNI_STORE_FAMILY_MERGE, 1, "a", 1, "\001\002b", 3 },
         { OMNI_STORE_FAMILY_MERGE, 1, "a", 1, "\001\001bc", 4 },
+        { OMNI_STORE_FAMILY_ERASURE, 1, "a", 1, "\001", 1 },
+        { OMNI_STORE_FAMILY_ERASURE, 2, "a", 1, "", 0 },
+        { OMNI_STORE_FAMILY_ERASURE, 1, "a:b", 3, "", 0 },
     };
 
     (void) state;
@@ -830,6 +937,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_link_first, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_merges, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_erasures, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_resync, test_setup,
                                         test_teardown),
