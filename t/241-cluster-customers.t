@@ -2,9 +2,12 @@
 # through NATS JetStream (docs/cluster.md): a customer a channel request
 # creates on node 1 resolves on nodes 2 and 3 to the same id, a link made
 # on node 2 resolves on nodes 1 and 3, a merge on node 3 applies
-# everywhere, and one identity linked to two customers at once on two
-# nodes ends with one answer on every node.  The delay from a link on one
-# node to both others resolving it is measured and printed.
+# everywhere, one identity linked to two customers at once on two nodes
+# ends with one answer on every node, and an erasure on node 2 holds on
+# every node.  The delay from a link on one node to both others resolving
+# it is measured and printed.  Then two nodes with sealed stores sharing
+# one keyring: a link travels with its value sealed and resolves on the
+# other node.
 
 use strict;
 use warnings;
@@ -19,7 +22,8 @@ plan skip_all => $skip if $skip;
 
 my $samples = $ENV{OMNI_CLUSTER_SAMPLES} || 20;
 
-my $c = Omni::Cluster->new(nodes => 3, conf => sub { <<'END' }, server => <<'END');
+my $c;
+$c = Omni::Cluster->new(nodes => 3, conf => sub { <<'END' }, server => <<'END');
 omni_plugins %%REPO%%/t/plugins/identities;
 omni_lua_library %%REPO%%/lua;
 
@@ -147,7 +151,19 @@ diag(sprintf('link propagation over %d links: median %.1f ms, p99 %.1f ms, '
              1000 * $delays[int(@delays / 2)],
              1000 * $delays[int(0.99 * (@delays - 1))], 1000 * $delays[-1]));
 
-# no node logged what it applied: each log holds its own changes only
+# --- an erasure on node 2 holds on every node
+is($c->admin_request($nodes[1], 'DELETE', "/admin/customers/$id?erase=true")
+   ->{status}, 200, 'node2 erases the customer');
+ok(defined resolved_within($nodes[1], 'phone', '8613900000001', '', 3),
+   'nodes 1 and 3 no longer know its phone');
+for my $n (@nodes) {
+    is(customer_on($n, 'email', 'b@example.com'), '',
+       "$n->{name}: the merged customer's e-mail address is gone too");
+    is(link_on($n, 'openid', 'again', $id), 409,
+       "$n->{name}: a link to the erased customer is refused");
+}
+
+# every local change published, nothing refused
 for my $n (@nodes) {
     my $s = $c->omnictl_json($n, 'cluster status');
     is($s->{lag_local}, 0, "$n->{name}: every local change published");
@@ -156,4 +172,47 @@ unlike($c->sync_log($_), qr/passed over|not applied/,
        "$_->{name}: omni-sync refused nothing") for @nodes;
 
 $c->stop;
+
+# --- sealed stores sharing one keyring: values travel sealed
+my $kt = Omni::Test->new;
+my $keyring = $kt->prefix . '/nodes.keyring';
+system(Omni::Test::bin('omnictl') . " keys init $keyring >/dev/null") == 0
+    or BAIL_OUT('omnictl keys init failed');
+
+my $s = Omni::Cluster->new(nodes => 2, conf => sub { <<"END" }, server => <<'END');
+omni_store_keyring $keyring;
+omni_plugins %%REPO%%/t/plugins/identities;
+omni_lua_library %%REPO%%/lua;
+
+server {
+    listen 127.0.0.1:%%PORT2%%;
+    default_type application/json;
+    location / { return 200 '{"ok":true,"data":{}}'; }
+}
+END
+    location /resolve/ {
+        omni_channel claims;
+        omni_auth off;
+        omni_customers resolve;
+        add_header X-Customer $omni_customer always;
+        proxy_pass http://127.0.0.1:%%PORT2%%;
+    }
+END
+@nodes = $s->nodes;
+$c = $s;
+$s->sync_start($_, '--keyring', $keyring) for @nodes;
+
+is(link_on($nodes[0], 'phone', '008613900000077', 'sealed-1'), 200,
+   'sealed node1 links a phone');
+ok(defined resolved_within($nodes[0], 'phone', '008613900000077', 'sealed-1',
+                           10),
+   'sealed node2 resolves it');
+my @blocks = glob($s->first->prefix . '/nats/jetstream/*/streams/*/msgs/*');
+ok(@blocks && !grep({ index(Omni::Test::_slurp($_), '13900000077') >= 0 }
+                    @blocks),
+   'the stream holds no identity value in clear');
+unlike($s->sync_log($_), qr/passed over|not applied/,
+       "sealed $_->{name}: omni-sync refused nothing") for @nodes;
+
+$s->stop;
 done_testing();
