@@ -863,8 +863,10 @@ int omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
 
 /*
  * The change log (docs/cluster.md), for omni-sync: every local revocation
- * put or removal and every policy revision but a seed appends a change
- * in the same write transaction, numbered from 1 (seq).  The log keeps the newest max changes (set by
+ * put or removal, every policy revision but a seed, and every identity
+ * link or unlink, merge and erasure appends a change in the same write
+ * transaction, numbered from 1 (seq).  The log keeps the newest max
+ * changes (set by
  * omni_store_changes_limit(), OMNI_STORE_CHANGES_KEEP by default); first
  * is the oldest kept, so a reader whose cursor is below first - 1 knows
  * it missed changes and must resync fully.  Changes applied from another
@@ -887,6 +889,15 @@ int omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
  * again since (policy_local), so every node ends with the last policy of
  * the stream.  The store does not look inside: omni-sync compiles a
  * policy (omni_policy.h) before it hands it over.
+ *
+ * Identity links, merges and erasures (omni_store_changes_customer.c for
+ * their encoding): links follow the stream's order, a node's own applied
+ * again where the stream has it unless the node changed that identity
+ * since; merges are idempotent and follow survivors, the lower id
+ * surviving two concurrent merges of one customer; erasures win over
+ * links and merges.  A sealed store's link carries the value sealed and
+ * the customer's data key wrapped: a store whose keyring cannot unwrap
+ * it fails the batch (OMNI_STORE_ERROR), so that the change waits.
  */
 
 #define OMNI_STORE_CHANGES_KEEP    100000

@@ -22,8 +22,9 @@ plan skip_all => $skip if $skip;
 
 my $samples = $ENV{OMNI_CLUSTER_SAMPLES} || 20;
 
-my $c;
-$c = Omni::Cluster->new(nodes => 3, conf => sub { <<'END' }, server => <<'END');
+# a channel (t/plugins/identities) that names the identity of its query
+# string, and a service that answers every request
+my $http = <<'END';
 omni_plugins %%REPO%%/t/plugins/identities;
 omni_lua_library %%REPO%%/lua;
 
@@ -34,6 +35,7 @@ server {
 }
 END
 
+my $locations = <<'END';
     location /create/ {
         omni_channel claims;
         omni_auth off;
@@ -50,6 +52,9 @@ END
         proxy_pass http://127.0.0.1:%%PORT2%%;
     }
 END
+
+my $c = Omni::Cluster->new(nodes => 3, conf => sub { $http },
+                           server => $locations);
 my @nodes = $c->nodes;
 pass('nats-server and three nodes run');
 
@@ -87,7 +92,8 @@ ok(defined resolved_within($nodes[0], 'openid', 'warm-up', 'w1', 10),
    'every node resolves it');
 
 # --- a customer created by a channel request on node 1
-my $r = $nodes[0]{t}->request(path => '/create/x?type=phone&value=8613900000001');
+my $r = $nodes[0]{t}->request(
+    path => '/create/x?type=phone&value=8613900000001');
 is($r->{status}, 200, 'node1: a request with a new phone passes');
 my $id = $r->{headers}{'x-customer'} // '';
 like($id, qr/^[0-9a-f]{32}$/, 'node1 created a customer for it');
@@ -112,7 +118,8 @@ ok(defined resolved_within($nodes[2], 'email', 'b@example.com', $id, 3),
    'nodes 1 and 2 resolve the e-mail address to the survivor');
 for my $n (@nodes) {
     my $g = $c->admin_request($n, 'GET', '/admin/customers/cust-b');
-    like($g->{body}, qr/"survivor":\s*"$id"/, "$n->{name}: cust-b survives as the customer");
+    like($g->{body}, qr/"survivor":\s*"$id"/,
+         "$n->{name}: cust-b resolves to the customer");
 }
 
 # --- one identity linked to two customers at once on two nodes
@@ -179,25 +186,10 @@ my $keyring = $kt->prefix . '/nodes.keyring';
 system(Omni::Test::bin('omnictl') . " keys init $keyring >/dev/null") == 0
     or BAIL_OUT('omnictl keys init failed');
 
-my $s = Omni::Cluster->new(nodes => 2, conf => sub { <<"END" }, server => <<'END');
-omni_store_keyring $keyring;
-omni_plugins %%REPO%%/t/plugins/identities;
-omni_lua_library %%REPO%%/lua;
-
-server {
-    listen 127.0.0.1:%%PORT2%%;
-    default_type application/json;
-    location / { return 200 '{"ok":true,"data":{}}'; }
-}
-END
-    location /resolve/ {
-        omni_channel claims;
-        omni_auth off;
-        omni_customers resolve;
-        add_header X-Customer $omni_customer always;
-        proxy_pass http://127.0.0.1:%%PORT2%%;
-    }
-END
+my $s = Omni::Cluster->new(
+    nodes  => 2,
+    conf   => sub { "omni_store_keyring $keyring;\n$http" },
+    server => $locations);
 @nodes = $s->nodes;
 $c = $s;
 $s->sync_start($_, '--keyring', $keyring) for @nodes;

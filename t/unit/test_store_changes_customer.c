@@ -1,16 +1,17 @@
 /*
  * Copyright (C) The omni gateway authors
  *
- * Unit tests of identity links and merges shared between nodes
+ * Unit tests of identity links, merges and erasures shared between nodes
  * (module/omni_store_changes_customer.c): nodes are stores of their own,
  * the stream an array of encoded changes that each node publishes its
- * log to and applies in order.  Links, unlinks, claims and merges are
- * logged; every node ends with the same answers (the stream's order for
- * links, idempotent merges with one-hop chains, concurrent merges of one
- * customer, merges in opposite directions, erasures before and after
- * merges and links); no echo; redeliveries; a link before its customer; sealed stores sharing a keyring, one whose keyring
- * lacks the KEK (the change waits), one without a keyring; the full
- * resync's changes; the wire's refusals.
+ * log to and applies in order.  Links, unlinks, claims, merges and
+ * erasures are logged; every node ends with the same answers (the
+ * stream's order for links, idempotent merges with one-hop chains,
+ * concurrent merges of one customer, merges in opposite directions,
+ * erasures before and after merges and links); no echo; redeliveries; a
+ * link before its customer; sealed stores sharing a keyring, one whose
+ * keyring lacks the KEK (the change waits), one without a keyring; the
+ * full resync's changes; the wire's refusals.
  */
 
 
