@@ -513,19 +513,15 @@ omni_changes_apply_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
 
 int
-omni_store_changes_newer(omni_store_t *st, MDB_txn *txn, int family,
-    const unsigned char *key, size_t key_len, uint64_t seq, size_t max,
-    int *found, char *err)
+omni_store_changes_walk(omni_store_t *st, MDB_txn *txn, uint64_t seq,
+    omni_store_change_pt fn, void *data, char *err)
 {
-    int                   rc, mrc;
-    size_t                n;
+    int                   rc, mrc, next;
     MDB_val               k, v;
     MDB_cursor           *cur;
     omni_skey_t           start;
     omni_store_change_t   c;
     const unsigned char  *p;
-
-    *found = 0;
 
     mrc = mdb_cursor_open(txn, st->dbi[OMNI_STORE_DB_CHANGES], &cur);
     if (mrc != 0) {
@@ -537,7 +533,6 @@ omni_store_changes_newer(omni_store_t *st, MDB_txn *txn, int family,
     k.mv_data = start.b.p;
     k.mv_size = start.b.len;
     rc = OMNI_STORE_OK;
-    n = 0;
 
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
          mrc == 0;
@@ -549,30 +544,34 @@ omni_store_changes_newer(omni_store_t *st, MDB_txn *txn, int family,
             break;
         }
 
-        if (n++ == max) {
-            *found = -1;
-            break;
-        }
-
         if (omni_store_change_decode(v.mv_data, v.mv_size, &c, err)
             != OMNI_STORE_OK)
         {
+            omni_err(err, "the change log of %s holds a change this build "
+                           "cannot read", st->dir);
             rc = OMNI_STORE_ERROR;
             break;
         }
 
-        if (c.family == family && c.key_len == key_len
-            && memcmp(c.key, key, key_len) == 0)
-        {
-            *found = 1;
+        next = fn(&c, data);
+
+        if (next == OMNI_CHANGES_STOP) {
             break;
+        }
+
+        /* the cursor is at the next change then, which MDB_NEXT gives */
+        if (next == OMNI_CHANGES_DROP) {
+            mrc = mdb_cursor_del(cur, 0);
+            if (mrc != 0) {
+                break;
+            }
         }
     }
 
     mdb_cursor_close(cur);
 
     if (rc == OMNI_STORE_OK && mrc != 0 && mrc != MDB_NOTFOUND) {
-        rc = omni_store_mdb(st, mrc, "mdb_cursor_get", err);
+        rc = omni_store_mdb(st, mrc, "mdb_cursor", err);
     }
 
     return rc;

@@ -41,6 +41,22 @@
 #define OMNI_LINK_NEWER_MAX   1024    /* own changes looked through */
 
 
+/* a newer own change of an identity, among the next left */
+typedef struct {
+    const omni_store_change_t  *c;
+    size_t                      left;
+    int                         found;      /* -1: could not tell */
+} omni_link_newer_t;
+
+
+/* the customers an erasure erased */
+typedef struct {
+    const char                 *customer;
+    const omni_item_t          *merged;
+    size_t                      n;
+} omni_link_scrub_t;
+
+
 typedef struct {
     char                  type[OMNI_STORE_TYPE_MAX + 1];
     char                  customer[OMNI_STORE_ID_MAX + 1];
@@ -63,6 +79,8 @@ static int omni_merge_parse(const omni_store_change_t *c, char *from,
 static int omni_link_value(omni_store_t *st, MDB_txn *txn,
     const omni_store_change_t *c, const omni_link_change_t *l, char *value,
     char *err);
+static int omni_link_newer(const omni_store_change_t *c, void *data);
+static int omni_link_scrub(const omni_store_change_t *c, void *data);
 static int omni_link_apply(omni_store_t *st, MDB_txn *txn,
     const omni_store_change_t *c, int own, int *applied, char *err);
 static int omni_merge_apply(omni_store_t *st, MDB_txn *txn,
@@ -378,8 +396,9 @@ static int
 omni_link_apply(omni_store_t *st, MDB_txn *txn, const omni_store_change_t *c,
     int own, int *applied, char *err)
 {
-    int                 rc, newer;
+    int                 rc;
     char                value[OMNI_STORE_VALUE_MAX + 1];
+    omni_link_newer_t   newer;
     omni_link_change_t  l;
 
     if (omni_link_parse(c, &l) != 0) {
@@ -388,14 +407,17 @@ omni_link_apply(omni_store_t *st, MDB_txn *txn, const omni_store_change_t *c,
     }
 
     if (own) {
-        rc = omni_store_changes_newer(st, txn, OMNI_STORE_FAMILY_IDENTITY,
-                                      c->key, c->key_len, c->seq,
-                                      OMNI_LINK_NEWER_MAX, &newer, err);
+        newer.c = c;
+        newer.left = OMNI_LINK_NEWER_MAX;
+        newer.found = 0;
+
+        rc = omni_store_changes_walk(st, txn, c->seq, omni_link_newer,
+                                     &newer, err);
         if (rc != OMNI_STORE_OK) {
             return rc;
         }
 
-        if (newer == 1) {
+        if (newer.found == 1) {
             return OMNI_STORE_OK;
         }
     }
@@ -422,6 +444,82 @@ omni_link_apply(omni_store_t *st, MDB_txn *txn, const omni_store_change_t *c,
     *applied = (rc == OMNI_STORE_OK);
 
     return rc;
+}
+
+
+static int
+omni_link_newer(const omni_store_change_t *c, void *data)
+{
+    omni_link_newer_t  *newer;
+
+    newer = data;
+
+    if (newer->left-- == 0) {
+        newer->found = -1;
+        return OMNI_CHANGES_STOP;
+    }
+
+    if (c->family == OMNI_STORE_FAMILY_IDENTITY
+        && c->key_len == newer->c->key_len
+        && memcmp(c->key, newer->c->key, c->key_len) == 0)
+    {
+        newer->found = 1;
+        return OMNI_CHANGES_STOP;
+    }
+
+    return OMNI_CHANGES_NEXT;
+}
+
+
+/*
+ * After an erasure the log keeps no link or unlink of the customers it
+ * erased: their values (sealed, with the data key wrapped, or in clear)
+ * would outlive the erasure there.  The erasure's own change follows in
+ * the log for the other nodes.
+ */
+int
+omni_store_identity_scrub(omni_store_t *st, MDB_txn *txn,
+    const char *customer, const omni_item_t *merged, size_t n, char *err)
+{
+    omni_link_scrub_t  scrub;
+
+    scrub.customer = customer;
+    scrub.merged = merged;
+    scrub.n = n;
+
+    return omni_store_changes_walk(st, txn, 0, omni_link_scrub, &scrub, err);
+}
+
+
+static int
+omni_link_scrub(const omni_store_change_t *c, void *data)
+{
+    size_t              i, len;
+    omni_link_scrub_t  *scrub;
+    omni_link_change_t  l;
+
+    scrub = data;
+
+    if (c->family != OMNI_STORE_FAMILY_IDENTITY || omni_link_parse(c, &l) != 0)
+    {
+        return OMNI_CHANGES_NEXT;
+    }
+
+    if (strcmp(l.customer, scrub->customer) == 0) {
+        return OMNI_CHANGES_DROP;
+    }
+
+    len = strlen(l.customer);
+
+    for (i = 0; i < scrub->n; i++) {
+        if (scrub->merged[i].len == len
+            && memcmp(scrub->merged[i].data, l.customer, len) == 0)
+        {
+            return OMNI_CHANGES_DROP;
+        }
+    }
+
+    return OMNI_CHANGES_NEXT;
 }
 
 

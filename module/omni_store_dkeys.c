@@ -334,8 +334,8 @@ omni_erase_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
 /*
  * Erases customer and every customer merged into it, known or not (a
- * customer this node has no record of is only recorded as erased); not
- * logged.
+ * customer this node has no record of is only recorded as erased), and
+ * their links from the change log; the erasure itself is not logged.
  */
 int
 omni_store_erase_txn(omni_store_t *st, MDB_txn *txn, const char *customer,
@@ -392,6 +392,10 @@ omni_store_erase_txn(omni_store_t *st, MDB_txn *txn, const char *customer,
             rc = omni_store_put(st, txn, OMNI_STORE_DB_META, &key.b, b.p,
                                 b.len, 0, err);
         }
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_identity_scrub(st, txn, customer, merged, n, err);
     }
 
     free(merged);

@@ -362,7 +362,8 @@ int omni_store_policy_apply(omni_store_t *st, MDB_txn *txn,
  * omni_store_changes_customer.c: identity links, merges and erasures in
  * the change log.  omni_store_customer.c logs a local link or unlink
  * (value: the identity's value as the store keeps it, normalised) and a
- * merge, omni_store_dkeys.c an erasure;
+ * merge, omni_store_dkeys.c an erasure, after which the log keeps no
+ * link of the customers erased (customer and the n merged into it);
  * omni_store_changes.c checks one from the wire and applies it.  own is
  * set for a change this node logged itself, coming back.
  */
@@ -386,15 +387,23 @@ int omni_store_customer_change_check(const omni_store_change_t *c,
     char *err);
 int omni_store_customer_change_apply(omni_store_t *st, MDB_txn *txn,
     const omni_store_change_t *c, int own, int *applied, char *err);
+int omni_store_identity_scrub(omni_store_t *st, MDB_txn *txn,
+    const char *customer, const omni_item_t *merged, size_t n, char *err);
 
 /*
- * omni_store_changes.c: whether the log holds a change of family and key
- * newer than seq, among the next max changes (*found -1 when it could not
- * tell within them).
+ * omni_store_changes.c: calls fn for every change of the log after seq,
+ * in order, until it returns OMNI_CHANGES_STOP; OMNI_CHANGES_DROP deletes
+ * that change from the log (a hole the publisher passes over).
  */
-int omni_store_changes_newer(omni_store_t *st, MDB_txn *txn, int family,
-    const unsigned char *key, size_t key_len, uint64_t seq, size_t max,
-    int *found, char *err);
+#define OMNI_CHANGES_NEXT  0
+#define OMNI_CHANGES_STOP  1
+#define OMNI_CHANGES_DROP  2
+
+typedef int (*omni_store_change_pt)(const omni_store_change_t *c,
+    void *data);
+
+int omni_store_changes_walk(omni_store_t *st, MDB_txn *txn, uint64_t seq,
+    omni_store_change_pt fn, void *data, char *err);
 
 
 /*

@@ -178,13 +178,19 @@ for my $n (@nodes) {
 unlike($c->sync_log($_), qr/passed over|not applied/,
        "$_->{name}: omni-sync refused nothing") for @nodes;
 
-$c->stop;
-
 # --- sealed stores sharing one keyring: values travel sealed
 my $kt = Omni::Test->new;
 my $keyring = $kt->prefix . '/nodes.keyring';
 system(Omni::Test::bin('omnictl') . " keys init $keyring >/dev/null") == 0
     or BAIL_OUT('omnictl keys init failed');
+
+my $sync = join(' ', Omni::Test::bin('omni-sync'), '--store',
+                $nodes[0]{store}, '--node node1 --nats', $c->url);
+my $out = `$sync --keyring $keyring 2>&1`;
+like($out, qr/is not sealed: --keyring is for a sealed store/,
+     'omni-sync --keyring leaves a plain store plain and says so');
+
+$c->stop;
 
 my $s = Omni::Cluster->new(
     nodes  => 2,

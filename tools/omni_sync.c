@@ -168,10 +168,19 @@ main(int argc, char **argv)
         return 1;
     }
 
-    /* a sealed store's identity changes open with its keyring only */
+    /*
+     * A sealed store's identity changes open with its keyring only; a
+     * plain store is left plain (omnictl seals one, with nginx stopped
+     * or given the keyring too).
+     */
     rc = OMNI_STORE_OK;
 
-    if (s.keyring != NULL) {
+    if (s.keyring != NULL && !omni_store_is_sealed(s.st)) {
+        snprintf(err, OMNI_ERRLEN, "the store at %s is not sealed: "
+                 "--keyring is for a sealed store", s.dir);
+        rc = OMNI_STORE_INVALID;
+
+    } else if (s.keyring != NULL) {
         rc = (omni_keyring_load(s.keyring, &s.kr, err) == 0)
              ? omni_store_use_keyring(s.st, s.kr, err) : OMNI_STORE_ERROR;
     }
@@ -202,6 +211,11 @@ main(int argc, char **argv)
     }
 
     omni_sync_log(&s, "started: store %s, stream %s", s.dir, s.stream);
+
+    if (s.kr == NULL && omni_store_is_sealed(s.st)) {
+        omni_sync_log(&s, "the store is sealed and no --keyring was given: "
+                      "identity changes from other nodes wait for one");
+    }
 
     while (!omni_sync_stop) {
         if (omni_sync_now_ms() - s.status_at >= 1000) {

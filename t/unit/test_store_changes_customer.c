@@ -658,13 +658,14 @@ static void
 test_erasures(void **state)
 {
     char                 err[OMNI_ERRLEN], who[OMNI_STORE_ID_MAX + 1];
-    size_t               i, refused;
+    size_t               i, n, refused;
     test_ctx_t          *ctx;
-    omni_store_change_t  c;
+    omni_store_change_t  c, *log;
 
     ctx = *state;
 
     test_link(ctx, 0, "+8613800000061", "e1");
+    test_link(ctx, 0, "+8613800000065", "e1");
     test_link(ctx, 0, "+8613800000062", "e2");
     test_link(ctx, 0, "+8613800000063", "e3");
     test_sync_all(ctx);
@@ -679,6 +680,23 @@ test_erasures(void **state)
     for (i = 0; i < TEST_NODES; i++) {
         test_erased(ctx, i, "e1");
     }
+
+    /* the node that linked it keeps no link of it in its log */
+    log = calloc(64, sizeof(omni_store_change_t));
+    assert_non_null(log);
+    assert_int_equal(omni_store_changes_read(ctx->node[0].st, 0, log, 64, &n,
+                                             err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 2);
+
+    for (i = 0; i < n; i++) {
+        assert_null(memmem(log[i].key, log[i].key_len, "8613800000061",
+                           13));
+        assert_null(memmem(log[i].key, log[i].key_len, "8613800000065",
+                           13));
+    }
+
+    free(log);
 
     /* erased on node 1 while node 2 merges it: both go, in either order */
     assert_int_equal(omni_store_customer_erase(ctx->node[0].st, "e2",
