@@ -423,14 +423,11 @@ omni_link_apply(omni_store_t *st, MDB_txn *txn, const omni_store_change_t *c,
     }
 
     rc = omni_link_value(st, txn, c, &l, value, err);
-    if (rc != OMNI_STORE_OK) {
-        return rc;
-    }
 
-    if (c->op == OMNI_STORE_CHANGE_PUT) {
+    if (rc == OMNI_STORE_OK && c->op == OMNI_STORE_CHANGE_PUT) {
         rc = omni_store_link_txn(st, txn, l.type, value, l.customer, err);
 
-    } else {
+    } else if (rc == OMNI_STORE_OK) {
         rc = omni_store_unlink_txn(st, txn, l.type, value, err);
 
         /* unlinked already: done */
@@ -439,6 +436,7 @@ omni_link_apply(omni_store_t *st, MDB_txn *txn, const omni_store_change_t *c,
         }
     }
 
+    /* the value opened may be personal data: never left on the stack */
     OPENSSL_cleanse(value, sizeof(value));
 
     *applied = (rc == OMNI_STORE_OK);
@@ -536,6 +534,7 @@ omni_link_value(omni_store_t *st, MDB_txn *txn, const omni_store_change_t *c,
     const omni_link_change_t *l, char *value, char *err)
 {
     int              rc, erased;
+    char             survivor[OMNI_STORE_ID_MAX + 1];
     size_t           n;
     MDB_val          v;
     uint32_t         version;
@@ -610,6 +609,12 @@ omni_link_value(omni_store_t *st, MDB_txn *txn, const omni_store_change_t *c,
 
     if (c->op != OMNI_STORE_CHANGE_PUT) {
         return OMNI_STORE_OK;
+    }
+
+    /* a customer merged here links to its survivor, which has its key */
+    rc = omni_store_survivor(st, txn, l->customer, survivor, err);
+    if (rc != OMNI_STORE_OK || strcmp(survivor, l->customer) != 0) {
+        return rc;
     }
 
     omni_key_customer(omni_skey_init(&key), l->customer, OMNI_TAG_KEY);
