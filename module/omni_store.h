@@ -984,13 +984,15 @@ int omni_store_changes_caught_up(omni_store_t *st, int64_t now, char *err);
  * Applies change c, the stream's message stream_seq, in one write
  * transaction with the applied cursor, without logging it: *applied (may
  * be NULL) is 0 when stream_seq is not past the cursor (a redelivery:
- * nothing changes) or c came from this node (the cursor moves only).
- * Revocations are a union: a put keeps the stronger of the two records
- * (a jti's later expiry or none, a subject's later cut); a delete
+ * nothing changes) or c is a revocation from this node (the cursor moves
+ * only).  Revocations are a union: a put keeps the stronger of the two
+ * records (a jti's later expiry or none, a subject's later cut); a delete
  * removes the revocation.  c NULL only moves the cursor (a message that
  * could not be read).  A change the store refuses is passed over too
  * (the cursor moves, nothing else is written) and OMNI_STORE_INVALID
- * returned with the reason in err.
+ * returned with the reason in err.  OMNI_STORE_ERROR writes nothing, the
+ * cursor included: a sealed identity change this store's keyring cannot
+ * open waits so.
  */
 int omni_store_changes_apply(omni_store_t *st, const omni_store_change_t *c,
     uint64_t stream_seq, int *applied, char *err);
