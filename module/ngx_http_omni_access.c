@@ -33,7 +33,10 @@ static ngx_int_t ngx_http_omni_challenge(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
 
 
-/* a direct answer (a CORS preflight) comes before any credential check */
+/*
+ * A direct answer (a CORS preflight) comes before any credential check;
+ * the contract is written last, with the dispatch's decision.
+ */
 static ngx_http_omni_step_pt  ngx_http_omni_steps[] = {
     ngx_http_omni_body_step,
     ngx_http_omni_respond_step,
@@ -43,6 +46,7 @@ static ngx_http_omni_step_pt  ngx_http_omni_steps[] = {
     ngx_http_omni_policy_step,
     ngx_http_omni_cases_step,
     ngx_http_omni_dispatch_step,
+    ngx_http_omni_contract_step,
 };
 
 

@@ -46,6 +46,7 @@ ngx_http_omni_cases_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 {
     int                         rc;
     char                        err[OMNI_ERRLEN];
+    ngx_int_t                   step;
     char                        id[OMNI_STORE_CASE_ID_LEN + 2];
     char                        type[OMNI_STORE_TYPE_MAX + 1];
     char                        action[sizeof("case.list")];
@@ -70,6 +71,12 @@ ngx_http_omni_cases_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
     ngx_memcpy(action, ctx->action.data, ctx->action.len);
     action[ctx->action.len] = '\0';
+
+    /* answered here, not dispatched: the contract is written now */
+    step = ngx_http_omni_contract_step(r, ctx, olcf);
+    if (step != NGX_OK) {
+        return step;
+    }
 
     ngx_http_omni_cases_param(ctx, id, type);
 

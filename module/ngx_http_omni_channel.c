@@ -2,9 +2,10 @@
  * Copyright (C) The omni gateway authors
  *
  * The channel steps of the pipeline: read the body, hand the request to
- * the location's channel plugin (respond, authenticate, normalize), keep
- * the contract for $omni_contract.  Also loads the plugins directory into
- * a VM, and the omni_channel and omni_auth directives.
+ * the location's channel plugin (respond, authenticate, normalize), and
+ * write the contract for $omni_contract once the dispatch has decided.
+ * Also loads the plugins directory into a VM, and the omni_channel and
+ * omni_auth directives.
  */
 
 
@@ -172,8 +173,9 @@ ngx_http_omni_respond_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 /*
  * After authentication: the verified claims join the request, the plugin
  * checks the channel's own credentials when asked to, and normalizes the
- * request; the contract is written once, the customer and the session
- * filled in first when the location keeps them.
+ * request; the contract is prepared (the plugin's fields checked, the
+ * customer and the session filled in when the location keeps them) and
+ * written once by the contract step, when the dispatch has decided.
  */
 
 ngx_int_t
@@ -185,9 +187,9 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     omni_lua_t                 *vm;
     omni_lua_rc_t               rc;
     ngx_int_t                   step;
-    omni_contract_t             c;
+    omni_contract_t            *c;
     omni_lua_result_t           res;
-    omni_contract_session_t     session;
+    ngx_http_omni_prepared_t   *p;
     ngx_http_omni_main_conf_t  *omcf;
 
     if (olcf->channel.len == 0) {
@@ -219,59 +221,116 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
                        &olcf->channel);
     }
 
-    ngx_memzero(&c, sizeof(omni_contract_t));
+    p = ngx_pcalloc(r->pool, sizeof(ngx_http_omni_prepared_t));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    c = &p->contract;
+
     ngx_http_omni_result_init(r, &res);
 
-    rc = omni_lua_normalize(vm, channel, ctx->lua_ref, &c, &res);
+    rc = omni_lua_normalize(vm, channel, ctx->lua_ref, c, &res);
     if (rc != OMNI_LUA_OK) {
         return ngx_http_omni_plugin_error(r, ctx, "normalize", rc, &res);
     }
 
-    ctx->action.data = (u_char *) c.action.data;
-    ctx->action.len = c.action.len;
+    ctx->action.data = (u_char *) c->action.data;
+    ctx->action.len = c->action.len;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "omni: plugin \"%V\" normalize: action \"%V\", "
                    "%uz identities", &olcf->channel, &ctx->action,
-                   c.nidentities);
+                   c->nidentities);
 
     /* the caller of a rate limit when no customer or subject is known */
-    if (c.nidentities) {
-        ctx->identity = c.identities[0];
+    if (c->nidentities) {
+        ctx->identity = c->identities[0];
     }
 
     /* the checks refused a NUL: the dispatch compares C strings */
-    ctx->intent.data = (u_char *) c.intent.data;
-    ctx->intent.len = c.intent.len;
-    ctx->confidence = c.confidence;
+    ctx->intent.data = (u_char *) c->intent.data;
+    ctx->intent.len = c->intent.len;
+    ctx->confidence = c->confidence;
 
     /* policy conditions compare C strings: the checks refused a NUL */
-    if (c.tier.data) {
-        ctx->tier.data = (u_char *) c.tier.data;
-        ctx->tier.len = c.tier.len;
+    if (c->tier.data) {
+        ctx->tier.data = (u_char *) c->tier.data;
+        ctx->tier.len = c->tier.len;
     }
 
-    if (ngx_http_omni_known(r, ctx, olcf, &c) != NGX_OK) {
+    if (ngx_http_omni_known(r, ctx, olcf, c) != NGX_OK) {
         return NGX_ERROR;
     }
 
     if (olcf->customers != NGX_HTTP_OMNI_CUSTOMERS_OFF) {
-        step = ngx_http_omni_customer_step(r, ctx, olcf, &c, &session);
+        step = ngx_http_omni_customer_step(r, ctx, olcf, c, &p->session);
         if (step != NGX_OK) {
             return step;
         }
     }
 
+    ctx->prepared = p;
+    ctx->render = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The last step, and the cases step when it needs the contract before:
+ * the prepared contract gets the dispatch decision and is written, once,
+ * into the request's pool.  The plugin's fields are still on the VM's
+ * stack: no step between runs plugin code.  The writer checks params;
+ * what it refuses is the plugin's fault (plugin_contract_invalid).
+ */
+
+ngx_int_t
+ngx_http_omni_contract_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+    ngx_http_omni_loc_conf_t *olcf)
+{
+    omni_lua_rc_t               rc;
+    omni_lua_result_t           res;
+    omni_dispatch_pool_t       *pool;
+    omni_contract_dispatch_t   *d;
+    ngx_http_omni_prepared_t   *p;
+    ngx_http_omni_main_conf_t  *omcf;
+
+    p = ctx->prepared;
+
+    if (p == NULL) {
+        return NGX_OK;
+    }
+
+    ctx->prepared = NULL;
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+
+    if (ctx->pool) {
+        pool = &omcf->dispatch->pools[ctx->pool - 1];
+        d = &p->dispatch;
+
+        d->pool.data = pool->name;
+        d->pool.len = ngx_strlen(pool->name);
+        d->rule.data = ctx->dispatch_rule;
+        d->rule.len = ngx_strlen(ctx->dispatch_rule);
+        d->step = (int) ctx->dispatch_step;
+        d->reason.data = ctx->dispatch_reason;
+        d->reason.len = ngx_strlen(ctx->dispatch_reason);
+
+        p->contract.dispatch = d;
+    }
+
     ngx_http_omni_result_init(r, &res);
 
-    rc = omni_lua_contract(vm, &c, &res);
+    rc = omni_lua_contract(omcf->vm, &p->contract, &res);
     if (rc != OMNI_LUA_OK) {
+        ctx->render = 0;
         return ngx_http_omni_plugin_error(r, ctx, "normalize", rc, &res);
     }
 
     ctx->contract.data = (u_char *) res.contract.data;
     ctx->contract.len = res.contract.len;
-    ctx->render = 1;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "omni: contract built, %uz bytes", ctx->contract.len);

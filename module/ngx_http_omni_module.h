@@ -203,6 +203,14 @@ typedef struct {
 } ngx_http_omni_error_t;
 
 
+/* the contract between the channel step and the contract step */
+typedef struct {
+    omni_contract_t             contract;
+    omni_contract_session_t     session;
+    omni_contract_dispatch_t    dispatch;
+} ngx_http_omni_prepared_t;
+
+
 typedef struct {
     ngx_uint_t                  step;          /* next pipeline step */
     ngx_http_omni_error_t       error;
@@ -219,6 +227,7 @@ typedef struct {
     omni_token_error_t          token_error;
     ngx_str_t                   roles;         /* memoized "a,b" */
     omni_str_t                  request_id;
+    ngx_http_omni_prepared_t   *prepared;      /* not written yet */
     ngx_str_t                   contract;      /* $omni_contract */
     ngx_str_t                   action;        /* $omni_action */
     int                         lua_ref;       /* the prepared req */
@@ -314,6 +323,8 @@ ngx_int_t ngx_http_omni_body_step(ngx_http_request_t *r,
 ngx_int_t ngx_http_omni_respond_step(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
 ngx_int_t ngx_http_omni_channel_step(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
+ngx_int_t ngx_http_omni_contract_step(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, ngx_http_omni_loc_conf_t *olcf);
 ngx_int_t ngx_http_omni_plugins_load(ngx_log_t *log,
     ngx_http_omni_main_conf_t *omcf, omni_lua_t **vmp);

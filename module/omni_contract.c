@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -48,6 +49,13 @@ static omni_contract_rc_t omni_contract_principal(const omni_contract_t *c,
     omni_buf_t *out, char *err);
 static omni_contract_rc_t omni_contract_session(
     const omni_contract_session_t *s, omni_buf_t *out, char *err);
+static omni_contract_rc_t omni_contract_dispatch(
+    const omni_contract_dispatch_t *d, omni_buf_t *out, char *err);
+static omni_contract_rc_t omni_contract_intent(const omni_contract_t *c,
+    omni_buf_t *out, char *err);
+static omni_contract_rc_t omni_contract_check_dispatch(
+    const omni_contract_dispatch_t *d, char *err);
+static int omni_contract_is_pool(const char *s, size_t len);
 static int omni_contract_word(const char *s, size_t len, size_t max);
 static size_t omni_contract_utf8_cut(const char *s, size_t len, size_t max);
 static size_t omni_contract_utf8_seq(const u_char *p, size_t left);
@@ -343,6 +351,48 @@ omni_contract_check_gateway(const omni_contract_t *c, char *err)
                                   "%d bytes", OMNI_CONTRACT_IP_MAX);
     }
 
+    if (c->dispatch) {
+        return omni_contract_check_dispatch(c->dispatch, err);
+    }
+
+    return OMNI_CONTRACT_OK;
+}
+
+
+/* the workflow's names, as its compiler checked them: checked again */
+
+static omni_contract_rc_t
+omni_contract_check_dispatch(const omni_contract_dispatch_t *d, char *err)
+{
+    char  show[OMNI_CONTRACT_SHOW_LEN];
+
+    if (!omni_contract_is_pool(d->pool.data, d->pool.len)) {
+        return omni_contract_invalid(err, "dispatch.pool must match "
+                                     "^[A-Za-z0-9_.-]{1,64}$ (got %s)",
+                                     omni_contract_show(show, d->pool.data,
+                                                        d->pool.len));
+    }
+
+    if (!omni_contract_is_pool(d->rule.data, d->rule.len)) {
+        return omni_contract_invalid(err, "dispatch.rule must match "
+                                     "^[A-Za-z0-9_.-]{1,64}$ (got %s)",
+                                     omni_contract_show(show, d->rule.data,
+                                                        d->rule.len));
+    }
+
+    if (d->step < 0 || d->step >= OMNI_CONTRACT_STEPS) {
+        return omni_contract_invalid(err, "dispatch.step must be 0 to %d "
+                                     "(got %d)", OMNI_CONTRACT_STEPS - 1,
+                                     d->step);
+    }
+
+    if (!omni_contract_is_name(d->reason.data, d->reason.len)) {
+        return omni_contract_invalid(err, "dispatch.reason must match "
+                                     "^[a-z][a-z0-9_]{0,31}$ (got %s)",
+                                     omni_contract_show(show, d->reason.data,
+                                                        d->reason.len));
+    }
+
     return OMNI_CONTRACT_OK;
 }
 
@@ -376,6 +426,18 @@ omni_contract_write(const omni_contract_t *c, omni_buf_t *out, char *err)
 
     omni_add("},\"customer\":");
     omni_try(omni_contract_customer(c, out, err));
+
+    omni_add(",\"dispatch\":");
+
+    if (c->dispatch) {
+        omni_try(omni_contract_dispatch(c->dispatch, out, err));
+
+    } else {
+        omni_add("null");
+    }
+
+    omni_add(",\"intent\":");
+    omni_try(omni_contract_intent(c, out, err));
 
     omni_add(",\"locale\":");
     omni_try(omni_contract_string_or_null(out, "locale", c->locale, err));
@@ -534,6 +596,97 @@ omni_contract_principal(const omni_contract_t *c, omni_buf_t *out, char *err)
     omni_add("],\"subject\":");
     omni_try(omni_contract_string_or_null(out, "principal.subject",
                                           c->subject, err));
+    omni_add("}");
+
+    return OMNI_CONTRACT_OK;
+}
+
+
+static omni_contract_rc_t
+omni_contract_dispatch(const omni_contract_dispatch_t *d, omni_buf_t *out,
+    char *err)
+{
+    u_char              *p;
+    omni_contract_rc_t   rc;
+
+    omni_add("{\"pool\":");
+    omni_try(omni_contract_string(out, "dispatch.pool", d->pool, err));
+    omni_add(",\"reason\":");
+    omni_try(omni_contract_string(out, "dispatch.reason", d->reason, err));
+    omni_add(",\"rule\":");
+    omni_try(omni_contract_string(out, "dispatch.rule", d->rule, err));
+    omni_add(",\"step\":");
+
+    /* checked: one digit */
+    p = omni_buf_reserve(out, 1);
+    if (p == NULL) {
+        return OMNI_CONTRACT_NO_MEMORY;
+    }
+
+    p[0] = (u_char) ('0' + d->step);
+    out->len++;
+
+    omni_add("}");
+
+    return OMNI_CONTRACT_OK;
+}
+
+
+/*
+ * The intent as the plugin reported it, its confidence null when it gave
+ * none (the dispatch counts that as 1).  A confidence is written as
+ * omni.json writes a number: an integer bare, else the fewest of 14, 16
+ * or 17 significant digits that read back as the same double.
+ */
+
+static omni_contract_rc_t
+omni_contract_intent(const omni_contract_t *c, omni_buf_t *out, char *err)
+{
+    int                  n, precision;
+    char                 num[32];
+    omni_contract_rc_t   rc;
+
+    if (c->intent.data == NULL) {
+        omni_add("null");
+        return OMNI_CONTRACT_OK;
+    }
+
+    omni_add("{\"confidence\":");
+
+    if (c->confidence < 0) {
+        omni_add("null");
+
+    } else if (!(c->confidence <= 1)) {
+        return omni_contract_invalid(err, "intent.confidence must be a "
+                                     "number from 0 to 1");
+
+    } else if (c->confidence == 0 || c->confidence == 1) {
+        if (omni_buf_add(out, c->confidence == 0 ? "0" : "1", 1) != 0) {
+            return OMNI_CONTRACT_NO_MEMORY;
+        }
+
+    } else {
+        n = 0;
+
+        for (precision = 14; precision <= 17; precision++) {
+            if (precision == 15) {
+                continue;
+            }
+
+            n = snprintf(num, sizeof(num), "%.*g", precision, c->confidence);
+
+            if (strtod(num, NULL) == c->confidence) {
+                break;
+            }
+        }
+
+        if (omni_buf_add(out, num, (size_t) n) != 0) {
+            return OMNI_CONTRACT_NO_MEMORY;
+        }
+    }
+
+    omni_add(",\"name\":");
+    omni_try(omni_contract_string(out, "intent.name", c->intent, err));
     omni_add("}");
 
     return OMNI_CONTRACT_OK;
@@ -786,6 +939,29 @@ omni_contract_invalid(char *err, const char *fmt, ...)
     va_end(args);
 
     return OMNI_CONTRACT_INVALID;
+}
+
+
+/* ^[A-Za-z0-9_.-]{1,64}$: the workflow's pool names and rule ids */
+
+static int
+omni_contract_is_pool(const char *s, size_t len)
+{
+    size_t  i;
+
+    if (s == NULL || len == 0 || len > OMNI_CONTRACT_POOL_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!(omni_alpha(s[i]) || omni_digit(s[i]) || s[i] == '_'
+              || s[i] == '.' || s[i] == '-'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

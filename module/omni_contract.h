@@ -1,7 +1,7 @@
 /*
  * Copyright (C) The omni gateway authors
  *
- * The request contract, version 1.2 (docs/contract.md,
+ * The request contract, version 1.3 (docs/contract.md,
  * schema/contract.schema.json): the checks of what a plugin returned and
  * of what the gateway adds, and the one writer of the contract's JSON,
  * straight into the caller's memory.  The gateway and the Lua runner both
@@ -23,7 +23,7 @@
 #include "omni_err.h"
 
 
-#define OMNI_CONTRACT_VERSION              "1.2"
+#define OMNI_CONTRACT_VERSION              "1.3"
 
 #define OMNI_CONTRACT_NAME_MAX             32    /* channel, identity type */
 #define OMNI_CONTRACT_ACTION_MAX           128
@@ -43,6 +43,8 @@
 #define OMNI_CONTRACT_CONTEXT_MAX          4096
 #define OMNI_CONTRACT_IP_MAX               64
 #define OMNI_CONTRACT_CASES                8     /* open cases carried */
+#define OMNI_CONTRACT_POOL_MAX             64    /* dispatch pool, rule */
+#define OMNI_CONTRACT_STEPS                8     /* targets of a rule */
 
 /* milliseconds of 10000-01-01T00:00:00Z: times are before it */
 #define OMNI_CONTRACT_MS_MAX               253402300800000LL
@@ -86,6 +88,15 @@ typedef struct {
 } omni_contract_case_t;
 
 
+/* where the dispatch sent the request (docs/dispatch.md) */
+typedef struct {
+    omni_str_t                      pool;           /* the pool's name */
+    omni_str_t                      rule;           /* a rule's id, default */
+    int                             step;           /* the target's index */
+    omni_str_t                      reason;         /* first, overflow... */
+} omni_contract_dispatch_t;
+
+
 typedef struct {
     /* from the plugin; data NULL: null */
     omni_str_t                      action;
@@ -94,9 +105,8 @@ typedef struct {
     omni_str_t                      device_id;
     omni_str_t                      tier;
     omni_str_t                      locale;
-    omni_str_t                      intent;          /* for the dispatch, */
-    double                          confidence;      /* not written yet;
-                                                        -1: none */
+    omni_str_t                      intent;          /* NULL: null */
+    double                          confidence;      /* -1: none */
     omni_pair_t                     identities[OMNI_CONTRACT_IDENTITIES];
     size_t                          nidentities;
     omni_contract_value_pt          params;          /* NULL: {} */
@@ -117,6 +127,7 @@ typedef struct {
     const omni_contract_case_t     *cases;           /* NULL: null */
     size_t                          ncases;
     const omni_contract_session_t  *session;         /* NULL: null */
+    const omni_contract_dispatch_t *dispatch;        /* NULL: null */
 } omni_contract_t;
 
 
@@ -145,7 +156,8 @@ omni_contract_rc_t omni_contract_add_identity(omni_contract_t *c,
 
 /*
  * Checks what the gateway adds that a plugin's checks do not cover: the
- * client address, the customer id and the session.
+ * client address, the customer id, the cases, the session and the
+ * dispatch decision.
  */
 omni_contract_rc_t omni_contract_check_gateway(const omni_contract_t *c,
     char *err);

@@ -60,11 +60,15 @@ static void omni_lua_contract_known(lua_State *L, int known,
     omni_contract_t *c, omni_str_t *roles);
 static void omni_lua_contract_gw(lua_State *L, int gw, omni_contract_t *c,
     omni_contract_session_t *s, omni_str_t *channels);
+static void omni_lua_contract_gw_dispatch(lua_State *L, int gw,
+    omni_contract_t *c, omni_contract_dispatch_t *d);
 static int omni_lua_contract_marks(lua_State *L);
 static int omni_lua_is_mark(lua_State *L, int idx, int marks, int which);
 static int omni_lua_has_mt(lua_State *L, int idx, int marks, int which);
 static const char *omni_lua_show(lua_State *L, int idx, char *buf);
 static void omni_lua_get(lua_State *L, int idx, const char *key);
+static omni_str_t omni_lua_get_string(lua_State *L, int idx, const char *key);
+static lua_Number omni_lua_get_number(lua_State *L, int idx, const char *key);
 static omni_str_t omni_lua_string(lua_State *L, int idx);
 static omni_contract_rc_t omni_lua_contract_result(lua_State *L,
     omni_contract_rc_t rc, const char *err);
@@ -312,6 +316,7 @@ omni_lua_contract_encode_fn(lua_State *L)
     omni_contract_t          c;
     omni_contract_rc_t       rc;
     omni_contract_session_t  session;
+    omni_contract_dispatch_t dispatch;
 
     luaL_checktype(L, 3, LUA_TTABLE);
     luaL_checktype(L, 4, LUA_TTABLE);
@@ -343,6 +348,7 @@ omni_lua_contract_encode_fn(lua_State *L)
 
     omni_lua_contract_known(L, 3, &c, roles);
     omni_lua_contract_gw(L, 4, &c, &session, channels);
+    omni_lua_contract_gw_dispatch(L, 4, &c, &dispatch);
 
     rc = omni_contract_check_gateway(&c, err);
 
@@ -556,9 +562,9 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
 
 
 /*
- * What the dispatch reads of a request (docs/dispatch.md): the intent a
- * plugin recognized and its confidence, 0 to 1, which needs an intent.
- * Neither is written into the contract yet.
+ * What the dispatch reads of a request (docs/dispatch.md), and the
+ * contract's intent (1.3): the intent a plugin recognized and its
+ * confidence, a finite number from 0 to 1, which needs an intent.
  */
 static omni_contract_rc_t
 omni_lua_contract_intent(lua_State *L, int fields, int marks,
@@ -867,9 +873,7 @@ omni_lua_contract_known(lua_State *L, int known, omni_contract_t *c,
     int     i;
     double  at;
 
-    omni_lua_get(L, known, "request_id");
-    c->request_id = omni_lua_string(L, -1);
-    lua_pop(L, 1);
+    c->request_id = omni_lua_get_string(L, known, "request_id");
 
     if (c->request_id.data == NULL
         || !omni_contract_is_id(c->request_id.data, c->request_id.len))
@@ -878,9 +882,7 @@ omni_lua_contract_known(lua_State *L, int known, omni_contract_t *c,
                    "match ^[A-Za-z0-9_-]{1,64}$)");
     }
 
-    omni_lua_get(L, known, "received_at");
-    at = (lua_type(L, -1) == LUA_TNUMBER) ? lua_tonumber(L, -1) : -1;
-    lua_pop(L, 1);
+    at = omni_lua_get_number(L, known, "received_at");
 
     if (!(at >= 0 && at < (double) OMNI_CONTRACT_MS_MAX)) {
         luaL_error(L, "bad argument #3 to 'encode' (known.received_at must "
@@ -889,9 +891,7 @@ omni_lua_contract_known(lua_State *L, int known, omni_contract_t *c,
 
     c->received_at = (int64_t) floor(at);
 
-    omni_lua_get(L, known, "channel");
-    c->channel = omni_lua_string(L, -1);
-    lua_pop(L, 1);
+    c->channel = omni_lua_get_string(L, known, "channel");
 
     if (c->channel.data == NULL
         || !omni_contract_is_name(c->channel.data, c->channel.len))
@@ -900,31 +900,23 @@ omni_lua_contract_known(lua_State *L, int known, omni_contract_t *c,
                    "match ^[a-z][a-z0-9_]{0,31}$)");
     }
 
-    omni_lua_get(L, known, "client_ip");
-    c->client_ip = omni_lua_string(L, -1);
-    lua_pop(L, 1);
+    c->client_ip = omni_lua_get_string(L, known, "client_ip");
 
     if (c->client_ip.data == NULL) {
         luaL_error(L, "bad argument #3 to 'encode' (known.client_ip must be "
                    "a string)");
     }
 
-    omni_lua_get(L, known, "user_agent");
-    c->user_agent = omni_lua_string(L, -1);
-    lua_pop(L, 1);
+    c->user_agent = omni_lua_get_string(L, known, "user_agent");
 
     omni_lua_get(L, known, "principal");
 
     c->principal = lua_istable(L, -1);
 
     if (c->principal) {
-        omni_lua_get(L, -1, "subject");
-        c->subject = omni_lua_string(L, -1);
-        lua_pop(L, 1);
+        c->subject = omni_lua_get_string(L, -1, "subject");
 
-        omni_lua_get(L, -1, "issuer");
-        c->issuer = omni_lua_string(L, -1);
-        lua_pop(L, 1);
+        c->issuer = omni_lua_get_string(L, -1, "issuer");
 
         omni_lua_get(L, -1, "roles");
 
@@ -965,9 +957,7 @@ omni_lua_contract_gw(lua_State *L, int gw, omni_contract_t *c,
     int     i;
     double  created, seen;
 
-    omni_lua_get(L, gw, "customer_id");
-    c->customer_id = omni_lua_string(L, -1);
-    lua_pop(L, 1);
+    c->customer_id = omni_lua_get_string(L, gw, "customer_id");
 
     omni_lua_get(L, gw, "session");
 
@@ -978,22 +968,16 @@ omni_lua_contract_gw(lua_State *L, int gw, omni_contract_t *c,
 
     memset(s, 0, sizeof(omni_contract_session_t));
 
-    omni_lua_get(L, -1, "id");
-    s->id = omni_lua_string(L, -1);
-    lua_pop(L, 1);
+    s->id = omni_lua_get_string(L, -1, "id");
 
     omni_lua_get(L, -1, "new");
     s->new = lua_toboolean(L, -1);
     lua_pop(L, 1);
 
     /* a number past int64 has no conversion: refused as received_at is */
-    omni_lua_get(L, -1, "created_at");
-    created = (lua_type(L, -1) == LUA_TNUMBER) ? lua_tonumber(L, -1) : -1;
-    lua_pop(L, 1);
+    created = omni_lua_get_number(L, -1, "created_at");
 
-    omni_lua_get(L, -1, "last_seen_at");
-    seen = (lua_type(L, -1) == LUA_TNUMBER) ? lua_tonumber(L, -1) : -1;
-    lua_pop(L, 1);
+    seen = omni_lua_get_number(L, -1, "last_seen_at");
 
     if (!(created >= 0 && created < (double) OMNI_CONTRACT_MS_MAX
           && seen >= 0 && seen < (double) OMNI_CONTRACT_MS_MAX))
@@ -1005,9 +989,7 @@ omni_lua_contract_gw(lua_State *L, int gw, omni_contract_t *c,
     s->created_at = (int64_t) floor(created);
     s->last_seen_at = (int64_t) floor(seen);
 
-    omni_lua_get(L, -1, "context");
-    s->context = omni_lua_string(L, -1);
-    lua_pop(L, 1);
+    s->context = omni_lua_get_string(L, -1, "context");
 
     if (s->id.data == NULL || s->context.data == NULL) {
         luaL_error(L, "bad argument #4 to 'encode' (gw.session.id and "
@@ -1041,6 +1023,38 @@ omni_lua_contract_gw(lua_State *L, int gw, omni_contract_t *c,
 
     s->channels = channels;
     c->session = s;
+}
+
+
+/* gw.dispatch: { pool=, rule=, step=, reason= }, checked by the gateway's
+ * checks; a step that is no small integer is passed as -1, which they
+ * refuse */
+
+static void
+omni_lua_contract_gw_dispatch(lua_State *L, int gw, omni_contract_t *c,
+    omni_contract_dispatch_t *d)
+{
+    lua_Number  step;
+
+    omni_lua_get(L, gw, "dispatch");
+
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+
+    memset(d, 0, sizeof(omni_contract_dispatch_t));
+
+    d->pool = omni_lua_get_string(L, -1, "pool");
+    d->rule = omni_lua_get_string(L, -1, "rule");
+    d->reason = omni_lua_get_string(L, -1, "reason");
+    step = omni_lua_get_number(L, -1, "step");
+    lua_pop(L, 1);
+
+    d->step = (step >= 0 && step <= 1000 && step == floor(step))
+              ? (int) step : -1;
+
+    c->dispatch = d;
 }
 
 
@@ -1126,6 +1140,36 @@ omni_lua_get(lua_State *L, int idx, const char *key)
 
     lua_pushstring(L, key);
     lua_rawget(L, idx);
+}
+
+
+/* t[key] as omni_lua_string() reads it, anchored by the table */
+
+static omni_str_t
+omni_lua_get_string(lua_State *L, int idx, const char *key)
+{
+    omni_str_t  s;
+
+    omni_lua_get(L, idx, key);
+    s = omni_lua_string(L, -1);
+    lua_pop(L, 1);
+
+    return s;
+}
+
+
+/* t[key] when it is a number, else -1 */
+
+static lua_Number
+omni_lua_get_number(lua_State *L, int idx, const char *key)
+{
+    lua_Number  v;
+
+    omni_lua_get(L, idx, key);
+    v = (lua_type(L, -1) == LUA_TNUMBER) ? lua_tonumber(L, -1) : -1;
+    lua_pop(L, 1);
+
+    return v;
 }
 
 

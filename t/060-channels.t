@@ -247,7 +247,7 @@ is($? >> 8, 0, 'every contract validates against schema/contract.schema.json')
 
 my ($web) = grep { /"action":"order.query"/ && /"name":"web"/ } @lines;
 my $c = decode_json($web // '{}');
-is($c->{version}, '1.2', 'contract version');
+is($c->{version}, '1.3', 'contract version');
 is($c->{channel}{name}, 'web', 'contract channel');
 like($c->{request_id}, qr/^[0-9a-f]{32}$/, 'request id from nginx');
 is($c->{principal}{subject}, 'customer-42', 'principal from the JWT');

@@ -169,7 +169,7 @@ sub ctl {
 my ($r, $c) = web('alice');
 is($r->{status}, 200, 'web request passes');
 ok($c, 'the service got a contract') or diag($r->{body});
-is($c->{version}, '1.2', 'contract 1.2');
+is($c->{version}, '1.3', 'contract 1.3');
 like($c->{customer}{id}, qr/^[0-9a-f]{32}$/, 'a new customer id');
 is($c->{customer}{anonymous}, JSON::PP::false, 'not anonymous');
 ok($c->{session}{new}, 'a new session');

@@ -14,6 +14,7 @@ use warnings;
 
 use lib 't/lib';
 use IO::Socket::INET;
+use JSON::PP qw(decode_json);
 use Test::More;
 use Omni::Test;
 use Omni::Jwt qw(keygen mint);
@@ -65,10 +66,23 @@ upstream agents { server 127.0.0.1:%%PORT2%%; }
 upstream bot { server 127.0.0.1:%%PORT3%%; }
 upstream experts_backend { server 127.0.0.1:$hold_port; }
 
+log_format received escape=none '\$server_port \$request_body';
+
+# the pools: each logs the contract it receives, then answers
 server {
     listen 127.0.0.1:%%PORT1%%;
     listen 127.0.0.1:%%PORT2%%;
     listen 127.0.0.1:%%PORT3%%;
+    client_body_buffer_size 64k;
+
+    location / {
+        access_log %%PREFIX%%/received.log received;
+        proxy_pass http://127.0.0.1:%%PORT4%%/reply;
+    }
+}
+
+server {
+    listen 127.0.0.1:%%PORT4%%;
     access_log off;
 
     location / {
@@ -102,6 +116,13 @@ server {
     location /miniprogram/ {
         omni_channel miniprogram;
         proxy_pass http://\$omni_pool;
+    }
+
+    location /undispatched/ {
+        omni_channel claims;
+        omni_auth off;
+        omni_dispatch off;
+        proxy_pass http://agents;
     }
 
     location = /metrics {
@@ -199,6 +220,61 @@ for my $case ([ 'intent=Faq', qr/intent must be dotted lowercase words like 'faq
     }
     like($log, $case->[1], '...the log says why');
 }
+
+# --- the decision and the intent in the contract the pool receives ---
+
+# the contract the pools logged for the caller whose identity is value
+sub received {
+    my ($value) = @_;
+    for (1 .. 100) {
+        my ($line) = grep { index($_, "\"value\":\"$value\"") >= 0 }
+                     split /\n/, $t->read_file('received.log') // '';
+        return ($1, decode_json($2)) if $line && $line =~ /^(\d+) (\{.*\})$/;
+        select undef, undef, undef, 0.02;
+    }
+    return;
+}
+
+claims('type=phone&value=%2B1555000320&intent=faq.hours&confidence=0.9');
+my ($port, $c) = received('+1555000320');
+is($port, $port{bot}, 'a contract reached the bot pool');
+is_deeply($c->{dispatch}, { pool => 'bot', rule => 'simple', step => 0, reason => 'first' },
+          '...with the decision: pool, rule, step, reason');
+is_deeply($c->{intent}, { name => 'faq.hours', confidence => 0.9 },
+          '...and the intent the plugin reported');
+is($c->{version}, '1.3', '...in contract 1.3');
+
+claims('type=phone&value=%2B1555000321&intent=faq.hours&confidence=0.5');
+($port, $c) = received('+1555000321');
+is_deeply([ $port, $c->{dispatch} ],
+          [ $port{agents}, { pool => 'agents', rule => 'simple', step => 1, reason => 'overflow' } ],
+          'an unsure intent: the agents, as the contract says');
+
+claims('type=phone&value=%2B1555000322&intent=complaint');
+($port, $c) = received('+1555000322');
+is_deeply($c->{dispatch}, { pool => 'agents', rule => 'default', step => 0, reason => 'first' },
+          'the default rule is named "default"');
+is_deeply($c->{intent}, { name => 'complaint', confidence => undef },
+          '...and an intent without a confidence has a null one');
+
+claims('type=phone&value=%2B1555000323');
+($port, $c) = received('+1555000323');
+is($c->{dispatch}{pool}, 'agents', 'no intent: the decision still there');
+ok(exists $c->{intent} && !defined $c->{intent}, '...and intent is null');
+
+$r = $t->request(path => '/undispatched/x?type=phone&value=%2B1555000324&intent=faq.hours');
+is($r->{status}, 200, 'a location without omni_dispatch serves');
+($port, $c) = received('+1555000324');
+ok(exists $c->{dispatch} && !defined $c->{dispatch}, '...and its contract\'s dispatch is null');
+is($c->{intent}{name}, 'faq.hours', '...its intent still given');
+
+my @received = map { /^\d+ (\{.*\})$/ ? $1 : () }
+               split /\n/, $t->read_file('received.log');
+mkdir $t->prefix . '/received';
+$t->write_file("received/$_.json", $received[$_]) for 0 .. $#received;
+my $out = `$repo/tools/validate-json $repo/schema/contract.schema.json @{[ $t->prefix ]}/received/*.json 2>&1`;
+is($? >> 8, 0, 'every contract the pools received validates against the schema')
+    or diag($out);
 
 # --- capacity: the experts held by one request in flight ---
 

@@ -194,7 +194,7 @@ sub contract_of {
 }
 
 my $k1 = contract_of(web('alice'));
-is($k1->{version}, '1.2', 'contract 1.2');
+is($k1->{version}, '1.3', 'contract 1.3');
 is_deeply([ map { [ $_->{id}, $_->{status}, $_->{category} ] }
             @{ $k1->{customer}{cases} || [] } ],
           [ [ $id, 'pending', 'complaint' ] ],

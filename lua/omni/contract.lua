@@ -1,5 +1,5 @@
 --- The request contract (what the gateway forwards to services) and the
--- unified reply (what services answer), version "1.2".
+-- unified reply (what services answer), version "1.3".
 --
 -- The gateway checks a plugin's normalize() result and writes the
 -- contract in C (module/omni_contract.c, through the Lua C module
@@ -36,10 +36,10 @@ local null = json.null
 local empty_array = json.empty_array
 local is_json_array = json.is_array
 
-local _M = { _VERSION = "1.2" }
+local _M = { _VERSION = "1.3" }
 
 --- The contract version this module builds (docs/contract.md).
-_M.VERSION = "1.2"
+_M.VERSION = "1.3"
 
 --- Limits of the contract (the C writer's, module/omni_contract.h).
 -- @table LIMITS
@@ -221,7 +221,8 @@ end
 --   user_agent= }`
 -- @tparam[opt] table extra identities from identify()
 -- @tparam[opt] table gw `{ customer_id=, session= { id=, new=,
---   created_at= (ms), last_seen_at= (ms), channels=, context= (text) } }`
+--   created_at= (ms), last_seen_at= (ms), channels=, context= (text) },
+--   dispatch= { pool=, rule=, step=, reason= } }`
 -- @treturn string|nil the contract's JSON text
 -- @treturn string|nil the error, naming the field
 function _M.encode(fields, known, extra, gw)
@@ -241,6 +242,9 @@ function _M.encode(fields, known, extra, gw)
     if gw ~= nil and type(gw) ~= "table" then
         error("bad argument #4 to 'encode' (table expected, got "
               .. type(gw) .. ")", 2)
+    end
+    if gw ~= nil and gw.dispatch ~= nil and type(gw.dispatch) ~= "table" then
+        error("bad argument #4 to 'encode' (gw.dispatch must be a table)", 2)
     end
     local ok, err = native.fields(fields)
     if not ok then
@@ -315,6 +319,7 @@ local TOP = {
     version = true, request_id = true, received_at = true, channel = true,
     customer = true, principal = true, session = true, action = true,
     params = true, locale = true, client = true, route = true,
+    dispatch = true, intent = true,
 }
 local CHANNEL = { name = true, app_id = true, client_version = true }
 local CUSTOMER = { id = true, anonymous = true, tier = true,
@@ -326,12 +331,74 @@ local PRINCIPAL = { subject = true, roles = true, issuer = true }
 local CLIENT = { ip = true, user_agent = true, device_id = true }
 local SESSION = { id = true, new = true, created_at = true,
                   last_seen_at = true, channels = true, context = true }
+local DISPATCH = { pool = true, rule = true, step = true, reason = true }
+local INTENT = { name = true, confidence = true }
 
 -- a JSON object as a Lua table: decoded or marked objects, and unmarked
 -- tables that are not arrays (an empty one encodes as {})
 local function is_object_table(t)
     return type(t) == "table" and not is_json_array(t)
            and (json.is_object(t) or t[1] == nil)
+end
+
+
+-- a pool's name or a rule's id: ^[A-Za-z0-9_.-]{1,64}$
+local function is_pool(s)
+    return type(s) == "string" and #s >= 1 and #s <= 64
+           and not find(s, "[^A-Za-z0-9_.%-]")
+end
+
+
+-- dispatch (1.3): null, or where the dispatch sent the request
+local function check_dispatch(d)
+    if d == null then
+        return true
+    end
+    if type(d) ~= "table" then
+        return nil, "dispatch must be null or an object"
+    end
+    local ok, err = check_keys(d, DISPATCH, "dispatch")
+    if not ok then
+        return nil, err
+    end
+    if not is_pool(d.pool) then
+        return nil, "dispatch.pool must match ^[A-Za-z0-9_.-]{1,64}$"
+    end
+    if not is_pool(d.rule) then
+        return nil, "dispatch.rule must match ^[A-Za-z0-9_.-]{1,64}$"
+    end
+    if type(d.step) ~= "number" or d.step ~= floor(d.step) or d.step < 0
+       or d.step > 7 then
+        return nil, "dispatch.step must be an integer from 0 to 7"
+    end
+    if not is_name(d.reason) then
+        return nil, "dispatch.reason must match ^[a-z][a-z0-9_]{0,31}$"
+    end
+    return true
+end
+
+
+-- intent (1.3): null, or what the plugin reported
+local function check_intent(i)
+    if i == null then
+        return true
+    end
+    if type(i) ~= "table" then
+        return nil, "intent must be null or an object"
+    end
+    local ok, err = check_keys(i, INTENT, "intent")
+    if not ok then
+        return nil, err
+    end
+    if not (is_action(i.name) or is_name(i.name)) then
+        return nil, "intent.name must be dotted lowercase words (got "
+                    .. show(i.name) .. ")"
+    end
+    local c = i.confidence
+    if c ~= null and not (type(c) == "number" and c >= 0 and c <= 1) then
+        return nil, "intent.confidence must be null or a number from 0 to 1"
+    end
+    return true
 end
 
 
@@ -490,6 +557,14 @@ function _M.validate(c)
     end
     if c.route ~= null then
         return nil, "route must be null"
+    end
+    ok, err = check_dispatch(c.dispatch)
+    if not ok then
+        return nil, err
+    end
+    ok, err = check_intent(c.intent)
+    if not ok then
+        return nil, err
     end
     if c.locale ~= null and not is_locale(c.locale) then
         return nil, "locale must be null or a language tag (got "

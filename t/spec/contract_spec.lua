@@ -339,10 +339,45 @@ describe("omni.contract.encode", function()
 
     it("writes every key, null when unknown", function()
         local c, s = assert(build({ action = "order.query" }, known()))
-        assert.equal([[{"action":"order.query","channel":{"app_id":null,"client_version":null,"name":"miniprogram"},"client":{"device_id":null,"ip":"203.0.113.7","user_agent":null},"customer":{"anonymous":true,"cases":null,"id":null,"identities":[],"tier":null},"locale":null,"params":{},"principal":null,"received_at":"2026-11-24T17:06:40.123Z","request_id":"4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f","route":null,"session":null,"version":"1.2"}]],
+        assert.equal([[{"action":"order.query","channel":{"app_id":null,"client_version":null,"name":"miniprogram"},"client":{"device_id":null,"ip":"203.0.113.7","user_agent":null},"customer":{"anonymous":true,"cases":null,"id":null,"identities":[],"tier":null},"dispatch":null,"intent":null,"locale":null,"params":{},"principal":null,"received_at":"2026-11-24T17:06:40.123Z","request_id":"4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f","route":null,"session":null,"version":"1.3"}]],
                      s)
         assert.equal(s, json.encode(c))
         assert.is_true(contract.validate(c))
+    end)
+
+    it("writes the dispatch's decision and the intent (1.3)", function()
+        local c, s = assert(build({ action = "order.query", intent = "order.status", confidence = 0.92 },
+            known(), nil, { dispatch = { pool = "agents", rule = "gold", step = 1, reason = "overflow" } }))
+        assert.truthy(s:find([["dispatch":{"pool":"agents","reason":"overflow","rule":"gold","step":1},]]
+                             .. [["intent":{"confidence":0.92,"name":"order.status"},"locale":]], 1, true))
+        assert.equal(s, json.encode(c))
+        assert.is_true(contract.validate(c))
+
+        -- an intent without a confidence: null (the dispatch counts it as 1)
+        c = assert(build({ action = "order.query", intent = "complaint" }, known()))
+        assert.same({ name = "complaint", confidence = null }, c.intent)
+        assert.equal(null, c.dispatch)
+
+        -- the plugin's intent stays untrusted
+        for _, bad in ipairs({ "Order.status", "a..b", string.rep("a", 129), "a b", 7 }) do
+            local _, err = build({ action = "a.b", intent = bad }, known())
+            assert.truthy(err:find("^intent must be dotted lowercase words"), err)
+        end
+        for _, bad in ipairs({ -0.1, 1.5, 0 / 0, math.huge, "0.5" }) do
+            local _, err = build({ action = "a.b", intent = "faq.hours", confidence = bad }, known())
+            assert.truthy(err:find("^confidence must be a number from 0 to 1"), err)
+        end
+
+        -- what the gateway adds is checked as in the gateway
+        local _, err = build({ action = "a.b" }, known(), nil,
+            { dispatch = { pool = "a b", rule = "gold", step = 0, reason = "first" } })
+        assert.equal("dispatch.pool must match ^[A-Za-z0-9_.-]{1,64}$ (got 'a b')", err)
+        _, err = build({ action = "a.b" }, known(), nil,
+            { dispatch = { pool = "agents", rule = "gold", step = 8, reason = "first" } })
+        assert.equal("dispatch.step must be 0 to 7 (got 8)", err)
+        assert.has_error(function()
+            contract.encode({ action = "a.b" }, known(), nil, { dispatch = "agents" })
+        end, "bad argument #4 to 'encode' (gw.dispatch must be a table)")
     end)
 
     it("fills every field from the plugin and the gateway", function()
@@ -581,6 +616,27 @@ describe("omni.contract.validate", function()
         c.customer.id = 7
         assert.equal("customer.id must be null or match ^[A-Za-z0-9_-]{1,64}$ (got number)",
                      select(2, contract.validate(c)))
+    end)
+
+    it("checks dispatch and intent (1.3)", function()
+        local c = json.decode(assert(contract.encode({ action = "a.b" }, known())))
+        c.dispatch = { pool = "agents", rule = "default", step = 0, reason = "first" }
+        c.intent = { name = "faq", confidence = null }
+        assert.is_true(contract.validate(c))
+        c.dispatch.step = 0.5
+        assert.equal("dispatch.step must be an integer from 0 to 7", select(2, contract.validate(c)))
+        c.dispatch.step = 0
+        c.dispatch.upstream = "agents"
+        assert.equal("dispatch has an unknown key 'upstream'", select(2, contract.validate(c)))
+        c.dispatch.upstream = nil
+        c.intent.confidence = 2
+        assert.equal("intent.confidence must be null or a number from 0 to 1",
+                     select(2, contract.validate(c)))
+        c.intent = { name = "FAQ", confidence = 1 }
+        assert.equal("intent.name must be dotted lowercase words (got 'FAQ')",
+                     select(2, contract.validate(c)))
+        c.intent = nil
+        assert.equal("contract.intent is missing", select(2, contract.validate(c)))
     end)
 
     describe("session", function()

@@ -644,7 +644,7 @@ describe("omni.host.normalize", function()
         assert.is_string(s)
         assert.equal(s, json.encode(c))
         local d = assert(json.decode(s))
-        assert.equal("1.2", d.version)
+        assert.equal("1.3", d.version)
         assert.equal("4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f", d.request_id)
         assert.equal("2026-11-24T17:06:40.123Z", d.received_at)
         assert.same({ name = "test", app_id = "wx1", client_version = "1.2.3" }, d.channel)
@@ -848,7 +848,7 @@ describe("omni.host.normalize with known.defer and omni.host.complete", function
         assert.equal(s, json.encode(c))
         local d = assert(json.decode(s))
         assert.is_true(contract.validate(d))
-        assert.equal("1.2", d.version)
+        assert.equal("1.3", d.version)
         return d, c
     end
 

@@ -189,7 +189,7 @@ local function run_fixture(fx)
     end
     assert(text, contract and contract.message)
     local c = assert(json.decode(text))  -- what the service receives
-    assert.are.equal("1.2", c.version)
+    assert.are.equal("1.3", c.version)
     assert.are.equal(CHANNEL, c.channel.name)
     assert.are.equal(expect.action, c.action)
     if expect.params ~= nil then

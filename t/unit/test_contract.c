@@ -149,11 +149,12 @@ test_write_minimal(void **state)
                  "\"client_version\":null,\"name\":\"miniprogram\"},\"client\":"
                  "{\"device_id\":null,\"ip\":\"203.0.113.7\",\"user_agent\":"
                  "null},\"customer\":{\"anonymous\":true,\"cases\":null,\"id\":null,"
-                 "\"identities\":[],\"tier\":null},\"locale\":null,"
+                 "\"identities\":[],\"tier\":null},\"dispatch\":null,"
+                 "\"intent\":null,\"locale\":null,"
                  "\"params\":{},\"principal\":null,\"received_at\":"
                  "\"2026-11-24T17:06:40.123Z\",\"request_id\":"
                  "\"4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f\",\"route\":null,"
-                 "\"session\":null,\"version\":\"1.2\"}");
+                 "\"session\":null,\"version\":\"1.3\"}");
 }
 
 
@@ -238,7 +239,8 @@ test_write_full(void **state)
                  "\"billing\",\"due\":null,\"id\":\"0000000000\",\"status\":"
                  "\"new\"}],\"id\":\"cus_1\","
                  "\"identities\":[{\"type\":\"wechat_openid\",\"value\":"
-                 "\"o6\\n\"}],\"tier\":\"gold\"},\"locale\":\"zh-CN\","
+                 "\"o6\\n\"}],\"tier\":\"gold\"},\"dispatch\":null,"
+                 "\"intent\":null,\"locale\":\"zh-CN\","
                  "\"params\":{\"order_no\":\"42\"},\"principal\":{\"issuer\":"
                  "null,\"roles\":[\"agent\",\"vip\"],\"subject\":\"alice\"},"
                  "\"received_at\":\"2026-11-24T17:06:40.123Z\",\"request_id\":"
@@ -247,7 +249,7 @@ test_write_full(void **state)
                  "{\"cart\":{\"items\":2}},\"created_at\":"
                  "\"1970-01-01T00:00:00.000Z\",\"id\":\"ses_1\","
                  "\"last_seen_at\":\"2000-02-29T12:00:00.999Z\",\"new\":true},"
-                 "\"version\":\"1.2\"}");
+                 "\"version\":\"1.3\"}");
 
     /* cases need a customer, are at most 8, and are as the store holds */
     c.customer_id.data = NULL;
@@ -282,14 +284,125 @@ test_write_full(void **state)
                  "\"client_version\":null,\"name\":\"miniprogram\"},\"client\":"
                  "{\"device_id\":null,\"ip\":\"203.0.113.7\",\"user_agent\":"
                  "null},\"customer\":{\"anonymous\":false,\"cases\":null,\"id\":\"cus_1\","
-                 "\"identities\":[],\"tier\":null},\"locale\":null,"
+                 "\"identities\":[],\"tier\":null},\"dispatch\":null,"
+                 "\"intent\":null,\"locale\":null,"
                  "\"params\":{},\"principal\":null,\"received_at\":"
                  "\"2026-11-24T17:06:40.123Z\",\"request_id\":"
                  "\"4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f\",\"route\":null,"
                  "\"session\":{\"channels\":[\"web\",\"app\"],\"context\":{},"
                  "\"created_at\":\"1970-01-01T00:00:00.000Z\",\"id\":\"ses_1\","
                  "\"last_seen_at\":\"2000-02-29T12:00:00.999Z\",\"new\":false},"
-                 "\"version\":\"1.2\"}");
+                 "\"version\":\"1.3\"}");
+}
+
+
+/* 1.3: the dispatch's decision and the plugin's intent */
+static void
+test_write_dispatch(void **state)
+{
+    char                      err[OMNI_ERRLEN];
+    char                      want[1024], intent[128];
+    size_t                    i;
+    omni_contract_t           c;
+    omni_contract_dispatch_t  d;
+
+    static const char  *fmt = "{\"action\":\"order.query\",\"channel\":"
+        "{\"app_id\":null,\"client_version\":null,\"name\":\"miniprogram\"},"
+        "\"client\":{\"device_id\":null,\"ip\":\"203.0.113.7\","
+        "\"user_agent\":null},\"customer\":{\"anonymous\":true,\"cases\":"
+        "null,\"id\":null,\"identities\":[],\"tier\":null},\"dispatch\":%s,"
+        "\"intent\":%s,\"locale\":null,\"params\":{},\"principal\":null,"
+        "\"received_at\":\"2026-11-24T17:06:40.123Z\",\"request_id\":"
+        "\"4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f\",\"route\":null,"
+        "\"session\":null,\"version\":\"1.3\"}";
+
+    static const struct {
+        double       confidence;
+        const char  *text;
+    } numbers[] = {
+        { -1, "null" }, { 0, "0" }, { 1, "1" }, { 0.92, "0.92" },
+        { 0.5, "0.5" }, { 1.0 / 3, "0.3333333333333333" },
+        { 0.1 + 0.2, "0.30000000000000004" },
+        { 5e-324, "4.9406564584125e-324" }
+    };
+
+    (void) state;
+
+    test_minimal(&c);
+
+    d.pool = S("vip_desk");
+    d.rule = S("vip-1.a");
+    d.step = 2;
+    d.reason = S("overflow");
+
+    c.dispatch = &d;
+    c.intent = S("order.status");
+    c.confidence = 0.92;
+
+    assert_int_equal(omni_contract_check_gateway(&c, err), OMNI_CONTRACT_OK);
+
+    snprintf(want, sizeof(want), fmt, "{\"pool\":\"vip_desk\",\"reason\":"
+             "\"overflow\",\"rule\":\"vip-1.a\",\"step\":2}",
+             "{\"confidence\":0.92,\"name\":\"order.status\"}");
+    test_written(&c, want);
+
+    /* a confidence as omni.json writes the number; none: null */
+    c.dispatch = NULL;
+    c.intent = S("complaint");
+
+    for (i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
+        c.confidence = numbers[i].confidence;
+
+        snprintf(intent, sizeof(intent), "{\"confidence\":%s,\"name\":"
+                 "\"complaint\"}", numbers[i].text);
+        snprintf(want, sizeof(want), fmt, "null", intent);
+        test_written(&c, want);
+    }
+
+    /* past 1, or NaN: never written */
+    c.confidence = 1.5;
+    test_refused(&c, "intent.confidence must be a number from 0 to 1");
+    c.confidence = 0.0 / 0.0;
+    test_refused(&c, "intent.confidence must be a number from 0 to 1");
+    c.confidence = 0.5;
+
+    /* the decision's names are checked again */
+    c.dispatch = &d;
+
+    d.pool = S("");
+    assert_int_equal(omni_contract_check_gateway(&c, err),
+                     OMNI_CONTRACT_INVALID);
+    assert_string_equal(err, "dispatch.pool must match "
+                        "^[A-Za-z0-9_.-]{1,64}$ (got '')");
+
+    d.pool = S("a b");
+    assert_int_equal(omni_contract_check_gateway(&c, err),
+                     OMNI_CONTRACT_INVALID);
+
+    d.pool = S("agents");
+    d.rule = S("x\"y");
+    assert_int_equal(omni_contract_check_gateway(&c, err),
+                     OMNI_CONTRACT_INVALID);
+    assert_non_null(strstr(err, "dispatch.rule"));
+
+    d.rule = S("default");
+    d.step = 8;
+    assert_int_equal(omni_contract_check_gateway(&c, err),
+                     OMNI_CONTRACT_INVALID);
+    assert_string_equal(err, "dispatch.step must be 0 to 7 (got 8)");
+
+    d.step = -1;
+    assert_int_equal(omni_contract_check_gateway(&c, err),
+                     OMNI_CONTRACT_INVALID);
+
+    d.step = 7;
+    d.reason = S("Overflow");
+    assert_int_equal(omni_contract_check_gateway(&c, err),
+                     OMNI_CONTRACT_INVALID);
+    assert_non_null(strstr(err, "dispatch.reason"));
+
+    d.reason = S("first");
+    assert_int_equal(omni_contract_check_gateway(&c, err), OMNI_CONTRACT_OK);
 }
 
 
@@ -364,10 +477,11 @@ test_user_agent(void **state)
                  "\"bad\xef\xbf\xbdua\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"},"
                  "\"customer\":"
                  "{\"anonymous\":true,\"cases\":null,\"id\":null,\"identities\":[],\"tier\":"
-                 "null},\"locale\":null,\"params\":{},\"principal\":null,"
+                 "null},\"dispatch\":null,\"intent\":null,\"locale\":null,"
+                 "\"params\":{},\"principal\":null,"
                  "\"received_at\":\"2026-11-24T17:06:40.123Z\",\"request_id\":"
                  "\"4f1c0c5e2a9b4d7c8e6f1a2b3c4d5e6f\",\"route\":null,"
-                 "\"session\":null,\"version\":\"1.2\"}");
+                 "\"session\":null,\"version\":\"1.3\"}");
 
     /* 233 three-byte characters: cut to 170 (510 bytes), not split */
     memset(ua, 0, sizeof(ua));
@@ -626,6 +740,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_write_minimal),
         cmocka_unit_test(test_write_full),
+        cmocka_unit_test(test_write_dispatch),
         cmocka_unit_test(test_write_refusals),
         cmocka_unit_test(test_user_agent),
         cmocka_unit_test(test_identities),
