@@ -729,6 +729,12 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
     ctx->pool = (ngx_uint_t) d.pool + 1;
 
+    /* the decision, for the record: names from the workflow, no caller */
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "omni: dispatched to pool \"%s\" by rule \"%s\", step %d, "
+                  "%s, channel \"%V\"", omcf->dispatch->pools[d.pool].name,
+                  d.rule, d.step, ctx->dispatch_reason, &olcf->channel);
+
     z = omcf->pool_index[d.pool];
 
     /* the last pool, its time refreshed */

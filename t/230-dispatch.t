@@ -244,7 +244,20 @@ is_deeply($c->{intent}, { name => 'faq.hours', confidence => 0.9 },
           '...and the intent the plugin reported');
 is($c->{version}, '1.3', '...in contract 1.3');
 
+# the decision's info line: the workflow's names, never the caller
+$t->mark_log;
 claims('type=phone&value=%2B1555000321&intent=faq.hours&confidence=0.5');
+my ($line) = grep { /dispatched to pool/ } split /\n/, $t->log_since_mark;
+for (1 .. 50) {
+    last if $line;
+    select undef, undef, undef, 0.02;
+    ($line) = grep { /dispatched to pool/ } split /\n/, $t->log_since_mark;
+}
+like($line // '', qr/\[info\].* omni: dispatched to pool "agents" by rule "simple", step 1, overflow, channel "claims", client: /,
+     'the decision is logged at info: pool, rule, step, reason, channel');
+my ($message) = ($line // '') =~ /(omni: dispatched.*?), client: /;
+unlike($message // '', qr/1555000321/, '...without the caller\'s identity');
+
 ($port, $c) = received('+1555000321');
 is_deeply([ $port, $c->{dispatch} ],
           [ $port{agents}, { pool => 'agents', rule => 'simple', step => 1, reason => 'overflow' } ],
