@@ -274,6 +274,7 @@ ngx_http_omni_case_contract(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
     c->cases = out;
     c->ncases = n;
+    ctx->open_cases = n;
 }
 
 

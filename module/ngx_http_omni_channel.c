@@ -186,6 +186,7 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     const char                 *channel;
     omni_lua_t                 *vm;
     omni_lua_rc_t               rc;
+    u_char                     *name;
     ngx_int_t                   step;
     omni_contract_t            *c;
     omni_lua_result_t           res;
@@ -257,6 +258,29 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     if (c->tier.data) {
         ctx->tier.data = (u_char *) c->tier.data;
         ctx->tier.len = c->tier.len;
+    }
+
+    /*
+     * The journey is written in the log phase, when the plugin's fields
+     * may have been collected: the action and the intent are copied
+     * (NUL-terminated, as the dispatch reads them).
+     */
+    if (olcf->journey) {
+        name = ngx_pnalloc(r->pool, ctx->action.len + ctx->intent.len + 2);
+        if (name == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(name, ctx->action.data, ctx->action.len);
+        name[ctx->action.len] = '\0';
+        ctx->action.data = name;
+
+        if (ctx->intent.data) {
+            name += ctx->action.len + 1;
+            ngx_memcpy(name, ctx->intent.data, ctx->intent.len);
+            name[ctx->intent.len] = '\0';
+            ctx->intent.data = name;
+        }
     }
 
     if (ngx_http_omni_known(r, ctx, olcf, c) != NGX_OK) {

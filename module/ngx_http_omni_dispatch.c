@@ -673,6 +673,7 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     q.action = (const char *) ctx->action.data;
     q.tier = (const char *) ctx->tier.data;
     q.anonymous = !ctx->authenticated;
+    q.open_case = (ctx->open_cases > 0);
     q.intent = (const char *) ctx->intent.data;
     q.confidence = ctx->intent.len
                    ? (ctx->confidence >= 0 ? ctx->confidence : 1.0)

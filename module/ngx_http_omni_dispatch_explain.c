@@ -6,8 +6,8 @@
  *
  * omni_dispatch_explain explains where the workflow would send a request,
  * from the pools as they are now, without sending anything: GET with the
- * request in the query string (channel, action, tier, anonymous, intent,
- * confidence, affinity).
+ * request in the query string (channel, action, tier, anonymous,
+ * open_case, intent, confidence, affinity).
  *
  * omni_dispatch_pools shows the pools (capacity, the file's, in flight)
  * on GET, and sets a pool's capacity live on POST ?pool=NAME&capacity=N
@@ -35,8 +35,8 @@ static ngx_int_t ngx_http_omni_pools_handler(ngx_http_request_t *r);
 
 
 static const char  *ngx_http_omni_explain_args[] = {
-    "channel", "action", "tier", "anonymous", "intent", "confidence",
-    "affinity"
+    "channel", "action", "tier", "anonymous", "open_case", "intent",
+    "confidence", "affinity"
 };
 
 static ngx_int_t ngx_http_omni_explain_arg(ngx_http_request_t *r,
@@ -236,6 +236,10 @@ ngx_http_omni_explain_handler(ngx_http_request_t *r)
 
     if (ngx_http_omni_explain_arg(r, "anonymous", num, &v) == NGX_OK) {
         q.anonymous = (v.len == 1 && v.data[0] == '1');
+    }
+
+    if (ngx_http_omni_explain_arg(r, "open_case", num, &v) == NGX_OK) {
+        q.open_case = (v.len == 1 && v.data[0] == '1');
     }
 
     if (ngx_http_omni_explain_arg(r, "intent", intent, &v) == NGX_OK) {

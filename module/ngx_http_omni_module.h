@@ -243,6 +243,8 @@ typedef struct {
     unsigned                    scoped:1;      /* the reply has scopes */
     ngx_str_t                   tier;          /* customer.tier */
     ngx_str_t                   case_reply;    /* omni_cases' answer */
+    ngx_uint_t                  open_cases;    /* the customer's, in the
+                                                  contract (8 at most) */
     ngx_uint_t                  case_status;
     time_t                      session_created;
     ngx_str_t                   policy_rule;   /* $omni_policy_rule */

@@ -374,6 +374,19 @@ ngx_http_omni_journey_handler(ngx_http_request_t *r)
         ngx_memcpy(e->ev.session, ctx->session.data, ctx->session.len);
     }
 
+    /* the dispatch's decision: names of the workflow and of the plugin */
+    if (ctx->pool && w->omcf->dispatch) {
+        ngx_cpystrn((u_char *) e->ev.pool,
+                    (u_char *) w->omcf->dispatch->pools[ctx->pool - 1].name,
+                    OMNI_STORE_NAME_MAX + 1);
+        ngx_cpystrn((u_char *) e->ev.rule, (u_char *) ctx->dispatch_rule,
+                    OMNI_STORE_NAME_MAX + 1);
+
+        if (ctx->intent.len <= OMNI_STORE_INTENT_MAX) {
+            ngx_memcpy(e->ev.intent, ctx->intent.data, ctx->intent.len);
+        }
+    }
+
     e->ev.time_ms = (int64_t) r->start_sec * 1000 + r->start_msec;
 
     status = r->err_status ? r->err_status : r->headers_out.status;

@@ -29,6 +29,7 @@ static json_t *omni_admin_identities_json(const omni_store_identity_t *ids,
 static int omni_admin_after_identity(omni_admin_ctx_t *ctx,
     omni_store_identity_t *after);
 static int omni_admin_cursor(const char *s, omni_store_cursor_t *cur);
+static json_t *omni_admin_journey_dispatch(const omni_store_journey_t *ev);
 
 
 /*
@@ -307,6 +308,10 @@ omni_admin_customer_journey(omni_admin_ctx_t *ctx)
                        &failed);
         omni_admin_set(ev, "session", omni_admin_str_or_null(evs[i].session),
                        &failed);
+        omni_admin_set(ev, "dispatch", omni_admin_journey_dispatch(&evs[i]),
+                       &failed);
+        omni_admin_set(ev, "intent", omni_admin_str_or_null(evs[i].intent),
+                       &failed);
         omni_admin_append(events, ev, &failed);
     }
 
@@ -557,6 +562,31 @@ omni_admin_identities_json(const omni_store_identity_t *ids, size_t n)
     }
 
     return arr;
+}
+
+
+/* a journey event's {"pool", "rule"}, or null: not dispatched */
+static json_t *
+omni_admin_journey_dispatch(const omni_store_journey_t *ev)
+{
+    int      failed;
+    json_t  *o;
+
+    if (ev->pool[0] == '\0') {
+        return json_null();
+    }
+
+    failed = 0;
+    o = json_object();
+    omni_admin_set(o, "pool", omni_admin_str(ev->pool), &failed);
+    omni_admin_set(o, "rule", omni_admin_str(ev->rule), &failed);
+
+    if (failed) {
+        json_decref(o);
+        return NULL;
+    }
+
+    return o;
 }
 
 

@@ -37,6 +37,8 @@ static void omni_dispatch_one_limit(omni_dbuild_t *b, size_t i, json_t *v,
     omni_dispatch_limit_t *l);
 static void omni_dispatch_names(omni_dbuild_t *b, const char *path,
     json_t *v, int what, char *out, size_t size, size_t *n);
+static void omni_dispatch_flag(omni_dbuild_t *b, const char *path,
+    json_t *obj, const char *key, int *flag);
 static int omni_dispatch_is_pattern(const char *s, size_t len, int what);
 static int omni_dispatch_pattern_match(const char *pattern, const char *s);
 static int omni_dispatch_listed(const char *list, size_t size, size_t n,
@@ -148,6 +150,7 @@ omni_dispatch_limit(const omni_dispatch_t *d, const char *channel,
     req.action = NULL;
     req.tier = tier;
     req.anonymous = anonymous;
+    req.open_case = 0;
     req.intent = NULL;
     req.confidence = OMNI_DISPATCH_NO_CONFIDENCE;
     req.affinity = -1;
@@ -170,6 +173,12 @@ omni_dispatch_matches(const omni_dispatch_match_t *m,
 {
     if (m->anonymous != OMNI_DISPATCH_ANY
         && m->anonymous != (req->anonymous != 0))
+    {
+        return 0;
+    }
+
+    if (m->open_case != OMNI_DISPATCH_ANY
+        && m->open_case != (req->open_case != 0))
     {
         return 0;
     }
@@ -443,6 +452,7 @@ omni_dispatch_one_limit(omni_dbuild_t *b, size_t i, json_t *v,
 
     snprintf(path, sizeof(path), "rate_limits[%zu]", i);
     l->match.anonymous = OMNI_DISPATCH_ANY;
+    l->match.open_case = OMNI_DISPATCH_ANY;
 
     if (!json_is_object(v)) {
         omni_dispatch_error(b, "%s must be an object", path);
@@ -552,8 +562,8 @@ omni_dispatch_id(omni_dbuild_t *b, const char *path, json_t *v, char *out)
 
 /*
  * What a limit or a rule matches on, those of its keys that are there:
- * description, channels, tiers, anonymous; a rule's actions, intents and
- * confidence_min too (the caller refuses them in a limit).
+ * description, channels, tiers, anonymous; a rule's actions, intents,
+ * confidence_min and open_case too (the caller refuses them in a limit).
  */
 void
 omni_dispatch_conditions(omni_dbuild_t *b, const char *path, json_t *obj,
@@ -589,6 +599,7 @@ omni_dispatch_conditions(omni_dbuild_t *b, const char *path, json_t *obj,
     };
 
     m->anonymous = OMNI_DISPATCH_ANY;
+    m->open_case = OMNI_DISPATCH_ANY;
 
     f = json_object_get(obj, "description");
 
@@ -607,17 +618,8 @@ omni_dispatch_conditions(omni_dbuild_t *b, const char *path, json_t *obj,
         }
     }
 
-    f = json_object_get(obj, "anonymous");
-
-    if (f != NULL) {
-        if (!json_is_boolean(f)) {
-            omni_dispatch_error(b, "%s.anonymous must be true or false",
-                                path);
-
-        } else {
-            m->anonymous = json_is_true(f);
-        }
-    }
+    omni_dispatch_flag(b, path, obj, "anonymous", &m->anonymous);
+    omni_dispatch_flag(b, path, obj, "open_case", &m->open_case);
 
     f = json_object_get(obj, "confidence_min");
 
@@ -635,6 +637,28 @@ omni_dispatch_conditions(omni_dbuild_t *b, const char *path, json_t *obj,
             m->confidence_min = json_number_value(f);
         }
     }
+}
+
+
+/* a condition that is true or false: *flag 1 or 0, else left as it is */
+static void
+omni_dispatch_flag(omni_dbuild_t *b, const char *path, json_t *obj,
+    const char *key, int *flag)
+{
+    json_t  *f;
+
+    f = json_object_get(obj, key);
+
+    if (f == NULL) {
+        return;
+    }
+
+    if (!json_is_boolean(f)) {
+        omni_dispatch_error(b, "%s.%s must be true or false", path, key);
+        return;
+    }
+
+    *flag = json_is_true(f);
 }
 
 

@@ -40,7 +40,7 @@
 #define OMNI_DISPATCH_AFFINITY_MAX 86400            /* s */
 #define OMNI_DISPATCH_AFFINITY_DEFAULT 1800             /* s, by default */
 
-/* a condition on anonymity: either */
+/* a condition on anonymity or an open case: either */
 #define OMNI_DISPATCH_ANY          -1
 /* no confidence reported */
 #define OMNI_DISPATCH_NO_CONFIDENCE  -1.0
@@ -54,6 +54,7 @@ typedef struct {
     size_t          ntiers;
     char            tiers[OMNI_DISPATCH_NAMES_MAX][OMNI_DISPATCH_TIER_MAX + 1];
     int             anonymous;      /* 0, 1 or OMNI_DISPATCH_ANY */
+    int             open_case;      /* rules: 0, 1 or OMNI_DISPATCH_ANY */
     /* patterns: "*", "a.b", "a.*" */
     size_t          nactions;
     char            actions[OMNI_DISPATCH_NAMES_MAX]
@@ -117,6 +118,7 @@ typedef struct {
     const char     *action;
     const char     *tier;
     int             anonymous;
+    int             open_case;      /* the customer has an open case */
     const char     *intent;
     double          confidence;     /* 0..1, or OMNI_DISPATCH_NO_CONFIDENCE */
     int             affinity;       /* the pool that last served, or -1 */

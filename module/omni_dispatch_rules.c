@@ -34,7 +34,7 @@ static const char *const  omni_dispatch_pool_keys[] = {
 
 static const char *const  omni_dispatch_rule_keys[] = {
     "id", "description", "channels", "tiers", "anonymous", "actions",
-    "intents", "confidence_min", "targets", NULL
+    "intents", "confidence_min", "open_case", "targets", NULL
 };
 
 static const char *const  omni_dispatch_default_keys[] = {
@@ -224,6 +224,7 @@ omni_dispatch_rules(omni_dbuild_t *b, json_t *rules, json_t *def)
     rule = &b->d->rules[n];
     memcpy(rule->id, "default", sizeof("default"));
     rule->match.anonymous = OMNI_DISPATCH_ANY;
+    rule->match.open_case = OMNI_DISPATCH_ANY;
     b->d->nrules = n + 1;
 
     if (def != NULL) {

@@ -19,7 +19,8 @@
  *   channel and identity type  [A-Za-z0-9_-]{1,32}
  *   identity value, jti, sub   1 to 255 bytes, none of them a space or a
  *                              control character (UTF-8 passes as is)
- *   journey action and outcome 1 to 64 such bytes
+ *   journey action and outcome 1 to 64 such bytes; its dispatch pool
+ *   and rule too, its intent 1 to 128
  * Times are seconds since the epoch, journey times milliseconds; both >= 0.
  */
 
@@ -46,6 +47,7 @@
 #define OMNI_STORE_TYPE_MAX       32
 #define OMNI_STORE_VALUE_MAX      255
 #define OMNI_STORE_NAME_MAX       64
+#define OMNI_STORE_INTENT_MAX     128
 
 #define OMNI_STORE_MAP_INITIAL    (64 * 1024 * 1024)
 #define OMNI_STORE_MAP_MIN        (256 * 1024)
@@ -153,6 +155,10 @@ typedef struct {
     char       action[OMNI_STORE_NAME_MAX + 1];
     char       outcome[OMNI_STORE_NAME_MAX + 1];
     char       session[OMNI_STORE_ID_MAX + 1];   /* "" when none */
+    /* the dispatch's decision: "" when the request was not dispatched */
+    char       pool[OMNI_STORE_NAME_MAX + 1];
+    char       rule[OMNI_STORE_NAME_MAX + 1];
+    char       intent[OMNI_STORE_INTENT_MAX + 1];  /* "" when none */
 } omni_store_journey_t;
 
 

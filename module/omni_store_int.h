@@ -67,7 +67,10 @@
  *              u:<sub>                       1, be64 before
  * journeys     <customer>\0<be64 time_ms>\0<be32 seq>
  *                                            1, len channel, len action,
- *                                            len outcome, len session
+ *                                            len outcome, len session,
+ *                                            and for a dispatched
+ *                                            request len pool, len rule,
+ *                                            len intent (0: none)
  * cases        c<case id>                    1, len customer, status,
  *                                            priority, be64 created,
  *                                            updated, first_response_due,

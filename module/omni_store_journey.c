@@ -3,7 +3,9 @@
  *
  * Journeys (omni_store.h, "journeys"): a customer's events in time
  * order, appended one at a time or in batches of several customers,
- * trimmed by count and age, read newest first page by page.
+ * trimmed by count and age, read newest first page by page.  An event of
+ * a dispatched request also holds the pool, the rule and the intent; the
+ * record of one that was not is as it always was.
  */
 
 
@@ -292,6 +294,29 @@ omni_journey_check(const char *customer, const omni_store_journey_t *ev,
                                  OMNI_STORE_ID_MAX, err);
     }
 
+    if (rc != OMNI_STORE_OK || ev->pool[0] == '\0') {
+        if (rc == OMNI_STORE_OK && (ev->rule[0] != '\0'
+                                    || ev->intent[0] != '\0'))
+        {
+            omni_err(err, "a rule or an intent without a pool");
+            rc = OMNI_STORE_INVALID;
+        }
+
+        return rc;
+    }
+
+    rc = omni_store_check_text("pool", ev->pool, OMNI_STORE_NAME_MAX, err);
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_check_text("rule", ev->rule, OMNI_STORE_NAME_MAX,
+                                   err);
+    }
+
+    if (rc == OMNI_STORE_OK && ev->intent[0] != '\0') {
+        rc = omni_store_check_text("intent", ev->intent,
+                                   OMNI_STORE_INTENT_MAX, err);
+    }
+
     return rc;
 }
 
@@ -330,7 +355,8 @@ omni_journey_append_run(omni_store_t *st, MDB_txn *txn,
     omni_sbuf_t            b;
     omni_skey_t            key, prefix;
     const char            *customer;
-    unsigned char          rec[1 + 4 * (1 + OMNI_STORE_NAME_MAX)];
+    unsigned char          rec[1 + 6 * (1 + OMNI_STORE_NAME_MAX)
+                               + 1 + OMNI_STORE_INTENT_MAX];
     omni_store_journey_t  *ev;
 
     customer = items[0].customer;
@@ -364,6 +390,12 @@ omni_journey_append_run(omni_store_t *st, MDB_txn *txn,
         omni_sbuf_lstr(&b, ev->action);
         omni_sbuf_lstr(&b, ev->outcome);
         omni_sbuf_lstr(&b, ev->session);
+
+        if (ev->pool[0] != '\0') {
+            omni_sbuf_lstr(&b, ev->pool);
+            omni_sbuf_lstr(&b, ev->rule);
+            omni_sbuf_lstr(&b, ev->intent);
+        }
 
         omni_key_journey(omni_skey_init(&key), customer, ev->time_ms, seq);
 
@@ -576,6 +608,13 @@ omni_journey_item(void *out, size_t i, const unsigned char *p, size_t len,
     omni_srd_lstr(&r, ev->action, OMNI_STORE_NAME_MAX);
     omni_srd_lstr(&r, ev->outcome, OMNI_STORE_NAME_MAX);
     omni_srd_lstr(&r, ev->session, OMNI_STORE_ID_MAX);
+
+    /* a dispatched request's decision follows */
+    if (!r.bad && r.pos < r.len) {
+        omni_srd_lstr(&r, ev->pool, OMNI_STORE_NAME_MAX);
+        omni_srd_lstr(&r, ev->rule, OMNI_STORE_NAME_MAX);
+        omni_srd_lstr(&r, ev->intent, OMNI_STORE_INTENT_MAX);
+    }
 
     return (r.bad || r.pos != r.len) ? -1 : 0;
 }

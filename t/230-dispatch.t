@@ -5,9 +5,12 @@
 # target, on either worker; with every target full, 503 no_capacity with
 # Retry-After, rendered natively; affinity to the pool that last served a
 # caller; in-flight counts drop when a request
-# ends, and after a killed worker; the decision in $omni_dispatch and the
-# metrics; omni_dispatch_explain explains a decision to an admin without
-# sending anything; nginx -t refuses pools without an upstream{} block.
+# ends, and after a killed worker; the decision in $omni_dispatch, the
+# metrics, an info line, the contract each pool receives (1.3: dispatch
+# and intent, null without omni_dispatch) and the customer's journey; a
+# customer with an open case sent by an open_case rule;
+# omni_dispatch_explain explains a decision to an admin without sending
+# anything; nginx -t refuses pools without an upstream{} block.
 
 use strict;
 use warnings;
@@ -46,12 +49,17 @@ $t->write_file('workflow.json', <<'END');
     "targets": ["experts"]},
    {"id": "anonymous", "anonymous": true, "tiers": ["guest"],
     "targets": ["bot"]},
-   {"id": "simple", "intents": ["faq.*"], "targets": ["bot", "agents"]}
+   {"id": "simple", "intents": ["faq.*"], "targets": ["bot", "agents"]},
+   {"id": "follow-up", "open_case": true, "targets": ["vip_desk"]}
  ],
  "default": {"targets": ["agents"]}}
 END
 
 my $plugins = plugins_dir($t, 't/plugins/identities/claims.lua');
+
+my $store = $t->prefix . '/store';
+mkdir $store or die "$store: $!";
+chmod 0777, $store;
 
 my $http = <<"END";
 omni_plugins $plugins;
@@ -60,6 +68,8 @@ omni_jwt_secret $k->{hs32};
 omni_dispatch_file %%PREFIX%%/workflow.json;
 omni_dispatch_zone 256k;
 omni_metrics_zone 1m;
+omni_store $store sync=none;
+omni_journey_limits flush=20ms;
 
 upstream vip_desk { server 127.0.0.1:%%PORT1%%; }
 upstream agents { server 127.0.0.1:%%PORT2%%; }
@@ -97,6 +107,7 @@ server {
     add_header X-Worker \$pid always;
     add_header X-Dispatch \$omni_dispatch always;
     add_header X-Pool \$omni_pool always;
+    add_header X-Customer \$omni_customer always;
 
     proxy_set_body \$omni_contract;
     proxy_read_timeout 60s;
@@ -115,6 +126,14 @@ server {
 
     location /miniprogram/ {
         omni_channel miniprogram;
+        proxy_pass http://\$omni_pool;
+    }
+
+    location /customers/ {
+        omni_channel claims;
+        omni_auth off;
+        omni_customers create;
+        omni_journey on;
         proxy_pass http://\$omni_pool;
     }
 
@@ -281,13 +300,61 @@ is($r->{status}, 200, 'a location without omni_dispatch serves');
 ok(exists $c->{dispatch} && !defined $c->{dispatch}, '...and its contract\'s dispatch is null');
 is($c->{intent}{name}, 'faq.hours', '...its intent still given');
 
+
+# --- a customer with an open case: the follow-up rule, and the journey ---
+
+sub ctl { Omni::Gateway::omnictl($store, @_) }
+
+$r = $t->request(path => '/customers/x?type=phone&value=%2B1555000330&intent=order.status&confidence=0.8');
+my $cid = $r->{headers}{'x-customer'};
+ok($cid, 'a customer resolved');
+is($r->{headers}{'x-dispatch'}, 'agents default 0 first', '...no open case: the default');
+
+my ($rc, $out) = ctl('cases', 'open', $cid, 'complaint', 'The line is down');
+is($rc, 0, 'omnictl opens a case for the customer') or diag($out);
+
+$r = $t->request(path => '/customers/x?type=phone&value=%2B1555000330');
+is($r->{headers}{'x-dispatch'}, 'vip_desk follow-up 0 first',
+   'the customer with an open case: the follow-up rule\'s pool');
+($port, $c) = (undef, undef);
+for (1 .. 100) {
+    my @mine = grep { index($_, '"value":"+1555000330"') >= 0 }
+               split /\n/, $t->read_file('received.log');
+    if (@mine == 2 && $mine[1] =~ /^(\d+) (\{.*\})$/) {
+        ($port, $c) = ($1, decode_json($2));
+        last;
+    }
+    select undef, undef, undef, 0.02;
+}
+is($port, $port{vip_desk}, '...which received it');
+is(scalar @{ $c->{customer}{cases} // [] }, 1, '...with the open case in the contract');
+is_deeply($c->{dispatch}, { pool => 'vip_desk', rule => 'follow-up', step => 0, reason => 'first' },
+          '...and the decision');
+
+# the journey records both decisions, the intent with the first (the
+# case opened is an event of its own, not dispatched)
+my $events = [];
+for (1 .. 100) {
+    ($rc, $out) = ctl('journey', $cid);
+    my $j = eval { decode_json($out) } || {};
+    $events = [ grep { $_->{action} eq 'identity.echo' } @{ $j->{events} || [] } ];
+    last if @$events >= 2;
+    select undef, undef, undef, 0.05;
+}
+is(scalar @$events, 2, 'omnictl journey: both requests');
+is_deeply([ map { [ $_->{dispatch}, $_->{intent} ] } @$events ],
+          [ [ { pool => 'vip_desk', rule => 'follow-up' }, undef ],
+            [ { pool => 'agents', rule => 'default' }, 'order.status' ] ],
+          '...each with its pool and rule, newest first, and the intent')
+    or diag($out);
+
 my @received = map { /^\d+ (\{.*\})$/ ? $1 : () }
                split /\n/, $t->read_file('received.log');
 mkdir $t->prefix . '/received';
 $t->write_file("received/$_.json", $received[$_]) for 0 .. $#received;
-my $out = `$repo/tools/validate-json $repo/schema/contract.schema.json @{[ $t->prefix ]}/received/*.json 2>&1`;
+my $valid = `$repo/tools/validate-json $repo/schema/contract.schema.json @{[ $t->prefix ]}/received/*.json 2>&1`;
 is($? >> 8, 0, 'every contract the pools received validates against the schema')
-    or diag($out);
+    or diag($valid);
 
 # --- capacity: the experts held by one request in flight ---
 
@@ -331,6 +398,10 @@ like(ask_explain('channel=claims&tier=gold&affinity=agents', $admin)->{body},
      qr/"pool":"agents".*"reason":"affinity"/, '...and an affinity given');
 like(ask_explain('channel=claims&anonymous=1&tier=guest', $admin)->{body},
      qr/"rule":"anonymous","pool":"bot"/, '...and an anonymous caller');
+like(ask_explain('channel=claims&open_case=1', $admin)->{body},
+     qr/"rule":"follow-up","pool":"vip_desk"/, '...and a customer with an open case');
+like(ask_explain('channel=claims&open_case=0', $admin)->{body},
+     qr/"rule":"default"/, '...or without one');
 is(ask_explain('channel=claims&tier=gold')->{status}, 401, 'explain: 401 without a token');
 is(ask_explain('channel=claims&tier=gold', $customer)->{status}, 403,
    '...403 without the admin role');

@@ -1,6 +1,7 @@
 # omnictl dispatch validate and simulate (docs/dispatch.md): a workflow
 # file checked without nginx, and the decision for one request explained
-# from the pools' requests in flight, an intent and an affinity, nothing
+# from the pools' requests in flight, an intent, an open case and an
+# affinity, nothing
 # sent; bad files and bad arguments refused with their exit codes.
 
 use strict;
@@ -26,7 +27,8 @@ $t->write_file('workflow.json', <<'END');
  "rules": [
    {"id": "vip", "tiers": ["vip"],
     "targets": ["vip_desk", {"pool": "agents", "in_flight_below": 8}]},
-   {"id": "faq", "intents": ["faq.*"], "targets": ["bot", "agents"]}
+   {"id": "faq", "intents": ["faq.*"], "targets": ["bot", "agents"]},
+   {"id": "follow-up", "open_case": true, "targets": ["vip_desk"]}
  ],
  "default": {"targets": ["agents"]}}
 END
@@ -51,7 +53,7 @@ sub simulate {
 
 my ($rc, $out, $err) = run('dispatch', 'validate', "$dir/workflow.json");
 is($rc, 0, 'validate: exit 0');
-is($out, "$dir/workflow.json: ok (1 rate limits, 3 pools, 2 rules)\n",
+is($out, "$dir/workflow.json: ok (1 rate limits, 3 pools, 3 rules)\n",
    '...and says what the file holds');
 
 ($rc, $out, $err) = run('dispatch', 'validate', "$dir/bad.json");
@@ -64,6 +66,13 @@ is_deeply($d, { rate_limit => 'vip', rule => 'vip', pool => 'vip_desk',
                 upstream => 'vip_backend', step => 0, reason => 'first',
                 passed_over => [] },
           'a vip request: the vip desk, and its rate limit');
+
+# a customer with an open case: the follow-up rule
+$d = simulate('--channel', 'web', '--open-case');
+is_deeply([ $d->{rule}, $d->{pool} ], [ 'follow-up', 'vip_desk' ],
+          '--open-case: the rule for customers with an open case');
+$d = simulate('--channel', 'web');
+is($d->{rule}, 'default', '...and without it, not');
 
 $d = simulate('--channel', 'web', '--tier', 'vip', 'vip_desk=2');
 is_deeply([ $d->{pool}, $d->{reason}, $d->{passed_over} ],

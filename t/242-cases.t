@@ -13,6 +13,7 @@ use JSON::PP;
 use Test::More;
 use Omni::Test;
 use Omni::Jwt qw(keygen mint);
+use Omni::Gateway;
 
 my $t = Omni::Test->new;
 my $k = keygen($t->prefix . '/keys');
@@ -322,16 +323,7 @@ ok((grep { $_ eq "case.created:$fu->{id}" } @actions),
 
 # --- omnictl cases: the same operations on the store, nginx running
 
-my $omnictl = Omni::Test::bin('omnictl');
-
-sub ctl {
-    my (@args) = @_;
-    open(my $fh, '-|', $omnictl, '-d', $store, @args) or die "omnictl: $!";
-    local $/;
-    my $out = <$fh>;
-    close $fh;
-    return ($? >> 8, $out);
-}
+sub ctl { Omni::Gateway::omnictl($store, @_) }
 
 my ($rc, $o) = ctl('cases', 'open', 'c2', 'complaint', 'Phone line MARKER-SUBJ-8',
                    '--priority', 'urgent', '--channel', 'ivr', '--sla', $sla);

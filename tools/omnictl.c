@@ -80,7 +80,8 @@ static const omnictl_command_t  omnictl_commands[] = {
     /* the workflow file, without a store */
     { "dispatch validate", 1, 1, 0, 0, omnictl_cmd_dispatch_validate },
     { "dispatch simulate", 1, 2, OMNICTL_OPT_ACTION|OMNICTL_OPT_CHANNEL
-      |OMNICTL_OPT_TIER|OMNICTL_OPT_ANON, 0, omnictl_cmd_dispatch_simulate },
+      |OMNICTL_OPT_TIER|OMNICTL_OPT_ANON|OMNICTL_OPT_OPEN_CASE, 0,
+      omnictl_cmd_dispatch_simulate },
 
     /* the keyring file; status reads the store only when one is given */
     { "keys init", 1, 1, 0, 0, omnictl_cmd_keys_init },
@@ -125,6 +126,8 @@ static const omnictl_option_t  omnictl_options[] = {
     { "--tier", OMNICTL_OPT_TIER, offsetof(omnictl_ctx_t, tier), 0 },
     { "--anonymous", OMNICTL_OPT_ANON, offsetof(omnictl_ctx_t, anonymous),
       1 },
+    { "--open-case", OMNICTL_OPT_OPEN_CASE,
+      offsetof(omnictl_ctx_t, open_case), 1 },
     { "--session-age", OMNICTL_OPT_AGE,
       offsetof(omnictl_ctx_t, session_age), 0 },
     { "--file", OMNICTL_OPT_FILE, offsetof(omnictl_ctx_t, file), 0 },
@@ -361,7 +364,7 @@ omnictl_usage(FILE *out)
 "                                         \"ok\" or every error\n"
 "  dispatch simulate FILE [STATE] --channel CHANNEL [--action ACTION]\n"
 "               [--tier T] [--anonymous]  where the workflow sends one\n"
-"                                         request, sending nothing; STATE:\n"
+"               [--open-case]             request, sending nothing; STATE:\n"
 "                                         POOL=N,...,intent=I@CONFIDENCE,\n"
 "                                         affinity=POOL (N in flight)\n"
 "  keys init FILE                         a new keyring in FILE (mode 0600;\n"

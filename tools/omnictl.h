@@ -72,6 +72,7 @@
 #define OMNICTL_OPT_PRIORITY 0x8000
 #define OMNICTL_OPT_POOL     0x10000
 #define OMNICTL_OPT_SLA      0x20000
+#define OMNICTL_OPT_OPEN_CASE 0x40000
 #define OMNICTL_OPT_CHECK    (OMNICTL_OPT_ROLES | OMNICTL_OPT_ACTION         \
                               | OMNICTL_OPT_CHANNEL | OMNICTL_OPT_TIER       \
                               | OMNICTL_OPT_ANON | OMNICTL_OPT_AGE           \
@@ -108,6 +109,7 @@ typedef struct {
     const char      *channel;
     const char      *tier;
     const char      *anonymous;         /* a flag: set when given */
+    const char      *open_case;         /* a flag: set when given */
     const char      *session_age;
     const char      *file;
     const char      *kek;               /* flags of keys rotate */

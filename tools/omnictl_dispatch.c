@@ -96,6 +96,7 @@ omnictl_cmd_dispatch_simulate(omnictl_ctx_t *ctx)
     q.action = ctx->action;
     q.tier = ctx->tier;
     q.anonymous = (ctx->anonymous != NULL);
+    q.open_case = (ctx->open_case != NULL);
     q.confidence = OMNI_DISPATCH_NO_CONFIDENCE;
     q.affinity = -1;
 

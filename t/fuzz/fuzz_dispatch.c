@@ -51,6 +51,7 @@ fuzz_rules(const omni_dispatch_t *w)
         q.action = rule->match.nactions ? rule->match.actions[0] : "a.b";
         q.tier = rule->match.ntiers ? rule->match.tiers[0] : NULL;
         q.anonymous = rule->match.anonymous == 1;
+        q.open_case = rule->match.open_case == 1;
         q.intent = rule->match.nintents ? rule->match.intents[0] : NULL;
         q.confidence = 1.0;
         q.affinity = (int) (i % (w->npools + 1)) - 1;

@@ -326,9 +326,25 @@ test_link(test_ctx_t *ctx, const char *type, const char *value,
 }
 
 
+static void test_append_dispatched(test_ctx_t *ctx, const char *customer,
+    int64_t time_ms, const char *action, const char *session,
+    const char *pool, const char *rule, const char *intent);
+
+
 static void
 test_append(test_ctx_t *ctx, const char *customer, int64_t time_ms,
     const char *action, const char *session)
+{
+    test_append_dispatched(ctx, customer, time_ms, action, session, "", "",
+                           "");
+}
+
+
+/* an event of a request the dispatch sent to pool by rule ("": none) */
+static void
+test_append_dispatched(test_ctx_t *ctx, const char *customer,
+    int64_t time_ms, const char *action, const char *session,
+    const char *pool, const char *rule, const char *intent)
 {
     char                  err[OMNI_ERRLEN];
     omni_store_journey_t  ev;
@@ -339,6 +355,9 @@ test_append(test_ctx_t *ctx, const char *customer, int64_t time_ms,
     snprintf(ev.action, sizeof(ev.action), "%s", action);
     snprintf(ev.outcome, sizeof(ev.outcome), "ok");
     snprintf(ev.session, sizeof(ev.session), "%s", session);
+    snprintf(ev.pool, sizeof(ev.pool), "%s", pool);
+    snprintf(ev.rule, sizeof(ev.rule), "%s", rule);
+    snprintf(ev.intent, sizeof(ev.intent), "%s", intent);
 
     if (omni_store_journey_append(ctx->st, customer, &ev, 0, 0, err)
         != OMNI_STORE_OK)
@@ -1005,7 +1024,8 @@ test_customer_journey(void **state)
 
     test_append(ctx, "c1", TEST_NOW_MS + 123, "login", "s1");
     test_append(ctx, "c1", TEST_NOW_MS + 123, "order", "");
-    test_append(ctx, "c1", TEST_NOW_MS + 2000, "pay", "s1");
+    test_append_dispatched(ctx, "c1", TEST_NOW_MS + 2000, "pay", "s1",
+                           "agents", "gold", "order.pay");
     test_append(ctx, "c1", TEST_NOW_MS - 1000, "visit", "");
     test_append(ctx, "c2", TEST_NOW_MS, "other", "");
 
@@ -1013,9 +1033,12 @@ test_customer_journey(void **state)
     test_req(ctx, "GET", "/customers/c1/journey?limit=2");
     test_expect(ctx, 200, "{\"events\":["
                 "{\"time\":\"2026-11-24T18:00:02.000Z\",\"channel\":\"web\","
-                "\"action\":\"pay\",\"outcome\":\"ok\",\"session\":\"s1\"},"
+                "\"action\":\"pay\",\"outcome\":\"ok\",\"session\":\"s1\","
+                "\"dispatch\":{\"pool\":\"agents\",\"rule\":\"gold\"},"
+                "\"intent\":\"order.pay\"},"
                 "{\"time\":\"2026-11-24T18:00:00.123Z\",\"channel\":\"web\","
-                "\"action\":\"order\",\"outcome\":\"ok\",\"session\":null}],"
+                "\"action\":\"order\",\"outcome\":\"ok\",\"session\":null,"
+                "\"dispatch\":null,\"intent\":null}],"
                 "\"next\":\"1795543200123.1\"}");
     assert_null(ctx->res.audit);
 
@@ -1023,9 +1046,11 @@ test_customer_journey(void **state)
              "before=1795543200123.1");
     test_expect(ctx, 200, "{\"events\":["
                 "{\"time\":\"2026-11-24T18:00:00.123Z\",\"channel\":\"web\","
-                "\"action\":\"login\",\"outcome\":\"ok\",\"session\":\"s1\"},"
+                "\"action\":\"login\",\"outcome\":\"ok\",\"session\":\"s1\","
+                "\"dispatch\":null,\"intent\":null},"
                 "{\"time\":\"2026-11-24T17:59:59.000Z\",\"channel\":\"web\","
-                "\"action\":\"visit\",\"outcome\":\"ok\",\"session\":null}],"
+                "\"action\":\"visit\",\"outcome\":\"ok\",\"session\":null,"
+                "\"dispatch\":null,\"intent\":null}],"
                 "\"next\":null}");
 
     test_req(ctx, "GET", "/customers/c1/journey?before=1795543199000.0");

@@ -365,8 +365,11 @@ static const char  test_workflow[] =
     "   {\"pool\": \"experts\", \"in_flight_below\": 1}, \"agents\"]},"
     "  {\"id\": \"simple\", \"intents\": [\"order.status\", \"faq.*\"],"
     "   \"confidence_min\": 0.5, \"targets\": [\"bot\", \"agents\"]},"
+    "  {\"id\": \"case-open\", \"open_case\": true, \"anonymous\": false,"
+    "   \"targets\": [\"experts\", \"agents\"]},"
     "  {\"id\": \"ivr-agent\", \"channels\": [\"ivr\"],"
-    "   \"actions\": [\"ivr.agent\"], \"targets\": [\"agents\"]},"
+    "   \"actions\": [\"ivr.agent\"], \"open_case\": false,"
+    "   \"targets\": [\"agents\"]},"
     "  {\"id\": \"anon\", \"anonymous\": true, \"targets\": [\"bot\"]}],"
     " \"default\": {\"targets\": [\"agents\", \"experts\"]}}";
 
@@ -405,8 +408,13 @@ test_expect(const omni_dispatch_req_t *q, const uint32_t *in_flight,
         n = 2;
         targets[0] = P_BOT; targets[1] = P_AGENTS;
 
+    } else if (q->open_case && !q->anonymous) {
+        *rule = "case-open";
+        n = 2;
+        targets[0] = P_EXPERTS; targets[1] = P_AGENTS;
+
     } else if (strcmp(q->channel, "ivr") == 0 && q->action
-               && strcmp(q->action, "ivr.agent") == 0)
+               && strcmp(q->action, "ivr.agent") == 0 && !q->open_case)
     {
         *rule = "ivr-agent";
         n = 1;
@@ -455,7 +463,7 @@ static void
 test_decisions(void **state)
 {
     int                        pool, r;
-    size_t                     a, c, t, an, in, af, fl, n;
+    size_t                     a, c, t, an, oc, in, af, fl, n;
     uint32_t                   in_flight[4];
     const char                *rule, *reason;
     omni_dispatch_t           *w;
@@ -487,7 +495,7 @@ test_decisions(void **state)
 
     w = test_compile(test_workflow);
     assert_int_equal(w->npools, 4);
-    assert_int_equal(w->nrules, 5);
+    assert_int_equal(w->nrules, 6);
     assert_int_equal(w->affinity_seconds, OMNI_DISPATCH_AFFINITY_DEFAULT);
     assert_string_equal(w->pools[P_VIP].upstream, "vip_backend");
     assert_string_equal(w->pools[P_BOT].upstream, "bot");
@@ -500,6 +508,7 @@ test_decisions(void **state)
     for (a = 0; a < 2; a++)
     for (t = 0; t < 3; t++)
     for (an = 0; an < 2; an++)
+    for (oc = 0; oc < 2; oc++)
     for (in = 0; in < sizeof(intents) / sizeof(intents[0]); in++)
     for (af = 0; af < 5; af++)
     for (fl = 0; fl < sizeof(flights) / sizeof(flights[0]); fl++) {
@@ -507,6 +516,7 @@ test_decisions(void **state)
         q.action = actions[a];
         q.tier = tiers[t];
         q.anonymous = (int) an;
+        q.open_case = (int) oc;
         q.intent = intents[in].intent;
         q.confidence = intents[in].confidence;
         q.affinity = (int) af - 1;
@@ -520,9 +530,10 @@ test_decisions(void **state)
             || strcmp(omni_dispatch_reason(d.reason), reason) != 0
             || strcmp(w->rules[r].id, rule) != 0)
         {
-            print_error("%s %s tier %s anon %zu intent %s %.2f affinity %d "
-                        "flight %zu: got %s/%d/%s, want %s/%d/%s\n",
-                        q.channel, q.action, q.tier ? q.tier : "-", an,
+            print_error("%s %s tier %s anon %zu case %zu intent %s %.2f "
+                        "affinity %d flight %zu: got %s/%d/%s, want "
+                        "%s/%d/%s\n",
+                        q.channel, q.action, q.tier ? q.tier : "-", an, oc,
                         q.intent ? q.intent : "-", q.confidence, q.affinity,
                         fl, d.rule, d.pool, omni_dispatch_reason(d.reason),
                         rule, pool, reason);
@@ -533,7 +544,7 @@ test_decisions(void **state)
         n++;
     }
 
-    assert_int_equal(n, 2 * 2 * 3 * 2 * 7 * 5 * 9);
+    assert_int_equal(n, 2 * 2 * 3 * 2 * 2 * 7 * 5 * 9);
 
     /* the matrix reaches every reason */
     for (r = 0; r <= OMNI_DISPATCH_NO_CAPACITY; r++) {
@@ -545,6 +556,7 @@ test_decisions(void **state)
     q.action = "order.query";
     q.tier = "vip";
     q.anonymous = 0;
+    q.open_case = 0;
     q.intent = NULL;
     q.confidence = OMNI_DISPATCH_NO_CONFIDENCE;
     q.affinity = -1;
@@ -644,6 +656,19 @@ test_rule_errors(void **state)
         "rules[2].id \"r\" is also rules[1]'s\n"
         "default: unknown key \"id\"\n"
         "default.targets[0].pool is missing");
+    free(errors);
+
+    /* open_case: a rule's condition, true or false; not a limit's */
+    errors = test_errors(
+        "{\"version\": 1, \"pools\": {\"a\": {\"capacity\": 1}},"
+        " \"rate_limits\": [{\"id\": \"l\", \"open_case\": true,"
+        "  \"rate\": 1, \"per\": \"second\"}],"
+        " \"rules\": [{\"id\": \"r\", \"open_case\": 1, \"targets\": [\"a\"]}],"
+        " \"default\": {\"open_case\": false, \"targets\": [\"a\"]}}");
+    assert_string_equal(errors,
+        "rate_limits[0]: unknown key \"open_case\"\n"
+        "rules[0].open_case must be true or false\n"
+        "default: unknown key \"open_case\"");
     free(errors);
 
     errors = test_errors("{\"version\": 1, \"rules\": []}");

@@ -1730,6 +1730,68 @@ test_journey_order(void **state)
 }
 
 
+/* a dispatched request's event holds the pool, the rule and the intent */
+static void
+test_journey_dispatch(void **state)
+{
+    char                  err[OMNI_ERRLEN];
+    size_t                i, n;
+    test_ctx_t           *ctx;
+    omni_store_journey_t  ev, got[2];
+
+    static const struct {
+        const char  *pool, *rule, *intent;
+    } bad[] = {
+        { "a pool", "r", "" }, { "agents", "", "" },
+        { "agents", "r", "faq\thours" }, { "", "r", "" }
+    };
+
+    ctx = *state;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.time_ms = 1000;
+    strcpy(ev.channel, "web");
+    strcpy(ev.action, "order.query");
+    strcpy(ev.outcome, "ok");
+    strcpy(ev.pool, "vip_desk");
+    strcpy(ev.rule, "follow-up.1");
+    memset(ev.intent, 'a', OMNI_STORE_INTENT_MAX);
+    assert_int_equal(omni_store_journey_append(ctx->st, "cd", &ev, 0, 0,
+                                               err),
+                     OMNI_STORE_OK);
+
+    /* not dispatched: the record without them, read back empty */
+    ev.time_ms = 2000;
+    ev.pool[0] = ev.rule[0] = ev.intent[0] = '\0';
+    assert_int_equal(omni_store_journey_append(ctx->st, "cd", &ev, 0, 0,
+                                               err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_journey_read(ctx->st, "cd", NULL, got, 2,
+                                             &n, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(got[0].pool, "");
+    assert_string_equal(got[0].rule, "");
+    assert_string_equal(got[0].intent, "");
+    assert_string_equal(got[1].pool, "vip_desk");
+    assert_string_equal(got[1].rule, "follow-up.1");
+    assert_int_equal(strlen(got[1].intent), OMNI_STORE_INTENT_MAX);
+
+    /* a rule or an intent needs a pool; each is a name */
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        strcpy(ev.pool, bad[i].pool);
+        strcpy(ev.rule, bad[i].rule);
+        strcpy(ev.intent, bad[i].intent);
+        assert_int_equal(omni_store_journey_append(ctx->st, "cd", &ev, 0, 0,
+                                                   err),
+                         OMNI_STORE_INVALID);
+    }
+
+    assert_string_equal(err, "a rule or an intent without a pool");
+}
+
+
 /* the last sequence number of a millisecond taken: the next is refused */
 static void
 test_journey_seq_full(void **state)
@@ -3865,6 +3927,7 @@ main(void)
         TEST(test_journey_order),
         TEST(test_journey_bounds),
         TEST(test_journey_seq_full),
+        TEST(test_journey_dispatch),
         TEST(test_map_full),
         TEST(test_map_grow),
         TEST(test_fork_shared),

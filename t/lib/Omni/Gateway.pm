@@ -1,8 +1,8 @@
 package Omni::Gateway;
 
 # What tests of the gateway's channels share beyond Omni::Test: a plugin
-# directory holding the shipped plugins and the test plugins named, and a
-# scrape of omni_metrics as a hash.
+# directory holding the shipped plugins and the test plugins named, a
+# scrape of omni_metrics as a hash, and omnictl on a store.
 
 use strict;
 use warnings;
@@ -10,7 +10,7 @@ use warnings;
 use Carp qw(croak);
 use Exporter qw(import);
 
-our @EXPORT_OK = qw(plugins_dir scrape);
+our @EXPORT_OK = qw(plugins_dir scrape omnictl);
 
 # $t->prefix/plugins: links to plugins/*.lua and to the files given
 # (paths under the repository)
@@ -37,6 +37,17 @@ sub scrape {
         $m{$series} = $value;
     }
     return \%m;
+}
+
+# omnictl -d $store @args, without a shell: its exit status and stdout
+sub omnictl {
+    my ($store, @args) = @_;
+    my $bin = Omni::Test::bin('omnictl');
+    open(my $fh, '-|', $bin, '-d', $store, @args) or croak "omnictl: $!";
+    local $/;
+    my $out = <$fh>;
+    close $fh;
+    return ($? >> 8, $out);
 }
 
 1;
