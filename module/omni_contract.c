@@ -55,6 +55,7 @@ static omni_contract_rc_t omni_contract_intent(const omni_contract_t *c,
     omni_buf_t *out, char *err);
 static omni_contract_rc_t omni_contract_check_dispatch(
     const omni_contract_dispatch_t *d, char *err);
+static int omni_contract_thousandths(double v, char *buf);
 static int omni_contract_is_pool(const char *s, size_t len);
 static int omni_contract_word(const char *s, size_t len, size_t max);
 static size_t omni_contract_utf8_cut(const char *s, size_t len, size_t max);
@@ -636,7 +637,8 @@ omni_contract_dispatch(const omni_contract_dispatch_t *d, omni_buf_t *out,
  * The intent as the plugin reported it, its confidence null when it gave
  * none (the dispatch counts that as 1).  A confidence is written as
  * omni.json writes a number: an integer bare, else the fewest of 14, 16
- * or 17 significant digits that read back as the same double.
+ * or 17 significant digits that read back as the same double (the usual
+ * few decimals without snprintf and strtod).
  */
 
 static omni_contract_rc_t
@@ -665,9 +667,12 @@ omni_contract_intent(const omni_contract_t *c, omni_buf_t *out, char *err)
             return OMNI_CONTRACT_NO_MEMORY;
         }
 
-    } else {
-        n = 0;
+    } else if ((n = omni_contract_thousandths(c->confidence, num)) != 0) {
+        if (omni_buf_add(out, num, (size_t) n) != 0) {
+            return OMNI_CONTRACT_NO_MEMORY;
+        }
 
+    } else {
         for (precision = 14; precision <= 17; precision++) {
             if (precision == 15) {
                 continue;
@@ -939,6 +944,37 @@ omni_contract_invalid(char *err, const char *fmt, ...)
     va_end(args);
 
     return OMNI_CONTRACT_INVALID;
+}
+
+
+/*
+ * A confidence of at most 3 decimals (0.9, 0.75, 0.125), as %.14g writes
+ * it, without the C library: the double nearest a decimal of 3 digits
+ * prints as that decimal.  0 for any other value.  0 < v < 1.
+ */
+
+static int
+omni_contract_thousandths(double v, char *buf)
+{
+    int  m, n;
+
+    m = (int) (v * 1000 + 0.5);
+
+    if (m <= 0 || m >= 1000 || (double) m / 1000 != v) {
+        return 0;
+    }
+
+    buf[0] = '0';
+    buf[1] = '.';
+    buf[2] = (char) ('0' + m / 100);
+    buf[3] = (char) ('0' + m / 10 % 10);
+    buf[4] = (char) ('0' + m % 10);
+
+    for (n = 5; buf[n - 1] == '0'; n--) {
+        /* trailing zeros, as %g drops them */
+    }
+
+    return n;
 }
 
 

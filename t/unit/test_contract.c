@@ -322,7 +322,8 @@ test_write_dispatch(void **state)
     } numbers[] = {
         { -1, "null" }, { 0, "0" }, { 1, "1" }, { 0.92, "0.92" },
         { 0.5, "0.5" }, { 1.0 / 3, "0.3333333333333333" },
-        { 0.1 + 0.2, "0.30000000000000004" },
+        { 0.1 + 0.2, "0.30000000000000004" }, { 0.0005, "0.0005" },
+        { 0.9995, "0.9995" }, { 0.12345, "0.12345" },
         { 5e-324, "4.9406564584125e-324" }
     };
 
@@ -355,6 +356,16 @@ test_write_dispatch(void **state)
 
         snprintf(intent, sizeof(intent), "{\"confidence\":%s,\"name\":"
                  "\"complaint\"}", numbers[i].text);
+        snprintf(want, sizeof(want), fmt, "null", intent);
+        test_written(&c, want);
+    }
+
+    /* every 3-decimal confidence as %.14g writes it (the fast path) */
+    for (i = 1; i < 1000; i++) {
+        c.confidence = (double) i / 1000;
+
+        snprintf(intent, sizeof(intent), "{\"confidence\":%.14g,\"name\":"
+                 "\"complaint\"}", c.confidence);
         snprintf(want, sizeof(want), fmt, "null", intent);
         test_written(&c, want);
     }
