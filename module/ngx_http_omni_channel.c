@@ -261,26 +261,25 @@ ngx_http_omni_channel_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     }
 
     /*
-     * The journey is written in the log phase, when the plugin's fields
-     * may have been collected: the action and the intent are copied
-     * (NUL-terminated, as the dispatch reads them).
+     * $omni_action and the journey are read in the log phase, when the
+     * plugin's fields may have been collected: the action and the intent
+     * are copied (NUL-terminated, as the policy and the dispatch read
+     * them).
      */
-    if (olcf->journey) {
-        name = ngx_pnalloc(r->pool, ctx->action.len + ctx->intent.len + 2);
-        if (name == NULL) {
-            return NGX_ERROR;
-        }
+    name = ngx_pnalloc(r->pool, ctx->action.len + ctx->intent.len + 2);
+    if (name == NULL) {
+        return NGX_ERROR;
+    }
 
-        ngx_memcpy(name, ctx->action.data, ctx->action.len);
-        name[ctx->action.len] = '\0';
-        ctx->action.data = name;
+    ngx_memcpy(name, ctx->action.data, ctx->action.len);
+    name[ctx->action.len] = '\0';
+    ctx->action.data = name;
 
-        if (ctx->intent.data) {
-            name += ctx->action.len + 1;
-            ngx_memcpy(name, ctx->intent.data, ctx->intent.len);
-            name[ctx->intent.len] = '\0';
-            ctx->intent.data = name;
-        }
+    if (ctx->intent.data) {
+        name += ctx->action.len + 1;
+        ngx_memcpy(name, ctx->intent.data, ctx->intent.len);
+        name[ctx->intent.len] = '\0';
+        ctx->intent.data = name;
     }
 
     if (ngx_http_omni_known(r, ctx, olcf, c) != NGX_OK) {
