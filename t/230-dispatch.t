@@ -55,7 +55,8 @@ $t->write_file('workflow.json', <<'END');
  "default": {"targets": ["agents"]}}
 END
 
-my $plugins = plugins_dir($t, 't/plugins/identities/claims.lua');
+my $plugins = plugins_dir($t, 't/plugins/identities/claims.lua',
+                          't/plugins/misbehaving/badcontract.lua');
 
 my $store = $t->prefix . '/store';
 mkdir $store or die "$store: $!";
@@ -134,6 +135,12 @@ server {
         omni_auth off;
         omni_customers create;
         omni_journey on;
+        proxy_pass http://\$omni_pool;
+    }
+
+    location /bad/ {
+        omni_channel badcontract;
+        omni_auth off;
         proxy_pass http://\$omni_pool;
     }
 
@@ -347,6 +354,17 @@ is_deeply([ map { [ $_->{dispatch}, $_->{intent} ] } @$events ],
             [ { pool => 'agents', rule => 'default' }, 'order.status' ] ],
           '...each with its pool and rule, newest first, and the intent')
     or diag($out);
+
+# params the writer refuses, found after the dispatch: refused all the
+# same, and the place taken in the pool given back
+$t->mark_log;
+$r = $t->request(path => '/bad/x?kind=function');
+is($r->{status}, 500, 'params no contract can hold: 500');
+is($r->{body}, "badcontract: plugin_contract_invalid\n", '...plugin_contract_invalid');
+is($r->{headers}{'x-dispatch'}, 'agents default 0 first', '...though it had been dispatched');
+ok(wait_in_flight('agents', 0), '...and its place in the agents is given back');
+like($t->log_since_mark, qr/plugin_contract_invalid \(params\.cb is a function\)/,
+     '...the log says why');
 
 my @received = map { /^\d+ (\{.*\})$/ ? $1 : () }
                split /\n/, $t->read_file('received.log');
