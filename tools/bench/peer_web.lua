@@ -144,12 +144,13 @@ function _M.access()
     local roles = claims.roles
     local null = cjson.null
     local contract = cjson.encode({
-        version = "1.1",
+        version = "1.3",
         request_id = ngx.var.request_id,
         received_at = iso_ms(ngx.req.start_time()),
         channel = { name = "web", app_id = header("x_app_id", 128),
             client_version = header("x_client_version", 64) },
-        customer = { id = null, anonymous = false, tier = null, identities = {} },
+        customer = { id = null, anonymous = false, tier = null, identities = {},
+            cases = null },
         principal = { subject = claims.sub or null,
             roles = type(roles) == "table" and roles or {},
             issuer = claims.iss or null },
@@ -161,6 +162,8 @@ function _M.access()
             user_agent = ngx.var.http_user_agent or null,
             device_id = header("x_device_id", 128) },
         route = null,
+        dispatch = null,
+        intent = null,
     })
     -- Debian's lua-cjson 2.1.0 (not OpenResty's fork) has no empty_array:
     -- every empty table encodes as {}, so the contract's arrays are fixed here
