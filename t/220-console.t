@@ -34,16 +34,23 @@ chmod 0777, $store;
 make_path($shots);
 
 # ana's channels: each finds or makes the customer, resumes the session and
-# adds to the journey
-my $channels = join "\n", map { <<"END" } qw(web app miniprogram);
+# adds to the journey; the web's requests go to the desk the dispatch picks
+my $channels = join "\n", map {
+    my $to = $_ eq 'web' ? "omni_dispatch on;\n        proxy_pass http://\$omni_pool;"
+                         : 'proxy_pass http://127.0.0.1:%%PORT1%%;';
+    <<"END" } qw(web app miniprogram);
     location /$_/ {
         omni_channel $_;
         omni_customers create;
         omni_session on;
         omni_journey on;
-        proxy_pass http://127.0.0.1:%%PORT1%%;
+        $to
     }
 END
+my $workflow = $t->write_file('workflow.json', $json->encode({ version => 1,
+    pools => { desk => { upstream => 'desk', capacity => 100 } },
+    rules => [ { id => 'chat', channels => [ 'web' ], targets => [ 'desk' ] } ],
+    default => { targets => [ 'desk' ] } }));
 
 my $http = <<"END";
 omni_plugins $repo/plugins;
@@ -51,6 +58,12 @@ omni_lua_library $repo/lua;
 omni_jwt_secret $k->{hs32};
 omni_store $store sync=none;
 omni_journey_limits flush=20ms;
+omni_dispatch_file $workflow;
+omni_dispatch_zone 1m;
+
+upstream desk {
+    server 127.0.0.1:%%PORT1%%;
+}
 
 server {
     listen 127.0.0.1:%%PORT1%%;
@@ -320,6 +333,12 @@ is(text_of('.session .id'), $ana_session, '...its id');
 is_deeply(timeline(), [ 'web', 'switch miniprogram>web', 'miniprogram',
             'switch app>miniprogram', 'app', 'switch web>app', 'web', 'web' ],
           'one timeline, a marker at each change of channel');
+is_deeply($browser->js('[...document.querySelectorAll("#timeline .event")]'
+                       . '.map((e) => e.querySelector(".desk") ? '
+                       . 'e.querySelector(".desk").textContent : "-")'),
+          [ ' to desk (rule chat)', '-', '-', ' to desk (rule chat)',
+            ' to desk (rule chat)' ],
+          'a dispatched event names its desk and rule, the others none');
 like(text_of('#timeline .switch'), qr/^Switched from miniprogram to web$/,
      'a marker says what changed');
 

@@ -1,6 +1,7 @@
 // The customer's journey as one timeline across channels, newest first,
 // a page at a time with the API's cursor, marked where the customer went
-// from one channel to another.
+// from one channel to another; an event the dispatch sent somewhere names
+// the desk (pool) and the rule.
 
 import { api, route } from './api.js';
 import { byId, el, when } from './dom.js';
@@ -56,6 +57,11 @@ function eventItem(event) {
     el('span', { class: 'chip' }, event.channel), ' ',
     el('span', { class: 'action' }, event.action), ' ',
     el('span', { class: ok ? 'outcome ok' : 'outcome failed' }, event.outcome),
+    event.dispatch ? el('span', { class: 'desk' }, ' to ',
+                        el('strong', {}, event.dispatch.pool),
+                        ` (rule ${event.dispatch.rule})`) : null,
+    event.intent ? el('span', { class: 'intent' }, ' intent ',
+                      el('code', {}, event.intent)) : null,
     event.session ? el('span', { class: 'in-session' }, ' session ',
                        el('code', {}, event.session)) : null);
 }
