@@ -50,6 +50,11 @@ static ngx_int_t ngx_http_omni_admin_body(ngx_http_request_t *r,
 static size_t ngx_http_omni_admin_body_max(ngx_http_request_t *r);
 static ngx_int_t ngx_http_omni_admin_path(ngx_http_request_t *r,
     ngx_str_t *path);
+static void ngx_http_omni_admin_audit(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, omni_admin_result_t *res);
+static ngx_int_t ngx_http_omni_admin_acked(ngx_http_request_t *r, void *data,
+    ngx_uint_t acked);
+static void ngx_http_omni_admin_result_free(void *data);
 static ngx_int_t ngx_http_omni_admin_answer(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, omni_admin_result_t *res);
 static const char *ngx_http_omni_admin_subject(ngx_http_omni_ctx_t *ctx,
@@ -328,9 +333,11 @@ ngx_http_omni_admin_process(ngx_http_request_t *r)
 {
     int                         rc;
     u_char                     *method;
+    uint64_t                    last;
     ngx_str_t                   body, path;
     ngx_int_t                   nrc;
-    omni_admin_result_t         res;
+    ngx_pool_cleanup_t         *cln;
+    omni_admin_result_t        *res;
     omni_admin_request_t        req;
     ngx_http_omni_ctx_t        *ctx;
     ngx_http_omni_main_conf_t  *omcf;
@@ -406,9 +413,30 @@ ngx_http_omni_admin_process(ngx_http_request_t *r)
     /* recorded as the author of policy revisions: a name without spaces */
     req.actor = ngx_http_omni_admin_actor(ctx);
 
-    ngx_memzero(&res, sizeof(omni_admin_result_t));
+    /* freed with the request: an acknowledged answer outlives this */
+    res = ngx_pcalloc(r->pool, sizeof(omni_admin_result_t));
+    if (res == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    rc = omni_admin_handle(omcf->store, &req, &res);
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_omni_admin_result_free;
+    cln->data = res;
+
+    last = 0;
+
+    if (omcf->cluster_ack && ngx_http_omni_cluster_last(r, &last) != NGX_OK)
+    {
+        return ngx_http_omni_admin_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                         "store_error",
+                                         "the change log is unreadable");
+    }
+
+    rc = omni_admin_handle(omcf->store, &req, res);
 
 #if (NGX_DEBUG)
     {
@@ -421,25 +449,74 @@ ngx_http_omni_admin_process(ngx_http_request_t *r)
                    "omni admin: route %V /%*s, status %ui", &r->method_name,
                    (size_t) ((end ? end : path.data + path.len)
                              - (path.data + 1)),
-                   path.data + 1, (ngx_uint_t) res.status);
+                   path.data + 1, (ngx_uint_t) res->status);
     }
 #endif
 
-    if (rc != 0 || res.body == NULL) {
+    if (rc != 0 || res->body == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "omni admin: out of memory");
-
-        omni_admin_result_free(&res);
 
         return ngx_http_omni_admin_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                          "store_error", "out of memory");
     }
 
-    nrc = ngx_http_omni_admin_answer(r, ctx, &res);
+    if (res->audit) {
+        ngx_http_omni_admin_audit(r, ctx, res);
+    }
 
-    omni_admin_result_free(&res);
+    ngx_http_omni_metrics_case_breaches(omcf, res->sla_breach);
 
-    return nrc;
+    /* omni_cluster ack=on: a change is answered once JetStream has it */
+    if (omcf->cluster_ack && res->audit && res->status < 300) {
+        nrc = ngx_http_omni_cluster_ack(r, last, ngx_http_omni_admin_acked,
+                                        res);
+        if (nrc == NGX_DONE) {
+            return NGX_DONE;
+        }
+
+        if (nrc != NGX_OK) {
+            return ngx_http_omni_admin_error(r,
+                                             NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                             "store_error",
+                                             "the change log is unreadable");
+        }
+    }
+
+    return ngx_http_omni_admin_answer(r, ctx, res);
+}
+
+
+/*
+ * The answer of a change omni_cluster ack=on waited for: the core's once
+ * JetStream accepted it, else 503 cluster_ack_timeout (the change stays
+ * made here, and omni-sync publishes it when it can).
+ */
+static ngx_int_t
+ngx_http_omni_admin_acked(ngx_http_request_t *r, void *data,
+    ngx_uint_t acked)
+{
+    omni_admin_result_t  *res = data;
+
+    if (acked) {
+        return ngx_http_omni_admin_answer(r,
+                   ngx_http_get_module_ctx(r, ngx_http_omni_module), res);
+    }
+
+    return ngx_http_omni_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "cluster_ack_timeout",
+                                     "the change is made and recorded on "
+                                     "this node, and will be published to "
+                                     "the cluster, but JetStream did not "
+                                     "accept it within omni_cluster "
+                                     "ack_timeout");
+}
+
+
+static void
+ngx_http_omni_admin_result_free(void *data)
+{
+    omni_admin_result_free(data);
 }
 
 
@@ -580,7 +657,33 @@ ngx_http_omni_admin_body_max(ngx_http_request_t *r)
 }
 
 
-/* Sends the core's answer and logs the change it made, if any. */
+/* Logs the change the core made, when it is made. */
+
+static void
+ngx_http_omni_admin_audit(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+    omni_admin_result_t *res)
+{
+    ngx_log_t    log;
+    omni_str_t  *id;
+    const char  *sub, *quote;
+
+    sub = ngx_http_omni_admin_subject(ctx, &quote);
+    id = ngx_http_omni_request_id(r, ctx);
+
+    /*
+     * Without nginx's request context: its "request:" would repeat the
+     * path, which holds an identity's value on identity routes.
+     */
+    log = *r->connection->log;
+    log.handler = NULL;
+
+    ngx_log_error(NGX_LOG_NOTICE, &log, 0,
+                  "omni admin: %s by %s%s%s (request %*s)",
+                  res->audit, quote, sub, quote, id->len, id->data);
+}
+
+
+/* Sends the core's answer. */
 
 static ngx_int_t
 ngx_http_omni_admin_answer(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
@@ -589,29 +692,11 @@ ngx_http_omni_admin_answer(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     u_char                    *body;
     size_t                     len;
     ngx_int_t                  rc;
-    ngx_log_t                  log;
     ngx_str_t                  allow, *a;
-    omni_str_t                *id, answer;
-    const char                *sub, *quote;
+    omni_str_t                 answer;
     ngx_http_omni_loc_conf_t  *olcf;
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
-
-    if (res->audit) {
-        sub = ngx_http_omni_admin_subject(ctx, &quote);
-        id = ngx_http_omni_request_id(r, ctx);
-
-        /*
-         * Without nginx's request context: its "request:" would repeat
-         * the path, which holds an identity's value on identity routes.
-         */
-        log = *r->connection->log;
-        log.handler = NULL;
-
-        ngx_log_error(NGX_LOG_NOTICE, &log, 0,
-                      "omni admin: %s by %s%s%s (request %*s)",
-                      res->audit, quote, sub, quote, id->len, id->data);
-    }
 
     if (res->status < 200 || res->status > 599) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -620,7 +705,7 @@ ngx_http_omni_admin_answer(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the result is freed once this returns: the pool keeps copies */
+    /* the result is the core's (malloc()ed): the pool keeps copies */
     body = NULL;
     len = res->body_len;
 

@@ -620,50 +620,6 @@ ngx_http_omni_cluster_lag(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 }
 
 
-/* omni_cluster off | fail_closed_lag=time */
-char *
-ngx_http_omni_cluster(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_omni_main_conf_t *omcf = conf;
-
-    time_t      lag;
-    ngx_str_t  *value, s;
-
-    if (omcf->cluster_set) {
-        return "is duplicate";
-    }
-
-    omcf->cluster_set = 1;
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        omcf->cluster_lag = 0;
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strncmp(value[1].data, "fail_closed_lag=", 16) != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\", "
-                           "expected \"off\" or \"fail_closed_lag=time\"",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    s.data = value[1].data + 16;
-    s.len = value[1].len - 16;
-
-    lag = ngx_parse_time(&s, 1);
-    if (lag == (time_t) NGX_ERROR || lag < 1 || lag > 24 * 60 * 60) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid lag \"%V\", "
-                           "1s to 24h", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    omcf->cluster_lag = lag;
-
-    return NGX_CONF_OK;
-}
-
-
 /* omni_jwt_cache off | [size=4096] [bytes=8m] [ttl=5m] */
 char *
 ngx_http_omni_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)

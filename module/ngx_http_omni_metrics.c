@@ -14,11 +14,13 @@
 #include <ngx_http.h>
 
 #include "ngx_http_omni_module.h"
+#include "omni_admin.h"
 
 
 #define NGX_HTTP_OMNI_METRICS_BUF    16384
 #define NGX_HTTP_OMNI_STORE_NEAR     95      /* % of max: not healthy */
 #define NGX_HTTP_OMNI_RULE_LABEL     65      /* a policy rule id, cut */
+#define NGX_HTTP_OMNI_CASES_SCAN     10000   /* open cases read per scrape */
 
 
 /* the families, in the order of ngx_http_omni_metric_families[] */
@@ -41,6 +43,14 @@ enum {
     NGX_HTTP_OMNI_M_DISPATCH,
     NGX_HTTP_OMNI_M_IN_FLIGHT,
     NGX_HTTP_OMNI_M_CAPACITY,
+    NGX_HTTP_OMNI_M_CASE_BREACHES,
+    NGX_HTTP_OMNI_M_CASES_PAST_DUE,
+    NGX_HTTP_OMNI_M_CASES_SCANNED,
+    NGX_HTTP_OMNI_M_CLUSTER_UNPUBLISHED,
+    NGX_HTTP_OMNI_M_CLUSTER_CAUGHT_UP,
+    NGX_HTTP_OMNI_M_CLUSTER_LAG,
+    NGX_HTTP_OMNI_M_CLUSTER_SYNC,
+    NGX_HTTP_OMNI_M_CLUSTER_REACHABLE,
     NGX_HTTP_OMNI_M_COUNT
 };
 
@@ -97,6 +107,29 @@ static const omni_metrics_family_t  ngx_http_omni_metric_families[] = {
     { "omni_pool_capacity",
       "Requests in flight each dispatch pool takes at most now: set live "
       "(omni_dispatch_pools) or the workflow file's.", OMNI_METRICS_GAUGE },
+    { "omni_case_sla_breaches_total",
+      "Cases whose first response was given, or that were resolved, past "
+      "the due time, through the admin API.", OMNI_METRICS_COUNTER },
+    { "omni_cases_past_due",
+      "Open cases past a due time now, by the due time missed.",
+      OMNI_METRICS_GAUGE },
+    { "omni_cases_past_due_scanned",
+      "Open cases the last scrape read to count those past due, and "
+      "whether it stopped at its bound.", OMNI_METRICS_GAUGE },
+    { "omni_cluster_unpublished_changes",
+      "Local changes omni-sync has not published to the cluster yet.",
+      OMNI_METRICS_GAUGE },
+    { "omni_cluster_caught_up_time_seconds",
+      "When omni-sync last found nothing left to apply from the cluster "
+      "(0: never).", OMNI_METRICS_GAUGE },
+    { "omni_cluster_lag_seconds",
+      "Seconds since omni-sync last found nothing left to apply.",
+      OMNI_METRICS_GAUGE },
+    { "omni_cluster_sync_running",
+      "Whether omni-sync wrote its state within the last 5 seconds.",
+      OMNI_METRICS_GAUGE },
+    { "omni_cluster_engine_reachable",
+      "Whether a running omni-sync reaches NATS.", OMNI_METRICS_GAUGE },
 };
 
 
@@ -123,7 +156,11 @@ static int ngx_http_omni_cached(omni_metrics_t *m, int *cache,
     size_t family, const char *name, const char *value, const char *name2,
     const char *value2, const char *name3, const char *value3);
 static void ngx_http_omni_metrics_gauges(omni_metrics_t *m,
-    ngx_http_omni_main_conf_t *omcf);
+    ngx_http_omni_main_conf_t *omcf, ngx_log_t *log);
+static void ngx_http_omni_metrics_cases(omni_metrics_t *m,
+    ngx_http_omni_main_conf_t *omcf, ngx_log_t *log);
+static void ngx_http_omni_metrics_cluster(omni_metrics_t *m,
+    ngx_http_omni_main_conf_t *omcf, ngx_log_t *log);
 static void ngx_http_omni_metrics_dispatch(omni_metrics_t *m,
     ngx_http_omni_main_conf_t *omcf, ngx_http_omni_ctx_t *ctx,
     const char *channel);
@@ -691,7 +728,7 @@ ngx_http_omni_metrics_handler(ngx_http_request_t *r)
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    ngx_http_omni_metrics_gauges(omcf->metrics, omcf);
+    ngx_http_omni_metrics_gauges(omcf->metrics, omcf, r->connection->log);
 
     out.r = r;
     out.first = NULL;
@@ -717,7 +754,7 @@ ngx_http_omni_metrics_handler(ngx_http_request_t *r)
 /* the store's gauges, as this worker's environment sees it now */
 static void
 ngx_http_omni_metrics_gauges(omni_metrics_t *m,
-    ngx_http_omni_main_conf_t *omcf)
+    ngx_http_omni_main_conf_t *omcf, ngx_log_t *log)
 {
     int                  rc;
     char                 err[OMNI_ERRLEN];
@@ -753,6 +790,9 @@ ngx_http_omni_metrics_gauges(omni_metrics_t *m,
         return;
     }
 
+    ngx_http_omni_metrics_cases(m, omcf, log);
+    ngx_http_omni_metrics_cluster(m, omcf, log);
+
     rc = omni_store_stats(omcf->store, &stats, err);
     if (rc != OMNI_STORE_OK) {
         return;
@@ -774,6 +814,114 @@ ngx_http_omni_metrics_gauges(omni_metrics_t *m,
                                                  omni_store_db_name((int) i),
                                                  NULL, NULL, NULL, NULL),
                          (int64_t) stats.entries[i]);
+    }
+}
+
+
+/*
+ * The open cases past due: a scan of the store's status index at scrape
+ * time (no due-time index), NGX_HTTP_OMNI_CASES_SCAN cases at most.
+ */
+static void
+ngx_http_omni_metrics_cases(omni_metrics_t *m,
+    ngx_http_omni_main_conf_t *omcf, ngx_log_t *log)
+{
+    char                     err[OMNI_ERRLEN];
+    omni_store_cases_due_t   due;
+
+    if (omni_store_cases_past_due(omcf->store, (int64_t) ngx_time(),
+                                  NGX_HTTP_OMNI_CASES_SCAN, &due, err)
+        != OMNI_STORE_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "omni metrics: cases past due "
+                      "not counted: %s", err);
+        return;
+    }
+
+    omni_metrics_set(m, ngx_http_omni_series(m,
+                                             NGX_HTTP_OMNI_M_CASES_PAST_DUE,
+                                             "due", "first_response", NULL,
+                                             NULL, NULL, NULL),
+                     (int64_t) due.first_response);
+    omni_metrics_set(m, ngx_http_omni_series(m,
+                                             NGX_HTTP_OMNI_M_CASES_PAST_DUE,
+                                             "due", "resolution", NULL, NULL,
+                                             NULL, NULL),
+                     (int64_t) due.resolution);
+    omni_metrics_set(m, ngx_http_omni_series(m,
+                                             NGX_HTTP_OMNI_M_CASES_SCANNED,
+                                             "of", "read", NULL, NULL, NULL,
+                                             NULL),
+                     (int64_t) due.scanned);
+    omni_metrics_set(m, ngx_http_omni_series(m,
+                                             NGX_HTTP_OMNI_M_CASES_SCANNED,
+                                             "of", "truncated", NULL, NULL,
+                                             NULL, NULL),
+                     due.truncated);
+}
+
+
+/* the cluster's gauges, when the node is in one */
+static void
+ngx_http_omni_metrics_cluster(omni_metrics_t *m,
+    ngx_http_omni_main_conf_t *omcf, ngx_log_t *log)
+{
+    ngx_http_omni_cluster_state_t  cs;
+
+    if (ngx_http_omni_cluster_state(omcf, &cs, log) != NGX_OK) {
+        return;
+    }
+
+    omni_metrics_set(m, ngx_http_omni_series(m,
+                                         NGX_HTTP_OMNI_M_CLUSTER_UNPUBLISHED,
+                                         NULL, NULL, NULL, NULL, NULL, NULL),
+                     (int64_t) cs.unpublished);
+    omni_metrics_set(m, ngx_http_omni_series(m,
+                                         NGX_HTTP_OMNI_M_CLUSTER_CAUGHT_UP,
+                                         NULL, NULL, NULL, NULL, NULL, NULL),
+                     (int64_t) cs.caught_up);
+    omni_metrics_set(m, ngx_http_omni_series(m, NGX_HTTP_OMNI_M_CLUSTER_LAG,
+                                             NULL, NULL, NULL, NULL, NULL,
+                                             NULL),
+                     (int64_t) cs.lag);
+    omni_metrics_set(m, ngx_http_omni_series(m, NGX_HTTP_OMNI_M_CLUSTER_SYNC,
+                                             NULL, NULL, NULL, NULL, NULL,
+                                             NULL),
+                     (int64_t) cs.sync_running);
+    omni_metrics_set(m, ngx_http_omni_series(m,
+                                         NGX_HTTP_OMNI_M_CLUSTER_REACHABLE,
+                                         NULL, NULL, NULL, NULL, NULL, NULL),
+                     (int64_t) cs.reachable);
+}
+
+
+/* an admin change that met a case's due time late (omni_admin.h) */
+void
+ngx_http_omni_metrics_case_breaches(ngx_http_omni_main_conf_t *omcf,
+    unsigned breach)
+{
+    omni_metrics_t  *m;
+
+    m = omcf->metrics;
+
+    if (m == NULL || breach == 0) {
+        return;
+    }
+
+    if (breach & OMNI_ADMIN_BREACH_FIRST_RESPONSE) {
+        omni_metrics_add(m, ngx_http_omni_series(m,
+                                                 NGX_HTTP_OMNI_M_CASE_BREACHES,
+                                                 "due", "first_response",
+                                                 NULL, NULL, NULL, NULL),
+                         1);
+    }
+
+    if (breach & OMNI_ADMIN_BREACH_RESOLUTION) {
+        omni_metrics_add(m, ngx_http_omni_series(m,
+                                                 NGX_HTTP_OMNI_M_CASE_BREACHES,
+                                                 "due", "resolution", NULL,
+                                                 NULL, NULL, NULL),
+                         1);
     }
 }
 
@@ -833,10 +981,12 @@ ngx_http_omni_health_handler(ngx_http_request_t *r)
     size_t                      len;
     ngx_int_t                   rc;
     ngx_buf_t                  *b;
+    ngx_int_t                   cluster;
     ngx_uint_t                  ok, store_ok;
     ngx_chain_t                 out;
     omni_store_stats_t          stats;
     ngx_http_omni_main_conf_t  *omcf;
+    ngx_http_omni_cluster_state_t  cs;
     u_char                      path[NGX_MAX_PATH];
 
     static ngx_str_t  type = ngx_string("application/json");
@@ -876,10 +1026,20 @@ ngx_http_omni_health_handler(ngx_http_request_t *r)
         ok = ok && omcf->vm != NULL;
     }
 
+    /* a node refusing tokens for its lag sends the balancer elsewhere */
+    cluster = store_ok ? ngx_http_omni_cluster_state(omcf, &cs,
+                                                     r->connection->log)
+                       : NGX_DECLINED;
+
+    ok = ok && (cluster != NGX_OK || !cs.refusing);
+
     len = sizeof("{\"status\":\"unavailable\",\"worker\":,\"pid\":,"
                  "\"store\":\"unavailable\",\"policy\":\"unavailable\","
-                 "\"plugins\":\"unavailable\"}\n")
-          + 2 * NGX_INT_T_LEN;
+                 "\"plugins\":\"unavailable\",\"cluster\":{\"status\":"
+                 "\"lagging\",\"unpublished\":,\"caught_up_at\":,"
+                 "\"lag\":,\"sync_running\":false,"
+                 "\"engine_reachable\":false}}\n")
+          + 5 * NGX_INT_T_LEN;
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -897,6 +1057,18 @@ ngx_http_omni_health_handler(ngx_http_request_t *r)
                           ? "off" : omcf->policy ? "ok" : "unavailable",
                           omcf->plugins.len == 0 ? "off"
                           : omcf->vm ? "ok" : "unavailable");
+
+    if (cluster == NGX_OK) {
+        b->last = ngx_sprintf(b->last - 2,
+                              ",\"cluster\":{\"status\":\"%s\","
+                              "\"unpublished\":%uL,\"caught_up_at\":%T,"
+                              "\"lag\":%T,\"sync_running\":%s,"
+                              "\"engine_reachable\":%s}}\n",
+                              cs.refusing ? "lagging" : "ok", cs.unpublished,
+                              cs.caught_up, cs.lag,
+                              cs.sync_running ? "true" : "false",
+                              cs.reachable ? "true" : "false");
+    }
 
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;

@@ -202,7 +202,7 @@ static ngx_command_t  ngx_http_omni_commands[] = {
       NULL },
 
     { ngx_string("omni_cluster"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_omni_cluster,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -583,6 +583,15 @@ ngx_http_omni_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"omni_store_keyring\" needs \"omni_store\" at "
                            "the http level");
+        return NGX_CONF_ERROR;
+    }
+
+    if (omcf->cluster_set && (omcf->cluster_lag || omcf->cluster_ack)
+        && omcf->store_dir.len == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"omni_cluster\" needs \"omni_store\" at the "
+                           "http level");
         return NGX_CONF_ERROR;
     }
 

@@ -88,6 +88,8 @@ typedef struct {
     omni_keyring_t             *keyring;
     time_t                      cluster_lag;    /* omni_cluster, 0: off */
     ngx_flag_t                  cluster_set;
+    ngx_flag_t                  cluster_ack;    /* ack=on */
+    ngx_msec_t                  cluster_ack_timeout;
     omni_case_sla_t            *case_sla;       /* omni_case_sla */
 
     time_t                      session_idle;   /* omni_session_timeout */
@@ -293,10 +295,36 @@ ngx_int_t ngx_http_omni_metrics_log(ngx_http_request_t *r);
 void ngx_http_omni_metrics_init_worker(ngx_http_omni_main_conf_t *omcf);
 void ngx_http_omni_metrics_journey(ngx_http_omni_main_conf_t *omcf,
     uint64_t us, ngx_uint_t lost);
+void ngx_http_omni_metrics_case_breaches(ngx_http_omni_main_conf_t *omcf,
+    unsigned breach);
 char *ngx_http_omni_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_omni_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_omni_health(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+/* ngx_http_omni_cluster.c */
+
+/* what omni_health and omni_metrics show of the cluster */
+typedef struct {
+    uint64_t                    unpublished;    /* local changes */
+    time_t                      caught_up;      /* 0: never */
+    time_t                      lag;            /* s since caught_up */
+    ngx_uint_t                  refusing;       /* past fail_closed_lag */
+    ngx_uint_t                  sync_running;
+    ngx_uint_t                  reachable;      /* the engine */
+} ngx_http_omni_cluster_state_t;
+
+/* an acknowledged (acked 1) or timed out (0) admin change's answer */
+typedef ngx_int_t (*ngx_http_omni_ack_pt)(ngx_http_request_t *r, void *data,
+    ngx_uint_t acked);
+
+char *ngx_http_omni_cluster(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_omni_cluster_last(ngx_http_request_t *r, uint64_t *last);
+ngx_int_t ngx_http_omni_cluster_ack(ngx_http_request_t *r, uint64_t before,
+    ngx_http_omni_ack_pt done, void *data);
+ngx_int_t ngx_http_omni_cluster_state(ngx_http_omni_main_conf_t *omcf,
+    ngx_http_omni_cluster_state_t *cs, ngx_log_t *log);
 
 /* ngx_http_omni_access.c */
 ngx_int_t ngx_http_omni_access_handler(ngx_http_request_t *r);
@@ -311,8 +339,6 @@ char *ngx_http_omni_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_omni_jwt_jwks(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_omni_jwt_max_lifetime(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_omni_cluster(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_omni_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -86,7 +86,14 @@ typedef struct {
     char          *audit;            /* a change, described in one line
                                         for the audit log; NULL for reads
                                         and refusals; malloc()ed */
+    unsigned       sla_breach;       /* OMNI_ADMIN_BREACH_*: due times
+                                        this change met late */
 } omni_admin_result_t;
+
+
+/* a case's first response given, or the case resolved, past its due time */
+#define OMNI_ADMIN_BREACH_FIRST_RESPONSE  0x01
+#define OMNI_ADMIN_BREACH_RESOLUTION      0x02
 
 
 /*

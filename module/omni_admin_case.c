@@ -277,6 +277,7 @@ omni_admin_case_status(omni_admin_ctx_t *ctx)
 {
     int                    rc, status;
     const char            *s;
+    omni_store_case_t      c;
     omni_store_case_by_t   by;
 
     static const char *const  keys[] = { "status", NULL };
@@ -297,7 +298,7 @@ omni_admin_case_status(omni_admin_ctx_t *ctx)
 
     omni_admin_case_by(ctx, &by);
 
-    rc = omni_store_case_set_status(ctx->st, ctx->seg[1], status, &by, NULL,
+    rc = omni_store_case_set_status(ctx->st, ctx->seg[1], status, &by, &c,
                                     ctx->err);
     if (rc == OMNI_STORE_CONFLICT) {
         return omni_admin_fail(ctx, 409, "conflict", "%s", ctx->err);
@@ -305,6 +306,13 @@ omni_admin_case_status(omni_admin_ctx_t *ctx)
 
     if (rc != OMNI_STORE_OK) {
         return omni_admin_store_fail(ctx, rc, 0);
+    }
+
+    /* counted once per resolution: a case opened again may breach again */
+    if (status == OMNI_STORE_CASE_RESOLVED && c.resolution_due != 0
+        && c.resolved_at > c.resolution_due)
+    {
+        ctx->res->sla_breach |= OMNI_ADMIN_BREACH_RESOLUTION;
     }
 
     omni_admin_audit(ctx, "case %s to %s", ctx->seg[1],
@@ -317,7 +325,7 @@ omni_admin_case_status(omni_admin_ctx_t *ctx)
 int
 omni_admin_case_note(omni_admin_ctx_t *ctx)
 {
-    int                    rc, kind;
+    int                    rc, kind, watch;
     const char            *text, *k;
     omni_store_case_t      due;
     omni_store_case_by_t   by;
@@ -367,6 +375,10 @@ omni_admin_case_note(omni_admin_ctx_t *ctx)
 
     rc = omni_store_case_get(ctx->st, ctx->seg[1], &due, ctx->err);
 
+    /* a first response may come now, and be late */
+    watch = (rc == OMNI_STORE_OK && kind == OMNI_STORE_CASE_EV_NOTE
+             && due.first_response_at == 0 && due.first_response_due != 0);
+
     if (rc == OMNI_STORE_OK) {
         omni_case_sla_due(ctx->req->sla, due.category, due.priority,
                           ctx->req->now, &due.first_response_due,
@@ -383,6 +395,15 @@ omni_admin_case_note(omni_admin_ctx_t *ctx)
 
     if (rc != OMNI_STORE_OK) {
         return omni_admin_store_fail(ctx, rc, 0);
+    }
+
+    /* the note that was the first response, given late */
+    if (watch && follow_up[0] == '\0'
+        && omni_store_case_get(ctx->st, ctx->seg[1], &due, ctx->err)
+           == OMNI_STORE_OK
+        && due.first_response_at > due.first_response_due)
+    {
+        ctx->res->sla_breach |= OMNI_ADMIN_BREACH_FIRST_RESPONSE;
     }
 
     if (follow_up[0] != '\0') {

@@ -826,6 +826,22 @@ typedef struct {
 int omni_store_cases_open_brief(omni_store_t *st, const char *customer,
     omni_store_case_brief_t *out, size_t max, size_t *n, char *err);
 
+/*
+ * The open cases (new to on_hold) past a due time at now: a first
+ * response due and not given, a resolution due.  A scan of the status
+ * index (there is no due-time index): at most max cases are read, and
+ * truncated says the count stopped there.
+ */
+typedef struct {
+    uint64_t   first_response;
+    uint64_t   resolution;
+    size_t     scanned;
+    int        truncated;
+} omni_store_cases_due_t;
+
+int omni_store_cases_past_due(omni_store_t *st, int64_t now, size_t max,
+    omni_store_cases_due_t *out, char *err);
+
 /* case ids of one status, oldest first, after the case "after" */
 int omni_store_cases_by_status(omni_store_t *st, int status,
     const char *after, omni_store_id_t *ids, size_t max, size_t *n,

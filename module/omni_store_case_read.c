@@ -3,8 +3,9 @@
  *
  * Cases (omni_store.h, "cases"), what only reads: the names of statuses,
  * priorities and events, the lifecycle table, case ids and their check
- * digit, the text rules, a case's events, and the lists by customer and
- * by status.  The records and every change: omni_store_case.c.
+ * digit, the text rules, a case's events, the lists by customer and
+ * by status, and the count of open cases past due.  The records and every
+ * change: omni_store_case.c.
  */
 
 
@@ -651,6 +652,116 @@ omni_store_cases_open_brief(omni_store_t *st, const char *customer,
         (*n)++;
     }
 
+    omni_store_rend(st, own);
+    free(c);
+
+    return rc;
+}
+
+
+/*
+ * The open cases (new to on_hold) past a due time at now, through the
+ * status index: at most max of them read, in one read transaction,
+ * without opening a subject.
+ */
+int
+omni_store_cases_past_due(omni_store_t *st, int64_t now, size_t max,
+    omni_store_cases_due_t *out, char *err)
+{
+    int                 rc, own, mrc, status;
+    MDB_txn            *txn;
+    MDB_val             k, v;
+    MDB_cursor         *cur;
+    omni_skey_t         prefix;
+    omni_store_case_t  *c;
+    char                id[OMNI_STORE_CASE_ID_LEN + 1];
+
+    memset(out, 0, sizeof(omni_store_cases_due_t));
+
+    c = malloc(sizeof(omni_store_case_t));
+    if (c == NULL) {
+        omni_err(err, "out of memory");
+        return OMNI_STORE_ERROR;
+    }
+
+    rc = omni_store_rbegin(st, &txn, &own, err);
+    if (rc != OMNI_STORE_OK) {
+        free(c);
+        return rc;
+    }
+
+    mrc = mdb_cursor_open(txn, st->dbi[OMNI_STORE_DB_CASES], &cur);
+    if (mrc != 0) {
+        omni_store_rend(st, own);
+        free(c);
+        return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
+    }
+
+    for (status = OMNI_STORE_CASE_NEW;
+         rc == OMNI_STORE_OK && status <= OMNI_STORE_CASE_ON_HOLD;
+         status++)
+    {
+        omni_sbuf_init(&prefix.b, prefix.data, sizeof(prefix.data));
+        omni_sbuf_u8(&prefix.b, 's');
+        omni_sbuf_u8(&prefix.b, (unsigned) status);
+
+        k.mv_data = prefix.b.p;
+        k.mv_size = prefix.b.len;
+
+        for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+             mrc == 0;
+             mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        {
+            if (k.mv_size < prefix.b.len + OMNI_STORE_CASE_ID_LEN
+                || memcmp(k.mv_data, prefix.b.p, prefix.b.len) != 0)
+            {
+                break;
+            }
+
+            if (out->scanned == max) {
+                out->truncated = 1;
+                break;
+            }
+
+            memcpy(id, (char *) k.mv_data + k.mv_size
+                       - OMNI_STORE_CASE_ID_LEN, OMNI_STORE_CASE_ID_LEN);
+            id[OMNI_STORE_CASE_ID_LEN] = '\0';
+
+            rc = omni_store_case_load(st, txn, id, 0, c, err);
+
+            /* an index entry without its case: nothing to count */
+            if (rc == OMNI_STORE_NOT_FOUND) {
+                rc = OMNI_STORE_OK;
+                continue;
+            }
+
+            if (rc != OMNI_STORE_OK) {
+                break;
+            }
+
+            out->scanned++;
+
+            if (c->first_response_at == 0 && c->first_response_due != 0
+                && c->first_response_due < now)
+            {
+                out->first_response++;
+            }
+
+            if (c->resolution_due != 0 && c->resolution_due < now) {
+                out->resolution++;
+            }
+        }
+
+        if (rc == OMNI_STORE_OK && mrc != 0 && mrc != MDB_NOTFOUND) {
+            rc = omni_store_mdb(st, mrc, "mdb_cursor_get", err);
+        }
+
+        if (out->truncated) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
     omni_store_rend(st, own);
     free(c);
 

@@ -896,6 +896,17 @@ omni_sync_publish(omni_sync_t *s)
 
         done = changes[i].seq;
         s->published_n++;
+
+        /*
+         * Recorded at once: an admin request under omni_cluster ack=on
+         * waits for the cursor to pass its change, not for the batch.
+         */
+        rc = omni_store_changes_published(s->st, done, err);
+        if (rc != OMNI_STORE_OK) {
+            omni_sync_log(s, "%s", err);
+        }
+
+        state.published = done;
     }
 
     if (done > state.published) {
