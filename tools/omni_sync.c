@@ -46,6 +46,7 @@
 #define OMNI_SYNC_BATCH       256       /* changes published, messages
                                            fetched per round */
 #define OMNI_SYNC_FETCH_MS    20        /* a fetch's wait: the loop's tick */
+#define OMNI_SYNC_CURSOR_MS   5         /* published cursor recorded */
 #define OMNI_SYNC_BACKOFF_MIN 100
 #define OMNI_SYNC_BACKOFF_MAX 5000
 #define OMNI_SYNC_SUBJECT     "omni.changes"
@@ -795,6 +796,7 @@ omni_sync_publish(omni_sync_t *s)
     char                         err[OMNI_ERRLEN];
     char                         msgid[OMNI_STORE_ID_MAX + 24];
     size_t                       i, n, len;
+    int64_t                      cursor_at;
     uint64_t                     done;
     jsErrCode                    jerr;
     natsStatus                   ns;
@@ -839,6 +841,7 @@ omni_sync_publish(omni_sync_t *s)
     }
 
     done = state.published;
+    cursor_at = omni_sync_now_ms();
     ns = NATS_OK;
     jerr = 0;
 
@@ -898,15 +901,24 @@ omni_sync_publish(omni_sync_t *s)
         s->published_n++;
 
         /*
-         * Recorded at once: an admin request under omni_cluster ack=on
-         * waits for the cursor to pass its change, not for the batch.
+         * An admin request under omni_cluster ack=on waits for the cursor
+         * to pass its change: recorded after the batch's last ack, and
+         * within a long batch every OMNI_SYNC_CURSOR_MS (a commit per ack
+         * would cut the throughput by three).
          */
+        if (i + 1 < n
+            && omni_sync_now_ms() - cursor_at < OMNI_SYNC_CURSOR_MS)
+        {
+            continue;
+        }
+
         rc = omni_store_changes_published(s->st, done, err);
         if (rc != OMNI_STORE_OK) {
             omni_sync_log(s, "%s", err);
         }
 
         state.published = done;
+        cursor_at = omni_sync_now_ms();
     }
 
     if (done > state.published) {
