@@ -25,6 +25,7 @@
 #define _GNU_SOURCE
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -33,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +54,7 @@
 #define OMNI_SYNC_SUBJECT     "omni.changes"
 #define OMNI_SYNC_STATUS      "/omni-sync.status"
 #define OMNI_SYNC_DUP_WINDOW  ((int64_t) 600 * 1000 * 1000 * 1000)  /* ns */
+#define OMNI_SYNC_SECRET_MAX  1024      /* bytes of a password or token */
 
 
 typedef struct {
@@ -64,11 +67,15 @@ typedef struct {
     const char          *tls_cert;
     const char          *tls_key;
     const char          *keyring;
+    const char          *user;
+    const char          *password_file;
+    const char          *token_file;
     uint64_t             log_max;
     int64_t              stream_max;
 
     omni_store_t        *st;
     omni_keyring_t      *kr;             /* a sealed store's, or NULL */
+    natsOptions         *opts;
     natsConnection      *nc;
     jsCtx               *js;
     natsSubscription    *sub;
@@ -97,7 +104,9 @@ static void omni_sync_log(omni_sync_t *s, const char *fmt, ...)
 static int64_t omni_sync_now_ms(void);
 static void omni_sync_signal(int sig);
 static int omni_sync_args(omni_sync_t *s, int argc, char **argv);
+static int omni_sync_options(omni_sync_t *s);
 static int omni_sync_connect(omni_sync_t *s);
+static int omni_sync_secret(const char *path, char *buf, size_t size);
 static int omni_sync_setup(omni_sync_t *s);
 static int omni_sync_publish(omni_sync_t *s);
 static int omni_sync_snapshot(omni_sync_t *s, uint64_t upto);
@@ -158,6 +167,19 @@ main(int argc, char **argv)
         return 2;
     }
 
+    if ((s.user == NULL) != (s.password_file == NULL)) {
+        fprintf(stderr, "omni-sync: --user and --password-file go "
+                "together\n");
+        return 2;
+    }
+
+    /* one way to authenticate: which one was meant cannot be told */
+    if ((s.user != NULL) + (s.token_file != NULL) + (s.creds != NULL) > 1) {
+        fprintf(stderr, "omni-sync: --user, --token-file and --creds "
+                "exclude each other\n");
+        return 2;
+    }
+
     snprintf(s.subject, sizeof(s.subject), "%s.%s", OMNI_SYNC_SUBJECT,
              s.node);
     snprintf(s.durable, sizeof(s.durable), "omni-%s", s.node);
@@ -205,7 +227,7 @@ main(int argc, char **argv)
     signal(SIGINT, omni_sync_signal);
     signal(SIGPIPE, SIG_IGN);
 
-    if (omni_sync_connect(&s) != 0) {
+    if (omni_sync_options(&s) != 0) {
         omni_store_close(s.st);
         omni_keyring_free(s.kr);
         return 1;
@@ -250,6 +272,7 @@ main(int argc, char **argv)
 
     jsCtx_Destroy(s.js);
     natsConnection_Destroy(s.nc);
+    natsOptions_Destroy(s.opts);
     nats_Close();
     omni_store_close(s.st);
     omni_keyring_free(s.kr);
@@ -283,6 +306,9 @@ omni_sync_args(omni_sync_t *s, int argc, char **argv)
         { "--tls-cert", offsetof(omni_sync_t, tls_cert) },
         { "--tls-key", offsetof(omni_sync_t, tls_key) },
         { "--keyring", offsetof(omni_sync_t, keyring) },
+        { "--user", offsetof(omni_sync_t, user) },
+        { "--password-file", offsetof(omni_sync_t, password_file) },
+        { "--token-file", offsetof(omni_sync_t, token_file) },
         { "--log-max", SIZE_MAX },            /* counts */
         { "--stream-max", SIZE_MAX },
     };
@@ -344,11 +370,17 @@ omni_sync_args(omni_sync_t *s, int argc, char **argv)
 }
 
 
+/*
+ * The connection's options, kept for the process's life.  The first
+ * connection is made by the loop (omni_sync_connect()), which retries
+ * and logs why it failed; the client reconnects by itself after that.
+ */
 static int
-omni_sync_connect(omni_sync_t *s)
+omni_sync_options(omni_sync_t *s)
 {
     natsStatus    ns;
     natsOptions  *opts;
+    char          secret[OMNI_SYNC_SECRET_MAX + 2];
 
     ns = natsOptions_Create(&opts);
 
@@ -372,12 +404,26 @@ omni_sync_connect(omni_sync_t *s)
         ns = natsOptions_SetReconnectWait(opts, 250);
     }
 
-    if (ns == NATS_OK) {
-        ns = natsOptions_SetRetryOnFailedConnect(opts, true, NULL, NULL);
-    }
-
     if (ns == NATS_OK && s->creds != NULL) {
         ns = natsOptions_SetUserCredentialsFromFiles(opts, s->creds, NULL);
+    }
+
+    /* secrets come from files, never argv; the client keeps its copy */
+    if (ns == NATS_OK && (s->password_file != NULL || s->token_file != NULL))
+    {
+        if (omni_sync_secret(s->password_file ? s->password_file
+                                              : s->token_file,
+                             secret, sizeof(secret))
+            != 0)
+        {
+            natsOptions_Destroy(opts);
+            return -1;
+        }
+
+        ns = s->user ? natsOptions_SetUserInfo(opts, s->user, secret)
+                     : natsOptions_SetToken(opts, secret);
+
+        explicit_bzero(secret, sizeof(secret));
     }
 
     if (ns == NATS_OK && (s->tls_ca != NULL || s->tls_cert != NULL)) {
@@ -393,24 +439,125 @@ omni_sync_connect(omni_sync_t *s)
         }
     }
 
-    if (ns == NATS_OK) {
-        ns = natsConnection_Connect(&s->nc, opts);
-        if (ns == NATS_NOT_YET_CONNECTED) {
-            ns = NATS_OK;
-        }
+    if (ns != NATS_OK) {
+        natsOptions_Destroy(opts);
+
+        /* not the URL: it may hold a user and a password */
+        fprintf(stderr, "omni-sync: cannot set up the connection to NATS: "
+                "%s\n", natsStatus_GetText(ns));
+        return -1;
     }
+
+    s->opts = opts;
+
+    return 0;
+}
+
+
+/*
+ * The first connection.  The client's own retry of a failed first
+ * connect (natsOptions_SetRetryOnFailedConnect) loops inside the call on
+ * a refused certificate or password, silently: the loop retries here
+ * instead, and says why.
+ */
+static int
+omni_sync_connect(omni_sync_t *s)
+{
+    char         text[OMNI_ERRLEN];
+    const char  *why;
+    natsStatus   ns;
+
+    ns = natsConnection_Connect(&s->nc, s->opts);
 
     if (ns == NATS_OK) {
         ns = natsConnection_JetStream(&s->js, s->nc, NULL);
     }
 
-    natsOptions_Destroy(opts);
+    if (ns == NATS_OK) {
+        return 0;
+    }
 
-    if (ns != NATS_OK) {
-        /* not the URL: it may hold a user and a password */
-        fprintf(stderr, "omni-sync: cannot set up the connection to NATS: "
-                "%s\n", natsStatus_GetText(ns));
+    why = nats_GetLastError(NULL);
+
+    /* "(conn.c:733): SSL handshake error: ...": the client's source line */
+    if (why != NULL && why[0] == '(' && strstr(why, "): ") != NULL) {
+        why = strstr(why, "): ") + 3;
+    }
+
+    snprintf(text, sizeof(text), "cannot connect (%s)",
+             why != NULL && why[0] != '\0' ? why : natsStatus_GetText(ns));
+
+    natsConnection_Destroy(s->nc);
+    s->nc = NULL;
+
+    omni_sync_failed(s, text, ns, 0, 1);
+
+    return -1;
+}
+
+
+/*
+ * A password or token: the file's first line, 1 to OMNI_SYNC_SECRET_MAX
+ * bytes without control characters, in a file others cannot read.
+ * Never printed.
+ */
+static int
+omni_sync_secret(const char *path, char *buf, size_t size)
+{
+    int           fd;
+    size_t        len;
+    ssize_t       n;
+    struct stat   sb;
+
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd == -1) {
+        fprintf(stderr, "omni-sync: cannot open \"%s\": %s\n", path,
+                strerror(errno));
         return -1;
+    }
+
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)
+        || (sb.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+    {
+        close(fd);
+        fprintf(stderr, "omni-sync: \"%s\" must be a file only its owner "
+                "may read (chmod 600)\n", path);
+        return -1;
+    }
+
+    n = read(fd, buf, size - 1);
+    close(fd);
+
+    if (n < 0) {
+        fprintf(stderr, "omni-sync: cannot read \"%s\": %s\n", path,
+                strerror(errno));
+        return -1;
+    }
+
+    len = (size_t) n;
+    buf[len] = '\0';
+
+    /* one trailing newline is the editor's */
+    if (len > 0 && buf[len - 1] == '\n') {
+        buf[--len] = '\0';
+    }
+
+    if (len == 0 || len > OMNI_SYNC_SECRET_MAX || strlen(buf) != len
+        || strpbrk(buf, "\r\n\t") != NULL)
+    {
+        explicit_bzero(buf, size);
+        fprintf(stderr, "omni-sync: \"%s\" must hold one line of 1 to %d "
+                "bytes\n", path, OMNI_SYNC_SECRET_MAX);
+        return -1;
+    }
+
+    for (len = 0; buf[len] != '\0'; len++) {
+        if ((unsigned char) buf[len] < 0x20 || buf[len] == 0x7f) {
+            explicit_bzero(buf, size);
+            fprintf(stderr, "omni-sync: \"%s\" holds a control "
+                    "character\n", path);
+            return -1;
+        }
     }
 
     return 0;
@@ -423,7 +570,7 @@ omni_sync_setup(omni_sync_t *s)
 {
     int                          rc;
     char                         err[OMNI_ERRLEN];
-    const char                  *subjects[1];
+    const char                  *subjects[1], *why;
     jsErrCode                    jerr;
     natsStatus                   ns;
     jsStreamInfo                *si;
@@ -433,9 +580,19 @@ omni_sync_setup(omni_sync_t *s)
     jsSubOptions                 so;
     omni_store_changes_state_t   state;
 
+    if (s->nc == NULL && omni_sync_connect(s) != 0) {
+        return -1;
+    }
+
     if (natsConnection_Status(s->nc) != NATS_CONN_STATUS_CONNECTED) {
-        omni_sync_failed(s, "not connected", NATS_CONNECTION_DISCONNECTED,
-                         0, 1);
+        /* the client's reason: a refused certificate, a bad password */
+        why = NULL;
+        (void) natsConnection_GetLastError(s->nc, &why);
+
+        snprintf(err, sizeof(err), "not connected (%s)",
+                 why != NULL && why[0] != '\0' ? why : "no reason given");
+
+        omni_sync_failed(s, err, NATS_CONNECTION_DISCONNECTED, 0, 1);
         return -1;
     }
 
@@ -1152,7 +1309,8 @@ omni_sync_write_status(omni_sync_t *s)
         return;
     }
 
-    connected = natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED;
+    connected = s->nc != NULL
+                && natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED;
 
     snprintf(path, sizeof(path), "%s%s", s->dir, OMNI_SYNC_STATUS);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -1227,6 +1385,9 @@ omni_sync_usage(FILE *out)
         "\n"
         "  --stream NAME       the JetStream stream (OMNI), subjects "
         OMNI_SYNC_SUBJECT ".>\n"
+        "  --user NAME --password-file FILE   a NATS user and its "
+        "password\n"
+        "  --token-file FILE   a NATS authentication token\n"
         "  --creds FILE        NATS user credentials (JWT and seed)\n"
         "  --tls-ca FILE       trust these CAs (TLS on)\n"
         "  --tls-cert FILE --tls-key FILE   a client certificate\n"

@@ -73,9 +73,12 @@ sub reap {
 sub running { return exists $PIDS{ $_[1] } }
 
 # Omni::Cluster->new(nodes => 3, conf => sub { my ($i) = @_; ... },
-#                    server => '...', workers => 2, nats_args => [...])
+#                    server => '...', workers => 2, nats_args => [...],
+#                    nats_setup => sub { my ($dir) = @_; ...; @args })
 # conf: http-level lines per node; server: more of the gateway server's
-# block; nats_args: more nats-server arguments (TLS, a config file)
+# block; nats_args: more nats-server arguments (TLS, a config file);
+# nats_setup: called with the server's directory before it starts (to
+# write certificates and a config file there), returns more arguments
 sub new {
     my ($class, %opt) = @_;
     my $first = Omni::Test->new;
@@ -93,6 +96,8 @@ sub new {
     $self->{admin} = mint(alg => 'HS256', key => $self->{key},
                           sub => 'secops', roles => 'admin');
     mkdir $self->{nats_dir} or die "$self->{nats_dir}: $!";
+    push @{ $self->{nats_args} }, $opt{nats_setup}->($self->{nats_dir})
+        if $opt{nats_setup};
     $self->nats_start or croak 'nats-server did not start';
 
     for my $i (1 .. ($opt{nodes} || 3)) {
