@@ -718,6 +718,7 @@ omni_sync_setup(omni_sync_t *s)
 
     s->ready = 1;
     s->last_error[0] = '\0';
+    omni_sync_write_status(s);
     omni_sync_log(s, "stream %s and consumer %s ready: published up to %"
                   PRIu64 " of %" PRIu64 ", applied up to stream message %"
                   PRIu64, s->stream, s->durable, state.published, state.last,
