@@ -88,6 +88,7 @@ typedef struct {
     int                  backoff_ms;
     int64_t              retry_at;       /* ms, monotonic */
     uint64_t             pending;        /* stream messages not applied */
+    uint64_t             applied;        /* the store's stream cursor */
     uint64_t             published_n;    /* counters of this run */
     uint64_t             applied_n;
     int64_t              status_at;
@@ -115,6 +116,7 @@ static int omni_sync_snapshot_send(omni_sync_t *s,
 static int omni_sync_policy(omni_sync_t *s, omni_store_change_t *c,
     unsigned char **out, size_t *len, char *err);
 static int omni_sync_consume(omni_sync_t *s);
+static int omni_sync_gap(omni_sync_t *s, uint64_t next, uint64_t seq);
 static void omni_sync_caught_up(omni_sync_t *s);
 static void omni_sync_failed(omni_sync_t *s, const char *what,
     natsStatus ns, jsErrCode jerr, int reset);
@@ -717,6 +719,7 @@ omni_sync_setup(omni_sync_t *s)
     }
 
     s->ready = 1;
+    s->applied = state.applied;
     s->last_error[0] = '\0';
     omni_sync_write_status(s);
     omni_sync_log(s, "stream %s and consumer %s ready: published up to %"
@@ -1105,7 +1108,7 @@ omni_sync_consume(omni_sync_t *s)
     int                               i, rc;
     char                              err[OMNI_ERRLEN];
     size_t                            n, j;
-    uint64_t                          seq;
+    uint64_t                          seq, next;
     jsErrCode                         jerr;
     natsMsg                          *m;
     natsStatus                        ns;
@@ -1154,6 +1157,23 @@ omni_sync_consume(omni_sync_t *s)
             (void) natsMsg_Ack(m, NULL);
             jsMsgMetaData_Destroy(meta);
             continue;
+        }
+
+        /*
+         * Past a message the consumer delivered and this node never
+         * applied (to a run killed before its commit, or lost on the
+         * way): applying it would move the cursor past the other, whose
+         * redelivery would then be taken for a duplicate.  The batch
+         * stops here and the consumer is made again from the cursor.
+         */
+        next = (seq > s->applied ? seq : s->applied) + 1;
+
+        if (meta->Sequence.Stream > next
+            && !omni_sync_gap(s, next, meta->Sequence.Stream))
+        {
+            jsMsgMetaData_Destroy(meta);
+            s->remake = 1;
+            break;
         }
 
         seq = meta->Sequence.Stream;
@@ -1217,13 +1237,65 @@ omni_sync_consume(omni_sync_t *s)
         (void) natsMsg_Ack(acks[j], NULL);
     }
 
+    if (n > 0 && items[n - 1].stream_seq > s->applied) {
+        s->applied = items[n - 1].stream_seq;
+    }
+
     natsMsgList_Destroy(&list);
+
+    if (s->remake) {
+        omni_sync_failed(s, "consumer ahead of the store", NATS_ERR, 0, 1);
+        return -1;
+    }
 
     if (s->pending == 0) {
         omni_sync_caught_up(s);
     }
 
     return 0;
+}
+
+
+/*
+ * Stream messages next to seq - 1 were not delivered before seq: 1 when
+ * the stream no longer holds any of them (trimmed by --stream-max:
+ * missed, and said so), 0 when it holds some (they went to an earlier
+ * run, or were lost on the way) or cannot tell.
+ */
+static int
+omni_sync_gap(omni_sync_t *s, uint64_t next, uint64_t seq)
+{
+    uint64_t       first;
+    jsErrCode      jerr;
+    natsStatus     ns;
+    jsStreamInfo  *si;
+
+    si = NULL;
+    jerr = 0;
+
+    ns = js_GetStreamInfo(&si, s->js, s->stream, NULL, &jerr);
+    if (ns != NATS_OK) {
+        return 0;
+    }
+
+    first = si->State.FirstSeq;
+    jsStreamInfo_Destroy(si);
+
+    if (first > next) {
+        omni_sync_log(s, "the stream no longer holds messages %" PRIu64
+                      " to %" PRIu64 ": they are missed (a full resync is "
+                      "not done yet)", next, first - 1);
+        next = first;
+    }
+
+    if (next < seq) {
+        omni_sync_log(s, "stream message %" PRIu64 " came before %" PRIu64
+                      " to %" PRIu64 " were applied: the consumer is made "
+                      "again from there", seq, next, seq - 1);
+        return 0;
+    }
+
+    return 1;
 }
 
 
