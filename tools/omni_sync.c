@@ -48,7 +48,7 @@
 #define OMNI_SYNC_BATCH       256       /* changes published, messages
                                            fetched per round */
 #define OMNI_SYNC_FETCH_MS    20        /* a fetch's wait: the loop's tick */
-#define OMNI_SYNC_CURSOR_MS   5         /* published cursor recorded */
+#define OMNI_SYNC_CURSOR_MS   20        /* published cursor recorded */
 #define OMNI_SYNC_BACKOFF_MIN 100
 #define OMNI_SYNC_BACKOFF_MAX 5000
 #define OMNI_SYNC_SUBJECT     "omni.changes"

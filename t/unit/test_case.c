@@ -966,6 +966,70 @@ test_case_open_bound(void **state)
 }
 
 
+/* the open cases past a due time, counted through the status index */
+static void
+test_case_past_due(void **state)
+{
+    char                     err[OMNI_ERRLEN];
+    char                     id[4][OMNI_STORE_CASE_ID_LEN + 1];
+    test_ctx_t              *ctx;
+    omni_store_case_by_t     by;
+    omni_store_cases_due_t   due;
+
+    ctx = *state;
+
+    test_create(ctx->st, "cA", "complaint", id[0]);
+    test_create(ctx->st, "cA", "billing", id[1]);
+    test_create(ctx->st, "cA", "billing", id[2]);
+    test_create(ctx->st, "cB", "complaint", id[3]);
+
+    assert_int_equal(omni_store_cases_past_due(ctx->st, TEST_NOW + 10, 100,
+                                               &due, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(due.first_response, 0);
+    assert_int_equal(due.resolution, 0);
+    assert_int_equal(due.scanned, 4);
+    assert_int_equal(due.truncated, 0);
+
+    /* answered (a public note by an agent), pending, resolved */
+    by = test_by("agent-7", "admin", TEST_NOW + 20);
+    test_note(ctx->st, id[0], &by);
+    assert_int_equal(test_status(ctx->st, id[1], OMNI_STORE_CASE_PENDING),
+                     OMNI_STORE_OK);
+    assert_int_equal(test_status(ctx->st, id[2], OMNI_STORE_CASE_RESOLVED),
+                     OMNI_STORE_OK);
+
+    /* past the first response's due time: cases 1 and 3 not answered */
+    assert_int_equal(omni_store_cases_past_due(ctx->st, TEST_NOW + 4000, 100,
+                                               &due, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(due.first_response, 2);
+    assert_int_equal(due.resolution, 0);
+    assert_int_equal(due.scanned, 3);
+
+    /* and past the resolution's: the three open ones */
+    assert_int_equal(omni_store_cases_past_due(ctx->st, TEST_NOW + 90000,
+                                               100, &due, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(due.first_response, 2);
+    assert_int_equal(due.resolution, 3);
+
+    /* the bound: exactly reached is whole, one short is truncated */
+    assert_int_equal(omni_store_cases_past_due(ctx->st, TEST_NOW + 90000, 3,
+                                               &due, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(due.scanned, 3);
+    assert_int_equal(due.truncated, 0);
+
+    assert_int_equal(omni_store_cases_past_due(ctx->st, TEST_NOW + 90000, 2,
+                                               &due, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(due.scanned, 2);
+    assert_int_equal(due.truncated, 1);
+    assert_int_equal(due.resolution, 2);
+}
+
+
 static void
 test_case_sealing(void **state)
 {
@@ -1259,6 +1323,7 @@ main(void)
         TEST(test_case_touches),
         TEST(test_case_lists),
         TEST(test_case_open_bound),
+        TEST(test_case_past_due),
         TEST(test_case_sealing),
         TEST(test_case_erase),
         TEST(test_case_export),
