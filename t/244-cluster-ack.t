@@ -158,6 +158,37 @@ ok(defined Omni::Cluster::wait_for(5, sub {
 ($r) = revoke_timed($n1, 'a-back');
 is($r->{status}, 201, 'node1 acknowledges again');
 
+# --- the sync's state file is read as untrusted: what is not a fresh,
+# well-formed object of at most 4 KiB says the sync is not running
+$c->sync_stop($n1);
+my $status = "$n1->{store}/omni-sync.status";
+my $now = int(time);
+for my $case (
+    [ '{"updated_at":', 0, 'a cut object' ],
+    [ ' ' x 5000 . qq({"updated_at":$now,"engine_reachable":true}), 0,
+      'one over 4 KiB' ],
+    [ '{"updated_at":1,"engine_reachable":true}', 0, 'a stale one' ],
+    [ qq({"updated_at":$now,"updated_at":$now,"engine_reachable":true}), 0,
+      'one with a duplicate key' ],
+    [ qq(["updated_at",$now]), 0, 'not an object' ],
+    [ qq({"updated_at":"$now","engine_reachable":true}), 0,
+      'a time that is a string' ],
+    [ qq({"updated_at":$now,"engine_reachable":true}), 1, 'a fresh one' ],
+) {
+    open(my $fh, '>', $status) or die "$status: $!";
+    print $fh $case->[0];
+    close $fh;
+    my ($mm) = scrape($n1);
+    is($mm->{omni_cluster_sync_running}, $case->[1],
+       "state file, $case->[2]: sync running $case->[1]");
+    is($mm->{omni_cluster_engine_reachable}, $case->[1],
+       "...engine reachable $case->[1]");
+}
+unlink $status;
+($m) = scrape($n1);
+is($m->{omni_cluster_sync_running}, 0, 'no state file: the sync is not running');
+$c->sync_start($n1);
+
 # --- the cluster-lag alert rule, against series it must fire on
 $n1->{t}->write_file('rules-test.yml', <<"END");
 rule_files:
