@@ -85,6 +85,7 @@ typedef struct {
 
     int                  ready;          /* stream and consumer in place */
     int                  remake;         /* the consumer, from the cursor */
+    int                  reconnected;    /* set by the client's thread */
     int                  backoff_ms;
     int64_t              retry_at;       /* ms, monotonic */
     uint64_t             pending;        /* stream messages not applied */
@@ -107,6 +108,7 @@ static void omni_sync_signal(int sig);
 static int omni_sync_args(omni_sync_t *s, int argc, char **argv);
 static int omni_sync_options(omni_sync_t *s);
 static int omni_sync_connect(omni_sync_t *s);
+static void omni_sync_reconnected(natsConnection *nc, void *data);
 static int omni_sync_secret(const char *path, char *buf, size_t size);
 static int omni_sync_setup(omni_sync_t *s);
 static int omni_sync_publish(omni_sync_t *s);
@@ -245,6 +247,12 @@ main(int argc, char **argv)
     while (!omni_sync_stop) {
         if (omni_sync_now_ms() - s.status_at >= 1000) {
             omni_sync_write_status(&s);
+        }
+
+        /* back from an outage: no backoff left to wait */
+        if (__atomic_exchange_n(&s.reconnected, 0, __ATOMIC_ACQ_REL)) {
+            s.retry_at = 0;
+            s.backoff_ms = OMNI_SYNC_BACKOFF_MIN;
         }
 
         if (!s.ready) {
@@ -406,6 +414,10 @@ omni_sync_options(omni_sync_t *s)
         ns = natsOptions_SetReconnectWait(opts, 250);
     }
 
+    if (ns == NATS_OK) {
+        ns = natsOptions_SetReconnectedCB(opts, omni_sync_reconnected, s);
+    }
+
     if (ns == NATS_OK && s->creds != NULL) {
         ns = natsOptions_SetUserCredentialsFromFiles(opts, s->creds, NULL);
     }
@@ -495,6 +507,18 @@ omni_sync_connect(omni_sync_t *s)
     omni_sync_failed(s, text, ns, 0, 1);
 
     return -1;
+}
+
+
+/* the client's thread: the loop sets up again at its next turn */
+static void
+omni_sync_reconnected(natsConnection *nc, void *data)
+{
+    omni_sync_t  *s = data;
+
+    (void) nc;
+
+    __atomic_store_n(&s->reconnected, 1, __ATOMIC_RELEASE);
 }
 
 
