@@ -120,7 +120,15 @@ ngx_http_omni_policy_refresh(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf)
         return;
     }
 
-    rc = omni_store_policy_current(omcf->store, &rev, err);
+    /* nothing was committed since the last look: one read of the map */
+    if (omcf->policy_seen
+        && omni_store_last_commit(omcf->store) == omcf->policy_seen)
+    {
+        return;
+    }
+
+    rc = omni_store_policy_current(omcf->store, &rev, &omcf->policy_seen,
+                                   err);
 
     if (rc != OMNI_STORE_OK) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
@@ -139,6 +147,9 @@ ngx_http_omni_policy_refresh(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf)
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "omni: policy revision %uD unreadable, keeping %uD: "
                       "%s", rev, omcf->policy_rev, err);
+
+        /* read again on the next request */
+        omcf->policy_seen = 0;
         return;
     }
 

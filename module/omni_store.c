@@ -445,6 +445,19 @@ omni_store_stats(omni_store_t *st, omni_store_stats_t *stats, char *err)
 }
 
 
+uint64_t
+omni_store_last_commit(omni_store_t *st)
+{
+    MDB_envinfo  info;
+
+    if (mdb_env_info(st->env, &info) != 0) {
+        return 0;
+    }
+
+    return (uint64_t) info.me_last_txnid;
+}
+
+
 int
 omni_store_export(omni_store_t *st, omni_store_record_pt record,
     void *data, char *err)

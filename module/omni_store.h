@@ -210,6 +210,13 @@ void omni_store_read_end(omni_store_t *st);
 int omni_store_stats(omni_store_t *st, omni_store_stats_t *stats, char *err);
 
 /*
+ * The id of the store's last commit, by any process (LMDB's last
+ * transaction id, read from the map without a transaction): what a reader
+ * read at a snapshot of this id has not changed since.  0 if unknown.
+ */
+uint64_t omni_store_last_commit(omni_store_t *st);
+
+/*
  * The names of the comment at the top, for callers that check a name
  * before they hand it to the store (the admin API, the JWT glue's
  * revocation check) rather than keep a copy of the rules: 1 when
@@ -555,8 +562,13 @@ typedef struct {
     size_t     len;                  /* bytes of the policy */
 } omni_store_policy_info_t;
 
-/* the current revision, 0 when the store has none; a read */
-int omni_store_policy_current(omni_store_t *st, uint32_t *rev, char *err);
+/*
+ * The current revision, 0 when the store has none; a read.  snapshot (may
+ * be NULL) receives the commit it was read at, for
+ * omni_store_last_commit().
+ */
+int omni_store_policy_current(omni_store_t *st, uint32_t *rev,
+    uint64_t *snapshot, char *err);
 
 /*
  * The policy of revision rev (0: the current one) in *json (malloc()ed,

@@ -52,7 +52,8 @@ static int omni_store_policy_decode(uint32_t rev, const MDB_val *v,
 /* policy revisions */
 
 int
-omni_store_policy_current(omni_store_t *st, uint32_t *rev, char *err)
+omni_store_policy_current(omni_store_t *st, uint32_t *rev,
+    uint64_t *snapshot, char *err)
 {
     int       rc, own;
     MDB_txn  *txn;
@@ -65,6 +66,10 @@ omni_store_policy_current(omni_store_t *st, uint32_t *rev, char *err)
     }
 
     rc = omni_store_policy_current_get(st, txn, rev, err);
+
+    if (snapshot) {
+        *snapshot = (rc == OMNI_STORE_OK) ? (uint64_t) mdb_txn_id(txn) : 0;
+    }
 
     omni_store_rend(st, own);
 

@@ -2186,7 +2186,7 @@ test_policy_current(omni_store_t *st)
 
     rev = 12345;
 
-    assert_int_equal(omni_store_policy_current(st, &rev, err),
+    assert_int_equal(omni_store_policy_current(st, &rev, NULL, err),
                      OMNI_STORE_OK);
 
     return rev;
@@ -2299,6 +2299,56 @@ test_policy_revisions(void **state)
     test_put_session(ctx->st, "s1", "c1", TEST_NOW, TEST_NOW);
     assert_int_equal(test_policy_current(ctx->st), 2);
     assert_true(test_has_session(ctx->st, "s1"));
+}
+
+
+/*
+ * A revision read at a snapshot holds while the store's last commit is
+ * that snapshot's: what lets a worker skip the read (the policy step)
+ */
+static void
+test_policy_snapshot(void **state)
+{
+    char         err[OMNI_ERRLEN];
+    uint32_t     rev;
+    uint64_t     seen, older;
+    test_ctx_t  *ctx;
+
+    ctx = *state;
+
+    assert_int_equal(test_policy_put(ctx->st, test_policy_a, "alice", NULL,
+                                     TEST_NOW),
+                     1);
+    assert_int_equal(omni_store_policy_current(ctx->st, &rev, &seen, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rev, 1);
+    assert_true(seen > 0);
+    assert_true(omni_store_last_commit(ctx->st) == seen);
+
+    /* reads commit nothing */
+    assert_int_equal(test_policy_current(ctx->st), 1);
+    assert_true(omni_store_last_commit(ctx->st) == seen);
+
+    /* a revision written under an open snapshot: the snapshot is older */
+    assert_int_equal(omni_store_read_begin(ctx->st, err), OMNI_STORE_OK);
+    assert_int_equal(test_policy_put(ctx->st, test_policy_b, "bob", NULL,
+                                     TEST_NOW + 1),
+                     2);
+    assert_int_equal(omni_store_policy_current(ctx->st, &rev, &older, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rev, 1);
+    assert_true(older == seen);
+    assert_true(omni_store_last_commit(ctx->st) > older);
+    omni_store_read_end(ctx->st);
+
+    assert_int_equal(omni_store_policy_current(ctx->st, &rev, &seen, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rev, 2);
+    assert_true(omni_store_last_commit(ctx->st) == seen);
+
+    /* any other write moves the commit too */
+    test_put_session(ctx->st, "s1", "c1", TEST_NOW, TEST_NOW);
+    assert_true(omni_store_last_commit(ctx->st) > seen);
 }
 
 
@@ -2624,7 +2674,7 @@ test_policy_reopen(void **state)
 
     ctx->st = test_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE);
 
-    assert_int_equal(omni_store_policy_current(ctx->st, &rev, err),
+    assert_int_equal(omni_store_policy_current(ctx->st, &rev, NULL, err),
                      OMNI_STORE_ERROR);
     assert_non_null(strstr(err, "the current policy revision in store "));
     assert_int_equal(rev, 0);
@@ -3942,6 +3992,7 @@ main(void)
         TEST(test_keyring_probe),
         TEST(test_keyring_import),
         TEST(test_policy_revisions),
+        TEST(test_policy_snapshot),
         TEST(test_policy_seed),
         TEST(test_policy_list),
         TEST(test_policy_invalid),

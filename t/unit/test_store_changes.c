@@ -668,7 +668,7 @@ test_policy(void **state)
     /* the current one again: no new revision */
     assert_int_equal(omni_store_changes_apply(ctx->st, &d, 2, &applied, err),
                      OMNI_STORE_OK);
-    assert_int_equal(omni_store_policy_current(ctx->st, &rev, err),
+    assert_int_equal(omni_store_policy_current(ctx->st, &rev, NULL, err),
                      OMNI_STORE_OK);
     assert_int_equal(rev, 3);
 
