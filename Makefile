@@ -185,7 +185,8 @@ $(BIN)/test_%: t/unit/test_%.c $(CORE_LIB)
 
 # the plugins' native helpers as Lua C modules, for the runner and specs
 lib: $(LIB)/omni_crypto.so $(LIB)/omni_json_native.so \
-     $(LIB)/omni_contract_native.so $(LIB)/omni_xml_native.so
+     $(LIB)/omni_contract_native.so $(LIB)/omni_xml_native.so \
+     $(LIB)/omni_form_native.so
 
 # one is its luaopen_ function's object and the cores that one calls
 lua_module = mkdir -p $(LIB) && \
@@ -203,6 +204,9 @@ $(LIB)/omni_contract_native.so: $(OBJ)/omni_lua_contract.o $(CORE_LIB)
 $(LIB)/omni_xml_native.so: $(OBJ)/omni_lua_xml.o $(CORE_LIB)
 	$(call lua_module)
 
+$(LIB)/omni_form_native.so: $(OBJ)/omni_lua_form.o $(CORE_LIB)
+	$(call lua_module)
+
 # libFuzzer targets (t/fuzz/, docs/testing.md): each links the cores it
 # drives, instrumented; the libraries under them (jansson, OpenSSL, LMDB,
 # LuaJIT) are Debian's.  Lua targets find lua/ and t/fuzz/ by FUZZ_ROOT.
@@ -215,7 +219,7 @@ FUZZ_CFLAGS  := -std=gnu99 -O1 -g -fno-omit-frame-pointer \
                 -DFUZZ_ROOT='"$(CURDIR)"'
 FUZZ_NAMES   := token keys policy json_patch json contract admin import \
                 lua_decoders wechat dispatch change case_sla case_header \
-                xml
+                xml form
 FUZZ_TARGETS := $(FUZZ_NAMES:%=$(FUZZ)/fuzz_%)
 
 # the cores again, instrumented: the targets link them as the tools do

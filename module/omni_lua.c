@@ -20,6 +20,7 @@
 #include "omni_lua.h"
 #include "omni_lua_contract.h"
 #include "omni_lua_crypto.h"
+#include "omni_lua_form.h"
 #include "omni_lua_json.h"
 #include "omni_lua_xml.h"
 
@@ -205,6 +206,8 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
     lua_setfield(L, -2, "omni_contract_native");
     lua_pushcfunction(L, luaopen_omni_xml_native);
     lua_setfield(L, -2, "omni_xml_native");
+    lua_pushcfunction(L, luaopen_omni_form_native);
+    lua_setfield(L, -2, "omni_form_native");
     lua_pop(L, 2);
 
     lua_getglobal(L, "require");

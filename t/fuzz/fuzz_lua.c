@@ -10,6 +10,7 @@
 #include <lualib.h>
 
 #include "fuzz_lua.h"
+#include "omni_lua_form.h"
 #include "omni_lua_json.h"
 #include "omni_lua_xml.h"
 
@@ -82,6 +83,8 @@ fuzz_lua_open(const char *harness, const char *name, lua_CFunction native)
     lua_setfield(L, -2, "omni_json_native");
     lua_pushcfunction(L, luaopen_omni_xml_native);
     lua_setfield(L, -2, "omni_xml_native");
+    lua_pushcfunction(L, luaopen_omni_form_native);
+    lua_setfield(L, -2, "omni_form_native");
 
     if (native != NULL) {
         lua_pushcfunction(L, native);

@@ -3,9 +3,9 @@
  *
  * The Lua fuzz targets' VM: one LuaJIT state per process, its memory from
  * the C library (so that the sanitizers see the buffers our C code writes
- * into), lua/ and t/fuzz/ on package.path, the native JSON codec and
- * XML parser preloaded.  A harness, t/fuzz/NAME.lua, returns a function of
- * the input that raises when what it checks does not hold.
+ * into), lua/ and t/fuzz/ on package.path, the native JSON codec, XML
+ * parser and form decoder preloaded.  A harness, t/fuzz/NAME.lua, returns
+ * a function of the input that raises when what it checks does not hold.
  */
 
 #ifndef FUZZ_LUA_H_INCLUDED_
