@@ -240,6 +240,7 @@ $(FUZZ)/fuzz_%: t/fuzz/fuzz_%.c $(FUZZ_LIB)
 	    $(FUZZ_LIB) $(CORE_LIBS)
 
 $(FUZZ)/fuzz_token: t/fuzz/test_keys.h
+$(FUZZ)/fuzz_xml $(FUZZ)/fuzz_form: t/unit/test_buf.h
 $(FUZZ)/fuzz_json: t/fuzz/fuzz_lua.c t/fuzz/json_check.lua
 $(FUZZ)/fuzz_contract: t/fuzz/fuzz_lua.c t/fuzz/contract_check.lua
 $(FUZZ)/fuzz_lua_decoders: t/fuzz/fuzz_lua.c t/fuzz/decoders_check.lua

@@ -33,7 +33,7 @@ for name in "$@"; do
     log=$out/logs/$name.log
 
     case $name in
-        token|admin|import|change) dict=$name ;;
+        token|admin|import|change|form) dict=$name ;;
         lua_decoders|xml)   dict=xml ;;
         *)                  dict=json ;;
     esac

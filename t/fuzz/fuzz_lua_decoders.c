@@ -3,8 +3,9 @@
  *
  * Fuzz target: the support library's decoders of what channels send,
  * omni.xml (its native parser, omni_lua_xml.c, and its Lua writers) and
- * omni.form (Lua, over omni.utf8's native check), run on the input by
- * t/fuzz/decoders_check.lua.  fuzz_xml drives the parser alone.
+ * omni.form (its native decoder, omni_lua_form.c, and its Lua encoders),
+ * run on the input by t/fuzz/decoders_check.lua.  fuzz_xml and fuzz_form
+ * drive the parsers alone.
  */
 
 

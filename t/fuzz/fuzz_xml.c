@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../unit/test_buf.h"
 #include "omni_xml.h"
 
 
@@ -24,7 +25,6 @@ typedef struct {
     size_t      attrs;
     int         in_start;           /* attributes may come */
     size_t      doc_len;
-    size_t      max_cap;
 } fuzz_xml_t;
 
 
@@ -94,35 +94,13 @@ fuzz_xml_end(void *data, const u_char *text, size_t len)
 }
 
 
-static u_char *
-fuzz_xml_grow(omni_buf_t *b, size_t n)
-{
-    u_char      *p;
-    fuzz_xml_t  *f = b->ctx;
-
-    p = realloc(b->data, b->len + n);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    b->data = p;
-    b->cap = b->len + n;
-
-    if (b->cap > f->max_cap) {
-        f->max_cap = b->cap;
-    }
-
-    return p + b->len;
-}
-
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     u_char              msg[48], whole[1024];
     size_t              n, m;
     fuzz_xml_t          f;
-    omni_buf_t          b;
+    test_buf_t          b;
     omni_xml_rc_t       rc;
     omni_xml_error_t    err;
     omni_xml_handler_t  h;
@@ -130,22 +108,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&f, 0, sizeof(f));
     f.doc_len = size;
 
-    b.data = NULL;
-    b.len = 0;
-    b.cap = 0;
-    b.grow = fuzz_xml_grow;
-    b.ctx = &f;
+    test_buf_init(&b);
 
     h.start = fuzz_xml_start;
     h.attr = fuzz_xml_attr;
     h.end = fuzz_xml_end;
     h.data = &f;
 
-    rc = omni_xml_parse(data, size, &b, &h, &err);
+    rc = omni_xml_parse(data, size, &b.b, &h, &err);
 
-    free(b.data);
+    free(b.b.data);
 
-    if (f.max_cap > size || err.rc != rc) {
+    if (b.max > size || err.rc != rc) {
         abort();
     }
 

@@ -198,6 +198,11 @@ test_memory_cap(void **state)
                      OMNI_LUA_MEMORY);
     assert_true(omni_lua_memory(vm) < 16 * 1024 * 1024);
 
+    /* and so do the tables of the native form decoder */
+    assert_int_equal(test_normalize(vm, "bomb", "kind=form", &res, &ms),
+                     OMNI_LUA_MEMORY);
+    assert_true(omni_lua_memory(vm) < 16 * 1024 * 1024);
+
     /* the VM has its memory back: the next call runs */
     assert_int_equal(test_normalize(vm, "loop", "kind=tail", &res, &ms),
                      OMNI_LUA_TIMEOUT);

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "omni_xml.h"
+#include "test_buf.h"
 
 
 /* the events, written out: "<name", " k=v", ">text", one a line */
@@ -28,12 +29,6 @@ typedef struct {
     int         events;
     int         full;               /* out had no room for one */
 } test_xml_t;
-
-
-typedef struct {
-    omni_buf_t  b;
-    size_t      max;                /* the largest capacity asked */
-} test_buf_t;
 
 
 static test_xml_t  test_xml;
@@ -99,27 +94,6 @@ test_end(void *data, const u_char *text, size_t len)
 }
 
 
-static u_char *
-test_grow(omni_buf_t *b, size_t n)
-{
-    size_t  cap;
-    u_char  *p;
-
-    cap = b->len + n;
-    p = realloc(b->data, cap);
-    assert_non_null(p);
-
-    b->data = p;
-    b->cap = cap;
-
-    if (cap > test_buf.max) {
-        test_buf.max = cap;
-    }
-
-    return p + b->len;
-}
-
-
 static const omni_xml_handler_t  test_handler = {
     test_start, test_attr, test_end, &test_xml
 };
@@ -135,9 +109,7 @@ test_parse_len(const char *s, size_t len, omni_xml_error_t *err)
     test_xml.events = 0;
     test_xml.full = 0;
 
-    free(test_buf.b.data);
-    memset(&test_buf, 0, sizeof(test_buf));
-    test_buf.b.grow = test_grow;
+    test_buf_reset(&test_buf);
 
     rc = omni_xml_parse((const u_char *) s, len, &test_buf.b, &test_handler,
                         err);
@@ -564,8 +536,7 @@ test_teardown(void **state)
 {
     (void) state;
 
-    free(test_buf.b.data);
-    memset(&test_buf, 0, sizeof(test_buf));
+    test_buf_reset(&test_buf);
 
     return 0;
 }
