@@ -13,11 +13,14 @@
 local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 local find, gsub, match, sub = string.find, string.gsub, string.match,
                               string.sub
-local concat, sort = table.concat, table.sort
+local concat = table.concat
 
 local crypto = require "omni.crypto"
 local form = require "omni.form"
 local xml = require "omni.xml"
+-- byte-order sort in C: table.sort calls back into the VM per comparison,
+-- which was half of string_to_sign
+local sort_names = require("omni_form_native").sort_names
 
 local _M = { _VERSION = "1.0" }
 
@@ -86,7 +89,7 @@ function _M.string_to_sign(req, base_url)
         end
         names[n] = name
     end
-    sort(names)
+    sort_names(names, n)
     for _, name in ipairs(names) do
         local list = values[name]
         if type(list) ~= "table" then
@@ -104,7 +107,7 @@ function _M.string_to_sign(req, base_url)
                     distinct[#distinct + 1] = v
                 end
             end
-            sort(distinct)
+            sort_names(distinct, #distinct)
             for _, v in ipairs(distinct) do
                 parts[#parts + 1] = name .. v
             end
