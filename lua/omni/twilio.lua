@@ -26,7 +26,8 @@ local _M = { _VERSION = "1.0" }
 
 local FORM_TYPE = "application/x-www-form-urlencoded"
 _M.FORM_TYPE = FORM_TYPE
-local MAX_SIGNED_PARAMS = 1000
+-- sort_names sorts no more: the decoder never reports more
+local MAX_SIGNED_PARAMS = form.MAX_PAIRS
 
 local function fail(code, message, status)
     return { code = code, message = message, status = status }
