@@ -84,38 +84,57 @@ omni_form_parse(const u_char *s, size_t len, omni_buf_t *scratch,
 /*
  * The refusals, before anything is reported: the first NUL, raw or as
  * "%00" (which always decodes to one: no "%XX" before it can overlap
- * it), then the count of pairs, empty ones included, as '&' + 1.
+ * it), then the count of pairs, empty ones included, as '&' + 1.  Each
+ * is a memchr() scan: a body is mostly bytes none of them looks for.
  */
 static omni_form_rc_t
 omni_form_check(const u_char *s, size_t len, size_t *pairs,
     omni_form_error_t *err)
 {
-    size_t   i, amps, filled;
-    u_char   c, prev;
+    size_t         amps, filled;
+    const u_char  *p, *end, *nul, *amp;
+
+    end = s + len;
+
+    nul = memchr(s, '\0', len);
+    if (nul == NULL) {
+        nul = end;
+    }
+
+    for (p = s; p < nul; p++) {
+        p = memchr(p, '%', nul - p);
+        if (p == NULL) {
+            break;
+        }
+
+        if (end - p > 2 && p[1] == '0' && p[2] == '0') {
+            nul = p;
+            break;
+        }
+    }
+
+    if (nul != end) {
+        err->rc = OMNI_FORM_NUL;
+        err->pos = nul - s + 1;
+        return OMNI_FORM_NUL;
+    }
 
     amps = 0;
     filled = 0;
-    prev = '&';
 
-    for (i = 0; i < len; i++) {
-        c = s[i];
-
-        if (c == '\0'
-            || (c == '%' && len - i > 2 && s[i + 1] == '0' && s[i + 2] == '0'))
-        {
-            err->rc = OMNI_FORM_NUL;
-            err->pos = i + 1;
-            return OMNI_FORM_NUL;
+    for (p = s; p <= end; p = amp + 1) {
+        amp = memchr(p, '&', end - p);
+        if (amp == NULL) {
+            amp = end;
         }
 
-        if (c == '&') {
-            amps++;
+        filled += (amp > p);
 
-        } else if (prev == '&') {
-            filled++;
+        if (amp == end) {
+            break;
         }
 
-        prev = c;
+        amps++;
     }
 
     if (amps >= OMNI_FORM_MAX_PAIRS) {
@@ -189,15 +208,12 @@ omni_form_pair(const u_char *p, const u_char *end, omni_buf_t *scratch,
 const u_char *
 omni_form_escaped(const u_char *s, size_t len)
 {
-    const u_char  *end;
+    const u_char  *pct, *plus;
 
-    for (end = s + len; s < end; s++) {
-        if (*s == '%' || *s == '+') {
-            break;
-        }
-    }
+    pct = memchr(s, '%', len);
+    plus = memchr(s, '+', pct ? (size_t) (pct - s) : len);
 
-    return s;
+    return plus ? plus : pct ? pct : s + len;
 }
 
 
