@@ -133,6 +133,7 @@
 #include <jansson.h>
 
 #include "omni_admin_int.h"
+#include "omni_str.h"
 
 
 #define OMNI_ADMIN_NAME_MAX     16       /* of a query parameter */
@@ -182,7 +183,6 @@ static int omni_admin_param(omni_admin_ctx_t *ctx, unsigned accepted,
     const char *p, size_t len);
 static int omni_admin_limit(omni_admin_ctx_t *ctx, const char *s);
 static int omni_admin_body(omni_admin_ctx_t *ctx, size_t max);
-static int omni_admin_hex(int c);
 static int omni_admin_decode(const char *s, size_t len, char *out,
     size_t max);
 
@@ -722,25 +722,6 @@ omni_admin_body(omni_admin_ctx_t *ctx, size_t max)
 }
 
 
-static int
-omni_admin_hex(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-
-    return -1;
-}
-
-
 /*
  * Decodes %XX escapes of s into out (max bytes and a NUL).  Control
  * bytes, escaped or not, are refused (NUL among them: the store's names
@@ -759,8 +740,8 @@ omni_admin_decode(const char *s, size_t len, char *out, size_t max)
         c = (unsigned char) s[i];
 
         if (c == '%') {
-            hi = (len - i >= 3) ? omni_admin_hex(s[i + 1]) : -1;
-            lo = (len - i >= 3) ? omni_admin_hex(s[i + 2]) : -1;
+            hi = (len - i >= 3) ? omni_hex_digit(s[i + 1]) : -1;
+            lo = (len - i >= 3) ? omni_hex_digit(s[i + 2]) : -1;
 
             if (hi < 0 || lo < 0) {
                 return OMNI_ADMIN_DEC_ESCAPE;

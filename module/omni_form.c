@@ -13,26 +13,13 @@
 #include <string.h>
 
 #include "omni_form.h"
+#include "omni_str.h"
 
 
 static omni_form_rc_t omni_form_check(const u_char *s, size_t len,
     size_t *pairs, omni_form_error_t *err);
 static omni_form_rc_t omni_form_pair(const u_char *p, const u_char *end,
     omni_buf_t *scratch, const omni_form_handler_t *h);
-
-
-/* a hex digit's value, or 16 for any other byte */
-static inline u_char
-omni_form_hex(u_char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : 16;
-}
 
 
 omni_form_rc_t
@@ -220,7 +207,8 @@ omni_form_escaped(const u_char *s, size_t len)
 size_t
 omni_form_unescape(u_char *dst, const u_char *s, size_t len)
 {
-    u_char        *d, hi, lo;
+    int            hi, lo;
+    u_char        *d;
     const u_char  *end;
 
     d = dst;
@@ -234,10 +222,10 @@ omni_form_unescape(u_char *dst, const u_char *s, size_t len)
         }
 
         if (*s == '%' && end - s > 2) {
-            hi = omni_form_hex(s[1]);
-            lo = omni_form_hex(s[2]);
+            hi = omni_hex_digit(s[1]);
+            lo = omni_hex_digit(s[2]);
 
-            if (hi < 16 && lo < 16) {
+            if (hi >= 0 && lo >= 0) {
                 *d++ = (u_char) (hi << 4 | lo);
                 s += 3;
                 continue;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "omni_lua_json_int.h"
+#include "omni_str.h"
 
 
 static int omni_json_decode_document(lua_State *L, const char *raw);
@@ -111,8 +112,7 @@ omni_json_skip_ws(omni_json_dec_t *d)
 static int
 omni_json_hex4(omni_json_dec_t *d, size_t pos, unsigned *cp)
 {
-    int        i;
-    u_char     c;
+    int        i, h;
     unsigned   v;
 
     if (pos > d->len || d->len - pos < 4) {
@@ -122,20 +122,13 @@ omni_json_hex4(omni_json_dec_t *d, size_t pos, unsigned *cp)
     v = 0;
 
     for (i = 0; i < 4; i++) {
-        c = d->s[pos + i];
+        h = omni_hex_digit(d->s[pos + i]);
 
-        if (c >= '0' && c <= '9') {
-            v = v * 16 + (c - '0');
-
-        } else if (c >= 'a' && c <= 'f') {
-            v = v * 16 + (c - 'a' + 10);
-
-        } else if (c >= 'A' && c <= 'F') {
-            v = v * 16 + (c - 'A' + 10);
-
-        } else {
+        if (h < 0) {
             return 0;
         }
+
+        v = v * 16 + (unsigned) h;
     }
 
     *cp = v;

@@ -3,7 +3,7 @@
  *
  * A string with its length, and a name/value pair of them: how the plain-C
  * cores pass text that is not NUL-terminated; and the one check of text
- * that may go into a header or a log line.
+ * that may go into a header or a log line, and a hex digit's value.
  */
 
 #ifndef OMNI_STR_H_INCLUDED_
@@ -38,6 +38,20 @@ omni_text_is_clean(const char *s, size_t len)
     }
 
     return 1;
+}
+
+
+/* a hex digit's value, -1 for any other byte */
+static inline int
+omni_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
 }
 
 
