@@ -558,33 +558,20 @@ ngx_http_omni_metrics_dispatch(omni_metrics_t *m,
     ngx_http_omni_main_conf_t *omcf, ngx_http_omni_ctx_t *ctx,
     const char *channel)
 {
-    char    labels[OMNI_METRICS_LABELS_MAX];
-    size_t  len;
+    omni_metrics_pair_t  labels[4];
 
-    len = 0;
+    labels[0].name = "channel";
+    labels[0].value = channel;
+    labels[1].name = "rule";
+    labels[1].value = ctx->dispatch_rule;
+    labels[2].name = "pool";
+    labels[2].value = ctx->pool ? omcf->dispatch->pools[ctx->pool - 1].name
+                                : "(none)";
+    labels[3].name = "reason";
+    labels[3].value = ctx->dispatch_reason;
 
-    if (omni_metrics_label(labels, sizeof(labels), &len, "channel", channel,
-                           ngx_strlen(channel)) != 0
-        || omni_metrics_label(labels, sizeof(labels), &len, "rule",
-                              ctx->dispatch_rule,
-                              ngx_strlen(ctx->dispatch_rule)) != 0
-        || omni_metrics_label(labels, sizeof(labels), &len, "pool",
-                              ctx->pool
-                              ? omcf->dispatch->pools[ctx->pool - 1].name
-                              : "(none)",
-                              ctx->pool
-                              ? ngx_strlen(omcf->dispatch->pools[ctx->pool - 1]
-                                           .name)
-                              : sizeof("(none)") - 1) != 0
-        || omni_metrics_label(labels, sizeof(labels), &len, "reason",
-                              ctx->dispatch_reason,
-                              ngx_strlen(ctx->dispatch_reason)) != 0)
-    {
-        len = OMNI_METRICS_LABELS_MAX;
-    }
-
-    omni_metrics_add(m, omni_metrics_series(m, NGX_HTTP_OMNI_M_DISPATCH,
-                                            labels, len),
+    omni_metrics_add(m, omni_metrics_series_of(m, NGX_HTTP_OMNI_M_DISPATCH,
+                                               labels, 4, 1),
                      1);
 }
 
@@ -594,7 +581,8 @@ void
 ngx_http_omni_metrics_journey(ngx_http_omni_main_conf_t *omcf, uint64_t us,
     ngx_uint_t lost)
 {
-    omni_metrics_t  *m;
+    omni_metrics_t       *m;
+    omni_metrics_pair_t   what;
 
     m = omcf->metrics;
 
@@ -602,47 +590,56 @@ ngx_http_omni_metrics_journey(ngx_http_omni_main_conf_t *omcf, uint64_t us,
         return;
     }
 
+    /* not remembered: this may run on a thread beside the event loop */
     if (lost) {
-        omni_metrics_add(m, ngx_http_omni_series(m,
-                                                 NGX_HTTP_OMNI_M_JOURNEY_LOST,
-                                                 NULL, NULL, NULL, NULL,
-                                                 NULL, NULL),
+        omni_metrics_add(m, omni_metrics_series_of(m,
+                                                   NGX_HTTP_OMNI_M_JOURNEY_LOST,
+                                                   NULL, 0, 0),
                          lost);
         return;
     }
 
-    omni_metrics_observe(m, ngx_http_omni_series(m,
-                                                 NGX_HTTP_OMNI_M_STORE_WRITE,
-                                                 "what", "journey", NULL,
-                                                 NULL, NULL, NULL),
+    what.name = "what";
+    what.value = "journey";
+
+    omni_metrics_observe(m, omni_metrics_series_of(m,
+                                                   NGX_HTTP_OMNI_M_STORE_WRITE,
+                                                   &what, 1, 0),
                          us);
 }
 
 
-/* the series of up to three labels; a NULL name ends them */
+/*
+ * The series of up to three labels, a NULL name ending them, remembered
+ * by this worker: only the event loop calls it (the pool's threads use
+ * omni_metrics_series_of() without remembering).
+ */
 static int
 ngx_http_omni_series(omni_metrics_t *m, size_t family, const char *name,
     const char *value, const char *name2, const char *value2,
     const char *name3, const char *value3)
 {
-    char    labels[OMNI_METRICS_LABELS_MAX];
-    size_t  len;
+    size_t               n;
+    omni_metrics_pair_t  labels[3];
 
-    len = 0;
-    labels[0] = '\0';
+    n = 0;
 
-    if ((name && omni_metrics_label(labels, sizeof(labels), &len, name,
-                                    value, ngx_strlen(value)) != 0)
-        || (name2 && omni_metrics_label(labels, sizeof(labels), &len, name2,
-                                        value2, ngx_strlen(value2)) != 0)
-        || (name3 && omni_metrics_label(labels, sizeof(labels), &len, name3,
-                                        value3, ngx_strlen(value3)) != 0))
-    {
-        /* counted as dropped, as a series that does not fit */
-        len = OMNI_METRICS_LABELS_MAX;
+    if (name) {
+        labels[n].name = name;
+        labels[n++].value = value;
+
+        if (name2) {
+            labels[n].name = name2;
+            labels[n++].value = value2;
+
+            if (name3) {
+                labels[n].name = name3;
+                labels[n++].value = value3;
+            }
+        }
     }
 
-    return omni_metrics_series(m, family, labels, len);
+    return omni_metrics_series_of(m, family, labels, n, 1);
 }
 
 

@@ -23,6 +23,8 @@
 #define OMNI_METRICS_VALUES   (OMNI_METRICS_BUCKETS_MAX + 2)
 #define OMNI_METRICS_FILL     90      /* % of slots, past which none is made */
 #define OMNI_METRICS_SPIN     100000  /* waits for a slot being made */
+#define OMNI_METRICS_MEMO     256     /* label sets a process remembers */
+#define OMNI_METRICS_MEMO_KEY 120     /* their raw names and values, bytes */
 
 #define OMNI_SLOT_FREE        0
 #define OMNI_SLOT_MAKING      1
@@ -53,6 +55,16 @@ typedef struct {
 } omni_metrics_slot_t;
 
 
+/* a label set seen before: names and values, each ending in a NUL */
+typedef struct {
+    uint64_t    hash;           /* 0: empty */
+    uint32_t    family;
+    uint32_t    len;
+    int         series;
+    char        key[OMNI_METRICS_MEMO_KEY];
+} omni_metrics_memo_t;
+
+
 struct omni_metrics_s {
     omni_metrics_hdr_t           *hdr;
     omni_metrics_slot_t          *slots;
@@ -61,10 +73,12 @@ struct omni_metrics_s {
     size_t                        nbounds;
     double                        bounds[OMNI_METRICS_BUCKETS_MAX];
     uint64_t                      bounds_us[OMNI_METRICS_BUCKETS_MAX];
+    omni_metrics_memo_t           memo[OMNI_METRICS_MEMO];
 };
 
 
 static uint64_t omni_metrics_hash(uint64_t h, const void *p, size_t len);
+static uint64_t omni_metrics_memo_hash(const char *p, size_t len);
 static int omni_metrics_print(omni_metrics_out_pt out, void *data,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int omni_metrics_render_series(const omni_metrics_t *m,
@@ -294,6 +308,108 @@ omni_metrics_observe(omni_metrics_t *m, int series, uint64_t us)
 
     __atomic_fetch_add(&s->v[i], 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&s->v[OMNI_METRICS_VALUES - 1], us, __ATOMIC_RELAXED);
+}
+
+
+int
+omni_metrics_series_of(omni_metrics_t *m, size_t family,
+    const omni_metrics_pair_t *labels, size_t n, int remember)
+{
+    int                   series;
+    char                  buf[OMNI_METRICS_LABELS_MAX];
+    char                  key[OMNI_METRICS_MEMO_KEY];
+    size_t                i, len, klen, nlen, vlen;
+    uint64_t              h;
+    omni_metrics_memo_t  *e;
+
+    e = NULL;
+    h = 0;
+    klen = 0;
+
+    if (remember) {
+
+        for (i = 0; i < n; i++) {
+            nlen = strlen(labels[i].name) + 1;
+            vlen = strlen(labels[i].value) + 1;
+
+            if (klen + nlen + vlen > sizeof(key)) {
+                break;
+            }
+
+            memcpy(key + klen, labels[i].name, nlen);
+            klen += nlen;
+            memcpy(key + klen, labels[i].value, vlen);
+            klen += vlen;
+        }
+
+        /* a label set too long to remember is found every time */
+        if (i == n) {
+            h = omni_metrics_memo_hash(key, klen) ^ (family << 1);
+            e = &m->memo[h % OMNI_METRICS_MEMO];
+
+            if (e->hash == h && e->family == family && e->len == klen
+                && memcmp(e->key, key, klen) == 0)
+            {
+                return e->series;
+            }
+        }
+    }
+
+    len = 0;
+    buf[0] = '\0';
+
+    for (i = 0; i < n && i < OMNI_METRICS_PAIRS_MAX; i++) {
+        if (omni_metrics_label(buf, sizeof(buf), &len, labels[i].name,
+                               labels[i].value, strlen(labels[i].value))
+            != 0)
+        {
+            /* counted as dropped, as a series that does not fit */
+            len = OMNI_METRICS_LABELS_MAX;
+            break;
+        }
+    }
+
+    if (n > OMNI_METRICS_PAIRS_MAX) {
+        len = OMNI_METRICS_LABELS_MAX;
+    }
+
+    series = omni_metrics_series(m, family, buf, len);
+
+    /* a dropped one is not remembered: the table may have room later */
+    if (e && series >= 0) {
+        e->hash = h;
+        e->family = (uint32_t) family;
+        e->len = (uint32_t) klen;
+        e->series = series;
+        memcpy(e->key, key, klen);
+    }
+
+    return series;
+}
+
+
+/* hashes a few dozen bytes eight at a time; never 0 (an empty entry) */
+static uint64_t
+omni_metrics_memo_hash(const char *p, size_t len)
+{
+    uint64_t  h, w;
+
+    h = (uint64_t) len * UINT64_C(0x9e3779b97f4a7c15);
+
+    while (len >= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+        h ^= h >> 32;
+        p += 8;
+        len -= 8;
+    }
+
+    w = 0;
+    memcpy(&w, p, len);
+    h = (h ^ w) * UINT64_C(0xc4ceb9fe1a85ec53);
+    h ^= h >> 29;
+
+    return h | 1;
 }
 
 

@@ -28,6 +28,7 @@
 #define OMNI_METRICS_BUCKETS_MAX  16      /* finite bounds of a histogram */
 #define OMNI_METRICS_LABELS_MAX   160     /* a series' rendered label set */
 #define OMNI_METRICS_NAME_MAX     63
+#define OMNI_METRICS_PAIRS_MAX    4       /* labels of omni_metrics_series_of() */
 
 
 typedef enum {
@@ -46,6 +47,13 @@ typedef struct {
 
 
 typedef struct omni_metrics_s  omni_metrics_t;
+
+
+/* a label: its name and its value, both NUL-terminated */
+typedef struct {
+    const char            *name;
+    const char            *value;
+} omni_metrics_pair_t;
 
 
 /*
@@ -77,6 +85,17 @@ int omni_metrics_check_bounds(const double *bounds, size_t n, char *err);
  */
 int omni_metrics_series(omni_metrics_t *m, size_t family,
     const char *labels, size_t len);
+
+/*
+ * The same from the labels' names and raw values (n at most
+ * OMNI_METRICS_PAIRS_MAX), rendered here.  With remember, the handle (one
+ * per process, not shared) keeps the series by those raw values, so that
+ * the same label set costs a hash and a compare the next time: a series
+ * never moves, so what it keeps stays true.  Not thread-safe with
+ * remember; without, as safe as omni_metrics_series().
+ */
+int omni_metrics_series_of(omni_metrics_t *m, size_t family,
+    const omni_metrics_pair_t *labels, size_t n, int remember);
 
 void omni_metrics_add(omni_metrics_t *m, int series, uint64_t n);
 void omni_metrics_set(omni_metrics_t *m, int series, int64_t v);

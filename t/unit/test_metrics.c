@@ -213,6 +213,105 @@ test_full_and_dropped(void **state)
 }
 
 
+/*
+ * Series by raw label values: the series the rendered labels name,
+ * remembered or not, in a second process's handle too; what cannot be
+ * remembered (too long, dropped) is still found or counted
+ */
+static void
+test_series_of(void **state)
+{
+    int                   i, kept, a, b;
+    char                  value[200], labels[64];
+    size_t                size;
+    void                 *mem;
+    omni_metrics_t       *m, *other;
+    omni_metrics_pair_t   pairs[5];
+
+    (void) state;
+
+    size = omni_metrics_size(TEST_SERIES);
+    mem = test_block(size);
+    m = test_init(mem, size, &kept);
+    other = test_init(mem, size, &kept);
+
+    pairs[0].name = "channel";
+    pairs[0].value = "web";
+    pairs[1].name = "rule";
+    pairs[1].value = "vip \"desk\"";
+
+    a = omni_metrics_series_of(m, 0, pairs, 2, 1);
+    assert_true(a >= 0);
+    assert_int_equal(omni_metrics_series(m, 0,
+                                         "channel=\"web\",rule=\"vip \\\"desk\\\"\"",
+                                         strlen("channel=\"web\",rule="
+                                                "\"vip \\\"desk\\\"\"")),
+                     a);
+
+    /* remembered, not remembered, and from another process: the same */
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(omni_metrics_series_of(m, 0, pairs, 2, 1), a);
+    }
+
+    assert_int_equal(omni_metrics_series_of(m, 0, pairs, 2, 0), a);
+    assert_int_equal(omni_metrics_series_of(other, 0, pairs, 2, 1), a);
+
+    /* the family, a name or a value apart: another series */
+    b = omni_metrics_series_of(m, 1, pairs, 2, 1);
+    assert_true(b >= 0 && b != a);
+
+    pairs[1].name = "rules";
+    b = omni_metrics_series_of(m, 0, pairs, 2, 1);
+    assert_true(b >= 0 && b != a);
+
+    pairs[1].name = "rule";
+    pairs[1].value = "vip \"desk";
+    b = omni_metrics_series_of(m, 0, pairs, 2, 1);
+    assert_true(b >= 0 && b != a);
+
+    /* values joined differently are different label sets */
+    pairs[0].value = "webrule";
+    pairs[1].value = "";
+    b = omni_metrics_series_of(m, 0, pairs, 2, 1);
+    assert_true(b >= 0 && b != a);
+    assert_int_equal(omni_metrics_series_of(m, 0, pairs, 2, 1), b);
+
+    /* too long to remember: found every time all the same */
+    memset(value, 'x', sizeof(value) - 1);
+    value[sizeof(value) - 1] = '\0';
+    value[130] = '\0';
+    pairs[1].value = value;
+    b = omni_metrics_series_of(m, 0, pairs, 2, 1);
+    assert_true(b >= 0);
+    assert_int_equal(omni_metrics_series_of(m, 0, pairs, 2, 1), b);
+
+    /* past the rendered limit, or too many labels: dropped */
+    value[130] = 'x';
+    assert_int_equal(omni_metrics_series_of(m, 0, pairs, 2, 1), -1);
+
+    for (i = 0; i < 5; i++) {
+        pairs[i].name = "n";
+        pairs[i].value = "v";
+    }
+
+    assert_int_equal(omni_metrics_series_of(m, 0, pairs, 5, 1), -1);
+
+    /* a full table drops, and a dropped set is not remembered as one */
+    for (i = 0; i < TEST_SERIES; i++) {
+        snprintf(labels, sizeof(labels), "n=\"%d\"", i);
+        (void) omni_metrics_series(m, 2, labels, strlen(labels));
+    }
+
+    pairs[0].value = "late";
+    assert_int_equal(omni_metrics_series_of(m, 0, pairs, 1, 1), -1);
+    assert_int_equal(omni_metrics_series_of(m, 0, pairs, 1, 1), -1);
+
+    omni_metrics_free(other);
+    omni_metrics_free(m);
+    munmap(mem, size);
+}
+
+
 static void
 test_processes_share(void **state)
 {
@@ -321,6 +420,7 @@ main(void)
         cmocka_unit_test(test_series_and_render),
         cmocka_unit_test(test_labels),
         cmocka_unit_test(test_full_and_dropped),
+        cmocka_unit_test(test_series_of),
         cmocka_unit_test(test_processes_share),
         cmocka_unit_test(test_layout_kept_or_reset),
     };
