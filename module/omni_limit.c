@@ -59,13 +59,25 @@ static uint64_t omni_table_hash(uint64_t seed, const char *id, size_t id_len,
     int kind, const char *a, size_t a_len, const char *b, size_t b_len);
 
 
+/* folds p into h eight bytes at a time (ids are a few dozen bytes) */
 static uint64_t
-omni_limit_fnv(uint64_t h, const char *p, size_t len)
+omni_limit_mix(uint64_t h, const char *p, size_t len)
 {
-    size_t  i;
+    uint64_t  w;
 
-    for (i = 0; i < len; i++) {
-        h = (h ^ (unsigned char) p[i]) * UINT64_C(0x100000001b3);
+    while (len >= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
+        h ^= h >> 29;
+        p += 8;
+        len -= 8;
+    }
+
+    if (len) {
+        w = 0;
+        memcpy(&w, p, len);
+        h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
+        h ^= h >> 29;
     }
 
     return h;
@@ -140,21 +152,20 @@ omni_table_init(void *mem, size_t size, size_t slot, uint64_t magic,
 }
 
 
-/* FNV-1a over the seed, the id, the kind and the parts, then mixed */
+/* the seed, the id, the kind and the parts with their lengths, mixed */
 static uint64_t
 omni_table_hash(uint64_t seed, const char *id, size_t id_len, int kind,
     const char *a, size_t a_len, const char *b, size_t b_len)
 {
     uint64_t  h;
 
-    h = omni_limit_fnv(UINT64_C(0xcbf29ce484222325) ^ seed, id, id_len);
+    h = omni_limit_mix(UINT64_C(0xcbf29ce484222325) ^ seed, id, id_len);
 
     /* lengths between the parts: ("ab", "c") is not ("a", "bc") */
-    h = (h ^ (unsigned char) kind) * UINT64_C(0x100000001b3);
-    h = (h ^ (uint64_t) a_len) * UINT64_C(0x100000001b3);
-    h = omni_limit_fnv(h, a, a_len);
-    h = (h ^ (uint64_t) b_len) * UINT64_C(0x100000001b3);
-    h = omni_limit_fnv(h, b, b_len);
+    h = omni_limit_mix(h ^ ((uint64_t) id_len << 8 | (unsigned char) kind),
+                       a, a_len);
+    h = omni_limit_mix(h ^ (uint64_t) a_len, b, b_len);
+    h ^= (uint64_t) b_len;
 
     /* splitmix64's finalizer: every bit of h reaches the slot index */
     h ^= h >> 30;
