@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "omni_limit.h"
+#include "omni_str.h"
 
 
 #define OMNI_LIMIT_MAGIC     UINT64_C(0x6f6d6e696c696d31)   /* "omnilim1" */
@@ -57,31 +58,6 @@ static void *omni_table_init(void *mem, size_t size, size_t slot,
     uint64_t magic, uint64_t seed, int *kept);
 static uint64_t omni_table_hash(uint64_t seed, const char *id, size_t id_len,
     int kind, const char *a, size_t a_len, const char *b, size_t b_len);
-
-
-/* folds p into h eight bytes at a time (ids are a few dozen bytes) */
-static uint64_t
-omni_limit_mix(uint64_t h, const char *p, size_t len)
-{
-    uint64_t  w;
-
-    while (len >= 8) {
-        memcpy(&w, p, 8);
-        h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
-        h ^= h >> 29;
-        p += 8;
-        len -= 8;
-    }
-
-    if (len) {
-        w = 0;
-        memcpy(&w, p, len);
-        h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
-        h ^= h >> 29;
-    }
-
-    return h;
-}
 
 
 size_t
@@ -159,12 +135,12 @@ omni_table_hash(uint64_t seed, const char *id, size_t id_len, int kind,
 {
     uint64_t  h;
 
-    h = omni_limit_mix(UINT64_C(0xcbf29ce484222325) ^ seed, id, id_len);
+    h = omni_hash_bytes(UINT64_C(0xcbf29ce484222325) ^ seed, id, id_len);
 
     /* lengths between the parts: ("ab", "c") is not ("a", "bc") */
-    h = omni_limit_mix(h ^ ((uint64_t) id_len << 8 | (unsigned char) kind),
+    h = omni_hash_bytes(h ^ ((uint64_t) id_len << 8 | (unsigned char) kind),
                        a, a_len);
-    h = omni_limit_mix(h ^ (uint64_t) a_len, b, b_len);
+    h = omni_hash_bytes(h ^ (uint64_t) a_len, b, b_len);
     h ^= (uint64_t) b_len;
 
     /* splitmix64's finalizer: every bit of h reaches the slot index */

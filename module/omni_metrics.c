@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "omni_metrics.h"
+#include "omni_str.h"
 
 
 #define OMNI_METRICS_MAGIC    0x6f6d6e694d657431ULL   /* "omniMet1" */
@@ -388,26 +389,16 @@ omni_metrics_series_of(omni_metrics_t *m, size_t family,
 }
 
 
-/* hashes a few dozen bytes eight at a time; never 0 (an empty entry) */
+/* a label set's raw key, hashed; never 0 (an empty entry) */
 static uint64_t
 omni_metrics_memo_hash(const char *p, size_t len)
 {
-    uint64_t  h, w;
+    uint64_t  h;
 
-    h = (uint64_t) len * UINT64_C(0x9e3779b97f4a7c15);
-
-    while (len >= 8) {
-        memcpy(&w, p, 8);
-        h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
-        h ^= h >> 32;
-        p += 8;
-        len -= 8;
-    }
-
-    w = 0;
-    memcpy(&w, p, len);
-    h = (h ^ w) * UINT64_C(0xc4ceb9fe1a85ec53);
-    h ^= h >> 29;
+    h = omni_hash_bytes((uint64_t) len * UINT64_C(0xff51afd7ed558ccd), p,
+                        len);
+    h *= UINT64_C(0xc4ceb9fe1a85ec53);
+    h ^= h >> 32;
 
     return h | 1;
 }

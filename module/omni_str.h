@@ -3,7 +3,8 @@
  *
  * A string with its length, and a name/value pair of them: how the plain-C
  * cores pass text that is not NUL-terminated; and the one check of text
- * that may go into a header or a log line, and a hex digit's value.
+ * that may go into a header or a log line, a hex digit's value, and a
+ * fast fold of a few dozen bytes into a 64-bit hash.
  */
 
 #ifndef OMNI_STR_H_INCLUDED_
@@ -11,6 +12,8 @@
 
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 
 typedef struct {
@@ -52,6 +55,38 @@ omni_hex_digit(int c)
     c |= 0x20;
 
     return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+
+
+/*
+ * Folds p into h eight bytes at a time: for short keys of hash tables
+ * (label sets, caller ids), not a digest; finish with a finalizer
+ */
+static inline uint64_t
+omni_hash_bytes(uint64_t h, const void *p, size_t len)
+{
+    uint64_t       w;
+    const char    *s;
+
+    s = p;
+
+    while (len >= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
+        h ^= h >> 29;
+        s += 8;
+        len -= 8;
+    }
+
+    if (len) {
+        w = 0;
+        memcpy(&w, s, len);
+        h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
+        h ^= h >> 29;
+    }
+
+    return h;
 }
 
 
