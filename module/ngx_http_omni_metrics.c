@@ -19,7 +19,6 @@
 
 #define NGX_HTTP_OMNI_METRICS_BUF    16384
 #define NGX_HTTP_OMNI_STORE_NEAR     95      /* % of max: not healthy */
-#define NGX_HTTP_OMNI_RULE_LABEL     65      /* a policy rule id, cut */
 #define NGX_HTTP_OMNI_CASES_SCAN     10000   /* open cases read per scrape */
 
 
@@ -389,7 +388,7 @@ ngx_int_t
 ngx_http_omni_metrics_log(ngx_http_request_t *r)
 {
     int                        *cache, series;
-    char                        cls[4], rule[NGX_HTTP_OMNI_RULE_LABEL];
+    char                        cls[4];
     const char                 *outcome, *channel, *result;
     uint64_t                    now;
     ngx_uint_t                  i, status;
@@ -507,17 +506,14 @@ ngx_http_omni_metrics_log(ngx_http_request_t *r)
     }
 
     if (ctx->policy_decided) {
-        if (ctx->policy_rule.len) {
-            ngx_cpystrn((u_char *) rule, ctx->policy_rule.data,
-                        ngx_min(ctx->policy_rule.len + 1, sizeof(rule)));
-
-        } else {
-            ngx_cpystrn((u_char *) rule, (u_char *) "(none)", sizeof(rule));
-        }
-
+        /* an id of at most 64 bytes (docs/policy.md), NUL-terminated */
         series = ngx_http_omni_series(m, NGX_HTTP_OMNI_M_POLICY, "decision",
                                       ctx->policy_allowed ? "allow" : "deny",
-                                      "rule", rule, NULL, NULL);
+                                      "rule",
+                                      ctx->policy_rule.len
+                                      ? (const char *) ctx->policy_rule.data
+                                      : "(none)",
+                                      NULL, NULL);
         omni_metrics_add(m, series, 1);
     }
 

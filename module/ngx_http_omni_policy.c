@@ -63,14 +63,17 @@ ngx_http_omni_policy_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
         ctx->scoped = d.allow && omni_policy_has_scopes(omcf->policy, &req);
     }
 
-    /* the rule id lives in the policy, which a refresh may free: copy it */
+    /*
+     * the rule id lives in the policy, which a refresh may free: copy it,
+     * with its NUL for the metrics' label
+     */
     ctx->policy_rule.len = ngx_strlen(d.rule);
-    ctx->policy_rule.data = ngx_pnalloc(r->pool, ctx->policy_rule.len);
+    ctx->policy_rule.data = ngx_pnalloc(r->pool, ctx->policy_rule.len + 1);
     if (ctx->policy_rule.data == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(ctx->policy_rule.data, d.rule, ctx->policy_rule.len);
+    ngx_memcpy(ctx->policy_rule.data, d.rule, ctx->policy_rule.len + 1);
     ctx->policy_decided = 1;
     ctx->policy_allowed = d.allow;
     ctx->policy_rev = omcf->policy_rev;
