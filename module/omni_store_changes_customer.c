@@ -91,6 +91,8 @@ static int omni_erase_class(omni_store_t *st, MDB_txn *txn, const char *id,
     int64_t now, char *err);
 static int omni_merge_flip(omni_store_t *st, MDB_txn *txn, const char *from,
     const char *to, int64_t now, char *err);
+static int omni_merge_lowest(omni_store_t *st, MDB_txn *txn,
+    const char *survivor, char *lowest, char *err);
 static int omni_customer_change(omni_store_t *st, MDB_txn *txn, int phase,
     const MDB_val *k, const MDB_val *v, omni_store_change_t *c, char *err);
 
@@ -639,8 +641,11 @@ omni_link_value(omni_store_t *st, MDB_txn *txn, const omni_store_change_t *c,
  * One after the survivor was merged elsewhere follows it.  When the
  * merged customer was merged into another meanwhile (two merges of it
  * at once on two nodes), the two survivors are merged, the lower id the
- * survivor; two merges of one pair in opposite directions leave the
- * lower id the survivor too.  So every node ends with the same customers
+ * survivor.  A merge whose customers are one already through the
+ * survivor it merges closes a cycle (a into b and b into a; or a into b,
+ * b into c and c into a on three nodes): whichever merge of the cycle
+ * comes last here, the class is then the whole cycle, and its lowest id
+ * becomes the survivor.  So every node ends with the same customers
  * whatever order the merges come in, and chains of one hop.  A merge
  * with an erased customer erases the other one too: a merge says they
  * are one person, who asked to be erased.
@@ -691,12 +696,17 @@ omni_merge_apply(omni_store_t *st, MDB_txn *txn, const omni_store_change_t *c,
     }
 
     if (strcmp(f, t) == 0) {
-        /* one already; in opposite directions the lower id survives */
-        if (strcmp(f, from) != 0 || strcmp(from, to) < 0) {
+        /* one already: done, unless the merge closes a cycle */
+        if (strcmp(f, from) != 0) {
             return OMNI_STORE_OK;
         }
 
-        rc = omni_merge_flip(st, txn, from, to, now, err);
+        rc = omni_merge_lowest(st, txn, f, t, err);
+        if (rc != OMNI_STORE_OK || strcmp(f, t) == 0) {
+            return rc;
+        }
+
+        rc = omni_merge_flip(st, txn, f, t, now, err);
 
     } else if (strcmp(f, from) == 0) {
         rc = omni_store_merge_txn(st, txn, from, t, now, err);
@@ -786,6 +796,50 @@ omni_merge_flip(omni_store_t *st, MDB_txn *txn, const char *from,
     }
 
     return omni_store_merge_txn(st, txn, from, to, now, err);
+}
+
+
+/*
+ * The lowest id of a survivor's class: the survivor or the first customer
+ * merged into it, the "merged from" records being in id order.
+ */
+static int
+omni_merge_lowest(omni_store_t *st, MDB_txn *txn, const char *survivor,
+    char *lowest, char *err)
+{
+    int           rc;
+    char          id[OMNI_STORE_ID_MAX + 1];
+    size_t        n;
+    omni_skey_t   prefix;
+    omni_item_t   first;
+
+    omni_key_customer(omni_skey_init(&prefix), survivor, OMNI_TAG_FROM);
+
+    n = 0;
+
+    rc = omni_store_scan(st, txn, OMNI_STORE_DB_CUSTOMERS, &prefix.b, NULL,
+                         0, 1, omni_store_collect_item, &first, &n, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (n == 1 && (first.len == 0 || first.len > OMNI_STORE_ID_MAX)) {
+        omni_err(err, "customer %s has a malformed merge record", survivor);
+        return OMNI_STORE_ERROR;
+    }
+
+    (void) strcpy(lowest, survivor);
+
+    if (n == 1) {
+        memcpy(id, first.data, first.len);
+        id[first.len] = '\0';
+
+        if (strcmp(id, survivor) < 0) {
+            (void) strcpy(lowest, id);
+        }
+    }
+
+    return OMNI_STORE_OK;
 }
 
 

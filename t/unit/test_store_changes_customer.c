@@ -642,6 +642,56 @@ test_merges(void **state)
 }
 
 
+/*
+ * A cycle merged at once on three nodes (a into b on node 1, b into c on
+ * node 2, c into a on node 3), published in every order: each node takes
+ * its own merge first and the others in the stream's order, so the six
+ * runs apply the three merges in every order; every node ends with the
+ * cycle's lowest id the survivor, without merging again.
+ */
+static void
+test_merge_cycle(void **state)
+{
+    char          id[3][16], phone[16];
+    size_t        p, i, k;
+    test_ctx_t   *ctx;
+    static const  size_t  order[6][3] = {
+        { 0, 1, 2 }, { 0, 2, 1 }, { 1, 0, 2 },
+        { 1, 2, 0 }, { 2, 0, 1 }, { 2, 1, 0 }
+    };
+
+    ctx = *state;
+
+    for (p = 0; p < 6; p++) {
+        for (i = 0; i < 3; i++) {
+            snprintf(id[i], sizeof(id[i]), "cy%zu%c", p, (int) ('a' + i));
+            snprintf(phone, sizeof(phone), "+86139000%02zu%zu", p, i);
+            test_link(ctx, 0, phone, id[i]);
+        }
+
+        test_sync_all(ctx);
+
+        for (i = 0; i < 3; i++) {
+            test_merge(ctx, i, id[i], id[(i + 1) % 3]);
+        }
+
+        for (k = 0; k < 3; k++) {
+            test_publish(ctx, order[p][k]);
+        }
+
+        test_sync_all(ctx);
+
+        for (i = 0; i < 3; i++) {
+            test_survivor(ctx, id[i], id[0]);
+            snprintf(phone, sizeof(phone), "+86139000%02zu%zu", p, i);
+            test_resolves(ctx, "phone", phone, id[0]);
+        }
+
+        test_one_hop(ctx);
+    }
+}
+
+
 static void
 test_erased(test_ctx_t *ctx, size_t i, const char *id)
 {
@@ -956,6 +1006,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_link_first, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_merges, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_merge_cycle, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_erasures, test_setup,
                                         test_teardown),
