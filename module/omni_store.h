@@ -1043,6 +1043,8 @@ typedef struct {
     uint64_t                    stream_seq;
     int                         applied;
     int                         rc;
+    size_t                      records;   /* an erasure applied: the
+                                              records it deleted here */
 } omni_store_change_item_t;
 
 int omni_store_changes_apply_batch(omni_store_t *st,

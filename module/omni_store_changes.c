@@ -445,6 +445,7 @@ omni_changes_apply_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         c = it->change;
         it->applied = 0;
         it->rc = OMNI_STORE_OK;
+        it->records = 0;
 
         /* a redelivery after a crash between the commit and the ack */
         if (it->stream_seq <= s.applied) {
@@ -480,7 +481,7 @@ omni_changes_apply_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
         } else if (omni_store_customer_family(c->family)) {
             rc = omni_store_customer_change_apply(st, txn, c, own,
-                                                  &it->applied,
+                                                  &it->applied, &it->records,
                                                   refused ? scratch : err);
 
         } else if (c->family != OMNI_STORE_FAMILY_REVOCATION) {

@@ -86,9 +86,9 @@ static int omni_link_apply(omni_store_t *st, MDB_txn *txn,
 static int omni_merge_apply(omni_store_t *st, MDB_txn *txn,
     const omni_store_change_t *c, int *applied, char *err);
 static int omni_erasure_apply(omni_store_t *st, MDB_txn *txn,
-    const omni_store_change_t *c, int *applied, char *err);
+    const omni_store_change_t *c, int *applied, size_t *records, char *err);
 static int omni_erase_class(omni_store_t *st, MDB_txn *txn, const char *id,
-    int64_t now, char *err);
+    int64_t now, size_t *records, char *err);
 static int omni_merge_flip(omni_store_t *st, MDB_txn *txn, const char *from,
     const char *to, int64_t now, char *err);
 static int omni_merge_lowest(omni_store_t *st, MDB_txn *txn,
@@ -372,12 +372,14 @@ omni_merge_parse(const omni_store_change_t *c, char *from, char *to)
 
 int
 omni_store_customer_change_apply(omni_store_t *st, MDB_txn *txn,
-    const omni_store_change_t *c, int own, int *applied, char *err)
+    const omni_store_change_t *c, int own, int *applied, size_t *records,
+    char *err)
 {
     *applied = 0;
+    *records = 0;
 
     if (c->family == OMNI_STORE_FAMILY_ERASURE) {
-        return omni_erasure_apply(st, txn, c, applied, err);
+        return omni_erasure_apply(st, txn, c, applied, records, err);
     }
 
     if (c->family == OMNI_STORE_FAMILY_MERGE) {
@@ -657,6 +659,7 @@ omni_merge_apply(omni_store_t *st, MDB_txn *txn, const omni_store_change_t *c,
     int       rc, erased_f, erased_t;
     char      from[OMNI_STORE_ID_MAX + 1], to[OMNI_STORE_ID_MAX + 1];
     char      f[OMNI_STORE_ID_MAX + 1], t[OMNI_STORE_ID_MAX + 1];
+    size_t    records;
     int64_t   now;
 
     if (omni_merge_parse(c, from, to) != 0) {
@@ -689,7 +692,8 @@ omni_merge_apply(omni_store_t *st, MDB_txn *txn, const omni_store_change_t *c,
             return OMNI_STORE_OK;
         }
 
-        rc = omni_erase_class(st, txn, erased_f ? t : f, now, err);
+        rc = omni_erase_class(st, txn, erased_f ? t : f, now, &records,
+                              err);
         *applied = (rc == OMNI_STORE_OK);
 
         return rc;
@@ -732,7 +736,7 @@ omni_merge_apply(omni_store_t *st, MDB_txn *txn, const omni_store_change_t *c,
  */
 static int
 omni_erasure_apply(omni_store_t *st, MDB_txn *txn,
-    const omni_store_change_t *c, int *applied, char *err)
+    const omni_store_change_t *c, int *applied, size_t *records, char *err)
 {
     int   rc, erased;
     char  who[OMNI_STORE_ID_MAX + 1], s[OMNI_STORE_ID_MAX + 1];
@@ -749,7 +753,7 @@ omni_erasure_apply(omni_store_t *st, MDB_txn *txn,
         return rc;
     }
 
-    rc = omni_erase_class(st, txn, s, c->time_ms / 1000, err);
+    rc = omni_erase_class(st, txn, s, c->time_ms / 1000, records, err);
     *applied = (rc == OMNI_STORE_OK);
 
     return rc;
@@ -759,13 +763,11 @@ omni_erasure_apply(omni_store_t *st, MDB_txn *txn,
 /* id, a survivor not erased, and every customer merged into it */
 static int
 omni_erase_class(omni_store_t *st, MDB_txn *txn, const char *id, int64_t now,
-    char *err)
+    size_t *records, char *err)
 {
-    size_t  records;
+    *records = 0;
 
-    records = 0;
-
-    return omni_store_erase_txn(st, txn, id, now, &records, err);
+    return omni_store_erase_txn(st, txn, id, now, records, err);
 }
 
 

@@ -389,7 +389,8 @@ int omni_store_erasure_logged(omni_store_t *st, MDB_txn *txn,
 int omni_store_customer_change_check(const omni_store_change_t *c,
     char *err);
 int omni_store_customer_change_apply(omni_store_t *st, MDB_txn *txn,
-    const omni_store_change_t *c, int own, int *applied, char *err);
+    const omni_store_change_t *c, int own, int *applied, size_t *records,
+    char *err);
 int omni_store_identity_scrub(omni_store_t *st, MDB_txn *txn,
     const char *customer, const omni_item_t *merged, size_t n, char *err);
 

@@ -177,6 +177,19 @@ for my $n (@nodes) {
        "$n->{name}: a link to the erased customer is refused");
 }
 
+# audited where it was applied, by id, with the node it came from
+for my $n (@nodes[0, 2]) {
+    my $log = $c->sync_log($n);
+    my $from = $nodes[1]{name};
+    my $line = qr/audit: erase customer \Q$id\E \(\d+ records\)/;
+    like($log, qr/$line from the cluster, node \Q$from\E$/m,
+         "$n->{name}: omni-sync audits the erasure from node2");
+    unlike($log, qr/8613900000001|b\@example/,
+           "$n->{name}: without an identity's value");
+}
+unlike($c->sync_log($nodes[1]), qr/audit: erase/,
+       'node2: its own erasure is audited by the admin API, not again');
+
 # every local change published, nothing refused
 for my $n (@nodes) {
     my $s = $c->omnictl_json($n, 'cluster status');

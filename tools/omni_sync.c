@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -120,6 +121,8 @@ static int omni_sync_policy(omni_sync_t *s, omni_store_change_t *c,
 static int omni_sync_consume(omni_sync_t *s);
 static int omni_sync_gap(omni_sync_t *s, uint64_t next, uint64_t seq);
 static void omni_sync_caught_up(omni_sync_t *s);
+static void omni_sync_audit(omni_sync_t *s,
+    const omni_store_change_item_t *it);
 static void omni_sync_failed(omni_sync_t *s, const char *what,
     natsStatus ns, jsErrCode jerr, int reset);
 static void omni_sync_write_status(omni_sync_t *s);
@@ -1259,6 +1262,12 @@ omni_sync_consume(omni_sync_t *s)
 
         s->applied_n += (items[j].applied != 0);
         (void) natsMsg_Ack(acks[j], NULL);
+
+        if (items[j].applied
+            && items[j].change->family == OMNI_STORE_FAMILY_ERASURE)
+        {
+            omni_sync_audit(s, &items[j]);
+        }
     }
 
     if (n > 0 && items[n - 1].stream_seq > s->applied) {
@@ -1320,6 +1329,28 @@ omni_sync_gap(omni_sync_t *s, uint64_t next, uint64_t seq)
     }
 
     return 1;
+}
+
+
+/*
+ * An erasure from another node is audited here as omnictl audits a local
+ * one (syslog, authpriv): the customer's id, never an identity's value.
+ */
+static void
+omni_sync_audit(omni_sync_t *s, const omni_store_change_item_t *it)
+{
+    char                        change[OMNI_STORE_ID_MAX * 2 + 96];
+    const omni_store_change_t  *c;
+
+    c = it->change;
+
+    snprintf(change, sizeof(change), "erase customer %.*s (%zu records) "
+             "from the cluster, node %s", (int) c->key_len,
+             (const char *) c->key, it->records, c->origin);
+
+    syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s by omni-sync %s", change,
+           s->node);
+    omni_sync_log(s, "audit: %s", change);
 }
 
 

@@ -53,6 +53,7 @@ typedef struct {
     size_t          len[TEST_STREAM_MAX];
     unsigned char  *msg[TEST_STREAM_MAX];
     omni_keyring_t *kr;
+    size_t          records;          /* erased by the last sync */
 } test_ctx_t;
 
 
@@ -263,9 +264,11 @@ test_sync_some(test_ctx_t *ctx, size_t i, size_t *refused, char *err)
     rc = omni_store_changes_apply_batch(ctx->node[i].st, items, n, err);
 
     *refused = 0;
+    ctx->records = 0;
 
     for (k = 0; rc == OMNI_STORE_OK && k < n; k++) {
         *refused += (items[k].rc != OMNI_STORE_OK);
+        ctx->records += items[k].records;
     }
 
     free(c);
@@ -726,6 +729,9 @@ test_erasures(void **state)
                      OMNI_STORE_OK);
     test_sync_all(ctx);
     test_resolves(ctx, "phone", "+8613800000061", NULL);
+
+    /* what node 3 erased, for omni-sync's audit line */
+    assert_true(ctx->records >= 2);
 
     for (i = 0; i < TEST_NODES; i++) {
         test_erased(ctx, i, "e1");
