@@ -1066,6 +1066,15 @@ int omni_store_customer_changes(omni_store_t *st,
     omni_store_customer_cursor_t *cur, omni_store_change_t *out, size_t max,
     size_t *n, char *err);
 
+/*
+ * The change that sends the current policy again in a full resync, when
+ * the newest local policy change was trimmed from the log unpublished
+ * and no policy from the cluster replaced it since; its seq, time and
+ * origin the caller's.  OMNI_STORE_NOT_FOUND when there is none to send.
+ */
+int omni_store_policy_resync(omni_store_t *st, omni_store_change_t *c,
+    char *err);
+
 int omni_store_change_encode(const omni_store_change_t *c, unsigned char *out,
     size_t cap, size_t *len, char *err);
 int omni_store_change_decode(const unsigned char *p, size_t len,

@@ -19,7 +19,8 @@
 #include "omni_store_int.h"
 
 
-#define OMNI_STORE_POLICY_SEED_NOTE  "seed"
+#define OMNI_STORE_POLICY_SEED_NOTE    "seed"
+#define OMNI_STORE_POLICY_REMOTE_NOTE  "from the cluster"
 
 
 typedef struct {
@@ -492,6 +493,56 @@ omni_store_policy_write_op(omni_store_t *st, MDB_txn *txn, void *data,
 
 
 /*
+ * A full resync (omni-sync) sends the current policy again when the
+ * newest local policy change was trimmed from the log before it was
+ * published, and no policy from the cluster replaced it since: the
+ * change that names it, its seq, time and origin the caller's.
+ */
+int
+omni_store_policy_resync(omni_store_t *st, omni_store_change_t *c,
+    char *err)
+{
+    int                          rc;
+    char                        *json;
+    size_t                       len;
+    omni_sbuf_t                  b;
+    omni_store_policy_info_t     pi;
+    omni_store_changes_state_t   s;
+
+    rc = omni_store_changes_state(st, &s, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (s.policy_local <= s.published || s.policy_local >= s.first) {
+        return OMNI_STORE_NOT_FOUND;
+    }
+
+    rc = omni_store_policy_get(st, 0, &json, &len, &pi, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    free(json);
+
+    if (strcmp(pi.note, OMNI_STORE_POLICY_REMOTE_NOTE) == 0) {
+        return OMNI_STORE_NOT_FOUND;
+    }
+
+    memset(c, 0, sizeof(omni_store_change_t));
+    c->family = OMNI_STORE_FAMILY_POLICY;
+    c->op = OMNI_STORE_CHANGE_PUT;
+
+    omni_sbuf_init(&b, c->key, sizeof(c->key));
+    omni_sbuf_add(&b, "p:", 2);
+    omni_sbuf_be(&b, pi.rev, 4);
+    c->key_len = b.len;
+
+    return OMNI_STORE_OK;
+}
+
+
+/*
  * A policy from the stream (omni_store_changes.c): the current one from
  * now on, as a new revision by the node it came from, unless it is the
  * current one already (*wrote says which).  Not logged.
@@ -513,7 +564,7 @@ omni_store_policy_apply(omni_store_t *st, MDB_txn *txn, const char *origin,
 
     rc = omni_store_policy_check((const char *) json, len,
                                  origin[0] ? origin : "cluster",
-                                 "from the cluster", now, err);
+                                 OMNI_STORE_POLICY_REMOTE_NOTE, now, err);
     if (rc != OMNI_STORE_OK) {
         return rc;
     }
@@ -547,7 +598,7 @@ omni_store_policy_apply(omni_store_t *st, MDB_txn *txn, const char *origin,
     ctx.json = (const char *) json;
     ctx.len = len;
     ctx.author = origin[0] ? origin : "cluster";
-    ctx.note = "from the cluster";
+    ctx.note = OMNI_STORE_POLICY_REMOTE_NOTE;
     ctx.now = now;
     ctx.seed = 0;
     ctx.remote = 1;

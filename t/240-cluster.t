@@ -102,6 +102,10 @@ is($back, 200, 'node2 serves again once its sync caught up');
 # --- omni-sync killed with SIGKILL, changes made meanwhile, started again
 $c->sync_stop($nodes[2], 'KILL');
 is(revoke($nodes[2], 'c-4'), 201, 'omni-sync of node3 killed: node3 revokes c-4');
+my $omnictl_bin = Omni::Test::bin('omnictl');
+my $trimmed = Omni::Test::repo_root() . '/t/fixtures/policies/valid/scopes.json';
+is(system("$omnictl_bin -d $nodes[2]{store} policy load $trimmed >/dev/null"),
+   0, 'node3 loads a policy');
 is(revoke($nodes[0], 'c-5'), 201, 'node1 revokes c-5');
 is(revoke($nodes[2], $_), 201, "node3 revokes $_") for qw(c-6 c-7 c-8);
 sleep 0.5;
@@ -114,10 +118,24 @@ ok(converged('c-8', 10) && converged('c-4', 2),
 like($c->sync_log($nodes[2]),
      qr/were trimmed from the log before they were published.*\n.*full resync: \d+ revocations published/,
      'node3\'s omni-sync says so');
+like($c->sync_log($nodes[2]), qr/full resync: a policy change was trimmed/,
+     'and publishes its policy again, its change trimmed too');
+my $resent = $json->decode(scalar `$omnictl_bin -d $nodes[2]{store} policy show`);
+for my $n (@nodes[0, 1]) {
+    my $got = {};
+    for (1 .. 100) {
+        $got = eval { $json->decode(scalar
+                      `$omnictl_bin -d $n->{store} policy show 2>/dev/null`) } || {};
+        last if $got->{policy} && $json->encode($got->{policy})
+                                  eq $json->encode($resent->{policy});
+        sleep 0.05;
+    }
+    is_deeply($got->{policy}, $resent->{policy},
+              "$n->{name}: node3's policy of the trimmed change is current");
+}
 
 # a policy revision made on node 3 becomes the current one everywhere
 my $policy = Omni::Test::repo_root() . '/t/fixtures/policies/valid/names.json';
-my $omnictl_bin = Omni::Test::bin('omnictl');
 is(system("$omnictl_bin -d $nodes[2]{store} policy load $policy >/dev/null"),
    0, 'node3: omnictl policy load');
 my $want = $json->decode(scalar `$omnictl_bin -d $nodes[2]{store} policy show`);

@@ -114,8 +114,8 @@ static int omni_sync_secret(const char *path, char *buf, size_t size);
 static int omni_sync_setup(omni_sync_t *s);
 static int omni_sync_publish(omni_sync_t *s);
 static int omni_sync_snapshot(omni_sync_t *s, uint64_t upto);
-static int omni_sync_snapshot_send(omni_sync_t *s,
-    const omni_store_change_t *c, uint64_t upto, uint64_t *count);
+static int omni_sync_snapshot_send(omni_sync_t *s, omni_store_change_t *c,
+    uint64_t upto, uint64_t *sent);
 static int omni_sync_policy(omni_sync_t *s, omni_store_change_t *c,
     unsigned char **out, size_t *len, char *err);
 static int omni_sync_consume(omni_sync_t *s);
@@ -762,9 +762,10 @@ omni_sync_setup(omni_sync_t *s)
  * A full resync of what this node publishes: every revocation of the
  * store as a put (a union takes them however often they come), every
  * merge and identity link as it is now (applying them again is done
- * already), then the cursor past the trimmed part of the log.  Removals
- * that were trimmed are lost to the other nodes, which keep refusing:
- * the safe side.
+ * already), the current policy when a policy change was among the
+ * trimmed ones, then the cursor past the trimmed part of the log.
+ * Removals that were trimmed are lost to the other nodes, which keep
+ * refusing: the safe side.
  */
 static int
 omni_sync_snapshot(omni_sync_t *s, uint64_t upto)
@@ -773,14 +774,14 @@ omni_sync_snapshot(omni_sync_t *s, uint64_t upto)
     char                             err[OMNI_ERRLEN];
     char                             after[OMNI_STORE_VALUE_MAX + 1];
     size_t                           i, n, len, vlen;
-    uint64_t                         count;
+    uint64_t                         sent, before;
     omni_store_change_t              c;
     omni_store_customer_cursor_t     cur;
     static omni_store_revocation_t   recs[OMNI_SYNC_BATCH];
     static omni_store_change_t       custs[OMNI_SYNC_BATCH];
     static const char                tags[] = "?jsu";
 
-    count = 0;
+    sent = 0;
 
     for (kind = OMNI_STORE_REVOKED_JTI; kind <= OMNI_STORE_REVOKED_SUBJECT;
          kind++)
@@ -818,7 +819,7 @@ omni_sync_snapshot(omni_sync_t *s, uint64_t upto)
                 }
                 c.val_len = 9;
 
-                if (omni_sync_snapshot_send(s, &c, upto, &count) != 0) {
+                if (omni_sync_snapshot_send(s, &c, upto, &sent) != 0) {
                     return -1;
                 }
             }
@@ -833,9 +834,9 @@ omni_sync_snapshot(omni_sync_t *s, uint64_t upto)
     }
 
     omni_sync_log(s, "full resync: %" PRIu64 " revocations published",
-                  count);
+                  sent);
 
-    count = 0;
+    before = sent;
     memset(&cur, 0, sizeof(omni_store_customer_cursor_t));
 
     do {
@@ -852,12 +853,35 @@ omni_sync_snapshot(omni_sync_t *s, uint64_t upto)
             custs[i].time_ms = (int64_t) time(NULL) * 1000;
             strcpy(custs[i].origin, s->node);
 
-            if (omni_sync_snapshot_send(s, &custs[i], upto, &count) != 0) {
+            if (omni_sync_snapshot_send(s, &custs[i], upto, &sent) != 0) {
                 return -1;
             }
         }
 
     } while (n == OMNI_SYNC_BATCH);
+
+    omni_sync_log(s, "full resync: %" PRIu64 " merges and identity links "
+                  "published", sent - before);
+
+    rc = omni_store_policy_resync(s->st, &c, err);
+
+    if (rc == OMNI_STORE_OK) {
+        c.seq = upto;
+        c.time_ms = (int64_t) time(NULL) * 1000;
+        strcpy(c.origin, s->node);
+
+        if (omni_sync_snapshot_send(s, &c, upto, &sent) != 0) {
+            return -1;
+        }
+
+        omni_sync_log(s, "full resync: a policy change was trimmed before "
+                      "it was published: the current policy published");
+
+    } else if (rc != OMNI_STORE_NOT_FOUND) {
+        omni_sync_log(s, "%s", err);
+        omni_sync_failed(s, "store", NATS_ERR, 0, 0);
+        return -1;
+    }
 
     rc = omni_store_changes_published(s->st, upto, err);
     if (rc != OMNI_STORE_OK) {
@@ -866,18 +890,20 @@ omni_sync_snapshot(omni_sync_t *s, uint64_t upto)
         return -1;
     }
 
-    omni_sync_log(s, "full resync: %" PRIu64 " merges and identity links "
-                  "published", count);
-
     return 0;
 }
 
 
-/* one change of a full resync, numbered after the log's sequence */
+/*
+ * One change of a full resync, its message id numbered after the log's
+ * sequence and the changes sent before it in this resync (one count for
+ * every family: two equal ids would be dropped as duplicates)
+ */
 static int
-omni_sync_snapshot_send(omni_sync_t *s, const omni_store_change_t *c,
-    uint64_t upto, uint64_t *count)
+omni_sync_snapshot_send(omni_sync_t *s, omni_store_change_t *c,
+    uint64_t upto, uint64_t *sent)
 {
+    int             rc;
     char            err[OMNI_ERRLEN];
     char            msgid[OMNI_STORE_ID_MAX + 64];
     size_t          len;
@@ -886,15 +912,23 @@ omni_sync_snapshot_send(omni_sync_t *s, const omni_store_change_t *c,
     jsPubAck       *pa;
     jsPubOptions    po;
     unsigned char   buf[OMNI_STORE_CHANGE_WIRE_MAX];
+    unsigned char  *out, *big;
 
-    if (omni_store_change_encode(c, buf, sizeof(buf), &len, err)
-        != OMNI_STORE_OK)
-    {
+    big = NULL;
+
+    rc = (c->family == OMNI_STORE_FAMILY_POLICY)
+         ? omni_sync_policy(s, c, &big, &len, err)
+         : omni_store_change_encode(c, buf, sizeof(buf), &len, err);
+
+    if (rc != OMNI_STORE_OK) {
+        omni_sync_log(s, "full resync: a change not published: %s", err);
         return 0;
     }
 
+    out = (big != NULL) ? big : buf;
+
     snprintf(msgid, sizeof(msgid), "%s:snapshot-%" PRIu64 ":%" PRIu64,
-             s->node, upto, ++*count);
+             s->node, upto, ++*sent);
 
     jsPubOptions_Init(&po);
     po.MsgId = msgid;
@@ -902,7 +936,9 @@ omni_sync_snapshot_send(omni_sync_t *s, const omni_store_change_t *c,
 
     pa = NULL;
     jerr = 0;
-    ns = js_Publish(&pa, s->js, s->subject, buf, (int) len, &po, &jerr);
+    ns = js_Publish(&pa, s->js, s->subject, out, (int) len, &po, &jerr);
+
+    free(big);
 
     if (pa != NULL) {
         jsPubAck_Destroy(pa);

@@ -724,6 +724,85 @@ test_policy(void **state)
 
 
 /*
+ * The full resync sends the current policy again when a policy change was
+ * trimmed from the log before it was published, not otherwise.
+ */
+static void
+test_policy_resync(void **state)
+{
+    int                          applied;
+    char                         err[OMNI_ERRLEN], jti[16];
+    size_t                       i;
+    uint32_t                     rev;
+    test_ctx_t                  *ctx;
+    omni_store_change_t          c, d;
+    const char                  *p1 = "{\"p\":1}", *p2 = "{\"p\":2}";
+
+    ctx = *state;
+
+    assert_int_equal(omni_store_changes_node(ctx->st, "self", err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_changes_limit(ctx->st, 3, err),
+                     OMNI_STORE_OK);
+
+    /* nothing logged, or the policy change still in the log: none */
+    assert_int_equal(omni_store_policy_resync(ctx->st, &c, err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_int_equal(omni_store_policy_put(ctx->st, p1, strlen(p1), "alice",
+                                           NULL, 1700000001, &rev, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_policy_resync(ctx->st, &c, err),
+                     OMNI_STORE_NOT_FOUND);
+
+    /* trimmed before it was published: the current revision */
+    for (i = 0; i < 4; i++) {
+        snprintf(jti, sizeof(jti), "pr%zu", i);
+        assert_int_equal(omni_store_revoke_jti(ctx->st, jti, 0, err),
+                         OMNI_STORE_OK);
+    }
+
+    assert_int_equal(omni_store_policy_resync(ctx->st, &c, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(c.family, OMNI_STORE_FAMILY_POLICY);
+    assert_int_equal(c.op, OMNI_STORE_CHANGE_PUT);
+    assert_int_equal(c.key_len, 6);
+    assert_memory_equal(c.key, "p:\0\0\0\1", 6);
+
+    /* published past it: none */
+    assert_int_equal(omni_store_changes_published(ctx->st, 2, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_policy_resync(ctx->st, &c, err),
+                     OMNI_STORE_NOT_FOUND);
+
+    /* a policy from the cluster replaced it since: none */
+    assert_int_equal(omni_store_policy_put(ctx->st, p1, strlen(p1), "alice",
+                                           NULL, 1700000002, &rev, err),
+                     OMNI_STORE_OK);
+    memset(&d, 0, sizeof(d));
+    d.seq = 9;
+    d.family = OMNI_STORE_FAMILY_POLICY;
+    d.op = OMNI_STORE_CHANGE_PUT;
+    d.time_ms = 1700000005000LL;
+    strcpy(d.origin, "other");
+    d.key_len = 6;
+    memcpy(d.key, "p:\0\0\0\4", 6);
+    d.data = (const unsigned char *) p2;
+    d.data_len = strlen(p2);
+    assert_int_equal(omni_store_changes_apply(ctx->st, &d, 1, &applied, err),
+                     OMNI_STORE_OK);
+
+    for (i = 4; i < 8; i++) {
+        snprintf(jti, sizeof(jti), "pr%zu", i);
+        assert_int_equal(omni_store_revoke_jti(ctx->st, jti, 0, err),
+                         OMNI_STORE_OK);
+    }
+
+    assert_int_equal(omni_store_policy_resync(ctx->st, &c, err),
+                     OMNI_STORE_NOT_FOUND);
+}
+
+
+/*
  * A child revokes jtis in a loop and is killed with SIGKILL: every
  * revocation present has its change and every change its revocation, the
  * sequences without a gap.
@@ -835,6 +914,8 @@ main(void)
                                         test_teardown),
         cmocka_unit_test(test_wire),
         cmocka_unit_test_setup_teardown(test_policy, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_policy_resync, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_killed, test_setup,
                                         test_teardown),
