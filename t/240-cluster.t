@@ -26,6 +26,7 @@ my $c = Omni::Cluster->new(nodes => 3, conf => sub {
 my @nodes = $c->nodes;
 my $first = $c->first;
 my $json = $c->json;
+my $omnictl_bin = Omni::Test::bin('omnictl');
 pass('nats-server and three nodes run');
 
 # a short log: a sync that was away must resync fully (below)
@@ -36,6 +37,20 @@ sub revoke { $c->revoke(@_) }
 sub refused_within { $c->refused_within(@_) }
 sub converged { $c->converged(@_) }
 sub token { $c->token(@_) }
+
+# the current policy of node $n once it is $want's (5 s at most)
+sub policy_on {
+    my ($n, $want) = @_;
+    my $got = {};
+    for (1 .. 100) {
+        $got = eval { $json->decode(scalar
+                      `$omnictl_bin -d $n->{store} policy show 2>/dev/null`) } || {};
+        last if $got->{policy} && $json->encode($got->{policy})
+                                  eq $json->encode($want->{policy});
+        sleep 0.05;
+    }
+    return $got;
+}
 
 # --- propagation
 for my $n (@nodes) {
@@ -102,7 +117,6 @@ is($back, 200, 'node2 serves again once its sync caught up');
 # --- omni-sync killed with SIGKILL, changes made meanwhile, started again
 $c->sync_stop($nodes[2], 'KILL');
 is(revoke($nodes[2], 'c-4'), 201, 'omni-sync of node3 killed: node3 revokes c-4');
-my $omnictl_bin = Omni::Test::bin('omnictl');
 my $trimmed = Omni::Test::repo_root() . '/t/fixtures/policies/valid/scopes.json';
 is(system("$omnictl_bin -d $nodes[2]{store} policy load $trimmed >/dev/null"),
    0, 'node3 loads a policy');
@@ -121,18 +135,9 @@ like($c->sync_log($nodes[2]),
 like($c->sync_log($nodes[2]), qr/full resync: a policy change was trimmed/,
      'and publishes its policy again, its change trimmed too');
 my $resent = $json->decode(scalar `$omnictl_bin -d $nodes[2]{store} policy show`);
-for my $n (@nodes[0, 1]) {
-    my $got = {};
-    for (1 .. 100) {
-        $got = eval { $json->decode(scalar
-                      `$omnictl_bin -d $n->{store} policy show 2>/dev/null`) } || {};
-        last if $got->{policy} && $json->encode($got->{policy})
-                                  eq $json->encode($resent->{policy});
-        sleep 0.05;
-    }
-    is_deeply($got->{policy}, $resent->{policy},
-              "$n->{name}: node3's policy of the trimmed change is current");
-}
+is_deeply(policy_on($_, $resent)->{policy}, $resent->{policy},
+          "$_->{name}: node3's policy of the trimmed change is current")
+    for @nodes[0, 1];
 
 # a policy revision made on node 3 becomes the current one everywhere
 my $policy = Omni::Test::repo_root() . '/t/fixtures/policies/valid/names.json';
@@ -140,14 +145,7 @@ is(system("$omnictl_bin -d $nodes[2]{store} policy load $policy >/dev/null"),
    0, 'node3: omnictl policy load');
 my $want = $json->decode(scalar `$omnictl_bin -d $nodes[2]{store} policy show`);
 for my $n (@nodes[0, 1]) {
-    my $got = {};
-    for (1 .. 100) {
-        $got = eval { $json->decode(scalar
-                      `$omnictl_bin -d $n->{store} policy show 2>/dev/null`) } || {};
-        last if $got->{policy} && $json->encode($got->{policy})
-                                  eq $json->encode($want->{policy});
-        sleep 0.05;
-    }
+    my $got = policy_on($n, $want);
     is_deeply($got->{policy}, $want->{policy},
               "$n->{name}: node3's policy is the current one");
     is($got->{author}, 'node3', "$n->{name}: written as node3's");

@@ -609,6 +609,24 @@ test_policy_current(omni_store_t *st, const char *want, const char *author)
 }
 
 
+/* a policy change from node "other", naming its revision rev */
+static void
+test_remote_policy(omni_store_change_t *d, uint64_t seq, unsigned char rev,
+    const char *json)
+{
+    test_remote(d, seq, "p:", OMNI_STORE_CHANGE_DELETE, 0);
+
+    d->family = OMNI_STORE_FAMILY_POLICY;
+    d->op = OMNI_STORE_CHANGE_PUT;
+    d->time_ms = 1700000005000LL;
+    d->key_len = 6;
+    memset(d->key + 2, 0, 3);
+    d->key[5] = rev;
+    d->data = (const unsigned char *) json;
+    d->data_len = strlen(json);
+}
+
+
 static void
 test_policy(void **state)
 {
@@ -648,16 +666,7 @@ test_policy(void **state)
     assert_int_equal(s.policy_local, 1);
 
     /* another node's policy becomes the current one, not logged */
-    memset(&d, 0, sizeof(d));
-    d.seq = 7;
-    d.family = OMNI_STORE_FAMILY_POLICY;
-    d.op = OMNI_STORE_CHANGE_PUT;
-    d.time_ms = 1700000005000LL;
-    strcpy(d.origin, "other");
-    d.key_len = 6;
-    memcpy(d.key, "p:\0\0\0\5", 6);
-    d.data = (const unsigned char *) p2;
-    d.data_len = strlen(p2);
+    test_remote_policy(&d, 7, 5, p2);
 
     assert_int_equal(omni_store_changes_apply(ctx->st, &d, 1, &applied, err),
                      OMNI_STORE_OK);
@@ -778,16 +787,7 @@ test_policy_resync(void **state)
     assert_int_equal(omni_store_policy_put(ctx->st, p1, strlen(p1), "alice",
                                            NULL, 1700000002, &rev, err),
                      OMNI_STORE_OK);
-    memset(&d, 0, sizeof(d));
-    d.seq = 9;
-    d.family = OMNI_STORE_FAMILY_POLICY;
-    d.op = OMNI_STORE_CHANGE_PUT;
-    d.time_ms = 1700000005000LL;
-    strcpy(d.origin, "other");
-    d.key_len = 6;
-    memcpy(d.key, "p:\0\0\0\4", 6);
-    d.data = (const unsigned char *) p2;
-    d.data_len = strlen(p2);
+    test_remote_policy(&d, 9, 4, p2);
     assert_int_equal(omni_store_changes_apply(ctx->st, &d, 1, &applied, err),
                      OMNI_STORE_OK);
 
