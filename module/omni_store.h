@@ -1015,6 +1015,20 @@ int omni_store_changes_published(omni_store_t *st, uint64_t seq, char *err);
 int omni_store_changes_caught_up(omni_store_t *st, int64_t now, char *err);
 
 /*
+ * The stream the applied cursor counts in: its name and when the engine
+ * made it (ns since the epoch).  Recorded the first time; a stream of
+ * another name or made at another time (deleted and made again, its
+ * messages numbered from 1 again) sets the cursor back to 0 in the same
+ * transaction, and *made_again says so.
+ */
+int omni_store_changes_stream(omni_store_t *st, const char *name,
+    int64_t created, int *made_again, char *err);
+
+/* the stream recorded, OMNI_STORE_NOT_FOUND before the first */
+int omni_store_changes_stream_get(omni_store_t *st,
+    char name[OMNI_STORE_ID_MAX + 1], int64_t *created, char *err);
+
+/*
  * Applies change c, the stream's message stream_seq, in one write
  * transaction with the applied cursor, without logging it: *applied (may
  * be NULL) is 0 when stream_seq is not past the cursor (a redelivery:

@@ -5,7 +5,8 @@
  * local changes a record family (revocations, policy revisions, identity
  * links and merges) appends in its own write transaction
  * (omni_store_change_log()), their reading and trimming, the state and
- * cursors omni-sync keeps, the encoding of a change on the wire and its
+ * cursors omni-sync keeps (and the stream its applied cursor counts in),
+ * the encoding of a change on the wire and its
  * strict decoder, and the application of a change from another node,
  * which is never logged again.
  *
@@ -14,6 +15,8 @@
  *   "s"             1, be64 last, be64 first, be64 max, be64 published,
  *                   be64 applied, be64 policy_local, be64 caught_up,
  *                   len node
+ *   "t"             1, be64 created (ns), len name: the stream that
+ *                   "applied" counts in
  */
 
 
@@ -29,6 +32,7 @@
 
 #define OMNI_CHANGES_TRIM     16       /* old changes deleted per append */
 #define OMNI_CHANGES_STATE    "s"
+#define OMNI_CHANGES_STREAM   "t"
 #define OMNI_CHANGES_REC      'c'
 #define OMNI_CHANGES_STATE_MAX  (1 + 7 * 8 + 1 + OMNI_STORE_ID_MAX)
 
@@ -44,6 +48,13 @@ typedef struct {
     const char                  *node;
     int                          what;
 } omni_changes_set_t;
+
+
+typedef struct {
+    const char                  *name;
+    int64_t                      created;
+    int                          made_again;
+} omni_changes_stream_t;
 
 
 enum {
@@ -65,6 +76,10 @@ static int omni_changes_set_op(omni_store_t *st, MDB_txn *txn, void *data,
 static int omni_changes_apply_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
 static void omni_changes_key(omni_sbuf_t *k, uint64_t seq);
+static int omni_changes_stream_op(omni_store_t *st, MDB_txn *txn,
+    void *data, char *err);
+static int omni_changes_stream_read(omni_store_t *st, MDB_txn *txn,
+    char *name, int64_t *created, char *err);
 
 
 /* called by a record family inside its write transaction */
@@ -297,6 +312,57 @@ omni_store_changes_caught_up(omni_store_t *st, int64_t now, char *err)
     ctx.node = NULL;
 
     return omni_store_write(st, omni_changes_set_op, &ctx, err);
+}
+
+
+int
+omni_store_changes_stream(omni_store_t *st, const char *name,
+    int64_t created, int *made_again, char *err)
+{
+    int                    rc;
+    omni_changes_stream_t  ctx;
+
+    *made_again = 0;
+
+    rc = omni_store_check_id("stream name", name, OMNI_STORE_ID_MAX, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    if (created <= 0) {
+        omni_err(err, "stream %s has no time it was made", name);
+        return OMNI_STORE_INVALID;
+    }
+
+    ctx.name = name;
+    ctx.created = created;
+    ctx.made_again = 0;
+
+    rc = omni_store_write(st, omni_changes_stream_op, &ctx, err);
+
+    *made_again = ctx.made_again;
+
+    return rc;
+}
+
+
+int
+omni_store_changes_stream_get(omni_store_t *st,
+    char name[OMNI_STORE_ID_MAX + 1], int64_t *created, char *err)
+{
+    int       rc, own;
+    MDB_txn  *txn;
+
+    rc = omni_store_rbegin(st, &txn, &own, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    rc = omni_changes_stream_read(st, txn, name, created, err);
+
+    omni_store_rend(st, own);
+
+    return rc;
 }
 
 
@@ -685,6 +751,98 @@ omni_changes_state_put(omni_store_t *st, MDB_txn *txn,
 
     return omni_store_put(st, txn, OMNI_STORE_DB_CHANGES, &k.b, b.p, b.len,
                           0, err);
+}
+
+
+/*
+ * Another stream than the one recorded: its sequences are not the
+ * cursor's, which starts again from 0 (applying its messages again is
+ * harmless: the rules are idempotent).
+ */
+static int
+omni_changes_stream_op(omni_store_t *st, MDB_txn *txn, void *data,
+    char *err)
+{
+    int                          rc;
+    char                         name[OMNI_STORE_ID_MAX + 1];
+    int64_t                      created;
+    omni_sbuf_t                  b;
+    omni_skey_t                  k;
+    unsigned char                rec[1 + 8 + 1 + OMNI_STORE_ID_MAX];
+    omni_changes_stream_t       *ctx;
+    omni_store_changes_state_t   s;
+
+    ctx = data;
+
+    rc = omni_changes_stream_read(st, txn, name, &created, err);
+
+    if (rc == OMNI_STORE_OK) {
+        if (created == ctx->created && strcmp(name, ctx->name) == 0) {
+            return OMNI_STORE_OK;
+        }
+
+        rc = omni_changes_state_get(st, txn, &s, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        s.applied = 0;
+
+        rc = omni_changes_state_put(st, txn, &s, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        ctx->made_again = 1;
+
+    } else if (rc != OMNI_STORE_NOT_FOUND) {
+        return rc;
+    }
+
+    omni_sbuf_init(&b, rec, sizeof(rec));
+    omni_sbuf_u8(&b, OMNI_STORE_REC_V1);
+    omni_sbuf_be(&b, (uint64_t) ctx->created, 8);
+    omni_sbuf_lstr(&b, ctx->name);
+
+    omni_sbuf_str(omni_skey_init(&k), OMNI_CHANGES_STREAM);
+
+    return omni_store_put(st, txn, OMNI_STORE_DB_CHANGES, &k.b, b.p, b.len,
+                          0, err);
+}
+
+
+static int
+omni_changes_stream_read(omni_store_t *st, MDB_txn *txn, char *name,
+    int64_t *created, char *err)
+{
+    int          rc;
+    MDB_val      v;
+    omni_srd_t   r;
+    omni_skey_t  k;
+
+    omni_sbuf_str(omni_skey_init(&k), OMNI_CHANGES_STREAM);
+
+    rc = omni_store_get(st, txn, OMNI_STORE_DB_CHANGES, &k.b, &v, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    omni_srd_init(&r, &v);
+
+    if (omni_srd_u8(&r) != OMNI_STORE_REC_V1) {
+        r.bad = 1;
+    }
+
+    *created = (int64_t) omni_srd_be(&r, 8);
+    omni_srd_lstr(&r, name, OMNI_STORE_ID_MAX);
+
+    if (r.bad || r.pos != r.len || *created <= 0 || name[0] == '\0') {
+        omni_err(err, "the stream record of %s is one this build cannot "
+                       "read", st->dir);
+        return OMNI_STORE_ERROR;
+    }
+
+    return OMNI_STORE_OK;
 }
 
 

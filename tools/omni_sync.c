@@ -13,6 +13,8 @@
  *     (omni-<node>), applies the other nodes' changes and acks them, the
  *     applied stream sequence recorded in the same transaction as the
  *     change;
+ *   - applies a stream made again under the same name from its start
+ *     (the store records which stream its cursor counts in);
  *   - resumes from both cursors after a restart, keeps running while NATS
  *     is away (the client reconnects; the loop retries with a backoff),
  *     and writes its state to <store>/omni-sync.status every second for
@@ -95,6 +97,7 @@ typedef struct {
     uint64_t             applied_n;
     int64_t              status_at;
     int64_t              caught_up_at;   /* s, recorded in the store */
+    int64_t              checked_at;     /* ms: the consumer still there */
     char                 last_error[256];
 } omni_sync_t;
 
@@ -112,6 +115,9 @@ static int omni_sync_connect(omni_sync_t *s);
 static void omni_sync_reconnected(natsConnection *nc, void *data);
 static int omni_sync_secret(const char *path, char *buf, size_t size);
 static int omni_sync_setup(omni_sync_t *s);
+static int omni_sync_stream(omni_sync_t *s, const jsStreamInfo *si,
+    omni_store_changes_state_t *state);
+static void omni_sync_time(char *buf, size_t size, int64_t ns);
 static int omni_sync_publish(omni_sync_t *s);
 static int omni_sync_snapshot(omni_sync_t *s, uint64_t upto);
 static int omni_sync_snapshot_send(omni_sync_t *s, omni_store_change_t *c,
@@ -121,6 +127,7 @@ static int omni_sync_policy(omni_sync_t *s, omni_store_change_t *c,
 static int omni_sync_consume(omni_sync_t *s);
 static int omni_sync_gap(omni_sync_t *s, uint64_t next, uint64_t seq);
 static void omni_sync_caught_up(omni_sync_t *s);
+static int omni_sync_consumer_gone(omni_sync_t *s);
 static void omni_sync_audit(omni_sync_t *s,
     const omni_store_change_item_t *it);
 static void omni_sync_failed(omni_sync_t *s, const char *what,
@@ -655,6 +662,11 @@ omni_sync_setup(omni_sync_t *s)
         return -1;
     }
 
+    if (omni_sync_stream(s, si, &state) != 0) {
+        jsStreamInfo_Destroy(si);
+        return -1;
+    }
+
     if (state.applied + 1 < si->State.FirstSeq && si->State.FirstSeq > 1
         && state.applied + 1 <= si->State.LastSeq)
     {
@@ -755,6 +767,67 @@ omni_sync_setup(omni_sync_t *s)
                   state.applied);
 
     return 0;
+}
+
+
+/*
+ * The stream applied from: one made again under the same name (deleted,
+ * its messages numbered from 1 again) is applied from its first message
+ * by a consumer made again; said once, when first seen.
+ */
+static int
+omni_sync_stream(omni_sync_t *s, const jsStreamInfo *si,
+    omni_store_changes_state_t *state)
+{
+    int       rc, again;
+    char      err[OMNI_ERRLEN], name[OMNI_STORE_ID_MAX + 1];
+    char      was_at[64], now_at[64];
+    int64_t   was;
+
+    rc = omni_store_changes_stream_get(s->st, name, &was, err);
+
+    if (rc == OMNI_STORE_OK || rc == OMNI_STORE_NOT_FOUND) {
+        rc = omni_store_changes_stream(s->st, s->stream, si->Created, &again,
+                                       err);
+    }
+
+    if (rc == OMNI_STORE_OK && again) {
+        omni_sync_time(was_at, sizeof(was_at), was);
+        omni_sync_time(now_at, sizeof(now_at), si->Created);
+
+        omni_sync_log(s, "stream %s made at %s is not the one this node "
+                      "applied up to message %" PRIu64 " (%s, made at %s): "
+                      "applying it from its first message, consumer %s "
+                      "made again", s->stream, now_at, state->applied, name,
+                      was_at, s->durable);
+
+        s->remake = 1;
+        rc = omni_store_changes_state(s->st, state, err);
+    }
+
+    if (rc != OMNI_STORE_OK) {
+        omni_sync_log(s, "%s", err);
+        omni_sync_failed(s, "store", NATS_ERR, 0, 0);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* a stream's creation time, as JetStream gives it (ns), in UTC */
+static void
+omni_sync_time(char *buf, size_t size, int64_t ns)
+{
+    time_t     t;
+    struct tm  tm;
+
+    t = (time_t) (ns / 1000000000);
+    gmtime_r(&t, &tm);
+
+    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int) (ns / 1000000 % 1000));
 }
 
 
@@ -1190,6 +1263,11 @@ omni_sync_consume(omni_sync_t *s)
                                 OMNI_SYNC_FETCH_MS, &jerr);
 
     if (ns == NATS_TIMEOUT) {
+        if (omni_sync_consumer_gone(s)) {
+            s->ready = 0;
+            return -1;
+        }
+
         s->pending = 0;
         omni_sync_caught_up(s);
         return 0;
@@ -1387,6 +1465,46 @@ omni_sync_audit(omni_sync_t *s, const omni_store_change_item_t *it)
     syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s by omni-sync %s", change,
            s->node);
     omni_sync_log(s, "audit: %s", change);
+}
+
+
+/*
+ * A fetch from a consumer that no longer exists (its stream deleted, or
+ * deleted and made again) waits as one that finds nothing: so once a
+ * second, a fetch that found nothing asks whether the consumer is still
+ * there; when it is not, the stream and the consumer are set up again.
+ */
+static int
+omni_sync_consumer_gone(omni_sync_t *s)
+{
+    int64_t          now;
+    jsErrCode        jerr;
+    natsStatus       ns;
+    jsConsumerInfo  *ci;
+
+    now = omni_sync_now_ms();
+
+    if (now - s->checked_at < 1000) {
+        return 0;
+    }
+
+    s->checked_at = now;
+
+    ci = NULL;
+    jerr = 0;
+    ns = js_GetConsumerInfo(&ci, s->js, s->stream, s->durable, NULL, &jerr);
+
+    jsConsumerInfo_Destroy(ci);
+
+    if (ns == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr
+        || jerr == JSStreamNotFoundErr)
+    {
+        omni_sync_log(s, "consumer %s of stream %s is gone: set up again",
+                      s->durable, s->stream);
+        return 1;
+    }
+
+    return 0;
 }
 
 

@@ -1,8 +1,8 @@
 /*
  * Copyright (C) The omni gateway authors
  *
- * omnictl cluster status: the node's change log and cursors, read from
- * the store, and the state the node's omni-sync writes every second to
+ * omnictl cluster status: the node's change log and cursors and the
+ * stream its applied cursor counts in, read from the store, and the state the node's omni-sync writes every second to
  * <store>/omni-sync.status (engine reachable, messages pending), read
  * as untrusted JSON (docs/cluster.md).
  */
@@ -20,6 +20,7 @@
 
 
 static json_t *omnictl_cluster_sync(const char *dir, int *alive);
+static json_t *omnictl_cluster_stream(omni_store_t *st, int *failed);
 
 
 int
@@ -27,7 +28,7 @@ omnictl_cmd_cluster_status(omnictl_ctx_t *ctx)
 {
     int                          rc, alive, failed;
     char                         err[OMNI_ERRLEN];
-    json_t                      *out, *sync;
+    json_t                      *out, *sync, *stream;
     omni_store_changes_state_t   s;
 
     rc = omnictl_open(ctx);
@@ -37,6 +38,12 @@ omnictl_cmd_cluster_status(omnictl_ctx_t *ctx)
 
     if (omni_store_changes_state(ctx->st, &s, err) != OMNI_STORE_OK) {
         fprintf(stderr, "omnictl: %s\n", err);
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    failed = 0;
+    stream = omnictl_cluster_stream(ctx->st, &failed);
+    if (failed) {
         return OMNICTL_EXIT_FAIL;
     }
 
@@ -60,14 +67,18 @@ omnictl_cmd_cluster_status(omnictl_ctx_t *ctx)
                                                      (s.last - s.published)))
                  || json_object_set_new(out, "applied",
                                         json_integer((json_int_t) s.applied))
+                 || json_object_set_new(out, "stream",
+                                        stream ? stream : json_null())
                  || json_object_set_new(out, "sync_running",
                                         json_boolean(alive))
                  || json_object_set_new(out, "sync",
                                         sync ? sync : json_null());
         sync = NULL;
+        stream = NULL;
     }
 
     json_decref(sync);
+    json_decref(stream);
 
     if (failed) {
         json_decref(out);
@@ -79,6 +90,46 @@ omnictl_cmd_cluster_status(omnictl_ctx_t *ctx)
     json_decref(out);
 
     return rc;
+}
+
+
+/*
+ * The stream "applied" counts in, as omni-sync recorded it: its name and
+ * when the engine made it; NULL before omni-sync first saw it.
+ */
+static json_t *
+omnictl_cluster_stream(omni_store_t *st, int *failed)
+{
+    int        rc;
+    char       err[OMNI_ERRLEN], name[OMNI_STORE_ID_MAX + 1], when[32];
+    time_t     t;
+    json_t    *out;
+    int64_t    created;
+    struct tm  tm;
+
+    rc = omni_store_changes_stream_get(st, name, &created, err);
+    if (rc == OMNI_STORE_NOT_FOUND) {
+        return NULL;
+    }
+
+    if (rc != OMNI_STORE_OK) {
+        fprintf(stderr, "omnictl: %s\n", err);
+        *failed = 1;
+        return NULL;
+    }
+
+    t = (time_t) (created / 1000000000);
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+    out = json_pack("{s:s, s:s, s:I}", "name", name, "created", when,
+                    "created_ns", (json_int_t) created);
+    if (out == NULL) {
+        fprintf(stderr, "omnictl: out of memory\n");
+        *failed = 1;
+    }
+
+    return out;
 }
 
 

@@ -802,6 +802,85 @@ test_policy_resync(void **state)
 }
 
 
+/* omni-sync sets up on stream name made at created */
+static void
+test_stream_seen(omni_store_t *st, const char *name, int64_t created,
+    int made_again, uint64_t applied)
+{
+    int                          again;
+    char                         err[OMNI_ERRLEN];
+    omni_store_changes_state_t   s;
+
+    assert_int_equal(omni_store_changes_stream(st, name, created, &again,
+                                               err),
+                     OMNI_STORE_OK);
+    assert_int_equal(again, made_again);
+    test_state(st, &s);
+    assert_int_equal(s.applied, applied);
+}
+
+
+/*
+ * The stream the applied cursor counts in: recorded once; one made again
+ * (another creation time) or of another name sets the cursor back to 0.
+ */
+static void
+test_stream(void **state)
+{
+    int                   again, applied, rule;
+    char                  err[OMNI_ERRLEN], name[OMNI_STORE_ID_MAX + 1];
+    int64_t               created;
+    test_ctx_t           *ctx;
+    omni_store_change_t   c;
+
+    ctx = *state;
+
+    assert_int_equal(omni_store_changes_stream_get(ctx->st, name, &created,
+                                                   err),
+                     OMNI_STORE_NOT_FOUND);
+
+    /* the first stream seen, a cursor already there: kept; then again */
+    test_remote(&c, 1, "j:st1", OMNI_STORE_CHANGE_PUT, 0);
+    assert_int_equal(omni_store_changes_apply(ctx->st, &c, 7, &applied, err),
+                     OMNI_STORE_OK);
+    test_stream_seen(ctx->st, "OMNI", 1764900000000000001LL, 0, 7);
+    test_stream_seen(ctx->st, "OMNI", 1764900000000000001LL, 0, 7);
+
+    assert_int_equal(omni_store_changes_stream_get(ctx->st, name, &created,
+                                                   err),
+                     OMNI_STORE_OK);
+    assert_string_equal(name, "OMNI");
+    assert_true(created == 1764900000000000001LL);
+
+    /* made again: the cursor from 0, and message 1 is applied again */
+    test_stream_seen(ctx->st, "OMNI", 1764900000500000000LL, 1, 0);
+
+    test_remote(&c, 2, "j:st2", OMNI_STORE_CHANGE_PUT, 0);
+    assert_int_equal(omni_store_changes_apply(ctx->st, &c, 1, &applied, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(applied, 1);
+    assert_int_equal(omni_store_is_revoked(ctx->st, "st2", NULL, NULL, -1,
+                                           &rule, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rule, OMNI_STORE_REVOKED_JTI);
+
+    /* another name */
+    test_stream_seen(ctx->st, "OTHER", 1764900000500000000LL, 1, 0);
+
+    /* what cannot be a stream */
+    assert_int_equal(omni_store_changes_stream(ctx->st, "no such", 1, &again,
+                                               err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(omni_store_changes_stream(ctx->st, "OMNI", 0, &again,
+                                               err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(omni_store_changes_stream_get(ctx->st, name, &created,
+                                                   err),
+                     OMNI_STORE_OK);
+    assert_string_equal(name, "OTHER");
+}
+
+
 /*
  * A child revokes jtis in a loop and is killed with SIGKILL: every
  * revocation present has its change and every change its revocation, the
@@ -916,6 +995,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_policy, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_policy_resync, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_stream, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_killed, test_setup,
                                         test_teardown),

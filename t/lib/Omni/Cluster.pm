@@ -131,6 +131,34 @@ sub nats_start {
 
 sub nats_stop { $_[0]->reap('nats', 'TERM') }
 
+# one request on the NATS protocol (plain connections only), e.g. to the
+# JetStream API ('$JS.API.STREAM.DELETE.OMNI'): the decoded JSON answer
+sub nats_request {
+    my ($self, $subject, $payload) = @_;
+    $payload //= '';
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $self->{nats_port},
+                                  Proto => 'tcp', Timeout => 5)
+        or croak "nats: $!";
+    $s->autoflush(1);
+    my $info = <$s> // croak 'nats: no INFO';
+    print $s qq(CONNECT {"verbose":false,"pedantic":false}\r\n),
+             "SUB _INBOX.omni-test 1\r\n",
+             "PUB $subject _INBOX.omni-test ", length($payload), "\r\n",
+             "$payload\r\n";
+    my $deadline = time + 5;
+    while (time < $deadline) {
+        my $line = <$s> // last;
+        if ($line =~ /^PING/) { print $s "PONG\r\n"; next }
+        next unless $line =~ /^MSG \S+ 1 (\d+)\r\n$/;
+        read($s, my $body, $1 + 2) == $1 + 2 or last;
+        close $s;
+        return $self->{json}->decode(substr($body, 0, $1));
+    }
+    close $s;
+    croak "nats: no answer to $subject";
+}
+
 sub add_node {
     my ($self, $t, $i, %opt) = @_;
     my $extra = $opt{conf} ? $opt{conf}->($i) : '';
