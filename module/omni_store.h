@@ -1066,14 +1066,15 @@ int omni_store_changes_apply_batch(omni_store_t *st,
 
 /*
  * For a full resync (omni-sync): changes that describe the store's
- * erasures, merges, then its identity links, up to max from cursor on (zeroed
+ * erasures, merges, the unlinks trimmed from the log before they were
+ * published, then its identity links, up to max from cursor on (zeroed
  * before the first call); fewer than max when done.  Their seq, time and
  * origin are the caller's to set.
  */
 typedef struct {
     int            phase;
     size_t         len;
-    unsigned char  key[OMNI_STORE_CHANGE_KEY_MAX];
+    unsigned char  key[1 + OMNI_STORE_CHANGE_KEY_MAX];
 } omni_store_customer_cursor_t;
 
 int omni_store_customer_changes(omni_store_t *st,

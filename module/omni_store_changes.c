@@ -17,6 +17,7 @@
  *                   len node
  *   "t"             1, be64 created (ns), len name: the stream that
  *                   "applied" counts in
+ *   "u"...          unlink tombstones (omni_store_changes_unlink.c)
  */
 
 
@@ -480,6 +481,12 @@ omni_changes_set_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         }
 
         s.published = ctx->value;
+
+        rc = omni_store_unlink_forget(st, txn, s.published, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
         break;
     }
 
@@ -583,10 +590,22 @@ int
 omni_store_changes_walk(omni_store_t *st, MDB_txn *txn, uint64_t seq,
     omni_store_change_pt fn, void *data, char *err)
 {
+    omni_skey_t  start;
+
+    omni_changes_key(omni_skey_init(&start), seq + 1);
+
+    return omni_store_changes_walk_from(st, txn, &start.b, fn, data, err);
+}
+
+
+int
+omni_store_changes_walk_from(omni_store_t *st, MDB_txn *txn,
+    const omni_sbuf_t *start, omni_store_change_pt fn, void *data,
+    char *err)
+{
     int                   rc, mrc, next;
     MDB_val               k, v;
     MDB_cursor           *cur;
-    omni_skey_t           start;
     omni_store_change_t   c;
     const unsigned char  *p;
 
@@ -595,10 +614,8 @@ omni_store_changes_walk(omni_store_t *st, MDB_txn *txn, uint64_t seq,
         return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
     }
 
-    omni_changes_key(omni_skey_init(&start), seq + 1);
-
-    k.mv_data = start.b.p;
-    k.mv_size = start.b.len;
+    k.mv_data = start->p;
+    k.mv_size = start->len;
     rc = OMNI_STORE_OK;
 
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -607,7 +624,8 @@ omni_store_changes_walk(omni_store_t *st, MDB_txn *txn, uint64_t seq,
     {
         p = k.mv_data;
 
-        if (k.mv_size != 9 || p[0] != OMNI_CHANGES_REC) {
+        /* the records of start's tag only */
+        if (k.mv_size < 2 || p[0] != start->p[0]) {
             break;
         }
 
@@ -657,6 +675,14 @@ omni_changes_trim(omni_store_t *st, MDB_txn *txn,
            && s->last - s->first + 1 > s->max)
     {
         omni_changes_key(omni_skey_init(&k), s->first);
+
+        /* an unlink not published yet leaves a tombstone */
+        if (s->first > s->published) {
+            rc = omni_store_unlink_keep(st, txn, &k.b, err);
+            if (rc != OMNI_STORE_OK) {
+                return rc;
+            }
+        }
 
         rc = omni_store_del(st, txn, OMNI_STORE_DB_CHANGES, &k.b, err);
         if (rc != OMNI_STORE_OK && rc != OMNI_STORE_NOT_FOUND) {

@@ -474,22 +474,29 @@ omni_link_newer(const omni_store_change_t *c, void *data)
 
 
 /*
- * After an erasure the log keeps no link or unlink of the customers it
- * erased: their values (sealed, with the data key wrapped, or in clear)
- * would outlive the erasure there.  The erasure's own change follows in
+ * After an erasure the log (and its unlink tombstones) keeps no link or
+ * unlink of the customers it erased: their values (sealed, with the data
+ * key wrapped, or in clear) would outlive the erasure there.  The erasure's own change follows in
  * the log for the other nodes.
  */
 int
 omni_store_identity_scrub(omni_store_t *st, MDB_txn *txn,
     const char *customer, const omni_item_t *merged, size_t n, char *err)
 {
+    int                rc;
     omni_link_scrub_t  scrub;
 
     scrub.customer = customer;
     scrub.merged = merged;
     scrub.n = n;
 
-    return omni_store_changes_walk(st, txn, 0, omni_link_scrub, &scrub, err);
+    rc = omni_store_changes_walk(st, txn, 0, omni_link_scrub, &scrub, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    /* and the unlinks kept after the log let them go */
+    return omni_store_unlink_walk(st, txn, omni_link_scrub, &scrub, err);
 }
 
 
@@ -845,7 +852,10 @@ omni_merge_lowest(omni_store_t *st, MDB_txn *txn, const char *survivor,
 }
 
 
-/* the full resync: the store's merges, then its links, as changes */
+/*
+ * The full resync: the store's erasures, merges, unlink tombstones, then
+ * its links, as changes (an unlink before the link that may follow it)
+ */
 
 int
 omni_store_customer_changes(omni_store_t *st,
@@ -856,6 +866,10 @@ omni_store_customer_changes(omni_store_t *st,
     MDB_txn               *txn;
     MDB_val                k, v;
     MDB_cursor            *mc;
+    static const int       dbs[] = {
+        OMNI_STORE_DB_META, OMNI_STORE_DB_CUSTOMERS, OMNI_STORE_DB_CHANGES,
+        OMNI_STORE_DB_IDENTITIES
+    };
 
     *n = 0;
 
@@ -864,16 +878,17 @@ omni_store_customer_changes(omni_store_t *st,
         return rc;
     }
 
-    while (cur->phase < 3 && *n < max) {
-        mrc = mdb_cursor_open(txn, st->dbi[cur->phase == 0
-                                           ? OMNI_STORE_DB_META
-                                           : cur->phase == 1
-                                           ? OMNI_STORE_DB_CUSTOMERS
-                                           : OMNI_STORE_DB_IDENTITIES],
-                              &mc);
+    while (cur->phase < 4 && *n < max) {
+        mrc = mdb_cursor_open(txn, st->dbi[dbs[cur->phase]], &mc);
         if (mrc != 0) {
             omni_store_rend(st, own);
             return omni_store_mdb(st, mrc, "mdb_cursor_open", err);
+        }
+
+        /* the tombstones' tag: never a tombstone's whole key */
+        if (cur->phase == 2 && cur->len == 0) {
+            cur->key[0] = OMNI_STORE_TOMB_REC;
+            cur->len = 1;
         }
 
         k.mv_data = cur->key;
@@ -939,9 +954,9 @@ omni_store_customer_changes(omni_store_t *st,
 
 /*
  * The change a record describes: an "erased:" record of meta (phase 0), a
- * "merged into" record of the customers sub-database (phase 1) or an
- * identity of the map (phase 2); OMNI_STORE_NOT_FOUND for any other
- * record.
+ * "merged into" record of the customers sub-database (phase 1), an unlink
+ * tombstone of the changes sub-database (phase 2) or an identity of the
+ * map (phase 3); OMNI_STORE_NOT_FOUND for any other record.
  */
 static int
 omni_customer_change(omni_store_t *st, MDB_txn *txn, int phase,
@@ -993,6 +1008,22 @@ omni_customer_change(omni_store_t *st, MDB_txn *txn, int phase,
         memcpy(c->val + 2, (const unsigned char *) v->mv_data + 9,
                v->mv_size - 9);
         c->val_len = 2 + v->mv_size - 9;
+
+        return OMNI_STORE_OK;
+    }
+
+    if (phase == 2) {
+        if (k->mv_size < 2 || p[0] != OMNI_STORE_TOMB_REC) {
+            return OMNI_STORE_NOT_FOUND;
+        }
+
+        if (omni_store_change_decode(v->mv_data, v->mv_size, c, err)
+            != OMNI_STORE_OK)
+        {
+            omni_err(err, "an unlink kept in %s is one this build cannot "
+                           "read", st->dir);
+            return OMNI_STORE_ERROR;
+        }
 
         return OMNI_STORE_OK;
     }

@@ -409,6 +409,25 @@ typedef int (*omni_store_change_pt)(const omni_store_change_t *c,
 int omni_store_changes_walk(omni_store_t *st, MDB_txn *txn, uint64_t seq,
     omni_store_change_pt fn, void *data, char *err);
 
+/*
+ * The same from key start on, through the records of its first byte's
+ * tag: the log ("c") or the unlink tombstones ("u",
+ * omni_store_changes_unlink.c)
+ */
+int omni_store_changes_walk_from(omni_store_t *st, MDB_txn *txn,
+    const omni_sbuf_t *start, omni_store_change_pt fn, void *data,
+    char *err);
+
+/* omni_store_changes_unlink.c: unlink tombstones (docs/cluster.md) */
+#define OMNI_STORE_TOMB_REC  'u'
+
+int omni_store_unlink_keep(omni_store_t *st, MDB_txn *txn,
+    const omni_sbuf_t *k, char *err);
+int omni_store_unlink_forget(omni_store_t *st, MDB_txn *txn, uint64_t seq,
+    char *err);
+int omni_store_unlink_walk(omni_store_t *st, MDB_txn *txn,
+    omni_store_change_pt fn, void *data, char *err);
+
 
 /*
  * omni_store_session.c: deletes a session and its index records (without

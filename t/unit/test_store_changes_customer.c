@@ -857,14 +857,71 @@ test_sealed(void **state)
 
 
 /* what a full resync publishes rebuilds the answers on an empty node */
+/*
+ * Node i's full resync onto the stream, numbered upto, two changes at a
+ * time (so that the cursor is used); how many, and in *unlinks the index
+ * on the stream of the first unlink and in *links of the first link
+ */
+static size_t
+test_resync_send(test_ctx_t *ctx, size_t i, uint64_t upto, size_t *unlinks,
+    size_t *links)
+{
+    char                           err[OMNI_ERRLEN];
+    size_t                         n, k, sent;
+    omni_store_change_t           *c;
+    omni_store_customer_cursor_t   cur;
+
+    c = calloc(2, sizeof(omni_store_change_t));
+    assert_non_null(c);
+    memset(&cur, 0, sizeof(cur));
+    sent = 0;
+    *unlinks = SIZE_MAX;
+    *links = SIZE_MAX;
+
+    do {
+        assert_int_equal(omni_store_customer_changes(ctx->node[i].st, &cur,
+                                                     c, 2, &n, err),
+                         OMNI_STORE_OK);
+
+        for (k = 0; k < n; k++) {
+            if (c[k].family == OMNI_STORE_FAMILY_IDENTITY) {
+                if (c[k].op == OMNI_STORE_CHANGE_DELETE) {
+                    *unlinks = (*unlinks == SIZE_MAX) ? ctx->n : *unlinks;
+
+                } else {
+                    *links = (*links == SIZE_MAX) ? ctx->n : *links;
+                }
+            }
+
+            c[k].seq = upto;
+            c[k].time_ms = 1700000000000;
+            strcpy(c[k].origin, ctx->node[i].name);
+            test_push(ctx, &c[k]);
+            sent++;
+        }
+
+    } while (n == 2);
+
+    free(c);
+
+    return sent;
+}
+
+
+static size_t
+test_resync_push(test_ctx_t *ctx, size_t i, uint64_t upto)
+{
+    size_t  unlinks, links;
+
+    return test_resync_send(ctx, i, upto, &unlinks, &links);
+}
+
+
 static void
 test_resync_with(test_ctx_t *ctx)
 {
     char                           err[OMNI_ERRLEN];
     char                           who[OMNI_STORE_ID_MAX + 1];
-    size_t                         n, k;
-    omni_store_change_t           *c;
-    omni_store_customer_cursor_t   cur;
 
     test_link(ctx, 0, "+8613800000051", "r1");
     test_link(ctx, 0, "+8613800000052", "r2");
@@ -875,29 +932,8 @@ test_resync_with(test_ctx_t *ctx)
                                                1700000000, NULL, err),
                      OMNI_STORE_OK);
 
-    c = calloc(2, sizeof(omni_store_change_t));
-    assert_non_null(c);
-    memset(&cur, 0, sizeof(cur));
-
-    /* two at a time, so that the cursor is used */
-    do {
-        assert_int_equal(omni_store_customer_changes(ctx->node[0].st, &cur,
-                                                     c, 2, &n, err),
-                         OMNI_STORE_OK);
-
-        for (k = 0; k < n; k++) {
-            c[k].seq = 1;
-            c[k].time_ms = 1700000000000;
-            strcpy(c[k].origin, "node1");
-            test_push(ctx, &c[k]);
-        }
-
-    } while (n == 2);
-
-    free(c);
-
     /* an erasure, a merge and three links */
-    assert_int_equal(ctx->n, 5);
+    assert_int_equal(test_resync_push(ctx, 0, 1), 5);
 
     assert_int_equal(test_sync(ctx, 1, err), OMNI_STORE_OK);
     assert_int_equal(omni_store_identity_resolve(ctx->node[1].st, "phone",
@@ -922,6 +958,82 @@ static void
 test_resync(void **state)
 {
     test_resync_with(*state);
+}
+
+
+/*
+ * An unlink trimmed from the log before it was published is kept and
+ * sent by the full resync, before the links; forgotten once published,
+ * and scrubbed by an erasure.
+ */
+static void
+test_resync_unlink(void **state)
+{
+    char         err[OMNI_ERRLEN], phone[24];
+    size_t       i, unlinks, links, sent;
+    test_ctx_t  *ctx;
+
+    ctx = *state;
+
+    test_link(ctx, 0, "+8613800000071", "u1");
+    test_link(ctx, 0, "+8613800000072", "u2");
+    test_link(ctx, 0, "+8613800000073", "u3");
+    test_link(ctx, 0, "+8613800000074", "u3");
+    test_sync_all(ctx);
+    test_resolves(ctx, "phone", "+8613800000071", "u1");
+
+    /* node 1, its sync away, unlinks two and links more than it keeps */
+    assert_int_equal(omni_store_changes_limit(ctx->node[0].st, 3, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_identity_unlink(ctx->node[0].st, "phone",
+                                                "+8613800000071", err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_identity_unlink(ctx->node[0].st, "phone",
+                                                "+8613800000073", err),
+                     OMNI_STORE_OK);
+
+    for (i = 0; i < 4; i++) {
+        snprintf(phone, sizeof(phone), "+86138000001%02zu", i);
+        test_link(ctx, 0, phone, "u2");
+    }
+
+    /* u3 erased meanwhile: its unlink is scrubbed, never sent */
+    assert_int_equal(omni_store_customer_erase(ctx->node[0].st, "u3",
+                                               1700000000, NULL, err),
+                     OMNI_STORE_OK);
+
+    sent = ctx->n;
+    assert_true(test_resync_send(ctx, 0, 7, &unlinks, &links) > 0);
+    assert_true(unlinks < links && links != SIZE_MAX);
+
+    for (i = sent; i < ctx->n; i++) {
+        assert_null(memmem(ctx->msg[i], ctx->len[i], "8613800000073", 13));
+    }
+
+    /* published: forgotten */
+    assert_int_equal(omni_store_changes_published(ctx->node[0].st, 7, err),
+                     OMNI_STORE_OK);
+    (void) test_resync_send(ctx, 0, 7, &unlinks, &links);
+    assert_int_equal(unlinks, SIZE_MAX);
+
+    /* the other nodes: unlinked there too, the links kept */
+    for (i = 1; i < TEST_NODES; i++) {
+        assert_int_equal(test_sync(ctx, i, err), OMNI_STORE_OK);
+    }
+
+    assert_int_equal(omni_store_identity_resolve(ctx->node[1].st, "phone",
+                                                 "+8613800000071", phone,
+                                                 err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_int_equal(omni_store_identity_resolve(ctx->node[2].st, "phone",
+                                                 "+8613800000071", phone,
+                                                 err),
+                     OMNI_STORE_NOT_FOUND);
+    assert_int_equal(omni_store_identity_resolve(ctx->node[2].st, "phone",
+                                                 "+8613800000072", phone,
+                                                 err),
+                     OMNI_STORE_OK);
+    assert_string_equal(phone, "u2");
 }
 
 
@@ -1019,6 +1131,10 @@ main(void)
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_resync, test_setup,
                                         test_teardown),
+        cmocka_unit_test_setup_teardown(test_resync_unlink, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_resync_unlink,
+                                        test_setup_sealed, test_teardown),
         cmocka_unit_test_setup_teardown(test_sealed, test_setup_sealed,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_resync, test_setup_sealed,
