@@ -3,9 +3,12 @@
 # creates on node 1 resolves on nodes 2 and 3 to the same id, a link made
 # on node 2 resolves on nodes 1 and 3, a merge on node 3 applies
 # everywhere, one identity linked to two customers at once on two nodes
-# ends with one answer on every node, and an erasure on node 2 holds on
-# every node.  The delay from a link on one node to both others resolving
-# it is measured and printed.  Then two nodes with sealed stores sharing
+# ends with one answer on every node, an unlink a node's log trimmed
+# before it was published reaches the others by its full resync, and an
+# erasure on node 2 holds on every node.  The delay from a link on one
+# node to both others resolving it is measured and printed, and an
+# erasure applied from the cluster is audited.  Then two nodes with
+# sealed stores sharing
 # one keyring: a link travels with its value sealed and resolves on the
 # other node.
 
@@ -141,6 +144,24 @@ diag("the concurrent link ended with \"$one\" on every node");
 sleep 0.3;
 is(customer_on($_, 'phone', '8613900000009'), $one,
    "$_->{name}: still \"$one\"") for @nodes;
+
+# --- an unlink trimmed from node 3's log before it was published
+is(link_on($nodes[2], 'openid', 'gone', 'g1'), 200, 'node3 links openid gone');
+ok(defined resolved_within($nodes[2], 'openid', 'gone', 'g1', 3),
+   'nodes 1 and 2 resolve it');
+$c->sync_stop($nodes[2]);
+is($c->admin_request($nodes[2], 'DELETE', '/admin/identities/openid/gone')
+   ->{status}, 200, 'sync away: node3 unlinks it');
+is(link_on($nodes[2], 'openid', "pad-$_", 'g1'), 200, "node3 links pad-$_")
+    for 1 .. 4;
+$c->sync_start($nodes[2], '--log-max', 3);
+ok(defined resolved_within($nodes[2], 'openid', 'gone', '', 5),
+   'started again with a log of 3, it resyncs: nodes 1 and 2 no longer '
+   . 'resolve it');
+is(customer_on($nodes[0], 'openid', 'pad-1'), 'g1',
+   'node1 resolves what the resync linked');
+like($c->sync_log($nodes[2]), qr/were trimmed from the log before/,
+     'node3\'s omni-sync resynced fully');
 
 # --- propagation of a link, from each node in turn
 sub propagation {
