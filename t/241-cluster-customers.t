@@ -8,9 +8,8 @@
 # erasure on node 2 holds on every node.  The delay from a link on one
 # node to both others resolving it is measured and printed, and an
 # erasure applied from the cluster is audited.  Then two nodes with
-# sealed stores sharing
-# one keyring: a link travels with its value sealed and resolves on the
-# other node.
+# sealed stores sharing one keyring: a link travels with its value
+# sealed and resolves on the other node.
 
 use strict;
 use warnings;
