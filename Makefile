@@ -177,8 +177,13 @@ $(BIN)/omni-jwt: $(OMNI_JWT_SRCS) tools/omni_jwt.h $(CORE_LIB)
 
 # omni-sync: the node's store and NATS JetStream (docs/cluster.md); the
 # NATS client's threads stay out of nginx
-$(BIN)/omni-sync: tools/omni_sync.c $(CORE_LIB)
-	$(call link_cores,-lnats)
+# (the full resync in a file of its own)
+OMNI_SYNC_SRCS := tools/omni_sync.c tools/omni_sync_resync.c
+
+$(BIN)/omni-sync: $(OMNI_SYNC_SRCS) tools/omni_sync_resync.h $(CORE_LIB)
+	@mkdir -p $(BIN)
+	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule $(LUAJIT_INC) -o $@ \
+	    $(OMNI_SYNC_SRCS) $(CORE_LIB) $(CORE_LIBS) -lnats
 
 $(BIN)/test_%: t/unit/test_%.c $(CORE_LIB)
 	$(call link_cores,-ljwt -lcmocka)

@@ -476,8 +476,8 @@ omni_link_newer(const omni_store_change_t *c, void *data)
 /*
  * After an erasure the log (and its unlink tombstones) keeps no link or
  * unlink of the customers it erased: their values (sealed, with the data
- * key wrapped, or in clear) would outlive the erasure there.  The erasure's own change follows in
- * the log for the other nodes.
+ * key wrapped, or in clear) would outlive the erasure there.  The
+ * erasure's own change follows in the log for the other nodes.
  */
 int
 omni_store_identity_scrub(omni_store_t *st, MDB_txn *txn,

@@ -45,11 +45,10 @@
 
 #include "omni_policy.h"
 #include "omni_store.h"
+#include "omni_sync_resync.h"
 
 
 #define OMNI_SYNC_MAP_MAX     ((size_t) 1024 * 1024 * 1024)
-#define OMNI_SYNC_BATCH       256       /* changes published, messages
-                                           fetched per round */
 #define OMNI_SYNC_FETCH_MS    20        /* a fetch's wait: the loop's tick */
 #define OMNI_SYNC_CURSOR_MS   20        /* published cursor recorded */
 #define OMNI_SYNC_BACKOFF_MIN 100
@@ -115,15 +114,12 @@ static int omni_sync_connect(omni_sync_t *s);
 static void omni_sync_reconnected(natsConnection *nc, void *data);
 static int omni_sync_secret(const char *path, char *buf, size_t size);
 static int omni_sync_setup(omni_sync_t *s);
-static int omni_sync_stream(omni_sync_t *s, const jsStreamInfo *si,
+static int omni_sync_stream_check(omni_sync_t *s, const jsStreamInfo *si,
     omni_store_changes_state_t *state);
 static void omni_sync_time(char *buf, size_t size, int64_t ns);
+static void omni_sync_out(omni_sync_t *s, omni_sync_out_t *o);
+static void omni_sync_log_text(void *data, const char *text);
 static int omni_sync_publish(omni_sync_t *s);
-static int omni_sync_snapshot(omni_sync_t *s, uint64_t upto);
-static int omni_sync_snapshot_send(omni_sync_t *s, omni_store_change_t *c,
-    uint64_t upto, uint64_t *sent);
-static int omni_sync_policy(omni_sync_t *s, omni_store_change_t *c,
-    unsigned char **out, size_t *len, char *err);
 static int omni_sync_consume(omni_sync_t *s);
 static int omni_sync_gap(omni_sync_t *s, uint64_t next, uint64_t seq);
 static void omni_sync_caught_up(omni_sync_t *s);
@@ -662,7 +658,7 @@ omni_sync_setup(omni_sync_t *s)
         return -1;
     }
 
-    if (omni_sync_stream(s, si, &state) != 0) {
+    if (omni_sync_stream_check(s, si, &state) != 0) {
         jsStreamInfo_Destroy(si);
         return -1;
     }
@@ -776,7 +772,7 @@ omni_sync_setup(omni_sync_t *s)
  * by a consumer made again; said once, when first seen.
  */
 static int
-omni_sync_stream(omni_sync_t *s, const jsStreamInfo *si,
+omni_sync_stream_check(omni_sync_t *s, const jsStreamInfo *si,
     omni_store_changes_state_t *state)
 {
     int       rc, again;
@@ -831,257 +827,26 @@ omni_sync_time(char *buf, size_t size, int64_t ns)
 }
 
 
-/*
- * A full resync of what this node publishes: every revocation of the
- * store as a put (a union takes them however often they come), every
- * merge and identity link as it is now (applying them again is done
- * already), the current policy when a policy change was among the
- * trimmed ones, then the cursor past the trimmed part of the log.
- * Removals that were trimmed are lost to the other nodes, which keep
- * refusing: the safe side.
- */
-static int
-omni_sync_snapshot(omni_sync_t *s, uint64_t upto)
+/* what the publishing side beyond the log uses (omni_sync_resync.c) */
+static void
+omni_sync_out(omni_sync_t *s, omni_sync_out_t *o)
 {
-    int                              kind, rc, more;
-    char                             err[OMNI_ERRLEN];
-    char                             after[OMNI_STORE_VALUE_MAX + 1];
-    size_t                           i, n, len, vlen;
-    uint64_t                         sent, before;
-    omni_store_change_t              c;
-    omni_store_customer_cursor_t     cur;
-    static omni_store_revocation_t   recs[OMNI_SYNC_BATCH];
-    static omni_store_change_t       custs[OMNI_SYNC_BATCH];
-    static const char                tags[] = "?jsu";
+    memset(o, 0, sizeof(omni_sync_out_t));
 
-    sent = 0;
-
-    for (kind = OMNI_STORE_REVOKED_JTI; kind <= OMNI_STORE_REVOKED_SUBJECT;
-         kind++)
-    {
-        after[0] = '\0';
-
-        do {
-            rc = omni_store_revocations_list(s->st, kind,
-                                             after[0] ? after : NULL, recs,
-                                             OMNI_SYNC_BATCH, &n, err);
-            if (rc != OMNI_STORE_OK) {
-                omni_sync_log(s, "%s", err);
-                omni_sync_failed(s, "store", NATS_ERR, 0, 0);
-                return -1;
-            }
-
-            for (i = 0; i < n; i++) {
-                memset(&c, 0, sizeof(omni_store_change_t));
-                c.seq = upto;
-                c.family = OMNI_STORE_FAMILY_REVOCATION;
-                c.op = OMNI_STORE_CHANGE_PUT;
-                c.time_ms = (int64_t) time(NULL) * 1000;
-                strcpy(c.origin, s->node);
-
-                vlen = strlen(recs[i].value);
-                c.key[0] = (unsigned char) tags[kind];
-                c.key[1] = ':';
-                memcpy(c.key + 2, recs[i].value, vlen);
-                c.key_len = 2 + vlen;
-
-                c.val[0] = 1;
-                for (len = 0; len < 8; len++) {
-                    c.val[1 + len] = (unsigned char)
-                        ((uint64_t) recs[i].time >> (8 * (7 - len)));
-                }
-                c.val_len = 9;
-
-                if (omni_sync_snapshot_send(s, &c, upto, &sent) != 0) {
-                    return -1;
-                }
-            }
-
-            more = (n == OMNI_SYNC_BATCH);
-
-            if (more) {
-                memcpy(after, recs[n - 1].value, sizeof(after));
-            }
-
-        } while (more);
-    }
-
-    omni_sync_log(s, "full resync: %" PRIu64 " revocations published",
-                  sent);
-
-    before = sent;
-    memset(&cur, 0, sizeof(omni_store_customer_cursor_t));
-
-    do {
-        rc = omni_store_customer_changes(s->st, &cur, custs, OMNI_SYNC_BATCH,
-                                         &n, err);
-        if (rc != OMNI_STORE_OK) {
-            omni_sync_log(s, "%s", err);
-            omni_sync_failed(s, "store", NATS_ERR, 0, 0);
-            return -1;
-        }
-
-        for (i = 0; i < n; i++) {
-            custs[i].seq = upto;
-            custs[i].time_ms = (int64_t) time(NULL) * 1000;
-            strcpy(custs[i].origin, s->node);
-
-            if (omni_sync_snapshot_send(s, &custs[i], upto, &sent) != 0) {
-                return -1;
-            }
-        }
-
-    } while (n == OMNI_SYNC_BATCH);
-
-    omni_sync_log(s, "full resync: %" PRIu64 " merges and identity links "
-                  "published", sent - before);
-
-    rc = omni_store_policy_resync(s->st, &c, err);
-
-    if (rc == OMNI_STORE_OK) {
-        c.seq = upto;
-        c.time_ms = (int64_t) time(NULL) * 1000;
-        strcpy(c.origin, s->node);
-
-        if (omni_sync_snapshot_send(s, &c, upto, &sent) != 0) {
-            return -1;
-        }
-
-        omni_sync_log(s, "full resync: a policy change was trimmed before "
-                      "it was published: the current policy published");
-
-    } else if (rc != OMNI_STORE_NOT_FOUND) {
-        omni_sync_log(s, "%s", err);
-        omni_sync_failed(s, "store", NATS_ERR, 0, 0);
-        return -1;
-    }
-
-    rc = omni_store_changes_published(s->st, upto, err);
-    if (rc != OMNI_STORE_OK) {
-        omni_sync_log(s, "%s", err);
-        omni_sync_failed(s, "store", NATS_ERR, 0, 0);
-        return -1;
-    }
-
-    return 0;
+    o->st = s->st;
+    o->js = s->js;
+    o->nc = s->nc;
+    o->node = s->node;
+    o->subject = s->subject;
+    o->log = omni_sync_log_text;
+    o->data = s;
 }
 
 
-/*
- * One change of a full resync, its message id numbered after the log's
- * sequence and the changes sent before it in this resync (one count for
- * every family: two equal ids would be dropped as duplicates)
- */
-static int
-omni_sync_snapshot_send(omni_sync_t *s, omni_store_change_t *c,
-    uint64_t upto, uint64_t *sent)
+static void
+omni_sync_log_text(void *data, const char *text)
 {
-    int             rc;
-    char            err[OMNI_ERRLEN];
-    char            msgid[OMNI_STORE_ID_MAX + 64];
-    size_t          len;
-    jsErrCode       jerr;
-    natsStatus      ns;
-    jsPubAck       *pa;
-    jsPubOptions    po;
-    unsigned char   buf[OMNI_STORE_CHANGE_WIRE_MAX];
-    unsigned char  *out, *big;
-
-    big = NULL;
-
-    rc = (c->family == OMNI_STORE_FAMILY_POLICY)
-         ? omni_sync_policy(s, c, &big, &len, err)
-         : omni_store_change_encode(c, buf, sizeof(buf), &len, err);
-
-    if (rc != OMNI_STORE_OK) {
-        omni_sync_log(s, "full resync: a change not published: %s", err);
-        return 0;
-    }
-
-    out = (big != NULL) ? big : buf;
-
-    snprintf(msgid, sizeof(msgid), "%s:snapshot-%" PRIu64 ":%" PRIu64,
-             s->node, upto, ++*sent);
-
-    jsPubOptions_Init(&po);
-    po.MsgId = msgid;
-    po.MaxWait = 2000;
-
-    pa = NULL;
-    jerr = 0;
-    ns = js_Publish(&pa, s->js, s->subject, out, (int) len, &po, &jerr);
-
-    free(big);
-
-    if (pa != NULL) {
-        jsPubAck_Destroy(pa);
-    }
-
-    if (ns != NATS_OK) {
-        omni_sync_failed(s, "publish", ns, jerr, 1);
-        return -1;
-    }
-
-    return 0;
-}
-
-
-/*
- * A policy change on the wire: the revision the log names, read from the
- * store, after the record (malloc()ed in *out).  OMNI_STORE_INVALID for
- * one that cannot go (gone, larger than the server takes): passed over.
- */
-static int
-omni_sync_policy(omni_sync_t *s, omni_store_change_t *c, unsigned char **out,
-    size_t *len, char *err)
-{
-    int        rc;
-    char      *json;
-    size_t     jlen;
-    int64_t    max;
-    uint32_t   rev;
-
-    *out = NULL;
-
-    rev = ((uint32_t) c->key[2] << 24) | ((uint32_t) c->key[3] << 16)
-          | ((uint32_t) c->key[4] << 8) | c->key[5];
-
-    rc = omni_store_policy_get(s->st, rev, &json, &jlen, NULL, err);
-    if (rc == OMNI_STORE_NOT_FOUND) {
-        return OMNI_STORE_INVALID;
-    }
-
-    if (rc != OMNI_STORE_OK) {
-        return rc;
-    }
-
-    max = natsConnection_GetMaxPayload(s->nc);
-
-    if (max > 0 && (int64_t) (jlen + OMNI_STORE_CHANGE_WIRE_MAX) > max) {
-        free(json);
-        omni_err(err, "policy revision %" PRIu32 " is %zu bytes, more than "
-                       "the NATS server takes (%" PRId64 ")", rev, jlen, max);
-        return OMNI_STORE_INVALID;
-    }
-
-    *out = malloc(OMNI_STORE_CHANGE_WIRE_MAX + jlen);
-    if (*out == NULL) {
-        free(json);
-        omni_err(err, "out of memory");
-        return OMNI_STORE_ERROR;
-    }
-
-    c->data = (const unsigned char *) json;
-    c->data_len = jlen;
-
-    rc = omni_store_change_encode(c, *out, OMNI_STORE_CHANGE_WIRE_MAX + jlen,
-                                  len, err);
-
-    c->data = NULL;
-    c->data_len = 0;
-    free(json);
-
-    return rc;
+    omni_sync_log(data, "%s", text);
 }
 
 
@@ -1099,6 +864,7 @@ omni_sync_publish(omni_sync_t *s)
     natsStatus                   ns;
     jsPubAck                    *pa;
     jsPubOptions                 po;
+    omni_sync_out_t              o;
     omni_store_changes_state_t   state;
     static omni_store_change_t   changes[OMNI_SYNC_BATCH];
     unsigned char                buf[OMNI_STORE_CHANGE_WIRE_MAX];
@@ -1115,6 +881,8 @@ omni_sync_publish(omni_sync_t *s)
         return 0;
     }
 
+    omni_sync_out(s, &o);
+
     if (state.published + 1 < state.first) {
         omni_sync_log(s, "changes %" PRIu64 " to %" PRIu64 " were trimmed "
                       "from the log before they were published: publishing "
@@ -1122,7 +890,15 @@ omni_sync_publish(omni_sync_t *s)
                       "store instead",
                       state.published + 1, state.first - 1);
 
-        if (omni_sync_snapshot(s, state.first - 1) != 0) {
+        rc = omni_sync_resync(&o, state.first - 1);
+
+        if (rc == OMNI_SYNC_ENGINE) {
+            omni_sync_failed(s, "publish", o.ns, o.jerr, 1);
+            return -1;
+        }
+
+        if (rc != OMNI_SYNC_OK) {
+            omni_sync_failed(s, "store", NATS_ERR, 0, 0);
             return -1;
         }
 
@@ -1152,7 +928,7 @@ omni_sync_publish(omni_sync_t *s)
         big = NULL;
 
         rc = (changes[i].family == OMNI_STORE_FAMILY_POLICY)
-             ? omni_sync_policy(s, &changes[i], &big, &len, err)
+             ? omni_sync_policy(&o, &changes[i], &big, &len, err)
              : omni_store_change_encode(&changes[i], buf, sizeof(buf), &len,
                                         err);
 
