@@ -782,6 +782,13 @@ omni_sync_stream_check(omni_sync_t *s, const jsStreamInfo *si,
 
     rc = omni_store_changes_stream_get(s->st, name, &was, err);
 
+    /* the same stream: nothing to write (a set-up stays quick) */
+    if (rc == OMNI_STORE_OK && was == si->Created
+        && strcmp(name, s->stream) == 0)
+    {
+        return 0;
+    }
+
     if (rc == OMNI_STORE_OK || rc == OMNI_STORE_NOT_FOUND) {
         rc = omni_store_changes_stream(s->st, s->stream, si->Created, &again,
                                        err);
