@@ -86,9 +86,12 @@ ok($c->converged('a-kill', 5), 'node2 refuses it though node1\'s sync '
 $c->sync_start($n1);
 
 # --- the metrics and health of a node in a cluster
+# its state file says running from its start, reachable once it is set up
 ok(defined Omni::Cluster::wait_for(5, sub {
-       (scrape($n1))[0]{omni_cluster_sync_running} }),
-   'node1 sees its sync running again');
+       my ($mm) = scrape($n1);
+       $mm->{omni_cluster_sync_running}
+       && $mm->{omni_cluster_engine_reachable} }),
+   'node1 sees its sync running again, and reaching the engine');
 my ($m, $body) = scrape($n1);
 is($m->{omni_cluster_unpublished_changes}, 0, 'metrics: nothing unpublished');
 is($m->{omni_cluster_engine_reachable}, 1, 'metrics: the engine is reachable');
