@@ -554,13 +554,16 @@ int omni_store_journey_read(omni_store_t *st, const char *customer,
 
 #define OMNI_STORE_POLICY_MAX     (4 * 1024 * 1024)
 
+/* a revision of a policy or a workflow */
 typedef struct {
     uint32_t   rev;
     int64_t    time;                 /* when it was written */
     char       author[OMNI_STORE_VALUE_MAX + 1];  /* who: a subject */
     char       note[OMNI_STORE_VALUE_MAX + 1];    /* "rollback to 3" */
-    size_t     len;                  /* bytes of the policy */
-} omni_store_policy_info_t;
+    size_t     len;                  /* bytes of the document */
+} omni_store_revision_info_t;
+
+typedef omni_store_revision_info_t  omni_store_policy_info_t;
 
 /*
  * The current revision, 0 when the store has none; a read.  snapshot (may
@@ -593,6 +596,29 @@ int omni_store_policy_seed(omni_store_t *st, const char *json, size_t len,
 /* up to max revisions, newest first, starting below before (0: newest) */
 int omni_store_policy_list(omni_store_t *st, uint32_t before,
     omni_store_policy_info_t *out, size_t max, size_t *n, char *err);
+
+
+/*
+ * Workflow revisions (module/omni_dispatch.h), the same way as the
+ * policy's, under keys of their own: the current one is the workflow
+ * every worker dispatches with; the file named in the configuration
+ * seeds revision 1.  Callers compile a workflow before a put.  At most
+ * OMNI_STORE_WORKFLOW_MAX bytes.  Not in the change log: each node's
+ * own.
+ */
+
+#define OMNI_STORE_WORKFLOW_MAX   (1024 * 1024)
+
+int omni_store_workflow_current(omni_store_t *st, uint32_t *rev, char *err);
+int omni_store_workflow_get(omni_store_t *st, uint32_t rev, char **json,
+    size_t *len, omni_store_revision_info_t *info, char *err);
+int omni_store_workflow_put(omni_store_t *st, const char *json, size_t len,
+    const char *author, const char *note, int64_t now, uint32_t *rev,
+    char *err);
+int omni_store_workflow_seed(omni_store_t *st, const char *json, size_t len,
+    const char *author, int64_t now, uint32_t *rev, char *err);
+int omni_store_workflow_list(omni_store_t *st, uint32_t before,
+    omni_store_revision_info_t *out, size_t max, size_t *n, char *err);
 
 /* one event for omni_store_journey_append_many() */
 typedef struct {

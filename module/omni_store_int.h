@@ -4,7 +4,8 @@
  * The store's private header: included only by module/omni_store*.c, the
  * engine (omni_store.c) and its record families (omni_store_session.c,
  * omni_store_customer.c, omni_store_revocation.c, omni_store_journey.c,
- * omni_store_policy.c, omni_store_case.c and omni_store_case_read.c),
+ * omni_store_policy.c, omni_store_workflow.c over omni_store_revision.c,
+ * omni_store_case.c and omni_store_case_read.c),
  * and encryption at rest (omni_store_keyring.c, omni_store_seal.c,
  * omni_store_dkeys.c).  Everything else uses omni_store.h.  It holds the store object, the key tags, the key and
  * record buffers with their encoders and decoders (static inline) and the
@@ -35,6 +36,10 @@
  *                                            byte)
  *              "policy:rev:"<be32 revision>  1, be64 time, len author,
  *                                            len note, the policy bytes
+ *              "workflow:current"            be32 revision (no version
+ *                                            byte)
+ *              "workflow:rev:"<be32 rev>     as a policy's revision, the
+ *                                            workflow bytes
  * sessions     <id>                          1, nchannels, be16 context
  *                                            length, be64 created, be64
  *                                            last_seen, len customer,
@@ -154,6 +159,9 @@
 #define OMNI_STORE_POLICY_CURRENT    "policy:current"
 #define OMNI_STORE_POLICY_REV        "policy:rev:"
 #define OMNI_STORE_POLICY_REV_LEN    (sizeof(OMNI_STORE_POLICY_REV) - 1)
+#define OMNI_STORE_WORKFLOW_CURRENT  "workflow:current"
+#define OMNI_STORE_WORKFLOW_REV      "workflow:rev:"
+#define OMNI_STORE_WORKFLOW_REV_LEN  (sizeof(OMNI_STORE_WORKFLOW_REV) - 1)
 
 #define OMNI_EXP_SEEN          'a'
 #define OMNI_EXP_CREATED       'c'
@@ -427,6 +435,60 @@ int omni_store_unlink_forget(omni_store_t *st, MDB_txn *txn, uint64_t seq,
     char *err);
 int omni_store_unlink_walk(omni_store_t *st, MDB_txn *txn,
     omni_store_change_pt fn, void *data, char *err);
+
+
+/*
+ * omni_store_revision.c: a document kept as numbered revisions (the
+ * policy, the workflow), told apart by its keys.
+ */
+
+typedef struct {
+    const char    *name;            /* "policy": in messages */
+    const char    *current;         /* key of the current revision */
+    const char    *prefix;          /* key prefix of the revisions */
+    size_t         prefix_len;
+    size_t         max;             /* bytes of a document */
+    int            logged;          /* puts go to the change log */
+} omni_store_doc_t;
+
+typedef struct {
+    const omni_store_doc_t  *doc;
+    const char              *json;
+    size_t                   len;
+    const char              *author;
+    const char              *note;
+    int64_t                  now;
+    int                      seed;      /* only when there is no current */
+    int                      remote;    /* from another node: not logged */
+    uint32_t                 rev;       /* written; 0: none */
+} omni_store_doc_op_t;
+
+extern const omni_store_doc_t  omni_store_doc_policy;
+extern const omni_store_doc_t  omni_store_doc_workflow;
+
+int omni_store_doc_current(omni_store_t *st, const omni_store_doc_t *doc,
+    uint32_t *rev, uint64_t *snapshot, char *err);
+int omni_store_doc_get(omni_store_t *st, const omni_store_doc_t *doc,
+    uint32_t rev, char **json, size_t *len, omni_store_revision_info_t *info,
+    char *err);
+int omni_store_doc_put(omni_store_t *st, const omni_store_doc_t *doc,
+    const char *json, size_t len, const char *author, const char *note,
+    int64_t now, int seed, uint32_t *rev, char *err);
+int omni_store_doc_list(omni_store_t *st, const omni_store_doc_t *doc,
+    uint32_t before, omni_store_revision_info_t *out, size_t max, size_t *n,
+    char *err);
+int omni_store_doc_check(const omni_store_doc_t *doc, const char *json,
+    size_t len, const char *author, const char *note, int64_t now,
+    char *err);
+int omni_store_doc_current_get(omni_store_t *st, MDB_txn *txn,
+    const omni_store_doc_t *doc, uint32_t *rev, char *err);
+int omni_store_doc_record(omni_store_t *st, MDB_txn *txn,
+    const omni_store_doc_t *doc, uint32_t rev, MDB_val *val,
+    omni_store_revision_info_t *info, size_t *offset, char *err);
+int omni_store_doc_write(omni_store_t *st, MDB_txn *txn, void *data,
+    char *err);
+int omni_store_doc_decode(uint32_t rev, const MDB_val *v,
+    omni_store_revision_info_t *info, size_t *offset);
 
 
 /*
