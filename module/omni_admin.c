@@ -12,7 +12,8 @@
  * omni_admin_customer.c (/customers and /identities: sessions,
  * identities, journeys, merges, links), omni_admin_revocation.c
  * (/revocations), omni_admin_policy.c (/policy: revisions, rollback,
- * diff).
+ * diff) and omni_admin_dispatch.c (/workflow: revisions, rollback), both
+ * over omni_admin_revision.c.
  *
  * Status codes and error codes:
  *   400 invalid_path        bad percent escape, control byte, empty segment,
@@ -31,7 +32,9 @@
  *                           /policy: OMNI_STORE_POLICY_MAX)
  *   422 policy_invalid      a policy omni_policy_compile() refuses: the
  *                           answer adds "errors", every error it found,
- *                           and "message" counts them ("3 errors")
+ *                           and "message" counts them ("3 errors");
+ *                           workflow_invalid the same for a workflow
+ *                           omni_dispatch_compile() refuses
  *   500 store_error         I/O, LMDB or a record this build cannot read
  *   503 store_full          the map reached its maximum
  *
@@ -84,6 +87,11 @@
  *   GET    /policy/diff         {"from": A, "to": B, then the members of
  *                               omni_policy_diff(): "roles", "rules",
  *                               "anonymous_role" when it changed}
+ *   GET    /workflow            as /policy, "workflow" the dispatch
+ *   GET    /workflow/revisions  workflow's JSON (omni_dispatch.h); 422
+ *   GET    /workflow/revisions/N    workflow_invalid for one that does
+ *   PUT    /workflow                not compile
+ *   POST   /workflow/rollback
  *
  * A revocation's "time" is the jti's expires_at (null: kept until
  * removed), the session's revocation time, or the subject's "before".
@@ -113,7 +121,8 @@
  * a T identity to SURVIVOR", "unlink a T identity", "erase customer ID
  * (N records)", "revoke jti V [until
  * TIME]", "revoke subject S before TIME", "remove revocation of KIND V",
- * "policy revision N (put)", "policy revision M (rollback to N)".  When
+ * "policy revision N (put)", "policy revision M (rollback to N)", the
+ * same with "workflow".  When
  * memory runs out after a change was made, the audit line is kept
  * although the body is not.
  *
@@ -276,6 +285,21 @@ static const omni_admin_route_t  omni_admin_routes[] = {
     { "/policy/diff", 2, { "policy", "diff" }, "GET",
       { { "GET", omni_admin_policy_diff,
           OMNI_ADMIN_Q_FROM | OMNI_ADMIN_Q_TO, 0 } } },
+
+    { "/workflow", 1, { "workflow" }, "GET, PUT",
+      { { "GET", omni_admin_workflow_get, 0, 0 },
+        { "PUT", omni_admin_workflow_put, OMNI_ADMIN_Q_NOTE,
+          OMNI_STORE_WORKFLOW_MAX } } },
+
+    { "/workflow/revisions", 2, { "workflow", "revisions" }, "GET",
+      { { "GET", omni_admin_workflow_revisions,
+          OMNI_ADMIN_Q_BEFORE | OMNI_ADMIN_Q_LIMIT, 0 } } },
+
+    { "/workflow/revisions/{n}", 3, { "workflow", "revisions", NULL }, "GET",
+      { { "GET", omni_admin_workflow_revision, 0, 0 } } },
+
+    { "/workflow/rollback", 2, { "workflow", "rollback" }, "POST",
+      { { "POST", omni_admin_workflow_rollback, 0, 0 } } },
 };
 
 

@@ -131,6 +131,38 @@ int omni_admin_revocations_get(omni_admin_ctx_t *ctx);
 int omni_admin_revocation_post(omni_admin_ctx_t *ctx);
 int omni_admin_revocation_delete(omni_admin_ctx_t *ctx);
 
+/* omni_admin_revision.c: a document kept as store revisions */
+
+typedef struct {
+    const char    *name;            /* "policy": answers' member, audit */
+    const char    *invalid;         /* 422's error: "policy_invalid" */
+    int          (*get)(omni_store_t *st, uint32_t rev, char **json,
+                       size_t *len, omni_store_revision_info_t *info,
+                       char *err);
+    int          (*put)(omni_store_t *st, const char *json, size_t len,
+                       const char *author, const char *note, int64_t now,
+                       uint32_t *rev, char *err);
+    int          (*list)(omni_store_t *st, uint32_t before,
+                        omni_store_revision_info_t *out, size_t max,
+                        size_t *n, char *err);
+    /* 0 when it compiles; else -1, *errors one a line or NULL (memory) */
+    int          (*compile)(const char *json, size_t len, char **errors);
+} omni_admin_doc_t;
+
+int omni_admin_doc_answer(omni_admin_ctx_t *ctx, const omni_admin_doc_t *doc,
+    uint32_t rev);
+int omni_admin_doc_revision(omni_admin_ctx_t *ctx,
+    const omni_admin_doc_t *doc);
+int omni_admin_doc_put(omni_admin_ctx_t *ctx, const omni_admin_doc_t *doc);
+int omni_admin_doc_revisions(omni_admin_ctx_t *ctx,
+    const omni_admin_doc_t *doc);
+int omni_admin_doc_rollback(omni_admin_ctx_t *ctx,
+    const omni_admin_doc_t *doc);
+int omni_admin_doc_check(omni_admin_ctx_t *ctx, const omni_admin_doc_t *doc,
+    const char *json, size_t len, uint32_t rev);
+const char *omni_admin_actor(omni_admin_ctx_t *ctx);
+int omni_admin_revision(const char *s, uint32_t *rev);
+
 /* omni_admin_policy.c */
 
 int omni_admin_policy_get(omni_admin_ctx_t *ctx);
@@ -139,6 +171,14 @@ int omni_admin_policy_revisions(omni_admin_ctx_t *ctx);
 int omni_admin_policy_revision(omni_admin_ctx_t *ctx);
 int omni_admin_policy_rollback(omni_admin_ctx_t *ctx);
 int omni_admin_policy_diff(omni_admin_ctx_t *ctx);
+
+/* omni_admin_dispatch.c */
+
+int omni_admin_workflow_get(omni_admin_ctx_t *ctx);
+int omni_admin_workflow_put(omni_admin_ctx_t *ctx);
+int omni_admin_workflow_revisions(omni_admin_ctx_t *ctx);
+int omni_admin_workflow_revision(omni_admin_ctx_t *ctx);
+int omni_admin_workflow_rollback(omni_admin_ctx_t *ctx);
 
 
 #endif /* OMNI_ADMIN_INT_H_INCLUDED_ */

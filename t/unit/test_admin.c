@@ -1655,6 +1655,92 @@ test_policy_put_get(void **state)
 }
 
 
+/* workflow revisions: the same routes over the dispatch's workflow */
+
+#define TEST_WORKFLOW_A                                                       \
+    "{\"version\":1,\"pools\":{\"desk\":{\"capacity\":2}},"                   \
+    "\"default\":{\"targets\":[\"desk\"]}}"
+
+#define TEST_WORKFLOW_B                                                       \
+    "{\"version\":1,\"pools\":{\"desk\":{\"capacity\":2},"                    \
+    "\"bot\":{\"kind\":\"bot\",\"capacity\":9}},"                              \
+    "\"default\":{\"targets\":[\"bot\",\"desk\"]}}"
+
+/* two mistakes, each with its path */
+#define TEST_WORKFLOW_BAD                                                     \
+    "{\"version\":1,\"pools\":{\"desk\":{\"capacity\":0}},"                   \
+    "\"default\":{\"targets\":[\"nowhere\"]}}"
+
+
+static void
+test_workflow_revisions(void **state)
+{
+    json_t      *errors;
+    test_ctx_t  *ctx;
+
+    ctx = *state;
+
+    test_req(ctx, "GET", "/workflow");
+    test_expect_error(ctx, 404, "not_found", "the store has no workflow");
+
+    test_send(ctx, "PUT", "/workflow?note=desk%20only", TEST_WORKFLOW_A);
+    test_expect(ctx, 201, "{\"revision\":1}");
+    test_expect_audit(ctx, "workflow revision 1 (put)");
+
+    test_send(ctx, "PUT", "/workflow", TEST_WORKFLOW_B);
+    test_expect(ctx, 201, "{\"revision\":2}");
+
+    test_req(ctx, "GET", "/workflow");
+    assert_int_equal(ctx->res.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(ctx->json,
+                                                        "revision")), 2);
+    assert_non_null(json_object_get(json_object_get(json_object_get(
+                        ctx->json, "workflow"), "pools"), "bot"));
+
+    test_req(ctx, "GET", "/workflow/revisions/1");
+    assert_int_equal(ctx->res.status, 200);
+    assert_string_equal(test_member(ctx, "note"), "desk only");
+
+    test_req(ctx, "GET", "/workflow/revisions?limit=1");
+    assert_int_equal(ctx->res.status, 200);
+    assert_int_equal(json_array_size(json_object_get(ctx->json,
+                                                     "revisions")), 1);
+    assert_int_equal(json_integer_value(json_object_get(ctx->json, "next")),
+                     2);
+
+    /* refused whole, with every error's path; nothing written */
+    test_send(ctx, "PUT", "/workflow", TEST_WORKFLOW_BAD);
+    assert_int_equal(ctx->res.status, 422);
+    assert_string_equal(test_member(ctx, "error"), "workflow_invalid");
+    assert_string_equal(test_member(ctx, "message"), "2 errors");
+    assert_null(ctx->res.audit);
+
+    errors = json_object_get(ctx->json, "errors");
+    assert_int_equal(json_array_size(errors), 2);
+    assert_non_null(strstr(json_string_value(json_array_get(errors, 0)),
+                           "pools.desk.capacity"));
+    assert_non_null(strstr(json_string_value(json_array_get(errors, 1)),
+                           "default.targets[0]"));
+
+    /* rollback: a new revision with revision 1's workflow */
+    test_send(ctx, "POST", "/workflow/rollback", "{\"revision\":1}");
+    test_expect(ctx, 201, "{\"revision\":3}");
+    test_expect_audit(ctx, "workflow revision 3 (rollback to 1)");
+
+    test_req(ctx, "GET", "/workflow");
+    assert_string_equal(test_member(ctx, "note"), "rollback to 1");
+    assert_null(json_object_get(json_object_get(json_object_get(
+                    ctx->json, "workflow"), "pools"), "bot"));
+
+    test_send(ctx, "POST", "/workflow/rollback", "{\"revision\":9}");
+    test_expect_error(ctx, 404, "not_found", "no workflow revision 9");
+
+    /* the policy's revisions are their own */
+    test_req(ctx, "GET", "/policy");
+    test_expect_error(ctx, 404, "not_found", "the store has no policy");
+}
+
+
 static void
 test_policy_refused(void **state)
 {
@@ -2208,6 +2294,7 @@ main(void)
         TEST(test_policy_revisions),
         TEST(test_policy_rollback),
         TEST(test_policy_diff),
+        TEST(test_workflow_revisions),
         TEST(test_out_of_memory),
     };
 
