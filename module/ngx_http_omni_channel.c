@@ -330,7 +330,7 @@ ngx_http_omni_contract_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
 
     if (ctx->pool) {
-        pool = &omcf->dispatch->pools[ctx->pool - 1];
+        pool = &ctx->workflow->dispatch->pools[ctx->pool - 1];
         d = &p->dispatch;
 
         d->pool.data = pool->name;

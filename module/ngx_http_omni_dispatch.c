@@ -71,10 +71,10 @@ static ngx_int_t ngx_http_omni_dispatch_init_zone(ngx_shm_zone_t *shm_zone,
 static int ngx_http_omni_caller(ngx_http_omni_ctx_t *ctx, const char **a,
     size_t *a_len, const char **b, size_t *b_len);
 static int ngx_http_omni_affinity(ngx_http_omni_main_conf_t *omcf,
-    ngx_http_omni_ctx_t *ctx, uint64_t *hash);
+    ngx_http_omni_workflow_t *w, ngx_http_omni_ctx_t *ctx, uint64_t *hash);
 static void ngx_http_omni_flight_done(void *data);
 static ngx_int_t ngx_http_omni_flight_take(ngx_http_omni_main_conf_t *omcf,
-    ngx_uint_t pool, uint32_t max);
+    ngx_http_omni_workflow_t *w, ngx_uint_t pool, uint32_t max);
 static ngx_int_t ngx_http_omni_pool_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_omni_dispatch_variable(ngx_http_request_t *r,
@@ -140,6 +140,15 @@ ngx_http_omni_dispatch_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cln->data = d;
 
     omcf->dispatch = d;
+
+    /* kept for the workers, which seed the store with it */
+    omcf->dispatch_file_text.data = ngx_pnalloc(cf->pool, text.len);
+    if (omcf->dispatch_file_text.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(omcf->dispatch_file_text.data, text.data, text.len);
+    omcf->dispatch_file_text.len = text.len;
 
     return NGX_CONF_OK;
 }
@@ -309,6 +318,7 @@ ngx_http_omni_limit_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     const char                   *a, *b;
     omni_limit_rc_t               rc;
     const omni_dispatch_limit_t  *limit;
+    ngx_http_omni_workflow_t     *w;
     ngx_http_omni_main_conf_t    *omcf;
 
     if (!olcf->rate_limit || olcf->channel.len == 0) {
@@ -317,7 +327,12 @@ ngx_http_omni_limit_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
     omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
 
-    limit = omni_dispatch_limit(omcf->dispatch,
+    w = ngx_http_omni_workflow(r, ctx);
+    if (w == NULL) {
+        return NGX_ERROR;
+    }
+
+    limit = omni_dispatch_limit(w->dispatch,
                                 (const char *) olcf->channel.data,
                                 (const char *) ctx->tier.data,
                                 !ctx->authenticated);
@@ -460,10 +475,6 @@ ngx_int_t
 ngx_http_omni_dispatch_init_conf(ngx_conf_t *cf,
     ngx_http_omni_main_conf_t *omcf)
 {
-    size_t                          len;
-    ngx_uint_t                      i, j;
-    const char                     *name;
-    ngx_http_upstream_srv_conf_t  **uscfp;
     ngx_http_upstream_main_conf_t  *umcf;
 
     if (omcf->dispatch == NULL || omcf->dispatch->npools == 0) {
@@ -471,10 +482,31 @@ ngx_http_omni_dispatch_init_conf(ngx_conf_t *cf,
     }
 
     umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+
+    return ngx_http_omni_dispatch_upstreams(cf->log, umcf, omcf->dispatch,
+                                            &omcf->dispatch_file);
+}
+
+
+/*
+ * NGX_ERROR, logged, when a pool of d names an upstream that no
+ * upstream{} block defines: at configuration (source: the file, an emerg)
+ * or for a store revision in a worker (source NULL, an error).
+ */
+ngx_int_t
+ngx_http_omni_dispatch_upstreams(ngx_log_t *log,
+    ngx_http_upstream_main_conf_t *umcf, const omni_dispatch_t *d,
+    ngx_str_t *source)
+{
+    size_t                          len;
+    ngx_uint_t                      i, j;
+    const char                     *name;
+    ngx_http_upstream_srv_conf_t  **uscfp;
+
     uscfp = umcf->upstreams.elts;
 
-    for (i = 0; i < omcf->dispatch->npools; i++) {
-        name = omcf->dispatch->pools[i].upstream;
+    for (i = 0; i < d->npools; i++) {
+        name = d->pools[i].upstream;
         len = ngx_strlen(name);
 
         for (j = 0; j < umcf->upstreams.nelts; j++) {
@@ -487,14 +519,24 @@ ngx_http_omni_dispatch_init_conf(ngx_conf_t *cf,
             }
         }
 
-        if (j == umcf->upstreams.nelts) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+        if (j < umcf->upstreams.nelts) {
+            continue;
+        }
+
+        if (source) {
+            ngx_log_error(NGX_LOG_EMERG, log, 0,
                           "workflow file \"%V\": pool \"%s\" names the "
                           "upstream \"%s\", which no upstream{} block "
-                          "defines", &omcf->dispatch_file,
-                          omcf->dispatch->pools[i].name, name);
-            return NGX_ERROR;
+                          "defines", source, d->pools[i].name, name);
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "omni: workflow pool \"%s\" names the upstream "
+                          "\"%s\", which no upstream{} block defines",
+                          d->pools[i].name, name);
         }
+
+        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -510,14 +552,12 @@ ngx_http_omni_dispatch_add_variables(ngx_conf_t *cf)
 
 /*
  * A worker's slot of the pools in flight: the shares of workers that died
- * are taken off the totals first, then a free slot is this worker's; the
- * workflow's pools are found in the zone by name, or given a place.
+ * are taken off the totals first, then a free slot is this worker's.
  */
 void
 ngx_http_omni_dispatch_init_worker(ngx_cycle_t *cycle,
     ngx_http_omni_main_conf_t *omcf)
 {
-    size_t                         len;
     ngx_uint_t                     i, j, free;
     ngx_http_omni_flight_slot_t   *slot;
     ngx_http_omni_dispatch_shm_t  *shm;
@@ -565,23 +605,6 @@ ngx_http_omni_dispatch_init_worker(ngx_cycle_t *cycle,
         omcf->flight_slot = (ngx_int_t) free;
     }
 
-    for (i = 0; i < omcf->dispatch->npools; i++) {
-        omcf->pool_index[i] = -1;
-        len = ngx_strlen(omcf->dispatch->pools[i].name) + 1;
-
-        for (j = 0; j < OMNI_DISPATCH_POOLS_MAX; j++) {
-            if (shm->pool[j][0] == '\0') {
-                ngx_memcpy(shm->pool[j], omcf->dispatch->pools[i].name, len);
-            }
-
-            if (ngx_strcmp(shm->pool[j], omcf->dispatch->pools[i].name) == 0)
-            {
-                omcf->pool_index[i] = (ngx_int_t) j;
-                break;
-            }
-        }
-    }
-
     ngx_shmtx_unlock(&omcf->dispatch_shpool->mutex);
 
     if (omcf->flight_slot < 0) {
@@ -589,14 +612,58 @@ ngx_http_omni_dispatch_init_worker(ngx_cycle_t *cycle,
                       "omni: omni_dispatch_zone has no slot left for this "
                       "worker: its requests are not counted in flight");
     }
+}
 
-    for (i = 0; i < omcf->dispatch->npools; i++) {
-        if (omcf->pool_index[i] < 0) {
-            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+
+/*
+ * Where the zone counts each pool of a workflow: found by name, or given
+ * a place (-1: the zone is full of names, or there is no zone).
+ */
+void
+ngx_http_omni_dispatch_index(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
+    ngx_http_omni_workflow_t *w)
+{
+    size_t                         len;
+    ngx_uint_t                     i, j;
+    const omni_dispatch_t         *d;
+    ngx_http_omni_dispatch_shm_t  *shm;
+
+    shm = omcf->dispatch_shm;
+    d = w->dispatch;
+
+    for (i = 0; i < d->npools; i++) {
+        w->pool_index[i] = -1;
+    }
+
+    if (shm == NULL || d->npools == 0) {
+        return;
+    }
+
+    ngx_shmtx_lock(&omcf->dispatch_shpool->mutex);
+
+    for (i = 0; i < d->npools; i++) {
+        len = ngx_strlen(d->pools[i].name) + 1;
+
+        for (j = 0; j < OMNI_DISPATCH_POOLS_MAX; j++) {
+            if (shm->pool[j][0] == '\0') {
+                ngx_memcpy(shm->pool[j], d->pools[i].name, len);
+            }
+
+            if (ngx_strcmp(shm->pool[j], d->pools[i].name) == 0) {
+                w->pool_index[i] = (ngx_int_t) j;
+                break;
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&omcf->dispatch_shpool->mutex);
+
+    for (i = 0; i < d->npools; i++) {
+        if (w->pool_index[i] < 0) {
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
                           "omni: omni_dispatch_zone has seen %d pools, "
                           "pool \"%s\" is not counted in flight",
-                          OMNI_DISPATCH_POOLS_MAX,
-                          omcf->dispatch->pools[i].name);
+                          OMNI_DISPATCH_POOLS_MAX, d->pools[i].name);
         }
     }
 }
@@ -656,8 +723,10 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     ngx_pool_cleanup_t            *cln;
     ngx_http_omni_flight_t        *f;
     omni_dispatch_decision_t       d;
+    ngx_http_omni_workflow_t      *w;
     ngx_http_omni_main_conf_t     *omcf;
     ngx_http_omni_dispatch_shm_t  *shm;
+    const omni_dispatch_target_t  *t;
 
     /* a case query the gateway answers itself needs no pool */
     if (!olcf->dispatch || olcf->channel.len == 0 || ctx->pool
@@ -669,6 +738,11 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
     shm = omcf->dispatch_shm;
 
+    w = ngx_http_omni_workflow(r, ctx);
+    if (w == NULL) {
+        return NGX_ERROR;
+    }
+
     q.channel = (const char *) olcf->channel.data;
     q.action = (const char *) ctx->action.data;
     q.tier = (const char *) ctx->tier.data;
@@ -678,27 +752,27 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     q.confidence = ctx->intent.len
                    ? (ctx->confidence >= 0 ? ctx->confidence : 1.0)
                    : OMNI_DISPATCH_NO_CONFIDENCE;
-    q.affinity = ngx_http_omni_affinity(omcf, ctx, &hash);
+    q.affinity = ngx_http_omni_affinity(omcf, w, ctx, &hash);
     q.capacity = capacity;
 
     for (try = 0; try < NGX_HTTP_OMNI_DISPATCH_TRIES; try++) {
 
-        ngx_http_omni_pools_now(omcf, in_flight, capacity);
+        ngx_http_omni_pools_now(omcf, w, in_flight, capacity);
 
-        rule = omni_dispatch_decide(omcf->dispatch, &q, in_flight, &d);
+        rule = omni_dispatch_decide(w->dispatch, &q, in_flight, &d);
 
         if (d.pool < 0) {
             break;
         }
 
         max = capacity[d.pool];
+        t = &w->dispatch->rules[rule].targets[d.step];
 
-        if (omcf->dispatch->rules[rule].targets[d.step].in_flight_below) {
-            max = ngx_min(max, omcf->dispatch->rules[rule]
-                                   .targets[d.step].in_flight_below);
+        if (t->in_flight_below) {
+            max = ngx_min(max, t->in_flight_below);
         }
 
-        if (ngx_http_omni_flight_take(omcf, (ngx_uint_t) d.pool, max)
+        if (ngx_http_omni_flight_take(omcf, w, (ngx_uint_t) d.pool, max)
             == NGX_OK)
         {
             break;
@@ -733,10 +807,10 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     /* the decision, for the record: names from the workflow, no caller */
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "omni: dispatched to pool \"%s\" by rule \"%s\", step %d, "
-                  "%s, channel \"%V\"", omcf->dispatch->pools[d.pool].name,
+                  "%s, channel \"%V\"", w->dispatch->pools[d.pool].name,
                   d.rule, d.step, ctx->dispatch_reason, &olcf->channel);
 
-    z = omcf->pool_index[d.pool];
+    z = w->pool_index[d.pool];
 
     /* the last pool, its time refreshed */
     if (hash && z >= 0) {
@@ -773,7 +847,7 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
  */
 static int
 ngx_http_omni_affinity(ngx_http_omni_main_conf_t *omcf,
-    ngx_http_omni_ctx_t *ctx, uint64_t *hash)
+    ngx_http_omni_workflow_t *w, ngx_http_omni_ctx_t *ctx, uint64_t *hash)
 {
     int          kind, z;
     size_t       a_len, b_len;
@@ -782,7 +856,7 @@ ngx_http_omni_affinity(ngx_http_omni_main_conf_t *omcf,
 
     *hash = 0;
 
-    if (omcf->affinity == NULL || omcf->dispatch->affinity_seconds == 0) {
+    if (omcf->affinity == NULL || w->dispatch->affinity_seconds == 0) {
         return -1;
     }
 
@@ -795,15 +869,15 @@ ngx_http_omni_affinity(ngx_http_omni_main_conf_t *omcf,
 
     ngx_shmtx_lock(&omcf->dispatch_shpool->mutex);
     z = omni_affinity_get(omcf->affinity, *hash, (uint32_t) ngx_time(),
-                          omcf->dispatch->affinity_seconds);
+                          w->dispatch->affinity_seconds);
     ngx_shmtx_unlock(&omcf->dispatch_shpool->mutex);
 
     if (z < 0) {
         return -1;
     }
 
-    for (i = 0; i < omcf->dispatch->npools; i++) {
-        if (omcf->pool_index[i] == z) {
+    for (i = 0; i < w->dispatch->npools; i++) {
+        if (w->pool_index[i] == z) {
             return (int) i;
         }
     }
@@ -814,15 +888,15 @@ ngx_http_omni_affinity(ngx_http_omni_main_conf_t *omcf,
 
 /* one more in flight in the workflow's pool if fewer than max are */
 static ngx_int_t
-ngx_http_omni_flight_take(ngx_http_omni_main_conf_t *omcf, ngx_uint_t pool,
-    uint32_t max)
+ngx_http_omni_flight_take(ngx_http_omni_main_conf_t *omcf,
+    ngx_http_omni_workflow_t *w, ngx_uint_t pool, uint32_t max)
 {
     ngx_int_t                      z;
     ngx_atomic_uint_t              n;
     ngx_http_omni_dispatch_shm_t  *shm;
 
     shm = omcf->dispatch_shm;
-    z = omcf->pool_index[pool];
+    z = w->pool_index[pool];
 
     if (z < 0 || omcf->flight_slot < 0) {
         return NGX_OK;
@@ -872,8 +946,8 @@ ngx_http_omni_flight_done(void *data)
  * file's).
  */
 void
-ngx_http_omni_pools_now(ngx_http_omni_main_conf_t *omcf, uint32_t *in_flight,
-    uint32_t *capacity)
+ngx_http_omni_pools_now(ngx_http_omni_main_conf_t *omcf,
+    ngx_http_omni_workflow_t *w, uint32_t *in_flight, uint32_t *capacity)
 {
     ngx_int_t                      z;
     ngx_uint_t                     i;
@@ -882,13 +956,13 @@ ngx_http_omni_pools_now(ngx_http_omni_main_conf_t *omcf, uint32_t *in_flight,
 
     shm = omcf->dispatch_shm;
 
-    for (i = 0; i < omcf->dispatch->npools; i++) {
-        z = omcf->pool_index[i];
+    for (i = 0; i < w->dispatch->npools; i++) {
+        z = w->pool_index[i];
         n = (z < 0) ? 0 : shm->total[z];
         live = (z < 0) ? 0 : shm->live[z];
 
         in_flight[i] = (n <= 0) ? 0 : (uint32_t) n;
-        capacity[i] = (live <= 0) ? omcf->dispatch->pools[i].capacity
+        capacity[i] = (live <= 0) ? w->dispatch->pools[i].capacity
                                   : (uint32_t) (live - 1);
     }
 }
@@ -900,13 +974,13 @@ ngx_http_omni_pools_now(ngx_http_omni_main_conf_t *omcf, uint32_t *in_flight,
  */
 ngx_int_t
 ngx_http_omni_pool_set_capacity(ngx_http_omni_main_conf_t *omcf,
-    ngx_uint_t i, ngx_int_t capacity)
+    ngx_http_omni_workflow_t *w, ngx_uint_t i, ngx_int_t capacity)
 {
     ngx_int_t                      z;
     ngx_http_omni_dispatch_shm_t  *shm;
 
     shm = omcf->dispatch_shm;
-    z = (i < omcf->dispatch->npools) ? omcf->pool_index[i] : -1;
+    z = (i < w->dispatch->npools) ? w->pool_index[i] : -1;
 
     if (shm == NULL || z < 0) {
         return NGX_DECLINED;
@@ -923,18 +997,17 @@ static ngx_int_t
 ngx_http_omni_pool_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_http_omni_ctx_t        *ctx;
-    ngx_http_omni_main_conf_t  *omcf;
+    ngx_http_omni_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
-    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
 
-    if (ctx == NULL || ctx->pool == 0 || omcf->dispatch == NULL) {
+    if (ctx == NULL || ctx->pool == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->data = (u_char *) omcf->dispatch->pools[ctx->pool - 1].upstream;
+    v->data = (u_char *) ctx->workflow->dispatch->pools[ctx->pool - 1]
+                                                  .upstream;
     v->len = ngx_strlen(v->data);
     v->valid = 1;
     v->no_cacheable = 0;
@@ -949,15 +1022,12 @@ static ngx_int_t
 ngx_http_omni_dispatch_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                     *p;
-    ngx_http_omni_ctx_t        *ctx;
-    ngx_http_omni_main_conf_t  *omcf;
+    u_char               *p;
+    ngx_http_omni_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
-    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
 
-    if (ctx == NULL || ctx->dispatch_rule == NULL || omcf->dispatch == NULL)
-    {
+    if (ctx == NULL || ctx->dispatch_rule == NULL) {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -972,7 +1042,7 @@ ngx_http_omni_dispatch_variable(ngx_http_request_t *r,
 
     if (ctx->pool) {
         p = ngx_sprintf(p, "%s %s %i %s",
-                        omcf->dispatch->pools[ctx->pool - 1].name,
+                        ctx->workflow->dispatch->pools[ctx->pool - 1].name,
                         ctx->dispatch_rule, ctx->dispatch_step,
                         ctx->dispatch_reason);
 

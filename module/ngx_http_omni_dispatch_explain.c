@@ -169,6 +169,7 @@ ngx_http_omni_explain_handler(ngx_http_request_t *r)
     const omni_dispatch_t         *w;
     const omni_dispatch_rule_t    *rl;
     const omni_dispatch_limit_t   *limit;
+    ngx_http_omni_workflow_t      *wf;
     ngx_http_omni_main_conf_t     *omcf;
     u_char                         channel[NGX_HTTP_OMNI_EXPLAIN_ARG];
     u_char                         action[NGX_HTTP_OMNI_EXPLAIN_ARG];
@@ -181,7 +182,14 @@ ngx_http_omni_explain_handler(ngx_http_request_t *r)
     }
 
     omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
-    w = omcf->dispatch;
+
+    wf = ngx_http_omni_workflow(r, ngx_http_get_module_ctx(r,
+                                                  ngx_http_omni_module));
+    if (wf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    w = wf->dispatch;
 
     ngx_memzero(&q, sizeof(omni_dispatch_req_t));
     q.confidence = OMNI_DISPATCH_NO_CONFIDENCE;
@@ -276,7 +284,7 @@ ngx_http_omni_explain_handler(ngx_http_request_t *r)
         }
     }
 
-    ngx_http_omni_pools_now(omcf, in_flight, capacity);
+    ngx_http_omni_pools_now(omcf, wf, in_flight, capacity);
     q.capacity = capacity;
 
     limit = omni_dispatch_limit(w, q.channel, q.tier, q.anonymous);
@@ -365,6 +373,7 @@ ngx_http_omni_pools_handler(ngx_http_request_t *r)
     ngx_str_t                    v;
     ngx_uint_t                   i;
     const omni_dispatch_t       *w;
+    ngx_http_omni_workflow_t    *wf;
     ngx_http_omni_main_conf_t   *omcf;
     u_char                       name[NGX_HTTP_OMNI_EXPLAIN_ARG];
     u_char                       num[NGX_HTTP_OMNI_EXPLAIN_ARG];
@@ -377,7 +386,14 @@ ngx_http_omni_pools_handler(ngx_http_request_t *r)
     }
 
     omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
-    w = omcf->dispatch;
+
+    wf = ngx_http_omni_workflow(r, ngx_http_get_module_ctx(r,
+                                                  ngx_http_omni_module));
+    if (wf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    w = wf->dispatch;
 
     if (r->method == NGX_HTTP_POST) {
         if (ngx_http_omni_explain_arg(r, "pool", name, &v) != NGX_OK
@@ -412,7 +428,7 @@ ngx_http_omni_pools_handler(ngx_http_request_t *r)
                                                 "\"file\"");
         }
 
-        if (ngx_http_omni_pool_set_capacity(omcf, (ngx_uint_t) pool, n)
+        if (ngx_http_omni_pool_set_capacity(omcf, wf, (ngx_uint_t) pool, n)
             != NGX_OK)
         {
             return ngx_http_omni_explain_refuse(r, NGX_HTTP_CONFLICT,
@@ -427,7 +443,7 @@ ngx_http_omni_pools_handler(ngx_http_request_t *r)
                       n < 0 ? (ngx_int_t) w->pools[pool].capacity : n);
     }
 
-    ngx_http_omni_pools_now(omcf, in_flight, capacity);
+    ngx_http_omni_pools_now(omcf, wf, in_flight, capacity);
 
     len = sizeof("{\"pools\":[]}\n")
           + w->npools * (sizeof("{\"pool\":\"\",\"upstream\":\"\","

@@ -561,8 +561,9 @@ ngx_http_omni_metrics_dispatch(omni_metrics_t *m,
     labels[1].name = "rule";
     labels[1].value = ctx->dispatch_rule;
     labels[2].name = "pool";
-    labels[2].value = ctx->pool ? omcf->dispatch->pools[ctx->pool - 1].name
-                                : "(none)";
+    labels[2].value = ctx->pool
+                      ? ctx->workflow->dispatch->pools[ctx->pool - 1].name
+                      : "(none)";
     labels[3].name = "reason";
     labels[3].value = ctx->dispatch_reason;
 
@@ -749,22 +750,24 @@ static void
 ngx_http_omni_metrics_gauges(omni_metrics_t *m,
     ngx_http_omni_main_conf_t *omcf, ngx_log_t *log)
 {
-    int                  rc;
-    char                 err[OMNI_ERRLEN];
-    size_t               i;
-    omni_store_stats_t   stats;
-
-    const char          *pool;
-    uint32_t             in_flight[OMNI_DISPATCH_POOLS_MAX];
-    uint32_t             capacity[OMNI_DISPATCH_POOLS_MAX];
+    int                        rc;
+    char                       err[OMNI_ERRLEN];
+    size_t                     i;
+    const char                *pool;
+    omni_store_stats_t         stats;
+    ngx_http_omni_workflow_t  *w;
+    uint32_t                   in_flight[OMNI_DISPATCH_POOLS_MAX];
+    uint32_t                   capacity[OMNI_DISPATCH_POOLS_MAX];
 
     static const char  *of[] = { "used", "size", "max" };
 
-    if (omcf->dispatch && omcf->dispatch->npools && omcf->dispatch_shm) {
-        ngx_http_omni_pools_now(omcf, in_flight, capacity);
+    w = omcf->workflow;
 
-        for (i = 0; i < omcf->dispatch->npools; i++) {
-            pool = omcf->dispatch->pools[i].name;
+    if (w && w->dispatch->npools && omcf->dispatch_shm) {
+        ngx_http_omni_pools_now(omcf, w, in_flight, capacity);
+
+        for (i = 0; i < w->dispatch->npools; i++) {
+            pool = w->dispatch->pools[i].name;
 
             omni_metrics_set(m, ngx_http_omni_series(m,
                                                      NGX_HTTP_OMNI_M_IN_FLIGHT,

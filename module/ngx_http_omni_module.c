@@ -654,6 +654,10 @@ ngx_http_omni_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_omni_workflow_init_worker(cycle, omcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (omcf->plugins.len == 0) {
         return NGX_OK;
     }

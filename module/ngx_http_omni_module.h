@@ -71,6 +71,19 @@
 #define NGX_HTTP_OMNI_CACHE_TTL      (5 * 60)
 
 
+/*
+ * A compiled workflow in a worker (ngx_http_omni_workflow.c): the file's
+ * or a store revision's, with where the dispatch zone counts each of its
+ * pools.  Freed when it is no longer current and no request holds it.
+ */
+typedef struct {
+    omni_dispatch_t            *dispatch;
+    uint32_t                    rev;            /* the store's; 0: file */
+    ngx_uint_t                  refs;           /* requests, + 1: current */
+    ngx_int_t                   pool_index[OMNI_DISPATCH_POOLS_MAX];
+} ngx_http_omni_workflow_t;
+
+
 typedef struct {
     ngx_str_t                   plugins;        /* omni_plugins */
     ngx_str_t                   lua_library;    /* omni_lua_library */
@@ -123,14 +136,17 @@ typedef struct {
     int                         metrics_series[NGX_HTTP_OMNI_SERIES_MAIN];
 
     ngx_str_t                   dispatch_file;  /* omni_dispatch_file */
-    omni_dispatch_t            *dispatch;
+    ngx_str_t                   dispatch_file_text;
+    omni_dispatch_t            *dispatch;       /* the file's */
+    ngx_http_omni_workflow_t   *workflow;       /* this worker's, current */
+    uint32_t                    workflow_seen;  /* the store's revision last
+                                                   tried */
     ngx_shm_zone_t             *dispatch_zone;  /* omni_dispatch_zone */
     ngx_slab_pool_t            *dispatch_shpool;
     void                       *dispatch_shm;
     omni_limit_table_t         *limits;
     omni_affinity_t            *affinity;
     ngx_int_t                   flight_slot;    /* this worker's, or -1 */
-    ngx_int_t                   pool_index[OMNI_DISPATCH_POOLS_MAX];
 
     ngx_uint_t                  cache_entries;  /* omni_jwt_cache, 0: off */
     size_t                      cache_bytes;
@@ -253,12 +269,17 @@ typedef struct {
     time_t                      session_created;
     ngx_str_t                   policy_rule;   /* $omni_policy_rule */
     uint32_t                    policy_rev;
+    uint32_t                    store_policy_rev;   /* the store's */
+    uint32_t                    store_workflow_rev; /* current ones */
+    unsigned                    store_revs:2;  /* 0: unread, 1: read,
+                                                  2: unreadable */
     omni_pair_t                 identity;      /* the plugin's first */
     ngx_str_t                   intent;        /* the plugin's, for the */
     double                      confidence;    /* dispatch; -1: none */
     const char                 *limit_id;      /* the rate limit's */
     unsigned                    limit_untracked:1;
     time_t                      retry_after;   /* s; 0: no Retry-After */
+    ngx_http_omni_workflow_t   *workflow;      /* pinned by the request */
     ngx_uint_t                  pool;          /* the workflow's + 1 */
     const char                 *dispatch_rule; /* NULL: not dispatched */
     ngx_int_t                   dispatch_step;
@@ -273,6 +294,7 @@ typedef struct {
 
 /* ngx_http_omni_util.c */
 void ngx_http_omni_random_reset(void);
+void ngx_http_omni_seed_author(ngx_str_t *file, char *buf, size_t size);
 ngx_int_t ngx_http_omni_new_id(char *id);
 omni_str_t *ngx_http_omni_request_id(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
@@ -430,9 +452,22 @@ void ngx_http_omni_dispatch_init_worker(ngx_cycle_t *cycle,
     ngx_http_omni_main_conf_t *omcf);
 void ngx_http_omni_dispatch_exit_worker(ngx_http_omni_main_conf_t *omcf);
 void ngx_http_omni_pools_now(ngx_http_omni_main_conf_t *omcf,
-    uint32_t *in_flight, uint32_t *capacity);
+    ngx_http_omni_workflow_t *w, uint32_t *in_flight, uint32_t *capacity);
 ngx_int_t ngx_http_omni_pool_set_capacity(ngx_http_omni_main_conf_t *omcf,
-    ngx_uint_t i, ngx_int_t capacity);
+    ngx_http_omni_workflow_t *w, ngx_uint_t i, ngx_int_t capacity);
+void ngx_http_omni_dispatch_index(ngx_log_t *log,
+    ngx_http_omni_main_conf_t *omcf, ngx_http_omni_workflow_t *w);
+ngx_int_t ngx_http_omni_dispatch_upstreams(ngx_log_t *log,
+    ngx_http_upstream_main_conf_t *umcf, const omni_dispatch_t *d,
+    ngx_str_t *source);
+
+/* ngx_http_omni_workflow.c */
+ngx_int_t ngx_http_omni_store_revisions(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx);
+ngx_http_omni_workflow_t *ngx_http_omni_workflow(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx);
+ngx_int_t ngx_http_omni_workflow_init_worker(ngx_cycle_t *cycle,
+    ngx_http_omni_main_conf_t *omcf);
 
 /* ngx_http_omni_dispatch_explain.c */
 char *ngx_http_omni_dispatch_explain(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -21,7 +21,7 @@
 
 
 static void ngx_http_omni_policy_refresh(ngx_log_t *log,
-    ngx_http_omni_main_conf_t *omcf);
+    ngx_http_omni_main_conf_t *omcf, uint32_t rev);
 static void ngx_http_omni_policy_request(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx, omni_policy_request_t *req);
 static void ngx_http_omni_policy_audit(ngx_http_request_t *r,
@@ -48,7 +48,10 @@ ngx_http_omni_policy_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
     omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
 
-    ngx_http_omni_policy_refresh(r->connection->log, omcf);
+    if (omcf->store && ngx_http_omni_store_revisions(r, ctx) == NGX_OK) {
+        ngx_http_omni_policy_refresh(r->connection->log, omcf,
+                                     ctx->store_policy_rev);
+    }
 
     if (omcf->policy == NULL) {
         /* no policy anywhere: deny, as a policy that allows nothing */
@@ -108,37 +111,19 @@ ngx_http_omni_policy_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 }
 
 
-/* a new revision in the store replaces this worker's compiled policy */
+/*
+ * rev, the store's current revision, replaces this worker's compiled
+ * policy when it is new
+ */
 static void
-ngx_http_omni_policy_refresh(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf)
+ngx_http_omni_policy_refresh(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
+    uint32_t rev)
 {
     int             rc;
     char            err[OMNI_ERRLEN];
     char           *json, *errors;
     size_t          len;
-    uint32_t        rev;
     omni_policy_t  *p;
-
-    if (omcf->store == NULL) {
-        return;
-    }
-
-    /* nothing was committed since the last look: one read of the map */
-    if (omcf->policy_seen
-        && omni_store_last_commit(omcf->store) == omcf->policy_seen)
-    {
-        return;
-    }
-
-    rc = omni_store_policy_current(omcf->store, &rev, &omcf->policy_seen,
-                                   err);
-
-    if (rc != OMNI_STORE_OK) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "omni: policy revision unknown, keeping %uD: %s",
-                      omcf->policy_rev, err);
-        return;
-    }
 
     if (rev == omcf->policy_rev || rev == 0) {
         return;
@@ -475,40 +460,38 @@ ngx_http_omni_policy_init_worker(ngx_cycle_t *cycle,
         return NGX_OK;
     }
 
-    if (omcf->policy_file.len == 0) {
-        ngx_http_omni_policy_refresh(cycle->log, omcf);
-        return NGX_OK;
-    }
+    if (omcf->policy_file.len) {
+        ngx_http_omni_seed_author(&omcf->policy_file, author,
+                                  sizeof(author));
 
-    ngx_snprintf((u_char *) author, sizeof(author), "file:%V%Z",
-                 &omcf->policy_file);
+        rc = omni_store_policy_seed(omcf->store,
+                                    (const char *) omcf->policy_file_text.data,
+                                    omcf->policy_file_text.len, author,
+                                    ngx_time(), &rev, err);
 
-    /* the store records authors without spaces, in 255 bytes */
-    if (ngx_strlen(author) > OMNI_STORE_VALUE_MAX
-        || ngx_strlchr(omcf->policy_file.data,
-                       omcf->policy_file.data + omcf->policy_file.len, ' '))
-    {
-        ngx_cpystrn((u_char *) author, (u_char *) "file",
-                    sizeof("file"));
-    }
+        if (rc != OMNI_STORE_OK) {
+            ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
+                          "omni: policy file not seeded into the store: %s",
+                          err);
 
-    rc = omni_store_policy_seed(omcf->store,
-                                (const char *) omcf->policy_file_text.data,
-                                omcf->policy_file_text.len, author,
-                                ngx_time(), &rev, err);
-
-    if (rc != OMNI_STORE_OK) {
-        ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
-                      "omni: policy file not seeded into the store: %s", err);
-
-    } else if (rev) {
-        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                      "omni: policy file \"%V\" seeded the store as "
-                      "revision %uD", &omcf->policy_file, rev);
+        } else if (rev) {
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                          "omni: policy file \"%V\" seeded the store as "
+                          "revision %uD", &omcf->policy_file, rev);
+        }
     }
 
     /* compile now rather than on the first request */
-    ngx_http_omni_policy_refresh(cycle->log, omcf);
+    rc = omni_store_policy_current(omcf->store, &rev, err);
+
+    if (rc != OMNI_STORE_OK) {
+        ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
+                      "omni: policy revision unknown, keeping %uD: %s",
+                      omcf->policy_rev, err);
+        return NGX_OK;
+    }
+
+    ngx_http_omni_policy_refresh(cycle->log, omcf, rev);
 
     return NGX_OK;
 }

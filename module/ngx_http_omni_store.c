@@ -375,9 +375,10 @@ ngx_http_omni_journey_handler(ngx_http_request_t *r)
     }
 
     /* the dispatch's decision: names of the workflow and of the plugin */
-    if (ctx->pool && w->omcf->dispatch) {
+    if (ctx->pool) {
         ngx_cpystrn((u_char *) e->ev.pool,
-                    (u_char *) w->omcf->dispatch->pools[ctx->pool - 1].name,
+                    (u_char *) ctx->workflow->dispatch->pools[ctx->pool - 1]
+                                                   .name,
                     OMNI_STORE_NAME_MAX + 1);
         ngx_cpystrn((u_char *) e->ev.rule, (u_char *) ctx->dispatch_rule,
                     OMNI_STORE_NAME_MAX + 1);

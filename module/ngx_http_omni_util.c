@@ -351,6 +351,24 @@ ngx_http_omni_error_body(ngx_pool_t *pool, const char *code,
 
 
 /*
+ * Who a revision seeded from a configuration file is by: "file:PATH", or
+ * "file" when the path does not fit the store's authors (no spaces, 255
+ * bytes at most).
+ */
+void
+ngx_http_omni_seed_author(ngx_str_t *file, char *buf, size_t size)
+{
+    ngx_snprintf((u_char *) buf, size, "file:%V%Z", file);
+
+    if (ngx_strlen(buf) > OMNI_STORE_VALUE_MAX
+        || ngx_strlchr(file->data, file->data + file->len, ' '))
+    {
+        ngx_cpystrn((u_char *) buf, (u_char *) "file", sizeof("file"));
+    }
+}
+
+
+/*
  * A configuration file read whole (the policy, the workflow): its full
  * name in *name, its bytes in cf's temporary pool, at most max; what
  * names the file in the messages of nginx -t.
