@@ -77,11 +77,16 @@ static const omnictl_command_t  omnictl_commands[] = {
     { "policy diff", 1, 2, 0, 1, omnictl_cmd_policy_diff },
     { "policy check", 0, 0, OMNICTL_OPT_CHECK, 0, omnictl_cmd_policy_check },
 
-    /* the workflow file, without a store */
+    /* the workflow file, without a store; its revisions in the store */
     { "dispatch validate", 1, 1, 0, 0, omnictl_cmd_dispatch_validate },
     { "dispatch simulate", 1, 2, OMNICTL_OPT_ACTION|OMNICTL_OPT_CHANNEL
       |OMNICTL_OPT_TIER|OMNICTL_OPT_ANON|OMNICTL_OPT_OPEN_CASE, 0,
       omnictl_cmd_dispatch_simulate },
+    { "dispatch load", 1, 1, OMNICTL_OPT_NOTE, 1, omnictl_cmd_dispatch_load },
+    { "dispatch show", 0, 1, 0, 1, omnictl_cmd_dispatch_show },
+    { "dispatch revisions", 0, 0, OMNICTL_OPT_BEFORE|OMNICTL_OPT_LIMIT, 1,
+      omnictl_cmd_dispatch_revisions },
+    { "dispatch rollback", 1, 1, 0, 1, omnictl_cmd_dispatch_rollback },
 
     /* the keyring file; status reads the store only when one is given */
     { "keys init", 1, 1, 0, 0, omnictl_cmd_keys_init },
@@ -147,7 +152,8 @@ static const char  *omnictl_groups[][2] = {
     { "policy", "validate, load, show, revisions, rollback, diff or check" },
     { "keys", "init, status, rotate, rewrap, reindex or retire" },
     { "customers", "erase" },
-    { "dispatch", "validate or simulate" },
+    { "dispatch", "validate, simulate, load, show, revisions or "
+      "rollback" },
     { "cluster", "status" },
     { "cases", "open, show, list, by-status, status, note or assign" },
     { NULL, NULL }
@@ -367,6 +373,12 @@ omnictl_usage(FILE *out)
 "               [--open-case]             request, sending nothing; STATE:\n"
 "                                         POOL=N,...,intent=I@CONFIDENCE,\n"
 "                                         affinity=POOL (N in flight)\n"
+"  dispatch load FILE [--note TEXT]       store FILE as the next workflow\n"
+"                                         revision and make it current\n"
+"  dispatch show [N]                      the current workflow or revision N\n"
+"  dispatch revisions [--before N] [--limit N]\n"
+"                                         a page of workflow revisions\n"
+"  dispatch rollback N                    a new revision with N's workflow\n"
 "  keys init FILE                         a new keyring in FILE (mode 0600;\n"
 "                                         an existing FILE is never replaced)\n"
 "  keys status                            the keyring's id and versions, and\n"

@@ -143,8 +143,16 @@ int omnictl_call(omnictl_ctx_t *ctx, const char *method,
 int omnictl_print(json_t *json);
 int omnictl_answer(json_t *json);
 int omnictl_policy_read(const char *file, char **json, size_t *len);
+int omnictl_revisions_load(omnictl_ctx_t *ctx, const char *what);
+int omnictl_revisions_show(omnictl_ctx_t *ctx, const char *what);
+int omnictl_revisions_list(omnictl_ctx_t *ctx, const char *what);
+int omnictl_revisions_rollback(omnictl_ctx_t *ctx, const char *what);
 int omnictl_cmd_dispatch_validate(omnictl_ctx_t *ctx);
 int omnictl_cmd_dispatch_simulate(omnictl_ctx_t *ctx);
+int omnictl_cmd_dispatch_load(omnictl_ctx_t *ctx);
+int omnictl_cmd_dispatch_show(omnictl_ctx_t *ctx);
+int omnictl_cmd_dispatch_revisions(omnictl_ctx_t *ctx);
+int omnictl_cmd_dispatch_rollback(omnictl_ctx_t *ctx);
 int omnictl_cmd_stat(omnictl_ctx_t *ctx);
 int omnictl_cmd_cluster_status(omnictl_ctx_t *ctx);
 int omnictl_cmd_session(omnictl_ctx_t *ctx);

@@ -4,7 +4,9 @@
  * omnictl's workflow commands, without a store: dispatch validate (every
  * error of a workflow file) and dispatch simulate (the decision for one
  * request, given the pools' requests in flight, an intent and the pool
- * that last served the caller; nothing is sent).
+ * that last served the caller; nothing is sent); and on the store's
+ * workflow revisions, as the policy's (omnictl_policy.c): dispatch load,
+ * show, revisions and rollback.
  */
 
 
@@ -281,4 +283,32 @@ omnictl_dispatch_state(const omni_dispatch_t *d, char *state,
     }
 
     return 0;
+}
+
+
+int
+omnictl_cmd_dispatch_load(omnictl_ctx_t *ctx)
+{
+    return omnictl_revisions_load(ctx, "workflow");
+}
+
+
+int
+omnictl_cmd_dispatch_show(omnictl_ctx_t *ctx)
+{
+    return omnictl_revisions_show(ctx, "workflow");
+}
+
+
+int
+omnictl_cmd_dispatch_revisions(omnictl_ctx_t *ctx)
+{
+    return omnictl_revisions_list(ctx, "workflow");
+}
+
+
+int
+omnictl_cmd_dispatch_rollback(omnictl_ctx_t *ctx)
+{
+    return omnictl_revisions_rollback(ctx, "workflow");
 }

@@ -2,7 +2,10 @@
  * Copyright (C) The omni gateway authors
  *
  * Policy revisions on the command line: validate, load, show, revisions,
- * rollback, diff and check.
+ * rollback, diff and check.  load, show, revisions and rollback are one
+ * implementation over the admin API's revisioned documents, which
+ * dispatch load|show|revisions|rollback use for the workflow
+ * (omnictl_dispatch.c).
  */
 
 
@@ -54,10 +57,42 @@ omnictl_cmd_policy_validate(omnictl_ctx_t *ctx)
 }
 
 
-/* the file as it is, so that the store keeps the author's text */
-
 int
 omnictl_cmd_policy_load(omnictl_ctx_t *ctx)
+{
+    return omnictl_revisions_load(ctx, "policy");
+}
+
+
+int
+omnictl_cmd_policy_show(omnictl_ctx_t *ctx)
+{
+    return omnictl_revisions_show(ctx, "policy");
+}
+
+
+int
+omnictl_cmd_policy_revisions(omnictl_ctx_t *ctx)
+{
+    return omnictl_revisions_list(ctx, "policy");
+}
+
+
+int
+omnictl_cmd_policy_rollback(omnictl_ctx_t *ctx)
+{
+    return omnictl_revisions_rollback(ctx, "policy");
+}
+
+
+/*
+ * A document's revisions through the admin API's routes named by what
+ * ("policy", "workflow").  The file is put as it is, so that the store
+ * keeps the author's text.
+ */
+
+int
+omnictl_revisions_load(omnictl_ctx_t *ctx, const char *what)
 {
     int             rc;
     char           *json;
@@ -71,7 +106,7 @@ omnictl_cmd_policy_load(omnictl_ctx_t *ctx)
         return rc;
     }
 
-    omnictl_path(&path, "policy", NULL);
+    omnictl_path(&path, what, NULL);
     omnictl_param(&query, "note", ctx->note);
 
     answer = NULL;
@@ -90,18 +125,18 @@ omnictl_cmd_policy_load(omnictl_ctx_t *ctx)
 
 
 int
-omnictl_cmd_policy_show(omnictl_ctx_t *ctx)
+omnictl_revisions_show(omnictl_ctx_t *ctx, const char *what)
 {
     omnictl_str_t  path = { NULL, 0, 0, 0 };
 
     if (ctx->argc == 0) {
-        omnictl_path(&path, "policy", NULL);
+        omnictl_path(&path, what, NULL);
 
     } else if (omnictl_number("revision", ctx->argv[0]) != 0) {
         return OMNICTL_EXIT_USAGE;
 
     } else {
-        omnictl_path(&path, "policy", "revisions", ctx->argv[0], NULL);
+        omnictl_path(&path, what, "revisions", ctx->argv[0], NULL);
     }
 
     return omnictl_call(ctx, "GET", &path, NULL, NULL);
@@ -109,7 +144,7 @@ omnictl_cmd_policy_show(omnictl_ctx_t *ctx)
 
 
 int
-omnictl_cmd_policy_revisions(omnictl_ctx_t *ctx)
+omnictl_revisions_list(omnictl_ctx_t *ctx, const char *what)
 {
     omnictl_str_t  path = { NULL, 0, 0, 0 };
     omnictl_str_t  query = { NULL, 0, 0, 0 };
@@ -119,7 +154,7 @@ omnictl_cmd_policy_revisions(omnictl_ctx_t *ctx)
         return OMNICTL_EXIT_USAGE;
     }
 
-    omnictl_path(&path, "policy", "revisions", NULL);
+    omnictl_path(&path, what, "revisions", NULL);
     omnictl_param(&query, "before", ctx->before);
     omnictl_param(&query, "limit", ctx->limit);
 
@@ -128,7 +163,7 @@ omnictl_cmd_policy_revisions(omnictl_ctx_t *ctx)
 
 
 int
-omnictl_cmd_policy_rollback(omnictl_ctx_t *ctx)
+omnictl_revisions_rollback(omnictl_ctx_t *ctx, const char *what)
 {
     json_t         *body;
     omnictl_str_t   path = { NULL, 0, 0, 0 };
@@ -144,7 +179,7 @@ omnictl_cmd_policy_rollback(omnictl_ctx_t *ctx)
         return OMNICTL_EXIT_FAIL;
     }
 
-    omnictl_path(&path, "policy", "rollback", NULL);
+    omnictl_path(&path, what, "rollback", NULL);
 
     return omnictl_call(ctx, "POST", &path, NULL, body);
 }
