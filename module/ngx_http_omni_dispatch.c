@@ -36,11 +36,14 @@
 #define NGX_HTTP_OMNI_FLIGHT_SLOTS    64      /* workers, old and new */
 #define NGX_HTTP_OMNI_NO_CAPACITY_RETRY  5   /* s, Retry-After of a 503 */
 #define NGX_HTTP_OMNI_DISPATCH_TRIES  4      /* decisions raced by others */
+#define NGX_HTTP_OMNI_PAIR_LEN                                                \
+    (OMNI_DISPATCH_ID_MAX + 1 + OMNI_DISPATCH_CHANNEL_MAX + 1)
 
 
 typedef struct {
     ngx_pid_t                   pid;        /* 0: free */
     ngx_atomic_t                count[OMNI_DISPATCH_POOLS_MAX];
+    ngx_atomic_t                pair[NGX_HTTP_OMNI_PAIRS];
 } ngx_http_omni_flight_slot_t;
 
 
@@ -56,13 +59,20 @@ typedef struct {
     ngx_atomic_t                live[OMNI_DISPATCH_POOLS_MAX];  /* capacity
                                                    set live + 1; 0: the
                                                    file's */
+    /* a pool's channel with a capacity of its own: "pool/channel" */
+    char                        pair[NGX_HTTP_OMNI_PAIRS]
+                                    [NGX_HTTP_OMNI_PAIR_LEN];
+    ngx_atomic_t                pair_total[NGX_HTTP_OMNI_PAIRS];
+    ngx_atomic_t                pair_live[NGX_HTTP_OMNI_PAIRS];
     ngx_http_omni_flight_slot_t slot[NGX_HTTP_OMNI_FLIGHT_SLOTS];
 } ngx_http_omni_dispatch_shm_t;
 
 
+/* a request counted in flight: the zone's pool and pair (-1: none) */
 typedef struct {
     ngx_http_omni_main_conf_t  *omcf;
-    ngx_int_t                   pool;       /* the zone's pool index */
+    ngx_int_t                   pool;
+    ngx_int_t                   pair;
 } ngx_http_omni_flight_t;
 
 
@@ -73,8 +83,16 @@ static int ngx_http_omni_caller(ngx_http_omni_ctx_t *ctx, const char **a,
 static int ngx_http_omni_affinity(ngx_http_omni_main_conf_t *omcf,
     ngx_http_omni_workflow_t *w, ngx_http_omni_ctx_t *ctx, uint64_t *hash);
 static void ngx_http_omni_flight_done(void *data);
-static ngx_int_t ngx_http_omni_flight_take(ngx_http_omni_main_conf_t *omcf,
-    ngx_http_omni_workflow_t *w, ngx_uint_t pool, uint32_t max);
+static ngx_int_t ngx_http_omni_flight_take(ngx_http_omni_workflow_t *w,
+    ngx_http_omni_flight_t *f, ngx_uint_t pool, ngx_int_t c, uint32_t max,
+    uint32_t channel_max);
+static ngx_int_t ngx_http_omni_atomic_take(ngx_atomic_t *n, uint32_t max);
+static ngx_int_t ngx_http_omni_zone_name(char *table, size_t width,
+    ngx_uint_t n, const char *name);
+static uint32_t ngx_http_omni_count(ngx_atomic_int_t n);
+static uint32_t ngx_http_omni_live(ngx_atomic_int_t live, uint32_t capacity);
+static void ngx_http_omni_reclaim(ngx_log_t *log,
+    ngx_http_omni_dispatch_shm_t *shm, ngx_http_omni_flight_slot_t *slot);
 static ngx_int_t ngx_http_omni_pool_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_omni_dispatch_variable(ngx_http_request_t *r,
@@ -558,7 +576,7 @@ void
 ngx_http_omni_dispatch_init_worker(ngx_cycle_t *cycle,
     ngx_http_omni_main_conf_t *omcf)
 {
-    ngx_uint_t                     i, j, free;
+    ngx_uint_t                     i, free;
     ngx_http_omni_flight_slot_t   *slot;
     ngx_http_omni_dispatch_shm_t  *shm;
 
@@ -579,20 +597,7 @@ ngx_http_omni_dispatch_init_worker(ngx_cycle_t *cycle,
         slot = &shm->slot[i];
 
         if (slot->pid != 0 && kill(slot->pid, 0) == -1 && errno == ESRCH) {
-            for (j = 0; j < OMNI_DISPATCH_POOLS_MAX; j++) {
-                if (slot->count[j]) {
-                    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                                  "omni: worker %P died with %uA requests "
-                                  "in flight to pool \"%s\": no longer "
-                                  "counted", slot->pid, slot->count[j],
-                                  shm->pool[j]);
-                    (void) ngx_atomic_fetch_add(&shm->total[j],
-                                                -slot->count[j]);
-                    slot->count[j] = 0;
-                }
-            }
-
-            slot->pid = 0;
+            ngx_http_omni_reclaim(cycle->log, shm, slot);
         }
 
         if (slot->pid == 0 && free == NGX_HTTP_OMNI_FLIGHT_SLOTS) {
@@ -616,23 +621,67 @@ ngx_http_omni_dispatch_init_worker(ngx_cycle_t *cycle,
 
 
 /*
- * Where the zone counts each pool of a workflow: found by name, or given
- * a place (-1: the zone is full of names, or there is no zone).
+ * What a worker still counted, taken off the totals: a dead one's
+ * (logged), or its own at a graceful exit (log NULL).  The zone's mutex
+ * is held.
+ */
+static void
+ngx_http_omni_reclaim(ngx_log_t *log, ngx_http_omni_dispatch_shm_t *shm,
+    ngx_http_omni_flight_slot_t *slot)
+{
+    ngx_uint_t  j;
+
+    for (j = 0; j < OMNI_DISPATCH_POOLS_MAX; j++) {
+        if (slot->count[j] == 0) {
+            continue;
+        }
+
+        if (log) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "omni: worker %P died with %uA requests in flight "
+                          "to pool \"%s\": no longer counted", slot->pid,
+                          slot->count[j], shm->pool[j]);
+        }
+
+        (void) ngx_atomic_fetch_add(&shm->total[j], -slot->count[j]);
+        slot->count[j] = 0;
+    }
+
+    for (j = 0; j < NGX_HTTP_OMNI_PAIRS; j++) {
+        if (slot->pair[j]) {
+            (void) ngx_atomic_fetch_add(&shm->pair_total[j], -slot->pair[j]);
+            slot->pair[j] = 0;
+        }
+    }
+
+    slot->pid = 0;
+}
+
+
+/*
+ * Where the zone counts each pool of a workflow, and each pool's channel
+ * with a capacity of its own: found by name, or given a place (-1: the
+ * zone is full of names, or there is no zone).
  */
 void
 ngx_http_omni_dispatch_index(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
     ngx_http_omni_workflow_t *w)
 {
-    size_t                         len;
-    ngx_uint_t                     i, j;
+    ngx_uint_t                     i, c;
     const omni_dispatch_t         *d;
+    const omni_dispatch_pool_t    *pool;
     ngx_http_omni_dispatch_shm_t  *shm;
+    u_char                         pair[NGX_HTTP_OMNI_PAIR_LEN];
 
     shm = omcf->dispatch_shm;
     d = w->dispatch;
 
     for (i = 0; i < d->npools; i++) {
         w->pool_index[i] = -1;
+
+        for (c = 0; c < OMNI_DISPATCH_NAMES_MAX; c++) {
+            w->pair_index[i][c] = -1;
+        }
     }
 
     if (shm == NULL || d->npools == 0) {
@@ -642,30 +691,76 @@ ngx_http_omni_dispatch_index(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
     ngx_shmtx_lock(&omcf->dispatch_shpool->mutex);
 
     for (i = 0; i < d->npools; i++) {
-        len = ngx_strlen(d->pools[i].name) + 1;
+        pool = &d->pools[i];
 
-        for (j = 0; j < OMNI_DISPATCH_POOLS_MAX; j++) {
-            if (shm->pool[j][0] == '\0') {
-                ngx_memcpy(shm->pool[j], d->pools[i].name, len);
-            }
+        w->pool_index[i] = ngx_http_omni_zone_name(&shm->pool[0][0],
+                                                   sizeof(shm->pool[0]),
+                                                   OMNI_DISPATCH_POOLS_MAX,
+                                                   pool->name);
 
-            if (ngx_strcmp(shm->pool[j], d->pools[i].name) == 0) {
-                w->pool_index[i] = (ngx_int_t) j;
-                break;
-            }
+        for (c = 0; c < pool->nchannels; c++) {
+            ngx_snprintf(pair, sizeof(pair), "%s/%s%Z", pool->name,
+                         pool->channels[c]);
+
+            w->pair_index[i][c] = ngx_http_omni_zone_name(&shm->pair[0][0],
+                                                          sizeof(shm->pair[0]),
+                                                          NGX_HTTP_OMNI_PAIRS,
+                                                          (char *) pair);
         }
     }
 
     ngx_shmtx_unlock(&omcf->dispatch_shpool->mutex);
 
     for (i = 0; i < d->npools; i++) {
+        pool = &d->pools[i];
+
         if (w->pool_index[i] < 0) {
             ngx_log_error(NGX_LOG_ALERT, log, 0,
                           "omni: omni_dispatch_zone has seen %d pools, "
                           "pool \"%s\" is not counted in flight",
-                          OMNI_DISPATCH_POOLS_MAX, d->pools[i].name);
+                          OMNI_DISPATCH_POOLS_MAX, pool->name);
+        }
+
+        for (c = 0; c < pool->nchannels; c++) {
+            if (w->pair_index[i][c] < 0) {
+                ngx_log_error(NGX_LOG_ALERT, log, 0,
+                              "omni: omni_dispatch_zone has seen %d pools' "
+                              "channels, pool \"%s\" on \"%s\" is not "
+                              "counted in flight", NGX_HTTP_OMNI_PAIRS,
+                              pool->name, pool->channels[c]);
+            }
         }
     }
+}
+
+
+/*
+ * The place of name in a table of n names of width bytes each, the first
+ * free one taken when it is not there yet; -1 when the table is full.
+ */
+static ngx_int_t
+ngx_http_omni_zone_name(char *table, size_t width, ngx_uint_t n,
+    const char *name)
+{
+    char        *e;
+    size_t       len;
+    ngx_uint_t   j;
+
+    len = ngx_strlen(name) + 1;
+
+    for (j = 0; j < n; j++) {
+        e = table + j * width;
+
+        if (e[0] == '\0') {
+            ngx_memcpy(e, name, len);
+        }
+
+        if (ngx_strcmp(e, name) == 0) {
+            return (ngx_int_t) j;
+        }
+    }
+
+    return -1;
 }
 
 
@@ -673,7 +768,6 @@ ngx_http_omni_dispatch_index(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
 void
 ngx_http_omni_dispatch_exit_worker(ngx_http_omni_main_conf_t *omcf)
 {
-    ngx_uint_t                     j;
     ngx_http_omni_flight_slot_t   *slot;
     ngx_http_omni_dispatch_shm_t  *shm;
 
@@ -686,16 +780,7 @@ ngx_http_omni_dispatch_exit_worker(ngx_http_omni_main_conf_t *omcf)
     slot = &shm->slot[omcf->flight_slot];
 
     ngx_shmtx_lock(&omcf->dispatch_shpool->mutex);
-
-    for (j = 0; j < OMNI_DISPATCH_POOLS_MAX; j++) {
-        if (slot->count[j]) {
-            (void) ngx_atomic_fetch_add(&shm->total[j], -slot->count[j]);
-            slot->count[j] = 0;
-        }
-    }
-
-    slot->pid = 0;
-
+    ngx_http_omni_reclaim(NULL, shm, slot);
     ngx_shmtx_unlock(&omcf->dispatch_shpool->mutex);
 
     omcf->flight_slot = -1;
@@ -714,18 +799,20 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 {
     int                            rule;
     uint64_t                       hash;
-    ngx_int_t                      z;
+    ngx_int_t                      z, c;
     ngx_uint_t                     try;
-    uint32_t                       max;
+    uint32_t                       max, channel_max;
     uint32_t                       in_flight[OMNI_DISPATCH_POOLS_MAX];
     uint32_t                       capacity[OMNI_DISPATCH_POOLS_MAX];
+    uint32_t                       ch_flight[OMNI_DISPATCH_POOLS_MAX];
+    uint32_t                       ch_capacity[OMNI_DISPATCH_POOLS_MAX];
     omni_dispatch_req_t            q;
     ngx_pool_cleanup_t            *cln;
     ngx_http_omni_flight_t        *f;
     omni_dispatch_decision_t       d;
     ngx_http_omni_workflow_t      *w;
     ngx_http_omni_main_conf_t     *omcf;
-    ngx_http_omni_dispatch_shm_t  *shm;
+    const omni_dispatch_pool_t    *pool;
     const omni_dispatch_target_t  *t;
 
     /* a case query the gateway answers itself needs no pool */
@@ -736,12 +823,20 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
     }
 
     omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
-    shm = omcf->dispatch_shm;
 
     w = ngx_http_omni_workflow(r, ctx);
     if (w == NULL) {
         return NGX_ERROR;
     }
+
+    /* the handler is set once the request is counted */
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_omni_flight_t));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    f = cln->data;
+    f->omcf = omcf;
 
     q.channel = (const char *) olcf->channel.data;
     q.action = (const char *) ctx->action.data;
@@ -754,10 +849,13 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
                    : OMNI_DISPATCH_NO_CONFIDENCE;
     q.affinity = ngx_http_omni_affinity(omcf, w, ctx, &hash);
     q.capacity = capacity;
+    q.channel_in_flight = ch_flight;
+    q.channel_capacity = ch_capacity;
 
     for (try = 0; try < NGX_HTTP_OMNI_DISPATCH_TRIES; try++) {
 
-        ngx_http_omni_pools_now(omcf, w, in_flight, capacity);
+        ngx_http_omni_pools_now(omcf, w, q.channel, in_flight, capacity,
+                                ch_flight, ch_capacity);
 
         rule = omni_dispatch_decide(w->dispatch, &q, in_flight, &d);
 
@@ -765,14 +863,23 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
             break;
         }
 
-        max = capacity[d.pool];
+        /* the limits omni_dispatch_decide() checked, taken atomically */
+        pool = &w->dispatch->pools[d.pool];
         t = &w->dispatch->rules[rule].targets[d.step];
+        c = pool->nchannels ? omni_dispatch_pool_channel(pool, q.channel)
+                            : -1;
+        max = capacity[d.pool];
+        channel_max = ch_capacity[d.pool];
 
-        if (t->in_flight_below) {
+        if (t->in_flight_below && c >= 0) {
+            channel_max = ngx_min(channel_max, t->in_flight_below);
+
+        } else if (t->in_flight_below) {
             max = ngx_min(max, t->in_flight_below);
         }
 
-        if (ngx_http_omni_flight_take(omcf, w, (ngx_uint_t) d.pool, max)
+        if (ngx_http_omni_flight_take(w, f, (ngx_uint_t) d.pool, c, max,
+                                      channel_max)
             == NGX_OK)
         {
             break;
@@ -820,22 +927,9 @@ ngx_http_omni_dispatch_step(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
         ngx_shmtx_unlock(&omcf->dispatch_shpool->mutex);
     }
 
-    if (z < 0 || omcf->flight_slot < 0) {
-        return NGX_OK;
+    if (f->pool >= 0) {
+        cln->handler = ngx_http_omni_flight_done;
     }
-
-    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_omni_flight_t));
-    if (cln == NULL) {
-        (void) ngx_atomic_fetch_add(&shm->total[z], -1);
-        (void) ngx_atomic_fetch_add(&shm->slot[omcf->flight_slot].count[z],
-                                    -1);
-        return NGX_ERROR;
-    }
-
-    f = cln->data;
-    f->omcf = omcf;
-    f->pool = z;
-    cln->handler = ngx_http_omni_flight_done;
 
     return NGX_OK;
 }
@@ -886,37 +980,76 @@ ngx_http_omni_affinity(ngx_http_omni_main_conf_t *omcf,
 }
 
 
-/* one more in flight in the workflow's pool if fewer than max are */
+/*
+ * One more in flight in the workflow's pool if fewer than max are, and on
+ * its channel c (-1: none of its own) if fewer than channel_max are; f
+ * says what was counted (f->pool -1: nothing, the zone does not count
+ * this pool or this worker).
+ */
 static ngx_int_t
-ngx_http_omni_flight_take(ngx_http_omni_main_conf_t *omcf,
-    ngx_http_omni_workflow_t *w, ngx_uint_t pool, uint32_t max)
+ngx_http_omni_flight_take(ngx_http_omni_workflow_t *w,
+    ngx_http_omni_flight_t *f, ngx_uint_t pool, ngx_int_t c, uint32_t max,
+    uint32_t channel_max)
 {
-    ngx_int_t                      z;
-    ngx_atomic_uint_t              n;
+    ngx_int_t                      z, pz;
+    ngx_http_omni_flight_slot_t   *slot;
     ngx_http_omni_dispatch_shm_t  *shm;
 
-    shm = omcf->dispatch_shm;
+    shm = f->omcf->dispatch_shm;
     z = w->pool_index[pool];
+    pz = (c >= 0) ? w->pair_index[pool][c] : -1;
 
-    if (z < 0 || omcf->flight_slot < 0) {
+    f->pool = -1;
+    f->pair = -1;
+
+    if (z < 0 || f->omcf->flight_slot < 0) {
         return NGX_OK;
     }
 
-    for ( ;; ) {
-        n = shm->total[z];
+    if (ngx_http_omni_atomic_take(&shm->total[z], max) != NGX_OK) {
+        return NGX_BUSY;
+    }
 
-        if (n >= max) {
+    if (pz >= 0
+        && ngx_http_omni_atomic_take(&shm->pair_total[pz], channel_max)
+           != NGX_OK)
+    {
+        (void) ngx_atomic_fetch_add(&shm->total[z], -1);
+        return NGX_BUSY;
+    }
+
+    slot = &shm->slot[f->omcf->flight_slot];
+
+    (void) ngx_atomic_fetch_add(&slot->count[z], 1);
+
+    if (pz >= 0) {
+        (void) ngx_atomic_fetch_add(&slot->pair[pz], 1);
+    }
+
+    f->pool = z;
+    f->pair = pz;
+
+    return NGX_OK;
+}
+
+
+/* one more in n if fewer than max are there, by compare-and-swap */
+static ngx_int_t
+ngx_http_omni_atomic_take(ngx_atomic_t *n, uint32_t max)
+{
+    ngx_atomic_uint_t  v;
+
+    for ( ;; ) {
+        v = *n;
+
+        if (v >= max) {
             return NGX_BUSY;
         }
 
-        if (ngx_atomic_cmp_set(&shm->total[z], n, n + 1)) {
-            break;
+        if (ngx_atomic_cmp_set(n, v, v + 1)) {
+            return NGX_OK;
         }
     }
-
-    (void) ngx_atomic_fetch_add(&shm->slot[omcf->flight_slot].count[z], 1);
-
-    return NGX_OK;
 }
 
 
@@ -926,6 +1059,7 @@ ngx_http_omni_flight_done(void *data)
 {
     ngx_http_omni_flight_t *f = data;
 
+    ngx_http_omni_flight_slot_t   *slot;
     ngx_http_omni_dispatch_shm_t  *shm;
 
     shm = f->omcf->dispatch_shm;
@@ -934,61 +1068,133 @@ ngx_http_omni_flight_done(void *data)
         return;
     }
 
+    slot = &shm->slot[f->omcf->flight_slot];
+
     (void) ngx_atomic_fetch_add(&shm->total[f->pool], -1);
-    (void) ngx_atomic_fetch_add(&shm->slot[f->omcf->flight_slot]
-                                    .count[f->pool], -1);
+    (void) ngx_atomic_fetch_add(&slot->count[f->pool], -1);
+
+    if (f->pair >= 0) {
+        (void) ngx_atomic_fetch_add(&shm->pair_total[f->pair], -1);
+        (void) ngx_atomic_fetch_add(&slot->pair[f->pair], -1);
+    }
 }
 
 
 /*
  * The pools of the workflow as the zone has them now: requests in flight
  * (a total below zero read as none) and capacities (set live, else the
- * file's).
+ * workflow's); and with channel, for each pool with a capacity on that
+ * channel, its requests in flight and its capacity there (else none and
+ * UINT32_MAX).
  */
 void
 ngx_http_omni_pools_now(ngx_http_omni_main_conf_t *omcf,
-    ngx_http_omni_workflow_t *w, uint32_t *in_flight, uint32_t *capacity)
+    ngx_http_omni_workflow_t *w, const char *channel, uint32_t *in_flight,
+    uint32_t *capacity, uint32_t *channel_in_flight,
+    uint32_t *channel_capacity)
 {
+    int                            c;
     ngx_int_t                      z;
     ngx_uint_t                     i;
-    ngx_atomic_int_t               n, live;
+    const omni_dispatch_pool_t    *pool;
     ngx_http_omni_dispatch_shm_t  *shm;
 
     shm = omcf->dispatch_shm;
 
     for (i = 0; i < w->dispatch->npools; i++) {
+        pool = &w->dispatch->pools[i];
         z = w->pool_index[i];
-        n = (z < 0) ? 0 : shm->total[z];
-        live = (z < 0) ? 0 : shm->live[z];
 
-        in_flight[i] = (n <= 0) ? 0 : (uint32_t) n;
-        capacity[i] = (live <= 0) ? w->dispatch->pools[i].capacity
-                                  : (uint32_t) (live - 1);
+        in_flight[i] = (z < 0) ? 0 : ngx_http_omni_count(shm->total[z]);
+        capacity[i] = (z < 0) ? pool->capacity
+                              : ngx_http_omni_live(shm->live[z],
+                                                   pool->capacity);
+
+        if (channel == NULL) {
+            continue;
+        }
+
+        c = pool->nchannels ? omni_dispatch_pool_channel(pool, channel) : -1;
+
+        if (c < 0) {
+            channel_in_flight[i] = 0;
+            channel_capacity[i] = UINT32_MAX;
+
+        } else {
+            ngx_http_omni_pair_now(omcf, w, i, c, &channel_in_flight[i],
+                                   &channel_capacity[i]);
+        }
     }
 }
 
 
-/*
- * A pool's capacity set live (capacity + 1 kept, 0: back to the file's);
- * NGX_DECLINED when the zone does not count that pool.
- */
-ngx_int_t
-ngx_http_omni_pool_set_capacity(ngx_http_omni_main_conf_t *omcf,
-    ngx_http_omni_workflow_t *w, ngx_uint_t i, ngx_int_t capacity)
+/* pool i's requests in flight on its channel c now, and its capacity */
+void
+ngx_http_omni_pair_now(ngx_http_omni_main_conf_t *omcf,
+    ngx_http_omni_workflow_t *w, ngx_uint_t i, ngx_uint_t c,
+    uint32_t *in_flight, uint32_t *capacity)
 {
     ngx_int_t                      z;
+    const omni_dispatch_pool_t    *pool;
     ngx_http_omni_dispatch_shm_t  *shm;
 
     shm = omcf->dispatch_shm;
-    z = (i < w->dispatch->npools) ? w->pool_index[i] : -1;
+    pool = &w->dispatch->pools[i];
+    z = w->pair_index[i][c];
 
-    if (shm == NULL || z < 0) {
+    *in_flight = (z < 0) ? 0 : ngx_http_omni_count(shm->pair_total[z]);
+    *capacity = (z < 0) ? pool->channel_capacity[c]
+                        : ngx_http_omni_live(shm->pair_live[z],
+                                             pool->channel_capacity[c]);
+}
+
+
+/*
+ * A pool's capacity set live, or its capacity on its channel c (-1: the
+ * pool's own): capacity + 1 kept, 0 back to the workflow's (capacity
+ * -1); NGX_DECLINED when the zone does not count that pool or channel.
+ */
+ngx_int_t
+ngx_http_omni_pool_set_capacity(ngx_http_omni_main_conf_t *omcf,
+    ngx_http_omni_workflow_t *w, ngx_uint_t i, ngx_int_t c,
+    ngx_int_t capacity)
+{
+    ngx_int_t                      z;
+    ngx_atomic_t                  *live;
+    ngx_http_omni_dispatch_shm_t  *shm;
+
+    shm = omcf->dispatch_shm;
+
+    if (shm == NULL || i >= w->dispatch->npools) {
         return NGX_DECLINED;
     }
 
-    shm->live[z] = (capacity < 0) ? 0 : (ngx_atomic_uint_t) capacity + 1;
+    z = (c < 0) ? w->pool_index[i] : w->pair_index[i][c];
+
+    if (z < 0) {
+        return NGX_DECLINED;
+    }
+
+    live = (c < 0) ? &shm->live[z] : &shm->pair_live[z];
+    *live = (capacity < 0) ? 0 : (ngx_atomic_uint_t) capacity + 1;
 
     return NGX_OK;
+}
+
+
+/* a total in the zone, below zero read as none */
+static uint32_t
+ngx_http_omni_count(ngx_atomic_int_t n)
+{
+    return (n <= 0) ? 0 : (uint32_t) n;
+}
+
+
+/* a capacity set live (+ 1), else the workflow's */
+static uint32_t
+ngx_http_omni_live(ngx_atomic_int_t live, uint32_t capacity)
+{
+    return (live <= 0) ? capacity : (uint32_t) (live - 1);
 }
 
 

@@ -161,6 +161,8 @@ ngx_http_omni_explain_handler(ngx_http_request_t *r)
     size_t                         len;
     uint32_t                       in_flight[OMNI_DISPATCH_POOLS_MAX];
     uint32_t                       capacity[OMNI_DISPATCH_POOLS_MAX];
+    uint32_t                       ch_flight[OMNI_DISPATCH_POOLS_MAX];
+    uint32_t                       ch_capacity[OMNI_DISPATCH_POOLS_MAX];
     ngx_int_t                      rc;
     ngx_str_t                      v;
     ngx_uint_t                     i, j;
@@ -284,8 +286,11 @@ ngx_http_omni_explain_handler(ngx_http_request_t *r)
         }
     }
 
-    ngx_http_omni_pools_now(omcf, wf, in_flight, capacity);
+    ngx_http_omni_pools_now(omcf, wf, q.channel, in_flight, capacity,
+                            ch_flight, ch_capacity);
     q.capacity = capacity;
+    q.channel_in_flight = ch_flight;
+    q.channel_capacity = ch_capacity;
 
     limit = omni_dispatch_limit(w, q.channel, q.tier, q.anonymous);
     rule = omni_dispatch_decide(w, &q, in_flight, &d);
@@ -369,9 +374,10 @@ ngx_http_omni_pools_handler(ngx_http_request_t *r)
     size_t                       len;
     uint32_t                     in_flight[OMNI_DISPATCH_POOLS_MAX];
     uint32_t                     capacity[OMNI_DISPATCH_POOLS_MAX];
-    ngx_int_t                    rc, n;
+    uint32_t                     ch_flight, ch_capacity;
+    ngx_int_t                    rc, n, c;
     ngx_str_t                    v;
-    ngx_uint_t                   i;
+    ngx_uint_t                   i, j;
     const omni_dispatch_t       *w;
     ngx_http_omni_workflow_t    *wf;
     ngx_http_omni_main_conf_t   *omcf;
@@ -405,6 +411,22 @@ ngx_http_omni_pools_handler(ngx_http_request_t *r)
                                                 "the workflow");
         }
 
+        /* the pool's capacity, or its capacity on a channel of its own */
+        c = -1;
+
+        if (ngx_http_omni_explain_arg(r, "channel", name, &v) == NGX_OK) {
+            c = omni_dispatch_pool_channel(&w->pools[pool],
+                                           (const char *) v.data);
+
+            if (c < 0 || ngx_strlen(v.data) != v.len) {
+                return ngx_http_omni_explain_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                                    "invalid_parameter",
+                                                    "channel must name a "
+                                                    "channel of the pool's "
+                                                    "\"channels\"");
+            }
+        }
+
         /* -2: not a capacity; -1 (NGX_ERROR): the file's */
         if (ngx_http_omni_explain_arg(r, "capacity", num, &v) != NGX_OK) {
             n = -2;
@@ -428,7 +450,8 @@ ngx_http_omni_pools_handler(ngx_http_request_t *r)
                                                 "\"file\"");
         }
 
-        if (ngx_http_omni_pool_set_capacity(omcf, wf, (ngx_uint_t) pool, n)
+        if (ngx_http_omni_pool_set_capacity(omcf, wf, (ngx_uint_t) pool, c,
+                                            n)
             != NGX_OK)
         {
             return ngx_http_omni_explain_refuse(r, NGX_HTTP_CONFLICT,
@@ -438,19 +461,30 @@ ngx_http_omni_pools_handler(ngx_http_request_t *r)
         }
 
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "omni: pool \"%s\" capacity set live to %s%i",
-                      w->pools[pool].name, n < 0 ? "the file's " : "",
-                      n < 0 ? (ngx_int_t) w->pools[pool].capacity : n);
+                      "omni: pool \"%s\"%s%s capacity set live to %s%i",
+                      w->pools[pool].name, c < 0 ? "" : " on ",
+                      c < 0 ? "" : w->pools[pool].channels[c],
+                      n < 0 ? "the workflow's " : "",
+                      n < 0 ? (ngx_int_t) (c < 0 ? w->pools[pool].capacity
+                                           : w->pools[pool]
+                                             .channel_capacity[c])
+                            : n);
     }
 
-    ngx_http_omni_pools_now(omcf, wf, in_flight, capacity);
+    ngx_http_omni_pools_now(omcf, wf, NULL, in_flight, capacity, NULL, NULL);
 
     len = sizeof("{\"pools\":[]}\n")
           + w->npools * (sizeof("{\"pool\":\"\",\"upstream\":\"\","
                                 "\"kind\":\"people\",\"capacity\":,"
-                                "\"file_capacity\":,\"in_flight\":},")
+                                "\"file_capacity\":,\"in_flight\":,"
+                                "\"channels\":{}},")
                          + OMNI_DISPATCH_ID_MAX + OMNI_DISPATCH_UPSTREAM_MAX
-                         + 3 * NGX_INT_T_LEN);
+                         + 3 * NGX_INT_T_LEN
+                         + OMNI_DISPATCH_NAMES_MAX
+                           * (sizeof("\"\":{\"capacity\":,"
+                                     "\"file_capacity\":,\"in_flight\":},")
+                              + OMNI_DISPATCH_CHANNEL_MAX
+                              + 3 * NGX_INT_T_LEN));
 
     out = ngx_pnalloc(r->pool, len);
     if (out == NULL) {
@@ -462,10 +496,31 @@ ngx_http_omni_pools_handler(ngx_http_request_t *r)
     for (i = 0; i < w->npools; i++) {
         p = ngx_sprintf(p, "%s{\"pool\":\"%s\",\"upstream\":\"%s\","
                         "\"kind\":\"%s\",\"capacity\":%uD,"
-                        "\"file_capacity\":%uD,\"in_flight\":%uD}",
+                        "\"file_capacity\":%uD,\"in_flight\":%uD",
                         i ? "," : "", w->pools[i].name, w->pools[i].upstream,
                         w->pools[i].bot ? "bot" : "people", capacity[i],
                         w->pools[i].capacity, in_flight[i]);
+
+        /* each channel with a capacity of its own */
+        if (w->pools[i].nchannels) {
+            p = ngx_cpymem(p, ",\"channels\":{",
+                           sizeof(",\"channels\":{") - 1);
+
+            for (j = 0; j < w->pools[i].nchannels; j++) {
+                ngx_http_omni_pair_now(omcf, wf, i, j, &ch_flight,
+                                       &ch_capacity);
+
+                p = ngx_sprintf(p, "%s\"%s\":{\"capacity\":%uD,"
+                                "\"file_capacity\":%uD,\"in_flight\":%uD}",
+                                j ? "," : "", w->pools[i].channels[j],
+                                ch_capacity,
+                                w->pools[i].channel_capacity[j], ch_flight);
+            }
+
+            *p++ = '}';
+        }
+
+        *p++ = '}';
     }
 
     p = ngx_cpymem(p, "]}\n", 3);

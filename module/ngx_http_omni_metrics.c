@@ -764,7 +764,8 @@ ngx_http_omni_metrics_gauges(omni_metrics_t *m,
     w = omcf->workflow;
 
     if (w && w->dispatch->npools && omcf->dispatch_shm) {
-        ngx_http_omni_pools_now(omcf, w, in_flight, capacity);
+        ngx_http_omni_pools_now(omcf, w, NULL, in_flight, capacity, NULL,
+                                NULL);
 
         for (i = 0; i < w->dispatch->npools; i++) {
             pool = w->dispatch->pools[i].name;

@@ -70,6 +70,9 @@
 #define NGX_HTTP_OMNI_CACHE_BYTES    (8 * 1024 * 1024)
 #define NGX_HTTP_OMNI_CACHE_TTL      (5 * 60)
 
+/* pools' channels with a capacity of their own, counted in the zone */
+#define NGX_HTTP_OMNI_PAIRS          64
+
 
 /*
  * A compiled workflow in a worker (ngx_http_omni_workflow.c): the file's
@@ -81,6 +84,8 @@ typedef struct {
     uint32_t                    rev;            /* the store's; 0: file */
     ngx_uint_t                  refs;           /* requests, + 1: current */
     ngx_int_t                   pool_index[OMNI_DISPATCH_POOLS_MAX];
+    ngx_int_t                   pair_index[OMNI_DISPATCH_POOLS_MAX]
+                                          [OMNI_DISPATCH_NAMES_MAX];
 } ngx_http_omni_workflow_t;
 
 
@@ -452,9 +457,15 @@ void ngx_http_omni_dispatch_init_worker(ngx_cycle_t *cycle,
     ngx_http_omni_main_conf_t *omcf);
 void ngx_http_omni_dispatch_exit_worker(ngx_http_omni_main_conf_t *omcf);
 void ngx_http_omni_pools_now(ngx_http_omni_main_conf_t *omcf,
-    ngx_http_omni_workflow_t *w, uint32_t *in_flight, uint32_t *capacity);
+    ngx_http_omni_workflow_t *w, const char *channel, uint32_t *in_flight,
+    uint32_t *capacity, uint32_t *channel_in_flight,
+    uint32_t *channel_capacity);
+void ngx_http_omni_pair_now(ngx_http_omni_main_conf_t *omcf,
+    ngx_http_omni_workflow_t *w, ngx_uint_t i, ngx_uint_t c,
+    uint32_t *in_flight, uint32_t *capacity);
 ngx_int_t ngx_http_omni_pool_set_capacity(ngx_http_omni_main_conf_t *omcf,
-    ngx_http_omni_workflow_t *w, ngx_uint_t i, ngx_int_t capacity);
+    ngx_http_omni_workflow_t *w, ngx_uint_t i, ngx_int_t c,
+    ngx_int_t capacity);
 void ngx_http_omni_dispatch_index(ngx_log_t *log,
     ngx_http_omni_main_conf_t *omcf, ngx_http_omni_workflow_t *w);
 ngx_int_t ngx_http_omni_dispatch_upstreams(ngx_log_t *log,

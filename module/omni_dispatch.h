@@ -83,6 +83,12 @@ typedef struct {
     char            upstream[OMNI_DISPATCH_UPSTREAM_MAX + 1];
     uint32_t        capacity;       /* requests in flight at most */
     int             bot;            /* "kind": "bot" (else "people") */
+    /* "channels": requests in flight at most on these channels, within
+       the capacity */
+    size_t          nchannels;
+    char            channels[OMNI_DISPATCH_NAMES_MAX]
+                            [OMNI_DISPATCH_CHANNEL_MAX + 1];
+    uint32_t        channel_capacity[OMNI_DISPATCH_NAMES_MAX];
 } omni_dispatch_pool_t;
 
 
@@ -125,6 +131,11 @@ typedef struct {
     /* the pools' capacities set live (capacity[i] for pools[i]), or NULL:
        the file's */
     const uint32_t *capacity;
+    /* for a pool with a capacity on the request's channel: its requests
+       in flight on that channel (NULL: none), and that capacity set live
+       (NULL: the file's) */
+    const uint32_t *channel_in_flight;
+    const uint32_t *channel_capacity;
 } omni_dispatch_req_t;
 
 
@@ -185,6 +196,10 @@ const char *omni_dispatch_reason(omni_dispatch_reason_t reason);
 /* the pool named so, or -1 */
 int omni_dispatch_pool(const omni_dispatch_t *d, const char *name,
     size_t len);
+
+/* the index of channel (NUL-terminated) in the pool's "channels", or -1 */
+int omni_dispatch_pool_channel(const omni_dispatch_pool_t *pool,
+    const char *channel);
 
 
 #endif /* OMNI_DISPATCH_H_INCLUDED_ */

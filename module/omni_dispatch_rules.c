@@ -13,10 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "omni_contract.h"
 #include "omni_dispatch_int.h"
 
 
 static void omni_dispatch_one_pool(omni_dbuild_t *b, const char *name,
+    json_t *v, omni_dispatch_pool_t *pool);
+static void omni_dispatch_pool_channels(omni_dbuild_t *b, const char *path,
     json_t *v, omni_dispatch_pool_t *pool);
 static void omni_dispatch_one_rule(omni_dbuild_t *b, const char *path,
     json_t *v, omni_dispatch_rule_t *rule, int is_default);
@@ -29,7 +32,7 @@ static int omni_dispatch_is_upstream(const char *s, size_t len);
 
 
 static const char *const  omni_dispatch_pool_keys[] = {
-    "description", "upstream", "capacity", "kind", NULL
+    "description", "upstream", "capacity", "kind", "channels", NULL
 };
 
 static const char *const  omni_dispatch_rule_keys[] = {
@@ -154,6 +157,75 @@ omni_dispatch_one_pool(omni_dbuild_t *b, const char *name, json_t *v,
                                 path);
         }
     }
+
+    f = json_object_get(v, "channels");
+
+    if (f != NULL) {
+        omni_dispatch_pool_channels(b, path, f, pool);
+    }
+}
+
+
+/*
+ * "channels": {"ivr": 2, "web": 20}, the requests in flight a pool takes
+ * at most on each of these channels (one call but several chats per
+ * agent), within its capacity.
+ */
+static void
+omni_dispatch_pool_channels(omni_dbuild_t *b, const char *path, json_t *v,
+    omni_dispatch_pool_t *pool)
+{
+    size_t       len;
+    json_t      *n;
+    const char  *name;
+    char         sub[OMNI_DISPATCH_PATH_MAX], q[OMNI_DISPATCH_QUOTE];
+
+    if (!json_is_object(v) || json_object_size(v) == 0
+        || json_object_size(v) > OMNI_DISPATCH_NAMES_MAX)
+    {
+        omni_dispatch_error(b, "%s.channels must be an object of 1 to %d "
+                            "channels, each with its capacity", path,
+                            OMNI_DISPATCH_NAMES_MAX);
+        return;
+    }
+
+    json_object_foreach(v, name, n) {
+        len = strlen(name);
+
+        if (!omni_contract_is_name(name, len)) {
+            omni_dispatch_error(b, "%s.channels: %s is not a channel name "
+                                "(a-z, 0-9, _; 32 bytes at most)", path,
+                                omni_dispatch_quote(q, sizeof(q), name,
+                                                    len));
+            continue;
+        }
+
+        snprintf(sub, sizeof(sub), "pools.%s.channels.%s", pool->name,
+                 name);
+
+        if (omni_dispatch_count(b, sub, n, OMNI_DISPATCH_CAPACITY_MAX,
+                                &pool->channel_capacity[pool->nchannels])
+            == 0)
+        {
+            memcpy(pool->channels[pool->nchannels++], name, len + 1);
+        }
+    }
+}
+
+
+int
+omni_dispatch_pool_channel(const omni_dispatch_pool_t *pool,
+    const char *channel)
+{
+    size_t  i;
+
+    for (i = 0; i < pool->nchannels; i++) {
+        if (strcmp(pool->channels[i], channel) == 0) {
+            return (int) i;
+        }
+    }
+
+    return -1;
 }
 
 
@@ -436,11 +508,18 @@ omni_dispatch_decide(const omni_dispatch_t *d, const omni_dispatch_req_t *req,
 }
 
 
-/* NULL when the target takes the request, else why not */
+/*
+ * NULL when the target takes the request, else why not.  A pool with a
+ * capacity on the request's channel is full when either its capacity or
+ * that one is reached, and its in-flight for in_flight_below is the
+ * channel's.
+ */
 static const char *
 omni_dispatch_room(const omni_dispatch_t *d, const omni_dispatch_req_t *req,
     const omni_dispatch_target_t *t, const uint32_t *in_flight)
 {
+    int                          c;
+    uint32_t                     n;
     const omni_dispatch_pool_t  *pool;
 
     pool = &d->pools[t->pool];
@@ -451,13 +530,26 @@ omni_dispatch_room(const omni_dispatch_t *d, const omni_dispatch_req_t *req,
         return "low_confidence";
     }
 
-    if (in_flight[t->pool] >= (req->capacity ? req->capacity[t->pool]
-                                              : pool->capacity))
-    {
+    n = in_flight[t->pool];
+
+    if (n >= (req->capacity ? req->capacity[t->pool] : pool->capacity)) {
         return "full";
     }
 
-    if (t->in_flight_below && in_flight[t->pool] >= t->in_flight_below) {
+    c = (pool->nchannels && req->channel)
+        ? omni_dispatch_pool_channel(pool, req->channel) : -1;
+
+    if (c >= 0) {
+        n = req->channel_in_flight ? req->channel_in_flight[t->pool] : 0;
+
+        if (n >= (req->channel_capacity ? req->channel_capacity[t->pool]
+                                         : pool->channel_capacity[c]))
+        {
+            return "full";
+        }
+    }
+
+    if (t->in_flight_below && n >= t->in_flight_below) {
         return "busy";
     }
 

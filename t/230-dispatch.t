@@ -564,6 +564,104 @@ is(pools('PUT', 'pool=vip_desk&capacity=1')->{status}, 405, '...405 for PUT');
 like(pools('GET')->{body}, qr/"pool":"vip_desk","upstream":"vip_desk","kind":"people","capacity":10,/,
      '...and none of those changed anything');
 
+# --- capacity per channel: one call but several chats ---
+
+# the desk answers nobody (the experts' socket): what it takes stays in
+# flight; it takes 5 requests, of them 1 call
+$t->write_file('channels.json', <<'END');
+{"version": 1, "affinity_seconds": 0,
+ "pools": {
+   "desk": {"capacity": 5, "upstream": "experts_backend",
+            "channels": {"ivr": 1}},
+   "agents": {"capacity": 10}
+ },
+ "rules": [{"id": "desk", "channels": ["ivr", "web"],
+            "targets": ["desk", "agents"]}],
+ "default": {"targets": ["agents"]}}
+END
+
+(my $http_ch = $http) =~ s{%%PREFIX%%/workflow\.json}{%%PREFIX%%/channels.json};
+$http_ch =~ s{(    location = /metrics \{)}{    location /ivr/ {
+        omni_channel ivr;
+        omni_auth plugin;
+        omni_plugin_set auth_token 9f2c4e1a7b3d5f6081a2c3d4e5f60718;
+        omni_plugin_set base_url https://gw.example.com;
+        omni_plugin_set language en-US;
+        proxy_pass http://\$omni_pool;
+    }
+
+$1};
+$t->reload($http_ch, workers => 2);
+
+# a Twilio call, signed, left in flight
+my $call = do {
+    my $fx = JSON::PP::decode_json(Omni::Test::_slurp("$repo/t/fixtures/ivr/incoming_call.json"));
+    my $q = $fx->{request};
+    my $head = "POST $q->{path} HTTP/1.1\r\nHost: gw.example.com\r\n"
+             . "Content-Length: " . length($q->{body}) . "\r\n";
+    for my $h (sort keys %{ $q->{headers} }) {
+        $head .= "$h: $q->{headers}{$h}\r\n" unless $h eq 'host';
+    }
+    "$head\r\n$q->{body}";
+};
+sub hold_raw {
+    my ($text) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port,
+                                  Proto => 'tcp') or die "connect: $!";
+    print $s $text;
+    return $s;
+}
+my $chat = "GET /web/orders/O-7 HTTP/1.1\r\nHost: localhost\r\n"
+         . "Authorization: Bearer $token\r\n\r\n";
+
+my @calls = (hold_raw($call));
+ok(wait_in_flight('desk', 1), 'an IVR call fills the desk\'s one voice slot');
+like(ask_explain('channel=ivr', $admin)->{body},
+     qr/"pool":"agents","upstream":"agents","step":1,"reason":"overflow","passed_over":\[\{"pool":"desk","in_flight":1,"why":"full"\}\]/,
+     '...so the next call goes to the agents');
+my @chats = map { hold_raw($chat) } 1 .. 3;
+ok(wait_in_flight('desk', 4), '...while web chats still get in (3 more)');
+like(ask_explain('channel=web', $admin)->{body}, qr/"rule":"desk","pool":"desk".*"reason":"first"/,
+     '...and the next chat would too');
+like(pools('GET')->{body},
+     qr/\{"pool":"desk","upstream":"experts_backend","kind":"people","capacity":5,"file_capacity":5,"in_flight":4,"channels":\{"ivr":\{"capacity":1,"file_capacity":1,"in_flight":1\}\}\}/,
+     'pools: the desk\'s calls in flight beside its total');
+push @chats, hold_raw($chat);
+ok(wait_in_flight('desk', 5), 'a fourth chat fills the desk');
+like(ask_explain('channel=web', $admin)->{body}, qr/"pool":"agents".*"why":"full"/,
+     '...whose capacity bounds every channel');
+
+$r = pools('POST', 'pool=desk&channel=ivr&capacity=0');
+like($r->{body}, qr/"channels":\{"ivr":\{"capacity":0,"file_capacity":1,"in_flight":1\}/,
+     'a channel\'s capacity set live');
+$r = pools('POST', 'pool=desk&channel=ivr&capacity=file');
+like($r->{body}, qr/"ivr":\{"capacity":1,"file_capacity":1/, '...and back to the workflow\'s');
+for my $q ('pool=desk&channel=web&capacity=1', 'pool=agents&channel=ivr&capacity=1',
+           'pool=desk&channel=IVR&capacity=1') {
+    $r = pools('POST', $q);
+    is($r->{status}, 400, "POST pools?$q: 400, not a channel of the pool's own");
+}
+
+close $_ for @calls, @chats;
+ok(wait_in_flight('desk', 0), 'the calls and chats ended: nothing in flight');
+like(pools('GET')->{body}, qr/"ivr":\{"capacity":1,"file_capacity":1,"in_flight":0\}/,
+     '...on the voice slot either');
+
+# a killed worker's call is not counted forever on its channel either
+@calls = (hold_raw($call));
+ok(wait_in_flight('desk', 1), 'a call held again');
+@workers = $t->worker_pids;
+kill 'KILL', @workers;
+for (1 .. 250) {
+    @now = $t->worker_pids;
+    last if @now == 2 && !grep { my $w = $_; grep { $_ == $w } @workers } @now;
+    select undef, undef, undef, 0.02;
+}
+ok(wait_in_flight('desk', 0), 'a killed worker\'s call is taken off the desk');
+like(pools('GET')->{body}, qr/"ivr":\{"capacity":1,"file_capacity":1,"in_flight":0\}/,
+     '...and off its voice slot');
+close $_ for @calls;
+
 # --- configuration errors ---
 
 $t->write_file('noupstream.json', <<'END');

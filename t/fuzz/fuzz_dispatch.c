@@ -56,6 +56,8 @@ fuzz_rules(const omni_dispatch_t *w)
         q.confidence = 1.0;
         q.affinity = (int) (i % (w->npools + 1)) - 1;
         q.capacity = NULL;
+        q.channel_in_flight = NULL;
+        q.channel_capacity = NULL;
 
         r = omni_dispatch_decide(w, &q, idle, &d);
 

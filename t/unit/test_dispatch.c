@@ -521,6 +521,8 @@ test_decisions(void **state)
         q.confidence = intents[in].confidence;
         q.affinity = (int) af - 1;
         q.capacity = NULL;
+        q.channel_in_flight = NULL;
+        q.channel_capacity = NULL;
         memcpy(in_flight, flights[fl], sizeof(in_flight));
 
         test_expect(&q, in_flight, &rule, &pool, &reason);
@@ -685,6 +687,113 @@ test_rule_errors(void **state)
 }
 
 
+/*
+ * A pool's capacity per channel: an IVR call fills the voice slot while
+ * chats still get in, within the pool's capacity; in_flight_below counts
+ * the request's channel in such a pool; capacities set live replace the
+ * file's.
+ */
+static void
+test_channel_capacity(void **state)
+{
+    uint32_t                   in_flight[2], ch_flight[2], ch_live[2];
+    omni_dispatch_t           *w;
+    omni_dispatch_req_t        q;
+    omni_dispatch_decision_t   d;
+
+    (void) state;
+
+    w = test_compile("{\"version\": 1,"
+                     " \"pools\": {\"desk\": {\"capacity\": 4,"
+                     "   \"channels\": {\"ivr\": 1, \"web\": 3}},"
+                     "  \"overflow\": {\"capacity\": 9}},"
+                     " \"rules\": [{\"id\": \"calm\", \"tiers\": [\"calm\"],"
+                     "   \"targets\": [{\"pool\": \"desk\","
+                     "     \"in_flight_below\": 2}, \"overflow\"]}],"
+                     " \"default\": {\"targets\": [\"desk\", \"overflow\"]}}");
+
+    assert_int_equal(w->pools[0].nchannels, 2);
+    assert_int_equal(omni_dispatch_pool_channel(&w->pools[0], "web"), 1);
+    assert_int_equal(omni_dispatch_pool_channel(&w->pools[0], "sms"), -1);
+    assert_int_equal(omni_dispatch_pool_channel(&w->pools[1], "web"), -1);
+
+    memset(&q, 0, sizeof(q));
+    q.channel = "ivr";
+    q.action = "call";
+    q.confidence = OMNI_DISPATCH_NO_CONFIDENCE;
+    q.affinity = -1;
+    q.channel_in_flight = ch_flight;
+
+    /* one call in flight on the desk: its voice slot is full */
+    in_flight[0] = 1;
+    in_flight[1] = 0;
+    ch_flight[0] = 1;
+    ch_flight[1] = 0;
+
+    (void) omni_dispatch_decide(w, &q, in_flight, &d);
+    assert_int_equal(d.pool, 1);
+    assert_string_equal(d.skipped[0], "full");
+
+    /* ...while chats still get in: the web's own count is 0 */
+    q.channel = "web";
+    ch_flight[0] = 0;
+    (void) omni_dispatch_decide(w, &q, in_flight, &d);
+    assert_int_equal(d.pool, 0);
+    assert_int_equal(d.reason, OMNI_DISPATCH_FIRST);
+
+    /* three chats fill the web's */
+    ch_flight[0] = 3;
+    in_flight[0] = 4 - 1;
+    (void) omni_dispatch_decide(w, &q, in_flight, &d);
+    assert_int_equal(d.pool, 1);
+
+    /* a channel without its own capacity: the pool's alone */
+    q.channel = "sms";
+    (void) omni_dispatch_decide(w, &q, in_flight, &d);
+    assert_int_equal(d.pool, 0);
+    in_flight[0] = 4;
+    (void) omni_dispatch_decide(w, &q, in_flight, &d);
+    assert_int_equal(d.pool, 1);
+    assert_string_equal(d.skipped[0], "full");
+
+    /* the pool's capacity bounds every channel */
+    q.channel = "web";
+    ch_flight[0] = 0;
+    (void) omni_dispatch_decide(w, &q, in_flight, &d);
+    assert_int_equal(d.pool, 1);
+
+    /* in_flight_below counts the request's channel in such a pool */
+    q.tier = "calm";
+    in_flight[0] = 3;
+    ch_flight[0] = 1;
+    (void) omni_dispatch_decide(w, &q, in_flight, &d);
+    assert_int_equal(d.pool, 0);
+    ch_flight[0] = 2;
+    (void) omni_dispatch_decide(w, &q, in_flight, &d);
+    assert_int_equal(d.pool, 1);
+    assert_string_equal(d.skipped[0], "busy");
+
+    /* set live: 0 closes the desk to calls, 2 opens a second line */
+    q.tier = NULL;
+    q.channel = "ivr";
+    in_flight[0] = 1;
+    ch_flight[0] = 1;
+    ch_live[0] = 2;
+    ch_live[1] = 0;
+    q.channel_capacity = ch_live;
+    (void) omni_dispatch_decide(w, &q, in_flight, &d);
+    assert_int_equal(d.pool, 0);
+
+    ch_live[0] = 0;
+    ch_flight[0] = 0;
+    (void) omni_dispatch_decide(w, &q, in_flight, &d);
+    assert_int_equal(d.pool, 1);
+    assert_string_equal(d.skipped[0], "full");
+
+    omni_dispatch_free(w);
+}
+
+
 int
 main(void)
 {
@@ -694,6 +803,7 @@ main(void)
         cmocka_unit_test(test_errors_bounded),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_decisions),
+        cmocka_unit_test(test_channel_capacity),
         cmocka_unit_test(test_rule_errors),
     };
 
