@@ -223,8 +223,8 @@ FUZZ_CFLAGS  := -std=gnu99 -O1 -g -fno-omit-frame-pointer \
                 -fno-sanitize-recover=undefined $(WARN) -Imodule -It/fuzz \
                 -DFUZZ_ROOT='"$(CURDIR)"'
 FUZZ_NAMES   := token keys policy json_patch json contract admin import \
-                lua_decoders wechat dispatch change case_sla case_header \
-                xml form
+                lua_decoders wechat dispatch dispatch_live change case_sla \
+                case_header xml form
 FUZZ_TARGETS := $(FUZZ_NAMES:%=$(FUZZ)/fuzz_%)
 
 # the cores again, instrumented: the targets link them as the tools do

@@ -683,6 +683,44 @@ ngx_http_omni_admin_audit(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 }
 
 
+/*
+ * One admin API call made by another admin route of the gateway
+ * (omni_dispatch_pools), for the request's token; the change audited.
+ * NGX_ERROR when memory ran out; res to free with omni_admin_result_free.
+ */
+ngx_int_t
+ngx_http_omni_admin_call(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
+    const char *method, const char *path, const char *body, size_t len,
+    omni_admin_result_t *res)
+{
+    omni_admin_request_t        req;
+    ngx_http_omni_main_conf_t  *omcf;
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_omni_module);
+
+    ngx_memzero(&req, sizeof(omni_admin_request_t));
+    req.method = method;
+    req.path = path;
+    req.path_len = ngx_strlen(path);
+    req.body = body;
+    req.body_len = len;
+    req.now = (int64_t) ngx_time();
+    req.sla = omcf->case_sla;
+    req.actor = ngx_http_omni_admin_actor(ctx);
+
+    if (omni_admin_handle(omcf->store, &req, res) != 0 || res->body == NULL) {
+        omni_admin_result_free(res);
+        return NGX_ERROR;
+    }
+
+    if (res->audit) {
+        ngx_http_omni_admin_audit(r, ctx, res);
+    }
+
+    return NGX_OK;
+}
+
+
 /* Sends the core's answer. */
 
 static ngx_int_t

@@ -39,6 +39,8 @@ static const char  *ngx_http_omni_explain_args[] = {
     "confidence", "affinity"
 };
 
+static ngx_int_t ngx_http_omni_pools_record(ngx_http_request_t *r,
+    const omni_dispatch_t *w, ngx_int_t pool, ngx_int_t c, ngx_int_t n);
 static ngx_int_t ngx_http_omni_explain_arg(ngx_http_request_t *r,
     const char *name, u_char *buf, ngx_str_t *value);
 static ngx_int_t ngx_http_omni_explain_refuse(ngx_http_request_t *r,
@@ -450,6 +452,14 @@ ngx_http_omni_pools_handler(ngx_http_request_t *r)
                                                 "\"file\"");
         }
 
+        /* with a store, a capacity set live is its record too */
+        if (omcf->store) {
+            rc = ngx_http_omni_pools_record(r, w, pool, c, n);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
         if (ngx_http_omni_pool_set_capacity(omcf, wf, (ngx_uint_t) pool, c,
                                             n)
             != NGX_OK)
@@ -618,4 +628,60 @@ ngx_http_omni_explain_send(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * The capacity set live written into the store's record as POST
+ * /capacity of the admin API writes it (omnictl dispatch capacity too),
+ * so every worker, and a restart, agree; NGX_OK, or the answer sent.
+ */
+static ngx_int_t
+ngx_http_omni_pools_record(ngx_http_request_t *r, const omni_dispatch_t *w,
+    ngx_int_t pool, ngx_int_t c, ngx_int_t n)
+{
+    u_char               *p;
+    ngx_int_t             rc;
+    omni_admin_result_t   res;
+    u_char                body[sizeof("{\"pool\":\"\",\"channel\":\"\","
+                                  "\"capacity\":\"workflow\"}")
+                           + OMNI_DISPATCH_ID_MAX
+                           + OMNI_DISPATCH_CHANNEL_MAX + NGX_INT_T_LEN];
+
+    /* names the workflow checked: nothing to escape */
+    p = ngx_sprintf(body, "{\"pool\":\"%s\"", w->pools[pool].name);
+
+    if (c >= 0) {
+        p = ngx_sprintf(p, ",\"channel\":\"%s\"", w->pools[pool].channels[c]);
+    }
+
+    p = (n < 0) ? ngx_sprintf(p, ",\"capacity\":\"workflow\"}")
+                : ngx_sprintf(p, ",\"capacity\":%i}", n);
+
+    if (ngx_http_omni_admin_call(r, ngx_http_get_module_ctx(r,
+                                                 ngx_http_omni_module),
+                                 "POST", "/capacity", (const char *) body,
+                                 p - body, &res)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = NGX_OK;
+
+    if (res.status != 201) {
+        /* the store's workflow lacks it: the store is not this nginx's */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "omni: capacity not stored: %*s", res.body_len,
+                      res.body);
+
+        rc = ngx_http_omni_explain_refuse(r, NGX_HTTP_CONFLICT,
+                                          "capacity_not_stored",
+                                          "the store refused the capacity: "
+                                          "see the error log");
+    }
+
+    omni_admin_result_free(&res);
+
+    return rc;
 }

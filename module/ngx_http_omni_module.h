@@ -13,8 +13,10 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "omni_admin.h"
 #include "omni_case_sla.h"
 #include "omni_dispatch.h"
+#include "omni_dispatch_live.h"
 #include "omni_keyring.h"
 #include "omni_keys.h"
 #include "omni_limit.h"
@@ -146,6 +148,9 @@ typedef struct {
     ngx_http_omni_workflow_t   *workflow;       /* this worker's, current */
     uint32_t                    workflow_seen;  /* the store's revision last
                                                    tried */
+    omni_dispatch_live_t       *live;           /* the capacities set live, */
+    size_t                      nlive;          /* the store's revision */
+    uint32_t                    live_seen;      /* last read */
     ngx_shm_zone_t             *dispatch_zone;  /* omni_dispatch_zone */
     ngx_slab_pool_t            *dispatch_shpool;
     void                       *dispatch_shm;
@@ -276,6 +281,7 @@ typedef struct {
     uint32_t                    policy_rev;
     uint32_t                    store_policy_rev;   /* the store's */
     uint32_t                    store_workflow_rev; /* current ones */
+    uint32_t                    store_capacity_rev;
     unsigned                    store_revs:2;  /* 0: unread, 1: read,
                                                   2: unreadable */
     omni_pair_t                 identity;      /* the plugin's first */
@@ -493,6 +499,9 @@ ngx_int_t ngx_http_omni_filter_init(ngx_conf_t *cf);
 char *ngx_http_omni_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_omni_admin_action(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
+ngx_int_t ngx_http_omni_admin_call(ngx_http_request_t *r,
+    ngx_http_omni_ctx_t *ctx, const char *method, const char *path,
+    const char *body, size_t len, omni_admin_result_t *res);
 
 /* ngx_http_omni_variables.c */
 ngx_int_t ngx_http_omni_add_variables(ngx_conf_t *cf);

@@ -12,6 +12,11 @@
  * its decision, $omni_pool and the metrics name that workflow's rules and
  * pools), so a revision that replaces it frees it only once the last
  * request holding it ends.
+ *
+ * The capacities set live (omni_dispatch_live.h) are a revisioned record
+ * of the store too: a worker that finds a new one writes it into the
+ * dispatch zone, where every worker reads capacities, and writes it
+ * again for the pools of each workflow it adopts.
  */
 
 
@@ -27,6 +32,10 @@ static void ngx_http_omni_workflow_adopt(ngx_log_t *log,
 static ngx_http_omni_workflow_t *ngx_http_omni_workflow_new(ngx_log_t *log,
     ngx_http_omni_main_conf_t *omcf, omni_dispatch_t *d, uint32_t rev);
 static void ngx_http_omni_workflow_release(void *data);
+static void ngx_http_omni_live_adopt(ngx_log_t *log,
+    ngx_http_omni_main_conf_t *omcf, uint32_t rev);
+static void ngx_http_omni_live_apply(ngx_http_omni_main_conf_t *omcf,
+    ngx_http_omni_workflow_t *w);
 
 
 /*
@@ -60,6 +69,11 @@ ngx_http_omni_store_revisions(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
         if (rc == OMNI_STORE_OK) {
             rc = omni_store_workflow_current(omcf->store,
                                              &ctx->store_workflow_rev, err);
+        }
+
+        if (rc == OMNI_STORE_OK) {
+            rc = omni_store_capacity_current(omcf->store,
+                                             &ctx->store_capacity_rev, err);
         }
 
         omni_store_read_end(omcf->store);
@@ -103,6 +117,14 @@ ngx_http_omni_workflow(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
     {
         ngx_http_omni_workflow_adopt(r->connection->log, omcf,
                                      ctx->store_workflow_rev);
+    }
+
+    if (omcf->store
+        && ngx_http_omni_store_revisions(r, ctx) == NGX_OK
+        && ctx->store_capacity_rev != omcf->live_seen)
+    {
+        ngx_http_omni_live_adopt(r->connection->log, omcf,
+                                 ctx->store_capacity_rev);
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -184,6 +206,22 @@ ngx_http_omni_workflow_init_worker(ngx_cycle_t *cycle,
         ngx_http_omni_workflow_adopt(cycle->log, omcf, rev);
     }
 
+    omcf->live = ngx_alloc(OMNI_DISPATCH_LIVE_MAX
+                           * sizeof(omni_dispatch_live_t), cycle->log);
+    if (omcf->live == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = omni_store_capacity_current(omcf->store, &rev, err);
+
+    if (rc != OMNI_STORE_OK) {
+        ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
+                      "omni: capacities set live unknown: %s", err);
+
+    } else if (rev) {
+        ngx_http_omni_live_adopt(cycle->log, omcf, rev);
+    }
+
     return NGX_OK;
 }
 
@@ -263,6 +301,11 @@ ngx_http_omni_workflow_adopt(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
 
     ngx_http_omni_workflow_release(old);
 
+    /* its pools may be new to the capacities set live */
+    if (omcf->live_seen) {
+        ngx_http_omni_live_apply(omcf, w);
+    }
+
     return;
 
 refused:
@@ -308,4 +351,77 @@ ngx_http_omni_workflow_release(void *data)
     }
 
     ngx_free(w);
+}
+
+
+/*
+ * Revision rev of the capacities set live: read, kept, and written into
+ * the zone for the workflow in use.  A record that cannot be read is
+ * logged and not tried again; the zone keeps what it has.
+ */
+static void
+ngx_http_omni_live_adopt(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
+    uint32_t rev)
+{
+    int      rc;
+    char     err[OMNI_ERRLEN];
+    char    *json;
+    size_t   len;
+
+    omcf->live_seen = rev;
+
+    if (omcf->live == NULL) {
+        return;
+    }
+
+    rc = omni_store_capacity_get(omcf->store, rev, &json, &len, NULL, err);
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_dispatch_live_parse(json, len, omcf->live,
+                                      OMNI_DISPATCH_LIVE_MAX, &omcf->nlive,
+                                      err);
+        ngx_free(json);
+    }
+
+    if (rc != OMNI_STORE_OK) {
+        omcf->nlive = 0;
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "omni: capacities set live, revision %uD, unusable: "
+                      "%s", rev, err);
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "omni: capacities set live, revision %uD", rev);
+
+    ngx_http_omni_live_apply(omcf, omcf->workflow);
+}
+
+
+/* each capacity of w's pools: the record's, else the workflow's */
+static void
+ngx_http_omni_live_apply(ngx_http_omni_main_conf_t *omcf,
+    ngx_http_omni_workflow_t *w)
+{
+    ngx_uint_t                   i, c;
+    const omni_dispatch_pool_t  *pool;
+    const omni_dispatch_live_t  *e;
+
+    for (i = 0; i < w->dispatch->npools; i++) {
+        pool = &w->dispatch->pools[i];
+
+        e = omni_dispatch_live_find(omcf->live, omcf->nlive, pool->name, "");
+        (void) ngx_http_omni_pool_set_capacity(omcf, w, i, -1,
+                                               e ? (ngx_int_t) e->capacity
+                                                 : -1);
+
+        for (c = 0; c < pool->nchannels; c++) {
+            e = omni_dispatch_live_find(omcf->live, omcf->nlive, pool->name,
+                                        pool->channels[c]);
+            (void) ngx_http_omni_pool_set_capacity(omcf, w, i,
+                                                   (ngx_int_t) c,
+                                                   e ? (ngx_int_t) e->capacity
+                                                     : -1);
+        }
+    }
 }

@@ -92,6 +92,10 @@
  *   GET    /workflow/revisions/N    workflow_invalid for one that does
  *   PUT    /workflow                not compile
  *   POST   /workflow/rollback
+ *   GET    /capacity            as /policy, "capacity" the capacities
+ *   GET    /capacity/revisions  set live (omni_dispatch_live.h)
+ *   POST   /capacity            {"pool", "channel", "capacity": N or
+ *                               "workflow"}: 201 {"revision", "capacity"}
  *
  * A revocation's "time" is the jti's expires_at (null: kept until
  * removed), the session's revocation time, or the subject's "before".
@@ -300,6 +304,14 @@ static const omni_admin_route_t  omni_admin_routes[] = {
 
     { "/workflow/rollback", 2, { "workflow", "rollback" }, "POST",
       { { "POST", omni_admin_workflow_rollback, 0, 0 } } },
+
+    { "/capacity", 1, { "capacity" }, "GET, POST",
+      { { "GET", omni_admin_capacity_get, 0, 0 },
+        { "POST", omni_admin_capacity_post, 0, 0 } } },
+
+    { "/capacity/revisions", 2, { "capacity", "revisions" }, "GET",
+      { { "GET", omni_admin_capacity_revisions,
+          OMNI_ADMIN_Q_BEFORE | OMNI_ADMIN_Q_LIMIT, 0 } } },
 };
 
 

@@ -179,6 +179,9 @@ int omni_admin_workflow_put(omni_admin_ctx_t *ctx);
 int omni_admin_workflow_revisions(omni_admin_ctx_t *ctx);
 int omni_admin_workflow_revision(omni_admin_ctx_t *ctx);
 int omni_admin_workflow_rollback(omni_admin_ctx_t *ctx);
+int omni_admin_capacity_get(omni_admin_ctx_t *ctx);
+int omni_admin_capacity_revisions(omni_admin_ctx_t *ctx);
+int omni_admin_capacity_post(omni_admin_ctx_t *ctx);
 
 
 #endif /* OMNI_ADMIN_INT_H_INCLUDED_ */

@@ -620,6 +620,22 @@ int omni_store_workflow_seed(omni_store_t *st, const char *json, size_t len,
 int omni_store_workflow_list(omni_store_t *st, uint32_t before,
     omni_store_revision_info_t *out, size_t max, size_t *n, char *err);
 
+/*
+ * The capacities set live (module/omni_dispatch_live.h), a small record
+ * kept as revisions the same way: every worker applies the current one.
+ */
+
+#define OMNI_STORE_CAPACITY_MAX   65536
+
+int omni_store_capacity_current(omni_store_t *st, uint32_t *rev, char *err);
+int omni_store_capacity_get(omni_store_t *st, uint32_t rev, char **json,
+    size_t *len, omni_store_revision_info_t *info, char *err);
+int omni_store_capacity_put(omni_store_t *st, const char *json, size_t len,
+    const char *author, const char *note, int64_t now, uint32_t *rev,
+    char *err);
+int omni_store_capacity_list(omni_store_t *st, uint32_t before,
+    omni_store_revision_info_t *out, size_t max, size_t *n, char *err);
+
 /* one event for omni_store_journey_append_many() */
 typedef struct {
     const char            *customer;

@@ -40,6 +40,8 @@
  *                                            byte)
  *              "workflow:rev:"<be32 rev>     as a policy's revision, the
  *                                            workflow bytes
+ *              "capacity:current",           the same for the capacities
+ *              "capacity:rev:"<be32 rev>     set live (a JSON record)
  * sessions     <id>                          1, nchannels, be16 context
  *                                            length, be64 created, be64
  *                                            last_seen, len customer,
@@ -162,6 +164,9 @@
 #define OMNI_STORE_WORKFLOW_CURRENT  "workflow:current"
 #define OMNI_STORE_WORKFLOW_REV      "workflow:rev:"
 #define OMNI_STORE_WORKFLOW_REV_LEN  (sizeof(OMNI_STORE_WORKFLOW_REV) - 1)
+#define OMNI_STORE_CAPACITY_CURRENT  "capacity:current"
+#define OMNI_STORE_CAPACITY_REV      "capacity:rev:"
+#define OMNI_STORE_CAPACITY_REV_LEN  (sizeof(OMNI_STORE_CAPACITY_REV) - 1)
 
 #define OMNI_EXP_SEEN          'a'
 #define OMNI_EXP_CREATED       'c'
@@ -465,6 +470,7 @@ typedef struct {
 
 extern const omni_store_doc_t  omni_store_doc_policy;
 extern const omni_store_doc_t  omni_store_doc_workflow;
+extern const omni_store_doc_t  omni_store_doc_capacity;
 
 int omni_store_doc_current(omni_store_t *st, const omni_store_doc_t *doc,
     uint32_t *rev, uint64_t *snapshot, char *err);

@@ -2,7 +2,8 @@
  * Copyright (C) The omni gateway authors
  *
  * Documents kept as numbered revisions in the meta database (the policy,
- * omni_store_policy.c; the workflow, omni_store_workflow.c): each
+ * omni_store_policy.c; the workflow and the capacities set live,
+ * omni_store_workflow.c): each
  * revision with its time, author and note, and the current one.  The
  * store does not look inside a document: its engine validates it before
  * a put.  One implementation for every such document, told apart by its
@@ -39,6 +40,11 @@ const omni_store_doc_t  omni_store_doc_policy = {
 const omni_store_doc_t  omni_store_doc_workflow = {
     "workflow", OMNI_STORE_WORKFLOW_CURRENT, OMNI_STORE_WORKFLOW_REV,
     OMNI_STORE_WORKFLOW_REV_LEN, OMNI_STORE_WORKFLOW_MAX, 0
+};
+
+const omni_store_doc_t  omni_store_doc_capacity = {
+    "capacity", OMNI_STORE_CAPACITY_CURRENT, OMNI_STORE_CAPACITY_REV,
+    OMNI_STORE_CAPACITY_REV_LEN, OMNI_STORE_CAPACITY_MAX, 0
 };
 
 

@@ -6,7 +6,9 @@
 # does not compile is refused with every error's JSON path and never
 # becomes current; a revision naming an upstream the configuration lacks
 # is kept out of the workers; a reload keeps the store's revision, not
-# the file's.
+# the file's.  The capacities set live are a store record too: set by
+# omnictl, the admin API or omni_dispatch_pools, adopted by both workers,
+# kept across a restart.
 
 use strict;
 use warnings;
@@ -84,6 +86,11 @@ server {
     location /admin/ {
         omni_gateway on;
         omni_admin role=ops;
+    }
+
+    location = /pools {
+        omni_gateway on;
+        omni_dispatch_pools role=ops;
     }
 }
 END
@@ -272,6 +279,58 @@ both_workers('agents vip-agents 0 first',
              'after a reload, the store\'s revision, not the file\'s');
 $r = admin(GET => '/workflow/revisions?limit=1');
 is($r->{json}{revisions}[0]{revision}, 7, '...and no new seed');
+
+# --- capacities set live, one record for omnictl, the API and the route ---
+
+($rc, $out, $err) = omnictl('dispatch', 'capacity', 'agents', '0');
+is($rc, 0, 'omnictl dispatch capacity agents 0') or diag($err);
+is_deeply(eval { $json->decode($out) },
+          { revision => 1, capacity => { agents => 0 } },
+          '...the first revision of the capacities');
+both_workers('- vip-agents - no_capacity', 'the agents closed by omnictl');
+
+$r = admin(POST => '/capacity', '{"pool":"agents","capacity":"workflow"}');
+is($r->{status}, 201, 'POST /capacity: the workflow\'s again') or diag($r->{body});
+is_deeply($r->{json}{capacity}, {}, '...an empty record');
+both_workers('agents vip-agents 0 first', '...in both workers');
+
+$r = $t->request(method => 'POST', path => '/pools?pool=agents&capacity=0',
+                 headers => [ [ Authorization => "Bearer $ops" ] ]);
+is($r->{status}, 200, 'omni_dispatch_pools sets a capacity') or diag($r->{body});
+$r = admin(GET => '/capacity');
+is($r->{json}{revision}, 3, '...written as the next record');
+is_deeply($r->{json}{capacity}, { agents => 0 }, '...holding it');
+is($r->{json}{author}, 'ops-Olga', '...by the token\'s subject');
+($rc, $out) = omnictl('dispatch', 'capacity');
+is_deeply((eval { $json->decode($out) } || {})->{capacity}, { agents => 0 },
+          '...which omnictl dispatch capacity shows');
+
+$t->stop;
+$t->start($http, workers => 2);
+both_workers('- vip-agents - no_capacity', 'a restart keeps the capacity set live');
+
+($rc, $out, $err) = omnictl('dispatch', 'capacity', 'agents', 'workflow');
+is($rc, 0, 'omnictl dispatch capacity agents workflow');
+both_workers('agents vip-agents 0 first', '...opens them again');
+
+($rc, $out, $err) = omnictl('dispatch', 'capacity', 'ghost', '1');
+is($rc, 1, 'a pool the workflow lacks: exit 1');
+like($err, qr/"pool" must name a pool of the store's workflow \(invalid_argument\)/,
+     '...says so');
+($rc, $out, $err) = omnictl('dispatch', 'capacity', 'agents', '1', '--channel', 'ivr');
+is($rc, 1, 'a channel without a capacity of its own: exit 1');
+like($err, qr/"channel" must name a channel of the pool's "channels"/, '...says so');
+($rc, $out, $err) = omnictl('dispatch', 'capacity', 'agents', '-1');
+is($rc, 2, 'a capacity that is not a number: a usage error');
+$r = admin(POST => '/capacity', '{"pool":"agents","capacity":1000001}');
+is($r->{status}, 400, 'POST /capacity past 1000000: 400');
+for my $body ('{"pool":"agents","capacity":"x"}', '{"pool":"agents"}',
+              '{"capacity":1}', '{"pool":"agents","capacity":1,"why":"x"}') {
+    $r = admin(POST => '/capacity', $body);
+    is($r->{status}, 400, "POST /capacity $body: 400");
+}
+$r = admin(GET => '/capacity/revisions');
+is(scalar @{ $r->{json}{revisions} }, 4, 'GET /capacity/revisions: each change kept');
 
 $t->check_error_log;
 

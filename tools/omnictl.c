@@ -87,6 +87,8 @@ static const omnictl_command_t  omnictl_commands[] = {
     { "dispatch revisions", 0, 0, OMNICTL_OPT_BEFORE|OMNICTL_OPT_LIMIT, 1,
       omnictl_cmd_dispatch_revisions },
     { "dispatch rollback", 1, 1, 0, 1, omnictl_cmd_dispatch_rollback },
+    { "dispatch capacity", 0, 2, OMNICTL_OPT_CHANNEL, 1,
+      omnictl_cmd_dispatch_capacity },
 
     /* the keyring file; status reads the store only when one is given */
     { "keys init", 1, 1, 0, 0, omnictl_cmd_keys_init },
@@ -152,8 +154,8 @@ static const char  *omnictl_groups[][2] = {
     { "policy", "validate, load, show, revisions, rollback, diff or check" },
     { "keys", "init, status, rotate, rewrap, reindex or retire" },
     { "customers", "erase" },
-    { "dispatch", "validate, simulate, load, show, revisions or "
-      "rollback" },
+    { "dispatch", "validate, simulate, load, show, revisions, rollback "
+      "or capacity" },
     { "cluster", "status" },
     { "cases", "open, show, list, by-status, status, note or assign" },
     { NULL, NULL }
@@ -379,6 +381,10 @@ omnictl_usage(FILE *out)
 "  dispatch revisions [--before N] [--limit N]\n"
 "                                         a page of workflow revisions\n"
 "  dispatch rollback N                    a new revision with N's workflow\n"
+"  dispatch capacity [POOL N|workflow] [--channel CHANNEL]\n"
+"                                         the capacities set live, or set\n"
+"                                         POOL's (on CHANNEL) for every\n"
+"                                         worker, kept across restarts\n"
 "  keys init FILE                         a new keyring in FILE (mode 0600;\n"
 "                                         an existing FILE is never replaced)\n"
 "  keys status                            the keyring's id and versions, and\n"

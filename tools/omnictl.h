@@ -153,6 +153,7 @@ int omnictl_cmd_dispatch_load(omnictl_ctx_t *ctx);
 int omnictl_cmd_dispatch_show(omnictl_ctx_t *ctx);
 int omnictl_cmd_dispatch_revisions(omnictl_ctx_t *ctx);
 int omnictl_cmd_dispatch_rollback(omnictl_ctx_t *ctx);
+int omnictl_cmd_dispatch_capacity(omnictl_ctx_t *ctx);
 int omnictl_cmd_stat(omnictl_ctx_t *ctx);
 int omnictl_cmd_cluster_status(omnictl_ctx_t *ctx);
 int omnictl_cmd_session(omnictl_ctx_t *ctx);

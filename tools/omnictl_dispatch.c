@@ -6,7 +6,8 @@
  * request, given the pools' requests in flight, an intent and the pool
  * that last served the caller; nothing is sent); and on the store's
  * workflow revisions, as the policy's (omnictl_policy.c): dispatch load,
- * show, revisions and rollback.
+ * show, revisions and rollback; and dispatch capacity, the capacities set
+ * live.
  */
 
 
@@ -311,4 +312,56 @@ int
 omnictl_cmd_dispatch_rollback(omnictl_ctx_t *ctx)
 {
     return omnictl_revisions_rollback(ctx, "workflow");
+}
+
+
+/*
+ * dispatch capacity: GET /capacity; dispatch capacity POOL N|workflow
+ * [--channel C]: POST /capacity, N a number or the workflow's again.
+ */
+int
+omnictl_cmd_dispatch_capacity(omnictl_ctx_t *ctx)
+{
+    json_t         *body;
+    omnictl_str_t   path = { NULL, 0, 0, 0 };
+
+    omnictl_path(&path, "capacity", NULL);
+
+    if (ctx->argc == 0) {
+        if (ctx->channel != NULL) {
+            return omnictl_usage_error("dispatch capacity --channel needs "
+                                       "POOL and a capacity");
+        }
+
+        return omnictl_call(ctx, "GET", &path, NULL, NULL);
+    }
+
+    if (ctx->argc != 2) {
+        return omnictl_usage_error("dispatch capacity needs POOL and a "
+                                   "capacity, or nothing");
+    }
+
+    if (strcmp(ctx->argv[1], "workflow") == 0) {
+        body = json_pack("{s:s, s:s}", "pool", ctx->argv[0], "capacity",
+                         "workflow");
+
+    } else if (omnictl_number("capacity", ctx->argv[1]) != 0) {
+        return OMNICTL_EXIT_USAGE;
+
+    } else {
+        body = json_pack("{s:s, s:I}", "pool", ctx->argv[0], "capacity",
+                         (json_int_t) strtoll(ctx->argv[1], NULL, 10));
+    }
+
+    if (body == NULL
+        || (ctx->channel != NULL
+            && json_object_set_new(body, "channel",
+                                   json_string(ctx->channel)) != 0))
+    {
+        json_decref(body);
+        fprintf(stderr, "omnictl: out of memory\n");
+        return OMNICTL_EXIT_FAIL;
+    }
+
+    return omnictl_call(ctx, "POST", &path, NULL, body);
 }

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "omni_dispatch.h"
+#include "omni_dispatch_live.h"
 
 
 static char *
@@ -794,6 +795,68 @@ test_channel_capacity(void **state)
 }
 
 
+/* the capacities set live: a record read, one entry set or dropped */
+static void
+test_live(void **state)
+{
+    char                         err[OMNI_ERRLEN], *text, *more;
+    size_t                       i, n;
+    omni_dispatch_live_t         live[4];
+    const omni_dispatch_live_t  *e;
+
+    static const char  *bad[] = {
+        "[]", "{\"a\": -1}", "{\"a\": 1000001}", "{\"a\": 1.5}",
+        "{\"a b\": 1}", "{\"a/IVR\": 1}", "{\"a/\": 1}", "{\"/ivr\": 1}",
+        "{\"a\": 1, \"a\": 2}", "{\"a\": \"1\"}", "not json",
+        "{\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":1}"
+    };
+
+    (void) state;
+
+    text = "{\"desk\": 3, \"desk/ivr\": 0}";
+    assert_int_equal(omni_dispatch_live_parse(text, strlen(text), live, 4,
+                                              &n, err), 0);
+    assert_int_equal(n, 2);
+
+    e = omni_dispatch_live_find(live, n, "desk", "");
+    assert_non_null(e);
+    assert_int_equal(e->capacity, 3);
+    e = omni_dispatch_live_find(live, n, "desk", "ivr");
+    assert_non_null(e);
+    assert_int_equal(e->capacity, 0);
+    assert_null(omni_dispatch_live_find(live, n, "desk", "web"));
+    assert_null(omni_dispatch_live_find(live, n, "bot", ""));
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (omni_dispatch_live_parse(bad[i], strlen(bad[i]), live, 4, &n,
+                                     err)
+            == 0)
+        {
+            fail_msg("%s: read as capacities", bad[i]);
+        }
+    }
+
+    /* set from nothing, then more, then one dropped */
+    text = omni_dispatch_live_set(NULL, 0, "desk", NULL, 3, err);
+    assert_non_null(text);
+    assert_string_equal(text, "{\"desk\":3}");
+
+    more = omni_dispatch_live_set(text, strlen(text), "desk", "ivr", 1, err);
+    free(text);
+    assert_non_null(more);
+    assert_string_equal(more, "{\"desk\":3,\"desk/ivr\":1}");
+
+    text = omni_dispatch_live_set(more, strlen(more), "desk", NULL, -1, err);
+    free(more);
+    assert_non_null(text);
+    assert_string_equal(text, "{\"desk/ivr\":1}");
+    free(text);
+
+    /* a record that is not one is not written over */
+    assert_null(omni_dispatch_live_set("[]", 2, "desk", NULL, 1, err));
+}
+
+
 int
 main(void)
 {
@@ -804,6 +867,7 @@ main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_decisions),
         cmocka_unit_test(test_channel_capacity),
+        cmocka_unit_test(test_live),
         cmocka_unit_test(test_rule_errors),
     };
 
