@@ -135,6 +135,8 @@ omni_dispatch_free(omni_dispatch_t *d)
     free(d->limits);
     free(d->pools);
     free(d->rules);
+    free(d->sets);
+    free(d->set_rules);
     free(d);
 }
 

@@ -106,6 +106,14 @@ typedef struct {
 } omni_dispatch_rule_t;
 
 
+/* the rules that can match the requests of one channel, in order */
+typedef struct {
+    char                     channel[OMNI_DISPATCH_CHANNEL_MAX + 1];
+    size_t                   nrules;
+    uint16_t                *rules;     /* indexes, the default's last */
+} omni_dispatch_set_t;
+
+
 typedef struct {
     size_t                   nlimits;
     omni_dispatch_limit_t   *limits;
@@ -113,6 +121,11 @@ typedef struct {
     omni_dispatch_pool_t    *pools;
     size_t                   nrules;
     omni_dispatch_rule_t    *rules;     /* the default last, id "default" */
+    /* one set per channel a rule names, then one for every other
+       channel (sets[nsets]): a decision scans its channel's set only */
+    size_t                   nsets;
+    omni_dispatch_set_t     *sets;
+    uint16_t                *set_rules;
     double                   bot_confidence_min;
     uint32_t                 affinity_seconds;  /* 0: no affinity */
 } omni_dispatch_t;

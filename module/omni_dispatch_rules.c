@@ -29,6 +29,9 @@ static const char *omni_dispatch_room(const omni_dispatch_t *d,
     const omni_dispatch_req_t *req, const omni_dispatch_target_t *t,
     const uint32_t *in_flight);
 static int omni_dispatch_is_upstream(const char *s, size_t len);
+static void omni_dispatch_sets(omni_dbuild_t *b);
+static const omni_dispatch_set_t *omni_dispatch_set(const omni_dispatch_t *d,
+    const char *channel);
 
 
 static const char *const  omni_dispatch_pool_keys[] = {
@@ -302,6 +305,95 @@ omni_dispatch_rules(omni_dbuild_t *b, json_t *rules, json_t *def)
     if (def != NULL) {
         omni_dispatch_one_rule(b, "default", def, rule, 1);
     }
+
+    omni_dispatch_sets(b);
+}
+
+
+/*
+ * The rules indexed by channel: for each channel some rule names, the
+ * rules that name it or no channel; for every other channel, the rules
+ * that name none.  Each set in the rules' order, the default last.
+ */
+static void
+omni_dispatch_sets(omni_dbuild_t *b)
+{
+    size_t                  i, j, k, n;
+    omni_dispatch_t        *d;
+    omni_dispatch_set_t    *set;
+    omni_dispatch_rule_t   *rule;
+
+    d = b->d;
+
+    /* the channels named, each once */
+    n = 0;
+
+    for (i = 0; i + 1 < d->nrules; i++) {
+        n += d->rules[i].match.nchannels;
+    }
+
+    d->sets = calloc(n + 1, sizeof(omni_dispatch_set_t));
+    if (d->sets == NULL) {
+        b->nomem = 1;
+        return;
+    }
+
+    for (i = 0; i + 1 < d->nrules; i++) {
+        rule = &d->rules[i];
+
+        for (j = 0; j < rule->match.nchannels; j++) {
+            for (k = 0; k < d->nsets; k++) {
+                if (strcmp(d->sets[k].channel, rule->match.channels[j]) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (k == d->nsets) {
+                memcpy(d->sets[d->nsets++].channel, rule->match.channels[j],
+                       sizeof(rule->match.channels[j]));
+            }
+        }
+    }
+
+    d->set_rules = calloc((d->nsets + 1) * d->nrules, sizeof(uint16_t));
+    if (d->set_rules == NULL) {
+        b->nomem = 1;
+        return;
+    }
+
+    for (k = 0; k <= d->nsets; k++) {
+        set = &d->sets[k];
+        set->rules = d->set_rules + k * d->nrules;
+
+        for (i = 0; i < d->nrules; i++) {
+            rule = &d->rules[i];
+
+            if (rule->match.nchannels == 0
+                || (k < d->nsets
+                    && omni_dispatch_match_channel(&rule->match,
+                                                   set->channel)))
+            {
+                set->rules[set->nrules++] = (uint16_t) i;
+            }
+        }
+    }
+}
+
+
+/* the set of the request's channel's rules */
+static const omni_dispatch_set_t *
+omni_dispatch_set(const omni_dispatch_t *d, const char *channel)
+{
+    size_t  k;
+
+    for (k = 0; channel && k < d->nsets; k++) {
+        if (strcmp(d->sets[k].channel, channel) == 0) {
+            break;
+        }
+    }
+
+    return &d->sets[k];
 }
 
 
@@ -454,8 +546,9 @@ int
 omni_dispatch_decide(const omni_dispatch_t *d, const omni_dispatch_req_t *req,
     const uint32_t *in_flight, omni_dispatch_decision_t *out)
 {
-    size_t                       i, r;
+    size_t                       i, k, r;
     const char                  *why;
+    const omni_dispatch_set_t   *set;
     const omni_dispatch_rule_t  *rule;
 
     memset(out, 0, sizeof(omni_dispatch_decision_t));
@@ -467,13 +560,16 @@ omni_dispatch_decide(const omni_dispatch_t *d, const omni_dispatch_req_t *req,
         return -1;
     }
 
-    /* the default, last, matches every request */
-    for (r = 0; r < d->nrules - 1; r++) {
-        if (omni_dispatch_matches(&d->rules[r].match, req)) {
+    /* only the rules that can match the channel; the default, last, any */
+    set = omni_dispatch_set(d, req->channel);
+
+    for (k = 0; k + 1 < set->nrules; k++) {
+        if (omni_dispatch_matches(&d->rules[set->rules[k]].match, req)) {
             break;
         }
     }
 
+    r = set->rules[k];
     rule = &d->rules[r];
     out->rule = rule->id;
 

@@ -472,7 +472,7 @@ test_decisions(void **state)
     omni_dispatch_decision_t   d;
     size_t                     seen[OMNI_DISPATCH_NO_CAPACITY + 1];
 
-    static const char  *channels[] = { "web", "ivr" };
+    static const char  *channels[] = { "web", "ivr", "sms" };
     static const char  *actions[] = { "order.query", "ivr.agent" };
     static const char  *tiers[] = { NULL, "vip", "gold" };
     static const struct {
@@ -505,7 +505,7 @@ test_decisions(void **state)
 
     n = 0;
 
-    for (c = 0; c < 2; c++)
+    for (c = 0; c < 3; c++)
     for (a = 0; a < 2; a++)
     for (t = 0; t < 3; t++)
     for (an = 0; an < 2; an++)
@@ -547,7 +547,7 @@ test_decisions(void **state)
         n++;
     }
 
-    assert_int_equal(n, 2 * 2 * 3 * 2 * 2 * 7 * 5 * 9);
+    assert_int_equal(n, 3 * 2 * 3 * 2 * 2 * 7 * 5 * 9);
 
     /* the matrix reaches every reason */
     for (r = 0; r <= OMNI_DISPATCH_NO_CAPACITY; r++) {
@@ -795,6 +795,92 @@ test_channel_capacity(void **state)
 }
 
 
+/*
+ * The rules indexed by channel decide as a scan of every rule in order
+ * would: a workflow whose rules name channels in every way, decided for
+ * channels named by one rule, by several, and by none.
+ */
+static void
+test_channel_index(void **state)
+{
+    size_t                     c, t, i, j, want;
+    uint32_t                   idle[1];
+    omni_dispatch_t           *w;
+    omni_dispatch_req_t        q;
+    omni_dispatch_decision_t   d;
+    const omni_dispatch_rule_t  *rule;
+
+    static const char  *channels[] = { "web", "ivr", "sms", "app", "wecom" };
+    static const char  *tiers[] = { NULL, "vip", "gold", "bronze" };
+
+    (void) state;
+
+    w = test_compile("{\"version\": 1,"
+                     " \"pools\": {\"p\": {\"capacity\": 1}},"
+                     " \"rules\": ["
+                     "  {\"id\": \"a\", \"channels\": [\"ivr\"],"
+                     "   \"tiers\": [\"vip\"], \"targets\": [\"p\"]},"
+                     "  {\"id\": \"b\", \"tiers\": [\"vip\"],"
+                     "   \"targets\": [\"p\"]},"
+                     "  {\"id\": \"c\", \"channels\": [\"web\", \"ivr\"],"
+                     "   \"tiers\": [\"gold\"], \"targets\": [\"p\"]},"
+                     "  {\"id\": \"d\", \"channels\": [\"sms\"],"
+                     "   \"targets\": [\"p\"]},"
+                     "  {\"id\": \"e\", \"tiers\": [\"gold\"],"
+                     "   \"targets\": [\"p\"]},"
+                     "  {\"id\": \"f\", \"channels\": [\"web\"],"
+                     "   \"targets\": [\"p\"]}],"
+                     " \"default\": {\"targets\": [\"p\"]}}");
+
+    assert_int_equal(w->nsets, 3);
+
+    memset(&q, 0, sizeof(q));
+    q.action = "a.b";
+    q.confidence = OMNI_DISPATCH_NO_CONFIDENCE;
+    q.affinity = -1;
+    idle[0] = 0;
+
+    for (c = 0; c < sizeof(channels) / sizeof(channels[0]); c++)
+    for (t = 0; t < sizeof(tiers) / sizeof(tiers[0]); t++) {
+        q.channel = channels[c];
+        q.tier = tiers[t];
+
+        /* every rule in order, its conditions read from the workflow */
+        for (want = 0; want + 1 < w->nrules; want++) {
+            rule = &w->rules[want];
+
+            for (i = 0; i < rule->match.nchannels; i++) {
+                if (q.channel
+                    && strcmp(rule->match.channels[i], q.channel) == 0)
+                {
+                    break;
+                }
+            }
+
+            for (j = 0; j < rule->match.ntiers; j++) {
+                if (q.tier && strcmp(rule->match.tiers[j], q.tier) == 0) {
+                    break;
+                }
+            }
+
+            if ((rule->match.nchannels == 0 || i < rule->match.nchannels)
+                && (rule->match.ntiers == 0 || j < rule->match.ntiers))
+            {
+                break;
+            }
+        }
+
+        if ((size_t) omni_dispatch_decide(w, &q, idle, &d) != want) {
+            fail_msg("channel %s tier %s: rule %s, want %s",
+                     q.channel ? q.channel : "-", q.tier ? q.tier : "-",
+                     d.rule, w->rules[want].id);
+        }
+    }
+
+    omni_dispatch_free(w);
+}
+
+
 /* the capacities set live: a record read, one entry set or dropped */
 static void
 test_live(void **state)
@@ -867,6 +953,7 @@ main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_decisions),
         cmocka_unit_test(test_channel_capacity),
+        cmocka_unit_test(test_channel_index),
         cmocka_unit_test(test_live),
         cmocka_unit_test(test_rule_errors),
     };
