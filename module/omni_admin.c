@@ -92,6 +92,9 @@
  *   GET    /workflow/revisions/N    workflow_invalid for one that does
  *   PUT    /workflow                not compile
  *   POST   /workflow/rollback
+ *   GET    /workflow/diff       {"from", "to", then omni_dispatch_diff()'s
+ *                               "pools", "rules", "rate_limits",
+ *                               "settings"}
  *   GET    /capacity            as /policy, "capacity" the capacities
  *   GET    /capacity/revisions  set live (omni_dispatch_live.h)
  *   POST   /capacity            {"pool", "channel", "capacity": N or
@@ -304,6 +307,10 @@ static const omni_admin_route_t  omni_admin_routes[] = {
 
     { "/workflow/rollback", 2, { "workflow", "rollback" }, "POST",
       { { "POST", omni_admin_workflow_rollback, 0, 0 } } },
+
+    { "/workflow/diff", 2, { "workflow", "diff" }, "GET",
+      { { "GET", omni_admin_workflow_diff,
+          OMNI_ADMIN_Q_FROM | OMNI_ADMIN_Q_TO, 0 } } },
 
     { "/capacity", 1, { "capacity" }, "GET, POST",
       { { "GET", omni_admin_capacity_get, 0, 0 },

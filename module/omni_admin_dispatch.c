@@ -38,13 +38,13 @@ static const char *const  omni_admin_capacity_keys[] = {
 static const omni_admin_doc_t  omni_admin_workflow = {
     "workflow", "workflow_invalid", omni_store_workflow_get,
     omni_store_workflow_put, omni_store_workflow_list,
-    omni_admin_workflow_compile
+    omni_admin_workflow_compile, omni_dispatch_diff
 };
 
 static const omni_admin_doc_t  omni_admin_capacity = {
     "capacity", "capacity_invalid", omni_store_capacity_get,
     omni_store_capacity_put, omni_store_capacity_list,
-    omni_admin_capacity_compile
+    omni_admin_capacity_compile, NULL
 };
 
 
@@ -80,6 +80,13 @@ int
 omni_admin_workflow_rollback(omni_admin_ctx_t *ctx)
 {
     return omni_admin_doc_rollback(ctx, &omni_admin_workflow);
+}
+
+
+int
+omni_admin_workflow_diff(omni_admin_ctx_t *ctx)
+{
+    return omni_admin_doc_diff(ctx, &omni_admin_workflow);
 }
 
 

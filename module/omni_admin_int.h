@@ -147,6 +147,9 @@ typedef struct {
                         size_t *n, char *err);
     /* 0 when it compiles; else -1, *errors one a line or NULL (memory) */
     int          (*compile)(const char *json, size_t len, char **errors);
+    /* the engine's summary of two revisions, JSON text; NULL: no diff */
+    char        *(*diff)(const char *from, size_t from_len, const char *to,
+                        size_t to_len);
 } omni_admin_doc_t;
 
 int omni_admin_doc_answer(omni_admin_ctx_t *ctx, const omni_admin_doc_t *doc,
@@ -158,6 +161,7 @@ int omni_admin_doc_revisions(omni_admin_ctx_t *ctx,
     const omni_admin_doc_t *doc);
 int omni_admin_doc_rollback(omni_admin_ctx_t *ctx,
     const omni_admin_doc_t *doc);
+int omni_admin_doc_diff(omni_admin_ctx_t *ctx, const omni_admin_doc_t *doc);
 int omni_admin_doc_check(omni_admin_ctx_t *ctx, const omni_admin_doc_t *doc,
     const char *json, size_t len, uint32_t rev);
 const char *omni_admin_actor(omni_admin_ctx_t *ctx);
@@ -179,6 +183,7 @@ int omni_admin_workflow_put(omni_admin_ctx_t *ctx);
 int omni_admin_workflow_revisions(omni_admin_ctx_t *ctx);
 int omni_admin_workflow_revision(omni_admin_ctx_t *ctx);
 int omni_admin_workflow_rollback(omni_admin_ctx_t *ctx);
+int omni_admin_workflow_diff(omni_admin_ctx_t *ctx);
 int omni_admin_capacity_get(omni_admin_ctx_t *ctx);
 int omni_admin_capacity_revisions(omni_admin_ctx_t *ctx);
 int omni_admin_capacity_post(omni_admin_ctx_t *ctx);

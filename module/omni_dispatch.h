@@ -210,6 +210,20 @@ const char *omni_dispatch_reason(omni_dispatch_reason_t reason);
 int omni_dispatch_pool(const omni_dispatch_t *d, const char *name,
     size_t len);
 
+/*
+ * A summary of what changed between two valid workflows, as compact JSON
+ * text (malloc()ed): {"pools": {"added", "removed", "changed"}, "rules":
+ * {"added", "removed", "changed", "reordered"}, "rate_limits": {the
+ * same}, "settings": {"affinity_seconds": {"from", "to"}, ...}}.  Pools
+ * by name, rules (the default as "default") and rate limits by id,
+ * "changed" for any other content; "reordered" when the ids in both come
+ * in another order; settings (version, description, bot_confidence_min,
+ * affinity_seconds) that differ, null for absent.  NULL when either is
+ * not a valid workflow or memory ran out.
+ */
+char *omni_dispatch_diff(const char *from, size_t from_len, const char *to,
+    size_t to_len);
+
 /* the index of channel (NUL-terminated) in the pool's "channels", or -1 */
 int omni_dispatch_pool_channel(const omni_dispatch_pool_t *pool,
     const char *channel);

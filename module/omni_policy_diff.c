@@ -10,11 +10,11 @@
 
 #include <jansson.h>
 
+#include "omni_json_diff.h"
 #include "omni_policy_int.h"
 
 
 static json_t *omni_policy_diff_rules(json_t *roles);
-static int omni_policy_diff_names(json_t *from, json_t *to, json_t *out);
 static const char *omni_policy_anon_name(json_t *root);
 
 
@@ -62,7 +62,7 @@ omni_policy_diff(const char *from, size_t from_len, const char *to,
         goto done;
     }
 
-    failed |= omni_policy_diff_names(json_object_get(a, "roles"),
+    failed |= omni_json_diff_names(json_object_get(a, "roles"),
                                      json_object_get(b, "roles"), part);
 
     ra = omni_policy_diff_rules(json_object_get(a, "roles"));
@@ -75,7 +75,7 @@ omni_policy_diff(const char *from, size_t from_len, const char *to,
         goto done;
     }
 
-    failed |= omni_policy_diff_names(ra, rb, part);
+    failed |= omni_json_diff_names(ra, rb, part);
 
     an = omni_policy_anon_name(a);
     bn = omni_policy_anon_name(b);
@@ -139,67 +139,6 @@ omni_policy_diff_rules(json_t *roles)
     }
 
     return map;
-}
-
-
-/*
- * Names in to and not in from are added, in from and not in to removed,
- * in both with different values changed; added and changed in the order
- * of to, removed in the order of from.  Returns 1 out of memory.
- */
-static int
-omni_policy_diff_names(json_t *from, json_t *to, json_t *out)
-{
-    int          failed;
-    json_t      *added, *removed, *changed, *v, *old;
-    const char  *key;
-
-    added = json_array();
-    removed = json_array();
-    changed = json_array();
-    failed = 0;
-
-    /* set_new() takes each array, even when it fails */
-    if (added == NULL || removed == NULL || changed == NULL) {
-        json_decref(added);
-        json_decref(removed);
-        json_decref(changed);
-        return 1;
-    }
-
-    if (json_object_set_new(out, "added", added) != 0) {
-        json_decref(removed);
-        json_decref(changed);
-        return 1;
-    }
-
-    if (json_object_set_new(out, "removed", removed) != 0) {
-        json_decref(changed);
-        return 1;
-    }
-
-    if (json_object_set_new(out, "changed", changed) != 0) {
-        return 1;
-    }
-
-    json_object_foreach(to, key, v) {
-        old = json_object_get(from, key);
-
-        if (old == NULL) {
-            failed |= json_array_append_new(added, json_string(key)) != 0;
-
-        } else if (!json_equal(old, v)) {
-            failed |= json_array_append_new(changed, json_string(key)) != 0;
-        }
-    }
-
-    json_object_foreach(from, key, v) {
-        if (json_object_get(to, key) == NULL) {
-            failed |= json_array_append_new(removed, json_string(key)) != 0;
-        }
-    }
-
-    return failed;
 }
 
 

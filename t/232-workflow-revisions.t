@@ -251,6 +251,14 @@ is($rc, 0, 'omnictl dispatch rollback 1') or diag($err);
 is_deeply(eval { $json->decode($out) }, { revision => 5 }, '...revision 5');
 both_workers('vip_desk vip 0 first', 'rolled back by omnictl');
 
+($rc, $out, $err) = omnictl('dispatch', 'diff', '1', '2');
+is($rc, 0, 'omnictl dispatch diff 1 2') or diag($err);
+my $diff = eval { $json->decode($out) } || {};
+is_deeply($diff->{rules}, { added => ['vip-agents'], removed => ['vip'],
+                            changed => [], reordered => JSON::PP::false },
+          '...the vip rule replaced');
+is_deeply($diff->{pools}{changed}, [], '...the pools as they were');
+
 ($rc, $out, $err) = omnictl('dispatch', 'rollback', '99');
 is($rc, 1, 'omnictl dispatch rollback of a missing revision: exit 1');
 like($err, qr/^omnictl: no workflow revision 99 \(not_found\)$/m, '...says so');

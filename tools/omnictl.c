@@ -87,6 +87,7 @@ static const omnictl_command_t  omnictl_commands[] = {
     { "dispatch revisions", 0, 0, OMNICTL_OPT_BEFORE|OMNICTL_OPT_LIMIT, 1,
       omnictl_cmd_dispatch_revisions },
     { "dispatch rollback", 1, 1, 0, 1, omnictl_cmd_dispatch_rollback },
+    { "dispatch diff", 1, 2, 0, 1, omnictl_cmd_dispatch_diff },
     { "dispatch capacity", 0, 2, OMNICTL_OPT_CHANNEL, 1,
       omnictl_cmd_dispatch_capacity },
 
@@ -154,8 +155,8 @@ static const char  *omnictl_groups[][2] = {
     { "policy", "validate, load, show, revisions, rollback, diff or check" },
     { "keys", "init, status, rotate, rewrap, reindex or retire" },
     { "customers", "erase" },
-    { "dispatch", "validate, simulate, load, show, revisions, rollback "
-      "or capacity" },
+    { "dispatch", "validate, simulate, load, show, revisions, rollback, "
+      "diff or capacity" },
     { "cluster", "status" },
     { "cases", "open, show, list, by-status, status, note or assign" },
     { NULL, NULL }
@@ -381,6 +382,9 @@ omnictl_usage(FILE *out)
 "  dispatch revisions [--before N] [--limit N]\n"
 "                                         a page of workflow revisions\n"
 "  dispatch rollback N                    a new revision with N's workflow\n"
+"  dispatch diff A [B]                    what changed from workflow\n"
+"                                         revision A to B (default: the\n"
+"                                         current one)\n"
 "  dispatch capacity [POOL N|workflow] [--channel CHANNEL]\n"
 "                                         the capacities set live, or set\n"
 "                                         POOL's (on CHANNEL) for every\n"

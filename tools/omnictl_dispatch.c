@@ -6,7 +6,7 @@
  * request, given the pools' requests in flight, an intent and the pool
  * that last served the caller; nothing is sent); and on the store's
  * workflow revisions, as the policy's (omnictl_policy.c): dispatch load,
- * show, revisions and rollback; and dispatch capacity, the capacities set
+ * show, revisions, rollback and diff; and dispatch capacity, the capacities set
  * live.
  */
 
@@ -312,6 +312,13 @@ int
 omnictl_cmd_dispatch_rollback(omnictl_ctx_t *ctx)
 {
     return omnictl_revisions_rollback(ctx, "workflow");
+}
+
+
+int
+omnictl_cmd_dispatch_diff(omnictl_ctx_t *ctx)
+{
+    return omnictl_revisions_diff(ctx, "workflow");
 }
 
 

@@ -2,9 +2,9 @@
  * Copyright (C) The omni gateway authors
  *
  * Policy revisions on the command line: validate, load, show, revisions,
- * rollback, diff and check.  load, show, revisions and rollback are one
- * implementation over the admin API's revisioned documents, which
- * dispatch load|show|revisions|rollback use for the workflow
+ * rollback, diff and check.  load, show, revisions, rollback and diff are
+ * one implementation over the admin API's revisioned documents, which
+ * dispatch load|show|revisions|rollback|diff use for the workflow
  * (omnictl_dispatch.c).
  */
 
@@ -188,6 +188,13 @@ omnictl_revisions_rollback(omnictl_ctx_t *ctx, const char *what)
 int
 omnictl_cmd_policy_diff(omnictl_ctx_t *ctx)
 {
+    return omnictl_revisions_diff(ctx, "policy");
+}
+
+
+int
+omnictl_revisions_diff(omnictl_ctx_t *ctx, const char *what)
+{
     int            i;
     omnictl_str_t  path = { NULL, 0, 0, 0 };
     omnictl_str_t  query = { NULL, 0, 0, 0 };
@@ -198,7 +205,7 @@ omnictl_cmd_policy_diff(omnictl_ctx_t *ctx)
         }
     }
 
-    omnictl_path(&path, "policy", "diff", NULL);
+    omnictl_path(&path, what, "diff", NULL);
     omnictl_param(&query, "from", ctx->argv[0]);
     omnictl_param(&query, "to", ctx->argc == 2 ? ctx->argv[1] : NULL);
 

@@ -8,7 +8,8 @@
  * fits the burst) and that the matcher finds for requests made of their
  * own channels and tiers; a rule's request (its own channel, tier,
  * action and intent) is decided with every pool idle and with every pool
- * full: idle, it goes to one of the rule's targets; full, to none.
+ * full: idle, it goes to one of the rule's targets; full, to none; and
+ * the workflow compared with itself (omni_dispatch_diff) shows no change.
  */
 
 
@@ -92,7 +93,7 @@ fuzz_rules(const omni_dispatch_t *w)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char                         *errors, *p;
+    char                         *errors, *p, *diff;
     size_t                        i;
     omni_dispatch_t              *w;
     const omni_dispatch_limit_t  *l, *m;
@@ -150,6 +151,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_rules(w);
 
     omni_dispatch_free(w);
+
+    /* a workflow compared with itself: nothing added, removed, changed */
+    diff = omni_dispatch_diff((const char *) data, size, (const char *) data,
+                              size);
+    if (diff != NULL && (strstr(diff, "\"added\":[\"") != NULL
+                         || strstr(diff, "\"removed\":[\"") != NULL
+                         || strstr(diff, "\"changed\":[\"") != NULL
+                         || strstr(diff, "\"reordered\":true") != NULL
+                         || strstr(diff, "\"settings\":{}") == NULL))
+    {
+        fuzz_fail("a workflow differs from itself");
+    }
+
+    free(diff);
 
     return 0;
 }

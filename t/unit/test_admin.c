@@ -1732,6 +1732,21 @@ test_workflow_revisions(void **state)
     assert_null(json_object_get(json_object_get(json_object_get(
                     ctx->json, "workflow"), "pools"), "bot"));
 
+    /* what changed: the bot pool came, the default's targets changed */
+    test_req(ctx, "GET", "/workflow/diff?from=1&to=2");
+    assert_int_equal(ctx->res.status, 200);
+    assert_string_equal(ctx->res.body,
+                        "{\"from\":1,\"to\":2,\"pools\":{\"added\":[\"bot\"],"
+                        "\"removed\":[],\"changed\":[]},\"rules\":{\"added\":[],"
+                        "\"removed\":[],\"changed\":[\"default\"],"
+                        "\"reordered\":false},\"rate_limits\":{\"added\":[],"
+                        "\"removed\":[],\"changed\":[],\"reordered\":false},"
+                        "\"settings\":{}}");
+
+    test_req(ctx, "GET", "/workflow/diff");
+    assert_int_equal(ctx->res.status, 400);
+    assert_non_null(strstr(ctx->res.body, "GET /workflow/diff needs"));
+
     test_send(ctx, "POST", "/workflow/rollback", "{\"revision\":9}");
     test_expect_error(ctx, 404, "not_found", "no workflow revision 9");
 

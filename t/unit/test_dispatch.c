@@ -881,6 +881,59 @@ test_channel_index(void **state)
 }
 
 
+/* what changed between two workflows */
+static void
+test_diff(void **state)
+{
+    char  *text;
+
+    static const char  a[] =
+        "{\"version\": 1, \"affinity_seconds\": 60,"
+        " \"rate_limits\": [{\"id\": \"l1\", \"rate\": 1, \"per\": \"hour\"}],"
+        " \"pools\": {\"desk\": {\"capacity\": 2}, \"bot\": {\"capacity\": 9},"
+        "  \"old\": {\"capacity\": 1}},"
+        " \"rules\": [{\"id\": \"r1\", \"tiers\": [\"vip\"], \"targets\": [\"desk\"]},"
+        "  {\"id\": \"r2\", \"tiers\": [\"gold\"], \"targets\": [\"bot\"]},"
+        "  {\"id\": \"r3\", \"tiers\": [\"x\"], \"targets\": [\"old\"]}],"
+        " \"default\": {\"targets\": [\"desk\"]}}";
+    static const char  b[] =
+        "{\"version\": 1,"
+        " \"rate_limits\": [{\"id\": \"l1\", \"rate\": 1, \"per\": \"hour\"}],"
+        " \"pools\": {\"desk\": {\"capacity\": 3}, \"bot\": {\"capacity\": 9},"
+        "  \"new\": {\"capacity\": 1}},"
+        " \"rules\": [{\"id\": \"r2\", \"tiers\": [\"gold\"], \"targets\": [\"bot\"]},"
+        "  {\"id\": \"r1\", \"tiers\": [\"vip\"], \"targets\": [\"desk\"]},"
+        "  {\"id\": \"r4\", \"tiers\": [\"y\"], \"targets\": [\"new\"]}],"
+        " \"default\": {\"targets\": [\"bot\", \"desk\"]}}";
+
+    (void) state;
+
+    text = omni_dispatch_diff(a, strlen(a), b, strlen(b));
+    assert_non_null(text);
+    assert_string_equal(text,
+        "{\"pools\":{\"added\":[\"new\"],\"removed\":[\"old\"],"
+        "\"changed\":[\"desk\"]},"
+        "\"rules\":{\"added\":[\"r4\"],\"removed\":[\"r3\"],"
+        "\"changed\":[\"default\"],\"reordered\":true},"
+        "\"rate_limits\":{\"added\":[],\"removed\":[],\"changed\":[],"
+        "\"reordered\":false},"
+        "\"settings\":{\"affinity_seconds\":{\"from\":60,\"to\":null}}}");
+    free(text);
+
+    /* the same: nothing changed */
+    text = omni_dispatch_diff(a, strlen(a), a, strlen(a));
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\"rules\":{\"added\":[],\"removed\":[],"
+                                 "\"changed\":[],\"reordered\":false}"));
+    assert_non_null(strstr(text, "\"settings\":{}"));
+    free(text);
+
+    /* only valid workflows are compared */
+    assert_null(omni_dispatch_diff(a, strlen(a), "{}", 2));
+    assert_null(omni_dispatch_diff("[", 1, a, strlen(a)));
+}
+
+
 /* the capacities set live: a record read, one entry set or dropped */
 static void
 test_live(void **state)
@@ -954,6 +1007,7 @@ main(void)
         cmocka_unit_test(test_decisions),
         cmocka_unit_test(test_channel_capacity),
         cmocka_unit_test(test_channel_index),
+        cmocka_unit_test(test_diff),
         cmocka_unit_test(test_live),
         cmocka_unit_test(test_rule_errors),
     };
