@@ -50,6 +50,9 @@ enum {
     NGX_HTTP_OMNI_M_CLUSTER_LAG,
     NGX_HTTP_OMNI_M_CLUSTER_SYNC,
     NGX_HTTP_OMNI_M_CLUSTER_REACHABLE,
+
+    NGX_HTTP_OMNI_M_CH_IN_FLIGHT,
+    NGX_HTTP_OMNI_M_CH_CAPACITY,
     NGX_HTTP_OMNI_M_COUNT
 };
 
@@ -129,6 +132,13 @@ static const omni_metrics_family_t  ngx_http_omni_metric_families[] = {
       OMNI_METRICS_GAUGE },
     { "omni_cluster_engine_reachable",
       "Whether a running omni-sync reaches NATS.", OMNI_METRICS_GAUGE },
+
+    { "omni_pool_channel_in_flight",
+      "Requests in flight per dispatch pool on each channel it has a "
+      "capacity of its own for, every worker's.", OMNI_METRICS_GAUGE },
+    { "omni_pool_channel_capacity",
+      "Requests in flight each dispatch pool takes at most now on each "
+      "channel it has a capacity of its own for.", OMNI_METRICS_GAUGE },
 };
 
 
@@ -160,6 +170,8 @@ static void ngx_http_omni_metrics_cases(omni_metrics_t *m,
     ngx_http_omni_main_conf_t *omcf, ngx_log_t *log);
 static void ngx_http_omni_metrics_cluster(omni_metrics_t *m,
     ngx_http_omni_main_conf_t *omcf, ngx_log_t *log);
+static void ngx_http_omni_metrics_pools(omni_metrics_t *m,
+    ngx_http_omni_main_conf_t *omcf, ngx_http_omni_workflow_t *w);
 static void ngx_http_omni_metrics_dispatch(omni_metrics_t *m,
     ngx_http_omni_main_conf_t *omcf, ngx_http_omni_ctx_t *ctx,
     const char *channel);
@@ -750,37 +762,17 @@ static void
 ngx_http_omni_metrics_gauges(omni_metrics_t *m,
     ngx_http_omni_main_conf_t *omcf, ngx_log_t *log)
 {
-    int                        rc;
-    char                       err[OMNI_ERRLEN];
-    size_t                     i;
-    const char                *pool;
-    omni_store_stats_t         stats;
-    ngx_http_omni_workflow_t  *w;
-    uint32_t                   in_flight[OMNI_DISPATCH_POOLS_MAX];
-    uint32_t                   capacity[OMNI_DISPATCH_POOLS_MAX];
+    int                  rc;
+    char                 err[OMNI_ERRLEN];
+    size_t               i;
+    omni_store_stats_t   stats;
 
     static const char  *of[] = { "used", "size", "max" };
 
-    w = omcf->workflow;
-
-    if (w && w->dispatch->npools && omcf->dispatch_shm) {
-        ngx_http_omni_pools_now(omcf, w, NULL, in_flight, capacity, NULL,
-                                NULL);
-
-        for (i = 0; i < w->dispatch->npools; i++) {
-            pool = w->dispatch->pools[i].name;
-
-            omni_metrics_set(m, ngx_http_omni_series(m,
-                                                     NGX_HTTP_OMNI_M_IN_FLIGHT,
-                                                     "pool", pool, NULL, NULL,
-                                                     NULL, NULL),
-                             (int64_t) in_flight[i]);
-            omni_metrics_set(m, ngx_http_omni_series(m,
-                                                     NGX_HTTP_OMNI_M_CAPACITY,
-                                                     "pool", pool, NULL, NULL,
-                                                     NULL, NULL),
-                             (int64_t) capacity[i]);
-        }
+    if (omcf->workflow && omcf->workflow->dispatch->npools
+        && omcf->dispatch_shm)
+    {
+        ngx_http_omni_metrics_pools(m, omcf, omcf->workflow);
     }
 
     if (omcf->store == NULL) {
@@ -919,6 +911,55 @@ ngx_http_omni_metrics_case_breaches(ngx_http_omni_main_conf_t *omcf,
                                                  "due", "resolution", NULL,
                                                  NULL, NULL, NULL),
                          1);
+    }
+}
+
+
+/* the pools' gauges, and their channels' with a capacity of their own */
+static void
+ngx_http_omni_metrics_pools(omni_metrics_t *m,
+    ngx_http_omni_main_conf_t *omcf, ngx_http_omni_workflow_t *w)
+{
+    size_t                        i, c;
+    uint32_t                      n, cap;
+    const omni_dispatch_pool_t   *pool;
+    uint32_t                      in_flight[OMNI_DISPATCH_POOLS_MAX];
+    uint32_t                      capacity[OMNI_DISPATCH_POOLS_MAX];
+
+    ngx_http_omni_pools_now(omcf, w, NULL, in_flight, capacity, NULL, NULL);
+
+    for (i = 0; i < w->dispatch->npools; i++) {
+        pool = &w->dispatch->pools[i];
+
+        omni_metrics_set(m, ngx_http_omni_series(m, NGX_HTTP_OMNI_M_IN_FLIGHT,
+                                                 "pool", pool->name, NULL,
+                                                 NULL, NULL, NULL),
+                         (int64_t) in_flight[i]);
+        omni_metrics_set(m, ngx_http_omni_series(m, NGX_HTTP_OMNI_M_CAPACITY,
+                                                 "pool", pool->name, NULL,
+                                                 NULL, NULL, NULL),
+                         (int64_t) capacity[i]);
+
+        for (c = 0; c < pool->nchannels; c++) {
+            ngx_http_omni_pair_now(omcf, w, i, c, &n, &cap);
+
+            omni_metrics_set(m,
+                             ngx_http_omni_series(m,
+                                                  NGX_HTTP_OMNI_M_CH_IN_FLIGHT,
+                                                  "pool", pool->name,
+                                                  "channel",
+                                                  pool->channels[c], NULL,
+                                                  NULL),
+                             (int64_t) n);
+            omni_metrics_set(m,
+                             ngx_http_omni_series(m,
+                                                  NGX_HTTP_OMNI_M_CH_CAPACITY,
+                                                  "pool", pool->name,
+                                                  "channel",
+                                                  pool->channels[c], NULL,
+                                                  NULL),
+                             (int64_t) cap);
+        }
     }
 }
 

@@ -616,6 +616,11 @@ my $chat = "GET /web/orders/O-7 HTTP/1.1\r\nHost: localhost\r\n"
 
 my @calls = (hold_raw($call));
 ok(wait_in_flight('desk', 1), 'an IVR call fills the desk\'s one voice slot');
+my $m = scrape();
+is($m->{'omni_pool_channel_in_flight{pool="desk",channel="ivr"}'}, 1,
+   '...as the metrics count it on its channel');
+is($m->{'omni_pool_channel_capacity{pool="desk",channel="ivr"}'}, 1,
+   '...beside the channel\'s capacity');
 like(ask_explain('channel=ivr', $admin)->{body},
      qr/"pool":"agents","upstream":"agents","step":1,"reason":"overflow","passed_over":\[\{"pool":"desk","in_flight":1,"why":"full"\}\]/,
      '...so the next call goes to the agents');
