@@ -10,7 +10,9 @@
 # and intent, null without omni_dispatch) and the customer's journey; a
 # customer with an open case sent by an open_case rule;
 # omni_dispatch_explain explains a decision to an admin without sending
-# anything; nginx -t refuses pools without an upstream{} block.
+# anything; a pool's capacity per channel (an IVR call fills the voice
+# slot while web chats get in, counted apart, a killed worker's call
+# taken off both); nginx -t refuses pools without an upstream{} block.
 
 use strict;
 use warnings;
@@ -580,8 +582,9 @@ $t->write_file('channels.json', <<'END');
  "default": {"targets": ["agents"]}}
 END
 
-(my $http_ch = $http) =~ s{%%PREFIX%%/workflow\.json}{%%PREFIX%%/channels.json};
-$http_ch =~ s{(    location = /metrics \{)}{    location /ivr/ {
+# an IVR location (a reload), and the workflow loaded into the store, which
+# the workers adopt without one (docs/dispatch.md, "Live revisions")
+(my $http_ch = $http) =~ s{(    location = /metrics \{)}{    location /ivr/ {
         omni_channel ivr;
         omni_auth plugin;
         omni_plugin_set auth_token 9f2c4e1a7b3d5f6081a2c3d4e5f60718;
@@ -592,6 +595,12 @@ $http_ch =~ s{(    location = /metrics \{)}{    location /ivr/ {
 
 $1};
 $t->reload($http_ch, workers => 2);
+{
+    my $omnictl = Omni::Test::bin('omnictl');
+    my $out = `$omnictl -d $store dispatch load ${\ $t->prefix}/channels.json 2>&1`;
+    is($?, 0, 'the workflow with a desk per channel loaded into the store')
+        or diag($out);
+}
 
 # a Twilio call, signed, left in flight
 my $call = do {
