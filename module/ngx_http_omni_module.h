@@ -131,8 +131,11 @@ typedef struct {
     omni_policy_t              *policy_file_compiled;
     omni_policy_t              *policy;         /* this worker's */
     uint32_t                    policy_rev;     /* 0: the file's */
-    uint64_t                    policy_seen;    /* the store's commit it
-                                                   was checked at, 0: none */
+    uint64_t                    revisions_seen; /* the store's commit the
+                                                   current revisions were
+                                                   read at, 0: none */
+    uint32_t                    current[3];     /* then: policy, workflow,
+                                                   capacities */
     ngx_open_file_t            *audit;          /* omni_policy_audit */
     ngx_flag_t                  audit_all;
 

@@ -136,8 +136,8 @@ ngx_http_omni_policy_refresh(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
                       "omni: policy revision %uD unreadable, keeping %uD: "
                       "%s", rev, omcf->policy_rev, err);
 
-        /* read again on the next request */
-        omcf->policy_seen = 0;
+        /* the store's revisions read again on the next request */
+        omcf->revisions_seen = 0;
         return;
     }
 
@@ -482,7 +482,7 @@ ngx_http_omni_policy_init_worker(ngx_cycle_t *cycle,
     }
 
     /* compile now rather than on the first request */
-    rc = omni_store_policy_current(omcf->store, &rev, err);
+    rc = omni_store_policy_current(omcf->store, &rev, NULL, err);
 
     if (rc != OMNI_STORE_OK) {
         ngx_log_error(NGX_LOG_ERR, cycle->log, 0,

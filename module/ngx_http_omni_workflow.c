@@ -5,8 +5,9 @@
  * omni_store, omni_dispatch_file only seeds the store's workflow
  * revisions, and each worker dispatches with the store's current one,
  * compiled once per revision and worker when a request first finds it
- * new, as the policy is.  The store's current revisions (the policy's
- * and the workflow's) are read once per request, in one snapshot.
+ * new, as the policy is.  The store's current revisions (the policy's,
+ * the workflow's, the capacities') are read again only when the store
+ * committed something since.
  *
  * A request pins the compiled workflow it started with (its rate limit,
  * its decision, $omni_pool and the metrics name that workflow's rules and
@@ -39,14 +40,18 @@ static void ngx_http_omni_live_apply(ngx_http_omni_main_conf_t *omcf,
 
 
 /*
- * The store's current revisions, once per request, in one read snapshot;
- * NGX_ERROR (logged) when they cannot be read: each keeps its own.
+ * The store's current revisions (policy, workflow, capacities), once per
+ * request: read again, in one snapshot, only when the store committed
+ * something since they were last read (LMDB's last transaction id, one
+ * read of the map).  NGX_ERROR (logged) when they cannot be read: each
+ * keeps its own.
  */
 ngx_int_t
 ngx_http_omni_store_revisions(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
 {
     int                         rc;
     char                        err[OMNI_ERRLEN];
+    uint64_t                    seen;
     ngx_http_omni_main_conf_t  *omcf;
 
     if (ctx->store_revs) {
@@ -61,31 +66,43 @@ ngx_http_omni_store_revisions(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    rc = omni_store_read_begin(omcf->store, err);
-
-    if (rc == OMNI_STORE_OK) {
-        rc = omni_store_policy_current(omcf->store, &ctx->store_policy_rev,
-                                       err);
-        if (rc == OMNI_STORE_OK) {
-            rc = omni_store_workflow_current(omcf->store,
-                                             &ctx->store_workflow_rev, err);
-        }
+    if (omcf->revisions_seen == 0
+        || omni_store_last_commit(omcf->store) != omcf->revisions_seen)
+    {
+        rc = omni_store_read_begin(omcf->store, err);
 
         if (rc == OMNI_STORE_OK) {
-            rc = omni_store_capacity_current(omcf->store,
-                                             &ctx->store_capacity_rev, err);
+            rc = omni_store_policy_current(omcf->store, &omcf->current[0],
+                                           &seen, err);
+            if (rc == OMNI_STORE_OK) {
+                rc = omni_store_workflow_current(omcf->store,
+                                                 &omcf->current[1], err);
+            }
+
+            if (rc == OMNI_STORE_OK) {
+                rc = omni_store_capacity_current(omcf->store,
+                                                 &omcf->current[2], err);
+            }
+
+            omni_store_read_end(omcf->store);
         }
 
-        omni_store_read_end(omcf->store);
+        if (rc != OMNI_STORE_OK) {
+            omcf->revisions_seen = 0;
+
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "omni: the store's current revisions are "
+                          "unknown, the policy and the workflow in use "
+                          "stay: %s", err);
+            return NGX_ERROR;
+        }
+
+        omcf->revisions_seen = seen;
     }
 
-    if (rc != OMNI_STORE_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "omni: the store's current revisions are unknown, "
-                      "the policy and the workflow in use stay: %s", err);
-        return NGX_ERROR;
-    }
-
+    ctx->store_policy_rev = omcf->current[0];
+    ctx->store_workflow_rev = omcf->current[1];
+    ctx->store_capacity_rev = omcf->current[2];
     ctx->store_revs = 1;
 
     return NGX_OK;

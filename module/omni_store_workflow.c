@@ -66,7 +66,8 @@ omni_store_workflow_list(omni_store_t *st, uint32_t before,
 int
 omni_store_capacity_current(omni_store_t *st, uint32_t *rev, char *err)
 {
-    return omni_store_doc_current(st, &omni_store_doc_capacity, rev, err);
+    return omni_store_doc_current(st, &omni_store_doc_capacity, rev, NULL,
+                                  err);
 }
 
 
