@@ -383,7 +383,7 @@ ngx_http_omni_journey_handler(ngx_http_request_t *r)
         ngx_cpystrn((u_char *) e->ev.rule, (u_char *) ctx->dispatch_rule,
                     OMNI_STORE_NAME_MAX + 1);
 
-        if (ctx->intent.len <= OMNI_STORE_INTENT_MAX) {
+        if (ctx->intent.len && ctx->intent.len <= OMNI_STORE_INTENT_MAX) {
             ngx_memcpy(e->ev.intent, ctx->intent.data, ctx->intent.len);
         }
     }
