@@ -683,6 +683,7 @@ ngx_http_omni_exit_process(ngx_cycle_t *cycle)
         ngx_http_omni_jwt_exit_worker(omcf);
         ngx_http_omni_store_exit_worker(cycle, omcf);
         ngx_http_omni_dispatch_exit_worker(omcf);
+        ngx_http_omni_workflow_exit_worker(omcf);
     }
 }
 

@@ -488,6 +488,7 @@ ngx_http_omni_workflow_t *ngx_http_omni_workflow(ngx_http_request_t *r,
     ngx_http_omni_ctx_t *ctx);
 ngx_int_t ngx_http_omni_workflow_init_worker(ngx_cycle_t *cycle,
     ngx_http_omni_main_conf_t *omcf);
+void ngx_http_omni_workflow_exit_worker(ngx_http_omni_main_conf_t *omcf);
 
 /* ngx_http_omni_dispatch_explain.c */
 char *ngx_http_omni_dispatch_explain(ngx_conf_t *cf, ngx_command_t *cmd,

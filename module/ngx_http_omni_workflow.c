@@ -352,6 +352,25 @@ ngx_http_omni_workflow_new(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
 }
 
 
+/*
+ * The worker's current workflow let go (freed unless a request holds it),
+ * and its buffer of the capacities set live
+ */
+void
+ngx_http_omni_workflow_exit_worker(ngx_http_omni_main_conf_t *omcf)
+{
+    if (omcf->workflow) {
+        ngx_http_omni_workflow_release(omcf->workflow);
+        omcf->workflow = NULL;
+    }
+
+    if (omcf->live) {
+        ngx_free(omcf->live);
+        omcf->live = NULL;
+    }
+}
+
+
 /* a request ends, or a revision replaces w: freed by its last holder */
 static void
 ngx_http_omni_workflow_release(void *data)
