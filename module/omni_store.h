@@ -383,6 +383,10 @@ int omni_store_sessions_by_customer(omni_store_t *st, const char *customer,
     const char *after, omni_store_id_t *ids, size_t max, size_t *n,
     char *err);
 
+/* up to max session ids of the store in id order, after the id after */
+int omni_store_sessions_list(omni_store_t *st, const char *after,
+    omni_store_id_t *ids, size_t max, size_t *n, char *err);
+
 /*
  * Deletes up to max_batch sessions idle for idle_timeout seconds or more,
  * or created absolute_timeout seconds or more before now (a timeout of 0
@@ -939,10 +943,10 @@ int omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
 
 /*
  * The change log (docs/cluster.md), for omni-sync: every local revocation
- * put or removal, every policy revision but a seed, and every identity
- * link or unlink, merge and erasure appends a change in the same write
- * transaction, numbered from 1 (seq).  The log keeps the newest max
- * changes (set by
+ * put or removal, every policy revision but a seed, every identity link
+ * or unlink, merge and erasure, and every session and case write (below)
+ * appends a change in the same write transaction, numbered from 1 (seq).
+ * The log keeps the newest max changes (set by
  * omni_store_changes_limit(), OMNI_STORE_CHANGES_KEEP by default); first
  * is the oldest kept, so a reader whose cursor is below first - 1 knows
  * it missed changes and must resync fully.  Changes applied from another
@@ -987,6 +991,7 @@ int omni_store_import(omni_store_t *st, const omni_store_record_t *recs,
                                     + OMNI_STORE_CHANGE_VAL_MAX + 4)
                                     /* and a policy's data_len bytes */
 
+/* families other work adds are numbered apart, so none takes another's */
 enum {
     OMNI_STORE_FAMILY_REVOCATION = 1,
     OMNI_STORE_FAMILY_POLICY,          /* key "p:"<be32 revision> */
@@ -994,7 +999,12 @@ enum {
     /* numbered apart, so that other families may come in between */
     OMNI_STORE_FAMILY_IDENTITY = 8,    /* key <type>:<value or index> */
     OMNI_STORE_FAMILY_MERGE,           /* key the customer merged */
-    OMNI_STORE_FAMILY_ERASURE          /* key the customer erased */
+    OMNI_STORE_FAMILY_ERASURE,         /* key the customer erased */
+
+    /* this slice's families (sessions, cases, journeys), apart again */
+    OMNI_STORE_FAMILY_SESSION = 16,    /* key the session id */
+    OMNI_STORE_FAMILY_CASE,            /* key the case id */
+    OMNI_STORE_FAMILY_JOURNEY          /* key the customer id */
 };
 
 enum {
@@ -1136,5 +1146,149 @@ int omni_store_change_encode(const omni_store_change_t *c, unsigned char *out,
     size_t cap, size_t *len, char *err);
 int omni_store_change_decode(const unsigned char *p, size_t len,
     omni_store_change_t *c, char *err);
+
+/*
+ * Sessions (docs/cluster.md): every local session write (a start, a
+ * touch the touch interval let through, a context change, a put) logs a
+ * change naming the session; ends travel as session revocations, expiry
+ * is each node's own.  On the wire the change carries the session as it
+ * is when published (data: OMNI_STORE_SESSION_DATA_MAX bytes at most): 1,
+ * be64 created, be64 last_seen, be64 context_ms, len context_origin, len
+ * customer, nchannels, nchannels x (len channel), be16 context length,
+ * context.
+ * Applied, it is merged into the node's session of that id: created the
+ * earlier, last_seen the later, the channels both lists (up to
+ * OMNI_STORE_CHANNELS), the context the one of the later version (time,
+ * then origin node); a revoked session, one of an erased customer or of
+ * another customer here is not written.
+ *
+ * omni_store_change_session_encode() encodes change c of the log (a
+ * session change) into out with the session as it is now, node naming
+ * this node: OMNI_STORE_NOT_FOUND when the session is gone (ended or
+ * expired since: nothing to publish).
+ */
+#define OMNI_STORE_SESSION_DATA_MAX  (1 + 8 + 8 + 8 + 1 + OMNI_STORE_ID_MAX \
+                                      + 1 + OMNI_STORE_ID_MAX + 1           \
+                                      + OMNI_STORE_CHANNELS                 \
+                                        * (1 + OMNI_STORE_CHANNEL_MAX)      \
+                                      + 2 + OMNI_STORE_CONTEXT_MAX)
+#define OMNI_STORE_SESSION_MSG_MAX   (OMNI_STORE_CHANGE_WIRE_MAX            \
+                                      + OMNI_STORE_SESSION_DATA_MAX)
+
+int omni_store_change_session_encode(omni_store_t *st,
+    omni_store_change_t *c, const char *node, unsigned char *out,
+    size_t cap, size_t *len, char *err);
+
+/*
+ * Cases between nodes (docs/cluster.md): every local case write (an
+ * open, a follow-up, a status change, a note, a reply, an assignment, a
+ * touch) logs a change naming the case and the events it appended (value
+ * be32 the first event's number, the count, at most
+ * OMNI_STORE_CASE_MSG_EVENTS).  On the wire the change carries the case
+ * as it is when published and those events, texts and subject opened
+ * (data: OMNI_STORE_CASE_DATA_MAX bytes at most): 1, len origin (the
+ * node that wrote the record last), len customer, status, priority, be64
+ * created, updated, first_response_due, resolution_due,
+ * first_response_at, resolved_at, closed_at, be32 touches_total, len
+ * category, len channel, len assignee, len pool, len follow_up_of, be16
+ * subject length, subject, ntouches x (be64 time, len channel, len
+ * identity type, len session), nevents x (be64 time, kind, from, to, len
+ * author, len channel, be16 text length, text).
+ *
+ * Applied, the events are appended (a union) and the record is the one
+ * of the later write (updated, then the origin node), but for a closed
+ * case: a closed case keeps its record, one not closed takes a closing
+ * record whenever it comes.  first_response_at is the earlier, the
+ * touches those of both (the newest OMNI_STORE_CASE_TOUCHES).  A case of
+ * an erased customer is not written; one whose id names another case
+ * here (another customer or creation time) is refused.  No journey event
+ * is written for a case change from another node (the one its node wrote
+ * comes with the journeys).
+ *
+ * omni_store_case_digit() makes every case id this node gives begin with
+ * digit (0 to 9; -1: any, the default), so that up to ten nodes never
+ * give the same id; omni-sync --case-digit sets it.
+ */
+#define OMNI_STORE_CASE_MSG_EVENTS   2
+#define OMNI_STORE_CASE_DATA_MAX                                             \
+    (1 + 2 * (1 + OMNI_STORE_ID_MAX) + 2 + 7 * 8 + 4                         \
+     + 2 * (1 + OMNI_STORE_CASE_NAME_MAX) + 1 + OMNI_STORE_CHANNEL_MAX        \
+     + 1 + OMNI_STORE_CASE_AUTHOR_MAX + 1 + OMNI_STORE_CASE_ID_LEN           \
+     + 2 + OMNI_STORE_CASE_SUBJECT_MAX + 1                                   \
+     + OMNI_STORE_CASE_TOUCHES * (8 + 1 + OMNI_STORE_CHANNEL_MAX + 1         \
+                                  + OMNI_STORE_TYPE_MAX + 1                  \
+                                  + OMNI_STORE_ID_MAX)                       \
+     + 1 + OMNI_STORE_CASE_MSG_EVENTS * (8 + 3 + 1                           \
+                                         + OMNI_STORE_CASE_AUTHOR_MAX + 1    \
+                                         + OMNI_STORE_CHANNEL_MAX + 2        \
+                                         + OMNI_STORE_CASE_TEXT_MAX))
+#define OMNI_STORE_CASE_MSG_MAX      (OMNI_STORE_CHANGE_WIRE_MAX             \
+                                      + OMNI_STORE_CASE_DATA_MAX)
+
+int omni_store_change_case_encode(omni_store_t *st, omni_store_change_t *c,
+    const char *node, unsigned char *out, size_t cap, size_t *len,
+    char *err);
+int omni_store_case_digit(omni_store_t *st, int digit, char *err);
+
+/*
+ * Journeys between nodes (docs/cluster.md): every local journey event (a
+ * request's, a case change's) is logged in a journey log of its own, in
+ * the transaction that appends it (the workers' batch, in their thread
+ * pool), so that a burst of requests never holds a revocation back.  The
+ * log keeps the newest OMNI_STORE_JOURNEY_LOG_KEEP events, from the first
+ * start of omni-sync on the store (omni_store_journeys_enable()) on.  omni-sync
+ * publishes it on a stream of its own, one subject per customer, with
+ * per-customer and age limits, and applies the other nodes' events with
+ * a cursor of their own: a union, each event appended where it arrives,
+ * not logged again, the count bound left to the node's next append of
+ * that customer.
+ *
+ * On the wire a journey change is a put of family
+ * OMNI_STORE_FAMILY_JOURNEY, key the customer, no value, and the event
+ * as data: 1, be64 time_ms, len channel, len action, len outcome, len
+ * session, and for a dispatched request len pool, len rule, len intent.
+ */
+#define OMNI_STORE_JOURNEY_LOG_KEEP  100000
+#define OMNI_STORE_JOURNEY_DATA_MAX  (1 + 8 + 1 + OMNI_STORE_CHANNEL_MAX     \
+                                      + 4 * (1 + OMNI_STORE_NAME_MAX)        \
+                                      + 1 + OMNI_STORE_ID_MAX                \
+                                      + 1 + OMNI_STORE_INTENT_MAX)
+#define OMNI_STORE_JOURNEY_MSG_MAX   (OMNI_STORE_CHANGE_WIRE_MAX            \
+                                      + OMNI_STORE_JOURNEY_DATA_MAX)
+
+typedef struct {
+    uint64_t   last;                 /* the newest logged event, 0: none */
+    uint64_t   first;                /* the oldest kept (last + 1: none) */
+    uint64_t   published;            /* omni-sync's cursors */
+    uint64_t   applied;              /* a journey stream sequence */
+} omni_store_journeys_state_t;
+
+/* a logged event: c.data points into data */
+typedef struct {
+    omni_store_change_t  c;
+    unsigned char        data[OMNI_STORE_JOURNEY_DATA_MAX];
+} omni_store_journey_change_t;
+
+/*
+ * Starts the journey log (omni-sync does when it starts): a store that
+ * never had a sync logs no journey event, its journeys stay its own.
+ */
+int omni_store_journeys_enable(omni_store_t *st, char *err);
+int omni_store_journeys_state(omni_store_t *st,
+    omni_store_journeys_state_t *state, char *err);
+/* up to max logged events with seq > after, in order */
+int omni_store_journeys_read(omni_store_t *st, uint64_t after,
+    omni_store_journey_change_t *out, size_t max, size_t *n, char *err);
+/* records that every logged event up to seq reached the engine */
+int omni_store_journeys_published(omni_store_t *st, uint64_t seq,
+    char *err);
+/*
+ * The journey stream's messages n at a time, in one write transaction
+ * with the journey cursor, as omni_store_changes_apply_batch() does for
+ * the change stream: redeliveries and this node's own events only move
+ * the cursor; an event the store refuses is passed over.
+ */
+int omni_store_journeys_apply_batch(omni_store_t *st,
+    omni_store_change_item_t *items, size_t n, char *err);
 
 #endif /* OMNI_STORE_H_INCLUDED_ */

@@ -5,7 +5,9 @@
  * its status lifecycle, events, touches and due times, in the cases
  * sub-database, indexed by customer (open cases first) and by status.
  * Every change appends an event to the case and one to the customer's
- * journey in the same write transaction.  Names, ids, texts, reading
+ * journey in the same write transaction, and logs a change for the other
+ * nodes (omni_store_changes_case.c, which merges theirs in through the
+ * record, index and event writers here).  Names, ids, texts, reading
  * events and the lists: omni_store_case_read.c.
  */
 
@@ -62,7 +64,6 @@ enum {
 
 
 static int omni_case_check_by(const omni_store_case_by_t *by, char *err);
-static int omni_case_check_fields(const omni_store_case_t *c, char *err);
 static int omni_case_create_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
 static int omni_case_new(omni_store_t *st, MDB_txn *txn, omni_store_case_t *c,
@@ -70,13 +71,6 @@ static int omni_case_new(omni_store_t *st, MDB_txn *txn, omni_store_case_t *c,
     char *err);
 static int omni_case_change_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
-static int omni_case_write(omni_store_t *st, MDB_txn *txn,
-    const omni_store_case_t *c, char *err);
-static int omni_case_index(omni_store_t *st, MDB_txn *txn,
-    const omni_store_case_t *c, int add, char *err);
-static int omni_case_event(omni_store_t *st, MDB_txn *txn,
-    omni_store_case_t *c, const omni_store_case_by_t *by, int kind,
-    int from, int to, const char *text, size_t len, char *err);
 static int omni_case_journey(omni_store_t *st, MDB_txn *txn,
     const omni_store_case_t *c, const omni_store_case_by_t *by,
     const char *what, char *err);
@@ -127,8 +121,8 @@ omni_case_check_by(const omni_store_case_by_t *by, char *err)
 }
 
 
-static int
-omni_case_check_fields(const omni_store_case_t *c, char *err)
+int
+omni_store_case_check_fields(const omni_store_case_t *c, char *err)
 {
     int  rc;
 
@@ -198,7 +192,7 @@ omni_store_case_create(omni_store_t *st, omni_store_case_t *c,
 
     rc = omni_case_check_by(by, err);
     if (rc == OMNI_STORE_OK) {
-        rc = omni_case_check_fields(c, err);
+        rc = omni_store_case_check_fields(c, err);
     }
 
     if (rc != OMNI_STORE_OK) {
@@ -267,7 +261,7 @@ omni_case_new(omni_store_t *st, MDB_txn *txn, omni_store_case_t *c,
     const omni_store_case_by_t *by, const char *first_text, size_t first_len,
     char *err)
 {
-    int            rc, i;
+    int            rc, i, digit;
     size_t         n, k;
     MDB_val        val;
     uint64_t       r;
@@ -275,6 +269,12 @@ omni_case_new(omni_store_t *st, MDB_txn *txn, omni_store_case_t *c,
     unsigned char  rnd[8];
 
     rc = omni_case_open_count(st, txn, c->customer, &n, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    /* a node of a cluster makes ids of its own first digit only */
+    rc = omni_store_case_digit_get(st, txn, &digit, err);
     if (rc != OMNI_STORE_OK) {
         return rc;
     }
@@ -296,6 +296,10 @@ omni_case_new(omni_store_t *st, MDB_txn *txn, omni_store_case_t *c,
         for (k = OMNI_CASE_PAYLOAD; k > 0; k--) {
             c->id[k - 1] = (char) ('0' + r % 10);
             r /= 10;
+        }
+
+        if (digit >= 0) {
+            c->id[0] = (char) ('0' + digit);
         }
 
         c->id[OMNI_CASE_PAYLOAD] = omni_store_case_check_digit(c->id);
@@ -335,25 +339,31 @@ omni_case_new(omni_store_t *st, MDB_txn *txn, omni_store_case_t *c,
     memcpy(c->channel, by->channel, strlen(by->channel) + 1);
     omni_case_add_touch(c, by);
 
-    rc = omni_case_event(st, txn, c, by, OMNI_STORE_CASE_EV_CREATED,
-                         OMNI_STORE_CASE_NEW, OMNI_STORE_CASE_NEW, NULL, 0,
-                         err);
+    rc = omni_store_case_event_add(st, txn, c, by,
+                                   OMNI_STORE_CASE_EV_CREATED,
+                                   OMNI_STORE_CASE_NEW, OMNI_STORE_CASE_NEW,
+                                   NULL, 0, err);
 
     if (rc == OMNI_STORE_OK && first_text != NULL) {
-        rc = omni_case_event(st, txn, c, by, OMNI_STORE_CASE_EV_REPLY, 0, 0,
-                             first_text, first_len, err);
+        rc = omni_store_case_event_add(st, txn, c, by,
+                                       OMNI_STORE_CASE_EV_REPLY, 0, 0,
+                                       first_text, first_len, err);
     }
 
     if (rc == OMNI_STORE_OK) {
-        rc = omni_case_write(st, txn, c, err);
+        rc = omni_store_case_write(st, txn, c, err);
     }
 
     if (rc == OMNI_STORE_OK) {
-        rc = omni_case_index(st, txn, c, 1, err);
+        rc = omni_store_case_index(st, txn, c, 1, err);
     }
 
     if (rc == OMNI_STORE_OK) {
         rc = omni_case_journey(st, txn, c, by, "created", err);
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_case_logged(st, txn, c->id, 0, c->nevents, err);
     }
 
     return rc;
@@ -546,6 +556,7 @@ omni_case_change_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     int                 rc, from, reindex;
     char                text[OMNI_STORE_CASE_AUTHOR_MAX + 1
                              + OMNI_STORE_CASE_NAME_MAX + 2];
+    uint32_t            first;
     omni_case_op_t     *ctx;
     omni_store_case_t  *c;
     const char         *what;
@@ -559,6 +570,7 @@ omni_case_change_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     }
 
     from = c->status;
+    first = c->nevents;
     reindex = 0;
 
     if (ctx->what == OMNI_CASE_DO_NOTE && ctx->kind == OMNI_STORE_CASE_EV_REPLY
@@ -598,7 +610,13 @@ omni_case_change_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     if (ctx->what == OMNI_CASE_DO_TOUCH) {
         omni_case_add_touch(c, ctx->by);
         c->updated = ctx->by->now;
-        return omni_case_write(st, txn, c, err);
+
+        rc = omni_store_case_write(st, txn, c, err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+
+        return omni_store_case_logged(st, txn, c->id, first, 0, err);
     }
 
     switch (ctx->what) {
@@ -611,15 +629,16 @@ omni_case_change_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
             return OMNI_STORE_CONFLICT;
         }
 
-        rc = omni_case_event(st, txn, c, ctx->by, OMNI_STORE_CASE_EV_STATUS,
-                             from, ctx->status, NULL, 0, err);
+        rc = omni_store_case_event_add(st, txn, c, ctx->by,
+                                       OMNI_STORE_CASE_EV_STATUS, from,
+                                       ctx->status, NULL, 0, err);
         c->status = ctx->status;
         what = "status";
         break;
 
     case OMNI_CASE_DO_NOTE:
-        rc = omni_case_event(st, txn, c, ctx->by, ctx->kind, from, from,
-                             ctx->text, ctx->len, err);
+        rc = omni_store_case_event_add(st, txn, c, ctx->by, ctx->kind, from,
+                                       from, ctx->text, ctx->len, err);
 
         if (ctx->kind == OMNI_STORE_CASE_EV_NOTE
             && c->first_response_at == 0)
@@ -633,9 +652,10 @@ omni_case_change_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
                 || from == OMNI_STORE_CASE_RESOLVED))
         {
             if (rc == OMNI_STORE_OK) {
-                rc = omni_case_event(st, txn, c, ctx->by,
-                                     OMNI_STORE_CASE_EV_STATUS, from,
-                                     OMNI_STORE_CASE_OPEN, NULL, 0, err);
+                rc = omni_store_case_event_add(st, txn, c, ctx->by,
+                                               OMNI_STORE_CASE_EV_STATUS,
+                                               from, OMNI_STORE_CASE_OPEN,
+                                               NULL, 0, err);
             }
 
             c->status = OMNI_STORE_CASE_OPEN;
@@ -648,8 +668,9 @@ omni_case_change_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         (void) snprintf(text, sizeof(text), "%s%s%s", ctx->assignee,
                         (ctx->pool[0] != '\0') ? "@" : "", ctx->pool);
 
-        rc = omni_case_event(st, txn, c, ctx->by, OMNI_STORE_CASE_EV_ASSIGN,
-                             from, from, text, strlen(text), err);
+        rc = omni_store_case_event_add(st, txn, c, ctx->by,
+                                       OMNI_STORE_CASE_EV_ASSIGN, from, from,
+                                       text, strlen(text), err);
         memcpy(c->assignee, ctx->assignee, strlen(ctx->assignee) + 1);
         memcpy(c->pool, ctx->pool, strlen(ctx->pool) + 1);
         what = "assign";
@@ -674,7 +695,7 @@ omni_case_change_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         /* the indexes name the status: out with the old entries */
         c->updated = ctx->by->now;
         c->status = from;
-        rc = omni_case_index(st, txn, c, 0, err);
+        rc = omni_store_case_index(st, txn, c, 0, err);
         c->status = (ctx->what == OMNI_CASE_DO_STATUS) ? ctx->status
                                                        : OMNI_STORE_CASE_OPEN;
         reindex = 1;
@@ -684,15 +705,20 @@ omni_case_change_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     omni_case_add_touch(c, ctx->by);
 
     if (rc == OMNI_STORE_OK) {
-        rc = omni_case_write(st, txn, c, err);
+        rc = omni_store_case_write(st, txn, c, err);
     }
 
     if (rc == OMNI_STORE_OK && reindex) {
-        rc = omni_case_index(st, txn, c, 1, err);
+        rc = omni_store_case_index(st, txn, c, 1, err);
     }
 
     if (rc == OMNI_STORE_OK) {
         rc = omni_case_journey(st, txn, c, ctx->by, what, err);
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_case_logged(st, txn, c->id, first,
+                                    c->nevents - first, err);
     }
 
     return rc;
@@ -745,9 +771,9 @@ omni_case_add_touch(omni_store_case_t *c, const omni_store_case_by_t *by)
 
 /* records */
 
-static int
-omni_case_index(omni_store_t *st, MDB_txn *txn, const omni_store_case_t *c,
-    int add, char *err)
+int
+omni_store_case_index(omni_store_t *st, MDB_txn *txn,
+    const omni_store_case_t *c, int add, char *err)
 {
     int            rc;
     omni_skey_t    key;
@@ -787,9 +813,9 @@ omni_case_index(omni_store_t *st, MDB_txn *txn, const omni_store_case_t *c,
 }
 
 
-static int
-omni_case_write(omni_store_t *st, MDB_txn *txn, const omni_store_case_t *c,
-    char *err)
+int
+omni_store_case_write(omni_store_t *st, MDB_txn *txn,
+    const omni_store_case_t *c, char *err)
 {
     int                             rc;
     size_t                          len;
@@ -994,8 +1020,8 @@ omni_store_case_load(omni_store_t *st, MDB_txn *txn, const char *id,
 
 /* events: e<id><be32 seq> */
 
-static int
-omni_case_event(omni_store_t *st, MDB_txn *txn, omni_store_case_t *c,
+int
+omni_store_case_event_add(omni_store_t *st, MDB_txn *txn, omni_store_case_t *c,
     const omni_store_case_by_t *by, int kind, int from, int to,
     const char *text, size_t len, char *err)
 {

@@ -3,7 +3,8 @@
  *
  * The change log (omni_store.h, "The change log"; docs/cluster.md): the
  * local changes a record family (revocations, policy revisions, identity
- * links and merges) appends in its own write transaction
+ * links and merges; sessions: omni_store_changes_session.c, cases:
+ * omni_store_changes_case.c) appends in its own write transaction
  * (omni_store_change_log()), their reading and trimming, the state and
  * cursors omni-sync keeps (and the stream its applied cursor counts in),
  * the encoding of a change on the wire and its
@@ -81,6 +82,7 @@ static int omni_changes_stream_op(omni_store_t *st, MDB_txn *txn,
     void *data, char *err);
 static int omni_changes_stream_read(omni_store_t *st, MDB_txn *txn,
     char *name, int64_t *created, char *err);
+static size_t omni_changes_data_max(int family);
 
 
 /* called by a record family inside its write transaction */
@@ -399,8 +401,27 @@ int
 omni_store_changes_apply_batch(omni_store_t *st,
     omni_store_change_item_t *items, size_t n, char *err)
 {
-    size_t                i;
+    int                   rc;
     omni_changes_apply_t  ctx;
+
+    rc = omni_store_change_items_check(items, n, err);
+    if (rc != OMNI_STORE_OK || n == 0) {
+        return rc;
+    }
+
+    ctx.items = items;
+    ctx.n = n;
+
+    return omni_store_write(st, omni_changes_apply_op, &ctx, err);
+}
+
+
+/* a stream's batch, as both streams' applications take it */
+int
+omni_store_change_items_check(omni_store_change_item_t *items, size_t n,
+    char *err)
+{
+    size_t  i;
 
     for (i = 0; i < n; i++) {
         items[i].applied = 0;
@@ -414,14 +435,7 @@ omni_store_changes_apply_batch(omni_store_t *st,
         }
     }
 
-    if (n == 0) {
-        return OMNI_STORE_OK;
-    }
-
-    ctx.items = items;
-    ctx.n = n;
-
-    return omni_store_write(st, omni_changes_apply_op, &ctx, err);
+    return OMNI_STORE_OK;
 }
 
 
@@ -556,6 +570,14 @@ omni_changes_apply_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
             rc = omni_store_customer_change_apply(st, txn, c, own,
                                                   &it->applied, &it->records,
                                                   refused ? scratch : err);
+
+        } else if (c->family == OMNI_STORE_FAMILY_SESSION) {
+            rc = omni_store_session_apply(st, txn, c, s.node, &it->applied,
+                                          refused ? scratch : err);
+
+        } else if (c->family == OMNI_STORE_FAMILY_CASE) {
+            rc = omni_store_case_apply(st, txn, c, s.node, &it->applied,
+                                       refused ? scratch : err);
 
         } else if (c->family != OMNI_STORE_FAMILY_REVOCATION) {
             rc = OMNI_STORE_INVALID;
@@ -880,6 +902,30 @@ omni_changes_key(omni_sbuf_t *k, uint64_t seq)
 }
 
 
+/* the record a family's message carries after the change, at most; 0: none */
+static size_t
+omni_changes_data_max(int family)
+{
+    switch (family) {
+
+    case OMNI_STORE_FAMILY_POLICY:
+        return OMNI_STORE_POLICY_MAX;
+
+    case OMNI_STORE_FAMILY_SESSION:
+        return OMNI_STORE_SESSION_DATA_MAX;
+
+    case OMNI_STORE_FAMILY_CASE:
+        return OMNI_STORE_CASE_DATA_MAX;
+
+    case OMNI_STORE_FAMILY_JOURNEY:
+        return OMNI_STORE_JOURNEY_DATA_MAX;
+
+    default:
+        return 0;
+    }
+}
+
+
 /* the wire */
 
 int
@@ -914,11 +960,11 @@ omni_store_change_encode(const omni_store_change_t *c, unsigned char *out,
     omni_sbuf_be(&b, c->val_len, 2);
     omni_sbuf_add(&b, c->val, c->val_len);
 
-    if (c->family == OMNI_STORE_FAMILY_POLICY) {
-        if (c->data_len > OMNI_STORE_POLICY_MAX
+    if (omni_changes_data_max(c->family) > 0) {
+        if (c->data_len > omni_changes_data_max(c->family)
             || (c->data_len > 0 && c->data == NULL))
         {
-            omni_err(err, "a policy that cannot be encoded");
+            omni_err(err, "a record that cannot be encoded");
             return OMNI_STORE_INVALID;
         }
 
@@ -999,10 +1045,12 @@ omni_store_change_decode(const unsigned char *p, size_t len,
         r.pos += n;
     }
 
-    if (c->family == OMNI_STORE_FAMILY_POLICY) {
+    if (omni_changes_data_max(c->family) > 0) {
         n = (size_t) omni_srd_be(&r, 4);
 
-        if (!r.bad && (n > OMNI_STORE_POLICY_MAX || r.len - r.pos != n)) {
+        if (!r.bad && (n > omni_changes_data_max(c->family)
+                       || r.len - r.pos != n))
+        {
             r.bad = 1;
         }
 
@@ -1047,6 +1095,18 @@ omni_store_change_decode(const unsigned char *p, size_t len,
 
     if (omni_store_customer_family(c->family)) {
         return omni_store_customer_change_check(c, err);
+    }
+
+    if (c->family == OMNI_STORE_FAMILY_SESSION) {
+        return omni_store_change_session_check(c, err);
+    }
+
+    if (c->family == OMNI_STORE_FAMILY_CASE) {
+        return omni_store_change_case_check(c, err);
+    }
+
+    if (c->family == OMNI_STORE_FAMILY_JOURNEY) {
+        return omni_store_change_journey_check(c, err);
     }
 
     if (c->family != OMNI_STORE_FAMILY_REVOCATION) {

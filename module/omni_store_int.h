@@ -112,6 +112,22 @@
  *                                            wire (omni_store.h)
  *              "s"                           the log's state and cursors
  *                                            (omni_store_changes.c)
+ *              "j"<be64 seq>                 a local journey event, as on
+ *                                            the wire (its own log:
+ *                                            omni_store_changes_journey.c)
+ *              "n:journeys"                  1, be64 last, be64 first,
+ *                                            be64 published, be64
+ *                                            applied: the journey log's
+ *                                            state and cursors
+ *              "n:case_digit"                the first digit of this
+ *                                            node's case ids
+ *              "v"<family><id>               1, be64 time_ms, len origin:
+ *                                            the version of a record's
+ *                                            shared part (a session's
+ *                                            context, a case's record;
+ *                                            origin "" this node), for
+ *                                            merges
+ *                                            (omni_store_changes_session.c)
  *
  * Ids never hold a NUL, so "<customer>\0" is a prefix no other customer
  * shares and cursor ranges over it are exact.
@@ -366,6 +382,9 @@ void omni_store_seal_free(omni_store_t *st);
 int omni_store_change_log(omni_store_t *st, MDB_txn *txn, int family,
     int op, const void *key, size_t key_len, const void *val,
     size_t val_len, char *err);
+/* a stream's batch checked (sequences growing from 1), item results reset */
+int omni_store_change_items_check(omni_store_change_item_t *items,
+    size_t n, char *err);
 int omni_store_revoke_apply(omni_store_t *st, MDB_txn *txn, int op,
     const unsigned char *key, size_t key_len, const unsigned char *val,
     size_t val_len, char *err);
@@ -507,6 +526,33 @@ int omni_store_session_remove(omni_store_t *st, MDB_txn *txn, const char *id,
     char *err);
 int omni_store_session_reseal(omni_store_t *st, MDB_txn *txn, char *err);
 
+/*
+ * omni_store_session.c for the cluster: a session read (its context
+ * opened), checked as a put checks it, and written over the one of its id
+ * with its indexes, without logging.
+ */
+int omni_store_session_load(omni_store_t *st, MDB_txn *txn, const char *id,
+    omni_store_session_t *s, char *err);
+int omni_store_session_check(const omni_store_session_t *s, char *err);
+int omni_store_session_set(omni_store_t *st, MDB_txn *txn,
+    const omni_store_session_t *s, char *err);
+
+
+/*
+ * omni_store_changes_session.c: sessions shared (docs/cluster.md).  A
+ * local session write logs a change in its transaction, and when it set
+ * the context, the context's version (the time, this node); a removed
+ * session's version goes with it.  omni_store_session_apply() merges a
+ * session from the stream; omni_store_change_session_check() is the
+ * wire decoder's check of a session change.
+ */
+int omni_store_session_logged(omni_store_t *st, MDB_txn *txn,
+    const char *id, int context, char *err);
+int omni_store_session_apply(omni_store_t *st, MDB_txn *txn,
+    const omni_store_change_t *c, const char *node, int *applied, char *err);
+int omni_store_change_session_check(const omni_store_change_t *c,
+    char *err);
+
 
 /*
  * omni_store_customer.c: the survivor of id inside a transaction, and a
@@ -527,6 +573,22 @@ int omni_store_merge_txn(omni_store_t *st, MDB_txn *txn, const char *from,
     const char *to, int64_t now, char *err);
 int omni_store_journey_add(omni_store_t *st, MDB_txn *txn,
     const char *customer, omni_store_journey_t *ev, char *err);
+
+/*
+ * omni_store_journey.c for the cluster: an event's fields checked as an
+ * append checks them; an event from another node appended without
+ * logging or trimming.  omni_store_changes_journey.c: a local event
+ * logged in the journey log (in the appending transaction); the wire
+ * decoder's check of a journey change.
+ */
+int omni_store_journey_check(const char *customer,
+    const omni_store_journey_t *ev, char *err);
+int omni_store_journey_put(omni_store_t *st, MDB_txn *txn,
+    const char *customer, omni_store_journey_t *ev, char *err);
+int omni_store_journey_logged(omni_store_t *st, MDB_txn *txn,
+    const char *customer, const omni_store_journey_t *ev, char *err);
+int omni_store_change_journey_check(const omni_store_change_t *c,
+    char *err);
 int omni_store_case_erase(omni_store_t *st, MDB_txn *txn, const char *who,
     size_t *records, char *err);
 int omni_store_erase_txn(omni_store_t *st, MDB_txn *txn,
@@ -541,6 +603,54 @@ int omni_store_erase_txn(omni_store_t *st, MDB_txn *txn,
 int omni_store_case_check(const char *id, char *err);
 int omni_store_case_load(omni_store_t *st, MDB_txn *txn, const char *id,
     int subject, omni_store_case_t *c, char *err);
+
+/*
+ * omni_store_case.c for the cluster: a case's fields checked as a create
+ * checks them, its record written, its index entries added or deleted
+ * (they name its status), and an event appended as the n-th of c
+ * (c->nevents grows; OMNI_STORE_CASE_CONFLICT past the events a case
+ * keeps).
+ */
+int omni_store_case_check_fields(const omni_store_case_t *c, char *err);
+int omni_store_case_write(omni_store_t *st, MDB_txn *txn,
+    const omni_store_case_t *c, char *err);
+int omni_store_case_index(omni_store_t *st, MDB_txn *txn,
+    const omni_store_case_t *c, int add, char *err);
+int omni_store_case_event_add(omni_store_t *st, MDB_txn *txn,
+    omni_store_case_t *c, const omni_store_case_by_t *by, int kind,
+    int from, int to, const char *text, size_t len, char *err);
+
+/*
+ * omni_store_changes_case.c: cases shared (docs/cluster.md).  A local
+ * case write logs a change naming the case and the events it appended
+ * (from first, count of them); the first digit a node gives its case
+ * ids (-1: any); a case from the stream merged in; the wire decoder's
+ * check of a case change.
+ */
+int omni_store_case_logged(omni_store_t *st, MDB_txn *txn, const char *id,
+    uint32_t first, uint32_t count, char *err);
+int omni_store_case_digit_get(omni_store_t *st, MDB_txn *txn, int *digit,
+    char *err);
+int omni_store_case_apply(omni_store_t *st, MDB_txn *txn,
+    const omni_store_change_t *c, const char *node, int *applied, char *err);
+int omni_store_change_case_check(const omni_store_change_t *c, char *err);
+
+/*
+ * omni_store_changes_session.c: the origin node of a record's version in
+ * the changes sub-database (family, id): a session's context, a case's
+ * record last written by another node; "" (or none) is this node.
+ */
+typedef struct {
+    int64_t   ms;                               /* 0: never written */
+    char      origin[OMNI_STORE_ID_MAX + 1];    /* "": this node */
+} omni_store_version_t;
+
+int omni_store_version_get(omni_store_t *st, MDB_txn *txn, int family,
+    const char *id, omni_store_version_t *v, char *err);
+int omni_store_version_put(omni_store_t *st, MDB_txn *txn, int family,
+    const char *id, const omni_store_version_t *v, char *err);
+int omni_store_version_del(omni_store_t *st, MDB_txn *txn, int family,
+    const char *id, char *err);
 int omni_store_case_id_item(void *out, size_t i, const unsigned char *rest,
     size_t len, const MDB_val *val);
 
@@ -710,6 +820,21 @@ omni_srd_lstr(omni_srd_t *r, char *out, size_t max)
 
     n = omni_srd_u8(r);
     omni_srd_bytes(r, n, out, max);
+}
+
+
+/* the same from untrusted bytes: a NUL would make two names of one */
+static inline void
+omni_srd_name(omni_srd_t *r, char *out, size_t max)
+{
+    size_t  n;
+
+    n = omni_srd_u8(r);
+    omni_srd_bytes(r, n, out, max);
+
+    if (!r->bad && strlen(out) != n) {
+        r->bad = 1;
+    }
 }
 
 

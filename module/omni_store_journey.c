@@ -5,7 +5,9 @@
  * order, appended one at a time or in batches of several customers,
  * trimmed by count and age, read newest first page by page.  An event of
  * a dispatched request also holds the pool, the rule and the intent; the
- * record of one that was not is as it always was.
+ * record of one that was not is as it always was.  Every local event is
+ * logged for the other nodes in its transaction
+ * (omni_store_changes_journey.c).
  */
 
 
@@ -47,11 +49,9 @@ static int omni_journey_append_batch(omni_store_t *st,
     char *err);
 static int omni_journey_append_run(omni_store_t *st, MDB_txn *txn,
     omni_store_journey_item_t *items, size_t n, size_t max_count,
-    int64_t max_age, char *err);
+    int64_t max_age, int log, char *err);
 static int omni_journey_many_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
-static int omni_journey_check(const char *customer,
-    const omni_store_journey_t *ev, char *err);
 static int omni_journey_append_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
 static int omni_journey_seq(omni_store_t *st, MDB_txn *txn,
@@ -73,7 +73,7 @@ omni_store_journey_append(omni_store_t *st, const char *customer,
     int                rc;
     omni_journey_op_t  ctx;
 
-    rc = omni_journey_check(customer, ev, err);
+    rc = omni_store_journey_check(customer, ev, err);
     if (rc == OMNI_STORE_OK) {
         rc = omni_store_check_time("maximum age", max_age_ms, err);
     }
@@ -161,7 +161,7 @@ omni_journey_many_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
     /* events that cannot be stored are left out, at the front of a run */
     for (i = 0; i < ctx->n; i += run) {
-        if (omni_journey_check(ctx->items[i].customer, ctx->items[i].ev,
+        if (omni_store_journey_check(ctx->items[i].customer, ctx->items[i].ev,
                                ignored)
             != OMNI_STORE_OK)
         {
@@ -174,7 +174,7 @@ omni_journey_many_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         for (run = 1; i + run < ctx->n; run++) {
             if (strcmp(ctx->items[i + run].customer, ctx->items[i].customer)
                 != 0
-                || omni_journey_check(ctx->items[i + run].customer,
+                || omni_store_journey_check(ctx->items[i + run].customer,
                                       ctx->items[i + run].ev, ignored)
                    != OMNI_STORE_OK)
             {
@@ -183,7 +183,7 @@ omni_journey_many_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         }
 
         rc = omni_journey_append_run(st, txn, ctx->items + i, run,
-                                     ctx->max_count, ctx->max_age, err);
+                                     ctx->max_count, ctx->max_age, 1, err);
         if (rc != OMNI_STORE_OK) {
             return rc;
         }
@@ -250,7 +250,7 @@ omni_store_journey_add(omni_store_t *st, MDB_txn *txn, const char *customer,
     int                         rc;
     omni_store_journey_item_t   item;
 
-    rc = omni_journey_check(customer, ev, err);
+    rc = omni_store_journey_check(customer, ev, err);
     if (rc != OMNI_STORE_OK) {
         return rc;
     }
@@ -258,12 +258,28 @@ omni_store_journey_add(omni_store_t *st, MDB_txn *txn, const char *customer,
     item.customer = customer;
     item.ev = ev;
 
-    return omni_journey_append_run(st, txn, &item, 1, 0, 0, err);
+    return omni_journey_append_run(st, txn, &item, 1, 0, 0, 1, err);
 }
 
 
-static int
-omni_journey_check(const char *customer, const omni_store_journey_t *ev,
+/* an event from another node: not logged again, the count bound left to
+ * this node's next append */
+
+int
+omni_store_journey_put(omni_store_t *st, MDB_txn *txn, const char *customer,
+    omni_store_journey_t *ev, char *err)
+{
+    omni_store_journey_item_t   item;
+
+    item.customer = customer;
+    item.ev = ev;
+
+    return omni_journey_append_run(st, txn, &item, 1, 0, 0, 0, err);
+}
+
+
+int
+omni_store_journey_check(const char *customer, const omni_store_journey_t *ev,
     char *err)
 {
     int  rc;
@@ -333,19 +349,20 @@ omni_journey_append_op(omni_store_t *st, MDB_txn *txn, void *data,
     item.ev = ctx->ev;
 
     return omni_journey_append_run(st, txn, &item, 1, ctx->max_count,
-                                   ctx->max_age, err);
+                                   ctx->max_age, 1, err);
 }
 
 
 /*
  * Appends events of one customer: each gets its sequence number and its
- * record; the customer's event count is read, the oldest events trimmed
- * and the count written once for the whole run.
+ * record (and, log set, a change for the other nodes); the customer's
+ * event count is read, the oldest events trimmed and the count written
+ * once for the whole run.
  */
 static int
 omni_journey_append_run(omni_store_t *st, MDB_txn *txn,
     omni_store_journey_item_t *items, size_t n, size_t max_count,
-    int64_t max_age, char *err)
+    int64_t max_age, int log, char *err)
 {
     int                    rc;
     size_t                 i, deleted;
@@ -401,6 +418,10 @@ omni_journey_append_run(omni_store_t *st, MDB_txn *txn,
 
         rc = omni_store_put(st, txn, OMNI_STORE_DB_JOURNEYS, &key.b, b.p,
                             b.len, MDB_NOOVERWRITE, err);
+        if (rc == OMNI_STORE_OK && log) {
+            rc = omni_store_journey_logged(st, txn, customer, ev, err);
+        }
+
         if (rc != OMNI_STORE_OK) {
             return rc;
         }

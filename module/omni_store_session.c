@@ -5,6 +5,9 @@
  * customer index and their idle and age expiry indexes; get, put, touch,
  * resume, context update, listing by customer, delete and purge.
  * omni_store_session_remove() is shared: a revoked session goes too.
+ * Every local write is logged for the other nodes in its transaction
+ * (omni_store_changes_session.c, which merges theirs in through
+ * omni_store_session_set()).
  */
 
 
@@ -80,18 +83,17 @@ typedef struct {
 } omni_session_update_t;
 
 
-static int omni_session_check(const omni_store_session_t *s, char *err);
 static void omni_session_encode(const omni_store_session_t *s,
     unsigned version, const void *context, size_t context_len,
     omni_sbuf_t *b);
 static int omni_session_decode(omni_store_t *st, MDB_txn *txn,
     const char *id, int mode, omni_store_session_t *s, char *err);
-static int omni_session_load(omni_store_t *st, MDB_txn *txn, const char *id,
-    omni_store_session_t *s, char *err);
 static int omni_session_index(omni_store_t *st, MDB_txn *txn,
     const omni_store_session_t *s, unsigned what, int add, char *err);
 static int omni_session_store(omni_store_t *st, MDB_txn *txn,
     const omni_store_session_t *s, char *err);
+static int omni_session_save(omni_store_t *st, MDB_txn *txn,
+    const omni_store_session_t *s, int context, char *err);
 static int omni_session_has_channel(const omni_store_session_t *s,
     const char *channel);
 static int omni_session_needs_write(const omni_store_session_t *s,
@@ -135,7 +137,7 @@ omni_store_session_get(omni_store_t *st, const char *id,
         return rc;
     }
 
-    rc = omni_session_load(st, txn, id, s, err);
+    rc = omni_store_session_load(st, txn, id, s, err);
 
     omni_store_rend(st, own);
 
@@ -150,7 +152,7 @@ omni_store_session_put(omni_store_t *st, const omni_store_session_t *s,
     int                 rc;
     omni_session_put_t  ctx;
 
-    rc = omni_session_check(s, err);
+    rc = omni_store_session_check(s, err);
     if (rc != OMNI_STORE_OK) {
         return rc;
     }
@@ -201,7 +203,7 @@ omni_store_session_touch(omni_store_t *st, const char *id,
         return rc;
     }
 
-    rc = omni_session_load(st, txn, id, cur, err);
+    rc = omni_store_session_load(st, txn, id, cur, err);
 
     omni_store_rend(st, own);
 
@@ -276,6 +278,49 @@ omni_store_sessions_by_customer(omni_store_t *st, const char *customer,
     rc = omni_store_scan(st, txn, OMNI_STORE_DB_CUSTOMERS, &prefix.b, after,
                          after != NULL ? strlen(after) : 0, max,
                          omni_session_id_item, ids, n, err);
+
+    omni_store_rend(st, own);
+
+    return rc;
+}
+
+
+int
+omni_store_sessions_list(omni_store_t *st, const char *after,
+    omni_store_id_t *ids, size_t max, size_t *n, char *err)
+{
+    int          rc, own;
+    MDB_txn     *txn;
+    omni_skey_t  start, all;
+
+    *n = 0;
+
+    if (after != NULL) {
+        rc = omni_store_check_id("session id", after, OMNI_STORE_ID_MAX,
+                                 err);
+        if (rc != OMNI_STORE_OK) {
+            return rc;
+        }
+    }
+
+    /* from a NUL (an LMDB key is never empty), which no id holds */
+    omni_sbuf_u8(omni_skey_init(&start), '\0');
+
+    if (after != NULL) {
+        omni_sbuf_init(&start.b, start.data, sizeof(start.data));
+        omni_sbuf_str(&start.b, after);
+    }
+
+    omni_skey_init(&all);
+
+    rc = omni_store_rbegin(st, &txn, &own, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    rc = omni_store_walk(st, txn, OMNI_STORE_DB_SESSIONS, &all.b, &start.b,
+                         after != NULL, MDB_NEXT, max, omni_session_id_item,
+                         ids, n, err);
 
     omni_store_rend(st, own);
 
@@ -466,7 +511,7 @@ omni_session_find_live(omni_store_t *st, MDB_txn *txn,
     }
 
     for (i = 0; i < n; i++) {
-        rc = omni_session_load(st, txn, ids[i].id, &cand, err);
+        rc = omni_store_session_load(st, txn, ids[i].id, &cand, err);
 
         if (rc == OMNI_STORE_NOT_FOUND) {
             continue;
@@ -530,7 +575,7 @@ omni_session_resume_op(omni_store_t *st, MDB_txn *txn, void *data,
         s->created = ctx->now;
         s->last_seen = ctx->now;
 
-        rc = omni_session_store(st, txn, s, err);
+        rc = omni_session_save(st, txn, s, 0, err);
         if (rc == OMNI_STORE_OK) {
             rc = omni_session_index(st, txn, s, OMNI_IDX_ALL, 1, err);
         }
@@ -569,7 +614,7 @@ omni_session_resume_op(omni_store_t *st, MDB_txn *txn, void *data,
         }
     }
 
-    return omni_session_store(st, txn, s, err);
+    return omni_session_save(st, txn, s, 0, err);
 }
 
 
@@ -586,7 +631,7 @@ omni_session_update_op(omni_store_t *st, MDB_txn *txn, void *data,
     ctx = data;
     s = ctx->s;
 
-    rc = omni_session_load(st, txn, ctx->id, s, err);
+    rc = omni_store_session_load(st, txn, ctx->id, s, err);
     if (rc != OMNI_STORE_OK) {
         return rc;
     }
@@ -609,12 +654,12 @@ omni_session_update_op(omni_store_t *st, MDB_txn *txn, void *data,
     s->context[len] = '\0';
     s->context_len = len;
 
-    return omni_session_store(st, txn, s, err);
+    return omni_session_save(st, txn, s, 1, err);
 }
 
 
-static int
-omni_session_check(const omni_store_session_t *s, char *err)
+int
+omni_store_session_check(const omni_store_session_t *s, char *err)
 {
     int           rc;
     unsigned      i, j;
@@ -722,8 +767,8 @@ omni_session_encode(const omni_store_session_t *s, unsigned version,
 }
 
 
-static int
-omni_session_load(omni_store_t *st, MDB_txn *txn, const char *id,
+int
+omni_store_session_load(omni_store_t *st, MDB_txn *txn, const char *id,
     omni_store_session_t *s, char *err)
 {
     return omni_session_decode(st, txn, id, OMNI_SESSION_OPEN, s, err);
@@ -928,6 +973,25 @@ omni_session_store(omni_store_t *st, MDB_txn *txn,
 }
 
 
+/*
+ * A local write: stored and, in the same transaction, logged for the
+ * other nodes (context: the context was written, its version too)
+ */
+static int
+omni_session_save(omni_store_t *st, MDB_txn *txn,
+    const omni_store_session_t *s, int context, char *err)
+{
+    int  rc;
+
+    rc = omni_session_store(st, txn, s, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    return omni_store_session_logged(st, txn, s->id, context, err);
+}
+
+
 static int
 omni_session_has_channel(const omni_store_session_t *s, const char *channel)
 {
@@ -958,13 +1022,30 @@ omni_session_needs_write(const omni_store_session_t *s, const char *channel,
 static int
 omni_session_put_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 {
-    int                    rc;
-    omni_session_put_t    *ctx;
-    omni_store_session_t   old;
+    int                  rc;
+    omni_session_put_t  *ctx;
 
     ctx = data;
 
-    rc = omni_session_load(st, txn, ctx->in->id, &old, err);
+    rc = omni_store_session_set(st, txn, ctx->in, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    return omni_store_session_logged(st, txn, ctx->in->id, 1, err);
+}
+
+
+/* s written over the session of its id, if any, with its indexes */
+
+int
+omni_store_session_set(omni_store_t *st, MDB_txn *txn,
+    const omni_store_session_t *s, char *err)
+{
+    int                    rc;
+    omni_store_session_t   old;
+
+    rc = omni_store_session_load(st, txn, s->id, &old, err);
 
     if (rc == OMNI_STORE_OK) {
         rc = omni_session_index(st, txn, &old, OMNI_IDX_ALL, 0, err);
@@ -974,11 +1055,11 @@ omni_session_put_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     }
 
     if (rc == OMNI_STORE_OK) {
-        rc = omni_session_store(st, txn, ctx->in, err);
+        rc = omni_session_store(st, txn, s, err);
     }
 
     if (rc == OMNI_STORE_OK) {
-        rc = omni_session_index(st, txn, ctx->in, OMNI_IDX_ALL, 1, err);
+        rc = omni_session_index(st, txn, s, OMNI_IDX_ALL, 1, err);
     }
 
     return rc;
@@ -997,7 +1078,7 @@ omni_session_touch_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     ctx->wrote = 0;
 
     /* another process may have written since the read */
-    rc = omni_session_load(st, txn, ctx->id, s, err);
+    rc = omni_store_session_load(st, txn, ctx->id, s, err);
     if (rc != OMNI_STORE_OK) {
         return rc;
     }
@@ -1034,7 +1115,7 @@ omni_session_touch_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         }
     }
 
-    rc = omni_session_store(st, txn, s, err);
+    rc = omni_session_save(st, txn, s, 0, err);
     if (rc == OMNI_STORE_OK) {
         ctx->wrote = 1;
     }
@@ -1065,6 +1146,11 @@ omni_store_session_remove(omni_store_t *st, MDB_txn *txn, const char *id,
     }
 
     rc = omni_session_index(st, txn, &s, OMNI_IDX_ALL, 0, err);
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_version_del(st, txn, OMNI_STORE_FAMILY_SESSION, id,
+                                   err);
+    }
+
     if (rc != OMNI_STORE_OK) {
         return rc;
     }

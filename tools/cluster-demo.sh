@@ -87,8 +87,9 @@ sleep 0.5
 for n in 1 2 3; do
     # the workers make the store's files; omni-sync opens them after
     curl -s -o /dev/null "http://127.0.0.1:$((base + n - 1))/api" || true
+    # case ids of node N begin with N: no two nodes give the same one
     "$bin/omni-sync" --store "$demo/node$n/store" --node "node$n" \
-        --nats "nats://127.0.0.1:$nats_port" \
+        --nats "nats://127.0.0.1:$nats_port" --case-digit "$n" \
         >> "$demo/node$n/sync.log" 2>&1 &
     pids+=($!)
 done

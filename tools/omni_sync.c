@@ -45,6 +45,7 @@
 
 #include "omni_policy.h"
 #include "omni_store.h"
+#include "omni_sync_journey.h"
 #include "omni_sync_resync.h"
 
 
@@ -57,6 +58,14 @@
 #define OMNI_SYNC_STATUS      "/omni-sync.status"
 #define OMNI_SYNC_DUP_WINDOW  ((int64_t) 600 * 1000 * 1000 * 1000)  /* ns */
 #define OMNI_SYNC_SECRET_MAX  1024      /* bytes of a password or token */
+#define OMNI_SYNC_RECORD_MAX  (OMNI_STORE_CASE_MSG_MAX                     \
+                               > OMNI_STORE_SESSION_MSG_MAX                \
+                               ? OMNI_STORE_CASE_MSG_MAX                   \
+                               : OMNI_STORE_SESSION_MSG_MAX)
+#define OMNI_SYNC_JOURNEY_MAX 1000      /* as omni_journey_limits max= */
+#define OMNI_SYNC_JOURNEY_AGE ((int64_t) 90 * 86400)   /* and age=, s */
+#define OMNI_SYNC_JOURNEY_WAIT 250      /* ms, a journey stream API call */
+#define OMNI_SYNC_JOURNEY_EVERY 100     /* ms between journey rounds */
 
 
 typedef struct {
@@ -72,8 +81,11 @@ typedef struct {
     const char          *user;
     const char          *password_file;
     const char          *token_file;
+    const char          *case_digit;
     uint64_t             log_max;
     int64_t              stream_max;
+    int64_t              journey_max;
+    int64_t              journey_age;
 
     omni_store_t        *st;
     omni_keyring_t      *kr;             /* a sealed store's, or NULL */
@@ -98,6 +110,8 @@ typedef struct {
     int64_t              caught_up_at;   /* s, recorded in the store */
     int64_t              checked_at;     /* ms: the consumer still there */
     char                 last_error[256];
+
+    omni_sync_journey_t  journey;        /* journeys: a stream of their own */
 } omni_sync_t;
 
 
@@ -130,6 +144,7 @@ static void omni_sync_failed(omni_sync_t *s, const char *what,
     natsStatus ns, jsErrCode jerr, int reset);
 static void omni_sync_write_status(omni_sync_t *s);
 static int omni_sync_usage(FILE *out);
+static void omni_sync_journeys(omni_sync_t *s);
 
 
 int
@@ -141,6 +156,8 @@ main(int argc, char **argv)
 
     memset(&s, 0, sizeof(omni_sync_t));
     s.backoff_ms = OMNI_SYNC_BACKOFF_MIN;
+    s.journey_max = OMNI_SYNC_JOURNEY_MAX;
+    s.journey_age = OMNI_SYNC_JOURNEY_AGE;
 
     rc = omni_sync_args(&s, argc, argv);
     if (rc >= 0) {
@@ -183,6 +200,15 @@ main(int argc, char **argv)
         return 2;
     }
 
+    if (s.case_digit != NULL
+        && (s.case_digit[0] < '0' || s.case_digit[0] > '9'
+            || s.case_digit[1] != '\0'))
+    {
+        fprintf(stderr, "omni-sync: --case-digit wants a digit, not \"%s\"\n",
+                s.case_digit);
+        return 2;
+    }
+
     /* one way to authenticate: which one was meant cannot be told */
     if ((s.user != NULL) + (s.token_file != NULL) + (s.creds != NULL) > 1) {
         fprintf(stderr, "omni-sync: --user, --token-file and --creds "
@@ -193,6 +219,14 @@ main(int argc, char **argv)
     snprintf(s.subject, sizeof(s.subject), "%s.%s", OMNI_SYNC_SUBJECT,
              s.node);
     snprintf(s.durable, sizeof(s.durable), "omni-%s", s.node);
+    snprintf(s.journey.stream, sizeof(s.journey.stream), "%s_J", s.stream);
+    snprintf(s.journey.durable, sizeof(s.journey.durable), "omni-%s-j",
+             s.node);
+    s.journey.node = s.node;
+    s.journey.max_per_customer = s.journey_max;
+    s.journey.max_age = s.journey_age;
+    s.journey.log = omni_sync_log_text;
+    s.journey.log_data = &s;
 
     s.st = omni_store_open(s.dir, OMNI_SYNC_MAP_MAX, OMNI_STORE_SYNC_FULL,
                            err);
@@ -225,6 +259,16 @@ main(int argc, char **argv)
     if (rc == OMNI_STORE_OK && s.log_max > 0) {
         rc = omni_store_changes_limit(s.st, s.log_max, err);
     }
+
+    if (rc == OMNI_STORE_OK && s.case_digit != NULL) {
+        rc = omni_store_case_digit(s.st, s.case_digit[0] - '0', err);
+    }
+
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_journeys_enable(s.st, err);
+    }
+
+    s.journey.st = s.st;
 
     if (rc != OMNI_STORE_OK) {
         fprintf(stderr, "omni-sync: %s\n", err);
@@ -277,6 +321,7 @@ main(int argc, char **argv)
         }
 
         s.backoff_ms = OMNI_SYNC_BACKOFF_MIN;
+        omni_sync_journeys(&s);
     }
 
     omni_sync_log(&s, "stopping");
@@ -286,6 +331,8 @@ main(int argc, char **argv)
         natsSubscription_Destroy(s.sub);
     }
 
+    omni_sync_journey_close(&s.journey);
+    jsCtx_Destroy(s.journey.js);
     jsCtx_Destroy(s.js);
     natsConnection_Destroy(s.nc);
     natsOptions_Destroy(s.opts);
@@ -325,8 +372,11 @@ omni_sync_args(omni_sync_t *s, int argc, char **argv)
         { "--user", offsetof(omni_sync_t, user) },
         { "--password-file", offsetof(omni_sync_t, password_file) },
         { "--token-file", offsetof(omni_sync_t, token_file) },
+        { "--case-digit", offsetof(omni_sync_t, case_digit) },
         { "--log-max", SIZE_MAX },            /* counts */
         { "--stream-max", SIZE_MAX },
+        { "--journey-max", SIZE_MAX },
+        { "--journey-age", SIZE_MAX },
     };
 
     memset(seen, 0, sizeof(seen));
@@ -377,8 +427,19 @@ omni_sync_args(omni_sync_t *s, int argc, char **argv)
         if (strcmp(a, "--log-max") == 0) {
             s->log_max = n;
 
-        } else {
+        } else if (strcmp(a, "--stream-max") == 0) {
             s->stream_max = (int64_t) n;
+
+        } else if (strcmp(a, "--journey-max") == 0) {
+            s->journey_max = (int64_t) n;
+
+        } else if (n > INT64_MAX / 1000000000) {
+            fprintf(stderr, "omni-sync: --journey-age of %llu s is too "
+                    "long\n", n);
+            return 2;
+
+        } else {
+            s->journey_age = (int64_t) n;
         }
     }
 
@@ -485,12 +546,23 @@ omni_sync_connect(omni_sync_t *s)
 {
     char         text[OMNI_ERRLEN];
     const char  *why;
+    jsOptions    jo;
     natsStatus   ns;
 
     ns = natsConnection_Connect(&s->nc, s->opts);
 
     if (ns == NATS_OK) {
         ns = natsConnection_JetStream(&s->js, s->nc, NULL);
+    }
+
+    /*
+     * The journeys' own context answers within 250 ms or fails: a slow
+     * journey stream backs off instead of holding the loop
+     */
+    if (ns == NATS_OK) {
+        jsOptions_Init(&jo);
+        jo.Wait = OMNI_SYNC_JOURNEY_WAIT;
+        ns = natsConnection_JetStream(&s->journey.js, s->nc, &jo);
     }
 
     if (ns == NATS_OK) {
@@ -874,6 +946,7 @@ omni_sync_publish(omni_sync_t *s)
     omni_sync_out_t              o;
     omni_store_changes_state_t   state;
     static omni_store_change_t   changes[OMNI_SYNC_BATCH];
+    static unsigned char         record[OMNI_SYNC_RECORD_MAX];
     unsigned char                buf[OMNI_STORE_CHANGE_WIRE_MAX];
     unsigned char               *out, *big;
 
@@ -934,13 +1007,35 @@ omni_sync_publish(omni_sync_t *s)
         out = buf;
         big = NULL;
 
-        rc = (changes[i].family == OMNI_STORE_FAMILY_POLICY)
-             ? omni_sync_policy(&o, &changes[i], &big, &len, err)
-             : omni_store_change_encode(&changes[i], buf, sizeof(buf), &len,
-                                        err);
+        /* a session or a case goes as it is now, a policy with its text */
+        if (changes[i].family == OMNI_STORE_FAMILY_SESSION) {
+            out = record;
+            rc = omni_store_change_session_encode(s->st, &changes[i],
+                                                  s->node, record,
+                                                  sizeof(record), &len,
+                                                  err);
+
+        } else if (changes[i].family == OMNI_STORE_FAMILY_CASE) {
+            out = record;
+            rc = omni_store_change_case_encode(s->st, &changes[i], s->node,
+                                               record, sizeof(record), &len,
+                                               err);
+
+        } else {
+            rc = (changes[i].family == OMNI_STORE_FAMILY_POLICY)
+                 ? omni_sync_policy(&o, &changes[i], &big, &len, err)
+                 : omni_store_change_encode(&changes[i], buf, sizeof(buf),
+                                            &len, err);
+        }
 
         if (rc == OMNI_STORE_OK && big != NULL) {
             out = big;
+        }
+
+        /* a session that ended or expired, a case erased since */
+        if (rc == OMNI_STORE_NOT_FOUND) {
+            done = changes[i].seq;
+            continue;
         }
 
         if (rc != OMNI_STORE_OK) {
@@ -1044,6 +1139,15 @@ omni_sync_consume(omni_sync_t *s)
 
     ns = natsSubscription_Fetch(&list, s->sub, OMNI_SYNC_BATCH,
                                 OMNI_SYNC_FETCH_MS, &jerr);
+
+    /* a fetch times out too while the client reconnects: no catching up */
+    if (ns == NATS_TIMEOUT
+        && natsConnection_Status(s->nc) != NATS_CONN_STATUS_CONNECTED)
+    {
+        omni_sync_failed(s, "not connected", NATS_CONNECTION_DISCONNECTED,
+                         0, 1);
+        return -1;
+    }
 
     if (ns == NATS_TIMEOUT) {
         if (omni_sync_consumer_gone(s)) {
@@ -1355,6 +1459,53 @@ omni_sync_failed(omni_sync_t *s, const char *what, natsStatus ns,
 
 
 /*
+ * The journey stream's round, after the change stream's, every
+ * OMNI_SYNC_JOURNEY_EVERY ms at most: set up, failing and backing off on
+ * its own, so that journeys never stop revocations (nor slow their tick)
+ */
+static void
+omni_sync_journeys(omni_sync_t *s)
+{
+    int64_t               now;
+    omni_sync_journey_t  *j;
+
+    j = &s->journey;
+    now = omni_sync_now_ms();
+
+    if (now < j->retry_at || j->js == NULL) {
+        return;
+    }
+
+    if (!j->ready && omni_sync_journey_setup(j) == 0) {
+        j->ready = 1;
+        omni_sync_log(s, "journey stream %s and consumer %s ready",
+                      j->stream, j->durable);
+    }
+
+    if (j->ready && omni_sync_journey_publish(j) == 0
+        && omni_sync_journey_consume(j) == 0)
+    {
+        j->backoff_ms = OMNI_SYNC_BACKOFF_MIN;
+        j->last_error[0] = '\0';
+        j->retry_at = now + OMNI_SYNC_JOURNEY_EVERY;
+        return;
+    }
+
+    if (strcmp(j->error, j->last_error) != 0) {
+        omni_sync_log(s, "%s (retrying, %d ms apart at most)", j->error,
+                      OMNI_SYNC_BACKOFF_MAX);
+        memcpy(j->last_error, j->error, sizeof(j->last_error));
+    }
+
+    j->ready = 0;
+    j->backoff_ms = (j->backoff_ms == 0) ? OMNI_SYNC_BACKOFF_MIN
+                    : (j->backoff_ms * 2 > OMNI_SYNC_BACKOFF_MAX)
+                    ? OMNI_SYNC_BACKOFF_MAX : j->backoff_ms * 2;
+    j->retry_at = now + j->backoff_ms;
+}
+
+
+/*
  * <store>/omni-sync.status, replaced whole: one JSON object, read by
  * omnictl cluster status (tools/omnictl_cluster.c)
  */
@@ -1389,10 +1540,13 @@ omni_sync_write_status(omni_sync_t *s)
     fprintf(f, "{\"node\":\"%s\",\"pid\":%ld,\"updated_at\":%" PRId64 ","
             "\"engine_reachable\":%s,\"ready\":%s,\"pending_remote\":%"
             PRIu64 ",\"published_this_run\":%" PRIu64 ","
-            "\"applied_this_run\":%" PRIu64 ",\"last_error\":\"%s\"}\n",
+            "\"applied_this_run\":%" PRIu64 ",\"journeys_published_this_run\":"
+            "%" PRIu64 ",\"journeys_applied_this_run\":%" PRIu64 ","
+            "\"last_error\":\"%s\"}\n",
             s->node, (long) getpid(), (int64_t) time(NULL),
             connected ? "true" : "false", s->ready ? "true" : "false",
             s->pending, s->published_n, s->applied_n,
+            s->journey.published_n, s->journey.applied_n,
             strpbrk(s->last_error, "\"\\") ? "?" : s->last_error);
 
     if (fclose(f) == 0) {
@@ -1462,6 +1616,12 @@ omni_sync_usage(FILE *out)
         "  --log-max N         local changes the store keeps (100000)\n"
         "  --stream-max N      messages the stream keeps, when this node "
         "makes it\n"
+        "  --case-digit D      the first digit of this node's case ids "
+        "(0-9)\n"
+        "  --journey-max N     events of one customer the journey stream "
+        "keeps (1000)\n"
+        "  --journey-age S     seconds the journey stream keeps an event "
+        "(90 days)\n"
         "\n"
         "omnictl -d DIR cluster status shows what it does; "
         "docs/cluster.md\n");

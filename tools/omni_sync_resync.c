@@ -36,7 +36,8 @@ static void omni_sync_out_log(omni_sync_out_t *o, const char *fmt, ...)
  * erasure and merge as it is now, the unlinks the log trimmed before
  * they were published, every identity link as it is now (applying them
  * again is done already), the current policy when a policy change was among the
- * trimmed ones, then the cursor past the trimmed part of the log.
+ * trimmed ones, every session (merged where it arrives), then the cursor
+ * past the trimmed part of the log.
  * Removals that were trimmed are lost to the other nodes, which keep
  * refusing: the safe side.
  */
@@ -52,6 +53,7 @@ omni_sync_resync(omni_sync_out_t *o, uint64_t upto)
     omni_store_customer_cursor_t     cur;
     static omni_store_revocation_t   recs[OMNI_SYNC_BATCH];
     static omni_store_change_t       custs[OMNI_SYNC_BATCH];
+    static omni_store_id_t           ids[OMNI_SYNC_BATCH];
     static const char                tags[] = "?jsu";
 
     sent = 0;
@@ -157,6 +159,43 @@ omni_sync_resync(omni_sync_out_t *o, uint64_t upto)
         return OMNI_SYNC_STORE;
     }
 
+    /* every session, merged where it arrives however often it comes */
+    before = sent;
+    after[0] = '\0';
+
+    do {
+        rc = omni_store_sessions_list(o->st, after[0] ? after : NULL, ids,
+                                      OMNI_SYNC_BATCH, &n, err);
+        if (rc != OMNI_STORE_OK) {
+            omni_sync_out_log(o, "%s", err);
+            return OMNI_SYNC_STORE;
+        }
+
+        for (i = 0; i < n; i++) {
+            memset(&c, 0, sizeof(omni_store_change_t));
+            c.seq = upto;
+            c.family = OMNI_STORE_FAMILY_SESSION;
+            c.op = OMNI_STORE_CHANGE_PUT;
+            c.time_ms = (int64_t) time(NULL) * 1000;
+            strcpy(c.origin, o->node);
+            c.key_len = strlen(ids[i].id);
+            memcpy(c.key, ids[i].id, c.key_len);
+
+            rc = omni_sync_resync_send(o, &c, upto, &sent);
+            if (rc != OMNI_SYNC_OK) {
+                return rc;
+            }
+        }
+
+        if (n == OMNI_SYNC_BATCH) {
+            memcpy(after, ids[n - 1].id, OMNI_STORE_ID_MAX + 1);
+        }
+
+    } while (n == OMNI_SYNC_BATCH);
+
+    omni_sync_out_log(o, "full resync: %" PRIu64 " sessions published",
+                      sent - before);
+
     rc = omni_store_changes_published(o->st, upto, err);
     if (rc != OMNI_STORE_OK) {
         omni_sync_out_log(o, "%s", err);
@@ -187,11 +226,26 @@ omni_sync_resync_send(omni_sync_out_t *o, omni_store_change_t *c,
     unsigned char   buf[OMNI_STORE_CHANGE_WIRE_MAX];
     unsigned char  *out, *big;
 
-    big = NULL;
+    static unsigned char  session[OMNI_STORE_SESSION_MSG_MAX];
 
-    rc = (c->family == OMNI_STORE_FAMILY_POLICY)
-         ? omni_sync_policy(o, c, &big, &len, err)
-         : omni_store_change_encode(c, buf, sizeof(buf), &len, err);
+    big = NULL;
+    out = buf;
+
+    if (c->family == OMNI_STORE_FAMILY_SESSION) {
+        out = session;
+        rc = omni_store_change_session_encode(o->st, c, o->node, session,
+                                              sizeof(session), &len, err);
+
+        /* one gone since it was listed: nothing to send */
+        if (rc == OMNI_STORE_NOT_FOUND) {
+            return OMNI_SYNC_OK;
+        }
+
+    } else {
+        rc = (c->family == OMNI_STORE_FAMILY_POLICY)
+             ? omni_sync_policy(o, c, &big, &len, err)
+             : omni_store_change_encode(c, buf, sizeof(buf), &len, err);
+    }
 
     if (rc != OMNI_STORE_OK) {
         omni_sync_out_log(o, "full resync: a change not published: %s",
@@ -199,7 +253,9 @@ omni_sync_resync_send(omni_sync_out_t *o, omni_store_change_t *c,
         return OMNI_SYNC_OK;
     }
 
-    out = (big != NULL) ? big : buf;
+    if (big != NULL) {
+        out = big;
+    }
 
     snprintf(msgid, sizeof(msgid), "%s:snapshot-%" PRIu64 ":%" PRIu64,
              o->node, upto, ++*sent);

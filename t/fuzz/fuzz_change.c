@@ -2,8 +2,11 @@
  * Copyright (C) The omni gateway authors
  *
  * Fuzz target: a change as omni-sync reads it from NATS
- * (omni_store_change_decode()), then applied to a store as another
- * node's change (omni_store_changes_apply()).  A change the decoder
+ * (omni_store_change_decode()), of any family (a revocation, a policy, a
+ * session, a case with its events, a journey event), then applied to a
+ * store as another node's change (omni_store_changes_apply(), or
+ * omni_store_journeys_apply_batch() for a journey event, which comes on
+ * a stream of its own).  A change the decoder
  * takes must encode back to the very same bytes (one reading per input);
  * applying it must never log it (no echo) and must succeed or refuse
  * with OMNI_STORE_INVALID, never fail otherwise: but for an identity
@@ -42,7 +45,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     omni_store_t                *st;
     omni_store_change_t          c;
     omni_store_changes_state_t   s;
-    unsigned char                out[OMNI_STORE_CHANGE_WIRE_MAX];
+    omni_store_journeys_state_t  js;
+    omni_store_change_item_t     item;
+
+    /* as large as the decoder takes: any record encodes back */
+    static unsigned char         out[OMNI_STORE_CHANGE_WIRE_MAX
+                                     + OMNI_STORE_POLICY_MAX];
 
     err[0] = '\0';
 
@@ -73,7 +81,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_change_seq = 0;
     }
 
-    rc = omni_store_changes_apply(st, &c, ++fuzz_change_seq, NULL, err);
+    item.change = &c;
+    item.stream_seq = ++fuzz_change_seq;
+
+    rc = (c.family == OMNI_STORE_FAMILY_JOURNEY)
+         ? omni_store_journeys_apply_batch(st, &item, 1, err)
+         : omni_store_changes_apply(st, &c, item.stream_seq, NULL, err);
 
     /* a sealed identity change waits for a keyring this store lacks */
     if (rc == OMNI_STORE_ERROR && fuzz_change_sealed(&c)) {
@@ -88,7 +101,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_store_fail("no state", err);
     }
 
-    if (s.last != 0) {
+    if (omni_store_journeys_state(st, &js, err) != OMNI_STORE_OK) {
+        fuzz_store_fail("no journey state", err);
+    }
+
+    if (s.last != 0 || js.last != 0) {
         fuzz_store_fail("a change from another node was logged", NULL);
     }
 
