@@ -24,6 +24,8 @@
 #include "omni_sync_resync.h"
 
 
+static void omni_sync_resync_put(omni_sync_out_t *o, omni_store_change_t *c,
+    uint64_t upto, int family);
 static int omni_sync_resync_send(omni_sync_out_t *o, omni_store_change_t *c,
     uint64_t upto, uint64_t *sent);
 static void omni_sync_out_log(omni_sync_out_t *o, const char *fmt, ...)
@@ -73,12 +75,8 @@ omni_sync_resync(omni_sync_out_t *o, uint64_t upto)
             }
 
             for (i = 0; i < n; i++) {
-                memset(&c, 0, sizeof(omni_store_change_t));
-                c.seq = upto;
-                c.family = OMNI_STORE_FAMILY_REVOCATION;
-                c.op = OMNI_STORE_CHANGE_PUT;
-                c.time_ms = (int64_t) time(NULL) * 1000;
-                strcpy(c.origin, o->node);
+                omni_sync_resync_put(o, &c, upto,
+                                     OMNI_STORE_FAMILY_REVOCATION);
 
                 vlen = strlen(recs[i].value);
                 c.key[0] = (unsigned char) tags[kind];
@@ -172,12 +170,7 @@ omni_sync_resync(omni_sync_out_t *o, uint64_t upto)
         }
 
         for (i = 0; i < n; i++) {
-            memset(&c, 0, sizeof(omni_store_change_t));
-            c.seq = upto;
-            c.family = OMNI_STORE_FAMILY_SESSION;
-            c.op = OMNI_STORE_CHANGE_PUT;
-            c.time_ms = (int64_t) time(NULL) * 1000;
-            strcpy(c.origin, o->node);
+            omni_sync_resync_put(o, &c, upto, OMNI_STORE_FAMILY_SESSION);
             c.key_len = strlen(ids[i].id);
             memcpy(c.key, ids[i].id, c.key_len);
 
@@ -203,6 +196,20 @@ omni_sync_resync(omni_sync_out_t *o, uint64_t upto)
     }
 
     return OMNI_SYNC_OK;
+}
+
+
+/* a put of the resync at upto, its key and value left to fill */
+static void
+omni_sync_resync_put(omni_sync_out_t *o, omni_store_change_t *c,
+    uint64_t upto, int family)
+{
+    memset(c, 0, sizeof(omni_store_change_t));
+    c->seq = upto;
+    c->family = family;
+    c->op = OMNI_STORE_CHANGE_PUT;
+    c->time_ms = (int64_t) time(NULL) * 1000;
+    strcpy(c->origin, o->node);
 }
 
 
