@@ -58,14 +58,9 @@
 #define OMNI_SYNC_STATUS      "/omni-sync.status"
 #define OMNI_SYNC_DUP_WINDOW  ((int64_t) 600 * 1000 * 1000 * 1000)  /* ns */
 #define OMNI_SYNC_SECRET_MAX  1024      /* bytes of a password or token */
-#define OMNI_SYNC_RECORD_MAX  (OMNI_STORE_CASE_MSG_MAX                     \
-                               > OMNI_STORE_SESSION_MSG_MAX                \
-                               ? OMNI_STORE_CASE_MSG_MAX                   \
-                               : OMNI_STORE_SESSION_MSG_MAX)
 #define OMNI_SYNC_JOURNEY_MAX 1000      /* as omni_journey_limits max= */
 #define OMNI_SYNC_JOURNEY_AGE ((int64_t) 90 * 86400)   /* and age=, s */
 #define OMNI_SYNC_JOURNEY_WAIT 250      /* ms, a journey stream API call */
-#define OMNI_SYNC_JOURNEY_EVERY 100     /* ms between journey rounds */
 
 
 typedef struct {
@@ -144,7 +139,6 @@ static void omni_sync_failed(omni_sync_t *s, const char *what,
     natsStatus ns, jsErrCode jerr, int reset);
 static void omni_sync_write_status(omni_sync_t *s);
 static int omni_sync_usage(FILE *out);
-static void omni_sync_journeys(omni_sync_t *s);
 
 
 int
@@ -321,7 +315,7 @@ main(int argc, char **argv)
         }
 
         s.backoff_ms = OMNI_SYNC_BACKOFF_MIN;
-        omni_sync_journeys(&s);
+        omni_sync_journey_round(&s.journey, omni_sync_now_ms());
     }
 
     omni_sync_log(&s, "stopping");
@@ -946,8 +940,6 @@ omni_sync_publish(omni_sync_t *s)
     omni_sync_out_t              o;
     omni_store_changes_state_t   state;
     static omni_store_change_t   changes[OMNI_SYNC_BATCH];
-    static unsigned char         record[OMNI_SYNC_RECORD_MAX];
-    unsigned char                buf[OMNI_STORE_CHANGE_WIRE_MAX];
     unsigned char               *out, *big;
 
     rc = omni_store_changes_state(s->st, &state, err);
@@ -1004,33 +996,7 @@ omni_sync_publish(omni_sync_t *s)
             strcpy(changes[i].origin, s->node);
         }
 
-        out = buf;
-        big = NULL;
-
-        /* a session or a case goes as it is now, a policy with its text */
-        if (changes[i].family == OMNI_STORE_FAMILY_SESSION) {
-            out = record;
-            rc = omni_store_change_session_encode(s->st, &changes[i],
-                                                  s->node, record,
-                                                  sizeof(record), &len,
-                                                  err);
-
-        } else if (changes[i].family == OMNI_STORE_FAMILY_CASE) {
-            out = record;
-            rc = omni_store_change_case_encode(s->st, &changes[i], s->node,
-                                               record, sizeof(record), &len,
-                                               err);
-
-        } else {
-            rc = (changes[i].family == OMNI_STORE_FAMILY_POLICY)
-                 ? omni_sync_policy(&o, &changes[i], &big, &len, err)
-                 : omni_store_change_encode(&changes[i], buf, sizeof(buf),
-                                            &len, err);
-        }
-
-        if (rc == OMNI_STORE_OK && big != NULL) {
-            out = big;
-        }
+        rc = omni_sync_encode(&o, &changes[i], &out, &len, &big, err);
 
         /* a session that ended or expired, a case erased since */
         if (rc == OMNI_STORE_NOT_FOUND) {
@@ -1455,53 +1421,6 @@ omni_sync_failed(omni_sync_t *s, const char *what, natsStatus ns,
 
     s->backoff_ms = s->backoff_ms * 2 > OMNI_SYNC_BACKOFF_MAX
                     ? OMNI_SYNC_BACKOFF_MAX : s->backoff_ms * 2;
-}
-
-
-/*
- * The journey stream's round, after the change stream's, every
- * OMNI_SYNC_JOURNEY_EVERY ms at most: set up, failing and backing off on
- * its own, so that journeys never stop revocations (nor slow their tick)
- */
-static void
-omni_sync_journeys(omni_sync_t *s)
-{
-    int64_t               now;
-    omni_sync_journey_t  *j;
-
-    j = &s->journey;
-    now = omni_sync_now_ms();
-
-    if (now < j->retry_at || j->js == NULL) {
-        return;
-    }
-
-    if (!j->ready && omni_sync_journey_setup(j) == 0) {
-        j->ready = 1;
-        omni_sync_log(s, "journey stream %s and consumer %s ready",
-                      j->stream, j->durable);
-    }
-
-    if (j->ready && omni_sync_journey_publish(j) == 0
-        && omni_sync_journey_consume(j) == 0)
-    {
-        j->backoff_ms = OMNI_SYNC_BACKOFF_MIN;
-        j->last_error[0] = '\0';
-        j->retry_at = now + OMNI_SYNC_JOURNEY_EVERY;
-        return;
-    }
-
-    if (strcmp(j->error, j->last_error) != 0) {
-        omni_sync_log(s, "%s (retrying, %d ms apart at most)", j->error,
-                      OMNI_SYNC_BACKOFF_MAX);
-        memcpy(j->last_error, j->error, sizeof(j->last_error));
-    }
-
-    j->ready = 0;
-    j->backoff_ms = (j->backoff_ms == 0) ? OMNI_SYNC_BACKOFF_MIN
-                    : (j->backoff_ms * 2 > OMNI_SYNC_BACKOFF_MAX)
-                    ? OMNI_SYNC_BACKOFF_MAX : j->backoff_ms * 2;
-    j->retry_at = now + j->backoff_ms;
 }
 
 

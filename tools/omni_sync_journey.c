@@ -25,6 +25,9 @@
 
 #define OMNI_SYNC_JOURNEY_BATCH   64     /* events published per round */
 #define OMNI_SYNC_JOURNEY_FETCH   256    /* messages fetched per round */
+#define OMNI_SYNC_JOURNEY_EVERY   100    /* ms between rounds, at least */
+#define OMNI_SYNC_JOURNEY_BACKOFF_MIN  100
+#define OMNI_SYNC_JOURNEY_BACKOFF_MAX  5000
 
 
 static int omni_sync_journey_fail(omni_sync_journey_t *j, const char *what,
@@ -33,6 +36,47 @@ static void omni_sync_journey_log(omni_sync_journey_t *j, const char *fmt,
     ...) __attribute__((format(printf, 2, 3)));
 static void omni_sync_journey_passed_over(void *data, uint64_t seq,
     const char *why);
+
+
+/*
+ * The round, every OMNI_SYNC_JOURNEY_EVERY ms at most: set up, failing
+ * and backing off on its own, so that journeys never stop revocations
+ * (nor slow their tick)
+ */
+void
+omni_sync_journey_round(omni_sync_journey_t *j, int64_t now)
+{
+    if (now < j->retry_at || j->js == NULL) {
+        return;
+    }
+
+    if (!j->ready && omni_sync_journey_setup(j) == 0) {
+        j->ready = 1;
+        omni_sync_journey_log(j, "journey stream %s and consumer %s ready",
+                              j->stream, j->durable);
+    }
+
+    if (j->ready && omni_sync_journey_publish(j) == 0
+        && omni_sync_journey_consume(j) == 0)
+    {
+        j->backoff_ms = OMNI_SYNC_JOURNEY_BACKOFF_MIN;
+        j->last_error[0] = '\0';
+        j->retry_at = now + OMNI_SYNC_JOURNEY_EVERY;
+        return;
+    }
+
+    if (strcmp(j->error, j->last_error) != 0) {
+        omni_sync_journey_log(j, "%s (retrying, %d ms apart at most)",
+                              j->error, OMNI_SYNC_JOURNEY_BACKOFF_MAX);
+        memcpy(j->last_error, j->error, sizeof(j->last_error));
+    }
+
+    j->ready = 0;
+    j->backoff_ms = (j->backoff_ms == 0) ? OMNI_SYNC_JOURNEY_BACKOFF_MIN
+                    : (j->backoff_ms * 2 > OMNI_SYNC_JOURNEY_BACKOFF_MAX)
+                    ? OMNI_SYNC_JOURNEY_BACKOFF_MAX : j->backoff_ms * 2;
+    j->retry_at = now + j->backoff_ms;
+}
 
 
 int

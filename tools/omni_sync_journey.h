@@ -101,6 +101,13 @@ uint64_t omni_sync_acked(omni_store_change_item_t *items, natsMsg **acks,
     size_t n, omni_sync_passed_pt passed, void *data);
 
 
+/*
+ * The journeys' round in the caller's loop (now: ms, monotonic): set up,
+ * published, fetched and applied, every 100 ms at most, backing off on
+ * its own after a failure (said once through log)
+ */
+void omni_sync_journey_round(omni_sync_journey_t *j, int64_t now);
+
 /* each 0, or -1 with the reason in j->error (the caller backs off) */
 int omni_sync_journey_setup(omni_sync_journey_t *j);
 int omni_sync_journey_publish(omni_sync_journey_t *j);

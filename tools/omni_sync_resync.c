@@ -230,38 +230,19 @@ omni_sync_resync_send(omni_sync_out_t *o, omni_store_change_t *c,
     natsStatus      ns;
     jsPubAck       *pa;
     jsPubOptions    po;
-    unsigned char   buf[OMNI_STORE_CHANGE_WIRE_MAX];
     unsigned char  *out, *big;
 
-    static unsigned char  session[OMNI_STORE_SESSION_MSG_MAX];
+    rc = omni_sync_encode(o, c, &out, &len, &big, err);
 
-    big = NULL;
-    out = buf;
-
-    if (c->family == OMNI_STORE_FAMILY_SESSION) {
-        out = session;
-        rc = omni_store_change_session_encode(o->st, c, o->node, session,
-                                              sizeof(session), &len, err);
-
-        /* one gone since it was listed: nothing to send */
-        if (rc == OMNI_STORE_NOT_FOUND) {
-            return OMNI_SYNC_OK;
-        }
-
-    } else {
-        rc = (c->family == OMNI_STORE_FAMILY_POLICY)
-             ? omni_sync_policy(o, c, &big, &len, err)
-             : omni_store_change_encode(c, buf, sizeof(buf), &len, err);
+    /* a session gone since it was listed: nothing to send */
+    if (rc == OMNI_STORE_NOT_FOUND) {
+        return OMNI_SYNC_OK;
     }
 
     if (rc != OMNI_STORE_OK) {
         omni_sync_out_log(o, "full resync: a change not published: %s",
                           err);
         return OMNI_SYNC_OK;
-    }
-
-    if (big != NULL) {
-        out = big;
     }
 
     snprintf(msgid, sizeof(msgid), "%s:snapshot-%" PRIu64 ":%" PRIu64,
@@ -288,6 +269,47 @@ omni_sync_resync_send(omni_sync_out_t *o, omni_store_change_t *c,
     }
 
     return OMNI_SYNC_OK;
+}
+
+
+/*
+ * A change on the wire in *out (len bytes): a session or a case as the
+ * store holds it now (OMNI_STORE_NOT_FOUND: gone since, nothing to
+ * send), a policy with its text (in *big, malloc()ed), anything else as
+ * logged.  *out is valid until the next call.
+ */
+int
+omni_sync_encode(omni_sync_out_t *o, omni_store_change_t *c,
+    unsigned char **out, size_t *len, unsigned char **big, char *err)
+{
+    int                   rc;
+    static unsigned char  buf[OMNI_SYNC_RECORD_MAX];
+
+    *big = NULL;
+    *out = buf;
+
+    switch (c->family) {
+
+    case OMNI_STORE_FAMILY_SESSION:
+        return omni_store_change_session_encode(o->st, c, o->node, buf,
+                                                sizeof(buf), len, err);
+
+    case OMNI_STORE_FAMILY_CASE:
+        return omni_store_change_case_encode(o->st, c, o->node, buf,
+                                             sizeof(buf), len, err);
+
+    case OMNI_STORE_FAMILY_POLICY:
+        rc = omni_sync_policy(o, c, big, len, err);
+
+        if (*big != NULL) {
+            *out = *big;
+        }
+
+        return rc;
+
+    default:
+        return omni_store_change_encode(c, buf, sizeof(buf), len, err);
+    }
 }
 
 

@@ -2,7 +2,8 @@
  * Copyright (C) The omni gateway authors
  *
  * omni-sync's publishing side beyond the log (tools/omni_sync_resync.c):
- * a policy change on the wire with its policy, and the full resync a
+ * a change on the wire (a policy with its policy, a session or a case as
+ * the store holds it), and the full resync a
  * node publishes when its log was trimmed past what it published
  * (docs/cluster.md, "Full resync").
  */
@@ -48,6 +49,20 @@ typedef struct {
  */
 int omni_sync_policy(omni_sync_out_t *o, omni_store_change_t *c,
     unsigned char **out, size_t *len, char *err);
+
+/*
+ * A change on the wire in *out (len bytes): a session or a case as the
+ * store holds it now (OMNI_STORE_NOT_FOUND: gone since, nothing to
+ * send), a policy with its text (in *big, malloc()ed, to free), anything
+ * else as logged.  *out is valid until the next call.
+ */
+#define OMNI_SYNC_RECORD_MAX  (OMNI_STORE_CASE_MSG_MAX                     \
+                               > OMNI_STORE_SESSION_MSG_MAX                \
+                               ? OMNI_STORE_CASE_MSG_MAX                   \
+                               : OMNI_STORE_SESSION_MSG_MAX)
+
+int omni_sync_encode(omni_sync_out_t *o, omni_store_change_t *c,
+    unsigned char **out, size_t *len, unsigned char **big, char *err);
 
 /*
  * The full resync, numbered upto (the last change the log trimmed), then
