@@ -177,12 +177,12 @@ $(BIN)/omni-jwt: $(OMNI_JWT_SRCS) tools/omni_jwt.h $(CORE_LIB)
 
 # omni-sync: the node's store and NATS JetStream (docs/cluster.md); the
 # NATS client's threads stay out of nginx
-# (the full resync and the journeys' stream in files of their own)
-OMNI_SYNC_SRCS := tools/omni_sync.c tools/omni_sync_resync.c \
+OMNI_SYNC_SRCS := tools/omni_sync.c tools/omni_sync_publish.c \
+                  tools/omni_sync_consume.c tools/omni_sync_resync.c \
                   tools/omni_sync_journey.c
 
-$(BIN)/omni-sync: $(OMNI_SYNC_SRCS) tools/omni_sync_resync.h \
-                  tools/omni_sync_journey.h $(CORE_LIB)
+$(BIN)/omni-sync: $(OMNI_SYNC_SRCS) tools/omni_sync.h tools/omni_sync_journey.h \
+                  $(CORE_LIB)
 	@mkdir -p $(BIN)
 	$(CC) -std=gnu99 $(CFLAGS) $(WARN) -Imodule $(LUAJIT_INC) -o $@ \
 	    $(OMNI_SYNC_SRCS) $(CORE_LIB) $(CORE_LIBS) -lnats

@@ -1038,6 +1038,8 @@ typedef struct {
     int64_t    caught_up;            /* when omni-sync last found nothing
                                         left to apply (s), 0: never */
     char       node[OMNI_STORE_ID_MAX + 1];   /* "" until omni-sync runs */
+    uint64_t   resync_request;       /* the last full resync asked */
+    int64_t    resync_since;         /* ms: one wanted since, 0: none */
 } omni_store_changes_state_t;
 
 /* the state; a store without a change yet gives last 0, first 1 */
@@ -1081,6 +1083,18 @@ int omni_store_changes_stream_get(omni_store_t *st,
     char name[OMNI_STORE_ID_MAX + 1], int64_t *created, char *err);
 
 /*
+ * A full resync on the consuming side (docs/cluster.md): records that
+ * this node wants one (a restart asks again), since now_ms unless it
+ * wanted one already, and gives the new request's number in *request
+ * (growing, now_ms at least).  _done() clears the record when request
+ * is still the last one asked.
+ */
+int omni_store_changes_resync(omni_store_t *st, int64_t now_ms,
+    uint64_t *request, char *err);
+int omni_store_changes_resync_done(omni_store_t *st, uint64_t request,
+    char *err);
+
+/*
  * Applies change c, the stream's message stream_seq, in one write
  * transaction with the applied cursor, without logging it: *applied (may
  * be NULL) is 0 when stream_seq is not past the cursor (a redelivery:
@@ -1114,6 +1128,13 @@ typedef struct {
 } omni_store_change_item_t;
 
 int omni_store_changes_apply_batch(omni_store_t *st,
+    omni_store_change_item_t *items, size_t n, char *err);
+
+/*
+ * The same for the changes of a full resync, from another stream: the
+ * same rules, no stream sequence (ignored), no cursor moved.
+ */
+int omni_store_changes_apply_resync(omni_store_t *st,
     omni_store_change_item_t *items, size_t n, char *err);
 
 /*

@@ -19,6 +19,9 @@
  *   "t"             1, be64 created (ns), len name: the stream that
  *                   "applied" counts in
  *   "u"...          unlink tombstones (omni_store_changes_unlink.c)
+ *   "r"             1, be64 request, be64 since: a full resync wanted
+ *                   since (ms, 0: none), asked as request (kept, so that
+ *                   the next request gets a new number)
  */
 
 
@@ -35,6 +38,7 @@
 #define OMNI_CHANGES_TRIM     16       /* old changes deleted per append */
 #define OMNI_CHANGES_STATE    "s"
 #define OMNI_CHANGES_STREAM   "t"
+#define OMNI_CHANGES_RESYNC   "r"
 #define OMNI_CHANGES_REC      'c'
 #define OMNI_CHANGES_STATE_MAX  (1 + 7 * 8 + 1 + OMNI_STORE_ID_MAX)
 
@@ -42,6 +46,7 @@
 typedef struct {
     omni_store_change_item_t    *items;
     size_t                       n;
+    int                          resync;   /* no cursor to move */
 } omni_changes_apply_t;
 
 
@@ -63,7 +68,9 @@ enum {
     OMNI_CHANGES_SET_LIMIT = 1,
     OMNI_CHANGES_SET_NODE,
     OMNI_CHANGES_SET_PUBLISHED,
-    OMNI_CHANGES_SET_CAUGHT_UP
+    OMNI_CHANGES_SET_CAUGHT_UP,
+    OMNI_CHANGES_SET_RESYNC,
+    OMNI_CHANGES_SET_RESYNC_DONE
 };
 
 
@@ -77,6 +84,10 @@ static int omni_changes_set_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
 static int omni_changes_apply_op(omni_store_t *st, MDB_txn *txn, void *data,
     char *err);
+static int omni_changes_resync_get(omni_store_t *st, MDB_txn *txn,
+    omni_store_changes_state_t *s, char *err);
+static int omni_changes_resync_put(omni_store_t *st, MDB_txn *txn,
+    const omni_store_changes_state_t *s, char *err);
 static void omni_changes_key(omni_sbuf_t *k, uint64_t seq);
 static int omni_changes_stream_op(omni_store_t *st, MDB_txn *txn,
     void *data, char *err);
@@ -370,6 +381,45 @@ omni_store_changes_stream_get(omni_store_t *st,
 
 
 int
+omni_store_changes_resync(omni_store_t *st, int64_t now_ms,
+    uint64_t *request, char *err)
+{
+    int                 rc;
+    omni_changes_set_t  ctx;
+
+    rc = omni_store_check_time("now", now_ms, err);
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    ctx.what = OMNI_CHANGES_SET_RESYNC;
+    ctx.value = (uint64_t) now_ms;
+    ctx.node = NULL;
+
+    rc = omni_store_write(st, omni_changes_set_op, &ctx, err);
+
+    if (rc == OMNI_STORE_OK) {
+        *request = ctx.value;
+    }
+
+    return rc;
+}
+
+
+int
+omni_store_changes_resync_done(omni_store_t *st, uint64_t request, char *err)
+{
+    omni_changes_set_t  ctx;
+
+    ctx.what = OMNI_CHANGES_SET_RESYNC_DONE;
+    ctx.value = request;
+    ctx.node = NULL;
+
+    return omni_store_write(st, omni_changes_set_op, &ctx, err);
+}
+
+
+int
 omni_store_changes_apply(omni_store_t *st, const omni_store_change_t *c,
     uint64_t stream_seq, int *applied, char *err)
 {
@@ -411,6 +461,7 @@ omni_store_changes_apply_batch(omni_store_t *st,
 
     ctx.items = items;
     ctx.n = n;
+    ctx.resync = 0;
 
     return omni_store_write(st, omni_changes_apply_op, &ctx, err);
 }
@@ -436,6 +487,24 @@ omni_store_change_items_check(omni_store_change_item_t *items, size_t n,
     }
 
     return OMNI_STORE_OK;
+}
+
+
+int
+omni_store_changes_apply_resync(omni_store_t *st,
+    omni_store_change_item_t *items, size_t n, char *err)
+{
+    omni_changes_apply_t  ctx;
+
+    if (n == 0) {
+        return OMNI_STORE_OK;
+    }
+
+    ctx.items = items;
+    ctx.n = n;
+    ctx.resync = 1;
+
+    return omni_store_write(st, omni_changes_apply_op, &ctx, err);
 }
 
 
@@ -482,6 +551,33 @@ omni_changes_set_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
     case OMNI_CHANGES_SET_CAUGHT_UP:
         s.caught_up = (int64_t) ctx->value;
         break;
+
+    /*
+     * A request's number is new even when the clock went back or a
+     * second request comes within the millisecond: a node's earlier
+     * answers are never taken for this one's.
+     */
+    case OMNI_CHANGES_SET_RESYNC:
+        s.resync_request = ctx->value > s.resync_request
+                           ? ctx->value : s.resync_request + 1;
+
+        if (s.resync_since == 0) {
+            s.resync_since = (int64_t) ctx->value;
+        }
+
+        ctx->value = s.resync_request;
+
+        return omni_changes_resync_put(st, txn, &s, err);
+
+    case OMNI_CHANGES_SET_RESYNC_DONE:
+        /* a later request is under way: it clears the record itself */
+        if (ctx->value != s.resync_request || s.resync_since == 0) {
+            return OMNI_STORE_OK;
+        }
+
+        s.resync_since = 0;
+
+        return omni_changes_resync_put(st, txn, &s, err);
 
     default: /* OMNI_CHANGES_SET_PUBLISHED */
         if (ctx->value > s.last) {
@@ -534,12 +630,17 @@ omni_changes_apply_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         it->rc = OMNI_STORE_OK;
         it->records = 0;
 
-        /* a redelivery after a crash between the commit and the ack */
-        if (it->stream_seq <= s.applied) {
-            continue;
-        }
+        /*
+         * A redelivery after a crash between the commit and the ack; a
+         * resync's message is from another stream: no cursor.
+         */
+        if (!ctx->resync) {
+            if (it->stream_seq <= s.applied) {
+                continue;
+            }
 
-        s.applied = it->stream_seq;
+            s.applied = it->stream_seq;
+        }
 
         own = (c != NULL && s.node[0] != '\0'
                && strcmp(c->origin, s.node) == 0);
@@ -604,7 +705,8 @@ omni_changes_apply_op(omni_store_t *st, MDB_txn *txn, void *data, char *err)
         it->applied |= (c->family == OMNI_STORE_FAMILY_REVOCATION);
     }
 
-    return omni_changes_state_put(st, txn, &s, err);
+    return ctx->resync ? OMNI_STORE_OK
+                       : omni_changes_state_put(st, txn, &s, err);
 }
 
 
@@ -736,7 +838,7 @@ omni_changes_state_get(omni_store_t *st, MDB_txn *txn,
 
     rc = omni_store_get(st, txn, OMNI_STORE_DB_CHANGES, &k.b, &v, err);
     if (rc == OMNI_STORE_NOT_FOUND) {
-        return OMNI_STORE_OK;
+        return omni_changes_resync_get(st, txn, s, err);
     }
 
     if (rc != OMNI_STORE_OK) {
@@ -764,6 +866,45 @@ omni_changes_state_get(omni_store_t *st, MDB_txn *txn,
     {
         omni_err(err, "the change log state of %s is one this build "
                        "cannot read", st->dir);
+        return OMNI_STORE_ERROR;
+    }
+
+    return omni_changes_resync_get(st, txn, s, err);
+}
+
+
+static int
+omni_changes_resync_get(omni_store_t *st, MDB_txn *txn,
+    omni_store_changes_state_t *s, char *err)
+{
+    int          rc;
+    MDB_val      v;
+    omni_srd_t   r;
+    omni_skey_t  k;
+
+    omni_sbuf_str(omni_skey_init(&k), OMNI_CHANGES_RESYNC);
+
+    rc = omni_store_get(st, txn, OMNI_STORE_DB_CHANGES, &k.b, &v, err);
+    if (rc == OMNI_STORE_NOT_FOUND) {
+        return OMNI_STORE_OK;
+    }
+
+    if (rc != OMNI_STORE_OK) {
+        return rc;
+    }
+
+    omni_srd_init(&r, &v);
+
+    if (omni_srd_u8(&r) != OMNI_STORE_REC_V1) {
+        r.bad = 1;
+    }
+
+    s->resync_request = omni_srd_be(&r, 8);
+    s->resync_since = (int64_t) omni_srd_be(&r, 8);
+
+    if (r.bad || r.pos != r.len || s->resync_since < 0) {
+        omni_err(err, "the resync record of %s is one this build cannot "
+                       "read", st->dir);
         return OMNI_STORE_ERROR;
     }
 
@@ -853,6 +994,26 @@ omni_changes_stream_op(omni_store_t *st, MDB_txn *txn, void *data,
     omni_sbuf_lstr(&b, ctx->name);
 
     omni_sbuf_str(omni_skey_init(&k), OMNI_CHANGES_STREAM);
+
+    return omni_store_put(st, txn, OMNI_STORE_DB_CHANGES, &k.b, b.p, b.len,
+                          0, err);
+}
+
+
+static int
+omni_changes_resync_put(omni_store_t *st, MDB_txn *txn,
+    const omni_store_changes_state_t *s, char *err)
+{
+    omni_sbuf_t    b;
+    omni_skey_t    k;
+    unsigned char  rec[1 + 2 * 8];
+
+    omni_sbuf_init(&b, rec, sizeof(rec));
+    omni_sbuf_u8(&b, OMNI_STORE_REC_V1);
+    omni_sbuf_be(&b, s->resync_request, 8);
+    omni_sbuf_be(&b, (uint64_t) s->resync_since, 8);
+
+    omni_sbuf_str(omni_skey_init(&k), OMNI_CHANGES_RESYNC);
 
     return omni_store_put(st, txn, OMNI_STORE_DB_CHANGES, &k.b, b.p, b.len,
                           0, err);

@@ -24,17 +24,12 @@ my $t_start = time;
 my $c = Omni::Cluster->new(nodes => 3);
 my @nodes = $c->nodes;
 $c->sync_start($_) for @nodes;
-my $omnictl = Omni::Test::bin('omnictl');
 
 ok(defined Omni::Cluster::wait_for(10, sub {
        $c->revoke($nodes[0], 'warm-up') == 201 && $c->converged('warm-up', 5)
    }), 'three nodes and their syncs are ready');
 
-# the jti revocations of a node's store, one line each with its record
-sub held {
-    my ($n) = @_;
-    return join "", sort grep { /^jti / } `$omnictl -d $n->{store} revocations`;
-}
+sub held { return $c->jtis_held($_[0]) }
 
 sub jtis { return scalar(() = $_[0] =~ /^jti /mg) }
 

@@ -21,6 +21,9 @@
  *     omnictl cluster status.
  *
  * The request path never waits on any of it: nginx reads its own LMDB.
+ * This file holds main, the command line, the connection, the stream's
+ * and consumer's set-up, the loop and the state file; the publishing
+ * and the consuming sides have their own (tools/omni_sync.h).
  */
 
 
@@ -37,85 +40,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <nats/nats.h>
-
-#include "omni_policy.h"
-#include "omni_store.h"
-#include "omni_sync_journey.h"
-#include "omni_sync_resync.h"
-
-
-#define OMNI_SYNC_MAP_MAX     ((size_t) 1024 * 1024 * 1024)
-#define OMNI_SYNC_FETCH_MS    20        /* a fetch's wait: the loop's tick */
-#define OMNI_SYNC_CURSOR_MS   20        /* published cursor recorded */
-#define OMNI_SYNC_BACKOFF_MIN 100
-#define OMNI_SYNC_BACKOFF_MAX 5000
-#define OMNI_SYNC_SUBJECT     "omni.changes"
-#define OMNI_SYNC_STATUS      "/omni-sync.status"
-#define OMNI_SYNC_DUP_WINDOW  ((int64_t) 600 * 1000 * 1000 * 1000)  /* ns */
-#define OMNI_SYNC_SECRET_MAX  1024      /* bytes of a password or token */
-#define OMNI_SYNC_JOURNEY_MAX 1000      /* as omni_journey_limits max= */
-#define OMNI_SYNC_JOURNEY_AGE ((int64_t) 90 * 86400)   /* and age=, s */
-#define OMNI_SYNC_JOURNEY_WAIT 250      /* ms, a journey stream API call */
-
-
-typedef struct {
-    const char          *dir;
-    const char          *node;
-    const char          *url;
-    const char          *stream;
-    const char          *creds;
-    const char          *tls_ca;
-    const char          *tls_cert;
-    const char          *tls_key;
-    const char          *keyring;
-    const char          *user;
-    const char          *password_file;
-    const char          *token_file;
-    const char          *case_digit;
-    uint64_t             log_max;
-    int64_t              stream_max;
-    int64_t              journey_max;
-    int64_t              journey_age;
-
-    omni_store_t        *st;
-    omni_keyring_t      *kr;             /* a sealed store's, or NULL */
-    natsOptions         *opts;
-    natsConnection      *nc;
-    jsCtx               *js;
-    natsSubscription    *sub;
-    char                 subject[sizeof(OMNI_SYNC_SUBJECT) + 1
-                                 + OMNI_STORE_ID_MAX + 1];
-    char                 durable[OMNI_STORE_ID_MAX + 8];
-
-    int                  ready;          /* stream and consumer in place */
-    int                  remake;         /* the consumer, from the cursor */
-    int                  reconnected;    /* set by the client's thread */
-    int                  backoff_ms;
-    int64_t              retry_at;       /* ms, monotonic */
-    uint64_t             pending;        /* stream messages not applied */
-    uint64_t             applied;        /* the store's stream cursor */
-    uint64_t             published_n;    /* counters of this run */
-    uint64_t             applied_n;
-    int64_t              status_at;
-    int64_t              caught_up_at;   /* s, recorded in the store */
-    int64_t              checked_at;     /* ms: the consumer still there */
-    char                 last_error[256];
-
-    omni_sync_journey_t  journey;        /* journeys: a stream of their own */
-} omni_sync_t;
+#include "omni_sync.h"
 
 
 static volatile sig_atomic_t  omni_sync_stop;
 
 
-static void omni_sync_log(omni_sync_t *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int64_t omni_sync_now_ms(void);
 static void omni_sync_signal(int sig);
 static int omni_sync_args(omni_sync_t *s, int argc, char **argv);
 static int omni_sync_options(omni_sync_t *s);
@@ -126,19 +59,8 @@ static int omni_sync_setup(omni_sync_t *s);
 static int omni_sync_stream_check(omni_sync_t *s, const jsStreamInfo *si,
     omni_store_changes_state_t *state);
 static void omni_sync_time(char *buf, size_t size, int64_t ns);
-static void omni_sync_out(omni_sync_t *s, omni_sync_out_t *o);
-static void omni_sync_log_text(void *data, const char *text);
-static int omni_sync_publish(omni_sync_t *s);
-static int omni_sync_consume(omni_sync_t *s);
-static int omni_sync_gap(omni_sync_t *s, uint64_t next, uint64_t seq);
-static void omni_sync_caught_up(omni_sync_t *s);
-static int omni_sync_consumer_gone(omni_sync_t *s);
-static void omni_sync_audit(omni_sync_t *s,
-    const omni_store_change_item_t *it);
-static void omni_sync_failed(omni_sync_t *s, const char *what,
-    natsStatus ns, jsErrCode jerr, int reset);
-static void omni_sync_write_status(omni_sync_t *s);
 static int omni_sync_usage(FILE *out);
+static void omni_sync_log_text(void *data, const char *text);
 
 
 int
@@ -150,6 +72,7 @@ main(int argc, char **argv)
 
     memset(&s, 0, sizeof(omni_sync_t));
     s.backoff_ms = OMNI_SYNC_BACKOFF_MIN;
+    s.resync_wait = OMNI_SYNC_RESYNC_WAIT;
     s.journey_max = OMNI_SYNC_JOURNEY_MAX;
     s.journey_age = OMNI_SYNC_JOURNEY_AGE;
 
@@ -213,6 +136,8 @@ main(int argc, char **argv)
     snprintf(s.subject, sizeof(s.subject), "%s.%s", OMNI_SYNC_SUBJECT,
              s.node);
     snprintf(s.durable, sizeof(s.durable), "omni-%s", s.node);
+    snprintf(s.resync_stream, sizeof(s.resync_stream), "%s_RESYNC",
+             s.stream);
     snprintf(s.journey.stream, sizeof(s.journey.stream), "%s_J", s.stream);
     snprintf(s.journey.durable, sizeof(s.journey.durable), "omni-%s-j",
              s.node);
@@ -289,7 +214,13 @@ main(int argc, char **argv)
     }
 
     while (!omni_sync_stop) {
-        if (omni_sync_now_ms() - s.status_at >= 1000) {
+        /*
+         * Not before the first set-up ends (ready, or an error to show):
+         * a restart's first round would show the engine unreachable.
+         */
+        if (omni_sync_now_ms() - s.status_at >= 1000
+            && (s.status_at != 0 || s.last_error[0] != '\0'))
+        {
             omni_sync_write_status(&s);
         }
 
@@ -310,7 +241,9 @@ main(int argc, char **argv)
             }
         }
 
-        if (omni_sync_publish(&s) != 0 || omni_sync_consume(&s) != 0) {
+        if (omni_sync_publish(&s) != 0 || omni_sync_consume(&s) != 0
+            || omni_sync_resync(&s) != 0)
+        {
             continue;
         }
 
@@ -325,7 +258,9 @@ main(int argc, char **argv)
         natsSubscription_Destroy(s.sub);
     }
 
+    omni_sync_resync_close(&s);
     omni_sync_journey_close(&s.journey);
+
     jsCtx_Destroy(s.journey.js);
     jsCtx_Destroy(s.js);
     natsConnection_Destroy(s.nc);
@@ -371,6 +306,7 @@ omni_sync_args(omni_sync_t *s, int argc, char **argv)
         { "--stream-max", SIZE_MAX },
         { "--journey-max", SIZE_MAX },
         { "--journey-age", SIZE_MAX },
+        { "--resync-wait", SIZE_MAX },
     };
 
     memset(seen, 0, sizeof(seen));
@@ -420,6 +356,16 @@ omni_sync_args(omni_sync_t *s, int argc, char **argv)
 
         if (strcmp(a, "--log-max") == 0) {
             s->log_max = n;
+
+        } else if (strcmp(a, "--resync-wait") == 0) {
+            /* the answers' stream keeps them an hour */
+            if (n > OMNI_SYNC_RESYNC_WAIT_MAX) {
+                fprintf(stderr, "omni-sync: --resync-wait is at most %d "
+                        "seconds\n", OMNI_SYNC_RESYNC_WAIT_MAX);
+                return 2;
+            }
+
+            s->resync_wait = (int64_t) n;
 
         } else if (strcmp(a, "--stream-max") == 0) {
             s->stream_max = (int64_t) n;
@@ -732,10 +678,7 @@ omni_sync_setup(omni_sync_t *s)
     if (state.applied + 1 < si->State.FirstSeq && si->State.FirstSeq > 1
         && state.applied + 1 <= si->State.LastSeq)
     {
-        omni_sync_log(s, "the stream no longer holds messages %" PRIu64
-                      " to %" PRIu64 ": they are missed (a full resync "
-                      "is not done yet)", state.applied + 1,
-                      si->State.FirstSeq - 1);
+        omni_sync_resync_want(s, state.applied + 1, si->State.FirstSeq - 1);
     }
 
     if (si->State.LastSeq < state.applied) {
@@ -828,7 +771,8 @@ omni_sync_setup(omni_sync_t *s)
                   PRIu64, s->stream, s->durable, state.published, state.last,
                   state.applied);
 
-    return 0;
+    /* after the state file: the resync's stream costs a round trip */
+    return omni_sync_resync_setup(s);
 }
 
 
@@ -900,498 +844,12 @@ omni_sync_time(char *buf, size_t size, int64_t ns)
 }
 
 
-/* what the publishing side beyond the log uses (omni_sync_resync.c) */
-static void
-omni_sync_out(omni_sync_t *s, omni_sync_out_t *o)
-{
-    memset(o, 0, sizeof(omni_sync_out_t));
-
-    o->st = s->st;
-    o->js = s->js;
-    o->nc = s->nc;
-    o->node = s->node;
-    o->subject = s->subject;
-    o->log = omni_sync_log_text;
-    o->data = s;
-}
-
-
-static void
-omni_sync_log_text(void *data, const char *text)
-{
-    omni_sync_log(data, "%s", text);
-}
-
-
-/* the local changes not published yet, in order */
-static int
-omni_sync_publish(omni_sync_t *s)
-{
-    int                          rc;
-    char                         err[OMNI_ERRLEN];
-    char                         msgid[OMNI_STORE_ID_MAX + 24];
-    size_t                       i, n, len;
-    int64_t                      cursor_at;
-    uint64_t                     done;
-    jsErrCode                    jerr;
-    natsStatus                   ns;
-    jsPubAck                    *pa;
-    jsPubOptions                 po;
-    omni_sync_out_t              o;
-    omni_store_changes_state_t   state;
-    static omni_store_change_t   changes[OMNI_SYNC_BATCH];
-    unsigned char               *out, *big;
-
-    rc = omni_store_changes_state(s->st, &state, err);
-    if (rc != OMNI_STORE_OK) {
-        omni_sync_log(s, "%s", err);
-        omni_sync_failed(s, "store", NATS_ERR, 0, 0);
-        return -1;
-    }
-
-    if (state.published >= state.last) {
-        return 0;
-    }
-
-    omni_sync_out(s, &o);
-
-    if (state.published + 1 < state.first) {
-        omni_sync_log(s, "changes %" PRIu64 " to %" PRIu64 " were trimmed "
-                      "from the log before they were published: publishing "
-                      "every revocation, merge and identity link of the "
-                      "store instead",
-                      state.published + 1, state.first - 1);
-
-        rc = omni_sync_resync(&o, state.first - 1);
-
-        if (rc == OMNI_SYNC_ENGINE) {
-            omni_sync_failed(s, "publish", o.ns, o.jerr, 1);
-            return -1;
-        }
-
-        if (rc != OMNI_SYNC_OK) {
-            omni_sync_failed(s, "store", NATS_ERR, 0, 0);
-            return -1;
-        }
-
-        state.published = state.first - 1;
-    }
-
-    rc = omni_store_changes_read(s->st, state.published, changes,
-                                 OMNI_SYNC_BATCH, &n, err);
-    if (rc != OMNI_STORE_OK) {
-        omni_sync_log(s, "%s", err);
-        omni_sync_failed(s, "store", NATS_ERR, 0, 0);
-        return -1;
-    }
-
-    done = state.published;
-    cursor_at = omni_sync_now_ms();
-    ns = NATS_OK;
-    jerr = 0;
-
-    for (i = 0; i < n; i++) {
-        /* the origin of a change logged before the node id was set */
-        if (changes[i].origin[0] == '\0') {
-            strcpy(changes[i].origin, s->node);
-        }
-
-        rc = omni_sync_encode(&o, &changes[i], &out, &len, &big, err);
-
-        /* a session that ended or expired, a case erased since */
-        if (rc == OMNI_STORE_NOT_FOUND) {
-            done = changes[i].seq;
-            continue;
-        }
-
-        if (rc != OMNI_STORE_OK) {
-            free(big);
-
-            if (rc == OMNI_STORE_ERROR) {
-                omni_sync_log(s, "%s", err);
-                break;
-            }
-
-            omni_sync_log(s, "change %" PRIu64 " not published: %s",
-                          changes[i].seq, err);
-            done = changes[i].seq;
-            continue;
-        }
-
-        snprintf(msgid, sizeof(msgid), "%s:%" PRIu64, s->node,
-                 changes[i].seq);
-
-        jsPubOptions_Init(&po);
-        po.MsgId = msgid;
-        po.MaxWait = 2000;
-
-        pa = NULL;
-        ns = js_Publish(&pa, s->js, s->subject, out, (int) len, &po, &jerr);
-
-        free(big);
-
-        if (pa != NULL) {
-            jsPubAck_Destroy(pa);
-        }
-
-        if (ns != NATS_OK) {
-            break;
-        }
-
-        done = changes[i].seq;
-        s->published_n++;
-
-        /*
-         * An admin request under omni_cluster ack=on waits for the cursor
-         * to pass its change: recorded after the batch's last ack, and
-         * within a long batch every OMNI_SYNC_CURSOR_MS (a commit per ack
-         * would cut the throughput by three).
-         */
-        if (i + 1 < n
-            && omni_sync_now_ms() - cursor_at < OMNI_SYNC_CURSOR_MS)
-        {
-            continue;
-        }
-
-        rc = omni_store_changes_published(s->st, done, err);
-        if (rc != OMNI_STORE_OK) {
-            omni_sync_log(s, "%s", err);
-        }
-
-        state.published = done;
-        cursor_at = omni_sync_now_ms();
-    }
-
-    if (done > state.published) {
-        rc = omni_store_changes_published(s->st, done, err);
-        if (rc != OMNI_STORE_OK) {
-            omni_sync_log(s, "%s", err);
-        }
-    }
-
-    if (ns != NATS_OK) {
-        omni_sync_failed(s, "publish", ns, jerr, 1);
-        return -1;
-    }
-
-    return 0;
-}
-
-
-/*
- * A batch of the stream: the other nodes' changes applied in one write
- * transaction with the cursor, then every message acked.
- */
-static int
-omni_sync_consume(omni_sync_t *s)
-{
-    int                               i, rc;
-    char                              err[OMNI_ERRLEN];
-    size_t                            n, j;
-    uint64_t                          seq, next;
-    jsErrCode                         jerr;
-    natsMsg                          *m;
-    natsStatus                        ns;
-    natsMsgList                       list;
-    jsMsgMetaData                    *meta;
-    char                             *errors;
-    omni_policy_t                    *policy;
-    static omni_store_change_t        changes[OMNI_SYNC_BATCH];
-    static omni_store_change_item_t   items[OMNI_SYNC_BATCH];
-    static natsMsg                   *acks[OMNI_SYNC_BATCH];
-
-    jerr = 0;
-    memset(&list, 0, sizeof(natsMsgList));
-
-    ns = natsSubscription_Fetch(&list, s->sub, OMNI_SYNC_BATCH,
-                                OMNI_SYNC_FETCH_MS, &jerr);
-
-    /* a fetch times out too while the client reconnects: no catching up */
-    if (ns == NATS_TIMEOUT
-        && natsConnection_Status(s->nc) != NATS_CONN_STATUS_CONNECTED)
-    {
-        omni_sync_failed(s, "not connected", NATS_CONNECTION_DISCONNECTED,
-                         0, 1);
-        return -1;
-    }
-
-    if (ns == NATS_TIMEOUT) {
-        if (omni_sync_consumer_gone(s)) {
-            s->ready = 0;
-            return -1;
-        }
-
-        s->pending = 0;
-        omni_sync_caught_up(s);
-        return 0;
-    }
-
-    if (ns != NATS_OK) {
-        natsMsgList_Destroy(&list);
-        omni_sync_failed(s, "fetch", ns, jerr, 1);
-        return -1;
-    }
-
-    n = 0;
-    seq = 0;
-
-    for (i = 0; i < list.Count && n < OMNI_SYNC_BATCH; i++) {
-        m = list.Msgs[i];
-        meta = NULL;
-
-        if (natsMsg_GetMetaData(&meta, m) != NATS_OK) {
-            omni_sync_log(s, "a message without JetStream metadata: "
-                          "passed over");
-            (void) natsMsg_Ack(m, NULL);
-            continue;
-        }
-
-        /* a redelivery of an earlier message of the batch: acked alone */
-        if (meta->Sequence.Stream <= seq) {
-            (void) natsMsg_Ack(m, NULL);
-            jsMsgMetaData_Destroy(meta);
-            continue;
-        }
-
-        /*
-         * Past a message the consumer delivered and this node never
-         * applied (to a run killed before its commit, or lost on the
-         * way): applying it would move the cursor past the other, whose
-         * redelivery would then be taken for a duplicate.  The batch
-         * stops here and the consumer is made again from the cursor.
-         */
-        next = (seq > s->applied ? seq : s->applied) + 1;
-
-        if (meta->Sequence.Stream > next
-            && !omni_sync_gap(s, next, meta->Sequence.Stream))
-        {
-            jsMsgMetaData_Destroy(meta);
-            s->remake = 1;
-            break;
-        }
-
-        seq = meta->Sequence.Stream;
-        s->pending = meta->NumPending;
-
-        items[n].stream_seq = seq;
-        items[n].change = &changes[n];
-
-        if (omni_store_change_decode((const unsigned char *)
-                                     natsMsg_GetData(m),
-                                     (size_t) natsMsg_GetDataLength(m),
-                                     &changes[n], err)
-            != OMNI_STORE_OK)
-        {
-            /* never the content: it may name a token */
-            omni_sync_log(s, "stream message %" PRIu64 " passed over: %s",
-                          seq, err);
-            items[n].change = NULL;
-
-        } else if (changes[n].family == OMNI_STORE_FAMILY_POLICY) {
-            /* a policy from the stream is compiled before it is stored */
-            policy = omni_policy_compile((const char *) changes[n].data,
-                                         changes[n].data_len, &errors);
-            if (policy == NULL) {
-                omni_sync_log(s, "stream message %" PRIu64 " passed over: "
-                              "not a valid policy", seq);
-                items[n].change = NULL;
-            }
-
-            omni_policy_free(policy);
-            free(errors);
-        }
-
-        acks[n++] = m;
-        jsMsgMetaData_Destroy(meta);
-    }
-
-    rc = omni_store_changes_apply_batch(s->st, items, n, err);
-
-    if (rc != OMNI_STORE_OK) {
-        /* not acked: redelivered after AckWait, or after a restart */
-        omni_sync_log(s, "%zu stream messages not applied: %s", n, err);
-        natsMsgList_Destroy(&list);
-
-        /*
-         * Later messages must not overtake these: the consumer is made
-         * again from the store's cursor, and delivers them first.
-         */
-        s->remake = 1;
-        omni_sync_failed(s, "apply", NATS_ERR, 0, 1);
-        return -1;
-    }
-
-    for (j = 0; j < n; j++) {
-        if (items[j].rc != OMNI_STORE_OK) {
-            omni_sync_log(s, "stream message %" PRIu64 " passed over: the "
-                          "store refused its change", items[j].stream_seq);
-        }
-
-        s->applied_n += (items[j].applied != 0);
-        (void) natsMsg_Ack(acks[j], NULL);
-
-        if (items[j].applied
-            && items[j].change->family == OMNI_STORE_FAMILY_ERASURE)
-        {
-            omni_sync_audit(s, &items[j]);
-        }
-    }
-
-    if (n > 0 && items[n - 1].stream_seq > s->applied) {
-        s->applied = items[n - 1].stream_seq;
-    }
-
-    natsMsgList_Destroy(&list);
-
-    if (s->remake) {
-        omni_sync_failed(s, "consumer ahead of the store", NATS_ERR, 0, 1);
-        return -1;
-    }
-
-    if (s->pending == 0) {
-        omni_sync_caught_up(s);
-    }
-
-    return 0;
-}
-
-
-/*
- * Stream messages next to seq - 1 were not delivered before seq: 1 when
- * the stream no longer holds any of them (trimmed by --stream-max:
- * missed, and said so), 0 when it holds some (they went to an earlier
- * run, or were lost on the way) or cannot tell.
- */
-static int
-omni_sync_gap(omni_sync_t *s, uint64_t next, uint64_t seq)
-{
-    uint64_t       first;
-    jsErrCode      jerr;
-    natsStatus     ns;
-    jsStreamInfo  *si;
-
-    si = NULL;
-    jerr = 0;
-
-    ns = js_GetStreamInfo(&si, s->js, s->stream, NULL, &jerr);
-    if (ns != NATS_OK) {
-        return 0;
-    }
-
-    first = si->State.FirstSeq;
-    jsStreamInfo_Destroy(si);
-
-    if (first > next) {
-        omni_sync_log(s, "the stream no longer holds messages %" PRIu64
-                      " to %" PRIu64 ": they are missed (a full resync is "
-                      "not done yet)", next, first - 1);
-        next = first;
-    }
-
-    if (next < seq) {
-        omni_sync_log(s, "stream message %" PRIu64 " came before %" PRIu64
-                      " to %" PRIu64 " were applied: the consumer is made "
-                      "again from there", seq, next, seq - 1);
-        return 0;
-    }
-
-    return 1;
-}
-
-
-/*
- * An erasure from another node is audited here as omnictl audits a local
- * one (syslog, authpriv): the customer's id, never an identity's value.
- */
-static void
-omni_sync_audit(omni_sync_t *s, const omni_store_change_item_t *it)
-{
-    char                        change[OMNI_STORE_ID_MAX * 2 + 96];
-    const omni_store_change_t  *c;
-
-    c = it->change;
-
-    snprintf(change, sizeof(change), "erase customer %.*s (%zu records) "
-             "from the cluster, node %s", (int) c->key_len,
-             (const char *) c->key, it->records, c->origin);
-
-    syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s by omni-sync %s", change,
-           s->node);
-    omni_sync_log(s, "audit: %s", change);
-}
-
-
-/*
- * A fetch from a consumer that no longer exists (its stream deleted, or
- * deleted and made again) waits as one that finds nothing: so once a
- * second, a fetch that found nothing asks whether the consumer is still
- * there; when it is not, the stream and the consumer are set up again.
- */
-static int
-omni_sync_consumer_gone(omni_sync_t *s)
-{
-    int64_t          now;
-    jsErrCode        jerr;
-    natsStatus       ns;
-    jsConsumerInfo  *ci;
-
-    now = omni_sync_now_ms();
-
-    if (now - s->checked_at < 1000) {
-        return 0;
-    }
-
-    s->checked_at = now;
-
-    ci = NULL;
-    jerr = 0;
-    ns = js_GetConsumerInfo(&ci, s->js, s->stream, s->durable, NULL, &jerr);
-
-    jsConsumerInfo_Destroy(ci);
-
-    if (ns == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr
-        || jerr == JSStreamNotFoundErr)
-    {
-        omni_sync_log(s, "consumer %s of stream %s is gone: set up again",
-                      s->durable, s->stream);
-        return 1;
-    }
-
-    return 0;
-}
-
-
-/*
- * Nothing left to apply: recorded in the store once a second at most,
- * for nginx's fail-closed check (omni_cluster fail_closed_lag=)
- */
-static void
-omni_sync_caught_up(omni_sync_t *s)
-{
-    char     err[OMNI_ERRLEN];
-    int64_t  now;
-
-    now = (int64_t) time(NULL);
-
-    if (now == s->caught_up_at) {
-        return;
-    }
-
-    if (omni_store_changes_caught_up(s->st, now, err) != OMNI_STORE_OK) {
-        omni_sync_log(s, "%s", err);
-        return;
-    }
-
-    s->caught_up_at = now;
-}
-
-
 /*
  * Backs off: a failure of NATS sets the stream and the consumer up again
  * once the client has reconnected (it does by itself); one of the store
  * only waits.
  */
-static void
+void
 omni_sync_failed(omni_sync_t *s, const char *what, natsStatus ns,
     jsErrCode jerr, int reset)
 {
@@ -1428,7 +886,7 @@ omni_sync_failed(omni_sync_t *s, const char *what, natsStatus ns,
  * <store>/omni-sync.status, replaced whole: one JSON object, read by
  * omnictl cluster status (tools/omnictl_cluster.c)
  */
-static void
+void
 omni_sync_write_status(omni_sync_t *s)
 {
     int                          rc, connected;
@@ -1461,12 +919,15 @@ omni_sync_write_status(omni_sync_t *s)
             PRIu64 ",\"published_this_run\":%" PRIu64 ","
             "\"applied_this_run\":%" PRIu64 ",\"journeys_published_this_run\":"
             "%" PRIu64 ",\"journeys_applied_this_run\":%" PRIu64 ","
-            "\"last_error\":\"%s\"}\n",
+            "\"last_error\":\"%s\"",
             s->node, (long) getpid(), (int64_t) time(NULL),
             connected ? "true" : "false", s->ready ? "true" : "false",
             s->pending, s->published_n, s->applied_n,
             s->journey.published_n, s->journey.applied_n,
             strpbrk(s->last_error, "\"\\") ? "?" : s->last_error);
+
+    omni_sync_resync_status(s, f);
+    fputs("}\n", f);
 
     if (fclose(f) == 0) {
         (void) rename(tmp, path);
@@ -1474,7 +935,7 @@ omni_sync_write_status(omni_sync_t *s)
 }
 
 
-static void
+void
 omni_sync_log(omni_sync_t *s, const char *fmt, ...)
 {
     char        buf[1024];
@@ -1495,7 +956,15 @@ omni_sync_log(omni_sync_t *s, const char *fmt, ...)
 }
 
 
-static int64_t
+/* the journeys' log (omni_sync_journey.c takes a function and its data) */
+static void
+omni_sync_log_text(void *data, const char *text)
+{
+    omni_sync_log(data, "%s", text);
+}
+
+
+int64_t
 omni_sync_now_ms(void)
 {
     struct timespec  ts;
@@ -1535,6 +1004,8 @@ omni_sync_usage(FILE *out)
         "  --log-max N         local changes the store keeps (100000)\n"
         "  --stream-max N      messages the stream keeps, when this node "
         "makes it\n"
+        "  --resync-wait S     seconds a full resync waits for every "
+        "node's answer (30)\n"
         "  --case-digit D      the first digit of this node's case ids "
         "(0-9)\n"
         "  --journey-max N     events of one customer the journey stream "

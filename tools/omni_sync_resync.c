@@ -1,386 +1,644 @@
 /*
  * Copyright (C) The omni gateway authors
  *
- * omni-sync's publishing side beyond the log (omni_sync_resync.h): a
- * policy change on the wire with its policy, and the full resync of what
- * a node publishes when its log was trimmed past its published cursor:
- * revocations, erasures, merges, unlinks kept as tombstones, links and,
- * when one of its changes was trimmed, the current policy.
+ * omni-sync's full resync on the consuming side (docs/cluster.md): a
+ * node whose consumer is behind the stream's first message records in
+ * its store that it wants one (a restart asks again), asks on the core
+ * subject omni.resync.<node>, and applies what every other node answers
+ * on omni.resync-data.<node>.<request>.<answerer> in a stream of its own
+ * that trims by age only (<stream>_RESYNC, an hour), up to each one's
+ * end marker (an empty message); it clears its record once every node
+ * it knows an origin of answered, or after --resync-wait seconds.
+ * The answering side: every node answers a request from its loop with
+ * its full state (omni_sync_state_send()).
  */
 
 
-#define _GNU_SOURCE
-
 #include <inttypes.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <nats/nats.h>
-
-#include "omni_store.h"
-#include "omni_sync_resync.h"
+#include "omni_sync.h"
 
 
-static void omni_sync_resync_put(omni_sync_out_t *o, omni_store_change_t *c,
-    uint64_t upto, int family);
-static int omni_sync_resync_send(omni_sync_out_t *o, omni_store_change_t *c,
-    uint64_t upto, uint64_t *sent);
-static void omni_sync_out_log(omni_sync_out_t *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+#define OMNI_SYNC_RESYNC_AGE  ((int64_t) 3600 * 1000 * 1000 * 1000)  /* ns */
+#define OMNI_SYNC_RESYNC_FETCH_MS  5
+#define OMNI_SYNC_REQUEST_MAX      20      /* digits of a request */
+
+
+static void omni_sync_resync_answer(omni_sync_t *s, natsMsg *m);
+static void omni_sync_resync_ask(omni_sync_t *s, uint64_t request);
+static void omni_sync_resync_origins(omni_sync_t *s);
+static int omni_sync_resync_node(omni_sync_t *s, const char *node,
+    size_t len);
+static int omni_sync_resync_apply(omni_sync_t *s);
+static void omni_sync_resync_end(omni_sync_t *s, int64_t now);
 
 
 /*
- * A full resync of what this node publishes: every revocation of the
- * store as a put (a union takes them however often they come), every
- * erasure and merge as it is now, the unlinks the log trimmed before
- * they were published, every identity link as it is now (applying them
- * again is done already), the current policy when a policy change was among the
- * trimmed ones, every session (merged where it arrives), then the cursor
- * past the trimmed part of the log.
- * Removals that were trimmed are lost to the other nodes, which keep
- * refusing: the safe side.
+ * The stream the answers go through, and the subscription to the other
+ * nodes' requests: a synchronous one, read by the loop, so that no
+ * client thread touches the store or the loop's state.  A request this
+ * store recorded and no run asked yet (a restart) is asked again.
  */
 int
-omni_sync_resync(omni_sync_out_t *o, uint64_t upto)
+omni_sync_resync_setup(omni_sync_t *s)
 {
-    int                              kind, rc, more;
-    char                             err[OMNI_ERRLEN];
-    char                             after[OMNI_STORE_VALUE_MAX + 1];
-    size_t                           i, n, len, vlen;
-    uint64_t                         sent, before;
-    omni_store_change_t              c;
-    omni_store_customer_cursor_t     cur;
-    static omni_store_revocation_t   recs[OMNI_SYNC_BATCH];
-    static omni_store_change_t       custs[OMNI_SYNC_BATCH];
-    static omni_store_id_t           ids[OMNI_SYNC_BATCH];
-    static const char                tags[] = "?jsu";
+    int                          rc;
+    char                         err[OMNI_ERRLEN];
+    const char                  *subjects[1];
+    uint64_t                     request;
+    jsErrCode                    jerr;
+    natsStatus                   ns;
+    jsStreamInfo                *si;
+    jsStreamConfig               sc;
+    omni_store_changes_state_t   state;
 
-    sent = 0;
+    subjects[0] = OMNI_SYNC_RESYNC_DATA ".>";
 
-    for (kind = OMNI_STORE_REVOKED_JTI; kind <= OMNI_STORE_REVOKED_SUBJECT;
-         kind++)
-    {
-        after[0] = '\0';
+    jsStreamConfig_Init(&sc);
+    sc.Name = s->resync_stream;
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    sc.MaxAge = OMNI_SYNC_RESYNC_AGE;
+    sc.MaxMsgs = -1;
 
-        do {
-            rc = omni_store_revocations_list(o->st, kind,
-                                             after[0] ? after : NULL, recs,
-                                             OMNI_SYNC_BATCH, &n, err);
-            if (rc != OMNI_STORE_OK) {
-                omni_sync_out_log(o, "%s", err);
-                return OMNI_SYNC_STORE;
-            }
+    si = NULL;
+    jerr = 0;
+    ns = js_AddStream(&si, s->js, &sc, NULL, &jerr);
 
-            for (i = 0; i < n; i++) {
-                omni_sync_resync_put(o, &c, upto,
-                                     OMNI_STORE_FAMILY_REVOCATION);
-
-                vlen = strlen(recs[i].value);
-                c.key[0] = (unsigned char) tags[kind];
-                c.key[1] = ':';
-                memcpy(c.key + 2, recs[i].value, vlen);
-                c.key_len = 2 + vlen;
-
-                c.val[0] = 1;
-                for (len = 0; len < 8; len++) {
-                    c.val[1 + len] = (unsigned char)
-                        ((uint64_t) recs[i].time >> (8 * (7 - len)));
-                }
-                c.val_len = 9;
-
-                rc = omni_sync_resync_send(o, &c, upto, &sent);
-                if (rc != OMNI_SYNC_OK) {
-                    return rc;
-                }
-            }
-
-            more = (n == OMNI_SYNC_BATCH);
-
-            if (more) {
-                memcpy(after, recs[n - 1].value, sizeof(after));
-            }
-
-        } while (more);
+    if (ns != NATS_OK && jerr == JSStreamNameExistErr) {
+        ns = js_GetStreamInfo(&si, s->js, s->resync_stream, NULL, &jerr);
     }
 
-    omni_sync_out_log(o, "full resync: %" PRIu64 " revocations published",
-                      sent);
-
-    before = sent;
-    memset(&cur, 0, sizeof(omni_store_customer_cursor_t));
-
-    do {
-        rc = omni_store_customer_changes(o->st, &cur, custs, OMNI_SYNC_BATCH,
-                                         &n, err);
-        if (rc != OMNI_STORE_OK) {
-            omni_sync_out_log(o, "%s", err);
-            return OMNI_SYNC_STORE;
-        }
-
-        for (i = 0; i < n; i++) {
-            custs[i].seq = upto;
-            custs[i].time_ms = (int64_t) time(NULL) * 1000;
-            strcpy(custs[i].origin, o->node);
-
-            rc = omni_sync_resync_send(o, &custs[i], upto, &sent);
-            if (rc != OMNI_SYNC_OK) {
-                return rc;
-            }
-        }
-
-    } while (n == OMNI_SYNC_BATCH);
-
-    omni_sync_out_log(o, "full resync: %" PRIu64 " merges, unlinks and "
-                      "identity links published", sent - before);
-
-    rc = omni_store_policy_resync(o->st, &c, err);
-
-    if (rc == OMNI_STORE_OK) {
-        c.seq = upto;
-        c.time_ms = (int64_t) time(NULL) * 1000;
-        strcpy(c.origin, o->node);
-
-        rc = omni_sync_resync_send(o, &c, upto, &sent);
-        if (rc != OMNI_SYNC_OK) {
-            return rc;
-        }
-
-        omni_sync_out_log(o, "full resync: a policy change was trimmed "
-                          "before it was published: the current policy "
-                          "published");
-
-    } else if (rc != OMNI_STORE_NOT_FOUND) {
-        omni_sync_out_log(o, "%s", err);
-        return OMNI_SYNC_STORE;
+    if (ns != NATS_OK) {
+        omni_sync_failed(s, "resync stream", ns, jerr, 1);
+        return -1;
     }
 
-    /* every session, merged where it arrives however often it comes */
-    before = sent;
-    after[0] = '\0';
+    jsStreamInfo_Destroy(si);
 
-    do {
-        rc = omni_store_sessions_list(o->st, after[0] ? after : NULL, ids,
-                                      OMNI_SYNC_BATCH, &n, err);
-        if (rc != OMNI_STORE_OK) {
-            omni_sync_out_log(o, "%s", err);
-            return OMNI_SYNC_STORE;
+    if (s->asks == NULL) {
+        ns = natsConnection_SubscribeSync(&s->asks, s->nc,
+                                          OMNI_SYNC_RESYNC_ASK ".*");
+
+        /* requests are small and few: a flood is dropped, not kept */
+        if (ns == NATS_OK) {
+            ns = natsSubscription_SetPendingLimits(s->asks, 64, 64 * 1024);
         }
 
-        for (i = 0; i < n; i++) {
-            omni_sync_resync_put(o, &c, upto, OMNI_STORE_FAMILY_SESSION);
-            c.key_len = strlen(ids[i].id);
-            memcpy(c.key, ids[i].id, c.key_len);
-
-            rc = omni_sync_resync_send(o, &c, upto, &sent);
-            if (rc != OMNI_SYNC_OK) {
-                return rc;
-            }
+        if (ns != NATS_OK) {
+            natsSubscription_Destroy(s->asks);
+            s->asks = NULL;
+            omni_sync_failed(s, "resync subscribe", ns, 0, 1);
+            return -1;
         }
+    }
 
-        if (n == OMNI_SYNC_BATCH) {
-            memcpy(after, ids[n - 1].id, OMNI_STORE_ID_MAX + 1);
+    if (s->resync.request != 0 || s->resync.want) {
+        return 0;
+    }
+
+    rc = omni_store_changes_state(s->st, &state, err);
+
+    if (rc == OMNI_STORE_OK && state.resync_since != 0) {
+        rc = omni_store_changes_resync(s->st,
+                                       (int64_t) time(NULL) * 1000,
+                                       &request, err);
+        if (rc == OMNI_STORE_OK) {
+            omni_sync_log(s, "a full resync wanted since %" PRId64 " ms "
+                          "was not finished: asking again",
+                          state.resync_since);
+            s->resync.want = 1;
+            s->resync.since = state.resync_since;
+            s->resync.request = request;
         }
+    }
 
-    } while (n == OMNI_SYNC_BATCH);
-
-    omni_sync_out_log(o, "full resync: %" PRIu64 " sessions published",
-                      sent - before);
-
-    rc = omni_store_changes_published(o->st, upto, err);
     if (rc != OMNI_STORE_OK) {
-        omni_sync_out_log(o, "%s", err);
-        return OMNI_SYNC_STORE;
+        omni_sync_log(s, "%s", err);
     }
 
-    return OMNI_SYNC_OK;
-}
-
-
-/* a put of the resync at upto, its key and value left to fill */
-static void
-omni_sync_resync_put(omni_sync_out_t *o, omni_store_change_t *c,
-    uint64_t upto, int family)
-{
-    memset(c, 0, sizeof(omni_store_change_t));
-    c->seq = upto;
-    c->family = family;
-    c->op = OMNI_STORE_CHANGE_PUT;
-    c->time_ms = (int64_t) time(NULL) * 1000;
-    strcpy(c->origin, o->node);
+    return 0;
 }
 
 
 /*
- * One change of a full resync, its message id numbered after the log's
- * sequence and the changes sent before it in this resync (one count for
- * every family: two equal ids would be dropped as duplicates)
+ * The stream no longer holds messages from to to, which this node never
+ * applied: recorded in the store before the consumer moves past them,
+ * asked by the loop's next round.
  */
-static int
-omni_sync_resync_send(omni_sync_out_t *o, omni_store_change_t *c,
-    uint64_t upto, uint64_t *sent)
+void
+omni_sync_resync_want(omni_sync_t *s, uint64_t from, uint64_t to)
 {
-    int             rc;
-    char            err[OMNI_ERRLEN];
-    char            msgid[OMNI_STORE_ID_MAX + 64];
-    size_t          len;
-    jsErrCode       jerr;
-    natsStatus      ns;
-    jsPubAck       *pa;
-    jsPubOptions    po;
-    unsigned char  *out, *big;
+    int                          rc;
+    char                         err[OMNI_ERRLEN];
+    uint64_t                     request;
+    omni_store_changes_state_t   state;
 
-    rc = omni_sync_encode(o, c, &out, &len, &big, err);
+    rc = omni_store_changes_resync(s->st, (int64_t) time(NULL) * 1000,
+                                   &request, err);
 
-    /* a session gone since it was listed: nothing to send */
-    if (rc == OMNI_STORE_NOT_FOUND) {
-        return OMNI_SYNC_OK;
+    if (rc == OMNI_STORE_OK) {
+        rc = omni_store_changes_state(s->st, &state, err);
     }
 
     if (rc != OMNI_STORE_OK) {
-        omni_sync_out_log(o, "full resync: a change not published: %s",
-                          err);
-        return OMNI_SYNC_OK;
+        omni_sync_log(s, "the stream no longer holds messages %" PRIu64
+                      " to %" PRIu64 " and a full resync cannot be "
+                      "recorded: %s", from, to, err);
+        return;
     }
 
-    snprintf(msgid, sizeof(msgid), "%s:snapshot-%" PRIu64 ":%" PRIu64,
-             o->node, upto, ++*sent);
+    omni_sync_log(s, "the stream no longer holds messages %" PRIu64 " to %"
+                  PRIu64 ": asking the other nodes for a full resync "
+                  "(request %" PRIu64 ")", from, to, request);
+
+    s->resync.want = 1;
+    s->resync.since = state.resync_since;
+    s->resync.request = request;
+}
+
+
+/* a round: requests answered, one asked, answers applied */
+int
+omni_sync_resync(omni_sync_t *s)
+{
+    int                  i;
+    int64_t              now;
+    natsMsg             *m;
+    natsStatus           ns;
+    omni_sync_resync_t  *rs;
+
+    rs = &s->resync;
+
+    for (i = 0; s->asks != NULL && i < OMNI_SYNC_RESYNC_ASKS; i++) {
+        m = NULL;
+        ns = natsSubscription_NextMsg(&m, s->asks, 1);
+
+        if (ns != NATS_OK) {
+            break;
+        }
+
+        omni_sync_resync_answer(s, m);
+        natsMsg_Destroy(m);
+
+        if (!s->ready) {
+            return -1;
+        }
+    }
+
+    if (rs->want) {
+        omni_sync_resync_ask(s, rs->request);
+        return s->ready ? 0 : -1;
+    }
+
+    if (rs->answers == NULL) {
+        return 0;
+    }
+
+    if (omni_sync_resync_apply(s) != 0) {
+        return -1;
+    }
+
+    now = omni_sync_now_ms();
+
+    if (rs->answers != NULL && now - rs->asked_at > s->resync_wait * 1000)
+    {
+        omni_sync_resync_end(s, now);
+    }
+
+    return 0;
+}
+
+
+/* another node's request: its subject names it, its body the number */
+static void
+omni_sync_resync_answer(omni_sync_t *s, natsMsg *m)
+{
+    int            len;
+    char           subject[sizeof(OMNI_SYNC_RESYNC_DATA) + 3 * 24
+                           + 2 * OMNI_STORE_ID_MAX];
+    char           idprefix[2 * OMNI_STORE_ID_MAX + 48];
+    char           number[OMNI_SYNC_REQUEST_MAX + 1];
+    char          *end;
+    const char    *asker, *data;
+    uint64_t       request, revocations, customers, sessions;
+    jsErrCode      jerr;
+    natsStatus     ns;
+    jsPubAck      *pa;
+    jsPubOptions   po;
+
+    asker = natsMsg_GetSubject(m) + sizeof(OMNI_SYNC_RESYNC_ASK);
+    data = natsMsg_GetData(m);
+    len = natsMsg_GetDataLength(m);
+
+    if (!omni_store_id_valid(asker, strnlen(asker, OMNI_STORE_ID_MAX + 1),
+                             OMNI_STORE_ID_MAX)
+        || len < 1 || len > OMNI_SYNC_REQUEST_MAX)
+    {
+        omni_sync_log(s, "a resync request that is not one: passed over");
+        return;
+    }
+
+    if (strcmp(asker, s->node) == 0) {
+        return;
+    }
+
+    memcpy(number, data, (size_t) len);
+    number[len] = '\0';
+
+    request = strtoull(number, &end, 10);
+
+    if (*end != '\0' || number[0] < '0' || number[0] > '9' || request == 0)
+    {
+        omni_sync_log(s, "a resync request from %s without a number: "
+                      "passed over", asker);
+        return;
+    }
+
+    snprintf(subject, sizeof(subject), "%s.%s.%" PRIu64 ".%s",
+             OMNI_SYNC_RESYNC_DATA, asker, request, s->node);
+    snprintf(idprefix, sizeof(idprefix), "%s:resync-%s-%" PRIu64, s->node,
+             asker, request);
+
+    if (omni_sync_state_send(s, subject, idprefix, 1, &revocations,
+                             &customers, &sessions)
+        != 0)
+    {
+        return;
+    }
+
+    /* the end marker: empty, which no change is */
+    strcat(idprefix, ":end");
 
     jsPubOptions_Init(&po);
-    po.MsgId = msgid;
+    po.MsgId = idprefix;
     po.MaxWait = 2000;
 
     pa = NULL;
     jerr = 0;
-    ns = js_Publish(&pa, o->js, o->subject, out, (int) len, &po, &jerr);
-
-    free(big);
+    ns = js_Publish(&pa, s->js, subject, NULL, 0, &po, &jerr);
 
     if (pa != NULL) {
         jsPubAck_Destroy(pa);
     }
 
     if (ns != NATS_OK) {
-        o->ns = ns;
-        o->jerr = jerr;
-        return OMNI_SYNC_ENGINE;
+        omni_sync_failed(s, "resync answer", ns, jerr, 1);
+        return;
     }
 
-    return OMNI_SYNC_OK;
+    omni_sync_log(s, "full resync asked by %s (request %" PRIu64 "): %"
+                  PRIu64 " revocations, %" PRIu64 " merges and identity "
+                  "links, %" PRIu64 " sessions sent", asker, request,
+                  revocations, customers, sessions);
 }
 
 
 /*
- * A change on the wire in *out (len bytes): a session or a case as the
- * store holds it now (OMNI_STORE_NOT_FOUND: gone since, nothing to
- * send), a policy with its text (in *big, malloc()ed), anything else as
- * logged.  *out is valid until the next call.
+ * The consumer of the request's answers comes first, so that none is
+ * missed; then the nodes the stream knows, then the request itself.
  */
-int
-omni_sync_encode(omni_sync_out_t *o, omni_store_change_t *c,
-    unsigned char **out, size_t *len, unsigned char **big, char *err)
+static void
+omni_sync_resync_ask(omni_sync_t *s, uint64_t request)
 {
-    int                   rc;
-    static unsigned char  buf[OMNI_SYNC_RECORD_MAX];
+    char                 body[OMNI_SYNC_REQUEST_MAX + 1];
+    char                 filter[sizeof(OMNI_SYNC_RESYNC_DATA) + 32
+                                + OMNI_STORE_ID_MAX];
+    char                 subject[sizeof(OMNI_SYNC_RESYNC_ASK) + 1
+                                 + OMNI_STORE_ID_MAX];
+    jsErrCode            jerr;
+    natsStatus           ns;
+    jsSubOptions         so;
+    omni_sync_resync_t  *rs;
 
-    *big = NULL;
-    *out = buf;
+    rs = &s->resync;
 
-    switch (c->family) {
+    if (rs->answers != NULL) {
+        natsSubscription_Destroy(rs->answers);
+        rs->answers = NULL;
+    }
 
-    case OMNI_STORE_FAMILY_SESSION:
-        return omni_store_change_session_encode(o->st, c, o->node, buf,
-                                                sizeof(buf), len, err);
+    rs->nodes = 0;
+    rs->received = 0;
+    rs->applied = 0;
 
-    case OMNI_STORE_FAMILY_CASE:
-        return omni_store_change_case_encode(o->st, c, o->node, buf,
-                                             sizeof(buf), len, err);
+    snprintf(filter, sizeof(filter), "%s.%s.%" PRIu64 ".*",
+             OMNI_SYNC_RESYNC_DATA, s->node, request);
 
-    case OMNI_STORE_FAMILY_POLICY:
-        rc = omni_sync_policy(o, c, big, len, err);
+    jsSubOptions_Init(&so);
+    so.Stream = s->resync_stream;
+    so.Config.DeliverPolicy = js_DeliverAll;
+    so.Config.AckPolicy = js_AckNone;
+    so.ManualAck = true;
 
-        if (*big != NULL) {
-            *out = *big;
+    jerr = 0;
+    ns = js_PullSubscribe(&rs->answers, s->js, filter, NULL, NULL, &so,
+                          &jerr);
+    if (ns != NATS_OK) {
+        rs->answers = NULL;
+        omni_sync_failed(s, "resync consumer", ns, jerr, 1);
+        return;
+    }
+
+    omni_sync_resync_origins(s);
+
+    snprintf(subject, sizeof(subject), "%s.%s", OMNI_SYNC_RESYNC_ASK,
+             s->node);
+    snprintf(body, sizeof(body), "%" PRIu64, request);
+
+    ns = natsConnection_PublishString(s->nc, subject, body);
+    if (ns != NATS_OK) {
+        omni_sync_failed(s, "resync request", ns, 0, 1);
+        return;
+    }
+
+    rs->want = 0;
+    rs->asked_at = omni_sync_now_ms();
+
+    omni_sync_log(s, "full resync request %" PRIu64 " sent: %zu other "
+                  "nodes known", request, rs->nodes);
+}
+
+
+/* the other nodes the stream holds changes of */
+static void
+omni_sync_resync_origins(omni_sync_t *s)
+{
+    int                    i;
+    const char            *node;
+    jsErrCode              jerr;
+    jsOptions              o;
+    natsStatus             ns;
+    jsStreamInfo          *si;
+    jsStreamStateSubject  *subj;
+
+    jsOptions_Init(&o);
+    o.Stream.Info.SubjectsFilter = OMNI_SYNC_SUBJECT ".>";
+
+    si = NULL;
+    jerr = 0;
+    ns = js_GetStreamInfo(&si, s->js, s->stream, &o, &jerr);
+    if (ns != NATS_OK) {
+        return;
+    }
+
+    for (i = 0; si->State.Subjects != NULL && i < si->State.Subjects->Count;
+         i++)
+    {
+        subj = &si->State.Subjects->List[i];
+
+        if (strncmp(subj->Subject, OMNI_SYNC_SUBJECT ".",
+                    sizeof(OMNI_SYNC_SUBJECT)) != 0)
+        {
+            continue;
         }
 
-        return rc;
+        node = subj->Subject + sizeof(OMNI_SYNC_SUBJECT);
 
-    default:
-        return omni_store_change_encode(c, buf, sizeof(buf), len, err);
+        (void) omni_sync_resync_node(s, node, strlen(node));
     }
+
+    jsStreamInfo_Destroy(si);
+}
+
+
+/* the node's slot in the request's list, -1 for none (self, bad, full) */
+static int
+omni_sync_resync_node(omni_sync_t *s, const char *node, size_t len)
+{
+    size_t               i;
+    omni_sync_resync_t  *rs;
+
+    rs = &s->resync;
+
+    if (!omni_store_id_valid(node, len, OMNI_STORE_ID_MAX)
+        || (len == strlen(s->node) && memcmp(node, s->node, len) == 0))
+    {
+        return -1;
+    }
+
+    for (i = 0; i < rs->nodes; i++) {
+        if (strlen(rs->node[i]) == len && memcmp(rs->node[i], node, len) == 0)
+        {
+            return (int) i;
+        }
+    }
+
+    if (rs->nodes == OMNI_SYNC_RESYNC_NODES) {
+        return -1;
+    }
+
+    memcpy(rs->node[i], node, len);
+    rs->node[i][len] = '\0';
+    rs->answered[i] = 0;
+    rs->nodes++;
+
+    return (int) i;
 }
 
 
 /*
- * A policy change on the wire: the revision the log names, read from the
- * store, after the record (malloc()ed in *out).  OMNI_STORE_INVALID for
- * one that cannot go (gone, larger than the server takes): passed over.
+ * A batch of answers applied in one write transaction, by the rules of
+ * the stream's changes (a union, idempotent merges): a repetition
+ * changes nothing.  A policy is passed over: policies follow the
+ * stream's order, which a node's current policy out of it would break.
  */
-int
-omni_sync_policy(omni_sync_out_t *o, omni_store_change_t *c,
-    unsigned char **out, size_t *len, char *err)
+static int
+omni_sync_resync_apply(omni_sync_t *s)
 {
-    int        rc;
-    char      *json;
-    size_t     jlen;
-    int64_t    max;
-    uint32_t   rev;
+    int                               i, slot, done;
+    char                              err[OMNI_ERRLEN];
+    size_t                            n, j;
+    jsErrCode                         jerr;
+    natsMsg                          *m;
+    natsStatus                        ns;
+    const char                       *from;
+    natsMsgList                       list;
+    omni_sync_resync_t               *rs;
+    static omni_store_change_t        changes[OMNI_SYNC_BATCH];
+    static omni_store_change_item_t   items[OMNI_SYNC_BATCH];
 
-    *out = NULL;
+    rs = &s->resync;
 
-    rev = ((uint32_t) c->key[2] << 24) | ((uint32_t) c->key[3] << 16)
-          | ((uint32_t) c->key[4] << 8) | c->key[5];
+    jerr = 0;
+    memset(&list, 0, sizeof(natsMsgList));
 
-    rc = omni_store_policy_get(o->st, rev, &json, &jlen, NULL, err);
-    if (rc == OMNI_STORE_NOT_FOUND) {
-        return OMNI_STORE_INVALID;
+    ns = natsSubscription_Fetch(&list, rs->answers, OMNI_SYNC_BATCH,
+                                OMNI_SYNC_RESYNC_FETCH_MS, &jerr);
+    if (ns == NATS_TIMEOUT) {
+        return 0;
     }
 
-    if (rc != OMNI_STORE_OK) {
-        return rc;
+    if (ns != NATS_OK) {
+        natsMsgList_Destroy(&list);
+
+        /* the request's consumer is gone (NATS restarted): asked again */
+        rs->want = 1;
+        omni_sync_failed(s, "resync fetch", ns, jerr, 1);
+        return -1;
     }
 
-    max = natsConnection_GetMaxPayload(o->nc);
+    n = 0;
+    done = 0;
 
-    if (max > 0 && (int64_t) (jlen + OMNI_STORE_CHANGE_WIRE_MAX) > max) {
-        free(json);
-        omni_err(err, "policy revision %" PRIu32 " is %zu bytes, more than "
-                       "the NATS server takes (%" PRId64 ")", rev, jlen, max);
-        return OMNI_STORE_INVALID;
+    for (i = 0; i < list.Count && n < OMNI_SYNC_BATCH; i++) {
+        m = list.Msgs[i];
+        from = strrchr(natsMsg_GetSubject(m), '.') + 1;
+
+        if (natsMsg_GetDataLength(m) == 0) {
+            slot = omni_sync_resync_node(s, from, strlen(from));
+            if (slot >= 0) {
+                rs->answered[slot] = 1;
+            }
+
+            continue;
+        }
+
+        rs->received++;
+        items[n].stream_seq = 0;
+        items[n].change = &changes[n];
+
+        if (omni_store_change_decode((const unsigned char *)
+                                     natsMsg_GetData(m),
+                                     (size_t) natsMsg_GetDataLength(m),
+                                     &changes[n], err)
+            != OMNI_STORE_OK)
+        {
+            /* never the content: it may name a token */
+            omni_sync_log(s, "a resync message from %s passed over: %s",
+                          from, err);
+            items[n].change = NULL;
+
+        } else if (changes[n].family == OMNI_STORE_FAMILY_POLICY) {
+            items[n].change = NULL;
+        }
+
+        n++;
     }
 
-    *out = malloc(OMNI_STORE_CHANGE_WIRE_MAX + jlen);
-    if (*out == NULL) {
-        free(json);
-        omni_err(err, "out of memory");
-        return OMNI_STORE_ERROR;
+    natsMsgList_Destroy(&list);
+
+    if (omni_store_changes_apply_resync(s->st, items, n, err)
+        != OMNI_STORE_OK)
+    {
+        omni_sync_log(s, "%zu resync messages not applied: %s", n, err);
+        rs->want = 1;
+        omni_sync_failed(s, "resync apply", NATS_ERR, 0, 0);
+        return -1;
     }
 
-    c->data = (const unsigned char *) json;
-    c->data_len = jlen;
+    for (j = 0; j < n; j++) {
+        rs->applied += (items[j].applied != 0);
 
-    rc = omni_store_change_encode(c, *out, OMNI_STORE_CHANGE_WIRE_MAX + jlen,
-                                  len, err);
+        if (items[j].applied
+            && items[j].change->family == OMNI_STORE_FAMILY_ERASURE)
+        {
+            omni_sync_audit(s, &items[j]);
+        }
+    }
 
-    c->data = NULL;
-    c->data_len = 0;
-    free(json);
+    for (j = 0; j < rs->nodes; j++) {
+        done += rs->answered[j];
+    }
 
-    return rc;
+    if (done > 0 && (size_t) done == rs->nodes) {
+        omni_sync_resync_end(s, omni_sync_now_ms());
+
+    } else if (n > 0 && omni_sync_now_ms() - rs->logged_at >= 1000) {
+        rs->logged_at = omni_sync_now_ms();
+        omni_sync_log(s, "full resync request %" PRIu64 ": %d of %zu nodes "
+                      "answered, %" PRIu64 " changes received, %" PRIu64
+                      " applied", rs->request, done, rs->nodes,
+                      rs->received, rs->applied);
+    }
+
+    return 0;
 }
 
 
+/* every node answered, or the wait is over: the record is cleared */
 static void
-omni_sync_out_log(omni_sync_out_t *o, const char *fmt, ...)
+omni_sync_resync_end(omni_sync_t *s, int64_t now)
 {
-    char     text[1024];
-    va_list  ap;
+    int                  done;
+    char                 err[OMNI_ERRLEN];
+    char                 silent[128];
+    size_t               i, len;
+    omni_sync_resync_t  *rs;
 
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
+    rs = &s->resync;
+    done = 0;
+    len = 0;
+    silent[0] = '\0';
 
-    o->log(o->data, text);
+    for (i = 0; i < rs->nodes; i++) {
+        if (rs->answered[i]) {
+            done++;
+
+        } else if (len + strlen(rs->node[i]) + 2 < sizeof(silent)) {
+            len += (size_t) snprintf(silent + len, sizeof(silent) - len,
+                                     "%s%s", len ? " " : "", rs->node[i]);
+        }
+    }
+
+    snprintf(rs->outcome, sizeof(rs->outcome), "request %" PRIu64 ": %d "
+             "of %zu nodes answered in %" PRId64 " ms, %" PRIu64 " changes "
+             "received, %" PRIu64 " applied%s%s", rs->request, done,
+             rs->nodes, now - rs->asked_at, rs->received, rs->applied,
+             silent[0] ? "; no answer from " : "", silent);
+
+    omni_sync_log(s, "full resync done: %s", rs->outcome);
+
+    if (omni_store_changes_resync_done(s->st, rs->request, err)
+        != OMNI_STORE_OK)
+    {
+        omni_sync_log(s, "%s", err);
+    }
+
+    natsSubscription_Destroy(rs->answers);
+    rs->answers = NULL;
+    rs->request = 0;
+    rs->since = 0;
+}
+
+
+/* the state file's "resync" member (omni_sync_write_status()) */
+void
+omni_sync_resync_status(omni_sync_t *s, FILE *f)
+{
+    int                  done;
+    size_t               i;
+    omni_sync_resync_t  *rs;
+
+    rs = &s->resync;
+    done = 0;
+
+    for (i = 0; i < rs->nodes; i++) {
+        done += rs->answered[i];
+    }
+
+    fprintf(f, ",\"resync\":{\"under_way\":%s,\"request\":%" PRIu64 ","
+            "\"wanted_since_ms\":%" PRId64 ",\"nodes\":%zu,\"answered\":%d,"
+            "\"received\":%" PRIu64 ",\"applied\":%" PRIu64 ","
+            "\"last\":\"%s\"}",
+            rs->request ? "true" : "false", rs->request, rs->since,
+            rs->request ? rs->nodes : 0, rs->request ? done : 0,
+            rs->received, rs->applied, rs->outcome);
+}
+
+
+void
+omni_sync_resync_close(omni_sync_t *s)
+{
+    if (s->resync.answers != NULL) {
+        natsSubscription_Destroy(s->resync.answers);
+    }
+
+    if (s->asks != NULL) {
+        natsSubscription_Destroy(s->asks);
+    }
 }

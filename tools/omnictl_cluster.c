@@ -4,7 +4,8 @@
  * omnictl cluster status: the node's change log and cursors and the
  * stream its applied cursor counts in, read from the store, and the state the node's omni-sync writes every second to
  * <store>/omni-sync.status (engine reachable, messages pending), read
- * as untrusted JSON (docs/cluster.md).
+ * as untrusted JSON (docs/cluster.md); a full resync this node wants,
+ * from the store (a restart of the sync keeps it).
  */
 
 
@@ -69,6 +70,11 @@ omnictl_cmd_cluster_status(omnictl_ctx_t *ctx)
                                         json_integer((json_int_t) s.applied))
                  || json_object_set_new(out, "stream",
                                         stream ? stream : json_null())
+                 || json_object_set_new(out, "resync_wanted_since_ms",
+                                        s.resync_since
+                                        ? json_integer((json_int_t)
+                                                       s.resync_since)
+                                        : json_null())
                  || json_object_set_new(out, "sync_running",
                                         json_boolean(alive))
                  || json_object_set_new(out, "sync",

@@ -983,6 +983,111 @@ test_killed(void **state)
 }
 
 
+/*
+ * The consuming side's full resync: the record survives a reopen, every
+ * request gets a new growing number, only the last one clears it; its
+ * changes apply by the stream's rules without moving the stream cursor
+ * and repeat harmlessly.
+ */
+static void
+test_resync(void **state)
+{
+    int                          rule;
+    char                         err[OMNI_ERRLEN];
+    uint64_t                     r1, r2, r3;
+    test_ctx_t                  *ctx;
+    omni_store_change_t          c[2];
+    omni_store_change_item_t     items[3];
+    omni_store_changes_state_t   s;
+
+    ctx = *state;
+
+    test_state(ctx->st, &s);
+    assert_int_equal(s.resync_since, 0);
+    assert_int_equal(s.resync_request, 0);
+
+    assert_int_equal(omni_store_changes_resync(ctx->st, -1, &r1, err),
+                     OMNI_STORE_INVALID);
+    assert_int_equal(omni_store_changes_resync(ctx->st, 1700000000000LL,
+                                               &r1, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(r1, 1700000000000ULL);
+
+    /* the clock went back: still a new number; since is the first ask */
+    assert_int_equal(omni_store_changes_resync(ctx->st, 1600000000000LL,
+                                               &r2, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(r2, r1 + 1);
+
+    omni_store_close(ctx->st);
+    ctx->st = omni_store_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE,
+                            err);
+    assert_non_null(ctx->st);
+
+    test_state(ctx->st, &s);
+    assert_int_equal(s.resync_since, 1700000000000LL);
+    assert_int_equal(s.resync_request, r2);
+
+    /* an earlier request's end leaves the later one's record */
+    assert_int_equal(omni_store_changes_resync_done(ctx->st, r1, err),
+                     OMNI_STORE_OK);
+    test_state(ctx->st, &s);
+    assert_int_equal(s.resync_since, 1700000000000LL);
+
+    assert_int_equal(omni_store_changes_resync_done(ctx->st, r2, err),
+                     OMNI_STORE_OK);
+    test_state(ctx->st, &s);
+    assert_int_equal(s.resync_since, 0);
+    assert_int_equal(s.resync_request, r2);
+
+    assert_int_equal(omni_store_changes_resync(ctx->st, 1700000000001LL,
+                                               &r3, err),
+                     OMNI_STORE_OK);
+    assert_true(r3 > r2);
+    test_state(ctx->st, &s);
+    assert_int_equal(s.resync_since, 1700000000001LL);
+
+    /* applied, a repetition and an unreadable message included */
+    assert_int_equal(omni_store_changes_apply(ctx->st, NULL, 7, NULL, err),
+                     OMNI_STORE_OK);
+
+    test_remote(&c[0], 1, "j:resync1", OMNI_STORE_CHANGE_PUT, 0);
+    test_remote(&c[1], 1, "u:carol", OMNI_STORE_CHANGE_PUT, 1700000500);
+
+    items[0].change = &c[0];
+    items[0].stream_seq = 0;
+    items[1].change = NULL;
+    items[1].stream_seq = 0;
+    items[2].change = &c[1];
+    items[2].stream_seq = 0;
+
+    assert_int_equal(omni_store_changes_apply_resync(ctx->st, items, 3, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(items[0].applied, 1);
+    assert_int_equal(items[1].applied, 0);
+    assert_int_equal(items[2].applied, 1);
+
+    assert_int_equal(omni_store_changes_apply_resync(ctx->st, items, 3, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(omni_store_changes_apply_resync(ctx->st, items, 0, err),
+                     OMNI_STORE_OK);
+
+    assert_int_equal(omni_store_is_revoked(ctx->st, "resync1", NULL, NULL,
+                                           -1, &rule, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rule, OMNI_STORE_REVOKED_JTI);
+    assert_int_equal(omni_store_is_revoked(ctx->st, NULL, NULL, "carol",
+                                           1700000300, &rule, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rule, OMNI_STORE_REVOKED_SUBJECT);
+
+    /* neither logged nor moving the stream's cursor */
+    test_state(ctx->st, &s);
+    assert_int_equal(s.last, 0);
+    assert_int_equal(s.applied, 7);
+}
+
+
 int
 main(void)
 {
@@ -1001,6 +1106,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_stream, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_killed, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_resync, test_setup,
                                         test_teardown),
     };
 

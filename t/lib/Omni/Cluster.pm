@@ -275,6 +275,14 @@ sub converged {
         !grep { $self->status_of($_, $jti) != 401 } $self->nodes });
 }
 
+# the jti revocations of node $n's store, sorted, one line each with its
+# record
+sub jtis_held {
+    my ($self, $n) = @_;
+    return join '', sort grep { /^jti / }
+                    split /^/, $self->omnictl($n, 'revocations');
+}
+
 # omnictl on node $n's store: its output, or a decoded JSON answer
 sub omnictl {
     my ($self, $n, $args) = @_;
