@@ -1,12 +1,14 @@
 # The consuming side's full resync (docs/cluster.md): the stream keeps
 # 40 messages (--stream-max); node3's omni-sync is stopped while nodes 1
 # and 2 make more revocations and identity links than that.  Started
-# again alone it finds the stream no longer holds what it missed, records
+# again alone it finds the stream no longer holds what it missed (among
+# it the erasure of a customer node3 held), records
 # a resync in its store and asks; nobody answers, so it is killed in the
 # middle, which leaves the record.  Started again with the other syncs
 # running it asks again, and ends with every revocation and link the
-# others hold; its status shows the resync and its progress, and the
-# record is cleared once both answered.  Then a node that does not
+# others hold, the erasure audited as one from the stream; its status
+# shows the resync and its progress, and the record is cleared once both
+# answered.  Then a node that does not
 # answer is named after --resync-wait.  OMNI_RESYNC_BULK=N adds N
 # revocations to node1's store for a measurement of the resync's time.
 
@@ -40,13 +42,22 @@ sub held { return $c->jtis_held($_[0]) }
 sub cluster { return $c->omnictl_json($_[0], 'cluster status') }
 
 sub identities {
-    my ($n) = @_;
-    my $r = $c->admin_request($n, 'GET', '/admin/customers/cust-r');
+    my ($n, $id) = @_;
+    my $r = $c->admin_request($n, 'GET',
+                              '/admin/customers/' . ($id || 'cust-r'));
     return $r->{status} == 200 ? scalar(() = $r->{body} =~ /"openid"/g) : 0;
 }
 
-# --- node3's sync stopped; more changes than the stream keeps
+# --- node3 holds cust-e; its sync stopped, cust-e is erased, then more
+# changes than the stream keeps
+is($c->admin_request($nodes[0], 'PUT', '/admin/identities/openid/e-1',
+                     { customer => 'cust-e' })->{status}, 200,
+   'node1 links an identity to cust-e');
+ok(defined Omni::Cluster::wait_for(5, sub { identities($nodes[2], 'cust-e') }),
+   'node3 resolves it');
 $c->sync_stop($nodes[2]);
+is($c->admin_request($nodes[0], 'DELETE', '/admin/customers/cust-e?erase=true')
+   ->{status}, 200, 'node1 erases cust-e with node3\'s sync stopped');
 my $made = 0;
 for my $i (1 .. 60) {
     $made++ if $c->revoke($nodes[$i % 2], "r-$i") == 201;
@@ -114,10 +125,13 @@ diag(sprintf('full resync of %d revocations and %d links from 2 nodes: '
 is(join('', grep { !/^jti bulk-/ } split /^/, held($nodes[2])),
    held($nodes[1]), 'and every one node2 holds');
 is(identities($nodes[2]), 10, 'node3 resolves the 10 links of cust-r');
+is(identities($nodes[2], 'cust-e'), 0, 'and no longer holds cust-e');
 
 my $log = $c->sync_log($nodes[2]);
 like($log, qr/a full resync wanted since \d+ ms was not finished: asking again/,
      'the restart asked again');
+like($log, qr/audit: erase customer cust-e \(\d+ records\) from the cluster, node node[12]$/m,
+     'the erasure from an answer is audited as one from the stream');
 like($log, qr/full resync done: request \d+: 2 of 2 nodes answered in \d+ ms, \d+ changes received, \d+ applied\n/,
      'and says when both nodes answered, with its progress');
 diag($1) if $log =~ /full resync done: (.*)/;
