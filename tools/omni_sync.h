@@ -27,7 +27,6 @@
 #include "omni_sync_journey.h"
 
 
-
 #define OMNI_SYNC_MAP_MAX     ((size_t) 1024 * 1024 * 1024)
 #define OMNI_SYNC_BATCH       256       /* changes published, messages
                                            fetched per round */

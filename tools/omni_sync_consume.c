@@ -26,8 +26,6 @@ static void omni_sync_caught_up(omni_sync_t *s);
 static int omni_sync_consumer_gone(omni_sync_t *s);
 
 
-
-
 /*
  * A batch of the stream: the other nodes' changes applied in one write
  * transaction with the cursor, then every message acked.

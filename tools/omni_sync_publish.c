@@ -34,8 +34,6 @@ static int omni_sync_policy(omni_sync_t *s, omni_store_change_t *c,
     unsigned char **out, size_t *len, char *err);
 
 
-
-
 /*
  * A full resync of what this node publishes: its full state (below),
  * the current policy when a policy change was among the trimmed ones,
