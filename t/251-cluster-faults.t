@@ -126,7 +126,7 @@ for my $n (@nodes) {
 }
 
 my $took = time - $t_start;
-diag(sprintf('t/245 ran %.1f s', $took));
+diag(sprintf('t/251 ran %.1f s', $took));
 $c->stop;
 
 done_testing;
