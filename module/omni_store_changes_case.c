@@ -17,6 +17,7 @@
 
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -218,8 +219,9 @@ omni_store_change_case_encode(omni_store_t *st, omni_store_change_t *ch,
     }
 
     if (rc == OMNI_STORE_OK) {
-        memcpy(m->origin, v.origin[0] != '\0' ? v.origin : node,
-               OMNI_STORE_ID_MAX + 1);
+        /* node is the caller's string: copied to its NUL, not past it */
+        snprintf(m->origin, sizeof(m->origin), "%s",
+                 v.origin[0] != '\0' ? v.origin : node);
         ch->val[4] = (unsigned char) m->nev;
 
         omni_sbuf_init(&b, data, OMNI_STORE_CASE_DATA_MAX);

@@ -280,7 +280,7 @@ main(int argc, char **argv)
 static int
 omni_sync_args(omni_sync_t *s, int argc, char **argv)
 {
-    int                  i, j, seen[16];
+    int                  i, j;
     char                *end;
     const char          *a, *v, **slot;
     unsigned long long   n;
@@ -308,6 +308,9 @@ omni_sync_args(omni_sync_t *s, int argc, char **argv)
         { "--journey-age", SIZE_MAX },
         { "--resync-wait", SIZE_MAX },
     };
+
+    /* each option given once at most */
+    int                  seen[sizeof(opts) / sizeof(opts[0])];
 
     memset(seen, 0, sizeof(seen));
 
