@@ -60,18 +60,9 @@ static size_t  test_allocs_left;        /* jansson allocations that pass */
 static int
 test_group_setup(void **state)
 {
-    const char  *tmp;
-
     (void) state;
 
-    tmp = getenv("TMPDIR");
-    if (tmp == NULL || tmp[0] == '\0') {
-        tmp = "/tmp";
-    }
-
-    snprintf(test_base, sizeof(test_base), "%s/omni-admin-XXXXXX", tmp);
-
-    return mkdtemp(test_base) == NULL ? -1 : 0;
+    return test_tmpdir_make(test_base, sizeof(test_base), "admin");
 }
 
 

@@ -51,18 +51,9 @@ static char  test_base[200];
 static int
 test_group_setup(void **state)
 {
-    const char  *tmp;
-
     (void) state;
 
-    tmp = getenv("TMPDIR");
-    if (tmp == NULL || tmp[0] == '\0') {
-        tmp = "/tmp";
-    }
-
-    snprintf(test_base, sizeof(test_base), "%s/omni-changes-XXXXXX", tmp);
-
-    return mkdtemp(test_base) == NULL ? -1 : 0;
+    return test_tmpdir_make(test_base, sizeof(test_base), "changes");
 }
 
 

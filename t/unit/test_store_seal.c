@@ -59,9 +59,7 @@ test_group_setup(void **state)
 {
     (void) state;
 
-    snprintf(test_base, sizeof(test_base), "/tmp/omni-seal-XXXXXX");
-
-    return mkdtemp(test_base) == NULL ? -1 : 0;
+    return test_tmpdir_make(test_base, sizeof(test_base), "seal");
 }
 
 
