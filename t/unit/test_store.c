@@ -32,7 +32,7 @@
 
 #include <cmocka.h>
 
-#include "test_tmpdir.h"
+#include "test_store_fixture.h"
 
 #include <lmdb.h>
 
@@ -46,10 +46,7 @@
 #define TEST_NOW           1700000000
 
 
-typedef struct {
-    char           dir[TEST_DIR_LEN];
-    omni_store_t  *st;
-} test_ctx_t;
+typedef test_store_ctx_t  test_ctx_t;
 
 
 static char  test_base[TEST_BASE_LEN];
@@ -89,41 +86,14 @@ test_mkdir(char *dir)
 static int
 test_setup(void **state)
 {
-    char         err[OMNI_ERRLEN];
-    test_ctx_t  *ctx;
-
-    ctx = calloc(1, sizeof(test_ctx_t));
-    if (ctx == NULL || test_mkdir(ctx->dir) != 0) {
-        free(ctx);
-        return -1;
-    }
-
-    ctx->st = omni_store_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE,
-                              err);
-    if (ctx->st == NULL) {
-        fprintf(stderr, "%s\n", err);
-        free(ctx);
-        return -1;
-    }
-
-    *state = ctx;
-
-    return 0;
+    return test_store_ctx_open(state, test_base, TEST_MAP_MAX);
 }
 
 
 static int
 test_teardown(void **state)
 {
-    test_ctx_t  *ctx;
-
-    ctx = *state;
-
-    omni_store_close(ctx->st);
-    test_tmpdir_remove(ctx->dir);
-    free(ctx);
-
-    return 0;
+    return test_store_ctx_close(state);
 }
 
 

@@ -30,7 +30,7 @@
 
 #include <cmocka.h>
 
-#include "test_tmpdir.h"
+#include "test_store_fixture.h"
 
 #include "omni_store.h"
 
@@ -39,10 +39,7 @@
 #define TEST_DIR_LEN  256
 
 
-typedef struct {
-    char           dir[TEST_DIR_LEN];
-    omni_store_t  *st;
-} test_ctx_t;
+typedef test_store_ctx_t  test_ctx_t;
 
 
 static char  test_base[200];
@@ -69,47 +66,14 @@ test_group_teardown(void **state)
 static int
 test_setup(void **state)
 {
-    char         err[OMNI_ERRLEN];
-    test_ctx_t  *ctx;
-
-    ctx = calloc(1, sizeof(test_ctx_t));
-    if (ctx == NULL) {
-        return -1;
-    }
-
-    snprintf(ctx->dir, sizeof(ctx->dir), "%s/t-XXXXXX", test_base);
-
-    if (mkdtemp(ctx->dir) == NULL) {
-        free(ctx);
-        return -1;
-    }
-
-    ctx->st = omni_store_open(ctx->dir, TEST_MAP_MAX, OMNI_STORE_SYNC_NONE,
-                              err);
-    if (ctx->st == NULL) {
-        fprintf(stderr, "%s\n", err);
-        free(ctx);
-        return -1;
-    }
-
-    *state = ctx;
-
-    return 0;
+    return test_store_ctx_open(state, test_base, TEST_MAP_MAX);
 }
 
 
 static int
 test_teardown(void **state)
 {
-    test_ctx_t  *ctx;
-
-    ctx = *state;
-
-    omni_store_close(ctx->st);
-    (void) test_tmpdir_remove(ctx->dir);
-    free(ctx);
-
-    return 0;
+    return test_store_ctx_close(state);
 }
 
 
