@@ -43,9 +43,10 @@ DEB_PACKAGES := nginx-core nginx-dev libjwt-dev libjansson-dev libssl-dev \
                 libnats-dev nats-server
 
 # only for make bench: lua-nginx-module, which runs the OpenResty peer
-# (tools/bench/peer_web.lua) in the same nginx as our module
+# (tools/bench/peer_web.lua) in the same nginx as our module, and valgrind,
+# whose callgrind counts what metrics and dispatch cost
 BENCH_PACKAGES := libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core \
-                  lua-cjson
+                  lua-cjson valgrind
 
 # only for make fuzz and fuzz-build: clang with libFuzzer and sanitizers
 FUZZ_PACKAGES := clang-14 libclang-rt-14-dev

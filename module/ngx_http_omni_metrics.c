@@ -173,8 +173,7 @@ static void ngx_http_omni_metrics_cluster(omni_metrics_t *m,
 static void ngx_http_omni_metrics_pools(omni_metrics_t *m,
     ngx_http_omni_main_conf_t *omcf, ngx_http_omni_workflow_t *w);
 static void ngx_http_omni_metrics_dispatch(omni_metrics_t *m,
-    ngx_http_omni_main_conf_t *omcf, ngx_http_omni_ctx_t *ctx,
-    const char *channel);
+    ngx_http_omni_ctx_t *ctx, const char *channel);
 static int ngx_http_omni_metrics_out(void *data, const char *p, size_t len);
 static ngx_int_t ngx_http_omni_metrics_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_omni_health_handler(ngx_http_request_t *r);
@@ -545,7 +544,7 @@ ngx_http_omni_metrics_log(ngx_http_request_t *r)
     }
 
     if (ctx->dispatch_rule) {
-        ngx_http_omni_metrics_dispatch(m, omcf, ctx, channel);
+        ngx_http_omni_metrics_dispatch(m, ctx, channel);
     }
 
     if (ctx->error.code && ngx_strncmp(ctx->error.code, "plugin_", 7) == 0) {
@@ -560,13 +559,32 @@ ngx_http_omni_metrics_log(ngx_http_request_t *r)
 }
 
 
-/* the decision's labels: the workflow's rule and pool names, bounded */
+/*
+ * The decision's labels: the workflow's rule and pool names, bounded.
+ * Found once a worker through the workflow's own table, keyed by where
+ * the names are rather than by their text: building the label key every
+ * request cost as much as the rest of the dispatch's metrics.
+ */
 static void
-ngx_http_omni_metrics_dispatch(omni_metrics_t *m,
-    ngx_http_omni_main_conf_t *omcf, ngx_http_omni_ctx_t *ctx,
+ngx_http_omni_metrics_dispatch(omni_metrics_t *m, ngx_http_omni_ctx_t *ctx,
     const char *channel)
 {
-    omni_metrics_pair_t  labels[4];
+    int                               series;
+    uintptr_t                         h;
+    omni_metrics_pair_t               labels[4];
+    ngx_http_omni_decision_series_t  *e;
+
+    h = ((uintptr_t) ctx->dispatch_rule >> 3)
+        ^ ((uintptr_t) ctx->dispatch_reason >> 2)
+        ^ ((uintptr_t) channel >> 4) ^ (ctx->pool * 5);
+    e = &ctx->workflow->decision_series[h % NGX_HTTP_OMNI_DECISION_SERIES];
+
+    if (e->rule == ctx->dispatch_rule && e->pool == ctx->pool
+        && e->reason == ctx->dispatch_reason && e->channel == channel)
+    {
+        omni_metrics_add(m, e->series, 1);
+        return;
+    }
 
     labels[0].name = "channel";
     labels[0].value = channel;
@@ -579,9 +597,19 @@ ngx_http_omni_metrics_dispatch(omni_metrics_t *m,
     labels[3].name = "reason";
     labels[3].value = ctx->dispatch_reason;
 
-    omni_metrics_add(m, omni_metrics_series_of(m, NGX_HTTP_OMNI_M_DISPATCH,
-                                               labels, 4, 1),
-                     1);
+    series = omni_metrics_series_of(m, NGX_HTTP_OMNI_M_DISPATCH, labels, 4,
+                                    0);
+
+    /* a dropped one is not kept: the zone may have room later */
+    if (series >= 0) {
+        e->channel = channel;
+        e->rule = ctx->dispatch_rule;
+        e->reason = ctx->dispatch_reason;
+        e->pool = ctx->pool;
+        e->series = series;
+    }
+
+    omni_metrics_add(m, series, 1);
 }
 
 

@@ -76,6 +76,23 @@
 #define NGX_HTTP_OMNI_PAIRS          64
 
 
+/* the decisions' metrics series a worker has found, by their labels */
+#define NGX_HTTP_OMNI_DECISION_SERIES  32
+
+/*
+ * A decision's labels as pointers: the location's channel, the rule's id
+ * and the pool's index in the workflow, a reason of the code's; they live
+ * as long as the workflow that holds the entry.
+ */
+typedef struct {
+    const char                 *channel;
+    const char                 *rule;           /* NULL: an empty entry */
+    const char                 *reason;
+    ngx_uint_t                  pool;
+    int                         series;
+} ngx_http_omni_decision_series_t;
+
+
 /*
  * A compiled workflow in a worker (ngx_http_omni_workflow.c): the file's
  * or a store revision's, with where the dispatch zone counts each of its
@@ -88,6 +105,9 @@ typedef struct {
     ngx_int_t                   pool_index[OMNI_DISPATCH_POOLS_MAX];
     ngx_int_t                   pair_index[OMNI_DISPATCH_POOLS_MAX]
                                           [OMNI_DISPATCH_NAMES_MAX];
+    ngx_http_omni_decision_series_t
+                                decision_series
+                                    [NGX_HTTP_OMNI_DECISION_SERIES];
 } ngx_http_omni_workflow_t;
 
 

@@ -4,9 +4,14 @@
 # One nginx, Debian's binary, loads our module and lua-nginx-module, which
 # runs the OpenResty peer of the web channel (tools/bench/peer_web.lua).
 # Its one worker is pinned to CPU 0 and wrk to CPU 1.  Every case is
-# checked once with curl, warmed up for a second, then run OMNI_BENCH_RUNS
-# times for OMNI_BENCH_SECONDS; the table shows the medians, with their
+# checked once with curl, then the cases run in OMNI_BENCH_RUNS rounds, each
+# case once a round for OMNI_BENCH_SECONDS after a second of warm-up, so
+# that a slow spell of the host falls on every case alike rather than on
+# the few measured during it; the table shows the medians, with their
 # ratios to plain proxy_pass and to the peer, measured in the same run.
+# A second nginx without the metrics zone and the workflow runs the full
+# pipeline in the same rounds: what metrics, rate limits and dispatch cost
+# is the median of the rounds' differences.
 # The web channel and the full pipeline run again paced by omni-loadgen
 # (tools/loadgen.c, also on CPU 1): their maximum rate with evenly spaced
 # requests is found first, then each runs at OMNI_BENCH_LOAD % (default 80)
@@ -25,8 +30,8 @@ mint=$root/build/bin/omni-jwt
 loadgen=$root/build/bin/omni-loadgen
 nginx=${OMNI_NGINX:-/usr/sbin/nginx}
 port=${OMNI_BENCH_PORT:-18480}
-seconds=${OMNI_BENCH_SECONDS:-5}
-runs=${OMNI_BENCH_RUNS:-3}
+seconds=${OMNI_BENCH_SECONDS:-3}
+runs=${OMNI_BENCH_RUNS:-5}
 connections=${OMNI_BENCH_CONNECTIONS:-32}
 pool=${OMNI_BENCH_POOL:-20000}
 rss_requests=${OMNI_BENCH_RSS_REQUESTS:-0}
@@ -47,10 +52,10 @@ if [ "$(nproc)" -lt 2 ]; then
 fi
 
 rm -rf "$prefix"
-mkdir -p "$prefix/keys" "$prefix/tmp" "$prefix/store" "$prefix/store-bench" \
-    "$prefix/requests"
-# a scratch store the workers (nginx's user) create their files in
-chmod 0777 "$prefix/store"
+mkdir -p "$prefix/keys" "$prefix/tmp" "$prefix/nginx-store" \
+    "$prefix/bare-store" "$prefix/store-bench" "$prefix/requests"
+# scratch stores the workers (nginx's user) create their files in
+chmod 0777 "$prefix/nginx-store" "$prefix/bare-store"
 
 keys=$prefix/keys
 # the store is sealed, as a deployment's would be (docs/store.md)
@@ -94,6 +99,7 @@ url=http://127.0.0.1:$port
 store_url=http://127.0.0.1:$((port + 2))
 peer_url=http://127.0.0.1:$((port + 3))
 dispatch_url=http://127.0.0.1:$((port + 4))
+bare_url=http://127.0.0.1:$((port + 7))   # the second nginx's pipeline
 
 cat > "$prefix/contract.conf" <<'END'
 proxy_method POST;
@@ -137,14 +143,47 @@ cat > "$prefix/dispatch.json" <<'END'
 }
 END
 
-cat > "$prefix/nginx.conf" <<END
+# the web channel with customers, sessions, journeys and the policy
+cat > "$prefix/pipeline.conf" <<'END'
+omni_channel web;
+omni_customers create;
+omni_session on;
+omni_journey on;
+omni_policy on;
+END
+
+# gateway_conf NAME PORT WITH: one of the bench's two nginx, its servers on
+# PORT to PORT+4, its pid file, error log and store named after NAME.  WITH
+# "all": the metrics zone, the workflow and the server that rate-limits
+# and dispatches; "none": neither, the process to measure their cost
+# against, in every other way the same
+gateway_conf() {
+    local name=$1 p=$2 features= dispatch_server=
+    if [ "$3" = all ]; then
+        features="omni_metrics_zone 4m;
+    omni_dispatch_file $prefix/dispatch.json;
+    omni_dispatch_zone 1m;"
+        dispatch_server="# the full pipeline again, with rate limits and dispatch
+    server {
+        listen 127.0.0.1:$((p + 4));
+        omni_jwt_secret keys/hs.key kid=hs;
+
+        location /web/ {
+            include pipeline.conf;
+            omni_rate_limit on;
+            omni_dispatch on;
+            include dispatch.conf;
+        }
+    }"
+    fi
+    cat <<END
 load_module $modules/ndk_http_module.so;
 load_module $modules/ngx_http_lua_module.so;
 load_module $module;
 worker_processes 1;
 worker_cpu_affinity 01;
-pid $prefix/nginx.pid;
-error_log $prefix/error.log warn;
+pid $prefix/$name.pid;
+error_log $prefix/$name-error.log warn;
 events { worker_connections 1024; }
 http {
     access_log off;
@@ -156,7 +195,7 @@ http {
     proxy_http_version 1.1;
 
     upstream service {
-        server 127.0.0.1:$((port + 1));
+        server 127.0.0.1:$((p + 1));
         keepalive 32;
     }
 
@@ -165,18 +204,16 @@ http {
     # stalls the VM for tens of milliseconds must not fail a run
     omni_plugin_timeout 1s;
     omni_lua_library $root/lua;
-    omni_store $prefix/store;
+    omni_store $prefix/$name-store;
     omni_store_keyring $keys/keyring.json;
     omni_policy_file $root/conf/policy.json;
-    omni_metrics_zone 4m;
-    omni_dispatch_file $prefix/dispatch.json;
-    omni_dispatch_zone 1m;
+    $features
 
     lua_package_path "$scripts/?.lua;;";
     init_by_lua_block { require("peer_web").init("$keys/hs.key") }
 
     server {
-        listen 127.0.0.1:$port;
+        listen 127.0.0.1:$p;
         omni_jwt_secret keys/hs.key kid=hs;
         omni_jwt_key keys/rs.pub kid=rs;
         omni_jwt_key keys/es.pub kid=es;
@@ -213,7 +250,7 @@ http {
             omni_channel ivr;
             omni_auth plugin;
             omni_plugin_set auth_token $ivr_token;
-            omni_plugin_set base_url $url;
+            omni_plugin_set base_url http://127.0.0.1:$p;
             include contract.conf;
         }
 
@@ -228,39 +265,20 @@ http {
     # the web channel again, with customers, sessions, journeys and the
     # policy
     server {
-        listen 127.0.0.1:$((port + 2));
+        listen 127.0.0.1:$((p + 2));
         omni_jwt_secret keys/hs.key kid=hs;
 
         location /web/ {
-            omni_channel web;
-            omni_customers create;
-            omni_session on;
-            omni_journey on;
-            omni_policy on;
+            include pipeline.conf;
             include contract.conf;
         }
     }
 
-    # the full pipeline again, with rate limits and dispatch
-    server {
-        listen 127.0.0.1:$((port + 4));
-        omni_jwt_secret keys/hs.key kid=hs;
-
-        location /web/ {
-            omni_channel web;
-            omni_customers create;
-            omni_session on;
-            omni_journey on;
-            omni_policy on;
-            omni_rate_limit on;
-            omni_dispatch on;
-            include dispatch.conf;
-        }
-    }
+    $dispatch_server
 
     # the OpenResty peer: the web channel's job in lua-nginx-module
     server {
-        listen 127.0.0.1:$((port + 3));
+        listen 127.0.0.1:$((p + 3));
 
         location /web/ {
             set \$peer_contract "";
@@ -281,7 +299,7 @@ http {
     # one with something to say, which their plugins render as TwiML and
     # as a passive-reply message
     server {
-        listen 127.0.0.1:$((port + 1));
+        listen 127.0.0.1:$((p + 1));
         default_type application/json;
         location / {
             return 200 '{"ok":true,"data":{"order_id":"ORD-42","state":"shipped"}}';
@@ -295,6 +313,9 @@ http {
     }
 }
 END
+}
+gateway_conf nginx "$port" all > "$prefix/nginx.conf"
+gateway_conf bare $((port + 5)) none > "$prefix/bare.conf"
 
 # the channels' requests, as their callers send them
 requests=$prefix/requests
@@ -327,9 +348,14 @@ printf '%s' '<xml><ToUserName><![CDATA[gh_3a9f1c2b7d4e]]></ToUserName>'\
 '<Content><![CDATA[查订单 12345]]></Content><MsgId>24602184711394612</MsgId>'\
 '</xml>' > "$requests/wechat_oa.xml"
 
-"$nginx" -t -q -p "$prefix" -c "$prefix/nginx.conf"
+for conf in nginx bare; do
+    "$nginx" -t -q -p "$prefix" -c "$prefix/$conf.conf"
+done
 "$nginx" -p "$prefix" -c "$prefix/nginx.conf"
 trap '"$nginx" -p "$prefix" -c "$prefix/nginx.conf" -s stop' EXIT
+"$nginx" -p "$prefix" -c "$prefix/bare.conf"
+trap '"$nginx" -p "$prefix" -c "$prefix/nginx.conf" -s stop
+      "$nginx" -p "$prefix" -c "$prefix/bare.conf" -s stop' EXIT
 sleep 0.5
 worker=$(ps -o pid= --ppid "$(cat "$prefix/nginx.pid")" | tr -d ' ')
 if [[ ! $worker =~ ^[0-9]+$ ]]; then
@@ -437,41 +463,54 @@ median() {
         print v[int((NR + 1) / 2)] }'
 }
 
-# runs NAME: $runs checked runs of $seconds; sets rps and p99 (µs) to the
-# medians
-runs() {
-    local i out
-    local -a rpss=() p99s=()
-    for ((i = 0; i < runs; i++)); do
-        out=$(wrk_run "${seconds}s")
-        verify "$1" "$out"
-        rpss+=("$(awk '/^Requests\/sec:/ { print $2 }' <<< "$out")")
-        p99s+=("$(awk '$1 == "99%" {
-            n = $2 + 0; unit = $2; sub(/^[0-9.]+/, "", unit)
-            print n * (unit == "us" ? 1 : unit == "ms" ? 1e3 : \
-                       unit == "s" ? 1e6 : 6e7) }' <<< "$out")")
-    done
-    rps=$(median "${rpss[@]}")
-    p99=$(median "${p99s[@]}")
-}
-
+# the cases in the order measure() was given them: their names and their
+# requests (quoted, for describe), and each round's req/s and p99 (µs)
 names=()
-rates=()
-p99s=()
+specs=()
+case_rps=()
+case_p99=()
 
-# measure NAME URL [REQUEST...]: checks the case, warms it up for a second,
-# runs it and adds its medians to the table
+# measure NAME URL [REQUEST...]: checks the case with curl and adds it to
+# the rounds
 measure() {
     local name=$1
     shift
-    echo "  $name" >&2
     describe "$@"
     check "$name"
-    verify "$name" "$(wrk_run 1s)"
-    runs "$name"
     names+=("$name")
-    rates+=("$rps")
-    p99s+=("$p99")
+    specs+=("$(printf '%q ' "$@")")
+}
+
+# rounds: $runs rounds of every case, each checked and warmed up for a
+# second before its run of $seconds
+rounds() {
+    local round i out
+    for ((round = 1; round <= runs; round++)); do
+        echo "  round $round of $runs" >&2
+        for i in "${!names[@]}"; do
+            eval "describe ${specs[i]}"
+            verify "${names[i]}" "$(wrk_run 1s)"
+            out=$(wrk_run "${seconds}s")
+            verify "${names[i]}" "$out"
+            case_rps[i]+=" $(awk '/^Requests\/sec:/ { print $2 }' <<< "$out")"
+            case_p99[i]+=" $(awk '$1 == "99%" {
+                n = $2 + 0; unit = $2; sub(/^[0-9.]+/, "", unit)
+                print n * (unit == "us" ? 1 : unit == "ms" ? 1e3 : \
+                           unit == "s" ? 1e6 : 6e7) }' <<< "$out")"
+        done
+    done
+}
+
+# case_index NAME: where the case is in names
+case_index() {
+    local i
+    for i in "${!names[@]}"; do
+        if [ "${names[i]}" = "$1" ]; then
+            echo "$i"
+            return
+        fi
+    done
+    fail "no case named \"$1\""
 }
 
 echo "the gateway and the OpenResty peer must refuse a forged token:"
@@ -489,9 +528,8 @@ plain_request=("$url/plain" "$served")
 web_request=("$url/web/orders/ORD-42" -H "$(bearer "$hs")" "$rendered")
 full_request=("$store_url/web/orders/ORD-42" -H "$(bearer "$hs")" "$rendered")
 
-echo "measuring (${runs} x ${seconds}s each):" >&2
+echo "checking every case:" >&2
 measure "plain proxy_pass" "${plain_request[@]}"
-plain=$rps
 for alg in hs rs es; do
     token=${!alg}
     measure "gateway ${alg^^}256, repeated token" "$url/gw" \
@@ -502,9 +540,7 @@ done
 measure "gateway rejects (no token, 401)" "$url/gw" expect=401
 measure "OpenResty peer (web job, lua-nginx-module)" \
     "$peer_url/web/orders/ORD-42" -H "$(bearer "$hs")" "$rendered"
-peer=$rps
 measure "web channel (HS256 + plugin)" "${web_request[@]}"
-web=$rps
 measure "miniprogram (HS256 + plugin)" "$url/miniprogram/order/query" \
     -H "$(bearer "$hs")" -H "Content-Type: application/json" \
     -H "X-WX-Openid: o6_bmjrPTlm6_2sgVt7hMZOPfL2M" \
@@ -523,10 +559,42 @@ measure "wechat_oa (signature + XML + plugin)" \
     "$url/wechat_oa?$wechat_query" -H "Content-Type: text/xml" \
     "body=$requests/wechat_oa.xml" \
     "answer=<Content><!\\[CDATA\\[$shipped]]></Content>"
+# the cost of metrics, rate limits and dispatch: three cases side by side
+# in every round
+measure "full pipeline, no metrics zone or workflow" \
+    "$bare_url/web/orders/ORD-42" -H "$(bearer "$hs")" "$rendered"
 measure "web + customer, session, journey, policy" "${full_request[@]}"
-full=$rps
 measure "full pipeline + rate limit + dispatch" \
     "$dispatch_url/web/orders/ORD-42" -H "$(bearer "$hs")" "$rendered"
+
+echo "measuring ($runs rounds of every case, ${seconds}s each):" >&2
+rounds
+
+rates=()
+p99s=()
+for i in "${!names[@]}"; do
+    # shellcheck disable=SC2086  # the rounds' figures, one a word
+    rates+=("$(median ${case_rps[i]})")
+    # shellcheck disable=SC2086
+    p99s+=("$(median ${case_p99[i]})")
+done
+plain=${rates[$(case_index "plain proxy_pass")]}
+peer=${rates[$(case_index "OpenResty peer (web job, lua-nginx-module)")]}
+web=${rates[$(case_index "web channel (HS256 + plugin)")]}
+full=${rates[$(case_index "web + customer, session, journey, policy")]}
+
+# µs a request the one case costs over the other, a line a round
+differences() {
+    awk -v a="${case_rps[$(case_index "$1")]}" \
+        -v b="${case_rps[$(case_index "$2")]}" 'BEGIN {
+        n = split(a, x); split(b, y)
+        for (i = 1; i <= n; i++) printf "%.2f\n", 1e6 / x[i] - 1e6 / y[i] }'
+}
+mapfile -t costs < <(differences "full pipeline + rate limit + dispatch" \
+                     "full pipeline, no metrics zone or workflow")
+mapfile -t metrics_costs < <(differences \
+    "web + customer, session, journey, policy" \
+    "full pipeline, no metrics zone or workflow")
 
 # summary KEY: the value of KEY in omni-loadgen's summary line on stdin
 summary() {
@@ -661,6 +729,91 @@ if [ "$rss_requests" -gt 0 ]; then
                  (a - b) * 100 / b, n }'
 fi
 
+# the worker's user CPU time a request of the described case, in µs
+user_us() {
+    local t0 t1 out
+    t0=$(awk '{ print $14 }' "/proc/$worker/stat")
+    out=$(wrk_run "${seconds}s")
+    t1=$(awk '{ print $14 }' "/proc/$worker/stat")
+    verify "user CPU time" "$out"
+    awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" \
+        -v n="$(awk '/ requests in / { print $1 }' <<< "$out")" \
+        'BEGIN { printf "%.2f", t * 1e6 / hz / n }'
+}
+
+# callgrind NAME URL...: the instructions a request the worker runs for
+# each URL's full pipeline in the nginx NAME, one a line: the process runs
+# alone (no master) under callgrind, each URL warmed up, the counters
+# zeroed, 5 s of wrk (a few thousand requests), the counters dumped
+callgrind() {
+    local name=$1 url pid i dump=0 out
+    shift
+    rm -f "$prefix/callgrind.out"*
+    taskset -c 0 valgrind --tool=callgrind --smc-check=all-non-file \
+        --callgrind-out-file="$prefix/callgrind.out" \
+        "$nginx" -p "$prefix" -c "$prefix/$name.conf" \
+        -g "master_process off; daemon off;" 2> "$prefix/callgrind.log" &
+    pid=$!
+    for url in "$@"; do
+        describe "$url" -H "$(bearer "$hs")" "$rendered"
+        for ((i = 0; i < 300; i++)); do
+            if curl -s -o /dev/null "$url"; then
+                break
+            fi
+            sleep 0.2
+        done
+        verify "$name under callgrind" "$(wrk_run 2s)"
+        callgrind_control -z "$pid" > /dev/null
+        out=$(wrk_run 5s)
+        callgrind_control -d "$pid" > /dev/null
+        verify "$name under callgrind" "$out"
+        dump=$((dump + 1))
+        callgrind_annotate "$prefix/callgrind.out.$dump" \
+            | awk -v n="$(awk '/ requests in / { print $1 }' <<< "$out")" \
+                  '/PROGRAM TOTALS/ { gsub(",", "", $1); printf "%d\n", $1 / n }'
+    done
+    kill "$pid"
+    wait "$pid" || true
+}
+
+# what metrics, rate limits and dispatch cost: the rounds' differences
+# (wall clock, which a slow spell of the host moves by more than the cost
+# itself), and instructions, which it does not move, turned into time at
+# the worker's user CPU time a request
+echo "  user CPU time and instructions of the full pipeline" >&2
+describe "$dispatch_url/web/orders/ORD-42" -H "$(bearer "$hs")" "$rendered"
+verify "user CPU time" "$(wrk_run 1s)"
+dispatch_user_us=$(user_us)
+"$nginx" -p "$prefix" -c "$prefix/nginx.conf" -s stop
+"$nginx" -p "$prefix" -c "$prefix/bare.conf" -s stop
+trap - EXIT
+sleep 1
+mapfile -t instructions < <(callgrind nginx "$store_url/web/orders/ORD-42" \
+                                          "$dispatch_url/web/orders/ORD-42")
+bare_instructions=$(callgrind bare "$bare_url/web/orders/ORD-42")
+
+# cost LABEL INSTRUCTIONS DIFFERENCE...: the median of the rounds'
+# differences and their range, then the instructions over the bare
+# pipeline's, and what they take at the user CPU time a request
+cost() {
+    local label=$1 count=$2
+    shift 2
+    printf '%s\n' "$@" | sort -g | awk -v label="$label" -v i="$count" \
+        -v b="$bare_instructions" -v all="${instructions[1]}" \
+        -v us="$dispatch_user_us" '{ v[NR] = $1 } END {
+        printf "%-34s %+6.2f (%+.2f to %+.2f) %+7d %+6.1f%% %+6.2f\n",
+               label, v[int((NR + 1) / 2)], v[1], v[NR], i - b,
+               (i - b) * 100 / b, (i - b) * us / all }'
+}
+echo
+echo "over the full pipeline without them:"
+printf '%-34s %22s %8s %7s %6s\n' "" "µs, rounds' wall clock" instr. "" \
+    "µs CPU"
+cost "metrics" "${instructions[0]}" "${metrics_costs[@]}"
+cost "metrics, rate limits and dispatch" "${instructions[1]}" "${costs[@]}"
+echo "(the pipeline without them: $bare_instructions instructions a request;" \
+     "with them $dispatch_user_us µs of user CPU time)"
+
 echo
 echo "the store alone ($root/build/bin/omni-store-bench, one process):"
 "$root/build/bin/omni-store-bench" "$prefix/store-bench"
@@ -671,6 +824,6 @@ echo "the policy engine alone (1,000 roles x 20 rules):"
 
 echo
 echo "nginx worker pinned to CPU 0, wrk and omni-loadgen to CPU 1,"
-echo "$connections connections; median of $runs runs of ${seconds}s each after a"
-echo "1s warm-up; late µs: the p99 of how late omni-loadgen sent the requests"
-echo "that found a connection idle (its pacing error)."
+echo "$connections connections; median of $runs rounds (every case once a round,"
+echo "${seconds}s after a 1s warm-up); late µs: the p99 of how late omni-loadgen"
+echo "sent the requests that found a connection idle (its pacing error)."
