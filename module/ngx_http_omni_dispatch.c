@@ -487,7 +487,8 @@ ngx_http_omni_retry_after(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx)
 
 /*
  * Every pool of the workflow is an upstream{} block, so that
- * proxy_pass http://$omni_pool never falls back to a name lookup.
+ * proxy_pass http://$omni_pool never falls back to a name lookup, and
+ * omni_dispatch_balancer has a block to hand each request to.
  */
 ngx_int_t
 ngx_http_omni_dispatch_init_conf(ngx_conf_t *cf,
@@ -502,23 +503,25 @@ ngx_http_omni_dispatch_init_conf(ngx_conf_t *cf,
     umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
 
     return ngx_http_omni_dispatch_upstreams(cf->log, umcf, omcf->dispatch,
-                                            &omcf->dispatch_file);
+                                            &omcf->dispatch_file, NULL);
 }
 
 
 /*
  * NGX_ERROR, logged, when a pool of d names an upstream that no
- * upstream{} block defines: at configuration (source: the file, an emerg)
- * or for a store revision in a worker (source NULL, an error).
+ * upstream{} block defines, or one with omni_dispatch_balancer (which
+ * would hand the request back to itself): at configuration (source: the
+ * file, an emerg) or for a store revision in a worker (source NULL, an
+ * error).  Each pool's block goes to found[i] unless found is NULL.
  */
 ngx_int_t
 ngx_http_omni_dispatch_upstreams(ngx_log_t *log,
     ngx_http_upstream_main_conf_t *umcf, const omni_dispatch_t *d,
-    ngx_str_t *source)
+    ngx_str_t *source, ngx_http_upstream_srv_conf_t **found)
 {
     size_t                          len;
-    ngx_uint_t                      i, j;
-    const char                     *name;
+    ngx_uint_t                      i, j, level;
+    const char                     *name, *why;
     ngx_http_upstream_srv_conf_t  **uscfp;
 
     uscfp = umcf->upstreams.elts;
@@ -537,21 +540,33 @@ ngx_http_omni_dispatch_upstreams(ngx_log_t *log,
             }
         }
 
-        if (j < umcf->upstreams.nelts) {
+        if (j == umcf->upstreams.nelts) {
+            why = "which no upstream{} block defines";
+
+        } else if (ngx_http_omni_balancer_is(uscfp[j])) {
+            why = "whose block balances by the pools "
+                  "(omni_dispatch_balancer)";
+
+        } else {
+            if (found) {
+                found[i] = uscfp[j];
+            }
+
             continue;
         }
 
+        level = source ? NGX_LOG_EMERG : NGX_LOG_ERR;
+
         if (source) {
-            ngx_log_error(NGX_LOG_EMERG, log, 0,
+            ngx_log_error(level, log, 0,
                           "workflow file \"%V\": pool \"%s\" names the "
-                          "upstream \"%s\", which no upstream{} block "
-                          "defines", source, d->pools[i].name, name);
+                          "upstream \"%s\", %s", source, d->pools[i].name,
+                          name, why);
 
         } else {
-            ngx_log_error(NGX_LOG_ERR, log, 0,
+            ngx_log_error(level, log, 0,
                           "omni: workflow pool \"%s\" names the upstream "
-                          "\"%s\", which no upstream{} block defines",
-                          d->pools[i].name, name);
+                          "\"%s\", %s", d->pools[i].name, name, why);
         }
 
         return NGX_ERROR;

@@ -105,6 +105,9 @@ typedef struct {
     ngx_int_t                   pool_index[OMNI_DISPATCH_POOLS_MAX];
     ngx_int_t                   pair_index[OMNI_DISPATCH_POOLS_MAX]
                                           [OMNI_DISPATCH_NAMES_MAX];
+    /* each pool's upstream{} block, for omni_dispatch_balancer */
+    ngx_http_upstream_srv_conf_t
+                               *upstreams[OMNI_DISPATCH_POOLS_MAX];
     ngx_http_omni_decision_series_t
                                 decision_series
                                     [NGX_HTTP_OMNI_DECISION_SERIES];
@@ -499,7 +502,12 @@ void ngx_http_omni_dispatch_index(ngx_log_t *log,
     ngx_http_omni_main_conf_t *omcf, ngx_http_omni_workflow_t *w);
 ngx_int_t ngx_http_omni_dispatch_upstreams(ngx_log_t *log,
     ngx_http_upstream_main_conf_t *umcf, const omni_dispatch_t *d,
-    ngx_str_t *source);
+    ngx_str_t *source, ngx_http_upstream_srv_conf_t **found);
+
+/* ngx_http_omni_balancer.c */
+char *ngx_http_omni_balancer(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_uint_t ngx_http_omni_balancer_is(ngx_http_upstream_srv_conf_t *us);
 
 /* ngx_http_omni_workflow.c */
 ngx_int_t ngx_http_omni_store_revisions(ngx_http_request_t *r,

@@ -296,7 +296,9 @@ ngx_http_omni_workflow_adopt(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
         goto refused;
     }
 
-    if (ngx_http_omni_dispatch_upstreams(log, umcf, d, NULL) != NGX_OK) {
+    if (ngx_http_omni_dispatch_upstreams(log, umcf, d, NULL, NULL)
+        != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "omni: workflow revision %uD does not fit this "
                       "configuration, keeping %uD", rev,
@@ -335,7 +337,8 @@ static ngx_http_omni_workflow_t *
 ngx_http_omni_workflow_new(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
     omni_dispatch_t *d, uint32_t rev)
 {
-    ngx_http_omni_workflow_t  *w;
+    ngx_http_omni_workflow_t       *w;
+    ngx_http_upstream_main_conf_t  *umcf;
 
     w = ngx_calloc(sizeof(ngx_http_omni_workflow_t), log);
     if (w == NULL) {
@@ -345,6 +348,12 @@ ngx_http_omni_workflow_new(ngx_log_t *log, ngx_http_omni_main_conf_t *omcf,
     w->dispatch = d;
     w->rev = rev;
     w->refs = 1;
+
+    /* checked already: the file's at configuration, a revision's above */
+    umcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_upstream_module);
+    (void) ngx_http_omni_dispatch_upstreams(log, umcf, d, NULL,
+                                            w->upstreams);
 
     ngx_http_omni_dispatch_index(log, omcf, w);
 

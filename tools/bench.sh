@@ -112,8 +112,8 @@ proxy_pass http://service;
 END
 
 # the same, to the pool the dispatch chose (all pools stand for the
-# service)
-sed 's|http://service;|http://$omni_pool;|' "$prefix/contract.conf" \
+# service), through omni_dispatch_balancer
+sed 's|http://service;|http://pools;|' "$prefix/contract.conf" \
     > "$prefix/dispatch.conf"
 
 # rate limits and dispatch as a deployment would write them: the request
@@ -164,6 +164,10 @@ gateway_conf() {
     omni_dispatch_file $prefix/dispatch.json;
     omni_dispatch_zone 1m;"
         dispatch_server="# the full pipeline again, with rate limits and dispatch
+    upstream pools {
+        omni_dispatch_balancer;
+    }
+
     server {
         listen 127.0.0.1:$((p + 4));
         omni_jwt_secret keys/hs.key kid=hs;
@@ -741,6 +745,20 @@ user_us() {
         'BEGIN { printf "%.2f", t * 1e6 / hz / n }'
 }
 
+# callgrind_command PID OPTION URL: callgrind_control's OPTION for the
+# process, which sees a command only when it runs: an idle one is woken by
+# requests to URL (a few, cheap beside a run's thousands)
+callgrind_command() {
+    local ctl
+    callgrind_control "$2" "$1" > /dev/null &
+    ctl=$!
+    while kill -0 "$ctl" 2> /dev/null; do
+        curl -s -o /dev/null "$3" || true
+        sleep 0.1
+    done
+    wait "$ctl"
+}
+
 # callgrind NAME URL...: the instructions a request the worker runs for
 # each URL's full pipeline in the nginx NAME, one a line: the process runs
 # alone (no master) under callgrind, each URL warmed up, the counters
@@ -763,9 +781,9 @@ callgrind() {
             sleep 0.2
         done
         verify "$name under callgrind" "$(wrk_run 2s)"
-        callgrind_control -z "$pid" > /dev/null
+        callgrind_command "$pid" -z "$url"
         out=$(wrk_run 5s)
-        callgrind_control -d "$pid" > /dev/null
+        callgrind_command "$pid" -d "$url"
         verify "$name under callgrind" "$out"
         dump=$((dump + 1))
         callgrind_annotate "$prefix/callgrind.out.$dump" \
