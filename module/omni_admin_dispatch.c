@@ -131,7 +131,7 @@ omni_admin_capacity_revisions(omni_admin_ctx_t *ctx)
 int
 omni_admin_capacity_post(omni_admin_ctx_t *ctx)
 {
-    int                          rc, failed;
+    int                          rc, failed, tries;
     char                         note[OMNI_DISPATCH_ID_MAX
                                       + OMNI_DISPATCH_CHANNEL_MAX + 32];
     char                        *old, *text;
@@ -140,6 +140,7 @@ omni_admin_capacity_post(omni_admin_ctx_t *ctx)
     int64_t                      capacity;
     uint32_t                     rev;
     const char                  *pool, *channel;
+    omni_store_revision_info_t   info;
 
     if (omni_admin_body_keys(ctx, omni_admin_capacity_keys) != OMNI_ADMIN_GO
         || omni_admin_body_string(ctx, "pool", 1, &pool) != OMNI_ADMIN_GO
@@ -170,32 +171,56 @@ omni_admin_capacity_post(omni_admin_ctx_t *ctx)
         return OMNI_ADMIN_STOP;
     }
 
-    old = NULL;
-    len = 0;
-
-    rc = omni_store_capacity_get(ctx->st, 0, &old, &len, NULL, ctx->err);
-    if (rc != OMNI_STORE_OK && rc != OMNI_STORE_NOT_FOUND) {
-        return omni_admin_store_fail(ctx, rc, 0);
-    }
-
-    text = omni_dispatch_live_set(old, len, pool, channel, capacity,
-                                  ctx->err);
-    free(old);
-
-    if (text == NULL) {
-        return omni_admin_fail(ctx, 500, "store_error", "the capacities "
-                               "set live: %s", ctx->err);
-    }
-
     snprintf(note, sizeof(note), "%s%s%s %s", pool, channel ? "/" : "",
              channel ? channel : "",
              capacity < 0 ? "workflow" : "set");
 
-    rc = omni_store_capacity_put(ctx->st, text, strlen(text),
-                                 omni_admin_actor(ctx), note, ctx->req->now,
-                                 &rev, ctx->err);
-    if (rc != OMNI_STORE_OK) {
+    /*
+     * The record read, changed and put from the revision read: a put from
+     * elsewhere in between (another worker, omnictl) makes it read again
+     * rather than write over that change.
+     */
+    for (tries = 0; ; tries++) {
+        old = NULL;
+        len = 0;
+        info.rev = 0;
+
+        rc = omni_store_capacity_get(ctx->st, 0, &old, &len, &info,
+                                     ctx->err);
+        if (rc != OMNI_STORE_OK && rc != OMNI_STORE_NOT_FOUND) {
+            return omni_admin_store_fail(ctx, rc, 0);
+        }
+
+        text = omni_dispatch_live_set(old, len, pool, channel, capacity,
+                                      ctx->err);
+        free(old);
+
+        if (text == NULL) {
+            return omni_admin_fail(ctx, 500, "store_error", "the capacities "
+                                   "set live: %s", ctx->err);
+        }
+
+        rc = omni_store_capacity_replace(ctx->st, info.rev, text,
+                                         strlen(text), omni_admin_actor(ctx),
+                                         note, ctx->req->now, &rev,
+                                         ctx->err);
+
+        if (rc == OMNI_STORE_OK) {
+            break;
+        }
+
         free(text);
+
+        if (rc == OMNI_STORE_CONFLICT && tries < OMNI_ADMIN_PUT_TRIES) {
+            continue;
+        }
+
+        if (rc == OMNI_STORE_CONFLICT) {
+            return omni_admin_fail(ctx, 409, "conflict", "%s: the capacities "
+                                   "changed under every one of %d tries",
+                                   ctx->err, OMNI_ADMIN_PUT_TRIES);
+        }
+
         return omni_admin_store_fail(ctx, rc, 0);
     }
 

@@ -26,6 +26,8 @@
                                  + OMNI_STORE_VALUE_MAX)   /* TYPE:VALUE */
 #define OMNI_ADMIN_MSG_MAX      512
 #define OMNI_ADMIN_TIME_LEN     80       /* 24 used; room for any int */
+#define OMNI_ADMIN_PUT_TRIES    8        /* reads of a record changed under
+                                            a read-modify-write */
 #define OMNI_ADMIN_LOAD         (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)
 
 /* what a step returns: go on, or the answer is set (refusal or done) */

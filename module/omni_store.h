@@ -637,6 +637,14 @@ int omni_store_capacity_get(omni_store_t *st, uint32_t rev, char **json,
 int omni_store_capacity_put(omni_store_t *st, const char *json, size_t len,
     const char *author, const char *note, int64_t now, uint32_t *rev,
     char *err);
+/*
+ * The put of a record made from revision base (0: there was none):
+ * OMNI_STORE_CONFLICT, nothing written, when another revision became
+ * current since; read again and retry.
+ */
+int omni_store_capacity_replace(omni_store_t *st, uint32_t base,
+    const char *json, size_t len, const char *author, const char *note,
+    int64_t now, uint32_t *rev, char *err);
 int omni_store_capacity_list(omni_store_t *st, uint32_t before,
     omni_store_revision_info_t *out, size_t max, size_t *n, char *err);
 

@@ -484,6 +484,8 @@ typedef struct {
     int64_t                  now;
     int                      seed;      /* only when there is no current */
     int                      remote;    /* from another node: not logged */
+    int                      on_base;   /* only while base is current, */
+    uint32_t                 base;      /* else OMNI_STORE_CONFLICT */
     uint32_t                 rev;       /* written; 0: none */
 } omni_store_doc_op_t;
 
@@ -499,6 +501,9 @@ int omni_store_doc_get(omni_store_t *st, const omni_store_doc_t *doc,
 int omni_store_doc_put(omni_store_t *st, const omni_store_doc_t *doc,
     const char *json, size_t len, const char *author, const char *note,
     int64_t now, int seed, uint32_t *rev, char *err);
+int omni_store_doc_replace(omni_store_t *st, const omni_store_doc_t *doc,
+    uint32_t base, const char *json, size_t len, const char *author,
+    const char *note, int64_t now, uint32_t *rev, char *err);
 int omni_store_doc_list(omni_store_t *st, const omni_store_doc_t *doc,
     uint32_t before, omni_store_revision_info_t *out, size_t max, size_t *n,
     char *err);

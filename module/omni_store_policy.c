@@ -173,6 +173,7 @@ omni_store_policy_apply(omni_store_t *st, MDB_txn *txn, const char *origin,
     op.note = OMNI_STORE_POLICY_REMOTE_NOTE;
     op.now = now;
     op.seed = 0;
+    op.on_base = 0;
     op.remote = 1;
     op.rev = 0;
 

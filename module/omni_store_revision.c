@@ -28,6 +28,10 @@ static void omni_key_doc(omni_sbuf_t *k, const omni_store_doc_t *doc,
     uint32_t rev);
 static int omni_store_doc_last(omni_store_t *st, MDB_txn *txn,
     const omni_store_doc_t *doc, uint32_t *rev, char *err);
+static int omni_store_doc_commit(omni_store_t *st,
+    const omni_store_doc_t *doc, omni_store_doc_op_t *op, const char *json,
+    size_t len, const char *author, const char *note, int64_t now,
+    uint32_t *rev, char *err);
 static int omni_store_doc_info_item(void *out, size_t i,
     const unsigned char *p, size_t len, const MDB_val *v);
 
@@ -159,12 +163,49 @@ omni_store_doc_put(omni_store_t *st, const omni_store_doc_t *doc,
     const char *json, size_t len, const char *author, const char *note,
     int64_t now, int seed, uint32_t *rev, char *err)
 {
-    int                   rc;
-    omni_store_doc_op_t   op;
+    omni_store_doc_op_t  op;
+
+    op.seed = seed;
+    op.on_base = 0;
+    op.base = 0;
+
+    return omni_store_doc_commit(st, doc, &op, json, len, author, note, now,
+                                 rev, err);
+}
+
+
+/*
+ * A put made from revision base (0: none) of the document: refused with
+ * OMNI_STORE_CONFLICT when another put made another current meanwhile,
+ * so that a read-modify-write loses no one else's change.
+ */
+int
+omni_store_doc_replace(omni_store_t *st, const omni_store_doc_t *doc,
+    uint32_t base, const char *json, size_t len, const char *author,
+    const char *note, int64_t now, uint32_t *rev, char *err)
+{
+    omni_store_doc_op_t  op;
+
+    op.seed = 0;
+    op.on_base = 1;
+    op.base = base;
+
+    return omni_store_doc_commit(st, doc, &op, json, len, author, note, now,
+                                 rev, err);
+}
+
+
+static int
+omni_store_doc_commit(omni_store_t *st, const omni_store_doc_t *doc,
+    omni_store_doc_op_t *op, const char *json, size_t len,
+    const char *author, const char *note, int64_t now, uint32_t *rev,
+    char *err)
+{
+    int  rc;
 
     *rev = 0;
 
-    if (seed) {
+    if (op->seed) {
         note = OMNI_STORE_DOC_SEED_NOTE;
 
     } else if (note == NULL) {
@@ -176,20 +217,19 @@ omni_store_doc_put(omni_store_t *st, const omni_store_doc_t *doc,
         return rc;
     }
 
-    op.doc = doc;
-    op.json = json;
-    op.len = len;
-    op.author = author;
-    op.note = note;
-    op.now = now;
-    op.seed = seed;
-    op.remote = 0;
-    op.rev = 0;
+    op->doc = doc;
+    op->json = json;
+    op->len = len;
+    op->author = author;
+    op->note = note;
+    op->now = now;
+    op->remote = 0;
+    op->rev = 0;
 
-    rc = omni_store_write(st, omni_store_doc_write, &op, err);
+    rc = omni_store_write(st, omni_store_doc_write, op, err);
 
     if (rc == OMNI_STORE_OK) {
-        *rev = op.rev;
+        *rev = op->rev;
     }
 
     return rc;
@@ -413,6 +453,13 @@ omni_store_doc_write(omni_store_t *st, MDB_txn *txn, void *data, char *err)
 
     if (op->seed && cur != 0) {
         return OMNI_STORE_OK;
+    }
+
+    if (op->on_base && cur != op->base) {
+        omni_err(err, "%s revision %" PRIu32 " became current after "
+                       "revision %" PRIu32 " was read", doc->name, cur,
+                       op->base);
+        return OMNI_STORE_CONFLICT;
     }
 
     rc = omni_store_doc_last(st, txn, doc, &last, err);

@@ -91,6 +91,16 @@ omni_store_capacity_put(omni_store_t *st, const char *json, size_t len,
 
 
 int
+omni_store_capacity_replace(omni_store_t *st, uint32_t base,
+    const char *json, size_t len, const char *author, const char *note,
+    int64_t now, uint32_t *rev, char *err)
+{
+    return omni_store_doc_replace(st, &omni_store_doc_capacity, base, json,
+                                  len, author, note, now, rev, err);
+}
+
+
+int
 omni_store_capacity_list(omni_store_t *st, uint32_t before,
     omni_store_revision_info_t *out, size_t max, size_t *n, char *err)
 {

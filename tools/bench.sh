@@ -750,7 +750,7 @@ user_us() {
 # requests to URL (a few, cheap beside a run's thousands)
 callgrind_command() {
     local ctl
-    callgrind_control "$2" "$1" > /dev/null &
+    callgrind_control "$2" "$1" > /dev/null 2>&1 &
     ctl=$!
     while kill -0 "$ctl" 2> /dev/null; do
         curl -s -o /dev/null "$3" || true

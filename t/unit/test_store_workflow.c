@@ -5,7 +5,8 @@
  * (omni_store_workflow.c over omni_store_revision.c): numbered from 1
  * with author, time and note, the current one, a seed that writes only
  * into a store without a workflow, pages of revisions, refusals, and
- * independence from the policy's revisions kept beside them.
+ * independence from the policy's revisions kept beside them; the
+ * capacities' put from a revision read, refused once another is current.
  */
 
 
@@ -327,6 +328,67 @@ test_invalid(void **state)
 }
 
 
+/*
+ * The capacities' put from a revision read: written while that revision
+ * is current (none: 0), refused with a conflict and nothing written once
+ * another put made another current.
+ */
+static void
+test_capacity_replace(void **state)
+{
+    char         err[OMNI_ERRLEN], *got;
+    size_t       len;
+    uint32_t     rev, cur;
+    test_ctx_t  *ctx;
+
+    ctx = *state;
+
+    assert_int_equal(omni_store_capacity_replace(ctx->st, 0, test_wf_a,
+                                                 strlen(test_wf_a), "alice",
+                                                 "first", TEST_NOW, &rev,
+                                                 err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rev, 1);
+
+    /* a second writer that read "none" too */
+    rev = 99;
+    assert_int_equal(omni_store_capacity_replace(ctx->st, 0, test_wf_b,
+                                                 strlen(test_wf_b), "bob",
+                                                 "lost?", TEST_NOW, &rev,
+                                                 err),
+                     OMNI_STORE_CONFLICT);
+    assert_int_equal(rev, 0);
+    assert_string_equal(err, "capacity revision 1 became current after "
+                        "revision 0 was read");
+
+    assert_int_equal(omni_store_capacity_replace(ctx->st, 1, test_wf_b,
+                                                 strlen(test_wf_b), "bob",
+                                                 "second", TEST_NOW, &rev,
+                                                 err),
+                     OMNI_STORE_OK);
+    assert_int_equal(rev, 2);
+
+    /* from revision 1 again: 2 is current */
+    assert_int_equal(omni_store_capacity_replace(ctx->st, 1, test_wf_a,
+                                                 strlen(test_wf_a), "carol",
+                                                 "stale", TEST_NOW, &rev,
+                                                 err),
+                     OMNI_STORE_CONFLICT);
+
+    assert_int_equal(omni_store_capacity_current(ctx->st, &cur, err),
+                     OMNI_STORE_OK);
+    assert_int_equal(cur, 2);
+    assert_int_equal(omni_store_capacity_get(ctx->st, 0, &got, &len, NULL,
+                                             err),
+                     OMNI_STORE_OK);
+    assert_string_equal(got, test_wf_b);
+    free(got);
+
+    /* the workflow's revisions are not the capacities' */
+    assert_int_equal(test_current(ctx->st), 0);
+}
+
+
 int
 main(void)
 {
@@ -339,6 +401,7 @@ main(void)
         TEST(test_seed),
         TEST(test_list),
         TEST(test_invalid),
+        TEST(test_capacity_replace),
     };
 
 #undef TEST
