@@ -496,7 +496,8 @@ sub stop {
     Time::HiRes::sleep(0.01) while _alive($pid) && Time::HiRes::time() < $deadline;
 
     if (_alive($pid)) {
-        Test::More::diag("nginx master $pid did not exit within ${limit}s after QUIT, killing it");
+        Test::More::diag("nginx master $pid did not exit within ${limit}s after QUIT, killing it\n"
+                         . join('', map { _where($_) } _children($pid)));
         kill 'KILL', $pid, _children($pid), @kids;
         $deadline = Time::HiRes::time() + 2;
         Time::HiRes::sleep(0.01) while _alive($pid) && Time::HiRes::time() < $deadline;
@@ -527,13 +528,30 @@ sub reload {
         croak "reload failed:\n$log" if $log =~ /\[emerg\]/;
         my @now = _children($pid);
         my $new = grep { !$old{$_} } @now;
-        my $stale = grep { $old{$_} } @now;
-        last if $new && !$stale;
+        my @stale = grep { $old{$_} } @now;
+        last if $new && !@stale;
         croak "reload: workers were not replaced within ${limit}s\n--- error.log:\n$log"
+              . join('', map { _where($_) } @stale)
             if Time::HiRes::time() > $deadline;
         Time::HiRes::sleep(0.01);
     }
     return $self;
+}
+
+# where a worker that should have exited is: what it waits in, and its
+# threads' stacks when gdb is there to read them
+sub _where {
+    my ($pid) = @_;
+    my $out = "--- worker $pid still there:";
+    for my $f ("/proc/$pid/wchan", "/proc/$pid/stack") {
+        my $text = _slurp($f);
+        $out .= "\n$f: " . (length $text ? $text : '(unreadable)');
+    }
+    if (-x '/usr/bin/gdb') {
+        my $bt = `/usr/bin/gdb -p $pid -batch -ex 'thread apply all bt' 2>/dev/null`;
+        $out .= "\n" . join("\n", grep { /^(#|Thread)/ } split /\n/, $bt // '');
+    }
+    return "$out\n";
 }
 
 sub test_config {
