@@ -134,7 +134,8 @@ ngx_http_omni_verify(ngx_http_request_t *r, ngx_http_omni_ctx_t *ctx,
 
     /* a token too large to verify is not worth hashing either */
     if (cache && token->len && token->len <= olcf->max_length) {
-        omni_token_cache_key((const char *) token->data, token->len, key);
+        omni_token_cache_key(cache, (const char *) token->data, token->len,
+                             key);
 
         e = omni_token_cache_get(cache, key, &olcf->token_conf, now);
 
@@ -212,7 +213,8 @@ ngx_http_omni_jwt_init_worker(ngx_cycle_t *cycle,
                                              ngx_http_omni_token_free);
     if (omcf->token_cache == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "omni: no memory for the token cache");
+                      "omni: no memory or randomness for the token "
+                      "cache");
         return NGX_ERROR;
     }
 

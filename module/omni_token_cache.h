@@ -2,9 +2,10 @@
  * Copyright (C) The omni gateway authors
  *
  * A per-worker cache of verified tokens, bounded by entries and by bytes,
- * the least recently used entry out first.  An entry is keyed by the
- * SHA-256 digest of the token (never the token itself) and the identity
- * of the configuration that verified it, and holds an immutable value
+ * the least recently used entry out first.  An entry is keyed by a hash
+ * of the token under the cache's own secret key (SipHash-2-4, 128 bits;
+ * never the token itself) and the identity of the configuration that
+ * verified it, and holds an immutable value
  * shared by reference: one evicted while requests hold it lives until the
  * last of them lets go.  Knows nothing of NGINX, nor of tokens.
  */
@@ -18,7 +19,7 @@
 #include <time.h>
 
 
-#define OMNI_TOKEN_CACHE_KEY_LEN  32
+#define OMNI_TOKEN_CACHE_KEY_LEN  16
 
 
 typedef struct omni_token_cache_s        omni_token_cache_t;
@@ -40,7 +41,8 @@ typedef struct {
 /*
  * At most max_entries (1 or more) entries of max_bytes in all, each living
  * at most ttl seconds; free_value frees a value once no one holds its
- * entry.  NULL when out of memory.
+ * entry.  Its secret key comes from OpenSSL's RAND_bytes().  NULL when out
+ * of memory or of randomness.
  */
 omni_token_cache_t *omni_token_cache_new(size_t max_entries,
     size_t max_bytes, time_t ttl, omni_token_cache_free_pt free_value);
@@ -48,8 +50,9 @@ omni_token_cache_t *omni_token_cache_new(size_t max_entries,
 /* Entries still held by someone outlive the cache. */
 void omni_token_cache_free(omni_token_cache_t *cache);
 
-/* The key of a token: its SHA-256 digest into key. */
-void omni_token_cache_key(const char *token, size_t len, unsigned char *key);
+/* The key of a token in this cache, into key (OMNI_TOKEN_CACHE_KEY_LEN). */
+void omni_token_cache_key(const omni_token_cache_t *cache, const char *token,
+    size_t len, unsigned char *key);
 
 /*
  * The entry of key under conf while now is before its expiry, held once

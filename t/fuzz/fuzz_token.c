@@ -276,7 +276,7 @@ fuzz_one(omni_token_cache_t *cache, const omni_token_conf_t *conf,
     e = NULL;
 
     if (len && len <= conf->max_length) {
-        omni_token_cache_key(token, len, key);
+        omni_token_cache_key(cache, token, len, key);
         e = omni_token_cache_get(cache, key, conf, now);
     }
 

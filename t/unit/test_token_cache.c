@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "omni_siphash.h"
 #include "omni_token_cache.h"
 
 
@@ -60,12 +61,12 @@ test_value(int id)
 
 
 static void
-test_key(unsigned char *key, int id)
+test_key(omni_token_cache_t *cache, unsigned char *key, int id)
 {
     char  token[32];
 
     snprintf(token, sizeof(token), "token-%d", id);
-    omni_token_cache_key(token, strlen(token), key);
+    omni_token_cache_key(cache, token, strlen(token), key);
 }
 
 
@@ -77,7 +78,7 @@ test_put(omni_token_cache_t *cache, int id, const void *conf, size_t bytes,
     unsigned char              key[OMNI_TOKEN_CACHE_KEY_LEN];
     omni_token_cache_entry_t  *e;
 
-    test_key(key, id);
+    test_key(cache, key, id);
 
     e = omni_token_cache_put(cache, key, conf, test_value(id), bytes,
                              expires, now);
@@ -96,7 +97,7 @@ test_get(omni_token_cache_t *cache, int id, const void *conf, time_t now)
     unsigned char              key[OMNI_TOKEN_CACHE_KEY_LEN];
     omni_token_cache_entry_t  *e;
 
-    test_key(key, id);
+    test_key(cache, key, id);
 
     e = omni_token_cache_get(cache, key, conf, now);
     if (e == NULL) {
@@ -127,26 +128,80 @@ test_cache(size_t entries, size_t bytes, time_t ttl)
 static void
 test_cache_key(void **state)
 {
-    unsigned char  a[OMNI_TOKEN_CACHE_KEY_LEN], b[OMNI_TOKEN_CACHE_KEY_LEN];
+    unsigned char        a[OMNI_TOKEN_CACHE_KEY_LEN];
+    unsigned char        b[OMNI_TOKEN_CACHE_KEY_LEN];
+    omni_token_cache_t  *one, *two;
 
-    static const unsigned char  abc[] = {
-        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
-        0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
-        0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad
+    (void) state;
+
+    one = test_cache(4, 1 << 20, 300);
+    two = test_cache(4, 1 << 20, 300);
+
+    /* the same token, the same key in one cache */
+    omni_token_cache_key(one, "abc", 3, a);
+    omni_token_cache_key(one, "abcd", 3, b);
+    assert_memory_equal(a, b, sizeof(a));
+
+    omni_token_cache_key(one, "abd", 3, b);
+    assert_memory_not_equal(a, b, sizeof(a));
+
+    /* each cache its own secret: keys made elsewhere say nothing here */
+    omni_token_cache_key(two, "abc", 3, b);
+    assert_memory_not_equal(a, b, sizeof(a));
+
+    omni_token_cache_free(one);
+    omni_token_cache_free(two);
+}
+
+
+/*
+ * SipHash-2-4's 128-bit output against OpenSSL's (EVP_MAC "SIPHASH",
+ * size 16: "openssl mac -macopt hexkey:0001..0f -macopt size:16"), an
+ * implementation of its own: the empty message (the first of the
+ * reference vectors), 15 bytes 00..0e (the paper's message), and a token
+ * of 69 bytes (eight words and five bytes).
+ */
+static void
+test_siphash(void **state)
+{
+    size_t         i;
+    unsigned char  key[OMNI_SIPHASH_KEY_LEN], msg[15], out[OMNI_SIPHASH_LEN];
+
+    static const char  token[] =
+        "eyJhbGciOiJIUzI1NiIsImtpZCI6ImhzIn0.eyJzdWIiOiJiZW5jaCJ9."
+        "c2lnbmF0dXJl";
+
+    static const unsigned char  empty[] = {
+        0xa3, 0x81, 0x7f, 0x04, 0xba, 0x25, 0xa8, 0xe6,
+        0x6d, 0xf6, 0x72, 0x14, 0xc7, 0x55, 0x02, 0x93
+    };
+    static const unsigned char  fifteen[] = {
+        0x54, 0x93, 0xe9, 0x99, 0x33, 0xb0, 0xa8, 0x11,
+        0x7e, 0x08, 0xec, 0x0f, 0x97, 0xcf, 0xc3, 0xd9
+    };
+    static const unsigned char  jwt[] = {
+        0x44, 0x19, 0xaa, 0x8a, 0x7c, 0x8c, 0x68, 0x02,
+        0x8b, 0xd4, 0x1c, 0xc4, 0x12, 0x7f, 0x66, 0x27
     };
 
     (void) state;
 
-    /* SHA-256, FIPS 180-2's first example */
-    omni_token_cache_key("abc", 3, a);
-    assert_memory_equal(a, abc, sizeof(abc));
+    for (i = 0; i < sizeof(key); i++) {
+        key[i] = (unsigned char) i;
+    }
 
-    /* only the first len bytes count */
-    omni_token_cache_key("abcd", 3, b);
-    assert_memory_equal(a, b, sizeof(a));
+    for (i = 0; i < sizeof(msg); i++) {
+        msg[i] = (unsigned char) i;
+    }
 
-    omni_token_cache_key("abd", 3, b);
-    assert_memory_not_equal(a, b, sizeof(a));
+    omni_siphash128(key, "", 0, out);
+    assert_memory_equal(out, empty, sizeof(out));
+
+    omni_siphash128(key, msg, sizeof(msg), out);
+    assert_memory_equal(out, fifteen, sizeof(out));
+
+    omni_siphash128(key, token, sizeof(token) - 1, out);
+    assert_memory_equal(out, jwt, sizeof(out));
 }
 
 
@@ -196,7 +251,7 @@ test_cache_conf_identity(void **state)
     assert_int_equal(test_get(cache, 1, &test_conf_a, TEST_NOW), 1);
 
     /* the same token under both: two entries, each its own value */
-    test_key(key, 1);
+    test_key(cache, key, 1);
     b = omni_token_cache_put(cache, key, &test_conf_b, test_value(2), 100, 0,
                              TEST_NOW);
     assert_non_null(b);
@@ -299,7 +354,7 @@ test_cache_bound_bytes(void **state)
     assert_int_equal(test_get(cache, 4, &test_conf_a, TEST_NOW), 4);
 
     /* one larger than the whole cache is handed back, but not kept */
-    test_key(key, 5);
+    test_key(cache, key, 5);
     e = omni_token_cache_put(cache, key, &test_conf_a, test_value(5), 3000,
                              0, TEST_NOW);
     assert_non_null(e);
@@ -354,7 +409,7 @@ test_cache_expiry(void **state)
     assert_int_equal(test_get(cache, 4, &test_conf_a, TEST_NOW + 10), 0);
 
     /* already over when put: handed back, never kept */
-    test_key(key, 5);
+    test_key(cache, key, 5);
     e = omni_token_cache_put(cache, key, &test_conf_a, test_value(5), 100,
                              TEST_NOW, TEST_NOW);
     assert_non_null(e);
@@ -381,7 +436,7 @@ test_cache_references(void **state)
     cache = test_cache(2, 1 << 20, 300);
 
     /* a request holds the entry it was given */
-    test_key(key, 1);
+    test_key(cache, key, 1);
     held = omni_token_cache_put(cache, key, &test_conf_a, test_value(1), 100,
                                 0, TEST_NOW);
     assert_non_null(held);
@@ -407,7 +462,7 @@ test_cache_references(void **state)
     assert_int_equal(test_freed, 1);
 
     /* expired while held: the same */
-    test_key(key, 4);
+    test_key(cache, key, 4);
     held = omni_token_cache_put(cache, key, &test_conf_a, test_value(4), 100,
                                 TEST_NOW + 5, TEST_NOW);
     assert_int_equal(test_get(cache, 4, &test_conf_a, TEST_NOW + 5), 0);
@@ -418,7 +473,7 @@ test_cache_references(void **state)
     assert_int_equal(test_freed, 3);
 
     /* and the cache itself may go first */
-    test_key(key, 5);
+    test_key(cache, key, 5);
     held = omni_token_cache_put(cache, key, &test_conf_a, test_value(5), 100,
                                 0, TEST_NOW);
     omni_token_cache_free(cache);
@@ -471,6 +526,7 @@ main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_cache_key),
+        cmocka_unit_test(test_siphash),
         cmocka_unit_test(test_cache_hit_miss),
         cmocka_unit_test(test_cache_conf_identity),
         cmocka_unit_test(test_cache_bound_entries),
