@@ -6,6 +6,7 @@
 
 
 #include <stdio.h>
+#include <string.h>
 
 #include "omni_err.h"
 
@@ -25,6 +26,22 @@ void
 omni_verr(char *err, const char *fmt, va_list args)
 {
     vsnprintf(err, OMNI_ERRLEN, fmt, args);
+}
+
+
+void
+omni_err_text(char *err, const char *text)
+{
+    size_t  len;
+
+    len = strlen(text);
+
+    if (len >= OMNI_ERRLEN) {
+        len = OMNI_ERRLEN - 1;
+    }
+
+    memcpy(err, text, len);
+    err[len] = '\0';
 }
 
 

@@ -24,6 +24,12 @@ void omni_verr(char *err, const char *fmt, va_list args)
     __attribute__((format(printf, 2, 0)));
 
 /*
+ * A message without arguments, copied rather than formatted: for the
+ * answers a request path gives every time, such as a record not found.
+ */
+void omni_err_text(char *err, const char *text);
+
+/*
  * Control bytes of a message to '?': a message that quotes its input (as
  * jansson's do) stays one line of a log or of nginx -t.
  */

@@ -1076,8 +1076,9 @@ omni_store_get(omni_store_t *st, MDB_txn *txn, int db,
 
     mrc = mdb_get(txn, st->dbi[db], &k, val);
 
+    /* most lookups of revocations find none: no formatting for that */
     if (mrc == MDB_NOTFOUND) {
-        omni_err(err, "not found");
+        omni_err_text(err, "not found");
         return OMNI_STORE_NOT_FOUND;
     }
 
