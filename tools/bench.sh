@@ -762,7 +762,9 @@ callgrind_command() {
 # callgrind NAME URL...: the instructions a request the worker runs for
 # each URL's full pipeline in the nginx NAME, one a line: the process runs
 # alone (no master) under callgrind, each URL warmed up, the counters
-# zeroed, 5 s of wrk (a few thousand requests), the counters dumped
+# zeroed, 5 s of wrk (a few thousand requests), the counters dumped.
+# Fails, the process killed, when nginx does not answer within a minute
+# under valgrind (seen once: valgrind grew to 18 GB while nginx started)
 callgrind() {
     local name=$1 url pid i dump=0 out
     shift
@@ -780,6 +782,13 @@ callgrind() {
             fi
             sleep 0.2
         done
+        if [ "$i" -eq 300 ]; then
+            kill -9 "$pid"
+            wait "$pid" || true
+            echo "bench: $name did not answer under callgrind within a" \
+                 "minute (build/bench/callgrind.log)" >&2
+            return 1
+        fi
         verify "$name under callgrind" "$(wrk_run 2s)"
         callgrind_command "$pid" -z "$url"
         out=$(wrk_run 5s)
@@ -806,31 +815,44 @@ dispatch_user_us=$(user_us)
 "$nginx" -p "$prefix" -c "$prefix/bare.conf" -s stop
 trap - EXIT
 sleep 1
-mapfile -t instructions < <(callgrind nginx "$store_url/web/orders/ORD-42" \
-                                          "$dispatch_url/web/orders/ORD-42")
-bare_instructions=$(callgrind bare "$bare_url/web/orders/ORD-42")
+instructions=()
+bare_instructions=
+if out=$(callgrind nginx "$store_url/web/orders/ORD-42" \
+                         "$dispatch_url/web/orders/ORD-42"); then
+    mapfile -t instructions <<< "$out"
+    bare_instructions=$(callgrind bare "$bare_url/web/orders/ORD-42") \
+        || bare_instructions=
+fi
 
 # cost LABEL INSTRUCTIONS DIFFERENCE...: the median of the rounds'
 # differences and their range, then the instructions over the bare
-# pipeline's, and what they take at the user CPU time a request
+# pipeline's, and what they take at the user CPU time a request (none
+# when callgrind failed)
 cost() {
     local label=$1 count=$2
     shift 2
     printf '%s\n' "$@" | sort -g | awk -v label="$label" -v i="$count" \
-        -v b="$bare_instructions" -v all="${instructions[1]}" \
+        -v b="$bare_instructions" -v all="${instructions[1]:-}" \
         -v us="$dispatch_user_us" '{ v[NR] = $1 } END {
-        printf "%-34s %+6.2f (%+.2f to %+.2f) %+7d %+6.1f%% %+6.2f\n",
-               label, v[int((NR + 1) / 2)], v[1], v[NR], i - b,
-               (i - b) * 100 / b, (i - b) * us / all }'
+        printf "%-34s %+6.2f (%+.2f to %+.2f)", label, v[int((NR + 1) / 2)],
+               v[1], v[NR]
+        if (i != "" && b != "" && all != "")
+            printf " %+7d %+6.1f%% %+6.2f", i - b, (i - b) * 100 / b,
+                   (i - b) * us / all
+        printf "\n" }'
 }
 echo
 echo "over the full pipeline without them:"
 printf '%-34s %22s %8s %7s %6s\n' "" "µs, rounds' wall clock" instr. "" \
     "µs CPU"
-cost "metrics" "${instructions[0]}" "${metrics_costs[@]}"
-cost "metrics, rate limits and dispatch" "${instructions[1]}" "${costs[@]}"
-echo "(the pipeline without them: $bare_instructions instructions a request;" \
-     "with them $dispatch_user_us µs of user CPU time)"
+cost "metrics" "${instructions[0]:-}" "${metrics_costs[@]}"
+cost "metrics, rate limits and dispatch" "${instructions[1]:-}" "${costs[@]}"
+if [ -n "$bare_instructions" ]; then
+    echo "(the pipeline without them: $bare_instructions instructions a" \
+         "request; with them $dispatch_user_us µs of user CPU time)"
+else
+    echo "(no instruction counts: callgrind failed, said above)"
+fi
 
 echo
 echo "the store alone ($root/build/bin/omni-store-bench, one process):"
