@@ -180,6 +180,13 @@ static ngx_command_t  ngx_http_omni_commands[] = {
       offsetof(ngx_http_omni_main_conf_t, timeout),
       &ngx_http_omni_timeout_bounds },
 
+    { ngx_string("omni_plugin_watchdog"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_omni_watchdog_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("omni_plugin_memory"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -543,6 +550,7 @@ ngx_http_omni_create_main_conf(ngx_conf_t *cf)
      */
 
     omcf->timeout = NGX_CONF_UNSET_MSEC;
+    omcf->watchdog = NGX_CONF_UNSET_MSEC;
     omcf->memory = NGX_CONF_UNSET_SIZE;
     omcf->session_idle = NGX_CONF_UNSET;
     omcf->session_absolute = NGX_CONF_UNSET;
@@ -574,6 +582,7 @@ ngx_http_omni_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_omni_main_conf_t *omcf = conf;
 
     ngx_conf_init_msec_value(omcf->timeout, 50);
+    ngx_conf_init_msec_value(omcf->watchdog, 60 * 1000);
     ngx_conf_init_size_value(omcf->memory, 32 * 1024 * 1024);
     ngx_conf_init_value(omcf->session_idle, 30 * 60);
     ngx_conf_init_value(omcf->session_absolute, 24 * 60 * 60);
@@ -669,7 +678,11 @@ ngx_http_omni_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_http_omni_plugins_load(cycle->log, omcf, &omcf->vm);
+    if (ngx_http_omni_plugins_load(cycle->log, omcf, &omcf->vm) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_omni_watchdog_init_worker(cycle, omcf);
 }
 
 
@@ -692,6 +705,9 @@ ngx_http_omni_exit_process(ngx_cycle_t *cycle)
         ngx_http_omni_dispatch_exit_worker(omcf);
         ngx_http_omni_workflow_exit_worker(omcf);
     }
+
+    /* last: it watches the exit too (closing the VM, the store) */
+    ngx_http_omni_watchdog_exit_worker();
 }
 
 

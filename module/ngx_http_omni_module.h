@@ -119,6 +119,8 @@ typedef struct {
     ngx_str_t                   lua_library;    /* omni_lua_library */
     ngx_msec_t                  timeout;        /* omni_plugin_timeout */
     size_t                      memory;         /* omni_plugin_memory */
+    ngx_msec_t                  watchdog;       /* omni_plugin_watchdog,
+                                                   0: off */
     ngx_array_t                 channels;       /* of ngx_http_omni_ref_t */
     ngx_int_t                   request_id_index;
     omni_lua_t                 *vm;             /* this worker's VM */
@@ -503,6 +505,13 @@ void ngx_http_omni_dispatch_index(ngx_log_t *log,
 ngx_int_t ngx_http_omni_dispatch_upstreams(ngx_log_t *log,
     ngx_http_upstream_main_conf_t *umcf, const omni_dispatch_t *d,
     ngx_str_t *source, ngx_http_upstream_srv_conf_t **found);
+
+/* ngx_http_omni_watchdog.c */
+char *ngx_http_omni_watchdog_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_omni_watchdog_init_worker(ngx_cycle_t *cycle,
+    ngx_http_omni_main_conf_t *omcf);
+void ngx_http_omni_watchdog_exit_worker(void);
 
 /* ngx_http_omni_balancer.c */
 char *ngx_http_omni_balancer(ngx_conf_t *cf, ngx_command_t *cmd,
