@@ -55,7 +55,9 @@ sub policy_on {
 # --- propagation
 for my $n (@nodes) {
     my $s;
-    for (1 .. 100) {               # node 2 waits for its sync to catch up
+    # node 2 waits for its sync to catch up (10 s: once over 5 s in a
+    # full make test)
+    for (1 .. 200 * Omni::Test::slowdown()) {
         $s = status_of($n, 'c-1');
         last if $s == 200;
         sleep 0.05;
