@@ -1,7 +1,7 @@
 # omnictl dispatch validate and simulate (docs/dispatch.md): a workflow
 # file checked without nginx, and the decision for one request explained
-# from the pools' requests in flight, an intent, an open case and an
-# affinity, nothing
+# from the pools' requests in flight (on a channel with a capacity of
+# its own too), an intent, an open case and an affinity, nothing
 # sent; bad files and bad arguments refused with their exit codes.
 
 use strict;
@@ -22,13 +22,15 @@ $t->write_file('workflow.json', <<'END');
  "pools": {
    "vip_desk": {"capacity": 2, "upstream": "vip_backend"},
    "bot": {"kind": "bot", "capacity": 100},
-   "agents": {"capacity": 10}
+   "agents": {"capacity": 10},
+   "desk": {"capacity": 12, "channels": {"ivr": 4, "web": 12}}
  },
  "rules": [
    {"id": "vip", "tiers": ["vip"],
     "targets": ["vip_desk", {"pool": "agents", "in_flight_below": 8}]},
    {"id": "faq", "intents": ["faq.*"], "targets": ["bot", "agents"]},
-   {"id": "follow-up", "open_case": true, "targets": ["vip_desk"]}
+   {"id": "follow-up", "open_case": true, "targets": ["vip_desk"]},
+   {"id": "calls", "channels": ["ivr"], "targets": ["desk", "agents"]}
  ],
  "default": {"targets": ["agents"]}}
 END
@@ -53,7 +55,7 @@ sub simulate {
 
 my ($rc, $out, $err) = run('dispatch', 'validate', "$dir/workflow.json");
 is($rc, 0, 'validate: exit 0');
-is($out, "$dir/workflow.json: ok (1 rate limits, 3 pools, 3 rules)\n",
+is($out, "$dir/workflow.json: ok (1 rate limits, 4 pools, 4 rules)\n",
    '...and says what the file holds');
 
 ($rc, $out, $err) = run('dispatch', 'validate', "$dir/bad.json");
@@ -98,6 +100,22 @@ is_deeply([ $d->{rule}, $d->{pool}, $d->{passed_over}[0]{why} ],
           [ 'faq', 'agents', 'low_confidence' ],
           'an unsure one: people, not the bot');
 
+# a pool's requests in flight on a channel with a capacity of its own
+$d = simulate('--channel', 'ivr', 'desk/ivr=3,desk=11');
+is_deeply([ $d->{rule}, $d->{pool}, $d->{reason} ], [ 'calls', 'desk', 'first' ],
+          'a call while the desk has a voice line left: the desk');
+$d = simulate('--channel', 'ivr', 'desk/ivr=4,desk=4');
+is_deeply([ $d->{pool}, $d->{reason} ], [ 'agents', 'overflow' ],
+          'its four lines taken: the next target');
+is_deeply($d->{passed_over},
+          [ { pool => 'desk', in_flight => 4, channel_in_flight => 4,
+              why => 'full' } ],
+          '...the desk passed over, its calls in flight shown');
+$d = simulate('--channel', 'ivr', 'desk/web=12,desk=4');
+is($d->{pool}, 'desk', 'chats in flight do not take voice lines');
+$d = simulate('--channel', 'ivr', 'desk/ivr=3,desk=12');
+is($d->{pool}, 'agents', 'the pool\'s own capacity still bounds it');
+
 $d = simulate('--channel', 'app', '--anonymous');
 is_deeply([ $d->{rule}, $d->{pool}, $d->{rate_limit} ], [ 'default', 'agents', undef ],
           'no rule matches: the default, no rate limit');
@@ -109,6 +127,9 @@ for my $case (
     [ [ '--channel', 'web', 'intent=faq@2' ], qr/the confidence "2" is not a number from 0 to 1/ ],
     [ [ '--channel', 'web', 'affinity=ghost' ], qr/affinity: no pool "ghost"/ ],
     [ [ '--channel', 'web', 'agents' ], qr/"agents" in STATE is not NAME=VALUE/ ],
+    [ [ '--channel', 'ivr', 'desk/app=1' ], qr{desk/app: pool "desk" has no capacity of its own on channel "app"} ],
+    [ [ '--channel', 'ivr', 'ghost/ivr=1' ], qr/no pool "ghost" in the workflow/ ],
+    [ [ '--channel', 'ivr', 'desk/ivr=x' ], qr{desk/ivr=x: in flight must be a number} ],
     [ [ '--tier', 'vip' ], qr/dispatch simulate needs --channel/ ],
     [ [ '--channel', 'Web' ], qr/--channel or --action is not a name/ ],
 ) {

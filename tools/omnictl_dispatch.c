@@ -30,7 +30,7 @@ static omni_dispatch_t *omnictl_dispatch_compile(const char *name);
 static int omnictl_dispatch_set(json_t *obj, const char *name,
     const char *value);
 static int omnictl_dispatch_state(const omni_dispatch_t *d, char *state,
-    uint32_t *in_flight, omni_dispatch_req_t *q);
+    uint32_t *in_flight, uint32_t *channel_in_flight, omni_dispatch_req_t *q);
 
 
 int
@@ -69,6 +69,7 @@ omnictl_cmd_dispatch_simulate(omnictl_ctx_t *ctx)
     size_t                         i;
     json_t                        *out, *over, *e;
     uint32_t                       in_flight[OMNI_DISPATCH_POOLS_MAX];
+    uint32_t                       channel_in_flight[OMNI_DISPATCH_POOLS_MAX];
     omni_dispatch_t               *d;
     omni_dispatch_req_t            q;
     omni_dispatch_decision_t       dec;
@@ -95,7 +96,9 @@ omnictl_cmd_dispatch_simulate(omnictl_ctx_t *ctx)
 
     memset(&q, 0, sizeof(q));
     memset(in_flight, 0, sizeof(in_flight));
+    memset(channel_in_flight, 0, sizeof(channel_in_flight));
     q.channel = ctx->channel;
+    q.channel_in_flight = channel_in_flight;
     q.action = ctx->action;
     q.tier = ctx->tier;
     q.anonymous = (ctx->anonymous != NULL);
@@ -114,7 +117,10 @@ omnictl_cmd_dispatch_simulate(omnictl_ctx_t *ctx)
 
         strcpy(state, ctx->argv[1]);
 
-        if (omnictl_dispatch_state(d, state, in_flight, &q) != 0) {
+        if (omnictl_dispatch_state(d, state, in_flight, channel_in_flight,
+                                   &q)
+            != 0)
+        {
             omni_dispatch_free(d);
             return OMNICTL_EXIT_USAGE;
         }
@@ -158,6 +164,17 @@ omnictl_cmd_dispatch_simulate(omnictl_ctx_t *ctx)
                                    d->pools[r->targets[i].pool].name);
         rc |= json_object_set_new(e, "in_flight",
                                   json_integer(in_flight[r->targets[i].pool]));
+
+        /* a pool with a capacity of its own on the request's channel */
+        if (omni_dispatch_pool_channel(&d->pools[r->targets[i].pool],
+                                       q.channel)
+            >= 0)
+        {
+            rc |= json_object_set_new(e, "channel_in_flight",
+                                      json_integer(channel_in_flight
+                                                   [r->targets[i].pool]));
+        }
+
         rc |= omnictl_dispatch_set(e, "why", dec.skipped[i]);
         rc |= json_array_append_new(over, e);
     }
@@ -208,13 +225,17 @@ omnictl_dispatch_set(json_t *obj, const char *name, const char *value)
 }
 
 
-/* POOL=N, intent=I@CONFIDENCE and affinity=POOL, separated by commas */
+/*
+ * POOL=N, POOL/CHANNEL=N (a pool's requests in flight on a channel it has
+ * a capacity of its own on; only the request's channel bears on the
+ * decision), intent=I@CONFIDENCE and affinity=POOL, separated by commas
+ */
 static int
 omnictl_dispatch_state(const omni_dispatch_t *d, char *state,
-    uint32_t *in_flight, omni_dispatch_req_t *q)
+    uint32_t *in_flight, uint32_t *channel_in_flight, omni_dispatch_req_t *q)
 {
     int    pool;
-    char  *item, *save, *value, *end, *at;
+    char  *item, *save, *value, *end, *at, *channel;
     long   n;
 
     for (item = strtok_r(state, ",", &save); item != NULL;
@@ -262,11 +283,24 @@ omnictl_dispatch_state(const omni_dispatch_t *d, char *state,
             continue;
         }
 
-        pool = omni_dispatch_pool(d, item, strlen(item));
+        channel = strchr(item, '/');
+
+        pool = omni_dispatch_pool(d, item, channel ? (size_t) (channel - item)
+                                                   : strlen(item));
 
         if (pool < 0) {
-            return omnictl_usage_error("no pool \"%s\" in the workflow",
+            return omnictl_usage_error("no pool \"%.*s\" in the workflow",
+                                       (int) (channel ? channel - item
+                                                      : (int) strlen(item)),
                                        item);
+        }
+
+        if (channel != NULL
+            && omni_dispatch_pool_channel(&d->pools[pool], channel + 1) < 0)
+        {
+            return omnictl_usage_error("%s: pool \"%s\" has no capacity of "
+                                       "its own on channel \"%s\"", item,
+                                       d->pools[pool].name, channel + 1);
         }
 
         errno = 0;
@@ -280,7 +314,12 @@ omnictl_dispatch_state(const omni_dispatch_t *d, char *state,
                                        OMNI_DISPATCH_CAPACITY_MAX);
         }
 
-        in_flight[pool] = (uint32_t) n;
+        if (channel == NULL) {
+            in_flight[pool] = (uint32_t) n;
+
+        } else if (strcmp(channel + 1, q->channel) == 0) {
+            channel_in_flight[pool] = (uint32_t) n;
+        }
     }
 
     return 0;
