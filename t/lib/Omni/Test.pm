@@ -531,22 +531,26 @@ sub reload {
         my @stale = grep { $old{$_} } @now;
         last if $new && !@stale;
         croak "reload: workers were not replaced within ${limit}s\n--- error.log:\n$log"
-              . join('', map { _where($_) } @stale)
+              . _where($pid, 'master') . join('', map { _where($_) } @stale)
             if Time::HiRes::time() > $deadline;
         Time::HiRes::sleep(0.01);
     }
     return $self;
 }
 
-# where a worker that should have exited is: what it waits in, and its
+# where a process that should have moved on is (a worker that should have
+# exited, a master that should have reloaded): what it waits in, and its
 # threads' stacks when gdb is there to read them
 sub _where {
-    my ($pid) = @_;
-    my $out = "--- worker $pid still there:";
+    my ($pid, $what) = @_;
+    my $out = '--- ' . ($what // 'worker') . " $pid still there:";
     for my $f ("/proc/$pid/wchan", "/proc/$pid/stack") {
         my $text = _slurp($f);
         $out .= "\n$f: " . (length $text ? $text : '(unreadable)');
     }
+    # where LuaJIT is mapped: its frames' offsets, for its debug symbols
+    my @maps = grep { /libluajit/ } split /\n/, _slurp("/proc/$pid/maps");
+    $out .= "\n" . join("\n", @maps) if @maps;
     if (-x '/usr/bin/gdb') {
         my $bt = `/usr/bin/gdb -p $pid -batch -ex 'thread apply all bt' 2>/dev/null`;
         $out .= "\n" . join("\n", grep { /^(#|Thread)/ } split /\n/, $bt // '');
