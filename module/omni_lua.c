@@ -253,6 +253,14 @@ omni_lua_free(omni_lua_t *vm)
 
     if (vm->L) {
         omni_lua_profile_stop(vm->L);
+
+        /*
+         * LuaJIT unmaps its allocator's arena on close only when it is
+         * still the state's allocator: with our counting wrapper in its
+         * place the arena would outlive the VM (the master makes and
+         * frees a VM at every reload).
+         */
+        lua_setallocf(vm->L, vm->alloc, vm->alloc_ud);
         lua_close(vm->L);
     }
 

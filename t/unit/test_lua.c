@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -247,6 +248,51 @@ test_slow_load(void **state)
 }
 
 
+#if !defined(__SANITIZE_ADDRESS__)
+
+static long
+test_rss_kb(void)
+{
+    long   pages, resident;
+    FILE  *f;
+
+    f = fopen("/proc/self/statm", "r");
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%ld %ld", &pages, &resident), 2);
+    fclose(f);
+
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+
+/*
+ * A VM made and freed gives all its memory back: the master makes one at
+ * every reload.  LuaJIT's arena is about 0.5 MB a VM when it is kept.
+ */
+static void
+test_vm_freed(void **state)
+{
+    int          i;
+    long         before;
+    omni_lua_t  *vm;
+
+    (void) state;
+
+    omni_lua_free(test_vm(100, 0));
+
+    before = test_rss_kb();
+
+    for (i = 0; i < 60; i++) {
+        vm = test_vm(100, 0);
+        omni_lua_free(vm);
+    }
+
+    assert_true(test_rss_kb() - before < 8 * 1024);
+}
+
+#endif
+
+
 static void
 test_profile_cb(void *data, lua_State *L, int samples, int vmstate)
 {
@@ -301,6 +347,9 @@ main(void)
         cmocka_unit_test_teardown(test_compiled_loops, test_free_results),
         cmocka_unit_test_teardown(test_memory_cap, test_free_results),
         cmocka_unit_test_teardown(test_slow_load, test_free_results),
+#if !defined(__SANITIZE_ADDRESS__)
+        cmocka_unit_test(test_vm_freed),
+#endif
         cmocka_unit_test_teardown(test_profiler_taken, test_free_results),
     };
 
