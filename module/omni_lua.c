@@ -54,6 +54,34 @@
  */
 #define OMNI_LUA_LOAD_BUDGET    5000    /* ms */
 
+/*
+ * pairs() and next as the generic "for" runs them, with an iterator that
+ * is not LuaJIT's built-in next: the JIT then compiles such loops with
+ * ITERC/ITERL instead of its specialised ITERN.  Debian 12's LuaJIT
+ * (luajit2 2.1-20230119) lacks upstream's 119fd1fa "Ensure forward
+ * progress on trace exit to BC_ITERN" (LuaJIT #1000, #1045): a compiled
+ * pairs() loop whose trace exits onto its own head enters that trace
+ * again, and can do so for seconds on end, past the time budget
+ * (docs/plugins.md).  Errors read as the built-ins' do.
+ */
+static const char  omni_lua_iterators[] =
+    "local next, type, error = next, type, error\n"
+    "local function step(t, k)\n"
+    "    if type(t) ~= 'table' then\n"
+    "        error(\"bad argument #1 to 'next' (table expected, got \"\n"
+    "              .. type(t) .. ')', 2)\n"
+    "    end\n"
+    "    return next(t, k)\n"
+    "end\n"
+    "_G.next = step\n"
+    "_G.pairs = function(t)\n"
+    "    if type(t) ~= 'table' then\n"
+    "        error(\"bad argument #1 to 'pairs' (table expected, got \"\n"
+    "              .. type(t) .. ')', 2)\n"
+    "    end\n"
+    "    return step, t, nil\n"
+    "end\n";
+
 /* a first guess at a contract's size: most fit, larger ones grow */
 #define OMNI_LUA_CONTRACT_SIZE  1024
 
@@ -185,6 +213,18 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
         /* the interpreter alone: the count hook is enough there */
         luaJIT_profile_stop(L);
         luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    }
+
+    if (vm->jit
+        && (luaL_loadbuffer(L, omni_lua_iterators,
+                            sizeof(omni_lua_iterators) - 1, "=omni iterators")
+            != 0
+            || lua_pcall(L, 0, 0, 0) != 0))
+    {
+        omni_err(err, "cannot set the plugin VM's iterators: %s",
+                 lua_tostring(L, -1));
+        omni_lua_free(vm);
+        return NULL;
     }
 
     vm->hook_count = vm->jit ? OMNI_LUA_HOOK_NEVER : OMNI_LUA_HOOK_COUNT;

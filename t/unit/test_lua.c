@@ -248,6 +248,38 @@ test_slow_load(void **state)
 }
 
 
+/*
+ * Compiled pairs() and next loops walk every entry once, and do it with
+ * the VM's own iterators, not LuaJIT's built-in next (see omni_lua.c).
+ */
+static void
+test_iterators(void **state)
+{
+    char                err[OMNI_ERRLEN];
+    double              ms;
+    omni_lua_t         *vm;
+    omni_lua_result_t   res;
+
+    (void) state;
+
+    vm = test_vm(5000, 0);
+    assert_true(omni_lua_jit(vm));
+
+    if (omni_lua_load_plugin(vm, "iterate", "t/plugins/iterate/iterate.lua",
+                             err)
+        != 0)
+    {
+        fail_msg("%s", err);
+    }
+
+    if (test_normalize(vm, "iterate", "", &res, &ms) != OMNI_LUA_OK) {
+        fail_msg("%.*s", (int) res.message.len, res.message.data);
+    }
+
+    omni_lua_free(vm);
+}
+
+
 #if !defined(__SANITIZE_ADDRESS__)
 
 static long
@@ -347,6 +379,7 @@ main(void)
         cmocka_unit_test_teardown(test_compiled_loops, test_free_results),
         cmocka_unit_test_teardown(test_memory_cap, test_free_results),
         cmocka_unit_test_teardown(test_slow_load, test_free_results),
+        cmocka_unit_test_teardown(test_iterators, test_free_results),
 #if !defined(__SANITIZE_ADDRESS__)
         cmocka_unit_test(test_vm_freed),
 #endif
