@@ -538,7 +538,7 @@ ngx_http_omni_raw_request(ngx_http_request_t *r,
 {
     ngx_str_t          body;
     ngx_int_t          rc;
-    ngx_uint_t         i, n;
+    ngx_uint_t         i, n, max;
     ngx_list_part_t   *part;
     ngx_keyval_t      *kv;
     ngx_table_elt_t   *h;
@@ -568,8 +568,16 @@ ngx_http_omni_raw_request(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    req->headers = ngx_palloc(r->pool,
-                              NGX_HTTP_OMNI_MAX_HEADERS * sizeof(omni_pair_t));
+    /* as many as came, up to the limit: the request's pool is small */
+    max = 0;
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        max += part->nelts;
+    }
+
+    max = ngx_min(max, NGX_HTTP_OMNI_MAX_HEADERS);
+
+    req->headers = ngx_palloc(r->pool, max * sizeof(omni_pair_t));
     if (req->headers == NULL) {
         return NGX_ERROR;
     }
@@ -578,7 +586,7 @@ ngx_http_omni_raw_request(ngx_http_request_t *r,
     part = &r->headers_in.headers.part;
     h = part->elts;
 
-    for (i = 0; n < NGX_HTTP_OMNI_MAX_HEADERS; i++) {
+    for (i = 0; n < max; i++) {
 
         if (i >= part->nelts) {
             if (part->next == NULL) {
