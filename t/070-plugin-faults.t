@@ -110,6 +110,17 @@ loop: plugin_timeout
 --- error_log
 omni: plugin "loop" normalize failed: plugin_timeout
 
+=== TEST 1e: a pairs() loop inside an endless loop
+--- http_config
+%%PLUGINS%%
+--- request
+GET /loop?kind=pairs
+--- error_code: 500
+--- response_body
+loop: plugin_timeout
+--- error_log
+omni: plugin "loop" normalize failed: plugin_timeout
+
 === TEST 2: ...and the same worker answers the next request
 --- http_config
 %%PLUGINS%%

@@ -171,6 +171,10 @@ test_compiled_loops(void **state)
     assert_non_null(strstr(res.message.data, "(in JIT-compiled code)"));
     assert_true(ms < 2000);
 
+    assert_int_equal(test_normalize(vm, "loop", "kind=pairs", &res, &ms),
+                     OMNI_LUA_TIMEOUT);
+    assert_true(ms < 2000);
+
     /* once the budget is spent, a pcall cannot swallow it */
     assert_int_equal(test_normalize(vm, "loop", "pcall=1", &res, &ms),
                      OMNI_LUA_TIMEOUT);

@@ -55,6 +55,16 @@ function _M.normalize(req)
         forever()
     end
 
+    if kind == "pairs" then
+        -- walks a table for ever: compiled pairs() loops are stopped too
+        local t, n = { a = 1, b = 2, c = 3 }, 0
+        while true do
+            for _, v in pairs(t) do
+                n = n + v
+            end
+        end
+    end
+
     local n = 0
     while true do
         n = n + 1
