@@ -13,6 +13,7 @@ use lib 't/lib';
 use Test::More;
 use Omni::Test;
 use Omni::Cluster;
+use Time::HiRes qw(sleep);
 
 my $skip = Omni::Cluster::missing();
 plan skip_all => $skip if $skip;
@@ -62,12 +63,16 @@ for my $n (@nodes) {
         last if $s == 200;
         sleep 0.05;
     }
-    is($s, 200, "$n->{name}: a token passes");
+    is($s, 200, "$n->{name}: a token passes")
+        or diag("$n->{name}'s omni-sync:\n" . $c->sync_log($n)
+                . "nats-server:\n" . $c->nats_log);
 }
 
 # the consumers are ready: a first revocation reaches everyone
 is(revoke($nodes[1], 'warm-up'), 201, 'node2 revokes a token');
-ok(converged('warm-up', 10), 'every node refuses it');
+ok(converged('warm-up', 10), 'every node refuses it')
+    or diag(join('', map { "$_->{name}'s omni-sync:\n" . $c->sync_log($_) }
+                         @nodes) . "nats-server:\n" . $c->nats_log);
 
 is(revoke($nodes[1], 'c-1'), 201, 'node2 revokes c-1 (admin API)');
 is(status_of($nodes[1], 'c-1'), 401, 'node2 refuses it at once');

@@ -18,6 +18,7 @@ use lib 't/lib';
 use Test::More;
 use Omni::Test;
 use Omni::Cluster;
+use Time::HiRes qw(sleep);
 
 my $skip = Omni::Cluster::missing();
 plan skip_all => $skip if $skip;

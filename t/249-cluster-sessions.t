@@ -15,6 +15,7 @@ use lib 't/lib';
 use Test::More;
 use Omni::Test;
 use Omni::Cluster;
+use Time::HiRes qw(sleep);
 use Omni::Jwt qw(mint);
 
 my $skip = Omni::Cluster::missing();

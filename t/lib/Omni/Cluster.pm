@@ -216,6 +216,12 @@ sub sync_stop {
 
 sub sync_log { return Omni::Test::_slurp("$_[1]{store}/../sync.log") }
 
+# the last lines of nats-server's log
+sub nats_log {
+    my @lines = split /^/, Omni::Test::_slurp("$_[0]{nats_dir}/server.log");
+    return join '', @lines > 30 ? @lines[-30 .. -1] : @lines;
+}
+
 # a token of subject erin with this jti
 sub token {
     my ($self, $jti) = @_;
