@@ -660,13 +660,7 @@ omni_sync_setup(omni_sync_t *s)
     sc.Duplicates = OMNI_SYNC_DUP_WINDOW;
     sc.MaxMsgs = s->stream_max > 0 ? s->stream_max : -1;
 
-    si = NULL;
-    jerr = 0;
-    ns = js_AddStream(&si, s->js, &sc, NULL, &jerr);
-
-    if (ns != NATS_OK && jerr == JSStreamNameExistErr) {
-        ns = js_GetStreamInfo(&si, s->js, s->stream, NULL, &jerr);
-    }
+    ns = omni_sync_stream_add(s->js, &sc, &si, &jerr);
 
     if (ns != NATS_OK) {
         omni_sync_failed(s, "stream", ns, jerr, 1);

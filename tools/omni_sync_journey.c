@@ -382,7 +382,6 @@ omni_sync_stream(jsCtx *js, const char *name, const char *subject,
     jsStreamInfo **si, jsErrCode *jerr)
 {
     const char      *subjects[1];
-    natsStatus       ns;
     jsStreamConfig   sc;
 
     subjects[0] = subject;
@@ -397,14 +396,44 @@ omni_sync_stream(jsCtx *js, const char *name, const char *subject,
     sc.MaxMsgsPerSubject = max_per_subject > 0 ? max_per_subject : -1;
     sc.MaxAge = max_age * 1000 * 1000 * 1000;
 
+    return omni_sync_stream_add(js, &sc, si, jerr);
+}
+
+
+/*
+ * Another node's sync may be making the same stream at the same moment:
+ * JetStream then refuses ours as a subject overlap (with the stream being
+ * made) as often as as a name in use.  Either way the stream of that
+ * name, once it is there, is the one to use; a real overlap, with a
+ * stream of another name, keeps its error.
+ */
+natsStatus
+omni_sync_stream_add(jsCtx *js, jsStreamConfig *sc, jsStreamInfo **si,
+    jsErrCode *jerr)
+{
+    jsErrCode   found_err;
+    natsStatus  ns;
+
     *si = NULL;
     *jerr = 0;
 
-    ns = js_AddStream(si, js, &sc, NULL, jerr);
+    ns = js_AddStream(si, js, sc, NULL, jerr);
 
-    if (ns != NATS_OK && *jerr == JSStreamNameExistErr) {
-        ns = js_GetStreamInfo(si, js, name, NULL, jerr);
+    if (ns == NATS_OK
+        || (*jerr != JSStreamNameExistErr
+            && *jerr != JSStreamSubjectOverlapErr))
+    {
+        return ns;
     }
+
+    found_err = 0;
+
+    if (js_GetStreamInfo(si, js, sc->Name, NULL, &found_err) == NATS_OK) {
+        *jerr = 0;
+        return NATS_OK;
+    }
+
+    *si = NULL;
 
     return ns;
 }

@@ -82,6 +82,10 @@ natsStatus omni_sync_stream(jsCtx *js, const char *name,
     const char *subject, int64_t max_msgs, int64_t max_per_subject,
     int64_t max_age, jsStreamInfo **si, jsErrCode *jerr);
 
+/* The stream sc describes, made when it is missing, else as it is */
+natsStatus omni_sync_stream_add(jsCtx *js, jsStreamConfig *sc,
+    jsStreamInfo **si, jsErrCode *jerr);
+
 /*
  * A fetched list as a batch to apply, up to max: each message's stream
  * sequence and change in items (change NULL for one that cannot be read,

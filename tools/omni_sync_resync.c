@@ -65,13 +65,7 @@ omni_sync_resync_setup(omni_sync_t *s)
     sc.MaxAge = OMNI_SYNC_RESYNC_AGE;
     sc.MaxMsgs = -1;
 
-    si = NULL;
-    jerr = 0;
-    ns = js_AddStream(&si, s->js, &sc, NULL, &jerr);
-
-    if (ns != NATS_OK && jerr == JSStreamNameExistErr) {
-        ns = js_GetStreamInfo(&si, s->js, s->resync_stream, NULL, &jerr);
-    }
+    ns = omni_sync_stream_add(s->js, &sc, &si, &jerr);
 
     if (ns != NATS_OK) {
         omni_sync_failed(s, "resync stream", ns, jerr, 1);
