@@ -402,9 +402,9 @@ omni_sync_stream(jsCtx *js, const char *name, const char *subject,
 
 /*
  * Another node's sync may be making the same stream at the same moment:
- * JetStream then refuses ours as a subject overlap (with the stream being
- * made) as often as as a name in use.  Either way the stream of that
- * name, once it is there, is the one to use; a real overlap, with a
+ * JetStream may then refuse ours as a subject overlap (with the stream
+ * being made) rather than as a name in use.  Either way the stream of
+ * that name, once it is there, is the one to use; a real overlap, with a
  * stream of another name, keeps its error.
  */
 natsStatus
