@@ -71,8 +71,7 @@ for my $n (@nodes) {
 # the consumers are ready: a first revocation reaches everyone
 is(revoke($nodes[1], 'warm-up'), 201, 'node2 revokes a token');
 ok(converged('warm-up', 10), 'every node refuses it')
-    or diag(join('', map { "$_->{name}'s omni-sync:\n" . $c->sync_log($_) }
-                         @nodes) . "nats-server:\n" . $c->nats_log);
+    or diag($c->spread_diag);
 
 is(revoke($nodes[1], 'c-1'), 201, 'node2 revokes c-1 (admin API)');
 is(status_of($nodes[1], 'c-1'), 401, 'node2 refuses it at once');

@@ -46,8 +46,7 @@ ok($del->{success}, 'the stream is deleted') or diag(explain($del));
 my $t0 = Time::HiRes::time();
 is($c->revoke($nodes[1], 'after-1'), 201, 'node2 revokes after-1');
 ok($c->converged('after-1', 10), 'every node refuses after-1')
-    or diag(join('', map { "$_->{name}'s omni-sync:\n" . $c->sync_log($_) }
-                         @nodes) . "nats-server:\n" . $c->nats_log);
+    or diag($c->spread_diag);
 diag(sprintf('from the deletion to every node refusing: %.2f s',
              Time::HiRes::time() - $t0));
 is($c->revoke($nodes[2], 'after-2'), 201, 'node3 revokes after-2');

@@ -222,6 +222,35 @@ sub nats_log {
     return join '', @lines > 30 ? @lines[-30 .. -1] : @lines;
 }
 
+# what to print when a change does not spread: every sync's log and
+# status, the stream's and every consumer's state, nats-server's log
+sub spread_diag {
+    my ($self, $stream) = @_;
+    $stream //= 'OMNI';
+    my $json = JSON::PP->new->canonical;
+    my $text = '';
+    for my $n ($self->nodes) {
+        $text .= "$n->{name}'s omni-sync:\n" . $self->sync_log($n)
+                 . "$n->{name}'s status: "
+                 . $json->encode($self->omnictl_json($n, 'cluster status'))
+                 . "\n";
+        my $ci = eval { $self->nats_request(
+                            "\$JS.API.CONSUMER.INFO.$stream.omni-$n->{name}")
+                      } // {};
+        $text .= "consumer omni-$n->{name}: "
+                 . $json->encode({ map { $_ => $ci->{$_} }
+                     grep { exists $ci->{$_} }
+                     qw(delivered ack_floor num_pending num_ack_pending
+                        num_waiting error created) }) . "\n";
+    }
+    my $si = eval { $self->nats_request("\$JS.API.STREAM.INFO.$stream") } // {};
+    $text .= "stream $stream: " . $json->encode({ state => $si->{state},
+                                                  created => $si->{created},
+                                                  error => $si->{error} })
+             . "\nnats-server:\n" . $self->nats_log;
+    return $text;
+}
+
 # a token of subject erin with this jti
 sub token {
     my ($self, $jti) = @_;
