@@ -14,6 +14,10 @@
 #include "omni_str.h"
 
 
+/* a checked-only object's keys compared without a Lua table, at most */
+#define OMNI_JSON_CHECKED_KEYS  16
+
+
 static int omni_json_decode_document(lua_State *L, const char *raw);
 
 
@@ -417,6 +421,8 @@ omni_json_decode_number(omni_json_dec_t *d, int push)
 
 
 static int omni_json_decode_value(omni_json_dec_t *d, int depth, int push);
+static void omni_json_check_keys(omni_json_dec_t *d, omni_json_key_t *keys,
+    size_t n);
 
 
 static int
@@ -476,18 +482,22 @@ omni_json_decode_array(omni_json_dec_t *d, int depth, int push)
 
 
 /*
- * Without push the object is only checked: its keys go into a scratch
- * table, which finds duplicates as the decoded object would.  With raw,
- * the member of that name is checked only and kept as its text (the
- * top-level "data" of a unified reply).
+ * Without push the object is only checked.  Its first keys are compared
+ * as the text between their quotes, which is the key itself when it holds
+ * no escape; past OMNI_JSON_CHECKED_KEYS keys, or at the first escaped
+ * one, the keys go into a scratch table instead, which finds duplicates
+ * as the decoded object would.  With raw, the member of that name is
+ * checked only and kept as its text (the top-level "data" of a unified
+ * reply).
  */
 static int
 omni_json_decode_object(omni_json_dec_t *d, int depth, int push,
     const char *raw)
 {
-    u_char       c;
-    size_t       key_pos, klen, start;
-    const char  *key;
+    u_char           c;
+    size_t           key_pos, klen, start, nkeys, i;
+    const char      *key;
+    omni_json_key_t  keys[OMNI_JSON_CHECKED_KEYS];
 
     if (depth > OMNI_JSON_MAX_DEPTH) {
         return omni_json_dec_fails(d, d->pos,
@@ -496,9 +506,11 @@ omni_json_decode_object(omni_json_dec_t *d, int depth, int push,
 
     luaL_checkstack(d->L, 6, "json: nesting");
 
-    lua_newtable(d->L);
+    /* a checked-only object gets its table when its keys need one */
+    nkeys = push ? OMNI_JSON_CHECKED_KEYS + 1 : 0;
 
     if (push) {
+        lua_newtable(d->L);
         lua_pushvalue(d->L, OMNI_JSON_UPVALUE(OMNI_JSON_OBJECT_MT));
         lua_setmetatable(d->L, -2);
     }
@@ -518,6 +530,56 @@ omni_json_decode_object(omni_json_dec_t *d, int depth, int push,
         }
 
         key_pos = d->pos;
+
+        if (nkeys < OMNI_JSON_CHECKED_KEYS) {
+            if (omni_json_decode_string(d, 0) != OMNI_JSON_OK) {
+                return OMNI_JSON_ERROR;
+            }
+
+            key = (const char *) d->s + key_pos + 1;
+            klen = d->pos - key_pos - 2;
+
+            if (memchr(key, '\\', klen) == NULL) {
+                /* in the order of the table's checks: the same messages */
+                omni_json_skip_ws(d);
+
+                if (d->pos >= d->len || d->s[d->pos] != ':') {
+                    return omni_json_dec_unexpected(d, d->pos,
+                                                    ", ':' expected");
+                }
+
+                for (i = 0; i < nkeys; i++) {
+                    if (keys[i].len == klen
+                        && memcmp(keys[i].data, key, klen) == 0)
+                    {
+                        return omni_json_dec_fail(d, key_pos,
+                                                  "duplicate key '", 15, key,
+                                                  klen, "'", 1);
+                    }
+                }
+
+                keys[nkeys].data = key;
+                keys[nkeys].len = klen;
+                nkeys++;
+
+                d->pos++;
+                omni_json_skip_ws(d);
+
+                if (omni_json_decode_value(d, depth, 0) != OMNI_JSON_OK) {
+                    return OMNI_JSON_ERROR;
+                }
+
+                goto next;
+            }
+
+            /* an escaped key: from here on the scratch table compares */
+            d->pos = key_pos;
+        }
+
+        if (nkeys <= OMNI_JSON_CHECKED_KEYS) {
+            omni_json_check_keys(d, keys, nkeys);
+            nkeys = OMNI_JSON_CHECKED_KEYS + 1;
+        }
 
         if (omni_json_decode_string(d, 1) != OMNI_JSON_OK) {
             return OMNI_JSON_ERROR;
@@ -568,6 +630,8 @@ omni_json_decode_object(omni_json_dec_t *d, int depth, int push,
 
         lua_rawset(d->L, -3);
 
+    next:
+
         omni_json_skip_ws(d);
 
         c = (d->pos < d->len) ? d->s[d->pos] : 0;
@@ -588,11 +652,28 @@ omni_json_decode_object(omni_json_dec_t *d, int depth, int push,
 
 done:
 
-    if (!push) {
+    if (!push && nkeys > OMNI_JSON_CHECKED_KEYS) {
         lua_pop(d->L, 1);
     }
 
     return OMNI_JSON_OK;
+}
+
+
+/* the scratch table of a checked-only object, with the keys seen so far */
+
+static void
+omni_json_check_keys(omni_json_dec_t *d, omni_json_key_t *keys, size_t n)
+{
+    size_t  i;
+
+    lua_createtable(d->L, 0, (int) n + 4);
+
+    for (i = 0; i < n; i++) {
+        lua_pushlstring(d->L, keys[i].data, keys[i].len);
+        lua_pushboolean(d->L, 1);
+        lua_rawset(d->L, -3);
+    }
 }
 
 

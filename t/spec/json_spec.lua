@@ -470,6 +470,30 @@ describe("omni.json.decode_reply", function()
             assert.equal(derr, err)
         end
         refused('{"ok":true,"data":{"a":1,"a":2}}', "duplicate key 'a'")
+        -- keys are compared as decoded, escaped or not, first or late
+        refused('{"ok":true,"data":{"a":1,"\\u0061":2}}', "duplicate key 'a'")
+        refused('{"ok":true,"data":{"\\u0061":1,"a":2}}', "duplicate key 'a'")
+        refused('{"ok":true,"data":{"x":{"b":1,"c":{"d":1,"d":2}}}}',
+                "duplicate key 'd'")
+        local many = {}
+        for i = 1, 40 do
+            many[i] = '"k' .. i .. '":' .. i
+        end
+        local members = table.concat(many, ",")
+        assert.truthy(json.decode_reply('{"data":{' .. members .. '}}'))
+        assert.truthy(json.decode_reply('{"data":{' .. members .. ',"\\u006b":0}}'))
+        for _, late in ipairs({ "k1", "k16", "k17", "k40" }) do
+            refused('{"ok":true,"data":{' .. members .. ',"' .. late .. '":0}}',
+                    "duplicate key '" .. late .. "'")
+        end
+        refused('{"ok":true,"data":{' .. members .. ',"\\u006b3":0}}',
+                "duplicate key 'k3'")
+        refused('{"ok":true,"data":{"k\\u0033":0,' .. members .. '}}',
+                "duplicate key 'k3'")
+        refused('{"ok":true,"data":{"a\\"b":1,"a\\u0022b":2}}',
+                "duplicate key 'a\"b'")
+        -- a key repeated without its colon: the colon is missed first
+        refused('{"ok":true,"data":{"z":1,"me":1,"me"P}}', "':' expected")
         refused('{"ok":true,"data":1,"data":2}', "duplicate key 'data'")
         refused('{"ok":true,"data":"\\ud800"}', "lone surrogate")
         refused('{"ok":true,"data":"\255"}', "invalid UTF-8")
