@@ -160,16 +160,7 @@ end
 -- nothing is left.
 -- @param v
 -- @treturn string|nil
-function _M.trimmed(v)
-    if type(v) ~= "string" then
-        return nil
-    end
-    v = match(v, "^%s*(.-)%s*$")
-    if v == "" then
-        return nil
-    end
-    return v
-end
+_M.trimmed = _M.form.trimmed
 
 
 --- A value as plugins read their metadata (headers, envelope fields):

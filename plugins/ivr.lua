@@ -219,6 +219,11 @@ local function say_element(s, language)
     return "<Say>" .. text(s) .. "</Say>"
 end
 
+--- What a caller hears when the call cannot go on.
+local function apology(language)
+    return twiml(say_element(APOLOGY, language) .. "<Hangup/>")
+end
+
 --- An integer in [lo, hi] or nil.
 local function int_in(v, lo, hi)
     v = tonumber(v)
@@ -239,10 +244,8 @@ function _M.render(reply, ctx)
     if not valid_locale(language) then
         language = nil
     end
-    local apology = twiml(say_element(APOLOGY, language) .. "<Hangup/>")
-
     if type(reply) ~= "table" or reply.ok ~= true then
-        return 200, headers, apology
+        return 200, headers, apology(language)
     end
     local data = reply.data
     if type(data) ~= "table" then
@@ -275,7 +278,7 @@ function _M.render(reply, ctx)
     end
     if data.dial ~= nil then
         if not is_e164(data.dial) then
-            return 200, headers, apology
+            return 200, headers, apology(language)
         end
         parts[#parts + 1] = "<Dial>" .. data.dial .. "</Dial>"
     end

@@ -307,7 +307,7 @@ function _M.normalize(req)
     -- "cases", or "case" and a case number (or the number alone): the
     -- follower's own cases, answered by the gateway (docs/cases.md)
     if action == "message.text" and type(params.content) == "string" then
-        local content = lower((gsub(params.content, "^%s*(.-)%s*$", "%1")))
+        local content = lower(omni.trimmed(params.content) or "")
         local id = cases.id_of((gsub(content, "^case%s*", "")))
         if content == "cases" or content == "case" then
             action = "case.list"

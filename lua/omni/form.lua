@@ -13,7 +13,9 @@
 
 local type, pairs, error, tostring =
       type, pairs, error, tostring
-local char, gsub, format = string.char, string.gsub, string.format
+local byte, char, find, gsub, format, sub =
+      string.byte, string.char, string.find, string.gsub, string.format,
+      string.sub
 local concat, sort = table.concat, table.sort
 
 -- the decoder is native (module/omni_form.c, omni_lua_form.c): every
@@ -29,6 +31,36 @@ _M.MAX_PAIRS = native.MAX_PAIRS
 local HEX_ENCODE = {}
 for b = 0, 255 do
     HEX_ENCODE[char(b)] = format("%%%02X", b)
+end
+
+
+-- what Lua's %s matches: tab, LF, VT, FF, CR, space
+local BLANK = { [9] = true, [10] = true, [11] = true, [12] = true,
+                [13] = true, [32] = true }
+
+--- A string without the blanks (`%s`) around it; nil when v is no string
+-- or nothing is left.  Here rather than in `omni` because omni.twilio,
+-- which `omni` loads, trims every form field it reads.
+-- @param v
+-- @treturn string|nil
+function _M.trimmed(v)
+    if type(v) ~= "string" then
+        return nil
+    end
+    -- most values have no blank at either end: no new string, no pattern
+    -- (a lazy "^%s*(.-)%s*$" retries its tail at every byte)
+    local last = #v
+    if last > 0 and not BLANK[byte(v, 1)] and not BLANK[byte(v, last)] then
+        return v
+    end
+    local first = find(v, "%S")
+    if not first then
+        return nil
+    end
+    while BLANK[byte(v, last)] do
+        last = last - 1
+    end
+    return sub(v, first, last)
 end
 
 

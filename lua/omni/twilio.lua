@@ -11,12 +11,12 @@
 -- @module omni.twilio
 
 local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
-local find, gsub, match, sub = string.find, string.gsub, string.match,
-                              string.sub
+local find, gsub, sub = string.find, string.gsub, string.sub
 local concat = table.concat
 
 local crypto = require "omni.crypto"
 local form = require "omni.form"
+local trimmed = form.trimmed
 local xml = require "omni.xml"
 -- byte-order sort in C: table.sort calls back into the VM per comparison,
 -- which was half of string_to_sign
@@ -161,8 +161,7 @@ function _M.field(body, name)
     if type(v) == "table" then
         v = v[#v]
     end
-    v = type(v) == "string" and match(v, "^%s*(.-)%s*$")
-    return v ~= "" and v or nil
+    return trimmed(v)
 end
 local field = _M.field
 
@@ -219,7 +218,11 @@ end
 
 --- XML-escaped text, without the characters XML 1.0 forbids and DEL.
 function _M.text(s)
-    return xml.escape((gsub(xml.strip(tostring(s)), "\127", "")))
+    s = xml.strip(tostring(s))
+    if find(s, "\127", 1, true) then
+        s = gsub(s, "\127", "")
+    end
+    return xml.escape(s)
 end
 
 

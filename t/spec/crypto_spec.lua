@@ -32,6 +32,24 @@ describe("omni.crypto", function()
                      hex(crypto.hmac_sha256("Jefe", "what do ya want for nothing?")))
     end)
 
+    it("keys every HMAC afresh: keys in turn, empty and longer than a block", function()
+        local long_msg = "Test Using Larger Than Block-Size Key - Hash Key First"
+        for _ = 1, 3 do
+            assert.equal("aa4ae5e15272d00e95705637ce8a3b55ed402112",
+                         hex(crypto.hmac_sha1(string.rep("\170", 80), long_msg)))
+            assert.equal("effcdf6ae5eb2fa2d27416d5f184df9c259a7c79",
+                         hex(crypto.hmac_sha1("Jefe", "what do ya want for nothing?")))
+            assert.equal("fbdb1d1b18aa6c08324b7d64b71fb76370690e1d",
+                         hex(crypto.hmac_sha1("", "")))
+            assert.equal("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+                         hex(crypto.hmac_sha256(string.rep("\170", 131), long_msg)))
+            assert.equal("b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad",
+                         hex(crypto.hmac_sha256("", "")))
+            assert.equal("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+                         hex(crypto.hmac_sha256("Jefe", "what do ya want for nothing?")))
+        end
+    end)
+
     it("handles binary data with NUL bytes", function()
         assert.equal(hex(crypto.sha1("a\0b")), hex(crypto.sha1("a\0b")))
         assert.not_equal(hex(crypto.sha1("a\0b")), hex(crypto.sha1("a")))

@@ -215,11 +215,11 @@ describe("plugin ivr", function()
 
         it("escapes text and strips characters XML forbids", function()
             local _, _, body = render({ ok = true, data = {
-                say = "a & b < c > d \"e\" 'f' ]]> \1\27g" } }, nil)
+                say = "a & b < c > d \"e\" 'f' ]]> \1\27g\127h" } }, nil)
             local say = assert(body:match("^" .. XML_HEAD:gsub("%p", "%%%0")
                 .. "<Response><Say>(.*)</Say></Response>$"))
             assert.truthy(say:find("a &amp; b &lt; c &gt; d ", 1, true))
-            assert.truthy(say:find("]]&gt; g", 1, true))
+            assert.truthy(say:find("]]&gt; gh", 1, true))
             assert.is_nil(say:find("[%c<>]"))
         end)
 
