@@ -142,7 +142,10 @@ function _M.cdata(s)
         error("bad argument #1 to 'cdata' (string expected, got "
               .. type(s) .. ")", 2)
     end
-    return "<![CDATA[" .. gsub(s, "%]%]>", "]]]]><![CDATA[>") .. "]]>"
+    if find(s, "]]>", 1, true) then
+        s = gsub(s, "%]%]>", "]]]]><![CDATA[>")
+    end
+    return "<![CDATA[" .. s .. "]]>"
 end
 
 
