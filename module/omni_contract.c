@@ -38,6 +38,11 @@
 
 static omni_contract_rc_t omni_contract_string(omni_buf_t *out,
     const char *path, omni_str_t s, char *err);
+static omni_contract_rc_t omni_contract_item(omni_buf_t *out,
+    const char *list, size_t index, const char *member, omni_str_t s,
+    char *err);
+static omni_contract_rc_t omni_contract_text_rc(int rc, const char *path,
+    char *err);
 static omni_contract_rc_t omni_contract_string_or_null(omni_buf_t *out,
     const char *path, omni_str_t s, char *err);
 static omni_contract_rc_t omni_contract_time(omni_buf_t *out, int64_t ms);
@@ -477,7 +482,6 @@ omni_contract_write(const omni_contract_t *c, omni_buf_t *out, char *err)
 static omni_contract_rc_t
 omni_contract_customer(const omni_contract_t *c, omni_buf_t *out, char *err)
 {
-    char                path[64];
     size_t              i;
     omni_contract_rc_t  rc;
 
@@ -500,9 +504,9 @@ omni_contract_customer(const omni_contract_t *c, omni_buf_t *out, char *err)
             }
 
             omni_add("{\"category\":");
-            snprintf(path, sizeof(path), "customer.cases[%zu].category", i + 1);
-            omni_try(omni_contract_string(out, path, c->cases[i].category,
-                                          err));
+            omni_try(omni_contract_item(out, "customer.cases", i + 1,
+                                        "category", c->cases[i].category,
+                                        err));
             omni_add(",\"due\":");
 
             if (c->cases[i].due > 0) {
@@ -513,12 +517,11 @@ omni_contract_customer(const omni_contract_t *c, omni_buf_t *out, char *err)
             }
 
             omni_add(",\"id\":");
-            snprintf(path, sizeof(path), "customer.cases[%zu].id", i + 1);
-            omni_try(omni_contract_string(out, path, c->cases[i].id, err));
+            omni_try(omni_contract_item(out, "customer.cases", i + 1, "id",
+                                        c->cases[i].id, err));
             omni_add(",\"status\":");
-            snprintf(path, sizeof(path), "customer.cases[%zu].status", i + 1);
-            omni_try(omni_contract_string(out, path, c->cases[i].status,
-                                          err));
+            omni_try(omni_contract_item(out, "customer.cases", i + 1,
+                                        "status", c->cases[i].status, err));
             omni_add("}");
         }
 
@@ -539,14 +542,13 @@ omni_contract_customer(const omni_contract_t *c, omni_buf_t *out, char *err)
 
         omni_add("{\"type\":");
 
-        snprintf(path, sizeof(path), "customer.identities[%zu].type", i + 1);
-        omni_try(omni_contract_string(out, path, c->identities[i].name, err));
+        omni_try(omni_contract_item(out, "customer.identities", i + 1, "type",
+                                    c->identities[i].name, err));
 
         omni_add(",\"value\":");
 
-        snprintf(path, sizeof(path), "customer.identities[%zu].value", i + 1);
-        omni_try(omni_contract_string(out, path, c->identities[i].value,
-                                      err));
+        omni_try(omni_contract_item(out, "customer.identities", i + 1,
+                                    "value", c->identities[i].value, err));
 
         omni_add("}");
     }
@@ -565,7 +567,6 @@ omni_contract_customer(const omni_contract_t *c, omni_buf_t *out, char *err)
 static omni_contract_rc_t
 omni_contract_principal(const omni_contract_t *c, omni_buf_t *out, char *err)
 {
-    char                path[64];
     size_t              i, n;
     omni_contract_rc_t  rc;
 
@@ -590,8 +591,8 @@ omni_contract_principal(const omni_contract_t *c, omni_buf_t *out, char *err)
             omni_add(",");
         }
 
-        snprintf(path, sizeof(path), "principal.roles[%zu]", n);
-        omni_try(omni_contract_string(out, path, c->roles[i], err));
+        omni_try(omni_contract_item(out, "principal.roles", n, NULL,
+                                    c->roles[i], err));
     }
 
     omni_add("],\"subject\":");
@@ -707,7 +708,6 @@ static omni_contract_rc_t
 omni_contract_session(const omni_contract_session_t *s, omni_buf_t *out,
     char *err)
 {
-    char                path[64];
     size_t              i;
     json_t             *context;
     omni_contract_rc_t  rc;
@@ -719,8 +719,8 @@ omni_contract_session(const omni_contract_session_t *s, omni_buf_t *out,
             omni_add(",");
         }
 
-        snprintf(path, sizeof(path), "session.channels[%zu]", i + 1);
-        omni_try(omni_contract_string(out, path, s->channels[i], err));
+        omni_try(omni_contract_item(out, "session.channels", i + 1, NULL,
+                                    s->channels[i], err));
     }
 
     omni_add("],\"context\":");
@@ -814,7 +814,44 @@ static omni_contract_rc_t
 omni_contract_string(omni_buf_t *out, const char *path, omni_str_t s,
     char *err)
 {
-    switch (omni_json_add_string(out, (const u_char *) s.data, s.len)) {
+    return omni_contract_text_rc(omni_json_add_string(out,
+                                     (const u_char *) s.data, s.len),
+                                 path, err);
+}
+
+
+/*
+ * A string of a list, at index (from 1), or its member: the path is
+ * written for the message only, as nearly every item passes.
+ */
+static omni_contract_rc_t
+omni_contract_item(omni_buf_t *out, const char *list, size_t index,
+    const char *member, omni_str_t s, char *err)
+{
+    int   rc;
+    char  path[64];
+
+    rc = omni_json_add_string(out, (const u_char *) s.data, s.len);
+
+    if (rc == OMNI_JSON_TEXT_OK) {
+        return OMNI_CONTRACT_OK;
+    }
+
+    if (member) {
+        snprintf(path, sizeof(path), "%s[%zu].%s", list, index, member);
+
+    } else {
+        snprintf(path, sizeof(path), "%s[%zu]", list, index);
+    }
+
+    return omni_contract_text_rc(rc, path, err);
+}
+
+
+static omni_contract_rc_t
+omni_contract_text_rc(int rc, const char *path, char *err)
+{
+    switch (rc) {
 
     case OMNI_JSON_TEXT_OK:
         return OMNI_CONTRACT_OK;

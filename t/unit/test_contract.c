@@ -420,8 +420,11 @@ test_write_dispatch(void **state)
 static void
 test_write_refusals(void **state)
 {
-    char             err[OMNI_ERRLEN];
-    omni_contract_t  c;
+    char                     err[OMNI_ERRLEN];
+    omni_str_t               channels[] = { S("web"), S("a\xff") };
+    omni_contract_t          c;
+    omni_contract_session_t  s;
+    omni_contract_case_t     cases[2];
 
     (void) state;
 
@@ -445,6 +448,27 @@ test_write_refusals(void **state)
     c.principal = 1;
     c.subject = S("bad\xfe");
     test_refused(&c, "principal.subject is not valid UTF-8");
+
+    /* an item's path names its place in the list, and its member */
+    test_minimal(&c);
+    memset(&s, 0, sizeof(s));
+    s.id = S("ses_1");
+    s.channels = channels;
+    s.nchannels = 2;
+    c.session = &s;
+    test_refused(&c, "session.channels[2] is not valid UTF-8");
+
+    test_minimal(&c);
+    memset(cases, 0, sizeof(cases));
+    cases[0].id = S("4821093756");
+    cases[0].status = S("new");
+    cases[0].category = S("billing");
+    cases[1] = cases[0];
+    cases[1].status = S("ne\0w");
+    c.cases = cases;
+    c.ncases = 2;
+    test_refused(&c, "customer.cases[2].status holds a NUL character "
+                 "(U+0000)");
 
     test_minimal(&c);
     c.params = test_params;
