@@ -536,12 +536,11 @@ static int
 omni_journey_trim(omni_store_t *st, MDB_txn *txn, const omni_sbuf_t *prefix,
     int64_t cutoff, size_t max_count, uint32_t *count, char *err)
 {
-    int          rc, mrc;
-    size_t       i, n, len;
+    int          mrc;
+    size_t       n, len;
     int64_t      t;
     MDB_val      k, v;
     MDB_cursor  *cur;
-    omni_skey_t  keys[OMNI_STORE_TRIM_BATCH];
 
     if (max_count == 0 && cutoff < 0) {
         return OMNI_STORE_OK;
@@ -559,6 +558,11 @@ omni_journey_trim(omni_store_t *st, MDB_txn *txn, const omni_sbuf_t *prefix,
 
     mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 
+    /*
+     * Deleted where the cursor stands, not looked up again by key: after
+     * a deletion MDB_NEXT gives the record that took the deleted one's
+     * place.
+     */
     while (mrc == 0 && n < OMNI_STORE_TRIM_BATCH) {
         if (k.mv_size != len
             || memcmp(k.mv_data, prefix->p, prefix->len) != 0)
@@ -575,8 +579,12 @@ omni_journey_trim(omni_store_t *st, MDB_txn *txn, const omni_sbuf_t *prefix,
             break;
         }
 
-        omni_sbuf_init(&keys[n].b, keys[n].data, sizeof(keys[n].data));
-        omni_sbuf_add(&keys[n].b, k.mv_data, k.mv_size);
+        mrc = mdb_cursor_del(cur, 0);
+        if (mrc != 0) {
+            mdb_cursor_close(cur);
+            return omni_store_mdb(st, mrc, "mdb_cursor_del", err);
+        }
+
         n++;
 
         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
@@ -584,18 +592,11 @@ omni_journey_trim(omni_store_t *st, MDB_txn *txn, const omni_sbuf_t *prefix,
 
     mdb_cursor_close(cur);
 
+    *count = (*count > n) ? *count - (uint32_t) n : 0;
+
     if (mrc != 0 && mrc != MDB_NOTFOUND) {
         return omni_store_mdb(st, mrc, "mdb_cursor_get", err);
     }
-
-    for (i = 0; i < n; i++) {
-        rc = omni_store_del(st, txn, OMNI_STORE_DB_JOURNEYS, &keys[i].b, err);
-        if (rc != OMNI_STORE_OK) {
-            return rc;
-        }
-    }
-
-    *count = (*count > n) ? *count - (uint32_t) n : 0;
 
     return OMNI_STORE_OK;
 }
