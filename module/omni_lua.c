@@ -714,8 +714,9 @@ omni_lua_render(omni_lua_t *vm, const char *channel, int ref,
     lua_pushstring(L, channel);
     lua_pushlstring(L, reply->data ? reply->data : "", reply->len);
     omni_lua_push_ctx(vm, channel, ref, status, 0, request_id);
+    lua_pushboolean(L, 1);              /* the ctx is the render's own */
 
-    rc = omni_lua_call(vm, 3, 3, res);
+    rc = omni_lua_call(vm, 4, 3, res);
     if (rc != OMNI_LUA_OK) {
         return rc;
     }

@@ -561,8 +561,6 @@ end
 -- responses (respond, render, render_error)
 -------------------------------------------------------------------------
 
--- validates status, headers, body; returns them (headers copied) or
--- nil, err
 -- the bytes of an HTTP token (RFC 9110), as a lookup table: a byte loop
 -- the JIT compiles, where a pattern set is matched by a C function
 local TOKEN = {}
@@ -599,6 +597,14 @@ local function is_field_value(s)
     return true
 end
 
+-- the header names response() has seen in its current call: a name is
+-- seen when it maps to that call's number, so the table is reused rather
+-- than made per answer; remade when it holds many names
+local seen, seen_call, seen_names = {}, 0, 0
+local SEEN_MAX = 4 * MAX_HEADERS
+
+-- validates status, headers, body; returns them (a missing headers table
+-- as an empty one) or nil, err
 local function response(fname, status, headers, body)
     if type(status) ~= "number" or status ~= floor(status)
        or status < 100 or status > 599
@@ -608,13 +614,17 @@ local function response(fname, status, headers, body)
                          .. ")")
     end
 
-    local out = {}
-    if headers ~= nil then
-        if type(headers) ~= "table" then
-            return nil, fail("plugin_error", 500, fname .. ": headers must be"
-                             .. " a table (got " .. type(headers) .. ")")
+    if headers == nil then
+        headers = {}
+    elseif type(headers) ~= "table" then
+        return nil, fail("plugin_error", 500, fname .. ": headers must be"
+                         .. " a table (got " .. type(headers) .. ")")
+    else
+        if seen_names > SEEN_MAX then
+            seen, seen_names = {}, 0
         end
-        local n, seen = 0, {}
+        seen_call = seen_call + 1
+        local n = 0
         for k, v in pairs(headers) do
             n = n + 1
             if n > MAX_HEADERS then
@@ -630,11 +640,15 @@ local function response(fname, status, headers, body)
                 return nil, fail("plugin_error", 500, fname .. ": header '"
                                  .. k .. "' is set by the gateway")
             end
-            if seen[lk] then
+            local last = seen[lk]
+            if last == seen_call then
                 return nil, fail("plugin_error", 500, fname .. ": header '"
                                  .. k .. "' is set twice")
             end
-            seen[lk] = true
+            if last == nil then
+                seen_names = seen_names + 1
+            end
+            seen[lk] = seen_call
             if type(v) ~= "string" then
                 return nil, fail("plugin_error", 500, fname .. ": the value"
                                  .. " of header '" .. k .. "' must be a"
@@ -645,7 +659,6 @@ local function response(fname, status, headers, body)
                                  .. " of header '" .. k .. "' contains a"
                                  .. " control character or is too long")
             end
-            out[k] = v
         end
     end
 
@@ -654,7 +667,7 @@ local function response(fname, status, headers, body)
                          .. " string (got " .. type(body) .. ")")
     end
 
-    return status, out, body
+    return status, headers, body
 end
 
 
@@ -968,15 +981,19 @@ end
 -- @tparam string name
 -- @tparam string|table reply_body the upstream body (or a decoded reply)
 -- @tparam table ctx `{ status=, gateway=, request_id=, channel=, request= }`
+-- @tparam[opt] boolean owned ctx is the caller's to give away (the
+--   gateway makes one per call): the render may change it rather than a
+--   copy
 -- @return status, headers, body, and a 4th value: nil, or why the reply
 --   was replaced by `upstream_reply_invalid` (for the error log); or
 --   nil, err
-function _M.render(name, reply_body, ctx)
+function _M.render(name, reply_body, ctx, owned)
     local p, perr = get(name, "render")
     if not p then
         return nil, perr
     end
-    local rctx = copy_ctx(ctx, "render")
+    local rctx = (owned == true and type(ctx) == "table") and ctx
+                 or copy_ctx(ctx, "render")
 
     local reply, why
     if type(reply_body) == "string" then

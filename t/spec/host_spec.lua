@@ -1103,6 +1103,11 @@ describe("omni.host.render", function()
                     for i = 1, 65 do h["X-" .. i] = "1" end
                     return 200, h, body
                 end
+                if mode == "header_64" then
+                    local h = {}
+                    for i = 1, 64 do h["X-" .. i .. "-" .. math.random(1e9)] = "1" end
+                    return 200, h, body
+                end
                 if mode == "content_length" then return 200, { ["Content-Length"] = "5" }, body end
                 if mode == "transfer_encoding" then return 200, { ["transfer-encoding"] = "chunked" }, body end
                 if mode == "connection" then return 200, { Connection = "close" }, body end
@@ -1227,6 +1232,30 @@ describe("omni.host.render", function()
         local s, err = render('{"ok":true,"data":null}', "dup")
         assert.is_nil(s)
         assert.matches("^render: header '[Xx]%-[Aa]' is set twice$", err.message)
+    end)
+
+    it("tells one answer's headers from another's", function()
+        -- the same name in the next answer, after a refusal and after
+        -- more distinct names than the checker keeps
+        for _ = 1, 3 do
+            assert.equal(200, (render('{"ok":true,"data":null}', "tab")))
+            assert.is_nil((render('{"ok":true,"data":null}', "dup")))
+        end
+        for _ = 1, 6 do
+            assert.equal(200, (render('{"ok":true,"data":null}', "header_64")))
+        end
+        assert.is_nil((render('{"ok":true,"data":null}', "dup")))
+        assert.equal(200, (render('{"ok":true,"data":null}', "tab")))
+    end)
+
+    it("renders into a copy of ctx unless the caller gives it away", function()
+        local c = ctx()
+        assert.equal(502, (host.render("rend", "not json", c)))
+        assert.equal(200, c.status)
+        assert.is_false(c.gateway)
+        assert.equal(502, (host.render("rend", "not json", c, true)))
+        assert.equal(502, c.status)
+        assert.is_true(c.gateway)
     end)
 
     it("refuses a body that is not a string", function()
