@@ -20,9 +20,26 @@
 /* the plugin's optional strings and their bounds */
 typedef struct {
     const char     *name;
+    int             slot;           /* in omni_lua_known_fields */
     size_t          max;
     size_t          offset;         /* of the omni_str_t in the contract */
 } omni_lua_field_t;
+
+
+/* the fields normalize may return, in omni_lua_known_fields' order */
+enum {
+    OMNI_LUA_F_ACTION = 0,
+    OMNI_LUA_F_PARAMS,
+    OMNI_LUA_F_APP_ID,
+    OMNI_LUA_F_CLIENT_VERSION,
+    OMNI_LUA_F_LOCALE,
+    OMNI_LUA_F_DEVICE_ID,
+    OMNI_LUA_F_TIER,
+    OMNI_LUA_F_IDENTITIES,
+    OMNI_LUA_F_INTENT,
+    OMNI_LUA_F_CONFIDENCE,
+    OMNI_LUA_F_N
+};
 
 
 typedef struct {
@@ -46,8 +63,10 @@ static int omni_lua_contract_is_fn(lua_State *L);
 static int omni_lua_contract_timestamp_fn(lua_State *L);
 static omni_contract_rc_t omni_lua_contract_read_fields(lua_State *L,
     int fields, int marks, omni_contract_t *c, char *err);
+static omni_contract_rc_t omni_lua_contract_check_fields(lua_State *L,
+    int base, int marks, omni_contract_t *c, char *err);
 static omni_contract_rc_t omni_lua_contract_intent(lua_State *L,
-    int fields, int marks, omni_contract_t *c, char *err);
+    int base, int marks, omni_contract_t *c, char *err);
 static omni_contract_rc_t omni_lua_contract_read_identities(lua_State *L,
     int fields, int extra, int marks, omni_contract_t *c, char *err);
 static omni_contract_rc_t omni_lua_contract_check_list(lua_State *L,
@@ -79,15 +98,16 @@ static omni_contract_rc_t omni_lua_contract_result(lua_State *L,
 
 
 static const omni_lua_field_t  omni_lua_optional[] = {
-    { "app_id", OMNI_CONTRACT_APP_ID_MAX,
+    { "app_id", OMNI_LUA_F_APP_ID, OMNI_CONTRACT_APP_ID_MAX,
       offsetof(omni_contract_t, app_id) },
-    { "client_version", OMNI_CONTRACT_CLIENT_VERSION_MAX,
+    { "client_version", OMNI_LUA_F_CLIENT_VERSION,
+      OMNI_CONTRACT_CLIENT_VERSION_MAX,
       offsetof(omni_contract_t, client_version) },
-    { "device_id", OMNI_CONTRACT_DEVICE_ID_MAX,
+    { "device_id", OMNI_LUA_F_DEVICE_ID, OMNI_CONTRACT_DEVICE_ID_MAX,
       offsetof(omni_contract_t, device_id) },
-    { "tier", OMNI_CONTRACT_TIER_MAX,
+    { "tier", OMNI_LUA_F_TIER, OMNI_CONTRACT_TIER_MAX,
       offsetof(omni_contract_t, tier) },
-    { NULL, 0, 0 }
+    { NULL, 0, 0, 0 }
 };
 
 
@@ -394,24 +414,34 @@ static omni_contract_rc_t
 omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
     omni_contract_t *c, char *err)
 {
-    char                     show[OMNI_CONTRACT_SHOW_LEN];
-    size_t                   i, n, len;
-    const char              *k;
-    omni_str_t              *dst;
-    omni_contract_rc_t       rc;
-    const omni_lua_field_t  *f;
+    int                 base;
+    char                show[OMNI_CONTRACT_SHOW_LEN];
+    size_t              i, len;
+    const char         *k;
+    omni_contract_rc_t  rc;
 
     if (!lua_istable(L, fields)) {
         return omni_contract_invalid(err, "normalize must return a table of fields "
                              "(got %s)", luaL_typename(L, fields));
     }
 
+    /*
+     * One walk of the table: every known field's value goes to its slot
+     * on the stack, where the checks read it, rather than each being
+     * looked up again by a name made into a Lua string.
+     */
+    luaL_checkstack(L, OMNI_LUA_F_N + 4, "contract: fields");
+
+    base = lua_gettop(L) + 1;
+
+    for (i = 0; i < OMNI_LUA_F_N; i++) {
+        lua_pushnil(L);
+    }
+
     lua_pushnil(L);
 
     while (lua_next(L, fields) != 0) {
-        lua_pop(L, 1);
-
-        k = (lua_type(L, -1) == LUA_TSTRING) ? lua_tolstring(L, -1, &len)
+        k = (lua_type(L, -2) == LUA_TSTRING) ? lua_tolstring(L, -2, &len)
                                               : NULL;
 
         for (i = 0; k && omni_lua_known_fields[i]; i++) {
@@ -424,13 +454,35 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
 
         if (k == NULL || omni_lua_known_fields[i] == NULL) {
             rc = omni_contract_invalid(err, "unknown field %s",
-                               omni_lua_show(L, -1, show));
-            lua_pop(L, 1);
+                               omni_lua_show(L, -2, show));
+            lua_settop(L, base - 1);
             return rc;
         }
+
+        lua_replace(L, base + (int) i);
     }
 
-    omni_lua_get(L, fields, "action");
+    rc = omni_lua_contract_check_fields(L, base, marks, c, err);
+
+    lua_settop(L, base - 1);
+
+    return rc;
+}
+
+
+/* the fields' values in their slots from base, checked into c */
+
+static omni_contract_rc_t
+omni_lua_contract_check_fields(lua_State *L, int base, int marks,
+    omni_contract_t *c, char *err)
+{
+    char                     show[OMNI_CONTRACT_SHOW_LEN];
+    size_t                   n;
+    omni_str_t              *dst;
+    omni_contract_rc_t       rc;
+    const omni_lua_field_t  *f;
+
+    lua_pushvalue(L, base + OMNI_LUA_F_ACTION);
 
     if (omni_lua_absent(L, -1, marks)) {
         lua_pop(L, 1);
@@ -451,7 +503,7 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
 
     lua_pop(L, 1);
 
-    omni_lua_get(L, fields, "params");
+    lua_pushvalue(L, base + OMNI_LUA_F_PARAMS);
 
     if (!omni_lua_absent(L, -1, marks)) {
         if (omni_lua_is_mark(L, -1, marks, OMNI_JSON_MARK_EMPTY_ARRAY)
@@ -485,7 +537,7 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
     lua_pop(L, 1);
 
     for (f = omni_lua_optional; f->name; f++) {
-        omni_lua_get(L, fields, f->name);
+        lua_pushvalue(L, base + f->slot);
 
         dst = (omni_str_t *) ((char *) c + f->offset);
         dst->data = NULL;
@@ -520,7 +572,7 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
         lua_pop(L, 1);
     }
 
-    omni_lua_get(L, fields, "locale");
+    lua_pushvalue(L, base + OMNI_LUA_F_LOCALE);
 
     c->locale.data = NULL;
     c->locale.len = 0;
@@ -541,12 +593,12 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
 
     lua_pop(L, 1);
 
-    rc = omni_lua_contract_intent(L, fields, marks, c, err);
+    rc = omni_lua_contract_intent(L, base, marks, c, err);
     if (rc != OMNI_CONTRACT_OK) {
         return rc;
     }
 
-    omni_lua_get(L, fields, "identities");
+    lua_pushvalue(L, base + OMNI_LUA_F_IDENTITIES);
 
     rc = OMNI_CONTRACT_OK;
 
@@ -567,7 +619,7 @@ omni_lua_contract_read_fields(lua_State *L, int fields, int marks,
  * confidence, a finite number from 0 to 1, which needs an intent.
  */
 static omni_contract_rc_t
-omni_lua_contract_intent(lua_State *L, int fields, int marks,
+omni_lua_contract_intent(lua_State *L, int base, int marks,
     omni_contract_t *c, char *err)
 {
     char                show[OMNI_CONTRACT_SHOW_LEN];
@@ -578,7 +630,7 @@ omni_lua_contract_intent(lua_State *L, int fields, int marks,
     c->intent.len = 0;
     c->confidence = -1;
 
-    omni_lua_get(L, fields, "intent");
+    lua_pushvalue(L, base + OMNI_LUA_F_INTENT);
 
     if (!omni_lua_absent(L, -1, marks)) {
         c->intent = omni_lua_string(L, -1);
@@ -596,7 +648,7 @@ omni_lua_contract_intent(lua_State *L, int fields, int marks,
 
     lua_pop(L, 1);
 
-    omni_lua_get(L, fields, "confidence");
+    lua_pushvalue(L, base + OMNI_LUA_F_CONFIDENCE);
 
     if (!omni_lua_absent(L, -1, marks)) {
         v = (lua_type(L, -1) == LUA_TNUMBER) ? lua_tonumber(L, -1) : -1;
