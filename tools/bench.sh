@@ -15,7 +15,7 @@
 # The web channel and the full pipeline run again paced by omni-loadgen
 # (tools/loadgen.c, also on CPU 1): their maximum rate with evenly spaced
 # requests is found first, then each runs at OMNI_BENCH_LOAD % (default 80)
-# of it, and plain proxy_pass at the same rate, for their p99.
+# of it, in turn with plain proxy_pass at the same rate, for their p99.
 # Any answer whose status is not what the case expects (2xx, or 401 for the
 # refusal), and any socket error, fails the bench.
 
@@ -655,41 +655,45 @@ open_max() {
     echo "$lo"
 }
 
-# pace NAME RATE URL [REQUEST...]: $runs runs at RATE; sets pace_rate,
-# pace_p99 and pace_lag to the medians of the achieved rate, the p99 and
-# the pacing error's p99
-pace() {
-    local name=$1 rate=$2 i out
-    local -a rpss=() p99s=() lags=()
-    shift 2
-    echo "  $name at $rate requests/s" >&2
+# pace_run RATE REQUEST...: one paced run of the case at RATE; prints
+# its achieved rate, p99 and pacing error's p99
+pace_run() {
+    local rate=$1 out
+    shift
     describe "$@"
-    for ((i = 0; i < runs; i++)); do
-        out=$(loadgen_run "$rate" "$seconds")
-        rpss+=("$(summary rate <<< "$out")")
-        p99s+=("$(summary p99_us <<< "$out")")
-        lags+=("$(summary lag_p99_us <<< "$out")")
-    done
-    pace_rate=$(median "${rpss[@]}")
-    pace_p99=$(median "${p99s[@]}")
-    pace_lag=$(median "${lags[@]}")
+    out=$(loadgen_run "$rate" "$seconds") || exit 1
+    echo "$(summary rate <<< "$out") $(summary p99_us <<< "$out")" \
+         "$(summary lag_p99_us <<< "$out")"
 }
 
-# paced NAME WRK_RATE REQUEST...: the case at $load % of its open-loop
-# maximum, and plain proxy_pass at the same rate, for the second table
+# paced NAME WRK_RATE REQUEST...: the case at $load % of its paced
+# maximum, and plain proxy_pass at the same rate, for the second table:
+# $runs pairs of runs, the case's then plain's, so that a host slower in
+# one minute than in the next weighs on both sides of each difference;
+# +plain is the median of the pairs' differences
 paced_rows=()
 paced() {
-    local name=$1 max target rate p99 lag
+    local name=$1 max target i run
+    local -a rpss=() p99s=() lags=() plains=() diffs=() f p
     max=$(open_max "$2" "${@:3}")
     target=$(( max * load / 100 ))
     echo "  $name: sustains $max requests/s paced" >&2
-    pace "$name" "$target" "${@:3}"
-    rate=$pace_rate p99=$pace_p99 lag=$pace_lag
-    pace "plain proxy_pass" "$target" "${plain_request[@]}"
-    paced_rows+=("$(awk -v n="$name" -v m="$max" -v t="$target" -v r="$rate" \
-        -v g="$p99" -v l="$lag" -v p="$pace_p99" 'BEGIN {
+    echo "  $name and plain proxy_pass in turn at $target requests/s" >&2
+    for ((i = 0; i < runs; i++)); do
+        run=$(pace_run "$target" "${@:3}") || exit 1
+        read -r -a f <<< "$run"
+        run=$(pace_run "$target" "${plain_request[@]}") || exit 1
+        read -r -a p <<< "$run"
+        rpss+=("${f[0]}") p99s+=("${f[1]}") lags+=("${f[2]}")
+        plains+=("${p[1]}")
+        diffs+=("$(awk -v g="${f[1]}" -v q="${p[1]}" 'BEGIN { print g - q }')")
+    done
+    paced_rows+=("$(awk -v n="$name" -v m="$max" -v t="$target" \
+        -v r="$(median "${rpss[@]}")" -v g="$(median "${p99s[@]}")" \
+        -v l="$(median "${lags[@]}")" -v p="$(median "${plains[@]}")" \
+        -v d="$(median "${diffs[@]}")" 'BEGIN {
         printf "%-46s %8d %8d %9.0f %8.0f %8.1f %8.0f %+8.0f", n, m, t, r,
-               g, l, p, g - p }')")
+               g, l, p, d }')")
 }
 paced "web channel (HS256 + plugin)" "$web" "${web_request[@]}"
 paced "web + customer, session, journey, policy" "$full" "${full_request[@]}"
@@ -866,4 +870,5 @@ echo
 echo "nginx worker pinned to CPU 0, wrk and omni-loadgen to CPU 1,"
 echo "$connections connections; median of $runs rounds (every case once a round,"
 echo "${seconds}s after a 1s warm-up); late µs: the p99 of how late omni-loadgen"
-echo "sent the requests that found a connection idle (its pacing error)."
+echo "sent the requests that found a connection idle (its pacing error);"
+echo "+plain: the median of the differences of runs made in turn with plain's."
