@@ -8,6 +8,9 @@
  *
  * A node is { name = , attrs = { name = value }, children = { nodes },
  * text = }; a failure returns nil and "xml: <what> at byte <offset>".
+ * decode_fields(s) builds only what omni.xml.fields() makes of the tree,
+ * and gives the root's name: a request's body without a table per
+ * element.
  */
 
 
@@ -44,7 +47,24 @@ typedef struct {
 } omni_lua_xml_t;
 
 
+/*
+ * decode_fields' stack: the document, the scratch buffer, decode's root
+ * slot (unused), then from OMNI_LUA_XML_FIELDS for each element being
+ * read its name and its fields table (nil until it has a child): the
+ * root's pair is what it returns
+ */
+#define OMNI_LUA_XML_FIELDS    (OMNI_LUA_XML_ROOT + 1)
+
+
+static int omni_lua_xml_parse(lua_State *L, omni_xml_handler_t *h);
 static int omni_lua_xml_decode(lua_State *L);
+static int omni_lua_xml_decode_fields(lua_State *L);
+static int omni_lua_xml_field_start(void *data, const u_char *name,
+    size_t len);
+static int omni_lua_xml_field_attr(void *data, const u_char *name,
+    size_t name_len, const u_char *value, size_t value_len);
+static int omni_lua_xml_field_end(void *data, const u_char *text,
+    size_t len);
 static int omni_lua_xml_start(void *data, const u_char *name, size_t len);
 static int omni_lua_xml_attr(void *data, const u_char *name,
     size_t name_len, const u_char *value, size_t value_len);
@@ -62,6 +82,8 @@ luaopen_omni_xml_native(lua_State *L)
     lua_pushliteral(L, "text");
     lua_pushcclosure(L, omni_lua_xml_decode, 4);
     lua_setfield(L, -2, "decode");
+    lua_pushcfunction(L, omni_lua_xml_decode_fields);
+    lua_setfield(L, -2, "decode_fields");
 
     /* omni.xml's limits: stated here only */
     lua_pushinteger(L, OMNI_XML_MAX_DEPTH);
@@ -79,13 +101,72 @@ luaopen_omni_xml_native(lua_State *L)
 static int
 omni_lua_xml_decode(lua_State *L)
 {
+    omni_lua_xml_t      x;
+    omni_xml_handler_t  h;
+
+    x.L = L;
+    x.depth = 0;
+
+    h.start = omni_lua_xml_start;
+    h.attr = omni_lua_xml_attr;
+    h.end = omni_lua_xml_end;
+    h.data = &x;
+
+    if (omni_lua_xml_parse(L, &h) != 0) {
+        return 2;
+    }
+
+    lua_pushvalue(L, OMNI_LUA_XML_ROOT);
+
+    return 1;
+}
+
+
+/* decode_fields(s) -> fields, root name | nil, err */
+static int
+omni_lua_xml_decode_fields(lua_State *L)
+{
+    omni_lua_xml_t      x;
+    omni_xml_handler_t  h;
+
+    x.L = L;
+    x.depth = 0;
+
+    h.start = omni_lua_xml_field_start;
+    h.attr = omni_lua_xml_field_attr;
+    h.end = omni_lua_xml_field_end;
+    h.data = &x;
+
+    if (omni_lua_xml_parse(L, &h) != 0) {
+        return 2;
+    }
+
+    /* a root without children: no fields */
+    if (lua_isnil(L, OMNI_LUA_XML_FIELDS + 1)) {
+        lua_newtable(L);
+        lua_replace(L, OMNI_LUA_XML_FIELDS + 1);
+    }
+
+    lua_pushvalue(L, OMNI_LUA_XML_FIELDS + 1);
+    lua_pushvalue(L, OMNI_LUA_XML_FIELDS);
+
+    return 2;
+}
+
+
+/*
+ * Runs the parser on argument 1 with h: 0, or -1 with nil and the
+ * message pushed.  Slot 2 is the scratch buffer, slot 3 free for the
+ * handlers.
+ */
+static int
+omni_lua_xml_parse(lua_State *L, omni_xml_handler_t *h)
+{
     size_t              len, n;
     u_char              msg[OMNI_LUA_XML_MESSAGE], *p;
     const char         *s;
     omni_lua_buf_t      scratch;
-    omni_lua_xml_t      x;
     omni_xml_error_t    err;
-    omni_xml_handler_t  h;
 
     /* the name as written, whatever the caller calls the function */
     if (lua_type(L, OMNI_LUA_XML_DOC) != LUA_TSTRING) {
@@ -101,19 +182,10 @@ omni_lua_xml_decode(lua_State *L)
 
     omni_lua_buf_init(&scratch, L, OMNI_LUA_XML_BUF);
 
-    x.L = L;
-    x.depth = 0;
-
-    h.start = omni_lua_xml_start;
-    h.attr = omni_lua_xml_attr;
-    h.end = omni_lua_xml_end;
-    h.data = &x;
-
-    if (omni_xml_parse((const u_char *) s, len, &scratch.b, &h, &err)
+    if (omni_xml_parse((const u_char *) s, len, &scratch.b, h, &err)
         == OMNI_XML_OK)
     {
-        lua_pushvalue(L, OMNI_LUA_XML_ROOT);
-        return 1;
+        return 0;
     }
 
     lua_pushnil(L);
@@ -132,7 +204,7 @@ omni_lua_xml_decode(lua_State *L)
         lua_remove(L, -2);
     }
 
-    return 2;
+    return -1;
 }
 
 
@@ -202,6 +274,77 @@ omni_lua_xml_end(void *data, const u_char *text, size_t len)
 
     /* the parent's node, children and attrs are below */
     lua_rawseti(L, -3, ++x->children[x->depth]);
+
+    return 0;
+}
+
+
+/*
+ * decode_fields' events.  An element pushes its name and a nil for its
+ * fields; its first child makes its parent's table.  As it ends it goes
+ * into its parent's table: its own table when it had children, else its
+ * text, as omni.xml.fields() does (a repeated name: the last wins).
+ */
+static int
+omni_lua_xml_field_start(void *data, const u_char *name, size_t len)
+{
+    int              parent;
+    omni_lua_xml_t  *x = data;
+    lua_State       *L = x->L;
+
+    x->depth++;
+
+    if (x->depth > 1) {
+        parent = OMNI_LUA_XML_FIELDS + 2 * (x->depth - 2) + 1;
+
+        if (lua_isnil(L, parent)) {
+            lua_newtable(L);
+            lua_replace(L, parent);
+        }
+    }
+
+    lua_pushlstring(L, (const char *) name, len);
+    lua_pushnil(L);
+
+    return 0;
+}
+
+
+static int
+omni_lua_xml_field_attr(void *data, const u_char *name, size_t name_len,
+    const u_char *value, size_t value_len)
+{
+    /* fields hold no attributes */
+    (void) data;
+    (void) name;
+    (void) name_len;
+    (void) value;
+    (void) value_len;
+
+    return 0;
+}
+
+
+static int
+omni_lua_xml_field_end(void *data, const u_char *text, size_t len)
+{
+    omni_lua_xml_t  *x = data;
+    lua_State       *L = x->L;
+
+    x->depth--;
+
+    /* the root's name and fields stay for decode_fields to return */
+    if (x->depth == 0) {
+        return 0;
+    }
+
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushlstring(L, (const char *) text, len);
+    }
+
+    /* name, value: into the parent's table, below them */
+    lua_rawset(L, -3);
 
     return 0;
 }

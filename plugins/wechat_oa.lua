@@ -259,11 +259,11 @@ local function body_fields(req)
     if type(raw) ~= "string" or raw == "" then
         return nil, omni_error("invalid_request", "the message body is empty", 400)
     end
-    local doc, err = xml.decode(raw)
-    if not doc then
+    local fields, err = xml.decode_fields(raw)
+    if not fields then
         return nil, omni_error("body_malformed", "invalid XML: " .. tostring(err), 400)
     end
-    return xml.fields(doc)
+    return fields
 end
 
 --- Normalizes a pushed message or event into contract fields.
@@ -284,7 +284,7 @@ function _M.normalize(req)
         if not fields then
             return nil, err
         end
-        if type(req.xml) == "table" and req.xml.name ~= nil and req.xml.name ~= "xml" then
+        if req.xml_root ~= nil and req.xml_root ~= "xml" then
             return nil, omni_error("invalid_request", "the root element must be <xml>", 400)
         end
     end

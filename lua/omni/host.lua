@@ -68,8 +68,22 @@ local CONTRACT = {}
 local CLAIMS = {}
 _M.CLAIMS_KEY = CLAIMS
 
+-- the key under which prepare keeps an XML body it parsed into req.body
+-- alone: its tree, req.xml, is built when first read
+local XML_BODY = {}
+
 local REQUEST_MT = {
     __index = function(req, k)
+        if k == "xml" then
+            local body = rawget(req, XML_BODY)
+            if body == nil then
+                return nil
+            end
+            -- the same parser took the same text: it cannot fail now
+            local doc = assert(xml.decode(body))
+            rawset(req, "xml", doc)
+            return doc
+        end
         if k ~= "claims" then
             return nil
         end
@@ -510,11 +524,13 @@ function _M.prepare(name, raw)
                 err = all
             end
         elseif is_xml_type(mt) then
-            local doc
-            doc, err = xml.decode(body)
-            if doc then
-                req.xml = doc
-                parsed = xml.fields(doc)
+            local root
+            parsed, root = xml.decode_fields(body)
+            if parsed then
+                req.xml_root = root
+                req[XML_BODY] = body
+            else
+                err = root
             end
         else
             return req

@@ -369,12 +369,12 @@ function _M.open_message(cfg, req)
     if not message then
         return nil, err
     end
-    local doc = xml.decode(message)
-    if not doc or doc.name ~= "xml" then
+    local fields, root = xml.decode_fields(message)
+    if not fields or root ~= "xml" then
         return nil, fail("decrypt_failed", "the decrypted message is not an"
                          .. " <xml> document", 400)
     end
-    return xml.fields(doc)
+    return fields
 end
 
 

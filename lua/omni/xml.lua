@@ -54,6 +54,18 @@ local NAME_ONLY = "^[%a_:\128-\255][%w_:%.%-\128-\255]*$"
 _M.decode = native.decode
 
 
+--- Parses an XML document into what `fields` makes of its tree, without
+-- the tree: as `xml.fields(xml.decode(s))`, a table per element that has
+-- children and none for the others.  Refuses what `decode` refuses, with
+-- the same message.
+-- @function decode_fields
+-- @tparam string s the document
+-- @treturn table|nil the fields
+-- @treturn string the root element's name; or the error
+-- @usage local f, root = xml.decode_fields(req.raw_body)
+_M.decode_fields = native.decode_fields
+
+
 local function fields(node, depth)
     local t = {}
     local children = node.children

@@ -1,7 +1,9 @@
 -- The checks of fuzz_lua_decoders, on every input:
 --   omni.xml: decode returns a tree or nil and a message, never raises;
 --   fields() takes any tree it returns; a tree written back with
---   element() and cdata() decodes to the same tree;
+--   element() and cdata() decodes to the same tree; decode_fields
+--   fails as decode does, with its message, and otherwise gives what
+--   fields() makes of the tree and the root's name;
 --   omni.form: decode returns the pairs or nil and a message; what
 --   encode writes of them decodes to the same pairs; unescape undoes
 --   escape.
@@ -47,14 +49,22 @@ local function check_xml(s)
     local ok, doc, err = pcall(xml.decode, s)
     check(ok, "xml.decode raised " .. tostring(doc), s)
 
+    local fok, fields, root = pcall(xml.decode_fields, s)
+    check(fok, "xml.decode_fields raised " .. tostring(fields), s)
+
     if doc == nil then
         check(type(err) == "string" and err:find("^xml: "),
               "xml.decode failed without a message", s)
+        check(fields == nil and root == err,
+              "xml.decode_fields fails otherwise than decode", s)
         return
     end
 
-    ok, err = pcall(xml.fields, doc)
-    check(ok, "xml.fields raised " .. tostring(err), s)
+    local flat
+    ok, flat = pcall(xml.fields, doc)
+    check(ok, "xml.fields raised " .. tostring(flat), s)
+    check(same(fields, flat) and root == doc.name,
+          "xml.decode_fields differs from fields(decode())", s)
 
     local text = write(doc)
     local again, aerr = xml.decode(text)

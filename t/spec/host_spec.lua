@@ -297,8 +297,13 @@ describe("omni.host.prepare", function()
                 body = "<xml><MsgType><![CDATA[text]]></MsgType><Content>hi &amp; bye</Content></xml>",
             }))
             assert.same({ MsgType = "text", Content = "hi & bye" }, req.body, ct)
+            assert.equal("xml", req.xml_root)
+            -- the tree is built when first read, from the body as it came
+            assert.is_nil(rawget(req, "xml"))
+            req.raw_body = "<changed/>"
             assert.equal("xml", req.xml.name)
             assert.equal(2, #req.xml.children)
+            assert.equal(req.xml, rawget(req, "xml"))
         end
     end)
 

@@ -54,6 +54,29 @@ describe("omni.xml.decode", function()
         assert.same({ ScanType = "qrcode", ScanResult = "1" }, f.ScanCodeInfo)
     end)
 
+    it("decodes the fields alone as fields() makes them of the tree", function()
+        for _, doc in ipairs({
+            WECHAT_EVENT,
+            "<xml><A>1</A><A>2</A><B x='1'/><C><D>d</D><E/></C>mixed</xml>",
+            "<r><a><b/></a><a>last</a></r>",
+            "<r><a>first</a><a><b>x</b></a></r>",
+            "<r/>", "<r>only text</r>", "<r><a><b><c>deep</c></b></a></r>",
+        }) do
+            local f, root = xml.decode_fields(doc)
+            local tree = assert(xml.decode(doc))
+            assert.same(xml.fields(tree), f, doc)
+            assert.equal(tree.name, root)
+        end
+        for _, bad in ipairs({ "<r", "<r><a></r>", "", "<a/><b/>",
+                               '<!DOCTYPE x [<!ENTITY e "x">]><x>&e;</x>' }) do
+            local f, err = xml.decode_fields(bad)
+            local _, derr = xml.decode(bad)
+            assert.is_nil(f)
+            assert.equal(derr, err)
+        end
+        assert.has_error(function() xml.decode_fields(1) end)
+    end)
+
     it("lets the last repeated element win in fields", function()
         local doc = assert(xml.decode("<r><a>1</a><a>2</a></r>"))
         assert.equal("2", xml.fields(doc).a)
