@@ -40,19 +40,23 @@ static int omni_crypto_random_bytes(lua_State *L);
 
 
 /*
- * One HMAC context per digest and process, keyed again at every call:
- * OpenSSL 3's one-shot HMAC() fetches the algorithm and makes a context
- * each time, three quarters of what a webhook's signature cost.
+ * One HMAC context per digest and VM, keyed again at every call: OpenSSL
+ * 3's one-shot HMAC() fetches the algorithm and makes a context each
+ * time, three quarters of what a webhook's signature cost.  They live in
+ * a userdata, the HMAC functions' upvalue, freed with the VM.
  */
-static EVP_MAC_CTX  *omni_crypto_hmac_sha1_ctx;
-static EVP_MAC_CTX  *omni_crypto_hmac_sha256_ctx;
+typedef struct {
+    EVP_MAC_CTX   *sha1;
+    EVP_MAC_CTX   *sha256;
+} omni_crypto_macs_t;
+
+
+static int omni_crypto_macs_gc(lua_State *L);
 
 
 static const luaL_Reg  omni_crypto_functions[] = {
     { "sha1", omni_crypto_sha1 },
     { "sha256", omni_crypto_sha256 },
-    { "hmac_sha1", omni_crypto_hmac_sha1 },
-    { "hmac_sha256", omni_crypto_hmac_sha256 },
     { "equals", omni_crypto_equals },
     { "base64_encode", omni_crypto_base64_encode },
     { "base64_decode", omni_crypto_base64_decode },
@@ -66,10 +70,44 @@ static const luaL_Reg  omni_crypto_functions[] = {
 int
 luaopen_omni_crypto(lua_State *L)
 {
+    omni_crypto_macs_t  *macs;
+
     lua_newtable(L);
     luaL_register(L, NULL, omni_crypto_functions);
 
+    macs = lua_newuserdata(L, sizeof(omni_crypto_macs_t));
+    macs->sha1 = NULL;
+    macs->sha256 = NULL;
+
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, omni_crypto_macs_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, omni_crypto_hmac_sha1, 1);
+    lua_setfield(L, -3, "hmac_sha1");
+
+    lua_pushcclosure(L, omni_crypto_hmac_sha256, 1);
+    lua_setfield(L, -2, "hmac_sha256");
+
     return 1;
+}
+
+
+static int
+omni_crypto_macs_gc(lua_State *L)
+{
+    omni_crypto_macs_t  *macs;
+
+    macs = lua_touserdata(L, 1);
+
+    EVP_MAC_CTX_free(macs->sha1);
+    EVP_MAC_CTX_free(macs->sha256);
+    macs->sha1 = NULL;
+    macs->sha256 = NULL;
+
+    return 0;
 }
 
 
@@ -176,14 +214,22 @@ omni_crypto_sha256(lua_State *L)
 static int
 omni_crypto_hmac_sha1(lua_State *L)
 {
-    return omni_crypto_hmac(L, "SHA1", &omni_crypto_hmac_sha1_ctx);
+    omni_crypto_macs_t  *macs;
+
+    macs = lua_touserdata(L, lua_upvalueindex(1));
+
+    return omni_crypto_hmac(L, "SHA1", &macs->sha1);
 }
 
 
 static int
 omni_crypto_hmac_sha256(lua_State *L)
 {
-    return omni_crypto_hmac(L, "SHA256", &omni_crypto_hmac_sha256_ctx);
+    omni_crypto_macs_t  *macs;
+
+    macs = lua_touserdata(L, lua_upvalueindex(1));
+
+    return omni_crypto_hmac(L, "SHA256", &macs->sha256);
 }
 
 
