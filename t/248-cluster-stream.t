@@ -71,6 +71,18 @@ for my $n (@nodes) {
            "$n->{name}: omni-sync refused nothing");
 }
 
+# a step of the sync's loop that waits long is said, with the step:
+# nats-server frozen 3 s while node 1 has a change to publish
+ok($c->signal('nats', 'STOP'), 'nats-server frozen');
+is($c->revoke($nodes[0], 'frozen'), 201, 'node1 revokes while it is');
+sleep 3;
+ok($c->signal('nats', 'CONT'), 'nats-server thawed');
+ok($c->converged('frozen', 15), 'every node refuses it after')
+    or diag($c->spread_diag);
+like($c->sync_log($nodes[0]),
+     qr/omni-sync node1: (?:setting up|publishing|applying|the resync round) took \d{4,} ms/,
+     "node1's omni-sync says which step of its loop waited");
+
 $c->stop;
 
 done_testing;

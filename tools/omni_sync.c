@@ -56,6 +56,8 @@ static int omni_sync_connect(omni_sync_t *s);
 static void omni_sync_reconnected(natsConnection *nc, void *data);
 static int omni_sync_secret(const char *path, char *buf, size_t size);
 static int omni_sync_setup(omni_sync_t *s);
+static int omni_sync_step(omni_sync_t *s, const char *what,
+    int (*step)(omni_sync_t *s));
 static int omni_sync_stream_check(omni_sync_t *s, const jsStreamInfo *si,
     omni_store_changes_state_t *state);
 static void omni_sync_time(char *buf, size_t size, int64_t ns);
@@ -236,13 +238,14 @@ main(int argc, char **argv)
                 continue;
             }
 
-            if (omni_sync_setup(&s) != 0) {
+            if (omni_sync_step(&s, "setting up", omni_sync_setup) != 0) {
                 continue;
             }
         }
 
-        if (omni_sync_publish(&s) != 0 || omni_sync_consume(&s) != 0
-            || omni_sync_resync(&s) != 0)
+        if (omni_sync_step(&s, "publishing", omni_sync_publish) != 0
+            || omni_sync_step(&s, "applying", omni_sync_consume) != 0
+            || omni_sync_step(&s, "the resync round", omni_sync_resync) != 0)
         {
             continue;
         }
@@ -838,6 +841,30 @@ omni_sync_time(char *buf, size_t size, int64_t ns)
     snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
              tm.tm_min, tm.tm_sec, (int) (ns / 1000000 % 1000));
+}
+
+
+/*
+ * A step of the loop, timed: one that held the loop OMNI_SYNC_SLOW_MS or
+ * more is said, so that a sync that stops moving shows where it waited
+ * (a NATS call or the store; a back-off after a failure counts too,
+ * after the failure's own line)
+ */
+static int
+omni_sync_step(omni_sync_t *s, const char *what, int (*step)(omni_sync_t *s))
+{
+    int      rc;
+    int64_t  start, ms;
+
+    start = omni_sync_now_ms();
+    rc = step(s);
+    ms = omni_sync_now_ms() - start;
+
+    if (ms >= OMNI_SYNC_SLOW_MS) {
+        omni_sync_log(s, "%s took %" PRId64 " ms", what, ms);
+    }
+
+    return rc;
 }
 
 

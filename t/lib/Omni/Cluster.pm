@@ -72,6 +72,13 @@ sub reap {
 
 sub running { return exists $PIDS{ $_[1] } }
 
+# sends $sig to a process spawn() started, e.g. nats STOP and CONT
+sub signal {
+    my ($self, $name, $sig) = @_;
+    my $pid = $PIDS{$name} or croak "no process $name";
+    return kill $sig, $pid;
+}
+
 # Omni::Cluster->new(nodes => 3, conf => sub { my ($i) = @_; ... },
 #                    server => '...', workers => 2, nats_args => [...],
 #                    nats_setup => sub { my ($dir) = @_; ...; @args })
