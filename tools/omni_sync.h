@@ -32,7 +32,7 @@
                                            fetched per round */
 #define OMNI_SYNC_FETCH_MS    20        /* a fetch's wait: the loop's tick */
 #define OMNI_SYNC_CURSOR_MS   20        /* published cursor recorded */
-#define OMNI_SYNC_SLOW_MS     2000      /* a step of the loop said slow */
+#define OMNI_SYNC_SLOW_MS     1000      /* a step of the loop said slow */
 #define OMNI_SYNC_BACKOFF_MIN 100
 #define OMNI_SYNC_BACKOFF_MAX 5000
 #define OMNI_SYNC_SUBJECT     "omni.changes"
