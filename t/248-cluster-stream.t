@@ -60,6 +60,10 @@ for my $n (@nodes) {
        "$n->{name}: status names the new stream");
     ok($st->{applied} < $was->{applied},
        "$n->{name}: its cursor counts in the new stream ($st->{applied})");
+    ok($st->{sync}{fetched_this_run} >= $st->{sync}{applied_this_run},
+       "$n->{name}: status counts the messages its fetches returned");
+    is($st->{sync}{fetch_queue}{dropped}, 0,
+       "$n->{name}: and its client dropped none");
     my $log = $c->sync_log($n);
     my @said = $log =~ /(stream OMNI made at \S+ is not the one this node)/g;
     is(scalar @said, 1, "$n->{name}: omni-sync says so once");

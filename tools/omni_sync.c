@@ -913,13 +913,23 @@ omni_sync_failed(omni_sync_t *s, const char *what, natsStatus ns,
 void
 omni_sync_write_status(omni_sync_t *s)
 {
-    int                          rc, connected;
+    int                          rc, connected, queued;
     char                         path[4096], tmp[4096 + 8];
     char                         err[OMNI_ERRLEN];
     FILE                        *f;
+    int64_t                      dropped;
     omni_store_changes_state_t   state;
 
     s->status_at = omni_sync_now_ms();
+
+    /* the client's side of the consumer: what came and waits, or was lost */
+    queued = 0;
+    dropped = 0;
+
+    if (s->sub != NULL) {
+        (void) natsSubscription_GetPending(s->sub, &queued, NULL);
+        (void) natsSubscription_GetDropped(s->sub, &dropped);
+    }
 
     rc = omni_store_changes_state(s->st, &state, err);
     if (rc != OMNI_STORE_OK) {
@@ -941,13 +951,15 @@ omni_sync_write_status(omni_sync_t *s)
     fprintf(f, "{\"node\":\"%s\",\"pid\":%ld,\"updated_at\":%" PRId64 ","
             "\"engine_reachable\":%s,\"ready\":%s,\"pending_remote\":%"
             PRIu64 ",\"published_this_run\":%" PRIu64 ","
-            "\"applied_this_run\":%" PRIu64 ",\"journeys_published_this_run\":"
+            "\"applied_this_run\":%" PRIu64 ",\"fetched_this_run\":%" PRIu64
+            ",\"fetch_queue\":{\"waiting\":%d,\"dropped\":%" PRId64 "},"
+            "\"journeys_published_this_run\":"
             "%" PRIu64 ",\"journeys_applied_this_run\":%" PRIu64 ","
             "\"last_error\":\"%s\"",
             s->node, (long) getpid(), (int64_t) time(NULL),
             connected ? "true" : "false", s->ready ? "true" : "false",
-            s->pending, s->published_n, s->applied_n,
-            s->journey.published_n, s->journey.applied_n,
+            s->pending, s->published_n, s->applied_n, s->fetched_n,
+            queued, dropped, s->journey.published_n, s->journey.applied_n,
             strpbrk(s->last_error, "\"\\") ? "?" : s->last_error);
 
     omni_sync_resync_status(s, f);

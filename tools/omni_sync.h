@@ -115,6 +115,7 @@ typedef struct {
     uint64_t             applied;        /* the store's stream cursor */
     uint64_t             published_n;    /* counters of this run */
     uint64_t             applied_n;
+    uint64_t             fetched_n;      /* messages fetches returned */
     int64_t              status_at;
     int64_t              caught_up_at;   /* s, recorded in the store */
     int64_t              checked_at;     /* ms: the consumer still there */

@@ -82,6 +82,7 @@ omni_sync_consume(omni_sync_t *s)
 
     n = 0;
     seq = 0;
+    s->fetched_n += (uint64_t) list.Count;
 
     for (i = 0; i < list.Count && n < OMNI_SYNC_BATCH; i++) {
         m = list.Msgs[i];
