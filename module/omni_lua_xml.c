@@ -56,7 +56,8 @@ typedef struct {
 #define OMNI_LUA_XML_FIELDS    (OMNI_LUA_XML_ROOT + 1)
 
 
-static int omni_lua_xml_parse(lua_State *L, omni_xml_handler_t *h);
+static int omni_lua_xml_parse(lua_State *L,
+    const omni_xml_handler_t *events);
 static int omni_lua_xml_decode(lua_State *L);
 static int omni_lua_xml_decode_fields(lua_State *L);
 static int omni_lua_xml_field_start(void *data, const u_char *name,
@@ -97,22 +98,22 @@ luaopen_omni_xml_native(lua_State *L)
 }
 
 
+/* the events that build decode's tree, and decode_fields' fields */
+static const omni_xml_handler_t  omni_lua_xml_tree = {
+    omni_lua_xml_start, omni_lua_xml_attr, omni_lua_xml_end, NULL
+};
+
+static const omni_xml_handler_t  omni_lua_xml_fields = {
+    omni_lua_xml_field_start, omni_lua_xml_field_attr, omni_lua_xml_field_end,
+    NULL
+};
+
+
 /* decode(s) -> node | nil, err */
 static int
 omni_lua_xml_decode(lua_State *L)
 {
-    omni_lua_xml_t      x;
-    omni_xml_handler_t  h;
-
-    x.L = L;
-    x.depth = 0;
-
-    h.start = omni_lua_xml_start;
-    h.attr = omni_lua_xml_attr;
-    h.end = omni_lua_xml_end;
-    h.data = &x;
-
-    if (omni_lua_xml_parse(L, &h) != 0) {
+    if (omni_lua_xml_parse(L, &omni_lua_xml_tree) != 0) {
         return 2;
     }
 
@@ -126,18 +127,7 @@ omni_lua_xml_decode(lua_State *L)
 static int
 omni_lua_xml_decode_fields(lua_State *L)
 {
-    omni_lua_xml_t      x;
-    omni_xml_handler_t  h;
-
-    x.L = L;
-    x.depth = 0;
-
-    h.start = omni_lua_xml_field_start;
-    h.attr = omni_lua_xml_field_attr;
-    h.end = omni_lua_xml_field_end;
-    h.data = &x;
-
-    if (omni_lua_xml_parse(L, &h) != 0) {
+    if (omni_lua_xml_parse(L, &omni_lua_xml_fields) != 0) {
         return 2;
     }
 
@@ -155,18 +145,20 @@ omni_lua_xml_decode_fields(lua_State *L)
 
 
 /*
- * Runs the parser on argument 1 with h: 0, or -1 with nil and the
- * message pushed.  Slot 2 is the scratch buffer, slot 3 free for the
+ * Runs the parser on argument 1 with the events: 0, or -1 with nil and
+ * the message pushed.  Slot 2 is the scratch buffer, slot 3 free for the
  * handlers.
  */
 static int
-omni_lua_xml_parse(lua_State *L, omni_xml_handler_t *h)
+omni_lua_xml_parse(lua_State *L, const omni_xml_handler_t *events)
 {
     size_t              len, n;
     u_char              msg[OMNI_LUA_XML_MESSAGE], *p;
     const char         *s;
+    omni_lua_xml_t      x;
     omni_lua_buf_t      scratch;
     omni_xml_error_t    err;
+    omni_xml_handler_t  h;
 
     /* the name as written, whatever the caller calls the function */
     if (lua_type(L, OMNI_LUA_XML_DOC) != LUA_TSTRING) {
@@ -182,7 +174,13 @@ omni_lua_xml_parse(lua_State *L, omni_xml_handler_t *h)
 
     omni_lua_buf_init(&scratch, L, OMNI_LUA_XML_BUF);
 
-    if (omni_xml_parse((const u_char *) s, len, &scratch.b, h, &err)
+    x.L = L;
+    x.depth = 0;
+
+    h = *events;
+    h.data = &x;
+
+    if (omni_xml_parse((const u_char *) s, len, &scratch.b, &h, &err)
         == OMNI_XML_OK)
     {
         return 0;

@@ -93,6 +93,7 @@ sub new {
         first     => $first,
         json      => JSON::PP->new->canonical,
         nats_port => free_port(),
+        nats_http => free_port(),
         nats_dir  => $first->prefix . '/nats',
         nats_args => $opt{nats_args} || [],
         scheme    => $opt{scheme} || 'nats',
@@ -125,7 +126,8 @@ sub nats_start {
     my ($self) = @_;
     $self->spawn('nats', "$self->{nats_dir}/server.log", nats_binary(), '-js',
                  '-sd', $self->{nats_dir}, '-a', '127.0.0.1',
-                 '-p', $self->{nats_port}, @{ $self->{nats_args} });
+                 '-p', $self->{nats_port}, '-m', $self->{nats_http},
+                 @{ $self->{nats_args} });
     for (1 .. 500) {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                       PeerPort => $self->{nats_port},
@@ -250,12 +252,35 @@ sub spread_diag {
                      qw(delivered ack_floor num_pending num_ack_pending
                         num_waiting error created) }) . "\n";
     }
+    # the server's view of each client's subscriptions: where it
+    # delivers, and how much went to each
+    my $connz = eval { $self->nats_monitor('/connz?subs=detail') } // {};
+    for my $conn (@{ $connz->{connections} || [] }) {
+        $text .= 'connection ' . ($conn->{name} // $conn->{cid}) . ': '
+                 . $json->encode({ map { $_ => $conn->{$_} }
+                     qw(in_msgs out_msgs pending_bytes subscriptions_list_detail) })
+                 . "\n";
+    }
     my $si = eval { $self->nats_request("\$JS.API.STREAM.INFO.$stream") } // {};
     $text .= "stream $stream: " . $json->encode({ state => $si->{state},
                                                   created => $si->{created},
                                                   error => $si->{error} })
              . "\nnats-server:\n" . $self->nats_log;
     return $text;
+}
+
+# a GET of nats-server's monitoring endpoint: the decoded JSON answer
+sub nats_monitor {
+    my ($self, $path) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $self->{nats_http},
+                                  Proto => 'tcp', Timeout => 5)
+        or croak "nats monitor: $!";
+    print $s "GET $path HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    local $/;
+    my $answer = <$s> // '';
+    $answer =~ s/^.*?\r\n\r\n//s;
+    return $self->{json}->decode($answer);
 }
 
 # a token of subject erin with this jti
