@@ -166,7 +166,8 @@ ok(defined Omni::Cluster::wait_for(10 + 2 * $wait, sub {
        !cluster($nodes[2])->{resync_wanted_since_ms}
            && $c->sync_log($nodes[2]) =~ /full resync done: request \d+: 1 of 2 nodes answered in \d+ ms, \d+ changes received, \d+ applied; no answer from node2\n/
    }), 'node3 asks again; node1 answers, node2 is named as silent after '
-       . "$wait s and the record is cleared");
+       . "$wait s and the record is cleared")
+    or diag($c->spread_diag);
 is(held($nodes[2]), held($nodes[0]), 'node3 holds every revocation of node1');
 
 my $bin = Omni::Test::bin('omni-sync');
