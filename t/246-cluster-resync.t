@@ -58,11 +58,6 @@ ok(defined Omni::Cluster::wait_for(5, sub { identities($nodes[2], 'cust-e') }),
 $c->sync_stop($nodes[2]);
 is($c->admin_request($nodes[0], 'DELETE', '/admin/customers/cust-e?erase=true')
    ->{status}, 200, 'node1 erases cust-e with node3\'s sync stopped');
-my $made = 0;
-for my $i (1 .. 60) {
-    $made++ if $c->revoke($nodes[$i % 2], "r-$i") == 201;
-}
-is($made, 60, 'nodes 1 and 2 revoke 60 tokens with node3\'s sync stopped');
 my $linked = 0;
 for my $i (1 .. 10) {
     $linked++ if $c->admin_request($nodes[0], 'PUT',
@@ -70,6 +65,17 @@ for my $i (1 .. 10) {
                                    { customer => 'cust-r' })->{status} == 200;
 }
 is($linked, 10, 'node1 links 10 identities to cust-r');
+# node3 learns the nodes from the origins the stream keeps: node1's
+# changes published before the revocations leave node2's among the last 40
+ok(defined Omni::Cluster::wait_for(10, sub {
+       my $s = cluster($nodes[0]);
+       $s->{published} == $s->{last_change}
+   }), 'node1 published them');
+my $made = 0;
+for my $i (1 .. 60) {
+    $made++ if $c->revoke($nodes[$i % 2], "r-$i") == 201;
+}
+is($made, 60, 'nodes 1 and 2 revoke 60 tokens with node3\'s sync stopped');
 
 if ($bulk) {
     my $file = $nodes[0]{t}->prefix . '/bulk.jsonl';
@@ -96,7 +102,8 @@ ok(defined Omni::Cluster::wait_for(10, sub {
        my $r = cluster($nodes[2])->{sync}{resync} || {};
        $r->{under_way} && $r->{nodes} == 2
    }), 'node3 finds messages missed and asks for a full resync, '
-       . 'nodes 1 and 2 known');
+       . 'nodes 1 and 2 known')
+    or diag($c->spread_diag);
 like($c->sync_log($nodes[2]),
      qr/the stream no longer holds messages \d+ to \d+: asking the other nodes for a full resync \(request (\d+)\)/,
      'its log says so');
@@ -151,6 +158,12 @@ ok($c->converged('after', 5), 'every node refuses it');
 $c->sync_stop($nodes[2]);
 $made = 0;
 $made += $c->revoke($nodes[0], "s-$_") == 201 for 1 .. 45;
+# node3 learns the nodes from the origins the stream holds: node2's three
+# must come after node1's 45, or the 40 kept would be node1's alone
+ok(defined Omni::Cluster::wait_for(10, sub {
+       my $s = cluster($nodes[0]);
+       $s->{published} == $s->{last_change}
+   }), 'node1 published its 45 before node2 revokes');
 $made += $c->revoke($nodes[1], "s-$_") == 201 for 46 .. 48;
 is($made, 48, 'node3\'s sync stopped again: nodes 1 and 2 revoke 48 more');
 ok(defined Omni::Cluster::wait_for(10, sub {
