@@ -701,9 +701,12 @@ omni_sync_setup(omni_sync_t *s)
 
     if (ns == NATS_OK && (ci->AckFloor.Stream > state.applied || s->remake))
     {
-        omni_sync_log(s, "consumer %s acked up to %" PRIu64 ", the store "
-                      "applied up to %" PRIu64 ": made again", s->durable,
-                      ci->AckFloor.Stream, state.applied);
+        if (ci->AckFloor.Stream > state.applied) {
+            omni_sync_log(s, "consumer %s acked up to %" PRIu64 ", the "
+                          "store applied up to %" PRIu64 ": made again",
+                          s->durable, ci->AckFloor.Stream, state.applied);
+        }
+
         jsConsumerInfo_Destroy(ci);
         ci = NULL;
 
@@ -953,13 +956,14 @@ omni_sync_write_status(omni_sync_t *s)
             PRIu64 ",\"published_this_run\":%" PRIu64 ","
             "\"applied_this_run\":%" PRIu64 ",\"fetched_this_run\":%" PRIu64
             ",\"fetch_queue\":{\"waiting\":%d,\"dropped\":%" PRId64 "},"
-            "\"journeys_published_this_run\":"
+            "\"stalled_this_run\":%" PRIu64 ",\"journeys_published_this_run\":"
             "%" PRIu64 ",\"journeys_applied_this_run\":%" PRIu64 ","
             "\"last_error\":\"%s\"",
             s->node, (long) getpid(), (int64_t) time(NULL),
             connected ? "true" : "false", s->ready ? "true" : "false",
             s->pending, s->published_n, s->applied_n, s->fetched_n,
-            queued, dropped, s->journey.published_n, s->journey.applied_n,
+            queued, dropped, s->stalled_n, s->journey.published_n,
+            s->journey.applied_n,
             strpbrk(s->last_error, "\"\\") ? "?" : s->last_error);
 
     omni_sync_resync_status(s, f);

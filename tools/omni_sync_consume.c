@@ -6,8 +6,9 @@
  * write transaction with the stream cursor, then acked; a gap in the
  * stream's sequence stops the batch (the consumer is made again from
  * the cursor) unless the stream trimmed it; an erasure from another
- * node audited; a consumer gone while idle (its stream deleted) found
- * out; caught up recorded for nginx's fail-closed check.
+ * node audited; a consumer gone while idle (its stream deleted), or
+ * holding messages none of which reach this node, found out; caught up
+ * recorded for nginx's fail-closed check.
  */
 
 
@@ -23,7 +24,7 @@
 
 static int omni_sync_gap(omni_sync_t *s, uint64_t next, uint64_t seq);
 static void omni_sync_caught_up(omni_sync_t *s);
-static int omni_sync_consumer_gone(omni_sync_t *s);
+static int omni_sync_consumer_check(omni_sync_t *s);
 
 
 /*
@@ -64,7 +65,7 @@ omni_sync_consume(omni_sync_t *s)
     }
 
     if (ns == NATS_TIMEOUT) {
-        if (omni_sync_consumer_gone(s)) {
+        if (omni_sync_consumer_check(s)) {
             s->ready = 0;
             return -1;
         }
@@ -270,15 +271,21 @@ omni_sync_audit(omni_sync_t *s, const omni_store_change_item_t *it)
 
 
 /*
- * A fetch from a consumer that no longer exists (its stream deleted, or
- * deleted and made again) waits as one that finds nothing: so once a
- * second, a fetch that found nothing asks whether the consumer is still
- * there; when it is not, the stream and the consumer are set up again.
+ * While fetches return nothing, once a second: the consumer is still
+ * there (its stream deleted takes it), and still delivers to this node.
+ * One that holds messages for it, undelivered or delivered and not
+ * acked, while its fetches return none for OMNI_SYNC_STALL_MS (past its
+ * ack wait: a redelivery was due in it) is delivering elsewhere: to a
+ * pull request not this node's (another process under its durable name)
+ * or one the client no longer reads.  It is made again from the cursor,
+ * with a new subscription; a false alarm costs only that.  1 when it
+ * must be set up again.
  */
 static int
-omni_sync_consumer_gone(omni_sync_t *s)
+omni_sync_consumer_check(omni_sync_t *s)
 {
     int64_t          now;
+    uint64_t         held;
     jsErrCode        jerr;
     natsStatus       ns;
     jsConsumerInfo  *ci;
@@ -295,17 +302,48 @@ omni_sync_consumer_gone(omni_sync_t *s)
     jerr = 0;
     ns = js_GetConsumerInfo(&ci, s->js, s->stream, s->durable, NULL, &jerr);
 
-    jsConsumerInfo_Destroy(ci);
-
     if (ns == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr
         || jerr == JSStreamNotFoundErr)
     {
+        jsConsumerInfo_Destroy(ci);
         omni_sync_log(s, "consumer %s of stream %s is gone: set up again",
                       s->durable, s->stream);
         return 1;
     }
 
-    return 0;
+    if (ns != NATS_OK) {
+        jsConsumerInfo_Destroy(ci);
+        return 0;
+    }
+
+    held = ci->NumPending + (uint64_t) ci->NumAckPending;
+    jsConsumerInfo_Destroy(ci);
+
+    if (held == 0 || s->fetched_n != s->stalled_fetched) {
+        s->stalled_since = 0;
+        s->stalled_fetched = s->fetched_n;
+        return 0;
+    }
+
+    if (s->stalled_since == 0) {
+        s->stalled_since = now;
+        return 0;
+    }
+
+    if (now - s->stalled_since < OMNI_SYNC_STALL_MS) {
+        return 0;
+    }
+
+    omni_sync_log(s, "consumer %s holds %" PRIu64 " messages for this node "
+                  "and its fetches returned none in %" PRId64 " ms: made "
+                  "again from the cursor", s->durable, held,
+                  now - s->stalled_since);
+
+    s->stalled_since = 0;
+    s->stalled_n++;
+    s->remake = 1;
+
+    return 1;
 }
 
 

@@ -211,6 +211,29 @@ END
 }
 
 # a node's omni-sync; @extra: more arguments (--log-max, TLS files)
+# a pull request for a node's durable consumer from a connection of its
+# own that never reads nor acks: the consumer delivers to it and not to
+# the node, until it expires or the consumer is made again.  The
+# connection lives as long as the returned socket.
+sub pull_elsewhere {
+    my ($self, $n, $batch, $expires_s) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $self->{nats_port},
+                                  Proto => 'tcp', Timeout => 5)
+        or croak "nats: $!";
+    $s->autoflush(1);
+    <$s> // croak 'nats: no INFO';
+    my $req = sprintf('{"batch":%d,"expires":%d}', $batch, $expires_s * 1e9);
+    print $s qq(CONNECT {"verbose":false,"pedantic":false}\r\n),
+             "SUB _INBOX.elsewhere 1\r\n",
+             "PUB \$JS.API.CONSUMER.MSG.NEXT.OMNI.omni-$n->{name} "
+             . '_INBOX.elsewhere ' . length($req) . "\r\n$req\r\n",
+             "PING\r\n";
+    # the server took the request once it answers the PING after it
+    while (my $line = <$s>) { last if $line =~ /^PONG/ }
+    return $s;
+}
+
 sub sync_start {
     my ($self, $n, @extra) = @_;
     $self->spawn("sync-$n->{name}", "$n->{store}/../sync.log",
@@ -261,7 +284,9 @@ sub spread_diag {
                      qw(in_msgs out_msgs pending_bytes subscriptions_list_detail) })
                  . "\n";
     }
-    my $si = eval { $self->nats_request("\$JS.API.STREAM.INFO.$stream") } // {};
+    # with the subjects: the origins a full resync learns the nodes from
+    my $si = eval { $self->nats_request("\$JS.API.STREAM.INFO.$stream",
+                                        '{"subjects_filter":">"}') } // {};
     $text .= "stream $stream: " . $json->encode({ state => $si->{state},
                                                   created => $si->{created},
                                                   error => $si->{error} })
@@ -364,6 +389,13 @@ sub omnictl_json {
 
 sub stop {
     my ($self) = @_;
+    # a consumer omni-sync found delivering elsewhere (docs/cluster.md):
+    # the test passes, the cause is worth knowing
+    for my $n ($self->nodes) {
+        my $log = $self->sync_log($n);
+        Test::More::diag("$n->{name}: $1")
+            while $log =~ /(consumer \S+ holds .*)$/mg;
+    }
     $self->sync_stop($_) for $self->nodes;
     $self->nats_stop;
     $_->{t}->stop for $self->nodes;
