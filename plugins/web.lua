@@ -167,24 +167,28 @@ for i, spec in ipairs(ROUTE_SPECS) do
     }
 end
 
---- Matches the segments against one route; returns the path params or nil.
+--- Matches the segments against one route; returns the path params (a
+-- new table, the caller's own) or nil.  The table is made only for a
+-- match: every request tries several routes.
 local function match_route(route, segments)
     local pattern = route.segments
     if #pattern ~= #segments then
         return nil
     end
-    local params = {}
     for i, part in ipairs(pattern) do
         local segment = segments[i]
         if part.literal then
             if part.literal ~= segment then
                 return nil
             end
-        else
-            if #segment > MAX_ID or not find(segment, ID_PATTERN) then
-                return nil
-            end
-            params[part.param] = segment
+        elseif #segment > MAX_ID or not find(segment, ID_PATTERN) then
+            return nil
+        end
+    end
+    local params = {}
+    for i, part in ipairs(pattern) do
+        if part.param then
+            params[part.param] = segments[i]
         end
     end
     return params
@@ -197,17 +201,18 @@ local function find_route(method, path)
     if not segments then
         return nil, {}
     end
-    local allowed = {}
+    local allowed
     for _, route in ipairs(ROUTES) do
         local params = match_route(route, segments)
         if params then
             if route.method == method then
                 return route, params
             end
+            allowed = allowed or {}
             allowed[#allowed + 1] = route.method
         end
     end
-    return nil, allowed
+    return nil, allowed or {}
 end
 
 --- The request Origin when it is a well-formed http(s) origin, else nil.
@@ -423,19 +428,23 @@ function _M.normalize(req)
             "no route for " .. clip(tostring(method)) .. " " .. clip(tostring(req.path)), 404)
     end
 
+    -- the path params override the query's and the body's; a route that
+    -- reads neither has them alone
     local params, err
     if route.query then
         params, err = query_params(req)
     elseif route.body ~= "none" then
         params, err = body_params(req, route.body)
     else
-        params = {}
+        params = found
     end
     if not params then
         return nil, err
     end
-    for name, value in pairs(found) do
-        params[name] = value
+    if params ~= found then
+        for name, value in pairs(found) do
+            params[name] = value
+        end
     end
 
     local app_id, client_version, device_id

@@ -115,6 +115,16 @@ describe("plugin web", function()
             assert.are.equal('{"order_id":"ORD-20261124-0042"}', canon(c.params))
         end)
 
+        it("lets the path's params override the body's", function()
+            local req = assert(fixture_req("order_refund", function(r)
+                r.headers["content-type"] = "application/json"
+                r.body = '{"order_id":"ORD-OTHER","reason":"late"}'
+            end))
+            local c = assert(normalize(req))
+            assert.are.equal('{"order_id":"ORD-20261124-0042","reason":"late"}',
+                             canon(c.params))
+        end)
+
         it("refuses a form body with 415", function()
             local req = assert(fixture_req("order_create", function(r)
                 r.headers["content-type"] = "application/x-www-form-urlencoded"
