@@ -137,8 +137,9 @@ static omni_lua_rc_t omni_lua_call(omni_lua_t *vm, int nargs, int nresults,
     omni_lua_result_t *res);
 static void omni_lua_set_str(lua_State *L, const char *key,
     const omni_str_t *s);
-static void omni_lua_set_pairs(lua_State *L, const char *key,
-    const omni_pair_t *pairs, size_t n);
+static void omni_lua_push_str(lua_State *L, const omni_str_t *s);
+static void omni_lua_push_pairs(lua_State *L, const omni_pair_t *pairs,
+    size_t n);
 static int omni_lua_copy(omni_lua_result_t *res, omni_str_t *dst,
     lua_State *L, int idx);
 static omni_lua_rc_t omni_lua_error_result(omni_lua_t *vm, int idx,
@@ -440,28 +441,32 @@ omni_lua_begin(omni_lua_t *vm, const char *channel,
         return OMNI_LUA_FAILED;
     }
 
+    /* the request's parts as host.begin's arguments: no table to fill */
     lua_pushstring(L, channel);
-
-    lua_createtable(L, 0, 9);
-    omni_lua_set_str(L, "method", &req->method);
-    omni_lua_set_str(L, "path", &req->path);
-    omni_lua_set_str(L, "query", &req->query);
-    omni_lua_set_str(L, "client_ip", &req->client_ip);
-    omni_lua_set_str(L, "body", &req->body);
-    omni_lua_set_pairs(L, "headers", req->headers, req->nheaders);
-    omni_lua_set_pairs(L, "settings", req->settings, req->nsettings);
+    omni_lua_push_str(L, &req->method);
+    omni_lua_push_str(L, &req->path);
+    omni_lua_push_str(L, &req->query);
+    omni_lua_push_str(L, &req->client_ip);
+    omni_lua_push_str(L, &req->body);
+    omni_lua_push_pairs(L, req->headers, req->nheaders);
+    omni_lua_push_pairs(L, req->settings, req->nsettings);
 
     if (req->location.len) {
-        omni_lua_set_str(L, "location", &req->location);
+        omni_lua_push_str(L, &req->location);
+
+    } else {
+        lua_pushnil(L);
     }
 
     if (req->time > 0) {
         lua_pushnumber(L, (lua_Number) req->time);
-        lua_setfield(L, -2, "time");
+
+    } else {
+        lua_pushnil(L);
     }
 
     /* req, and respond()'s status, headers, body; or nil, err */
-    rc = omni_lua_call(vm, 2, 4, res);
+    rc = omni_lua_call(vm, 10, 4, res);
     if (rc != OMNI_LUA_OK) {
         return rc;
     }
@@ -1141,9 +1146,21 @@ omni_lua_set_str(lua_State *L, const char *key, const omni_str_t *s)
 }
 
 
+/* the string, or nil for none */
 static void
-omni_lua_set_pairs(lua_State *L, const char *key, const omni_pair_t *pairs,
-    size_t n)
+omni_lua_push_str(lua_State *L, const omni_str_t *s)
+{
+    if (s->data == NULL) {
+        lua_pushnil(L);
+        return;
+    }
+
+    lua_pushlstring(L, s->data, s->len);
+}
+
+
+static void
+omni_lua_push_pairs(lua_State *L, const omni_pair_t *pairs, size_t n)
 {
     size_t  i;
 
@@ -1167,8 +1184,6 @@ omni_lua_set_pairs(lua_State *L, const char *key, const omni_pair_t *pairs,
 
         lua_rawset(L, -3);
     }
-
-    lua_setfield(L, -2, key);
 }
 
 

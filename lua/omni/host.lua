@@ -425,87 +425,40 @@ local function is_xml_type(mt)
 end
 
 
---- Builds the request table a plugin sees.
--- @tparam string name the plugin
--- @tparam table raw `{ method=, path=, query=, headers={lowercase->value},
---   client_ip=, body= (string|nil), claims_json= (string|nil, see also
---   `set_claims`), settings= (table|nil, the omni_plugin_set values),
---   channel= (optional, defaults to the plugin's name), location=
---   (string|nil: "/mp/", "=/mp/api", see `route_of`), time= (number|nil,
---   when the request came, in seconds; now by default) }`
--- @treturn table|nil req
--- @treturn table|nil `{ code="body_malformed", status=400, message= }`
-function _M.prepare(name, raw)
-    local p, perr = get(name, "prepare")
-    if not p then
-        return nil, perr
-    end
-    if type(raw) ~= "table" then
-        error("bad argument #2 to 'prepare' (table expected, got "
-              .. type(raw) .. ")", 2)
-    end
-    local headers = raw.headers
-    if headers == nil then
-        headers = {}
-    elseif type(headers) ~= "table" then
-        error("bad argument #2 to 'prepare' (raw.headers must be a table)", 2)
-    end
-    local query = raw.query or ""
-    local body = raw.body or ""
-    if type(query) ~= "string" or type(body) ~= "string" then
-        error("bad argument #2 to 'prepare' (raw.query and raw.body must be"
-              .. " strings)", 2)
-    end
-
+-- the request table a plugin sees, from its parts (checked by prepare, or
+-- made by the gateway's C code); nil, err when the query or the body
+-- cannot be read
+local function build_request(p, name, method, path, query, headers,
+                             client_ip, body, settings, location, time,
+                             channel, claims_json)
     local args, aerr = form.decode(query)
     if not args then
         return nil, fail("body_malformed", 400, "query string: " .. aerr)
     end
 
-    if raw.claims_json ~= nil and type(raw.claims_json) ~= "string" then
-        error("bad argument #2 to 'prepare' (raw.claims_json must be a"
-              .. " string)", 2)
-    end
-    if raw.settings ~= nil and type(raw.settings) ~= "table" then
-        error("bad argument #2 to 'prepare' (raw.settings must be a table)",
-              2)
-    end
-
-    if raw.location ~= nil and type(raw.location) ~= "string" then
-        error("bad argument #2 to 'prepare' (raw.location must be a string)",
-              2)
-    end
-    local time = raw.time
-    if time == nil then
-        time = os_time()
-    elseif type(time) ~= "number" then
-        error("bad argument #2 to 'prepare' (raw.time must be a number)", 2)
-    end
-
     local mt = media_type(headers["content-type"])
-    local settings = raw.settings or {}
-    local route, mount = route_of(raw.path, settings, raw.location, p.prefix)
+    local route, mount = route_of(path, settings, location, p.prefix)
 
     local req = {
-        method = raw.method,
-        path = raw.path,
+        method = method,
+        path = path,
         route = route,
         mount = mount,
         time = time,
         args = args,
         query = query,
         headers = headers,
-        client_ip = raw.client_ip,
+        client_ip = client_ip,
         raw_body = body,
         content_type = mt,
-        channel = raw.channel or name,
+        channel = channel or name,
         settings = settings,
     }
 
     setmetatable(req, REQUEST_MT)
 
-    if raw.claims_json ~= nil then
-        local ok, err = _M.set_claims(req, raw.claims_json)
+    if claims_json ~= nil then
+        local ok, err = _M.set_claims(req, claims_json)
         if not ok then
             return nil, err
         end
@@ -542,6 +495,62 @@ function _M.prepare(name, raw)
     end
 
     return req
+end
+
+
+--- Builds the request table a plugin sees.
+-- @tparam string name the plugin
+-- @tparam table raw `{ method=, path=, query=, headers={lowercase->value},
+--   client_ip=, body= (string|nil), claims_json= (string|nil, see also
+--   `set_claims`), settings= (table|nil, the omni_plugin_set values),
+--   channel= (optional, defaults to the plugin's name), location=
+--   (string|nil: "/mp/", "=/mp/api", see `route_of`), time= (number|nil,
+--   when the request came, in seconds; now by default) }`
+-- @treturn table|nil req
+-- @treturn table|nil `{ code="body_malformed", status=400, message= }`
+function _M.prepare(name, raw)
+    local p, perr = get(name, "prepare")
+    if not p then
+        return nil, perr
+    end
+    if type(raw) ~= "table" then
+        error("bad argument #2 to 'prepare' (table expected, got "
+              .. type(raw) .. ")", 2)
+    end
+    local headers = raw.headers
+    if headers == nil then
+        headers = {}
+    elseif type(headers) ~= "table" then
+        error("bad argument #2 to 'prepare' (raw.headers must be a table)", 2)
+    end
+    local query = raw.query or ""
+    local body = raw.body or ""
+    if type(query) ~= "string" or type(body) ~= "string" then
+        error("bad argument #2 to 'prepare' (raw.query and raw.body must be"
+              .. " strings)", 2)
+    end
+    if raw.claims_json ~= nil and type(raw.claims_json) ~= "string" then
+        error("bad argument #2 to 'prepare' (raw.claims_json must be a"
+              .. " string)", 2)
+    end
+    if raw.settings ~= nil and type(raw.settings) ~= "table" then
+        error("bad argument #2 to 'prepare' (raw.settings must be a table)",
+              2)
+    end
+    if raw.location ~= nil and type(raw.location) ~= "string" then
+        error("bad argument #2 to 'prepare' (raw.location must be a string)",
+              2)
+    end
+    local time = raw.time
+    if time == nil then
+        time = os_time()
+    elseif type(time) ~= "number" then
+        error("bad argument #2 to 'prepare' (raw.time must be a number)", 2)
+    end
+
+    return build_request(p, name, raw.method, raw.path, query, headers,
+                         raw.client_ip, body, raw.settings or {},
+                         raw.location, time, raw.channel, raw.claims_json)
 end
 
 
@@ -711,13 +720,30 @@ function _M.respond(name, req)
 end
 
 
---- The gateway's first call for a request: `prepare`, then `respond`.
+--- The gateway's first call for a request: `prepare`, then `respond`,
+-- with the request's parts as arguments rather than a raw table (one
+-- table fewer a request, and no field set by name from C).
 -- @tparam string name
--- @tparam table raw as for `prepare`
+-- @tparam string method
+-- @tparam string path
+-- @tparam string|nil query
+-- @tparam string|nil client_ip
+-- @tparam string|nil body
+-- @tparam table headers lowercase name -> value
+-- @tparam table settings the omni_plugin_set values
+-- @tparam string|nil location as for `prepare`
+-- @tparam number|nil time as for `prepare`
 -- @return req, then respond()'s status, headers, body (all nil: go on;
---   nil, err: a refusal); or nil, err when prepare refused
-function _M.begin(name, raw)
-    local req, err = _M.prepare(name, raw)
+--   nil, err: a refusal); or nil, err when the request was refused
+function _M.begin(name, method, path, query, client_ip, body, headers,
+                  settings, location, time)
+    local p, perr = get(name, "prepare")
+    if not p then
+        return nil, perr
+    end
+    local req, err = build_request(p, name, method, path, query or "",
+                                   headers, client_ip, body or "", settings,
+                                   location, time or os_time())
     if not req then
         return nil, err
     end

@@ -429,10 +429,12 @@ describe("omni.host.begin", function()
         ]])
     end)
 
+    -- the request's parts as the gateway passes them
     local function begin(over)
         local r = raw(over)
-        r.settings = { allow = "GET" }
-        return host.begin("beginner", r)
+        return host.begin("beginner", r.method, r.path, r.query, r.client_ip,
+                          r.body, r.headers, { allow = "GET" }, r.location,
+                          r.time)
     end
 
     it("prepares, then lets the plugin answer, with the settings", function()
@@ -453,6 +455,45 @@ describe("omni.host.begin", function()
         assert.is_table(req)
         assert.is_nil(s)
         assert.same({ code = "method_not_allowed", status = 405, message = "no" }, err)
+    end)
+
+    it("builds the request prepare() builds from the same parts", function()
+        local cases = {
+            {},
+            { method = "GET", path = "/mp/orders", query = "a=1&b=2",
+              location = "/mp/", time = 1795539999, body = "" },
+            { headers = { ["content-type"] = "application/x-www-form-urlencoded" },
+              body = "x=1&y=%20" },
+            { headers = {}, body = "" },
+        }
+        for _, over in ipairs(cases) do
+            local r = raw(over)
+            r.settings = { allow = "GET" }
+            local want = assert(host.prepare("beginner", r))
+            local got = assert(begin(over))
+            for _, k in ipairs({ "method", "path", "route", "mount", "time",
+                                 "args", "query", "headers", "client_ip",
+                                 "raw_body", "content_type", "channel",
+                                 "settings", "body", "body_values" }) do
+                assert.same(want[k], got[k], k)
+            end
+        end
+    end)
+
+    it("takes a missing query, body and time as empty and now", function()
+        local before = os.time()
+        local req = assert(host.begin("beginner", "GET", "/x", nil, nil, nil,
+                                      {}, {}, nil, nil))
+        assert.equal("", req.query)
+        assert.equal("", req.raw_body)
+        assert.same({}, req.args)
+        assert.is_true(req.time >= before and req.time <= os.time())
+    end)
+
+    it("refuses a malformed query string", function()
+        local req, err = begin({ query = "a=b%00c" })
+        assert.is_nil(req)
+        assert.equal("body_malformed", err.code)
     end)
 
     it("passes prepare()'s refusal on, without a request", function()
