@@ -147,7 +147,7 @@ static omni_lua_rc_t omni_lua_error_result(omni_lua_t *vm, int idx,
 static omni_lua_rc_t omni_lua_answer_result(omni_lua_t *vm, int idx,
     omni_lua_result_t *res);
 static void omni_lua_push_ctx(omni_lua_t *vm, const char *channel, int ref,
-    unsigned status, int gateway, omni_str_t *request_id);
+    omni_str_t *request_id);
 static void omni_lua_set_message(omni_lua_result_t *res, const char *s);
 static int omni_lua_write(lua_State *L);
 static u_char *omni_lua_out_grow(omni_buf_t *b, size_t n);
@@ -711,17 +711,26 @@ omni_lua_render(omni_lua_t *vm, const char *channel, int ref,
 
     L = vm->L;
 
-    if (omni_lua_push_host_fn(vm, "render") != 0) {
-        omni_lua_set_message(res, "the support library has no host.render");
+    if (omni_lua_push_host_fn(vm, "render_reply") != 0) {
+        omni_lua_set_message(res,
+                             "the support library has no host.render_reply");
         return OMNI_LUA_FAILED;
     }
 
+    /* the ctx's parts: host.render_reply makes the table */
     lua_pushstring(L, channel);
     lua_pushlstring(L, reply->data ? reply->data : "", reply->len);
-    omni_lua_push_ctx(vm, channel, ref, status, 0, request_id);
-    lua_pushboolean(L, 1);              /* the ctx is the render's own */
+    lua_pushinteger(L, (lua_Integer) status);
+    omni_lua_push_str(L, request_id);
 
-    rc = omni_lua_call(vm, 4, 3, res);
+    if (ref != LUA_NOREF && ref != LUA_REFNIL) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+
+    } else {
+        lua_pushnil(L);
+    }
+
+    rc = omni_lua_call(vm, 5, 3, res);
     if (rc != OMNI_LUA_OK) {
         return rc;
     }
@@ -755,7 +764,7 @@ omni_lua_render_error(omni_lua_t *vm, const char *channel, int ref,
     lua_pushstring(L, code);
     lua_pushstring(L, message);
     lua_pushinteger(L, (lua_Integer) status);
-    omni_lua_push_ctx(vm, channel, ref, status, 1, request_id);
+    omni_lua_push_ctx(vm, channel, ref, request_id);
 
     rc = omni_lua_call(vm, 5, 3, res);
     if (rc != OMNI_LUA_OK) {
@@ -1324,17 +1333,14 @@ nomem:
 
 static void
 omni_lua_push_ctx(omni_lua_t *vm, const char *channel, int ref,
-    unsigned status, int gateway, omni_str_t *request_id)
+    omni_str_t *request_id)
 {
     lua_State  *L;
 
     L = vm->L;
 
-    lua_createtable(L, 0, 5);
-    lua_pushinteger(L, (lua_Integer) status);
-    lua_setfield(L, -2, "status");
-    lua_pushboolean(L, gateway);
-    lua_setfield(L, -2, "gateway");
+    /* host.render_error sets the status and gateway */
+    lua_createtable(L, 0, 3);
     lua_pushstring(L, channel);
     lua_setfield(L, -2, "channel");
     omni_lua_set_str(L, "request_id", request_id);

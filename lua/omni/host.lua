@@ -1019,24 +1019,9 @@ local function copy_ctx(ctx, fname)
 end
 
 
---- Renders a service's reply in the channel's native format.
--- @tparam string name
--- @tparam string|table reply_body the upstream body (or a decoded reply)
--- @tparam table ctx `{ status=, gateway=, request_id=, channel=, request= }`
--- @tparam[opt] boolean owned ctx is the caller's to give away (the
---   gateway makes one per call): the render may change it rather than a
---   copy
--- @return status, headers, body, and a 4th value: nil, or why the reply
---   was replaced by `upstream_reply_invalid` (for the error log); or
---   nil, err
-function _M.render(name, reply_body, ctx, owned)
-    local p, perr = get(name, "render")
-    if not p then
-        return nil, perr
-    end
-    local rctx = (owned == true and type(ctx) == "table") and ctx
-                 or copy_ctx(ctx, "render")
-
+-- the plugin's render of a reply body (or a decoded reply) into rctx,
+-- which it may change
+local function render_into(p, reply_body, rctx)
     local reply, why
     if type(reply_body) == "string" then
         if p.module.raw_data then
@@ -1075,6 +1060,47 @@ function _M.render(name, reply_body, ctx, owned)
         return nil, h
     end
     return s, h, b, why
+end
+
+
+--- Renders a service's reply in the channel's native format.
+-- @tparam string name
+-- @tparam string|table reply_body the upstream body (or a decoded reply)
+-- @tparam table ctx `{ status=, gateway=, request_id=, channel=, request= }`
+--   (the render sees a copy)
+-- @return status, headers, body, and a 4th value: nil, or why the reply
+--   was replaced by `upstream_reply_invalid` (for the error log); or
+--   nil, err
+function _M.render(name, reply_body, ctx)
+    local p, perr = get(name, "render")
+    if not p then
+        return nil, perr
+    end
+    return render_into(p, reply_body, copy_ctx(ctx, "render"))
+end
+
+
+--- The gateway's render of a service's reply: `render` with the ctx's
+-- parts as arguments, the ctx made here (a table constructor, rather
+-- than a field set by name from C).
+-- @tparam string name
+-- @tparam string reply_body
+-- @tparam number status the upstream's status
+-- @tparam string|nil request_id
+-- @tparam table|nil req from `begin`
+-- @return as `render`
+function _M.render_reply(name, reply_body, status, request_id, req)
+    local p, perr = get(name, "render")
+    if not p then
+        return nil, perr
+    end
+    return render_into(p, reply_body, {
+        status = status,
+        gateway = false,
+        channel = name,
+        request_id = request_id,
+        request = req,
+    })
 end
 
 
