@@ -70,7 +70,9 @@ for my $n (@nodes) {
 
 # the consumers are ready: a first revocation reaches everyone
 is(revoke($nodes[1], 'warm-up'), 201, 'node2 revokes a token');
-ok(converged('warm-up', 10), 'every node refuses it')
+# up to 20 s: a consumer found delivering elsewhere, as one made on a
+# saturated machine sometimes is, is made again after 6 s (docs/cluster.md)
+ok(converged('warm-up', 20), 'every node refuses it')
     or diag($c->spread_diag);
 
 is(revoke($nodes[1], 'c-1'), 201, 'node2 revokes c-1 (admin API)');

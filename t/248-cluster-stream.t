@@ -23,7 +23,10 @@ $c->sync_start($_) for @nodes;
 # a few messages, so that the cursors stand above the new stream's first
 is($c->revoke($nodes[$_ % 3], "s-$_"), 201, "node " . ($_ % 3 + 1)
    . " revokes s-$_") for 1 .. 6;
-ok($c->converged('s-6', 5), 'every node refuses s-6');
+# up to 20 s: a consumer found delivering elsewhere, as one made on a
+# saturated machine sometimes is, is made again after 6 s (docs/cluster.md)
+ok($c->converged('s-6', 20), 'every node refuses s-6')
+    or diag($c->spread_diag);
 
 my %before;
 for my $n (@nodes) {
@@ -45,7 +48,7 @@ ok($del->{success}, 'the stream is deleted') or diag(explain($del));
 
 my $t0 = Time::HiRes::time();
 is($c->revoke($nodes[1], 'after-1'), 201, 'node2 revokes after-1');
-ok($c->converged('after-1', 10), 'every node refuses after-1')
+ok($c->converged('after-1', 20), 'every node refuses after-1')
     or diag($c->spread_diag);
 diag(sprintf('from the deletion to every node refusing: %.2f s',
              Time::HiRes::time() - $t0));
