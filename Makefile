@@ -227,7 +227,7 @@ FUZZ_CFLAGS  := -std=gnu99 -O1 -g -fno-omit-frame-pointer \
                 -DFUZZ_ROOT='"$(CURDIR)"'
 FUZZ_NAMES   := token keys policy json_patch json contract admin import \
                 lua_decoders wechat dispatch dispatch_live change case_sla \
-                case_header xml form
+                case_header xml form plugins
 FUZZ_TARGETS := $(FUZZ_NAMES:%=$(FUZZ)/fuzz_%)
 
 # the cores again, instrumented: the targets link them as the tools do
@@ -253,6 +253,7 @@ $(FUZZ)/fuzz_json: t/fuzz/fuzz_lua.c t/fuzz/json_check.lua
 $(FUZZ)/fuzz_contract: t/fuzz/fuzz_lua.c t/fuzz/contract_check.lua
 $(FUZZ)/fuzz_lua_decoders: t/fuzz/fuzz_lua.c t/fuzz/decoders_check.lua
 $(FUZZ)/fuzz_wechat: t/fuzz/fuzz_lua.c t/fuzz/wechat_check.lua
+$(FUZZ)/fuzz_plugins: t/fuzz/fuzz_lua.c t/fuzz/plugins_check.lua
 $(FUZZ)/fuzz_admin: t/fuzz/fuzz_store.c
 $(FUZZ)/fuzz_import: t/fuzz/fuzz_store.c
 $(FUZZ)/fuzz_change: t/fuzz/fuzz_store.c
