@@ -4,7 +4,8 @@
 # and redelivering, node2's fetches returning nothing).  node2's
 # omni-sync finds its consumer holding messages none of which reach it,
 # makes it again from the cursor and applies them; the status counts
-# it.  A node whose consumer holds nothing is left alone.
+# it.  The same for the journeys' consumer.  A node whose consumer holds
+# nothing is left alone.
 
 use strict;
 use warnings;
@@ -18,8 +19,28 @@ use Omni::Cluster;
 my $skip = Omni::Cluster::missing();
 plan skip_all => $skip if $skip;
 
-my $c = Omni::Cluster->new(nodes => 2);
+my $repo = Omni::Test::repo_root();
+
+# the web channel with customers and journeys, for journey events
+my $c = Omni::Cluster->new(nodes => 2,
+    conf => sub { "omni_plugins $repo/plugins;\n"
+                  . "omni_lua_library $repo/lua;\n"
+                  . "omni_journey_limits max=100 flush=20ms;" },
+    server => <<'END');
+    location /web/ {
+        omni_channel web;
+        omni_customers create;
+        omni_journey on;
+        add_header X-Customer $omni_customer always;
+        proxy_pass http://127.0.0.1:%%PORT%%/reply;
+    }
+    location /reply {
+        default_type application/json;
+        return 200 '{"ok":true,"data":{}}';
+    }
+END
 my @nodes = $c->nodes;
+my $json = $c->json;
 $c->sync_start($_) for @nodes;
 
 ok(defined Omni::Cluster::wait_for(10, sub {
@@ -28,18 +49,25 @@ ok(defined Omni::Cluster::wait_for(10, sub {
 
 sub cluster { return $c->omnictl_json($_[0], 'cluster status') }
 
+sub held_for {
+    my ($stream, $consumer) = @_;
+    my $ci = $c->nats_request("\$JS.API.CONSUMER.INFO.$stream.$consumer");
+    return $ci->{num_ack_pending} // 0;
+}
+
 # --- idle, nothing held: no consumer made again
 sleep 8;
 is(cluster($nodes[1])->{sync}{stalled_this_run}, 0,
    'idle for longer than the check waits: node2\'s consumer left alone');
+is(cluster($nodes[1])->{sync}{journeys_stalled_this_run}, 0,
+   'and its journeys\' consumer');
 
 # --- node2's deliveries taken by a pull request that is not its own
 $c->sync_stop($nodes[1]);
-my $thief = $c->pull_elsewhere($nodes[1], 1000, 60);
+my $thief = $c->pull_elsewhere('OMNI', 'omni-node2', 1000, 60);
 is($c->revoke($nodes[0], 'taken'), 201, 'node1 revokes a token');
 ok(defined Omni::Cluster::wait_for(5, sub {
-       my $ci = $c->nats_request('$JS.API.CONSUMER.INFO.OMNI.omni-node2');
-       ($ci->{num_ack_pending} // 0) == 1
+       held_for('OMNI', 'omni-node2') == 1
    }), 'node2\'s consumer delivered it elsewhere');
 
 $c->sync_start($nodes[1]);
@@ -50,15 +78,57 @@ ok(defined Omni::Cluster::wait_for(30, sub {
 like($c->sync_log($nodes[1]),
      qr/consumer omni-node2 holds 1 messages for this node and its fetches returned none in \d+ ms: made again from the cursor\n/,
      'node2\'s omni-sync says its consumer delivered elsewhere');
-is(cluster($nodes[1])->{sync}{stalled_this_run}, 1, 'its status counts it');
-my $ci = $c->nats_request('$JS.API.CONSUMER.INFO.OMNI.omni-node2');
-is($ci->{num_ack_pending}, 0, 'the consumer made again holds nothing');
+# the state file is written every second
+ok(defined Omni::Cluster::wait_for(3, sub {
+       (cluster($nodes[1])->{sync}{stalled_this_run} // 0) == 1
+   }), 'its status counts it');
+is(held_for('OMNI', 'omni-node2'), 0, 'the consumer made again holds nothing');
 is($c->revoke($nodes[0], 'after'), 201, 'node1 revokes another');
 ok($c->converged('after', 5), 'which reaches node2 as before');
 close $thief;
 
+# --- the same for a journey event of node1's
+sub journey_on {
+    my ($n, $customer) = @_;
+    my $r = $c->admin_request($n, 'GET',
+                              "/admin/customers/$customer/journey?limit=10");
+    my $j = eval { $json->decode($r->{body}) } || {};
+    return scalar @{ $j->{events} || [] };
+}
+
+my $r = $nodes[0]{t}->request(path => '/web/orders/ORD-1', headers => [
+    [ Authorization => 'Bearer ' . $c->token('jo-1') ] ]);
+my $customer = $r->{headers}{'x-customer'} // '';
+is($r->{status}, 200, 'node1 serves a first request of a customer');
+ok(defined Omni::Cluster::wait_for(10, sub {
+       journey_on($nodes[1], $customer) == 1
+   }), 'its journey event reaches node2');
+
+$c->sync_stop($nodes[1]);
+$thief = $c->pull_elsewhere('OMNI_J', 'omni-node2-j', 1000, 60);
+$r = $nodes[0]{t}->request(path => '/web/orders/ORD-2', headers => [
+    [ Authorization => 'Bearer ' . $c->token('jo-1') ] ]);
+is($r->{status}, 200, 'node1 serves a second request of the customer');
+ok(defined Omni::Cluster::wait_for(5, sub {
+       held_for('OMNI_J', 'omni-node2-j') >= 1
+   }), 'node2\'s journey consumer delivered its event elsewhere');
+
+$c->sync_start($nodes[1]);
+ok(defined Omni::Cluster::wait_for(30, sub {
+       journey_on($nodes[1], $customer) == 2
+   }), 'node2 holds both events in the end')
+    or diag($c->sync_log($nodes[1]));
+like($c->sync_log($nodes[1]),
+     qr/consumer omni-node2-j holds \d+ messages for this node and its fetches returned none in \d+ ms: made again from the cursor\n/,
+     'node2\'s omni-sync says its journey consumer delivered elsewhere');
+ok(defined Omni::Cluster::wait_for(3, sub {
+       (cluster($nodes[1])->{sync}{journeys_stalled_this_run} // 0) == 1
+   }), 'its status counts it');
+close $thief;
+
 is(cluster($nodes[0])->{sync}{stalled_this_run}, 0,
-   'node1\'s consumer was never made again');
+   'node1\'s consumers were never made again');
+is(cluster($nodes[0])->{sync}{journeys_stalled_this_run}, 0, 'neither one');
 
 $c->stop;
 done_testing();

@@ -958,12 +958,12 @@ omni_sync_write_status(omni_sync_t *s)
             ",\"fetch_queue\":{\"waiting\":%d,\"dropped\":%" PRId64 "},"
             "\"stalled_this_run\":%" PRIu64 ",\"journeys_published_this_run\":"
             "%" PRIu64 ",\"journeys_applied_this_run\":%" PRIu64 ","
-            "\"last_error\":\"%s\"",
+            "\"journeys_stalled_this_run\":%" PRIu64 ",\"last_error\":\"%s\"",
             s->node, (long) getpid(), (int64_t) time(NULL),
             connected ? "true" : "false", s->ready ? "true" : "false",
             s->pending, s->published_n, s->applied_n, s->fetched_n,
-            queued, dropped, s->stalled_n, s->journey.published_n,
-            s->journey.applied_n,
+            queued, dropped, s->stall.n, s->journey.published_n,
+            s->journey.applied_n, s->journey.stall.n,
             strpbrk(s->last_error, "\"\\") ? "?" : s->last_error);
 
     omni_sync_resync_status(s, f);

@@ -31,8 +31,6 @@
 #define OMNI_SYNC_BATCH       256       /* changes published, messages
                                            fetched per round */
 #define OMNI_SYNC_FETCH_MS    20        /* a fetch's wait: the loop's tick */
-#define OMNI_SYNC_STALL_MS    6000      /* a consumer delivering elsewhere:
-                                           its ack wait and a second */
 #define OMNI_SYNC_CURSOR_MS   20        /* published cursor recorded */
 #define OMNI_SYNC_SLOW_MS     1000      /* a step of the loop said slow */
 #define OMNI_SYNC_BACKOFF_MIN 100
@@ -120,11 +118,8 @@ typedef struct {
     uint64_t             fetched_n;      /* messages fetches returned */
     int64_t              status_at;
     int64_t              caught_up_at;   /* s, recorded in the store */
-    int64_t              checked_at;     /* ms: the consumer still there */
-    int64_t              stalled_since;  /* ms: it holds messages, none
-                                            fetched since; 0 when not */
-    uint64_t             stalled_fetched; /* fetched_n then */
-    uint64_t             stalled_n;      /* consumers made again for it */
+    omni_sync_stall_t    stall;          /* the consumer still there and
+                                            delivering to this node */
     char                 last_error[256];
 
     omni_sync_journey_t  journey;        /* journeys: a stream of their own */

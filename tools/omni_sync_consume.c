@@ -272,35 +272,25 @@ omni_sync_audit(omni_sync_t *s, const omni_store_change_item_t *it)
 
 /*
  * While fetches return nothing, once a second: the consumer is still
- * there (its stream deleted takes it), and still delivers to this node.
- * One that holds messages for it, undelivered or delivered and not
- * acked, while its fetches return none for OMNI_SYNC_STALL_MS (past its
- * ack wait: a redelivery was due in it) is delivering elsewhere: to a
- * pull request not this node's (another process under its durable name)
- * or one the client no longer reads.  It is made again from the cursor,
- * with a new subscription; a false alarm costs only that.  1 when it
- * must be set up again.
+ * there (its stream deleted takes it), and still delivers to this node
+ * (omni_sync_stalled()).  1 when it must be set up again.
  */
 static int
 omni_sync_consumer_check(omni_sync_t *s)
 {
+    int              stalled;
     int64_t          now;
-    uint64_t         held;
     jsErrCode        jerr;
     natsStatus       ns;
     jsConsumerInfo  *ci;
 
     now = omni_sync_now_ms();
 
-    if (now - s->checked_at < 1000) {
+    if (!omni_sync_stall_look(&s->stall, s->js, s->stream, s->durable, now,
+                              &ci, &ns, &jerr))
+    {
         return 0;
     }
-
-    s->checked_at = now;
-
-    ci = NULL;
-    jerr = 0;
-    ns = js_GetConsumerInfo(&ci, s->js, s->stream, s->durable, NULL, &jerr);
 
     if (ns == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr
         || jerr == JSStreamNotFoundErr)
@@ -311,36 +301,18 @@ omni_sync_consumer_check(omni_sync_t *s)
         return 1;
     }
 
-    if (ns != NATS_OK) {
-        jsConsumerInfo_Destroy(ci);
-        return 0;
-    }
-
-    held = ci->NumPending + (uint64_t) ci->NumAckPending;
+    stalled = (ns == NATS_OK
+               && omni_sync_stalled(&s->stall, ci, s->fetched_n, now));
     jsConsumerInfo_Destroy(ci);
 
-    if (held == 0 || s->fetched_n != s->stalled_fetched) {
-        s->stalled_since = 0;
-        s->stalled_fetched = s->fetched_n;
-        return 0;
-    }
-
-    if (s->stalled_since == 0) {
-        s->stalled_since = now;
-        return 0;
-    }
-
-    if (now - s->stalled_since < OMNI_SYNC_STALL_MS) {
+    if (!stalled) {
         return 0;
     }
 
     omni_sync_log(s, "consumer %s holds %" PRIu64 " messages for this node "
                   "and its fetches returned none in %" PRId64 " ms: made "
-                  "again from the cursor", s->durable, held,
-                  now - s->stalled_since);
-
-    s->stalled_since = 0;
-    s->stalled_n++;
+                  "again from the cursor", s->durable, s->stall.held,
+                  s->stall.lasted);
     s->remake = 1;
 
     return 1;

@@ -36,6 +36,7 @@ static void omni_sync_journey_log(omni_sync_journey_t *j, const char *fmt,
     ...) __attribute__((format(printf, 2, 3)));
 static void omni_sync_journey_passed_over(void *data, uint64_t seq,
     const char *why);
+static int omni_sync_journey_check(omni_sync_journey_t *j, int64_t now);
 
 
 /*
@@ -57,7 +58,7 @@ omni_sync_journey_round(omni_sync_journey_t *j, int64_t now)
     }
 
     if (j->ready && omni_sync_journey_publish(j) == 0
-        && omni_sync_journey_consume(j) == 0)
+        && omni_sync_journey_consume(j, now) == 0)
     {
         j->backoff_ms = OMNI_SYNC_JOURNEY_BACKOFF_MIN;
         j->last_error[0] = '\0';
@@ -230,7 +231,7 @@ omni_sync_journey_publish(omni_sync_journey_t *j)
 
 /* what the journey stream holds for this node, without waiting */
 int
-omni_sync_journey_consume(omni_sync_journey_t *j)
+omni_sync_journey_consume(omni_sync_journey_t *j, int64_t now)
 {
     int                               rc;
     char                              err[OMNI_ERRLEN];
@@ -256,13 +257,15 @@ omni_sync_journey_consume(omni_sync_journey_t *j)
 
     if (ns == NATS_TIMEOUT || ns == NATS_NOT_FOUND) {
         natsMsgList_Destroy(&list);
-        return 0;
+        return omni_sync_journey_check(j, now);
     }
 
     if (ns != NATS_OK) {
         natsMsgList_Destroy(&list);
         return omni_sync_journey_fail(j, "journey fetch", ns, jerr);
     }
+
+    j->fetched_n += (uint64_t) list.Count;
 
     n = omni_sync_batch(&list, changes, items, acks,
                         OMNI_SYNC_JOURNEY_FETCH, &pending,
@@ -284,6 +287,98 @@ omni_sync_journey_consume(omni_sync_journey_t *j)
     natsMsgList_Destroy(&list);
 
     return 0;
+}
+
+
+/*
+ * After a fetch that found nothing, once a second: the journey consumer
+ * still there and delivering to this node (omni_sync_stalled()); one
+ * gone or stalled is set up again, made again from the cursor.
+ */
+static int
+omni_sync_journey_check(omni_sync_journey_t *j, int64_t now)
+{
+    int              again;
+    jsErrCode        jerr;
+    natsStatus       ns;
+    jsConsumerInfo  *ci;
+
+    if (!omni_sync_stall_look(&j->stall, j->js, j->stream, j->durable, now,
+                              &ci, &ns, &jerr))
+    {
+        return 0;
+    }
+
+    if (ns == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr
+        || jerr == JSStreamNotFoundErr)
+    {
+        jsConsumerInfo_Destroy(ci);
+        return omni_sync_journey_fail(j, "journey consumer gone", ns, jerr);
+    }
+
+    again = (ns == NATS_OK
+             && omni_sync_stalled(&j->stall, ci, j->fetched_n, now));
+    jsConsumerInfo_Destroy(ci);
+
+    if (again) {
+        omni_sync_journey_log(j, "consumer %s holds %" PRIu64 " messages "
+                              "for this node and its fetches returned none "
+                              "in %" PRId64 " ms: made again from the "
+                              "cursor", j->durable, j->stall.held,
+                              j->stall.lasted);
+        j->remake = 1;
+        j->ready = 0;
+    }
+
+    return 0;
+}
+
+
+int
+omni_sync_stall_look(omni_sync_stall_t *st, jsCtx *js, const char *stream,
+    const char *durable, int64_t now, jsConsumerInfo **ci, natsStatus *ns,
+    jsErrCode *jerr)
+{
+    if (now - st->checked_at < 1000) {
+        return 0;
+    }
+
+    st->checked_at = now;
+
+    *ci = NULL;
+    *jerr = 0;
+    *ns = js_GetConsumerInfo(ci, js, stream, durable, NULL, jerr);
+
+    return 1;
+}
+
+
+int
+omni_sync_stalled(omni_sync_stall_t *st, const jsConsumerInfo *ci,
+    uint64_t fetched, int64_t now)
+{
+    st->held = ci->NumPending + (uint64_t) ci->NumAckPending;
+
+    if (st->held == 0 || fetched != st->fetched) {
+        st->since = 0;
+        st->fetched = fetched;
+        return 0;
+    }
+
+    if (st->since == 0) {
+        st->since = now;
+        return 0;
+    }
+
+    if (now - st->since < OMNI_SYNC_STALL_MS) {
+        return 0;
+    }
+
+    st->lasted = now - st->since;
+    st->since = 0;
+    st->n++;
+
+    return 1;
 }
 
 

@@ -23,6 +23,41 @@
 
 #define OMNI_SYNC_JOURNEY_SUBJECT  "omni.journey"
 #define OMNI_SYNC_JOURNEY_DUPS     ((int64_t) 600 * 1000 * 1000 * 1000)
+#define OMNI_SYNC_STALL_MS         6000   /* a consumer delivering elsewhere:
+                                             its ack wait and a second */
+
+
+/*
+ * A consumer that holds messages for the node (not delivered yet, or
+ * delivered and not acked) while the node's fetches return none for
+ * OMNI_SYNC_STALL_MS (past its ack wait: a redelivery was due in it)
+ * delivers elsewhere: to a pull request not the node's (another process
+ * under its durable name) or one its client no longer reads
+ * (docs/cluster.md).  Both loops look once a second, after a fetch that
+ * found nothing, and make such a consumer again from the cursor: a
+ * false alarm costs only that.
+ */
+typedef struct {
+    int64_t              checked_at;     /* ms: the last look */
+    int64_t              since;          /* ms: holding, none fetched since;
+                                            0 when not */
+    uint64_t             fetched;        /* the fetch count then */
+    uint64_t             held;           /* what it held at the last look */
+    int64_t              lasted;         /* ms: the last stall's length */
+    uint64_t             n;              /* consumers made again for it */
+} omni_sync_stall_t;
+
+/*
+ * 0 when the last look was under a second ago, else 1 with *ci the
+ * consumer's info (the caller's to destroy), ns and jerr the lookup's
+ */
+int omni_sync_stall_look(omni_sync_stall_t *st, jsCtx *js,
+    const char *stream, const char *durable, int64_t now,
+    jsConsumerInfo **ci, natsStatus *ns, jsErrCode *jerr);
+
+/* 1 when the consumer looked at must be made again (counted), else 0 */
+int omni_sync_stalled(omni_sync_stall_t *st, const jsConsumerInfo *ci,
+    uint64_t fetched, int64_t now);
 
 
 typedef struct {
@@ -45,6 +80,8 @@ typedef struct {
     int64_t              retry_at;           /* ms, monotonic */
     uint64_t             published_n;        /* counters of this run */
     uint64_t             applied_n;
+    uint64_t             fetched_n;
+    omni_sync_stall_t    stall;
     char                 error[OMNI_ERRLEN + 64];  /* the last failure */
     char                 last_error[OMNI_ERRLEN + 64];   /* the one said */
 } omni_sync_journey_t;
@@ -115,7 +152,7 @@ void omni_sync_journey_round(omni_sync_journey_t *j, int64_t now);
 /* each 0, or -1 with the reason in j->error (the caller backs off) */
 int omni_sync_journey_setup(omni_sync_journey_t *j);
 int omni_sync_journey_publish(omni_sync_journey_t *j);
-int omni_sync_journey_consume(omni_sync_journey_t *j);
+int omni_sync_journey_consume(omni_sync_journey_t *j, int64_t now);
 void omni_sync_journey_close(omni_sync_journey_t *j);
 
 

@@ -211,12 +211,12 @@ END
 }
 
 # a node's omni-sync; @extra: more arguments (--log-max, TLS files)
-# a pull request for a node's durable consumer from a connection of its
-# own that never reads nor acks: the consumer delivers to it and not to
-# the node, until it expires or the consumer is made again.  The
-# connection lives as long as the returned socket.
+# a pull request for a durable consumer of a stream ('OMNI', 'omni-node2')
+# from a connection of its own that never reads nor acks: the consumer
+# delivers to it and not to the node, until it expires or the consumer is
+# made again.  The connection lives as long as the returned socket.
 sub pull_elsewhere {
-    my ($self, $n, $batch, $expires_s) = @_;
+    my ($self, $stream, $consumer, $batch, $expires_s) = @_;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                   PeerPort => $self->{nats_port},
                                   Proto => 'tcp', Timeout => 5)
@@ -226,7 +226,7 @@ sub pull_elsewhere {
     my $req = sprintf('{"batch":%d,"expires":%d}', $batch, $expires_s * 1e9);
     print $s qq(CONNECT {"verbose":false,"pedantic":false}\r\n),
              "SUB _INBOX.elsewhere 1\r\n",
-             "PUB \$JS.API.CONSUMER.MSG.NEXT.OMNI.omni-$n->{name} "
+             "PUB \$JS.API.CONSUMER.MSG.NEXT.$stream.$consumer "
              . '_INBOX.elsewhere ' . length($req) . "\r\n$req\r\n",
              "PING\r\n";
     # the server took the request once it answers the PING after it
