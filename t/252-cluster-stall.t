@@ -5,7 +5,8 @@
 # omni-sync finds its consumer holding messages none of which reach it,
 # makes it again from the cursor and applies them; the status counts
 # it.  The same for the journeys' consumer.  A node whose consumer holds
-# nothing is left alone.
+# nothing is left alone; one whose consumer acked past the store's cursor
+# (another process acked under its name) has it made again at set-up.
 
 use strict;
 use warnings;
@@ -86,6 +87,21 @@ is(held_for('OMNI', 'omni-node2'), 0, 'the consumer made again holds nothing');
 is($c->revoke($nodes[0], 'after'), 201, 'node1 revokes another');
 ok($c->converged('after', 5), 'which reaches node2 as before');
 close $thief;
+
+# --- a consumer ahead of the store's cursor (a store restored from a
+# backup): made again from the cursor at set-up
+$c->sync_stop($nodes[1]);
+is($c->revoke($nodes[0], 'lost'), 201, 'node1 revokes while node2\'s sync is away');
+is($c->pull_and_ack('OMNI', 'omni-node2'), 'omni.changes.node1',
+   'another process fetches and acks it under node2\'s consumer');
+$c->sync_start($nodes[1]);
+ok(defined Omni::Cluster::wait_for(10, sub {
+       $c->status_of($nodes[1], 'lost') == 401
+   }), 'node2 applies it all the same')
+    or diag($c->sync_log($nodes[1]));
+like($c->sync_log($nodes[1]),
+     qr/consumer omni-node2 acked up to (\d+), the store applied up to (\d+): made again\n/,
+     'its omni-sync made the consumer again from the store\'s cursor');
 
 # --- the same for a journey event of node1's
 sub journey_on {

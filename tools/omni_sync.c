@@ -624,10 +624,8 @@ omni_sync_setup(omni_sync_t *s)
     jsErrCode                    jerr;
     natsStatus                   ns;
     jsStreamInfo                *si;
-    jsConsumerInfo              *ci;
     jsStreamConfig               sc;
-    jsConsumerConfig             cc;
-    jsSubOptions                 so;
+    omni_sync_consumer_t         oc;
     omni_store_changes_state_t   state;
 
     if (s->nc == NULL && omni_sync_connect(s) != 0) {
@@ -693,75 +691,32 @@ omni_sync_setup(omni_sync_t *s)
     /*
      * The durable consumer acks what the store applied; one that is
      * ahead of the store's cursor (a store restored from a backup, a new
-     * store under an old node id), or holds messages a failed write left
-     * unacked, is made again from the cursor.
+     * store under an old node id), holds messages a failed write left
+     * unacked, or was found delivering elsewhere, is made again from the
+     * cursor.  A remake asked for is kept until the old one is deleted.
      */
-    ci = NULL;
-    ns = js_GetConsumerInfo(&ci, s->js, s->stream, s->durable, NULL, &jerr);
+    memset(&oc, 0, sizeof(omni_sync_consumer_t));
+    oc.js = s->js;
+    oc.stream = s->stream;
+    oc.durable = s->durable;
+    oc.filter = OMNI_SYNC_SUBJECT ".>";
+    oc.applied = state.applied;
+    oc.remake = s->remake;
 
-    if (ns == NATS_OK && (ci->AckFloor.Stream > state.applied || s->remake))
-    {
-        if (ci->AckFloor.Stream > state.applied) {
-            omni_sync_log(s, "consumer %s acked up to %" PRIu64 ", the "
-                          "store applied up to %" PRIu64 ": made again",
-                          s->durable, ci->AckFloor.Stream, state.applied);
-        }
+    rc = omni_sync_consumer(&oc, &s->sub);
 
-        jsConsumerInfo_Destroy(ci);
-        ci = NULL;
-
-        ns = js_DeleteConsumer(s->js, s->stream, s->durable, NULL, &jerr);
-        if (ns != NATS_OK) {
-            omni_sync_failed(s, "consumer delete", ns, jerr, 1);
-            return -1;
-        }
-
-        ns = NATS_NOT_FOUND;
+    if (oc.remade && oc.ack_floor > state.applied) {
+        omni_sync_log(s, "consumer %s acked up to %" PRIu64 ", the store "
+                      "applied up to %" PRIu64 ": made again", s->durable,
+                      oc.ack_floor, state.applied);
     }
 
-    s->remake = 0;
-
-    if (ns == NATS_NOT_FOUND || (ns != NATS_OK && jerr == JSConsumerNotFoundErr))
-    {
-        jsConsumerConfig_Init(&cc);
-        cc.Durable = s->durable;
-        cc.AckPolicy = js_AckExplicit;
-        cc.AckWait = (int64_t) 5 * 1000 * 1000 * 1000;
-        cc.FilterSubject = OMNI_SYNC_SUBJECT ".>";
-
-        if (state.applied > 0) {
-            cc.DeliverPolicy = js_DeliverByStartSequence;
-            cc.OptStartSeq = state.applied + 1;
-
-        } else {
-            cc.DeliverPolicy = js_DeliverAll;
-        }
-
-        ns = js_AddConsumer(&ci, s->js, s->stream, &cc, NULL, &jerr);
+    if (rc == 0 || oc.remade) {
+        s->remake = 0;
     }
 
-    if (ns != NATS_OK) {
-        omni_sync_failed(s, "consumer", ns, jerr, 1);
-        return -1;
-    }
-
-    jsConsumerInfo_Destroy(ci);
-
-    if (s->sub != NULL) {
-        natsSubscription_Destroy(s->sub);
-        s->sub = NULL;
-    }
-
-    jsSubOptions_Init(&so);
-    so.Stream = s->stream;
-    so.Consumer = s->durable;
-    so.ManualAck = true;
-
-    ns = js_PullSubscribe(&s->sub, s->js, OMNI_SYNC_SUBJECT ".>", s->durable,
-                          NULL, &so, &jerr);
-    if (ns != NATS_OK) {
-        s->sub = NULL;
-        omni_sync_failed(s, "subscribe", ns, jerr, 1);
+    if (rc != 0) {
+        omni_sync_failed(s, oc.what, oc.ns, oc.jerr, 1);
         return -1;
     }
 

@@ -234,6 +234,39 @@ sub pull_elsewhere {
     return $s;
 }
 
+# one message of a durable consumer fetched and acked from a connection
+# of its own, as a run whose store was then lost would have: the
+# consumer's ack floor passes the node's cursor.  The acked message's
+# subject, or undef when none came within 5 s.
+sub pull_and_ack {
+    my ($self, $stream, $consumer) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $self->{nats_port},
+                                  Proto => 'tcp', Timeout => 5)
+        or croak "nats: $!";
+    $s->autoflush(1);
+    <$s> // croak 'nats: no INFO';
+    my $req = '{"batch":1,"expires":5000000000}';
+    print $s qq(CONNECT {"verbose":false,"pedantic":false}\r\n),
+             "SUB _INBOX.acker 1\r\n",
+             "PUB \$JS.API.CONSUMER.MSG.NEXT.$stream.$consumer "
+             . '_INBOX.acker ' . length($req) . "\r\n$req\r\n";
+    my $deadline = time + 5;
+    while (time < $deadline) {
+        my $line = <$s> // last;
+        if ($line =~ /^PING/) { print $s "PONG\r\n"; next }
+        next unless $line =~ /^MSG (\S+) 1 (\S+) (\d+)\r\n$/;
+        my ($subject, $reply, $len) = ($1, $2, $3);
+        read($s, my $body, $len + 2) == $len + 2 or last;
+        print $s "PUB $reply 0\r\n\r\nPING\r\n";
+        while (my $l = <$s>) { last if $l =~ /^PONG/ }
+        close $s;
+        return $subject;
+    }
+    close $s;
+    return undef;
+}
+
 sub sync_start {
     my ($self, $n, @extra) = @_;
     $self->spawn("sync-$n->{name}", "$n->{store}/../sync.log",
