@@ -17,10 +17,31 @@
 #include "omni_lua_crypto.h"
 
 
+/*
+ * One HMAC context per digest and VM: OpenSSL 3's one-shot HMAC() fetches
+ * the algorithm and makes a context each time, three quarters of what a
+ * webhook's signature cost.  A context is keyed again only for another
+ * key: a channel signs with one secret, and keying hashes it into the
+ * inner and outer pads.  The key is known by its Lua string (strings are
+ * interned: the same bytes are the same string), which the userdata's
+ * environment keeps alive so that its address cannot be reused.  They
+ * live in a userdata, the HMAC functions' upvalue, freed with the VM.
+ */
+typedef struct {
+    EVP_MAC_CTX   *ctx;
+    const char    *key;         /* the string keyed with, or NULL */
+} omni_crypto_mac_t;
+
+typedef struct {
+    omni_crypto_mac_t   sha1;   /* environment slot 1 holds its key */
+    omni_crypto_mac_t   sha256; /* slot 2 */
+} omni_crypto_macs_t;
+
+
 static int omni_crypto_digest(lua_State *L, const EVP_MD *md);
 static int omni_crypto_hmac(lua_State *L, const char *digest,
-    EVP_MAC_CTX **slot);
-static EVP_MAC_CTX *omni_crypto_mac(const char *digest, EVP_MAC_CTX **slot);
+    omni_crypto_mac_t *mac, int slot);
+static EVP_MAC_CTX *omni_crypto_mac(const char *digest);
 static int omni_crypto_sha1(lua_State *L);
 static int omni_crypto_sha256(lua_State *L);
 static int omni_crypto_hmac_sha1(lua_State *L);
@@ -39,16 +60,6 @@ static int omni_crypto_random_bytes(lua_State *L);
 #define OMNI_CRYPTO_RANDOM_MAX  1024
 
 
-/*
- * One HMAC context per digest and VM, keyed again at every call: OpenSSL
- * 3's one-shot HMAC() fetches the algorithm and makes a context each
- * time, three quarters of what a webhook's signature cost.  They live in
- * a userdata, the HMAC functions' upvalue, freed with the VM.
- */
-typedef struct {
-    EVP_MAC_CTX   *sha1;
-    EVP_MAC_CTX   *sha256;
-} omni_crypto_macs_t;
 
 
 static int omni_crypto_macs_gc(lua_State *L);
@@ -76,8 +87,13 @@ luaopen_omni_crypto(lua_State *L)
     luaL_register(L, NULL, omni_crypto_functions);
 
     macs = lua_newuserdata(L, sizeof(omni_crypto_macs_t));
-    macs->sha1 = NULL;
-    macs->sha256 = NULL;
+    macs->sha1.ctx = NULL;
+    macs->sha1.key = NULL;
+    macs->sha256.ctx = NULL;
+    macs->sha256.key = NULL;
+
+    lua_createtable(L, 2, 0);
+    lua_setfenv(L, -2);
 
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, omni_crypto_macs_gc);
@@ -102,10 +118,10 @@ omni_crypto_macs_gc(lua_State *L)
 
     macs = lua_touserdata(L, 1);
 
-    EVP_MAC_CTX_free(macs->sha1);
-    EVP_MAC_CTX_free(macs->sha256);
-    macs->sha1 = NULL;
-    macs->sha256 = NULL;
+    EVP_MAC_CTX_free(macs->sha1.ctx);
+    EVP_MAC_CTX_free(macs->sha256.ctx);
+    macs->sha1.ctx = NULL;
+    macs->sha256.ctx = NULL;
 
     return 0;
 }
@@ -132,23 +148,46 @@ omni_crypto_digest(lua_State *L, const EVP_MD *md)
 
 
 static int
-omni_crypto_hmac(lua_State *L, const char *digest, EVP_MAC_CTX **slot)
+omni_crypto_hmac(lua_State *L, const char *digest, omni_crypto_mac_t *mac,
+    int slot)
 {
+    int             rc;
     size_t          klen, len, n;
     const char     *key, *s;
-    EVP_MAC_CTX    *ctx;
     unsigned char   out[EVP_MAX_MD_SIZE];
 
     key = luaL_checklstring(L, 1, &klen);
     s = luaL_checklstring(L, 2, &len);
 
-    ctx = omni_crypto_mac(digest, slot);
+    if (mac->ctx == NULL) {
+        mac->ctx = omni_crypto_mac(digest);
+        if (mac->ctx == NULL) {
+            return luaL_error(L, "hmac failed");
+        }
+    }
 
-    if (ctx == NULL
-        || EVP_MAC_init(ctx, (const unsigned char *) key, klen, NULL) != 1
-        || EVP_MAC_update(ctx, (const unsigned char *) s, len) != 1
-        || EVP_MAC_final(ctx, out, &n, sizeof(out)) != 1)
+    if (key == mac->key) {
+        /* the pads of the key it holds again */
+        rc = EVP_MAC_init(mac->ctx, NULL, 0, NULL);
+
+    } else {
+        mac->key = NULL;
+        rc = EVP_MAC_init(mac->ctx, (const unsigned char *) key, klen, NULL);
+
+        if (rc == 1) {
+            lua_getfenv(L, lua_upvalueindex(1));
+            lua_pushvalue(L, 1);
+            lua_rawseti(L, -2, slot);
+            lua_pop(L, 1);
+            mac->key = key;
+        }
+    }
+
+    if (rc != 1
+        || EVP_MAC_update(mac->ctx, (const unsigned char *) s, len) != 1
+        || EVP_MAC_final(mac->ctx, out, &n, sizeof(out)) != 1)
     {
+        mac->key = NULL;
         return luaL_error(L, "hmac failed");
     }
 
@@ -159,15 +198,11 @@ omni_crypto_hmac(lua_State *L, const char *digest, EVP_MAC_CTX **slot)
 
 
 static EVP_MAC_CTX *
-omni_crypto_mac(const char *digest, EVP_MAC_CTX **slot)
+omni_crypto_mac(const char *digest)
 {
     EVP_MAC      *mac;
     OSSL_PARAM    params[2];
     EVP_MAC_CTX  *ctx;
-
-    if (*slot != NULL) {
-        return *slot;
-    }
 
     mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     if (mac == NULL) {
@@ -190,8 +225,6 @@ omni_crypto_mac(const char *digest, EVP_MAC_CTX **slot)
         EVP_MAC_CTX_free(ctx);
         return NULL;
     }
-
-    *slot = ctx;
 
     return ctx;
 }
@@ -218,7 +251,7 @@ omni_crypto_hmac_sha1(lua_State *L)
 
     macs = lua_touserdata(L, lua_upvalueindex(1));
 
-    return omni_crypto_hmac(L, "SHA1", &macs->sha1);
+    return omni_crypto_hmac(L, "SHA1", &macs->sha1, 1);
 }
 
 
@@ -229,7 +262,7 @@ omni_crypto_hmac_sha256(lua_State *L)
 
     macs = lua_touserdata(L, lua_upvalueindex(1));
 
-    return omni_crypto_hmac(L, "SHA256", &macs->sha256);
+    return omni_crypto_hmac(L, "SHA256", &macs->sha256, 2);
 }
 
 

@@ -50,6 +50,27 @@ describe("omni.crypto", function()
         end
     end)
 
+    it("keys again only for another key, whichever string holds it", function()
+        local jefe = "what do ya want for nothing?"
+        local want1 = "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        local want2 = "de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9"
+        for i = 1, 3 do
+            -- the same key made anew each time: the same interned string
+            local key = ("Je" .. "fe"):sub(1, 4 + i - i)
+            assert.equal(want1, hex(crypto.hmac_sha1(key, jefe)))
+            assert.equal(want1, hex(crypto.hmac_sha1("Jefe", jefe)))
+            -- a key of the same length that differs in one byte
+            assert.not_equal(want1, hex(crypto.hmac_sha1("Jeff", jefe)))
+            assert.equal(want2, hex(crypto.hmac_sha1("key",
+                "The quick brown fox jumps over the lazy dog")))
+            collectgarbage()
+        end
+        assert.equal(hex(crypto.hmac_sha256("123", "x")),
+                     hex(crypto.hmac_sha256(123, "x")))
+        assert.equal(hex(crypto.hmac_sha256("123", "x")),
+                     hex(crypto.hmac_sha256(123, "x")))
+    end)
+
     it("handles binary data with NUL bytes", function()
         assert.equal(hex(crypto.sha1("a\0b")), hex(crypto.sha1("a\0b")))
         assert.not_equal(hex(crypto.sha1("a\0b")), hex(crypto.sha1("a")))
