@@ -6,7 +6,8 @@
  * per-customer and age limits, and the other nodes' events applied with
  * a cursor of their own.  tools/omni_sync.c drives it from its loop.
  * What both streams share is here too: the stream and the durable
- * consumer made, a fetched batch read and acked.
+ * consumer made, a fetched batch read and acked, a consumer that stalls
+ * found out.
  */
 
 
