@@ -60,7 +60,7 @@ omni_json_bind(lua_State *L)
         lua_pushvalue(L, i);
         lua_rawseti(L, -2, i);
     }
-    lua_setfield(L, LUA_REGISTRYINDEX, OMNI_JSON_MARKS_KEY);
+    lua_rawseti(L, LUA_REGISTRYINDEX, OMNI_JSON_MARKS_REF);
 
     for (i = 1; i <= OMNI_JSON_MARKS; i++) {
         lua_pushvalue(L, i);
@@ -148,7 +148,7 @@ omni_lua_buf_init(omni_lua_buf_t *jb, lua_State *L, int slot)
 int
 omni_json_push_marks(lua_State *L)
 {
-    lua_getfield(L, LUA_REGISTRYINDEX, OMNI_JSON_MARKS_KEY);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, OMNI_JSON_MARKS_REF);
 
     if (!lua_istable(L, -1)) {
         lua_pop(L, 1);

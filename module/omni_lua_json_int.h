@@ -99,10 +99,12 @@ typedef struct {
 } omni_json_enc_t;
 
 /*
- * The registry key of the marks given to bind(): a name, not an address,
- * so that a copy of this code in another Lua C module finds them too.
+ * The registry key of the marks given to bind(): a number, not an
+ * address, so that a copy of this code in another Lua C module finds
+ * them too, and not a name, which every lookup would hash; negative, so
+ * that luaL_ref(), which numbers from 1, never takes it.
  */
-#define OMNI_JSON_MARKS_KEY    "omni_json_native.marks"
+#define OMNI_JSON_MARKS_REF    (-0x6f6d6e69)
 
 
 /* the closures bind() makes (omni_lua_json_decode.c, _encode.c) */
