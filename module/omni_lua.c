@@ -86,6 +86,28 @@ static const char  omni_lua_iterators[] =
 #define OMNI_LUA_CONTRACT_SIZE  1024
 
 
+/*
+ * The host functions the gateway calls, found once when the VM is made
+ * (a request's calls then need no lookup by name, and a support library
+ * without one of them fails at configuration load)
+ */
+typedef enum {
+    OMNI_LUA_LOAD = 0,
+    OMNI_LUA_NAMES,
+    OMNI_LUA_BEGIN,
+    OMNI_LUA_AUTHENTICATE,
+    OMNI_LUA_FIELDS,
+    OMNI_LUA_RENDER_REPLY,
+    OMNI_LUA_RENDER_ERROR,
+    OMNI_LUA_HOST_FNS
+} omni_lua_host_fn_t;
+
+static const char  *omni_lua_host_fns[OMNI_LUA_HOST_FNS] = {
+    "load", "names", "begin", "authenticate", "fields", "render_reply",
+    "render_error"
+};
+
+
 struct omni_lua_s {
     lua_State          *L;
     lua_Alloc           alloc;          /* LuaJIT's own, counted by ours */
@@ -101,7 +123,7 @@ struct omni_lua_s {
     unsigned            in_trace:1;     /* the profiler stopped a trace */
     unsigned            jit:1;          /* plugins run compiled */
     int                 hook_count;
-    int                 host_ref;
+    int                 fn_ref[OMNI_LUA_HOST_FNS];
     int                 claims_ref;     /* host.CLAIMS_KEY */
     size_t              max_headers;    /* host.MAX_HEADERS, which it checks */
     int                 write_ref;      /* omni_lua_write() */
@@ -132,7 +154,7 @@ static void omni_lua_profile_stop(lua_State *L);
 static int omni_lua_past_deadline(omni_lua_t *vm);
 static void omni_lua_trip(omni_lua_t *vm, lua_State *L);
 static int omni_lua_panic(lua_State *L);
-static int omni_lua_push_host_fn(omni_lua_t *vm, const char *fn);
+static void omni_lua_push_host_fn(omni_lua_t *vm, omni_lua_host_fn_t fn);
 static omni_lua_rc_t omni_lua_call(omni_lua_t *vm, int nargs, int nresults,
     omni_lua_result_t *res);
 static void omni_lua_set_str(lua_State *L, const char *key,
@@ -157,6 +179,7 @@ omni_lua_t *
 omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
     char *err)
 {
+    int          i;
     lua_State   *L;
     omni_lua_t  *vm;
 
@@ -168,8 +191,12 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
 
     vm->max = memory_max;
     vm->budget_ms = budget_ms;
-    vm->host_ref = LUA_NOREF;
     vm->claims_ref = LUA_NOREF;
+
+    for (i = 0; i < OMNI_LUA_HOST_FNS; i++) {
+        vm->fn_ref[i] = LUA_NOREF;
+    }
+
     vm->write_ref = LUA_NOREF;
 
     /*
@@ -276,7 +303,21 @@ omni_lua_new(const char *lua_dir, size_t memory_max, unsigned budget_ms,
         return NULL;
     }
 
-    vm->host_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    for (i = 0; i < OMNI_LUA_HOST_FNS; i++) {
+        lua_getfield(L, -1, omni_lua_host_fns[i]);
+
+        if (!lua_isfunction(L, -1)) {
+            omni_err(err, "the support library in \"%s\" is not this "
+                     "build's: omni.host has no %s()", lua_dir,
+                     omni_lua_host_fns[i]);
+            omni_lua_free(vm);
+            return NULL;
+        }
+
+        vm->fn_ref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+
+    lua_pop(L, 1);
 
     lua_pushcfunction(L, omni_lua_write);
     vm->write_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -348,11 +389,7 @@ omni_lua_load_plugin(omni_lua_t *vm, const char *name, const char *path,
 
     L = vm->L;
 
-    if (omni_lua_push_host_fn(vm, "load") != 0) {
-        free(src);
-        omni_err(err, "the support library has no host.load");
-        return -1;
-    }
+    omni_lua_push_host_fn(vm, OMNI_LUA_LOAD);
 
     lua_pushstring(L, name);
     lua_pushfstring(L, "@%s", path);
@@ -399,9 +436,9 @@ omni_lua_has_plugin(omni_lua_t *vm, const char *name)
 
     L = vm->L;
 
-    if (omni_lua_push_host_fn(vm, "names") != 0
-        || lua_pcall(L, 0, 1, 0) != 0)
-    {
+    omni_lua_push_host_fn(vm, OMNI_LUA_NAMES);
+
+    if (lua_pcall(L, 0, 1, 0) != 0) {
         lua_pop(L, 1);
         return 0;
     }
@@ -436,10 +473,7 @@ omni_lua_begin(omni_lua_t *vm, const char *channel,
     /* what an earlier request's normalize may have left */
     lua_settop(L, 0);
 
-    if (omni_lua_push_host_fn(vm, "begin") != 0) {
-        omni_lua_set_message(res, "the support library has no host.begin");
-        return OMNI_LUA_FAILED;
-    }
+    omni_lua_push_host_fn(vm, OMNI_LUA_BEGIN);
 
     /* the request's parts as host.begin's arguments: no table to fill */
     lua_pushstring(L, channel);
@@ -528,11 +562,7 @@ omni_lua_authenticate(omni_lua_t *vm, const char *channel, int ref,
 
     L = vm->L;
 
-    if (omni_lua_push_host_fn(vm, "authenticate") != 0) {
-        omni_lua_set_message(res,
-                             "the support library has no host.authenticate");
-        return OMNI_LUA_FAILED;
-    }
+    omni_lua_push_host_fn(vm, OMNI_LUA_AUTHENTICATE);
 
     lua_pushstring(L, channel);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
@@ -568,10 +598,7 @@ omni_lua_normalize(omni_lua_t *vm, const char *channel, int ref,
 
     lua_settop(L, 0);
 
-    if (omni_lua_push_host_fn(vm, "fields") != 0) {
-        omni_lua_set_message(res, "the support library has no host.fields");
-        return OMNI_LUA_FAILED;
-    }
+    omni_lua_push_host_fn(vm, OMNI_LUA_FIELDS);
 
     lua_pushstring(L, channel);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
@@ -711,11 +738,7 @@ omni_lua_render(omni_lua_t *vm, const char *channel, int ref,
 
     L = vm->L;
 
-    if (omni_lua_push_host_fn(vm, "render_reply") != 0) {
-        omni_lua_set_message(res,
-                             "the support library has no host.render_reply");
-        return OMNI_LUA_FAILED;
-    }
+    omni_lua_push_host_fn(vm, OMNI_LUA_RENDER_REPLY);
 
     /* the ctx's parts: host.render_reply makes the table */
     lua_pushstring(L, channel);
@@ -754,11 +777,7 @@ omni_lua_render_error(omni_lua_t *vm, const char *channel, int ref,
 
     L = vm->L;
 
-    if (omni_lua_push_host_fn(vm, "render_error") != 0) {
-        omni_lua_set_message(res,
-                             "the support library has no host.render_error");
-        return OMNI_LUA_FAILED;
-    }
+    omni_lua_push_host_fn(vm, OMNI_LUA_RENDER_ERROR);
 
     lua_pushstring(L, channel);
     lua_pushstring(L, code);
@@ -1066,23 +1085,10 @@ omni_lua_panic(lua_State *L)
 
 
 
-static int
-omni_lua_push_host_fn(omni_lua_t *vm, const char *fn)
+static void
+omni_lua_push_host_fn(omni_lua_t *vm, omni_lua_host_fn_t fn)
 {
-    lua_State  *L;
-
-    L = vm->L;
-
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->host_ref);
-    lua_getfield(L, -1, fn);
-    lua_remove(L, -2);
-
-    if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 1);
-        return -1;
-    }
-
-    return 0;
+    lua_rawgeti(vm->L, LUA_REGISTRYINDEX, vm->fn_ref[fn]);
 }
 
 

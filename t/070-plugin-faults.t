@@ -8,6 +8,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use Omni::Test;
+use File::Temp qw(tempdir);
 
 my $t = Omni::Test->new;
 
@@ -43,6 +44,23 @@ END
 $t->block_defaults(config => <<'END');
 %%LOCATIONS%%
 END
+
+# a support library of another build: omni.host without render_reply()
+my $old_lib = tempdir('omni-lib-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+system('cp', '-r', Omni::Test::repo_root() . '/lua/.', $old_lib) == 0
+    or die "cp: $?";
+{
+    my $host = "$old_lib/omni/host.lua";
+    open(my $in, '<', $host) or die "$host: $!";
+    my $src = do { local $/; <$in> };
+    close $in;
+    $src =~ s/function _M\.render_reply\(/function _M.render_reply_of_old(/
+        or die 'host.lua has no render_reply';
+    open(my $out, '>', $host) or die "$host: $!";
+    print $out $src;
+    close $out;
+}
+$t->set_var(OLD_LIB => $old_lib);
 
 run_blocks($t);
 
@@ -292,6 +310,16 @@ location / { omni_channel web; omni_auth off; }
 --- must_die
 --- error_log
 "omni_plugins" needs "omni_lua_library"
+
+=== TEST 19b: a support library without a function the gateway calls
+--- http_config
+omni_plugins %%REPO%%/plugins;
+omni_lua_library %%OLD_LIB%%;
+--- config
+location / { omni_channel web; omni_auth off; }
+--- must_die
+--- error_log
+omni.host has no render_reply()
 
 === TEST 20: an unknown omni_auth value
 --- http_config
