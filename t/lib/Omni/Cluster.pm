@@ -140,21 +140,28 @@ sub nats_start {
 
 sub nats_stop { $_[0]->reap('nats', 'TERM') }
 
-# one request on the NATS protocol (plain connections only), e.g. to the
-# JetStream API ('$JS.API.STREAM.DELETE.OMNI'): the decoded JSON answer
-sub nats_request {
-    my ($self, $subject, $payload) = @_;
+# a connection of its own (plain only) subscribed to $inbox as sid 1,
+# that published $payload on $subject with $inbox as the reply: the socket
+sub nats_publish {
+    my ($self, $inbox, $subject, $payload) = @_;
     $payload //= '';
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                   PeerPort => $self->{nats_port},
                                   Proto => 'tcp', Timeout => 5)
         or croak "nats: $!";
     $s->autoflush(1);
-    my $info = <$s> // croak 'nats: no INFO';
+    <$s> // croak 'nats: no INFO';
     print $s qq(CONNECT {"verbose":false,"pedantic":false}\r\n),
-             "SUB _INBOX.omni-test 1\r\n",
-             "PUB $subject _INBOX.omni-test ", length($payload), "\r\n",
-             "$payload\r\n";
+             "SUB $inbox 1\r\n",
+             "PUB $subject $inbox ", length($payload), "\r\n$payload\r\n";
+    return $s;
+}
+
+# one request on the NATS protocol (plain connections only), e.g. to the
+# JetStream API ('$JS.API.STREAM.DELETE.OMNI'): the decoded JSON answer
+sub nats_request {
+    my ($self, $subject, $payload) = @_;
+    my $s = $self->nats_publish('_INBOX.omni-test', $subject, $payload);
     my $deadline = time + 5;
     while (time < $deadline) {
         my $line = <$s> // last;
@@ -217,19 +224,11 @@ END
 # made again.  The connection lives as long as the returned socket.
 sub pull_elsewhere {
     my ($self, $stream, $consumer, $batch, $expires_s) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $self->{nats_port},
-                                  Proto => 'tcp', Timeout => 5)
-        or croak "nats: $!";
-    $s->autoflush(1);
-    <$s> // croak 'nats: no INFO';
-    my $req = sprintf('{"batch":%d,"expires":%d}', $batch, $expires_s * 1e9);
-    print $s qq(CONNECT {"verbose":false,"pedantic":false}\r\n),
-             "SUB _INBOX.elsewhere 1\r\n",
-             "PUB \$JS.API.CONSUMER.MSG.NEXT.$stream.$consumer "
-             . '_INBOX.elsewhere ' . length($req) . "\r\n$req\r\n",
-             "PING\r\n";
+    my $s = $self->nats_publish('_INBOX.elsewhere',
+        "\$JS.API.CONSUMER.MSG.NEXT.$stream.$consumer",
+        sprintf('{"batch":%d,"expires":%d}', $batch, $expires_s * 1e9));
     # the server took the request once it answers the PING after it
+    print $s "PING\r\n";
     while (my $line = <$s>) { last if $line =~ /^PONG/ }
     return $s;
 }
@@ -240,17 +239,9 @@ sub pull_elsewhere {
 # subject, or undef when none came within 5 s.
 sub pull_and_ack {
     my ($self, $stream, $consumer) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $self->{nats_port},
-                                  Proto => 'tcp', Timeout => 5)
-        or croak "nats: $!";
-    $s->autoflush(1);
-    <$s> // croak 'nats: no INFO';
-    my $req = '{"batch":1,"expires":5000000000}';
-    print $s qq(CONNECT {"verbose":false,"pedantic":false}\r\n),
-             "SUB _INBOX.acker 1\r\n",
-             "PUB \$JS.API.CONSUMER.MSG.NEXT.$stream.$consumer "
-             . '_INBOX.acker ' . length($req) . "\r\n$req\r\n";
+    my $s = $self->nats_publish('_INBOX.acker',
+        "\$JS.API.CONSUMER.MSG.NEXT.$stream.$consumer",
+        '{"batch":1,"expires":5000000000}');
     my $deadline = time + 5;
     while (time < $deadline) {
         my $line = <$s> // last;
